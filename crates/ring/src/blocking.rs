@@ -1,0 +1,136 @@
+//! The one blocking loop every ring operation uses: poll, spin, then sleep on an
+//! [`EventCount`], with a deadline and periodic peer-liveness checks.
+//!
+//! `op`, `op_timeout` and `op_deadline` all end up in [`block_on`]; only the deadline
+//! form is implemented.
+
+use std::time::{Duration, Instant};
+use zeroproc_shm::wait::{EventCount, WaitStrategy};
+
+/// What one poll of the condition found.
+#[derive(Debug)]
+pub enum Poll<T, E> {
+    /// The operation completed.
+    Ready(T),
+    /// Not yet: wait for the event count to be notified and poll again.
+    Pending,
+    /// The operation can never complete (closed, peer dead, ...).
+    Failed(E),
+}
+
+/// Why [`block_on`] gave up.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BlockError<E> {
+    /// The deadline passed.
+    TimedOut,
+    /// `poll` reported a permanent failure.
+    Failed(E),
+}
+
+/// Longest single futex sleep. Sleepers wake at least this often to run `poll` again, so a
+/// peer that died without notifying (SIGKILL) is noticed by `poll`'s liveness check.
+pub const MAX_SLEEP_SLICE: Duration = Duration::from_millis(100);
+
+/// Converts a relative timeout into the deadline form (saturating far in the future).
+#[inline]
+pub fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Runs `poll` until it is ready or failed, or `deadline` passes, waiting according to
+/// `strategy` on `ev` (which the other side notifies after changing the condition).
+///
+/// `poll` is called again after every wake-up, every spin step, and at least every
+/// [`MAX_SLEEP_SLICE`]. A final poll is made when the deadline passes, so an operation
+/// whose condition became true exactly at the deadline still succeeds.
+pub fn block_on<T, E>(
+    ev: &EventCount,
+    strategy: WaitStrategy,
+    deadline: Option<Instant>,
+    mut poll: impl FnMut() -> Poll<T, E>,
+) -> Result<T, BlockError<E>> {
+    match poll() {
+        Poll::Ready(t) => return Ok(t),
+        Poll::Failed(e) => return Err(BlockError::Failed(e)),
+        Poll::Pending => {}
+    }
+    block_on_slow(ev, strategy, deadline, &mut poll)
+}
+
+#[cold]
+fn block_on_slow<T, E>(
+    ev: &EventCount,
+    strategy: WaitStrategy,
+    deadline: Option<Instant>,
+    poll: &mut impl FnMut() -> Poll<T, E>,
+) -> Result<T, BlockError<E>> {
+    let start = Instant::now();
+    let spin_until = strategy.spin_budget().map(|b| start + b);
+    let backoff = crossbeam_utils::Backoff::new();
+    let mut n: u32 = 0;
+    // Phase 1: spin (bounded by the strategy's budget and the deadline).
+    loop {
+        match poll() {
+            Poll::Ready(t) => return Ok(t),
+            Poll::Failed(e) => return Err(BlockError::Failed(e)),
+            Poll::Pending => {}
+        }
+        n = n.wrapping_add(1);
+        // Reading the clock costs ~20 ns: only every 64 polls.
+        if n % 64 == 0 {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return final_poll(poll);
+            }
+            if spin_until.is_some_and(|s| now >= s) {
+                break;
+            }
+        } else if spin_until.is_some_and(|s| s <= start) {
+            break; // WaitStrategy::Sleep: no spinning at all
+        }
+        if backoff.is_completed() {
+            std::hint::spin_loop();
+        } else {
+            backoff.snooze();
+        }
+    }
+    // Phase 2: sleep on the event count, in slices.
+    loop {
+        let key = ev.prepare_wait();
+        match poll() {
+            Poll::Ready(t) => {
+                ev.cancel_wait();
+                return Ok(t);
+            }
+            Poll::Failed(e) => {
+                ev.cancel_wait();
+                return Err(BlockError::Failed(e));
+            }
+            Poll::Pending => {}
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            ev.cancel_wait();
+            return final_poll(poll);
+        }
+        let slice = now + MAX_SLEEP_SLICE;
+        let until = match deadline {
+            Some(d) if d < slice => d,
+            _ => slice,
+        };
+        ev.wait(key, Some(until));
+        match poll() {
+            Poll::Ready(t) => return Ok(t),
+            Poll::Failed(e) => return Err(BlockError::Failed(e)),
+            Poll::Pending => {}
+        }
+    }
+}
+
+fn final_poll<T, E>(poll: &mut impl FnMut() -> Poll<T, E>) -> Result<T, BlockError<E>> {
+    match poll() {
+        Poll::Ready(t) => Ok(t),
+        Poll::Failed(e) => Err(BlockError::Failed(e)),
+        Poll::Pending => Err(BlockError::TimedOut),
+    }
+}

@@ -1,0 +1,110 @@
+//! Process identity and liveness, used to recover from peers that die holding something.
+//!
+//! Robust primitives store the owner's pid in shared memory and, when they have waited long
+//! enough, ask whether that pid still exists. `kill(pid, 0)` answers without sending a
+//! signal: `ESRCH` means no such process. A pid is only reused after the kernel's pid space
+//! wraps (`/proc/sys/kernel/pid_max`), so a reused pid merely delays recovery until the new
+//! process exits; it never lets two owners in.
+//!
+//! Under `cfg(loom)` "processes" are model threads: each calls [`model::set_current`] with a
+//! small id and [`model::mark_dead`] to simulate being killed.
+
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicU32, Ordering};
+
+#[cfg(not(loom))]
+static CACHED_PID: AtomicU32 = AtomicU32::new(0);
+
+#[cfg(not(loom))]
+extern "C" fn reset_pid_after_fork() {
+    // Relaxed: runs single-threaded in the fork child before anything else reads it.
+    CACHED_PID.store(0, Ordering::Relaxed);
+}
+
+/// The calling process's id, cached (glibc no longer caches `getpid`), reset after `fork`.
+///
+/// # Example
+/// ```
+/// assert_eq!(zeroproc_shm::process::current_pid(), std::process::id());
+/// ```
+#[cfg(not(loom))]
+#[inline]
+pub fn current_pid() -> u32 {
+    // Relaxed: the value is the same in every thread of this process; a race only means
+    // two threads both fetch it.
+    let p = CACHED_PID.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    init_pid()
+}
+
+#[cfg(not(loom))]
+#[cold]
+fn init_pid() -> u32 {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering a plain `extern "C"` function with no captured state; it only
+        // stores to an atomic, which is async-signal-safe.
+        unsafe { libc::pthread_atfork(None, None, Some(reset_pid_after_fork)) };
+    });
+    let p = std::process::id();
+    // Relaxed: see `current_pid`.
+    CACHED_PID.store(p, Ordering::Relaxed);
+    p
+}
+
+/// Whether a process with this pid exists (zombies count as existing until reaped).
+///
+/// # Example
+/// ```
+/// use zeroproc_shm::process::{is_alive, current_pid};
+/// assert!(is_alive(current_pid()));
+/// ```
+#[cfg(not(loom))]
+#[cold]
+pub fn is_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    // SAFETY: signal 0 performs only the existence and permission check.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    if r == 0 {
+        return true;
+    }
+    // EPERM: it exists but belongs to someone else.
+    std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// The calling model thread's "pid" (set with [`model::set_current`], default 1).
+#[cfg(loom)]
+pub fn current_pid() -> u32 {
+    model::CURRENT.with(|c| c.get())
+}
+
+/// Whether the model "process" `pid` has not been marked dead.
+#[cfg(loom)]
+pub fn is_alive(pid: u32) -> bool {
+    !model::DEAD.lock().unwrap().contains(&pid)
+}
+
+/// Loom-only hooks that let a model thread act as a process that can die.
+#[cfg(loom)]
+pub mod model {
+    use loom::sync::Mutex;
+    use std::cell::Cell;
+    loom::lazy_static! {
+        pub(super) static ref DEAD: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+    }
+    loom::thread_local! {
+        pub(super) static CURRENT: Cell<u32> = Cell::new(1);
+    }
+    /// Makes the calling model thread act as process `pid`.
+    pub fn set_current(pid: u32) {
+        CURRENT.with(|c| c.set(pid));
+    }
+    /// Marks model process `pid` as killed.
+    pub fn mark_dead(pid: u32) {
+        DEAD.lock().unwrap().push(pid);
+    }
+}

@@ -1,0 +1,117 @@
+//! Errors of segment creation and attachment.
+
+use std::fmt;
+use std::io;
+
+/// Creating a segment failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// Not enough memory / tmpfs space to reserve the segment up front. Reported at
+    /// creation, so a full `/dev/shm` never becomes a SIGBUS later.
+    NoSpace {
+        /// Bytes requested.
+        requested: u64,
+        /// Bytes available when checked (0 when the kernel refused the reservation).
+        available: u64,
+    },
+    /// The requested size is below the header size or overflows.
+    BadSize(u64),
+    /// A system call failed.
+    Io(&'static str, io::Error),
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CreateError::NoSpace { requested, available } => write!(
+                f,
+                "not enough shared memory for a {requested}-byte segment ({available} bytes available)"
+            ),
+            CreateError::BadSize(n) => write!(f, "invalid segment size {n}"),
+            CreateError::Io(what, e) => write!(f, "{what} failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CreateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CreateError::Io(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Attaching to a segment was refused. Every malformed or foreign segment ends here,
+/// before any of its content is interpreted.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AttachError {
+    /// The segment does not exist (or its creator is gone and it was anonymous).
+    NotFound(io::Error),
+    /// Opening or mapping failed for another reason.
+    Io(&'static str, io::Error),
+    /// Smaller than a header, or shorter than its header claims.
+    Truncated {
+        /// Length the header requires.
+        expected: u64,
+        /// Actual file length.
+        actual: u64,
+    },
+    /// The first bytes are not [`MAGIC`](super::MAGIC): not a zeroproc segment.
+    Foreign,
+    /// Written by a different version of the header format.
+    HeaderVersion {
+        /// Version found.
+        found: u32,
+        /// Version this build understands.
+        expected: u32,
+    },
+    /// Holds a different structure (or another version of it).
+    Layout {
+        /// Layout name, version and hash found in the header.
+        found: (String, u32, u64),
+        /// What the caller expected.
+        expected: (String, u32, u64),
+    },
+    /// The id's token does not match the header (a stale or guessed id).
+    Token,
+    /// Owned by another user, or readable/writable by others.
+    Permission {
+        /// Owner uid of the backing file.
+        uid: u32,
+        /// Its mode bits.
+        mode: u32,
+    },
+    /// The creator has not finished initialising it.
+    NotReady,
+}
+
+impl fmt::Display for AttachError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttachError::NotFound(e) => write!(f, "segment not found: {e}"),
+            AttachError::Io(what, e) => write!(f, "{what} failed: {e}"),
+            AttachError::Truncated { expected, actual } => {
+                write!(f, "segment truncated: {actual} bytes, header requires {expected}")
+            }
+            AttachError::Foreign => write!(f, "not a zeroproc segment (bad magic)"),
+            AttachError::HeaderVersion { found, expected } => {
+                write!(f, "segment header version {found}, this build understands {expected}")
+            }
+            AttachError::Layout { found, expected } => write!(
+                f,
+                "segment holds {:?} v{} (hash {:016x}), expected {:?} v{} (hash {:016x})",
+                found.0, found.1, found.2, expected.0, expected.1, expected.2
+            ),
+            AttachError::Token => write!(f, "segment token mismatch (stale or guessed id)"),
+            AttachError::Permission { uid, mode } => {
+                write!(f, "segment owned by uid {uid} with mode {mode:o}: refused")
+            }
+            AttachError::NotReady => write!(f, "segment not initialised by its creator yet"),
+        }
+    }
+}
+
+impl std::error::Error for AttachError {}

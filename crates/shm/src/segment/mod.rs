@@ -1,0 +1,366 @@
+//! Shared-memory segments: creation with space reserved up front, attachment with the
+//! header checked before anything else is read, and cleanup that leaves nothing behind.
+//!
+//! Two backings:
+//!
+//! * **memfd** (default): an anonymous file. Other processes of the same user open it via
+//!   `/proc/PID/fd/FD`; nothing ever appears in `/dev/shm`, so nothing can leak there,
+//!   whether the creator returns, panics, calls `exit` or is SIGKILLed. The memory is freed
+//!   when the last process holding a mapping or descriptor exits.
+//! * **named**: a file created `O_CREAT|O_EXCL`, mode 0600, named
+//!   `zeroproc-<pid>-<64 random bits>` in a tmpfs directory (default `/dev/shm`). Unlinked on
+//!   drop, on unwinding, and by an `atexit` hook on `exit()`; what a SIGKILLed creator
+//!   leaves is removed by [`sweep_stale`], which every named creation runs first.
+//!
+//! Space is reserved at creation (`fallocate`) after a check against the free space, so a
+//! full `/dev/shm` is a [`CreateError::NoSpace`] there, never a SIGBUS on first touch.
+
+mod error;
+mod header;
+mod id;
+mod layout;
+mod os;
+
+pub use error::{AttachError, CreateError};
+pub use header::{Header, HEADER_SIZE, HEADER_VERSION, MAGIC};
+pub use id::{ParseSegmentIdError, SegmentId};
+pub use layout::Layout;
+pub use os::sweep_stale;
+
+use crate::atomic::Ordering;
+use crate::offset::{Offset, OffsetError};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+
+/// Where a new segment's memory comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backing {
+    /// An anonymous memfd (the default; leaves nothing behind, ever).
+    Memfd,
+    /// A named file in this tmpfs directory (`/dev/shm` for POSIX shared memory).
+    Named(PathBuf),
+}
+
+/// Options for [`Segment::create`].
+///
+/// # Example
+/// ```
+/// use zeroproc_shm::{Layout, SegmentBuilder};
+/// let seg = SegmentBuilder::new(Layout::new("doc", 1), 1 << 16).create().unwrap();
+/// assert!(seg.data_len() >= (1 << 16));
+/// ```
+#[derive(Debug, Clone)]
+pub struct SegmentBuilder {
+    layout: Layout,
+    data_len: usize,
+    backing: Backing,
+    populate: bool,
+}
+
+impl SegmentBuilder {
+    /// A memfd-backed segment for `layout` with at least `data_len` usable bytes.
+    pub fn new(layout: Layout, data_len: usize) -> Self {
+        Self { layout, data_len, backing: Backing::Memfd, populate: true }
+    }
+
+    /// Chooses the backing (default [`Backing::Memfd`]).
+    pub fn backing(mut self, b: Backing) -> Self {
+        self.backing = b;
+        self
+    }
+
+    /// Whether to pre-fault the creator's page tables (`MAP_POPULATE`, default on). The
+    /// pages themselves are always reserved.
+    pub fn populate(mut self, on: bool) -> Self {
+        self.populate = on;
+        self
+    }
+
+    /// Creates the segment; it is ready (attachable) when this returns.
+    pub fn create(self) -> Result<Segment, CreateError> {
+        self.create_with(|_| {})
+    }
+
+    /// Creates the segment, runs `init` on it, then marks it ready. Attachers that arrive
+    /// before `init` finished get [`AttachError::NotReady`].
+    pub fn create_with(self, init: impl FnOnce(&Segment)) -> Result<Segment, CreateError> {
+        let seg = Segment::create_uninit(&self)?;
+        init(&seg);
+        // Release: publishes everything `init` wrote; pairs with the Acquire in `attach`.
+        seg.header().state.store(header::STATE_READY, Ordering::Release);
+        Ok(seg)
+    }
+}
+
+/// A mapped shared-memory segment: a [`Header`] followed by the data region.
+///
+/// `Segment` is `Send + Sync`: it only hands out raw pointers and offsets; what lives in
+/// the data region decides its own synchronisation (atomics, rings, locks).
+///
+/// # Example
+/// ```
+/// use zeroproc_shm::{Layout, Segment, SegmentBuilder};
+/// const L: Layout = Layout::new("doc-attach", 1);
+/// let a = SegmentBuilder::new(L, 4096).create().unwrap();
+/// let b = Segment::attach(a.id(), L).unwrap(); // another process would do the same
+/// assert_eq!(a.data_len(), b.data_len());
+/// ```
+#[derive(Debug)]
+pub struct Segment {
+    base: NonNull<u8>,
+    len: usize,
+    fd: OwnedFd,
+    id: SegmentId,
+    unlink_on_drop: Option<PathBuf>,
+}
+
+// SAFETY: the mapping is process-wide and stays valid until `drop`; the type itself holds no
+// thread-affine state. Access to the memory is synchronised by what is stored in it.
+unsafe impl Send for Segment {}
+// SAFETY: as above; `&Segment` only exposes raw pointers and immutable metadata.
+unsafe impl Sync for Segment {}
+
+impl Segment {
+    /// Creates a memfd segment with at least `data_len` usable bytes (shorthand for
+    /// [`SegmentBuilder::create`]).
+    pub fn create(layout: Layout, data_len: usize) -> Result<Segment, CreateError> {
+        SegmentBuilder::new(layout, data_len).create()
+    }
+
+    fn create_uninit(b: &SegmentBuilder) -> Result<Segment, CreateError> {
+        let page = os::page_size();
+        let total = (HEADER_SIZE as u64)
+            .checked_add(b.data_len as u64)
+            .and_then(|t| t.checked_add(page as u64 - 1))
+            .map(|t| t / page as u64 * page as u64)
+            .filter(|&t| t <= isize::MAX as u64)
+            .ok_or(CreateError::BadSize(b.data_len as u64))?;
+        let token = os::random_u64();
+        let pid = crate::process::current_pid();
+        let (fd, id, unlink) = match &b.backing {
+            Backing::Memfd => {
+                let avail = os::mem_available();
+                if total > avail {
+                    return Err(CreateError::NoSpace { requested: total, available: avail });
+                }
+                let fd = os::memfd(&format!("zeroproc-{pid}"))?;
+                let id = SegmentId::Memfd { pid, fd: fd.as_raw_fd(), token };
+                (fd, id, None)
+            }
+            Backing::Named(dir) => {
+                os::sweep_stale(dir);
+                let avail = os::fs_available(dir);
+                if total > avail {
+                    return Err(CreateError::NoSpace { requested: total, available: avail });
+                }
+                let path = dir.join(format!("{}{pid}-{:016x}", os::NAME_PREFIX, os::random_u64()));
+                let fd = os::open_excl(&path)?;
+                os::register_named(&path);
+                let id = SegmentId::Named { path: path.to_string_lossy().into_owned(), token };
+                (fd, id, Some(path))
+            }
+        };
+        let cleanup = |e| {
+            if let Some(p) = &unlink {
+                os::unlink_named(p);
+            }
+            e
+        };
+        os::reserve(&fd, total).map_err(cleanup)?;
+        let base = os::map(&fd, total as usize, b.populate)
+            .map_err(|e| cleanup(CreateError::Io("mmap", e)))?;
+        let seg = Segment {
+            base: NonNull::new(base).expect("mmap never returns null on success"),
+            len: total as usize,
+            fd,
+            id,
+            unlink_on_drop: unlink,
+        };
+        // SAFETY: the mapping is at least HEADER_SIZE bytes, page aligned, freshly zeroed by
+        // the kernel, and nobody else can have attached yet (state is STATE_INIT = 0 and the
+        // id has not been handed out).
+        unsafe {
+            seg.base.as_ptr().cast::<Header>().write(Header {
+                magic: MAGIC,
+                header_version: HEADER_VERSION,
+                header_size: HEADER_SIZE as u32,
+                total_len: total,
+                token,
+                layout_name: b.layout.name_bytes(),
+                layout_version: b.layout.version,
+                creator_pid: pid,
+                layout_hash: b.layout.hash,
+                creator_uid: libc::geteuid(),
+                state: crate::atomic::AtomicU32::new(header::STATE_INIT),
+            });
+        }
+        Ok(seg)
+    }
+
+    /// Attaches to the segment `id`, refusing anything that is not a ready zeroproc segment
+    /// of exactly `layout`, created by this user with mode 0600, carrying the id's token.
+    pub fn attach(id: &SegmentId, layout: Layout) -> Result<Segment, AttachError> {
+        let path = match id {
+            SegmentId::Memfd { pid, fd, .. } => PathBuf::from(format!("/proc/{pid}/fd/{fd}")),
+            SegmentId::Named { path, .. } => PathBuf::from(path),
+        };
+        let fd = open_rw(&path)?;
+        Self::attach_fd(fd, id.clone(), layout)
+    }
+
+    fn attach_fd(fd: OwnedFd, id: SegmentId, layout: Layout) -> Result<Segment, AttachError> {
+        // SAFETY: `st` is a properly sized out-parameter for fstat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is valid; `st` is a valid out pointer.
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+            return Err(AttachError::Io("fstat", os::last_err()));
+        }
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if st.st_uid != me || st.st_mode & 0o077 != 0 {
+            return Err(AttachError::Permission { uid: st.st_uid, mode: st.st_mode & 0o7777 });
+        }
+        let actual = st.st_size as u64;
+        if actual < HEADER_SIZE as u64 {
+            return Err(AttachError::Truncated { expected: HEADER_SIZE as u64, actual });
+        }
+        let base = os::map(&fd, actual as usize, false).map_err(|e| AttachError::Io("mmap", e))?;
+        let seg = Segment {
+            base: NonNull::new(base).expect("mmap never returns null on success"),
+            len: actual as usize,
+            fd,
+            id,
+            unlink_on_drop: None,
+        };
+        // From here on, dropping `seg` unmaps. Every field is checked before trust.
+        let h = seg.header();
+        if h.magic != MAGIC {
+            return Err(AttachError::Foreign);
+        }
+        if h.header_version != HEADER_VERSION || h.header_size != HEADER_SIZE as u32 {
+            return Err(AttachError::HeaderVersion {
+                found: h.header_version,
+                expected: HEADER_VERSION,
+            });
+        }
+        if h.total_len != actual {
+            return Err(AttachError::Truncated { expected: h.total_len, actual });
+        }
+        if h.token != seg.id.token() {
+            return Err(AttachError::Token);
+        }
+        if !h.layout_matches(&layout) {
+            return Err(AttachError::Layout {
+                found: (h.layout_name_lossy(), h.layout_version, h.layout_hash),
+                expected: (layout.name.to_owned(), layout.version, layout.hash),
+            });
+        }
+        // Acquire: pairs with the Release store in `create_with`; after this, the data the
+        // creator initialised is visible.
+        if h.state.load(Ordering::Acquire) != header::STATE_READY {
+            return Err(AttachError::NotReady);
+        }
+        Ok(seg)
+    }
+
+    /// The id other processes pass to [`Segment::attach`].
+    pub fn id(&self) -> &SegmentId {
+        &self.id
+    }
+
+    /// The header at offset 0.
+    pub fn header(&self) -> &Header {
+        // SAFETY: the mapping is at least HEADER_SIZE bytes and page aligned; `Header` is
+        // repr(C) with only integer/atomic fields, valid for any bit pattern.
+        unsafe { &*self.base.as_ptr().cast::<Header>() }
+    }
+
+    /// Start of the mapping (the header).
+    pub fn base(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+
+    /// Total mapped length, header included.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a segment has at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Start of the data region (offset [`HEADER_SIZE`], 256-byte aligned).
+    pub fn data(&self) -> *mut u8 {
+        // SAFETY: HEADER_SIZE < len (checked at create and attach).
+        unsafe { self.base.as_ptr().add(HEADER_SIZE) }
+    }
+
+    /// Length of the data region.
+    pub fn data_len(&self) -> usize {
+        self.len - HEADER_SIZE
+    }
+
+    /// The offset from this segment's base of a pointer into it, if it points inside.
+    pub fn offset_of<T>(&self, p: *const T) -> Option<Offset<T>> {
+        let a = p as usize;
+        let b = self.base.as_ptr() as usize;
+        (a >= b && a < b + self.len).then(|| Offset::new((a - b) as u64))
+    }
+
+    /// Resolves an offset to a pointer valid in this process, checking bounds and alignment
+    /// for `count` elements of `T`. Never dereferences.
+    pub fn resolve<T>(&self, off: Offset<T>, count: usize) -> Result<NonNull<T>, OffsetError> {
+        off.resolve_in(self.base, self.len, count)
+    }
+
+    /// Unlinks a named segment now (processes already attached keep it); no-op for memfd.
+    /// Call once every peer has attached to leave nothing behind even on SIGKILL.
+    pub fn unlink(&mut self) {
+        if let Some(p) = self.unlink_on_drop.take() {
+            os::unlink_named(&p);
+        }
+    }
+
+    /// The descriptor of the backing file (memfd ids refer to it by number, so it stays
+    /// open as long as the segment).
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
+    /// Path of the backing file of a named segment.
+    pub fn path(&self) -> Option<&Path> {
+        self.unlink_on_drop.as_deref()
+    }
+}
+
+fn open_rw(path: &Path) -> Result<OwnedFd, AttachError> {
+    let c = os::cpath(path);
+    // SAFETY: `c` is a valid C string.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        let e = os::last_err();
+        return Err(match e.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ESRCH) => AttachError::NotFound(e),
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                AttachError::Permission { uid: u32::MAX, mode: 0 }
+            }
+            _ => AttachError::Io("open", e),
+        });
+    }
+    // SAFETY: freshly returned descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` are exactly the mapping created in create/attach, and no
+        // reference derived from it outlives `self` (they borrow `self`).
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+        if let Some(p) = self.unlink_on_drop.take() {
+            os::unlink_named(&p);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The system calls behind segments: memfd or O_EXCL file creation, space reservation,
+//! mapping, random tokens, and cleanup of named segments left by dead creators.
+
+use super::CreateError;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Mutex;
+
+pub(crate) fn last_err() -> io::Error {
+    io::Error::last_os_error()
+}
+
+/// 64 random bits from the kernel's CSPRNG.
+pub(crate) fn random_u64() -> u64 {
+    let mut buf = [0u8; 8];
+    let mut got = 0;
+    while got < 8 {
+        // SAFETY: writes at most `8 - got` bytes into `buf[got..]`, which is in bounds.
+        let r = unsafe { libc::getrandom(buf[got..].as_mut_ptr().cast(), 8 - got, 0) };
+        if r > 0 {
+            got += r as usize;
+        } else if last_err().raw_os_error() != Some(libc::EINTR) {
+            panic!("getrandom failed: {}", last_err());
+        }
+    }
+    u64::from_ne_bytes(buf)
+}
+
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as usize
+    } else {
+        4096
+    }
+}
+
+pub(crate) fn memfd(name: &str) -> Result<OwnedFd, CreateError> {
+    let c = CString::new(name).expect("no NUL in name");
+    // SAFETY: `c` is a valid C string; the flags are plain integers.
+    let fd = unsafe { libc::memfd_create(c.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(CreateError::Io("memfd_create", last_err()));
+    }
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub(crate) fn open_excl(path: &Path) -> Result<OwnedFd, CreateError> {
+    let c = cpath(path);
+    // SAFETY: `c` is a valid C string; O_EXCL makes this fail if anything is there.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            0o600 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(CreateError::Io("open(O_CREAT|O_EXCL)", last_err()));
+    }
+    // SAFETY: freshly returned descriptor, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub(crate) fn cpath(path: &Path) -> CString {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes()).expect("no NUL in path")
+}
+
+/// Bytes of RAM the kernel reports as available (memfd pages come from there).
+pub(crate) fn mem_available() -> u64 {
+    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(u64::MAX)
+}
+
+/// Free bytes in the filesystem holding `dir`.
+pub(crate) fn fs_available(dir: &Path) -> u64 {
+    let c = cpath(dir);
+    // SAFETY: statvfs writes into `st`, a properly sized out-parameter.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string, `st` a valid out pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return u64::MAX;
+    }
+    st.f_bavail as u64 * st.f_frsize as u64
+}
+
+/// Sizes the file and reserves every page now, so running out of space is an error here
+/// and never a SIGBUS on first touch.
+pub(crate) fn reserve(fd: &OwnedFd, len: u64) -> Result<(), CreateError> {
+    // SAFETY: `fd` is a valid descriptor we own.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+        return Err(CreateError::Io("ftruncate", last_err()));
+    }
+    // SAFETY: `fd` is a valid descriptor; mode 0 allocates the range (tmpfs supports it).
+    let r = unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, len as libc::off_t) };
+    if r != 0 {
+        let e = last_err();
+        return Err(match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::ENOMEM) => {
+                CreateError::NoSpace { requested: len, available: 0 }
+            }
+            _ => CreateError::Io("fallocate", e),
+        });
+    }
+    Ok(())
+}
+
+/// Maps `len` bytes of `fd` shared and read-write (`populate`: pre-fault the page tables).
+pub(crate) fn map(fd: &OwnedFd, len: usize, populate: bool) -> io::Result<*mut u8> {
+    let flags = libc::MAP_SHARED | if populate { libc::MAP_POPULATE } else { 0 };
+    // SAFETY: a fresh mapping chosen by the kernel (addr = null); `fd` is valid.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(last_err())
+    } else {
+        Ok(p.cast())
+    }
+}
+
+// ---- named segments: unlink at exit, sweep after dead creators ----
+
+static NAMED: Mutex<Vec<CString>> = Mutex::new(Vec::new());
+
+extern "C" fn unlink_all_at_exit() {
+    if let Ok(mut v) = NAMED.lock() {
+        for p in v.drain(..) {
+            // SAFETY: `p` is a valid C string.
+            unsafe { libc::unlink(p.as_ptr()) };
+        }
+    }
+}
+
+/// Remembers a named segment so that `exit()` (which skips destructors) still unlinks it.
+pub(crate) fn register_named(path: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registers a plain extern "C" fn with no captured state.
+        unsafe { libc::atexit(unlink_all_at_exit) };
+    });
+    NAMED.lock().unwrap_or_else(|e| e.into_inner()).push(cpath(path));
+}
+
+/// Unlinks a named segment now and forgets it.
+pub(crate) fn unlink_named(path: &Path) {
+    let c = cpath(path);
+    let mut v = NAMED.lock().unwrap_or_else(|e| e.into_inner());
+    v.retain(|p| p != &c);
+    // SAFETY: `c` is a valid C string.
+    unsafe { libc::unlink(c.as_ptr()) };
+}
+
+/// File-name prefix of named segments: `zeroproc-<creator pid>-<random>`.
+pub(crate) const NAME_PREFIX: &str = "zeroproc-";
+
+/// Removes `zeroproc-<pid>-*` files in `dir` whose creator pid no longer exists: what a
+/// SIGKILLed creator could not clean up itself. Returns how many were removed.
+pub fn sweep_stale(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix(NAME_PREFIX) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !crate::process::is_alive(pid) && std::fs::remove_file(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}

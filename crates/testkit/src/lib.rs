@@ -1,0 +1,94 @@
+//! Cross-process test support: a test binary re-executes itself to run a *role* in a child
+//! process (the libtest re-exec trick), and the parent can kill it at any point.
+//!
+//! In the test file:
+//!
+//! ```ignore
+//! // 1. One entry test per binary; in the parent it is a no-op, in a child it runs the role.
+//! #[test]
+//! fn zp_child_entry() {
+//!     zeroproc_testkit::child_entry(|role, arg| match role {
+//!         "writer" => writer(arg),
+//!         _ => panic!("unknown role {role}"),
+//!     });
+//! }
+//! // 2. Spawning:
+//! let child = zeroproc_testkit::spawn_role("zp_child_entry", "writer", &seg.id().to_string());
+//! ```
+//!
+//! The child's exit code is 0 when the role returns, 101 when it panics (libtest's code).
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const ROLE_ENV: &str = "ZEROPROC_TEST_ROLE";
+const ARG_ENV: &str = "ZEROPROC_TEST_ARG";
+
+/// Runs `f(role, arg)` and exits the process if this process is a child started by
+/// [`spawn_role`]; returns immediately otherwise.
+pub fn child_entry(f: impl FnOnce(&str, &str)) {
+    if let Ok(role) = std::env::var(ROLE_ENV) {
+        let arg = std::env::var(ARG_ENV).unwrap_or_default();
+        f(&role, &arg);
+        // Skip libtest's own reporting and any other test in this binary.
+        std::process::exit(0);
+    }
+}
+
+/// Whether this process is a child started by [`spawn_role`].
+pub fn is_child() -> bool {
+    std::env::var_os(ROLE_ENV).is_some()
+}
+
+/// Starts this test binary again, running only `entry_test` (which must call
+/// [`child_entry`]), with `role` and `arg` passed through the environment.
+/// The child's stdout/stderr go to the parent's (visible with `--nocapture`).
+pub fn spawn_role(entry_test: &str, role: &str, arg: &str) -> Child {
+    command(entry_test, role, arg).spawn().expect("spawn test child")
+}
+
+/// Like [`spawn_role`], with stdout piped (for children that report results by printing).
+pub fn spawn_role_piped(entry_test: &str, role: &str, arg: &str) -> Child {
+    command(entry_test, role, arg).stdout(Stdio::piped()).spawn().expect("spawn test child")
+}
+
+fn command(entry_test: &str, role: &str, arg: &str) -> Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut c = Command::new(exe);
+    c.args([entry_test, "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env(ROLE_ENV, role)
+        .env(ARG_ENV, arg)
+        .stdin(Stdio::null());
+    c
+}
+
+/// Sends SIGKILL to a child (no cleanup of any kind runs in it).
+pub fn sigkill(child: &Child) {
+    // SAFETY: plain kill(2) on a pid we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
+}
+
+/// Waits for a child with a time limit; kills it and panics if it overruns.
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        if Instant::now() > end {
+            sigkill(child);
+            let _ = child.wait();
+            panic!("child {} did not exit within {limit:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The entries of `/dev/shm` (to compare before and after a test).
+pub fn dev_shm_entries() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/dev/shm")
+        .map(|rd| rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
