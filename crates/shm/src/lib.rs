@@ -34,9 +34,13 @@ pub mod process;
 pub mod wait;
 
 #[cfg(not(loom))]
+pub mod heap;
+#[cfg(not(loom))]
 mod offset;
 #[cfg(not(loom))]
 mod segment;
+#[cfg(not(loom))]
+pub mod sync;
 
 #[cfg(not(loom))]
 pub use offset::{Offset, OffsetError};

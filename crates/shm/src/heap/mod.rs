@@ -1,0 +1,1 @@
+//! A shared heap for variable-size payloads (see README.md).

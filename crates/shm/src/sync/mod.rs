@@ -1,0 +1,1 @@
+//! Robust process-shared synchronisation primitives (see README.md).
