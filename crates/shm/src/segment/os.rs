@@ -46,7 +46,13 @@ pub(crate) fn memfd(name: &str) -> Result<OwnedFd, CreateError> {
         return Err(CreateError::Io("memfd_create", last_err()));
     }
     // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // A memfd is created 0777; make it 0600 like every other segment (attach checks it).
+    // SAFETY: `fd` is a valid descriptor we own.
+    if unsafe { libc::fchmod(fd.as_raw_fd(), 0o600) } != 0 {
+        return Err(CreateError::Io("fchmod", last_err()));
+    }
+    Ok(fd)
 }
 
 pub(crate) fn open_excl(path: &Path) -> Result<OwnedFd, CreateError> {
