@@ -6,8 +6,8 @@
 //! wraps (`/proc/sys/kernel/pid_max`), so a reused pid merely delays recovery until the new
 //! process exits; it never lets two owners in.
 //!
-//! Under `cfg(loom)` "processes" are model threads: each calls [`model::set_current`] with a
-//! small id and [`model::mark_dead`] to simulate being killed.
+//! Under `cfg(loom)` "processes" are model threads: each calls `model::set_current` with a
+//! small id and `model::mark_dead` to simulate being killed.
 
 #[cfg(not(loom))]
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -39,7 +39,7 @@ pub struct Header {
     pub layout_hash: u64,
     /// Effective uid of the creator.
     pub creator_uid: u32,
-    /// [`STATE_INIT`] → [`STATE_READY`]; Release-stored by the creator once the data
+    /// `STATE_INIT` (0) → `STATE_READY` (1); Release-stored by the creator once the data
     /// region is initialised, Acquire-loaded on attach.
     pub state: AtomicU32,
 }

@@ -1,0 +1,191 @@
+//! `alloc`, `free` and `usable_size`: the public operations on blocks.
+
+use super::block::{self, ALLOC, FREE, PROXY, RETIRED};
+use super::class::{class_for_units, units, UNIT};
+use super::{AllocError, FreeError, Heap, MAX_ALIGN};
+use crate::atomic::Ordering::Relaxed;
+use crate::offset::Offset;
+
+/// A validated live block: where its header is, its class, and the proxy header in front
+/// of an over-aligned payload, if any.
+struct Located {
+    idx: u64,
+    class: u32,
+    proxy: Option<u64>,
+}
+
+impl Heap<'_> {
+    /// Allocates a block of at least `size` bytes whose offset (and address, in every
+    /// process) is a multiple of `align` (a power of two up to [`MAX_ALIGN`]; 16 is always
+    /// provided). The payload's contents are unspecified.
+    ///
+    /// Lock-free: one CAS on the class's free list, or one on the bump pointer. When both
+    /// are exhausted a free block of a larger class is taken whole before giving up.
+    ///
+    /// # Example
+    /// ```
+    /// # use zeroproc_shm::heap::Heap;
+    /// # use zeroproc_shm::{Layout, Offset, Segment, HEADER_SIZE};
+    /// # let seg = Segment::create(Layout::new("doc-heap-alloc", 1), 1 << 16).unwrap();
+    /// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 1 << 16).unwrap();
+    /// let page = heap.alloc(4096, 4096).unwrap();
+    /// assert_eq!(page.get() % 4096, 0);
+    /// assert!(heap.usable_size(page).unwrap() >= 4096);
+    /// heap.free(page).unwrap();
+    /// ```
+    pub fn alloc(&self, size: usize, align: usize) -> Result<Offset<u8>, AllocError> {
+        if !align.is_power_of_two() || align > MAX_ALIGN {
+            return Err(AllocError::BadAlign { align });
+        }
+        let align_u = (align as u64).max(UNIT);
+        let oom = |units: u64| AllocError::OutOfMemory {
+            requested: size,
+            align,
+            block_size: units.saturating_mul(UNIT),
+            carve_remaining: self.carve_remaining(),
+        };
+        // Payload units, plus worst-case alignment padding, plus the header unit.
+        let need = (size as u64).max(1).div_ceil(UNIT) + (align_u - UNIT) / UNIT + 1;
+        let class = match class_for_units(need) {
+            Some(c) if c < self.num_classes => c,
+            _ => return Err(oom(need)),
+        };
+        let (idx, got) = match self.pop(class)? {
+            Some(idx) => (idx, class),
+            None => match self.carve(class) {
+                Some(idx) => (idx, class),
+                None => self.pop_larger(class)?.ok_or_else(|| oom(units(class)))?,
+            },
+        };
+        debug_assert!(units(got) >= need);
+        let natural = self.region_off + (idx + 1) * UNIT;
+        let aligned = natural.next_multiple_of(align_u);
+        if aligned != natural {
+            // A proxy header right before the aligned payload leads `free` to the block.
+            let p = (aligned - self.region_off) / UNIT - 1;
+            let pb = self.block(p);
+            // Relaxed (both): inside the block we own; handed to other processes with the
+            // offset, through the caller's synchronisation (see `pop`).
+            pb.link.store(p - idx, Relaxed);
+            pb.word.store(block::word(self.salt, p, PROXY, 0), Relaxed);
+        }
+        Ok(Offset::new(aligned))
+    }
+
+    /// Returns the block at `off` (from [`alloc`](Self::alloc), in any process) to its
+    /// class's free list.
+    ///
+    /// A garbage offset, an offset inside a block, or a block already freed is refused with
+    /// a [`FreeError`] and the heap is unchanged. Not detectable: freeing an offset whose
+    /// block was freed and then handed out again (it frees the new owner's block).
+    ///
+    /// # Example
+    /// ```
+    /// # use zeroproc_shm::heap::{FreeError, Heap};
+    /// # use zeroproc_shm::{Layout, Offset, Segment, HEADER_SIZE};
+    /// # let seg = Segment::create(Layout::new("doc-heap-free", 1), 1 << 16).unwrap();
+    /// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 1 << 16).unwrap();
+    /// let off = heap.alloc(64, 16).unwrap();
+    /// assert!(matches!(heap.free(Offset::new(off.get() + 16)), Err(FreeError::NotABlock { .. })));
+    /// heap.free(off).unwrap();
+    /// assert!(matches!(heap.free(off), Err(FreeError::DoubleFree { .. })));
+    /// ```
+    pub fn free(&self, off: Offset<u8>) -> Result<(), FreeError> {
+        let at = self.locate(off)?;
+        let b = self.block(at.idx);
+        let alloc_w = block::word(self.salt, at.idx, ALLOC, at.class);
+        let free_w = block::word(self.salt, at.idx, FREE, at.class);
+        // Relaxed (both outcomes): the CAS only arbitrates between concurrent frees of the
+        // same block (exactly one wins); what the block's owner wrote is published by the
+        // Release CAS in `push`, which follows in program order.
+        if let Err(now) = b.word.compare_exchange(alloc_w, free_w, Relaxed, Relaxed) {
+            let offset = off.get();
+            return Err(if now == free_w {
+                FreeError::DoubleFree { offset }
+            } else {
+                FreeError::NotABlock { offset }
+            });
+        }
+        if let Some(p) = at.proxy {
+            // Relaxed: published by the push below. A second free at this offset then
+            // finds a retired proxy (DoubleFree), not a path into a reused block.
+            self.block(p).word.store(block::word(self.salt, p, RETIRED, 0), Relaxed);
+        }
+        self.push(at.class, at.idx);
+        Ok(())
+    }
+
+    /// The number of bytes usable from `off` (at least the size it was allocated with),
+    /// after validating that `off` is a live block as [`free`](Self::free) does.
+    pub fn usable_size(&self, off: Offset<u8>) -> Result<usize, FreeError> {
+        let at = self.locate(off)?;
+        let end = self.region_off + (at.idx + units(at.class)) * UNIT;
+        Ok((end - off.get()) as usize)
+    }
+
+    /// Bytes not yet carved into blocks.
+    pub(crate) fn carve_remaining(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.len - self.header().bump.load(Relaxed)
+    }
+
+    /// Pops the first available block of a class larger than `class`.
+    fn pop_larger(&self, class: u32) -> Result<Option<(u64, u32)>, AllocError> {
+        for c in class + 1..self.num_classes {
+            if let Some(idx) = self.pop(c)? {
+                return Ok(Some((idx, c)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Finds and validates the live block whose payload starts at `off`.
+    fn locate(&self, off: Offset<u8>) -> Result<Located, FreeError> {
+        let offset = off.get();
+        // Relaxed: the block reached us through the caller's synchronisation after it was
+        // carved, so we see a bump at least past it (coherence).
+        let bump = self.header().bump.load(Relaxed);
+        let rel = offset.wrapping_sub(self.region_off);
+        if rel < self.blocks_start + UNIT || rel >= bump {
+            return Err(FreeError::OutOfRange { offset });
+        }
+        if rel % UNIT != 0 {
+            return Err(FreeError::Misaligned { offset });
+        }
+        let not_a_block = FreeError::NotABlock { offset };
+        let mut idx = rel / UNIT - 1;
+        // Relaxed (header loads here): written by the allocating thread before it returned
+        // the offset; see `bump` above. The CAS in `free` re-validates the block word.
+        let mut w = self.block(idx).word.load(Relaxed);
+        let mut proxy = None;
+        if w == block::word(self.salt, idx, RETIRED, 0) {
+            return Err(FreeError::DoubleFree { offset });
+        }
+        if w == block::word(self.salt, idx, PROXY, 0) {
+            // Relaxed: as above.
+            let back = self.block(idx).link.load(Relaxed);
+            let real = idx.checked_sub(back).filter(|&r| back > 0 && self.idx_in_blocks(r));
+            let real = real.ok_or(not_a_block)?;
+            proxy = Some(idx);
+            idx = real;
+            // Relaxed: as above.
+            w = self.block(idx).word.load(Relaxed);
+        }
+        let class = block::class_of(w);
+        if class >= self.num_classes {
+            return Err(not_a_block);
+        }
+        if w != block::word(self.salt, idx, ALLOC, class) {
+            return Err(if w == block::word(self.salt, idx, FREE, class) {
+                FreeError::DoubleFree { offset }
+            } else {
+                not_a_block
+            });
+        }
+        let end = (idx + units(class)) * UNIT;
+        if end > bump || proxy.is_some_and(|p| (p + 1) * UNIT >= end) {
+            return Err(not_a_block);
+        }
+        Ok(Located { idx, class, proxy })
+    }
+}

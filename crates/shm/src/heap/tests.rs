@@ -1,0 +1,136 @@
+//! White-box tests: the ABA tag, and a process "dying" between every two steps of alloc,
+//! free and carve (the steps are replayed by hand and the rest is abandoned).
+
+use super::block::{self, FREE};
+use super::class::{block_bytes, class_for_units, UNIT};
+use super::stack::PopRead;
+use super::{FreeError, Heap};
+use crate::atomic::Ordering::{Acquire, Relaxed};
+use crate::{Layout, Offset, Segment, HEADER_SIZE};
+
+const L: Layout = Layout::new("heap-unit", 1);
+const REGION: Offset<u8> = Offset::new(HEADER_SIZE as u64);
+
+fn seg() -> Segment {
+    Segment::create(L, 1 << 16).unwrap()
+}
+
+/// The class of a 100-byte, 16-aligned request, and the header index of a payload.
+fn class100() -> u32 {
+    class_for_units(100u64.div_ceil(UNIT) + 1).unwrap()
+}
+fn idx(h: &Heap<'_>, off: Offset<u8>) -> u64 {
+    (off.get() - h.region_off) / UNIT - 1
+}
+
+#[test]
+fn a_stale_pop_fails_after_pop_pop_push_of_the_same_head() {
+    let s = seg();
+    let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
+    let c = class100();
+    let [a, b, x] = [0; 3].map(|_| h.alloc(100, 16).unwrap());
+    for o in [x, b, a] {
+        h.free(o).unwrap(); // list: a -> b -> x
+    }
+    // A popper reads head = a and a.link = b, then stalls...
+    let head = h.slot(c).head.load(Acquire);
+    let Ok(PopRead::Next(next)) = h.pop_read(c, head) else { panic!("expected a link") };
+    assert_eq!((head & h.idx_mask(), next), (idx(&h, a), idx(&h, b)));
+    // ...while others pop a and b and push a back: the head index is a again.
+    assert_eq!(h.alloc(100, 16).unwrap(), a);
+    assert_eq!(h.alloc(100, 16).unwrap(), b);
+    h.free(a).unwrap();
+    assert_eq!(h.slot(c).head.load(Relaxed) & h.idx_mask(), idx(&h, a));
+    // Without the tag this CAS would succeed and install b, which is allocated.
+    assert!(h.pop_commit(c, head, next).is_err());
+    assert_eq!(h.alloc(100, 16).unwrap(), a);
+    assert_eq!(h.alloc(100, 16).unwrap(), x);
+    h.check().unwrap();
+}
+
+#[test]
+fn death_after_the_pop_cas_leaks_only_that_block() {
+    let s = seg();
+    let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
+    let c = class100();
+    let [a, b] = [0; 2].map(|_| h.alloc(100, 16).unwrap());
+    h.free(b).unwrap();
+    h.free(a).unwrap();
+    // Pop CAS done, ALLOC not yet stored: the dead process held `a`.
+    let head = h.slot(c).head.load(Acquire);
+    let Ok(PopRead::Next(next)) = h.pop_read(c, head) else { panic!() };
+    h.pop_commit(c, head, next).unwrap();
+    h.check().unwrap();
+    assert_eq!(h.alloc(100, 16).unwrap(), b);
+    // `a` is out of every list; a stray free of it is refused, not a corruption.
+    assert_eq!(h.free(a), Err(FreeError::DoubleFree { offset: a.get() }));
+    assert_eq!(h.stats().in_use_blocks(), 2);
+    h.free(b).unwrap();
+    h.check().unwrap();
+}
+
+#[test]
+fn death_between_marking_free_and_pushing_leaks_only_that_block() {
+    let s = seg();
+    let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
+    let c = class100();
+    let [a, b] = [0; 2].map(|_| h.alloc(100, 16).unwrap());
+    h.free(b).unwrap();
+    // free(a): state CAS done, then death before (or during) the push.
+    let i = idx(&h, a);
+    h.block(i).word.store(block::word(h.salt, i, FREE, c), Relaxed);
+    h.block(i).link.store(idx(&h, b), Relaxed); // push's link store, CAS never made
+    h.check().unwrap();
+    assert_eq!(h.alloc(100, 16).unwrap(), b);
+    assert_ne!(h.alloc(100, 16).unwrap(), a);
+    assert_eq!(h.free(a), Err(FreeError::DoubleFree { offset: a.get() }));
+    h.check().unwrap();
+}
+
+#[test]
+fn death_after_the_bump_cas_leaks_only_the_carved_bytes() {
+    let s = seg();
+    let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
+    let c = class100();
+    let a = h.alloc(100, 16).unwrap();
+    // Bump CAS done, header and class counter never written.
+    let bump = &h.header().bump;
+    let cur = bump.load(Relaxed);
+    bump.store(cur + block_bytes(c), Relaxed);
+    h.check().unwrap();
+    let st = h.stats();
+    assert_eq!(st.unaccounted, block_bytes(c));
+    let b = h.alloc(100, 16).unwrap();
+    assert_eq!(b.get(), a.get() + 2 * block_bytes(c));
+    // The abandoned block's would-be payload is not a block.
+    let lost = Offset::new(a.get() + block_bytes(c));
+    assert_eq!(h.free(lost), Err(FreeError::NotABlock { offset: lost.get() }));
+    h.free(a).unwrap();
+    h.free(b).unwrap();
+    h.check().unwrap();
+}
+
+#[test]
+fn a_cycle_in_a_free_list_is_found_by_check() {
+    let s = seg();
+    let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
+    let [a, b] = [0; 2].map(|_| h.alloc(100, 16).unwrap());
+    h.free(b).unwrap();
+    h.free(a).unwrap();
+    h.block(idx(&h, b)).link.store(idx(&h, a), Relaxed); // b -> a -> b ...
+    let e = h.check().unwrap_err();
+    assert!(e.problem.contains("cycle"), "{e}");
+}
+
+#[test]
+fn geometry_keeps_24_tag_bits_and_fits_the_minimum_region() {
+    use super::layout::{Geometry, MIN_TAG_BITS};
+    use super::{MAX_REGION_LEN, MIN_REGION_LEN};
+    let max = Geometry::for_len(MAX_REGION_LEN);
+    assert!(64 - max.idx_bits >= MIN_TAG_BITS, "{max:?}");
+    assert!(max.blocks_start < MIN_REGION_LEN);
+    let gib = Geometry::for_len(1 << 30);
+    assert_eq!((gib.num_classes, 64 - gib.idx_bits), (99, 37));
+    let min = Geometry::for_len(MIN_REGION_LEN);
+    assert!(min.blocks_start + 1024 <= MIN_REGION_LEN, "{min:?}");
+}

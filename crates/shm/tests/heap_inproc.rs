@@ -1,0 +1,420 @@
+//! The shared heap within one process: round trips, disjoint blocks, exhaustion and
+//! recovery, refused frees, alignment, header validation, corruption detection, and a
+//! multi-threaded stress followed by `check()`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use zeroproc_shm::heap::{AllocError, FreeError, Heap, HeapError, MAX_ALIGN, MIN_REGION_LEN};
+use zeroproc_shm::{Layout, Offset, Segment, HEADER_SIZE};
+
+const L: Layout = Layout::new("test-heap-inproc", 1);
+const REGION: Offset<u8> = Offset::new(HEADER_SIZE as u64);
+
+fn new_heap(len: usize) -> Segment {
+    let seg = Segment::create(L, len).unwrap();
+    Heap::init_in(&seg, REGION, len).unwrap();
+    seg
+}
+
+fn heap(seg: &Segment) -> Heap<'_> {
+    Heap::attach(seg, REGION).unwrap()
+}
+
+/// xorshift64*: deterministic test randomness.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn pattern(key: u64, i: usize) -> u8 {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8 ^ (i as u8).wrapping_mul(31)
+}
+
+fn fill(h: &Heap<'_>, off: Offset<u8>, len: usize, key: u64) {
+    let p = h.ptr_len(off, len).unwrap().as_ptr();
+    for i in 0..len {
+        // SAFETY: `off` is a live block of at least `len` bytes owned by this test thread.
+        unsafe { p.add(i).write(pattern(key, i)) };
+    }
+}
+
+fn verify(h: &Heap<'_>, off: Offset<u8>, len: usize, key: u64) {
+    let p = h.ptr_len(off, len).unwrap().as_ptr();
+    for i in 0..len {
+        // SAFETY: as in `fill`.
+        let b = unsafe { p.add(i).read() };
+        assert_eq!(b, pattern(key, i), "block {off:?} byte {i} of {len} (key {key})");
+    }
+}
+
+#[test]
+fn round_trip_many_sizes() {
+    let seg = new_heap(1 << 20);
+    let h = heap(&seg);
+    for size in [0usize, 1, 15, 16, 17, 100, 128, 129, 1000, 4096, 65536] {
+        let off = h.alloc(size, 16).unwrap();
+        assert_eq!(off.get() % 16, 0);
+        assert!(h.usable_size(off).unwrap() >= size);
+        fill(&h, off, size, off.get());
+        verify(&h, off, size, off.get());
+        h.free(off).unwrap();
+        // The same class hands the block straight back.
+        assert_eq!(h.alloc(size, 16).unwrap(), off);
+        h.free(off).unwrap();
+    }
+    h.check().unwrap();
+    assert_eq!(h.stats().in_use_blocks(), 0);
+}
+
+#[test]
+fn blocks_are_distinct_and_do_not_overlap() {
+    let seg = new_heap(4 << 20);
+    let h = heap(&seg);
+    let mut rng = Rng(0x1234_5678);
+    let mut live: Vec<(Offset<u8>, usize, u64)> = Vec::new();
+    for round in 0..2000u64 {
+        let size = match rng.below(10) {
+            0 => rng.below(16 << 10) as usize,
+            _ => rng.below(300) as usize,
+        };
+        let off = h.alloc(size, 16).unwrap();
+        fill(&h, off, size, round);
+        live.push((off, size, round));
+        if rng.below(3) == 0 {
+            let (o, s, k) = live.swap_remove(rng.below(live.len() as u64) as usize);
+            verify(&h, o, s, k);
+            h.free(o).unwrap();
+        }
+        if round % 500 == 0 {
+            h.check().unwrap();
+        }
+    }
+    let mut sorted = live.clone();
+    sorted.sort_by_key(|(o, _, _)| o.get());
+    for w in sorted.windows(2) {
+        let (a, sa, _) = w[0];
+        let (b, _, _) = w[1];
+        assert!(a.get() + sa as u64 <= b.get(), "{a:?}+{sa} overlaps {b:?}");
+        let block_end = a.get() + h.usable_size(a).unwrap() as u64;
+        assert!(block_end + 16 <= b.get(), "{a:?}'s block overlaps {b:?}'s header");
+    }
+    let distinct: HashSet<u64> = live.iter().map(|(o, _, _)| o.get()).collect();
+    assert_eq!(distinct.len(), live.len());
+    for &(o, s, k) in &live {
+        verify(&h, o, s, k);
+        h.free(o).unwrap();
+    }
+    h.check().unwrap();
+    let st = h.stats();
+    assert_eq!(st.in_use_blocks(), 0);
+    assert_eq!(st.unaccounted, 0);
+}
+
+#[test]
+fn exhaustion_is_out_of_memory_then_recovers_after_free() {
+    let seg = new_heap(64 << 10);
+    let h = heap(&seg);
+    let mut blocks = Vec::new();
+    let err = loop {
+        match h.alloc(500, 16) {
+            Ok(o) => blocks.push(o),
+            Err(e) => break e,
+        }
+    };
+    match err {
+        AllocError::OutOfMemory { requested, align, block_size, carve_remaining } => {
+            assert_eq!((requested, align), (500, 16));
+            assert!(block_size >= 516 && carve_remaining < block_size);
+        }
+        e => panic!("expected OutOfMemory, got {e:?}"),
+    }
+    assert!(blocks.len() > 64, "only {} blocks of 500 B in 64 KiB", blocks.len());
+    // Smaller requests still carve from what is left, then fail too.
+    while h.alloc(16, 16).is_ok() {}
+    assert!(matches!(h.alloc(16, 16), Err(AllocError::OutOfMemory { .. })));
+    // Freeing one block makes exactly that space available again, to its own class...
+    let victim = blocks.pop().unwrap();
+    h.free(victim).unwrap();
+    let again = h.alloc(500, 16).unwrap();
+    assert_eq!(again, victim);
+    // ...and to other classes: with nothing else left, a larger free block is taken whole.
+    h.free(again).unwrap();
+    let small = h.alloc(16, 16).unwrap();
+    assert_eq!(small, victim);
+    assert!(h.usable_size(small).unwrap() >= 500);
+    assert!(matches!(h.alloc(16, 16), Err(AllocError::OutOfMemory { .. })));
+    h.free(small).unwrap();
+    // A request larger than the whole region is refused up front.
+    assert!(matches!(h.alloc(1 << 20, 16), Err(AllocError::OutOfMemory { .. })));
+    assert!(matches!(h.alloc(usize::MAX, 16), Err(AllocError::OutOfMemory { .. })));
+    for b in blocks {
+        h.free(b).unwrap();
+    }
+    h.check().unwrap();
+}
+
+#[test]
+fn bad_frees_are_errors_and_leave_the_heap_intact() {
+    let seg = new_heap(1 << 20);
+    let h = heap(&seg);
+    let live: Vec<_> = (0..200).map(|i| h.alloc(i * 7 % 500, 16).unwrap()).collect();
+    for (i, &o) in live.iter().enumerate() {
+        fill(&h, o, i * 7 % 500, o.get());
+    }
+    let a = live[10];
+    let r = REGION.get();
+    let cases = [
+        (Offset::new(0), "segment start"),
+        (Offset::new(r), "heap header"),
+        (Offset::new(r + 64), "class table"),
+        (Offset::new(u64::MAX - 15), "huge"),
+        (Offset::new(seg.len() as u64 + 4096), "past the mapping"),
+        (Offset::new(r + h.region_len() - 16), "beyond the bump pointer"),
+    ];
+    for (off, what) in cases {
+        assert!(
+            matches!(h.free(off), Err(FreeError::OutOfRange { .. })),
+            "{what}: {:?}",
+            h.free(off)
+        );
+    }
+    assert!(matches!(h.free(Offset::new(a.get() + 1)), Err(FreeError::Misaligned { .. })));
+    assert!(matches!(h.free(Offset::new(a.get() + 16)), Err(FreeError::NotABlock { .. })));
+    assert!(matches!(h.free(Offset::new(a.get() - 16)), Err(FreeError::NotABlock { .. })));
+    // Random 16-aligned offsets inside the block area that are not live block starts.
+    let starts: HashSet<u64> = live.iter().map(|o| o.get()).collect();
+    let mut rng = Rng(99);
+    let area = h.stats().bump;
+    for _ in 0..20_000 {
+        let off = r + rng.below(area) / 16 * 16;
+        if starts.contains(&off) {
+            continue;
+        }
+        let e = h.free(Offset::new(off)).unwrap_err();
+        assert!(!matches!(e, FreeError::DoubleFree { .. }) || off == a.get(), "{e:?}");
+    }
+    // Double free.
+    h.free(a).unwrap();
+    assert_eq!(h.free(a), Err(FreeError::DoubleFree { offset: a.get() }));
+    assert_eq!(h.usable_size(a), Err(FreeError::DoubleFree { offset: a.get() }));
+    h.check().unwrap();
+    for (i, &o) in live.iter().enumerate() {
+        if o != a {
+            verify(&h, o, i * 7 % 500, o.get());
+            h.free(o).unwrap();
+        }
+    }
+    h.check().unwrap();
+    assert_eq!(h.stats().in_use_blocks(), 0);
+}
+
+#[test]
+fn alignment_up_to_max_align() {
+    let seg = new_heap(4 << 20);
+    let h = heap(&seg);
+    let mut live = Vec::new();
+    let mut align = 1;
+    while align <= MAX_ALIGN {
+        for size in [1usize, 24, 100, 5000] {
+            let off = h.alloc(size, align).unwrap();
+            assert_eq!(off.get() % align as u64, 0, "align {align}");
+            let p = h.ptr(off).unwrap();
+            assert_eq!(p.as_ptr() as usize % align, 0, "address, align {align}");
+            assert!(h.usable_size(off).unwrap() >= size);
+            fill(&h, off, size, off.get() + align as u64);
+            live.push((off, size, align));
+        }
+        align *= 2;
+    }
+    for &(off, size, align) in &live {
+        verify(&h, off, size, off.get() + align as u64);
+    }
+    for &(off, _, _) in &live {
+        h.free(off).unwrap();
+        assert_eq!(h.free(off), Err(FreeError::DoubleFree { offset: off.get() }));
+    }
+    h.check().unwrap();
+    assert_eq!(h.stats().in_use_blocks(), 0);
+    for bad in [0, 3, 8192, usize::MAX] {
+        assert_eq!(h.alloc(8, bad), Err(AllocError::BadAlign { align: bad }));
+    }
+}
+
+#[test]
+fn init_and_attach_validate_the_region() {
+    let seg = Segment::create(L, 1 << 16).unwrap();
+    assert_eq!(Heap::attach(&seg, REGION).unwrap_err(), HeapError::NotInitialized);
+    assert!(matches!(
+        Heap::init_in(&seg, Offset::new(0), 4096),
+        Err(HeapError::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        Heap::init_in(&seg, Offset::new(288), 4096),
+        Err(HeapError::Misaligned { .. })
+    ));
+    assert!(matches!(Heap::init_in(&seg, REGION, 100), Err(HeapError::BadLength { len: 96 })));
+    assert!(matches!(Heap::init_in(&seg, REGION, 1 << 20), Err(HeapError::OutOfBounds { .. })));
+    let h = Heap::init_in(&seg, REGION, seg.data_len()).unwrap();
+    assert_eq!(h.region(), REGION);
+    assert_eq!(Heap::init_in(&seg, REGION, 1 << 16).unwrap_err(), HeapError::AlreadyInitialized);
+    Heap::attach(&seg, REGION).unwrap();
+    // Another offset holds no heap (zero), or foreign bytes.
+    assert_eq!(Heap::attach(&seg, Offset::new(8192)).unwrap_err(), HeapError::NotInitialized);
+    let off = h.alloc(64, 64).unwrap();
+    fill(&h, off, 64, 5);
+    let at = Offset::new(off.get());
+    assert!(matches!(Heap::attach(&seg, at), Err(HeapError::Foreign { .. })));
+    // A header still being written (creator died mid-init) is "not ready".
+    let magic = seg.resolve(REGION.cast::<u64>(), 1).unwrap().as_ptr();
+    // SAFETY: the heap header's first word; nothing uses the heap concurrently here.
+    let good = unsafe { magic.read_volatile() };
+    // SAFETY: as above.
+    unsafe { magic.write_volatile(u64::from_le_bytes(*b"ZPHEAP..")) };
+    assert_eq!(Heap::attach(&seg, REGION).unwrap_err(), HeapError::NotReady);
+    // SAFETY: as above.
+    unsafe { magic.write_volatile(good) };
+    // A header of another version, or damaged geometry, is refused.
+    let hdr = seg.resolve(REGION.cast::<u32>(), 4).unwrap().as_ptr();
+    // SAFETY: the heap header's version field is the u32 at byte 8; nothing else uses the
+    // heap concurrently in this test.
+    unsafe {
+        hdr.add(2).write_volatile(99);
+        assert_eq!(
+            Heap::attach(&seg, REGION).unwrap_err(),
+            HeapError::Version { found: 99, expected: zeroproc_shm::heap::HEAP_VERSION }
+        );
+        hdr.add(2).write_volatile(zeroproc_shm::heap::HEAP_VERSION);
+        let classes = hdr.add(3).read_volatile();
+        hdr.add(3).write_volatile(classes + 1);
+        assert_eq!(Heap::attach(&seg, REGION).unwrap_err(), HeapError::Corrupt("num_classes"));
+        hdr.add(3).write_volatile(classes);
+    }
+    Heap::attach(&seg, REGION).unwrap().check().unwrap();
+    // The smallest heap works; one unit less is refused.
+    let small = Segment::create(L, MIN_REGION_LEN as usize).unwrap();
+    let min = MIN_REGION_LEN as usize;
+    assert_eq!(
+        Heap::init_in(&small, REGION, min - 16).unwrap_err(),
+        HeapError::BadLength { len: MIN_REGION_LEN - 16 }
+    );
+    let h = Heap::init_in(&small, REGION, min).unwrap();
+    let o = h.alloc(1000, 16).unwrap();
+    h.free(o).unwrap();
+    h.check().unwrap();
+}
+
+#[test]
+fn overwritten_free_block_header_is_detected() {
+    let seg = new_heap(1 << 16);
+    let h = heap(&seg);
+    let a = h.alloc(100, 16).unwrap();
+    let b = h.alloc(100, 16).unwrap();
+    h.free(b).unwrap();
+    // A buffer overrun from `a` clobbers the header of the free block `b` behind it.
+    let len = (b.get() - a.get()) as usize;
+    let p = h.ptr_len(a, len).unwrap().as_ptr();
+    // SAFETY: `a..b` is `a`'s block, so this writes a's payload and then b's header,
+    // exactly what an overrun by a's owner would do; no other thread uses the heap.
+    unsafe { p.write_bytes(0xAB, len) };
+    let e = h.check().unwrap_err();
+    assert_eq!(e.offset, Some(b.get() - 16), "{e}");
+    // Allocation reports the damage instead of handing the block out, then carries on.
+    match h.alloc(100, 16) {
+        Err(AllocError::Corrupted { header, .. }) => assert_eq!(header, b.get() - 16),
+        r => panic!("expected Corrupted, got {r:?}"),
+    }
+    h.check().unwrap();
+    let c = h.alloc(100, 16).unwrap();
+    assert_ne!(c, b);
+    assert!(matches!(h.free(b), Err(FreeError::NotABlock { .. })));
+    h.free(a).unwrap();
+    h.free(c).unwrap();
+    h.check().unwrap();
+}
+
+#[test]
+fn threads_alloc_write_verify_free_then_check() {
+    let seg = Arc::new(new_heap(8 << 20));
+    let threads = 4;
+    let iters = 100_000;
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let seg = seg.clone();
+            std::thread::spawn(move || {
+                let h = heap(&seg);
+                let mut rng = Rng(0xDEAD_BEEF ^ ((t as u64 + 1) * 0x1_0000_0001));
+                let mut live: Vec<(Offset<u8>, usize, u64)> = Vec::new();
+                for i in 0..iters {
+                    if live.len() < 64 && (live.is_empty() || rng.below(2) == 0) {
+                        let size = match rng.below(20) {
+                            0 => rng.below(20_000) as usize,
+                            _ => rng.below(512) as usize,
+                        };
+                        let align = 1usize << rng.below(8);
+                        let off = h.alloc(size, align).unwrap();
+                        assert_eq!(off.get() % align as u64, 0);
+                        let key = (t as u64) << 40 | i as u64;
+                        fill(&h, off, size, key);
+                        live.push((off, size, key));
+                    } else {
+                        let (off, size, key) =
+                            live.swap_remove(rng.below(live.len() as u64) as usize);
+                        verify(&h, off, size, key);
+                        h.free(off).unwrap();
+                    }
+                }
+                for (off, size, key) in live {
+                    verify(&h, off, size, key);
+                    h.free(off).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in handles {
+        t.join().unwrap();
+    }
+    let h = heap(&seg);
+    h.check().unwrap();
+    let st = h.stats();
+    assert_eq!(st.in_use_blocks(), 0, "{st:?}");
+    assert_eq!(st.unaccounted, 0);
+}
+
+#[test]
+fn blocks_move_between_threads() {
+    let seg = Arc::new(new_heap(1 << 20));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(Offset<u8>, usize)>(16);
+    let s2 = seg.clone();
+    let producer = std::thread::spawn(move || {
+        let h = heap(&s2);
+        for i in 0..5000usize {
+            let size = i % 700;
+            let off = loop {
+                match h.alloc(size, 16) {
+                    Ok(o) => break o,
+                    Err(AllocError::OutOfMemory { .. }) => std::thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            fill(&h, off, size, i as u64);
+            tx.send((off, size)).unwrap();
+        }
+    });
+    let h = heap(&seg);
+    for i in 0..5000usize {
+        let (off, size) = rx.recv().unwrap();
+        verify(&h, off, size, i as u64);
+        h.free(off).unwrap();
+    }
+    producer.join().unwrap();
+    h.check().unwrap();
+    assert_eq!(h.stats().in_use_blocks(), 0);
+}

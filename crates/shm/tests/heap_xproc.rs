@@ -1,0 +1,336 @@
+//! The shared heap across real processes: concurrent stress from several children in one
+//! segment, blocks allocated in one process and freed in another, and children SIGKILLed
+//! mid-stress, after which `check()` passes, the heap still serves allocations, and the
+//! leak is bounded by what the dead child held.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use zeroproc_shm::heap::{AllocError, Heap};
+use zeroproc_shm::{Layout, Offset, Segment, SegmentId, HEADER_SIZE};
+use zeroproc_testkit as tk;
+
+const L: Layout = Layout::new("test-heap-xproc", 1);
+/// The first 4 KiB of the data region hold the mailbox and progress counters.
+const CONTROL: usize = 4096;
+const REGION: Offset<u8> = Offset::new((HEADER_SIZE + CONTROL) as u64);
+const MAILBOX_SLOTS: usize = 64;
+/// Blocks a stress child holds at most at any time.
+const WORKING_SET: usize = 32;
+const CHILD_LIMIT: Duration = Duration::from_secs(120);
+
+/// The control area: a mailbox of block offsets (0 = empty) and per-child op counters.
+#[repr(C)]
+struct Control {
+    mailbox: [AtomicU64; MAILBOX_SLOTS],
+    progress: [AtomicU64; 16],
+}
+
+fn control(seg: &Segment) -> &Control {
+    // SAFETY: the data region starts with CONTROL >= size_of::<Control>() zeroed bytes,
+    // 256-byte aligned, used only through these atomics.
+    unsafe { &*seg.data().cast::<Control>() }
+}
+
+fn create(len: usize) -> Segment {
+    zeroproc_shm::SegmentBuilder::new(L, CONTROL + len)
+        .create_with(|seg| {
+            Heap::init_in(seg, REGION, len).unwrap();
+        })
+        .unwrap()
+}
+
+fn heap(seg: &Segment) -> Heap<'_> {
+    Heap::attach(seg, REGION).unwrap()
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn pattern(key: u64, i: usize) -> u8 {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8 ^ (i as u8).wrapping_mul(31)
+}
+
+fn fill(h: &Heap<'_>, off: Offset<u8>, len: usize, key: u64) {
+    let p = h.ptr_len(off, len).unwrap().as_ptr();
+    for i in 0..len {
+        // SAFETY: `off` is a live block of at least `len` bytes owned by this process.
+        unsafe { p.add(i).write(pattern(key, i)) };
+    }
+}
+
+fn verify(h: &Heap<'_>, off: Offset<u8>, len: usize, key: u64) {
+    let p = h.ptr_len(off, len).unwrap().as_ptr();
+    for i in 0..len {
+        // SAFETY: as in `fill`.
+        let b = unsafe { p.add(i).read() };
+        assert_eq!(b, pattern(key, i), "block {off:?} byte {i} of {len} (key {key:#x})");
+    }
+}
+
+/// Allocates, retrying while other processes hold the memory.
+fn alloc_retry(h: &Heap<'_>, size: usize, align: usize) -> Offset<u8> {
+    loop {
+        match h.alloc(size, align) {
+            Ok(o) => return o,
+            Err(AllocError::OutOfMemory { .. }) => std::thread::yield_now(),
+            Err(e) => panic!("alloc({size}, {align}): {e}"),
+        }
+    }
+}
+
+/// Random alloc / fill / verify / free with at most WORKING_SET live blocks.
+fn stress(h: &Heap<'_>, seed: u64, iters: u64, max_size: u64, progress: &AtomicU64) {
+    let mut rng = Rng(seed | 1);
+    let mut live: Vec<(Offset<u8>, usize, u64)> = Vec::with_capacity(WORKING_SET);
+    for i in 0..iters {
+        if live.len() < WORKING_SET && (live.is_empty() || rng.below(2) == 0) {
+            let size = rng.below(max_size) as usize;
+            let align = 1usize << rng.below(9);
+            let off = alloc_retry(h, size, align);
+            assert_eq!(off.get() % align as u64, 0);
+            let key = seed << 32 ^ i;
+            fill(h, off, size, key);
+            live.push((off, size, key));
+        } else {
+            let (off, size, key) = live.swap_remove(rng.below(live.len() as u64) as usize);
+            verify(h, off, size, key);
+            h.free(off).unwrap();
+        }
+        // Relaxed: a progress indicator for the parent.
+        progress.fetch_add(1, Ordering::Relaxed);
+    }
+    for (off, size, key) in live {
+        verify(h, off, size, key);
+        h.free(off).unwrap();
+    }
+}
+
+fn msg_size(i: u64) -> usize {
+    (i * 37 % 3000) as usize
+}
+
+#[test]
+fn zp_heap_child() {
+    tk::child_entry(|role, arg| {
+        let mut it = arg.split(';');
+        let id: SegmentId = it.next().unwrap().parse().unwrap();
+        let mut num = || it.next().unwrap().parse::<u64>().unwrap();
+        let seg = Segment::attach(&id, L).unwrap();
+        let h = heap(&seg);
+        let ctl = control(&seg);
+        match role {
+            "stress" => {
+                let (seed, iters, slot) = (num(), num(), num());
+                stress(&h, seed, iters, 2000, &ctl.progress[slot as usize]);
+            }
+            "forever" => {
+                let (seed, slot) = (num(), num());
+                stress(&h, seed, u64::MAX, 300, &ctl.progress[slot as usize]);
+            }
+            "producer" => {
+                for i in 0..num() {
+                    let off = alloc_retry(&h, msg_size(i), 16);
+                    fill(&h, off, msg_size(i), i);
+                    let slot = &ctl.mailbox[i as usize % MAILBOX_SLOTS];
+                    // Acquire: pairs with the consumer's Release store of 0, so its reads of
+                    // the previous block in this slot are done.
+                    while slot.load(Ordering::Acquire) != 0 {
+                        std::thread::yield_now();
+                    }
+                    // Release: publishes the block's contents; pairs with the consumer's
+                    // Acquire load.
+                    slot.store(off.get(), Ordering::Release);
+                }
+            }
+            "consumer" => {
+                let mut own = Rng(7);
+                for i in 0..num() {
+                    let slot = &ctl.mailbox[i as usize % MAILBOX_SLOTS];
+                    let off = loop {
+                        // Acquire: pairs with the producer's Release store.
+                        match slot.load(Ordering::Acquire) {
+                            0 => std::thread::yield_now(),
+                            o => break Offset::new(o),
+                        }
+                    };
+                    verify(&h, off, msg_size(i), i);
+                    h.free(off).unwrap();
+                    // Release: see the producer.
+                    slot.store(0, Ordering::Release);
+                    // Some allocation of our own in between, from the same classes.
+                    let size = own.below(3000) as usize;
+                    let mine = alloc_retry(&h, size, 16);
+                    fill(&h, mine, size, !i);
+                    verify(&h, mine, size, !i);
+                    h.free(mine).unwrap();
+                }
+            }
+            _ => panic!("unknown role {role}"),
+        }
+    });
+}
+
+fn spawn(role: &str, seg: &Segment, nums: &[u64]) -> std::process::Child {
+    let mut arg = seg.id().to_string();
+    for n in nums {
+        arg.push_str(&format!(";{n}"));
+    }
+    tk::spawn_role("zp_heap_child", role, &arg)
+}
+
+fn expect_success(mut c: std::process::Child, what: &str) {
+    let st = tk::wait_timeout(&mut c, CHILD_LIMIT);
+    assert!(st.success(), "{what} failed: {st:?}");
+}
+
+#[test]
+fn processes_stress_one_heap_concurrently() {
+    let seg = create(4 << 20);
+    let children: Vec<_> =
+        (0..3).map(|k| spawn("stress", &seg, &[0xA11CE + k, 100_000, k])).collect();
+    // Once every child is running, the parent takes part too: all four overlap.
+    let end = std::time::Instant::now() + CHILD_LIMIT;
+    for k in 0..3 {
+        // Relaxed: a progress indicator.
+        while control(&seg).progress[k].load(Ordering::Relaxed) == 0 {
+            assert!(std::time::Instant::now() < end, "stress child {k} never started");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    let h = heap(&seg);
+    stress(&h, 0xB0B, 100_000, 2000, &control(&seg).progress[15]);
+    for (k, c) in children.into_iter().enumerate() {
+        expect_success(c, &format!("stress child {k}"));
+    }
+    h.check().unwrap();
+    let st = h.stats();
+    assert_eq!(st.in_use_blocks(), 0, "{st:?}");
+    assert_eq!(st.unaccounted, 0);
+}
+
+#[test]
+fn blocks_allocated_in_one_process_are_freed_in_another() {
+    let seg = create(1 << 20);
+    let n = 50_000;
+    let producer = spawn("producer", &seg, &[n]);
+    let consumer = spawn("consumer", &seg, &[n]);
+    expect_success(producer, "producer");
+    expect_success(consumer, "consumer");
+    let h = heap(&seg);
+    h.check().unwrap();
+    assert_eq!(h.stats().in_use_blocks(), 0);
+    // And the other direction: the parent allocates, a child process frees.
+    let offs: Vec<_> = (0..MAILBOX_SLOTS as u64)
+        .map(|i| {
+            let off = h.alloc(msg_size(i), 16).unwrap();
+            fill(&h, off, msg_size(i), i);
+            control(&seg).mailbox[i as usize].store(off.get(), Ordering::Release);
+            off
+        })
+        .collect();
+    assert_eq!(h.stats().in_use_blocks(), MAILBOX_SLOTS as u64);
+    expect_success(spawn("consumer", &seg, &[MAILBOX_SLOTS as u64]), "consumer");
+    for off in offs {
+        assert!(h.free(off).is_err(), "{off:?} was freed by the child");
+    }
+    h.check().unwrap();
+    assert_eq!(h.stats().in_use_blocks(), 0);
+}
+
+/// Waits until the child's progress counter passes `target` (or the child exits).
+fn wait_progress(seg: &Segment, slot: usize, target: u64, c: &mut std::process::Child) {
+    let end = std::time::Instant::now() + CHILD_LIMIT;
+    // Relaxed: a progress indicator.
+    while control(seg).progress[slot].load(Ordering::Relaxed) < target {
+        assert!(c.try_wait().unwrap().is_none(), "victim exited early");
+        assert!(std::time::Instant::now() < end, "victim made no progress");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn kill(mut c: std::process::Child) {
+    use std::os::unix::process::ExitStatusExt;
+    tk::sigkill(&c);
+    let st = tk::wait_timeout(&mut c, CHILD_LIMIT);
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}");
+}
+
+/// After kills: the heap validates, and serves (and takes back) a burst of allocations.
+fn still_serves(h: &Heap<'_>, seed: u64) {
+    h.check().unwrap();
+    let mut rng = Rng(seed);
+    let blocks: Vec<_> = (0..500)
+        .map(|i| {
+            let size = rng.below(4000) as usize;
+            let off = h.alloc(size, 1 << rng.below(8)).unwrap();
+            fill(h, off, size, i);
+            (off, size, i)
+        })
+        .collect();
+    for (off, size, key) in blocks {
+        verify(h, off, size, key);
+        h.free(off).unwrap();
+    }
+    h.check().unwrap();
+}
+
+#[test]
+fn sigkilled_children_leak_at_most_what_they_held() {
+    let seg = create(4 << 20);
+    let h = heap(&seg);
+    let mut rng = Rng(std::process::id() as u64 * 0x9E37_79B9 + 1);
+    let max_block = 1024; // a 300-byte payload aligned to 256 takes a 640-byte block
+    let kills = 8u64;
+    // Phase 1: one victim at a time; the heap is quiescent when each is dead.
+    for k in 0..kills {
+        let slot = k as usize % 8;
+        let before = h.stats();
+        let mut c = spawn("forever", &seg, &[rng.next() >> 1, slot as u64]);
+        let start = control(&seg).progress[slot].load(Ordering::Relaxed);
+        wait_progress(&seg, slot, start + 2000 + rng.below(20_000), &mut c);
+        std::thread::sleep(Duration::from_micros(rng.below(3000)));
+        kill(c);
+        h.check().unwrap_or_else(|e| panic!("after kill {k}: {e}"));
+        let after = h.stats();
+        let leaked = after.in_use_blocks() - before.in_use_blocks();
+        assert!(leaked <= WORKING_SET as u64 + 1, "kill {k} leaked {leaked} blocks");
+        assert!(after.unaccounted - before.unaccounted <= max_block);
+        still_serves(&h, k);
+    }
+    // Phase 2: victims die while a survivor process keeps working in the same heap.
+    let survivor = spawn("stress", &seg, &[0x5EED, 60_000, 9]);
+    for k in 0..4u64 {
+        let slot = 10 + k as usize;
+        let mut c = spawn("forever", &seg, &[rng.next() >> 1, slot as u64]);
+        wait_progress(&seg, slot, 2000 + rng.below(10_000), &mut c);
+        std::thread::sleep(Duration::from_micros(rng.below(3000)));
+        kill(c);
+    }
+    expect_success(survivor, "survivor");
+    h.check().unwrap();
+    let st = h.stats();
+    let victims = kills + 4;
+    assert!(
+        st.in_use_blocks() <= victims * (WORKING_SET as u64 + 1),
+        "{} blocks in use after {victims} kills",
+        st.in_use_blocks()
+    );
+    assert!(st.unaccounted <= victims * max_block);
+    eprintln!(
+        "after {victims} kills: {} blocks ({} bytes) leaked, {} bytes unaccounted",
+        st.in_use_blocks(),
+        st.in_use_bytes,
+        st.unaccounted
+    );
+    still_serves(&h, 99);
+}
