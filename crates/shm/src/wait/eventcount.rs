@@ -82,6 +82,13 @@ impl EventCount {
         // SeqCst: pairs with the SeqCst fence in `notify_*` (Dekker: the notifier either
         // sees this increment or we see its condition store on our re-check).
         self.waiters.fetch_add(1, Ordering::SeqCst);
+        // SeqCst fence: pairs with the SeqCst fence in `notify_*`. In the C11 model a SeqCst
+        // RMW does not order the caller's later (Acquire) re-check of its condition against
+        // the notifier's fence; two SeqCst fences do (fence-fence rule), so either the
+        // notifier's `waiters` load sees our increment or our re-check sees its store.
+        // Loom finds the lost wake-up without it (tests/loom_eventcount.rs in zeroproc-ring).
+        // On x86 this is one extra `mfence` on the sleep path only.
+        fence(Ordering::SeqCst);
         // SeqCst: the epoch read must not move above the increment.
         WaitKey(self.epoch.load(Ordering::SeqCst))
     }

@@ -1,0 +1,90 @@
+//! Enforcing one producer and one consumer across processes, and noticing a dead peer.
+//!
+//! Each side has a claim word in the ring header holding its holder's pid. Claiming
+//! succeeds when the word is 0 (never claimed) or holds the pid of a process that no longer
+//! exists (it was killed without closing: the new holder takes over where it stopped).
+//! A side that was closed (its handle dropped) can not be claimed again.
+
+use super::error::RingError;
+use zeroproc_shm::atomic::{AtomicU32, Ordering};
+use zeroproc_shm::process;
+
+/// Claims `word` for the calling process, unless `closed` is set or a live process holds it.
+pub(crate) fn claim(word: &AtomicU32, closed: &AtomicU32) -> Result<(), RingError> {
+    let me = process::current_pid();
+    loop {
+        // Acquire: pairs with the Release store of the flag in the previous holder's drop.
+        if closed.load(Ordering::Acquire) != 0 {
+            return Err(RingError::Closed);
+        }
+        // Acquire: pairs with the AcqRel CAS of a previous claimant, so what it published
+        // (its final index stores are Release anyway) is visible to a taker-over.
+        let cur = word.load(Ordering::Acquire);
+        if cur == me || (cur != 0 && process::is_alive(cur)) {
+            return Err(RingError::Claimed { pid: cur });
+        }
+        // AcqRel: Acquire as above; Release so a later taker-over sees our claim ordered
+        // after everything we did before it. A lost race re-examines the new holder.
+        if word.compare_exchange(cur, me, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            return Ok(());
+        }
+    }
+}
+
+/// Rate-limits the liveness check of the peer in a blocking poll: `kill(pid, 0)` is a
+/// syscall, so it runs at most every [`CHECK_EVERY`] and only every 4th pending poll reads
+/// the clock. Sleepers re-poll at least every 100 ms (`blocking::MAX_SLEEP_SLICE`), so a
+/// SIGKILLed peer is noticed within a few hundred milliseconds.
+#[derive(Debug)]
+pub(crate) struct PeerWatch {
+    polls: u32,
+    #[cfg(not(loom))]
+    last: Option<std::time::Instant>,
+}
+
+/// Minimum interval between two liveness syscalls of one blocking call.
+#[cfg(not(loom))]
+const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl PeerWatch {
+    pub(crate) fn new() -> Self {
+        Self {
+            polls: 0,
+            #[cfg(not(loom))]
+            last: None,
+        }
+    }
+
+    /// Called on every pending poll; true when the peer (pid in `word`) is known dead.
+    /// A word of 0 means the peer has not attached yet: not dead.
+    #[inline]
+    pub(crate) fn peer_dead(&mut self, word: &AtomicU32) -> bool {
+        self.polls = self.polls.wrapping_add(1);
+        if self.polls % 4 != 0 {
+            return false;
+        }
+        self.check(word)
+    }
+
+    #[cold]
+    fn check(&mut self, word: &AtomicU32) -> bool {
+        #[cfg(not(loom))]
+        {
+            let now = std::time::Instant::now();
+            if self.last.is_some_and(|l| now.duration_since(l) < CHECK_EVERY) {
+                return false;
+            }
+            self.last = Some(now);
+            // Relaxed: only the pid's value matters; a takeover racing with this check is
+            // judged by the next check.
+            let pid = word.load(Ordering::Relaxed);
+            pid != 0 && !process::is_alive(pid)
+        }
+        #[cfg(loom)]
+        {
+            // Loom needs deterministic replays: no clocks or liveness checks in the models.
+            let _ = word;
+            false
+        }
+    }
+}

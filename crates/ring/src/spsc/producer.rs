@@ -1,0 +1,554 @@
+//! The producer side: reserve space, write in place, commit (or stage and publish a batch).
+
+use super::claim::{self, PeerWatch};
+use super::error::{
+    CorruptError, ReserveError, RingError, SendError, TryReserveError, TrySendError,
+};
+use super::record::{record_size, RawHeader, MAX_KIND, RECORD_HEADER};
+use super::view::RingView;
+use super::wait;
+use crate::blocking::{deadline_after, BlockError, Poll};
+use std::time::{Duration, Instant};
+use zeroproc_shm::atomic::Ordering;
+use zeroproc_shm::wait::WaitStrategy;
+
+/// The producing end of an SPSC ring. One per ring at a time, across all processes.
+///
+/// Dropping it publishes anything staged, marks the producer side closed and wakes the
+/// consumer, which drains what is left and then gets `Disconnected`.
+///
+/// # Example
+/// ```
+/// let (mut tx, mut rx) = zeroproc_ring::spsc::channel(4096).unwrap();
+/// let mut r = tx.try_reserve(5).unwrap();
+/// r.copy_from_slice(b"hello"); // write in place, straight into the ring
+/// r.commit();
+/// assert_eq!(&*rx.try_recv().unwrap(), b"hello");
+/// ```
+#[derive(Debug)]
+pub struct Producer {
+    view: RingView,
+    st: ProdState,
+    strategy: WaitStrategy,
+}
+
+/// Process-local producer state (never in shared memory).
+#[derive(Debug)]
+struct ProdState {
+    /// End of everything reserved and staged or committed (≥ `published`).
+    tail: u64,
+    /// The value last stored to the shared tail.
+    published: u64,
+    /// Last consumer position read from shared memory; free space is at least
+    /// `capacity - (tail - head_cache)`.
+    head_cache: u64,
+    /// The consumer process was found dead.
+    peer_dead: bool,
+    /// Sticky: the consumer's index was found invalid.
+    corrupt: Option<CorruptError>,
+}
+
+/// Where a reserved record goes.
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    /// Bytes of pad before the record (0, or up to the end of the buffer).
+    pad: u64,
+    /// Ring position of the record header.
+    start: u64,
+    /// Payload length.
+    len: u32,
+}
+
+impl ProdState {
+    /// Finds room for a `len`-byte payload at the local tail.
+    #[inline]
+    fn place(&mut self, v: &RingView, len: usize) -> Result<Placement, TryReserveError> {
+        if let Some(c) = self.corrupt {
+            return Err(TryReserveError::Corrupt(c));
+        }
+        let max = v.max_payload();
+        if len as u64 > max {
+            return Err(TryReserveError::TooLarge { len, max: max as usize });
+        }
+        // Relaxed: a flag with no data attached; we only stop sending when we see it.
+        if self.peer_dead || v.header().meta.consumer_closed.load(Ordering::Relaxed) != 0 {
+            return Err(TryReserveError::Disconnected);
+        }
+        let rec = record_size(len as u64);
+        let contiguous = v.capacity() - v.offset(self.tail);
+        let pad = if rec <= contiguous { 0 } else { contiguous };
+        let need = pad + rec;
+        if self.tail + need - self.head_cache > v.capacity() {
+            self.refresh_head(v, need)?;
+        }
+        Ok(Placement { pad, start: self.tail + pad, len: len as u32 })
+    }
+
+    /// The cache says full: reload the consumer's position.
+    #[cold]
+    fn refresh_head(&mut self, v: &RingView, need: u64) -> Result<(), TryReserveError> {
+        // Acquire: pairs with the consumer's Release store of `head` (ConsState::release):
+        // its reads of the records it released happen-before we overwrite that space.
+        let h = v.header().head.load(Ordering::Acquire);
+        if h < self.head_cache || h > self.published || h % RECORD_HEADER as u64 != 0 {
+            let c = CorruptError {
+                pos: h,
+                what: "consumer's head went backwards, past the tail, or is misaligned",
+            };
+            self.corrupt = Some(c);
+            return Err(TryReserveError::Corrupt(c));
+        }
+        self.head_cache = h;
+        if self.tail + need - h <= v.capacity() {
+            return Ok(());
+        }
+        // Staged records are invisible to the consumer: publish them, or it could never
+        // make room (and a blocking reserve would wait forever).
+        self.publish(v);
+        Err(TryReserveError::Full)
+    }
+
+    /// Makes everything staged visible to the consumer and wakes it if it sleeps.
+    #[inline]
+    fn publish(&mut self, v: &RingView) {
+        if self.tail != self.published {
+            // Release: pairs with the consumer's Acquire load of `tail` (ConsState::refill):
+            // the record headers and payloads written before this store are visible to it.
+            v.header().tail.store(self.tail, Ordering::Release);
+            self.published = self.tail;
+            // A SeqCst fence and one load; the futex syscall only if the consumer announced
+            // it sleeps (Dekker pairing with its prepare_wait, see README.md).
+            v.header().not_empty.notify_one();
+        }
+    }
+}
+
+impl Producer {
+    /// Claims the producer side of the ring in `view`.
+    pub(crate) fn claim(view: RingView) -> Result<Self, RingError> {
+        let h = view.header();
+        claim::claim(&h.meta.producer_pid, &h.meta.producer_closed)?;
+        // Acquire (both): pairs with the Release stores of a previous holder (tail) and of
+        // the consumer (head); we resume exactly where the published state is.
+        let tail = h.tail.load(Ordering::Acquire);
+        let head = h.head.load(Ordering::Acquire);
+        let align = RECORD_HEADER as u64;
+        if tail % align != 0 || head % align != 0 || head > tail || tail - head > view.capacity() {
+            // Relaxed: gives our claim back; nothing was published under it.
+            h.meta.producer_pid.store(0, Ordering::Relaxed);
+            return Err(RingError::Corrupt(CorruptError {
+                pos: tail,
+                what: "inconsistent head/tail in the ring header",
+            }));
+        }
+        let st =
+            ProdState { tail, published: tail, head_cache: head, peer_dead: false, corrupt: None };
+        Ok(Self { view, st, strategy: WaitStrategy::default() })
+    }
+
+    /// Reserves room for a record with a `len`-byte payload, without blocking. Write the
+    /// payload through the returned [`Reservation`] (it derefs to `&mut [u8]` of exactly
+    /// `len` bytes, 16-byte aligned), then [`commit`](Reservation::commit) or
+    /// [`stage`](Reservation::stage) it; dropping it abandons the space.
+    ///
+    /// # Example
+    /// ```
+    /// use zeroproc_ring::spsc::{channel, TryReserveError};
+    /// let (mut tx, _rx) = channel(64).unwrap(); // max payload: 64/2 - 16 = 16 bytes
+    /// assert!(matches!(tx.try_reserve(17), Err(TryReserveError::TooLarge { len: 17, max: 16 })));
+    /// tx.try_reserve(16).unwrap().commit();
+    /// tx.try_reserve(16).unwrap().commit();
+    /// assert_eq!(tx.try_reserve(0).err(), Some(TryReserveError::Full));
+    /// ```
+    #[inline]
+    pub fn try_reserve(&mut self, len: usize) -> Result<Reservation<'_>, TryReserveError> {
+        let place = self.st.place(&self.view, len)?;
+        Ok(Reservation::new(self, place))
+    }
+
+    /// Reserves room for a `len`-byte payload, waiting (per the
+    /// [`wait_strategy`](Self::wait_strategy)) while the ring is full.
+    ///
+    /// # Example
+    /// ```
+    /// let (mut tx, mut rx) = zeroproc_ring::spsc::channel(4096).unwrap();
+    /// let t = std::thread::spawn(move || {
+    ///     for i in 0u32..1000 {
+    ///         let mut r = tx.reserve(4).unwrap();
+    ///         r.copy_from_slice(&i.to_le_bytes());
+    ///         r.commit();
+    ///     }
+    /// });
+    /// for i in 0u32..1000 {
+    ///     assert_eq!(*rx.recv().unwrap(), i.to_le_bytes());
+    /// }
+    /// t.join().unwrap();
+    /// ```
+    pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_>, ReserveError> {
+        self.reserve_impl(len, None)
+    }
+
+    /// Like [`reserve`](Self::reserve), giving up with [`ReserveError::Timeout`] after
+    /// `timeout`.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use zeroproc_ring::spsc::{channel, ReserveError};
+    /// let (mut tx, _rx) = channel(64).unwrap();
+    /// tx.try_reserve(16).unwrap().commit();
+    /// tx.try_reserve(16).unwrap().commit();
+    /// let e = tx.reserve_timeout(16, Duration::from_millis(5)).err();
+    /// assert_eq!(e, Some(ReserveError::Timeout));
+    /// ```
+    pub fn reserve_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<Reservation<'_>, ReserveError> {
+        self.reserve_impl(len, deadline_after(timeout))
+    }
+
+    /// Like [`reserve`](Self::reserve), giving up with [`ReserveError::Timeout`] at
+    /// `deadline`.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let (mut tx, _rx) = zeroproc_ring::spsc::channel(64).unwrap();
+    /// let r = tx.reserve_deadline(8, Instant::now() + Duration::from_secs(1)).unwrap();
+    /// r.commit();
+    /// ```
+    pub fn reserve_deadline(
+        &mut self,
+        len: usize,
+        deadline: Instant,
+    ) -> Result<Reservation<'_>, ReserveError> {
+        self.reserve_impl(len, Some(deadline))
+    }
+
+    /// The one blocking implementation behind `reserve`, `_timeout` and `_deadline`.
+    fn reserve_impl(
+        &mut self,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Reservation<'_>, ReserveError> {
+        let place = match self.st.place(&self.view, len) {
+            Ok(p) => p,
+            Err(TryReserveError::Full) => self.reserve_slow(len, deadline)?,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Reservation::new(self, place))
+    }
+
+    #[cold]
+    fn reserve_slow(
+        &mut self,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Placement, ReserveError> {
+        let Self { view, st, strategy } = self;
+        let view: &RingView = view;
+        let hdr = view.header();
+        let mut watch = PeerWatch::new();
+        let res = wait::block(&hdr.not_full, *strategy, deadline, || match st.place(view, len) {
+            Ok(p) => Poll::Ready(p),
+            Err(TryReserveError::Full) => {
+                if watch.peer_dead(&hdr.meta.consumer_pid) {
+                    st.peer_dead = true;
+                    Poll::Failed(ReserveError::Disconnected)
+                } else {
+                    Poll::Pending
+                }
+            }
+            Err(e) => Poll::Failed(e.into()),
+        });
+        match res {
+            Ok(p) => Ok(p),
+            Err(BlockError::TimedOut) => Err(ReserveError::Timeout),
+            Err(BlockError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Copies `payload` into a new record and publishes it, without blocking.
+    ///
+    /// # Example
+    /// ```
+    /// use zeroproc_ring::spsc::{channel, TrySendError};
+    /// let (mut tx, rx) = channel(64).unwrap();
+    /// tx.try_send(b"abc").unwrap();
+    /// drop(rx);
+    /// assert_eq!(tx.try_send(b"def"), Err(TrySendError::Disconnected(&b"def"[..])));
+    /// ```
+    #[inline]
+    pub fn try_send<'p>(&mut self, payload: &'p [u8]) -> Result<(), TrySendError<&'p [u8]>> {
+        match self.try_reserve(payload.len()) {
+            Ok(mut r) => {
+                r.copy_from_slice(payload);
+                r.commit();
+                Ok(())
+            }
+            Err(TryReserveError::Full) => Err(TrySendError::Full(payload)),
+            Err(TryReserveError::Disconnected) => Err(TrySendError::Disconnected(payload)),
+            Err(TryReserveError::TooLarge { .. }) => Err(TrySendError::TooLarge(payload)),
+            Err(TryReserveError::Corrupt(c)) => Err(TrySendError::Corrupt(payload, c)),
+        }
+    }
+
+    /// Copies `payload` into a new record and publishes it, waiting while the ring is full.
+    ///
+    /// # Example
+    /// ```
+    /// let (mut tx, mut rx) = zeroproc_ring::spsc::channel(1024).unwrap();
+    /// tx.send(b"x").unwrap();
+    /// assert_eq!(&*rx.recv().unwrap(), b"x");
+    /// ```
+    pub fn send<'p>(&mut self, payload: &'p [u8]) -> Result<(), SendError<&'p [u8]>> {
+        self.send_impl(payload, None)
+    }
+
+    /// Like [`send`](Self::send), giving up with [`SendError::Timeout`] after `timeout`.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// let (mut tx, _rx) = zeroproc_ring::spsc::channel(64).unwrap();
+    /// while tx.try_send(&[0; 16]).is_ok() {}
+    /// let e = tx.send_timeout(b"late", Duration::from_millis(1)).unwrap_err();
+    /// assert_eq!(e.into_inner(), b"late");
+    /// ```
+    pub fn send_timeout<'p>(
+        &mut self,
+        payload: &'p [u8],
+        timeout: Duration,
+    ) -> Result<(), SendError<&'p [u8]>> {
+        self.send_impl(payload, deadline_after(timeout))
+    }
+
+    /// Like [`send`](Self::send), giving up with [`SendError::Timeout`] at `deadline`.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let (mut tx, _rx) = zeroproc_ring::spsc::channel(64).unwrap();
+    /// tx.send_deadline(b"ok", Instant::now() + Duration::from_secs(1)).unwrap();
+    /// ```
+    pub fn send_deadline<'p>(
+        &mut self,
+        payload: &'p [u8],
+        deadline: Instant,
+    ) -> Result<(), SendError<&'p [u8]>> {
+        self.send_impl(payload, Some(deadline))
+    }
+
+    fn send_impl<'p>(
+        &mut self,
+        payload: &'p [u8],
+        deadline: Option<Instant>,
+    ) -> Result<(), SendError<&'p [u8]>> {
+        match self.reserve_impl(payload.len(), deadline) {
+            Ok(mut r) => {
+                r.copy_from_slice(payload);
+                r.commit();
+                Ok(())
+            }
+            Err(ReserveError::Timeout) => Err(SendError::Timeout(payload)),
+            Err(ReserveError::Disconnected) => Err(SendError::Disconnected(payload)),
+            Err(ReserveError::TooLarge { .. }) => Err(SendError::TooLarge(payload)),
+            Err(ReserveError::Corrupt(c)) => Err(SendError::Corrupt(payload, c)),
+        }
+    }
+
+    /// Publishes every [staged](Reservation::stage) record at once (one index store, one
+    /// wake-up check). A no-op when nothing is staged.
+    ///
+    /// # Example
+    /// ```
+    /// use zeroproc_ring::spsc::TryRecvError;
+    /// let (mut tx, mut rx) = zeroproc_ring::spsc::channel(4096).unwrap();
+    /// for i in 0u8..10 {
+    ///     let mut r = tx.try_reserve(1).unwrap();
+    ///     r[0] = i;
+    ///     r.stage();
+    /// }
+    /// assert_eq!(rx.try_recv().err(), Some(TryRecvError::Empty)); // not visible yet
+    /// tx.publish();
+    /// assert_eq!(rx.drain(usize::MAX, |_| {}), Ok(10));
+    /// ```
+    #[inline]
+    pub fn publish(&mut self) {
+        self.st.publish(&self.view);
+    }
+
+    /// Bytes staged but not yet published.
+    pub fn staged_bytes(&self) -> usize {
+        (self.st.tail - self.st.published) as usize
+    }
+
+    /// Buffer capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.view.capacity() as usize
+    }
+
+    /// Largest payload of one record (`capacity / 2 - 16`).
+    pub fn max_payload(&self) -> usize {
+        self.view.max_payload() as usize
+    }
+
+    /// How the blocking operations wait.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.strategy
+    }
+
+    /// Sets how the blocking operations wait (default [`WaitStrategy::default`]).
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.strategy = strategy;
+    }
+
+    /// Builder form of [`set_wait_strategy`](Self::set_wait_strategy).
+    ///
+    /// # Example
+    /// ```
+    /// use zeroproc_shm::wait::WaitStrategy;
+    /// let (tx, _rx) = zeroproc_ring::spsc::channel(64).unwrap();
+    /// let tx = tx.with_wait_strategy(WaitStrategy::Spin);
+    /// assert_eq!(tx.wait_strategy(), WaitStrategy::Spin);
+    /// ```
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Where another process can attach this ring (`None` for a heap ring).
+    #[cfg(not(loom))]
+    pub fn descriptor(&self) -> Option<super::RingDescriptor> {
+        super::descriptor::of_view(&self.view)
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.st.publish(&self.view);
+        let h = self.view.header();
+        // Release: pairs with the consumer's Acquire load of the flag (ConsState::refill):
+        // our last tail store is visible to a consumer that sees the flag.
+        h.meta.producer_closed.store(1, Ordering::Release);
+        // Wake a sleeping consumer so it sees the flag (same Dekker pairing as a publish).
+        h.not_empty.notify_all();
+    }
+}
+
+/// Space reserved in the ring for one record, written in place.
+///
+/// Derefs to the payload bytes (`&mut [u8]` of the reserved length, 16-byte aligned; its
+/// content is whatever was there before). [`commit`](Self::commit) publishes it,
+/// [`stage`](Self::stage) adds it to a batch that [`Producer::publish`] publishes, and
+/// dropping it abandons the space (nothing becomes visible).
+///
+/// # Example
+/// ```
+/// let (mut tx, mut rx) = zeroproc_ring::spsc::channel(4096).unwrap();
+/// let mut r = tx.try_reserve(100).unwrap(); // reserve the most we might write
+/// r[..3].copy_from_slice(b"abc");
+/// r.truncate(3); // ... and keep what we wrote
+/// r.set_kind(7);
+/// r.set_tag(42);
+/// r.commit();
+/// let g = rx.try_recv().unwrap();
+/// assert_eq!((&*g, g.kind(), g.tag()), (&b"abc"[..], 7, 42));
+/// ```
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    prod: &'a mut Producer,
+    place: Placement,
+    kind: u32,
+    tag: u64,
+}
+
+impl<'a> Reservation<'a> {
+    #[inline]
+    fn new(prod: &'a mut Producer, place: Placement) -> Self {
+        let v = &prod.view;
+        if place.pad != 0 {
+            v.track_write(place.start - place.pad, place.pad);
+        }
+        v.track_write(place.start, record_size(place.len as u64));
+        Self { prod, place, kind: 0, tag: 0 }
+    }
+
+    /// Sets the record's kind (24 bits, default 0), readable by the consumer.
+    ///
+    /// # Panics
+    /// If `kind > MAX_KIND` (the top byte of the header word belongs to the ring).
+    #[inline]
+    pub fn set_kind(&mut self, kind: u32) {
+        assert!(kind <= MAX_KIND, "record kind {kind:#x} exceeds MAX_KIND");
+        self.kind = kind;
+    }
+
+    /// Sets the record's 64-bit user tag (default 0), readable by the consumer.
+    #[inline]
+    pub fn set_tag(&mut self, tag: u64) {
+        self.tag = tag;
+    }
+
+    /// Shrinks the payload to its first `len` bytes (for writers that reserve an upper
+    /// bound and learn the real size while writing). No effect if `len` is not smaller.
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        if (len as u64) < self.place.len as u64 {
+            self.place.len = len as u32;
+        }
+    }
+
+    /// Writes the record header (and pad) and advances the local tail; not yet visible.
+    #[inline]
+    fn finish(self) -> &'a mut Producer {
+        let Placement { pad, start, len } = self.place;
+        let p = self.prod;
+        if pad != 0 {
+            // SAFETY: the pad starts at a multiple of 16 inside the buffer and runs to its
+            // end (`pad` bytes ≥ 16); the space is reserved, so only we access it.
+            unsafe { RawHeader::pad(pad).write(p.view.at(start - pad)) };
+        }
+        // SAFETY: the record's 16-byte header lies inside the buffer at a multiple of 16
+        // (place() made the whole record fit before the end) in space only we access.
+        unsafe { RawHeader::data(len, self.kind, self.tag).write(p.view.at(start)) };
+        p.st.tail = start + record_size(len as u64);
+        p
+    }
+
+    /// Publishes this record (and anything staged before it) and wakes the consumer.
+    #[inline]
+    pub fn commit(self) {
+        let p = self.finish();
+        p.st.publish(&p.view);
+    }
+
+    /// Adds this record to the current batch without publishing it; the next
+    /// [`Producer::publish`], `commit`, a full ring, or dropping the producer publishes it.
+    #[inline]
+    pub fn stage(self) {
+        self.finish();
+    }
+}
+
+impl std::ops::Deref for Reservation<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        let p = self.prod.view.at(self.place.start + RECORD_HEADER as u64);
+        // SAFETY: the payload lies inside the buffer (place() made the record fit before
+        // its end) in reserved space no one else accesses; u8 is valid for any bits.
+        unsafe { std::slice::from_raw_parts(p, self.place.len as usize) }
+    }
+}
+
+impl std::ops::DerefMut for Reservation<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let p = self.prod.view.at(self.place.start + RECORD_HEADER as u64);
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(p, self.place.len as usize) }
+    }
+}
