@@ -54,7 +54,8 @@ fn init_pid() -> u32 {
     p
 }
 
-/// Whether a process with this pid exists (zombies count as existing until reaped).
+/// Whether a process with this pid exists and has not terminated (a zombie — dead but not
+/// yet reaped by its parent — counts as dead).
 ///
 /// # Example
 /// ```
@@ -69,11 +70,34 @@ pub fn is_alive(pid: u32) -> bool {
     }
     // SAFETY: signal 0 performs only the existence and permission check.
     let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    if r == 0 {
-        return true;
+    if r != 0 {
+        // EPERM: it exists but belongs to someone else.
+        return std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
     }
-    // EPERM: it exists but belongs to someone else.
-    std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    // It exists. A zombie (exited, not yet reaped by its parent) holds nothing any more:
+    // a parent blocked on something its dead child held would otherwise never reap it.
+    !has_exited_unreaped(pid)
+}
+
+/// Whether `pid` is a whole thread group that has exited but was not reaped yet. A pidfd
+/// polls readable only once *every* thread has exited (unlike the `Z` state in
+/// `/proc/PID/stat`, which a leader thread shows while other threads run on).
+#[cfg(not(loom))]
+fn has_exited_unreaped(pid: u32) -> bool {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0u32) };
+    if fd < 0 {
+        // ESRCH: gone between the two checks. ENOSYS (kernel < 5.3) and anything else:
+        // we cannot tell, so assume it lives (recovery then waits for the reap).
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    // SAFETY: `fd` is a fresh descriptor we own; OwnedFd closes it once.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, zero timeout.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r == 1 && p.revents & libc::POLLIN != 0
 }
 
 /// The calling model thread's "pid" (set with [`model::set_current`], default 1).
@@ -106,5 +130,26 @@ pub mod model {
     /// Marks model process `pid` as killed.
     pub fn mark_dead(pid: u32) {
         DEAD.lock().unwrap().push(pid);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_unreaped_child_is_not_alive() {
+        let mut c = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = c.id();
+        assert!(is_alive(pid));
+        c.kill().unwrap();
+        // Not reaped yet: a zombie. Give the kernel a moment to finish the exit.
+        let t = std::time::Instant::now();
+        while is_alive(pid) && t.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(!is_alive(pid), "zombie {pid} reported alive");
+        c.wait().unwrap();
+        assert!(!is_alive(pid));
     }
 }

@@ -129,8 +129,9 @@ impl EventCount {
         self.notify(u32::MAX)
     }
 
+    /// Wakes up to `n` sleepers, if any sleep. Call after making the condition true.
     #[inline]
-    fn notify(&self, n: u32) {
+    pub fn notify(&self, n: u32) {
         // SeqCst: pairs with the SeqCst increment in `prepare_wait` (see module docs).
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above.

@@ -1,0 +1,338 @@
+//! Cross-process tests: real child processes (this test binary re-executed in a role)
+//! attach to a segment holding the primitives. Includes killing a lock holder with SIGKILL.
+
+use std::cell::UnsafeCell;
+use std::process::Child;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use zeroproc_shm::sync::{
+    Barrier, Condition, Event, Lock, LockTimeoutError, RLock, Semaphore, TryLockError,
+};
+use zeroproc_shm::{Layout, Segment, SegmentBuilder};
+use zeroproc_testkit as tk;
+
+#[repr(C)]
+struct Shared {
+    lock: Lock,
+    rlock: RLock,
+    cond: Condition,
+    sem: Semaphore,
+    event: Event,
+    barrier: Barrier,
+    /// A plain counter, read-modify-written non-atomically under `lock`.
+    counter: UnsafeCell<u64>,
+    /// Child → parent handshakes ("I hold it", "I am about to wait").
+    flag: AtomicU32,
+    holders: AtomicU32,
+    max_holders: AtomicU32,
+    payload: AtomicU64,
+    arrivals: AtomicU32,
+    /// Start gate: children count themselves in `ready` and spin until `go` is set, so that
+    /// they really run concurrently (process start-up alone staggers them by milliseconds).
+    ready: AtomicU32,
+    go: AtomicU32,
+}
+
+// SAFETY: every field but `counter` is atomic; `counter` is only accessed under `lock`.
+unsafe impl Sync for Shared {}
+
+const L: Layout = Layout::new("sync-process-test", 1).with_type::<Shared>();
+const PARTIES: u32 = 4;
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn create(permits: u32) -> Segment {
+    SegmentBuilder::new(L, std::mem::size_of::<Shared>())
+        .create_with(|seg| {
+            // SAFETY: the data region is 256-byte aligned, large enough for `Shared`, and
+            // not yet visible to any other process.
+            unsafe {
+                seg.data().cast::<Shared>().write(Shared {
+                    lock: Lock::new(),
+                    rlock: RLock::new(),
+                    cond: Condition::new(),
+                    sem: Semaphore::new(permits),
+                    event: Event::new(),
+                    barrier: Barrier::new(PARTIES),
+                    counter: UnsafeCell::new(0),
+                    flag: AtomicU32::new(0),
+                    holders: AtomicU32::new(0),
+                    max_holders: AtomicU32::new(0),
+                    payload: AtomicU64::new(0),
+                    arrivals: AtomicU32::new(0),
+                    ready: AtomicU32::new(0),
+                    go: AtomicU32::new(0),
+                })
+            }
+        })
+        .unwrap()
+}
+
+fn shared(seg: &Segment) -> &Shared {
+    // SAFETY: initialised by `create` before the segment was published; the layout check on
+    // attach guarantees the same `Shared` type.
+    unsafe { &*seg.data().cast::<Shared>() }
+}
+
+fn attach(arg: &str) -> (Segment, u64) {
+    let mut it = arg.split(' ');
+    let id = it.next().unwrap().parse().unwrap();
+    let n = it.next().map_or(0, |v| v.parse().unwrap());
+    (Segment::attach(&id, L).unwrap(), n)
+}
+
+fn spawn(role: &str, seg: &Segment, n: u64) -> Child {
+    tk::spawn_role("zp_child", role, &format!("{} {n}", seg.id()))
+}
+
+fn await_flag(flag: &AtomicU32, at_least: u32) {
+    let end = Instant::now() + LIMIT;
+    // Acquire: pairs with the children's Release stores.
+    while flag.load(Ordering::Acquire) < at_least {
+        assert!(Instant::now() < end, "children never reported");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Child side of the start gate.
+fn start_gate(s: &Shared) {
+    // Release: pairs with the parent's Acquire in `open_gate`.
+    s.ready.fetch_add(1, Ordering::Release);
+    let end = Instant::now() + LIMIT;
+    // Acquire: pairs with the parent's Release store of `go`.
+    while s.go.load(Ordering::Acquire) == 0 {
+        assert!(Instant::now() < end, "the gate never opened");
+        std::hint::spin_loop();
+    }
+}
+
+/// Parent side: waits for `n` children at the gate, then lets them all go at once.
+fn open_gate(s: &Shared, n: u32) {
+    await_flag(&s.ready, n);
+    // Release: pairs with the children's Acquire loads in `start_gate`.
+    s.go.store(1, Ordering::Release);
+}
+
+fn assert_success(mut c: Child) {
+    let st = tk::wait_timeout(&mut c, LIMIT);
+    assert!(st.success(), "child failed: {st:?}");
+}
+
+#[test]
+fn zp_child() {
+    tk::child_entry(|role, arg| {
+        let (seg, n) = attach(arg);
+        let s = shared(&seg);
+        match role {
+            "count" => {
+                start_gate(s);
+                for i in 0..n {
+                    let g = s.lock.lock().unwrap();
+                    let p = s.counter.get();
+                    // SAFETY: `counter` is only accessed under `lock`, which we hold.
+                    let v = unsafe { p.read_volatile() };
+                    if i % 32 == 0 {
+                        std::thread::yield_now(); // widen the race window
+                    }
+                    // SAFETY: as above.
+                    unsafe { p.write_volatile(v + 1) };
+                    drop(g);
+                }
+            }
+            "hold" => {
+                let g = s.lock.lock().unwrap();
+                s.flag.store(1, Ordering::Release);
+                std::thread::sleep(LIMIT); // killed here
+                drop(g);
+            }
+            "rhold" => {
+                let guards: Vec<_> = (0..3).map(|_| s.rlock.lock().unwrap()).collect();
+                assert_eq!(s.rlock.depth(), 3);
+                s.flag.store(1, Ordering::Release);
+                std::thread::sleep(LIMIT); // killed here
+                drop(guards);
+            }
+            "sem" => {
+                start_gate(s);
+                for i in 0..n {
+                    assert!(s.sem.acquire_timeout(LIMIT));
+                    let h = s.holders.fetch_add(1, Ordering::SeqCst) + 1;
+                    s.max_holders.fetch_max(h, Ordering::SeqCst);
+                    if i % 2 == 0 {
+                        std::thread::yield_now();
+                    }
+                    s.holders.fetch_sub(1, Ordering::SeqCst);
+                    s.sem.release(1);
+                }
+            }
+            "event" => {
+                s.flag.fetch_add(1, Ordering::Release);
+                assert!(s.event.wait_timeout(LIMIT), "event never set");
+                assert_eq!(s.payload.load(Ordering::Relaxed), 42, "set must publish the payload");
+            }
+            "cond" => {
+                let g = s.lock.lock().unwrap();
+                s.flag.fetch_add(1, Ordering::Release);
+                let ready = || s.payload.load(Ordering::Relaxed) == 42;
+                let (g, ok) = s.cond.wait_for_timeout(g, LIMIT, ready).unwrap();
+                assert!(ok, "never notified");
+                drop(g);
+            }
+            "barrier" => {
+                for round in 0..n as u32 {
+                    s.arrivals.fetch_add(1, Ordering::Relaxed);
+                    s.barrier.wait_timeout(LIMIT).unwrap();
+                    assert!(s.arrivals.load(Ordering::Relaxed) >= PARTIES * (round + 1));
+                }
+            }
+            _ => panic!("unknown role {role}"),
+        }
+    });
+}
+
+#[test]
+fn lock_excludes_across_processes() {
+    const CHILDREN: u64 = 4;
+    const ITERS: u64 = 20_000;
+    let seg = create(0);
+    let s = shared(&seg);
+    let kids: Vec<_> = (0..CHILDREN).map(|_| spawn("count", &seg, ITERS)).collect();
+    open_gate(s, CHILDREN as u32);
+    kids.into_iter().for_each(assert_success);
+    let _g = s.lock.lock().unwrap();
+    // SAFETY: under the lock; every child has exited.
+    assert_eq!(unsafe { *s.counter.get() }, CHILDREN * ITERS);
+}
+
+#[test]
+fn sigkilled_lock_holder_is_recovered_from_by_a_sleeping_waiter() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let mut child = spawn("hold", &seg, 0);
+    await_flag(&s.flag, 1);
+    assert_eq!(s.lock.owner(), Some(child.id()));
+    assert!(matches!(s.lock.try_lock(), Err(TryLockError::WouldBlock)));
+    let (died, waited) = std::thread::scope(|sc| {
+        // Already asleep on the lock when the holder dies; the child stays an unreaped
+        // zombie until after the recovery.
+        let w = sc.spawn(|| {
+            let r = s.lock.lock_timeout(LIMIT);
+            let died = matches!(r, Err(LockTimeoutError::OwnerDied(_)));
+            drop(r);
+            (died, Instant::now())
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let killed = Instant::now();
+        tk::sigkill(&child);
+        let (died, at) = w.join().unwrap();
+        (died, at.saturating_duration_since(killed))
+    });
+    assert!(died, "expected OwnerDied");
+    assert!(waited < Duration::from_secs(5), "recovery took {waited:?}");
+    // The lock works normally afterwards, with no lingering owner-died indication.
+    assert!(s.lock.try_lock().is_ok());
+    assert!(s.lock.lock().is_ok());
+    assert!(!s.lock.is_locked());
+    tk::wait_timeout(&mut child, LIMIT);
+}
+
+#[test]
+fn sigkilled_lock_holder_is_detected_by_try_lock_and_lock() {
+    let seg = create(0);
+    let s = shared(&seg);
+    for attempt in ["try_lock", "lock"] {
+        s.flag.store(0, Ordering::Relaxed);
+        let mut child = spawn("hold", &seg, 0);
+        await_flag(&s.flag, 1);
+        tk::sigkill(&child);
+        tk::wait_timeout(&mut child, LIMIT); // reaped: the pid no longer exists
+        let died = match attempt {
+            "try_lock" => matches!(s.lock.try_lock(), Err(TryLockError::OwnerDied(_))),
+            _ => s.lock.lock().is_err(),
+        };
+        assert!(died, "{attempt} did not report the dead owner");
+        assert!(!s.lock.is_locked());
+        assert!(s.lock.lock().is_ok());
+    }
+}
+
+#[test]
+fn sigkilled_rlock_holder_is_recovered_from() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let mut child = spawn("rhold", &seg, 0);
+    await_flag(&s.flag, 1);
+    assert!(matches!(s.rlock.try_lock(), Err(TryLockError::WouldBlock)));
+    tk::sigkill(&child);
+    let g = match s.rlock.lock_timeout(Duration::from_secs(5)) {
+        Err(LockTimeoutError::OwnerDied(d)) => d.into_inner(),
+        Err(LockTimeoutError::TimedOut) => panic!("dead RLock holder not detected in 5 s"),
+        Ok(_) => panic!("recovery not reported"),
+    };
+    assert_eq!(s.rlock.depth(), 1, "the dead owner's depth of 3 is discarded");
+    let inner = s.rlock.lock().unwrap();
+    assert_eq!(s.rlock.depth(), 2);
+    drop((inner, g));
+    assert!(!s.rlock.is_locked());
+    assert!(s.rlock.try_lock().is_ok());
+    tk::wait_timeout(&mut child, LIMIT);
+}
+
+#[test]
+fn semaphore_limits_concurrency_across_processes() {
+    const K: u32 = 2;
+    let seg = create(K);
+    let s = shared(&seg);
+    let kids: Vec<_> = (0..4).map(|_| spawn("sem", &seg, 2000)).collect();
+    open_gate(s, 4);
+    kids.into_iter().for_each(assert_success);
+    let max = s.max_holders.load(Ordering::SeqCst);
+    assert!((1..=K).contains(&max), "{max} holders at once with {K} permits");
+    assert_eq!(s.holders.load(Ordering::SeqCst), 0);
+    assert_eq!(s.sem.value(), K);
+}
+
+#[test]
+fn event_set_in_one_process_wakes_waiters_in_others() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let kids: Vec<_> = (0..2).map(|_| spawn("event", &seg, 0)).collect();
+    await_flag(&s.flag, 2);
+    std::thread::sleep(Duration::from_millis(100)); // let them fall asleep
+    s.payload.store(42, Ordering::Relaxed);
+    s.event.set();
+    kids.into_iter().for_each(assert_success);
+}
+
+#[test]
+fn condition_notify_crosses_processes() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let kids: Vec<_> = (0..2).map(|_| spawn("cond", &seg, 0)).collect();
+    await_flag(&s.flag, 2);
+    {
+        // Both children incremented `flag` under the lock and are now (or are about to
+        // be) registered waiters.
+        let _g = s.lock.lock().unwrap();
+        s.payload.store(42, Ordering::Relaxed);
+        s.cond.notify_all();
+    }
+    kids.into_iter().for_each(assert_success);
+}
+
+#[test]
+fn barrier_rounds_across_processes() {
+    const ROUNDS: u64 = 20;
+    let seg = create(0);
+    let s = shared(&seg);
+    let kids: Vec<_> = (0..PARTIES - 1).map(|_| spawn("barrier", &seg, ROUNDS)).collect();
+    let mut leaders = 0;
+    for round in 0..ROUNDS as u32 {
+        s.arrivals.fetch_add(1, Ordering::Relaxed);
+        let r = s.barrier.wait_timeout(LIMIT).unwrap();
+        leaders += r.is_leader() as u32;
+        assert!(s.arrivals.load(Ordering::Relaxed) >= PARTIES * (round + 1));
+    }
+    kids.into_iter().for_each(assert_success);
+    assert!(leaders <= ROUNDS as u32);
+    assert!(!s.barrier.is_broken());
+}
