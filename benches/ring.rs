@@ -13,7 +13,10 @@ fn main() {
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let (rounds, samples) = if quick { (3, 20_000) } else { (10, 100_000) };
 
-    println!("timer overhead (Instant pair, p50): {} ns", zeroproc_bench::workloads::timer_overhead_ns());
+    println!(
+        "timer overhead (Instant pair, p50): {} ns",
+        zeroproc_bench::workloads::timer_overhead_ns()
+    );
     let filter = |w: &zeroproc_bench::workloads::LatencyWorkload| {
         only.as_deref().is_none_or(|s| w.name.contains(s) || w.mode.contains(s))
     };

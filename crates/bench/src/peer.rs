@@ -24,10 +24,7 @@ pub fn entry() {
 /// Starts this executable again as the peer `role` with `arg`.
 pub fn spawn(role: &str, arg: &str) -> std::io::Result<Child> {
     let exe = std::env::current_exe()?;
-    Command::new(exe)
-        .env(ENV, format!("{role}|{arg}"))
-        .stdin(Stdio::null())
-        .spawn()
+    Command::new(exe).env(ENV, format!("{role}|{arg}")).stdin(Stdio::null()).spawn()
 }
 
 /// Waits for a peer and turns a failure into an error.

@@ -60,11 +60,7 @@ pub fn latency_workloads() -> Vec<LatencyWorkload> {
             mode: "sleeping (Sleep)",
             round: spsc::round_sleep,
         },
-        LatencyWorkload {
-            name: "Linux pipe, 8 B",
-            mode: "blocking read",
-            round: os_pipe::round,
-        },
+        LatencyWorkload { name: "Linux pipe, 8 B", mode: "blocking read", round: os_pipe::round },
         LatencyWorkload {
             name: "crossbeam-channel, 2 threads",
             mode: "in-process, blocking recv",
