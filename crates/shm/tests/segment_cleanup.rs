@@ -12,11 +12,8 @@ const L: Layout = Layout::new("test-cleanup", 1);
 #[test]
 fn zp_child() {
     tk::child_entry(|role, arg| {
-        let backing = if arg == "named" {
-            Backing::Named("/dev/shm".into())
-        } else {
-            Backing::Memfd
-        };
+        let backing =
+            if arg == "named" { Backing::Named("/dev/shm".into()) } else { Backing::Memfd };
         let seg = SegmentBuilder::new(L, 1 << 20).backing(backing).create().unwrap();
         println!("{}", seg.id());
         use std::io::Write;
@@ -80,10 +77,8 @@ fn named_segment_of_sigkilled_creator_is_swept_by_next_creation() {
     // SIGKILL runs no code in the victim: the file is still there...
     assert_eq!(leftovers(pid).len(), 1);
     // ...until the next named creation in that directory sweeps it.
-    let _next = SegmentBuilder::new(L, 4096)
-        .backing(Backing::Named("/dev/shm".into()))
-        .create()
-        .unwrap();
+    let _next =
+        SegmentBuilder::new(L, 4096).backing(Backing::Named("/dev/shm".into())).create().unwrap();
     assert!(leftovers(pid).is_empty(), "stale segment of dead pid {pid} not swept");
 }
 
@@ -146,7 +141,9 @@ impl Drop for SmallTmpfs {
 #[test]
 fn full_tmpfs_is_a_creation_error_not_a_sigbus() {
     let Some(fs) = SmallTmpfs::mount() else {
-        eprintln!("SKIPPED: cannot mount a private tmpfs (needs root); full-/dev/shm case untested");
+        eprintln!(
+            "SKIPPED: cannot mount a private tmpfs (needs root); full-/dev/shm case untested"
+        );
         return;
     };
     let backing = Backing::Named(fs.path().to_owned());
