@@ -24,7 +24,8 @@ pub fn entry() {
 /// Starts this executable again as the peer `role` with `arg`.
 pub fn spawn(role: &str, arg: &str) -> std::io::Result<Child> {
     let exe = std::env::current_exe()?;
-    Command::new(exe).env(ENV, format!("{role}|{arg}")).stdin(Stdio::null()).spawn()
+    let (k, v) = crate::affinity::child_env();
+    Command::new(exe).env(ENV, format!("{role}|{arg}")).env(k, v).stdin(Stdio::null()).spawn()
 }
 
 /// Waits for a peer and turns a failure into an error.

@@ -44,7 +44,8 @@ pub fn worker_entry() {
 
 fn spawn(role: &str, arg: &str) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    Command::new(exe).env(ENV, format!("{role}|{arg}")).spawn().map_err(|e| e.to_string())
+    let (k, v) = zeroproc_bench::affinity::child_env();
+    Command::new(exe).env(ENV, format!("{role}|{arg}")).env(k, v).spawn().map_err(|e| e.to_string())
 }
 
 fn attach(text: &str) -> Result<Ring, String> {

@@ -23,7 +23,8 @@ pub fn round(samples: usize, h: &mut Histogram<u64>) -> Result<(), String> {
     crate::affinity::pin_to(0);
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut c = Command::new(exe);
-    c.env("ZEROPROC_BENCH_PEER", "pipe|").stdin(Stdio::piped()).stdout(Stdio::piped());
+    let (k, v) = crate::affinity::child_env();
+    c.env("ZEROPROC_BENCH_PEER", "pipe|").env(k, v).stdin(Stdio::piped()).stdout(Stdio::piped());
     let mut child = c.spawn().map_err(|e| e.to_string())?;
     let mut tx = child.stdin.take().ok_or("no stdin")?;
     let mut rx = child.stdout.take().ok_or("no stdout")?;
