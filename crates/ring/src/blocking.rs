@@ -66,7 +66,6 @@ fn block_on_slow<T, E>(
 ) -> Result<T, BlockError<E>> {
     let start = Instant::now();
     let spin_until = strategy.spin_budget().map(|b| start + b);
-    let backoff = crossbeam_utils::Backoff::new();
     let mut n: u32 = 0;
     // Phase 1: spin (bounded by the strategy's budget and the deadline).
     loop {
@@ -88,11 +87,11 @@ fn block_on_slow<T, E>(
         } else if spin_until.is_some_and(|s| s <= start) {
             break; // WaitStrategy::Sleep: no spinning at all
         }
-        if backoff.is_completed() {
-            std::hint::spin_loop();
-        } else {
-            backoff.snooze();
-        }
+        // One PAUSE per poll. An exponential backoff (crossbeam's `Backoff::snooze`) is for
+        // CAS contention, not for waiting on a peer: its 1+2+…+64 PAUSEs (~140 cycles each
+        // on recent x86) and `sched_yield`s added ~6 µs to a 0.2 µs round trip (measured,
+        // docs/performance.md).
+        zeroproc_shm::atomic::spin_hint();
     }
     // Phase 2: sleep on the event count, in slices.
     loop {
@@ -115,10 +114,13 @@ fn block_on_slow<T, E>(
         }
         let slice = now + MAX_SLEEP_SLICE;
         let until = match deadline {
-            Some(d) if d < slice => d,
-            _ => slice,
+            Some(d) if d < slice => Some(d),
+            // Under loom the futex model treats any deadline as an immediate time-out, so
+            // the slice would turn the sleep into a spin: sleep until notified instead.
+            _ if cfg!(loom) => deadline,
+            _ => Some(slice),
         };
-        ev.wait(key, Some(until));
+        ev.wait(key, until);
         match poll() {
             Poll::Ready(t) => return Ok(t),
             Poll::Failed(e) => return Err(BlockError::Failed(e)),
