@@ -64,35 +64,14 @@ fn block_on_slow<T, E>(
     deadline: Option<Instant>,
     poll: &mut impl FnMut() -> Poll<T, E>,
 ) -> Result<T, BlockError<E>> {
-    let start = Instant::now();
-    let spin_until = strategy.spin_budget().map(|b| start + b);
-    let mut n: u32 = 0;
-    // Phase 1: spin (bounded by the strategy's budget and the deadline).
-    loop {
-        match poll() {
-            Poll::Ready(t) => return Ok(t),
-            Poll::Failed(e) => return Err(BlockError::Failed(e)),
-            Poll::Pending => {}
-        }
-        n = n.wrapping_add(1);
-        // Reading the clock costs ~20 ns: only every 64 polls.
-        if n % 64 == 0 {
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                return final_poll(poll);
-            }
-            if spin_until.is_some_and(|s| now >= s) {
-                break;
-            }
-        } else if spin_until.is_some_and(|s| s <= start) {
-            break; // WaitStrategy::Sleep: no spinning at all
-        }
-        // One PAUSE per poll. An exponential backoff (crossbeam's `Backoff::snooze`) is for
-        // CAS contention, not for waiting on a peer: its 1+2+…+64 PAUSEs (~140 cycles each
-        // on recent x86) and `sched_yield`s added ~6 µs to a 0.2 µs round trip (measured,
-        // docs/performance.md).
-        zeroproc_shm::atomic::spin_hint();
+    // Phase 1: spin (bounded by the strategy's budget and the deadline). Under loom there
+    // is no time: the model goes straight to the sleep handshake, which is what it checks.
+    #[cfg(not(loom))]
+    if let Some(r) = spin_phase(strategy, deadline, poll) {
+        return r;
     }
+    #[cfg(loom)]
+    let _ = strategy;
     // Phase 2: sleep on the event count, in slices.
     loop {
         let key = ev.prepare_wait();
@@ -120,12 +99,55 @@ fn block_on_slow<T, E>(
             _ if cfg!(loom) => deadline,
             _ => Some(slice),
         };
-        ev.wait(key, until);
+        let _woken = ev.wait(key, until);
+        // The loom futex model has no clock: its timed wait is an immediate time-out.
+        #[cfg(loom)]
+        if !_woken {
+            return final_poll(poll);
+        }
         match poll() {
             Poll::Ready(t) => return Ok(t),
             Poll::Failed(e) => return Err(BlockError::Failed(e)),
             Poll::Pending => {}
         }
+    }
+}
+
+/// Polls with one PAUSE between checks until the strategy's spin budget is spent (`None`:
+/// go to sleep) or the operation completes, fails, or reaches its deadline (`Some`).
+#[cfg(not(loom))]
+fn spin_phase<T, E>(
+    strategy: WaitStrategy,
+    deadline: Option<Instant>,
+    poll: &mut impl FnMut() -> Poll<T, E>,
+) -> Option<Result<T, BlockError<E>>> {
+    let start = Instant::now();
+    let spin_until = strategy.spin_budget().map(|b| start + b);
+    let mut n: u32 = 0;
+    loop {
+        match poll() {
+            Poll::Ready(t) => return Some(Ok(t)),
+            Poll::Failed(e) => return Some(Err(BlockError::Failed(e))),
+            Poll::Pending => {}
+        }
+        n = n.wrapping_add(1);
+        // Reading the clock costs ~20 ns: only every 64 polls.
+        if n % 64 == 0 {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Some(final_poll(poll));
+            }
+            if spin_until.is_some_and(|s| now >= s) {
+                return None;
+            }
+        } else if spin_until.is_some_and(|s| s <= start) {
+            return None; // WaitStrategy::Sleep: no spinning at all
+        }
+        // One PAUSE per poll. An exponential backoff (crossbeam's `Backoff::snooze`) is for
+        // CAS contention, not for waiting on a peer: its 1+2+…+64 PAUSEs (~140 cycles each
+        // on recent x86) and `sched_yield`s added ~6 µs to a 0.2 µs round trip (measured,
+        // docs/performance.md).
+        zeroproc_shm::atomic::spin_hint();
     }
 }
 

@@ -4,7 +4,7 @@ use super::claim::{self, PeerWatch};
 use super::error::{CorruptError, RecvError, RingError, TryRecvError};
 use super::record::{Parsed, RawHeader, RECORD_HEADER};
 use super::view::RingView;
-use super::wait;
+use crate::blocking::block_on;
 use crate::blocking::{deadline_after, BlockError, Poll};
 use std::time::{Duration, Instant};
 use zeroproc_shm::atomic::Ordering;
@@ -250,7 +250,7 @@ impl Consumer {
         let view: &RingView = view;
         let hdr = view.header();
         let mut watch = PeerWatch::new();
-        let res = wait::block(&hdr.not_empty, *strategy, deadline, || match st.next(view) {
+        let res = block_on(&hdr.not_empty, *strategy, deadline, || match st.next(view) {
             Ok(r) => Poll::Ready(r),
             Err(TryRecvError::Empty) => {
                 if watch.peer_dead(&hdr.meta.producer_pid) {

@@ -42,7 +42,6 @@ mod producer;
 mod record;
 mod ring;
 mod view;
-mod wait;
 
 pub use consumer::{Consumer, Record, RecordGuard};
 #[cfg(not(loom))]

@@ -6,7 +6,7 @@ use super::error::{
 };
 use super::record::{record_size, RawHeader, MAX_KIND, RECORD_HEADER};
 use super::view::RingView;
-use super::wait;
+use crate::blocking::block_on;
 use crate::blocking::{deadline_after, BlockError, Poll};
 use std::time::{Duration, Instant};
 use zeroproc_shm::atomic::Ordering;
@@ -251,7 +251,7 @@ impl Producer {
         let view: &RingView = view;
         let hdr = view.header();
         let mut watch = PeerWatch::new();
-        let res = wait::block(&hdr.not_full, *strategy, deadline, || match st.place(view, len) {
+        let res = block_on(&hdr.not_full, *strategy, deadline, || match st.place(view, len) {
             Ok(p) => Poll::Ready(p),
             Err(TryReserveError::Full) => {
                 if watch.peer_dead(&hdr.meta.consumer_pid) {
