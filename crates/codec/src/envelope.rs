@@ -1,0 +1,242 @@
+//! The envelope: a 16-byte header followed by an rkyv archive, both written in place.
+//!
+//! ```text
+//! offset 0   magic u16 = 0x5a45 ("ZE")   version u8   flags u8   fn_id u32
+//! offset 8   job_id u64
+//! offset 16  rkyv archive of the value (16-byte aligned when the record is)
+//! ```
+//!
+//! All integers little-endian.
+
+use crate::writer::SlotWriter;
+use rkyv::api::high::{HighSerializer, HighValidator};
+use rkyv::bytecheck::CheckBytes;
+use rkyv::rancor;
+use rkyv::ser::allocator::ArenaHandle;
+use rkyv::ser::Positional;
+use rkyv::{Archive, Portable, Serialize};
+use std::fmt;
+use zeroproc_ring::spsc::{Producer, ReserveError};
+
+/// Values that can be archived in place into a ring record: anything that derives
+/// rkyv's `Archive` + `Serialize` (blanket-implemented).
+pub trait Encode:
+    for<'a, 'b> Serialize<HighSerializer<SlotWriter<'b>, ArenaHandle<'a>, rancor::Error>>
+{
+}
+
+impl<T: ?Sized> Encode for T where
+    T: for<'a, 'b> Serialize<HighSerializer<SlotWriter<'b>, ArenaHandle<'a>, rancor::Error>>
+{
+}
+
+/// Envelope magic, "ZE" little-endian.
+pub const MAGIC: u16 = 0x455a;
+/// Envelope format version.
+pub const VERSION: u8 = 1;
+/// Bytes before the archive.
+pub const HEADER_LEN: usize = 16;
+
+/// What travels in front of every archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The submitter's job id.
+    pub job_id: u64,
+    /// Which function (index into the pool's function table).
+    pub fn_id: u32,
+    /// Free flag bits for the layer above.
+    pub flags: u8,
+}
+
+impl Header {
+    /// A header for `job_id` calling function `fn_id`, no flags.
+    ///
+    /// ```
+    /// let h = zeroproc_codec::envelope::Header::new(1, 2);
+    /// assert_eq!((h.job_id, h.fn_id, h.flags), (1, 2, 0));
+    /// ```
+    pub fn new(job_id: u64, fn_id: u32) -> Self {
+        Self { job_id, fn_id, flags: 0 }
+    }
+
+    fn write(&self, out: &mut [u8]) {
+        out[0..2].copy_from_slice(&MAGIC.to_le_bytes());
+        out[2] = VERSION;
+        out[3] = self.flags;
+        out[4..8].copy_from_slice(&self.fn_id.to_le_bytes());
+        out[8..16].copy_from_slice(&self.job_id.to_le_bytes());
+    }
+
+    fn read(b: &[u8]) -> Result<Self, DecodeError> {
+        if b.len() < HEADER_LEN {
+            return Err(DecodeError::Truncated { len: b.len() });
+        }
+        let magic = u16::from_le_bytes([b[0], b[1]]);
+        if magic != MAGIC {
+            return Err(DecodeError::BadMagic(magic));
+        }
+        if b[2] != VERSION {
+            return Err(DecodeError::Version { found: b[2], expected: VERSION });
+        }
+        Ok(Header {
+            flags: b[3],
+            fn_id: u32::from_le_bytes(b[4..8].try_into().expect("4 bytes")),
+            job_id: u64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
+        })
+    }
+}
+
+/// Encoding failed.
+#[derive(Debug)]
+pub enum EncodeError {
+    /// The value's archive does not fit the buffer (the caller may retry with a larger
+    /// one or put it in the shared heap).
+    TooLarge {
+        /// Bytes available for header + archive.
+        available: usize,
+    },
+    /// The value could not be serialized.
+    Serialize(rancor::Error),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::TooLarge { available } => {
+                write!(f, "archive does not fit the {available}-byte buffer")
+            }
+            EncodeError::Serialize(e) => write!(f, "serialization failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Decoding (validation) failed: the bytes are not a well-formed envelope of this type.
+#[derive(Debug)]
+pub enum DecodeError {
+    /// Shorter than a header.
+    Truncated {
+        /// Bytes present.
+        len: usize,
+    },
+    /// Not an envelope.
+    BadMagic(u16),
+    /// Written by another envelope version.
+    Version {
+        /// Found.
+        found: u8,
+        /// Understood by this build.
+        expected: u8,
+    },
+    /// The archive failed bytecheck validation (truncated, out-of-bounds pointers, invalid
+    /// values, wrong type).
+    Invalid(rancor::Error),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated { len } => write!(f, "envelope truncated: {len} bytes"),
+            DecodeError::BadMagic(m) => write!(f, "not an envelope (magic {m:#06x})"),
+            DecodeError::Version { found, expected } => {
+                write!(f, "envelope version {found}, expected {expected}")
+            }
+            DecodeError::Invalid(e) => write!(f, "invalid archive: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Writes `header` and the archive of `value` into the start of `buf`; returns the bytes
+/// used. `buf` should be 16-byte aligned (ring records are) so the archive is too.
+///
+/// ```
+/// use zeroproc_codec::envelope::{encode_into, decode, Header};
+/// let mut buf = rkyv::util::Align([0u8; 128]);
+/// let n = encode_into(&mut buf.0, Header::new(1, 0), &(3u32, 4u64)).unwrap();
+/// let (_, v) = decode::<(u32, u64)>(&buf.0[..n]).unwrap();
+/// assert_eq!((v.0.to_native(), v.1.to_native()), (3, 4));
+/// ```
+pub fn encode_into<T>(buf: &mut [u8], header: Header, value: &T) -> Result<usize, EncodeError>
+where
+    T: Encode,
+{
+    let available = buf.len();
+    if available < HEADER_LEN {
+        return Err(EncodeError::TooLarge { available });
+    }
+    let (head, body) = buf.split_at_mut(HEADER_LEN);
+    let overflowed = std::cell::Cell::new(false);
+    let r =
+        rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, SlotWriter::new(body, &overflowed));
+    match r {
+        Ok(w) => {
+            header.write(head);
+            Ok(HEADER_LEN + w.pos())
+        }
+        Err(_) if overflowed.get() => Err(EncodeError::TooLarge { available }),
+        Err(e) => Err(EncodeError::Serialize(e)),
+    }
+}
+
+/// Validates `bytes` as an envelope holding a `T` and returns its header and a zero-copy
+/// view of the archived value. Any malformed input is a [`DecodeError`].
+pub fn decode<T>(bytes: &[u8]) -> Result<(Header, &T::Archived), DecodeError>
+where
+    T: Archive,
+    T::Archived: Portable + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>,
+{
+    let h = Header::read(bytes)?;
+    let a = rkyv::access::<T::Archived, rancor::Error>(&bytes[HEADER_LEN..])
+        .map_err(DecodeError::Invalid)?;
+    Ok((h, a))
+}
+
+/// Why [`send`] failed.
+#[derive(Debug)]
+pub enum SendError {
+    /// Encoding failed (`TooLarge` even at the ring's largest record).
+    Encode(EncodeError),
+    /// The ring refused the reservation (disconnected, corrupt, timed out).
+    Ring(ReserveError),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Encode(e) => write!(f, "{e}"),
+            SendError::Ring(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// First reservation size tried by [`send`] before falling back to the ring's maximum.
+pub const SEND_HINT: usize = 4096;
+
+/// Serializes `value` directly into a record of `producer`'s ring (no intermediate buffer)
+/// and commits it, blocking while the ring is full. Tries a [`SEND_HINT`]-byte record
+/// first, then the ring's largest record.
+pub fn send<T>(producer: &mut Producer, header: Header, value: &T) -> Result<(), SendError>
+where
+    T: Encode,
+{
+    let max = producer.max_payload();
+    let mut size = SEND_HINT.min(max);
+    loop {
+        let mut r = producer.reserve(size).map_err(SendError::Ring)?;
+        match encode_into(&mut r, header, value) {
+            Ok(n) => {
+                r.truncate(n);
+                r.commit();
+                return Ok(());
+            }
+            // Dropping the reservation abandons the space.
+            Err(EncodeError::TooLarge { .. }) if size < max => size = max,
+            Err(e) => return Err(SendError::Encode(e)),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Envelope round trips, and every kind of malformed input is an error, never a panic/UB.
+
+use rkyv::{Archive, Deserialize, Serialize};
+use zeroproc_codec::envelope::{
+    decode, encode_into, send, DecodeError, EncodeError, Header, HEADER_LEN, SEND_HINT,
+};
+
+#[derive(Archive, Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct Job {
+    id: u64,
+    name: String,
+    data: Vec<f64>,
+    tags: Option<Vec<u32>>,
+}
+
+fn job(n: usize) -> Job {
+    Job {
+        id: n as u64 * 7,
+        name: format!("job-{n}"),
+        data: (0..n).map(|i| i as f64 * 0.5).collect(),
+        tags: (n % 2 == 0).then(|| vec![1, 2, n as u32]),
+    }
+}
+
+/// A 16-byte aligned scratch buffer (ring records are 16-byte aligned).
+fn aligned(len: usize) -> Vec<u128> {
+    vec![0u128; len.div_ceil(16)]
+}
+
+fn bytes(v: &mut [u128]) -> &mut [u8] {
+    // SAFETY: u128 has no padding; any byte pattern is a valid u8; lengths multiply out.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len() * 16) }
+}
+
+#[test]
+fn round_trip_many_shapes() {
+    let mut buf = aligned(64 << 10);
+    for n in [0, 1, 2, 17, 100, 1000] {
+        let j = job(n);
+        let b = bytes(&mut buf);
+        let len = encode_into(b, Header { job_id: n as u64, fn_id: 9, flags: 3 }, &j).unwrap();
+        let (h, a) = decode::<Job>(&b[..len]).unwrap();
+        assert_eq!(h, Header { job_id: n as u64, fn_id: 9, flags: 3 });
+        let back: Job = rkyv::deserialize::<Job, rkyv::rancor::Error>(a).unwrap();
+        assert_eq!(back, j);
+    }
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let mut buf = aligned(4096);
+    let b = bytes(&mut buf);
+    let len = encode_into(b, Header::new(1, 1), &job(20)).unwrap();
+    for cut in 0..len {
+        let r = decode::<Job>(&b[..cut]);
+        assert!(r.is_err(), "prefix of {cut}/{len} bytes decoded");
+        if cut < HEADER_LEN {
+            assert!(matches!(r, Err(DecodeError::Truncated { .. })));
+        }
+    }
+}
+
+#[test]
+fn random_garbage_never_panics() {
+    // xorshift: deterministic garbage, including garbage behind a valid header.
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let mut buf = aligned(512);
+    let mut accepted = 0;
+    for i in 0..20_000 {
+        let b = bytes(&mut buf);
+        let len = (rnd() % 512) as usize;
+        for x in b[..len].iter_mut() {
+            *x = rnd() as u8;
+        }
+        if i % 2 == 0 && len >= HEADER_LEN {
+            b[0..2].copy_from_slice(&zeroproc_codec::envelope::MAGIC.to_le_bytes());
+            b[2] = zeroproc_codec::envelope::VERSION;
+        }
+        if let Ok((_, a)) = decode::<Job>(&b[..len]) {
+            // Whatever validates must be safe to read completely.
+            accepted += a.name.len() + a.data.len();
+        }
+    }
+    // Random bytes essentially never form a valid Job (relative pointers out of range).
+    assert!(accepted < 1_000_000);
+}
+
+#[test]
+fn flipped_bytes_in_a_valid_envelope_are_caught_or_harmless() {
+    let mut buf = aligned(4096);
+    let b = bytes(&mut buf);
+    let len = encode_into(b, Header::new(5, 5), &job(30)).unwrap();
+    let orig = b[..len].to_vec();
+    let mut rejected = 0;
+    for i in 0..len {
+        for bit in [0x01u8, 0x80] {
+            let mut m = orig.clone();
+            m[i] ^= bit;
+            let mut al = aligned(len);
+            bytes(&mut al)[..len].copy_from_slice(&m);
+            match decode::<Job>(&bytes(&mut al)[..len]) {
+                Err(_) => rejected += 1,
+                Ok((_, a)) => {
+                    // Accepted flips changed a value, never memory safety: read it all.
+                    let _ = (a.id, a.name.as_str().len(), a.data.iter().count());
+                }
+            }
+        }
+    }
+    assert!(rejected > 0, "no bit flip was ever rejected");
+}
+
+#[test]
+fn wrong_magic_and_version_are_refused() {
+    let mut buf = aligned(256);
+    let b = bytes(&mut buf);
+    let len = encode_into(b, Header::new(1, 1), &42u64).unwrap();
+    b[2] = 99;
+    assert!(matches!(decode::<u64>(&b[..len]), Err(DecodeError::Version { found: 99, .. })));
+    b[0] = 0;
+    assert!(matches!(decode::<u64>(&b[..len]), Err(DecodeError::BadMagic(_))));
+}
+
+#[test]
+fn too_small_buffer_is_too_large_error() {
+    let mut buf = aligned(64);
+    let r = encode_into(&mut bytes(&mut buf)[..64], Header::new(1, 1), &job(100));
+    assert!(matches!(r, Err(EncodeError::TooLarge { available: 64 })));
+    let r = encode_into(&mut bytes(&mut buf)[..8], Header::new(1, 1), &1u8);
+    assert!(matches!(r, Err(EncodeError::TooLarge { .. })));
+}
+
+#[test]
+fn send_through_a_ring_between_threads_including_large_values() {
+    let (mut tx, mut rx) = zeroproc_ring::spsc::channel(1 << 16).unwrap();
+    let big = job(SEND_HINT / 8 + 100); // archive > SEND_HINT: exercises the fallback
+    let expect: Vec<Job> = (0..2000).map(job).chain([big.clone()]).collect();
+    let to_send = expect.clone();
+    let t = std::thread::spawn(move || {
+        for (i, j) in to_send.iter().enumerate() {
+            send(&mut tx, Header::new(i as u64, 1), j).unwrap();
+        }
+    });
+    for (i, j) in expect.iter().enumerate() {
+        let rec = rx.recv().unwrap();
+        let (h, a) = decode::<Job>(&rec).unwrap();
+        assert_eq!(h.job_id, i as u64);
+        let back: Job = rkyv::deserialize::<Job, rkyv::rancor::Error>(a).unwrap();
+        assert_eq!(&back, j);
+    }
+    t.join().unwrap();
+}
+
+#[test]
+fn value_larger_than_any_record_is_an_error_not_a_hang() {
+    let (mut tx, _rx) = zeroproc_ring::spsc::channel(4096).unwrap();
+    let r = send(&mut tx, Header::new(1, 1), &job(10_000));
+    assert!(matches!(
+        r,
+        Err(zeroproc_codec::envelope::SendError::Encode(EncodeError::TooLarge { .. }))
+    ));
+}
