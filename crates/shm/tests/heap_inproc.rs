@@ -2,6 +2,8 @@
 //! recovery, refused frees, alignment, header validation, corruption detection, and a
 //! multi-threaded stress followed by `check()`.
 
+mod heap_common;
+use heap_common::{fill, verify, Rng};
 use std::collections::HashSet;
 use std::sync::Arc;
 use zeroproc_shm::heap::{AllocError, FreeError, Heap, HeapError, MAX_ALIGN, MIN_REGION_LEN};
@@ -18,41 +20,6 @@ fn new_heap(len: usize) -> Segment {
 
 fn heap(seg: &Segment) -> Heap<'_> {
     Heap::attach(seg, REGION).unwrap()
-}
-
-/// xorshift64*: deterministic test randomness.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn pattern(key: u64, i: usize) -> u8 {
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8 ^ (i as u8).wrapping_mul(31)
-}
-
-fn fill(h: &Heap<'_>, off: Offset<u8>, len: usize, key: u64) {
-    let p = h.ptr_len(off, len).unwrap().as_ptr();
-    for i in 0..len {
-        // SAFETY: `off` is a live block of at least `len` bytes owned by this test thread.
-        unsafe { p.add(i).write(pattern(key, i)) };
-    }
-}
-
-fn verify(h: &Heap<'_>, off: Offset<u8>, len: usize, key: u64) {
-    let p = h.ptr_len(off, len).unwrap().as_ptr();
-    for i in 0..len {
-        // SAFETY: as in `fill`.
-        let b = unsafe { p.add(i).read() };
-        assert_eq!(b, pattern(key, i), "block {off:?} byte {i} of {len} (key {key})");
-    }
 }
 
 #[test]

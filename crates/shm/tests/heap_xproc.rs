@@ -3,6 +3,8 @@
 //! mid-stress, after which `check()` passes, the heap still serves allocations, and the
 //! leak is bounded by what the dead child held.
 
+mod heap_common;
+use heap_common::{fill, verify, Rng};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use zeroproc_shm::heap::{AllocError, Heap};
@@ -41,40 +43,6 @@ fn create(len: usize) -> Segment {
 
 fn heap(seg: &Segment) -> Heap<'_> {
     Heap::attach(seg, REGION).unwrap()
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn pattern(key: u64, i: usize) -> u8 {
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8 ^ (i as u8).wrapping_mul(31)
-}
-
-fn fill(h: &Heap<'_>, off: Offset<u8>, len: usize, key: u64) {
-    let p = h.ptr_len(off, len).unwrap().as_ptr();
-    for i in 0..len {
-        // SAFETY: `off` is a live block of at least `len` bytes owned by this process.
-        unsafe { p.add(i).write(pattern(key, i)) };
-    }
-}
-
-fn verify(h: &Heap<'_>, off: Offset<u8>, len: usize, key: u64) {
-    let p = h.ptr_len(off, len).unwrap().as_ptr();
-    for i in 0..len {
-        // SAFETY: as in `fill`.
-        let b = unsafe { p.add(i).read() };
-        assert_eq!(b, pattern(key, i), "block {off:?} byte {i} of {len} (key {key:#x})");
-    }
 }
 
 /// Allocates, retrying while other processes hold the memory.
