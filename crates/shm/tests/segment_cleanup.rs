@@ -12,8 +12,12 @@ const L: Layout = Layout::new("test-cleanup", 1);
 #[test]
 fn zp_child() {
     tk::child_entry(|role, arg| {
-        let backing =
-            if arg == "named" { Backing::Named("/dev/shm".into()) } else { Backing::Memfd };
+        // `arg` is "memfd", "named" (in /dev/shm) or the directory to create a named segment in.
+        let backing = match arg {
+            "memfd" => Backing::Memfd,
+            "named" => Backing::Named("/dev/shm".into()),
+            dir => Backing::Named(dir.into()),
+        };
         let seg = SegmentBuilder::new(L, 1 << 20).backing(backing).create().unwrap();
         println!("{}", seg.id());
         use std::io::Write;
@@ -59,6 +63,16 @@ fn leftovers(pid: u32) -> Vec<String> {
     tk::dev_shm_entries().into_iter().filter(|e| e.starts_with(&prefix)).collect()
 }
 
+fn leftovers_in(dir: &Path, pid: u32) -> Vec<String> {
+    let prefix = format!("zeroproc-{pid}-");
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+        .unwrap_or_else(|_| Vec::new())
+        .into_iter()
+        .filter(|e: &String| e.starts_with(&prefix))
+        .collect()
+}
+
 #[test]
 fn named_segment_removed_when_creator_returns_panics_or_exits() {
     for (role, ok_exit) in [("return", Some(0)), ("panic", Some(101)), ("exit", Some(3))] {
@@ -72,14 +86,19 @@ fn named_segment_removed_when_creator_returns_panics_or_exits() {
 #[test]
 fn named_segment_of_sigkilled_creator_is_swept_by_next_creation() {
     use std::os::unix::process::ExitStatusExt;
-    let (pid, _id, st) = run_creator("sleep", "named");
+    // A directory of its own: a named creation by a test running in parallel would sweep
+    // /dev/shm and remove the stale file before this test looks for it.
+    let dir = Path::new("/dev/shm").join(format!("zp-sweep-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pid, _id, st) = run_creator("sleep", dir.to_str().unwrap());
     assert_eq!(st.signal(), Some(libc::SIGKILL));
     // SIGKILL runs no code in the victim: the file is still there...
-    assert_eq!(leftovers(pid).len(), 1);
+    assert_eq!(leftovers_in(&dir, pid).len(), 1);
     // ...until the next named creation in that directory sweeps it.
-    let _next =
-        SegmentBuilder::new(L, 4096).backing(Backing::Named("/dev/shm".into())).create().unwrap();
-    assert!(leftovers(pid).is_empty(), "stale segment of dead pid {pid} not swept");
+    let next = SegmentBuilder::new(L, 4096).backing(Backing::Named(dir.clone())).create().unwrap();
+    assert!(leftovers_in(&dir, pid).is_empty(), "stale segment of dead pid {pid} not swept");
+    drop(next);
+    std::fs::remove_dir(&dir).unwrap();
 }
 
 #[test]
