@@ -1,5 +1,53 @@
-//! # zeroproc-sched (not yet implemented)
+//! # zeroproc-sched
 //!
-//! The layer that will launch and pin workers, identify functions, and provide `Pool`,
-//! `JobFuture`, `wait`/`as_completed`, `Process` and supervision. It is delivered by the pool
-//! issue (#3); today the crate only reserves its place in the workspace.
+//! The worker runtime and the executor: Python's `concurrent.futures.ProcessPoolExecutor`
+//! over zero-copy shared-memory rings.
+//!
+//! ## Tour
+//!
+//! * [`init`] — the first line of `main`. Workers are this same program re-executed;
+//!   in a worker, `init` never returns. Under libtest use [`test_worker!`].
+//! * [`Pool`] — one worker process per core, pinned, each fed by its own submission ring
+//!   and answering through its own completion ring (a dead worker is isolated to its own
+//!   rings). Built with [`Pool::builder`].
+//! * [`Pool::submit`] → [`JobFuture`]: `done`, `running`, `cancelled`, `result`,
+//!   `result_timeout`, `exception`, `cancel`, `terminate`, `add_done_callback`, `.await`.
+//! * [`Pool::map`] / [`Pool::map_unordered`] — lazy, bounded window, `chunk_size`.
+//! * [`wait`] and [`as_completed`] over many futures.
+//! * Faults: a panic fails only its job ([`JobError::Panicked`]); a worker that crashes
+//!   fails only the job it was running ([`JobError::WorkerDied`]) and is respawned; there
+//!   is no "broken pool". Per-job time-outs kill and respawn the worker.
+//!
+//! ```
+//! zeroproc_sched::init();
+//! use zeroproc_sched::{Pool, JobError};
+//!
+//! let pool = Pool::builder().workers(2).build()?;
+//! let ok = pool.submit(|(a, b): (u64, u64)| a + b, (2, 3));
+//! let bad = pool.submit(|x: u64| if x > 0 { panic!("no") } else { x }, 1);
+//! assert_eq!(ok.result(), Ok(5));
+//! assert!(matches!(bad.result(), Err(JobError::Panicked { .. })));
+//! # Ok::<(), zeroproc_sched::BuildError>(())
+//! ```
+//!
+//! Function identity, launch, and the job accounting that makes respawning exact are
+//! described in `README.md` beside this file.
+
+mod control;
+mod error;
+mod fnid;
+mod future;
+mod job;
+mod launch;
+mod pool;
+mod wait;
+mod worker;
+
+pub use error::{BuildError, JobError, JobErrorKind, Never, SubmitError, TrySubmitError};
+pub use fnid::fingerprint;
+pub use future::JobFuture;
+pub use job::Wire;
+pub use launch::{init, WORKER_ARGS, WORKER_ENV};
+pub use pool::{Map, Pool, PoolBuilder, PoolStats, WorkerStats};
+pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};
+pub use zeroproc_shm::wait::WaitStrategy;

@@ -1,0 +1,158 @@
+//! The pool's shared segment: one header, one control block per worker, and each worker's
+//! submission and completion rings, all in one memfd segment the workers attach.
+//!
+//! ```text
+//! [segment header 256] [PoolHeader] [WorkerControl × n] [sub 0][comp 0] [sub 1][comp 1] …
+//! ```
+//!
+//! Every field is an atomic with a single writer (named on the field); readers are the
+//! controller (statistics, liveness, job accounting) and the worker's successor after a
+//! respawn. The accounting protocol is in `README.md` beside this file.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use zeroproc_ring::spsc::{size_for, RingHeader};
+use zeroproc_shm::wait::EventCount;
+use zeroproc_shm::{Layout, Offset, HEADER_SIZE};
+
+/// Worker control block states (`WorkerControl::state`).
+pub(crate) mod state {
+    /// Process started, not yet attached.
+    pub const STARTING: u32 = 0;
+    /// Attached, rings claimed, initializer run: serving jobs.
+    pub const READY: u32 = 1;
+    /// The handshake failed (other build, bad segment): the worker exits.
+    pub const REFUSED: u32 = 2;
+    /// The initializer panicked: the worker exits.
+    pub const INIT_FAILED: u32 = 3;
+}
+
+/// Slots of the per-worker cancellation table (a cancelled queued job's id is written at
+/// `id % CANCEL_SLOTS`; a collision only means the job runs and its result is dropped).
+pub const CANCEL_SLOTS: usize = 16;
+
+/// Layout identity checked when a worker attaches the pool segment.
+pub const POOL_LAYOUT: Layout =
+    Layout::new("zeroproc-pool", 1).with_type::<PoolHeader>().with_type::<WorkerControl>();
+
+/// Head of the pool segment.
+#[repr(C, align(64))]
+pub struct PoolHeader {
+    /// Notified by a worker after each completion it publishes, and by the controller when
+    /// a future completes; waiters for any result sleep here.
+    pub completions: EventCount,
+    /// Number of worker control blocks that follow. Written once at creation.
+    pub workers: AtomicU32,
+    /// Capacity of each ring. Written once at creation.
+    pub ring_capacity: AtomicU64,
+}
+
+/// One worker's block. Writer: the worker process in that slot (whichever incarnation),
+/// except `cancelled` (controller).
+#[repr(C, align(64))]
+pub struct WorkerControl {
+    /// Handshake state ([`state`]); futex-free, polled by the controller while starting.
+    pub state: AtomicU32,
+    /// Pid of the current incarnation.
+    pub pid: AtomicU32,
+    /// Job id being run, 0 when idle. Stored before the job starts and cleared after its
+    /// completion is committed; a successor skips a record carrying this id.
+    pub current: AtomicU64,
+    /// CLOCK_MONOTONIC ns at which `current` started (per-job time-outs).
+    pub started_ns: AtomicU64,
+    /// Jobs completed (all incarnations).
+    pub jobs_done: AtomicU64,
+    /// Nanoseconds spent running jobs.
+    pub busy_ns: AtomicU64,
+    /// Nanoseconds spent waiting for jobs.
+    pub idle_ns: AtomicU64,
+    /// Job bytes read from the submission ring.
+    pub bytes_in: AtomicU64,
+    /// Result bytes written to the completion ring.
+    pub bytes_out: AtomicU64,
+    /// Ids of queued jobs the controller cancelled (see [`CANCEL_SLOTS`]).
+    pub cancelled: [AtomicU64; CANCEL_SLOTS],
+}
+
+impl WorkerControl {
+    /// Whether `job` was cancelled before it started.
+    #[inline]
+    pub fn is_cancelled(&self, job: u64) -> bool {
+        // Acquire: pairs with the Release store in `cancel`.
+        self.cancelled[job as usize % CANCEL_SLOTS].load(Ordering::Acquire) == job
+    }
+
+    /// Marks queued job `job` as cancelled.
+    pub fn cancel(&self, job: u64) {
+        // Release: pairs with the Acquire load in `is_cancelled`.
+        self.cancelled[job as usize % CANCEL_SLOTS].store(job, Ordering::Release);
+    }
+
+    /// The job the worker is running (0: none).
+    #[inline]
+    pub fn current(&self) -> u64 {
+        // Acquire: pairs with the Release store in the worker loop.
+        self.current.load(Ordering::Acquire)
+    }
+}
+
+/// Where everything is in a pool segment of `workers` workers with rings of `capacity`.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentMap {
+    /// Workers.
+    pub workers: usize,
+    /// Bytes of each ring's buffer.
+    #[allow(dead_code)] // kept for diagnostics (Debug)
+    pub capacity: usize,
+    ring_size: usize,
+    rings_at: usize,
+}
+
+impl SegmentMap {
+    /// The map for `workers` workers and rings of `capacity` bytes (a power of two).
+    pub fn new(workers: usize, capacity: usize) -> Option<Self> {
+        let ring_size = size_for(capacity).ok()?;
+        let controls = HEADER_SIZE
+            + std::mem::size_of::<PoolHeader>()
+            + workers * std::mem::size_of::<WorkerControl>();
+        let rings_at = controls.next_multiple_of(4096);
+        Some(Self { workers, capacity, ring_size: ring_size.next_multiple_of(4096), rings_at })
+    }
+
+    /// Bytes of data region needed (after the segment header).
+    pub fn data_len(&self) -> usize {
+        self.rings_at + 2 * self.workers * self.ring_size - HEADER_SIZE
+    }
+
+    /// Offset (from the segment start) of the pool header.
+    pub fn header_offset() -> Offset<PoolHeader> {
+        Offset::new(HEADER_SIZE as u64)
+    }
+
+    /// Offset of worker `w`'s control block.
+    pub fn control(&self, w: usize) -> Offset<WorkerControl> {
+        Offset::new(
+            (HEADER_SIZE
+                + std::mem::size_of::<PoolHeader>()
+                + w * std::mem::size_of::<WorkerControl>()) as u64,
+        )
+    }
+
+    /// Offset of worker `w`'s submission ring.
+    pub fn submission(&self, w: usize) -> Offset<RingHeader> {
+        Offset::new((self.rings_at + 2 * w * self.ring_size) as u64)
+    }
+
+    /// Offset of worker `w`'s completion ring.
+    pub fn completion(&self, w: usize) -> Offset<RingHeader> {
+        Offset::new((self.rings_at + (2 * w + 1) * self.ring_size) as u64)
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the same clock in every process of the machine.
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,203 @@
+//! Errors: one enum per operation.
+
+use std::fmt;
+
+/// The job's own error type when it cannot fail ([`JobError<Never>`](JobError)).
+pub type Never = std::convert::Infallible;
+
+/// Why a job produced no result.
+///
+/// `E` is the job's own error type for jobs submitted with
+/// [`Pool::submit_fallible`](crate::Pool::submit_fallible) (a function returning
+/// `Result<T, E>`); it is [`Never`] otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobError<E = Never> {
+    /// The job panicked; the pool and its worker carry on.
+    Panicked {
+        /// The panic message and location.
+        message: String,
+    },
+    /// The worker process died while running the job (segfault, abort, SIGKILL, exit).
+    /// It has been respawned; only this job failed.
+    WorkerDied {
+        /// The signal that killed it, if any.
+        signal: Option<i32>,
+        /// Its exit code, if it exited.
+        exit_code: Option<i32>,
+    },
+    /// The job ran longer than its time-out; its worker was killed and respawned.
+    TimedOut,
+    /// The job was cancelled ([`JobFuture::cancel`](crate::JobFuture::cancel) before it
+    /// started, [`JobFuture::terminate`](crate::JobFuture::terminate) while it ran, or
+    /// `shutdown(cancel_futures = true)`).
+    Cancelled,
+    /// The arguments or the result failed validation / could not be encoded.
+    Decode {
+        /// What was wrong.
+        message: String,
+    },
+    /// The job returned `Err(e)`.
+    Job(E),
+}
+
+impl<E> JobError<E> {
+    /// The variant, without its data.
+    pub fn kind(&self) -> JobErrorKind {
+        match self {
+            JobError::Panicked { .. } => JobErrorKind::Panicked,
+            JobError::WorkerDied { .. } => JobErrorKind::WorkerDied,
+            JobError::TimedOut => JobErrorKind::TimedOut,
+            JobError::Cancelled => JobErrorKind::Cancelled,
+            JobError::Decode { .. } => JobErrorKind::Decode,
+            JobError::Job(_) => JobErrorKind::Job,
+        }
+    }
+
+    pub(crate) fn map_job<F>(self, f: impl FnOnce(E) -> F) -> JobError<F> {
+        match self {
+            JobError::Panicked { message } => JobError::Panicked { message },
+            JobError::WorkerDied { signal, exit_code } => JobError::WorkerDied { signal, exit_code },
+            JobError::TimedOut => JobError::TimedOut,
+            JobError::Cancelled => JobError::Cancelled,
+            JobError::Decode { message } => JobError::Decode { message },
+            JobError::Job(e) => JobError::Job(f(e)),
+        }
+    }
+}
+
+/// [`JobError`]'s variants without data (what [`JobFuture::exception`](crate::JobFuture::exception) returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobErrorKind {
+    /// See [`JobError::Panicked`].
+    Panicked,
+    /// See [`JobError::WorkerDied`].
+    WorkerDied,
+    /// See [`JobError::TimedOut`].
+    TimedOut,
+    /// See [`JobError::Cancelled`].
+    Cancelled,
+    /// See [`JobError::Decode`].
+    Decode,
+    /// See [`JobError::Job`].
+    Job,
+}
+
+impl<E: fmt::Debug> fmt::Display for JobError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobError::Panicked { message } => write!(f, "job panicked: {message}"),
+            JobError::WorkerDied { signal: Some(s), .. } => {
+                write!(f, "worker died running the job (signal {s})")
+            }
+            JobError::WorkerDied { exit_code, .. } => {
+                write!(f, "worker died running the job (exit code {exit_code:?})")
+            }
+            JobError::TimedOut => write!(f, "job timed out; its worker was restarted"),
+            JobError::Cancelled => write!(f, "job cancelled"),
+            JobError::Decode { message } => write!(f, "job data invalid: {message}"),
+            JobError::Job(e) => write!(f, "job failed: {e:?}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> std::error::Error for JobError<E> {}
+
+/// Why [`Pool::build`](crate::PoolBuilder::build) failed.
+#[derive(Debug)]
+pub enum BuildError {
+    /// `init()` was not called first in `main` of this worker process: building a pool
+    /// here would start workers recursively.
+    InWorker,
+    /// Bad configuration.
+    Config(String),
+    /// The pool segment could not be created.
+    Segment(zeroproc_shm::CreateError),
+    /// A ring could not be set up.
+    Ring(zeroproc_ring::spsc::RingError),
+    /// A worker process could not be started.
+    Spawn(std::io::Error),
+    /// A worker exited during the handshake.
+    WorkerExited {
+        /// Which worker.
+        index: usize,
+        /// Its exit code (90–94: see the worker module), if it exited.
+        exit_code: Option<i32>,
+        /// What that code means.
+        reason: &'static str,
+    },
+    /// The worker is not the same build (fingerprint mismatch).
+    Fingerprint,
+    /// The initializer panicked in a worker.
+    Initializer,
+    /// A worker did not finish its handshake in time.
+    HandshakeTimeout,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::InWorker => write!(
+                f,
+                "a pool was built inside a worker process: call zeroproc::init() as the first line of main (libtest: zeroproc::test_worker!())"
+            ),
+            BuildError::Config(s) => write!(f, "bad pool configuration: {s}"),
+            BuildError::Segment(e) => write!(f, "pool segment: {e}"),
+            BuildError::Ring(e) => write!(f, "pool ring: {e}"),
+            BuildError::Spawn(e) => write!(f, "starting a worker: {e}"),
+            BuildError::WorkerExited { index, exit_code, reason } => {
+                write!(f, "worker {index} exited during start-up ({exit_code:?}: {reason})")
+            }
+            BuildError::Fingerprint => write!(f, "worker is a different build than the controller"),
+            BuildError::Initializer => write!(f, "the initializer panicked in a worker"),
+            BuildError::HandshakeTimeout => write!(f, "a worker did not start in time"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Why [`Pool::try_submit`](crate::Pool::try_submit) did not submit; hands the arguments back.
+#[derive(Debug, PartialEq)]
+pub enum TrySubmitError<A> {
+    /// Every worker's submission ring is full right now.
+    Full(A),
+    /// The pool is shut down.
+    Shutdown(A),
+    /// The arguments could not be encoded (too large for a ring record, or a serializer
+    /// error).
+    Encode(A, String),
+}
+
+/// Why [`Pool::submit`](crate::Pool::submit) (blocking) did not submit.
+#[derive(Debug, PartialEq)]
+pub enum SubmitError<A> {
+    /// The pool is shut down.
+    Shutdown(A),
+    /// The arguments could not be encoded.
+    Encode(A, String),
+    /// No room before the deadline (`submit_timeout` / `submit_deadline`).
+    Timeout(A),
+}
+
+impl<A> fmt::Display for TrySubmitError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySubmitError::Full(_) => write!(f, "every submission ring is full"),
+            TrySubmitError::Shutdown(_) => write!(f, "the pool is shut down"),
+            TrySubmitError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
+        }
+    }
+}
+
+impl<A> fmt::Display for SubmitError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Shutdown(_) => write!(f, "the pool is shut down"),
+            SubmitError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
+            SubmitError::Timeout(_) => write!(f, "no room in the submission rings in time"),
+        }
+    }
+}
+
+impl<A: fmt::Debug> std::error::Error for TrySubmitError<A> {}
+impl<A: fmt::Debug> std::error::Error for SubmitError<A> {}

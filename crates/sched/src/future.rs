@@ -1,0 +1,314 @@
+//! `JobFuture`: the handle to one submitted job.
+//!
+//! States: **pending** (queued in a worker's submission ring or running) → **done** (a
+//! value or a [`JobError`]). Completions are stored by whichever controller thread drains
+//! the completion rings (see `pool/core.rs`); done-callbacks run right after, in that
+//! thread, outside the pool's lock.
+
+use crate::error::{JobError, JobErrorKind, Never};
+use crate::pool::core::{Complete, Shared};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+type Outcome<R, E> = Result<R, JobError<E>>;
+type Callback<R, E> = Box<dyn FnOnce(&Outcome<R, E>) + Send>;
+
+/// The shared state of one job.
+pub(crate) struct Inner<R, E> {
+    pub(crate) shared: Arc<Shared>,
+    /// Which worker's ring holds the job (set at submission, under the pool lock).
+    pub(crate) worker: AtomicUsize,
+    /// The job id (set at submission).
+    pub(crate) id: AtomicU64,
+    /// Set (Release) once `value` holds the outcome and every callback has run.
+    done: AtomicBool,
+    value: Mutex<Option<Outcome<R, E>>>,
+    callbacks: Mutex<Vec<Callback<R, E>>>,
+    waker: Mutex<Option<Waker>>,
+    decode: fn(&[u8]) -> Outcome<R, E>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking callback must not poison the future for everyone else.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
+    pub(crate) fn new(shared: Arc<Shared>, decode: fn(&[u8]) -> Outcome<R, E>) -> Arc<Self> {
+        Arc::new(Inner {
+            shared,
+            worker: AtomicUsize::new(usize::MAX),
+            id: AtomicU64::new(0),
+            done: AtomicBool::new(false),
+            value: Mutex::new(None),
+            callbacks: Mutex::new(Vec::new()),
+            waker: Mutex::new(None),
+            decode,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn is_done(&self) -> bool {
+        // Acquire: pairs with the Release store in `set` / `after`, so `value` is visible.
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Stores the outcome unless one is stored already. Returns true when `after` must
+    /// run (callbacks or a waker registered) — the caller does that outside the pool lock.
+    fn set(&self, v: Outcome<R, E>) -> bool {
+        let mut g = lock(&self.value);
+        if g.is_some() || self.is_done() {
+            return false; // already cancelled / completed: a late completion is dropped
+        }
+        *g = Some(v);
+        let has_callbacks = !lock(&self.callbacks).is_empty();
+        if !has_callbacks {
+            // Release: pairs with the Acquire in `is_done`.
+            self.done.store(true, Ordering::Release);
+        }
+        drop(g);
+        has_callbacks || lock(&self.waker).is_some()
+    }
+}
+
+impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
+    fn complete(&self, _seq: u64, st: u32, bytes: &[u8]) -> bool {
+        use crate::job::status;
+        let v = match st {
+            status::OK => (self.decode)(bytes),
+            status::PANICKED => {
+                Err(JobError::Panicked { message: String::from_utf8_lossy(bytes).into_owned() })
+            }
+            status::SKIPPED => Err(JobError::Cancelled),
+            _ => Err(JobError::Decode { message: String::from_utf8_lossy(bytes).into_owned() }),
+        };
+        self.set(v)
+    }
+
+    fn fail(&self, _seq: u64, e: JobError<Never>) -> bool {
+        self.set(Err(e.map_job(|n| match n {})))
+    }
+
+    fn after(&self) {
+        let g = lock(&self.value);
+        loop {
+            let cbs = std::mem::take(&mut *lock(&self.callbacks));
+            if cbs.is_empty() {
+                break;
+            }
+            if let Some(v) = g.as_ref() {
+                for cb in cbs {
+                    // A panicking callback is contained: the others still run.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(v)));
+                }
+            }
+        }
+        // Release: pairs with the Acquire in `is_done`.
+        self.done.store(true, Ordering::Release);
+        drop(g);
+        if let Some(w) = lock(&self.waker).take() {
+            w.wake();
+        }
+        self.shared.notify_waiters();
+    }
+
+    fn is_done(&self) -> bool {
+        Inner::is_done(self)
+    }
+
+    fn assign(&self, worker: usize, id: u64) {
+        // Relaxed: read by the thread that receives the future, after `dispatch` returns
+        // (program order / the hand-over of the future).
+        self.worker.store(worker, Ordering::Relaxed);
+        self.id.store(id, Ordering::Relaxed);
+    }
+}
+
+/// A submitted job: query it, wait for it, cancel it, or `.await` it.
+///
+/// `R` is the job's result type; `E` is its own error type when the function returns
+/// `Result` ([`Pool::submit_fallible`](crate::Pool::submit_fallible)).
+///
+/// ```
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+/// let f = pool.submit(|x: u64| x * x, 7);
+/// assert_eq!(f.result(), Ok(49));
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
+#[must_use = "a future that is dropped still runs, but its result is lost"]
+pub struct JobFuture<R, E = Never> {
+    pub(crate) inner: Arc<Inner<R, E>>,
+}
+
+impl<R, E> std::fmt::Debug for JobFuture<R, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobFuture")
+            .field("id", &self.inner.id.load(Ordering::Relaxed))
+            .field("worker", &self.inner.worker.load(Ordering::Relaxed))
+            .field("done", &self.inner.done.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
+    /// A future that is already done with `v` (a submission that failed).
+    pub(crate) fn ready(shared: Arc<Shared>, v: Outcome<R, E>) -> Self {
+        let inner = Inner::new(shared, |_| unreachable!("never decoded"));
+        inner.set(v);
+        JobFuture { inner }
+    }
+
+    /// The job's id (unique within its pool).
+    pub fn id(&self) -> u64 {
+        // Relaxed: set before the future was returned to the caller.
+        self.inner.id.load(Ordering::Relaxed)
+    }
+
+    /// True once the job has a result or an error (including cancellation).
+    #[inline]
+    pub fn done(&self) -> bool {
+        if !self.inner.is_done() {
+            self.inner.shared.poll();
+        }
+        self.inner.is_done()
+    }
+
+    /// True while a worker is running the job.
+    pub fn running(&self) -> bool {
+        !self.done() && self.inner.shared.running_job(self.worker()) == self.id()
+    }
+
+    /// True if the job was cancelled (by [`cancel`](Self::cancel),
+    /// [`terminate`](Self::terminate) or a cancelling shutdown).
+    pub fn cancelled(&self) -> bool {
+        self.done() && matches!(lock(&self.inner.value).as_ref(), Some(Err(JobError::Cancelled)))
+    }
+
+    fn worker(&self) -> usize {
+        // Relaxed: set before the future was returned to the caller.
+        self.inner.worker.load(Ordering::Relaxed)
+    }
+
+    /// Cancels the job if it has not started: returns true and the future completes with
+    /// [`JobError::Cancelled`]; false if it is running or done (like Python's `cancel`).
+    /// A job cancelled in the very instant its worker picks it up may still run; its
+    /// result is then discarded.
+    pub fn cancel(&self) -> bool {
+        if self.done() || self.running() {
+            return false;
+        }
+        self.inner.shared.mark_cancelled(self.worker(), self.id());
+        let after = self.inner.set(Err(JobError::Cancelled));
+        if after {
+            Complete::after(&*self.inner);
+        }
+        self.cancelled()
+    }
+
+    /// Stops the job whether or not it runs: a queued job is cancelled; a running job's
+    /// worker is killed (SIGKILL) and respawned, and the future completes with
+    /// [`JobError::Cancelled`]. Other jobs are not affected (queued jobs of that worker
+    /// are run by its successor). Returns false if the job was already done.
+    pub fn terminate(&self) -> bool {
+        if self.done() {
+            return false;
+        }
+        if self.cancel() {
+            return true;
+        }
+        self.inner.shared.kill_running(self.worker(), self.id(), JobError::Cancelled);
+        true
+    }
+
+    /// Runs `f` with the outcome once the job is done: at once in this thread if it is
+    /// done already, else in the controller thread that drains the job's completion (a
+    /// thread waiting on a future of this pool, or the pool's supervisor thread), after
+    /// the pool's lock is released, so `f` may submit more jobs.
+    pub fn add_done_callback(&self, f: impl FnOnce(&Result<R, JobError<E>>) + Send + 'static) {
+        let g = lock(&self.inner.value);
+        if self.inner.is_done() {
+            if let Some(v) = g.as_ref() {
+                f(v);
+            }
+            return;
+        }
+        lock(&self.inner.callbacks).push(Box::new(f));
+        // A completion stored between our check and the push runs `after`, which takes
+        // the list under the value lock we hold: it sees this callback.
+    }
+
+    /// Waits until done or `deadline` (`None`: forever); true if done.
+    pub fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
+        let inner = &self.inner;
+        if inner.is_done() {
+            return true;
+        }
+        inner.shared.wait_until(deadline, || inner.is_done())
+    }
+
+    /// Waits at most `timeout`; true if done.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_deadline(zeroproc_ring::blocking::deadline_after(timeout))
+    }
+
+    /// Waits for the outcome and returns it.
+    #[inline]
+    pub fn result(self) -> Result<R, JobError<E>> {
+        match self.result_deadline(None) {
+            Ok(v) => v,
+            Err(_) => unreachable!("no deadline"),
+        }
+    }
+
+    /// Waits at most `timeout` for the outcome; hands the future back if it is not done.
+    pub fn result_timeout(self, timeout: Duration) -> Result<Result<R, JobError<E>>, Self> {
+        let d = zeroproc_ring::blocking::deadline_after(timeout);
+        self.result_deadline(d)
+    }
+
+    /// Waits until `deadline` (`None`: forever) for the outcome; hands the future back if
+    /// it is not done by then.
+    pub fn result_deadline(
+        self,
+        deadline: Option<Instant>,
+    ) -> Result<Result<R, JobError<E>>, Self> {
+        if !self.wait_deadline(deadline) {
+            return Err(self);
+        }
+        Ok(self.take())
+    }
+
+    fn take(&self) -> Outcome<R, E> {
+        lock(&self.inner.value).take().expect("a done future holds its outcome until taken")
+    }
+
+    /// Waits for the outcome and returns what kind of error it is, if any (Python's
+    /// `exception()`), leaving the outcome in place.
+    pub fn exception(&self) -> Option<JobErrorKind> {
+        self.wait_deadline(None);
+        lock(&self.inner.value).as_ref().and_then(|v| v.as_ref().err().map(|e| e.kind()))
+    }
+}
+
+impl<R: Send + 'static, E: Send + 'static> std::future::Future for JobFuture<R, E> {
+    type Output = Result<R, JobError<E>>;
+
+    /// Completes when the job does. The pool's supervisor thread drains completions while
+    /// no thread blocks on the pool, so awaiting needs no runtime support.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.done() {
+            return Poll::Ready(self.take());
+        }
+        *lock(&self.inner.waker) = Some(cx.waker().clone());
+        self.inner.shared.wake_supervisor();
+        // Re-check: a completion stored before the waker was registered did not see it.
+        if self.inner.is_done() {
+            return Poll::Ready(self.take());
+        }
+        Poll::Pending
+    }
+}

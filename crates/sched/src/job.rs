@@ -1,0 +1,141 @@
+//! What travels: the [`Wire`] bound on arguments and results, the completion statuses, and
+//! the monomorphized trampolines a worker calls by id (see `fnid.rs`).
+
+use crate::worker::JobCtx;
+use rkyv::api::high::{HighDeserializer, HighValidator};
+use rkyv::bytecheck::CheckBytes;
+use rkyv::rancor;
+use rkyv::{Archive, Deserialize, Portable};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use zeroproc_codec::envelope::{self, Encode};
+
+/// Types that can be job arguments and results: rkyv-archivable (derive `Archive`,
+/// `Serialize`, `Deserialize`), validated with bytecheck when read, and deserializable.
+/// Blanket-implemented; primitives, tuples, `String`, `Vec<T>`, `Option<T>`,
+/// `Result<T, E>` of such types all qualify.
+///
+/// ```
+/// #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+/// struct Params { n: u64, scale: f64 }
+/// fn is_wire<T: zeroproc_sched::Wire>() {}
+/// is_wire::<Params>();
+/// is_wire::<(u64, Vec<f64>, String)>();
+/// ```
+pub trait Wire:
+    Encode
+    + Archive<
+        Archived: Portable
+                      + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+                      + Deserialize<Self, HighDeserializer<rancor::Error>>,
+    > + Sized
+{
+}
+
+impl<T> Wire for T where
+    T: Encode
+        + Archive<
+            Archived: Portable
+                          + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+                          + Deserialize<T, HighDeserializer<rancor::Error>>,
+        >
+{
+}
+
+/// Completion record kinds (the ring record's `kind`), written by the worker.
+pub(crate) mod status {
+    /// The payload is an envelope holding the result.
+    pub const OK: u32 = 0;
+    /// The job panicked; the payload is the UTF-8 message.
+    pub const PANICKED: u32 = 1;
+    /// The arguments failed validation; the payload is the UTF-8 reason.
+    pub const BAD_ARGS: u32 = 2;
+    /// The result could not be encoded (too large for the ring); UTF-8 reason.
+    pub const BAD_RESULT: u32 = 3;
+    /// The job was cancelled before it started; no payload.
+    pub const SKIPPED: u32 = 4;
+}
+
+/// Submission record kinds, written by the controller.
+pub(crate) mod kind {
+    /// A job envelope.
+    pub const JOB: u32 = 0;
+    /// Stop after the jobs before this record.
+    pub const STOP: u32 = 1;
+}
+
+/// A value of the zero-sized type `F` (a non-capturing closure or a fn item).
+#[inline(always)]
+pub(crate) fn conjure<F: Copy>() -> F {
+    const { assert!(std::mem::size_of::<F>() == 0, "only non-capturing closures and fn items can be sent to a worker") };
+    // SAFETY: `F` is zero-sized (asserted at compile time) and `Copy` (no drop glue, no
+    // invariant held in bytes): it has exactly one value, which the submitter held, and
+    // zero bytes of it to initialise.
+    unsafe { std::mem::zeroed() }
+}
+
+/// Calls `F` on one deserialized `A`; completes with the encoded `R`.
+pub(crate) fn call<F, A, R>(ctx: &mut JobCtx<'_>)
+where
+    F: Fn(A) -> R + Copy + 'static,
+    A: Wire,
+    R: Wire,
+{
+    let a = match read_args::<A>(ctx) {
+        Some(a) => a,
+        None => return,
+    };
+    let f = conjure::<F>();
+    match catch_unwind(AssertUnwindSafe(move || f(a))) {
+        Ok(r) => ctx.complete_ok(&r),
+        Err(p) => ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p)),
+    }
+}
+
+/// Calls `F` on each item of a chunk; completes with the `Vec<R>`.
+pub(crate) fn call_chunk<F, A, R>(ctx: &mut JobCtx<'_>)
+where
+    F: Fn(A) -> R + Copy + 'static,
+    A: Wire,
+    R: Wire,
+{
+    let items = match read_args::<Vec<A>>(ctx) {
+        Some(a) => a,
+        None => return,
+    };
+    let f = conjure::<F>();
+    match catch_unwind(AssertUnwindSafe(move || items.into_iter().map(f).collect::<Vec<R>>())) {
+        Ok(r) => ctx.complete_ok(&r),
+        Err(p) => ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p)),
+    }
+}
+
+/// Runs the initializer `F` (no arguments, no result).
+pub(crate) fn call_init<F>(ctx: &mut JobCtx<'_>)
+where
+    F: Fn() + Copy + 'static,
+{
+    let f = conjure::<F>();
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => ctx.complete_ok(&()),
+        Err(p) => ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p)),
+    }
+}
+
+fn read_args<A: Wire>(ctx: &mut JobCtx<'_>) -> Option<A> {
+    let r = envelope::decode::<A>(ctx.input).map_err(|e| e.to_string()).and_then(|(_, a)| {
+        rkyv::deserialize::<A, rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
+    });
+    match r {
+        Ok(a) => Some(a),
+        Err(e) => {
+            ctx.complete_msg(status::BAD_ARGS, &e);
+            None
+        }
+    }
+}
+
+/// Decodes a result envelope on the controller side.
+pub(crate) fn decode_result<R: Wire>(bytes: &[u8]) -> Result<R, String> {
+    let (_, a) = envelope::decode::<R>(bytes).map_err(|e| e.to_string())?;
+    rkyv::deserialize::<R, rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
+}

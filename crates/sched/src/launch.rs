@@ -1,0 +1,182 @@
+//! Starting workers: the program re-executes itself (`/proc/self/exe`) with a marker in
+//! the environment, and [`init`] — the first line of `main` — turns that copy into a
+//! worker that never returns to `main`.
+//!
+//! | where the pool is used | the one line it needs |
+//! |---|---|
+//! | a binary or example | `zeroproc::init();` first in `main` (or `#[zeroproc::main]`) |
+//! | a bench with `harness = false` | the same, first in its `main` |
+//! | an integration test or a crate's unit tests (libtest) | `zeroproc::test_worker!();` once at the top level of the test crate (a hidden `#[test]` the worker is started on) |
+//! | a doctest | `zeroproc::init();` as the first line of the example |
+//!
+//! Workers are started with the arguments `zeroproc_worker --exact --nocapture -q`, which
+//! libtest understands as "run only the test named `zeroproc_worker`" and every other
+//! program ignores because `init` takes over before it parses its arguments.
+//!
+//! No constructor tricks (`.init_array`): the worker starts in `main`, with std set up.
+
+use crate::control::SegmentMap;
+use std::process::{Child, Command};
+use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::SegmentId;
+
+/// The environment variable that marks a process as a worker and carries its spec.
+pub const WORKER_ENV: &str = "ZEROPROC_WORKER";
+
+/// Arguments given to a worker process (see the module docs).
+pub const WORKER_ARGS: [&str; 4] = ["zeroproc_worker", "--exact", "--nocapture", "-q"];
+
+/// Turns this process into a worker if it was started as one, and never returns in that
+/// case; returns at once (a few nanoseconds: one environment lookup) otherwise.
+///
+/// Call it as the **first line of `main`**, before anything else runs (threads, argument
+/// parsing, I/O): a worker must not run the program's own work.
+///
+/// ```
+/// fn main() {
+///     zeroproc_sched::init();
+///     // ... the program, which may build pools ...
+/// }
+/// ```
+pub fn init() {
+    let Some(raw) = std::env::var_os(WORKER_ENV) else { return };
+    let spec = raw.to_str().and_then(Spec::parse);
+    match spec {
+        Some(s) => crate::worker::run(&s),
+        None => {
+            eprintln!("zeroproc: malformed {WORKER_ENV}={raw:?}");
+            std::process::exit(crate::worker::exit::BAD_SPEC)
+        }
+    }
+}
+
+/// True in a process started as a worker (whether or not `init` ran).
+pub(crate) fn is_worker_process() -> bool {
+    std::env::var_os(WORKER_ENV).is_some()
+}
+
+/// Everything a worker needs to find its place.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Spec {
+    pub segment: SegmentId,
+    pub index: usize,
+    pub core: Option<usize>,
+    pub fingerprint: u64,
+    pub strategy: WaitStrategy,
+    pub initializer: Option<u32>,
+    pub max_jobs: Option<u64>,
+    pub parent: u32,
+}
+
+impl Spec {
+    fn format(&self) -> String {
+        let strategy = match self.strategy {
+            WaitStrategy::Spin => "spin".to_owned(),
+            WaitStrategy::Sleep => "sleep".to_owned(),
+            WaitStrategy::SpinThenSleep { spin } => format!("sts{}", spin.as_nanos()),
+        };
+        let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+        format!(
+            "{}|{}|{}|{:x}|{}|{}|{}|{}",
+            self.segment,
+            self.index,
+            opt(self.core.map(|c| c.to_string())),
+            self.fingerprint,
+            strategy,
+            opt(self.initializer.map(|c| c.to_string())),
+            opt(self.max_jobs.map(|c| c.to_string())),
+            self.parent,
+        )
+    }
+
+    pub fn parse(s: &str) -> Option<Spec> {
+        let f: Vec<&str> = s.split('|').collect();
+        let [seg, index, core, fp, strategy, init, max, parent] = f[..] else { return None };
+        fn opt<T: std::str::FromStr>(v: &str) -> Result<Option<T>, T::Err> {
+            if v == "-" {
+                Ok(None)
+            } else {
+                v.parse().map(Some)
+            }
+        }
+        let strategy = match strategy {
+            "spin" => WaitStrategy::Spin,
+            "sleep" => WaitStrategy::Sleep,
+            s => WaitStrategy::SpinThenSleep {
+                spin: std::time::Duration::from_nanos(s.strip_prefix("sts")?.parse().ok()?),
+            },
+        };
+        Some(Spec {
+            segment: seg.parse().ok()?,
+            index: index.parse().ok()?,
+            core: opt(core).ok()?,
+            fingerprint: u64::from_str_radix(fp, 16).ok()?,
+            strategy,
+            initializer: opt(init).ok()?,
+            max_jobs: opt(max).ok()?,
+            parent: parent.parse().ok()?,
+        })
+    }
+}
+
+/// Starts worker `spec.index`. Call from the pool's supervisor thread only: the worker's
+/// `PR_SET_PDEATHSIG` fires when the *thread* that forked it exits, and that thread lives
+/// exactly as long as the pool.
+pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new("/proc/self/exe");
+    if let Some(a0) = std::env::args_os().next() {
+        cmd.arg0(a0);
+    }
+    cmd.args(WORKER_ARGS).env(WORKER_ENV, spec.format()).stdin(std::process::Stdio::null());
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which
+    // is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Expands to the hidden `#[test]` a libtest harness needs so that workers can be started
+/// from its tests: put it once at the top level of an integration test file (or of the
+/// crate root for unit tests).
+///
+/// ```
+/// zeroproc_sched::test_worker!();
+/// ```
+#[macro_export]
+macro_rules! test_worker {
+    () => {
+        #[test]
+        #[doc(hidden)]
+        fn zeroproc_worker() {
+            $crate::init();
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips() {
+        let s = Spec {
+            segment: "memfd:12:7:00ff00ff00ff00ff".parse().unwrap(),
+            index: 3,
+            core: Some(1),
+            fingerprint: 0xdead_beef,
+            strategy: WaitStrategy::SpinThenSleep { spin: std::time::Duration::from_micros(50) },
+            initializer: Some(123),
+            max_jobs: None,
+            parent: 99,
+        };
+        assert_eq!(Spec::parse(&s.format()), Some(s));
+        assert_eq!(Spec::parse("garbage"), None);
+    }
+}

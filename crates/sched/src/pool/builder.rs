@@ -1,0 +1,224 @@
+//! `PoolBuilder`: every knob of a pool, with the defaults a CPU-bound workload wants.
+
+use super::core::{Shared, Slot};
+use super::supervisor::{self, Launch};
+use super::Pool;
+use crate::control::{PoolHeader, SegmentMap, POOL_LAYOUT};
+use crate::error::BuildError;
+use crate::launch::{self, Spec};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use zeroproc_ring::spsc::Ring;
+use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::SegmentBuilder;
+
+/// Configures and starts a [`Pool`].
+///
+/// ```
+/// zeroproc_sched::init();
+/// use zeroproc_sched::{Pool, WaitStrategy};
+/// let pool = Pool::builder()
+///     .workers(2)                       // default: available_parallelism()
+///     .pin(true)                        // one core each (default)
+///     .wait_strategy(WaitStrategy::Sleep)
+///     .max_jobs_per_worker(1000)        // recycle workers (Python's max_tasks_per_child)
+///     .build()?;
+/// assert_eq!(pool.workers(), 2);
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PoolBuilder {
+    workers: Option<usize>,
+    pin: bool,
+    cores: Option<Vec<usize>>,
+    initializer: Option<u32>,
+    max_jobs: Option<u64>,
+    strategy: WaitStrategy,
+    window: usize,
+    ring_capacity: usize,
+    job_timeout: Option<Duration>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            pin: true,
+            cores: None,
+            initializer: None,
+            max_jobs: None,
+            strategy: WaitStrategy::default(),
+            window: 0,
+            ring_capacity: 1 << 18,
+            job_timeout: None,
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// Number of worker processes (default: `std::thread::available_parallelism()`, which
+    /// respects the affinity mask and cgroup CPU quotas).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Pin each worker to one core (default true). Worker `i` gets the `i`-th core of
+    /// [`cores`](Self::cores), or of the controller's affinity mask, modulo their number.
+    pub fn pin(mut self, on: bool) -> Self {
+        self.pin = on;
+        self
+    }
+
+    /// The cores (CPU ids) to pin workers to, in order; implies `pin(true)`.
+    pub fn cores(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
+        self.cores = Some(cores.into_iter().collect());
+        self.pin = true;
+        self
+    }
+
+    /// Runs `f` once in every worker (and every respawned worker) before its first job.
+    /// A panicking initializer fails [`build`](Self::build) with
+    /// [`BuildError::Initializer`].
+    pub fn initializer<F: Fn() + Copy + Send + 'static>(mut self, f: F) -> Self {
+        let _ = f;
+        self.initializer = Some(crate::fnid::id_of(crate::job::call_init::<F>));
+        self
+    }
+
+    /// A worker exits after this many jobs and is replaced by a fresh process (Python's
+    /// `max_tasks_per_child`); its queued jobs pass to the successor.
+    pub fn max_jobs_per_worker(mut self, n: u64) -> Self {
+        self.max_jobs = Some(n.max(1));
+        self
+    }
+
+    /// How idle workers and waiting controller threads wait: spin (lowest latency, burns
+    /// the core), spin-then-sleep (default: spins 50 µs), or sleep.
+    pub fn wait_strategy(mut self, s: WaitStrategy) -> Self {
+        self.strategy = s;
+        self
+    }
+
+    /// A fixed number of jobs `map` keeps in flight (default: adaptive, see
+    /// [`Map::window`](crate::Map::window)).
+    pub fn window(mut self, jobs: usize) -> Self {
+        self.window = jobs;
+        self
+    }
+
+    /// Bytes of each worker's submission and completion ring (a power of two, default
+    /// 256 KiB). A job's arguments or result larger than about half of it cannot be sent.
+    pub fn ring_capacity(mut self, bytes: usize) -> Self {
+        self.ring_capacity = bytes;
+        self
+    }
+
+    /// A time-out applied to every job: a job running longer fails with
+    /// [`JobError::TimedOut`](crate::JobError::TimedOut) and its worker is killed and
+    /// respawned (checked every 5 ms).
+    pub fn job_timeout(mut self, d: Duration) -> Self {
+        self.job_timeout = Some(d);
+        self
+    }
+
+    /// Creates the shared segment and rings, starts the workers and waits for every one
+    /// to finish its handshake (attached, same build, initializer run).
+    pub fn build(self) -> Result<Pool, BuildError> {
+        if launch::is_worker_process() {
+            return Err(BuildError::InWorker);
+        }
+        let n = match self.workers {
+            Some(0) => return Err(BuildError::Config("zero workers".into())),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        };
+        let cap = self.ring_capacity;
+        let map = SegmentMap::new(n, cap)
+            .ok_or_else(|| BuildError::Config(format!("bad ring capacity {cap}")))?;
+        let seg = SegmentBuilder::new(POOL_LAYOUT, map.data_len())
+            .create_with(|seg| {
+                let p = seg.data().cast::<PoolHeader>();
+                // SAFETY: the data region is fresh, zeroed, 256-byte aligned and large
+                // enough (map.data_len); nobody else can see it before create_with
+                // returns. The control blocks that follow are all-atomic, zero is valid.
+                let h = unsafe { &*p };
+                // Relaxed: published by the segment's READY state (Release on create).
+                h.workers.store(n as u32, Ordering::Relaxed);
+                h.ring_capacity.store(cap as u64, Ordering::Relaxed);
+            })
+            .map_err(BuildError::Segment)?;
+        let seg = Arc::new(seg);
+        let mut slots = Vec::with_capacity(n);
+        for w in 0..n {
+            // SAFETY: the segment is ours alone (no worker started yet) and the map's
+            // regions are disjoint, so nothing else uses these ring regions.
+            let sub = unsafe { Ring::init_in(seg.clone(), map.submission(w), cap) }
+                .map_err(BuildError::Ring)?;
+            // SAFETY: as above.
+            let comp = unsafe { Ring::init_in(seg.clone(), map.completion(w), cap) }
+                .map_err(BuildError::Ring)?;
+            slots.push(Slot {
+                tx: sub.producer().map_err(BuildError::Ring)?,
+                rx: comp.consumer().map_err(BuildError::Ring)?,
+                owed: VecDeque::new(),
+                child: None,
+                pid: 0,
+                kill: None,
+                respawns: 0,
+                failed_starts: 0,
+                broken: false,
+                stopping: false,
+            });
+        }
+        let cores: Vec<usize> = match (&self.cores, self.pin) {
+            (_, false) => Vec::new(),
+            (Some(c), true) => c.clone(),
+            (None, true) => core_affinity::get_core_ids()
+                .map(|v| v.into_iter().map(|c| c.id).collect())
+                .unwrap_or_default(),
+        };
+        let fingerprint = crate::fnid::fingerprint();
+        let parent = std::process::id();
+        let specs = (0..n)
+            .map(|w| Spec {
+                segment: seg.id().clone(),
+                index: w,
+                core: (!cores.is_empty()).then(|| cores[w % cores.len()]),
+                fingerprint,
+                strategy: self.strategy,
+                initializer: self.initializer,
+                max_jobs: self.max_jobs,
+                parent,
+            })
+            .collect();
+        let shared = Shared::new(seg, map, slots, self.strategy)
+            .ok_or_else(|| BuildError::Config("pool segment layout".into()))?;
+        let shared = Arc::new(shared);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s2 = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("zeroproc-supervisor".into())
+            .spawn(move || supervisor::run(s2, Launch { specs }, tx))
+            .map_err(BuildError::Spawn)?;
+        *shared.supervisor.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(handle.thread().clone());
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                return Err(e);
+            }
+            Err(_) => return Err(BuildError::Config("supervisor thread died".into())),
+        }
+        let window = (self.window != 0).then_some(self.window);
+        Ok(Pool {
+            shared,
+            supervisor: std::sync::Mutex::new(Some(handle)),
+            window,
+            job_timeout: self.job_timeout,
+        })
+    }
+}

@@ -1,0 +1,347 @@
+//! The controller's state: per worker, its two rings and the queue of jobs it owes
+//! results for, behind one lock that any controller thread may take to make progress.
+//!
+//! Progress is **caller-driven**: a thread waiting for a result drains the completion
+//! rings itself (no hand-off through a reactor thread, which would add a core-to-core hop
+//! to every round trip). The supervisor thread (`supervisor.rs`) drains them when nobody
+//! waits, and handles worker deaths and time-outs.
+
+use crate::control::{PoolHeader, SegmentMap, WorkerControl};
+use crate::error::{JobError, Never};
+use std::collections::VecDeque;
+use std::process::Child;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use zeroproc_ring::blocking::{self, Poll};
+use zeroproc_ring::spsc::{Consumer, Producer, TryRecvError};
+use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::Segment;
+
+/// Where a completion goes: a future, or one position of a `map`.
+pub(crate) trait Complete: Send + Sync {
+    /// Stores a completion record (`st` = status, `bytes` = payload) for `seq`. Returns
+    /// true when [`after`](Self::after) must be called once the pool lock is released.
+    fn complete(&self, seq: u64, st: u32, bytes: &[u8]) -> bool;
+    /// Stores a failure for `seq` (same return convention).
+    fn fail(&self, seq: u64, e: JobError<Never>) -> bool;
+    /// Runs callbacks / wakers, outside the pool lock.
+    fn after(&self);
+    /// True when the destination no longer wants the outcome (a cancelled future).
+    fn is_done(&self) -> bool;
+    /// Told which worker and job id it was given to (under the pool lock, before the
+    /// job can complete).
+    fn assign(&self, _worker: usize, _id: u64) {}
+}
+
+/// A job a worker owes a completion for.
+pub(crate) struct Owed {
+    pub id: u64,
+    pub seq: u64,
+    pub dest: Arc<dyn Complete>,
+    /// Per-job time-out in ns (0: none).
+    pub timeout_ns: u64,
+}
+
+/// One worker slot, across incarnations.
+pub(crate) struct Slot {
+    pub tx: Producer,
+    pub rx: Consumer,
+    /// Jobs in the submission ring or running, in submission order (= completion order).
+    pub owed: VecDeque<Owed>,
+    pub child: Option<Child>,
+    pub pid: u32,
+    /// Why the controller killed the current incarnation: (job id, error for that job).
+    pub kill: Option<(u64, JobError<Never>)>,
+    /// Incarnations started after the first.
+    pub respawns: u64,
+    /// Consecutive incarnations that died before their handshake.
+    pub failed_starts: u32,
+    /// Given up on (repeated start failures): no jobs are dispatched to it.
+    pub broken: bool,
+    /// STOP record queued.
+    pub stopping: bool,
+}
+
+/// The state behind the pool lock.
+pub(crate) struct Core {
+    pub slots: Vec<Slot>,
+    pub next_id: u64,
+    pub rr: usize,
+    after: Vec<Arc<dyn Complete>>,
+}
+
+/// Shared by the `Pool`, its futures, its map iterators and its supervisor thread.
+pub(crate) struct Shared {
+    /// Keeps the segment (and every pointer into it) mapped.
+    #[allow(dead_code)]
+    pub seg: Arc<Segment>,
+    pub map: SegmentMap,
+    header: NonNull<PoolHeader>,
+    controls: Vec<NonNull<WorkerControl>>,
+    pub core: Mutex<Core>,
+    /// Threads blocked in `wait_until` (the supervisor drains completions only when 0).
+    pub waiters: AtomicUsize,
+    /// No more submissions.
+    pub closed: AtomicBool,
+    /// Completions processed so far (a change counter for threads waiting for room).
+    pub completed: std::sync::atomic::AtomicU64,
+    pub strategy: WaitStrategy,
+    pub supervisor: Mutex<Option<std::thread::Thread>>,
+    pub created: Instant,
+}
+
+// SAFETY: `header` and `controls` point into `seg`, which the `Arc` keeps mapped for the
+// life of `Shared`; the pointees are all atomics (shared across processes by design), so
+// references to them may be used from any thread.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    pub(crate) fn new(
+        seg: Arc<Segment>,
+        map: SegmentMap,
+        slots: Vec<Slot>,
+        strategy: WaitStrategy,
+    ) -> Option<Shared> {
+        let header = seg.resolve(SegmentMap::header_offset(), 1).ok()?;
+        let controls = (0..map.workers)
+            .map(|w| seg.resolve(map.control(w), 1).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some(Shared {
+            seg,
+            map,
+            header,
+            controls,
+            core: Mutex::new(Core { slots, next_id: 1, rr: 0, after: Vec::new() }),
+            waiters: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            completed: std::sync::atomic::AtomicU64::new(0),
+            strategy,
+            supervisor: Mutex::new(None),
+            created: Instant::now(),
+        })
+    }
+
+    #[inline]
+    pub(crate) fn header(&self) -> &PoolHeader {
+        // SAFETY: see the `Send` impl: valid and mapped for the life of `self`.
+        unsafe { self.header.as_ref() }
+    }
+
+    #[inline]
+    pub(crate) fn control(&self, w: usize) -> &WorkerControl {
+        // SAFETY: as for `header`.
+        unsafe { self.controls[w].as_ref() }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drains every completion ring if the lock is free; true if anything completed.
+    #[inline]
+    pub(crate) fn poll(&self) -> bool {
+        let mut core = match self.core.try_lock() {
+            Ok(c) => c,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        let n = core.drain_all();
+        if n == 0 {
+            return false;
+        }
+        // Relaxed: a change counter (see `completed`).
+        self.completed.fetch_add(n as u64, Ordering::Relaxed);
+        let after = std::mem::take(&mut core.after);
+        drop(core);
+        self.run_after(after);
+        self.notify_waiters();
+        true
+    }
+
+    /// Runs `after` hooks outside the lock, then gives the (emptied) buffer back.
+    pub(crate) fn run_after(&self, mut after: Vec<Arc<dyn Complete>>) {
+        if after.is_empty() {
+            return;
+        }
+        for a in after.drain(..) {
+            a.after();
+        }
+        if let Ok(mut core) = self.core.try_lock() {
+            if core.after.capacity() < after.capacity() {
+                core.after = after;
+            }
+        }
+    }
+
+    /// Wakes threads sleeping in `wait_until` (cheap when none sleeps).
+    #[inline]
+    pub(crate) fn notify_waiters(&self) {
+        self.header().completions.notify_all();
+    }
+
+    /// Blocks until `ready()` or `deadline`, draining completions while waiting, with the
+    /// pool's wait strategy. True if `ready()`.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
+        // Relaxed: a hint for the supervisor, which re-reads it every tick.
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        let r = blocking::block_on::<(), ()>(
+            &self.header().completions,
+            self.strategy,
+            deadline,
+            || {
+                if ready() {
+                    return Poll::Ready(());
+                }
+                self.poll();
+                if ready() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            },
+        );
+        // Relaxed: as above.
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+        r.is_ok()
+    }
+
+    /// True if some live worker has nothing queued (a map's window is too small).
+    pub(crate) fn starved(&self) -> bool {
+        match self.core.try_lock() {
+            Ok(c) => c.slots.iter().any(|s| !s.broken && !s.stopping && s.owed.is_empty()),
+            Err(_) => false,
+        }
+    }
+
+    /// The job worker `w` is running (0: none).
+    pub(crate) fn running_job(&self, w: usize) -> u64 {
+        if w >= self.controls.len() {
+            return 0;
+        }
+        self.control(w).current()
+    }
+
+    /// Tells worker `w` to skip queued job `id`.
+    pub(crate) fn mark_cancelled(&self, w: usize, id: u64) {
+        if w < self.controls.len() {
+            self.control(w).cancel(id);
+        }
+    }
+
+    /// Kills worker `w` if it is running job `id`; the supervisor fails the job with `e`
+    /// and respawns the worker.
+    pub(crate) fn kill_running(&self, w: usize, id: u64, e: JobError<Never>) {
+        let mut core = self.lock();
+        let Some(slot) = core.slots.get_mut(w) else { return };
+        if self.control(w).current() == id && slot.kill.is_none() {
+            slot.kill = Some((id, e));
+            if let Some(c) = slot.child.as_mut() {
+                let _ = c.kill();
+            }
+        }
+        drop(core);
+        self.wake_supervisor();
+    }
+
+    /// Makes the supervisor run its checks now rather than at its next tick.
+    pub(crate) fn wake_supervisor(&self) {
+        if let Some(t) = self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            t.unpark();
+        }
+        self.notify_waiters();
+    }
+}
+
+impl Core {
+    /// Drains all completion rings; returns how many completions were processed.
+    #[inline]
+    pub(crate) fn drain_all(&mut self) -> usize {
+        let mut n = 0;
+        for w in 0..self.slots.len() {
+            if !self.slots[w].owed.is_empty() {
+                n += self.drain(w);
+            }
+        }
+        n
+    }
+
+    /// Drains worker `w`'s completion ring.
+    pub(crate) fn drain(&mut self, w: usize) -> usize {
+        let mut n = 0;
+        let Core { slots, after, .. } = self;
+        let slot = &mut slots[w];
+        loop {
+            let rec = match slot.rx.try_recv() {
+                Ok(r) => r,
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Corrupt(_)) => break, // the supervisor kills the worker
+            };
+            let Some(owed) = slot.owed.pop_front() else { break };
+            debug_assert_eq!(rec.tag(), owed.id, "completions come back in submission order");
+            if owed.dest.complete(owed.seq, rec.kind(), &rec) {
+                after.push(owed.dest);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Fails the front job of worker `w` (the one it was running) with `e`.
+    pub(crate) fn fail_front(&mut self, w: usize, e: JobError<Never>) {
+        if let Some(owed) = self.slots[w].owed.pop_front() {
+            if owed.dest.fail(owed.seq, e) {
+                self.after.push(owed.dest);
+            }
+        }
+    }
+
+    /// Fails every job owed by worker `w` with `e` (a slot given up on).
+    pub(crate) fn fail_all(&mut self, w: usize, e: JobError<Never>) {
+        while !self.slots[w].owed.is_empty() {
+            self.fail_front(w, e.clone());
+        }
+    }
+
+    /// Queues an `after` hook.
+    pub(crate) fn push_after(&mut self, d: Arc<dyn Complete>) {
+        self.after.push(d);
+    }
+
+    /// Takes the pending `after` hooks (run them with `Shared::run_after`).
+    pub(crate) fn take_after(&mut self) -> Vec<Arc<dyn Complete>> {
+        std::mem::take(&mut self.after)
+    }
+
+    /// The worker to give the next job to: fewest owed jobs, ties broken round-robin.
+    #[inline]
+    pub(crate) fn pick(&mut self) -> Option<usize> {
+        let n = self.slots.len();
+        let mut best: Option<(usize, usize)> = None;
+        for k in 0..n {
+            let w = (self.rr + k) % n;
+            let s = &self.slots[w];
+            if s.broken || s.stopping {
+                continue;
+            }
+            let load = s.owed.len();
+            if best.is_none_or(|(_, l)| load < l) {
+                best = Some((w, load));
+                if load == 0 {
+                    break;
+                }
+            }
+        }
+        let (w, _) = best?;
+        self.rr = (w + 1) % n;
+        Some(w)
+    }
+
+    /// Total jobs owed by all workers.
+    pub(crate) fn owed(&self) -> usize {
+        self.slots.iter().map(|s| s.owed.len()).sum()
+    }
+}

@@ -1,0 +1,277 @@
+//! `pool.map(f, items)`: lazy, bounded, ordered (or not), optionally chunked.
+
+use super::core::{Complete, Shared};
+use super::Pool;
+use crate::error::{JobError, Never};
+use crate::job::{self, status, Wire};
+use std::collections::{HashMap, VecDeque};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Upper bound of the adaptive window, per worker.
+const MAX_WINDOW_PER_WORKER: usize = 1024;
+
+/// Completed chunks, by sequence number, until the iterator takes them.
+struct Sink<R> {
+    ready: Mutex<HashMap<u64, Result<Vec<R>, JobError<Never>>>>,
+    /// Completions stored (a change counter for the waiting iterator).
+    stored: AtomicU64,
+    decode_one: bool,
+}
+
+impl<R: Wire + Send + 'static> Sink<R> {
+    fn store(&self, seq: u64, v: Result<Vec<R>, JobError<Never>>) {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, v);
+        // Release: pairs with the Acquire load in `Map::wait_for`.
+        self.stored.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl<R: Wire + Send + 'static> Complete for Sink<R> {
+    fn complete(&self, seq: u64, st: u32, bytes: &[u8]) -> bool {
+        let v = match st {
+            status::OK if self.decode_one => job::decode_result::<R>(bytes).map(|r| vec![r]),
+            status::OK => job::decode_result::<Vec<R>>(bytes),
+            status::PANICKED => {
+                return {
+                    let message = String::from_utf8_lossy(bytes).into_owned();
+                    self.store(seq, Err(JobError::Panicked { message }));
+                    false
+                }
+            }
+            status::SKIPPED => {
+                self.store(seq, Err(JobError::Cancelled));
+                return false;
+            }
+            _ => Err(String::from_utf8_lossy(bytes).into_owned()),
+        };
+        self.store(seq, v.map_err(|message| JobError::Decode { message }));
+        false
+    }
+
+    fn fail(&self, seq: u64, e: JobError<Never>) -> bool {
+        self.store(seq, Err(e));
+        false
+    }
+
+    fn after(&self) {}
+
+    fn is_done(&self) -> bool {
+        false
+    }
+}
+
+/// The iterator returned by [`Pool::map`] and [`Pool::map_unordered`]. Jobs are submitted
+/// as the iterator is consumed, at most [`window`](Self::window) at a time; each yields
+/// `Ok(result)` or the [`JobError`] of the job that held that item (a failed chunk yields
+/// its error once per item, so the output always has one entry per input).
+pub struct Map<'p, F, I, A, R> {
+    pool: &'p Pool,
+    items: I,
+    chunk: usize,
+    window: usize,
+    /// The window grows (up to this) while workers go idle; 0 = fixed window.
+    max_window: usize,
+    ordered: bool,
+    deadline: Option<Instant>,
+    timeout: Option<Duration>,
+    sink: Option<Arc<Sink<R>>>,
+    /// (seq, items) of chunks submitted and not yet taken, in submission order.
+    in_flight: VecDeque<(u64, usize)>,
+    next_seq: u64,
+    out: std::vec::IntoIter<R>,
+    errors: usize,
+    error: Option<JobError<Never>>,
+    exhausted: bool,
+    _f: PhantomData<fn(A) -> F>,
+}
+
+impl<'p, F, I, A, R> Map<'p, F, I, A, R>
+where
+    F: Fn(A) -> R + Copy + Send + 'static,
+    I: Iterator<Item = A>,
+    A: Wire,
+    R: Wire + Send + 'static,
+{
+    pub(crate) fn new(pool: &'p Pool, _f: F, items: I, ordered: bool) -> Self {
+        Map {
+            pool,
+            items,
+            chunk: 1,
+            window: pool.window.unwrap_or(2 * pool.workers()),
+            max_window: if pool.window.is_some() { 0 } else { MAX_WINDOW_PER_WORKER * pool.workers() },
+            ordered,
+            deadline: None,
+            timeout: None,
+            sink: None,
+            in_flight: VecDeque::new(),
+            next_seq: 0,
+            out: Vec::new().into_iter(),
+            errors: 0,
+            error: None,
+            exhausted: false,
+            _f: PhantomData,
+        }
+    }
+
+    /// Items per job (Python's `chunksize`; default 1). Larger chunks amortise the per-job
+    /// cost for tiny functions.
+    pub fn chunk_size(mut self, n: usize) -> Self {
+        self.chunk = n.max(1);
+        self
+    }
+
+    /// Jobs (chunks) in flight at most. Default (unless the pool's builder set one):
+    /// adaptive — it starts at 2 per worker, so long jobs are handed out on demand to
+    /// whichever worker is free, and doubles whenever a worker is found idle, up to
+    /// 1024 per worker, so tiny jobs keep every worker busy.
+    pub fn window(mut self, jobs: usize) -> Self {
+        self.window = jobs.max(1);
+        self.max_window = 0;
+        self
+    }
+
+    /// Gives up waiting after `d` in total (Python's `timeout`): the iterator then yields
+    /// one `Err(JobError::TimedOut)` and ends; jobs in flight still run.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    fn sink(&mut self) -> Arc<Sink<R>> {
+        let chunk = self.chunk;
+        self.sink
+            .get_or_insert_with(|| {
+                if let Some(t) = self.timeout {
+                    self.deadline = zeroproc_ring::blocking::deadline_after(t);
+                }
+                Arc::new(Sink {
+                    ready: Mutex::new(HashMap::new()),
+                    stored: AtomicU64::new(0),
+                    decode_one: chunk == 1,
+                })
+            })
+            .clone()
+    }
+
+    /// Submits chunks until the window is full or the items run out.
+    fn top_up(&mut self, sink: &Arc<Sink<R>>) -> Result<(), JobError<Never>> {
+        let shared: &Shared = &self.pool.shared;
+        let t = self.pool.timeout_ns();
+        if self.window < self.max_window && shared.starved() {
+            self.window = (self.window * 2).min(self.max_window);
+        }
+        while !self.exhausted && self.in_flight.len() < self.window {
+            let seq = self.next_seq;
+            let dest: Arc<dyn Complete> = sink.clone();
+            let r = if self.chunk == 1 {
+                match self.items.next() {
+                    None => {
+                        self.exhausted = true;
+                        break;
+                    }
+                    Some(a) => {
+                        let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
+                        shared.dispatch(fn_id, &a, dest, seq, t, None).map(|_| 1)
+                    }
+                }
+            } else {
+                let v: Vec<A> = self.items.by_ref().take(self.chunk).collect();
+                if v.is_empty() {
+                    self.exhausted = true;
+                    break;
+                }
+                let n = v.len();
+                let fn_id = crate::fnid::id_of(job::call_chunk::<F, A, R>);
+                shared.dispatch(fn_id, &v, dest, seq, t, None).map(|_| n)
+            };
+            match r {
+                Ok(n) => {
+                    self.in_flight.push_back((seq, n));
+                    self.next_seq += 1;
+                }
+                Err(super::submit::Attempt::Encode(message)) => {
+                    return Err(JobError::Decode { message })
+                }
+                Err(_) => return Err(JobError::Cancelled),
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the next finished chunk (the oldest one when ordered), waiting for it.
+    fn take(&mut self, sink: &Sink<R>) -> Option<(usize, Result<Vec<R>, JobError<Never>>)> {
+        loop {
+            {
+                let mut ready = sink.ready.lock().unwrap_or_else(|e| e.into_inner());
+                let pos = if self.ordered {
+                    self.in_flight.front().filter(|(s, _)| ready.contains_key(s)).map(|_| 0)
+                } else {
+                    self.in_flight.iter().position(|(s, _)| ready.contains_key(s))
+                };
+                if let Some(p) = pos {
+                    let (seq, n) = self.in_flight.remove(p).expect("position is valid");
+                    let v = ready.remove(&seq).expect("checked present");
+                    return Some((n, v));
+                }
+            }
+            // Acquire: pairs with the Release increment in `Sink::store`.
+            let seen = sink.stored.load(Ordering::Acquire);
+            let ok = self
+                .pool
+                .shared
+                .wait_until(self.deadline, || sink.stored.load(Ordering::Acquire) != seen);
+            if !ok {
+                return None;
+            }
+        }
+    }
+}
+
+impl<F, I, A, R> Iterator for Map<'_, F, I, A, R>
+where
+    F: Fn(A) -> R + Copy + Send + 'static,
+    I: Iterator<Item = A>,
+    A: Wire,
+    R: Wire + Send + 'static,
+{
+    type Item = Result<R, JobError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(r) = self.out.next() {
+            return Some(Ok(r));
+        }
+        if self.errors > 0 {
+            self.errors -= 1;
+            return self.error.clone().map(Err);
+        }
+        let sink = self.sink();
+        if let Err(e) = self.top_up(&sink) {
+            self.exhausted = true;
+            self.in_flight.clear();
+            return Some(Err(e));
+        }
+        if self.in_flight.is_empty() {
+            return None;
+        }
+        match self.take(&sink) {
+            None => {
+                // Timed out: report once, then end.
+                self.exhausted = true;
+                self.in_flight.clear();
+                Some(Err(JobError::TimedOut))
+            }
+            Some((_, Ok(v))) => {
+                self.out = v.into_iter();
+                self.next()
+            }
+            Some((n, Err(e))) => {
+                self.errors = n - 1;
+                self.error = Some(e.clone());
+                Some(Err(e))
+            }
+        }
+    }
+}

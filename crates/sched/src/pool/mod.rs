@@ -1,0 +1,286 @@
+//! The executor: [`Pool`] (Python's `ProcessPoolExecutor`).
+
+mod builder;
+pub(crate) mod core;
+mod map;
+mod stats;
+mod submit;
+mod supervisor;
+
+pub use builder::PoolBuilder;
+pub use map::Map;
+pub use stats::{PoolStats, WorkerStats};
+
+use crate::error::{JobError, Never, SubmitError, TrySubmitError};
+use crate::future::{Inner, JobFuture};
+use crate::job::{self, Wire};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use submit::Attempt;
+
+/// A pool of worker processes, one pinned per core, fed through shared-memory rings.
+///
+/// ```
+/// zeroproc_sched::init(); // first line of main: a worker never gets past it
+/// use zeroproc_sched::Pool;
+///
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// let pool = Pool::builder().workers(2).build()?;
+/// let f = pool.submit(square, 7);
+/// assert_eq!(f.result(), Ok(49));
+/// let v: Vec<u64> = pool.map(|x: u64| x + 1, 0..5).map(Result::unwrap).collect();
+/// assert_eq!(v, [1, 2, 3, 4, 5]);
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
+pub struct Pool {
+    pub(crate) shared: Arc<core::Shared>,
+    supervisor: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) window: Option<usize>,
+    job_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("workers", &self.workers()).finish()
+    }
+}
+
+impl Pool {
+    /// A builder with the defaults (one pinned worker per available core).
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// A pool with the defaults.
+    pub fn new() -> Result<Pool, crate::BuildError> {
+        PoolBuilder::default().build()
+    }
+
+    /// Number of worker slots.
+    pub fn workers(&self) -> usize {
+        self.shared.map.workers
+    }
+
+    fn timeout_ns(&self) -> u64 {
+        self.job_timeout.map_or(0, |d| d.as_nanos().max(1) as u64)
+    }
+
+    /// Runs `f(args)` in a worker. Never blocks for long: when every submission ring is
+    /// full it drains completions until there is room. A pool that is shut down, or
+    /// arguments that cannot be encoded, give a future that is already failed
+    /// ([`JobError::Cancelled`], [`JobError::Decode`]); use
+    /// [`try_submit`](Self::try_submit) / [`submit_timeout`](Self::submit_timeout) to get
+    /// the arguments back instead.
+    ///
+    /// `f` is any non-capturing closure or fn item (checked at compile time: a closure
+    /// that captures does not compile).
+    #[inline]
+    pub fn submit<F, A, R>(&self, f: F, args: A) -> JobFuture<R>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Wire,
+        R: Wire + Send + 'static,
+    {
+        match self.submit_deadline(f, args, None) {
+            Ok(fut) => fut,
+            Err(SubmitError::Shutdown(_)) => {
+                JobFuture::ready(self.shared.clone(), Err(JobError::Cancelled))
+            }
+            Err(SubmitError::Encode(_, message)) => {
+                JobFuture::ready(self.shared.clone(), Err(JobError::Decode { message }))
+            }
+            Err(SubmitError::Timeout(_)) => unreachable!("no deadline"),
+        }
+    }
+
+    /// Like [`submit`](Self::submit) for a function returning `Result<T, E>`: its `Err(e)`
+    /// becomes [`JobError::Job(e)`](JobError::Job).
+    pub fn submit_fallible<F, A, T, E>(&self, f: F, args: A) -> JobFuture<T, E>
+    where
+        F: Fn(A) -> Result<T, E> + Copy + Send + 'static,
+        A: Wire,
+        T: Send + 'static,
+        E: Send + 'static,
+        Result<T, E>: Wire,
+    {
+        let _ = f;
+        let fn_id = crate::fnid::id_of(job::call::<F, A, Result<T, E>>);
+        let inner = Inner::<T, E>::new(self.shared.clone(), |b| {
+            match job::decode_result::<Result<T, E>>(b) {
+                Ok(Ok(t)) => Ok(t),
+                Ok(Err(e)) => Err(JobError::Job(e)),
+                Err(message) => Err(JobError::Decode { message }),
+            }
+        });
+        match self.dispatch_future(fn_id, &args, inner, None) {
+            Ok(fut) => fut,
+            Err(Attempt::Closed) => JobFuture::ready(self.shared.clone(), Err(JobError::Cancelled)),
+            Err(Attempt::Encode(message)) => {
+                JobFuture::ready(self.shared.clone(), Err(JobError::Decode { message }))
+            }
+            Err(Attempt::Full) => unreachable!("no deadline"),
+        }
+    }
+
+    /// Submits without waiting: `Full(args)` when every submission ring is full.
+    pub fn try_submit<F, A, R>(&self, f: F, args: A) -> Result<JobFuture<R>, TrySubmitError<A>>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Wire,
+        R: Wire + Send + 'static,
+    {
+        let _ = f;
+        let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
+        let inner = Inner::<R, Never>::new(self.shared.clone(), decode_plain::<R>);
+        match self.shared.try_dispatch(fn_id, &args, inner.clone(), 0, self.timeout_ns()) {
+            Ok((w, id)) => Ok(assigned(inner, w, id)),
+            Err(Attempt::Full) => Err(TrySubmitError::Full(args)),
+            Err(Attempt::Closed) => Err(TrySubmitError::Shutdown(args)),
+            Err(Attempt::Encode(e)) => Err(TrySubmitError::Encode(args, e)),
+        }
+    }
+
+    /// Submits, waiting at most `timeout` for room in a submission ring.
+    pub fn submit_timeout<F, A, R>(
+        &self,
+        f: F,
+        args: A,
+        timeout: Duration,
+    ) -> Result<JobFuture<R>, SubmitError<A>>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Wire,
+        R: Wire + Send + 'static,
+    {
+        self.submit_deadline(f, args, zeroproc_ring::blocking::deadline_after(timeout))
+    }
+
+    /// Submits, waiting until `deadline` (`None`: forever) for room in a submission ring.
+    pub fn submit_deadline<F, A, R>(
+        &self,
+        f: F,
+        args: A,
+        deadline: Option<Instant>,
+    ) -> Result<JobFuture<R>, SubmitError<A>>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Wire,
+        R: Wire + Send + 'static,
+    {
+        let _ = f;
+        let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
+        let inner = Inner::<R, Never>::new(self.shared.clone(), decode_plain::<R>);
+        match self.dispatch_future(fn_id, &args, inner, deadline) {
+            Ok(fut) => Ok(fut),
+            Err(Attempt::Full) => Err(SubmitError::Timeout(args)),
+            Err(Attempt::Closed) => Err(SubmitError::Shutdown(args)),
+            Err(Attempt::Encode(e)) => Err(SubmitError::Encode(args, e)),
+        }
+    }
+
+    /// Submits with a per-job time-out (overrides the builder's `job_timeout`): if the job
+    /// runs longer, its worker is killed and respawned and the future fails with
+    /// [`JobError::TimedOut`].
+    pub fn submit_with_timeout<F, A, R>(&self, f: F, args: A, timeout: Duration) -> JobFuture<R>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Wire,
+        R: Wire + Send + 'static,
+    {
+        let _ = f;
+        let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
+        let inner = Inner::<R, Never>::new(self.shared.clone(), decode_plain::<R>);
+        let t = timeout.as_nanos().max(1) as u64;
+        match self.shared.dispatch(fn_id, &args, inner.clone(), 0, t, None) {
+            Ok((w, id)) => assigned(inner, w, id),
+            Err(Attempt::Encode(message)) => {
+                JobFuture::ready(self.shared.clone(), Err(JobError::Decode { message }))
+            }
+            Err(_) => JobFuture::ready(self.shared.clone(), Err(JobError::Cancelled)),
+        }
+    }
+
+    fn dispatch_future<A: Wire, R: Send + 'static, E: Send + 'static>(
+        &self,
+        fn_id: u32,
+        args: &A,
+        inner: Arc<Inner<R, E>>,
+        deadline: Option<Instant>,
+    ) -> Result<JobFuture<R, E>, Attempt> {
+        let (w, id) =
+            self.shared.dispatch(fn_id, args, inner.clone(), 0, self.timeout_ns(), deadline)?;
+        Ok(assigned(inner, w, id))
+    }
+
+    /// Applies `f` to every item of `items`, lazily, keeping a bounded number of jobs in
+    /// flight; yields `Ok(result)` or the job's error **in input order**. See [`Map`] for
+    /// `chunk_size`, `window` and time-outs.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let squares: Vec<u64> =
+    ///     pool.map(|x: u64| x * x, 1..=4).chunk_size(2).map(Result::unwrap).collect();
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    pub fn map<F, A, R, I>(&self, f: F, items: I) -> Map<'_, F, I::IntoIter, A, R>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        I: IntoIterator<Item = A>,
+        A: Wire,
+        R: Wire + Send + 'static,
+    {
+        Map::new(self, f, items.into_iter(), true)
+    }
+
+    /// Like [`map`](Self::map), yielding results as they complete (any order).
+    pub fn map_unordered<F, A, R, I>(&self, f: F, items: I) -> Map<'_, F, I::IntoIter, A, R>
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        I: IntoIterator<Item = A>,
+        A: Wire,
+        R: Wire + Send + 'static,
+    {
+        Map::new(self, f, items.into_iter(), false)
+    }
+
+    /// Per-worker statistics: jobs done, busy and idle time, bytes moved, respawns.
+    pub fn stats(&self) -> PoolStats {
+        stats::collect(&self.shared)
+    }
+
+    /// Stops accepting jobs and lets the workers finish what is queued, then exit.
+    /// `wait`: block until they have (and every future is done). `cancel_futures`: jobs not
+    /// yet started are cancelled instead of run. Idempotent; `Drop` calls
+    /// `shutdown(true, false)`.
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.shared.shutdown(cancel_futures);
+        if wait {
+            if let Some(h) = self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                self.shared.wake_supervisor();
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shutdown(true, false);
+    }
+}
+
+fn assigned<R, E>(inner: Arc<Inner<R, E>>, w: usize, id: u64) -> JobFuture<R, E> {
+    // Relaxed: `dispatch` already stored them under the lock; this is the same thread.
+    debug_assert_eq!(inner.worker.load(Ordering::Relaxed), w);
+    debug_assert_eq!(inner.id.load(Ordering::Relaxed), id);
+    JobFuture { inner }
+}
+
+fn decode_plain<R: Wire>(b: &[u8]) -> Result<R, JobError<Never>> {
+    job::decode_result::<R>(b).map_err(|message| JobError::Decode { message })
+}

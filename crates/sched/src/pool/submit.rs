@@ -1,0 +1,179 @@
+//! Putting a job into a worker's submission ring: the arguments are archived directly
+//! into the reserved record (no intermediate buffer), then committed (Release).
+
+use super::core::{Complete, Owed, Shared};
+use crate::job::{kind, Wire};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+use zeroproc_codec::envelope::{self, EncodeError, Header};
+use zeroproc_ring::spsc::TryReserveError;
+
+/// First record size tried; jobs whose archive is larger retry at the ring's maximum.
+const HINT: usize = 240;
+
+/// Why a dispatch attempt did not place the job.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// Every live worker's ring is full.
+    Full,
+    /// The pool is closed (or has no live worker).
+    Closed,
+    /// The arguments cannot be encoded.
+    Encode(String),
+}
+
+impl Shared {
+    /// One attempt, under the lock: picks the least-loaded worker with room, archives
+    /// `args` into its ring and records who owes the completion. Returns (worker, job id).
+    #[inline]
+    pub(crate) fn try_dispatch<A: Wire>(
+        &self,
+        fn_id: u32,
+        args: &A,
+        dest: Arc<dyn Complete>,
+        seq: u64,
+        timeout_ns: u64,
+    ) -> Result<(usize, u64), Attempt> {
+        // Acquire: pairs with the Release store in `shutdown`.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Attempt::Closed);
+        }
+        let mut core = self.lock();
+        let first = core.pick().ok_or(Attempt::Closed)?;
+        let n = core.slots.len();
+        let id = core.next_id;
+        for k in 0..n {
+            let w = (first + k) % n;
+            let slot = &mut core.slots[w];
+            if slot.broken || slot.stopping {
+                continue;
+            }
+            match encode_job(&mut slot.tx, fn_id, id, args) {
+                Ok(()) => {
+                    dest.assign(w, id);
+                    slot.owed.push_back(Owed { id, seq, dest, timeout_ns });
+                    core.next_id += 1;
+                    return Ok((w, id));
+                }
+                Err(Attempt::Full) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Attempt::Full)
+    }
+
+    /// Dispatches, draining completions and waiting while every ring is full, until
+    /// `deadline` (`None`: no limit; `Full` is then never returned).
+    pub(crate) fn dispatch<A: Wire>(
+        &self,
+        fn_id: u32,
+        args: &A,
+        dest: Arc<dyn Complete>,
+        seq: u64,
+        timeout_ns: u64,
+        deadline: Option<Instant>,
+    ) -> Result<(usize, u64), Attempt> {
+        loop {
+            match self.try_dispatch(fn_id, args, dest.clone(), seq, timeout_ns) {
+                Err(Attempt::Full) => {}
+                r => return r,
+            }
+            if self.poll() {
+                continue; // room was made
+            }
+            // Relaxed: a change counter; `poll` re-checks the rings under the lock.
+            let seen = self.completed.load(Ordering::Relaxed);
+            let ok = self.wait_until(deadline, || self.completed.load(Ordering::Relaxed) != seen);
+            if !ok {
+                return Err(Attempt::Full);
+            }
+        }
+    }
+
+    /// Closes the pool: no more submissions; each worker gets a STOP record after its
+    /// queued jobs. With `cancel`, queued jobs that have not started are cancelled.
+    pub(crate) fn shutdown(&self, cancel: bool) {
+        // Release: pairs with the Acquire in `try_dispatch`.
+        self.closed.store(true, Ordering::Release);
+        loop {
+            let mut core = self.lock();
+            if cancel {
+                for w in 0..core.slots.len() {
+                    let cur = self.control(w).current();
+                    for o in core.slots[w].owed.iter() {
+                        if o.id != cur && !o.dest.is_done() {
+                            self.control(w).cancel(o.id);
+                        }
+                    }
+                    let owed: Vec<_> = core.slots[w]
+                        .owed
+                        .iter()
+                        .filter(|o| o.id != cur)
+                        .map(|o| (o.seq, o.dest.clone()))
+                        .collect();
+                    for (seq, d) in owed {
+                        if d.fail(seq, crate::JobError::Cancelled) {
+                            core.push_after(d);
+                        }
+                    }
+                }
+            }
+            let mut pending = false;
+            for slot in core.slots.iter_mut() {
+                if slot.stopping || slot.broken {
+                    continue;
+                }
+                match slot.tx.try_reserve(0) {
+                    Ok(mut r) => {
+                        r.set_kind(kind::STOP);
+                        r.commit();
+                        slot.stopping = true;
+                    }
+                    Err(TryReserveError::Full) => pending = true,
+                    Err(_) => slot.stopping = true, // ring unusable: the worker is gone
+                }
+            }
+            let after = core.take_after();
+            drop(core);
+            self.run_after(after);
+            if !pending {
+                break;
+            }
+            if !self.poll() {
+                std::thread::yield_now();
+            }
+        }
+        self.wake_supervisor();
+    }
+}
+
+/// Archives `args` into a record of `tx` and commits it.
+#[inline]
+fn encode_job<A: Wire>(
+    tx: &mut zeroproc_ring::spsc::Producer,
+    fn_id: u32,
+    id: u64,
+    args: &A,
+) -> Result<(), Attempt> {
+    let max = tx.max_payload();
+    let mut size = HINT.min(max);
+    loop {
+        let mut r = match tx.try_reserve(size) {
+            Ok(r) => r,
+            Err(TryReserveError::Full) => return Err(Attempt::Full),
+            Err(e) => return Err(Attempt::Encode(e.to_string())),
+        };
+        match envelope::encode_into(&mut r, Header::new(id, fn_id), args) {
+            Ok(n) => {
+                r.truncate(n);
+                r.set_kind(kind::JOB);
+                r.set_tag(id);
+                r.commit();
+                return Ok(());
+            }
+            Err(EncodeError::TooLarge { .. }) if size < max => size = max,
+            Err(e) => return Err(Attempt::Encode(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The executor's API on real worker processes.
+
+use std::time::Duration;
+use zeroproc_sched::{as_completed, wait, JobError, JobErrorKind, Pool, ReturnWhen};
+
+zeroproc_sched::test_worker!();
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn pool(n: usize) -> Pool {
+    Pool::builder().workers(n).build().expect("pool")
+}
+
+#[test]
+fn submit_fn_item_and_closure() {
+    let p = pool(2);
+    assert_eq!(p.submit(square, 7).result(), Ok(49));
+    assert_eq!(p.submit(|(a, b): (u64, String)| format!("{b}{a}"), (3, "x".into())).result(), Ok("x3".to_string()));
+    let fs: Vec<_> = (0..1000u64).map(|i| p.submit(square, i)).collect();
+    for (i, f) in fs.into_iter().enumerate() {
+        assert_eq!(f.result(), Ok((i * i) as u64));
+    }
+}
+
+#[test]
+fn map_is_ordered_lazy_and_chunked() {
+    let p = pool(2);
+    for chunk in [1, 7, 1000] {
+        let v: Vec<u64> = p.map(square, 0..5000u64).chunk_size(chunk).map(Result::unwrap).collect();
+        assert_eq!(v, (0..5000u64).map(square).collect::<Vec<_>>(), "chunk {chunk}");
+    }
+    let mut u: Vec<u64> = p.map_unordered(square, 0..3000u64).map(Result::unwrap).collect();
+    u.sort();
+    assert_eq!(u, (0..3000u64).map(square).collect::<Vec<_>>());
+    // Two argument lists zipped, like Python's map(fn, it1, it2).
+    let sums: Vec<u64> = p.map(|(a, b): (u64, u64)| a + b, (0..10u64).zip(100..110u64)).map(Result::unwrap).collect();
+    assert_eq!(sums, (0..10u64).map(|i| 2 * i + 100).collect::<Vec<_>>());
+}
+
+#[test]
+fn panics_fail_only_their_job() {
+    let p = pool(2);
+    let f = p.submit(|x: u64| -> u64 { if x == 3 { panic!("three is bad") } else { x } }, 3);
+    match f.result() {
+        Err(JobError::Panicked { message }) => assert!(message.contains("three is bad"), "{message}"),
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(p.submit(square, 5).result(), Ok(25));
+    let v: Vec<Result<u64, JobError>> = p.map(|x: u64| { assert!(x != 5, "five"); x }, 0..10u64).chunk_size(3).collect();
+    assert_eq!(v.len(), 10);
+    for (i, r) in v.iter().enumerate() {
+        if (3..6).contains(&i) {
+            assert!(matches!(r, Err(JobError::Panicked { .. })), "{i}: {r:?}");
+        } else {
+            assert_eq!(r, &Ok(i as u64));
+        }
+    }
+    assert_eq!(p.stats().workers.iter().map(|w| w.respawns).sum::<u64>(), 0, "no respawn for a panic");
+}
+
+#[test]
+fn fallible_jobs_report_their_own_error() {
+    let p = pool(1);
+    let f = p.submit_fallible(|x: i64| if x < 0 { Err(format!("negative: {x}")) } else { Ok(x as u64) }, -4);
+    assert_eq!(f.result(), Err(JobError::Job("negative: -4".to_string())));
+    let g = p.submit_fallible(|x: i64| if x < 0 { Err(x) } else { Ok(x * 2) }, 21);
+    assert_eq!(g.result(), Ok(42));
+}
+
+#[test]
+fn result_timeout_hands_the_future_back() {
+    let p = pool(1);
+    let f = p.submit(|ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms }, 300);
+    let f = f.result_timeout(Duration::from_millis(20)).expect_err("not done in 20 ms");
+    assert!(!f.done());
+    assert!(f.running() || !f.done());
+    assert_eq!(f.result_timeout(Duration::from_secs(10)).ok(), Some(Ok(300)));
+}
+
+#[test]
+fn cancel_queued_not_running() {
+    let p = pool(1);
+    let running = p.submit(|ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms }, 300);
+    let queued = p.submit(square, 9);
+    // Wait until the first is running.
+    let t = std::time::Instant::now();
+    while !running.running() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::yield_now();
+    }
+    assert!(running.running());
+    assert!(!running.cancel(), "a running job cannot be cancelled");
+    assert!(queued.cancel());
+    assert!(queued.cancelled() && queued.done());
+    assert_eq!(queued.exception(), Some(JobErrorKind::Cancelled));
+    assert_eq!(running.result(), Ok(300));
+    assert_eq!(queued.result(), Err(JobError::Cancelled));
+    assert_eq!(p.submit(square, 3).result(), Ok(9), "pool still serves");
+}
+
+#[test]
+fn callbacks_run_with_the_outcome() {
+    use std::sync::{Arc, Mutex};
+    let p = pool(2);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let fs: Vec<_> = (0..20u64).map(|i| p.submit(square, i)).collect();
+    for f in &fs {
+        let s = seen.clone();
+        f.add_done_callback(move |r| s.lock().unwrap().push(*r.as_ref().unwrap()));
+    }
+    let (done, not_done) = wait(fs, ReturnWhen::AllCompleted, Some(Duration::from_secs(30)));
+    assert_eq!((done.len(), not_done.len()), (20, 0));
+    let mut v = seen.lock().unwrap().clone();
+    v.sort();
+    assert_eq!(v, (0..20u64).map(square).collect::<Vec<_>>());
+    // On a done future the callback runs at once, in this thread.
+    let me = std::thread::current().id();
+    let here = Arc::new(Mutex::new(None));
+    let h = here.clone();
+    done[0].add_done_callback(move |_| *h.lock().unwrap() = Some(std::thread::current().id()));
+    assert_eq!(*here.lock().unwrap(), Some(me));
+}
+
+#[test]
+fn wait_and_as_completed() {
+    let p = pool(2);
+    let sleepy = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    let fs = vec![p.submit(sleepy, 400), p.submit(sleepy, 10)];
+    let (done, not_done) = wait(fs, ReturnWhen::FirstCompleted, Some(Duration::from_secs(10)));
+    assert_eq!(done.len(), 1);
+    assert_eq!(not_done.len(), 1);
+    // Jobs are bound to a worker when submitted: let the slow one finish so the order
+    // below does not depend on which worker is free.
+    for f in not_done {
+        assert_eq!(f.result(), Ok(400));
+    }
+    let fs = vec![p.submit(|x: u64| -> u64 { if x == 1 { panic!("x") } else { x } }, 1), p.submit(sleepy, 3000)];
+    let (done, not_done) = wait(fs, ReturnWhen::FirstException, None);
+    assert_eq!((done.len(), not_done.len()), (1, 1));
+    for f in not_done {
+        assert!(f.terminate());
+        assert_eq!(f.result(), Err(JobError::Cancelled));
+    }
+    let order: Vec<u64> = as_completed(vec![p.submit(sleepy, 300), p.submit(sleepy, 5)]).map(|f| f.result().unwrap()).collect();
+    assert_eq!(order, [5, 300]);
+    let mut it = as_completed(vec![p.submit(sleepy, 2000)]).timeout(Duration::from_millis(50));
+    assert!(it.next().is_none());
+    assert!(it.timed_out());
+    assert_eq!(it.into_remaining().len(), 1);
+}
+
+#[test]
+fn future_can_be_awaited() {
+    let p = pool(1);
+    let f = p.submit(square, 12);
+    // A minimal executor: block the thread until woken.
+    struct W(std::thread::Thread);
+    impl std::task::Wake for W {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(W(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    let r = loop {
+        match std::future::Future::poll(f.as_mut(), &mut cx) {
+            std::task::Poll::Ready(r) => break r,
+            std::task::Poll::Pending => std::thread::park_timeout(Duration::from_secs(1)),
+        }
+    };
+    assert_eq!(r, Ok(144));
+}
+
+#[test]
+fn shutdown_then_submit_is_refused_with_the_args() {
+    let p = pool(1);
+    let f = p.submit(square, 2);
+    p.shutdown(true, false);
+    assert_eq!(f.result(), Ok(4));
+    assert!(matches!(p.try_submit(square, 3), Err(zeroproc_sched::TrySubmitError::Shutdown(3))));
+    assert_eq!(p.submit(square, 3).result(), Err(JobError::Cancelled));
+}
+
+#[test]
+fn stats_count_jobs_and_bytes() {
+    let p = pool(2);
+    let n = p.map(square, 0..200u64).filter(|r| r.is_ok()).count();
+    assert_eq!(n, 200);
+    let s = p.stats();
+    assert_eq!(s.jobs_done(), 200);
+    assert!(s.workers.iter().all(|w| w.bytes_in > 0 && w.pid != 0));
+    println!("{s}");
+}
