@@ -247,6 +247,19 @@ impl Shared {
         self.wake_supervisor();
     }
 
+    /// Kills every worker that is running a job (the jobs fail with `Cancelled`).
+    pub(crate) fn kill_running_all(&self) {
+        let ids: Vec<(usize, u64)> = {
+            let core = self.lock();
+            (0..core.slots.len()).map(|w| (w, self.control(w).current())).collect()
+        };
+        for (w, id) in ids {
+            if id != 0 {
+                self.kill_running(w, id, JobError::Cancelled);
+            }
+        }
+    }
+
     /// Makes the supervisor run its checks now rather than at its next tick.
     pub(crate) fn wake_supervisor(&self) {
         if let Some(t) = self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {

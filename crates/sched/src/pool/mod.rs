@@ -268,9 +268,28 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Stops now (Python's `multiprocessing.Pool.terminate`): queued jobs are cancelled,
+    /// running jobs are killed with their workers (their futures fail with
+    /// [`JobError::Cancelled`]), and every worker has exited when this returns.
+    pub fn terminate(&self) {
+        self.shared.shutdown(true);
+        self.shared.kill_running_all();
+        self.shutdown(true, true);
+    }
+}
+
 impl Drop for Pool {
+    /// `shutdown(wait = true, cancel_futures = false)`, like leaving Python's `with`
+    /// block — except while the thread is panicking: then the pool is
+    /// [`terminate`](Pool::terminate)d, so a failing controller does not wait for its
+    /// jobs.
     fn drop(&mut self) {
-        self.shutdown(true, false);
+        if std::thread::panicking() {
+            self.terminate();
+        } else {
+            self.shutdown(true, false);
+        }
     }
 }
 

@@ -1,0 +1,205 @@
+//! Faults with real processes: a crashing, aborting, exiting, SIGKILLed or overrunning job
+//! fails only itself; the pool respawns the worker and keeps serving. A controller that
+//! exits, panics or is SIGKILLed leaves no worker behind and nothing in /dev/shm.
+
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+use zeroproc_sched::{BuildError, JobError, Pool};
+use zeroproc_testkit as tk;
+
+zeroproc_sched::test_worker!();
+
+fn sleepy(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn segfault(x: u64) -> u64 {
+    if x == 13 {
+        // SAFETY (test): deliberately invalid; the point is the SIGSEGV.
+        unsafe { std::ptr::null_mut::<u64>().write_volatile(x) };
+    }
+    x
+}
+
+fn pool(n: usize) -> Pool {
+    Pool::builder().workers(n).build().expect("pool")
+}
+
+fn respawns(p: &Pool) -> u64 {
+    p.stats().workers.iter().map(|w| w.respawns).sum()
+}
+
+#[test]
+fn segfault_fails_only_that_job_and_queued_jobs_still_run() {
+    let p = pool(1);
+    // With one worker the crashing job has jobs queued behind it in the same ring.
+    let before: Vec<_> = (0..5u64).map(|i| p.submit(segfault, i)).collect();
+    let crash = p.submit(segfault, 13);
+    let after: Vec<_> = (20..30u64).map(|i| p.submit(segfault, i)).collect();
+    for (i, f) in before.into_iter().enumerate() {
+        assert_eq!(f.result(), Ok(i as u64));
+    }
+    assert_eq!(crash.result(), Err(JobError::WorkerDied { signal: Some(libc::SIGSEGV), exit_code: None }));
+    for (i, f) in after.into_iter().enumerate() {
+        assert_eq!(f.result(), Ok(20 + i as u64), "queued behind the crash");
+    }
+    assert_eq!(respawns(&p), 1);
+}
+
+#[test]
+fn abort_and_exit_are_reported_with_signal_or_code() {
+    let p = pool(2);
+    let a = p.submit(|_: ()| -> u64 { std::process::abort() }, ());
+    assert_eq!(a.result(), Err(JobError::WorkerDied { signal: Some(libc::SIGABRT), exit_code: None }));
+    let e = p.submit(|c: i32| -> u64 { std::process::exit(c) }, 3);
+    assert_eq!(e.result(), Err(JobError::WorkerDied { signal: None, exit_code: Some(3) }));
+    assert_eq!(p.submit(sleepy, 1).result(), Ok(1));
+}
+
+#[test]
+fn sigkill_mid_job_fails_it_and_the_pool_serves_on() {
+    let p = pool(2);
+    let long = p.submit(sleepy, 10_000);
+    let t = Instant::now();
+    while !long.running() {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::yield_now();
+    }
+    let w = p.stats().workers.into_iter().find(|w| w.queued > 0).unwrap();
+    // SAFETY: plain kill(2) of our own worker.
+    assert_eq!(unsafe { libc::kill(w.pid as i32, libc::SIGKILL) }, 0);
+    assert_eq!(long.result(), Err(JobError::WorkerDied { signal: Some(libc::SIGKILL), exit_code: None }));
+    let v: Vec<u64> = p.map(|x: u64| x + 1, 0..100u64).map(Result::unwrap).collect();
+    assert_eq!(v, (1..101).collect::<Vec<u64>>());
+    let s = p.stats();
+    assert!(s.workers.iter().all(|w| w.pid != 0), "respawned: {s}");
+}
+
+#[test]
+fn crash_storm_fails_exactly_the_crashing_jobs() {
+    let p = pool(2);
+    let fs: Vec<_> = (0..300u64).map(|i| p.submit(|i: u64| if i % 50 == 13 { segfault(13) } else { i }, i)).collect();
+    for (i, f) in fs.into_iter().enumerate() {
+        let r = f.result();
+        if i % 50 == 13 {
+            assert!(matches!(r, Err(JobError::WorkerDied { .. })), "{i}: {r:?}");
+        } else {
+            assert_eq!(r, Ok(i as u64));
+        }
+    }
+    assert_eq!(respawns(&p), 6);
+}
+
+#[test]
+fn per_job_timeout_kills_and_respawns() {
+    let p = pool(1);
+    let t = Instant::now();
+    let f = p.submit_with_timeout(sleepy, 20_000, Duration::from_millis(100));
+    assert_eq!(f.result(), Err(JobError::TimedOut));
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(p.submit_with_timeout(sleepy, 5, Duration::from_secs(10)).result(), Ok(5));
+    let q = Pool::builder().workers(1).job_timeout(Duration::from_millis(50)).build().unwrap();
+    assert_eq!(q.submit(sleepy, 5_000).result(), Err(JobError::TimedOut));
+    assert_eq!(q.submit(sleepy, 1).result(), Ok(1));
+}
+
+#[test]
+fn max_jobs_per_worker_recycles_processes() {
+    let p = Pool::builder().workers(1).max_jobs_per_worker(3).build().unwrap();
+    let pids: Vec<u32> = p.map(|_: u64| std::process::id(), 0..12u64).map(Result::unwrap).collect();
+    let mut distinct = pids.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "{pids:?}");
+    assert!(respawns(&p) >= 3);
+}
+
+static INIT_VALUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[test]
+fn initializer_runs_in_every_worker() {
+    let p = Pool::builder()
+        .workers(2)
+        .initializer(|| INIT_VALUE.store(42, std::sync::atomic::Ordering::Relaxed))
+        .build()
+        .unwrap();
+    let v: Vec<u64> = p
+        .map(|_: u64| INIT_VALUE.load(std::sync::atomic::Ordering::Relaxed), 0..10u64)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(v, [42; 10]);
+    assert_eq!(INIT_VALUE.load(std::sync::atomic::Ordering::Relaxed), 0, "not in the controller");
+    let bad = Pool::builder().workers(1).initializer(|| panic!("bad init")).build();
+    assert!(matches!(bad, Err(BuildError::Initializer)), "{bad:?}");
+}
+
+#[test]
+fn oversized_result_is_a_decode_error_not_a_dead_worker() {
+    let p = Pool::builder().workers(1).ring_capacity(1 << 16).build().unwrap();
+    let f = p.submit(|n: u64| vec![1u64; n as usize], 1 << 20);
+    assert!(matches!(f.result(), Err(JobError::Decode { .. })));
+    assert_eq!(p.submit(|n: u64| vec![1u64; n as usize], 4).result(), Ok(vec![1; 4]));
+    assert_eq!(respawns(&p), 0);
+}
+
+// --- the controller's own death -------------------------------------------------------
+
+#[test]
+fn zp_child() {
+    tk::child_entry(|role, _| {
+        let p = Pool::builder().workers(2).build().unwrap();
+        let pids: Vec<String> = p.stats().workers.iter().map(|w| w.pid.to_string()).collect();
+        // Keep the workers busy so they are mid-job when the controller goes.
+        let _busy: Vec<_> = (0..4).map(|_| p.submit(sleepy, 30_000)).collect();
+        println!("PIDS {}", pids.join(" "));
+        use std::io::Write;
+        std::io::stdout().flush().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        match role {
+            "exit" => std::process::exit(0), // no destructors: the pool is never dropped
+            "panic" => panic!("controller panics"),
+            "sigkill" => std::thread::sleep(Duration::from_secs(60)),
+            _ => unreachable!(),
+        }
+    });
+}
+
+fn alive(pid: u32) -> bool {
+    // Reparented workers are reaped by init (or the subreaper); a zombie counts as dead.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .unwrap_or(false)
+}
+
+#[test]
+fn no_worker_outlives_its_controller() {
+    for role in ["exit", "panic", "sigkill"] {
+        let mut c = tk::spawn_role_piped("zp_child", role, "");
+        let ctl = c.id();
+        let out = std::io::BufReader::new(c.stdout.take().unwrap());
+        let mut lines = out.lines().map(|l| l.unwrap());
+        let pids: Vec<u32> = lines
+            .find_map(|l| l.strip_prefix("PIDS ").map(str::to_owned))
+            .expect("controller printed its workers")
+            .split(' ')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert_eq!(pids.len(), 2);
+        assert!(pids.iter().all(|&p| alive(p)));
+        if role == "sigkill" {
+            tk::sigkill(&c);
+        }
+        lines.for_each(drop);
+        tk::wait_timeout(&mut c, Duration::from_secs(30));
+        let t = Instant::now();
+        while pids.iter().any(|&p| alive(p)) {
+            assert!(t.elapsed() < Duration::from_secs(1), "{role}: workers {pids:?} outlived the controller");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let left: Vec<String> = tk::dev_shm_entries()
+            .into_iter()
+            .filter(|e| e.contains(&format!("-{ctl}-")))
+            .collect();
+        assert!(left.is_empty(), "{role}: left in /dev/shm: {left:?}");
+    }
+}
