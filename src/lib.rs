@@ -4,9 +4,33 @@
 //! zero-copy through lock-free rings in shared memory — Python's `concurrent.futures` and
 //! `multiprocessing` model, without the serialization cost, hangs and leaks.
 //!
-//! ## Tour (what exists today)
+//! ## Tour
 //!
-//! The foundation is in place; the pool and the multiprocessing layer build on it.
+//! **The executor** (Python's `concurrent.futures.ProcessPoolExecutor`): [`init`] is the
+//! first line of `main` (workers are this program re-executed; in a worker `init` never
+//! returns — or put [`main`] on `main`); [`Pool`] runs one pinned worker process per core;
+//! [`Pool::submit`] takes any non-capturing closure or fn item and returns a
+//! [`JobFuture`]; [`Pool::map`] is lazy, ordered, windowed and chunked; [`wait`] and
+//! [`as_completed`] work over many futures. A job that panics, segfaults or is killed
+//! fails alone ([`JobError`]); its worker is respawned.
+//!
+//! ```
+//! zeroproc::init();
+//! use zeroproc::{Pool, JobError};
+//!
+//! fn square(x: u64) -> u64 { x * x }
+//!
+//! let pool = Pool::builder().workers(2).build()?;
+//! assert_eq!(pool.submit(square, 7).result(), Ok(49));
+//! let total: u64 = pool.map(square, 0..1000u64).chunk_size(100).map(Result::unwrap).sum();
+//! assert_eq!(total, (0..1000u64).map(square).sum());
+//! let crash = pool.submit(|_: ()| -> u64 { std::process::abort() }, ());
+//! assert!(matches!(crash.result(), Err(JobError::WorkerDied { .. })));
+//! assert_eq!(pool.submit(square, 3).result(), Ok(9)); // respawned, still serving
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **The foundation** underneath:
 //!
 //! * [`shm`]: shared-memory [`shm::Segment`]s (memfd by default: nothing is ever left in
 //!   `/dev/shm`), checked headers, [`shm::Offset`]s, a lock-free shared heap, futexes, and
@@ -36,5 +60,18 @@
 //! See `docs/architecture.md` for the layers and the protocols, and
 //! `docs/performance.md` for measured figures.
 
+pub use zeroproc_codec as codec;
 pub use zeroproc_ring as ring;
+pub use zeroproc_sched as sched;
 pub use zeroproc_shm as shm;
+
+pub use zeroproc_macros::main;
+pub use zeroproc_sched::{
+    as_completed, init, test_worker, wait, AsCompleted, BuildError, JobError, JobErrorKind,
+    JobFuture, Map, Never, Pool, PoolBuilder, PoolStats, ReturnWhen, SubmitError,
+    TrySubmitError, WaitStrategy, Wire, WorkerStats,
+};
+
+/// rkyv, re-exported so that job argument and result types can derive its traits with
+/// the version zeroproc uses: `#[derive(zeroproc::rkyv::Archive, ...)]`.
+pub use rkyv;
