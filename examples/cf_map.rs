@@ -14,6 +14,7 @@ fn main() {
     for (i, r) in pool.map(power, bases.into_iter().zip(exps)).enumerate() {
         println!("  {}^{} = {}", bases[i], exps[i], r.expect("job failed"));
     }
-    let big: u64 = pool.map(|x: u64| x * 2, 0..100_000u64).chunk_size(1000).map(Result::unwrap).sum();
+    let big: u64 =
+        pool.map(|x: u64| x * 2, 0..100_000u64).chunk_size(1000).map(Result::unwrap).sum();
     println!("sum of 2x over 0..100000 with chunk_size(1000) = {big}");
 }

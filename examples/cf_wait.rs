@@ -23,8 +23,11 @@ fn main() {
         println!("FIRST_EXCEPTION: done with {:?}", f.exception());
     }
     println!("FIRST_EXCEPTION: {} still running", not_done.len());
-    let (done, not_done) =
-        wait(vec![pool.submit(work, 2000)], ReturnWhen::AllCompleted, Some(Duration::from_millis(100)));
+    let (done, not_done) = wait(
+        vec![pool.submit(work, 2000)],
+        ReturnWhen::AllCompleted,
+        Some(Duration::from_millis(100)),
+    );
     println!("timeout 100 ms: {} done, {} not done", done.len(), not_done.len());
     pool.terminate();
 }

@@ -68,8 +68,8 @@ pub use zeroproc_shm as shm;
 pub use zeroproc_macros::main;
 pub use zeroproc_sched::{
     as_completed, init, test_worker, wait, AsCompleted, BuildError, JobError, JobErrorKind,
-    JobFuture, Map, Never, Pool, PoolBuilder, PoolStats, ReturnWhen, SubmitError,
-    TrySubmitError, WaitStrategy, Wire, WorkerStats,
+    JobFuture, Map, Never, Pool, PoolBuilder, PoolStats, ReturnWhen, SubmitError, TrySubmitError,
+    WaitStrategy, Wire, WorkerStats,
 };
 
 /// rkyv, re-exported so that job argument and result types can derive its traits with

@@ -41,6 +41,29 @@ pub enum Row {
     },
 }
 
+/// A measured value with its unit (a time, a ratio), for rows that are neither a latency
+/// distribution nor a throughput.
+#[derive(Debug, Clone)]
+pub struct Value {
+    /// What was measured.
+    pub name: String,
+    /// How (peers, passes, aggregation).
+    pub mode: String,
+    /// The figure.
+    pub value: f64,
+    /// Its unit ("s", "×", "items/s").
+    pub unit: String,
+}
+
+/// Renders value rows as a markdown table.
+pub fn markdown_values(rows: &[Value]) -> String {
+    let mut s = String::from("| measurement | mode | value | unit |\n|---|---|---:|---|\n");
+    for v in rows {
+        let _ = writeln!(s, "| {} | {} | {:.4} | {} |", v.name, v.mode, v.value, v.unit);
+    }
+    s
+}
+
 impl Row {
     /// A latency row from a histogram of nanoseconds.
     pub fn latency(name: &str, mode: &str, h: &Histogram<u64>) -> Row {

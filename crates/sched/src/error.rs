@@ -56,7 +56,9 @@ impl<E> JobError<E> {
     pub(crate) fn map_job<F>(self, f: impl FnOnce(E) -> F) -> JobError<F> {
         match self {
             JobError::Panicked { message } => JobError::Panicked { message },
-            JobError::WorkerDied { signal, exit_code } => JobError::WorkerDied { signal, exit_code },
+            JobError::WorkerDied { signal, exit_code } => {
+                JobError::WorkerDied { signal, exit_code }
+            }
             JobError::TimedOut => JobError::TimedOut,
             JobError::Cancelled => JobError::Cancelled,
             JobError::Decode { message } => JobError::Decode { message },

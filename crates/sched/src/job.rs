@@ -66,7 +66,12 @@ pub(crate) mod kind {
 /// A value of the zero-sized type `F` (a non-capturing closure or a fn item).
 #[inline(always)]
 pub(crate) fn conjure<F: Copy>() -> F {
-    const { assert!(std::mem::size_of::<F>() == 0, "only non-capturing closures and fn items can be sent to a worker") };
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "only non-capturing closures and fn items can be sent to a worker"
+        )
+    };
     // SAFETY: `F` is zero-sized (asserted at compile time) and `Copy` (no drop glue, no
     // invariant held in bytes): it has exactly one value, which the submitter held, and
     // zero bytes of it to initialise.

@@ -33,10 +33,8 @@ pub const WORKER_ARGS: [&str; 4] = ["zeroproc_worker", "--exact", "--nocapture",
 /// parsing, I/O): a worker must not run the program's own work.
 ///
 /// ```
-/// fn main() {
-///     zeroproc_sched::init();
-///     // ... the program, which may build pools ...
-/// }
+/// zeroproc_sched::init(); // the first line of `main`
+/// // ... the program, which may build pools ...
 /// ```
 pub fn init() {
     let Some(raw) = std::env::var_os(WORKER_ENV) else { return };

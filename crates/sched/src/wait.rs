@@ -27,6 +27,9 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     }
 }
 
+/// `(done, not_done)` as returned by [`wait`].
+pub type Split<R, E> = (Vec<JobFuture<R, E>>, Vec<JobFuture<R, E>>);
+
 /// Waits until `when` holds for `futures` or `timeout` passes, and splits them into
 /// `(done, not_done)`, each in the input order.
 ///
@@ -46,7 +49,7 @@ pub fn wait<R, E>(
     futures: Vec<JobFuture<R, E>>,
     when: ReturnWhen,
     timeout: Option<Duration>,
-) -> (Vec<JobFuture<R, E>>, Vec<JobFuture<R, E>>)
+) -> Split<R, E>
 where
     R: Send + 'static,
     E: Send + 'static,

@@ -63,10 +63,8 @@ impl JobCtx<'_> {
                     return;
                 }
                 Err(envelope::EncodeError::TooLarge { .. }) if size < max => size = max,
-                Err(e) => {
-                    drop(r);
-                    return self.complete_msg(status::BAD_RESULT, &e.to_string());
-                }
+                // The unfinished reservation is abandoned (never committed).
+                Err(e) => return self.complete_msg(status::BAD_RESULT, &e.to_string()),
             }
         }
     }
@@ -145,7 +143,9 @@ pub(crate) fn run(spec: &Spec) -> ! {
         std::process::exit(exit::ATTACH)
     };
     let seg = Arc::new(seg);
-    let Some((header, ctl, map)) = locate(&seg, spec.index) else { std::process::exit(exit::ATTACH) };
+    let Some((header, ctl, map)) = locate(&seg, spec.index) else {
+        std::process::exit(exit::ATTACH)
+    };
     if crate::fnid::fingerprint() != spec.fingerprint {
         // Release: pairs with the Acquire poll of the starting controller.
         ctl.state.store(state::REFUSED, Ordering::Release);
@@ -246,10 +246,7 @@ pub(crate) fn run(spec: &Spec) -> ! {
 }
 
 /// Resolves the pool header, worker `w`'s control block and the segment map.
-pub(crate) fn locate(
-    seg: &Segment,
-    w: usize,
-) -> Option<(&PoolHeader, &WorkerControl, SegmentMap)> {
+pub(crate) fn locate(seg: &Segment, w: usize) -> Option<(&PoolHeader, &WorkerControl, SegmentMap)> {
     let hp = seg.resolve(control::SegmentMap::header_offset(), 1).ok()?;
     // SAFETY: in bounds and aligned (checked by resolve); all-atomic type, valid for any
     // bits; the segment outlives the returned borrow.

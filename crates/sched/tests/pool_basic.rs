@@ -17,7 +17,10 @@ fn pool(n: usize) -> Pool {
 fn submit_fn_item_and_closure() {
     let p = pool(2);
     assert_eq!(p.submit(square, 7).result(), Ok(49));
-    assert_eq!(p.submit(|(a, b): (u64, String)| format!("{b}{a}"), (3, "x".into())).result(), Ok("x3".to_string()));
+    assert_eq!(
+        p.submit(|(a, b): (u64, String)| format!("{b}{a}"), (3, "x".into())).result(),
+        Ok("x3".to_string())
+    );
     let fs: Vec<_> = (0..1000u64).map(|i| p.submit(square, i)).collect();
     for (i, f) in fs.into_iter().enumerate() {
         assert_eq!(f.result(), Ok((i * i) as u64));
@@ -35,20 +38,43 @@ fn map_is_ordered_lazy_and_chunked() {
     u.sort();
     assert_eq!(u, (0..3000u64).map(square).collect::<Vec<_>>());
     // Two argument lists zipped, like Python's map(fn, it1, it2).
-    let sums: Vec<u64> = p.map(|(a, b): (u64, u64)| a + b, (0..10u64).zip(100..110u64)).map(Result::unwrap).collect();
+    let sums: Vec<u64> = p
+        .map(|(a, b): (u64, u64)| a + b, (0..10u64).zip(100..110u64))
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(sums, (0..10u64).map(|i| 2 * i + 100).collect::<Vec<_>>());
 }
 
 #[test]
 fn panics_fail_only_their_job() {
     let p = pool(2);
-    let f = p.submit(|x: u64| -> u64 { if x == 3 { panic!("three is bad") } else { x } }, 3);
+    let f = p.submit(
+        |x: u64| -> u64 {
+            if x == 3 {
+                panic!("three is bad")
+            } else {
+                x
+            }
+        },
+        3,
+    );
     match f.result() {
-        Err(JobError::Panicked { message }) => assert!(message.contains("three is bad"), "{message}"),
+        Err(JobError::Panicked { message }) => {
+            assert!(message.contains("three is bad"), "{message}")
+        }
         r => panic!("{r:?}"),
     }
     assert_eq!(p.submit(square, 5).result(), Ok(25));
-    let v: Vec<Result<u64, JobError>> = p.map(|x: u64| { assert!(x != 5, "five"); x }, 0..10u64).chunk_size(3).collect();
+    let v: Vec<Result<u64, JobError>> = p
+        .map(
+            |x: u64| {
+                assert!(x != 5, "five");
+                x
+            },
+            0..10u64,
+        )
+        .chunk_size(3)
+        .collect();
     assert_eq!(v.len(), 10);
     for (i, r) in v.iter().enumerate() {
         if (3..6).contains(&i) {
@@ -57,13 +83,20 @@ fn panics_fail_only_their_job() {
             assert_eq!(r, &Ok(i as u64));
         }
     }
-    assert_eq!(p.stats().workers.iter().map(|w| w.respawns).sum::<u64>(), 0, "no respawn for a panic");
+    assert_eq!(
+        p.stats().workers.iter().map(|w| w.respawns).sum::<u64>(),
+        0,
+        "no respawn for a panic"
+    );
 }
 
 #[test]
 fn fallible_jobs_report_their_own_error() {
     let p = pool(1);
-    let f = p.submit_fallible(|x: i64| if x < 0 { Err(format!("negative: {x}")) } else { Ok(x as u64) }, -4);
+    let f = p.submit_fallible(
+        |x: i64| if x < 0 { Err(format!("negative: {x}")) } else { Ok(x as u64) },
+        -4,
+    );
     assert_eq!(f.result(), Err(JobError::Job("negative: -4".to_string())));
     let g = p.submit_fallible(|x: i64| if x < 0 { Err(x) } else { Ok(x * 2) }, 21);
     assert_eq!(g.result(), Ok(42));
@@ -72,7 +105,13 @@ fn fallible_jobs_report_their_own_error() {
 #[test]
 fn result_timeout_hands_the_future_back() {
     let p = pool(1);
-    let f = p.submit(|ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms }, 300);
+    let f = p.submit(
+        |ms: u64| {
+            std::thread::sleep(Duration::from_millis(ms));
+            ms
+        },
+        300,
+    );
     let f = f.result_timeout(Duration::from_millis(20)).expect_err("not done in 20 ms");
     assert!(!f.done());
     assert!(f.running() || !f.done());
@@ -82,7 +121,13 @@ fn result_timeout_hands_the_future_back() {
 #[test]
 fn cancel_queued_not_running() {
     let p = pool(1);
-    let running = p.submit(|ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms }, 300);
+    let running = p.submit(
+        |ms: u64| {
+            std::thread::sleep(Duration::from_millis(ms));
+            ms
+        },
+        300,
+    );
     let queued = p.submit(square, 9);
     // Wait until the first is running.
     let t = std::time::Instant::now();
@@ -125,7 +170,10 @@ fn callbacks_run_with_the_outcome() {
 #[test]
 fn wait_and_as_completed() {
     let p = pool(2);
-    let sleepy = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    let sleepy = |ms: u64| {
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
+    };
     let fs = vec![p.submit(sleepy, 400), p.submit(sleepy, 10)];
     let (done, not_done) = wait(fs, ReturnWhen::FirstCompleted, Some(Duration::from_secs(10)));
     assert_eq!(done.len(), 1);
@@ -135,14 +183,28 @@ fn wait_and_as_completed() {
     for f in not_done {
         assert_eq!(f.result(), Ok(400));
     }
-    let fs = vec![p.submit(|x: u64| -> u64 { if x == 1 { panic!("x") } else { x } }, 1), p.submit(sleepy, 3000)];
+    let fs = vec![
+        p.submit(
+            |x: u64| -> u64 {
+                if x == 1 {
+                    panic!("x")
+                } else {
+                    x
+                }
+            },
+            1,
+        ),
+        p.submit(sleepy, 3000),
+    ];
     let (done, not_done) = wait(fs, ReturnWhen::FirstException, None);
     assert_eq!((done.len(), not_done.len()), (1, 1));
     for f in not_done {
         assert!(f.terminate());
         assert_eq!(f.result(), Err(JobError::Cancelled));
     }
-    let order: Vec<u64> = as_completed(vec![p.submit(sleepy, 300), p.submit(sleepy, 5)]).map(|f| f.result().unwrap()).collect();
+    let order: Vec<u64> = as_completed(vec![p.submit(sleepy, 300), p.submit(sleepy, 5)])
+        .map(|f| f.result().unwrap())
+        .collect();
     assert_eq!(order, [5, 300]);
     let mut it = as_completed(vec![p.submit(sleepy, 2000)]).timeout(Duration::from_millis(50));
     assert!(it.next().is_none());

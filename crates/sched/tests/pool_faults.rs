@@ -16,7 +16,7 @@ fn sleepy(ms: u64) -> u64 {
 
 fn segfault(x: u64) -> u64 {
     if x == 13 {
-        // SAFETY (test): deliberately invalid; the point is the SIGSEGV.
+        // SAFETY: none — deliberately invalid (the test needs a SIGSEGV in a worker).
         unsafe { std::ptr::null_mut::<u64>().write_volatile(x) };
     }
     x
@@ -40,7 +40,10 @@ fn segfault_fails_only_that_job_and_queued_jobs_still_run() {
     for (i, f) in before.into_iter().enumerate() {
         assert_eq!(f.result(), Ok(i as u64));
     }
-    assert_eq!(crash.result(), Err(JobError::WorkerDied { signal: Some(libc::SIGSEGV), exit_code: None }));
+    assert_eq!(
+        crash.result(),
+        Err(JobError::WorkerDied { signal: Some(libc::SIGSEGV), exit_code: None })
+    );
     for (i, f) in after.into_iter().enumerate() {
         assert_eq!(f.result(), Ok(20 + i as u64), "queued behind the crash");
     }
@@ -51,7 +54,10 @@ fn segfault_fails_only_that_job_and_queued_jobs_still_run() {
 fn abort_and_exit_are_reported_with_signal_or_code() {
     let p = pool(2);
     let a = p.submit(|_: ()| -> u64 { std::process::abort() }, ());
-    assert_eq!(a.result(), Err(JobError::WorkerDied { signal: Some(libc::SIGABRT), exit_code: None }));
+    assert_eq!(
+        a.result(),
+        Err(JobError::WorkerDied { signal: Some(libc::SIGABRT), exit_code: None })
+    );
     let e = p.submit(|c: i32| -> u64 { std::process::exit(c) }, 3);
     assert_eq!(e.result(), Err(JobError::WorkerDied { signal: None, exit_code: Some(3) }));
     assert_eq!(p.submit(sleepy, 1).result(), Ok(1));
@@ -69,7 +75,10 @@ fn sigkill_mid_job_fails_it_and_the_pool_serves_on() {
     let w = p.stats().workers.into_iter().find(|w| w.queued > 0).unwrap();
     // SAFETY: plain kill(2) of our own worker.
     assert_eq!(unsafe { libc::kill(w.pid as i32, libc::SIGKILL) }, 0);
-    assert_eq!(long.result(), Err(JobError::WorkerDied { signal: Some(libc::SIGKILL), exit_code: None }));
+    assert_eq!(
+        long.result(),
+        Err(JobError::WorkerDied { signal: Some(libc::SIGKILL), exit_code: None })
+    );
     let v: Vec<u64> = p.map(|x: u64| x + 1, 0..100u64).map(Result::unwrap).collect();
     assert_eq!(v, (1..101).collect::<Vec<u64>>());
     let s = p.stats();
@@ -79,7 +88,9 @@ fn sigkill_mid_job_fails_it_and_the_pool_serves_on() {
 #[test]
 fn crash_storm_fails_exactly_the_crashing_jobs() {
     let p = pool(2);
-    let fs: Vec<_> = (0..300u64).map(|i| p.submit(|i: u64| if i % 50 == 13 { segfault(13) } else { i }, i)).collect();
+    let fs: Vec<_> = (0..300u64)
+        .map(|i| p.submit(|i: u64| if i % 50 == 13 { segfault(13) } else { i }, i))
+        .collect();
     for (i, f) in fs.into_iter().enumerate() {
         let r = f.result();
         if i % 50 == 13 {
@@ -193,13 +204,14 @@ fn no_worker_outlives_its_controller() {
         tk::wait_timeout(&mut c, Duration::from_secs(30));
         let t = Instant::now();
         while pids.iter().any(|&p| alive(p)) {
-            assert!(t.elapsed() < Duration::from_secs(1), "{role}: workers {pids:?} outlived the controller");
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "{role}: workers {pids:?} outlived the controller"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
-        let left: Vec<String> = tk::dev_shm_entries()
-            .into_iter()
-            .filter(|e| e.contains(&format!("-{ctl}-")))
-            .collect();
+        let left: Vec<String> =
+            tk::dev_shm_entries().into_iter().filter(|e| e.contains(&format!("-{ctl}-"))).collect();
         assert!(left.is_empty(), "{role}: left in /dev/shm: {left:?}");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod floors;
 pub mod os_pipe;
+pub mod pool;
 pub mod spsc;
 pub mod threads;
 

@@ -13,16 +13,19 @@ use std::time::{Duration, Instant};
 /// Upper bound of the adaptive window, per worker.
 const MAX_WINDOW_PER_WORKER: usize = 1024;
 
+/// A finished chunk: its results, or the error of the job that held it.
+type ChunkOutcome<R> = Result<Vec<R>, JobError<Never>>;
+
 /// Completed chunks, by sequence number, until the iterator takes them.
 struct Sink<R> {
-    ready: Mutex<HashMap<u64, Result<Vec<R>, JobError<Never>>>>,
+    ready: Mutex<HashMap<u64, ChunkOutcome<R>>>,
     /// Completions stored (a change counter for the waiting iterator).
     stored: AtomicU64,
     decode_one: bool,
 }
 
 impl<R: Wire + Send + 'static> Sink<R> {
-    fn store(&self, seq: u64, v: Result<Vec<R>, JobError<Never>>) {
+    fn store(&self, seq: u64, v: ChunkOutcome<R>) {
         self.ready.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, v);
         // Release: pairs with the Acquire load in `Map::wait_for`.
         self.stored.fetch_add(1, Ordering::Release);
@@ -101,7 +104,11 @@ where
             items,
             chunk: 1,
             window: pool.window.unwrap_or(2 * pool.workers()),
-            max_window: if pool.window.is_some() { 0 } else { MAX_WINDOW_PER_WORKER * pool.workers() },
+            max_window: if pool.window.is_some() {
+                0
+            } else {
+                MAX_WINDOW_PER_WORKER * pool.workers()
+            },
             ordered,
             deadline: None,
             timeout: None,
@@ -202,7 +209,7 @@ where
     }
 
     /// Takes the next finished chunk (the oldest one when ordered), waiting for it.
-    fn take(&mut self, sink: &Sink<R>) -> Option<(usize, Result<Vec<R>, JobError<Never>>)> {
+    fn take(&mut self, sink: &Sink<R>) -> Option<(usize, ChunkOutcome<R>)> {
         loop {
             {
                 let mut ready = sink.ready.lock().unwrap_or_else(|e| e.into_inner());

@@ -45,7 +45,10 @@ impl PoolStats {
 
 impl std::fmt::Display for PoolStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "worker  pid      jobs        busy_s   idle_s   util   MB_in    MB_out   respawns")?;
+        writeln!(
+            f,
+            "worker  pid      jobs        busy_s   idle_s   util   MB_in    MB_out   respawns"
+        )?;
         for w in &self.workers {
             let total = (w.busy + w.idle).as_secs_f64();
             let util = if total > 0.0 { 100.0 * w.busy.as_secs_f64() / total } else { 0.0 };

@@ -179,7 +179,10 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
             slot.failed_starts = if was_ready { 0 } else { slot.failed_starts + 1 };
             if slot.failed_starts >= MAX_FAILED_STARTS {
                 slot.broken = true;
-                core.fail_all(w, JobError::WorkerDied { signal: st.signal(), exit_code: st.code() });
+                core.fail_all(
+                    w,
+                    JobError::WorkerDied { signal: st.signal(), exit_code: st.code() },
+                );
             }
         }
         let slot = &mut core.slots[w];

@@ -1,0 +1,34 @@
+//! `cargo bench --bench pool`: the executor's workloads (issue #3) — W1 tiny-job round
+//! trip per wait strategy, W2 tiny-job throughput (unbatched and chunked, rayon in the
+//! same run), W4 Mandelbrot on 1/2 workers vs rayon 1/2 threads (interleaved, paired
+//! ratios), pool start to first result.
+//!
+//! Options (after `--`): `--quick`, `--only W1|W2|W4|start`.
+
+fn main() {
+    // Workers are this bench binary re-executed: they stop here.
+    zeroproc::init();
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let want = |s: &str| only.as_deref().is_none_or(|o| s.contains(o));
+    use zeroproc_bench::{report, workloads::pool};
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    if want("W1") {
+        rows.extend(pool::w1(if quick { 20_000 } else { 200_000 }).expect("W1"));
+    }
+    if want("start") {
+        rows.extend(pool::start(if quick { 10 } else { 50 }).expect("start"));
+    }
+    if want("W2") {
+        rows.extend(pool::w2(if quick { 1_000_000 } else { 10_000_000 }).expect("W2"));
+    }
+    if want("W4") {
+        values.extend(pool::w4(if quick { 3 } else { 7 }).expect("W4"));
+    }
+    println!("{}", report::markdown(&rows));
+    if !values.is_empty() {
+        println!("{}", report::markdown_values(&values));
+    }
+}
