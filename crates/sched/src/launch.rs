@@ -127,16 +127,11 @@ pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
         cmd.arg0(a0);
     }
     cmd.args(WORKER_ARGS).env(WORKER_ENV, spec.format()).stdin(std::process::Stdio::null());
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which
-    // is async-signal-safe; it touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // No `pre_exec` hook: without one std starts the child with posix_spawn (vfork-like),
+    // which does not copy the controller's page tables — a fork of a process with large
+    // shared mappings cost 2–8 ms per worker here. The worker sets its own
+    // PR_SET_PDEATHSIG first thing (`worker::run`) and then checks that its parent is
+    // still the controller, which closes the window between exec and prctl.
     cmd.spawn()
 }
 

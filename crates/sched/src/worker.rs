@@ -134,6 +134,9 @@ fn peek(bytes: &[u8]) -> Option<(u32, u64)> {
 
 /// The worker's life. Never returns.
 pub(crate) fn run(spec: &Spec) -> ! {
+    // Die with the controller's supervisor thread (the thread that started us).
+    // SAFETY: prctl(PR_SET_PDEATHSIG, sig) takes plain integers and has no memory effects.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
     // SAFETY: getppid has no preconditions.
     if unsafe { libc::getppid() } as u32 != spec.parent {
         // The controller died before PR_SET_PDEATHSIG took effect.
