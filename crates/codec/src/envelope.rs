@@ -36,6 +36,10 @@ pub const MAGIC: u16 = 0x455a;
 pub const VERSION: u8 = 1;
 /// Bytes before the archive.
 pub const HEADER_LEN: usize = 16;
+/// The one [`Header::flags`] bit the codec keeps for itself: the record carries a
+/// reference to an archive in the shared heap, not the archive (see [`crate::spill`]).
+/// [`encode_into`] clears it; [`decode`] refuses records that have it.
+pub const FLAG_SPILLED: u8 = 0x80;
 
 /// What travels in front of every archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +48,7 @@ pub struct Header {
     pub job_id: u64,
     /// Which function (index into the pool's function table).
     pub fn_id: u32,
-    /// Free flag bits for the layer above.
+    /// Flag bits for the layer above (all but [`FLAG_SPILLED`], which the codec owns).
     pub flags: u8,
 }
 
@@ -59,7 +63,7 @@ impl Header {
         Self { job_id, fn_id, flags: 0 }
     }
 
-    fn write(&self, out: &mut [u8]) {
+    pub(crate) fn write(&self, out: &mut [u8]) {
         out[0..2].copy_from_slice(&MAGIC.to_le_bytes());
         out[2] = VERSION;
         out[3] = self.flags;
@@ -67,7 +71,7 @@ impl Header {
         out[8..16].copy_from_slice(&self.job_id.to_le_bytes());
     }
 
-    fn read(b: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn read(b: &[u8]) -> Result<Self, DecodeError> {
         if b.len() < HEADER_LEN {
             return Err(DecodeError::Truncated { len: b.len() });
         }
@@ -132,6 +136,19 @@ pub enum DecodeError {
     /// The archive failed bytecheck validation (truncated, out-of-bounds pointers, invalid
     /// values, wrong type).
     Invalid(rancor::Error),
+    /// The record refers to an archive in the shared heap ([`FLAG_SPILLED`]): read it with
+    /// [`crate::payload::decode_any`].
+    Spilled,
+    /// [`crate::payload::decode_spilled`] was given a record that is not spilled.
+    NotSpilled,
+    /// A spilled record whose heap reference is malformed: wrong body length, an offset
+    /// that is not a live heap block, or a length that does not fit the block.
+    BadSpill(&'static str),
+    /// The spilled archive was already claimed (decoded or discarded) by someone else, or
+    /// the block has since been reused: it is not ours to read or free.
+    Claimed,
+    /// The bytes are not aligned for the archived type ([`decode_unchecked`] only).
+    Misaligned,
 }
 
 impl fmt::Display for DecodeError {
@@ -143,6 +160,11 @@ impl fmt::Display for DecodeError {
                 write!(f, "envelope version {found}, expected {expected}")
             }
             DecodeError::Invalid(e) => write!(f, "invalid archive: {e}"),
+            DecodeError::Spilled => write!(f, "spilled envelope: decode it with its heap"),
+            DecodeError::NotSpilled => write!(f, "envelope is not spilled"),
+            DecodeError::BadSpill(why) => write!(f, "bad spilled envelope: {why}"),
+            DecodeError::Claimed => write!(f, "spilled archive already claimed"),
+            DecodeError::Misaligned => write!(f, "archive bytes are misaligned"),
         }
     }
 }
@@ -151,6 +173,7 @@ impl std::error::Error for DecodeError {}
 
 /// Writes `header` and the archive of `value` into the start of `buf`; returns the bytes
 /// used. `buf` should be 16-byte aligned (ring records are) so the archive is too.
+/// [`FLAG_SPILLED`] is cleared from `header.flags`.
 ///
 /// ```
 /// use zeroproc_codec::envelope::{encode_into, decode, Header};
@@ -163,35 +186,96 @@ pub fn encode_into<T>(buf: &mut [u8], header: Header, value: &T) -> Result<usize
 where
     T: Encode,
 {
+    encode_measured(buf, header, value).map_err(|(e, _)| e)
+}
+
+/// [`encode_into`], also returning with `TooLarge` a lower bound on the bytes (header
+/// included) the envelope needs.
+pub(crate) fn encode_measured<T>(
+    buf: &mut [u8],
+    header: Header,
+    value: &T,
+) -> Result<usize, (EncodeError, usize)>
+where
+    T: Encode,
+{
     let available = buf.len();
     if available < HEADER_LEN {
-        return Err(EncodeError::TooLarge { available });
+        return Err((EncodeError::TooLarge { available }, HEADER_LEN + 1));
     }
     let (head, body) = buf.split_at_mut(HEADER_LEN);
-    let overflowed = std::cell::Cell::new(false);
-    let r =
-        rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, SlotWriter::new(body, &overflowed));
-    match r {
+    let (overflowed, need) = (std::cell::Cell::new(false), std::cell::Cell::new(0));
+    let w = SlotWriter::measured(body, &overflowed, &need);
+    match rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, w) {
         Ok(w) => {
-            header.write(head);
+            Header { flags: header.flags & !FLAG_SPILLED, ..header }.write(head);
             Ok(HEADER_LEN + w.pos())
         }
-        Err(_) if overflowed.get() => Err(EncodeError::TooLarge { available }),
-        Err(e) => Err(EncodeError::Serialize(e)),
+        Err(_) if overflowed.get() => {
+            Err((EncodeError::TooLarge { available }, HEADER_LEN.saturating_add(need.get())))
+        }
+        Err(e) => Err((EncodeError::Serialize(e), 0)),
     }
 }
 
 /// Validates `bytes` as an envelope holding a `T` and returns its header and a zero-copy
-/// view of the archived value. Any malformed input is a [`DecodeError`].
+/// view of the archived value. Any malformed input is a [`DecodeError`]; a spilled record
+/// is [`DecodeError::Spilled`] (read those with [`crate::payload::decode_any`]).
 pub fn decode<T>(bytes: &[u8]) -> Result<(Header, &T::Archived), DecodeError>
 where
     T: Archive,
     T::Archived: Portable + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>,
 {
-    let h = Header::read(bytes)?;
+    let h = inline_header(bytes)?;
     let a = rkyv::access::<T::Archived, rancor::Error>(&bytes[HEADER_LEN..])
         .map_err(DecodeError::Invalid)?;
     Ok((h, a))
+}
+
+/// Like [`decode`] but without validating the archive (the header, the length and the
+/// alignment are still checked): for hot paths where the bytes are known to be good.
+///
+/// # Safety
+/// `bytes` must be an envelope produced by [`encode_into`] / [`send`] for this same `T`
+/// by this same build of the program (the same binary, so the same archived layout), and
+/// not modified since. Anything else (a record from an untrusted or crashed peer, another
+/// type, another version) is undefined behaviour: use [`decode`] for those.
+///
+/// ```
+/// use zeroproc_codec::envelope::{decode_unchecked, encode_into, Header};
+/// let mut buf = rkyv::util::Align([0u8; 128]);
+/// let n = encode_into(&mut buf.0, Header::new(1, 0), &vec![1u32, 2, 3]).unwrap();
+/// // SAFETY: just encoded from a Vec<u32> by this program.
+/// let (_, v) = unsafe { decode_unchecked::<Vec<u32>>(&buf.0[..n]) }.unwrap();
+/// assert_eq!(v.len(), 3);
+/// ```
+pub unsafe fn decode_unchecked<T>(bytes: &[u8]) -> Result<(Header, &T::Archived), DecodeError>
+where
+    T: Archive,
+    T::Archived: Portable,
+{
+    let h = inline_header(bytes)?;
+    let body = &bytes[HEADER_LEN..];
+    if body.len() < size_of::<T::Archived>() {
+        return Err(DecodeError::Truncated { len: bytes.len() });
+    }
+    let root = rkyv::api::root_position::<T::Archived>(body.len());
+    if (body.as_ptr() as usize + root) % align_of::<T::Archived>() != 0 {
+        return Err(DecodeError::Misaligned);
+    }
+    // SAFETY: the caller guarantees `body` is the archive of a `T` written by this build;
+    // the root lies inside `body` and is aligned (both checked above).
+    let a = unsafe { rkyv::access_unchecked::<T::Archived>(body) };
+    Ok((h, a))
+}
+
+/// The header of an envelope that carries its archive inline.
+fn inline_header(bytes: &[u8]) -> Result<Header, DecodeError> {
+    let h = Header::read(bytes)?;
+    if h.flags & FLAG_SPILLED != 0 {
+        return Err(DecodeError::Spilled);
+    }
+    Ok(h)
 }
 
 /// Why [`send`] failed.

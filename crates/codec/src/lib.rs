@@ -22,8 +22,44 @@
 //! assert_eq!(archived.data.as_slice(), &[1.0, 2.5]); // zero-copy view into the ring
 //! ```
 //!
-//! Still to come in this crate (issue #3): payloads larger than a ring record in the
-//! shared heap, typed channels, `SharedArray`.
+//! The tour:
+//!
+//! * [`envelope`]: the 16-byte header + archive format; [`envelope::send`],
+//!   [`envelope::decode`] (validated, the default) and the opt-in
+//!   [`envelope::decode_unchecked`] (`unsafe`, for bytes this build just wrote).
+//! * [`spill`] + [`payload`]: values too large for a ring record (or above a quarter of
+//!   it) are serialized **directly into a block of the shared heap** and the record carries
+//!   a small reference. [`spill::send_any`] picks inline or spilled;
+//!   [`payload::decode_any`] reads both, validates both, and frees a spilled block exactly
+//!   once (claimed by a CAS, freed when the view drops). A bad offset or length in a record
+//!   is a [`envelope::DecodeError`], never UB.
+//! * [`shared`]: [`SharedArray`](shared::SharedArray) / [`SharedVec`](shared::SharedVec)
+//!   of plain-old-data in their own segments, passed to jobs **by handle**; workers read
+//!   `&[T]` and write disjoint `&mut [T]` chunks whose exclusivity the shared claim words
+//!   enforce across processes.
+//!
+//! ```
+//! use zeroproc_codec::{envelope::Header, payload::decode_any, spill::send_any};
+//! use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
+//!
+//! // A heap shared by both ends (in real use: a segment both processes attach).
+//! let seg = Segment::create(Layout::new("tour-heap", 1), 16 << 20).unwrap();
+//! let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 16 << 20).unwrap();
+//! let (mut tx, mut rx) = zeroproc_ring::spsc::channel(1 << 12).unwrap(); // 2 KiB records
+//!
+//! let big: Vec<f64> = (0..1_000_000).map(|i| i as f64).collect(); // 8 MB
+//! send_any(&mut tx, &heap, Header::new(1, 0), &big).unwrap();
+//! let rec = rx.recv().unwrap();
+//! let (_, v) = decode_any::<Vec<f64>>(&rec, &heap).unwrap();
+//! assert!(v.is_spilled());
+//! assert_eq!(v[999_999], 999_999.0); // zero-copy view into the heap block
+//! ```
+//!
+//! Still to come in this crate (issue #3): typed channels (Queue, Pipe) and shared
+//! containers (dict/list).
 
 pub mod envelope;
+pub mod payload;
+pub mod shared;
+pub mod spill;
 pub mod writer;

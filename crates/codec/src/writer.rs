@@ -16,6 +16,8 @@ pub struct SlotWriter<'b> {
     buf: &'b mut [u8],
     pos: usize,
     overflowed: &'b Cell<bool>,
+    /// Where to record the bytes the failing write needed (a lower bound on the total).
+    need: Option<&'b Cell<usize>>,
 }
 
 #[derive(Debug)]
@@ -35,7 +37,24 @@ impl std::error::Error for Overflow {}
 impl<'b> SlotWriter<'b> {
     /// A writer at the start of `buf`; `overflowed` is set if a write runs past its end.
     pub fn new(buf: &'b mut [u8], overflowed: &'b Cell<bool>) -> Self {
-        Self { buf, pos: 0, overflowed }
+        Self { buf, pos: 0, overflowed, need: None }
+    }
+
+    /// Like [`new`](Self::new), and on overflow also records in `need` how many bytes the
+    /// archive needed at least (the position the failing write would have reached): the
+    /// size to try next.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use zeroproc_codec::writer::SlotWriter;
+    /// let (over, need) = (Cell::new(false), Cell::new(0));
+    /// let mut buf = rkyv::util::Align([0u8; 16]);
+    /// let w = SlotWriter::measured(&mut buf.0, &over, &need);
+    /// let r = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(&vec![0u64; 100], w);
+    /// assert!(r.is_err() && over.get() && need.get() >= 800);
+    /// ```
+    pub fn measured(buf: &'b mut [u8], overflowed: &'b Cell<bool>, need: &'b Cell<usize>) -> Self {
+        Self { buf, pos: 0, overflowed, need: Some(need) }
     }
 }
 
@@ -57,8 +76,12 @@ impl<E: Source> Writer<E> for SlotWriter<'_> {
                 Ok(())
             }
             None => {
+                let need = self.pos.saturating_add(bytes.len());
                 self.overflowed.set(true);
-                fail!(Overflow { need: self.pos.saturating_add(bytes.len()), cap: self.buf.len() })
+                if let Some(n) = self.need {
+                    n.set(need);
+                }
+                fail!(Overflow { need, cap: self.buf.len() })
             }
         }
     }

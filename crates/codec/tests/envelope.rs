@@ -166,3 +166,45 @@ fn value_larger_than_any_record_is_an_error_not_a_hang() {
         Err(zeroproc_codec::envelope::SendError::Encode(EncodeError::TooLarge { .. }))
     ));
 }
+
+#[test]
+fn unchecked_decode_reads_what_encode_wrote() {
+    let mut buf = aligned(4096);
+    let b = bytes(&mut buf);
+    let j = job(40);
+    let len = encode_into(b, Header::new(3, 4), &j).unwrap();
+    // SAFETY: just encoded from a `Job` by this build, unmodified.
+    let (h, a) = unsafe { zeroproc_codec::envelope::decode_unchecked::<Job>(&b[..len]) }.unwrap();
+    assert_eq!((h.job_id, h.fn_id), (3, 4));
+    let back: Job = rkyv::deserialize::<Job, rkyv::rancor::Error>(a).unwrap();
+    assert_eq!(back, j);
+    // The cheap checks still apply: header, length, alignment.
+    // SAFETY: each call fails on those checks before any archive byte is read.
+    unsafe {
+        use zeroproc_codec::envelope::decode_unchecked;
+        assert!(matches!(decode_unchecked::<Job>(&b[..8]), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            decode_unchecked::<Job>(&b[..HEADER_LEN + 4]),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(
+            decode_unchecked::<u64>(&b[..HEADER_LEN + 9]),
+            Err(DecodeError::Misaligned)
+        ));
+    }
+}
+
+#[test]
+fn the_spilled_flag_belongs_to_the_codec() {
+    use zeroproc_codec::envelope::FLAG_SPILLED;
+    let mut buf = aligned(256);
+    let b = bytes(&mut buf);
+    let len = encode_into(b, Header { job_id: 1, fn_id: 1, flags: 0xff }, &5u32).unwrap();
+    let (h, _) = decode::<u32>(&b[..len]).unwrap();
+    assert_eq!(h.flags, !FLAG_SPILLED, "encode_into clears it");
+    b[3] |= FLAG_SPILLED;
+    assert!(matches!(decode::<u32>(&b[..len]), Err(DecodeError::Spilled)));
+    // SAFETY: refused on the header before the archive is touched.
+    let r = unsafe { zeroproc_codec::envelope::decode_unchecked::<u32>(&b[..len]) };
+    assert!(matches!(r, Err(DecodeError::Spilled)));
+}

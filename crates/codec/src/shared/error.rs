@@ -1,0 +1,110 @@
+//! What can go wrong with shared arrays, in one enum.
+
+use std::fmt;
+use zeroproc_shm::{AttachError, CreateError, ParseSegmentIdError};
+
+/// A shared array or vector operation failed.
+#[derive(Debug)]
+pub enum SharedError {
+    /// The segment could not be created (no space, bad size, I/O).
+    Create(CreateError),
+    /// The segment could not be attached (owner gone, wrong layout, permissions).
+    Attach(AttachError),
+    /// The handle's segment id does not parse.
+    BadId(ParseSegmentIdError),
+    /// The segment's array header is not one this build understands.
+    Foreign(&'static str),
+    /// The handle's element type is not the array's.
+    TypeMismatch,
+    /// The handle's length is not the array's.
+    LenMismatch {
+        /// Length in the handle.
+        handle: u64,
+        /// Length in the segment.
+        array: u64,
+    },
+    /// The requested length overflows the address space.
+    TooLarge,
+    /// Zero-sized element types are not supported.
+    ZeroSized,
+    /// `chunk_len` is 0.
+    BadChunkLen,
+    /// The split would have more chunks than the array's claim table holds.
+    TooManyChunks {
+        /// Chunks the split needs.
+        chunks: usize,
+        /// The array's claim table size.
+        max: usize,
+    },
+    /// Some chunks of the current split are not finished (`pending` of them): reading the
+    /// array, or starting another split, has to wait (or abandon the split).
+    SplitInProgress {
+        /// Chunks not yet done.
+        pending: usize,
+    },
+    /// A process holds a read guard, so the array cannot be written now.
+    ReadersActive {
+        /// One of the readers.
+        pid: u32,
+    },
+    /// The owner is writing the array through a write guard.
+    OwnerWriting,
+    /// Every reader slot is taken by a live process.
+    NoReaderSlot,
+    /// The chunk is being written by this live process (a duplicated handle, or a second
+    /// `write` of the same chunk).
+    ChunkBusy {
+        /// The writer.
+        pid: u32,
+    },
+    /// The chunk was already written and finished in this split.
+    ChunkDone,
+    /// The chunk handle belongs to another split than the array's current one.
+    ChunkStale,
+    /// The owner abandoned the chunk's split before the chunk was written.
+    ChunkAbandoned,
+    /// `wait_chunks` timed out with `pending` chunks unfinished.
+    Timeout {
+        /// Chunks not yet done.
+        pending: usize,
+    },
+    /// A shared vector is at its reserved capacity.
+    Full {
+        /// The capacity.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for SharedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use SharedError::*;
+        match self {
+            Create(e) => write!(f, "creating the array segment: {e}"),
+            Attach(e) => write!(f, "attaching the array segment: {e}"),
+            BadId(e) => write!(f, "{e}"),
+            Foreign(why) => write!(f, "not a shared array of this build: {why}"),
+            TypeMismatch => write!(f, "element type differs from the array's"),
+            LenMismatch { handle, array } => {
+                write!(f, "handle length {handle} differs from the array's {array}")
+            }
+            TooLarge => write!(f, "array too large"),
+            ZeroSized => write!(f, "zero-sized element types are not supported"),
+            BadChunkLen => write!(f, "chunk length must be at least 1"),
+            TooManyChunks { chunks, max } => {
+                write!(f, "{chunks} chunks requested, the array allows {max}")
+            }
+            SplitInProgress { pending } => write!(f, "{pending} chunks are not finished"),
+            ReadersActive { pid } => write!(f, "process {pid} is reading the array"),
+            OwnerWriting => write!(f, "the owner is writing the array"),
+            NoReaderSlot => write!(f, "all reader slots are taken"),
+            ChunkBusy { pid } => write!(f, "chunk is being written by process {pid}"),
+            ChunkDone => write!(f, "chunk already written"),
+            ChunkStale => write!(f, "chunk handle belongs to an earlier split"),
+            ChunkAbandoned => write!(f, "chunk's split was abandoned"),
+            Timeout { pending } => write!(f, "timed out with {pending} chunks unfinished"),
+            Full { capacity } => write!(f, "shared vector full ({capacity} elements)"),
+        }
+    }
+}
+
+impl std::error::Error for SharedError {}

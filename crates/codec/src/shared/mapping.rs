@@ -1,0 +1,190 @@
+//! One array segment mapped in this process, with its geometry validated once.
+
+use super::header::{
+    claim_word, type_hash, ArrayHeader, CLOSED, KIND_ARRAY, LAYOUT, MAGIC, MAX_CHUNKS, VERSION,
+};
+use super::SharedError;
+use bytemuck::Pod;
+use std::sync::atomic::AtomicU64;
+use zeroproc_shm::{Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
+
+/// The header's immutable fields, validated against the mapping and copied here, so that
+/// later damage to the shared copy cannot move any access out of bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub kind: u32,
+    pub elem_size: usize,
+    pub elem_align: usize,
+    pub type_hash: u64,
+    pub capacity: usize,
+    pub max_chunks: usize,
+    pub claims_off: usize,
+    pub data_off: usize,
+}
+
+/// A mapped array segment.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    seg: Segment,
+    geo: Geometry,
+}
+
+impl Mapping {
+    /// Creates the segment for `capacity` elements of `T` with a claim table of
+    /// `max_chunks`, fills the elements with `init` (given the element pointer) and
+    /// publishes it.
+    pub(crate) fn create<T: Pod>(
+        kind: u32,
+        capacity: usize,
+        max_chunks: usize,
+        init: impl FnOnce(*mut T),
+    ) -> Result<Mapping, SharedError> {
+        let (size, align) = (size_of::<T>(), align_of::<T>());
+        if size == 0 {
+            return Err(SharedError::ZeroSized);
+        }
+        let max_chunks = max_chunks.min(MAX_CHUNKS);
+        let claims_off = HEADER_SIZE + size_of::<ArrayHeader>();
+        let data_off = max_chunks
+            .checked_mul(8)
+            .and_then(|c| c.checked_add(claims_off))
+            .and_then(|e| e.checked_next_multiple_of(align.max(64)))
+            .ok_or(SharedError::TooLarge)?;
+        let end = capacity
+            .checked_mul(size)
+            .and_then(|b| b.checked_add(data_off))
+            .filter(|&e| e <= isize::MAX as usize / 2)
+            .ok_or(SharedError::TooLarge)?;
+        let geo = Geometry {
+            kind,
+            elem_size: size,
+            elem_align: align,
+            type_hash: type_hash::<T>(),
+            capacity,
+            max_chunks,
+            claims_off,
+            data_off,
+        };
+        let seg = SegmentBuilder::new(LAYOUT, end - HEADER_SIZE)
+            .create_with(|seg| {
+                let h = ArrayHeader::new(
+                    kind,
+                    size,
+                    align,
+                    geo.type_hash,
+                    capacity,
+                    max_chunks,
+                    claims_off,
+                    data_off,
+                );
+                // SAFETY: the segment is fresh (nobody can attach before `create_with`
+                // returns) and holds `end` bytes: the header at HEADER_SIZE (256-aligned),
+                // the claim table after it, `capacity` elements at `data_off` (aligned).
+                unsafe {
+                    seg.data().cast::<ArrayHeader>().write(h);
+                    let claims = seg.base().add(claims_off).cast::<AtomicU64>();
+                    for i in 0..max_chunks {
+                        // Before the first split every chunk is closed (terminal, epoch 0).
+                        claims.add(i).write(AtomicU64::new(claim_word(0, CLOSED)));
+                    }
+                    init(seg.base().add(data_off).cast::<T>());
+                }
+            })
+            .map_err(SharedError::Create)?;
+        Ok(Mapping { seg, geo })
+    }
+
+    /// Validates an attached segment's header against the mapping.
+    pub(crate) fn from_segment(seg: Segment) -> Result<Mapping, SharedError> {
+        if seg.data_len() < size_of::<ArrayHeader>() {
+            return Err(SharedError::Foreign("segment too short for the header"));
+        }
+        // SAFETY: the data region holds a header-sized, 256-aligned block; the plain fields
+        // were written before the segment was published (Acquire in `attach`) and are
+        // integers, valid for any bits.
+        let h = unsafe { &*seg.data().cast::<ArrayHeader>() };
+        if h.magic != MAGIC || h.version != VERSION {
+            return Err(SharedError::Foreign("magic or version"));
+        }
+        let as_usize = |v: u64| usize::try_from(v).map_err(|_| SharedError::Foreign("size"));
+        let geo = Geometry {
+            kind: h.kind,
+            elem_size: as_usize(h.elem_size)?,
+            elem_align: as_usize(h.elem_align)?,
+            type_hash: h.type_hash,
+            capacity: as_usize(h.capacity)?,
+            max_chunks: as_usize(h.max_chunks)?,
+            claims_off: as_usize(h.claims_off)?,
+            data_off: as_usize(h.data_off)?,
+        };
+        let bad = SharedError::Foreign("geometry");
+        let claims_end = geo.max_chunks.checked_mul(8).and_then(|c| c.checked_add(geo.claims_off));
+        let data_end =
+            geo.capacity.checked_mul(geo.elem_size).and_then(|b| b.checked_add(geo.data_off));
+        let ok = geo.elem_size > 0
+            && geo.elem_align.is_power_of_two()
+            && geo.elem_align <= 4096
+            && geo.max_chunks <= MAX_CHUNKS
+            && geo.claims_off >= HEADER_SIZE + size_of::<ArrayHeader>()
+            && geo.claims_off % 8 == 0
+            && geo.data_off % geo.elem_align == 0
+            && claims_end.is_some_and(|e| e <= geo.data_off)
+            && data_end.is_some_and(|e| e <= seg.len());
+        if !ok {
+            return Err(bad);
+        }
+        Ok(Mapping { seg, geo })
+    }
+
+    /// Checks that this is a `kind` of `T` with `capacity` elements.
+    pub(crate) fn check<T: Pod>(&self, kind: u32, capacity: u64) -> Result<(), SharedError> {
+        let g = &self.geo;
+        if g.kind != kind {
+            return Err(SharedError::Foreign(if kind == KIND_ARRAY {
+                "a shared vector, not an array"
+            } else {
+                "a shared array, not a vector"
+            }));
+        }
+        if g.elem_size != size_of::<T>()
+            || g.elem_align != align_of::<T>()
+            || g.type_hash != type_hash::<T>()
+        {
+            return Err(SharedError::TypeMismatch);
+        }
+        if g.capacity as u64 != capacity {
+            return Err(SharedError::LenMismatch { handle: capacity, array: g.capacity as u64 });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn geo(&self) -> &Geometry {
+        &self.geo
+    }
+
+    pub(crate) fn id(&self) -> &SegmentId {
+        self.seg.id()
+    }
+
+    /// The shared header (only its atomics are used after validation).
+    pub(crate) fn header(&self) -> &ArrayHeader {
+        // SAFETY: validated at create/attach: the data region starts with a header,
+        // 256-aligned, mapped as long as `self`.
+        unsafe { &*self.seg.data().cast::<ArrayHeader>() }
+    }
+
+    /// Claim word `i` (`i < max_chunks`).
+    pub(crate) fn claim(&self, i: usize) -> Option<&AtomicU64> {
+        (i < self.geo.max_chunks).then(|| {
+            // SAFETY: the table of `max_chunks` 8-aligned words lies inside the mapping
+            // (validated); it is only accessed atomically.
+            unsafe { &*self.seg.base().add(self.geo.claims_off).cast::<AtomicU64>().add(i) }
+        })
+    }
+
+    /// Pointer to element 0 (valid for `capacity` elements).
+    pub(crate) fn data<T>(&self) -> *mut T {
+        // SAFETY: `data_off + capacity * elem_size <= len` (validated).
+        unsafe { self.seg.base().add(self.geo.data_off).cast::<T>() }
+    }
+}

@@ -1,0 +1,318 @@
+//! Spilling: archives too large for a ring record go to a block of the shared heap, and
+//! the record carries a small envelope that points at it.
+//!
+//! ```text
+//! ring record:  envelope header (flags | FLAG_SPILLED) | offset u64 | len u64 | nonce u64 | 0 u64
+//! heap block:   claim AtomicU64 (= nonce while unread, 0 once claimed) | 8 bytes reserved
+//!               | archive (len bytes, 16-byte aligned)
+//! ```
+//!
+//! The value is serialized **directly into the heap block** (no intermediate `Vec`): a
+//! block of the estimated size is allocated, the archive is written in place with
+//! [`SlotWriter`], and on overflow the block is freed and a
+//! larger one tried (at least double, at least what the failed attempt showed it needs).
+//!
+//! The reader ([`crate::payload`]) claims the block by a CAS of the claim word from the
+//! record's nonce to 0, so that one record is read and freed **once**, even if its bytes
+//! are decoded twice or a stale copy turns up after the block was reused. Who frees:
+//!
+//! | state | owner of the block |
+//! |---|---|
+//! | written, record not yet committed | the sender (freed again if the commit fails) |
+//! | record committed, not claimed | the record: leaked if nobody ever decodes or [`discard`](crate::payload::discard)s it |
+//! | claimed | the [`SpillGuard`](crate::payload::SpillGuard), which frees on drop |
+//! | handed over ([`SpillGuard::into_block`](crate::payload::SpillGuard::into_block)) | whoever holds the [`SpilledBlock`] |
+
+use crate::envelope::{self, Encode, EncodeError, Header, FLAG_SPILLED, HEADER_LEN, SEND_HINT};
+use crate::writer::SlotWriter;
+use rkyv::rancor;
+use rkyv::ser::Positional;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use zeroproc_ring::spsc::{Producer, ReserveError};
+use zeroproc_shm::heap::{AllocError, FreeError, Heap};
+use zeroproc_shm::Offset;
+
+/// Bytes of the spilled envelope's body (after the 16-byte header).
+pub const SPILL_BODY_LEN: usize = 32;
+/// Bytes in front of the archive inside a heap block (claim word + reserved).
+pub const BLOCK_PREFIX: usize = 16;
+/// The smallest heap block [`spill`] starts with.
+pub const MIN_SPILL: usize = 64 << 10;
+
+/// An archive sitting in the shared heap: where, how long, and the nonce that claims it.
+///
+/// Whoever holds a `SpilledBlock` is responsible for the heap block: send it (e.g. with
+/// [`write_spilled_envelope`]) or [`free`](Self::free) it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpilledBlock {
+    /// Offset of the heap block (from the heap segment's base).
+    pub offset: Offset<u8>,
+    /// Bytes of archive after the [`BLOCK_PREFIX`].
+    pub len: usize,
+    /// The claim word's value while the block waits for its reader (never 0).
+    pub nonce: u64,
+}
+
+impl SpilledBlock {
+    /// Returns the block to the heap.
+    pub fn free(self, heap: &Heap<'_>) -> Result<(), FreeError> {
+        heap.free(self.offset)
+    }
+}
+
+/// Why spilling failed.
+#[derive(Debug)]
+pub enum SpillError {
+    /// The heap has no block large enough (or was given a bad request).
+    Heap(AllocError),
+    /// The value could not be serialized.
+    Serialize(rancor::Error),
+}
+
+impl fmt::Display for SpillError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpillError::Heap(e) => write!(f, "spill: {e}"),
+            SpillError::Serialize(e) => write!(f, "spill: serialization failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SpillError {}
+
+/// Serializes `value` directly into a new block of `heap`, starting with a block of
+/// `estimate` bytes (at least [`MIN_SPILL`]) and growing it on overflow. The block is
+/// ready to be referenced by a spilled envelope.
+///
+/// ```
+/// # use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
+/// # let seg = Segment::create(Layout::new("doc-spill", 1), 4 << 20).unwrap();
+/// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 4 << 20).unwrap();
+/// use zeroproc_codec::spill::spill;
+/// let b = spill(&heap, &vec![1.5f64; 100_000], 0).unwrap(); // grows from 64 KiB
+/// assert!(b.len >= 800_000);
+/// b.free(&heap).unwrap();
+/// ```
+pub fn spill<T: Encode>(
+    heap: &Heap<'_>,
+    value: &T,
+    estimate: usize,
+) -> Result<SpilledBlock, SpillError> {
+    let mut size = estimate.max(MIN_SPILL);
+    loop {
+        let alloc =
+            size.checked_add(BLOCK_PREFIX).ok_or(SpillError::Heap(AllocError::OutOfMemory {
+                requested: usize::MAX,
+                align: 16,
+                block_size: 0,
+                carve_remaining: 0,
+            }))?;
+        let offset = heap.alloc(alloc, 16).map_err(SpillError::Heap)?;
+        // The whole block is ours: use all of it (size classes round up).
+        let usable = heap.usable_size(offset).unwrap_or(alloc);
+        let p = heap.ptr_len(offset, usable).expect("a block just allocated lies in the heap");
+        // SAFETY: `offset` is a block of `usable` bytes we just allocated, so nobody else
+        // reads or writes it until we publish it; shared memory is always initialised, so
+        // viewing it as bytes is defined.
+        let buf = unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), usable) };
+        let (prefix, body) = buf.split_at_mut(BLOCK_PREFIX);
+        let (overflowed, need) = (std::cell::Cell::new(false), std::cell::Cell::new(0));
+        let r = rkyv::api::high::to_bytes_in::<_, rancor::Error>(
+            value,
+            SlotWriter::measured(body, &overflowed, &need),
+        );
+        match r {
+            Ok(w) => {
+                let nonce = next_nonce();
+                // SAFETY: the prefix is 16 bytes at a 16-byte aligned block start, ours.
+                let claim = unsafe { &*prefix.as_mut_ptr().cast::<AtomicU64>() };
+                // Release: publishes the archive written above; pairs with the AcqRel claim
+                // CAS in `payload::claim`, so a reader that wins the claim sees the bytes
+                // even if the record reached it without a Release/Acquire of its own.
+                claim.store(nonce, Ordering::Release);
+                return Ok(SpilledBlock { offset, len: w.pos(), nonce });
+            }
+            Err(e) => {
+                let _ = heap.free(offset);
+                if !overflowed.get() {
+                    return Err(SpillError::Serialize(e));
+                }
+                let need = need.get();
+                size = size.saturating_mul(2).max(need.saturating_add(need / 8));
+            }
+        }
+    }
+}
+
+/// Writes the spilled envelope for `block` into `buf` (at least `HEADER_LEN +`
+/// [`SPILL_BODY_LEN`] bytes); returns the bytes used.
+///
+/// ```
+/// # use zeroproc_shm::Offset;
+/// use zeroproc_codec::{envelope::Header, spill::{write_spilled_envelope, SpilledBlock}};
+/// let b = SpilledBlock { offset: Offset::new(4096), len: 10, nonce: 7 };
+/// let mut buf = [0u8; 48];
+/// assert_eq!(write_spilled_envelope(&mut buf, Header::new(1, 2), &b), 48);
+/// ```
+pub fn write_spilled_envelope(buf: &mut [u8], header: Header, block: &SpilledBlock) -> usize {
+    let h = Header { flags: header.flags | FLAG_SPILLED, ..header };
+    h.write(&mut buf[..HEADER_LEN]);
+    let body = &mut buf[HEADER_LEN..HEADER_LEN + SPILL_BODY_LEN];
+    body[0..8].copy_from_slice(&block.offset.get().to_le_bytes());
+    body[8..16].copy_from_slice(&(block.len as u64).to_le_bytes());
+    body[16..24].copy_from_slice(&block.nonce.to_le_bytes());
+    body[24..32].fill(0);
+    HEADER_LEN + SPILL_BODY_LEN
+}
+
+/// Parses a spilled envelope's body (the bytes after the header).
+pub(crate) fn read_body(body: &[u8]) -> Result<SpilledBlock, &'static str> {
+    if body.len() != SPILL_BODY_LEN {
+        return Err("body is not 32 bytes");
+    }
+    let word = |i: usize| u64::from_le_bytes(body[i..i + 8].try_into().expect("8 bytes"));
+    let (offset, len, nonce) = (word(0), word(8), word(16));
+    if nonce == 0 {
+        return Err("zero nonce");
+    }
+    let len = usize::try_from(len).map_err(|_| "length overflows")?;
+    Ok(SpilledBlock { offset: Offset::new(offset), len, nonce })
+}
+
+/// A process-unique, never-zero claim nonce: a per-process random key mixed with a counter.
+fn next_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let key = *KEY.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    });
+    // Relaxed: only uniqueness matters, not ordering.
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // splitmix64 of (key + n): distinct for distinct n, unpredictable across processes.
+    let mut z = key.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)).max(1)
+}
+
+/// Why [`send_any`] failed. Nothing is leaked: a spilled block whose record could not be
+/// committed is freed.
+#[derive(Debug)]
+pub enum SpillSendError {
+    /// The value could not be serialized.
+    Encode(EncodeError),
+    /// The ring refused the reservation (disconnected, corrupt).
+    Ring(ReserveError),
+    /// The value was too large for the ring and the heap could not take it.
+    Spill(SpillError),
+}
+
+impl fmt::Display for SpillSendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpillSendError::Encode(e) => write!(f, "{e}"),
+            SpillSendError::Ring(e) => write!(f, "{e}"),
+            SpillSendError::Spill(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SpillSendError {}
+
+/// How [`send_any`] delivered a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The archive is in the ring record.
+    Inline,
+    /// The archive (`bytes` long) is in the shared heap; the record points at it.
+    Spilled {
+        /// Archive length.
+        bytes: usize,
+    },
+}
+
+/// Sends `value` through `producer`, inline when its archive fits within a quarter of the
+/// ring's largest record, otherwise spilled into `heap` (see [`send_any_with`]). Blocks
+/// while the ring is full. The receiver reads either kind with
+/// [`decode_any`](crate::payload::decode_any).
+///
+/// ```
+/// # use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
+/// # let seg = Segment::create(Layout::new("doc-send-any", 1), 4 << 20).unwrap();
+/// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 4 << 20).unwrap();
+/// use zeroproc_codec::{envelope::Header, payload::decode_any, spill::{send_any, Sent}};
+/// let (mut tx, mut rx) = zeroproc_ring::spsc::channel(1 << 12).unwrap();
+/// let big: Vec<u64> = (0..100_000).collect();
+/// assert!(matches!(send_any(&mut tx, &heap, Header::new(1, 0), &big).unwrap(), Sent::Spilled { .. }));
+/// let rec = rx.recv().unwrap();
+/// let (_, v) = decode_any::<Vec<u64>>(&rec, &heap).unwrap();
+/// assert_eq!(v.len(), 100_000);
+/// drop(v); // frees the heap block
+/// ```
+pub fn send_any<T: Encode>(
+    producer: &mut Producer,
+    heap: &Heap<'_>,
+    header: Header,
+    value: &T,
+) -> Result<Sent, SpillSendError> {
+    let threshold = producer.max_payload() / 4;
+    send_any_with(producer, heap, header, value, threshold)
+}
+
+/// [`send_any`] with an explicit threshold: envelopes larger than `threshold` bytes (header
+/// included; at most the ring's largest record) are spilled.
+///
+/// ```
+/// # use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
+/// # let seg = Segment::create(Layout::new("doc-send-any-with", 1), 1 << 20).unwrap();
+/// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 1 << 20).unwrap();
+/// use zeroproc_codec::{envelope::Header, spill::{send_any_with, Sent}};
+/// let (mut tx, _rx) = zeroproc_ring::spsc::channel(1 << 12).unwrap();
+/// let v = vec![0u8; 100];
+/// assert_eq!(send_any_with(&mut tx, &heap, Header::new(1, 0), &v, 1024).unwrap(), Sent::Inline);
+/// let r = send_any_with(&mut tx, &heap, Header::new(2, 0), &v, 64).unwrap();
+/// assert!(matches!(r, Sent::Spilled { .. }));
+/// ```
+pub fn send_any_with<T: Encode>(
+    producer: &mut Producer,
+    heap: &Heap<'_>,
+    header: Header,
+    value: &T,
+    threshold: usize,
+) -> Result<Sent, SpillSendError> {
+    let threshold = threshold.min(producer.max_payload()).max(HEADER_LEN + SPILL_BODY_LEN);
+    let mut size = SEND_HINT.min(threshold);
+    let estimate = loop {
+        let mut r = producer.reserve(size).map_err(SpillSendError::Ring)?;
+        match envelope::encode_measured(&mut r, header, value) {
+            Ok(n) => {
+                r.truncate(n);
+                r.commit();
+                return Ok(Sent::Inline);
+            }
+            // Dropping the reservation abandons the space.
+            Err((EncodeError::TooLarge { .. }, need)) if size < threshold && need <= threshold => {
+                size = threshold
+            }
+            Err((EncodeError::TooLarge { .. }, need)) => break need,
+            Err((e, _)) => return Err(SpillSendError::Encode(e)),
+        }
+    };
+    let block = spill(heap, value, estimate).map_err(SpillSendError::Spill)?;
+    match producer.reserve(HEADER_LEN + SPILL_BODY_LEN) {
+        Ok(mut r) => {
+            let n = write_spilled_envelope(&mut r, header, &block);
+            r.truncate(n);
+            r.commit();
+            Ok(Sent::Spilled { bytes: block.len })
+        }
+        Err(e) => {
+            let _ = block.free(heap);
+            Err(SpillSendError::Ring(e))
+        }
+    }
+}
