@@ -1,9 +1,9 @@
 //! `cargo bench --bench pool`: the executor's workloads (issue #3) — W1 tiny-job round
 //! trip per wait strategy, W2 tiny-job throughput (unbatched and chunked, rayon in the
-//! same run), W4 Mandelbrot on 1/2 workers vs rayon 1/2 threads (interleaved, paired
+//! same run), W3 256 MiB array hand-off by `SharedArray` handle, W4 Mandelbrot on 1/2 workers vs rayon 1/2 threads (interleaved, paired
 //! ratios), pool start to first result.
 //!
-//! Options (after `--`): `--quick`, `--only W1|W2|W4|start`.
+//! Options (after `--`): `--quick`, `--only W1|W2|W3|W4|start`.
 
 fn main() {
     // Workers are this bench binary re-executed: they stop here.
@@ -23,6 +23,11 @@ fn main() {
     }
     if want("W2") {
         rows.extend(pool::w2(if quick { 1_000_000 } else { 10_000_000 }).expect("W2"));
+    }
+    if want("W3") {
+        for mib in [16, 256] {
+            values.extend(zeroproc_bench::workloads::pool_array::w3(mib, 9).expect("W3"));
+        }
     }
     if want("W4") {
         values.extend(pool::w4(if quick { 3 } else { 7 }).expect("W4"));

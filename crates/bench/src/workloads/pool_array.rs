@@ -1,0 +1,70 @@
+//! W3: hand a 256 MiB f64 array to a worker that sums it. The array is a `SharedArray`;
+//! the job carries its handle. Reported: the round trip, the worker's own summing time,
+//! and the difference (the hand-off overhead), for the first job on the array (the worker
+//! maps it) and for later jobs (mapping cached), next to the local sum time.
+
+use crate::report::Value;
+use std::time::Instant;
+use zeroproc_codec::shared::{ArrayHandle, SharedArray};
+use zeroproc_sched::Pool;
+
+/// Sums the array in the worker; returns (sum, ns spent summing).
+fn sum_job(h: ArrayHandle<f64>) -> (f64, u64) {
+    let x = h.read().expect("attach");
+    let t = Instant::now();
+    let s: f64 = x.iter().sum();
+    (s, t.elapsed().as_nanos() as u64)
+}
+
+/// Runs W3 with `mib` MiB and `repeats` cached hand-offs.
+pub fn w3(mib: usize, repeats: usize) -> Result<Vec<Value>, String> {
+    let n = mib * (1 << 20) / 8;
+    let data: Vec<f64> = (0..n).map(|i| (i % 1000) as f64).collect();
+    let t = Instant::now();
+    let local: f64 = data.iter().sum();
+    let local_s = t.elapsed().as_secs_f64();
+    let arr = SharedArray::from_slice(&data).map_err(|e| e.to_string())?;
+    drop(data);
+    let pool = Pool::builder().workers(1).build().map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    let mut cached = Vec::new();
+    for i in 0..=repeats {
+        let t = Instant::now();
+        let (s, busy_ns) =
+            pool.submit(sum_job, arr.handle()).result().map_err(|e| e.to_string())?;
+        let total = t.elapsed().as_secs_f64();
+        if s != local {
+            return Err(format!("W3 sum {s} != {local}"));
+        }
+        let overhead = total - busy_ns as f64 / 1e9;
+        if i == 0 {
+            let v = |name: &str, x: f64| Value {
+                name: format!("W3 {mib} MiB, first job (worker maps the array): {name}"),
+                mode: "1 worker".into(),
+                value: x * 1e3,
+                unit: "ms".into(),
+            };
+            rows.push(v("round trip", total));
+            rows.push(v("round trip − worker's sum time", overhead));
+        } else {
+            cached.push((total, overhead));
+        }
+    }
+    cached.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (total, overhead) = cached[cached.len() / 2];
+    let v = |name: &str, x: f64| Value {
+        name: format!("W3 {mib} MiB, later jobs (mapping cached): {name}"),
+        mode: format!("1 worker, median of {repeats}"),
+        value: x * 1e3,
+        unit: "ms".into(),
+    };
+    rows.push(v("round trip", total));
+    rows.push(v("round trip − worker's sum time", overhead));
+    rows.push(Value {
+        name: format!("W3 {mib} MiB local sum (controller, same data)"),
+        mode: "1 thread".into(),
+        value: local_s * 1e3,
+        unit: "ms".into(),
+    });
+    Ok(rows)
+}
