@@ -25,6 +25,8 @@ pub(crate) struct Inner<R, E> {
     pub(crate) id: AtomicU64,
     /// Set (Release) once `value` holds the outcome and every callback has run.
     done: AtomicBool,
+    /// This job counts in `Shared::interest` (a callback or waker is registered).
+    interested: AtomicBool,
     value: Mutex<Option<Outcome<R, E>>>,
     callbacks: Mutex<Vec<Callback<R, E>>>,
     waker: Mutex<Option<Waker>>,
@@ -43,11 +45,29 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
             worker: AtomicUsize::new(usize::MAX),
             id: AtomicU64::new(0),
             done: AtomicBool::new(false),
+            interested: AtomicBool::new(false),
             value: Mutex::new(None),
             callbacks: Mutex::new(Vec::new()),
             waker: Mutex::new(None),
             decode,
         })
+    }
+
+    /// Counts this job in the pool's `interest` (once).
+    fn register_interest(&self) {
+        // Relaxed (both): a counter the supervisor reads as a hint.
+        if !self.interested.swap(true, Ordering::Relaxed) {
+            self.shared.interest.fetch_add(1, Ordering::Relaxed);
+            self.shared.wake_supervisor();
+        }
+    }
+
+    /// Withdraws `register_interest` (once).
+    fn drop_interest(&self) {
+        // Relaxed (both): as above.
+        if self.interested.swap(false, Ordering::Relaxed) {
+            self.shared.interest.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     #[inline]
@@ -109,6 +129,7 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
         // Release: pairs with the Acquire in `is_done`.
         self.done.store(true, Ordering::Release);
         drop(g);
+        self.drop_interest();
         if let Some(w) = lock(&self.waker).take() {
             w.wake();
         }
@@ -236,6 +257,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
             }
             return;
         }
+        self.inner.register_interest();
         lock(&self.inner.callbacks).push(Box::new(f));
         // A completion stored between our check and the push runs `after`, which takes
         // the list under the value lock we hold: it sees this callback.
@@ -304,9 +326,10 @@ impl<R: Send + 'static, E: Send + 'static> std::future::Future for JobFuture<R, 
             return Poll::Ready(self.take());
         }
         *lock(&self.inner.waker) = Some(cx.waker().clone());
-        self.inner.shared.wake_supervisor();
+        self.inner.register_interest();
         // Re-check: a completion stored before the waker was registered did not see it.
         if self.inner.is_done() {
+            self.inner.drop_interest();
             return Poll::Ready(self.take());
         }
         Poll::Pending

@@ -83,6 +83,11 @@ pub(crate) struct Shared {
     pub core: Mutex<Core>,
     /// Threads blocked in `wait_until` (the supervisor drains completions only when 0).
     pub waiters: AtomicUsize,
+    /// Jobs whose completion must be delivered without anyone waiting for it (a done
+    /// callback or an async waker is registered). Only while this is non-zero does the
+    /// supervisor sleep on the completion event count — otherwise every completion would
+    /// cost the worker a FUTEX_WAKE (measured: 30 % of W2's time before this counter).
+    pub interest: AtomicUsize,
     /// No more submissions.
     pub closed: AtomicBool,
     /// Completions processed so far (a change counter for threads waiting for room).
@@ -117,6 +122,7 @@ impl Shared {
             controls,
             core: Mutex::new(Core { slots, next_id: 1, rr: 0, after: Vec::new() }),
             waiters: AtomicUsize::new(0),
+            interest: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             completed: std::sync::atomic::AtomicU64::new(0),
             strategy,
@@ -209,10 +215,16 @@ impl Shared {
         r.is_ok()
     }
 
-    /// True if some live worker has nothing queued (a map's window is too small).
+    /// True if some live worker has nothing queued: a map's window is too small to keep
+    /// it fed. (Tried: "some worker is not running a job" — it grew the window for long
+    /// jobs too, W4 went from 1.00× to 1.06–1.12× rayon, and W2 was slower.)
     pub(crate) fn starved(&self) -> bool {
         match self.core.try_lock() {
-            Ok(c) => c.slots.iter().any(|s| !s.broken && !s.stopping && s.owed.is_empty()),
+            Ok(c) => c
+                .slots
+                .iter()
+                .enumerate()
+                .any(|(_, s)| !s.broken && !s.stopping && s.owed.is_empty()),
             Err(_) => false,
         }
     }

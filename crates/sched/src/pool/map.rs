@@ -4,7 +4,7 @@ use super::core::{Complete, Shared};
 use super::Pool;
 use crate::error::{JobError, Never};
 use crate::job::{self, status, Wire};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,36 +13,105 @@ use std::time::{Duration, Instant};
 /// Upper bound of the adaptive window, per worker.
 const MAX_WINDOW_PER_WORKER: usize = 1024;
 
-/// A finished chunk: its results, or the error of the job that held it.
-type ChunkOutcome<R> = Result<Vec<R>, JobError<Never>>;
+/// A finished chunk: its result(s), or the error of the job that held it.
+enum Chunk<R> {
+    /// `chunk_size(1)`: the job's single result (no `Vec` per item).
+    One(R),
+    /// A chunk's results in item order.
+    Many(Vec<R>),
+}
 
-/// Completed chunks, by sequence number, until the iterator takes them.
+type ChunkOutcome<R> = Result<Chunk<R>, JobError<Never>>;
+
+/// One submitted chunk's place in the sink.
+enum Slot<R> {
+    /// Submitted, holding `n` items, not completed.
+    Pending(usize),
+    /// Completed.
+    Ready(usize, ChunkOutcome<R>),
+    /// Handed to the iterator (unordered mode takes out of order).
+    Taken,
+}
+
+struct SinkInner<R> {
+    /// Sequence number of `slots[0]`.
+    base: u64,
+    slots: VecDeque<Slot<R>>,
+    /// Completed sequence numbers in completion order (unordered mode).
+    arrived: VecDeque<u64>,
+}
+
+/// Completed chunks, by sequence number, until the iterator takes them. A deque indexed
+/// by `seq - base` (no hashing, no per-item allocation for `chunk_size(1)`).
 struct Sink<R> {
-    ready: Mutex<HashMap<u64, ChunkOutcome<R>>>,
+    inner: Mutex<SinkInner<R>>,
     /// Completions stored (a change counter for the waiting iterator).
     stored: AtomicU64,
     decode_one: bool,
+    ordered: bool,
 }
 
 impl<R: Wire + Send + 'static> Sink<R> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SinkInner<R>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that chunk `seq` of `n` items was submitted.
+    fn expect(&self, seq: u64, n: usize) {
+        let mut g = self.lock();
+        debug_assert_eq!(g.base + g.slots.len() as u64, seq, "sequence numbers are dense");
+        g.slots.push_back(Slot::Pending(n));
+    }
+
     fn store(&self, seq: u64, v: ChunkOutcome<R>) {
-        self.ready.lock().unwrap_or_else(|e| e.into_inner()).insert(seq, v);
-        // Release: pairs with the Acquire load in `Map::wait_for`.
+        let mut g = self.lock();
+        let Some(i) = seq.checked_sub(g.base) else { return };
+        if let Some(slot) = g.slots.get_mut(i as usize) {
+            if let Slot::Pending(n) = *slot {
+                *slot = Slot::Ready(n, v);
+                if !self.ordered {
+                    g.arrived.push_back(seq);
+                }
+            }
+        }
+        drop(g);
+        // Release: pairs with the Acquire load in `Map::take`.
         self.stored.fetch_add(1, Ordering::Release);
+    }
+
+    /// Takes the next chunk (the oldest when ordered, the earliest completed otherwise).
+    fn take_ready(&self) -> Option<(usize, ChunkOutcome<R>)> {
+        let mut g = self.lock();
+        let i = if self.ordered {
+            match g.slots.front() {
+                Some(Slot::Ready(..)) => 0,
+                _ => return None,
+            }
+        } else {
+            let seq = g.arrived.pop_front()?;
+            (seq - g.base) as usize
+        };
+        let out = match std::mem::replace(&mut g.slots[i], Slot::Taken) {
+            Slot::Ready(n, v) => (n, v),
+            _ => unreachable!("only completed chunks are taken"),
+        };
+        while matches!(g.slots.front(), Some(Slot::Taken)) {
+            g.slots.pop_front();
+            g.base += 1;
+        }
+        Some(out)
     }
 }
 
 impl<R: Wire + Send + 'static> Complete for Sink<R> {
     fn complete(&self, seq: u64, st: u32, bytes: &[u8]) -> bool {
         let v = match st {
-            status::OK if self.decode_one => job::decode_result::<R>(bytes).map(|r| vec![r]),
-            status::OK => job::decode_result::<Vec<R>>(bytes),
+            status::OK if self.decode_one => job::decode_result::<R>(bytes).map(Chunk::One),
+            status::OK => job::decode_result::<Vec<R>>(bytes).map(Chunk::Many),
             status::PANICKED => {
-                return {
-                    let message = String::from_utf8_lossy(bytes).into_owned();
-                    self.store(seq, Err(JobError::Panicked { message }));
-                    false
-                }
+                let message = String::from_utf8_lossy(bytes).into_owned();
+                self.store(seq, Err(JobError::Panicked { message }));
+                return false;
             }
             status::SKIPPED => {
                 self.store(seq, Err(JobError::Cancelled));
@@ -81,8 +150,8 @@ pub struct Map<'p, F, I, A, R> {
     deadline: Option<Instant>,
     timeout: Option<Duration>,
     sink: Option<Arc<Sink<R>>>,
-    /// (seq, items) of chunks submitted and not yet taken, in submission order.
-    in_flight: VecDeque<(u64, usize)>,
+    /// Chunks submitted and not yet taken.
+    in_flight: usize,
     next_seq: u64,
     out: std::vec::IntoIter<R>,
     errors: usize,
@@ -113,7 +182,7 @@ where
             deadline: None,
             timeout: None,
             sink: None,
-            in_flight: VecDeque::new(),
+            in_flight: 0,
             next_seq: 0,
             out: Vec::new().into_iter(),
             errors: 0,
@@ -155,9 +224,14 @@ where
                     self.deadline = zeroproc_ring::blocking::deadline_after(t);
                 }
                 Arc::new(Sink {
-                    ready: Mutex::new(HashMap::new()),
+                    inner: Mutex::new(SinkInner {
+                        base: 0,
+                        slots: VecDeque::new(),
+                        arrived: VecDeque::new(),
+                    }),
                     stored: AtomicU64::new(0),
                     decode_one: chunk == 1,
+                    ordered: self.ordered,
                 })
             })
             .clone()
@@ -170,7 +244,7 @@ where
         if self.window < self.max_window && shared.starved() {
             self.window = (self.window * 2).min(self.max_window);
         }
-        while !self.exhausted && self.in_flight.len() < self.window {
+        while !self.exhausted && self.in_flight < self.window {
             let seq = self.next_seq;
             let dest: Arc<dyn Complete> = sink.clone();
             let r = if self.chunk == 1 {
@@ -181,6 +255,7 @@ where
                     }
                     Some(a) => {
                         let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
+                        sink.expect(seq, 1);
                         shared.dispatch(fn_id, &a, dest, seq, t, None).map(|_| 1)
                     }
                 }
@@ -192,11 +267,12 @@ where
                 }
                 let n = v.len();
                 let fn_id = crate::fnid::id_of(job::call_chunk::<F, A, R>);
+                sink.expect(seq, n);
                 shared.dispatch(fn_id, &v, dest, seq, t, None).map(|_| n)
             };
             match r {
-                Ok(n) => {
-                    self.in_flight.push_back((seq, n));
+                Ok(_) => {
+                    self.in_flight += 1;
                     self.next_seq += 1;
                 }
                 Err(super::submit::Attempt::Encode(message)) => {
@@ -211,21 +287,16 @@ where
     /// Takes the next finished chunk (the oldest one when ordered), waiting for it.
     fn take(&mut self, sink: &Sink<R>) -> Option<(usize, ChunkOutcome<R>)> {
         loop {
-            {
-                let mut ready = sink.ready.lock().unwrap_or_else(|e| e.into_inner());
-                let pos = if self.ordered {
-                    self.in_flight.front().filter(|(s, _)| ready.contains_key(s)).map(|_| 0)
-                } else {
-                    self.in_flight.iter().position(|(s, _)| ready.contains_key(s))
-                };
-                if let Some(p) = pos {
-                    let (seq, n) = self.in_flight.remove(p).expect("position is valid");
-                    let v = ready.remove(&seq).expect("checked present");
-                    return Some((n, v));
-                }
+            if let Some(r) = sink.take_ready() {
+                self.in_flight -= 1;
+                return Some(r);
             }
             // Acquire: pairs with the Release increment in `Sink::store`.
             let seen = sink.stored.load(Ordering::Acquire);
+            if let Some(r) = sink.take_ready() {
+                self.in_flight -= 1;
+                return Some(r);
+            }
             let ok = self
                 .pool
                 .shared
@@ -257,20 +328,21 @@ where
         let sink = self.sink();
         if let Err(e) = self.top_up(&sink) {
             self.exhausted = true;
-            self.in_flight.clear();
+            self.in_flight = 0;
             return Some(Err(e));
         }
-        if self.in_flight.is_empty() {
+        if self.in_flight == 0 {
             return None;
         }
         match self.take(&sink) {
             None => {
                 // Timed out: report once, then end.
                 self.exhausted = true;
-                self.in_flight.clear();
+                self.in_flight = 0;
                 Some(Err(JobError::TimedOut))
             }
-            Some((_, Ok(v))) => {
+            Some((_, Ok(Chunk::One(r)))) => Some(Ok(r)),
+            Some((_, Ok(Chunk::Many(v)))) => {
                 self.out = v.into_iter();
                 self.next()
             }

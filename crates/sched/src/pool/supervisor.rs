@@ -117,13 +117,16 @@ fn kill_all(shared: &Shared) {
     }
 }
 
-/// Sleeps one tick. While nobody blocks on the pool and jobs are owed, sleeps on the
-/// completion event instead, so completions are drained (callbacks run, `.await`ers
-/// wake) as they arrive.
+/// Sleeps one tick. While nobody blocks on the pool and some owed job has a callback or
+/// an async waker, sleeps on the completion event instead, so those completions are
+/// delivered as they arrive (other completions are drained at the tick, or by the
+/// thread that asks for them).
 fn wait_tick(shared: &Shared) {
     let deadline = Instant::now() + TICK;
     // Relaxed: a hint; a stale value costs at most one tick of latency or one wake-up.
-    let idle = shared.waiters.load(Ordering::Relaxed) == 0;
+    let idle = shared.waiters.load(Ordering::Relaxed) == 0
+        // Relaxed: a hint, as above.
+        && shared.interest.load(Ordering::Relaxed) != 0;
     let owed = shared.core.try_lock().map(|c| c.owed() > 0).unwrap_or(false);
     if idle && owed {
         let _ = blocking::block_on::<(), ()>(
