@@ -220,11 +220,7 @@ impl Shared {
     /// jobs too, W4 went from 1.00× to 1.06–1.12× rayon, and W2 was slower.)
     pub(crate) fn starved(&self) -> bool {
         match self.core.try_lock() {
-            Ok(c) => c
-                .slots
-                .iter()
-                .enumerate()
-                .any(|(_, s)| !s.broken && !s.stopping && s.owed.is_empty()),
+            Ok(c) => c.slots.iter().any(|s| !s.broken && !s.stopping && s.owed.is_empty()),
             Err(_) => false,
         }
     }
