@@ -23,7 +23,7 @@
 //! let pool = Pool::builder().workers(2).build()?;
 //! assert_eq!(pool.submit(square, 7).result(), Ok(49));
 //! let total: u64 = pool.map(square, 0..1000u64).chunk_size(100).map(Result::unwrap).sum();
-//! assert_eq!(total, (0..1000u64).map(square).sum());
+//! assert_eq!(total, (0..1000u64).map(square).sum::<u64>());
 //! let crash = pool.submit(|_: ()| -> u64 { std::process::abort() }, ());
 //! assert!(matches!(crash.result(), Err(JobError::WorkerDied { .. })));
 //! assert_eq!(pool.submit(square, 3).result(), Ok(9)); // respawned, still serving

@@ -84,16 +84,8 @@ impl Pool {
         A: Wire,
         R: Wire + Send + 'static,
     {
-        match self.submit_deadline(f, args, None) {
-            Ok(fut) => fut,
-            Err(SubmitError::Shutdown(_)) => {
-                JobFuture::ready(self.shared.clone(), Err(JobError::Cancelled))
-            }
-            Err(SubmitError::Encode(_, message)) => {
-                JobFuture::ready(self.shared.clone(), Err(JobError::Decode { message }))
-            }
-            Err(SubmitError::Timeout(_)) => unreachable!("no deadline"),
-        }
+        let (fn_id, inner) = self.plain(f);
+        self.dispatch_future(fn_id, &args, inner, None).unwrap_or_else(|e| self.failed(e))
     }
 
     /// Like [`submit`](Self::submit) for a function returning `Result<T, E>`: its `Err(e)`
@@ -115,14 +107,7 @@ impl Pool {
                 Err(message) => Err(JobError::Decode { message }),
             }
         });
-        match self.dispatch_future(fn_id, &args, inner, None) {
-            Ok(fut) => fut,
-            Err(Attempt::Closed) => JobFuture::ready(self.shared.clone(), Err(JobError::Cancelled)),
-            Err(Attempt::Encode(message)) => {
-                JobFuture::ready(self.shared.clone(), Err(JobError::Decode { message }))
-            }
-            Err(Attempt::Full) => unreachable!("no deadline"),
-        }
+        self.dispatch_future(fn_id, &args, inner, None).unwrap_or_else(|e| self.failed(e))
     }
 
     /// Submits without waiting: `Full(args)` when every submission ring is full.
@@ -132,9 +117,7 @@ impl Pool {
         A: Wire,
         R: Wire + Send + 'static,
     {
-        let _ = f;
-        let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
-        let inner = Inner::<R, Never>::new(self.shared.clone(), decode_plain::<R>);
+        let (fn_id, inner) = self.plain(f);
         match self.shared.try_dispatch(fn_id, &args, inner.clone(), 0, self.timeout_ns()) {
             Ok((w, id)) => Ok(assigned(inner, w, id)),
             Err(Attempt::Full) => Err(TrySubmitError::Full(args)),
@@ -170,9 +153,7 @@ impl Pool {
         A: Wire,
         R: Wire + Send + 'static,
     {
-        let _ = f;
-        let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
-        let inner = Inner::<R, Never>::new(self.shared.clone(), decode_plain::<R>);
+        let (fn_id, inner) = self.plain(f);
         match self.dispatch_future(fn_id, &args, inner, deadline) {
             Ok(fut) => Ok(fut),
             Err(Attempt::Full) => Err(SubmitError::Timeout(args)),
@@ -190,17 +171,33 @@ impl Pool {
         A: Wire,
         R: Wire + Send + 'static,
     {
-        let _ = f;
-        let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
-        let inner = Inner::<R, Never>::new(self.shared.clone(), decode_plain::<R>);
+        let (fn_id, inner) = self.plain(f);
         let t = timeout.as_nanos().max(1) as u64;
         match self.shared.dispatch(fn_id, &args, inner.clone(), 0, t, None) {
             Ok((w, id)) => assigned(inner, w, id),
-            Err(Attempt::Encode(message)) => {
-                JobFuture::ready(self.shared.clone(), Err(JobError::Decode { message }))
-            }
-            Err(_) => JobFuture::ready(self.shared.clone(), Err(JobError::Cancelled)),
+            Err(e) => self.failed(e),
         }
+    }
+
+    /// The trampoline id and a fresh future slot for a plain (infallible) job of `F`.
+    fn plain<F, A, R>(&self, _f: F) -> (u32, Arc<Inner<R, Never>>)
+    where
+        F: Fn(A) -> R + Copy + Send + 'static,
+        A: Wire,
+        R: Wire + Send + 'static,
+    {
+        let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
+        (fn_id, Inner::new(self.shared.clone(), decode_plain::<R>))
+    }
+
+    /// A future already failed by a submission that could not be made (blocking forms:
+    /// `Full` cannot happen without a deadline).
+    fn failed<R: Send + 'static, E: Send + 'static>(&self, e: Attempt) -> JobFuture<R, E> {
+        let err = match e {
+            Attempt::Encode(message) => JobError::Decode { message },
+            Attempt::Closed | Attempt::Full => JobError::Cancelled,
+        };
+        JobFuture::ready(self.shared.clone(), Err(err))
     }
 
     fn dispatch_future<A: Wire, R: Send + 'static, E: Send + 'static>(
