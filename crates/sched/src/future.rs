@@ -167,6 +167,7 @@ pub struct JobFuture<R, E = Never> {
 
 impl<R, E> std::fmt::Debug for JobFuture<R, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Relaxed (all three): a diagnostic snapshot.
         f.debug_struct("JobFuture")
             .field("id", &self.inner.id.load(Ordering::Relaxed))
             .field("worker", &self.inner.worker.load(Ordering::Relaxed))

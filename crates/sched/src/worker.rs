@@ -214,6 +214,7 @@ pub(crate) fn run(spec: &Spec) -> ! {
         } else {
             match peek(&rec) {
                 Some((fn_id, id)) if id == job_id => {
+                    // Relaxed: published by the Release store of `current` below.
                     ctl.started_ns.store(t0, Ordering::Relaxed);
                     // Release: pairs with the Acquire in `WorkerControl::current` (the
                     // controller judging a death, a successor skipping this job).

@@ -297,6 +297,7 @@ where
                 self.in_flight -= 1;
                 return Some(r);
             }
+            // Acquire: as above (the change is then re-checked under the sink's lock).
             let ok = self
                 .pool
                 .shared

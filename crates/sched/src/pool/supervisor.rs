@@ -149,6 +149,7 @@ fn wait_tick(shared: &Shared) {
 
 /// Reaps dead workers, enforces time-outs; true when the supervisor's work is over.
 fn check(shared: &Shared, launch: &Launch) -> bool {
+    // Acquire: pairs with the Release store in `Shared::shutdown`.
     let closed = shared.closed.load(Ordering::Acquire);
     let mut core = shared.lock();
     let now = monotonic_ns();
