@@ -57,7 +57,12 @@ pub struct WorkerControl {
     /// Job id being run, 0 when idle. Stored before the job starts and cleared after its
     /// completion is committed; a successor skips a record carrying this id.
     pub current: AtomicU64,
-    /// CLOCK_MONOTONIC ns at which `current` started (per-job time-outs).
+    /// Id of the last job whose completion was committed. Job ids in one ring increase,
+    /// so a successor skips records with an id ≤ this (their completions were published;
+    /// their records were only not yet released — releases are batched).
+    pub last_done: AtomicU64,
+    /// CLOCK_MONOTONIC ns at which `current` started (per-job time-outs; only for jobs
+    /// with a time-out).
     pub started_ns: AtomicU64,
     /// Jobs completed (all incarnations).
     pub jobs_done: AtomicU64,

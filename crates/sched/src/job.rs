@@ -55,6 +55,9 @@ pub(crate) mod status {
     pub const SKIPPED: u32 = 4;
 }
 
+/// Envelope flag: the job has a time-out, so the worker records its start time.
+pub(crate) const FLAG_TIMED: u8 = 0x01;
+
 /// Submission record kinds, written by the controller.
 pub(crate) mod kind {
     /// A job envelope.

@@ -102,6 +102,49 @@ fn crash_storm_fails_exactly_the_crashing_jobs() {
     assert_eq!(respawns(&p), 6);
 }
 
+/// Appends `i` to the log file named in the argument, then crashes if `i % 40 == 7`.
+fn logged(arg: (String, u64)) -> u64 {
+    use std::io::Write;
+    let (path, i) = arg;
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(format!("{i}\n").as_bytes()).unwrap(); // O_APPEND: one atomic write
+    if i % 40 == 7 {
+        segfault(13);
+    }
+    i
+}
+
+#[test]
+fn crashes_never_run_a_job_twice_or_lose_one() {
+    // Tiny jobs back to back: records are released in batches, so a crash leaves
+    // completed-but-unreleased records at the ring head; the successor must skip them.
+    let path = std::env::temp_dir().join(format!("zp-exactly-once-{}", std::process::id()));
+    std::fs::write(&path, "").unwrap();
+    let p = pool(2);
+    let arg = |i: u64| (path.to_str().unwrap().to_owned(), i);
+    let fs: Vec<_> = (0..400u64).map(|i| p.submit(logged, arg(i))).collect();
+    let mut failed = 0;
+    for (i, f) in fs.into_iter().enumerate() {
+        match f.result() {
+            Ok(v) => assert_eq!(v, i as u64),
+            Err(JobError::WorkerDied { .. }) => {
+                assert_eq!(i % 40, 7, "job {i} failed but did not crash");
+                failed += 1;
+            }
+            Err(e) => panic!("{i}: {e:?}"),
+        }
+    }
+    assert_eq!(failed, 10);
+    let mut runs = vec![0u32; 400];
+    for l in std::fs::read_to_string(&path).unwrap().lines() {
+        runs[l.parse::<usize>().unwrap()] += 1;
+    }
+    std::fs::remove_file(&path).unwrap();
+    let wrong: Vec<(usize, u32)> =
+        runs.iter().copied().enumerate().filter(|&(_, n)| n != 1).collect();
+    assert!(wrong.is_empty(), "jobs not run exactly once: {wrong:?}");
+}
+
 #[test]
 fn per_job_timeout_kills_and_respawns() {
     let p = pool(1);

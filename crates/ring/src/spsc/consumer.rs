@@ -174,6 +174,26 @@ impl Consumer {
         Ok(Self { view, st, strategy: WaitStrategy::default() })
     }
 
+    /// Whether a record looks available without waiting: true if records seen earlier are
+    /// not consumed yet or the producer has published more. A hint for callers that do
+    /// something before they block (e.g. account idle time); `try_recv` may still find
+    /// only padding. Never blocks, never consumes.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = zeroproc_ring::spsc::channel(4096).unwrap();
+    /// assert!(!rx.is_ready());
+    /// tx.try_send(b"x").unwrap();
+    /// assert!(rx.is_ready());
+    /// ```
+    #[inline]
+    pub fn is_ready(&mut self) -> bool {
+        if self.st.read != self.st.tail_cache || self.st.corrupt.is_some() {
+            return true;
+        }
+        // Acquire: pairs with the producer's Release store of `tail`, as in `refill`.
+        self.view.header().tail.load(Ordering::Acquire) != self.st.tail_cache
+    }
+
     /// Takes the next record without blocking. The guard derefs to the payload (read in
     /// place, 16-byte aligned) and releases its space when dropped.
     ///

@@ -171,6 +171,7 @@ impl PoolBuilder {
                 failed_starts: 0,
                 broken: false,
                 stopping: false,
+                staged: 0,
             });
         }
         let cores: Vec<usize> = match (&self.cores, self.pin) {

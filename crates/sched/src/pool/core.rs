@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use zeroproc_ring::blocking::{self, Poll};
-use zeroproc_ring::spsc::{Consumer, Producer, TryRecvError};
+use zeroproc_ring::spsc::{Consumer, Producer};
 use zeroproc_shm::wait::WaitStrategy;
 use zeroproc_shm::Segment;
 
@@ -62,6 +62,8 @@ pub(crate) struct Slot {
     pub broken: bool,
     /// STOP record queued.
     pub stopping: bool,
+    /// Jobs staged by a `Batch` and not yet published.
+    pub staged: u32,
 }
 
 /// The state behind the pool lock.
@@ -290,25 +292,21 @@ impl Core {
         n
     }
 
-    /// Drains worker `w`'s completion ring.
+    /// Drains worker `w`'s completion ring, releasing the records once per call (one
+    /// index store and one wake-up check for the whole batch).
     pub(crate) fn drain(&mut self, w: usize) -> usize {
-        let mut n = 0;
         let Core { slots, after, .. } = self;
-        let slot = &mut slots[w];
-        loop {
-            let rec = match slot.rx.try_recv() {
-                Ok(r) => r,
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Corrupt(_)) => break, // the supervisor kills the worker
-            };
-            let Some(owed) = slot.owed.pop_front() else { break };
-            debug_assert_eq!(rec.tag(), owed.id, "completions come back in submission order");
-            if owed.dest.complete(owed.seq, rec.kind(), &rec) {
-                after.push(owed.dest);
+        let Slot { rx, owed, .. } = &mut slots[w];
+        // Errors (empty, a dead or corrupt producer) end the batch; the supervisor judges
+        // the worker.
+        rx.drain(usize::MAX, |rec| {
+            let Some(o) = owed.pop_front() else { return };
+            debug_assert_eq!(rec.tag(), o.id, "completions come back in submission order");
+            if o.dest.complete(o.seq, rec.kind(), &rec) {
+                after.push(o.dest);
             }
-            n += 1;
-        }
-        n
+        })
+        .unwrap_or(0)
     }
 
     /// Fails the front job of worker `w` (the one it was running) with `e`.

@@ -1,6 +1,7 @@
 //! `pool.map(f, items)`: lazy, bounded, ordered (or not), optionally chunked.
 
 use super::core::{Complete, Shared};
+use super::submit::{Attempt, Batch};
 use super::Pool;
 use crate::error::{JobError, Never};
 use crate::job::{self, status, Wire};
@@ -135,6 +136,29 @@ impl<R: Wire + Send + 'static> Complete for Sink<R> {
     }
 }
 
+/// Places one job through `batch`; when every ring is full, publishes the batch, drains
+/// and waits (`Shared::dispatch`), then starts a new batch.
+fn place<'s, T: Wire>(
+    shared: &'s Shared,
+    batch: &mut Option<Batch<'s>>,
+    fn_id: u32,
+    args: &T,
+    dest: Arc<dyn Complete>,
+    seq: u64,
+    timeout_ns: u64,
+) -> Result<(usize, u64), Attempt> {
+    if let Some(b) = batch.as_mut() {
+        match b.try_place(fn_id, args, dest.clone(), seq, timeout_ns) {
+            Err(Attempt::Full) => {}
+            r => return r,
+        }
+    }
+    *batch = None; // publish what is staged and release the lock before waiting
+    let r = shared.dispatch(fn_id, args, dest, seq, timeout_ns, None);
+    *batch = shared.batch().ok();
+    r
+}
+
 /// The iterator returned by [`Pool::map`] and [`Pool::map_unordered`]. Jobs are submitted
 /// as the iterator is consumed, at most [`window`](Self::window) at a time; each yields
 /// `Ok(result)` or the [`JobError`] of the job that held that item (a failed chunk yields
@@ -244,6 +268,13 @@ where
         if self.window < self.max_window && shared.starved() {
             self.window = (self.window * 2).min(self.max_window);
         }
+        // Refill only once half the window has drained, then in one batch: one lock
+        // acquisition and one publish per worker for many jobs, instead of one job each
+        // time a result is taken.
+        if self.in_flight > self.window / 2 {
+            return Ok(());
+        }
+        let mut batch = shared.batch().ok();
         while !self.exhausted && self.in_flight < self.window {
             let seq = self.next_seq;
             let dest: Arc<dyn Complete> = sink.clone();
@@ -256,7 +287,7 @@ where
                     Some(a) => {
                         let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
                         sink.expect(seq, 1);
-                        shared.dispatch(fn_id, &a, dest, seq, t, None).map(|_| 1)
+                        place(shared, &mut batch, fn_id, &a, dest, seq, t)
                     }
                 }
             } else {
@@ -265,19 +296,16 @@ where
                     self.exhausted = true;
                     break;
                 }
-                let n = v.len();
                 let fn_id = crate::fnid::id_of(job::call_chunk::<F, A, R>);
-                sink.expect(seq, n);
-                shared.dispatch(fn_id, &v, dest, seq, t, None).map(|_| n)
+                sink.expect(seq, v.len());
+                place(shared, &mut batch, fn_id, &v, dest, seq, t)
             };
             match r {
                 Ok(_) => {
                     self.in_flight += 1;
                     self.next_seq += 1;
                 }
-                Err(super::submit::Attempt::Encode(message)) => {
-                    return Err(JobError::Decode { message })
-                }
+                Err(Attempt::Encode(message)) => return Err(JobError::Decode { message }),
                 Err(_) => return Err(JobError::Cancelled),
             }
         }

@@ -1,7 +1,7 @@
 //! Putting a job into a worker's submission ring: the arguments are archived directly
 //! into the reserved record (no intermediate buffer), then committed (Release).
 
-use super::core::{Complete, Owed, Shared};
+use super::core::{Complete, Core, Owed, Shared};
 use crate::job::{kind, Wire};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -39,28 +39,19 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Attempt::Closed);
         }
-        let mut core = self.lock();
-        let first = core.pick().ok_or(Attempt::Closed)?;
-        let n = core.slots.len();
-        let id = core.next_id;
-        for k in 0..n {
-            let w = (first + k) % n;
-            let slot = &mut core.slots[w];
-            if slot.broken || slot.stopping {
-                continue;
-            }
-            match encode_job(&mut slot.tx, fn_id, id, args) {
-                Ok(()) => {
-                    dest.assign(w, id);
-                    slot.owed.push_back(Owed { id, seq, dest, timeout_ns });
-                    core.next_id += 1;
-                    return Ok((w, id));
-                }
-                Err(Attempt::Full) => continue,
-                Err(e) => return Err(e),
-            }
+        place(&mut self.lock(), fn_id, args, dest, seq, timeout_ns, false)
+    }
+
+    /// Starts a batch: jobs placed through it are staged under one lock acquisition and
+    /// published together (one index store and one wake-up check per worker and batch
+    /// instead of per job — the per-commit SeqCst fence was half of the controller's
+    /// dispatch time on tiny jobs, measured with perf).
+    pub(crate) fn batch(&self) -> Result<Batch<'_>, Attempt> {
+        // Acquire: pairs with the Release store in `shutdown`.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Attempt::Closed);
         }
-        Err(Attempt::Full)
+        Ok(Batch { core: self.lock() })
     }
 
     /// Dispatches, draining completions and waiting while every ring is full, until
@@ -148,14 +139,97 @@ impl Shared {
     }
 }
 
-/// Archives `args` into a record of `tx` and commits it.
+/// Jobs staged under one lock acquisition; dropping the batch publishes them.
+pub(crate) struct Batch<'a> {
+    core: std::sync::MutexGuard<'a, Core>,
+}
+
+/// A worker's staged jobs are published once this many accumulate, so a long batch does
+/// not keep the first jobs from a waiting worker.
+const PUBLISH_EVERY: u32 = 32;
+
+impl Batch<'_> {
+    /// Stages one job (see [`Shared::try_dispatch`]); `Full` when every ring is full.
+    #[inline]
+    pub(crate) fn try_place<A: Wire>(
+        &mut self,
+        fn_id: u32,
+        args: &A,
+        dest: Arc<dyn Complete>,
+        seq: u64,
+        timeout_ns: u64,
+    ) -> Result<(usize, u64), Attempt> {
+        let r = place(&mut self.core, fn_id, args, dest, seq, timeout_ns, true);
+        if let Ok((w, _)) = r {
+            let slot = &mut self.core.slots[w];
+            slot.staged += 1;
+            if slot.staged >= PUBLISH_EVERY {
+                slot.tx.publish();
+                slot.staged = 0;
+            }
+        }
+        r
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        for slot in self.core.slots.iter_mut().filter(|s| s.staged != 0) {
+            slot.tx.publish();
+            slot.staged = 0;
+        }
+    }
+}
+
+/// Places one job on the least-loaded worker with room (committing it, or staging it
+/// when `stage`). Returns (worker, job id).
+#[inline]
+fn place<A: Wire>(
+    core: &mut Core,
+    fn_id: u32,
+    args: &A,
+    dest: Arc<dyn Complete>,
+    seq: u64,
+    timeout_ns: u64,
+    stage: bool,
+) -> Result<(usize, u64), Attempt> {
+    let first = core.pick().ok_or(Attempt::Closed)?;
+    let n = core.slots.len();
+    let id = core.next_id;
+    for k in 0..n {
+        let w = (first + k) % n;
+        let slot = &mut core.slots[w];
+        if slot.broken || slot.stopping {
+            continue;
+        }
+        match encode_job(&mut slot.tx, fn_id, id, timeout_ns != 0, args, stage) {
+            Ok(()) => {
+                dest.assign(w, id);
+                slot.owed.push_back(Owed { id, seq, dest, timeout_ns });
+                core.next_id += 1;
+                return Ok((w, id));
+            }
+            Err(Attempt::Full) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Attempt::Full)
+}
+
+/// Archives `args` into a record of `tx` and commits (or stages) it.
 #[inline]
 fn encode_job<A: Wire>(
     tx: &mut zeroproc_ring::spsc::Producer,
     fn_id: u32,
     id: u64,
+    timed: bool,
     args: &A,
+    stage: bool,
 ) -> Result<(), Attempt> {
+    let mut header = Header::new(id, fn_id);
+    if timed {
+        header.flags |= crate::job::FLAG_TIMED;
+    }
     let max = tx.max_payload();
     let mut size = HINT.min(max);
     loop {
@@ -164,12 +238,16 @@ fn encode_job<A: Wire>(
             Err(TryReserveError::Full) => return Err(Attempt::Full),
             Err(e) => return Err(Attempt::Encode(e.to_string())),
         };
-        match envelope::encode_into(&mut r, Header::new(id, fn_id), args) {
+        match envelope::encode_into(&mut r, header, args) {
             Ok(n) => {
                 r.truncate(n);
                 r.set_kind(kind::JOB);
                 r.set_tag(id);
-                r.commit();
+                if stage {
+                    r.stage();
+                } else {
+                    r.commit();
+                }
                 return Ok(());
             }
             Err(EncodeError::TooLarge { .. }) if size < max => size = max,
