@@ -9,7 +9,7 @@
 //! controller (statistics, liveness, job accounting) and the worker's successor after a
 //! respawn. The accounting protocol is in `README.md` beside this file.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use zeroproc_ring::spsc::{size_for, RingHeader};
 use zeroproc_shm::wait::EventCount;
 use zeroproc_shm::{Layout, Offset, HEADER_SIZE};
@@ -32,7 +32,7 @@ pub const CANCEL_SLOTS: usize = 16;
 
 /// Layout identity checked when a worker attaches the pool segment.
 pub const POOL_LAYOUT: Layout =
-    Layout::new("zeroproc-pool", 1).with_type::<PoolHeader>().with_type::<WorkerControl>();
+    Layout::new("zeroproc-pool", 2).with_type::<PoolHeader>().with_type::<WorkerControl>();
 
 /// Head of the pool segment.
 #[repr(C, align(64))]
@@ -44,6 +44,58 @@ pub struct PoolHeader {
     pub workers: AtomicU32,
     /// Capacity of each ring. Written once at creation.
     pub ring_capacity: AtomicU64,
+    /// The spill heap's state ([`heap_state`]); its segment id follows.
+    pub heap_state: AtomicU32,
+    /// Bytes of `heap_id` in use.
+    pub heap_id_len: AtomicU32,
+    /// The spill heap's segment id (UTF-8), written before `heap_state = READY`.
+    pub heap_id: [AtomicU8; HEAP_ID_MAX],
+}
+
+/// Longest spill-heap segment id the pool header holds.
+pub const HEAP_ID_MAX: usize = 128;
+
+/// `PoolHeader::heap_state` values.
+pub(crate) mod heap_state {
+    /// Not created yet (the supervisor creates it right after start-up).
+    pub const PENDING: u32 = 0;
+    /// Created; `heap_id` is valid.
+    pub const READY: u32 = 1;
+    /// Disabled (`spill_heap(0)`) or creation failed: oversized payloads are errors.
+    pub const NONE: u32 = 2;
+}
+
+impl PoolHeader {
+    /// Publishes the spill heap's segment id (or that there is none).
+    pub(crate) fn publish_heap(&self, id: Option<&str>) {
+        match id.filter(|i| i.len() <= HEAP_ID_MAX) {
+            Some(id) => {
+                for (slot, b) in self.heap_id.iter().zip(id.bytes()) {
+                    // Relaxed: published by the Release store of the state below.
+                    slot.store(b, Ordering::Relaxed);
+                }
+                // Relaxed: as above.
+                self.heap_id_len.store(id.len() as u32, Ordering::Relaxed);
+                // Release: pairs with the Acquire load in `heap`.
+                self.heap_state.store(heap_state::READY, Ordering::Release);
+            }
+            // Release: as above.
+            None => self.heap_state.store(heap_state::NONE, Ordering::Release),
+        }
+    }
+
+    /// The spill heap's state and, when ready, its segment id.
+    pub(crate) fn heap(&self) -> (u32, Option<String>) {
+        // Acquire: pairs with the Release store in `publish_heap`.
+        let st = self.heap_state.load(Ordering::Acquire);
+        if st != heap_state::READY {
+            return (st, None);
+        }
+        // Relaxed (both): ordered by the Acquire load above.
+        let n = (self.heap_id_len.load(Ordering::Relaxed) as usize).min(HEAP_ID_MAX);
+        let bytes: Vec<u8> = self.heap_id[..n].iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        (st, String::from_utf8(bytes).ok())
+    }
 }
 
 /// One worker's block. Writer: the worker process in that slot (whichever incarnation),

@@ -7,6 +7,7 @@
 
 use crate::error::{JobError, JobErrorKind, Never};
 use crate::pool::core::{Complete, Shared};
+use crate::spill::SpillHeap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,7 +31,7 @@ pub(crate) struct Inner<R, E> {
     value: Mutex<Option<Outcome<R, E>>>,
     callbacks: Mutex<Vec<Callback<R, E>>>,
     waker: Mutex<Option<Waker>>,
-    decode: fn(&[u8]) -> Outcome<R, E>,
+    decode: fn(&[u8], Option<&SpillHeap>) -> Outcome<R, E>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -39,7 +40,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
-    pub(crate) fn new(shared: Arc<Shared>, decode: fn(&[u8]) -> Outcome<R, E>) -> Arc<Self> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        decode: fn(&[u8], Option<&SpillHeap>) -> Outcome<R, E>,
+    ) -> Arc<Self> {
         Arc::new(Inner {
             shared,
             worker: AtomicUsize::new(usize::MAX),
@@ -95,10 +99,10 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
 }
 
 impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
-    fn complete(&self, _seq: u64, st: u32, bytes: &[u8]) -> bool {
+    fn complete(&self, _seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool {
         use crate::job::status;
         let v = match st {
-            status::OK => (self.decode)(bytes),
+            status::OK => (self.decode)(bytes, heap),
             status::PANICKED => {
                 Err(JobError::Panicked { message: String::from_utf8_lossy(bytes).into_owned() })
             }
@@ -179,7 +183,7 @@ impl<R, E> std::fmt::Debug for JobFuture<R, E> {
 impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// A future that is already done with `v` (a submission that failed).
     pub(crate) fn ready(shared: Arc<Shared>, v: Outcome<R, E>) -> Self {
-        let inner = Inner::new(shared, |_| unreachable!("never decoded"));
+        let inner = Inner::new(shared, |_, _| unreachable!("never decoded"));
         inner.set(v);
         JobFuture { inner }
     }

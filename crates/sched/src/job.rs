@@ -130,9 +130,10 @@ where
 }
 
 fn read_args<A: Wire>(ctx: &mut JobCtx<'_>) -> Option<A> {
-    let r = envelope::decode::<A>(ctx.input).map_err(|e| e.to_string()).and_then(|(_, a)| {
-        rkyv::deserialize::<A, rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
-    });
+    let input = ctx.input;
+    let spilled = input.len() > 3 && input[3] & envelope::FLAG_SPILLED != 0;
+    let heap = if spilled { ctx.spill_heap() } else { None };
+    let r = crate::spill::decode_owned::<A>(input, heap);
     match r {
         Ok(a) => Some(a),
         Err(e) => {
@@ -140,10 +141,4 @@ fn read_args<A: Wire>(ctx: &mut JobCtx<'_>) -> Option<A> {
             None
         }
     }
-}
-
-/// Decodes a result envelope on the controller side.
-pub(crate) fn decode_result<R: Wire>(bytes: &[u8]) -> Result<R, String> {
-    let (_, a) = envelope::decode::<R>(bytes).map_err(|e| e.to_string())?;
-    rkyv::deserialize::<R, rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
 }

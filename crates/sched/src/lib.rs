@@ -40,6 +40,7 @@ mod future;
 mod job;
 mod launch;
 mod pool;
+mod spill;
 mod wait;
 mod worker;
 

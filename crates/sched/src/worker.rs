@@ -5,6 +5,7 @@
 use crate::control::{self, monotonic_ns, state, PoolHeader, SegmentMap, WorkerControl};
 use crate::job::{kind, status};
 use crate::launch::Spec;
+use crate::spill::{SpillHeap, WorkerSpill};
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub(crate) struct JobCtx<'a> {
     pub input: &'a [u8],
     sink: Sink<'a>,
     job_id: u64,
+    spill: Option<&'a mut WorkerSpill>,
 }
 
 enum Sink<'a> {
@@ -42,6 +44,11 @@ enum Sink<'a> {
 }
 
 impl JobCtx<'_> {
+    /// The pool's spill heap (attached on first use).
+    pub fn spill_heap(&mut self) -> Option<&SpillHeap> {
+        self.spill.as_mut().and_then(|s| s.get())
+    }
+
     /// Completes the job with `value` (status OK).
     pub fn complete_ok<R: Encode>(&mut self, value: &R) {
         let job_id = self.job_id;
@@ -63,6 +70,36 @@ impl JobCtx<'_> {
                     return;
                 }
                 Err(envelope::EncodeError::TooLarge { .. }) if size < max => size = max,
+                Err(e) if crate::spill::too_large(&e) => {
+                    // Larger than any record: into the spill heap (the unfinished
+                    // reservation is abandoned, never committed).
+                    let header = Header::new(job_id, 0);
+                    let sent = match self.spill_heap() {
+                        Some(h) => {
+                            let h = h.clone();
+                            let Sink::Ring { out, bytes } = &mut self.sink else { unreachable!() };
+                            let r = crate::spill::send_spilled(
+                                out,
+                                &h,
+                                header,
+                                value,
+                                status::OK,
+                                job_id,
+                                crate::spill::Send::CommitWaiting,
+                            );
+                            if r.is_ok() {
+                                *bytes +=
+                                    envelope::HEADER_LEN + zeroproc_codec::spill::SPILL_BODY_LEN;
+                            }
+                            r.map(|_| ())
+                        }
+                        None => Err(format!("{e}, and the pool has no spill heap")),
+                    };
+                    if let Err(m) = sent {
+                        self.complete_msg(status::BAD_RESULT, &m);
+                    }
+                    return;
+                }
                 // The unfinished reservation is abandoned (never committed).
                 Err(e) => return self.complete_msg(status::BAD_RESULT, &e.to_string()),
             }
@@ -146,8 +183,9 @@ pub(crate) fn run(spec: &Spec) -> ! {
     let Ok(seg) = Segment::attach(&spec.segment, control::POOL_LAYOUT) else {
         std::process::exit(exit::ATTACH)
     };
-    let seg = Arc::new(seg);
-    let Some((header, ctl, map)) = locate(&seg, spec.index) else {
+    // The worker never returns: its mapping of the pool segment lives until it exits.
+    let seg: &'static Arc<Segment> = Box::leak(Box::new(Arc::new(seg)));
+    let Some((header, ctl, map)) = locate(seg, spec.index) else {
         std::process::exit(exit::ATTACH)
     };
     if crate::fnid::fingerprint() != spec.fingerprint {
@@ -171,7 +209,8 @@ pub(crate) fn run(spec: &Spec) -> ! {
     ctl.pid.store(std::process::id(), Ordering::Relaxed);
     quiet_panics();
     if let Some(init) = spec.initializer {
-        let mut ctx = JobCtx { input: &[], sink: Sink::Local { status: None }, job_id: 0 };
+        let mut ctx =
+            JobCtx { input: &[], sink: Sink::Local { status: None }, job_id: 0, spill: None };
         // SAFETY: the id was made by `fnid::id_of` in the controller, same fingerprint
         // (checked above).
         let t = unsafe { crate::fnid::resolve(init) };
@@ -190,6 +229,7 @@ pub(crate) fn run(spec: &Spec) -> ! {
     header.completions.notify_all();
 
     let mut st = Local::load(ctl);
+    let mut spill = WorkerSpill::new(header);
     let mut unreleased = 0u32;
     let mut done_here = 0u64;
     let mut mark = monotonic_ns(); // start of the current idle or busy period
@@ -231,7 +271,12 @@ pub(crate) fn run(spec: &Spec) -> ! {
             ctl.current.store(0, Ordering::Release);
             continue;
         }
-        let mut ctx = JobCtx { input: &rec, sink: Sink::Ring { out: &mut tx, bytes: 0 }, job_id };
+        let mut ctx = JobCtx {
+            input: &rec,
+            sink: Sink::Ring { out: &mut tx, bytes: 0 },
+            job_id,
+            spill: Some(&mut spill),
+        };
         if ctl.is_cancelled(job_id) {
             ctx.complete_msg(status::SKIPPED, "");
         } else {

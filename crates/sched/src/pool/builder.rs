@@ -39,6 +39,7 @@ pub struct PoolBuilder {
     window: usize,
     ring_capacity: usize,
     job_timeout: Option<Duration>,
+    spill_heap: usize,
 }
 
 impl Default for PoolBuilder {
@@ -53,6 +54,7 @@ impl Default for PoolBuilder {
             window: 0,
             ring_capacity: 1 << 18,
             job_timeout: None,
+            spill_heap: 64 << 20,
         }
     }
 }
@@ -113,6 +115,15 @@ impl PoolBuilder {
     /// 256 KiB). A job's arguments or result larger than about half of it cannot be sent.
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
         self.ring_capacity = bytes;
+        self
+    }
+
+    /// Bytes of the shared heap that carries arguments and results too large for a ring
+    /// record (default 64 MiB; `0`: none — such payloads are then
+    /// [`JobError::Decode`](crate::JobError::Decode) errors). Reserved right after the
+    /// workers start, off the start-up path.
+    pub fn spill_heap(mut self, bytes: usize) -> Self {
+        self.spill_heap = bytes;
         self
     }
 
@@ -195,7 +206,7 @@ impl PoolBuilder {
                 parent,
             })
             .collect();
-        let shared = Shared::new(seg, map, slots, self.strategy)
+        let shared = Shared::new(seg, map, slots, self.strategy, self.spill_heap)
             .ok_or_else(|| BuildError::Config("pool segment layout".into()))?;
         let shared = Arc::new(shared);
         let (tx, rx) = std::sync::mpsc::channel();

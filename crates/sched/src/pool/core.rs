@@ -8,6 +8,7 @@
 
 use crate::control::{PoolHeader, SegmentMap, WorkerControl};
 use crate::error::{JobError, Never};
+use crate::spill::{SpillHeap, SpillSource};
 use std::collections::VecDeque;
 use std::process::Child;
 use std::ptr::NonNull;
@@ -23,7 +24,8 @@ use zeroproc_shm::Segment;
 pub(crate) trait Complete: Send + Sync {
     /// Stores a completion record (`st` = status, `bytes` = payload) for `seq`. Returns
     /// true when [`after`](Self::after) must be called once the pool lock is released.
-    fn complete(&self, seq: u64, st: u32, bytes: &[u8]) -> bool;
+    /// `heap` is the pool's spill heap when the record is a spilled envelope.
+    fn complete(&self, seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool;
     /// Stores a failure for `seq` (same return convention).
     fn fail(&self, seq: u64, e: JobError<Never>) -> bool;
     /// Runs callbacks / wakers, outside the pool lock.
@@ -95,6 +97,8 @@ pub(crate) struct Shared {
     /// Completions processed so far (a change counter for threads waiting for room).
     pub completed: std::sync::atomic::AtomicU64,
     pub strategy: WaitStrategy,
+    /// The spill heap for payloads larger than a ring record.
+    pub spill: SpillSource,
     pub supervisor: Mutex<Option<std::thread::Thread>>,
     pub created: Instant,
 }
@@ -112,6 +116,7 @@ impl Shared {
         map: SegmentMap,
         slots: Vec<Slot>,
         strategy: WaitStrategy,
+        spill_bytes: usize,
     ) -> Option<Shared> {
         let header = seg.resolve(SegmentMap::header_offset(), 1).ok()?;
         let controls = (0..map.workers)
@@ -128,6 +133,7 @@ impl Shared {
             closed: AtomicBool::new(false),
             completed: std::sync::atomic::AtomicU64::new(0),
             strategy,
+            spill: SpillSource::new(spill_bytes),
             supervisor: Mutex::new(None),
             created: Instant::now(),
         })
@@ -157,7 +163,7 @@ impl Shared {
             Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return false,
         };
-        let n = core.drain_all();
+        let n = core.drain_all(self);
         if n == 0 {
             return false;
         }
@@ -282,11 +288,11 @@ impl Shared {
 impl Core {
     /// Drains all completion rings; returns how many completions were processed.
     #[inline]
-    pub(crate) fn drain_all(&mut self) -> usize {
+    pub(crate) fn drain_all(&mut self, shared: &Shared) -> usize {
         let mut n = 0;
         for w in 0..self.slots.len() {
             if !self.slots[w].owed.is_empty() {
-                n += self.drain(w);
+                n += self.drain(w, shared);
             }
         }
         n
@@ -294,15 +300,17 @@ impl Core {
 
     /// Drains worker `w`'s completion ring, releasing the records once per call (one
     /// index store and one wake-up check for the whole batch).
-    pub(crate) fn drain(&mut self, w: usize) -> usize {
+    pub(crate) fn drain(&mut self, w: usize, shared: &Shared) -> usize {
         let Core { slots, after, .. } = self;
         let Slot { rx, owed, .. } = &mut slots[w];
+        let spilled = |b: &[u8]| b.len() > 3 && b[3] & zeroproc_codec::envelope::FLAG_SPILLED != 0;
         // Errors (empty, a dead or corrupt producer) end the batch; the supervisor judges
         // the worker.
         rx.drain(usize::MAX, |rec| {
             let Some(o) = owed.pop_front() else { return };
             debug_assert_eq!(rec.tag(), o.id, "completions come back in submission order");
-            if o.dest.complete(o.seq, rec.kind(), &rec) {
+            let heap = if spilled(&rec) { shared.spill.get(shared.header()) } else { None };
+            if o.dest.complete(o.seq, rec.kind(), &rec, heap) {
                 after.push(o.dest);
             }
         })

@@ -5,6 +5,7 @@ use super::submit::{Attempt, Batch};
 use super::Pool;
 use crate::error::{JobError, Never};
 use crate::job::{self, status, Wire};
+use crate::spill::{decode_owned, SpillHeap};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,10 +106,10 @@ impl<R: Wire + Send + 'static> Sink<R> {
 }
 
 impl<R: Wire + Send + 'static> Complete for Sink<R> {
-    fn complete(&self, seq: u64, st: u32, bytes: &[u8]) -> bool {
+    fn complete(&self, seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool {
         let v = match st {
-            status::OK if self.decode_one => job::decode_result::<R>(bytes).map(Chunk::One),
-            status::OK => job::decode_result::<Vec<R>>(bytes).map(Chunk::Many),
+            status::OK if self.decode_one => decode_owned::<R>(bytes, heap).map(Chunk::One),
+            status::OK => decode_owned::<Vec<R>>(bytes, heap).map(Chunk::Many),
             status::PANICKED => {
                 let message = String::from_utf8_lossy(bytes).into_owned();
                 self.store(seq, Err(JobError::Panicked { message }));

@@ -100,8 +100,8 @@ impl Pool {
     {
         let _ = f;
         let fn_id = crate::fnid::id_of(job::call::<F, A, Result<T, E>>);
-        let inner = Inner::<T, E>::new(self.shared.clone(), |b| {
-            match job::decode_result::<Result<T, E>>(b) {
+        let inner = Inner::<T, E>::new(self.shared.clone(), |b, heap| {
+            match crate::spill::decode_owned::<Result<T, E>>(b, heap) {
                 Ok(Ok(t)) => Ok(t),
                 Ok(Err(e)) => Err(JobError::Job(e)),
                 Err(message) => Err(JobError::Decode { message }),
@@ -297,6 +297,9 @@ fn assigned<R, E>(inner: Arc<Inner<R, E>>, w: usize, id: u64) -> JobFuture<R, E>
     JobFuture { inner }
 }
 
-fn decode_plain<R: Wire>(b: &[u8]) -> Result<R, JobError<Never>> {
-    job::decode_result::<R>(b).map_err(|message| JobError::Decode { message })
+fn decode_plain<R: Wire>(
+    b: &[u8],
+    heap: Option<&crate::spill::SpillHeap>,
+) -> Result<R, JobError<Never>> {
+    crate::spill::decode_owned::<R>(b, heap).map_err(|message| JobError::Decode { message })
 }

@@ -3,6 +3,7 @@
 
 use super::core::{Complete, Core, Owed, Shared};
 use crate::job::{kind, Wire};
+use crate::spill::Send;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,7 +40,7 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Attempt::Closed);
         }
-        place(&mut self.lock(), fn_id, args, dest, seq, timeout_ns, false)
+        place(self, &mut self.lock(), fn_id, args, dest, seq, timeout_ns, false)
     }
 
     /// Starts a batch: jobs placed through it are staged under one lock acquisition and
@@ -51,7 +52,7 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Attempt::Closed);
         }
-        Ok(Batch { core: self.lock() })
+        Ok(Batch { shared: self, core: self.lock() })
     }
 
     /// Dispatches, draining completions and waiting while every ring is full, until
@@ -141,6 +142,7 @@ impl Shared {
 
 /// Jobs staged under one lock acquisition; dropping the batch publishes them.
 pub(crate) struct Batch<'a> {
+    shared: &'a Shared,
     core: std::sync::MutexGuard<'a, Core>,
 }
 
@@ -159,7 +161,7 @@ impl Batch<'_> {
         seq: u64,
         timeout_ns: u64,
     ) -> Result<(usize, u64), Attempt> {
-        let r = place(&mut self.core, fn_id, args, dest, seq, timeout_ns, true);
+        let r = place(self.shared, &mut self.core, fn_id, args, dest, seq, timeout_ns, true);
         if let Ok((w, _)) = r {
             let slot = &mut self.core.slots[w];
             slot.staged += 1;
@@ -184,7 +186,9 @@ impl Drop for Batch<'_> {
 /// Places one job on the least-loaded worker with room (committing it, or staging it
 /// when `stage`). Returns (worker, job id).
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn place<A: Wire>(
+    shared: &Shared,
     core: &mut Core,
     fn_id: u32,
     args: &A,
@@ -202,7 +206,7 @@ fn place<A: Wire>(
         if slot.broken || slot.stopping {
             continue;
         }
-        match encode_job(&mut slot.tx, fn_id, id, timeout_ns != 0, args, stage) {
+        match encode_job(shared, &mut slot.tx, fn_id, id, timeout_ns != 0, args, stage) {
             Ok(()) => {
                 dest.assign(w, id);
                 slot.owed.push_back(Owed { id, seq, dest, timeout_ns });
@@ -219,6 +223,7 @@ fn place<A: Wire>(
 /// Archives `args` into a record of `tx` and commits (or stages) it.
 #[inline]
 fn encode_job<A: Wire>(
+    shared: &Shared,
     tx: &mut zeroproc_ring::spsc::Producer,
     fn_id: u32,
     id: u64,
@@ -251,6 +256,19 @@ fn encode_job<A: Wire>(
                 return Ok(());
             }
             Err(EncodeError::TooLarge { .. }) if size < max => size = max,
+            Err(e) if crate::spill::too_large(&e) => {
+                // Larger than any record: into the spill heap, the record points at it.
+                let Some(heap) = shared.spill.get(shared.header()) else {
+                    return Err(Attempt::Encode(format!("{e}, and the pool has no spill heap")));
+                };
+                let how = if stage { Send::Stage } else { Send::Commit };
+                return match crate::spill::send_spilled(tx, heap, header, args, kind::JOB, id, how)
+                {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(Attempt::Full),
+                    Err(e) => Err(Attempt::Encode(e)),
+                };
+            }
             Err(e) => return Err(Attempt::Encode(e.to_string())),
         }
     }

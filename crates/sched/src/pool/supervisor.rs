@@ -40,6 +40,8 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
         kill_all(&shared);
         return;
     }
+    // Off the start-up path: reserve the spill heap now (see `spill.rs`).
+    let _ = shared.spill.get(shared.header());
     loop {
         wait_tick(&shared);
         shared.poll();
@@ -166,7 +168,7 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
         if let Some(st) = status {
             core.slots[w].child = None;
             // Everything it completed first.
-            core.drain(w);
+            core.drain(w, shared);
             let cur = ctl.current();
             let front = core.slots[w].owed.front().map(|o| o.id);
             if cur != 0 && front == Some(cur) {

@@ -1,0 +1,211 @@
+//! The pool's spill heap: one shared heap for payloads too large for a ring record, used
+//! by both directions (the controller allocates for arguments and frees results; workers
+//! the other way round — the heap is lock-free across processes).
+//!
+//! It is created by the supervisor thread right after the workers started (reserving its
+//! memory with `fallocate` costs ~0.3 ms per MiB here, which would otherwise add to pool
+//! start), published in the pool header, and attached by a worker the first time it meets
+//! a spilled record or needs to spill a result. A process that needs it before it exists
+//! waits for it. `PoolBuilder::spill_heap(0)` disables it: oversized payloads are then
+//! `JobError::Decode` errors.
+
+use crate::control::{heap_state, PoolHeader};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zeroproc_codec::envelope::{self, Encode, EncodeError, Header};
+use zeroproc_codec::payload;
+use zeroproc_codec::spill;
+use zeroproc_ring::spsc::Producer;
+use zeroproc_shm::heap::Heap;
+use zeroproc_shm::{Layout, Offset, Segment, SegmentBuilder, HEADER_SIZE};
+
+/// Layout of the spill heap segment.
+pub const HEAP_LAYOUT: Layout = Layout::new("zeroproc-spill-heap", 1);
+
+/// How long a process waits for the supervisor to finish creating the heap.
+const CREATE_WAIT: Duration = Duration::from_secs(30);
+
+/// A mapped spill heap.
+#[derive(Clone)]
+pub(crate) struct SpillHeap {
+    seg: Arc<Segment>,
+}
+
+impl SpillHeap {
+    /// Creates a heap of `bytes` in a new memfd segment (space reserved, not pre-faulted).
+    pub(crate) fn create(bytes: usize) -> Result<SpillHeap, String> {
+        let seg = SegmentBuilder::new(HEAP_LAYOUT, bytes)
+            .populate(false)
+            .create_with(|s| {
+                let _ = Heap::init_in(s, region(), s.data_len());
+            })
+            .map_err(|e| e.to_string())?;
+        let h = SpillHeap { seg: Arc::new(seg) };
+        h.heap().map(|_| h.clone())
+    }
+
+    /// Attaches the heap published in `header`, waiting while it is being created.
+    /// `None` when there is none.
+    pub(crate) fn attach(header: &PoolHeader) -> Option<SpillHeap> {
+        let t0 = Instant::now();
+        loop {
+            match header.heap() {
+                (heap_state::READY, Some(id)) => {
+                    let seg = Segment::attach(&id.parse().ok()?, HEAP_LAYOUT).ok()?;
+                    let h = SpillHeap { seg: Arc::new(seg) };
+                    let ok = h.heap().is_ok();
+                    return ok.then_some(h);
+                }
+                (heap_state::PENDING, _) if t0.elapsed() < CREATE_WAIT => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The segment id to publish.
+    pub(crate) fn id(&self) -> String {
+        self.seg.id().to_string()
+    }
+
+    /// A handle on the heap.
+    pub(crate) fn heap(&self) -> Result<Heap<'_>, String> {
+        Heap::attach(&self.seg, region()).map_err(|e| format!("spill heap: {e:?}"))
+    }
+}
+
+fn region() -> Offset<u8> {
+    Offset::new(HEADER_SIZE as u64)
+}
+
+/// How [`send_spilled`] puts the envelope into the ring.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Send {
+    /// Commit; `Ok(false)` if the ring is full.
+    Commit,
+    /// Stage (a batch publishes it); `Ok(false)` if the ring is full.
+    Stage,
+    /// Commit, waiting for room.
+    CommitWaiting,
+}
+
+/// Spills `value` into `heap` and commits a spilled envelope to `tx` (the caller
+/// already found that the value does not fit a record). `Ok(false)`: the ring has no room
+/// for the envelope right now (the block was freed again).
+pub(crate) fn send_spilled<T: Encode>(
+    tx: &mut Producer,
+    heap: &SpillHeap,
+    header: Header,
+    value: &T,
+    kind: u32,
+    tag: u64,
+    how: Send,
+) -> Result<bool, String> {
+    let (stage, wait) = match how {
+        Send::Commit => (false, false),
+        Send::Stage => (true, false),
+        Send::CommitWaiting => (false, true),
+    };
+    let h = heap.heap()?;
+    let block = spill::spill(&h, value, 0).map_err(|e| e.to_string())?;
+    let need = envelope::HEADER_LEN + spill::SPILL_BODY_LEN;
+    let reserved = if wait {
+        tx.reserve(need).map_err(|e| e.to_string())
+    } else {
+        match tx.try_reserve(need) {
+            Ok(r) => Ok(r),
+            Err(zeroproc_ring::spsc::TryReserveError::Full) => {
+                let _ = block.free(&h);
+                return Ok(false);
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let mut r = match reserved {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = block.free(&h);
+            return Err(e);
+        }
+    };
+    let n = spill::write_spilled_envelope(&mut r, header, &block);
+    r.truncate(n);
+    r.set_kind(kind);
+    r.set_tag(tag);
+    if stage {
+        r.stage();
+    } else {
+        r.commit();
+    }
+    Ok(true)
+}
+
+/// Decodes an envelope (inline or spilled) and deserializes the value; a spilled block is
+/// freed once read.
+pub(crate) fn decode_owned<R: crate::Wire>(
+    bytes: &[u8],
+    heap: Option<&SpillHeap>,
+) -> Result<R, String> {
+    if bytes.len() > 3 && bytes[3] & envelope::FLAG_SPILLED != 0 {
+        let Some(sh) = heap else {
+            return Err("a spilled payload, but this pool has no spill heap".into());
+        };
+        let h = sh.heap()?;
+        let (_, p) = payload::decode_any::<R>(bytes, &h).map_err(|e| e.to_string())?;
+        return rkyv::deserialize::<R, rkyv::rancor::Error>(&*p)
+            .map_err(|e| format!("deserialize: {e}"));
+    }
+    let (_, a) = envelope::decode::<R>(bytes).map_err(|e| e.to_string())?;
+    rkyv::deserialize::<R, rkyv::rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
+}
+
+/// True for an encoding failure that spilling can fix.
+pub(crate) fn too_large(e: &EncodeError) -> bool {
+    matches!(e, EncodeError::TooLarge { .. })
+}
+
+/// The controller's access to the spill heap: created once (by the supervisor right after
+/// start-up, or by whoever needs it first), published in the pool header for workers.
+pub(crate) struct SpillSource {
+    bytes: usize,
+    heap: std::sync::OnceLock<Option<SpillHeap>>,
+}
+
+impl SpillSource {
+    /// A source that will create a heap of `bytes` (0: never).
+    pub(crate) fn new(bytes: usize) -> Self {
+        Self { bytes, heap: std::sync::OnceLock::new() }
+    }
+
+    /// The heap, creating and publishing it on first use (other callers wait for that).
+    pub(crate) fn get(&self, header: &PoolHeader) -> Option<&SpillHeap> {
+        self.heap
+            .get_or_init(|| {
+                let h = if self.bytes == 0 { None } else { SpillHeap::create(self.bytes).ok() };
+                let id = h.as_ref().map(|h| h.id());
+                header.publish_heap(id.as_deref());
+                h
+            })
+            .as_ref()
+    }
+}
+
+/// A worker's lazily attached view of the spill heap. (The worker keeps its pool segment
+/// mapped until it exits, hence the `'static` header.)
+pub(crate) struct WorkerSpill {
+    header: &'static PoolHeader,
+    heap: Option<Option<SpillHeap>>,
+}
+
+impl WorkerSpill {
+    pub(crate) fn new(header: &'static PoolHeader) -> Self {
+        Self { header, heap: None }
+    }
+
+    /// The heap (attached on first use; `None` if the pool has none).
+    pub(crate) fn get(&mut self) -> Option<&SpillHeap> {
+        let header = self.header;
+        self.heap.get_or_insert_with(|| SpillHeap::attach(header)).as_ref()
+    }
+}

@@ -1,0 +1,58 @@
+//! Arguments and results larger than a ring record travel through the pool's spill heap.
+
+use zeroproc_sched::{JobError, Pool};
+
+zeroproc_sched::test_worker!();
+
+fn sum(v: Vec<f64>) -> f64 {
+    v.iter().sum()
+}
+
+#[test]
+fn large_arguments_and_results_go_through_the_heap() {
+    // 64 KiB rings: anything over ~32 KiB cannot be a record.
+    let p = Pool::builder().workers(2).ring_capacity(1 << 16).build().unwrap();
+    let big: Vec<f64> = (0..(2 << 20)).map(|i| i as f64).collect(); // 16 MiB
+    let expect: f64 = big.iter().sum();
+    assert_eq!(p.submit(sum, big.clone()).result(), Ok(expect));
+    let r = p.submit(|n: u64| (0..n).collect::<Vec<u64>>(), 1 << 21).result().unwrap();
+    assert_eq!(r.len(), 1 << 21);
+    assert!(r.iter().enumerate().all(|(i, &v)| v == i as u64));
+    // Both directions at once, many in flight, mixed with small jobs.
+    let fs: Vec<_> = (0..20u64)
+        .map(|i| {
+            p.submit(
+                |v: Vec<u64>| v.into_iter().map(|x| x + 1).collect::<Vec<u64>>(),
+                vec![i; 100_000 + i as usize],
+            )
+        })
+        .collect();
+    let small: Vec<_> = (0..200u64).map(|i| p.submit(|x: u64| x * 2, i)).collect();
+    for (i, f) in fs.into_iter().enumerate() {
+        let v = f.result().unwrap();
+        assert_eq!(v.len(), 100_000 + i);
+        assert!(v.iter().all(|&x| x == i as u64 + 1));
+    }
+    for (i, f) in small.into_iter().enumerate() {
+        assert_eq!(f.result(), Ok(2 * i as u64));
+    }
+    // map with chunks that only fit in the heap.
+    let total: u64 = p.map(|x: u64| x, 0..200_000u64).chunk_size(50_000).map(Result::unwrap).sum();
+    assert_eq!(total, (0..200_000u64).sum::<u64>());
+}
+
+#[test]
+fn a_payload_larger_than_the_heap_is_an_error_with_the_args_back() {
+    let p = Pool::builder().workers(1).ring_capacity(1 << 16).spill_heap(1 << 20).build().unwrap();
+    let huge = vec![0u8; 4 << 20];
+    match p.try_submit(|v: Vec<u8>| v.len(), huge) {
+        Err(zeroproc_sched::TrySubmitError::Encode(v, msg)) => {
+            assert_eq!(v.len(), 4 << 20, "the arguments are handed back");
+            assert!(!msg.is_empty());
+        }
+        r => panic!("{r:?}"),
+    }
+    let r = p.submit(|n: u64| vec![7u8; n as usize], 4 << 20).result();
+    assert!(matches!(r, Err(JobError::Decode { .. })), "{r:?}");
+    assert_eq!(p.submit(|x: u64| x, 5).result(), Ok(5), "the pool still serves");
+}
