@@ -57,8 +57,11 @@ pub const HEAP_ID_MAX: usize = 128;
 
 /// `PoolHeader::heap_state` values.
 pub(crate) mod heap_state {
-    /// Not created yet (the supervisor creates it right after start-up).
+    /// Not created yet: it is created on first need (by the controller, or by the
+    /// supervisor when a worker asks for it).
     pub const PENDING: u32 = 0;
+    /// A worker needs it: the supervisor creates it at its next check.
+    pub const REQUESTED: u32 = 3;
     /// Created; `heap_id` is valid.
     pub const READY: u32 = 1;
     /// Disabled (`spill_heap(0)`) or creation failed: oversized payloads are errors.

@@ -2,12 +2,13 @@
 //! by both directions (the controller allocates for arguments and frees results; workers
 //! the other way round — the heap is lock-free across processes).
 //!
-//! It is created by the supervisor thread right after the workers started (reserving its
-//! memory with `fallocate` costs ~0.3 ms per MiB here, which would otherwise add to pool
-//! start), published in the pool header, and attached by a worker the first time it meets
-//! a spilled record or needs to spill a result. A process that needs it before it exists
-//! waits for it. `PoolBuilder::spill_heap(0)` disables it: oversized payloads are then
-//! `JobError::Decode` errors.
+//! It is created on first need — reserving its memory with `fallocate` costs ~0.3 ms per
+//! MiB here (64 MiB: 20 ms), which a pool that never spills should not pay, at start-up or
+//! later: by the controller when it must spill arguments, or by the supervisor thread when
+//! a worker asks for it (the worker marks the pool header `REQUESTED` and waits). It is
+//! published in the pool header and attached by a worker the first time it meets a
+//! spilled record or must spill a result. `PoolBuilder::spill_heap(0)` disables it:
+//! oversized payloads are then `JobError::Decode` errors.
 
 use crate::control::{heap_state, PoolHeader};
 use std::sync::Arc;
@@ -56,7 +57,17 @@ impl SpillHeap {
                     let ok = h.heap().is_ok();
                     return ok.then_some(h);
                 }
-                (heap_state::PENDING, _) if t0.elapsed() < CREATE_WAIT => {
+                (heap_state::PENDING, _) => {
+                    // Relaxed: a request flag the supervisor polls; the answer is
+                    // published with Release (`publish_heap`).
+                    let _ = header.heap_state.compare_exchange(
+                        heap_state::PENDING,
+                        heap_state::REQUESTED,
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                (heap_state::REQUESTED, _) if t0.elapsed() < CREATE_WAIT => {
                     std::thread::sleep(Duration::from_millis(1))
                 }
                 _ => return None,
@@ -176,6 +187,11 @@ impl SpillSource {
     /// A source that will create a heap of `bytes` (0: never).
     pub(crate) fn new(bytes: usize) -> Self {
         Self { bytes, heap: std::sync::OnceLock::new() }
+    }
+
+    /// True if a worker asked for the heap and it does not exist yet.
+    pub(crate) fn requested(&self, header: &PoolHeader) -> bool {
+        self.heap.get().is_none() && header.heap().0 == heap_state::REQUESTED
     }
 
     /// The heap, creating and publishing it on first use (other callers wait for that).

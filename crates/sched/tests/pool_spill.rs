@@ -56,3 +56,16 @@ fn a_payload_larger_than_the_heap_is_an_error_with_the_args_back() {
     assert!(matches!(r, Err(JobError::Decode { .. })), "{r:?}");
     assert_eq!(p.submit(|x: u64| x, 5).result(), Ok(5), "the pool still serves");
 }
+
+#[test]
+fn a_worker_that_must_spill_first_gets_the_heap_created_for_it() {
+    // No argument ever spills here: the first large payload is a result, so the worker
+    // asks the supervisor to create the heap and waits for it.
+    let p = Pool::builder().workers(2).ring_capacity(1 << 16).build().unwrap();
+    let fs: Vec<_> = (0..4u64).map(|i| p.submit(|n: u64| vec![n as u8; 1 << 20], i)).collect();
+    for (i, f) in fs.into_iter().enumerate() {
+        let v = f.result().unwrap();
+        assert_eq!(v.len(), 1 << 20);
+        assert!(v.iter().all(|&b| b == i as u8));
+    }
+}

@@ -6,7 +6,7 @@
 use crate::report::Value;
 use std::time::Instant;
 use zeroproc_codec::shared::{ArrayHandle, SharedArray};
-use zeroproc_sched::Pool;
+use zeroproc_sched::{Pool, WaitStrategy};
 
 /// Sums the array in the worker; returns (sum, ns spent summing).
 fn sum_job(h: ArrayHandle<f64>) -> (f64, u64) {
@@ -16,8 +16,24 @@ fn sum_job(h: ArrayHandle<f64>) -> (f64, u64) {
     (s, t.elapsed().as_nanos() as u64)
 }
 
-/// Runs W3 with `mib` MiB and `repeats` cached hand-offs.
+/// Runs W3 with `mib` MiB and `repeats` cached hand-offs, with workers and controller
+/// spinning then sleeping (default) and spinning only.
 pub fn w3(mib: usize, repeats: usize) -> Result<Vec<Value>, String> {
+    let mut rows = w3_with(mib, repeats, WaitStrategy::default(), "default wait")?;
+    rows.extend(
+        w3_with(mib, repeats, WaitStrategy::Spin, "spinning")?
+            .into_iter()
+            .filter(|v| !v.name.contains("local sum")),
+    );
+    Ok(rows)
+}
+
+fn w3_with(
+    mib: usize,
+    repeats: usize,
+    strategy: WaitStrategy,
+    how: &str,
+) -> Result<Vec<Value>, String> {
     let n = mib * (1 << 20) / 8;
     let data: Vec<f64> = (0..n).map(|i| (i % 1000) as f64).collect();
     let t = Instant::now();
@@ -25,7 +41,8 @@ pub fn w3(mib: usize, repeats: usize) -> Result<Vec<Value>, String> {
     let local_s = t.elapsed().as_secs_f64();
     let arr = SharedArray::from_slice(&data).map_err(|e| e.to_string())?;
     drop(data);
-    let pool = Pool::builder().workers(1).build().map_err(|e| e.to_string())?;
+    let pool =
+        Pool::builder().workers(1).wait_strategy(strategy).build().map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     let mut cached = Vec::new();
     for i in 0..=repeats {
@@ -40,7 +57,7 @@ pub fn w3(mib: usize, repeats: usize) -> Result<Vec<Value>, String> {
         if i == 0 {
             let v = |name: &str, x: f64| Value {
                 name: format!("W3 {mib} MiB, first job (worker maps the array): {name}"),
-                mode: "1 worker".into(),
+                mode: format!("1 worker, {how}"),
                 value: x * 1e3,
                 unit: "ms".into(),
             };
@@ -54,7 +71,7 @@ pub fn w3(mib: usize, repeats: usize) -> Result<Vec<Value>, String> {
     let (total, overhead) = cached[cached.len() / 2];
     let v = |name: &str, x: f64| Value {
         name: format!("W3 {mib} MiB, later jobs (mapping cached): {name}"),
-        mode: format!("1 worker, median of {repeats}"),
+        mode: format!("1 worker, {how}, median of {repeats}"),
         value: x * 1e3,
         unit: "ms".into(),
     };

@@ -40,8 +40,6 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
         kill_all(&shared);
         return;
     }
-    // Off the start-up path: reserve the spill heap now (see `spill.rs`).
-    let _ = shared.spill.get(shared.header());
     loop {
         wait_tick(&shared);
         shared.poll();
@@ -151,6 +149,10 @@ fn wait_tick(shared: &Shared) {
 
 /// Reaps dead workers, enforces time-outs; true when the supervisor's work is over.
 fn check(shared: &Shared, launch: &Launch) -> bool {
+    if shared.spill.requested(shared.header()) {
+        // A worker must spill a result: create the heap it waits for (see `spill.rs`).
+        let _ = shared.spill.get(shared.header());
+    }
     // Acquire: pairs with the Release store in `Shared::shutdown`.
     let closed = shared.closed.load(Ordering::Acquire);
     let mut core = shared.lock();
