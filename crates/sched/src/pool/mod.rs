@@ -76,7 +76,23 @@ impl Pool {
     /// the arguments back instead.
     ///
     /// `f` is any non-capturing closure or fn item (checked at compile time: a closure
-    /// that captures does not compile).
+    /// that captures does not compile, nor does a function pointer, whose target would
+    /// not be known in the worker):
+    ///
+    /// ```compile_fail
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+    /// let k = 3u64;
+    /// let _ = pool.submit(move |x: u64| x * k, 7); // captures `k`: does not compile
+    /// ```
+    ///
+    /// ```compile_fail
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+    /// fn square(x: u64) -> u64 { x * x }
+    /// let f: fn(u64) -> u64 = square; // a pointer, not a zero-sized fn item
+    /// let _ = pool.submit(f, 7);
+    /// ```
     #[inline]
     pub fn submit<F, A, R>(&self, f: F, args: A) -> JobFuture<R>
     where
