@@ -30,6 +30,36 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! **Big data** stays in shared memory: a [`codec::shared::SharedArray`] is passed to jobs
+//! by handle (a few dozen bytes), read as `&[T]` in any process, and split into disjoint
+//! chunks that jobs write in place — disjointness is enforced by claim words in shared
+//! memory, not by the caller's care. Arguments and results too large for a ring record go
+//! through the pool's spill heap automatically.
+//!
+//! ```
+//! zeroproc::init();
+//! use zeroproc::codec::shared::{ArrayHandle, ChunkMut, SharedArray};
+//!
+//! fn double((x, out): (ArrayHandle<f64>, ChunkMut<f64>)) {
+//!     let x = x.read().unwrap();
+//!     let mut y = out.write().unwrap();
+//!     let r = y.range();
+//!     for (o, v) in y.iter_mut().zip(&x[r]) {
+//!         *o = 2.0 * v;
+//!     }
+//! }
+//!
+//! let pool = zeroproc::Pool::builder().workers(2).build()?;
+//! let x = SharedArray::from_slice(&[1.0, 2.0, 3.0, 4.0])?;
+//! let mut y = SharedArray::<f64>::zeroed(4)?;
+//! let jobs: Vec<_> = y.chunks_mut(2)?.into_iter().map(|c| (x.handle(), c)).collect();
+//! for r in pool.map(double, jobs) {
+//!     r?;
+//! }
+//! assert_eq!(y.as_slice()?, &[2.0, 4.0, 6.0, 8.0]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! **The foundation** underneath:
 //!
 //! * [`shm`]: shared-memory [`shm::Segment`]s (memfd by default: nothing is ever left in
