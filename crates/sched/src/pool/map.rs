@@ -27,10 +27,10 @@ type ChunkOutcome<R> = Result<Chunk<R>, JobError<Never>>;
 
 /// One submitted chunk's place in the sink.
 enum Slot<R> {
-    /// Submitted, holding `n` items, not completed.
-    Pending(usize),
+    /// Submitted, not completed.
+    Pending,
     /// Completed.
-    Ready(usize, ChunkOutcome<R>),
+    Ready(ChunkOutcome<R>),
     /// Handed to the iterator (unordered mode takes out of order).
     Taken,
 }
@@ -58,22 +58,19 @@ impl<R: Wire + Send + 'static> Sink<R> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records that chunk `seq` of `n` items was submitted.
-    fn expect(&self, seq: u64, n: usize) {
-        let mut g = self.lock();
-        debug_assert_eq!(g.base + g.slots.len() as u64, seq, "sequence numbers are dense");
-        g.slots.push_back(Slot::Pending(n));
-    }
-
+    /// Stores the outcome of chunk `seq` (sequence numbers are dense: the slots of chunks
+    /// submitted before it are created as pending).
     fn store(&self, seq: u64, v: ChunkOutcome<R>) {
         let mut g = self.lock();
         let Some(i) = seq.checked_sub(g.base) else { return };
-        if let Some(slot) = g.slots.get_mut(i as usize) {
-            if let Slot::Pending(n) = *slot {
-                *slot = Slot::Ready(n, v);
-                if !self.ordered {
-                    g.arrived.push_back(seq);
-                }
+        let i = i as usize;
+        while g.slots.len() <= i {
+            g.slots.push_back(Slot::Pending);
+        }
+        if let Slot::Pending = g.slots[i] {
+            g.slots[i] = Slot::Ready(v);
+            if !self.ordered {
+                g.arrived.push_back(seq);
             }
         }
         drop(g);
@@ -81,8 +78,9 @@ impl<R: Wire + Send + 'static> Sink<R> {
         self.stored.fetch_add(1, Ordering::Release);
     }
 
-    /// Takes the next chunk (the oldest when ordered, the earliest completed otherwise).
-    fn take_ready(&self) -> Option<(usize, ChunkOutcome<R>)> {
+    /// Takes the next chunk (the oldest when ordered, the earliest completed otherwise):
+    /// its sequence number and outcome.
+    fn take_ready(&self) -> Option<(u64, ChunkOutcome<R>)> {
         let mut g = self.lock();
         let i = if self.ordered {
             match g.slots.front() {
@@ -93,8 +91,9 @@ impl<R: Wire + Send + 'static> Sink<R> {
             let seq = g.arrived.pop_front()?;
             (seq - g.base) as usize
         };
+        let seq = g.base + i as u64;
         let out = match std::mem::replace(&mut g.slots[i], Slot::Taken) {
-            Slot::Ready(n, v) => (n, v),
+            Slot::Ready(v) => (seq, v),
             _ => unreachable!("only completed chunks are taken"),
         };
         while matches!(g.slots.front(), Some(Slot::Taken)) {
@@ -179,6 +178,8 @@ pub struct Map<'p, F, I, A, R> {
     in_flight: usize,
     next_seq: u64,
     out: std::vec::IntoIter<R>,
+    /// The last chunk, when it holds fewer than `chunk` items: (seq, items).
+    tail: Option<(u64, usize)>,
     errors: usize,
     error: Option<JobError<Never>>,
     exhausted: bool,
@@ -210,6 +211,7 @@ where
             in_flight: 0,
             next_seq: 0,
             out: Vec::new().into_iter(),
+            tail: None,
             errors: 0,
             error: None,
             exhausted: false,
@@ -287,7 +289,6 @@ where
                     }
                     Some(a) => {
                         let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
-                        sink.expect(seq, 1);
                         place(shared, &mut batch, fn_id, &a, dest, seq, t)
                     }
                 }
@@ -298,7 +299,9 @@ where
                     break;
                 }
                 let fn_id = crate::fnid::id_of(job::call_chunk::<F, A, R>);
-                sink.expect(seq, v.len());
+                if v.len() < self.chunk {
+                    self.tail = Some((seq, v.len()));
+                }
                 place(shared, &mut batch, fn_id, &v, dest, seq, t)
             };
             match r {
@@ -313,18 +316,26 @@ where
         Ok(())
     }
 
+    /// Items in chunk `seq`: `chunk`, except for a shorter last chunk.
+    fn items_in(&self, seq: u64) -> usize {
+        match self.tail {
+            Some((s, n)) if s == seq => n,
+            _ => self.chunk,
+        }
+    }
+
     /// Takes the next finished chunk (the oldest one when ordered), waiting for it.
     fn take(&mut self, sink: &Sink<R>) -> Option<(usize, ChunkOutcome<R>)> {
         loop {
-            if let Some(r) = sink.take_ready() {
+            if let Some((seq, r)) = sink.take_ready() {
                 self.in_flight -= 1;
-                return Some(r);
+                return Some((self.items_in(seq), r));
             }
             // Acquire: pairs with the Release increment in `Sink::store`.
             let seen = sink.stored.load(Ordering::Acquire);
-            if let Some(r) = sink.take_ready() {
+            if let Some((seq, r)) = sink.take_ready() {
                 self.in_flight -= 1;
-                return Some(r);
+                return Some((self.items_in(seq), r));
             }
             // Acquire: as above (the change is then re-checked under the sink's lock).
             let ok = self
