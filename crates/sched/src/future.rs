@@ -26,6 +26,11 @@ pub(crate) struct Inner<R, E> {
     pub(crate) id: AtomicU64,
     /// Set (Release) once `value` holds the outcome and every callback has run.
     done: AtomicBool,
+    /// Set (Release, under the value lock) when an outcome was stored. A later `set`
+    /// returns without taking the value lock, which `after` holds while callbacks run: a
+    /// callback that submits (taking the pool lock) must not wait for a drainer that holds
+    /// the pool lock and is storing a late completion of this same job.
+    stored: AtomicBool,
     /// This job counts in `Shared::interest` (a callback or waker is registered).
     interested: AtomicBool,
     value: Mutex<Option<Outcome<R, E>>>,
@@ -49,6 +54,7 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
             worker: AtomicUsize::new(usize::MAX),
             id: AtomicU64::new(0),
             done: AtomicBool::new(false),
+            stored: AtomicBool::new(false),
             interested: AtomicBool::new(false),
             value: Mutex::new(None),
             callbacks: Mutex::new(Vec::new()),
@@ -83,11 +89,17 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
     /// Stores the outcome unless one is stored already. Returns true when `after` must
     /// run (callbacks or a waker registered) — the caller does that outside the pool lock.
     fn set(&self, v: Outcome<R, E>) -> bool {
-        let mut g = lock(&self.value);
-        if g.is_some() || self.is_done() {
+        // Acquire: pairs with the Release store below (of an earlier `set`).
+        if self.stored.load(Ordering::Acquire) {
             return false; // already cancelled / completed: a late completion is dropped
         }
+        let mut g = lock(&self.value);
+        if self.stored.load(Ordering::Acquire) {
+            return false; // lost a race with another `set`
+        }
         *g = Some(v);
+        // Release: pairs with the Acquire loads above.
+        self.stored.store(true, Ordering::Release);
         let has_callbacks = !lock(&self.callbacks).is_empty();
         if !has_callbacks {
             // Release: pairs with the Acquire in `is_done`.
@@ -224,15 +236,30 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// A job cancelled in the very instant its worker picks it up may still run; its
     /// result is then discarded.
     pub fn cancel(&self) -> bool {
-        if self.done() || self.running() {
+        if self.done() {
             return false;
         }
-        self.inner.shared.mark_cancelled(self.worker(), self.id());
-        let after = self.inner.set(Err(JobError::Cancelled));
-        if after {
+        // Under the pool lock, after draining: a job whose completion is already in the
+        // ring is done, not cancellable (its result must not be reported as cancelled).
+        let shared = &self.inner.shared;
+        let mut core = shared.lock();
+        core.drain_all(shared);
+        let after_hooks = core.take_after();
+        let cancellable = !self.inner.is_done()
+            && !self.inner.stored.load(Ordering::Acquire)
+            && shared.running_job(self.worker()) != self.id();
+        let mut run_after = false;
+        if cancellable {
+            shared.mark_cancelled(self.worker(), self.id());
+            run_after = self.inner.set(Err(JobError::Cancelled));
+        }
+        drop(core);
+        shared.run_after(after_hooks);
+        if run_after {
             Complete::after(&*self.inner);
         }
-        self.cancelled()
+        shared.notify_waiters();
+        cancellable
     }
 
     /// Stops the job whether or not it runs: a queued job is cancelled; a running job's

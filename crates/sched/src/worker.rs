@@ -277,8 +277,25 @@ pub(crate) fn run(spec: &Spec) -> ! {
             job_id,
             spill: Some(&mut spill),
         };
+        // `current` is set for every answered record (also SKIPPED and BAD_ARGS): if this
+        // process dies after answering and before `last_done`, the successor must not
+        // answer the same record again.
+        // Release: pairs with the Acquire in `WorkerControl::current`.
+        let answer_only = |ctx: &mut JobCtx<'_>, st: u32, msg: &str| {
+            ctl.current.store(job_id, Ordering::Release);
+            // A spilled argument block nobody will read is freed now.
+            let input = ctx.input;
+            if input.len() > 3 && input[3] & envelope::FLAG_SPILLED != 0 {
+                if let Some(sh) = ctx.spill_heap().cloned() {
+                    if let Ok(h) = sh.heap() {
+                        let _ = zeroproc_codec::payload::discard(input, &h);
+                    }
+                }
+            }
+            ctx.complete_msg(st, msg);
+        };
         if ctl.is_cancelled(job_id) {
-            ctx.complete_msg(status::SKIPPED, "");
+            answer_only(&mut ctx, status::SKIPPED, "");
         } else {
             match peek(&rec) {
                 Some((fn_id, flags, id)) if id == job_id => {
@@ -294,7 +311,7 @@ pub(crate) fn run(spec: &Spec) -> ! {
                     let t = unsafe { crate::fnid::resolve(fn_id) };
                     t(&mut ctx);
                 }
-                _ => ctx.complete_msg(status::BAD_ARGS, "malformed job envelope"),
+                _ => answer_only(&mut ctx, status::BAD_ARGS, "malformed job envelope"),
             }
         }
         if let Sink::Ring { bytes, .. } = ctx.sink {
@@ -321,6 +338,8 @@ pub(crate) fn run(spec: &Spec) -> ! {
         if spec.max_jobs.is_some_and(|m| done_here >= m) {
             st.busy += monotonic_ns() - mark;
             st.flush(ctl);
+            // Give the consumed records back first: a submitter may be waiting for room.
+            rx.release();
             // Retire without closing the rings (no destructors run): the successor claims
             // them and carries on with the queued jobs.
             std::process::exit(0);

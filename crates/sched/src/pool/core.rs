@@ -310,7 +310,19 @@ impl Core {
             let Some(o) = owed.pop_front() else { return };
             debug_assert_eq!(rec.tag(), o.id, "completions come back in submission order");
             let heap = if spilled(&rec) { shared.spill.get(shared.header()) } else { None };
-            if o.dest.complete(o.seq, rec.kind(), &rec, heap) {
+            // A panicking user `Deserialize` must not unwind through the ring's drain
+            // (the record would be delivered again and matched to the next owed job).
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                o.dest.complete(o.seq, rec.kind(), &rec, heap)
+            }));
+            let needs_after = match done {
+                Ok(a) => a,
+                Err(_) => {
+                    let message = "decoding the result panicked".to_owned();
+                    o.dest.fail(o.seq, JobError::Decode { message })
+                }
+            };
+            if needs_after {
                 after.push(o.dest);
             }
         })

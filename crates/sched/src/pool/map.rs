@@ -264,56 +264,62 @@ where
             .clone()
     }
 
-    /// Submits chunks until the window is full or the items run out.
-    fn top_up(&mut self, sink: &Arc<Sink<R>>) -> Result<(), JobError<Never>> {
-        let shared: &Shared = &self.pool.shared;
-        let t = self.pool.timeout_ns();
-        if self.window < self.max_window && shared.starved() {
+    /// Submits chunks until the window is full or the items run out. The items are pulled
+    /// from the caller's iterator *before* the pool lock is taken (the iterator may itself
+    /// use this pool, e.g. a chained map). A chunk that cannot be submitted (arguments not
+    /// encodable, pool shut down) gets its error at its own position in the output.
+    fn top_up(&mut self, sink: &Arc<Sink<R>>) {
+        if self.window < self.max_window && self.pool.shared.starved() {
             self.window = (self.window * 2).min(self.max_window);
         }
         // Refill only once half the window has drained, then in one batch: one lock
         // acquisition and one publish per worker for many jobs, instead of one job each
         // time a result is taken.
-        if self.in_flight > self.window / 2 {
-            return Ok(());
+        if self.exhausted || self.in_flight > self.window / 2 {
+            return;
         }
-        let mut batch = shared.batch().ok();
-        while !self.exhausted && self.in_flight < self.window {
-            let seq = self.next_seq;
-            let dest: Arc<dyn Complete> = sink.clone();
-            let r = if self.chunk == 1 {
-                match self.items.next() {
-                    None => {
-                        self.exhausted = true;
-                        break;
-                    }
-                    Some(a) => {
-                        let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
-                        place(shared, &mut batch, fn_id, &a, dest, seq, t)
-                    }
-                }
-            } else {
+        let want = self.window - self.in_flight;
+        if self.chunk == 1 {
+            let items: Vec<A> = self.items.by_ref().take(want).collect();
+            if items.len() < want {
+                self.exhausted = true;
+            }
+            self.place_all(sink, crate::fnid::id_of(job::call::<F, A, R>), items);
+        } else {
+            let mut chunks = Vec::new();
+            while chunks.len() < want {
                 let v: Vec<A> = self.items.by_ref().take(self.chunk).collect();
-                if v.is_empty() {
+                if v.len() < self.chunk {
                     self.exhausted = true;
+                    if !v.is_empty() {
+                        self.tail = Some((self.next_seq + chunks.len() as u64, v.len()));
+                        chunks.push(v);
+                    }
                     break;
                 }
-                let fn_id = crate::fnid::id_of(job::call_chunk::<F, A, R>);
-                if v.len() < self.chunk {
-                    self.tail = Some((seq, v.len()));
-                }
-                place(shared, &mut batch, fn_id, &v, dest, seq, t)
-            };
-            match r {
-                Ok(_) => {
-                    self.in_flight += 1;
-                    self.next_seq += 1;
-                }
-                Err(Attempt::Encode(message)) => return Err(JobError::Decode { message }),
-                Err(_) => return Err(JobError::Cancelled),
+                chunks.push(v);
             }
+            self.place_all(sink, crate::fnid::id_of(job::call_chunk::<F, A, R>), chunks);
         }
-        Ok(())
+    }
+
+    /// Places `jobs` under one batch, each taking the next sequence number.
+    fn place_all<T: Wire>(&mut self, sink: &Arc<Sink<R>>, fn_id: u32, jobs: Vec<T>) {
+        let pool = self.pool;
+        let shared: &Shared = &pool.shared;
+        let t = pool.timeout_ns();
+        let mut batch = shared.batch().ok();
+        for job in jobs {
+            let seq = self.next_seq;
+            let dest: Arc<dyn Complete> = sink.clone();
+            match place(shared, &mut batch, fn_id, &job, dest, seq, t) {
+                Ok(_) => {}
+                Err(Attempt::Encode(message)) => sink.store(seq, Err(JobError::Decode { message })),
+                Err(_) => sink.store(seq, Err(JobError::Cancelled)),
+            }
+            self.in_flight += 1;
+            self.next_seq += 1;
+        }
     }
 
     /// Items in chunk `seq`: `chunk`, except for a shorter last chunk.
@@ -367,11 +373,7 @@ where
             return self.error.clone().map(Err);
         }
         let sink = self.sink();
-        if let Err(e) = self.top_up(&sink) {
-            self.exhausted = true;
-            self.in_flight = 0;
-            return Some(Err(e));
-        }
+        self.top_up(&sink);
         if self.in_flight == 0 {
             return None;
         }

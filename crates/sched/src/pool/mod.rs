@@ -65,7 +65,7 @@ impl Pool {
     }
 
     fn timeout_ns(&self) -> u64 {
-        self.job_timeout.map_or(0, |d| d.as_nanos().max(1) as u64)
+        self.job_timeout.map_or(0, timeout_ns)
     }
 
     /// Runs `f(args)` in a worker. Never blocks for long: when every submission ring is
@@ -188,7 +188,7 @@ impl Pool {
         R: Wire + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
-        let t = timeout.as_nanos().max(1) as u64;
+        let t = timeout_ns(timeout);
         match self.shared.dispatch(fn_id, &args, inner.clone(), 0, t, None) {
             Ok((w, id)) => assigned(inner, w, id),
             Err(e) => self.failed(e),
@@ -286,7 +286,9 @@ impl Pool {
     /// running jobs are killed with their workers (their futures fail with
     /// [`JobError::Cancelled`]), and every worker has exited when this returns.
     pub fn terminate(&self) {
-        self.shared.shutdown(true);
+        // Cancel the queue and kill the running jobs first: queuing STOP may have to wait
+        // for room, which a running job could otherwise hold up.
+        self.shared.close(true);
         self.shared.kill_running_all();
         self.shutdown(true, true);
     }
@@ -311,6 +313,11 @@ fn assigned<R, E>(inner: Arc<Inner<R, E>>, w: usize, id: u64) -> JobFuture<R, E>
     debug_assert_eq!(inner.worker.load(Ordering::Relaxed), w);
     debug_assert_eq!(inner.id.load(Ordering::Relaxed), id);
     JobFuture { inner }
+}
+
+/// A time-out in ns for the owed-job table (0 means none, so at least 1; saturating).
+fn timeout_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
 }
 
 fn decode_plain<R: Wire>(

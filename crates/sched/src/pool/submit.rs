@@ -10,6 +10,10 @@ use std::time::Instant;
 use zeroproc_codec::envelope::{self, EncodeError, Header};
 use zeroproc_ring::spsc::TryReserveError;
 
+/// How often a submitter waiting for room retries (room is made by record releases,
+/// which wake nobody).
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// First record size tried; jobs whose archive is larger retry at the ring's maximum.
 const HINT: usize = 240;
 
@@ -74,10 +78,18 @@ impl Shared {
             if self.poll() {
                 continue; // room was made
             }
+            // Room comes back when a worker *releases* records, which is not a completion
+            // and notifies nobody here: wait for a completion, but retry at least every
+            // millisecond.
             // Relaxed: a change counter; `poll` re-checks the rings under the lock.
             let seen = self.completed.load(Ordering::Relaxed);
-            let ok = self.wait_until(deadline, || self.completed.load(Ordering::Relaxed) != seen);
-            if !ok {
+            let slice = Instant::now() + RETRY_EVERY;
+            let until = match deadline {
+                Some(d) if d < slice => Some(d),
+                _ => Some(slice),
+            };
+            let woken = self.wait_until(until, || self.completed.load(Ordering::Relaxed) != seen);
+            if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Attempt::Full);
             }
         }
@@ -86,31 +98,48 @@ impl Shared {
     /// Closes the pool: no more submissions; each worker gets a STOP record after its
     /// queued jobs. With `cancel`, queued jobs that have not started are cancelled.
     pub(crate) fn shutdown(&self, cancel: bool) {
+        self.close(cancel);
+        self.place_stops();
+    }
+
+    /// Marks the pool closed and, with `cancel`, cancels every queued job that has not
+    /// started. Completions already in the rings are drained first: those jobs finished
+    /// and keep their results.
+    pub(crate) fn close(&self, cancel: bool) {
         // Release: pairs with the Acquire in `try_dispatch`.
         self.closed.store(true, Ordering::Release);
-        loop {
-            let mut core = self.lock();
-            if cancel {
-                for w in 0..core.slots.len() {
-                    let cur = self.control(w).current();
-                    for o in core.slots[w].owed.iter() {
-                        if o.id != cur && !o.dest.is_done() {
-                            self.control(w).cancel(o.id);
-                        }
-                    }
-                    let owed: Vec<_> = core.slots[w]
-                        .owed
-                        .iter()
-                        .filter(|o| o.id != cur)
-                        .map(|o| (o.seq, o.dest.clone()))
-                        .collect();
-                    for (seq, d) in owed {
-                        if d.fail(seq, crate::JobError::Cancelled) {
-                            core.push_after(d);
-                        }
+        let mut core = self.lock();
+        core.drain_all(self);
+        if cancel {
+            for w in 0..core.slots.len() {
+                let cur = self.control(w).current();
+                let queued: Vec<_> = core.slots[w]
+                    .owed
+                    .iter()
+                    .filter(|o| o.id != cur && !o.dest.is_done())
+                    .map(|o| (o.id, o.seq, o.dest.clone()))
+                    .collect();
+                for (id, seq, d) in queued {
+                    self.control(w).cancel(id);
+                    if d.fail(seq, crate::JobError::Cancelled) {
+                        core.push_after(d);
                     }
                 }
             }
+        }
+        let after = core.take_after();
+        drop(core);
+        self.run_after(after);
+        // Relaxed: a change counter for waiters (see `completed`).
+        self.completed.fetch_add(1, Ordering::Relaxed);
+        self.notify_waiters();
+    }
+
+    /// Queues a STOP record behind each live worker's jobs, waiting for room where a ring
+    /// is full (a dead worker's slot is respawned by the supervisor until its STOP is in).
+    pub(crate) fn place_stops(&self) {
+        loop {
+            let mut core = self.lock();
             let mut pending = false;
             for slot in core.slots.iter_mut() {
                 if slot.stopping || slot.broken {
@@ -126,17 +155,15 @@ impl Shared {
                     Err(_) => slot.stopping = true, // ring unusable: the worker is gone
                 }
             }
-            let after = core.take_after();
             drop(core);
-            self.run_after(after);
+            self.wake_supervisor();
             if !pending {
                 break;
             }
             if !self.poll() {
-                std::thread::yield_now();
+                std::thread::sleep(RETRY_EVERY);
             }
         }
-        self.wake_supervisor();
     }
 }
 

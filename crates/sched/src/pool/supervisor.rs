@@ -158,6 +158,7 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
     let mut core = shared.lock();
     let now = monotonic_ns();
     let mut all_gone = true;
+    let mut died = false;
     for w in 0..core.slots.len() {
         let ctl = shared.control(w);
         let status = match core.slots[w].child.as_mut() {
@@ -168,6 +169,7 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
             },
         };
         if let Some(st) = status {
+            died = true;
             core.slots[w].child = None;
             // Everything it completed first.
             core.drain(w, shared);
@@ -194,10 +196,9 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
             }
         }
         let slot = &mut core.slots[w];
-        if slot.child.is_none()
-            && !slot.broken
-            && (!slot.owed.is_empty() || (!closed && !slot.stopping))
-        {
+        // A slot needs a process while it owes results or has not received its STOP yet
+        // (after a shutdown, someone must drain its ring so that STOP fits).
+        if slot.child.is_none() && !slot.broken && (!slot.owed.is_empty() || !slot.stopping) {
             respawn(shared, slot, &launch.specs[w], w);
             if slot.failed_starts >= MAX_FAILED_STARTS {
                 slot.broken = true;
@@ -205,8 +206,10 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
             }
         }
         let slot = &mut core.slots[w];
-        if slot.child.is_some() {
+        if slot.child.is_some() || (!slot.broken && !slot.owed.is_empty()) {
             all_gone = false;
+        }
+        if slot.child.is_some() {
             if let Some(front) = slot.owed.front() {
                 let cur = ctl.current();
                 // Relaxed: written by the worker before its Release store of `current`,
@@ -227,9 +230,12 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
     }
     let after = core.take_after();
     drop(core);
-    let any = !after.is_empty();
     shared.run_after(after);
-    if any {
+    if died {
+        // Jobs were failed (or completed by the final drain): wake waiting threads and
+        // submitters waiting for room.
+        // Relaxed: a change counter (see `Shared::completed`).
+        shared.completed.fetch_add(1, Ordering::Relaxed);
         shared.notify_waiters();
     }
     closed && all_gone

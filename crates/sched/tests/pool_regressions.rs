@@ -1,0 +1,273 @@
+//! Regression tests for bugs found by an independent review of the executor (each failed
+//! before its fix): lost wake-ups of blocked submitters, shutdown/terminate with full
+//! rings, a callback/drain deadlock, chained maps, encode errors in a map, leaked spill
+//! blocks of cancelled jobs, time-out overflow, and finished jobs reported as cancelled.
+//! A hang is detected with a time-out on a helper thread (the stuck thread is left behind).
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zeroproc_sched::{JobError, Pool, TrySubmitError};
+
+zeroproc_sched::test_worker!();
+
+/// Sleeps `v[0] * 100 ms`, returns the length.
+fn work(v: Vec<u8>) -> u64 {
+    if v[0] > 0 {
+        std::thread::sleep(Duration::from_millis(100 * v[0] as u64));
+    }
+    v.len() as u64
+}
+
+/// 208 bytes: envelope 16 + archive (208 + 8) = 232 bytes, i.e. a ring record of exactly
+/// 256 bytes (header 16 + 240) — the same as the 240-byte reservation the controller
+/// makes. A 4 KiB ring then holds exactly 16 jobs and is *completely* full.
+fn arg(tenths: u8) -> Vec<u8> {
+    let mut v = vec![0u8; 208];
+    v[0] = tenths;
+    v
+}
+
+fn sleepy(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn wait_running<R: Send + 'static, E: Send + 'static>(f: &zeroproc_sched::JobFuture<R, E>) {
+    let t = Instant::now();
+    while !f.running() {
+        assert!(t.elapsed() < Duration::from_secs(10), "job never started");
+        std::thread::yield_now();
+    }
+}
+
+/// One worker, 4 KiB submission ring; a 300 ms job running and 15 jobs queued behind it:
+/// the ring is exactly full. Returns the queued futures.
+fn fill(
+    p: &Pool,
+    first_tenths: u8,
+) -> (zeroproc_sched::JobFuture<u64>, Vec<zeroproc_sched::JobFuture<u64>>) {
+    let f0 = p.submit(work, arg(first_tenths));
+    wait_running(&f0);
+    let mut queued = Vec::new();
+    loop {
+        match p.try_submit(work, arg(0)) {
+            Ok(f) => queued.push(f),
+            Err(TrySubmitError::Full(_)) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(queued.len(), 15, "precondition: 16 records of 256 bytes fill the 4 KiB ring");
+    (f0, queued)
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. `dispatch` waits for `completed` to change, but room in a submission ring is made by
+//    the worker *releasing* records, which is not a completion. When the last completion
+//    is drained before the records are released (here: the worker retires after 16 jobs
+//    without releasing them; the successor releases them but produces no completion), a
+//    blocked `submit` / `submit_timeout` / `map` never retries.
+// ---------------------------------------------------------------------------------------
+#[test]
+fn blocked_submit_wakes_when_a_release_makes_room() {
+    let p = Pool::builder().workers(1).ring_capacity(4096).max_jobs_per_worker(16).build().unwrap();
+    let (_f0, _queued) = fill(&p, 3);
+    let t = Instant::now();
+    // The worker finishes the 16 jobs after ~300 ms, retires, and its successor releases
+    // the whole ring within a few ms: this submission should then go through.
+    let r = p.submit_timeout(work, arg(0), Duration::from_secs(4));
+    assert!(
+        r.is_ok(),
+        "submit_timeout gave up after {:?} although the ring has been empty for seconds \
+         (respawns: {})",
+        t.elapsed(),
+        p.stats().workers[0].respawns
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Same root cause, shutdown: a worker that left its ring full of completed but
+//    unreleased records is not respawned once the pool is closed (owed is empty), so the
+//    STOP record never fits and `shutdown` (and `Drop`) spins forever.
+// ---------------------------------------------------------------------------------------
+#[test]
+fn shutdown_completes_when_a_retired_worker_left_its_ring_full() {
+    let p = Arc::new(
+        Pool::builder().workers(1).ring_capacity(4096).max_jobs_per_worker(16).build().unwrap(),
+    );
+    let (_f0, _queued) = fill(&p, 3);
+    let (tx, rx) = mpsc::channel();
+    let p2 = p.clone();
+    std::thread::spawn(move || {
+        p2.shutdown(false, false);
+        let _ = tx.send(());
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "shutdown(false, false) did not return in 5 s (it busy-loops waiting for room for STOP)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. `terminate` calls `shutdown(cancel)` *before* killing running jobs; `shutdown` waits
+//    for room for the STOP record, which in a full ring only appears once the running job
+//    ends. So terminate waits for the running job instead of killing it, and that job's
+//    future gets its normal result instead of `Cancelled`.
+// ---------------------------------------------------------------------------------------
+#[test]
+fn terminate_with_a_full_ring_kills_the_running_job() {
+    let p = Pool::builder().workers(1).ring_capacity(4096).build().unwrap();
+    let (f0, queued) = fill(&p, 30); // the running job takes 3 s
+    let t = Instant::now();
+    p.terminate();
+    let took = t.elapsed();
+    let r0 = f0.result();
+    for f in queued {
+        assert_eq!(f.result(), Err(JobError::Cancelled));
+    }
+    // (r0 is `Cancelled` although the job ran its 3 s to the end: finding 9 below.)
+    assert!(
+        took < Duration::from_secs(1),
+        "terminate took {took:?} (it waited for the running job); its outcome: {r0:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Callbacks run while `after()` holds the future's *value* mutex; the docs promise a
+//    callback "may submit more jobs" (takes the core mutex). A cancelled future stays in
+//    `owed`; when its SKIPPED completion is drained, the drainer holds the core mutex and
+//    calls `set()`, which takes the value mutex: value → core vs core → value = deadlock.
+// ---------------------------------------------------------------------------------------
+#[test]
+fn callback_that_submits_does_not_deadlock_with_the_drain_of_its_cancelled_job() {
+    let p = Arc::new(Pool::builder().workers(1).build().unwrap());
+    let long = p.submit(sleepy, 200);
+    wait_running(&long);
+    let a = p.submit(sleepy, 1);
+    let p2 = p.clone();
+    a.add_done_callback(move |_| {
+        // Long enough for the worker to answer SKIPPED and a drainer to take the core lock.
+        std::thread::sleep(Duration::from_millis(600));
+        drop(p2.submit(sleepy, 1));
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let cancelled = a.cancel(); // runs the callback in this thread
+        let _ = tx.send(cancelled);
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "cancel() + a submitting done-callback deadlocked (callback holds the value lock \
+         and waits for the core lock; the drainer holds the core lock and waits for the \
+         value lock)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. `Map::top_up` calls the user's item iterator while holding the pool's core mutex (the
+//    `Batch`). An iterator that uses the same pool — e.g. chaining two maps — re-locks the
+//    mutex on the same thread: deadlock.
+// ---------------------------------------------------------------------------------------
+#[test]
+fn chained_map_on_the_same_pool_works() {
+    let p = Arc::new(Pool::builder().workers(2).build().unwrap());
+    let (tx, rx) = mpsc::channel();
+    let p2 = p.clone();
+    std::thread::spawn(move || {
+        let v: Vec<u64> = p2
+            .map(|x: u64| x + 1, p2.map(|x: u64| x * 2, 0..10u64).map(Result::unwrap))
+            .map(Result::unwrap)
+            .collect();
+        let _ = tx.send(v);
+    });
+    match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(v) => assert_eq!(v, (0..10u64).map(|x| 2 * x + 1).collect::<Vec<_>>()),
+        Err(_) => {
+            panic!("pool.map(g, pool.map(f, xs)) deadlocked: items are pulled under the core lock")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. A map item that cannot be encoded ends the map after one `Err`: the items already in
+//    flight and all later items are silently dropped, and the error comes out at the wrong
+//    position — contradicting "the output always has one entry per input".
+// ---------------------------------------------------------------------------------------
+#[test]
+fn map_with_one_unencodable_item_keeps_the_others() {
+    let p = Pool::builder().workers(1).ring_capacity(1 << 12).spill_heap(0).build().unwrap();
+    let items: Vec<Vec<u8>> =
+        (0..8).map(|i| if i == 3 { vec![1u8; 10_000] } else { vec![1u8; i + 1] }).collect();
+    let out: Vec<Result<u64, JobError>> = p.map(|v: Vec<u8>| v.len() as u64, items).collect();
+    let shape: Vec<String> = out
+        .iter()
+        .map(|r| match r {
+            Ok(n) => n.to_string(),
+            Err(e) => format!("{:?}", e.kind()),
+        })
+        .collect();
+    assert_eq!(out.len(), 8, "one entry per input expected, got {shape:?}");
+    assert!(matches!(out[3], Err(JobError::Decode { .. })), "{shape:?}");
+    assert_eq!(out[0], Ok(1), "{shape:?}");
+    assert_eq!(out[7], Ok(8), "{shape:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. A cancelled job whose arguments were spilled is answered SKIPPED without reading (or
+//    `discard`ing) its record: its spill-heap block is never freed. A few cancellations
+//    exhaust the heap and every later large submission fails.
+// ---------------------------------------------------------------------------------------
+#[test]
+fn cancelled_jobs_free_their_spilled_arguments() {
+    let p = Pool::builder().workers(1).ring_capacity(1 << 16).spill_heap(8 << 20).build().unwrap();
+    for round in 0..12 {
+        let long = p.submit(sleepy, 60);
+        wait_running(&long);
+        let big = match p.try_submit(|v: Vec<u8>| v.len() as u64, vec![0u8; 1 << 20]) {
+            Ok(f) => f,
+            Err(TrySubmitError::Encode(_, msg)) => {
+                panic!("round {round}: the 8 MiB heap is exhausted by cancelled 1 MiB jobs: {msg}")
+            }
+            Err(e) => panic!("round {round}: {e:?}"),
+        };
+        assert!(big.cancel(), "round {round}: queued behind a running job");
+        // Behind the cancelled job on the same worker: once it is done, the worker has
+        // answered SKIPPED for `big`.
+        assert_eq!(p.submit(sleepy, 0).result(), Ok(0));
+        assert_eq!(long.result(), Ok(60));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. (nit) Time-outs are converted with `as_nanos() as u64`, which wraps: a time-out of
+//    ~585 years becomes ~0.29 s.
+// ---------------------------------------------------------------------------------------
+#[test]
+fn huge_job_timeout_saturates() {
+    let p = Pool::builder().workers(1).build().unwrap();
+    let f = p.submit_with_timeout(sleepy, 1000, Duration::from_secs(18_446_744_074));
+    assert_eq!(f.result(), Ok(1000), "a 585-year time-out fired");
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. `shutdown(cancel_futures = true)` treats every owed job whose id is not `current` as
+//    "not started" and fails it with `Cancelled` — including a job that already ran to
+//    completion (worker cleared `current`, completion committed but not yet drained).
+//    Its real result is then dropped (the future is already done).
+// ---------------------------------------------------------------------------------------
+#[test]
+fn cancelling_shutdown_keeps_finished_results() {
+    for attempt in 0..10 {
+        let p = Pool::builder().workers(1).build().unwrap();
+        let x = p.submit(sleepy, 0);
+        let t = Instant::now();
+        // The worker has committed x's completion (and cleared `current`); nobody has
+        // drained it yet (the supervisor does so at its next 5 ms tick).
+        while p.stats().workers[0].jobs_done < 1 {
+            assert!(t.elapsed() < Duration::from_secs(10));
+            std::thread::yield_now();
+        }
+        p.shutdown(false, true);
+        assert_eq!(x.result(), Ok(0), "attempt {attempt}: a job that ran to completion");
+    }
+}
