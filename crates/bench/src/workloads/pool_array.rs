@@ -55,28 +55,16 @@ fn w3_with(
         }
         let overhead = total - busy_ns as f64 / 1e9;
         if i == 0 {
-            let v = |name: &str, x: f64| Value {
-                name: format!("W3 {mib} MiB, first job (worker maps the array): {name}"),
-                mode: format!("1 worker, {how}"),
-                value: x * 1e3,
-                unit: "ms".into(),
-            };
-            rows.push(v("round trip", total));
-            rows.push(v("round trip − worker's sum time", overhead));
+            let what = format!("W3 {mib} MiB, first job (worker maps the array)");
+            rows.extend(pair(&what, &format!("1 worker, {how}"), total, overhead));
         } else {
             cached.push((total, overhead));
         }
     }
     cached.sort_by(|a, b| a.1.total_cmp(&b.1));
     let (total, overhead) = cached[cached.len() / 2];
-    let v = |name: &str, x: f64| Value {
-        name: format!("W3 {mib} MiB, later jobs (mapping cached): {name}"),
-        mode: format!("1 worker, {how}, median of {repeats}"),
-        value: x * 1e3,
-        unit: "ms".into(),
-    };
-    rows.push(v("round trip", total));
-    rows.push(v("round trip − worker's sum time", overhead));
+    let what = format!("W3 {mib} MiB, later jobs (mapping cached)");
+    rows.extend(pair(&what, &format!("1 worker, {how}, median of {repeats}"), total, overhead));
     rows.push(Value {
         name: format!("W3 {mib} MiB local sum (controller, same data)"),
         mode: "1 thread".into(),
@@ -84,4 +72,15 @@ fn w3_with(
         unit: "ms".into(),
     });
     Ok(rows)
+}
+
+/// The two rows of one hand-off: its round trip and the overhead (both in ms).
+fn pair(what: &str, mode: &str, total_s: f64, overhead_s: f64) -> [Value; 2] {
+    let v = |name: &str, x: f64| Value {
+        name: format!("{what}: {name}"),
+        mode: mode.to_owned(),
+        value: x * 1e3,
+        unit: "ms".into(),
+    };
+    [v("round trip", total_s), v("round trip − worker's sum time", overhead_s)]
 }
