@@ -99,6 +99,15 @@ where
     }
 }
 
+/// Decodes a `T` and calls its [`Run::run`](crate::Run::run) (a `Process` body).
+pub(crate) fn call_run<T: crate::Run>(ctx: &mut JobCtx<'_>) {
+    let Some(obj) = read_args::<T>(ctx) else { return };
+    match catch_unwind(AssertUnwindSafe(move || obj.run())) {
+        Ok(()) => ctx.complete_ok(&()),
+        Err(p) => ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p)),
+    }
+}
+
 /// Calls `F` on each item of a chunk; completes with the `Vec<R>`.
 pub(crate) fn call_chunk<F, A, R>(ctx: &mut JobCtx<'_>)
 where

@@ -37,6 +37,9 @@ pub const WORKER_ARGS: [&str; 4] = ["zeroproc_worker", "--exact", "--nocapture",
 /// // ... the program, which may build pools ...
 /// ```
 pub fn init() {
+    if let Some(raw) = std::env::var_os(crate::process::PROCESS_ENV) {
+        crate::process::child_main(&raw);
+    }
     let Some(raw) = std::env::var_os(WORKER_ENV) else { return };
     let spec = raw.to_str().and_then(Spec::parse);
     match spec {
@@ -51,6 +54,7 @@ pub fn init() {
 /// True in a process started as a worker (whether or not `init` ran).
 pub(crate) fn is_worker_process() -> bool {
     std::env::var_os(WORKER_ENV).is_some()
+        || std::env::var_os(crate::process::PROCESS_ENV).is_some()
 }
 
 /// Everything a worker needs to find its place.

@@ -43,6 +43,22 @@ enum Sink<'a> {
     Local { status: Option<(u32, String)> },
 }
 
+impl<'a> JobCtx<'a> {
+    /// A context whose completion is only recorded (initializers, `Process` bodies).
+    pub(crate) fn local(input: &'a [u8]) -> Self {
+        JobCtx { input, sink: Sink::Local { status: None }, job_id: 0, spill: None }
+    }
+
+    /// The recorded completion of a [`local`](Self::local) context: `None` if nothing
+    /// completed, else (status, message).
+    pub(crate) fn local_status(self) -> Option<(u32, String)> {
+        match self.sink {
+            Sink::Local { status } => status,
+            Sink::Ring { .. } => None,
+        }
+    }
+}
+
 impl JobCtx<'_> {
     /// The pool's spill heap (attached on first use).
     pub fn spill_heap(&mut self) -> Option<&SpillHeap> {
@@ -130,7 +146,7 @@ thread_local! {
 
 /// Replaces the panic hook: a job's panic is reported to its future (message and
 /// location), not printed by the worker.
-fn quiet_panics() {
+pub(crate) fn quiet_panics() {
     std::panic::set_hook(Box::new(|info| {
         let msg = payload_str(info.payload());
         let text = match info.location() {

@@ -1,0 +1,502 @@
+//! `Process` (Python's `multiprocessing.Process`): run one function, or one [`Run`]
+//! object, in a process of its own.
+//!
+//! The child is this program re-executed (like a pool worker: `init()` takes over in
+//! `main`). Its arguments are archived into a small memfd segment of its own, which the
+//! child attaches; the same segment carries back how the body ended (returned, or panicked
+//! with which message), so `join` can tell a panic from a crash from a clean exit:
+//!
+//! ```text
+//! [segment header 256] [ProcessBlock: outcome, message length, message bytes] [args envelope]
+//! ```
+//!
+//! Exit codes follow Python: 0 after the body returned, 1 after it panicked, the code of
+//! `std::process::exit(n)` if the body called it, and `-signal` (here: [`Exit::Signal`])
+//! when a signal killed the process.
+
+use crate::job::{self, Wire};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+use zeroproc_codec::envelope::{self, Header};
+use zeroproc_shm::{Layout, Segment, SegmentBuilder};
+
+/// Environment variable that marks a process as a `Process` child and carries its spec.
+pub const PROCESS_ENV: &str = "ZEROPROC_PROCESS";
+
+const LAYOUT: Layout = Layout::new("zeroproc-process", 1).with_type::<ProcessBlock>();
+
+/// Longest panic message carried back (longer ones are cut).
+const MESSAGE_MAX: usize = 4096;
+
+/// How a process body ended, written by the child.
+mod outcome {
+    /// Still running (or killed before it could say).
+    pub const RUNNING: u32 = 0;
+    /// The body returned.
+    pub const RETURNED: u32 = 1;
+    /// The body panicked; the message follows.
+    pub const PANICKED: u32 = 2;
+    /// The arguments could not be decoded; the message follows.
+    pub const BAD_ARGS: u32 = 3;
+}
+
+/// The shared block at the start of a process segment.
+#[repr(C)]
+struct ProcessBlock {
+    /// [`outcome`] state. Writer: the child.
+    outcome: AtomicU32,
+    /// Bytes of `message` in use. Writer: the child, before `outcome` (Release).
+    message_len: AtomicU32,
+    /// Panic message (UTF-8).
+    message: [AtomicU8; MESSAGE_MAX],
+    /// Bytes of the argument envelope that follows the block. Writer: the parent, before
+    /// the child exists.
+    args_len: AtomicU32,
+}
+
+/// Bytes from the data start to the argument envelope (16-aligned).
+const ARGS_AT: usize = std::mem::size_of::<ProcessBlock>().next_multiple_of(16);
+
+/// A body that can run in a [`Process`] — Python's "subclass `Process` and override
+/// `run`" style: the object is archived, sent, and `run` is called on it in the child.
+///
+/// ```
+/// zeroproc_sched::init();
+/// #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+/// struct Squares { upto: u64 }
+/// impl zeroproc_sched::Run for Squares {
+///     fn run(self) {
+///         let s: u64 = (1..=self.upto).map(|i| i * i).sum();
+///         assert_eq!(s, 55);
+///     }
+/// }
+/// let mut p = zeroproc_sched::Process::from_run(Squares { upto: 5 });
+/// p.start().unwrap();
+/// assert_eq!(p.join().unwrap(), zeroproc_sched::Exit::Code(0));
+/// ```
+pub trait Run: Wire {
+    /// The process body.
+    fn run(self);
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this code (0: the body returned; 1: it panicked).
+    Code(i32),
+    /// A signal killed it.
+    Signal(i32),
+}
+
+impl Exit {
+    /// Python's `exitcode`: the code, or minus the signal number.
+    pub fn python_code(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => -s,
+        }
+    }
+}
+
+/// Why a process could not be started or waited for.
+#[derive(Debug)]
+pub enum ProcessError {
+    /// `start` on a process that was started already.
+    AlreadyStarted,
+    /// `join` (or similar) on a process that was never started.
+    NotStarted,
+    /// The arguments could not be encoded.
+    Encode(String),
+    /// The segment carrying the arguments could not be created.
+    Segment(zeroproc_shm::CreateError),
+    /// The process could not be started or waited for.
+    Io(std::io::Error),
+    /// Called in a worker or process child whose `main` did not call `init()` first.
+    InChild,
+}
+
+impl std::fmt::Display for ProcessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProcessError::AlreadyStarted => write!(f, "process already started"),
+            ProcessError::NotStarted => write!(f, "process not started"),
+            ProcessError::Encode(e) => write!(f, "process arguments not encodable: {e}"),
+            ProcessError::Segment(e) => write!(f, "process segment: {e}"),
+            ProcessError::Io(e) => write!(f, "process: {e}"),
+            ProcessError::InChild => {
+                write!(f, "zeroproc::init() was not called first in main of this child")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProcessError {}
+
+/// One function (or [`Run`] object) running in a process of its own.
+///
+/// ```
+/// zeroproc_sched::init();
+/// use zeroproc_sched::{Exit, Process};
+/// let mut p = Process::spawn(|(a, b): (u64, u64)| assert_eq!(a + b, 5), (2, 3)).unwrap();
+/// assert_eq!(p.join().unwrap(), Exit::Code(0));
+///
+/// let mut q = Process::new(|_: ()| panic!("boom"), ()).name("failing");
+/// q.start().unwrap();
+/// assert_eq!(q.join().unwrap(), Exit::Code(1));
+/// assert!(q.panic_message().unwrap().contains("boom"));
+/// ```
+pub struct Process {
+    name: String,
+    fn_id: u32,
+    args: Option<Vec<u8>>,
+    daemon: bool,
+    seg: Option<Segment>,
+    child: Option<Child>,
+    exit: Option<Exit>,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.name)
+            .field("pid", &self.pid())
+            .field("exit", &self.exit)
+            .finish()
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(1);
+
+impl Process {
+    /// A process that will run `f(args)` once started (Python's
+    /// `Process(target=f, args=...)`). `f` is a non-capturing closure or fn item.
+    pub fn new<F, A>(f: F, args: A) -> Process
+    where
+        F: Fn(A) + Copy + Send + 'static,
+        A: Wire,
+    {
+        let _ = f;
+        let fn_id = crate::fnid::id_of(job::call::<F, A, ()>);
+        Process::with(fn_id, &args)
+    }
+
+    /// A process that will call `obj.run()` once started (the subclass style).
+    pub fn from_run<T: Run>(obj: T) -> Process {
+        Process::with(crate::fnid::id_of(job::call_run::<T>), &obj)
+    }
+
+    /// [`new`](Self::new) and [`start`](Self::start) in one.
+    pub fn spawn<F, A>(f: F, args: A) -> Result<Process, ProcessError>
+    where
+        F: Fn(A) + Copy + Send + 'static,
+        A: Wire,
+    {
+        let mut p = Process::new(f, args);
+        p.start()?;
+        Ok(p)
+    }
+
+    fn with<A: Wire>(fn_id: u32, args: &A) -> Process {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed); // Relaxed: a name counter
+        let args = encode(args);
+        Process {
+            name: format!("Process-{n}"),
+            fn_id,
+            args: Some(args.unwrap_or_default()),
+            daemon: false,
+            seg: None,
+            child: None,
+            exit: None,
+        }
+    }
+
+    /// Sets the name (default `Process-N`); the child reads it with
+    /// [`current_name`](Self::current_name).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Daemon processes die with the thread that started them (`PR_SET_PDEATHSIG`) and
+    /// are killed when their `Process` is dropped; others (the default, as in Python)
+    /// outlive their handle and their parent.
+    pub fn daemon(mut self, on: bool) -> Self {
+        self.daemon = on;
+        self
+    }
+
+    /// The process's name.
+    pub fn get_name(&self) -> &str {
+        &self.name
+    }
+
+    /// In a process started by [`Process`]: its name. `None` elsewhere.
+    pub fn current_name() -> Option<String> {
+        let raw = std::env::var(PROCESS_ENV).ok()?;
+        raw.split('|').nth(4).map(str::to_owned)
+    }
+
+    /// Starts the process.
+    pub fn start(&mut self) -> Result<(), ProcessError> {
+        if crate::launch::is_worker_process() {
+            return Err(ProcessError::InChild);
+        }
+        let args = self.args.take().ok_or(ProcessError::AlreadyStarted)?;
+        if args.is_empty() {
+            return Err(ProcessError::Encode("arguments could not be archived".into()));
+        }
+        let seg = SegmentBuilder::new(LAYOUT, ARGS_AT + args.len())
+            .create_with(|s| {
+                let p = s.data();
+                // SAFETY: the fresh data region holds ARGS_AT + args.len() bytes (asked
+                // for above), is 256-byte aligned and seen by nobody else yet.
+                unsafe {
+                    let b = &*p.cast::<ProcessBlock>();
+                    // Relaxed: published by the segment's READY state.
+                    b.args_len.store(args.len() as u32, Ordering::Relaxed);
+                    std::ptr::copy_nonoverlapping(args.as_ptr(), p.add(ARGS_AT), args.len());
+                }
+            })
+            .map_err(ProcessError::Segment)?;
+        let spec = format!(
+            "{}|{}|{:x}|{}|{}",
+            seg.id(),
+            self.fn_id,
+            crate::fnid::fingerprint(),
+            std::process::id(),
+            self.name.replace('|', "/"),
+        );
+        let mut cmd = Command::new("/proc/self/exe");
+        if let Some(a0) = std::env::args_os().next() {
+            use std::os::unix::process::CommandExt;
+            cmd.arg0(a0);
+        }
+        cmd.args(crate::launch::WORKER_ARGS).env(PROCESS_ENV, spec);
+        if self.daemon {
+            cmd.env("ZEROPROC_PROCESS_DAEMON", "1");
+        }
+        let child = cmd.spawn().map_err(ProcessError::Io)?;
+        self.seg = Some(seg);
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The child's pid once started.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// True while the process runs.
+    pub fn is_alive(&mut self) -> bool {
+        self.poll_exit().is_none() && self.child.is_some()
+    }
+
+    fn poll_exit(&mut self) -> Option<Exit> {
+        if self.exit.is_none() {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.exit = Some(to_exit(st));
+            }
+        }
+        self.exit
+    }
+
+    /// How the process ended, if it has (Python's `exitcode`, as an enum).
+    pub fn exit_code(&mut self) -> Option<Exit> {
+        self.poll_exit()
+    }
+
+    /// Waits for the process to end.
+    pub fn join(&mut self) -> Result<Exit, ProcessError> {
+        match self.join_deadline(None)? {
+            Some(e) => Ok(e),
+            None => unreachable!("no deadline"),
+        }
+    }
+
+    /// Waits at most `timeout`; `None` if it still runs.
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<Exit>, ProcessError> {
+        self.join_deadline(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until `deadline` (`None`: forever); `None` if it still runs then.
+    pub fn join_deadline(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Exit>, ProcessError> {
+        let child = self.child.as_mut().ok_or(ProcessError::NotStarted)?;
+        if self.exit.is_some() {
+            return Ok(self.exit);
+        }
+        if deadline.is_none() {
+            let st = child.wait().map_err(ProcessError::Io)?;
+            self.exit = Some(to_exit(st));
+            return Ok(self.exit);
+        }
+        let mut pause = Duration::from_micros(50);
+        loop {
+            if let Some(st) = child.try_wait().map_err(ProcessError::Io)? {
+                self.exit = Some(to_exit(st));
+                return Ok(self.exit);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(None);
+            }
+            let left = deadline.map_or(pause, |d| d - now);
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends SIGTERM (Python's `terminate`).
+    pub fn terminate(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Sends SIGKILL (Python's `kill`).
+    pub fn kill(&self) {
+        self.signal(libc::SIGKILL);
+    }
+
+    fn signal(&self, sig: i32) {
+        if let (Some(pid), None) = (self.pid(), self.exit) {
+            // SAFETY: kill(2) with our own child's pid (not yet reaped, so not reused).
+            unsafe { libc::kill(pid as i32, sig) };
+        }
+    }
+
+    /// The panic message, if the body panicked (after the process ended).
+    pub fn panic_message(&self) -> Option<String> {
+        let seg = self.seg.as_ref()?;
+        // SAFETY: the data region starts with a ProcessBlock (all atomics), kept mapped by
+        // `seg`.
+        let b = unsafe { &*seg.data().cast::<ProcessBlock>() };
+        // Acquire: pairs with the child's Release store of the outcome.
+        match b.outcome.load(Ordering::Acquire) {
+            outcome::PANICKED | outcome::BAD_ARGS => {
+                // Relaxed (all): ordered by the Acquire above.
+                let n = (b.message_len.load(Ordering::Relaxed) as usize).min(MESSAGE_MAX);
+                let bytes: Vec<u8> =
+                    b.message[..n].iter().map(|c| c.load(Ordering::Relaxed)).collect();
+                Some(String::from_utf8_lossy(&bytes).into_owned())
+            }
+            // Still running, or killed before it could say: no message.
+            outcome::RUNNING => None,
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.daemon && self.poll_exit().is_none() {
+            self.kill();
+            if let Some(c) = self.child.as_mut() {
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+fn to_exit(st: std::process::ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => Exit::Code(c),
+        (None, Some(s)) => Exit::Signal(s),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// Archives `args` into an envelope (growing the buffer as needed).
+fn encode<A: Wire>(args: &A) -> Option<Vec<u8>> {
+    let mut size = 256usize;
+    loop {
+        let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(size);
+        buf.resize(size, 0);
+        match envelope::encode_into(&mut buf, Header::new(0, 0), args) {
+            Ok(n) => return Some(buf[..n].to_vec()),
+            Err(envelope::EncodeError::TooLarge { .. }) if size < (1 << 30) => size *= 4,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The child side: never returns.
+pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
+    let r = raw.to_str().and_then(|s| {
+        let f: Vec<&str> = s.splitn(5, '|').collect();
+        let [seg, fn_id, fp, parent, name] = f[..] else { return None };
+        Some((
+            seg.parse().ok()?,
+            fn_id.parse::<u32>().ok()?,
+            u64::from_str_radix(fp, 16).ok()?,
+            parent.parse::<u32>().ok()?,
+            name.to_owned(),
+        ))
+    });
+    let Some((seg_id, fn_id, fp, parent, _name)) = r else {
+        eprintln!("zeroproc: malformed {PROCESS_ENV}");
+        std::process::exit(crate::worker::exit::BAD_SPEC)
+    };
+    if std::env::var_os("ZEROPROC_PROCESS_DAEMON").is_some() {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+        // SAFETY: getppid has no preconditions.
+        if unsafe { libc::getppid() } as u32 != parent {
+            std::process::exit(crate::worker::exit::ORPHAN);
+        }
+    }
+    if crate::fnid::fingerprint() != fp {
+        std::process::exit(crate::worker::exit::FINGERPRINT);
+    }
+    let Ok(seg) = Segment::attach(&seg_id, LAYOUT) else {
+        std::process::exit(crate::worker::exit::ATTACH)
+    };
+    // SAFETY: the segment's layout hash was checked on attach: its data region starts with
+    // a ProcessBlock (all atomics) followed by `args_len` bytes inside the segment.
+    let b = unsafe { &*seg.data().cast::<ProcessBlock>() };
+    // Relaxed: written before the segment was published (Acquire on attach).
+    let len = b.args_len.load(Ordering::Relaxed) as usize;
+    if ARGS_AT + len > seg.data_len() {
+        std::process::exit(crate::worker::exit::ATTACH);
+    }
+    // SAFETY: in bounds (checked above); the parent wrote these bytes before the child
+    // existed and never writes them again.
+    let args = unsafe { std::slice::from_raw_parts(seg.data().add(ARGS_AT), len) };
+    crate::worker::quiet_panics();
+    let mut ctx = crate::worker::JobCtx::local(args);
+    // SAFETY: the id was made by `fnid::id_of` in the parent, same build (fingerprint
+    // checked above).
+    let t = unsafe { crate::fnid::resolve(fn_id) };
+    t(&mut ctx);
+    match ctx.local_status() {
+        Some((crate::job::status::OK, _)) | None => {
+            // Release: pairs with the parent's Acquire load.
+            b.outcome.store(outcome::RETURNED, Ordering::Release);
+            std::process::exit(0)
+        }
+        Some((st, msg)) => {
+            let code = if st == crate::job::status::PANICKED {
+                outcome::PANICKED
+            } else {
+                outcome::BAD_ARGS
+            };
+            let bytes = msg.as_bytes();
+            let n = bytes.len().min(MESSAGE_MAX);
+            for (slot, &c) in b.message.iter().zip(&bytes[..n]) {
+                // Relaxed: published by the Release store of the outcome.
+                slot.store(c, Ordering::Relaxed);
+            }
+            // Relaxed: as above.
+            b.message_len.store(n as u32, Ordering::Relaxed);
+            // Release: pairs with the parent's Acquire load.
+            b.outcome.store(code, Ordering::Release);
+            eprintln!(
+                "zeroproc process {:?} panicked: {msg}",
+                Process::current_name().unwrap_or_default()
+            );
+            std::process::exit(1)
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `Process` with real child processes: exit codes, signals, panics with their message,
+//! the `Run` style, join with a time-out, terminate/kill, and handles passed as arguments.
+
+use std::time::Duration;
+use zeroproc_sched::{Exit, Process, Run};
+
+zeroproc_sched::test_worker!();
+
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct WriteSquares {
+    path: String,
+    upto: u64,
+}
+
+impl Run for WriteSquares {
+    fn run(self) {
+        let s: Vec<String> = (1..=self.upto).map(|i| (i * i).to_string()).collect();
+        std::fs::write(&self.path, s.join(",")).unwrap();
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("zp-proc-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn a_function_runs_in_another_process() {
+    let path = tmp("fn");
+    let mut p = Process::spawn(
+        |(path, parent): (String, u32)| {
+            assert_ne!(std::process::id(), parent, "runs in a child");
+            std::fs::write(path, Process::current_name().unwrap()).unwrap();
+        },
+        (path.to_str().unwrap().to_owned(), std::process::id()),
+    )
+    .unwrap();
+    assert!(p.pid().is_some());
+    assert_eq!(p.join().unwrap(), Exit::Code(0));
+    assert_eq!(p.exit_code(), Some(Exit::Code(0)));
+    assert!(!p.is_alive());
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with("Process-"));
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn the_run_style_and_names() {
+    let path = tmp("run");
+    let mut p = Process::from_run(WriteSquares { path: path.to_str().unwrap().into(), upto: 5 })
+        .name("squares");
+    assert_eq!(p.get_name(), "squares");
+    assert!(matches!(p.join(), Err(zeroproc_sched::ProcessError::NotStarted)));
+    p.start().unwrap();
+    assert!(matches!(p.start(), Err(zeroproc_sched::ProcessError::AlreadyStarted)));
+    assert_eq!(p.join().unwrap(), Exit::Code(0));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "1,4,9,16,25");
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn panics_exit_codes_and_signals_are_told_apart() {
+    let mut p = Process::spawn(|n: u32| panic!("bad input {n}"), 7).unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Code(1));
+    let m = p.panic_message().unwrap();
+    assert!(m.contains("bad input 7"), "{m}");
+
+    let mut q = Process::spawn(|c: i32| std::process::exit(c), 42).unwrap();
+    assert_eq!(q.join().unwrap(), Exit::Code(42));
+    assert_eq!(q.panic_message(), None);
+
+    let mut r = Process::spawn(|_: ()| std::process::abort(), ()).unwrap();
+    assert_eq!(r.join().unwrap(), Exit::Signal(libc::SIGABRT));
+    assert_eq!(r.join().unwrap().python_code(), -libc::SIGABRT);
+}
+
+#[test]
+fn join_timeout_terminate_and_kill() {
+    let mut p =
+        Process::spawn(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 30_000).unwrap();
+    assert_eq!(p.join_timeout(Duration::from_millis(50)).unwrap(), None);
+    assert!(p.is_alive());
+    p.terminate();
+    assert_eq!(p.join().unwrap(), Exit::Signal(libc::SIGTERM));
+    let mut q =
+        Process::spawn(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 30_000).unwrap();
+    q.kill();
+    assert_eq!(q.join_timeout(Duration::from_secs(10)).unwrap(), Some(Exit::Signal(libc::SIGKILL)));
+}
+
+#[test]
+fn a_daemon_process_is_killed_with_its_handle() {
+    let p =
+        Process::new(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 30_000).daemon(true);
+    let mut p = p;
+    p.start().unwrap();
+    let pid = p.pid().unwrap();
+    drop(p);
+    // SAFETY: kill(pid, 0) only probes; the child was reaped by the drop.
+    assert_ne!(unsafe { libc::kill(pid as i32, 0) }, 0, "daemon child still alive");
+}
+
+#[test]
+fn a_shared_array_handle_is_a_process_argument() {
+    use zeroproc_codec::shared::{ChunkMut, SharedArray};
+    let mut a = SharedArray::<u64>::zeroed(8).unwrap();
+    let chunks = a.chunks_mut(4).unwrap();
+    let mut ps: Vec<Process> = chunks
+        .into_iter()
+        .map(|c| {
+            Process::spawn(
+                |c: ChunkMut<u64>| {
+                    let mut w = c.write().unwrap();
+                    let r = w.range();
+                    for (o, i) in w.iter_mut().zip(r) {
+                        *o = (i * 10) as u64;
+                    }
+                },
+                c,
+            )
+            .unwrap()
+        })
+        .collect();
+    for p in ps.iter_mut() {
+        assert_eq!(p.join().unwrap(), Exit::Code(0));
+    }
+    assert_eq!(a.as_slice().unwrap(), &[0, 10, 20, 30, 40, 50, 60, 70]);
+}
