@@ -97,10 +97,14 @@ pub use zeroproc_shm as shm;
 
 pub use zeroproc_macros::main;
 pub use zeroproc_sched::{
-    as_completed, init, test_worker, wait, AsCompleted, BuildError, JobError, JobErrorKind,
-    JobFuture, Map, Never, Pool, PoolBuilder, PoolStats, ReturnWhen, SubmitError, TrySubmitError,
-    WaitStrategy, Wire, WorkerStats,
+    as_completed, init, test_worker, wait, AsCompleted, BuildError, Exit, JobError, JobErrorKind,
+    JobFuture, Map, Never, Pool, PoolBuilder, PoolStats, Process, ProcessError, ReturnWhen, Run,
+    SubmitError, TrySubmitError, WaitStrategy, Wire, WorkerStats,
 };
+/// The process-shared synchronization primitives (Python's `multiprocessing.Lock`,
+/// `RLock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`), robust
+/// against a holder that dies. See each type for its docs and examples.
+pub use zeroproc_shm::sync;
 
 /// rkyv, re-exported so that job argument and result types can derive its traits with
 /// the version zeroproc uses: `#[derive(zeroproc::rkyv::Archive, ...)]`.
