@@ -37,7 +37,7 @@ fn cube(n: u64) {
 #[zeroproc::main]
 fn main() {
     println!("parent pid {}", std::process::id());
-    let mut children = vec![
+    let mut children = [
         Process::from_run(Squares { numbers: vec![1, 2, 3] }).name("squares-a"),
         Process::from_run(Squares { numbers: vec![4, 5, 6] }).name("squares-b"),
         Process::new(cube, 7).name("cube"),
