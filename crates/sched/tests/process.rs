@@ -124,3 +124,37 @@ fn a_shared_array_handle_is_a_process_argument() {
     }
     assert_eq!(a.as_slice().unwrap(), &[0, 10, 20, 30, 40, 50, 60, 70]);
 }
+
+#[test]
+fn sync_handles_are_process_arguments_and_a_dead_holder_does_not_deadlock() {
+    use zeroproc_codec::shared::{CellHandle, SharedCell};
+    use zeroproc_shm::sync::{Event, Lock, LockTimeoutError};
+    let ev = SharedCell::new(Event::new()).unwrap();
+    let mut p =
+        Process::spawn(|h: CellHandle<Event>| h.attach().unwrap().set(), ev.handle()).unwrap();
+    assert!(ev.wait_timeout(Duration::from_secs(10)), "the child set the event");
+    assert_eq!(p.join().unwrap(), Exit::Code(0));
+
+    // A child takes the lock and is SIGKILLed while holding it.
+    let lock = SharedCell::new(Lock::new()).unwrap();
+    let held = SharedCell::new(Event::new()).unwrap();
+    let mut q = Process::spawn(
+        |(l, e): (CellHandle<Lock>, CellHandle<Event>)| {
+            let l = l.attach().unwrap();
+            let _g = l.lock().unwrap();
+            e.attach().unwrap().set();
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        (lock.handle(), held.handle()),
+    )
+    .unwrap();
+    assert!(held.wait_timeout(Duration::from_secs(10)));
+    q.kill();
+    assert_eq!(q.join().unwrap(), Exit::Signal(libc::SIGKILL));
+    match lock.lock_timeout(Duration::from_secs(10)) {
+        Err(LockTimeoutError::OwnerDied(g)) => drop(g),
+        Ok(_) => panic!("expected OwnerDied"),
+        Err(_) => panic!("timed out: the dead holder deadlocked the lock"),
+    }
+    assert!(lock.try_lock().is_ok(), "usable again");
+}

@@ -44,6 +44,7 @@
 //! ```
 
 mod array;
+mod cell;
 mod chunk;
 mod error;
 mod handle;
@@ -56,6 +57,7 @@ mod vec;
 
 pub use array::{SharedArray, WriteGuard, DEFAULT_MAX_CHUNKS};
 pub use bytemuck::{self, Pod};
+pub use cell::{ArchivedCellHandle, CellHandle, ProcessShared, SharedCell};
 pub use chunk::{ArchivedChunkMut, ChunkGuard, ChunkMut};
 pub use error::SharedError;
 pub use handle::{ArchivedArrayHandle, ArrayHandle, ReadGuard};
