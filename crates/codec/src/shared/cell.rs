@@ -35,6 +35,24 @@ unsafe impl ProcessShared for BoundedSemaphore {}
 // SAFETY: as above.
 unsafe impl ProcessShared for Barrier {}
 
+macro_rules! atomics_are_process_shared {
+    ($($t:ty),*) => {$(
+        // SAFETY: an atomic integer has the layout of its integer, holds no pointer and is
+        // made for concurrent use through `&`; atomics on shared memory work across
+        // processes (lock-free on this platform).
+        unsafe impl ProcessShared for $t {}
+    )*};
+}
+
+atomics_are_process_shared!(
+    std::sync::atomic::AtomicBool,
+    std::sync::atomic::AtomicU32,
+    std::sync::atomic::AtomicI32,
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::AtomicI64,
+    std::sync::atomic::AtomicUsize
+);
+
 fn layout<T: ProcessShared>() -> Layout {
     Layout::new("zeroproc-cell", 1).with_value(type_hash::<T>())
 }
