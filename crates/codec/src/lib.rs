@@ -55,9 +55,34 @@
 //! assert_eq!(v[999_999], 999_999.0); // zero-copy view into the heap block
 //! ```
 //!
-//! Still to come in this crate (issue #3): typed channels (Queue, Pipe) and shared
-//! containers (dict/list).
+//! * [`channel`]: typed channels between processes, Python's `multiprocessing` names:
+//!   [`Queue`](channel::Queue) (any number of producer and consumer processes, over the
+//!   MPMC slot ring), [`JoinableQueue`](channel::JoinableQueue) (`task_done` / `join`) and
+//!   [`pipe`](channel::pipe) / [`pipe_oneway`](channel::pipe_oneway)
+//!   ([`Connection`](channel::Connection)s over SPSC rings). Values are archived on send
+//!   and validated on receive; receive owned (`get`, `recv`) or read in place
+//!   ([`Ref`](channel::Ref), `get_with`); values larger than a slot go through a spill
+//!   heap in the channel's segment. Channels travel to other processes **by handle**
+//!   (rkyv-archivable, a job or process argument), and a process killed mid-operation
+//!   loses at most the value it held.
+//!
+//! ```
+//! use zeroproc_codec::channel::{pipe, Queue};
+//!
+//! let q = Queue::<(u32, String)>::new(64).unwrap();
+//! let h = q.handle(); // → a worker or Process argument; there: h.attach()
+//! let q2 = h.attach().unwrap();
+//! q2.put((7, "job".into())).unwrap();
+//! assert_eq!(q.get().unwrap(), (7, "job".to_string()));
+//!
+//! let (mut a, mut b) = pipe::<Vec<u64>>().unwrap();
+//! a.send(vec![1, 2, 3]).unwrap();
+//! assert_eq!(b.recv_ref().unwrap().as_slice(), &[1, 2, 3]); // in the ring record
+//! ```
+//!
+//! Still to come in this crate: shared containers (dict/list).
 
+pub mod channel;
 pub mod envelope;
 pub mod payload;
 pub mod shared;

@@ -99,7 +99,18 @@ pub fn spill<T: Encode>(
     value: &T,
     estimate: usize,
 ) -> Result<SpilledBlock, SpillError> {
-    let mut size = estimate.max(MIN_SPILL);
+    spill_from(heap, value, estimate.max(MIN_SPILL))
+}
+
+/// [`spill`] starting with a block of exactly `first` archive bytes (no [`MIN_SPILL`]
+/// floor): for callers whose values are only somewhat larger than a slot (the typed
+/// queue), where a 64 KiB first block would waste most of a small heap.
+pub(crate) fn spill_from<T: Encode>(
+    heap: &Heap<'_>,
+    value: &T,
+    first: usize,
+) -> Result<SpilledBlock, SpillError> {
+    let mut size = first.max(16);
     loop {
         let alloc =
             size.checked_add(BLOCK_PREFIX).ok_or(SpillError::Heap(AllocError::OutOfMemory {
@@ -143,6 +154,32 @@ pub fn spill<T: Encode>(
             }
         }
     }
+}
+
+/// Copies raw `bytes` (not an archive) into a new block of `heap`, published like
+/// [`spill`]'s: the claim word holds a fresh nonce (Release) once the bytes are in.
+pub(crate) fn spill_bytes(heap: &Heap<'_>, bytes: &[u8]) -> Result<SpilledBlock, SpillError> {
+    let alloc =
+        bytes.len().checked_add(BLOCK_PREFIX).ok_or(SpillError::Heap(AllocError::OutOfMemory {
+            requested: usize::MAX,
+            align: 16,
+            block_size: 0,
+            carve_remaining: 0,
+        }))?;
+    let offset = heap.alloc(alloc, 16).map_err(SpillError::Heap)?;
+    let p = heap.ptr_len(offset, alloc).expect("a block just allocated lies in the heap");
+    // SAFETY: `offset` is a block of at least `alloc` bytes we just allocated: nobody else
+    // reads or writes it until we publish the nonce; the source is a separate slice.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p.as_ptr().add(BLOCK_PREFIX), bytes.len())
+    };
+    // SAFETY: the prefix is 16 bytes at the 16-byte aligned block start, ours.
+    let claim = unsafe { &*p.as_ptr().cast::<AtomicU64>() };
+    let nonce = next_nonce();
+    // Release: publishes the bytes copied above; pairs with the AcqRel claim CAS in
+    // `payload::claim`, as in `spill`.
+    claim.store(nonce, Ordering::Release);
+    Ok(SpilledBlock { offset, len: bytes.len(), nonce })
 }
 
 /// Writes the spilled envelope for `block` into `buf` (at least `HEADER_LEN +`
