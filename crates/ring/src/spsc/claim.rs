@@ -32,8 +32,8 @@ pub(crate) fn claim(word: &AtomicU32, closed: &AtomicU32) -> Result<(), RingErro
 }
 
 /// Rate-limits the liveness check of the peer in a blocking poll: `kill(pid, 0)` is a
-/// syscall, so it runs at most every [`CHECK_EVERY`], and only the first few pending polls
-/// of a wait (1, 2, 4, … 32) and then every 64th read the clock. Sleepers re-poll at least every 100 ms (`blocking::MAX_SLEEP_SLICE`), so a
+/// syscall, so it runs at most every [`CHECK_EVERY`] and only every 4th pending poll reads
+/// the clock. Sleepers re-poll at least every 100 ms (`blocking::MAX_SLEEP_SLICE`), so a
 /// SIGKILLed peer is noticed within a few hundred milliseconds.
 #[derive(Debug)]
 pub(crate) struct PeerWatch {
@@ -60,10 +60,7 @@ impl PeerWatch {
     #[inline]
     pub(crate) fn peer_dead(&mut self, word: &AtomicU32) -> bool {
         self.polls = self.polls.wrapping_add(1);
-        // Every 64th poll, and at the first polls (1, 2, 4, … 32): a waiter that sleeps
-        // polls only every 100 ms, so "every 64th" alone took 6.4 s to notice a dead peer
-        // (measured ~3 s by the channel tests); spinners still read the clock rarely.
-        if self.polls % 64 != 0 && !self.polls.is_power_of_two() {
+        if self.polls % 64 != 0 {
             return false;
         }
         self.check(word)
