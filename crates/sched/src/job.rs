@@ -2,44 +2,15 @@
 //! the monomorphized trampolines a worker calls by id (see `fnid.rs`).
 
 use crate::worker::JobCtx;
-use rkyv::api::high::{HighDeserializer, HighValidator};
-use rkyv::bytecheck::CheckBytes;
-use rkyv::rancor;
-use rkyv::{Archive, Deserialize, Portable};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use zeroproc_codec::envelope::{self, Encode};
+use zeroproc_codec::envelope;
 
-/// Types that can be job arguments and results: rkyv-archivable (derive `Archive`,
-/// `Serialize`, `Deserialize`), validated with bytecheck when read, and deserializable.
+/// Types that can be job arguments and results: the same bound as a channel's
+/// [`Message`](zeroproc_codec::channel::Message) — rkyv-archivable (derive `Archive`,
+/// `Serialize`, `Deserialize`), validated with bytecheck when read, deserializable.
 /// Blanket-implemented; primitives, tuples, `String`, `Vec<T>`, `Option<T>`,
 /// `Result<T, E>` of such types all qualify.
-///
-/// ```
-/// #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-/// struct Params { n: u64, scale: f64 }
-/// fn is_wire<T: zeroproc_sched::Wire>() {}
-/// is_wire::<Params>();
-/// is_wire::<(u64, Vec<f64>, String)>();
-/// ```
-pub trait Wire:
-    Encode
-    + Archive<
-        Archived: Portable
-                      + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-                      + Deserialize<Self, HighDeserializer<rancor::Error>>,
-    > + Sized
-{
-}
-
-impl<T> Wire for T where
-    T: Encode
-        + Archive<
-            Archived: Portable
-                          + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
-                          + Deserialize<T, HighDeserializer<rancor::Error>>,
-        >
-{
-}
+pub use zeroproc_codec::channel::Message as Wire;
 
 /// Completion record kinds (the ring record's `kind`), written by the worker.
 pub(crate) mod status {
