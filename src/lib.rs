@@ -60,6 +60,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! **The multiprocessing layer** (Python's `multiprocessing`): [`Process`] (a function, or
+//! a [`Run`] object for the subclass style) with `start`/`join`/`terminate`/`kill` and exit
+//! codes that tell a panic from a signal; [`Queue`] and [`JoinableQueue`] for any number of
+//! producer and consumer processes; [`pipe`] for duplex [`Connection`]s; the robust
+//! [`sync`] primitives, passed to other processes in a [`SharedCell`]. Every handle is an
+//! rkyv value, so it can be a `Process` or job argument.
+//!
+//! ```
+//! zeroproc::init();
+//! use zeroproc::{Process, Queue};
+//! let q = Queue::<u64>::new(16)?;
+//! let mut p = Process::spawn(
+//!     |q: zeroproc::codec::channel::QueueHandle<u64>| {
+//!         let q = q.attach().unwrap();
+//!         for i in 0..3 {
+//!             q.put(i * i).unwrap();
+//!         }
+//!     },
+//!     q.handle(),
+//! )?;
+//! let got: Vec<u64> = (0..3).map(|_| q.get().unwrap()).collect();
+//! assert_eq!(got, [0, 1, 4]);
+//! assert_eq!(p.join()?, zeroproc::Exit::Code(0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! **The foundation** underneath:
 //!
 //! * [`shm`]: shared-memory [`shm::Segment`]s (memfd by default: nothing is ever left in
@@ -95,6 +121,8 @@ pub use zeroproc_ring as ring;
 pub use zeroproc_sched as sched;
 pub use zeroproc_shm as shm;
 
+pub use zeroproc_codec::channel::{pipe, pipe_oneway, Connection, JoinableQueue, Queue};
+pub use zeroproc_codec::shared::{SharedArray, SharedCell, SharedVec};
 pub use zeroproc_macros::main;
 pub use zeroproc_sched::{
     as_completed, init, test_worker, wait, AsCompleted, BuildError, Exit, JobError, JobErrorKind,
