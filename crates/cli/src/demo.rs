@@ -246,7 +246,17 @@ fn robust_lock() -> Result<(), String> {
 }
 
 /// Runs the demo.
-pub fn run(size: u64) -> Result<(), String> {
+/// Arguments of `zeroproc demo`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scale of the prime count: numbers below SIZE × 1,000,000 are tested.
+    #[arg(long, default_value_t = 4)]
+    size: u64,
+}
+
+/// Runs the demo.
+pub fn run(a: Args) -> Result<(), String> {
+    let size = a.size;
     let n = zeroproc_bench::affinity::cpus();
     let limit = size.max(1) * 1_000_000;
     println!("zeroproc demo — {n} CPUs\n");

@@ -1,12 +1,15 @@
 //! `zeroproc`: the command-line face of zeroproc.
 //!
-//! * `zeroproc demo` — what the foundation does today, on real processes: a prime count
-//!   fanned out to one pinned worker process per core over SPSC rings, a ring round trip,
-//!   and a robust lock recovered from a SIGKILLed holder.
-//! * `zeroproc bench [--quick] [--only S]` — the two-process ring benchmarks (histograms,
-//!   floors and peers in the same run, interleaved).
+//! * `zeroproc demo` — a real numeric workload on all cores (see [`demo`]).
+//! * `zeroproc bench` — the benchmark suite with peers measured in the same run (see
+//!   [`bench`]).
+//! * `zeroproc top [POOL]` — a live view of a running pool (see [`top`]).
+//!
+//! Each subcommand lives in a module of its own with its clap arguments.
 
+mod bench;
 mod demo;
+mod top;
 
 use clap::{Parser, Subcommand};
 
@@ -19,21 +22,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the demo (a prime count on all cores, a ring round trip, a robust lock).
-    Demo {
-        /// Scale of the prime count: numbers below SIZE × 1,000,000 are tested.
-        #[arg(long, default_value_t = 4)]
-        size: u64,
-    },
-    /// Run the ring benchmarks and print markdown tables.
-    Bench {
-        /// Fewer rounds and samples (about a minute).
-        #[arg(long)]
-        quick: bool,
-        /// Only rows whose name or mode contains this text.
-        #[arg(long)]
-        only: Option<String>,
-    },
+    /// Run the demo: a numeric workload on all cores, 1 worker vs N vs rayon.
+    Demo(demo::Args),
+    /// Run the benchmarks (zeroproc and its peers in the same run) and report.
+    Bench(bench::Args),
+    /// Watch a running pool live (or list running pools).
+    Top(top::Args),
 }
 
 fn main() {
@@ -44,26 +38,12 @@ fn main() {
 
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Demo { size } => demo::run(size),
-        Cmd::Bench { quick, only } => bench(quick, only),
+        Cmd::Demo(a) => demo::run(a),
+        Cmd::Bench(a) => bench::run(a),
+        Cmd::Top(a) => top::run(a),
     };
     if let Err(e) = r {
         eprintln!("zeroproc: {e}");
         std::process::exit(1);
     }
-}
-
-fn bench(quick: bool, only: Option<String>) -> Result<(), String> {
-    use zeroproc_bench::{report, workloads};
-    let (rounds, samples) = if quick { (3, 20_000) } else { (10, 100_000) };
-    println!("timer overhead (Instant pair, p50): {} ns", workloads::timer_overhead_ns());
-    let filter = |w: &workloads::LatencyWorkload| {
-        only.as_deref().is_none_or(|s| w.name.contains(s) || w.mode.contains(s))
-    };
-    let mut rows = workloads::run_latency(rounds, samples, &filter)?;
-    if only.as_deref().is_none_or(|s| "throughput".contains(s)) {
-        rows.extend(workloads::spsc::throughput_rows(quick)?);
-    }
-    println!("{}", report::markdown(&rows));
-    Ok(())
 }
