@@ -83,6 +83,7 @@
 //! Still to come in this crate: shared containers (dict/list).
 
 pub mod channel;
+pub mod container;
 pub mod envelope;
 pub mod payload;
 pub mod shared;

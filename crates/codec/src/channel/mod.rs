@@ -37,7 +37,7 @@ mod joinable;
 mod joinable_get;
 mod joinable_handle;
 mod mapping;
-mod message;
+pub(crate) mod message;
 mod pipe;
 mod pipe_error;
 mod pipe_handle;

@@ -62,3 +62,4 @@ pub use chunk::{ArchivedChunkMut, ChunkGuard, ChunkMut};
 pub use error::SharedError;
 pub use handle::{ArchivedArrayHandle, ArrayHandle, ReadGuard};
 pub use vec::{ArchivedVecHandle, SharedVec, VecHandle, VecView};
+pub(crate) use header::type_hash;

@@ -1,0 +1,236 @@
+//! One container segment mapped in this process: create (header, heap, first table, then
+//! the magic), attach (validate everything before use), and taking the lock — which first
+//! finishes or undoes whatever a dead (or panicked) holder left half-done.
+
+use super::header::{ContainerHeader, HEADER_REGION, KIND_LIST, LAYOUT, MAGIC, VERSION};
+use super::table::{DICT_TABLE_HEADER, LIST_TABLE_HEADER};
+use super::ContainerError;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use zeroproc_shm::heap::Heap;
+use zeroproc_shm::sync::LockGuard;
+use zeroproc_shm::{Layout, Offset, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
+
+/// Smallest heap a container gets (the first table and a few entries).
+const MIN_HEAP: usize = 8192;
+/// Capacity of a fresh table (slots of a dict, items of a list).
+pub(crate) const FIRST_CAPACITY: u64 = 16;
+
+/// What identifies a container's type: its kind and the hashes of its key and value types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub kind: u32,
+    pub key_type: u64,
+    pub value_type: u64,
+}
+
+fn layout(kind: u32) -> Layout {
+    LAYOUT.with_value(kind as u64)
+}
+
+/// A mapped container segment.
+pub(crate) struct Store {
+    /// The heap in `seg`. `'static` stands for "as long as `seg`": it is only handed out
+    /// re-borrowed from `&self`.
+    heap: Heap<'static>,
+    seg: Segment,
+    id: Identity,
+    /// Created in this process: dropping it marks the container dropped.
+    owner: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("segment", self.seg.id()).field("id", &self.id).finish()
+    }
+}
+
+impl Store {
+    /// Creates a container segment with a heap of `capacity` bytes (at least 8 KiB).
+    pub(crate) fn create(id: Identity, capacity: usize) -> Result<Store, ContainerError> {
+        let heap_len = capacity.max(MIN_HEAP).checked_next_multiple_of(4096).ok_or(too_large())?;
+        let data_len = HEADER_REGION.checked_add(heap_len).ok_or(too_large())?;
+        let heap_off = (HEADER_SIZE + HEADER_REGION) as u64;
+        let mut failed = None;
+        let seg = SegmentBuilder::new(layout(id.kind), data_len)
+            .create_with(|s| {
+                if let Err(e) = init(s, id, heap_off, heap_len) {
+                    failed = Some(e);
+                }
+            })
+            .map_err(ContainerError::Create)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Self::from_segment(seg, id, true)
+    }
+
+    /// Attaches the container segment `id` (text form) of the given identity.
+    pub(crate) fn attach(text: &str, id: Identity) -> Result<Store, ContainerError> {
+        let sid: SegmentId = text.parse().map_err(ContainerError::BadId)?;
+        let seg = Segment::attach(&sid, layout(id.kind)).map_err(ContainerError::Attach)?;
+        Self::from_segment(seg, id, false)
+    }
+
+    /// Validates the header of a mapped segment and attaches its heap.
+    fn from_segment(seg: Segment, id: Identity, owner: bool) -> Result<Store, ContainerError> {
+        if seg.data_len() < HEADER_REGION + MIN_HEAP {
+            return Err(ContainerError::Foreign("segment too small for a container"));
+        }
+        // SAFETY: the data region is 256-byte aligned and at least HEADER_REGION bytes;
+        // only a shared reference to the header (atomics and write-once fields) is formed.
+        let h = unsafe { &*seg.data().cast::<ContainerHeader>() };
+        // Acquire: pairs with the Release store of the magic in `init`.
+        if h.magic.load(Acquire) != MAGIC || h.version != VERSION {
+            return Err(ContainerError::Foreign("bad container magic or version"));
+        }
+        if h.kind != id.kind {
+            return Err(ContainerError::Foreign("another kind of container"));
+        }
+        if h.key_type != id.key_type || h.value_type != id.value_type {
+            return Err(ContainerError::TypeMismatch);
+        }
+        let heap_off = (HEADER_SIZE + HEADER_REGION) as u64;
+        if h.heap_off != heap_off || h.heap_len > (seg.data_len() - HEADER_REGION) as u64 {
+            return Err(ContainerError::Foreign("heap geometry does not match the segment"));
+        }
+        let base = NonNull::new(seg.base()).expect("a mapping is never at address 0");
+        // SAFETY: `base..base + seg.len()` is the segment's mapping, which `Store` owns and
+        // keeps mapped for as long as the heap handle (a field of the same `Store`) is
+        // used; the heap region is accessed only through heaps and the lock protocol.
+        let heap = unsafe { Heap::attach_raw(base, seg.len(), Offset::new(heap_off)) }
+            .map_err(|_| ContainerError::Foreign("container heap invalid"))?;
+        Ok(Store { heap, seg, id, owner })
+    }
+
+    /// The segment id (what a handle carries).
+    pub(crate) fn segment_id(&self) -> &SegmentId {
+        self.seg.id()
+    }
+
+    /// The shared header.
+    #[inline]
+    pub(crate) fn header(&self) -> &ContainerHeader {
+        // SAFETY: validated in `from_segment`; mapped while `self` lives.
+        unsafe { &*self.seg.data().cast::<ContainerHeader>() }
+    }
+
+    /// The heap, re-borrowed for `&self`.
+    #[inline]
+    pub(crate) fn heap(&self) -> &Heap<'_> {
+        &self.heap
+    }
+
+    /// The segment.
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
+    /// The container's kind.
+    pub(crate) fn kind(&self) -> u32 {
+        self.id.kind
+    }
+
+    /// Heap bytes (the container's capacity for tables and entries).
+    pub(crate) fn capacity_bytes(&self) -> u64 {
+        self.heap.region_len()
+    }
+
+    /// Memory use and history, read under the lock (so after any pending recovery).
+    pub(crate) fn stats(&self) -> super::ContainerStats {
+        let _l = self.lock();
+        let h = self.heap().stats();
+        let hd = self.header();
+        super::ContainerStats {
+            capacity_bytes: self.capacity_bytes(),
+            blocks_in_use: h.in_use_blocks(),
+            bytes_in_use: h.in_use_bytes,
+            // Relaxed: statistics.
+            mutations: hd.mutations.load(Relaxed),
+            recoveries: hd.recoveries.load(Relaxed),
+        }
+    }
+
+    /// Takes the lock (waiting as long as it takes); if the previous holder died or left
+    /// an intent behind, finishes or undoes it first (see README: recovery).
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        let (guard, died) = match self.header().lock.lock() {
+            Ok(g) => (g, false),
+            Err(d) => (d.into_inner(), true),
+        };
+        let l = Locked { store: self, _guard: guard };
+        if died || l.intent_pending() {
+            l.recover();
+        }
+        l
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.owner {
+            // Release: pairs with the Acquire in the registry's sweep.
+            self.header().dropped.store(1, Release);
+        }
+    }
+}
+
+/// The lock held on a store; every table and entry access goes through one.
+pub(crate) struct Locked<'s> {
+    pub(crate) store: &'s Store,
+    _guard: LockGuard<'s>,
+}
+
+impl Locked<'_> {
+    /// The shared header.
+    #[inline]
+    pub(crate) fn header(&self) -> &ContainerHeader {
+        self.store.header()
+    }
+
+    /// The heap.
+    #[inline]
+    pub(crate) fn heap(&self) -> &Heap<'_> {
+        self.store.heap()
+    }
+}
+
+fn too_large() -> ContainerError {
+    ContainerError::Foreign("container capacity too large for the address space")
+}
+
+/// Writes a fresh segment's header, heap and first table, then the magic.
+fn init(s: &Segment, id: Identity, heap_off: u64, heap_len: usize) -> Result<(), ContainerError> {
+    let h = s.data().cast::<ContainerHeader>();
+    // SAFETY: the fresh data region is zeroed, 256-byte aligned, at least HEADER_REGION
+    // bytes and seen by nobody else until the segment is READY; raw writes of the
+    // write-once fields, then shared references only to atomics.
+    unsafe {
+        std::ptr::addr_of_mut!((*h).version).write(VERSION);
+        std::ptr::addr_of_mut!((*h).kind).write(id.kind);
+        std::ptr::addr_of_mut!((*h).key_type).write(id.key_type);
+        std::ptr::addr_of_mut!((*h).value_type).write(id.value_type);
+        std::ptr::addr_of_mut!((*h).heap_off).write(heap_off);
+        std::ptr::addr_of_mut!((*h).heap_len).write(heap_len as u64);
+    }
+    let heap = Heap::init_in(s, Offset::new(heap_off), heap_len)
+        .map_err(|_| ContainerError::Foreign("heap setup failed"))?;
+    let (first, header_len, entry) = if id.kind == KIND_LIST {
+        (FIRST_CAPACITY, LIST_TABLE_HEADER, 8)
+    } else {
+        (FIRST_CAPACITY, DICT_TABLE_HEADER, 16)
+    };
+    let size = header_len + first as usize * entry;
+    let t = heap.alloc(size, 16).map_err(|_| ContainerError::Full { requested: size })?;
+    let p = heap.ptr_len(t, size).map_err(|_| ContainerError::Corrupt("first table"))?;
+    // SAFETY: a fresh block of `size` bytes, ours alone until the segment is READY.
+    unsafe { super::table::init_table(p, id.kind, first, size) };
+    // SAFETY: as above (header in bounds, aligned).
+    let hr = unsafe { &*h };
+    // Relaxed: published by the Release store of the magic below.
+    hr.table.store(t.get(), Relaxed);
+    // Release: publishes the header and the first table; pairs with the Acquire in
+    // `from_segment`.
+    hr.magic.store(MAGIC, Release);
+    Ok(())
+}
