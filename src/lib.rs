@@ -64,8 +64,11 @@
 //! a [`Run`] object for the subclass style) with `start`/`join`/`terminate`/`kill` and exit
 //! codes that tell a panic from a signal; [`Queue`] and [`JoinableQueue`] for any number of
 //! producer and consumer processes; [`pipe`] for duplex [`Connection`]s; the robust
-//! [`sync`] primitives, passed to other processes in a [`SharedCell`]. Every handle is an
-//! rkyv value, so it can be a `Process` or job argument.
+//! [`sync`] primitives, passed to other processes in a [`SharedCell`]; and the manager's
+//! containers — [`SharedDict`], [`SharedList`], [`Namespace`] — living in shared memory
+//! (no manager process), atomic per operation with `update(|v| ..)` closures, and
+//! consistent even when a process is killed mid-update. Every handle is an rkyv value, so
+//! it can be a `Process` or job argument.
 //!
 //! ```
 //! zeroproc::init();
@@ -83,6 +86,30 @@
 //! let got: Vec<u64> = (0..3).map(|_| q.get().unwrap()).collect();
 //! assert_eq!(got, [0, 1, 4]);
 //! assert_eq!(p.join()?, zeroproc::Exit::Code(0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ```
+//! zeroproc::init();
+//! use zeroproc::{container::DictHandle, Process, SharedDict};
+//! let hits = SharedDict::<String, u64>::new()?;
+//! let mut kids: Vec<Process> = (0..2)
+//!     .map(|_| {
+//!         Process::spawn(
+//!             |d: DictHandle<String, u64>| {
+//!                 let d = d.attach().unwrap();
+//!                 for _ in 0..100 {
+//!                     d.update(&"n".to_string(), |v| *v = Some(v.unwrap_or(0) + 1)).unwrap();
+//!                 }
+//!             },
+//!             hits.handle(),
+//!         )
+//!     })
+//!     .collect::<Result<_, _>>()?;
+//! for k in kids.iter_mut() {
+//!     k.join()?;
+//! }
+//! assert_eq!(hits.get(&"n".into())?, Some(200));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -122,6 +149,7 @@ pub use zeroproc_sched as sched;
 pub use zeroproc_shm as shm;
 
 pub use zeroproc_codec::channel::{pipe, pipe_oneway, Connection, JoinableQueue, Queue};
+pub use zeroproc_codec::container::{self, Namespace, SharedDict, SharedList};
 pub use zeroproc_codec::shared::{SharedArray, SharedCell, SharedVec};
 pub use zeroproc_macros::main;
 pub use zeroproc_sched::{
