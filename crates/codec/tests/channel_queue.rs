@@ -153,7 +153,7 @@ fn get_ref_and_get_with_read_in_place() {
         assert_eq!(r.id, 7);
         assert_eq!(r.name.as_str(), "job-7");
         assert_eq!(r.deserialize().unwrap(), job(7, 3));
-        assert!(format!("{r:?}").contains("copied"));
+        assert!(format!("{r:?}").contains("in its queue slot"));
     }
     assert_eq!(q.get_with(|a| (a.id.to_native(), a.data.len())).unwrap(), (8, 3));
     assert_eq!(q.try_get_ref().unwrap().id, 9);
@@ -408,4 +408,25 @@ fn error_messages_and_into_inner() {
     assert_eq!(q.get().unwrap_err().to_string(), "queue is closed and drained");
     assert_eq!(q.try_get().unwrap_err().to_string(), "queue is closed and drained");
     assert_eq!(q.put(1).unwrap_err().into_inner(), 1);
+}
+
+#[test]
+fn get_ref_reads_in_the_slot_and_holds_it_until_dropped() {
+    let q = Queue::<Vec<u64>>::new(4).unwrap();
+    for i in 0..3u64 {
+        q.put(vec![i; 8]).unwrap();
+    }
+    let r = q.get_ref().unwrap();
+    assert!(format!("{r:?}").contains("in its queue slot"), "{r:?}");
+    // The other slots keep working while the Ref lives; its bytes do not change.
+    assert_eq!(q.get().unwrap(), vec![1; 8]);
+    assert_eq!(q.get().unwrap(), vec![2; 8]);
+    q.put(vec![10; 8]).unwrap();
+    assert_eq!(r.as_slice(), &[0u64; 8][..]);
+    // The held slot is the one producers need next after lapping: it waits for the Ref.
+    assert!(q.try_put(vec![11; 8]).is_err());
+    drop(r);
+    q.put(vec![11; 8]).unwrap();
+    let rest: Vec<u64> = (0..2).map(|_| q.get().unwrap()[0]).collect();
+    assert_eq!(rest, [10, 11]);
 }

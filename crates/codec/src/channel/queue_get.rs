@@ -10,7 +10,6 @@ use super::queue_error::{GetError, GetTimeoutError, TryGetError};
 use super::reference::Ref;
 use crate::envelope::{self, DecodeError, Header, FLAG_SPILLED};
 use crate::payload::{decode_spilled, SpillGuard};
-use rkyv::util::AlignedVec;
 use std::time::{Duration, Instant};
 use zeroproc_ring::blocking::deadline_after;
 use zeroproc_ring::mpmc::{PopTimeoutError, TryPopError};
@@ -202,16 +201,32 @@ impl<T: Message> Queue<T> {
     }
 
     pub(crate) fn get_ref_wait(&self, wait: Wait) -> Result<Ref<'_, T>, GetTimeoutError> {
-        let inline = |bytes: &[u8]| {
-            let mut buf = AlignedVec::<16>::with_capacity(bytes.len());
-            buf.extend_from_slice(bytes);
-            Ok(buf)
-        };
-        match self.take(wait, inline)? {
-            // Validated after the slot is released: the slot is held for the copy only.
-            Taken::Inline(buf) => Ref::owned(buf).map_err(corrupt),
-            Taken::Spilled(g) => Ok(Ref::spilled(g, &self.map)),
+        let g = match wait {
+            Wait::Never => self.ring.try_pop_guard().map_err(|e| match e {
+                TryPopError::Empty => GetTimeoutError::Timeout,
+                TryPopError::Closed => GetTimeoutError::Closed,
+                TryPopError::Corrupted(c) => GetTimeoutError::Corrupt(Corrupted::Ring(c)),
+            }),
+            Wait::Until(d) => self.ring.pop_guard_deadline(d).map_err(|e| match e {
+                PopTimeoutError::Timeout => GetTimeoutError::Timeout,
+                PopTimeoutError::Closed => GetTimeoutError::Closed,
+                PopTimeoutError::Corrupted(c) => GetTimeoutError::Corrupt(Corrupted::Ring(c)),
+            }),
+        }?;
+        let h = Header::read(&g).map_err(corrupt)?;
+        if h.flags & FLAG_SPILLED == 0 {
+            // Read in its slot: the slot stays claimed while the `Ref` lives.
+            return Ref::slot(g).map_err(corrupt);
         }
+        let heap = self
+            .map
+            .heap()
+            .ok_or(DecodeError::BadSpill("the queue has no spill heap"))
+            .map_err(corrupt)?;
+        let (_, sg) = decode_spilled::<T>(&g, heap).map_err(corrupt)?;
+        // The heap block is ours now; the slot goes back to the producers at once.
+        drop(g);
+        Ok(Ref::spilled(sg, &self.map))
     }
 
     pub(crate) fn get_with_wait<R>(

@@ -9,6 +9,7 @@ use rkyv::{rancor, Archive};
 use std::fmt;
 use std::ops::Deref;
 use std::ptr::NonNull;
+use zeroproc_ring::mpmc::PopGuard;
 use zeroproc_ring::spsc::RecordGuard;
 
 /// A received message, validated (bytecheck) and read in place: derefs to `T::Archived`.
@@ -20,10 +21,9 @@ use zeroproc_ring::spsc::RecordGuard;
 ///   lives (truly zero-copy; the sender may fill the rest of the ring meanwhile);
 /// * a message too large for a slot or record (either channel): in its block of the
 ///   channel's spill heap, claimed by this `Ref` and freed on drop (zero-copy);
-/// * a queue message that fit its slot: copied once (at most the slot size, no
-///   deserialization) into a buffer the `Ref` owns, and the slot freed at once. The MPMC
-///   ring's public API reads slots only inside a closure; use
-///   [`Queue::get_with`](super::Queue::get_with) to read a queue message in its slot.
+/// * a queue message that fit its slot: in the slot, which stays claimed while the `Ref`
+///   lives (zero-copy; producers that lap around to that slot wait for it, the other slots
+///   keep working — so hold a `Ref` briefly, or deserialize it).
 ///
 /// ```
 /// use zeroproc_codec::channel::Queue;
@@ -43,6 +43,7 @@ pub struct Ref<'a, T: Archive> {
 #[allow(dead_code)]
 enum Hold<'a, T: Archive> {
     Owned(AlignedVec<16>),
+    Slot(PopGuard<'a>),
     Record(RecordGuard<'a>),
     Spilled(HeapHold<'a, T>),
 }
@@ -75,6 +76,14 @@ impl<'a, T: Message> Ref<'a, T> {
         // the `Ref` does not move them.
         let value = NonNull::from(a);
         Ok(Ref { value, hold: Hold::Record(rec) })
+    }
+
+    /// Validates the inline envelope in a claimed queue slot, keeping the slot claimed.
+    pub(crate) fn slot(g: PopGuard<'a>) -> Result<Self, DecodeError> {
+        let (_, a) = envelope::decode::<T>(&g)?;
+        // The bytes live in the shared mapping, not in the guard.
+        let value = NonNull::from(a);
+        Ok(Ref { value, hold: Hold::Slot(g) })
     }
 
     /// Wraps a claimed heap block of `map`'s heap.
@@ -114,7 +123,8 @@ impl<T: Archive> Deref for Ref<'_, T> {
     fn deref(&self) -> &T::Archived {
         // SAFETY: validated at construction; the bytes are kept alive and unchanged by
         // `hold` (an owned buffer whose heap allocation does not move, an unreleased ring
-        // record the producer does not write, or a claimed heap block nobody else frees)
+        // record or claimed queue slot no producer writes, or a claimed heap block nobody
+        // else frees)
         // for as long as `self` lives.
         unsafe { self.value.as_ref() }
     }
@@ -124,6 +134,7 @@ impl<T: Archive> fmt::Debug for Ref<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = match self.hold {
             Hold::Owned(_) => "copied from its slot",
+            Hold::Slot(_) => "in its queue slot",
             Hold::Record(_) => "in its ring record",
             Hold::Spilled(_) => "in the spill heap",
         };

@@ -184,7 +184,7 @@ impl<S: Storage> Core<S> {
 
     /// Releases the slot of `pos` for the producer of the next lap (READING → EMPTY).
     #[inline]
-    fn release_pop(&self, pos: u64) {
+    pub(crate) fn release_pop(&self, pos: u64) {
         let c = self.control();
         // Release: pairs with the Acquire claim CAS of the producer of pos + cap: our
         // payload reads happen-before its writes. A plain store: only the claimant (alive)

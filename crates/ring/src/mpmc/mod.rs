@@ -34,6 +34,8 @@ mod attach;
 #[cfg(loom)]
 mod model;
 #[cfg(not(loom))]
+mod guard;
+#[cfg(not(loom))]
 mod ring;
 #[cfg(not(loom))]
 mod setup_error;
@@ -49,6 +51,8 @@ pub use recovery::STUCK_CHECK_INTERVAL;
 pub use attach::{Descriptor, ParseDescriptorError, SEGMENT_LAYOUT};
 #[cfg(loom)]
 pub use model::{DiePoint, ModelRing};
+#[cfg(not(loom))]
+pub use guard::PopGuard;
 #[cfg(not(loom))]
 pub use ring::Ring;
 #[cfg(not(loom))]

@@ -148,6 +148,11 @@ impl Ring {
         self.core.stats()
     }
 
+    /// The protocol core (for [`PopGuard`](super::PopGuard)).
+    pub(crate) fn core(&self) -> &Core<ShmStorage> {
+        &self.core
+    }
+
     /// How this handle's blocking calls wait (default: spin briefly, then sleep).
     pub fn strategy(&self) -> WaitStrategy {
         self.strategy
