@@ -228,8 +228,10 @@ fn damaged_shared_state_is_an_error_not_a_crash() {
     for bad in [0u64, 8, 1 << 40, 4097, u64::MAX] {
         let good = testing::set_table_offset(&d, bad);
         assert!(matches!(d.get(&1), Err(ContainerError::Corrupt(_))), "offset {bad}");
-        assert!(matches!(d.insert(1, "x".into()).map_err(|e| e.into_parts().1),
-            Err(ContainerError::Corrupt(_))));
+        assert!(matches!(
+            d.insert(1, "x".into()).map_err(|e| e.into_parts().1),
+            Err(ContainerError::Corrupt(_))
+        ));
         testing::set_table_offset(&d, good);
     }
     assert_eq!(d.get(&1).unwrap().as_deref(), Some("v1"));

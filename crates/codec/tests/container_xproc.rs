@@ -158,7 +158,8 @@ fn updates_from_several_processes_add_up_exactly() {
     let l = SharedList::<u32>::new().unwrap();
     let kids: Vec<Child> = (0..3)
         .map(|me| {
-            let arg = format!("{},{},{},{me}", hex(&d.handle()), hex(&ns.handle()), hex(&l.handle()));
+            let arg =
+                format!("{},{},{},{me}", hex(&d.handle()), hex(&ns.handle()), hex(&l.handle()));
             tk::spawn_role("zp_container_child", "incr", &arg)
         })
         .collect();
@@ -194,10 +195,8 @@ fn check_consistent(d: &Dict, l: &List, kills: u64) -> (u64, u64) {
 
 #[test]
 fn processes_killed_mid_mutation_leave_dict_and_list_consistent() {
-    let kills: u64 = std::env::var("ZEROPROC_CONTAINER_KILLS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+    let kills: u64 =
+        std::env::var("ZEROPROC_CONTAINER_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     let d = Dict::with_capacity(32 << 20).unwrap();
     let l = List::with_capacity(32 << 20).unwrap();
     let (hd, hl) = (hex(&d.handle()), hex(&l.handle()));
@@ -205,7 +204,8 @@ fn processes_killed_mid_mutation_leave_dict_and_list_consistent() {
     let (mut leaked, mut recoveries) = (0, 0);
     for k in 1..=kills {
         x = mix(x);
-        let mut child = tk::spawn_role_piped("zp_container_child", "churn", &format!("{hd},{hl},{x}"));
+        let mut child =
+            tk::spawn_role_piped("zp_container_child", "churn", &format!("{hd},{hl},{x}"));
         let _out = wait_ready(&mut child);
         std::thread::sleep(Duration::from_micros(x % 3000));
         tk::sigkill(&child);

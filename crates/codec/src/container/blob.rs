@@ -49,7 +49,11 @@ impl Locked<'_> {
         // once before their offset is committed and not written again until freed, which
         // only the lock holder (us) does: reading them as plain bytes races with nobody.
         let (tag, klen, vlen) = unsafe {
-            (p.add(8).cast::<u64>().read(), p.add(16).cast::<u32>().read(), p.add(20).cast::<u32>().read())
+            (
+                p.add(8).cast::<u64>().read(),
+                p.add(16).cast::<u32>().read(),
+                p.add(20).cast::<u32>().read(),
+            )
         };
         let (klen, vlen) = (klen as usize, vlen as usize);
         if blob_size(klen, vlen).is_none_or(|n| n > size) {

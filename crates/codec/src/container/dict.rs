@@ -109,7 +109,9 @@ impl<K: Message, V: Message> SharedDict<K, V> {
             let kb = encode(&key).map_err(ContainerError::Serialize)?;
             let vb = encode(&value).map_err(ContainerError::Serialize)?;
             let l = self.store.lock();
-            l.map_put(hash_key(&kb), 0, &kb, &vb, |old| old.map(|b| decode::<V>(b.value)).transpose())
+            l.map_put(hash_key(&kb), 0, &kb, &vb, |old| {
+                old.map(|b| decode::<V>(b.value)).transpose()
+            })
         })();
         r.map_err(|e| InsertError::new((key, value), e))
     }
@@ -273,4 +275,3 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         })
     }
 }
-

@@ -146,7 +146,11 @@ impl<T: Message> SharedList<T> {
 
     /// Applies `f` to the value at `index` atomically (no other process can interleave);
     /// if `f` panics, nothing changes.
-    pub fn update<R>(&self, index: usize, f: impl FnOnce(&mut T) -> R) -> Result<R, ContainerError> {
+    pub fn update<R>(
+        &self,
+        index: usize,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, ContainerError> {
         let l = self.store.lock();
         let len = l.seq_len()?;
         let b = l.seq_get(index)?.ok_or(ContainerError::IndexOutOfRange { index, len })?;

@@ -51,7 +51,11 @@ impl Locked<'_> {
     }
 
     /// The entry for `key`, if any.
-    pub(crate) fn map_get(&self, hash: u64, key: &[u8]) -> Result<Option<Blob<'_>>, ContainerError> {
+    pub(crate) fn map_get(
+        &self,
+        hash: u64,
+        key: &[u8],
+    ) -> Result<Option<Blob<'_>>, ContainerError> {
         let t = self.dict_table()?;
         match self.probe(&t, hash, key)? {
             Probe::Found { blob, .. } => self.blob(blob).map(Some),

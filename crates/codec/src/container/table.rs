@@ -115,8 +115,7 @@ impl Locked<'_> {
         }
         // SAFETY: a live block of `size ≥ 16` bytes, 16-aligned; the words are atomics.
         let cap = unsafe { &*p.as_ptr().cast::<AtomicU64>() }.load(Acquire);
-        if !cap.is_power_of_two() || cap > MAX_CAP || table_size(0, cap).is_none_or(|n| n > size)
-        {
+        if !cap.is_power_of_two() || cap > MAX_CAP || table_size(0, cap).is_none_or(|n| n > size) {
             return Err(ContainerError::Corrupt("dict table capacity invalid"));
         }
         // SAFETY: `cap` slots of 16 bytes follow the header inside the block (checked);

@@ -61,5 +61,5 @@ pub use cell::{ArchivedCellHandle, CellHandle, ProcessShared, SharedCell};
 pub use chunk::{ArchivedChunkMut, ChunkGuard, ChunkMut};
 pub use error::SharedError;
 pub use handle::{ArchivedArrayHandle, ArrayHandle, ReadGuard};
-pub use vec::{ArchivedVecHandle, SharedVec, VecHandle, VecView};
 pub(crate) use header::type_hash;
+pub use vec::{ArchivedVecHandle, SharedVec, VecHandle, VecView};
