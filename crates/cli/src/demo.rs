@@ -1,297 +1,228 @@
-//! `zeroproc demo`: the foundation at work on real processes.
+//! `zeroproc demo`: the executor at work on two CPU-bound workloads, on real worker
+//! processes (this executable, re-executed, one pinned per core).
 //!
-//! 1. A prime count over `[0, size × 10^6)` cut into 64 bands, fanned out to worker
-//!    processes (this executable, re-executed, pinned one per core) over one submission
-//!    and one completion SPSC ring per worker; 1 worker vs N workers, checked against an
-//!    in-process count.
-//! 2. A ring round trip between two processes (p50/p99).
-//! 3. A robust lock: a process SIGKILLed while holding a shared `Lock` does not deadlock
-//!    the others; the next acquirer is told the owner died.
+//! 1. **Mandelbrot** ([`mandel`]): the image lives in a `SharedArray<u32>`; it is split
+//!    into row bands and each job writes its band **in place** through a `ChunkMut`
+//!    handle (`pool.map_unordered`). Written as a PNG (`--out`).
+//! 2. **Monte Carlo π** ([`pi`]): one future per job (`pool.submit`), each job with its
+//!    own seeded RNG, collected with `as_completed`.
+//!
+//! Both show a progress bar while jobs complete, then the pool's per-worker statistics
+//! (`pool.stats()`: jobs, busy/idle time, bytes moved). Then the same work with 1 worker
+//! and on rayon threads (1 and N, in the same run) gives a scaling table; the results
+//! must agree bit for bit (image checksum, π hit count), or the demo fails.
+//! 3. **Faults** ([`faults`]): a job that SIGKILLs its worker and a job stuck in a loop
+//!    fail alone (`WorkerDied`, `TimedOut`); the pool respawns and keeps serving.
+//!
+//! `--size` scales the work (1.0, the default: about 2 s of one core per workload and
+//! run, 13–15 s in all on 2 cores). `--no-pin` leaves workers unpinned (better on a machine
+//! shared with other pinned work). The pools are named `demo` and `demo-1w`:
+//! `zeroproc top demo` watches the first one live.
 
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-use zeroproc_ring::spsc::{Ring, RingDescriptor, TryRecvError};
-use zeroproc_shm::sync::Lock;
-use zeroproc_shm::wait::WaitStrategy;
-use zeroproc_shm::{Layout, Segment, SegmentBuilder, SegmentId};
+mod faults;
+mod mandel;
+mod pi;
 
-const ENV: &str = "ZEROPROC_DEMO_CHILD";
-const BANDS: u64 = 64;
-const STOP: u32 = 1;
-const LOCK_LAYOUT: Layout = Layout::new("demo-lock", 1).with_type::<LockCell>();
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Instant;
+use zeroproc_sched::{Pool, PoolStats};
 
-/// A shared `Lock` and a flag the holder raises once it holds it.
-#[repr(C)]
-struct LockCell {
-    lock: Lock,
-    held: std::sync::atomic::AtomicU32,
-}
-
-/// In a demo child process: runs its role and exits. Otherwise returns.
-pub fn worker_entry() {
-    let Ok(spec) = std::env::var(ENV) else { return };
-    let r = match spec.split_once('|') {
-        Some(("worker", arg)) => worker(arg),
-        Some(("lock-holder", arg)) => lock_holder(arg),
-        _ => Err(format!("bad demo child spec {spec:?}")),
-    };
-    if let Err(e) = r {
-        eprintln!("demo child: {e}");
-        std::process::exit(1);
-    }
-    std::process::exit(0);
-}
-
-fn spawn(role: &str, arg: &str) -> Result<Child, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let (k, v) = zeroproc_bench::affinity::child_env();
-    Command::new(exe).env(ENV, format!("{role}|{arg}")).env(k, v).spawn().map_err(|e| e.to_string())
-}
-
-fn attach(text: &str) -> Result<Ring, String> {
-    let d: RingDescriptor = text.parse().map_err(|e| format!("{e}"))?;
-    Ring::attach_descriptor(&d).map_err(|e| e.to_string())
-}
-
-/// The kernel: how many primes in `[lo, hi)` (trial division by odd numbers).
-fn count_primes(lo: u64, hi: u64) -> u64 {
-    (lo..hi)
-        .filter(|&n| {
-            if n < 2 {
-                return false;
-            }
-            if n % 2 == 0 {
-                return n == 2;
-            }
-            let mut d = 3;
-            while d * d <= n {
-                if n % d == 0 {
-                    return false;
-                }
-                d += 2;
-            }
-            true
-        })
-        .count() as u64
-}
-
-/// Worker: `sub@..|comp@..|core`. Jobs are (lo, hi) pairs; results (band, count, busy ns).
-fn worker(arg: &str) -> Result<(), String> {
-    let mut it = arg.split('|');
-    let (Some(sub), Some(comp), Some(core)) = (it.next(), it.next(), it.next()) else {
-        return Err(format!("bad worker arg {arg:?}"));
-    };
-    zeroproc_bench::affinity::pin_to(core.parse().unwrap_or(0));
-    let sub = attach(sub)?;
-    let comp = attach(comp)?;
-    let mut rx = sub.consumer().map_err(|e| e.to_string())?;
-    let mut tx = comp.producer().map_err(|e| e.to_string())?;
-    loop {
-        let (band, lo, hi) = {
-            let rec = rx.recv().map_err(|e| e.to_string())?;
-            if rec.kind() == STOP {
-                return Ok(());
-            }
-            let w = |i: usize| u64::from_le_bytes(rec[i * 8..i * 8 + 8].try_into().unwrap());
-            (w(0), w(1), w(2))
-        };
-        let t = Instant::now();
-        let n = count_primes(lo, hi);
-        let busy = t.elapsed().as_nanos() as u64;
-        let mut r = tx.reserve(24).map_err(|e| e.to_string())?;
-        r[..8].copy_from_slice(&band.to_le_bytes());
-        r[8..16].copy_from_slice(&n.to_le_bytes());
-        r[16..24].copy_from_slice(&busy.to_le_bytes());
-        r.commit();
-    }
-}
-
-struct Fanout {
-    total: u64,
-    secs: f64,
-    per_worker: Vec<(u64, f64)>, // (jobs, busy seconds)
-}
-
-/// Counts primes below `limit` on `workers` worker processes.
-fn fan_out(limit: u64, workers: usize) -> Result<Fanout, String> {
-    let mut subs = Vec::new();
-    let mut comps = Vec::new();
-    let mut children = Vec::new();
-    for w in 0..workers {
-        let sub = Ring::create(1 << 14).map_err(|e| e.to_string())?;
-        let comp = Ring::create(1 << 14).map_err(|e| e.to_string())?;
-        let arg = format!("{}|{}|{w}", sub.descriptor().unwrap(), comp.descriptor().unwrap());
-        children.push(spawn("worker", &arg)?);
-        subs.push(sub.producer().map_err(|e| e.to_string())?);
-        comps.push(
-            comp.consumer().map_err(|e| e.to_string())?.with_wait_strategy(WaitStrategy::Sleep),
-        );
-    }
-    let t = Instant::now();
-    let band = limit.div_ceil(BANDS);
-    // On-demand dispatch: two bands in flight per worker, the next one sent to whichever
-    // worker just finished (bands are uneven: larger numbers cost more to test).
-    let mut next = 0u64;
-    let mut send = |w: usize, next: &mut u64| -> Result<(), String> {
-        if *next >= BANDS {
-            return Ok(());
-        }
-        let b = *next;
-        *next += 1;
-        let (lo, hi) = (b * band, ((b + 1) * band).min(limit));
-        let mut r = subs[w].reserve(24).map_err(|e| e.to_string())?;
-        r[..8].copy_from_slice(&b.to_le_bytes());
-        r[8..16].copy_from_slice(&lo.to_le_bytes());
-        r[16..24].copy_from_slice(&hi.to_le_bytes());
-        r.commit();
-        Ok(())
-    };
-    for w in 0..workers {
-        send(w, &mut next)?;
-        send(w, &mut next)?;
-    }
-    let mut total = 0;
-    let mut per_worker = vec![(0u64, 0f64); workers];
-    let mut done = 0;
-    while done < BANDS {
-        let mut progressed = false;
-        for (w, c) in comps.iter_mut().enumerate() {
-            match c.try_recv() {
-                Ok(rec) => {
-                    let f =
-                        |i: usize| u64::from_le_bytes(rec[i * 8..i * 8 + 8].try_into().unwrap());
-                    total += f(1);
-                    per_worker[w].0 += 1;
-                    per_worker[w].1 += f(2) as f64 / 1e9;
-                    drop(rec);
-                    done += 1;
-                    progressed = true;
-                    send(w, &mut next)?;
-                }
-                Err(TryRecvError::Empty) => {}
-                Err(e) => return Err(format!("worker {w}: {e}")),
-            }
-        }
-        if !progressed {
-            std::thread::sleep(Duration::from_micros(50));
-        }
-    }
-    let secs = t.elapsed().as_secs_f64();
-    for s in subs.iter_mut() {
-        let mut r = s.reserve(0).map_err(|e| e.to_string())?;
-        r.set_kind(STOP);
-        r.commit();
-    }
-    for mut c in children {
-        let st = c.wait().map_err(|e| e.to_string())?;
-        if !st.success() {
-            return Err(format!("worker exited with {st}"));
-        }
-    }
-    Ok(Fanout { total, secs, per_worker })
-}
-
-/// Lock holder: lock, raise the flag, then sleep until killed.
-fn lock_holder(arg: &str) -> Result<(), String> {
-    let id: SegmentId = arg.parse().map_err(|e| format!("{e}"))?;
-    let seg = Segment::attach(&id, LOCK_LAYOUT).map_err(|e| e.to_string())?;
-    // SAFETY: the creator initialised a `LockCell` at the start of the data region.
-    let cell = unsafe { &*seg.data().cast::<LockCell>() };
-    let guard = cell.lock.lock().map_err(|_| "lock owner died unexpectedly")?;
-    // Release: pairs with the parent's Acquire load of the flag.
-    cell.held.store(1, std::sync::atomic::Ordering::Release);
-    std::thread::sleep(Duration::from_secs(60));
-    drop(guard);
-    Ok(())
-}
-
-fn robust_lock() -> Result<(), String> {
-    let seg = SegmentBuilder::new(LOCK_LAYOUT, std::mem::size_of::<LockCell>())
-        .create_with(|s| {
-            // SAFETY: fresh, aligned, large enough; nobody can attach before this returns.
-            unsafe {
-                s.data().cast::<LockCell>().write(LockCell {
-                    lock: Lock::new(),
-                    held: std::sync::atomic::AtomicU32::new(0),
-                })
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    // SAFETY: initialised above.
-    let cell = unsafe { &*seg.data().cast::<LockCell>() };
-    let mut child = spawn("lock-holder", &seg.id().to_string())?;
-    // Acquire: pairs with the holder's Release store.
-    while cell.held.load(std::sync::atomic::Ordering::Acquire) == 0 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    println!("  process {} holds the shared lock; sending it SIGKILL", child.id());
-    child.kill().map_err(|e| e.to_string())?;
-    let t = Instant::now();
-    match cell.lock.lock_timeout(Duration::from_secs(10)) {
-        Err(zeroproc_shm::sync::LockTimeoutError::OwnerDied(g)) => {
-            println!(
-                "  next lock(): OwnerDied after {:.1} ms — lock recovered, no deadlock",
-                t.elapsed().as_secs_f64() * 1e3
-            );
-            drop(g.into_inner());
-        }
-        Ok(_) => return Err("lock acquired without an owner-died report".into()),
-        Err(e) => return Err(format!("lock not recovered: {e}")),
-    }
-    child.wait().map_err(|e| e.to_string())?;
-    let again = cell.lock.try_lock().map_err(|_| "lock not usable after recovery")?;
-    drop(again);
-    println!("  and it works normally afterwards");
-    Ok(())
-}
-
-/// Runs the demo.
 /// Arguments of `zeroproc demo`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Scale of the prime count: numbers below SIZE × 1,000,000 are tested.
-    #[arg(long, default_value_t = 4)]
-    size: u64,
+    /// Scale of the work (image area and sample count); 1.0 takes about 15 s on 2 cores.
+    #[arg(long, default_value_t = 1.0)]
+    size: f64,
+    /// Worker processes (default: the available cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Where to write the Mandelbrot image.
+    #[arg(long, default_value = "target/zeroproc-demo/mandelbrot.png")]
+    out: PathBuf,
+    /// Skip the fault-tolerance part.
+    #[arg(long)]
+    no_faults: bool,
+    /// Do not pin workers to cores (pinning is the default; on a machine shared with
+    /// other pinned work it can cost more than it saves).
+    #[arg(long)]
+    no_pin: bool,
+}
+
+/// One timed run of a workload and its result's checksum.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// Wall-clock seconds.
+    pub secs: f64,
+    /// Checksum of the result (image hash, π hit count).
+    pub check: u64,
+}
+
+/// FNV-1a over the pixels.
+pub fn checksum(px: &[u32]) -> u64 {
+    px.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, p| {
+        p.to_le_bytes().iter().fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    })
+}
+
+fn bar(len: usize) -> ProgressBar {
+    let b = ProgressBar::new(len as u64);
+    let style =
+        ProgressStyle::with_template("   {bar:40.cyan/blue} {pos:>4}/{len} jobs  {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    b.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
+    b
+}
+
+fn rayon_pool(n: usize) -> Result<rayon::ThreadPool, String> {
+    rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| e.to_string())
 }
 
 /// Runs the demo.
 pub fn run(a: Args) -> Result<(), String> {
-    let size = a.size;
-    let n = zeroproc_bench::affinity::cpus();
-    let limit = size.max(1) * 1_000_000;
-    println!("zeroproc demo — {n} CPUs\n");
-
-    println!("1. primes below {limit}, {BANDS} bands over SPSC rings to worker processes");
-    let t = Instant::now();
-    let expect = count_primes(0, limit);
-    let local = t.elapsed().as_secs_f64();
-    println!("  in-process reference: {expect} primes in {local:.3} s");
-    let one = fan_out(limit, 1)?;
-    let all = fan_out(limit, n)?;
-    for (label, r) in [("1 worker ", &one), (&format!("{n} workers")[..], &all)] {
-        if r.total != expect {
-            return Err(format!("{label}: counted {} primes, expected {expect}", r.total));
-        }
-        println!("  {label}: {} primes in {:.3} s", r.total, r.secs);
+    if !(a.size > 0.0 && a.size.is_finite()) {
+        return Err(format!("--size must be a positive number, not {}", a.size));
     }
-    println!("  speedup {:.2}x with {n} workers (ideal {n}x)", one.secs / all.secs);
-    println!("  per worker (N-worker run): jobs, busy s, busy %");
-    for (w, (jobs, busy)) in all.per_worker.iter().enumerate() {
-        println!("    worker {w}: {jobs:3} jobs  {busy:.3} s  {:5.1} %", busy / all.secs * 100.0);
-    }
-
-    println!("\n2. SPSC ring round trip between two processes (8-byte records, busy-poll)");
-    let mut h = zeroproc_bench::report::histogram();
-    zeroproc_bench::workloads::spsc::round_spin(50_000, &mut h)?;
+    let t0 = Instant::now();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let n = a.workers.unwrap_or(cores).max(1);
+    let img = mandel::Image::for_size(a.size);
+    let plan = pi::Plan::for_size(a.size);
+    let pin = !a.no_pin;
+    let pool =
+        Pool::builder().workers(n).pin(pin).name("demo").build().map_err(|e| e.to_string())?;
     println!(
-        "  p50 {:.2} µs   p99 {:.2} µs   ({} samples)",
-        h.value_at_quantile(0.5) as f64 / 1e3,
-        h.value_at_quantile(0.99) as f64 / 1e3,
-        h.len()
+        "zeroproc demo — {cores} cores, a pool of {n} worker processes (pid {}: `zeroproc top \
+         demo` watches it)\n",
+        std::process::id()
     );
 
-    println!("\n3. robust process-shared lock");
-    robust_lock()?;
-    println!("\ndone: see `zeroproc bench` for the full comparison tables.");
+    println!(
+        "1. Mandelbrot {}×{} (≤ {} iterations/pixel): {} row bands written in place into a \
+         SharedArray<u32>",
+        img.width,
+        img.height,
+        img.max_iter,
+        img.jobs()
+    );
+    let b = bar(img.jobs());
+    let (mandel_n, px) = mandel::on_pool(&pool, img, Some(&b))?;
+    b.finish_and_clear();
+    mandel::write_png(&a.out, img, &px)?;
+    println!(
+        "   {n} workers: {:.2} s → {} (checksum {:016x})",
+        mandel_n.secs,
+        a.out.display(),
+        mandel_n.check
+    );
+
+    println!(
+        "2. Monte Carlo π: {} jobs × {} points, each job with its own seeded RNG",
+        plan.jobs, plan.samples
+    );
+    let b = bar(plan.jobs as usize);
+    let (pi_n, hits) = pi::on_pool(&pool, plan, Some(&b))?;
+    b.finish_and_clear();
+    let est = plan.estimate(hits);
+    println!(
+        "   {n} workers: {:.2} s → π ≈ {est:.6} (error {:.1e}, {} points)",
+        pi_n.secs,
+        (est - std::f64::consts::PI).abs(),
+        plan.total()
+    );
+
+    println!("\nPer worker (pool.stats(), both workloads):");
+    print_stats(&pool.stats());
+    println!(
+        "   (bytes = job arguments and results through the rings; the {} image itself was \
+         written in place and never travelled)",
+        bytes((img.width * img.height * 4) as u64)
+    );
+
+    println!("\nScaling: the same work with 1 worker, and on rayon threads (same run)");
+    let one =
+        Pool::builder().workers(1).pin(pin).name("demo-1w").build().map_err(|e| e.to_string())?;
+    let mandel_1 = mandel::on_pool(&one, img, None)?.0;
+    let pi_1 = pi::on_pool(&one, plan, None)?.0;
+    drop(one);
+    let (r1, rn) = (rayon_pool(1)?, rayon_pool(n)?);
+    let rows = [
+        (
+            "mandelbrot",
+            [mandel_1, mandel_n, mandel::on_rayon(&r1, img), mandel::on_rayon(&rn, img)],
+        ),
+        ("monte carlo π", [pi_1, pi_n, pi::on_rayon(&r1, plan), pi::on_rayon(&rn, plan)]),
+    ];
+    print_table(n, &rows);
+    for (name, runs) in &rows {
+        if runs.iter().any(|r| r.check != runs[0].check) {
+            let checks: Vec<String> = runs.iter().map(|r| format!("{:x}", r.check)).collect();
+            return Err(format!("{name}: results differ between runs: {}", checks.join(" ")));
+        }
+    }
+    println!(
+        "   results agree: image checksum {:016x} and π hit count {} identical in all 4 runs",
+        rows[0].1[0].check, rows[1].1[0].check
+    );
+
+    if !a.no_faults {
+        println!("\n3. Faults (a Python ProcessPoolExecutor would be broken by the first one)");
+        faults::run(&pool)?;
+    }
+    drop(pool);
+    println!("\ndone in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(())
+}
+
+fn print_stats(s: &PoolStats) {
+    println!("   worker  pid       jobs   busy s   idle s   busy %   bytes in   bytes out");
+    for w in &s.workers {
+        let (busy, idle) = (w.busy.as_secs_f64(), w.idle.as_secs_f64());
+        let util = if busy + idle > 0.0 { 100.0 * busy / (busy + idle) } else { 0.0 };
+        println!(
+            "   {:<7} {:<9} {:>4}   {busy:>6.2}   {idle:>6.2}   {util:>5.1}   {:>8}   {:>9}",
+            w.index,
+            w.pid,
+            w.jobs_done,
+            bytes(w.bytes_in),
+            bytes(w.bytes_out)
+        );
+    }
+}
+
+/// `n` bytes in B / KB / MB.
+pub fn bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} KB", n as f64 / 1e3),
+        _ => format!("{:.1} MB", n as f64 / 1e6),
+    }
+}
+
+fn print_table(n: usize, rows: &[(&str, [Run; 4])]) {
+    println!(
+        "   {:<14} {:>11} {:>11} {:>8}   {:>9} {:>9} {:>8}   {:>11}",
+        "workload",
+        "zeroproc 1w",
+        format!("zeroproc {n}w"),
+        "speedup",
+        "rayon 1t",
+        format!("rayon {n}t"),
+        "speedup",
+        format!("{n}w / rayon")
+    );
+    for (name, [z1, zn, r1, rn]) in rows {
+        println!(
+            "   {:<14} {:>9.2} s {:>9.2} s {:>7.2}×   {:>7.2} s {:>7.2} s {:>7.2}×   {:>10.2}×",
+            name,
+            z1.secs,
+            zn.secs,
+            z1.secs / zn.secs,
+            r1.secs,
+            rn.secs,
+            r1.secs / rn.secs,
+            zn.secs / rn.secs
+        );
+    }
+    println!("   (one run each on a shared machine; \"{n}w / rayon\" > 1 means slower than rayon)");
 }

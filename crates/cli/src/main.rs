@@ -1,9 +1,12 @@
 //! `zeroproc`: the command-line face of zeroproc.
 //!
-//! * `zeroproc demo` — a real numeric workload on all cores (see [`demo`]).
+//! * `zeroproc demo` — two CPU-bound workloads on a pool of worker processes (Mandelbrot
+//!   in place in a shared array, Monte Carlo π), 1 worker vs N vs rayon, and faults the
+//!   pool survives (see [`demo`]).
 //! * `zeroproc bench` — the benchmark suite with peers measured in the same run (see
 //!   [`bench`]).
-//! * `zeroproc top [POOL]` — a live view of a running pool (see [`top`]).
+//! * `zeroproc top [POOL]` — the running pools of this user, or a live per-worker view of
+//!   one, read from its shared memory without disturbing it (see [`top`]).
 //!
 //! Each subcommand lives in a module of its own with its clap arguments.
 
@@ -22,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the demo: a numeric workload on all cores, 1 worker vs N vs rayon.
+    /// Run the demo: Mandelbrot and Monte Carlo π on all cores, 1 worker vs N vs rayon.
     Demo(demo::Args),
     /// Run the benchmarks (zeroproc and its peers in the same run) and report.
     Bench(bench::Args),
@@ -33,7 +36,7 @@ enum Cmd {
 fn main() {
     // Worker and peer processes are this same executable, re-executed: these calls run
     // the child role and exit when this process is one.
-    demo::worker_entry();
+    zeroproc_sched::init();
     zeroproc_bench::peer::entry();
 
     let cli = Cli::parse();

@@ -31,8 +31,10 @@ pub(crate) mod state {
 pub const CANCEL_SLOTS: usize = 16;
 
 /// Layout identity checked when a worker attaches the pool segment.
-pub const POOL_LAYOUT: Layout =
-    Layout::new("zeroproc-pool", 2).with_type::<PoolHeader>().with_type::<WorkerControl>();
+pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 3)
+    .with_type::<PoolHeader>()
+    .with_type::<WorkerControl>()
+    .with_type::<Observed>();
 
 /// Head of the pool segment.
 #[repr(C, align(64))]
@@ -125,12 +127,29 @@ pub struct WorkerControl {
     pub busy_ns: AtomicU64,
     /// Nanoseconds spent waiting for jobs.
     pub idle_ns: AtomicU64,
+    /// CLOCK_MONOTONIC ns at which the current busy period started, 0 while idle (stored
+    /// at the idle/busy boundaries only, so an observer can count the busy time not yet
+    /// flushed into `busy_ns`).
+    pub busy_since: AtomicU64,
     /// Job bytes read from the submission ring.
     pub bytes_in: AtomicU64,
     /// Result bytes written to the completion ring.
     pub bytes_out: AtomicU64,
     /// Ids of queued jobs the controller cancelled (see [`CANCEL_SLOTS`]).
     pub cancelled: [AtomicU64; CANCEL_SLOTS],
+    /// What the controller publishes for observers (its own cache line).
+    pub observed: Observed,
+}
+
+/// Controller-side figures of one worker slot, published for read-only observers
+/// (`zeroproc top`) by the supervisor at each tick. Writer: the controller's supervisor
+/// thread; readers load them Relaxed (they order nothing).
+#[repr(C, align(64))]
+pub struct Observed {
+    /// Jobs queued on the worker's submission ring or running (the controller's `owed`).
+    pub owed: AtomicU64,
+    /// Times the slot's worker was replaced.
+    pub respawns: AtomicU64,
 }
 
 impl WorkerControl {

@@ -14,6 +14,8 @@
 //!   `result_timeout`, `exception`, `cancel`, `terminate`, `add_done_callback`, `.await`.
 //! * [`Pool::map`] / [`Pool::map_unordered`] — lazy, bounded window, `chunk_size`.
 //! * [`wait`] and [`as_completed`] over many futures.
+//! * [`running_pools`] and [`PoolObserver`] — every pool is listed in a per-user registry
+//!   while it lives, and can be watched read-only from another process (`zeroproc top`).
 //! * Faults: a panic fails only its job ([`JobError::Panicked`]); a worker that crashes
 //!   fails only the job it was running ([`JobError::WorkerDied`]) and is respawned; there
 //!   is no "broken pool". Per-job time-outs kill and respawn the worker.
@@ -50,7 +52,10 @@ pub use fnid::fingerprint;
 pub use future::JobFuture;
 pub use job::Wire;
 pub use launch::{init, WORKER_ARGS, WORKER_ENV};
-pub use pool::{Map, Pool, PoolBuilder, PoolStats, WorkerStats};
+pub use pool::{
+    registry_dir, running_pools, Map, ObserveError, Pool, PoolBuilder, PoolEntry, PoolObserver,
+    PoolSnapshot, PoolStats, WorkerSnapshot, WorkerStats,
+};
 pub use process::{Exit, Process, ProcessError, Run, PROCESS_ENV};
 pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};
 pub use zeroproc_shm::wait::WaitStrategy;

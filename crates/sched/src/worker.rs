@@ -240,6 +240,8 @@ pub(crate) fn run(spec: &Spec) -> ! {
             }
         }
     }
+    // Relaxed: read by observers only; a predecessor may have died busy.
+    ctl.busy_since.store(0, Ordering::Relaxed);
     // Release: pairs with the Acquire poll of the starting controller (pid, claims).
     ctl.state.store(state::READY, Ordering::Release);
     header.completions.notify_all();
@@ -258,6 +260,8 @@ pub(crate) fn run(spec: &Spec) -> ! {
             let now = monotonic_ns();
             st.busy += now - mark;
             st.flush(ctl);
+            // Relaxed: read by observers only (`busy_since`).
+            ctl.busy_since.store(0, Ordering::Relaxed);
             mark = now;
             idle = true;
         }
@@ -265,11 +269,15 @@ pub(crate) fn run(spec: &Spec) -> ! {
         if idle {
             let now = monotonic_ns();
             st.idle += now - mark;
+            // Relaxed: read by observers only (`busy_since`).
+            ctl.busy_since.store(now, Ordering::Relaxed);
             mark = now;
             idle = false;
         }
         if rec.kind() == kind::STOP {
             st.flush(ctl);
+            // Relaxed: read by observers only (`busy_since`).
+            ctl.busy_since.store(0, Ordering::Relaxed);
             std::process::exit(0);
         }
         let job_id = rec.tag();
@@ -282,7 +290,10 @@ pub(crate) fn run(spec: &Spec) -> ! {
         }
         if ctl.current() == job_id {
             // The previous incarnation died running this job; the controller failed it.
-            rec.defer_release();
+            // Released now, not deferred: once `current` is cleared nothing else marks
+            // this record as failed, and a successor of ours would run it again if we
+            // died before a batched release (found by tests/reliability_faults.rs).
+            drop(rec);
             // Release: pairs with the Acquire in `WorkerControl::current`.
             ctl.current.store(0, Ordering::Release);
             continue;
@@ -354,6 +365,8 @@ pub(crate) fn run(spec: &Spec) -> ! {
         if spec.max_jobs.is_some_and(|m| done_here >= m) {
             st.busy += monotonic_ns() - mark;
             st.flush(ctl);
+            // Relaxed: read by observers only (`busy_since`).
+            ctl.busy_since.store(0, Ordering::Relaxed);
             // Give the consumed records back first: a submitter may be waiting for room.
             rx.release();
             // Retire without closing the rings (no destructors run): the successor claims

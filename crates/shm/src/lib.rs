@@ -47,5 +47,5 @@ pub use offset::{Offset, OffsetError};
 #[cfg(not(loom))]
 pub use segment::{
     sweep_stale, AttachError, Backing, CreateError, Header, Layout, ParseSegmentIdError, Segment,
-    SegmentBuilder, SegmentId, HEADER_SIZE, HEADER_VERSION, MAGIC,
+    SegmentBuilder, SegmentId, SegmentView, HEADER_SIZE, HEADER_VERSION, MAGIC,
 };

@@ -1,6 +1,7 @@
 //! `PoolBuilder`: every knob of a pool, with the defaults a CPU-bound workload wants.
 
 use super::core::{Shared, Slot};
+use super::registry;
 use super::supervisor::{self, Launch};
 use super::Pool;
 use crate::control::{PoolHeader, SegmentMap, POOL_LAYOUT};
@@ -40,6 +41,7 @@ pub struct PoolBuilder {
     ring_capacity: usize,
     job_timeout: Option<Duration>,
     spill_heap: usize,
+    name: Option<String>,
 }
 
 impl Default for PoolBuilder {
@@ -55,6 +57,7 @@ impl Default for PoolBuilder {
             ring_capacity: 1 << 18,
             job_timeout: None,
             spill_heap: 64 << 20,
+            name: None,
         }
     }
 }
@@ -135,6 +138,14 @@ impl PoolBuilder {
         self
     }
 
+    /// The name `zeroproc top` shows for this pool (default `<executable>-<pid>`).
+    /// Every pool is listed in a per-user registry while it lives (see
+    /// [`running_pools`](crate::running_pools)).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Creates the shared segment and rings, starts the workers and waits for every one
     /// to finish its handshake (attached, same build, initializer run).
     pub fn build(self) -> Result<Pool, BuildError> {
@@ -211,9 +222,11 @@ impl PoolBuilder {
         let shared = Arc::new(shared);
         let (tx, rx) = std::sync::mpsc::channel();
         let s2 = shared.clone();
+        let name = self.name.unwrap_or_else(registry::default_name);
+        let launch = Launch { specs, name: name.clone() };
         let handle = std::thread::Builder::new()
             .name("zeroproc-supervisor".into())
-            .spawn(move || supervisor::run(s2, Launch { specs }, tx))
+            .spawn(move || supervisor::run(s2, launch, tx))
             .map_err(BuildError::Spawn)?;
         *shared.supervisor.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(handle.thread().clone());
@@ -231,6 +244,7 @@ impl PoolBuilder {
             supervisor: std::sync::Mutex::new(Some(handle)),
             window,
             job_timeout: self.job_timeout,
+            name,
         })
     }
 }

@@ -3,12 +3,16 @@
 mod builder;
 pub(crate) mod core;
 mod map;
+pub(crate) mod observe;
+pub(crate) mod registry;
 mod stats;
 mod submit;
 mod supervisor;
 
 pub use builder::PoolBuilder;
 pub use map::Map;
+pub use observe::{ObserveError, PoolObserver, PoolSnapshot, WorkerSnapshot};
+pub use registry::{registry_dir, running_pools, PoolEntry};
 pub use stats::{PoolStats, WorkerStats};
 
 use crate::error::{JobError, Never, SubmitError, TrySubmitError};
@@ -40,11 +44,12 @@ pub struct Pool {
     supervisor: Mutex<Option<JoinHandle<()>>>,
     pub(crate) window: Option<usize>,
     job_timeout: Option<Duration>,
+    name: String,
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("workers", &self.workers()).finish()
+        f.debug_struct("Pool").field("name", &self.name).field("workers", &self.workers()).finish()
     }
 }
 
@@ -62,6 +67,17 @@ impl Pool {
     /// Number of worker slots.
     pub fn workers(&self) -> usize {
         self.shared.map.workers
+    }
+
+    /// The pool's name ([`PoolBuilder::name`], default `<executable>-<pid>`), as
+    /// `zeroproc top` lists it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The id of the pool's shared segment, which a [`PoolObserver`] attaches read-only.
+    pub fn segment_id(&self) -> &zeroproc_shm::SegmentId {
+        self.shared.seg.id()
     }
 
     fn timeout_ns(&self) -> u64 {

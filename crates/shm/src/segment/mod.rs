@@ -20,12 +20,14 @@ mod header;
 mod id;
 mod layout;
 mod os;
+mod view;
 
 pub use error::{AttachError, CreateError};
 pub use header::{Header, HEADER_SIZE, HEADER_VERSION, MAGIC};
 pub use id::{ParseSegmentIdError, SegmentId};
 pub use layout::Layout;
 pub use os::sweep_stale;
+pub use view::SegmentView;
 
 use crate::atomic::Ordering;
 use crate::offset::{Offset, OffsetError};
@@ -201,30 +203,12 @@ impl Segment {
     /// Attaches to the segment `id`, refusing anything that is not a ready zeroproc segment
     /// of exactly `layout`, created by this user with mode 0600, carrying the id's token.
     pub fn attach(id: &SegmentId, layout: Layout) -> Result<Segment, AttachError> {
-        let path = match id {
-            SegmentId::Memfd { pid, fd, .. } => PathBuf::from(format!("/proc/{pid}/fd/{fd}")),
-            SegmentId::Named { path, .. } => PathBuf::from(path),
-        };
-        let fd = open_rw(&path)?;
+        let fd = open_rw(&id_path(id))?;
         Self::attach_fd(fd, id.clone(), layout)
     }
 
     fn attach_fd(fd: OwnedFd, id: SegmentId, layout: Layout) -> Result<Segment, AttachError> {
-        // SAFETY: `st` is a properly sized out-parameter for fstat.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `fd` is valid; `st` is a valid out pointer.
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-            return Err(AttachError::Io("fstat", os::last_err()));
-        }
-        // SAFETY: geteuid has no preconditions.
-        let me = unsafe { libc::geteuid() };
-        if st.st_uid != me || st.st_mode & 0o077 != 0 {
-            return Err(AttachError::Permission { uid: st.st_uid, mode: st.st_mode & 0o7777 });
-        }
-        let actual = st.st_size as u64;
-        if actual < HEADER_SIZE as u64 {
-            return Err(AttachError::Truncated { expected: HEADER_SIZE as u64, actual });
-        }
+        let actual = check_file(&fd)?;
         let base = os::map(&fd, actual as usize, false).map_err(|e| AttachError::Io("mmap", e))?;
         let seg = Segment {
             base: NonNull::new(base).expect("mmap never returns null on success"),
@@ -234,33 +218,7 @@ impl Segment {
             unlink_on_drop: None,
         };
         // From here on, dropping `seg` unmaps. Every field is checked before trust.
-        let h = seg.header();
-        if h.magic != MAGIC {
-            return Err(AttachError::Foreign);
-        }
-        if h.header_version != HEADER_VERSION || h.header_size != HEADER_SIZE as u32 {
-            return Err(AttachError::HeaderVersion {
-                found: h.header_version,
-                expected: HEADER_VERSION,
-            });
-        }
-        if h.total_len != actual {
-            return Err(AttachError::Truncated { expected: h.total_len, actual });
-        }
-        if h.token != seg.id.token() {
-            return Err(AttachError::Token);
-        }
-        if !h.layout_matches(&layout) {
-            return Err(AttachError::Layout {
-                found: (h.layout_name_lossy(), h.layout_version, h.layout_hash),
-                expected: (layout.name.to_owned(), layout.version, layout.hash),
-            });
-        }
-        // Acquire: pairs with the Release store in `create_with`; after this, the data the
-        // creator initialised is visible.
-        if h.state.load(Ordering::Acquire) != header::STATE_READY {
-            return Err(AttachError::NotReady);
-        }
+        check_header(seg.header(), actual, &seg.id, &layout)?;
         Ok(seg)
     }
 
@@ -336,10 +294,85 @@ impl Segment {
     }
 }
 
+/// Checks the backing file of an attach: owned by this user, mode 0600 (nobody else may
+/// read or write it), at least a header long. Returns its length.
+fn check_file(fd: &OwnedFd) -> Result<u64, AttachError> {
+    // SAFETY: `st` is a properly sized out-parameter for fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is valid; `st` is a valid out pointer.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(AttachError::Io("fstat", os::last_err()));
+    }
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if st.st_uid != me || st.st_mode & 0o077 != 0 {
+        return Err(AttachError::Permission { uid: st.st_uid, mode: st.st_mode & 0o7777 });
+    }
+    let actual = st.st_size as u64;
+    if actual < HEADER_SIZE as u64 {
+        return Err(AttachError::Truncated { expected: HEADER_SIZE as u64, actual });
+    }
+    Ok(actual)
+}
+
+/// Checks a mapped header (of a mapping `actual` bytes long) against the id and the
+/// expected layout: magic, header version, length, token, layout, then READY.
+fn check_header(
+    h: &Header,
+    actual: u64,
+    id: &SegmentId,
+    layout: &Layout,
+) -> Result<(), AttachError> {
+    if h.magic != MAGIC {
+        return Err(AttachError::Foreign);
+    }
+    if h.header_version != HEADER_VERSION || h.header_size != HEADER_SIZE as u32 {
+        return Err(AttachError::HeaderVersion {
+            found: h.header_version,
+            expected: HEADER_VERSION,
+        });
+    }
+    if h.total_len != actual {
+        return Err(AttachError::Truncated { expected: h.total_len, actual });
+    }
+    if h.token != id.token() {
+        return Err(AttachError::Token);
+    }
+    if !h.layout_matches(layout) {
+        return Err(AttachError::Layout {
+            found: (h.layout_name_lossy(), h.layout_version, h.layout_hash),
+            expected: (layout.name.to_owned(), layout.version, layout.hash),
+        });
+    }
+    // Relaxed load + Acquire fence (the fence pairs with the Release store in
+    // `create_with`): after this, the data the creator initialised is visible. A Relaxed
+    // load rather than an Acquire one because it is also what a read-only mapping
+    // permits (see `view.rs`).
+    let ready = h.state.load(Ordering::Relaxed) == header::STATE_READY;
+    crate::atomic::fence(Ordering::Acquire);
+    if !ready {
+        return Err(AttachError::NotReady);
+    }
+    Ok(())
+}
+
+/// The path through which `id` is opened.
+fn id_path(id: &SegmentId) -> PathBuf {
+    match id {
+        SegmentId::Memfd { pid, fd, .. } => PathBuf::from(format!("/proc/{pid}/fd/{fd}")),
+        SegmentId::Named { path, .. } => PathBuf::from(path),
+    }
+}
+
 fn open_rw(path: &Path) -> Result<OwnedFd, AttachError> {
+    open_with(path, libc::O_RDWR)
+}
+
+/// Opens `path` with `mode` (`O_RDWR` or `O_RDONLY`), close-on-exec.
+fn open_with(path: &Path, mode: libc::c_int) -> Result<OwnedFd, AttachError> {
     let c = os::cpath(path);
     // SAFETY: `c` is a valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::open(c.as_ptr(), mode | libc::O_CLOEXEC) };
     if fd < 0 {
         let e = os::last_err();
         return Err(match e.raw_os_error() {

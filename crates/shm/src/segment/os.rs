@@ -122,18 +122,19 @@ pub(crate) fn reserve(fd: &OwnedFd, len: u64) -> Result<(), CreateError> {
 
 /// Maps `len` bytes of `fd` shared and read-write (`populate`: pre-fault the page tables).
 pub(crate) fn map(fd: &OwnedFd, len: usize, populate: bool) -> io::Result<*mut u8> {
+    map_prot(fd, len, populate, libc::PROT_READ | libc::PROT_WRITE)
+}
+
+/// Maps `len` bytes of `fd` shared with protection `prot`.
+pub(crate) fn map_prot(
+    fd: &OwnedFd,
+    len: usize,
+    populate: bool,
+    prot: libc::c_int,
+) -> io::Result<*mut u8> {
     let flags = libc::MAP_SHARED | if populate { libc::MAP_POPULATE } else { 0 };
     // SAFETY: a fresh mapping chosen by the kernel (addr = null); `fd` is valid.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            flags,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd.as_raw_fd(), 0) };
     if p == libc::MAP_FAILED {
         Err(last_err())
     } else {
