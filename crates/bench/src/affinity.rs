@@ -57,6 +57,21 @@ pub fn pin_to(core: usize) -> Option<usize> {
     (r == 0).then_some(cpu)
 }
 
+/// Lets the calling thread run on every CPU of [`allowed_cpus`] again (undoes
+/// [`pin_to`]). Threads and processes started afterwards inherit the full set, so a
+/// harness calls this between workloads that pin. Returns false if the kernel refused.
+pub fn unpin() -> bool {
+    // SAFETY: cpu_set_t is a plain bit array; zeroed is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in allowed_cpus().iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: `cpu` < CPU_SETSIZE (filtered above).
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: valid set pointer and size.
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    r == 0
+}
+
 /// Number of CPUs this process tree may run on.
 pub fn cpus() -> usize {
     allowed_cpus().len()

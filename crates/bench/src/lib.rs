@@ -13,3 +13,6 @@ pub mod affinity;
 pub mod peer;
 pub mod report;
 pub mod workloads;
+
+/// The compiler that built this crate (`rustc --version`), for benchmark reports.
+pub const RUSTC_VERSION: &str = env!("ZEROPROC_BENCH_RUSTC");

@@ -6,8 +6,11 @@ use std::process::{Child, Command, Stdio};
 const ENV: &str = "ZEROPROC_BENCH_PEER";
 
 /// In a peer process: runs the peer role named in the environment, then exits.
+/// In a pool worker or `Process` child (the workloads of `pool.rs`, `pool_array.rs` and
+/// `queue.rs` start them): becomes that, via `zeroproc_sched::init`, and never returns.
 /// In any other process: returns immediately.
 pub fn entry() {
+    zeroproc_sched::init();
     let Ok(spec) = std::env::var(ENV) else { return };
     let (role, arg) = spec.split_once('|').unwrap_or((spec.as_str(), ""));
     crate::affinity::pin_to(1);

@@ -1,29 +1,121 @@
-//! `zeroproc bench`: the benchmark suite.
+//! `zeroproc bench`: the comparison benchmark. zeroproc and its peers — rayon and
+//! crossbeam-channel in this process, Python's `ProcessPoolExecutor` and
+//! `multiprocessing.Pool` (when `python3` is present) — on the same workloads in the same
+//! run; a table with zeroproc's advantage over each peer, `report.md` and SVG charts in
+//! `--out`, and with `--json` exactly one JSON object on stdout.
+//!
+//! | file | concept |
+//! |---|---|
+//! | `bench/record.rs` | result rows, curves, notes; `--only` selection |
+//! | `bench/rust.rs` | zeroproc, rayon and crossbeam-channel runs and their sizes |
+//! | `bench/python.rs` | the Python peers (`bench/python/*.py`) under a time limit |
+//! | `bench/machine.rs` | CPU, cores, kernel, date, compiler |
+//! | `bench/table.rs` | the grid with ratios, as text and markdown |
+//! | `bench/svg.rs`, `bench/report.rs` | charts and `report.md` |
+
+mod machine;
+mod python;
+mod record;
+mod report;
+mod rust;
+mod svg;
+mod table;
+
+use std::path::PathBuf;
+use std::time::Instant;
 
 /// Arguments of `zeroproc bench`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Fewer rounds and samples (about a minute).
+    /// Smaller sizes and one pass each: under two minutes on two cores, Python included.
     #[arg(long)]
     quick: bool,
-    /// Only rows whose name or mode contains this text.
+    /// Tiny sizes (seconds): checks the harness end to end, the figures mean little.
+    #[arg(long, conflicts_with = "quick")]
+    smoke: bool,
+    /// Print exactly one JSON object on stdout (the table and progress go to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Directory for report.md and the SVG charts.
+    #[arg(long, default_value = "target/zeroproc-bench")]
+    out: PathBuf,
+    /// Only these workloads and/or systems, comma-separated: W1, W2, W3, W4, START, RING,
+    /// QUEUE; zeroproc, rayon, crossbeam, python (both), ppe, mp-pool. Each kind given
+    /// restricts its axis: `--only W1,python` runs W1 on the two Python peers.
     #[arg(long)]
     only: Option<String>,
 }
 
-/// Runs the benchmarks and prints markdown tables.
-pub fn run(a: Args) -> Result<(), String> {
-    use zeroproc_bench::{report, workloads};
-    let (quick, only) = (a.quick, a.only);
-    let (rounds, samples) = if quick { (3, 20_000) } else { (10, 100_000) };
-    println!("timer overhead (Instant pair, p50): {} ns", workloads::timer_overhead_ns());
-    let filter = |w: &workloads::LatencyWorkload| {
-        only.as_deref().is_none_or(|s| w.name.contains(s) || w.mode.contains(s))
-    };
-    let mut rows = workloads::run_latency(rounds, samples, &filter)?;
-    if only.as_deref().is_none_or(|s| "throughput".contains(s)) {
-        rows.extend(workloads::spsc::throughput_rows(quick)?);
+/// How big a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `--smoke`: tiny sizes, for tests.
+    Smoke,
+    /// `--quick`.
+    Quick,
+    /// The default: full sizes, several passes.
+    Full,
+}
+
+impl Profile {
+    fn name(self) -> &'static str {
+        match self {
+            Profile::Smoke => "smoke",
+            Profile::Quick => "quick",
+            Profile::Full => "full",
+        }
     }
-    println!("{}", report::markdown(&rows));
+}
+
+/// Runs the comparison and reports it.
+pub fn run(a: Args) -> Result<(), String> {
+    let t0 = Instant::now();
+    let sel = record::Selection::parse(a.only.as_deref())?;
+    let profile = match (a.smoke, a.quick) {
+        (true, _) => Profile::Smoke,
+        (_, true) => Profile::Quick,
+        _ => Profile::Full,
+    };
+    let command = std::env::args().skip(1).fold("zeroproc".to_string(), |s, x| s + " " + &x);
+    // Record the CPUs this process may use before any workload pins a thread.
+    let cpus = zeroproc_bench::affinity::cpus();
+    eprintln!("zeroproc bench ({} profile, {cpus} CPUs)", profile.name());
+    let sizes = rust::Sizes::of(profile);
+    let (mut outcome, w4_check) = rust::run(&sel, &sizes)?;
+    let (py, info) = python::run(&sel, profile, w4_check);
+    outcome.extend(py);
+    let machine = machine::Machine::read(info);
+    let wall_s = t0.elapsed().as_secs_f64();
+
+    let grid = table::Grid::new(&outcome.records);
+    let text = format!("{}\n{}\n", grid.text(), table::LEGEND);
+    let files = report::write(&a.out, &outcome, &machine, profile.name(), &command, wall_s)?;
+    if a.json {
+        eprintln!("\n{text}");
+        let results: Vec<_> = outcome
+            .records
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "system": r.system, "workload": r.workload,
+                    "metric": r.metric, "value": r.value,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "machine": machine.json(),
+            "profile": profile.name(),
+            "wall_s": wall_s,
+            "results": results,
+            "notes": outcome.notes,
+        });
+        println!("{doc}");
+    } else {
+        println!("\n{text}");
+        for n in &outcome.notes {
+            println!("note: {n}");
+        }
+    }
+    eprintln!("wrote {} files into {} ({wall_s:.1} s)", files.len(), a.out.display());
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod floors;
 pub mod os_pipe;
 pub mod pool;
 pub mod pool_array;
+pub mod queue;
 pub mod spsc;
 pub mod threads;
 

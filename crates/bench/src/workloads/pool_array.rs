@@ -34,8 +34,46 @@ fn w3_with(
     strategy: WaitStrategy,
     how: &str,
 ) -> Result<Vec<Value>, String> {
+    let m = w3_measure(mib, repeats, strategy)?;
+    let mut rows = Vec::new();
+    let what = format!("W3 {mib} MiB, first job (worker maps the array)");
+    rows.extend(pair(&what, &format!("1 worker, {how}"), m.first_total_s, m.first_overhead_s));
+    let what = format!("W3 {mib} MiB, later jobs (mapping cached)");
+    let mode = format!("1 worker, {how}, median of {repeats}");
+    rows.extend(pair(&what, &mode, m.cached_total_s, m.cached_overhead_s));
+    rows.push(Value {
+        name: format!("W3 {mib} MiB local sum (controller, same data)"),
+        mode: "1 thread".into(),
+        value: m.local_s * 1e3,
+        unit: "ms".into(),
+    });
+    Ok(rows)
+}
+
+/// One W3 measurement, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct W3Measure {
+    /// Round trip of the first job on the array (the worker maps it).
+    pub first_total_s: f64,
+    /// That round trip minus the worker's own summing time.
+    pub first_overhead_s: f64,
+    /// Median round trip of the later jobs (mapping cached); NaN without repeats.
+    pub cached_total_s: f64,
+    /// Their overhead (the median one's).
+    pub cached_overhead_s: f64,
+    /// The controller's own sum of the same data.
+    pub local_s: f64,
+}
+
+fn test_data(mib: usize) -> Vec<f64> {
     let n = mib * (1 << 20) / 8;
-    let data: Vec<f64> = (0..n).map(|i| (i % 1000) as f64).collect();
+    (0..n).map(|i| (i % 1000) as f64).collect()
+}
+
+/// W3 with `mib` MiB: the array is copied into a `SharedArray` (not timed), then one
+/// worker sums it `1 + repeats` times, each sum checked against the local one.
+pub fn w3_measure(mib: usize, repeats: usize, strategy: WaitStrategy) -> Result<W3Measure, String> {
+    let data = test_data(mib);
     let t = Instant::now();
     let local: f64 = data.iter().sum();
     let local_s = t.elapsed().as_secs_f64();
@@ -43,7 +81,7 @@ fn w3_with(
     drop(data);
     let pool =
         Pool::builder().workers(1).wait_strategy(strategy).build().map_err(|e| e.to_string())?;
-    let mut rows = Vec::new();
+    let mut first = (f64::NAN, f64::NAN);
     let mut cached = Vec::new();
     for i in 0..=repeats {
         let t = Instant::now();
@@ -55,23 +93,41 @@ fn w3_with(
         }
         let overhead = total - busy_ns as f64 / 1e9;
         if i == 0 {
-            let what = format!("W3 {mib} MiB, first job (worker maps the array)");
-            rows.extend(pair(&what, &format!("1 worker, {how}"), total, overhead));
+            first = (total, overhead);
         } else {
             cached.push((total, overhead));
         }
     }
     cached.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let (total, overhead) = cached[cached.len() / 2];
-    let what = format!("W3 {mib} MiB, later jobs (mapping cached)");
-    rows.extend(pair(&what, &format!("1 worker, {how}, median of {repeats}"), total, overhead));
-    rows.push(Value {
-        name: format!("W3 {mib} MiB local sum (controller, same data)"),
-        mode: "1 thread".into(),
-        value: local_s * 1e3,
-        unit: "ms".into(),
+    let (cached_total_s, cached_overhead_s) =
+        cached.get(cached.len() / 2).copied().unwrap_or((f64::NAN, f64::NAN));
+    Ok(W3Measure {
+        first_total_s: first.0,
+        first_overhead_s: first.1,
+        cached_total_s,
+        cached_overhead_s,
+        local_s,
+    })
+}
+
+/// W3's thread peer: the same `mib` MiB handed by reference to a 1-thread rayon pool that
+/// sums it. Returns (round trip, round trip minus the thread's summing time) in seconds.
+pub fn w3_rayon(mib: usize) -> Result<(f64, f64), String> {
+    let data = test_data(mib);
+    let local: f64 = data.iter().sum();
+    let rp = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| e.to_string())?;
+    rp.install(|| ()); // the thread is up
+    let t = Instant::now();
+    let (s, busy) = rp.install(|| {
+        let t = Instant::now();
+        let s: f64 = data.iter().sum();
+        (s, t.elapsed().as_secs_f64())
     });
-    Ok(rows)
+    let total = t.elapsed().as_secs_f64();
+    if s != local {
+        return Err(format!("W3 rayon sum {s} != {local}"));
+    }
+    Ok((total, total - busy))
 }
 
 /// The two rows of one hand-off: its round trip and the overhead (both in ms).

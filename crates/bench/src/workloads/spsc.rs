@@ -64,36 +64,80 @@ pub fn echo_peer(arg: &str) -> Result<(), String> {
     }
 }
 
-fn round(samples: usize, h: &mut Histogram<u64>, strat: &str) -> Result<(), String> {
-    crate::affinity::pin_to(0);
-    let s = strategy(strat)?;
-    let ping = Ring::create(RING_BYTES).map_err(|e| e.to_string())?;
-    let pong = Ring::create(RING_BYTES).map_err(|e| e.to_string())?;
-    let arg = format!(
-        "{}|{}|{strat}",
-        ping.descriptor().ok_or("no descriptor")?,
-        pong.descriptor().ok_or("no descriptor")?
-    );
-    let mut tx = ping.producer().map_err(|e| e.to_string())?.with_wait_strategy(s);
-    let mut rx = pong.consumer().map_err(|e| e.to_string())?.with_wait_strategy(s);
-    let child = peer::spawn("spsc-echo", &arg).map_err(|e| e.to_string())?;
-    let warm = samples / 10;
-    for i in 0..(samples + warm) as u64 {
-        let t = Instant::now();
-        tx.send(&i.to_le_bytes()).map_err(|e| e.to_string())?;
-        let rec = rx.recv().map_err(|e| e.to_string())?;
-        let ns = t.elapsed().as_nanos() as u64;
+/// A running two-process ping-pong over two SPSC rings: this process sends 8-byte records
+/// on one ring, an echo peer (this executable, re-executed, pinned to the second core)
+/// sends them back on the other. For harnesses that time single round trips (criterion).
+pub struct Echo {
+    tx: Producer,
+    rx: Consumer,
+    child: Option<std::process::Child>,
+    // The rings' segments stay mapped while the endpoints live.
+    _rings: (Ring, Ring),
+}
+
+impl Echo {
+    /// Creates the rings and starts the peer; `strat` is "spin", "default" or "sleep"
+    /// and applies to both sides. The calling thread is not pinned.
+    pub fn start(strat: &str) -> Result<Echo, String> {
+        let s = strategy(strat)?;
+        let ping = Ring::create(RING_BYTES).map_err(|e| e.to_string())?;
+        let pong = Ring::create(RING_BYTES).map_err(|e| e.to_string())?;
+        let arg = format!(
+            "{}|{}|{strat}",
+            ping.descriptor().ok_or("no descriptor")?,
+            pong.descriptor().ok_or("no descriptor")?
+        );
+        let tx = ping.producer().map_err(|e| e.to_string())?.with_wait_strategy(s);
+        let rx = pong.consumer().map_err(|e| e.to_string())?.with_wait_strategy(s);
+        let child = peer::spawn("spsc-echo", &arg).map_err(|e| e.to_string())?;
+        Ok(Echo { tx, rx, child: Some(child), _rings: (ping, pong) })
+    }
+
+    /// One round trip of `i` (checked).
+    #[inline]
+    pub fn round_trip(&mut self, i: u64) -> Result<(), String> {
+        self.tx.send(&i.to_le_bytes()).map_err(|e| e.to_string())?;
+        let rec = self.rx.recv().map_err(|e| e.to_string())?;
         let got = u64::from_le_bytes(rec[..8].try_into().map_err(|_| "short echo")?);
         drop(rec);
         if got != i {
             return Err(format!("echo out of order: sent {i}, got {got}"));
         }
+        Ok(())
+    }
+
+    /// Stops the peer and waits for it.
+    pub fn stop(mut self) -> Result<(), String> {
+        send_kind(&mut self.tx, &[], STOP)?;
+        match self.child.take() {
+            Some(c) => peer::finish(c),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = send_kind(&mut self.tx, &[], STOP);
+            let _ = c.wait();
+        }
+    }
+}
+
+fn round(samples: usize, h: &mut Histogram<u64>, strat: &str) -> Result<(), String> {
+    crate::affinity::pin_to(0);
+    let mut echo = Echo::start(strat)?;
+    let warm = samples / 10;
+    for i in 0..(samples + warm) as u64 {
+        let t = Instant::now();
+        echo.round_trip(i)?;
+        let ns = t.elapsed().as_nanos() as u64;
         if i as usize >= warm {
             h.record(ns.max(1)).ok();
         }
     }
-    send_kind(&mut tx, &[], STOP)?;
-    peer::finish(child)
+    echo.stop()
 }
 
 /// Round trips with both sides busy-polling.
