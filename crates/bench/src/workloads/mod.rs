@@ -3,6 +3,7 @@
 //! interleaves rounds of all workloads so that host drift hits every system alike.
 
 pub mod floors;
+pub mod mp;
 pub mod os_pipe;
 pub mod pool;
 pub mod pool_array;
