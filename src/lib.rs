@@ -165,3 +165,9 @@ pub use zeroproc_shm::sync;
 /// rkyv, re-exported so that job argument and result types can derive its traits with
 /// the version zeroproc uses: `#[derive(zeroproc::rkyv::Archive, ...)]`.
 pub use rkyv;
+
+/// The snippets of `docs/python-mapping.md`, compiled and run as doctests so the mapping
+/// cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/python-mapping.md")]
+mod python_mapping_doctests {}
