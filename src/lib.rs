@@ -171,3 +171,8 @@ pub use rkyv;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/python-mapping.md")]
 mod python_mapping_doctests {}
+
+/// The snippets of `docs/index.md` (the tour), compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/index.md")]
+mod index_doctests {}
