@@ -31,10 +31,10 @@ mod word;
 
 #[cfg(not(loom))]
 mod attach;
-#[cfg(loom)]
-mod model;
 #[cfg(not(loom))]
 mod guard;
+#[cfg(loom)]
+mod model;
 #[cfg(not(loom))]
 mod ring;
 #[cfg(not(loom))]
@@ -49,10 +49,10 @@ pub use recovery::STUCK_CHECK_INTERVAL;
 
 #[cfg(not(loom))]
 pub use attach::{Descriptor, ParseDescriptorError, SEGMENT_LAYOUT};
-#[cfg(loom)]
-pub use model::{DiePoint, ModelRing};
 #[cfg(not(loom))]
 pub use guard::PopGuard;
+#[cfg(loom)]
+pub use model::{DiePoint, ModelRing};
 #[cfg(not(loom))]
 pub use ring::Ring;
 #[cfg(not(loom))]

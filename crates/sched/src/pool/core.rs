@@ -307,8 +307,21 @@ impl Core {
         // Errors (empty, a dead or corrupt producer) end the batch; the supervisor judges
         // the worker.
         rx.drain(usize::MAX, |rec| {
+            // Completions come back in submission order, tagged with their job id. A
+            // record tagged below the front job is a stale duplicate and one tagged above
+            // it means the jobs before it will never be answered: never hand a result to
+            // another job's future (found by tests/reliability_faults.rs).
+            while owed.front().is_some_and(|o| o.id < rec.tag()) {
+                let o = owed.pop_front().expect("checked");
+                let message = format!("no completion for job {} (got job {})", o.id, rec.tag());
+                if o.dest.fail(o.seq, JobError::Decode { message }) {
+                    after.push(o.dest);
+                }
+            }
+            if owed.front().is_none_or(|o| o.id != rec.tag()) {
+                return;
+            }
             let Some(o) = owed.pop_front() else { return };
-            debug_assert_eq!(rec.tag(), o.id, "completions come back in submission order");
             let heap = if spilled(&rec) { shared.spill.get(shared.header()) } else { None };
             // A panicking user `Deserialize` must not unwind through the ring's drain
             // (the record would be delivered again and matched to the next owed job).
