@@ -176,3 +176,8 @@ mod python_mapping_doctests {}
 #[cfg(doctest)]
 #[doc = include_str!("../docs/index.md")]
 mod index_doctests {}
+
+/// The README's snippets, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_doctests {}
