@@ -184,16 +184,8 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         let mut cur = l.map_get(hash, &kb)?.map(|b| decode::<V>(b.value)).transpose()?;
         let had = cur.is_some();
         let r = f(&mut cur);
-        match cur {
-            Some(v) => {
-                let vb = encode(&v).map_err(ContainerError::Serialize)?;
-                l.map_put(hash, 0, &kb, &vb, |_| Ok(()))?;
-            }
-            None if had => {
-                l.map_remove(hash, &kb, |_| Ok(()))?;
-            }
-            None => {}
-        }
+        let vb = cur.as_ref().map(encode).transpose().map_err(ContainerError::Serialize)?;
+        l.map_store(hash, 0, &kb, had, vb.as_deref())?;
         Ok(r)
     }
 

@@ -122,6 +122,23 @@ impl Locked<'_> {
         Ok(Some(r))
     }
 
+    /// Stores what an update closure left: `Some(value)` inserts or replaces the entry,
+    /// `None` removes it if there was one (`had`).
+    pub(crate) fn map_store(
+        &self,
+        hash: u64,
+        tag: u64,
+        key: &[u8],
+        had: bool,
+        value: Option<&[u8]>,
+    ) -> Result<(), ContainerError> {
+        match value {
+            Some(v) => self.map_put(hash, tag, key, v, |_| Ok(())),
+            None if had => self.map_remove(hash, key, |_| Ok(())).map(drop),
+            None => Ok(()),
+        }
+    }
+
     /// Calls `f` on every live entry, in table order.
     pub(crate) fn map_for_each(
         &self,

@@ -119,16 +119,8 @@ impl Namespace {
         };
         let had = cur.is_some();
         let r = f(&mut cur);
-        match cur {
-            Some(v) => {
-                let vb = encode(&v).map_err(ContainerError::Serialize)?;
-                l.map_put(hash, type_hash::<T>(), k, &vb, |_| Ok(()))?;
-            }
-            None if had => {
-                l.map_remove(hash, k, |_| Ok(()))?;
-            }
-            None => {}
-        }
+        let vb = cur.as_ref().map(encode).transpose().map_err(ContainerError::Serialize)?;
+        l.map_store(hash, type_hash::<T>(), k, had, vb.as_deref())?;
         Ok(r)
     }
 

@@ -4,7 +4,6 @@ use super::error::{PopTimeoutError, TryPopError};
 use super::protocol::{Core, PopClaim};
 use super::ring::Ring;
 use super::storage::{ShmStorage, Storage};
-use crate::blocking::{block_on, BlockError, Poll};
 use std::fmt;
 use std::ops::Deref;
 use std::ptr::NonNull;
@@ -103,29 +102,8 @@ impl Ring {
         &self,
         deadline: Option<Instant>,
     ) -> Result<PopGuard<'_>, PopTimeoutError> {
-        let core = self.core();
-        let mut waited = false;
-        let claimed = block_on(&core.control().not_empty, self.strategy(), deadline, || match core
-            .claim_pop()
-        {
-            Ok(c) => Poll::Ready(c),
-            Err(TryPopError::Empty) => {
-                waited = true;
-                Poll::Pending
-            }
-            Err(TryPopError::Closed) => Poll::Failed(PopTimeoutError::Closed),
-            Err(TryPopError::Corrupted(x)) => Poll::Failed(PopTimeoutError::Corrupted(x)),
-        });
-        match claimed {
-            Ok(c) => {
-                if waited {
-                    core.pass_on_records(&c);
-                }
-                // SAFETY: a fresh claim of this ring.
-                Ok(unsafe { PopGuard::new(core, c) })
-            }
-            Err(BlockError::TimedOut) => Err(PopTimeoutError::Timeout),
-            Err(BlockError::Failed(e)) => Err(e),
-        }
+        let c = self.claim_pop_blocking(deadline)?;
+        // SAFETY: a fresh claim of this ring.
+        Ok(unsafe { PopGuard::new(self.core(), c) })
     }
 }

@@ -2,7 +2,7 @@
 
 use super::error::{PopError, PopTimeoutError, PushError, PushTimeoutError};
 use super::error::{TryPopError, TryPushError};
-use super::protocol::{Core, PushFail, Stats};
+use super::protocol::{Core, PopClaim, PushFail, Stats};
 use super::storage::{ShmStorage, Storage};
 use crate::blocking::{block_on, deadline_after, BlockError, Poll};
 use std::fmt;
@@ -403,6 +403,19 @@ impl Ring {
         deadline: Option<Instant>,
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, PopTimeoutError> {
+        let c = self.claim_pop_blocking(deadline)?;
+        // SAFETY: `c` is a fresh claim of this ring.
+        Ok(unsafe { self.core.complete_pop(c, f) })
+    }
+
+    /// Claims the oldest record, waiting while the ring is empty until `deadline` (`None`:
+    /// no limit): the one blocking claim loop of every blocking pop (and of
+    /// [`pop_guard_deadline`](Self::pop_guard_deadline)).
+    #[inline]
+    pub(crate) fn claim_pop_blocking(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<PopClaim, PopTimeoutError> {
         let core = &self.core;
         let mut waited = false;
         let claimed = block_on(&core.control().not_empty, self.strategy, deadline, || {
@@ -421,8 +434,7 @@ impl Ring {
                 if waited {
                     core.pass_on_records(&c);
                 }
-                // SAFETY: `c` is a fresh claim of this ring.
-                Ok(unsafe { core.complete_pop(c, f) })
+                Ok(c)
             }
             Err(BlockError::TimedOut) => Err(PopTimeoutError::Timeout),
             Err(BlockError::Failed(e)) => Err(e),
