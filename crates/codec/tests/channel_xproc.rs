@@ -488,8 +488,9 @@ fn a_killed_pipe_peer_is_disconnected_after_draining() {
     assert!(matches!(a.recv(), Err(RecvError::Disconnected)));
     assert!(matches!(a.recv_timeout(LIMIT), Err(RecvTimeoutError::Disconnected)));
     // With the default wait strategy (spin, then sleep) the SPSC ring notices the dead
-    // producer after ~3 s: its liveness check runs every 64th poll and a sleeper polls
-    // every 100 ms (zeroproc-ring `spsc/claim.rs`; its README promises ~100 ms).
+    // producer within a sleep slice or two (~100–200 ms; `spsc/claim.rs` PeerWatch). The
+    // bound here only says "no hang" (the machine may be loaded).
+    println!("dead pipe peer noticed after {:?}", t0.elapsed());
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     // Sending spilled values: the heap fills (nobody frees), and the sender waiting for
     // room notices the dead receiver (checked at every heap wake-up, ≤ 100 ms).

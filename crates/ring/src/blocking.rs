@@ -57,6 +57,36 @@ pub fn block_on<T, E>(
     block_on_slow(ev, strategy, deadline, &mut poll)
 }
 
+thread_local! {
+    /// Whether this thread's innermost `block_on` is in its sleep phase.
+    static SLEEPING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is inside the sleep phase of [`block_on`] (i.e. `poll` is
+/// being called about once per wake-up or sleep slice, not once per spin step): lets a
+/// poll closure do per-poll work — such as a peer liveness check — only when polls are
+/// rare.
+#[inline]
+pub fn in_sleep_phase() -> bool {
+    SLEEPING.with(|s| s.get())
+}
+
+/// Marks the sleep phase for [`in_sleep_phase`]; restores the outer value on drop
+/// (nested `block_on`s, unwinding).
+struct SleepPhase(bool);
+
+impl SleepPhase {
+    fn enter() -> Self {
+        Self(SLEEPING.with(|s| s.replace(true)))
+    }
+}
+
+impl Drop for SleepPhase {
+    fn drop(&mut self) {
+        SLEEPING.with(|s| s.set(self.0));
+    }
+}
+
 #[cold]
 fn block_on_slow<T, E>(
     ev: &EventCount,
@@ -73,6 +103,7 @@ fn block_on_slow<T, E>(
     #[cfg(loom)]
     let _ = strategy;
     // Phase 2: sleep on the event count, in slices.
+    let _phase = SleepPhase::enter();
     loop {
         let key = ev.prepare_wait();
         match poll() {

@@ -57,10 +57,15 @@ impl PeerWatch {
 
     /// Called on every pending poll; true when the peer (pid in `word`) is known dead.
     /// A word of 0 means the peer has not attached yet: not dead.
+    ///
+    /// While spinning, polls are tens of ns apart: only every 64th looks (and the look
+    /// reads the clock; a syscall at most every `CHECK_EVERY`). In `block_on`'s sleep
+    /// phase polls come once per wake-up or 100 ms slice: every poll looks, so a sleeping
+    /// waiter notices a dead peer within a slice or two instead of 32 slices (64 polls).
     #[inline]
     pub(crate) fn peer_dead(&mut self, word: &AtomicU32) -> bool {
         self.polls = self.polls.wrapping_add(1);
-        if self.polls % 64 != 0 {
+        if self.polls % 64 != 0 && !crate::blocking::in_sleep_phase() {
             return false;
         }
         self.check(word)
