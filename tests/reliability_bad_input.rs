@@ -12,7 +12,7 @@ use zeroproc::codec::channel::{Corrupted, GetTimeoutError, TryGetError};
 use zeroproc::ring::mpmc;
 use zeroproc::ring::spsc::RECORD_HEADER;
 use zeroproc::shm::{AttachError, Layout, Offset, Segment};
-use zeroproc::{JobError, Pool, Queue};
+use zeroproc::{JobError, Pool, Queue, TrySubmitError};
 
 zeroproc::test_worker!();
 
@@ -117,29 +117,72 @@ fn garbage_in_the_pool_segment_header_fails_jobs_clearly() {
     println!("RELIABILITY bad_input case=pool_segment_magic outcome={r:?} no_hang=yes");
 }
 
-/// Known bug (see docs/reliability.md): a corrupt record header or tail in a worker's
-/// submission ring makes the worker exit 0 at every start; the supervisor respawns it
-/// forever and the jobs owed by that slot never resolve.
-#[test]
-#[ignore = "known bug: corrupt submission ring → endless respawn, futures never resolve"]
-fn garbage_in_a_submission_ring_record_header_resolves_the_jobs() {
-    let (_p, raw, rec, victim) = queued_victim();
-    raw.set_u64(rec, 0x1234_5678_9abc_def0); // len + mark|kind
-    let r = victim.result_timeout(BOUND);
-    assert!(r.is_ok(), "no outcome within {BOUND:?} (hang)");
+/// A retired one-worker pool refuses new jobs clearly instead of queueing them forever.
+fn assert_no_workers(p: &Pool, case: &str) {
+    let r = p.submit(text_len, "after".to_owned()).result_timeout(BOUND).expect("no hang");
+    assert_eq!(r, Err(JobError::NoWorkers), "{case}: a new job");
+    let t = p.try_submit(text_len, "after".to_owned());
+    assert!(matches!(t, Err(TrySubmitError::NoWorkers(_))), "{case}: {t:?}");
 }
 
-/// Known bug (see docs/reliability.md): a corrupt completion ring (tail moved) makes the
-/// controller's drain stop at `Corrupt` for good; the slot's futures never resolve.
+/// A corrupt record header in a worker's submission ring: the worker reports it (state
+/// word + exit code 95) instead of exiting 0, and the supervisor retires the slot — its
+/// queued jobs fail with a clear `Decode` error, it is not respawned onto the same rings
+/// (formerly: respawned every 5 ms forever, futures never resolved).
 #[test]
-#[ignore = "known bug: corrupt completion ring → futures of that worker never resolve"]
+fn garbage_in_a_submission_ring_record_header_resolves_the_jobs() {
+    let (p, raw, rec, victim) = queued_victim();
+    let respawns = p.stats().workers[0].respawns;
+    raw.set_u64(rec, 0x1234_5678_9abc_def0); // len + mark|kind
+    let m = expect_decode_error(victim, "submission ring header");
+    assert!(m.contains("submission ring corrupt"), "{m}");
+    std::thread::sleep(Duration::from_millis(50)); // ten supervisor ticks
+    assert_eq!(p.stats().workers[0].respawns, respawns, "not respawned onto corrupt rings");
+    assert_no_workers(&p, "submission ring");
+    println!("RELIABILITY bad_input case=pool_submission_ring outcome=Decode({m:?}) respawns=0");
+}
+
+/// A corrupt completion ring (its tail moved out of range): the controller's drain sees
+/// `Corrupt`, kills the worker and retires the slot; the owed jobs fail with a clear
+/// `Decode` error (formerly: they never resolved).
+#[test]
 fn garbage_in_a_completion_ring_tail_resolves_the_jobs() {
     let p = Pool::builder().workers(1).build().unwrap();
     let raw = RawPool::of(&p);
     let f = p.submit(sleepy, 200);
+    let queued = p.submit(sleepy, 1);
     let (tail, _) = raw.indices(1);
     raw.set_u64(tail, 0xffff_fff0);
-    assert!(f.result_timeout(BOUND).is_ok(), "no outcome within {BOUND:?} (hang)");
+    let r = f.result_timeout(BOUND).expect("no hang");
+    let q = queued.result_timeout(BOUND).expect("no hang");
+    for r in [&r, &q] {
+        assert!(
+            matches!(r, Err(JobError::Decode { message }) if message.contains("completion ring corrupt")),
+            "{r:?}"
+        );
+    }
+    assert_no_workers(&p, "completion ring");
+    println!("RELIABILITY bad_input case=pool_completion_ring outcome={r:?}");
+}
+
+/// With two workers, a retired slot leaves the pool serving on the other one.
+#[test]
+fn a_retired_slot_leaves_the_other_workers_serving() {
+    let p = Pool::builder().workers(2).build().unwrap();
+    let raw = RawPool::of(&p);
+    // Worker 0's completion ring (rings: sub 0, comp 0, sub 1, comp 1).
+    let busy: Vec<_> = (0..2).map(|_| p.submit(sleepy, 200)).collect();
+    let (tail, _) = raw.indices(1);
+    raw.set_u64(tail, 0xffff_fff0);
+    let outcomes: Vec<_> =
+        busy.into_iter().map(|f| f.result_timeout(BOUND).expect("no hang")).collect();
+    assert!(outcomes.iter().any(|r| matches!(r, Err(JobError::Decode { .. }))), "{outcomes:?}");
+    assert!(outcomes.contains(&Ok(200)), "{outcomes:?}");
+    for i in 0..20u64 {
+        let r = p.submit(sleepy, i % 2).result_timeout(BOUND).expect("no hang");
+        assert_eq!(r, Ok(i % 2), "job {i}");
+    }
+    println!("RELIABILITY bad_input case=pool_retired_slot other_worker_serves=yes");
 }
 
 // --- a live Queue ----------------------------------------------------------------------

@@ -2,13 +2,14 @@
 //! submission and completion rings, all in one memfd segment the workers attach.
 //!
 //! ```text
-//! [segment header 256] [PoolHeader] [WorkerControl × n] [sub 0][comp 0] [sub 1][comp 1] …
+//! [segment header 256] [PoolHeader + function table] [WorkerControl × n] [sub 0][comp 0] [sub 1][comp 1] …
 //! ```
 //!
 //! Every field is an atomic with a single writer (named on the field); readers are the
 //! controller (statistics, liveness, job accounting) and the worker's successor after a
 //! respawn. The accounting protocol is in `README.md` beside this file.
 
+use crate::fntable::FnTable;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use zeroproc_ring::spsc::{size_for, RingHeader};
 use zeroproc_shm::wait::EventCount;
@@ -24,6 +25,10 @@ pub(crate) mod state {
     pub const REFUSED: u32 = 2;
     /// The initializer panicked: the worker exits.
     pub const INIT_FAILED: u32 = 3;
+    /// The worker found its submission ring corrupt (exit code 95): the slot is retired.
+    pub const CORRUPT_SUBMISSION: u32 = 4;
+    /// The worker found its completion ring corrupt (exit code 95): the slot is retired.
+    pub const CORRUPT_COMPLETION: u32 = 5;
 }
 
 /// Slots of the per-worker cancellation table (a cancelled queued job's id is written at
@@ -31,8 +36,9 @@ pub(crate) mod state {
 pub const CANCEL_SLOTS: usize = 16;
 
 /// Layout identity checked when a worker attaches the pool segment.
-pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 3)
+pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 4)
     .with_type::<PoolHeader>()
+    .with_type::<FnTable>()
     .with_type::<WorkerControl>()
     .with_type::<Observed>();
 
@@ -52,6 +58,8 @@ pub struct PoolHeader {
     pub heap_id_len: AtomicU32,
     /// The spill heap's segment id (UTF-8), written before `heap_state = READY`.
     pub heap_id: [AtomicU8; HEAP_ID_MAX],
+    /// The functions submitted to this pool: a worker calls only these (`fntable.rs`).
+    pub fns: FnTable,
 }
 
 /// Longest spill-heap segment id the pool header holds.

@@ -38,6 +38,9 @@ pub enum JobError<E = Never> {
     },
     /// The job returned `Err(e)`.
     Job(E),
+    /// The pool has no worker slot left to run it: every slot was retired (one of its
+    /// rings was found corrupt, or its worker failed to start repeatedly).
+    NoWorkers,
 }
 
 impl<E> JobError<E> {
@@ -50,6 +53,7 @@ impl<E> JobError<E> {
             JobError::Cancelled => JobErrorKind::Cancelled,
             JobError::Decode { .. } => JobErrorKind::Decode,
             JobError::Job(_) => JobErrorKind::Job,
+            JobError::NoWorkers => JobErrorKind::NoWorkers,
         }
     }
 
@@ -63,6 +67,7 @@ impl<E> JobError<E> {
             JobError::Cancelled => JobError::Cancelled,
             JobError::Decode { message } => JobError::Decode { message },
             JobError::Job(e) => JobError::Job(f(e)),
+            JobError::NoWorkers => JobError::NoWorkers,
         }
     }
 }
@@ -82,6 +87,8 @@ pub enum JobErrorKind {
     Decode,
     /// See [`JobError::Job`].
     Job,
+    /// See [`JobError::NoWorkers`].
+    NoWorkers,
 }
 
 impl<E: fmt::Debug> fmt::Display for JobError<E> {
@@ -98,6 +105,9 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
             JobError::Cancelled => write!(f, "job cancelled"),
             JobError::Decode { message } => write!(f, "job data invalid: {message}"),
             JobError::Job(e) => write!(f, "job failed: {e:?}"),
+            JobError::NoWorkers => {
+                write!(f, "no worker left to run the job: every worker slot was retired")
+            }
         }
     }
 }
@@ -122,7 +132,7 @@ pub enum BuildError {
     WorkerExited {
         /// Which worker.
         index: usize,
-        /// Its exit code (90–94: see the worker module), if it exited.
+        /// Its exit code (90–95: see the worker module), if it exited.
         exit_code: Option<i32>,
         /// What that code means.
         reason: &'static str,
@@ -166,8 +176,11 @@ pub enum TrySubmitError<A> {
     /// The pool is shut down.
     Shutdown(A),
     /// The arguments could not be encoded (too large for a ring record, or a serializer
-    /// error).
+    /// error), or the function could not be registered (the pool's function table is
+    /// full).
     Encode(A, String),
+    /// Every worker slot was retired ([`JobError::NoWorkers`]).
+    NoWorkers(A),
 }
 
 /// Why [`Pool::submit`](crate::Pool::submit) (blocking) did not submit.
@@ -179,6 +192,8 @@ pub enum SubmitError<A> {
     Encode(A, String),
     /// No room before the deadline (`submit_timeout` / `submit_deadline`).
     Timeout(A),
+    /// Every worker slot was retired ([`JobError::NoWorkers`]).
+    NoWorkers(A),
 }
 
 impl<A> fmt::Display for TrySubmitError<A> {
@@ -187,6 +202,7 @@ impl<A> fmt::Display for TrySubmitError<A> {
             TrySubmitError::Full(_) => write!(f, "every submission ring is full"),
             TrySubmitError::Shutdown(_) => write!(f, "the pool is shut down"),
             TrySubmitError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
+            TrySubmitError::NoWorkers(_) => write!(f, "every worker slot was retired"),
         }
     }
 }
@@ -197,6 +213,7 @@ impl<A> fmt::Display for SubmitError<A> {
             SubmitError::Shutdown(_) => write!(f, "the pool is shut down"),
             SubmitError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
             SubmitError::Timeout(_) => write!(f, "no room in the submission rings in time"),
+            SubmitError::NoWorkers(_) => write!(f, "every worker slot was retired"),
         }
     }
 }

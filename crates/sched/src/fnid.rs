@@ -8,7 +8,10 @@
 //! offset is sent, and the worker turns it back into a pointer relative to its own anchor.
 //!
 //! The [`fingerprint`] of the build is checked at the worker handshake, so a worker that
-//! is not the same build refuses to start instead of jumping to a wrong offset.
+//! is not the same build refuses to start instead of jumping to a wrong offset; and a
+//! worker resolves only ids that are in its pool's function table (`fntable.rs`), which
+//! the controller fills with the ids it submits, so a damaged id is refused, not called.
+//! A `Process` child resolves only the one id its own segment names.
 //!
 //! # Trust boundary
 //! The offset is read from the pool's shared segment, which is created `0600` (memfd) and

@@ -18,7 +18,11 @@
 //!   while it lives, and can be watched read-only from another process (`zeroproc top`).
 //! * Faults: a panic fails only its job ([`JobError::Panicked`]); a worker that crashes
 //!   fails only the job it was running ([`JobError::WorkerDied`]) and is respawned; there
-//!   is no "broken pool". Per-job time-outs kill and respawn the worker.
+//!   is no "broken pool". Per-job time-outs kill and respawn the worker. A worker slot
+//!   whose rings are found corrupt is retired: its jobs fail with [`JobError::Decode`],
+//!   the other slots serve on ([`JobError::NoWorkers`] once none is left).
+//! * A worker calls only functions the controller submitted to its pool (a function
+//!   table in the pool segment): a damaged function id is refused, never jumped to.
 //!
 //! ```
 //! zeroproc_sched::init();
@@ -38,6 +42,7 @@
 mod control;
 mod error;
 mod fnid;
+mod fntable;
 mod future;
 mod job;
 mod launch;

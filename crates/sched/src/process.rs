@@ -24,7 +24,7 @@ use zeroproc_shm::{Layout, Segment, SegmentBuilder};
 /// Environment variable that marks a process as a `Process` child and carries its spec.
 pub const PROCESS_ENV: &str = "ZEROPROC_PROCESS";
 
-const LAYOUT: Layout = Layout::new("zeroproc-process", 1).with_type::<ProcessBlock>();
+const LAYOUT: Layout = Layout::new("zeroproc-process", 2).with_type::<ProcessBlock>();
 
 /// Longest panic message carried back (longer ones are cut).
 const MESSAGE_MAX: usize = 4096;
@@ -53,6 +53,10 @@ struct ProcessBlock {
     /// Bytes of the argument envelope that follows the block. Writer: the parent, before
     /// the child exists.
     args_len: AtomicU32,
+    /// The one function this process may call (a one-entry function table, as a pool's):
+    /// the child calls the id of its spec only if it equals this. Writer: the parent,
+    /// before the child exists.
+    fn_id: AtomicU32,
 }
 
 /// Bytes from the data start to the argument envelope (16-aligned).
@@ -246,6 +250,7 @@ impl Process {
         if args.is_empty() {
             return Err(ProcessError::Encode("arguments could not be archived".into()));
         }
+        let fn_id = self.fn_id;
         let seg = SegmentBuilder::new(LAYOUT, ARGS_AT + args.len())
             .create_with(|s| {
                 let p = s.data();
@@ -255,6 +260,8 @@ impl Process {
                     let b = &*p.cast::<ProcessBlock>();
                     // Relaxed: published by the segment's READY state.
                     b.args_len.store(args.len() as u32, Ordering::Relaxed);
+                    // Relaxed: as above.
+                    b.fn_id.store(fn_id, Ordering::Relaxed);
                     std::ptr::copy_nonoverlapping(args.as_ptr(), p.add(ARGS_AT), args.len());
                 }
             })
@@ -464,10 +471,15 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
     // SAFETY: in bounds (checked above); the parent wrote these bytes before the child
     // existed and never writes them again.
     let args = unsafe { std::slice::from_raw_parts(seg.data().add(ARGS_AT), len) };
+    // Relaxed: as for `args_len`.
+    if b.fn_id.load(Ordering::Relaxed) != fn_id {
+        eprintln!("zeroproc: function id {fn_id:#x} is not the one this process was made for");
+        std::process::exit(crate::worker::exit::BAD_SPEC);
+    }
     crate::worker::quiet_panics();
     let mut ctx = crate::worker::JobCtx::local(args);
-    // SAFETY: the id was made by `fnid::id_of` in the parent, same build (fingerprint
-    // checked above).
+    // SAFETY: the id was made by `fnid::id_of` in the parent (it is the one its segment
+    // names, checked above), same build (fingerprint checked above).
     let t = unsafe { crate::fnid::resolve(fn_id) };
     t(&mut ctx);
     match ctx.local_status() {

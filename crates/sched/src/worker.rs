@@ -3,6 +3,7 @@
 //! returns.
 
 use crate::control::{self, monotonic_ns, state, PoolHeader, SegmentMap, WorkerControl};
+use crate::fntable::Validated;
 use crate::job::{kind, status};
 use crate::launch::Spec;
 use crate::spill::{SpillHeap, WorkerSpill};
@@ -10,7 +11,7 @@ use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use zeroproc_codec::envelope::{self, Encode, Header};
-use zeroproc_ring::spsc::{Producer, Ring};
+use zeroproc_ring::spsc::{Producer, RecvError, ReserveError, Ring};
 use zeroproc_shm::Segment;
 
 /// Exit codes of a worker that could not start (reported by the controller).
@@ -25,6 +26,34 @@ pub(crate) mod exit {
     pub const INIT: i32 = 93;
     /// The controller is gone.
     pub const ORPHAN: i32 = 94;
+    /// The worker's submission or completion ring is corrupt (its state word says which):
+    /// the controller retires the slot instead of respawning onto the same rings.
+    pub const RING_CORRUPT: i32 = 95;
+}
+
+/// This worker's control block, once located (for [`ring_corrupt`]).
+static CONTROL: std::sync::OnceLock<&'static WorkerControl> = std::sync::OnceLock::new();
+
+/// Reports one of this worker's rings corrupt (state `CORRUPT_*`, Release) and exits
+/// with [`exit::RING_CORRUPT`]. Never returns.
+#[cold]
+pub(crate) fn ring_corrupt(st: u32, e: &dyn std::fmt::Display) -> ! {
+    let which = if st == state::CORRUPT_SUBMISSION { "submission" } else { "completion" };
+    eprintln!("zeroproc worker {}: {which} ring corrupt ({e}); exiting", std::process::id());
+    if let Some(ctl) = CONTROL.get() {
+        // Release: pairs with the supervisor's Acquire load of the state after the exit.
+        ctl.state.store(st, Ordering::Release);
+    }
+    std::process::exit(exit::RING_CORRUPT)
+}
+
+/// The completion ring could not take a record: corrupt, or the controller is gone.
+#[cold]
+fn reserve_failed(e: ReserveError) -> ! {
+    match e {
+        ReserveError::Corrupt(c) => ring_corrupt(state::CORRUPT_COMPLETION, &c),
+        _ => std::process::exit(exit::ORPHAN),
+    }
 }
 
 /// What a trampoline sees: the job's envelope and where its completion goes.
@@ -75,7 +104,10 @@ impl JobCtx<'_> {
         let max = out.max_payload();
         let mut size = 256.min(max);
         loop {
-            let Ok(mut r) = out.reserve(size) else { std::process::exit(exit::ORPHAN) };
+            let mut r = match out.reserve(size) {
+                Ok(r) => r,
+                Err(e) => reserve_failed(e),
+            };
             match envelope::encode_into(&mut r, Header::new(job_id, 0), value) {
                 Ok(n) => {
                     r.truncate(n);
@@ -128,7 +160,10 @@ impl JobCtx<'_> {
         match &mut self.sink {
             Sink::Ring { out, bytes } => {
                 let m = &msg.as_bytes()[..msg.len().min(out.max_payload())];
-                let Ok(mut r) = out.reserve(m.len()) else { std::process::exit(exit::ORPHAN) };
+                let mut r = match out.reserve(m.len()) {
+                    Ok(r) => r,
+                    Err(e) => reserve_failed(e),
+                };
                 r[..m.len()].copy_from_slice(m);
                 r.set_kind(st);
                 r.set_tag(job_id);
@@ -205,10 +240,19 @@ pub(crate) fn run(spec: &Spec) -> ! {
         std::process::exit(exit::ATTACH)
     };
     if crate::fnid::fingerprint() != spec.fingerprint {
-        // Release: pairs with the Acquire poll of the starting controller.
-        ctl.state.store(state::REFUSED, Ordering::Release);
+        // Only a slot waiting for a worker is marked: a process started for a slot that is
+        // served (a forged or stale spec) must not touch the live worker's state.
+        // AcqRel: Release pairs with the Acquire poll of the starting controller; Acquire
+        // orders the check against the controller's Release store of STARTING.
+        let _ = ctl.state.compare_exchange(
+            state::STARTING,
+            state::REFUSED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         std::process::exit(exit::FINGERPRINT);
     }
+    let _ = CONTROL.set(ctl);
     if let Some(core) = spec.core {
         core_affinity::set_for_current(core_affinity::CoreId { id: core });
     }
@@ -225,10 +269,18 @@ pub(crate) fn run(spec: &Spec) -> ! {
     ctl.pid.store(std::process::id(), Ordering::Relaxed);
     quiet_panics();
     if let Some(init) = spec.initializer {
+        if !Validated::new().contains(&header.fns, init) {
+            // Registered by `PoolBuilder::build` before any worker starts.
+            eprintln!(
+                "zeroproc worker {}: initializer id {init:#x} not in the pool's table",
+                spec.index
+            );
+            std::process::exit(exit::BAD_SPEC);
+        }
         let mut ctx =
             JobCtx { input: &[], sink: Sink::Local { status: None }, job_id: 0, spill: None };
-        // SAFETY: the id was made by `fnid::id_of` in the controller, same fingerprint
-        // (checked above).
+        // SAFETY: the id is in the pool's function table, which only the controller
+        // writes, with ids made by `fnid::id_of`; same fingerprint (checked above).
         let t = unsafe { crate::fnid::resolve(init) };
         t(&mut ctx);
         if let Sink::Local { status: Some((st, msg)) } = ctx.sink {
@@ -247,6 +299,7 @@ pub(crate) fn run(spec: &Spec) -> ! {
     header.completions.notify_all();
 
     let mut st = Local::load(ctl);
+    let mut fns = Validated::new();
     let mut spill = WorkerSpill::new(header);
     let mut unreleased = 0u32;
     let mut done_here = 0u64;
@@ -265,7 +318,11 @@ pub(crate) fn run(spec: &Spec) -> ! {
             mark = now;
             idle = true;
         }
-        let Ok(rec) = rx.recv() else { std::process::exit(0) }; // controller gone
+        let rec = match rx.recv() {
+            Ok(rec) => rec,
+            Err(RecvError::Corrupt(c)) => ring_corrupt(state::CORRUPT_SUBMISSION, &c),
+            Err(_) => std::process::exit(0), // controller gone
+        };
         if idle {
             let now = monotonic_ns();
             st.idle += now - mark;
@@ -325,6 +382,13 @@ pub(crate) fn run(spec: &Spec) -> ! {
             answer_only(&mut ctx, status::SKIPPED, "");
         } else {
             match peek(&rec) {
+                Some((fn_id, _, id)) if id == job_id && !fns.contains(&header.fns, fn_id) => {
+                    let msg = format!(
+                        "unknown function id {fn_id:#x}: not in the pool's function table \
+                         (nothing was called)"
+                    );
+                    answer_only(&mut ctx, status::BAD_ARGS, &msg);
+                }
                 Some((fn_id, flags, id)) if id == job_id => {
                     if flags & crate::job::FLAG_TIMED != 0 {
                         // Relaxed: published by the Release store of `current` below.
@@ -333,8 +397,9 @@ pub(crate) fn run(spec: &Spec) -> ! {
                     // Release: pairs with the Acquire in `WorkerControl::current` (the
                     // controller judging a death, a successor skipping this job).
                     ctl.current.store(job_id, Ordering::Release);
-                    // SAFETY: ids in submission records are made by `fnid::id_of` in the
-                    // controller, whose fingerprint was checked at start-up.
+                    // SAFETY: `fn_id` is in the pool's function table (checked just above),
+                    // which only the controller writes, with ids made by `fnid::id_of`;
+                    // the build fingerprint was checked at start-up.
                     let t = unsafe { crate::fnid::resolve(fn_id) };
                     t(&mut ctx);
                 }

@@ -192,6 +192,7 @@ impl PoolBuilder {
                 respawns: 0,
                 failed_starts: 0,
                 broken: false,
+                retired: None,
                 stopping: false,
                 staged: 0,
             });
@@ -219,6 +220,13 @@ impl PoolBuilder {
             .collect();
         let shared = Shared::new(seg, map, slots, self.strategy, self.spill_heap)
             .ok_or_else(|| BuildError::Config("pool segment layout".into()))?;
+        if let Some(init) = self.initializer {
+            // Workers call the initializer only if it is in the pool's function table.
+            let mut core = shared.lock();
+            core.fns
+                .ensure(&shared.header().fns, init)
+                .map_err(|e| BuildError::Config(e.to_string()))?;
+        }
         let shared = Arc::new(shared);
         let (tx, rx) = std::sync::mpsc::channel();
         let s2 = shared.clone();

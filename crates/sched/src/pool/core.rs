@@ -8,6 +8,7 @@
 
 use crate::control::{PoolHeader, SegmentMap, WorkerControl};
 use crate::error::{JobError, Never};
+use crate::fntable::Registry;
 use crate::spill::{SpillHeap, SpillSource};
 use std::collections::VecDeque;
 use std::process::Child;
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 use zeroproc_ring::blocking::{self, Poll};
-use zeroproc_ring::spsc::{Consumer, Producer};
+use zeroproc_ring::spsc::{Consumer, Producer, TryRecvError};
 use zeroproc_shm::wait::WaitStrategy;
 use zeroproc_shm::Segment;
 
@@ -60,8 +61,11 @@ pub(crate) struct Slot {
     pub respawns: u64,
     /// Consecutive incarnations that died before their handshake.
     pub failed_starts: u32,
-    /// Given up on (repeated start failures): no jobs are dispatched to it.
+    /// Given up on (repeated start failures, or a ring found corrupt): no jobs are
+    /// dispatched to it and it is not respawned.
     pub broken: bool,
+    /// Why the slot was retired because of a corrupt ring (for statistics).
+    pub retired: Option<String>,
     /// STOP record queued.
     pub stopping: bool,
     /// Jobs staged by a `Batch` and not yet published.
@@ -73,6 +77,8 @@ pub(crate) struct Core {
     pub slots: Vec<Slot>,
     pub next_id: u64,
     pub rr: usize,
+    /// The functions registered in the pool's shared function table.
+    pub fns: Registry,
     after: Vec<Arc<dyn Complete>>,
 }
 
@@ -127,7 +133,13 @@ impl Shared {
             map,
             header,
             controls,
-            core: Mutex::new(Core { slots, next_id: 1, rr: 0, after: Vec::new() }),
+            core: Mutex::new(Core {
+                slots,
+                next_id: 1,
+                rr: 0,
+                fns: Registry::new(),
+                after: Vec::new(),
+            }),
             waiters: AtomicUsize::new(0),
             interest: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -299,14 +311,16 @@ impl Core {
     }
 
     /// Drains worker `w`'s completion ring, releasing the records once per call (one
-    /// index store and one wake-up check for the whole batch).
+    /// index store and one wake-up check for the whole batch). Returns how many jobs were
+    /// resolved (a corrupt ring resolves the slot's owed jobs with an error: see
+    /// [`retire`](Self::retire)).
     pub(crate) fn drain(&mut self, w: usize, shared: &Shared) -> usize {
         let Core { slots, after, .. } = self;
         let Slot { rx, owed, .. } = &mut slots[w];
         let spilled = |b: &[u8]| b.len() > 3 && b[3] & zeroproc_codec::envelope::FLAG_SPILLED != 0;
-        // Errors (empty, a dead or corrupt producer) end the batch; the supervisor judges
-        // the worker.
-        rx.drain(usize::MAX, |rec| {
+        // Errors (empty, a dead producer) end the batch; the supervisor judges the worker.
+        // A corrupt ring stays corrupt (the error is sticky): the slot is retired below.
+        let r = rx.drain(usize::MAX, |rec| {
             // Completions come back in submission order, tagged with their job id. A
             // record tagged below the front job is a stale duplicate and one tagged above
             // it means the jobs before it will never be answered: never hand a result to
@@ -338,8 +352,38 @@ impl Core {
             if needs_after {
                 after.push(o.dest);
             }
-        })
-        .unwrap_or(0)
+        });
+        match r {
+            Ok(n) => n,
+            Err(TryRecvError::Corrupt(c)) => {
+                self.ring_corrupt(w, &format!("completion ring corrupt ({c})"))
+            }
+            Err(_) => 0,
+        }
+    }
+
+    #[cold]
+    fn ring_corrupt(&mut self, w: usize, message: &str) -> usize {
+        let n = self.slots[w].owed.len();
+        self.retire(w, message);
+        n
+    }
+
+    /// Retires worker slot `w` because one of its rings is corrupt: its worker is killed
+    /// (the supervisor reaps it), every job it owes fails with
+    /// `JobError::Decode { message }`, and nothing is dispatched to it or respawned onto
+    /// its rings again. Idempotent.
+    #[cold]
+    pub(crate) fn retire(&mut self, w: usize, message: &str) {
+        let slot = &mut self.slots[w];
+        if slot.retired.is_none() {
+            slot.retired = Some(message.to_owned());
+        }
+        slot.broken = true;
+        if let Some(c) = slot.child.as_mut() {
+            let _ = c.kill();
+        }
+        self.fail_all(w, JobError::Decode { message: message.to_owned() });
     }
 
     /// Fails the front job of worker `w` (the one it was running) with `e`.

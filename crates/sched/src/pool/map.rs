@@ -315,6 +315,7 @@ where
             match place(shared, &mut batch, fn_id, &job, dest, seq, t) {
                 Ok(_) => {}
                 Err(Attempt::Encode(message)) => sink.store(seq, Err(JobError::Decode { message })),
+                Err(Attempt::NoWorkers) => sink.store(seq, Err(JobError::NoWorkers)),
                 Err(_) => sink.store(seq, Err(JobError::Cancelled)),
             }
             self.in_flight += 1;

@@ -154,6 +154,7 @@ impl Pool {
             Ok((w, id)) => Ok(assigned(inner, w, id)),
             Err(Attempt::Full) => Err(TrySubmitError::Full(args)),
             Err(Attempt::Closed) => Err(TrySubmitError::Shutdown(args)),
+            Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(TrySubmitError::NoWorkers(args)),
             Err(Attempt::Encode(e)) => Err(TrySubmitError::Encode(args, e)),
         }
     }
@@ -190,6 +191,7 @@ impl Pool {
             Ok(fut) => Ok(fut),
             Err(Attempt::Full) => Err(SubmitError::Timeout(args)),
             Err(Attempt::Closed) => Err(SubmitError::Shutdown(args)),
+            Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(SubmitError::NoWorkers(args)),
             Err(Attempt::Encode(e)) => Err(SubmitError::Encode(args, e)),
         }
     }
@@ -227,6 +229,7 @@ impl Pool {
     fn failed<R: Send + 'static, E: Send + 'static>(&self, e: Attempt) -> JobFuture<R, E> {
         let err = match e {
             Attempt::Encode(message) => JobError::Decode { message },
+            Attempt::NoWorkers | Attempt::Corrupt => JobError::NoWorkers,
             Attempt::Closed | Attempt::Full => JobError::Cancelled,
         };
         JobFuture::ready(self.shared.clone(), Err(err))

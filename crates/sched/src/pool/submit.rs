@@ -22,10 +22,14 @@ const HINT: usize = 240;
 pub(crate) enum Attempt {
     /// Every live worker's ring is full.
     Full,
-    /// The pool is closed (or has no live worker).
+    /// The pool is closed.
     Closed,
-    /// The arguments cannot be encoded.
+    /// Every worker slot was retired (corrupt rings, repeated start failures).
+    NoWorkers,
+    /// The arguments cannot be encoded (or the function cannot be registered).
     Encode(String),
+    /// The worker's submission ring is corrupt: the slot was retired, try another.
+    Corrupt,
 }
 
 impl Shared {
@@ -224,7 +228,16 @@ fn place<A: Wire>(
     timeout_ns: u64,
     stage: bool,
 ) -> Result<(usize, u64), Attempt> {
-    let first = core.pick().ok_or(Attempt::Closed)?;
+    // The worker will call only functions in the pool's table (`fntable.rs`); registered
+    // before the record is committed. A cache hit on every submission after the first.
+    core.fns.ensure(&shared.header().fns, fn_id).map_err(|e| Attempt::Encode(e.to_string()))?;
+    let Some(first) = core.pick() else {
+        return Err(if core.slots.iter().all(|s| s.broken) {
+            Attempt::NoWorkers
+        } else {
+            Attempt::Closed
+        });
+    };
     let n = core.slots.len();
     let id = core.next_id;
     for k in 0..n {
@@ -241,8 +254,15 @@ fn place<A: Wire>(
                 return Ok((w, id));
             }
             Err(Attempt::Full) => continue,
+            Err(Attempt::Corrupt) => {
+                core.retire(w, &format!("submission ring corrupt: worker slot {w} retired"));
+                continue;
+            }
             Err(e) => return Err(e),
         }
+    }
+    if core.slots.iter().all(|s| s.broken) {
+        return Err(Attempt::NoWorkers);
     }
     Err(Attempt::Full)
 }
@@ -268,6 +288,7 @@ fn encode_job<A: Wire>(
         let mut r = match tx.try_reserve(size) {
             Ok(r) => r,
             Err(TryReserveError::Full) => return Err(Attempt::Full),
+            Err(TryReserveError::Corrupt(_)) => return Err(Attempt::Corrupt),
             Err(e) => return Err(Attempt::Encode(e.to_string())),
         };
         match envelope::encode_into(&mut r, header, args) {

@@ -111,6 +111,7 @@ fn exited(index: usize, exit_code: Option<i32>) -> BuildError {
         Some(exit::ATTACH) => "could not attach the pool segment",
         Some(exit::INIT) => "initializer panicked",
         Some(exit::ORPHAN) => "controller gone",
+        Some(exit::RING_CORRUPT) => "a ring of the pool segment is corrupt",
         Some(_) | None => {
             "the program did not call zeroproc::init() first in main (or, under libtest, \
              has no zeroproc::test_worker!())"
@@ -185,6 +186,15 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
             core.slots[w].child = None;
             // Everything it completed first.
             core.drain(w, shared);
+            // Acquire: pairs with the worker's Release store of its state.
+            let word = ctl.state.load(Ordering::Acquire);
+            if let Some(which) = corrupt_ring(word, st.code()) {
+                // Respawning onto the same rings would find the same garbage at once: the
+                // slot is retired and its jobs fail (README: accounting).
+                core.slots[w].kill = None;
+                core.retire(w, &format!("{which} ring corrupt: worker slot {w} retired"));
+                continue;
+            }
             let cur = ctl.current();
             let front = core.slots[w].owed.front().map(|o| o.id);
             if cur != 0 && front == Some(cur) {
@@ -195,8 +205,7 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
                 core.fail_front(w, e);
             }
             core.slots[w].kill = None;
-            // Acquire: pairs with the worker's Release store of its state.
-            let was_ready = ctl.state.load(Ordering::Acquire) == state::READY;
+            let was_ready = word == state::READY;
             let slot = &mut core.slots[w];
             slot.failed_starts = if was_ready { 0 } else { slot.failed_starts + 1 };
             if slot.failed_starts >= MAX_FAILED_STARTS {
@@ -252,6 +261,15 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
         shared.notify_waiters();
     }
     closed && all_gone
+}
+
+/// Which ring a worker that exited with `code` reported corrupt (its state word), if any.
+fn corrupt_ring(word: u32, code: Option<i32>) -> Option<&'static str> {
+    match (word, code) {
+        (state::CORRUPT_SUBMISSION, Some(exit::RING_CORRUPT)) => Some("submission"),
+        (state::CORRUPT_COMPLETION, Some(exit::RING_CORRUPT)) => Some("completion"),
+        _ => None,
+    }
 }
 
 fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize) {
