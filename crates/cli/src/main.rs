@@ -4,7 +4,7 @@
 //!   in place in a shared array, Monte Carlo π), 1 worker vs N vs rayon, and faults the
 //!   pool survives (see [`demo`]).
 //! * `zeroproc bench` — the benchmark suite with peers measured in the same run (see
-//!   [`bench`]).
+//!   [`bench`](mod@bench)).
 //! * `zeroproc top [POOL]` — the running pools of this user, or a live per-worker view of
 //!   one, read from its shared memory without disturbing it (see [`top`]).
 //!
