@@ -112,7 +112,8 @@ fn another_user_cannot_attach() {
     let mut c = tk::spawn_role_piped("zp_sec_child", "other_user", &raw.segment);
     let mut out = String::new();
     std::io::Read::read_to_string(c.stdout.as_mut().unwrap(), &mut out).unwrap();
-    assert!(tk::wait_timeout(&mut c, Duration::from_secs(20)).success());
+    let st = tk::wait_timeout(&mut c, Duration::from_secs(20));
+    assert!(st.success(), "child as uid 65534 ended with {st:?}; its stdout: {out:?}");
     assert!(out.contains("REFUSED"), "{out}");
     let line = out.lines().find(|l| l.starts_with("REFUSED")).unwrap().to_owned();
     println!("RELIABILITY security case=other_user outcome={line:?}");
