@@ -4,8 +4,6 @@
 //! ways, one-way pipes, and a killed pipe peer reported as Disconnected. Handles travel
 //! to the children rkyv-encoded, as job arguments do.
 
-use rkyv::rancor::Error;
-use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout};
@@ -20,6 +18,7 @@ use zeroproc_codec::envelope::{encode_into, Header};
 use zeroproc_ring::mpmc;
 use zeroproc_shm::{Layout, Offset, Segment};
 use zeroproc_testkit as tk;
+use zeroproc_testkit::to_hex as hex;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const ENTRY: &str = "zp_channel_child";
@@ -62,31 +61,7 @@ fn intact(a: &ArchivedItem) -> bool {
 
 // ---------------------------------------------------------------- plumbing
 
-fn hex<T>(v: &T) -> String
-where
-    T: for<'a> rkyv::Serialize<
-        rkyv::api::high::HighSerializer<AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, Error>,
-    >,
-{
-    rkyv::to_bytes::<Error>(v).unwrap().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> AlignedVec {
-    let mut v = AlignedVec::new();
-    for i in (0..s.len()).step_by(2) {
-        v.push(u8::from_str_radix(&s[i..i + 2], 16).unwrap());
-    }
-    v
-}
-
-fn decode<T>(arg: &str) -> T
-where
-    T: Archive,
-    T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, Error>>
-        + rkyv::Deserialize<T, rkyv::api::high::HighDeserializer<Error>>,
-{
-    rkyv::from_bytes::<T, Error>(&unhex(arg)).unwrap()
-}
+use zeroproc_testkit::from_hex as decode;
 
 fn say(s: impl std::fmt::Display) {
     use std::io::Write;

@@ -4,13 +4,13 @@
 //! at most one heap block leaked per kill).
 
 use rkyv::rancor::Error;
-use rkyv::util::AlignedVec;
 use std::io::{BufRead, BufReader};
 use std::process::Child;
 use std::time::Duration;
 use zeroproc_codec::container::{DictHandle, ListHandle, Namespace, NamespaceHandle};
 use zeroproc_codec::container::{SharedDict, SharedList};
 use zeroproc_testkit as tk;
+use zeroproc_testkit::{to_hex as hex, unhex};
 
 type Dict = SharedDict<u64, Vec<u64>>;
 type List = SharedList<Vec<u64>>;
@@ -31,23 +31,6 @@ fn make(key: u64, ver: u64, len: usize) -> Vec<u64> {
 
 fn intact(v: &[u64]) -> bool {
     v.len() >= 2 && v.iter().enumerate().skip(2).all(|(i, x)| *x == mix(v[0] ^ v[1] ^ i as u64))
-}
-
-fn hex<T>(v: &T) -> String
-where
-    T: for<'a> rkyv::Serialize<
-        rkyv::api::high::HighSerializer<AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, Error>,
-    >,
-{
-    rkyv::to_bytes::<Error>(v).unwrap().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> AlignedVec {
-    let mut v = AlignedVec::new();
-    for i in (0..s.len()).step_by(2) {
-        v.push(u8::from_str_radix(&s[i..i + 2], 16).unwrap());
-    }
-    v
 }
 
 fn say(s: &str) {

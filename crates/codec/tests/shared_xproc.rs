@@ -4,7 +4,6 @@
 //! Handles travel to the children rkyv-encoded, as job arguments do.
 
 use rkyv::rancor::Error;
-use rkyv::util::AlignedVec;
 use std::io::{BufRead, BufReader};
 use std::process::Child;
 use std::time::Duration;
@@ -12,25 +11,9 @@ use zeroproc_codec::shared::{
     registry, ArrayHandle, ChunkMut, SharedArray, SharedError, SharedVec, VecHandle,
 };
 use zeroproc_testkit as tk;
+use zeroproc_testkit::{to_hex as hex, unhex};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn hex<T>(v: &T) -> String
-where
-    T: for<'a> rkyv::Serialize<
-        rkyv::api::high::HighSerializer<AlignedVec, rkyv::ser::allocator::ArenaHandle<'a>, Error>,
-    >,
-{
-    rkyv::to_bytes::<Error>(v).unwrap().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> AlignedVec {
-    let mut v = AlignedVec::new();
-    for i in (0..s.len()).step_by(2) {
-        v.push(u8::from_str_radix(&s[i..i + 2], 16).unwrap());
-    }
-    v
-}
 
 fn value(i: usize) -> u64 {
     i as u64 * 7 + 1

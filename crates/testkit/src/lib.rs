@@ -92,3 +92,38 @@ pub fn dev_shm_entries() -> Vec<String> {
     v.sort();
     v
 }
+
+/// Archives `v` (rkyv) as lowercase hex: a handle or value passed to a child role as its
+/// text argument. The inverse is [`from_hex`].
+pub fn to_hex<T>(v: &T) -> String
+where
+    T: for<'a> rkyv::Serialize<
+        rkyv::api::high::HighSerializer<
+            rkyv::util::AlignedVec,
+            rkyv::ser::allocator::ArenaHandle<'a>,
+            rkyv::rancor::Error,
+        >,
+    >,
+{
+    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(v).expect("archive");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decodes hex from [`to_hex`] into an aligned buffer (panics on bad hex).
+pub fn unhex(s: &str) -> rkyv::util::AlignedVec {
+    let mut v = rkyv::util::AlignedVec::new();
+    for i in (0..s.len()).step_by(2) {
+        v.push(u8::from_str_radix(&s[i..i + 2], 16).expect("hex"));
+    }
+    v
+}
+
+/// Validates and deserializes a value archived by [`to_hex`] (panics if invalid).
+pub fn from_hex<T>(s: &str) -> T
+where
+    T: rkyv::Archive,
+    T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>>
+        + rkyv::Deserialize<T, rkyv::api::high::HighDeserializer<rkyv::rancor::Error>>,
+{
+    rkyv::from_bytes::<T, rkyv::rancor::Error>(&unhex(s)).expect("valid archive")
+}
