@@ -41,6 +41,19 @@ impl Locked<'_> {
         Ok(())
     }
 
+    /// The table, its length, and the entry offset at `index` (which must be below the
+    /// length).
+    fn seq_item(&self, index: usize) -> Result<(ListTable<'_>, usize, u64), ContainerError> {
+        let t = self.list_table()?;
+        let len = t.length()?;
+        if index >= len {
+            return Err(ContainerError::IndexOutOfRange { index, len });
+        }
+        // Acquire: pairs with the Release commit that published the item.
+        let b = t.items[index].load(Acquire);
+        Ok((t, len, b))
+    }
+
     /// Appends an entry holding `value`.
     pub(crate) fn seq_push(&self, value: &[u8]) -> Result<(), ContainerError> {
         let mut t = self.list_table()?;
@@ -83,13 +96,7 @@ impl Locked<'_> {
         value: &[u8],
         on_old: impl FnOnce(Blob<'_>) -> Result<R, ContainerError>,
     ) -> Result<R, ContainerError> {
-        let t = self.list_table()?;
-        let len = t.length()?;
-        if index >= len {
-            return Err(ContainerError::IndexOutOfRange { index, len });
-        }
-        // Acquire: as in `seq_get`.
-        let b = t.items[index].load(Acquire);
+        let (t, _, b) = self.seq_item(index)?;
         let r = on_old(self.blob(b)?)?;
         let mut tx = self.tx();
         let nb = tx.write_blob(0, 0, &[], value)?;
@@ -126,13 +133,7 @@ impl Locked<'_> {
         index: usize,
         on_old: impl FnOnce(Blob<'_>) -> Result<R, ContainerError>,
     ) -> Result<R, ContainerError> {
-        let t = self.list_table()?;
-        let len = t.length()?;
-        if index >= len {
-            return Err(ContainerError::IndexOutOfRange { index, len });
-        }
-        // Acquire: as in `seq_get`.
-        let b = t.items[index].load(Acquire);
+        let (t, len, b) = self.seq_item(index)?;
         let r = on_old(self.blob(b)?)?;
         let mut tx = self.tx();
         let nt = self.seq_copy(&mut tx, t.items.len() as u64, |out| {
