@@ -222,6 +222,8 @@ impl Locked<'_> {
             while new.slots[i].blob.load(Relaxed) != EMPTY {
                 i = (i + 1) & mask;
             }
+            // Relaxed (both): the new table is ours alone; the Release commit of the
+            // header's `table` word (below) publishes it.
             new.slots[i].hash.store(hash, Relaxed);
             new.slots[i].blob.store(b, Relaxed);
             len += 1;

@@ -100,6 +100,7 @@ pub mod testing {
         let mut n = 0;
         if let Ok(t) = l.dict_table() {
             for s in t.slots {
+                // SeqCst: a test hook under the lock; any ordering would do.
                 let b = s.blob.load(SeqCst);
                 if b > 1 {
                     if let Ok(p) = l.heap().ptr_len(zeroproc_shm::Offset::new(b), 24) {

@@ -116,6 +116,7 @@ impl Locked<'_> {
         let cap = if len as u64 == cap { (cap * 2).max(FIRST_CAPACITY) } else { cap };
         let mut tx = self.tx();
         let nb = tx.write_blob(0, 0, &[], value)?;
+        // Acquire (item loads below): pairs with the Release commits that published them.
         let nt = self.seq_copy(&mut tx, cap, |out| {
             let old = &t.items[..len];
             out.extend(old[..index].iter().map(|w| w.load(Acquire)));
@@ -136,6 +137,7 @@ impl Locked<'_> {
         let (t, len, b) = self.seq_item(index)?;
         let r = on_old(self.blob(b)?)?;
         let mut tx = self.tx();
+        // Acquire (item loads below): pairs with the Release commits that published them.
         let nt = self.seq_copy(&mut tx, t.items.len() as u64, |out| {
             let old = &t.items[..len];
             out.extend(old[..index].iter().map(|w| w.load(Acquire)));
@@ -162,6 +164,7 @@ impl Locked<'_> {
     fn seq_regrow(&self, t: &ListTable<'_>, cap: u64) -> Result<(), ContainerError> {
         let len = t.length()?;
         let mut tx = self.tx();
+        // Acquire (item loads below): pairs with the Release commits that published them.
         let nt = self.seq_copy(&mut tx, cap, |out| {
             out.extend(t.items[..len].iter().map(|w| w.load(Acquire)));
         })?;

@@ -54,6 +54,8 @@ impl<'s> Locked<'s> {
     #[cold]
     pub(crate) fn recover(&self) {
         let i = self.intent();
+        // Acquire (intent and commit word): pair with the dead holder's Release stores in
+        // `Tx::alloc`/`retire`/`commit`, ordered for us by taking the lock after it.
         let at = i.commit_at.load(Acquire);
         let committed = at != 0
             && self.word_at(at).is_some_and(|w| w.load(Acquire) == i.commit_val.load(Acquire));
@@ -78,6 +80,7 @@ impl<'s> Locked<'s> {
     /// then clears the intent.
     fn finish_committed(&self) {
         let i = self.intent();
+        // Acquire (intent loads here and below): pair with the Release stores recording it.
         if i.deep.load(Acquire) == 1 {
             self.free_entries(i.old[0].load(Acquire));
             // Release: the entries are freed before the table may be (a recoverer that
@@ -97,6 +100,7 @@ impl<'s> Locked<'s> {
     /// Without a commit: frees the new blocks, then clears the intent.
     fn undo(&self) {
         for n in &self.intent().new {
+            // Acquire: pairs with the Release record in `Tx::alloc`.
             let off = n.load(Acquire);
             if off > TOMB {
                 let _ = self.heap().free(Offset::new(off));
@@ -123,6 +127,7 @@ impl<'s> Locked<'s> {
 
     /// Frees every entry block of the (intact, retired) table at `off`.
     fn free_entries(&self, off: u64) {
+        // Acquire (entry offsets below): pair with the Release commits that published them.
         let offs: Vec<u64> = if self.store.kind() == KIND_LIST {
             match self.list_table_at(off) {
                 Ok(t) => {
@@ -150,6 +155,7 @@ impl<'s> Locked<'s> {
         let (mut len, mut tombs) = (0, 0);
         if let Ok(t) = self.dict_table() {
             for s in t.slots {
+                // Acquire: pairs with the slot's Release commit.
                 match s.blob.load(Acquire) {
                     EMPTY => {}
                     TOMB => tombs += 1,
