@@ -2,13 +2,15 @@
 //! submission and completion rings, all in one memfd segment the workers attach.
 //!
 //! ```text
-//! [segment header 256] [PoolHeader + function table] [WorkerControl × n] [sub 0][comp 0] [sub 1][comp 1] …
+//! [segment header 256] [PoolHeader + function table] [WorkerControl × n] [ClaimTable]
+//! [sub 0][comp 0] [sub 1][comp 1] …
 //! ```
 //!
 //! Every field is an atomic with a single writer (named on the field); readers are the
 //! controller (statistics, liveness, job accounting) and the worker's successor after a
 //! respawn. The accounting protocol is in `README.md` beside this file.
 
+use crate::claim::ClaimTable;
 use crate::fntable::FnTable;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use zeroproc_ring::spsc::{size_for, RingHeader};
@@ -31,13 +33,10 @@ pub(crate) mod state {
     pub const CORRUPT_COMPLETION: u32 = 5;
 }
 
-/// Slots of the per-worker cancellation table (a cancelled queued job's id is written at
-/// `id % CANCEL_SLOTS`; a collision only means the job runs and its result is dropped).
-pub const CANCEL_SLOTS: usize = 16;
-
 /// Layout identity checked when a worker attaches the pool segment.
-pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 4)
+pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 5)
     .with_type::<PoolHeader>()
+    .with_type::<ClaimTable>()
     .with_type::<FnTable>()
     .with_type::<WorkerControl>()
     .with_type::<Observed>();
@@ -111,21 +110,17 @@ impl PoolHeader {
     }
 }
 
-/// One worker's block. Writer: the worker process in that slot (whichever incarnation),
-/// except `cancelled` (controller).
+/// One worker's block. Writer: the worker process in that slot (whichever incarnation).
 #[repr(C, align(64))]
 pub struct WorkerControl {
     /// Handshake state ([`state`]); futex-free, polled by the controller while starting.
     pub state: AtomicU32,
     /// Pid of the current incarnation.
     pub pid: AtomicU32,
-    /// Job id being run, 0 when idle. Stored before the job starts and cleared after its
-    /// completion is committed; a successor skips a record carrying this id.
+    /// Job id being run, 0 when idle. Stored after the job's claim (`claim.rs`) and
+    /// cleared after its completion is committed: what per-job time-outs, `terminate` and
+    /// observers look at (the accounting itself is in the claim words).
     pub current: AtomicU64,
-    /// Id of the last job whose completion was committed. Job ids in one ring increase,
-    /// so a successor skips records with an id ≤ this (their completions were published;
-    /// their records were only not yet released — releases are batched).
-    pub last_done: AtomicU64,
     /// CLOCK_MONOTONIC ns at which `current` started (per-job time-outs; only for jobs
     /// with a time-out).
     pub started_ns: AtomicU64,
@@ -143,8 +138,6 @@ pub struct WorkerControl {
     pub bytes_in: AtomicU64,
     /// Result bytes written to the completion ring.
     pub bytes_out: AtomicU64,
-    /// Ids of queued jobs the controller cancelled (see [`CANCEL_SLOTS`]).
-    pub cancelled: [AtomicU64; CANCEL_SLOTS],
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,
 }
@@ -161,19 +154,6 @@ pub struct Observed {
 }
 
 impl WorkerControl {
-    /// Whether `job` was cancelled before it started.
-    #[inline]
-    pub fn is_cancelled(&self, job: u64) -> bool {
-        // Acquire: pairs with the Release store in `cancel`.
-        self.cancelled[job as usize % CANCEL_SLOTS].load(Ordering::Acquire) == job
-    }
-
-    /// Marks queued job `job` as cancelled.
-    pub fn cancel(&self, job: u64) {
-        // Release: pairs with the Acquire load in `is_cancelled`.
-        self.cancelled[job as usize % CANCEL_SLOTS].store(job, Ordering::Release);
-    }
-
     /// The job the worker is running (0: none).
     #[inline]
     pub fn current(&self) -> u64 {
@@ -191,6 +171,7 @@ pub struct SegmentMap {
     #[allow(dead_code)] // kept for diagnostics (Debug)
     pub capacity: usize,
     ring_size: usize,
+    claims_at: usize,
     rings_at: usize,
 }
 
@@ -201,8 +182,10 @@ impl SegmentMap {
         let controls = HEADER_SIZE
             + std::mem::size_of::<PoolHeader>()
             + workers * std::mem::size_of::<WorkerControl>();
-        let rings_at = controls.next_multiple_of(4096);
-        Some(Self { workers, capacity, ring_size: ring_size.next_multiple_of(4096), rings_at })
+        let claims_at = controls.next_multiple_of(64);
+        let rings_at = (claims_at + std::mem::size_of::<ClaimTable>()).next_multiple_of(4096);
+        let ring_size = ring_size.next_multiple_of(4096);
+        Some(Self { workers, capacity, ring_size, claims_at, rings_at })
     }
 
     /// Bytes of data region needed (after the segment header).
@@ -222,6 +205,11 @@ impl SegmentMap {
                 + std::mem::size_of::<PoolHeader>()
                 + w * std::mem::size_of::<WorkerControl>()) as u64,
         )
+    }
+
+    /// Offset of the claim table (`claim.rs`).
+    pub fn claims(&self) -> Offset<ClaimTable> {
+        Offset::new(self.claims_at as u64)
     }
 
     /// Offset of worker `w`'s submission ring.

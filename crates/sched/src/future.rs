@@ -33,6 +33,8 @@ pub(crate) struct Inner<R, E> {
     stored: AtomicBool,
     /// This job counts in `Shared::interest` (a callback or waker is registered).
     interested: AtomicBool,
+    /// Dropping the `JobFuture` unfinished cancels the job (`JobFuture::cancel_on_drop`).
+    cancel_on_drop: AtomicBool,
     value: Mutex<Option<Outcome<R, E>>>,
     callbacks: Mutex<Vec<Callback<R, E>>>,
     waker: Mutex<Option<Waker>>,
@@ -44,12 +46,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl<R, E> Inner<R, E> {
+    #[inline]
+    fn is_done_flag(&self) -> bool {
+        // Acquire: pairs with the Release store in `set` / `after`, so `value` is visible.
+        self.done.load(Ordering::Acquire)
+    }
+}
+
 impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
     pub(crate) fn new(
         shared: Arc<Shared>,
         decode: fn(&[u8], Option<&SpillHeap>) -> Outcome<R, E>,
     ) -> Arc<Self> {
         Arc::new(Inner {
+            cancel_on_drop: AtomicBool::new(shared.cancel_on_drop),
             shared,
             worker: AtomicUsize::new(usize::MAX),
             id: AtomicU64::new(0),
@@ -82,8 +93,7 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
 
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
-        // Acquire: pairs with the Release store in `set` / `after`, so `value` is visible.
-        self.done.load(Ordering::Acquire)
+        self.is_done_flag()
     }
 
     /// Stores the outcome unless one is stored already. Returns true when `after` must
@@ -152,10 +162,6 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
         self.shared.notify_waiters();
     }
 
-    fn is_done(&self) -> bool {
-        Inner::is_done(self)
-    }
-
     fn assign(&self, worker: usize, id: u64) {
         // Relaxed: read by the thread that receives the future, after `dispatch` returns
         // (program order / the hand-over of the future).
@@ -217,7 +223,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
 
     /// True while a worker is running the job.
     pub fn running(&self) -> bool {
-        !self.done() && self.inner.shared.running_job(self.worker()) == self.id()
+        !self.done() && self.inner.shared.is_running(self.id())
     }
 
     /// True if the job was cancelled (by [`cancel`](Self::cancel),
@@ -226,46 +232,32 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         self.done() && matches!(lock(&self.inner.value).as_ref(), Some(Err(JobError::Cancelled)))
     }
 
-    fn worker(&self) -> usize {
-        // Relaxed: set before the future was returned to the caller.
-        self.inner.worker.load(Ordering::Relaxed)
-    }
-
     /// Cancels the job if it has not started: returns true and the future completes with
-    /// [`JobError::Cancelled`]; false if it is running or done (like Python's `cancel`).
-    /// A job cancelled in the very instant its worker picks it up may still run; its
-    /// result is then discarded.
+    /// [`JobError::Cancelled`] — the job will never run; false if it is running or done
+    /// (like Python's `cancel`). Exact: the job is taken back with one compare-exchange
+    /// that a worker starting it would have won.
     pub fn cancel(&self) -> bool {
         if self.done() {
             return false;
         }
-        // Under the pool lock, after draining: a job whose completion is already in the
-        // ring is done, not cancellable (its result must not be reported as cancelled).
         let shared = &self.inner.shared;
         let mut core = shared.lock();
+        // After draining: a job whose completion is already in a ring is done, not
+        // cancellable (its result must not be reported as cancelled).
         core.drain_all(shared);
+        let cancelled =
+            !self.inner.stored.load(Ordering::Acquire) && core.cancel(shared, self.id());
         let after_hooks = core.take_after();
-        let cancellable = !self.inner.is_done()
-            && !self.inner.stored.load(Ordering::Acquire)
-            && shared.running_job(self.worker()) != self.id();
-        let mut run_after = false;
-        if cancellable {
-            shared.mark_cancelled(self.worker(), self.id());
-            run_after = self.inner.set(Err(JobError::Cancelled));
-        }
         drop(core);
         shared.run_after(after_hooks);
-        if run_after {
-            Complete::after(&*self.inner);
-        }
         shared.notify_waiters();
-        cancellable
+        cancelled
     }
 
     /// Stops the job whether or not it runs: a queued job is cancelled; a running job's
     /// worker is killed (SIGKILL) and respawned, and the future completes with
     /// [`JobError::Cancelled`]. Other jobs are not affected (queued jobs of that worker
-    /// are run by its successor). Returns false if the job was already done.
+    /// move to other workers or its successor). Returns false if the job was already done.
     pub fn terminate(&self) -> bool {
         if self.done() {
             return false;
@@ -273,19 +265,45 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         if self.cancel() {
             return true;
         }
-        self.inner.shared.kill_running(self.worker(), self.id(), JobError::Cancelled);
+        self.inner.shared.kill_running(self.id(), JobError::Cancelled);
         true
     }
 
+    /// Makes dropping this future unfinished [`terminate`](Self::terminate) its job (a
+    /// queued job never runs; a running one is stopped). For a whole pool:
+    /// [`PoolBuilder::cancel_on_drop`](crate::PoolBuilder::cancel_on_drop).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let slow = pool.submit(|_: ()| std::thread::sleep(Duration::from_secs(60)), ()).cancel_on_drop();
+    /// // An async caller's time-out gives up on it: the worker is freed at once.
+    /// if let Err(gave_up) = slow.result_timeout(Duration::from_millis(10)) {
+    ///     drop(gave_up);
+    /// }
+    /// assert_eq!(pool.submit(|x: u32| x * 2, 21).result(), Ok(42));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    pub fn cancel_on_drop(self) -> Self {
+        // Relaxed: read by `drop` in the thread that owns the future.
+        self.inner.cancel_on_drop.store(true, Ordering::Relaxed);
+        self
+    }
+
     /// Runs `f` with the outcome once the job is done: at once in this thread if it is
-    /// done already, else in the controller thread that drains the job's completion (a
-    /// thread waiting on a future of this pool, or the pool's supervisor thread), after
-    /// the pool's lock is released, so `f` may submit more jobs.
+    /// done already, else in the controller thread that drains the job's completion — a
+    /// thread waiting on a future of this pool, or, when none waits, the pool's callback
+    /// thread (never the supervisor, which handles worker deaths and time-outs) — after
+    /// the pool's lock is released, so `f` may submit more jobs and wait for them. A
+    /// panic in `f` is caught (the other callbacks still run) in every case.
     pub fn add_done_callback(&self, f: impl FnOnce(&Result<R, JobError<E>>) + Send + 'static) {
         let g = lock(&self.inner.value);
         if self.inner.is_done() {
             if let Some(v) = g.as_ref() {
-                f(v);
+                // Contained like a callback of a pending future: its panic does not reach
+                // the caller.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(v)));
             }
             return;
         }
@@ -345,6 +363,28 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     pub fn exception(&self) -> Option<JobErrorKind> {
         self.wait_deadline(None);
         lock(&self.inner.value).as_ref().and_then(|v| v.as_ref().err().map(|e| e.kind()))
+    }
+}
+
+impl<R, E> Drop for JobFuture<R, E> {
+    fn drop(&mut self) {
+        // Relaxed: set by `cancel_on_drop` in this thread, or at creation.
+        if !self.inner.cancel_on_drop.load(Ordering::Relaxed) || self.inner.is_done_flag() {
+            return;
+        }
+        // Not done: take it back if queued, else kill its worker.
+        let id = self.inner.id.load(Ordering::Relaxed);
+        let shared = &self.inner.shared;
+        let mut core = shared.lock();
+        core.drain_all(shared);
+        let stored = self.inner.stored.load(Ordering::Acquire);
+        let cancelled = stored || core.cancel(shared, id);
+        let after_hooks = core.take_after();
+        drop(core);
+        shared.run_after(after_hooks);
+        if !cancelled {
+            shared.kill_running(id, JobError::Cancelled);
+        }
     }
 }
 

@@ -39,6 +39,7 @@
 //! Function identity, launch, and the job accounting that makes respawning exact are
 //! described in `README.md` beside this file.
 
+mod claim;
 mod control;
 mod error;
 mod fnid;

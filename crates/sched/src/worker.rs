@@ -239,6 +239,10 @@ pub(crate) fn run(spec: &Spec) -> ! {
     let Some((header, ctl, map)) = locate(seg, spec.index) else {
         std::process::exit(exit::ATTACH)
     };
+    let Ok(claims) = seg.resolve(map.claims(), 1) else { std::process::exit(exit::ATTACH) };
+    // SAFETY: in bounds and aligned (checked by resolve); all-atomic type, valid for any
+    // bits; the segment stays mapped until this process exits (leaked above).
+    let claims: &crate::claim::ClaimTable = unsafe { claims.as_ref() };
     if crate::fnid::fingerprint() != spec.fingerprint {
         // Only a slot waiting for a worker is marked: a process started for a slot that is
         // served (a forged or stale spec) must not touch the live worker's state.
@@ -294,6 +298,9 @@ pub(crate) fn run(spec: &Spec) -> ! {
     }
     // Relaxed: read by observers only; a predecessor may have died busy.
     ctl.busy_since.store(0, Ordering::Relaxed);
+    // Release: a predecessor may have died running a job (pairs with the Acquire in
+    // `WorkerControl::current`; the job itself was failed by the controller).
+    ctl.current.store(0, Ordering::Release);
     // Release: pairs with the Acquire poll of the starting controller (pid, claims).
     ctl.state.store(state::READY, Ordering::Release);
     header.completions.notify_all();
@@ -339,20 +346,11 @@ pub(crate) fn run(spec: &Spec) -> ! {
         }
         let job_id = rec.tag();
         st.bytes_in += rec.len() as u64;
-        // Acquire: pairs with the Release store below (of a previous incarnation).
-        if job_id <= ctl.last_done.load(Ordering::Acquire) {
-            // Completed by a previous incarnation, which died before releasing it.
+        // Run it only if we win its claim word (claim.rs): a job the controller revoked
+        // (moved to an idle worker, or cancelled), or one a predecessor of ours claimed
+        // before dying, is skipped without an answer.
+        if !claims.start(job_id) {
             rec.defer_release();
-            continue;
-        }
-        if ctl.current() == job_id {
-            // The previous incarnation died running this job; the controller failed it.
-            // Released now, not deferred: once `current` is cleared nothing else marks
-            // this record as failed, and a successor of ours would run it again if we
-            // died before a batched release (found by tests/reliability_faults.rs).
-            drop(rec);
-            // Release: pairs with the Acquire in `WorkerControl::current`.
-            ctl.current.store(0, Ordering::Release);
             continue;
         }
         let mut ctx = JobCtx {
@@ -361,13 +359,9 @@ pub(crate) fn run(spec: &Spec) -> ! {
             job_id,
             spill: Some(&mut spill),
         };
-        // `current` is set for every answered record (also SKIPPED and BAD_ARGS): if this
-        // process dies after answering and before `last_done`, the successor must not
-        // answer the same record again.
-        // Release: pairs with the Acquire in `WorkerControl::current`.
+        // A record we cannot run is answered (the controller fails its future); a spilled
+        // argument block nobody will read is freed.
         let answer_only = |ctx: &mut JobCtx<'_>, st: u32, msg: &str| {
-            ctl.current.store(job_id, Ordering::Release);
-            // A spilled argument block nobody will read is freed now.
             let input = ctx.input;
             if input.len() > 3 && input[3] & envelope::FLAG_SPILLED != 0 {
                 if let Some(sh) = ctx.spill_heap().cloned() {
@@ -378,40 +372,35 @@ pub(crate) fn run(spec: &Spec) -> ! {
             }
             ctx.complete_msg(st, msg);
         };
-        if ctl.is_cancelled(job_id) {
-            answer_only(&mut ctx, status::SKIPPED, "");
-        } else {
-            match peek(&rec) {
-                Some((fn_id, _, id)) if id == job_id && !fns.contains(&header.fns, fn_id) => {
-                    let msg = format!(
-                        "unknown function id {fn_id:#x}: not in the pool's function table \
-                         (nothing was called)"
-                    );
-                    answer_only(&mut ctx, status::BAD_ARGS, &msg);
-                }
-                Some((fn_id, flags, id)) if id == job_id => {
-                    if flags & crate::job::FLAG_TIMED != 0 {
-                        // Relaxed: published by the Release store of `current` below.
-                        ctl.started_ns.store(monotonic_ns(), Ordering::Relaxed);
-                    }
-                    // Release: pairs with the Acquire in `WorkerControl::current` (the
-                    // controller judging a death, a successor skipping this job).
-                    ctl.current.store(job_id, Ordering::Release);
-                    // SAFETY: `fn_id` is in the pool's function table (checked just above),
-                    // which only the controller writes, with ids made by `fnid::id_of`;
-                    // the build fingerprint was checked at start-up.
-                    let t = unsafe { crate::fnid::resolve(fn_id) };
-                    t(&mut ctx);
-                }
-                _ => answer_only(&mut ctx, status::BAD_ARGS, "malformed job envelope"),
+        match peek(&rec) {
+            Some((fn_id, _, id)) if id == job_id && !fns.contains(&header.fns, fn_id) => {
+                let msg = format!(
+                    "unknown function id {fn_id:#x}: not in the pool's function table \
+                     (nothing was called)"
+                );
+                answer_only(&mut ctx, status::BAD_ARGS, &msg);
             }
+            Some((fn_id, flags, id)) if id == job_id => {
+                if flags & crate::job::FLAG_TIMED != 0 {
+                    // Relaxed: published by the Release store of `current` below.
+                    ctl.started_ns.store(monotonic_ns(), Ordering::Relaxed);
+                }
+                // Release: pairs with the Acquire in `WorkerControl::current` (time-outs,
+                // `terminate`, observers).
+                ctl.current.store(job_id, Ordering::Release);
+                // SAFETY: `fn_id` is in the pool's function table (checked just above),
+                // which only the controller writes, with ids made by `fnid::id_of`; the
+                // build fingerprint was checked at start-up.
+                let t = unsafe { crate::fnid::resolve(fn_id) };
+                t(&mut ctx);
+            }
+            _ => answer_only(&mut ctx, status::BAD_ARGS, "malformed job envelope"),
         }
         if let Sink::Ring { bytes, .. } = ctx.sink {
             st.bytes_out += bytes as u64;
         }
-        // Release (both): after the completion was committed (see README: accounting);
-        // pair with the Acquire loads of a successor and of the controller.
-        ctl.last_done.store(job_id, Ordering::Release);
+        // Release: after the completion was committed; pairs with the Acquire in
+        // `WorkerControl::current`.
         ctl.current.store(0, Ordering::Release);
         // The record's space is given back in batches: every RELEASE_EVERY jobs, and by
         // the ring itself before this worker waits for more.

@@ -46,6 +46,8 @@ struct ProdState {
     peer_dead: bool,
     /// Sticky: the consumer's index was found invalid.
     corrupt: Option<CorruptError>,
+    /// Position of the last record staged or committed (see `Producer::last_position`).
+    last: u64,
 }
 
 /// Where a reserved record goes.
@@ -141,8 +143,14 @@ impl Producer {
                 what: "inconsistent head/tail in the ring header",
             }));
         }
-        let st =
-            ProdState { tail, published: tail, head_cache: head, peer_dead: false, corrupt: None };
+        let st = ProdState {
+            tail,
+            published: tail,
+            head_cache: head,
+            peer_dead: false,
+            corrupt: None,
+            last: tail,
+        };
         Ok(Self { view, st, strategy: WaitStrategy::default() })
     }
 
@@ -380,6 +388,52 @@ impl Producer {
         self.st.publish(&self.view);
     }
 
+    /// Ring position of the record staged or committed last (its header): with
+    /// [`written`](Self::written) the producer can read it back while it is still in the
+    /// ring, e.g. to move it to another ring.
+    #[inline]
+    pub fn last_position(&self) -> u64 {
+        self.st.last
+    }
+
+    /// The record this producer wrote at `pos` ([`last_position`](Self::last_position)): its tag and
+    /// a copy of its payload — `None` if the space may have been overwritten since (it is
+    /// more than one ring length behind the local tail) or `pos` is not a record this
+    /// producer wrote.
+    ///
+    /// A record stays intact until the producer itself reserves over it, so this is exact
+    /// whether or not the consumer has read or released it yet. Used to move a queued
+    /// record to another ring (the consumer must be told to skip the original by a
+    /// protocol above the ring).
+    #[cold]
+    pub fn written(&self, pos: u64) -> Option<(u64, Vec<u8>)> {
+        let v = &self.view;
+        let cap = v.capacity();
+        if pos % RECORD_HEADER as u64 != 0
+            || pos + RECORD_HEADER as u64 > self.st.tail
+            || self.st.tail - pos > cap
+        {
+            return None;
+        }
+        // SAFETY: `pos` is 16-aligned and within the last ring length this producer wrote,
+        // so the 16 header bytes lie inside the buffer (records never straddle its end);
+        // the space is only written by this producer (`&self`), reads race with nothing
+        // but the consumer's reads.
+        let h = unsafe { RawHeader::read(v.at(pos)) };
+        let contiguous = cap - v.offset(pos);
+        let Ok(super::record::Parsed::Data { len, tag, total, .. }) =
+            h.parse(contiguous, self.st.tail - pos, v.max_payload())
+        else {
+            return None;
+        };
+        let _ = total;
+        let p = v.at(pos + RECORD_HEADER as u64);
+        // SAFETY: `parse` checked that the payload lies inside the buffer and below our
+        // tail; as above, nothing writes it while we hold `&self`.
+        let bytes = unsafe { std::slice::from_raw_parts(p, len as usize) }.to_vec();
+        Some((tag, bytes))
+    }
+
     /// Bytes staged but not yet published.
     pub fn staged_bytes(&self) -> usize {
         (self.st.tail - self.st.published) as usize
@@ -515,6 +569,7 @@ impl<'a> Reservation<'a> {
         // (place() made the whole record fit before the end) in space only we access.
         unsafe { RawHeader::data(len, self.kind, self.tag).write(p.view.at(start)) };
         p.st.tail = start + record_size(len as u64);
+        p.st.last = start;
         p
     }
 

@@ -7,7 +7,6 @@ use super::Pool;
 use crate::control::{PoolHeader, SegmentMap, POOL_LAYOUT};
 use crate::error::BuildError;
 use crate::launch::{self, Spec};
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +41,7 @@ pub struct PoolBuilder {
     job_timeout: Option<Duration>,
     spill_heap: usize,
     name: Option<String>,
+    cancel_on_drop: bool,
 }
 
 impl Default for PoolBuilder {
@@ -58,6 +58,7 @@ impl Default for PoolBuilder {
             job_timeout: None,
             spill_heap: 64 << 20,
             name: None,
+            cancel_on_drop: false,
         }
     }
 }
@@ -138,6 +139,26 @@ impl PoolBuilder {
         self
     }
 
+    /// Dropping an unfinished [`JobFuture`](crate::JobFuture) of this pool cancels its
+    /// job: a queued job is taken back and never runs, a running one is stopped (its
+    /// worker is killed and replaced, as by [`JobFuture::terminate`](crate::JobFuture::terminate)).
+    /// Default `false`, as in Python, where a dropped future's job still runs; turn it on
+    /// when futures are given up on, e.g. an async caller's `tokio::time::timeout`. One
+    /// future can opt in alone with [`JobFuture::cancel_on_drop`](crate::JobFuture::cancel_on_drop).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).cancel_on_drop(true).build()?;
+    /// let hung = pool.submit(|_: ()| -> u32 { loop { std::thread::park() } }, ());
+    /// drop(hung); // the worker is freed (killed and replaced) ...
+    /// assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2)); // ... and serves again
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    pub fn cancel_on_drop(mut self, on: bool) -> Self {
+        self.cancel_on_drop = on;
+        self
+    }
+
     /// The name `zeroproc top` shows for this pool (default `<executable>-<pid>`).
     /// Every pool is listed in a per-user registry while it lives (see
     /// [`running_pools`](crate::running_pools)).
@@ -173,6 +194,14 @@ impl PoolBuilder {
             })
             .map_err(BuildError::Segment)?;
         let seg = Arc::new(seg);
+        let cores: Vec<usize> = match (&self.cores, self.pin) {
+            (_, false) => Vec::new(),
+            (Some(c), true) => c.clone(),
+            (None, true) => core_affinity::get_core_ids()
+                .map(|v| v.into_iter().map(|c| c.id).collect())
+                .unwrap_or_default(),
+        };
+        let core_of = |w: usize| (!cores.is_empty()).then(|| cores[w % cores.len()]);
         let mut slots = Vec::with_capacity(n);
         for w in 0..n {
             // SAFETY: the segment is ours alone (no worker started yet) and the map's
@@ -182,35 +211,19 @@ impl PoolBuilder {
             // SAFETY: as above.
             let comp = unsafe { Ring::init_in(seg.clone(), map.completion(w), cap) }
                 .map_err(BuildError::Ring)?;
-            slots.push(Slot {
-                tx: sub.producer().map_err(BuildError::Ring)?,
-                rx: comp.consumer().map_err(BuildError::Ring)?,
-                owed: VecDeque::new(),
-                child: None,
-                pid: 0,
-                kill: None,
-                respawns: 0,
-                failed_starts: 0,
-                broken: false,
-                retired: None,
-                stopping: false,
-                staged: 0,
-            });
+            slots.push(Slot::new(
+                sub.producer().map_err(BuildError::Ring)?,
+                comp.consumer().map_err(BuildError::Ring)?,
+                core_of(w),
+            ));
         }
-        let cores: Vec<usize> = match (&self.cores, self.pin) {
-            (_, false) => Vec::new(),
-            (Some(c), true) => c.clone(),
-            (None, true) => core_affinity::get_core_ids()
-                .map(|v| v.into_iter().map(|c| c.id).collect())
-                .unwrap_or_default(),
-        };
         let fingerprint = crate::fnid::fingerprint();
         let parent = std::process::id();
         let specs = (0..n)
             .map(|w| Spec {
                 segment: seg.id().clone(),
                 index: w,
-                core: (!cores.is_empty()).then(|| cores[w % cores.len()]),
+                core: core_of(w),
                 fingerprint,
                 strategy: self.strategy,
                 initializer: self.initializer,
@@ -218,8 +231,9 @@ impl PoolBuilder {
                 parent,
             })
             .collect();
-        let shared = Shared::new(seg, map, slots, self.strategy, self.spill_heap)
-            .ok_or_else(|| BuildError::Config("pool segment layout".into()))?;
+        let shared =
+            Shared::new(seg, map, slots, self.strategy, self.spill_heap, self.cancel_on_drop)
+                .ok_or_else(|| BuildError::Config("pool segment layout".into()))?;
         if let Some(init) = self.initializer {
             // Workers call the initializer only if it is in the pool's function table.
             let mut core = shared.lock();

@@ -6,6 +6,7 @@
 //! to every round trip). The supervisor thread (`supervisor.rs`) drains them when nobody
 //! waits, and handles worker deaths and time-outs.
 
+use crate::claim::{slot_of, Claim, ClaimTable, CLAIM_SLOTS};
 use crate::control::{PoolHeader, SegmentMap, WorkerControl};
 use crate::error::{JobError, Never};
 use crate::fntable::Registry;
@@ -31,32 +32,91 @@ pub(crate) trait Complete: Send + Sync {
     fn fail(&self, seq: u64, e: JobError<Never>) -> bool;
     /// Runs callbacks / wakers, outside the pool lock.
     fn after(&self);
-    /// True when the destination no longer wants the outcome (a cancelled future).
-    fn is_done(&self) -> bool;
     /// Told which worker and job id it was given to (under the pool lock, before the
     /// job can complete).
     fn assign(&self, _worker: usize, _id: u64) {}
 }
 
-/// A job a worker owes a completion for.
+/// A job in flight: placed in a worker's submission ring, not yet resolved.
 pub(crate) struct Owed {
     pub id: u64,
     pub seq: u64,
     pub dest: Arc<dyn Complete>,
     /// Per-job time-out in ns (0: none).
     pub timeout_ns: u64,
+    /// The worker whose ring holds the record.
+    pub worker: usize,
+    /// Ring position of the record (`Producer::last_position`), to move it.
+    pub pos: u64,
+}
+
+/// Jobs in flight, by claim slot (`claim::slot_of(id)`): found by id in O(1) when a
+/// completion arrives, whatever the order in which workers answer.
+pub(crate) struct JobTable {
+    slots: Vec<Option<Owed>>,
+    len: usize,
+}
+
+impl JobTable {
+    fn new() -> Self {
+        Self { slots: (0..CLAIM_SLOTS).map(|_| None).collect(), len: 0 }
+    }
+
+    /// The job `id`, if in flight.
+    #[inline]
+    pub(crate) fn get(&self, id: u64) -> Option<&Owed> {
+        self.slots[slot_of(id)].as_ref().filter(|o| o.id == id)
+    }
+
+    /// Removes and returns job `id`, if in flight.
+    #[inline]
+    pub(crate) fn take(&mut self, id: u64) -> Option<Owed> {
+        let s = &mut self.slots[slot_of(id)];
+        if s.as_ref().is_some_and(|o| o.id == id) {
+            self.len -= 1;
+            s.take()
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, o: Owed) {
+        let s = &mut self.slots[slot_of(o.id)];
+        debug_assert!(s.is_none());
+        *s = Some(o);
+        self.len += 1;
+    }
+
+    #[inline]
+    fn is_free(&self, id: u64) -> bool {
+        self.slots[slot_of(id)].is_none()
+    }
+
+    /// Jobs in flight.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
 }
 
 /// One worker slot, across incarnations.
 pub(crate) struct Slot {
     pub tx: Producer,
     pub rx: Consumer,
-    /// Jobs in the submission ring or running, in submission order (= completion order).
-    pub owed: VecDeque<Owed>,
+    /// Ids placed on this worker, oldest first. Ids resolved or moved since are skipped
+    /// lazily (they are no longer in the job table with this worker as owner).
+    pub queue: VecDeque<u64>,
+    /// Jobs in flight on this worker (queued in its ring or running).
+    pub load: usize,
+    /// The core the worker is pinned to, if any.
+    pub core: Option<usize>,
     pub child: Option<Child>,
     pub pid: u32,
     /// Why the controller killed the current incarnation: (job id, error for that job).
     pub kill: Option<(u64, JobError<Never>)>,
+    /// When the controller last asked the current incarnation to exit (STOP queued or
+    /// SIGKILL sent): a worker that does not exit is killed after a grace period.
+    pub asked_exit: Option<Instant>,
     /// Incarnations started after the first.
     pub respawns: u64,
     /// Consecutive incarnations that died before their handshake.
@@ -72,9 +132,39 @@ pub(crate) struct Slot {
     pub staged: u32,
 }
 
+impl Slot {
+    /// A slot for rings `tx`/`rx`, worker pinned to `core`.
+    pub(crate) fn new(tx: Producer, rx: Consumer, core: Option<usize>) -> Self {
+        Slot {
+            tx,
+            rx,
+            queue: VecDeque::new(),
+            load: 0,
+            core,
+            child: None,
+            pid: 0,
+            kill: None,
+            asked_exit: None,
+            respawns: 0,
+            failed_starts: 0,
+            broken: false,
+            retired: None,
+            stopping: false,
+            staged: 0,
+        }
+    }
+
+    /// Can take new jobs.
+    #[inline]
+    pub(crate) fn open(&self) -> bool {
+        !self.broken && !self.stopping
+    }
+}
+
 /// The state behind the pool lock.
 pub(crate) struct Core {
     pub slots: Vec<Slot>,
+    pub jobs: JobTable,
     pub next_id: u64,
     pub rr: usize,
     /// The functions registered in the pool's shared function table.
@@ -89,6 +179,7 @@ pub(crate) struct Shared {
     pub seg: Arc<Segment>,
     pub map: SegmentMap,
     header: NonNull<PoolHeader>,
+    claims: NonNull<ClaimTable>,
     controls: Vec<NonNull<WorkerControl>>,
     pub core: Mutex<Core>,
     /// Threads blocked in `wait_until` (the supervisor drains completions only when 0).
@@ -107,6 +198,10 @@ pub(crate) struct Shared {
     pub spill: SpillSource,
     pub supervisor: Mutex<Option<std::thread::Thread>>,
     pub created: Instant,
+    /// Where the supervisor's completions' callbacks run.
+    pub callbacks: super::callbacks::Callbacks,
+    /// `JobFuture`s of this pool cancel their job when dropped unfinished.
+    pub cancel_on_drop: bool,
 }
 
 // SAFETY: `header` and `controls` point into `seg`, which the `Arc` keeps mapped for the
@@ -123,8 +218,10 @@ impl Shared {
         slots: Vec<Slot>,
         strategy: WaitStrategy,
         spill_bytes: usize,
+        cancel_on_drop: bool,
     ) -> Option<Shared> {
         let header = seg.resolve(SegmentMap::header_offset(), 1).ok()?;
+        let claims = seg.resolve(map.claims(), 1).ok()?;
         let controls = (0..map.workers)
             .map(|w| seg.resolve(map.control(w), 1).ok())
             .collect::<Option<Vec<_>>>()?;
@@ -132,9 +229,11 @@ impl Shared {
             seg,
             map,
             header,
+            claims,
             controls,
             core: Mutex::new(Core {
                 slots,
+                jobs: JobTable::new(),
                 next_id: 1,
                 rr: 0,
                 fns: Registry::new(),
@@ -148,6 +247,8 @@ impl Shared {
             spill: SpillSource::new(spill_bytes),
             supervisor: Mutex::new(None),
             created: Instant::now(),
+            callbacks: Default::default(),
+            cancel_on_drop,
         })
     }
 
@@ -155,6 +256,12 @@ impl Shared {
     pub(crate) fn header(&self) -> &PoolHeader {
         // SAFETY: see the `Send` impl: valid and mapped for the life of `self`.
         unsafe { self.header.as_ref() }
+    }
+
+    #[inline]
+    pub(crate) fn claims(&self) -> &ClaimTable {
+        // SAFETY: as for `header`.
+        unsafe { self.claims.as_ref() }
     }
 
     #[inline]
@@ -168,8 +275,19 @@ impl Shared {
     }
 
     /// Drains every completion ring if the lock is free; true if anything completed.
+    /// Callbacks of what completed run in this thread (after the lock is released).
     #[inline]
     pub(crate) fn poll(&self) -> bool {
+        self.poll_then(false)
+    }
+
+    /// [`poll`](Self::poll) for the supervisor: callbacks go to the callback thread.
+    pub(crate) fn poll_deferred(&self) -> bool {
+        self.poll_then(true)
+    }
+
+    #[inline]
+    fn poll_then(&self, defer: bool) -> bool {
         let mut core = match self.core.try_lock() {
             Ok(c) => c,
             Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
@@ -183,9 +301,18 @@ impl Shared {
         self.completed.fetch_add(n as u64, Ordering::Relaxed);
         let after = std::mem::take(&mut core.after);
         drop(core);
-        self.run_after(after);
+        if defer {
+            self.defer_after(after);
+        } else {
+            self.run_after(after);
+        }
         self.notify_waiters();
         true
+    }
+
+    /// Hands `after` hooks to the pool's callback thread (`callbacks.rs`).
+    pub(crate) fn defer_after(&self, after: Vec<Arc<dyn Complete>>) {
+        self.callbacks.defer(after);
     }
 
     /// Runs `after` hooks outside the lock, then gives the (emptied) buffer back.
@@ -222,6 +349,7 @@ impl Shared {
                 if ready() {
                     return Poll::Ready(());
                 }
+                self.callbacks.pump();
                 self.poll();
                 if ready() {
                     Poll::Ready(())
@@ -235,36 +363,27 @@ impl Shared {
         r.is_ok()
     }
 
-    /// True if some live worker has nothing queued: a map's window is too small to keep
-    /// it fed. (Tried: "some worker is not running a job" — it grew the window for long
-    /// jobs too, W4 went from 1.00× to 1.06–1.12× rayon, and W2 was slower.)
+    /// True if some live worker has nothing in flight: a map's window is too small to
+    /// keep it fed. (Tried: "some worker is not running a job" — it grew the window for
+    /// long jobs too, W4 went from 1.00× to 1.06–1.12× rayon, and W2 was slower.)
     pub(crate) fn starved(&self) -> bool {
         match self.core.try_lock() {
-            Ok(c) => c.slots.iter().any(|s| !s.broken && !s.stopping && s.owed.is_empty()),
+            Ok(c) => c.slots.iter().any(|s| s.open() && s.child.is_some() && s.load == 0),
             Err(_) => false,
         }
     }
 
-    /// The job worker `w` is running (0: none).
-    pub(crate) fn running_job(&self, w: usize) -> u64 {
-        if w >= self.controls.len() {
-            return 0;
-        }
-        self.control(w).current()
+    /// True while a worker runs job `id` (claimed and not yet resolved).
+    pub(crate) fn is_running(&self, id: u64) -> bool {
+        id != 0 && self.claims().state(id) == Claim::Running
     }
 
-    /// Tells worker `w` to skip queued job `id`.
-    pub(crate) fn mark_cancelled(&self, w: usize, id: u64) {
-        if w < self.controls.len() {
-            self.control(w).cancel(id);
-        }
-    }
-
-    /// Kills worker `w` if it is running job `id`; the supervisor fails the job with `e`
-    /// and respawns the worker.
-    pub(crate) fn kill_running(&self, w: usize, id: u64, e: JobError<Never>) {
+    /// Kills the worker running job `id` (if it is running); the supervisor fails the job
+    /// with `e` and respawns the worker.
+    pub(crate) fn kill_running(&self, id: u64, e: JobError<Never>) {
         let mut core = self.lock();
-        let Some(slot) = core.slots.get_mut(w) else { return };
+        let Some(w) = core.jobs.get(id).map(|o| o.worker) else { return };
+        let slot = &mut core.slots[w];
         if self.control(w).current() == id && slot.kill.is_none() {
             slot.kill = Some((id, e));
             if let Some(c) = slot.child.as_mut() {
@@ -275,17 +394,24 @@ impl Shared {
         self.wake_supervisor();
     }
 
-    /// Kills every worker that is running a job (the jobs fail with `Cancelled`).
-    pub(crate) fn kill_running_all(&self) {
-        let ids: Vec<(usize, u64)> = {
-            let core = self.lock();
-            (0..core.slots.len()).map(|w| (w, self.control(w).current())).collect()
-        };
-        for (w, id) in ids {
-            if id != 0 {
-                self.kill_running(w, id, JobError::Cancelled);
+    /// Kills every worker (queued jobs must have been cancelled first; running jobs fail
+    /// with `Cancelled`). SIGKILL also ends a stopped (SIGSTOP) worker.
+    pub(crate) fn kill_all(&self) {
+        let mut core = self.lock();
+        let now = Instant::now();
+        for w in 0..core.slots.len() {
+            let id = self.control(w).current();
+            let slot = &mut core.slots[w];
+            if slot.kill.is_none() && id != 0 {
+                slot.kill = Some((id, JobError::Cancelled));
+            }
+            if let Some(c) = slot.child.as_mut() {
+                let _ = c.kill();
+                slot.asked_exit.get_or_insert(now);
             }
         }
+        drop(core);
+        self.wake_supervisor();
     }
 
     /// Makes the supervisor run its checks now rather than at its next tick.
@@ -298,47 +424,45 @@ impl Shared {
 }
 
 impl Core {
-    /// Drains all completion rings; returns how many completions were processed.
+    /// Drains all completion rings; returns how many jobs were resolved. When any was, a
+    /// worker may have run out of work: queued jobs are rebalanced (`balance`).
     #[inline]
     pub(crate) fn drain_all(&mut self, shared: &Shared) -> usize {
         let mut n = 0;
         for w in 0..self.slots.len() {
-            if !self.slots[w].owed.is_empty() {
+            if self.slots[w].load != 0 {
                 n += self.drain(w, shared);
             }
+        }
+        if n != 0 {
+            self.balance(shared);
         }
         n
     }
 
     /// Drains worker `w`'s completion ring, releasing the records once per call (one
     /// index store and one wake-up check for the whole batch). Returns how many jobs were
-    /// resolved (a corrupt ring resolves the slot's owed jobs with an error: see
+    /// resolved (a corrupt ring resolves the slot's jobs with an error: see
     /// [`retire`](Self::retire)).
     pub(crate) fn drain(&mut self, w: usize, shared: &Shared) -> usize {
-        let Core { slots, after, .. } = self;
-        let Slot { rx, owed, .. } = &mut slots[w];
+        let Core { slots, after, jobs, .. } = self;
+        let Slot { rx, load, .. } = &mut slots[w];
         let spilled = |b: &[u8]| b.len() > 3 && b[3] & zeroproc_codec::envelope::FLAG_SPILLED != 0;
+        let mut resolved = 0;
         // Errors (empty, a dead producer) end the batch; the supervisor judges the worker.
         // A corrupt ring stays corrupt (the error is sticky): the slot is retired below.
         let r = rx.drain(usize::MAX, |rec| {
-            // Completions come back in submission order, tagged with their job id. A
-            // record tagged below the front job is a stale duplicate and one tagged above
-            // it means the jobs before it will never be answered: never hand a result to
-            // another job's future (found by tests/reliability_faults.rs).
-            while owed.front().is_some_and(|o| o.id < rec.tag()) {
-                let o = owed.pop_front().expect("checked");
-                let message = format!("no completion for job {} (got job {})", o.id, rec.tag());
-                if o.dest.fail(o.seq, JobError::Decode { message }) {
-                    after.push(o.dest);
-                }
-            }
-            if owed.front().is_none_or(|o| o.id != rec.tag()) {
+            // Completions are matched by job id (claim.rs: a worker answers only jobs it
+            // claimed, so an id is answered at most once). An id not in flight on this
+            // worker is a duplicate or garbage: never handed to another job's future.
+            if jobs.get(rec.tag()).is_none_or(|o| o.worker != w) {
                 return;
             }
-            let Some(o) = owed.pop_front() else { return };
+            let Some(o) = jobs.take(rec.tag()) else { return };
+            resolved += 1;
             let heap = if spilled(&rec) { shared.spill.get(shared.header()) } else { None };
             // A panicking user `Deserialize` must not unwind through the ring's drain
-            // (the record would be delivered again and matched to the next owed job).
+            // (the record would be delivered again).
             let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 o.dest.complete(o.seq, rec.kind(), &rec, heap)
             }));
@@ -353,24 +477,25 @@ impl Core {
                 after.push(o.dest);
             }
         });
+        *load -= resolved;
         match r {
-            Ok(n) => n,
+            Ok(_) => resolved,
             Err(TryRecvError::Corrupt(c)) => {
-                self.ring_corrupt(w, &format!("completion ring corrupt ({c})"))
+                resolved + self.ring_corrupt(w, &format!("completion ring corrupt ({c})"))
             }
-            Err(_) => 0,
+            Err(_) => resolved,
         }
     }
 
     #[cold]
     fn ring_corrupt(&mut self, w: usize, message: &str) -> usize {
-        let n = self.slots[w].owed.len();
+        let n = self.slots[w].load;
         self.retire(w, message);
         n
     }
 
     /// Retires worker slot `w` because one of its rings is corrupt: its worker is killed
-    /// (the supervisor reaps it), every job it owes fails with
+    /// (the supervisor reaps it), every job it holds fails with
     /// `JobError::Decode { message }`, and nothing is dispatched to it or respawned onto
     /// its rings again. Idempotent.
     #[cold]
@@ -383,23 +508,36 @@ impl Core {
         if let Some(c) = slot.child.as_mut() {
             let _ = c.kill();
         }
-        self.fail_all(w, JobError::Decode { message: message.to_owned() });
+        self.fail_held(w, |_| true, &|| JobError::Decode { message: message.to_owned() });
     }
 
-    /// Fails the front job of worker `w` (the one it was running) with `e`.
-    pub(crate) fn fail_front(&mut self, w: usize, e: JobError<Never>) {
-        if let Some(owed) = self.slots[w].owed.pop_front() {
-            if owed.dest.fail(owed.seq, e) {
-                self.after.push(owed.dest);
+    /// Fails the jobs worker `w` holds for which `which(id)` is true, with `e()`.
+    /// Returns how many failed.
+    pub(crate) fn fail_held(
+        &mut self,
+        w: usize,
+        which: impl Fn(u64) -> bool,
+        e: &dyn Fn() -> JobError<Never>,
+    ) -> usize {
+        let ids: Vec<u64> = self.slots[w].queue.drain(..).collect();
+        let mut failed = 0;
+        for id in ids {
+            let held = self.jobs.get(id).is_some_and(|o| o.worker == w);
+            if !held {
+                continue;
             }
+            if !which(id) {
+                self.slots[w].queue.push_back(id);
+                continue;
+            }
+            let o = self.jobs.take(id).expect("checked");
+            self.slots[w].load -= 1;
+            if o.dest.fail(o.seq, e()) {
+                self.after.push(o.dest);
+            }
+            failed += 1;
         }
-    }
-
-    /// Fails every job owed by worker `w` with `e` (a slot given up on).
-    pub(crate) fn fail_all(&mut self, w: usize, e: JobError<Never>) {
-        while !self.slots[w].owed.is_empty() {
-            self.fail_front(w, e.clone());
-        }
+        failed
     }
 
     /// Queues an `after` hook.
@@ -412,21 +550,25 @@ impl Core {
         std::mem::take(&mut self.after)
     }
 
-    /// The worker to give the next job to: fewest owed jobs, ties broken round-robin.
+    /// The worker to give the next job to: fewest jobs in flight (a live worker before
+    /// one being restarted); among equals one that is not pinned to the CPU this thread
+    /// runs on (it would compete with us for that CPU while we wait — the default pool
+    /// has a worker on every core), then round-robin.
     #[inline]
     pub(crate) fn pick(&mut self) -> Option<usize> {
         let n = self.slots.len();
-        let mut best: Option<(usize, usize)> = None;
+        let cpu = current_cpu();
+        let mut best: Option<(usize, (usize, bool))> = None;
         for k in 0..n {
             let w = (self.rr + k) % n;
             let s = &self.slots[w];
-            if s.broken || s.stopping {
+            if !s.open() {
                 continue;
             }
-            let load = s.owed.len();
-            if best.is_none_or(|(_, l)| load < l) {
-                best = Some((w, load));
-                if load == 0 {
+            let score = (s.load + usize::from(s.child.is_none()), cpu.is_some() && s.core == cpu);
+            if best.is_none_or(|(_, b)| score < b) {
+                best = Some((w, score));
+                if score == (0, false) {
                     break;
                 }
             }
@@ -436,8 +578,61 @@ impl Core {
         Some(w)
     }
 
-    /// Total jobs owed by all workers.
-    pub(crate) fn owed(&self) -> usize {
-        self.slots.iter().map(|s| s.owed.len()).sum()
+    /// A fresh job id whose claim word is free (at most `CLAIM_SLOTS / 2` jobs are in
+    /// flight, so this takes a few probes at most); `None` when that many are in flight.
+    #[inline]
+    pub(crate) fn alloc_id(&mut self) -> Option<u64> {
+        if self.jobs.len() >= CLAIM_SLOTS / 2 {
+            return None;
+        }
+        loop {
+            let id = self.next_id;
+            self.next_id += 1;
+            if self.jobs.is_free(id) {
+                return Some(id);
+            }
+        }
     }
+
+    /// Records job `o` as placed on its worker.
+    #[inline]
+    pub(crate) fn track(&mut self, o: Owed) {
+        let slot = &mut self.slots[o.worker];
+        slot.queue.push_back(o.id);
+        slot.load += 1;
+        if slot.queue.len() > 2 * slot.load + 64 {
+            compact(&mut slot.queue, &self.jobs, o.worker);
+        }
+        self.jobs.insert(o);
+    }
+
+    /// Takes job `id` back if no worker has claimed it: it leaves the job table (the
+    /// caller fails it or places it again). `None` if it is not in flight or already
+    /// claimed.
+    pub(crate) fn revoke(&mut self, shared: &Shared, id: u64) -> Option<Owed> {
+        let w = self.jobs.get(id)?.worker;
+        if !shared.claims().revoke(id) {
+            return None;
+        }
+        self.slots[w].load -= 1;
+        self.jobs.take(id)
+    }
+
+    /// Total jobs in flight.
+    pub(crate) fn owed(&self) -> usize {
+        self.jobs.len()
+    }
+}
+
+/// Drops ids no longer held by worker `w` from its queue.
+fn compact(queue: &mut VecDeque<u64>, jobs: &JobTable, w: usize) {
+    queue.retain(|&id| jobs.get(id).is_some_and(|o| o.worker == w));
+}
+
+/// The CPU the calling thread runs on (`sched_getcpu`: a vDSO / rseq read, no syscall).
+#[inline]
+fn current_cpu() -> Option<usize> {
+    // SAFETY: sched_getcpu has no preconditions.
+    let c = unsafe { libc::sched_getcpu() };
+    (c >= 0).then_some(c as usize)
 }

@@ -130,10 +130,6 @@ impl<R: Wire + Send + 'static> Complete for Sink<R> {
     }
 
     fn after(&self) {}
-
-    fn is_done(&self) -> bool {
-        false
-    }
 }
 
 /// Places one job through `batch`; when every ring is full, publishes the batch, drains

@@ -1,6 +1,8 @@
 //! The executor: [`Pool`] (Python's `ProcessPoolExecutor`).
 
+mod balance;
 mod builder;
+mod callbacks;
 pub(crate) mod core;
 mod map;
 pub(crate) mod observe;
@@ -285,18 +287,59 @@ impl Pool {
         stats::collect(&self.shared)
     }
 
-    /// Stops accepting jobs and lets the workers finish what is queued, then exit.
-    /// `wait`: block until they have (and every future is done). `cancel_futures`: jobs not
-    /// yet started are cancelled instead of run. Idempotent; `Drop` calls
-    /// `shutdown(true, false)`.
+    /// Stops accepting jobs and lets the workers finish what is queued, then exit
+    /// (Python's `shutdown(wait, cancel_futures)`). `wait`: block until they have (and
+    /// every future is done) — like Python, this waits for running jobs however long they
+    /// run; [`shutdown_timeout`](Self::shutdown_timeout) bounds it. `cancel_futures`: jobs
+    /// not yet started are cancelled instead of run. Queued jobs of a worker that stops
+    /// taking jobs (frozen, dead) move to the others; a worker that does not exit once
+    /// nothing is left is killed. Idempotent; `Drop` calls `shutdown(true, false)`.
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.shared.shutdown(cancel_futures);
         if wait {
-            if let Some(h) = self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                self.shared.wake_supervisor();
-                let _ = h.join();
-            }
+            self.join_supervisor(None);
         }
+    }
+
+    /// `shutdown(wait = true, cancel_futures)` for at most `timeout`; what is still
+    /// running then is [`terminate`](Self::terminate)d (those futures fail with
+    /// [`JobError::Cancelled`]). True if everything finished in time.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let hung = pool.submit(|_: ()| -> u32 { loop { std::thread::park() } }, ());
+    /// assert!(!pool.shutdown_timeout(Duration::from_millis(50), false));
+    /// assert_eq!(hung.result(), Err(zeroproc_sched::JobError::Cancelled));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    pub fn shutdown_timeout(&self, timeout: Duration, cancel_futures: bool) -> bool {
+        self.shared.shutdown(cancel_futures);
+        if self.join_supervisor(zeroproc_ring::blocking::deadline_after(timeout)) {
+            return true;
+        }
+        self.terminate();
+        false
+    }
+
+    /// Joins the supervisor thread (it ends once every worker has exited), giving up at
+    /// `deadline`; true if it ended (or was joined before).
+    fn join_supervisor(&self, deadline: Option<Instant>) -> bool {
+        let mut g = self.supervisor.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(h) = g.take() else { return true };
+        self.shared.wake_supervisor();
+        while deadline.is_some_and(|d| Instant::now() < d) && !h.is_finished() {
+            self.shared.poll();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if deadline.is_some() && !h.is_finished() {
+            *g = Some(h);
+            return false;
+        }
+        let _ = h.join();
+        self.shared.callbacks.close();
+        true
     }
 }
 
@@ -305,11 +348,11 @@ impl Pool {
     /// running jobs are killed with their workers (their futures fail with
     /// [`JobError::Cancelled`]), and every worker has exited when this returns.
     pub fn terminate(&self) {
-        // Cancel the queue and kill the running jobs first: queuing STOP may have to wait
-        // for room, which a running job could otherwise hold up.
+        // Cancel the queue, then SIGKILL every worker (a stopped or spinning one too): the
+        // supervisor reaps them, fails the running jobs with `Cancelled`, and exits.
         self.shared.close(true);
-        self.shared.kill_running_all();
-        self.shutdown(true, true);
+        self.shared.kill_all();
+        self.join_supervisor(None);
     }
 }
 

@@ -192,7 +192,7 @@ pub(crate) fn publish(shared: &Shared, core: &Core) {
     for (w, s) in core.slots.iter().enumerate() {
         let o = &shared.control(w).observed;
         // Relaxed (both): read by observers as plain figures; they order nothing.
-        o.owed.store(s.owed.len() as u64, Ordering::Relaxed);
+        o.owed.store(s.load as u64, Ordering::Relaxed);
         o.respawns.store(s.respawns, Ordering::Relaxed);
     }
 }

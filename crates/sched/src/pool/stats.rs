@@ -85,7 +85,7 @@ pub(crate) fn collect(shared: &Shared) -> PoolStats {
                 idle: Duration::from_nanos(c.idle_ns.load(Ordering::Relaxed)),
                 bytes_in: c.bytes_in.load(Ordering::Relaxed),
                 bytes_out: c.bytes_out.load(Ordering::Relaxed),
-                queued: s.owed.len(),
+                queued: s.load,
                 respawns: s.respawns,
             }
         })

@@ -99,16 +99,18 @@ impl Shared {
         }
     }
 
-    /// Closes the pool: no more submissions; each worker gets a STOP record after its
-    /// queued jobs. With `cancel`, queued jobs that have not started are cancelled.
+    /// Closes the pool: no more submissions; once no job is left the supervisor queues a
+    /// STOP record for every worker (and kills one that does not exit). With `cancel`,
+    /// queued jobs that have not started are cancelled.
     pub(crate) fn shutdown(&self, cancel: bool) {
         self.close(cancel);
-        self.place_stops();
+        self.wake_supervisor();
     }
 
     /// Marks the pool closed and, with `cancel`, cancels every queued job that has not
-    /// started. Completions already in the rings are drained first: those jobs finished
-    /// and keep their results.
+    /// started (exactly: each is revoked before a worker claims it, `claim.rs`).
+    /// Completions already in the rings are drained first: those jobs finished and keep
+    /// their results.
     pub(crate) fn close(&self, cancel: bool) {
         // Release: pairs with the Acquire in `try_dispatch`.
         self.closed.store(true, Ordering::Release);
@@ -116,18 +118,9 @@ impl Shared {
         core.drain_all(self);
         if cancel {
             for w in 0..core.slots.len() {
-                let cur = self.control(w).current();
-                let queued: Vec<_> = core.slots[w]
-                    .owed
-                    .iter()
-                    .filter(|o| o.id != cur && !o.dest.is_done())
-                    .map(|o| (o.id, o.seq, o.dest.clone()))
-                    .collect();
-                for (id, seq, d) in queued {
-                    self.control(w).cancel(id);
-                    if d.fail(seq, crate::JobError::Cancelled) {
-                        core.push_after(d);
-                    }
+                let ids: Vec<u64> = core.slots[w].queue.iter().copied().collect();
+                for id in ids {
+                    core.cancel(self, id);
                 }
             }
         }
@@ -138,34 +131,49 @@ impl Shared {
         self.completed.fetch_add(1, Ordering::Relaxed);
         self.notify_waiters();
     }
+}
 
-    /// Queues a STOP record behind each live worker's jobs, waiting for room where a ring
-    /// is full (a dead worker's slot is respawned by the supervisor until its STOP is in).
-    pub(crate) fn place_stops(&self) {
-        loop {
-            let mut core = self.lock();
-            let mut pending = false;
-            for slot in core.slots.iter_mut() {
-                if slot.stopping || slot.broken {
-                    continue;
-                }
-                match slot.tx.try_reserve(0) {
-                    Ok(mut r) => {
-                        r.set_kind(kind::STOP);
-                        r.commit();
-                        slot.stopping = true;
-                    }
-                    Err(TryReserveError::Full) => pending = true,
-                    Err(_) => slot.stopping = true, // ring unusable: the worker is gone
-                }
+impl Core {
+    /// One attempt at queuing STOP on every slot that has none yet.
+    pub(crate) fn place_stops(&mut self) {
+        let now = std::time::Instant::now();
+        for slot in self.slots.iter_mut() {
+            if slot.stopping || slot.broken {
+                continue;
             }
-            drop(core);
-            self.wake_supervisor();
-            if !pending {
-                break;
+            match slot.tx.try_reserve(0) {
+                Ok(mut r) => {
+                    r.set_kind(kind::STOP);
+                    r.commit();
+                    slot.stopping = true;
+                    slot.asked_exit.get_or_insert(now);
+                }
+                Err(TryReserveError::Full) => {}
+                Err(_) => slot.stopping = true, // ring unusable: the worker is gone
             }
-            if !self.poll() {
-                std::thread::sleep(RETRY_EVERY);
+        }
+    }
+
+    /// Cancels queued job `id` if no worker has claimed it: its future fails with
+    /// `Cancelled` and a spilled argument block is freed. True if it was cancelled.
+    pub(crate) fn cancel(&mut self, shared: &Shared, id: u64) -> bool {
+        let Some(o) = self.revoke(shared, id) else { return false };
+        if let Some((_, rec)) = self.slots[o.worker].tx.written(o.pos) {
+            discard_spilled(shared, &rec);
+        }
+        if o.dest.fail(o.seq, crate::JobError::Cancelled) {
+            self.push_after(o.dest);
+        }
+        true
+    }
+}
+
+/// Frees the spill block a job record points at (a revoked record nobody will read).
+fn discard_spilled(shared: &Shared, rec: &[u8]) {
+    if rec.len() > 3 && rec[3] & envelope::FLAG_SPILLED != 0 {
+        if let Some(sh) = shared.spill.get(shared.header()) {
+            if let Ok(h) = sh.heap() {
+                let _ = zeroproc_codec::payload::discard(rec, &h);
             }
         }
     }
@@ -239,18 +247,20 @@ fn place<A: Wire>(
         });
     };
     let n = core.slots.len();
-    let id = core.next_id;
+    let Some(id) = core.alloc_id() else { return Err(Attempt::Full) };
     for k in 0..n {
         let w = (first + k) % n;
         let slot = &mut core.slots[w];
-        if slot.broken || slot.stopping {
+        if !slot.open() {
             continue;
         }
+        // Before the record is committed (the commit's Release publishes it).
+        shared.claims().queue(id);
         match encode_job(shared, &mut slot.tx, fn_id, id, timeout_ns != 0, args, stage) {
             Ok(()) => {
+                let pos = slot.tx.last_position();
                 dest.assign(w, id);
-                slot.owed.push_back(Owed { id, seq, dest, timeout_ns });
-                core.next_id += 1;
+                core.track(Owed { id, seq, dest, timeout_ns, worker: w, pos });
                 return Ok((w, id));
             }
             Err(Attempt::Full) => continue,

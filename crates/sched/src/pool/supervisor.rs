@@ -3,8 +3,9 @@
 //! dead workers, enforces per-job time-outs, and drains completions while no thread
 //! blocks on the pool (so callbacks and `.await` make progress on their own).
 
-use super::core::Shared;
+use super::core::{Core, Shared};
 use super::registry::{self, Registration};
+use crate::claim::Claim;
 use crate::control::{monotonic_ns, state};
 use crate::error::{BuildError, JobError};
 use crate::launch::{self, Spec};
@@ -50,12 +51,12 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
     }
     loop {
         wait_tick(&shared);
-        shared.poll();
+        shared.poll_deferred();
         if check(&shared, &launch) {
             break;
         }
     }
-    shared.poll();
+    shared.poll_deferred();
 }
 
 /// Starts every worker and waits for their handshakes; registers the pool (see
@@ -130,16 +131,16 @@ fn kill_all(shared: &Shared) {
     }
 }
 
-/// Sleeps one tick. While nobody blocks on the pool and some owed job has a callback or
-/// an async waker, sleeps on the completion event instead, so those completions are
-/// delivered as they arrive (other completions are drained at the tick, or by the
-/// thread that asks for them).
+/// Sleeps one tick. While nobody blocks on the pool and some job in flight has a
+/// callback or an async waker — or the pool is shutting down — sleeps on the completion
+/// event instead, so those completions are delivered as they arrive (other completions are
+/// drained at the tick, or by the thread that asks for them).
 fn wait_tick(shared: &Shared) {
     let deadline = Instant::now() + TICK;
     // Relaxed: a hint; a stale value costs at most one tick of latency or one wake-up.
     let idle = shared.waiters.load(Ordering::Relaxed) == 0
-        // Relaxed: a hint, as above.
-        && shared.interest.load(Ordering::Relaxed) != 0;
+        // Relaxed: hints, as above.
+        && (shared.interest.load(Ordering::Relaxed) != 0 || shared.closed.load(Ordering::Relaxed));
     let owed = shared.core.try_lock().map(|c| c.owed() > 0).unwrap_or(false);
     if idle && owed {
         let _ = blocking::block_on::<(), ()>(
@@ -148,7 +149,7 @@ fn wait_tick(shared: &Shared) {
             Some(deadline),
             || {
                 // Relaxed: as above.
-                if shared.poll() || shared.waiters.load(Ordering::Relaxed) != 0 {
+                if shared.poll_deferred() || shared.waiters.load(Ordering::Relaxed) != 0 {
                     Poll::Ready(())
                 } else {
                     Poll::Pending
@@ -160,99 +161,44 @@ fn wait_tick(shared: &Shared) {
     }
 }
 
-/// Reaps dead workers, enforces time-outs; true when the supervisor's work is over.
+/// A worker asked to exit (STOP queued, or killed) that has not after this long is
+/// SIGKILLed: it has nothing left to do, and a frozen (SIGSTOP) one would never exit.
+const EXIT_GRACE: Duration = Duration::from_millis(200);
+
+/// A killed worker not reaped after this long (uninterruptible sleep: SIGKILL waits for
+/// the kernel call to end) is abandoned, so that `shutdown`/`terminate`/`Drop` return.
+const REAP_LIMIT: Duration = Duration::from_secs(1);
+
+/// Reaps dead workers, enforces time-outs, keeps slots served, moves queued jobs to idle
+/// workers, stops workers once a closed pool has nothing left; true when the supervisor's
+/// work is over.
 fn check(shared: &Shared, launch: &Launch) -> bool {
     if shared.spill.requested(shared.header()) {
         // A worker must spill a result: create the heap it waits for (see `spill.rs`).
         let _ = shared.spill.get(shared.header());
     }
-    // Acquire: pairs with the Release store in `Shared::shutdown`.
+    // Acquire: pairs with the Release store in `Shared::close`.
     let closed = shared.closed.load(Ordering::Acquire);
     let mut core = shared.lock();
-    let now = monotonic_ns();
-    let mut all_gone = true;
     let mut died = false;
     for w in 0..core.slots.len() {
-        let ctl = shared.control(w);
-        let status = match core.slots[w].child.as_mut() {
-            None => None,
-            Some(c) => match c.try_wait() {
-                Ok(Some(st)) => Some(st),
-                _ => None,
-            },
-        };
-        if let Some(st) = status {
+        if let Some(st) = reap(&mut core, w) {
             died = true;
-            core.slots[w].child = None;
-            // Everything it completed first.
-            core.drain(w, shared);
-            // Acquire: pairs with the worker's Release store of its state.
-            let word = ctl.state.load(Ordering::Acquire);
-            if let Some(which) = corrupt_ring(word, st.code()) {
-                // Respawning onto the same rings would find the same garbage at once: the
-                // slot is retired and its jobs fail (README: accounting).
-                core.slots[w].kill = None;
-                core.retire(w, &format!("{which} ring corrupt: worker slot {w} retired"));
-                continue;
-            }
-            let cur = ctl.current();
-            let front = core.slots[w].owed.front().map(|o| o.id);
-            if cur != 0 && front == Some(cur) {
-                let e = match core.slots[w].kill.take() {
-                    Some((id, e)) if id == cur => e,
-                    _ => JobError::WorkerDied { signal: st.signal(), exit_code: st.code() },
-                };
-                core.fail_front(w, e);
-            }
-            core.slots[w].kill = None;
-            let was_ready = word == state::READY;
-            let slot = &mut core.slots[w];
-            slot.failed_starts = if was_ready { 0 } else { slot.failed_starts + 1 };
-            if slot.failed_starts >= MAX_FAILED_STARTS {
-                slot.broken = true;
-                core.fail_all(
-                    w,
-                    JobError::WorkerDied { signal: st.signal(), exit_code: st.code() },
-                );
-            }
+            on_death(shared, &mut core, w, st);
         }
-        let slot = &mut core.slots[w];
-        // A slot needs a process while it owes results or has not received its STOP yet
-        // (after a shutdown, someone must drain its ring so that STOP fits).
-        if slot.child.is_none() && !slot.broken && (!slot.owed.is_empty() || !slot.stopping) {
-            respawn(shared, slot, &launch.specs[w], w);
-            if slot.failed_starts >= MAX_FAILED_STARTS {
-                slot.broken = true;
-                core.fail_all(w, JobError::WorkerDied { signal: None, exit_code: None });
-            }
-        }
-        let slot = &mut core.slots[w];
-        if slot.child.is_some() || (!slot.broken && !slot.owed.is_empty()) {
-            all_gone = false;
-        }
-        if slot.child.is_some() {
-            if let Some(front) = slot.owed.front() {
-                let cur = ctl.current();
-                // Relaxed: written by the worker before its Release store of `current`,
-                // which the Acquire in `current()` synchronizes with.
-                let started = ctl.started_ns.load(Ordering::Relaxed);
-                if front.timeout_ns != 0
-                    && cur == front.id
-                    && slot.kill.is_none()
-                    && now.saturating_sub(started) > front.timeout_ns
-                {
-                    slot.kill = Some((cur, JobError::TimedOut));
-                    if let Some(c) = slot.child.as_mut() {
-                        let _ = c.kill();
-                    }
-                }
-            }
-        }
+        keep_served(shared, &mut core, &launch.specs[w], w, closed);
+        enforce_timeout(shared, &mut core, w);
     }
+    if closed && core.owed() == 0 {
+        core.place_stops();
+    }
+    stop_lingering(&mut core);
+    core.balance(shared);
+    let all_gone = core.slots.iter().all(|s| s.child.is_none() && (s.broken || s.load == 0));
     super::observe::publish(shared, &core);
     let after = core.take_after();
     drop(core);
-    shared.run_after(after);
+    shared.defer_after(after);
     if died {
         // Jobs were failed (or completed by the final drain): wake waiting threads and
         // submitters waiting for room.
@@ -261,6 +207,111 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
         shared.notify_waiters();
     }
     closed && all_gone
+}
+
+/// The exit status of worker `w` if it has exited (it is reaped).
+fn reap(core: &mut Core, w: usize) -> Option<std::process::ExitStatus> {
+    let c = core.slots[w].child.as_mut()?;
+    match c.try_wait() {
+        Ok(Some(st)) => {
+            core.slots[w].child = None;
+            Some(st)
+        }
+        _ => None,
+    }
+}
+
+/// Worker `w` exited with `st`: what it completed is delivered, the job it was running
+/// fails, its unstarted jobs stay queued (for its successor, or an idle worker).
+fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitStatus) {
+    let ctl = shared.control(w);
+    core.slots[w].asked_exit = None;
+    // Everything it completed first.
+    core.drain(w, shared);
+    // Acquire: pairs with the worker's Release store of its state.
+    let word = ctl.state.load(Ordering::Acquire);
+    if let Some(which) = corrupt_ring(word, st.code()) {
+        // Respawning onto the same rings would find the same garbage at once: the slot is
+        // retired and its jobs fail (README: accounting).
+        core.slots[w].kill = None;
+        core.retire(w, &format!("{which} ring corrupt: worker slot {w} retired"));
+        return;
+    }
+    let cur = ctl.current();
+    let died = JobError::WorkerDied { signal: st.signal(), exit_code: st.code() };
+    let e = match core.slots[w].kill.take() {
+        Some((id, e)) if id == cur || id == 0 => e,
+        _ => died.clone(),
+    };
+    // Claimed by the dead worker and not answered: the job that died with it (claim.rs).
+    let claims = shared.claims();
+    core.fail_held(w, |id| claims.state(id) == Claim::Running, &|| e.clone());
+    let slot = &mut core.slots[w];
+    slot.failed_starts = if word == state::READY { 0 } else { slot.failed_starts + 1 };
+    if slot.failed_starts >= MAX_FAILED_STARTS {
+        slot.broken = true;
+        core.fail_held(w, |_| true, &|| died.clone());
+    }
+}
+
+/// Respawns slot `w` if it needs a process: always while the pool is open, and after a
+/// shutdown while it still holds jobs.
+fn keep_served(shared: &Shared, core: &mut Core, spec: &Spec, w: usize, closed: bool) {
+    let slot = &mut core.slots[w];
+    if slot.child.is_some() || slot.broken {
+        return;
+    }
+    if closed && slot.load == 0 {
+        slot.stopping = true; // nothing to stop: no process, nothing owed
+        return;
+    }
+    respawn(shared, slot, spec, w);
+    if slot.failed_starts >= MAX_FAILED_STARTS {
+        slot.broken = true;
+        let e = JobError::WorkerDied { signal: None, exit_code: None };
+        core.fail_held(w, |_| true, &|| e.clone());
+    }
+}
+
+/// Kills worker `w` if its job ran past its time-out.
+fn enforce_timeout(shared: &Shared, core: &mut Core, w: usize) {
+    let ctl = shared.control(w);
+    let cur = ctl.current();
+    let Some(o) = core.jobs.get(cur) else { return };
+    if o.worker != w || o.timeout_ns == 0 {
+        return;
+    }
+    // Relaxed: written by the worker before its Release store of `current`, which the
+    // Acquire in `current()` synchronizes with.
+    let started = ctl.started_ns.load(Ordering::Relaxed);
+    let late = monotonic_ns().saturating_sub(started) > o.timeout_ns;
+    let slot = &mut core.slots[w];
+    if late && slot.kill.is_none() {
+        slot.kill = Some((cur, JobError::TimedOut));
+        if let Some(c) = slot.child.as_mut() {
+            let _ = c.kill();
+        }
+    }
+}
+
+/// Kills workers that were asked to exit and have not (see [`EXIT_GRACE`]); abandons
+/// killed ones the kernel does not let go of (see [`REAP_LIMIT`]).
+fn stop_lingering(core: &mut Core) {
+    for slot in core.slots.iter_mut() {
+        let (Some(t), Some(c)) = (slot.asked_exit, slot.child.as_mut()) else { continue };
+        let waited = t.elapsed();
+        if waited > EXIT_GRACE + REAP_LIMIT {
+            eprintln!(
+                "zeroproc: worker {} did not exit {:?} after SIGKILL (uninterruptible sleep?); \
+                 no longer waiting for it",
+                c.id(),
+                waited
+            );
+            slot.child = None;
+        } else if waited > EXIT_GRACE {
+            let _ = c.kill();
+        }
+    }
 }
 
 /// Which ring a worker that exited with `code` reported corrupt (its state word), if any.

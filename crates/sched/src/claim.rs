@@ -1,0 +1,130 @@
+//! Claim words: the one place that decides whether a queued job runs — exactly once.
+//!
+//! A job is put into one worker's submission ring, but it is not committed to that worker
+//! until the worker **claims** it: one compare-exchange on the job's claim word, which the
+//! controller can beat with its own compare-exchange to **revoke** the job (to move it to
+//! an idle worker, or to cancel it). Exactly one of the two wins.
+//!
+//! ```text
+//! word = id << 2 | state          (one word per id % CLAIM_SLOTS, in the pool segment)
+//!
+//!             controller: queue (store, before the record is committed)
+//!                    │
+//!                    ▼
+//!               (id, QUEUED) ──worker CAS──▶ (id, RUNNING)   the job runs here, once
+//!                    │
+//!             controller CAS
+//!                    ▼
+//!               (id, REVOKED)                 the record is skipped by whoever reads it
+//! ```
+//!
+//! * A worker runs a record only if its CAS `QUEUED → RUNNING` on the record's own id
+//!   succeeds. Any other word — `RUNNING` (a predecessor that died ran it), `REVOKED`, or
+//!   another id (the slot was reused after this job was resolved) — means skip it, and no
+//!   completion is written. This replaces per-ring FIFO accounting: a successor that
+//!   re-reads records of a dead predecessor can never run one twice.
+//! * The controller reuses a word for a new id only after the old id was resolved (its
+//!   completion drained, or it failed, or it was revoked), so a stale CAS on an old id
+//!   always fails.
+//! * On a worker's death the controller reads the words of the jobs that worker holds:
+//!   `RUNNING` without a drained completion is the job that died with it (it fails);
+//!   `QUEUED` jobs never started and are moved or left to the successor.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Claim words in a pool segment. At most half are in use at once (`JobTable` refuses
+/// more in-flight jobs), so a free word for a new id is found in a few probes.
+pub const CLAIM_SLOTS: usize = 1 << 14;
+
+const QUEUED: u64 = 1;
+const RUNNING: u64 = 2;
+const REVOKED: u64 = 3;
+const STATE: u64 = 3;
+
+/// What a claim word says about one job id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// In a ring, not started: a worker may claim it, the controller may revoke it.
+    Queued,
+    /// A worker claimed it (it runs, ran, or died running it).
+    Running,
+    /// The controller took it back.
+    Revoked,
+    /// The word belongs to another id.
+    Other,
+}
+
+/// The claim words (`#[repr(C)]`, in the pool segment after the worker control blocks).
+#[repr(C, align(64))]
+pub struct ClaimTable {
+    words: [AtomicU64; CLAIM_SLOTS],
+}
+
+impl ClaimTable {
+    #[inline]
+    fn word(&self, id: u64) -> &AtomicU64 {
+        &self.words[id as usize % CLAIM_SLOTS]
+    }
+
+    /// Controller: job `id` is about to be committed to a ring.
+    #[inline]
+    pub(crate) fn queue(&self, id: u64) {
+        // Relaxed: published to the worker by the Release store of the ring's tail that
+        // commits the record (the worker reads this word only after its Acquire load of
+        // that tail). The controller reuses a word only for a resolved id, which no one
+        // CASes successfully any more (see the module docs).
+        self.word(id).store(id << 2 | QUEUED, Ordering::Relaxed);
+    }
+
+    /// Worker: claims job `id`; true if this process must run it.
+    #[inline]
+    pub(crate) fn start(&self, id: u64) -> bool {
+        // AcqRel: the success pairs with the controller's view of the word (it reads
+        // RUNNING with Acquire in `state` and stops trying to revoke); a revoke that won
+        // before us makes this fail.
+        self.word(id)
+            .compare_exchange(
+                id << 2 | QUEUED,
+                id << 2 | RUNNING,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// Controller: takes job `id` back if no worker claimed it yet; true if it did.
+    #[inline]
+    pub(crate) fn revoke(&self, id: u64) -> bool {
+        // AcqRel: exactly one of this and the worker's `start` succeeds (single word).
+        self.word(id)
+            .compare_exchange(
+                id << 2 | QUEUED,
+                id << 2 | REVOKED,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// What the word says about `id`.
+    #[inline]
+    pub(crate) fn state(&self, id: u64) -> Claim {
+        // Acquire: pairs with the worker's AcqRel `start`.
+        let w = self.word(id).load(Ordering::Acquire);
+        if w >> 2 != id {
+            return Claim::Other;
+        }
+        match w & STATE {
+            QUEUED => Claim::Queued,
+            RUNNING => Claim::Running,
+            REVOKED => Claim::Revoked,
+            _ => Claim::Other,
+        }
+    }
+}
+
+/// The slot index of job `id` (for the controller's own table of in-flight jobs).
+#[inline]
+pub(crate) fn slot_of(id: u64) -> usize {
+    id as usize % CLAIM_SLOTS
+}
