@@ -22,8 +22,11 @@ pub(crate) struct Inner<R, E> {
     pub(crate) shared: Arc<Shared>,
     /// Which worker's ring holds the job (set at submission, under the pool lock).
     pub(crate) worker: AtomicUsize,
-    /// The job id (set at submission).
+    /// The job's current id (set at submission, changed when the job is moved to another
+    /// worker: `pool/balance.rs`), which routes cancel/terminate.
     pub(crate) id: AtomicU64,
+    /// The id the job was submitted under: what `JobFuture::id` reports, stable.
+    first_id: AtomicU64,
     /// Set (Release) once `value` holds the outcome and every callback has run.
     done: AtomicBool,
     /// Set (Release, under the value lock) when an outcome was stored. A later `set`
@@ -64,6 +67,7 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
             shared,
             worker: AtomicUsize::new(usize::MAX),
             id: AtomicU64::new(0),
+            first_id: AtomicU64::new(0),
             done: AtomicBool::new(false),
             stored: AtomicBool::new(false),
             interested: AtomicBool::new(false),
@@ -167,6 +171,10 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
         // (program order / the hand-over of the future).
         self.worker.store(worker, Ordering::Relaxed);
         self.id.store(id, Ordering::Relaxed);
+        // Relaxed (both): as above; only the first assignment names the job for users.
+        if self.first_id.load(Ordering::Relaxed) == 0 {
+            self.first_id.store(id, Ordering::Relaxed);
+        }
     }
 }
 
@@ -206,9 +214,17 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         JobFuture { inner }
     }
 
-    /// The job's id (unique within its pool).
+    /// The job's id: unique within its pool, and the same for the job's whole life (also
+    /// when the pool moves it to another worker).
     pub fn id(&self) -> u64 {
         // Relaxed: set before the future was returned to the caller.
+        self.inner.first_id.load(Ordering::Relaxed)
+    }
+
+    /// The id the pool routes the job by now (it changes when the job moves).
+    fn job(&self) -> u64 {
+        // Relaxed: changed only under the pool lock, which every user of the value takes
+        // or re-checks (a stale id finds nothing to cancel or kill).
         self.inner.id.load(Ordering::Relaxed)
     }
 
@@ -223,7 +239,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
 
     /// True while a worker is running the job.
     pub fn running(&self) -> bool {
-        !self.done() && self.inner.shared.is_running(self.id())
+        !self.done() && self.inner.shared.is_running(self.job())
     }
 
     /// True if the job was cancelled (by [`cancel`](Self::cancel),
@@ -246,7 +262,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         // cancellable (its result must not be reported as cancelled).
         core.drain_all(shared);
         let cancelled =
-            !self.inner.stored.load(Ordering::Acquire) && core.cancel(shared, self.id());
+            !self.inner.stored.load(Ordering::Acquire) && core.cancel(shared, self.job());
         let after_hooks = core.take_after();
         drop(core);
         shared.run_after(after_hooks);
@@ -265,7 +281,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         if self.cancel() {
             return true;
         }
-        self.inner.shared.kill_running(self.id(), JobError::Cancelled);
+        self.inner.shared.kill_running(self.job(), JobError::Cancelled);
         true
     }
 
@@ -373,10 +389,11 @@ impl<R, E> Drop for JobFuture<R, E> {
             return;
         }
         // Not done: take it back if queued, else kill its worker.
-        let id = self.inner.id.load(Ordering::Relaxed);
         let shared = &self.inner.shared;
         let mut core = shared.lock();
         core.drain_all(shared);
+        // Relaxed: changed only under the pool lock, which we hold.
+        let id = self.inner.id.load(Ordering::Relaxed);
         let stored = self.inner.stored.load(Ordering::Acquire);
         let cancelled = stored || core.cancel(shared, id);
         let after_hooks = core.take_after();

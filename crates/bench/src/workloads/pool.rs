@@ -29,12 +29,23 @@ fn strategy_name(s: WaitStrategy) -> &'static str {
 /// W1: `submit(f, x).result()` round trips, one worker, per wait strategy.
 pub fn w1(samples: usize) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
+    let h = w1_default_histogram(samples)?;
+    rows.push(Row::latency("W1 submit(f, x).result()", "default pool (Pool::new())", &h));
     for s in [WaitStrategy::Spin, WaitStrategy::default(), WaitStrategy::Sleep] {
         let n = if matches!(s, WaitStrategy::Sleep) { samples / 10 } else { samples };
         let h = w1_histogram(s, n)?;
-        rows.push(Row::latency("W1 submit(f, x).result()", strategy_name(s), &h));
+        let mode = format!("1 worker, {}", strategy_name(s));
+        rows.push(Row::latency("W1 submit(f, x).result()", &mode, &h));
     }
     Ok(rows)
+}
+
+/// W1 in the configuration a new user gets: `Pool::new()` (one pinned worker per core,
+/// the default wait strategy), the calling thread unpinned — 1,000 warm-up jobs, then
+/// `samples` timed round trips (histogram in ns).
+pub fn w1_default_histogram(samples: usize) -> Result<Histogram<u64>, String> {
+    let p = Pool::new().map_err(|e| e.to_string())?;
+    w1_rounds(&p, samples)
 }
 
 /// W1 with one wait strategy: 1,000 warm-up jobs, then `samples` timed round trips of
@@ -56,6 +67,11 @@ pub fn w1_histogram_on(
     if let Some(c) = controller {
         crate::affinity::pin_to(c);
     }
+    w1_rounds(&p, samples)
+}
+
+/// 1,000 warm-up round trips on `p`, then `samples` timed ones.
+fn w1_rounds(p: &Pool, samples: usize) -> Result<Histogram<u64>, String> {
     for i in 0..1000u64 {
         p.submit(|x: u64| x.wrapping_mul(3), i).result().map_err(|e| e.to_string())?;
     }

@@ -148,6 +148,13 @@ pub fn run(sel: &Selection, sizes: &Sizes) -> Result<(Outcome, Option<(Mandel, u
             pool::w1_histogram_on(WaitStrategy::default(), sizes.w1, Some(1))
         })?;
         latency(&mut o, zp, "W1", &h);
+        // The configuration a new user gets: `Pool::new()`, one pinned worker per core,
+        // so one worker shares a core with the (unpinned) submitting thread.
+        let h = fresh("W1 zeroproc submit(f, x).result(), default pool (Pool::new())", || {
+            pool::w1_default_histogram(sizes.w1)
+        })?;
+        o.put(zp, "W1", "default_pool_p50_us", h.value_at_quantile(0.5) as f64 / 1e3);
+        o.put(zp, "W1", "default_pool_p99_us", h.value_at_quantile(0.99) as f64 / 1e3);
     }
     if want(cb, "W1") {
         let mut h = histogram();

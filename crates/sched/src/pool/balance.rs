@@ -17,7 +17,6 @@
 
 use super::core::{Core, Owed, Shared};
 use crate::control::state;
-use crate::error::JobError;
 use crate::job::kind;
 use std::sync::atomic::Ordering;
 use zeroproc_codec::envelope;
@@ -66,69 +65,73 @@ impl Core {
         best.map(|(w, _)| w)
     }
 
-    /// Revokes up to half (rounded up) of `victim`'s unstarted jobs, newest first, and
-    /// places them on `thief` in their original order. Returns how many moved.
+    /// Moves up to half (rounded up) of `victim`'s unstarted jobs — its newest — to
+    /// `thief`, in their original order, as long as `thief`'s ring has room. Returns how
+    /// many moved.
     fn steal(&mut self, shared: &Shared, victim: usize, thief: usize) -> usize {
         let running = usize::from(shared.control(victim).current() != 0);
         let want = self.slots[victim].load.saturating_sub(running).div_ceil(2);
-        let mut taken: Vec<Owed> = Vec::with_capacity(want);
-        let mut i = self.slots[victim].queue.len();
-        while taken.len() < want && i > 0 {
-            i -= 1;
-            let id = self.slots[victim].queue[i];
-            if self.jobs.get(id).is_none_or(|o| o.worker != victim) {
-                continue; // resolved or moved already
+        let held = |c: &Core, id: u64| c.jobs.get(id).is_some_and(|o| o.worker == victim);
+        let mut picked: Vec<u64> = Vec::with_capacity(want);
+        for &id in self.slots[victim].queue.iter().rev() {
+            if picked.len() == want {
+                break;
             }
-            match self.revoke(shared, id) {
-                Some(o) => taken.push(o),
-                // Claimed: the worker reached it, and every record before it too.
-                None => break,
+            if held(self, id) {
+                picked.push(id);
             }
         }
-        let moved = taken.len();
-        for o in taken.into_iter().rev() {
-            self.relocate(shared, o, thief);
+        let mut moved = 0;
+        for id in picked.into_iter().rev() {
+            match self.relocate(shared, id, thief) {
+                Move::Moved => moved += 1,
+                Move::Claimed => {}
+                Move::NoRoom => break,
+            }
         }
         self.slots[thief].tx.publish();
         moved
     }
 
-    /// Copies revoked job `o`'s record from its old ring into `to`'s under a new id.
-    fn relocate(&mut self, shared: &Shared, o: Owed, to: usize) {
-        let record = self.slots[o.worker].tx.written(o.pos);
-        let Some(id) = self.alloc_id() else {
-            return self.lost(o, "no job id free to move it");
-        };
-        let Some((_, mut bytes)) = record else {
-            return self.lost(o, "its record was overwritten");
+    /// Moves job `id` (held, unstarted as far as we know) into `to`'s ring under a new id:
+    /// room is reserved first, then the job is revoked (a worker that claimed it in the
+    /// meantime wins, and the reservation is abandoned), then its record is copied.
+    fn relocate(&mut self, shared: &Shared, id: u64, to: usize) -> Move {
+        let Some(o) = self.jobs.get(id) else { return Move::Claimed };
+        let (from, pos) = (o.worker, o.pos);
+        let Some((_, mut bytes)) = self.slots[from].tx.written(pos) else {
+            return Move::Claimed; // cannot happen for an unreleased record; leave it
         };
         if bytes.len() < envelope::HEADER_LEN {
-            return self.lost(o, "its record is too short");
+            return Move::Claimed;
         }
+        let Some(new) = self.alloc_id() else { return Move::NoRoom };
+        let Core { slots, jobs, .. } = self;
+        let Ok(mut r) = slots[to].tx.try_reserve(bytes.len()) else { return Move::NoRoom };
+        if !shared.claims().revoke(id) {
+            return Move::Claimed; // the reservation is abandoned (never committed)
+        }
+        let o = jobs.take(id).expect("held");
         // The envelope names the job id too (checked by the worker against the tag).
-        bytes[8..16].copy_from_slice(&id.to_le_bytes());
-        shared.claims().queue(id);
-        let tx = &mut self.slots[to].tx;
-        match tx.try_reserve(bytes.len()) {
-            Ok(mut r) => {
-                r.copy_from_slice(&bytes);
-                r.set_kind(kind::JOB);
-                r.set_tag(id);
-                r.stage();
-            }
-            Err(e) => return self.lost(o, &format!("the idle worker's ring refused it: {e}")),
-        }
-        let pos = self.slots[to].tx.last_position();
-        o.dest.assign(to, id);
-        self.track(Owed { id, worker: to, pos, ..o });
+        bytes[8..16].copy_from_slice(&new.to_le_bytes());
+        shared.claims().queue(new);
+        r.copy_from_slice(&bytes);
+        r.set_kind(kind::JOB);
+        r.set_tag(new);
+        r.stage();
+        slots[from].load -= 1;
+        let pos = slots[to].tx.last_position();
+        o.dest.assign(to, new);
+        self.track(Owed { id: new, worker: to, pos, ..o });
+        Move::Moved
     }
+}
 
-    /// A revoked job that could not be placed again fails (never silently dropped).
-    #[cold]
-    fn lost(&mut self, o: Owed, why: &str) {
-        let message = format!("could not move a queued job to an idle worker: {why}");
-        if o.dest.fail(o.seq, JobError::Decode { message }) {
-            self.push_after(o.dest);
-        }
-    }
+/// What [`Core::relocate`] did.
+enum Move {
+    Moved,
+    /// A worker claimed the job first (or it is gone): it stays.
+    Claimed,
+    /// The idle worker's ring (or the id space) is full: stop moving.
+    NoRoom,
 }

@@ -1,0 +1,41 @@
+//! zeroproc used as a new user would (public API, default configuration unless a scenario
+//! says otherwise): regression scenarios for the work-conserving executor (issue #10).
+//!
+//! `cargo run --release [-- FILTER]` runs every scenario whose name contains FILTER, each in
+//! a fresh pool under a watchdog; prints `ok NAME` / `FAILED NAME: reason`, then
+//! `N passed, N failed`; exits 1 if any failed.
+
+mod harness;
+mod jobs;
+mod scenarios;
+
+use harness::Scenario;
+use scenarios::*;
+
+macro_rules! scenarios {
+    ($($(#[$m:meta])* $f:ident),* $(,)?) => {
+        &[$($(#[$m])* Scenario { name: stringify!($f), run: $f }),*]
+    };
+}
+
+const SCENARIOS: &[Scenario] = scenarios![
+    short_behind_long,
+    sigstop_idle_worker,
+    sigstop_drop,
+    sigstop_job_timeout,
+    cancel_on_drop_frees_worker,
+    cancel_on_drop_per_future,
+    queued_cancel_on_drop,
+    blocking_callback_does_not_delay_timeouts,
+    callback_on_done_future_panics_contained,
+    async_timeout_drop,
+    default_pool_roundtrip,
+    mixed_jobs_all_answered,
+    drop_with_hung_job_bounded,
+];
+
+#[zeroproc::main] // workers are this program re-executed: main never runs in them
+fn main() {
+    let filter = std::env::args().nth(1);
+    std::process::exit(harness::run_all(SCENARIOS, filter.as_deref()));
+}
