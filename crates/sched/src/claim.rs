@@ -63,7 +63,7 @@ pub struct ClaimTable {
 impl ClaimTable {
     #[inline]
     fn word(&self, id: u64) -> &AtomicU64 {
-        &self.words[id as usize % CLAIM_SLOTS]
+        &self.words[slot_of(id)]
     }
 
     /// Controller: job `id` is about to be committed to a ring.
@@ -123,8 +123,38 @@ impl ClaimTable {
     }
 }
 
-/// The slot index of job `id` (for the controller's own table of in-flight jobs).
+/// Claim words per 64-byte cache line.
+const PER_LINE: usize = 64 / std::mem::size_of::<AtomicU64>();
+
+/// The claim word (and controller table slot) of job `id`: a bijection of `id %
+/// CLAIM_SLOTS` that puts consecutive ids on different cache lines — consecutive jobs
+/// usually go to different workers, whose claim CASes would otherwise contend for one
+/// line (false sharing).
 #[inline]
 pub(crate) fn slot_of(id: u64) -> usize {
-    id as usize % CLAIM_SLOTS
+    const LINES: usize = CLAIM_SLOTS / PER_LINE;
+    let i = id as usize % CLAIM_SLOTS;
+    (i % LINES) * PER_LINE + i / LINES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_of_is_a_bijection_that_spreads_neighbours() {
+        let mut seen = vec![false; CLAIM_SLOTS];
+        for id in 0..CLAIM_SLOTS as u64 {
+            let s = slot_of(id);
+            assert!(!seen[s], "slot {s} twice");
+            seen[s] = true;
+            assert_eq!(slot_of(id + CLAIM_SLOTS as u64), s);
+            assert_ne!(
+                s / PER_LINE,
+                slot_of(id + 1) / PER_LINE,
+                "ids {id}, {} share a line",
+                id + 1
+            );
+        }
+    }
 }
