@@ -8,11 +8,14 @@
 //! |---|---|
 //! | `bench/record.rs` | result rows, curves, notes; `--only` selection |
 //! | `bench/rust.rs` | zeroproc, rayon and crossbeam-channel runs and their sizes |
+//! | `bench/uneven.rs` | W5 uneven jobs: zeroproc submit / map vs rayon, ratios to rayon |
+//! | `bench/faults.rs` | W6 a service under faults: latency, throughput, fault counts |
 //! | `bench/python.rs` | the Python peers (`bench/python/*.py`) under a time limit |
 //! | `bench/machine.rs` | CPU, cores, kernel, date, compiler |
 //! | `bench/table.rs` | the grid with ratios, as text and markdown |
 //! | `bench/svg.rs`, `bench/report.rs` | charts and `report.md` |
 
+mod faults;
 mod machine;
 mod python;
 mod record;
@@ -20,6 +23,7 @@ mod report;
 mod rust;
 mod svg;
 mod table;
+mod uneven;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,8 +43,8 @@ pub struct Args {
     /// Directory for report.md and the SVG charts.
     #[arg(long, default_value = "target/zeroproc-bench")]
     out: PathBuf,
-    /// Only these workloads and/or systems, comma-separated: W1, W2, W3, W4, START, RING,
-    /// QUEUE; zeroproc, rayon, crossbeam, python (both), ppe, mp-pool. Each kind given
+    /// Only these workloads and/or systems, comma-separated: W1, W2, W3, W4, W5, W6, START,
+    /// RING, QUEUE; zeroproc, rayon, crossbeam, python (both), ppe, mp-pool. Each kind given
     /// restricts its axis: `--only W1,python` runs W1 on the two Python peers.
     #[arg(long)]
     only: Option<String>,
@@ -84,6 +88,7 @@ pub fn run(a: Args) -> Result<(), String> {
     let (mut outcome, w4_check) = rust::run(&sel, &sizes)?;
     let (py, info) = python::run(&sel, profile, w4_check);
     outcome.extend(py);
+    uneven::ratios_to_rayon(&mut outcome);
     let machine = machine::Machine::read(info);
     let wall_s = t0.elapsed().as_secs_f64();
 
