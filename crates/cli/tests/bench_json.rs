@@ -92,7 +92,6 @@ const W5_W6_PPE: &[(&str, &str)] = &[
     ("W5", "makespan_s"),
     ("W5", "map_makespan_s"),
     ("W5", "makespan_rayon_x"),
-    ("W6", "requests_per_s"),
     ("W6", "ok_count"),
     ("W6", "lost_count"),
     ("W6", "crash_broken_pool_count"),

@@ -5,7 +5,7 @@
 use super::record::{lower_is_better, Record, SYSTEMS, WORKLOADS};
 
 /// Metric order within a workload (others follow in the order met).
-const METRICS: [&str; 26] = [
+const METRICS: [&str; 30] = [
     "p50_us",
     "p99_us",
     "jobs_per_s",
@@ -24,6 +24,10 @@ const METRICS: [&str; 26] = [
     "map_makespan_rayon_x",
     "requests_per_s",
     "max_us",
+    "until_broken_requests_per_s",
+    "until_broken_p50_us",
+    "until_broken_p99_us",
+    "until_broken_max_us",
     "ok_count",
     "lost_count",
     "duplicated_count",

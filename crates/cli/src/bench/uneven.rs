@@ -59,5 +59,9 @@ pub fn ratios_to_rayon(o: &mut Outcome) {
         .collect();
     for (s, x) in peers {
         o.put(&s, "W5", "makespan_rayon_x", x);
+        o.notes.push(format!(
+            "{s} W5 makespan_rayon_x: its median makespan over rayon's (not paired: the \
+             peer runs in its own process after the Rust side)"
+        ));
     }
 }
