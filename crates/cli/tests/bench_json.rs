@@ -80,6 +80,7 @@ const W6_ZEROPROC: &[(&str, &str)] = &[
     ("W6", "ok_count"),
     ("W6", "lost_count"),
     ("W6", "duplicated_count"),
+    ("W6", "executed_count"),
     ("W6", "mis_answered_count"),
     ("W6", "crash_worker_died_count"),
     ("W6", "hang_timed_out_count"),

@@ -34,6 +34,9 @@ pub struct W6Outcome {
     pub lost: u64,
     /// Requests the execution log shows ran more than once.
     pub duplicated: u64,
+    /// Requests the execution log shows ran at least once (a check of the log itself:
+    /// every request, crashing and hanging ones included, counts itself first).
+    pub executed: u64,
     /// Answers that do not belong to their request (or an answer to a crash or hang).
     pub mis_answered: u64,
     /// Crashing requests that gave `JobError::WorkerDied`.
@@ -57,6 +60,7 @@ impl W6Outcome {
             ok: 0,
             lost: 0,
             duplicated: 0,
+            executed: 0,
             mis_answered: 0,
             crash_worker_died: 0,
             hang_timed_out: 0,
@@ -182,10 +186,11 @@ impl Client<'_> {
     }
 }
 
-/// Counts the requests the execution log shows ran more than once.
-fn duplicates(log: &SharedArray<u64>) -> Result<u64, String> {
+/// The requests the execution log shows ran (at least once, more than once).
+fn executions(log: &SharedArray<u64>) -> Result<(u64, u64), String> {
     let counts = log.as_slice().map_err(|e| format!("execution log: {e}"))?;
-    Ok(counts.iter().filter(|&&c| c > 1).count() as u64)
+    let ran = |min: u64| counts.iter().filter(|&&c| c >= min).count() as u64;
+    Ok((ran(1), ran(2)))
 }
 
 /// W6 with `n` requests on a fresh 2-worker pool with default settings.
@@ -204,7 +209,7 @@ pub fn w6_run(n: usize) -> Result<W6Outcome, String> {
     };
     c.run();
     let mut out = c.out;
-    out.duplicated = duplicates(&log)?;
+    (out.executed, out.duplicated) = executions(&log)?;
     Ok(out)
 }
 
@@ -226,6 +231,7 @@ pub fn w6(n: usize) -> Result<Vec<Value>, String> {
         v("latency max (answered)", o.latency.max() as f64 / 1e3, "µs"),
         v("lost", o.lost as f64, ""),
         v("duplicated", o.duplicated as f64, ""),
+        v("executed (log check)", o.executed as f64, ""),
         v("mis-answered", o.mis_answered as f64, ""),
         v("crashes → WorkerDied", o.crash_worker_died as f64, ""),
         v("hangs → TimedOut", o.hang_timed_out as f64, ""),

@@ -31,6 +31,7 @@ fn record(o: &mut Outcome, system: &str, w: &W6Outcome) {
         ("ok_count", w.ok),
         ("lost_count", w.lost),
         ("duplicated_count", w.duplicated),
+        ("executed_count", w.executed),
         ("mis_answered_count", w.mis_answered),
         ("crash_worker_died_count", w.crash_worker_died),
         ("hang_timed_out_count", w.hang_timed_out),
