@@ -31,7 +31,7 @@ pub fn run(o: &mut Outcome, sel: &Selection, jobs: usize, rounds: usize) -> Resu
         o.notes.push(format!(
             "W5: makespan_s is zeroproc submit all + wait(AllCompleted) (map_makespan_s: \
              pool.map, default settings); *_rayon_x is the median of the paired ratios to \
-             rayon in the same pass; {} s of CPU per pass (log-normal, median 0.2 ms, seed \
+             rayon in the same pass; {} s of CPU per pass targeted (log-normal, median 0.2 ms, seed \
              {:#x})",
             (t.work_s * 100.0).round() / 100.0,
             uneven::SEED
