@@ -1,9 +1,11 @@
 //! `cargo bench --bench pool`: the executor's workloads (issue #3) — W1 tiny-job round
 //! trip per wait strategy, W2 tiny-job throughput (unbatched and chunked, rayon in the
 //! same run), W3 256 MiB array hand-off by `SharedArray` handle, W4 Mandelbrot on 1/2 workers vs rayon 1/2 threads (interleaved, paired
-//! ratios), pool start to first result.
+//! ratios), pool start to first result, W5 uneven jobs (zeroproc submit and map vs rayon,
+//! makespans), W6 a service under faults (crashes and hangs, 8 in flight, 100 ms
+//! time-out).
 //!
-//! Options (after `--`): `--quick`, `--only W1|W2|W3|W4|start`.
+//! Options (after `--`): `--quick`, `--only W1|W2|W3|W4|W5|W6|start`.
 
 fn main() {
     // Workers are this bench binary re-executed: they stop here.
@@ -31,6 +33,14 @@ fn main() {
     }
     if want("W4") {
         values.extend(pool::w4(if quick { 3 } else { 7 }).expect("W4"));
+    }
+    if want("W5") {
+        let rounds = if quick { 3 } else { 5 };
+        values.extend(zeroproc_bench::workloads::uneven::w5(2_000, rounds).expect("W5"));
+    }
+    if want("W6") {
+        let n = if quick { 4_000 } else { 20_000 };
+        values.extend(zeroproc_bench::workloads::faults_client::w6(n).expect("W6"));
     }
     println!("{}", report::markdown(&rows));
     if !values.is_empty() {

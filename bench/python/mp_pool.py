@@ -31,6 +31,7 @@ class Pool:
 
 class Adapter:
     pool = Pool
+    has_executor = False  # W5/W6 use the executor itself (Pool.ex)
 
 
 if __name__ == "__main__":

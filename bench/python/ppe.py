@@ -30,6 +30,7 @@ class Pool:
 
 class Adapter:
     pool = Pool
+    has_executor = True  # W5/W6 use the executor itself (Pool.ex)
 
 
 if __name__ == "__main__":

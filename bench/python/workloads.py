@@ -14,7 +14,8 @@ Everything else goes to stderr. The workloads mirror crates/bench/src/workloads:
 W1 tiny-job round trip (1 worker), W2 x -> 2x unbatched and chunked (2 workers),
 W3 a 256 MiB float64 array pickled to a worker that sums it (1 worker), W4 Mandelbrot
 2048x2048, 256 iterations, 64 row bands on 1 and 2 workers (numpy kernel), START pool
-start to first result (2 workers).
+start to first result (2 workers); W5 uneven jobs and W6 a service under faults
+(ProcessPoolExecutor only, see uneven_faults.py).
 """
 
 import argparse
@@ -24,6 +25,8 @@ import statistics
 import sys
 import time
 from array import array
+
+import uneven_faults
 
 try:
     import numpy as np
@@ -145,6 +148,13 @@ class Bench:
             self.w4(s["w4"], s["w4_rep"])
         if self.want("START"):
             self.start(s["start"])
+        for w, run in (("W5", uneven_faults.w5), ("W6", uneven_faults.w6)):
+            if self.want(w) and self.args.jobs is None:
+                self.notes.append(f"{w} skipped: no --jobs file (written by zeroproc bench)")
+            elif self.want(w) and not self.a.has_executor:
+                self.notes.append(f"{w} skipped: only the ProcessPoolExecutor peer runs it")
+            elif self.want(w):
+                run(self, self.args.jobs)
 
     def w1(self, samples):
         log(f"{self.system}: W1 {samples} round trips, 1 worker")
@@ -256,12 +266,19 @@ class Bench:
         self.put("START", "pool_start_ms", statistics.median(ts))
 
 
+def load_jobs(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def main(system, adapter):
     ap = argparse.ArgumentParser(description=f"zeroproc bench peer: {system}")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (tests)")
     ap.add_argument("--only", type=lambda s: s.split(","), default=None,
-                    help="comma-separated workloads: W1,W2,W3,W4,START")
+                    help="comma-separated workloads: W1,W2,W3,W4,START,W5,W6")
+    ap.add_argument("--jobs", type=load_jobs, default=None,
+                    help="the W5/W6 job lists (JSON) written by zeroproc bench")
     b = Bench(system, adapter, ap.parse_args())
     b.run()
     out = {

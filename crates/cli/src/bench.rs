@@ -8,18 +8,24 @@
 //! |---|---|
 //! | `bench/record.rs` | result rows, curves, notes; `--only` selection |
 //! | `bench/rust.rs` | zeroproc, rayon and crossbeam-channel runs and their sizes |
+//! | `bench/uneven.rs` | W5 uneven jobs: zeroproc submit / map vs rayon, ratios to rayon |
+//! | `bench/faults.rs` | W6 a service under faults: latency, throughput, fault counts |
 //! | `bench/python.rs` | the Python peers (`bench/python/*.py`) under a time limit |
+//! | `bench/pyjobs.rs` | the W5/W6 job lists handed to the Python peer |
 //! | `bench/machine.rs` | CPU, cores, kernel, date, compiler |
 //! | `bench/table.rs` | the grid with ratios, as text and markdown |
 //! | `bench/svg.rs`, `bench/report.rs` | charts and `report.md` |
 
+mod faults;
 mod machine;
+mod pyjobs;
 mod python;
 mod record;
 mod report;
 mod rust;
 mod svg;
 mod table;
+mod uneven;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,8 +45,8 @@ pub struct Args {
     /// Directory for report.md and the SVG charts.
     #[arg(long, default_value = "target/zeroproc-bench")]
     out: PathBuf,
-    /// Only these workloads and/or systems, comma-separated: W1, W2, W3, W4, START, RING,
-    /// QUEUE; zeroproc, rayon, crossbeam, python (both), ppe, mp-pool. Each kind given
+    /// Only these workloads and/or systems, comma-separated: W1, W2, W3, W4, W5, W6, START,
+    /// RING, QUEUE; zeroproc, rayon, crossbeam, python (both), ppe, mp-pool. Each kind given
     /// restricts its axis: `--only W1,python` runs W1 on the two Python peers.
     #[arg(long)]
     only: Option<String>,
@@ -82,8 +88,14 @@ pub fn run(a: Args) -> Result<(), String> {
     eprintln!("zeroproc bench ({} profile, {cpus} CPUs)", profile.name());
     let sizes = rust::Sizes::of(profile);
     let (mut outcome, w4_check) = rust::run(&sel, &sizes)?;
-    let (py, info) = python::run(&sel, profile, w4_check);
+    let jobs = if sel.any("python-ppe", &["W5", "W6"]) {
+        Some(pyjobs::write(&a.out, sizes.w5_jobs, sizes.w5_rounds, sizes.w6_requests)?)
+    } else {
+        None
+    };
+    let (py, info) = python::run(&sel, profile, w4_check, jobs.as_deref());
     outcome.extend(py);
+    uneven::ratios_to_rayon(&mut outcome);
     let machine = machine::Machine::read(info);
     let wall_s = t0.elapsed().as_secs_f64();
 

@@ -63,6 +63,41 @@ fn expect(got: &HashSet<(String, String, String)>, system: &str, pairs: &[(&str,
     }
 }
 
+/// zeroproc's W5 rows: makespans and paired ratios to rayon.
+const W5_ZEROPROC: &[(&str, &str)] = &[
+    ("W5", "makespan_s"),
+    ("W5", "map_makespan_s"),
+    ("W5", "makespan_rayon_x"),
+    ("W5", "map_makespan_rayon_x"),
+];
+
+/// zeroproc's W6 rows: throughput, latency of answered requests, and the fault counts.
+const W6_ZEROPROC: &[(&str, &str)] = &[
+    ("W6", "requests_per_s"),
+    ("W6", "p50_us"),
+    ("W6", "p99_us"),
+    ("W6", "max_us"),
+    ("W6", "ok_count"),
+    ("W6", "lost_count"),
+    ("W6", "duplicated_count"),
+    ("W6", "executed_count"),
+    ("W6", "mis_answered_count"),
+    ("W6", "crash_worker_died_count"),
+    ("W6", "hang_timed_out_count"),
+    ("W6", "crash_other_error_count"),
+    ("W6", "hang_other_error_count"),
+];
+
+/// The ProcessPoolExecutor peer's W5 and W6 rows (its W6 stops at a broken pool).
+const W5_W6_PPE: &[(&str, &str)] = &[
+    ("W5", "makespan_s"),
+    ("W5", "map_makespan_s"),
+    ("W5", "makespan_rayon_x"),
+    ("W6", "ok_count"),
+    ("W6", "lost_count"),
+    ("W6", "crash_broken_pool_count"),
+];
+
 #[test]
 fn smoke_json_has_every_system_and_metric() {
     let dir = out_dir("smoke");
@@ -90,6 +125,8 @@ fn smoke_json_has_every_system_and_metric() {
             ("QUEUE", "p50_us"),
         ],
     );
+    expect(&got, "zeroproc", W5_ZEROPROC);
+    expect(&got, "zeroproc", W6_ZEROPROC);
     expect(
         &got,
         "rayon",
@@ -99,6 +136,7 @@ fn smoke_json_has_every_system_and_metric() {
             ("W3", "overhead_ms"),
             ("W4", "time_1w_s"),
             ("W4", "time_2w_s"),
+            ("W5", "makespan_s"),
         ],
     );
     expect(
@@ -121,12 +159,13 @@ fn smoke_json_has_every_system_and_metric() {
         }
         expect(&got, "python-ppe", &py);
         expect(&got, "python-mp-pool", &py);
+        expect(&got, "python-ppe", W5_W6_PPE);
     } else {
         eprintln!("python3 not found: the Python rows are not checked");
     }
     let report = std::fs::read_to_string(dir.join("report.md")).expect("report.md written");
     assert!(report.contains("| workload | metric | zeroproc |"), "{report}");
-    for svg in ["w1_latency.svg", "w2_throughput.svg", "w4_mandelbrot.svg"] {
+    for svg in ["w1_latency.svg", "w2_throughput.svg", "w4_mandelbrot.svg", "w5_uneven.svg"] {
         let s = std::fs::read_to_string(dir.join(svg)).expect("chart written");
         assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"), "{svg}");
     }

@@ -2,14 +2,18 @@
 //! `samples` round trips, record each into the histogram, stop the peer. [`run_latency`]
 //! interleaves rounds of all workloads so that host drift hits every system alike.
 
+pub mod faults;
+pub mod faults_client;
 pub mod floors;
 pub mod mp;
 pub mod os_pipe;
 pub mod pool;
 pub mod pool_array;
 pub mod queue;
+pub mod spin;
 pub mod spsc;
 pub mod threads;
+pub mod uneven;
 
 use crate::report::{histogram, Row};
 use hdrhistogram::Histogram;

@@ -5,16 +5,20 @@
 use super::record::{Curve, Outcome, Selection};
 use super::Profile;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use zeroproc_bench::workloads::pool::Mandel;
 
-/// The workloads the Python scripts know.
-const PY_WORKLOADS: [&str; 5] = ["W1", "W2", "W3", "W4", "START"];
+/// The workloads both Python scripts know.
+const PY_WORKLOADS: &[&str] = &["W1", "W2", "W3", "W4", "START"];
 
-/// The peers: system name and script file.
-const PEERS: [(&str, &str); 2] = [("python-ppe", "ppe.py"), ("python-mp-pool", "mp_pool.py")];
+/// The workloads of the ProcessPoolExecutor peer: those and W5, W6.
+const PPE_WORKLOADS: &[&str] = &["W1", "W2", "W3", "W4", "START", "W5", "W6"];
+
+/// The peers: system name, script file, workloads.
+const PEERS: [(&str, &str, &[&str]); 2] =
+    [("python-ppe", "ppe.py", PPE_WORKLOADS), ("python-mp-pool", "mp_pool.py", PY_WORKLOADS)];
 
 /// What the Python side says about its interpreter (for the machine block).
 #[derive(Debug, Default, Clone)]
@@ -51,15 +55,17 @@ fn limit(p: Profile) -> Duration {
 
 /// Runs the selected Python peers. Missing `python3`, a script that fails or times out,
 /// or output that does not parse: that system's rows are omitted, with a note.
-/// `w4_check` is the Rust side's W4 geometry and checksum, to check the Python images.
+/// `w4_check` is the Rust side's W4 geometry and checksum, to check the Python images;
+/// `jobs` the W5/W6 job lists (`pyjobs.rs`), passed as `--jobs FILE`.
 pub fn run(
     sel: &Selection,
     profile: Profile,
     w4_check: Option<(Mandel, u64)>,
+    jobs: Option<&Path>,
 ) -> (Outcome, PyInfo) {
     let mut o = Outcome::default();
     let mut info = PyInfo::default();
-    let wanted: Vec<_> = PEERS.iter().filter(|(s, _)| sel.any(s, &PY_WORKLOADS)).collect();
+    let wanted: Vec<_> = PEERS.iter().filter(|(s, _, ws)| sel.any(s, ws)).collect();
     if wanted.is_empty() {
         return (o, info);
     }
@@ -84,13 +90,15 @@ pub fn run(
         o.notes.push(note);
         return (o, info);
     };
-    for (system, script) in wanted {
-        let only: Vec<&str> =
-            PY_WORKLOADS.iter().copied().filter(|w| sel.wants(system, w)).collect();
+    for (system, script, workloads) in wanted {
+        let only: Vec<&str> = workloads.iter().copied().filter(|w| sel.wants(system, w)).collect();
         let mut cmd = Command::new(&py);
         // No __pycache__ left in the source tree.
         cmd.env("PYTHONDONTWRITEBYTECODE", "1");
         cmd.arg(dir.join(script)).arg("--only").arg(only.join(","));
+        if let Some(j) = jobs.filter(|_| only.iter().any(|w| *w == "W5" || *w == "W6")) {
+            cmd.arg("--jobs").arg(j);
+        }
         match profile {
             Profile::Smoke => cmd.arg("--smoke"),
             Profile::Quick => cmd.arg("--quick"),

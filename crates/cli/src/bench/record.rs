@@ -6,7 +6,7 @@ pub const SYSTEMS: [&str; 5] =
     ["zeroproc", "rayon", "crossbeam-channel", "python-ppe", "python-mp-pool"];
 
 /// The workloads, in report order.
-pub const WORKLOADS: [&str; 7] = ["W1", "W2", "W3", "W4", "START", "RING", "QUEUE"];
+pub const WORKLOADS: [&str; 9] = ["W1", "W2", "W3", "W4", "W5", "W6", "START", "RING", "QUEUE"];
 
 /// One measured figure.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +129,9 @@ mod tests {
         assert!(py.wants("python-ppe", "W1") && py.wants("python-mp-pool", "W1"));
         assert!(!py.wants("zeroproc", "W1") && !py.wants("python-ppe", "W2"));
         assert!(Selection::parse(Some("W9")).is_err());
+        let w56 = Selection::parse(Some("W5,W6")).unwrap();
+        assert!(w56.wants("zeroproc", "W5") && w56.wants("python-ppe", "W6"));
+        assert!(!w56.wants("zeroproc", "W4"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::table::{Grid, LEGEND};
 use std::path::{Path, PathBuf};
 
 /// (file, title, workload, metrics, log axis) of the bar charts.
-const BAR_CHARTS: [(&str, &str, &str, &[&str], bool); 4] = [
+const BAR_CHARTS: [(&str, &str, &str, &[&str], bool); 5] = [
     (
         "w2_throughput.svg",
         "W2 x → 2x, 2 workers: items per second",
@@ -28,6 +28,13 @@ const BAR_CHARTS: [(&str, &str, &str, &[&str], bool); 4] = [
         "W4 Mandelbrot on 1 and 2 workers: seconds",
         "W4",
         &["time_1w_s", "time_2w_s"],
+        false,
+    ),
+    (
+        "w5_uneven.svg",
+        "W5 uneven jobs, 2 workers: makespan, seconds",
+        "W5",
+        &["makespan_s", "map_makespan_s"],
         false,
     ),
     (

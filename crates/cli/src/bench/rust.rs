@@ -33,6 +33,12 @@ pub struct Sizes {
     pub start: usize,
     /// RING and QUEUE timed round trips.
     pub round_trips: usize,
+    /// W5 jobs.
+    pub w5_jobs: usize,
+    /// W5 interleaved passes.
+    pub w5_rounds: usize,
+    /// W6 requests.
+    pub w6_requests: usize,
 }
 
 impl Sizes {
@@ -50,6 +56,9 @@ impl Sizes {
                 w4_rounds: 1,
                 start: 2,
                 round_trips: 2_000,
+                w5_jobs: 200,
+                w5_rounds: 1,
+                w6_requests: 300,
             },
             Profile::Quick => Sizes {
                 w1: 20_000,
@@ -62,6 +71,9 @@ impl Sizes {
                 w4_rounds: 3,
                 start: 10,
                 round_trips: 20_000,
+                w5_jobs: 2_000,
+                w5_rounds: 3,
+                w6_requests: 4_000,
             },
             Profile::Full => Sizes {
                 w1: 200_000,
@@ -74,6 +86,9 @@ impl Sizes {
                 w4_rounds: 5,
                 start: 20,
                 round_trips: 100_000,
+                w5_jobs: 2_000,
+                w5_rounds: 5,
+                w6_requests: 20_000,
             },
         }
     }
@@ -124,7 +139,7 @@ fn latency(o: &mut Outcome, system: &str, workload: &str, h: &Histogram<u64>) {
 
 /// Runs one measurement with the calling thread free to run anywhere before and after
 /// (some workloads pin it; pools, threads and processes started later inherit the mask).
-fn fresh<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+pub(super) fn fresh<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     eprintln!("  {what}");
     affinity::unpin();
     let r = f();
@@ -250,5 +265,8 @@ pub fn run(sel: &Selection, sizes: &Sizes) -> Result<(Outcome, Option<(Mandel, u
         })?;
         latency(&mut o, cb, "QUEUE", &h);
     }
+
+    super::uneven::run(&mut o, sel, sizes.w5_jobs, sizes.w5_rounds)?;
+    super::faults::run(&mut o, sel, sizes.w6_requests)?;
     Ok((o, w4_check))
 }

@@ -5,7 +5,7 @@
 use super::record::{lower_is_better, Record, SYSTEMS, WORKLOADS};
 
 /// Metric order within a workload (others follow in the order met).
-const METRICS: [&str; 12] = [
+const METRICS: [&str; 31] = [
     "p50_us",
     "p99_us",
     "jobs_per_s",
@@ -18,12 +18,32 @@ const METRICS: [&str; 12] = [
     "time_1w_s",
     "time_2w_s",
     "pool_start_ms",
+    "makespan_s",
+    "map_makespan_s",
+    "makespan_rayon_x",
+    "map_makespan_rayon_x",
+    "requests_per_s",
+    "max_us",
+    "until_broken_requests_per_s",
+    "until_broken_p50_us",
+    "until_broken_p99_us",
+    "until_broken_max_us",
+    "ok_count",
+    "lost_count",
+    "duplicated_count",
+    "executed_count",
+    "mis_answered_count",
+    "crash_worker_died_count",
+    "hang_timed_out_count",
+    "crash_other_error_count",
+    "hang_other_error_count",
 ];
 
 /// The legend printed under every table.
 pub const LEGEND: &str = "(N×) after a peer's figure: how many times better zeroproc is on that \
     metric (the peer's time ÷ zeroproc's, or zeroproc's rate ÷ the peer's); below 1× the peer \
-    is ahead. `_us`/`_ms`/`_s`: lower is better; `_per_s`: higher is better.";
+    is ahead. `_us`/`_ms`/`_s`/`_x`: lower is better; `_per_s`: higher is better; `_count`: \
+    a count, no ratio.";
 
 /// The grid of a run.
 pub struct Grid {
@@ -71,7 +91,9 @@ impl Grid {
 
     /// zeroproc's advantage over a peer's `v` on `metric`, if both exist and compare.
     fn ratio(metric: &str, zp: Option<f64>, v: f64) -> Option<f64> {
-        let zp = zp.filter(|z| *z > 0.0 && v > 0.0 && !metric.starts_with("local_"))?;
+        // Counts (W6) are not "better by N×", and local_ figures are no system's.
+        let plain = metric.starts_with("local_") || metric.ends_with("_count");
+        let zp = zp.filter(|z| *z > 0.0 && v > 0.0 && !plain)?;
         Some(if lower_is_better(metric) { v / zp } else { zp / v })
     }
 
@@ -85,6 +107,7 @@ impl Grid {
                 for (i, v) in vals.iter().enumerate() {
                     row.push(match v {
                         None => "—".into(),
+                        Some(v) if m.ends_with("_count") => format!("{v:.0}"),
                         Some(v) => match Self::ratio(m, zp, *v).filter(|_| Some(i) != zi) {
                             Some(r) => format!("{} ({})", num(*v), times(r)),
                             None => num(*v),
