@@ -32,9 +32,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Claim words in a pool segment. At most half are in use at once (`JobTable` refuses
-/// more in-flight jobs), so a free word for a new id is found in a few probes.
-pub const CLAIM_SLOTS: usize = 1 << 14;
+/// Claim words in a pool segment (256 KiB). Each worker has a region of them
+/// ([`Regions`]); at most half of a region is in use at once (`Core::alloc_id` refuses
+/// more in-flight jobs for that worker), so a free word for a new id is found in a few
+/// probes.
+pub const CLAIM_SLOTS: usize = 1 << 15;
 
 const QUEUED: u64 = 1;
 const RUNNING: u64 = 2;
@@ -123,18 +125,52 @@ impl ClaimTable {
     }
 }
 
-/// Claim words per 64-byte cache line.
-const PER_LINE: usize = 64 / std::mem::size_of::<AtomicU64>();
+/// Most workers a pool may have: each gets a claim region of at least 64 words, so at
+/// least 32 of its jobs can be in flight.
+pub const MAX_WORKERS: usize = CLAIM_SLOTS / 64;
 
-/// The claim word (and controller table slot) of job `id`: a bijection of `id %
-/// CLAIM_SLOTS` that puts consecutive ids on different cache lines — consecutive jobs
-/// usually go to different workers, whose claim CASes would otherwise contend for one
-/// line (false sharing).
+/// Largest region: 1,024 jobs in flight per worker (what `map`'s window grows to) and a
+/// controller table that stays in cache (2,048 entries per worker; a region spanning the
+/// whole table made every job's bookkeeping a cache miss — measured on W2:
+/// docs/performance.md).
+const MAX_REGION: usize = 2048;
+
+/// The claim word (and controller table slot) of job `id`: `id % CLAIM_SLOTS`. The
+/// controller chooses ids so that each worker's jobs fall in a region of their own
+/// (`Core::alloc_id`): consecutive jobs of one worker share cache lines (one miss per
+/// eight claims), jobs of different workers never do (no false sharing of the CAS).
 #[inline]
 pub(crate) fn slot_of(id: u64) -> usize {
-    const LINES: usize = CLAIM_SLOTS / PER_LINE;
-    let i = id as usize % CLAIM_SLOTS;
-    (i % LINES) * PER_LINE + i / LINES
+    id as usize % CLAIM_SLOTS
+}
+
+/// The ids of worker `w`'s jobs when each of `workers` gets a region of the claim table:
+/// its `seq`-th job (from 1) gets an id whose slot is in the region, distinct from every
+/// other worker's and from its own other jobs' within `region` jobs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Regions {
+    /// Claim words per worker (a multiple of 8, at least 8).
+    pub region: u64,
+}
+
+impl Regions {
+    /// Regions for `workers` workers.
+    pub(crate) fn new(workers: usize) -> Self {
+        let region = (CLAIM_SLOTS / workers.max(1)).min(MAX_REGION) as u64 & !7;
+        Regions { region: region.max(8) }
+    }
+
+    /// Claim slots in use by `workers` workers: `0..slots()`.
+    pub(crate) fn slots(&self, workers: usize) -> usize {
+        workers * self.region as usize
+    }
+
+    /// The id of worker `w`'s `seq`-th job (`seq` ≥ 1; never 0).
+    #[inline]
+    pub(crate) fn id(&self, w: usize, seq: u64) -> u64 {
+        let lap = seq / self.region;
+        lap * CLAIM_SLOTS as u64 + w as u64 * self.region + seq % self.region + CLAIM_SLOTS as u64
+    }
 }
 
 #[cfg(test)]
@@ -142,19 +178,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slot_of_is_a_bijection_that_spreads_neighbours() {
-        let mut seen = vec![false; CLAIM_SLOTS];
-        for id in 0..CLAIM_SLOTS as u64 {
-            let s = slot_of(id);
-            assert!(!seen[s], "slot {s} twice");
-            seen[s] = true;
-            assert_eq!(slot_of(id + CLAIM_SLOTS as u64), s);
-            assert_ne!(
-                s / PER_LINE,
-                slot_of(id + 1) / PER_LINE,
-                "ids {id}, {} share a line",
-                id + 1
-            );
+    fn worker_regions_are_disjoint_and_ids_unique() {
+        for workers in [1usize, 2, 3, 64, MAX_WORKERS] {
+            let r = Regions::new(workers);
+            let mut seen = std::collections::HashSet::new();
+            for w in 0..workers {
+                for seq in 1..3 * r.region {
+                    let id = r.id(w, seq);
+                    assert!(id != 0 && seen.insert(id), "id {id} twice");
+                    let slot = slot_of(id) as u64;
+                    assert_eq!(slot / r.region, w as u64, "worker {w} left its region");
+                }
+            }
         }
     }
 }

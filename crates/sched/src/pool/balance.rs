@@ -9,9 +9,11 @@
 //! unchanged but for the new job id, into the idle worker's ring. The victim skips the
 //! revoked originals when it reaches them.
 //!
-//! When: after every drain that resolved a job (a worker may have run dry: the thread
-//! that waits for results runs this at once), and at every supervisor tick (5 ms: a
-//! worker that is frozen — SIGSTOP, a debugger — or dead holds jobs it will not start).
+//! When: whenever a waiting thread polls the pool (a cheap check finds no idle worker in
+//! the common case), and at every supervisor tick (5 ms: a worker that is frozen —
+//! SIGSTOP, a debugger — or dead holds jobs it will not start). Only a *stalled* worker
+//! is robbed: one that resolved nothing for 20 µs (`STALL`) — a stream of tiny jobs
+//! flows on its own, and moving it would only cost copies.
 //! Why the newest half: the victim keeps the jobs it would reach first (they are likely
 //! claimed soon), and halving makes a long queue spread in log₂ steps.
 
@@ -19,23 +21,61 @@ use super::core::{Core, Owed, Shared};
 use crate::control::state;
 use crate::job::kind;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 use zeroproc_codec::envelope;
 
+/// Jobs move from a worker that has resolved none of its jobs for this long (a long job,
+/// frozen, dead — or merely off its CPU for a moment) to a worker that has had nothing to
+/// do for this long. Both conditions matter: a submitter that is still submitting feeds
+/// an idle worker with fresh jobs at no extra cost, and three spinning processes on two
+/// cores make workers look stalled all the time — moving jobs whenever one looked stalled
+/// cost W2 15–20 % of its throughput and then, moving a few at a time, 55 % (measured,
+/// docs/performance.md). 50 µs is the spin phase of a waiting worker: the thief is
+/// still spinning when the work arrives.
+const STALL: Duration = Duration::from_micros(50);
+
+/// Most jobs moved per look: half of the victim's queue, at most this many (a copy and a
+/// CAS per record on the controller).
+const MOVE_MAX: usize = 64;
+
+/// See [`Core::balance`].
+const POLLS_PER_LOOK: u32 = 16;
+
 impl Core {
-    /// Moves queued, unstarted jobs to live workers that have nothing in flight.
-    pub(crate) fn balance(&mut self, shared: &Shared) {
+    /// Moves queued, unstarted jobs of stalled workers to live workers that have nothing
+    /// in flight. `thorough` (the supervisor's tick): also look at workers holding a
+    /// single job, which needs a load of their `current` word (a cache miss the hot
+    /// polling path avoids).
+    #[inline]
+    pub(crate) fn balance(&mut self, shared: &Shared, thorough: bool) {
+        if !self.slots.iter().any(|s| s.load == 0 && s.open()) {
+            return; // no candidate thief: the common case under load, no atomics
+        }
+        // A waiting thread polls every ~0.1 µs: look closer only every POLLS_PER_LOOK
+        // polls (a few µs, well under STALL), which keeps the clock read off the hot path.
+        self.balance_polls = self.balance_polls.wrapping_add(1);
+        if !thorough && self.balance_polls % POLLS_PER_LOOK != 0 {
+            return;
+        }
+        self.balance_slow(shared, thorough);
+    }
+
+    #[cold]
+    fn balance_slow(&mut self, shared: &Shared, thorough: bool) {
+        let now = Instant::now();
         // Each pass gives one idle worker work; bounded by the number of workers.
         for _ in 0..self.slots.len() {
-            let Some(thief) = self.idle_worker(shared) else { return };
-            let Some(victim) = self.busiest(shared, thief) else { return };
+            let Some(thief) = self.idle_worker(shared, now) else { return };
+            let Some(victim) = self.stalled(shared, thief, thorough, now) else { return };
             if self.steal(shared, victim, thief) == 0 {
                 return;
             }
         }
     }
 
-    /// A live, ready worker with nothing in flight.
-    fn idle_worker(&self, shared: &Shared) -> Option<usize> {
+    /// A live, ready worker that has had nothing in flight for [`STALL`] (a worker that
+    /// just finished its last job is about to get fresh ones from the submitter).
+    fn idle_worker(&self, shared: &Shared, now: Instant) -> Option<usize> {
         (0..self.slots.len()).find(|&w| {
             let s = &self.slots[w];
             s.open()
@@ -43,46 +83,46 @@ impl Core {
                 && s.child.is_some()
                 && s.kill.is_none()
                 && s.asked_exit.is_none()
+                && now.saturating_duration_since(s.progress) >= STALL
                 // Acquire: pairs with the worker's Release store of READY.
                 && shared.control(w).state.load(Ordering::Acquire) == state::READY
         })
     }
 
-    /// The worker holding the most jobs it has not started (at least one), other than
-    /// `thief`.
-    fn busiest(&self, shared: &Shared, thief: usize) -> Option<usize> {
+    /// The stalled worker (see [`STALL`]) holding the most jobs, other than `thief`:
+    /// with at least two jobs (one may be running), or with one that is not running when
+    /// `thorough`.
+    fn stalled(
+        &self,
+        shared: &Shared,
+        thief: usize,
+        thorough: bool,
+        now: Instant,
+    ) -> Option<usize> {
         let mut best: Option<(usize, usize)> = None;
         for (w, s) in self.slots.iter().enumerate() {
-            if w == thief || s.load == 0 {
+            let candidate =
+                s.load >= 2 || (thorough && s.load == 1 && shared.control(w).current() == 0);
+            if w == thief || !candidate || best.is_some_and(|(_, l)| s.load <= l) {
                 continue;
             }
-            let running = usize::from(shared.control(w).current() != 0);
-            let queued = s.load.saturating_sub(running);
-            if queued >= 1 && best.is_none_or(|(_, q)| queued > q) {
-                best = Some((w, queued));
+            if now.saturating_duration_since(s.progress) >= STALL {
+                best = Some((w, s.load));
             }
         }
         best.map(|(w, _)| w)
     }
 
-    /// Moves up to half (rounded up) of `victim`'s unstarted jobs — its newest — to
+    /// Moves up to half (rounded up, at most [`MOVE_MAX`]) of `victim`'s unstarted jobs —
+    /// its newest — to
     /// `thief`, in their original order, as long as `thief`'s ring has room. Returns how
     /// many moved.
     fn steal(&mut self, shared: &Shared, victim: usize, thief: usize) -> usize {
         let running = usize::from(shared.control(victim).current() != 0);
-        let want = self.slots[victim].load.saturating_sub(running).div_ceil(2);
-        let held = |c: &Core, id: u64| c.jobs.get(id).is_some_and(|o| o.worker == victim);
-        let mut picked: Vec<u64> = Vec::with_capacity(want);
-        for &id in self.slots[victim].queue.iter().rev() {
-            if picked.len() == want {
-                break;
-            }
-            if held(self, id) {
-                picked.push(id);
-            }
-        }
+        let want = self.slots[victim].load.saturating_sub(running).div_ceil(2).min(MOVE_MAX);
+        let newest = self.newest_held(victim, want);
         let mut moved = 0;
-        for id in picked.into_iter().rev() {
+        for &id in newest.iter().rev() {
             match self.relocate(shared, id, thief) {
                 Move::Moved => moved += 1,
                 Move::Claimed => {}
@@ -105,7 +145,7 @@ impl Core {
         if bytes.len() < envelope::HEADER_LEN {
             return Move::Claimed;
         }
-        let Some(new) = self.alloc_id() else { return Move::NoRoom };
+        let Some(new) = self.alloc_id(to) else { return Move::NoRoom };
         let Core { slots, jobs, .. } = self;
         let Ok(mut r) = slots[to].tx.try_reserve(bytes.len()) else { return Move::NoRoom };
         if !shared.claims().revoke(id) {
@@ -120,6 +160,7 @@ impl Core {
         r.set_tag(new);
         r.stage();
         slots[from].load -= 1;
+        slots[from].moved_away += 1;
         let pos = slots[to].tx.last_position();
         o.dest.assign(to, new);
         self.track(Owed { id: new, worker: to, pos, ..o });

@@ -4,6 +4,7 @@ use super::core::{Shared, Slot};
 use super::registry;
 use super::supervisor::{self, Launch};
 use super::Pool;
+use crate::claim::MAX_WORKERS;
 use crate::control::{PoolHeader, SegmentMap, POOL_LAYOUT};
 use crate::error::BuildError;
 use crate::launch::{self, Spec};
@@ -175,8 +176,15 @@ impl PoolBuilder {
         }
         let n = match self.workers {
             Some(0) => return Err(BuildError::Config("zero workers".into())),
+            Some(n) if n > MAX_WORKERS => {
+                return Err(BuildError::Config(format!(
+                    "{n} workers: a pool has at most {MAX_WORKERS} (one process each)"
+                )))
+            }
             Some(n) => n,
-            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            None => {
+                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(MAX_WORKERS)
+            }
         };
         let cap = self.ring_capacity;
         let map = SegmentMap::new(n, cap)

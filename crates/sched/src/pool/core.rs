@@ -6,12 +6,11 @@
 //! to every round trip). The supervisor thread (`supervisor.rs`) drains them when nobody
 //! waits, and handles worker deaths and time-outs.
 
-use crate::claim::{slot_of, Claim, ClaimTable, CLAIM_SLOTS};
+use crate::claim::{slot_of, Claim, ClaimTable, Regions};
 use crate::control::{PoolHeader, SegmentMap, WorkerControl};
 use crate::error::{JobError, Never};
 use crate::fntable::Registry;
 use crate::spill::{SpillHeap, SpillSource};
-use std::collections::VecDeque;
 use std::process::Child;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -58,20 +57,23 @@ pub(crate) struct JobTable {
 }
 
 impl JobTable {
-    fn new() -> Self {
-        Self { slots: (0..CLAIM_SLOTS).map(|_| None).collect(), len: 0 }
+    /// A table for ids whose slots are below `slots` (`Regions::slots`).
+    fn new(slots: usize) -> Self {
+        Self { slots: (0..slots).map(|_| None).collect(), len: 0 }
     }
 
     /// The job `id`, if in flight.
     #[inline]
     pub(crate) fn get(&self, id: u64) -> Option<&Owed> {
-        self.slots[slot_of(id)].as_ref().filter(|o| o.id == id)
+        // `id` may come from shared memory (a completion's tag, a `current` word): any
+        // value is looked up safely.
+        self.slots.get(slot_of(id))?.as_ref().filter(|o| o.id == id)
     }
 
     /// Removes and returns job `id`, if in flight.
     #[inline]
     pub(crate) fn take(&mut self, id: u64) -> Option<Owed> {
-        let s = &mut self.slots[slot_of(id)];
+        let s = self.slots.get_mut(slot_of(id))?;
         if s.as_ref().is_some_and(|o| o.id == id) {
             self.len -= 1;
             s.take()
@@ -103,11 +105,15 @@ impl JobTable {
 pub(crate) struct Slot {
     pub tx: Producer,
     pub rx: Consumer,
-    /// Ids placed on this worker, oldest first. Ids resolved or moved since are skipped
-    /// lazily (they are no longer in the job table with this worker as owner).
-    pub queue: VecDeque<u64>,
+    /// Sequence number (`Core::alloc_id`) of the oldest job this worker may still hold:
+    /// its jobs are the ids of sequence numbers `low..` up to the next one, those still in
+    /// the job table with this worker as owner (`Core::held`).
+    pub low: u64,
     /// Jobs in flight on this worker (queued in its ring or running).
     pub load: usize,
+    /// When this worker last showed progress: a job of it resolved, or it got its first
+    /// job after being idle (`balance.rs` moves jobs only off workers that stalled).
+    pub progress: Instant,
     /// The core the worker is pinned to, if any.
     pub core: Option<usize>,
     pub child: Option<Child>,
@@ -119,6 +125,8 @@ pub(crate) struct Slot {
     pub asked_exit: Option<Instant>,
     /// Incarnations started after the first.
     pub respawns: u64,
+    /// Jobs moved off this worker to idle ones (`balance.rs`).
+    pub moved_away: u64,
     /// Consecutive incarnations that died before their handshake.
     pub failed_starts: u32,
     /// Given up on (repeated start failures, or a ring found corrupt): no jobs are
@@ -138,14 +146,16 @@ impl Slot {
         Slot {
             tx,
             rx,
-            queue: VecDeque::new(),
+            low: 1,
             load: 0,
+            progress: Instant::now(),
             core,
             child: None,
             pid: 0,
             kill: None,
             asked_exit: None,
             respawns: 0,
+            moved_away: 0,
             failed_starts: 0,
             broken: false,
             retired: None,
@@ -165,7 +175,11 @@ impl Slot {
 pub(crate) struct Core {
     pub slots: Vec<Slot>,
     pub jobs: JobTable,
-    pub next_id: u64,
+    /// How job ids map to claim regions, and each worker's next sequence number.
+    regions: Regions,
+    seqs: Vec<u64>,
+    /// Polls since the last full look for idle workers (`balance.rs`).
+    pub balance_polls: u32,
     pub rr: usize,
     /// The functions registered in the pool's shared function table.
     pub fns: Registry,
@@ -233,8 +247,10 @@ impl Shared {
             controls,
             core: Mutex::new(Core {
                 slots,
-                jobs: JobTable::new(),
-                next_id: 1,
+                jobs: JobTable::new(Regions::new(map.workers).slots(map.workers)),
+                regions: Regions::new(map.workers),
+                seqs: vec![1; map.workers],
+                balance_polls: 0,
                 rr: 0,
                 fns: Registry::new(),
                 after: Vec::new(),
@@ -424,8 +440,8 @@ impl Shared {
 }
 
 impl Core {
-    /// Drains all completion rings; returns how many jobs were resolved. When any was, a
-    /// worker may have run out of work: queued jobs are rebalanced (`balance`).
+    /// Drains all completion rings; returns how many jobs were resolved. Then, if a worker
+    /// has run out of work, queued jobs of a stalled worker move to it (`balance.rs`).
     #[inline]
     pub(crate) fn drain_all(&mut self, shared: &Shared) -> usize {
         let mut n = 0;
@@ -434,9 +450,7 @@ impl Core {
                 n += self.drain(w, shared);
             }
         }
-        if n != 0 {
-            self.balance(shared);
-        }
+        self.balance(shared, false);
         n
     }
 
@@ -445,7 +459,7 @@ impl Core {
     /// resolved (a corrupt ring resolves the slot's jobs with an error: see
     /// [`retire`](Self::retire)).
     pub(crate) fn drain(&mut self, w: usize, shared: &Shared) -> usize {
-        let Core { slots, after, jobs, .. } = self;
+        let Core { slots, after, jobs, regions, seqs, .. } = self;
         let Slot { rx, load, .. } = &mut slots[w];
         let spilled = |b: &[u8]| b.len() > 3 && b[3] & zeroproc_codec::envelope::FLAG_SPILLED != 0;
         let mut resolved = 0;
@@ -478,6 +492,15 @@ impl Core {
             }
         });
         *load -= resolved;
+        if resolved != 0 {
+            let slot = &mut slots[w];
+            slot.progress = Instant::now();
+            // Completions mostly come in placement order: keep the held range short.
+            let next = seqs[w];
+            while slot.low < next && !is_held(jobs, regions.id(w, slot.low), w) {
+                slot.low += 1;
+            }
+        }
         match r {
             Ok(_) => resolved,
             Err(TryRecvError::Corrupt(c)) => {
@@ -519,15 +542,9 @@ impl Core {
         which: impl Fn(u64) -> bool,
         e: &dyn Fn() -> JobError<Never>,
     ) -> usize {
-        let ids: Vec<u64> = self.slots[w].queue.drain(..).collect();
         let mut failed = 0;
-        for id in ids {
-            let held = self.jobs.get(id).is_some_and(|o| o.worker == w);
-            if !held {
-                continue;
-            }
+        for id in self.held(w) {
             if !which(id) {
-                self.slots[w].queue.push_back(id);
                 continue;
             }
             let o = self.jobs.take(id).expect("checked");
@@ -557,37 +574,49 @@ impl Core {
     #[inline]
     pub(crate) fn pick(&mut self) -> Option<usize> {
         let n = self.slots.len();
-        let cpu = current_cpu();
-        let mut best: Option<(usize, (usize, bool))> = None;
+        let score = |s: &Slot| s.load + usize::from(s.child.is_none());
+        let mut best: Option<(usize, usize)> = None;
+        let mut ties = 0;
         for k in 0..n {
             let w = (self.rr + k) % n;
             let s = &self.slots[w];
             if !s.open() {
                 continue;
             }
-            let score = (s.load + usize::from(s.child.is_none()), cpu.is_some() && s.core == cpu);
-            if best.is_none_or(|(_, b)| score < b) {
-                best = Some((w, score));
-                if score == (0, false) {
-                    break;
+            match best {
+                Some((_, b)) if score(s) > b => {}
+                Some((_, b)) if score(s) == b => ties += 1,
+                _ => {
+                    best = Some((w, score(s)));
+                    ties = 0;
                 }
             }
         }
-        let (w, _) = best?;
+        let (mut w, load) = best?;
+        // Idle workers tie: do not pick the one on our CPU (a vDSO read, only here).
+        if load == 0 && ties > 0 && current_cpu().is_some_and(|c| self.slots[w].core == Some(c)) {
+            let other = (1..n).map(|k| (w + k) % n).find(|&v| {
+                let s = &self.slots[v];
+                s.open() && score(s) == 0
+            });
+            w = other.unwrap_or(w);
+        }
         self.rr = (w + 1) % n;
         Some(w)
     }
 
-    /// A fresh job id whose claim word is free (at most `CLAIM_SLOTS / 2` jobs are in
-    /// flight, so this takes a few probes at most); `None` when that many are in flight.
+    /// A fresh id for a job on worker `w` whose claim word is free (in `w`'s region);
+    /// `None` when half of the region is in flight (the caller treats that worker as
+    /// full). A few probes at most: the region is at least half free.
     #[inline]
-    pub(crate) fn alloc_id(&mut self) -> Option<u64> {
-        if self.jobs.len() >= CLAIM_SLOTS / 2 {
+    pub(crate) fn alloc_id(&mut self, w: usize) -> Option<u64> {
+        if 2 * self.slots[w].load as u64 >= self.regions.region {
             return None;
         }
         loop {
-            let id = self.next_id;
-            self.next_id += 1;
+            let seq = self.seqs[w];
+            self.seqs[w] += 1;
+            let id = self.regions.id(w, seq);
             if self.jobs.is_free(id) {
                 return Some(id);
             }
@@ -598,11 +627,10 @@ impl Core {
     #[inline]
     pub(crate) fn track(&mut self, o: Owed) {
         let slot = &mut self.slots[o.worker];
-        slot.queue.push_back(o.id);
-        slot.load += 1;
-        if slot.queue.len() > 2 * slot.load + 64 {
-            compact(&mut slot.queue, &self.jobs, o.worker);
+        if slot.load == 0 {
+            slot.progress = Instant::now();
         }
+        slot.load += 1;
         self.jobs.insert(o);
     }
 
@@ -618,15 +646,38 @@ impl Core {
         self.jobs.take(id)
     }
 
+    /// The ids of the jobs worker `w` holds, oldest first (a scan of its sequence range:
+    /// cold paths only — deaths, stealing, cancelling everything).
+    pub(crate) fn held(&self, w: usize) -> Vec<u64> {
+        let (low, next) = (self.slots[w].low, self.seqs[w]);
+        (low..next)
+            .map(|seq| self.regions.id(w, seq))
+            .filter(|&id| is_held(&self.jobs, id, w))
+            .collect()
+    }
+
+    /// Up to `n` of the jobs worker `w` holds, newest first (a scan down from its newest
+    /// sequence number that stops after `n`).
+    pub(crate) fn newest_held(&self, w: usize, n: usize) -> Vec<u64> {
+        let (low, next) = (self.slots[w].low, self.seqs[w]);
+        (low..next)
+            .rev()
+            .map(|seq| self.regions.id(w, seq))
+            .filter(|&id| is_held(&self.jobs, id, w))
+            .take(n)
+            .collect()
+    }
+
     /// Total jobs in flight.
     pub(crate) fn owed(&self) -> usize {
         self.jobs.len()
     }
 }
 
-/// Drops ids no longer held by worker `w` from its queue.
-fn compact(queue: &mut VecDeque<u64>, jobs: &JobTable, w: usize) {
-    queue.retain(|&id| jobs.get(id).is_some_and(|o| o.worker == w));
+/// Whether job `id` is in flight on worker `w`.
+#[inline]
+fn is_held(jobs: &JobTable, id: u64, w: usize) -> bool {
+    jobs.get(id).is_some_and(|o| o.worker == w)
 }
 
 /// The CPU the calling thread runs on (`sched_getcpu`: a vDSO / rseq read, no syscall).

@@ -25,6 +25,9 @@ pub struct WorkerStats {
     pub queued: usize,
     /// Times it was replaced (crash, time-out, `terminate`, `max_jobs_per_worker`).
     pub respawns: u64,
+    /// Queued jobs moved off it to an idle worker because it had stalled (a long job,
+    /// frozen, dead) — see the work-conservation notes in `docs/architecture.md`.
+    pub moved_away: u64,
 }
 
 /// Statistics of the whole pool.
@@ -47,14 +50,14 @@ impl std::fmt::Display for PoolStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "worker  pid      jobs        busy_s   idle_s   util   MB_in    MB_out   respawns"
+            "worker  pid      jobs        busy_s   idle_s   util   MB_in    MB_out   respawns moved"
         )?;
         for w in &self.workers {
             let total = (w.busy + w.idle).as_secs_f64();
             let util = if total > 0.0 { 100.0 * w.busy.as_secs_f64() / total } else { 0.0 };
             writeln!(
                 f,
-                "{:<7} {:<8} {:<11} {:<8.3} {:<8.3} {:>4.0}%  {:<8.2} {:<8.2} {}",
+                "{:<7} {:<8} {:<11} {:<8.3} {:<8.3} {:>4.0}%  {:<8.2} {:<8.2} {:<8} {}",
                 w.index,
                 w.pid,
                 w.jobs_done,
@@ -63,7 +66,8 @@ impl std::fmt::Display for PoolStats {
                 util,
                 w.bytes_in as f64 / 1e6,
                 w.bytes_out as f64 / 1e6,
-                w.respawns
+                w.respawns,
+                w.moved_away
             )?;
         }
         Ok(())
@@ -87,6 +91,7 @@ pub(crate) fn collect(shared: &Shared) -> PoolStats {
                 bytes_out: c.bytes_out.load(Ordering::Relaxed),
                 queued: s.load,
                 respawns: s.respawns,
+                moved_away: s.moved_away,
             }
         })
         .collect();

@@ -118,7 +118,7 @@ impl Shared {
         core.drain_all(self);
         if cancel {
             for w in 0..core.slots.len() {
-                let ids: Vec<u64> = core.slots[w].queue.iter().copied().collect();
+                let ids = core.held(w);
                 for id in ids {
                     core.cancel(self, id);
                 }
@@ -247,13 +247,13 @@ fn place<A: Wire>(
         });
     };
     let n = core.slots.len();
-    let Some(id) = core.alloc_id() else { return Err(Attempt::Full) };
     for k in 0..n {
         let w = (first + k) % n;
-        let slot = &mut core.slots[w];
-        if !slot.open() {
+        if !core.slots[w].open() {
             continue;
         }
+        let Some(id) = core.alloc_id(w) else { continue };
+        let slot = &mut core.slots[w];
         // Before the record is committed (the commit's Release publishes it).
         shared.claims().queue(id);
         match encode_job(shared, &mut slot.tx, fn_id, id, timeout_ns != 0, args, stage) {

@@ -193,7 +193,7 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
         core.place_stops();
     }
     stop_lingering(&mut core);
-    core.balance(shared);
+    core.balance(shared, true);
     let all_gone = core.slots.iter().all(|s| s.child.is_none() && (s.broken || s.load == 0));
     super::observe::publish(shared, &core);
     let after = core.take_after();
