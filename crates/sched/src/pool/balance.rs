@@ -3,19 +3,18 @@
 //!
 //! Jobs are placed in per-worker SPSC rings (the fastest path: no contended word per job),
 //! but a record is only *committed* to its worker when the worker claims it (`claim.rs`).
-//! Whenever the controller sees a live worker with nothing in flight while another worker
-//! holds jobs it has not started, it revokes the newest half of those (one CAS each; a
-//! job the worker claimed in the meantime stays where it is) and copies their records,
+//! When a live worker has had nothing to do for [`STALL`] while another worker has
+//! resolved none of its jobs for as long and holds jobs it has not started, the
+//! controller revokes the newest half of those (at most [`MOVE_MAX`]; one CAS each — a job
+//! the worker claimed in the meantime stays where it is) and copies their records,
 //! unchanged but for the new job id, into the idle worker's ring. The victim skips the
 //! revoked originals when it reaches them.
 //!
-//! When: whenever a waiting thread polls the pool (a cheap check finds no idle worker in
-//! the common case), and at every supervisor tick (5 ms: a worker that is frozen —
-//! SIGSTOP, a debugger — or dead holds jobs it will not start). Only a *stalled* worker
-//! is robbed: one that resolved nothing for 20 µs (`STALL`) — a stream of tiny jobs
-//! flows on its own, and moving it would only cost copies.
-//! Why the newest half: the victim keeps the jobs it would reach first (they are likely
-//! claimed soon), and halving makes a long queue spread in log₂ steps.
+//! When: whenever a thread waiting on the pool polls it (a cheap check — is any worker
+//! without jobs? — answers no in the common case, and the full look is made every 16th
+//! poll), and at every supervisor tick (5 ms), which also catches a frozen (SIGSTOP, a
+//! debugger) or dead worker holding a single unstarted job. Why the newest: the victim
+//! keeps the jobs it would reach first; why half: a long queue spreads in log₂ steps.
 
 use super::core::{Core, Owed, Shared};
 use crate::control::state;
@@ -124,7 +123,10 @@ impl Core {
         let mut moved = 0;
         for &id in newest.iter().rev() {
             match self.relocate(shared, id, thief) {
-                Move::Moved => moved += 1,
+                Move::Moved => {
+                    moved += 1;
+                    self.slots[victim].moved_away += 1;
+                }
                 Move::Claimed => {}
                 Move::NoRoom => break,
             }
@@ -160,11 +162,27 @@ impl Core {
         r.set_tag(new);
         r.stage();
         slots[from].load -= 1;
-        slots[from].moved_away += 1;
         let pos = slots[to].tx.last_position();
         o.dest.assign(to, new);
         self.track(Owed { id: new, worker: to, pos, ..o });
         Move::Moved
+    }
+}
+
+impl Core {
+    /// Moves every unstarted job of `from` (a slot given up on) to the other open workers,
+    /// least loaded first, as far as their rings have room.
+    pub(crate) fn rehome(&mut self, shared: &Shared, from: usize) {
+        for id in self.held(from) {
+            let to = (0..self.slots.len())
+                .filter(|&t| t != from && self.slots[t].open() && !self.slots[t].broken)
+                .min_by_key(|&t| self.slots[t].load);
+            let Some(to) = to else { return };
+            if let Move::Moved = self.relocate(shared, id, to) {
+                self.slots[from].moved_away += 1;
+                self.slots[to].tx.publish();
+            }
+        }
     }
 }
 

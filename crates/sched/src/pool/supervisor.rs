@@ -247,11 +247,26 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     let claims = shared.claims();
     core.fail_held(w, |id| claims.state(id) == Claim::Running, &|| e.clone());
     let slot = &mut core.slots[w];
-    slot.failed_starts = if word == state::READY { 0 } else { slot.failed_starts + 1 };
+    // A start failure is a worker that could not get going (wrong program, no init(), a
+    // crash in start-up); SIGKILL comes from outside (an operator, the OOM killer, a
+    // test) and says nothing about the next attempt.
+    let killed = st.signal() == Some(libc::SIGKILL);
+    slot.failed_starts = match (word == state::READY, killed) {
+        (true, _) => 0,
+        (false, true) => slot.failed_starts,
+        (false, false) => slot.failed_starts + 1,
+    };
     if slot.failed_starts >= MAX_FAILED_STARTS {
-        slot.broken = true;
-        core.fail_held(w, |_| true, &|| died.clone());
+        give_up(shared, core, w, died);
     }
+}
+
+/// Slot `w` will not be respawned: its unstarted jobs move to the other workers (those
+/// that fit), the rest fail with `e`.
+fn give_up(shared: &Shared, core: &mut Core, w: usize, e: JobError<crate::Never>) {
+    core.slots[w].broken = true;
+    core.rehome(shared, w);
+    core.fail_held(w, |_| true, &|| e.clone());
 }
 
 /// Respawns slot `w` if it needs a process: always while the pool is open, and after a
@@ -267,9 +282,7 @@ fn keep_served(shared: &Shared, core: &mut Core, spec: &Spec, w: usize, closed: 
     }
     respawn(shared, slot, spec, w);
     if slot.failed_starts >= MAX_FAILED_STARTS {
-        slot.broken = true;
-        let e = JobError::WorkerDied { signal: None, exit_code: None };
-        core.fail_held(w, |_| true, &|| e.clone());
+        give_up(shared, core, w, JobError::WorkerDied { signal: None, exit_code: None });
     }
 }
 
