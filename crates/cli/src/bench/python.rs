@@ -47,7 +47,7 @@ fn script_dir() -> Option<PathBuf> {
 /// The time limit of one script.
 fn limit(p: Profile) -> Duration {
     Duration::from_secs(match p {
-        Profile::Smoke => 60,
+        Profile::Smoke => 180,
         Profile::Quick => 100,
         Profile::Full => 1200,
     })
