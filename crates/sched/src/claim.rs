@@ -133,7 +133,7 @@ pub const MAX_WORKERS: usize = CLAIM_SLOTS / 64;
 /// controller table that stays in cache (2,048 entries per worker; a region spanning the
 /// whole table made every job's bookkeeping a cache miss — measured on W2:
 /// docs/performance.md).
-const MAX_REGION: usize = 2048;
+const MAX_REGION: usize = 512;
 
 /// The claim word (and controller table slot) of job `id`: `id % CLAIM_SLOTS`. The
 /// controller chooses ids so that each worker's jobs fall in a region of their own

@@ -62,6 +62,11 @@ impl Core {
     #[cold]
     fn balance_slow(&mut self, shared: &Shared, thorough: bool) {
         let now = Instant::now();
+        for s in self.slots.iter_mut() {
+            if s.events != s.seen.0 {
+                s.seen = (s.events, now);
+            }
+        }
         // Each pass gives one idle worker work; bounded by the number of workers.
         for _ in 0..self.slots.len() {
             let Some(thief) = self.idle_worker(shared, now) else { return };
@@ -82,7 +87,7 @@ impl Core {
                 && s.child.is_some()
                 && s.kill.is_none()
                 && s.asked_exit.is_none()
-                && now.saturating_duration_since(s.progress) >= STALL
+                && now.saturating_duration_since(s.seen.1) >= STALL
                 // Acquire: pairs with the worker's Release store of READY.
                 && shared.control(w).state.load(Ordering::Acquire) == state::READY
         })
@@ -105,7 +110,7 @@ impl Core {
             if w == thief || !candidate || best.is_some_and(|(_, l)| s.load <= l) {
                 continue;
             }
-            if now.saturating_duration_since(s.progress) >= STALL {
+            if now.saturating_duration_since(s.seen.1) >= STALL {
                 best = Some((w, s.load));
             }
         }

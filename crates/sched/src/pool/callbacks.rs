@@ -13,6 +13,7 @@
 use super::core::Complete;
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 thread_local! {
@@ -25,6 +26,8 @@ thread_local! {
 pub(crate) struct Callbacks {
     inner: Arc<Queue>,
     started: Mutex<bool>,
+    /// The thread exists (a lock-free early-out for `pump`, called on every poll).
+    running: AtomicBool,
 }
 
 #[derive(Default)]
@@ -85,12 +88,17 @@ impl Callbacks {
         // Without a thread the hooks would never run: run them on the next pump instead
         // (`started` stays false, so this is retried).
         *started = spawned.is_ok();
+        // Relaxed: a hint for `pump`; the queue itself is under its mutex.
+        self.running.store(*started, Ordering::Relaxed);
     }
 
     /// On the callback thread: runs the hooks queued so far (called while that thread
     /// waits on the pool). Elsewhere: nothing.
+    #[inline]
     pub(crate) fn pump(&self) {
-        if !ON_CALLBACK_THREAD.with(|c| c.get()) {
+        // Relaxed: only this pool's callback thread (started before it could call this)
+        // has work here; any other thread just returns.
+        if !self.running.load(Ordering::Relaxed) || !ON_CALLBACK_THREAD.with(|c| c.get()) {
             return;
         }
         loop {

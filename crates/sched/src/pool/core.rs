@@ -111,9 +111,11 @@ pub(crate) struct Slot {
     pub low: u64,
     /// Jobs in flight on this worker (queued in its ring or running).
     pub load: usize,
-    /// When this worker last showed progress: a job of it resolved, or it got its first
-    /// job after being idle (`balance.rs` moves jobs only off workers that stalled).
-    pub progress: Instant,
+    /// Jobs resolved or placed on this worker so far: a change counter (no clock read
+    /// per job) that `balance.rs` compares between its looks.
+    pub events: u64,
+    /// `events` as seen at a look of `balance.rs`, and when it was last seen to change.
+    pub seen: (u64, Instant),
     /// The core the worker is pinned to, if any.
     pub core: Option<usize>,
     pub child: Option<Child>,
@@ -148,7 +150,8 @@ impl Slot {
             rx,
             low: 1,
             load: 0,
-            progress: Instant::now(),
+            events: 0,
+            seen: (0, Instant::now()),
             core,
             child: None,
             pid: 0,
@@ -494,7 +497,7 @@ impl Core {
         *load -= resolved;
         if resolved != 0 {
             let slot = &mut slots[w];
-            slot.progress = Instant::now();
+            slot.events += resolved as u64;
             // Completions mostly come in placement order: keep the held range short.
             let next = seqs[w];
             while slot.low < next && !is_held(jobs, regions.id(w, slot.low), w) {
@@ -628,7 +631,7 @@ impl Core {
     pub(crate) fn track(&mut self, o: Owed) {
         let slot = &mut self.slots[o.worker];
         if slot.load == 0 {
-            slot.progress = Instant::now();
+            slot.events += 1; // busy from now: a new period for the stall clock
         }
         slot.load += 1;
         self.jobs.insert(o);
