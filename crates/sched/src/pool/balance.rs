@@ -1,60 +1,63 @@
-//! Work conservation: no queued job waits behind a running, frozen or dead worker while
-//! another worker has nothing to do.
+//! Work conservation: no queued job waits behind a long, frozen or dead worker while
+//! another worker could run it.
 //!
 //! Jobs are placed in per-worker SPSC rings (the fastest path: no contended word per job),
 //! but a record is only *committed* to its worker when the worker claims it (`claim.rs`).
-//! When a live worker has had nothing to do for [`STALL`] while another worker has
-//! resolved none of its jobs for as long and holds jobs it has not started, the
-//! controller revokes the newest half of those (at most [`MOVE_MAX`]; one CAS each — a job
-//! the worker claimed in the meantime stays where it is) and copies their records,
-//! unchanged but for the new job id, into the idle worker's ring. The victim skips the
-//! revoked originals when it reaches them.
+//! A worker that holds unstarted jobs and has finished nothing for [`STALL`] is looked
+//! at; if it is **stuck** — in one job for [`LONG_JOB`] (a long or hung job, or frozen
+//! inside one), or idle that long while stopped (SIGSTOP, a debugger, a cgroup freezer,
+//! `probe.rs`) or dead — the controller
+//! revokes its unstarted jobs, oldest first (at most [`MOVE_MAX`] per look; one CAS each:
+//! a job the worker claimed in the meantime stays), and copies their records, unchanged
+//! but for the new job id, into the rings of the least-loaded workers that are not stuck.
+//! New jobs are not placed on a stuck worker (`Core::pick`). The victim skips the revoked
+//! originals when it reaches them.
 //!
-//! When: whenever a thread waiting on the pool polls it (a cheap check — is any worker
-//! without jobs? — answers no in the common case, and the full look is made every 16th
-//! poll), and at every supervisor tick (5 ms), which also catches a frozen (SIGSTOP, a
-//! debugger) or dead worker holding a single unstarted job. Why the newest: the victim
-//! keeps the jobs it would reach first; why half: a long queue spreads in log₂ steps.
+//! A worker that is merely waiting for a CPU for a moment is *not* stuck: on two cores a
+//! controller and two spinning workers take turns all the time, and moving the queue of
+//! every worker that finished nothing for 20–200 µs cost W2 (tiny jobs) 15–55 % of its
+//! throughput (measured, docs/performance.md).
+//!
+//! When: whenever a thread waiting on the pool polls it (every [`POLLS_PER_LOOK`]th
+//! poll, and only while some worker holds queued jobs), and at every supervisor tick
+//! (5 ms), which also looks at workers holding a single unstarted job.
 
 use super::core::{Core, Owed, Shared};
+use super::probe::{self, PROBE_EVERY};
 use crate::control::state;
 use crate::job::kind;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope;
 
-/// Jobs move from a worker that has resolved none of its jobs for this long (a long job,
-/// frozen, dead — or merely off its CPU for a moment) to a worker that has had nothing to
-/// do for this long. Both conditions matter: a submitter that is still submitting feeds
-/// an idle worker with fresh jobs at no extra cost, and three spinning processes on two
-/// cores make workers look stalled all the time — moving jobs whenever one looked stalled
-/// cost W2 15–20 % of its throughput and then, moving a few at a time, 55 % (measured,
-/// docs/performance.md). 50 µs is the spin phase of a waiting worker: the thief is
-/// still spinning when the work arrives.
+/// A worker holding unstarted jobs that finished nothing for this long is looked at.
 const STALL: Duration = Duration::from_micros(50);
 
-/// Most jobs moved per look: half of the victim's queue, at most this many (a copy and a
-/// CAS per record on the controller).
+/// A worker in one job for this long (or idle this long, holding jobs, and stopped or
+/// dead) is stuck: the jobs queued behind it move. Longer than the scheduler's usual
+/// turn-taking on an oversubscribed host (a worker preempted for a few hundred µs is not
+/// stuck), short enough that a job behind a hung one waits about a millisecond.
+const LONG_JOB: Duration = Duration::from_millis(1);
+
+/// Most jobs moved off one worker per look (a copy and a CAS each, on the controller).
 const MOVE_MAX: usize = 64;
 
-/// See [`Core::balance`].
-const POLLS_PER_LOOK: u32 = 16;
+/// A waiting thread polls every ~0.1 µs: it looks only every this many polls.
+const POLLS_PER_LOOK: u32 = 32;
 
 impl Core {
-    /// Moves queued, unstarted jobs of stalled workers to live workers that have nothing
-    /// in flight. `thorough` (the supervisor's tick): also look at workers holding a
-    /// single job, which needs a load of their `current` word (a cache miss the hot
-    /// polling path avoids).
+    /// Moves unstarted jobs off stuck workers. `thorough` (the supervisor's tick): look at
+    /// every worker now, also one holding a single job.
     #[inline]
     pub(crate) fn balance(&mut self, shared: &Shared, thorough: bool) {
-        if !self.slots.iter().any(|s| s.load == 0 && s.open()) {
-            return; // no candidate thief: the common case under load, no atomics
-        }
-        // A waiting thread polls every ~0.1 µs: look closer only every POLLS_PER_LOOK
-        // polls (a few µs, well under STALL), which keeps the clock read off the hot path.
-        self.balance_polls = self.balance_polls.wrapping_add(1);
-        if !thorough && self.balance_polls % POLLS_PER_LOOK != 0 {
-            return;
+        if !thorough {
+            if !self.slots.iter().any(|s| s.load >= 2) {
+                return; // nothing queued behind a running job anywhere: no atomics
+            }
+            self.balance_polls = self.balance_polls.wrapping_add(1);
+            if self.balance_polls % POLLS_PER_LOOK != 0 {
+                return;
+            }
         }
         self.balance_slow(shared, thorough);
     }
@@ -62,82 +65,116 @@ impl Core {
     #[cold]
     fn balance_slow(&mut self, shared: &Shared, thorough: bool) {
         let now = Instant::now();
-        for s in self.slots.iter_mut() {
-            if s.events != s.seen.0 {
-                s.seen = (s.events, now);
+        for (w, s) in self.slots.iter_mut().enumerate() {
+            // The job it runs, and since when (at look granularity).
+            let cur = shared.control(w).current();
+            if cur != s.running.0 {
+                s.running = (cur, now);
+            }
+            // Progress: jobs the worker finished (its own counter: the controller may not
+            // have drained them yet, e.g. while the waiting thread sleeps) and jobs placed
+            // on it after it was idle.
+            // Relaxed: a counter, compared only for change.
+            let token = s.events.wrapping_add(shared.control(w).jobs_done.load(Ordering::Relaxed));
+            if token != s.seen.0 {
+                s.seen = (token, now);
+                s.stuck = false;
             }
         }
-        // Each pass gives one idle worker work; bounded by the number of workers.
-        for _ in 0..self.slots.len() {
-            let Some(thief) = self.idle_worker(shared, now) else { return };
-            let Some(victim) = self.stalled(shared, thief, thorough, now) else { return };
-            if self.steal(shared, victim, thief) == 0 {
-                return;
+        let before = self.look_again.take();
+        for v in 0..self.slots.len() {
+            if self.check_stuck(shared, v, now, thorough) {
+                self.unload(shared, v);
+            } else if self.suspect(v, now, thorough) {
+                // Stalled, not (yet) judged stuck: the supervisor looks again soon, since
+                // a waiting thread may be asleep by then.
+                self.look_again = Some(now + PROBE_EVERY);
             }
+        }
+        if self.look_again.is_some() && before.is_none() && !thorough {
+            shared.unpark_supervisor(); // it may be in a 5 ms sleep
         }
     }
 
-    /// A live, ready worker that has had nothing in flight for [`STALL`] (a worker that
-    /// just finished its last job is about to get fresh ones from the submitter).
-    fn idle_worker(&self, shared: &Shared, now: Instant) -> Option<usize> {
-        (0..self.slots.len()).find(|&w| {
-            let s = &self.slots[w];
-            s.open()
-                && s.load == 0
-                && s.child.is_some()
-                && s.kill.is_none()
-                && s.asked_exit.is_none()
-                && now.saturating_duration_since(s.seen.1) >= STALL
-                // Acquire: pairs with the worker's Release store of READY.
-                && shared.control(w).state.load(Ordering::Acquire) == state::READY
-        })
+    /// Holds unstarted jobs and has resolved nothing for [`STALL`].
+    fn suspect(&self, v: usize, now: Instant, thorough: bool) -> bool {
+        let s = &self.slots[v];
+        s.load >= if thorough { 1 } else { 2 } && now.saturating_duration_since(s.seen.1) >= STALL
     }
 
-    /// The stalled worker (see [`STALL`]) holding the most jobs, other than `thief`:
-    /// with at least two jobs (one may be running), or with one that is not running when
-    /// `thorough`.
-    fn stalled(
-        &self,
-        shared: &Shared,
-        thief: usize,
-        thorough: bool,
-        now: Instant,
-    ) -> Option<usize> {
-        let mut best: Option<(usize, usize)> = None;
-        for (w, s) in self.slots.iter().enumerate() {
-            let candidate =
-                s.load >= 2 || (thorough && s.load == 1 && shared.control(w).current() == 0);
-            if w == thief || !candidate || best.is_some_and(|(_, l)| s.load <= l) {
-                continue;
-            }
-            if now.saturating_duration_since(s.seen.1) >= STALL {
-                best = Some((w, s.load));
-            }
+    /// Whether worker `v` holds unstarted jobs and is stuck (see the module docs); keeps
+    /// the verdict in the slot until it makes progress.
+    fn check_stuck(&mut self, shared: &Shared, v: usize, now: Instant, thorough: bool) -> bool {
+        if !self.suspect(v, now, thorough) {
+            return false;
         }
-        best.map(|(w, _)| w)
+        let s = &self.slots[v];
+        if s.child.is_none() || s.stuck {
+            return true; // dead and reaped (being restarted), or judged already
+        }
+        // Acquire: pairs with the worker's Release store of READY.
+        if shared.control(v).state.load(Ordering::Acquire) != state::READY {
+            // Starting (a respawn takes milliseconds here): its jobs move to a ready
+            // worker; not marked stuck, so it gets jobs again once it is ready.
+            return true;
+        }
+        let cur = shared.control(v).current();
+        let verdict = if cur != 0 {
+            // In one job since at least the look that saw it start.
+            s.running.0 == cur && now.saturating_duration_since(s.running.1) >= LONG_JOB
+        } else if now.saturating_duration_since(s.seen.1) >= LONG_JOB
+            && s.probe.is_none_or(|p| now - p.at >= PROBE_EVERY)
+        {
+            // Between jobs, holding jobs, idle this long: stopped or dead? (Else it is
+            // waking up or waiting for a CPU, and will take them.)
+            let p = probe::sample(s.pid);
+            self.slots[v].probe = p;
+            p.is_none_or(|p| p.halted())
+        } else {
+            false
+        };
+        self.slots[v].stuck = verdict;
+        verdict
     }
 
-    /// Moves up to half (rounded up, at most [`MOVE_MAX`]) of `victim`'s unstarted jobs —
-    /// its newest — to
-    /// `thief`, in their original order, as long as `thief`'s ring has room. Returns how
-    /// many moved.
-    fn steal(&mut self, shared: &Shared, victim: usize, thief: usize) -> usize {
-        let running = usize::from(shared.control(victim).current() != 0);
-        let want = self.slots[victim].load.saturating_sub(running).div_ceil(2).min(MOVE_MAX);
-        let newest = self.newest_held(victim, want);
+    /// Moves stuck worker `v`'s unstarted jobs, oldest first, to the least-loaded workers
+    /// that are not stuck.
+    fn unload(&mut self, shared: &Shared, v: usize) {
         let mut moved = 0;
-        for &id in newest.iter().rev() {
-            match self.relocate(shared, id, thief) {
+        for id in self.held(v) {
+            if moved == MOVE_MAX {
+                break;
+            }
+            let Some(to) = self.target(shared, v) else { break };
+            match self.relocate(shared, id, to) {
                 Move::Moved => {
                     moved += 1;
-                    self.slots[victim].moved_away += 1;
+                    self.slots[v].moved_away += 1;
                 }
                 Move::Claimed => {}
                 Move::NoRoom => break,
             }
         }
-        self.slots[thief].tx.publish();
-        moved
+        for s in self.slots.iter_mut() {
+            s.tx.publish();
+        }
+    }
+
+    /// The least-loaded live, ready worker other than `not` that is not stuck.
+    fn target(&self, shared: &Shared, not: usize) -> Option<usize> {
+        (0..self.slots.len())
+            .filter(|&w| {
+                let s = &self.slots[w];
+                w != not
+                    && s.open()
+                    && !s.stuck
+                    && s.child.is_some()
+                    && s.kill.is_none()
+                    && s.asked_exit.is_none()
+                    // Acquire: pairs with the worker's Release store of READY.
+                    && shared.control(w).state.load(Ordering::Acquire) == state::READY
+            })
+            .min_by_key(|&w| self.slots[w].load)
     }
 
     /// Moves job `id` (held, unstarted as far as we know) into `to`'s ring under a new id:

@@ -116,6 +116,13 @@ pub(crate) struct Slot {
     pub events: u64,
     /// `events` as seen at a look of `balance.rs`, and when it was last seen to change.
     pub seen: (u64, Instant),
+    /// The last `/proc` probe of this worker (`probe.rs`).
+    pub probe: Option<super::probe::Sample>,
+    /// Found stuck (`balance.rs`) and no progress since: gets no new jobs.
+    pub stuck: bool,
+    /// The job the worker runs (its `current` word, 0: none) and since when, as seen by
+    /// the looks of `balance.rs`.
+    pub running: (u64, Instant),
     /// The core the worker is pinned to, if any.
     pub core: Option<usize>,
     pub child: Option<Child>,
@@ -152,6 +159,9 @@ impl Slot {
             load: 0,
             events: 0,
             seen: (0, Instant::now()),
+            probe: None,
+            stuck: false,
+            running: (0, Instant::now()),
             core,
             child: None,
             pid: 0,
@@ -181,8 +191,11 @@ pub(crate) struct Core {
     /// How job ids map to claim regions, and each worker's next sequence number.
     regions: Regions,
     seqs: Vec<u64>,
-    /// Polls since the last full look for idle workers (`balance.rs`).
+    /// Polls since the last full look for stuck workers (`balance.rs`).
     pub balance_polls: u32,
+    /// When `balance.rs` wants to look again (a worker stalled, not yet judged): the
+    /// supervisor wakes by then.
+    pub look_again: Option<Instant>,
     pub rr: usize,
     /// The functions registered in the pool's shared function table.
     pub fns: Registry,
@@ -254,6 +267,7 @@ impl Shared {
                 regions: Regions::new(map.workers),
                 seqs: vec![1; map.workers],
                 balance_polls: 0,
+                look_again: None,
                 rr: 0,
                 fns: Registry::new(),
                 after: Vec::new(),
@@ -433,6 +447,16 @@ impl Shared {
         self.wake_supervisor();
     }
 
+    /// Wakes the supervisor thread from its tick sleep (it then recomputes how long to
+    /// sleep).
+    pub(crate) fn unpark_supervisor(&self) {
+        if let Ok(g) = self.supervisor.try_lock() {
+            if let Some(t) = g.as_ref() {
+                t.unpark();
+            }
+        }
+    }
+
     /// Makes the supervisor run its checks now rather than at its next tick.
     pub(crate) fn wake_supervisor(&self) {
         if let Some(t) = self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -498,6 +522,7 @@ impl Core {
         if resolved != 0 {
             let slot = &mut slots[w];
             slot.events += resolved as u64;
+            slot.stuck = false;
             // Completions mostly come in placement order: keep the held range short.
             let next = seqs[w];
             while slot.low < next && !is_held(jobs, regions.id(w, slot.low), w) {
@@ -577,7 +602,10 @@ impl Core {
     #[inline]
     pub(crate) fn pick(&mut self) -> Option<usize> {
         let n = self.slots.len();
-        let score = |s: &Slot| s.load + usize::from(s.child.is_none());
+        // A stuck worker (`balance.rs`) or one being restarted comes last.
+        let score = |s: &Slot| s.load + (usize::from(s.child.is_none() || s.stuck) << 32);
+        // (A worker still starting after a respawn is left to `balance.rs`: reading every
+        // slot's state word here would cost the hot path a shared line per worker.)
         let mut best: Option<(usize, usize)> = None;
         let mut ties = 0;
         for k in 0..n {
@@ -656,18 +684,6 @@ impl Core {
         (low..next)
             .map(|seq| self.regions.id(w, seq))
             .filter(|&id| is_held(&self.jobs, id, w))
-            .collect()
-    }
-
-    /// Up to `n` of the jobs worker `w` holds, newest first (a scan down from its newest
-    /// sequence number that stops after `n`).
-    pub(crate) fn newest_held(&self, w: usize, n: usize) -> Vec<u64> {
-        let (low, next) = (self.slots[w].low, self.seqs[w]);
-        (low..next)
-            .rev()
-            .map(|seq| self.regions.id(w, seq))
-            .filter(|&id| is_held(&self.jobs, id, w))
-            .take(n)
             .collect()
     }
 

@@ -6,6 +6,7 @@ mod callbacks;
 pub(crate) mod core;
 mod map;
 pub(crate) mod observe;
+mod probe;
 pub(crate) mod registry;
 mod stats;
 mod submit;

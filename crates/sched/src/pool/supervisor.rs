@@ -136,7 +136,9 @@ fn kill_all(shared: &Shared) {
 /// event instead, so those completions are delivered as they arrive (other completions are
 /// drained at the tick, or by the thread that asks for them).
 fn wait_tick(shared: &Shared) {
-    let deadline = Instant::now() + TICK;
+    let tick = Instant::now() + TICK;
+    let again = shared.core.try_lock().ok().and_then(|c| c.look_again);
+    let deadline = again.map_or(tick, |a| a.min(tick));
     // Relaxed: a hint; a stale value costs at most one tick of latency or one wake-up.
     let idle = shared.waiters.load(Ordering::Relaxed) == 0
         // Relaxed: hints, as above.
@@ -157,7 +159,7 @@ fn wait_tick(shared: &Shared) {
             },
         );
     } else {
-        std::thread::park_timeout(TICK);
+        std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
     }
 }
 
@@ -346,6 +348,9 @@ fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize)
             slot.pid = c.id();
             slot.child = Some(c);
             slot.respawns += 1;
+            // A new process: what was judged of the old one no longer holds.
+            slot.stuck = false;
+            slot.probe = None;
         }
         Err(_) => slot.failed_starts += 1,
     }
