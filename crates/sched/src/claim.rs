@@ -30,7 +30,9 @@
 //!   `RUNNING` without a drained completion is the job that died with it (it fails);
 //!   `QUEUED` jobs never started and are moved or left to the successor.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+// The atomics of `zeroproc_shm::atomic` are loom's under `cfg(loom)`: this file is
+// model-checked as it is (`crates/ring/tests/loom_claim.rs` includes it).
+use zeroproc_shm::atomic::{AtomicU64, Ordering};
 
 /// Claim words in a pool segment (256 KiB). Each worker has a region of them
 /// ([`Regions`]); at most half of a region is in use at once (`Core::alloc_id` refuses
@@ -71,57 +73,68 @@ impl ClaimTable {
     /// Controller: job `id` is about to be committed to a ring.
     #[inline]
     pub(crate) fn queue(&self, id: u64) {
-        // Relaxed: published to the worker by the Release store of the ring's tail that
-        // commits the record (the worker reads this word only after its Acquire load of
-        // that tail). The controller reuses a word only for a resolved id, which no one
-        // CASes successfully any more (see the module docs).
-        self.word(id).store(id << 2 | QUEUED, Ordering::Relaxed);
+        queue_word(self.word(id), id)
     }
 
     /// Worker: claims job `id`; true if this process must run it.
     #[inline]
     pub(crate) fn start(&self, id: u64) -> bool {
-        // AcqRel: the success pairs with the controller's view of the word (it reads
-        // RUNNING with Acquire in `state` and stops trying to revoke); a revoke that won
-        // before us makes this fail.
-        self.word(id)
-            .compare_exchange(
-                id << 2 | QUEUED,
-                id << 2 | RUNNING,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok()
+        start_word(self.word(id), id)
     }
 
     /// Controller: takes job `id` back if no worker claimed it yet; true if it did.
     #[inline]
     pub(crate) fn revoke(&self, id: u64) -> bool {
-        // AcqRel: exactly one of this and the worker's `start` succeeds (single word).
-        self.word(id)
-            .compare_exchange(
-                id << 2 | QUEUED,
-                id << 2 | REVOKED,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok()
+        revoke_word(self.word(id), id)
     }
 
     /// What the word says about `id`.
     #[inline]
     pub(crate) fn state(&self, id: u64) -> Claim {
-        // Acquire: pairs with the worker's AcqRel `start`.
-        let w = self.word(id).load(Ordering::Acquire);
-        if w >> 2 != id {
-            return Claim::Other;
-        }
-        match w & STATE {
-            QUEUED => Claim::Queued,
-            RUNNING => Claim::Running,
-            REVOKED => Claim::Revoked,
-            _ => Claim::Other,
-        }
+        state_word(self.word(id), id)
+    }
+}
+
+/// [`ClaimTable::queue`] on one word.
+#[inline]
+pub(crate) fn queue_word(w: &AtomicU64, id: u64) {
+    // Relaxed: published to the worker by the Release store of the ring's tail that
+    // commits the record (the worker reads this word only after its Acquire load of that
+    // tail). The controller reuses a word only for a resolved id, which no one CASes
+    // successfully any more (see the module docs).
+    w.store(id << 2 | QUEUED, Ordering::Relaxed);
+}
+
+/// [`ClaimTable::start`] on one word.
+#[inline]
+pub(crate) fn start_word(w: &AtomicU64, id: u64) -> bool {
+    // AcqRel: the success pairs with the controller's Acquire reads of the word (`state`,
+    // a failed `revoke`); a revoke that won before us makes this fail.
+    w.compare_exchange(id << 2 | QUEUED, id << 2 | RUNNING, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// [`ClaimTable::revoke`] on one word.
+#[inline]
+pub(crate) fn revoke_word(w: &AtomicU64, id: u64) -> bool {
+    // AcqRel: exactly one of this and the worker's `start` succeeds (one word).
+    w.compare_exchange(id << 2 | QUEUED, id << 2 | REVOKED, Ordering::AcqRel, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// [`ClaimTable::state`] on one word.
+#[inline]
+pub(crate) fn state_word(w: &AtomicU64, id: u64) -> Claim {
+    // Acquire: pairs with the worker's AcqRel `start`.
+    let v = w.load(Ordering::Acquire);
+    if v >> 2 != id {
+        return Claim::Other;
+    }
+    match v & STATE {
+        QUEUED => Claim::Queued,
+        RUNNING => Claim::Running,
+        REVOKED => Claim::Revoked,
+        _ => Claim::Other,
     }
 }
 

@@ -1,0 +1,83 @@
+//! Loom model of the pool's claim words (`crates/sched/src/claim.rs`, included here as it
+//! is: that file takes its atomics from `zeroproc_shm::atomic`, which are loom's under
+//! `cfg(loom)`; the sched crate itself does not build under loom, its codec dependency
+//! does not). The protocol: a job runs at most once, whoever tries to start it — its
+//! worker, that worker's successor re-reading the ring, or the controller revoking it to
+//! move or cancel it — and a word reused for a new id never lets an old claim through.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test -p zeroproc-ring --release --test loom_claim`
+#![cfg(loom)]
+
+#[path = "../../sched/src/claim.rs"]
+#[allow(dead_code, unused_imports)]
+mod claim;
+
+use claim::{queue_word, revoke_word, start_word, state_word, Claim};
+use loom::sync::atomic::AtomicUsize;
+use loom::sync::Arc;
+use loom::thread;
+use zeroproc_shm::atomic::{AtomicU64, Ordering};
+
+/// A worker, a dead worker's successor and the controller race for one queued job:
+/// exactly one wins, and the word says who.
+#[test]
+fn one_of_start_start_revoke_wins() {
+    loom::model(|| {
+        let word = Arc::new(AtomicU64::new(0));
+        queue_word(&word, 7);
+        let wins = Arc::new(AtomicUsize::new(0));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut hs = Vec::new();
+        for _ in 0..2 {
+            let (w, wins, runs) = (word.clone(), wins.clone(), runs.clone());
+            hs.push(thread::spawn(move || {
+                if start_word(&w, 7) {
+                    wins.fetch_add(1, Ordering::Relaxed);
+                    runs.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        let revoked = revoke_word(&word, 7);
+        for h in hs {
+            h.join().unwrap();
+        }
+        let runs = runs.load(Ordering::Relaxed);
+        assert_eq!(runs + usize::from(revoked), 1, "exactly one winner");
+        let expect = if revoked { Claim::Revoked } else { Claim::Running };
+        assert_eq!(state_word(&word, 7), expect);
+    });
+}
+
+/// The controller resolves job 7 (revoked), reuses its word for job 9 and publishes it
+/// with a Release store (the ring's commit); a stale worker still trying job 7 fails, the
+/// worker that reads job 9's record (Acquire) starts it, and data written before the
+/// publish is visible to it.
+#[test]
+fn a_reused_word_never_admits_the_old_id() {
+    loom::model(|| {
+        let word = Arc::new(AtomicU64::new(0));
+        let tail = Arc::new(AtomicU64::new(0));
+        let payload = Arc::new(AtomicU64::new(0));
+        queue_word(&word, 7);
+        let w = word.clone();
+        let stale = thread::spawn(move || start_word(&w, 7));
+        let (w, t, p) = (word.clone(), tail.clone(), payload.clone());
+        let fresh = thread::spawn(move || {
+            // The worker sees job 9's record only after the commit (tail, Acquire).
+            (t.load(Ordering::Acquire) == 1).then(|| (start_word(&w, 9), p.load(Ordering::Relaxed)))
+        });
+        let revoked = revoke_word(&word, 7);
+        if revoked {
+            // Job 7 is resolved: reuse its word for job 9 — payload, word, then commit.
+            payload.store(42, Ordering::Relaxed);
+            queue_word(&word, 9);
+            tail.store(1, Ordering::Release);
+        }
+        let stale_won = stale.join().unwrap();
+        assert!(revoked != stale_won, "job 7: exactly one of revoke and start");
+        if let Some((won, seen)) = fresh.join().unwrap() {
+            assert!(won, "a published job 9 is startable");
+            assert_eq!(seen, 42, "the record written before the commit is visible");
+        }
+    });
+}
