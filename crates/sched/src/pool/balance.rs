@@ -86,9 +86,12 @@ impl Core {
             if self.check_stuck(shared, v, now, thorough) {
                 self.unload(shared, v);
             } else if self.suspect(v, now, thorough) {
-                // Stalled, not (yet) judged stuck: the supervisor looks again soon, since
-                // a waiting thread may be asleep by then.
-                self.look_again = Some(now + PROBE_EVERY);
+                // Stalled, not (yet) judged stuck: the supervisor looks again when the
+                // verdict could change, since a waiting thread may be asleep by then.
+                let s = &self.slots[v];
+                let since = if s.running.0 != 0 { s.running.1 } else { s.seen.1 };
+                let when = (since + LONG_JOB).max(now + PROBE_EVERY);
+                self.look_again = Some(self.look_again.map_or(when, |t| t.min(when)));
             }
         }
         if self.look_again.is_some() && before.is_none() && !thorough {
