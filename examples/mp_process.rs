@@ -6,8 +6,7 @@
 use zeroproc::{Exit, Process, Run};
 
 /// The subclass style: the object is archived, sent to the child, and `run` is called.
-#[derive(zeroproc::rkyv::Archive, zeroproc::rkyv::Serialize, zeroproc::rkyv::Deserialize)]
-#[rkyv(crate = zeroproc::rkyv)]
+#[zeroproc::data] // encodable as a job/process argument: rkyv's derives, zeroproc's rkyv
 struct Squares {
     numbers: Vec<u64>,
 }

@@ -151,7 +151,7 @@ pub use zeroproc_shm as shm;
 pub use zeroproc_codec::channel::{pipe, pipe_oneway, Connection, JoinableQueue, Queue};
 pub use zeroproc_codec::container::{self, Namespace, SharedDict, SharedList};
 pub use zeroproc_codec::shared::{SharedArray, SharedCell, SharedVec};
-pub use zeroproc_macros::main;
+pub use zeroproc_macros::{data, main};
 pub use zeroproc_sched::{
     as_completed, init, test_worker, wait, AsCompleted, BuildError, Exit, JobError, JobErrorKind,
     JobFuture, Map, Never, Pool, PoolBuilder, PoolStats, Process, ProcessError, ReturnWhen, Run,
@@ -162,8 +162,11 @@ pub use zeroproc_sched::{
 /// against a holder that dies. See each type for its docs and examples.
 pub use zeroproc_shm::sync;
 
-/// rkyv, re-exported so that job argument and result types can derive its traits with
-/// the version zeroproc uses: `#[derive(zeroproc::rkyv::Archive, ...)]`.
+/// rkyv, re-exported: the version zeroproc encodes with. To make a type of yours a job
+/// argument or result, put [`#[zeroproc::data]`](data) on it — it derives rkyv's traits
+/// with this crate path; spelled out it is `#[derive(zeroproc::rkyv::Archive,
+/// zeroproc::rkyv::Serialize, zeroproc::rkyv::Deserialize)]` plus
+/// `#[rkyv(crate = zeroproc::rkyv)]`.
 pub use rkyv;
 
 /// The snippets of `docs/python-mapping.md`, compiled and run as doctests so the mapping

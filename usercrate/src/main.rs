@@ -5,10 +5,12 @@
 //! a fresh pool under a watchdog; prints `ok NAME` / `FAILED NAME: reason`, then
 //! `N passed, N failed`; exits 1 if any failed.
 
+mod api;
 mod harness;
 mod jobs;
 mod scenarios;
 
+use api::*;
 use harness::Scenario;
 use scenarios::*;
 
@@ -32,6 +34,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     default_pool_roundtrip,
     mixed_jobs_all_answered,
     drop_with_hung_job_bounded,
+    data_attribute,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
