@@ -41,3 +41,24 @@ pub fn data_attribute() -> Outcome {
     // Tiles 0..=33 sum to at most 33 × 30 = 990: dark; 34.. are bright.
     ensure(n == 34, || format!("map: {n} dark tiles, expected 34"))
 }
+
+/// Python raises `RuntimeError` on `submit` after `shutdown`: the future says `Shutdown`
+/// (not "cancelled"), and `try_submit` hands the arguments back.
+pub fn submit_after_shutdown() -> Outcome {
+    let pool = Pool::builder().workers(1).build().map_err(|e| format!("build: {e}"))?;
+    pool.shutdown(true, false);
+    let r = pool.submit(|x: u32| x + 1, 1).result();
+    ensure(r == Err(zeroproc::JobError::Shutdown), || format!("submit after shutdown: {r:?}"))?;
+    let back = pool.try_submit(|x: u32| x + 1, 41);
+    ensure(matches!(back, Err(zeroproc::TrySubmitError::Shutdown(41))), || {
+        format!("try_submit after shutdown: {back:?}")
+    })
+}
+
+/// Python's `future.exception()` returns the exception, message included.
+pub fn exception_has_the_message() -> Outcome {
+    let pool = Pool::builder().workers(1).build().map_err(|e| format!("build: {e}"))?;
+    let f = pool.submit(|x: u32| if x > 3 { panic!("{x} is too big") } else { x }, 7);
+    let e = f.exception().ok_or("no exception")?;
+    ensure(e.to_string().contains("7 is too big"), || format!("exception(): {e}"))
+}

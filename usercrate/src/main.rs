@@ -35,6 +35,8 @@ const SCENARIOS: &[Scenario] = scenarios![
     mixed_jobs_all_answered,
     drop_with_hung_job_bounded,
     data_attribute,
+    submit_after_shutdown,
+    exception_has_the_message,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -41,6 +41,9 @@ pub enum JobError<E = Never> {
     /// The pool has no worker slot left to run it: every slot was retired (one of its
     /// rings was found corrupt, or its worker failed to start repeatedly).
     NoWorkers,
+    /// The job was submitted after the pool was shut down (Python raises `RuntimeError:
+    /// cannot schedule new futures after shutdown`); it never ran.
+    Shutdown,
 }
 
 impl<E> JobError<E> {
@@ -54,6 +57,7 @@ impl<E> JobError<E> {
             JobError::Decode { .. } => JobErrorKind::Decode,
             JobError::Job(_) => JobErrorKind::Job,
             JobError::NoWorkers => JobErrorKind::NoWorkers,
+            JobError::Shutdown => JobErrorKind::Shutdown,
         }
     }
 
@@ -68,6 +72,7 @@ impl<E> JobError<E> {
             JobError::Decode { message } => JobError::Decode { message },
             JobError::Job(e) => JobError::Job(f(e)),
             JobError::NoWorkers => JobError::NoWorkers,
+            JobError::Shutdown => JobError::Shutdown,
         }
     }
 }
@@ -89,6 +94,8 @@ pub enum JobErrorKind {
     Job,
     /// See [`JobError::NoWorkers`].
     NoWorkers,
+    /// See [`JobError::Shutdown`].
+    Shutdown,
 }
 
 impl<E: fmt::Debug> fmt::Display for JobError<E> {
@@ -108,6 +115,7 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
             JobError::NoWorkers => {
                 write!(f, "no worker left to run the job: every worker slot was retired")
             }
+            JobError::Shutdown => write!(f, "cannot run new jobs after the pool was shut down"),
         }
     }
 }

@@ -374,11 +374,30 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         lock(&self.inner.value).take().expect("a done future holds its outcome until taken")
     }
 
-    /// Waits for the outcome and returns what kind of error it is, if any (Python's
-    /// `exception()`), leaving the outcome in place.
-    pub fn exception(&self) -> Option<JobErrorKind> {
+    /// Waits for the outcome and returns what kind of error it is, if any, leaving the
+    /// outcome in place (for the error with its message: [`exception`](Self::exception)).
+    pub fn exception_kind(&self) -> Option<JobErrorKind> {
         self.wait_deadline(None);
         lock(&self.inner.value).as_ref().and_then(|v| v.as_ref().err().map(|e| e.kind()))
+    }
+
+    /// Waits for the outcome and returns its error, if any — message included (Python's
+    /// `exception()`), leaving the outcome in place.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let f = pool.submit(|x: u32| if x > 1 { panic!("{x} is too big") } else { x }, 9);
+    /// let e = f.exception().expect("it failed");
+    /// assert!(e.to_string().contains("9 is too big"), "{e}");
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    pub fn exception(&self) -> Option<JobError<E>>
+    where
+        E: Clone,
+    {
+        self.wait_deadline(None);
+        lock(&self.inner.value).as_ref().and_then(|v| v.as_ref().err().cloned())
     }
 }
 

@@ -23,7 +23,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     }
 
     fn is_err_outcome(&self) -> bool {
-        self.exception().is_some()
+        self.exception_kind().is_some()
     }
 }
 

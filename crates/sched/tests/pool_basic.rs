@@ -138,7 +138,8 @@ fn cancel_queued_not_running() {
     assert!(!running.cancel(), "a running job cannot be cancelled");
     assert!(queued.cancel());
     assert!(queued.cancelled() && queued.done());
-    assert_eq!(queued.exception(), Some(JobErrorKind::Cancelled));
+    assert_eq!(queued.exception_kind(), Some(JobErrorKind::Cancelled));
+    assert_eq!(queued.exception(), Some(JobError::Cancelled));
     assert_eq!(running.result(), Ok(300));
     assert_eq!(queued.result(), Err(JobError::Cancelled));
     assert_eq!(p.submit(square, 3).result(), Ok(9), "pool still serves");

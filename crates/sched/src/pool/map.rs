@@ -311,8 +311,10 @@ where
             match place(shared, &mut batch, fn_id, &job, dest, seq, t) {
                 Ok(_) => {}
                 Err(Attempt::Encode(message)) => sink.store(seq, Err(JobError::Decode { message })),
-                Err(Attempt::NoWorkers) => sink.store(seq, Err(JobError::NoWorkers)),
-                Err(_) => sink.store(seq, Err(JobError::Cancelled)),
+                Err(Attempt::NoWorkers | Attempt::Corrupt) => {
+                    sink.store(seq, Err(JobError::NoWorkers))
+                }
+                Err(Attempt::Closed | Attempt::Full) => sink.store(seq, Err(JobError::Shutdown)),
             }
             self.in_flight += 1;
             self.next_seq += 1;

@@ -90,7 +90,7 @@ impl Pool {
     /// Runs `f(args)` in a worker. Never blocks for long: when every submission ring is
     /// full it drains completions until there is room. A pool that is shut down, or
     /// arguments that cannot be encoded, give a future that is already failed
-    /// ([`JobError::Cancelled`], [`JobError::Decode`]); use
+    /// ([`JobError::Shutdown`], [`JobError::Decode`]); use
     /// [`try_submit`](Self::try_submit) / [`submit_timeout`](Self::submit_timeout) to get
     /// the arguments back instead.
     ///
@@ -233,7 +233,8 @@ impl Pool {
         let err = match e {
             Attempt::Encode(message) => JobError::Decode { message },
             Attempt::NoWorkers | Attempt::Corrupt => JobError::NoWorkers,
-            Attempt::Closed | Attempt::Full => JobError::Cancelled,
+            // `Full` cannot happen without a deadline: the blocking forms wait for room.
+            Attempt::Closed | Attempt::Full => JobError::Shutdown,
         };
         JobFuture::ready(self.shared.clone(), Err(err))
     }
