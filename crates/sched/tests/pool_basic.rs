@@ -243,7 +243,7 @@ fn shutdown_then_submit_is_refused_with_the_args() {
     p.shutdown(true, false);
     assert_eq!(f.result(), Ok(4));
     assert!(matches!(p.try_submit(square, 3), Err(zeroproc_sched::TrySubmitError::Shutdown(3))));
-    assert_eq!(p.submit(square, 3).result(), Err(JobError::Cancelled));
+    assert_eq!(p.submit(square, 3).result(), Err(JobError::Shutdown));
 }
 
 #[test]
