@@ -179,6 +179,8 @@ pub struct Map<'p, F, I, A, R> {
     errors: usize,
     error: Option<JobError<Never>>,
     exhausted: bool,
+    /// `progress()`: the bar advanced per result.
+    progress: Option<super::progress::Progress>,
     _f: PhantomData<fn(A) -> F>,
 }
 
@@ -211,8 +213,28 @@ where
             errors: 0,
             error: None,
             exhausted: false,
+            progress: None,
             _f: PhantomData,
         }
+    }
+
+    /// Shows a progress bar on stderr while the results are taken: items done, rate and
+    /// ETA (mpire's `progress_bar=True`). Needs the `progress` feature (on by default);
+    /// drawn only when stderr is a terminal. The length is the items' `size_hint` when it
+    /// is exact, else the bar counts without a total.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let v: Vec<u64> = pool.map(|x: u64| x * 2, 0..1000).progress().map(Result::unwrap).collect();
+    /// assert_eq!(v[999], 1998);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    pub fn progress(mut self) -> Self {
+        let (lo, hi) = self.items.size_hint();
+        let len = (hi == Some(lo)).then_some(lo);
+        self.progress = Some(super::progress::Progress::new(len));
+        self
     }
 
     /// Items per job (Python's `chunksize`; default 1). Larger chunks amortise the per-job
@@ -364,6 +386,22 @@ where
     type Item = Result<R, JobError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let r = self.next_item();
+        if let Some(p) = &self.progress {
+            p.tick(r.is_some());
+        }
+        r
+    }
+}
+
+impl<F, I, A, R> Map<'_, F, I, A, R>
+where
+    F: Fn(A) -> R + Copy + Send + 'static,
+    I: Iterator<Item = A>,
+    A: Wire,
+    R: Wire + Send + 'static,
+{
+    fn next_item(&mut self) -> Option<Result<R, JobError>> {
         if let Some(r) = self.out.next() {
             return Some(Ok(r));
         }
@@ -386,7 +424,7 @@ where
             Some((_, Ok(Chunk::One(r)))) => Some(Ok(r)),
             Some((_, Ok(Chunk::Many(v)))) => {
                 self.out = v.into_iter();
-                self.next()
+                self.next_item()
             }
             Some((n, Err(e))) => {
                 self.errors = n - 1;

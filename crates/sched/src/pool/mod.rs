@@ -7,6 +7,7 @@ pub(crate) mod core;
 mod map;
 pub(crate) mod observe;
 mod probe;
+mod progress;
 pub(crate) mod registry;
 mod stats;
 mod submit;
