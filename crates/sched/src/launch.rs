@@ -43,7 +43,11 @@ pub fn init() {
     let Some(raw) = std::env::var_os(WORKER_ENV) else { return };
     let spec = raw.to_str().and_then(Spec::parse);
     match spec {
-        Some(s) => crate::worker::run(&s),
+        Some(s) => {
+            // `run` never returns; an unwind out of it (a bug) must not reach `main`.
+            let p = std::panic::catch_unwind(|| crate::worker::run(&s));
+            crate::worker::escaped(p.err().unwrap_or_else(|| Box::new("worker returned")))
+        }
         None => {
             eprintln!("zeroproc: malformed {WORKER_ENV}={raw:?}");
             std::process::exit(crate::worker::exit::BAD_SPEC)
