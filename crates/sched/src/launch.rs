@@ -17,6 +17,7 @@
 
 use crate::control::SegmentMap;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
 use zeroproc_shm::wait::WaitStrategy;
 use zeroproc_shm::SegmentId;
 
@@ -37,10 +38,10 @@ pub const WORKER_ARGS: [&str; 4] = ["zeroproc_worker", "--exact", "--nocapture",
 /// // ... the program, which may build pools ...
 /// ```
 pub fn init() {
-    if let Some(raw) = std::env::var_os(crate::process::PROCESS_ENV) {
+    if let Some(raw) = take_env(crate::process::PROCESS_ENV) {
         crate::process::child_main(&raw);
     }
-    let Some(raw) = std::env::var_os(WORKER_ENV) else { return };
+    let Some(raw) = take_env(WORKER_ENV) else { return };
     let spec = raw.to_str().and_then(Spec::parse);
     match spec {
         Some(s) => {
@@ -55,10 +56,44 @@ pub fn init() {
     }
 }
 
-/// True in a process started as a worker (whether or not `init` ran).
-pub(crate) fn is_worker_process() -> bool {
-    std::env::var_os(WORKER_ENV).is_some()
+/// Set once `init` took a marker: this process is a worker or a `Process` child.
+static ENTERED: AtomicBool = AtomicBool::new(false);
+
+/// Reads and removes a marker variable, so that programs this process starts (a job or a
+/// body running its own executable as a helper) do not inherit it and act on it too.
+/// `init` runs first in `main`, before the program starts threads (its contract), so
+/// nothing reads the environment concurrently.
+fn take_env(name: &str) -> Option<std::ffi::OsString> {
+    let v = std::env::var_os(name)?;
+    std::env::remove_var(name);
+    // Relaxed: read on this thread or on threads a job starts later (spawn orders it).
+    ENTERED.store(true, Ordering::Relaxed);
+    Some(v)
+}
+
+/// Whether (and how) this process is one zeroproc started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Started {
+    /// An ordinary process.
+    No,
+    /// A worker or `Process` child whose `init` ran: a job or body is calling.
+    Entered,
+    /// Started as one, but `main` did not call `init` first (it re-runs the program).
+    WithoutInit,
+}
+
+/// See [`Started`].
+pub(crate) fn started() -> Started {
+    // Relaxed: see `take_env`.
+    if ENTERED.load(Ordering::Relaxed) {
+        Started::Entered
+    } else if std::env::var_os(WORKER_ENV).is_some()
         || std::env::var_os(crate::process::PROCESS_ENV).is_some()
+    {
+        Started::WithoutInit
+    } else {
+        Started::No
+    }
 }
 
 /// Everything a worker needs to find its place.

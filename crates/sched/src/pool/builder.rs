@@ -171,8 +171,10 @@ impl PoolBuilder {
     /// Creates the shared segment and rings, starts the workers and waits for every one
     /// to finish its handshake (attached, same build, initializer run).
     pub fn build(self) -> Result<Pool, BuildError> {
-        if launch::is_worker_process() {
-            return Err(BuildError::InWorker);
+        match launch::started() {
+            launch::Started::No => {}
+            launch::Started::Entered => return Err(BuildError::InsideWorker),
+            launch::Started::WithoutInit => return Err(BuildError::InWorker),
         }
         let n = match self.workers {
             Some(0) => return Err(BuildError::Config("zero workers".into())),
