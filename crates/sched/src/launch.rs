@@ -96,6 +96,55 @@ pub(crate) fn started() -> Started {
     }
 }
 
+/// Makes this process exit (`_exit(exit_code)`) when its parent process `parent` exits,
+/// whatever the process later does to itself: `PR_SET_PDEATHSIG` is cleared by a change
+/// of credentials (`setresuid` in a job) and fires on the exit of the parent *thread*, so
+/// a small thread waits in `poll(2)` on a pidfd of the parent instead. Returns `false` if
+/// the parent is already not `parent` (it died before we looked). Without pidfds (Linux
+/// before 5.3) or a thread, only the death signal remains.
+///
+/// What is still possible: a job that forks (or double-forks) makes processes this watch
+/// does not cover; they are the job's own.
+pub(crate) fn watch_parent(parent: u32, exit_code: i32) -> bool {
+    // SAFETY: pidfd_open(pid, flags) takes two integers; it returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, parent as libc::pid_t, 0) } as i32;
+    // SAFETY: getppid has no preconditions.
+    let ppid = unsafe { libc::getppid() } as u32;
+    if fd < 0 {
+        return ppid == parent;
+    }
+    // The pidfd names whoever had the pid when it was opened: our parent only if it still
+    // is now (a pid is not reused while we are its child).
+    if ppid != parent {
+        // SAFETY: `fd` is ours and closed once.
+        unsafe { libc::close(fd) };
+        return false;
+    }
+    let t = std::thread::Builder::new()
+        .name("zeroproc-parent".into())
+        .stack_size(64 << 10)
+        .spawn(move || wait_for_exit(fd, exit_code));
+    if t.is_err() {
+        // SAFETY: as above (the thread never started, so it never owned the fd).
+        unsafe { libc::close(fd) };
+    }
+    true
+}
+
+/// Blocks until the pidfd `fd` reports its process's exit, then ends this process.
+fn wait_for_exit(fd: i32, exit_code: i32) -> ! {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    loop {
+        // SAFETY: `p` is a valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut p, 1, -1) };
+        if r > 0 {
+            // SAFETY: _exit ends the process at once (no destructors or atexit handlers
+            // racing the main thread), like the death signal would.
+            unsafe { libc::_exit(exit_code) };
+        }
+    }
+}
+
 /// Everything a worker needs to find its place.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Spec {

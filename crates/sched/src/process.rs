@@ -468,8 +468,10 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
     if daemon {
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
-        // SAFETY: getppid has no preconditions.
-        if unsafe { libc::getppid() } as u32 != parent {
+        // And with the parent process whatever the body does to its credentials (also
+        // when the thread that started it is gone already: the death signal follows
+        // the thread, this watch the process).
+        if !crate::launch::watch_parent(parent, crate::worker::exit::ORPHAN) {
             std::process::exit(crate::worker::exit::ORPHAN);
         }
     }

@@ -279,8 +279,8 @@ pub(crate) fn run(spec: &Spec) -> ! {
     // Die with the controller's supervisor thread (the thread that started us).
     // SAFETY: prctl(PR_SET_PDEATHSIG, sig) takes plain integers and has no memory effects.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
-    // SAFETY: getppid has no preconditions.
-    if unsafe { libc::getppid() } as u32 != spec.parent {
+    // And with the controller process whatever a job does to its credentials.
+    if !crate::launch::watch_parent(spec.parent, exit::ORPHAN) {
         // The controller died before PR_SET_PDEATHSIG took effect.
         std::process::exit(exit::ORPHAN);
     }
