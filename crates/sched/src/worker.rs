@@ -110,8 +110,9 @@ impl JobCtx<'_> {
     }
 
     /// Completes the job with `value` (status OK), which is dropped before the record is
-    /// committed: if its `Drop` panics, the job completes as PANICKED instead (on the
-    /// spill path the record is committed first, and such a panic is only contained).
+    /// committed: its `Drop` is user code, and if it panics the job completes as PANICKED
+    /// instead (on the spill path the record is committed first, and such a panic is only
+    /// contained).
     pub fn complete_value<R: Encode>(&mut self, value: R) {
         let job_id = self.job_id;
         let Sink::Ring { out, bytes } = &mut self.sink else {
@@ -122,7 +123,6 @@ impl JobCtx<'_> {
             self.sink = Sink::Local { status: Some(st) };
             return;
         };
-        let mut value = Some(value);
         let max = out.max_payload();
         let mut size = 256.min(max);
         loop {
@@ -130,11 +130,10 @@ impl JobCtx<'_> {
                 Ok(r) => r,
                 Err(e) => reserve_failed(e),
             };
-            let v = value.as_ref().expect("the value is taken only on return");
-            match envelope::encode_into(&mut r, Header::new(job_id, 0), v) {
+            // Every arm that does not commit abandons the reservation (never committed).
+            match envelope::encode_into(&mut r, Header::new(job_id, 0), &value) {
                 Ok(n) => {
-                    if let Err(m) = drop_caught(value.take()) {
-                        drop(r); // abandoned, never committed
+                    if let Err(m) = drop_caught(value) {
                         return self.complete_msg(status::PANICKED, &m);
                     }
                     r.truncate(n);
@@ -146,48 +145,40 @@ impl JobCtx<'_> {
                 }
                 Err(envelope::EncodeError::TooLarge { .. }) if size < max => size = max,
                 Err(e) if crate::spill::too_large(&e) => {
-                    // Larger than any record: into the spill heap (the unfinished
-                    // reservation is abandoned, never committed).
-                    let header = Header::new(job_id, 0);
-                    let sent = match self.spill_heap() {
-                        Some(h) => {
-                            let h = h.clone();
-                            let Sink::Ring { out, bytes } = &mut self.sink else { unreachable!() };
-                            let v = value.as_ref().expect("the value is taken only on return");
-                            let r = crate::spill::send_spilled(
-                                out,
-                                &h,
-                                header,
-                                v,
-                                status::OK,
-                                job_id,
-                                crate::spill::Send::CommitWaiting,
-                            );
-                            if r.is_ok() {
-                                *bytes +=
-                                    envelope::HEADER_LEN + zeroproc_codec::spill::SPILL_BODY_LEN;
-                            }
-                            r.map(|_| ())
-                        }
-                        None => Err(format!("{e}, and the pool has no spill heap")),
-                    };
-                    let _ = drop_caught(value.take()); // after the commit: only contained
+                    let sent = self.complete_spilled(&value, &e);
+                    let _ = drop_caught(value); // after the commit: only contained
                     if let Err(m) = sent {
                         self.complete_msg(status::BAD_RESULT, &m);
                     }
                     return;
                 }
-                // The unfinished reservation is abandoned (never committed).
                 Err(e) => {
-                    drop(r);
-                    let m = match drop_caught(value.take()) {
+                    let (st, m) = match drop_caught(value) {
                         Ok(()) => (status::BAD_RESULT, e.to_string()),
                         Err(m) => (status::PANICKED, m),
                     };
-                    return self.complete_msg(m.0, &m.1);
+                    return self.complete_msg(st, &m);
                 }
             }
         }
+    }
+
+    /// Sends a result larger than any record through the spill heap (committed here).
+    fn complete_spilled<R: Encode>(
+        &mut self,
+        value: &R,
+        e: &envelope::EncodeError,
+    ) -> Result<(), String> {
+        let header = Header::new(self.job_id, 0);
+        let Some(h) = self.spill_heap().cloned() else {
+            return Err(format!("{e}, and the pool has no spill heap"));
+        };
+        let job_id = self.job_id;
+        let Sink::Ring { out, bytes } = &mut self.sink else { unreachable!() };
+        let send = crate::spill::Send::CommitWaiting;
+        crate::spill::send_spilled(out, &h, header, value, status::OK, job_id, send)?;
+        *bytes += envelope::HEADER_LEN + zeroproc_codec::spill::SPILL_BODY_LEN;
+        Ok(())
     }
 
     /// Completes the job with a status other than OK and a message.
@@ -411,7 +402,7 @@ pub(crate) fn run(spec: &Spec) -> ! {
         }
         let mut ctx = JobCtx {
             input: &rec,
-            sink: Sink::Ring { out: &mut *tx, bytes: 0 },
+            sink: Sink::Ring { out: &mut tx, bytes: 0 },
             job_id,
             spill: Some(&mut spill),
         };
