@@ -91,6 +91,43 @@ fn escaping_panics_fail_the_job_not_the_slot() {
     println!("RELIABILITY escaping_panics rounds=3 panicked=6 fine_after=30 slot_kept=1");
 }
 
+fn slow(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(20));
+    x
+}
+
+/// The controller side of item 1: done-callbacks that panic with a payload whose `Drop`
+/// panics (on a finished future: run at once by the caller; on a pending one: run by the
+/// pool's callback thread) are contained; later callbacks still run and the pool serves.
+#[test]
+fn callbacks_whose_panic_payload_panics_are_contained() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let p = Pool::builder().workers(1).build().unwrap();
+    let f = p.submit(fine, 1);
+    assert!(f.wait_timeout(Duration::from_secs(20)));
+    f.add_done_callback(|_| std::panic::panic_any(PayloadBomb));
+    let ran = Arc::new(AtomicU64::new(0));
+    for i in 0..10 {
+        let f = p.submit(slow, i);
+        f.add_done_callback(|_| std::panic::panic_any(PayloadBomb));
+        let r = ran.clone();
+        // Relaxed: read after the futures resolved and the loop below saw the count.
+        f.add_done_callback(move |_| {
+            r.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(f.result_timeout(Duration::from_secs(20)).expect("no hang"), Ok(i));
+    }
+    let t = Instant::now();
+    // Relaxed: a counter; the bound only avoids hanging.
+    while ran.load(Ordering::Relaxed) < 10 {
+        assert!(t.elapsed() < Duration::from_secs(20), "later callbacks did not run");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(p.submit(fine, 2).result(), Ok(fine(2)));
+    println!("RELIABILITY callback_payload_bombs contained=11 later_callbacks_ran=10");
+}
+
 // --- 2. the worker marker inherited by programs a job starts ----------------------------
 
 /// Runs this test binary again as the `helper` role (its `main` calls `init()` first).

@@ -83,6 +83,20 @@ fn finish<R: Wire>(ctx: &mut JobCtx<'_>, outcome: std::thread::Result<R>) {
     }
 }
 
+/// Runs user code `f` (a callback, a decoder), containing its panic: `None` if it
+/// panicked. The panic's payload is dropped under `catch_unwind` too (its `Drop` is user
+/// code as well); a payload whose drop panics again is leaked, never dropped.
+pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> Option<T> {
+    let p = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => return Some(v),
+        Err(p) => p,
+    };
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(p))) {
+        std::mem::forget(again);
+    }
+    None
+}
+
 /// Decodes a `T` and calls its [`Run::run`](crate::Run::run) (a `Process` body).
 pub(crate) fn call_run<T: crate::Run>(ctx: &mut JobCtx<'_>) {
     let Some(obj) = read_args::<T>(ctx) else { return };
