@@ -241,14 +241,11 @@ pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 /// message. A second payload (the drop's own) is leaked, never dropped: its `Drop` may
 /// panic again.
 pub(crate) fn drop_caught<T>(v: T) -> Result<(), String> {
-    let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(v))).err();
-    let recorded = PANIC.with(|c| c.borrow_mut().take());
-    let p = p.map(|p| {
-        let m = recorded.unwrap_or_else(|| payload_str(&*p));
-        std::mem::forget(p);
-        m
-    });
-    p.map_or(Ok(()), Err)
+    // No thread-local access unless the drop panicked (this runs once per job).
+    let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) else { return Ok(()) };
+    let m = PANIC.with(|c| c.borrow_mut().take()).unwrap_or_else(|| payload_str(&*p));
+    std::mem::forget(p);
+    Err(m)
 }
 
 /// Reads `(fn_id, flags, job_id)` from an envelope header (layout in zeroproc-codec's
