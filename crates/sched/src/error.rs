@@ -128,6 +128,9 @@ pub enum BuildError {
     /// `init()` was not called first in `main` of this worker process: building a pool
     /// here would start workers recursively.
     InWorker,
+    /// Called from a job or `Process` body: pools cannot be created inside a worker or a
+    /// process child.
+    InsideWorker,
     /// Bad configuration.
     Config(String),
     /// The pool segment could not be created.
@@ -159,6 +162,11 @@ impl fmt::Display for BuildError {
             BuildError::InWorker => write!(
                 f,
                 "a pool was built inside a worker process: call zeroproc::init() as the first line of main (libtest: zeroproc::test_worker!())"
+            ),
+            BuildError::InsideWorker => write!(
+                f,
+                "pools cannot be created inside a worker or a Process child (a job or body \
+                 called Pool::build); build it in the controller"
             ),
             BuildError::Config(s) => write!(f, "bad pool configuration: {s}"),
             BuildError::Segment(e) => write!(f, "pool segment: {e}"),

@@ -152,7 +152,7 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
             if let Some(v) = g.as_ref() {
                 for cb in cbs {
                     // A panicking callback is contained: the others still run.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(v)));
+                    crate::job::contain(|| cb(v));
                 }
             }
         }
@@ -319,7 +319,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
             if let Some(v) = g.as_ref() {
                 // Contained like a callback of a pending future: its panic does not reach
                 // the caller.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(v)));
+                crate::job::contain(|| f(v));
             }
             return;
         }

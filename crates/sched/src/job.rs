@@ -64,19 +64,43 @@ where
         None => return,
     };
     let f = conjure::<F>();
-    match catch_unwind(AssertUnwindSafe(move || f(a))) {
-        Ok(r) => ctx.complete_ok(&r),
-        Err(p) => ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p)),
+    finish(ctx, catch_unwind(AssertUnwindSafe(move || f(a))));
+}
+
+/// Completes with the job's outcome. User code that runs after the job function — the
+/// result's `Encode` and `Drop`, a panic payload's `Drop` — runs under `catch_unwind`
+/// too: a panic there fails the job as `PANICKED` instead of unwinding through the
+/// worker (which would leave the slot without a worker).
+fn finish<R: Wire>(ctx: &mut JobCtx<'_>, outcome: std::thread::Result<R>) {
+    let r = match outcome {
+        Ok(r) => r,
+        Err(p) => return ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p)),
+    };
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| ctx.complete_value(r))) {
+        // Only encoding can get here (the value's drop is caught inside); the unfinished
+        // reservation was abandoned by the unwind, nothing was committed.
+        ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p));
     }
+}
+
+/// Runs user code `f` (a callback, a decoder), containing its panic: `None` if it
+/// panicked. The panic's payload is dropped under `catch_unwind` too (its `Drop` is user
+/// code as well); a payload whose drop panics again is leaked, never dropped.
+pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> Option<T> {
+    let p = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => return Some(v),
+        Err(p) => p,
+    };
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(p))) {
+        std::mem::forget(again);
+    }
+    None
 }
 
 /// Decodes a `T` and calls its [`Run::run`](crate::Run::run) (a `Process` body).
 pub(crate) fn call_run<T: crate::Run>(ctx: &mut JobCtx<'_>) {
     let Some(obj) = read_args::<T>(ctx) else { return };
-    match catch_unwind(AssertUnwindSafe(move || obj.run())) {
-        Ok(()) => ctx.complete_ok(&()),
-        Err(p) => ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p)),
-    }
+    finish(ctx, catch_unwind(AssertUnwindSafe(move || obj.run())));
 }
 
 /// Calls `F` on each item of a chunk; completes with the `Vec<R>`.
@@ -91,10 +115,10 @@ where
         None => return,
     };
     let f = conjure::<F>();
-    match catch_unwind(AssertUnwindSafe(move || items.into_iter().map(f).collect::<Vec<R>>())) {
-        Ok(r) => ctx.complete_ok(&r),
-        Err(p) => ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p)),
-    }
+    finish(
+        ctx,
+        catch_unwind(AssertUnwindSafe(move || items.into_iter().map(f).collect::<Vec<R>>())),
+    );
 }
 
 /// Runs the initializer `F` (no arguments, no result).
@@ -103,20 +127,22 @@ where
     F: Fn() + Copy + 'static,
 {
     let f = conjure::<F>();
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(()) => ctx.complete_ok(&()),
-        Err(p) => ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p)),
-    }
+    finish(ctx, catch_unwind(AssertUnwindSafe(f)));
 }
 
 fn read_args<A: Wire>(ctx: &mut JobCtx<'_>) -> Option<A> {
     let input = ctx.input;
     let spilled = input.len() > 3 && input[3] & envelope::FLAG_SPILLED != 0;
     let heap = if spilled { ctx.spill_heap() } else { None };
-    let r = crate::spill::decode_owned::<A>(input, heap);
+    // A user `Deserialize` may panic: caught like the job's own panics.
+    let r = catch_unwind(AssertUnwindSafe(|| crate::spill::decode_owned::<A>(input, heap)));
     match r {
-        Ok(a) => Some(a),
-        Err(e) => {
+        Ok(Ok(a)) => Some(a),
+        Err(p) => {
+            ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p));
+            None
+        }
+        Ok(Err(e)) => {
             ctx.complete_msg(status::BAD_ARGS, &e);
             None
         }

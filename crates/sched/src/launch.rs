@@ -17,6 +17,7 @@
 
 use crate::control::SegmentMap;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
 use zeroproc_shm::wait::WaitStrategy;
 use zeroproc_shm::SegmentId;
 
@@ -37,13 +38,17 @@ pub const WORKER_ARGS: [&str; 4] = ["zeroproc_worker", "--exact", "--nocapture",
 /// // ... the program, which may build pools ...
 /// ```
 pub fn init() {
-    if let Some(raw) = std::env::var_os(crate::process::PROCESS_ENV) {
+    if let Some(raw) = take_env(crate::process::PROCESS_ENV) {
         crate::process::child_main(&raw);
     }
-    let Some(raw) = std::env::var_os(WORKER_ENV) else { return };
+    let Some(raw) = take_env(WORKER_ENV) else { return };
     let spec = raw.to_str().and_then(Spec::parse);
     match spec {
-        Some(s) => crate::worker::run(&s),
+        Some(s) => {
+            // `run` never returns; an unwind out of it (a bug) must not reach `main`.
+            let p = std::panic::catch_unwind(|| crate::worker::run(&s));
+            crate::worker::escaped(p.err().unwrap_or_else(|| Box::new("worker returned")))
+        }
         None => {
             eprintln!("zeroproc: malformed {WORKER_ENV}={raw:?}");
             std::process::exit(crate::worker::exit::BAD_SPEC)
@@ -51,10 +56,93 @@ pub fn init() {
     }
 }
 
-/// True in a process started as a worker (whether or not `init` ran).
-pub(crate) fn is_worker_process() -> bool {
-    std::env::var_os(WORKER_ENV).is_some()
+/// Set once `init` took a marker: this process is a worker or a `Process` child.
+static ENTERED: AtomicBool = AtomicBool::new(false);
+
+/// Reads and removes a marker variable, so that programs this process starts (a job or a
+/// body running its own executable as a helper) do not inherit it and act on it too.
+/// `init` runs first in `main`, before the program starts threads (its contract), so
+/// nothing reads the environment concurrently.
+fn take_env(name: &str) -> Option<std::ffi::OsString> {
+    let v = std::env::var_os(name)?;
+    std::env::remove_var(name);
+    // Relaxed: read on this thread or on threads a job starts later (spawn orders it).
+    ENTERED.store(true, Ordering::Relaxed);
+    Some(v)
+}
+
+/// Whether (and how) this process is one zeroproc started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Started {
+    /// An ordinary process.
+    No,
+    /// A worker or `Process` child whose `init` ran: a job or body is calling.
+    Entered,
+    /// Started as one, but `main` did not call `init` first (it re-runs the program).
+    WithoutInit,
+}
+
+/// See [`Started`].
+pub(crate) fn started() -> Started {
+    // Relaxed: see `take_env`.
+    if ENTERED.load(Ordering::Relaxed) {
+        Started::Entered
+    } else if std::env::var_os(WORKER_ENV).is_some()
         || std::env::var_os(crate::process::PROCESS_ENV).is_some()
+    {
+        Started::WithoutInit
+    } else {
+        Started::No
+    }
+}
+
+/// Makes this process exit (`_exit(exit_code)`) when its parent process `parent` exits,
+/// whatever the process later does to itself: `PR_SET_PDEATHSIG` is cleared by a change
+/// of credentials (`setresuid` in a job) and fires on the exit of the parent *thread*, so
+/// a small thread waits in `poll(2)` on a pidfd of the parent instead. Returns `false` if
+/// the parent is already not `parent` (it died before we looked). Without pidfds (Linux
+/// before 5.3) or a thread, only the death signal remains.
+///
+/// What is still possible: a job that forks (or double-forks) makes processes this watch
+/// does not cover; they are the job's own.
+pub(crate) fn watch_parent(parent: u32, exit_code: i32) -> bool {
+    // SAFETY: pidfd_open(pid, flags) takes two integers; it returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, parent as libc::pid_t, 0) } as i32;
+    // SAFETY: getppid has no preconditions.
+    let ppid = unsafe { libc::getppid() } as u32;
+    if fd < 0 {
+        return ppid == parent;
+    }
+    // The pidfd names whoever had the pid when it was opened: our parent only if it still
+    // is now (a pid is not reused while we are its child).
+    if ppid != parent {
+        // SAFETY: `fd` is ours and closed once.
+        unsafe { libc::close(fd) };
+        return false;
+    }
+    let t = std::thread::Builder::new()
+        .name("zeroproc-parent".into())
+        .stack_size(64 << 10)
+        .spawn(move || wait_for_exit(fd, exit_code));
+    if t.is_err() {
+        // SAFETY: as above (the thread never started, so it never owned the fd).
+        unsafe { libc::close(fd) };
+    }
+    true
+}
+
+/// Blocks until the pidfd `fd` reports its process's exit, then ends this process.
+fn wait_for_exit(fd: i32, exit_code: i32) -> ! {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    loop {
+        // SAFETY: `p` is a valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut p, 1, -1) };
+        if r > 0 {
+            // SAFETY: _exit ends the process at once (no destructors or atexit handlers
+            // racing the main thread), like the death signal would.
+            unsafe { libc::_exit(exit_code) };
+        }
+    }
 }
 
 /// Everything a worker needs to find its place.

@@ -24,6 +24,12 @@ use zeroproc_shm::{Layout, Segment, SegmentBuilder};
 /// Environment variable that marks a process as a `Process` child and carries its spec.
 pub const PROCESS_ENV: &str = "ZEROPROC_PROCESS";
 
+/// Set (to anything) for a daemon child.
+const DAEMON_ENV: &str = "ZEROPROC_PROCESS_DAEMON";
+
+/// In a `Process` child: its name (the environment variable is removed at start).
+static CURRENT_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 const LAYOUT: Layout = Layout::new("zeroproc-process", 2).with_type::<ProcessBlock>();
 
 /// Longest panic message carried back (longer ones are cut).
@@ -118,6 +124,9 @@ pub enum ProcessError {
     Io(std::io::Error),
     /// Called in a worker or process child whose `main` did not call `init()` first.
     InChild,
+    /// Called from a job or `Process` body: processes cannot be started inside a worker or
+    /// a process child.
+    InsideWorker,
 }
 
 impl std::fmt::Display for ProcessError {
@@ -131,6 +140,11 @@ impl std::fmt::Display for ProcessError {
             ProcessError::InChild => {
                 write!(f, "zeroproc::init() was not called first in main of this child")
             }
+            ProcessError::InsideWorker => write!(
+                f,
+                "processes cannot be started inside a worker or a Process child (a job or \
+                 body called Process::start); start it in the controller"
+            ),
         }
     }
 }
@@ -237,14 +251,15 @@ impl Process {
 
     /// In a process started by [`Process`]: its name. `None` elsewhere.
     pub fn current_name() -> Option<String> {
-        let raw = std::env::var(PROCESS_ENV).ok()?;
-        raw.split('|').nth(4).map(str::to_owned)
+        CURRENT_NAME.get().cloned()
     }
 
     /// Starts the process.
     pub fn start(&mut self) -> Result<(), ProcessError> {
-        if crate::launch::is_worker_process() {
-            return Err(ProcessError::InChild);
+        match crate::launch::started() {
+            crate::launch::Started::No => {}
+            crate::launch::Started::Entered => return Err(ProcessError::InsideWorker),
+            crate::launch::Started::WithoutInit => return Err(ProcessError::InChild),
         }
         let args = self.args.take().ok_or(ProcessError::AlreadyStarted)?;
         if args.is_empty() {
@@ -281,7 +296,7 @@ impl Process {
         }
         cmd.args(crate::launch::WORKER_ARGS).env(PROCESS_ENV, spec);
         if self.daemon {
-            cmd.env("ZEROPROC_PROCESS_DAEMON", "1");
+            cmd.env(DAEMON_ENV, "1");
         }
         let child = cmd.spawn().map_err(ProcessError::Io)?;
         self.seg = Some(seg);
@@ -442,15 +457,21 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
             name.to_owned(),
         ))
     });
-    let Some((seg_id, fn_id, fp, parent, _name)) = r else {
+    let Some((seg_id, fn_id, fp, parent, name)) = r else {
         eprintln!("zeroproc: malformed {PROCESS_ENV}");
         std::process::exit(crate::worker::exit::BAD_SPEC)
     };
-    if std::env::var_os("ZEROPROC_PROCESS_DAEMON").is_some() {
+    let _ = CURRENT_NAME.set(name);
+    let daemon = std::env::var_os(DAEMON_ENV).is_some();
+    // Not inherited by programs the body starts (see `launch::take_env`).
+    std::env::remove_var(DAEMON_ENV);
+    if daemon {
         // SAFETY: prctl with integer arguments only.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
-        // SAFETY: getppid has no preconditions.
-        if unsafe { libc::getppid() } as u32 != parent {
+        // And with the parent process whatever the body does to its credentials (also
+        // when the thread that started it is gone already: the death signal follows
+        // the thread, this watch the process).
+        if !crate::launch::watch_parent(parent, crate::worker::exit::ORPHAN) {
             std::process::exit(crate::worker::exit::ORPHAN);
         }
     }

@@ -8,6 +8,8 @@ use crate::job::{kind, status};
 use crate::launch::Spec;
 use crate::spill::{SpillHeap, WorkerSpill};
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use zeroproc_codec::envelope::{self, Encode, Header};
@@ -29,6 +31,19 @@ pub(crate) mod exit {
     /// The worker's submission or completion ring is corrupt (its state word says which):
     /// the controller retires the slot instead of respawning onto the same rings.
     pub const RING_CORRUPT: i32 = 95;
+    /// A panic escaped the worker's own code (a bug: user code is always caught); the
+    /// rings were left open, so the successor attaches.
+    pub const ESCAPED: i32 = 96;
+}
+
+/// Last resort for a panic that unwound out of the worker's frames: the payload is leaked
+/// (its `Drop` may panic) and the process exits without running any destructor.
+#[cold]
+pub(crate) fn escaped(p: Box<dyn std::any::Any + Send>) -> ! {
+    let msg = payload_str(&*p);
+    std::mem::forget(p);
+    eprintln!("zeroproc worker {}: a panic escaped the worker: {msg}", std::process::id());
+    std::process::exit(exit::ESCAPED)
 }
 
 /// This worker's control block, once located (for [`ring_corrupt`]).
@@ -94,11 +109,18 @@ impl JobCtx<'_> {
         self.spill.as_mut().and_then(|s| s.get())
     }
 
-    /// Completes the job with `value` (status OK).
-    pub fn complete_ok<R: Encode>(&mut self, value: &R) {
+    /// Completes the job with `value` (status OK), which is dropped before the record is
+    /// committed: its `Drop` is user code, and if it panics the job completes as PANICKED
+    /// instead (on the spill path the record is committed first, and such a panic is only
+    /// contained).
+    pub fn complete_value<R: Encode>(&mut self, value: R) {
         let job_id = self.job_id;
         let Sink::Ring { out, bytes } = &mut self.sink else {
-            self.sink = Sink::Local { status: Some((status::OK, String::new())) };
+            let st = match drop_caught(value) {
+                Ok(()) => (status::OK, String::new()),
+                Err(m) => (status::PANICKED, m),
+            };
+            self.sink = Sink::Local { status: Some(st) };
             return;
         };
         let max = out.max_payload();
@@ -108,8 +130,12 @@ impl JobCtx<'_> {
                 Ok(r) => r,
                 Err(e) => reserve_failed(e),
             };
-            match envelope::encode_into(&mut r, Header::new(job_id, 0), value) {
+            // Every arm that does not commit abandons the reservation (never committed).
+            match envelope::encode_into(&mut r, Header::new(job_id, 0), &value) {
                 Ok(n) => {
+                    if let Err(m) = drop_caught(value) {
+                        return self.complete_msg(status::PANICKED, &m);
+                    }
                     r.truncate(n);
                     r.set_kind(status::OK);
                     r.set_tag(job_id);
@@ -119,39 +145,40 @@ impl JobCtx<'_> {
                 }
                 Err(envelope::EncodeError::TooLarge { .. }) if size < max => size = max,
                 Err(e) if crate::spill::too_large(&e) => {
-                    // Larger than any record: into the spill heap (the unfinished
-                    // reservation is abandoned, never committed).
-                    let header = Header::new(job_id, 0);
-                    let sent = match self.spill_heap() {
-                        Some(h) => {
-                            let h = h.clone();
-                            let Sink::Ring { out, bytes } = &mut self.sink else { unreachable!() };
-                            let r = crate::spill::send_spilled(
-                                out,
-                                &h,
-                                header,
-                                value,
-                                status::OK,
-                                job_id,
-                                crate::spill::Send::CommitWaiting,
-                            );
-                            if r.is_ok() {
-                                *bytes +=
-                                    envelope::HEADER_LEN + zeroproc_codec::spill::SPILL_BODY_LEN;
-                            }
-                            r.map(|_| ())
-                        }
-                        None => Err(format!("{e}, and the pool has no spill heap")),
-                    };
+                    let sent = self.complete_spilled(&value, &e);
+                    let _ = drop_caught(value); // after the commit: only contained
                     if let Err(m) = sent {
                         self.complete_msg(status::BAD_RESULT, &m);
                     }
                     return;
                 }
-                // The unfinished reservation is abandoned (never committed).
-                Err(e) => return self.complete_msg(status::BAD_RESULT, &e.to_string()),
+                Err(e) => {
+                    let (st, m) = match drop_caught(value) {
+                        Ok(()) => (status::BAD_RESULT, e.to_string()),
+                        Err(m) => (status::PANICKED, m),
+                    };
+                    return self.complete_msg(st, &m);
+                }
             }
         }
+    }
+
+    /// Sends a result larger than any record through the spill heap (committed here).
+    fn complete_spilled<R: Encode>(
+        &mut self,
+        value: &R,
+        e: &envelope::EncodeError,
+    ) -> Result<(), String> {
+        let header = Header::new(self.job_id, 0);
+        let Some(h) = self.spill_heap().cloned() else {
+            return Err(format!("{e}, and the pool has no spill heap"));
+        };
+        let job_id = self.job_id;
+        let Sink::Ring { out, bytes } = &mut self.sink else { unreachable!() };
+        let send = crate::spill::Send::CommitWaiting;
+        crate::spill::send_spilled(out, &h, header, value, status::OK, job_id, send)?;
+        *bytes += envelope::HEADER_LEN + zeroproc_codec::spill::SPILL_BODY_LEN;
+        Ok(())
     }
 
     /// Completes the job with a status other than OK and a message.
@@ -202,9 +229,23 @@ fn payload_str(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The message of a caught panic (with its location when the hook recorded it).
+/// The message of a caught panic (with its location when the hook recorded it). The
+/// payload is dropped here, under `catch_unwind`: its `Drop` is user code.
 pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    PANIC.with(|c| c.borrow_mut().take()).unwrap_or_else(|| payload_str(&*p))
+    let msg = PANIC.with(|c| c.borrow_mut().take()).unwrap_or_else(|| payload_str(&*p));
+    let _ = drop_caught(p);
+    msg
+}
+
+/// Drops `v` (user code) without letting a panic unwind further: `Err` carries the panic's
+/// message. A second payload (the drop's own) is leaked, never dropped: its `Drop` may
+/// panic again.
+pub(crate) fn drop_caught<T>(v: T) -> Result<(), String> {
+    // No thread-local access unless the drop panicked (this runs once per job).
+    let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) else { return Ok(()) };
+    let m = PANIC.with(|c| c.borrow_mut().take()).unwrap_or_else(|| payload_str(&*p));
+    std::mem::forget(p);
+    Err(m)
 }
 
 /// Reads `(fn_id, flags, job_id)` from an envelope header (layout in zeroproc-codec's
@@ -226,8 +267,8 @@ pub(crate) fn run(spec: &Spec) -> ! {
     // Die with the controller's supervisor thread (the thread that started us).
     // SAFETY: prctl(PR_SET_PDEATHSIG, sig) takes plain integers and has no memory effects.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
-    // SAFETY: getppid has no preconditions.
-    if unsafe { libc::getppid() } as u32 != spec.parent {
+    // And with the controller process whatever a job does to its credentials.
+    if !crate::launch::watch_parent(spec.parent, exit::ORPHAN) {
         // The controller died before PR_SET_PDEATHSIG took effect.
         std::process::exit(exit::ORPHAN);
     }
@@ -266,8 +307,11 @@ pub(crate) fn run(spec: &Spec) -> ! {
             let tx = Ring::attach(seg.clone(), map.completion(spec.index))?.producer()?;
             Ok((rx, tx))
         });
-    let Ok((rx, mut tx)) = rings else { std::process::exit(exit::ATTACH) };
-    let mut rx = rx.with_wait_strategy(spec.strategy);
+    let Ok((rx, tx)) = rings else { std::process::exit(exit::ATTACH) };
+    // Never dropped: their destructors mark the rings closed, and a successor could not
+    // attach. The worker always leaves with `process::exit`, even after an unwind.
+    let mut rx = ManuallyDrop::new(rx.with_wait_strategy(spec.strategy));
+    let mut tx = ManuallyDrop::new(tx);
     tx.set_wait_strategy(spec.strategy);
     // Relaxed: published by the Release store of `state` below.
     ctl.pid.store(std::process::id(), Ordering::Relaxed);
@@ -392,7 +436,9 @@ pub(crate) fn run(spec: &Spec) -> ! {
                 // which only the controller writes, with ids made by `fnid::id_of`; the
                 // build fingerprint was checked at start-up.
                 let t = unsafe { crate::fnid::resolve(fn_id) };
-                t(&mut ctx);
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| t(&mut ctx))) {
+                    escaped(p);
+                }
             }
             _ => answer_only(&mut ctx, status::BAD_ARGS, "malformed job envelope"),
         }

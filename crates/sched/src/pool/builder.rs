@@ -43,7 +43,11 @@ pub struct PoolBuilder {
     spill_heap: usize,
     name: Option<String>,
     cancel_on_drop: bool,
+    oversubscribe: bool,
 }
+
+/// Workers per available core a pool may have without [`PoolBuilder::oversubscribe`].
+const MAX_WORKERS_PER_CORE: usize = 64;
 
 impl Default for PoolBuilder {
     fn default() -> Self {
@@ -60,6 +64,7 @@ impl Default for PoolBuilder {
             spill_heap: 64 << 20,
             name: None,
             cancel_on_drop: false,
+            oversubscribe: false,
         }
     }
 }
@@ -123,6 +128,14 @@ impl PoolBuilder {
         self
     }
 
+    /// Allow more than 64 workers per available core (default
+    /// false: such a count is refused at `build`, as it is usually a mistake that starts
+    /// thousands of processes). The hard cap of 512 workers holds either way.
+    pub fn oversubscribe(mut self, on: bool) -> Self {
+        self.oversubscribe = on;
+        self
+    }
+
     /// Bytes of the shared heap that carries arguments and results too large for a ring
     /// record (default 64 MiB; `0`: none — such payloads are then
     /// [`JobError::Decode`](crate::JobError::Decode) errors). Reserved right after the
@@ -168,24 +181,52 @@ impl PoolBuilder {
         self
     }
 
+    /// The number of workers, checked against the caps.
+    fn worker_count(&self) -> Result<usize, BuildError> {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        match self.workers {
+            Some(0) => Err(BuildError::Config("zero workers".into())),
+            Some(n) if n > MAX_WORKERS => Err(BuildError::Config(format!(
+                "{n} workers: a pool has at most {MAX_WORKERS} (one process each)"
+            ))),
+            Some(n) if n > MAX_WORKERS_PER_CORE * cores && !self.oversubscribe => {
+                Err(BuildError::Config(format!(
+                    "{n} workers on {cores} available cores (more than \
+                     {MAX_WORKERS_PER_CORE} per core): one process each; call \
+                     PoolBuilder::oversubscribe(true) if that is meant"
+                )))
+            }
+            Some(n) => Ok(n),
+            None => Ok(cores.min(MAX_WORKERS)),
+        }
+    }
+
+    /// A spill heap larger than the machine's memory cannot be created (it was accepted,
+    /// then every large payload failed with "the pool has no spill heap").
+    fn check_spill_heap(&self) -> Result<(), BuildError> {
+        // SAFETY: sysconf takes an integer name and has no memory effects.
+        let (pages, page) =
+            unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+        let memory = (pages.max(0) as u64).saturating_mul(page.max(0) as u64);
+        if memory > 0 && self.spill_heap as u64 > memory {
+            return Err(BuildError::Config(format!(
+                "spill heap of {} bytes is larger than the machine's memory ({memory} bytes)",
+                self.spill_heap
+            )));
+        }
+        Ok(())
+    }
+
     /// Creates the shared segment and rings, starts the workers and waits for every one
     /// to finish its handshake (attached, same build, initializer run).
     pub fn build(self) -> Result<Pool, BuildError> {
-        if launch::is_worker_process() {
-            return Err(BuildError::InWorker);
+        match launch::started() {
+            launch::Started::No => {}
+            launch::Started::Entered => return Err(BuildError::InsideWorker),
+            launch::Started::WithoutInit => return Err(BuildError::InWorker),
         }
-        let n = match self.workers {
-            Some(0) => return Err(BuildError::Config("zero workers".into())),
-            Some(n) if n > MAX_WORKERS => {
-                return Err(BuildError::Config(format!(
-                    "{n} workers: a pool has at most {MAX_WORKERS} (one process each)"
-                )))
-            }
-            Some(n) => n,
-            None => {
-                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(MAX_WORKERS)
-            }
-        };
+        let n = self.worker_count()?;
+        self.check_spill_heap()?;
         let cap = self.ring_capacity;
         let map = SegmentMap::new(n, cap)
             .ok_or_else(|| BuildError::Config(format!("bad ring capacity {cap}")))?;

@@ -58,7 +58,7 @@ impl Queue {
                 }
             };
             match next {
-                // Each callback is already contained by `catch_unwind` in `after`.
+                // Each callback is already contained (`job::contain`) in `after`.
                 Some(a) => a.after(),
                 None => return,
             }

@@ -504,12 +504,10 @@ impl Core {
             let heap = if spilled(&rec) { shared.spill.get(shared.header()) } else { None };
             // A panicking user `Deserialize` must not unwind through the ring's drain
             // (the record would be delivered again).
-            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                o.dest.complete(o.seq, rec.kind(), &rec, heap)
-            }));
+            let done = crate::job::contain(|| o.dest.complete(o.seq, rec.kind(), &rec, heap));
             let needs_after = match done {
-                Ok(a) => a,
-                Err(_) => {
+                Some(a) => a,
+                None => {
                     let message = "decoding the result panicked".to_owned();
                     o.dest.fail(o.seq, JobError::Decode { message })
                 }

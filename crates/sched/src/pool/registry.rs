@@ -189,6 +189,27 @@ pub(crate) fn register(segment: &SegmentId, name: &str, workers: usize) -> Optio
     }
 }
 
+/// An entry is a few hundred bytes; anything larger is not one.
+const MAX_ENTRY: u64 = 16 << 10;
+
+/// Reads one entry file without following a symlink or blocking on a FIFO or device
+/// (`O_NONBLOCK`): `None` unless it is a regular file of at most [`MAX_ENTRY`] bytes.
+fn read_entry(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let md = f.metadata().ok()?;
+    if !md.is_file() || md.len() > MAX_ENTRY {
+        return None;
+    }
+    let mut text = String::new();
+    f.take(MAX_ENTRY).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 /// Parses one entry file (`None` if malformed).
 fn parse(path: &Path, text: &str) -> Option<PoolEntry> {
     let get =
@@ -220,7 +241,7 @@ pub fn running_pools() -> Vec<PoolEntry> {
                 return None;
             }
             let (pid, ticks) = owner_of(name)?;
-            let text = std::fs::read_to_string(e.path()).ok()?;
+            let text = read_entry(&e.path())?;
             let entry = parse(&e.path(), &text)?;
             (entry.pid == pid && owner_alive(pid, ticks)).then_some(entry)
         })

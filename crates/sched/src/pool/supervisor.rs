@@ -113,6 +113,13 @@ fn exited(index: usize, exit_code: Option<i32>) -> BuildError {
         Some(exit::INIT) => "initializer panicked",
         Some(exit::ORPHAN) => "controller gone",
         Some(exit::RING_CORRUPT) => "a ring of the pool segment is corrupt",
+        Some(exit::ESCAPED) => "a panic escaped the worker's own code",
+        // The shell convention, also what the dynamic loader exits with when it cannot
+        // load the worker (a program started as `ld.so ./bin` re-executes ld.so).
+        Some(126) | Some(127) => {
+            "the worker could not be executed (/proc/self/exe is not this program, e.g. it \
+             was started through the dynamic loader)"
+        }
         Some(_) | None => {
             "the program did not call zeroproc::init() first in main (or, under libtest, \
              has no zeroproc::test_worker!())"

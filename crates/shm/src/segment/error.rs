@@ -77,7 +77,8 @@ pub enum AttachError {
     },
     /// The id's token does not match the header (a stale or guessed id).
     Token,
-    /// Owned by another user, or readable/writable by others.
+    /// Owned by another user, or readable/writable by others; `uid` `u32::MAX` with
+    /// `mode` 0 when opening it was refused (permission denied) before either was read.
     Permission {
         /// Owner uid of the backing file.
         uid: u32,
@@ -106,6 +107,12 @@ impl fmt::Display for AttachError {
                 found.0, found.1, found.2, expected.0, expected.1, expected.2
             ),
             AttachError::Token => write!(f, "segment token mismatch (stale or guessed id)"),
+            // The open itself was refused (EACCES/EPERM): no owner or mode was read.
+            AttachError::Permission { uid: u32::MAX, mode: 0 } => write!(
+                f,
+                "permission denied: the segment (or its owner's /proc entry) belongs to \
+                 another user"
+            ),
             AttachError::Permission { uid, mode } => {
                 write!(f, "segment owned by uid {uid} with mode {mode:o}: refused")
             }
