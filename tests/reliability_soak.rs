@@ -167,3 +167,59 @@ fn a_full_queue_pushes_back_instead_of_growing() {
          refused_puts={refused} rss_kib={rss0}→{rss1} pool_ring_4KiB_accepted={queued}"
     );
 }
+
+/// Issue #11, item 7: the soak with faults. Rounds of tiny jobs (a `map` of
+/// `ZEROPROC_FAULT_SOAK_JOBS / rounds` items), one job that crashes its worker (abort) and
+/// one hung job that is `terminate()`d — so every round the pool reaps two workers,
+/// respawns them and moves or fails exactly the right jobs — run for
+/// `ZEROPROC_FAULT_SOAK_ROUNDS` rounds (default 60: a few seconds; a long run is in
+/// docs/reliability.md). After the first quarter, the controller's RSS stays within
+/// 2 MiB and no zeroproc file appears in /dev/shm.
+#[test]
+fn soak_with_crashes_and_terminates_stays_flat() {
+    let rounds = count("ZEROPROC_FAULT_SOAK_ROUNDS", 60) as usize;
+    let per_round = count("ZEROPROC_FAULT_SOAK_JOBS", 2_000_000) / rounds as u64;
+    let p = Pool::builder().workers(2).build().unwrap();
+    let me = std::process::id();
+    let t0 = Instant::now();
+    let (mut rss, mut check, mut done) = (Vec::new(), 0u64, 0u64);
+    for _ in 0..rounds {
+        let crash = p.submit(|_: ()| -> u64 { std::process::abort() }, ());
+        let hung = p.submit(
+            |_: ()| -> u64 {
+                loop {
+                    std::thread::park()
+                }
+            },
+            (),
+        );
+        for r in p.map(job, done..done + per_round).chunk_size(64) {
+            check = check.wrapping_add(r.unwrap());
+        }
+        done += per_round;
+        assert!(matches!(crash.result(), Err(zeroproc::JobError::WorkerDied { .. })));
+        while !hung.running() && !hung.done() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        assert!(hung.terminate());
+        assert_eq!(hung.result(), Err(zeroproc::JobError::Cancelled));
+        rss.push(rss_kib(me));
+    }
+    let expect = (0..done).fold(0u64, |a, x| a.wrapping_add(job(x)));
+    assert_eq!(check, expect, "every result exact");
+    let warm = rss[rss.len() / 4];
+    let last = *rss.last().unwrap();
+    let max = *rss[rss.len() / 4..].iter().max().unwrap();
+    let respawns: u64 = p.stats().workers.iter().map(|w| w.respawns).sum();
+    let quarters: Vec<u64> = (1..=4).map(|q| rss[(rss.len() * q / 4).min(rss.len() - 1)]).collect();
+    println!(
+        "RELIABILITY fault_soak rounds={rounds} jobs={done} crashes={rounds} terminates={rounds} \
+         respawns={respawns} secs={:.1} controller_rss_kib={warm}→{last} (max {max}, at quarters \
+         {quarters:?}) dev_shm_files={}",
+        t0.elapsed().as_secs_f64(),
+        zeroproc_files_in_dev_shm()
+    );
+    assert!(max <= warm + 2 * 1024, "controller RSS grew: {warm} → max {max} KiB");
+    assert_eq!(zeroproc_files_in_dev_shm(), 0, "zeroproc files appeared in /dev/shm");
+    assert!(respawns >= 2 * rounds as u64, "each round reaped two workers: {respawns}");
+}

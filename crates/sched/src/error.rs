@@ -177,7 +177,12 @@ impl fmt::Display for BuildError {
             }
             BuildError::Fingerprint => write!(f, "worker is a different build than the controller"),
             BuildError::Initializer => write!(f, "the initializer panicked in a worker"),
-            BuildError::HandshakeTimeout => write!(f, "a worker did not start in time"),
+            BuildError::HandshakeTimeout => write!(
+                f,
+                "a worker did not report ready within 10 s: is zeroproc::init() (or \
+                 #[zeroproc::main]) the first thing main does? A worker is this program \
+                 started again, and runs main until init() takes over"
+            ),
         }
     }
 }
