@@ -183,6 +183,33 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// The pid a child role printed as `PID <pid>` (its worker or its own child).
+fn printed_pid(c: &mut std::process::Child) -> u32 {
+    let mut lines = std::io::BufReader::new(c.stdout.take().unwrap()).lines();
+    lines
+        .find_map(|l| l.unwrap().strip_prefix("PID ").map(str::to_owned))
+        .expect("the child role printed a pid")
+        .parse()
+        .unwrap()
+}
+
+/// SIGKILLs the child role `c` and waits until `pid` (its worker or child) is gone: how
+/// long that took. Past 1 s it kills `pid` itself and fails with `what`.
+fn kill_and_time_exit(c: &mut std::process::Child, pid: u32, what: &str) -> Duration {
+    tk::sigkill(c);
+    let t = Instant::now();
+    tk::wait_timeout(c, Duration::from_secs(10));
+    while alive(pid) {
+        if t.elapsed() > Duration::from_secs(1) {
+            // SAFETY: plain kill(2) of the leftover (clean up, then fail).
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("{what} {pid} outlived its parent by 1 s");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    t.elapsed()
+}
+
 #[test]
 fn worker_that_changed_uid_dies_with_its_controller() {
     // SAFETY: geteuid has no preconditions.
@@ -198,25 +225,10 @@ fn worker_that_changed_uid_dies_with_its_controller() {
         let _ = std::fs::remove_file(&marker);
         let mut c =
             tk::spawn_role_piped("zp_i11_child", "setuid_controller", marker.to_str().unwrap());
-        let mut lines = std::io::BufReader::new(c.stdout.take().unwrap()).lines();
-        let pid: u32 = lines
-            .find_map(|l| l.unwrap().strip_prefix("PID ").map(str::to_owned))
-            .expect("the controller printed its worker")
-            .parse()
-            .unwrap();
+        let pid = printed_pid(&mut c);
         assert!(alive(pid));
-        tk::sigkill(&c);
-        let t = Instant::now();
-        tk::wait_timeout(&mut c, Duration::from_secs(10));
-        while alive(pid) {
-            if t.elapsed() > Duration::from_secs(1) {
-                // SAFETY: plain kill(2); the pid was our grandchild (clean up, then fail).
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                panic!("round {round}: worker {pid} (setresuid) outlived its controller by 1 s");
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        worst = worst.max(t.elapsed());
+        let what = format!("round {round}: worker (setresuid)");
+        worst = worst.max(kill_and_time_exit(&mut c, pid, &what));
         let _ = std::fs::remove_file(&marker);
     }
     println!(
@@ -257,26 +269,11 @@ fn daemon_started_from_a_short_lived_thread_dies_with_its_parent() {
     let mut worst = Duration::ZERO;
     for round in 0..rounds {
         let mut c = tk::spawn_role_piped("zp_i11_child", "daemon_from_thread", "");
-        let mut lines = std::io::BufReader::new(c.stdout.take().unwrap()).lines();
-        let pid: u32 = lines
-            .find_map(|l| l.unwrap().strip_prefix("PID ").map(str::to_owned))
-            .expect("the parent printed its child")
-            .parse()
-            .unwrap();
+        let pid = printed_pid(&mut c);
         // Let the child get past its start-up (where the race is).
         std::thread::sleep(Duration::from_millis(100));
-        tk::sigkill(&c);
-        let t = Instant::now();
-        tk::wait_timeout(&mut c, Duration::from_secs(10));
-        while alive(pid) {
-            if t.elapsed() > Duration::from_secs(1) {
-                // SAFETY: plain kill(2) of the leftover (clean up, then fail).
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                panic!("round {round}: daemon child {pid} outlived its parent by 1 s");
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        worst = worst.max(t.elapsed());
+        let what = format!("round {round}: daemon child");
+        worst = worst.max(kill_and_time_exit(&mut c, pid, &what));
     }
     println!(
         "RELIABILITY daemon_from_short_thread rounds={rounds} worst_child_exit_ms={}",
@@ -312,25 +309,10 @@ fn daemon_that_changed_uid_dies_with_its_parent() {
     let marker = std::env::temp_dir().join(format!("zp-i11-duid-{}", std::process::id()));
     let _ = std::fs::remove_file(&marker);
     let mut c = tk::spawn_role_piped("zp_i11_child", "setuid_daemon", marker.to_str().unwrap());
-    let mut lines = std::io::BufReader::new(c.stdout.take().unwrap()).lines();
-    let pid: u32 = lines
-        .find_map(|l| l.unwrap().strip_prefix("PID ").map(str::to_owned))
-        .expect("the parent printed its child")
-        .parse()
-        .unwrap();
-    tk::sigkill(&c);
-    let t = Instant::now();
-    tk::wait_timeout(&mut c, Duration::from_secs(10));
+    let pid = printed_pid(&mut c);
+    let took = kill_and_time_exit(&mut c, pid, "daemon child (setresuid)");
     let _ = std::fs::remove_file(&marker);
-    while alive(pid) {
-        if t.elapsed() > Duration::from_secs(1) {
-            // SAFETY: plain kill(2) of the leftover (clean up, then fail).
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("daemon child {pid} (setresuid) outlived its parent by 1 s");
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    println!("RELIABILITY setuid_daemon_parent_sigkill exit_ms={}", t.elapsed().as_millis());
+    println!("RELIABILITY setuid_daemon_parent_sigkill exit_ms={}", took.as_millis());
 }
 
 // --- 4. a FIFO named like a registry entry --------------------------------------------

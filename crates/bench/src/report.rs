@@ -55,6 +55,13 @@ pub struct Value {
     pub unit: String,
 }
 
+impl Value {
+    /// A row measured in `mode`.
+    pub fn new(name: &str, mode: &str, value: f64, unit: &str) -> Value {
+        Value { name: name.into(), mode: mode.into(), value, unit: unit.into() }
+    }
+}
+
 /// Renders value rows as a markdown table.
 pub fn markdown_values(rows: &[Value]) -> String {
     let mut s = String::from("| measurement | mode | value | unit |\n|---|---|---:|---|\n");

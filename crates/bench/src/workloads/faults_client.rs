@@ -217,12 +217,8 @@ pub fn w6_run(n: usize) -> Result<W6Outcome, String> {
 pub fn w6(n: usize) -> Result<Vec<Value>, String> {
     let o = w6_run(n)?;
     let mode = format!("{n} requests, {WINDOW} in flight, 100 ms time-out, 2 workers");
-    let v = |name: &str, value: f64, unit: &str| Value {
-        name: format!("W6 {name}"),
-        mode: mode.clone(),
-        value,
-        unit: unit.into(),
-    };
+    let v =
+        |name: &str, value: f64, unit: &str| Value::new(&format!("W6 {name}"), &mode, value, unit);
     let q = |x: f64| o.latency.value_at_quantile(x) as f64 / 1e3;
     Ok(vec![
         v("throughput", o.per_s(), "requests/s"),

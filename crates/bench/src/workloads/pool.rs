@@ -303,12 +303,7 @@ pub fn median(v: &mut [f64]) -> f64 {
 pub fn w4(rounds: usize) -> Result<Vec<Value>, String> {
     let t = w4_times(Mandel::FULL, rounds)?;
     let mode = format!("median of {rounds} interleaved passes");
-    let v = |name: &str, value: f64, unit: &str| Value {
-        name: name.into(),
-        mode: mode.clone(),
-        value,
-        unit: unit.into(),
-    };
+    let v = |name: &str, value: f64, unit: &str| Value::new(name, &mode, value, unit);
     Ok(vec![
         v("W4 Mandelbrot, pool 1 worker", t.pool1, "s"),
         v("W4 Mandelbrot, pool 2 workers", t.pool2, "s"),

@@ -119,12 +119,7 @@ pub fn w5_times(n: usize, rounds: usize) -> Result<W5Times, String> {
 pub fn w5(n: usize, rounds: usize) -> Result<Vec<Value>, String> {
     let t = w5_times(n, rounds)?;
     let mode = format!("{n} jobs, {:.2} s CPU, median of {rounds} interleaved passes", t.work_s);
-    let v = |name: &str, value: f64, unit: &str| Value {
-        name: name.into(),
-        mode: mode.clone(),
-        value,
-        unit: unit.into(),
-    };
+    let v = |name: &str, value: f64, unit: &str| Value::new(name, &mode, value, unit);
     Ok(vec![
         v("W5 uneven jobs, zeroproc submit all + wait, 2 workers", t.submit, "s"),
         v("W5 uneven jobs, zeroproc map (defaults), 2 workers", t.map, "s"),
