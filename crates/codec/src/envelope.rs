@@ -190,8 +190,9 @@ where
 }
 
 /// [`encode_into`], also returning with `TooLarge` a lower bound on the bytes (header
-/// included) the envelope needs.
-pub(crate) fn encode_measured<T>(
+/// included) the envelope needs — measured in the same pass, so a caller can size its
+/// next buffer, or refuse a value that fits nowhere, without serializing it again.
+pub fn encode_measured<T>(
     buf: &mut [u8],
     header: Header,
     value: &T,

@@ -44,6 +44,13 @@ pub enum JobError<E = Never> {
     /// The job was submitted after the pool was shut down (Python raises `RuntimeError:
     /// cannot schedule new futures after shutdown`); it never ran.
     Shutdown,
+    /// The arguments are larger than the pool can carry (larger than its spill heap, or
+    /// the pool has none); the job never ran. A resource limit, not bad data:
+    /// `PoolBuilder::spill_heap` sets the size.
+    TooLarge {
+        /// Sizes involved.
+        message: String,
+    },
 }
 
 impl<E> JobError<E> {
@@ -58,6 +65,7 @@ impl<E> JobError<E> {
             JobError::Job(_) => JobErrorKind::Job,
             JobError::NoWorkers => JobErrorKind::NoWorkers,
             JobError::Shutdown => JobErrorKind::Shutdown,
+            JobError::TooLarge { .. } => JobErrorKind::TooLarge,
         }
     }
 
@@ -73,6 +81,7 @@ impl<E> JobError<E> {
             JobError::Job(e) => JobError::Job(f(e)),
             JobError::NoWorkers => JobError::NoWorkers,
             JobError::Shutdown => JobError::Shutdown,
+            JobError::TooLarge { message } => JobError::TooLarge { message },
         }
     }
 }
@@ -96,6 +105,8 @@ pub enum JobErrorKind {
     NoWorkers,
     /// See [`JobError::Shutdown`].
     Shutdown,
+    /// See [`JobError::TooLarge`].
+    TooLarge,
 }
 
 impl<E: fmt::Debug> fmt::Display for JobError<E> {
@@ -116,6 +127,7 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
                 write!(f, "no worker left to run the job: every worker slot was retired")
             }
             JobError::Shutdown => write!(f, "cannot run new jobs after the pool was shut down"),
+            JobError::TooLarge { message } => write!(f, "arguments too large: {message}"),
         }
     }
 }
@@ -202,6 +214,8 @@ pub enum TrySubmitError<A> {
     Encode(A, String),
     /// Every worker slot was retired ([`JobError::NoWorkers`]).
     NoWorkers(A),
+    /// The arguments are larger than the pool can carry ([`JobError::TooLarge`]).
+    TooLarge(A, String),
 }
 
 /// Why [`Pool::submit`](crate::Pool::submit) (blocking) did not submit.
@@ -215,6 +229,8 @@ pub enum SubmitError<A> {
     Timeout(A),
     /// Every worker slot was retired ([`JobError::NoWorkers`]).
     NoWorkers(A),
+    /// The arguments are larger than the pool can carry ([`JobError::TooLarge`]).
+    TooLarge(A, String),
 }
 
 impl<A> fmt::Display for TrySubmitError<A> {
@@ -224,6 +240,7 @@ impl<A> fmt::Display for TrySubmitError<A> {
             TrySubmitError::Shutdown(_) => write!(f, "the pool is shut down"),
             TrySubmitError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
             TrySubmitError::NoWorkers(_) => write!(f, "every worker slot was retired"),
+            TrySubmitError::TooLarge(_, e) => write!(f, "arguments too large: {e}"),
         }
     }
 }
@@ -235,6 +252,7 @@ impl<A> fmt::Display for SubmitError<A> {
             SubmitError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
             SubmitError::Timeout(_) => write!(f, "no room in the submission rings in time"),
             SubmitError::NoWorkers(_) => write!(f, "every worker slot was retired"),
+            SubmitError::TooLarge(_, e) => write!(f, "arguments too large: {e}"),
         }
     }
 }

@@ -102,13 +102,16 @@ pub(crate) enum Send {
 }
 
 /// Spills `value` into `heap` and commits a spilled envelope to `tx` (the caller
-/// already found that the value does not fit a record). `Ok(false)`: the ring has no room
+/// already found that the value does not fit a record; `estimate`: its archive's size if
+/// known, else 0). `Ok(false)`: the ring has no room
 /// for the envelope right now (the block was freed again).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn send_spilled<T: Encode>(
     tx: &mut Producer,
     heap: &SpillHeap,
     header: Header,
     value: &T,
+    estimate: usize,
     kind: u32,
     tag: u64,
     how: Send,
@@ -119,7 +122,7 @@ pub(crate) fn send_spilled<T: Encode>(
         Send::CommitWaiting => (false, true),
     };
     let h = heap.heap()?;
-    let block = spill::spill(&h, value, 0).map_err(|e| e.to_string())?;
+    let block = spill::spill(&h, value, estimate).map_err(|e| e.to_string())?;
     let need = envelope::HEADER_LEN + spill::SPILL_BODY_LEN;
     let reserved = if wait {
         tx.reserve(need).map_err(|e| e.to_string())
@@ -187,6 +190,11 @@ impl SpillSource {
     /// A source that will create a heap of `bytes` (0: never).
     pub(crate) fn new(bytes: usize) -> Self {
         Self { bytes, heap: std::sync::OnceLock::new() }
+    }
+
+    /// Bytes of the heap this pool creates (0: none).
+    pub(crate) fn capacity(&self) -> usize {
+        self.bytes
     }
 
     /// True if a worker asked for the heap and it does not exist yet.

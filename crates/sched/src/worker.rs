@@ -176,7 +176,7 @@ impl JobCtx<'_> {
         let job_id = self.job_id;
         let Sink::Ring { out, bytes } = &mut self.sink else { unreachable!() };
         let send = crate::spill::Send::CommitWaiting;
-        crate::spill::send_spilled(out, &h, header, value, status::OK, job_id, send)?;
+        crate::spill::send_spilled(out, &h, header, value, 0, status::OK, job_id, send)?;
         *bytes += envelope::HEADER_LEN + zeroproc_codec::spill::SPILL_BODY_LEN;
         Ok(())
     }

@@ -46,12 +46,15 @@ fn a_payload_larger_than_the_heap_is_an_error_with_the_args_back() {
     let p = Pool::builder().workers(1).ring_capacity(1 << 16).spill_heap(1 << 20).build().unwrap();
     let huge = vec![0u8; 4 << 20];
     match p.try_submit(|v: Vec<u8>| v.len(), huge) {
-        Err(zeroproc_sched::TrySubmitError::Encode(v, msg)) => {
+        // A resource limit with the sizes, refused after one measuring pass (issue #11).
+        Err(zeroproc_sched::TrySubmitError::TooLarge(v, msg)) => {
             assert_eq!(v.len(), 4 << 20, "the arguments are handed back");
-            assert!(!msg.is_empty());
+            assert!(msg.contains("1048576"), "names the heap size: {msg}");
         }
         r => panic!("{r:?}"),
     }
+    let r = p.submit(|v: Vec<u8>| v.len(), vec![0u8; 4 << 20]).result();
+    assert!(matches!(r, Err(JobError::TooLarge { .. })), "{r:?}");
     let r = p.submit(|n: u64| vec![7u8; n as usize], 4 << 20).result();
     assert!(matches!(r, Err(JobError::Decode { .. })), "{r:?}");
     assert_eq!(p.submit(|x: u64| x, 5).result(), Ok(5), "the pool still serves");

@@ -333,6 +333,9 @@ where
             match place(shared, &mut batch, fn_id, &job, dest, seq, t) {
                 Ok(_) => {}
                 Err(Attempt::Encode(message)) => sink.store(seq, Err(JobError::Decode { message })),
+                Err(Attempt::TooLarge(message)) => {
+                    sink.store(seq, Err(JobError::TooLarge { message }))
+                }
                 Err(Attempt::NoWorkers | Attempt::Corrupt) => {
                     sink.store(seq, Err(JobError::NoWorkers))
                 }

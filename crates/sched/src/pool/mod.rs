@@ -160,6 +160,7 @@ impl Pool {
             Err(Attempt::Closed) => Err(TrySubmitError::Shutdown(args)),
             Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(TrySubmitError::NoWorkers(args)),
             Err(Attempt::Encode(e)) => Err(TrySubmitError::Encode(args, e)),
+            Err(Attempt::TooLarge(e)) => Err(TrySubmitError::TooLarge(args, e)),
         }
     }
 
@@ -197,6 +198,7 @@ impl Pool {
             Err(Attempt::Closed) => Err(SubmitError::Shutdown(args)),
             Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(SubmitError::NoWorkers(args)),
             Err(Attempt::Encode(e)) => Err(SubmitError::Encode(args, e)),
+            Err(Attempt::TooLarge(e)) => Err(SubmitError::TooLarge(args, e)),
         }
     }
 
@@ -233,6 +235,7 @@ impl Pool {
     fn failed<R: Send + 'static, E: Send + 'static>(&self, e: Attempt) -> JobFuture<R, E> {
         let err = match e {
             Attempt::Encode(message) => JobError::Decode { message },
+            Attempt::TooLarge(message) => JobError::TooLarge { message },
             Attempt::NoWorkers | Attempt::Corrupt => JobError::NoWorkers,
             // `Full` cannot happen without a deadline: the blocking forms wait for room.
             Attempt::Closed | Attempt::Full => JobError::Shutdown,
