@@ -28,6 +28,21 @@ use std::time::Instant;
 /// q.put(Task { id: 1, name: "a".into() }).unwrap();
 /// assert_eq!(q.get().unwrap(), Task { id: 1, name: "a".into() });
 /// ```
+///
+/// A type without the derives is refused where it is used, with what to add
+/// ("`Point` cannot be sent to a worker or another process: it is not encodable … put
+/// `#[zeroproc::data]` on the definition of `Point`"):
+///
+/// ```compile_fail
+/// struct Point { x: f64, y: f64 }
+/// let q = zeroproc_codec::channel::Queue::<Point>::new(4).unwrap();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent to a worker or another process: it is not encodable",
+    label = "not encodable",
+    note = "put `#[zeroproc::data]` on the definition of `{Self}` (it derives rkyv's Archive, \
+            Serialize and Deserialize with zeroproc's rkyv); every field must be encodable too"
+)]
 pub trait Message:
     Encode
     + Archive<
