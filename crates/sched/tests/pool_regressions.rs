@@ -207,7 +207,7 @@ fn map_with_one_unencodable_item_keeps_the_others() {
         })
         .collect();
     assert_eq!(out.len(), 8, "one entry per input expected, got {shape:?}");
-    assert!(matches!(out[3], Err(JobError::Decode { .. })), "{shape:?}");
+    assert!(matches!(out[3], Err(JobError::TooLarge { .. })), "{shape:?}");
     assert_eq!(out[0], Ok(1), "{shape:?}");
     assert_eq!(out[7], Ok(8), "{shape:?}");
 }
