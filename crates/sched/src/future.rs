@@ -51,7 +51,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<R, E> Inner<R, E> {
     #[inline]
-    fn is_done_flag(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         // Acquire: pairs with the Release store in `set` / `after`, so `value` is visible.
         self.done.load(Ordering::Acquire)
     }
@@ -93,11 +93,6 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
         if self.interested.swap(false, Ordering::Relaxed) {
             self.shared.interest.fetch_sub(1, Ordering::Relaxed);
         }
-    }
-
-    #[inline]
-    pub(crate) fn is_done(&self) -> bool {
-        self.is_done_flag()
     }
 
     /// Stores the outcome unless one is stored already. Returns true when `after` must
@@ -404,7 +399,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
 impl<R, E> Drop for JobFuture<R, E> {
     fn drop(&mut self) {
         // Relaxed: set by `cancel_on_drop` in this thread, or at creation.
-        if !self.inner.cancel_on_drop.load(Ordering::Relaxed) || self.inner.is_done_flag() {
+        if !self.inner.cancel_on_drop.load(Ordering::Relaxed) || self.inner.is_done() {
             return;
         }
         // Not done: take it back if queued, else kill its worker.

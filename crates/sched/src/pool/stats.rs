@@ -25,8 +25,9 @@ pub struct WorkerStats {
     pub queued: usize,
     /// Times it was replaced (crash, time-out, `terminate`, `max_jobs_per_worker`).
     pub respawns: u64,
-    /// Queued jobs moved off it to an idle worker because it had stalled (a long job,
-    /// frozen, dead) — see the work-conservation notes in `docs/architecture.md`.
+    /// Queued jobs moved off it to another worker because it was stuck (in one job for
+    /// 1 ms, frozen, restarting, dead) — see "Scheduling is work-conserving" in
+    /// `docs/architecture.md`.
     pub moved_away: u64,
 }
 
