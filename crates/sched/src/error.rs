@@ -137,9 +137,6 @@ impl<E: fmt::Debug> std::error::Error for JobError<E> {}
 /// Why [`Pool::build`](crate::PoolBuilder::build) failed.
 #[derive(Debug)]
 pub enum BuildError {
-    /// `init()` was not called first in `main` of this worker process: building a pool
-    /// here would start workers recursively.
-    InWorker,
     /// Called from a job or `Process` body: pools cannot be created inside a worker or a
     /// process child.
     InsideWorker,
@@ -166,14 +163,25 @@ pub enum BuildError {
     Initializer,
     /// A worker did not finish its handshake in time.
     HandshakeTimeout,
+    /// A worker runs the program's `main` instead of serving: `main` did not call
+    /// `init()` first. Seen when the worker reaches `Pool::build` (it exits there, code
+    /// 97) or, within about a second, when it sleeps or spends CPU time in `main` before
+    /// attaching the pool.
+    NoInit {
+        /// Which worker.
+        index: usize,
+    },
 }
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BuildError::InWorker => write!(
+            BuildError::NoInit { index } => write!(
                 f,
-                "a pool was built inside a worker process: call zeroproc::init() as the first line of main (libtest: zeroproc::test_worker!())"
+                "worker {index} is running the program's main instead of serving: \
+                 zeroproc::init() must be the first line of main (or use \
+                 #[zeroproc::main]; under libtest, zeroproc::test_worker!()). A worker is \
+                 this program started again, and init() is what turns it into a worker"
             ),
             BuildError::InsideWorker => write!(
                 f,

@@ -96,6 +96,22 @@ pub(crate) fn started() -> Started {
     }
 }
 
+/// A worker or `Process` child whose `main` did not call [`init`] first reached
+/// `Pool::build` or `Process::start`: it is a copy of the program re-running `main`.
+/// It stops here (exit code 97, which the controller reports as a missing `init()`)
+/// rather than returning an error that `main` would handle by going on with the
+/// program's own work, or by starting workers of its own.
+#[cold]
+pub(crate) fn without_init(what: &str) -> ! {
+    eprintln!(
+        "zeroproc: process {} was started as a worker but reached {what} without \
+         zeroproc::init(): make `zeroproc::init();` the first line of main (or use \
+         #[zeroproc::main]; under libtest, zeroproc::test_worker!())",
+        std::process::id()
+    );
+    std::process::exit(crate::worker::exit::NO_INIT)
+}
+
 /// Makes this process exit (`_exit(exit_code)`) when its parent process `parent` exits,
 /// whatever the process later does to itself: `PR_SET_PDEATHSIG` is cleared by a change
 /// of credentials (`setresuid` in a job) and fires on the exit of the parent *thread*, so

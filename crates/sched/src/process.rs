@@ -122,8 +122,6 @@ pub enum ProcessError {
     Segment(zeroproc_shm::CreateError),
     /// The process could not be started or waited for.
     Io(std::io::Error),
-    /// Called in a worker or process child whose `main` did not call `init()` first.
-    InChild,
     /// Called from a job or `Process` body: processes cannot be started inside a worker or
     /// a process child.
     InsideWorker,
@@ -137,9 +135,6 @@ impl std::fmt::Display for ProcessError {
             ProcessError::Encode(e) => write!(f, "process arguments not encodable: {e}"),
             ProcessError::Segment(e) => write!(f, "process segment: {e}"),
             ProcessError::Io(e) => write!(f, "process: {e}"),
-            ProcessError::InChild => {
-                write!(f, "zeroproc::init() was not called first in main of this child")
-            }
             ProcessError::InsideWorker => write!(
                 f,
                 "processes cannot be started inside a worker or a Process child (a job or \
@@ -259,7 +254,7 @@ impl Process {
         match crate::launch::started() {
             crate::launch::Started::No => {}
             crate::launch::Started::Entered => return Err(ProcessError::InsideWorker),
-            crate::launch::Started::WithoutInit => return Err(ProcessError::InChild),
+            crate::launch::Started::WithoutInit => crate::launch::without_init("Process::start"),
         }
         let args = self.args.take().ok_or(ProcessError::AlreadyStarted)?;
         if args.is_empty() {

@@ -34,6 +34,9 @@ pub(crate) mod exit {
     /// A panic escaped the worker's own code (a bug: user code is always caught); the
     /// rings were left open, so the successor attaches.
     pub const ESCAPED: i32 = 96;
+    /// This copy of the program ran `main` without `init()` and reached `Pool::build` or
+    /// `Process::start`: it stops there instead of re-running the program's work.
+    pub const NO_INIT: i32 = 97;
 }
 
 /// Last resort for a panic that unwound out of the worker's frames: the payload is leaked

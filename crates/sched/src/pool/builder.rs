@@ -223,7 +223,7 @@ impl PoolBuilder {
         match launch::started() {
             launch::Started::No => {}
             launch::Started::Entered => return Err(BuildError::InsideWorker),
-            launch::Started::WithoutInit => return Err(BuildError::InWorker),
+            launch::Started::WithoutInit => launch::without_init("Pool::build"),
         }
         let n = self.worker_count()?;
         self.check_spill_heap()?;

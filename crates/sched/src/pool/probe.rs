@@ -33,6 +33,43 @@ pub(crate) fn sample(pid: u32) -> Option<Sample> {
     Some(Sample { at: Instant::now(), state })
 }
 
+/// Whether a worker that has not attached its pool yet is running the program's `main`
+/// instead (its `main` did not call `init()` first). Between exec and attaching, a worker
+/// spends a few milliseconds of CPU (2–5 ms here) and always has a thread that runs or
+/// waits for a CPU: so a process whose threads all sleep (`S`: waiting for input, a lock,
+/// a timer; under libtest the harness's main thread sleeps while the test thread runs,
+/// which is why every thread is looked at) or that has used 150 ms of CPU before
+/// attaching is running user code.
+pub(crate) fn runs_main(pid: u32) -> bool {
+    let Some(stat) = fields(&format!("/proc/{pid}/stat")) else { return false };
+    let ticks = |i: usize| stat.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf takes a plain integer and has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    // utime and stime (fields 14 and 15 of proc(5); 0 here is field 3, the state).
+    if (ticks(11) + ticks(12)) * 1000 / hz >= 150 {
+        return true;
+    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    let mut any = false;
+    for t in tasks.flatten() {
+        let path = t.path().join("stat");
+        match fields(&path.to_string_lossy()) {
+            Some(f) if f.first() == Some(&"S".to_string()) => any = true,
+            _ => return false,
+        }
+    }
+    any
+}
+
+/// The fields of a `stat` file after `pid (comm)` (comm may hold anything, so the split
+/// is at the last `)`): the state letter first.
+fn fields(path: &str) -> Option<Vec<String>> {
+    let stat = std::fs::read(path).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = String::from_utf8_lossy(stat.get(close + 2..)?);
+    Some(rest.split_ascii_whitespace().map(str::to_owned).collect())
+}
+
 impl Sample {
     /// Stopped, traced, in uninterruptible sleep, or dead: it will not take jobs.
     pub(crate) fn halted(&self) -> bool {
@@ -56,5 +93,23 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(sample(child.id()).is_none(), "reaped: gone");
+    }
+
+    #[test]
+    fn a_sleeping_or_busy_process_runs_main() {
+        let mut sleeper = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(runs_main(sleeper.id()), "sleeping");
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+        let mut spinner =
+            std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
+        let t0 = Instant::now();
+        while !runs_main(spinner.id()) {
+            assert!(t0.elapsed() < Duration::from_secs(20), "200 ms of CPU never counted");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        spinner.kill().unwrap();
+        spinner.wait().unwrap();
     }
 }

@@ -27,6 +27,13 @@ const MAX_FAILED_STARTS: u32 = 3;
 /// How long a worker may take from exec to handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// From this age on, a worker that has not attached is probed for running `main` without
+/// `init()` (`probe::runs_main`), every [`NO_INIT_PROBE`], and reported after
+/// [`NO_INIT_SIGNS`] probes in a row say so.
+const NO_INIT_AFTER: Duration = Duration::from_millis(300);
+const NO_INIT_PROBE: Duration = Duration::from_millis(50);
+const NO_INIT_SIGNS: u8 = 3;
+
 /// Per-worker launch parameters.
 pub(crate) struct Launch {
     pub specs: Vec<Spec>,
@@ -74,7 +81,13 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
     let registration = registry::register(shared.seg.id(), &launch.name, launch.specs.len());
     let t0 = Instant::now();
     let mut pending: Vec<usize> = (0..launch.specs.len()).collect();
+    let mut signs = vec![0u8; launch.specs.len()];
+    let mut probed = t0;
     while !pending.is_empty() {
+        let probe_now = t0.elapsed() > NO_INIT_AFTER && probed.elapsed() > NO_INIT_PROBE;
+        if probe_now {
+            probed = Instant::now();
+        }
         let mut core = shared.lock();
         let mut still = Vec::new();
         for &w in &pending {
@@ -89,6 +102,14 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
                 if let Ok(Some(st)) = c.try_wait() {
                     core.slots[w].child = None;
                     return Err(exited(w, st.code()));
+                }
+            }
+            // Relaxed: a hint; the worker stores its pid once it has attached.
+            if probe_now && shared.control(w).pid.load(Ordering::Relaxed) == 0 {
+                let pid = core.slots[w].pid;
+                signs[w] = if super::probe::runs_main(pid) { signs[w] + 1 } else { 0 };
+                if signs[w] >= NO_INIT_SIGNS {
+                    return Err(BuildError::NoInit { index: w });
                 }
             }
             still.push(w);
@@ -107,6 +128,7 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
 
 fn exited(index: usize, exit_code: Option<i32>) -> BuildError {
     let reason = match exit_code {
+        Some(exit::NO_INIT) => return BuildError::NoInit { index },
         Some(exit::BAD_SPEC) => "malformed worker spec",
         Some(exit::FINGERPRINT) => "different build",
         Some(exit::ATTACH) => "could not attach the pool segment",
