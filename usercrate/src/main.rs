@@ -37,6 +37,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     data_attribute,
     submit_after_shutdown,
     exception_has_the_message,
+    forgot_init_is_named,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
