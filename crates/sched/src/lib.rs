@@ -56,7 +56,7 @@ mod worker;
 pub use error::{BuildError, JobError, JobErrorKind, Never, SubmitError, TrySubmitError};
 pub use fnid::fingerprint;
 pub use future::JobFuture;
-pub use job::Wire;
+pub use job::Message;
 pub use launch::{init, WORKER_ARGS, WORKER_ENV};
 pub use pool::{
     registry_dir, running_pools, Map, ObserveError, Pool, PoolBuilder, PoolEntry, PoolObserver,
