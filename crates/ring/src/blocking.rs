@@ -22,7 +22,7 @@ pub enum Poll<T, E> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum BlockError<E> {
     /// The deadline passed.
-    TimedOut,
+    Timeout,
     /// `poll` reported a permanent failure.
     Failed(E),
 }
@@ -198,6 +198,6 @@ fn final_poll<T, E>(poll: &mut impl FnMut() -> Poll<T, E>) -> Result<T, BlockErr
     match poll() {
         Poll::Ready(t) => Ok(t),
         Poll::Failed(e) => Err(BlockError::Failed(e)),
-        Poll::Pending => Err(BlockError::TimedOut),
+        Poll::Pending => Err(BlockError::Timeout),
     }
 }

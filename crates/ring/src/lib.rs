@@ -16,4 +16,5 @@
 
 pub mod blocking;
 pub mod mpmc;
+mod payload_error;
 pub mod spsc;

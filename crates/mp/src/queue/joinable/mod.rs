@@ -312,7 +312,7 @@ impl<T> JoinableQueue<T> {
         });
         match r {
             Ok(()) => Ok(()),
-            Err(BlockError::TimedOut | BlockError::Failed(())) => {
+            Err(BlockError::Timeout | BlockError::Failed(())) => {
                 Err(JoinTimeoutError { unfinished: self.unfinished_tasks() })
             }
         }
