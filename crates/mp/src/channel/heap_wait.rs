@@ -10,9 +10,9 @@ use crate::channel::message::Wait;
 use rkyv::rancor;
 use zeroproc_codec::envelope::Encode;
 use zeroproc_codec::spill::{spill_bytes, spill_from, SpillError, SpilledBlock, BLOCK_PREFIX};
-use zeroproc_ring::blocking::{block_on, BlockError, Poll};
 use zeroproc_shm::heap::{AllocError, Heap};
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{block_on, BlockError, Poll};
 
 /// Why no block was obtained.
 pub(crate) enum SpillFail {

@@ -11,8 +11,8 @@ use crate::queue::Queue;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, DecodeError, Header, FLAG_SPILLED};
 use zeroproc_codec::payload::{decode_spilled, SpillGuard};
-use zeroproc_ring::blocking::deadline_after;
 use zeroproc_ring::mpmc::{PopTimeoutError, TryPopError};
+use zeroproc_shm::wait::deadline_after;
 
 /// What reading one slot produced.
 enum Taken<'h, T: Message, R> {

@@ -4,11 +4,11 @@ use super::error::{PopError, PopTimeoutError, PushError, PushTimeoutError};
 use super::error::{TryPopError, TryPushError};
 use super::protocol::{Core, PopClaim, PushFail, Stats};
 use super::storage::{ShmStorage, Storage};
-use crate::blocking::{block_on, deadline_after, BlockError, Poll};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{block_on, deadline_after, BlockError, Poll};
 use zeroproc_shm::{Offset, Segment};
 
 /// A bounded multi-producer multi-consumer ring of fixed-size slots in shared memory.

@@ -4,11 +4,11 @@ use super::claim::{self, PeerWatch};
 use super::error::{CorruptError, RecvError, RecvTimeoutError, RingError, TryRecvError};
 use super::record::{Parsed, RawHeader, RECORD_HEADER};
 use super::view::RingView;
-use crate::blocking::block_on;
-use crate::blocking::{deadline_after, BlockError, Poll};
 use std::time::{Duration, Instant};
 use zeroproc_shm::atomic::Ordering;
+use zeroproc_shm::wait::block_on;
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{deadline_after, BlockError, Poll};
 
 /// The consuming end of an SPSC ring. One per ring at a time, across all processes.
 ///

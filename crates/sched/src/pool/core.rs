@@ -16,9 +16,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
-use zeroproc_ring::blocking::{self, Poll};
 use zeroproc_ring::spsc::{Consumer, Producer, TryRecvError};
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{self, Poll};
 use zeroproc_shm::Segment;
 
 /// Where a completion goes: a future, or one position of a `map`.
@@ -374,11 +374,8 @@ impl Shared {
     pub(crate) fn wait_until(&self, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
         // Relaxed: a hint for the supervisor, which re-reads it every tick.
         self.waiters.fetch_add(1, Ordering::Relaxed);
-        let r = blocking::block_on::<(), ()>(
-            &self.header().completions,
-            self.strategy,
-            deadline,
-            || {
+        let r =
+            wait::block_on::<(), ()>(&self.header().completions, self.strategy, deadline, || {
                 if ready() {
                     return Poll::Ready(());
                 }
@@ -389,8 +386,7 @@ impl Shared {
                 } else {
                     Poll::Pending
                 }
-            },
-        );
+            });
         // Relaxed: as above.
         self.waiters.fetch_sub(1, Ordering::Relaxed);
         r.is_ok()

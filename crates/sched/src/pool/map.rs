@@ -266,7 +266,7 @@ where
         self.sink
             .get_or_insert_with(|| {
                 if let Some(t) = self.timeout {
-                    self.deadline = zeroproc_ring::blocking::deadline_after(t);
+                    self.deadline = zeroproc_shm::wait::deadline_after(t);
                 }
                 Arc::new(Sink {
                     inner: Mutex::new(SinkInner {

@@ -176,7 +176,7 @@ impl Pool {
         A: Message,
         R: Message + Send + 'static,
     {
-        self.submit_deadline(f, args, zeroproc_ring::blocking::deadline_after(timeout))
+        self.submit_deadline(f, args, zeroproc_shm::wait::deadline_after(timeout))
     }
 
     /// Submits, waiting until `deadline` (`None`: forever) for room in a submission ring.
@@ -322,7 +322,7 @@ impl Pool {
     /// ```
     pub fn shutdown_timeout(&self, timeout: Duration, cancel_futures: bool) -> bool {
         self.shared.shutdown(cancel_futures);
-        if self.join_supervisor(zeroproc_ring::blocking::deadline_after(timeout)) {
+        if self.join_supervisor(zeroproc_shm::wait::deadline_after(timeout)) {
             return true;
         }
         self.terminate();

@@ -15,8 +15,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zeroproc_ring::blocking::{self, Poll};
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{self, Poll};
 
 /// Interval of liveness and time-out checks.
 pub(crate) const TICK: Duration = Duration::from_millis(5);
@@ -174,7 +174,7 @@ fn wait_tick(shared: &Shared) {
         && (shared.interest.load(Ordering::Relaxed) != 0 || shared.closed.load(Ordering::Relaxed));
     let owed = shared.core.try_lock().map(|c| c.owed() > 0).unwrap_or(false);
     if idle && owed {
-        let _ = blocking::block_on::<(), ()>(
+        let _ = wait::block_on::<(), ()>(
             &shared.header().completions,
             WaitStrategy::Sleep,
             Some(deadline),
