@@ -9,6 +9,8 @@ mod api;
 mod harness;
 mod jobs;
 mod scenarios;
+#[cfg(test)]
+mod unit_tests;
 
 use api::*;
 use harness::Scenario;

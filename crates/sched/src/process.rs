@@ -290,6 +290,7 @@ impl Process {
             cmd.arg0(a0);
         }
         cmd.args(crate::launch::WORKER_ARGS).env(PROCESS_ENV, spec);
+        crate::launch::hand_over_stdout(&mut cmd);
         if self.daemon {
             cmd.env(DAEMON_ENV, "1");
         }

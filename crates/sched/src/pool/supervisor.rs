@@ -142,6 +142,12 @@ fn exited(index: usize, exit_code: Option<i32>) -> BuildError {
             "the worker could not be executed (/proc/self/exe is not this program, e.g. it \
              was started through the dynamic loader)"
         }
+        // libtest found no test named `__zeroproc_worker` and exited successfully.
+        Some(0) => {
+            "the worker exited at once without serving: in a test binary, add \
+             zeroproc::test_worker!() (at the top level or in `mod tests`); elsewhere, \
+             zeroproc::init() must be the first line of main"
+        }
         Some(_) | None => {
             "the program did not call zeroproc::init() first in main (or, under libtest, \
              has no zeroproc::test_worker!())"
