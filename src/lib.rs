@@ -154,8 +154,8 @@ pub use zeroproc_codec::shared::{SharedArray, SharedCell, SharedVec};
 pub use zeroproc_macros::{data, main};
 pub use zeroproc_sched::{
     as_completed, criterion_main, init, test_worker, wait, AsCompleted, BuildError, Exit, JobError,
-    JobErrorKind, JobFuture, Map, Never, Pool, PoolBuilder, PoolStats, Process, ProcessError,
-    ReturnWhen, Run, SubmitError, TrySubmitError, WaitStrategy, Wire, WorkerStats,
+    JobErrorKind, JobFn, JobFuture, Map, Never, Pool, PoolBuilder, PoolStats, Process,
+    ProcessError, ReturnWhen, Run, SubmitError, TrySubmitError, WaitStrategy, Wire, WorkerStats,
 };
 /// The process-shared synchronization primitives (Python's `multiprocessing.Lock`,
 /// `RLock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`), robust

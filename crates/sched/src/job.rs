@@ -43,7 +43,9 @@ pub(crate) fn conjure<F: Copy>() -> F {
     const {
         assert!(
             std::mem::size_of::<F>() == 0,
-            "only non-capturing closures and fn items can be sent to a worker"
+            "this job function carries data (a closure that captures variables, or a fn \
+             pointer): only fn items and closures that capture nothing can be sent to a \
+             worker; pass the data as the job's argument or as shared state (Pool::share)"
         )
     };
     // SAFETY: `F` is zero-sized (asserted at compile time) and `Copy` (no drop glue, no

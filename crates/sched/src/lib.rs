@@ -46,6 +46,7 @@ mod fnid;
 mod fntable;
 mod future;
 mod job;
+mod jobfn;
 mod launch;
 mod pool;
 mod process;
@@ -57,6 +58,7 @@ pub use error::{BuildError, JobError, JobErrorKind, Never, SubmitError, TrySubmi
 pub use fnid::fingerprint;
 pub use future::JobFuture;
 pub use job::Wire;
+pub use jobfn::{InitFn, JobFn};
 pub use launch::{init, WORKER_ARGS, WORKER_ENV};
 pub use pool::{
     registry_dir, running_pools, Map, ObserveError, Pool, PoolBuilder, PoolEntry, PoolObserver,

@@ -186,7 +186,7 @@ impl Process {
     /// `Process(target=f, args=...)`). `f` is a non-capturing closure or fn item.
     pub fn new<F, A>(f: F, args: A) -> Process
     where
-        F: Fn(A) + Copy + Send + 'static,
+        F: crate::JobFn<A, ()>,
         A: Wire,
     {
         let _ = f;
@@ -202,7 +202,7 @@ impl Process {
     /// [`new`](Self::new) and [`start`](Self::start) in one.
     pub fn spawn<F, A>(f: F, args: A) -> Result<Process, ProcessError>
     where
-        F: Fn(A) + Copy + Send + 'static,
+        F: crate::JobFn<A, ()>,
         A: Wire,
     {
         let mut p = Process::new(f, args);

@@ -94,7 +94,7 @@ impl PoolBuilder {
     /// Runs `f` once in every worker (and every respawned worker) before its first job.
     /// A panicking initializer fails [`build`](Self::build) with
     /// [`BuildError::Initializer`].
-    pub fn initializer<F: Fn() + Copy + Send + 'static>(mut self, f: F) -> Self {
+    pub fn initializer<F: crate::InitFn>(mut self, f: F) -> Self {
         let _ = f;
         self.initializer = Some(crate::fnid::id_of(crate::job::call_init::<F>));
         self

@@ -5,6 +5,7 @@ use super::submit::{Attempt, Batch};
 use super::Pool;
 use crate::error::{JobError, Never};
 use crate::job::{self, status, Wire};
+use crate::jobfn::JobFn;
 use crate::spill::{decode_owned, SpillHeap};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -186,7 +187,7 @@ pub struct Map<'p, F, I, A, R> {
 
 impl<'p, F, I, A, R> Map<'p, F, I, A, R>
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: JobFn<A, R>,
     I: Iterator<Item = A>,
     A: Wire,
     R: Wire + Send + 'static,
@@ -381,7 +382,7 @@ where
 
 impl<F, I, A, R> Iterator for Map<'_, F, I, A, R>
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: JobFn<A, R>,
     I: Iterator<Item = A>,
     A: Wire,
     R: Wire + Send + 'static,
@@ -405,7 +406,7 @@ where
 
 impl<F, I, A, R> Map<'_, F, I, A, R>
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: JobFn<A, R>,
     I: Iterator<Item = A>,
     A: Wire,
     R: Wire + Send + 'static,

@@ -22,6 +22,7 @@ pub use stats::{PoolStats, WorkerStats};
 use crate::error::{JobError, Never, SubmitError, TrySubmitError};
 use crate::future::{Inner, JobFuture};
 use crate::job::{self, Wire};
+use crate::jobfn::JobFn;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -95,18 +96,30 @@ impl Pool {
     /// [`try_submit`](Self::try_submit) / [`submit_timeout`](Self::submit_timeout) to get
     /// the arguments back instead.
     ///
-    /// `f` is any non-capturing closure or fn item (checked at compile time: a closure
-    /// that captures does not compile, nor does a function pointer, whose target would
-    /// not be known in the worker):
+    /// `f` is any fn item or closure that captures nothing ([`JobFn`]). A closure that
+    /// captures owned data is a type error at this call, shown by `cargo check` and
+    /// editors, whose message says to pass the data as the argument or as shared state:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0277
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+    /// let name = String::from("x");
+    /// let _ = pool.submit(move |x: u64| format!("{name}{x}"), 7); // captures `name`
+    /// ```
+    ///
+    /// A closure capturing only `Copy` data, and a function pointer (whose target would
+    /// not be known in the worker), meet every bound stable Rust can state; they are
+    /// refused when the job is instantiated — `cargo build` fails, `cargo check` does not
+    /// (see `jobfn.rs`):
+    ///
+    /// ```compile_fail,E0080
     /// zeroproc_sched::init();
     /// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
     /// let k = 3u64;
-    /// let _ = pool.submit(move |x: u64| x * k, 7); // captures `k`: does not compile
+    /// let _ = pool.submit(move |x: u64| x * k, 7); // captures `k`: does not build
     /// ```
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0080
     /// zeroproc_sched::init();
     /// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
     /// fn square(x: u64) -> u64 { x * x }
@@ -116,7 +129,7 @@ impl Pool {
     #[inline]
     pub fn submit<F, A, R>(&self, f: F, args: A) -> JobFuture<R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Wire,
         R: Wire + Send + 'static,
     {
@@ -128,7 +141,7 @@ impl Pool {
     /// becomes [`JobError::Job(e)`](JobError::Job).
     pub fn submit_fallible<F, A, T, E>(&self, f: F, args: A) -> JobFuture<T, E>
     where
-        F: Fn(A) -> Result<T, E> + Copy + Send + 'static,
+        F: JobFn<A, Result<T, E>>,
         A: Wire,
         T: Send + 'static,
         E: Send + 'static,
@@ -149,7 +162,7 @@ impl Pool {
     /// Submits without waiting: `Full(args)` when every submission ring is full.
     pub fn try_submit<F, A, R>(&self, f: F, args: A) -> Result<JobFuture<R>, TrySubmitError<A>>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Wire,
         R: Wire + Send + 'static,
     {
@@ -172,7 +185,7 @@ impl Pool {
         timeout: Duration,
     ) -> Result<JobFuture<R>, SubmitError<A>>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Wire,
         R: Wire + Send + 'static,
     {
@@ -187,7 +200,7 @@ impl Pool {
         deadline: Option<Instant>,
     ) -> Result<JobFuture<R>, SubmitError<A>>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Wire,
         R: Wire + Send + 'static,
     {
@@ -207,7 +220,7 @@ impl Pool {
     /// [`JobError::TimedOut`].
     pub fn submit_with_timeout<F, A, R>(&self, f: F, args: A, timeout: Duration) -> JobFuture<R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Wire,
         R: Wire + Send + 'static,
     {
@@ -222,7 +235,7 @@ impl Pool {
     /// The trampoline id and a fresh future slot for a plain (infallible) job of `F`.
     fn plain<F, A, R>(&self, _f: F) -> (u32, Arc<Inner<R, Never>>)
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Wire,
         R: Wire + Send + 'static,
     {
@@ -269,7 +282,7 @@ impl Pool {
     /// ```
     pub fn map<F, A, R, I>(&self, f: F, items: I) -> Map<'_, F, I::IntoIter, A, R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         I: IntoIterator<Item = A>,
         A: Wire,
         R: Wire + Send + 'static,
@@ -280,7 +293,7 @@ impl Pool {
     /// Like [`map`](Self::map), yielding results as they complete (any order).
     pub fn map_unordered<F, A, R, I>(&self, f: F, items: I) -> Map<'_, F, I::IntoIter, A, R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         I: IntoIterator<Item = A>,
         A: Wire,
         R: Wire + Send + 'static,
