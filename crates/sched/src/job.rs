@@ -132,6 +132,25 @@ where
     finish(ctx, catch_unwind(AssertUnwindSafe(f)));
 }
 
+/// `value` as an envelope (header + archive) in a buffer of its own, sized by measuring.
+pub(crate) fn encode_owned<A: Wire>(value: &A) -> Result<rkyv::util::AlignedVec<16>, String> {
+    let mut size = 256usize;
+    loop {
+        let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(size);
+        buf.resize(size, 0);
+        match envelope::encode_measured(&mut buf, envelope::Header::new(0, 0), value) {
+            Ok(n) => {
+                buf.resize(n, 0);
+                return Ok(buf);
+            }
+            Err((envelope::EncodeError::TooLarge { .. }, need)) => {
+                size = need.max(size.saturating_mul(2));
+            }
+            Err((e, _)) => return Err(e.to_string()),
+        }
+    }
+}
+
 fn read_args<A: Wire>(ctx: &mut JobCtx<'_>) -> Option<A> {
     let input = ctx.input;
     let spilled = input.len() > 3 && input[3] & envelope::FLAG_SPILLED != 0;

@@ -221,6 +221,8 @@ pub(crate) struct Spec {
     pub fingerprint: u64,
     pub strategy: WaitStrategy,
     pub initializer: Option<u32>,
+    /// The segment holding the initializer's arguments (`initializer_with`).
+    pub init_args: Option<SegmentId>,
     pub max_jobs: Option<u64>,
     pub parent: u32,
 }
@@ -234,13 +236,14 @@ impl Spec {
         };
         let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
         format!(
-            "{}|{}|{}|{:x}|{}|{}|{}|{}",
+            "{}|{}|{}|{:x}|{}|{}|{}|{}|{}",
             self.segment,
             self.index,
             opt(self.core.map(|c| c.to_string())),
             self.fingerprint,
             strategy,
             opt(self.initializer.map(|c| c.to_string())),
+            opt(self.init_args.as_ref().map(|c| c.to_string())),
             opt(self.max_jobs.map(|c| c.to_string())),
             self.parent,
         )
@@ -248,7 +251,9 @@ impl Spec {
 
     pub fn parse(s: &str) -> Option<Spec> {
         let f: Vec<&str> = s.split('|').collect();
-        let [seg, index, core, fp, strategy, init, max, parent] = f[..] else { return None };
+        let [seg, index, core, fp, strategy, init, init_args, max, parent] = f[..] else {
+            return None;
+        };
         fn opt<T: std::str::FromStr>(v: &str) -> Result<Option<T>, T::Err> {
             if v == "-" {
                 Ok(None)
@@ -270,6 +275,7 @@ impl Spec {
             fingerprint: u64::from_str_radix(fp, 16).ok()?,
             strategy,
             initializer: opt(init).ok()?,
+            init_args: opt(init_args).ok()?,
             max_jobs: opt(max).ok()?,
             parent: parent.parse().ok()?,
         })
@@ -374,6 +380,7 @@ mod tests {
             fingerprint: 0xdead_beef,
             strategy: WaitStrategy::SpinThenSleep { spin: std::time::Duration::from_micros(50) },
             initializer: Some(123),
+            init_args: Some("memfd:12:8:00ff00ff00ff00fe".parse().unwrap()),
             max_jobs: None,
             parent: 99,
         };

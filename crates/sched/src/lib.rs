@@ -50,6 +50,7 @@ mod jobfn;
 mod launch;
 mod pool;
 mod process;
+mod share;
 mod spill;
 mod wait;
 mod worker;
@@ -65,5 +66,6 @@ pub use pool::{
     PoolSnapshot, PoolStats, WorkerSnapshot, WorkerStats,
 };
 pub use process::{Exit, Process, ProcessError, Run, PROCESS_ENV};
+pub use share::{AccessError, ShareError, Shared};
 pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};
 pub use zeroproc_shm::wait::WaitStrategy;

@@ -18,7 +18,6 @@ use crate::job::{self, Wire};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
-use zeroproc_codec::envelope::{self, Header};
 use zeroproc_shm::{Layout, Segment, SegmentBuilder};
 
 /// Environment variable that marks a process as a `Process` child and carries its spec.
@@ -212,7 +211,7 @@ impl Process {
 
     fn with<A: Wire>(fn_id: u32, args: &A) -> Process {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed); // Relaxed: a name counter
-        let args = encode(args);
+        let args = crate::job::encode_owned(args).ok().map(|b| b.to_vec());
         Process {
             name: format!("Process-{n}"),
             fn_id,
@@ -427,19 +426,6 @@ fn to_exit(st: std::process::ExitStatus) -> Exit {
 }
 
 /// Archives `args` into an envelope (growing the buffer as needed).
-fn encode<A: Wire>(args: &A) -> Option<Vec<u8>> {
-    let mut size = 256usize;
-    loop {
-        let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(size);
-        buf.resize(size, 0);
-        match envelope::encode_into(&mut buf, Header::new(0, 0), args) {
-            Ok(n) => return Some(buf[..n].to_vec()),
-            Err(envelope::EncodeError::TooLarge { .. }) if size < (1 << 30) => size *= 4,
-            Err(_) => return None,
-        }
-    }
-}
-
 /// The child side: never returns.
 pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
     let r = raw.to_str().and_then(|s| {

@@ -328,13 +328,23 @@ pub(crate) fn run(spec: &Spec) -> ! {
             );
             std::process::exit(exit::BAD_SPEC);
         }
-        let mut ctx =
-            JobCtx { input: &[], sink: Sink::Local { status: None }, job_id: 0, spill: None };
+        // `initializer_with`: its arguments, mapped for this call only.
+        let args = match &spec.init_args {
+            None => None,
+            Some(id) => match crate::share::Stored::attach(id) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("zeroproc worker {}: initializer arguments: {e}", spec.index);
+                    std::process::exit(exit::ATTACH);
+                }
+            },
+        };
+        let mut ctx = JobCtx::local(args.as_ref().map_or(&[][..], |s| s.bytes()));
         // SAFETY: the id is in the pool's function table, which only the controller
         // writes, with ids made by `fnid::id_of`; same fingerprint (checked above).
         let t = unsafe { crate::fnid::resolve(init) };
         t(&mut ctx);
-        if let Sink::Local { status: Some((st, msg)) } = ctx.sink {
+        if let Some((st, msg)) = ctx.local_status() {
             if st != status::OK {
                 eprintln!("zeroproc worker {}: initializer panicked: {msg}", spec.index);
                 // Release: pairs with the Acquire poll of the starting controller.

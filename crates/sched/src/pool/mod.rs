@@ -23,6 +23,7 @@ use crate::error::{JobError, Never, SubmitError, TrySubmitError};
 use crate::future::{Inner, JobFuture};
 use crate::job::{self, Wire};
 use crate::jobfn::JobFn;
+use crate::share::{ShareError, Shared};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -299,6 +300,24 @@ impl Pool {
         R: Wire + Send + 'static,
     {
         Map::new(self, f, items.into_iter(), false)
+    }
+
+    /// Archives `value` once into shared memory for every job to read in place (Ray's
+    /// `put`, mpire's `shared_objects`): pass clones of the returned [`Shared`] as job
+    /// arguments and call [`Shared::get`] in the job for `&Archived<T>` — no per-job and
+    /// no per-worker copy. Keep the `Shared` until the jobs that read it are done.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Pool, Shared};
+    /// let pool = Pool::builder().workers(1).build()?;
+    /// let words = pool.share(&vec!["zero".to_string(), "one".into(), "two".into()])?;
+    /// let f = pool.submit(|(w, i): (Shared<Vec<String>>, u32)| w.get().unwrap()[i as usize].len(), (words.clone(), 2));
+    /// assert_eq!(f.result(), Ok(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn share<T: Wire>(&self, value: &T) -> Result<Shared<T>, ShareError> {
+        Shared::new(value)
     }
 
     /// Per-worker statistics: jobs done, busy and idle time, bytes moved, respawns.

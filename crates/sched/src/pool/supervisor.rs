@@ -39,6 +39,9 @@ pub(crate) struct Launch {
     pub specs: Vec<Spec>,
     /// The pool's name, for its registry entry.
     pub name: String,
+    /// The initializer's arguments: mapped by every worker that starts, so kept as long
+    /// as workers may (re)start.
+    pub _init_args: Option<Arc<crate::share::Stored>>,
 }
 
 /// Thread body. Reports the start-up outcome on `started`, then supervises until the pool
