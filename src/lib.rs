@@ -153,9 +153,10 @@ pub use zeroproc_codec::container::{self, Namespace, SharedDict, SharedList};
 pub use zeroproc_codec::shared::{SharedArray, SharedCell, SharedVec};
 pub use zeroproc_macros::{data, main};
 pub use zeroproc_sched::{
-    as_completed, criterion_main, init, test_worker, wait, AsCompleted, BuildError, Exit, JobError,
-    JobErrorKind, JobFn, JobFuture, Map, Never, Pool, PoolBuilder, PoolStats, Process,
-    ProcessError, ReturnWhen, Run, SubmitError, TrySubmitError, WaitStrategy, Wire, WorkerStats,
+    as_completed, criterion_main, init, test_worker, wait, AccessError, AsCompleted, BuildError,
+    Exit, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Never, Pool, PoolBuilder,
+    PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, Shared, SubmitError,
+    TrySubmitError, WaitStrategy, Wire, WorkerStats,
 };
 /// The process-shared synchronization primitives (Python's `multiprocessing.Lock`,
 /// `RLock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`), robust
