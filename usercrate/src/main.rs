@@ -39,6 +39,8 @@ const SCENARIOS: &[Scenario] = scenarios![
     data_attribute,
     submit_after_shutdown,
     exception_has_the_message,
+    shared_model,
+    initializer_with_args,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
