@@ -146,7 +146,7 @@ fn place<'s, T: Wire>(
 ) -> Result<(usize, u64), Attempt> {
     if let Some(b) = batch.as_mut() {
         match b.try_place(fn_id, args, dest.clone(), seq, timeout_ns) {
-            Err(Attempt::Full) => {}
+            Err(Attempt::Full | Attempt::HeapFull) => {}
             r => return r,
         }
     }
@@ -340,7 +340,9 @@ where
                 Err(Attempt::NoWorkers | Attempt::Corrupt) => {
                     sink.store(seq, Err(JobError::NoWorkers))
                 }
-                Err(Attempt::Closed | Attempt::Full) => sink.store(seq, Err(JobError::Shutdown)),
+                Err(Attempt::Closed | Attempt::Full | Attempt::HeapFull) => {
+                    sink.store(seq, Err(JobError::Shutdown))
+                }
             }
             self.in_flight += 1;
             self.next_seq += 1;

@@ -170,7 +170,7 @@ impl Pool {
         let (fn_id, inner) = self.plain(f);
         match self.shared.try_dispatch(fn_id, &args, inner.clone(), 0, self.timeout_ns()) {
             Ok((w, id)) => Ok(assigned(inner, w, id)),
-            Err(Attempt::Full) => Err(TrySubmitError::Full(args)),
+            Err(Attempt::Full | Attempt::HeapFull) => Err(TrySubmitError::Full(args)),
             Err(Attempt::Closed) => Err(TrySubmitError::Shutdown(args)),
             Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(TrySubmitError::NoWorkers(args)),
             Err(Attempt::Encode(e)) => Err(TrySubmitError::Encode(args, e)),
@@ -208,7 +208,7 @@ impl Pool {
         let (fn_id, inner) = self.plain(f);
         match self.dispatch_future(fn_id, &args, inner, deadline) {
             Ok(fut) => Ok(fut),
-            Err(Attempt::Full) => Err(SubmitError::Timeout(args)),
+            Err(Attempt::Full | Attempt::HeapFull) => Err(SubmitError::Timeout(args)),
             Err(Attempt::Closed) => Err(SubmitError::Shutdown(args)),
             Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(SubmitError::NoWorkers(args)),
             Err(Attempt::Encode(e)) => Err(SubmitError::Encode(args, e)),
@@ -252,7 +252,7 @@ impl Pool {
             Attempt::TooLarge(message) => JobError::TooLarge { message },
             Attempt::NoWorkers | Attempt::Corrupt => JobError::NoWorkers,
             // `Full` cannot happen without a deadline: the blocking forms wait for room.
-            Attempt::Closed | Attempt::Full => JobError::Shutdown,
+            Attempt::Closed | Attempt::Full | Attempt::HeapFull => JobError::Shutdown,
         };
         JobFuture::ready(self.shared.clone(), Err(err))
     }

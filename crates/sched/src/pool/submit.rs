@@ -32,6 +32,9 @@ pub(crate) enum Attempt {
     Corrupt,
     /// The arguments are larger than the pool can carry (its spill heap).
     TooLarge(String),
+    /// The spill heap has no room for the arguments right now: its blocks come back as
+    /// workers read their jobs' arguments (waited for like a full ring).
+    HeapFull,
 }
 
 impl Shared {
@@ -77,12 +80,23 @@ impl Shared {
         deadline: Option<Instant>,
     ) -> Result<(usize, u64), Attempt> {
         loop {
-            match self.try_dispatch(fn_id, args, dest.clone(), seq, timeout_ns) {
-                Err(Attempt::Full) => {}
+            let heap_full = match self.try_dispatch(fn_id, args, dest.clone(), seq, timeout_ns) {
+                Err(Attempt::Full) => false,
+                Err(Attempt::HeapFull) => true,
                 r => return r,
-            }
+            };
             if self.poll() {
                 continue; // room was made
+            }
+            if heap_full && self.lock().owed() == 0 {
+                // Nothing in flight will free a block: waiting would never end.
+                return Err(Attempt::TooLarge(format!(
+                    "the pool's spill heap ({} bytes) has no free block large enough for \
+                     them even with no job in flight (its free space was carved into \
+                     smaller blocks, or leaked by killed workers); PoolBuilder::spill_heap \
+                     sets its size",
+                    self.spill.capacity()
+                )));
             }
             // Room comes back when a worker *releases* records, which is not a completion
             // and notifies nobody here: wait for a completion, but retry at least every
@@ -266,6 +280,8 @@ fn place<A: Wire>(
                 return Ok((w, id));
             }
             Err(Attempt::Full) => continue,
+            // The heap is the pool's, not the worker's: another worker would not help.
+            Err(Attempt::HeapFull) => return Err(Attempt::HeapFull),
             Err(Attempt::Corrupt) => {
                 core.retire(w, &format!("submission ring corrupt: worker slot {w} retired"));
                 continue;
@@ -357,6 +373,7 @@ fn spill_job<A: Wire>(
     match crate::spill::send_spilled(tx, heap, header, args, need, kind::JOB, id, how) {
         Ok(true) => Ok(()),
         Ok(false) => Err(Attempt::Full),
-        Err(e) => Err(Attempt::Encode(e)),
+        Err(crate::spill::SpillFailed::HeapFull(_)) => Err(Attempt::HeapFull),
+        Err(crate::spill::SpillFailed::Other(e)) => Err(Attempt::Encode(e)),
     }
 }
