@@ -4,6 +4,7 @@ mod balance;
 mod builder;
 mod callbacks;
 pub(crate) mod core;
+mod events;
 mod map;
 pub(crate) mod observe;
 mod probe;
