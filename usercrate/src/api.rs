@@ -106,3 +106,19 @@ pub fn initializer_with_args() -> Outcome {
     let v: Vec<String> = pool.map(with_unit, 1..=3).map(|r| r.expect("job")).collect();
     ensure(v == ["1kg", "2kg", "3kg"], || format!("{v:?}"))
 }
+
+fn sum_big(v: Vec<u64>) -> u64 {
+    v.iter().sum()
+}
+
+/// `map` over items of 8 MiB each with the default pool (64 MiB spill heap): waits for heap
+/// room like for ring room; every item completes (it failed around the 7th before).
+pub fn big_items_backpressure() -> Outcome {
+    let pool = Pool::builder().build().map_err(|e| format!("build: {e}"))?;
+    let items = (0..24u64).map(|i| vec![i; 1 << 20]);
+    for (i, r) in pool.map(sum_big, items).enumerate() {
+        let want = i as u64 * (1 << 20);
+        ensure(r.as_ref() == Ok(&want), || format!("item {i}: {r:?}"))?;
+    }
+    Ok(())
+}

@@ -41,6 +41,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     exception_has_the_message,
     shared_model,
     initializer_with_args,
+    big_items_backpressure,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
