@@ -12,7 +12,7 @@
 //!
 //! Workers are started with the arguments `__zeroproc_worker --nocapture -q
 //! --test-threads=1`, which libtest understands as "run only the tests whose name contains
-//! `__zeroproc_worker`, one at a time" — the hidden test of [`test_worker!`], wherever its
+//! `__zeroproc_worker`, one at a time" — the hidden test of [`test_worker!`](crate::test_worker!), wherever its
 //! module is (the first one found never returns) — and every other program ignores
 //! because `init` takes over before it parses its arguments.
 //!
@@ -35,7 +35,7 @@ use zeroproc_shm::SegmentId;
 pub const WORKER_ENV: &str = "ZEROPROC_WORKER";
 
 /// Arguments given to a worker process (see the module docs). The first is the libtest
-/// filter selecting the hidden test of [`test_worker!`].
+/// filter selecting the hidden test of [`test_worker!`](crate::test_worker!).
 pub const WORKER_ARGS: [&str; 4] = ["__zeroproc_worker", "--nocapture", "-q", "--test-threads=1"];
 
 /// Set (to `0`) in a worker's environment when its standard input carries the
