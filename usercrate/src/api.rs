@@ -120,5 +120,13 @@ pub fn big_items_backpressure() -> Outcome {
         let want = i as u64 * (1 << 20);
         ensure(r.as_ref() == Ok(&want), || format!("item {i}: {r:?}"))?;
     }
+    // 8 MiB results as well: queued arguments leave heap room for them.
+    let items = (0..12u64).map(|i| vec![i; 1 << 20]);
+    for (i, r) in
+        pool.map(|v: Vec<u64>| v.iter().map(|x| x + 1).collect::<Vec<u64>>(), items).enumerate()
+    {
+        let v = r.map_err(|e| format!("item {i} (big result): {e}"))?;
+        ensure(v.len() == 1 << 20 && v[7] == i as u64 + 1, || format!("item {i}: wrong result"))?;
+    }
     Ok(())
 }

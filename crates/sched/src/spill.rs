@@ -141,7 +141,10 @@ pub(crate) fn send_spilled<T: Encode>(
     };
     let h = heap.heap().map_err(SpillFailed::Other)?;
     let block = spill::spill(&h, value, estimate).map_err(|e| match e {
-        spill::SpillError::Heap(AllocError::OutOfMemory { .. }) => {
+        // Full now; a block the heap could never hold is not worth waiting for.
+        spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. })
+            if block_size <= h.region_len() =>
+        {
             SpillFailed::HeapFull(e.to_string())
         }
         e => SpillFailed::Other(e.to_string()),

@@ -39,6 +39,9 @@ pub(crate) mod exit {
     pub const NO_INIT: i32 = 97;
 }
 
+/// How long a result waits for room in a full spill heap before its job fails.
+const RESULT_HEAP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Last resort for a panic that unwound out of the worker's frames: the payload is leaked
 /// (its `Drop` may panic) and the process exits without running any destructor.
 #[cold]
@@ -179,7 +182,25 @@ impl JobCtx<'_> {
         let job_id = self.job_id;
         let Sink::Ring { out, bytes } = &mut self.sink else { unreachable!() };
         let send = crate::spill::Send::CommitWaiting;
-        crate::spill::send_spilled(out, &h, header, value, 0, status::OK, job_id, send)?;
+        // A full heap is waited for: the controller frees results as it drains them and
+        // keeps queued arguments to half of the heap (`submit::spill_job`).
+        let t0 = std::time::Instant::now();
+        loop {
+            match crate::spill::send_spilled(out, &h, header, value, 0, status::OK, job_id, send) {
+                Ok(_) => break,
+                Err(crate::spill::SpillFailed::HeapFull(m)) if t0.elapsed() < RESULT_HEAP_WAIT => {
+                    let _ = m;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(crate::spill::SpillFailed::HeapFull(m)) => {
+                    return Err(format!(
+                        "the result found the pool's spill heap full for {RESULT_HEAP_WAIT:?} \
+                         ({m}); results are freed as the controller takes them"
+                    ))
+                }
+                Err(crate::spill::SpillFailed::Other(m)) => return Err(m),
+            }
+        }
         *bytes += envelope::HEADER_LEN + zeroproc_codec::spill::SPILL_BODY_LEN;
         Ok(())
     }

@@ -39,10 +39,11 @@ fn slow_checksum(v: Vec<u64>) -> u64 {
 /// `submit_timeout` gives `Timeout(args)` back, plain `submit` waits and completes.
 #[test]
 fn a_full_heap_hands_arguments_back_to_try_and_timeout_forms() {
-    // 20 MiB heap: two 8 MiB arguments fit, a third does not until a worker reads one.
+    // 20 MiB heap: queued arguments may hold half of it, so while one 8 MiB job is in
+    // flight the next waits (`submit` blocks until the one before completes).
     let pool = Pool::builder().workers(1).spill_heap(20 << 20).build().expect("pool");
-    // The first is read at once (its block freed) and holds the worker for 300 ms; the
-    // next two wait in the ring with their arguments in the heap.
+    // Each holds the worker for 300 ms; when the third is placed the second has completed
+    // and the third is in flight, holding the heap's argument share.
     let held: Vec<_> = (0..3).map(|i| pool.submit(slow_checksum, item(i))).collect();
     std::thread::sleep(Duration::from_millis(50));
     match pool.try_submit(slow_checksum, item(9)) {
@@ -69,5 +70,22 @@ fn an_argument_larger_than_the_heap_is_too_large() {
     match pool.try_submit(checksum, item(1)) {
         Err(TrySubmitError::TooLarge(v, _)) => assert_eq!(v.len(), MIB8),
         other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+fn doubled(v: Vec<u64>) -> Vec<u64> {
+    v.into_iter().map(|x| x * 2).collect()
+}
+
+/// Big arguments *and* big results: queued arguments must leave the heap room for the
+/// results, or every worker would wait to spill a result while the heap is full of
+/// arguments only workers free.
+#[test]
+fn map_with_8_mib_arguments_and_results_completes() {
+    let pool = Pool::builder().workers(2).build().expect("pool");
+    for (i, r) in pool.map(doubled, (0..24).map(item)).enumerate() {
+        let v = r.unwrap_or_else(|e| panic!("item {i}: {e}"));
+        assert_eq!(v.len(), MIB8);
+        assert_eq!(v[5], (5 ^ i as u64) * 2, "item {i}");
     }
 }
