@@ -12,7 +12,7 @@
 #   ZEROPROC_FAULT_ROUNDS=100     controller kills; Lock/Queue kills are 3× this (default 10)
 #   ZEROPROC_SOAK_JOBS=1000000000 jobs through the soak pool (default 50,000,000)
 #   ZEROPROC_FUZZ_SECS=3600       seconds per fuzz target (default 20; 0 skips fuzzing)
-#   ZEROPROC_SANITIZE=1           also run the shm/ring/codec and reliability tests under
+#   ZEROPROC_SANITIZE=1           also run the shm/ring/codec/mp and reliability tests under
 #                                 AddressSanitizer (nightly; ~10 min on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +53,7 @@ if [ "${ZEROPROC_SANITIZE:-0}" = 1 ]; then
   export RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=target/asan
   export ASAN_OPTIONS="detect_leaks=0:handle_segv=0:handle_abort=0:allow_user_segv_handler=1"
   cargo +nightly test --release --target "$host" -p zeroproc-shm -p zeroproc-ring \
-    -p zeroproc-codec --tests
+    -p zeroproc-codec -p zeroproc-mp --tests
   cargo +nightly test --release --target "$host" -p zeroproc --test reliability_faults \
     --test reliability_bad_input --test reliability_security
 fi

@@ -10,7 +10,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use std::time::Duration;
-use zeroproc::codec::shared::ArrayHandle;
+use zeroproc::ArrayHandle;
 use zeroproc::{Pool, SharedArray, WaitStrategy};
 use zeroproc_bench::workloads::pool::{mandel_band, MANDEL_BANDS};
 

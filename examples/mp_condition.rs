@@ -2,8 +2,8 @@
 //! notifies; a consumer process waits on the condition until items are there, takes them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use zeroproc::codec::shared::{CellHandle, SharedCell};
 use zeroproc::sync::{Condition, Lock};
+use zeroproc::{CellHandle, SharedCell};
 use zeroproc::{Exit, Process};
 
 type Shared = (CellHandle<Lock>, CellHandle<Condition>, CellHandle<AtomicU64>);

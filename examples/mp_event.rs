@@ -3,9 +3,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use zeroproc::codec::shared::{CellHandle, SharedCell};
 use zeroproc::sync::Event;
-use zeroproc::Process;
+use zeroproc::{CellHandle, Process, SharedCell};
 
 fn worker((start, arrived): (CellHandle<Event>, CellHandle<AtomicU32>)) {
     let (start, arrived) = (start.attach().unwrap(), arrived.attach().unwrap());

@@ -2,8 +2,7 @@
 //! item; the parent's `join` returns once all 20 tasks are done.
 
 use std::time::Instant;
-use zeroproc::codec::channel::{JoinableQueue, JoinableQueueHandle};
-use zeroproc::Process;
+use zeroproc::{JoinableQueue, JoinableQueueHandle, Process};
 
 fn worker(q: JoinableQueueHandle<u64>) {
     let q = q.attach().unwrap();

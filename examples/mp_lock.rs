@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use zeroproc::codec::shared::{CellHandle, SharedCell};
 use zeroproc::sync::{Event, Lock, LockTimeoutError};
+use zeroproc::{CellHandle, SharedCell};
 use zeroproc::{Exit, Process};
 
 fn deposit((lock, balance): (CellHandle<Lock>, CellHandle<AtomicU64>)) {

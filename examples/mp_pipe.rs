@@ -2,7 +2,7 @@
 //! the parent sends requests, the child answers on the same connection — plus raw bytes.
 
 use std::time::Duration;
-use zeroproc::codec::channel::{pipe, ConnectionHandle};
+use zeroproc::{pipe, ConnectionHandle};
 use zeroproc::{Exit, Process};
 
 fn child(c: ConnectionHandle<String>) {

@@ -2,8 +2,8 @@
 //! processes get them and put their squares on a result queue; the parent collects them.
 //! Every value is delivered exactly once.
 
-use zeroproc::codec::channel::{Queue, QueueHandle};
 use zeroproc::{Exit, Process};
+use zeroproc::{Queue, QueueHandle};
 
 fn produce((q, from): (QueueHandle<u64>, u64)) {
     let q = q.attach().unwrap();

@@ -3,9 +3,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use zeroproc::codec::shared::{CellHandle, SharedCell};
 use zeroproc::sync::Semaphore;
-use zeroproc::Process;
+use zeroproc::{CellHandle, Process, SharedCell};
 
 type Shared = (CellHandle<Semaphore>, CellHandle<AtomicU32>, CellHandle<AtomicU32>);
 

@@ -1,8 +1,8 @@
 //! A pipeline over queues, as in the chapter: a producer process → two worker processes
 //! (square each number) → a consumer process that sums; the parent checks the total.
 
-use zeroproc::codec::channel::{Queue, QueueHandle};
 use zeroproc::{Exit, Process};
+use zeroproc::{Queue, QueueHandle};
 
 const N: u64 = 1000;
 const STOP: u64 = u64::MAX;

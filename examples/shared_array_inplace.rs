@@ -3,7 +3,7 @@
 //! dozen bytes), each worker writes its own disjoint chunk of the output.
 
 use std::time::Instant;
-use zeroproc::codec::shared::{ArrayHandle, ChunkMut, SharedArray};
+use zeroproc::{ArrayHandle, ChunkMut, SharedArray};
 
 const N: usize = 8 << 20;
 

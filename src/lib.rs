@@ -30,7 +30,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! **Big data** stays in shared memory: a [`codec::shared::SharedArray`] is passed to jobs
+//! **Big data** stays in shared memory: a [`SharedArray`] is passed to jobs
 //! by handle (a few dozen bytes), read as `&[T]` in any process, and split into disjoint
 //! chunks that jobs write in place — disjointness is enforced by claim words in shared
 //! memory, not by the caller's care. Arguments and results too large for a ring record go
@@ -38,7 +38,7 @@
 //!
 //! ```
 //! zeroproc::init();
-//! use zeroproc::codec::shared::{ArrayHandle, ChunkMut, SharedArray};
+//! use zeroproc::{ArrayHandle, ChunkMut, SharedArray};
 //!
 //! fn double((x, out): (ArrayHandle<f64>, ChunkMut<f64>)) {
 //!     let x = x.read().unwrap();
@@ -63,7 +63,7 @@
 //! **The multiprocessing layer** (Python's `multiprocessing`): [`Process`] (a function, or
 //! a [`Run`] object for the subclass style) with `start`/`join`/`terminate`/`kill` and exit
 //! codes that tell a panic from a signal; [`Queue`] and [`JoinableQueue`] for any number of
-//! producer and consumer processes; [`pipe`] for duplex [`Connection`]s; the robust
+//! producer and consumer processes; [`pipe()`] for duplex [`Connection`]s; the robust
 //! [`sync`] primitives, passed to other processes in a [`SharedCell`]; and the manager's
 //! containers — [`SharedDict`], [`SharedList`], [`Namespace`] — living in shared memory
 //! (no manager process), atomic per operation with `update(|v| ..)` closures, and
@@ -75,7 +75,7 @@
 //! use zeroproc::{Process, Queue};
 //! let q = Queue::<u64>::new(16)?;
 //! let mut p = Process::spawn(
-//!     |q: zeroproc::codec::channel::QueueHandle<u64>| {
+//!     |q: zeroproc::QueueHandle<u64>| {
 //!         let q = q.attach().unwrap();
 //!         for i in 0..3 {
 //!             q.put(i * i).unwrap();
@@ -113,20 +113,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! **The foundation** underneath:
+//! **The foundation** underneath, in [`raw`] (programs that use pools and the
+//! multiprocessing objects need nothing from there):
 //!
-//! * [`shm`]: shared-memory [`shm::Segment`]s (memfd by default: nothing is ever left in
-//!   `/dev/shm`), checked headers, [`shm::Offset`]s, a lock-free shared heap, futexes, and
+//! * [`raw::shm`]: shared-memory [`raw::shm::Segment`]s (memfd by default: nothing is ever left in
+//!   `/dev/shm`), checked headers, [`raw::shm::Offset`]s, a lock-free shared heap, futexes, and
 //!   robust process-shared `Lock`, `RLock`, `Event`, `Condition`, `Semaphore`,
 //!   `BoundedSemaphore`, `Barrier` — a process that dies holding a lock does not deadlock
 //!   the others.
-//! * [`ring`]: the SPSC byte ring (variable-length records written in place, batched
+//! * [`raw::ring`]: the SPSC byte ring (variable-length records written in place, batched
 //!   commit/consume) and the MPMC slot ring (any number of processes; a process killed
 //!   mid-operation loses at most the record it held), with `op` / `try_op` / `op_timeout` /
 //!   `op_deadline` and spin / spin-then-sleep / sleep waiting.
 //!
 //! ```
-//! use zeroproc::shm::{Layout, Segment, SegmentBuilder};
+//! use zeroproc::raw::shm::{Layout, Segment, SegmentBuilder};
 //! use std::sync::atomic::{AtomicU64, Ordering};
 //!
 //! const L: Layout = Layout::new("tour", 1).with_type::<AtomicU64>();
@@ -143,25 +144,54 @@
 //! See `docs/architecture.md` for the layers and the protocols, and
 //! `docs/performance.md` for measured figures.
 
-pub use zeroproc_codec as codec;
-pub use zeroproc_ring as ring;
-pub use zeroproc_sched as sched;
-pub use zeroproc_shm as shm;
-
-pub use zeroproc_codec::channel::{pipe, pipe_oneway, Connection, JoinableQueue, Queue};
-pub use zeroproc_codec::container::{self, Namespace, SharedDict, SharedList};
-pub use zeroproc_codec::shared::{SharedArray, SharedCell, SharedVec};
+// What users name, at the root: the pool and its futures, the multiprocessing objects and
+// the handles that carry them to other processes. Errors and options live in the module of
+// their object (`queue`, `pipe`, `shared`, `container`, `sync`); the layers underneath are
+// under `raw`.
 pub use zeroproc_macros::{data, main};
+pub use zeroproc_mp::container::{DictHandle, ListHandle, NamespaceHandle};
+pub use zeroproc_mp::pipe::{ConnectionHandle, ReceiverHandle, SenderHandle};
+pub use zeroproc_mp::queue::{JoinableQueueHandle, QueueHandle};
+pub use zeroproc_mp::shared::{ArrayHandle, CellHandle, ChunkGuard, ChunkMut, VecHandle};
+pub use zeroproc_mp::{
+    pipe_oneway, Connection, JoinableQueue, Namespace, PipeReceiver, PipeSender, Queue,
+    SharedArray, SharedCell, SharedDict, SharedList, SharedVec,
+};
 pub use zeroproc_sched::{
     as_completed, criterion_main, init, test_worker, wait, AccessError, AsCompleted, BuildError,
-    Exit, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Never, Pool, PoolBuilder,
+    Exit, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder,
     PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, Shared, SubmitError,
-    TrySubmitError, WaitStrategy, Wire, WorkerStats,
+    TrySubmitError, WaitStrategy, WorkerStats,
 };
+
+/// Shared containers ([`SharedDict`], [`SharedList`], [`Namespace`]): errors and handles.
+pub use zeroproc_mp::container;
+/// [`pipe()`] (duplex) and the pipe's errors, options and handles (Python's
+/// `multiprocessing.Pipe`); the ends are [`Connection`]s.
+pub use zeroproc_mp::pipe;
+/// [`Queue`] and [`JoinableQueue`]: their errors, options and handles.
+pub use zeroproc_mp::queue;
+/// Shared arrays of plain-old-data ([`SharedArray`], [`SharedVec`], [`SharedCell`]): errors,
+/// chunk guards, the `Pod` bound.
+pub use zeroproc_mp::shared;
+
 /// The process-shared synchronization primitives (Python's `multiprocessing.Lock`,
 /// `RLock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`), robust
 /// against a holder that dies. See each type for its docs and examples.
 pub use zeroproc_shm::sync;
+pub use zeroproc_shm::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
+
+/// The layers underneath, for code that builds its own protocols: shared-memory
+/// segments, rings, the envelope codec, the scheduler's internals and the
+/// multiprocessing objects' crate. Programs using pools and the `multiprocessing` objects
+/// do not need anything from here.
+pub mod raw {
+    pub use zeroproc_codec as codec;
+    pub use zeroproc_mp as mp;
+    pub use zeroproc_ring as ring;
+    pub use zeroproc_sched as sched;
+    pub use zeroproc_shm as shm;
+}
 
 /// rkyv, re-exported: the version zeroproc encodes with. To make a type of yours a job
 /// argument or result, put [`#[zeroproc::data]`](data) on it — it derives rkyv's traits

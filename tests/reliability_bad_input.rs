@@ -8,10 +8,10 @@ mod reliability_common;
 use reliability_common::RawPool;
 use std::sync::Arc;
 use std::time::Duration;
-use zeroproc::codec::channel::{Corrupted, GetTimeoutError, TryGetError};
-use zeroproc::ring::mpmc;
-use zeroproc::ring::spsc::RECORD_HEADER;
-use zeroproc::shm::{AttachError, Layout, Offset, Segment};
+use zeroproc::queue::{Corrupted, GetTimeoutError, TryGetError};
+use zeroproc::raw::ring::mpmc;
+use zeroproc::raw::ring::spsc::RECORD_HEADER;
+use zeroproc::raw::shm::{AttachError, Layout, Offset, Segment};
 use zeroproc::{JobError, Pool, Queue, TrySubmitError};
 
 zeroproc::test_worker!();

@@ -9,9 +9,8 @@ use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use zeroproc::codec::channel::QueueHandle;
-use zeroproc::codec::shared::{CellHandle, SharedCell};
 use zeroproc::sync::{Lock, LockTimeoutError};
+use zeroproc::{CellHandle, QueueHandle, SharedCell};
 use zeroproc::{JobError, Pool, Process, Queue};
 use zeroproc_testkit as tk;
 

@@ -42,7 +42,7 @@ struct DropBomb(u64);
 impl Drop for DropBomb {
     fn drop(&mut self) {
         // Only in the worker: the controller never gets one (the job fails).
-        if std::env::args().nth(1).as_deref() == Some(zeroproc::sched::WORKER_ARGS[0]) {
+        if std::env::args().nth(1).as_deref() == Some(zeroproc::raw::sched::WORKER_ARGS[0]) {
             panic!("DropBomb dropped");
         }
     }
@@ -319,7 +319,7 @@ fn daemon_that_changed_uid_dies_with_its_parent() {
 
 fn fifo_registry(dir: &str) {
     std::env::set_var("XDG_RUNTIME_DIR", dir);
-    let reg = zeroproc::sched::registry_dir();
+    let reg = zeroproc::raw::sched::registry_dir();
     std::fs::create_dir_all(&reg).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&reg, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -330,7 +330,7 @@ fn fifo_registry(dir: &str) {
     let c = std::ffi::CString::new(name.to_str().unwrap()).unwrap();
     // SAFETY: `c` is a valid C string.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
-    let n = zeroproc::sched::running_pools().len();
+    let n = zeroproc::raw::sched::running_pools().len();
     println!("RETURNED {n}");
 }
 
@@ -401,7 +401,7 @@ fn observer_as_another_user(segment: &str) {
         assert_eq!(libc::setgid(65534), 0);
         assert_eq!(libc::setuid(65534), 0);
     }
-    match zeroproc::sched::PoolObserver::attach(&segment.parse().unwrap()) {
+    match zeroproc::raw::sched::PoolObserver::attach(&segment.parse().unwrap()) {
         Ok(_) => println!("ATTACHED"),
         Err(e) => println!("REFUSED {e}"),
     }

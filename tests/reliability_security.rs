@@ -7,7 +7,7 @@ mod reliability_common;
 use reliability_common::{worker_spec, RawPool};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
-use zeroproc::shm::{AttachError, Backing, Layout, Segment, SegmentBuilder, SegmentId};
+use zeroproc::raw::shm::{AttachError, Backing, Layout, Segment, SegmentBuilder, SegmentId};
 use zeroproc::{JobError, Pool, Queue};
 use zeroproc_testkit as tk;
 
@@ -137,21 +137,21 @@ fn a_worker_of_another_build_refuses_to_serve() {
     f[3] = format!("{:x}", fp ^ 1);
     f[8] = std::process::id().to_string(); // we are its parent (the last field)
     let mut c = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(zeroproc::sched::WORKER_ARGS)
-        .env(zeroproc::sched::WORKER_ENV, f.join("|"))
+        .args(zeroproc::raw::sched::WORKER_ARGS)
+        .env(zeroproc::raw::sched::WORKER_ENV, f.join("|"))
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let st = tk::wait_timeout(&mut c, Duration::from_secs(20));
     assert_eq!(st.code(), Some(91), "exit code FINGERPRINT");
     // It did not mark the live slot it named as refused (it does not own it).
-    let obs = zeroproc::sched::PoolObserver::attach(p.segment_id()).unwrap();
+    let obs = zeroproc::raw::sched::PoolObserver::attach(p.segment_id()).unwrap();
     assert!(obs.snapshot().workers[0].ready, "the live worker's state is untouched");
     assert_eq!(p.submit(|x: u64| x * 2, 21).result(), Ok(42), "the pool serves on");
     // A malformed spec is refused before anything is attached.
     let mut c = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(zeroproc::sched::WORKER_ARGS)
-        .env(zeroproc::sched::WORKER_ENV, "garbage")
+        .args(zeroproc::raw::sched::WORKER_ARGS)
+        .env(zeroproc::raw::sched::WORKER_ENV, "garbage")
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

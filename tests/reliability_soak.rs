@@ -11,7 +11,7 @@ mod reliability_common;
 
 use reliability_common::count;
 use std::time::{Duration, Instant};
-use zeroproc::codec::channel::TryPutError;
+use zeroproc::queue::TryPutError;
 use zeroproc::{Pool, Queue, TrySubmitError};
 
 zeroproc::test_worker!();

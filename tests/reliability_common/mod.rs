@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test file uses a subset
 
 use std::os::fd::AsRawFd;
-use zeroproc::ring::spsc::{DATA_OFFSET, RECORD_HEADER, RING_MAGIC};
+use zeroproc::raw::ring::spsc::{DATA_OFFSET, RECORD_HEADER, RING_MAGIC};
 use zeroproc::Pool;
 
 /// A count from the environment, or the CI default.
@@ -17,7 +17,7 @@ pub fn worker_spec(pid: u32) -> String {
     let env = std::fs::read(format!("/proc/{pid}/environ")).expect("read environ");
     env.split(|&b| b == 0)
         .filter_map(|kv| std::str::from_utf8(kv).ok())
-        .find_map(|kv| kv.strip_prefix(&format!("{}=", zeroproc::sched::WORKER_ENV)))
+        .find_map(|kv| kv.strip_prefix(&format!("{}=", zeroproc::raw::sched::WORKER_ENV)))
         .expect("a worker has the spec in its environment")
         .to_owned()
 }

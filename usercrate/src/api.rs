@@ -130,3 +130,22 @@ pub fn big_items_backpressure() -> Outcome {
     }
     Ok(())
 }
+
+/// A program that forgot `init()` is told so, whatever its `main` does before building a
+/// pool (issue #11): not "a worker did not start in time" after 10 s. Runs the sibling
+/// binary `forgot_init` (built by `cargo build --release --bins`).
+pub fn forgot_init_is_named() -> Outcome {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("forgot_init");
+    ensure(exe.exists(), || format!("{} missing: cargo build --release --bins", exe.display()))?;
+    for mode in ["build", "sleep", "spin"] {
+        let t0 = std::time::Instant::now();
+        let out = std::process::Command::new(&exe).arg(mode).output().map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        crate::harness::note(format!("{mode}: {:.0?}: {}", t0.elapsed(), stdout.trim()));
+        ensure(out.status.code() == Some(3) && stdout.contains("BUILD ERROR (NoInit)"), || {
+            format!("{mode}: exit {:?}, stdout {stdout:?}", out.status.code())
+        })?;
+        ensure(stdout.contains("zeroproc::init()"), || format!("{mode}: init() not named"))?;
+    }
+    Ok(())
+}

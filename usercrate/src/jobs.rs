@@ -2,7 +2,7 @@
 //! a seeded random generator, a tiny `block_on`.
 
 use std::time::{Duration, Instant};
-use zeroproc::codec::shared::ChunkMut;
+use zeroproc::ChunkMut;
 
 /// Sleeps `ms` milliseconds; returns the worker's pid.
 pub fn sleep_ms(ms: u64) -> u32 {

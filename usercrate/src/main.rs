@@ -42,6 +42,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     shared_model,
     initializer_with_args,
     big_items_backpressure,
+    forgot_init_is_named,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -63,6 +63,12 @@ impl Header {
         Self { job_id, fn_id, flags: 0 }
     }
 
+    /// Whether the envelope's archive is in a spill block (the record holds a reference).
+    #[inline]
+    pub fn is_spilled(&self) -> bool {
+        self.flags & FLAG_SPILLED != 0
+    }
+
     pub(crate) fn write(&self, out: &mut [u8]) {
         out[0..2].copy_from_slice(&MAGIC.to_le_bytes());
         out[2] = VERSION;
@@ -71,7 +77,20 @@ impl Header {
         out[8..16].copy_from_slice(&self.job_id.to_le_bytes());
     }
 
-    pub(crate) fn read(b: &[u8]) -> Result<Self, DecodeError> {
+    /// Reads and checks (magic, version) the header at the start of an envelope: the one
+    /// place envelope header bytes are parsed.
+    ///
+    /// ```
+    /// use zeroproc_codec::envelope::{Header, FLAG_SPILLED};
+    /// let mut rec = [0u8; 64];
+    /// let n = zeroproc_codec::envelope::encode_into(&mut rec, Header::new(9, 4), &7u64).unwrap();
+    /// let h = Header::read(&rec[..n]).unwrap();
+    /// assert_eq!((h.job_id, h.fn_id, h.is_spilled()), (9, 4, false));
+    /// assert!(Header::read(&rec[..3]).is_err());
+    /// assert!(!zeroproc_codec::envelope::is_spilled(&rec[..n]));
+    /// # let _ = FLAG_SPILLED;
+    /// ```
+    pub fn read(b: &[u8]) -> Result<Self, DecodeError> {
         if b.len() < HEADER_LEN {
             return Err(DecodeError::Truncated { len: b.len() });
         }
@@ -170,6 +189,13 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// Whether the envelope in `bytes` carries its archive in a spill block (its header's
+/// [`FLAG_SPILLED`]), without validating the rest: a record that is too short is not.
+#[inline]
+pub fn is_spilled(bytes: &[u8]) -> bool {
+    bytes.len() > 3 && bytes[3] & FLAG_SPILLED != 0
+}
 
 /// Writes `header` and the archive of `value` into the start of `buf`; returns the bytes
 /// used. `buf` should be 16-byte aligned (ring records are) so the archive is too.

@@ -33,11 +33,6 @@
 //!   [`payload::decode_any`] reads both, validates both, and frees a spilled block exactly
 //!   once (claimed by a CAS, freed when the view drops). A bad offset or length in a record
 //!   is a [`envelope::DecodeError`], never UB.
-//! * [`shared`]: [`SharedArray`](shared::SharedArray) / [`SharedVec`](shared::SharedVec)
-//!   of plain-old-data in their own segments, passed to jobs **by handle**; workers read
-//!   `&[T]` and write disjoint `&mut [T]` chunks whose exclusivity the shared claim words
-//!   enforce across processes.
-//!
 //! ```
 //! use zeroproc_codec::{envelope::Header, payload::decode_any, spill::send_any};
 //! use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
@@ -55,37 +50,17 @@
 //! assert_eq!(v[999_999], 999_999.0); // zero-copy view into the heap block
 //! ```
 //!
-//! * [`channel`]: typed channels between processes, Python's `multiprocessing` names:
-//!   [`Queue`](channel::Queue) (any number of producer and consumer processes, over the
-//!   MPMC slot ring), [`JoinableQueue`](channel::JoinableQueue) (`task_done` / `join`) and
-//!   [`pipe`](channel::pipe) / [`pipe_oneway`](channel::pipe_oneway)
-//!   ([`Connection`](channel::Connection)s over SPSC rings). Values are archived on send
-//!   and validated on receive; receive owned (`get`, `recv`) or read in place
-//!   ([`Ref`](channel::Ref), `get_with`); values larger than a slot go through a spill
-//!   heap in the channel's segment. Channels travel to other processes **by handle**
-//!   (rkyv-archivable, a job or process argument), and a process killed mid-operation
-//!   loses at most the value it held.
+//! * [`Message`]: the bound on everything that travels between processes (a job's
+//!   arguments and result, a queue's or pipe's values, a container's entries), with the
+//!   compiler's message for a type that lacks the derives.
 //!
-//! ```
-//! use zeroproc_codec::channel::{pipe, Queue};
-//!
-//! let q = Queue::<(u32, String)>::new(64).unwrap();
-//! let h = q.handle(); // → a worker or Process argument; there: h.attach()
-//! let q2 = h.attach().unwrap();
-//! q2.put((7, "job".into())).unwrap();
-//! assert_eq!(q.get().unwrap(), (7, "job".to_string()));
-//!
-//! let (mut a, mut b) = pipe::<Vec<u64>>().unwrap();
-//! a.send(vec![1, 2, 3]).unwrap();
-//! assert_eq!(b.recv_ref().unwrap().as_slice(), &[1, 2, 3]); // in the ring record
-//! ```
-//!
-//! Still to come in this crate: shared containers (dict/list).
+//! The objects built on this encoding — queues, pipes, shared containers and arrays —
+//! are in `zeroproc-mp`; the pool in `zeroproc-sched`.
 
-pub mod channel;
-pub mod container;
 pub mod envelope;
+mod message;
 pub mod payload;
-pub mod shared;
 pub mod spill;
 pub mod writer;
+
+pub use message::Message;

@@ -194,7 +194,7 @@ pub fn discard(bytes: &[u8], heap: &Heap<'_>) -> Result<Header, DecodeError> {
 /// Validates a spilled envelope's reference and claims its block; returns the header
 /// (without [`FLAG_SPILLED`]), the block and the archive bytes. The caller owns the block
 /// from here on and must free it.
-pub(crate) fn claim<'h>(
+pub fn claim<'h>(
     bytes: &[u8],
     heap: &Heap<'h>,
 ) -> Result<(Header, SpilledBlock, &'h [u8]), DecodeError> {

@@ -105,7 +105,7 @@ pub fn spill<T: Encode>(
 /// [`spill`] starting with a block of exactly `first` archive bytes (no [`MIN_SPILL`]
 /// floor): for callers whose values are only somewhat larger than a slot (the typed
 /// queue), where a 64 KiB first block would waste most of a small heap.
-pub(crate) fn spill_from<T: Encode>(
+pub fn spill_from<T: Encode>(
     heap: &Heap<'_>,
     value: &T,
     first: usize,
@@ -158,7 +158,7 @@ pub(crate) fn spill_from<T: Encode>(
 
 /// Copies raw `bytes` (not an archive) into a new block of `heap`, published like
 /// [`spill`]'s: the claim word holds a fresh nonce (Release) once the bytes are in.
-pub(crate) fn spill_bytes(heap: &Heap<'_>, bytes: &[u8]) -> Result<SpilledBlock, SpillError> {
+pub fn spill_bytes(heap: &Heap<'_>, bytes: &[u8]) -> Result<SpilledBlock, SpillError> {
     let alloc =
         bytes.len().checked_add(BLOCK_PREFIX).ok_or(SpillError::Heap(AllocError::OutOfMemory {
             requested: usize::MAX,

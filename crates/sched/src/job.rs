@@ -1,16 +1,16 @@
-//! What travels: the [`Wire`] bound on arguments and results, the completion statuses, and
+//! What travels: the [`Message`] bound on arguments and results, the completion statuses, and
 //! the monomorphized trampolines a worker calls by id (see `fnid.rs`).
 
 use crate::worker::JobCtx;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use zeroproc_codec::envelope;
 
-/// Types that can be job arguments and results: the same bound as a channel's
-/// [`Message`](zeroproc_codec::channel::Message) — rkyv-archivable (derive `Archive`,
+/// Types that can be job arguments and results (and queue, pipe and container values):
+/// rkyv-archivable (derive `Archive`,
 /// `Serialize`, `Deserialize`), validated with bytecheck when read, deserializable.
 /// Blanket-implemented; primitives, tuples, `String`, `Vec<T>`, `Option<T>`,
 /// `Result<T, E>` of such types all qualify.
-pub use zeroproc_codec::channel::Message as Wire;
+pub use zeroproc_codec::Message;
 
 /// Completion record kinds (the ring record's `kind`), written by the worker.
 pub(crate) mod status {
@@ -58,8 +58,8 @@ pub(crate) fn conjure<F: Copy>() -> F {
 pub(crate) fn call<F, A, R>(ctx: &mut JobCtx<'_>)
 where
     F: Fn(A) -> R + Copy + 'static,
-    A: Wire,
-    R: Wire,
+    A: Message,
+    R: Message,
 {
     let a = match read_args::<A>(ctx) {
         Some(a) => a,
@@ -73,7 +73,7 @@ where
 /// result's `Encode` and `Drop`, a panic payload's `Drop` — runs under `catch_unwind`
 /// too: a panic there fails the job as `PANICKED` instead of unwinding through the
 /// worker (which would leave the slot without a worker).
-fn finish<R: Wire>(ctx: &mut JobCtx<'_>, outcome: std::thread::Result<R>) {
+fn finish<R: Message>(ctx: &mut JobCtx<'_>, outcome: std::thread::Result<R>) {
     let r = match outcome {
         Ok(r) => r,
         Err(p) => return ctx.complete_msg(status::PANICKED, &crate::worker::panic_message(p)),
@@ -109,8 +109,8 @@ pub(crate) fn call_run<T: crate::Run>(ctx: &mut JobCtx<'_>) {
 pub(crate) fn call_chunk<F, A, R>(ctx: &mut JobCtx<'_>)
 where
     F: Fn(A) -> R + Copy + 'static,
-    A: Wire,
-    R: Wire,
+    A: Message,
+    R: Message,
 {
     let items = match read_args::<Vec<A>>(ctx) {
         Some(a) => a,
@@ -133,7 +133,7 @@ where
 }
 
 /// `value` as an envelope (header + archive) in a buffer of its own, sized by measuring.
-pub(crate) fn encode_owned<A: Wire>(value: &A) -> Result<rkyv::util::AlignedVec<16>, String> {
+pub(crate) fn encode_owned<A: Message>(value: &A) -> Result<rkyv::util::AlignedVec<16>, String> {
     let mut size = 256usize;
     loop {
         let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(size);
@@ -151,9 +151,9 @@ pub(crate) fn encode_owned<A: Wire>(value: &A) -> Result<rkyv::util::AlignedVec<
     }
 }
 
-fn read_args<A: Wire>(ctx: &mut JobCtx<'_>) -> Option<A> {
+fn read_args<A: Message>(ctx: &mut JobCtx<'_>) -> Option<A> {
     let input = ctx.input;
-    let spilled = input.len() > 3 && input[3] & envelope::FLAG_SPILLED != 0;
+    let spilled = envelope::is_spilled(input);
     let heap = if spilled { ctx.spill_heap() } else { None };
     // A user `Deserialize` may panic: caught like the job's own panics.
     let r = catch_unwind(AssertUnwindSafe(|| crate::spill::decode_owned::<A>(input, heap)));

@@ -58,7 +58,7 @@ mod worker;
 pub use error::{BuildError, JobError, JobErrorKind, Never, SubmitError, TrySubmitError};
 pub use fnid::fingerprint;
 pub use future::JobFuture;
-pub use job::Wire;
+pub use job::Message;
 pub use jobfn::{InitFn, JobFn};
 pub use launch::{init, WORKER_ARGS, WORKER_ENV};
 pub use pool::{

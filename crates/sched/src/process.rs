@@ -14,7 +14,7 @@
 //! `std::process::exit(n)` if the body called it, and `-signal` (here: [`Exit::Signal`])
 //! when a signal killed the process.
 
-use crate::job::{self, Wire};
+use crate::job::{self, Message};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -85,7 +85,7 @@ const ARGS_AT: usize = std::mem::size_of::<ProcessBlock>().next_multiple_of(16);
 /// p.start().unwrap();
 /// assert_eq!(p.join().unwrap(), zeroproc_sched::Exit::Code(0));
 /// ```
-pub trait Run: Wire {
+pub trait Run: Message {
     /// The process body.
     fn run(self);
 }
@@ -207,7 +207,7 @@ impl Process {
     pub fn new<F, A>(f: F, args: A) -> Process
     where
         F: crate::JobFn<A, ()>,
-        A: Wire,
+        A: Message,
     {
         let _ = f;
         let fn_id = crate::fnid::id_of(job::call::<F, A, ()>);
@@ -223,14 +223,14 @@ impl Process {
     pub fn spawn<F, A>(f: F, args: A) -> Result<Process, ProcessError>
     where
         F: crate::JobFn<A, ()>,
-        A: Wire,
+        A: Message,
     {
         let mut p = Process::new(f, args);
         p.start()?;
         Ok(p)
     }
 
-    fn with<A: Wire>(fn_id: u32, args: &A) -> Process {
+    fn with<A: Message>(fn_id: u32, args: &A) -> Process {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed); // Relaxed: a name counter
         let args = crate::job::encode_owned(args).ok().map(|b| b.to_vec());
         Process {

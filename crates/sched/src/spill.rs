@@ -183,11 +183,11 @@ pub(crate) fn send_spilled<T: Encode>(
 
 /// Decodes an envelope (inline or spilled) and deserializes the value; a spilled block is
 /// freed once read.
-pub(crate) fn decode_owned<R: crate::Wire>(
+pub(crate) fn decode_owned<R: crate::Message>(
     bytes: &[u8],
     heap: Option<&SpillHeap>,
 ) -> Result<R, String> {
-    if bytes.len() > 3 && bytes[3] & envelope::FLAG_SPILLED != 0 {
+    if envelope::is_spilled(bytes) {
         let Some(sh) = heap else {
             return Err("a spilled payload, but this pool has no spill heap".into());
         };

@@ -272,20 +272,6 @@ pub(crate) fn drop_caught<T>(v: T) -> Result<(), String> {
     Err(m)
 }
 
-/// Reads `(fn_id, flags, job_id)` from an envelope header (layout in zeroproc-codec's
-/// envelope).
-fn peek(bytes: &[u8]) -> Option<(u32, u8, u64)> {
-    if bytes.len() < envelope::HEADER_LEN
-        || u16::from_le_bytes([bytes[0], bytes[1]]) != envelope::MAGIC
-        || bytes[2] != envelope::VERSION
-    {
-        return None;
-    }
-    let fn_id = u32::from_le_bytes(bytes[4..8].try_into().ok()?);
-    let job_id = u64::from_le_bytes(bytes[8..16].try_into().ok()?);
-    Some((fn_id, bytes[3], job_id))
-}
-
 /// The worker's life. Never returns.
 pub(crate) fn run(spec: &Spec) -> ! {
     // Die with the controller's supervisor thread (the thread that started us).
@@ -441,7 +427,7 @@ pub(crate) fn run(spec: &Spec) -> ! {
         // argument block nobody will read is freed.
         let answer_only = |ctx: &mut JobCtx<'_>, st: u32, msg: &str| {
             let input = ctx.input;
-            if input.len() > 3 && input[3] & envelope::FLAG_SPILLED != 0 {
+            if envelope::is_spilled(input) {
                 if let Some(sh) = ctx.spill_heap().cloned() {
                     if let Ok(h) = sh.heap() {
                         let _ = zeroproc_codec::payload::discard(input, &h);
@@ -450,7 +436,8 @@ pub(crate) fn run(spec: &Spec) -> ! {
             }
             ctx.complete_msg(st, msg);
         };
-        match peek(&rec) {
+        let peek = envelope::Header::read(&rec).ok().map(|h| (h.fn_id, h.flags, h.job_id));
+        match peek {
             Some((fn_id, _, id)) if id == job_id && !fns.contains(&header.fns, fn_id) => {
                 let msg = format!(
                     "unknown function id {fn_id:#x}: not in the pool's function table \

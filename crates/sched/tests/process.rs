@@ -100,7 +100,8 @@ fn a_daemon_process_is_killed_with_its_handle() {
 
 #[test]
 fn a_shared_array_handle_is_a_process_argument() {
-    use zeroproc_codec::shared::{ChunkMut, SharedArray};
+    use zeroproc_mp::shared::ChunkMut;
+    use zeroproc_mp::SharedArray;
     let mut a = SharedArray::<u64>::zeroed(8).unwrap();
     let chunks = a.chunks_mut(4).unwrap();
     let mut ps: Vec<Process> = chunks
@@ -127,7 +128,8 @@ fn a_shared_array_handle_is_a_process_argument() {
 
 #[test]
 fn sync_handles_are_process_arguments_and_a_dead_holder_does_not_deadlock() {
-    use zeroproc_codec::shared::{CellHandle, SharedCell};
+    use zeroproc_mp::shared::CellHandle;
+    use zeroproc_mp::SharedCell;
     use zeroproc_shm::sync::{Event, Lock, LockTimeoutError};
     let ev = SharedCell::new(Event::new()).unwrap();
     let mut p =

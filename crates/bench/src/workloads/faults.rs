@@ -8,7 +8,7 @@
 
 use super::spin::{self, mix, SplitMix64};
 use std::sync::atomic::{AtomicU64, Ordering};
-use zeroproc_codec::shared::ArrayHandle;
+use zeroproc_mp::shared::ArrayHandle;
 
 /// The seed of W6's requests.
 pub const SEED: u64 = 0x5736_2026;

@@ -9,7 +9,7 @@ use super::spin;
 use crate::report::{histogram, Value};
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
-use zeroproc_codec::shared::SharedArray;
+use zeroproc_mp::SharedArray;
 use zeroproc_sched::{wait, JobError, JobFuture, Pool, ReturnWhen};
 
 /// Requests in flight at most.

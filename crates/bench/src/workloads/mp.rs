@@ -12,9 +12,12 @@
 use super::queue::QueueEcho;
 use crate::report::histogram;
 use std::time::{Duration, Instant};
-use zeroproc_codec::channel::{Queue, QueueHandle};
-use zeroproc_codec::container::{DictHandle, SharedDict};
-use zeroproc_codec::shared::{CellHandle, SharedCell};
+use zeroproc_mp::container::DictHandle;
+use zeroproc_mp::queue::QueueHandle;
+use zeroproc_mp::shared::CellHandle;
+use zeroproc_mp::Queue;
+use zeroproc_mp::SharedCell;
+use zeroproc_mp::SharedDict;
 use zeroproc_sched::{Exit, Process};
 use zeroproc_shm::sync::Barrier;
 

@@ -5,7 +5,8 @@
 
 use crate::report::Value;
 use std::time::Instant;
-use zeroproc_codec::shared::{ArrayHandle, SharedArray};
+use zeroproc_mp::shared::ArrayHandle;
+use zeroproc_mp::SharedArray;
 use zeroproc_sched::{Pool, WaitStrategy};
 
 /// Sums the array in the worker; returns (sum, ns spent summing).

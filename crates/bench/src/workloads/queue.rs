@@ -1,4 +1,4 @@
-//! QUEUE: a value `put` into a `zeroproc_codec::channel::Queue` by this process, `get` by
+//! QUEUE: a value `put` into a `zeroproc_mp::Queue` by this process, `get` by
 //! an echo process (a `zeroproc_sched::Process`), `put` back into a second queue and
 //! `get` here — the round trip of Python's `multiprocessing.Queue` pattern. The thread
 //! peer is `threads::round_crossbeam` (two `bounded(1)` channels between two threads).
@@ -8,7 +8,8 @@
 
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
-use zeroproc_codec::channel::{GetTimeoutError, Queue, QueueHandle};
+use zeroproc_mp::queue::{GetTimeoutError, QueueHandle};
+use zeroproc_mp::Queue;
 use zeroproc_sched::{Exit, Process};
 
 /// How long the echo waits for the next value before it gives up (a controller that

@@ -7,7 +7,8 @@ use indicatif::ProgressBar;
 use rayon::prelude::*;
 use std::path::Path;
 use std::time::Instant;
-use zeroproc_codec::shared::{ChunkMut, SharedArray};
+use zeroproc_mp::shared::ChunkMut;
+use zeroproc_mp::SharedArray;
 use zeroproc_sched::Pool;
 
 /// Rows per job.

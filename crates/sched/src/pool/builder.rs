@@ -136,7 +136,7 @@ impl PoolBuilder {
     pub fn initializer_with<F, A>(mut self, f: F, args: A) -> Self
     where
         F: crate::JobFn<A, ()>,
-        A: crate::Wire,
+        A: crate::Message,
     {
         let _ = f;
         self.initializer = Some(crate::fnid::id_of(crate::job::call::<F, A, ()>));

@@ -500,7 +500,7 @@ impl Core {
     pub(crate) fn drain(&mut self, w: usize, shared: &Shared) -> usize {
         let Core { slots, after, jobs, regions, seqs, .. } = self;
         let Slot { rx, load, .. } = &mut slots[w];
-        let spilled = |b: &[u8]| b.len() > 3 && b[3] & zeroproc_codec::envelope::FLAG_SPILLED != 0;
+        let spilled = zeroproc_codec::envelope::is_spilled;
         let mut resolved = 0;
         // Errors (empty, a dead producer) end the batch; the supervisor judges the worker.
         // A corrupt ring stays corrupt (the error is sticky): the slot is retired below.

@@ -4,7 +4,7 @@ use super::core::{Complete, Shared};
 use super::submit::{Attempt, Batch};
 use super::Pool;
 use crate::error::{JobError, Never};
-use crate::job::{self, status, Wire};
+use crate::job::{self, status, Message};
 use crate::jobfn::JobFn;
 use crate::spill::{decode_owned, SpillHeap};
 use std::collections::VecDeque;
@@ -54,7 +54,7 @@ struct Sink<R> {
     ordered: bool,
 }
 
-impl<R: Wire + Send + 'static> Sink<R> {
+impl<R: Message + Send + 'static> Sink<R> {
     fn lock(&self) -> std::sync::MutexGuard<'_, SinkInner<R>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -105,7 +105,7 @@ impl<R: Wire + Send + 'static> Sink<R> {
     }
 }
 
-impl<R: Wire + Send + 'static> Complete for Sink<R> {
+impl<R: Message + Send + 'static> Complete for Sink<R> {
     fn complete(&self, seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool {
         let v = match st {
             status::OK if self.decode_one => decode_owned::<R>(bytes, heap).map(Chunk::One),
@@ -135,7 +135,7 @@ impl<R: Wire + Send + 'static> Complete for Sink<R> {
 
 /// Places one job through `batch`; when every ring is full, publishes the batch, drains
 /// and waits (`Shared::dispatch`), then starts a new batch.
-fn place<'s, T: Wire>(
+fn place<'s, T: Message>(
     shared: &'s Shared,
     batch: &mut Option<Batch<'s>>,
     fn_id: u32,
@@ -189,8 +189,8 @@ impl<'p, F, I, A, R> Map<'p, F, I, A, R>
 where
     F: JobFn<A, R>,
     I: Iterator<Item = A>,
-    A: Wire,
-    R: Wire + Send + 'static,
+    A: Message,
+    R: Message + Send + 'static,
 {
     pub(crate) fn new(pool: &'p Pool, _f: F, items: I, ordered: bool) -> Self {
         Map {
@@ -323,7 +323,7 @@ where
     }
 
     /// Places `jobs` under one batch, each taking the next sequence number.
-    fn place_all<T: Wire>(&mut self, sink: &Arc<Sink<R>>, fn_id: u32, jobs: Vec<T>) {
+    fn place_all<T: Message>(&mut self, sink: &Arc<Sink<R>>, fn_id: u32, jobs: Vec<T>) {
         let pool = self.pool;
         let shared: &Shared = &pool.shared;
         let t = pool.timeout_ns();
@@ -386,8 +386,8 @@ impl<F, I, A, R> Iterator for Map<'_, F, I, A, R>
 where
     F: JobFn<A, R>,
     I: Iterator<Item = A>,
-    A: Wire,
-    R: Wire + Send + 'static,
+    A: Message,
+    R: Message + Send + 'static,
 {
     type Item = Result<R, JobError>;
 
@@ -410,8 +410,8 @@ impl<F, I, A, R> Map<'_, F, I, A, R>
 where
     F: JobFn<A, R>,
     I: Iterator<Item = A>,
-    A: Wire,
-    R: Wire + Send + 'static,
+    A: Message,
+    R: Message + Send + 'static,
 {
     #[cold]
     fn next_item(&mut self) -> Option<Result<R, JobError>> {

@@ -22,7 +22,7 @@ pub use stats::{PoolStats, WorkerStats};
 
 use crate::error::{JobError, Never, SubmitError, TrySubmitError};
 use crate::future::{Inner, JobFuture};
-use crate::job::{self, Wire};
+use crate::job::{self, Message};
 use crate::jobfn::JobFn;
 use crate::share::{ShareError, Shared};
 use std::sync::atomic::Ordering;
@@ -132,8 +132,8 @@ impl Pool {
     pub fn submit<F, A, R>(&self, f: F, args: A) -> JobFuture<R>
     where
         F: JobFn<A, R>,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
         self.dispatch_future(fn_id, &args, inner, None).unwrap_or_else(|e| self.failed(e))
@@ -144,10 +144,10 @@ impl Pool {
     pub fn submit_fallible<F, A, T, E>(&self, f: F, args: A) -> JobFuture<T, E>
     where
         F: JobFn<A, Result<T, E>>,
-        A: Wire,
+        A: Message,
         T: Send + 'static,
         E: Send + 'static,
-        Result<T, E>: Wire,
+        Result<T, E>: Message,
     {
         let _ = f;
         let fn_id = crate::fnid::id_of(job::call::<F, A, Result<T, E>>);
@@ -165,8 +165,8 @@ impl Pool {
     pub fn try_submit<F, A, R>(&self, f: F, args: A) -> Result<JobFuture<R>, TrySubmitError<A>>
     where
         F: JobFn<A, R>,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
         match self.shared.try_dispatch(fn_id, &args, inner.clone(), 0, self.timeout_ns()) {
@@ -188,8 +188,8 @@ impl Pool {
     ) -> Result<JobFuture<R>, SubmitError<A>>
     where
         F: JobFn<A, R>,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         self.submit_deadline(f, args, zeroproc_ring::blocking::deadline_after(timeout))
     }
@@ -203,8 +203,8 @@ impl Pool {
     ) -> Result<JobFuture<R>, SubmitError<A>>
     where
         F: JobFn<A, R>,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
         match self.dispatch_future(fn_id, &args, inner, deadline) {
@@ -223,8 +223,8 @@ impl Pool {
     pub fn submit_with_timeout<F, A, R>(&self, f: F, args: A, timeout: Duration) -> JobFuture<R>
     where
         F: JobFn<A, R>,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
         let t = timeout_ns(timeout);
@@ -238,8 +238,8 @@ impl Pool {
     fn plain<F, A, R>(&self, _f: F) -> (u32, Arc<Inner<R, Never>>)
     where
         F: JobFn<A, R>,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         let fn_id = crate::fnid::id_of(job::call::<F, A, R>);
         (fn_id, Inner::new(self.shared.clone(), decode_plain::<R>))
@@ -258,7 +258,7 @@ impl Pool {
         JobFuture::ready(self.shared.clone(), Err(err))
     }
 
-    fn dispatch_future<A: Wire, R: Send + 'static, E: Send + 'static>(
+    fn dispatch_future<A: Message, R: Send + 'static, E: Send + 'static>(
         &self,
         fn_id: u32,
         args: &A,
@@ -286,8 +286,8 @@ impl Pool {
     where
         F: JobFn<A, R>,
         I: IntoIterator<Item = A>,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         Map::new(self, f, items.into_iter(), true)
     }
@@ -297,8 +297,8 @@ impl Pool {
     where
         F: JobFn<A, R>,
         I: IntoIterator<Item = A>,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         Map::new(self, f, items.into_iter(), false)
     }
@@ -317,7 +317,7 @@ impl Pool {
     /// assert_eq!(f.result(), Ok(3));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn share<T: Wire>(&self, value: &T) -> Result<Shared<T>, ShareError> {
+    pub fn share<T: Message>(&self, value: &T) -> Result<Shared<T>, ShareError> {
         Shared::new(value)
     }
 
@@ -421,7 +421,7 @@ fn timeout_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
 }
 
-fn decode_plain<R: Wire>(
+fn decode_plain<R: Message>(
     b: &[u8],
     heap: Option<&crate::spill::SpillHeap>,
 ) -> Result<R, JobError<Never>> {

@@ -2,7 +2,7 @@
 //! into the reserved record (no intermediate buffer), then committed (Release).
 
 use super::core::{Complete, Core, Owed, Shared};
-use crate::job::{kind, Wire};
+use crate::job::{kind, Message};
 use crate::spill::Send;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ impl Shared {
     /// One attempt, under the lock: picks the least-loaded worker with room, archives
     /// `args` into its ring and records who owes the completion. Returns (worker, job id).
     #[inline]
-    pub(crate) fn try_dispatch<A: Wire>(
+    pub(crate) fn try_dispatch<A: Message>(
         &self,
         fn_id: u32,
         args: &A,
@@ -70,7 +70,7 @@ impl Shared {
 
     /// Dispatches, draining completions and waiting while every ring is full, until
     /// `deadline` (`None`: no limit; `Full` is then never returned).
-    pub(crate) fn dispatch<A: Wire>(
+    pub(crate) fn dispatch<A: Message>(
         &self,
         fn_id: u32,
         args: &A,
@@ -186,7 +186,7 @@ impl Core {
 
 /// Frees the spill block a job record points at (a revoked record nobody will read).
 fn discard_spilled(shared: &Shared, rec: &[u8]) {
-    if rec.len() > 3 && rec[3] & envelope::FLAG_SPILLED != 0 {
+    if envelope::is_spilled(rec) {
         if let Some(sh) = shared.spill.get(shared.header()) {
             if let Ok(h) = sh.heap() {
                 let _ = zeroproc_codec::payload::discard(rec, &h);
@@ -208,7 +208,7 @@ const PUBLISH_EVERY: u32 = 32;
 impl Batch<'_> {
     /// Stages one job (see [`Shared::try_dispatch`]); `Full` when every ring is full.
     #[inline]
-    pub(crate) fn try_place<A: Wire>(
+    pub(crate) fn try_place<A: Message>(
         &mut self,
         fn_id: u32,
         args: &A,
@@ -242,7 +242,7 @@ impl Drop for Batch<'_> {
 /// when `stage`). Returns (worker, job id).
 #[inline]
 #[allow(clippy::too_many_arguments)]
-fn place<A: Wire>(
+fn place<A: Message>(
     shared: &Shared,
     core: &mut Core,
     fn_id: u32,
@@ -311,7 +311,7 @@ struct Job {
 /// Archives `args` into a record of `tx` and commits (or stages) it. Returns the spill-heap
 /// bytes counted for them (0: inline).
 #[inline]
-fn encode_job<A: Wire>(
+fn encode_job<A: Message>(
     shared: &Shared,
     tx: &mut zeroproc_ring::spsc::Producer,
     job: &Job,
@@ -363,7 +363,7 @@ fn encode_job<A: Wire>(
 /// the rest is left for results, which workers spill into the same heap — a heap full of
 /// queued arguments, which only workers free, and workers waiting to spill their results
 /// would wait for each other (8 MiB arguments and results failed this way).
-fn spill_job<A: Wire>(
+fn spill_job<A: Message>(
     shared: &Shared,
     tx: &mut zeroproc_ring::spsc::Producer,
     header: Header,

@@ -8,7 +8,7 @@ mod stored;
 
 pub(crate) use stored::{attach, type_hash, Stored};
 
-use crate::job::Wire;
+use crate::job::Message;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
@@ -86,7 +86,7 @@ impl<T> fmt::Debug for Shared<T> {
     }
 }
 
-impl<T: Wire> Shared<T> {
+impl<T: Message> Shared<T> {
     /// Archives `value` once into a new shared-memory segment (what
     /// [`Pool::share`](crate::Pool::share) does).
     ///
@@ -208,7 +208,7 @@ mod tests {
     use super::*;
 
     /// A handle as a job receives it: archived, then deserialized (no mapping yet).
-    fn travelled<T: Wire>(s: &Shared<T>) -> Shared<T> {
+    fn travelled<T: Message>(s: &Shared<T>) -> Shared<T> {
         let bytes = crate::job::encode_owned(s).unwrap();
         crate::spill::decode_owned::<Shared<T>>(&bytes, None).unwrap()
     }

@@ -1,0 +1,59 @@
+//! The [`Message`] bound: what can travel between processes — a job's arguments and
+//! result, a queue's or pipe's values, a shared container's entries.
+
+use crate::envelope::Encode;
+use rkyv::api::high::{HighDeserializer, HighValidator};
+use rkyv::bytecheck::CheckBytes;
+use rkyv::{rancor, Archive, Deserialize, Portable};
+
+/// A value that can travel between processes: anything deriving rkyv's `Archive`, `Serialize` and
+/// `Deserialize` (blanket-implemented). Values are archived on send, **validated with
+/// bytecheck** on receive, and either read in place (`&Archived<T>`) or deserialized.
+///
+/// ```
+/// use rkyv::{Archive, Deserialize, Serialize};
+/// use zeroproc_codec::Message;
+///
+/// #[derive(Archive, Serialize, Deserialize, Debug, PartialEq)]
+/// struct Task { id: u32, name: String }
+///
+/// fn assert_message<T: Message>() {}
+/// assert_message::<Task>();
+/// assert_message::<(u64, Vec<f64>)>();
+/// ```
+///
+/// A type without the derives is refused where it is used, with what to add
+/// ("`Point` cannot be sent to a worker or another process: it is not encodable … put
+/// `#[zeroproc::data]` on the definition of `Point`"):
+///
+/// ```compile_fail
+/// struct Point { x: f64, y: f64 }
+/// fn assert_message<T: zeroproc_codec::Message>() {}
+/// assert_message::<Point>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent to a worker or another process: it is not encodable",
+    label = "not encodable",
+    note = "put `#[zeroproc::data]` on the definition of `{Self}` (it derives rkyv's Archive, \
+            Serialize and Deserialize with zeroproc's rkyv); every field must be encodable too"
+)]
+pub trait Message:
+    Encode
+    + Archive<
+        Archived: Portable
+                      + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+                      + Deserialize<Self, HighDeserializer<rancor::Error>>,
+    > + Sized
+    + 'static
+{
+}
+
+impl<T> Message for T where
+    T: Encode
+        + Archive<
+            Archived: Portable
+                          + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
+                          + Deserialize<T, HighDeserializer<rancor::Error>>,
+        > + 'static
+{
+}

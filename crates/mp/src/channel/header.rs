@@ -1,0 +1,83 @@
+//! The channel header at the start of a channel segment's data region: what the segment
+//! holds (kind, message type, where the rings and the spill heap are) and the few shared
+//! words that are not part of a ring (owner gone, JoinableQueue's task count, heap space).
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+use zeroproc_shm::wait::EventCount;
+use zeroproc_shm::Layout;
+
+/// `b"ZPCHAN01"`: Release-stored last by the creator, once the rings and the heap exist.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPCHAN01");
+/// Version of the header and of the record formats carried in the rings.
+pub(crate) const VERSION: u32 = 1;
+/// Segment layout of every channel segment.
+pub(crate) const LAYOUT: Layout =
+    Layout::new("zeroproc-channel", VERSION).with_type::<ChannelHeader>();
+
+/// A [`Queue`](crate::Queue): one MPMC ring.
+pub(crate) const KIND_QUEUE: u32 = 1;
+/// A [`JoinableQueue`](crate::JoinableQueue): one MPMC ring plus the task count.
+pub(crate) const KIND_JOINABLE: u32 = 2;
+/// A duplex pipe: ring 0 carries A → B, ring 1 carries B → A.
+pub(crate) const KIND_DUPLEX: u32 = 3;
+/// A one-way pipe: ring 0 carries sender → receiver.
+pub(crate) const KIND_ONEWAY: u32 = 4;
+
+/// Written once by the creator before [`MAGIC`] is published, then only read (and
+/// validated into a local [`Geometry`](crate::channel::mapping::Geometry) on attach).
+#[repr(C, align(128))]
+pub(crate) struct Meta {
+    /// [`MAGIC`] once initialised (0 before).
+    pub magic: AtomicU64,
+    pub version: u32,
+    pub kind: u32,
+    /// Hash of the message type's name and archived shape.
+    pub type_hash: u64,
+    /// Offsets of the rings from the segment base (0: absent).
+    pub ring_off: [u64; 2],
+    /// MPMC: slots; SPSC: buffer bytes.
+    pub ring_cap: u64,
+    /// MPMC: payload bytes per slot (0 for pipes).
+    pub slot_size: u64,
+    /// Offset and length of the spill heap (length 0: no heap).
+    pub heap_off: u64,
+    pub heap_len: u64,
+    pub owner_pid: u64,
+}
+
+/// One 128-byte line of its own (x86 prefetches line pairs).
+#[repr(C, align(128))]
+pub(crate) struct Line<T>(pub T);
+
+/// JoinableQueue's shared task accounting.
+#[repr(C)]
+pub(crate) struct Tasks {
+    /// Values put and not yet `task_done`.
+    pub unfinished: AtomicU64,
+    /// Notified (all) when `unfinished` reaches 0; `join` sleeps here.
+    pub all_done: EventCount,
+}
+
+/// The whole header (five lines).
+#[repr(C)]
+pub(crate) struct ChannelHeader {
+    pub meta: Meta,
+    /// 1 once every handle of the creating process is gone: other processes may unmap
+    /// their cached copies when they no longer use them (see `registry.rs`).
+    pub owner_dropped: Line<AtomicU64>,
+    pub tasks: Line<Tasks>,
+    /// Notified after a spilled block is freed: producers waiting for heap space sleep here.
+    pub heap_space: Line<EventCount>,
+    /// Pipes: pid of the process that claimed each ring side, `[2 * ring + 0]` producer,
+    /// `[2 * ring + 1]` consumer (0: never claimed). A hint for liveness checks by a
+    /// sender waiting for heap space (the rings keep their own claim words).
+    pub sides: Line<[AtomicU32; 4]>,
+}
+
+const _: () = assert!(std::mem::size_of::<ChannelHeader>() == 640);
+
+/// A stable hash of `T`'s name and its archived form's size and alignment: a handle of
+/// one message type cannot attach to a channel of another.
+pub(crate) fn type_hash<T: rkyv::Archive + 'static>() -> u64 {
+    Layout::new(std::any::type_name::<T>(), VERSION).with_type::<T::Archived>().hash
+}

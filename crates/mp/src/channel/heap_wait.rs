@@ -1,0 +1,97 @@
+//! Spilling a value into a channel's heap, waiting for room when the heap is full: the
+//! one place both the queue and the pipes get a heap block.
+//!
+//! Consumers free spilled blocks and then notify the header's `heap_space` event count
+//! ([`Mapping::heap_freed`]); a producer that found the heap full sleeps there. It never
+//! spins: every attempt serializes the value again.
+
+use crate::channel::mapping::Mapping;
+use crate::channel::message::Wait;
+use rkyv::rancor;
+use zeroproc_codec::envelope::Encode;
+use zeroproc_codec::spill::{spill_bytes, spill_from, SpillError, SpilledBlock, BLOCK_PREFIX};
+use zeroproc_ring::blocking::{block_on, BlockError, Poll};
+use zeroproc_shm::heap::{AllocError, Heap};
+use zeroproc_shm::wait::WaitStrategy;
+
+/// Why no block was obtained.
+pub(crate) enum SpillFail {
+    /// The heap stayed full until the deadline (or, with `Wait::Never`, is full now).
+    Timeout,
+    /// `closed()` became true while waiting.
+    Closed,
+    /// The value can never fit this heap (or there is no heap).
+    TooLarge,
+    /// The value could not be serialized.
+    Serialize(rancor::Error),
+}
+
+/// What to put in the block.
+pub(crate) enum Content<'v, T> {
+    /// The archive of a value; `first` is the size of the first block tried.
+    Value { value: &'v T, first: usize },
+    /// Raw bytes.
+    Bytes(&'v [u8]),
+}
+
+/// A heap block holding `content`, waiting per `wait` while the heap is full; `closed`
+/// (the receivers are gone: nobody will free a block) is checked before every attempt.
+pub(crate) fn spill_waiting<T: Encode>(
+    map: &Mapping,
+    content: Content<'_, T>,
+    wait: Wait,
+    mut closed: impl FnMut() -> bool,
+) -> Result<SpilledBlock, SpillFail> {
+    let Some(heap) = map.heap() else { return Err(SpillFail::TooLarge) };
+    let least = match content {
+        Content::Value { first, .. } => first,
+        Content::Bytes(b) => b.len(),
+    };
+    if least.saturating_add(BLOCK_PREFIX) > heap.region_len() as usize {
+        return Err(SpillFail::TooLarge);
+    }
+    let attempt = || attempt(heap, &content);
+    match wait {
+        Wait::Never => match attempt() {
+            Poll::Ready(b) => Ok(b),
+            Poll::Pending => Err(SpillFail::Timeout),
+            Poll::Failed(f) => Err(f),
+        },
+        Wait::Until(deadline) => {
+            let ev = &map.header().heap_space.0;
+            block_on(ev, WaitStrategy::Sleep, deadline, || {
+                if closed() {
+                    return Poll::Failed(SpillFail::Closed);
+                }
+                attempt()
+            })
+            .map_err(|e| match e {
+                BlockError::TimedOut => SpillFail::Timeout,
+                BlockError::Failed(f) => f,
+            })
+        }
+    }
+}
+
+fn attempt<T: Encode>(heap: &Heap<'_>, content: &Content<'_, T>) -> Poll<SpilledBlock, SpillFail> {
+    let r = match content {
+        Content::Value { value, first } => spill_from(heap, *value, *first),
+        Content::Bytes(b) => spill_bytes(heap, b),
+    };
+    match r {
+        Ok(b) => Poll::Ready(b),
+        // Out of memory now; a damaged free-list block is taken out of circulation by the
+        // heap and the next attempt goes on.
+        Err(SpillError::Heap(AllocError::OutOfMemory { .. } | AllocError::Corrupted { .. })) => {
+            Poll::Pending
+        }
+        Err(SpillError::Heap(AllocError::BadAlign { .. })) => Poll::Failed(SpillFail::TooLarge),
+        Err(SpillError::Serialize(e)) => Poll::Failed(SpillFail::Serialize(e)),
+    }
+}
+
+/// The size of the first block to try for an archive whose slot attempt needed at least
+/// `need` bytes: a little more, since rkyv writes the root last, past the failing write.
+pub(crate) fn first_block(need: usize) -> usize {
+    need.saturating_add(need / 8).saturating_add(64)
+}

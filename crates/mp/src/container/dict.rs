@@ -1,0 +1,269 @@
+//! [`SharedDict<K, V>`]: a hash map in shared memory, used by every process that holds it
+//! — Python's `Manager().dict()` without the manager process.
+
+use super::blob::{access, decode, encode, hash_key};
+use super::handle::{dict_identity, DictHandle};
+use super::store::Store;
+use super::{ContainerError, InsertError, DEFAULT_CAPACITY};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use zeroproc_codec::Message;
+
+/// A hash map from `K` to `V` living in shared memory: every process holding it (the
+/// creator, and any that attached its [`DictHandle`]) sees the same entries. Keys and
+/// values are rkyv-archived into the container's own heap; reads validate them
+/// (bytecheck) and deserialize, or lend `&Archived<V>` to a closure
+/// ([`get_with`](Self::get_with)).
+///
+/// * **Atomic per operation.** Each call holds the container's robust lock for its
+///   duration, readers included; [`update`](Self::update) runs a closure on the current
+///   value under the lock (a read-modify-write no other process can interleave with).
+/// * **Crash-consistent.** A process killed in the middle of any operation leaves the
+///   dict as it was before that operation or as it would be after it — never in between;
+///   the next process to use it finishes or undoes the dead one's mutation (at most one
+///   entry block may leak per crash). See the container README.
+/// * **Fixed capacity**, chosen at creation ([`with_capacity`](Self::with_capacity), 4 MiB
+///   by default): an insert that does not fit fails with [`ContainerError::Full`] and
+///   hands the key and value back.
+/// * Keys are compared by their archived bytes: for integers, strings, tuples and derived
+///   structs of these, equal keys archive to equal bytes. (Floats: `-0.0 != 0.0`.)
+///
+/// ```
+/// use zeroproc_mp::container::SharedDict;
+/// let scores = SharedDict::<String, u32>::new().unwrap();
+/// scores.insert("ada".into(), 3).unwrap();
+/// scores.update(&"ada".into(), |v| *v = v.map(|n| n + 1)).unwrap();
+/// assert_eq!(scores.get(&"ada".into()).unwrap(), Some(4));
+/// assert_eq!(scores.len().unwrap(), 1);
+/// // Another process would do: scores.handle().attach()
+/// ```
+pub struct SharedDict<K, V> {
+    store: Arc<Store>,
+    _t: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> Clone for SharedDict<K, V> {
+    fn clone(&self) -> Self {
+        Self { store: self.store.clone(), _t: PhantomData }
+    }
+}
+
+impl<K, V> SharedDict<K, V> {
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl<K, V> std::fmt::Debug for SharedDict<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedDict").field("store", &self.store).finish()
+    }
+}
+
+impl<K: Message, V: Message> SharedDict<K, V> {
+    /// A new, empty dict with the default capacity (4 MiB of shared memory).
+    pub fn new() -> Result<Self, ContainerError> {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// A new, empty dict with `bytes` of shared memory for its table and entries.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<u64, u64>::with_capacity(64 << 10).unwrap();
+    /// assert!(d.capacity_bytes() >= 64 << 10);
+    /// ```
+    pub fn with_capacity(bytes: usize) -> Result<Self, ContainerError> {
+        Store::create(dict_identity::<K, V>(), bytes).map(|s| Self::from_store(Arc::new(s)))
+    }
+
+    pub(crate) fn from_store(store: Arc<Store>) -> Self {
+        Self { store, _t: PhantomData }
+    }
+
+    /// Memory use and history of the dict.
+    pub fn stats(&self) -> super::ContainerStats {
+        self.store.stats()
+    }
+
+    /// A handle another process (or a job) can attach.
+    pub fn handle(&self) -> DictHandle<K, V> {
+        DictHandle { segment: self.store.segment_id().to_string(), _t: PhantomData }
+    }
+
+    /// Bytes of shared memory the dict was created with.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.store.capacity_bytes()
+    }
+
+    /// Inserts `value` under `key`, returning the value it replaces.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<u32, String>::new().unwrap();
+    /// assert_eq!(d.insert(1, "a".into()).unwrap(), None);
+    /// assert_eq!(d.insert(1, "b".into()).unwrap(), Some("a".into()));
+    /// ```
+    pub fn insert(&self, key: K, value: V) -> Result<Option<V>, InsertError<(K, V)>> {
+        let r = (|| {
+            let kb = encode(&key).map_err(ContainerError::Serialize)?;
+            let vb = encode(&value).map_err(ContainerError::Serialize)?;
+            let l = self.store.lock();
+            l.map_put(hash_key(&kb), 0, &kb, &vb, |old| {
+                old.map(|b| decode::<V>(b.value)).transpose()
+            })
+        })();
+        r.map_err(|e| InsertError::new((key, value), e))
+    }
+
+    /// A copy of the value under `key`.
+    pub fn get(&self, key: &K) -> Result<Option<V>, ContainerError> {
+        self.get_with_bytes(key, decode::<V>)?.transpose()
+    }
+
+    /// Calls `f` on the archived value under `key` (zero-copy, under the lock).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<u32, Vec<u64>>::new().unwrap();
+    /// d.insert(7, vec![1, 2, 3]).unwrap();
+    /// let sum = d.get_with(&7, |v| v.iter().map(|x| x.to_native()).sum::<u64>()).unwrap();
+    /// assert_eq!(sum, Some(6));
+    /// ```
+    pub fn get_with<R>(
+        &self,
+        key: &K,
+        f: impl FnOnce(&V::Archived) -> R,
+    ) -> Result<Option<R>, ContainerError> {
+        self.get_with_bytes(key, |b| access::<V>(b).map(f))?.transpose()
+    }
+
+    fn get_with_bytes<R>(
+        &self,
+        key: &K,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, ContainerError> {
+        let kb = encode(key).map_err(ContainerError::Serialize)?;
+        let l = self.store.lock();
+        Ok(l.map_get(hash_key(&kb), &kb)?.map(|b| f(b.value)))
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains_key(&self, key: &K) -> Result<bool, ContainerError> {
+        Ok(self.get_with_bytes(key, |_| ())?.is_some())
+    }
+
+    /// Removes the value under `key`, returning it.
+    pub fn remove(&self, key: &K) -> Result<Option<V>, ContainerError> {
+        let kb = encode(key).map_err(ContainerError::Serialize)?;
+        let l = self.store.lock();
+        l.map_remove(hash_key(&kb), &kb, |b| decode::<V>(b.value))
+    }
+
+    /// Applies `f` to the value under `key` atomically: `f` sees `Some(current)` or `None`
+    /// and leaves what should be there (`None` removes the entry). No other process can
+    /// read or write the dict between the read and the write. If `f` panics, nothing
+    /// changes.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let hits = SharedDict::<String, u64>::new().unwrap();
+    /// for _ in 0..3 {
+    ///     hits.update(&"page".into(), |v| *v = Some(v.unwrap_or(0) + 1)).unwrap();
+    /// }
+    /// assert_eq!(hits.get(&"page".into()).unwrap(), Some(3));
+    /// ```
+    pub fn update<R>(
+        &self,
+        key: &K,
+        f: impl FnOnce(&mut Option<V>) -> R,
+    ) -> Result<R, ContainerError> {
+        let kb = encode(key).map_err(ContainerError::Serialize)?;
+        let hash = hash_key(&kb);
+        let l = self.store.lock();
+        let mut cur = l.map_get(hash, &kb)?.map(|b| decode::<V>(b.value)).transpose()?;
+        let had = cur.is_some();
+        let r = f(&mut cur);
+        let vb = cur.as_ref().map(encode).transpose().map_err(ContainerError::Serialize)?;
+        l.map_store(hash, 0, &kb, had, vb.as_deref())?;
+        Ok(r)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> Result<usize, ContainerError> {
+        Ok(self.store.lock().map_len())
+    }
+
+    /// Whether the dict has no entries.
+    pub fn is_empty(&self) -> Result<bool, ContainerError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) -> Result<(), ContainerError> {
+        self.store.lock().map_clear()
+    }
+
+    /// A snapshot of every entry (taken under the lock, in table order).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<u8, u8>::new().unwrap();
+    /// d.insert(1, 10).unwrap();
+    /// d.insert(2, 20).unwrap();
+    /// let mut all = d.items().unwrap();
+    /// all.sort();
+    /// assert_eq!(all, vec![(1, 10), (2, 20)]);
+    /// ```
+    pub fn items(&self) -> Result<Vec<(K, V)>, ContainerError> {
+        let l = self.store.lock();
+        let mut out = Vec::with_capacity(l.map_len());
+        l.map_for_each(|b| {
+            out.push((decode::<K>(b.key)?, decode::<V>(b.value)?));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// A snapshot of the keys.
+    pub fn keys(&self) -> Result<Vec<K>, ContainerError> {
+        let l = self.store.lock();
+        let mut out = Vec::with_capacity(l.map_len());
+        l.map_for_each(|b| decode::<K>(b.key).map(|k| out.push(k)))?;
+        Ok(out)
+    }
+
+    /// A snapshot of the values.
+    pub fn values(&self) -> Result<Vec<V>, ContainerError> {
+        let l = self.store.lock();
+        let mut out = Vec::with_capacity(l.map_len());
+        l.map_for_each(|b| decode::<V>(b.value).map(|v| out.push(v)))?;
+        Ok(out)
+    }
+
+    /// Iterates over a snapshot of the entries (see [`items`](Self::items)).
+    pub fn iter(&self) -> Result<std::vec::IntoIter<(K, V)>, ContainerError> {
+        Ok(self.items()?.into_iter())
+    }
+
+    /// Calls `f` on every archived entry under the lock (zero-copy).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<u32, u64>::new().unwrap();
+    /// (0..10).for_each(|i| { d.insert(i, i as u64 * 2).unwrap(); });
+    /// let mut total = 0;
+    /// d.for_each(|_k, v| total += v.to_native()).unwrap();
+    /// assert_eq!(total, 90);
+    /// ```
+    pub fn for_each(
+        &self,
+        mut f: impl FnMut(&K::Archived, &V::Archived),
+    ) -> Result<(), ContainerError> {
+        let l = self.store.lock();
+        l.map_for_each(|b| {
+            f(access::<K>(b.key)?, access::<V>(b.value)?);
+            Ok(())
+        })
+    }
+}

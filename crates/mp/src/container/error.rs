@@ -1,0 +1,126 @@
+//! What can go wrong with a shared container, in two shapes: [`ContainerError`] for
+//! operations that carry no value in, and [`InsertError<T>`] for those that do (the value
+//! is handed back, so nothing is silently lost).
+
+use rkyv::rancor;
+use std::fmt;
+use zeroproc_codec::envelope::DecodeError;
+use zeroproc_shm::{AttachError, CreateError, ParseSegmentIdError};
+
+/// A container operation failed.
+#[derive(Debug)]
+pub enum ContainerError {
+    /// The segment could not be created (no space, bad size, I/O).
+    Create(CreateError),
+    /// The segment could not be attached (creator gone, wrong layout, permissions).
+    Attach(AttachError),
+    /// The handle's segment id does not parse.
+    BadId(ParseSegmentIdError),
+    /// The segment is not a container of this build, or not of this kind.
+    Foreign(&'static str),
+    /// The handle's (or the call's) key/value type is not the container's: for a
+    /// [`Namespace`](super::Namespace), the field holds a value of another type.
+    TypeMismatch,
+    /// A list index past the end.
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The list's length.
+        len: usize,
+    },
+    /// The container's memory is exhausted (it was created with a fixed capacity).
+    Full {
+        /// Bytes the operation needed in one block.
+        requested: usize,
+    },
+    /// A value (or key) could not be serialized.
+    Serialize(rancor::Error),
+    /// A stored value failed validation (it was damaged in shared memory).
+    Decode(DecodeError),
+    /// The container's shared state is damaged (an offset out of bounds, a table of an
+    /// impossible size): the operation was refused instead of trusting it.
+    Corrupt(&'static str),
+}
+
+impl fmt::Display for ContainerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ContainerError::*;
+        match self {
+            Create(e) => write!(f, "creating the container segment: {e}"),
+            Attach(e) => write!(f, "attaching the container segment: {e}"),
+            BadId(e) => write!(f, "{e}"),
+            Foreign(why) => write!(f, "not a container of this build: {why}"),
+            TypeMismatch => write!(f, "value type differs from the container's"),
+            IndexOutOfRange { index, len } => write!(f, "index {index} out of range (len {len})"),
+            Full { requested } => write!(f, "container full (a block of {requested} bytes)"),
+            Serialize(e) => write!(f, "serializing: {e}"),
+            Decode(e) => write!(f, "stored value invalid: {e}"),
+            Corrupt(why) => write!(f, "container state damaged: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ContainerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ContainerError::Create(e) => Some(e),
+            ContainerError::Attach(e) => Some(e),
+            ContainerError::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// An operation that stores a value failed; the value comes back in the error.
+///
+/// ```
+/// use zeroproc_mp::container::{ContainerError, InsertError, SharedList};
+/// let list = SharedList::<Vec<u8>>::with_capacity(8192).unwrap();
+/// let err = list.push(vec![0u8; 1 << 20]).unwrap_err(); // larger than the container
+/// assert!(matches!(err.error(), ContainerError::Full { .. }));
+/// let v: Vec<u8> = err.into_value(); // nothing lost
+/// assert_eq!(v.len(), 1 << 20);
+/// ```
+pub struct InsertError<T> {
+    value: T,
+    error: ContainerError,
+}
+
+impl<T> InsertError<T> {
+    pub(crate) fn new(value: T, error: ContainerError) -> Self {
+        Self { value, error }
+    }
+
+    /// Why it failed.
+    pub fn error(&self) -> &ContainerError {
+        &self.error
+    }
+
+    /// The value that was not stored.
+    pub fn into_value(self) -> T {
+        self.value
+    }
+
+    /// The value and the reason.
+    pub fn into_parts(self) -> (T, ContainerError) {
+        (self.value, self.error)
+    }
+}
+
+impl<T> fmt::Debug for InsertError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InsertError").field("error", &self.error).finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for InsertError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "value not stored: {}", self.error)
+    }
+}
+
+impl<T> std::error::Error for InsertError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}

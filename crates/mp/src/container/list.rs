@@ -1,0 +1,225 @@
+//! [`SharedList<T>`]: a list in shared memory — Python's `Manager().list()` without the
+//! manager process.
+
+use super::blob::{access, decode, encode};
+use super::handle::{list_identity, ListHandle};
+use super::store::Store;
+use super::{ContainerError, InsertError, DEFAULT_CAPACITY};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use zeroproc_codec::Message;
+
+/// A list of `T` living in shared memory: every process holding it sees the same items.
+/// Same guarantees as [`SharedDict`](super::SharedDict): atomic per operation (robust lock,
+/// readers included), crash-consistent (a process killed mid-operation leaves the list as
+/// before or as after that operation), fixed capacity chosen at creation, values validated
+/// on read.
+///
+/// `push`/`pop`/`set` are O(1); `insert`/`remove` at an index rebuild the item table
+/// (O(len) offsets, not values) so that they too commit with one store.
+///
+/// ```
+/// use zeroproc_mp::container::SharedList;
+/// let l = SharedList::<String>::new().unwrap();
+/// l.push("a".into()).unwrap();
+/// l.push("c".into()).unwrap();
+/// l.insert(1, "b".into()).unwrap();
+/// assert_eq!(l.to_vec().unwrap(), ["a", "b", "c"]);
+/// assert_eq!(l.pop().unwrap(), Some("c".into()));
+/// l.update(0, |s| s.push('!')).unwrap();
+/// assert_eq!(l.get(0).unwrap(), Some("a!".into()));
+/// ```
+pub struct SharedList<T> {
+    store: Arc<Store>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for SharedList<T> {
+    fn clone(&self) -> Self {
+        Self { store: self.store.clone(), _t: PhantomData }
+    }
+}
+
+impl<T> std::fmt::Debug for SharedList<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedList").field("store", &self.store).finish()
+    }
+}
+
+impl<T: Message> SharedList<T> {
+    /// A new, empty list with the default capacity (4 MiB of shared memory).
+    pub fn new() -> Result<Self, ContainerError> {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// A new, empty list with `bytes` of shared memory for its table and items.
+    pub fn with_capacity(bytes: usize) -> Result<Self, ContainerError> {
+        Store::create(list_identity::<T>(), bytes).map(|s| Self::from_store(Arc::new(s)))
+    }
+
+    pub(crate) fn from_store(store: Arc<Store>) -> Self {
+        Self { store, _t: PhantomData }
+    }
+
+    /// Memory use and history of the list.
+    pub fn stats(&self) -> super::ContainerStats {
+        self.store.stats()
+    }
+
+    /// A handle another process (or a job) can attach.
+    pub fn handle(&self) -> ListHandle<T> {
+        ListHandle { segment: self.store.segment_id().to_string(), _t: PhantomData }
+    }
+
+    /// Bytes of shared memory the list was created with.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.store.capacity_bytes()
+    }
+
+    /// Appends `value` (Python's `append`).
+    pub fn push(&self, value: T) -> Result<(), InsertError<T>> {
+        let r = encode(&value)
+            .map_err(ContainerError::Serialize)
+            .and_then(|vb| self.store.lock().seq_push(&vb));
+        r.map_err(|e| InsertError::new(value, e))
+    }
+
+    /// Appends every value (each one its own atomic push, under one lock hold); on a
+    /// failure the value that failed comes back and the rest of `values` is not consumed.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<u8>::new().unwrap();
+    /// l.extend([1, 2, 3]).unwrap();
+    /// assert_eq!(l.len().unwrap(), 3);
+    /// ```
+    pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<(), InsertError<T>> {
+        let l = self.store.lock();
+        for v in values {
+            let r = encode(&v).map_err(ContainerError::Serialize).and_then(|vb| l.seq_push(&vb));
+            r.map_err(|e| InsertError::new(v, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes and returns the last value.
+    pub fn pop(&self) -> Result<Option<T>, ContainerError> {
+        self.store.lock().seq_pop(|b| decode::<T>(b.value))
+    }
+
+    /// A copy of the value at `index` (`None` past the end).
+    pub fn get(&self, index: usize) -> Result<Option<T>, ContainerError> {
+        let l = self.store.lock();
+        l.seq_get(index)?.map(|b| decode::<T>(b.value)).transpose()
+    }
+
+    /// Calls `f` on the archived value at `index` (zero-copy, under the lock).
+    pub fn get_with<R>(
+        &self,
+        index: usize,
+        f: impl FnOnce(&T::Archived) -> R,
+    ) -> Result<Option<R>, ContainerError> {
+        let l = self.store.lock();
+        l.seq_get(index)?.map(|b| access::<T>(b.value).map(f)).transpose()
+    }
+
+    /// Replaces the value at `index`, returning the old one.
+    pub fn set(&self, index: usize, value: T) -> Result<T, InsertError<T>> {
+        let r = encode(&value)
+            .map_err(ContainerError::Serialize)
+            .and_then(|vb| self.store.lock().seq_set(index, &vb, |b| decode::<T>(b.value)));
+        r.map_err(|e| InsertError::new(value, e))
+    }
+
+    /// Inserts `value` before `index` (`index == len` appends).
+    pub fn insert(&self, index: usize, value: T) -> Result<(), InsertError<T>> {
+        let r = encode(&value)
+            .map_err(ContainerError::Serialize)
+            .and_then(|vb| self.store.lock().seq_insert(index, &vb));
+        r.map_err(|e| InsertError::new(value, e))
+    }
+
+    /// Removes and returns the value at `index`, shifting the rest down.
+    pub fn remove(&self, index: usize) -> Result<T, ContainerError> {
+        self.store.lock().seq_remove(index, |b| decode::<T>(b.value))
+    }
+
+    /// Applies `f` to the value at `index` atomically (no other process can interleave);
+    /// if `f` panics, nothing changes.
+    pub fn update<R>(
+        &self,
+        index: usize,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, ContainerError> {
+        let l = self.store.lock();
+        let len = l.seq_len()?;
+        let b = l.seq_get(index)?.ok_or(ContainerError::IndexOutOfRange { index, len })?;
+        let mut v = decode::<T>(b.value)?;
+        let r = f(&mut v);
+        let vb = encode(&v).map_err(ContainerError::Serialize)?;
+        l.seq_set(index, &vb, |_| Ok(()))?;
+        Ok(r)
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> Result<usize, ContainerError> {
+        self.store.lock().seq_len()
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> Result<bool, ContainerError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Removes every value.
+    pub fn clear(&self) -> Result<(), ContainerError> {
+        self.store.lock().seq_clear()
+    }
+
+    /// Whether some value archives to the same bytes as `value` (equal values of the
+    /// usual types do).
+    pub fn contains(&self, value: &T) -> Result<bool, ContainerError> {
+        Ok(self.index_of(value)?.is_some())
+    }
+
+    /// The index of the first value archiving to the same bytes as `value`.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<String>::new().unwrap();
+    /// l.extend(["x".to_string(), "y".to_string()]).unwrap();
+    /// assert_eq!(l.index_of(&"y".into()).unwrap(), Some(1));
+    /// assert!(!l.contains(&"z".into()).unwrap());
+    /// ```
+    pub fn index_of(&self, value: &T) -> Result<Option<usize>, ContainerError> {
+        let vb = encode(value).map_err(ContainerError::Serialize)?;
+        let l = self.store.lock();
+        let mut found = None;
+        l.seq_for_each(|i, b| {
+            if found.is_none() && b.value == &vb[..] {
+                found = Some(i);
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// A snapshot of every value, in order.
+    pub fn to_vec(&self) -> Result<Vec<T>, ContainerError> {
+        let l = self.store.lock();
+        let mut out = Vec::new();
+        l.seq_for_each(|_, b| decode::<T>(b.value).map(|v| out.push(v)))?;
+        Ok(out)
+    }
+
+    /// Iterates over a snapshot of the values (see [`to_vec`](Self::to_vec)).
+    pub fn iter(&self) -> Result<std::vec::IntoIter<T>, ContainerError> {
+        Ok(self.to_vec()?.into_iter())
+    }
+
+    /// Calls `f` on every archived value in order, under the lock (zero-copy).
+    pub fn for_each(&self, mut f: impl FnMut(usize, &T::Archived)) -> Result<(), ContainerError> {
+        let l = self.store.lock();
+        l.seq_for_each(|i, b| access::<T>(b.value).map(|a| f(i, a)))
+    }
+}

@@ -1,0 +1,168 @@
+//! [`Namespace`]: named fields of any archivable type in shared memory — Python's
+//! `Manager().Namespace()` without the manager process.
+
+use super::blob::{access, decode, encode, hash_key};
+use super::handle::{NamespaceHandle, NAMESPACE_IDENTITY};
+use super::store::Store;
+use super::{ContainerError, InsertError, DEFAULT_CAPACITY};
+use crate::shared::type_hash;
+use std::sync::Arc;
+use zeroproc_codec::Message;
+
+/// Named fields in shared memory, each holding a value of its own type (Python's
+/// `ns.x = 1; ns.name = "a"`). A field read as another type than it holds is
+/// [`ContainerError::TypeMismatch`] (each value carries its type's hash); setting a field
+/// to a value of another type rebinds it, as in Python.
+///
+/// Same guarantees as [`SharedDict`](super::SharedDict): atomic per operation,
+/// crash-consistent, fixed capacity, values validated on read.
+///
+/// ```
+/// use zeroproc_mp::container::{ContainerError, Namespace};
+/// let ns = Namespace::new().unwrap();
+/// ns.set("iterations", 10u64).unwrap();
+/// ns.set("label", String::from("run-1")).unwrap();
+/// ns.update::<u64, _>("iterations", |v| *v = v.map(|n| n + 1)).unwrap();
+/// assert_eq!(ns.get::<u64>("iterations").unwrap(), Some(11));
+/// assert!(matches!(ns.get::<u32>("iterations"), Err(ContainerError::TypeMismatch)));
+/// let mut names = ns.names().unwrap();
+/// names.sort();
+/// assert_eq!(names, ["iterations", "label"]);
+/// ```
+#[derive(Clone)]
+pub struct Namespace {
+    store: Arc<Store>,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace").field("store", &self.store).finish()
+    }
+}
+
+impl Namespace {
+    /// A new, empty namespace with the default capacity (4 MiB of shared memory).
+    pub fn new() -> Result<Self, ContainerError> {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// A new, empty namespace with `bytes` of shared memory.
+    pub fn with_capacity(bytes: usize) -> Result<Self, ContainerError> {
+        Store::create(NAMESPACE_IDENTITY, bytes).map(|s| Self::from_store(Arc::new(s)))
+    }
+
+    pub(crate) fn from_store(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+
+    /// Memory use and history of the namespace.
+    pub fn stats(&self) -> super::ContainerStats {
+        self.store.stats()
+    }
+
+    /// A handle another process (or a job) can attach.
+    pub fn handle(&self) -> NamespaceHandle {
+        NamespaceHandle { segment: self.store.segment_id().to_string() }
+    }
+
+    /// Binds `name` to `value` (replacing any value, of any type).
+    pub fn set<T: Message>(&self, name: &str, value: T) -> Result<(), InsertError<T>> {
+        let r = encode(&value).map_err(ContainerError::Serialize).and_then(|vb| {
+            let l = self.store.lock();
+            let k = name.as_bytes();
+            l.map_put(hash_key(k), type_hash::<T>(), k, &vb, |_| Ok(()))
+        });
+        r.map_err(|e| InsertError::new(value, e))
+    }
+
+    /// A copy of the field's value; `TypeMismatch` if it holds another type.
+    pub fn get<T: Message>(&self, name: &str) -> Result<Option<T>, ContainerError> {
+        let l = self.store.lock();
+        let k = name.as_bytes();
+        match l.map_get(hash_key(k), k)? {
+            None => Ok(None),
+            Some(b) if b.tag != type_hash::<T>() => Err(ContainerError::TypeMismatch),
+            Some(b) => decode::<T>(b.value).map(Some),
+        }
+    }
+
+    /// Calls `f` on the field's archived value (zero-copy, under the lock).
+    pub fn get_with<T: Message, R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&T::Archived) -> R,
+    ) -> Result<Option<R>, ContainerError> {
+        let l = self.store.lock();
+        let k = name.as_bytes();
+        match l.map_get(hash_key(k), k)? {
+            None => Ok(None),
+            Some(b) if b.tag != type_hash::<T>() => Err(ContainerError::TypeMismatch),
+            Some(b) => access::<T>(b.value).map(|a| Some(f(a))),
+        }
+    }
+
+    /// Applies `f` to the field atomically: `f` sees `Some(current)` or `None` and leaves
+    /// what should be there (`None` deletes the field). `TypeMismatch` (and no change) if
+    /// the field holds another type.
+    pub fn update<T: Message, R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut Option<T>) -> R,
+    ) -> Result<R, ContainerError> {
+        let l = self.store.lock();
+        let k = name.as_bytes();
+        let hash = hash_key(k);
+        let mut cur = match l.map_get(hash, k)? {
+            None => None,
+            Some(b) if b.tag != type_hash::<T>() => return Err(ContainerError::TypeMismatch),
+            Some(b) => Some(decode::<T>(b.value)?),
+        };
+        let had = cur.is_some();
+        let r = f(&mut cur);
+        let vb = cur.as_ref().map(encode).transpose().map_err(ContainerError::Serialize)?;
+        l.map_store(hash, type_hash::<T>(), k, had, vb.as_deref())?;
+        Ok(r)
+    }
+
+    /// Deletes the field; whether it existed.
+    pub fn remove(&self, name: &str) -> Result<bool, ContainerError> {
+        let l = self.store.lock();
+        let k = name.as_bytes();
+        Ok(l.map_remove(hash_key(k), k, |_| Ok(()))?.is_some())
+    }
+
+    /// Whether the field exists.
+    pub fn contains(&self, name: &str) -> Result<bool, ContainerError> {
+        let l = self.store.lock();
+        let k = name.as_bytes();
+        Ok(l.map_get(hash_key(k), k)?.is_some())
+    }
+
+    /// The field names (a snapshot, in table order).
+    pub fn names(&self) -> Result<Vec<String>, ContainerError> {
+        let l = self.store.lock();
+        let mut out = Vec::new();
+        l.map_for_each(|b| {
+            let s = std::str::from_utf8(b.key)
+                .map_err(|_| ContainerError::Corrupt("field name is not UTF-8"))?;
+            out.push(s.to_owned());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> Result<usize, ContainerError> {
+        Ok(self.store.lock().map_len())
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> Result<bool, ContainerError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Deletes every field.
+    pub fn clear(&self) -> Result<(), ContainerError> {
+        self.store.lock().map_clear()
+    }
+}

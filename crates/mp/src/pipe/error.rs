@@ -1,0 +1,238 @@
+//! The errors of pipe operations ([`Connection`](crate::Connection),
+//! [`PipeSender`](crate::PipeSender), [`PipeReceiver`](crate::PipeReceiver)): one enum
+//! per operation; every send error hands the value back.
+
+use crate::channel::error::{payload_error, Corrupted};
+use rkyv::rancor;
+use std::fmt;
+
+payload_error! {
+    /// Why [`try_send`](crate::Connection::try_send) did not send; the value is handed
+    /// back.
+    ///
+    /// ```
+    /// use zeroproc_mp::pipe;
+    /// use zeroproc_mp::pipe::TrySendError;
+    /// let (mut a, _b) = pipe::<u64>().unwrap();
+    /// let mut n = 0;
+    /// let e = loop {
+    ///     match a.try_send(n) {
+    ///         Ok(()) => n += 1,
+    ///         Err(e) => break e,
+    ///     }
+    /// };
+    /// assert!(matches!(e, TrySendError::Full(v) if v == n));
+    /// ```
+    TrySendError {
+        /// The ring toward the peer is full (or the spill heap has no room now).
+        Full(T) => "pipe is full",
+        /// The receiving end was closed (dropped) or its process died.
+        Disconnected(T) => "the receiving end is gone",
+        /// The value can fit neither a ring record nor the spill heap.
+        TooLarge(T) => "value too large for the pipe",
+        /// This end's sending side is held by another live process (the handle was
+        /// attached there).
+        InUse(T, pid: u32) => "this end is in use by another process",
+        /// The value could not be serialized.
+        Serialize(T, error: rancor::Error) => "serialization failed",
+        /// The ring's shared indices are invalid.
+        Corrupt(T, error: Corrupted) => "corrupted pipe",
+    }
+}
+
+payload_error! {
+    /// Why a blocking [`send`](crate::Connection::send) did not send; the value is handed
+    /// back.
+    ///
+    /// ```
+    /// use zeroproc_mp::pipe;
+    /// use zeroproc_mp::pipe::SendError;
+    /// let (mut a, b) = pipe::<u64>().unwrap();
+    /// drop(b); // never handed to another process: dropping it closes it
+    /// assert!(matches!(a.send(1), Err(SendError::Disconnected(1))));
+    /// ```
+    SendError {
+        /// The receiving end was closed or its process died.
+        Disconnected(T) => "the receiving end is gone",
+        /// See [`TrySendError::TooLarge`].
+        TooLarge(T) => "value too large for the pipe",
+        /// See [`TrySendError::InUse`].
+        InUse(T, pid: u32) => "this end is in use by another process",
+        /// The value could not be serialized.
+        Serialize(T, error: rancor::Error) => "serialization failed",
+        /// The ring's shared indices are invalid.
+        Corrupt(T, error: Corrupted) => "corrupted pipe",
+    }
+}
+
+payload_error! {
+    /// Why [`send_timeout`](crate::Connection::send_timeout) /
+    /// [`send_deadline`](crate::Connection::send_deadline) did not send.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeroproc_mp::pipe;
+    /// use zeroproc_mp::pipe::SendTimeoutError;
+    /// let (mut a, _b) = pipe::<Vec<u8>>().unwrap();
+    /// let e = loop {
+    ///     if let Err(e) = a.send_timeout(vec![0; 1000], Duration::from_millis(1)) {
+    ///         break e;
+    ///     }
+    /// };
+    /// assert!(matches!(e, SendTimeoutError::Timeout(_)));
+    /// ```
+    SendTimeoutError {
+        /// The pipe stayed full until the deadline.
+        Timeout(T) => "timed out waiting for room in the pipe",
+        /// The receiving end was closed or its process died.
+        Disconnected(T) => "the receiving end is gone",
+        /// See [`TrySendError::TooLarge`].
+        TooLarge(T) => "value too large for the pipe",
+        /// See [`TrySendError::InUse`].
+        InUse(T, pid: u32) => "this end is in use by another process",
+        /// The value could not be serialized.
+        Serialize(T, error: rancor::Error) => "serialization failed",
+        /// The ring's shared indices are invalid.
+        Corrupt(T, error: Corrupted) => "corrupted pipe",
+    }
+}
+
+impl<T> From<SendTimeoutError<T>> for TrySendError<T> {
+    fn from(e: SendTimeoutError<T>) -> Self {
+        match e {
+            SendTimeoutError::Timeout(t) => TrySendError::Full(t),
+            SendTimeoutError::Disconnected(t) => TrySendError::Disconnected(t),
+            SendTimeoutError::TooLarge(t) => TrySendError::TooLarge(t),
+            SendTimeoutError::InUse(t, p) => TrySendError::InUse(t, p),
+            SendTimeoutError::Serialize(t, e) => TrySendError::Serialize(t, e),
+            SendTimeoutError::Corrupt(t, c) => TrySendError::Corrupt(t, c),
+        }
+    }
+}
+
+impl<T> From<SendTimeoutError<T>> for SendError<T> {
+    fn from(e: SendTimeoutError<T>) -> Self {
+        match e {
+            SendTimeoutError::Timeout(_) => unreachable!("a send without deadline never times out"),
+            SendTimeoutError::Disconnected(t) => SendError::Disconnected(t),
+            SendTimeoutError::TooLarge(t) => SendError::TooLarge(t),
+            SendTimeoutError::InUse(t, p) => SendError::InUse(t, p),
+            SendTimeoutError::Serialize(t, e) => SendError::Serialize(t, e),
+            SendTimeoutError::Corrupt(t, c) => SendError::Corrupt(t, c),
+        }
+    }
+}
+
+macro_rules! recv_error {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $( $(#[$vmeta:meta])* $variant:ident => $msg:literal ),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+            /// The sending end was closed (dropped) or its process died, and every message
+            /// it sent was received.
+            Disconnected,
+            /// The next message was sent with the other method: `send_bytes` (read it with
+            /// `recv_bytes`) or `send` (read it with `recv`). It stays queued.
+            WrongKind,
+            /// This end's receiving side is held by another live process.
+            InUse {
+                /// That process.
+                pid: u32,
+            },
+            /// The next message was damaged and dropped (or, for [`Corrupted::Pipe`], the
+            /// ring itself is damaged).
+            Corrupt(Corrupted),
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $( $name::$variant => f.write_str($msg), )*
+                    $name::Disconnected => f.write_str("the sending end is gone and everything was received"),
+                    $name::WrongKind => f.write_str("the next message was sent by the other send method"),
+                    $name::InUse { pid } => write!(f, "this end is in use by process {pid}"),
+                    $name::Corrupt(c) => c.fmt(f),
+                }
+            }
+        }
+
+        impl std::error::Error for $name {}
+    };
+}
+
+recv_error! {
+    /// Why [`try_recv`](crate::Connection::try_recv) (and the other `try_recv_*`)
+    /// returned nothing.
+    ///
+    /// ```
+    /// use zeroproc_mp::pipe;
+    /// use zeroproc_mp::pipe::TryRecvError;
+    /// let (a, mut b) = pipe::<u8>().unwrap();
+    /// assert!(matches!(b.try_recv(), Err(TryRecvError::Empty)));
+    /// # drop(a);
+    /// ```
+    TryRecvError {
+        /// No message is ready.
+        Empty => "pipe is empty",
+    }
+}
+
+recv_error! {
+    /// Why a blocking [`recv`](crate::Connection::recv) returned nothing.
+    ///
+    /// ```
+    /// use zeroproc_mp::pipe;
+    /// use zeroproc_mp::pipe::RecvError;
+    /// let (mut a, mut b) = pipe::<u8>().unwrap();
+    /// a.send(1).unwrap();
+    /// drop(a);
+    /// assert_eq!(b.recv().unwrap(), 1); // drained first
+    /// assert!(matches!(b.recv(), Err(RecvError::Disconnected)));
+    /// ```
+    RecvError {}
+}
+
+recv_error! {
+    /// Why [`recv_timeout`](crate::Connection::recv_timeout) /
+    /// [`recv_deadline`](crate::Connection::recv_deadline) returned nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeroproc_mp::pipe;
+    /// use zeroproc_mp::pipe::RecvTimeoutError;
+    /// let (_a, mut b) = pipe::<u8>().unwrap();
+    /// assert!(matches!(b.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout)));
+    /// ```
+    RecvTimeoutError {
+        /// No message arrived before the deadline.
+        Timeout => "timed out waiting for a message",
+    }
+}
+
+impl From<RecvTimeoutError> for TryRecvError {
+    fn from(e: RecvTimeoutError) -> Self {
+        match e {
+            RecvTimeoutError::Timeout => TryRecvError::Empty,
+            RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+            RecvTimeoutError::WrongKind => TryRecvError::WrongKind,
+            RecvTimeoutError::InUse { pid } => TryRecvError::InUse { pid },
+            RecvTimeoutError::Corrupt(c) => TryRecvError::Corrupt(c),
+        }
+    }
+}
+
+impl From<RecvTimeoutError> for RecvError {
+    fn from(e: RecvTimeoutError) -> Self {
+        match e {
+            RecvTimeoutError::Timeout => unreachable!("a recv without deadline never times out"),
+            RecvTimeoutError::Disconnected => RecvError::Disconnected,
+            RecvTimeoutError::WrongKind => RecvError::WrongKind,
+            RecvTimeoutError::InUse { pid } => RecvError::InUse { pid },
+            RecvTimeoutError::Corrupt(c) => RecvError::Corrupt(c),
+        }
+    }
+}

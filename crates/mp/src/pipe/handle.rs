@@ -1,0 +1,198 @@
+//! Handles of pipe ends: what travels to another process to use an end there. Attaching
+//! claims the end's ring sides for the attaching process (one process per end at a time;
+//! a dead holder's side is taken over).
+
+use crate::channel::header::{type_hash, KIND_DUPLEX, KIND_ONEWAY};
+use crate::channel::mapping::Mapping;
+use crate::channel::message::Message;
+use crate::channel::{registry, ChannelError};
+use crate::pipe::connection::{Connection, PipeReceiver, PipeSender};
+use crate::pipe::recv::RxHalf;
+use crate::pipe::send::TxHalf;
+use rkyv::{Archive, Deserialize, Serialize};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use zeroproc_ring::spsc;
+use zeroproc_shm::Offset;
+
+/// The mapping of a pipe of `kind` carrying `T`.
+fn open<T: Message>(segment: &str, kind: u32, hash: u64) -> Result<Arc<Mapping>, ChannelError> {
+    if hash != type_hash::<T>() {
+        return Err(ChannelError::TypeMismatch);
+    }
+    let map = registry::attach(segment)?;
+    map.check(&[kind], hash)?;
+    Ok(map)
+}
+
+/// Ring `i` of a pipe mapping.
+pub(crate) fn ring(map: &Mapping, i: usize) -> Result<spsc::Ring, ChannelError> {
+    Ok(spsc::Ring::attach(map.seg().clone(), Offset::new(map.geo().ring_off[i]))?)
+}
+
+macro_rules! handle_impls {
+    ($name:ident { $($field:ident),* }) => {
+        impl<T> Clone for $name<T> {
+            fn clone(&self) -> Self {
+                $name { $($field: self.$field.clone(),)* _t: PhantomData }
+            }
+        }
+
+        impl<T> PartialEq for $name<T> {
+            fn eq(&self, o: &Self) -> bool {
+                true $(&& self.$field == o.$field)*
+            }
+        }
+
+        impl<T> Eq for $name<T> {}
+
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)) $(.field(stringify!($field), &self.$field))* .finish()
+            }
+        }
+    };
+}
+
+/// One end of a duplex [`pipe`](fn@crate::pipe), for another process (rkyv-archivable: a job
+/// or `Process` argument). [`attach`](Self::attach) there claims the end; the creating
+/// process must keep its pipe ends alive until then and must not use this end itself.
+///
+/// ```
+/// use zeroproc_mp::pipe;
+/// use zeroproc_mp::pipe::ConnectionHandle;
+/// let (mut a, b) = pipe::<String>().unwrap();
+/// let h: ConnectionHandle<String> = b.handle();
+/// let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&h).unwrap();
+/// // ... in the other process:
+/// let h = rkyv::from_bytes::<ConnectionHandle<String>, rkyv::rancor::Error>(&bytes).unwrap();
+/// let mut b = h.attach().unwrap();
+/// a.send("ping".into()).unwrap();
+/// assert_eq!(b.recv().unwrap(), "ping");
+/// ```
+#[derive(Archive, Serialize, Deserialize)]
+pub struct ConnectionHandle<T> {
+    segment: String,
+    end: u8,
+    type_hash: u64,
+    _t: PhantomData<fn() -> T>,
+}
+
+handle_impls!(ConnectionHandle { segment, end, type_hash });
+
+impl<T: Message> ConnectionHandle<T> {
+    pub(crate) fn new(segment: String, end: u8) -> Self {
+        ConnectionHandle { segment, end, type_hash: type_hash::<T>(), _t: PhantomData }
+    }
+
+    /// This end, in this process: attaches (cached per process) and claims both of its
+    /// ring sides. [`ChannelError::InUse`] if a live process already uses this end.
+    ///
+    /// ```
+    /// use zeroproc_mp::pipe;
+    /// use zeroproc_mp::queue::ChannelError;
+    /// let (_a, b) = pipe::<u8>().unwrap();
+    /// let h = b.handle();
+    /// let _mine = h.attach().unwrap();
+    /// assert!(matches!(h.attach(), Err(ChannelError::InUse { .. })));
+    /// ```
+    pub fn attach(&self) -> Result<Connection<T>, ChannelError> {
+        let map = open::<T>(&self.segment, KIND_DUPLEX, self.type_hash)?;
+        let (tx, rx) = if self.end == 0 { (0, 1) } else { (1, 0) };
+        let (tring, rring) = (ring(&map, tx)?, ring(&map, rx)?);
+        let mut txh = TxHalf::new(map.clone(), tring, tx);
+        let mut rxh = RxHalf::new(map, rring, rx);
+        claim_both(&mut txh, &mut rxh)?;
+        Ok(Connection::from_halves(txh, rxh, self.end))
+    }
+}
+
+/// Claims both sides of an end; if the second claim fails, the first is kept (not
+/// closed: closing would end the pipe for whoever legitimately holds the other side).
+fn claim_both<T>(tx: &mut TxHalf<T>, rx: &mut RxHalf<T>) -> Result<(), ChannelError> {
+    tx.claim()?;
+    if let Err(e) = rx.claim() {
+        // Dropping the claimed producer would close the side for good; keep it claimed
+        // by this process instead (another process may take it over once we exit).
+        tx.forget_claim();
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// The sending end of a [`pipe_oneway`](crate::pipe_oneway), for another process.
+///
+/// ```
+/// use zeroproc_mp::pipe_oneway;
+/// let (tx, mut rx) = pipe_oneway::<u32>().unwrap();
+/// let mut there = tx.handle().attach().unwrap(); // in the other process
+/// there.send(5).unwrap();
+/// assert_eq!(rx.recv().unwrap(), 5);
+/// ```
+#[derive(Archive, Serialize, Deserialize)]
+pub struct SenderHandle<T> {
+    segment: String,
+    type_hash: u64,
+    _t: PhantomData<fn() -> T>,
+}
+
+handle_impls!(SenderHandle { segment, type_hash });
+
+impl<T: Message> SenderHandle<T> {
+    pub(crate) fn new(segment: String) -> Self {
+        SenderHandle { segment, type_hash: type_hash::<T>(), _t: PhantomData }
+    }
+
+    /// The sending end, in this process (claims it).
+    ///
+    /// ```
+    /// let (tx, _rx) = zeroproc_mp::pipe_oneway::<u32>().unwrap();
+    /// assert!(tx.handle().attach().is_ok());
+    /// ```
+    pub fn attach(&self) -> Result<PipeSender<T>, ChannelError> {
+        let map = open::<T>(&self.segment, KIND_ONEWAY, self.type_hash)?;
+        let r = ring(&map, 0)?;
+        let mut tx = TxHalf::new(map, r, 0);
+        tx.claim()?;
+        Ok(PipeSender::from_half(tx))
+    }
+}
+
+/// The receiving end of a [`pipe_oneway`](crate::pipe_oneway), for another process.
+///
+/// ```
+/// use zeroproc_mp::pipe_oneway;
+/// let (mut tx, rx) = pipe_oneway::<u32>().unwrap();
+/// let mut there = rx.handle().attach().unwrap(); // in the other process
+/// tx.send(6).unwrap();
+/// assert_eq!(there.recv().unwrap(), 6);
+/// ```
+#[derive(Archive, Serialize, Deserialize)]
+pub struct ReceiverHandle<T> {
+    segment: String,
+    type_hash: u64,
+    _t: PhantomData<fn() -> T>,
+}
+
+handle_impls!(ReceiverHandle { segment, type_hash });
+
+impl<T: Message> ReceiverHandle<T> {
+    pub(crate) fn new(segment: String) -> Self {
+        ReceiverHandle { segment, type_hash: type_hash::<T>(), _t: PhantomData }
+    }
+
+    /// The receiving end, in this process (claims it).
+    ///
+    /// ```
+    /// let (_tx, rx) = zeroproc_mp::pipe_oneway::<u32>().unwrap();
+    /// assert!(rx.handle().attach().is_ok());
+    /// ```
+    pub fn attach(&self) -> Result<PipeReceiver<T>, ChannelError> {
+        let map = open::<T>(&self.segment, KIND_ONEWAY, self.type_hash)?;
+        let r = ring(&map, 0)?;
+        let mut rx = RxHalf::new(map, r, 0);
+        rx.claim()?;
+        Ok(PipeReceiver::from_half(rx))
+    }
+}

@@ -1,0 +1,278 @@
+//! The receiving half of a pipe end: one SPSC ring's consumer side, claimed on first use.
+//! Typed messages are validated in their ring record (or claimed from the heap when
+//! spilled); `poll` and a message of the other kind park the next record in a local
+//! stash so that nothing is lost. Every receive form reduces to one `*_wait` function.
+
+use crate::channel::error::Corrupted;
+use crate::channel::mapping::Mapping;
+use crate::channel::message::{deserialize, Message, Wait};
+use crate::channel::Ref;
+use crate::pipe::error::RecvTimeoutError;
+use crate::pipe::send::{KIND_BYTES, KIND_BYTES_SPILLED, KIND_VALUE};
+use rkyv::util::AlignedVec;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use zeroproc_codec::envelope::{self, DecodeError, Header, FLAG_SPILLED};
+use zeroproc_codec::payload::{claim, decode_spilled};
+use zeroproc_ring::spsc::{self, Consumer, RecordGuard, RecvError, RingError, TryRecvError};
+use zeroproc_shm::wait::WaitStrategy;
+
+/// A record taken off the ring but not handed out yet (by `poll`, or because the caller
+/// asked for the other kind).
+struct Stash {
+    kind: u32,
+    bytes: AlignedVec<16>,
+}
+
+impl Stash {
+    fn of(rec: &RecordGuard<'_>) -> Stash {
+        let mut bytes = AlignedVec::<16>::with_capacity(rec.len());
+        bytes.extend_from_slice(rec);
+        Stash { kind: rec.kind(), bytes }
+    }
+}
+
+/// The next record: from the stash, or still in the ring.
+enum Next<'a> {
+    Stashed(Stash),
+    Record(RecordGuard<'a>),
+}
+
+impl Next<'_> {
+    fn kind(&self) -> u32 {
+        match self {
+            Next::Stashed(s) => s.kind,
+            Next::Record(r) => r.kind(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Next::Stashed(s) => &s.bytes,
+            Next::Record(r) => r,
+        }
+    }
+
+    fn into_stash(self) -> Stash {
+        match self {
+            Next::Stashed(s) => s,
+            Next::Record(r) => Stash::of(&r),
+        }
+    }
+}
+
+fn claim_fail(e: RingError) -> RecvTimeoutError {
+    match e {
+        RingError::Claimed { pid } => RecvTimeoutError::InUse { pid },
+        // Closed: this side was used and dropped before; nothing more will be read here.
+        RingError::Closed => RecvTimeoutError::Disconnected,
+        RingError::Corrupt(c) => RecvTimeoutError::Corrupt(Corrupted::Pipe(c)),
+        _ => RecvTimeoutError::Corrupt(Corrupted::Pipe(spsc::CorruptError {
+            pos: 0,
+            what: "ring header rejected on claim",
+        })),
+    }
+}
+
+fn corrupt(e: DecodeError) -> RecvTimeoutError {
+    RecvTimeoutError::Corrupt(Corrupted::Decode(e))
+}
+
+/// The pieces of an [`RxHalf`] a receive works with.
+struct Parts<'a> {
+    map: &'a Mapping,
+    cons: &'a mut Consumer,
+    stash: &'a mut Option<Stash>,
+}
+
+/// The next record per `wait`: the stashed one first, else one from the ring.
+fn next<'c>(
+    c: &'c mut Consumer,
+    stash: &mut Option<Stash>,
+    wait: Wait,
+) -> Result<Next<'c>, RecvTimeoutError> {
+    if let Some(s) = stash.take() {
+        return Ok(Next::Stashed(s));
+    }
+    let rec = match wait {
+        Wait::Never => c.try_recv().map_err(|e| match e {
+            TryRecvError::Empty => RecvTimeoutError::Timeout,
+            TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            TryRecvError::Corrupt(c) => RecvTimeoutError::Corrupt(Corrupted::Pipe(c)),
+        }),
+        Wait::Until(d) => {
+            let r = match d {
+                None => c.recv(),
+                Some(d) => c.recv_deadline(d),
+            };
+            r.map_err(|e| match e {
+                RecvError::Timeout => RecvTimeoutError::Timeout,
+                RecvError::Disconnected => RecvTimeoutError::Disconnected,
+                RecvError::Corrupt(c) => RecvTimeoutError::Corrupt(Corrupted::Pipe(c)),
+            })
+        }
+    }?;
+    Ok(Next::Record(rec))
+}
+
+/// The consumer side of one ring of a pipe.
+pub(crate) struct RxHalf<T> {
+    pub(crate) map: Arc<Mapping>,
+    ring: spsc::Ring,
+    /// Which of the pipe's rings this is.
+    index: usize,
+    cons: Option<Consumer>,
+    stash: Option<Stash>,
+    strategy: WaitStrategy,
+    /// See `TxHalf::handed_out`.
+    pub(crate) handed_out: std::cell::Cell<bool>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> RxHalf<T> {
+    pub(crate) fn new(map: Arc<Mapping>, ring: spsc::Ring, index: usize) -> Self {
+        RxHalf {
+            map,
+            ring,
+            index,
+            cons: None,
+            stash: None,
+            strategy: WaitStrategy::default(),
+            handed_out: std::cell::Cell::new(false),
+            _t: PhantomData,
+        }
+    }
+
+    /// Claims the consumer side now (attach does, so errors show up there).
+    pub(crate) fn claim(&mut self) -> Result<(), RingError> {
+        if self.cons.is_none() {
+            self.cons = Some(self.ring.consumer()?.with_wait_strategy(self.strategy));
+            // Relaxed: a liveness hint for senders waiting for heap space (pipe/send.rs).
+            let pid = zeroproc_shm::process::current_pid();
+            self.map.header().sides.0[2 * self.index + 1].store(pid, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_wait_strategy(&mut self, s: WaitStrategy) {
+        self.strategy = s;
+        if let Some(c) = &mut self.cons {
+            c.set_wait_strategy(s);
+        }
+    }
+
+    /// Claims the consumer if needed and splits `self` into the parts a receive uses
+    /// (disjoint borrows: a record borrows only the consumer).
+    fn parts(&mut self) -> Result<Parts<'_>, RecvTimeoutError> {
+        if self.cons.is_none() {
+            self.claim().map_err(claim_fail)?;
+        }
+        let RxHalf { map, cons, stash, .. } = self;
+        Ok(Parts { map, cons: cons.as_mut().expect("claimed above"), stash })
+    }
+
+    /// Whether a receive would return at once: a message is ready, or the sender is gone
+    /// (or the end is unusable). Waits up to `wait` for one; a record found is stashed.
+    pub(crate) fn poll_wait(&mut self, wait: Wait) -> bool {
+        if self.stash.is_some() {
+            return true;
+        }
+        let p = match self.parts() {
+            Ok(p) => p,
+            Err(_) => return true,
+        };
+        match next(p.cons, p.stash, wait) {
+            Ok(n) => {
+                *p.stash = Some(n.into_stash());
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// Receives raw bytes sent with `send_bytes`.
+    pub(crate) fn recv_bytes_wait(&mut self, wait: Wait) -> Result<Vec<u8>, RecvTimeoutError> {
+        let Parts { map, cons, stash } = self.parts()?;
+        let n = next(cons, stash, wait)?;
+        match n.kind() {
+            KIND_BYTES => Ok(n.bytes().to_vec()),
+            KIND_BYTES_SPILLED => {
+                let heap = map.heap().ok_or(corrupt(DecodeError::BadSpill("no spill heap")))?;
+                let (_, block, bytes) = claim(n.bytes(), heap).map_err(corrupt)?;
+                let v = bytes.to_vec();
+                drop(n);
+                let _ = block.free(heap);
+                map.heap_freed();
+                Ok(v)
+            }
+            _ => {
+                *stash = Some(n.into_stash());
+                Err(RecvTimeoutError::WrongKind)
+            }
+        }
+    }
+}
+
+impl<T: Message> RxHalf<T> {
+    /// Receives and deserializes a message sent with `send`.
+    pub(crate) fn recv_wait(&mut self, wait: Wait) -> Result<T, RecvTimeoutError> {
+        let Parts { map, cons, stash } = self.parts()?;
+        let n = next(cons, stash, wait)?;
+        if n.kind() != KIND_VALUE {
+            *stash = Some(n.into_stash());
+            return Err(RecvTimeoutError::WrongKind);
+        }
+        let bytes = n.bytes();
+        let h = Header::read(bytes).map_err(corrupt)?;
+        if h.flags & FLAG_SPILLED == 0 {
+            let (_, a) = envelope::decode::<T>(bytes).map_err(corrupt)?;
+            return deserialize::<T>(a).map_err(|e| corrupt(DecodeError::Invalid(e)));
+        }
+        let heap = map.heap().ok_or(corrupt(DecodeError::BadSpill("no spill heap")))?;
+        let (_, g) = decode_spilled::<T>(bytes, heap).map_err(corrupt)?;
+        drop(n); // release the record: the value is in the heap
+        let r = deserialize::<T>(&g);
+        drop(g);
+        map.heap_freed();
+        r.map_err(|e| corrupt(DecodeError::Invalid(e)))
+    }
+
+    /// Receives a message sent with `send` as a validated archive read in place.
+    pub(crate) fn recv_ref_wait(&mut self, wait: Wait) -> Result<Ref<'_, T>, RecvTimeoutError> {
+        let Parts { map, cons, stash } = self.parts()?;
+        let n = next(cons, stash, wait)?;
+        if n.kind() != KIND_VALUE {
+            *stash = Some(n.into_stash());
+            return Err(RecvTimeoutError::WrongKind);
+        }
+        let h = Header::read(n.bytes()).map_err(corrupt)?;
+        if h.flags & FLAG_SPILLED == 0 {
+            return match n {
+                Next::Record(rec) => Ref::record(rec),
+                Next::Stashed(s) => Ref::owned(s.bytes),
+            }
+            .map_err(corrupt);
+        }
+        let heap = map.heap().ok_or(corrupt(DecodeError::BadSpill("no spill heap")))?;
+        let (_, g) = decode_spilled::<T>(n.bytes(), heap).map_err(corrupt)?;
+        drop(n);
+        Ok(Ref::spilled(g, map))
+    }
+}
+
+impl<T> Drop for RxHalf<T> {
+    fn drop(&mut self) {
+        // See `TxHalf`'s drop: an unused end that never left this process is closed.
+        if self.cons.is_none() && !self.handed_out.get() {
+            let _ = self.ring.consumer();
+        }
+        // A stashed spilled record would leak its block: free it.
+        if let (Some(s), Some(heap)) = (self.stash.take(), self.map.heap()) {
+            if s.kind == KIND_VALUE || s.kind == KIND_BYTES_SPILLED {
+                let _ = zeroproc_codec::payload::discard(&s.bytes, heap);
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The sending half of a pipe end: one SPSC ring's producer side, claimed on first use,
+//! with values archived **in place into the ring record** (a record is only ever
+//! abandoned, never half-published) and values larger than the largest record spilled
+//! into the pipe's heap. Every send form reduces to [`TxHalf::send_wait`] or
+//! [`TxHalf::send_bytes_wait`].
+
+use crate::channel::error::Corrupted;
+use crate::channel::heap_wait::{first_block, spill_waiting, Content, SpillFail};
+use crate::channel::mapping::Mapping;
+use crate::channel::message::{with_encoded, Encoded, Message, Wait, HEADER};
+use crate::pipe::error::SendTimeoutError;
+use rkyv::rancor;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use zeroproc_codec::envelope::{encode_measured, EncodeError, HEADER_LEN, SEND_HINT};
+use zeroproc_codec::spill::{write_spilled_envelope, SpilledBlock, SPILL_BODY_LEN};
+use zeroproc_ring::spsc::{self, Producer, Reservation, ReserveError, RingError, TryReserveError};
+use zeroproc_shm::process::{current_pid, is_alive};
+use zeroproc_shm::wait::WaitStrategy;
+
+/// Record kind of an envelope (inline or spilled) sent with `send`.
+pub(crate) const KIND_VALUE: u32 = 1;
+/// Record kind of raw bytes sent with `send_bytes`, inline.
+pub(crate) const KIND_BYTES: u32 = 2;
+/// Record kind of raw bytes sent with `send_bytes`, spilled (the record is a spilled
+/// envelope whose block holds the bytes, not an archive).
+pub(crate) const KIND_BYTES_SPILLED: u32 = 3;
+
+/// Why a send failed, before the value is attached to the error.
+pub(crate) enum SendFail {
+    Timeout,
+    Disconnected,
+    TooLarge,
+    InUse(u32),
+    Serialize(rancor::Error),
+    Corrupt(Corrupted),
+}
+
+impl SendFail {
+    fn with<T>(self, v: T) -> SendTimeoutError<T> {
+        match self {
+            SendFail::Timeout => SendTimeoutError::Timeout(v),
+            SendFail::Disconnected => SendTimeoutError::Disconnected(v),
+            SendFail::TooLarge => SendTimeoutError::TooLarge(v),
+            SendFail::InUse(p) => SendTimeoutError::InUse(v, p),
+            SendFail::Serialize(e) => SendTimeoutError::Serialize(v, e),
+            SendFail::Corrupt(c) => SendTimeoutError::Corrupt(v, c),
+        }
+    }
+}
+
+/// Claiming a ring side failed.
+pub(crate) fn claim_fail(e: RingError) -> SendFail {
+    match e {
+        RingError::Claimed { pid } => SendFail::InUse(pid),
+        // Closed: this side was used and dropped before; nobody can send on it again.
+        RingError::Closed => SendFail::Disconnected,
+        RingError::Corrupt(c) => SendFail::Corrupt(Corrupted::Pipe(c)),
+        _ => SendFail::Corrupt(Corrupted::Pipe(spsc::CorruptError {
+            pos: 0,
+            what: "ring header rejected on claim",
+        })),
+    }
+}
+
+/// The producer side of one ring of a pipe.
+pub(crate) struct TxHalf<T> {
+    pub(crate) map: Arc<Mapping>,
+    ring: spsc::Ring,
+    /// Which of the pipe's rings this is.
+    index: usize,
+    prod: Option<Producer>,
+    strategy: WaitStrategy,
+    /// A handle to this end was made: do not close it on drop if it was never used here
+    /// (another process may be using it).
+    pub(crate) handed_out: std::cell::Cell<bool>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> TxHalf<T> {
+    pub(crate) fn new(map: Arc<Mapping>, ring: spsc::Ring, index: usize) -> Self {
+        TxHalf {
+            map,
+            ring,
+            index,
+            prod: None,
+            strategy: WaitStrategy::default(),
+            handed_out: std::cell::Cell::new(false),
+            _t: PhantomData,
+        }
+    }
+
+    /// Claims the producer side now (attach does, so errors show up there).
+    pub(crate) fn claim(&mut self) -> Result<(), RingError> {
+        if self.prod.is_none() {
+            self.prod = Some(self.ring.producer()?.with_wait_strategy(self.strategy));
+            // Relaxed: a liveness hint for senders waiting for heap space, nothing more.
+            self.map.header().sides.0[2 * self.index].store(current_pid(), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Gives up this handle's claim without closing the side (see `claim_both`).
+    pub(crate) fn forget_claim(&mut self) {
+        self.handed_out.set(true);
+        if let Some(p) = self.prod.take() {
+            std::mem::forget(p);
+        }
+    }
+
+    fn producer(&mut self) -> Result<&mut Producer, SendFail> {
+        self.claim().map_err(claim_fail)?;
+        Ok(self.prod.as_mut().expect("claimed above"))
+    }
+
+    pub(crate) fn set_wait_strategy(&mut self, s: WaitStrategy) {
+        self.strategy = s;
+        if let Some(p) = &mut self.prod {
+            p.set_wait_strategy(s);
+        }
+    }
+
+    pub(crate) fn wait_strategy(&self) -> WaitStrategy {
+        self.strategy
+    }
+
+    /// Largest inline record payload.
+    pub(crate) fn max_record(&self) -> usize {
+        self.ring.max_payload()
+    }
+
+    /// Sends raw bytes: inline up to the largest record, spilled beyond.
+    pub(crate) fn send_bytes_wait<'p>(
+        &mut self,
+        bytes: &'p [u8],
+        wait: Wait,
+    ) -> Result<(), SendTimeoutError<&'p [u8]>> {
+        let r = (|| {
+            let p = self.producer()?;
+            if bytes.len() <= p.max_payload() {
+                let mut r = reserve(p, bytes.len(), wait)?;
+                r.copy_from_slice(bytes);
+                r.set_kind(KIND_BYTES);
+                r.commit();
+                return Ok(());
+            }
+            let block = self.spill(Content::<()>::Bytes(bytes), wait)?;
+            self.send_reference(block, KIND_BYTES_SPILLED, wait)
+        })();
+        r.map_err(|f| f.with(bytes))
+    }
+
+    /// Gets a heap block for `content` (waiting per `wait` while the heap is full).
+    fn spill<C: zeroproc_codec::envelope::Encode>(
+        &mut self,
+        content: Content<'_, C>,
+        wait: Wait,
+    ) -> Result<SpilledBlock, SendFail> {
+        let TxHalf { map, prod, index, .. } = self;
+        let consumer = &map.header().sides.0[2 * *index + 1];
+        // The receiver is gone if it closed its end (a zero-length reserve says so) or its
+        // process died: then nobody will ever free a block.
+        let gone = || {
+            let closed = prod
+                .as_mut()
+                .is_some_and(|p| matches!(p.try_reserve(0), Err(TryReserveError::Disconnected)));
+            // Relaxed: see `claim`.
+            let pid = consumer.load(Ordering::Relaxed);
+            closed || (pid != 0 && !is_alive(pid))
+        };
+        spill_waiting(map, content, wait, gone).map_err(|e| match e {
+            SpillFail::Timeout => SendFail::Timeout,
+            SpillFail::Closed => SendFail::Disconnected,
+            SpillFail::TooLarge => SendFail::TooLarge,
+            SpillFail::Serialize(e) => SendFail::Serialize(e),
+        })
+    }
+
+    /// Sends the 48-byte reference to a spilled block; frees the block if that fails.
+    fn send_reference(
+        &mut self,
+        block: SpilledBlock,
+        kind: u32,
+        wait: Wait,
+    ) -> Result<(), SendFail> {
+        let p = self.prod.as_mut().expect("claimed before spilling");
+        match reserve(p, HEADER_LEN + SPILL_BODY_LEN, wait) {
+            Ok(mut r) => {
+                let n = write_spilled_envelope(&mut r, HEADER, &block);
+                r.truncate(n);
+                r.set_kind(kind);
+                r.commit();
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(heap) = self.map.heap() {
+                    let _ = block.free(heap);
+                }
+                self.map.heap_freed();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<T: Message> TxHalf<T> {
+    /// Sends `value`. Fast path: archived straight into a [`SEND_HINT`]-byte reservation
+    /// of the ring (no copy). When that reservation is refused (ring nearly full) or too
+    /// small, the value is encoded into a scratch buffer first, so that exactly its
+    /// length is waited for; beyond the largest record it is spilled into the heap.
+    pub(crate) fn send_wait(&mut self, value: T, wait: Wait) -> Result<(), SendTimeoutError<T>> {
+        match self.send_ref(&value, wait) {
+            Ok(()) => Ok(()),
+            Err(f) => Err(f.with(value)),
+        }
+    }
+
+    fn send_ref(&mut self, value: &T, wait: Wait) -> Result<(), SendFail> {
+        let p = self.producer()?;
+        let max = p.max_payload();
+        match p.try_reserve(SEND_HINT.min(max)) {
+            Ok(mut r) => match encode_measured(&mut r, HEADER, value) {
+                Ok(n) => {
+                    r.truncate(n);
+                    r.set_kind(KIND_VALUE);
+                    r.commit();
+                    return Ok(());
+                }
+                // Dropping the reservation abandons it (nothing is published).
+                Err((EncodeError::TooLarge { .. }, _)) => {}
+                Err((EncodeError::Serialize(e), _)) => return Err(SendFail::Serialize(e)),
+            },
+            Err(TryReserveError::Full | TryReserveError::TooLarge { .. }) => {}
+            Err(TryReserveError::Disconnected) => return Err(SendFail::Disconnected),
+            Err(TryReserveError::Corrupt(c)) => return Err(SendFail::Corrupt(Corrupted::Pipe(c))),
+        }
+        let r = with_encoded(value, max, |enc| match enc {
+            Encoded::Fits(bytes) => {
+                let p = self.prod.as_mut().expect("claimed above");
+                let mut r = reserve(p, bytes.len(), wait)?;
+                r.copy_from_slice(bytes);
+                r.set_kind(KIND_VALUE);
+                r.commit();
+                Ok(())
+            }
+            Encoded::TooLarge { need } => {
+                let block = self.spill(Content::Value { value, first: first_block(need) }, wait)?;
+                self.send_reference(block, KIND_VALUE, wait)
+            }
+        });
+        r.map_err(SendFail::Serialize)?
+    }
+}
+
+impl<T> Drop for TxHalf<T> {
+    fn drop(&mut self) {
+        // An end that was never used nor handed out is closed now, so the peer learns it
+        // is gone (Disconnected) instead of waiting for a sender that will never come.
+        if self.prod.is_none() && !self.handed_out.get() {
+            let _ = self.ring.producer(); // dropped at once: closes this side
+        }
+    }
+}
+
+/// Reserves `len` bytes, waiting per `wait`.
+fn reserve(p: &mut Producer, len: usize, wait: Wait) -> Result<Reservation<'_>, SendFail> {
+    let from_blocking = |e: ReserveError| match e {
+        ReserveError::Timeout => SendFail::Timeout,
+        ReserveError::Disconnected => SendFail::Disconnected,
+        ReserveError::TooLarge { .. } => SendFail::TooLarge,
+        ReserveError::Corrupt(c) => SendFail::Corrupt(Corrupted::Pipe(c)),
+    };
+    match wait {
+        Wait::Never => p.try_reserve(len).map_err(|e| match e {
+            TryReserveError::Full => SendFail::Timeout,
+            TryReserveError::Disconnected => SendFail::Disconnected,
+            TryReserveError::TooLarge { .. } => SendFail::TooLarge,
+            TryReserveError::Corrupt(c) => SendFail::Corrupt(Corrupted::Pipe(c)),
+        }),
+        Wait::Until(None) => p.reserve(len).map_err(from_blocking),
+        Wait::Until(Some(d)) => p.reserve_deadline(len, d).map_err(from_blocking),
+    }
+}

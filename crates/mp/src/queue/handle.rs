@@ -1,0 +1,122 @@
+//! [`QueueHandle`]: what travels to another process (segment id, kind, message type hash)
+//! to reach the same [`Queue`] or [`JoinableQueue`](crate::JoinableQueue) there.
+
+use crate::channel::header::{type_hash, KIND_JOINABLE, KIND_QUEUE};
+use crate::channel::message::Message;
+use crate::channel::{registry, ChannelError};
+use crate::queue::Queue;
+use rkyv::{Archive, Deserialize, Serialize};
+use std::fmt;
+use std::marker::PhantomData;
+use zeroproc_ring::mpmc;
+use zeroproc_shm::Offset;
+
+/// A reference to a [`Queue`] that can be passed to a job or a process: it derives rkyv
+/// `Archive`/`Serialize`/`Deserialize` and holds only the segment id, whether the queue is
+/// joinable and the message type's hash. [`attach`](Self::attach) maps the segment on
+/// first use in a process and caches it ([`registry`]).
+///
+/// The creating process must keep its queue alive until the other process attached.
+///
+/// ```
+/// use zeroproc_mp::Queue;
+/// use zeroproc_mp::queue::QueueHandle;
+/// let q = Queue::<String>::new(8).unwrap();
+/// let h: QueueHandle<String> = q.handle();
+/// // ... rkyv-encoded into a job argument, decoded in a worker; there:
+/// let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&h).unwrap();
+/// let h2 = rkyv::from_bytes::<QueueHandle<String>, rkyv::rancor::Error>(&bytes).unwrap();
+/// let q2 = h2.attach().unwrap();
+/// q2.put("from the worker".into()).unwrap();
+/// assert_eq!(q.get().unwrap(), "from the worker");
+/// ```
+#[derive(Archive, Serialize, Deserialize)]
+pub struct QueueHandle<T> {
+    segment: String,
+    joinable: bool,
+    type_hash: u64,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for QueueHandle<T> {
+    fn clone(&self) -> Self {
+        QueueHandle {
+            segment: self.segment.clone(),
+            joinable: self.joinable,
+            type_hash: self.type_hash,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> PartialEq for QueueHandle<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.segment == o.segment && self.joinable == o.joinable && self.type_hash == o.type_hash
+    }
+}
+
+impl<T> Eq for QueueHandle<T> {}
+
+impl<T> fmt::Debug for QueueHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueHandle")
+            .field("segment", &self.segment)
+            .field("joinable", &self.joinable)
+            .finish()
+    }
+}
+
+impl<T: Message> QueueHandle<T> {
+    pub(crate) fn new(segment: String, joinable: bool) -> Self {
+        QueueHandle { segment, joinable, type_hash: type_hash::<T>(), _t: PhantomData }
+    }
+
+    /// The queue this handle refers to, in this process (attached and cached on first
+    /// use). Refused for a handle of another message type or channel kind.
+    ///
+    /// ```
+    /// use zeroproc_mp::queue::ChannelError;
+    /// use zeroproc_mp::Queue;
+    /// let q = Queue::<u32>::new(2).unwrap();
+    /// assert!(q.handle().attach().is_ok());
+    /// ```
+    pub fn attach(&self) -> Result<Queue<T>, ChannelError> {
+        self.attach_kind(if self.joinable { KIND_JOINABLE } else { KIND_QUEUE })
+    }
+
+    /// Attaches a queue of exactly `kind`, whatever the handle says.
+    pub(crate) fn attach_kind(&self, kind: u32) -> Result<Queue<T>, ChannelError> {
+        if self.type_hash != type_hash::<T>() {
+            return Err(ChannelError::TypeMismatch);
+        }
+        let map = registry::attach(&self.segment)?;
+        map.check(&[kind], self.type_hash)?;
+        let ring = mpmc::Ring::attach(map.seg().clone(), Offset::new(map.geo().ring_off[0]))?;
+        Ok(Queue::from_parts(map, ring))
+    }
+
+    /// The segment id (text form) of the queue.
+    ///
+    /// ```
+    /// let q = zeroproc_mp::Queue::<u32>::new(2).unwrap();
+    /// assert!(q.handle().segment_id().starts_with("memfd:"));
+    /// ```
+    pub fn segment_id(&self) -> &str {
+        &self.segment
+    }
+}
+
+impl<T: Message> Queue<T> {
+    /// The queue a handle refers to (same as [`QueueHandle::attach`]).
+    ///
+    /// ```
+    /// use zeroproc_mp::Queue;
+    /// let q = Queue::<u8>::new(2).unwrap();
+    /// let again = Queue::from_handle(&q.handle()).unwrap();
+    /// again.put(1).unwrap();
+    /// assert_eq!(q.len(), 1);
+    /// ```
+    pub fn from_handle(handle: &QueueHandle<T>) -> Result<Queue<T>, ChannelError> {
+        handle.attach()
+    }
+}

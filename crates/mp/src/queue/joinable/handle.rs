@@ -1,0 +1,65 @@
+//! [`JoinableQueueHandle`]: a [`JoinableQueue`] for another process.
+
+use crate::channel::header::KIND_JOINABLE;
+use crate::channel::message::Message;
+use crate::channel::ChannelError;
+use crate::queue::handle::QueueHandle;
+use crate::queue::joinable::JoinableQueue;
+use rkyv::{Archive, Deserialize, Serialize};
+use std::fmt;
+
+/// A [`JoinableQueue`] reference for another process (rkyv-archivable; see
+/// [`QueueHandle`]).
+///
+/// ```
+/// use zeroproc_mp::JoinableQueue;
+/// let q = JoinableQueue::<u32>::new(4).unwrap();
+/// let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&q.handle()).unwrap();
+/// let h = rkyv::from_bytes::<zeroproc_mp::queue::JoinableQueueHandle<u32>, rkyv::rancor::Error>(&bytes).unwrap();
+/// let there = h.attach().unwrap();
+/// q.put(1).unwrap();
+/// there.get().unwrap();
+/// there.task_done().unwrap();
+/// q.join();
+/// ```
+#[derive(Archive, Serialize, Deserialize)]
+pub struct JoinableQueueHandle<T> {
+    inner: QueueHandle<T>,
+}
+
+impl<T> Clone for JoinableQueueHandle<T> {
+    fn clone(&self) -> Self {
+        JoinableQueueHandle { inner: self.inner.clone() }
+    }
+}
+
+impl<T> PartialEq for JoinableQueueHandle<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.inner == o.inner
+    }
+}
+
+impl<T> Eq for JoinableQueueHandle<T> {}
+
+impl<T> fmt::Debug for JoinableQueueHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JoinableQueueHandle").field(&self.inner).finish()
+    }
+}
+
+impl<T: Message> JoinableQueueHandle<T> {
+    pub(super) fn new(segment: String) -> Self {
+        JoinableQueueHandle { inner: QueueHandle::new(segment, true) }
+    }
+
+    /// The joinable queue this handle refers to, in this process (see
+    /// [`QueueHandle::attach`]).
+    ///
+    /// ```
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
+    /// assert!(q.handle().attach().is_ok());
+    /// ```
+    pub fn attach(&self) -> Result<JoinableQueue<T>, ChannelError> {
+        Ok(JoinableQueue { q: self.inner.attach_kind(KIND_JOINABLE)? })
+    }
+}

@@ -1,0 +1,320 @@
+//! [`JoinableQueue`]: a [`Queue`] plus a shared count of unfinished tasks (Python's
+//! `multiprocessing.JoinableQueue`): `put` counts up, `task_done` counts down, `join`
+//! sleeps until the count is zero.
+//!
+//! The count lives in the queue's segment header. Orderings: the increment is Relaxed
+//! and sequenced before the slot's Release publish, so a consumer that took the value
+//! (Acquire claim) always finds it counted; the decrement is a Release (AcqRel) CAS that
+//! never goes below zero; `join` loads the count with Acquire, pairing with the
+//! decrements, so everything a worker did before its `task_done` is visible to the
+//! joiner. The joiner sleeps on an event count that the decrement to zero notifies
+//! (Dekker pair of the event count: see `zeroproc_shm::wait`).
+
+mod get;
+mod handle;
+
+pub use handle::{ArchivedJoinableQueueHandle, JoinableQueueHandle};
+
+use crate::channel::header::KIND_JOINABLE;
+use crate::channel::message::{Message, Wait};
+use crate::channel::ChannelError;
+use crate::queue::error::{PutError, PutTimeoutError, TryPutError};
+use crate::queue::{Queue, QueueBuilder};
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use zeroproc_ring::blocking::{block_on, deadline_after, BlockError, Poll};
+
+/// A [`Queue`] whose consumers report each value finished with
+/// [`task_done`](Self::task_done), so that [`join`](Self::join) can wait, in any process,
+/// until every value put has been processed.
+///
+/// ```
+/// use zeroproc_mp::JoinableQueue;
+/// let q = JoinableQueue::<u32>::new(16).unwrap();
+/// let worker = {
+///     let q = q.clone(); // in another process: q.handle() → handle.attach()
+///     std::thread::spawn(move || {
+///         while let Ok(x) = q.get() {
+///             let _ = x * 2; // the work
+///             q.task_done().unwrap();
+///         }
+///     })
+/// };
+/// for i in 0..10 {
+///     q.put(i).unwrap();
+/// }
+/// q.join(); // every value put was taken and reported done
+/// assert_eq!(q.unfinished_tasks(), 0);
+/// q.close();
+/// worker.join().unwrap();
+/// ```
+pub struct JoinableQueue<T> {
+    pub(super) q: Queue<T>,
+}
+
+impl<T> Clone for JoinableQueue<T> {
+    fn clone(&self) -> Self {
+        JoinableQueue { q: self.q.clone() }
+    }
+}
+
+impl<T> fmt::Debug for JoinableQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinableQueue")
+            .field("queue", &self.q)
+            .field("unfinished", &self.unfinished_tasks())
+            .finish()
+    }
+}
+
+/// [`JoinableQueue::task_done`] was called more times than values were put.
+///
+/// ```
+/// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
+/// assert!(q.task_done().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskDoneError;
+
+impl fmt::Display for TaskDoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("task_done() called more times than values were put")
+    }
+}
+
+impl std::error::Error for TaskDoneError {}
+
+/// [`JoinableQueue::join_timeout`] / `join_deadline` gave up with tasks unfinished.
+///
+/// ```
+/// use std::time::Duration;
+/// use zeroproc_mp::queue::JoinTimeoutError;
+/// use zeroproc_mp::JoinableQueue;
+/// let q = JoinableQueue::<u8>::new(2).unwrap();
+/// q.put(1).unwrap();
+/// assert_eq!(q.join_timeout(Duration::from_millis(1)), Err(JoinTimeoutError { unfinished: 1 }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinTimeoutError {
+    /// Tasks still unfinished at the deadline.
+    pub unfinished: u64,
+}
+
+impl fmt::Display for JoinTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "timed out joining the queue: {} tasks unfinished", self.unfinished)
+    }
+}
+
+impl std::error::Error for JoinTimeoutError {}
+
+impl<T: Message> QueueBuilder<T> {
+    /// Creates a [`JoinableQueue`] with this configuration.
+    ///
+    /// ```
+    /// let q = zeroproc_mp::Queue::<u8>::builder(4).slot_size(64).build_joinable();
+    /// assert_eq!(q.unwrap().capacity(), 4);
+    /// ```
+    pub fn build_joinable(self) -> Result<JoinableQueue<T>, ChannelError> {
+        Ok(JoinableQueue { q: self.build_kind(KIND_JOINABLE)? })
+    }
+}
+
+impl<T: Message> JoinableQueue<T> {
+    /// A joinable queue of at least `capacity` values (see [`Queue::new`]).
+    ///
+    /// ```
+    /// assert_eq!(zeroproc_mp::JoinableQueue::<u8>::new(5).unwrap().capacity(), 8);
+    /// ```
+    pub fn new(capacity: usize) -> Result<Self, ChannelError> {
+        Queue::builder(capacity).build_joinable()
+    }
+
+    /// A joinable queue with `slot_size`-byte slots (see [`Queue::with_slot_size`]).
+    ///
+    /// ```
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::with_slot_size(2, 64).unwrap();
+    /// assert_eq!(q.slot_size(), 64);
+    /// ```
+    pub fn with_slot_size(capacity: usize, slot_size: usize) -> Result<Self, ChannelError> {
+        Queue::builder(capacity).slot_size(slot_size).build_joinable()
+    }
+
+    /// The handle another process attaches with (see [`Queue::handle`]).
+    ///
+    /// ```
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
+    /// let other = q.handle().attach().unwrap();
+    /// other.put(1).unwrap();
+    /// assert_eq!(q.unfinished_tasks(), 1);
+    /// ```
+    pub fn handle(&self) -> JoinableQueueHandle<T> {
+        JoinableQueueHandle::new(self.q.map.id().to_string())
+    }
+
+    /// Puts `value` and counts one more unfinished task, waiting while the queue is full.
+    ///
+    /// ```
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
+    /// q.put(1).unwrap();
+    /// assert_eq!(q.unfinished_tasks(), 1);
+    /// ```
+    pub fn put(&self, value: T) -> Result<(), PutError<T>> {
+        self.put_wait(value, Wait::Until(None)).map_err(PutError::from)
+    }
+
+    /// [`put`](Self::put) without waiting; a refused value is not counted.
+    ///
+    /// ```
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(1).unwrap();
+    /// q.try_put(1).unwrap();
+    /// assert!(q.try_put(2).is_err());
+    /// assert_eq!(q.unfinished_tasks(), 1);
+    /// ```
+    pub fn try_put(&self, value: T) -> Result<(), TryPutError<T>> {
+        self.put_wait(value, Wait::Never).map_err(TryPutError::from)
+    }
+
+    /// [`put`](Self::put), giving up after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(1).unwrap();
+    /// q.put_timeout(1, Duration::from_millis(1)).unwrap();
+    /// assert!(q.put_timeout(2, Duration::from_millis(1)).is_err());
+    /// ```
+    pub fn put_timeout(&self, value: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
+        self.put_wait(value, Wait::Until(deadline_after(timeout)))
+    }
+
+    /// [`put`](Self::put), giving up at `deadline`.
+    ///
+    /// ```
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(1).unwrap();
+    /// q.put_deadline(1, std::time::Instant::now()).unwrap(); // room: no wait needed
+    /// ```
+    pub fn put_deadline(&self, value: T, deadline: Instant) -> Result<(), PutTimeoutError<T>> {
+        self.put_wait(value, Wait::Until(Some(deadline)))
+    }
+
+    fn put_wait(&self, value: T, wait: Wait) -> Result<(), PutTimeoutError<T>> {
+        let tasks = &self.q.map.header().tasks.0;
+        // Relaxed: sequenced before the slot's Release publish, which the consumer's
+        // Acquire claim pairs with; so a taken value is always already counted.
+        tasks.unfinished.fetch_add(1, Ordering::Relaxed);
+        self.q.put_wait(value, wait).inspect_err(|_| {
+            let _ = self.count_done();
+        })
+    }
+}
+
+impl<T> JoinableQueue<T> {
+    /// Reports one value taken from the queue as processed (Python's `task_done`).
+    /// [`TaskDoneError`] if every value put has already been reported.
+    ///
+    /// ```
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
+    /// q.put(1).unwrap();
+    /// q.get().unwrap();
+    /// q.task_done().unwrap();
+    /// assert!(q.task_done().is_err());
+    /// ```
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        self.count_done()
+    }
+
+    fn count_done(&self) -> Result<(), TaskDoneError> {
+        let tasks = &self.q.map.header().tasks.0;
+        // Relaxed: only a first guess for the CAS below.
+        let mut cur = tasks.unfinished.load(Ordering::Relaxed);
+        loop {
+            if cur == 0 {
+                return Err(TaskDoneError);
+            }
+            // AcqRel on success: Release pairs with `join`'s Acquire load (the work done
+            // before task_done is visible to the joiner); Acquire keeps the chain of
+            // decrements ordered. Relaxed on failure: we retry with the value found.
+            match tasks.unfinished.compare_exchange_weak(
+                cur,
+                cur - 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        if cur == 1 {
+            // After the store that made the count 0 (the notify's own SeqCst fence pairs
+            // with `prepare_wait`'s, see `zeroproc_shm::wait`).
+            tasks.all_done.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Values put and not yet reported done (a snapshot).
+    ///
+    /// ```
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
+    /// assert_eq!(q.unfinished_tasks(), 0);
+    /// ```
+    pub fn unfinished_tasks(&self) -> u64 {
+        // Acquire: pairs with the decrements' Release, like `join`.
+        self.q.map.header().tasks.0.unfinished.load(Ordering::Acquire)
+    }
+
+    /// Waits until every value put (by any process) has been reported done. Sleeps (no
+    /// busy loop past the handle's spin budget).
+    ///
+    /// A producer killed between counting a value and publishing it, or a consumer killed
+    /// before reporting a value it took, leaves the count too high for good: prefer
+    /// [`join_timeout`](Self::join_timeout) where processes may die.
+    ///
+    /// ```
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
+    /// q.join(); // nothing put: returns at once
+    /// ```
+    pub fn join(&self) {
+        let _ = self.join_wait(None);
+    }
+
+    /// [`join`](Self::join), giving up after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
+    /// assert!(q.join_timeout(Duration::from_millis(1)).is_ok());
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinTimeoutError> {
+        self.join_wait(deadline_after(timeout))
+    }
+
+    /// [`join`](Self::join), giving up at `deadline`.
+    ///
+    /// ```
+    /// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
+    /// assert!(q.join_deadline(std::time::Instant::now()).is_ok());
+    /// ```
+    pub fn join_deadline(&self, deadline: Instant) -> Result<(), JoinTimeoutError> {
+        self.join_wait(Some(deadline))
+    }
+
+    fn join_wait(&self, deadline: Option<Instant>) -> Result<(), JoinTimeoutError> {
+        let tasks = &self.q.map.header().tasks.0;
+        let strategy = self.q.wait_strategy();
+        let r = block_on::<(), ()>(&tasks.all_done, strategy, deadline, || {
+            // Acquire: pairs with the Release decrements in `count_done`.
+            match tasks.unfinished.load(Ordering::Acquire) {
+                0 => Poll::Ready(()),
+                _ => Poll::Pending,
+            }
+        });
+        match r {
+            Ok(()) => Ok(()),
+            Err(BlockError::TimedOut | BlockError::Failed(())) => {
+                Err(JoinTimeoutError { unfinished: self.unfinished_tasks() })
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! [`SharedArray`]: the owner's side of a fixed-length array of plain-old-data in its own
+//! shared-memory segment.
+
+use super::chunk::ChunkMut;
+use super::handle::ArrayHandle;
+use super::header::{State, KIND_ARRAY, MAX_CHUNKS};
+use super::mapping::Mapping;
+use super::{registry, SharedError};
+use bytemuck::Pod;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use zeroproc_shm::SegmentId;
+
+/// The default size of an array's claim table: the most chunks one split may have.
+pub const DEFAULT_MAX_CHUNKS: usize = 4096;
+
+/// A fixed-length array of `T: Pod` in a shared-memory segment of its own (memfd: nothing
+/// is left behind), owned by the process that created it.
+///
+/// * Other processes get at it through an [`ArrayHandle`] ([`handle`](Self::handle)),
+///   passed as (part of) a job argument: `handle.read()` derefs to `&[T]` anywhere.
+/// * Results are written in place through disjoint chunks:
+///   [`chunks_mut`](Self::chunks_mut) splits the array into [`ChunkMut`] handles, each
+///   claimable by exactly one live writer (see `src/shared/README.md` for the protocol).
+///
+/// ```
+/// use zeroproc_mp::shared::SharedArray;
+/// let mut a = SharedArray::<f64>::zeroed(1000).unwrap();
+/// for c in a.chunks_mut(250).unwrap() {
+///     // normally: pool.submit(kernel, c) — in a worker process
+///     let mut g = c.write().unwrap();
+///     let r = g.range();
+///     for (x, i) in g.iter_mut().zip(r) {
+///         *x = i as f64;
+///     }
+/// }
+/// a.wait_chunks(std::time::Duration::from_secs(1)).unwrap();
+/// assert_eq!(a.as_slice().unwrap()[999], 999.0);
+/// ```
+pub struct SharedArray<T: Pod> {
+    map: Arc<Mapping>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Pod> SharedArray<T> {
+    /// A zero-filled array of `len` elements.
+    pub fn zeroed(len: usize) -> Result<Self, SharedError> {
+        Self::zeroed_with_max_chunks(len, len.min(DEFAULT_MAX_CHUNKS))
+    }
+
+    /// A zero-filled array whose splits may have up to `max_chunks` chunks (8 bytes of
+    /// shared memory each).
+    pub fn zeroed_with_max_chunks(len: usize, max_chunks: usize) -> Result<Self, SharedError> {
+        Self::create(len, max_chunks, |_| {})
+    }
+
+    /// An array holding a copy of `data`.
+    ///
+    /// ```
+    /// let a = zeroproc_mp::shared::SharedArray::from_slice(&[1u16, 2, 3]).unwrap();
+    /// assert_eq!(a.as_slice().unwrap(), &[1, 2, 3]);
+    /// ```
+    pub fn from_slice(data: &[T]) -> Result<Self, SharedError> {
+        Self::create(data.len(), data.len().min(DEFAULT_MAX_CHUNKS), |p| {
+            // SAFETY: `p` points at room for `data.len()` elements in the fresh segment,
+            // which nobody else can reach yet.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) }
+        })
+    }
+
+    fn create(
+        len: usize,
+        max_chunks: usize,
+        init: impl FnOnce(*mut T),
+    ) -> Result<Self, SharedError> {
+        let map = Arc::new(Mapping::create::<T>(KIND_ARRAY, len, max_chunks, init)?);
+        registry::register(&map);
+        Ok(Self { map, _t: PhantomData })
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.map.geo().capacity
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The id of the array's segment.
+    pub fn segment_id(&self) -> &SegmentId {
+        self.map.id()
+    }
+
+    /// A handle for other processes (cheap; any number of them).
+    pub fn handle(&self) -> ArrayHandle<T> {
+        ArrayHandle::new(&self.map)
+    }
+
+    /// The elements, once no chunk of the current split is unfinished
+    /// ([`SharedError::SplitInProgress`] otherwise; see [`wait_chunks`](Self::wait_chunks)).
+    pub fn as_slice(&self) -> Result<&[T], SharedError> {
+        self.map.readable()?;
+        // SAFETY: `len` checked elements at `data`, mapped while `self` lives. No chunk
+        // writer is live (readable) and none can start before `&mut self` allows a new
+        // split; other processes only read.
+        Ok(unsafe { std::slice::from_raw_parts(self.map.data::<T>(), self.len()) })
+    }
+
+    /// Writes the whole array in place. Refused while a split is unfinished or another
+    /// process holds a read guard ([`SharedError::ReadersActive`]); while the guard lives,
+    /// readers are refused.
+    ///
+    /// ```
+    /// let mut a = zeroproc_mp::shared::SharedArray::<i32>::zeroed(3).unwrap();
+    /// a.write().unwrap().copy_from_slice(&[1, 2, 3]);
+    /// assert_eq!(&*a.handle().read().unwrap(), &[1, 2, 3]);
+    /// ```
+    pub fn write(&mut self) -> Result<WriteGuard<'_, T>, SharedError> {
+        let state = self.map.begin_owner_write()?;
+        Ok(WriteGuard { array: self, state })
+    }
+
+    /// Splits the array into chunks of `chunk_len` elements (the last may be shorter) for
+    /// writers in any process. Refused while the previous split is unfinished (wait for it,
+    /// or [`abandon_chunks`](Self::abandon_chunks)) or a process holds a read guard.
+    ///
+    /// ```
+    /// use zeroproc_mp::shared::{SharedArray, SharedError};
+    /// let mut a = SharedArray::<u8>::zeroed(10).unwrap();
+    /// let first = a.chunks_mut(5).unwrap();
+    /// assert_eq!(first.len(), 2);
+    /// assert!(matches!(a.chunks_mut(2), Err(SharedError::SplitInProgress { pending: 2 })));
+    /// ```
+    pub fn chunks_mut(&mut self, chunk_len: usize) -> Result<Vec<ChunkMut<T>>, SharedError> {
+        if chunk_len == 0 {
+            return Err(SharedError::BadChunkLen);
+        }
+        let chunks = self.len().div_ceil(chunk_len);
+        let max = self.map.geo().max_chunks.min(MAX_CHUNKS);
+        if chunks > max {
+            return Err(SharedError::TooManyChunks { chunks, max });
+        }
+        if chunks == 0 {
+            return Ok(Vec::new());
+        }
+        let epoch = self.map.open_split(chunk_len, chunks)?;
+        let h = self.handle();
+        Ok((0..chunks as u32).map(|i| ChunkMut::new(h.clone(), epoch, i)).collect())
+    }
+
+    /// Chunks of the current split not yet finished (DONE or closed).
+    pub fn pending_chunks(&self) -> usize {
+        self.map.try_finish(self.map.state())
+    }
+
+    /// Waits until every chunk of the current split is finished; `Timeout` says how many
+    /// are not (a chunk whose writer died stays unfinished until claimed again or
+    /// abandoned).
+    pub fn wait_chunks(&self, timeout: Duration) -> Result<(), SharedError> {
+        self.map.wait_split(timeout)
+    }
+
+    /// Ends the current split early: every chunk not claimed, or claimed by a dead process,
+    /// is closed (its handles get `ChunkAbandoned`). Fails with `ChunkBusy` while a live
+    /// process writes a chunk; call again once it is done.
+    ///
+    /// ```
+    /// use zeroproc_mp::shared::{SharedArray, SharedError};
+    /// let mut a = SharedArray::<u8>::zeroed(10).unwrap();
+    /// let chunks = a.chunks_mut(5).unwrap();
+    /// chunks[0].write().unwrap().fill(1);
+    /// a.abandon_chunks().unwrap(); // chunk 1 is never written
+    /// assert!(matches!(chunks[1].write(), Err(SharedError::ChunkAbandoned)));
+    /// assert_eq!(a.as_slice().unwrap(), &[1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
+    /// ```
+    pub fn abandon_chunks(&mut self) -> Result<(), SharedError> {
+        self.map.abandon()
+    }
+}
+
+impl<T: Pod> Drop for SharedArray<T> {
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire in the registry sweep of other processes.
+        self.map.header().dropped.store(1, Ordering::Release);
+        registry::unregister(self.map.id());
+    }
+}
+
+impl<T: Pod> fmt::Debug for SharedArray<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedArray")
+            .field("segment", self.map.id())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// The owner's exclusive write access ([`SharedArray::write`]): derefs to `&mut [T]`.
+pub struct WriteGuard<'a, T: Pod> {
+    array: &'a mut SharedArray<T>,
+    state: State,
+}
+
+impl<T: Pod> Deref for WriteGuard<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: as in `SharedArray::as_slice`; the Owner state keeps readers out.
+        unsafe { std::slice::from_raw_parts(self.array.map.data::<T>(), self.array.len()) }
+    }
+}
+
+impl<T: Pod> DerefMut for WriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`; no split is open and no reader holds a lease (checked on
+        // entry, and new readers are refused while the state is Owner).
+        unsafe { std::slice::from_raw_parts_mut(self.array.map.data::<T>(), self.array.len()) }
+    }
+}
+
+impl<T: Pod> Drop for WriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.array.map.end_owner_write(self.state);
+    }
+}

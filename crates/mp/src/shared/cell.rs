@@ -1,0 +1,144 @@
+//! [`SharedCell<T>`]: one process-shared object (a `Lock`, an `Event`, a `Semaphore`, …)
+//! in a memfd segment of its own, passable to jobs and processes by [`CellHandle`].
+
+use super::header::type_hash;
+use super::SharedError;
+use rkyv::{Archive, Deserialize, Serialize};
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+use zeroproc_shm::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
+use zeroproc_shm::{Layout, Segment, SegmentBuilder};
+
+/// Types that can live in shared memory and be used by several processes at once.
+///
+/// # Safety
+/// The type must be `#[repr(C)]`, hold no pointers or references (only atomics and plain
+/// data whose meaning does not depend on the address space), be valid for concurrent use
+/// through `&T` from several processes (all mutation through atomics), and have no drop
+/// glue that matters (the last process to unmap it does not run `Drop`).
+pub unsafe trait ProcessShared: Sync + Send + 'static {}
+
+// SAFETY: the zeroproc-shm sync primitives are `#[repr(C)]`, all-atomic, designed to be
+// placed in shared memory and used from several processes (see zeroproc_shm::sync).
+unsafe impl ProcessShared for Lock {}
+// SAFETY: as above.
+unsafe impl ProcessShared for RLock {}
+// SAFETY: as above.
+unsafe impl ProcessShared for Event {}
+// SAFETY: as above.
+unsafe impl ProcessShared for Condition {}
+// SAFETY: as above.
+unsafe impl ProcessShared for Semaphore {}
+// SAFETY: as above.
+unsafe impl ProcessShared for BoundedSemaphore {}
+// SAFETY: as above.
+unsafe impl ProcessShared for Barrier {}
+
+macro_rules! atomics_are_process_shared {
+    ($($t:ty),*) => {$(
+        // SAFETY: an atomic integer has the layout of its integer, holds no pointer and is
+        // made for concurrent use through `&`; atomics on shared memory work across
+        // processes (lock-free on this platform).
+        unsafe impl ProcessShared for $t {}
+    )*};
+}
+
+atomics_are_process_shared!(
+    std::sync::atomic::AtomicBool,
+    std::sync::atomic::AtomicU32,
+    std::sync::atomic::AtomicI32,
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::AtomicI64,
+    std::sync::atomic::AtomicUsize
+);
+
+fn layout<T: ProcessShared>() -> Layout {
+    Layout::new("zeroproc-cell", 1).with_value(type_hash::<T>())
+}
+
+/// A `T` in shared memory; derefs to `&T` in every process that holds the cell.
+///
+/// ```
+/// use zeroproc_mp::shared::{CellHandle, SharedCell};
+/// use zeroproc_shm::sync::Lock;
+/// let lock = SharedCell::new(Lock::new()).unwrap();
+/// let h: CellHandle<Lock> = lock.handle(); // travels to a job or a Process
+/// let same = h.attach().unwrap();          // there: the same lock
+/// let g = lock.lock().unwrap();
+/// assert!(same.try_lock().is_err());       // held by the other view
+/// drop(g);
+/// assert!(same.try_lock().is_ok());
+/// ```
+pub struct SharedCell<T: ProcessShared> {
+    seg: Arc<Segment>,
+    _t: PhantomData<T>,
+}
+
+impl<T: ProcessShared> SharedCell<T> {
+    /// Moves `value` into a new memfd segment.
+    pub fn new(value: T) -> Result<Self, SharedError> {
+        let mut value = Some(value);
+        let seg = SegmentBuilder::new(layout::<T>(), std::mem::size_of::<T>().max(1))
+            .create_with(|s| {
+                // SAFETY: the fresh data region is 256-byte aligned (≥ align_of::<T>() for
+                // the sync types), holds size_of::<T>() bytes and is seen by nobody else.
+                unsafe { s.data().cast::<T>().write(value.take().expect("called once")) };
+            })
+            .map_err(SharedError::Create)?;
+        Ok(Self { seg: Arc::new(seg), _t: PhantomData })
+    }
+
+    /// A handle another process can attach.
+    pub fn handle(&self) -> CellHandle<T> {
+        CellHandle { segment: self.seg.id().to_string(), _t: PhantomData }
+    }
+}
+
+impl<T: ProcessShared> Deref for SharedCell<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the segment was created (or attached, layout hash checked) for a `T`
+        // at the start of its data region, initialised before it became READY; it stays
+        // mapped while `self.seg` lives; `T: ProcessShared` makes shared `&T` use sound.
+        unsafe { &*self.seg.data().cast::<T>() }
+    }
+}
+
+impl<T: ProcessShared> Clone for SharedCell<T> {
+    fn clone(&self) -> Self {
+        Self { seg: self.seg.clone(), _t: PhantomData }
+    }
+}
+
+/// What travels to a job or process for a [`SharedCell`]: the segment id (and, in the
+/// layout checked on attach, the type).
+#[derive(Archive, Serialize, Deserialize)]
+pub struct CellHandle<T> {
+    segment: String,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for CellHandle<T> {
+    fn clone(&self) -> Self {
+        Self { segment: self.segment.clone(), _t: PhantomData }
+    }
+}
+
+impl<T> std::fmt::Debug for CellHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CellHandle").field("segment", &self.segment).finish()
+    }
+}
+
+impl<T: ProcessShared> CellHandle<T> {
+    /// Attaches the cell in this process (the creating process must still be alive).
+    pub fn attach(&self) -> Result<SharedCell<T>, SharedError> {
+        let id = self.segment.parse().map_err(SharedError::BadId)?;
+        let seg = Segment::attach(&id, layout::<T>()).map_err(SharedError::Attach)?;
+        if seg.data_len() < std::mem::size_of::<T>() {
+            return Err(SharedError::Foreign("cell segment too small"));
+        }
+        Ok(SharedCell { seg: Arc::new(seg), _t: PhantomData })
+    }
+}

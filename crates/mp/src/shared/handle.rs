@@ -1,0 +1,154 @@
+//! [`ArrayHandle`]: what travels to a job (segment id, length, element type hash), and the
+//! [`ReadGuard`] it gives in any process.
+
+use super::header::{type_hash, KIND_ARRAY};
+use super::mapping::Mapping;
+use super::{readers, registry, SharedError};
+use bytemuck::Pod;
+use rkyv::{Archive, Deserialize, Serialize};
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// A reference to a [`SharedArray`](super::SharedArray) that can be passed to a job or a
+/// process (it derives rkyv `Archive`/`Serialize`/`Deserialize`; deserialize it in the
+/// worker). It holds only the segment id, the length and the element type's hash; the
+/// segment is attached on first use and cached per process ([`registry`]).
+///
+/// ```
+/// use zeroproc_mp::shared::{ArrayHandle, SharedArray};
+/// let a = SharedArray::from_slice(&[1.0f64, 2.0, 3.0]).unwrap();
+/// let h: ArrayHandle<f64> = a.handle();
+/// // ... h travels to a worker inside a job argument; there:
+/// assert_eq!(&*h.read().unwrap(), &[1.0, 2.0, 3.0]);
+/// ```
+#[derive(Archive, Serialize, Deserialize)]
+pub struct ArrayHandle<T> {
+    segment: String,
+    len: u64,
+    type_hash: u64,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for ArrayHandle<T> {
+    fn clone(&self) -> Self {
+        Self {
+            segment: self.segment.clone(),
+            len: self.len,
+            type_hash: self.type_hash,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> PartialEq for ArrayHandle<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.segment == o.segment && self.len == o.len && self.type_hash == o.type_hash
+    }
+}
+
+impl<T> Eq for ArrayHandle<T> {}
+
+impl<T> fmt::Debug for ArrayHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArrayHandle")
+            .field("segment", &self.segment)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl<T: Pod> ArrayHandle<T> {
+    pub(crate) fn new(m: &Mapping) -> Self {
+        Self {
+            segment: m.id().to_string(),
+            len: m.geo().capacity as u64,
+            type_hash: type_hash::<T>(),
+            _t: PhantomData,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The segment id (text form) of the array.
+    pub fn segment_id(&self) -> &str {
+        &self.segment
+    }
+
+    /// The validated mapping of this array in this process.
+    pub(crate) fn mapping(&self) -> Result<Arc<Mapping>, SharedError> {
+        if self.type_hash != type_hash::<T>() {
+            return Err(SharedError::TypeMismatch);
+        }
+        let m = registry::attach(&self.segment)?;
+        m.check::<T>(KIND_ARRAY, self.len)?;
+        Ok(m)
+    }
+
+    /// Reads the whole array, from any process. Refused while a split of the array is
+    /// unfinished ([`SharedError::SplitInProgress`]) or the owner writes it; while the
+    /// guard lives, the owner cannot start writing (it gets
+    /// [`SharedError::ReadersActive`]).
+    ///
+    /// ```
+    /// use zeroproc_mp::shared::{SharedArray, SharedError};
+    /// let mut a = SharedArray::<u8>::zeroed(100).unwrap();
+    /// let h = a.handle();
+    /// let chunks = a.chunks_mut(10).unwrap();
+    /// assert!(matches!(h.read(), Err(SharedError::SplitInProgress { pending: 10 })));
+    /// for c in &chunks {
+    ///     c.write().unwrap().fill(1);
+    /// }
+    /// assert_eq!(h.read().unwrap().iter().map(|&x| x as u32).sum::<u32>(), 100);
+    /// ```
+    pub fn read(&self) -> Result<ReadGuard<T>, SharedError> {
+        let map = self.mapping()?;
+        let slot = readers::acquire(map.header())?;
+        if let Err(e) = map.readable() {
+            readers::release(map.header(), slot);
+            return Err(e);
+        }
+        let len = map.geo().capacity;
+        Ok(ReadGuard { map, slot, len, _t: PhantomData })
+    }
+}
+
+/// A read lease on a shared array: derefs to `&[T]`; while it lives nobody writes the
+/// elements.
+pub struct ReadGuard<T> {
+    map: Arc<Mapping>,
+    slot: usize,
+    len: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: Pod> Deref for ReadGuard<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` elements of `T` (checked type, aligned) at `data`, mapped while the
+        // Arc lives; our lease keeps every writer out (readers.rs, split.rs); `T: Pod`
+        // accepts any bits.
+        unsafe { std::slice::from_raw_parts(self.map.data::<T>(), self.len) }
+    }
+}
+
+impl<T> Drop for ReadGuard<T> {
+    fn drop(&mut self) {
+        readers::release(self.map.header(), self.slot);
+    }
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for ReadGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadGuard").field("len", &self.len).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,37 @@
+//! A program that forgot `zeroproc::init()` (misuse, issue #11): its workers are copies of
+//! this program that run `main` again. `forgot_init MODE` does, before building a pool:
+//! `build` nothing; `sleep` sleep 60 s (as `main` waiting for input or a lock would);
+//! `spin` spin 60 s (as `main` doing its own work first would). The program itself skips
+//! that wait (it would only delay the test) and hands the mode to its copies in the
+//! environment (`FORGOT_INIT_MODE`: a worker's arguments are zeroproc's own). Prints
+//! `BUILD ERROR: <error>` and exits 3 when the build fails (the expected outcome: the
+//! missing `init()` is named), `BUILT` if a pool came up.
+
+use std::time::{Duration, Instant};
+use zeroproc::{BuildError, Pool};
+
+fn main() {
+    // No zeroproc::init() here: the mistake under test.
+    let before = Instant::now();
+    let copy_mode = std::env::var("FORGOT_INIT_MODE").ok();
+    if copy_mode.is_none() {
+        std::env::set_var("FORGOT_INIT_MODE", std::env::args().nth(1).unwrap_or_default());
+    }
+    match copy_mode.as_deref().unwrap_or("") {
+        "sleep" => std::thread::sleep(Duration::from_secs(60)),
+        "spin" => {
+            while before.elapsed() < Duration::from_secs(60) {
+                std::hint::spin_loop();
+            }
+        }
+        _ => {}
+    }
+    match Pool::builder().workers(2).build() {
+        Ok(_) => println!("BUILT"),
+        Err(e) => {
+            let kind = if matches!(e, BuildError::NoInit { .. }) { "NoInit" } else { "other" };
+            println!("BUILD ERROR ({kind}): {e}");
+            std::process::exit(3)
+        }
+    }
+}
