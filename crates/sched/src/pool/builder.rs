@@ -37,7 +37,7 @@ pub struct PoolBuilder {
     cores: Option<Vec<usize>>,
     initializer: Option<u32>,
     /// `initializer_with`'s arguments, encoded (or why they could not be).
-    init_args: Option<Result<Arc<[u8]>, String>>,
+    init_args: Option<Result<InitArgs, String>>,
     max_jobs: Option<u64>,
     strategy: WaitStrategy,
     window: usize,
@@ -47,6 +47,16 @@ pub struct PoolBuilder {
     name: Option<String>,
     cancel_on_drop: bool,
     oversubscribe: bool,
+}
+
+/// `initializer_with`'s arguments as an envelope; shown by size in `Debug`.
+#[derive(Clone)]
+struct InitArgs(Arc<[u8]>);
+
+impl std::fmt::Debug for InitArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InitArgs({} bytes)", self.0.len())
+    }
 }
 
 /// Workers per available core a pool may have without [`PoolBuilder::oversubscribe`].
@@ -140,7 +150,7 @@ impl PoolBuilder {
     {
         let _ = f;
         self.initializer = Some(crate::fnid::id_of(crate::job::call::<F, A, ()>));
-        self.init_args = Some(crate::job::encode_owned(&args).map(|b| Arc::from(&b[..])));
+        self.init_args = Some(crate::job::encode_owned(&args).map(|b| InitArgs(Arc::from(&b[..]))));
         self
     }
 
@@ -315,7 +325,7 @@ impl PoolBuilder {
             Some(Err(e)) => return Err(BuildError::Config(format!("initializer arguments: {e}"))),
             // The type hash is not checked on this path (the worker reads the bytes as
             // the initializer's argument type, validated): any value does.
-            Some(Ok(b)) => Some(Arc::new(Stored::create(b, 0).map_err(BuildError::Segment)?)),
+            Some(Ok(b)) => Some(Arc::new(Stored::create(&b.0, 0).map_err(BuildError::Segment)?)),
         };
         let fingerprint = crate::fnid::fingerprint();
         let parent = std::process::id();
