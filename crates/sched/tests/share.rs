@@ -80,3 +80,26 @@ fn a_process_reads_a_shared_value() {
     let mut p = Process::spawn(words_len, (words.clone(), 1)).expect("spawn");
     assert_eq!(p.join().expect("join"), Exit::Code(4));
 }
+
+/// The job's value and how many memfd mappings its worker has.
+fn lookup_and_count_maps((table, i): (Shared<Vec<u64>>, u64)) -> (u64, usize) {
+    let v = table.get().expect("shared table")[i as usize].to_native();
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    (v, maps.lines().filter(|l| l.contains("/memfd:")).count())
+}
+
+/// Every job gets its own deserialized handle; the worker's memfd mappings do not grow
+/// with the jobs that read the value (no mapping per job is left behind; that one mapping
+/// serves them all is the unit test `handles_that_travelled_map_the_value_once_per_process`).
+#[test]
+fn a_workers_mappings_do_not_grow_with_the_jobs_reading_a_shared_value() {
+    let pool = Pool::builder().workers(1).build().expect("pool");
+    let table = pool.share(&vec![7u64; 1 << 16]).expect("share");
+    let (_, first) = pool.submit(lookup_and_count_maps, (table.clone(), 0)).result().unwrap();
+    let items = (0..300u64).map(|i| (table.clone(), i));
+    for r in pool.map(lookup_and_count_maps, items) {
+        let (v, maps) = r.expect("job");
+        assert_eq!(v, 7);
+        assert_eq!(maps, first, "the worker's memfd mappings grew");
+    }
+}
