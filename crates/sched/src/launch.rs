@@ -94,10 +94,25 @@ fn restore_stdout() {
 /// Makes `cmd` start with its standard output on `/dev/null` and ours on its standard
 /// input, to be moved back by [`init`] (see the module docs). Without a standard output
 /// of our own, the child inherits the same (nothing).
+///
+/// A terminal is opened again write-only rather than duplicated: a terminal is usually
+/// open read-write, and a copy of the program that never reaches `init` (it was forgotten)
+/// and reads its standard input must not read the user's keystrokes. Pipes and files are
+/// duplicated (a file must share our offset).
 pub(crate) fn hand_over_stdout(cmd: &mut Command) {
+    use std::io::IsTerminal;
     use std::os::fd::AsFd;
     use std::process::Stdio;
-    match std::io::stdout().as_fd().try_clone_to_owned() {
+    let out = std::io::stdout();
+    let fd = if out.is_terminal() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/self/fd/1")
+            .map(std::os::fd::OwnedFd::from)
+    } else {
+        out.as_fd().try_clone_to_owned()
+    };
+    match fd {
         Ok(fd) => {
             cmd.stdin(Stdio::from(fd)).stdout(Stdio::null()).env(STDOUT_ENV, "0");
         }
