@@ -9,11 +9,11 @@
 
 use hdrhistogram::Histogram;
 use std::time::Instant;
-use zeroproc::{Pool, Shared};
+use zeroproc::{Pool, SharedValue};
 
 const N: usize = 1 << 20; // 8 MiB of u64
 
-fn read_shared((t, i): (Shared<Vec<u64>>, u32)) -> u64 {
+fn read_shared((t, i): (SharedValue<Vec<u64>>, u32)) -> u64 {
     t.get().expect("shared table")[i as usize].to_native()
 }
 

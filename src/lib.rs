@@ -36,7 +36,7 @@
 //! chunks that jobs write in place — disjointness is enforced by claim words in shared
 //! memory, not by the caller's care. Read-only state of any type (a table, a model) is
 //! archived once with [`Pool::share`] and read in place by every job through its
-//! [`Shared`] handle. Arguments and results too large for a ring record go through the
+//! [`SharedValue`] handle. Arguments and results too large for a ring record go through the
 //! pool's spill heap automatically (waiting for room when it is full).
 //!
 //! ```
@@ -163,7 +163,7 @@ pub use zeroproc_mp::{
 pub use zeroproc_sched::{
     as_completed, criterion_main, init, test_worker, wait, AccessError, AsCompleted, BuildError,
     Exit, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder,
-    PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, Shared, SubmitError,
+    PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, SharedValue, SubmitError,
     TrySubmitError, WaitStrategy, WorkerStats,
 };
 

@@ -70,7 +70,7 @@ pub struct Model {
     pub weights: Vec<f64>,
 }
 
-fn score((model, i): (zeroproc::Shared<Model>, u32)) -> f64 {
+fn score((model, i): (zeroproc::SharedValue<Model>, u32)) -> f64 {
     let m = model.get().expect("the shared model"); // &ArchivedModel, in place
     m.weights[i as usize].to_native() * m.name.len() as f64
 }

@@ -50,7 +50,7 @@
     label = "captures variables (or is not `Fn({A}) -> {R} + Send`)",
     note = "a worker calls the function by its type and gets no bytes of it: pass the data \
             as the job's argument (`pool.submit(f, (data, x))`) or share it once \
-            (`pool.share(&value)` → a `Shared<T>` handle passed as an argument)"
+            (`pool.share(&value)` → a `SharedValue<T>` handle passed as an argument)"
 )]
 pub trait JobFn<A, R>: Fn(A) -> R + Copy + Send + 'static {}
 

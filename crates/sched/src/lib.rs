@@ -66,6 +66,6 @@ pub use pool::{
     PoolSnapshot, PoolStats, WorkerSnapshot, WorkerStats,
 };
 pub use process::{Exit, Process, ProcessError, Run, PROCESS_ENV};
-pub use share::{AccessError, ShareError, Shared};
+pub use share::{AccessError, ShareError, SharedValue};
 pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};
 pub use zeroproc_shm::wait::WaitStrategy;

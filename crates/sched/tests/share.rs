@@ -2,7 +2,7 @@
 //! and values archived once with `Pool::share`, read in place in the workers.
 
 use std::sync::OnceLock;
-use zeroproc_sched::{BuildError, Exit, JobError, Pool, Process, Shared};
+use zeroproc_sched::{BuildError, Exit, JobError, Pool, Process, SharedValue};
 
 zeroproc_sched::test_worker!();
 
@@ -48,7 +48,7 @@ fn a_panicking_initializer_with_fails_build() {
     assert!(matches!(r, Err(BuildError::Initializer)), "{r:?}");
 }
 
-fn lookup((table, i): (Shared<Vec<u64>>, u64)) -> u64 {
+fn lookup((table, i): (SharedValue<Vec<u64>>, u64)) -> u64 {
     table.get().expect("shared table")[i as usize].to_native()
 }
 
@@ -69,20 +69,20 @@ fn a_shared_table_larger_than_the_spill_heap_is_read_by_every_job() {
     assert!(matches!(shipped, Err(JobError::TooLarge { .. })), "{shipped:?}");
 }
 
-fn words_len((w, i): (Shared<Vec<String>>, u32)) {
+fn words_len((w, i): (SharedValue<Vec<String>>, u32)) {
     let w = w.get().expect("shared words");
     std::process::exit(w[i as usize].len() as i32)
 }
 
 #[test]
 fn a_process_reads_a_shared_value() {
-    let words = Shared::new(&vec!["a".to_string(), "four".into()]).expect("share");
+    let words = SharedValue::new(&vec!["a".to_string(), "four".into()]).expect("share");
     let mut p = Process::spawn(words_len, (words.clone(), 1)).expect("spawn");
     assert_eq!(p.join().expect("join"), Exit::Code(4));
 }
 
 /// The job's value and how many memfd mappings its worker has.
-fn lookup_and_count_maps((table, i): (Shared<Vec<u64>>, u64)) -> (u64, usize) {
+fn lookup_and_count_maps((table, i): (SharedValue<Vec<u64>>, u64)) -> (u64, usize) {
     let v = table.get().expect("shared table")[i as usize].to_native();
     let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
     (v, maps.lines().filter(|l| l.contains("/memfd:")).count())

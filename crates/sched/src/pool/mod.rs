@@ -24,7 +24,7 @@ use crate::error::{JobError, Never, SubmitError, TrySubmitError};
 use crate::future::{Inner, JobFuture};
 use crate::job::{self, Message};
 use crate::jobfn::JobFn;
-use crate::share::{ShareError, Shared};
+use crate::share::{ShareError, SharedValue};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -304,21 +304,21 @@ impl Pool {
     }
 
     /// Archives `value` once into shared memory for every job to read in place (Ray's
-    /// `put`, mpire's `shared_objects`): pass clones of the returned [`Shared`] as job
-    /// arguments and call [`Shared::get`] in the job for `&Archived<T>` — no per-job and
-    /// no per-worker copy. Keep the `Shared` until the jobs that read it are done.
+    /// `put`, mpire's `shared_objects`): pass clones of the returned [`SharedValue`] as job
+    /// arguments and call [`SharedValue::get`] in the job for `&Archived<T>` — no per-job and
+    /// no per-worker copy. Keep the `SharedValue` until the jobs that read it are done.
     ///
     /// ```
     /// zeroproc_sched::init();
-    /// use zeroproc_sched::{Pool, Shared};
+    /// use zeroproc_sched::{Pool, SharedValue};
     /// let pool = Pool::builder().workers(1).build()?;
     /// let words = pool.share(&vec!["zero".to_string(), "one".into(), "two".into()])?;
-    /// let f = pool.submit(|(w, i): (Shared<Vec<String>>, u32)| w.get().unwrap()[i as usize].len(), (words.clone(), 2));
+    /// let f = pool.submit(|(w, i): (SharedValue<Vec<String>>, u32)| w.get().unwrap()[i as usize].len(), (words.clone(), 2));
     /// assert_eq!(f.result(), Ok(3));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn share<T: Message>(&self, value: &T) -> Result<Shared<T>, ShareError> {
-        Shared::new(value)
+    pub fn share<T: Message>(&self, value: &T) -> Result<SharedValue<T>, ShareError> {
+        SharedValue::new(value)
     }
 
     /// Per-worker statistics: jobs done, busy and idle time, bytes moved, respawns.

@@ -2,7 +2,7 @@
 //! read in place, as `&Archived<T>`, by every job in every worker (Ray's `put`, mpire's
 //! `shared_objects`). No per-job and no per-worker copy: a job argument carries only the
 //! handle (a segment id); each process maps the segment once and validates the archive
-//! once (bytecheck), then each [`Shared::get`] is a cache lookup.
+//! once (bytecheck), then each [`SharedValue::get`] is a cache lookup.
 
 mod stored;
 
@@ -16,19 +16,19 @@ use std::sync::{Arc, OnceLock};
 use zeroproc_codec::envelope;
 
 /// A value archived once into shared memory, read in place by any process it is passed
-/// to. Create it with [`Pool::share`](crate::Pool::share) (or [`Shared::new`]); pass a
+/// to. Create it with [`Pool::share`](crate::Pool::share) (or [`SharedValue::new`]); pass a
 /// clone as (part of) a job's or a `Process`'s argument — it travels as a segment id —
 /// and read it there with [`get`](Self::get), which gives `&Archived<T>` without copying.
 ///
-/// The value lives while a `Shared` made by its creator (or a clone of one) lives in the
+/// The value lives while a `SharedValue` made by its creator (or a clone of one) lives in the
 /// creator's process: keep it until the jobs that use it are done (a worker that has
 /// mapped it keeps its mapping until the owner released it and it is no longer used).
 ///
 /// ```
 /// zeroproc_sched::init();
-/// use zeroproc_sched::{Pool, Shared};
+/// use zeroproc_sched::{Pool, SharedValue};
 ///
-/// fn lookup((table, i): (Shared<Vec<u64>>, usize)) -> u64 {
+/// fn lookup((table, i): (SharedValue<Vec<u64>>, usize)) -> u64 {
 ///     let t = table.get().expect("the shared table"); // &ArchivedVec<u64_le>, no copy
 ///     t[i].to_native()
 /// }
@@ -43,7 +43,7 @@ use zeroproc_codec::envelope;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Archive, Serialize, Deserialize)]
-pub struct Shared<T> {
+pub struct SharedValue<T> {
     segment: String,
     type_hash: u64,
     /// This process's mapping, once attached (the creator's from the start).
@@ -64,13 +64,13 @@ impl Drop for Owner {
     }
 }
 
-impl<T> Clone for Shared<T> {
+impl<T> Clone for SharedValue<T> {
     fn clone(&self) -> Self {
         let local = OnceLock::new();
         if let Some(s) = self.local.get() {
             let _ = local.set(s.clone());
         }
-        Shared {
+        SharedValue {
             segment: self.segment.clone(),
             type_hash: self.type_hash,
             local,
@@ -80,22 +80,22 @@ impl<T> Clone for Shared<T> {
     }
 }
 
-impl<T> fmt::Debug for Shared<T> {
+impl<T> fmt::Debug for SharedValue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared").field("segment", &self.segment).finish()
+        f.debug_struct("SharedValue").field("segment", &self.segment).finish()
     }
 }
 
-impl<T: Message> Shared<T> {
+impl<T: Message> SharedValue<T> {
     /// Archives `value` once into a new shared-memory segment (what
     /// [`Pool::share`](crate::Pool::share) does).
     ///
     /// ```
-    /// let s = zeroproc_sched::Shared::new(&vec![1u32, 2, 3])?;
+    /// let s = zeroproc_sched::SharedValue::new(&vec![1u32, 2, 3])?;
     /// assert_eq!(s.get()?.len(), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new(value: &T) -> Result<Shared<T>, ShareError> {
+    pub fn new(value: &T) -> Result<SharedValue<T>, ShareError> {
         let bytes = crate::job::encode_owned(value).map_err(ShareError::Encode)?;
         let stored =
             Arc::new(Stored::create(&bytes, type_hash::<T>()).map_err(ShareError::Segment)?);
@@ -103,7 +103,7 @@ impl<T: Message> Shared<T> {
         let _ = stored.validated.set(Ok(()));
         let local = OnceLock::new();
         let _ = local.set(stored.clone());
-        Ok(Shared {
+        Ok(SharedValue {
             segment: stored.id().to_string(),
             type_hash: type_hash::<T>(),
             local,
@@ -117,7 +117,7 @@ impl<T: Message> Shared<T> {
     /// call or per handle); later calls cost a lookup.
     ///
     /// ```
-    /// let s = zeroproc_sched::Shared::new(&(7u64, String::from("seven")))?;
+    /// let s = zeroproc_sched::SharedValue::new(&(7u64, String::from("seven")))?;
     /// let a = s.get()?;
     /// assert_eq!((a.0.to_native(), a.1.as_str()), (7, "seven"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -153,7 +153,7 @@ impl<T: Message> Shared<T> {
     }
 }
 
-/// Why [`Shared::new`] / [`Pool::share`](crate::Pool::share) failed.
+/// Why [`SharedValue::new`] / [`Pool::share`](crate::Pool::share) failed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ShareError {
@@ -174,7 +174,7 @@ impl fmt::Display for ShareError {
 
 impl std::error::Error for ShareError {}
 
-/// Why [`Shared::get`] failed.
+/// Why [`SharedValue::get`] failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AccessError {
@@ -192,7 +192,7 @@ impl fmt::Display for AccessError {
         match self {
             AccessError::Attach(e) => write!(
                 f,
-                "shared value not reachable ({e}): keep its Shared alive in the creator \
+                "shared value not reachable ({e}): keep its SharedValue alive in the creator \
                  until the jobs that read it are done"
             ),
             AccessError::TypeMismatch => write!(f, "shared value of another type"),
@@ -208,14 +208,14 @@ mod tests {
     use super::*;
 
     /// A handle as a job receives it: archived, then deserialized (no mapping yet).
-    fn travelled<T: Message>(s: &Shared<T>) -> Shared<T> {
+    fn travelled<T: Message>(s: &SharedValue<T>) -> SharedValue<T> {
         let bytes = crate::job::encode_owned(s).unwrap();
-        crate::spill::decode_owned::<Shared<T>>(&bytes, None).unwrap()
+        crate::spill::decode_owned::<SharedValue<T>>(&bytes, None).unwrap()
     }
 
     #[test]
     fn handles_that_travelled_map_the_value_once_per_process() {
-        let s = Shared::new(&vec![5u64; 1000]).unwrap();
+        let s = SharedValue::new(&vec![5u64; 1000]).unwrap();
         let before = stored::cached();
         let (a, b) = (travelled(&s), travelled(&s));
         assert_eq!(a.get().unwrap()[999].to_native(), 5);
@@ -225,16 +225,16 @@ mod tests {
 
     #[test]
     fn a_handle_of_another_type_is_refused() {
-        let s = Shared::new(&1u32).unwrap();
+        let s = SharedValue::new(&1u32).unwrap();
         let bytes = crate::job::encode_owned(&s).unwrap();
         // The same archived fields, read as a handle of another type.
-        let other = crate::spill::decode_owned::<Shared<u64>>(&bytes, None).unwrap();
+        let other = crate::spill::decode_owned::<SharedValue<u64>>(&bytes, None).unwrap();
         assert_eq!(other.get().unwrap_err(), AccessError::TypeMismatch);
     }
 
     #[test]
     fn a_released_value_is_unreachable_for_new_readers() {
-        let s = Shared::new(&String::from("x")).unwrap();
+        let s = SharedValue::new(&String::from("x")).unwrap();
         let t = travelled(&s);
         drop(s);
         assert!(matches!(t.get(), Err(AccessError::Attach(_))));

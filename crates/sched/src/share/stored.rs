@@ -1,4 +1,4 @@
-//! The segment a [`Shared`](super::Shared) value lives in: a small header and one
+//! The segment a [`SharedValue`](super::SharedValue) value lives in: a small header and one
 //! envelope (16-byte header + rkyv archive), written once by its creator and never again;
 //! and the per-process cache of those segments, so that every job reading the same value
 //! in a worker maps it once.
