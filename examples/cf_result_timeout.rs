@@ -1,5 +1,5 @@
 //! `future.result(timeout)`: a wait that gives up hands the future back (nothing is
-//! lost); a later wait still gets the result. `submit_with_timeout` bounds the job itself.
+//! lost); a later wait still gets the result. `submit_with_time_limit` bounds the job itself.
 
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ fn main() {
         }
     };
     println!("result() later: {:?}", f.result());
-    let g = pool.submit_with_timeout(work, 10_000, Duration::from_millis(200));
+    let g = pool.submit_with_time_limit(work, 10_000, Duration::from_millis(200));
     println!("a 10 s job with a 200 ms job time-out: {:?}", g.result());
     println!("the pool still serves: {:?}", pool.submit(work, 1).result());
 }

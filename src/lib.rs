@@ -163,8 +163,8 @@ pub use zeroproc_mp::{
 pub use zeroproc_sched::{
     as_completed, criterion_main, init, test_worker, wait, AccessError, AsCompleted, BuildError,
     Exit, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder,
-    PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, SharedValue, SubmitError,
-    TrySubmitError, WaitStrategy, WorkerStats,
+    PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, SharedValue, Shutdown,
+    SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
 };
 
 /// Shared containers ([`SharedDict`], [`SharedList`], [`Namespace`]): errors and handles.

@@ -201,7 +201,7 @@ fn segfault_abort_and_never_returning_jobs() {
     for i in 0..n {
         fs.push(("segv", p.submit(segv, i)));
         fs.push(("abort", p.submit(abort, i)));
-        fs.push(("timeout", p.submit_with_timeout(never_returns, i, Duration::from_millis(30))));
+        fs.push(("timeout", p.submit_with_time_limit(never_returns, i, Duration::from_millis(30))));
         for k in 0..10 {
             fs.push(("fine", p.submit(fine, i * 100 + k)));
         }
@@ -213,7 +213,7 @@ fn segfault_abort_and_never_returning_jobs() {
         match (kind, r) {
             ("segv", Err(JobError::WorkerDied { signal: Some(libc::SIGSEGV), .. }))
             | ("abort", Err(JobError::WorkerDied { signal: Some(libc::SIGABRT), .. }))
-            | ("timeout", Err(JobError::TimedOut)) => {}
+            | ("timeout", Err(JobError::TimeLimit)) => {}
             ("fine", Ok(v)) => {
                 let (i, k) = (fine_i / 10, fine_i % 10);
                 assert_eq!(v, fine(i * 100 + k));

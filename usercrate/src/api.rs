@@ -46,7 +46,7 @@ pub fn data_attribute() -> Outcome {
 /// (not "cancelled"), and `try_submit` hands the arguments back.
 pub fn submit_after_shutdown() -> Outcome {
     let pool = Pool::builder().workers(1).build().map_err(|e| format!("build: {e}"))?;
-    pool.shutdown(true, false);
+    pool.shutdown();
     let r = pool.submit(|x: u32| x + 1, 1).result();
     ensure(r == Err(zeroproc::JobError::Shutdown), || format!("submit after shutdown: {r:?}"))?;
     let back = pool.try_submit(|x: u32| x + 1, 41);

@@ -63,7 +63,7 @@ fn six_results(fs: Vec<zeroproc::JobFuture<u32>>) -> Vec<Result<u32, String>> {
     let deadline = Instant::now() + SOON;
     fs.into_iter()
         .enumerate()
-        .map(|(i, f)| match f.result_deadline(Some(deadline)) {
+        .map(|(i, f)| match f.result_deadline(deadline) {
             Ok(Ok(pid)) => Ok(pid),
             Ok(Err(e)) => Err(format!("job {i}: {e:?}")),
             Err(f) => Err(format!("job {i} not done after {SOON:?}: {f:?}")),
@@ -116,12 +116,12 @@ pub fn sigstop_drop() -> Outcome {
     Ok(())
 }
 
-/// With a pool-wide `job_timeout`, a SIGSTOPped idle worker does not keep jobs from
+/// With a pool-wide `job_time_limit`, a SIGSTOPped idle worker does not keep jobs from
 /// completing Ok.
 pub fn sigstop_job_timeout() -> Outcome {
     let pool = Pool::builder()
         .workers(2)
-        .job_timeout(Duration::from_millis(200))
+        .job_time_limit(Duration::from_millis(200))
         .build()
         .map_err(|e| format!("build: {e}"))?;
     warm_up(&pool)?;
@@ -216,7 +216,7 @@ pub fn blocking_callback_does_not_delay_timeouts() -> Outcome {
     })?;
     note(format!("A's callback runs on thread {:?}", thread_name.lock().unwrap()));
     let t = Instant::now();
-    let b = pool.submit_with_timeout(hang, (), Duration::from_millis(200));
+    let b = pool.submit_with_time_limit(hang, (), Duration::from_millis(200));
     let c = pool.submit(crash, ());
     let rb = b.result();
     let b_elapsed = t.elapsed();
@@ -227,9 +227,9 @@ pub fn blocking_callback_does_not_delay_timeouts() -> Outcome {
         "B (200 ms time-out) answered after {b_elapsed:?}, callback still sleeping: \
          {b_before_callback}; C answered while callback sleeping: {c_before_callback}"
     ));
-    ensure(rb == Err(JobError::TimedOut), || format!("B: {rb:?}, expected TimedOut"))?;
+    ensure(rb == Err(JobError::TimeLimit), || format!("B: {rb:?}, expected TimeLimit"))?;
     ensure(b_before_callback, || {
-        format!("B's TimedOut came only after the 3 s callback finished ({b_elapsed:?})")
+        format!("B's TimeLimit came only after the 3 s callback finished ({b_elapsed:?})")
     })?;
     ensure(matches!(rc, Err(JobError::WorkerDied { .. })), || {
         format!("C: {rc:?}, expected WorkerDied")

@@ -12,7 +12,7 @@
 //! and on rayon threads (1 and N, in the same run) gives a scaling table; the results
 //! must agree bit for bit (image checksum, π hit count), or the demo fails.
 //! 3. **Faults** ([`faults`]): a job that SIGKILLs its worker and a job stuck in a loop
-//!    fail alone (`WorkerDied`, `TimedOut`); the pool respawns and keeps serving.
+//!    fail alone (`WorkerDied`, `TimeLimit`); the pool respawns and keeps serving.
 //!
 //! `--size` scales the work (1.0, the default: about 2 s of one core per workload and
 //! run, 13–15 s in all on 2 cores). `--no-pin` leaves workers unpinned (better on a machine

@@ -237,7 +237,7 @@ fn zp_channel_child() {
                 let q = h.attach().unwrap();
                 q.put(item(5)).unwrap();
             }
-            assert_eq!(zeroproc_mp::channel::registry::cached(), 1, "mapped once");
+            assert_eq!(zeroproc_mp::channel::cache::cached(), 1, "mapped once");
         }
         "send_then_hang" => {
             let mut c = decode::<ConnectionHandle<Item>>(arg).attach().unwrap();

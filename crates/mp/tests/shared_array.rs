@@ -1,6 +1,6 @@
 //! SharedArray / SharedVec in one process: the chunk claim protocol (duplicates refused,
 //! reads refused until a split is finished, new splits only after the old one), leases,
-//! handles through envelopes, and the per-process registry.
+//! handles through envelopes, and the per-process segment cache.
 
 use rkyv::rancor::Error;
 use std::time::Duration;

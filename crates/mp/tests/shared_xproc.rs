@@ -7,7 +7,7 @@ use rkyv::rancor::Error;
 use std::io::{BufRead, BufReader};
 use std::process::Child;
 use std::time::Duration;
-use zeroproc_mp::shared::{registry, ArrayHandle, ChunkMut, SharedError, VecHandle};
+use zeroproc_mp::shared::{cache, ArrayHandle, ChunkMut, SharedError, VecHandle};
 use zeroproc_mp::{SharedArray, SharedVec};
 use zeroproc_testkit as tk;
 use zeroproc_testkit::{to_hex as hex, unhex};
@@ -64,7 +64,7 @@ fn zp_shared_child() {
                     let x = h.read().unwrap();
                     assert!(x.iter().enumerate().all(|(i, &v)| v == value(i)));
                 }
-                assert_eq!(registry::cached(), 1, "mapped once for 100 reads");
+                assert_eq!(cache::cached(), 1, "mapped once for 100 reads");
             }
             "lease_hold" => {
                 let h = rkyv::from_bytes::<ArrayHandle<u64>, Error>(&b).unwrap();

@@ -25,8 +25,14 @@ pub enum JobError<E = Never> {
         /// Its exit code, if it exited.
         exit_code: Option<i32>,
     },
-    /// The job ran longer than its time-out; its worker was killed and respawned.
-    TimedOut,
+    /// The job ran longer than its time limit
+    /// ([`submit_with_time_limit`](crate::Pool::submit_with_time_limit),
+    /// [`job_time_limit`](crate::PoolBuilder::job_time_limit)); its worker was killed and
+    /// respawned.
+    TimeLimit,
+    /// Waiting for the result gave up (`map(..).timeout(d)`, Python's `timeout`); the job
+    /// itself was not stopped.
+    Timeout,
     /// The job was cancelled ([`JobFuture::cancel`](crate::JobFuture::cancel) before it
     /// started, [`JobFuture::terminate`](crate::JobFuture::terminate) while it ran, or
     /// `shutdown(cancel_futures = true)`).
@@ -59,7 +65,8 @@ impl<E> JobError<E> {
         match self {
             JobError::Panicked { .. } => JobErrorKind::Panicked,
             JobError::WorkerDied { .. } => JobErrorKind::WorkerDied,
-            JobError::TimedOut => JobErrorKind::TimedOut,
+            JobError::TimeLimit => JobErrorKind::TimeLimit,
+            JobError::Timeout => JobErrorKind::Timeout,
             JobError::Cancelled => JobErrorKind::Cancelled,
             JobError::Decode { .. } => JobErrorKind::Decode,
             JobError::Job(_) => JobErrorKind::Job,
@@ -75,7 +82,8 @@ impl<E> JobError<E> {
             JobError::WorkerDied { signal, exit_code } => {
                 JobError::WorkerDied { signal, exit_code }
             }
-            JobError::TimedOut => JobError::TimedOut,
+            JobError::TimeLimit => JobError::TimeLimit,
+            JobError::Timeout => JobError::Timeout,
             JobError::Cancelled => JobError::Cancelled,
             JobError::Decode { message } => JobError::Decode { message },
             JobError::Job(e) => JobError::Job(f(e)),
@@ -93,8 +101,10 @@ pub enum JobErrorKind {
     Panicked,
     /// See [`JobError::WorkerDied`].
     WorkerDied,
-    /// See [`JobError::TimedOut`].
-    TimedOut,
+    /// See [`JobError::TimeLimit`].
+    TimeLimit,
+    /// See [`JobError::Timeout`].
+    Timeout,
     /// See [`JobError::Cancelled`].
     Cancelled,
     /// See [`JobError::Decode`].
@@ -119,7 +129,10 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
             JobError::WorkerDied { exit_code, .. } => {
                 write!(f, "worker died running the job (exit code {exit_code:?})")
             }
-            JobError::TimedOut => write!(f, "job timed out; its worker was restarted"),
+            JobError::TimeLimit => {
+                write!(f, "job ran past its time limit; its worker was restarted")
+            }
+            JobError::Timeout => write!(f, "timed out waiting for the result"),
             JobError::Cancelled => write!(f, "job cancelled"),
             JobError::Decode { message } => write!(f, "job data invalid: {message}"),
             JobError::Job(e) => write!(f, "job failed: {e:?}"),

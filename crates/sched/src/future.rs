@@ -324,8 +324,13 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         // the list under the value lock we hold: it sees this callback.
     }
 
+    /// Waits until done or `deadline`; true if done.
+    pub fn wait_deadline(&self, deadline: Instant) -> bool {
+        self.wait_until(Some(deadline))
+    }
+
     /// Waits until done or `deadline` (`None`: forever); true if done.
-    pub fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
         let inner = &self.inner;
         if inner.is_done() {
             return true;
@@ -335,13 +340,13 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
 
     /// Waits at most `timeout`; true if done.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_deadline(zeroproc_shm::wait::deadline_after(timeout))
+        self.wait_until(zeroproc_shm::wait::deadline_after(timeout))
     }
 
     /// Waits for the outcome and returns it.
     #[inline]
     pub fn result(self) -> Result<R, JobError<E>> {
-        match self.result_deadline(None) {
+        match self.result_until(None) {
             Ok(v) => v,
             Err(_) => unreachable!("no deadline"),
         }
@@ -349,17 +354,18 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
 
     /// Waits at most `timeout` for the outcome; hands the future back if it is not done.
     pub fn result_timeout(self, timeout: Duration) -> Result<Result<R, JobError<E>>, Self> {
-        let d = zeroproc_shm::wait::deadline_after(timeout);
-        self.result_deadline(d)
+        self.result_until(zeroproc_shm::wait::deadline_after(timeout))
     }
 
-    /// Waits until `deadline` (`None`: forever) for the outcome; hands the future back if
-    /// it is not done by then.
-    pub fn result_deadline(
-        self,
-        deadline: Option<Instant>,
-    ) -> Result<Result<R, JobError<E>>, Self> {
-        if !self.wait_deadline(deadline) {
+    /// Waits until `deadline` for the outcome; hands the future back if it is not done by
+    /// then.
+    pub fn result_deadline(self, deadline: Instant) -> Result<Result<R, JobError<E>>, Self> {
+        self.result_until(Some(deadline))
+    }
+
+    /// `result` (`None`) and its bounded forms.
+    fn result_until(self, deadline: Option<Instant>) -> Result<Result<R, JobError<E>>, Self> {
+        if !self.wait_until(deadline) {
             return Err(self);
         }
         Ok(self.take())
@@ -372,7 +378,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// Waits for the outcome and returns what kind of error it is, if any, leaving the
     /// outcome in place (for the error with its message: [`exception`](Self::exception)).
     pub fn exception_kind(&self) -> Option<JobErrorKind> {
-        self.wait_deadline(None);
+        self.wait_until(None);
         lock(&self.inner.value).as_ref().and_then(|v| v.as_ref().err().map(|e| e.kind()))
     }
 
@@ -391,7 +397,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     where
         E: Clone,
     {
-        self.wait_deadline(None);
+        self.wait_until(None);
         lock(&self.inner.value).as_ref().and_then(|v| v.as_ref().err().cloned())
     }
 }

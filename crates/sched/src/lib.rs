@@ -63,7 +63,7 @@ pub use jobfn::{InitFn, JobFn};
 pub use launch::{init, WORKER_ARGS, WORKER_ENV};
 pub use pool::{
     registry_dir, running_pools, Map, ObserveError, Pool, PoolBuilder, PoolEntry, PoolObserver,
-    PoolSnapshot, PoolStats, WorkerSnapshot, WorkerStats,
+    PoolSnapshot, PoolStats, Shutdown, WorkerSnapshot, WorkerStats,
 };
 pub use process::{Exit, Process, ProcessError, Run, PROCESS_ENV};
 pub use share::{AccessError, ShareError, SharedValue};

@@ -352,7 +352,7 @@ impl Process {
 
     /// Waits for the process to end.
     pub fn join(&mut self) -> Result<Exit, ProcessError> {
-        match self.join_deadline(None)? {
+        match self.join_until(None)? {
             Some(e) => Ok(e),
             None => unreachable!("no deadline"),
         }
@@ -360,14 +360,16 @@ impl Process {
 
     /// Waits at most `timeout`; `None` if it still runs.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<Exit>, ProcessError> {
-        self.join_deadline(Instant::now().checked_add(timeout))
+        self.join_until(zeroproc_shm::wait::deadline_after(timeout))
     }
 
-    /// Waits until `deadline` (`None`: forever); `None` if it still runs then.
-    pub fn join_deadline(
-        &mut self,
-        deadline: Option<Instant>,
-    ) -> Result<Option<Exit>, ProcessError> {
+    /// Waits until `deadline`; `None` if it still runs then.
+    pub fn join_deadline(&mut self, deadline: Instant) -> Result<Option<Exit>, ProcessError> {
+        self.join_until(Some(deadline))
+    }
+
+    /// `join` (`None`) and its bounded forms.
+    fn join_until(&mut self, deadline: Option<Instant>) -> Result<Option<Exit>, ProcessError> {
         let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
         let child = reap.child.as_mut().ok_or(ProcessError::NotStarted)?;
         if reap.exit.is_some() {

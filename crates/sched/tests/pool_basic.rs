@@ -240,7 +240,7 @@ fn future_can_be_awaited() {
 fn shutdown_then_submit_is_refused_with_the_args() {
     let p = pool(1);
     let f = p.submit(square, 2);
-    p.shutdown(true, false);
+    p.shutdown();
     assert_eq!(f.result(), Ok(4));
     assert!(matches!(p.try_submit(square, 3), Err(zeroproc_sched::TrySubmitError::Shutdown(3))));
     assert_eq!(p.submit(square, 3).result(), Err(JobError::Shutdown));

@@ -149,12 +149,12 @@ fn crashes_never_run_a_job_twice_or_lose_one() {
 fn per_job_timeout_kills_and_respawns() {
     let p = pool(1);
     let t = Instant::now();
-    let f = p.submit_with_timeout(sleepy, 20_000, Duration::from_millis(100));
-    assert_eq!(f.result(), Err(JobError::TimedOut));
+    let f = p.submit_with_time_limit(sleepy, 20_000, Duration::from_millis(100));
+    assert_eq!(f.result(), Err(JobError::TimeLimit));
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    assert_eq!(p.submit_with_timeout(sleepy, 5, Duration::from_secs(10)).result(), Ok(5));
-    let q = Pool::builder().workers(1).job_timeout(Duration::from_millis(50)).build().unwrap();
-    assert_eq!(q.submit(sleepy, 5_000).result(), Err(JobError::TimedOut));
+    assert_eq!(p.submit_with_time_limit(sleepy, 5, Duration::from_secs(10)).result(), Ok(5));
+    let q = Pool::builder().workers(1).job_time_limit(Duration::from_millis(50)).build().unwrap();
+    assert_eq!(q.submit(sleepy, 5_000).result(), Err(JobError::TimeLimit));
     assert_eq!(q.submit(sleepy, 1).result(), Ok(1));
 }
 

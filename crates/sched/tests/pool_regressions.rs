@@ -7,7 +7,7 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zeroproc_sched::{JobError, Pool, TrySubmitError};
+use zeroproc_sched::{JobError, Pool, Shutdown, TrySubmitError};
 
 zeroproc_sched::test_worker!();
 
@@ -99,12 +99,12 @@ fn shutdown_completes_when_a_retired_worker_left_its_ring_full() {
     let (tx, rx) = mpsc::channel();
     let p2 = p.clone();
     std::thread::spawn(move || {
-        p2.shutdown(false, false);
+        p2.shutdown_with(Shutdown::new().wait(false));
         let _ = tx.send(());
     });
     assert!(
         rx.recv_timeout(Duration::from_secs(5)).is_ok(),
-        "shutdown(false, false) did not return in 5 s (it busy-loops waiting for room for STOP)"
+        "shutdown_with(wait(false)) did not return in 5 s (it busy-loops waiting for room for STOP)"
     );
 }
 
@@ -245,7 +245,7 @@ fn cancelled_jobs_free_their_spilled_arguments() {
 #[test]
 fn huge_job_timeout_saturates() {
     let p = Pool::builder().workers(1).build().unwrap();
-    let f = p.submit_with_timeout(sleepy, 1000, Duration::from_secs(18_446_744_074));
+    let f = p.submit_with_time_limit(sleepy, 1000, Duration::from_secs(18_446_744_074));
     assert_eq!(f.result(), Ok(1000), "a 585-year time-out fired");
 }
 
@@ -267,7 +267,7 @@ fn cancelling_shutdown_keeps_finished_results() {
             assert!(t.elapsed() < Duration::from_secs(10));
             std::thread::yield_now();
         }
-        p.shutdown(false, true);
+        p.shutdown_with(Shutdown::new().wait(false).cancel_futures(true));
         assert_eq!(x.result(), Ok(0), "attempt {attempt}: a job that ran to completion");
     }
 }

@@ -82,12 +82,12 @@ fn worker_lifecycle_events_reach_the_subscriber() {
     );
     assert!(!wait_for("worker respawned").is_empty());
     // A time-out.
-    let slow = pool.submit_with_timeout(
+    let slow = pool.submit_with_time_limit(
         |_: ()| std::thread::sleep(Duration::from_secs(5)),
         (),
         Duration::from_millis(50),
     );
-    assert_eq!(slow.result(), Err(JobError::TimedOut));
+    assert_eq!(slow.result(), Err(JobError::TimeLimit));
     assert!(wait_for("job timed out")[0].contains("timeout_ms=50"));
     // Retirement after the job quota (3 jobs): an orderly exit, then a replacement.
     for i in 0..4u64 {

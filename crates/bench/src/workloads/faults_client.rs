@@ -41,7 +41,7 @@ pub struct W6Outcome {
     pub mis_answered: u64,
     /// Crashing requests that gave `JobError::WorkerDied`.
     pub crash_worker_died: u64,
-    /// Hanging requests that gave `JobError::TimedOut`.
+    /// Hanging requests that gave `JobError::TimeLimit`.
     pub hang_timed_out: u64,
     /// Crashing requests that gave another error.
     pub crash_other_error: u64,
@@ -93,7 +93,7 @@ impl W6Outcome {
                 self.unexpected(r, format!("answered {a:?}"));
             }
             (k, Err(JobError::WorkerDied { .. })) if k.crashes() => self.crash_worker_died += 1,
-            (Kind::Hang, Err(JobError::TimedOut)) => self.hang_timed_out += 1,
+            (Kind::Hang, Err(JobError::TimeLimit)) => self.hang_timed_out += 1,
             (Kind::Hang, Err(e)) => {
                 self.hang_other_error += 1;
                 self.unexpected(r, e.to_string());
@@ -131,7 +131,7 @@ impl Client<'_> {
     fn submit(&mut self, i: usize) {
         let t0 = Instant::now();
         let args = self.reqs[i].args(&self.log.handle());
-        let f = self.pool.submit_with_timeout(faults::serve, args, TIMEOUT);
+        let f = self.pool.submit_with_time_limit(faults::serve, args, TIMEOUT);
         self.meta.push(InFlight { req: i, job: f.id(), t0 });
         self.futs.push(f);
     }
@@ -230,7 +230,7 @@ pub fn w6(n: usize) -> Result<Vec<Value>, String> {
         v("executed (log check)", o.executed as f64, ""),
         v("mis-answered", o.mis_answered as f64, ""),
         v("crashes → WorkerDied", o.crash_worker_died as f64, ""),
-        v("hangs → TimedOut", o.hang_timed_out as f64, ""),
+        v("hangs → TimeLimit", o.hang_timed_out as f64, ""),
         v("crashes → other error", o.crash_other_error as f64, ""),
         v("hangs → other error", o.hang_other_error as f64, ""),
     ])

@@ -36,13 +36,13 @@ pub fn run(pool: &Pool) -> Result<(), String> {
     }
 
     let t = Instant::now();
-    match pool.submit_with_timeout(spin_forever, 0, Duration::from_millis(300)).result() {
-        Err(JobError::TimedOut) => println!(
-            "   a job stuck in a loop, 300 ms limit  → JobError::TimedOut after {:.0} ms \
+    match pool.submit_with_time_limit(spin_forever, 0, Duration::from_millis(300)).result() {
+        Err(JobError::TimeLimit) => println!(
+            "   a job stuck in a loop, 300 ms limit  → JobError::TimeLimit after {:.0} ms \
              (its worker was killed)",
             t.elapsed().as_secs_f64() * 1e3
         ),
-        other => return Err(format!("stuck job: expected TimedOut, got {other:?}")),
+        other => return Err(format!("stuck job: expected TimeLimit, got {other:?}")),
     }
 
     let n = 1000u64;

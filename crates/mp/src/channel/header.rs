@@ -63,7 +63,7 @@ pub(crate) struct Tasks {
 pub(crate) struct ChannelHeader {
     pub meta: Meta,
     /// 1 once every handle of the creating process is gone: other processes may unmap
-    /// their cached copies when they no longer use them (see `registry.rs`).
+    /// their cached copies when they no longer use them (see `cache.rs`).
     pub owner_dropped: Line<AtomicU64>,
     pub tasks: Line<Tasks>,
     /// Notified after a spilled block is freed: producers waiting for heap space sleep here.

@@ -4,7 +4,7 @@
 
 use crate::channel::header::{ChannelHeader, Line, Meta, Tasks, LAYOUT, MAGIC, VERSION};
 use crate::channel::header::{KIND_DUPLEX, KIND_JOINABLE, KIND_ONEWAY, KIND_QUEUE};
-use crate::channel::{registry, ChannelError};
+use crate::channel::{cache, ChannelError};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -141,7 +141,7 @@ impl Mapping {
         hdr.meta.magic.store(MAGIC, Ordering::Release);
         let heap = attach_heap(&seg, &geo)?;
         let m = Arc::new(Mapping { seg, geo, heap, owner: true });
-        registry::register_owner(&m);
+        cache::register_owner(&m);
         Ok(m)
     }
 
@@ -244,10 +244,10 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         if self.owner {
-            // Release: pairs with the Acquire load in `registry::sweep` (a hint that other
+            // Release: pairs with the Acquire load in `cache::sweep` (a hint that other
             // processes may unmap their unused copies; no data is handed over).
             self.header().owner_dropped.0.store(1, Ordering::Release);
-            registry::forget_owner(self.seg.id());
+            cache::forget_owner(self.seg.id());
         }
     }
 }

@@ -3,7 +3,7 @@
 //! ring(s) and a spill heap for values larger than a slot or record.
 //!
 //! * `mapping`: create and attach (validated) a channel segment; the per-process view
-//!   of its heap. [`registry`]: the per-process cache of attached segments.
+//!   of its heap. [`cache`]: the per-process cache of attached segments.
 //! * `message`: the wait modes every `try_op` / `op` / `op_timeout` / `op_deadline`
 //!   reduces to, and encoding into a scratch buffer.
 //! * `heap_wait`: spilling a large value into the heap, waiting for room.
@@ -13,13 +13,13 @@
 //! The protocols, and exactly what a process killed mid-operation can lose, are in
 //! `README.md` beside this file.
 
+pub mod cache;
 pub(crate) mod error;
 pub(crate) mod header;
 pub(crate) mod heap_wait;
 pub(crate) mod mapping;
 pub(crate) mod message;
 mod reference;
-pub mod registry;
 
 pub use error::{ChannelError, CorruptError};
 pub use reference::Ref;

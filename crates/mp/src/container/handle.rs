@@ -3,7 +3,7 @@
 
 use super::header::{KIND_DICT, KIND_LIST, KIND_NAMESPACE};
 use super::store::Identity;
-use super::{registry, ContainerError, Namespace, SharedDict, SharedList};
+use super::{cache, ContainerError, Namespace, SharedDict, SharedList};
 use crate::shared::type_hash;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -55,7 +55,7 @@ handle_common!(DictHandle<K, V>);
 impl<K: Message, V: Message> DictHandle<K, V> {
     /// Attaches the dict in this process (its creator must still be alive).
     pub fn attach(&self) -> Result<SharedDict<K, V>, ContainerError> {
-        registry::attach(&self.segment, dict_identity::<K, V>()).map(SharedDict::from_store)
+        cache::attach(&self.segment, dict_identity::<K, V>()).map(SharedDict::from_store)
     }
 }
 
@@ -77,7 +77,7 @@ handle_common!(ListHandle<T>);
 impl<T: Message> ListHandle<T> {
     /// Attaches the list in this process (its creator must still be alive).
     pub fn attach(&self) -> Result<SharedList<T>, ContainerError> {
-        registry::attach(&self.segment, list_identity::<T>()).map(SharedList::from_store)
+        cache::attach(&self.segment, list_identity::<T>()).map(SharedList::from_store)
     }
 }
 
@@ -109,6 +109,6 @@ impl std::fmt::Debug for NamespaceHandle {
 impl NamespaceHandle {
     /// Attaches the namespace in this process (its creator must still be alive).
     pub fn attach(&self) -> Result<Namespace, ContainerError> {
-        registry::attach(&self.segment, NAMESPACE_IDENTITY).map(Namespace::from_store)
+        cache::attach(&self.segment, NAMESPACE_IDENTITY).map(Namespace::from_store)
     }
 }

@@ -43,7 +43,7 @@ pub(crate) struct ContainerHeader {
     pub heap_off: u64,
     pub heap_len: u64,
     /// Set (Release) when the creator dropped its container; attachers' caches drop their
-    /// mapping once they no longer use it (Acquire in the registry sweep).
+    /// mapping once they no longer use it (Acquire in the cache sweep).
     pub dropped: AtomicU64,
     /// The container's robust lock: every operation, reads included, holds it.
     pub lock: Lock,

@@ -40,6 +40,7 @@
 //! ```
 
 mod blob;
+mod cache;
 mod dict;
 mod error;
 mod handle;
@@ -47,7 +48,6 @@ mod header;
 mod list;
 mod map;
 mod namespace;
-mod registry;
 mod seq;
 mod store;
 mod table;

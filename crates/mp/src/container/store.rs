@@ -169,7 +169,7 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         if self.owner {
-            // Release: pairs with the Acquire in the registry's sweep.
+            // Release: pairs with the Acquire in the cache's sweep.
             self.header().dropped.store(1, Release);
         }
     }

@@ -5,7 +5,7 @@
 use crate::channel::header::{type_hash, KIND_DUPLEX, KIND_ONEWAY};
 use crate::channel::mapping::Mapping;
 use crate::channel::message::Message;
-use crate::channel::{registry, ChannelError};
+use crate::channel::{cache, ChannelError};
 use crate::pipe::connection::{Connection, PipeReceiver, PipeSender};
 use crate::pipe::recv::RxHalf;
 use crate::pipe::send::TxHalf;
@@ -21,7 +21,7 @@ fn open<T: Message>(segment: &str, kind: u32, hash: u64) -> Result<Arc<Mapping>,
     if hash != type_hash::<T>() {
         return Err(ChannelError::TypeMismatch);
     }
-    let map = registry::attach(segment)?;
+    let map = cache::attach(segment)?;
     map.check(&[kind], hash)?;
     Ok(map)
 }

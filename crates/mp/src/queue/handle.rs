@@ -3,7 +3,7 @@
 
 use crate::channel::header::{type_hash, KIND_JOINABLE, KIND_QUEUE};
 use crate::channel::message::Message;
-use crate::channel::{registry, ChannelError};
+use crate::channel::{cache, ChannelError};
 use crate::queue::Queue;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::fmt;
@@ -14,7 +14,7 @@ use zeroproc_shm::Offset;
 /// A reference to a [`Queue`] that can be passed to a job or a process: it derives rkyv
 /// `Archive`/`Serialize`/`Deserialize` and holds only the segment id, whether the queue is
 /// joinable and the message type's hash. [`attach`](Self::attach) maps the segment on
-/// first use in a process and caches it ([`registry`]).
+/// first use in a process and caches it ([`cache`]).
 ///
 /// The creating process must keep its queue alive until the other process attached.
 ///
@@ -89,7 +89,7 @@ impl<T: Message> QueueHandle<T> {
         if self.type_hash != type_hash::<T>() {
             return Err(ChannelError::TypeMismatch);
         }
-        let map = registry::attach(&self.segment)?;
+        let map = cache::attach(&self.segment)?;
         map.check(&[kind], self.type_hash)?;
         let ring = mpmc::Ring::attach(map.seg().clone(), Offset::new(map.geo().ring_off[0]))?;
         Ok(Queue::from_parts(map, ring))

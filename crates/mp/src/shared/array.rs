@@ -5,7 +5,7 @@ use super::chunk::ChunkMut;
 use super::handle::ArrayHandle;
 use super::header::{State, KIND_ARRAY, MAX_CHUNKS};
 use super::mapping::Mapping;
-use super::{registry, SharedError};
+use super::{cache, SharedError};
 use bytemuck::Pod;
 use std::fmt;
 use std::marker::PhantomData;
@@ -78,7 +78,7 @@ impl<T: Pod> SharedArray<T> {
         init: impl FnOnce(*mut T),
     ) -> Result<Self, SharedError> {
         let map = Arc::new(Mapping::create::<T>(KIND_ARRAY, len, max_chunks, init)?);
-        registry::register(&map);
+        cache::register(&map);
         Ok(Self { map, _t: PhantomData })
     }
 
@@ -186,9 +186,9 @@ impl<T: Pod> SharedArray<T> {
 
 impl<T: Pod> Drop for SharedArray<T> {
     fn drop(&mut self) {
-        // Release: pairs with the Acquire in the registry sweep of other processes.
+        // Release: pairs with the Acquire in the cache sweep of other processes.
         self.map.header().dropped.store(1, Ordering::Release);
-        registry::unregister(self.map.id());
+        cache::unregister(self.map.id());
     }
 }
 

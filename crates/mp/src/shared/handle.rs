@@ -3,7 +3,7 @@
 
 use super::header::{type_hash, KIND_ARRAY};
 use super::mapping::Mapping;
-use super::{readers, registry, SharedError};
+use super::{cache, readers, SharedError};
 use bytemuck::Pod;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::fmt;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// A reference to a [`SharedArray`](super::SharedArray) that can be passed to a job or a
 /// process (it derives rkyv `Archive`/`Serialize`/`Deserialize`; deserialize it in the
 /// worker). It holds only the segment id, the length and the element type's hash; the
-/// segment is attached on first use and cached per process ([`registry`]).
+/// segment is attached on first use and cached per process ([`cache`]).
 ///
 /// ```
 /// use zeroproc_mp::shared::{ArrayHandle, SharedArray};
@@ -89,7 +89,7 @@ impl<T: Pod> ArrayHandle<T> {
         if self.type_hash != type_hash::<T>() {
             return Err(SharedError::TypeMismatch);
         }
-        let m = registry::attach(&self.segment)?;
+        let m = cache::attach(&self.segment)?;
         m.check::<T>(KIND_ARRAY, self.len)?;
         Ok(m)
     }

@@ -3,7 +3,7 @@
 //! * [`SharedArray<T>`]: a fixed-length array in its own memfd segment. Its
 //!   [`ArrayHandle`] (rkyv-archivable: segment id, length, element type hash) goes into a
 //!   job argument; in the worker `handle.read()` derefs to `&[T]` (the segment is attached
-//!   on first use and cached per process: [`registry`]).
+//!   on first use and cached per process: [`cache`]).
 //! * Results are written in place through disjoint chunks:
 //!   [`SharedArray::chunks_mut`] gives one [`ChunkMut`] handle per chunk, and in the worker
 //!   `chunk.write()` gives a [`ChunkGuard`] (`&mut [T]`). A claim word per chunk in the
@@ -44,6 +44,7 @@
 //! ```
 
 mod array;
+pub mod cache;
 mod cell;
 mod chunk;
 mod error;
@@ -51,7 +52,6 @@ mod handle;
 mod header;
 mod mapping;
 mod readers;
-pub mod registry;
 mod split;
 mod vec;
 

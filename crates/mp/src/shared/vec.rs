@@ -8,7 +8,7 @@
 
 use super::header::{type_hash, KIND_VEC};
 use super::mapping::Mapping;
-use super::{registry, SharedError};
+use super::{cache, SharedError};
 use bytemuck::Pod;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::fmt;
@@ -39,7 +39,7 @@ impl<T: Pod> SharedVec<T> {
     /// An empty vector with room for `capacity` elements (reserved now; it never moves).
     pub fn with_capacity(capacity: usize) -> Result<Self, SharedError> {
         let map = Arc::new(Mapping::create::<T>(KIND_VEC, capacity, 0, |_| {})?);
-        registry::register(&map);
+        cache::register(&map);
         Ok(Self { map, len: 0, _t: PhantomData })
     }
 
@@ -100,9 +100,9 @@ impl<T: Pod> SharedVec<T> {
 
 impl<T: Pod> Drop for SharedVec<T> {
     fn drop(&mut self) {
-        // Release: pairs with the Acquire in the registry sweep of other processes.
+        // Release: pairs with the Acquire in the cache sweep of other processes.
         self.map.header().dropped.store(1, Ordering::Release);
-        registry::unregister(self.map.id());
+        cache::unregister(self.map.id());
     }
 }
 
@@ -149,7 +149,7 @@ impl<T: Pod> VecHandle<T> {
         if self.type_hash != type_hash::<T>() {
             return Err(SharedError::TypeMismatch);
         }
-        let map = registry::attach(&self.segment)?;
+        let map = cache::attach(&self.segment)?;
         map.check::<T>(KIND_VEC, self.capacity)?;
         // Acquire: pairs with the owner's Release store in `extend_from_slice`.
         let len = map.header().len.load(Ordering::Acquire) as usize;

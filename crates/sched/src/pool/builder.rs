@@ -42,7 +42,7 @@ pub struct PoolBuilder {
     strategy: WaitStrategy,
     window: usize,
     ring_capacity: usize,
-    job_timeout: Option<Duration>,
+    job_time_limit: Option<Duration>,
     spill_heap: usize,
     name: Option<String>,
     cancel_on_drop: bool,
@@ -74,7 +74,7 @@ impl Default for PoolBuilder {
             strategy: WaitStrategy::default(),
             window: 0,
             ring_capacity: 1 << 18,
-            job_timeout: None,
+            job_time_limit: None,
             spill_heap: 64 << 20,
             name: None,
             cancel_on_drop: false,
@@ -200,10 +200,10 @@ impl PoolBuilder {
     }
 
     /// A time-out applied to every job: a job running longer fails with
-    /// [`JobError::TimedOut`](crate::JobError::TimedOut) and its worker is killed and
+    /// [`JobError::TimeLimit`](crate::JobError::TimeLimit) and its worker is killed and
     /// respawned (checked every 5 ms).
-    pub fn job_timeout(mut self, d: Duration) -> Self {
-        self.job_timeout = Some(d);
+    pub fn job_time_limit(mut self, d: Duration) -> Self {
+        self.job_time_limit = Some(d);
         self
     }
 
@@ -376,7 +376,7 @@ impl PoolBuilder {
             shared,
             supervisor: std::sync::Mutex::new(Some(handle)),
             window,
-            job_timeout: self.job_timeout,
+            job_time_limit: self.job_time_limit,
             name,
         })
     }

@@ -256,7 +256,7 @@ where
     }
 
     /// Gives up waiting after `d` in total (Python's `timeout`): the iterator then yields
-    /// one `Err(JobError::TimedOut)` and ends; jobs in flight still run.
+    /// one `Err(JobError::Timeout)` and ends; jobs in flight still run.
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
@@ -432,7 +432,7 @@ where
                 // Timed out: report once, then end.
                 self.exhausted = true;
                 self.in_flight = 0;
-                Some(Err(JobError::TimedOut))
+                Some(Err(JobError::Timeout))
             }
             Some((_, Ok(Chunk::One(r)))) => Some(Ok(r)),
             Some((_, Ok(Chunk::Many(v)))) => {

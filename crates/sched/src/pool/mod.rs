@@ -10,6 +10,7 @@ pub(crate) mod observe;
 mod probe;
 mod progress;
 pub(crate) mod registry;
+mod shutdown;
 mod stats;
 mod submit;
 mod supervisor;
@@ -18,6 +19,7 @@ pub use builder::PoolBuilder;
 pub use map::Map;
 pub use observe::{ObserveError, PoolObserver, PoolSnapshot, WorkerSnapshot};
 pub use registry::{registry_dir, running_pools, PoolEntry};
+pub use shutdown::Shutdown;
 pub use stats::{PoolStats, WorkerStats};
 
 use crate::error::{JobError, Never, SubmitError, TrySubmitError};
@@ -50,7 +52,7 @@ pub struct Pool {
     pub(crate) shared: Arc<core::Shared>,
     supervisor: Mutex<Option<JoinHandle<()>>>,
     pub(crate) window: Option<usize>,
-    job_timeout: Option<Duration>,
+    job_time_limit: Option<Duration>,
     name: String,
 }
 
@@ -88,7 +90,7 @@ impl Pool {
     }
 
     fn timeout_ns(&self) -> u64 {
-        self.job_timeout.map_or(0, timeout_ns)
+        self.job_time_limit.map_or(0, timeout_ns)
     }
 
     /// Runs `f(args)` in a worker. Never blocks for long: when every submission ring is
@@ -191,11 +193,26 @@ impl Pool {
         A: Message,
         R: Message + Send + 'static,
     {
-        self.submit_deadline(f, args, zeroproc_shm::wait::deadline_after(timeout))
+        self.submit_until(f, args, zeroproc_shm::wait::deadline_after(timeout))
     }
 
-    /// Submits, waiting until `deadline` (`None`: forever) for room in a submission ring.
+    /// Submits, waiting until `deadline` for room in a submission ring.
     pub fn submit_deadline<F, A, R>(
+        &self,
+        f: F,
+        args: A,
+        deadline: Instant,
+    ) -> Result<JobFuture<R>, SubmitError<A>>
+    where
+        F: JobFn<A, R>,
+        A: Message,
+        R: Message + Send + 'static,
+    {
+        self.submit_until(f, args, Some(deadline))
+    }
+
+    /// `submit_timeout` and `submit_deadline` (`None`: no deadline).
+    fn submit_until<F, A, R>(
         &self,
         f: F,
         args: A,
@@ -217,17 +234,17 @@ impl Pool {
         }
     }
 
-    /// Submits with a per-job time-out (overrides the builder's `job_timeout`): if the job
-    /// runs longer, its worker is killed and respawned and the future fails with
-    /// [`JobError::TimedOut`].
-    pub fn submit_with_timeout<F, A, R>(&self, f: F, args: A, timeout: Duration) -> JobFuture<R>
+    /// Submits with a time limit for this job (overrides the builder's `job_time_limit`):
+    /// if the job runs longer, its worker is killed and respawned and the future fails
+    /// with [`JobError::TimeLimit`].
+    pub fn submit_with_time_limit<F, A, R>(&self, f: F, args: A, limit: Duration) -> JobFuture<R>
     where
         F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
-        let t = timeout_ns(timeout);
+        let t = timeout_ns(limit);
         match self.shared.dispatch(fn_id, &args, inner.clone(), 0, t, None) {
             Ok((w, id)) => assigned(inner, w, id),
             Err(e) => self.failed(e),
@@ -326,35 +343,38 @@ impl Pool {
         stats::collect(&self.shared)
     }
 
-    /// Stops accepting jobs and lets the workers finish what is queued, then exit
-    /// (Python's `shutdown(wait, cancel_futures)`). `wait`: block until they have (and
-    /// every future is done) — like Python, this waits for running jobs however long they
-    /// run; [`shutdown_timeout`](Self::shutdown_timeout) bounds it. `cancel_futures`: jobs
-    /// not yet started are cancelled instead of run. Queued jobs of a worker that stops
-    /// taking jobs (frozen, dead) move to the others; a worker that does not exit once
-    /// nothing is left is killed. Idempotent; `Drop` calls `shutdown(true, false)`.
-    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        self.shared.shutdown(cancel_futures);
-        if wait {
-            self.join_supervisor(None);
-        }
+    /// Stops accepting jobs, lets the workers finish what is queued and running, and waits
+    /// until every worker has exited (Python's `shutdown()`, `wait=True`). Like Python, it
+    /// waits for running jobs however long they run; [`shutdown_with`](Self::shutdown_with)
+    /// bounds the wait, returns at once, or cancels what has not started. Queued jobs of a
+    /// worker that stops taking jobs (frozen, dead) move to the others; a worker that does
+    /// not exit once nothing is left is killed. Idempotent; `Drop` calls it.
+    pub fn shutdown(&self) {
+        self.shutdown_with(Shutdown::new());
     }
 
-    /// `shutdown(wait = true, cancel_futures)` for at most `timeout`; what is still
-    /// running then is [`terminate`](Self::terminate)d (those futures fail with
-    /// [`JobError::Cancelled`]). True if everything finished in time.
+    /// [`shutdown`](Self::shutdown) with Python's options (`wait`, `cancel_futures`) and a
+    /// bound on the wait: jobs still running when the [`timeout`](Shutdown::timeout)
+    /// passes are [`terminate`](Self::terminate)d (those futures fail with
+    /// [`JobError::Cancelled`]). Returns whether every worker had exited when it returned
+    /// (false with `wait(false)` while jobs remain, or when the time-out struck).
     ///
     /// ```
     /// zeroproc_sched::init();
     /// use std::time::Duration;
-    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// use zeroproc_sched::{Pool, Shutdown};
+    /// let pool = Pool::builder().workers(1).build()?;
     /// let hung = pool.submit(|_: ()| -> u32 { loop { std::thread::park() } }, ());
-    /// assert!(!pool.shutdown_timeout(Duration::from_millis(50), false));
+    /// assert!(!pool.shutdown_with(Shutdown::new().timeout(Duration::from_millis(50))));
     /// assert_eq!(hung.result(), Err(zeroproc_sched::JobError::Cancelled));
     /// # Ok::<(), zeroproc_sched::BuildError>(())
     /// ```
-    pub fn shutdown_timeout(&self, timeout: Duration, cancel_futures: bool) -> bool {
-        self.shared.shutdown(cancel_futures);
+    pub fn shutdown_with(&self, how: Shutdown) -> bool {
+        self.shared.shutdown(how.cancel_futures);
+        if !how.wait {
+            return self.join_supervisor(Some(Instant::now()));
+        }
+        let Some(timeout) = how.timeout else { return self.join_supervisor(None) };
         if self.join_supervisor(zeroproc_shm::wait::deadline_after(timeout)) {
             return true;
         }
@@ -404,7 +424,7 @@ impl Drop for Pool {
         if std::thread::panicking() {
             self.terminate();
         } else {
-            self.shutdown(true, false);
+            self.shutdown();
         }
     }
 }

@@ -353,7 +353,7 @@ fn enforce_timeout(shared: &Shared, core: &mut Core, w: usize) {
     let late = monotonic_ns().saturating_sub(started) > o.timeout_ns;
     let slot = &mut core.slots[w];
     if late && slot.kill.is_none() {
-        slot.kill = Some((cur, JobError::TimedOut));
+        slot.kill = Some((cur, JobError::TimeLimit));
         events::timed_out(w, slot.pid, cur, o.timeout_ns);
         if let Some(c) = slot.child.as_mut() {
             let _ = c.kill();

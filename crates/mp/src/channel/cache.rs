@@ -85,7 +85,7 @@ fn sweep(t: &mut Table) -> usize {
 /// done on every new attach.
 ///
 /// ```
-/// assert_eq!(zeroproc_mp::channel::registry::evict_unused(), 0);
+/// assert_eq!(zeroproc_mp::channel::cache::evict_unused(), 0);
 /// ```
 pub fn evict_unused() -> usize {
     sweep(&mut table())
@@ -95,10 +95,10 @@ pub fn evict_unused() -> usize {
 /// attached).
 ///
 /// ```
-/// use zeroproc_mp::channel::registry;
+/// use zeroproc_mp::channel::cache;
 /// use zeroproc_mp::Queue;
 /// let q = Queue::<u32>::new(4).unwrap();
-/// assert!(registry::cached() >= 1);
+/// assert!(cache::cached() >= 1);
 /// # drop(q);
 /// ```
 pub fn cached() -> usize {

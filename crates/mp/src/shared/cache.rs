@@ -60,7 +60,7 @@ fn sweep(t: &mut Table) -> usize {
 /// still uses; returns how many were unmapped. Also done on every new attach.
 ///
 /// ```
-/// assert_eq!(zeroproc_mp::shared::registry::evict_unused(), 0);
+/// assert_eq!(zeroproc_mp::shared::cache::evict_unused(), 0);
 /// ```
 pub fn evict_unused() -> usize {
     sweep(&mut table())
@@ -70,9 +70,9 @@ pub fn evict_unused() -> usize {
 /// included).
 ///
 /// ```
-/// use zeroproc_mp::shared::{registry, SharedArray};
+/// use zeroproc_mp::shared::{cache, SharedArray};
 /// let a = SharedArray::<u32>::zeroed(10).unwrap();
-/// assert!(registry::cached() >= 1);
+/// assert!(cache::cached() >= 1);
 /// # drop(a);
 /// ```
 pub fn cached() -> usize {
