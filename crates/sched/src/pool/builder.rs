@@ -11,10 +11,11 @@ use crate::launch::{self, Spec};
 use crate::share::Stored;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 use zeroproc_ring::spsc::Ring;
 use zeroproc_shm::wait::WaitStrategy;
-use zeroproc_shm::SegmentBuilder;
+use zeroproc_shm::{Segment, SegmentBuilder};
 
 /// Configures and starts a [`Pool`].
 ///
@@ -282,44 +283,12 @@ impl PoolBuilder {
         let n = self.worker_count()?;
         self.check_spill_heap()?;
         let cap = self.ring_capacity;
-        let map = SegmentMap::new(n, cap)
-            .ok_or_else(|| BuildError::Config(format!("bad ring capacity {cap}")))?;
-        let seg = SegmentBuilder::new(POOL_LAYOUT, map.data_len())
-            .create_with(|seg| {
-                let p = seg.data().cast::<PoolHeader>();
-                // SAFETY: the data region is fresh, zeroed, 256-byte aligned and large
-                // enough (map.data_len); nobody else can see it before create_with
-                // returns. The control blocks that follow are all-atomic, zero is valid.
-                let h = unsafe { &*p };
-                // Relaxed: published by the segment's READY state (Release on create).
-                h.workers.store(n as u32, Ordering::Relaxed);
-                h.ring_capacity.store(cap as u64, Ordering::Relaxed);
-            })
-            .map_err(BuildError::Segment)?;
-        let seg = Arc::new(seg);
-        let cores: Vec<usize> = match (&self.cores, self.pin) {
-            (_, false) => Vec::new(),
-            (Some(c), true) => c.clone(),
-            (None, true) => core_affinity::get_core_ids()
-                .map(|v| v.into_iter().map(|c| c.id).collect())
-                .unwrap_or_default(),
-        };
+        let (seg, map) = create_segment(n, cap)?;
+        let cores = self.core_ids();
         let core_of = |w: usize| (!cores.is_empty()).then(|| cores[w % cores.len()]);
-        let mut slots = Vec::with_capacity(n);
-        for w in 0..n {
-            // SAFETY: the segment is ours alone (no worker started yet) and the map's
-            // regions are disjoint, so nothing else uses these ring regions.
-            let sub = unsafe { Ring::init_in(seg.clone(), map.submission(w), cap) }
-                .map_err(BuildError::Ring)?;
-            // SAFETY: as above.
-            let comp = unsafe { Ring::init_in(seg.clone(), map.completion(w), cap) }
-                .map_err(BuildError::Ring)?;
-            slots.push(Slot::new(
-                sub.producer().map_err(BuildError::Ring)?,
-                comp.consumer().map_err(BuildError::Ring)?,
-                core_of(w),
-            ));
-        }
+        let slots = (0..n)
+            .map(|w| new_slot(&seg, &map, w, cap, core_of(w)))
+            .collect::<Result<Vec<_>, _>>()?;
         let init_args = match &self.init_args {
             None => None,
             Some(Err(e)) => return Err(BuildError::Config(format!("initializer arguments: {e}"))),
@@ -353,24 +322,9 @@ impl PoolBuilder {
                 .map_err(|e| BuildError::Config(e.to_string()))?;
         }
         let shared = Arc::new(shared);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let s2 = shared.clone();
         let name = self.name.unwrap_or_else(registry::default_name);
         let launch = Launch { specs, name: name.clone(), _init_args: init_args };
-        let handle = std::thread::Builder::new()
-            .name("zeroproc-supervisor".into())
-            .spawn(move || supervisor::run(s2, launch, tx))
-            .map_err(BuildError::Spawn)?;
-        *shared.supervisor.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(handle.thread().clone());
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                let _ = handle.join();
-                return Err(e);
-            }
-            Err(_) => return Err(BuildError::Config("supervisor thread died".into())),
-        }
+        let handle = start_supervisor(&shared, launch)?;
         let window = (self.window != 0).then_some(self.window);
         Ok(Pool {
             shared,
@@ -379,5 +333,80 @@ impl PoolBuilder {
             job_time_limit: self.job_time_limit,
             name,
         })
+    }
+}
+
+impl PoolBuilder {
+    /// The cores workers are pinned to, in worker order (empty: not pinned).
+    fn core_ids(&self) -> Vec<usize> {
+        match (&self.cores, self.pin) {
+            (_, false) => Vec::new(),
+            (Some(c), true) => c.clone(),
+            (None, true) => core_affinity::get_core_ids()
+                .map(|v| v.into_iter().map(|c| c.id).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The pool segment: header (worker count, ring capacity) and, zeroed, the control blocks,
+/// claim words and rings that `map` places.
+fn create_segment(n: usize, cap: usize) -> Result<(Arc<Segment>, SegmentMap), BuildError> {
+    let map = SegmentMap::new(n, cap)
+        .ok_or_else(|| BuildError::Config(format!("bad ring capacity {cap}")))?;
+    let seg = SegmentBuilder::new(POOL_LAYOUT, map.data_len())
+        .create_with(|seg| {
+            let p = seg.data().cast::<PoolHeader>();
+            // SAFETY: the data region is fresh, zeroed, 256-byte aligned and large
+            // enough (map.data_len); nobody else can see it before create_with
+            // returns. The control blocks that follow are all-atomic, zero is valid.
+            let h = unsafe { &*p };
+            // Relaxed: published by the segment's READY state (Release on create).
+            h.workers.store(n as u32, Ordering::Relaxed);
+            h.ring_capacity.store(cap as u64, Ordering::Relaxed);
+        })
+        .map_err(BuildError::Segment)?;
+    Ok((Arc::new(seg), map))
+}
+
+/// Worker `w`'s slot: its two rings initialised in the pool segment, with the
+/// controller's ends (the submission producer, the completion consumer).
+fn new_slot(
+    seg: &Arc<Segment>,
+    map: &SegmentMap,
+    w: usize,
+    cap: usize,
+    core: Option<usize>,
+) -> Result<Slot, BuildError> {
+    // SAFETY: the segment is ours alone (no worker started yet) and the map's regions
+    // are disjoint, so nothing else uses these ring regions.
+    let sub =
+        unsafe { Ring::init_in(seg.clone(), map.submission(w), cap) }.map_err(BuildError::Ring)?;
+    // SAFETY: as above.
+    let comp =
+        unsafe { Ring::init_in(seg.clone(), map.completion(w), cap) }.map_err(BuildError::Ring)?;
+    Ok(Slot::new(
+        sub.producer().map_err(BuildError::Ring)?,
+        comp.consumer().map_err(BuildError::Ring)?,
+        core,
+    ))
+}
+
+/// Starts the supervisor thread and waits for it to report the workers' handshakes.
+fn start_supervisor(shared: &Arc<Shared>, launch: Launch) -> Result<JoinHandle<()>, BuildError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s2 = shared.clone();
+    let handle = std::thread::Builder::new()
+        .name("zeroproc-supervisor".into())
+        .spawn(move || supervisor::run(s2, launch, tx))
+        .map_err(BuildError::Spawn)?;
+    *shared.supervisor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.thread().clone());
+    match rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => Err(BuildError::Config("supervisor thread died".into())),
     }
 }

@@ -14,7 +14,10 @@
 //! `std::process::exit(n)` if the body called it, and `-signal` (here: [`Exit::Signal`])
 //! when a signal killed the process.
 
+mod child;
+
 use crate::job::{self, Message};
+pub(crate) use child::child_main;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -454,96 +457,5 @@ fn to_exit(st: std::process::ExitStatus) -> Exit {
         (Some(c), _) => Exit::Code(c),
         (None, Some(s)) => Exit::Signal(s),
         (None, None) => Exit::Code(-1),
-    }
-}
-
-/// Archives `args` into an envelope (growing the buffer as needed).
-/// The child side: never returns.
-pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
-    let r = raw.to_str().and_then(|s| {
-        let f: Vec<&str> = s.splitn(5, '|').collect();
-        let [seg, fn_id, fp, parent, name] = f[..] else { return None };
-        Some((
-            seg.parse().ok()?,
-            fn_id.parse::<u32>().ok()?,
-            u64::from_str_radix(fp, 16).ok()?,
-            parent.parse::<u32>().ok()?,
-            name.to_owned(),
-        ))
-    });
-    let Some((seg_id, fn_id, fp, parent, name)) = r else {
-        eprintln!("zeroproc: malformed {PROCESS_ENV}");
-        std::process::exit(crate::worker::exit::BAD_SPEC)
-    };
-    let _ = CURRENT_NAME.set(name);
-    let daemon = std::env::var_os(DAEMON_ENV).is_some();
-    // Not inherited by programs the body starts (see `launch::take_env`).
-    std::env::remove_var(DAEMON_ENV);
-    if daemon {
-        // SAFETY: prctl with integer arguments only.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
-        // And with the parent process whatever the body does to its credentials (also
-        // when the thread that started it is gone already: the death signal follows
-        // the thread, this watch the process).
-        if !crate::launch::watch_parent(parent, crate::worker::exit::ORPHAN) {
-            std::process::exit(crate::worker::exit::ORPHAN);
-        }
-    }
-    if crate::fnid::fingerprint() != fp {
-        std::process::exit(crate::worker::exit::FINGERPRINT);
-    }
-    let Ok(seg) = Segment::attach(&seg_id, LAYOUT) else {
-        std::process::exit(crate::worker::exit::ATTACH)
-    };
-    // SAFETY: the segment's layout hash was checked on attach: its data region starts with
-    // a ProcessBlock (all atomics) followed by `args_len` bytes inside the segment.
-    let b = unsafe { &*seg.data().cast::<ProcessBlock>() };
-    // Relaxed: written before the segment was published (Acquire on attach).
-    let len = b.args_len.load(Ordering::Relaxed) as usize;
-    if ARGS_AT + len > seg.data_len() {
-        std::process::exit(crate::worker::exit::ATTACH);
-    }
-    // SAFETY: in bounds (checked above); the parent wrote these bytes before the child
-    // existed and never writes them again.
-    let args = unsafe { std::slice::from_raw_parts(seg.data().add(ARGS_AT), len) };
-    // Relaxed: as for `args_len`.
-    if b.fn_id.load(Ordering::Relaxed) != fn_id {
-        eprintln!("zeroproc: function id {fn_id:#x} is not the one this process was made for");
-        std::process::exit(crate::worker::exit::BAD_SPEC);
-    }
-    crate::worker::quiet_panics();
-    let mut ctx = crate::worker::JobCtx::local(args);
-    // SAFETY: the id was made by `fnid::id_of` in the parent (it is the one its segment
-    // names, checked above), same build (fingerprint checked above).
-    let t = unsafe { crate::fnid::resolve(fn_id) };
-    t(&mut ctx);
-    match ctx.local_status() {
-        Some((crate::job::status::OK, _)) | None => {
-            // Release: pairs with the parent's Acquire load.
-            b.outcome.store(outcome::RETURNED, Ordering::Release);
-            std::process::exit(0)
-        }
-        Some((st, msg)) => {
-            let code = if st == crate::job::status::PANICKED {
-                outcome::PANICKED
-            } else {
-                outcome::BAD_ARGS
-            };
-            let bytes = msg.as_bytes();
-            let n = bytes.len().min(MESSAGE_MAX);
-            for (slot, &c) in b.message.iter().zip(&bytes[..n]) {
-                // Relaxed: published by the Release store of the outcome.
-                slot.store(c, Ordering::Relaxed);
-            }
-            // Relaxed: as above.
-            b.message_len.store(n as u32, Ordering::Relaxed);
-            // Release: pairs with the parent's Acquire load.
-            b.outcome.store(code, Ordering::Release);
-            eprintln!(
-                "zeroproc process {:?} panicked: {msg}",
-                Process::current_name().unwrap_or_default()
-            );
-            std::process::exit(1)
-        }
     }
 }

@@ -1,0 +1,147 @@
+//! The worker process: attach the pool segment, claim its two rings, run jobs until told
+//! to stop. Entered from [`crate::init`] in a re-executed copy of the program; never
+//! returns.
+
+mod ctx;
+mod serve;
+mod start;
+
+pub(crate) use ctx::JobCtx;
+use ctx::Sink;
+
+use crate::control::{self, state, PoolHeader, SegmentMap, WorkerControl};
+use crate::launch::Spec;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use zeroproc_ring::spsc::ReserveError;
+use zeroproc_shm::Segment;
+
+/// The worker's life: [`start::start`], then [`serve::serve`]. Never returns.
+pub(crate) fn run(spec: &Spec) -> ! {
+    let attached = start::start(spec);
+    serve::serve(spec, attached)
+}
+
+/// Exit codes of a worker that could not start (reported by the controller).
+pub(crate) mod exit {
+    /// The `ZEROPROC_WORKER` spec could not be parsed.
+    pub const BAD_SPEC: i32 = 90;
+    /// The build fingerprint differs from the controller's.
+    pub const FINGERPRINT: i32 = 91;
+    /// The pool segment or a ring could not be attached.
+    pub const ATTACH: i32 = 92;
+    /// The initializer panicked.
+    pub const INIT: i32 = 93;
+    /// The controller is gone.
+    pub const ORPHAN: i32 = 94;
+    /// The worker's submission or completion ring is corrupt (its state word says which):
+    /// the controller retires the slot instead of respawning onto the same rings.
+    pub const RING_CORRUPT: i32 = 95;
+    /// A panic escaped the worker's own code (a bug: user code is always caught); the
+    /// rings were left open, so the successor attaches.
+    pub const ESCAPED: i32 = 96;
+    /// This copy of the program ran `main` without `init()` and reached `Pool::build` or
+    /// `Process::start`: it stops there instead of re-running the program's work.
+    pub const NO_INIT: i32 = 97;
+}
+
+/// Last resort for a panic that unwound out of the worker's frames: the payload is leaked
+/// (its `Drop` may panic) and the process exits without running any destructor.
+#[cold]
+pub(crate) fn escaped(p: Box<dyn std::any::Any + Send>) -> ! {
+    let msg = payload_str(&*p);
+    std::mem::forget(p);
+    eprintln!("zeroproc worker {}: a panic escaped the worker: {msg}", std::process::id());
+    std::process::exit(exit::ESCAPED)
+}
+
+/// This worker's control block, once located (for [`ring_corrupt`]).
+static CONTROL: std::sync::OnceLock<&'static WorkerControl> = std::sync::OnceLock::new();
+
+/// Reports one of this worker's rings corrupt (state `CORRUPT_*`, Release) and exits
+/// with [`exit::RING_CORRUPT`]. Never returns.
+#[cold]
+pub(crate) fn ring_corrupt(st: u32, e: &dyn std::fmt::Display) -> ! {
+    let which = if st == state::CORRUPT_SUBMISSION { "submission" } else { "completion" };
+    eprintln!("zeroproc worker {}: {which} ring corrupt ({e}); exiting", std::process::id());
+    if let Some(ctl) = CONTROL.get() {
+        // Release: pairs with the supervisor's Acquire load of the state after the exit.
+        ctl.state.store(st, Ordering::Release);
+    }
+    std::process::exit(exit::RING_CORRUPT)
+}
+
+/// The completion ring could not take a record: corrupt, or the controller is gone.
+#[cold]
+fn reserve_failed(e: ReserveError) -> ! {
+    match e {
+        ReserveError::Corrupt(c) => ring_corrupt(state::CORRUPT_COMPLETION, &c),
+        _ => std::process::exit(exit::ORPHAN),
+    }
+}
+
+thread_local! {
+    static PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Replaces the panic hook: a job's panic is reported to its future (message and
+/// location), not printed by the worker.
+pub(crate) fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = payload_str(info.payload());
+        let text = match info.location() {
+            Some(l) => format!("{msg} (at {}:{}:{})", l.file(), l.line(), l.column()),
+            None => msg,
+        };
+        PANIC.with(|p| *p.borrow_mut() = Some(text));
+    }));
+}
+
+fn payload_str(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+/// The message of a caught panic (with its location when the hook recorded it). The
+/// payload is dropped here, under `catch_unwind`: its `Drop` is user code.
+pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    let msg = PANIC.with(|c| c.borrow_mut().take()).unwrap_or_else(|| payload_str(&*p));
+    let _ = drop_caught(p);
+    msg
+}
+
+/// Drops `v` (user code) without letting a panic unwind further: `Err` carries the panic's
+/// message. A second payload (the drop's own) is leaked, never dropped: its `Drop` may
+/// panic again.
+pub(crate) fn drop_caught<T>(v: T) -> Result<(), String> {
+    // No thread-local access unless the drop panicked (this runs once per job).
+    let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) else { return Ok(()) };
+    let m = PANIC.with(|c| c.borrow_mut().take()).unwrap_or_else(|| payload_str(&*p));
+    std::mem::forget(p);
+    Err(m)
+}
+
+/// Resolves the pool header, worker `w`'s control block and the segment map.
+pub(crate) fn locate(seg: &Segment, w: usize) -> Option<(&PoolHeader, &WorkerControl, SegmentMap)> {
+    let hp = seg.resolve(control::SegmentMap::header_offset(), 1).ok()?;
+    // SAFETY: in bounds and aligned (checked by resolve); all-atomic type, valid for any
+    // bits; the segment outlives the returned borrow.
+    let header: &PoolHeader = unsafe { hp.as_ref() };
+    // Relaxed: written once before the segment was published READY (Acquire on attach).
+    let workers = header.workers.load(Ordering::Relaxed) as usize;
+    let cap = header.ring_capacity.load(Ordering::Relaxed) as usize;
+    let map = SegmentMap::new(workers, cap)?;
+    if w >= workers || map.data_len() + zeroproc_shm::HEADER_SIZE > seg.len() {
+        return None;
+    }
+    let cp = seg.resolve(map.control(w), 1).ok()?;
+    // SAFETY: as above.
+    let ctl: &WorkerControl = unsafe { cp.as_ref() };
+    Some((header, ctl, map))
+}
