@@ -125,21 +125,44 @@ pub struct WorkerControl {
     /// with a time-out).
     pub started_ns: AtomicU64,
     /// Jobs completed (all incarnations).
-    pub jobs_done: AtomicU64,
+    pub jobs_done: Stat,
     /// Nanoseconds spent running jobs.
-    pub busy_ns: AtomicU64,
+    pub busy_ns: Stat,
     /// Nanoseconds spent waiting for jobs.
-    pub idle_ns: AtomicU64,
+    pub idle_ns: Stat,
     /// CLOCK_MONOTONIC ns at which the current busy period started, 0 while idle (stored
     /// at the idle/busy boundaries only, so an observer can count the busy time not yet
     /// flushed into `busy_ns`).
-    pub busy_since: AtomicU64,
+    pub busy_since: Stat,
     /// Job bytes read from the submission ring.
-    pub bytes_in: AtomicU64,
+    pub bytes_in: Stat,
     /// Result bytes written to the completion ring.
-    pub bytes_out: AtomicU64,
+    pub bytes_out: Stat,
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,
+}
+
+/// A statistic in shared memory (a counter, a time, a gauge): one writer stores
+/// snapshots, observers load them. It orders nothing, so every access is `Relaxed` —
+/// said once here instead of at each of them.
+#[repr(transparent)]
+#[derive(Default)]
+pub struct Stat(AtomicU64);
+
+impl Stat {
+    /// The last stored value.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        // Relaxed: a statistic (see the type).
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Stores a new value.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        // Relaxed: a statistic (see the type).
+        self.0.store(v, Ordering::Relaxed)
+    }
 }
 
 /// Controller-side figures of one worker slot, published for read-only observers
@@ -148,9 +171,9 @@ pub struct WorkerControl {
 #[repr(C, align(64))]
 pub struct Observed {
     /// Jobs queued on the worker's submission ring or running (the controller's `owed`).
-    pub owed: AtomicU64,
+    pub owed: Stat,
     /// Times the slot's worker was replaced.
-    pub respawns: AtomicU64,
+    pub respawns: Stat,
 }
 
 impl WorkerControl {

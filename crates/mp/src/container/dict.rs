@@ -48,7 +48,9 @@ impl<K, V> Clone for SharedDict<K, V> {
     }
 }
 
+#[cfg(feature = "fault-injection")]
 impl<K, V> SharedDict<K, V> {
+    /// For the fault-injection hooks (`container::testing`).
     pub(crate) fn store(&self) -> &Store {
         &self.store
     }

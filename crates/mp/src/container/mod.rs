@@ -81,6 +81,7 @@ pub struct ContainerStats {
     pub recoveries: u64,
 }
 
+#[cfg(feature = "fault-injection")]
 #[doc(hidden)]
 pub mod testing {
     //! Fault injection for the reliability tests: damage a live container's shared state

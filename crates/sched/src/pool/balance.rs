@@ -74,8 +74,7 @@ impl Core {
             // Progress: jobs the worker finished (its own counter: the controller may not
             // have drained them yet, e.g. while the waiting thread sleeps) and jobs placed
             // on it after it was idle.
-            // Relaxed: a counter, compared only for change.
-            let token = s.events.wrapping_add(shared.control(w).jobs_done.load(Ordering::Relaxed));
+            let token = s.events.wrapping_add(shared.control(w).jobs_done.get());
             if token != s.seen.0 {
                 s.seen = (token, now);
                 s.stuck = false;

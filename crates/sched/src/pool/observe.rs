@@ -167,22 +167,21 @@ fn malformed() -> ObserveError {
 
 /// One control block, with Relaxed loads only (a read-only mapping allows nothing else).
 fn read_worker(index: usize, c: &WorkerControl, now: u64) -> WorkerSnapshot {
-    // Relaxed (all): single-writer counters read as a snapshot; nothing else is read
-    // through them.
-    let busy_since = c.busy_since.load(Ordering::Relaxed);
+    let busy_since = c.busy_since.get();
     let open = if busy_since != 0 { now.saturating_sub(busy_since) } else { 0 };
+    // Relaxed (pid, state, current): shown as they are; nothing is read through them.
     WorkerSnapshot {
         index,
         pid: c.pid.load(Ordering::Relaxed),
         ready: c.state.load(Ordering::Relaxed) == state::READY,
         running: c.current.load(Ordering::Relaxed),
-        jobs_done: c.jobs_done.load(Ordering::Relaxed),
-        busy: Duration::from_nanos(c.busy_ns.load(Ordering::Relaxed).saturating_add(open)),
-        idle: Duration::from_nanos(c.idle_ns.load(Ordering::Relaxed)),
-        bytes_in: c.bytes_in.load(Ordering::Relaxed),
-        bytes_out: c.bytes_out.load(Ordering::Relaxed),
-        owed: c.observed.owed.load(Ordering::Relaxed),
-        respawns: c.observed.respawns.load(Ordering::Relaxed),
+        jobs_done: c.jobs_done.get(),
+        busy: Duration::from_nanos(c.busy_ns.get().saturating_add(open)),
+        idle: Duration::from_nanos(c.idle_ns.get()),
+        bytes_in: c.bytes_in.get(),
+        bytes_out: c.bytes_out.get(),
+        owed: c.observed.owed.get(),
+        respawns: c.observed.respawns.get(),
     }
 }
 
@@ -191,8 +190,7 @@ fn read_worker(index: usize, c: &WorkerControl, now: u64) -> WorkerSnapshot {
 pub(crate) fn publish(shared: &Shared, core: &Core) {
     for (w, s) in core.slots.iter().enumerate() {
         let o = &shared.control(w).observed;
-        // Relaxed (both): read by observers as plain figures; they order nothing.
-        o.owed.store(s.load as u64, Ordering::Relaxed);
-        o.respawns.store(s.respawns, Ordering::Relaxed);
+        o.owed.set(s.load as u64);
+        o.respawns.set(s.respawns);
     }
 }

@@ -1,7 +1,6 @@
 //! `pool.stats()`: what each worker did (mpire's "insights").
 
 use super::core::Shared;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// One worker slot's counters, summed over its incarnations.
@@ -81,15 +80,14 @@ pub(crate) fn collect(shared: &Shared) -> PoolStats {
         .map(|w| {
             let c = shared.control(w);
             let s = &core.slots[w];
-            // Relaxed (all): single-writer counters read as a snapshot.
             WorkerStats {
                 index: w,
                 pid: if s.child.is_some() { s.pid } else { 0 },
-                jobs_done: c.jobs_done.load(Ordering::Relaxed),
-                busy: Duration::from_nanos(c.busy_ns.load(Ordering::Relaxed)),
-                idle: Duration::from_nanos(c.idle_ns.load(Ordering::Relaxed)),
-                bytes_in: c.bytes_in.load(Ordering::Relaxed),
-                bytes_out: c.bytes_out.load(Ordering::Relaxed),
+                jobs_done: c.jobs_done.get(),
+                busy: Duration::from_nanos(c.busy_ns.get()),
+                idle: Duration::from_nanos(c.idle_ns.get()),
+                bytes_in: c.bytes_in.get(),
+                bytes_out: c.bytes_out.get(),
                 queued: s.load,
                 respawns: s.respawns,
                 moved_away: s.moved_away,

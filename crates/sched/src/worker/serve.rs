@@ -31,8 +31,7 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             let now = monotonic_ns();
             st.busy += now - mark;
             st.flush(ctl);
-            // Relaxed: read by observers only (`busy_since`).
-            ctl.busy_since.store(0, Ordering::Relaxed);
+            ctl.busy_since.set(0);
             mark = now;
             idle = true;
         }
@@ -44,15 +43,13 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
         if idle {
             let now = monotonic_ns();
             st.idle += now - mark;
-            // Relaxed: read by observers only (`busy_since`).
-            ctl.busy_since.store(now, Ordering::Relaxed);
+            ctl.busy_since.set(now);
             mark = now;
             idle = false;
         }
         if rec.kind() == kind::STOP {
             st.flush(ctl);
-            // Relaxed: read by observers only (`busy_since`).
-            ctl.busy_since.store(0, Ordering::Relaxed);
+            ctl.busy_since.set(0);
             std::process::exit(0);
         }
         let job_id = rec.tag();
@@ -85,8 +82,7 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
         if spec.max_jobs.is_some_and(|m| done_here >= m) {
             st.busy += monotonic_ns() - mark;
             st.flush(ctl);
-            // Relaxed: read by observers only (`busy_since`).
-            ctl.busy_since.store(0, Ordering::Relaxed);
+            ctl.busy_since.set(0);
             // Give the consumed records back first: a submitter may be waiting for room.
             rx.release();
             // Retire without closing the rings (no destructors run): the successor claims
@@ -173,31 +169,29 @@ struct Local {
 
 impl Local {
     fn load(c: &WorkerControl) -> Local {
-        // Relaxed (all): this process is the only writer now; values of a dead
-        // predecessor are read after its exit.
+        // This process is the only writer now; a dead predecessor's values are read
+        // after its exit.
         Local {
-            jobs: c.jobs_done.load(Ordering::Relaxed),
-            busy: c.busy_ns.load(Ordering::Relaxed),
-            idle: c.idle_ns.load(Ordering::Relaxed),
-            bytes_in: c.bytes_in.load(Ordering::Relaxed),
-            bytes_out: c.bytes_out.load(Ordering::Relaxed),
+            jobs: c.jobs_done.get(),
+            busy: c.busy_ns.get(),
+            idle: c.idle_ns.get(),
+            bytes_in: c.bytes_in.get(),
+            bytes_out: c.bytes_out.get(),
         }
     }
 
     /// Per job: counters only (no clock).
     #[inline]
     fn flush_counts(&self, c: &WorkerControl) {
-        // Relaxed (all): snapshots for `pool.stats()`.
-        c.jobs_done.store(self.jobs, Ordering::Relaxed);
-        c.bytes_in.store(self.bytes_in, Ordering::Relaxed);
-        c.bytes_out.store(self.bytes_out, Ordering::Relaxed);
+        c.jobs_done.set(self.jobs);
+        c.bytes_in.set(self.bytes_in);
+        c.bytes_out.set(self.bytes_out);
     }
 
     /// At period boundaries: everything.
     fn flush(&self, c: &WorkerControl) {
         self.flush_counts(c);
-        // Relaxed (both): as above.
-        c.busy_ns.store(self.busy, Ordering::Relaxed);
-        c.idle_ns.store(self.idle, Ordering::Relaxed);
+        c.busy_ns.set(self.busy);
+        c.idle_ns.set(self.idle);
     }
 }

@@ -83,8 +83,7 @@ pub(super) fn start(spec: &Spec) -> Attached {
     if let Some(init) = spec.initializer {
         run_initializer(spec, header, ctl, init);
     }
-    // Relaxed: read by observers only; a predecessor may have died busy.
-    ctl.busy_since.store(0, Ordering::Relaxed);
+    ctl.busy_since.set(0);
     // Release: a predecessor may have died running a job (pairs with the Acquire in
     // `WorkerControl::current`; the job itself was failed by the controller).
     ctl.current.store(0, Ordering::Release);
