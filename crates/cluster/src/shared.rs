@@ -1,0 +1,436 @@
+//! The controller's state of one cluster pool: its targets (the node agents, and rank 0's
+//! own pool if it has one), the jobs owed, and the queue of jobs no target has room for.
+//!
+//! **Dispatch is work-conserving across nodes.** Each target takes at most its *window*
+//! of jobs (`window_per_worker` × its workers): a job is sent to a node only when the node
+//! has room, so a slow or busy node never holds jobs another could start; the rest wait
+//! here, in submission order, and go to whichever target frees room first. Inside a node
+//! the node's pool balances over its workers as on one machine.
+//!
+//! **Progress is caller-driven** (as in the local pool): a thread waiting for a result
+//! polls MPI and the local pool itself (`progress`, a `try_lock`), yielding and then
+//! sleeping with backoff (`idle.rs`); the pool's progress thread polls only while nobody
+//! waits, so callbacks run and queued jobs flow on their own.
+
+use crate::idle::Idle;
+use crate::launch;
+use crate::outbox::Outbox;
+use crate::wire::{self, op, TAG_CMD, TAG_DONE, TAG_JOBS, TAG_REPLY};
+use rkyv::util::AlignedVec;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+use zeroproc_sched::raw::{RecordError, RecordHandle};
+use zeroproc_sched::{JobError, Never, Pool};
+
+/// Where a job's outcome goes (a future's slot, or a map's queue).
+pub(crate) trait Dest: Send + Sync {
+    /// Stores the outcome of job `index` (a result envelope, or an error). True when
+    /// [`after`](Self::after) must run once the state lock is released.
+    fn complete(&self, index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool;
+    /// Runs callbacks, outside the lock.
+    fn after(&self) {}
+}
+
+/// Where a target's jobs go.
+pub(crate) enum Via {
+    /// A node agent (MPI rank).
+    Agent(usize),
+    /// Rank 0's own pool.
+    Local(Pool),
+}
+
+pub(crate) struct Target {
+    pub via: Via,
+    pub workers: usize,
+    pub window: usize,
+    pub in_flight: usize,
+    /// Records staged for this agent (`TAG_JOBS` batch).
+    outgoing: Vec<u8>,
+}
+
+struct Owed {
+    dest: Arc<dyn Dest>,
+    index: u64,
+    /// Index into `targets`, `None` while queued here.
+    target: Option<usize>,
+    /// Rank 0's pool only: the job there.
+    local: Option<RecordHandle>,
+}
+
+pub(crate) struct State {
+    pub targets: Vec<Target>,
+    owed: HashMap<u64, Owed>,
+    /// Jobs no target had room for: (token, timeout_ns, record).
+    queue: VecDeque<(u64, u64, AlignedVec<16>)>,
+    next_token: u64,
+    /// Cancels an agent answered with "running or done".
+    refused: HashSet<u64>,
+    /// Replies to commands: (rank, opcode, arguments).
+    replies: Vec<(usize, u8, Vec<u8>)>,
+    after: Vec<Arc<dyn Dest>>,
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub closed: AtomicBool,
+    local_outbox: Arc<Outbox>,
+    /// Completions so far (waiters compare it) and the condition they sleep on.
+    completed: AtomicU64,
+    changed: Condvar,
+    sleepers: Mutex<()>,
+    /// Threads in `wait_until` (the progress thread leaves progress to them).
+    pub waiters: AtomicUsize,
+    pub timeout_ns: u64,
+}
+
+impl Shared {
+    pub(crate) fn new(targets: Vec<Target>, local_outbox: Arc<Outbox>, timeout_ns: u64) -> Self {
+        Shared {
+            state: Mutex::new(State {
+                targets,
+                owed: HashMap::new(),
+                queue: VecDeque::new(),
+                next_token: 1,
+                refused: HashSet::new(),
+                replies: Vec::new(),
+                after: Vec::new(),
+            }),
+            closed: AtomicBool::new(false),
+            local_outbox,
+            completed: AtomicU64::new(0),
+            changed: Condvar::new(),
+            sleepers: Mutex::new(()),
+            waiters: AtomicUsize::new(0),
+            timeout_ns,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues job `record` for `dest` (as its `index`); returns its token. The record goes
+    /// to a target with room now or waits here; [`flush`](Self::flush) sends the batches.
+    #[inline]
+    pub(crate) fn place(
+        &self,
+        st: &mut State,
+        record: AlignedVec<16>,
+        dest: Arc<dyn Dest>,
+        index: u64,
+        timeout_ns: u64,
+    ) -> u64 {
+        let token = st.next_token;
+        st.next_token += 1;
+        st.owed.insert(token, Owed { dest, index, target: None, local: None });
+        if st.queue.is_empty() {
+            if let Some(t) = st.pick() {
+                self.send_to(st, t, token, timeout_ns, &record);
+                return token;
+            }
+        }
+        st.queue.push_back((token, timeout_ns, record));
+        token
+    }
+
+    /// Gives job `token` to target `t`.
+    fn send_to(&self, st: &mut State, t: usize, token: u64, timeout_ns: u64, record: &[u8]) {
+        st.targets[t].in_flight += 1;
+        let target = &mut st.targets[t];
+        let local = match &target.via {
+            Via::Agent(_) => {
+                wire::push_job(&mut target.outgoing, token, timeout_ns, record);
+                None
+            }
+            Via::Local(pool) => {
+                let timeout = (timeout_ns != 0).then(|| Duration::from_nanos(timeout_ns));
+                match pool.try_submit_record(record, self.local_outbox.clone(), token, timeout, false)
+                {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        // The local pool refused it (full rings are not possible within
+                        // the window unless records are huge): fail it like an agent would.
+                        let err = match e {
+                            RecordError::Shutdown | RecordError::Full => JobError::Shutdown,
+                            RecordError::NoWorkers => JobError::NoWorkers,
+                            RecordError::TooLarge { .. } => JobError::TooLarge { message: e.to_string() },
+                            RecordError::Invalid(m) => JobError::Decode { message: m },
+                        };
+                        self.local_outbox.fail(token, &err);
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(o) = st.owed.get_mut(&token) {
+            o.target = Some(t);
+            o.local = local;
+        }
+    }
+
+    /// Sends every agent's staged records.
+    pub(crate) fn flush(&self, st: &mut State) {
+        if st.targets.iter().all(|t| t.outgoing.is_empty()) {
+            return;
+        }
+        let Some(mut c) = launch::controller() else { return };
+        let Some(net) = c.net.as_mut() else { return };
+        for t in st.targets.iter_mut().filter(|t| !t.outgoing.is_empty()) {
+            if let Via::Agent(rank) = t.via {
+                net.send(rank, TAG_JOBS, std::mem::take(&mut t.outgoing));
+            }
+        }
+    }
+
+    /// Polls MPI and the local pool once if no other thread does; true if anything
+    /// completed. Callbacks of what completed run in this thread.
+    pub(crate) fn progress(&self) -> bool {
+        let Ok(mut st) = self.state.try_lock() else { return false };
+        let n = self.progress_locked(&mut st);
+        let after = std::mem::take(&mut st.after);
+        drop(st);
+        for d in after {
+            d.after();
+        }
+        if n > 0 {
+            // Relaxed: a change counter; waiters re-check their futures.
+            self.completed.fetch_add(n as u64, Ordering::Relaxed);
+            if self.waiters.load(Ordering::Relaxed) > 0 {
+                let _g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+                self.changed.notify_all();
+            }
+        }
+        n > 0
+    }
+
+    fn progress_locked(&self, st: &mut State) -> usize {
+        let mut n = 0;
+        if let Some(t) = st.targets.iter().position(|t| matches!(t.via, Via::Local(_))) {
+            if let Via::Local(p) = &st.targets[t].via {
+                p.poll_records();
+            }
+            if let Some((bytes, _)) = self.local_outbox.take() {
+                let mut a = AlignedVec::<16>::with_capacity(bytes.len());
+                a.extend_from_slice(&bytes);
+                n += self.resolve(st, t, &a);
+            }
+        }
+        let mut msgs = Vec::new();
+        if let Some(mut c) = launch::controller() {
+            if let Some(net) = c.net.as_mut() {
+                while let Some(m) = net.try_receive() {
+                    msgs.push(m);
+                }
+                net.reap();
+            }
+        }
+        for m in msgs {
+            match m.tag {
+                TAG_DONE => {
+                    if let Some(t) =
+                        st.targets.iter().position(|t| matches!(t.via, Via::Agent(r) if r == m.from))
+                    {
+                        n += self.resolve(st, t, &m.bytes);
+                    }
+                }
+                TAG_REPLY if !m.bytes.is_empty() => {
+                    let args = m.bytes.get(8..).unwrap_or_default().to_vec();
+                    if m.bytes[0] == op::NOT_CANCELLED && args.len() >= 8 {
+                        st.refused.insert(u64::from_le_bytes(args[..8].try_into().expect("8")));
+                        n += 1; // a canceller waits for this
+                    } else {
+                        st.replies.push((m.from, m.bytes[0], args));
+                    }
+                }
+                _ => eprintln!("zeroproc-cluster: unexpected message tag {} from rank {}", m.tag, m.from),
+            }
+        }
+        if n > 0 && !st.queue.is_empty() {
+            self.drain_queue(st);
+        }
+        n
+    }
+
+    /// Resolves the outcomes in a `TAG_DONE` batch from target `t`.
+    fn resolve(&self, st: &mut State, t: usize, batch: &[u8]) -> usize {
+        let mut n = 0;
+        for e in wire::entries(batch, false) {
+            let Some(o) = st.owed.remove(&e.token) else { continue };
+            if o.target == Some(t) {
+                st.targets[t].in_flight -= 1;
+            }
+            st.refused.remove(&e.token);
+            let kind = e.word as u32;
+            let outcome = if kind == wire::kind::OK { Ok(e.body) } else { Err(wire::error_of(kind, e.body)) };
+            if o.dest.complete(o.index, outcome) {
+                st.after.push(o.dest);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Moves queued jobs to targets with room, in order.
+    pub(crate) fn drain_queue(&self, st: &mut State) {
+        while !st.queue.is_empty() {
+            let Some(t) = st.pick() else { break };
+            let (token, timeout_ns, record) = st.queue.pop_front().expect("not empty");
+            self.send_to(st, t, token, timeout_ns, &record);
+        }
+        self.flush(st);
+    }
+
+    /// Fails job `token` with `e` if it is still queued here; true if it was.
+    pub(crate) fn fail_queued(&self, st: &mut State, token: u64, e: JobError<Never>) -> bool {
+        let Some(i) = st.queue.iter().position(|q| q.0 == token) else { return false };
+        st.queue.remove(i);
+        let o = st.owed.remove(&token).expect("queued jobs are owed");
+        if o.dest.complete(o.index, Err(e)) {
+            st.after.push(o.dest);
+        }
+        true
+    }
+
+    /// Fails every queued job with `Cancelled`.
+    pub(crate) fn cancel_queue(&self, st: &mut State) {
+        let tokens: Vec<u64> = st.queue.iter().map(|q| q.0).collect();
+        for t in tokens {
+            self.fail_queued(st, t, JobError::Cancelled);
+        }
+    }
+
+    /// Asks for job `token` to be cancelled (or, with `kill`, terminated) where it is.
+    /// Returns `Some(true)` if it was cancelled here, `Some(false)` if it cannot be
+    /// (unknown or done), `None` if a node agent was asked (the answer arrives as the
+    /// job's outcome or as a refusal).
+    pub(crate) fn request_cancel(&self, token: u64, kill: bool) -> Option<bool> {
+        let mut st = self.lock();
+        if self.fail_queued(&mut st, token, JobError::Cancelled) {
+            let after = std::mem::take(&mut st.after);
+            drop(st);
+            after.iter().for_each(|d| d.after());
+            self.bump();
+            return Some(true);
+        }
+        let o = st.owed.get(&token)?;
+        let t = o.target?;
+        if let Some(h) = &o.local {
+            let h = h.clone();
+            drop(st);
+            return Some(if kill {
+                h.terminate();
+                true
+            } else {
+                h.cancel()
+            });
+        }
+        let Via::Agent(rank) = st.targets[t].via else { return Some(false) };
+        drop(st);
+        let code = if kill { op::TERMINATE_JOB } else { op::CANCEL };
+        self.command(rank, code, &token.to_le_bytes());
+        None
+    }
+
+    /// True if an agent refused to cancel `token` (running or done); forgets it.
+    pub(crate) fn take_refusal(&self, token: u64) -> bool {
+        self.lock().refused.remove(&token)
+    }
+
+    /// Sends one command to an agent.
+    pub(crate) fn command(&self, rank: usize, code: u8, args: &[u8]) {
+        if let Some(mut c) = launch::controller() {
+            if let Some(net) = c.net.as_mut() {
+                net.send(rank, TAG_CMD, wire::command(code, args));
+            }
+        }
+    }
+
+    /// Takes the replies received so far.
+    pub(crate) fn take_replies(&self) -> Vec<(usize, u8, Vec<u8>)> {
+        std::mem::take(&mut self.lock().replies)
+    }
+
+    /// Jobs owed (queued here or in flight on a target).
+    pub(crate) fn owed(&self) -> usize {
+        self.lock().owed.len()
+    }
+
+    fn bump(&self) {
+        // Relaxed: a change counter.
+        self.completed.fetch_add(1, Ordering::Relaxed);
+        let _g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        self.changed.notify_all();
+    }
+
+    /// Drives progress until `ready()` or `deadline`; true if `ready()`.
+    pub(crate) fn wait_until(
+        &self,
+        deadline: Option<std::time::Instant>,
+        ready: impl Fn() -> bool,
+    ) -> bool {
+        // Relaxed: a hint for the progress thread.
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        let mut idle = Idle::default();
+        let r = loop {
+            if ready() {
+                break true;
+            }
+            if self.progress() {
+                idle.active();
+                continue;
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                break ready();
+            }
+            let pause = idle.next_pause();
+            if pause.is_zero() {
+                std::thread::yield_now();
+                continue;
+            }
+            // Relaxed: a change counter, re-read under the sleepers' lock.
+            let seen = self.completed.load(Ordering::Relaxed);
+            let g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            if self.completed.load(Ordering::Relaxed) == seen {
+                let _ = self.changed.wait_timeout(g, pause);
+            }
+        };
+        // Relaxed: as above.
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+        r
+    }
+}
+
+impl State {
+    /// Every job owed.
+    pub(crate) fn owed_tokens(&self) -> Vec<u64> {
+        self.owed.keys().copied().collect()
+    }
+
+    /// The target with room and the fewest jobs per worker in flight.
+    #[inline]
+    fn pick(&self) -> Option<usize> {
+        let mut best: Option<(usize, usize, usize)> = None;
+        for (i, t) in self.targets.iter().enumerate() {
+            if t.in_flight >= t.window {
+                continue;
+            }
+            // Compare in_flight / workers without division.
+            let better = match best {
+                None => true,
+                Some((_, f, w)) => t.in_flight * w < f * t.workers,
+            };
+            if better {
+                best = Some((i, t.in_flight, t.workers.max(1)));
+            }
+        }
+        best.map(|b| b.0)
+    }
+}
+
+impl Target {
+    pub(crate) fn new(via: Via, workers: usize, window: usize) -> Self {
+        Target { via, workers, window: window.max(1), in_flight: 0, outgoing: Vec::new() }
+    }
+}

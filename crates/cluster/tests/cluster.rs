@@ -1,0 +1,248 @@
+//! Cluster tests: run under `mpirun -n 3 --oversubscribe --bind-to none` (rank 0 runs the
+//! checks, ranks 1 and 2 are node agents); without a launcher they run against a local
+//! pool only. `cluster mismatch` expects ranks built differently (see `.ci/cluster.sh`).
+//! A failed check panics: rank 0 exits non-zero and mpirun fails.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zeroproc_cluster::{as_completed, wait, ClusterError, ClusterPool, ReturnWhen};
+use zeroproc_sched::JobError;
+
+/// The MPI rank whose node pool runs this job (workers inherit their agent's environment).
+fn rank() -> u32 {
+    std::env::var("OMPI_COMM_WORLD_RANK")
+        .or_else(|_| std::env::var("PMIX_RANK"))
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+fn where_am_i(x: u64) -> (u64, u32) {
+    (x * 2, rank())
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn main() {
+    zeroproc_cluster::init();
+    let _finish = zeroproc_cluster::MainGuard::new();
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    if mode == "mismatch" {
+        return mismatch();
+    }
+    let launched = zeroproc_cluster::under_launcher();
+    let t0 = Instant::now();
+    let checks: [(&str, fn(bool)); 9] = [
+        ("jobs_spread_over_every_node", jobs_spread_over_every_node),
+        ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
+        ("a_killed_worker_on_a_node_fails_only_its_job", a_killed_worker_on_a_node_fails_only_its_job),
+        ("panics_and_timeouts_fail_only_their_job", panics_and_timeouts_fail_only_their_job),
+        ("cancel_and_terminate", cancel_and_terminate),
+        ("callbacks_wait_and_as_completed", callbacks_wait_and_as_completed),
+        ("too_large_arguments_are_refused_at_submission", too_large_arguments_are_refused_at_submission),
+        ("shutdown_then_submit_is_shutdown", shutdown_then_submit_is_shutdown),
+        ("local_and_remote_workers_together", local_and_remote_workers_together),
+    ];
+    for (name, check) in checks {
+        let t = Instant::now();
+        check(launched);
+        println!("cluster test {name} ... ok ({:.0} ms)", t.elapsed().as_secs_f64() * 1e3);
+    }
+    println!("cluster tests: {} passed in {:.1} s (launched: {launched})", checks.len(), t0.elapsed().as_secs_f64());
+}
+
+fn pool() -> ClusterPool {
+    ClusterPool::builder().workers_per_node(2).build().expect("cluster pool")
+}
+
+fn jobs_spread_over_every_node(launched: bool) {
+    let pool = pool();
+    if launched {
+        let nodes = pool.nodes();
+        assert_eq!(nodes.iter().map(|n| n.0).collect::<Vec<_>>(), [1, 2], "{nodes:?}");
+        assert_eq!(pool.workers(), 4);
+    }
+    assert_eq!(pool.submit(square, 7).result(), Ok(49));
+    let fs: Vec<_> = (0..200u64).map(|x| pool.submit(where_am_i, x)).collect();
+    let mut ranks = BTreeSet::new();
+    for (x, f) in fs.into_iter().enumerate() {
+        let (v, r) = f.result().expect("job");
+        assert_eq!(v, 2 * x as u64);
+        ranks.insert(r);
+    }
+    if launched {
+        assert_eq!(ranks, BTreeSet::from([1, 2]), "jobs ran on ranks {ranks:?}");
+    }
+}
+
+fn map_orders_chunks_and_unordered(_: bool) {
+    let pool = pool();
+    let v: Vec<u64> = pool.map(square, 0..1000u64).map(Result::unwrap).collect();
+    assert_eq!(v, (0..1000u64).map(square).collect::<Vec<_>>());
+    let v: Vec<u64> = pool.map(square, 0..10_001u64).chunk_size(97).map(Result::unwrap).collect();
+    assert_eq!(v, (0..10_001u64).map(square).collect::<Vec<_>>());
+    let mut u: Vec<u64> = pool.map_unordered(square, 0..3000u64).chunk_size(10).map(Result::unwrap).collect();
+    u.sort_unstable();
+    assert_eq!(u, (0..3000u64).map(square).collect::<Vec<_>>());
+    let empty: Vec<Result<u64, _>> = pool.map(square, Vec::<u64>::new()).collect();
+    assert!(empty.is_empty());
+    // Strings and vectors travel too.
+    let s: Vec<String> = pool.map(|s: String| s.repeat(2), ["a", "bc"].map(String::from)).map(Result::unwrap).collect();
+    assert_eq!(s, ["aa", "bcbc"]);
+}
+
+/// Item 13's worker SIGKILLs itself when it runs on a node agent (rank ≠ 0).
+fn die_on_13(x: u64) -> u64 {
+    if x == 13 && rank() != 0 {
+        // SAFETY: kill(2) on our own pid; it does not return.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+    x + 1
+}
+
+fn a_killed_worker_on_a_node_fails_only_its_job(launched: bool) {
+    let pool = pool();
+    let out: Vec<_> = pool.map(die_on_13, 0..200u64).collect();
+    for (x, r) in out.iter().enumerate() {
+        if x == 13 && launched {
+            assert_eq!(*r, Err(JobError::WorkerDied { signal: Some(libc::SIGKILL), exit_code: None }));
+        } else {
+            assert_eq!(*r, Ok(x as u64 + 1), "item {x}");
+        }
+    }
+    // The node respawned the worker and serves on.
+    let v: Vec<u64> = pool.map(square, 0..100u64).map(Result::unwrap).collect();
+    assert_eq!(v.len(), 100);
+    let f = pool.submit(|_: ()| -> u32 { std::process::abort() }, ());
+    assert!(matches!(f.result(), Err(JobError::WorkerDied { signal: Some(6), .. })));
+}
+
+fn panics_and_timeouts_fail_only_their_job(_: bool) {
+    let pool = pool();
+    let p = pool.submit(|x: u64| -> u64 { panic!("no {x}") }, 5);
+    match p.result() {
+        Err(JobError::Panicked { message }) => assert!(message.contains("no 5"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let slow = pool.submit_with_timeout(
+        |ms: u64| {
+            std::thread::sleep(Duration::from_millis(ms));
+            ms
+        },
+        10_000,
+        Duration::from_millis(200),
+    );
+    let ok = pool.submit(square, 3);
+    let t = Instant::now();
+    assert_eq!(slow.result(), Err(JobError::TimedOut));
+    assert!(t.elapsed() < Duration::from_secs(8), "timed out after {:?}", t.elapsed());
+    assert_eq!(ok.result(), Ok(9));
+    assert_eq!(pool.submit(square, 4).result(), Ok(16));
+}
+
+fn sleep_ms(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn cancel_and_terminate(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).window_per_worker(1).build().unwrap();
+    let n = pool.workers();
+    // One long job per worker fills every window; the next jobs wait on rank 0.
+    let running: Vec<_> = (0..n).map(|_| pool.submit(sleep_ms, 1500)).collect();
+    let queued = pool.submit(sleep_ms, 1);
+    assert!(queued.cancel(), "a job queued on rank 0 is cancellable");
+    assert!(queued.cancelled());
+    assert_eq!(queued.result(), Err(JobError::Cancelled));
+    // Running jobs: wait until they have started on their nodes.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!running[0].cancel(), "a running job is not cancellable");
+    assert!(running[0].terminate());
+    let mut rest = running.into_iter();
+    assert_eq!(rest.next().unwrap().result(), Err(JobError::Cancelled));
+    for f in rest {
+        assert_eq!(f.result(), Ok(1500));
+    }
+    assert_eq!(pool.submit(square, 5).result(), Ok(25), "serves after a terminate");
+}
+
+fn callbacks_wait_and_as_completed(_: bool) {
+    let pool = pool();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let fs: Vec<_> = (0..50u64).map(|x| pool.submit(square, x)).collect();
+    for f in &fs {
+        let h = hits.clone();
+        f.add_done_callback(move |r| {
+            assert!(r.is_ok());
+            h.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    // Nobody waits: the progress thread delivers them.
+    let until = Instant::now() + Duration::from_secs(20);
+    while hits.load(Ordering::Relaxed) < 50 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(hits.load(Ordering::Relaxed), 50);
+    let total: u64 = as_completed(fs).map(|f| f.result().unwrap()).sum();
+    assert_eq!(total, (0..50u64).map(square).sum::<u64>());
+    let fast = pool.submit(square, 2);
+    let slow = pool.submit(sleep_ms, 3000);
+    let (done, not_done) = wait(vec![fast, slow], ReturnWhen::FirstCompleted, Some(Duration::from_secs(2)));
+    assert_eq!((done.len(), not_done.len()), (1, 1));
+    for f in not_done {
+        assert!(f.terminate());
+    }
+}
+
+fn too_large_arguments_are_refused_at_submission(_: bool) {
+    let pool = pool();
+    let big = vec![1u8; 4 << 20];
+    match pool.submit(|v: Vec<u8>| v.len(), big).result() {
+        Err(JobError::TooLarge { message }) => assert!(message.contains("record"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // Moderate payloads go through.
+    assert_eq!(pool.submit(|v: Vec<u8>| v.len() as u64, vec![7u8; 60_000]).result(), Ok(60_000));
+}
+
+fn shutdown_then_submit_is_shutdown(_: bool) {
+    let pool = pool();
+    let f = pool.submit(sleep_ms, 100);
+    pool.shutdown(true, false);
+    assert_eq!(f.result(), Ok(100));
+    assert_eq!(pool.submit(square, 1).result(), Err(JobError::Shutdown));
+    drop(pool);
+    // A new pool can be built after the previous one is gone.
+    assert_eq!(self::pool().submit(square, 6).result(), Ok(36));
+}
+
+fn local_and_remote_workers_together(launched: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).local_workers(1).build().unwrap();
+    if launched {
+        assert_eq!(pool.nodes(), [(0, 1), (1, 1), (2, 1)]);
+    }
+    let ranks: BTreeSet<u32> = pool.map(where_am_i, 0..300u64).map(|r| r.unwrap().1).collect();
+    if launched {
+        assert_eq!(ranks, BTreeSet::from([0, 1, 2]));
+    }
+    let second = ClusterPool::builder().build();
+    assert!(matches!(second, Err(ClusterError::Unavailable(_))), "{second:?}");
+}
+
+/// Run as `mpirun -n 1 cluster mismatch : -n 2 -x ZEROPROC_CLUSTER_FINGERPRINT_SALT=other cluster mismatch`.
+fn mismatch() {
+    match ClusterPool::builder().build() {
+        Err(ClusterError::BuildMismatch { ranks, .. }) => {
+            let r: Vec<usize> = ranks.iter().map(|r| r.0).collect();
+            assert_eq!(r, [1, 2]);
+            let e = ClusterPool::builder().build().unwrap_err().to_string();
+            assert!(e.contains("rank 1") && e.contains("rank 2"), "{e}");
+            println!("cluster test build_mismatch_names_the_ranks ... ok: {e}");
+        }
+        other => panic!("expected a build mismatch, got {other:?}"),
+    }
+}

@@ -1,0 +1,352 @@
+//! Forwarding jobs that were encoded elsewhere (zeroproc-cluster's node agents): a job
+//! record — envelope header with the function id, then the rkyv archive of the arguments —
+//! is copied into a worker's submission ring **unchanged but for the job id** (as
+//! `balance.rs` does when it moves a record), and the worker's completion record is handed
+//! to a [`RecordSink`] as it lies in the completion ring, before it is released. Nothing is
+//! decoded or re-encoded on the way: the worker validates the archive, as for any job.
+
+use super::core::{Complete, Owed, Shared};
+use super::submit::Attempt;
+use super::Pool;
+use crate::error::{JobError, Never};
+use crate::job::{self, kind, status, Wire};
+use crate::spill::SpillHeap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zeroproc_codec::envelope::{self, HEADER_LEN};
+use zeroproc_ring::spsc::TryReserveError;
+
+/// The function id of a plain job `f(args) -> R` (what [`Pool::submit`] sends).
+pub fn fn_id<F, A, R>(_f: F) -> u32
+where
+    F: Fn(A) -> R + Copy + Send + 'static,
+    A: Wire,
+    R: Wire + Send + 'static,
+{
+    crate::fnid::id_of(job::call::<F, A, R>)
+}
+
+/// The function id of a chunk job: `Vec<A>` in, `Vec<R>` out, `f` applied to each item
+/// (what [`Pool::map`] sends with a chunk size).
+pub fn chunk_fn_id<F, A, R>(_f: F) -> u32
+where
+    F: Fn(A) -> R + Copy + Send + 'static,
+    A: Wire,
+    R: Wire + Send + 'static,
+{
+    crate::fnid::id_of(job::call_chunk::<F, A, R>)
+}
+
+/// How a forwarded job ended.
+#[derive(Debug)]
+pub enum RawOutcome<'a> {
+    /// The result's envelope (inline: header + archive), as the worker wrote it.
+    Done(&'a [u8]),
+    /// The job failed (panic, worker death, time-out, cancellation, bad arguments…).
+    Failed(JobError<Never>),
+}
+
+/// Receives the outcomes of forwarded jobs. Called under the pool's lock (keep it short:
+/// copy the bytes out), by whichever controller thread drains the completion.
+pub trait RecordSink: Send + Sync {
+    /// The job submitted with `token` ended.
+    fn done(&self, token: u64, outcome: RawOutcome<'_>);
+}
+
+/// One forwarded job in flight.
+struct RawJob {
+    token: u64,
+    sink: Arc<dyn RecordSink>,
+    /// The job's id in the pool (changes when `balance.rs` moves it), 0 before placement.
+    id: AtomicU64,
+    worker: AtomicUsize,
+}
+
+impl Complete for RawJob {
+    fn complete(&self, _seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool {
+        let msg = || String::from_utf8_lossy(bytes).into_owned();
+        let failed = match st {
+            status::OK if bytes.len() > 3 && bytes[3] & envelope::FLAG_SPILLED != 0 => {
+                discard_spilled(bytes, heap);
+                JobError::TooLarge {
+                    message: "the result is larger than a ring record: it was spilled to the \
+                              node's shared heap, which forwarding does not carry"
+                        .into(),
+                }
+            }
+            status::OK => {
+                self.sink.done(self.token, RawOutcome::Done(bytes));
+                return false;
+            }
+            status::PANICKED => JobError::Panicked { message: msg() },
+            status::SKIPPED => JobError::Cancelled,
+            _ => JobError::Decode { message: msg() },
+        };
+        self.sink.done(self.token, RawOutcome::Failed(failed));
+        false
+    }
+
+    fn fail(&self, _seq: u64, e: JobError<Never>) -> bool {
+        self.sink.done(self.token, RawOutcome::Failed(e));
+        false
+    }
+
+    fn after(&self) {}
+
+    fn assign(&self, worker: usize, id: u64) {
+        // Relaxed (both): read under the pool lock or by the handle's owner after
+        // `submit_record` returned (program order).
+        self.worker.store(worker, Ordering::Relaxed);
+        self.id.store(id, Ordering::Relaxed);
+    }
+}
+
+fn discard_spilled(bytes: &[u8], heap: Option<&SpillHeap>) {
+    if let Some(h) = heap.and_then(|h| h.heap().ok()) {
+        let _ = zeroproc_codec::payload::discard(bytes, &h);
+    }
+}
+
+/// A forwarded job: cancel or terminate it. Dropping it does nothing to the job.
+#[derive(Clone)]
+pub struct RecordHandle {
+    job: Arc<RawJob>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RecordHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordHandle").field("token", &self.job.token).finish()
+    }
+}
+
+impl RecordHandle {
+    fn id(&self) -> u64 {
+        // Relaxed: see `assign`.
+        self.job.id.load(Ordering::Relaxed)
+    }
+
+    /// Cancels the job if no worker has started it (the sink gets `Cancelled`); false if
+    /// it runs or ended. Exact, like [`JobFuture::cancel`](crate::JobFuture::cancel).
+    pub fn cancel(&self) -> bool {
+        let shared = &self.shared;
+        let mut core = shared.lock();
+        core.drain_all(shared);
+        let id = self.id();
+        let cancelled = core.jobs.get(id).is_some() && core.cancel(shared, id);
+        let after = core.take_after();
+        drop(core);
+        shared.run_after(after);
+        cancelled
+    }
+
+    /// Cancels the job, or kills the worker running it (the sink gets `Cancelled`).
+    pub fn terminate(&self) {
+        if !self.cancel() {
+            self.shared.kill_running(self.id(), JobError::Cancelled);
+        }
+    }
+}
+
+/// Why [`Pool::try_submit_record`] did not place the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    /// Every submission ring is full: try again after completions.
+    Full,
+    /// The pool is shut down.
+    Shutdown,
+    /// No worker slot is left.
+    NoWorkers,
+    /// Not a job record (shorter than an envelope header, or spilled), or its function
+    /// cannot be registered.
+    Invalid(String),
+    /// Larger than a submission ring record (`max` bytes).
+    TooLarge {
+        /// The record's length.
+        len: usize,
+        /// The largest record the rings take.
+        max: usize,
+    },
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordError::Full => f.write_str("every submission ring is full"),
+            RecordError::Shutdown => f.write_str("the pool is shut down"),
+            RecordError::NoWorkers => f.write_str("the pool has no worker left"),
+            RecordError::Invalid(m) => write!(f, "not a job record: {m}"),
+            RecordError::TooLarge { len, max } => {
+                write!(f, "a {len}-byte job record; the rings take at most {max} bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+impl Pool {
+    /// Places a job record encoded elsewhere (see the module docs) without waiting; its
+    /// outcome goes to `sink` with `token`. `timeout`: a per-job time-out (else the
+    /// pool's). Records are staged and published by [`publish_records`](Self::publish_records)
+    /// when `stage` is true (one wake-up check per worker for a batch).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::raw::{fn_id, RawOutcome, RecordSink};
+    /// use std::sync::{Arc, Mutex};
+    /// struct Keep(Mutex<Vec<(u64, Vec<u8>)>>);
+    /// impl RecordSink for Keep {
+    ///     fn done(&self, token: u64, o: RawOutcome<'_>) {
+    ///         if let RawOutcome::Done(b) = o { self.0.lock().unwrap().push((token, b.to_vec())) }
+    ///     }
+    /// }
+    /// fn square(x: u64) -> u64 { x * x }
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let mut rec = rkyv::util::Align([0u8; 64]);
+    /// let n = zeroproc_codec::envelope::encode_into(
+    ///     &mut rec.0, zeroproc_codec::envelope::Header::new(0, fn_id(square)), &7u64).unwrap();
+    /// let keep = Arc::new(Keep(Mutex::new(Vec::new())));
+    /// pool.try_submit_record(&rec.0[..n], keep.clone(), 42, None, false).unwrap();
+    /// while keep.0.lock().unwrap().is_empty() { pool.wait_records(None); }
+    /// let (token, env) = keep.0.lock().unwrap().pop().unwrap();
+    /// let mut b = rkyv::util::AlignedVec::<16>::new();
+    /// b.extend_from_slice(&env);
+    /// let (_, v) = zeroproc_codec::envelope::decode::<u64>(&b).unwrap();
+    /// assert_eq!((token, v.to_native()), (42, 49));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    pub fn try_submit_record(
+        &self,
+        record: &[u8],
+        sink: Arc<dyn RecordSink>,
+        token: u64,
+        timeout: Option<Duration>,
+        stage: bool,
+    ) -> Result<RecordHandle, RecordError> {
+        let timeout_ns = match timeout {
+            Some(d) => super::timeout_ns(d),
+            None => self.timeout_ns(),
+        };
+        let job = Arc::new(RawJob {
+            token,
+            sink,
+            id: AtomicU64::new(0),
+            worker: AtomicUsize::new(usize::MAX),
+        });
+        match place_record(&self.shared, record, job.clone(), timeout_ns, stage) {
+            Ok(()) => Ok(RecordHandle { job, shared: self.shared.clone() }),
+            Err(Attempt::Full) => Err(RecordError::Full),
+            Err(Attempt::Closed) => Err(RecordError::Shutdown),
+            Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(RecordError::NoWorkers),
+            Err(Attempt::Encode(m)) => Err(RecordError::Invalid(m)),
+            Err(Attempt::TooLarge(_)) => Err(RecordError::TooLarge {
+                len: record.len(),
+                max: self.max_record(),
+            }),
+        }
+    }
+
+    /// Publishes the records staged by [`try_submit_record`](Self::try_submit_record).
+    pub fn publish_records(&self) {
+        let mut core = self.shared.lock();
+        for slot in core.slots.iter_mut().filter(|s| s.staged != 0) {
+            slot.tx.publish();
+            slot.staged = 0;
+        }
+    }
+
+    /// The largest job record the submission rings take.
+    pub fn max_record(&self) -> usize {
+        let core = self.shared.lock();
+        core.slots.iter().map(|s| s.tx.max_payload()).max().unwrap_or(0)
+    }
+
+    /// Drains completions (the sinks are called in this thread); true if any arrived.
+    pub fn poll_records(&self) -> bool {
+        self.shared.poll()
+    }
+
+    /// Sleeps until a completion arrives (and drains it) or `deadline` passes, with the
+    /// pool's wait strategy. True if something completed.
+    pub fn wait_records(&self, deadline: Option<Instant>) -> bool {
+        // Relaxed: a change counter (see `Shared::completed`).
+        let seen = self.shared.completed.load(Ordering::Relaxed);
+        self.shared.wait_until(deadline, || self.shared.completed.load(Ordering::Relaxed) != seen)
+    }
+}
+
+/// Places `record` on the least-loaded worker with room (as `submit::place` does for a
+/// typed job, with a copy instead of an encoding).
+fn place_record(
+    shared: &Shared,
+    record: &[u8],
+    job: Arc<RawJob>,
+    timeout_ns: u64,
+    stage: bool,
+) -> Result<(), Attempt> {
+    if record.len() < HEADER_LEN || record[3] & envelope::FLAG_SPILLED != 0 {
+        return Err(Attempt::Encode(format!("{} bytes, not an inline envelope", record.len())));
+    }
+    // Acquire: pairs with the Release store in `shutdown`.
+    if shared.closed.load(Ordering::Acquire) {
+        return Err(Attempt::Closed);
+    }
+    let fn_id = u32::from_le_bytes(record[4..8].try_into().expect("4 bytes"));
+    let mut core = shared.lock();
+    let core = &mut *core;
+    core.fns.ensure(&shared.header().fns, fn_id).map_err(|e| Attempt::Encode(e.to_string()))?;
+    let Some(first) = core.pick() else {
+        return Err(if core.slots.iter().all(|s| s.broken) {
+            Attempt::NoWorkers
+        } else {
+            Attempt::Closed
+        });
+    };
+    let n = core.slots.len();
+    for k in 0..n {
+        let w = (first + k) % n;
+        if !core.slots[w].open() {
+            continue;
+        }
+        if record.len() > core.slots[w].tx.max_payload() {
+            return Err(Attempt::TooLarge(String::new()));
+        }
+        let Some(id) = core.alloc_id(w) else { continue };
+        let slot = &mut core.slots[w];
+        let mut r = match slot.tx.try_reserve(record.len()) {
+            Ok(r) => r,
+            Err(TryReserveError::Full) => continue,
+            Err(TryReserveError::Corrupt(_)) => {
+                core.retire(w, &format!("submission ring corrupt: worker slot {w} retired"));
+                continue;
+            }
+            Err(e) => return Err(Attempt::Encode(e.to_string())),
+        };
+        // Before the record is committed (the commit's Release publishes it).
+        shared.claims().queue(id);
+        r.copy_from_slice(record);
+        // The envelope names the job id too (the worker checks it against the tag).
+        r[8..16].copy_from_slice(&id.to_le_bytes());
+        if timeout_ns != 0 {
+            r[3] |= job::FLAG_TIMED;
+        }
+        r.set_kind(kind::JOB);
+        r.set_tag(id);
+        if stage {
+            r.stage();
+            slot.staged += 1;
+        } else {
+            r.commit();
+        }
+        let pos = slot.tx.last_position();
+        job.assign(w, id);
+        core.track(Owed { id, seq: 0, dest: job, timeout_ns, worker: w, pos });
+        return Ok(());
+    }
+    if core.slots.iter().all(|s| s.broken) {
+        return Err(Attempt::NoWorkers);
+    }
+    Err(Attempt::Full)
+}
