@@ -152,6 +152,12 @@
 // their object (`queue`, `pipe`, `shared`, `container`, `sync`); the layers underneath are
 // under `raw`.
 pub use zeroproc_macros::{data, main};
+#[cfg(not(feature = "mpi"))]
+pub use zeroproc_sched::init;
+/// With the `mpi` feature, `init` is the cluster's: it also turns every MPI rank but 0
+/// into a node agent when the program runs under `mpirun`/`srun` (see [`cluster`]).
+#[cfg(feature = "mpi")]
+pub use zeroproc_cluster::init;
 pub use zeroproc_mp::container::{DictHandle, ListHandle, NamespaceHandle};
 pub use zeroproc_mp::pipe::{ConnectionHandle, ReceiverHandle, SenderHandle};
 pub use zeroproc_mp::queue::{JoinableQueueHandle, QueueHandle};
@@ -161,7 +167,7 @@ pub use zeroproc_mp::{
     SharedArray, SharedCell, SharedDict, SharedList, SharedVec,
 };
 pub use zeroproc_sched::{
-    as_completed, criterion_main, init, test_worker, wait, AccessError, AsCompleted, BuildError,
+    as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BuildError,
     Exit, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder,
     PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, SharedValue, Shutdown,
     SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
@@ -177,6 +183,30 @@ pub use zeroproc_mp::queue;
 /// Shared arrays of plain-old-data ([`SharedArray`], [`SharedVec`], [`SharedCell`]): errors,
 /// chunk guards, the `Pod` bound.
 pub use zeroproc_mp::shared;
+
+/// The executor over an MPI run (feature `mpi`): [`cluster::ClusterPool`], one node agent
+/// per node owning a local pool. See `docs/cluster.md`.
+#[cfg(feature = "mpi")]
+pub use zeroproc_cluster as cluster;
+
+/// Used by `#[zeroproc::main]`; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    /// Kept alive for `main`'s duration by `#[zeroproc::main]`: with the `mpi` feature its
+    /// drop stops the node agents and finalizes MPI when `main` returns or unwinds.
+    #[cfg(feature = "mpi")]
+    pub type MainGuard = zeroproc_cluster::MainGuard;
+    /// Kept alive for `main`'s duration by `#[zeroproc::main]` (nothing to do without the
+    /// `mpi` feature).
+    #[cfg(not(feature = "mpi"))]
+    #[derive(Debug, Default)]
+    pub struct MainGuard;
+
+    /// The guard for `main`.
+    pub fn main_guard() -> MainGuard {
+        MainGuard::default()
+    }
+}
 
 /// The process-shared synchronization primitives (Python's `multiprocessing.Lock`,
 /// `RLock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`), robust

@@ -6,11 +6,11 @@
 
 use crate::idle::Idle;
 use crate::net::{Net, Received};
+use crate::outbox::Outbox;
 use crate::wire::{self, op, TAG_CMD, TAG_DONE, TAG_JOBS, TAG_REPLY};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use crate::outbox::Outbox;
 use zeroproc_sched::raw::{RawOutcome, RecordError, RecordHandle, RecordSink};
 use zeroproc_sched::{JobError, Pool};
 
@@ -70,7 +70,9 @@ impl Agent {
     fn handle(&mut self, m: Received) {
         match m.tag {
             TAG_JOBS => self.jobs(&m.bytes),
-            TAG_CMD if !m.bytes.is_empty() => self.command(m.bytes[0], &m.bytes[8.min(m.bytes.len())..]),
+            TAG_CMD if !m.bytes.is_empty() => {
+                self.command(m.bytes[0], &m.bytes[8.min(m.bytes.len())..])
+            }
             _ => eprintln!(
                 "zeroproc-cluster agent {}: unexpected message (tag {}, {} bytes) from rank {}",
                 self.net.rank(),
@@ -165,7 +167,9 @@ impl Agent {
     }
 
     fn command(&mut self, code: u8, args: &[u8]) {
-        let token = || u64::from_le_bytes(args.get(..8).and_then(|b| b.try_into().ok()).unwrap_or_default());
+        let token = || {
+            u64::from_le_bytes(args.get(..8).and_then(|b| b.try_into().ok()).unwrap_or_default())
+        };
         match code {
             op::BUILD => self.build(args),
             op::CANCEL => {
@@ -193,7 +197,9 @@ impl Agent {
                 self.reply(op::SHUTDOWN, &[]);
             }
             op::STOP => self.stop = true,
-            other => eprintln!("zeroproc-cluster agent {}: unknown command {other}", self.net.rank()),
+            other => {
+                eprintln!("zeroproc-cluster agent {}: unknown command {other}", self.net.rank())
+            }
         }
     }
 
@@ -221,8 +227,10 @@ impl Agent {
         if self.pool.is_some() {
             return self.reply(op::ERROR, b"a cluster pool is already open on this node");
         }
-        let workers = args.get(0..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4")) as usize);
-        let timeout_ns = args.get(4..12).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8")));
+        let workers =
+            args.get(0..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4")) as usize);
+        let timeout_ns =
+            args.get(4..12).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8")));
         let pin = args.get(12) != Some(&0);
         let mut b = Pool::builder().pin(pin).name(format!("cluster-node-{}", self.net.rank()));
         if workers != 0 {

@@ -25,7 +25,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<R> Slot<R> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Slot { value: Mutex::new(None), done: AtomicBool::new(false), callbacks: Mutex::new(Vec::new()) })
+        Arc::new(Slot {
+            value: Mutex::new(None),
+            done: AtomicBool::new(false),
+            callbacks: Mutex::new(Vec::new()),
+        })
     }
 
     fn is_done(&self) -> bool {
@@ -106,7 +110,10 @@ pub struct ClusterFuture<R> {
 
 impl<R> std::fmt::Debug for ClusterFuture<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterFuture").field("token", &self.token).field("done", &self.slot.is_done()).finish()
+        f.debug_struct("ClusterFuture")
+            .field("token", &self.token)
+            .field("done", &self.slot.is_done())
+            .finish()
     }
 }
 
@@ -235,8 +242,8 @@ impl<R: Wire + Send + 'static> ClusterFuture<R> {
     }
 
     fn take(self) -> Outcome<R> {
-        lock(&self.slot.value).take().unwrap_or(Err(JobError::Decode {
-            message: "the outcome was taken already".into(),
-        }))
+        lock(&self.slot.value)
+            .take()
+            .unwrap_or(Err(JobError::Decode { message: "the outcome was taken already".into() }))
     }
 }

@@ -8,7 +8,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// The environment variables a launcher sets in each rank (Open MPI's mpirun, PMIx,
 /// MPICH/Hydra's PMI, Slurm's srun).
-pub const LAUNCHER_VARS: [&str; 4] = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"];
+pub const LAUNCHER_VARS: [&str; 4] =
+    ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"];
 
 /// Test hook: a value here is mixed into this rank's build fingerprint, so a test can run
 /// ranks that look like different builds (`mpirun -n 1 prog : -n 2 -x VAR=1 prog`).
@@ -59,8 +60,7 @@ pub fn init() {
     if !under_launcher() || STARTED.set(()).is_err() {
         return;
     }
-    let Some((universe, threading)) =
-        mpi::initialize_with_threading(mpi::Threading::Multiple)
+    let Some((universe, threading)) = mpi::initialize_with_threading(mpi::Threading::Multiple)
     else {
         return; // already initialized by the program itself: not ours to manage
     };

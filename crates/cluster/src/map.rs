@@ -154,7 +154,10 @@ where
                 if c.is_empty() {
                     break;
                 }
-                (c.len(), self.pool.record(zeroproc_sched::raw::chunk_fn_id::<F, A, R>(conjure()), &c))
+                (
+                    c.len(),
+                    self.pool.record(zeroproc_sched::raw::chunk_fn_id::<F, A, R>(conjure()), &c),
+                )
             };
             jobs.push(rec);
         }
@@ -198,7 +201,12 @@ fn conjure<F>() -> F
 where
     F: Copy,
 {
-    const { assert!(std::mem::size_of::<F>() == 0, "only non-capturing closures and fn items can be sent") };
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "only non-capturing closures and fn items can be sent"
+        )
+    };
     // SAFETY: `F` is zero-sized (asserted at compile time) and `Copy`: it has exactly one
     // value and no bytes to initialise (the same argument as zeroproc-sched's `conjure`).
     unsafe { std::mem::zeroed() }

@@ -60,8 +60,11 @@ impl Net {
         // SAFETY: `raw` comes from a leaked box: valid and not freed until `reap` sees the
         // request complete; nothing writes to it meanwhile.
         let shared: &'static [u8] = unsafe { &*raw };
-        let request =
-            self.world.process_at_rank(rank as i32).immediate_send_with_tag(StaticScope, shared, tag);
+        let request = self.world.process_at_rank(rank as i32).immediate_send_with_tag(
+            StaticScope,
+            shared,
+            tag,
+        );
         self.pending.push(Pending { request, buffer: raw });
         self.reap();
     }

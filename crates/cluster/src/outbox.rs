@@ -34,7 +34,6 @@ impl Outbox {
     }
 }
 
-
 impl Outbox {
     /// Records a failure for `token`.
     pub(crate) fn fail(&self, token: u64, e: &zeroproc_sched::JobError) {

@@ -49,7 +49,10 @@ impl std::fmt::Display for ClusterError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ClusterError::BuildMismatch { controller, ranks } => {
-                write!(f, "ranks run a different build than rank 0 (fingerprint {controller:#018x}): ")?;
+                write!(
+                    f,
+                    "ranks run a different build than rank 0 (fingerprint {controller:#018x}): "
+                )?;
                 for (i, (r, fp)) in ranks.iter().enumerate() {
                     let sep = if i == 0 { "" } else { ", " };
                     write!(f, "{sep}rank {r} ({fp:#018x})")?;
@@ -58,7 +61,9 @@ impl std::fmt::Display for ClusterError {
             }
             ClusterError::Unavailable(m) => f.write_str(m),
             ClusterError::Node { rank, message } => write!(f, "rank {rank}: {message}"),
-            ClusterError::NoTargets => f.write_str("no node agents and no local workers to run jobs"),
+            ClusterError::NoTargets => {
+                f.write_str("no node agents and no local workers to run jobs")
+            }
         }
     }
 }
@@ -77,7 +82,13 @@ pub struct ClusterBuilder {
 
 impl Default for ClusterBuilder {
     fn default() -> Self {
-        ClusterBuilder { workers_per_node: 0, local_workers: None, window_per_worker: 4, job_timeout: None, pin: true }
+        ClusterBuilder {
+            workers_per_node: 0,
+            local_workers: None,
+            window_per_worker: 4,
+            job_timeout: None,
+            pin: true,
+        }
     }
 }
 
@@ -120,7 +131,9 @@ impl ClusterBuilder {
     /// Builds the node pools (every agent's, and rank 0's if it has workers).
     pub fn build(self) -> Result<ClusterPool, ClusterError> {
         if OPEN.swap(true, Ordering::AcqRel) {
-            return Err(ClusterError::Unavailable("another ClusterPool is open (one at a time)".into()));
+            return Err(ClusterError::Unavailable(
+                "another ClusterPool is open (one at a time)".into(),
+            ));
         }
         let r = self.build_inner();
         if r.is_err() {
@@ -130,10 +143,13 @@ impl ClusterBuilder {
     }
 
     fn build_inner(self) -> Result<ClusterPool, ClusterError> {
-        let timeout_ns = self.job_timeout.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
+        let timeout_ns =
+            self.job_timeout.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
         let (size, fingerprints) = match launch::controller() {
             Some(c) if c.net.is_none() => {
-                return Err(ClusterError::Unavailable("the cluster was finished (zeroproc_cluster::finish)".into()))
+                return Err(ClusterError::Unavailable(
+                    "the cluster was finished (zeroproc_cluster::finish)".into(),
+                ))
             }
             Some(c) => (c.net.as_ref().map_or(1, |n| n.size()), c.fingerprints.clone()),
             None => (1, Vec::new()),
@@ -154,7 +170,8 @@ impl ClusterBuilder {
             if let Some(d) = self.job_timeout {
                 b = b.job_timeout(d);
             }
-            let p = b.build().map_err(|e| ClusterError::Node { rank: 0, message: e.to_string() })?;
+            let p =
+                b.build().map_err(|e| ClusterError::Node { rank: 0, message: e.to_string() })?;
             max_record = max_record.min(p.max_record());
             targets.push(Target::new(Via::Local(p), local, local * self.window_per_worker));
         }
@@ -162,7 +179,11 @@ impl ClusterBuilder {
             let built = start_agents(size, self.workers_per_node, timeout_ns, self.pin)?;
             for (rank, workers, max) in built {
                 max_record = max_record.min(max);
-                targets.push(Target::new(Via::Agent(rank), workers, workers * self.window_per_worker));
+                targets.push(Target::new(
+                    Via::Agent(rank),
+                    workers,
+                    workers * self.window_per_worker,
+                ));
             }
             targets
         } else {
@@ -178,9 +199,18 @@ impl ClusterBuilder {
             std::thread::Builder::new()
                 .name("zeroproc-cluster-progress".into())
                 .spawn(move || progress_loop(&shared, &stop))
-                .map_err(|e| ClusterError::Node { rank: 0, message: format!("progress thread: {e}") })?
+                .map_err(|e| ClusterError::Node {
+                    rank: 0,
+                    message: format!("progress thread: {e}"),
+                })?
         };
-        Ok(ClusterPool { shared, stop, progress: Mutex::new(Some(progress)), max_record, ended: AtomicBool::new(false) })
+        Ok(ClusterPool {
+            shared,
+            stop,
+            progress: Mutex::new(Some(progress)),
+            max_record,
+            ended: AtomicBool::new(false),
+        })
     }
 }
 
@@ -216,12 +246,19 @@ fn start_agents(
                 idle.active();
             }
             Some(m) if m.tag == crate::wire::TAG_REPLY => {
-                let message = String::from_utf8_lossy(m.bytes.get(8..).unwrap_or_default()).into_owned();
+                let message =
+                    String::from_utf8_lossy(m.bytes.get(8..).unwrap_or_default()).into_owned();
                 failed = Some(ClusterError::Node { rank: m.from, message });
             }
-            Some(m) => eprintln!("zeroproc-cluster: unexpected tag {} from rank {} during build", m.tag, m.from),
+            Some(m) => eprintln!(
+                "zeroproc-cluster: unexpected tag {} from rank {} during build",
+                m.tag, m.from
+            ),
             None if Instant::now() > until => {
-                failed = Some(ClusterError::Node { rank: 0, message: "node agents did not answer within 120 s".into() })
+                failed = Some(ClusterError::Node {
+                    rank: 0,
+                    message: "node agents did not answer within 120 s".into(),
+                })
             }
             None => idle.pause(),
         }
@@ -318,7 +355,11 @@ impl ClusterPool {
     }
 
     /// The encoded job record of `f(args)`, or why it cannot be sent.
-    pub(crate) fn record<A: Wire>(&self, fn_id: u32, args: &A) -> Result<AlignedVec<16>, JobError<Never>> {
+    pub(crate) fn record<A: Wire>(
+        &self,
+        fn_id: u32,
+        args: &A,
+    ) -> Result<AlignedVec<16>, JobError<Never>> {
         encode_record(fn_id, args, self.max_record)
     }
 
@@ -402,7 +443,8 @@ impl ClusterPool {
             self.shared.cancel_queue(&mut st);
         }
         self.end(op::TERMINATE);
-        self.shared.wait_until(Some(Instant::now() + Duration::from_secs(5)), || self.shared.owed() == 0);
+        self.shared
+            .wait_until(Some(Instant::now() + Duration::from_secs(5)), || self.shared.owed() == 0);
     }
 
     fn close(&self) {
@@ -471,7 +513,11 @@ impl Drop for ClusterPool {
 
 /// Encodes the job record (envelope: header with `fn_id`, rkyv archive of `args`) once;
 /// it travels unchanged from here to the worker.
-pub(crate) fn encode_record<A: Wire>(fn_id: u32, args: &A, max: usize) -> Result<AlignedVec<16>, JobError<Never>> {
+pub(crate) fn encode_record<A: Wire>(
+    fn_id: u32,
+    args: &A,
+    max: usize,
+) -> Result<AlignedVec<16>, JobError<Never>> {
     let mut size = 256usize.min(max.max(envelope::HEADER_LEN));
     loop {
         let mut buf = AlignedVec::<16>::with_capacity(size);

@@ -146,8 +146,13 @@ impl Shared {
             }
             Via::Local(pool) => {
                 let timeout = (timeout_ns != 0).then(|| Duration::from_nanos(timeout_ns));
-                match pool.try_submit_record(record, self.local_outbox.clone(), token, timeout, false)
-                {
+                match pool.try_submit_record(
+                    record,
+                    self.local_outbox.clone(),
+                    token,
+                    timeout,
+                    false,
+                ) {
                     Ok(h) => Some(h),
                     Err(e) => {
                         // The local pool refused it (full rings are not possible within
@@ -155,7 +160,9 @@ impl Shared {
                         let err = match e {
                             RecordError::Shutdown | RecordError::Full => JobError::Shutdown,
                             RecordError::NoWorkers => JobError::NoWorkers,
-                            RecordError::TooLarge { .. } => JobError::TooLarge { message: e.to_string() },
+                            RecordError::TooLarge { .. } => {
+                                JobError::TooLarge { message: e.to_string() }
+                            }
                             RecordError::Invalid(m) => JobError::Decode { message: m },
                         };
                         self.local_outbox.fail(token, &err);
@@ -229,8 +236,10 @@ impl Shared {
         for m in msgs {
             match m.tag {
                 TAG_DONE => {
-                    if let Some(t) =
-                        st.targets.iter().position(|t| matches!(t.via, Via::Agent(r) if r == m.from))
+                    if let Some(t) = st
+                        .targets
+                        .iter()
+                        .position(|t| matches!(t.via, Via::Agent(r) if r == m.from))
                     {
                         n += self.resolve(st, t, &m.bytes);
                     }
@@ -244,7 +253,10 @@ impl Shared {
                         st.replies.push((m.from, m.bytes[0], args));
                     }
                 }
-                _ => eprintln!("zeroproc-cluster: unexpected message tag {} from rank {}", m.tag, m.from),
+                _ => eprintln!(
+                    "zeroproc-cluster: unexpected message tag {} from rank {}",
+                    m.tag, m.from
+                ),
             }
         }
         if n > 0 && !st.queue.is_empty() {
@@ -263,7 +275,8 @@ impl Shared {
             }
             st.refused.remove(&e.token);
             let kind = e.word as u32;
-            let outcome = if kind == wire::kind::OK { Ok(e.body) } else { Err(wire::error_of(kind, e.body)) };
+            let outcome =
+                if kind == wire::kind::OK { Ok(e.body) } else { Err(wire::error_of(kind, e.body)) };
             if o.dest.complete(o.index, outcome) {
                 st.after.push(o.dest);
             }

@@ -119,7 +119,9 @@ pub fn push_error(buf: &mut Vec<u8>, token: u64, e: &JobError<Never>) {
         JobError::Decode { message } => push_done(buf, token, kind::DECODE, message.as_bytes()),
         JobError::NoWorkers => push_done(buf, token, kind::NO_WORKERS, &[]),
         JobError::Shutdown => push_done(buf, token, kind::SHUTDOWN, &[]),
-        JobError::TooLarge { message } => push_done(buf, token, kind::TOO_LARGE, message.as_bytes()),
+        JobError::TooLarge { message } => {
+            push_done(buf, token, kind::TOO_LARGE, message.as_bytes())
+        }
         JobError::Job(n) => match *n {},
     }
 }

@@ -27,6 +27,9 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
+/// A named check; its argument says whether the run is under an MPI launcher.
+type Check = (&'static str, fn(bool));
+
 fn main() {
     zeroproc_cluster::init();
     let _finish = zeroproc_cluster::MainGuard::new();
@@ -36,14 +39,20 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [(&str, fn(bool)); 9] = [
+    let checks: [Check; 9] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
-        ("a_killed_worker_on_a_node_fails_only_its_job", a_killed_worker_on_a_node_fails_only_its_job),
+        (
+            "a_killed_worker_on_a_node_fails_only_its_job",
+            a_killed_worker_on_a_node_fails_only_its_job,
+        ),
         ("panics_and_timeouts_fail_only_their_job", panics_and_timeouts_fail_only_their_job),
         ("cancel_and_terminate", cancel_and_terminate),
         ("callbacks_wait_and_as_completed", callbacks_wait_and_as_completed),
-        ("too_large_arguments_are_refused_at_submission", too_large_arguments_are_refused_at_submission),
+        (
+            "too_large_arguments_are_refused_at_submission",
+            too_large_arguments_are_refused_at_submission,
+        ),
         ("shutdown_then_submit_is_shutdown", shutdown_then_submit_is_shutdown),
         ("local_and_remote_workers_together", local_and_remote_workers_together),
     ];
@@ -52,7 +61,11 @@ fn main() {
         check(launched);
         println!("cluster test {name} ... ok ({:.0} ms)", t.elapsed().as_secs_f64() * 1e3);
     }
-    println!("cluster tests: {} passed in {:.1} s (launched: {launched})", checks.len(), t0.elapsed().as_secs_f64());
+    println!(
+        "cluster tests: {} passed in {:.1} s (launched: {launched})",
+        checks.len(),
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 fn pool() -> ClusterPool {
@@ -85,13 +98,17 @@ fn map_orders_chunks_and_unordered(_: bool) {
     assert_eq!(v, (0..1000u64).map(square).collect::<Vec<_>>());
     let v: Vec<u64> = pool.map(square, 0..10_001u64).chunk_size(97).map(Result::unwrap).collect();
     assert_eq!(v, (0..10_001u64).map(square).collect::<Vec<_>>());
-    let mut u: Vec<u64> = pool.map_unordered(square, 0..3000u64).chunk_size(10).map(Result::unwrap).collect();
+    let mut u: Vec<u64> =
+        pool.map_unordered(square, 0..3000u64).chunk_size(10).map(Result::unwrap).collect();
     u.sort_unstable();
     assert_eq!(u, (0..3000u64).map(square).collect::<Vec<_>>());
     let empty: Vec<Result<u64, _>> = pool.map(square, Vec::<u64>::new()).collect();
     assert!(empty.is_empty());
     // Strings and vectors travel too.
-    let s: Vec<String> = pool.map(|s: String| s.repeat(2), ["a", "bc"].map(String::from)).map(Result::unwrap).collect();
+    let s: Vec<String> = pool
+        .map(|s: String| s.repeat(2), ["a", "bc"].map(String::from))
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(s, ["aa", "bcbc"]);
 }
 
@@ -109,7 +126,10 @@ fn a_killed_worker_on_a_node_fails_only_its_job(launched: bool) {
     let out: Vec<_> = pool.map(die_on_13, 0..200u64).collect();
     for (x, r) in out.iter().enumerate() {
         if x == 13 && launched {
-            assert_eq!(*r, Err(JobError::WorkerDied { signal: Some(libc::SIGKILL), exit_code: None }));
+            assert_eq!(
+                *r,
+                Err(JobError::WorkerDied { signal: Some(libc::SIGKILL), exit_code: None })
+            );
         } else {
             assert_eq!(*r, Ok(x as u64 + 1), "item {x}");
         }
@@ -191,7 +211,8 @@ fn callbacks_wait_and_as_completed(_: bool) {
     assert_eq!(total, (0..50u64).map(square).sum::<u64>());
     let fast = pool.submit(square, 2);
     let slow = pool.submit(sleep_ms, 3000);
-    let (done, not_done) = wait(vec![fast, slow], ReturnWhen::FirstCompleted, Some(Duration::from_secs(2)));
+    let (done, not_done) =
+        wait(vec![fast, slow], ReturnWhen::FirstCompleted, Some(Duration::from_secs(2)));
     assert_eq!((done.len(), not_done.len()), (1, 1));
     for f in not_done {
         assert!(f.terminate());

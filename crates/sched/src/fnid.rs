@@ -115,7 +115,8 @@ mod build_id {
             let start = (info.dlpi_addr as usize).wrapping_add(ph.p_vaddr as usize);
             // SAFETY: a PT_NOTE segment of a loaded object is mapped readable, `p_memsz`
             // bytes from its load address.
-            let notes = unsafe { std::slice::from_raw_parts(start as *const u8, ph.p_memsz as usize) };
+            let notes =
+                unsafe { std::slice::from_raw_parts(start as *const u8, ph.p_memsz as usize) };
             if let Some(id) = find(notes) {
                 *out = Some(id.to_vec());
                 break;
@@ -129,7 +130,8 @@ mod build_id {
         let word = |b: &[u8]| u32::from_ne_bytes(b.try_into().expect("4 bytes")) as usize;
         let pad = |n: usize| (n + 3) & !3;
         while notes.len() >= 12 {
-            let (namesz, descsz, kind) = (word(&notes[0..4]), word(&notes[4..8]), word(&notes[8..12]));
+            let (namesz, descsz, kind) =
+                (word(&notes[0..4]), word(&notes[4..8]), word(&notes[8..12]));
             let desc_at = 12 + pad(namesz);
             let end = desc_at.checked_add(pad(descsz))?;
             if end > notes.len() {

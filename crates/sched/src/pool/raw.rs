@@ -241,10 +241,9 @@ impl Pool {
             Err(Attempt::Closed) => Err(RecordError::Shutdown),
             Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(RecordError::NoWorkers),
             Err(Attempt::Encode(m)) => Err(RecordError::Invalid(m)),
-            Err(Attempt::TooLarge(_)) => Err(RecordError::TooLarge {
-                len: record.len(),
-                max: self.max_record(),
-            }),
+            Err(Attempt::TooLarge(_)) => {
+                Err(RecordError::TooLarge { len: record.len(), max: self.max_record() })
+            }
         }
     }
 
