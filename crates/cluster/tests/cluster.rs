@@ -34,8 +34,12 @@ fn main() {
     zeroproc_cluster::init();
     let _finish = zeroproc_cluster::MainGuard::new();
     let mode = std::env::args().nth(1).unwrap_or_default();
-    if mode == "mismatch" {
-        return mismatch();
+    match mode.as_str() {
+        "mismatch" => return mismatch(),
+        "panic" => main_panics(),
+        "agent-dies" => agent_dies(),
+        "idle" => return idle(),
+        _ => {}
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
@@ -266,4 +270,41 @@ fn mismatch() {
         }
         other => panic!("expected a build mismatch, got {other:?}"),
     }
+}
+
+/// `main` panics with a pool open: the guard stops the agents, MPI is finalized, rank 0
+/// exits 101 and mpirun ends (no hang: the CI script runs this under `timeout`).
+fn main_panics() {
+    let pool = pool();
+    assert_eq!(pool.submit(square, 2).result(), Ok(4));
+    let _running = pool.submit(sleep_ms, 60_000);
+    panic!("main panics on purpose");
+}
+
+/// A job kills its node agent (the worker's parent): with Open MPI 4.1 the whole run is
+/// aborted by mpirun (documented in docs/cluster.md); this mode shows what rank 0 sees.
+fn agent_dies() {
+    let pool = pool();
+    let f = pool.submit(
+        |_: ()| {
+            if rank() != 0 {
+                // SAFETY: kill(2) of our parent (the node agent).
+                unsafe { libc::kill(libc::getppid(), libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        },
+        (),
+    );
+    let r = f.result_timeout(Duration::from_secs(30));
+    panic!("rank 0 was not aborted after its agent died: {r:?}");
+}
+
+/// A pool with nothing to do for `ZEROPROC_IDLE_SECS` seconds (default 3), for measuring
+/// the CPU time idle node agents use (`.ci/cluster.sh` samples /proc).
+fn idle() {
+    let pool = pool();
+    assert_eq!(pool.submit(square, 3).result(), Ok(9));
+    let secs = std::env::var("ZEROPROC_IDLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    std::thread::sleep(Duration::from_secs(secs));
+    println!("cluster idle: done");
 }
