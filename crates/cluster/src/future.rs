@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use zeroproc_sched::{JobError, JobErrorKind, Never, Wire};
+use zeroproc_sched::{JobError, JobErrorKind, Message, Never};
 
 type Outcome<R> = Result<R, JobError<Never>>;
 type Callback<R> = Box<dyn FnOnce(&Outcome<R>) + Send>;
@@ -40,7 +40,7 @@ impl<R> Slot<R> {
 
 /// Decodes a result envelope (validated by bytecheck, then deserialized); a panicking
 /// user `Deserialize` is a `Decode` error.
-pub(crate) fn decode<R: Wire>(env: &[u8]) -> Outcome<R> {
+pub(crate) fn decode<R: Message>(env: &[u8]) -> Outcome<R> {
     let r = catch_unwind(AssertUnwindSafe(|| {
         let (_, a) = zeroproc_codec::envelope::decode::<R>(env).map_err(|e| e.to_string())?;
         rkyv::deserialize::<R, rkyv::rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
@@ -52,7 +52,7 @@ pub(crate) fn decode<R: Wire>(env: &[u8]) -> Outcome<R> {
     }
 }
 
-impl<R: Wire + Send + 'static> Dest for Slot<R> {
+impl<R: Message + Send + 'static> Dest for Slot<R> {
     fn complete(&self, _index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool {
         let v = match outcome {
             Ok(env) => decode::<R>(env),
@@ -117,7 +117,7 @@ impl<R> std::fmt::Debug for ClusterFuture<R> {
     }
 }
 
-impl<R: Wire + Send + 'static> ClusterFuture<R> {
+impl<R: Message + Send + 'static> ClusterFuture<R> {
     /// A future that is already failed (the job was never sent).
     pub(crate) fn failed(shared: Arc<Shared>, e: JobError<Never>) -> Self {
         let slot = Slot::new();

@@ -7,7 +7,7 @@ use crate::shared::Dest;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
-use zeroproc_sched::{JobError, Never, Wire};
+use zeroproc_sched::{JobError, Message, Never};
 
 type Chunk<R> = Result<Vec<R>, JobError<Never>>;
 
@@ -17,7 +17,7 @@ struct MapSink<R> {
     chunked: bool,
 }
 
-impl<R: Wire + Send + 'static> Dest for MapSink<R> {
+impl<R: Message + Send + 'static> Dest for MapSink<R> {
     fn complete(&self, index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool {
         let v = match outcome {
             Ok(env) if self.chunked => decode::<Vec<R>>(env),
@@ -76,8 +76,8 @@ impl ClusterPool {
     where
         F: Fn(A) -> R + Copy + Send + 'static,
         I: IntoIterator<Item = A>,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         ClusterMap::new(self, f, items.into_iter(), true)
     }
@@ -87,8 +87,8 @@ impl ClusterPool {
     where
         F: Fn(A) -> R + Copy + Send + 'static,
         I: IntoIterator<Item = A>,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         ClusterMap::new(self, f, items.into_iter(), false)
     }
@@ -98,8 +98,8 @@ impl<'p, F, I, A, R> ClusterMap<'p, F, I, A, R>
 where
     F: Fn(A) -> R + Copy + Send + 'static,
     I: Iterator<Item = A>,
-    A: Wire,
-    R: Wire + Send + 'static,
+    A: Message,
+    R: Message + Send + 'static,
 {
     fn new(pool: &'p ClusterPool, _f: F, items: I, ordered: bool) -> Self {
         let window = 2 * pool.shared.lock().targets.iter().map(|t| t.window).sum::<usize>();
@@ -216,8 +216,8 @@ impl<F, I, A, R> Iterator for ClusterMap<'_, F, I, A, R>
 where
     F: Fn(A) -> R + Copy + Send + 'static,
     I: Iterator<Item = A>,
-    A: Wire,
-    R: Wire + Send + 'static,
+    A: Message,
+    R: Message + Send + 'static,
 {
     type Item = Result<R, JobError<Never>>;
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, EncodeError, Header};
-use zeroproc_sched::{JobError, Never, Pool, Wire};
+use zeroproc_sched::{JobError, Message, Never, Pool};
 
 /// Only one cluster pool at a time: the agents serve one node pool each.
 static OPEN: AtomicBool = AtomicBool::new(false);
@@ -355,7 +355,7 @@ impl ClusterPool {
     }
 
     /// The encoded job record of `f(args)`, or why it cannot be sent.
-    pub(crate) fn record<A: Wire>(
+    pub(crate) fn record<A: Message>(
         &self,
         fn_id: u32,
         args: &A,
@@ -370,8 +370,8 @@ impl ClusterPool {
     pub fn submit<F, A, R>(&self, f: F, args: A) -> ClusterFuture<R>
     where
         F: Fn(A) -> R + Copy + Send + 'static,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         self.submit_timeout_ns(f, args, self.shared.timeout_ns)
     }
@@ -381,8 +381,8 @@ impl ClusterPool {
     pub fn submit_with_timeout<F, A, R>(&self, f: F, args: A, timeout: Duration) -> ClusterFuture<R>
     where
         F: Fn(A) -> R + Copy + Send + 'static,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
         self.submit_timeout_ns(f, args, ns)
@@ -391,8 +391,8 @@ impl ClusterPool {
     fn submit_timeout_ns<F, A, R>(&self, f: F, args: A, timeout_ns: u64) -> ClusterFuture<R>
     where
         F: Fn(A) -> R + Copy + Send + 'static,
-        A: Wire,
-        R: Wire + Send + 'static,
+        A: Message,
+        R: Message + Send + 'static,
     {
         // Acquire: pairs with the Release store in `close`.
         if self.shared.closed.load(Ordering::Acquire) {
@@ -513,7 +513,7 @@ impl Drop for ClusterPool {
 
 /// Encodes the job record (envelope: header with `fn_id`, rkyv archive of `args`) once;
 /// it travels unchanged from here to the worker.
-pub(crate) fn encode_record<A: Wire>(
+pub(crate) fn encode_record<A: Message>(
     fn_id: u32,
     args: &A,
     max: usize,

@@ -4,7 +4,7 @@
 
 use crate::future::ClusterFuture;
 use std::time::{Duration, Instant};
-use zeroproc_sched::{ReturnWhen, Wire};
+use zeroproc_sched::{Message, ReturnWhen};
 
 /// `(done, not_done)` as returned by [`wait`].
 pub type Split<R> = (Vec<ClusterFuture<R>>, Vec<ClusterFuture<R>>);
@@ -23,7 +23,7 @@ pub type Split<R> = (Vec<ClusterFuture<R>>, Vec<ClusterFuture<R>>);
 /// assert_eq!((done.len(), not_done.len()), (1, 1));
 /// # Ok::<(), zeroproc_cluster::ClusterError>(())
 /// ```
-pub fn wait<R: Wire + Send + 'static>(
+pub fn wait<R: Message + Send + 'static>(
     futures: Vec<ClusterFuture<R>>,
     when: ReturnWhen,
     timeout: Option<Duration>,
@@ -54,13 +54,13 @@ pub struct AsCompleted<R> {
 
 /// An iterator over `futures` yielding each one when it is done (those already done
 /// first); [`AsCompleted::timeout`] ends it early.
-pub fn as_completed<R: Wire + Send + 'static>(
+pub fn as_completed<R: Message + Send + 'static>(
     futures: impl IntoIterator<Item = ClusterFuture<R>>,
 ) -> AsCompleted<R> {
     AsCompleted { pending: futures.into_iter().collect(), deadline: None, timed_out: false }
 }
 
-impl<R: Wire + Send + 'static> AsCompleted<R> {
+impl<R: Message + Send + 'static> AsCompleted<R> {
     /// Stop yielding after `d` (from now).
     pub fn timeout(mut self, d: Duration) -> Self {
         self.deadline = Instant::now().checked_add(d);
@@ -78,7 +78,7 @@ impl<R: Wire + Send + 'static> AsCompleted<R> {
     }
 }
 
-impl<R: Wire + Send + 'static> Iterator for AsCompleted<R> {
+impl<R: Message + Send + 'static> Iterator for AsCompleted<R> {
     type Item = ClusterFuture<R>;
 
     fn next(&mut self) -> Option<ClusterFuture<R>> {

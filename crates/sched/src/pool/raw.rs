@@ -9,20 +9,20 @@ use super::core::{Complete, Owed, Shared};
 use super::submit::Attempt;
 use super::Pool;
 use crate::error::{JobError, Never};
-use crate::job::{self, kind, status, Wire};
+use crate::job::{self, kind, status, Message};
 use crate::spill::SpillHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zeroproc_codec::envelope::{self, HEADER_LEN};
+use zeroproc_codec::envelope::{self, Header};
 use zeroproc_ring::spsc::TryReserveError;
 
 /// The function id of a plain job `f(args) -> R` (what [`Pool::submit`] sends).
 pub fn fn_id<F, A, R>(_f: F) -> u32
 where
     F: Fn(A) -> R + Copy + Send + 'static,
-    A: Wire,
-    R: Wire + Send + 'static,
+    A: Message,
+    R: Message + Send + 'static,
 {
     crate::fnid::id_of(job::call::<F, A, R>)
 }
@@ -32,8 +32,8 @@ where
 pub fn chunk_fn_id<F, A, R>(_f: F) -> u32
 where
     F: Fn(A) -> R + Copy + Send + 'static,
-    A: Wire,
-    R: Wire + Send + 'static,
+    A: Message,
+    R: Message + Send + 'static,
 {
     crate::fnid::id_of(job::call_chunk::<F, A, R>)
 }
@@ -67,7 +67,7 @@ impl Complete for RawJob {
     fn complete(&self, _seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool {
         let msg = || String::from_utf8_lossy(bytes).into_owned();
         let failed = match st {
-            status::OK if bytes.len() > 3 && bytes[3] & envelope::FLAG_SPILLED != 0 => {
+            status::OK if envelope::is_spilled(bytes) => {
                 discard_spilled(bytes, heap);
                 JobError::TooLarge {
                     message: "the result is larger than a ring record: it was spilled to the \
@@ -158,7 +158,7 @@ pub enum RecordError {
     Shutdown,
     /// No worker slot is left.
     NoWorkers,
-    /// Not a job record (shorter than an envelope header, or spilled), or its function
+    /// Not a job record (no valid envelope header, or a spilled one), or its function
     /// cannot be registered.
     Invalid(String),
     /// Larger than a submission ring record (`max` bytes).
@@ -285,14 +285,16 @@ fn place_record(
     timeout_ns: u64,
     stage: bool,
 ) -> Result<(), Attempt> {
-    if record.len() < HEADER_LEN || record[3] & envelope::FLAG_SPILLED != 0 {
-        return Err(Attempt::Encode(format!("{} bytes, not an inline envelope", record.len())));
-    }
+    let header = match Header::read(record) {
+        Ok(h) if !h.is_spilled() => h,
+        Ok(_) => return Err(Attempt::Encode("a spilled envelope cannot be forwarded".into())),
+        Err(e) => return Err(Attempt::Encode(e.to_string())),
+    };
     // Acquire: pairs with the Release store in `shutdown`.
     if shared.closed.load(Ordering::Acquire) {
         return Err(Attempt::Closed);
     }
-    let fn_id = u32::from_le_bytes(record[4..8].try_into().expect("4 bytes"));
+    let fn_id = header.fn_id;
     let mut core = shared.lock();
     let core = &mut *core;
     core.fns.ensure(&shared.header().fns, fn_id).map_err(|e| Attempt::Encode(e.to_string()))?;
