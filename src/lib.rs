@@ -151,13 +151,11 @@
 // the handles that carry them to other processes. Errors and options live in the module of
 // their object (`queue`, `pipe`, `shared`, `container`, `sync`); the layers underneath are
 // under `raw`.
-pub use zeroproc_macros::{data, main};
-#[cfg(not(feature = "mpi"))]
-pub use zeroproc_sched::init;
 /// With the `mpi` feature, `init` is the cluster's: it also turns every MPI rank but 0
 /// into a node agent when the program runs under `mpirun`/`srun` (see [`cluster`]).
 #[cfg(feature = "mpi")]
 pub use zeroproc_cluster::init;
+pub use zeroproc_macros::{data, main};
 pub use zeroproc_mp::container::{DictHandle, ListHandle, NamespaceHandle};
 pub use zeroproc_mp::pipe::{ConnectionHandle, ReceiverHandle, SenderHandle};
 pub use zeroproc_mp::queue::{JoinableQueueHandle, QueueHandle};
@@ -166,6 +164,8 @@ pub use zeroproc_mp::{
     pipe_oneway, Connection, JoinableQueue, Namespace, PipeReceiver, PipeSender, Queue,
     SharedArray, SharedCell, SharedDict, SharedList, SharedVec,
 };
+#[cfg(not(feature = "mpi"))]
+pub use zeroproc_sched::init;
 pub use zeroproc_sched::{
     as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BuildError,
     Exit, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder,
