@@ -232,9 +232,13 @@ impl Agent {
         let timeout_ns =
             args.get(4..12).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8")));
         let pin = args.get(12) != Some(&0);
-        let mut b = Pool::builder().pin(pin).name(format!("cluster-node-{}", self.net.rank()));
-        if workers != 0 {
-            b = b.workers(workers);
+        let workers = crate::node::workers(workers);
+        let mut b = Pool::builder()
+            .workers(workers)
+            .pin(pin)
+            .name(format!("cluster-node-{}", self.net.rank()));
+        if let Some(cores) = crate::node::cores_for(workers).filter(|_| pin) {
+            b = b.cores(cores);
         }
         if timeout_ns != 0 {
             b = b.job_timeout(Duration::from_nanos(timeout_ns));

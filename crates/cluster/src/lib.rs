@@ -36,6 +36,8 @@ mod map;
 #[cfg(feature = "mpi")]
 mod net;
 #[cfg(feature = "mpi")]
+mod node;
+#[cfg(feature = "mpi")]
 mod outbox;
 #[cfg(feature = "mpi")]
 mod pool;

@@ -167,6 +167,9 @@ impl ClusterBuilder {
         let mut max_record = usize::MAX;
         if local > 0 {
             let mut b = Pool::builder().workers(local).pin(self.pin).name("cluster-node-0");
+            if let Some(cores) = crate::node::cores_for(local).filter(|_| self.pin) {
+                b = b.cores(cores);
+            }
             if let Some(d) = self.job_timeout {
                 b = b.job_timeout(d);
             }
