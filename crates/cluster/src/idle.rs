@@ -1,17 +1,12 @@
 //! How a polling loop waits when nothing happens: Open MPI's blocking calls spin on the
 //! CPU (its progress engine polls), so nobody here blocks in MPI. A loop polls, and when a
-//! poll finds nothing it polls on for `HOT` (a few µs), then yields its CPU between polls
-//! until `SPIN` (back-to-back jobs keep the round trip near MPI's latency), then sleeps, doubling from 10 µs up to
+//! poll finds nothing it first yields its CPU for a short while (`SPIN`: back-to-back jobs
+//! keep the round trip at MPI's latency) and then sleeps, doubling from 10 µs up to
 //! `MAX_SLEEP`, and to `LONG_SLEEP` once idle for `LONG_IDLE`, so an idle agent costs
 //! almost no CPU on the cores its workers use.
 
 use std::time::{Duration, Instant};
 
-/// How long after the last activity a loop polls without giving up its CPU (a tiny job's
-/// answer is usually back within this, and a yield costs a context switch when the CPU is
-/// shared).
-pub const HOT: Duration = Duration::from_micros(HOT_US);
-const HOT_US: u64 = 10;
 /// How long after the last activity a loop keeps polling (yielding between polls).
 pub const SPIN: Duration = Duration::from_micros(200);
 /// The longest sleep between polls of an idle loop (a first job after a pause waits at
@@ -44,27 +39,23 @@ impl Idle {
         self.sleep = FIRST_SLEEP;
     }
 
-    /// How long to pause now (zero: just yield; `None`: poll again at once).
-    pub fn next_pause(&mut self) -> Option<Duration> {
+    /// How long to pause now (zero: just yield).
+    pub fn next_pause(&mut self) -> Duration {
         let idle = self.last_activity.elapsed();
-        if idle < HOT {
-            return None;
-        }
         if idle < SPIN {
-            return Some(Duration::ZERO);
+            return Duration::ZERO;
         }
         let cap = if idle < LONG_IDLE { MAX_SLEEP } else { LONG_SLEEP };
         let s = self.sleep;
         self.sleep = (self.sleep * 2).min(cap);
-        Some(s)
+        s
     }
 
     /// Pauses (yield or sleep) after a poll found nothing.
     pub fn pause(&mut self) {
         match self.next_pause() {
-            None => std::hint::spin_loop(),
-            Some(Duration::ZERO) => std::thread::yield_now(),
-            Some(d) => std::thread::sleep(d),
+            Duration::ZERO => std::thread::yield_now(),
+            d => std::thread::sleep(d),
         }
     }
 }

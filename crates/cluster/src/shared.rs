@@ -397,17 +397,11 @@ impl Shared {
             if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 break ready();
             }
-            let pause = match idle.next_pause() {
-                None => {
-                    std::hint::spin_loop();
-                    continue;
-                }
-                Some(Duration::ZERO) => {
-                    std::thread::yield_now();
-                    continue;
-                }
-                Some(p) => p,
-            };
+            let pause = idle.next_pause();
+            if pause.is_zero() {
+                std::thread::yield_now();
+                continue;
+            }
             // Relaxed: a change counter, re-read under the sleepers' lock.
             let seen = self.completed.load(Ordering::Relaxed);
             let g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
