@@ -32,6 +32,8 @@ mod idle;
 #[cfg(feature = "mpi")]
 mod launch;
 #[cfg(feature = "mpi")]
+mod local_ref;
+#[cfg(feature = "mpi")]
 mod map;
 #[cfg(feature = "mpi")]
 mod net;

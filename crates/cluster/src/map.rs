@@ -185,6 +185,7 @@ where
             };
         }
         shared.flush(&mut st);
+        shared.unlock(st);
     }
 
     fn expand(&mut self, index: u64, c: Chunk<R>) {

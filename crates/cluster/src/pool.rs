@@ -409,7 +409,7 @@ impl ClusterPool {
         let mut st = self.shared.lock();
         let token = self.shared.place(&mut st, record, slot.clone(), 0, timeout_ns);
         self.shared.flush(&mut st);
-        drop(st);
+        self.shared.unlock(st);
         ClusterFuture { slot, shared: self.shared.clone(), token }
     }
 

@@ -64,6 +64,8 @@ pub(crate) struct State {
     owed: HashMap<u64, Owed>,
     /// Jobs no target had room for: (token, timeout_ns, record).
     queue: VecDeque<(u64, u64, AlignedVec<16>)>,
+    /// Jobs holding a node-local handle, waiting for room on rank 0's own pool.
+    local_queue: VecDeque<(u64, u64, AlignedVec<16>)>,
     next_token: u64,
     /// Cancels an agent answered with "running or done".
     refused: HashSet<u64>,
@@ -92,6 +94,7 @@ impl Shared {
                 targets,
                 owed: HashMap::new(),
                 queue: VecDeque::new(),
+                local_queue: VecDeque::new(),
                 next_token: 1,
                 refused: HashSet::new(),
                 replies: Vec::new(),
@@ -124,6 +127,9 @@ impl Shared {
     ) -> u64 {
         let token = st.next_token;
         st.next_token += 1;
+        if let Some(id) = crate::local_ref::find(&record) {
+            return self.place_local(st, token, record, dest, index, timeout_ns, id);
+        }
         st.owed.insert(token, Owed { dest, index, target: None, local: None });
         if st.queue.is_empty() {
             if let Some(t) = st.pick() {
@@ -133,6 +139,50 @@ impl Shared {
         }
         st.queue.push_back((token, timeout_ns, record));
         token
+    }
+
+    /// A job whose arguments name node-local memory (`id`): it runs on rank 0's own pool,
+    /// or fails now if there is none.
+    #[cold]
+    #[allow(clippy::too_many_arguments)]
+    fn place_local(
+        &self,
+        st: &mut State,
+        token: u64,
+        record: AlignedVec<16>,
+        dest: Arc<dyn Dest>,
+        index: u64,
+        timeout_ns: u64,
+        id: String,
+    ) -> u64 {
+        let Some(local) = st.targets.iter().position(|t| matches!(t.via, Via::Local(_))) else {
+            let message = format!(
+                "the arguments hold a node-local handle ({id}): it names shared memory on one \
+                 node, which a job on another node cannot attach; give rank 0 workers \
+                 (ClusterBuilder::local_workers) to run such jobs there, or send the data itself"
+            );
+            if dest.complete(index, Err(JobError::Decode { message })) {
+                st.after.push(dest);
+            }
+            return token;
+        };
+        st.owed.insert(token, Owed { dest, index, target: None, local: None });
+        let t = &st.targets[local];
+        if st.local_queue.is_empty() && t.in_flight < t.window {
+            self.send_to(st, local, token, timeout_ns, &record);
+        } else {
+            st.local_queue.push_back((token, timeout_ns, record));
+        }
+        token
+    }
+
+    /// Runs what completing jobs under the lock left to do, after releasing it.
+    pub(crate) fn unlock(&self, mut st: MutexGuard<'_, State>) {
+        let after = std::mem::take(&mut st.after);
+        drop(st);
+        for d in after {
+            d.after();
+        }
     }
 
     /// Gives job `token` to target `t`.
@@ -259,7 +309,7 @@ impl Shared {
                 ),
             }
         }
-        if n > 0 && !st.queue.is_empty() {
+        if n > 0 && !(st.queue.is_empty() && st.local_queue.is_empty()) {
             self.drain_queue(st);
         }
         n
@@ -287,6 +337,12 @@ impl Shared {
 
     /// Moves queued jobs to targets with room, in order.
     pub(crate) fn drain_queue(&self, st: &mut State) {
+        if let Some(l) = st.targets.iter().position(|t| matches!(t.via, Via::Local(_))) {
+            while st.targets[l].in_flight < st.targets[l].window {
+                let Some((token, timeout_ns, record)) = st.local_queue.pop_front() else { break };
+                self.send_to(st, l, token, timeout_ns, &record);
+            }
+        }
         while !st.queue.is_empty() {
             let Some(t) = st.pick() else { break };
             let (token, timeout_ns, record) = st.queue.pop_front().expect("not empty");
@@ -297,8 +353,13 @@ impl Shared {
 
     /// Fails job `token` with `e` if it is still queued here; true if it was.
     pub(crate) fn fail_queued(&self, st: &mut State, token: u64, e: JobError<Never>) -> bool {
-        let Some(i) = st.queue.iter().position(|q| q.0 == token) else { return false };
-        st.queue.remove(i);
+        if let Some(i) = st.queue.iter().position(|q| q.0 == token) {
+            st.queue.remove(i);
+        } else if let Some(i) = st.local_queue.iter().position(|q| q.0 == token) {
+            st.local_queue.remove(i);
+        } else {
+            return false;
+        }
         let o = st.owed.remove(&token).expect("queued jobs are owed");
         if o.dest.complete(o.index, Err(e)) {
             st.after.push(o.dest);
@@ -308,7 +369,7 @@ impl Shared {
 
     /// Fails every queued job with `Cancelled`.
     pub(crate) fn cancel_queue(&self, st: &mut State) {
-        let tokens: Vec<u64> = st.queue.iter().map(|q| q.0).collect();
+        let tokens: Vec<u64> = st.queue.iter().chain(&st.local_queue).map(|q| q.0).collect();
         for t in tokens {
             self.fail_queued(st, t, JobError::Cancelled);
         }

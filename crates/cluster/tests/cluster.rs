@@ -43,7 +43,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 9] = [
+    let checks: [Check; 10] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -59,6 +59,10 @@ fn main() {
         ),
         ("shutdown_then_submit_is_shutdown", shutdown_then_submit_is_shutdown),
         ("local_and_remote_workers_together", local_and_remote_workers_together),
+        (
+            "node_local_handles_run_on_rank_0_or_are_refused",
+            node_local_handles_run_on_rank_0_or_are_refused,
+        ),
     ];
     for (name, check) in checks {
         let t = Instant::now();
@@ -307,4 +311,37 @@ fn idle() {
     let secs = std::env::var("ZEROPROC_IDLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
     std::thread::sleep(Duration::from_secs(secs));
     println!("cluster idle: done");
+}
+
+/// Sums a shared array through its handle; reports the rank that ran it.
+fn sum_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) -> (f64, u32) {
+    (h.read().expect("attach").iter().sum(), rank())
+}
+
+fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
+    let arr = zeroproc_mp::SharedArray::from_slice(&[1.0, 2.0, 3.5]).unwrap();
+    // Only node agents: a job holding a handle to rank 0's memory is refused at submission.
+    let remote = pool();
+    let r = remote.submit(sum_shared, arr.handle()).result();
+    if launched {
+        match r {
+            Err(JobError::Decode { message }) => {
+                assert!(message.contains("node-local handle (memfd:"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    } else {
+        assert_eq!(r, Ok((6.5, 0)), "without a launcher the local pool runs it");
+    }
+    drop(remote);
+    // With workers on rank 0, such jobs run there; the others still spread.
+    let both = ClusterPool::builder().workers_per_node(1).local_workers(1).build().unwrap();
+    let fs: Vec<_> = (0..20).map(|_| both.submit(sum_shared, arr.handle())).collect();
+    for f in fs {
+        assert_eq!(f.result(), Ok((6.5, 0)));
+    }
+    let plain: BTreeSet<u32> = both.map(where_am_i, 0..200u64).map(|r| r.unwrap().1).collect();
+    if launched {
+        assert!(plain.len() > 1, "plain jobs still go to the agents: {plain:?}");
+    }
 }
