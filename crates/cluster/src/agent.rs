@@ -232,10 +232,13 @@ impl Agent {
         let timeout_ns =
             args.get(4..12).map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8")));
         let pin = args.get(12) != Some(&0);
+        let ring =
+            args.get(13..21).map_or(1 << 18, |b| u64::from_le_bytes(b.try_into().expect("8")));
         let workers = crate::node::workers(workers);
         let mut b = Pool::builder()
             .workers(workers)
             .pin(pin)
+            .ring_capacity(ring as usize)
             .name(format!("cluster-node-{}", self.net.rank()));
         if let Some(cores) = crate::node::cores_for(workers).filter(|_| pin) {
             b = b.cores(cores);

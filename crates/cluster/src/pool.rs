@@ -78,6 +78,7 @@ pub struct ClusterBuilder {
     window_per_worker: usize,
     job_timeout: Option<Duration>,
     pin: bool,
+    ring_capacity: usize,
 }
 
 impl Default for ClusterBuilder {
@@ -88,6 +89,7 @@ impl Default for ClusterBuilder {
             window_per_worker: 4,
             job_timeout: None,
             pin: true,
+            ring_capacity: 1 << 18,
         }
     }
 }
@@ -125,6 +127,14 @@ impl ClusterBuilder {
     /// Pin each node's workers one per core (default true).
     pub fn pin(mut self, on: bool) -> Self {
         self.pin = on;
+        self
+    }
+
+    /// Bytes of each node worker's submission and completion ring (a power of two, default
+    /// 256 KiB, as `PoolBuilder::ring_capacity`): a job's arguments or result must fit half
+    /// of it to travel to and from a node.
+    pub fn ring_capacity(mut self, bytes: usize) -> Self {
+        self.ring_capacity = bytes;
         self
     }
 
@@ -166,7 +176,11 @@ impl ClusterBuilder {
         let local = self.local_workers.unwrap_or(if size > 1 { 0 } else { default_workers() });
         let mut max_record = usize::MAX;
         if local > 0 {
-            let mut b = Pool::builder().workers(local).pin(self.pin).name("cluster-node-0");
+            let mut b = Pool::builder()
+                .workers(local)
+                .pin(self.pin)
+                .ring_capacity(self.ring_capacity)
+                .name("cluster-node-0");
             if let Some(cores) = crate::node::cores_for(local).filter(|_| self.pin) {
                 b = b.cores(cores);
             }
@@ -179,7 +193,7 @@ impl ClusterBuilder {
             targets.push(Target::new(Via::Local(p), local, local * self.window_per_worker));
         }
         let shared_targets = if size > 1 {
-            let built = start_agents(size, self.workers_per_node, timeout_ns, self.pin)?;
+            let built = start_agents(size, &self, timeout_ns)?;
             for (rank, workers, max) in built {
                 max_record = max_record.min(max);
                 targets.push(Target::new(
@@ -224,13 +238,13 @@ fn default_workers() -> usize {
 /// Sends `BUILD` to every agent and collects (rank, workers, max record).
 fn start_agents(
     size: usize,
-    workers: usize,
+    b: &ClusterBuilder,
     timeout_ns: u64,
-    pin: bool,
 ) -> Result<Vec<(usize, usize, usize)>, ClusterError> {
-    let mut args = (workers as u32).to_le_bytes().to_vec();
+    let mut args = (b.workers_per_node as u32).to_le_bytes().to_vec();
     args.extend_from_slice(&timeout_ns.to_le_bytes());
-    args.push(u8::from(pin));
+    args.push(u8::from(b.pin));
+    args.extend_from_slice(&(b.ring_capacity as u64).to_le_bytes());
     let mut c = launch::controller().expect("checked by the caller");
     let net = c.net.as_mut().expect("checked by the caller");
     for r in 1..size {

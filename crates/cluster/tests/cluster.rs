@@ -234,8 +234,24 @@ fn too_large_arguments_are_refused_at_submission(_: bool) {
         Err(JobError::TooLarge { message }) => assert!(message.contains("record"), "{message}"),
         other => panic!("{other:?}"),
     }
-    // Moderate payloads go through.
+    // Moderate payloads go through, both ways.
     assert_eq!(pool.submit(|v: Vec<u8>| v.len() as u64, vec![7u8; 60_000]).result(), Ok(60_000));
+    let back = pool.submit(|n: u64| vec![1u8; n as usize], 100_000).result().unwrap();
+    assert_eq!(back.len(), 100_000);
+    // A result larger than a node's ring record is TooLarge (spilled on the node).
+    match pool.submit(|n: u64| vec![1u8; n as usize], 1 << 20).result() {
+        Err(JobError::TooLarge { message }) => assert!(message.contains("spilled"), "{message}"),
+        other => panic!("{:?}", other.map(|v| v.len())),
+    }
+    drop(pool);
+    // Larger rings carry larger records.
+    let big_rings =
+        ClusterPool::builder().workers_per_node(1).ring_capacity(16 << 20).build().unwrap();
+    assert_eq!(big_rings.submit(|v: Vec<u8>| v.len(), vec![3u8; 4 << 20]).result(), Ok(4 << 20));
+    assert_eq!(
+        big_rings.submit(|n: u64| vec![1u8; n as usize], 1 << 20).result().map(|v| v.len()),
+        Ok(1 << 20)
+    );
 }
 
 fn shutdown_then_submit_is_shutdown(_: bool) {
