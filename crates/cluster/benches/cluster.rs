@@ -24,6 +24,9 @@ fn main() {
     let _finish = zeroproc_cluster::MainGuard::new();
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
     round_trip();
+    if std::env::var_os("ONLY_RTT").is_some() {
+        return;
+    }
     map_throughput();
     w4(rounds);
 }
