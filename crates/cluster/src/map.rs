@@ -49,6 +49,8 @@ pub struct ClusterMap<'p, F, I, A, R> {
     ordered: bool,
     chunk: usize,
     window: usize,
+    /// `window` was set by the caller (else it follows the pool's windows).
+    fixed_window: bool,
     sink: Arc<MapSink<R>>,
     next_index: u64,
     next_yield: u64,
@@ -110,6 +112,7 @@ where
             ordered,
             chunk: 1,
             window: window.max(2),
+            fixed_window: false,
             sink: Arc::new(MapSink { done: Mutex::new(Vec::new()), chunked: false }),
             next_index: 0,
             next_yield: 0,
@@ -130,10 +133,11 @@ where
         self
     }
 
-    /// Jobs in flight (default: twice the pool's total window, so every node has its next
-    /// jobs queued on rank 0).
+    /// Jobs in flight (default: twice the pool's total window, following it as the nodes'
+    /// windows grow, so every node has its next jobs queued on rank 0).
     pub fn window(mut self, jobs: usize) -> Self {
         self.window = jobs.max(1);
+        self.fixed_window = true;
         self
     }
 
@@ -141,6 +145,9 @@ where
     /// the pool's lock is taken (the iterator may use the pool).
     fn refill(&mut self) {
         self.started = true;
+        if !self.fixed_window {
+            self.window = self.window.max(2 * self.pool.shared.total_window());
+        }
         if self.exhausted || self.in_flight >= self.window {
             return;
         }

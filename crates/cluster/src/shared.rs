@@ -2,9 +2,11 @@
 //! own pool if it has one), the jobs owed, and the queue of jobs no target has room for.
 //!
 //! **Dispatch is work-conserving across nodes.** Each target takes at most its *window*
-//! of jobs (`window_per_worker` × its workers): a job is sent to a node only when the node
-//! has room, so a slow or busy node never holds jobs another could start; the rest wait
-//! here, in submission order, and go to whichever target frees room first. Inside a node
+//! of jobs (`window_per_worker` × its workers to start with): a job is sent to a node only
+//! when the node has room, so a slow or busy node never holds jobs another could start; the
+//! rest wait here, in submission order, and go to whichever target frees room first. A
+//! target that answers its whole window while jobs wait here doubles its window (tiny
+//! jobs: the window must cover the MPI round trip), up to 1024 per worker. Inside a node
 //! the node's pool balances over its workers as on one machine.
 //!
 //! **Progress is caller-driven** (as in the local pool): a thread waiting for a result
@@ -41,10 +43,15 @@ pub(crate) enum Via {
     Local(Pool),
 }
 
+/// The largest window per worker a target grows to (the local `map`'s cap).
+const MAX_WINDOW_PER_WORKER: usize = 1024;
+
 pub(crate) struct Target {
     pub via: Via,
     pub workers: usize,
     pub window: usize,
+    /// The most `window` grows to.
+    max_window: usize,
     pub in_flight: usize,
     /// Records staged for this agent (`TAG_JOBS` batch).
     outgoing: Vec<u8>,
@@ -332,7 +339,20 @@ impl Shared {
             }
             n += 1;
         }
+        // A node that answered everything it held while jobs waited here was starved: its
+        // window does not cover the round trip. Grow it (as the local `map` grows its
+        // window when a worker is found idle). Long jobs never drain a window at once, so
+        // their windows stay small and balance stays fine.
+        let tgt = &mut st.targets[t];
+        if n > 0 && tgt.in_flight == 0 && !st.queue.is_empty() {
+            tgt.window = (tgt.window * 2).min(tgt.max_window);
+        }
         n
+    }
+
+    /// The jobs all targets may hold now.
+    pub(crate) fn total_window(&self) -> usize {
+        self.lock().targets.iter().map(|t| t.window).sum()
     }
 
     /// Moves queued jobs to targets with room, in order.
@@ -505,6 +525,14 @@ impl State {
 
 impl Target {
     pub(crate) fn new(via: Via, workers: usize, window: usize) -> Self {
-        Target { via, workers, window: window.max(1), in_flight: 0, outgoing: Vec::new() }
+        let max_window = (workers.max(1) * MAX_WINDOW_PER_WORKER).max(window);
+        Target {
+            via,
+            workers,
+            window: window.max(1),
+            max_window,
+            in_flight: 0,
+            outgoing: Vec::new(),
+        }
     }
 }
