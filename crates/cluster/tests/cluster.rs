@@ -43,7 +43,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 10] = [
+    let checks: [Check; 11] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -63,6 +63,7 @@ fn main() {
             "node_local_handles_run_on_rank_0_or_are_refused",
             node_local_handles_run_on_rank_0_or_are_refused,
         ),
+        ("a_busy_node_gets_no_jobs_another_can_start", a_busy_node_gets_no_jobs_another_can_start),
     ];
     for (name, check) in checks {
         let t = Instant::now();
@@ -360,4 +361,31 @@ fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
     if launched {
         assert!(plain.len() > 1, "plain jobs still go to the agents: {plain:?}");
     }
+}
+
+fn slow_where(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    rank()
+}
+
+/// Work conservation across nodes: with one job per worker in flight per node, a node busy
+/// with a long job is sent nothing more; the short jobs all run on the other node, and
+/// finish while the long one still runs.
+fn a_busy_node_gets_no_jobs_another_can_start(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).window_per_worker(1).build().unwrap();
+    let long = pool.submit(slow_where, 2000);
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    let short: Vec<u32> =
+        (0..30).map(|_| pool.submit(slow_where, 5)).map(|f| f.result().unwrap()).collect();
+    let took = t.elapsed();
+    assert!(!long.done(), "the long job is still running after the short ones ({took:?})");
+    let long_rank = long.result().unwrap();
+    assert!(
+        short.iter().all(|&r| r != long_rank),
+        "short jobs ran on the busy node {long_rank}: {short:?}"
+    );
 }
