@@ -262,6 +262,11 @@ fn start_agents(
                 built.push((m.from, w, max));
                 idle.active();
             }
+            Some(m)
+                if m.tag == crate::wire::TAG_REPLY && m.bytes.first() == Some(&op::SHUTDOWN) =>
+            {
+                // A late answer to an earlier pool's shutdown: not about this build.
+            }
             Some(m) if m.tag == crate::wire::TAG_REPLY => {
                 let message =
                     String::from_utf8_lossy(m.bytes.get(8..).unwrap_or_default()).into_owned();

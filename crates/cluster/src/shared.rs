@@ -43,6 +43,9 @@ pub(crate) enum Via {
     Local(Pool),
 }
 
+/// The first token of the next cluster pool (each pool numbers 2^40 jobs from there).
+static TOKENS: AtomicU64 = AtomicU64::new(1);
+
 /// The largest window per worker a target grows to (the local `map`'s cap).
 const MAX_WINDOW_PER_WORKER: usize = 1024;
 
@@ -102,7 +105,9 @@ impl Shared {
                 owed: HashMap::new(),
                 queue: VecDeque::new(),
                 local_queue: VecDeque::new(),
-                next_token: 1,
+                // Tokens are unique across the cluster pools of this run, so a late outcome
+                // of an earlier pool (after a terminate gave up waiting) matches no job.
+                next_token: TOKENS.fetch_add(1 << 40, Ordering::Relaxed),
                 refused: HashSet::new(),
                 replies: Vec::new(),
                 after: Vec::new(),
@@ -282,13 +287,20 @@ impl Shared {
             }
         }
         let mut msgs = Vec::new();
+        let mut finished = false;
         if let Some(mut c) = launch::controller() {
-            if let Some(net) = c.net.as_mut() {
-                while let Some(m) = net.try_receive() {
-                    msgs.push(m);
+            match c.net.as_mut() {
+                Some(net) => {
+                    while let Some(m) = net.try_receive() {
+                        msgs.push(m);
+                    }
+                    net.reap();
                 }
-                net.reap();
+                None => finished = true,
             }
+        }
+        if finished {
+            n += self.fail_agents_jobs(st);
         }
         for m in msgs {
             match m.tag {
@@ -353,6 +365,29 @@ impl Shared {
     /// The jobs all targets may hold now.
     pub(crate) fn total_window(&self) -> usize {
         self.lock().targets.iter().map(|t| t.window).sum()
+    }
+
+    /// The cluster was finished (`launch::finish`: MPI is gone) under this pool: every job
+    /// owed by a node agent, or waiting for one, fails with `Shutdown` (none will answer).
+    #[cold]
+    fn fail_agents_jobs(&self, st: &mut State) -> usize {
+        let agent = |k: u64, t: Option<usize>, st: &State| match t {
+            Some(t) => matches!(st.targets[t].via, Via::Agent(_)),
+            None => !st.local_queue.iter().any(|q| q.0 == k),
+        };
+        let tokens: Vec<u64> =
+            st.owed.iter().filter(|(&k, o)| agent(k, o.target, st)).map(|(&k, _)| k).collect();
+        st.queue.clear();
+        for t in &tokens {
+            let o = st.owed.remove(t).expect("listed");
+            if let Some(i) = o.target {
+                st.targets[i].in_flight -= 1;
+            }
+            if o.dest.complete(o.index, Err(JobError::Shutdown)) {
+                st.after.push(o.dest);
+            }
+        }
+        tokens.len()
     }
 
     /// Moves queued jobs to targets with room, in order.

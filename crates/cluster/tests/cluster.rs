@@ -70,9 +70,14 @@ fn main() {
         check(launched);
         println!("cluster test {name} ... ok ({:.0} ms)", t.elapsed().as_secs_f64() * 1e3);
     }
+    // Last: it ends MPI.
+    let t = Instant::now();
+    finish_under_a_live_pool_fails_its_jobs(launched);
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    println!("cluster test finish_under_a_live_pool_fails_its_jobs ... ok ({ms:.0} ms)");
     println!(
         "cluster tests: {} passed in {:.1} s (launched: {launched})",
-        checks.len(),
+        checks.len() + 1,
         t0.elapsed().as_secs_f64()
     );
 }
@@ -388,4 +393,26 @@ fn a_busy_node_gets_no_jobs_another_can_start(launched: bool) {
         short.iter().all(|&r| r != long_rank),
         "short jobs ran on the busy node {long_rank}: {short:?}"
     );
+}
+
+/// `finish()` (what `main`'s end does) while a pool still has jobs on the nodes: they fail
+/// with `Shutdown` at once instead of waiting forever, and the pool drops without hanging.
+fn finish_under_a_live_pool_fails_its_jobs(launched: bool) {
+    let pool = pool();
+    let running = pool.submit(sleep_ms, 60_000);
+    let queued: Vec<_> = (0..100).map(|_| pool.submit(sleep_ms, 60_000)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    zeroproc_cluster::finish();
+    if !launched {
+        pool.terminate();
+    }
+    let t = Instant::now();
+    let want = if launched { JobError::Shutdown } else { JobError::Cancelled };
+    assert_eq!(running.result(), Err(want.clone()));
+    for f in queued {
+        assert_eq!(f.result(), Err(want.clone()));
+    }
+    drop(pool);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(matches!(ClusterPool::builder().build(), Err(ClusterError::Unavailable(_)) | Ok(_)));
 }
