@@ -94,7 +94,7 @@ impl<R: Message + Send + 'static> Dest for Slot<R> {
 /// it. The same methods as [`zeroproc_sched::JobFuture`]; use [`crate::wait`] and
 /// [`crate::as_completed`] over many.
 ///
-/// ```no_run
+/// ```
 /// zeroproc_cluster::init();
 /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
 /// let f = pool.submit(|x: u64| x * x, 7);

@@ -49,7 +49,7 @@ pub(crate) fn controller() -> Option<MutexGuard<'static, Controller>> {
 /// `#[zeroproc::main]` calls through [`MainGuard`] and which is also registered with
 /// `atexit`. Without a launcher it only runs `zeroproc_sched::init`. Idempotent.
 ///
-/// ```no_run
+/// ```
 /// zeroproc_cluster::init(); // under mpirun, ranks 1.. never get past this line
 /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
 /// assert_eq!(pool.submit(|x: u64| x + 1, 1).result(), Ok(2));

@@ -67,7 +67,7 @@ impl ClusterPool {
     /// number of jobs in flight; yields results **in input order**. `.chunk_size(n)` sends
     /// `n` items per job.
     ///
-    /// ```no_run
+    /// ```
     /// zeroproc_cluster::init();
     /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
     /// let v: Vec<u64> = pool.map(|x: u64| x * x, 1..=4).chunk_size(2).map(Result::unwrap).collect();
@@ -174,6 +174,7 @@ where
         if jobs.is_empty() {
             return;
         }
+        // Acquire: pairs with the Release store in `ClusterPool::close`.
         let closed = self.pool.shared.closed.load(std::sync::atomic::Ordering::Acquire);
         let shared = &self.pool.shared;
         let mut st = shared.lock();

@@ -140,6 +140,8 @@ impl ClusterBuilder {
 
     /// Builds the node pools (every agent's, and rank 0's if it has workers).
     pub fn build(self) -> Result<ClusterPool, ClusterError> {
+        // AcqRel / Release (below and in `end`): one pool at a time; the flag hands the
+        // agents over from the previous pool's `end` to this build.
         if OPEN.swap(true, Ordering::AcqRel) {
             return Err(ClusterError::Unavailable(
                 "another ClusterPool is open (one at a time)".into(),
@@ -323,7 +325,7 @@ fn progress_loop(shared: &Shared, stop: &AtomicBool) {
 /// every rank but 0 a node agent; rank 0 runs `main` and builds the pool. Run without a
 /// launcher, the same program uses a local pool only.
 ///
-/// ```no_run
+/// ```
 /// zeroproc_cluster::init();
 /// use zeroproc_cluster::ClusterPool;
 /// fn square(x: u64) -> u64 { x * x }
@@ -477,6 +479,7 @@ impl ClusterPool {
     /// Takes the node pools down (`code`: SHUTDOWN or TERMINATE) and waits for every
     /// agent's answer; then stops the progress thread. Once.
     fn end(&self, code: u8) {
+        // AcqRel: `end` runs once, whichever of shutdown/terminate/drop gets here first.
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
         }

@@ -107,6 +107,7 @@ impl Shared {
                 local_queue: VecDeque::new(),
                 // Tokens are unique across the cluster pools of this run, so a late outcome
                 // of an earlier pool (after a terminate gave up waiting) matches no job.
+                // Relaxed: a counter; nothing else is published with it.
                 next_token: TOKENS.fetch_add(1 << 40, Ordering::Relaxed),
                 refused: HashSet::new(),
                 replies: Vec::new(),

@@ -12,7 +12,7 @@ pub type Split<R> = (Vec<ClusterFuture<R>>, Vec<ClusterFuture<R>>);
 /// Waits until `when` holds for `futures` or `timeout` passes, and splits them into
 /// `(done, not_done)`, each in the input order.
 ///
-/// ```no_run
+/// ```
 /// zeroproc_cluster::init();
 /// use zeroproc_cluster::{wait, ClusterPool, ReturnWhen};
 /// use std::time::Duration;
@@ -21,6 +21,9 @@ pub type Split<R> = (Vec<ClusterFuture<R>>, Vec<ClusterFuture<R>>);
 /// let slow = pool.submit(|ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms }, 2000);
 /// let (done, not_done) = wait(vec![fast, slow], ReturnWhen::FirstCompleted, Some(Duration::from_secs(1)));
 /// assert_eq!((done.len(), not_done.len()), (1, 1));
+/// for f in not_done {
+///     f.terminate();
+/// }
 /// # Ok::<(), zeroproc_cluster::ClusterError>(())
 /// ```
 pub fn wait<R: Message + Send + 'static>(
