@@ -183,23 +183,51 @@ fn sleep_ms(ms: u64) -> u64 {
     ms
 }
 
+/// Sleeps `ms` after creating the file `path` (the test sees the job has started; all
+/// ranks share the machine's temporary directory in these tests).
+fn sleep_marked((ms, path): (u64, String)) -> u64 {
+    std::fs::write(&path, b"").expect("marker");
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
 fn cancel_and_terminate(_: bool) {
-    let pool = ClusterPool::builder().workers_per_node(1).window_per_worker(1).build().unwrap();
+    let pool = ClusterPool::builder().workers_per_node(1).window_per_worker(2).build().unwrap();
     let n = pool.workers();
-    // One long job per worker fills every window; the next jobs wait on rank 0.
-    let running: Vec<_> = (0..n).map(|_| pool.submit(sleep_ms, 1500)).collect();
-    let queued = pool.submit(sleep_ms, 1);
-    assert!(queued.cancel(), "a job queued on rank 0 is cancellable");
-    assert!(queued.cancelled());
-    assert_eq!(queued.result(), Err(JobError::Cancelled));
-    // Running jobs: wait until they have started on their nodes.
-    std::thread::sleep(Duration::from_millis(300));
+    let dir = std::env::temp_dir();
+    let marker = |i: usize| {
+        dir.join(format!("zeroproc-cluster-cancel-{}-{i}", std::process::id()))
+            .display()
+            .to_string()
+    };
+    // Each worker starts a long job and holds a short one queued behind it (the node's
+    // ring); the next job waits on rank 0 (every window is full).
+    let running: Vec<_> = (0..n).map(|i| pool.submit(sleep_marked, (3000, marker(i)))).collect();
+    let on_node: Vec<_> = (0..n).map(|i| pool.submit(sleep_marked, (10, marker(n + i)))).collect();
+    let on_rank0 = pool.submit(sleep_ms, 1);
+    assert!(on_rank0.cancel(), "a job queued on rank 0 is cancellable");
+    assert!(on_rank0.cancelled());
+    assert_eq!(on_rank0.result(), Err(JobError::Cancelled));
+    let until = Instant::now() + Duration::from_secs(60);
+    while (0..n).any(|i| !std::path::Path::new(&marker(i)).exists()) {
+        assert!(Instant::now() < until, "the long jobs did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(on_node[0].cancel(), "a job queued on a node, not started, is cancellable");
+    assert_eq!(on_node[0].exception(), Some(JobError::Cancelled));
     assert!(!running[0].cancel(), "a running job is not cancellable");
     assert!(running[0].terminate());
     let mut rest = running.into_iter();
     assert_eq!(rest.next().unwrap().result(), Err(JobError::Cancelled));
     for f in rest {
-        assert_eq!(f.result(), Ok(1500));
+        assert_eq!(f.result(), Ok(3000));
+    }
+    for f in on_node.into_iter().skip(1) {
+        assert_eq!(f.result(), Ok(10));
+    }
+    assert!(!std::path::Path::new(&marker(n)).exists(), "the cancelled job never ran");
+    for i in 0..2 * n {
+        let _ = std::fs::remove_file(marker(i));
     }
     assert_eq!(pool.submit(square, 5).result(), Ok(25), "serves after a terminate");
 }
