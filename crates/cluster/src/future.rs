@@ -5,6 +5,7 @@ use crate::shared::{Dest, Shared};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use zeroproc_sched::{JobError, JobErrorKind, Message, Never};
 
@@ -17,6 +18,8 @@ pub(crate) struct Slot<R> {
     /// Set (Release) once `value` holds the outcome and the callbacks ran.
     done: AtomicBool,
     callbacks: Mutex<Vec<Callback<R>>>,
+    /// The task `.await`ing the job, woken once the outcome is stored.
+    waker: Mutex<Option<Waker>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -29,6 +32,7 @@ impl<R> Slot<R> {
             value: Mutex::new(None),
             done: AtomicBool::new(false),
             callbacks: Mutex::new(Vec::new()),
+            waker: Mutex::new(None),
         })
     }
 
@@ -66,7 +70,7 @@ impl<R: Message + Send + 'static> Dest for Slot<R> {
         if lock(&self.callbacks).is_empty() {
             // Release: pairs with the Acquire in `is_done`.
             self.done.store(true, Ordering::Release);
-            return false;
+            return lock(&self.waker).is_some();
         }
         true
     }
@@ -87,6 +91,10 @@ impl<R: Message + Send + 'static> Dest for Slot<R> {
         }
         // Release: pairs with the Acquire in `is_done`.
         self.done.store(true, Ordering::Release);
+        drop(g);
+        if let Some(w) = lock(&self.waker).take() {
+            w.wake();
+        }
     }
 }
 
@@ -245,5 +253,46 @@ impl<R: Message + Send + 'static> ClusterFuture<R> {
         lock(&self.slot.value)
             .take()
             .unwrap_or(Err(JobError::Decode { message: "the outcome was taken already".into() }))
+    }
+}
+
+/// `.await` the outcome. The job's outcome arrives through the pool's progress thread (or
+/// any thread waiting on the pool), which wakes the task; no async runtime is needed
+/// beyond the one polling this future.
+///
+/// ```
+/// zeroproc_cluster::init();
+/// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
+/// let f = pool.submit(|x: u64| x + 1, 41);
+/// # struct W(std::thread::Thread);
+/// # impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+/// # let waker = std::task::Waker::from(std::sync::Arc::new(W(std::thread::current())));
+/// # let mut cx = std::task::Context::from_waker(&waker);
+/// let mut f = std::pin::pin!(f);
+/// let r = loop { // a minimal executor; in async code: `f.await`
+///     if let std::task::Poll::Ready(r) = f.as_mut().poll(&mut cx) { break r; }
+///     std::thread::park();
+/// };
+/// assert_eq!(r, Ok(42));
+/// # use std::future::Future;
+/// # Ok::<(), zeroproc_cluster::ClusterError>(())
+/// ```
+impl<R: Message + Send + 'static> std::future::Future for ClusterFuture<R> {
+    type Output = Outcome<R>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<R>> {
+        if !self.slot.is_done() {
+            *lock(&self.slot.waker) = Some(cx.waker().clone());
+            // Re-check after registering: an outcome stored in between would not wake us.
+            if !self.done() {
+                return Poll::Pending;
+            }
+        }
+        let taken = lock(&self.slot.value).take();
+        Poll::Ready(
+            taken.unwrap_or(Err(JobError::Decode {
+                message: "the outcome was taken already".into(),
+            })),
+        )
     }
 }

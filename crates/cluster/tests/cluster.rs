@@ -251,6 +251,11 @@ fn callbacks_wait_and_as_completed(_: bool) {
     assert_eq!(hits.load(Ordering::Relaxed), 50);
     let total: u64 = as_completed(fs).map(|f| f.result().unwrap()).sum();
     assert_eq!(total, (0..50u64).map(square).sum::<u64>());
+    // `.await`, polled by a minimal executor: the progress thread wakes the task.
+    let futs: Vec<_> = (0..20u64).map(|x| pool.submit(square, x)).collect();
+    for (x, f) in futs.into_iter().enumerate() {
+        assert_eq!(block_on(f), Ok(square(x as u64)));
+    }
     let fast = pool.submit(square, 2);
     let slow = pool.submit(sleep_ms, 3000);
     let (done, not_done) =
@@ -443,4 +448,23 @@ fn finish_under_a_live_pool_fails_its_jobs(launched: bool) {
     drop(pool);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert!(matches!(ClusterPool::builder().build(), Err(ClusterError::Unavailable(_)) | Ok(_)));
+}
+
+/// Polls `f` to completion, parking between polls (woken by the future's waker).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark()
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
 }
