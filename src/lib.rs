@@ -199,12 +199,18 @@ pub mod __private {
     /// Kept alive for `main`'s duration by `#[zeroproc::main]` (nothing to do without the
     /// `mpi` feature).
     #[cfg(not(feature = "mpi"))]
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     pub struct MainGuard;
 
     /// The guard for `main`.
+    #[cfg(feature = "mpi")]
     pub fn main_guard() -> MainGuard {
-        MainGuard::default()
+        MainGuard::new()
+    }
+    /// The guard for `main`.
+    #[cfg(not(feature = "mpi"))]
+    pub fn main_guard() -> MainGuard {
+        MainGuard
     }
 }
 
