@@ -16,7 +16,9 @@ impl RecordSink for Outbox {
     fn done(&self, token: u64, outcome: RawOutcome<'_>) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match outcome {
-            RawOutcome::Done(env) => wire::push_done(&mut g.0, token, wire::kind::OK, env),
+            RawOutcome::Done { header, archive } => {
+                wire::push_done_parts(&mut g.0, token, wire::kind::OK, header, archive)
+            }
             RawOutcome::Failed(e) => wire::push_error(&mut g.0, token, &e),
         }
         g.1.push(token);

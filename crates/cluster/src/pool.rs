@@ -559,7 +559,7 @@ pub(crate) fn encode_record<A: Message>(
                 return Err(JobError::TooLarge {
                     message: format!(
                         "the arguments need at least {need} bytes; a cluster job record is at most \
-                         {max} bytes (a node's ring record; larger payloads are not forwarded yet)"
+                         {max} bytes (what every node's spill heap holds)"
                     ),
                 })
             }

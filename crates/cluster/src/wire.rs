@@ -96,10 +96,17 @@ pub fn push_job(buf: &mut Vec<u8>, token: u64, timeout_ns: u64, record: &[u8]) {
 /// Appends one outcome to a `TAG_DONE` batch.
 #[inline]
 pub fn push_done(buf: &mut Vec<u8>, token: u64, kind: u32, payload: &[u8]) {
+    push_done_parts(buf, token, kind, payload, &[]);
+}
+
+/// Appends one outcome whose payload is `a` then `b` (an envelope's header and archive).
+#[inline]
+pub fn push_done_parts(buf: &mut Vec<u8>, token: u64, kind: u32, a: &[u8], b: &[u8]) {
     buf.extend_from_slice(&token.to_le_bytes());
     buf.extend_from_slice(&kind.to_le_bytes());
-    buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    buf.extend_from_slice(payload);
+    buf.extend_from_slice(&((a.len() + b.len()) as u32).to_le_bytes());
+    buf.extend_from_slice(a);
+    buf.extend_from_slice(b);
     pad_to_16(buf);
 }
 

@@ -4,6 +4,9 @@
 //! `balance.rs` does when it moves a record), and the worker's completion record is handed
 //! to a [`RecordSink`] as it lies in the completion ring, before it is released. Nothing is
 //! decoded or re-encoded on the way: the worker validates the archive, as for any job.
+//! Records larger than a ring record travel through the pool's spill heap, both ways: the
+//! archive is copied into a heap block and the ring carries the spilled envelope; a spilled
+//! result is handed to the sink straight from its block.
 
 use super::core::{Complete, Owed, Shared};
 use super::submit::Attempt;
@@ -14,7 +17,8 @@ use crate::spill::SpillHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zeroproc_codec::envelope::{self, Header};
+use zeroproc_codec::envelope::{self, Header, HEADER_LEN};
+use zeroproc_codec::spill;
 use zeroproc_ring::spsc::TryReserveError;
 
 /// The function id of a plain job `f(args) -> R` (what [`Pool::submit`] sends).
@@ -41,8 +45,16 @@ where
 /// How a forwarded job ended.
 #[derive(Debug)]
 pub enum RawOutcome<'a> {
-    /// The result's envelope (inline: header + archive), as the worker wrote it.
-    Done(&'a [u8]),
+    /// The result's envelope in two parts: the 16-byte header (never marked spilled) and
+    /// the archive — straight from the completion ring, or from the spill block a large
+    /// result was written to (freed after the sink returns). Concatenated, they are an
+    /// inline envelope.
+    Done {
+        /// Envelope header.
+        header: &'a [u8],
+        /// The rkyv archive.
+        archive: &'a [u8],
+    },
     /// The job failed (panic, worker death, time-out, cancellation, bad arguments…).
     Failed(JobError<Never>),
 }
@@ -67,16 +79,13 @@ impl Complete for RawJob {
     fn complete(&self, _seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool {
         let msg = || String::from_utf8_lossy(bytes).into_owned();
         let failed = match st {
-            status::OK if envelope::is_spilled(bytes) => {
-                discard_spilled(bytes, heap);
-                JobError::TooLarge {
-                    message: "the result is larger than a ring record: it was spilled to the \
-                              node's shared heap, which forwarding does not carry"
-                        .into(),
-                }
-            }
-            status::OK => {
-                self.sink.done(self.token, RawOutcome::Done(bytes));
+            status::OK if envelope::is_spilled(bytes) => match self.spilled_result(bytes, heap) {
+                Ok(()) => return false,
+                Err(message) => JobError::Decode { message },
+            },
+            status::OK if bytes.len() >= HEADER_LEN => {
+                let (header, archive) = bytes.split_at(HEADER_LEN);
+                self.sink.done(self.token, RawOutcome::Done { header, archive });
                 return false;
             }
             status::PANICKED => JobError::Panicked { message: msg() },
@@ -102,9 +111,20 @@ impl Complete for RawJob {
     }
 }
 
-fn discard_spilled(bytes: &[u8], heap: Option<&SpillHeap>) {
-    if let Some(h) = heap.and_then(|h| h.heap().ok()) {
-        let _ = zeroproc_codec::payload::discard(bytes, &h);
+impl RawJob {
+    /// Hands a result that was spilled to the pool's heap to the sink, header and archive
+    /// read in place from the block (claimed, then freed).
+    fn spilled_result(&self, bytes: &[u8], heap: Option<&SpillHeap>) -> Result<(), String> {
+        let sh = heap.ok_or("a spilled result, but the pool has no spill heap")?;
+        let h = sh.heap()?;
+        let (head, block, archive) =
+            zeroproc_codec::payload::claim(bytes, &h).map_err(|e| e.to_string())?;
+        let mut header = [0u8; HEADER_LEN];
+        header.copy_from_slice(&bytes[..HEADER_LEN]);
+        header[3] = head.flags; // `claim` cleared the spilled flag
+        self.sink.done(self.token, RawOutcome::Done { header: &header, archive });
+        let _ = block.free(&h);
+        Ok(())
     }
 }
 
@@ -161,7 +181,7 @@ pub enum RecordError {
     /// Not a job record (no valid envelope header, or a spilled one), or its function
     /// cannot be registered.
     Invalid(String),
-    /// Larger than a submission ring record (`max` bytes).
+    /// Larger than the pool can carry (`max` bytes: its spill heap).
     TooLarge {
         /// The record's length.
         len: usize,
@@ -178,7 +198,7 @@ impl std::fmt::Display for RecordError {
             RecordError::NoWorkers => f.write_str("the pool has no worker left"),
             RecordError::Invalid(m) => write!(f, "not a job record: {m}"),
             RecordError::TooLarge { len, max } => {
-                write!(f, "a {len}-byte job record; the rings take at most {max} bytes")
+                write!(f, "a {len}-byte job record; the pool carries at most {max} bytes")
             }
         }
     }
@@ -199,7 +219,9 @@ impl Pool {
     /// struct Keep(Mutex<Vec<(u64, Vec<u8>)>>);
     /// impl RecordSink for Keep {
     ///     fn done(&self, token: u64, o: RawOutcome<'_>) {
-    ///         if let RawOutcome::Done(b) = o { self.0.lock().unwrap().push((token, b.to_vec())) }
+    ///         if let RawOutcome::Done { header, archive } = o {
+    ///             self.0.lock().unwrap().push((token, [header, archive].concat()))
+    ///         }
     ///     }
     /// }
     /// fn square(x: u64) -> u64 { x * x }
@@ -256,10 +278,13 @@ impl Pool {
         }
     }
 
-    /// The largest job record the submission rings take.
+    /// The largest job record [`try_submit_record`](Self::try_submit_record) takes: a ring
+    /// record, or, larger, what the pool's spill heap holds (records that do not fit a ring
+    /// record go through it).
     pub fn max_record(&self) -> usize {
         let core = self.shared.lock();
-        core.slots.iter().map(|s| s.tx.max_payload()).max().unwrap_or(0)
+        let ring = core.slots.iter().map(|s| s.tx.max_payload()).max().unwrap_or(0);
+        ring.max(self.shared.spill.capacity().saturating_add(HEADER_LEN))
     }
 
     /// Drains completions (the sinks are called in this thread); true if any arrived.
@@ -273,6 +298,32 @@ impl Pool {
         // Relaxed: a change counter (see `Shared::completed`).
         let seen = self.shared.completed.load(Ordering::Relaxed);
         self.shared.wait_until(deadline, || self.shared.completed.load(Ordering::Relaxed) != seen)
+    }
+}
+
+/// Copies the archive of `record` (larger than any ring record) into a block of the pool's
+/// spill heap, created on first need as for typed jobs.
+fn spill_record(shared: &Shared, record: &[u8]) -> Result<spill::SpilledBlock, Attempt> {
+    let cap = shared.spill.capacity();
+    let archive = &record[HEADER_LEN..];
+    if archive.len() > cap {
+        return Err(Attempt::TooLarge(format!(
+            "{} bytes; the spill heap holds {cap}",
+            record.len()
+        )));
+    }
+    let Some(sh) = shared.spill.get(shared.header()) else {
+        return Err(Attempt::TooLarge("the pool's spill heap could not be created".into()));
+    };
+    let h = sh.heap().map_err(Attempt::Encode)?;
+    spill::spill_bytes(&h, archive).map_err(|e| Attempt::TooLarge(e.to_string()))
+}
+
+/// Frees a spilled block whose record was not committed.
+fn free_spilled(shared: &Shared, block: Option<spill::SpilledBlock>) {
+    let heap = shared.spill.get(shared.header()).and_then(|sh| sh.heap().ok());
+    if let (Some(b), Some(h)) = (block, heap) {
+        let _ = b.free(&h);
     }
 }
 
@@ -305,33 +356,45 @@ fn place_record(
             Attempt::Closed
         });
     };
+    let max = core.slots.iter().map(|s| s.tx.max_payload()).max().unwrap_or(0);
+    let spilled = if record.len() > max { Some(spill_record(shared, record)?) } else { None };
     let n = core.slots.len();
     for k in 0..n {
         let w = (first + k) % n;
         if !core.slots[w].open() {
             continue;
         }
-        if record.len() > core.slots[w].tx.max_payload() {
-            return Err(Attempt::TooLarge(String::new()));
-        }
         let Some(id) = core.alloc_id(w) else { continue };
         let slot = &mut core.slots[w];
-        let mut r = match slot.tx.try_reserve(record.len()) {
+        let len = if spilled.is_some() { HEADER_LEN + spill::SPILL_BODY_LEN } else { record.len() };
+        let mut r = match slot.tx.try_reserve(len) {
             Ok(r) => r,
             Err(TryReserveError::Full) => continue,
             Err(TryReserveError::Corrupt(_)) => {
                 core.retire(w, &format!("submission ring corrupt: worker slot {w} retired"));
                 continue;
             }
-            Err(e) => return Err(Attempt::Encode(e.to_string())),
+            Err(e) => {
+                free_spilled(shared, spilled);
+                return Err(Attempt::Encode(e.to_string()));
+            }
         };
         // Before the record is committed (the commit's Release publishes it).
         shared.claims().queue(id);
-        r.copy_from_slice(record);
-        // The envelope names the job id too (the worker checks it against the tag).
-        r[8..16].copy_from_slice(&id.to_le_bytes());
+        let mut h = Header { job_id: id, ..header };
         if timeout_ns != 0 {
-            r[3] |= job::FLAG_TIMED;
+            h.flags |= job::FLAG_TIMED;
+        }
+        match &spilled {
+            Some(block) => {
+                spill::write_spilled_envelope(&mut r, h, block);
+            }
+            None => {
+                r.copy_from_slice(record);
+                // The envelope names the job id too (the worker checks it against the tag).
+                r[8..16].copy_from_slice(&id.to_le_bytes());
+                r[3] = h.flags;
+            }
         }
         r.set_kind(kind::JOB);
         r.set_tag(id);
@@ -346,6 +409,7 @@ fn place_record(
         core.track(Owed { id, seq: 0, dest: job, timeout_ns, worker: w, pos });
         return Ok(());
     }
+    free_spilled(shared, spilled);
     if core.slots.iter().all(|s| s.broken) {
         return Err(Attempt::NoWorkers);
     }
