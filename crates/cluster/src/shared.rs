@@ -144,10 +144,13 @@ impl Shared {
             return self.place_local(st, token, record, dest, index, timeout_ns, id);
         }
         st.owed.insert(token, Owed { dest, index, target: None, local: None });
+        let mut record = record;
         if st.queue.is_empty() {
             if let Some(t) = st.pick() {
-                self.send_to(st, t, token, timeout_ns, &record);
-                return token;
+                match self.send_to(st, t, token, timeout_ns, record) {
+                    Ok(()) => return token,
+                    Err(back) => record = back,
+                }
             }
         }
         st.queue.push_back((token, timeout_ns, record));
@@ -181,11 +184,15 @@ impl Shared {
         };
         st.owed.insert(token, Owed { dest, index, target: None, local: None });
         let t = &st.targets[local];
-        if st.local_queue.is_empty() && t.in_flight < t.window {
-            self.send_to(st, local, token, timeout_ns, &record);
+        let record = if st.local_queue.is_empty() && t.in_flight < t.window {
+            match self.send_to(st, local, token, timeout_ns, record) {
+                Ok(()) => return token,
+                Err(back) => back,
+            }
         } else {
-            st.local_queue.push_back((token, timeout_ns, record));
-        }
+            record
+        };
+        st.local_queue.push_back((token, timeout_ns, record));
         token
     }
 
@@ -198,28 +205,41 @@ impl Shared {
         }
     }
 
-    /// Gives job `token` to target `t`.
-    fn send_to(&self, st: &mut State, t: usize, token: u64, timeout_ns: u64, record: &[u8]) {
+    /// Gives job `token` to target `t`. Rank 0's own pool may have no room in its rings
+    /// (large records, or more jobs than its claim regions): the record is handed back and
+    /// the target's window shrinks to what it holds, so the job waits for room here.
+    fn send_to(
+        &self,
+        st: &mut State,
+        t: usize,
+        token: u64,
+        timeout_ns: u64,
+        record: AlignedVec<16>,
+    ) -> Result<(), AlignedVec<16>> {
         st.targets[t].in_flight += 1;
         let target = &mut st.targets[t];
         let local = match &target.via {
             Via::Agent(_) => {
-                wire::push_job(&mut target.outgoing, token, timeout_ns, record);
+                wire::push_job(&mut target.outgoing, token, timeout_ns, &record);
                 None
             }
             Via::Local(pool) => {
                 let timeout = (timeout_ns != 0).then(|| Duration::from_nanos(timeout_ns));
                 match pool.try_submit_record(
-                    record,
+                    &record,
                     self.local_outbox.clone(),
                     token,
                     timeout,
                     false,
                 ) {
                     Ok(h) => Some(h),
+                    Err(RecordError::Full) => {
+                        target.in_flight -= 1;
+                        target.window = target.in_flight.max(1);
+                        return Err(record);
+                    }
                     Err(e) => {
-                        // The local pool refused it (full rings are not possible within
-                        // the window unless records are huge): fail it like an agent would.
+                        // The local pool refused it: fail it as an agent would.
                         let err = match e {
                             RecordError::Shutdown | RecordError::Full => JobError::Shutdown,
                             RecordError::NoWorkers => JobError::NoWorkers,
@@ -238,6 +258,7 @@ impl Shared {
             o.target = Some(t);
             o.local = local;
         }
+        Ok(())
     }
 
     /// Sends every agent's staged records.
@@ -396,13 +417,21 @@ impl Shared {
         if let Some(l) = st.targets.iter().position(|t| matches!(t.via, Via::Local(_))) {
             while st.targets[l].in_flight < st.targets[l].window {
                 let Some((token, timeout_ns, record)) = st.local_queue.pop_front() else { break };
-                self.send_to(st, l, token, timeout_ns, &record);
+                if let Err(back) = self.send_to(st, l, token, timeout_ns, record) {
+                    st.local_queue.push_front((token, timeout_ns, back));
+                    break;
+                }
             }
         }
         while !st.queue.is_empty() {
             let Some(t) = st.pick() else { break };
             let (token, timeout_ns, record) = st.queue.pop_front().expect("not empty");
-            self.send_to(st, t, token, timeout_ns, &record);
+            if let Err(back) = self.send_to(st, t, token, timeout_ns, record) {
+                // Out of room (Full implies jobs in flight there): the next completion
+                // drains the queue again.
+                st.queue.push_front((token, timeout_ns, back));
+                break;
+            }
         }
         self.flush(st);
     }

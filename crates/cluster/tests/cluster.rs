@@ -43,7 +43,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 11] = [
+    let checks: [Check; 12] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -61,6 +61,7 @@ fn main() {
             node_local_handles_run_on_rank_0_or_are_refused,
         ),
         ("a_busy_node_gets_no_jobs_another_can_start", a_busy_node_gets_no_jobs_another_can_start),
+        ("full_rings_make_jobs_wait_not_fail", full_rings_make_jobs_wait_not_fail),
     ];
     for (name, check) in checks {
         let t = Instant::now();
@@ -476,5 +477,31 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
             return v;
         }
         std::thread::park();
+    }
+}
+
+/// Rings that hold only a few records (64 KiB rings, 20 KB arguments, windows of 8 per
+/// worker): jobs wait for room on rank 0 or in the agent, none fails.
+fn full_rings_make_jobs_wait_not_fail(_: bool) {
+    let pool = ClusterPool::builder()
+        .workers_per_node(1)
+        .local_workers(1)
+        .window_per_worker(8)
+        .ring_capacity(1 << 16)
+        .build()
+        .unwrap();
+    let fs: Vec<_> = (0..40u64)
+        .map(|i| {
+            pool.submit(
+                |(ms, v): (u64, Vec<u8>)| {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    v.len() as u64
+                },
+                (10, vec![i as u8; 20_000]),
+            )
+        })
+        .collect();
+    for f in fs {
+        assert_eq!(f.result(), Ok(20_000));
     }
 }
