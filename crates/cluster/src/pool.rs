@@ -444,7 +444,9 @@ impl ClusterPool {
             let tokens = {
                 let mut st = self.shared.lock();
                 self.shared.cancel_queue(&mut st);
-                st.owed_tokens()
+                let tokens = st.owed_tokens();
+                self.shared.unlock(st); // callbacks of the cancelled jobs
+                tokens
             };
             for t in tokens {
                 // A refusal (running, done) needs no answer here.
@@ -462,10 +464,9 @@ impl ClusterPool {
     /// gone when this returns.
     pub fn terminate(&self) {
         self.close();
-        {
-            let mut st = self.shared.lock();
-            self.shared.cancel_queue(&mut st);
-        }
+        let mut st = self.shared.lock();
+        self.shared.cancel_queue(&mut st);
+        self.shared.unlock(st); // callbacks of the cancelled jobs
         self.end(op::TERMINATE);
         self.shared
             .wait_until(Some(Instant::now() + Duration::from_secs(5)), || self.shared.owed() == 0);
