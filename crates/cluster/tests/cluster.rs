@@ -313,6 +313,43 @@ fn shutdown_then_submit_is_shutdown(_: bool) {
     drop(pool);
     // A new pool can be built after the previous one is gone.
     assert_eq!(self::pool().submit(square, 6).result(), Ok(36));
+    // shutdown(cancel_futures): what has not started is cancelled, what runs finishes.
+    let pool = ClusterPool::builder().workers_per_node(1).window_per_worker(2).build().unwrap();
+    let n = pool.workers();
+    let marker = |i: usize| {
+        let name = format!("zeroproc-cluster-shutdown-{}-{i}", std::process::id());
+        std::env::temp_dir().join(name).display().to_string()
+    };
+    // The first job of each worker runs; the next waits on its node; the rest on rank 0.
+    let fs: Vec<_> = (0..4 * n).map(|i| pool.submit(sleep_marked, (2000, marker(i)))).collect();
+    let until = Instant::now() + Duration::from_secs(60);
+    while (0..n).any(|i| !std::path::Path::new(&marker(i)).exists()) {
+        assert!(Instant::now() < until, "the first jobs did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pool.shutdown(true, true);
+    let (ok, cancelled) = fs.into_iter().map(|f| f.result()).fold((0, 0), |(o, c), r| match r {
+        Ok(2000) => (o + 1, c),
+        Err(JobError::Cancelled) => (o, c + 1),
+        other => panic!("{other:?}"),
+    });
+    assert_eq!((ok, cancelled), (n, 3 * n), "the running job of each worker finishes");
+    for i in 0..4 * n {
+        let started = std::path::Path::new(&marker(i)).exists();
+        assert_eq!(started, i < n, "job {i}: only the running ones ever started");
+        let _ = std::fs::remove_file(marker(i));
+    }
+    drop(pool);
+    // terminate(): running jobs are killed on their nodes, queued ones cancelled, at once.
+    let pool = self::pool();
+    let fs: Vec<_> = (0..20).map(|_| pool.submit(sleep_ms, 60_000)).collect();
+    std::thread::sleep(Duration::from_millis(150));
+    let t = Instant::now();
+    pool.terminate();
+    for f in fs {
+        assert_eq!(f.result(), Err(JobError::Cancelled));
+    }
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
 
 fn local_and_remote_workers_together(launched: bool) {
