@@ -7,7 +7,7 @@ use crate::shared::Dest;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
-use zeroproc_sched::{JobError, Message, Never};
+use zeroproc_sched::{JobError, JobFn, Message, Never};
 
 type Chunk<R> = Result<Vec<R>, JobError<Never>>;
 
@@ -76,7 +76,7 @@ impl ClusterPool {
     /// ```
     pub fn map<F, A, R, I>(&self, f: F, items: I) -> ClusterMap<'_, F, I::IntoIter, A, R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         I: IntoIterator<Item = A>,
         A: Message,
         R: Message + Send + 'static,
@@ -87,7 +87,7 @@ impl ClusterPool {
     /// Like [`map`](Self::map), yielding results as they complete (any order).
     pub fn map_unordered<F, A, R, I>(&self, f: F, items: I) -> ClusterMap<'_, F, I::IntoIter, A, R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         I: IntoIterator<Item = A>,
         A: Message,
         R: Message + Send + 'static,
@@ -98,7 +98,7 @@ impl ClusterPool {
 
 impl<'p, F, I, A, R> ClusterMap<'p, F, I, A, R>
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: JobFn<A, R>,
     I: Iterator<Item = A>,
     A: Message,
     R: Message + Send + 'static,
@@ -223,7 +223,7 @@ where
 
 impl<F, I, A, R> Iterator for ClusterMap<'_, F, I, A, R>
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: JobFn<A, R>,
     I: Iterator<Item = A>,
     A: Message,
     R: Message + Send + 'static,

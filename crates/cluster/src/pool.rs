@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, EncodeError, Header};
-use zeroproc_sched::{JobError, Message, Never, Pool};
+use zeroproc_sched::{JobError, JobFn, Message, Never, Pool};
 
 /// Only one cluster pool at a time: the agents serve one node pool each.
 static OPEN: AtomicBool = AtomicBool::new(false);
@@ -393,7 +393,7 @@ impl ClusterPool {
     /// [`JobError::TooLarge`]).
     pub fn submit<F, A, R>(&self, f: F, args: A) -> ClusterFuture<R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {
@@ -404,7 +404,7 @@ impl ClusterPool {
     /// that runs longer has its worker killed and fails with [`JobError::TimedOut`].
     pub fn submit_with_timeout<F, A, R>(&self, f: F, args: A, timeout: Duration) -> ClusterFuture<R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {
@@ -414,7 +414,7 @@ impl ClusterPool {
 
     fn submit_timeout_ns<F, A, R>(&self, f: F, args: A, timeout_ns: u64) -> ClusterFuture<R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {

@@ -14,6 +14,7 @@ use super::Pool;
 use crate::error::{JobError, Never};
 use crate::job::{self, kind, status, Message};
 use crate::spill::SpillHeap;
+use crate::JobFn;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ use zeroproc_ring::spsc::TryReserveError;
 /// The function id of a plain job `f(args) -> R` (what [`Pool::submit`] sends).
 pub fn fn_id<F, A, R>(_f: F) -> u32
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: JobFn<A, R>,
     A: Message,
     R: Message + Send + 'static,
 {
@@ -35,7 +36,7 @@ where
 /// (what [`Pool::map`] sends with a chunk size).
 pub fn chunk_fn_id<F, A, R>(_f: F) -> u32
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: JobFn<A, R>,
     A: Message,
     R: Message + Send + 'static,
 {
@@ -172,7 +173,8 @@ impl RecordHandle {
 /// Why [`Pool::try_submit_record`] did not place the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordError {
-    /// Every submission ring is full: try again after completions.
+    /// Every submission ring is full, or the spill heap has no room for the record now:
+    /// try again after completions.
     Full,
     /// The pool is shut down.
     Shutdown,
@@ -259,7 +261,7 @@ impl Pool {
         });
         match place_record(&self.shared, record, job.clone(), timeout_ns, stage) {
             Ok(()) => Ok(RecordHandle { job, shared: self.shared.clone() }),
-            Err(Attempt::Full) => Err(RecordError::Full),
+            Err(Attempt::Full | Attempt::HeapFull) => Err(RecordError::Full),
             Err(Attempt::Closed) => Err(RecordError::Shutdown),
             Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(RecordError::NoWorkers),
             Err(Attempt::Encode(m)) => Err(RecordError::Invalid(m)),
@@ -303,7 +305,16 @@ impl Pool {
 
 /// Copies the archive of `record` (larger than any ring record) into a block of the pool's
 /// spill heap, created on first need as for typed jobs.
-fn spill_record(shared: &Shared, record: &[u8]) -> Result<spill::SpilledBlock, Attempt> {
+///
+/// The same budget as typed jobs (`submit::spill_job`): queued spilled arguments hold at
+/// most half of the heap unless nothing else is in flight, the rest is left for results;
+/// over budget is `HeapFull` (no room now, like a full ring). Returns the block and the
+/// bytes counted against the budget.
+fn spill_record(
+    shared: &Shared,
+    in_flight: u64,
+    record: &[u8],
+) -> Result<(spill::SpilledBlock, u64), Attempt> {
     let cap = shared.spill.capacity();
     let archive = &record[HEADER_LEN..];
     if archive.len() > cap {
@@ -312,11 +323,20 @@ fn spill_record(shared: &Shared, record: &[u8]) -> Result<spill::SpilledBlock, A
             record.len()
         )));
     }
+    // The block is rounded up to a size class (four per octave: < 25 % more).
+    let counted = (archive.len() + archive.len() / 4) as u64;
+    if in_flight > 0 && in_flight + counted > cap as u64 / 2 {
+        return Err(Attempt::HeapFull);
+    }
     let Some(sh) = shared.spill.get(shared.header()) else {
         return Err(Attempt::TooLarge("the pool's spill heap could not be created".into()));
     };
     let h = sh.heap().map_err(Attempt::Encode)?;
-    spill::spill_bytes(&h, archive).map_err(|e| Attempt::TooLarge(e.to_string()))
+    match spill::spill_bytes(&h, archive) {
+        Ok(b) => Ok((b, counted)),
+        Err(_) if in_flight > 0 => Err(Attempt::HeapFull), // blocks come back as jobs run
+        Err(e) => Err(Attempt::TooLarge(e.to_string())),
+    }
 }
 
 /// Frees a spilled block whose record was not committed.
@@ -357,7 +377,12 @@ fn place_record(
         });
     };
     let max = core.slots.iter().map(|s| s.tx.max_payload()).max().unwrap_or(0);
-    let spilled = if record.len() > max { Some(spill_record(shared, record)?) } else { None };
+    let (spilled, counted) = if record.len() > max {
+        let (b, counted) = spill_record(shared, core.jobs.spilled(), record)?;
+        (Some(b), counted)
+    } else {
+        (None, 0)
+    };
     let n = core.slots.len();
     for k in 0..n {
         let w = (first + k) % n;
@@ -406,7 +431,7 @@ fn place_record(
         }
         let pos = slot.tx.last_position();
         job.assign(w, id);
-        core.track(Owed { id, seq: 0, dest: job, timeout_ns, worker: w, pos });
+        core.track(Owed { id, seq: 0, dest: job, timeout_ns, worker: w, pos, spill: counted });
         return Ok(());
     }
     free_spilled(shared, spilled);
