@@ -26,6 +26,7 @@ cargo clippy -q -p zeroproc-cluster --all-targets --features mpi -- -D warnings
 cargo clippy -q -p zeroproc --features mpi --example mpi_map -- -D warnings
 cargo test -q -p zeroproc-cluster --features mpi --release --lib
 cargo test -q -p zeroproc-cluster --features mpi --release --doc
+RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p zeroproc-cluster --features mpi
 
 # The test binary (harness = false) path, from cargo's own report.
 bin=$(cargo test -p zeroproc-cluster --features mpi --release --test cluster --no-run 2>&1 \
