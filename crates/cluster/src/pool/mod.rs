@@ -39,7 +39,7 @@ fn progress_loop(shared: &Shared, stop: &AtomicBool) {
     }
 }
 
-/// The executor over every node of an MPI run: [`Pool`]'s API, jobs spread over the
+/// The executor over every node of an MPI run: [`Pool`](zeroproc_sched::Pool)'s API, jobs spread over the
 /// workers of every node agent (and rank 0's own pool if it has workers).
 ///
 /// Under `mpirun`/`srun`, [`crate::init`] (or `zeroproc::init` with the `mpi` feature) makes
