@@ -174,6 +174,13 @@ fn panics_and_timeouts_fail_only_their_job(_: bool) {
     assert!(t.elapsed() < Duration::from_secs(8), "timed out after {:?}", t.elapsed());
     assert_eq!(ok.result(), Ok(9));
     assert_eq!(pool.submit(square, 4).result(), Ok(16));
+    drop(pool);
+    // The builder's time-out applies to every job, on every node.
+    let timed = ClusterPool::builder().job_timeout(Duration::from_millis(300)).build().unwrap();
+    let fs: Vec<_> =
+        (0..4).map(|i| timed.submit(sleep_ms, if i % 2 == 0 { 10_000 } else { 1 })).collect();
+    let got: Vec<_> = fs.into_iter().map(|f| f.result()).collect();
+    assert_eq!(got, [Err(JobError::TimedOut), Ok(1), Err(JobError::TimedOut), Ok(1)]);
 }
 
 fn sleep_ms(ms: u64) -> u64 {
