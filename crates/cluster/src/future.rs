@@ -9,15 +9,17 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use zeroproc_sched::{JobError, JobErrorKind, Message, Never};
 
-type Outcome<R> = Result<R, JobError<Never>>;
-type Callback<R> = Box<dyn FnOnce(&Outcome<R>) + Send>;
+type Outcome<R, E = Never> = Result<R, JobError<E>>;
+type Callback<R, E> = Box<dyn FnOnce(&Outcome<R, E>) + Send>;
 
 /// The result slot of one job.
-pub(crate) struct Slot<R> {
-    value: Mutex<Option<Outcome<R>>>,
+pub(crate) struct Slot<R, E = Never> {
+    value: Mutex<Option<Outcome<R, E>>>,
     /// Set (Release) once `value` holds the outcome and the callbacks ran.
     done: AtomicBool,
-    callbacks: Mutex<Vec<Callback<R>>>,
+    callbacks: Mutex<Vec<Callback<R, E>>>,
+    /// Turns a result envelope into the outcome (`R`, or the job's own `Err(E)`).
+    decode: fn(&[u8]) -> Outcome<R, E>,
     /// The task `.await`ing the job, woken once the outcome is stored.
     waker: Mutex<Option<Waker>>,
 }
@@ -26,9 +28,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl<R> Slot<R> {
-    pub(crate) fn new() -> Arc<Self> {
+impl<R, E> Slot<R, E> {
+    pub(crate) fn new(decode: fn(&[u8]) -> Outcome<R, E>) -> Arc<Self> {
         Arc::new(Slot {
+            decode,
             value: Mutex::new(None),
             done: AtomicBool::new(false),
             callbacks: Mutex::new(Vec::new()),
@@ -56,11 +59,38 @@ pub(crate) fn decode<R: Message>(env: &[u8]) -> Outcome<R> {
     }
 }
 
-impl<R: Message + Send + 'static> Dest for Slot<R> {
+/// A job that returns `Result<T, E>`: its `Err(e)` is `JobError::Job(e)`.
+pub(crate) fn decode_fallible<T, E>(env: &[u8]) -> Outcome<T, E>
+where
+    Result<T, E>: Message,
+{
+    match decode::<Result<T, E>>(env) {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(JobError::Job(e)),
+        Err(e) => Err(widen(e)),
+    }
+}
+
+/// A failure that is not the job's own error, as a `JobError<E>`.
+fn widen<E>(e: JobError<Never>) -> JobError<E> {
+    match e {
+        JobError::Panicked { message } => JobError::Panicked { message },
+        JobError::WorkerDied { signal, exit_code } => JobError::WorkerDied { signal, exit_code },
+        JobError::TimedOut => JobError::TimedOut,
+        JobError::Cancelled => JobError::Cancelled,
+        JobError::Decode { message } => JobError::Decode { message },
+        JobError::Job(n) => match n {},
+        JobError::NoWorkers => JobError::NoWorkers,
+        JobError::Shutdown => JobError::Shutdown,
+        JobError::TooLarge { message } => JobError::TooLarge { message },
+    }
+}
+
+impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {
     fn complete(&self, _index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool {
         let v = match outcome {
-            Ok(env) => decode::<R>(env),
-            Err(e) => Err(e),
+            Ok(env) => (self.decode)(env),
+            Err(e) => Err(widen(e)),
         };
         let mut g = lock(&self.value);
         if g.is_some() {
@@ -110,13 +140,13 @@ impl<R: Message + Send + 'static> Dest for Slot<R> {
 /// # Ok::<(), zeroproc_cluster::ClusterError>(())
 /// ```
 #[must_use = "a future that is dropped still runs, but its result is lost"]
-pub struct ClusterFuture<R> {
-    pub(crate) slot: Arc<Slot<R>>,
+pub struct ClusterFuture<R, E = Never> {
+    pub(crate) slot: Arc<Slot<R, E>>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) token: u64,
 }
 
-impl<R> std::fmt::Debug for ClusterFuture<R> {
+impl<R, E> std::fmt::Debug for ClusterFuture<R, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterFuture")
             .field("token", &self.token)
@@ -125,10 +155,10 @@ impl<R> std::fmt::Debug for ClusterFuture<R> {
     }
 }
 
-impl<R: Message + Send + 'static> ClusterFuture<R> {
+impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
     /// A future that is already failed (the job was never sent).
     pub(crate) fn failed(shared: Arc<Shared>, e: JobError<Never>) -> Self {
-        let slot = Slot::new();
+        let slot = Slot::new(|_| unreachable!("a failed future decodes nothing"));
         slot.complete(0, Err(e));
         ClusterFuture { slot, shared, token: 0 }
     }
@@ -186,7 +216,7 @@ impl<R: Message + Send + 'static> ClusterFuture<R> {
     /// Runs `f` with the outcome once the job is done (at once, in this thread, if it is
     /// done already); otherwise in the thread that receives the outcome (a thread waiting
     /// on the pool, or the pool's progress thread). A panicking callback is contained.
-    pub fn add_done_callback(&self, f: impl FnOnce(&Outcome<R>) + Send + 'static) {
+    pub fn add_done_callback(&self, f: impl FnOnce(&Outcome<R, E>) + Send + 'static) {
         {
             let g = lock(&self.slot.value);
             if g.is_none() {
@@ -213,18 +243,18 @@ impl<R: Message + Send + 'static> ClusterFuture<R> {
     }
 
     /// Waits for the outcome.
-    pub fn result(self) -> Outcome<R> {
+    pub fn result(self) -> Outcome<R, E> {
         self.wait_deadline(None);
         self.take()
     }
 
     /// Waits at most `timeout`; the future is handed back if the job is not done.
-    pub fn result_timeout(self, timeout: Duration) -> Result<Outcome<R>, Self> {
+    pub fn result_timeout(self, timeout: Duration) -> Result<Outcome<R, E>, Self> {
         self.result_deadline(Instant::now().checked_add(timeout))
     }
 
     /// Waits until `deadline`; the future is handed back if the job is not done.
-    pub fn result_deadline(self, deadline: Option<Instant>) -> Result<Outcome<R>, Self> {
+    pub fn result_deadline(self, deadline: Option<Instant>) -> Result<Outcome<R, E>, Self> {
         if self.wait_deadline(deadline) {
             Ok(self.take())
         } else {
@@ -242,14 +272,17 @@ impl<R: Message + Send + 'static> ClusterFuture<R> {
     }
 
     /// The error, if the job is done and failed.
-    pub fn exception(&self) -> Option<JobError<Never>> {
+    pub fn exception(&self) -> Option<JobError<E>>
+    where
+        E: Clone,
+    {
         if !self.done() {
             return None;
         }
         lock(&self.slot.value).as_ref().and_then(|v| v.as_ref().err().cloned())
     }
 
-    fn take(self) -> Outcome<R> {
+    fn take(self) -> Outcome<R, E> {
         lock(&self.slot.value)
             .take()
             .unwrap_or(Err(JobError::Decode { message: "the outcome was taken already".into() }))
@@ -277,10 +310,10 @@ impl<R: Message + Send + 'static> ClusterFuture<R> {
 /// # use std::future::Future;
 /// # Ok::<(), zeroproc_cluster::ClusterError>(())
 /// ```
-impl<R: Message + Send + 'static> std::future::Future for ClusterFuture<R> {
-    type Output = Outcome<R>;
+impl<R: Send + 'static, E: Send + 'static> std::future::Future for ClusterFuture<R, E> {
+    type Output = Outcome<R, E>;
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<R>> {
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<R, E>> {
         if !self.slot.is_done() {
             *lock(&self.slot.waker) = Some(cx.waker().clone());
             // Re-check after registering: an outcome stored in between would not wake us.

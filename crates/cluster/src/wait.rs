@@ -4,10 +4,10 @@
 
 use crate::future::ClusterFuture;
 use std::time::{Duration, Instant};
-use zeroproc_sched::{Message, ReturnWhen};
+use zeroproc_sched::{Never, ReturnWhen};
 
 /// `(done, not_done)` as returned by [`wait`].
-pub type Split<R> = (Vec<ClusterFuture<R>>, Vec<ClusterFuture<R>>);
+pub type Split<R, E = Never> = (Vec<ClusterFuture<R, E>>, Vec<ClusterFuture<R, E>>);
 
 /// Waits until `when` holds for `futures` or `timeout` passes, and splits them into
 /// `(done, not_done)`, each in the input order.
@@ -26,13 +26,13 @@ pub type Split<R> = (Vec<ClusterFuture<R>>, Vec<ClusterFuture<R>>);
 /// }
 /// # Ok::<(), zeroproc_cluster::ClusterError>(())
 /// ```
-pub fn wait<R: Message + Send + 'static>(
-    futures: Vec<ClusterFuture<R>>,
+pub fn wait<R: Send + 'static, E: Send + 'static>(
+    futures: Vec<ClusterFuture<R, E>>,
     when: ReturnWhen,
     timeout: Option<Duration>,
-) -> Split<R> {
+) -> Split<R, E> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    let cond = |fs: &[ClusterFuture<R>]| match when {
+    let cond = |fs: &[ClusterFuture<R, E>]| match when {
         ReturnWhen::FirstCompleted => fs.is_empty() || fs.iter().any(|f| f.done()),
         ReturnWhen::AllCompleted => fs.iter().all(|f| f.done()),
         ReturnWhen::FirstException => {
@@ -49,21 +49,21 @@ pub fn wait<R: Message + Send + 'static>(
 }
 
 /// Yields futures as they complete; see [`as_completed`].
-pub struct AsCompleted<R> {
-    pending: Vec<ClusterFuture<R>>,
+pub struct AsCompleted<R, E = Never> {
+    pending: Vec<ClusterFuture<R, E>>,
     deadline: Option<Instant>,
     timed_out: bool,
 }
 
 /// An iterator over `futures` yielding each one when it is done (those already done
 /// first); [`AsCompleted::timeout`] ends it early.
-pub fn as_completed<R: Message + Send + 'static>(
-    futures: impl IntoIterator<Item = ClusterFuture<R>>,
-) -> AsCompleted<R> {
+pub fn as_completed<R: Send + 'static, E: Send + 'static>(
+    futures: impl IntoIterator<Item = ClusterFuture<R, E>>,
+) -> AsCompleted<R, E> {
     AsCompleted { pending: futures.into_iter().collect(), deadline: None, timed_out: false }
 }
 
-impl<R: Message + Send + 'static> AsCompleted<R> {
+impl<R: Send + 'static, E: Send + 'static> AsCompleted<R, E> {
     /// Stop yielding after `d` (from now).
     pub fn timeout(mut self, d: Duration) -> Self {
         self.deadline = Instant::now().checked_add(d);
@@ -76,19 +76,19 @@ impl<R: Message + Send + 'static> AsCompleted<R> {
     }
 
     /// The futures not yielded yet.
-    pub fn into_remaining(self) -> Vec<ClusterFuture<R>> {
+    pub fn into_remaining(self) -> Vec<ClusterFuture<R, E>> {
         self.pending
     }
 }
 
-impl<R: Message + Send + 'static> Iterator for AsCompleted<R> {
-    type Item = ClusterFuture<R>;
+impl<R: Send + 'static, E: Send + 'static> Iterator for AsCompleted<R, E> {
+    type Item = ClusterFuture<R, E>;
 
-    fn next(&mut self) -> Option<ClusterFuture<R>> {
+    fn next(&mut self) -> Option<ClusterFuture<R, E>> {
         if self.pending.is_empty() || self.timed_out {
             return None;
         }
-        let find = |fs: &[ClusterFuture<R>]| fs.iter().position(|f| f.done());
+        let find = |fs: &[ClusterFuture<R, E>]| fs.iter().position(|f| f.done());
         if let Some(i) = find(&self.pending) {
             return Some(self.pending.remove(i));
         }

@@ -153,8 +153,29 @@ fn a_killed_worker_on_a_node_fails_only_its_job(launched: bool) {
     assert!(matches!(f.result(), Err(JobError::WorkerDied { signal: Some(6), .. })));
 }
 
+/// `Err` for odd inputs: a job's own error.
+fn even_only(x: u64) -> Result<u64, String> {
+    if x % 2 == 1 {
+        Err(format!("{x} is odd"))
+    } else {
+        Ok(x / 2)
+    }
+}
+
 fn panics_and_timeouts_fail_only_their_job(_: bool) {
     let pool = pool();
+    // A job's own error (Python: the task raised) is JobError::Job, from any node.
+    let fs: Vec<_> = (0..10u64).map(|x| pool.submit_fallible(even_only, x)).collect();
+    for (x, f) in fs.into_iter().enumerate() {
+        let x = x as u64;
+        if x % 2 == 1 {
+            assert!(f.wait_timeout(Duration::from_secs(30)));
+            assert_eq!(f.exception(), Some(JobError::Job(format!("{x} is odd"))));
+            assert_eq!(f.result(), Err(JobError::Job(format!("{x} is odd"))));
+        } else {
+            assert_eq!(f.result(), Ok(x / 2));
+        }
+    }
     let p = pool.submit(|x: u64| -> u64 { panic!("no {x}") }, 5);
     match p.result() {
         Err(JobError::Panicked { message }) => assert!(message.contains("no 5"), "{message}"),

@@ -133,6 +133,37 @@ impl ClusterPool {
         self.submit_timeout_ns(f, args, ns)
     }
 
+    /// Like [`submit`](Self::submit) for a function returning `Result<T, E>`: its `Err(e)`
+    /// becomes [`JobError::Job(e)`](JobError::Job) (Python: the task's exception).
+    ///
+    /// ```
+    /// zeroproc_cluster::init();
+    /// use zeroproc_sched::JobError;
+    /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
+    /// let f = pool.submit_fallible(|x: u64| if x > 9 { Err(format!("{x} is too big")) } else { Ok(x) }, 10);
+    /// assert_eq!(f.result(), Err(JobError::Job("10 is too big".to_string())));
+    /// # Ok::<(), zeroproc_cluster::ClusterError>(())
+    /// ```
+    pub fn submit_fallible<F, A, T, E>(&self, f: F, args: A) -> ClusterFuture<T, E>
+    where
+        F: JobFn<A, Result<T, E>>,
+        A: Message,
+        T: Send + 'static,
+        E: Send + 'static,
+        Result<T, E>: Message,
+    {
+        // Acquire: pairs with the Release store in `close`.
+        if self.shared.closed.load(Ordering::Acquire) {
+            return ClusterFuture::failed(self.shared.clone(), JobError::Shutdown);
+        }
+        let record = match self.record(zeroproc_sched::raw::fn_id(f), &args) {
+            Ok(r) => r,
+            Err(e) => return ClusterFuture::failed(self.shared.clone(), e),
+        };
+        let slot = Slot::<T, E>::new(crate::future::decode_fallible::<T, E>);
+        self.place(record, slot, self.shared.timeout_ns)
+    }
+
     fn submit_timeout_ns<F, A, R>(&self, f: F, args: A, timeout_ns: u64) -> ClusterFuture<R>
     where
         F: JobFn<A, R>,
@@ -147,7 +178,17 @@ impl ClusterPool {
             Ok(r) => r,
             Err(e) => return ClusterFuture::failed(self.shared.clone(), e),
         };
-        let slot = Slot::<R>::new();
+        let slot = Slot::<R>::new(crate::future::decode::<R>);
+        self.place(record, slot, timeout_ns)
+    }
+
+    /// Queues one encoded job whose outcome goes to `slot`, and sends what can go now.
+    fn place<R: Send + 'static, E: Send + 'static>(
+        &self,
+        record: AlignedVec<16>,
+        slot: Arc<Slot<R, E>>,
+        timeout_ns: u64,
+    ) -> ClusterFuture<R, E> {
         let mut st = self.shared.lock();
         let token = self.shared.place(&mut st, record, slot.clone(), 0, timeout_ns);
         self.shared.flush(&mut st);
