@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use zeroproc_sched::raw::{RawOutcome, RecordError, RecordHandle, RecordSink};
-use zeroproc_sched::{JobError, Pool};
+use zeroproc_sched::{JobError, Pool, Shutdown};
 
 struct Agent {
     net: Net,
@@ -186,7 +186,7 @@ impl Agent {
                     if code == op::TERMINATE {
                         p.terminate();
                     } else {
-                        p.shutdown(true, args.first() == Some(&1));
+                        p.shutdown_with(Shutdown::new().cancel_futures(args.first() == Some(&1)));
                     }
                 }
                 for (t, _, _) in std::mem::take(&mut self.backlog) {
@@ -244,7 +244,7 @@ impl Agent {
             b = b.cores(cores);
         }
         if timeout_ns != 0 {
-            b = b.job_timeout(Duration::from_nanos(timeout_ns));
+            b = b.job_time_limit(Duration::from_nanos(timeout_ns));
         }
         match b.build() {
             Ok(p) => {

@@ -76,7 +76,8 @@ fn widen<E>(e: JobError<Never>) -> JobError<E> {
     match e {
         JobError::Panicked { message } => JobError::Panicked { message },
         JobError::WorkerDied { signal, exit_code } => JobError::WorkerDied { signal, exit_code },
-        JobError::TimedOut => JobError::TimedOut,
+        JobError::TimeLimit => JobError::TimeLimit,
+        JobError::Timeout => JobError::Timeout,
         JobError::Cancelled => JobError::Cancelled,
         JobError::Decode { message } => JobError::Decode { message },
         JobError::Job(n) => match n {},

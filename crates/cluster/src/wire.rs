@@ -55,8 +55,8 @@ pub mod kind {
     pub const PANICKED: u32 = 1;
     /// `WorkerDied`, payload: signal i32 (-1 none), exit code i32 (-1 none... see encode).
     pub const WORKER_DIED: u32 = 2;
-    /// `TimedOut`.
-    pub const TIMED_OUT: u32 = 3;
+    /// `TimeLimit` (the job ran past its time limit).
+    pub const TIME_LIMIT: u32 = 3;
     /// `Cancelled`.
     pub const CANCELLED: u32 = 4;
     /// `Decode`, payload: message.
@@ -67,6 +67,8 @@ pub mod kind {
     pub const SHUTDOWN: u32 = 7;
     /// `TooLarge`, payload: message.
     pub const TOO_LARGE: u32 = 8;
+    /// `Timeout` (a wait gave up).
+    pub const TIMEOUT: u32 = 9;
 }
 
 /// Bytes before a record in a `TAG_JOBS` message.
@@ -122,7 +124,8 @@ pub fn push_error(buf: &mut Vec<u8>, token: u64, e: &JobError<Never>) {
             p[6..10].copy_from_slice(&exit_code.unwrap_or(0).to_le_bytes());
             push_done(buf, token, kind::WORKER_DIED, &p)
         }
-        JobError::TimedOut => push_done(buf, token, kind::TIMED_OUT, &[]),
+        JobError::TimeLimit => push_done(buf, token, kind::TIME_LIMIT, &[]),
+        JobError::Timeout => push_done(buf, token, kind::TIMEOUT, &[]),
         JobError::Cancelled => push_done(buf, token, kind::CANCELLED, &[]),
         JobError::Decode { message } => push_done(buf, token, kind::DECODE, message.as_bytes()),
         JobError::NoWorkers => push_done(buf, token, kind::NO_WORKERS, &[]),
@@ -146,7 +149,8 @@ pub fn error_of(kind: u32, payload: &[u8]) -> JobError<Never> {
                 exit_code: (payload[5] != 0).then(|| i(&payload[6..10])),
             }
         }
-        kind::TIMED_OUT => JobError::TimedOut,
+        kind::TIME_LIMIT => JobError::TimeLimit,
+        kind::TIMEOUT => JobError::Timeout,
         kind::CANCELLED => JobError::Cancelled,
         kind::NO_WORKERS => JobError::NoWorkers,
         kind::SHUTDOWN => JobError::Shutdown,

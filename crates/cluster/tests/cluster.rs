@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroproc_cluster::{as_completed, wait, ClusterError, ClusterPool, ReturnWhen};
-use zeroproc_sched::JobError;
+use zeroproc_sched::{JobError, Shutdown};
 
 /// The MPI rank whose node pool runs this job (workers inherit their agent's environment).
 fn rank() -> u32 {
@@ -181,7 +181,7 @@ fn panics_and_timeouts_fail_only_their_job(_: bool) {
         Err(JobError::Panicked { message }) => assert!(message.contains("no 5"), "{message}"),
         other => panic!("{other:?}"),
     }
-    let slow = pool.submit_with_timeout(
+    let slow = pool.submit_with_time_limit(
         |ms: u64| {
             std::thread::sleep(Duration::from_millis(ms));
             ms
@@ -191,17 +191,17 @@ fn panics_and_timeouts_fail_only_their_job(_: bool) {
     );
     let ok = pool.submit(square, 3);
     let t = Instant::now();
-    assert_eq!(slow.result(), Err(JobError::TimedOut));
+    assert_eq!(slow.result(), Err(JobError::TimeLimit));
     assert!(t.elapsed() < Duration::from_secs(8), "timed out after {:?}", t.elapsed());
     assert_eq!(ok.result(), Ok(9));
     assert_eq!(pool.submit(square, 4).result(), Ok(16));
     drop(pool);
     // The builder's time-out applies to every job, on every node.
-    let timed = ClusterPool::builder().job_timeout(Duration::from_millis(300)).build().unwrap();
+    let timed = ClusterPool::builder().job_time_limit(Duration::from_millis(300)).build().unwrap();
     let fs: Vec<_> =
         (0..4).map(|i| timed.submit(sleep_ms, if i % 2 == 0 { 10_000 } else { 1 })).collect();
     let got: Vec<_> = fs.into_iter().map(|f| f.result()).collect();
-    assert_eq!(got, [Err(JobError::TimedOut), Ok(1), Err(JobError::TimedOut), Ok(1)]);
+    assert_eq!(got, [Err(JobError::TimeLimit), Ok(1), Err(JobError::TimeLimit), Ok(1)]);
 }
 
 fn sleep_ms(ms: u64) -> u64 {
@@ -335,7 +335,7 @@ fn large_payloads_go_through_the_spill_heaps(_: bool) {
 fn shutdown_then_submit_is_shutdown(_: bool) {
     let pool = pool();
     let f = pool.submit(sleep_ms, 100);
-    pool.shutdown(true, false);
+    pool.shutdown();
     assert_eq!(f.result(), Ok(100));
     assert_eq!(pool.submit(square, 1).result(), Err(JobError::Shutdown));
     drop(pool);
@@ -355,7 +355,7 @@ fn shutdown_then_submit_is_shutdown(_: bool) {
         assert!(Instant::now() < until, "the first jobs did not start");
         std::thread::sleep(Duration::from_millis(5));
     }
-    pool.shutdown(true, true);
+    pool.shutdown_with(Shutdown::new().cancel_futures(true));
     let (ok, cancelled) = fs.into_iter().map(|f| f.result()).fold((0, 0), |(o, c), r| match r {
         Ok(2000) => (o + 1, c),
         Err(JobError::Cancelled) => (o, c + 1),
@@ -367,6 +367,14 @@ fn shutdown_then_submit_is_shutdown(_: bool) {
         assert_eq!(started, i < n, "job {i}: only the running ones ever started");
         let _ = std::fs::remove_file(marker(i));
     }
+    drop(pool);
+    // shutdown_with(timeout): what still runs after it is terminated.
+    let pool = self::pool();
+    let hung = pool.submit(sleep_ms, 60_000);
+    let t = Instant::now();
+    assert!(!pool.shutdown_with(Shutdown::new().timeout(Duration::from_millis(300))));
+    assert_eq!(hung.result(), Err(JobError::Cancelled));
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     drop(pool);
     // terminate(): running jobs are killed on their nodes, queued ones cancelled, at once.
     let pool = self::pool();

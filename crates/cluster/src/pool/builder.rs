@@ -71,7 +71,7 @@ pub struct ClusterBuilder {
     workers_per_node: usize,
     local_workers: Option<usize>,
     window_per_worker: usize,
-    job_timeout: Option<Duration>,
+    job_time_limit: Option<Duration>,
     pin: bool,
     ring_capacity: usize,
 }
@@ -82,7 +82,7 @@ impl Default for ClusterBuilder {
             workers_per_node: 0,
             local_workers: None,
             window_per_worker: 4,
-            job_timeout: None,
+            job_time_limit: None,
             pin: true,
             ring_capacity: 1 << 18,
         }
@@ -113,9 +113,9 @@ impl ClusterBuilder {
     }
 
     /// A per-job time-out for every job: a job that runs longer has its worker killed (on
-    /// its node) and fails with [`JobError::TimedOut`](zeroproc_sched::JobError::TimedOut).
-    pub fn job_timeout(mut self, d: Duration) -> Self {
-        self.job_timeout = Some(d);
+    /// its node) and fails with [`JobError::TimeLimit`](zeroproc_sched::JobError::TimeLimit).
+    pub fn job_time_limit(mut self, d: Duration) -> Self {
+        self.job_time_limit = Some(d);
         self
     }
 
@@ -150,8 +150,9 @@ impl ClusterBuilder {
     }
 
     fn build_inner(self) -> Result<ClusterPool, ClusterError> {
-        let timeout_ns =
-            self.job_timeout.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
+        let timeout_ns = self
+            .job_time_limit
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
         let (size, fingerprints) = match launch::controller() {
             Some(c) if c.net.is_none() => {
                 return Err(ClusterError::Unavailable(
@@ -181,8 +182,8 @@ impl ClusterBuilder {
             if let Some(cores) = crate::node::cores_for(local).filter(|_| self.pin) {
                 b = b.cores(cores);
             }
-            if let Some(d) = self.job_timeout {
-                b = b.job_timeout(d);
+            if let Some(d) = self.job_time_limit {
+                b = b.job_time_limit(d);
             }
             let p =
                 b.build().map_err(|e| ClusterError::Node { rank: 0, message: e.to_string() })?;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, EncodeError, Header};
-use zeroproc_sched::{JobError, JobFn, Message, Never};
+use zeroproc_sched::{JobError, JobFn, Message, Never, Shutdown};
 
 mod builder;
 
@@ -121,15 +121,21 @@ impl ClusterPool {
         self.submit_timeout_ns(f, args, self.shared.timeout_ns)
     }
 
-    /// [`submit`](Self::submit) with a per-job time-out (overrides the builder's): a job
-    /// that runs longer has its worker killed and fails with [`JobError::TimedOut`].
-    pub fn submit_with_timeout<F, A, R>(&self, f: F, args: A, timeout: Duration) -> ClusterFuture<R>
+    /// [`submit`](Self::submit) with a time limit for this job (overrides the builder's
+    /// `job_time_limit`): a job that runs longer has its worker killed (on its node) and
+    /// fails with [`JobError::TimeLimit`].
+    pub fn submit_with_time_limit<F, A, R>(
+        &self,
+        f: F,
+        args: A,
+        limit: Duration,
+    ) -> ClusterFuture<R>
     where
         F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {
-        let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
+        let ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX).max(1);
         self.submit_timeout_ns(f, args, ns)
     }
 
@@ -196,11 +202,19 @@ impl ClusterPool {
         ClusterFuture { slot, shared: self.shared.clone(), token }
     }
 
-    /// Stops accepting jobs and lets the nodes finish what is queued, then stops their
-    /// pools (Python's `shutdown(wait, cancel_futures)`). `wait`: block until every job is
-    /// done and the node pools are gone. `cancel_futures`: jobs not yet started are
-    /// cancelled. Idempotent; `Drop` calls `shutdown(true, false)`.
-    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+    /// Python's `shutdown()`: stops accepting jobs, lets the nodes finish every queued and
+    /// running job, then stops their pools; returns when they are gone. `Drop` does this.
+    pub fn shutdown(&self) {
+        self.shutdown_with(Shutdown::new());
+    }
+
+    /// [`shutdown`](Self::shutdown) with `Pool::shutdown_with`'s options: `wait(false)`
+    /// returns at once (the nodes finish in the background; the pool's drop waits for
+    /// them), `cancel_futures(true)` cancels every job that has not started (on rank 0 and
+    /// on the nodes), `timeout(d)` terminates what still runs after `d` (those futures fail
+    /// with [`JobError::Cancelled`]). True if everything finished in time. Idempotent.
+    pub fn shutdown_with(&self, how: Shutdown) -> bool {
+        let (wait, cancel_futures, timeout) = zeroproc_sched::raw::shutdown_options(&how);
         self.close();
         if cancel_futures {
             let tokens = {
@@ -215,10 +229,16 @@ impl ClusterPool {
                 let _ = self.shared.request_cancel(t, false);
             }
         }
-        if wait {
-            self.shared.wait_until(None, || self.shared.owed() == 0);
-            self.end(op::SHUTDOWN);
+        if !wait {
+            return self.shared.owed() == 0;
         }
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if !self.shared.wait_until(deadline, || self.shared.owed() == 0) {
+            self.terminate();
+            return false;
+        }
+        self.end(op::SHUTDOWN);
+        true
     }
 
     /// Stops now: queued jobs are cancelled, running jobs are killed with their workers on
@@ -253,7 +273,7 @@ impl ClusterPool {
                 match &t.via {
                     Via::Agent(r) => ranks.push(*r),
                     Via::Local(p) if code == op::TERMINATE => p.terminate(),
-                    Via::Local(p) => p.shutdown(true, false),
+                    Via::Local(p) => p.shutdown(),
                 }
             }
             ranks
@@ -289,12 +309,12 @@ impl ClusterPool {
 }
 
 impl Drop for ClusterPool {
-    /// `shutdown(true, false)`, or `terminate` while the thread panics.
+    /// [`shutdown`](ClusterPool::shutdown), or `terminate` while the thread panics.
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.terminate();
         } else {
-            self.shutdown(true, false);
+            self.shutdown();
         }
     }
 }

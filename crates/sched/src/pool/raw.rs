@@ -170,6 +170,17 @@ impl RecordHandle {
     }
 }
 
+/// The options of a [`Shutdown`](crate::Shutdown) — `(wait, cancel_futures, timeout)` — for
+/// a layer that applies them to pools of its own (zeroproc-cluster).
+///
+/// ```
+/// use zeroproc_sched::{raw::shutdown_options, Shutdown};
+/// assert_eq!(shutdown_options(&Shutdown::new().cancel_futures(true)), (true, true, None));
+/// ```
+pub fn shutdown_options(how: &crate::Shutdown) -> (bool, bool, Option<Duration>) {
+    (how.wait, how.cancel_futures, how.timeout)
+}
+
 /// Why [`Pool::try_submit_record`] did not place the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordError {
