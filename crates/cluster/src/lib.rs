@@ -8,10 +8,11 @@
 //! * `init` — the first line of `main` (or `#[zeroproc::main]`): under `mpirun`/`srun`
 //!   every rank but 0 becomes a node agent and never returns; worker processes never touch
 //!   MPI.
-//! * `ClusterPool` — `submit`, `submit_with_timeout`, `map`, `map_unordered`
-//!   (`chunk_size`), `shutdown`, `terminate`; `ClusterFuture` has `JobFuture`'s methods
-//!   (`result`, `result_timeout`, `done`, `cancel`, `terminate`, `add_done_callback`,
-//!   `exception`…); `wait` and `as_completed` work over many.
+//! * `ClusterPool` — `submit`, `submit_with_time_limit`, `submit_fallible`, `map`,
+//!   `map_unordered` (`chunk_size`), `shutdown`, `shutdown_with`, `terminate`;
+//!   `ClusterFuture` has `JobFuture`'s methods (`result`, `result_timeout`, `done`,
+//!   `cancel`, `terminate`, `add_done_callback`, `exception`…, `.await`); `wait` and
+//!   `as_completed` work over many.
 //! * Jobs travel as they are: the job record (envelope: function id + rkyv archive of the
 //!   arguments) is encoded once on rank 0, sent over MPI, and copied into a worker's ring
 //!   on its node unchanged but for the job id; the worker's result record comes back the
