@@ -151,6 +151,10 @@
 // the handles that carry them to other processes. Errors and options live in the module of
 // their object (`queue`, `pipe`, `shared`, `container`, `sync`); the layers underneath are
 // under `raw`.
+/// With the `mpi` feature, `init` is the cluster's: it also turns every MPI rank but 0
+/// into a node agent when the program runs under `mpirun`/`srun` (see [`cluster`]).
+#[cfg(feature = "mpi")]
+pub use zeroproc_cluster::init;
 pub use zeroproc_macros::{data, main};
 pub use zeroproc_mp::container::{DictHandle, ListHandle, NamespaceHandle};
 pub use zeroproc_mp::pipe::{ConnectionHandle, ReceiverHandle, SenderHandle};
@@ -160,9 +164,11 @@ pub use zeroproc_mp::{
     pipe_oneway, Connection, JoinableQueue, Namespace, PipeReceiver, PipeSender, Queue,
     SharedArray, SharedCell, SharedDict, SharedList, SharedVec,
 };
+#[cfg(not(feature = "mpi"))]
+pub use zeroproc_sched::init;
 pub use zeroproc_sched::{
-    as_completed, criterion_main, init, test_worker, wait, AccessError, AsCompleted, BuildError,
-    Exit, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder,
+    as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BuildError, Exit,
+    InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder,
     PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, SharedValue, Shutdown,
     SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
 };
@@ -177,6 +183,36 @@ pub use zeroproc_mp::queue;
 /// Shared arrays of plain-old-data ([`SharedArray`], [`SharedVec`], [`SharedCell`]): errors,
 /// chunk guards, the `Pod` bound.
 pub use zeroproc_mp::shared;
+
+/// The executor over an MPI run (feature `mpi`): [`cluster::ClusterPool`], one node agent
+/// per node owning a local pool. See `docs/cluster.md`.
+#[cfg(feature = "mpi")]
+pub use zeroproc_cluster as cluster;
+
+/// Used by `#[zeroproc::main]`; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    /// Kept alive for `main`'s duration by `#[zeroproc::main]`: with the `mpi` feature its
+    /// drop stops the node agents and finalizes MPI when `main` returns or unwinds.
+    #[cfg(feature = "mpi")]
+    pub type MainGuard = zeroproc_cluster::MainGuard;
+    /// Kept alive for `main`'s duration by `#[zeroproc::main]` (nothing to do without the
+    /// `mpi` feature).
+    #[cfg(not(feature = "mpi"))]
+    #[derive(Debug)]
+    pub struct MainGuard;
+
+    /// The guard for `main`.
+    #[cfg(feature = "mpi")]
+    pub fn main_guard() -> MainGuard {
+        MainGuard::new()
+    }
+    /// The guard for `main`.
+    #[cfg(not(feature = "mpi"))]
+    pub fn main_guard() -> MainGuard {
+        MainGuard
+    }
+}
 
 /// The process-shared synchronization primitives (Python's `multiprocessing.Lock`,
 /// `RLock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`), robust

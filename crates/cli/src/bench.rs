@@ -47,7 +47,8 @@ pub struct Args {
     out: PathBuf,
     /// Only these workloads and/or systems, comma-separated: W1, W2, W3, W4, W5, W6, START,
     /// RING, QUEUE; zeroproc, rayon, crossbeam, python (both), ppe, mp-pool. Each kind given
-    /// restricts its axis: `--only W1,python` runs W1 on the two Python peers.
+    /// restricts its axis: `--only W1,python` runs W1 on the two Python peers. `--only
+    /// cluster` runs the MPI benchmarks instead (`bench/cluster.sh`, needs Open MPI).
     #[arg(long)]
     only: Option<String>,
 }
@@ -75,6 +76,9 @@ impl Profile {
 
 /// Runs the comparison and reports it.
 pub fn run(a: Args) -> Result<(), String> {
+    if a.only.as_deref().is_some_and(|o| o.eq_ignore_ascii_case("cluster")) {
+        return cluster();
+    }
     let t0 = Instant::now();
     let sel = record::Selection::parse(a.only.as_deref())?;
     let profile = match (a.smoke, a.quick) {
@@ -130,4 +134,20 @@ pub fn run(a: Args) -> Result<(), String> {
     }
     eprintln!("wrote {} files into {} ({wall_s:.1} s)", files.len(), a.out.display());
     Ok(())
+}
+
+/// `--only cluster`: the MPI benchmarks (issue #15) need `mpirun` and the `mpi` feature, so
+/// they live in `bench/cluster.sh` (raw MPI ping-pong, `ClusterPool`, mpi4py.futures,
+/// alternated); this runs it from the source tree this binary was built from.
+fn cluster() -> Result<(), String> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/cluster.sh");
+    let st = std::process::Command::new("bash")
+        .arg(&script)
+        .status()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{} ended with {st}", script.display()))
+    }
 }

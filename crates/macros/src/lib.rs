@@ -1,6 +1,7 @@
 //! zeroproc's attributes, written with `proc_macro` alone (no `syn`):
 //!
-//! * `#[zeroproc::main]` inserts `::zeroproc::init();` as the first statement of the
+//! * `#[zeroproc::main]` inserts `::zeroproc::init();` (and a guard that, with the `mpi`
+//!   feature, ends the MPI run when `main` does) as the first statement of the
 //!   function it is put on (normally `main`), so a worker process started from this
 //!   program turns into a worker before any of the program's own code runs. Over an
 //!   async runtime's attribute (`#[zeroproc::main] #[tokio::main] async fn main`) it
@@ -24,6 +25,12 @@
 
 use proc_macro::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 
+/// What `#[zeroproc::main]` puts first in `main`: `init()`, and a guard that lives until
+/// `main` returns or unwinds (with zeroproc's `mpi` feature its drop stops the node agents
+/// and finalizes MPI; otherwise it does nothing).
+const INIT: &str =
+    "::zeroproc::init(); let __zeroproc_main_guard = ::zeroproc::__private::main_guard();";
+
 /// Makes `::zeroproc::init();` the first statement of the annotated function (see the
 /// crate docs for `async fn main` under a runtime attribute).
 #[proc_macro_attribute]
@@ -38,7 +45,7 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     match tokens.pop() {
         Some(TokenTree::Group(body)) if is_fn && body.delimiter() == Delimiter::Brace => {
-            let init: TokenStream = "::zeroproc::init();".parse().expect("valid tokens");
+            let init: TokenStream = INIT.parse().expect("valid tokens");
             let mut inner = init;
             inner.extend(body.stream());
             let mut g = Group::new(Delimiter::Brace, inner);
@@ -81,9 +88,8 @@ fn async_main(mut tokens: Vec<TokenTree>) -> TokenStream {
     let ret: TokenStream = tokens[args_at + 1..tokens.len() - 1].iter().cloned().collect();
     let inner = format!("__zeroproc_{name}");
     tokens[fn_at + 1] = TokenTree::Ident(Ident::new(&inner, Span::call_site()));
-    let outer: TokenStream = format!("fn {name}() {ret} {{ ::zeroproc::init(); {inner}() }}")
-        .parse()
-        .expect("valid tokens");
+    let outer: TokenStream =
+        format!("fn {name}() {ret} {{ {INIT} {inner}() }}").parse().expect("valid tokens");
     let mut out = outer;
     out.extend(tokens);
     out

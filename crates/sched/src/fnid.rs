@@ -57,19 +57,93 @@ pub(crate) unsafe fn resolve(id: u32) -> Trampoline {
     unsafe { std::mem::transmute::<usize, Trampoline>(addr) }
 }
 
-/// A 64-bit fingerprint of this build: the executable's identity (device, inode, size,
-/// modification time of `/proc/self/exe`), the crate version, and the anchor's offset from
-/// another function (different code layout → different value).
+/// A 64-bit fingerprint of this build: the executable's GNU build-id (a hash of its linked
+/// contents, the same on every node that runs a copy of the file), the crate version, and
+/// the anchor's offset from another function (different code layout → different value).
+/// Without a build-id note it hashes the executable's bytes instead (once per process).
+/// It never depends on the file's inode or modification time, which differ between the
+/// nodes of a cluster running copies of one build (zeroproc-cluster all-gathers it).
 pub fn fingerprint() -> u64 {
-    use std::os::unix::fs::MetadataExt;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     env!("CARGO_PKG_VERSION").hash(&mut h);
     let layout = (anchor as Trampoline as usize).wrapping_sub(fingerprint as fn() -> u64 as usize);
     layout.hash(&mut h);
-    if let Ok(m) = std::fs::metadata("/proc/self/exe") {
-        (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()).hash(&mut h);
-    }
+    build_identity().hash(&mut h);
     h.finish()
+}
+
+/// The GNU build-id of the main executable, else a hash of `/proc/self/exe`'s bytes.
+fn build_identity() -> &'static [u8] {
+    static ID: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        build_id::of_main_program().unwrap_or_else(|| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::fs::read("/proc/self/exe").unwrap_or_default().hash(&mut h);
+            h.finish().to_le_bytes().to_vec()
+        })
+    })
+}
+
+/// Reading the `NT_GNU_BUILD_ID` note from the main program's loaded `PT_NOTE` segments.
+mod build_id {
+    use std::ffi::c_int;
+
+    const NT_GNU_BUILD_ID: u32 = 3;
+
+    /// The main program's build-id bytes, if it has one.
+    pub(super) fn of_main_program() -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        // SAFETY: `visit` matches the callback type, and `out` outlives the call (the
+        // callback only runs during `dl_iterate_phdr`).
+        unsafe { libc::dl_iterate_phdr(Some(visit), (&mut out as *mut Option<Vec<u8>>).cast()) };
+        out
+    }
+
+    /// Called for each loaded object; the first is the main program. Returns non-zero to
+    /// stop the iteration.
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut std::ffi::c_void,
+    ) -> c_int {
+        // SAFETY: the loader passes a valid `dl_phdr_info` for the duration of the call;
+        // `data` is the `Option<Vec<u8>>` of `of_main_program`.
+        let (info, out) = unsafe { (&*info, &mut *data.cast::<Option<Vec<u8>>>()) };
+        // SAFETY: `dlpi_phdr` points at `dlpi_phnum` program headers of a loaded object.
+        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        for ph in phdrs.iter().filter(|p| p.p_type == libc::PT_NOTE) {
+            let start = (info.dlpi_addr as usize).wrapping_add(ph.p_vaddr as usize);
+            // SAFETY: a PT_NOTE segment of a loaded object is mapped readable, `p_memsz`
+            // bytes from its load address.
+            let notes =
+                unsafe { std::slice::from_raw_parts(start as *const u8, ph.p_memsz as usize) };
+            if let Some(id) = find(notes) {
+                *out = Some(id.to_vec());
+                break;
+            }
+        }
+        1 // the main program only
+    }
+
+    /// The build-id in a run of ELF notes (4-byte aligned name and descriptor).
+    fn find(mut notes: &[u8]) -> Option<&[u8]> {
+        let word = |b: &[u8]| u32::from_ne_bytes(b.try_into().expect("4 bytes")) as usize;
+        let pad = |n: usize| (n + 3) & !3;
+        while notes.len() >= 12 {
+            let (namesz, descsz, kind) =
+                (word(&notes[0..4]), word(&notes[4..8]), word(&notes[8..12]));
+            let desc_at = 12 + pad(namesz);
+            let end = desc_at.checked_add(pad(descsz))?;
+            if end > notes.len() {
+                return None;
+            }
+            if kind as u32 == NT_GNU_BUILD_ID && &notes[12..12 + namesz] == b"GNU\0" {
+                return Some(&notes[desc_at..desc_at + descsz]);
+            }
+            notes = &notes[end..];
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -92,5 +166,15 @@ mod tests {
     #[test]
     fn fingerprint_is_stable() {
         assert_eq!(fingerprint(), fingerprint());
+    }
+
+    #[test]
+    fn the_build_id_is_found_and_matches_the_file() {
+        // rustc links through `cc`, which passes --build-id on Linux distributions.
+        let id = build_id::of_main_program().expect("a GNU build-id note");
+        assert!(id.len() >= 8, "{id:?}");
+        // The same bytes are in the executable file (what `readelf -n` shows).
+        let file = std::fs::read("/proc/self/exe").unwrap();
+        assert!(file.windows(id.len()).any(|w| w == &id[..]));
     }
 }

@@ -61,6 +61,7 @@ pub use future::JobFuture;
 pub use job::Message;
 pub use jobfn::{InitFn, JobFn};
 pub use launch::{init, WORKER_ARGS, WORKER_ENV};
+pub use pool::raw;
 pub use pool::{
     registry_dir, running_pools, Map, ObserveError, Pool, PoolBuilder, PoolEntry, PoolObserver,
     PoolSnapshot, PoolStats, Shutdown, WorkerSnapshot, WorkerStats,

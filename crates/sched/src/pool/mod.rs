@@ -9,6 +9,7 @@ mod map;
 pub(crate) mod observe;
 mod probe;
 mod progress;
+pub mod raw;
 pub(crate) mod registry;
 mod shutdown;
 mod stats;

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The cluster (MPI) suite, issue #15: installs Open MPI if missing (CI runs as root; a
+# missing mpirun afterwards is a failure, never a skip), builds the `mpi` feature, and runs
+# the cluster tests and the mpi_map example under `mpirun -n 3 --oversubscribe --bind-to none`
+# (rank 0 controls, ranks 1 and 2 are node agents on this one machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_mpi() {
+  command -v mpirun >/dev/null && command -v mpicc >/dev/null \
+    && compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null
+}
+if ! have_mpi; then
+  echo "installing Open MPI and libclang (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    openmpi-bin libopenmpi-dev libclang-dev >/dev/null
+fi
+have_mpi || { echo "FAIL: mpirun/mpicc/libclang missing after installing"; exit 1; }
+mpirun --version | head -n 1
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN=(mpirun --oversubscribe --bind-to none)
+
+cargo clippy -q -p zeroproc-cluster --all-targets --features mpi -- -D warnings
+cargo clippy -q -p zeroproc --features mpi --example mpi_map -- -D warnings
+cargo test -q -p zeroproc-cluster --features mpi --release --lib
+cargo test -q -p zeroproc-cluster --features mpi --release --doc
+RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p zeroproc-cluster --features mpi
+
+# The test binary (harness = false) path, from cargo's own report.
+bin=$(cargo test -p zeroproc-cluster --features mpi --release --test cluster --no-run 2>&1 \
+  | sed -n 's/.*Executable tests\/cluster.rs (\(.*\))/\1/p' | tail -n 1)
+[ -x "$bin" ] || { echo "FAIL: cluster test binary not found"; exit 1; }
+
+echo "--- cluster tests, 3 ranks"
+timeout 300 "${MPIRUN[@]}" -n 3 "$bin"
+
+echo "--- cluster tests without a launcher (local pool only)"
+timeout 120 "$bin"
+
+echo "--- a build mismatch names the ranks"
+timeout 120 "${MPIRUN[@]}" -n 1 "$bin" mismatch : \
+  -n 2 -x ZEROPROC_CLUSTER_FINGERPRINT_SALT=other "$bin" mismatch
+
+expect_abort() { # mode, text the output must hold
+  local rc=0 out
+  out=$(timeout 120 "${MPIRUN[@]}" -n 3 "$bin" "$1" 2>&1) || rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
+    echo "$out" | tail -n 20; echo "FAIL: mode $1 exited $rc (expected an abort, not success or a hang)"; exit 1
+  fi
+  echo "$out" | grep -q "$2" || { echo "$out" | tail -n 20; echo "FAIL: mode $1: no '$2'"; exit 1; }
+  echo "mode $1: run ended with $rc as expected ('$2')"
+}
+echo "--- main panics: the agents are stopped, mpirun ends"
+expect_abort panic "main panics on purpose"
+echo "--- a node agent dies: Open MPI 4.1 aborts the run and names the rank"
+expect_abort agent-dies "rank 1 .* exited on signal 9"
+
+echo "--- example mpi_map, 3 ranks"
+cargo build -q --release --features mpi --example mpi_map
+timeout 120 "${MPIRUN[@]}" -n 3 target/release/examples/mpi_map

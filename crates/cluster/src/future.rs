@@ -1,0 +1,332 @@
+//! `ClusterFuture`: the handle to one job submitted to a [`ClusterPool`](crate::ClusterPool),
+//! with the methods of [`zeroproc_sched::JobFuture`] (Python's `Future`).
+
+use crate::shared::{Dest, Shared};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use zeroproc_sched::{JobError, JobErrorKind, Message, Never};
+
+type Outcome<R, E = Never> = Result<R, JobError<E>>;
+type Callback<R, E> = Box<dyn FnOnce(&Outcome<R, E>) + Send>;
+
+/// The result slot of one job.
+pub(crate) struct Slot<R, E = Never> {
+    value: Mutex<Option<Outcome<R, E>>>,
+    /// Set (Release) once `value` holds the outcome and the callbacks ran.
+    done: AtomicBool,
+    callbacks: Mutex<Vec<Callback<R, E>>>,
+    /// Turns a result envelope into the outcome (`R`, or the job's own `Err(E)`).
+    decode: fn(&[u8]) -> Outcome<R, E>,
+    /// The task `.await`ing the job, woken once the outcome is stored.
+    waker: Mutex<Option<Waker>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<R, E> Slot<R, E> {
+    pub(crate) fn new(decode: fn(&[u8]) -> Outcome<R, E>) -> Arc<Self> {
+        Arc::new(Slot {
+            decode,
+            value: Mutex::new(None),
+            done: AtomicBool::new(false),
+            callbacks: Mutex::new(Vec::new()),
+            waker: Mutex::new(None),
+        })
+    }
+
+    fn is_done(&self) -> bool {
+        // Acquire: pairs with the Release stores in `complete` / `after`.
+        self.done.load(Ordering::Acquire)
+    }
+}
+
+/// Decodes a result envelope (validated by bytecheck, then deserialized); a panicking
+/// user `Deserialize` is a `Decode` error.
+pub(crate) fn decode<R: Message>(env: &[u8]) -> Outcome<R> {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let (_, a) = zeroproc_codec::envelope::decode::<R>(env).map_err(|e| e.to_string())?;
+        rkyv::deserialize::<R, rkyv::rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
+    }));
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(message)) => Err(JobError::Decode { message }),
+        Err(_) => Err(JobError::Decode { message: "the result's Deserialize panicked".into() }),
+    }
+}
+
+/// A job that returns `Result<T, E>`: its `Err(e)` is `JobError::Job(e)`.
+pub(crate) fn decode_fallible<T, E>(env: &[u8]) -> Outcome<T, E>
+where
+    Result<T, E>: Message,
+{
+    match decode::<Result<T, E>>(env) {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(JobError::Job(e)),
+        Err(e) => Err(widen(e)),
+    }
+}
+
+/// A failure that is not the job's own error, as a `JobError<E>`.
+fn widen<E>(e: JobError<Never>) -> JobError<E> {
+    match e {
+        JobError::Panicked { message } => JobError::Panicked { message },
+        JobError::WorkerDied { signal, exit_code } => JobError::WorkerDied { signal, exit_code },
+        JobError::TimeLimit => JobError::TimeLimit,
+        JobError::Timeout => JobError::Timeout,
+        JobError::Cancelled => JobError::Cancelled,
+        JobError::Decode { message } => JobError::Decode { message },
+        JobError::Job(n) => match n {},
+        JobError::NoWorkers => JobError::NoWorkers,
+        JobError::Shutdown => JobError::Shutdown,
+        JobError::TooLarge { message } => JobError::TooLarge { message },
+    }
+}
+
+impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {
+    fn complete(&self, _index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool {
+        let v = match outcome {
+            Ok(env) => (self.decode)(env),
+            Err(e) => Err(widen(e)),
+        };
+        let mut g = lock(&self.value);
+        if g.is_some() {
+            return false;
+        }
+        *g = Some(v);
+        if lock(&self.callbacks).is_empty() {
+            // Release: pairs with the Acquire in `is_done`.
+            self.done.store(true, Ordering::Release);
+            return lock(&self.waker).is_some();
+        }
+        true
+    }
+
+    fn after(&self) {
+        let g = lock(&self.value);
+        loop {
+            let cbs = std::mem::take(&mut *lock(&self.callbacks));
+            if cbs.is_empty() {
+                break;
+            }
+            if let Some(v) = g.as_ref() {
+                for cb in cbs {
+                    // A panicking callback is contained: the others still run.
+                    let _ = catch_unwind(AssertUnwindSafe(|| cb(v)));
+                }
+            }
+        }
+        // Release: pairs with the Acquire in `is_done`.
+        self.done.store(true, Ordering::Release);
+        drop(g);
+        if let Some(w) = lock(&self.waker).take() {
+            w.wake();
+        }
+    }
+}
+
+/// A job submitted to a [`ClusterPool`](crate::ClusterPool): query it, wait for it, cancel
+/// it. The same methods as [`zeroproc_sched::JobFuture`]; use [`crate::wait`] and
+/// [`crate::as_completed`] over many.
+///
+/// ```
+/// zeroproc_cluster::init();
+/// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
+/// let f = pool.submit(|x: u64| x * x, 7);
+/// assert_eq!(f.result(), Ok(49));
+/// # Ok::<(), zeroproc_cluster::ClusterError>(())
+/// ```
+#[must_use = "a future that is dropped still runs, but its result is lost"]
+pub struct ClusterFuture<R, E = Never> {
+    pub(crate) slot: Arc<Slot<R, E>>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) token: u64,
+}
+
+impl<R, E> std::fmt::Debug for ClusterFuture<R, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterFuture")
+            .field("token", &self.token)
+            .field("done", &self.slot.is_done())
+            .finish()
+    }
+}
+
+impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
+    /// A future that is already failed (the job was never sent).
+    pub(crate) fn failed(shared: Arc<Shared>, e: JobError<Never>) -> Self {
+        let slot = Slot::new(|_| unreachable!("a failed future decodes nothing"));
+        slot.complete(0, Err(e));
+        ClusterFuture { slot, shared, token: 0 }
+    }
+
+    /// The job's number in this cluster pool (stable; 0 for a job never sent).
+    pub fn id(&self) -> u64 {
+        self.token
+    }
+
+    /// True once the job has a result or an error (including cancellation).
+    pub fn done(&self) -> bool {
+        if !self.slot.is_done() {
+            self.shared.progress();
+        }
+        self.slot.is_done()
+    }
+
+    /// True if the job was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.done() && matches!(lock(&self.slot.value).as_ref(), Some(Err(JobError::Cancelled)))
+    }
+
+    /// Cancels the job if it has not started: true and the future completes with
+    /// [`JobError::Cancelled`] — it will never run; false if it runs or is done (Python's
+    /// `cancel`). A job still queued on the controller is cancelled here; a job sent to a
+    /// node is cancelled there (exact, as on one machine), which takes a message round trip.
+    pub fn cancel(&self) -> bool {
+        if self.done() {
+            return false;
+        }
+        match self.shared.request_cancel(self.token, false) {
+            Some(c) => c,
+            None => {
+                self.shared.wait_until(None, || {
+                    self.slot.is_done() || self.shared.take_refusal(self.token)
+                });
+                self.cancelled()
+            }
+        }
+    }
+
+    /// Stops the job whether or not it runs: a queued job is cancelled, a running job's
+    /// worker is killed (on its node) and respawned; the future completes with
+    /// [`JobError::Cancelled`]. False if the job was already done.
+    pub fn terminate(&self) -> bool {
+        if self.done() {
+            return false;
+        }
+        if self.shared.request_cancel(self.token, true).is_none() {
+            self.shared.wait_until(None, || self.slot.is_done());
+        }
+        true
+    }
+
+    /// Runs `f` with the outcome once the job is done (at once, in this thread, if it is
+    /// done already); otherwise in the thread that receives the outcome (a thread waiting
+    /// on the pool, or the pool's progress thread). A panicking callback is contained.
+    pub fn add_done_callback(&self, f: impl FnOnce(&Outcome<R, E>) + Send + 'static) {
+        {
+            let g = lock(&self.slot.value);
+            if g.is_none() {
+                lock(&self.slot.callbacks).push(Box::new(f));
+                return;
+            }
+        }
+        // Done: wait for the pending callbacks to finish, then run this one.
+        self.shared.wait_until(None, || self.slot.is_done());
+        let g = lock(&self.slot.value);
+        if let Some(v) = g.as_ref() {
+            let _ = catch_unwind(AssertUnwindSafe(|| f(v)));
+        }
+    }
+
+    /// Waits until the job is done or `deadline` passes (`None`: no limit); true if done.
+    pub fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
+        self.shared.wait_until(deadline, || self.slot.is_done())
+    }
+
+    /// Waits at most `timeout`; true if done.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_deadline(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits for the outcome.
+    pub fn result(self) -> Outcome<R, E> {
+        self.wait_deadline(None);
+        self.take()
+    }
+
+    /// Waits at most `timeout`; the future is handed back if the job is not done.
+    pub fn result_timeout(self, timeout: Duration) -> Result<Outcome<R, E>, Self> {
+        self.result_deadline(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until `deadline`; the future is handed back if the job is not done.
+    pub fn result_deadline(self, deadline: Option<Instant>) -> Result<Outcome<R, E>, Self> {
+        if self.wait_deadline(deadline) {
+            Ok(self.take())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// The error's kind if the job is done and failed (Python's `exception()` without
+    /// waiting).
+    pub fn exception_kind(&self) -> Option<JobErrorKind> {
+        if !self.done() {
+            return None;
+        }
+        lock(&self.slot.value).as_ref().and_then(|v| v.as_ref().err().map(|e| e.kind()))
+    }
+
+    /// The error, if the job is done and failed.
+    pub fn exception(&self) -> Option<JobError<E>>
+    where
+        E: Clone,
+    {
+        if !self.done() {
+            return None;
+        }
+        lock(&self.slot.value).as_ref().and_then(|v| v.as_ref().err().cloned())
+    }
+
+    fn take(self) -> Outcome<R, E> {
+        lock(&self.slot.value)
+            .take()
+            .unwrap_or(Err(JobError::Decode { message: "the outcome was taken already".into() }))
+    }
+}
+
+/// `.await` the outcome. The job's outcome arrives through the pool's progress thread (or
+/// any thread waiting on the pool), which wakes the task; no async runtime is needed
+/// beyond the one polling this future.
+///
+/// ```
+/// zeroproc_cluster::init();
+/// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
+/// let f = pool.submit(|x: u64| x + 1, 41);
+/// # struct W(std::thread::Thread);
+/// # impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+/// # let waker = std::task::Waker::from(std::sync::Arc::new(W(std::thread::current())));
+/// # let mut cx = std::task::Context::from_waker(&waker);
+/// let mut f = std::pin::pin!(f);
+/// let r = loop { // a minimal executor; in async code: `f.await`
+///     if let std::task::Poll::Ready(r) = f.as_mut().poll(&mut cx) { break r; }
+///     std::thread::park();
+/// };
+/// assert_eq!(r, Ok(42));
+/// # use std::future::Future;
+/// # Ok::<(), zeroproc_cluster::ClusterError>(())
+/// ```
+impl<R: Send + 'static, E: Send + 'static> std::future::Future for ClusterFuture<R, E> {
+    type Output = Outcome<R, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<R, E>> {
+        if !self.slot.is_done() {
+            *lock(&self.slot.waker) = Some(cx.waker().clone());
+            // Re-check after registering: an outcome stored in between would not wake us.
+            if !self.done() {
+                return Poll::Pending;
+            }
+        }
+        let taken = lock(&self.slot.value).take();
+        Poll::Ready(
+            taken.unwrap_or(Err(JobError::Decode {
+                message: "the outcome was taken already".into(),
+            })),
+        )
+    }
+}

@@ -1,0 +1,155 @@
+//! Start-up under an MPI launcher: rank 0 returns to `main` as the controller, every other
+//! rank becomes a node agent that serves until told to stop, finalizes MPI and exits
+//! without running `main`. Worker processes never get here (`zeroproc_sched::init` turns
+//! them into workers first), so they never touch MPI.
+
+use crate::net::Net;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// The environment variables a launcher sets in each rank (Open MPI's mpirun, PMIx,
+/// MPICH/Hydra's PMI, Slurm's srun).
+pub const LAUNCHER_VARS: [&str; 4] =
+    ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"];
+
+/// Test hook: a value here is mixed into this rank's build fingerprint, so a test can run
+/// ranks that look like different builds (`mpirun -n 1 prog : -n 2 -x VAR=1 prog`).
+pub const FINGERPRINT_SALT_ENV: &str = "ZEROPROC_CLUSTER_FINGERPRINT_SALT";
+
+/// True if this process was started by an MPI launcher.
+pub fn under_launcher() -> bool {
+    LAUNCHER_VARS.iter().any(|v| std::env::var_os(v).is_some())
+}
+
+/// What rank 0 keeps after start-up.
+pub(crate) struct Controller {
+    /// `None` once MPI was finalized.
+    pub net: Option<Net>,
+    /// Every rank's build fingerprint, by rank.
+    pub fingerprints: Vec<u64>,
+    universe: Option<mpi::environment::Universe>,
+}
+
+// SAFETY: MPI runs with MPI_THREAD_MULTIPLE (checked in `init`); the universe is only
+// dropped (MPI_Finalize) under the mutex, after the communicator's last use.
+unsafe impl Send for Controller {}
+
+static CONTROLLER: OnceLock<Mutex<Controller>> = OnceLock::new();
+static STARTED: OnceLock<()> = OnceLock::new();
+
+/// The controller state (rank 0 under a launcher), if any.
+pub(crate) fn controller() -> Option<MutexGuard<'static, Controller>> {
+    CONTROLLER.get().map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// The first line of `main` in a program that uses a [`ClusterPool`](crate::ClusterPool):
+/// runs [`zeroproc_sched::init`] (a worker process never returns from it), then, under an
+/// MPI launcher, initializes MPI, all-gathers the build fingerprints, and — in every rank
+/// but 0 — serves as the node agent and exits without returning. Rank 0 returns; MPI is
+/// finalized (and the agents stopped) when `main` ends — by [`finish`], which
+/// `#[zeroproc::main]` calls through [`MainGuard`] and which is also registered with
+/// `atexit`. Without a launcher it only runs `zeroproc_sched::init`. Idempotent.
+///
+/// ```
+/// zeroproc_cluster::init(); // under mpirun, ranks 1.. never get past this line
+/// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
+/// assert_eq!(pool.submit(|x: u64| x + 1, 1).result(), Ok(2));
+/// # Ok::<(), zeroproc_cluster::ClusterError>(())
+/// ```
+pub fn init() {
+    zeroproc_sched::init();
+    if !under_launcher() || STARTED.set(()).is_err() {
+        return;
+    }
+    let Some((universe, threading)) = mpi::initialize_with_threading(mpi::Threading::Multiple)
+    else {
+        return; // already initialized by the program itself: not ours to manage
+    };
+    if threading != mpi::Threading::Multiple {
+        eprintln!(
+            "zeroproc-cluster: the MPI library grants {threading:?}, MPI_THREAD_MULTIPLE is needed"
+        );
+        mpi::topology::Communicator::abort(&universe.world(), 2);
+    }
+    let net = Net::new(universe.world());
+    let fingerprints = gather_fingerprints(&net);
+    if net.rank() != 0 {
+        let same_build = fingerprints[net.rank()] == fingerprints[0];
+        crate::agent::serve(net, same_build);
+        drop(universe); // MPI_Finalize
+        std::process::exit(0);
+    }
+    let c = Controller { net: Some(net), fingerprints, universe: Some(universe) };
+    if CONTROLLER.set(Mutex::new(c)).is_err() {
+        unreachable!("STARTED guards this");
+    }
+    // SAFETY: `at_exit` is an `extern "C" fn()` that stays valid for the process's life.
+    unsafe { libc::atexit(at_exit) };
+}
+
+extern "C" fn at_exit() {
+    // An unwind must not cross the C boundary.
+    let _ = std::panic::catch_unwind(finish);
+}
+
+/// This rank's fingerprint: the build's (GNU build-id based, the same on every node that
+/// runs a copy of the executable), plus the test salt if set.
+pub(crate) fn own_fingerprint() -> u64 {
+    let fp = zeroproc_sched::fingerprint();
+    match std::env::var(FINGERPRINT_SALT_ENV) {
+        Ok(s) if !s.is_empty() => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (fp, s).hash(&mut h);
+            h.finish()
+        }
+        _ => fp,
+    }
+}
+
+fn gather_fingerprints(net: &Net) -> Vec<u64> {
+    use mpi::collective::CommunicatorCollectives;
+    let mine = own_fingerprint();
+    let mut all = vec![0u64; net.size()];
+    net.world().all_gather_into(&mine, &mut all[..]);
+    all
+}
+
+/// Ends the cluster on rank 0: stops every node agent (their pools are terminated) and
+/// finalizes MPI. Called by [`MainGuard`] (which `#[zeroproc::main]` puts in `main`) and by
+/// an `atexit` handler; later calls do nothing. A [`ClusterPool`](crate::ClusterPool) still
+/// alive afterwards fails new jobs with `Shutdown`.
+pub fn finish() {
+    let Some(mut c) = controller() else { return };
+    let Some(mut net) = c.net.take() else { return };
+    for r in 1..net.size() {
+        net.send(r, crate::wire::TAG_CMD, crate::wire::command(crate::wire::op::STOP, &[]));
+    }
+    net.flush();
+    drop(net);
+    drop(c.universe.take()); // MPI_Finalize
+}
+
+/// Calls [`finish`] when dropped: when `main` returns or unwinds. `#[zeroproc::main]`
+/// creates one with the `mpi` feature.
+#[derive(Debug)]
+#[must_use = "dropping it at once finishes the cluster at once"]
+pub struct MainGuard(());
+
+impl MainGuard {
+    /// A guard for the end of `main`.
+    pub fn new() -> Self {
+        MainGuard(())
+    }
+}
+
+impl Default for MainGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for MainGuard {
+    fn drop(&mut self) {
+        finish();
+    }
+}

@@ -1,0 +1,262 @@
+//! `ClusterPool::map` / `map_unordered`: lazy, windowed, optionally chunked, like
+//! [`zeroproc_sched::Map`].
+
+use crate::future::decode;
+use crate::pool::ClusterPool;
+use crate::shared::Dest;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use zeroproc_sched::{JobError, JobFn, Message, Never};
+
+type Chunk<R> = Result<Vec<R>, JobError<Never>>;
+
+/// The outcomes of one map's jobs, by job index.
+struct MapSink<R> {
+    done: Mutex<Vec<(u64, Chunk<R>)>>,
+    chunked: bool,
+}
+
+impl<R: Message + Send + 'static> Dest for MapSink<R> {
+    fn complete(&self, index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool {
+        let v = match outcome {
+            Ok(env) if self.chunked => decode::<Vec<R>>(env),
+            Ok(env) => decode::<R>(env).map(|r| vec![r]),
+            Err(e) => Err(e),
+        };
+        self.done.lock().unwrap_or_else(|e| e.into_inner()).push((index, v));
+        false
+    }
+}
+
+impl<R> MapSink<R> {
+    fn take(&self) -> Vec<(u64, Chunk<R>)> {
+        std::mem::take(&mut *self.done.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.done.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+}
+
+/// The iterator of [`ClusterPool::map`] and [`ClusterPool::map_unordered`]: yields
+/// `Ok(result)` or the job's error per item (a failed chunk yields its error for each of
+/// its items).
+pub struct ClusterMap<'p, F, I, A, R> {
+    pool: &'p ClusterPool,
+    items: I,
+    exhausted: bool,
+    ordered: bool,
+    chunk: usize,
+    window: usize,
+    /// `window` was set by the caller (else it follows the pool's windows).
+    fixed_window: bool,
+    sink: Arc<MapSink<R>>,
+    next_index: u64,
+    next_yield: u64,
+    in_flight: usize,
+    lens: HashMap<u64, usize>,
+    reorder: BTreeMap<u64, Chunk<R>>,
+    ready: VecDeque<Result<R, JobError<Never>>>,
+    started: bool,
+    _f: PhantomData<fn(A) -> F>,
+}
+
+impl ClusterPool {
+    /// Applies `f` to every item of `items` over every node, lazily, keeping a bounded
+    /// number of jobs in flight; yields results **in input order**. `.chunk_size(n)` sends
+    /// `n` items per job.
+    ///
+    /// ```
+    /// zeroproc_cluster::init();
+    /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
+    /// let v: Vec<u64> = pool.map(|x: u64| x * x, 1..=4).chunk_size(2).map(Result::unwrap).collect();
+    /// assert_eq!(v, [1, 4, 9, 16]);
+    /// # Ok::<(), zeroproc_cluster::ClusterError>(())
+    /// ```
+    pub fn map<F, A, R, I>(&self, f: F, items: I) -> ClusterMap<'_, F, I::IntoIter, A, R>
+    where
+        F: JobFn<A, R>,
+        I: IntoIterator<Item = A>,
+        A: Message,
+        R: Message + Send + 'static,
+    {
+        ClusterMap::new(self, f, items.into_iter(), true)
+    }
+
+    /// Like [`map`](Self::map), yielding results as they complete (any order).
+    pub fn map_unordered<F, A, R, I>(&self, f: F, items: I) -> ClusterMap<'_, F, I::IntoIter, A, R>
+    where
+        F: JobFn<A, R>,
+        I: IntoIterator<Item = A>,
+        A: Message,
+        R: Message + Send + 'static,
+    {
+        ClusterMap::new(self, f, items.into_iter(), false)
+    }
+}
+
+impl<'p, F, I, A, R> ClusterMap<'p, F, I, A, R>
+where
+    F: JobFn<A, R>,
+    I: Iterator<Item = A>,
+    A: Message,
+    R: Message + Send + 'static,
+{
+    fn new(pool: &'p ClusterPool, _f: F, items: I, ordered: bool) -> Self {
+        let window = 2 * pool.shared.lock().targets.iter().map(|t| t.window).sum::<usize>();
+        ClusterMap {
+            pool,
+            items,
+            exhausted: false,
+            ordered,
+            chunk: 1,
+            window: window.max(2),
+            fixed_window: false,
+            sink: Arc::new(MapSink { done: Mutex::new(Vec::new()), chunked: false }),
+            next_index: 0,
+            next_yield: 0,
+            in_flight: 0,
+            lens: HashMap::new(),
+            reorder: BTreeMap::new(),
+            ready: VecDeque::new(),
+            started: false,
+            _f: PhantomData,
+        }
+    }
+
+    /// Items per job (default 1). Set before the first item is taken.
+    pub fn chunk_size(mut self, n: usize) -> Self {
+        assert!(!self.started, "chunk_size is set before iterating");
+        self.chunk = n.max(1);
+        self.sink = Arc::new(MapSink { done: Mutex::new(Vec::new()), chunked: self.chunk > 1 });
+        self
+    }
+
+    /// Jobs in flight (default: twice the pool's total window, following it as the nodes'
+    /// windows grow, so every node has its next jobs queued on rank 0).
+    pub fn window(mut self, jobs: usize) -> Self {
+        self.window = jobs.max(1);
+        self.fixed_window = true;
+        self
+    }
+
+    /// Sends jobs until the window is full or the items run out. Items are pulled before
+    /// the pool's lock is taken (the iterator may use the pool).
+    fn refill(&mut self) {
+        self.started = true;
+        if !self.fixed_window {
+            self.window = self.window.max(2 * self.pool.shared.total_window());
+        }
+        if self.exhausted || self.in_flight >= self.window {
+            return;
+        }
+        let mut jobs = Vec::new();
+        while self.in_flight + jobs.len() < self.window {
+            let rec = if self.chunk == 1 {
+                let Some(a) = self.items.next() else { break };
+                (1, self.pool.record(zeroproc_sched::raw::fn_id::<F, A, R>(conjure()), &a))
+            } else {
+                let c: Vec<A> = self.items.by_ref().take(self.chunk).collect();
+                if c.is_empty() {
+                    break;
+                }
+                (
+                    c.len(),
+                    self.pool.record(zeroproc_sched::raw::chunk_fn_id::<F, A, R>(conjure()), &c),
+                )
+            };
+            jobs.push(rec);
+        }
+        if self.in_flight + jobs.len() < self.window {
+            self.exhausted = true;
+        }
+        if jobs.is_empty() {
+            return;
+        }
+        // Acquire: pairs with the Release store in `ClusterPool::close`.
+        let closed = self.pool.shared.closed.load(std::sync::atomic::Ordering::Acquire);
+        let shared = &self.pool.shared;
+        let mut st = shared.lock();
+        for (len, rec) in jobs {
+            let index = self.next_index;
+            self.next_index += 1;
+            self.lens.insert(index, len);
+            self.in_flight += 1;
+            match rec {
+                Ok(_) if closed => self.sink.complete(index, Err(JobError::Shutdown)),
+                Ok(r) => {
+                    shared.place(&mut st, r, self.sink.clone(), index, shared.timeout_ns);
+                    false
+                }
+                Err(e) => self.sink.complete(index, Err(e)),
+            };
+        }
+        shared.flush(&mut st);
+        shared.unlock(st);
+    }
+
+    fn expand(&mut self, index: u64, c: Chunk<R>) {
+        let len = self.lens.remove(&index).unwrap_or(1);
+        match c {
+            Ok(v) => self.ready.extend(v.into_iter().map(Ok)),
+            Err(e) => self.ready.extend((0..len).map(|_| Err(e.clone()))),
+        }
+    }
+}
+
+/// The value of the zero-sized `F` is not needed for its function id: only its type.
+fn conjure<F>() -> F
+where
+    F: Copy,
+{
+    const {
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "only non-capturing closures and fn items can be sent"
+        )
+    };
+    // SAFETY: `F` is zero-sized (asserted at compile time) and `Copy`: it has exactly one
+    // value and no bytes to initialise (the same argument as zeroproc-sched's `conjure`).
+    unsafe { std::mem::zeroed() }
+}
+
+impl<F, I, A, R> Iterator for ClusterMap<'_, F, I, A, R>
+where
+    F: JobFn<A, R>,
+    I: Iterator<Item = A>,
+    A: Message,
+    R: Message + Send + 'static,
+{
+    type Item = Result<R, JobError<Never>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = self.ready.pop_front() {
+                return Some(r);
+            }
+            self.refill();
+            for (index, c) in self.sink.take() {
+                self.in_flight -= 1;
+                if self.ordered {
+                    self.reorder.insert(index, c);
+                } else {
+                    self.expand(index, c);
+                }
+            }
+            while let Some(c) = self.reorder.remove(&self.next_yield) {
+                let i = self.next_yield;
+                self.next_yield += 1;
+                self.expand(i, c);
+            }
+            if !self.ready.is_empty() {
+                continue;
+            }
+            if self.in_flight == 0 && self.exhausted {
+                return None;
+            }
+            let sink = self.sink.clone();
+            self.pool.shared.wait_until(None, || !sink.is_empty());
+        }
+    }
+}

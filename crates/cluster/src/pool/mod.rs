@@ -1,0 +1,352 @@
+//! [`ClusterPool`]: the executor over every node of an MPI run.
+
+use crate::future::{ClusterFuture, Slot};
+use crate::idle::Idle;
+use crate::launch;
+
+use crate::shared::{Shared, Via};
+use crate::wire::op;
+use rkyv::util::AlignedVec;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use zeroproc_codec::envelope::{self, EncodeError, Header};
+use zeroproc_sched::{JobError, JobFn, Message, Never, Shutdown};
+
+mod builder;
+
+pub use builder::{ClusterBuilder, ClusterError};
+
+/// Only one cluster pool at a time: the agents serve one node pool each.
+static OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Polls while nobody waits, so that callbacks run and queued jobs flow.
+fn progress_loop(shared: &Shared, stop: &AtomicBool) {
+    let mut idle = Idle::default();
+    // Relaxed: a stop flag; the joiner synchronizes through `join`.
+    while !stop.load(Ordering::Relaxed) {
+        // Relaxed: a hint (a waiter drives progress itself).
+        if shared.waiters.load(Ordering::Relaxed) > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        if shared.progress() {
+            idle.active();
+        } else {
+            idle.pause();
+        }
+    }
+}
+
+/// The executor over every node of an MPI run: [`Pool`](zeroproc_sched::Pool)'s API, jobs spread over the
+/// workers of every node agent (and rank 0's own pool if it has workers).
+///
+/// Under `mpirun`/`srun`, [`crate::init`] (or `zeroproc::init` with the `mpi` feature) makes
+/// every rank but 0 a node agent; rank 0 runs `main` and builds the pool. Run without a
+/// launcher, the same program uses a local pool only.
+///
+/// ```
+/// zeroproc_cluster::init();
+/// use zeroproc_cluster::ClusterPool;
+/// fn square(x: u64) -> u64 { x * x }
+/// let pool = ClusterPool::builder().build()?;
+/// assert_eq!(pool.submit(square, 7).result(), Ok(49));
+/// let total: u64 = pool.map(square, 0..1000u64).chunk_size(100).map(Result::unwrap).sum();
+/// assert_eq!(total, (0..1000u64).map(square).sum::<u64>());
+/// # Ok::<(), zeroproc_cluster::ClusterError>(())
+/// ```
+pub struct ClusterPool {
+    pub(crate) shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    progress: Mutex<Option<JoinHandle<()>>>,
+    /// The largest job record every target takes.
+    pub(crate) max_record: usize,
+    ended: AtomicBool,
+}
+
+impl std::fmt::Debug for ClusterPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterPool").field("nodes", &self.nodes()).finish()
+    }
+}
+
+impl ClusterPool {
+    /// A builder with the defaults.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// A pool with the defaults.
+    pub fn new() -> Result<ClusterPool, ClusterError> {
+        ClusterBuilder::default().build()
+    }
+
+    /// Workers per target, as (rank, workers): rank 0 is this process's own pool.
+    pub fn nodes(&self) -> Vec<(usize, usize)> {
+        let st = self.shared.lock();
+        st.targets
+            .iter()
+            .map(|t| match t.via {
+                Via::Local(_) => (0, t.workers),
+                Via::Agent(r) => (r, t.workers),
+            })
+            .collect()
+    }
+
+    /// Workers over all nodes.
+    pub fn workers(&self) -> usize {
+        self.nodes().iter().map(|n| n.1).sum()
+    }
+
+    /// The encoded job record of `f(args)`, or why it cannot be sent.
+    pub(crate) fn record<A: Message>(
+        &self,
+        fn_id: u32,
+        args: &A,
+    ) -> Result<AlignedVec<16>, JobError<Never>> {
+        encode_record(fn_id, args, self.max_record)
+    }
+
+    /// Runs `f(args)` on a worker of some node. Never blocks for long: the job waits on
+    /// rank 0 until a node has room. A shut-down pool or arguments that cannot be sent give
+    /// a future that is already failed ([`JobError::Shutdown`], [`JobError::Decode`],
+    /// [`JobError::TooLarge`]).
+    pub fn submit<F, A, R>(&self, f: F, args: A) -> ClusterFuture<R>
+    where
+        F: JobFn<A, R>,
+        A: Message,
+        R: Message + Send + 'static,
+    {
+        self.submit_timeout_ns(f, args, self.shared.timeout_ns)
+    }
+
+    /// [`submit`](Self::submit) with a time limit for this job (overrides the builder's
+    /// `job_time_limit`): a job that runs longer has its worker killed (on its node) and
+    /// fails with [`JobError::TimeLimit`].
+    pub fn submit_with_time_limit<F, A, R>(
+        &self,
+        f: F,
+        args: A,
+        limit: Duration,
+    ) -> ClusterFuture<R>
+    where
+        F: JobFn<A, R>,
+        A: Message,
+        R: Message + Send + 'static,
+    {
+        let ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.submit_timeout_ns(f, args, ns)
+    }
+
+    /// Like [`submit`](Self::submit) for a function returning `Result<T, E>`: its `Err(e)`
+    /// becomes [`JobError::Job(e)`](JobError::Job) (Python: the task's exception).
+    ///
+    /// ```
+    /// zeroproc_cluster::init();
+    /// use zeroproc_sched::JobError;
+    /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
+    /// let f = pool.submit_fallible(|x: u64| if x > 9 { Err(format!("{x} is too big")) } else { Ok(x) }, 10);
+    /// assert_eq!(f.result(), Err(JobError::Job("10 is too big".to_string())));
+    /// # Ok::<(), zeroproc_cluster::ClusterError>(())
+    /// ```
+    pub fn submit_fallible<F, A, T, E>(&self, f: F, args: A) -> ClusterFuture<T, E>
+    where
+        F: JobFn<A, Result<T, E>>,
+        A: Message,
+        T: Send + 'static,
+        E: Send + 'static,
+        Result<T, E>: Message,
+    {
+        // Acquire: pairs with the Release store in `close`.
+        if self.shared.closed.load(Ordering::Acquire) {
+            return ClusterFuture::failed(self.shared.clone(), JobError::Shutdown);
+        }
+        let record = match self.record(zeroproc_sched::raw::fn_id(f), &args) {
+            Ok(r) => r,
+            Err(e) => return ClusterFuture::failed(self.shared.clone(), e),
+        };
+        let slot = Slot::<T, E>::new(crate::future::decode_fallible::<T, E>);
+        self.place(record, slot, self.shared.timeout_ns)
+    }
+
+    fn submit_timeout_ns<F, A, R>(&self, f: F, args: A, timeout_ns: u64) -> ClusterFuture<R>
+    where
+        F: JobFn<A, R>,
+        A: Message,
+        R: Message + Send + 'static,
+    {
+        // Acquire: pairs with the Release store in `close`.
+        if self.shared.closed.load(Ordering::Acquire) {
+            return ClusterFuture::failed(self.shared.clone(), JobError::Shutdown);
+        }
+        let record = match self.record(zeroproc_sched::raw::fn_id(f), &args) {
+            Ok(r) => r,
+            Err(e) => return ClusterFuture::failed(self.shared.clone(), e),
+        };
+        let slot = Slot::<R>::new(crate::future::decode::<R>);
+        self.place(record, slot, timeout_ns)
+    }
+
+    /// Queues one encoded job whose outcome goes to `slot`, and sends what can go now.
+    fn place<R: Send + 'static, E: Send + 'static>(
+        &self,
+        record: AlignedVec<16>,
+        slot: Arc<Slot<R, E>>,
+        timeout_ns: u64,
+    ) -> ClusterFuture<R, E> {
+        let mut st = self.shared.lock();
+        let token = self.shared.place(&mut st, record, slot.clone(), 0, timeout_ns);
+        self.shared.flush(&mut st);
+        self.shared.unlock(st);
+        ClusterFuture { slot, shared: self.shared.clone(), token }
+    }
+
+    /// Python's `shutdown()`: stops accepting jobs, lets the nodes finish every queued and
+    /// running job, then stops their pools; returns when they are gone. `Drop` does this.
+    pub fn shutdown(&self) {
+        self.shutdown_with(Shutdown::new());
+    }
+
+    /// [`shutdown`](Self::shutdown) with `Pool::shutdown_with`'s options: `wait(false)`
+    /// returns at once (the nodes finish in the background; the pool's drop waits for
+    /// them), `cancel_futures(true)` cancels every job that has not started (on rank 0 and
+    /// on the nodes), `timeout(d)` terminates what still runs after `d` (those futures fail
+    /// with [`JobError::Cancelled`]). True if everything finished in time. Idempotent.
+    pub fn shutdown_with(&self, how: Shutdown) -> bool {
+        let (wait, cancel_futures, timeout) = zeroproc_sched::raw::shutdown_options(&how);
+        self.close();
+        if cancel_futures {
+            let tokens = {
+                let mut st = self.shared.lock();
+                self.shared.cancel_queue(&mut st);
+                let tokens = st.owed_tokens();
+                self.shared.unlock(st); // callbacks of the cancelled jobs
+                tokens
+            };
+            for t in tokens {
+                // A refusal (running, done) needs no answer here.
+                let _ = self.shared.request_cancel(t, false);
+            }
+        }
+        if !wait {
+            return self.shared.owed() == 0;
+        }
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if !self.shared.wait_until(deadline, || self.shared.owed() == 0) {
+            self.terminate();
+            return false;
+        }
+        self.end(op::SHUTDOWN);
+        true
+    }
+
+    /// Stops now: queued jobs are cancelled, running jobs are killed with their workers on
+    /// every node (their futures fail with [`JobError::Cancelled`]), and the node pools are
+    /// gone when this returns.
+    pub fn terminate(&self) {
+        self.close();
+        let mut st = self.shared.lock();
+        self.shared.cancel_queue(&mut st);
+        self.shared.unlock(st); // callbacks of the cancelled jobs
+        self.end(op::TERMINATE);
+        self.shared
+            .wait_until(Some(Instant::now() + Duration::from_secs(5)), || self.shared.owed() == 0);
+    }
+
+    fn close(&self) {
+        // Release: pairs with the Acquire in `submit`.
+        self.shared.closed.store(true, Ordering::Release);
+    }
+
+    /// Takes the node pools down (`code`: SHUTDOWN or TERMINATE) and waits for every
+    /// agent's answer; then stops the progress thread. Once.
+    fn end(&self, code: u8) {
+        // AcqRel: `end` runs once, whichever of shutdown/terminate/drop gets here first.
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let agents: Vec<usize> = {
+            let mut st = self.shared.lock();
+            let mut ranks = Vec::new();
+            for t in st.targets.iter_mut() {
+                match &t.via {
+                    Via::Agent(r) => ranks.push(*r),
+                    Via::Local(p) if code == op::TERMINATE => p.terminate(),
+                    Via::Local(p) => p.shutdown(),
+                }
+            }
+            ranks
+        };
+        let live = launch::controller().is_some_and(|c| c.net.is_some());
+        if live && !agents.is_empty() {
+            for &r in &agents {
+                self.shared.command(r, code, &[0]);
+            }
+            let mut answered = 0;
+            let mut idle = Idle::default();
+            let until = Instant::now() + Duration::from_secs(60);
+            while answered < agents.len() && Instant::now() < until {
+                self.shared.progress();
+                let n = self.shared.take_replies().iter().filter(|r| r.1 == op::SHUTDOWN).count();
+                answered += n;
+                if n > 0 {
+                    idle.active();
+                } else {
+                    idle.pause();
+                }
+            }
+            // Outcomes the agents sent before answering (terminated jobs) are in.
+            self.shared.progress();
+        }
+        // Relaxed: see `progress_loop`.
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.progress.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+        OPEN.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for ClusterPool {
+    /// [`shutdown`](ClusterPool::shutdown), or `terminate` while the thread panics.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.terminate();
+        } else {
+            self.shutdown();
+        }
+    }
+}
+
+/// Encodes the job record (envelope: header with `fn_id`, rkyv archive of `args`) once;
+/// it travels unchanged from here to the worker.
+pub(crate) fn encode_record<A: Message>(
+    fn_id: u32,
+    args: &A,
+    max: usize,
+) -> Result<AlignedVec<16>, JobError<Never>> {
+    let mut size = 256usize.min(max.max(envelope::HEADER_LEN));
+    loop {
+        let mut buf = AlignedVec::<16>::with_capacity(size);
+        buf.resize(size, 0);
+        match envelope::encode_measured(&mut buf, Header::new(0, fn_id), args) {
+            Ok(n) => {
+                buf.resize(n, 0);
+                return Ok(buf);
+            }
+            Err((EncodeError::TooLarge { .. }, need)) if size < max => {
+                size = size.saturating_mul(2).max(need.saturating_add(need / 8)).min(max);
+            }
+            Err((EncodeError::TooLarge { .. }, need)) => {
+                return Err(JobError::TooLarge {
+                    message: format!(
+                        "the arguments need at least {need} bytes; a cluster job record is at most \
+                         {max} bytes (what every node's spill heap holds)"
+                    ),
+                })
+            }
+            Err((e, _)) => return Err(JobError::Decode { message: e.to_string() }),
+        }
+    }
+}

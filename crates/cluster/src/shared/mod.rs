@@ -1,0 +1,428 @@
+//! The controller's state of one cluster pool: its targets (the node agents, and rank 0's
+//! own pool if it has one), the jobs owed, and the queue of jobs no target has room for.
+//!
+//! **Dispatch is work-conserving across nodes.** Each target takes at most its *window*
+//! of jobs (`window_per_worker` × its workers to start with): a job is sent to a node only
+//! when the node has room, so a slow or busy node never holds jobs another could start; the
+//! rest wait here, in submission order, and go to whichever target frees room first. A
+//! target that answers its whole window while jobs wait here doubles its window (tiny
+//! jobs: the window must cover the MPI round trip), up to 1024 per worker. Inside a node
+//! the node's pool balances over its workers as on one machine.
+//!
+//! **Progress is caller-driven** (as in the local pool): a thread waiting for a result
+//! polls MPI and the local pool itself (`progress`, a `try_lock`), yielding and then
+//! sleeping with backoff (`idle.rs`); the pool's progress thread polls only while nobody
+//! waits, so callbacks run and queued jobs flow on their own.
+
+mod progress;
+
+use crate::launch;
+use crate::outbox::Outbox;
+use crate::wire::{self, op, TAG_CMD, TAG_JOBS};
+use rkyv::util::AlignedVec;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+use zeroproc_sched::raw::{RecordError, RecordHandle};
+use zeroproc_sched::{JobError, Never, Pool};
+
+/// Where a job's outcome goes (a future's slot, or a map's queue).
+pub(crate) trait Dest: Send + Sync {
+    /// Stores the outcome of job `index` (a result envelope, or an error). True when
+    /// [`after`](Self::after) must run once the state lock is released.
+    fn complete(&self, index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool;
+    /// Runs callbacks, outside the lock.
+    fn after(&self) {}
+}
+
+/// Where a target's jobs go.
+pub(crate) enum Via {
+    /// A node agent (MPI rank).
+    Agent(usize),
+    /// Rank 0's own pool.
+    Local(Pool),
+}
+
+/// The first token of the next cluster pool (each pool numbers 2^40 jobs from there).
+static TOKENS: AtomicU64 = AtomicU64::new(1);
+
+/// The largest window per worker a target grows to (the local `map`'s cap).
+const MAX_WINDOW_PER_WORKER: usize = 1024;
+
+pub(crate) struct Target {
+    pub via: Via,
+    pub workers: usize,
+    pub window: usize,
+    /// The most `window` grows to.
+    max_window: usize,
+    pub in_flight: usize,
+    /// Records staged for this agent (`TAG_JOBS` batch).
+    outgoing: Vec<u8>,
+}
+
+struct Owed {
+    dest: Arc<dyn Dest>,
+    index: u64,
+    /// Index into `targets`, `None` while queued here.
+    target: Option<usize>,
+    /// Rank 0's pool only: the job there.
+    local: Option<RecordHandle>,
+}
+
+pub(crate) struct State {
+    pub targets: Vec<Target>,
+    owed: HashMap<u64, Owed>,
+    /// Jobs no target had room for: (token, timeout_ns, record).
+    queue: VecDeque<(u64, u64, AlignedVec<16>)>,
+    /// Jobs holding a node-local handle, waiting for room on rank 0's own pool.
+    local_queue: VecDeque<(u64, u64, AlignedVec<16>)>,
+    next_token: u64,
+    /// Cancels an agent answered with "running or done".
+    refused: HashSet<u64>,
+    /// Replies to commands: (rank, opcode, arguments).
+    replies: Vec<(usize, u8, Vec<u8>)>,
+    after: Vec<Arc<dyn Dest>>,
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<State>,
+    pub closed: AtomicBool,
+    local_outbox: Arc<Outbox>,
+    /// Completions so far (waiters compare it) and the condition they sleep on.
+    completed: AtomicU64,
+    changed: Condvar,
+    sleepers: Mutex<()>,
+    /// Threads in `wait_until` (the progress thread leaves progress to them).
+    pub waiters: AtomicUsize,
+    pub timeout_ns: u64,
+}
+
+impl Shared {
+    pub(crate) fn new(targets: Vec<Target>, local_outbox: Arc<Outbox>, timeout_ns: u64) -> Self {
+        Shared {
+            state: Mutex::new(State {
+                targets,
+                owed: HashMap::new(),
+                queue: VecDeque::new(),
+                local_queue: VecDeque::new(),
+                // Tokens are unique across the cluster pools of this run, so a late outcome
+                // of an earlier pool (after a terminate gave up waiting) matches no job.
+                // Relaxed: a counter; nothing else is published with it.
+                next_token: TOKENS.fetch_add(1 << 40, Ordering::Relaxed),
+                refused: HashSet::new(),
+                replies: Vec::new(),
+                after: Vec::new(),
+            }),
+            closed: AtomicBool::new(false),
+            local_outbox,
+            completed: AtomicU64::new(0),
+            changed: Condvar::new(),
+            sleepers: Mutex::new(()),
+            waiters: AtomicUsize::new(0),
+            timeout_ns,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues job `record` for `dest` (as its `index`); returns its token. The record goes
+    /// to a target with room now or waits here; [`flush`](Self::flush) sends the batches.
+    #[inline]
+    pub(crate) fn place(
+        &self,
+        st: &mut State,
+        record: AlignedVec<16>,
+        dest: Arc<dyn Dest>,
+        index: u64,
+        timeout_ns: u64,
+    ) -> u64 {
+        let token = st.next_token;
+        st.next_token += 1;
+        if let Some(id) = crate::local_ref::find(&record) {
+            return self.place_local(st, token, record, dest, index, timeout_ns, id);
+        }
+        st.owed.insert(token, Owed { dest, index, target: None, local: None });
+        let mut record = record;
+        if st.queue.is_empty() {
+            if let Some(t) = st.pick() {
+                match self.send_to(st, t, token, timeout_ns, record) {
+                    Ok(()) => return token,
+                    Err(back) => record = back,
+                }
+            }
+        }
+        st.queue.push_back((token, timeout_ns, record));
+        token
+    }
+
+    /// A job whose arguments name node-local memory (`id`): it runs on rank 0's own pool,
+    /// or fails now if there is none.
+    #[cold]
+    #[allow(clippy::too_many_arguments)]
+    fn place_local(
+        &self,
+        st: &mut State,
+        token: u64,
+        record: AlignedVec<16>,
+        dest: Arc<dyn Dest>,
+        index: u64,
+        timeout_ns: u64,
+        id: String,
+    ) -> u64 {
+        let Some(local) = st.targets.iter().position(|t| matches!(t.via, Via::Local(_))) else {
+            let message = format!(
+                "the arguments hold a node-local handle ({id}): it names shared memory on one \
+                 node, which a job on another node cannot attach; give rank 0 workers \
+                 (ClusterBuilder::local_workers) to run such jobs there, or send the data itself"
+            );
+            if dest.complete(index, Err(JobError::Decode { message })) {
+                st.after.push(dest);
+            }
+            return token;
+        };
+        st.owed.insert(token, Owed { dest, index, target: None, local: None });
+        let t = &st.targets[local];
+        let record = if st.local_queue.is_empty() && t.in_flight < t.window {
+            match self.send_to(st, local, token, timeout_ns, record) {
+                Ok(()) => return token,
+                Err(back) => back,
+            }
+        } else {
+            record
+        };
+        st.local_queue.push_back((token, timeout_ns, record));
+        token
+    }
+
+    /// Runs what completing jobs under the lock left to do, after releasing it.
+    pub(crate) fn unlock(&self, mut st: MutexGuard<'_, State>) {
+        let after = std::mem::take(&mut st.after);
+        drop(st);
+        for d in after {
+            d.after();
+        }
+    }
+
+    /// Gives job `token` to target `t`. Rank 0's own pool may have no room in its rings
+    /// (large records, or more jobs than its claim regions): the record is handed back and
+    /// the target's window shrinks to what it holds, so the job waits for room here.
+    fn send_to(
+        &self,
+        st: &mut State,
+        t: usize,
+        token: u64,
+        timeout_ns: u64,
+        record: AlignedVec<16>,
+    ) -> Result<(), AlignedVec<16>> {
+        st.targets[t].in_flight += 1;
+        let target = &mut st.targets[t];
+        let local = match &target.via {
+            Via::Agent(_) => {
+                wire::push_job(&mut target.outgoing, token, timeout_ns, &record);
+                None
+            }
+            Via::Local(pool) => {
+                let timeout = (timeout_ns != 0).then(|| Duration::from_nanos(timeout_ns));
+                match pool.try_submit_record(
+                    &record,
+                    self.local_outbox.clone(),
+                    token,
+                    timeout,
+                    false,
+                ) {
+                    Ok(h) => Some(h),
+                    Err(RecordError::Full) => {
+                        target.in_flight -= 1;
+                        target.window = target.in_flight.max(1);
+                        return Err(record);
+                    }
+                    Err(e) => {
+                        // The local pool refused it: fail it as an agent would.
+                        let err = match e {
+                            RecordError::Shutdown | RecordError::Full => JobError::Shutdown,
+                            RecordError::NoWorkers => JobError::NoWorkers,
+                            RecordError::TooLarge { .. } => {
+                                JobError::TooLarge { message: e.to_string() }
+                            }
+                            RecordError::Invalid(m) => JobError::Decode { message: m },
+                        };
+                        self.local_outbox.fail(token, &err);
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(o) = st.owed.get_mut(&token) {
+            o.target = Some(t);
+            o.local = local;
+        }
+        Ok(())
+    }
+
+    /// Sends every agent's staged records.
+    pub(crate) fn flush(&self, st: &mut State) {
+        if st.targets.iter().all(|t| t.outgoing.is_empty()) {
+            return;
+        }
+        let Some(mut c) = launch::controller() else { return };
+        let Some(net) = c.net.as_mut() else { return };
+        for t in st.targets.iter_mut().filter(|t| !t.outgoing.is_empty()) {
+            if let Via::Agent(rank) = t.via {
+                net.send(rank, TAG_JOBS, std::mem::take(&mut t.outgoing));
+            }
+        }
+    }
+
+    /// The jobs all targets may hold now.
+    pub(crate) fn total_window(&self) -> usize {
+        self.lock().targets.iter().map(|t| t.window).sum()
+    }
+
+    /// Moves queued jobs to targets with room, in order.
+    pub(crate) fn drain_queue(&self, st: &mut State) {
+        if let Some(l) = st.targets.iter().position(|t| matches!(t.via, Via::Local(_))) {
+            while st.targets[l].in_flight < st.targets[l].window {
+                let Some((token, timeout_ns, record)) = st.local_queue.pop_front() else { break };
+                if let Err(back) = self.send_to(st, l, token, timeout_ns, record) {
+                    st.local_queue.push_front((token, timeout_ns, back));
+                    break;
+                }
+            }
+        }
+        while !st.queue.is_empty() {
+            let Some(t) = st.pick() else { break };
+            let (token, timeout_ns, record) = st.queue.pop_front().expect("not empty");
+            if let Err(back) = self.send_to(st, t, token, timeout_ns, record) {
+                // Out of room (Full implies jobs in flight there): the next completion
+                // drains the queue again.
+                st.queue.push_front((token, timeout_ns, back));
+                break;
+            }
+        }
+        self.flush(st);
+    }
+
+    /// Fails job `token` with `e` if it is still queued here; true if it was.
+    pub(crate) fn fail_queued(&self, st: &mut State, token: u64, e: JobError<Never>) -> bool {
+        if let Some(i) = st.queue.iter().position(|q| q.0 == token) {
+            st.queue.remove(i);
+        } else if let Some(i) = st.local_queue.iter().position(|q| q.0 == token) {
+            st.local_queue.remove(i);
+        } else {
+            return false;
+        }
+        let o = st.owed.remove(&token).expect("queued jobs are owed");
+        if o.dest.complete(o.index, Err(e)) {
+            st.after.push(o.dest);
+        }
+        true
+    }
+
+    /// Fails every queued job with `Cancelled`.
+    pub(crate) fn cancel_queue(&self, st: &mut State) {
+        let tokens: Vec<u64> = st.queue.iter().chain(&st.local_queue).map(|q| q.0).collect();
+        for t in tokens {
+            self.fail_queued(st, t, JobError::Cancelled);
+        }
+    }
+
+    /// Asks for job `token` to be cancelled (or, with `kill`, terminated) where it is.
+    /// Returns `Some(true)` if it was cancelled here, `Some(false)` if it cannot be
+    /// (unknown or done), `None` if a node agent was asked (the answer arrives as the
+    /// job's outcome or as a refusal).
+    pub(crate) fn request_cancel(&self, token: u64, kill: bool) -> Option<bool> {
+        let mut st = self.lock();
+        if self.fail_queued(&mut st, token, JobError::Cancelled) {
+            let after = std::mem::take(&mut st.after);
+            drop(st);
+            after.iter().for_each(|d| d.after());
+            self.bump();
+            return Some(true);
+        }
+        let o = st.owed.get(&token)?;
+        let t = o.target?;
+        if let Some(h) = &o.local {
+            let h = h.clone();
+            drop(st);
+            return Some(if kill {
+                h.terminate();
+                true
+            } else {
+                h.cancel()
+            });
+        }
+        let Via::Agent(rank) = st.targets[t].via else { return Some(false) };
+        drop(st);
+        let code = if kill { op::TERMINATE_JOB } else { op::CANCEL };
+        self.command(rank, code, &token.to_le_bytes());
+        None
+    }
+
+    /// True if an agent refused to cancel `token` (running or done); forgets it.
+    pub(crate) fn take_refusal(&self, token: u64) -> bool {
+        self.lock().refused.remove(&token)
+    }
+
+    /// Sends one command to an agent.
+    pub(crate) fn command(&self, rank: usize, code: u8, args: &[u8]) {
+        if let Some(mut c) = launch::controller() {
+            if let Some(net) = c.net.as_mut() {
+                net.send(rank, TAG_CMD, wire::command(code, args));
+            }
+        }
+    }
+
+    /// Takes the replies received so far.
+    pub(crate) fn take_replies(&self) -> Vec<(usize, u8, Vec<u8>)> {
+        std::mem::take(&mut self.lock().replies)
+    }
+
+    /// Jobs owed (queued here or in flight on a target).
+    pub(crate) fn owed(&self) -> usize {
+        self.lock().owed.len()
+    }
+}
+
+impl State {
+    /// Every job owed.
+    pub(crate) fn owed_tokens(&self) -> Vec<u64> {
+        self.owed.keys().copied().collect()
+    }
+
+    /// The target with room and the fewest jobs per worker in flight.
+    #[inline]
+    fn pick(&self) -> Option<usize> {
+        let mut best: Option<(usize, usize, usize)> = None;
+        for (i, t) in self.targets.iter().enumerate() {
+            if t.in_flight >= t.window {
+                continue;
+            }
+            // Compare in_flight / workers without division.
+            let better = match best {
+                None => true,
+                Some((_, f, w)) => t.in_flight * w < f * t.workers,
+            };
+            if better {
+                best = Some((i, t.in_flight, t.workers.max(1)));
+            }
+        }
+        best.map(|b| b.0)
+    }
+}
+
+impl Target {
+    pub(crate) fn new(via: Via, workers: usize, window: usize) -> Self {
+        let max_window = (workers.max(1) * MAX_WINDOW_PER_WORKER).max(window);
+        Target {
+            via,
+            workers,
+            window: window.max(1),
+            max_window,
+            in_flight: 0,
+            outgoing: Vec::new(),
+        }
+    }
+}

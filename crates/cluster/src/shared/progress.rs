@@ -1,0 +1,189 @@
+//! Progress: polling MPI and rank 0's own pool for outcomes, resolving them, and waiting
+//! (yield, then sleep with back-off; `idle.rs`) until a condition holds.
+
+use super::{Shared, State, Via};
+use crate::idle::Idle;
+use crate::launch;
+use crate::wire::{self, op, TAG_DONE, TAG_REPLY};
+use rkyv::util::AlignedVec;
+use std::sync::atomic::Ordering;
+
+use zeroproc_sched::JobError;
+
+impl Shared {
+    /// Polls MPI and the local pool once if no other thread does; true if anything
+    /// completed. Callbacks of what completed run in this thread.
+    pub(crate) fn progress(&self) -> bool {
+        let Ok(mut st) = self.state.try_lock() else { return false };
+        let n = self.progress_locked(&mut st);
+        let after = std::mem::take(&mut st.after);
+        drop(st);
+        for d in after {
+            d.after();
+        }
+        if n > 0 {
+            // Relaxed: a change counter; waiters re-check their futures.
+            self.completed.fetch_add(n as u64, Ordering::Relaxed);
+            if self.waiters.load(Ordering::Relaxed) > 0 {
+                let _g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+                self.changed.notify_all();
+            }
+        }
+        n > 0
+    }
+
+    fn progress_locked(&self, st: &mut State) -> usize {
+        let mut n = 0;
+        if let Some(t) = st.targets.iter().position(|t| matches!(t.via, Via::Local(_))) {
+            if let Via::Local(p) = &st.targets[t].via {
+                p.poll_records();
+            }
+            if let Some((bytes, _)) = self.local_outbox.take() {
+                let mut a = AlignedVec::<16>::with_capacity(bytes.len());
+                a.extend_from_slice(&bytes);
+                n += self.resolve(st, t, &a);
+            }
+        }
+        let mut msgs = Vec::new();
+        let mut finished = false;
+        if let Some(mut c) = launch::controller() {
+            match c.net.as_mut() {
+                Some(net) => {
+                    while let Some(m) = net.try_receive() {
+                        msgs.push(m);
+                    }
+                    net.reap();
+                }
+                None => finished = true,
+            }
+        }
+        if finished {
+            n += self.fail_agents_jobs(st);
+        }
+        for m in msgs {
+            match m.tag {
+                TAG_DONE => {
+                    if let Some(t) = st
+                        .targets
+                        .iter()
+                        .position(|t| matches!(t.via, Via::Agent(r) if r == m.from))
+                    {
+                        n += self.resolve(st, t, &m.bytes);
+                    }
+                }
+                TAG_REPLY if !m.bytes.is_empty() => {
+                    let args = m.bytes.get(8..).unwrap_or_default().to_vec();
+                    if m.bytes[0] == op::NOT_CANCELLED && args.len() >= 8 {
+                        st.refused.insert(u64::from_le_bytes(args[..8].try_into().expect("8")));
+                        n += 1; // a canceller waits for this
+                    } else {
+                        st.replies.push((m.from, m.bytes[0], args));
+                    }
+                }
+                _ => eprintln!(
+                    "zeroproc-cluster: unexpected message tag {} from rank {}",
+                    m.tag, m.from
+                ),
+            }
+        }
+        if n > 0 && !(st.queue.is_empty() && st.local_queue.is_empty()) {
+            self.drain_queue(st);
+        }
+        n
+    }
+
+    /// Resolves the outcomes in a `TAG_DONE` batch from target `t`.
+    fn resolve(&self, st: &mut State, t: usize, batch: &[u8]) -> usize {
+        let mut n = 0;
+        for e in wire::entries(batch, false) {
+            let Some(o) = st.owed.remove(&e.token) else { continue };
+            if o.target == Some(t) {
+                st.targets[t].in_flight -= 1;
+            }
+            st.refused.remove(&e.token);
+            let kind = e.word as u32;
+            let outcome =
+                if kind == wire::kind::OK { Ok(e.body) } else { Err(wire::error_of(kind, e.body)) };
+            if o.dest.complete(o.index, outcome) {
+                st.after.push(o.dest);
+            }
+            n += 1;
+        }
+        // A node that answered everything it held while jobs waited here was starved: its
+        // window does not cover the round trip. Grow it (as the local `map` grows its
+        // window when a worker is found idle). Long jobs never drain a window at once, so
+        // their windows stay small and balance stays fine.
+        let tgt = &mut st.targets[t];
+        if n > 0 && tgt.in_flight == 0 && !st.queue.is_empty() {
+            tgt.window = (tgt.window * 2).min(tgt.max_window);
+        }
+        n
+    }
+
+    /// The cluster was finished (`launch::finish`: MPI is gone) under this pool: every job
+    /// owed by a node agent, or waiting for one, fails with `Shutdown` (none will answer).
+    #[cold]
+    fn fail_agents_jobs(&self, st: &mut State) -> usize {
+        let agent = |k: u64, t: Option<usize>, st: &State| match t {
+            Some(t) => matches!(st.targets[t].via, Via::Agent(_)),
+            None => !st.local_queue.iter().any(|q| q.0 == k),
+        };
+        let tokens: Vec<u64> =
+            st.owed.iter().filter(|(&k, o)| agent(k, o.target, st)).map(|(&k, _)| k).collect();
+        st.queue.clear();
+        for t in &tokens {
+            let o = st.owed.remove(t).expect("listed");
+            if let Some(i) = o.target {
+                st.targets[i].in_flight -= 1;
+            }
+            if o.dest.complete(o.index, Err(JobError::Shutdown)) {
+                st.after.push(o.dest);
+            }
+        }
+        tokens.len()
+    }
+
+    pub(super) fn bump(&self) {
+        // Relaxed: a change counter.
+        self.completed.fetch_add(1, Ordering::Relaxed);
+        let _g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        self.changed.notify_all();
+    }
+
+    /// Drives progress until `ready()` or `deadline`; true if `ready()`.
+    pub(crate) fn wait_until(
+        &self,
+        deadline: Option<std::time::Instant>,
+        ready: impl Fn() -> bool,
+    ) -> bool {
+        // Relaxed: a hint for the progress thread.
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        let mut idle = Idle::default();
+        let r = loop {
+            if ready() {
+                break true;
+            }
+            if self.progress() {
+                idle.active();
+                continue;
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                break ready();
+            }
+            let pause = idle.next_pause();
+            if pause.is_zero() {
+                std::thread::yield_now();
+                continue;
+            }
+            // Relaxed: a change counter, re-read under the sleepers' lock.
+            let seen = self.completed.load(Ordering::Relaxed);
+            let g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            if self.completed.load(Ordering::Relaxed) == seen {
+                let _ = self.changed.wait_timeout(g, pause);
+            }
+        };
+        // Relaxed: as above.
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+        r
+    }
+}

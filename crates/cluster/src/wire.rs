@@ -1,0 +1,233 @@
+//! What travels over MPI between the controller (rank 0) and a node agent.
+//!
+//! ```text
+//! TAG_JOBS  controller → agent   records: [token u64][timeout_ns u64][len u32][0 u32][record, padded to 16]
+//! TAG_DONE  agent → controller   outcomes: [token u64][kind u32][len u32][payload, padded to 16]
+//! TAG_CMD   controller → agent   one command: [op u8][0 × 7][args]
+//! TAG_REPLY agent → controller   one reply:   [op u8][0 × 7][args]
+//! ```
+//!
+//! A record is the job's envelope exactly as encoded on the controller (header with the
+//! function id, then the rkyv archive): the agent copies it into a worker's ring unchanged
+//! but for the job id. An outcome's payload is the worker's result envelope exactly as it
+//! lay in the completion ring. Every entry starts 16-byte aligned in its message, so an
+//! envelope received into a 16-aligned buffer is aligned for rkyv. Little-endian.
+
+use zeroproc_sched::{JobError, Never};
+
+/// Job records (batch).
+pub const TAG_JOBS: i32 = 11;
+/// Job outcomes (batch).
+pub const TAG_DONE: i32 = 12;
+/// A command.
+pub const TAG_CMD: i32 = 13;
+/// A reply to a command.
+pub const TAG_REPLY: i32 = 14;
+
+/// Command and reply opcodes.
+pub mod op {
+    /// Build the node pool: workers u32 (0: one per core), timeout_ns u64, pin u8,
+    /// ring capacity u64.
+    /// Reply: workers u32, max_record u32 — or `ERROR` with a message.
+    pub const BUILD: u8 = 1;
+    /// Cancel the job with token u64 if it has not started. Reply `NOT_CANCELLED` if not.
+    pub const CANCEL: u8 = 2;
+    /// Cancel or kill (terminate) the job with token u64.
+    pub const TERMINATE_JOB: u8 = 3;
+    /// Shut the node pool down (cancel u8): queued jobs run (or are cancelled), workers
+    /// exit. Reply `SHUTDOWN` once the pool is gone.
+    pub const SHUTDOWN: u8 = 4;
+    /// Terminate the node pool: cancel queued jobs, kill running ones. Reply `SHUTDOWN`.
+    pub const TERMINATE: u8 = 5;
+    /// Leave: the agent finalizes MPI and exits.
+    pub const STOP: u8 = 6;
+    /// Reply: a cancel (token u64) found the job running or done.
+    pub const NOT_CANCELLED: u8 = 7;
+    /// Reply: an error message (UTF-8).
+    pub const ERROR: u8 = 8;
+}
+
+/// Outcome kinds.
+pub mod kind {
+    /// The payload is the result envelope.
+    pub const OK: u32 = 0;
+    /// `Panicked`, payload: message.
+    pub const PANICKED: u32 = 1;
+    /// `WorkerDied`, payload: signal i32 (-1 none), exit code i32 (-1 none... see encode).
+    pub const WORKER_DIED: u32 = 2;
+    /// `TimeLimit` (the job ran past its time limit).
+    pub const TIME_LIMIT: u32 = 3;
+    /// `Cancelled`.
+    pub const CANCELLED: u32 = 4;
+    /// `Decode`, payload: message.
+    pub const DECODE: u32 = 5;
+    /// `NoWorkers`.
+    pub const NO_WORKERS: u32 = 6;
+    /// `Shutdown`.
+    pub const SHUTDOWN: u32 = 7;
+    /// `TooLarge`, payload: message.
+    pub const TOO_LARGE: u32 = 8;
+    /// `Timeout` (a wait gave up).
+    pub const TIMEOUT: u32 = 9;
+}
+
+/// Bytes before a record in a `TAG_JOBS` message.
+pub const JOB_PREFIX: usize = 24;
+/// Bytes before a payload in a `TAG_DONE` message.
+pub const DONE_PREFIX: usize = 16;
+
+fn pad16(n: usize) -> usize {
+    (n + 15) & !15
+}
+
+fn pad_to_16(buf: &mut Vec<u8>) {
+    buf.resize(pad16(buf.len()), 0);
+}
+
+/// Appends one job record to a `TAG_JOBS` batch.
+#[inline]
+pub fn push_job(buf: &mut Vec<u8>, token: u64, timeout_ns: u64, record: &[u8]) {
+    buf.extend_from_slice(&token.to_le_bytes());
+    buf.extend_from_slice(&timeout_ns.to_le_bytes());
+    buf.extend_from_slice(&(record.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(record);
+    pad_to_16(buf);
+}
+
+/// Appends one outcome to a `TAG_DONE` batch.
+#[inline]
+pub fn push_done(buf: &mut Vec<u8>, token: u64, kind: u32, payload: &[u8]) {
+    push_done_parts(buf, token, kind, payload, &[]);
+}
+
+/// Appends one outcome whose payload is `a` then `b` (an envelope's header and archive).
+#[inline]
+pub fn push_done_parts(buf: &mut Vec<u8>, token: u64, kind: u32, a: &[u8], b: &[u8]) {
+    buf.extend_from_slice(&token.to_le_bytes());
+    buf.extend_from_slice(&kind.to_le_bytes());
+    buf.extend_from_slice(&((a.len() + b.len()) as u32).to_le_bytes());
+    buf.extend_from_slice(a);
+    buf.extend_from_slice(b);
+    pad_to_16(buf);
+}
+
+/// Appends a failed outcome.
+pub fn push_error(buf: &mut Vec<u8>, token: u64, e: &JobError<Never>) {
+    match e {
+        JobError::Panicked { message } => push_done(buf, token, kind::PANICKED, message.as_bytes()),
+        JobError::WorkerDied { signal, exit_code } => {
+            let mut p = [0u8; 10];
+            p[0] = u8::from(signal.is_some());
+            p[1..5].copy_from_slice(&signal.unwrap_or(0).to_le_bytes());
+            p[5] = u8::from(exit_code.is_some());
+            p[6..10].copy_from_slice(&exit_code.unwrap_or(0).to_le_bytes());
+            push_done(buf, token, kind::WORKER_DIED, &p)
+        }
+        JobError::TimeLimit => push_done(buf, token, kind::TIME_LIMIT, &[]),
+        JobError::Timeout => push_done(buf, token, kind::TIMEOUT, &[]),
+        JobError::Cancelled => push_done(buf, token, kind::CANCELLED, &[]),
+        JobError::Decode { message } => push_done(buf, token, kind::DECODE, message.as_bytes()),
+        JobError::NoWorkers => push_done(buf, token, kind::NO_WORKERS, &[]),
+        JobError::Shutdown => push_done(buf, token, kind::SHUTDOWN, &[]),
+        JobError::TooLarge { message } => {
+            push_done(buf, token, kind::TOO_LARGE, message.as_bytes())
+        }
+        JobError::Job(n) => match *n {},
+    }
+}
+
+/// The error an outcome of `kind` with `payload` stands for (`kind` must not be `OK`).
+pub fn error_of(kind: u32, payload: &[u8]) -> JobError<Never> {
+    let text = || String::from_utf8_lossy(payload).into_owned();
+    match kind {
+        kind::PANICKED => JobError::Panicked { message: text() },
+        kind::WORKER_DIED if payload.len() >= 10 => {
+            let i = |b: &[u8]| i32::from_le_bytes(b.try_into().expect("4 bytes"));
+            JobError::WorkerDied {
+                signal: (payload[0] != 0).then(|| i(&payload[1..5])),
+                exit_code: (payload[5] != 0).then(|| i(&payload[6..10])),
+            }
+        }
+        kind::TIME_LIMIT => JobError::TimeLimit,
+        kind::TIMEOUT => JobError::Timeout,
+        kind::CANCELLED => JobError::Cancelled,
+        kind::NO_WORKERS => JobError::NoWorkers,
+        kind::SHUTDOWN => JobError::Shutdown,
+        kind::TOO_LARGE => JobError::TooLarge { message: text() },
+        kind::DECODE => JobError::Decode { message: text() },
+        k => JobError::Decode { message: format!("unknown outcome kind {k} from a node agent") },
+    }
+}
+
+/// One entry of a batch: (token, second word, body).
+pub struct Entry<'a> {
+    /// The job's token.
+    pub token: u64,
+    /// `timeout_ns` (jobs) or the outcome kind (outcomes).
+    pub word: u64,
+    /// The record or payload.
+    pub body: &'a [u8],
+}
+
+/// Iterates over a `TAG_JOBS` (`jobs = true`) or `TAG_DONE` batch. Stops at the first
+/// malformed entry.
+pub fn entries(buf: &[u8], jobs: bool) -> impl Iterator<Item = Entry<'_>> {
+    let prefix = if jobs { JOB_PREFIX } else { DONE_PREFIX };
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let head = buf.get(at..at + prefix)?;
+        let u64_at = |o: usize| u64::from_le_bytes(head[o..o + 8].try_into().expect("8"));
+        let u32_at = |o: usize| u32::from_le_bytes(head[o..o + 4].try_into().expect("4"));
+        let token = u64_at(0);
+        let (word, len) = if jobs {
+            (u64_at(8), u32_at(16) as usize)
+        } else {
+            (u64::from(u32_at(8)), u32_at(12) as usize)
+        };
+        let body = buf.get(at + prefix..at + prefix + len)?;
+        at = pad16(at + prefix + len);
+        Some(Entry { token, word, body })
+    })
+}
+
+/// A command or reply: the opcode, padding, then `args`.
+pub fn command(op: u8, args: &[u8]) -> Vec<u8> {
+    let mut v = vec![op, 0, 0, 0, 0, 0, 0, 0];
+    v.extend_from_slice(args);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_round_trip_aligned() {
+        let mut b = Vec::new();
+        push_job(&mut b, 7, 9, &[1, 2, 3]);
+        push_job(&mut b, 8, 0, &[4; 40]);
+        let e: Vec<_> = entries(&b, true).map(|e| (e.token, e.word, e.body.to_vec())).collect();
+        assert_eq!(e, vec![(7, 9, vec![1, 2, 3]), (8, 0, vec![4; 40])]);
+        assert_eq!(b.len() % 16, 0);
+        let mut d = Vec::new();
+        push_error(&mut d, 3, &JobError::WorkerDied { signal: Some(9), exit_code: None });
+        push_done(&mut d, 4, kind::OK, &[5; 17]);
+        let v: Vec<_> = entries(&d, false).collect();
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            error_of(v[0].word as u32, v[0].body),
+            JobError::WorkerDied { signal: Some(9), exit_code: None }
+        );
+        assert_eq!((v[1].token, v[1].body.len()), (4, 17));
+    }
+
+    #[test]
+    fn a_truncated_batch_stops_without_panicking() {
+        let mut b = Vec::new();
+        push_job(&mut b, 1, 0, &[0; 32]);
+        for n in 0..b.len() {
+            assert!(entries(&b[..n], true).count() <= 1);
+        }
+    }
+}

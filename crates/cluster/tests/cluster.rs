@@ -1,0 +1,580 @@
+//! Cluster tests: run under `mpirun -n 3 --oversubscribe --bind-to none` (rank 0 runs the
+//! checks, ranks 1 and 2 are node agents); without a launcher they run against a local
+//! pool only. `cluster mismatch` expects ranks built differently (see `.ci/cluster.sh`).
+//! A failed check panics: rank 0 exits non-zero and mpirun fails.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zeroproc_cluster::{as_completed, wait, ClusterError, ClusterPool, ReturnWhen};
+use zeroproc_sched::{JobError, Shutdown};
+
+/// The MPI rank whose node pool runs this job (workers inherit their agent's environment).
+fn rank() -> u32 {
+    std::env::var("OMPI_COMM_WORLD_RANK")
+        .or_else(|_| std::env::var("PMIX_RANK"))
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+fn where_am_i(x: u64) -> (u64, u32) {
+    (x * 2, rank())
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// A named check; its argument says whether the run is under an MPI launcher.
+type Check = (&'static str, fn(bool));
+
+fn main() {
+    zeroproc_cluster::init();
+    let _finish = zeroproc_cluster::MainGuard::new();
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    match mode.as_str() {
+        "mismatch" => return mismatch(),
+        "panic" => main_panics(),
+        "agent-dies" => agent_dies(),
+        "idle" => return idle(),
+        _ => {}
+    }
+    let launched = zeroproc_cluster::under_launcher();
+    let t0 = Instant::now();
+    let checks: [Check; 12] = [
+        ("jobs_spread_over_every_node", jobs_spread_over_every_node),
+        ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
+        (
+            "a_killed_worker_on_a_node_fails_only_its_job",
+            a_killed_worker_on_a_node_fails_only_its_job,
+        ),
+        ("panics_and_timeouts_fail_only_their_job", panics_and_timeouts_fail_only_their_job),
+        ("cancel_and_terminate", cancel_and_terminate),
+        ("callbacks_wait_and_as_completed", callbacks_wait_and_as_completed),
+        ("large_payloads_go_through_the_spill_heaps", large_payloads_go_through_the_spill_heaps),
+        ("shutdown_then_submit_is_shutdown", shutdown_then_submit_is_shutdown),
+        ("local_and_remote_workers_together", local_and_remote_workers_together),
+        (
+            "node_local_handles_run_on_rank_0_or_are_refused",
+            node_local_handles_run_on_rank_0_or_are_refused,
+        ),
+        ("a_busy_node_gets_no_jobs_another_can_start", a_busy_node_gets_no_jobs_another_can_start),
+        ("full_rings_make_jobs_wait_not_fail", full_rings_make_jobs_wait_not_fail),
+    ];
+    for (name, check) in checks {
+        let t = Instant::now();
+        check(launched);
+        println!("cluster test {name} ... ok ({:.0} ms)", t.elapsed().as_secs_f64() * 1e3);
+    }
+    // Last: it ends MPI.
+    let t = Instant::now();
+    finish_under_a_live_pool_fails_its_jobs(launched);
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    println!("cluster test finish_under_a_live_pool_fails_its_jobs ... ok ({ms:.0} ms)");
+    println!(
+        "cluster tests: {} passed in {:.1} s (launched: {launched})",
+        checks.len() + 1,
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+fn pool() -> ClusterPool {
+    ClusterPool::builder().workers_per_node(2).build().expect("cluster pool")
+}
+
+fn jobs_spread_over_every_node(launched: bool) {
+    let pool = pool();
+    if launched {
+        let nodes = pool.nodes();
+        assert_eq!(nodes.iter().map(|n| n.0).collect::<Vec<_>>(), [1, 2], "{nodes:?}");
+        assert_eq!(pool.workers(), 4);
+    }
+    assert_eq!(pool.submit(square, 7).result(), Ok(49));
+    let fs: Vec<_> = (0..200u64).map(|x| pool.submit(where_am_i, x)).collect();
+    let mut ranks = BTreeSet::new();
+    for (x, f) in fs.into_iter().enumerate() {
+        let (v, r) = f.result().expect("job");
+        assert_eq!(v, 2 * x as u64);
+        ranks.insert(r);
+    }
+    if launched {
+        assert_eq!(ranks, BTreeSet::from([1, 2]), "jobs ran on ranks {ranks:?}");
+    }
+}
+
+fn map_orders_chunks_and_unordered(_: bool) {
+    let pool = pool();
+    let v: Vec<u64> = pool.map(square, 0..1000u64).map(Result::unwrap).collect();
+    assert_eq!(v, (0..1000u64).map(square).collect::<Vec<_>>());
+    let v: Vec<u64> = pool.map(square, 0..10_001u64).chunk_size(97).map(Result::unwrap).collect();
+    assert_eq!(v, (0..10_001u64).map(square).collect::<Vec<_>>());
+    let mut u: Vec<u64> =
+        pool.map_unordered(square, 0..3000u64).chunk_size(10).map(Result::unwrap).collect();
+    u.sort_unstable();
+    assert_eq!(u, (0..3000u64).map(square).collect::<Vec<_>>());
+    let empty: Vec<Result<u64, _>> = pool.map(square, Vec::<u64>::new()).collect();
+    assert!(empty.is_empty());
+    // Strings and vectors travel too.
+    let s: Vec<String> = pool
+        .map(|s: String| s.repeat(2), ["a", "bc"].map(String::from))
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(s, ["aa", "bcbc"]);
+}
+
+/// Item 13's worker SIGKILLs itself when it runs on a node agent (rank ≠ 0).
+fn die_on_13(x: u64) -> u64 {
+    if x == 13 && rank() != 0 {
+        // SAFETY: kill(2) on our own pid; it does not return.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+    x + 1
+}
+
+fn a_killed_worker_on_a_node_fails_only_its_job(launched: bool) {
+    let pool = pool();
+    let out: Vec<_> = pool.map(die_on_13, 0..200u64).collect();
+    for (x, r) in out.iter().enumerate() {
+        if x == 13 && launched {
+            assert_eq!(
+                *r,
+                Err(JobError::WorkerDied { signal: Some(libc::SIGKILL), exit_code: None })
+            );
+        } else {
+            assert_eq!(*r, Ok(x as u64 + 1), "item {x}");
+        }
+    }
+    // The node respawned the worker and serves on.
+    let v: Vec<u64> = pool.map(square, 0..100u64).map(Result::unwrap).collect();
+    assert_eq!(v.len(), 100);
+    let f = pool.submit(|_: ()| -> u32 { std::process::abort() }, ());
+    assert!(matches!(f.result(), Err(JobError::WorkerDied { signal: Some(6), .. })));
+}
+
+/// `Err` for odd inputs: a job's own error.
+fn even_only(x: u64) -> Result<u64, String> {
+    if x % 2 == 1 {
+        Err(format!("{x} is odd"))
+    } else {
+        Ok(x / 2)
+    }
+}
+
+fn panics_and_timeouts_fail_only_their_job(_: bool) {
+    let pool = pool();
+    // A job's own error (Python: the task raised) is JobError::Job, from any node.
+    let fs: Vec<_> = (0..10u64).map(|x| pool.submit_fallible(even_only, x)).collect();
+    for (x, f) in fs.into_iter().enumerate() {
+        let x = x as u64;
+        if x % 2 == 1 {
+            assert!(f.wait_timeout(Duration::from_secs(30)));
+            assert_eq!(f.exception(), Some(JobError::Job(format!("{x} is odd"))));
+            assert_eq!(f.result(), Err(JobError::Job(format!("{x} is odd"))));
+        } else {
+            assert_eq!(f.result(), Ok(x / 2));
+        }
+    }
+    let p = pool.submit(|x: u64| -> u64 { panic!("no {x}") }, 5);
+    match p.result() {
+        Err(JobError::Panicked { message }) => assert!(message.contains("no 5"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let slow = pool.submit_with_time_limit(
+        |ms: u64| {
+            std::thread::sleep(Duration::from_millis(ms));
+            ms
+        },
+        10_000,
+        Duration::from_millis(200),
+    );
+    let ok = pool.submit(square, 3);
+    let t = Instant::now();
+    assert_eq!(slow.result(), Err(JobError::TimeLimit));
+    assert!(t.elapsed() < Duration::from_secs(8), "timed out after {:?}", t.elapsed());
+    assert_eq!(ok.result(), Ok(9));
+    assert_eq!(pool.submit(square, 4).result(), Ok(16));
+    drop(pool);
+    // The builder's time-out applies to every job, on every node.
+    let timed = ClusterPool::builder().job_time_limit(Duration::from_millis(300)).build().unwrap();
+    let fs: Vec<_> =
+        (0..4).map(|i| timed.submit(sleep_ms, if i % 2 == 0 { 10_000 } else { 1 })).collect();
+    let got: Vec<_> = fs.into_iter().map(|f| f.result()).collect();
+    assert_eq!(got, [Err(JobError::TimeLimit), Ok(1), Err(JobError::TimeLimit), Ok(1)]);
+}
+
+fn sleep_ms(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// Sleeps `ms` after creating the file `path` (the test sees the job has started; all
+/// ranks share the machine's temporary directory in these tests).
+fn sleep_marked((ms, path): (u64, String)) -> u64 {
+    std::fs::write(&path, b"").expect("marker");
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn cancel_and_terminate(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).window_per_worker(2).build().unwrap();
+    let n = pool.workers();
+    let dir = std::env::temp_dir();
+    let marker = |i: usize| {
+        dir.join(format!("zeroproc-cluster-cancel-{}-{i}", std::process::id()))
+            .display()
+            .to_string()
+    };
+    // Each worker starts a long job and holds a short one queued behind it (the node's
+    // ring); the next job waits on rank 0 (every window is full).
+    let running: Vec<_> = (0..n).map(|i| pool.submit(sleep_marked, (3000, marker(i)))).collect();
+    let on_node: Vec<_> = (0..n).map(|i| pool.submit(sleep_marked, (10, marker(n + i)))).collect();
+    let on_rank0 = pool.submit(sleep_ms, 1);
+    assert!(on_rank0.cancel(), "a job queued on rank 0 is cancellable");
+    assert!(on_rank0.cancelled());
+    assert_eq!(on_rank0.result(), Err(JobError::Cancelled));
+    let until = Instant::now() + Duration::from_secs(60);
+    while (0..n).any(|i| !std::path::Path::new(&marker(i)).exists()) {
+        assert!(Instant::now() < until, "the long jobs did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(on_node[0].cancel(), "a job queued on a node, not started, is cancellable");
+    assert_eq!(on_node[0].exception(), Some(JobError::Cancelled));
+    assert!(!running[0].cancel(), "a running job is not cancellable");
+    assert!(running[0].terminate());
+    let mut rest = running.into_iter();
+    assert_eq!(rest.next().unwrap().result(), Err(JobError::Cancelled));
+    for f in rest {
+        assert_eq!(f.result(), Ok(3000));
+    }
+    for f in on_node.into_iter().skip(1) {
+        assert_eq!(f.result(), Ok(10));
+    }
+    assert!(!std::path::Path::new(&marker(n)).exists(), "the cancelled job never ran");
+    for i in 0..2 * n {
+        let _ = std::fs::remove_file(marker(i));
+    }
+    assert_eq!(pool.submit(square, 5).result(), Ok(25), "serves after a terminate");
+}
+
+fn callbacks_wait_and_as_completed(_: bool) {
+    let pool = pool();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let fs: Vec<_> = (0..50u64).map(|x| pool.submit(square, x)).collect();
+    for f in &fs {
+        let h = hits.clone();
+        f.add_done_callback(move |r| {
+            assert!(r.is_ok());
+            h.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    // Nobody waits: the progress thread delivers them.
+    let until = Instant::now() + Duration::from_secs(20);
+    while hits.load(Ordering::Relaxed) < 50 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(hits.load(Ordering::Relaxed), 50);
+    let total: u64 = as_completed(fs).map(|f| f.result().unwrap()).sum();
+    assert_eq!(total, (0..50u64).map(square).sum::<u64>());
+    // `.await`, polled by a minimal executor: the progress thread wakes the task.
+    let futs: Vec<_> = (0..20u64).map(|x| pool.submit(square, x)).collect();
+    for (x, f) in futs.into_iter().enumerate() {
+        assert_eq!(block_on(f), Ok(square(x as u64)));
+    }
+    let fast = pool.submit(square, 2);
+    let slow = pool.submit(sleep_ms, 3000);
+    let (done, not_done) =
+        wait(vec![fast, slow], ReturnWhen::FirstCompleted, Some(Duration::from_secs(2)));
+    assert_eq!((done.len(), not_done.len()), (1, 1));
+    for f in not_done {
+        assert!(f.terminate());
+    }
+}
+
+/// Sums bytes (so a corrupted large payload would not go unnoticed).
+fn byte_sum(v: Vec<u8>) -> u64 {
+    v.iter().map(|&b| b as u64).sum()
+}
+
+/// `n` bytes counting up (mod 251), for checking large payloads both ways.
+fn counting(n: u64) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn large_payloads_go_through_the_spill_heaps(_: bool) {
+    let pool = pool();
+    // Larger than a ring record (128 KiB): through the node's spill heap, both ways.
+    let big: Vec<u8> = counting(6 << 20);
+    let want: u64 = big.iter().map(|&b| b as u64).sum();
+    assert_eq!(pool.submit(byte_sum, big).result(), Ok(want));
+    let back = pool.submit(counting, 3 << 20).result().unwrap();
+    assert_eq!(back, counting(3 << 20));
+    // Many at once, mixed with small ones (map, chunks of large items).
+    let sums: Vec<u64> =
+        pool.map(byte_sum, (0..12).map(|i| counting(300_000 + i))).map(Result::unwrap).collect();
+    for (i, s) in sums.iter().enumerate() {
+        assert_eq!(*s, counting(300_000 + i as u64).iter().map(|&b| b as u64).sum::<u64>());
+    }
+    assert_eq!(pool.submit(|v: Vec<u8>| v.len() as u64, vec![7u8; 60_000]).result(), Ok(60_000));
+    // Larger than a node's spill heap (64 MiB): refused at submission, the payload never sent.
+    let t = Instant::now();
+    match pool.submit(|v: Vec<u8>| v.len(), vec![1u8; 80 << 20]).result() {
+        Err(JobError::TooLarge { message }) => assert!(message.contains("at most"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(30));
+    // A result larger than the node's heap fails alone.
+    match pool.submit(|n: u64| vec![1u8; n as usize], 80 << 20).result() {
+        Err(JobError::Decode { .. } | JobError::TooLarge { .. }) => {}
+        other => panic!("{:?}", other.map(|v| v.len())),
+    }
+    assert_eq!(pool.submit(square, 9).result(), Ok(81));
+}
+
+fn shutdown_then_submit_is_shutdown(_: bool) {
+    let pool = pool();
+    let f = pool.submit(sleep_ms, 100);
+    pool.shutdown();
+    assert_eq!(f.result(), Ok(100));
+    assert_eq!(pool.submit(square, 1).result(), Err(JobError::Shutdown));
+    drop(pool);
+    // A new pool can be built after the previous one is gone.
+    assert_eq!(self::pool().submit(square, 6).result(), Ok(36));
+    // shutdown(cancel_futures): what has not started is cancelled, what runs finishes.
+    let pool = ClusterPool::builder().workers_per_node(1).window_per_worker(2).build().unwrap();
+    let n = pool.workers();
+    let marker = |i: usize| {
+        let name = format!("zeroproc-cluster-shutdown-{}-{i}", std::process::id());
+        std::env::temp_dir().join(name).display().to_string()
+    };
+    // The first job of each worker runs; the next waits on its node; the rest on rank 0.
+    let fs: Vec<_> = (0..4 * n).map(|i| pool.submit(sleep_marked, (2000, marker(i)))).collect();
+    let until = Instant::now() + Duration::from_secs(60);
+    while (0..n).any(|i| !std::path::Path::new(&marker(i)).exists()) {
+        assert!(Instant::now() < until, "the first jobs did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pool.shutdown_with(Shutdown::new().cancel_futures(true));
+    let (ok, cancelled) = fs.into_iter().map(|f| f.result()).fold((0, 0), |(o, c), r| match r {
+        Ok(2000) => (o + 1, c),
+        Err(JobError::Cancelled) => (o, c + 1),
+        other => panic!("{other:?}"),
+    });
+    assert_eq!((ok, cancelled), (n, 3 * n), "the running job of each worker finishes");
+    for i in 0..4 * n {
+        let started = std::path::Path::new(&marker(i)).exists();
+        assert_eq!(started, i < n, "job {i}: only the running ones ever started");
+        let _ = std::fs::remove_file(marker(i));
+    }
+    drop(pool);
+    // shutdown_with(timeout): what still runs after it is terminated.
+    let pool = self::pool();
+    let hung = pool.submit(sleep_ms, 60_000);
+    let t = Instant::now();
+    assert!(!pool.shutdown_with(Shutdown::new().timeout(Duration::from_millis(300))));
+    assert_eq!(hung.result(), Err(JobError::Cancelled));
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    drop(pool);
+    // terminate(): running jobs are killed on their nodes, queued ones cancelled, at once.
+    let pool = self::pool();
+    let fs: Vec<_> = (0..20).map(|_| pool.submit(sleep_ms, 60_000)).collect();
+    std::thread::sleep(Duration::from_millis(150));
+    let t = Instant::now();
+    pool.terminate();
+    for f in fs {
+        assert_eq!(f.result(), Err(JobError::Cancelled));
+    }
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+}
+
+fn local_and_remote_workers_together(launched: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).local_workers(1).build().unwrap();
+    if launched {
+        assert_eq!(pool.nodes(), [(0, 1), (1, 1), (2, 1)]);
+    }
+    let ranks: BTreeSet<u32> = pool.map(where_am_i, 0..300u64).map(|r| r.unwrap().1).collect();
+    if launched {
+        assert_eq!(ranks, BTreeSet::from([0, 1, 2]));
+    }
+    let second = ClusterPool::builder().build();
+    assert!(matches!(second, Err(ClusterError::Unavailable(_))), "{second:?}");
+}
+
+/// Run as `mpirun -n 1 cluster mismatch : -n 2 -x ZEROPROC_CLUSTER_FINGERPRINT_SALT=other cluster mismatch`.
+fn mismatch() {
+    match ClusterPool::builder().build() {
+        Err(ClusterError::BuildMismatch { ranks, .. }) => {
+            let r: Vec<usize> = ranks.iter().map(|r| r.0).collect();
+            assert_eq!(r, [1, 2]);
+            let e = ClusterPool::builder().build().unwrap_err().to_string();
+            assert!(e.contains("rank 1") && e.contains("rank 2"), "{e}");
+            println!("cluster test build_mismatch_names_the_ranks ... ok: {e}");
+        }
+        other => panic!("expected a build mismatch, got {other:?}"),
+    }
+}
+
+/// `main` panics with a pool open: the guard stops the agents, MPI is finalized, rank 0
+/// exits 101 and mpirun ends (no hang: the CI script runs this under `timeout`).
+fn main_panics() {
+    let pool = pool();
+    assert_eq!(pool.submit(square, 2).result(), Ok(4));
+    let _running = pool.submit(sleep_ms, 60_000);
+    panic!("main panics on purpose");
+}
+
+/// A job kills its node agent (the worker's parent): with Open MPI 4.1 the whole run is
+/// aborted by mpirun (documented in docs/cluster.md); this mode shows what rank 0 sees.
+fn agent_dies() {
+    let pool = pool();
+    let f = pool.submit(
+        |_: ()| {
+            if rank() != 0 {
+                // SAFETY: kill(2) of our parent (the node agent).
+                unsafe { libc::kill(libc::getppid(), libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        },
+        (),
+    );
+    let r = f.result_timeout(Duration::from_secs(30));
+    panic!("rank 0 was not aborted after its agent died: {r:?}");
+}
+
+/// A pool with nothing to do for `ZEROPROC_IDLE_SECS` seconds (default 3), for measuring
+/// the CPU time idle node agents use (`.ci/cluster.sh` samples /proc).
+fn idle() {
+    let pool = pool();
+    assert_eq!(pool.submit(square, 3).result(), Ok(9));
+    let secs = std::env::var("ZEROPROC_IDLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    std::thread::sleep(Duration::from_secs(secs));
+    println!("cluster idle: done");
+}
+
+/// Sums a shared array through its handle; reports the rank that ran it.
+fn sum_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) -> (f64, u32) {
+    (h.read().expect("attach").iter().sum(), rank())
+}
+
+fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
+    let arr = zeroproc_mp::SharedArray::from_slice(&[1.0, 2.0, 3.5]).unwrap();
+    // Only node agents: a job holding a handle to rank 0's memory is refused at submission.
+    let remote = pool();
+    let r = remote.submit(sum_shared, arr.handle()).result();
+    if launched {
+        match r {
+            Err(JobError::Decode { message }) => {
+                assert!(message.contains("node-local handle (memfd:"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    } else {
+        assert_eq!(r, Ok((6.5, 0)), "without a launcher the local pool runs it");
+    }
+    drop(remote);
+    // With workers on rank 0, such jobs run there; the others still spread.
+    let both = ClusterPool::builder().workers_per_node(1).local_workers(1).build().unwrap();
+    let fs: Vec<_> = (0..20).map(|_| both.submit(sum_shared, arr.handle())).collect();
+    for f in fs {
+        assert_eq!(f.result(), Ok((6.5, 0)));
+    }
+    let plain: BTreeSet<u32> = both.map(where_am_i, 0..200u64).map(|r| r.unwrap().1).collect();
+    if launched {
+        assert!(plain.len() > 1, "plain jobs still go to the agents: {plain:?}");
+    }
+}
+
+fn slow_where(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    rank()
+}
+
+/// Work conservation across nodes: with one job per worker in flight per node, a node busy
+/// with a long job is sent nothing more; the short jobs all run on the other node, and
+/// finish while the long one still runs.
+fn a_busy_node_gets_no_jobs_another_can_start(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).window_per_worker(1).build().unwrap();
+    let long = pool.submit(slow_where, 2000);
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    let short: Vec<u32> =
+        (0..30).map(|_| pool.submit(slow_where, 5)).map(|f| f.result().unwrap()).collect();
+    let took = t.elapsed();
+    assert!(!long.done(), "the long job is still running after the short ones ({took:?})");
+    let long_rank = long.result().unwrap();
+    assert!(
+        short.iter().all(|&r| r != long_rank),
+        "short jobs ran on the busy node {long_rank}: {short:?}"
+    );
+}
+
+/// `finish()` (what `main`'s end does) while a pool still has jobs on the nodes: they fail
+/// with `Shutdown` at once instead of waiting forever, and the pool drops without hanging.
+fn finish_under_a_live_pool_fails_its_jobs(launched: bool) {
+    let pool = pool();
+    let running = pool.submit(sleep_ms, 60_000);
+    let queued: Vec<_> = (0..100).map(|_| pool.submit(sleep_ms, 60_000)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    zeroproc_cluster::finish();
+    if !launched {
+        pool.terminate();
+    }
+    let t = Instant::now();
+    let want = if launched { JobError::Shutdown } else { JobError::Cancelled };
+    assert_eq!(running.result(), Err(want.clone()));
+    for f in queued {
+        assert_eq!(f.result(), Err(want.clone()));
+    }
+    drop(pool);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(matches!(ClusterPool::builder().build(), Err(ClusterError::Unavailable(_)) | Ok(_)));
+}
+
+/// Polls `f` to completion, parking between polls (woken by the future's waker).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark()
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// Rings that hold only a few records (64 KiB rings, 20 KB arguments, windows of 8 per
+/// worker): jobs wait for room on rank 0 or in the agent, none fails.
+fn full_rings_make_jobs_wait_not_fail(_: bool) {
+    let pool = ClusterPool::builder()
+        .workers_per_node(1)
+        .local_workers(1)
+        .window_per_worker(8)
+        .ring_capacity(1 << 16)
+        .build()
+        .unwrap();
+    let fs: Vec<_> = (0..40u64)
+        .map(|i| {
+            pool.submit(
+                |(ms, v): (u64, Vec<u8>)| {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    v.len() as u64
+                },
+                (10, vec![i as u8; 20_000]),
+            )
+        })
+        .collect();
+    for f in fs {
+        assert_eq!(f.result(), Ok(20_000));
+    }
+}
