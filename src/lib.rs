@@ -158,9 +158,9 @@ pub use zeroproc_mp::{
     SharedArray, SharedCell, SharedDict, SharedList, SharedVec,
 };
 pub use zeroproc_sched::{
-    as_completed, init, test_worker, wait, AsCompleted, BuildError, Exit, JobError, JobErrorKind,
-    JobFuture, Map, Message, Never, Pool, PoolBuilder, PoolStats, Process, ProcessError,
-    ReturnWhen, Run, SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
+    as_completed, init, test_worker, wait, AsCompleted, BuildError, Exit, ForEachChunkError,
+    JobError, JobErrorKind, JobFuture, Map, Message, Never, Pool, PoolBuilder, PoolStats, Process,
+    ProcessError, ReturnWhen, Run, SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
 };
 
 /// Shared containers ([`SharedDict`], [`SharedList`], [`Namespace`]): errors and handles.

@@ -59,8 +59,8 @@ pub use future::JobFuture;
 pub use job::Message;
 pub use launch::{init, WORKER_ARGS, WORKER_ENV};
 pub use pool::{
-    registry_dir, running_pools, Map, ObserveError, Pool, PoolBuilder, PoolEntry, PoolObserver,
-    PoolSnapshot, PoolStats, WorkerSnapshot, WorkerStats,
+    registry_dir, running_pools, ForEachChunkError, Map, ObserveError, Pool, PoolBuilder,
+    PoolEntry, PoolObserver, PoolSnapshot, PoolStats, WorkerSnapshot, WorkerStats,
 };
 pub use process::{Exit, Process, ProcessError, Run, PROCESS_ENV};
 pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};

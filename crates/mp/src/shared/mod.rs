@@ -44,6 +44,7 @@
 //! ```
 
 mod array;
+mod band;
 mod cell;
 mod chunk;
 mod error;
@@ -56,6 +57,7 @@ mod split;
 mod vec;
 
 pub use array::{SharedArray, WriteGuard, DEFAULT_MAX_CHUNKS};
+pub use band::RowBand;
 pub use bytemuck::{self, Pod};
 pub use cell::{ArchivedCellHandle, CellHandle, ProcessShared, SharedCell};
 pub use chunk::{ArchivedChunkMut, ChunkGuard, ChunkMut};

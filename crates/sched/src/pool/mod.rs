@@ -4,6 +4,7 @@ mod balance;
 mod builder;
 mod callbacks;
 pub(crate) mod core;
+mod inplace;
 mod map;
 pub(crate) mod observe;
 mod probe;
@@ -14,6 +15,7 @@ mod submit;
 mod supervisor;
 
 pub use builder::PoolBuilder;
+pub use inplace::ForEachChunkError;
 pub use map::Map;
 pub use observe::{ObserveError, PoolObserver, PoolSnapshot, WorkerSnapshot};
 pub use registry::{registry_dir, running_pools, PoolEntry};
