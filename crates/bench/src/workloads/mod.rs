@@ -6,6 +6,7 @@ pub mod array_copy;
 pub mod faults;
 pub mod faults_client;
 pub mod floors;
+pub mod inplace;
 pub mod mp;
 pub mod os_pipe;
 pub mod pool;
