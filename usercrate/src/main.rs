@@ -38,6 +38,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     submit_after_shutdown,
     exception_has_the_message,
     forgot_init_is_named,
+    in_place_kernels,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
