@@ -231,7 +231,6 @@ impl PoolBuilder {
         let map = SegmentMap::new(n, cap)
             .ok_or_else(|| BuildError::Config(format!("bad ring capacity {cap}")))?;
         let seg = SegmentBuilder::new(POOL_LAYOUT, map.data_len())
-            .populate(false)
             .create_with(|seg| {
                 let p = seg.data().cast::<PoolHeader>();
                 // SAFETY: the data region is fresh, zeroed, 256-byte aligned and large
