@@ -158,6 +158,13 @@ fn refusals_run_nothing() {
     let e = p.for_each_chunk_mut_with(&mut y, &x, 5, add_twice).unwrap_err();
     assert!(matches!(e, ForEachChunkError::LenMismatch { output: 11, input: 10 }), "{e:?}");
 
+    // An input with an unfinished split of its own cannot be read by the jobs.
+    let mut x11 = SharedArray::<f64>::zeroed(11).unwrap();
+    let open = x11.chunks_mut(5).unwrap();
+    let e = p.for_each_chunk_mut_with(&mut y, &x11, 5, add_twice).unwrap_err();
+    assert!(matches!(e, ForEachChunkError::Input(SharedError::SplitInProgress { .. })), "{e:?}");
+    drop(open);
+
     let e = p.for_each_chunk_mut(&mut y, 0, index_times_3).unwrap_err();
     assert!(matches!(e, ForEachChunkError::Split(SharedError::BadChunkLen)), "{e:?}");
 

@@ -8,7 +8,8 @@ use zeroproc_mp::shared::SharedError;
 /// Why [`Pool::for_each_chunk_mut`](crate::Pool::for_each_chunk_mut) (or its `_with` and
 /// row-band forms) failed.
 ///
-/// `Split`, `LenMismatch` and `Shape` are found before any job is submitted: nothing ran.
+/// `Split`, `Input`, `LenMismatch` and `Shape` are found before any job is submitted:
+/// nothing ran.
 /// `Chunk` is returned after **every** chunk finished or failed: the chunks that did not
 /// fail hold their results.
 #[derive(Debug)]
@@ -16,6 +17,9 @@ pub enum ForEachChunkError {
     /// The output array could not be split into chunks (a read guard is live somewhere, a
     /// previous split is unfinished, `chunk_len` is 0 or makes too many chunks).
     Split(SharedError),
+    /// The read-only input cannot be read now (a split of it is unfinished, or its owner
+    /// holds its write guard).
+    Input(SharedError),
     /// The read-only input has another length than the output.
     LenMismatch {
         /// Elements of the output.
@@ -51,6 +55,7 @@ impl fmt::Display for ForEachChunkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ForEachChunkError::Split(e) => write!(f, "cannot split the array: {e}"),
+            ForEachChunkError::Input(e) => write!(f, "cannot read the input array: {e}"),
             ForEachChunkError::LenMismatch { output, input } => {
                 write!(f, "the input has {input} elements, the output {output}")
             }
@@ -69,7 +74,7 @@ impl fmt::Display for ForEachChunkError {
 impl std::error::Error for ForEachChunkError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ForEachChunkError::Split(e) => Some(e),
+            ForEachChunkError::Split(e) | ForEachChunkError::Input(e) => Some(e),
             ForEachChunkError::Chunk { error, .. } => Some(error),
             _ => None,
         }

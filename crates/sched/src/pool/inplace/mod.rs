@@ -99,6 +99,8 @@ impl Pool {
         if x.len() != y.len() {
             return Err(ForEachChunkError::LenMismatch { output: y.len(), input: x.len() });
         }
+        // Every job would fail to read it: say so once, before any runs.
+        x.as_slice().map_err(ForEachChunkError::Input)?;
         let h = x.handle();
         self.run_chunks(y, chunk_len, jobs::zip::<T, U, K>, |c| (c, h.clone()))
     }
