@@ -85,7 +85,7 @@ pub fn forgot_init_is_named() -> Outcome {
 
 fn saxpy(y: &mut [f32], x: &[f32]) {
     for (y, x) in y.iter_mut().zip(x) {
-        *y = 3.0 * x + *y;
+        *y += 3.0 * x;
     }
 }
 
