@@ -47,13 +47,15 @@ pub fn run_inplace(
     if zp {
         o.put("zeroproc", "W2", "inplace_ms", t.zeroproc_s * 1e3);
         o.put("zeroproc", "W2", "inplace_rayon_x", t.zeroproc_over_rayon);
+        o.put("zeroproc", "W2", "inplace_by_map_ms", t.map_s * 1e3);
     }
     if ry {
         o.put("rayon", "W2", "inplace_ms", t.rayon_s * 1e3);
     }
     o.notes.push(format!(
         "W2 in-place ({items} f64, median of {rounds} interleaved passes, 2 workers / 2 threads): \
-         zeroproc pool.for_each_chunk_mut in {} chunks, rayon par_iter_mut().for_each; \
+         zeroproc pool.for_each_chunk_mut in {} chunks (inplace_by_map_ms: the same chunks by \
+         hand, chunks_mut + pool.map), rayon par_iter_mut().for_each; \
          inplace_rayon_x = median of zeroproc time ÷ rayon time per pass (≤ 1.11: \
          zeroproc at ≥ 0.9× rayon's speed)",
         inplace::CHUNKS

@@ -164,12 +164,11 @@ impl Pool {
         F: Fn(A) -> jobs::Outcome + Copy + Send + 'static,
     {
         let chunks = y.chunks_mut(chunk_len).map_err(ForEachChunkError::Split)?;
-        // Every chunk in flight at once: a worker finds its next chunk queued instead of
-        // waiting for the controller to notice a completion and refill (the split is at
-        // most 4096 chunks; a worker stuck in one is relieved of its queue by the pool).
-        let all = chunks.len();
+        // `map`'s adaptive window hands chunks out on demand. Submitting every chunk at
+        // once measured no better on this host (docs/performance.md) and makes the pool
+        // move queued chunks between workers whenever one takes over 1 ms.
         let (mut first, mut failed) = (None, 0);
-        for (i, r) in self.map(job, chunks.into_iter().map(arg)).window(all).enumerate() {
+        for (i, r) in self.map(job, chunks.into_iter().map(arg)).enumerate() {
             let error = match r {
                 Ok(Ok(())) => continue,
                 Ok(Err(reason)) => JobError::Job(reason),
