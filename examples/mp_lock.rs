@@ -55,6 +55,6 @@ fn main() {
             drop(g);
         }
         Ok(_) => println!("next lock(): acquired"),
-        Err(LockTimeoutError::TimedOut) => panic!("deadlocked"),
+        Err(LockTimeoutError::Timeout) => panic!("deadlocked"),
     };
 }

@@ -8,7 +8,8 @@
 //!
 //! **The executor** (Python's `concurrent.futures.ProcessPoolExecutor`): [`init`] is the
 //! first line of `main` (workers are this program re-executed; in a worker `init` never
-//! returns — or put [`main`] on `main`); [`Pool`] runs one pinned worker process per core;
+//! returns — or put [`main`] on `main`; under libtest [`test_worker!`], in criterion
+//! benches [`criterion_main!`]); [`Pool`] runs one pinned worker process per core;
 //! [`Pool::submit`] takes any non-capturing closure or fn item and returns a
 //! [`JobFuture`]; [`Pool::map`] is lazy, ordered, windowed and chunked; [`wait`] and
 //! [`as_completed`] work over many futures. A job that panics, segfaults or is killed
@@ -33,8 +34,10 @@
 //! **Big data** stays in shared memory: a [`SharedArray`] is passed to jobs
 //! by handle (a few dozen bytes), read as `&[T]` in any process, and split into disjoint
 //! chunks that jobs write in place — disjointness is enforced by claim words in shared
-//! memory, not by the caller's care. Arguments and results too large for a ring record go
-//! through the pool's spill heap automatically.
+//! memory, not by the caller's care. Read-only state of any type (a table, a model) is
+//! archived once with [`Pool::share`] and read in place by every job through its
+//! [`SharedValue`] handle. Arguments and results too large for a ring record go through the
+//! pool's spill heap automatically (waiting for room when it is full).
 //!
 //! ```
 //! zeroproc::init();
@@ -158,9 +161,10 @@ pub use zeroproc_mp::{
     SharedArray, SharedCell, SharedDict, SharedList, SharedVec,
 };
 pub use zeroproc_sched::{
-    as_completed, init, test_worker, wait, AsCompleted, BuildError, Exit, ForEachChunkError,
-    JobError, JobErrorKind, JobFuture, Map, Message, Never, Pool, PoolBuilder, PoolStats, Process,
-    ProcessError, ReturnWhen, Run, SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
+    as_completed, criterion_main, init, test_worker, wait, AccessError, AsCompleted, BuildError,
+    Exit, ForEachChunkError, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never,
+    Pool, PoolBuilder, PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, SharedValue,
+    SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
 };
 
 /// Shared containers ([`SharedDict`], [`SharedList`], [`Namespace`]): errors and handles.

@@ -8,7 +8,7 @@ mod reliability_common;
 use reliability_common::RawPool;
 use std::sync::Arc;
 use std::time::Duration;
-use zeroproc::queue::{Corrupted, GetTimeoutError, TryGetError};
+use zeroproc::queue::{CorruptError, GetTimeoutError, TryGetError};
 use zeroproc::raw::ring::mpmc;
 use zeroproc::raw::ring::spsc::RECORD_HEADER;
 use zeroproc::raw::shm::{AttachError, Layout, Offset, Segment};
@@ -271,7 +271,7 @@ fn garbage_in_a_live_queue_ring_and_payloads_is_reported() {
         w.store(w.load(relaxed) ^ 0xa5a5_a5a5_a5a5_a5a5, relaxed);
     }
     match q.get_timeout(BOUND) {
-        Err(GetTimeoutError::Corrupt(Corrupted::Decode(e))) => {
+        Err(GetTimeoutError::Corrupt(CorruptError::Decode(e))) => {
             outcomes.push(format!("payload:{e}"))
         }
         r => panic!("payload garbage: {r:?}"),

@@ -367,7 +367,7 @@ fn lock_holder_killed_mid_operation() {
                 owner_died += 1;
                 drop(g);
             }
-            Err(LockTimeoutError::TimedOut) => panic!("round {round}: deadlock after a kill"),
+            Err(LockTimeoutError::Timeout) => panic!("round {round}: deadlock after a kill"),
         }
         assert!(lock.try_lock().is_ok(), "round {round}: lock usable again");
     }

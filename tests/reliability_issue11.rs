@@ -42,7 +42,7 @@ struct DropBomb(u64);
 impl Drop for DropBomb {
     fn drop(&mut self) {
         // Only in the worker: the controller never gets one (the job fails).
-        if std::env::args().nth(1).as_deref() == Some("zeroproc_worker") {
+        if std::env::args().nth(1).as_deref() == Some(zeroproc::raw::sched::WORKER_ARGS[0]) {
             panic!("DropBomb dropped");
         }
     }

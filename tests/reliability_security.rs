@@ -132,10 +132,10 @@ fn a_worker_of_another_build_refuses_to_serve() {
     let p = Pool::builder().workers(1).build().unwrap();
     let spec = worker_spec(p.stats().workers[0].pid);
     let mut f: Vec<String> = spec.split('|').map(str::to_owned).collect();
-    assert_eq!(f.len(), 8, "{spec}");
+    assert_eq!(f.len(), 9, "{spec}");
     let fp = u64::from_str_radix(&f[3], 16).unwrap();
     f[3] = format!("{:x}", fp ^ 1);
-    f[7] = std::process::id().to_string(); // we are its parent
+    f[8] = std::process::id().to_string(); // we are its parent (the last field)
     let mut c = std::process::Command::new(std::env::current_exe().unwrap())
         .args(zeroproc::raw::sched::WORKER_ARGS)
         .env(zeroproc::raw::sched::WORKER_ENV, f.join("|"))

@@ -64,6 +64,74 @@ pub fn exception_has_the_message() -> Outcome {
     ensure(e.to_string().contains("7 is too big"), || format!("exception(): {e}"))
 }
 
+/// Lookup tables the user's jobs read: a `#[zeroproc::data]` type, shared once.
+#[zeroproc::data]
+pub struct Model {
+    pub name: String,
+    pub weights: Vec<f64>,
+}
+
+fn score((model, i): (zeroproc::SharedValue<Model>, u32)) -> f64 {
+    let m = model.get().expect("the shared model"); // &ArchivedModel, in place
+    m.weights[i as usize].to_native() * m.name.len() as f64
+}
+
+/// An 8 MiB model shared by every job (`pool.share`), read in place in the workers; the
+/// same model shipped per job would go through the spill heap every time.
+pub fn shared_model() -> Outcome {
+    let pool = Pool::builder().build().map_err(|e| format!("build: {e}"))?;
+    let weights: Vec<f64> = (0..1 << 20).map(|i| i as f64).collect();
+    let model = pool.share(&Model { name: "ab".into(), weights }).map_err(|e| e.to_string())?;
+    let items = (0..1000u32).map(|i| (model.clone(), i * 1000));
+    let sum: f64 = pool.map(score, items).map(|r| r.expect("score")).sum();
+    let want: f64 = (0..1000u32).map(|i| 2.0 * (i * 1000) as f64).sum();
+    ensure(sum == want, || format!("sum {sum}, expected {want}"))
+}
+
+static UNIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn set_unit(u: String) {
+    UNIT.set(u).expect("once per worker");
+}
+
+fn with_unit(x: u32) -> String {
+    format!("{x}{}", UNIT.get().expect("initialized"))
+}
+
+/// Python's `initializer=f, initargs=(..)`.
+pub fn initializer_with_args() -> Outcome {
+    let pool = Pool::builder()
+        .initializer_with(set_unit, "kg".to_string())
+        .build()
+        .map_err(|e| format!("build: {e}"))?;
+    let v: Vec<String> = pool.map(with_unit, 1..=3).map(|r| r.expect("job")).collect();
+    ensure(v == ["1kg", "2kg", "3kg"], || format!("{v:?}"))
+}
+
+fn sum_big(v: Vec<u64>) -> u64 {
+    v.iter().sum()
+}
+
+/// `map` over items of 8 MiB each with the default pool (64 MiB spill heap): waits for heap
+/// room like for ring room; every item completes (it failed around the 7th before).
+pub fn big_items_backpressure() -> Outcome {
+    let pool = Pool::builder().build().map_err(|e| format!("build: {e}"))?;
+    let items = (0..24u64).map(|i| vec![i; 1 << 20]);
+    for (i, r) in pool.map(sum_big, items).enumerate() {
+        let want = i as u64 * (1 << 20);
+        ensure(r.as_ref() == Ok(&want), || format!("item {i}: {r:?}"))?;
+    }
+    // 8 MiB results as well: queued arguments leave heap room for them.
+    let items = (0..12u64).map(|i| vec![i; 1 << 20]);
+    for (i, r) in
+        pool.map(|v: Vec<u64>| v.iter().map(|x| x + 1).collect::<Vec<u64>>(), items).enumerate()
+    {
+        let v = r.map_err(|e| format!("item {i} (big result): {e}"))?;
+        ensure(v.len() == 1 << 20 && v[7] == i as u64 + 1, || format!("item {i}: wrong result"))?;
+    }
+    Ok(())
+}
+
 /// A program that forgot `init()` is told so, whatever its `main` does before building a
 /// pool (issue #11): not "a worker did not start in time" after 10 s. Runs the sibling
 /// binary `forgot_init` (built by `cargo build --release --bins`).

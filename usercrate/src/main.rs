@@ -9,6 +9,8 @@ mod api;
 mod harness;
 mod jobs;
 mod scenarios;
+#[cfg(test)]
+mod unit_tests;
 
 use api::*;
 use harness::Scenario;
@@ -37,6 +39,9 @@ const SCENARIOS: &[Scenario] = scenarios![
     data_attribute,
     submit_after_shutdown,
     exception_has_the_message,
+    shared_model,
+    initializer_with_args,
+    big_items_backpressure,
     forgot_init_is_named,
     in_place_kernels,
 ];

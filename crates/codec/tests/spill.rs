@@ -9,7 +9,7 @@ use zeroproc_codec::envelope::{
 };
 use zeroproc_codec::payload::{decode_any, decode_spilled, discard, Payload};
 use zeroproc_codec::spill::{send_any, spill, write_spilled_envelope, Sent, SPILL_BODY_LEN};
-use zeroproc_ring::spsc::{Ring, RingDescriptor};
+use zeroproc_ring::spsc::{Descriptor, Ring};
 use zeroproc_shm::heap::Heap;
 use zeroproc_shm::{Layout, Offset, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
 use zeroproc_testkit as tk;
@@ -69,7 +69,7 @@ fn consume(rx: &mut zeroproc_ring::spsc::Consumer, heap: &Heap<'_>) {
 fn sixty_four_mib_through_a_64_kib_ring_between_threads() {
     let seg = heap_segment(256 << 20);
     let heap = Heap::attach(&seg, REGION).unwrap();
-    let ring = Ring::create(RING).unwrap();
+    let ring = Ring::new(RING).unwrap();
     let (mut tx, mut rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
     std::thread::scope(|s| {
         s.spawn(|| produce(&mut tx, &heap));
@@ -86,8 +86,8 @@ fn zp_spill_child() {
         let id: SegmentId = heap_id.parse().unwrap();
         let seg = Segment::attach(&id, HEAP_LAYOUT).unwrap();
         let heap = Heap::attach(&seg, REGION).unwrap();
-        let d: RingDescriptor = ring.parse().unwrap();
-        let ring = Ring::attach_descriptor(&d).unwrap();
+        let d: Descriptor = ring.parse().unwrap();
+        let ring = Ring::open(&d).unwrap();
         match role {
             "producer" => produce(&mut ring.producer().unwrap(), &heap),
             "consumer" => consume(&mut ring.consumer().unwrap(), &heap),
@@ -99,7 +99,7 @@ fn zp_spill_child() {
 fn across_processes(child_role: &str) {
     let seg = Arc::new(heap_segment(256 << 20));
     let heap = Heap::attach(&seg, REGION).unwrap();
-    let ring = Ring::create(RING).unwrap();
+    let ring = Ring::new(RING).unwrap();
     let arg = format!("{} {}", seg.id(), ring.descriptor().unwrap());
     let mut child = tk::spawn_role("zp_spill_child", child_role, &arg);
     if child_role == "producer" {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 use zeroproc_mp::queue::{
-    ChannelError, Corrupted, GetError, GetTimeoutError, PutError, PutTimeoutError, QueueHandle,
+    ChannelError, CorruptError, GetError, GetTimeoutError, PutError, PutTimeoutError, QueueHandle,
     TryGetError, TryPutError, DEFAULT_HEAP_SIZE, DEFAULT_SLOT_SIZE,
 };
 use zeroproc_mp::Queue;
@@ -375,11 +375,11 @@ fn damaged_records_are_reported_and_skipped() {
     raw.try_push(fake).unwrap();
     q.put(3).unwrap();
     let e = q.get().unwrap_err();
-    assert!(matches!(e, GetError::Corrupt(Corrupted::Decode(_))), "{e}");
+    assert!(matches!(e, GetError::Corrupt(CorruptError::Decode(_))), "{e}");
     assert_eq!(q.get().unwrap(), 1);
     assert!(matches!(q.try_get_ref(), Err(TryGetError::Corrupt(_))));
     assert_eq!(q.get().unwrap(), 2);
-    assert!(matches!(q.get_timeout(MS), Err(GetTimeoutError::Corrupt(Corrupted::Decode(_)))));
+    assert!(matches!(q.get_timeout(MS), Err(GetTimeoutError::Corrupt(CorruptError::Decode(_)))));
     assert_eq!(q.get().unwrap(), 3);
     assert!(q.is_empty());
 }

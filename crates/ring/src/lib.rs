@@ -14,6 +14,6 @@
 //! The protocols (index orderings, wake-up handshake, crash recovery) are written down in
 //! `README.md` files beside the code and model-checked with loom (`tests/loom_*.rs`).
 
-pub mod blocking;
 pub mod mpmc;
+mod payload_error;
 pub mod spsc;

@@ -54,7 +54,7 @@ impl Seen {
     }
 }
 
-/// `blocking::block_on`'s sleep phase without time slices: polls `f` until it yields a
+/// `zeroproc_shm::wait::block_on`'s sleep phase without time slices: polls `f` until it yields a
 /// value, sleeping on `ev` in between (prepare, re-check, wait). Spinning with
 /// `yield_now` would let loom starve the thread everyone waits for.
 fn block<T>(ev: &EventCount, mut f: impl FnMut() -> Option<T>) -> T {
@@ -87,7 +87,7 @@ fn pop_blocking(r: &ModelRing) -> Vec<u8> {
     })
 }
 
-/// What a sleeper's periodic time-out (`blocking::MAX_SLEEP_SLICE`) does after a peer
+/// What a sleeper's periodic time-out (`zeroproc_shm::wait::MAX_SLEEP_SLICE`) does after a peer
 /// died without notifying: every sleeper polls again.
 fn time_passes(r: &ModelRing) {
     r.not_empty().notify_all();

@@ -64,7 +64,7 @@ fn many_producers_many_consumers_exactly_once() {
     ];
     let consumers: Vec<_> = (0..C)
         .map(|c| {
-            let r = ring.clone().with_strategy(strategies[c % strategies.len()]);
+            let r = ring.clone().with_wait_strategy(strategies[c % strategies.len()]);
             let (seen, sum) = (seen.clone(), sum.clone());
             thread::spawn(move || {
                 let mut last = vec![None::<u64>; P as usize];
@@ -89,7 +89,7 @@ fn many_producers_many_consumers_exactly_once() {
         .collect();
     let producers: Vec<_> = (0..P)
         .map(|p| {
-            let r = ring.clone().with_strategy(strategies[p as usize % strategies.len()]);
+            let r = ring.clone().with_wait_strategy(strategies[p as usize % strategies.len()]);
             thread::spawn(move || {
                 let mut buf = [0u8; 64];
                 for seq in 0..n {
@@ -161,8 +161,8 @@ fn full_empty_and_close() {
 
 #[test]
 fn close_wakes_blocked_producers_and_consumers() {
-    let empty = Ring::new(2, 16).unwrap().with_strategy(WaitStrategy::Sleep);
-    let full = Ring::new(1, 16).unwrap().with_strategy(WaitStrategy::Sleep);
+    let empty = Ring::new(2, 16).unwrap().with_wait_strategy(WaitStrategy::Sleep);
+    let full = Ring::new(1, 16).unwrap().with_wait_strategy(WaitStrategy::Sleep);
     full.try_push([0]).unwrap();
     let (e2, f2) = (empty.clone(), full.clone());
     let c = thread::spawn(move || e2.pop());
@@ -216,8 +216,8 @@ fn too_large_hands_the_payload_back() {
 #[test]
 fn sleeping_ping_pong_loses_no_wakeup() {
     let n = if cfg!(debug_assertions) { 2_000 } else { 20_000 };
-    let ping = Ring::new(1, 16).unwrap().with_strategy(WaitStrategy::Sleep);
-    let pong = Ring::new(1, 16).unwrap().with_strategy(WaitStrategy::Sleep);
+    let ping = Ring::new(1, 16).unwrap().with_wait_strategy(WaitStrategy::Sleep);
+    let pong = Ring::new(1, 16).unwrap().with_wait_strategy(WaitStrategy::Sleep);
     let (ping2, pong2) = (ping.clone(), pong.clone());
     let echo = thread::spawn(move || {
         while let Ok(v) = ping2.pop() {
@@ -269,7 +269,7 @@ fn corrupted_length_is_an_error_not_an_overrun() {
         let index = (2 * k) % 4; // the slot of "first"
         word(&ring, index, true).store(bogus, Ordering::Relaxed);
         let r = ring.try_pop();
-        assert_eq!(r, Err(TryPopError::Corrupted(Corruption::Len { index, len: bogus })));
+        assert_eq!(r, Err(TryPopError::Corrupt(CorruptError::Len { index, len: bogus })));
         assert_eq!(ring.try_pop().unwrap(), b"second");
     }
     assert_eq!(ring.stats().corrupt_slots, 3);
@@ -287,7 +287,7 @@ fn corrupted_state_words_are_reported_and_skipped() {
         let head_index = (k * 2) % 4;
         word(&ring, head_index, false).store(g, Ordering::Relaxed);
         match ring.pop() {
-            Err(PopError::Corrupted(Corruption::State { index, word })) => {
+            Err(PopError::Corrupt(CorruptError::State { index, word })) => {
                 assert_eq!((index, word), (head_index, g));
             }
             r => panic!("garbage {g:#x}: expected a corruption error, got {r:?}"),

@@ -66,8 +66,8 @@ fn zp_child() {
         }
         // Takes one record, announces it, and holds it (and the consumer claim) forever.
         "holding-consumer" => {
-            let d: RingDescriptor = arg.parse().unwrap();
-            let ring = Ring::attach_descriptor(&d).unwrap();
+            let d: Descriptor = arg.parse().unwrap();
+            let ring = Ring::open(&d).unwrap();
             let mut rx = ring.consumer().unwrap();
             let g = rx.recv().unwrap();
             println!("holding {}", g.tag());
@@ -113,7 +113,7 @@ fn producer_sigkilled_mid_stream() {
                     check(next, &g);
                     next += 1;
                 }
-                Err(RecvError::Disconnected) => break,
+                Err(RecvTimeoutError::Disconnected) => break,
                 Err(e) => panic!("after {next}: {e} (a dead producer must not hang us)"),
             }
             if next == 1000 && !checked_claim {
@@ -145,7 +145,7 @@ fn producer_sigkilled_mid_stream() {
 
 #[test]
 fn consumer_sigkilled_while_holding_a_record() {
-    let ring = Ring::create(4096).unwrap();
+    let ring = Ring::new(4096).unwrap();
     let mut tx = ring.producer().unwrap();
     for seq in 0..10u64 {
         let mut r = tx.reserve(payload_len(seq % 3)).unwrap();
@@ -169,7 +169,7 @@ fn consumer_sigkilled_while_holding_a_record() {
     let start = Instant::now();
     assert_eq!(
         tx.send_timeout(&[8; 100], Duration::from_secs(30)),
-        Err(SendError::Disconnected(&[8; 100][..])),
+        Err(SendTimeoutError::Disconnected(&[8; 100][..])),
         "a dead consumer is detected, not waited for"
     );
     eprintln!("consumer killed: producer saw Disconnected after {:.2?}", start.elapsed());

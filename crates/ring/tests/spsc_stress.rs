@@ -6,7 +6,7 @@
 #![cfg(not(loom))]
 
 use std::time::{Duration, Instant};
-use zeroproc_ring::spsc::{Producer, RecvError, Ring, RingDescriptor, TryRecvError, MAX_KIND};
+use zeroproc_ring::spsc::{Descriptor, Producer, RecvError, Ring, TryRecvError, MAX_KIND};
 use zeroproc_shm::wait::WaitStrategy;
 use zeroproc_testkit as tk;
 
@@ -17,10 +17,10 @@ fn zp_child() {
     tk::child_entry(|role, arg| match role {
         "producer" => {
             let mut it = arg.split('|');
-            let d: RingDescriptor = it.next().unwrap().parse().unwrap();
+            let d: Descriptor = it.next().unwrap().parse().unwrap();
             let strategy = strategy(it.next().unwrap());
             let count: u64 = it.next().unwrap().parse().unwrap();
-            let ring = Ring::attach_descriptor(&d).unwrap();
+            let ring = Ring::open(&d).unwrap();
             let mut tx = ring.producer().unwrap().with_wait_strategy(strategy);
             produce(&mut tx, count);
             // Dropping the producer publishes what is staged and closes our side.
@@ -105,7 +105,7 @@ fn scale() -> u64 {
 
 /// Runs a producer child and consumes in this process; returns records received.
 fn run(mode: &str, capacity: usize, count: u64) -> u64 {
-    let ring = Ring::create(capacity).unwrap();
+    let ring = Ring::new(capacity).unwrap();
     let mut rx = ring.consumer().unwrap().with_wait_strategy(strategy(mode));
     let arg = format!("{}|{mode}|{count}", ring.descriptor().unwrap());
     let start = Instant::now();

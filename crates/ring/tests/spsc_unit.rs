@@ -279,7 +279,7 @@ fn dropping_the_producer_delivers_the_rest_then_disconnects() {
     assert_eq!(rx.recv().unwrap().len(), 1);
     assert_eq!(rx.try_recv().err(), Some(TryRecvError::Disconnected));
     assert_eq!(rx.recv().err(), Some(RecvError::Disconnected));
-    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).err(), Some(RecvError::Disconnected));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).err(), Some(RecvTimeoutError::Disconnected));
     assert_eq!(rx.drain(5, |_| {}), Err(TryRecvError::Disconnected));
 }
 
@@ -323,18 +323,18 @@ fn close_wakes_a_sleeping_peer() {
 fn timeouts() {
     let (mut tx, mut rx) = channel(64).unwrap();
     let start = Instant::now();
-    assert_eq!(rx.recv_timeout(Duration::from_millis(20)).err(), Some(RecvError::Timeout));
+    assert_eq!(rx.recv_timeout(Duration::from_millis(20)).err(), Some(RecvTimeoutError::Timeout));
     assert!(start.elapsed() >= Duration::from_millis(20));
-    assert_eq!(rx.recv_deadline(Instant::now()).err(), Some(RecvError::Timeout));
+    assert_eq!(rx.recv_deadline(Instant::now()).err(), Some(RecvTimeoutError::Timeout));
     while tx.try_send(&[0; 16]).is_ok() {}
     let start = Instant::now();
     assert_eq!(
         tx.reserve_timeout(16, Duration::from_millis(20)).err(),
-        Some(ReserveError::Timeout)
+        Some(ReserveTimeoutError::Timeout)
     );
     assert!(start.elapsed() >= Duration::from_millis(20));
     let e = tx.send_deadline(b"z", Instant::now()).unwrap_err();
-    assert_eq!(e, SendError::Timeout(&b"z"[..]));
+    assert_eq!(e, SendTimeoutError::Timeout(&b"z"[..]));
 }
 
 #[test]
@@ -477,7 +477,7 @@ fn random_garbage_never_escapes_the_buffer() {
 
 #[test]
 fn one_producer_and_one_consumer_per_ring() {
-    let ring = Ring::create(1024).unwrap();
+    let ring = Ring::new(1024).unwrap();
     let me = std::process::id();
     let tx = ring.producer().unwrap();
     assert!(matches!(ring.producer(), Err(RingError::Claimed { pid }) if pid == me));
@@ -538,14 +538,14 @@ fn attach_validates_the_header() {
 
 #[test]
 fn descriptors_round_trip() {
-    let ring = Ring::create(4096).unwrap();
+    let ring = Ring::new(4096).unwrap();
     let d = ring.descriptor().unwrap();
     assert_eq!(d.offset, HEADER_SIZE as u64);
-    let parsed: RingDescriptor = d.to_string().parse().unwrap();
+    let parsed: Descriptor = d.to_string().parse().unwrap();
     assert_eq!(parsed, d);
-    assert!("memfd:1:2:3".parse::<RingDescriptor>().is_err());
-    assert!("memfd:1:2:3@12".parse::<RingDescriptor>().is_err());
-    let other = Ring::attach_descriptor(&parsed).unwrap();
+    assert!("memfd:1:2:3".parse::<Descriptor>().is_err());
+    assert!("memfd:1:2:3@12".parse::<Descriptor>().is_err());
+    let other = Ring::open(&parsed).unwrap();
     let mut tx = ring.producer().unwrap();
     let mut rx = other.consumer().unwrap();
     assert_eq!(tx.descriptor(), Some(d.clone()));

@@ -335,7 +335,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
 
     /// Waits at most `timeout`; true if done.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_deadline(zeroproc_ring::blocking::deadline_after(timeout))
+        self.wait_deadline(zeroproc_shm::wait::deadline_after(timeout))
     }
 
     /// Waits for the outcome and returns it.
@@ -349,7 +349,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
 
     /// Waits at most `timeout` for the outcome; hands the future back if it is not done.
     pub fn result_timeout(self, timeout: Duration) -> Result<Result<R, JobError<E>>, Self> {
-        let d = zeroproc_ring::blocking::deadline_after(timeout);
+        let d = zeroproc_shm::wait::deadline_after(timeout);
         self.result_deadline(d)
     }
 

@@ -43,7 +43,9 @@ pub(crate) fn conjure<F: Copy>() -> F {
     const {
         assert!(
             std::mem::size_of::<F>() == 0,
-            "only non-capturing closures and fn items can be sent to a worker"
+            "this job function carries data (a closure that captures variables, or a fn \
+             pointer): only fn items and closures that capture nothing can be sent to a \
+             worker; pass the data as the job's argument or as shared state (Pool::share)"
         )
     };
     // SAFETY: `F` is zero-sized (asserted at compile time) and `Copy` (no drop glue, no
@@ -128,6 +130,25 @@ where
 {
     let f = conjure::<F>();
     finish(ctx, catch_unwind(AssertUnwindSafe(f)));
+}
+
+/// `value` as an envelope (header + archive) in a buffer of its own, sized by measuring.
+pub(crate) fn encode_owned<A: Message>(value: &A) -> Result<rkyv::util::AlignedVec<16>, String> {
+    let mut size = 256usize;
+    loop {
+        let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(size);
+        buf.resize(size, 0);
+        match envelope::encode_measured(&mut buf, envelope::Header::new(0, 0), value) {
+            Ok(n) => {
+                buf.resize(n, 0);
+                return Ok(buf);
+            }
+            Err((envelope::EncodeError::TooLarge { .. }, need)) => {
+                size = need.max(size.saturating_mul(2));
+            }
+            Err((e, _)) => return Err(e.to_string()),
+        }
+    }
 }
 
 fn read_args<A: Message>(ctx: &mut JobCtx<'_>) -> Option<A> {

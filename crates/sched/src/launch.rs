@@ -6,12 +6,22 @@
 //! |---|---|
 //! | a binary or example | `zeroproc::init();` first in `main` (or `#[zeroproc::main]`) |
 //! | a bench with `harness = false` | the same, first in its `main` |
-//! | an integration test or a crate's unit tests (libtest) | `zeroproc::test_worker!();` once at the top level of the test crate (a hidden `#[test]` the worker is started on) |
+//! | a bench with criterion | `zeroproc::criterion_main!(benches);` instead of criterion's |
+//! | an integration test or a crate's unit tests (libtest) | `zeroproc::test_worker!();` once per test binary, at the top level or in any module (`mod tests`): a hidden `#[test]` the worker is started on |
 //! | a doctest | `zeroproc::init();` as the first line of the example |
 //!
-//! Workers are started with the arguments `zeroproc_worker --exact --nocapture -q`, which
-//! libtest understands as "run only the test named `zeroproc_worker`" and every other
-//! program ignores because `init` takes over before it parses its arguments.
+//! Workers are started with the arguments `__zeroproc_worker --nocapture -q
+//! --test-threads=1`, which libtest understands as "run only the tests whose name contains
+//! `__zeroproc_worker`, one at a time" — the hidden test of [`test_worker!`](crate::test_worker!), wherever its
+//! module is (the first one found never returns) — and every other program ignores
+//! because `init` takes over before it parses its arguments.
+//!
+//! **Output.** libtest prints a header (`running 1 test`) before it runs the hidden test.
+//! So that it does not appear in the program's output, a worker starts with its standard
+//! output on `/dev/null` and the controller's standard output (a duplicate of the same
+//! open file) as its standard input; `init` moves it back to descriptor 1 and puts
+//! `/dev/null` on 0 (Python's children have no stdin either). What jobs print therefore
+//! goes where the controller's output goes, and nothing printed before `init` does.
 //!
 //! No constructor tricks (`.init_array`): the worker starts in `main`, with std set up.
 
@@ -24,8 +34,13 @@ use zeroproc_shm::SegmentId;
 /// The environment variable that marks a process as a worker and carries its spec.
 pub const WORKER_ENV: &str = "ZEROPROC_WORKER";
 
-/// Arguments given to a worker process (see the module docs).
-pub const WORKER_ARGS: [&str; 4] = ["zeroproc_worker", "--exact", "--nocapture", "-q"];
+/// Arguments given to a worker process (see the module docs). The first is the libtest
+/// filter selecting the hidden test of [`test_worker!`](crate::test_worker!).
+pub const WORKER_ARGS: [&str; 4] = ["__zeroproc_worker", "--nocapture", "-q", "--test-threads=1"];
+
+/// Set (to `0`) in a worker's environment when its standard input carries the
+/// controller's standard output (see the module docs).
+const STDOUT_ENV: &str = "ZEROPROC_STDOUT_ON_STDIN";
 
 /// Turns this process into a worker if it was started as one, and never returns in that
 /// case; returns at once (a few nanoseconds: one environment lookup) otherwise.
@@ -38,6 +53,7 @@ pub const WORKER_ARGS: [&str; 4] = ["zeroproc_worker", "--exact", "--nocapture",
 /// // ... the program, which may build pools ...
 /// ```
 pub fn init() {
+    restore_stdout();
     if let Some(raw) = take_env(crate::process::PROCESS_ENV) {
         crate::process::child_main(&raw);
     }
@@ -52,6 +68,56 @@ pub fn init() {
         None => {
             eprintln!("zeroproc: malformed {WORKER_ENV}={raw:?}");
             std::process::exit(crate::worker::exit::BAD_SPEC)
+        }
+    }
+}
+
+/// Puts back the standard output the controller handed over on descriptor 0 (see the
+/// module docs), and `/dev/null` on 0.
+fn restore_stdout() {
+    if std::env::var_os(STDOUT_ENV).is_none() {
+        return;
+    }
+    std::env::remove_var(STDOUT_ENV);
+    // SAFETY: dup2/open/close on descriptors this process owns; `init` runs before the
+    // program starts threads, so no other thread uses descriptors 0 and 1 meanwhile.
+    unsafe {
+        libc::dup2(0, 1);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::close(null);
+        }
+    }
+}
+
+/// Makes `cmd` start with its standard output on `/dev/null` and ours on its standard
+/// input, to be moved back by [`init`] (see the module docs). Without a standard output
+/// of our own, the child inherits the same (nothing).
+///
+/// A terminal is opened again write-only rather than duplicated: a terminal is usually
+/// open read-write, and a copy of the program that never reaches `init` (it was forgotten)
+/// and reads its standard input must not read the user's keystrokes. Pipes and files are
+/// duplicated (a file must share our offset).
+pub(crate) fn hand_over_stdout(cmd: &mut Command) {
+    use std::io::IsTerminal;
+    use std::os::fd::AsFd;
+    use std::process::Stdio;
+    let out = std::io::stdout();
+    let fd = if out.is_terminal() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/self/fd/1")
+            .map(std::os::fd::OwnedFd::from)
+    } else {
+        out.as_fd().try_clone_to_owned()
+    };
+    match fd {
+        Ok(fd) => {
+            cmd.stdin(Stdio::from(fd)).stdout(Stdio::null()).env(STDOUT_ENV, "0");
+        }
+        Err(_) => {
+            cmd.stdin(Stdio::null());
         }
     }
 }
@@ -170,6 +236,8 @@ pub(crate) struct Spec {
     pub fingerprint: u64,
     pub strategy: WaitStrategy,
     pub initializer: Option<u32>,
+    /// The segment holding the initializer's arguments (`initializer_with`).
+    pub init_args: Option<SegmentId>,
     pub max_jobs: Option<u64>,
     pub parent: u32,
 }
@@ -183,13 +251,14 @@ impl Spec {
         };
         let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
         format!(
-            "{}|{}|{}|{:x}|{}|{}|{}|{}",
+            "{}|{}|{}|{:x}|{}|{}|{}|{}|{}",
             self.segment,
             self.index,
             opt(self.core.map(|c| c.to_string())),
             self.fingerprint,
             strategy,
             opt(self.initializer.map(|c| c.to_string())),
+            opt(self.init_args.as_ref().map(|c| c.to_string())),
             opt(self.max_jobs.map(|c| c.to_string())),
             self.parent,
         )
@@ -197,7 +266,9 @@ impl Spec {
 
     pub fn parse(s: &str) -> Option<Spec> {
         let f: Vec<&str> = s.split('|').collect();
-        let [seg, index, core, fp, strategy, init, max, parent] = f[..] else { return None };
+        let [seg, index, core, fp, strategy, init, init_args, max, parent] = f[..] else {
+            return None;
+        };
         fn opt<T: std::str::FromStr>(v: &str) -> Result<Option<T>, T::Err> {
             if v == "-" {
                 Ok(None)
@@ -219,6 +290,7 @@ impl Spec {
             fingerprint: u64::from_str_radix(fp, 16).ok()?,
             strategy,
             initializer: opt(init).ok()?,
+            init_args: opt(init_args).ok()?,
             max_jobs: opt(max).ok()?,
             parent: parent.parse().ok()?,
         })
@@ -234,7 +306,8 @@ pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
     if let Some(a0) = std::env::args_os().next() {
         cmd.arg0(a0);
     }
-    cmd.args(WORKER_ARGS).env(WORKER_ENV, spec.format()).stdin(std::process::Stdio::null());
+    cmd.args(WORKER_ARGS).env(WORKER_ENV, spec.format());
+    hand_over_stdout(&mut cmd);
     // No `pre_exec` hook: without one std starts the child with posix_spawn (vfork-like),
     // which does not copy the controller's page tables — a fork of a process with large
     // shared mappings cost 2–8 ms per worker here. The worker sets its own
@@ -244,19 +317,67 @@ pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
 }
 
 /// Expands to the hidden `#[test]` a libtest harness needs so that workers can be started
-/// from its tests: put it once at the top level of an integration test file (or of the
-/// crate root for unit tests).
+/// from its tests: put it once per test binary — at the top level of an integration test
+/// file, or in the crate's `mod tests` (any module works: the worker selects the test by
+/// the name `__zeroproc_worker`, whatever its path).
 ///
 /// ```
-/// zeroproc_sched::test_worker!();
+/// #[cfg(test)]
+/// mod tests {
+///     zeroproc_sched::test_worker!(); // then any #[test] of this binary may build pools
+/// }
 /// ```
+///
+/// (`crates/sched/tests/harness.rs` and the user crate's `src/unit_tests.rs` are complete
+/// test files written this way.)
+///
+/// Without it, a pool built in a test fails with
+/// [`BuildError::WorkerExited`](crate::BuildError::WorkerExited) naming
+/// `zeroproc::test_worker!()`: the worker found no test to run and exited.
 #[macro_export]
 macro_rules! test_worker {
     () => {
         #[test]
         #[doc(hidden)]
-        fn zeroproc_worker() {
+        fn __zeroproc_worker() {
             $crate::init();
+        }
+    };
+}
+
+/// criterion's `criterion_main!` with [`init`] first: the `main` of a `cargo bench` target
+/// (`harness = false`) whose benchmarks use pools. Workers are the bench binary
+/// re-executed; they stop in `init` before criterion parses the arguments they were
+/// started with. Needs `criterion` (0.4 to 0.7) as a dev-dependency under that name.
+///
+/// ```
+/// use criterion::{criterion_group, Criterion};
+/// use std::time::Duration;
+///
+/// fn round_trip(c: &mut Criterion) {
+///     let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+///     c.bench_function("submit + result", |b| {
+///         b.iter(|| pool.submit(|x: u64| x + 1, 1).result().unwrap())
+///     });
+/// }
+///
+/// criterion_group! {
+///     name = benches;
+///     config = Criterion::default()
+///         .sample_size(10)
+///         .warm_up_time(Duration::from_millis(10))
+///         .measurement_time(Duration::from_millis(50));
+///     targets = round_trip
+/// }
+/// zeroproc_sched::criterion_main!(benches);
+/// ```
+#[macro_export]
+macro_rules! criterion_main {
+    ($($group:path),+ $(,)?) => {
+        fn main() {
+            $crate::init();
+            $($group();)+
+            ::criterion::Criterion::default().configure_from_args().final_summary();
         }
     };
 }
@@ -274,6 +395,7 @@ mod tests {
             fingerprint: 0xdead_beef,
             strategy: WaitStrategy::SpinThenSleep { spin: std::time::Duration::from_micros(50) },
             initializer: Some(123),
+            init_args: Some("memfd:12:8:00ff00ff00ff00fe".parse().unwrap()),
             max_jobs: None,
             parent: 99,
         };

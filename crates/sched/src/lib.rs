@@ -46,9 +46,11 @@ mod fnid;
 mod fntable;
 mod future;
 mod job;
+mod jobfn;
 mod launch;
 mod pool;
 mod process;
+mod share;
 mod spill;
 mod wait;
 mod worker;
@@ -57,11 +59,13 @@ pub use error::{BuildError, JobError, JobErrorKind, Never, SubmitError, TrySubmi
 pub use fnid::fingerprint;
 pub use future::JobFuture;
 pub use job::Message;
+pub use jobfn::{InitFn, JobFn};
 pub use launch::{init, WORKER_ARGS, WORKER_ENV};
 pub use pool::{
     registry_dir, running_pools, ForEachChunkError, Map, ObserveError, Pool, PoolBuilder,
     PoolEntry, PoolObserver, PoolSnapshot, PoolStats, WorkerSnapshot, WorkerStats,
 };
 pub use process::{Exit, Process, ProcessError, Run, PROCESS_ENV};
+pub use share::{AccessError, ShareError, SharedValue};
 pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};
 pub use zeroproc_shm::wait::WaitStrategy;

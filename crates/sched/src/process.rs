@@ -17,8 +17,8 @@
 use crate::job::{self, Message};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use zeroproc_codec::envelope::{self, Header};
 use zeroproc_shm::{Layout, Segment, SegmentBuilder};
 
 /// Environment variable that marks a process as a `Process` child and carries its spec.
@@ -165,8 +165,28 @@ pub struct Process {
     args: Option<Vec<u8>>,
     daemon: bool,
     seg: Option<Segment>,
+    pid: Option<u32>,
+    /// The child until reaped, and how it ended: behind a lock so that `is_alive` and
+    /// `exit_code` take `&self`, as Python's do (the `&mut self` methods use `get_mut`).
+    reap: Mutex<Reap>,
+}
+
+#[derive(Default)]
+struct Reap {
     child: Option<Child>,
     exit: Option<Exit>,
+}
+
+impl Reap {
+    /// Reaps the child without blocking if it has ended.
+    fn poll(&mut self) -> Option<Exit> {
+        if self.exit.is_none() {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.exit = Some(to_exit(st));
+            }
+        }
+        self.exit
+    }
 }
 
 impl std::fmt::Debug for Process {
@@ -174,7 +194,7 @@ impl std::fmt::Debug for Process {
         f.debug_struct("Process")
             .field("name", &self.name)
             .field("pid", &self.pid())
-            .field("exit", &self.exit)
+            .field("exit", &self.exit_code())
             .finish()
     }
 }
@@ -186,7 +206,7 @@ impl Process {
     /// `Process(target=f, args=...)`). `f` is a non-capturing closure or fn item.
     pub fn new<F, A>(f: F, args: A) -> Process
     where
-        F: Fn(A) + Copy + Send + 'static,
+        F: crate::JobFn<A, ()>,
         A: Message,
     {
         let _ = f;
@@ -202,7 +222,7 @@ impl Process {
     /// [`new`](Self::new) and [`start`](Self::start) in one.
     pub fn spawn<F, A>(f: F, args: A) -> Result<Process, ProcessError>
     where
-        F: Fn(A) + Copy + Send + 'static,
+        F: crate::JobFn<A, ()>,
         A: Message,
     {
         let mut p = Process::new(f, args);
@@ -212,15 +232,15 @@ impl Process {
 
     fn with<A: Message>(fn_id: u32, args: &A) -> Process {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed); // Relaxed: a name counter
-        let args = encode(args);
+        let args = crate::job::encode_owned(args).ok().map(|b| b.to_vec());
         Process {
             name: format!("Process-{n}"),
             fn_id,
             args: Some(args.unwrap_or_default()),
             daemon: false,
             seg: None,
-            child: None,
-            exit: None,
+            pid: None,
+            reap: Mutex::new(Reap::default()),
         }
     }
 
@@ -290,36 +310,43 @@ impl Process {
             cmd.arg0(a0);
         }
         cmd.args(crate::launch::WORKER_ARGS).env(PROCESS_ENV, spec);
+        crate::launch::hand_over_stdout(&mut cmd);
         if self.daemon {
             cmd.env(DAEMON_ENV, "1");
         }
         let child = cmd.spawn().map_err(ProcessError::Io)?;
         self.seg = Some(seg);
-        self.child = Some(child);
+        self.pid = Some(child.id());
+        self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child = Some(child);
         Ok(())
     }
 
     /// The child's pid once started.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
+        self.pid
     }
 
-    /// True while the process runs.
-    pub fn is_alive(&mut self) -> bool {
-        self.poll_exit().is_none() && self.child.is_some()
+    /// True while the process runs (started and not ended; Python's `is_alive()`).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::Process;
+    /// let p = Process::spawn(|ms: u64| std::thread::sleep(std::time::Duration::from_millis(ms)), 100)?;
+    /// let watcher = &p; // a shared reference is enough
+    /// assert!(watcher.is_alive());
+    /// assert_eq!(watcher.exit_code(), None);
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        self.pid.is_some() && self.poll_exit().is_none()
     }
 
-    fn poll_exit(&mut self) -> Option<Exit> {
-        if self.exit.is_none() {
-            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
-                self.exit = Some(to_exit(st));
-            }
-        }
-        self.exit
+    fn poll_exit(&self) -> Option<Exit> {
+        self.reap.lock().unwrap_or_else(|e| e.into_inner()).poll()
     }
 
     /// How the process ended, if it has (Python's `exitcode`, as an enum).
-    pub fn exit_code(&mut self) -> Option<Exit> {
+    pub fn exit_code(&self) -> Option<Exit> {
         self.poll_exit()
     }
 
@@ -341,20 +368,21 @@ impl Process {
         &mut self,
         deadline: Option<Instant>,
     ) -> Result<Option<Exit>, ProcessError> {
-        let child = self.child.as_mut().ok_or(ProcessError::NotStarted)?;
-        if self.exit.is_some() {
-            return Ok(self.exit);
+        let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
+        let child = reap.child.as_mut().ok_or(ProcessError::NotStarted)?;
+        if reap.exit.is_some() {
+            return Ok(reap.exit);
         }
         if deadline.is_none() {
             let st = child.wait().map_err(ProcessError::Io)?;
-            self.exit = Some(to_exit(st));
-            return Ok(self.exit);
+            reap.exit = Some(to_exit(st));
+            return Ok(reap.exit);
         }
         let mut pause = Duration::from_micros(50);
         loop {
             if let Some(st) = child.try_wait().map_err(ProcessError::Io)? {
-                self.exit = Some(to_exit(st));
-                return Ok(self.exit);
+                reap.exit = Some(to_exit(st));
+                return Ok(reap.exit);
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
@@ -377,7 +405,9 @@ impl Process {
     }
 
     fn signal(&self, sig: i32) {
-        if let (Some(pid), None) = (self.pid(), self.exit) {
+        // Under the lock: the child is not reaped meanwhile, so its pid is not reused.
+        let mut reap = self.reap.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(pid), None) = (self.pid, reap.poll()) {
             // SAFETY: kill(2) with our own child's pid (not yet reaped, so not reused).
             unsafe { libc::kill(pid as i32, sig) };
         }
@@ -409,7 +439,7 @@ impl Drop for Process {
     fn drop(&mut self) {
         if self.daemon && self.poll_exit().is_none() {
             self.kill();
-            if let Some(c) = self.child.as_mut() {
+            if let Some(c) = self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child.as_mut() {
                 let _ = c.wait();
             }
         }
@@ -426,19 +456,6 @@ fn to_exit(st: std::process::ExitStatus) -> Exit {
 }
 
 /// Archives `args` into an envelope (growing the buffer as needed).
-fn encode<A: Message>(args: &A) -> Option<Vec<u8>> {
-    let mut size = 256usize;
-    loop {
-        let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(size);
-        buf.resize(size, 0);
-        match envelope::encode_into(&mut buf, Header::new(0, 0), args) {
-            Ok(n) => return Some(buf[..n].to_vec()),
-            Err(envelope::EncodeError::TooLarge { .. }) if size < (1 << 30) => size *= 4,
-            Err(_) => return None,
-        }
-    }
-}
-
 /// The child side: never returns.
 pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
     let r = raw.to_str().and_then(|s| {

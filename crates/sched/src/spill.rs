@@ -17,7 +17,7 @@ use zeroproc_codec::envelope::{self, Encode, EncodeError, Header};
 use zeroproc_codec::payload;
 use zeroproc_codec::spill;
 use zeroproc_ring::spsc::Producer;
-use zeroproc_shm::heap::Heap;
+use zeroproc_shm::heap::{AllocError, Heap};
 use zeroproc_shm::{Layout, Offset, Segment, SegmentBuilder, HEADER_SIZE};
 
 /// Layout of the spill heap segment.
@@ -101,6 +101,24 @@ pub(crate) enum Send {
     CommitWaiting,
 }
 
+/// Why [`send_spilled`] did not send.
+#[derive(Debug)]
+pub(crate) enum SpillFailed {
+    /// The heap has no free block that large right now (blocks come back as their
+    /// readers free them): wait and retry, like a full ring.
+    HeapFull(String),
+    /// Anything else (serialization, a corrupt ring).
+    Other(String),
+}
+
+impl From<SpillFailed> for String {
+    fn from(e: SpillFailed) -> String {
+        match e {
+            SpillFailed::HeapFull(m) | SpillFailed::Other(m) => m,
+        }
+    }
+}
+
 /// Spills `value` into `heap` and commits a spilled envelope to `tx` (the caller
 /// already found that the value does not fit a record; `estimate`: its archive's size if
 /// known, else 0). `Ok(false)`: the ring has no room
@@ -115,14 +133,22 @@ pub(crate) fn send_spilled<T: Encode>(
     kind: u32,
     tag: u64,
     how: Send,
-) -> Result<bool, String> {
+) -> Result<bool, SpillFailed> {
     let (stage, wait) = match how {
         Send::Commit => (false, false),
         Send::Stage => (true, false),
         Send::CommitWaiting => (false, true),
     };
-    let h = heap.heap()?;
-    let block = spill::spill(&h, value, estimate).map_err(|e| e.to_string())?;
+    let h = heap.heap().map_err(SpillFailed::Other)?;
+    let block = spill::spill(&h, value, estimate).map_err(|e| match e {
+        // Full now; a block the heap could never hold is not worth waiting for.
+        spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. })
+            if block_size <= h.region_len() =>
+        {
+            SpillFailed::HeapFull(e.to_string())
+        }
+        e => SpillFailed::Other(e.to_string()),
+    })?;
     let need = envelope::HEADER_LEN + spill::SPILL_BODY_LEN;
     let reserved = if wait {
         tx.reserve(need).map_err(|e| e.to_string())
@@ -140,7 +166,7 @@ pub(crate) fn send_spilled<T: Encode>(
         Ok(r) => r,
         Err(e) => {
             let _ = block.free(&h);
-            return Err(e);
+            return Err(SpillFailed::Other(e));
         }
     };
     let n = spill::write_spilled_envelope(&mut r, header, &block);

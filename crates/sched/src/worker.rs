@@ -39,6 +39,9 @@ pub(crate) mod exit {
     pub const NO_INIT: i32 = 97;
 }
 
+/// How long a result waits for room in a full spill heap before its job fails.
+const RESULT_HEAP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Last resort for a panic that unwound out of the worker's frames: the payload is leaked
 /// (its `Drop` may panic) and the process exits without running any destructor.
 #[cold]
@@ -179,7 +182,25 @@ impl JobCtx<'_> {
         let job_id = self.job_id;
         let Sink::Ring { out, bytes } = &mut self.sink else { unreachable!() };
         let send = crate::spill::Send::CommitWaiting;
-        crate::spill::send_spilled(out, &h, header, value, 0, status::OK, job_id, send)?;
+        // A full heap is waited for: the controller frees results as it drains them and
+        // keeps queued arguments to half of the heap (`submit::spill_job`).
+        let t0 = std::time::Instant::now();
+        loop {
+            match crate::spill::send_spilled(out, &h, header, value, 0, status::OK, job_id, send) {
+                Ok(_) => break,
+                Err(crate::spill::SpillFailed::HeapFull(m)) if t0.elapsed() < RESULT_HEAP_WAIT => {
+                    let _ = m;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(crate::spill::SpillFailed::HeapFull(m)) => {
+                    return Err(format!(
+                        "the result found the pool's spill heap full for {RESULT_HEAP_WAIT:?} \
+                         ({m}); results are freed as the controller takes them"
+                    ))
+                }
+                Err(crate::spill::SpillFailed::Other(m)) => return Err(m),
+            }
+        }
         *bytes += envelope::HEADER_LEN + zeroproc_codec::spill::SPILL_BODY_LEN;
         Ok(())
     }
@@ -314,13 +335,23 @@ pub(crate) fn run(spec: &Spec) -> ! {
             );
             std::process::exit(exit::BAD_SPEC);
         }
-        let mut ctx =
-            JobCtx { input: &[], sink: Sink::Local { status: None }, job_id: 0, spill: None };
+        // `initializer_with`: its arguments, mapped for this call only.
+        let args = match &spec.init_args {
+            None => None,
+            Some(id) => match crate::share::Stored::attach(id) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("zeroproc worker {}: initializer arguments: {e}", spec.index);
+                    std::process::exit(exit::ATTACH);
+                }
+            },
+        };
+        let mut ctx = JobCtx::local(args.as_ref().map_or(&[][..], |s| s.bytes()));
         // SAFETY: the id is in the pool's function table, which only the controller
         // writes, with ids made by `fnid::id_of`; same fingerprint (checked above).
         let t = unsafe { crate::fnid::resolve(init) };
         t(&mut ctx);
-        if let Sink::Local { status: Some((st, msg)) } = ctx.sink {
+        if let Some((st, msg)) = ctx.local_status() {
             if st != status::OK {
                 eprintln!("zeroproc worker {}: initializer panicked: {msg}", spec.index);
                 // Release: pairs with the Acquire poll of the starting controller.

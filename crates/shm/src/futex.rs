@@ -16,7 +16,7 @@ use crate::atomic::AtomicU32;
 use std::time::Instant;
 
 /// Why [`wait`] returned. Callers always re-check their condition: every outcome but
-/// `TimedOut` may be spurious.
+/// `Timeout` may be spurious.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitOutcome {
     /// A `wake` call (or a spurious wake-up) ended the sleep.
@@ -24,7 +24,7 @@ pub enum WaitOutcome {
     /// The word no longer held the expected value when the kernel checked it.
     ValueChanged,
     /// The deadline passed.
-    TimedOut,
+    Timeout,
     /// A signal interrupted the sleep.
     Interrupted,
 }
@@ -41,7 +41,7 @@ pub enum WaitOutcome {
 /// assert_eq!(wait(&word, 1, None), WaitOutcome::ValueChanged);
 /// // Nobody wakes us: the deadline ends the sleep.
 /// let d = Instant::now() + Duration::from_millis(5);
-/// assert_eq!(wait(&word, 0, Some(d)), WaitOutcome::TimedOut);
+/// assert_eq!(wait(&word, 0, Some(d)), WaitOutcome::Timeout);
 /// ```
 #[cfg(not(loom))]
 pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
@@ -51,7 +51,7 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitO
         Some(d) => {
             let now = Instant::now();
             if d <= now {
-                return WaitOutcome::TimedOut;
+                return WaitOutcome::Timeout;
             }
             let rem = d - now;
             ts.tv_sec = rem.as_secs().min(i64::MAX as u64) as libc::time_t;
@@ -77,7 +77,7 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitO
     }
     match std::io::Error::last_os_error().raw_os_error() {
         Some(libc::EAGAIN) => WaitOutcome::ValueChanged,
-        Some(libc::ETIMEDOUT) => WaitOutcome::TimedOut,
+        Some(libc::ETIMEDOUT) => WaitOutcome::Timeout,
         Some(libc::EINTR) => WaitOutcome::Interrupted,
         // EFAULT/EINVAL would mean a bad address: impossible for a `&AtomicU32`.
         _ => WaitOutcome::Woken,
@@ -121,7 +121,7 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitO
         return WaitOutcome::ValueChanged;
     }
     if deadline.is_some() {
-        return WaitOutcome::TimedOut;
+        return WaitOutcome::Timeout;
     }
     let gen = *g;
     while *g == gen {
@@ -167,9 +167,9 @@ mod tests {
         let w = AtomicU32::new(0);
         let start = Instant::now();
         let out = wait(&w, 0, Some(start + Duration::from_millis(30)));
-        assert_eq!(out, WaitOutcome::TimedOut);
+        assert_eq!(out, WaitOutcome::Timeout);
         assert!(start.elapsed() >= Duration::from_millis(30));
         // A deadline in the past returns without sleeping.
-        assert_eq!(wait(&w, 0, Some(start)), WaitOutcome::TimedOut);
+        assert_eq!(wait(&w, 0, Some(start)), WaitOutcome::Timeout);
     }
 }

@@ -295,7 +295,7 @@ fn overwritten_free_block_header_is_detected() {
     assert_eq!(e.offset, Some(b.get() - 16), "{e}");
     // Allocation reports the damage instead of handing the block out, then carries on.
     match h.alloc(100, 16) {
-        Err(AllocError::Corrupted { header, .. }) => assert_eq!(header, b.get() - 16),
+        Err(AllocError::Corrupt { header, .. }) => assert_eq!(header, b.get() - 16),
         r => panic!("expected Corrupted, got {r:?}"),
     }
     h.check().unwrap();

@@ -175,7 +175,7 @@ fn barrier_timeout_breaks_it_for_the_others() {
         wait_until("the other party", || b.n_waiting() == 1);
         let t = Duration::from_millis(150);
         let start = Instant::now();
-        assert_eq!(b.wait_timeout(t), Err(BarrierError::TimedOut));
+        assert_eq!(b.wait_timeout(t), Err(BarrierError::Timeout));
         assert!(start.elapsed() >= t);
         assert_eq!(other.join().unwrap(), Err(BarrierError::Broken));
     });
@@ -183,7 +183,7 @@ fn barrier_timeout_breaks_it_for_the_others() {
     assert_eq!(b.n_waiting(), 0);
     assert_eq!(b.wait(), Err(BarrierError::Broken));
     b.reset();
-    assert_eq!(b.wait_timeout(Duration::from_millis(1)), Err(BarrierError::TimedOut));
+    assert_eq!(b.wait_timeout(Duration::from_millis(1)), Err(BarrierError::Timeout));
 }
 
 #[test]

@@ -58,14 +58,14 @@ fn lock_timeout_honours_sub_second_and_mixed_remainders() {
             for t in [Duration::from_millis(150), Duration::from_millis(1100)] {
                 let start = Instant::now();
                 let r = lock.lock_timeout(t);
-                assert!(matches!(r, Err(LockTimeoutError::TimedOut)), "{t:?}: {r:?}");
+                assert!(matches!(r, Err(LockTimeoutError::Timeout)), "{t:?}: {r:?}");
                 let took = start.elapsed();
                 assert!(took >= t, "{t:?} timed out early, after {took:?}");
                 assert!(took < t + Duration::from_secs(10), "{t:?} overran: {took:?}");
             }
             // A deadline already in the past fails at once on a held lock...
             let r = lock.lock_deadline(Instant::now() - Duration::from_millis(1));
-            assert!(matches!(r, Err(LockTimeoutError::TimedOut)));
+            assert!(matches!(r, Err(LockTimeoutError::Timeout)));
         })
         .join()
         .unwrap();
@@ -160,7 +160,7 @@ fn rlock_timeout_fails_for_another_thread_but_not_for_the_owner() {
         let t = s.spawn(|| {
             let start = Instant::now();
             let res = r.lock_timeout(Duration::from_millis(120));
-            (matches!(res, Err(LockTimeoutError::TimedOut)), start.elapsed())
+            (matches!(res, Err(LockTimeoutError::Timeout)), start.elapsed())
         });
         let (timed_out, took) = t.join().unwrap();
         assert!(timed_out);

@@ -265,7 +265,7 @@ fn sigkilled_rlock_holder_is_recovered_from() {
     tk::sigkill(&child);
     let g = match s.rlock.lock_timeout(Duration::from_secs(5)) {
         Err(LockTimeoutError::OwnerDied(d)) => d.into_inner(),
-        Err(LockTimeoutError::TimedOut) => panic!("dead RLock holder not detected in 5 s"),
+        Err(LockTimeoutError::Timeout) => panic!("dead RLock holder not detected in 5 s"),
         Ok(_) => panic!("recovery not reported"),
     };
     assert_eq!(s.rlock.depth(), 1, "the dead owner's depth of 3 is discarded");

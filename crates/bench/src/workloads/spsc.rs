@@ -5,7 +5,7 @@ use crate::peer;
 use crate::report::Row;
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
-use zeroproc_ring::spsc::{Consumer, Producer, RecvError, Ring, RingDescriptor, TryRecvError};
+use zeroproc_ring::spsc::{Consumer, Descriptor, Producer, RecvError, Ring, TryRecvError};
 use zeroproc_shm::wait::WaitStrategy;
 
 const RING_BYTES: usize = 1 << 16;
@@ -22,8 +22,8 @@ fn strategy(name: &str) -> Result<WaitStrategy, String> {
 }
 
 fn attach(text: &str) -> Result<Ring, String> {
-    let d: RingDescriptor = text.parse().map_err(|e| format!("{e}"))?;
-    Ring::attach_descriptor(&d).map_err(|e| e.to_string())
+    let d: Descriptor = text.parse().map_err(|e| format!("{e}"))?;
+    Ring::open(&d).map_err(|e| e.to_string())
 }
 
 fn send_kind(p: &mut Producer, payload: &[u8], kind: u32) -> Result<(), String> {
@@ -80,8 +80,8 @@ impl Echo {
     /// and applies to both sides. The calling thread is not pinned.
     pub fn start(strat: &str) -> Result<Echo, String> {
         let s = strategy(strat)?;
-        let ping = Ring::create(RING_BYTES).map_err(|e| e.to_string())?;
-        let pong = Ring::create(RING_BYTES).map_err(|e| e.to_string())?;
+        let ping = Ring::new(RING_BYTES).map_err(|e| e.to_string())?;
+        let pong = Ring::new(RING_BYTES).map_err(|e| e.to_string())?;
         let arg = format!(
             "{}|{}|{strat}",
             ping.descriptor().ok_or("no descriptor")?,
@@ -194,8 +194,8 @@ pub fn sink_peer(arg: &str) -> Result<(), String> {
 /// staged before each publish (1 = publish every record). Returns (records/s, bytes/s).
 pub fn throughput(n: u64, size: usize, batch: usize) -> Result<(f64, f64), String> {
     crate::affinity::pin_to(0);
-    let data = Ring::create(1 << 20).map_err(|e| e.to_string())?;
-    let ack = Ring::create(4096).map_err(|e| e.to_string())?;
+    let data = Ring::new(1 << 20).map_err(|e| e.to_string())?;
+    let ack = Ring::new(4096).map_err(|e| e.to_string())?;
     let arg = format!(
         "{}|{}",
         data.descriptor().ok_or("no descriptor")?,

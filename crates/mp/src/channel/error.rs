@@ -1,5 +1,5 @@
 //! Errors shared by every channel: setting one up or attaching to one
-//! ([`ChannelError`]), a message that arrived damaged ([`Corrupted`]), and the macro that
+//! ([`ChannelError`]), a message that arrived damaged ([`CorruptError`]), and the macro that
 //! defines the per-operation error enums handing the payload back.
 
 use std::fmt;
@@ -91,9 +91,9 @@ impl From<spsc::RingError> for ChannelError {
 /// A message arrived damaged and was dropped; the channel keeps working (receive again
 /// for the next message).
 #[derive(Debug)]
-pub enum Corrupted {
+pub enum CorruptError {
     /// The queue's ring found an invalid slot (and skipped it).
-    Ring(mpmc::Corruption),
+    Ring(mpmc::CorruptError),
     /// A pipe ring's shared indices or record header are invalid (sticky for that end).
     Pipe(spsc::CorruptError),
     /// The record is not a valid envelope of the message type (bytecheck failed, a bad
@@ -101,68 +101,14 @@ pub enum Corrupted {
     Decode(DecodeError),
 }
 
-impl fmt::Display for Corrupted {
+impl fmt::Display for CorruptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Corrupted::Ring(c) => write!(f, "corrupted queue slot: {c}"),
-            Corrupted::Pipe(c) => write!(f, "corrupted pipe: {c}"),
-            Corrupted::Decode(e) => write!(f, "undecodable message: {e}"),
+            CorruptError::Ring(c) => write!(f, "corrupted queue slot: {c}"),
+            CorruptError::Pipe(c) => write!(f, "corrupted pipe: {c}"),
+            CorruptError::Decode(e) => write!(f, "undecodable message: {e}"),
         }
     }
 }
 
-impl std::error::Error for Corrupted {}
-
-/// Defines an error enum whose every variant carries the payload first (and optionally
-/// one more named field, shown by `Display`), with `into_inner`, and `Debug`/`Display`/
-/// `Error` that do not require the payload to be `Debug`.
-macro_rules! payload_error {
-    (
-        $(#[$meta:meta])*
-        $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident ( T $(, $field:ident : $extra:ty)? ) => $msg:literal ),+ $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        pub enum $name<T> {
-            $( $(#[$vmeta])* $variant(T $(, $extra)?), )+
-        }
-
-        impl<T> $name<T> {
-            /// The value that was not sent, handed back.
-            pub fn into_inner(self) -> T {
-                match self {
-                    $( $name::$variant(t, ..) => t, )+
-                }
-            }
-        }
-
-        impl<T> std::fmt::Debug for $name<T> {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                match self {
-                    $( $name::$variant(_ $(, $field)?) => {
-                        f.write_str(concat!(stringify!($variant), "(.."))?;
-                        $( write!(f, ", {:?}", $field)?; )?
-                        f.write_str(")")
-                    } )+
-                }
-            }
-        }
-
-        impl<T> std::fmt::Display for $name<T> {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                match self {
-                    $( $name::$variant(_ $(, $field)?) => {
-                        f.write_str($msg)?;
-                        $( write!(f, ": {}", $field)?; )?
-                        Ok(())
-                    } )+
-                }
-            }
-        }
-
-        impl<T> std::error::Error for $name<T> {}
-    };
-}
-
-pub(crate) use payload_error;
+impl std::error::Error for CorruptError {}

@@ -10,9 +10,9 @@ use crate::channel::message::Wait;
 use rkyv::rancor;
 use zeroproc_codec::envelope::Encode;
 use zeroproc_codec::spill::{spill_bytes, spill_from, SpillError, SpilledBlock, BLOCK_PREFIX};
-use zeroproc_ring::blocking::{block_on, BlockError, Poll};
 use zeroproc_shm::heap::{AllocError, Heap};
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{block_on, BlockError, Poll};
 
 /// Why no block was obtained.
 pub(crate) enum SpillFail {
@@ -66,7 +66,7 @@ pub(crate) fn spill_waiting<T: Encode>(
                 attempt()
             })
             .map_err(|e| match e {
-                BlockError::TimedOut => SpillFail::Timeout,
+                BlockError::Timeout => SpillFail::Timeout,
                 BlockError::Failed(f) => f,
             })
         }
@@ -82,7 +82,7 @@ fn attempt<T: Encode>(heap: &Heap<'_>, content: &Content<'_, T>) -> Poll<Spilled
         Ok(b) => Poll::Ready(b),
         // Out of memory now; a damaged free-list block is taken out of circulation by the
         // heap and the next attempt goes on.
-        Err(SpillError::Heap(AllocError::OutOfMemory { .. } | AllocError::Corrupted { .. })) => {
+        Err(SpillError::Heap(AllocError::OutOfMemory { .. } | AllocError::Corrupt { .. })) => {
             Poll::Pending
         }
         Err(SpillError::Heap(AllocError::BadAlign { .. })) => Poll::Failed(SpillFail::TooLarge),

@@ -7,7 +7,7 @@
 //! * `message`: the wait modes every `try_op` / `op` / `op_timeout` / `op_deadline`
 //!   reduces to, and encoding into a scratch buffer.
 //! * `heap_wait`: spilling a large value into the heap, waiting for room.
-//! * [`Ref`]: a received value read in place; [`ChannelError`] / [`Corrupted`]: the
+//! * [`Ref`]: a received value read in place; [`ChannelError`] / [`CorruptError`]: the
 //!   errors of creating, attaching, and of a damaged channel.
 //!
 //! The protocols, and exactly what a process killed mid-operation can lose, are in
@@ -21,5 +21,5 @@ pub(crate) mod message;
 mod reference;
 pub mod registry;
 
-pub use error::{ChannelError, Corrupted};
+pub use error::{ChannelError, CorruptError};
 pub use reference::Ref;

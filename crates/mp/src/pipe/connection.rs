@@ -11,7 +11,7 @@ use crate::pipe::recv::RxHalf;
 use crate::pipe::send::TxHalf;
 use std::fmt;
 use std::time::{Duration, Instant};
-use zeroproc_ring::blocking::deadline_after;
+use zeroproc_shm::wait::deadline_after;
 use zeroproc_shm::wait::WaitStrategy;
 
 /// The sending methods, over the `TxHalf` in field `$tx`. `$setup` makes `tx` (an end

@@ -2,9 +2,10 @@
 //! [`PipeSender`](crate::PipeSender), [`PipeReceiver`](crate::PipeReceiver)): one enum
 //! per operation; every send error hands the value back.
 
-use crate::channel::error::{payload_error, Corrupted};
+use crate::channel::error::CorruptError;
 use rkyv::rancor;
 use std::fmt;
+use zeroproc_ring::payload_error;
 
 payload_error! {
     /// Why [`try_send`](crate::Connection::try_send) did not send; the value is handed
@@ -36,7 +37,7 @@ payload_error! {
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
         /// The ring's shared indices are invalid.
-        Corrupt(T, error: Corrupted) => "corrupted pipe",
+        Corrupt(T, error: CorruptError) => "corrupted pipe",
     }
 }
 
@@ -61,7 +62,7 @@ payload_error! {
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
         /// The ring's shared indices are invalid.
-        Corrupt(T, error: Corrupted) => "corrupted pipe",
+        Corrupt(T, error: CorruptError) => "corrupted pipe",
     }
 }
 
@@ -93,7 +94,7 @@ payload_error! {
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
         /// The ring's shared indices are invalid.
-        Corrupt(T, error: Corrupted) => "corrupted pipe",
+        Corrupt(T, error: CorruptError) => "corrupted pipe",
     }
 }
 
@@ -143,9 +144,9 @@ macro_rules! recv_error {
                 /// That process.
                 pid: u32,
             },
-            /// The next message was damaged and dropped (or, for [`Corrupted::Pipe`], the
+            /// The next message was damaged and dropped (or, for [`CorruptError::Pipe`], the
             /// ring itself is damaged).
-            Corrupt(Corrupted),
+            Corrupt(CorruptError),
         }
 
         impl fmt::Display for $name {

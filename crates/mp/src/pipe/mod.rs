@@ -8,7 +8,7 @@ mod handle;
 mod recv;
 mod send;
 
-pub use crate::channel::{ChannelError, Corrupted, Ref};
+pub use crate::channel::{ChannelError, CorruptError, Ref};
 pub use connection::{Connection, PipeReceiver, PipeSender};
 pub use error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError};
 pub use error::{TryRecvError, TrySendError};

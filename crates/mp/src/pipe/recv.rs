@@ -3,7 +3,7 @@
 //! spilled); `poll` and a message of the other kind park the next record in a local
 //! stash so that nothing is lost. Every receive form reduces to one `*_wait` function.
 
-use crate::channel::error::Corrupted;
+use crate::channel::error::CorruptError;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::{deserialize, Message, Wait};
 use crate::channel::Ref;
@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use zeroproc_codec::envelope::{self, DecodeError, Header, FLAG_SPILLED};
 use zeroproc_codec::payload::{claim, decode_spilled};
-use zeroproc_ring::spsc::{self, Consumer, RecordGuard, RecvError, RingError, TryRecvError};
+use zeroproc_ring::spsc::{self, Consumer, RecordGuard, RingError, TryRecvError};
 use zeroproc_shm::wait::WaitStrategy;
 
 /// A record taken off the ring but not handed out yet (by `poll`, or because the caller
@@ -67,8 +67,8 @@ fn claim_fail(e: RingError) -> RecvTimeoutError {
         RingError::Claimed { pid } => RecvTimeoutError::InUse { pid },
         // Closed: this side was used and dropped before; nothing more will be read here.
         RingError::Closed => RecvTimeoutError::Disconnected,
-        RingError::Corrupt(c) => RecvTimeoutError::Corrupt(Corrupted::Pipe(c)),
-        _ => RecvTimeoutError::Corrupt(Corrupted::Pipe(spsc::CorruptError {
+        RingError::Corrupt(c) => RecvTimeoutError::Corrupt(CorruptError::Pipe(c)),
+        _ => RecvTimeoutError::Corrupt(CorruptError::Pipe(spsc::CorruptError {
             pos: 0,
             what: "ring header rejected on claim",
         })),
@@ -76,7 +76,7 @@ fn claim_fail(e: RingError) -> RecvTimeoutError {
 }
 
 fn corrupt(e: DecodeError) -> RecvTimeoutError {
-    RecvTimeoutError::Corrupt(Corrupted::Decode(e))
+    RecvTimeoutError::Corrupt(CorruptError::Decode(e))
 }
 
 /// The pieces of an [`RxHalf`] a receive works with.
@@ -99,17 +99,19 @@ fn next<'c>(
         Wait::Never => c.try_recv().map_err(|e| match e {
             TryRecvError::Empty => RecvTimeoutError::Timeout,
             TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-            TryRecvError::Corrupt(c) => RecvTimeoutError::Corrupt(Corrupted::Pipe(c)),
+            TryRecvError::Corrupt(c) => RecvTimeoutError::Corrupt(CorruptError::Pipe(c)),
         }),
         Wait::Until(d) => {
             let r = match d {
-                None => c.recv(),
+                None => c.recv().map_err(spsc::RecvTimeoutError::from),
                 Some(d) => c.recv_deadline(d),
             };
             r.map_err(|e| match e {
-                RecvError::Timeout => RecvTimeoutError::Timeout,
-                RecvError::Disconnected => RecvTimeoutError::Disconnected,
-                RecvError::Corrupt(c) => RecvTimeoutError::Corrupt(Corrupted::Pipe(c)),
+                spsc::RecvTimeoutError::Timeout => RecvTimeoutError::Timeout,
+                spsc::RecvTimeoutError::Disconnected => RecvTimeoutError::Disconnected,
+                spsc::RecvTimeoutError::Corrupt(c) => {
+                    RecvTimeoutError::Corrupt(CorruptError::Pipe(c))
+                }
             })
         }
     }?;

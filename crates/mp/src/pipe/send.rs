@@ -4,7 +4,7 @@
 //! into the pipe's heap. Every send form reduces to [`TxHalf::send_wait`] or
 //! [`TxHalf::send_bytes_wait`].
 
-use crate::channel::error::Corrupted;
+use crate::channel::error::CorruptError;
 use crate::channel::heap_wait::{first_block, spill_waiting, Content, SpillFail};
 use crate::channel::mapping::Mapping;
 use crate::channel::message::{with_encoded, Encoded, Message, Wait, HEADER};
@@ -15,7 +15,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use zeroproc_codec::envelope::{encode_measured, EncodeError, HEADER_LEN, SEND_HINT};
 use zeroproc_codec::spill::{write_spilled_envelope, SpilledBlock, SPILL_BODY_LEN};
-use zeroproc_ring::spsc::{self, Producer, Reservation, ReserveError, RingError, TryReserveError};
+use zeroproc_ring::spsc::TryReserveError;
+use zeroproc_ring::spsc::{self, Producer, Reservation, ReserveTimeoutError, RingError};
 use zeroproc_shm::process::{current_pid, is_alive};
 use zeroproc_shm::wait::WaitStrategy;
 
@@ -34,7 +35,7 @@ pub(crate) enum SendFail {
     TooLarge,
     InUse(u32),
     Serialize(rancor::Error),
-    Corrupt(Corrupted),
+    Corrupt(CorruptError),
 }
 
 impl SendFail {
@@ -56,8 +57,8 @@ pub(crate) fn claim_fail(e: RingError) -> SendFail {
         RingError::Claimed { pid } => SendFail::InUse(pid),
         // Closed: this side was used and dropped before; nobody can send on it again.
         RingError::Closed => SendFail::Disconnected,
-        RingError::Corrupt(c) => SendFail::Corrupt(Corrupted::Pipe(c)),
-        _ => SendFail::Corrupt(Corrupted::Pipe(spsc::CorruptError {
+        RingError::Corrupt(c) => SendFail::Corrupt(CorruptError::Pipe(c)),
+        _ => SendFail::Corrupt(CorruptError::Pipe(spsc::CorruptError {
             pos: 0,
             what: "ring header rejected on claim",
         })),
@@ -233,7 +234,9 @@ impl<T: Message> TxHalf<T> {
             },
             Err(TryReserveError::Full | TryReserveError::TooLarge { .. }) => {}
             Err(TryReserveError::Disconnected) => return Err(SendFail::Disconnected),
-            Err(TryReserveError::Corrupt(c)) => return Err(SendFail::Corrupt(Corrupted::Pipe(c))),
+            Err(TryReserveError::Corrupt(c)) => {
+                return Err(SendFail::Corrupt(CorruptError::Pipe(c)))
+            }
         }
         let r = with_encoded(value, max, |enc| match enc {
             Encoded::Fits(bytes) => {
@@ -265,20 +268,20 @@ impl<T> Drop for TxHalf<T> {
 
 /// Reserves `len` bytes, waiting per `wait`.
 fn reserve(p: &mut Producer, len: usize, wait: Wait) -> Result<Reservation<'_>, SendFail> {
-    let from_blocking = |e: ReserveError| match e {
-        ReserveError::Timeout => SendFail::Timeout,
-        ReserveError::Disconnected => SendFail::Disconnected,
-        ReserveError::TooLarge { .. } => SendFail::TooLarge,
-        ReserveError::Corrupt(c) => SendFail::Corrupt(Corrupted::Pipe(c)),
+    let from_blocking = |e: ReserveTimeoutError| match e {
+        ReserveTimeoutError::Timeout => SendFail::Timeout,
+        ReserveTimeoutError::Disconnected => SendFail::Disconnected,
+        ReserveTimeoutError::TooLarge { .. } => SendFail::TooLarge,
+        ReserveTimeoutError::Corrupt(c) => SendFail::Corrupt(CorruptError::Pipe(c)),
     };
     match wait {
         Wait::Never => p.try_reserve(len).map_err(|e| match e {
             TryReserveError::Full => SendFail::Timeout,
             TryReserveError::Disconnected => SendFail::Disconnected,
             TryReserveError::TooLarge { .. } => SendFail::TooLarge,
-            TryReserveError::Corrupt(c) => SendFail::Corrupt(Corrupted::Pipe(c)),
+            TryReserveError::Corrupt(c) => SendFail::Corrupt(CorruptError::Pipe(c)),
         }),
-        Wait::Until(None) => p.reserve(len).map_err(from_blocking),
+        Wait::Until(None) => p.reserve(len).map_err(|e| from_blocking(e.into())),
         Wait::Until(Some(d)) => p.reserve_deadline(len, d).map_err(from_blocking),
     }
 }

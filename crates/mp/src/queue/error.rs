@@ -1,9 +1,10 @@
 //! The errors of [`Queue`](crate::Queue) operations: one enum per operation; every put
 //! error hands the value back.
 
-use crate::channel::error::{payload_error, Corrupted};
+use crate::channel::error::CorruptError;
 use rkyv::rancor;
 use std::fmt;
+use zeroproc_ring::payload_error;
 
 payload_error! {
     /// Why [`try_put`](crate::Queue::try_put) did not put; the value is handed back.
@@ -116,7 +117,7 @@ pub enum TryGetError {
     /// The queue is closed and every value put before was taken.
     Closed,
     /// The next value was damaged and dropped; get again for the one after it.
-    Corrupt(Corrupted),
+    Corrupt(CorruptError),
 }
 
 /// Why a blocking [`get`](crate::Queue::get) returned nothing.
@@ -135,7 +136,7 @@ pub enum GetError {
     /// The queue is closed and drained.
     Closed,
     /// The next value was damaged and dropped; get again for the one after it.
-    Corrupt(Corrupted),
+    Corrupt(CorruptError),
 }
 
 /// Why [`get_timeout`](crate::Queue::get_timeout) / [`get_deadline`](crate::Queue::get_deadline)
@@ -155,7 +156,7 @@ pub enum GetTimeoutError {
     /// The queue is closed and drained.
     Closed,
     /// The next value was damaged and dropped; get again for the one after it.
-    Corrupt(Corrupted),
+    Corrupt(CorruptError),
 }
 
 impl From<GetTimeoutError> for TryGetError {

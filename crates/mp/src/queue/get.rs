@@ -3,7 +3,7 @@
 //! block is claimed inside the slot read and used after the slot is released. Every form
 //! reduces to [`Queue::take`].
 
-use crate::channel::error::Corrupted;
+use crate::channel::error::CorruptError;
 use crate::channel::message::{deserialize, Message, Wait};
 use crate::channel::Ref;
 use crate::queue::error::{GetError, GetTimeoutError, TryGetError};
@@ -11,8 +11,8 @@ use crate::queue::Queue;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, DecodeError, Header, FLAG_SPILLED};
 use zeroproc_codec::payload::{decode_spilled, SpillGuard};
-use zeroproc_ring::blocking::deadline_after;
 use zeroproc_ring::mpmc::{PopTimeoutError, TryPopError};
+use zeroproc_shm::wait::deadline_after;
 
 /// What reading one slot produced.
 enum Taken<'h, T: Message, R> {
@@ -23,7 +23,7 @@ enum Taken<'h, T: Message, R> {
 }
 
 fn corrupt(e: DecodeError) -> GetTimeoutError {
-    GetTimeoutError::Corrupt(Corrupted::Decode(e))
+    GetTimeoutError::Corrupt(CorruptError::Decode(e))
 }
 
 impl<T: Message> Queue<T> {
@@ -206,12 +206,12 @@ impl<T: Message> Queue<T> {
             Wait::Never => self.ring.try_pop_guard().map_err(|e| match e {
                 TryPopError::Empty => GetTimeoutError::Timeout,
                 TryPopError::Closed => GetTimeoutError::Closed,
-                TryPopError::Corrupted(c) => GetTimeoutError::Corrupt(Corrupted::Ring(c)),
+                TryPopError::Corrupt(c) => GetTimeoutError::Corrupt(CorruptError::Ring(c)),
             }),
             Wait::Until(d) => self.ring.pop_guard_deadline(d).map_err(|e| match e {
                 PopTimeoutError::Timeout => GetTimeoutError::Timeout,
                 PopTimeoutError::Closed => GetTimeoutError::Closed,
-                PopTimeoutError::Corrupted(c) => GetTimeoutError::Corrupt(Corrupted::Ring(c)),
+                PopTimeoutError::Corrupt(c) => GetTimeoutError::Corrupt(CorruptError::Ring(c)),
             }),
         }?;
         let h = Header::read(&g).map_err(corrupt)?;
@@ -272,12 +272,12 @@ impl<T: Message> Queue<T> {
             Wait::Never => self.ring.try_pop_with(read).map_err(|e| match e {
                 TryPopError::Empty => GetTimeoutError::Timeout,
                 TryPopError::Closed => GetTimeoutError::Closed,
-                TryPopError::Corrupted(c) => GetTimeoutError::Corrupt(Corrupted::Ring(c)),
+                TryPopError::Corrupt(c) => GetTimeoutError::Corrupt(CorruptError::Ring(c)),
             }),
             Wait::Until(d) => self.ring.pop_with_deadline(d, read).map_err(|e| match e {
                 PopTimeoutError::Timeout => GetTimeoutError::Timeout,
                 PopTimeoutError::Closed => GetTimeoutError::Closed,
-                PopTimeoutError::Corrupted(c) => GetTimeoutError::Corrupt(Corrupted::Ring(c)),
+                PopTimeoutError::Corrupt(c) => GetTimeoutError::Corrupt(CorruptError::Ring(c)),
             }),
         }?;
         r.map_err(corrupt)

@@ -8,7 +8,7 @@ mod handle;
 pub mod joinable;
 mod put;
 
-pub use crate::channel::{ChannelError, Corrupted, Ref};
+pub use crate::channel::{ChannelError, CorruptError, Ref};
 pub use error::{GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError};
 pub use handle::{ArchivedQueueHandle, QueueHandle};
 pub use joinable::{
@@ -341,7 +341,7 @@ impl<T> Queue<T> {
     /// assert!(matches!(q.wait_strategy(), zeroproc_shm::wait::WaitStrategy::SpinThenSleep { .. }));
     /// ```
     pub fn wait_strategy(&self) -> WaitStrategy {
-        self.ring.strategy()
+        self.ring.wait_strategy()
     }
 
     /// Sets how this handle's blocking calls wait (other handles are unaffected).
@@ -353,7 +353,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.wait_strategy(), WaitStrategy::Sleep);
     /// ```
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.ring.set_strategy(strategy);
+        self.ring.set_wait_strategy(strategy);
     }
 
     /// Crash-recovery counters of the queue's ring, shared by every process (dead writers

@@ -15,8 +15,8 @@ use rkyv::rancor;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::HEADER_LEN;
 use zeroproc_codec::spill::{write_spilled_envelope, SPILL_BODY_LEN};
-use zeroproc_ring::blocking::deadline_after;
 use zeroproc_ring::mpmc::{PushTimeoutError, TryPushError};
+use zeroproc_shm::wait::deadline_after;
 
 /// Why a put failed, before the value is attached to the error.
 pub(crate) enum PutFail {

@@ -1,7 +1,7 @@
 //! The consumer side of the slot protocol: claim (FULL → READING), read, release
 //! (→ EMPTY of the next lap), tombstones, dead producers, corrupted slots, and `Closed`.
 
-use super::error::{Corruption, TryPopError};
+use super::error::{CorruptError, TryPopError};
 use super::layout::SlotCtl;
 use super::protocol::{model_sc_fence, slot_addr, Core, PopClaim};
 use super::recovery::{claimant_is_dead, my_pid};
@@ -107,7 +107,7 @@ impl<S: Storage> Core<S> {
                         continue;
                     }
                     match self.reset_corrupt(slot, w, pos) {
-                        Some(e) => return Err(TryPopError::Corrupted(e)),
+                        Some(e) => return Err(TryPopError::Corrupt(e)),
                         None => {
                             skips += 1;
                             if skips > self.cap {
@@ -158,7 +158,7 @@ impl<S: Storage> Core<S> {
     /// the invalid word, so a valid state written meanwhile is never overwritten.
     #[cold]
     #[inline(never)]
-    fn reset_corrupt(&self, slot: &SlotCtl, w: u64, pos: u64) -> Option<Corruption> {
+    fn reset_corrupt(&self, slot: &SlotCtl, w: u64, pos: u64) -> Option<CorruptError> {
         let free = pack(pos + self.cap, State::Empty, 0);
         // AcqRel: Release pairs with the Acquire claim of the producer of pos + cap.
         if slot.state.compare_exchange(w, free, Ordering::AcqRel, Ordering::Relaxed).is_err() {
@@ -169,7 +169,7 @@ impl<S: Storage> Core<S> {
         // Relaxed: a statistics counter.
         c.stats.corrupt_slots.fetch_add(1, Ordering::Relaxed);
         c.not_full.notify_one();
-        Some(Corruption::State { index: self.index(pos), word: w })
+        Some(CorruptError::State { index: self.index(pos), word: w })
     }
 
     /// We claimed a record whose length is impossible: release it unread and report.
@@ -179,7 +179,7 @@ impl<S: Storage> Core<S> {
         self.release_pop(pos);
         // Relaxed: a statistics counter.
         self.control().stats.corrupt_slots.fetch_add(1, Ordering::Relaxed);
-        TryPopError::Corrupted(Corruption::Len { index: self.index(pos), len })
+        TryPopError::Corrupt(CorruptError::Len { index: self.index(pos), len })
     }
 
     /// Releases the slot of `pos` for the producer of the next lap (READING → EMPTY).

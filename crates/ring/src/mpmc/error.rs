@@ -2,48 +2,8 @@
 
 use std::fmt;
 
-macro_rules! payload_error {
-    (
-        $(#[$meta:meta])*
-        $name:ident { $( $(#[$vmeta:meta])* $variant:ident => $msg:literal ),+ $(,)? }
-    ) => {
-        $(#[$meta])*
-        #[derive(PartialEq, Eq, Clone, Copy)]
-        pub enum $name<T> {
-            $( $(#[$vmeta])* $variant(T), )+
-        }
-
-        impl<T> $name<T> {
-            /// The payload that was not pushed.
-            pub fn into_inner(self) -> T {
-                match self {
-                    $( $name::$variant(t) => t, )+
-                }
-            }
-        }
-
-        // Manual impl: the payload need not be `Debug` (it is usually a closure or bytes).
-        impl<T> fmt::Debug for $name<T> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self {
-                    $( $name::$variant(_) => f.write_str(concat!(stringify!($variant), "(..)")), )+
-                }
-            }
-        }
-
-        impl<T> fmt::Display for $name<T> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self {
-                    $( $name::$variant(_) => f.write_str($msg), )+
-                }
-            }
-        }
-
-        impl<T> std::error::Error for $name<T> {}
-    };
-}
-
-payload_error! {
+crate::payload_error! {
+    #[derive(PartialEq, Eq, Clone, Copy)]
     /// Why [`try_push`](super::Ring::try_push) (or `try_push_with`) did not push.
     ///
     /// # Example
@@ -56,34 +16,36 @@ payload_error! {
     /// ```
     TryPushError {
         /// Every slot is occupied.
-        Full => "ring is full",
+        Full(T) => "ring is full",
         /// The ring was closed.
-        Closed => "ring is closed",
+        Closed(T) => "ring is closed",
         /// The payload is longer than a slot (the codec layer moves such payloads to the
         /// shared heap).
-        TooLarge => "payload larger than the ring's slot size",
+        TooLarge(T) => "payload larger than the ring's slot size",
     }
 }
 
-payload_error! {
+crate::payload_error! {
+    #[derive(PartialEq, Eq, Clone, Copy)]
     /// Why a blocking [`push`](super::Ring::push) did not push.
     PushError {
         /// The ring was closed.
-        Closed => "ring is closed",
+        Closed(T) => "ring is closed",
         /// The payload is longer than a slot.
-        TooLarge => "payload larger than the ring's slot size",
+        TooLarge(T) => "payload larger than the ring's slot size",
     }
 }
 
-payload_error! {
+crate::payload_error! {
+    #[derive(PartialEq, Eq, Clone, Copy)]
     /// Why [`push_timeout`](super::Ring::push_timeout) / `push_deadline` did not push.
     PushTimeoutError {
         /// The ring stayed full until the deadline.
-        Timeout => "timed out waiting for space in the ring",
+        Timeout(T) => "timed out waiting for space in the ring",
         /// The ring was closed.
-        Closed => "ring is closed",
+        Closed(T) => "ring is closed",
         /// The payload is longer than a slot.
-        TooLarge => "payload larger than the ring's slot size",
+        TooLarge(T) => "payload larger than the ring's slot size",
     }
 }
 
@@ -99,7 +61,7 @@ impl<T> From<PushError<T>> for TryPushError<T> {
 /// Shared memory held something the protocol cannot have written. The slot was skipped
 /// (and reset when that is safe), so the ring keeps working; the record, if any, is lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Corruption {
+pub enum CorruptError {
     /// A slot's state word is invalid for the position being consumed.
     State {
         /// Slot index.
@@ -116,13 +78,13 @@ pub enum Corruption {
     },
 }
 
-impl fmt::Display for Corruption {
+impl fmt::Display for CorruptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Corruption::State { index, word } => {
+            CorruptError::State { index, word } => {
                 write!(f, "corrupted state word {word:#018x} in slot {index}")
             }
-            Corruption::Len { index, len } => {
+            CorruptError::Len { index, len } => {
                 write!(f, "corrupted length {len} in slot {index}")
             }
         }
@@ -137,7 +99,7 @@ pub enum TryPopError {
     /// The ring is closed and drained.
     Closed,
     /// A corrupted slot was found (and skipped); popping again continues after it.
-    Corrupted(Corruption),
+    Corrupt(CorruptError),
 }
 
 /// Why a blocking [`pop`](super::Ring::pop) returned no record.
@@ -146,7 +108,7 @@ pub enum PopError {
     /// The ring is closed and drained.
     Closed,
     /// A corrupted slot was found (and skipped); popping again continues after it.
-    Corrupted(Corruption),
+    Corrupt(CorruptError),
 }
 
 /// Why [`pop_timeout`](super::Ring::pop_timeout) / `pop_deadline` returned no record.
@@ -157,7 +119,7 @@ pub enum PopTimeoutError {
     /// The ring is closed and drained.
     Closed,
     /// A corrupted slot was found (and skipped); popping again continues after it.
-    Corrupted(Corruption),
+    Corrupt(CorruptError),
 }
 
 impl fmt::Display for TryPopError {
@@ -165,7 +127,7 @@ impl fmt::Display for TryPopError {
         match self {
             TryPopError::Empty => f.write_str("ring is empty"),
             TryPopError::Closed => f.write_str("ring is closed and drained"),
-            TryPopError::Corrupted(c) => c.fmt(f),
+            TryPopError::Corrupt(c) => c.fmt(f),
         }
     }
 }
@@ -174,7 +136,7 @@ impl fmt::Display for PopError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PopError::Closed => f.write_str("ring is closed and drained"),
-            PopError::Corrupted(c) => c.fmt(f),
+            PopError::Corrupt(c) => c.fmt(f),
         }
     }
 }
@@ -184,12 +146,12 @@ impl fmt::Display for PopTimeoutError {
         match self {
             PopTimeoutError::Timeout => f.write_str("timed out waiting for a record"),
             PopTimeoutError::Closed => f.write_str("ring is closed and drained"),
-            PopTimeoutError::Corrupted(c) => c.fmt(f),
+            PopTimeoutError::Corrupt(c) => c.fmt(f),
         }
     }
 }
 
-impl std::error::Error for Corruption {}
+impl std::error::Error for CorruptError {}
 impl std::error::Error for TryPopError {}
 impl std::error::Error for PopError {}
 impl std::error::Error for PopTimeoutError {}

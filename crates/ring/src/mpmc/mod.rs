@@ -41,7 +41,7 @@ mod ring;
 mod setup_error;
 
 pub use error::{
-    Corruption, PopError, PopTimeoutError, PushError, PushTimeoutError, TryPopError, TryPushError,
+    CorruptError, PopError, PopTimeoutError, PushError, PushTimeoutError, TryPopError, TryPushError,
 };
 pub use layout::{MAX_CAPACITY, MAX_SLOT_SIZE, PAYLOAD_ALIGN, REGION_ALIGN, RING_VERSION};
 pub use protocol::Stats;

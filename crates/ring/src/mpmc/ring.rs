@@ -4,11 +4,11 @@ use super::error::{PopError, PopTimeoutError, PushError, PushTimeoutError};
 use super::error::{TryPopError, TryPushError};
 use super::protocol::{Core, PopClaim, PushFail, Stats};
 use super::storage::{ShmStorage, Storage};
-use crate::blocking::{block_on, deadline_after, BlockError, Poll};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{block_on, deadline_after, BlockError, Poll};
 use zeroproc_shm::{Offset, Segment};
 
 /// A bounded multi-producer multi-consumer ring of fixed-size slots in shared memory.
@@ -154,7 +154,7 @@ impl Ring {
     }
 
     /// How this handle's blocking calls wait (default: spin briefly, then sleep).
-    pub fn strategy(&self) -> WaitStrategy {
+    pub fn wait_strategy(&self) -> WaitStrategy {
         self.strategy
     }
 
@@ -164,16 +164,16 @@ impl Ring {
     /// ```
     /// use zeroproc_ring::mpmc::Ring;
     /// use zeroproc_shm::wait::WaitStrategy;
-    /// let ring = Ring::new(4, 16).unwrap().with_strategy(WaitStrategy::Spin);
-    /// assert_eq!(ring.strategy(), WaitStrategy::Spin);
+    /// let ring = Ring::new(4, 16).unwrap().with_wait_strategy(WaitStrategy::Spin);
+    /// assert_eq!(ring.wait_strategy(), WaitStrategy::Spin);
     /// ```
-    pub fn with_strategy(mut self, strategy: WaitStrategy) -> Self {
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
         self
     }
 
     /// Sets this handle's [`WaitStrategy`].
-    pub fn set_strategy(&mut self, strategy: WaitStrategy) {
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.strategy = strategy;
     }
 
@@ -325,7 +325,7 @@ impl Ring {
                 unsafe { core.complete_push(c, len, |b| write(item, b)) };
                 Ok(())
             }
-            Err(BlockError::TimedOut) => Err(PushTimeoutError::Timeout(item)),
+            Err(BlockError::Timeout) => Err(PushTimeoutError::Timeout(item)),
             Err(BlockError::Failed(())) => Err(PushTimeoutError::Closed(item)),
         }
     }
@@ -426,7 +426,7 @@ impl Ring {
                     Poll::Pending
                 }
                 Err(TryPopError::Closed) => Poll::Failed(PopTimeoutError::Closed),
-                Err(TryPopError::Corrupted(x)) => Poll::Failed(PopTimeoutError::Corrupted(x)),
+                Err(TryPopError::Corrupt(x)) => Poll::Failed(PopTimeoutError::Corrupt(x)),
             }
         });
         match claimed {
@@ -436,7 +436,7 @@ impl Ring {
                 }
                 Ok(c)
             }
-            Err(BlockError::TimedOut) => Err(PopTimeoutError::Timeout),
+            Err(BlockError::Timeout) => Err(PopTimeoutError::Timeout),
             Err(BlockError::Failed(e)) => Err(e),
         }
     }
@@ -465,7 +465,7 @@ fn forever<T>(e: PushTimeoutError<T>) -> PushError<T> {
 fn forever_pop(e: PopTimeoutError) -> PopError {
     match e {
         PopTimeoutError::Closed => PopError::Closed,
-        PopTimeoutError::Corrupted(c) => PopError::Corrupted(c),
+        PopTimeoutError::Corrupt(c) => PopError::Corrupt(c),
         PopTimeoutError::Timeout => unreachable!("no deadline was given"),
     }
 }

@@ -33,7 +33,7 @@ pub(crate) fn claim(word: &AtomicU32, closed: &AtomicU32) -> Result<(), RingErro
 
 /// Rate-limits the liveness check of the peer in a blocking poll: `kill(pid, 0)` is a
 /// syscall, so it runs at most every [`CHECK_EVERY`] and only every 4th pending poll reads
-/// the clock. Sleepers re-poll at least every 100 ms (`blocking::MAX_SLEEP_SLICE`), so a
+/// the clock. Sleepers re-poll at least every 100 ms (`zeroproc_shm::wait::MAX_SLEEP_SLICE`), so a
 /// SIGKILLed peer is noticed within a few hundred milliseconds.
 #[derive(Debug)]
 pub(crate) struct PeerWatch {
@@ -65,7 +65,7 @@ impl PeerWatch {
     #[inline]
     pub(crate) fn peer_dead(&mut self, word: &AtomicU32) -> bool {
         self.polls = self.polls.wrapping_add(1);
-        if self.polls % 64 != 0 && !crate::blocking::in_sleep_phase() {
+        if self.polls % 64 != 0 && !zeroproc_shm::wait::in_sleep_phase() {
             return false;
         }
         self.check(word)

@@ -1,14 +1,14 @@
 //! The consumer side: validated records read in place, released on drop or in batches.
 
 use super::claim::{self, PeerWatch};
-use super::error::{CorruptError, RecvError, RingError, TryRecvError};
+use super::error::{CorruptError, RecvError, RecvTimeoutError, RingError, TryRecvError};
 use super::record::{Parsed, RawHeader, RECORD_HEADER};
 use super::view::RingView;
-use crate::blocking::block_on;
-use crate::blocking::{deadline_after, BlockError, Poll};
 use std::time::{Duration, Instant};
 use zeroproc_shm::atomic::Ordering;
+use zeroproc_shm::wait::block_on;
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{deadline_after, BlockError, Poll};
 
 /// The consuming end of an SPSC ring. One per ring at a time, across all processes.
 ///
@@ -224,23 +224,23 @@ impl Consumer {
     /// assert_eq!(rx.recv().err(), Some(zeroproc_ring::spsc::RecvError::Disconnected));
     /// ```
     pub fn recv(&mut self) -> Result<RecordGuard<'_>, RecvError> {
-        self.recv_impl(None)
+        self.recv_impl(None).map_err(RecvTimeoutError::untimed)
     }
 
-    /// Like [`recv`](Self::recv), giving up with [`RecvError::Timeout`] after `timeout`.
+    /// Like [`recv`](Self::recv), giving up with [`RecvTimeoutError::Timeout`] after `timeout`.
     ///
     /// # Example
     /// ```
     /// use std::time::Duration;
-    /// use zeroproc_ring::spsc::{channel, RecvError};
+    /// use zeroproc_ring::spsc::{channel, RecvTimeoutError};
     /// let (_tx, mut rx) = channel(1024).unwrap();
-    /// assert_eq!(rx.recv_timeout(Duration::from_millis(2)).err(), Some(RecvError::Timeout));
+    /// assert_eq!(rx.recv_timeout(Duration::from_millis(2)).err(), Some(RecvTimeoutError::Timeout));
     /// ```
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<RecordGuard<'_>, RecvError> {
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<RecordGuard<'_>, RecvTimeoutError> {
         self.recv_impl(deadline_after(timeout))
     }
 
-    /// Like [`recv`](Self::recv), giving up with [`RecvError::Timeout`] at `deadline`.
+    /// Like [`recv`](Self::recv), giving up with [`RecvTimeoutError::Timeout`] at `deadline`.
     ///
     /// # Example
     /// ```
@@ -250,12 +250,18 @@ impl Consumer {
     /// let r = rx.recv_deadline(Instant::now() + Duration::from_secs(1)).unwrap();
     /// assert_eq!(&*r, b"now");
     /// ```
-    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<RecordGuard<'_>, RecvError> {
+    pub fn recv_deadline(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<RecordGuard<'_>, RecvTimeoutError> {
         self.recv_impl(Some(deadline))
     }
 
     /// The one blocking implementation behind `recv`, `_timeout` and `_deadline`.
-    fn recv_impl(&mut self, deadline: Option<Instant>) -> Result<RecordGuard<'_>, RecvError> {
+    fn recv_impl(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<RecordGuard<'_>, RecvTimeoutError> {
         let rec = match self.st.next(&self.view) {
             Ok(r) => r,
             Err(TryRecvError::Empty) => self.recv_slow(deadline)?,
@@ -265,7 +271,7 @@ impl Consumer {
     }
 
     #[cold]
-    fn recv_slow(&mut self, deadline: Option<Instant>) -> Result<Rec, RecvError> {
+    fn recv_slow(&mut self, deadline: Option<Instant>) -> Result<Rec, RecvTimeoutError> {
         let Self { view, st, strategy } = self;
         let view: &RingView = view;
         let hdr = view.header();
@@ -279,7 +285,7 @@ impl Consumer {
                     st.peer_dead = true;
                     match st.next(view) {
                         Ok(r) => Poll::Ready(r),
-                        Err(e) => Poll::Failed(RecvError::from(e)),
+                        Err(e) => Poll::Failed(RecvTimeoutError::from(e)),
                     }
                 } else {
                     Poll::Pending
@@ -289,7 +295,7 @@ impl Consumer {
         });
         match res {
             Ok(r) => Ok(r),
-            Err(BlockError::TimedOut) => Err(RecvError::Timeout),
+            Err(BlockError::Timeout) => Err(RecvTimeoutError::Timeout),
             Err(BlockError::Failed(e)) => Err(e),
         }
     }
@@ -379,7 +385,7 @@ impl Consumer {
 
     /// Where another process can attach this ring (`None` for a heap ring).
     #[cfg(not(loom))]
-    pub fn descriptor(&self) -> Option<super::RingDescriptor> {
+    pub fn descriptor(&self) -> Option<super::Descriptor> {
         super::descriptor::of_view(&self.view)
     }
 }

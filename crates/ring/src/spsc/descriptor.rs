@@ -7,34 +7,34 @@ use std::str::FromStr;
 use zeroproc_shm::{ParseSegmentIdError, SegmentId};
 
 /// Where a ring lives: pass it to another process (argv, env, a job argument) and attach
-/// there with [`Ring::attach_descriptor`](super::Ring::attach_descriptor).
+/// there with [`Ring::open`](super::Ring::open).
 ///
 /// Text form: `<segment id>@<offset in hex>`, e.g. `memfd:42:7:00ff@0x100`.
 ///
 /// # Example
 /// ```
-/// use zeroproc_ring::spsc::{Ring, RingDescriptor};
-/// let ring = Ring::create(4096).unwrap();
+/// use zeroproc_ring::spsc::{Ring, Descriptor};
+/// let ring = Ring::new(4096).unwrap();
 /// let text = ring.descriptor().unwrap().to_string(); // e.g. put it in argv
-/// let d: RingDescriptor = text.parse().unwrap();
-/// let again = Ring::attach_descriptor(&d).unwrap(); // from any process of this user
+/// let d: Descriptor = text.parse().unwrap();
+/// let again = Ring::open(&d).unwrap(); // from any process of this user
 /// assert_eq!(again.capacity(), 4096);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RingDescriptor {
+pub struct Descriptor {
     /// The segment holding the ring.
     pub segment: SegmentId,
     /// Byte offset of the ring header from the segment's base.
     pub offset: u64,
 }
 
-impl fmt::Display for RingDescriptor {
+impl fmt::Display for Descriptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{:#x}", self.segment, self.offset)
     }
 }
 
-impl FromStr for RingDescriptor {
+impl FromStr for Descriptor {
     type Err = ParseSegmentIdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -47,11 +47,11 @@ impl FromStr for RingDescriptor {
 }
 
 /// The descriptor of a segment-backed view.
-pub(crate) fn of_view(v: &RingView) -> Option<RingDescriptor> {
+pub(crate) fn of_view(v: &RingView) -> Option<Descriptor> {
     match v.backing() {
         Backing::Segment(seg) => {
             let offset = seg.offset_of(v.header_ptr())?.get();
-            Some(RingDescriptor { segment: seg.id().clone(), offset })
+            Some(Descriptor { segment: seg.id().clone(), offset })
         }
         Backing::Heap(_) => None,
     }

@@ -44,11 +44,11 @@ pub enum TryReserveError {
     Corrupt(CorruptError),
 }
 
-/// A blocking reserve ([`Producer::reserve`](super::Producer::reserve), `_timeout`,
-/// `_deadline`) failed.
+/// [`Producer::reserve_timeout`](super::Producer::reserve_timeout) or `reserve_deadline`
+/// failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReserveError {
-    /// The timeout or deadline passed (never returned by the untimed form).
+pub enum ReserveTimeoutError {
+    /// The timeout or deadline passed.
     Timeout,
     /// The consumer closed its end, or its process died.
     Disconnected,
@@ -76,11 +76,11 @@ pub enum TrySendError<T> {
     Corrupt(T, CorruptError),
 }
 
-/// A blocking send ([`Producer::send`](super::Producer::send), `_timeout`, `_deadline`)
-/// failed; the payload is handed back.
+/// [`Producer::send_timeout`](super::Producer::send_timeout) or `send_deadline` failed;
+/// the payload is handed back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendError<T> {
-    /// The timeout or deadline passed (never returned by the untimed form).
+pub enum SendTimeoutError<T> {
+    /// The timeout or deadline passed.
     Timeout(T),
     /// The consumer closed its end, or its process died.
     Disconnected(T),
@@ -101,11 +101,10 @@ pub enum TryRecvError {
     Corrupt(CorruptError),
 }
 
-/// A blocking receive ([`Consumer::recv`](super::Consumer::recv), `_timeout`, `_deadline`)
-/// failed.
+/// [`Consumer::recv_timeout`](super::Consumer::recv_timeout) or `recv_deadline` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecvError {
-    /// The timeout or deadline passed (never returned by the untimed form).
+pub enum RecvTimeoutError {
+    /// The timeout or deadline passed.
     Timeout,
     /// The producer closed its end (or its process died) and everything was consumed.
     Disconnected,
@@ -164,15 +163,17 @@ impl fmt::Display for TryReserveError {
     }
 }
 
-impl fmt::Display for ReserveError {
+impl fmt::Display for ReserveTimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReserveError::Timeout => f.write_str("timed out waiting for space in the spsc ring"),
-            ReserveError::Disconnected => f.write_str("spsc consumer disconnected"),
-            ReserveError::TooLarge { len, max } => {
+            ReserveTimeoutError::Timeout => {
+                f.write_str("timed out waiting for space in the spsc ring")
+            }
+            ReserveTimeoutError::Disconnected => f.write_str("spsc consumer disconnected"),
+            ReserveTimeoutError::TooLarge { len, max } => {
                 write!(f, "record of {len} bytes exceeds the ring's maximum of {max}")
             }
-            ReserveError::Corrupt(c) => c.fmt(f),
+            ReserveTimeoutError::Corrupt(c) => c.fmt(f),
         }
     }
 }
@@ -188,13 +189,17 @@ impl<T> fmt::Display for TrySendError<T> {
     }
 }
 
-impl<T> fmt::Display for SendError<T> {
+impl<T> fmt::Display for SendTimeoutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SendError::Timeout(_) => f.write_str("timed out waiting for space in the spsc ring"),
-            SendError::Disconnected(_) => f.write_str("spsc consumer disconnected"),
-            SendError::TooLarge(_) => f.write_str("payload exceeds the ring's maximum record"),
-            SendError::Corrupt(_, c) => c.fmt(f),
+            SendTimeoutError::Timeout(_) => {
+                f.write_str("timed out waiting for space in the spsc ring")
+            }
+            SendTimeoutError::Disconnected(_) => f.write_str("spsc consumer disconnected"),
+            SendTimeoutError::TooLarge(_) => {
+                f.write_str("payload exceeds the ring's maximum record")
+            }
+            SendTimeoutError::Corrupt(_, c) => c.fmt(f),
         }
     }
 }
@@ -209,12 +214,12 @@ impl fmt::Display for TryRecvError {
     }
 }
 
-impl fmt::Display for RecvError {
+impl fmt::Display for RecvTimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RecvError::Timeout => f.write_str("timed out waiting for a record"),
-            RecvError::Disconnected => f.write_str("spsc producer disconnected"),
-            RecvError::Corrupt(c) => c.fmt(f),
+            RecvTimeoutError::Timeout => f.write_str("timed out waiting for a record"),
+            RecvTimeoutError::Disconnected => f.write_str("spsc producer disconnected"),
+            RecvTimeoutError::Corrupt(c) => c.fmt(f),
         }
     }
 }
@@ -247,11 +252,11 @@ impl fmt::Display for RingError {
 }
 
 impl std::error::Error for TryReserveError {}
-impl std::error::Error for ReserveError {}
+impl std::error::Error for ReserveTimeoutError {}
 impl<T: fmt::Debug> std::error::Error for TrySendError<T> {}
-impl<T: fmt::Debug> std::error::Error for SendError<T> {}
+impl<T: fmt::Debug> std::error::Error for SendTimeoutError<T> {}
 impl std::error::Error for TryRecvError {}
-impl std::error::Error for RecvError {}
+impl std::error::Error for RecvTimeoutError {}
 impl std::error::Error for RingError {}
 
 impl<T> TrySendError<T> {
@@ -266,36 +271,36 @@ impl<T> TrySendError<T> {
     }
 }
 
-impl<T> SendError<T> {
+impl<T> SendTimeoutError<T> {
     /// The payload that was not sent.
     pub fn into_inner(self) -> T {
         match self {
-            SendError::Timeout(t)
-            | SendError::Disconnected(t)
-            | SendError::TooLarge(t)
-            | SendError::Corrupt(t, _) => t,
+            SendTimeoutError::Timeout(t)
+            | SendTimeoutError::Disconnected(t)
+            | SendTimeoutError::TooLarge(t)
+            | SendTimeoutError::Corrupt(t, _) => t,
         }
     }
 }
 
-impl From<TryReserveError> for ReserveError {
+impl From<TryReserveError> for ReserveTimeoutError {
     fn from(e: TryReserveError) -> Self {
         match e {
             // A blocking reserve only turns `Full` into `Timeout` when its deadline passed.
-            TryReserveError::Full => ReserveError::Timeout,
-            TryReserveError::Disconnected => ReserveError::Disconnected,
-            TryReserveError::TooLarge { len, max } => ReserveError::TooLarge { len, max },
-            TryReserveError::Corrupt(c) => ReserveError::Corrupt(c),
+            TryReserveError::Full => ReserveTimeoutError::Timeout,
+            TryReserveError::Disconnected => ReserveTimeoutError::Disconnected,
+            TryReserveError::TooLarge { len, max } => ReserveTimeoutError::TooLarge { len, max },
+            TryReserveError::Corrupt(c) => ReserveTimeoutError::Corrupt(c),
         }
     }
 }
 
-impl From<TryRecvError> for RecvError {
+impl From<TryRecvError> for RecvTimeoutError {
     fn from(e: TryRecvError) -> Self {
         match e {
-            TryRecvError::Empty => RecvError::Timeout,
-            TryRecvError::Disconnected => RecvError::Disconnected,
-            TryRecvError::Corrupt(c) => RecvError::Corrupt(c),
+            TryRecvError::Empty => RecvTimeoutError::Timeout,
+            TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            TryRecvError::Corrupt(c) => RecvTimeoutError::Corrupt(c),
         }
     }
 }
@@ -303,5 +308,150 @@ impl From<TryRecvError> for RecvError {
 impl From<CorruptError> for RingError {
     fn from(c: CorruptError) -> Self {
         RingError::Corrupt(c)
+    }
+}
+
+/// [`Producer::reserve`](super::Producer::reserve) (no deadline) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReserveError {
+    /// The consumer closed its end, or its process died.
+    Disconnected,
+    /// See [`TryReserveError::TooLarge`].
+    TooLarge {
+        /// Requested payload length.
+        len: usize,
+        /// Largest payload this ring accepts.
+        max: usize,
+    },
+    /// See [`TryReserveError::Corrupt`].
+    Corrupt(CorruptError),
+}
+
+/// [`Producer::send`](super::Producer::send) (no deadline) failed; the payload is handed
+/// back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError<T> {
+    /// The consumer closed its end, or its process died.
+    Disconnected(T),
+    /// The payload is larger than [`max_payload`](super::Ring::max_payload).
+    TooLarge(T),
+    /// The consumer's index in shared memory is invalid.
+    Corrupt(T, CorruptError),
+}
+
+/// [`Consumer::recv`](super::Consumer::recv) (no deadline) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvError {
+    /// The producer closed its end (or its process died) and everything was consumed.
+    Disconnected,
+    /// A record header or the producer's index is invalid.
+    Corrupt(CorruptError),
+}
+
+impl ReserveTimeoutError {
+    /// The error of the untimed form, which has no deadline to pass.
+    pub(crate) fn untimed(self) -> ReserveError {
+        match self {
+            ReserveTimeoutError::Timeout => unreachable!("no deadline was given"),
+            ReserveTimeoutError::Disconnected => ReserveError::Disconnected,
+            ReserveTimeoutError::TooLarge { len, max } => ReserveError::TooLarge { len, max },
+            ReserveTimeoutError::Corrupt(c) => ReserveError::Corrupt(c),
+        }
+    }
+}
+
+impl<T> SendTimeoutError<T> {
+    /// The error of the untimed form, which has no deadline to pass.
+    pub(crate) fn untimed(self) -> SendError<T> {
+        match self {
+            SendTimeoutError::Timeout(_) => unreachable!("no deadline was given"),
+            SendTimeoutError::Disconnected(t) => SendError::Disconnected(t),
+            SendTimeoutError::TooLarge(t) => SendError::TooLarge(t),
+            SendTimeoutError::Corrupt(t, c) => SendError::Corrupt(t, c),
+        }
+    }
+}
+
+impl RecvTimeoutError {
+    /// The error of the untimed form, which has no deadline to pass.
+    pub(crate) fn untimed(self) -> RecvError {
+        match self {
+            RecvTimeoutError::Timeout => unreachable!("no deadline was given"),
+            RecvTimeoutError::Disconnected => RecvError::Disconnected,
+            RecvTimeoutError::Corrupt(c) => RecvError::Corrupt(c),
+        }
+    }
+}
+
+impl<T> SendError<T> {
+    /// The payload that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendError::Disconnected(t) | SendError::TooLarge(t) | SendError::Corrupt(t, _) => t,
+        }
+    }
+}
+
+impl fmt::Display for ReserveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReserveError::Disconnected => f.write_str("spsc consumer disconnected"),
+            ReserveError::TooLarge { len, max } => {
+                write!(f, "record of {len} bytes exceeds the ring's maximum of {max}")
+            }
+            ReserveError::Corrupt(c) => c.fmt(f),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Disconnected(_) => f.write_str("spsc consumer disconnected"),
+            SendError::TooLarge(_) => f.write_str("payload exceeds the ring's maximum record"),
+            SendError::Corrupt(_, c) => c.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvError::Disconnected => f.write_str("spsc producer disconnected"),
+            RecvError::Corrupt(c) => c.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ReserveError {}
+impl<T: fmt::Debug> std::error::Error for SendError<T> {}
+impl std::error::Error for RecvError {}
+
+impl From<ReserveError> for ReserveTimeoutError {
+    fn from(e: ReserveError) -> Self {
+        match e {
+            ReserveError::Disconnected => ReserveTimeoutError::Disconnected,
+            ReserveError::TooLarge { len, max } => ReserveTimeoutError::TooLarge { len, max },
+            ReserveError::Corrupt(c) => ReserveTimeoutError::Corrupt(c),
+        }
+    }
+}
+
+impl<T> From<SendError<T>> for SendTimeoutError<T> {
+    fn from(e: SendError<T>) -> Self {
+        match e {
+            SendError::Disconnected(t) => SendTimeoutError::Disconnected(t),
+            SendError::TooLarge(t) => SendTimeoutError::TooLarge(t),
+            SendError::Corrupt(t, c) => SendTimeoutError::Corrupt(t, c),
+        }
+    }
+}
+
+impl From<RecvError> for RecvTimeoutError {
+    fn from(e: RecvError) -> Self {
+        match e {
+            RecvError::Disconnected => RecvTimeoutError::Disconnected,
+            RecvError::Corrupt(c) => RecvTimeoutError::Corrupt(c),
+        }
     }
 }

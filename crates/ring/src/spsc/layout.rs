@@ -182,7 +182,7 @@ pub fn size_for(capacity: usize) -> Result<usize, RingError> {
 }
 
 /// The segment [`Layout`](zeroproc_shm::Layout) of a segment holding one ring at offset 0
-/// of its data region (what [`Ring::create`](super::Ring::create) makes).
+/// of its data region (what [`Ring::new`](super::Ring::new) makes).
 #[cfg(not(loom))]
 pub const SEGMENT_LAYOUT: zeroproc_shm::Layout =
     zeroproc_shm::Layout::new("zeroproc-spsc", RING_VERSION).with_type::<RingHeader>();

@@ -20,14 +20,14 @@
 //!
 //! # Example: two processes
 //! ```no_run
-//! use zeroproc_ring::spsc::{Ring, RingDescriptor};
+//! use zeroproc_ring::spsc::{Ring, Descriptor};
 //! // Parent:
-//! let ring = Ring::create(1 << 20).unwrap();
+//! let ring = Ring::new(1 << 20).unwrap();
 //! let mut tx = ring.producer().unwrap();
 //! let arg = ring.descriptor().unwrap().to_string(); // pass to the child (argv/env)
 //! // Child:
-//! let d: RingDescriptor = arg.parse().unwrap();
-//! let mut rx = Ring::attach_descriptor(&d).unwrap().consumer().unwrap();
+//! let d: Descriptor = arg.parse().unwrap();
+//! let mut rx = Ring::open(&d).unwrap().consumer().unwrap();
 //! # tx.send(b"job").unwrap();
 //! let rec = rx.recv().unwrap();
 //! ```
@@ -45,11 +45,11 @@ mod view;
 
 pub use consumer::{Consumer, Record, RecordGuard};
 #[cfg(not(loom))]
-pub use descriptor::RingDescriptor;
-pub use error::{
-    CorruptError, RecvError, ReserveError, RingError, SendError, TryRecvError, TryReserveError,
-    TrySendError,
-};
+pub use descriptor::Descriptor;
+pub use error::{CorruptError, RingError};
+pub use error::{RecvError, RecvTimeoutError, TryRecvError};
+pub use error::{ReserveError, ReserveTimeoutError, TryReserveError};
+pub use error::{SendError, SendTimeoutError, TrySendError};
 #[cfg(not(loom))]
 pub use layout::SEGMENT_LAYOUT;
 pub use layout::{

@@ -2,15 +2,16 @@
 
 use super::claim::{self, PeerWatch};
 use super::error::{
-    CorruptError, ReserveError, RingError, SendError, TryReserveError, TrySendError,
+    CorruptError, ReserveError, ReserveTimeoutError, RingError, SendError, SendTimeoutError,
+    TryReserveError, TrySendError,
 };
 use super::record::{record_size, RawHeader, MAX_KIND, RECORD_HEADER};
 use super::view::RingView;
-use crate::blocking::block_on;
-use crate::blocking::{deadline_after, BlockError, Poll};
 use std::time::{Duration, Instant};
 use zeroproc_shm::atomic::Ordering;
+use zeroproc_shm::wait::block_on;
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{deadline_after, BlockError, Poll};
 
 /// The producing end of an SPSC ring. One per ring at a time, across all processes.
 ///
@@ -193,31 +194,31 @@ impl Producer {
     /// t.join().unwrap();
     /// ```
     pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_>, ReserveError> {
-        self.reserve_impl(len, None)
+        self.reserve_impl(len, None).map_err(ReserveTimeoutError::untimed)
     }
 
-    /// Like [`reserve`](Self::reserve), giving up with [`ReserveError::Timeout`] after
+    /// Like [`reserve`](Self::reserve), giving up with [`ReserveTimeoutError::Timeout`] after
     /// `timeout`.
     ///
     /// # Example
     /// ```
     /// use std::time::Duration;
-    /// use zeroproc_ring::spsc::{channel, ReserveError};
+    /// use zeroproc_ring::spsc::{channel, ReserveTimeoutError};
     /// let (mut tx, _rx) = channel(64).unwrap();
     /// tx.try_reserve(16).unwrap().commit();
     /// tx.try_reserve(16).unwrap().commit();
     /// let e = tx.reserve_timeout(16, Duration::from_millis(5)).err();
-    /// assert_eq!(e, Some(ReserveError::Timeout));
+    /// assert_eq!(e, Some(ReserveTimeoutError::Timeout));
     /// ```
     pub fn reserve_timeout(
         &mut self,
         len: usize,
         timeout: Duration,
-    ) -> Result<Reservation<'_>, ReserveError> {
+    ) -> Result<Reservation<'_>, ReserveTimeoutError> {
         self.reserve_impl(len, deadline_after(timeout))
     }
 
-    /// Like [`reserve`](Self::reserve), giving up with [`ReserveError::Timeout`] at
+    /// Like [`reserve`](Self::reserve), giving up with [`ReserveTimeoutError::Timeout`] at
     /// `deadline`.
     ///
     /// # Example
@@ -231,7 +232,7 @@ impl Producer {
         &mut self,
         len: usize,
         deadline: Instant,
-    ) -> Result<Reservation<'_>, ReserveError> {
+    ) -> Result<Reservation<'_>, ReserveTimeoutError> {
         self.reserve_impl(len, Some(deadline))
     }
 
@@ -240,7 +241,7 @@ impl Producer {
         &mut self,
         len: usize,
         deadline: Option<Instant>,
-    ) -> Result<Reservation<'_>, ReserveError> {
+    ) -> Result<Reservation<'_>, ReserveTimeoutError> {
         let place = match self.st.place(&self.view, len) {
             Ok(p) => p,
             Err(TryReserveError::Full) => self.reserve_slow(len, deadline)?,
@@ -254,7 +255,7 @@ impl Producer {
         &mut self,
         len: usize,
         deadline: Option<Instant>,
-    ) -> Result<Placement, ReserveError> {
+    ) -> Result<Placement, ReserveTimeoutError> {
         let Self { view, st, strategy } = self;
         let view: &RingView = view;
         let hdr = view.header();
@@ -264,7 +265,7 @@ impl Producer {
             Err(TryReserveError::Full) => {
                 if watch.peer_dead(&hdr.meta.consumer_pid) {
                     st.peer_dead = true;
-                    Poll::Failed(ReserveError::Disconnected)
+                    Poll::Failed(ReserveTimeoutError::Disconnected)
                 } else {
                     Poll::Pending
                 }
@@ -273,7 +274,7 @@ impl Producer {
         });
         match res {
             Ok(p) => Ok(p),
-            Err(BlockError::TimedOut) => Err(ReserveError::Timeout),
+            Err(BlockError::Timeout) => Err(ReserveTimeoutError::Timeout),
             Err(BlockError::Failed(e)) => Err(e),
         }
     }
@@ -312,10 +313,10 @@ impl Producer {
     /// assert_eq!(&*rx.recv().unwrap(), b"x");
     /// ```
     pub fn send<'p>(&mut self, payload: &'p [u8]) -> Result<(), SendError<&'p [u8]>> {
-        self.send_impl(payload, None)
+        self.send_impl(payload, None).map_err(SendTimeoutError::untimed)
     }
 
-    /// Like [`send`](Self::send), giving up with [`SendError::Timeout`] after `timeout`.
+    /// Like [`send`](Self::send), giving up with [`SendTimeoutError::Timeout`] after `timeout`.
     ///
     /// # Example
     /// ```
@@ -329,11 +330,11 @@ impl Producer {
         &mut self,
         payload: &'p [u8],
         timeout: Duration,
-    ) -> Result<(), SendError<&'p [u8]>> {
+    ) -> Result<(), SendTimeoutError<&'p [u8]>> {
         self.send_impl(payload, deadline_after(timeout))
     }
 
-    /// Like [`send`](Self::send), giving up with [`SendError::Timeout`] at `deadline`.
+    /// Like [`send`](Self::send), giving up with [`SendTimeoutError::Timeout`] at `deadline`.
     ///
     /// # Example
     /// ```
@@ -345,7 +346,7 @@ impl Producer {
         &mut self,
         payload: &'p [u8],
         deadline: Instant,
-    ) -> Result<(), SendError<&'p [u8]>> {
+    ) -> Result<(), SendTimeoutError<&'p [u8]>> {
         self.send_impl(payload, Some(deadline))
     }
 
@@ -353,17 +354,17 @@ impl Producer {
         &mut self,
         payload: &'p [u8],
         deadline: Option<Instant>,
-    ) -> Result<(), SendError<&'p [u8]>> {
+    ) -> Result<(), SendTimeoutError<&'p [u8]>> {
         match self.reserve_impl(payload.len(), deadline) {
             Ok(mut r) => {
                 r.copy_from_slice(payload);
                 r.commit();
                 Ok(())
             }
-            Err(ReserveError::Timeout) => Err(SendError::Timeout(payload)),
-            Err(ReserveError::Disconnected) => Err(SendError::Disconnected(payload)),
-            Err(ReserveError::TooLarge { .. }) => Err(SendError::TooLarge(payload)),
-            Err(ReserveError::Corrupt(c)) => Err(SendError::Corrupt(payload, c)),
+            Err(ReserveTimeoutError::Timeout) => Err(SendTimeoutError::Timeout(payload)),
+            Err(ReserveTimeoutError::Disconnected) => Err(SendTimeoutError::Disconnected(payload)),
+            Err(ReserveTimeoutError::TooLarge { .. }) => Err(SendTimeoutError::TooLarge(payload)),
+            Err(ReserveTimeoutError::Corrupt(c)) => Err(SendTimeoutError::Corrupt(payload, c)),
         }
     }
 
@@ -475,7 +476,7 @@ impl Producer {
 
     /// Where another process can attach this ring (`None` for a heap ring).
     #[cfg(not(loom))]
-    pub fn descriptor(&self) -> Option<super::RingDescriptor> {
+    pub fn descriptor(&self) -> Option<super::Descriptor> {
         super::descriptor::of_view(&self.view)
     }
 }

@@ -14,7 +14,7 @@ use super::view::RingView;
 /// # Example
 /// ```
 /// use zeroproc_ring::spsc::{Ring, RingError};
-/// let ring = Ring::create(1 << 16).unwrap();
+/// let ring = Ring::new(1 << 16).unwrap();
 /// let mut tx = ring.producer().unwrap();
 /// assert!(matches!(ring.producer(), Err(RingError::Claimed { .. }))); // one producer
 /// let mut rx = ring.consumer().unwrap();
@@ -78,7 +78,7 @@ pub fn heap_channel(capacity: usize) -> Result<(Producer, Consumer), RingError> 
 #[cfg(not(loom))]
 mod shm {
     use super::*;
-    use crate::spsc::descriptor::{self, RingDescriptor};
+    use crate::spsc::descriptor::{self, Descriptor};
     use crate::spsc::layout::{RingHeader, SEGMENT_LAYOUT};
     use crate::spsc::view::Backing;
     use std::sync::Arc;
@@ -91,10 +91,10 @@ mod shm {
         ///
         /// # Example
         /// ```
-        /// let ring = zeroproc_ring::spsc::Ring::create(4096).unwrap();
+        /// let ring = zeroproc_ring::spsc::Ring::new(4096).unwrap();
         /// println!("attach with {}", ring.descriptor().unwrap());
         /// ```
-        pub fn create(capacity: usize) -> Result<Ring, RingError> {
+        pub fn new(capacity: usize) -> Result<Ring, RingError> {
             let l = RingLayout::new(capacity)?;
             let seg = SegmentBuilder::new(SEGMENT_LAYOUT, l.size())
                 .create_with(|seg| {
@@ -162,16 +162,16 @@ mod shm {
             Ok(Ring { view })
         }
 
-        /// Attaches to a ring made by [`Ring::create`] (a segment of layout
+        /// Attaches to a ring made by [`Ring::new`] (a segment of layout
         /// [`SEGMENT_LAYOUT`]) from its descriptor. Rings inside segments of other layouts
         /// are attached with [`Ring::attach`].
-        pub fn attach_descriptor(d: &RingDescriptor) -> Result<Ring, RingError> {
+        pub fn open(d: &Descriptor) -> Result<Ring, RingError> {
             let seg = Segment::attach(&d.segment, SEGMENT_LAYOUT)?;
             Ring::attach(Arc::new(seg), Offset::new(d.offset))
         }
 
         /// Where another process can attach this ring (`None` for a heap ring).
-        pub fn descriptor(&self) -> Option<RingDescriptor> {
+        pub fn descriptor(&self) -> Option<Descriptor> {
             descriptor::of_view(&self.view)
         }
     }
@@ -212,7 +212,7 @@ mod shm {
     /// assert_eq!(&*rx.recv().unwrap(), b"ping");
     /// ```
     pub fn channel(capacity: usize) -> Result<(Producer, Consumer), RingError> {
-        let r = Ring::create(capacity)?;
+        let r = Ring::new(capacity)?;
         Ok((r.producer()?, r.consumer()?))
     }
 }

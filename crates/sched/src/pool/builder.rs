@@ -8,6 +8,7 @@ use crate::claim::MAX_WORKERS;
 use crate::control::{PoolHeader, SegmentMap, POOL_LAYOUT};
 use crate::error::BuildError;
 use crate::launch::{self, Spec};
+use crate::share::Stored;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct PoolBuilder {
     pin: bool,
     cores: Option<Vec<usize>>,
     initializer: Option<u32>,
+    /// `initializer_with`'s arguments, encoded (or why they could not be).
+    init_args: Option<Result<InitArgs, String>>,
     max_jobs: Option<u64>,
     strategy: WaitStrategy,
     window: usize,
@@ -44,6 +47,16 @@ pub struct PoolBuilder {
     name: Option<String>,
     cancel_on_drop: bool,
     oversubscribe: bool,
+}
+
+/// `initializer_with`'s arguments as an envelope; shown by size in `Debug`.
+#[derive(Clone)]
+struct InitArgs(Arc<[u8]>);
+
+impl std::fmt::Debug for InitArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InitArgs({} bytes)", self.0.len())
+    }
 }
 
 /// Workers per available core a pool may have without [`PoolBuilder::oversubscribe`].
@@ -56,6 +69,7 @@ impl Default for PoolBuilder {
             pin: true,
             cores: None,
             initializer: None,
+            init_args: None,
             max_jobs: None,
             strategy: WaitStrategy::default(),
             window: 0,
@@ -94,9 +108,49 @@ impl PoolBuilder {
     /// Runs `f` once in every worker (and every respawned worker) before its first job.
     /// A panicking initializer fails [`build`](Self::build) with
     /// [`BuildError::Initializer`].
-    pub fn initializer<F: Fn() + Copy + Send + 'static>(mut self, f: F) -> Self {
+    pub fn initializer<F: crate::InitFn>(mut self, f: F) -> Self {
         let _ = f;
         self.initializer = Some(crate::fnid::id_of(crate::job::call_init::<F>));
+        self.init_args = None;
+        self
+    }
+
+    /// Runs `f(args)` once in every worker (and every respawned worker) before its first
+    /// job — Python's `initializer=f, initargs=args`. `args` is archived once, into a
+    /// shared-memory segment the pool keeps; each worker reads it from there. A
+    /// panicking initializer fails [`build`](Self::build) with
+    /// [`BuildError::Initializer`]; arguments that cannot be archived fail it with
+    /// [`BuildError::Config`]. To give every *job* the same read-only data, see
+    /// [`Pool::share`](crate::Pool::share).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::sync::OnceLock;
+    /// static SCALE: OnceLock<(u64, String)> = OnceLock::new(); // per worker process
+    ///
+    /// fn setup(cfg: (u64, String)) {
+    ///     SCALE.set(cfg).unwrap();
+    /// }
+    /// fn scaled(x: u64) -> String {
+    ///     let (k, unit) = SCALE.get().unwrap();
+    ///     format!("{}{unit}", x * k)
+    /// }
+    ///
+    /// let pool = zeroproc_sched::Pool::builder()
+    ///     .workers(2)
+    ///     .initializer_with(setup, (10, "cm".to_string()))
+    ///     .build()?;
+    /// assert_eq!(pool.submit(scaled, 7).result().unwrap(), "70cm");
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    pub fn initializer_with<F, A>(mut self, f: F, args: A) -> Self
+    where
+        F: crate::JobFn<A, ()>,
+        A: crate::Message,
+    {
+        let _ = f;
+        self.initializer = Some(crate::fnid::id_of(crate::job::call::<F, A, ()>));
+        self.init_args = Some(crate::job::encode_owned(&args).map(|b| InitArgs(Arc::from(&b[..]))));
         self
     }
 
@@ -267,6 +321,13 @@ impl PoolBuilder {
                 core_of(w),
             ));
         }
+        let init_args = match &self.init_args {
+            None => None,
+            Some(Err(e)) => return Err(BuildError::Config(format!("initializer arguments: {e}"))),
+            // The type hash is not checked on this path (the worker reads the bytes as
+            // the initializer's argument type, validated): any value does.
+            Some(Ok(b)) => Some(Arc::new(Stored::create(&b.0, 0).map_err(BuildError::Segment)?)),
+        };
         let fingerprint = crate::fnid::fingerprint();
         let parent = std::process::id();
         let specs = (0..n)
@@ -277,6 +338,7 @@ impl PoolBuilder {
                 fingerprint,
                 strategy: self.strategy,
                 initializer: self.initializer,
+                init_args: init_args.as_ref().map(|s| s.id().clone()),
                 max_jobs: self.max_jobs,
                 parent,
             })
@@ -295,7 +357,7 @@ impl PoolBuilder {
         let (tx, rx) = std::sync::mpsc::channel();
         let s2 = shared.clone();
         let name = self.name.unwrap_or_else(registry::default_name);
-        let launch = Launch { specs, name: name.clone() };
+        let launch = Launch { specs, name: name.clone(), _init_args: init_args };
         let handle = std::thread::Builder::new()
             .name("zeroproc-supervisor".into())
             .spawn(move || supervisor::run(s2, launch, tx))

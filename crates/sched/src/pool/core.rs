@@ -16,9 +16,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
-use zeroproc_ring::blocking::{self, Poll};
 use zeroproc_ring::spsc::{Consumer, Producer, TryRecvError};
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{self, Poll};
 use zeroproc_shm::Segment;
 
 /// Where a completion goes: a future, or one position of a `map`.
@@ -47,6 +47,8 @@ pub(crate) struct Owed {
     pub worker: usize,
     /// Ring position of the record (`Producer::last_position`), to move it.
     pub pos: u64,
+    /// Spill-heap bytes its arguments were counted for (0: inline in the record).
+    pub spill: u64,
 }
 
 /// Jobs in flight, by claim slot (`claim::slot_of(id)`): found by id in O(1) when a
@@ -54,12 +56,14 @@ pub(crate) struct Owed {
 pub(crate) struct JobTable {
     slots: Vec<Option<Owed>>,
     len: usize,
+    /// Sum of `spill` over the jobs in flight (see `submit::spill_job`).
+    spilled: u64,
 }
 
 impl JobTable {
     /// A table for ids whose slots are below `slots` (`Regions::slots`).
     fn new(slots: usize) -> Self {
-        Self { slots: (0..slots).map(|_| None).collect(), len: 0 }
+        Self { slots: (0..slots).map(|_| None).collect(), len: 0, spilled: 0 }
     }
 
     /// The job `id`, if in flight.
@@ -76,7 +80,9 @@ impl JobTable {
         let s = self.slots.get_mut(slot_of(id))?;
         if s.as_ref().is_some_and(|o| o.id == id) {
             self.len -= 1;
-            s.take()
+            let o = s.take();
+            self.spilled -= o.as_ref().map_or(0, |o| o.spill);
+            o
         } else {
             None
         }
@@ -86,6 +92,7 @@ impl JobTable {
     fn insert(&mut self, o: Owed) {
         let s = &mut self.slots[slot_of(o.id)];
         debug_assert!(s.is_none());
+        self.spilled += o.spill;
         *s = Some(o);
         self.len += 1;
     }
@@ -93,6 +100,11 @@ impl JobTable {
     #[inline]
     fn is_free(&self, id: u64) -> bool {
         self.slots[slot_of(id)].is_none()
+    }
+
+    /// Spill-heap bytes counted for the arguments of the jobs in flight.
+    pub(crate) fn spilled(&self) -> u64 {
+        self.spilled
     }
 
     /// Jobs in flight.
@@ -374,11 +386,8 @@ impl Shared {
     pub(crate) fn wait_until(&self, deadline: Option<Instant>, ready: impl Fn() -> bool) -> bool {
         // Relaxed: a hint for the supervisor, which re-reads it every tick.
         self.waiters.fetch_add(1, Ordering::Relaxed);
-        let r = blocking::block_on::<(), ()>(
-            &self.header().completions,
-            self.strategy,
-            deadline,
-            || {
+        let r =
+            wait::block_on::<(), ()>(&self.header().completions, self.strategy, deadline, || {
                 if ready() {
                     return Poll::Ready(());
                 }
@@ -389,8 +398,7 @@ impl Shared {
                 } else {
                     Poll::Pending
                 }
-            },
-        );
+            });
         // Relaxed: as above.
         self.waiters.fetch_sub(1, Ordering::Relaxed);
         r.is_ok()

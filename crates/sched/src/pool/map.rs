@@ -5,6 +5,7 @@ use super::submit::{Attempt, Batch};
 use super::Pool;
 use crate::error::{JobError, Never};
 use crate::job::{self, status, Message};
+use crate::jobfn::JobFn;
 use crate::spill::{decode_owned, SpillHeap};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -145,7 +146,7 @@ fn place<'s, T: Message>(
 ) -> Result<(usize, u64), Attempt> {
     if let Some(b) = batch.as_mut() {
         match b.try_place(fn_id, args, dest.clone(), seq, timeout_ns) {
-            Err(Attempt::Full) => {}
+            Err(Attempt::Full | Attempt::HeapFull) => {}
             r => return r,
         }
     }
@@ -186,7 +187,7 @@ pub struct Map<'p, F, I, A, R> {
 
 impl<'p, F, I, A, R> Map<'p, F, I, A, R>
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: JobFn<A, R>,
     I: Iterator<Item = A>,
     A: Message,
     R: Message + Send + 'static,
@@ -266,7 +267,7 @@ where
         self.sink
             .get_or_insert_with(|| {
                 if let Some(t) = self.timeout {
-                    self.deadline = zeroproc_ring::blocking::deadline_after(t);
+                    self.deadline = zeroproc_shm::wait::deadline_after(t);
                 }
                 Arc::new(Sink {
                     inner: Mutex::new(SinkInner {
@@ -339,7 +340,9 @@ where
                 Err(Attempt::NoWorkers | Attempt::Corrupt) => {
                     sink.store(seq, Err(JobError::NoWorkers))
                 }
-                Err(Attempt::Closed | Attempt::Full) => sink.store(seq, Err(JobError::Shutdown)),
+                Err(Attempt::Closed | Attempt::Full | Attempt::HeapFull) => {
+                    sink.store(seq, Err(JobError::Shutdown))
+                }
             }
             self.in_flight += 1;
             self.next_seq += 1;
@@ -381,7 +384,7 @@ where
 
 impl<F, I, A, R> Iterator for Map<'_, F, I, A, R>
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: JobFn<A, R>,
     I: Iterator<Item = A>,
     A: Message,
     R: Message + Send + 'static,
@@ -405,7 +408,7 @@ where
 
 impl<F, I, A, R> Map<'_, F, I, A, R>
 where
-    F: Fn(A) -> R + Copy + Send + 'static,
+    F: JobFn<A, R>,
     I: Iterator<Item = A>,
     A: Message,
     R: Message + Send + 'static,

@@ -4,6 +4,7 @@ mod balance;
 mod builder;
 mod callbacks;
 pub(crate) mod core;
+mod events;
 mod inplace;
 mod map;
 pub(crate) mod observe;
@@ -24,6 +25,8 @@ pub use stats::{PoolStats, WorkerStats};
 use crate::error::{JobError, Never, SubmitError, TrySubmitError};
 use crate::future::{Inner, JobFuture};
 use crate::job::{self, Message};
+use crate::jobfn::JobFn;
+use crate::share::{ShareError, SharedValue};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -97,18 +100,30 @@ impl Pool {
     /// [`try_submit`](Self::try_submit) / [`submit_timeout`](Self::submit_timeout) to get
     /// the arguments back instead.
     ///
-    /// `f` is any non-capturing closure or fn item (checked at compile time: a closure
-    /// that captures does not compile, nor does a function pointer, whose target would
-    /// not be known in the worker):
+    /// `f` is any fn item or closure that captures nothing ([`JobFn`]). A closure that
+    /// captures owned data is a type error at this call, shown by `cargo check` and
+    /// editors, whose message says to pass the data as the argument or as shared state:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0277
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+    /// let name = String::from("x");
+    /// let _ = pool.submit(move |x: u64| format!("{name}{x}"), 7); // captures `name`
+    /// ```
+    ///
+    /// A closure capturing only `Copy` data, and a function pointer (whose target would
+    /// not be known in the worker), meet every bound stable Rust can state; they are
+    /// refused when the job is instantiated — `cargo build` fails, `cargo check` does not
+    /// (see `jobfn.rs`):
+    ///
+    /// ```compile_fail,E0080
     /// zeroproc_sched::init();
     /// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
     /// let k = 3u64;
-    /// let _ = pool.submit(move |x: u64| x * k, 7); // captures `k`: does not compile
+    /// let _ = pool.submit(move |x: u64| x * k, 7); // captures `k`: does not build
     /// ```
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0080
     /// zeroproc_sched::init();
     /// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
     /// fn square(x: u64) -> u64 { x * x }
@@ -118,7 +133,7 @@ impl Pool {
     #[inline]
     pub fn submit<F, A, R>(&self, f: F, args: A) -> JobFuture<R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {
@@ -130,7 +145,7 @@ impl Pool {
     /// becomes [`JobError::Job(e)`](JobError::Job).
     pub fn submit_fallible<F, A, T, E>(&self, f: F, args: A) -> JobFuture<T, E>
     where
-        F: Fn(A) -> Result<T, E> + Copy + Send + 'static,
+        F: JobFn<A, Result<T, E>>,
         A: Message,
         T: Send + 'static,
         E: Send + 'static,
@@ -151,14 +166,14 @@ impl Pool {
     /// Submits without waiting: `Full(args)` when every submission ring is full.
     pub fn try_submit<F, A, R>(&self, f: F, args: A) -> Result<JobFuture<R>, TrySubmitError<A>>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
         match self.shared.try_dispatch(fn_id, &args, inner.clone(), 0, self.timeout_ns()) {
             Ok((w, id)) => Ok(assigned(inner, w, id)),
-            Err(Attempt::Full) => Err(TrySubmitError::Full(args)),
+            Err(Attempt::Full | Attempt::HeapFull) => Err(TrySubmitError::Full(args)),
             Err(Attempt::Closed) => Err(TrySubmitError::Shutdown(args)),
             Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(TrySubmitError::NoWorkers(args)),
             Err(Attempt::Encode(e)) => Err(TrySubmitError::Encode(args, e)),
@@ -174,11 +189,11 @@ impl Pool {
         timeout: Duration,
     ) -> Result<JobFuture<R>, SubmitError<A>>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {
-        self.submit_deadline(f, args, zeroproc_ring::blocking::deadline_after(timeout))
+        self.submit_deadline(f, args, zeroproc_shm::wait::deadline_after(timeout))
     }
 
     /// Submits, waiting until `deadline` (`None`: forever) for room in a submission ring.
@@ -189,14 +204,14 @@ impl Pool {
         deadline: Option<Instant>,
     ) -> Result<JobFuture<R>, SubmitError<A>>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
         match self.dispatch_future(fn_id, &args, inner, deadline) {
             Ok(fut) => Ok(fut),
-            Err(Attempt::Full) => Err(SubmitError::Timeout(args)),
+            Err(Attempt::Full | Attempt::HeapFull) => Err(SubmitError::Timeout(args)),
             Err(Attempt::Closed) => Err(SubmitError::Shutdown(args)),
             Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(SubmitError::NoWorkers(args)),
             Err(Attempt::Encode(e)) => Err(SubmitError::Encode(args, e)),
@@ -209,7 +224,7 @@ impl Pool {
     /// [`JobError::TimedOut`].
     pub fn submit_with_timeout<F, A, R>(&self, f: F, args: A, timeout: Duration) -> JobFuture<R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {
@@ -224,7 +239,7 @@ impl Pool {
     /// The trampoline id and a fresh future slot for a plain (infallible) job of `F`.
     fn plain<F, A, R>(&self, _f: F) -> (u32, Arc<Inner<R, Never>>)
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         A: Message,
         R: Message + Send + 'static,
     {
@@ -240,7 +255,7 @@ impl Pool {
             Attempt::TooLarge(message) => JobError::TooLarge { message },
             Attempt::NoWorkers | Attempt::Corrupt => JobError::NoWorkers,
             // `Full` cannot happen without a deadline: the blocking forms wait for room.
-            Attempt::Closed | Attempt::Full => JobError::Shutdown,
+            Attempt::Closed | Attempt::Full | Attempt::HeapFull => JobError::Shutdown,
         };
         JobFuture::ready(self.shared.clone(), Err(err))
     }
@@ -271,7 +286,7 @@ impl Pool {
     /// ```
     pub fn map<F, A, R, I>(&self, f: F, items: I) -> Map<'_, F, I::IntoIter, A, R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         I: IntoIterator<Item = A>,
         A: Message,
         R: Message + Send + 'static,
@@ -282,12 +297,30 @@ impl Pool {
     /// Like [`map`](Self::map), yielding results as they complete (any order).
     pub fn map_unordered<F, A, R, I>(&self, f: F, items: I) -> Map<'_, F, I::IntoIter, A, R>
     where
-        F: Fn(A) -> R + Copy + Send + 'static,
+        F: JobFn<A, R>,
         I: IntoIterator<Item = A>,
         A: Message,
         R: Message + Send + 'static,
     {
         Map::new(self, f, items.into_iter(), false)
+    }
+
+    /// Archives `value` once into shared memory for every job to read in place (Ray's
+    /// `put`, mpire's `shared_objects`): pass clones of the returned [`SharedValue`] as job
+    /// arguments and call [`SharedValue::get`] in the job for `&Archived<T>` — no per-job and
+    /// no per-worker copy. Keep the `SharedValue` until the jobs that read it are done.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Pool, SharedValue};
+    /// let pool = Pool::builder().workers(1).build()?;
+    /// let words = pool.share(&vec!["zero".to_string(), "one".into(), "two".into()])?;
+    /// let f = pool.submit(|(w, i): (SharedValue<Vec<String>>, u32)| w.get().unwrap()[i as usize].len(), (words.clone(), 2));
+    /// assert_eq!(f.result(), Ok(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn share<T: Message>(&self, value: &T) -> Result<SharedValue<T>, ShareError> {
+        SharedValue::new(value)
     }
 
     /// Per-worker statistics: jobs done, busy and idle time, bytes moved, respawns.
@@ -324,7 +357,7 @@ impl Pool {
     /// ```
     pub fn shutdown_timeout(&self, timeout: Duration, cancel_futures: bool) -> bool {
         self.shared.shutdown(cancel_futures);
-        if self.join_supervisor(zeroproc_ring::blocking::deadline_after(timeout)) {
+        if self.join_supervisor(zeroproc_shm::wait::deadline_after(timeout)) {
             return true;
         }
         self.terminate();

@@ -32,6 +32,9 @@ pub(crate) enum Attempt {
     Corrupt,
     /// The arguments are larger than the pool can carry (its spill heap).
     TooLarge(String),
+    /// The spill heap has no room for the arguments right now: its blocks come back as
+    /// workers read their jobs' arguments (waited for like a full ring).
+    HeapFull,
 }
 
 impl Shared {
@@ -77,12 +80,23 @@ impl Shared {
         deadline: Option<Instant>,
     ) -> Result<(usize, u64), Attempt> {
         loop {
-            match self.try_dispatch(fn_id, args, dest.clone(), seq, timeout_ns) {
-                Err(Attempt::Full) => {}
+            let heap_full = match self.try_dispatch(fn_id, args, dest.clone(), seq, timeout_ns) {
+                Err(Attempt::Full) => false,
+                Err(Attempt::HeapFull) => true,
                 r => return r,
-            }
+            };
             if self.poll() {
                 continue; // room was made
+            }
+            if heap_full && self.lock().owed() == 0 {
+                // Nothing in flight will free a block: waiting would never end.
+                return Err(Attempt::TooLarge(format!(
+                    "the pool's spill heap ({} bytes) has no free block large enough for \
+                     them even with no job in flight (its free space was carved into \
+                     smaller blocks, or leaked by killed workers); PoolBuilder::spill_heap \
+                     sets its size",
+                    self.spill.capacity()
+                )));
             }
             // Room comes back when a worker *releases* records, which is not a completion
             // and notifies nobody here: wait for a completion, but retry at least every
@@ -255,17 +269,21 @@ fn place<A: Message>(
             continue;
         }
         let Some(id) = core.alloc_id(w) else { continue };
+        let spilled = core.jobs.spilled();
         let slot = &mut core.slots[w];
         // Before the record is committed (the commit's Release publishes it).
         shared.claims().queue(id);
-        match encode_job(shared, &mut slot.tx, fn_id, id, timeout_ns != 0, args, stage) {
-            Ok(()) => {
+        let job = Job { fn_id, id, timed: timeout_ns != 0, stage, spilled };
+        match encode_job(shared, &mut slot.tx, &job, args) {
+            Ok(spill) => {
                 let pos = slot.tx.last_position();
                 dest.assign(w, id);
-                core.track(Owed { id, seq, dest, timeout_ns, worker: w, pos });
+                core.track(Owed { id, seq, dest, timeout_ns, worker: w, pos, spill });
                 return Ok((w, id));
             }
             Err(Attempt::Full) => continue,
+            // The heap is the pool's, not the worker's: another worker would not help.
+            Err(Attempt::HeapFull) => return Err(Attempt::HeapFull),
             Err(Attempt::Corrupt) => {
                 core.retire(w, &format!("submission ring corrupt: worker slot {w} retired"));
                 continue;
@@ -279,19 +297,29 @@ fn place<A: Message>(
     Err(Attempt::Full)
 }
 
-/// Archives `args` into a record of `tx` and commits (or stages) it.
+/// What [`encode_job`] writes besides the arguments.
+struct Job {
+    fn_id: u32,
+    id: u64,
+    timed: bool,
+    /// Stage (a batch publishes) rather than commit.
+    stage: bool,
+    /// Spill-heap bytes counted for the arguments of the jobs already in flight.
+    spilled: u64,
+}
+
+/// Archives `args` into a record of `tx` and commits (or stages) it. Returns the spill-heap
+/// bytes counted for them (0: inline).
 #[inline]
 fn encode_job<A: Message>(
     shared: &Shared,
     tx: &mut zeroproc_ring::spsc::Producer,
-    fn_id: u32,
-    id: u64,
-    timed: bool,
+    job: &Job,
     args: &A,
-    stage: bool,
-) -> Result<(), Attempt> {
-    let mut header = Header::new(id, fn_id);
-    if timed {
+) -> Result<u64, Attempt> {
+    let (id, stage) = (job.id, job.stage);
+    let mut header = Header::new(id, job.fn_id);
+    if job.timed {
         header.flags |= crate::job::FLAG_TIMED;
     }
     let max = tx.max_payload();
@@ -313,14 +341,14 @@ fn encode_job<A: Message>(
                 } else {
                     r.commit();
                 }
-                return Ok(());
+                return Ok(0);
             }
             // `need` is a lower bound (where the first write overflowed): if even that does
             // not fit a record, go to the spill heap without another pass at `max`.
             Err((EncodeError::TooLarge { .. }, need)) if size < max && need <= max => size = max,
             Err((e, need)) if crate::spill::too_large(&e) => {
                 // Larger than any record: into the spill heap, the record points at it.
-                return spill_job(shared, tx, header, args, need, id, stage);
+                return spill_job(shared, tx, header, args, need, job);
             }
             Err((e, _)) => return Err(Attempt::Encode(e.to_string())),
         }
@@ -330,15 +358,19 @@ fn encode_job<A: Message>(
 /// Puts arguments larger than any ring record into the spill heap (`need`: a lower bound
 /// on their size from the measuring pass); refused at once when even that exceeds the
 /// heap (a 1 GiB argument for a 64 MiB heap took 9.7 s of serialization passes to refuse).
+///
+/// Queued arguments may hold at most half of the heap (unless nothing else is in flight):
+/// the rest is left for results, which workers spill into the same heap — a heap full of
+/// queued arguments, which only workers free, and workers waiting to spill their results
+/// would wait for each other (8 MiB arguments and results failed this way).
 fn spill_job<A: Message>(
     shared: &Shared,
     tx: &mut zeroproc_ring::spsc::Producer,
     header: Header,
     args: &A,
     need: usize,
-    id: u64,
-    stage: bool,
-) -> Result<(), Attempt> {
+    job: &Job,
+) -> Result<u64, Attempt> {
     let cap = shared.spill.capacity();
     if need > cap {
         let why = if cap == 0 {
@@ -350,13 +382,19 @@ fn spill_job<A: Message>(
             "they need {need} bytes, {why} (PoolBuilder::spill_heap sets its size)"
         )));
     }
+    // The block is rounded up to a size class (four per octave: < 25 % more).
+    let counted = (need + need / 4) as u64;
+    if job.spilled > 0 && job.spilled + counted > cap as u64 / 2 {
+        return Err(Attempt::HeapFull);
+    }
     let Some(heap) = shared.spill.get(shared.header()) else {
         return Err(Attempt::Encode("the pool's spill heap could not be created".into()));
     };
-    let how = if stage { Send::Stage } else { Send::Commit };
-    match crate::spill::send_spilled(tx, heap, header, args, need, kind::JOB, id, how) {
-        Ok(true) => Ok(()),
+    let how = if job.stage { Send::Stage } else { Send::Commit };
+    match crate::spill::send_spilled(tx, heap, header, args, need, kind::JOB, job.id, how) {
+        Ok(true) => Ok(counted),
         Ok(false) => Err(Attempt::Full),
-        Err(e) => Err(Attempt::Encode(e)),
+        Err(crate::spill::SpillFailed::HeapFull(_)) => Err(Attempt::HeapFull),
+        Err(crate::spill::SpillFailed::Other(e)) => Err(Attempt::Encode(e)),
     }
 }

@@ -4,6 +4,7 @@
 //! blocks on the pool (so callbacks and `.await` make progress on their own).
 
 use super::core::{Core, Shared};
+use super::events;
 use super::registry::{self, Registration};
 use crate::claim::Claim;
 use crate::control::{monotonic_ns, state};
@@ -15,8 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zeroproc_ring::blocking::{self, Poll};
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::wait::{self, Poll};
 
 /// Interval of liveness and time-out checks.
 pub(crate) const TICK: Duration = Duration::from_millis(5);
@@ -39,6 +40,9 @@ pub(crate) struct Launch {
     pub specs: Vec<Spec>,
     /// The pool's name, for its registry entry.
     pub name: String,
+    /// The initializer's arguments: mapped by every worker that starts, so kept as long
+    /// as workers may (re)start.
+    pub _init_args: Option<Arc<crate::share::Stored>>,
 }
 
 /// Thread body. Reports the start-up outcome on `started`, then supervises until the pool
@@ -74,6 +78,7 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
         let mut core = shared.lock();
         for (w, spec) in launch.specs.iter().enumerate() {
             let child = launch::spawn(spec, &shared.map).map_err(BuildError::Spawn)?;
+            events::started(w, child.id());
             core.slots[w].pid = child.id();
             core.slots[w].child = Some(child);
         }
@@ -142,6 +147,12 @@ fn exited(index: usize, exit_code: Option<i32>) -> BuildError {
             "the worker could not be executed (/proc/self/exe is not this program, e.g. it \
              was started through the dynamic loader)"
         }
+        // libtest found no test named `__zeroproc_worker` and exited successfully.
+        Some(0) => {
+            "the worker exited at once without serving: in a test binary, add \
+             zeroproc::test_worker!() (at the top level or in `mod tests`); elsewhere, \
+             zeroproc::init() must be the first line of main"
+        }
         Some(_) | None => {
             "the program did not call zeroproc::init() first in main (or, under libtest, \
              has no zeroproc::test_worker!())"
@@ -174,7 +185,7 @@ fn wait_tick(shared: &Shared) {
         && (shared.interest.load(Ordering::Relaxed) != 0 || shared.closed.load(Ordering::Relaxed));
     let owed = shared.core.try_lock().map(|c| c.owed() > 0).unwrap_or(false);
     if idle && owed {
-        let _ = blocking::block_on::<(), ()>(
+        let _ = wait::block_on::<(), ()>(
             &shared.header().completions,
             WaitStrategy::Sleep,
             Some(deadline),
@@ -256,7 +267,14 @@ fn reap(core: &mut Core, w: usize) -> Option<std::process::ExitStatus> {
 /// fails, its unstarted jobs stay queued (for its successor, or an idle worker).
 fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitStatus) {
     let ctl = shared.control(w);
-    core.slots[w].asked_exit = None;
+    let asked = core.slots[w].asked_exit.take().is_some();
+    let pid = core.slots[w].pid;
+    if st.success() {
+        // Acquire: pairs with the Release in `Shared::close`.
+        events::exited(w, pid, asked || shared.closed.load(Ordering::Acquire));
+    } else {
+        events::crashed(w, pid, st.signal(), st.code(), ctl.current());
+    }
     // Everything it completed first.
     core.drain(w, shared);
     // Acquire: pairs with the worker's Release store of its state.
@@ -265,7 +283,9 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
         // Respawning onto the same rings would find the same garbage at once: the slot is
         // retired and its jobs fail (README: accounting).
         core.slots[w].kill = None;
-        core.retire(w, &format!("{which} ring corrupt: worker slot {w} retired"));
+        let why = format!("{which} ring corrupt: worker slot {w} retired");
+        events::retired(w, &why);
+        core.retire(w, &why);
         return;
     }
     let cur = ctl.current();
@@ -295,6 +315,8 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
 /// Slot `w` will not be respawned: its unstarted jobs move to the other workers (those
 /// that fit), the rest fail with `e`.
 fn give_up(shared: &Shared, core: &mut Core, w: usize, e: JobError<crate::Never>) {
+    let why = format!("{} failed starts in a row", core.slots[w].failed_starts);
+    events::retired(w, &why);
     core.slots[w].broken = true;
     core.rehome(shared, w);
     core.fail_held(w, |_| true, &|| e.clone());
@@ -332,6 +354,7 @@ fn enforce_timeout(shared: &Shared, core: &mut Core, w: usize) {
     let slot = &mut core.slots[w];
     if late && slot.kill.is_none() {
         slot.kill = Some((cur, JobError::TimedOut));
+        events::timed_out(w, slot.pid, cur, o.timeout_ns);
         if let Some(c) = slot.child.as_mut() {
             let _ = c.kill();
         }
@@ -377,6 +400,7 @@ fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize)
             slot.pid = c.id();
             slot.child = Some(c);
             slot.respawns += 1;
+            events::respawned(w, slot.pid, slot.respawns);
             // A new process: what was judged of the old one no longer holds.
             slot.stuck = false;
             slot.probe = None;

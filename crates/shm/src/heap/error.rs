@@ -106,7 +106,7 @@ pub enum AllocError {
     },
     /// A free list held a block whose header was overwritten (a buffer overrun by some
     /// block's owner). The block is taken out of circulation; the heap stays usable.
-    Corrupted {
+    Corrupt {
         /// Class whose free list held it.
         class: u32,
         /// Offset (from the segment base) of the damaged block header.
@@ -125,7 +125,7 @@ impl fmt::Display for AllocError {
             AllocError::BadAlign { align } => {
                 write!(f, "alignment {align} is not a power of two up to {}", super::MAX_ALIGN)
             }
-            AllocError::Corrupted { class, header } => {
+            AllocError::Corrupt { class, header } => {
                 write!(f, "free list of class {class} holds a damaged block header at {header:#x}")
             }
         }

@@ -143,7 +143,7 @@ impl Heap<'_> {
     }
 
     fn corrupted(&self, c: u32, idx: u64) -> AllocError {
-        AllocError::Corrupted { class: c, header: self.region_off + idx * UNIT }
+        AllocError::Corrupt { class: c, header: self.region_off + idx * UNIT }
     }
 
     /// Carves a fresh block of class `c` from the bump area, marked ALLOC; `None` when the

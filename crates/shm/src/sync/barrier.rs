@@ -72,14 +72,14 @@ pub enum BarrierError {
     /// another party. Python's `BrokenBarrierError`.
     Broken,
     /// This caller's deadline passed; it broke the barrier for the others.
-    TimedOut,
+    Timeout,
 }
 
 impl fmt::Display for BarrierError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             BarrierError::Broken => "the barrier is broken",
-            BarrierError::TimedOut => "timed out waiting at the barrier (it is now broken)",
+            BarrierError::Timeout => "timed out waiting at the barrier (it is now broken)",
         })
     }
 }
@@ -205,7 +205,7 @@ impl Barrier {
     /// use std::time::Duration;
     /// use zeroproc_shm::sync::{Barrier, BarrierError};
     /// let b = Barrier::new(2);
-    /// assert_eq!(b.wait_timeout(Duration::from_millis(5)), Err(BarrierError::TimedOut));
+    /// assert_eq!(b.wait_timeout(Duration::from_millis(5)), Err(BarrierError::Timeout));
     /// assert!(b.is_broken());
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<BarrierWaitResult, BarrierError> {
@@ -397,7 +397,7 @@ impl Barrier {
             }
         }
         self.ec.notify_all();
-        Err(BarrierError::TimedOut)
+        Err(BarrierError::Timeout)
     }
 }
 

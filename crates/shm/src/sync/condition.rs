@@ -261,7 +261,7 @@ impl Condition {
         let notified = loop {
             match futex::wait(&self.seq, key, deadline) {
                 WaitOutcome::Interrupted => continue,
-                WaitOutcome::TimedOut => break false,
+                WaitOutcome::Timeout => break false,
                 WaitOutcome::Woken | WaitOutcome::ValueChanged => break true,
             }
         };

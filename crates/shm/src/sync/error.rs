@@ -125,12 +125,12 @@ pub enum TryLockError<G> {
 /// let lock = Lock::new();
 /// let g = lock.lock().unwrap();
 /// let r = lock.lock_timeout(Duration::from_millis(5));
-/// assert!(matches!(r, Err(LockTimeoutError::TimedOut)));
+/// assert!(matches!(r, Err(LockTimeoutError::Timeout)));
 /// drop(g);
 /// ```
 pub enum LockTimeoutError<G> {
     /// The deadline passed with the lock still held by a live owner.
-    TimedOut,
+    Timeout,
     /// The holder had died; the caller now holds the lock.
     OwnerDied(OwnerDied<G>),
 }
@@ -170,7 +170,7 @@ impl<G> std::error::Error for TryLockError<G> {}
 impl<G> fmt::Debug for LockTimeoutError<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LockTimeoutError::TimedOut => f.write_str("TimedOut"),
+            LockTimeoutError::Timeout => f.write_str("Timeout"),
             LockTimeoutError::OwnerDied(e) => f.debug_tuple("OwnerDied").field(e).finish(),
         }
     }
@@ -179,7 +179,7 @@ impl<G> fmt::Debug for LockTimeoutError<G> {
 impl<G> fmt::Display for LockTimeoutError<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LockTimeoutError::TimedOut => f.write_str("timed out waiting for the lock"),
+            LockTimeoutError::Timeout => f.write_str("timed out waiting for the lock"),
             LockTimeoutError::OwnerDied(e) => e.fmt(f),
         }
     }

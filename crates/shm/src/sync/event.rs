@@ -200,7 +200,7 @@ impl Event {
             }
             // The kernel compares the word with `v | WAITERS` atomically with queueing us:
             // a `set` after our CAS changes the word, so we either are woken or do not sleep.
-            if futex::wait(&self.word, v | WAITERS, deadline) == WaitOutcome::TimedOut {
+            if futex::wait(&self.word, v | WAITERS, deadline) == WaitOutcome::Timeout {
                 // Acquire: pairs with the Release CAS in `set`.
                 return fired(self.word.load(Ordering::Acquire));
             }

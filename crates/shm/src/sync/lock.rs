@@ -21,7 +21,7 @@ pub(super) enum Acquired {
     /// Taken over from an owner whose process had exited.
     OwnerDied,
     /// The deadline passed first.
-    TimedOut,
+    Timeout,
 }
 
 /// A robust mutual-exclusion lock that works between processes (in a shared-memory
@@ -107,7 +107,7 @@ impl Lock {
         match self.acquire(None) {
             Acquired::Clean => Ok(self.guard()),
             Acquired::OwnerDied => Err(OwnerDied::new(self.guard())),
-            Acquired::TimedOut => unreachable!("no deadline was given"),
+            Acquired::Timeout => unreachable!("no deadline was given"),
         }
     }
 
@@ -144,7 +144,7 @@ impl Lock {
     /// let lock = Lock::new();
     /// let _held = lock.lock().unwrap();
     /// let r = lock.lock_timeout(Duration::from_millis(20));
-    /// assert!(matches!(r, Err(LockTimeoutError::TimedOut)));
+    /// assert!(matches!(r, Err(LockTimeoutError::Timeout)));
     /// ```
     pub fn lock_timeout(
         &self,
@@ -157,7 +157,7 @@ impl Lock {
     }
 
     /// Like [`lock`](Self::lock), giving up at `deadline` with
-    /// [`LockTimeoutError::TimedOut`]. Sub-second remainders are honoured.
+    /// [`LockTimeoutError::Timeout`]. Sub-second remainders are honoured.
     ///
     /// # Example
     /// ```
@@ -174,7 +174,7 @@ impl Lock {
         match self.acquire(Some(deadline)) {
             Acquired::Clean => Ok(self.guard()),
             Acquired::OwnerDied => Err(LockTimeoutError::OwnerDied(OwnerDied::new(self.guard()))),
-            Acquired::TimedOut => Err(LockTimeoutError::TimedOut),
+            Acquired::Timeout => Err(LockTimeoutError::Timeout),
         }
     }
 
@@ -302,7 +302,7 @@ impl Lock {
             let end = slices.next_end(deadline);
             // The kernel re-checks `word == c | WAITERS` atomically with queueing us, so a
             // release between our CAS and this call makes it return at once.
-            if futex::wait(&self.word, c | WAITERS, Some(end)) != WaitOutcome::TimedOut {
+            if futex::wait(&self.word, c | WAITERS, Some(end)) != WaitOutcome::Timeout {
                 continue; // woken, value changed or interrupted: look again
             }
             // A slice passed with the word unchanged: is the owner still alive?
@@ -312,7 +312,7 @@ impl Lock {
                 return Acquired::OwnerDied;
             }
             if time::expired(deadline) {
-                return Acquired::TimedOut;
+                return Acquired::Timeout;
             }
         }
     }
@@ -460,7 +460,7 @@ pub(super) mod tests {
         lock.set_raw(c.id());
         assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
         let r = lock.lock_timeout(Duration::from_millis(30));
-        assert!(matches!(r, Err(LockTimeoutError::TimedOut)));
+        assert!(matches!(r, Err(LockTimeoutError::Timeout)));
         c.kill().unwrap(); // not reaped yet: a zombie counts as gone
         let r = lock.lock_timeout(Duration::from_secs(10));
         assert!(matches!(r, Err(LockTimeoutError::OwnerDied(_))), "{r:?}");

@@ -74,7 +74,7 @@ impl RLock {
         match self.lock.acquire(None) {
             Acquired::Clean => Ok(self.enter()),
             Acquired::OwnerDied => Err(OwnerDied::new(self.enter())),
-            Acquired::TimedOut => unreachable!("no deadline was given"),
+            Acquired::Timeout => unreachable!("no deadline was given"),
         }
     }
 
@@ -132,7 +132,7 @@ impl RLock {
     /// std::thread::scope(|s| {
     ///     let t = s.spawn(|| {
     ///         let d = Instant::now() + Duration::from_millis(10);
-    ///         matches!(r.lock_deadline(d), Err(LockTimeoutError::TimedOut))
+    ///         matches!(r.lock_deadline(d), Err(LockTimeoutError::Timeout))
     ///     });
     ///     assert!(t.join().unwrap());
     /// });
@@ -147,7 +147,7 @@ impl RLock {
         match self.lock.acquire(Some(deadline)) {
             Acquired::Clean => Ok(self.enter()),
             Acquired::OwnerDied => Err(LockTimeoutError::OwnerDied(OwnerDied::new(self.enter()))),
-            Acquired::TimedOut => Err(LockTimeoutError::TimedOut),
+            Acquired::Timeout => Err(LockTimeoutError::Timeout),
         }
     }
 

@@ -11,11 +11,7 @@ const FIRST_SLICE: Duration = Duration::from_millis(1);
 /// (plus scheduling), once the waiter's slices have grown.
 pub(super) const MAX_SLICE: Duration = Duration::from_millis(64);
 
-/// `now + d`, or `None` ("no deadline") when that is not representable.
-#[inline]
-pub(super) fn deadline_after(d: Duration) -> Option<Instant> {
-    Instant::now().checked_add(d)
-}
+pub(super) use crate::wait::deadline_after;
 
 /// Whether `deadline` (if any) has passed.
 #[inline]

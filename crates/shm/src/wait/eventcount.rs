@@ -107,7 +107,7 @@ impl EventCount {
         loop {
             match futex::wait(&self.epoch, key.0, deadline) {
                 WaitOutcome::Interrupted => continue,
-                WaitOutcome::TimedOut => timed_out = true,
+                WaitOutcome::Timeout => timed_out = true,
                 WaitOutcome::Woken | WaitOutcome::ValueChanged => {}
             }
             break;

@@ -23,7 +23,7 @@ use crate::queue::{Queue, QueueBuilder};
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use zeroproc_ring::blocking::{block_on, deadline_after, BlockError, Poll};
+use zeroproc_shm::wait::{block_on, deadline_after, BlockError, Poll};
 
 /// A [`Queue`] whose consumers report each value finished with
 /// [`task_done`](Self::task_done), so that [`join`](Self::join) can wait, in any process,
@@ -312,7 +312,7 @@ impl<T> JoinableQueue<T> {
         });
         match r {
             Ok(()) => Ok(()),
-            Err(BlockError::TimedOut | BlockError::Failed(())) => {
+            Err(BlockError::Timeout | BlockError::Failed(())) => {
                 Err(JoinTimeoutError { unfinished: self.unfinished_tasks() })
             }
         }

@@ -1,11 +1,11 @@
-//! The one blocking loop every ring operation uses: poll, spin, then sleep on an
-//! [`EventCount`], with a deadline and periodic peer-liveness checks.
+//! The one blocking loop every ring, queue, pipe and pool operation uses: poll, spin,
+//! then sleep on an [`EventCount`], with a deadline and periodic peer-liveness checks.
 //!
 //! `op`, `op_timeout` and `op_deadline` all end up in [`block_on`]; only the deadline
 //! form is implemented.
 
+use super::{EventCount, WaitStrategy};
 use std::time::{Duration, Instant};
-use zeroproc_shm::wait::{EventCount, WaitStrategy};
 
 /// What one poll of the condition found.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub enum Poll<T, E> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum BlockError<E> {
     /// The deadline passed.
-    TimedOut,
+    Timeout,
     /// `poll` reported a permanent failure.
     Failed(E),
 }
@@ -186,7 +186,7 @@ fn spin_phase<T, E>(
         // CAS contention, not for waiting on a peer: its 1+2+…+64 PAUSEs (~140 cycles each
         // on recent x86) and `sched_yield`s added ~6 µs to a 0.2 µs round trip (measured,
         // docs/performance.md).
-        zeroproc_shm::atomic::spin_hint();
+        crate::atomic::spin_hint();
     }
 }
 
@@ -198,6 +198,6 @@ fn final_poll<T, E>(poll: &mut impl FnMut() -> Poll<T, E>) -> Result<T, BlockErr
     match poll() {
         Poll::Ready(t) => Ok(t),
         Poll::Failed(e) => Err(BlockError::Failed(e)),
-        Poll::Pending => Err(BlockError::TimedOut),
+        Poll::Pending => Err(BlockError::Timeout),
     }
 }

@@ -1,0 +1,79 @@
+//! What a job function is: the bounds every `submit`, `map`, `Process` and initializer
+//! puts on the function it is given, as traits that say what to do when they are not met.
+//!
+//! A worker calls a job function by its *type* (`fnid.rs`): the function carries no
+//! bytes, so it must be a fn item or a closure that captures nothing. The bounds
+//! (`Fn + Copy + Send + 'static`) catch, at the call site and in `cargo check`, every
+//! closure that captures something owned and not `Copy` (a `Vec`, a `String`, an `Arc`,
+//! a table) — rustc reports the root trait, so the message below is what users see
+//! (`#[diagnostic::do_not_recommend]` keeps it from descending to "`Vec<u64>: Copy` is not
+//! satisfied"). A closure that borrows a local fails `'static` (borrowck suggests `move`,
+//! which then lands here).
+//!
+//! **What no bound on stable Rust can express:** "zero-sized". A `move` closure that
+//! captures only `Copy` data (`move |x| x * k` with `k: u64`) and a function *pointer*
+//! (`let f: fn(u64) -> u64 = square`) meet all of the bounds; they are refused after
+//! type checking, when the job is instantiated (`job::conjure`'s compile-time assertion):
+//! `cargo build` fails with the message, `cargo check` and editors do not show it.
+//! Making it a bound would need `generic_const_exprs` (nightly) or taking `fn(A) -> R`
+//! pointers, which would turn every job call into an indirect call and drop inlining from
+//! the chunked `map` hot loop.
+
+/// A function a pool can run as a job, or a `Process` as its body: `Fn(A) -> R`, a fn
+/// item or a closure that captures nothing. Blanket-implemented; the bound exists for its
+/// error message.
+///
+/// ```
+/// zeroproc_sched::init();
+/// use zeroproc_sched::{JobFn, Pool};
+/// fn run_one<F: JobFn<u64, u64>>(pool: &Pool, f: F) -> u64 {
+///     pool.submit(f, 20).result().unwrap()
+/// }
+/// let pool = Pool::builder().workers(1).build()?;
+/// assert_eq!(run_one(&pool, |x| x + 1), 21);
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
+///
+/// A closure that captures a value is refused where it is passed, by `cargo check` too:
+///
+/// ```compile_fail,E0277
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+/// let table = vec![1u64, 2, 3];
+/// // error[E0277]: `{closure}` cannot be sent to a worker: a job function must be a fn
+/// // item or a closure that captures nothing
+/// let _ = pool.submit(move |i: usize| table[i], 1);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent to a worker: a job function must be a fn item or a \
+               closure that captures nothing",
+    label = "captures variables (or is not `Fn({A}) -> {R} + Send`)",
+    note = "a worker calls the function by its type and gets no bytes of it: pass the data \
+            as the job's argument (`pool.submit(f, (data, x))`) or share it once \
+            (`pool.share(&value)` → a `SharedValue<T>` handle passed as an argument)"
+)]
+pub trait JobFn<A, R>: Fn(A) -> R + Copy + Send + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<F, A, R> JobFn<A, R> for F where F: Fn(A) -> R + Copy + Send + 'static {}
+
+/// A pool's initializer without arguments: `Fn()`, a fn item or a closure that captures
+/// nothing (see [`JobFn`]; arguments go through
+/// [`PoolBuilder::initializer_with`](crate::PoolBuilder::initializer_with)).
+///
+/// ```
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).initializer(|| ()).build()?;
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a worker initializer: it must be a fn item or a closure \
+               that captures nothing",
+    label = "captures variables (or is not `Fn() + Send`)",
+    note = "pass the data as the initializer's argument: \
+            `.initializer_with(f, args)` calls `f(args)` in every worker"
+)]
+pub trait InitFn: Fn() + Copy + Send + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<F> InitFn for F where F: Fn() + Copy + Send + 'static {}

@@ -1,0 +1,91 @@
+//! Arguments that fill the spill heap: `submit` and `map` wait for room like they wait
+//! for ring room; `try_submit` / `submit_timeout` hand the arguments back; an argument
+//! larger than the whole heap is `TooLarge` (issue 13 item 4).
+
+use std::time::Duration;
+use zeroproc_sched::{JobError, Pool, SubmitError, TrySubmitError};
+
+zeroproc_sched::test_worker!();
+
+const MIB8: usize = 1 << 20; // u64s: 8 MiB
+
+fn checksum(v: Vec<u64>) -> u64 {
+    v.iter().fold(0u64, |a, &x| a.wrapping_mul(31).wrapping_add(x))
+}
+
+fn item(i: u64) -> Vec<u64> {
+    (0..MIB8 as u64).map(|k| k ^ i).collect()
+}
+
+/// 40 items of 8 MiB (320 MiB in all) through the default 64 MiB heap: every job
+/// completes with its own result (it failed around the 7th job with "shared heap out of
+/// memory" reported as `Decode`).
+#[test]
+fn map_over_8_mib_items_with_the_default_heap_completes() {
+    let pool = Pool::builder().workers(2).build().expect("pool");
+    let want: Vec<u64> = (0..40).map(|i| checksum(item(i))).collect();
+    let got: Vec<Result<u64, JobError>> = pool.map(checksum, (0..40).map(item)).collect();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.as_ref(), Ok(w), "item {i}");
+    }
+}
+
+fn slow_checksum(v: Vec<u64>) -> u64 {
+    std::thread::sleep(Duration::from_millis(300));
+    checksum(v)
+}
+
+/// While the heap is full of queued arguments: `try_submit` gives `Full(args)` back,
+/// `submit_timeout` gives `Timeout(args)` back, plain `submit` waits and completes.
+#[test]
+fn a_full_heap_hands_arguments_back_to_try_and_timeout_forms() {
+    // 20 MiB heap: queued arguments may hold half of it, so while one 8 MiB job is in
+    // flight the next waits (`submit` blocks until the one before completes).
+    let pool = Pool::builder().workers(1).spill_heap(20 << 20).build().expect("pool");
+    // Each holds the worker for 300 ms; when the third is placed the second has completed
+    // and the third is in flight, holding the heap's argument share.
+    let held: Vec<_> = (0..3).map(|i| pool.submit(slow_checksum, item(i))).collect();
+    std::thread::sleep(Duration::from_millis(50));
+    match pool.try_submit(slow_checksum, item(9)) {
+        Err(TrySubmitError::Full(v)) => assert_eq!(v.len(), MIB8),
+        other => panic!("try_submit with a full heap: {:?}", other.map(|_| ())),
+    }
+    match pool.submit_timeout(slow_checksum, item(9), Duration::from_millis(20)) {
+        Err(SubmitError::Timeout(v)) => assert_eq!(v.len(), MIB8),
+        other => panic!("submit_timeout with a full heap: {:?}", other.map(|_| ())),
+    }
+    let last = pool.submit(slow_checksum, item(7));
+    for (i, f) in held.into_iter().enumerate() {
+        assert_eq!(f.result(), Ok(checksum(item(i as u64))));
+    }
+    assert_eq!(last.result(), Ok(checksum(item(7))));
+}
+
+/// An argument larger than the whole heap is a resource error, not bad data, at once.
+#[test]
+fn an_argument_larger_than_the_heap_is_too_large() {
+    let pool = Pool::builder().workers(1).spill_heap(4 << 20).build().expect("pool");
+    let r = pool.submit(checksum, item(1)).result();
+    assert!(matches!(r, Err(JobError::TooLarge { .. })), "{r:?}");
+    match pool.try_submit(checksum, item(1)) {
+        Err(TrySubmitError::TooLarge(v, _)) => assert_eq!(v.len(), MIB8),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+fn doubled(v: Vec<u64>) -> Vec<u64> {
+    v.into_iter().map(|x| x * 2).collect()
+}
+
+/// Big arguments *and* big results: queued arguments must leave the heap room for the
+/// results, or every worker would wait to spill a result while the heap is full of
+/// arguments only workers free.
+#[test]
+fn map_with_8_mib_arguments_and_results_completes() {
+    let pool = Pool::builder().workers(2).build().expect("pool");
+    for (i, r) in pool.map(doubled, (0..24).map(item)).enumerate() {
+        let v = r.unwrap_or_else(|e| panic!("item {i}: {e}"));
+        assert_eq!(v.len(), MIB8);
+        assert_eq!(v[5], (5 ^ i as u64) * 2, "item {i}");
+    }
+}
