@@ -1,21 +1,28 @@
-//! A kernel mapped over chunks of a `SharedArray`, results written **in place**: the input
-//! (8 M f64, 64 MiB) and the output live in shared memory; jobs carry only handles (a few
-//! dozen bytes), each worker writes its own disjoint chunk of the output.
+//! A kernel over chunks of a `SharedArray`, results written **in place**, in one call: the
+//! input (8 M f64, 64 MiB) and the output live in shared memory; each job carries only
+//! handles (a few dozen bytes) and each worker writes its own disjoint chunk of the output.
+//! Then the same on a grid, in bands of whole rows.
 
 use std::time::Instant;
-use zeroproc::{ArrayHandle, ChunkMut, SharedArray};
+use zeroproc::shared::RowBand;
+use zeroproc::SharedArray;
 
 const N: usize = 8 << 20;
 
-/// y[i] = sqrt(x[i]) * 0.5 + 1 over one chunk.
-fn kernel((x, out): (ArrayHandle<f64>, ChunkMut<f64>)) -> (u64, usize) {
-    let x = x.read().expect("input");
-    let mut y = out.write().expect("a chunk is written by one job only");
-    let r = y.range();
-    for (o, v) in y.iter_mut().zip(&x[r.clone()]) {
+/// y[i] = sqrt(x[i]) * 0.5 + 1 over one chunk (`x` is the same range of the input).
+fn kernel(y: &mut [f64], x: &[f64]) {
+    for (o, v) in y.iter_mut().zip(x) {
         *o = v.sqrt() * 0.5 + 1.0;
     }
-    (std::process::id() as u64, r.len())
+}
+
+/// Each cell of a band := its row + its column, written by whichever worker got the band.
+fn stencil(band: &mut [u32], b: RowBand) {
+    for (row, cells) in b.rows.zip(band.chunks_exact_mut(b.cols)) {
+        for (col, c) in cells.iter_mut().enumerate() {
+            *c = (row + col) as u32;
+        }
+    }
 }
 
 fn main() {
@@ -25,21 +32,19 @@ fn main() {
     let x = SharedArray::from_slice(&data).expect("input array");
     let mut y = SharedArray::<f64>::zeroed(N).expect("output array");
     let t = Instant::now();
-    let chunks = y.chunks_mut(N / 64).expect("split");
-    let jobs: Vec<_> = chunks.into_iter().map(|c| (x.handle(), c)).collect();
-    let mut per_pid = std::collections::BTreeMap::new();
-    for r in pool.map(kernel, jobs) {
-        let (pid, n) = r.expect("job");
-        *per_pid.entry(pid).or_insert(0usize) += n;
-    }
+    pool.for_each_chunk_mut_with(&mut y, &x, N / 64, kernel).expect("every chunk written");
     let elapsed = t.elapsed();
-    let y = y.as_slice().expect("every chunk finished");
+    let y = y.as_slice().expect("readable once the call returned");
     let wrong = (0..N).filter(|&i| y[i] != data[i].sqrt() * 0.5 + 1.0).count();
-    println!("{N} elements, 64 chunks, {} workers, {:?}", pool.workers(), elapsed);
-    for (pid, n) in per_pid {
-        println!("  worker pid {pid} wrote {n} elements in place");
-    }
+    println!("{N} elements, 64 chunks, {} workers, {elapsed:?}", pool.workers());
     println!("mismatches against a local computation: {wrong}");
     assert_eq!(wrong, 0);
+
+    let (rows, cols) = (1000, 500);
+    let mut grid = SharedArray::<u32>::zeroed(rows * cols).expect("grid");
+    pool.for_each_row_band_mut(&mut grid, cols, 50, stencil).expect("every band written");
+    let g = grid.as_slice().expect("readable");
+    assert!((0..rows * cols).all(|i| g[i] == (i / cols + i % cols) as u32));
+    println!("grid {rows}×{cols} in bands of 50 rows: every cell checked");
     println!("{}", pool.stats());
 }

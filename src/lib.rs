@@ -168,8 +168,9 @@ pub use zeroproc_mp::{
 pub use zeroproc_sched::init;
 pub use zeroproc_sched::{
     as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BuildError, Exit,
-    InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder,
-    PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, SharedValue, Shutdown,
+    ForEachChunkError, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never,
+    Pool, PoolBuilder, PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError,
+    SharedValue, Shutdown,
     SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
 };
 

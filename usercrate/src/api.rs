@@ -1,4 +1,5 @@
-//! Scenarios of the API as new users meet it (issue #13): what a user writes in one line.
+//! Scenarios of the API as new users meet it (issues #13, #14): what a user writes in one
+//! line.
 
 use crate::harness::{ensure, Outcome};
 use zeroproc::Pool;
@@ -148,4 +149,44 @@ pub fn forgot_init_is_named() -> Outcome {
         ensure(stdout.contains("zeroproc::init()"), || format!("{mode}: init() not named"))?;
     }
     Ok(())
+}
+
+fn saxpy(y: &mut [f32], x: &[f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += 3.0 * x;
+    }
+}
+
+fn exit_in_rows_8_to_11(band: &mut [u16], b: zeroproc::shared::RowBand) {
+    if b.rows.start == 8 {
+        std::process::exit(7);
+    }
+    for (row, cells) in b.rows.zip(band.chunks_exact_mut(b.cols)) {
+        cells.fill(row as u16);
+    }
+}
+
+/// In-place kernels over shared arrays in one call (issue #14): a zip with a read-only
+/// input, and a grid in row bands where one band's worker exits — the error names that
+/// band and how it died, every other band is written, and the grid reads again.
+pub fn in_place_kernels() -> Outcome {
+    let pool = Pool::builder().workers(2).build().map_err(|e| format!("build: {e}"))?;
+    let x = zeroproc::SharedArray::from_slice(&(0..10_000).map(|i| i as f32).collect::<Vec<_>>())
+        .map_err(|e| e.to_string())?;
+    let mut y = zeroproc::SharedArray::from_slice(&[1.0f32; 10_000]).map_err(|e| e.to_string())?;
+    pool.for_each_chunk_mut_with(&mut y, &x, 1_000, saxpy).map_err(|e| e.to_string())?;
+    let v = y.as_slice().map_err(|e| e.to_string())?;
+    ensure(v.iter().enumerate().all(|(i, &y)| y == 3.0 * i as f32 + 1.0), || "saxpy".into())?;
+
+    let (rows, cols) = (20, 64);
+    let mut grid = zeroproc::SharedArray::<u16>::zeroed(rows * cols).map_err(|e| e.to_string())?;
+    let e = pool.for_each_row_band_mut(&mut grid, cols, 4, exit_in_rows_8_to_11).unwrap_err();
+    let died = zeroproc::JobError::WorkerDied { signal: None, exit_code: Some(7) };
+    ensure(
+        matches!(&e, zeroproc::ForEachChunkError::Chunk { index: 2, error, failed: 1, .. } if *error == died),
+        || format!("expected band 2 to fail with exit code 7, got {e:?}"),
+    )?;
+    let g = grid.as_slice().map_err(|e| e.to_string())?;
+    let want = |r: usize| if (8..12).contains(&r) { 0 } else { r as u16 };
+    ensure((0..rows * cols).all(|i| g[i] == want(i / cols)), || "the other bands".into())
 }

@@ -43,6 +43,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     initializer_with_args,
     big_items_backpressure,
     forgot_init_is_named,
+    in_place_kernels,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `bench/record.rs` | result rows, curves, notes; `--only` selection |
 //! | `bench/rust.rs` | zeroproc, rayon and crossbeam-channel runs and their sizes |
+//! | `bench/arrays.rs` | W3 copy-in (`SharedArray` vs memcpy), W2 in-place (`for_each_chunk_mut` vs rayon) |
 //! | `bench/uneven.rs` | W5 uneven jobs: zeroproc submit / map vs rayon, ratios to rayon |
 //! | `bench/faults.rs` | W6 a service under faults: latency, throughput, fault counts |
 //! | `bench/python.rs` | the Python peers (`bench/python/*.py`) under a time limit |
@@ -16,6 +17,7 @@
 //! | `bench/table.rs` | the grid with ratios, as text and markdown |
 //! | `bench/svg.rs`, `bench/report.rs` | charts and `report.md` |
 
+mod arrays;
 mod faults;
 mod machine;
 mod pyjobs;

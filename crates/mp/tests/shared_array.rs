@@ -230,3 +230,15 @@ fn shared_vec_publishes_a_growing_prefix() {
     assert_eq!(v.as_slice()[3], [6.0; 3]);
     assert_eq!(&*h.read().unwrap(), v.as_slice());
 }
+
+#[test]
+fn from_slice_copies_every_element_of_a_multi_page_array() {
+    // 3 MiB + a partial page, elements not a power of two in size: every element checked.
+    let data: Vec<[u8; 3]> =
+        (0..(1 << 20) + 1001).map(|i: u32| [i as u8, (i >> 8) as u8, 7]).collect();
+    let a = SharedArray::from_slice(&data).unwrap();
+    assert_eq!(a.as_slice().unwrap(), &data[..]);
+    assert_eq!(&*a.handle().read().unwrap(), &data[..]);
+    let z = SharedArray::<u64>::zeroed(3 << 17).unwrap();
+    assert!(z.as_slice().unwrap().iter().all(|&v| v == 0));
+}

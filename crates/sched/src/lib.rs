@@ -63,8 +63,8 @@ pub use jobfn::{InitFn, JobFn};
 pub use launch::{init, WORKER_ARGS, WORKER_ENV};
 pub use pool::raw;
 pub use pool::{
-    registry_dir, running_pools, Map, ObserveError, Pool, PoolBuilder, PoolEntry, PoolObserver,
-    PoolSnapshot, PoolStats, Shutdown, WorkerSnapshot, WorkerStats,
+    registry_dir, running_pools, ForEachChunkError, Map, ObserveError, Pool, PoolBuilder,
+    PoolEntry, PoolObserver, PoolSnapshot, PoolStats, Shutdown, WorkerSnapshot, WorkerStats,
 };
 pub use process::{Exit, Process, ProcessError, Run, PROCESS_ENV};
 pub use share::{AccessError, ShareError, SharedValue};

@@ -2,9 +2,11 @@
 //! `samples` round trips, record each into the histogram, stop the peer. [`run_latency`]
 //! interleaves rounds of all workloads so that host drift hits every system alike.
 
+pub mod array_copy;
 pub mod faults;
 pub mod faults_client;
 pub mod floors;
+pub mod inplace;
 pub mod mp;
 pub mod os_pipe;
 pub mod pool;

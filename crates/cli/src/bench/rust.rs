@@ -266,6 +266,8 @@ pub fn run(sel: &Selection, sizes: &Sizes) -> Result<(Outcome, Option<(Mandel, u
         latency(&mut o, cb, "QUEUE", &h);
     }
 
+    super::arrays::run(&mut o, sel, sizes.w3_mib, sizes.w3_repeats.max(3))?;
+    super::arrays::run_inplace(&mut o, sel, sizes.w2_chunked as usize, sizes.w4_rounds * 10 + 1)?;
     super::uneven::run(&mut o, sel, sizes.w5_jobs, sizes.w5_rounds)?;
     super::faults::run(&mut o, sel, sizes.w6_requests)?;
     Ok((o, w4_check))

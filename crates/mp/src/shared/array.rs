@@ -55,7 +55,7 @@ impl<T: Pod> SharedArray<T> {
     /// A zero-filled array whose splits may have up to `max_chunks` chunks (8 bytes of
     /// shared memory each).
     pub fn zeroed_with_max_chunks(len: usize, max_chunks: usize) -> Result<Self, SharedError> {
-        Self::create(len, max_chunks, |_| {})
+        Self::create(len, max_chunks, None)
     }
 
     /// An array holding a copy of `data`.
@@ -65,19 +65,11 @@ impl<T: Pod> SharedArray<T> {
     /// assert_eq!(a.as_slice().unwrap(), &[1, 2, 3]);
     /// ```
     pub fn from_slice(data: &[T]) -> Result<Self, SharedError> {
-        Self::create(data.len(), data.len().min(DEFAULT_MAX_CHUNKS), |p| {
-            // SAFETY: `p` points at room for `data.len()` elements in the fresh segment,
-            // which nobody else can reach yet.
-            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) }
-        })
+        Self::create(data.len(), data.len().min(DEFAULT_MAX_CHUNKS), Some(data))
     }
 
-    fn create(
-        len: usize,
-        max_chunks: usize,
-        init: impl FnOnce(*mut T),
-    ) -> Result<Self, SharedError> {
-        let map = Arc::new(Mapping::create::<T>(KIND_ARRAY, len, max_chunks, init)?);
+    fn create(len: usize, max_chunks: usize, data: Option<&[T]>) -> Result<Self, SharedError> {
+        let map = Arc::new(Mapping::create::<T>(KIND_ARRAY, len, max_chunks, data)?);
         cache::register(&map);
         Ok(Self { map, _t: PhantomData })
     }

@@ -5,8 +5,9 @@ use super::header::{
 };
 use super::SharedError;
 use bytemuck::Pod;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::AtomicU64;
-use zeroproc_shm::{Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
+use zeroproc_shm::{CreateError, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
 
 /// The header's immutable fields, validated against the mapping and copied here, so that
 /// later damage to the shared copy cannot move any access out of bounds.
@@ -31,13 +32,19 @@ pub(crate) struct Mapping {
 
 impl Mapping {
     /// Creates the segment for `capacity` elements of `T` with a claim table of
-    /// `max_chunks`, fills the elements with `init` (given the element pointer) and
-    /// publishes it.
+    /// `max_chunks`, copies `data` (if any: `capacity` elements) into the elements and
+    /// publishes it. The elements are otherwise zero (memfd pages are).
+    ///
+    /// The pages are reserved (`fallocate`) but not mapped here: the data goes in by
+    /// `pwrite`, which fills the file's pages in one kernel pass, and whoever touches the
+    /// array later maps 16 pages per fault. Pre-mapping (`MAP_POPULATE`) and copying
+    /// through the mapping cost 1.4–1.6× more for 256 MiB (docs/performance.md, W3
+    /// copy-in).
     pub(crate) fn create<T: Pod>(
         kind: u32,
         capacity: usize,
         max_chunks: usize,
-        init: impl FnOnce(*mut T),
+        data: Option<&[T]>,
     ) -> Result<Mapping, SharedError> {
         let (size, align) = (size_of::<T>(), align_of::<T>());
         if size == 0 {
@@ -65,7 +72,9 @@ impl Mapping {
             claims_off,
             data_off,
         };
+        let mut copied = Ok(());
         let seg = SegmentBuilder::new(LAYOUT, end - HEADER_SIZE)
+            .populate(false)
             .create_with(|seg| {
                 let h = ArrayHeader::new(
                     kind,
@@ -87,10 +96,14 @@ impl Mapping {
                         // Before the first split every chunk is closed (terminal, epoch 0).
                         claims.add(i).write(AtomicU64::new(claim_word(0, CLOSED)));
                     }
-                    init(seg.base().add(data_off).cast::<T>());
+                }
+                if let Some(d) = data {
+                    copied = copy_in(seg, data_off, bytemuck::cast_slice(&d[..capacity]));
                 }
             })
             .map_err(SharedError::Create)?;
+        // A failed copy: nobody has the id yet; dropping `seg` frees it.
+        copied.map_err(|e| SharedError::Create(CreateError::Io("pwrite", e)))?;
         Ok(Mapping { seg, geo })
     }
 
@@ -187,4 +200,11 @@ impl Mapping {
         // SAFETY: `data_off + capacity * elem_size <= len` (validated).
         unsafe { self.seg.base().add(self.geo.data_off).cast::<T>() }
     }
+}
+
+/// Writes `bytes` into the segment's file at `off` (through a duplicate of its descriptor;
+/// the file is the mapping's, so the mapping sees them).
+fn copy_in(seg: &Segment, off: usize, bytes: &[u8]) -> std::io::Result<()> {
+    let file = std::fs::File::from(seg.fd().try_clone_to_owned()?);
+    file.write_all_at(bytes, off as u64)
 }

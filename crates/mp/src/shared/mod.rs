@@ -11,6 +11,10 @@
 //!   property of the protocol, not of the caller's care: a duplicated chunk handle is
 //!   refused while the first claim lives, a dead writer's chunk can be claimed again, and
 //!   reading the array is refused until every chunk of the split is finished.
+//! * In one call: `Pool::for_each_chunk_mut(&mut y, chunk_len, kernel)` in
+//!   `zeroproc-sched` (and its `_with` zip and row-band forms, the latter with a
+//!   [`RowBand`]) splits the array, runs one job per chunk and returns the first failure
+//!   after every chunk finished — the chunk handles below, without building them by hand.
 //! * [`SharedVec<T>`]: append-only, growable by its owner up to a capacity reserved at
 //!   creation; readers anywhere see the published prefix.
 //!
@@ -44,6 +48,7 @@
 //! ```
 
 mod array;
+mod band;
 pub mod cache;
 mod cell;
 mod chunk;
@@ -56,6 +61,7 @@ mod split;
 mod vec;
 
 pub use array::{SharedArray, WriteGuard, DEFAULT_MAX_CHUNKS};
+pub use band::RowBand;
 pub use bytemuck::{self, Pod};
 pub use cell::{ArchivedCellHandle, CellHandle, ProcessShared, SharedCell};
 pub use chunk::{ArchivedChunkMut, ChunkGuard, ChunkMut};

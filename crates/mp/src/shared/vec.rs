@@ -38,7 +38,7 @@ pub struct SharedVec<T: Pod> {
 impl<T: Pod> SharedVec<T> {
     /// An empty vector with room for `capacity` elements (reserved now; it never moves).
     pub fn with_capacity(capacity: usize) -> Result<Self, SharedError> {
-        let map = Arc::new(Mapping::create::<T>(KIND_VEC, capacity, 0, |_| {})?);
+        let map = Arc::new(Mapping::create::<T>(KIND_VEC, capacity, 0, None)?);
         cache::register(&map);
         Ok(Self { map, len: 0, _t: PhantomData })
     }

@@ -355,6 +355,7 @@ fn create_segment(n: usize, cap: usize) -> Result<(Arc<Segment>, SegmentMap), Bu
     let map = SegmentMap::new(n, cap)
         .ok_or_else(|| BuildError::Config(format!("bad ring capacity {cap}")))?;
     let seg = SegmentBuilder::new(POOL_LAYOUT, map.data_len())
+        .populate(false) // in `start_supervisor`, while the workers start
         .create_with(|seg| {
             let p = seg.data().cast::<PoolHeader>();
             // SAFETY: the data region is fresh, zeroed, 256-byte aligned and large
@@ -401,6 +402,11 @@ fn start_supervisor(shared: &Arc<Shared>, launch: Launch) -> Result<JoinHandle<(
         .spawn(move || supervisor::run(s2, launch, tx))
         .map_err(BuildError::Spawn)?;
     *shared.supervisor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.thread().clone());
+    // While the supervisor spawns the workers (an exec takes milliseconds), map the
+    // segment's pages here instead of before the spawns (0.5 ms of the start) or on the
+    // first jobs (a fault per ring page on the first lap: W1's p99). Not supported
+    // (kernel < 5.14): they fault in on first use.
+    let _ = shared.seg.populate();
     match rx.recv() {
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => {

@@ -5,6 +5,7 @@ mod builder;
 mod callbacks;
 pub(crate) mod core;
 mod events;
+mod inplace;
 mod map;
 pub(crate) mod observe;
 mod probe;
@@ -17,6 +18,7 @@ mod submit;
 mod supervisor;
 
 pub use builder::PoolBuilder;
+pub use inplace::ForEachChunkError;
 pub use map::Map;
 pub use observe::{ObserveError, PoolObserver, PoolSnapshot, WorkerSnapshot};
 pub use registry::{registry_dir, running_pools, PoolEntry};

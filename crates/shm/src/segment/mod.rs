@@ -222,6 +222,24 @@ impl Segment {
         Ok(seg)
     }
 
+    /// Maps every page of the segment into this process now and allocates the ones not yet
+    /// allocated (`MADV_POPULATE_WRITE`), as [`SegmentBuilder::populate`] does at
+    /// creation — but at a moment of the caller's choosing, e.g. while it waits for
+    /// something else. The contents are unchanged. On kernels before 5.14 this is an
+    /// error (`EINVAL`) and the pages simply fault in on first use.
+    ///
+    /// ```
+    /// use zeroproc_shm::{Layout, SegmentBuilder};
+    /// let seg = SegmentBuilder::new(Layout::new("doc-populate", 1), 1 << 20)
+    ///     .populate(false)
+    ///     .create()
+    ///     .unwrap();
+    /// seg.populate().unwrap();
+    /// ```
+    pub fn populate(&self) -> std::io::Result<()> {
+        os::populate_write(self.base.as_ptr(), self.len)
+    }
+
     /// The id other processes pass to [`Segment::attach`].
     pub fn id(&self) -> &SegmentId {
         &self.id

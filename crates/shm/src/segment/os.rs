@@ -142,6 +142,18 @@ pub(crate) fn map_prot(
     }
 }
 
+/// Faults in (and allocates) every page of the mapping `[p, p + len)` for writing.
+pub(crate) fn populate_write(p: *mut u8, len: usize) -> io::Result<()> {
+    // SAFETY: `[p, p + len)` is one whole mapping of ours (a segment's), page aligned;
+    // populating changes no byte of it.
+    let r = unsafe { libc::madvise(p.cast(), len, libc::MADV_POPULATE_WRITE) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(last_err())
+    }
+}
+
 // ---- named segments: unlink at exit, sweep after dead creators ----
 
 static NAMED: Mutex<Vec<CString>> = Mutex::new(Vec::new());

@@ -1,0 +1,82 @@
+//! [`ForEachChunkError`]: why an in-place call over a shared array failed.
+
+use crate::error::JobError;
+use std::fmt;
+use std::ops::Range;
+use zeroproc_mp::shared::SharedError;
+
+/// Why [`Pool::for_each_chunk_mut`](crate::Pool::for_each_chunk_mut) (or its `_with` and
+/// row-band forms) failed.
+///
+/// `Split`, `Input`, `LenMismatch` and `Shape` are found before any job is submitted:
+/// nothing ran.
+/// `Chunk` is returned after **every** chunk finished or failed: the chunks that did not
+/// fail hold their results.
+#[derive(Debug)]
+pub enum ForEachChunkError {
+    /// The output array could not be split into chunks (a read guard is live somewhere, a
+    /// previous split is unfinished, `chunk_len` is 0 or makes too many chunks).
+    Split(SharedError),
+    /// The read-only input cannot be read now (a split of it is unfinished, or its owner
+    /// holds its write guard).
+    Input(SharedError),
+    /// The read-only input has another length than the output.
+    LenMismatch {
+        /// Elements of the output.
+        output: usize,
+        /// Elements of the input.
+        input: usize,
+    },
+    /// The grid's length is not a whole number of rows of `cols` (or `cols` or the band
+    /// height is 0).
+    Shape {
+        /// Elements of the array.
+        len: usize,
+        /// Columns asked for.
+        cols: usize,
+    },
+    /// At least one chunk failed; this is the lowest-numbered one. Its elements hold
+    /// whatever its job wrote before failing. The failed chunks are closed, so the array
+    /// can be read and split again.
+    Chunk {
+        /// The chunk's position in the split.
+        index: usize,
+        /// Its element range.
+        range: Range<usize>,
+        /// Why: the job panicked (`Panicked`), its worker died (`WorkerDied`), … or
+        /// `Job(reason)`: the worker could not attach the arrays or claim the chunk.
+        error: JobError<String>,
+        /// How many chunks failed in all.
+        failed: usize,
+    },
+}
+
+impl fmt::Display for ForEachChunkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForEachChunkError::Split(e) => write!(f, "cannot split the array: {e}"),
+            ForEachChunkError::Input(e) => write!(f, "cannot read the input array: {e}"),
+            ForEachChunkError::LenMismatch { output, input } => {
+                write!(f, "the input has {input} elements, the output {output}")
+            }
+            ForEachChunkError::Shape { len, cols } => {
+                write!(f, "{len} elements are not whole bands of rows {cols} wide")
+            }
+            ForEachChunkError::Chunk { index, range, error, failed } => write!(
+                f,
+                "chunk {index} (elements {}..{}) failed: {error}; {failed} chunk(s) failed",
+                range.start, range.end
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ForEachChunkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ForEachChunkError::Split(e) | ForEachChunkError::Input(e) => Some(e),
+            ForEachChunkError::Chunk { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! In-place kernels over a [`SharedArray`] in one call (rayon's `par_chunks_mut` shape):
+//! the pool splits the array, runs one job per chunk on the workers, and returns once
+//! every chunk finished or failed.
+//!
+//! | call | the kernel gets |
+//! |---|---|
+//! | [`Pool::for_each_chunk_mut`] | `(&mut [T], Range<usize>)`: the chunk and where it lies |
+//! | [`Pool::for_each_chunk_mut_with`] | `(&mut [T], &[U])`: the chunk and the same range of a read-only input |
+//! | [`Pool::for_each_row_band_mut`] | `(&mut [T], RowBand)`: whole rows of a `rows × cols` grid |
+//!
+//! Kernels are fn items or non-capturing closures, like every job (a capturing one is a
+//! compile error): a worker is another process, it gets the kernel by its code address.
+
+mod error;
+mod jobs;
+
+pub use error::ForEachChunkError;
+
+use super::Pool;
+use crate::error::JobError;
+use crate::job::Message;
+use std::ops::Range;
+use zeroproc_mp::shared::{ChunkMut, Pod, RowBand};
+use zeroproc_mp::SharedArray;
+
+impl Pool {
+    /// Runs `kernel` on every chunk of `chunk_len` elements of `y` (the last may be
+    /// shorter), one job per chunk on the workers, writing `y` in place. Returns once every
+    /// chunk finished or failed; the first failure (lowest chunk) is the error.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_mp::SharedArray;
+    /// use std::ops::Range;
+    ///
+    /// fn fill(y: &mut [f64], r: Range<usize>) {
+    ///     for (v, i) in y.iter_mut().zip(r) {
+    ///         *v = i as f64 * 2.0;
+    ///     }
+    /// }
+    ///
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let mut y = SharedArray::<f64>::zeroed(1000)?;
+    /// pool.for_each_chunk_mut(&mut y, 100, fill)?;
+    /// assert_eq!(y.as_slice()?[999], 1998.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each_chunk_mut<T, K>(
+        &self,
+        y: &mut SharedArray<T>,
+        chunk_len: usize,
+        kernel: K,
+    ) -> Result<(), ForEachChunkError>
+    where
+        T: Pod,
+        K: Fn(&mut [T], Range<usize>) + Copy + Send + 'static,
+        ChunkMut<T>: Message,
+    {
+        let _ = kernel;
+        self.run_chunks(y, chunk_len, jobs::chunk::<T, K>, |c| c)
+    }
+
+    /// Like [`for_each_chunk_mut`](Self::for_each_chunk_mut), with a read-only input `x`
+    /// of the same length: the kernel gets each chunk of `y` and the same range of `x`
+    /// (`y[r]` and `x[r]`, as rayon's `par_chunks_mut().zip(par_chunks())`).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_mp::SharedArray;
+    ///
+    /// fn axpy(y: &mut [f64], x: &[f64]) {
+    ///     for (y, x) in y.iter_mut().zip(x) {
+    ///         *y += 2.0 * x;
+    ///     }
+    /// }
+    ///
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let x = SharedArray::from_slice(&(0..1000).map(|i| i as f64).collect::<Vec<_>>())?;
+    /// let mut y = SharedArray::from_slice(&[1.0; 1000])?;
+    /// pool.for_each_chunk_mut_with(&mut y, &x, 128, axpy)?;
+    /// assert_eq!(y.as_slice()?[999], 1.0 + 2.0 * 999.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each_chunk_mut_with<T, U, K>(
+        &self,
+        y: &mut SharedArray<T>,
+        x: &SharedArray<U>,
+        chunk_len: usize,
+        kernel: K,
+    ) -> Result<(), ForEachChunkError>
+    where
+        T: Pod,
+        U: Pod,
+        K: Fn(&mut [T], &[U]) + Copy + Send + 'static,
+        ChunkMut<T>: Message,
+        (ChunkMut<T>, zeroproc_mp::shared::ArrayHandle<U>): Message,
+    {
+        let _ = kernel;
+        if x.len() != y.len() {
+            return Err(ForEachChunkError::LenMismatch { output: y.len(), input: x.len() });
+        }
+        // Every job would fail to read it: say so once, before any runs.
+        x.as_slice().map_err(ForEachChunkError::Input)?;
+        let h = x.handle();
+        self.run_chunks(y, chunk_len, jobs::zip::<T, U, K>, |c| (c, h.clone()))
+    }
+
+    /// Runs `kernel` on bands of `band_rows` whole rows of the row-major grid `y` of
+    /// `cols` columns (`y.len()` must be a multiple of `cols`; the last band may have
+    /// fewer rows): the kernel gets the band's elements, row after row, and its
+    /// [`RowBand`] (which rows, how wide).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_mp::{shared::RowBand, SharedArray};
+    ///
+    /// /// Each cell := its row index × 10 + its column index.
+    /// fn label(band: &mut [u32], b: RowBand) {
+    ///     for (row, cells) in b.rows.zip(band.chunks_exact_mut(b.cols)) {
+    ///         for (col, c) in cells.iter_mut().enumerate() {
+    ///             *c = (row * 10 + col) as u32;
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let mut grid = SharedArray::<u32>::zeroed(7 * 5)?; // 7 rows × 5 columns
+    /// pool.for_each_row_band_mut(&mut grid, 5, 2, label)?; // bands of 2 rows
+    /// assert_eq!(grid.as_slice()?[6 * 5 + 4], 64);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each_row_band_mut<T, K>(
+        &self,
+        y: &mut SharedArray<T>,
+        cols: usize,
+        band_rows: usize,
+        kernel: K,
+    ) -> Result<(), ForEachChunkError>
+    where
+        T: Pod,
+        K: Fn(&mut [T], RowBand) + Copy + Send + 'static,
+        (ChunkMut<T>, u64): Message,
+    {
+        let _ = kernel;
+        let shape = ForEachChunkError::Shape { len: y.len(), cols };
+        if cols == 0 || band_rows == 0 || y.len() % cols != 0 {
+            return Err(shape);
+        }
+        let chunk_len = band_rows.checked_mul(cols).ok_or(shape)?;
+        self.run_chunks(y, chunk_len, jobs::band::<T, K>, |c| (c, cols as u64))
+    }
+
+    /// Splits `y`, maps `job` over the chunks (argument made by `arg`), and waits for all.
+    fn run_chunks<T, A, F>(
+        &self,
+        y: &mut SharedArray<T>,
+        chunk_len: usize,
+        job: F,
+        arg: impl Fn(ChunkMut<T>) -> A,
+    ) -> Result<(), ForEachChunkError>
+    where
+        T: Pod,
+        A: Message,
+        F: Fn(A) -> jobs::Outcome + Copy + Send + 'static,
+    {
+        let chunks = y.chunks_mut(chunk_len).map_err(ForEachChunkError::Split)?;
+        // `map`'s adaptive window hands chunks out on demand. Submitting every chunk at
+        // once measured no better on this host (docs/performance.md) and makes the pool
+        // move queued chunks between workers whenever one takes over 1 ms.
+        let (mut first, mut failed) = (None, 0);
+        for (i, r) in self.map(job, chunks.into_iter().map(arg)).enumerate() {
+            let error = match r {
+                Ok(Ok(())) => continue,
+                Ok(Err(reason)) => JobError::Job(reason),
+                Err(e) => e.map_job(|never| match never {}),
+            };
+            failed += 1;
+            first.get_or_insert((i, error));
+        }
+        let Some((index, error)) = first else { return Ok(()) };
+        // Close the failed chunks (unclaimed, given back by a panic, or held by a dead
+        // worker) so the array is readable again; a live holder cannot be left after
+        // every job resolved, but if one is, the split stays open for the caller.
+        let _ = y.abandon_chunks();
+        let start = index * chunk_len;
+        let range = start..(start + chunk_len).min(y.len());
+        Err(ForEachChunkError::Chunk { index, range, error, failed })
+    }
+}

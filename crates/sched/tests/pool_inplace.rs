@@ -1,0 +1,180 @@
+//! In-place kernels over shared arrays in one call, with real worker processes: every
+//! chunk is written by a worker, a crash or panic in one chunk is returned after the others
+//! were written, and nothing runs when the split or the shapes are refused.
+
+use std::ops::Range;
+use zeroproc_mp::shared::{RowBand, SharedError};
+use zeroproc_mp::SharedArray;
+use zeroproc_sched::{ForEachChunkError, JobError, Pool};
+
+zeroproc_sched::test_worker!();
+
+fn pool() -> Pool {
+    Pool::builder().workers(2).build().expect("pool")
+}
+
+fn index_times_3(y: &mut [f64], r: Range<usize>) {
+    for (v, i) in y.iter_mut().zip(r) {
+        *v = i as f64 * 3.0;
+    }
+}
+
+fn writer_pid(y: &mut [u32], _r: Range<usize>) {
+    y.fill(std::process::id());
+}
+
+fn abort_in_chunk_3(y: &mut [f64], r: Range<usize>) {
+    if r.start == 300 {
+        std::process::abort();
+    }
+    index_times_3(y, r);
+}
+
+fn panic_in_chunks_2_and_5(y: &mut [f64], r: Range<usize>) {
+    if r.start == 200 || r.start == 500 {
+        panic!("bad chunk at {}", r.start);
+    }
+    index_times_3(y, r);
+}
+
+fn add_twice(y: &mut [f64], x: &[f64]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += 2.0 * x;
+    }
+}
+
+fn label(band: &mut [u64], b: RowBand) {
+    assert_eq!(band.len(), b.rows.len() * b.cols);
+    for (row, cells) in b.rows.zip(band.chunks_exact_mut(b.cols)) {
+        for (col, c) in cells.iter_mut().enumerate() {
+            *c = (row * 1000 + col) as u64;
+        }
+    }
+}
+
+#[test]
+fn every_chunk_is_written_in_place_by_a_worker() {
+    let p = pool();
+    let mut y = SharedArray::<f64>::zeroed(1003).unwrap();
+    p.for_each_chunk_mut(&mut y, 100, index_times_3).unwrap();
+    let v = y.as_slice().unwrap();
+    assert!(v.iter().enumerate().all(|(i, &x)| x == i as f64 * 3.0));
+
+    let mut pids = SharedArray::<u32>::zeroed(64).unwrap();
+    p.for_each_chunk_mut(&mut pids, 4, writer_pid).unwrap();
+    let workers: Vec<u32> = p.stats().workers.iter().map(|w| w.pid).collect();
+    for &pid in pids.as_slice().unwrap() {
+        assert!(workers.contains(&pid), "chunk written by {pid}, workers {workers:?}");
+    }
+    assert!(!pids.as_slice().unwrap().contains(&std::process::id()));
+}
+
+#[test]
+fn zip_gives_the_same_range_of_the_input() {
+    let p = pool();
+    let x = SharedArray::from_slice(&(0..777).map(|i| i as f64).collect::<Vec<_>>()).unwrap();
+    let mut y = SharedArray::from_slice(&[1.0; 777]).unwrap();
+    p.for_each_chunk_mut_with(&mut y, &x, 50, add_twice).unwrap();
+    let v = y.as_slice().unwrap();
+    assert!(v.iter().enumerate().all(|(i, &y)| y == 1.0 + 2.0 * i as f64));
+    // The input can be read meanwhile and afterwards; the output again after a second call.
+    p.for_each_chunk_mut_with(&mut y, &x, 1000, add_twice).unwrap();
+    assert_eq!(y.as_slice().unwrap()[776], 1.0 + 4.0 * 776.0);
+    assert_eq!(x.as_slice().unwrap()[776], 776.0);
+}
+
+#[test]
+fn row_bands_are_whole_rows() {
+    let p = pool();
+    let (rows, cols) = (37, 11);
+    let mut g = SharedArray::<u64>::zeroed(rows * cols).unwrap();
+    p.for_each_row_band_mut(&mut g, cols, 4, label).unwrap();
+    let v = g.as_slice().unwrap();
+    for r in 0..rows {
+        for c in 0..cols {
+            assert_eq!(v[r * cols + c], (r * 1000 + c) as u64);
+        }
+    }
+    let e = p.for_each_row_band_mut(&mut g, 10, 4, label).unwrap_err();
+    assert!(matches!(e, ForEachChunkError::Shape { len: 407, cols: 10 }), "{e:?}");
+    let e = p.for_each_row_band_mut(&mut g, cols, 0, label).unwrap_err();
+    assert!(matches!(e, ForEachChunkError::Shape { .. }), "{e:?}");
+}
+
+#[test]
+fn a_crash_in_one_chunk_is_returned_after_the_others_were_written() {
+    let p = pool();
+    let mut y = SharedArray::<f64>::zeroed(1000).unwrap();
+    let e = p.for_each_chunk_mut(&mut y, 100, abort_in_chunk_3).unwrap_err();
+    match e {
+        ForEachChunkError::Chunk { index: 3, range, error, failed: 1 } => {
+            assert_eq!(range, 300..400);
+            assert_eq!(
+                error,
+                JobError::WorkerDied { signal: Some(libc::SIGABRT), exit_code: None }
+            );
+        }
+        e => panic!("expected chunk 3 to fail with SIGABRT, got {e:?}"),
+    }
+    // The failed chunk was closed: the array reads, the other chunks hold their results.
+    let v = y.as_slice().expect("failed chunks are closed");
+    for (i, &x) in v.iter().enumerate() {
+        let want = if (300..400).contains(&i) { 0.0 } else { i as f64 * 3.0 };
+        assert_eq!(x, want, "element {i}");
+    }
+    // The pool respawned the worker; the array splits again.
+    p.for_each_chunk_mut(&mut y, 100, index_times_3).unwrap();
+    assert_eq!(y.as_slice().unwrap()[350], 1050.0);
+}
+
+#[test]
+fn panics_report_the_lowest_chunk_and_how_many_failed() {
+    let p = pool();
+    let mut y = SharedArray::<f64>::zeroed(1000).unwrap();
+    let e = p.for_each_chunk_mut(&mut y, 100, panic_in_chunks_2_and_5).unwrap_err();
+    match &e {
+        ForEachChunkError::Chunk {
+            index: 2,
+            range,
+            error: JobError::Panicked { message },
+            failed: 2,
+        } => {
+            assert_eq!(*range, 200..300);
+            assert!(message.contains("bad chunk at 200"), "{message}");
+        }
+        e => panic!("expected chunk 2 to fail by panic, 2 failures, got {e:?}"),
+    }
+    assert!(e.to_string().contains("chunk 2 (elements 200..300) failed"), "{e}");
+    let v = y.as_slice().unwrap();
+    assert_eq!(v[199], 597.0);
+    assert_eq!(v[650], 1950.0);
+}
+
+#[test]
+fn refusals_run_nothing() {
+    let p = pool();
+    let x = SharedArray::<f64>::zeroed(10).unwrap();
+    let mut y = SharedArray::<f64>::zeroed(11).unwrap();
+    let e = p.for_each_chunk_mut_with(&mut y, &x, 5, add_twice).unwrap_err();
+    assert!(matches!(e, ForEachChunkError::LenMismatch { output: 11, input: 10 }), "{e:?}");
+
+    // An input with an unfinished split of its own cannot be read by the jobs.
+    let mut x11 = SharedArray::<f64>::zeroed(11).unwrap();
+    let open = x11.chunks_mut(5).unwrap();
+    let e = p.for_each_chunk_mut_with(&mut y, &x11, 5, add_twice).unwrap_err();
+    assert!(matches!(e, ForEachChunkError::Input(SharedError::SplitInProgress { .. })), "{e:?}");
+    drop(open);
+
+    let e = p.for_each_chunk_mut(&mut y, 0, index_times_3).unwrap_err();
+    assert!(matches!(e, ForEachChunkError::Split(SharedError::BadChunkLen)), "{e:?}");
+
+    // A live read guard (here, in this process) keeps writers out.
+    let reader = y.handle();
+    let guard = reader.read().unwrap();
+    let e = p.for_each_chunk_mut(&mut y, 5, index_times_3).unwrap_err();
+    assert!(matches!(e, ForEachChunkError::Split(SharedError::ReadersActive { .. })), "{e:?}");
+    drop(guard);
+    assert!(y.as_slice().unwrap().iter().all(|&v| v == 0.0), "nothing ran");
+    p.for_each_chunk_mut(&mut y, 5, index_times_3).unwrap();
+    assert_eq!(y.as_slice().unwrap()[10], 30.0);
+}
