@@ -168,10 +168,9 @@ pub use zeroproc_mp::{
 pub use zeroproc_sched::init;
 pub use zeroproc_sched::{
     as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BuildError, Exit,
-    ForEachChunkError, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never,
-    Pool, PoolBuilder, PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError,
-    SharedValue, Shutdown,
-    SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
+    ForEachChunkError, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool,
+    PoolBuilder, PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, SharedValue,
+    Shutdown, SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
 };
 
 /// Shared containers ([`SharedDict`], [`SharedList`], [`Namespace`]): errors and handles.
