@@ -117,6 +117,16 @@ macro_rules! recv_methods {
             let wait = if timeout.is_zero() { Wait::Never } else { Wait::Until(deadline_after(timeout)) };
             self.$rx.poll_wait(wait)
         }
+
+        #[doc = concat!("[`poll`](Self::poll) giving up at `deadline`.\n\n```\n", $setup, "\ntx.send(1).unwrap();\nassert!(rx.poll_deadline(std::time::Instant::now()));\n```")]
+        pub fn poll_deadline(&mut self, deadline: Instant) -> bool {
+            self.$rx.poll_wait(Wait::Until(Some(deadline)))
+        }
+
+        #[doc = concat!("Waits until a receive would return at once — a message is ready or the sender is gone (Python's `poll(None)`); always `true`. The message is kept for the next receive.\n\n```\n", $setup, "\nstd::thread::spawn(move || tx.send(5).unwrap());\nassert!(rx.poll_forever());\nassert_eq!(rx.recv().unwrap(), 5);\n```")]
+        pub fn poll_forever(&mut self) -> bool {
+            self.$rx.poll_wait(Wait::Until(None))
+        }
     };
 }
 
