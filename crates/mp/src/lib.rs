@@ -38,6 +38,7 @@ pub mod channel;
 pub mod container;
 pub mod pipe;
 pub mod queue;
+mod segment_cache;
 pub mod shared;
 
 pub use container::{Namespace, SharedDict, SharedList};

@@ -5,31 +5,26 @@
 
 use super::store::{Identity, Store};
 use super::ContainerError;
-use std::collections::HashMap;
+use crate::segment_cache::{Cached, SegmentCache};
 use std::sync::atomic::Ordering::Acquire;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::Arc;
 use zeroproc_shm::SegmentId;
 
-type Table = HashMap<u64, Arc<Store>>;
+static CACHE: SegmentCache<Store> = SegmentCache::new();
 
-fn table() -> MutexGuard<'static, Table> {
-    static T: LazyLock<Mutex<Table>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-    // A panic while holding the lock cannot leave the map half-updated (single calls).
-    T.lock().unwrap_or_else(|p| p.into_inner())
+impl Cached for Store {
+    fn segment_id(&self) -> &SegmentId {
+        Store::segment_id(self)
+    }
+
+    fn creator_dropped(&self) -> bool {
+        // Acquire: pairs with the creator's Release store of `dropped`.
+        self.header().dropped.load(Acquire) != 0
+    }
 }
 
 /// The store of segment `text`, attached (and cached) on first use.
 pub(crate) fn attach(text: &str, id: Identity) -> Result<Arc<Store>, ContainerError> {
     let sid: SegmentId = text.parse().map_err(ContainerError::BadId)?;
-    let mut t = table();
-    if let Some(s) = t.get(&sid.token()) {
-        if s.segment_id() == &sid {
-            return Ok(s.clone());
-        }
-    }
-    // Acquire: pairs with the creator's Release store of `dropped`.
-    t.retain(|_, s| Arc::strong_count(s) > 1 || s.header().dropped.load(Acquire) == 0);
-    let s = Arc::new(Store::attach(text, id)?);
-    t.insert(sid.token(), s.clone());
-    Ok(s)
+    CACHE.attach(&sid, || Store::attach(text, id))
 }
