@@ -154,8 +154,8 @@ fn exited(index: usize, exit_code: Option<i32>) -> BuildError {
              zeroproc::init() must be the first line of main"
         }
         Some(_) | None => {
-            "the program did not call zeroproc::init() first in main (or, under libtest, \
-             has no zeroproc::test_worker!())"
+            "it exited before attaching the pool: the program failed to start as a worker \
+             (its own error is on stderr above), or main did not call zeroproc::init() first"
         }
     };
     BuildError::WorkerExited { index, exit_code, reason }
