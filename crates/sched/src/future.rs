@@ -128,6 +128,9 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
                 Err(JobError::Panicked { message: String::from_utf8_lossy(bytes).into_owned() })
             }
             status::SKIPPED => Err(JobError::Cancelled),
+            status::TOO_LARGE => {
+                Err(JobError::TooLarge { message: String::from_utf8_lossy(bytes).into_owned() })
+            }
             _ => Err(JobError::Decode { message: String::from_utf8_lossy(bytes).into_owned() }),
         };
         self.set(v)

@@ -24,6 +24,9 @@ pub(crate) mod status {
     pub const BAD_RESULT: u32 = 3;
     /// The job was cancelled before it started; no payload.
     pub const SKIPPED: u32 = 4;
+    /// The result is larger than the pool can carry (the spill heap cannot hold it);
+    /// UTF-8 reason. Reported as `JobError::TooLarge`.
+    pub const TOO_LARGE: u32 = 5;
 }
 
 /// Envelope flag: the job has a time-out, so the worker records its start time.

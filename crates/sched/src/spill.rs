@@ -107,6 +107,10 @@ pub(crate) enum SpillFailed {
     /// The heap has no free block that large right now (blocks come back as their
     /// readers free them): wait and retry, like a full ring.
     HeapFull(String),
+    /// The heap can never hold it: larger than the heap, or its memory is carved into
+    /// smaller blocks and no block of this size exists to come back (freed blocks are not
+    /// merged). A resource limit (`JobError::TooLarge`), not worth waiting for.
+    TooLarge(String),
     /// Anything else (serialization, a corrupt ring).
     Other(String),
 }
@@ -114,7 +118,7 @@ pub(crate) enum SpillFailed {
 impl From<SpillFailed> for String {
     fn from(e: SpillFailed) -> String {
         match e {
-            SpillFailed::HeapFull(m) | SpillFailed::Other(m) => m,
+            SpillFailed::HeapFull(m) | SpillFailed::TooLarge(m) | SpillFailed::Other(m) => m,
         }
     }
 }
@@ -141,11 +145,19 @@ pub(crate) fn send_spilled<T: Encode>(
     };
     let h = heap.heap().map_err(SpillFailed::Other)?;
     let block = spill::spill(&h, value, estimate).map_err(|e| match e {
-        // Full now; a block the heap could never hold is not worth waiting for.
-        spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. })
-            if block_size <= h.region_len() =>
-        {
-            SpillFailed::HeapFull(e.to_string())
+        // Full now: wait, if a block that size can come back; else it never will.
+        spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. }) => {
+            if block_size <= h.region_len() && h.can_hold((block_size as usize).saturating_sub(16))
+            {
+                SpillFailed::HeapFull(e.to_string())
+            } else {
+                SpillFailed::TooLarge(format!(
+                    "{e}: the pool's spill heap ({} bytes) cannot hold a block that large now \
+                     or later (freed blocks are not merged, and none that size exists); \
+                     give the pool a larger spill_heap",
+                    h.region_len()
+                ))
+            }
         }
         e => SpillFailed::Other(e.to_string()),
     })?;

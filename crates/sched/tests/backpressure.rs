@@ -89,3 +89,36 @@ fn map_with_8_mib_arguments_and_results_completes() {
         assert_eq!(v[5], (5 ^ i as u64) * 2, "item {i}");
     }
 }
+
+fn bytes_of(n: usize) -> Vec<u8> {
+    vec![3u8; n]
+}
+
+fn len_of(v: Vec<u8>) -> usize {
+    v.len()
+}
+
+/// A result the spill heap can never hold is `TooLarge` at once: larger than the whole
+/// heap (it was `Decode`, the wrong cause), or larger than any block the heap can still
+/// make once its memory is carved into smaller blocks (freed blocks are not merged: the
+/// worker waited 30 s for room that could never come, and `Drop` waited with it).
+#[test]
+fn a_result_the_heap_can_never_hold_is_too_large_at_once() {
+    let small = Pool::builder().workers(1).spill_heap(8 << 20).build().expect("pool");
+    match small.submit(bytes_of, 20 << 20).result() {
+        Err(JobError::TooLarge { message }) => assert!(message.contains("spill"), "{message}"),
+        other => panic!("20 MiB result on an 8 MiB heap: {:?}", other.map(|v| v.len())),
+    }
+    let pool = Pool::builder().workers(2).build().expect("pool");
+    for mib in [8usize, 16] {
+        let lens: Vec<_> = pool.map(len_of, (0..10).map(|_| vec![1u8; mib << 20])).collect();
+        assert!(lens.iter().all(|l| l.as_ref() == Ok(&(mib << 20))), "{mib} MiB arguments");
+    }
+    let f = pool.submit(bytes_of, 24 << 20);
+    match f.result_timeout(Duration::from_secs(20)) {
+        Ok(Err(JobError::TooLarge { .. })) | Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("24 MiB result after 8 and 16 MiB blocks: {e}"),
+        Err(_) => panic!("24 MiB result after 8 and 16 MiB blocks: no answer in 20 s"),
+    }
+    assert_eq!(pool.submit(len_of, vec![0u8; 100]).result(), Ok(100), "still serving");
+}

@@ -193,8 +193,14 @@ impl PoolBuilder {
 
     /// Bytes of the shared heap that carries arguments and results too large for a ring
     /// record (default 64 MiB; `0`: none — such payloads are then
-    /// [`JobError::Decode`](crate::JobError::Decode) errors). Reserved right after the
+    /// [`JobError::TooLarge`](crate::JobError::TooLarge)). Reserved right after the
     /// workers start, off the start-up path.
+    ///
+    /// A full heap is waited for (arguments at `submit`/`map`, results in the worker).
+    /// Freed blocks are reused for payloads of their size class or smaller but never
+    /// merged: once the heap's memory is carved into blocks of some size, a payload larger
+    /// than every block it can still make is `TooLarge` at once (not waited for). Size
+    /// the heap for a few times your largest payload when sizes vary a lot.
     pub fn spill_heap(mut self, bytes: usize) -> Self {
         self.spill_heap = bytes;
         self

@@ -119,6 +119,11 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
                 self.store(seq, Err(JobError::Cancelled));
                 return false;
             }
+            status::TOO_LARGE => {
+                let message = String::from_utf8_lossy(bytes).into_owned();
+                self.store(seq, Err(JobError::TooLarge { message }));
+                return false;
+            }
             _ => Err(String::from_utf8_lossy(bytes).into_owned()),
         };
         self.store(seq, v.map_err(|message| JobError::Decode { message }));

@@ -91,6 +91,7 @@ impl Complete for RawJob {
             }
             status::PANICKED => JobError::Panicked { message: msg() },
             status::SKIPPED => JobError::Cancelled,
+            status::TOO_LARGE => JobError::TooLarge { message: msg() },
             _ => JobError::Decode { message: msg() },
         };
         self.sink.done(self.token, RawOutcome::Failed(failed));

@@ -395,6 +395,7 @@ fn spill_job<A: Message>(
         Ok(true) => Ok(counted),
         Ok(false) => Err(Attempt::Full),
         Err(crate::spill::SpillFailed::HeapFull(_)) => Err(Attempt::HeapFull),
+        Err(crate::spill::SpillFailed::TooLarge(e)) => Err(Attempt::TooLarge(e)),
         Err(crate::spill::SpillFailed::Other(e)) => Err(Attempt::Encode(e)),
     }
 }

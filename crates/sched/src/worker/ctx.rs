@@ -87,8 +87,8 @@ impl JobCtx<'_> {
                 Err(e) if crate::spill::too_large(&e) => {
                     let sent = self.complete_spilled(&value, &e);
                     let _ = drop_caught(value); // after the commit: only contained
-                    if let Err(m) = sent {
-                        self.complete_msg(status::BAD_RESULT, &m);
+                    if let Err((st, m)) = sent {
+                        self.complete_msg(st, &m);
                     }
                     return;
                 }
@@ -103,15 +103,17 @@ impl JobCtx<'_> {
         }
     }
 
-    /// Sends a result larger than any record through the spill heap (committed here).
+    /// Sends a result larger than any record through the spill heap (committed here);
+    /// `Err` holds the status and message to complete with instead.
     fn complete_spilled<R: Encode>(
         &mut self,
         value: &R,
         e: &envelope::EncodeError,
-    ) -> Result<(), String> {
+    ) -> Result<(), (u32, String)> {
+        use crate::spill::SpillFailed;
         let header = Header::new(self.job_id, 0);
         let Some(h) = self.spill_heap().cloned() else {
-            return Err(format!("{e}, and the pool has no spill heap"));
+            return Err((status::TOO_LARGE, format!("{e}, and the pool has no spill heap")));
         };
         let job_id = self.job_id;
         let Sink::Ring { out, bytes } = &mut self.sink else { unreachable!() };
@@ -122,17 +124,22 @@ impl JobCtx<'_> {
         loop {
             match crate::spill::send_spilled(out, &h, header, value, 0, status::OK, job_id, send) {
                 Ok(_) => break,
-                Err(crate::spill::SpillFailed::HeapFull(m)) if t0.elapsed() < RESULT_HEAP_WAIT => {
+                Err(SpillFailed::HeapFull(m)) if t0.elapsed() < RESULT_HEAP_WAIT => {
                     let _ = m;
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }
-                Err(crate::spill::SpillFailed::HeapFull(m)) => {
-                    return Err(format!(
-                        "the result found the pool's spill heap full for {RESULT_HEAP_WAIT:?} \
-                         ({m}); results are freed as the controller takes them"
+                Err(SpillFailed::HeapFull(m)) => {
+                    return Err((
+                        status::TOO_LARGE,
+                        format!(
+                            "the result found the pool's spill heap full for \
+                             {RESULT_HEAP_WAIT:?} ({m}); results are freed as the controller \
+                             takes them"
+                        ),
                     ))
                 }
-                Err(crate::spill::SpillFailed::Other(m)) => return Err(m),
+                Err(SpillFailed::TooLarge(m)) => return Err((status::TOO_LARGE, m)),
+                Err(SpillFailed::Other(m)) => return Err((status::BAD_RESULT, m)),
             }
         }
         *bytes += envelope::HEADER_LEN + zeroproc_codec::spill::SPILL_BODY_LEN;

@@ -1,7 +1,7 @@
 //! `alloc`, `free` and `usable_size`: the public operations on blocks.
 
 use super::block::{self, ALLOC, FREE, PROXY, RETIRED};
-use super::class::{class_for_units, units, UNIT};
+use super::class::{block_bytes, class_for_units, units, UNIT};
 use super::{AllocError, FreeError, Heap, MAX_ALIGN};
 use crate::atomic::Ordering::Relaxed;
 use crate::offset::Offset;
@@ -121,6 +121,33 @@ impl Heap<'_> {
         let at = self.locate(off)?;
         let end = self.region_off + (at.idx + units(at.class)) * UNIT;
         Ok((end - off.get()) as usize)
+    }
+
+    /// Whether an [`alloc`](Self::alloc) of `size` bytes (16-aligned) can ever succeed
+    /// while blocks come back: there is room left to carve one, or a block of its class
+    /// or a larger one has been carved (in use now, or free). `false` means waiting for
+    /// frees is pointless — freed blocks are never merged, so memory carved into smaller
+    /// classes cannot hold it.
+    ///
+    /// ```
+    /// # use zeroproc_shm::heap::Heap;
+    /// # use zeroproc_shm::{Layout, Offset, Segment, HEADER_SIZE};
+    /// # let seg = Segment::create(Layout::new("doc-heap-can-hold", 1), 1 << 16).unwrap();
+    /// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 1 << 16).unwrap();
+    /// assert!(heap.can_hold(40_000));
+    /// let blocks: Vec<_> = std::iter::from_fn(|| heap.alloc(1000, 16).ok()).collect();
+    /// assert!(!heap.can_hold(40_000), "all carved into 1 KiB blocks");
+    /// assert!(heap.can_hold(1000), "one of those comes back when freed");
+    /// # for b in blocks { heap.free(b).unwrap(); }
+    /// ```
+    pub fn can_hold(&self, size: usize) -> bool {
+        let need = (size as u64).max(1).div_ceil(UNIT) + 1;
+        let Some(class) = class_for_units(need).filter(|&c| c < self.num_classes) else {
+            return false;
+        };
+        // Relaxed (both): statistics; a stale answer costs a retry or an early error.
+        self.carve_remaining() >= block_bytes(class)
+            || (class..self.num_classes).any(|c| self.slot(c).carved.load(Relaxed) > 0)
     }
 
     /// Bytes not yet carved into blocks.
