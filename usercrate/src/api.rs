@@ -138,12 +138,14 @@ pub fn big_items_backpressure() -> Outcome {
 pub fn forgot_init_is_named() -> Outcome {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("forgot_init");
     ensure(exe.exists(), || format!("{} missing: cargo build --release --bins", exe.display()))?;
-    for mode in ["build", "sleep", "spin"] {
+    for mode in ["build", "sleep", "spin", "process"] {
         let t0 = std::time::Instant::now();
         let out = std::process::Command::new(&exe).arg(mode).output().map_err(|e| e.to_string())?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         crate::harness::note(format!("{mode}: {:.0?}: {}", t0.elapsed(), stdout.trim()));
-        ensure(out.status.code() == Some(3) && stdout.contains("BUILD ERROR (NoInit)"), || {
+        let named =
+            if mode == "process" { "PROCESS ERROR (NotRun)" } else { "BUILD ERROR (NoInit)" };
+        ensure(out.status.code() == Some(3) && stdout.contains(named), || {
             format!("{mode}: exit {:?}, stdout {stdout:?}", out.status.code())
         })?;
         ensure(stdout.contains("zeroproc::init()"), || format!("{mode}: init() not named"))?;

@@ -64,6 +64,8 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
         eprintln!("zeroproc: function id {fn_id:#x} is not the one this process was made for");
         std::process::exit(exit::BAD_SPEC);
     }
+    // Release: pairs with the parent's Acquire in `body_started`.
+    b.outcome.store(outcome::STARTED, Ordering::Release);
     crate::worker::quiet_panics();
     let mut ctx = crate::worker::JobCtx::local(args);
     // SAFETY: the id was made by `fnid::id_of` in the parent (it is the one its segment

@@ -48,6 +48,9 @@ mod outcome {
     pub const PANICKED: u32 = 2;
     /// The arguments could not be decoded; the message follows.
     pub const BAD_ARGS: u32 = 3;
+    /// The child attached its segment and is calling the body (so an exit without
+    /// RETURNED/PANICKED is the body's own `exit(n)`, not a child that never got there).
+    pub const STARTED: u32 = 4;
 }
 
 /// The shared block at the start of a process segment.
@@ -128,6 +131,13 @@ pub enum ProcessError {
     /// Called from a job or `Process` body: processes cannot be started inside a worker or
     /// a process child.
     InsideWorker,
+    /// The child exited before its body ran (e.g. `main` did not call `init()` first).
+    NotRun {
+        /// The child's exit code.
+        exit_code: i32,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 impl std::fmt::Display for ProcessError {
@@ -138,6 +148,12 @@ impl std::fmt::Display for ProcessError {
             ProcessError::Encode(e) => write!(f, "process arguments not encodable: {e}"),
             ProcessError::Segment(e) => write!(f, "process segment: {e}"),
             ProcessError::Io(e) => write!(f, "process: {e}"),
+            ProcessError::NotRun { exit_code, reason } => {
+                write!(
+                    f,
+                    "the process exited (code {exit_code}) without running its body: {reason}"
+                )
+            }
             ProcessError::InsideWorker => write!(
                 f,
                 "processes cannot be started inside a worker or a Process child (a job or \
@@ -371,8 +387,30 @@ impl Process {
         self.join_until(Some(deadline))
     }
 
-    /// `join` (`None`) and its bounded forms.
+    /// `join` (`None`) and its bounded forms: an exit before the body started is an
+    /// error naming why, not an exit code the body never chose.
     fn join_until(&mut self, deadline: Option<Instant>) -> Result<Option<Exit>, ProcessError> {
+        let exit = self.reap_until(deadline)?;
+        match exit {
+            Some(Exit::Code(c)) if !self.body_started() => {
+                Err(ProcessError::NotRun { exit_code: c, reason: not_run_reason(c) })
+            }
+            e => Ok(e),
+        }
+    }
+
+    /// Whether the child reached its body (it says so in the block before calling it).
+    fn body_started(&self) -> bool {
+        let Some(seg) = self.seg.as_ref() else { return true };
+        // SAFETY: the data region starts with a ProcessBlock (all atomics), kept mapped by
+        // `seg`.
+        let b = unsafe { &*seg.data().cast::<ProcessBlock>() };
+        // Acquire: pairs with the child's Release stores of the outcome.
+        b.outcome.load(Ordering::Acquire) != outcome::RUNNING
+    }
+
+    /// Waits for the child's exit (reaped once; later calls return it again).
+    fn reap_until(&mut self, deadline: Option<Instant>) -> Result<Option<Exit>, ProcessError> {
         let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
         let child = reap.child.as_mut().ok_or(ProcessError::NotStarted)?;
         if reap.exit.is_some() {
@@ -448,6 +486,26 @@ impl Drop for Process {
                 let _ = c.wait();
             }
         }
+    }
+}
+
+/// Why a child that exited with `code` never ran its body.
+fn not_run_reason(code: i32) -> &'static str {
+    use crate::worker::exit;
+    match code {
+        exit::NO_INIT => {
+            "main did not call zeroproc::init() first: the child ran the program's \
+                          main up to Process::start"
+        }
+        0 => {
+            "the child ran the program's main to its end: zeroproc::init() is not the first \
+              line of main"
+        }
+        exit::FINGERPRINT => "the child is a different build of the program",
+        exit::ATTACH | exit::BAD_SPEC => "the child could not attach its argument segment",
+        exit::ORPHAN => "the parent died before the child started",
+        126 | 127 => "the program could not be executed again (/proc/self/exe)",
+        _ => "the child exited before its body started (its own error is on stderr)",
     }
 }
 
