@@ -178,3 +178,36 @@ fn refusals_run_nothing() {
     p.for_each_chunk_mut(&mut y, 5, index_times_3).unwrap();
     assert_eq!(y.as_slice().unwrap()[10], 30.0);
 }
+
+/// Records the caller's chunk boundaries: element i holds the start of its chunk.
+fn chunk_start(y: &mut [u64], r: Range<usize>) {
+    assert!(r.len() <= 7, "a part of at most chunk_len elements: {r:?}");
+    y.fill(r.start as u64);
+}
+
+fn sum_rows(band: &mut [u64], b: RowBand) {
+    assert!(b.rows.len() <= 1, "one row per band: {:?}", b.rows);
+    for (row, cells) in b.rows.zip(band.chunks_exact_mut(b.cols)) {
+        cells.fill(row as u64);
+    }
+}
+
+/// More chunks than the array's claim words (4,096): grouped into claimed chunks, and the
+/// kernel still sees the caller's chunks — rayon's `par_chunks_mut(7)` shape on any
+/// array (it was `Split(TooManyChunks { chunks: 14287, max: 4096 })`).
+#[test]
+fn more_chunks_than_claim_words_are_grouped() {
+    let p = pool();
+    let mut y = SharedArray::<u64>::zeroed(100_003).unwrap();
+    p.for_each_chunk_mut(&mut y, 7, chunk_start).unwrap();
+    let v = y.as_slice().unwrap();
+    assert!(v.iter().enumerate().all(|(i, &s)| s == (i - i % 7) as u64));
+    let mut x = SharedArray::<f64>::from_slice(&vec![1.0; 10_000]).unwrap();
+    let ones = SharedArray::<f64>::from_slice(&vec![1.0; 10_000]).unwrap();
+    p.for_each_chunk_mut_with(&mut x, &ones, 1, add_twice).unwrap();
+    assert!(x.as_slice().unwrap().iter().all(|&v| v == 3.0));
+    let mut grid = SharedArray::<u64>::zeroed(9_000 * 3).unwrap();
+    p.for_each_row_band_mut(&mut grid, 3, 1, sum_rows).unwrap();
+    let g = grid.as_slice().unwrap();
+    assert!(g.chunks(3).enumerate().all(|(row, c)| c.iter().all(|&v| v == row as u64)));
+}

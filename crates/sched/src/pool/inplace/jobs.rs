@@ -9,20 +9,35 @@ use zeroproc_mp::shared::{ArrayHandle, ChunkMut, Pod, RowBand};
 /// chunk claimed (the kernel's own panic is the job's panic).
 pub(super) type Outcome = Result<(), String>;
 
-/// Claims chunk `c` and runs `K` on its elements and range.
-pub(super) fn chunk<T, K>(c: ChunkMut<T>) -> Outcome
+/// The caller's chunks inside one claimed chunk: `(elements, range in the array)` of
+/// each `len` elements (a claimed chunk holds several when the caller asked for more
+/// chunks than the array's claim words: see `run_chunks`).
+fn parts<T>(g: &mut [T], start: usize, len: u64) -> impl Iterator<Item = (&mut [T], Range<usize>)> {
+    let len = (len as usize).max(1);
+    g.chunks_mut(len).enumerate().map(move |(i, p)| {
+        let s = start + i * len;
+        let n = p.len();
+        (p, s..s + n)
+    })
+}
+
+/// Claims chunk `c` and runs `K` on each of its `len`-element parts and their ranges.
+pub(super) fn chunk<T, K>((c, len): (ChunkMut<T>, u64)) -> Outcome
 where
     T: Pod,
     K: Fn(&mut [T], Range<usize>) + Copy + 'static,
 {
     let mut g = c.write().map_err(|e| e.to_string())?;
-    let r = g.range();
-    conjure::<K>()(&mut g, r);
+    let start = g.range().start;
+    for (p, r) in parts(&mut g, start, len) {
+        conjure::<K>()(p, r);
+    }
     Ok(())
 }
 
-/// Claims chunk `c` and runs `K` on its elements and the same range of the input `x`.
-pub(super) fn zip<T, U, K>((c, x): (ChunkMut<T>, ArrayHandle<U>)) -> Outcome
+/// Claims chunk `c` and runs `K` on each `len`-element part and the same range of the
+/// input `x`.
+pub(super) fn zip<T, U, K>((c, x, len): (ChunkMut<T>, ArrayHandle<U>, u64)) -> Outcome
 where
     T: Pod,
     U: Pod,
@@ -30,25 +45,33 @@ where
 {
     let x = x.read().map_err(|e| e.to_string())?;
     let mut g = c.write().map_err(|e| e.to_string())?;
-    let Some(input) = x.get(g.range()) else {
+    if x.get(g.range()).is_none() {
         g.abandon(); // not DONE: nothing was computed
         return Err("the input is shorter than the output".into());
-    };
-    conjure::<K>()(&mut g, input);
+    }
+    let start = g.range().start;
+    for (p, r) in parts(&mut g, start, len) {
+        conjure::<K>()(p, &x[r]);
+    }
     Ok(())
 }
 
-/// Claims chunk `c` of a grid `cols` wide and runs `K` on its rows.
-pub(super) fn band<T, K>((c, cols): (ChunkMut<T>, u64)) -> Outcome
+/// Claims chunk `c` of a grid `cols` wide and runs `K` on each band of `len` elements
+/// (whole rows).
+pub(super) fn band<T, K>((c, cols, len): (ChunkMut<T>, u64, u64)) -> Outcome
 where
     T: Pod,
     K: Fn(&mut [T], RowBand) + Copy + 'static,
 {
     let mut g = c.write().map_err(|e| e.to_string())?;
-    let Some(band) = RowBand::of_elements(g.range(), cols as usize) else {
+    if RowBand::of_elements(g.range(), cols as usize).is_none() {
         g.abandon(); // not DONE: nothing was computed
         return Err("the chunk is not whole rows".into());
-    };
-    conjure::<K>()(&mut g, band);
+    }
+    let start = g.range().start;
+    for (p, r) in parts(&mut g, start, len) {
+        let band = RowBand::of_elements(r, cols as usize).expect("parts of whole rows");
+        conjure::<K>()(p, band);
+    }
     Ok(())
 }

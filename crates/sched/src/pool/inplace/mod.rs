@@ -20,7 +20,7 @@ use super::Pool;
 use crate::error::JobError;
 use crate::job::Message;
 use std::ops::Range;
-use zeroproc_mp::shared::{ChunkMut, Pod, RowBand};
+use zeroproc_mp::shared::{ChunkMut, Pod, RowBand, SharedError};
 use zeroproc_mp::SharedArray;
 
 impl Pool {
@@ -54,10 +54,10 @@ impl Pool {
     where
         T: Pod,
         K: Fn(&mut [T], Range<usize>) + Copy + Send + 'static,
-        ChunkMut<T>: Message,
+        (ChunkMut<T>, u64): Message,
     {
         let _ = kernel;
-        self.run_chunks(y, chunk_len, jobs::chunk::<T, K>, |c| c)
+        self.run_chunks(y, chunk_len, jobs::chunk::<T, K>, |c, len| (c, len))
     }
 
     /// Like [`for_each_chunk_mut`](Self::for_each_chunk_mut), with a read-only input `x`
@@ -92,8 +92,7 @@ impl Pool {
         T: Pod,
         U: Pod,
         K: Fn(&mut [T], &[U]) + Copy + Send + 'static,
-        ChunkMut<T>: Message,
-        (ChunkMut<T>, zeroproc_mp::shared::ArrayHandle<U>): Message,
+        (ChunkMut<T>, zeroproc_mp::shared::ArrayHandle<U>, u64): Message,
     {
         let _ = kernel;
         if x.len() != y.len() {
@@ -102,7 +101,7 @@ impl Pool {
         // Every job would fail to read it: say so once, before any runs.
         x.as_slice().map_err(ForEachChunkError::Input)?;
         let h = x.handle();
-        self.run_chunks(y, chunk_len, jobs::zip::<T, U, K>, |c| (c, h.clone()))
+        self.run_chunks(y, chunk_len, jobs::zip::<T, U, K>, |c, len| (c, h.clone(), len))
     }
 
     /// Runs `kernel` on bands of `band_rows` whole rows of the row-major grid `y` of
@@ -139,36 +138,52 @@ impl Pool {
     where
         T: Pod,
         K: Fn(&mut [T], RowBand) + Copy + Send + 'static,
-        (ChunkMut<T>, u64): Message,
+        (ChunkMut<T>, u64, u64): Message,
     {
         let _ = kernel;
-        let shape = ForEachChunkError::Shape { len: y.len(), cols };
-        if cols == 0 || band_rows == 0 || y.len() % cols != 0 {
-            return Err(shape);
+        if cols == 0 || y.len() % cols != 0 {
+            return Err(ForEachChunkError::Shape { len: y.len(), cols });
         }
-        let chunk_len = band_rows.checked_mul(cols).ok_or(shape)?;
-        self.run_chunks(y, chunk_len, jobs::band::<T, K>, |c| (c, cols as u64))
+        if band_rows == 0 {
+            return Err(ForEachChunkError::Split(SharedError::BadChunkLen));
+        }
+        // A band taller than the grid is the whole grid (as a chunk longer than the array).
+        let chunk_len = band_rows.min(y.len() / cols).max(1) * cols;
+        self.run_chunks(y, chunk_len, jobs::band::<T, K>, |c, len| (c, cols as u64, len))
     }
 
-    /// Splits `y`, maps `job` over the chunks (argument made by `arg`), and waits for all.
+    /// Splits `y`, maps `job` over the chunks (argument made by `arg` from a claimed chunk
+    /// and the caller's chunk length), and waits for all. More chunks than the array has
+    /// claim words (4,096 by default) are grouped: each claimed chunk holds `group`
+    /// consecutive chunks of the caller's, which its job runs one after the other (rayon's
+    /// `par_chunks_mut(7)` works on any array; so does this).
     fn run_chunks<T, A, F>(
         &self,
         y: &mut SharedArray<T>,
         chunk_len: usize,
         job: F,
-        arg: impl Fn(ChunkMut<T>) -> A,
+        arg: impl Fn(ChunkMut<T>, u64) -> A,
     ) -> Result<(), ForEachChunkError>
     where
         T: Pod,
         A: Message,
         F: Fn(A) -> jobs::Outcome + Copy + Send + 'static,
     {
-        let chunks = y.chunks_mut(chunk_len).map_err(ForEachChunkError::Split)?;
+        let (chunks, group) = match y.chunks_mut(chunk_len) {
+            Ok(c) => (c, 1),
+            Err(SharedError::TooManyChunks { chunks, max }) => {
+                let group = chunks.div_ceil(max.max(1));
+                let claim = chunk_len.checked_mul(group).unwrap_or(usize::MAX);
+                (y.chunks_mut(claim).map_err(ForEachChunkError::Split)?, group)
+            }
+            Err(e) => return Err(ForEachChunkError::Split(e)),
+        };
+        let len = chunk_len as u64;
         // `map`'s adaptive window hands chunks out on demand. Submitting every chunk at
         // once measured no better on this host (docs/performance.md) and makes the pool
         // move queued chunks between workers whenever one takes over 1 ms.
         let (mut first, mut failed) = (None, 0);
-        for (i, r) in self.map(job, chunks.into_iter().map(arg)).enumerate() {
+        for (i, r) in self.map(job, chunks.into_iter().map(|c| arg(c, len))).enumerate() {
             let error = match r {
                 Ok(Ok(())) => continue,
                 Ok(Err(reason)) => JobError::Job(reason),
@@ -182,8 +197,10 @@ impl Pool {
         // worker) so the array is readable again; a live holder cannot be left after
         // every job resolved, but if one is, the split stays open for the caller.
         let _ = y.abandon_chunks();
-        let start = index * chunk_len;
-        let range = start..(start + chunk_len).min(y.len());
-        Err(ForEachChunkError::Chunk { index, range, error, failed })
+        // With grouping, the first of the group's chunks and the group's whole range.
+        let span = chunk_len.saturating_mul(group);
+        let start = index * span;
+        let range = start..start.saturating_add(span).min(y.len());
+        Err(ForEachChunkError::Chunk { index: index * group, range, error, failed })
     }
 }
