@@ -98,7 +98,10 @@ fn row_bands_are_whole_rows() {
     let e = p.for_each_row_band_mut(&mut g, 10, 4, label).unwrap_err();
     assert!(matches!(e, ForEachChunkError::Shape { len: 407, cols: 10 }), "{e:?}");
     let e = p.for_each_row_band_mut(&mut g, cols, 0, label).unwrap_err();
-    assert!(matches!(e, ForEachChunkError::Shape { .. }), "{e:?}");
+    assert!(matches!(e, ForEachChunkError::Split(SharedError::BadChunkLen)), "{e:?}");
+    // A band taller than the grid is the whole grid.
+    p.for_each_row_band_mut(&mut g, cols, usize::MAX, label).unwrap();
+    assert_eq!(g.as_slice().unwrap()[36 * cols + 10], 36_010);
 }
 
 #[test]

@@ -173,7 +173,7 @@ impl Pool {
             Ok(c) => (c, 1),
             Err(SharedError::TooManyChunks { chunks, max }) => {
                 let group = chunks.div_ceil(max.max(1));
-                let claim = chunk_len.checked_mul(group).unwrap_or(usize::MAX);
+                let claim = chunk_len.saturating_mul(group);
                 (y.chunks_mut(claim).map_err(ForEachChunkError::Split)?, group)
             }
             Err(e) => return Err(ForEachChunkError::Split(e)),
