@@ -18,9 +18,20 @@
 //! * [`SharedVec<T>`]: append-only, growable by its owner up to a capacity reserved at
 //!   creation; readers anywhere see the published prefix.
 //!
-//! `T` is [`bytemuck::Pod`] (any bit pattern is a valid `T`, no pointers, no padding):
-//! `#[derive(bytemuck::Pod, bytemuck::Zeroable, Clone, Copy)] #[repr(C)]` on your own
-//! element structs. The states and transitions are written down in `README.md` beside this
+//! `T` is [`bytemuck::Pod`] (any bit pattern is a valid `T`, no pointers, no padding). On
+//! your own element structs, with only zeroproc as a dependency:
+//!
+//! ```
+//! use zeroproc_mp::shared::bytemuck;
+//! #[derive(bytemuck::Pod, bytemuck::Zeroable, Clone, Copy)]
+//! #[bytemuck(crate = "zeroproc_mp::shared::bytemuck")] // from the facade: "zeroproc::shared::bytemuck"
+//! #[repr(C)]
+//! struct Particle { x: f32, y: f32, vx: f32, vy: f32 }
+//! let a = zeroproc_mp::SharedArray::from_slice(&[Particle { x: 1.0, y: 2.0, vx: 0.0, vy: 0.0 }]).unwrap();
+//! assert_eq!(a.as_slice().unwrap()[0].y, 2.0);
+//! ```
+//!
+//! The states and transitions are written down in `README.md` beside this
 //! file.
 //!
 //! ```

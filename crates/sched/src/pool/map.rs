@@ -261,7 +261,9 @@ where
     }
 
     /// Gives up waiting after `d` in total (Python's `timeout`): the iterator then yields
-    /// one `Err(JobError::Timeout)` and ends; jobs in flight still run.
+    /// one `Err(JobError::Timeout)` and ends; jobs in flight still run. **Differs:** the
+    /// clock starts at the first `next()` (the map is lazy: nothing is submitted before),
+    /// where Python's starts at the `map` call.
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self

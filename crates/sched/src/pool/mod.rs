@@ -327,6 +327,9 @@ impl Pool {
     /// `put`, mpire's `shared_objects`): pass clones of the returned [`SharedValue`] as job
     /// arguments and call [`SharedValue::get`] in the job for `&Archived<T>` — no per-job and
     /// no per-worker copy. Keep the `SharedValue` until the jobs that read it are done.
+    /// Each value is a segment of its own, holding one file descriptor in the creating
+    /// process while it lives (so `ulimit -n` bounds how many live at once): share a few
+    /// large values (a table, a model), not many small ones.
     ///
     /// ```
     /// zeroproc_sched::init();
