@@ -13,7 +13,7 @@ use rkyv::util::AlignedVec;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use zeroproc_codec::envelope::{self, DecodeError, Header, FLAG_SPILLED};
+use zeroproc_codec::envelope::{self, DecodeError, Header};
 use zeroproc_codec::payload::{claim, decode_spilled};
 use zeroproc_ring::spsc::{self, Consumer, RecordGuard, RingError, TryRecvError};
 use zeroproc_shm::wait::WaitStrategy;
@@ -228,7 +228,7 @@ impl<T: Message> RxHalf<T> {
         }
         let bytes = n.bytes();
         let h = Header::read(bytes).map_err(corrupt)?;
-        if h.flags & FLAG_SPILLED == 0 {
+        if !h.is_spilled() {
             let (_, a) = envelope::decode::<T>(bytes).map_err(corrupt)?;
             return deserialize::<T>(a).map_err(|e| corrupt(DecodeError::Invalid(e)));
         }
@@ -250,7 +250,7 @@ impl<T: Message> RxHalf<T> {
             return Err(RecvTimeoutError::WrongKind);
         }
         let h = Header::read(n.bytes()).map_err(corrupt)?;
-        if h.flags & FLAG_SPILLED == 0 {
+        if !h.is_spilled() {
             return match n {
                 Next::Record(rec) => Ref::record(rec),
                 Next::Stashed(s) => Ref::owned(s.bytes),

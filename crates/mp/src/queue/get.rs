@@ -9,7 +9,7 @@ use crate::channel::Ref;
 use crate::queue::error::{GetError, GetTimeoutError, TryGetError};
 use crate::queue::Queue;
 use std::time::{Duration, Instant};
-use zeroproc_codec::envelope::{self, DecodeError, Header, FLAG_SPILLED};
+use zeroproc_codec::envelope::{self, DecodeError, Header};
 use zeroproc_codec::payload::{decode_spilled, SpillGuard};
 use zeroproc_ring::mpmc::{PopTimeoutError, TryPopError};
 use zeroproc_shm::wait::deadline_after;
@@ -215,7 +215,7 @@ impl<T: Message> Queue<T> {
             }),
         }?;
         let h = Header::read(&g).map_err(corrupt)?;
-        if h.flags & FLAG_SPILLED == 0 {
+        if !h.is_spilled() {
             // Read in its slot: the slot stays claimed while the `Ref` lives.
             return Ref::slot(g).map_err(corrupt);
         }
@@ -261,7 +261,7 @@ impl<T: Message> Queue<T> {
         let heap = self.map.heap();
         let read = |bytes: &[u8]| -> Result<Taken<'_, T, R>, DecodeError> {
             let h = Header::read(bytes)?;
-            if h.flags & FLAG_SPILLED == 0 {
+            if !h.is_spilled() {
                 return inline(bytes).map(Taken::Inline);
             }
             let heap = heap.ok_or(DecodeError::BadSpill("the queue has no spill heap"))?;
