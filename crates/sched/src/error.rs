@@ -209,7 +209,11 @@ impl fmt::Display for BuildError {
                 write!(f, "worker {index} exited during start-up ({exit_code:?}: {reason})")
             }
             BuildError::Fingerprint => write!(f, "worker is a different build than the controller"),
-            BuildError::Initializer => write!(f, "the initializer panicked in a worker"),
+            BuildError::Initializer => write!(
+                f,
+                "the initializer panicked in a worker (its message and location are on stderr, \
+                 printed by the worker)"
+            ),
             BuildError::HandshakeTimeout => write!(
                 f,
                 "a worker did not report ready within 10 s: is zeroproc::init() (or \
