@@ -170,7 +170,7 @@ pub use zeroproc_sched::{
     as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BuildError, Exit,
     ForEachChunkError, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool,
     PoolBuilder, PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError, SharedValue,
-    Shutdown, SubmitError, TrySubmitError, WaitStrategy, WorkerStats,
+    Shutdown, SubmitError, TrySubmitError, WaitStrategy, Waitable, WorkerStats,
 };
 
 /// Shared containers ([`SharedDict`], [`SharedList`], [`Namespace`]): errors and handles.

@@ -58,6 +58,6 @@ pub use launch::{finish, init, under_launcher, MainGuard, FINGERPRINT_SALT_ENV, 
 pub use map::ClusterMap;
 #[cfg(feature = "mpi")]
 pub use pool::{ClusterBuilder, ClusterError, ClusterPool};
-#[cfg(feature = "mpi")]
-pub use wait::{as_completed, wait, AsCompleted, Split};
 pub use zeroproc_sched::ReturnWhen;
+#[cfg(feature = "mpi")]
+pub use zeroproc_sched::{as_completed, wait, AsCompleted, Split};

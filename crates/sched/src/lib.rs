@@ -68,5 +68,5 @@ pub use pool::{
 };
 pub use process::{Exit, Process, ProcessError, Run, PROCESS_ENV};
 pub use share::{AccessError, ShareError, SharedValue};
-pub use wait::{as_completed, wait, AsCompleted, ReturnWhen};
+pub use wait::{as_completed, wait, AsCompleted, ReturnWhen, Split, Waitable};
 pub use zeroproc_shm::wait::WaitStrategy;

@@ -16,19 +16,35 @@ pub enum ReturnWhen {
     AllCompleted,
 }
 
-impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
-    /// Done with an error (without taking the outcome).
-    fn failed(&self) -> bool {
-        self.done() && self.is_err_outcome()
+/// What [`wait`] and [`as_completed`] wait on: a pool's [`JobFuture`], or a cluster's
+/// future (`zeroproc::cluster`), so one `wait` serves both.
+pub trait Waitable {
+    /// The outcome is in.
+    fn is_done(&self) -> bool;
+    /// The outcome is in and is an error.
+    fn is_failed(&self) -> bool;
+    /// Blocks until `ready()` holds or `deadline` (`None`: for ever) passes, woken as this
+    /// future's pool (or cluster) stores outcomes; true if it holds. `ready` looks at
+    /// futures of the same pool.
+    fn block_until(&self, deadline: Option<Instant>, ready: &dyn Fn() -> bool) -> bool;
+}
+
+impl<R: Send + 'static, E: Send + 'static> Waitable for JobFuture<R, E> {
+    fn is_done(&self) -> bool {
+        self.done()
     }
 
-    fn is_err_outcome(&self) -> bool {
-        self.exception_kind().is_some()
+    fn is_failed(&self) -> bool {
+        self.done() && self.exception_kind().is_some()
+    }
+
+    fn block_until(&self, deadline: Option<Instant>, ready: &dyn Fn() -> bool) -> bool {
+        self.inner.shared.clone().wait_until(deadline, ready)
     }
 }
 
 /// `(done, not_done)` as returned by [`wait`].
-pub type Split<R, E> = (Vec<JobFuture<R, E>>, Vec<JobFuture<R, E>>);
+pub type Split<F> = (Vec<F>, Vec<F>);
 
 /// Waits until `when` holds for `futures` or `timeout` passes, and splits them into
 /// `(done, not_done)`, each in the input order.
@@ -45,35 +61,26 @@ pub type Split<R, E> = (Vec<JobFuture<R, E>>, Vec<JobFuture<R, E>>);
 /// for f in not_done { f.cancel(); }
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
-pub fn wait<R, E>(
-    futures: Vec<JobFuture<R, E>>,
-    when: ReturnWhen,
-    timeout: Option<Duration>,
-) -> Split<R, E>
-where
-    R: Send + 'static,
-    E: Send + 'static,
-{
+pub fn wait<F: Waitable>(futures: Vec<F>, when: ReturnWhen, timeout: Option<Duration>) -> Split<F> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    let cond = |fs: &[JobFuture<R, E>]| match when {
-        ReturnWhen::FirstCompleted => fs.is_empty() || fs.iter().any(|f| f.done()),
-        ReturnWhen::AllCompleted => fs.iter().all(|f| f.done()),
+    let cond = |fs: &[F]| match when {
+        ReturnWhen::FirstCompleted => fs.is_empty() || fs.iter().any(|f| f.is_done()),
+        ReturnWhen::AllCompleted => fs.iter().all(|f| f.is_done()),
         ReturnWhen::FirstException => {
-            fs.iter().all(|f| f.done()) || fs.iter().any(|f| f.done() && f.failed())
+            fs.iter().all(|f| f.is_done()) || fs.iter().any(|f| f.is_failed())
         }
     };
     if !cond(&futures) {
         if let Some(first) = futures.first() {
-            let shared = first.inner.shared.clone();
-            shared.wait_until(deadline, || cond(&futures));
+            first.block_until(deadline, &|| cond(&futures));
         }
     }
-    futures.into_iter().partition(|f| f.done())
+    futures.into_iter().partition(|f| f.is_done())
 }
 
 /// Yields futures as they complete (Python's `as_completed`); see [`as_completed`].
-pub struct AsCompleted<R, E = crate::Never> {
-    pending: Vec<JobFuture<R, E>>,
+pub struct AsCompleted<F> {
+    pending: Vec<F>,
     deadline: Option<Instant>,
     timed_out: bool,
 }
@@ -94,15 +101,11 @@ pub struct AsCompleted<R, E = crate::Never> {
 /// assert_eq!(total, 100);
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
-pub fn as_completed<R, E>(futures: impl IntoIterator<Item = JobFuture<R, E>>) -> AsCompleted<R, E>
-where
-    R: Send + 'static,
-    E: Send + 'static,
-{
+pub fn as_completed<F: Waitable>(futures: impl IntoIterator<Item = F>) -> AsCompleted<F> {
     AsCompleted { pending: futures.into_iter().collect(), deadline: None, timed_out: false }
 }
 
-impl<R: Send + 'static, E: Send + 'static> AsCompleted<R, E> {
+impl<F: Waitable> AsCompleted<F> {
     /// Stop yielding after `d` (from now).
     pub fn timeout(mut self, d: Duration) -> Self {
         self.deadline = Instant::now().checked_add(d);
@@ -115,25 +118,24 @@ impl<R: Send + 'static, E: Send + 'static> AsCompleted<R, E> {
     }
 
     /// The futures not yielded yet.
-    pub fn into_remaining(self) -> Vec<JobFuture<R, E>> {
+    pub fn into_remaining(self) -> Vec<F> {
         self.pending
     }
 }
 
-impl<R: Send + 'static, E: Send + 'static> Iterator for AsCompleted<R, E> {
-    type Item = JobFuture<R, E>;
+impl<F: Waitable> Iterator for AsCompleted<F> {
+    type Item = F;
 
-    fn next(&mut self) -> Option<JobFuture<R, E>> {
+    fn next(&mut self) -> Option<F> {
         if self.pending.is_empty() || self.timed_out {
             return None;
         }
-        let find = |fs: &[JobFuture<R, E>]| fs.iter().position(|f| f.done());
+        let find = |fs: &[F]| fs.iter().position(|f| f.is_done());
         if let Some(i) = find(&self.pending) {
             return Some(self.pending.remove(i));
         }
-        let shared = self.pending[0].inner.shared.clone();
         let pending = &self.pending;
-        if !shared.wait_until(self.deadline, || find(pending).is_some()) {
+        if !pending[0].block_until(self.deadline, &|| find(pending).is_some()) {
             self.timed_out = true;
             return None;
         }

@@ -188,11 +188,12 @@ fn initializer_runs_in_every_worker() {
 }
 
 #[test]
-fn oversized_result_is_a_decode_error_not_a_dead_worker() {
-    // Without a spill heap, a result larger than a ring record cannot be sent.
+fn oversized_result_is_too_large_not_a_dead_worker() {
+    // Without a spill heap, a result larger than a ring record cannot be sent: a resource
+    // limit (`TooLarge`, as for arguments), not bad data.
     let p = Pool::builder().workers(1).ring_capacity(1 << 16).spill_heap(0).build().unwrap();
     let f = p.submit(|n: u64| vec![1u64; n as usize], 1 << 20);
-    assert!(matches!(f.result(), Err(JobError::Decode { .. })));
+    assert!(matches!(f.result(), Err(JobError::TooLarge { .. })));
     assert_eq!(p.submit(|n: u64| vec![1u64; n as usize], 4).result(), Ok(vec![1; 4]));
     assert_eq!(respawns(&p), 0);
 }

@@ -55,8 +55,9 @@ fn a_payload_larger_than_the_heap_is_an_error_with_the_args_back() {
     }
     let r = p.submit(|v: Vec<u8>| v.len(), vec![0u8; 4 << 20]).result();
     assert!(matches!(r, Err(JobError::TooLarge { .. })), "{r:?}");
+    // A result larger than the heap: the same resource limit, not a data error.
     let r = p.submit(|n: u64| vec![7u8; n as usize], 4 << 20).result();
-    assert!(matches!(r, Err(JobError::Decode { .. })), "{r:?}");
+    assert!(matches!(r, Err(JobError::TooLarge { .. })), "{r:?}");
     assert_eq!(p.submit(|x: u64| x, 5).result(), Ok(5), "the pool still serves");
 }
 
