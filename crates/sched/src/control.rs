@@ -59,10 +59,59 @@ pub struct PoolHeader {
     pub heap_id: [AtomicU8; HEAP_ID_MAX],
     /// The functions submitted to this pool: a worker calls only these (`fntable.rs`).
     pub fns: FnTable,
+    /// The first initializer failure's message: 0 (none), [`INIT_FAILURE_WRITING`] (a
+    /// worker claimed it and is writing), else its length in bytes + 1. Claimed by CAS
+    /// from 0, so one worker writes; the length is stored (Release) after the bytes and
+    /// before that worker's INIT_FAILED state.
+    pub init_failure_len: AtomicU32,
+    /// That message (UTF-8, cut to [`INIT_FAILURE_MAX`] bytes).
+    pub init_failure: [AtomicU8; INIT_FAILURE_MAX],
 }
 
 /// Longest spill-heap segment id the pool header holds.
 pub const HEAP_ID_MAX: usize = 128;
+
+/// Longest initializer failure message the pool header holds.
+pub const INIT_FAILURE_MAX: usize = 1024;
+
+/// `PoolHeader::init_failure_len` while the claiming worker writes the message.
+pub const INIT_FAILURE_WRITING: u32 = u32::MAX;
+
+impl PoolHeader {
+    /// Records the initializer's failure message, if no worker has yet (worker side).
+    pub(crate) fn record_init_failure(&self, msg: &str) {
+        // Relaxed on failure: another worker's message is kept, nothing is read.
+        // Acquire on success is not needed: the bytes are ours to write from here.
+        if self
+            .init_failure_len
+            .compare_exchange(0, INIT_FAILURE_WRITING, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let b = &msg.as_bytes()[..msg.len().min(INIT_FAILURE_MAX)];
+        for (slot, &c) in self.init_failure.iter().zip(b) {
+            // Relaxed: published by the Release store of the length below.
+            slot.store(c, Ordering::Relaxed);
+        }
+        // Release: pairs with the Acquire in `init_failure` (the bytes above).
+        self.init_failure_len.store(b.len() as u32 + 1, Ordering::Release);
+    }
+
+    /// The recorded initializer failure message, if one was written (controller side).
+    pub(crate) fn init_failure(&self) -> Option<String> {
+        // Acquire: pairs with the Release store in `record_init_failure`.
+        let n = self.init_failure_len.load(Ordering::Acquire);
+        if n == 0 || n == INIT_FAILURE_WRITING {
+            return None;
+        }
+        let n = (n as usize - 1).min(INIT_FAILURE_MAX);
+        // Relaxed (the bytes): ordered by the Acquire above.
+        let bytes: Vec<u8> =
+            self.init_failure[..n].iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
 
 /// `PoolHeader::heap_state` values.
 pub(crate) mod heap_state {

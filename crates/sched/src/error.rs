@@ -173,7 +173,11 @@ pub enum BuildError {
     /// The worker is not the same build (fingerprint mismatch).
     Fingerprint,
     /// The initializer panicked in a worker.
-    Initializer,
+    Initializer {
+        /// The panic's message and location (`None` if it could not be read back, e.g.
+        /// two workers failed at once and the other one's was still being written).
+        message: Option<String>,
+    },
     /// A worker did not finish its handshake in time.
     HandshakeTimeout,
     /// A worker runs the program's `main` instead of serving: `main` did not call
@@ -209,10 +213,12 @@ impl fmt::Display for BuildError {
                 write!(f, "worker {index} exited during start-up ({exit_code:?}: {reason})")
             }
             BuildError::Fingerprint => write!(f, "worker is a different build than the controller"),
-            BuildError::Initializer => write!(
+            BuildError::Initializer { message: Some(m) } => {
+                write!(f, "the initializer panicked in a worker: {m}")
+            }
+            BuildError::Initializer { message: None } => write!(
                 f,
-                "the initializer panicked in a worker (its message and location are on stderr, \
-                 printed by the worker)"
+                "the initializer panicked in a worker (its message is on the worker's stderr)"
             ),
             BuildError::HandshakeTimeout => write!(
                 f,

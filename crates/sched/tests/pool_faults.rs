@@ -184,7 +184,13 @@ fn initializer_runs_in_every_worker() {
     assert_eq!(v, [42; 10]);
     assert_eq!(INIT_VALUE.load(std::sync::atomic::Ordering::Relaxed), 0, "not in the controller");
     let bad = Pool::builder().workers(1).initializer(|| panic!("bad init")).build();
-    assert!(matches!(bad, Err(BuildError::Initializer)), "{bad:?}");
+    match bad {
+        // The panic's message and location come back in the error (it was only on stderr).
+        Err(BuildError::Initializer { message: Some(m) }) => {
+            assert!(m.contains("bad init") && m.contains("pool_faults.rs"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -45,7 +45,7 @@ fn setup_panics(x: u64) {
 #[test]
 fn a_panicking_initializer_with_fails_build() {
     let r = Pool::builder().workers(1).initializer_with(setup_panics, 7).build();
-    assert!(matches!(r, Err(BuildError::Initializer)), "{r:?}");
+    assert!(matches!(r, Err(BuildError::Initializer { .. })), "{r:?}");
 }
 
 fn lookup((table, i): (SharedValue<Vec<u64>>, u64)) -> u64 {

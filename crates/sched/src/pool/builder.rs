@@ -108,7 +108,7 @@ impl PoolBuilder {
 
     /// Runs `f` once in every worker (and every respawned worker) before its first job.
     /// A panicking initializer fails [`build`](Self::build) with
-    /// [`BuildError::Initializer`].
+    /// [`BuildError::Initializer`] (with the panic's message).
     pub fn initializer<F: crate::InitFn>(mut self, f: F) -> Self {
         let _ = f;
         self.initializer = Some(crate::fnid::id_of(crate::job::call_init::<F>));
@@ -120,7 +120,7 @@ impl PoolBuilder {
     /// job — Python's `initializer=f, initargs=args`. `args` is archived once, into a
     /// shared-memory segment the pool keeps; each worker reads it from there. A
     /// panicking initializer fails [`build`](Self::build) with
-    /// [`BuildError::Initializer`]; arguments that cannot be archived fail it with
+    /// [`BuildError::Initializer`] (with the panic's message); arguments that cannot be archived fail it with
     /// [`BuildError::Config`]. To give every *job* the same read-only data, see
     /// [`Pool::share`](crate::Pool::share).
     ///

@@ -100,7 +100,10 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
             match shared.control(w).state.load(Ordering::Acquire) {
                 state::READY => continue,
                 state::REFUSED => return Err(BuildError::Fingerprint),
-                state::INIT_FAILED => return Err(BuildError::Initializer),
+                state::INIT_FAILED => {
+                    let message = shared.header().init_failure();
+                    return Err(BuildError::Initializer { message });
+                }
                 _ => {}
             }
             if let Some(c) = core.slots[w].child.as_mut() {

@@ -123,6 +123,7 @@ fn run_initializer(spec: &Spec, header: &PoolHeader, ctl: &WorkerControl, init: 
     if let Some((st, msg)) = ctx.local_status() {
         if st != status::OK {
             eprintln!("zeroproc worker {}: initializer panicked: {msg}", spec.index);
+            header.record_init_failure(&msg);
             // Release: pairs with the Acquire poll of the starting controller.
             ctl.state.store(state::INIT_FAILED, Ordering::Release);
             std::process::exit(exit::INIT);
