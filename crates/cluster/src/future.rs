@@ -108,18 +108,7 @@ impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {
 
     fn after(&self) {
         let g = lock(&self.value);
-        loop {
-            let cbs = std::mem::take(&mut *lock(&self.callbacks));
-            if cbs.is_empty() {
-                break;
-            }
-            if let Some(v) = g.as_ref() {
-                for cb in cbs {
-                    // A panicking callback is contained: the others still run.
-                    let _ = catch_unwind(AssertUnwindSafe(|| cb(v)));
-                }
-            }
-        }
+        zeroproc_sched::raw::run_callbacks(g.as_ref(), &self.callbacks);
         // Release: pairs with the Acquire in `is_done`.
         self.done.store(true, Ordering::Release);
         drop(g);

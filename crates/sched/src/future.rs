@@ -44,6 +44,28 @@ pub(crate) struct Inner<R, E> {
     decode: fn(&[u8], Option<&SpillHeap>) -> Outcome<R, E>,
 }
 
+/// A callback run once on a stored outcome.
+pub type DoneCallback<V> = Box<dyn FnOnce(&V) + Send>;
+
+/// Runs and empties `callbacks` on the stored outcome `v` until no more arrive, each
+/// contained (a panicking callback does not stop the others). The caller holds the value
+/// lock, so a callback registered meanwhile is either taken here or sees the outcome
+/// stored. Shared by [`JobFuture`] and zeroproc-cluster's future (via `raw`).
+pub fn run_callbacks<V>(v: Option<&V>, callbacks: &Mutex<Vec<DoneCallback<V>>>) {
+    loop {
+        let cbs = std::mem::take(&mut *lock(callbacks));
+        if cbs.is_empty() {
+            return;
+        }
+        if let Some(v) = v {
+            for cb in cbs {
+                // A panicking callback is contained: the others still run.
+                crate::job::contain(|| cb(v));
+            }
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking callback must not poison the future for everyone else.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -142,18 +164,7 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
 
     fn after(&self) {
         let g = lock(&self.value);
-        loop {
-            let cbs = std::mem::take(&mut *lock(&self.callbacks));
-            if cbs.is_empty() {
-                break;
-            }
-            if let Some(v) = g.as_ref() {
-                for cb in cbs {
-                    // A panicking callback is contained: the others still run.
-                    crate::job::contain(|| cb(v));
-                }
-            }
-        }
+        run_callbacks(g.as_ref(), &self.callbacks);
         // Release: pairs with the Acquire in `is_done`.
         self.done.store(true, Ordering::Release);
         drop(g);

@@ -22,6 +22,8 @@ use zeroproc_codec::envelope::{self, Header, HEADER_LEN};
 use zeroproc_codec::spill;
 use zeroproc_ring::spsc::TryReserveError;
 
+pub use crate::future::run_callbacks;
+
 /// The function id of a plain job `f(args) -> R` (what [`Pool::submit`] sends).
 pub fn fn_id<F, A, R>(_f: F) -> u32
 where
