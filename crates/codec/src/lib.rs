@@ -60,6 +60,7 @@
 pub mod envelope;
 mod message;
 pub mod payload;
+pub mod send;
 pub mod spill;
 pub mod writer;
 

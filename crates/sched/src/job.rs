@@ -135,22 +135,15 @@ where
     finish(ctx, catch_unwind(AssertUnwindSafe(f)));
 }
 
-/// `value` as an envelope (header + archive) in a buffer of its own, sized by measuring.
+/// `value` as an envelope (header + archive) in a buffer of its own, sized by measuring
+/// (the one send path into a [`Buffer`]: a `Process`'s arguments travel in its start
+/// block, not a ring).
 pub(crate) fn encode_owned<A: Message>(value: &A) -> Result<rkyv::util::AlignedVec<16>, String> {
-    let mut size = 256usize;
-    loop {
-        let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(size);
-        buf.resize(size, 0);
-        match envelope::encode_measured(&mut buf, envelope::Header::new(0, 0), value) {
-            Ok(n) => {
-                buf.resize(n, 0);
-                return Ok(buf);
-            }
-            Err((envelope::EncodeError::TooLarge { .. }, need)) => {
-                size = need.max(size.saturating_mul(2));
-            }
-            Err((e, _)) => return Err(e.to_string()),
-        }
+    use zeroproc_codec::send::{send, Buffer, NoOverflow};
+    let mut buf = Buffer::new();
+    match send(&mut buf, &mut NoOverflow, envelope::Header::new(0, 0), value) {
+        Ok(_) => Ok(buf.into_vec()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -297,12 +297,25 @@ impl Spec {
     }
 }
 
+/// Environment variable naming the program workers run instead of `/proc/self/exe`: for
+/// profiling the controller alone under valgrind (whose `/proc/self/exe` is valgrind's own
+/// tool binary), e.g. `ZEROPROC_WORKER_EXE=target/release/app valgrind --tool=callgrind
+/// target/release/app`. It must be the same build as the controller: the build
+/// fingerprint is checked at the handshake.
+pub const WORKER_EXE_ENV: &str = "ZEROPROC_WORKER_EXE";
+
+/// The program a worker runs: `/proc/self/exe` (the very inode the controller runs,
+/// even if the file was replaced since), unless [`WORKER_EXE_ENV`] names another.
+fn worker_program() -> std::ffi::OsString {
+    std::env::var_os(WORKER_EXE_ENV).unwrap_or_else(|| "/proc/self/exe".into())
+}
+
 /// Starts worker `spec.index`. Call from the pool's supervisor thread only: the worker's
 /// `PR_SET_PDEATHSIG` fires when the *thread* that forked it exits, and that thread lives
 /// exactly as long as the pool.
 pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new("/proc/self/exe");
+    let mut cmd = Command::new(worker_program());
     if let Some(a0) = std::env::args_os().next() {
         cmd.arg0(a0);
     }
