@@ -411,6 +411,35 @@ where
         }
         r
     }
+
+    /// Internal iteration (`sum`, `for_each`, `collect`, `fold`): the items of a
+    /// finished chunk are handed over in a tight loop, without a `next` call and an
+    /// `Option<Result<R, JobError>>` returned through memory per item.
+    fn fold<B, G>(mut self, init: B, mut g: G) -> B
+    where
+        G: FnMut(B, Self::Item) -> B,
+    {
+        let mut acc = init;
+        loop {
+            match &self.progress {
+                None => acc = self.out.by_ref().fold(acc, |a, r| g(a, Ok(r))),
+                Some(p) => {
+                    for r in self.out.by_ref() {
+                        p.tick(true);
+                        acc = g(acc, Ok(r));
+                    }
+                }
+            }
+            let r = self.next_item();
+            if let Some(p) = &self.progress {
+                p.tick(r.is_some());
+            }
+            match r {
+                Some(r) => acc = g(acc, r),
+                None => return acc,
+            }
+        }
+    }
 }
 
 impl<F, I, A, R> Map<'_, F, I, A, R>

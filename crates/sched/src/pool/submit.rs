@@ -262,8 +262,11 @@ fn place<A: Message>(
         });
     };
     let n = core.slots.len();
+    let mut w = first;
     for k in 0..n {
-        let w = (first + k) % n;
+        if k > 0 {
+            w = if w + 1 == n { 0 } else { w + 1 }; // no `%`: see `Core::pick`
+        }
         if !core.slots[w].open() {
             continue;
         }
