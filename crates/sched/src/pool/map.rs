@@ -401,8 +401,9 @@ where
     #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         // The items of a finished chunk: the hot path of a chunked map, inlined into the
-XX
-        // instructions per item for a `for` loop over a chunked map, callgrind).
+        // caller's loop (without `always` it was a call per item: 28 → 20 controller
+        // instructions per item for a `for` loop over a chunked map, 51 → 26 for
+        // `collect::<Result<Vec<_>, _>>()`; callgrind, 4M items, chunks of 1000).
         if self.progress.is_none() {
             if let Some(r) = self.out.next() {
                 return Some(Ok(r));
