@@ -108,22 +108,35 @@ pub(crate) fn call_run<T: crate::Run>(ctx: &mut JobCtx<'_>) {
     finish(ctx, catch_unwind(AssertUnwindSafe(move || obj.run())));
 }
 
-/// Calls `F` on each item of a chunk; completes with the `Vec<R>`.
+/// Calls `F` on each item of a chunk; completes with the `Vec<R>`. The items are read
+/// from the validated archive one at a time as `F` takes them (no `Vec<A>` of the whole
+/// chunk first: one pass over the chunk instead of two).
 pub(crate) fn call_chunk<F, A, R>(ctx: &mut JobCtx<'_>)
 where
     F: Fn(A) -> R + Copy + 'static,
     A: Message,
     R: Message,
 {
-    let items = match read_args::<Vec<A>>(ctx) {
-        Some(a) => a,
-        None => return,
-    };
+    let input = ctx.input;
+    let heap = if envelope::is_spilled(input) { ctx.spill_heap().cloned() } else { None };
     let f = conjure::<F>();
-    finish(
-        ctx,
-        catch_unwind(AssertUnwindSafe(move || items.into_iter().map(f).collect::<Vec<R>>())),
-    );
+    // A user `Deserialize` may panic: caught like the job's own panics.
+    let run = || {
+        crate::spill::with_archived::<Vec<A>, _>(input, heap.as_ref(), |items| {
+            let mut out = Vec::with_capacity(items.len());
+            for a in items.iter() {
+                let a = rkyv::deserialize::<A, rkyv::rancor::Error>(a)
+                    .map_err(|e| format!("deserialize: {e}"))?;
+                out.push(f(a));
+            }
+            Ok::<_, String>(out)
+        })
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(Ok(results))) => finish(ctx, Ok(results)),
+        Ok(Ok(Err(e)) | Err(e)) => ctx.complete_msg(status::BAD_ARGS, &e),
+        Err(p) => finish::<Vec<R>>(ctx, Err(p)),
+    }
 }
 
 /// Runs the initializer `F` (no arguments, no result).

@@ -170,6 +170,25 @@ pub(crate) fn decode_owned<R: crate::Message>(
     rkyv::deserialize::<R, rkyv::rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
 }
 
+/// Validates an envelope (inline or spilled) and hands `f` the archived value in place —
+/// no deserialized copy; a spilled block is freed once `f` returns.
+pub(crate) fn with_archived<T: payload::Decode, X>(
+    bytes: &[u8],
+    heap: Option<&SpillHeap>,
+    f: impl FnOnce(&T::Archived) -> X,
+) -> Result<X, String> {
+    if envelope::is_spilled(bytes) {
+        let Some(sh) = heap else {
+            return Err("a spilled payload, but this pool has no spill heap".into());
+        };
+        let h = sh.heap()?;
+        let (_, p) = payload::decode_any::<T>(bytes, &h).map_err(|e| e.to_string())?;
+        return Ok(f(&p));
+    }
+    let (_, a) = envelope::decode::<T>(bytes).map_err(|e| e.to_string())?;
+    Ok(f(a))
+}
+
 /// The controller's access to the spill heap: created once (by the supervisor right after
 /// start-up, or by whoever needs it first), published in the pool header for workers.
 pub(crate) struct SpillSource {
