@@ -79,29 +79,31 @@ impl<R: Message + Send + 'static> Sink<R> {
         self.stored.fetch_add(1, Ordering::Release);
     }
 
-    /// Takes the next chunk (the oldest when ordered, the earliest completed otherwise):
-    /// its sequence number and outcome.
-    fn take_ready(&self) -> Option<(u64, ChunkOutcome<R>)> {
+    /// Moves every chunk that can be taken now into `out`, in the order the iterator
+    /// yields them (ordered: the completed prefix; unordered: completion order): one lock
+    /// for a run of results instead of one per result.
+    fn take_ready(&self, out: &mut VecDeque<(u64, ChunkOutcome<R>)>) {
         let mut g = self.lock();
-        let i = if self.ordered {
-            match g.slots.front() {
-                Some(Slot::Ready(..)) => 0,
-                _ => return None,
+        let g = &mut *g;
+        if self.ordered {
+            while let Some(Slot::Ready(..)) = g.slots.front() {
+                let Some(Slot::Ready(v)) = g.slots.pop_front() else { unreachable!() };
+                out.push_back((g.base, v));
+                g.base += 1;
             }
-        } else {
-            let seq = g.arrived.pop_front()?;
-            (seq - g.base) as usize
-        };
-        let seq = g.base + i as u64;
-        let out = match std::mem::replace(&mut g.slots[i], Slot::Taken) {
-            Slot::Ready(v) => (seq, v),
-            _ => unreachable!("only completed chunks are taken"),
-        };
+            return;
+        }
+        while let Some(seq) = g.arrived.pop_front() {
+            let i = (seq - g.base) as usize;
+            match std::mem::replace(&mut g.slots[i], Slot::Taken) {
+                Slot::Ready(v) => out.push_back((seq, v)),
+                _ => unreachable!("only completed chunks arrive"),
+            }
+        }
         while matches!(g.slots.front(), Some(Slot::Taken)) {
             g.slots.pop_front();
             g.base += 1;
         }
-        Some(out)
     }
 }
 
@@ -176,6 +178,8 @@ pub struct Map<'p, F, I, A, R> {
     deadline: Option<Instant>,
     timeout: Option<Duration>,
     sink: Option<Arc<Sink<R>>>,
+    /// Chunks taken from the sink, not yet yielded (in yield order).
+    ready: VecDeque<(u64, ChunkOutcome<R>)>,
     /// Chunks submitted and not yet taken.
     in_flight: usize,
     next_seq: u64,
@@ -212,6 +216,7 @@ where
             deadline: None,
             timeout: None,
             sink: None,
+            ready: VecDeque::new(),
             in_flight: 0,
             next_seq: 0,
             out: Vec::new().into_iter(),
@@ -367,15 +372,15 @@ where
     /// Takes the next finished chunk (the oldest one when ordered), waiting for it.
     fn take(&mut self, sink: &Sink<R>) -> Option<(usize, ChunkOutcome<R>)> {
         loop {
-            if let Some((seq, r)) = sink.take_ready() {
+            if let Some((seq, r)) = self.ready.pop_front() {
                 self.in_flight -= 1;
                 return Some((self.items_in(seq), r));
             }
             // Acquire: pairs with the Release increment in `Sink::store`.
             let seen = sink.stored.load(Ordering::Acquire);
-            if let Some((seq, r)) = sink.take_ready() {
-                self.in_flight -= 1;
-                return Some((self.items_in(seq), r));
+            sink.take_ready(&mut self.ready);
+            if !self.ready.is_empty() {
+                continue;
             }
             // Acquire: as above (the change is then re-checked under the sink's lock).
             let ok = self
