@@ -157,17 +157,9 @@ pub(crate) fn decode_owned<R: crate::Message>(
     bytes: &[u8],
     heap: Option<&SpillHeap>,
 ) -> Result<R, String> {
-    if envelope::is_spilled(bytes) {
-        let Some(sh) = heap else {
-            return Err("a spilled payload, but this pool has no spill heap".into());
-        };
-        let h = sh.heap()?;
-        let (_, p) = payload::decode_any::<R>(bytes, &h).map_err(|e| e.to_string())?;
-        return rkyv::deserialize::<R, rkyv::rancor::Error>(&*p)
-            .map_err(|e| format!("deserialize: {e}"));
-    }
-    let (_, a) = envelope::decode::<R>(bytes).map_err(|e| e.to_string())?;
-    rkyv::deserialize::<R, rkyv::rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
+    with_archived::<R, _>(bytes, heap, |a| {
+        rkyv::deserialize::<R, rkyv::rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
+    })?
 }
 
 /// Validates an envelope (inline or spilled) and hands `f` the archived value in place —
