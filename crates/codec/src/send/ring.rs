@@ -94,7 +94,7 @@ impl Records for Ring<'_> {
         self.first.unwrap_or(super::FIRST_LEN).min(self.max_len())
     }
 
-    #[inline]
+    #[inline(always)]
     fn draft(&mut self, len: usize) -> Result<RingDraft<'_>, ReserveTimeoutError> {
         let r = match self.wait {
             Wait::Never => self.producer.try_reserve(len).map_err(ReserveTimeoutError::from),
@@ -116,14 +116,14 @@ pub struct RingDraft<'a> {
 
 impl Deref for RingDraft<'_> {
     type Target = [u8];
-    #[inline]
+    #[inline(always)]
     fn deref(&self) -> &[u8] {
         &self.r
     }
 }
 
 impl DerefMut for RingDraft<'_> {
-    #[inline]
+    #[inline(always)]
     fn deref_mut(&mut self) -> &mut [u8] {
         &mut self.r
     }
@@ -132,7 +132,7 @@ impl DerefMut for RingDraft<'_> {
 impl Draft for RingDraft<'_> {
     type Error = ReserveTimeoutError;
 
-    #[inline]
+    #[inline(always)]
     fn publish(mut self, len: usize) -> Result<(), ReserveTimeoutError> {
         self.r.truncate(len);
         self.r.set_kind(self.kind);
