@@ -315,7 +315,8 @@ fn worker_program() -> std::ffi::OsString {
 /// exactly as long as the pool.
 pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(worker_program());
+    let program = worker_program();
+    let mut cmd = Command::new(&program);
     if let Some(a0) = std::env::args_os().next() {
         cmd.arg0(a0);
     }
@@ -326,7 +327,10 @@ pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
     // shared mappings cost 2–8 ms per worker here. The worker sets its own
     // PR_SET_PDEATHSIG first thing (`worker::run`) and then checks that its parent is
     // still the controller, which closes the window between exec and prctl.
-    cmd.spawn()
+    cmd.spawn().map_err(|e| {
+        let what = format!("executing {}: {e}", program.to_string_lossy());
+        std::io::Error::new(e.kind(), what)
+    })
 }
 
 /// Expands to the hidden `#[test]` a libtest harness needs so that workers can be started
