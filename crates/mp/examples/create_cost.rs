@@ -1,0 +1,28 @@
+//! What creating (and dropping) a small channel or container costs: the figure to watch
+//! when changing what a fresh object reserves or maps.
+//!
+//! Run: `cargo run --release -p zeroproc-mp --example create_cost [iterations]`
+use std::time::Instant;
+use zeroproc_mp::container::SharedDict;
+use zeroproc_mp::{pipe, Queue};
+
+fn time(name: &str, n: u32, mut f: impl FnMut()) {
+    f(); // warm up
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    let per = t.elapsed() / n;
+    println!("{name:<28} {:>8.1} µs per create+drop", per.as_secs_f64() * 1e6);
+}
+
+fn main() {
+    let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    for _ in 0..3 {
+        time("Queue::<u64>::new(4)", n, || drop(Queue::<u64>::new(4).unwrap()));
+        time("pipe::<u64>()", n, || drop(pipe::<u64>().unwrap()));
+        time("SharedDict::<u64,u64>::new()", n / 4, || {
+            drop(SharedDict::<u64, u64>::new().unwrap())
+        });
+    }
+}
