@@ -107,6 +107,13 @@ fn a_default_dict_filled_by_a_child_holds_100_000_entries() {
     assert!(d.capacity_bytes() > start, "grown by the child: {}", d.capacity_bytes());
     let s = d.stats();
     assert_eq!(s.blocks_in_use, ENTRIES + 2, "{s:?}"); // entries + the table
+    println!(
+        "{} entries: heap {} KiB (in use {} KiB) of at most {} MiB",
+        ENTRIES + 1,
+        s.capacity_bytes >> 10,
+        s.bytes_in_use >> 10,
+        s.max_capacity_bytes >> 20
+    );
 }
 
 #[test]
