@@ -54,9 +54,11 @@ impl Heap<'_> {
         };
         let (idx, got) = match self.pop(class)? {
             Some(idx) => (idx, class),
-            None => match self.carve_or_grow(class)? {
-                Some(idx) => (idx, class),
-                None => self.pop_larger(class)?.ok_or_else(|| oom(units(class)))?,
+            None => match self.carve_or_grow(class) {
+                Ok(Some(idx)) => (idx, class),
+                Ok(None) => self.pop_larger(class)?.ok_or_else(|| oom(units(class)))?,
+                // The system refused more memory: a free larger block still serves.
+                Err(e) => self.pop_larger(class)?.ok_or(e)?,
             },
         };
         debug_assert!(units(got) >= need);

@@ -222,7 +222,9 @@ impl<'a> Heap<'a> {
         })
     }
 
-    /// [`attach`](Self::attach) over a mapping the caller manages itself.
+    /// [`attach`](Self::attach) over a mapping the caller manages itself. The handle
+    /// cannot grow a growable heap (it has no descriptor) but uses whatever other handles
+    /// grew; the mapping must cover the heap's maximum.
     ///
     /// # Safety
     /// As for [`init_raw`](Self::init_raw).
