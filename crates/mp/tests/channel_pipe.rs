@@ -131,8 +131,13 @@ fn large_messages_and_bytes_spill_and_come_back() {
     a.send_bytes(b"small").unwrap();
     assert_eq!(b.recv_bytes().unwrap(), raw);
     assert_eq!(b.recv_bytes().unwrap(), b"small");
-    // Too large for the heap (1 MiB by default): handed back.
+    // Larger than the initial heap (1 MiB by default): it grows.
     let huge = msg(0, 2 << 20);
+    a.send(huge.clone()).unwrap();
+    assert_eq!(b.recv().unwrap(), huge);
+    // Larger than the heap's maximum: handed back.
+    let (mut a, _b) =
+        PipeBuilder::<Msg>::new().capacity(4096).max_heap_size(1 << 20).duplex().unwrap();
     assert!(matches!(a.send(huge), Err(SendError::TooLarge(m)) if m.blob.len() == 2 << 20));
     let huge_bytes = vec![0u8; 2 << 20];
     assert!(matches!(a.send_bytes(&huge_bytes), Err(SendError::TooLarge(_))));
@@ -140,8 +145,12 @@ fn large_messages_and_bytes_spill_and_come_back() {
 
 #[test]
 fn a_full_heap_makes_sends_wait_until_the_receiver_frees_or_leaves() {
-    let (mut a, mut b) =
-        PipeBuilder::<Vec<u8>>::new().capacity(4096).heap_size(64 << 10).duplex().unwrap();
+    let (mut a, mut b) = PipeBuilder::<Vec<u8>>::new()
+        .capacity(4096)
+        .heap_size(64 << 10)
+        .max_heap_size(64 << 10)
+        .duplex()
+        .unwrap();
     assert!(b.try_recv().is_err()); // b claims its side
     let mut n = 0;
     while a.try_send(vec![n; 30_000]).is_ok() {

@@ -200,7 +200,12 @@ fn too_large_values_are_handed_back() {
     let q = Queue::<Vec<u8>>::builder(2).slot_size(64).heap_size(0).build().unwrap();
     assert!(matches!(q.try_put(vec![1; 100]), Err(TryPutError::TooLarge(v)) if v.len() == 100));
     assert!(matches!(q.put(vec![1; 100]), Err(PutError::TooLarge(_))));
-    let q = Queue::<Vec<u8>>::builder(2).slot_size(64).heap_size(64 << 10).build().unwrap();
+    let q = Queue::<Vec<u8>>::builder(2)
+        .slot_size(64)
+        .heap_size(64 << 10)
+        .max_heap_size(64 << 10)
+        .build()
+        .unwrap();
     assert!(matches!(q.put(vec![1; 100_000]), Err(PutError::TooLarge(_))));
     assert!(matches!(q.put_timeout(vec![1; 100_000], MS), Err(PutTimeoutError::TooLarge(_))));
     q.put(vec![2; 1000]).unwrap(); // fits the heap
@@ -209,8 +214,13 @@ fn too_large_values_are_handed_back() {
 
 #[test]
 fn a_full_heap_makes_puts_wait_for_gets() {
-    // 64 KiB heap: holds a couple of 20 KB values at a time.
-    let q = Queue::<Vec<u8>>::builder(16).slot_size(64).heap_size(64 << 10).build().unwrap();
+    // 64 KiB heap that may not grow: holds a couple of 20 KB values at a time.
+    let q = Queue::<Vec<u8>>::builder(16)
+        .slot_size(64)
+        .heap_size(64 << 10)
+        .max_heap_size(64 << 10)
+        .build()
+        .unwrap();
     let mut n = 0;
     while q.try_put(vec![n as u8; 20_000]).is_ok() {
         n += 1;
@@ -353,7 +363,7 @@ fn forged_and_mistyped_handles_are_refused() {
 fn raw_ring(q: &Queue<u32>) -> mpmc::Ring {
     #[repr(C, align(128))]
     struct HeaderShape([u8; 640]);
-    let layout = Layout::new("zeroproc-channel", 1).with_type::<HeaderShape>();
+    let layout = Layout::new("zeroproc-channel", 2).with_type::<HeaderShape>();
     let id = q.handle().segment_id().parse().unwrap();
     let seg = Arc::new(Segment::attach(&id, layout).unwrap());
     mpmc::Ring::attach(seg, Offset::new(256 + 640)).unwrap()

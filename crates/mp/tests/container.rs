@@ -143,7 +143,7 @@ fn list_errors_hand_the_value_back_and_change_nothing() {
 
 #[test]
 fn a_full_container_refuses_with_the_value_and_keeps_working() {
-    let d = SharedDict::<u32, Vec<u8>>::with_capacity(16 << 10).unwrap();
+    let d = SharedDict::<u32, Vec<u8>>::with_max_capacity(16 << 10, 16 << 10).unwrap();
     let mut stored = 0u32;
     let err = loop {
         match d.insert(stored, vec![stored as u8; 700]) {

@@ -5,6 +5,7 @@
 //! * [`Segment`]: create (memfd by default, or a named 0600 `O_EXCL` file with an
 //!   unguessable name) and attach, with a [`Header`] (magic, version, [`Layout`] hash,
 //!   token, owner) checked on attach. Space is reserved up front; nothing is left behind.
+//! * [`extent`]: a shared length that only grows (growable segments and heaps).
 //! * [`Offset`]: relative offsets, resolved with bounds and alignment checks.
 //! * [`heap`]: a shared heap any attached process can allocate from and free to.
 //! * [`futex`]: wait/wake on a shared `AtomicU32` with deadlines.
@@ -29,6 +30,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod atomic;
+pub mod extent;
 pub mod futex;
 pub mod process;
 pub mod wait;
@@ -46,6 +48,6 @@ pub mod sync;
 pub use offset::{Offset, OffsetError};
 #[cfg(not(loom))]
 pub use segment::{
-    sweep_stale, AttachError, Backing, CreateError, Header, Layout, ParseSegmentIdError, Segment,
-    SegmentBuilder, SegmentId, SegmentView, HEADER_SIZE, HEADER_VERSION, MAGIC,
+    sweep_stale, AttachError, Backing, CreateError, GrowError, Header, Layout, ParseSegmentIdError,
+    Segment, SegmentBuilder, SegmentId, SegmentView, HEADER_SIZE, HEADER_VERSION, MAGIC,
 };

@@ -385,3 +385,103 @@ fn blocks_move_between_threads() {
     h.check().unwrap();
     assert_eq!(h.stats().in_use_blocks(), 0);
 }
+
+/// A growable heap in a segment mapped at its maximum.
+fn growable(len: usize, max: usize) -> Segment {
+    let seg = zeroproc_shm::SegmentBuilder::new(L, len).max_data_len(max).create().unwrap();
+    Heap::init_growable(&seg, REGION, len, max).unwrap();
+    seg
+}
+
+#[test]
+fn a_growable_heap_grows_for_every_mapping_up_to_its_maximum() {
+    let seg = growable(64 << 10, 8 << 20);
+    let h = heap(&seg);
+    let other = Segment::attach(seg.id(), L).unwrap();
+    let h2 = heap(&other);
+    assert_eq!((h.region_len(), h.max_region_len()), (64 << 10, 8 << 20));
+    assert!(h.can_hold(4 << 20), "counts what it may grow by");
+    // Small blocks past the initial length: the heap doubles as it goes.
+    let mut blocks = Vec::new();
+    for i in 0..200u64 {
+        let off = h.alloc(1000, 16).unwrap();
+        fill(&h, off, 1000, i);
+        blocks.push((off, i));
+    }
+    assert!(h.region_len() > 64 << 10 && h.region_len() < 1 << 20, "{}", h.region_len());
+    // One large block: grown at least to what it needs.
+    let big = h.alloc(3 << 20, 16).unwrap();
+    fill(&h, big, 3 << 20, 99);
+    assert_eq!(h2.region_len(), h.region_len(), "the other mapping sees the same length");
+    assert_eq!(seg.committed_len(), other.committed_len());
+    // Everything written through one mapping reads back through the other.
+    for &(off, i) in &blocks {
+        verify(&h2, off, 1000, i);
+    }
+    verify(&h2, big, 3 << 20, 99);
+    // Beyond the maximum: out of memory, as for a fixed heap.
+    assert!(matches!(h2.alloc(6 << 20, 16), Err(AllocError::OutOfMemory { .. })));
+    assert!(!h.can_hold(9 << 20));
+    for (off, _) in blocks {
+        h2.free(off).unwrap();
+    }
+    h.free(big).unwrap();
+    h.check().unwrap();
+    assert!(h.region_len() <= h.max_region_len());
+}
+
+#[test]
+fn a_handle_without_the_segment_follows_growth_but_does_not_grow() {
+    let seg = growable(64 << 10, 4 << 20);
+    let base = std::ptr::NonNull::new(seg.base()).unwrap();
+    // SAFETY: the mapping outlives the handle (both end with this test).
+    let raw = unsafe { Heap::attach_raw(base, seg.len(), REGION) }.unwrap();
+    assert!(matches!(raw.alloc(1 << 20, 16), Err(AllocError::OutOfMemory { .. })));
+    assert_eq!(raw.region_len(), 64 << 10, "no growth through a raw handle");
+    let off = heap(&seg).alloc(1 << 20, 16).unwrap();
+    assert!(raw.region_len() > 1 << 20);
+    fill(&raw, off, 1 << 20, 5);
+    verify(&heap(&seg), off, 1 << 20, 5);
+    raw.free(off).unwrap();
+}
+
+#[test]
+fn growth_the_system_cannot_back_is_an_error() {
+    let avail = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("MemAvailable in /proc/meminfo")
+        * 1024;
+    let max = (avail * 2) as usize;
+    let seg = growable(64 << 10, max);
+    let h = heap(&seg);
+    match h.alloc(avail as usize + (avail as usize / 2), 16) {
+        Err(AllocError::GrowFailed { error: zeroproc_shm::GrowError::NoSpace { .. }, .. }) => {}
+        r => panic!("expected GrowFailed(NoSpace), got {r:?}"),
+    }
+    assert_eq!(h.region_len(), 64 << 10, "unchanged");
+    assert!(h.alloc(1000, 16).is_ok());
+    h.check().unwrap();
+}
+
+#[test]
+fn growable_heap_arguments_are_checked() {
+    let seg =
+        zeroproc_shm::SegmentBuilder::new(L, 64 << 10).max_data_len(1 << 20).create().unwrap();
+    // The maximum must fit the mapping; the initial length the committed part.
+    assert!(matches!(
+        Heap::init_growable(&seg, REGION, 64 << 10, 2 << 20),
+        Err(HeapError::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        Heap::init_growable(&seg, REGION, 512 << 10, 1 << 20),
+        Err(HeapError::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        Heap::init_growable(&seg, REGION, 32 << 10, 16 << 10),
+        Err(HeapError::BadLength { .. })
+    ));
+    assert!(Heap::init_growable(&seg, REGION, 32 << 10, (1 << 20) - HEADER_SIZE).is_ok());
+}

@@ -68,12 +68,16 @@ fn wrong_token_is_refused() {
 #[test]
 fn garbage_header_fields_are_refused() {
     type Corrupt = fn(&mut [u8]);
+    const R: usize = std::mem::offset_of!(zeroproc_shm::Header, reserved_len);
     let state_off = std::mem::offset_of!(zeroproc_shm::Header, state);
     let cases: &[(&str, Corrupt)] = &[
         ("magic", |h| h[0] ^= 0xff),
         ("header version", |h| h[8] = 99),
         ("header size", |h| h[12] = 7),
         ("total length", |h| h[16] ^= 0x10),
+        ("total length below the file", |h| h[17] = 0),
+        ("reserved length", |h| h[R] ^= 0x10),
+        ("reserved length above the file", |h| h[R + 1] ^= 0x40),
         ("token", |h| h[24] ^= 0x01),
         ("layout name", |h| h[32] ^= 0x20),
     ];

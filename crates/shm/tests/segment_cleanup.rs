@@ -130,7 +130,10 @@ struct SmallTmpfs(PathBuf);
 
 impl SmallTmpfs {
     fn mount() -> Option<Self> {
-        let dir = std::env::temp_dir().join(format!("zp-tmpfs-{}", std::process::id()));
+        // One directory per mount: tests of this binary run in parallel in one process.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("zp-tmpfs-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
         let ok = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs"])
@@ -194,4 +197,39 @@ fn full_tmpfs_is_a_creation_error_not_a_sigbus() {
     }
     drop(seg);
     let _ = std::fs::remove_file(&filler);
+}
+
+#[test]
+fn a_full_tmpfs_is_a_growth_error_not_a_sigbus() {
+    use zeroproc_shm::heap::{AllocError, Heap};
+    use zeroproc_shm::{GrowError, Offset, HEADER_SIZE};
+    let Some(fs) = SmallTmpfs::mount() else {
+        eprintln!("SKIPPED: cannot mount a private tmpfs (needs root); full-tmpfs growth untested");
+        return;
+    };
+    // 64 KiB reserved, up to 16 MiB mapped: more than the 4 MiB filesystem holds.
+    let seg = SegmentBuilder::new(L, 64 << 10)
+        .max_data_len(16 << 20)
+        .backing(Backing::Named(fs.path().to_owned()))
+        .create()
+        .unwrap();
+    let region = Offset::new(HEADER_SIZE as u64);
+    let heap = Heap::init_growable(&seg, region, 60 << 10, 16 << 20).unwrap();
+    // Growth within the filesystem works and is visible through a second mapping.
+    let a = heap.alloc(1 << 20, 16).unwrap();
+    let other = Segment::attach(seg.id(), L).unwrap();
+    let heap2 = Heap::attach(&other, region).unwrap();
+    // SAFETY: `a` is a live block of 1 MiB that only this test uses.
+    unsafe { heap2.ptr_len(a, 1 << 20).unwrap().as_ptr().write_bytes(7, 1 << 20) };
+    // Past what the filesystem holds: an error, the heap unchanged, nothing faulted.
+    match heap.alloc(6 << 20, 16) {
+        Err(AllocError::GrowFailed { error: GrowError::NoSpace { .. }, .. }) => {}
+        r => panic!("expected GrowFailed(NoSpace), got {r:?}"),
+    }
+    assert!(matches!(seg.grow_to(15 << 20), Err(GrowError::NoSpace { .. })));
+    assert!(heap.region_len() < 6 << 20);
+    assert!((seg.committed_len() as u64) < 6 << 20);
+    heap.free(a).unwrap();
+    heap.check().unwrap();
+    assert!(heap2.alloc(1 << 20, 16).is_ok(), "the freed block is reused");
 }

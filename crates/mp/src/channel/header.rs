@@ -9,7 +9,7 @@ use zeroproc_shm::Layout;
 /// `b"ZPCHAN01"`: Release-stored last by the creator, once the rings and the heap exist.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPCHAN01");
 /// Version of the header and of the record formats carried in the rings.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 /// Segment layout of every channel segment.
 pub(crate) const LAYOUT: Layout =
     Layout::new("zeroproc-channel", VERSION).with_type::<ChannelHeader>();
@@ -39,9 +39,11 @@ pub(crate) struct Meta {
     pub ring_cap: u64,
     /// MPMC: payload bytes per slot (0 for pipes).
     pub slot_size: u64,
-    /// Offset and length of the spill heap (length 0: no heap).
+    /// Offset and initial length of the spill heap (length 0: no heap).
     pub heap_off: u64,
     pub heap_len: u64,
+    /// The most the spill heap may grow to (its mapping; `heap_len` for a fixed heap).
+    pub heap_max: u64,
     pub owner_pid: u64,
 }
 

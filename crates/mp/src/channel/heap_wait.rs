@@ -47,7 +47,8 @@ pub(crate) fn spill_waiting<T: Encode>(
         Content::Value { first, .. } => first,
         Content::Bytes(b) => b.len(),
     };
-    if least.saturating_add(BLOCK_PREFIX) > heap.region_len() as usize {
+    // Past the maximum the heap can grow to: it never fits.
+    if least.saturating_add(BLOCK_PREFIX) > heap.max_region_len() as usize {
         return Err(SpillFail::TooLarge);
     }
     let attempt = || attempt(heap, &content);
@@ -80,11 +81,14 @@ fn attempt<T: Encode>(heap: &Heap<'_>, content: &Content<'_, T>) -> Poll<Spilled
     };
     match r {
         Ok(b) => Poll::Ready(b),
-        // Out of memory now; a damaged free-list block is taken out of circulation by the
-        // heap and the next attempt goes on.
-        Err(SpillError::Heap(AllocError::OutOfMemory { .. } | AllocError::Corrupt { .. })) => {
-            Poll::Pending
-        }
+        // Out of memory now (the heap grew as far as it could: to its maximum, or the
+        // system refused more memory), or a damaged free-list block that the heap took out
+        // of circulation: wait for a consumer to free a block and try again.
+        Err(SpillError::Heap(
+            AllocError::OutOfMemory { .. }
+            | AllocError::GrowFailed { .. }
+            | AllocError::Corrupt { .. },
+        )) => Poll::Pending,
         Err(SpillError::Heap(AllocError::BadAlign { .. })) => Poll::Failed(SpillFail::TooLarge),
         Err(SpillError::Serialize(e)) => Poll::Failed(SpillFail::Serialize(e)),
     }

@@ -5,7 +5,6 @@
 use crate::channel::header::{ChannelHeader, Line, Meta, Tasks, LAYOUT, MAGIC, VERSION};
 use crate::channel::header::{KIND_DUPLEX, KIND_JOINABLE, KIND_ONEWAY, KIND_QUEUE};
 use crate::channel::{cache, ChannelError};
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use zeroproc_shm::heap::Heap;
@@ -24,8 +23,24 @@ pub(crate) struct Plan {
     pub ring_sizes: [usize; 2],
     pub ring_cap: usize,
     pub slot_size: usize,
-    /// Spill heap bytes (0: no heap; otherwise at least 4096).
+    /// Spill heap bytes reserved at creation (0: no heap; otherwise at least 4096).
     pub heap_len: usize,
+    /// The most the spill heap may grow to (at least `heap_len`).
+    pub heap_max: usize,
+}
+
+/// The initial and maximum spill heap lengths of a builder's `heap_size` and
+/// `max_heap_size` (both rounded up to 4 KiB; no heap at all when `heap_size` is 0; the
+/// maximum is at least the initial length).
+pub(crate) fn heap_lengths(size: usize, max: usize) -> Result<(usize, usize), ChannelError> {
+    let round = |n: usize| {
+        n.checked_next_multiple_of(4096).ok_or(ChannelError::Config("heap size overflows"))
+    };
+    let len = round(size)?;
+    if len == 0 {
+        return Ok((0, 0));
+    }
+    Ok((len, round(max)?.max(len)))
 }
 
 /// The header's fields, validated against the mapping and copied here once.
@@ -38,6 +53,7 @@ pub(crate) struct Geometry {
     pub slot_size: u64,
     pub heap_off: u64,
     pub heap_len: u64,
+    pub heap_max: u64,
 }
 
 /// A mapped channel segment.
@@ -84,8 +100,13 @@ impl Mapping {
             }
         }
         let heap_off = round_up(end, 128).ok_or_else(too_large)?;
+        // The heap comes last: the segment reserves up to its initial length and maps up
+        // to its maximum, so it grows at the end of the file.
+        let mut max_end = end;
         if plan.heap_len > 0 {
             end = heap_off.checked_add(plan.heap_len).ok_or_else(too_large)?;
+            max_end =
+                heap_off.checked_add(plan.heap_max.max(plan.heap_len)).ok_or_else(too_large)?;
         }
         let geo = Geometry {
             kind: plan.kind,
@@ -95,9 +116,11 @@ impl Mapping {
             slot_size: plan.slot_size as u64,
             heap_off: if plan.heap_len > 0 { heap_off as u64 } else { 0 },
             heap_len: plan.heap_len as u64,
+            heap_max: if plan.heap_len > 0 { plan.heap_max.max(plan.heap_len) as u64 } else { 0 },
         };
         let mut heap_err = None;
         let seg = SegmentBuilder::new(LAYOUT, end - HEADER_SIZE)
+            .max_data_len(max_end - HEADER_SIZE)
             .create_with(|seg| {
                 let h = ChannelHeader {
                     meta: Meta {
@@ -110,6 +133,7 @@ impl Mapping {
                         slot_size: geo.slot_size,
                         heap_off: geo.heap_off,
                         heap_len: geo.heap_len,
+                        heap_max: geo.heap_max,
                         owner_pid: u64::from(zeroproc_shm::process::current_pid()),
                     },
                     owner_dropped: Line(AtomicU64::new(0)),
@@ -125,7 +149,8 @@ impl Mapping {
                 unsafe { seg.data().cast::<ChannelHeader>().write(h) };
                 if geo.heap_len > 0 {
                     let off = Offset::new(geo.heap_off);
-                    heap_err = Heap::init_in(seg, off, plan.heap_len).err();
+                    heap_err =
+                        Heap::init_growable(seg, off, plan.heap_len, geo.heap_max as usize).err();
                 }
             })
             .map_err(ChannelError::Create)?;
@@ -170,6 +195,7 @@ impl Mapping {
             slot_size: m.slot_size,
             heap_off: m.heap_off,
             heap_len: m.heap_len,
+            heap_max: m.heap_max,
         };
         let len = seg.len() as u64;
         let region_ok =
@@ -189,7 +215,8 @@ impl Mapping {
         });
         let heap_ok = geo.heap_len == 0
             || (region_ok(geo.heap_off, 64)
-                && geo.heap_off.checked_add(geo.heap_len).is_some_and(|e| e <= len));
+                && geo.heap_max >= geo.heap_len
+                && geo.heap_off.checked_add(geo.heap_max).is_some_and(|e| e <= len));
         if !rings_ok || !heap_ok {
             return Err(ChannelError::Foreign("channel geometry"));
         }
@@ -257,14 +284,13 @@ fn attach_heap(seg: &Arc<Segment>, geo: &Geometry) -> Result<Option<Heap<'static
     if geo.heap_len == 0 {
         return Ok(None);
     }
-    let base = NonNull::new(seg.base()).expect("a mapping is never at address 0");
-    // SAFETY: the mapping stays mapped while the `Arc<Segment>` stored next to the handle
-    // in `Mapping` lives, and the handle is only lent out re-borrowed from the `Mapping`;
-    // the heap region is accessed only through heap handles and the blocks they own;
-    // segment bases are page aligned in every process.
-    let heap = unsafe { Heap::attach_raw(base, seg.len(), Offset::new(geo.heap_off)) }
+    // SAFETY: the segment (mapping and descriptor) stays alive while the `Arc<Segment>`
+    // stored next to the handle in `Mapping` lives, and the handle is only lent out
+    // re-borrowed from the `Mapping`; the heap region is accessed only through heap
+    // handles and the blocks they own.
+    let heap = unsafe { Heap::attach_unbound(seg, Offset::new(geo.heap_off)) }
         .map_err(ChannelError::Heap)?;
-    if heap.region_len() != geo.heap_len & !15 {
+    if heap.max_region_len() != geo.heap_max & !15 {
         return Err(ChannelError::Foreign("heap length differs from the channel header"));
     }
     Ok(Some(heap))

@@ -4,7 +4,7 @@
 use super::blob::{access, decode, encode, hash_key};
 use super::handle::{dict_identity, DictHandle};
 use super::store::Store;
-use super::{ContainerError, InsertError, DEFAULT_CAPACITY};
+use super::{ContainerError, InsertError, DEFAULT_CAPACITY, DEFAULT_MAX_CAPACITY};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use zeroproc_codec::Message;
@@ -22,9 +22,11 @@ use zeroproc_codec::Message;
 ///   dict as it was before that operation or as it would be after it — never in between;
 ///   the next process to use it finishes or undoes the dead one's mutation (at most one
 ///   entry block may leak per crash). See the container README.
-/// * **Fixed capacity**, chosen at creation ([`with_capacity`](Self::with_capacity), 4 MiB
-///   by default): an insert that does not fit fails with [`ContainerError::Full`] and
-///   hands the key and value back.
+/// * **Grows on demand**, like Python's dict: 4 MiB of shared memory at creation
+///   ([`with_capacity`](Self::with_capacity) to choose), doubled whenever an insert finds
+///   no room, for every process using the dict, up to 1 GiB
+///   ([`with_max_capacity`](Self::with_max_capacity) to choose). An insert that does not
+///   fit the maximum fails with [`ContainerError::Full`] and hands the key and value back.
 /// * Keys are compared by their archived bytes: for integers, strings, tuples and derived
 ///   structs of these, equal keys archive to equal bytes. (Floats: `-0.0 != 0.0`.)
 ///
@@ -63,12 +65,14 @@ impl<K, V> std::fmt::Debug for SharedDict<K, V> {
 }
 
 impl<K: Message, V: Message> SharedDict<K, V> {
-    /// A new, empty dict with the default capacity (4 MiB of shared memory).
+    /// A new, empty dict: 4 MiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
+    /// demand up to [`DEFAULT_MAX_CAPACITY`].
     pub fn new() -> Result<Self, ContainerError> {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
 
-    /// A new, empty dict with `bytes` of shared memory for its table and entries.
+    /// A new, empty dict reserving `bytes` of shared memory for its table and entries, growing on
+    /// demand up to [`DEFAULT_MAX_CAPACITY`] (or `bytes`, if larger).
     ///
     /// ```
     /// # use zeroproc_mp::container::SharedDict;
@@ -76,7 +80,22 @@ impl<K: Message, V: Message> SharedDict<K, V> {
     /// assert!(d.capacity_bytes() >= 64 << 10);
     /// ```
     pub fn with_capacity(bytes: usize) -> Result<Self, ContainerError> {
-        Store::create(dict_identity::<K, V>(), bytes).map(|s| Self::from_store(Arc::new(s)))
+        Self::with_max_capacity(bytes, DEFAULT_MAX_CAPACITY.max(bytes))
+    }
+
+    /// A new, empty dict with `bytes` of shared memory, growing on demand (doubling, for
+    /// every process using it) up to `max_bytes`; an insert that does not fit then fails
+    /// with [`ContainerError::Full`] and hands the value back. Only `bytes` are reserved
+    /// at creation; `max_bytes` of address space are mapped.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::*;
+    /// let c = SharedDict::<u64, u64>::with_max_capacity(16 << 10, 1 << 20).unwrap();
+    /// assert_eq!((c.capacity_bytes(), c.max_capacity_bytes()), (16 << 10, 1 << 20));
+    /// ```
+    pub fn with_max_capacity(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError> {
+        Store::create(dict_identity::<K, V>(), bytes, max_bytes)
+            .map(|s| Self::from_store(Arc::new(s)))
     }
 
     pub(crate) fn from_store(store: Arc<Store>) -> Self {
@@ -93,9 +112,15 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         DictHandle { segment: self.store.segment_id().to_string(), _t: PhantomData }
     }
 
-    /// Bytes of shared memory the dict was created with.
+    /// Bytes of shared memory the dict has now (it grows up to
+    /// [`max_capacity_bytes`](Self::max_capacity_bytes)).
     pub fn capacity_bytes(&self) -> u64 {
         self.store.capacity_bytes()
+    }
+
+    /// The most shared memory it grows to.
+    pub fn max_capacity_bytes(&self) -> u64 {
+        self.store.max_capacity_bytes()
     }
 
     /// Inserts `value` under `key`, returning the value it replaces.

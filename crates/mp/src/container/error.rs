@@ -5,7 +5,7 @@
 use rkyv::rancor;
 use std::fmt;
 use zeroproc_codec::envelope::DecodeError;
-use zeroproc_shm::{AttachError, CreateError, ParseSegmentIdError};
+use zeroproc_shm::{AttachError, CreateError, GrowError, ParseSegmentIdError};
 
 /// A container operation failed.
 #[derive(Debug)]
@@ -28,11 +28,16 @@ pub enum ContainerError {
         /// The list's length.
         len: usize,
     },
-    /// The container's memory is exhausted (it was created with a fixed capacity).
+    /// The container's memory is exhausted: it has grown to its maximum
+    /// ([`DEFAULT_MAX_CAPACITY`](super::DEFAULT_MAX_CAPACITY), or the `max_bytes` of
+    /// `with_max_capacity`) and no freed block fits.
     Full {
         /// Bytes the operation needed in one block.
         requested: usize,
     },
+    /// The container had no room and could not grow below its maximum: the system refused
+    /// the memory.
+    Grow(GrowError),
     /// A value (or key) could not be serialized.
     Serialize(rancor::Error),
     /// A stored value failed validation (it was damaged in shared memory).
@@ -52,7 +57,10 @@ impl fmt::Display for ContainerError {
             Foreign(why) => write!(f, "not a container of this build: {why}"),
             TypeMismatch => write!(f, "value type differs from the container's"),
             IndexOutOfRange { index, len } => write!(f, "index {index} out of range (len {len})"),
-            Full { requested } => write!(f, "container full (a block of {requested} bytes)"),
+            Full { requested } => {
+                write!(f, "container full at its maximum size (a block of {requested} bytes)")
+            }
+            Grow(e) => write!(f, "container full and cannot grow: {e}"),
             Serialize(e) => write!(f, "serializing: {e}"),
             Decode(e) => write!(f, "stored value invalid: {e}"),
             Corrupt(why) => write!(f, "container state damaged: {why}"),
@@ -75,8 +83,8 @@ impl std::error::Error for ContainerError {
 ///
 /// ```
 /// use zeroproc_mp::container::{ContainerError, InsertError, SharedList};
-/// let list = SharedList::<Vec<u8>>::with_capacity(8192).unwrap();
-/// let err = list.push(vec![0u8; 1 << 20]).unwrap_err(); // larger than the container
+/// let list = SharedList::<Vec<u8>>::with_max_capacity(8192, 64 << 10).unwrap();
+/// let err = list.push(vec![0u8; 1 << 20]).unwrap_err(); // larger than its maximum
 /// assert!(matches!(err.error(), ContainerError::Full { .. }));
 /// let v: Vec<u8> = err.into_value(); // nothing lost
 /// assert_eq!(v.len(), 1 << 20);

@@ -13,7 +13,7 @@ use zeroproc_shm::Layout;
 /// "ZPCONTNR" little-endian: written last at creation.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPCONTNR");
 /// Header format version.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 /// Layout identity of container segments (header size and alignment are mixed in).
 pub(crate) const LAYOUT: Layout =
     Layout::new("zeroproc-container", VERSION).with_type::<ContainerHeader>();
@@ -39,7 +39,8 @@ pub(crate) struct ContainerHeader {
     pub key_type: u64,
     /// Type hash of the value type (dict, list), 0 for a namespace.
     pub value_type: u64,
-    /// Heap region offset and length (from the segment base).
+    /// Heap region offset (from the segment base) and the most the heap grows to (its
+    /// current length is in the heap's own header).
     pub heap_off: u64,
     pub heap_len: u64,
     /// Set (Release) when the creator dropped its container; attachers' caches drop their

@@ -4,7 +4,7 @@
 use super::blob::{access, decode, encode};
 use super::handle::{list_identity, ListHandle};
 use super::store::Store;
-use super::{ContainerError, InsertError, DEFAULT_CAPACITY};
+use super::{ContainerError, InsertError, DEFAULT_CAPACITY, DEFAULT_MAX_CAPACITY};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use zeroproc_codec::Message;
@@ -12,7 +12,7 @@ use zeroproc_codec::Message;
 /// A list of `T` living in shared memory: every process holding it sees the same items.
 /// Same guarantees as [`SharedDict`](super::SharedDict): atomic per operation (robust lock,
 /// readers included), crash-consistent (a process killed mid-operation leaves the list as
-/// before or as after that operation), fixed capacity chosen at creation, values validated
+/// before or as after that operation), grows on demand up to a maximum, values validated
 /// on read.
 ///
 /// `push`/`pop`/`set` are O(1); `insert`/`remove` at an index rebuild the item table
@@ -47,14 +47,30 @@ impl<T> std::fmt::Debug for SharedList<T> {
 }
 
 impl<T: Message> SharedList<T> {
-    /// A new, empty list with the default capacity (4 MiB of shared memory).
+    /// A new, empty list: 4 MiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
+    /// demand up to [`DEFAULT_MAX_CAPACITY`].
     pub fn new() -> Result<Self, ContainerError> {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
 
-    /// A new, empty list with `bytes` of shared memory for its table and items.
+    /// A new, empty list reserving `bytes` of shared memory for its table and items, growing on
+    /// demand up to [`DEFAULT_MAX_CAPACITY`] (or `bytes`, if larger).
     pub fn with_capacity(bytes: usize) -> Result<Self, ContainerError> {
-        Store::create(list_identity::<T>(), bytes).map(|s| Self::from_store(Arc::new(s)))
+        Self::with_max_capacity(bytes, DEFAULT_MAX_CAPACITY.max(bytes))
+    }
+
+    /// A new, empty list with `bytes` of shared memory, growing on demand (doubling, for
+    /// every process using it) up to `max_bytes`; an insert that does not fit then fails
+    /// with [`ContainerError::Full`] and hands the value back. Only `bytes` are reserved
+    /// at creation; `max_bytes` of address space are mapped.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::*;
+    /// let c = SharedList::<u64>::with_max_capacity(16 << 10, 1 << 20).unwrap();
+    /// assert_eq!((c.capacity_bytes(), c.max_capacity_bytes()), (16 << 10, 1 << 20));
+    /// ```
+    pub fn with_max_capacity(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError> {
+        Store::create(list_identity::<T>(), bytes, max_bytes).map(|s| Self::from_store(Arc::new(s)))
     }
 
     pub(crate) fn from_store(store: Arc<Store>) -> Self {
@@ -71,9 +87,15 @@ impl<T: Message> SharedList<T> {
         ListHandle { segment: self.store.segment_id().to_string(), _t: PhantomData }
     }
 
-    /// Bytes of shared memory the list was created with.
+    /// Bytes of shared memory the list has now (it grows up to
+    /// [`max_capacity_bytes`](Self::max_capacity_bytes)).
     pub fn capacity_bytes(&self) -> u64 {
         self.store.capacity_bytes()
+    }
+
+    /// The most shared memory it grows to.
+    pub fn max_capacity_bytes(&self) -> u64 {
+        self.store.max_capacity_bytes()
     }
 
     /// Appends `value` (Python's `append`).

@@ -62,14 +62,21 @@ pub use handle::{
 pub use list::SharedList;
 pub use namespace::Namespace;
 
-/// Shared memory a container gets when created with `new()`: 4 MiB.
+/// Shared memory a container reserves when created with `new()`: 4 MiB. It grows on
+/// demand (doubling) up to [`DEFAULT_MAX_CAPACITY`].
 pub const DEFAULT_CAPACITY: usize = 4 << 20;
+/// The most a container grows to unless created with `with_max_capacity` (1 GiB: holds
+/// 100,000 `u64 → u64` entries in a heap grown to 32 MiB, or a 64 MiB value). Only address space is
+/// taken at creation.
+pub const DEFAULT_MAX_CAPACITY: usize = 1 << 30;
 
 /// A container's memory use and history (see `stats()` on each container).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContainerStats {
-    /// Shared-memory bytes the container was created with.
+    /// Shared-memory bytes the container has now (it grows).
     pub capacity_bytes: u64,
+    /// The most it grows to.
+    pub max_capacity_bytes: u64,
     /// Heap blocks in use (one per entry, plus the table).
     pub blocks_in_use: u64,
     /// Heap bytes in use.

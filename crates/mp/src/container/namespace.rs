@@ -4,7 +4,7 @@
 use super::blob::{access, decode, encode, hash_key};
 use super::handle::{NamespaceHandle, NAMESPACE_IDENTITY};
 use super::store::Store;
-use super::{ContainerError, InsertError, DEFAULT_CAPACITY};
+use super::{ContainerError, InsertError, DEFAULT_CAPACITY, DEFAULT_MAX_CAPACITY};
 use crate::shared::type_hash;
 use std::sync::Arc;
 use zeroproc_codec::Message;
@@ -15,7 +15,7 @@ use zeroproc_codec::Message;
 /// to a value of another type rebinds it, as in Python.
 ///
 /// Same guarantees as [`SharedDict`](super::SharedDict): atomic per operation,
-/// crash-consistent, fixed capacity, values validated on read.
+/// crash-consistent, grows on demand up to a maximum, values validated on read.
 ///
 /// ```
 /// use zeroproc_mp::container::{ContainerError, Namespace};
@@ -41,14 +41,30 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    /// A new, empty namespace with the default capacity (4 MiB of shared memory).
+    /// A new, empty namespace: 4 MiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
+    /// demand up to [`DEFAULT_MAX_CAPACITY`].
     pub fn new() -> Result<Self, ContainerError> {
         Self::with_capacity(DEFAULT_CAPACITY)
     }
 
-    /// A new, empty namespace with `bytes` of shared memory.
+    /// A new, empty namespace reserving `bytes` of shared memory, growing on
+    /// demand up to [`DEFAULT_MAX_CAPACITY`] (or `bytes`, if larger).
     pub fn with_capacity(bytes: usize) -> Result<Self, ContainerError> {
-        Store::create(NAMESPACE_IDENTITY, bytes).map(|s| Self::from_store(Arc::new(s)))
+        Self::with_max_capacity(bytes, DEFAULT_MAX_CAPACITY.max(bytes))
+    }
+
+    /// A new, empty namespace with `bytes` of shared memory, growing on demand (doubling, for
+    /// every process using it) up to `max_bytes`; an insert that does not fit then fails
+    /// with [`ContainerError::Full`] and hands the value back. Only `bytes` are reserved
+    /// at creation; `max_bytes` of address space are mapped.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::*;
+    /// let c = Namespace::with_max_capacity(16 << 10, 1 << 20).unwrap();
+    /// assert_eq!((c.capacity_bytes(), c.max_capacity_bytes()), (16 << 10, 1 << 20));
+    /// ```
+    pub fn with_max_capacity(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError> {
+        Store::create(NAMESPACE_IDENTITY, bytes, max_bytes).map(|s| Self::from_store(Arc::new(s)))
     }
 
     pub(crate) fn from_store(store: Arc<Store>) -> Self {
@@ -58,6 +74,17 @@ impl Namespace {
     /// Memory use and history of the namespace.
     pub fn stats(&self) -> super::ContainerStats {
         self.store.stats()
+    }
+
+    /// Bytes of shared memory the namespace has now (it grows up to
+    /// [`max_capacity_bytes`](Self::max_capacity_bytes)).
+    pub fn capacity_bytes(&self) -> u64 {
+        self.store.capacity_bytes()
+    }
+
+    /// The most shared memory it grows to.
+    pub fn max_capacity_bytes(&self) -> u64 {
+        self.store.max_capacity_bytes()
     }
 
     /// A handle another process (or a job) can attach.

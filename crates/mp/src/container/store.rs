@@ -5,7 +5,6 @@
 use super::header::{ContainerHeader, HEADER_REGION, KIND_LIST, LAYOUT, MAGIC, VERSION};
 use super::table::{DICT_TABLE_HEADER, LIST_TABLE_HEADER};
 use super::ContainerError;
-use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use zeroproc_shm::heap::Heap;
 use zeroproc_shm::sync::LockGuard;
@@ -46,15 +45,24 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Creates a container segment with a heap of `capacity` bytes (at least 8 KiB).
-    pub(crate) fn create(id: Identity, capacity: usize) -> Result<Store, ContainerError> {
-        let heap_len = capacity.max(MIN_HEAP).checked_next_multiple_of(4096).ok_or(too_large())?;
+    /// Creates a container segment with a heap of `capacity` bytes (at least 8 KiB) that
+    /// grows on demand up to `max` bytes (at least `capacity`).
+    pub(crate) fn create(
+        id: Identity,
+        capacity: usize,
+        max: usize,
+    ) -> Result<Store, ContainerError> {
+        let round = |n: usize| n.max(MIN_HEAP).checked_next_multiple_of(4096).ok_or(too_large());
+        let heap_len = round(capacity)?;
+        let heap_max = round(max)?.max(heap_len);
         let data_len = HEADER_REGION.checked_add(heap_len).ok_or(too_large())?;
+        let max_data_len = HEADER_REGION.checked_add(heap_max).ok_or(too_large())?;
         let heap_off = (HEADER_SIZE + HEADER_REGION) as u64;
         let mut failed = None;
         let seg = SegmentBuilder::new(layout(id.kind), data_len)
+            .max_data_len(max_data_len)
             .create_with(|s| {
-                if let Err(e) = init(s, id, heap_off, heap_len) {
+                if let Err(e) = init(s, id, heap_off, heap_len, heap_max) {
                     failed = Some(e);
                 }
             })
@@ -94,12 +102,15 @@ impl Store {
         if h.heap_off != heap_off || h.heap_len > (seg.data_len() - HEADER_REGION) as u64 {
             return Err(ContainerError::Foreign("heap geometry does not match the segment"));
         }
-        let base = NonNull::new(seg.base()).expect("a mapping is never at address 0");
-        // SAFETY: `base..base + seg.len()` is the segment's mapping, which `Store` owns and
-        // keeps mapped for as long as the heap handle (a field of the same `Store`) is
-        // used; the heap region is accessed only through heaps and the lock protocol.
-        let heap = unsafe { Heap::attach_raw(base, seg.len(), Offset::new(heap_off)) }
+        // SAFETY: the segment (mapping and descriptor), which `Store` owns, stays alive for
+        // as long as the heap handle (a field of the same `Store`) is used; moving the
+        // `Segment` value moves neither. The heap region is accessed only through heaps
+        // and the lock protocol.
+        let heap = unsafe { Heap::attach_unbound(&seg, Offset::new(heap_off)) }
             .map_err(|_| ContainerError::Foreign("container heap invalid"))?;
+        if heap.max_region_len() != h.heap_len {
+            return Err(ContainerError::Foreign("heap geometry does not match the header"));
+        }
         Ok(Store { heap, seg, id, owner })
     }
 
@@ -131,9 +142,14 @@ impl Store {
         self.id.kind
     }
 
-    /// Heap bytes (the container's capacity for tables and entries).
+    /// Heap bytes now (the container's capacity for tables and entries; it grows).
     pub(crate) fn capacity_bytes(&self) -> u64 {
         self.heap.region_len()
+    }
+
+    /// The most the heap grows to.
+    pub(crate) fn max_capacity_bytes(&self) -> u64 {
+        self.heap.max_region_len()
     }
 
     /// Memory use and history, read under the lock (so after any pending recovery).
@@ -143,6 +159,7 @@ impl Store {
         let hd = self.header();
         super::ContainerStats {
             capacity_bytes: self.capacity_bytes(),
+            max_capacity_bytes: self.max_capacity_bytes(),
             blocks_in_use: h.in_use_blocks(),
             bytes_in_use: h.in_use_bytes,
             // Relaxed: statistics.
@@ -200,7 +217,13 @@ fn too_large() -> ContainerError {
 }
 
 /// Writes a fresh segment's header, heap and first table, then the magic.
-fn init(s: &Segment, id: Identity, heap_off: u64, heap_len: usize) -> Result<(), ContainerError> {
+fn init(
+    s: &Segment,
+    id: Identity,
+    heap_off: u64,
+    heap_len: usize,
+    heap_max: usize,
+) -> Result<(), ContainerError> {
     let h = s.data().cast::<ContainerHeader>();
     // SAFETY: the fresh data region is zeroed, 256-byte aligned, at least HEADER_REGION
     // bytes and seen by nobody else until the segment is READY; raw writes of the
@@ -211,9 +234,9 @@ fn init(s: &Segment, id: Identity, heap_off: u64, heap_len: usize) -> Result<(),
         std::ptr::addr_of_mut!((*h).key_type).write(id.key_type);
         std::ptr::addr_of_mut!((*h).value_type).write(id.value_type);
         std::ptr::addr_of_mut!((*h).heap_off).write(heap_off);
-        std::ptr::addr_of_mut!((*h).heap_len).write(heap_len as u64);
+        std::ptr::addr_of_mut!((*h).heap_len).write(heap_max as u64);
     }
-    let heap = Heap::init_in(s, Offset::new(heap_off), heap_len)
+    let heap = Heap::init_growable(s, Offset::new(heap_off), heap_len, heap_max)
         .map_err(|_| ContainerError::Foreign("heap setup failed"))?;
     let (first, header_len, entry) = if id.kind == KIND_LIST {
         (FIRST_CAPACITY, LIST_TABLE_HEADER, 8)

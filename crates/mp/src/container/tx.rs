@@ -19,6 +19,7 @@ use super::ContainerError;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use zeroproc_shm::heap::AllocError;
 use zeroproc_shm::Offset;
 
 /// One mutation in progress, holding the lock through `l`.
@@ -174,7 +175,10 @@ impl<'s> Tx<'_, 's> {
     pub(crate) fn alloc(&mut self, size: usize) -> Result<(u64, NonNull<u8>), ContainerError> {
         assert!(self.n_new < 2, "a mutation allocates at most two blocks");
         let heap = self.l.heap();
-        let off = heap.alloc(size, 16).map_err(|_| ContainerError::Full { requested: size })?;
+        let off = heap.alloc(size, 16).map_err(|e| match e {
+            AllocError::GrowFailed { error, .. } => ContainerError::Grow(error),
+            _ => ContainerError::Full { requested: size },
+        })?;
         // Release: recorded before anything refers to the block (program order for a
         // recoverer).
         self.l.header().intent.new[self.n_new].store(off.get(), Release);

@@ -17,7 +17,7 @@ pub use handle::{ArchivedConnectionHandle, ArchivedReceiverHandle, ArchivedSende
 pub use handle::{ConnectionHandle, ReceiverHandle, SenderHandle};
 
 use crate::channel::header::{type_hash, KIND_DUPLEX, KIND_ONEWAY};
-use crate::channel::mapping::{Mapping, Plan};
+use crate::channel::mapping::{heap_lengths, Mapping, Plan};
 use crate::channel::message::Message;
 use crate::pipe::handle::ring;
 use crate::pipe::recv::RxHalf;
@@ -31,8 +31,12 @@ use zeroproc_shm::Offset;
 /// Bytes of each direction's ring of [`pipe`] / [`pipe_oneway`] (records up to half of
 /// it, less 16, travel inline).
 pub const DEFAULT_PIPE_CAPACITY: usize = 64 << 10;
-/// Bytes of the spill heap of [`pipe`] / [`pipe_oneway`].
+/// Bytes of the spill heap of [`pipe`] / [`pipe_oneway`], reserved at creation.
 pub const DEFAULT_PIPE_HEAP_SIZE: usize = 1 << 20;
+/// The most the spill heap of [`pipe`] / [`pipe_oneway`] grows to (1 GiB): it grows on
+/// demand, so a 64 MiB message fits a default pipe. Only address space is taken at
+/// creation.
+pub const DEFAULT_PIPE_MAX_HEAP_SIZE: usize = 1 << 30;
 
 /// A duplex pipe (Python's `Pipe()`): two connected [`Connection`]s, each sending to the
 /// other, in a new memfd segment. Hand one end to another process with
@@ -73,6 +77,7 @@ pub fn pipe_oneway<T: Message>() -> Result<(PipeSender<T>, PipeReceiver<T>), Cha
 pub struct PipeBuilder<T> {
     capacity: usize,
     heap_size: usize,
+    max_heap_size: usize,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -81,6 +86,7 @@ impl<T> fmt::Debug for PipeBuilder<T> {
         f.debug_struct("PipeBuilder")
             .field("capacity", &self.capacity)
             .field("heap_size", &self.heap_size)
+            .field("max_heap_size", &self.max_heap_size)
             .finish()
     }
 }
@@ -92,7 +98,8 @@ impl<T: Message> Default for PipeBuilder<T> {
 }
 
 impl<T: Message> PipeBuilder<T> {
-    /// The defaults: [`DEFAULT_PIPE_CAPACITY`], [`DEFAULT_PIPE_HEAP_SIZE`].
+    /// The defaults: [`DEFAULT_PIPE_CAPACITY`], [`DEFAULT_PIPE_HEAP_SIZE`],
+    /// [`DEFAULT_PIPE_MAX_HEAP_SIZE`].
     ///
     /// ```
     /// let (_tx, _rx) = zeroproc_mp::pipe::PipeBuilder::<u8>::new().oneway().unwrap();
@@ -101,6 +108,7 @@ impl<T: Message> PipeBuilder<T> {
         PipeBuilder {
             capacity: DEFAULT_PIPE_CAPACITY,
             heap_size: DEFAULT_PIPE_HEAP_SIZE,
+            max_heap_size: DEFAULT_PIPE_MAX_HEAP_SIZE,
             _t: PhantomData,
         }
     }
@@ -116,8 +124,9 @@ impl<T: Message> PipeBuilder<T> {
         self
     }
 
-    /// Bytes of the spill heap (rounded up to 4 KiB; 0: none, larger messages are refused
-    /// with `TooLarge`).
+    /// Bytes of the spill heap reserved at creation (rounded up to 4 KiB; 0: none, larger
+    /// messages are refused with `TooLarge`). It grows on demand up to
+    /// [`max_heap_size`](Self::max_heap_size).
     ///
     /// ```
     /// use zeroproc_mp::pipe::{PipeBuilder, TrySendError};
@@ -126,6 +135,25 @@ impl<T: Message> PipeBuilder<T> {
     /// ```
     pub fn heap_size(mut self, bytes: usize) -> Self {
         self.heap_size = bytes;
+        self
+    }
+
+    /// The most the spill heap grows to (default [`DEFAULT_PIPE_MAX_HEAP_SIZE`]; rounded
+    /// up to 4 KiB; at least [`heap_size`](Self::heap_size)). A send that finds the heap
+    /// full grows it (doubling, for both ends); at the maximum a blocking send waits for
+    /// the receiver to free room, and a message that cannot fit even then is `TooLarge`,
+    /// handed back. Only `heap_size` is reserved at creation.
+    ///
+    /// ```
+    /// use zeroproc_mp::pipe::{PipeBuilder, TrySendError};
+    /// let (mut tx, mut rx) =
+    ///     PipeBuilder::<Vec<u8>>::new().heap_size(64 << 10).max_heap_size(1 << 20).oneway().unwrap();
+    /// tx.send(vec![7; 300 << 10]).unwrap(); // larger than the initial heap: it grows
+    /// assert_eq!(rx.recv().unwrap().len(), 300 << 10);
+    /// assert!(matches!(tx.try_send(vec![0; 2 << 20]), Err(TrySendError::TooLarge(v)) if v.len() == 2 << 20));
+    /// ```
+    pub fn max_heap_size(mut self, bytes: usize) -> Self {
+        self.max_heap_size = bytes;
         self
     }
 
@@ -160,10 +188,7 @@ impl<T: Message> PipeBuilder<T> {
 
     fn create(self, kind: u32) -> Result<Arc<Mapping>, ChannelError> {
         let size = spsc::size_for(self.capacity)?;
-        let heap_len = self
-            .heap_size
-            .checked_next_multiple_of(4096)
-            .ok_or(ChannelError::Config("heap size overflows"))?;
+        let (heap_len, heap_max) = heap_lengths(self.heap_size, self.max_heap_size)?;
         let plan = Plan {
             kind,
             type_hash: type_hash::<T>(),
@@ -171,6 +196,7 @@ impl<T: Message> PipeBuilder<T> {
             ring_cap: self.capacity,
             slot_size: 0,
             heap_len,
+            heap_max,
         };
         Mapping::create(&plan, |seg, geo| {
             for &off in geo.ring_off.iter().filter(|&&o| o != 0) {

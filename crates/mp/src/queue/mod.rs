@@ -17,7 +17,7 @@ pub use joinable::{
 };
 
 use crate::channel::header::{type_hash, KIND_QUEUE};
-use crate::channel::mapping::{Mapping, Plan};
+use crate::channel::mapping::{heap_lengths, Mapping, Plan};
 use crate::channel::message::Message;
 use std::fmt;
 use std::marker::PhantomData;
@@ -29,8 +29,11 @@ use zeroproc_shm::Offset;
 /// Slot payload bytes of [`Queue::new`]: with the slot's 16-byte state and length words, a
 /// slot is exactly 1 KiB.
 pub const DEFAULT_SLOT_SIZE: usize = 1008;
-/// Spill heap bytes of [`Queue::new`] (for values larger than a slot).
+/// Spill heap bytes of [`Queue::new`] (for values larger than a slot), reserved at creation.
 pub const DEFAULT_HEAP_SIZE: usize = 2 << 20;
+/// The most the spill heap of [`Queue::new`] grows to (1 GiB): it grows on demand, so a
+/// 64 MiB value fits a default queue. Only address space is taken at creation.
+pub const DEFAULT_MAX_HEAP_SIZE: usize = 1 << 30;
 /// The smallest slot: a spilled value's reference (48 bytes) must fit one.
 pub const MIN_SLOT_SIZE: usize = 48;
 
@@ -108,6 +111,7 @@ pub struct QueueBuilder<T> {
     capacity: usize,
     slot_size: usize,
     heap_size: usize,
+    max_heap_size: usize,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -117,6 +121,7 @@ impl<T> fmt::Debug for QueueBuilder<T> {
             .field("capacity", &self.capacity)
             .field("slot_size", &self.slot_size)
             .field("heap_size", &self.heap_size)
+            .field("max_heap_size", &self.max_heap_size)
             .finish()
     }
 }
@@ -130,11 +135,30 @@ impl<T: Message> QueueBuilder<T> {
         self
     }
 
-    /// Bytes of the spill heap (default [`DEFAULT_HEAP_SIZE`]; rounded up to 4 KiB; 0: no
-    /// heap, values larger than a slot are refused with `TooLarge`). The heap's pages are
-    /// reserved when the queue is created.
+    /// Bytes of the spill heap reserved at creation (default [`DEFAULT_HEAP_SIZE`];
+    /// rounded up to 4 KiB; 0: no heap, values larger than a slot are refused with
+    /// `TooLarge`). The heap grows on demand up to [`max_heap_size`](Self::max_heap_size).
     pub fn heap_size(mut self, bytes: usize) -> Self {
         self.heap_size = bytes;
+        self
+    }
+
+    /// The most the spill heap grows to (default [`DEFAULT_MAX_HEAP_SIZE`]; rounded up to
+    /// 4 KiB; at least [`heap_size`](Self::heap_size)). A put that finds the heap full
+    /// grows it (doubling, for every process using the queue); at the maximum a blocking
+    /// put waits for consumers to free room, and a value that cannot fit even then is
+    /// `TooLarge`, handed back. Creating the queue maps this much address space but
+    /// reserves only `heap_size`.
+    ///
+    /// ```
+    /// use zeroproc_mp::queue::{Queue, TryPutError};
+    /// let q = Queue::<Vec<u8>>::builder(4).heap_size(64 << 10).max_heap_size(1 << 20).build().unwrap();
+    /// q.put(vec![1; 300 << 10]).unwrap(); // larger than the initial heap: it grows
+    /// assert!(q.heap_size() > 64 << 10);
+    /// assert!(matches!(q.try_put(vec![2; 2 << 20]), Err(TryPutError::TooLarge(v)) if v.len() == 2 << 20));
+    /// ```
+    pub fn max_heap_size(mut self, bytes: usize) -> Self {
+        self.max_heap_size = bytes;
         self
     }
 
@@ -152,10 +176,7 @@ impl<T: Message> QueueBuilder<T> {
         if slot_size > mpmc::MAX_SLOT_SIZE {
             return Err(ChannelError::Config("queue slot size above 16 MiB"));
         }
-        let heap_len = self
-            .heap_size
-            .checked_next_multiple_of(4096)
-            .ok_or(ChannelError::Config("heap size overflows"))?;
+        let (heap_len, heap_max) = heap_lengths(self.heap_size, self.max_heap_size)?;
         let plan = Plan {
             kind,
             type_hash: type_hash::<T>(),
@@ -163,6 +184,7 @@ impl<T: Message> QueueBuilder<T> {
             ring_cap: capacity,
             slot_size,
             heap_len,
+            heap_max,
         };
         let mut ring = None;
         let map = Mapping::create(&plan, |seg, geo| {
@@ -217,6 +239,7 @@ impl<T: Message> Queue<T> {
             capacity,
             slot_size: DEFAULT_SLOT_SIZE,
             heap_size: DEFAULT_HEAP_SIZE,
+            max_heap_size: DEFAULT_MAX_HEAP_SIZE,
             _t: PhantomData,
         }
     }
@@ -261,14 +284,25 @@ impl<T> Queue<T> {
         self.ring.slot_size()
     }
 
-    /// Bytes of the spill heap (0: none).
+    /// Bytes of the spill heap now (0: none); it grows up to
+    /// [`max_heap_size`](Self::max_heap_size).
     ///
     /// ```
     /// let q = zeroproc_mp::Queue::<u8>::builder(2).heap_size(0).build().unwrap();
-    /// assert_eq!(q.heap_size(), 0);
+    /// assert_eq!((q.heap_size(), q.max_heap_size()), (0, 0));
     /// ```
     pub fn heap_size(&self) -> usize {
-        self.map.geo().heap_len as usize
+        self.map.heap().map_or(0, |h| h.region_len() as usize)
+    }
+
+    /// The most the spill heap grows to (0: no heap).
+    ///
+    /// ```
+    /// let q = zeroproc_mp::Queue::<u8>::new(2).unwrap();
+    /// assert_eq!(q.max_heap_size(), zeroproc_mp::queue::DEFAULT_MAX_HEAP_SIZE);
+    /// ```
+    pub fn max_heap_size(&self) -> usize {
+        self.map.geo().heap_max as usize
     }
 
     /// Values put and not yet taken (Python's `qsize()`): a snapshot, exact when no

@@ -20,7 +20,9 @@ impl Heap<'_> {
     /// provided). The payload's contents are unspecified.
     ///
     /// Lock-free: one CAS on the class's free list, or one on the bump pointer. When both
-    /// are exhausted a free block of a larger class is taken whole before giving up.
+    /// are exhausted a growable heap grows (a system call, see
+    /// [`init_growable`](Self::init_growable)); at its maximum a free block of a larger
+    /// class is taken whole before giving up.
     ///
     /// # Example
     /// ```
@@ -52,9 +54,11 @@ impl Heap<'_> {
         };
         let (idx, got) = match self.pop(class)? {
             Some(idx) => (idx, class),
-            None => match self.carve(class) {
-                Some(idx) => (idx, class),
-                None => self.pop_larger(class)?.ok_or_else(|| oom(units(class)))?,
+            None => match self.carve_or_grow(class) {
+                Ok(Some(idx)) => (idx, class),
+                Ok(None) => self.pop_larger(class)?.ok_or_else(|| oom(units(class)))?,
+                // The system refused more memory: a free larger block still serves.
+                Err(e) => self.pop_larger(class)?.ok_or(e)?,
             },
         };
         debug_assert!(units(got) >= need);
@@ -124,7 +128,8 @@ impl Heap<'_> {
     }
 
     /// Whether an [`alloc`](Self::alloc) of `size` bytes (16-aligned) can ever succeed
-    /// while blocks come back: there is room left to carve one, or a block of its class
+    /// while blocks come back: there is room left to carve one (or to grow and carve, for
+    /// a growable heap this handle can grow), or a block of its class
     /// or a larger one has been carved (in use now, or free). `false` means waiting for
     /// frees is pointless — freed blocks are never merged, so memory carved into smaller
     /// classes cannot hold it.
@@ -145,15 +150,33 @@ impl Heap<'_> {
         let Some(class) = class_for_units(need).filter(|&c| c < self.num_classes) else {
             return false;
         };
-        // Relaxed (both): statistics; a stale answer costs a retry or an early error.
-        self.carve_remaining() >= block_bytes(class)
+        // Relaxed (both): statistics; a stale answer costs a retry or an early error. A
+        // growable heap counts what it may still grow by.
+        let bump = self.header().bump.load(Relaxed);
+        let carvable = if self.fd >= 0 { self.max_len } else { self.region_len() };
+        carvable.saturating_sub(bump) >= block_bytes(class)
             || (class..self.num_classes).any(|c| self.slot(c).carved.load(Relaxed) > 0)
     }
 
     /// Bytes not yet carved into blocks.
     pub(crate) fn carve_remaining(&self) -> u64 {
         // Relaxed: a statistic.
-        self.len - self.header().bump.load(Relaxed)
+        self.region_len().saturating_sub(self.header().bump.load(Relaxed))
+    }
+
+    /// Carves a block of `class`, growing the heap first when there is no room and it can
+    /// grow; `None` at the maximum (or for a heap that cannot grow).
+    fn carve_or_grow(&self, class: u32) -> Result<Option<u64>, AllocError> {
+        loop {
+            let seen = self.region_len();
+            if let Some(idx) = self.carve(class) {
+                return Ok(Some(idx));
+            }
+            // Each round the length grew (at most log2(max / len) rounds) or we stop.
+            if !self.grow_for(block_bytes(class), seen)? {
+                return Ok(None);
+            }
+        }
     }
 
     /// Pops the first available block of a class larger than `class`.

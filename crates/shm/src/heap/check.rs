@@ -29,7 +29,7 @@ pub struct ClassStats {
 /// Occupancy of the whole heap (see [`Heap::stats`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeapStats {
-    /// Region length in bytes.
+    /// Region length in bytes now (a growable heap's grows).
     pub region_len: u64,
     /// Bytes of the region before the first block (heap header and class table).
     pub overhead: u64,
@@ -75,6 +75,7 @@ impl Heap<'_> {
     /// # heap.free(b).unwrap();
     /// ```
     pub fn stats(&self) -> HeapStats {
+        let len = self.region_len();
         // Relaxed: a snapshot of a monotonic value.
         let bump = self.header().bump.load(Relaxed);
         let mut classes = Vec::new();
@@ -94,10 +95,10 @@ impl Heap<'_> {
         }
         let carved_bytes = in_use_bytes + free_bytes;
         HeapStats {
-            region_len: self.len,
+            region_len: len,
             overhead: self.blocks_start,
             bump,
-            carve_remaining: self.len - bump,
+            carve_remaining: len.saturating_sub(bump),
             in_use_bytes,
             free_bytes,
             unaccounted: (bump - self.blocks_start).saturating_sub(carved_bytes),
@@ -123,7 +124,7 @@ impl Heap<'_> {
         // Relaxed: a snapshot of a monotonic value.
         let bump = self.header().bump.load(Relaxed);
         let err = |problem| CheckError { class: None, offset: None, problem };
-        if bump < self.blocks_start || bump > self.len || bump % UNIT != 0 {
+        if bump < self.blocks_start || bump > self.region_len() || bump % UNIT != 0 {
             return Err(err("bump pointer outside the block area or misaligned"));
         }
         let mut carved_bytes = 0u64;

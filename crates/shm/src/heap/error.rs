@@ -1,5 +1,6 @@
 //! The heap's error types: one per operation.
 
+use crate::segment::GrowError;
 use std::fmt;
 
 /// Why [`Heap::init_in`](super::Heap::init_in) or [`Heap::attach`](super::Heap::attach)
@@ -99,6 +100,14 @@ pub enum AllocError {
         /// Bytes still available to carve new blocks from.
         carve_remaining: u64,
     },
+    /// A growable heap had no room and could not grow: the system refused the memory
+    /// (see [`GrowError`]). Nothing was allocated; the heap is unchanged.
+    GrowFailed {
+        /// Bytes of the block the heap tried to grow for.
+        requested: u64,
+        /// Why the segment could not grow.
+        error: GrowError,
+    },
     /// `align` is not a power of two or exceeds [`MAX_ALIGN`](super::MAX_ALIGN).
     BadAlign {
         /// The requested alignment.
@@ -122,6 +131,9 @@ impl fmt::Display for AllocError {
                 "shared heap out of memory: {requested} bytes aligned to {align} need a \
                  {block_size}-byte block; no free one and {carve_remaining} bytes left to carve"
             ),
+            AllocError::GrowFailed { requested, error } => {
+                write!(f, "shared heap full and cannot grow for a {requested}-byte block: {error}")
+            }
             AllocError::BadAlign { align } => {
                 write!(f, "alignment {align} is not a power of two up to {}", super::MAX_ALIGN)
             }

@@ -2,7 +2,7 @@
 //! both are computed from.
 //!
 //! ```text
-//! region + 0    HeapHeader      magic, version, geometry, salt            (cache line 0)
+//! region + 0    HeapHeader      magic, version, geometry, salt, len       (cache line 0)
 //! region + 64                   bump                                      (cache line 1)
 //! region + 128  [ClassSlot; n]  per class: free-list head, carved count   (16 B each)
 //! blocks_start  blocks ...      carved upwards from here by the bump pointer
@@ -11,6 +11,7 @@
 
 use super::class::{self, UNIT};
 use crate::atomic::AtomicU64;
+use crate::extent::Extent;
 
 /// `b"ZPHEAP!!"` as a little-endian word, once the header is initialised.
 pub(crate) const HEAP_MAGIC: u64 = u64::from_le_bytes(*b"ZPHEAP!!");
@@ -32,15 +33,19 @@ pub(crate) struct HeapHeader {
     /// Offset of the region from the segment base (a heap attached at the wrong place is
     /// refused).
     pub(crate) region_off: u64,
-    /// Length of the region in bytes.
-    pub(crate) region_len: u64,
+    /// The most the region may grow to, in bytes: the geometry (classes, index width) is
+    /// computed from it. Equal to the initial length for a heap that cannot grow.
+    pub(crate) max_len: u64,
     /// Bytes from the region start to the first block.
     pub(crate) blocks_start: u64,
     /// Random per heap; mixed into every block header's check bits.
     pub(crate) salt: u64,
     /// Width of the block index in a free-list head word.
     pub(crate) idx_bits: u32,
-    _pad0: [u8; 12],
+    _pad0: [u8; 4],
+    /// Bytes of the region usable now (backed by the file): only grows, published after
+    /// the segment's file was extended (`extent.rs`). Read-mostly, so on cache line 0.
+    pub(crate) len: Extent,
     /// Bytes from the region start up to which blocks have been carved (cache line 1).
     pub(crate) bump: AtomicU64,
     _pad1: [u8; 56],
@@ -59,7 +64,7 @@ pub(crate) struct ClassSlot {
 
 const _: () = assert!(std::mem::size_of::<ClassSlot>() == 16);
 
-/// The geometry of a heap of `region_len` bytes: everything derived from the length.
+/// The geometry of a heap of at most `max_len` bytes: everything derived from the length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
     pub(crate) num_classes: u32,
@@ -89,7 +94,8 @@ impl Geometry {
         &self,
         h: *mut HeapHeader,
         region_off: u64,
-        region_len: u64,
+        max_len: u64,
+        len: u64,
         salt: u64,
     ) {
         // SAFETY: per the contract, every field address is in bounds, aligned and exclusively
@@ -98,11 +104,12 @@ impl Geometry {
             std::ptr::addr_of_mut!((*h).version).write(super::HEAP_VERSION);
             std::ptr::addr_of_mut!((*h).num_classes).write(self.num_classes);
             std::ptr::addr_of_mut!((*h).region_off).write(region_off);
-            std::ptr::addr_of_mut!((*h).region_len).write(region_len);
+            std::ptr::addr_of_mut!((*h).max_len).write(max_len);
             std::ptr::addr_of_mut!((*h).blocks_start).write(self.blocks_start);
             std::ptr::addr_of_mut!((*h).salt).write(salt);
             std::ptr::addr_of_mut!((*h).idx_bits).write(self.idx_bits);
-            std::ptr::addr_of_mut!((*h)._pad0).write([0; 12]);
+            std::ptr::addr_of_mut!((*h)._pad0).write([0; 4]);
+            std::ptr::addr_of_mut!((*h).len).write(Extent::new(len));
             std::ptr::addr_of_mut!((*h).bump).write(AtomicU64::new(self.blocks_start));
             std::ptr::addr_of_mut!((*h)._pad1).write([0; 56]);
             let slots = h.cast::<u8>().add(size_of::<HeapHeader>()).cast::<ClassSlot>();

@@ -40,6 +40,7 @@ mod block;
 mod check;
 mod class;
 mod error;
+mod grow;
 mod layout;
 mod setup;
 mod stack;
@@ -55,10 +56,11 @@ use block::BlockHeader;
 use class::UNIT;
 use layout::{ClassSlot, HeapHeader};
 use std::marker::PhantomData;
+use std::os::fd::RawFd;
 use std::ptr::NonNull;
 
 /// Version of the heap's shared-memory layout (header, class table, block headers).
-pub const HEAP_VERSION: u32 = 1;
+pub const HEAP_VERSION: u32 = 2;
 /// The largest alignment [`Heap::alloc`] accepts: the page size, the largest alignment an
 /// offset has in every process (each maps the segment at its own page-aligned address).
 pub const MAX_ALIGN: usize = 4096;
@@ -98,8 +100,12 @@ pub struct Heap<'a> {
     region: NonNull<u8>,
     /// Region offset from the segment base.
     region_off: u64,
-    /// Region length in bytes (a multiple of 16).
-    len: u64,
+    /// The most the region may grow to (a multiple of 16; the geometry's length). The
+    /// current length is the header's `len` extent.
+    max_len: u64,
+    /// The segment's descriptor, for growing (-1: this handle cannot grow the heap; it
+    /// still uses whatever others grew).
+    fd: RawFd,
     /// Bytes from the region start to the first block.
     blocks_start: u64,
     /// The heap's salt for block header check bits.
@@ -122,7 +128,8 @@ impl std::fmt::Debug for Heap<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Heap")
             .field("region_off", &self.region_off)
-            .field("len", &self.len)
+            .field("len", &self.region_len())
+            .field("max_len", &self.max_len)
             .field("blocks_start", &self.blocks_start)
             .field("num_classes", &self.num_classes)
             .finish_non_exhaustive()
@@ -135,9 +142,16 @@ impl<'a> Heap<'a> {
         Offset::new(self.region_off)
     }
 
-    /// Length of the region in bytes.
+    /// Length of the region in bytes now (it grows up to
+    /// [`max_region_len`](Self::max_region_len) in a growable heap).
     pub fn region_len(&self) -> u64 {
-        self.len
+        self.header().len.get()
+    }
+
+    /// The most the region may grow to ([`init_growable`](Self::init_growable)); equal to
+    /// [`region_len`](Self::region_len) for a heap that cannot grow.
+    pub fn max_region_len(&self) -> u64 {
+        self.max_len
     }
 
     /// Resolves a block offset to a pointer valid in this process, checking only that it
@@ -163,17 +177,20 @@ impl<'a> Heap<'a> {
     /// Resolves `off` for an access of `len` bytes, checking that `off..off + len` lies in
     /// the heap's block area.
     pub fn ptr_len(&self, off: Offset<u8>, len: usize) -> Result<NonNull<u8>, OffsetError> {
-        let end_abs = self.region_off + self.len;
+        // The current length (Acquire inside `get`): the file is backed below it.
+        let now = self.region_len();
+        let end_abs = self.region_off + now;
         let bad =
             OffsetError::OutOfBounds { offset: off.get(), len: len as u64, segment_len: end_abs };
         let rel = off.get().checked_sub(self.region_off).ok_or(bad)?;
         let fits =
-            rel >= self.blocks_start && rel.checked_add(len as u64).is_some_and(|e| e <= self.len);
+            rel >= self.blocks_start && rel.checked_add(len as u64).is_some_and(|e| e <= now);
         if !fits {
             return Err(bad);
         }
-        // SAFETY: `rel + len <= self.len`, so the result is inside the region (which lies in
-        // the mapping, validated at init/attach) and therefore non-null.
+        // SAFETY: `rel + len <= now <= max_len`, so the result is inside the region (which
+        // lies in the mapping, validated at init/attach) and therefore non-null; the file is
+        // backed there (the extent was published after the reservation).
         Ok(unsafe { NonNull::new_unchecked(self.region.as_ptr().add(rel as usize)) })
     }
 

@@ -13,6 +13,7 @@ use super::block::{self, ALLOC, FREE};
 use super::class::{block_bytes, UNIT};
 use super::{AllocError, Heap};
 use crate::atomic::Ordering::{Acquire, Relaxed, Release};
+use crate::extent;
 
 /// What the first half of a pop attempt found.
 pub(crate) enum PopRead {
@@ -41,7 +42,8 @@ impl Heap<'_> {
     /// Whether a header at unit index `idx` lies in the block area (its 16 bytes in bounds).
     #[inline]
     pub(crate) fn idx_in_blocks(&self, idx: u64) -> bool {
-        idx >= self.blocks_start / UNIT && idx < self.len / UNIT
+        // The current length (Acquire inside `get`): headers below it are backed.
+        idx >= self.blocks_start / UNIT && idx < self.region_len() / UNIT
     }
 
     /// Pushes the block whose header is at `idx` (already marked FREE, class `c`) onto the
@@ -149,19 +151,10 @@ impl Heap<'_> {
     /// Carves a fresh block of class `c` from the bump area, marked ALLOC; `None` when the
     /// area is exhausted.
     pub(crate) fn carve(&self, c: u32) -> Option<u64> {
-        let bump = &self.header().bump;
-        let bytes = block_bytes(c);
-        // Relaxed: the bump pointer only hands out disjoint ranges; the CAS's atomicity is
-        // all that is needed (no data is published through it).
-        let mut cur = bump.load(Relaxed);
-        loop {
-            let end = cur.checked_add(bytes).filter(|&e| e <= self.len)?;
-            // Relaxed: as above.
-            match bump.compare_exchange_weak(cur, end, Relaxed, Relaxed) {
-                Ok(_) => break,
-                Err(now) => cur = now,
-            }
-        }
+        let hd = self.header();
+        // One CAS on the bump pointer, below the current length (Relaxed CAS: it only hands
+        // out disjoint ranges; the length is read with Acquire, so the range is backed).
+        let cur = extent::claim(&hd.bump, &hd.len, block_bytes(c))?;
         let idx = cur / UNIT;
         let b = self.block(idx);
         // Relaxed: fresh memory owned by us alone; handed to others as in `pop`.

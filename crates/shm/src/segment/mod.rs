@@ -14,8 +14,17 @@
 //!
 //! Space is reserved at creation (`fallocate`) after a check against the free space, so a
 //! full `/dev/shm` is a [`CreateError::NoSpace`] there, never a SIGBUS on first touch.
+//!
+//! **Growable segments** ([`SegmentBuilder::max_data_len`]): every process maps the
+//! maximum length once (address space only); the file is extended underneath by
+//! [`Segment::grow_to`] (`fallocate`, from any attached process: they all hold the same
+//! file), and the header's `committed_len` ([`Extent`](crate::extent::Extent)) says how
+//! much of it is backed. Nobody remaps; bytes past `committed_len` are never touched
+//! (a structure in the segment, like a growable heap, keeps its own extent below it).
 
 mod error;
+mod grow;
+pub(crate) use grow::grow_file;
 mod header;
 mod id;
 mod layout;
@@ -23,6 +32,7 @@ mod os;
 mod view;
 
 pub use error::{AttachError, CreateError};
+pub use grow::GrowError;
 pub use header::{Header, HEADER_SIZE, HEADER_VERSION, MAGIC};
 pub use id::{ParseSegmentIdError, SegmentId};
 pub use layout::Layout;
@@ -56,6 +66,7 @@ pub enum Backing {
 pub struct SegmentBuilder {
     layout: Layout,
     data_len: usize,
+    max_data_len: usize,
     backing: Backing,
     populate: bool,
 }
@@ -63,12 +74,32 @@ pub struct SegmentBuilder {
 impl SegmentBuilder {
     /// A memfd-backed segment for `layout` with at least `data_len` usable bytes.
     pub fn new(layout: Layout, data_len: usize) -> Self {
-        Self { layout, data_len, backing: Backing::Memfd, populate: true }
+        Self { layout, data_len, max_data_len: data_len, backing: Backing::Memfd, populate: true }
     }
 
     /// Chooses the backing (default [`Backing::Memfd`]).
     pub fn backing(mut self, b: Backing) -> Self {
         self.backing = b;
+        self
+    }
+
+    /// Lets the data region grow to `bytes` (at least `data_len`) with
+    /// [`Segment::grow_to`]: that much address space is mapped in every process now, and
+    /// only `data_len` bytes are reserved. Default: `data_len` (no growth).
+    ///
+    /// ```
+    /// use zeroproc_shm::{Layout, SegmentBuilder};
+    /// let seg = SegmentBuilder::new(Layout::new("doc-grow", 1), 4096)
+    ///     .max_data_len(1 << 20)
+    ///     .create()
+    ///     .unwrap();
+    /// assert_eq!(seg.committed_len(), 8192); // HEADER_SIZE + 4096, rounded to pages
+    /// seg.grow_to(1 << 16).unwrap();
+    /// assert_eq!(seg.committed_len(), 1 << 16);
+    /// assert!(seg.grow_to(seg.len() as u64 + 1).is_err());
+    /// ```
+    pub fn max_data_len(mut self, bytes: usize) -> Self {
+        self.max_data_len = bytes;
         self
     }
 
@@ -131,13 +162,16 @@ impl Segment {
     }
 
     fn create_uninit(b: &SegmentBuilder) -> Result<Segment, CreateError> {
-        let page = os::page_size();
-        let total = (HEADER_SIZE as u64)
-            .checked_add(b.data_len as u64)
-            .and_then(|t| t.checked_add(page as u64 - 1))
-            .map(|t| t / page as u64 * page as u64)
-            .filter(|&t| t <= isize::MAX as u64)
-            .ok_or(CreateError::BadSize(b.data_len as u64))?;
+        let page = os::page_size() as u64;
+        let pages = |data_len: usize| {
+            (HEADER_SIZE as u64)
+                .checked_add(data_len as u64)
+                .and_then(|t| t.checked_next_multiple_of(page))
+                .filter(|&t| t <= isize::MAX as u64)
+                .ok_or(CreateError::BadSize(data_len as u64))
+        };
+        let total = pages(b.data_len)?;
+        let map_len = pages(b.max_data_len.max(b.data_len))?;
         let token = os::random_u64();
         let pid = crate::process::current_pid();
         let (fd, id, unlink) = match &b.backing {
@@ -170,11 +204,17 @@ impl Segment {
             e
         };
         os::reserve(&fd, total).map_err(cleanup)?;
-        let base = os::map(&fd, total as usize, b.populate)
+        // A growable segment is mapped whole but only its reserved part is pre-faulted
+        // (past the end of the file a fault is a SIGBUS, so MAP_POPULATE must not go there).
+        let base = os::map(&fd, map_len as usize, b.populate && map_len == total)
             .map_err(|e| cleanup(CreateError::Io("mmap", e)))?;
+        if b.populate && map_len > total {
+            // Best effort, like MAP_POPULATE: on kernels before 5.14 pages fault in later.
+            let _ = os::populate_write(base, total as usize);
+        }
         let seg = Segment {
             base: NonNull::new(base).expect("mmap never returns null on success"),
-            len: total as usize,
+            len: map_len as usize,
             fd,
             id,
             unlink_on_drop: unlink,
@@ -187,7 +227,7 @@ impl Segment {
                 magic: MAGIC,
                 header_version: HEADER_VERSION,
                 header_size: HEADER_SIZE as u32,
-                total_len: total,
+                total_len: map_len,
                 token,
                 layout_name: b.layout.name_bytes(),
                 layout_version: b.layout.version,
@@ -195,6 +235,8 @@ impl Segment {
                 layout_hash: b.layout.hash,
                 creator_uid: libc::geteuid(),
                 state: crate::atomic::AtomicU32::new(header::STATE_INIT),
+                reserved_len: total,
+                committed_len: crate::extent::Extent::new(total),
             });
         }
         Ok(seg)
@@ -210,7 +252,7 @@ impl Segment {
     fn attach_fd(fd: OwnedFd, id: SegmentId, layout: Layout) -> Result<Segment, AttachError> {
         let actual = check_file(&fd)?;
         let base = os::map(&fd, actual as usize, false).map_err(|e| AttachError::Io("mmap", e))?;
-        let seg = Segment {
+        let mut seg = Segment {
             base: NonNull::new(base).expect("mmap never returns null on success"),
             len: actual as usize,
             fd,
@@ -219,6 +261,16 @@ impl Segment {
         };
         // From here on, dropping `seg` unmaps. Every field is checked before trust.
         check_header(seg.header(), actual, &seg.id, &layout)?;
+        let map_len = seg.header().total_len;
+        if map_len > actual {
+            // A growable segment: map its maximum (checked ≥ the file) instead.
+            let whole = os::map(&seg.fd, map_len as usize, false)
+                .map_err(|e| AttachError::Io("mmap", e))?;
+            // SAFETY: `base`/`len` are exactly the first mapping, which nothing borrows yet.
+            unsafe { libc::munmap(seg.base.as_ptr().cast(), seg.len) };
+            seg.base = NonNull::new(whole).expect("mmap never returns null on success");
+            seg.len = map_len as usize;
+        }
         Ok(seg)
     }
 
@@ -237,7 +289,7 @@ impl Segment {
     /// seg.populate().unwrap();
     /// ```
     pub fn populate(&self) -> std::io::Result<()> {
-        os::populate_write(self.base.as_ptr(), self.len)
+        os::populate_write(self.base.as_ptr(), self.committed_len())
     }
 
     /// The id other processes pass to [`Segment::attach`].
@@ -257,7 +309,8 @@ impl Segment {
         self.base.as_ptr()
     }
 
-    /// Total mapped length, header included.
+    /// Total mapped length, header included (for a growable segment: its maximum; see
+    /// [`committed_len`](Self::committed_len) for the part backed now).
     pub fn len(&self) -> usize {
         self.len
     }
@@ -273,7 +326,7 @@ impl Segment {
         unsafe { self.base.as_ptr().add(HEADER_SIZE) }
     }
 
-    /// Length of the data region.
+    /// Length of the data region (for a growable segment: at its maximum).
     pub fn data_len(&self) -> usize {
         self.len - HEADER_SIZE
     }
@@ -285,10 +338,11 @@ impl Segment {
         (a >= b && a < b + self.len).then(|| Offset::new((a - b) as u64))
     }
 
-    /// Resolves an offset to a pointer valid in this process, checking bounds and alignment
-    /// for `count` elements of `T`. Never dereferences.
+    /// Resolves an offset to a pointer valid in this process, checking bounds (against the
+    /// [`committed_len`](Self::committed_len)) and alignment for `count` elements of `T`.
+    /// Never dereferences.
     pub fn resolve<T>(&self, off: Offset<T>, count: usize) -> Result<NonNull<T>, OffsetError> {
-        off.resolve_in(self.base, self.len, count)
+        off.resolve_in(self.base, self.committed_len(), count)
     }
 
     /// Unlinks a named segment now (processes already attached keep it); no-op for memfd.
@@ -350,8 +404,18 @@ fn check_header(
             expected: HEADER_VERSION,
         });
     }
-    if h.total_len != actual {
-        return Err(AttachError::Truncated { expected: h.total_len, actual });
+    // The file lies between what was reserved at creation and the maximum mapping (a
+    // growable segment's file grows in between; `grow_to` never passes `total_len`).
+    // Both lengths are whole pages (create rounds them; growth stays below `total_len`).
+    let page = os::page_size() as u64;
+    let whole = |n: u64| n % page == 0 && n <= isize::MAX as u64;
+    if actual < h.reserved_len
+        || actual > h.total_len
+        || h.reserved_len < HEADER_SIZE as u64
+        || !whole(h.reserved_len)
+        || !whole(h.total_len)
+    {
+        return Err(AttachError::Truncated { expected: h.reserved_len, actual });
     }
     if h.token != id.token() {
         return Err(AttachError::Token);
