@@ -225,3 +225,50 @@ pub fn chunked_map_consumed_every_way() -> Outcome {
         pool.map(|x: u64| x + 1, 0..n).chunk_size(4096).map(Result::unwrap).collect();
     ensure(ok.iter().copied().eq(1..=n), || "collect out of order".into())
 }
+
+/// Fills the dict behind `h` from another process: 100,000 entries, more than the dict's
+/// first heap holds, so the child grows it.
+fn fill_dict((h, n): (zeroproc::DictHandle<u64, u64>, u64)) {
+    let d = h.attach().expect("attach the dict");
+    for k in 0..n {
+        d.insert(k, k * 3).expect("insert");
+    }
+}
+
+/// Sends a 64 MiB value through the queue behind `h` (its overflow heap starts at 2 MiB).
+fn put_big(h: zeroproc::QueueHandle<Vec<u8>>) {
+    let q = h.attach().expect("attach the queue");
+    q.put(vec![7u8; 64 << 20]).expect("put 64 MiB");
+}
+
+/// Python's manager dict and queues just grow: so do these, from any process (issue #13
+/// item 5). A dict filled by another process to 100,000 entries reads back whole here; a
+/// 64 MiB value travels through `Queue::new(4)`; a value over a set maximum comes back.
+pub fn containers_and_queues_grow() -> Outcome {
+    use zeroproc::{queue::TryPutError, Process, Queue, SharedDict};
+    let d = SharedDict::<u64, u64>::new().map_err(|e| format!("dict: {e}"))?;
+    let n = 100_000u64;
+    let mut p = Process::spawn(fill_dict, (d.handle(), n)).map_err(|e| format!("spawn: {e}"))?;
+    let code = p.join().map_err(|e| format!("join: {e}"))?;
+    ensure(code.python_code() == 0, || format!("filling process: {code:?}"))?;
+    ensure(d.len().map_err(|e| e.to_string())? == n as usize, || "dict length".into())?;
+    for k in [0, 24_576, 99_999] {
+        let v = d.get(&k).map_err(|e| e.to_string())?;
+        ensure(v == Some(k * 3), || format!("d[{k}] = {v:?}"))?;
+    }
+    let q = Queue::<Vec<u8>>::new(4).map_err(|e| format!("queue: {e}"))?;
+    let mut p = Process::spawn(put_big, q.handle()).map_err(|e| format!("spawn: {e}"))?;
+    let got = q.get().map_err(|e| format!("get: {e}"))?;
+    ensure(got.len() == 64 << 20 && got.iter().all(|&b| b == 7), || "64 MiB value".into())?;
+    p.join().map_err(|e| format!("join: {e}"))?;
+    let small = Queue::<Vec<u8>>::builder(4)
+        .max_heap_size(4 << 20)
+        .build()
+        .map_err(|e| format!("queue: {e}"))?;
+    match small.try_put(vec![1u8; 8 << 20]) {
+        Err(TryPutError::TooLarge(v)) => {
+            ensure(v.len() == 8 << 20, || "value not handed back".into())
+        }
+        other => Err(format!("over the maximum: {:?}", other.map_err(|e| e.to_string()))),
+    }
+}

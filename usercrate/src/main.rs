@@ -45,6 +45,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     forgot_init_is_named,
     in_place_kernels,
     chunked_map_consumed_every_way,
+    containers_and_queues_grow,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
