@@ -2,6 +2,10 @@
 //!
 //! * `cluster pingpong` — raw MPI (rsmpi) ping-pong, 8 bytes, rank 0 ↔ rank 1: the floor
 //!   (no zeroproc involved; the program does not call `init`).
+//! * `cluster relay` — raw MPI, 8 bytes, rank 0 → rank 1 → rank 2 → rank 1 → rank 0 (run
+//!   with 3 ranks): the same chain of three processes and four hand-offs as a cluster job
+//!   (controller → agent → worker → agent → controller), with MPI in place of the node's
+//!   rings — the floor of a cluster round trip when the three do not each have a core.
 //! * `cluster` — a tiny job's round trip rank 0 → node agent → worker → back (p50/p99),
 //!   `map` throughput unbatched and chunked, and W4 (Mandelbrot 2048², 64 bands) on rank 0's
 //!   1 worker + rank 1's 1 worker against a local 2-worker pool, passes interleaved.
@@ -19,6 +23,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     if args.first().map(String::as_str) == Some("pingpong") {
         return raw_ping_pong();
+    }
+    if args.first().map(String::as_str) == Some("relay") {
+        return raw_relay();
     }
     zeroproc_cluster::init();
     let _finish = zeroproc_cluster::MainGuard::new();
@@ -66,6 +73,48 @@ fn raw_ping_pong() {
     }
     if rank == 0 {
         report("raw_mpi_pingpong_8B", &h);
+    }
+}
+
+/// Raw MPI over three processes: rank 0 → 1 → 2 → 1 → 0, 8 bytes (blocking calls: Open
+/// MPI yields between polls when oversubscribed, as our loops do).
+fn raw_relay() {
+    use mpi::point_to_point::{Destination, Source};
+    use mpi::topology::Communicator;
+    let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Multiple).expect("MPI");
+    let world = universe.world();
+    let (rank, size) = (world.rank(), world.size());
+    assert!(size >= 3, "the relay needs 3 ranks");
+    let n = RTT_JOBS + 2_000;
+    let mut h = Histogram::<u64>::new(3).expect("histogram");
+    let mut buf = [0u64; 1];
+    for i in 0..n {
+        match rank {
+            0 => {
+                let t = Instant::now();
+                world.process_at_rank(1).send(&[i][..]);
+                world.process_at_rank(1).receive_into(&mut buf[..]);
+                if i >= 2_000 {
+                    h.record(t.elapsed().as_nanos() as u64).expect("record");
+                }
+                assert_eq!(buf[0], i + 1);
+            }
+            1 => {
+                world.process_at_rank(0).receive_into(&mut buf[..]);
+                world.process_at_rank(2).send(&buf[..]);
+                world.process_at_rank(2).receive_into(&mut buf[..]);
+                world.process_at_rank(0).send(&buf[..]);
+            }
+            2 => {
+                world.process_at_rank(1).receive_into(&mut buf[..]);
+                buf[0] += 1;
+                world.process_at_rank(1).send(&buf[..]);
+            }
+            _ => {}
+        }
+    }
+    if rank == 0 {
+        report("raw_mpi_relay_3_ranks_8B", &h);
     }
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct Controller {
     pub net: Option<Net>,
     /// Every rank's build fingerprint, by rank.
     pub fingerprints: Vec<u64>,
+    /// Messages received for open pools that have not polled yet.
+    pub routes: crate::route::Routes,
     universe: Option<mpi::environment::Universe>,
 }
 
@@ -78,7 +80,12 @@ pub fn init() {
         drop(universe); // MPI_Finalize
         std::process::exit(0);
     }
-    let c = Controller { net: Some(net), fingerprints, universe: Some(universe) };
+    let c = Controller {
+        net: Some(net),
+        fingerprints,
+        routes: Default::default(),
+        universe: Some(universe),
+    };
     if CONTROLLER.set(Mutex::new(c)).is_err() {
         unreachable!("STARTED guards this");
     }

@@ -45,6 +45,8 @@ mod outbox;
 #[cfg(feature = "mpi")]
 mod pool;
 #[cfg(feature = "mpi")]
+mod route;
+#[cfg(feature = "mpi")]
 mod shared;
 #[cfg(feature = "mpi")]
 mod wait;

@@ -43,7 +43,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 12] = [
+    let checks: [Check; 13] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -56,6 +56,7 @@ fn main() {
         ("large_payloads_go_through_the_spill_heaps", large_payloads_go_through_the_spill_heaps),
         ("shutdown_then_submit_is_shutdown", shutdown_then_submit_is_shutdown),
         ("local_and_remote_workers_together", local_and_remote_workers_together),
+        ("two_pools_at_once", two_pools_at_once),
         (
             "node_local_handles_run_on_rank_0_or_are_refused",
             node_local_handles_run_on_rank_0_or_are_refused,
@@ -397,8 +398,36 @@ fn local_and_remote_workers_together(launched: bool) {
     if launched {
         assert_eq!(ranks, BTreeSet::from([0, 1, 2]));
     }
-    let second = ClusterPool::builder().build();
-    assert!(matches!(second, Err(ClusterError::Unavailable(_))), "{second:?}");
+}
+
+/// Two cluster pools open at once, used from two threads: each agent keeps a node pool per
+/// cluster pool, and rank 0 routes every outcome to its pool.
+fn two_pools_at_once(launched: bool) {
+    let a = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let b = ClusterPool::builder().workers_per_node(1).window_per_worker(1).build().unwrap();
+    if launched {
+        assert_eq!(a.nodes(), [(1, 1), (2, 1)]);
+        assert_eq!(b.nodes(), [(1, 1), (2, 1)]);
+    }
+    let slow = b.submit(sleep_ms, 300);
+    std::thread::scope(|s| {
+        let ta = s.spawn(|| a.map(square, 0..3000u64).map(Result::unwrap).sum::<u64>());
+        let tb = s.spawn(|| {
+            let fs: Vec<_> = (0..500u64).map(|x| b.submit(where_am_i, x)).collect();
+            fs.into_iter().map(|f| f.result().unwrap().0).sum::<u64>()
+        });
+        assert_eq!(ta.join().unwrap(), (0..3000u64).map(square).sum::<u64>());
+        assert_eq!(tb.join().unwrap(), (0..500u64).map(|x| 2 * x).sum::<u64>());
+    });
+    // Shutting one down leaves the other serving; a third can open meanwhile.
+    a.terminate();
+    assert_eq!(a.submit(square, 3).result(), Err(JobError::Shutdown));
+    assert_eq!(slow.result(), Ok(300));
+    let c = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    assert_eq!(b.submit(square, 5).result(), Ok(25));
+    assert_eq!(c.submit(square, 6).result(), Ok(36));
+    drop(b);
+    assert_eq!(c.map(square, 0..100u64).map(Result::unwrap).sum::<u64>(), 328_350);
 }
 
 /// Run as `mpirun -n 1 cluster mismatch : -n 2 -x ZEROPROC_CLUSTER_FINGERPRINT_SALT=other cluster mismatch`.

@@ -1,13 +1,13 @@
 //! Building a [`ClusterPool`]: the node pools (every agent's, and rank 0's own), and why
 //! that can fail.
 
-use super::{progress_loop, ClusterPool, OPEN};
+use super::{progress_loop, ClusterPool};
 use crate::idle::Idle;
 use crate::launch;
 use crate::outbox::Outbox;
 use crate::shared::{Shared, Target, Via};
-use crate::wire::op;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::wire::{command, op, TAG_CMD, TAG_REPLY};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zeroproc_sched::Pool;
@@ -26,8 +26,7 @@ pub enum ClusterError {
         /// The ranks that differ, with their fingerprints.
         ranks: Vec<(usize, u64)>,
     },
-    /// Another `ClusterPool` is open (one at a time), or the cluster was
-    /// [`finish`](crate::finish)ed.
+    /// The cluster was [`finish`](crate::finish)ed: MPI is gone.
     Unavailable(String),
     /// A node (or rank 0's own pool) could not build its pool.
     Node {
@@ -133,23 +132,24 @@ impl ClusterBuilder {
         self
     }
 
-    /// Builds the node pools (every agent's, and rank 0's if it has workers).
+    /// Builds the node pools (every agent's, and rank 0's if it has workers). Several
+    /// cluster pools may be open at once: each agent then keeps one node pool per cluster
+    /// pool (each with its workers, as several `Pool`s on one machine would).
     pub fn build(self) -> Result<ClusterPool, ClusterError> {
-        // AcqRel / Release (below and in `end`): one pool at a time; the flag hands the
-        // agents over from the previous pool's `end` to this build.
-        if OPEN.swap(true, Ordering::AcqRel) {
-            return Err(ClusterError::Unavailable(
-                "another ClusterPool is open (one at a time)".into(),
-            ));
+        let id = crate::shared::next_pool_id();
+        if let Some(mut c) = launch::controller() {
+            c.open_route(id);
         }
-        let r = self.build_inner();
+        let r = self.build_inner(id);
         if r.is_err() {
-            OPEN.store(false, Ordering::Release);
+            if let Some(mut c) = launch::controller() {
+                c.close_route(id);
+            }
         }
         r
     }
 
-    fn build_inner(self) -> Result<ClusterPool, ClusterError> {
+    fn build_inner(self, id: u64) -> Result<ClusterPool, ClusterError> {
         let timeout_ns = self
             .job_time_limit
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
@@ -191,7 +191,7 @@ impl ClusterBuilder {
             targets.push(Target::new(Via::Local(p), local, local * self.window_per_worker));
         }
         let shared_targets = if size > 1 {
-            let built = start_agents(size, &self, timeout_ns)?;
+            let built = start_agents(id, size, &self, timeout_ns)?;
             for (rank, workers, max) in built {
                 max_record = max_record.min(max);
                 targets.push(Target::new(
@@ -207,7 +207,7 @@ impl ClusterBuilder {
         if shared_targets.is_empty() {
             return Err(ClusterError::NoTargets);
         }
-        let shared = Arc::new(Shared::new(shared_targets, local_outbox, timeout_ns));
+        let shared = Arc::new(Shared::new(id, shared_targets, local_outbox, timeout_ns));
         let stop = Arc::new(AtomicBool::new(false));
         let progress = {
             let (shared, stop) = (shared.clone(), stop.clone());
@@ -233,63 +233,73 @@ fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Sends `BUILD` to every agent and collects (rank, workers, max record).
+/// Sends `BUILD` for pool `id` to every agent and collects (rank, workers, max record).
 fn start_agents(
+    id: u64,
     size: usize,
     b: &ClusterBuilder,
     timeout_ns: u64,
 ) -> Result<Vec<(usize, usize, usize)>, ClusterError> {
-    let mut args = (b.workers_per_node as u32).to_le_bytes().to_vec();
+    let mut args = id.to_le_bytes().to_vec();
+    args.extend_from_slice(&(b.workers_per_node as u32).to_le_bytes());
     args.extend_from_slice(&timeout_ns.to_le_bytes());
     args.push(u8::from(b.pin));
     args.extend_from_slice(&(b.ring_capacity as u64).to_le_bytes());
-    let mut c = launch::controller().expect("checked by the caller");
-    let net = c.net.as_mut().expect("checked by the caller");
-    for r in 1..size {
-        net.send(r, crate::wire::TAG_CMD, crate::wire::command(op::BUILD, &args));
-    }
+    let send_all = |code: u8, args: &[u8], ranks: &mut dyn Iterator<Item = usize>| {
+        let mut c = launch::controller().expect("checked by the caller");
+        if let Some(net) = c.net.as_mut() {
+            ranks.for_each(|r| net.send(r, TAG_CMD, command(code, args)));
+        }
+    };
+    send_all(op::BUILD, &args, &mut (1..size));
     let (mut built, mut failed) = (Vec::new(), None);
     let until = Instant::now() + BUILD_WAIT;
     let mut idle = Idle::default();
-    while built.len() + usize::from(failed.is_some()) < size - 1 && failed.is_none() {
-        match net.try_receive() {
-            Some(m) if m.tag == crate::wire::TAG_REPLY && m.bytes.first() == Some(&op::BUILD) => {
-                let a = &m.bytes[8..];
-                let w = u32::from_le_bytes(a[0..4].try_into().expect("4")) as usize;
-                let max = u32::from_le_bytes(a[4..8].try_into().expect("4")) as usize;
-                built.push((m.from, w, max));
-                idle.active();
+    let mut msgs = Vec::new();
+    while built.len() < size - 1 && failed.is_none() {
+        // The controller's lock only for the poll: other pools' threads poll too.
+        let live = launch::controller().is_some_and(|mut c| c.receive_for(id, &mut msgs));
+        if !live {
+            failed = Some(ClusterError::Unavailable(
+                "the cluster was finished (zeroproc_cluster::finish)".into(),
+            ));
+        }
+        let got = !msgs.is_empty();
+        for m in msgs.drain(..) {
+            let a = m.bytes.get(16..).unwrap_or_default();
+            match (m.tag, m.bytes.first()) {
+                (TAG_REPLY, Some(&op::BUILD)) if a.len() >= 8 => {
+                    let w = u32::from_le_bytes(a[0..4].try_into().expect("4")) as usize;
+                    let max = u32::from_le_bytes(a[4..8].try_into().expect("4")) as usize;
+                    built.push((m.from, w, max));
+                }
+                (TAG_REPLY, _) => {
+                    let message = String::from_utf8_lossy(a).into_owned();
+                    failed = Some(ClusterError::Node { rank: m.from, message });
+                }
+                _ => eprintln!(
+                    "zeroproc-cluster: unexpected tag {} from rank {} during build",
+                    m.tag, m.from
+                ),
             }
-            Some(m)
-                if m.tag == crate::wire::TAG_REPLY && m.bytes.first() == Some(&op::SHUTDOWN) =>
-            {
-                // A late answer to an earlier pool's shutdown: not about this build.
-            }
-            Some(m) if m.tag == crate::wire::TAG_REPLY => {
-                let message =
-                    String::from_utf8_lossy(m.bytes.get(8..).unwrap_or_default()).into_owned();
-                failed = Some(ClusterError::Node { rank: m.from, message });
-            }
-            Some(m) => eprintln!(
-                "zeroproc-cluster: unexpected tag {} from rank {} during build",
-                m.tag, m.from
-            ),
-            None if Instant::now() > until => {
-                failed = Some(ClusterError::Node {
-                    rank: 0,
-                    message: "node agents did not answer within 120 s".into(),
-                })
-            }
-            None => idle.pause(),
+        }
+        if got {
+            idle.active();
+        } else if Instant::now() > until {
+            failed = Some(ClusterError::Node {
+                rank: 0,
+                message: "node agents did not answer within 120 s".into(),
+            });
+        } else {
+            idle.pause();
         }
     }
-    net.reap();
     if let Some(e) = failed {
-        // The agents that built a pool take it down again (their replies are dropped by
-        // the next build's wait).
-        for &(r, _, _) in &built {
-            net.send(r, crate::wire::TAG_CMD, crate::wire::command(op::TERMINATE, &[]));
-        }
+        // The agents that built a node pool take it down again (their answers go to a
+        // closed route and are dropped).
+        let mut down = id.to_le_bytes().to_vec();
+        down.push(0);
+        send_all(op::TERMINATE, &down, &mut built.iter().map(|b| b.0));
         return Err(e);
     }
     built.sort_unstable();

@@ -18,9 +18,6 @@ mod builder;
 
 pub use builder::{ClusterBuilder, ClusterError};
 
-/// Only one cluster pool at a time: the agents serve one node pool each.
-static OPEN: AtomicBool = AtomicBool::new(false);
-
 /// Polls while nobody waits, so that callbacks run and queued jobs flow.
 fn progress_loop(shared: &Shared, stop: &AtomicBool) {
     let mut idle = Idle::default();
@@ -280,15 +277,17 @@ impl ClusterPool {
         };
         let live = launch::controller().is_some_and(|c| c.net.is_some());
         if live && !agents.is_empty() {
+            let mut args = self.shared.id.to_le_bytes().to_vec();
+            args.push(0);
             for &r in &agents {
-                self.shared.command(r, code, &[0]);
+                self.shared.command(r, code, &args);
             }
             let mut answered = 0;
             let mut idle = Idle::default();
             let until = Instant::now() + Duration::from_secs(60);
             while answered < agents.len() && Instant::now() < until {
                 self.shared.progress();
-                let n = self.shared.take_replies().iter().filter(|r| r.1 == op::SHUTDOWN).count();
+                let n = self.shared.take_replies(op::SHUTDOWN).len();
                 answered += n;
                 if n > 0 {
                     idle.active();
@@ -304,7 +303,9 @@ impl ClusterPool {
         if let Some(h) = self.progress.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
-        OPEN.store(false, Ordering::Release);
+        if let Some(mut c) = launch::controller() {
+            c.close_route(self.shared.id);
+        }
     }
 }
 

@@ -44,8 +44,15 @@ pub(crate) enum Via {
     Local(Pool),
 }
 
-/// The first token of the next cluster pool (each pool numbers 2^40 jobs from there).
-static TOKENS: AtomicU64 = AtomicU64::new(1);
+/// The id of the next cluster pool (it numbers its jobs from `id << POOL_SHIFT`).
+static POOLS: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh pool id: unique in this run, so a late outcome of an earlier pool (after a
+/// terminate gave up waiting) matches no job, and agents tell the pools apart.
+pub(crate) fn next_pool_id() -> u64 {
+    // Relaxed: a counter; nothing else is published with it.
+    POOLS.fetch_add(1, Ordering::Relaxed)
+}
 
 /// The largest window per worker a target grows to (the local `map`'s cap).
 const MAX_WINDOW_PER_WORKER: usize = 1024;
@@ -86,6 +93,8 @@ pub(crate) struct State {
 }
 
 pub(crate) struct Shared {
+    /// This cluster pool's id (`wire::pool_of` of its tokens).
+    pub id: u64,
     pub state: Mutex<State>,
     pub closed: AtomicBool,
     local_outbox: Arc<Outbox>,
@@ -99,17 +108,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(targets: Vec<Target>, local_outbox: Arc<Outbox>, timeout_ns: u64) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        targets: Vec<Target>,
+        local_outbox: Arc<Outbox>,
+        timeout_ns: u64,
+    ) -> Self {
         Shared {
+            id,
             state: Mutex::new(State {
                 targets,
                 owed: HashMap::new(),
                 queue: VecDeque::new(),
                 local_queue: VecDeque::new(),
-                // Tokens are unique across the cluster pools of this run, so a late outcome
-                // of an earlier pool (after a terminate gave up waiting) matches no job.
-                // Relaxed: a counter; nothing else is published with it.
-                next_token: TOKENS.fetch_add(1 << 40, Ordering::Relaxed),
+                // Token 0 means "never sent" (a failed future).
+                next_token: (id << wire::POOL_SHIFT) | 1,
                 refused: HashSet::new(),
                 replies: Vec::new(),
                 after: Vec::new(),
@@ -375,9 +388,12 @@ impl Shared {
         }
     }
 
-    /// Takes the replies received so far.
-    pub(crate) fn take_replies(&self) -> Vec<(usize, u8, Vec<u8>)> {
-        std::mem::take(&mut self.lock().replies)
+    /// Takes the replies with opcode `code` received so far: (rank, arguments).
+    pub(crate) fn take_replies(&self, code: u8) -> Vec<(usize, Vec<u8>)> {
+        let mut st = self.lock();
+        let (mine, rest) = std::mem::take(&mut st.replies).into_iter().partition(|r| r.1 == code);
+        st.replies = rest;
+        mine.into_iter().map(|(rank, _, args): (usize, u8, Vec<u8>)| (rank, args)).collect()
     }
 
     /// Jobs owed (queued here or in flight on a target).

@@ -45,18 +45,7 @@ impl Shared {
             }
         }
         let mut msgs = Vec::new();
-        let mut finished = false;
-        if let Some(mut c) = launch::controller() {
-            match c.net.as_mut() {
-                Some(net) => {
-                    while let Some(m) = net.try_receive() {
-                        msgs.push(m);
-                    }
-                    net.reap();
-                }
-                None => finished = true,
-            }
-        }
+        let finished = launch::controller().is_some_and(|mut c| !c.receive_for(self.id, &mut msgs));
         if finished {
             n += self.fail_agents_jobs(st);
         }
@@ -72,13 +61,13 @@ impl Shared {
                     }
                 }
                 TAG_REPLY if !m.bytes.is_empty() => {
-                    let args = m.bytes.get(8..).unwrap_or_default().to_vec();
+                    let args = m.bytes.get(16..).unwrap_or_default().to_vec();
                     if m.bytes[0] == op::NOT_CANCELLED && args.len() >= 8 {
                         st.refused.insert(u64::from_le_bytes(args[..8].try_into().expect("8")));
-                        n += 1; // a canceller waits for this
                     } else {
                         st.replies.push((m.from, m.bytes[0], args));
                     }
+                    n += 1; // someone waits for this: wake the waiters
                 }
                 _ => eprintln!(
                     "zeroproc-cluster: unexpected message tag {} from rank {}",

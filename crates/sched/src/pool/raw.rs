@@ -165,11 +165,46 @@ impl RecordHandle {
         cancelled
     }
 
+    /// True while a worker is running the job (like [`JobFuture::running`](crate::JobFuture::running)).
+    pub fn running(&self) -> bool {
+        self.shared.is_running(self.id())
+    }
+
     /// Cancels the job, or kills the worker running it (the sink gets `Cancelled`).
     pub fn terminate(&self) {
         if !self.cancel() {
             self.shared.kill_running(self.id(), JobError::Cancelled);
         }
+    }
+}
+
+/// The progress bar of [`Map::progress`](crate::Map::progress), for a layer with a `map` of
+/// its own (zeroproc-cluster): drawn on stderr when it is a terminal and the `progress`
+/// feature is on; nothing otherwise.
+///
+/// ```
+/// let bar = zeroproc_sched::raw::ProgressBar::new(Some(2));
+/// bar.tick(true);
+/// bar.tick(true);
+/// bar.tick(false); // the map ended
+/// ```
+pub struct ProgressBar(super::progress::Progress);
+
+impl ProgressBar {
+    /// A bar for `len` items (`None`: unknown, a counter with a rate).
+    pub fn new(len: Option<usize>) -> Self {
+        ProgressBar(super::progress::Progress::new(len))
+    }
+
+    /// One result taken (`true`), or the map ended (`false`).
+    pub fn tick(&self, more: bool) {
+        self.0.tick(more);
+    }
+}
+
+impl std::fmt::Debug for ProgressBar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressBar")
     }
 }
 
