@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroproc_cluster::{as_completed, wait, ClusterError, ClusterPool, ReturnWhen};
-use zeroproc_sched::{JobError, Shutdown};
+use zeroproc_sched::{JobError, Shutdown, SubmitError, TrySubmitError};
 
 /// The MPI rank whose node pool runs this job (workers inherit their agent's environment).
 fn rank() -> u32 {
@@ -43,7 +43,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 13] = [
+    let checks: [Check; 14] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -57,6 +57,7 @@ fn main() {
         ("shutdown_then_submit_is_shutdown", shutdown_then_submit_is_shutdown),
         ("local_and_remote_workers_together", local_and_remote_workers_together),
         ("two_pools_at_once", two_pools_at_once),
+        ("the_rest_of_the_pool_api", the_rest_of_the_pool_api),
         (
             "node_local_handles_run_on_rank_0_or_are_refused",
             node_local_handles_run_on_rank_0_or_are_refused,
@@ -606,4 +607,86 @@ fn full_rings_make_jobs_wait_not_fail(_: bool) {
     for f in fs {
         assert_eq!(f.result(), Ok(20_000));
     }
+}
+
+fn panic_on(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(100));
+    panic!("job {x} fails on purpose")
+}
+
+/// What `Pool` has besides submit/map/futures: `try_submit`, `submit_timeout`/`_deadline`,
+/// `stats`, `running`, `cancel_on_drop`, `map(..).timeout/progress`, waiting `exception`.
+fn the_rest_of_the_pool_api(launched: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).window_per_worker(1).build().unwrap();
+    let n = pool.workers();
+    // Every node's window full: try_submit and a short submit_timeout hand the args back.
+    let busy: Vec<_> = (0..n).map(|_| pool.try_submit(sleep_ms, 400).expect("room")).collect();
+    assert!(matches!(pool.try_submit(square, 3), Err(TrySubmitError::Full(3))));
+    let t = Instant::now();
+    assert!(matches!(
+        pool.submit_timeout(square, 4, Duration::from_millis(30)),
+        Err(SubmitError::Timeout(4))
+    ));
+    assert!(t.elapsed() >= Duration::from_millis(30));
+    // running(): the busy jobs run on their nodes (asked there).
+    let until = Instant::now() + Duration::from_secs(10);
+    while !busy.iter().all(|f| f.running()) {
+        assert!(Instant::now() < until, "the busy jobs never ran");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let later = pool.submit_deadline(square, 5, Instant::now() + Duration::from_secs(30));
+    assert_eq!(later.expect("room before the deadline").result(), Ok(25));
+    for f in busy {
+        assert!(f.wait_deadline(Instant::now() + Duration::from_secs(30)));
+        assert!(!f.running());
+        assert_eq!(f.result_deadline(Instant::now()).expect("done"), Ok(400));
+    }
+    // exception() waits for the outcome, as JobFuture's does.
+    let f = pool.submit(panic_on, 7);
+    assert!(
+        matches!(f.exception(), Some(JobError::Panicked { message }) if message.contains("job 7"))
+    );
+    // stats(): every worker of every node, jobs counted.
+    let fresh = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let sum: u64 = fresh.map(square, 0..200u64).progress().map(Result::unwrap).sum();
+    assert_eq!(sum, (0..200u64).map(square).sum::<u64>());
+    let stats = fresh.stats();
+    assert_eq!(stats.workers.len(), fresh.workers(), "{stats}");
+    assert_eq!(stats.jobs_done(), 200, "{stats}");
+    if launched {
+        let ranks: Vec<usize> = fresh.node_stats().iter().map(|s| s.0).collect();
+        assert_eq!(ranks, [1, 2]);
+    }
+    // map(..).timeout: one Timeout, then the end.
+    let mut m = fresh.map(sleep_ms, [3000u64, 3000]).timeout(Duration::from_millis(50));
+    assert_eq!(m.next(), Some(Err(JobError::Timeout)));
+    assert_eq!(m.next(), None);
+    drop(m);
+    fresh.terminate();
+    // cancel_on_drop: a dropped unfinished future frees its node's worker at once.
+    let pool2 = ClusterPool::builder().workers_per_node(1).cancel_on_drop(true).build().unwrap();
+    let hung: Vec<_> = (0..pool2.workers()).map(|_| pool2.submit(sleep_ms, 60_000)).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    drop(hung);
+    let v: Vec<u64> = (0..pool2.workers() as u64)
+        .map(|x| pool2.submit(square, x))
+        .map(|f| f.result().unwrap())
+        .collect();
+    assert_eq!(v.len(), pool2.workers());
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    drop(pool2);
+    // ... and per future.
+    let f = pool.submit(sleep_ms, 60_000).cancel_on_drop();
+    std::thread::sleep(Duration::from_millis(50));
+    drop(f);
+    let t = Instant::now();
+    assert_eq!(pool.submit(square, 9).result(), Ok(81));
+    pool.shutdown();
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert!(matches!(pool.try_submit(square, 2), Err(TrySubmitError::Shutdown(2))));
+    assert!(matches!(
+        pool.submit_timeout(square, 2, Duration::ZERO),
+        Err(SubmitError::Shutdown(2))
+    ));
 }

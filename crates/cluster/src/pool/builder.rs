@@ -73,6 +73,7 @@ pub struct ClusterBuilder {
     job_time_limit: Option<Duration>,
     pin: bool,
     ring_capacity: usize,
+    cancel_on_drop: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -84,6 +85,7 @@ impl Default for ClusterBuilder {
             job_time_limit: None,
             pin: true,
             ring_capacity: 1 << 18,
+            cancel_on_drop: false,
         }
     }
 }
@@ -129,6 +131,16 @@ impl ClusterBuilder {
     /// of it to travel to and from a node.
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
         self.ring_capacity = bytes;
+        self
+    }
+
+    /// Dropping an unfinished [`ClusterFuture`](crate::ClusterFuture) of this pool
+    /// terminates its job, as `PoolBuilder::cancel_on_drop` does on one machine: a job
+    /// waiting on rank 0 or on its node never runs, a running one has its worker killed on
+    /// its node. Default `false` (Python: a dropped future's job still runs). One future can
+    /// opt in alone with [`ClusterFuture::cancel_on_drop`](crate::ClusterFuture::cancel_on_drop).
+    pub fn cancel_on_drop(mut self, on: bool) -> Self {
+        self.cancel_on_drop = on;
         self
     }
 
@@ -207,7 +219,9 @@ impl ClusterBuilder {
         if shared_targets.is_empty() {
             return Err(ClusterError::NoTargets);
         }
-        let shared = Arc::new(Shared::new(id, shared_targets, local_outbox, timeout_ns));
+        let mut shared = Shared::new(id, shared_targets, local_outbox, timeout_ns);
+        shared.cancel_on_drop = self.cancel_on_drop;
+        let shared = Arc::new(shared);
         let stop = Arc::new(AtomicBool::new(false));
         let progress = {
             let (shared, stop) = (shared.clone(), stop.clone());
@@ -225,6 +239,7 @@ impl ClusterBuilder {
             progress: Mutex::new(Some(progress)),
             max_record,
             ended: AtomicBool::new(false),
+            questions: Mutex::new(()),
         })
     }
 }

@@ -15,6 +15,7 @@
 //! waits, so callbacks run and queued jobs flow on their own.
 
 mod progress;
+mod query;
 
 use crate::launch;
 use crate::outbox::Outbox;
@@ -105,6 +106,10 @@ pub(crate) struct Shared {
     /// Threads in `wait_until` (the progress thread leaves progress to them).
     pub waiters: AtomicUsize,
     pub timeout_ns: u64,
+    /// When the pool was built (`stats().uptime`).
+    pub created: std::time::Instant,
+    /// Futures of this pool terminate their job when dropped unfinished.
+    pub cancel_on_drop: bool,
 }
 
 impl Shared {
@@ -134,6 +139,8 @@ impl Shared {
             sleepers: Mutex::new(()),
             waiters: AtomicUsize::new(0),
             timeout_ns,
+            created: std::time::Instant::now(),
+            cancel_on_drop: false,
         }
     }
 
@@ -186,11 +193,7 @@ impl Shared {
         id: String,
     ) -> u64 {
         let Some(local) = st.targets.iter().position(|t| matches!(t.via, Via::Local(_))) else {
-            let message = format!(
-                "the arguments hold a node-local handle ({id}): it names shared memory on one \
-                 node, which a job on another node cannot attach; give rank 0 workers \
-                 (ClusterBuilder::local_workers) to run such jobs there, or send the data itself"
-            );
+            let message = local_refusal(&id);
             if dest.complete(index, Err(JobError::Decode { message })) {
                 st.after.push(dest);
             }
@@ -388,6 +391,17 @@ impl Shared {
         }
     }
 
+    /// Takes the first reply with opcode `code` whose arguments `pick` accepts.
+    pub(crate) fn take_reply_where(
+        &self,
+        code: u8,
+        pick: impl Fn(&Vec<u8>) -> bool,
+    ) -> Option<Vec<u8>> {
+        let mut st = self.lock();
+        let i = st.replies.iter().position(|r| r.1 == code && pick(&r.2))?;
+        Some(st.replies.remove(i).2)
+    }
+
     /// Takes the replies with opcode `code` received so far: (rank, arguments).
     pub(crate) fn take_replies(&self, code: u8) -> Vec<(usize, Vec<u8>)> {
         let mut st = self.lock();
@@ -402,7 +416,47 @@ impl Shared {
     }
 }
 
+/// Why a job holding node-local handle `id` cannot run in a cluster pool without workers on
+/// rank 0.
+fn local_refusal(id: &str) -> String {
+    format!(
+        "the arguments hold a node-local handle ({id}): it names shared memory on one node, \
+         which a job on another node cannot attach; give rank 0 workers \
+         (ClusterBuilder::local_workers) to run such jobs there, or send the data itself"
+    )
+}
+
+impl Shared {
+    /// Why `record` cannot run in this pool (it holds a node-local handle and rank 0 has
+    /// no workers), if so.
+    pub(crate) fn refuse_local(&self, record: &[u8]) -> Option<String> {
+        let id = crate::local_ref::find(record)?;
+        let st = self.lock();
+        let local = st.targets.iter().any(|t| matches!(t.via, Via::Local(_)));
+        (!local).then(|| local_refusal(&id))
+    }
+
+    /// True if a job (holding a node-local handle: `local`) could be sent now.
+    pub(crate) fn has_room(&self, local: bool) -> bool {
+        self.lock().has_room(local)
+    }
+}
+
 impl State {
+    /// True if a job (holding a node-local handle: `local`) could go to a target now
+    /// rather than wait here.
+    pub(crate) fn has_room(&self, local: bool) -> bool {
+        if local {
+            self.local_queue.is_empty()
+                && self
+                    .targets
+                    .iter()
+                    .any(|t| matches!(t.via, Via::Local(_)) && t.in_flight < t.window)
+        } else {
+            self.queue.is_empty() && self.pick().is_some()
+        }
+    }
+
     /// Every job owed.
     pub(crate) fn owed_tokens(&self) -> Vec<u64> {
         self.owed.keys().copied().collect()

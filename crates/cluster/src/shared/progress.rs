@@ -143,7 +143,7 @@ impl Shared {
     pub(crate) fn wait_until(
         &self,
         deadline: Option<std::time::Instant>,
-        ready: impl Fn() -> bool,
+        mut ready: impl FnMut() -> bool,
     ) -> bool {
         // Relaxed: a hint for the progress thread.
         self.waiters.fetch_add(1, Ordering::Relaxed);
