@@ -43,7 +43,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 14] = [
+    let checks: [Check; 15] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -58,6 +58,7 @@ fn main() {
         ("local_and_remote_workers_together", local_and_remote_workers_together),
         ("two_pools_at_once", two_pools_at_once),
         ("the_rest_of_the_pool_api", the_rest_of_the_pool_api),
+        ("one_program_for_pool_and_cluster_pool", one_program_for_pool_and_cluster_pool),
         (
             "node_local_handles_run_on_rank_0_or_are_refused",
             node_local_handles_run_on_rank_0_or_are_refused,
@@ -689,4 +690,65 @@ fn the_rest_of_the_pool_api(launched: bool) {
         pool.submit_timeout(square, 2, Duration::ZERO),
         Err(SubmitError::Shutdown(2))
     ));
+}
+
+/// A program written for `Pool`, used unchanged but for the line that builds the pool: it
+/// must compile (and give the same answers) against `ClusterPool`. Every method the two
+/// share is called here, so a signature that drifts breaks this build.
+macro_rules! program_for_a_pool {
+    ($build:expr) => {{
+        let pool = $build;
+        let n = pool.workers();
+        assert!(n > 0);
+        assert_eq!(pool.submit(square, 3).result(), Ok(9));
+        let f = pool.submit_fallible(even_only, 3);
+        assert_eq!(f.exception_kind(), Some(zeroproc_sched::JobErrorKind::Job));
+        assert!(matches!(f.exception(), Some(JobError::Job(_))));
+        let f = pool.try_submit(square, 4).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.result_timeout(Duration::from_secs(30)).ok(), Some(Ok(16)));
+        let f = pool.submit_timeout(square, 5, Duration::from_secs(30)).expect("room");
+        assert!(f.wait_timeout(Duration::from_secs(30)));
+        assert!(f.done() && !f.running() && !f.cancelled() && !f.cancel() && !f.terminate());
+        assert_eq!(f.result(), Ok(25));
+        let f = pool.submit_deadline(square, 6, Instant::now() + Duration::from_secs(30)).unwrap();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let s2 = seen.clone();
+        f.add_done_callback(move |r| {
+            assert_eq!(r, &Ok(36));
+            s2.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(f.wait_deadline(Instant::now() + Duration::from_secs(30)));
+        let _ = f.id();
+        assert_eq!(f.result_deadline(Instant::now()).ok(), Some(Ok(36)));
+        let f = pool.submit_with_time_limit(sleep_ms, 5_000, Duration::from_millis(100));
+        assert_eq!(f.result(), Err(JobError::TimeLimit));
+        let g = pool.submit(sleep_ms, 60_000).cancel_on_drop();
+        drop(g);
+        let fs: Vec<_> = (0..8u64).map(|x| pool.submit(square, x)).collect();
+        let (done, _) = zeroproc_sched::wait(fs, ReturnWhen::AllCompleted, None);
+        assert_eq!(done.len(), 8);
+        assert_eq!(zeroproc_sched::as_completed(done).count(), 8);
+        let v: Vec<u64> = pool
+            .map(square, 0..100u64)
+            .chunk_size(7)
+            .window(4)
+            .timeout(Duration::from_secs(60))
+            .progress()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(v, (0..100u64).map(square).collect::<Vec<_>>());
+        let mut u: Vec<u64> = pool.map_unordered(square, 0..50u64).map(Result::unwrap).collect();
+        u.sort_unstable();
+        assert_eq!(u, (0..50u64).map(square).collect::<Vec<_>>());
+        assert!(pool.stats().jobs_done() >= 100 / 7);
+        assert!(pool.shutdown_with(Shutdown::new().timeout(Duration::from_secs(30))));
+        pool.terminate();
+        pool.shutdown();
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+    }};
+}
+
+fn one_program_for_pool_and_cluster_pool(_: bool) {
+    program_for_a_pool!(zeroproc_sched::Pool::builder().workers(2).build().unwrap());
+    program_for_a_pool!(ClusterPool::builder().workers_per_node(1).build().unwrap());
 }
