@@ -103,6 +103,9 @@ pub(crate) struct Shared {
     completed: AtomicU64,
     changed: Condvar,
     sleepers: Mutex<()>,
+    /// Threads blocked (or about to block) on `changed`: only then does a completion pay
+    /// for `notify_all` (a futex system call), not when the waiter polls for itself.
+    sleeping: AtomicUsize,
     /// Threads in `wait_until` (the progress thread leaves progress to them).
     pub waiters: AtomicUsize,
     pub timeout_ns: u64,
@@ -137,6 +140,7 @@ impl Shared {
             completed: AtomicU64::new(0),
             changed: Condvar::new(),
             sleepers: Mutex::new(()),
+            sleeping: AtomicUsize::new(0),
             waiters: AtomicUsize::new(0),
             timeout_ns,
             created: std::time::Instant::now(),

@@ -22,14 +22,21 @@ impl Shared {
             d.after();
         }
         if n > 0 {
-            // Relaxed: a change counter; waiters re-check their futures.
-            self.completed.fetch_add(n as u64, Ordering::Relaxed);
-            if self.waiters.load(Ordering::Relaxed) > 0 {
-                let _g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
-                self.changed.notify_all();
-            }
+            self.changed(n as u64);
         }
         n > 0
+    }
+
+    /// `n` outcomes were stored: wakes the threads sleeping on them, if any.
+    fn changed(&self, n: u64) {
+        // SeqCst, with the load of `sleeping` below and the waiter's increment of
+        // `sleeping` then load of `completed` in `wait_until`: either this sees the
+        // sleeper, or the sleeper sees the new count and does not sleep.
+        self.completed.fetch_add(n, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) > 0 {
+            let _g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            self.changed.notify_all();
+        }
     }
 
     fn progress_locked(&self, st: &mut State) -> usize {
@@ -133,10 +140,7 @@ impl Shared {
     }
 
     pub(super) fn bump(&self) {
-        // Relaxed: a change counter.
-        self.completed.fetch_add(1, Ordering::Relaxed);
-        let _g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
-        self.changed.notify_all();
+        self.changed(1);
     }
 
     /// Drives progress until `ready()` or `deadline`; true if `ready()`.
@@ -164,12 +168,18 @@ impl Shared {
                 std::thread::yield_now();
                 continue;
             }
-            // Relaxed: a change counter, re-read under the sleepers' lock.
-            let seen = self.completed.load(Ordering::Relaxed);
+            // SeqCst: see `changed`.
+            let seen = self.completed.load(Ordering::SeqCst);
             let g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
-            if self.completed.load(Ordering::Relaxed) == seen {
-                let _ = self.changed.wait_timeout(g, pause);
-            }
+            self.sleeping.fetch_add(1, Ordering::SeqCst);
+            let g = if self.completed.load(Ordering::SeqCst) == seen {
+                self.changed.wait_timeout(g, pause).map_or_else(|e| e.into_inner().0, |r| r.0)
+            } else {
+                g
+            };
+            // SeqCst: as above (under the lock, so a notifier that saw us waits for it).
+            self.sleeping.fetch_sub(1, Ordering::SeqCst);
+            drop(g);
         };
         // Relaxed: as above.
         self.waiters.fetch_sub(1, Ordering::Relaxed);
