@@ -118,10 +118,23 @@ fn raw_relay() {
     }
 }
 
+/// The round trip with the nodes' default wait strategy, then with idle workers sleeping at
+/// once (`wait_strategy(Sleep)`: they leave the CPU to rank 0 and the agent).
 fn round_trip() {
     let pool = ClusterPool::builder().workers_per_node(1).build().expect("cluster pool");
     let nodes = pool.nodes();
     println!("cluster-bench config round trip: nodes (rank, workers) {nodes:?}");
+    round_trip_on(&pool, "tiny_job_round_trip");
+    drop(pool);
+    let pool = ClusterPool::builder()
+        .workers_per_node(1)
+        .wait_strategy(zeroproc_sched::WaitStrategy::Sleep)
+        .build()
+        .expect("cluster pool");
+    round_trip_on(&pool, "tiny_job_round_trip_nodes_sleep");
+}
+
+fn round_trip_on(pool: &ClusterPool, key: &str) {
     let mut h = Histogram::<u64>::new(3).expect("histogram");
     for i in 0..RTT_JOBS + 2_000 {
         let t = Instant::now();
@@ -132,7 +145,7 @@ fn round_trip() {
             h.record(ns).expect("record");
         }
     }
-    report("tiny_job_round_trip", &h);
+    report(key, &h);
 }
 
 fn map_throughput() {

@@ -658,6 +658,17 @@ fn the_rest_of_the_pool_api(launched: bool) {
         let ranks: Vec<usize> = fresh.node_stats().iter().map(|s| s.0).collect();
         assert_eq!(ranks, [1, 2]);
     }
+    // max_jobs_per_worker and wait_strategy reach the nodes' pools.
+    let recycled = ClusterPool::builder()
+        .workers_per_node(1)
+        .max_jobs_per_worker(2)
+        .wait_strategy(zeroproc_sched::WaitStrategy::Sleep)
+        .build()
+        .unwrap();
+    let pids: BTreeSet<u32> =
+        recycled.map(|_: u64| std::process::id(), 0..40u64).map(Result::unwrap).collect();
+    assert!(pids.len() >= 40 / 2, "{} worker processes ran 40 jobs", pids.len());
+    drop(recycled);
     // map(..).timeout: one Timeout, then the end.
     let mut m = fresh.map(sleep_ms, [3000u64, 3000]).timeout(Duration::from_millis(50));
     assert_eq!(m.next(), Some(Err(JobError::Timeout)));

@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use zeroproc_sched::raw::{RawOutcome, RecordError, RecordHandle, RecordSink};
-use zeroproc_sched::{JobError, Pool, Shutdown};
+use zeroproc_sched::{JobError, Pool, Shutdown, WaitStrategy};
 
 pub(super) struct NodePool {
     pool: Pool,
@@ -22,7 +22,8 @@ pub(super) struct NodePool {
 
 impl NodePool {
     /// Builds the pool `BUILD` asks for: workers u32 (0: one per core), timeout_ns u64,
-    /// pin u8, ring capacity u64.
+    /// pin u8, ring capacity u64, wait strategy u8 (0: the default, 1 spin, 2 spin then
+    /// sleep, 3 sleep) and its spin ns u64, max jobs per worker u64 (0: none).
     pub(super) fn build(rank: usize, args: &[u8]) -> Result<NodePool, String> {
         let u32_at =
             |a: usize| args.get(a..a + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
@@ -42,6 +43,16 @@ impl NodePool {
         }
         if timeout_ns != 0 {
             b = b.job_time_limit(Duration::from_nanos(timeout_ns));
+        }
+        let spin = Duration::from_nanos(u64_at(22).unwrap_or(0));
+        match args.get(21) {
+            Some(1) => b = b.wait_strategy(WaitStrategy::Spin),
+            Some(2) => b = b.wait_strategy(WaitStrategy::SpinThenSleep { spin }),
+            Some(3) => b = b.wait_strategy(WaitStrategy::Sleep),
+            _ => {}
+        }
+        if let Some(n) = u64_at(30).filter(|&n| n > 0) {
+            b = b.max_jobs_per_worker(n);
         }
         let pool = b.build().map_err(|e| format!("node agent {rank}: {e}"))?;
         Ok(NodePool {

@@ -10,7 +10,7 @@ use crate::wire::{command, op, TAG_CMD, TAG_REPLY};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use zeroproc_sched::Pool;
+use zeroproc_sched::{Pool, WaitStrategy};
 
 /// How long `build` waits for the agents to start their pools.
 const BUILD_WAIT: Duration = Duration::from_secs(120);
@@ -74,6 +74,8 @@ pub struct ClusterBuilder {
     pin: bool,
     ring_capacity: usize,
     cancel_on_drop: bool,
+    wait_strategy: Option<WaitStrategy>,
+    max_jobs_per_worker: Option<u64>,
 }
 
 impl Default for ClusterBuilder {
@@ -86,6 +88,8 @@ impl Default for ClusterBuilder {
             pin: true,
             ring_capacity: 1 << 18,
             cancel_on_drop: false,
+            wait_strategy: None,
+            max_jobs_per_worker: None,
         }
     }
 }
@@ -131,6 +135,20 @@ impl ClusterBuilder {
     /// of it to travel to and from a node.
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
         self.ring_capacity = bytes;
+        self
+    }
+
+    /// How the nodes' idle workers wait for jobs (`PoolBuilder::wait_strategy`; default:
+    /// the pool's, spin 50 µs then sleep). Applies to every node's pool and rank 0's own.
+    pub fn wait_strategy(mut self, s: WaitStrategy) -> Self {
+        self.wait_strategy = Some(s);
+        self
+    }
+
+    /// Replace each node's worker after `n` jobs (`PoolBuilder::max_jobs_per_worker`,
+    /// Python's `max_tasks_per_child`).
+    pub fn max_jobs_per_worker(mut self, n: u64) -> Self {
+        self.max_jobs_per_worker = Some(n.max(1));
         self
     }
 
@@ -197,6 +215,12 @@ impl ClusterBuilder {
             if let Some(d) = self.job_time_limit {
                 b = b.job_time_limit(d);
             }
+            if let Some(w) = self.wait_strategy {
+                b = b.wait_strategy(w);
+            }
+            if let Some(n) = self.max_jobs_per_worker {
+                b = b.max_jobs_per_worker(n);
+            }
             let p =
                 b.build().map_err(|e| ClusterError::Node { rank: 0, message: e.to_string() })?;
             max_record = max_record.min(p.max_record());
@@ -260,6 +284,15 @@ fn start_agents(
     args.extend_from_slice(&timeout_ns.to_le_bytes());
     args.push(u8::from(b.pin));
     args.extend_from_slice(&(b.ring_capacity as u64).to_le_bytes());
+    let (kind, spin) = match b.wait_strategy {
+        None => (0u8, Duration::ZERO),
+        Some(WaitStrategy::Spin) => (1, Duration::ZERO),
+        Some(WaitStrategy::SpinThenSleep { spin }) => (2, spin),
+        Some(WaitStrategy::Sleep) => (3, Duration::ZERO),
+    };
+    args.push(kind);
+    args.extend_from_slice(&u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX).to_le_bytes());
+    args.extend_from_slice(&b.max_jobs_per_worker.unwrap_or(0).to_le_bytes());
     let send_all = |code: u8, args: &[u8], ranks: &mut dyn Iterator<Item = usize>| {
         let mut c = launch::controller().expect("checked by the caller");
         if let Some(net) = c.net.as_mut() {
