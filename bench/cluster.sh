@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cluster benchmarks (issue 15), all on this machine under `mpirun -n 2 --bind-to none`
-# (rank 0 controls, rank 1 is the node agent): raw MPI ping-pong, zeroproc's ClusterPool
+# (rank 0 controls, rank 1 is the node agent): raw MPI ping-pong (2 ranks) and relay
+# (3 ranks: 0 → 1 → 2 → 1 → 0), zeroproc's ClusterPool
 # (tiny-job round trip, map unbatched and chunked, W4 over 2 ranks vs a local pool), and
 # mpi4py.futures' MPIPoolExecutor, alternated ROUNDS times (default 3). mpi4py is built from
 # source against the system Open MPI the first time (~3 min), here and not in CI.
@@ -26,6 +27,10 @@ log=target/cluster-bench.log
   for r in $(seq "$ROUNDS"); do
     echo "--- round $r"
     "${MPIRUN[@]}" "$bin" pingpong
+    # The floor of a 3-process chain (controller → agent → worker) on this machine.
+    mpirun -n 3 --oversubscribe --bind-to none "$bin" relay
+    # The round trip with rank 0 on one core, the agent and its worker on the other.
+    mpirun -n 2 --bind-to core -x ONLY_RTT=1 -x RTT_TAG=_bind_core "$bin" | grep -v config
     "${MPIRUN[@]}" -x ROUNDS="$W4_ROUNDS" "$bin"
     "${MPIRUN[@]}" python3 -m mpi4py.futures bench/python/mpi4py_futures.py
   done

@@ -8,7 +8,10 @@
 //!   rings — the floor of a cluster round trip when the three do not each have a core.
 //! * `cluster` — a tiny job's round trip rank 0 → node agent → worker → back (p50/p99),
 //!   `map` throughput unbatched and chunked, and W4 (Mandelbrot 2048², 64 bands) on rank 0's
-//!   1 worker + rank 1's 1 worker against a local 2-worker pool, passes interleaved.
+//!   1 worker + rank 1's 1 worker against a local 2-worker pool, passes interleaved. The
+//!   round trip is measured twice: the nodes' default wait strategy, and idle workers
+//!   sleeping at once (`_nodes_sleep`). `ONLY_RTT=1` stops after it; `RTT_TAG` suffixes
+//!   its keys.
 //!
 //! Lines starting with `cluster-bench` are the figures (`key value unit`).
 
@@ -135,6 +138,8 @@ fn round_trip() {
 }
 
 fn round_trip_on(pool: &ClusterPool, key: &str) {
+    // `RTT_TAG` tells runs under other placements apart (bench/cluster.sh: `_bind_core`).
+    let key = format!("{key}{}", std::env::var("RTT_TAG").unwrap_or_default());
     let mut h = Histogram::<u64>::new(3).expect("histogram");
     for i in 0..RTT_JOBS + 2_000 {
         let t = Instant::now();
@@ -145,7 +150,7 @@ fn round_trip_on(pool: &ClusterPool, key: &str) {
             h.record(ns).expect("record");
         }
     }
-    report(key, &h);
+    report(&key, &h);
 }
 
 fn map_throughput() {
