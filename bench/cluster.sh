@@ -5,7 +5,8 @@
 # (tiny-job round trip, map unbatched and chunked, W4 over 2 ranks vs a local pool), and
 # mpi4py.futures' MPIPoolExecutor, alternated ROUNDS times (default 3). mpi4py is built from
 # source against the system Open MPI the first time (~3 min), here and not in CI.
-# Prints every figure, then the median per key; the log goes to target/cluster-bench.log.
+# Prints every figure, then the median per key; the log goes to $CARGO_TARGET_DIR (or
+# target)/cluster-bench.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -18,7 +19,8 @@ bin=$(cargo bench -p zeroproc-cluster --features mpi --bench cluster --no-run 2>
   | sed -n 's/.*Executable benches\/cluster.rs (\(.*\))/\1/p' | tail -n 1)
 [ -x "$bin" ] || { echo "bench binary not found"; exit 1; }
 
-log=target/cluster-bench.log
+log="${CARGO_TARGET_DIR:-target}/cluster-bench.log"
+mkdir -p "$(dirname "$log")"
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "machine: $(nproc) vCPU,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(uname -r), $(mpirun --version | head -n 1), mpi4py $(python3 -c 'import mpi4py; print(mpi4py.__version__)')"
