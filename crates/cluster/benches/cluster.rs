@@ -9,8 +9,8 @@
 //! * `cluster` — a tiny job's round trip rank 0 → node agent → worker → back (p50/p99),
 //!   `map` throughput unbatched and chunked, and W4 (Mandelbrot 2048², 64 bands) on rank 0's
 //!   1 worker + rank 1's 1 worker against a local 2-worker pool, passes interleaved. The
-//!   round trip is measured twice: the nodes' default wait strategy, and idle workers
-//!   sleeping at once (`_nodes_sleep`). `ONLY_RTT=1` stops after it; `RTT_TAG` suffixes
+//!   round trip and the maps are measured twice: the cluster's default wait strategy for
+//!   the nodes' workers (sleep at once), and the local pool's (`_nodes_spin`). `ONLY_RTT=1` stops after it; `RTT_TAG` suffixes
 //!   its keys.
 //!
 //! Lines starting with `cluster-bench` are the figures (`key value unit`).
@@ -121,8 +121,9 @@ fn raw_relay() {
     }
 }
 
-/// The round trip with the nodes' default wait strategy, then with idle workers sleeping at
-/// once (`wait_strategy(Sleep)`: they leave the CPU to rank 0 and the agent).
+/// The round trip with the cluster's default wait strategy for the nodes' workers (sleep at
+/// once: they leave the CPU to rank 0 and the agent), then with the local pool's default
+/// (spin 50 µs, then sleep: `_nodes_spin`).
 fn round_trip() {
     let pool = ClusterPool::builder().workers_per_node(1).build().expect("cluster pool");
     let nodes = pool.nodes();
@@ -131,10 +132,10 @@ fn round_trip() {
     drop(pool);
     let pool = ClusterPool::builder()
         .workers_per_node(1)
-        .wait_strategy(zeroproc_sched::WaitStrategy::Sleep)
+        .wait_strategy(zeroproc_sched::WaitStrategy::default())
         .build()
         .expect("cluster pool");
-    round_trip_on(&pool, "tiny_job_round_trip_nodes_sleep");
+    round_trip_on(&pool, "tiny_job_round_trip_nodes_spin");
 }
 
 fn round_trip_on(pool: &ClusterPool, key: &str) {
@@ -153,8 +154,20 @@ fn round_trip_on(pool: &ClusterPool, key: &str) {
     report(&key, &h);
 }
 
+/// Unbatched and chunked map, with the cluster's default wait strategy for the nodes'
+/// workers and with the local pool's (`_nodes_spin`).
 fn map_throughput() {
-    let pool = ClusterPool::builder().workers_per_node(1).build().expect("cluster pool");
+    for spin in [false, true] {
+        let mut b = ClusterPool::builder().workers_per_node(1);
+        if spin {
+            b = b.wait_strategy(zeroproc_sched::WaitStrategy::default());
+        }
+        let tag = if spin { "_nodes_spin" } else { "" };
+        map_throughput_on(&b.build().expect("cluster pool"), tag);
+    }
+}
+
+fn map_throughput_on(pool: &ClusterPool, tag: &str) {
     for (items, chunk) in [(20_000u64, 1usize), (20_000_000, 1000)] {
         let expect: u64 = (0..items).map(|x| 2 * x).sum();
         let t = Instant::now();
@@ -164,7 +177,8 @@ fn map_throughput() {
         }
         let secs = t.elapsed().as_secs_f64();
         assert_eq!(sum, expect);
-        println!("cluster-bench map_chunk{chunk}_items_per_s {:.0} items/s", items as f64 / secs);
+        let rate = items as f64 / secs;
+        println!("cluster-bench map_chunk{chunk}{tag}_items_per_s {rate:.0} items/s");
     }
 }
 
