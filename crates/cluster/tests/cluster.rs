@@ -669,6 +669,15 @@ fn the_rest_of_the_pool_api(launched: bool) {
         recycled.map(|_: u64| std::process::id(), 0..40u64).map(Result::unwrap).collect();
     assert!(pids.len() >= 40 / 2, "{} worker processes ran 40 jobs", pids.len());
     drop(recycled);
+    // spill_heap(0) reaches the nodes: arguments larger than a ring record are TooLarge at
+    // submission, handed back.
+    let no_heap = ClusterPool::builder().workers_per_node(1).spill_heap(0).build().unwrap();
+    match no_heap.try_submit(byte_sum, vec![1u8; 300_000]) {
+        Err(TrySubmitError::TooLarge(v, _)) => assert_eq!(v.len(), 300_000),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert_eq!(no_heap.submit(byte_sum, vec![1u8; 1000]).result(), Ok(1000));
+    drop(no_heap);
     // map(..).timeout: one Timeout, then the end.
     let mut m = fresh.map(sleep_ms, [3000u64, 3000]).timeout(Duration::from_millis(50));
     assert_eq!(m.next(), Some(Err(JobError::Timeout)));

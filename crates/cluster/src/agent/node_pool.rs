@@ -23,7 +23,8 @@ pub(super) struct NodePool {
 impl NodePool {
     /// Builds the pool `BUILD` asks for: workers u32 (0: one per core), timeout_ns u64,
     /// pin u8, ring capacity u64, wait strategy u8 (0: the default, 1 spin, 2 spin then
-    /// sleep, 3 sleep) and its spin ns u64, max jobs per worker u64 (0: none).
+    /// sleep, 3 sleep) and its spin ns u64, max jobs per worker u64 (0: none), spill heap
+    /// bytes u64 (`u64::MAX`: the default).
     pub(super) fn build(rank: usize, args: &[u8]) -> Result<NodePool, String> {
         let u32_at =
             |a: usize| args.get(a..a + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
@@ -53,6 +54,9 @@ impl NodePool {
         }
         if let Some(n) = u64_at(30).filter(|&n| n > 0) {
             b = b.max_jobs_per_worker(n);
+        }
+        if let Some(n) = u64_at(38).filter(|&n| n != u64::MAX) {
+            b = b.spill_heap(usize::try_from(n).unwrap_or(usize::MAX));
         }
         let pool = b.build().map_err(|e| format!("node agent {rank}: {e}"))?;
         Ok(NodePool {

@@ -76,6 +76,7 @@ pub struct ClusterBuilder {
     cancel_on_drop: bool,
     wait_strategy: Option<WaitStrategy>,
     max_jobs_per_worker: Option<u64>,
+    spill_heap: Option<usize>,
 }
 
 impl Default for ClusterBuilder {
@@ -90,6 +91,7 @@ impl Default for ClusterBuilder {
             cancel_on_drop: false,
             wait_strategy: None,
             max_jobs_per_worker: None,
+            spill_heap: None,
         }
     }
 }
@@ -156,6 +158,14 @@ impl ClusterBuilder {
     /// Python's `max_tasks_per_child`).
     pub fn max_jobs_per_worker(mut self, n: u64) -> Self {
         self.max_jobs_per_worker = Some(n.max(1));
+        self
+    }
+
+    /// Bytes of each node's spill heap, which carries arguments and results too large for a
+    /// ring record (`PoolBuilder::spill_heap`; default 64 MiB, `0`: none). A job's
+    /// arguments must fit every node's: larger ones are `TooLarge` at submission.
+    pub fn spill_heap(mut self, bytes: usize) -> Self {
+        self.spill_heap = Some(bytes);
         self
     }
 
@@ -227,6 +237,9 @@ impl ClusterBuilder {
             }
             if let Some(n) = self.max_jobs_per_worker {
                 b = b.max_jobs_per_worker(n);
+            }
+            if let Some(n) = self.spill_heap {
+                b = b.spill_heap(n);
             }
             let p =
                 b.build().map_err(|e| ClusterError::Node { rank: 0, message: e.to_string() })?;
@@ -300,6 +313,7 @@ fn start_agents(
     args.push(kind);
     args.extend_from_slice(&u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX).to_le_bytes());
     args.extend_from_slice(&b.max_jobs_per_worker.unwrap_or(0).to_le_bytes());
+    args.extend_from_slice(&b.spill_heap.map_or(u64::MAX, |n| n as u64).to_le_bytes());
     let send_all = |code: u8, args: &[u8], ranks: &mut dyn Iterator<Item = usize>| {
         let mut c = launch::controller().expect("checked by the caller");
         if let Some(net) = c.net.as_mut() {
