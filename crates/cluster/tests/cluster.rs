@@ -43,7 +43,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 15] = [
+    let checks: [Check; 16] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -58,6 +58,7 @@ fn main() {
         ("local_and_remote_workers_together", local_and_remote_workers_together),
         ("two_pools_at_once", two_pools_at_once),
         ("the_rest_of_the_pool_api", the_rest_of_the_pool_api),
+        ("initializers_run_on_every_node", initializers_run_on_every_node),
         ("one_program_for_pool_and_cluster_pool", one_program_for_pool_and_cluster_pool),
         (
             "node_local_handles_run_on_rank_0_or_are_refused",
@@ -771,4 +772,46 @@ macro_rules! program_for_a_pool {
 fn one_program_for_pool_and_cluster_pool(_: bool) {
     program_for_a_pool!(zeroproc_sched::Pool::builder().workers(2).build().unwrap());
     program_for_a_pool!(ClusterPool::builder().workers_per_node(1).build().unwrap());
+}
+
+static UNIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn set_unit(unit: String) {
+    UNIT.set(unit).expect("once per worker");
+}
+
+fn with_unit(x: u64) -> (String, u32) {
+    (format!("{x}{}", UNIT.get().expect("initialized")), rank())
+}
+
+fn failing_init() {
+    panic!("initializer fails on purpose")
+}
+
+/// `initializer_with` runs in every worker of every node; a panicking initializer fails
+/// `build` naming the rank and the panic, and the next pool builds.
+fn initializers_run_on_every_node(launched: bool) {
+    let pool = ClusterPool::builder()
+        .workers_per_node(1)
+        .initializer_with(set_unit, "cm".to_string())
+        .build()
+        .unwrap();
+    let out: Vec<(String, u32)> = pool.map(with_unit, 0..200u64).map(Result::unwrap).collect();
+    assert!(out.iter().enumerate().all(|(i, o)| o.0 == format!("{i}cm")), "{out:?}");
+    if launched {
+        let ranks: BTreeSet<u32> = out.iter().map(|o| o.1).collect();
+        assert_eq!(ranks, BTreeSet::from([1, 2]));
+    }
+    drop(pool);
+    match ClusterPool::builder().workers_per_node(1).initializer(failing_init).build() {
+        Err(ClusterError::Node { message, .. }) => {
+            assert!(message.contains("initializer fails on purpose"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pool_after_failure().submit(square, 4).result(), Ok(16));
+}
+
+fn pool_after_failure() -> ClusterPool {
+    ClusterPool::builder().workers_per_node(1).build().expect("a pool after a failed build")
 }

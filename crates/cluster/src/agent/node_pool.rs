@@ -7,7 +7,7 @@ use crate::wire::STAT_WORDS;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use zeroproc_sched::raw::{RawOutcome, RecordError, RecordHandle, RecordSink};
+use zeroproc_sched::raw::{Initializer, RawOutcome, RecordError, RecordHandle, RecordSink};
 use zeroproc_sched::{JobError, Pool, Shutdown, WaitStrategy};
 
 pub(super) struct NodePool {
@@ -24,7 +24,8 @@ impl NodePool {
     /// Builds the pool `BUILD` asks for: workers u32 (0: one per core), timeout_ns u64,
     /// pin u8, ring capacity u64, wait strategy u8 (0: the default, 1 spin, 2 spin then
     /// sleep, 3 sleep) and its spin ns u64, max jobs per worker u64 (0: none), spill heap
-    /// bytes u64 (`u64::MAX`: the default).
+    /// bytes u64 (`u64::MAX`: the default), then, if there is an initializer, 1 u8, its
+    /// function id u32 and the envelope of its arguments (to the end, if any).
     pub(super) fn build(rank: usize, args: &[u8]) -> Result<NodePool, String> {
         let u32_at =
             |a: usize| args.get(a..a + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
@@ -57,6 +58,11 @@ impl NodePool {
         }
         if let Some(n) = u64_at(38).filter(|&n| n != u64::MAX) {
             b = b.spill_heap(usize::try_from(n).unwrap_or(usize::MAX));
+        }
+        if let (Some(1), Some(fn_id)) = (args.get(46), u32_at(47)) {
+            let rest = &args[51..];
+            let init = Initializer { fn_id, args: (!rest.is_empty()).then(|| rest.to_vec()) };
+            b = b.forwarded_initializer(&init);
         }
         let pool = b.build().map_err(|e| format!("node agent {rank}: {e}"))?;
         Ok(NodePool {

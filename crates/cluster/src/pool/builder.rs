@@ -10,7 +10,8 @@ use crate::wire::{command, op, TAG_CMD, TAG_REPLY};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use zeroproc_sched::{Pool, WaitStrategy};
+use zeroproc_sched::raw::Initializer;
+use zeroproc_sched::{InitFn, JobFn, Message, Pool, WaitStrategy};
 
 /// How long `build` waits for the agents to start their pools.
 const BUILD_WAIT: Duration = Duration::from_secs(120);
@@ -37,6 +38,9 @@ pub enum ClusterError {
     },
     /// There is nowhere to run jobs: no agents and no local workers.
     NoTargets,
+    /// The configuration cannot be used (e.g. initializer arguments that cannot be
+    /// archived).
+    Config(String),
 }
 
 impl std::fmt::Display for ClusterError {
@@ -55,6 +59,7 @@ impl std::fmt::Display for ClusterError {
             }
             ClusterError::Unavailable(m) => f.write_str(m),
             ClusterError::Node { rank, message } => write!(f, "rank {rank}: {message}"),
+            ClusterError::Config(m) => f.write_str(m),
             ClusterError::NoTargets => {
                 f.write_str("no node agents and no local workers to run jobs")
             }
@@ -77,6 +82,8 @@ pub struct ClusterBuilder {
     wait_strategy: Option<WaitStrategy>,
     max_jobs_per_worker: Option<u64>,
     spill_heap: Option<usize>,
+    /// The workers' initializer (or why its arguments could not be archived).
+    initializer: Option<Result<Initializer, String>>,
 }
 
 impl Default for ClusterBuilder {
@@ -92,6 +99,7 @@ impl Default for ClusterBuilder {
             wait_strategy: None,
             max_jobs_per_worker: None,
             spill_heap: None,
+            initializer: None,
         }
     }
 }
@@ -161,6 +169,36 @@ impl ClusterBuilder {
         self
     }
 
+    /// Runs `f` once in every worker of every node (and every respawned worker) before its
+    /// first job, as `PoolBuilder::initializer`. A panicking initializer fails `build` with
+    /// [`ClusterError::Node`] naming the rank and the panic's message.
+    pub fn initializer<F: InitFn>(mut self, f: F) -> Self {
+        self.initializer = Some(Ok(Initializer::new(f)));
+        self
+    }
+
+    /// Runs `f(args)` once in every worker of every node before its first job (Python's
+    /// `initializer=f, initargs=args`), as `PoolBuilder::initializer_with`: `args` is
+    /// archived once on rank 0 and sent to each node.
+    ///
+    /// ```
+    /// zeroproc_cluster::init();
+    /// use std::sync::OnceLock;
+    /// static UNIT: OnceLock<String> = OnceLock::new(); // per worker process
+    /// fn setup(unit: String) { UNIT.set(unit).unwrap(); }
+    /// let pool = zeroproc_cluster::ClusterPool::builder().initializer_with(setup, "cm".to_string()).build()?;
+    /// assert_eq!(pool.submit(|x: u64| format!("{x}{}", UNIT.get().unwrap()), 7).result().unwrap(), "7cm");
+    /// # Ok::<(), zeroproc_cluster::ClusterError>(())
+    /// ```
+    pub fn initializer_with<F, A>(mut self, f: F, args: A) -> Self
+    where
+        F: JobFn<A, ()>,
+        A: Message,
+    {
+        self.initializer = Some(Initializer::with(f, &args));
+        self
+    }
+
     /// Bytes of each node's spill heap, which carries arguments and results too large for a
     /// ring record (`PoolBuilder::spill_heap`; default 64 MiB, `0`: none). A job's
     /// arguments must fit every node's: larger ones are `TooLarge` at submission.
@@ -197,6 +235,9 @@ impl ClusterBuilder {
     }
 
     fn build_inner(self, id: u64) -> Result<ClusterPool, ClusterError> {
+        if let Some(Err(e)) = &self.initializer {
+            return Err(ClusterError::Config(format!("initializer arguments: {e}")));
+        }
         let timeout_ns = self
             .job_time_limit
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
@@ -240,6 +281,9 @@ impl ClusterBuilder {
             }
             if let Some(n) = self.spill_heap {
                 b = b.spill_heap(n);
+            }
+            if let Some(Ok(init)) = &self.initializer {
+                b = b.forwarded_initializer(init);
             }
             let p =
                 b.build().map_err(|e| ClusterError::Node { rank: 0, message: e.to_string() })?;
@@ -314,6 +358,13 @@ fn start_agents(
     args.extend_from_slice(&u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX).to_le_bytes());
     args.extend_from_slice(&b.max_jobs_per_worker.unwrap_or(0).to_le_bytes());
     args.extend_from_slice(&b.spill_heap.map_or(u64::MAX, |n| n as u64).to_le_bytes());
+    if let Some(Ok(init)) = &b.initializer {
+        args.push(1);
+        args.extend_from_slice(&init.fn_id.to_le_bytes());
+        if let Some(a) = &init.args {
+            args.extend_from_slice(a);
+        }
+    }
     let send_all = |code: u8, args: &[u8], ranks: &mut dyn Iterator<Item = usize>| {
         let mut c = launch::controller().expect("checked by the caller");
         if let Some(net) = c.net.as_mut() {

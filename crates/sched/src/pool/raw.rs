@@ -208,6 +208,57 @@ impl std::fmt::Debug for ProgressBar {
     }
 }
 
+/// A pool initializer as data — its function id and, for `initializer_with`, the envelope of
+/// its arguments — for a layer that builds pools in other processes of the same build
+/// (zeroproc-cluster's node agents): [`PoolBuilder::forwarded_initializer`] sets it. The
+/// id is a trampoline offset, meaningful only in a process running the same executable
+/// (the cluster checks every rank's build fingerprint first); the workers resolve it
+/// through their pool's function table as for any job.
+///
+/// ```
+/// use zeroproc_sched::raw::Initializer;
+/// fn setup(level: u32) { let _ = level; }
+/// let init = Initializer::with(setup, &3u32).unwrap();
+/// assert!(init.args.is_some());
+/// let pool = zeroproc_sched::Pool::builder().workers(1).forwarded_initializer(&init);
+/// # let _ = pool;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initializer {
+    /// The trampoline's id.
+    pub fn_id: u32,
+    /// `initializer_with`'s arguments, as an envelope.
+    pub args: Option<Vec<u8>>,
+}
+
+impl Initializer {
+    /// `PoolBuilder::initializer(f)` as data.
+    pub fn new<F: crate::InitFn>(_f: F) -> Self {
+        Initializer { fn_id: crate::fnid::id_of(job::call_init::<F>), args: None }
+    }
+
+    /// `PoolBuilder::initializer_with(f, args)` as data; `Err` if `args` cannot be archived.
+    pub fn with<F, A>(_f: F, args: &A) -> Result<Self, String>
+    where
+        F: JobFn<A, ()>,
+        A: Message,
+    {
+        let env = job::encode_owned(args)?;
+        Ok(Initializer {
+            fn_id: crate::fnid::id_of(job::call::<F, A, ()>),
+            args: Some(env.to_vec()),
+        })
+    }
+}
+
+impl crate::PoolBuilder {
+    /// Sets an initializer received as data ([`Initializer`]), as `initializer` or
+    /// `initializer_with` would have.
+    pub fn forwarded_initializer(self, init: &Initializer) -> Self {
+        self.set_initializer(init.fn_id, init.args.as_deref())
+    }
+}
+
 /// The options of a [`Shutdown`](crate::Shutdown) — `(wait, cancel_futures, timeout)` — for
 /// a layer that applies them to pools of its own (zeroproc-cluster).
 ///
