@@ -619,7 +619,13 @@ fn panic_on(x: u64) -> u64 {
 /// What `Pool` has besides submit/map/futures: `try_submit`, `submit_timeout`/`_deadline`,
 /// `stats`, `running`, `cancel_on_drop`, `map(..).timeout/progress`, waiting `exception`.
 fn the_rest_of_the_pool_api(launched: bool) {
-    let pool = ClusterPool::builder().workers_per_node(1).window_per_worker(1).build().unwrap();
+    let pool = ClusterPool::builder()
+        .workers_per_node(1)
+        .window_per_worker(1)
+        .name("api-test")
+        .build()
+        .unwrap();
+    assert_eq!(pool.name(), "api-test");
     let n = pool.workers();
     // Every node's window full: try_submit and a short submit_timeout hand the args back.
     let busy: Vec<_> = (0..n).map(|_| pool.try_submit(sleep_ms, 400).expect("room")).collect();
@@ -720,7 +726,7 @@ macro_rules! program_for_a_pool {
     ($build:expr) => {{
         let pool = $build;
         let n = pool.workers();
-        assert!(n > 0);
+        assert!(n > 0 && !pool.name().is_empty());
         assert_eq!(pool.submit(square, 3).result(), Ok(9));
         let f = pool.submit_fallible(even_only, 3);
         assert_eq!(f.exception_kind(), Some(zeroproc_sched::JobErrorKind::Job));

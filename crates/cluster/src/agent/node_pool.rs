@@ -24,14 +24,18 @@ impl NodePool {
     /// Builds the pool `BUILD` asks for: workers u32 (0: one per core), timeout_ns u64,
     /// pin u8, ring capacity u64, wait strategy u8 (0: the default, 1 spin, 2 spin then
     /// sleep, 3 sleep) and its spin ns u64, max jobs per worker u64 (0: none), spill heap
-    /// bytes u64 (`u64::MAX`: the default), then, if there is an initializer, 1 u8, its
-    /// function id u32 and the envelope of its arguments (to the end, if any).
+    /// bytes u64 (`u64::MAX`: the default), the cluster pool's name (len u32, UTF-8), then,
+    /// if there is an initializer, 1 u8, its function id u32 and the envelope of its
+    /// arguments (to the end, if any).
     pub(super) fn build(rank: usize, args: &[u8]) -> Result<NodePool, String> {
         let u32_at =
             |a: usize| args.get(a..a + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
         let u64_at =
             |a: usize| args.get(a..a + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8")));
         let workers = crate::node::workers(u32_at(0).unwrap_or(0) as usize);
+        let name_len = u32_at(46).unwrap_or(0) as usize;
+        let name = args.get(50..50 + name_len).map_or("cluster".into(), String::from_utf8_lossy);
+        let init_at = 50 + name_len;
         let timeout_ns = u64_at(4).unwrap_or(0);
         let pin = args.get(12) != Some(&0);
         let ring = u64_at(13).unwrap_or(1 << 18);
@@ -39,7 +43,7 @@ impl NodePool {
             .workers(workers)
             .pin(pin)
             .ring_capacity(ring as usize)
-            .name(format!("cluster-node-{rank}"));
+            .name(format!("{name}-node-{rank}"));
         if let Some(cores) = crate::node::cores_for(workers).filter(|_| pin) {
             b = b.cores(cores);
         }
@@ -59,8 +63,8 @@ impl NodePool {
         if let Some(n) = u64_at(38).filter(|&n| n != u64::MAX) {
             b = b.spill_heap(usize::try_from(n).unwrap_or(usize::MAX));
         }
-        if let (Some(1), Some(fn_id)) = (args.get(46), u32_at(47)) {
-            let rest = &args[51..];
+        if let (Some(1), Some(fn_id)) = (args.get(init_at), u32_at(init_at + 1)) {
+            let rest = &args[init_at + 5..];
             let init = Initializer { fn_id, args: (!rest.is_empty()).then(|| rest.to_vec()) };
             b = b.forwarded_initializer(&init);
         }

@@ -84,6 +84,7 @@ pub struct ClusterBuilder {
     spill_heap: Option<usize>,
     /// The workers' initializer (or why its arguments could not be archived).
     initializer: Option<Result<Initializer, String>>,
+    name: Option<String>,
 }
 
 impl Default for ClusterBuilder {
@@ -100,6 +101,7 @@ impl Default for ClusterBuilder {
             max_jobs_per_worker: None,
             spill_heap: None,
             initializer: None,
+            name: None,
         }
     }
 }
@@ -199,6 +201,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// The pool's name (default `<executable>-<pid>` of rank 0, as `PoolBuilder::name`);
+    /// each node's pool is listed by `zeroproc top` on its node as `NAME-node-RANK`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Bytes of each node's spill heap, which carries arguments and results too large for a
     /// ring record (`PoolBuilder::spill_heap`; default 64 MiB, `0`: none). A job's
     /// arguments must fit every node's: larger ones are `TooLarge` at submission.
@@ -234,7 +243,9 @@ impl ClusterBuilder {
         r
     }
 
-    fn build_inner(self, id: u64) -> Result<ClusterPool, ClusterError> {
+    fn build_inner(mut self, id: u64) -> Result<ClusterPool, ClusterError> {
+        let name = self.name.take().unwrap_or_else(default_name);
+        self.name = Some(name.clone());
         if let Some(Err(e)) = &self.initializer {
             return Err(ClusterError::Config(format!("initializer arguments: {e}")));
         }
@@ -266,7 +277,7 @@ impl ClusterBuilder {
                 .workers(local)
                 .pin(self.pin)
                 .ring_capacity(self.ring_capacity)
-                .name("cluster-node-0");
+                .name(format!("{name}-node-0"));
             if let Some(cores) = crate::node::cores_for(local).filter(|_| self.pin) {
                 b = b.cores(cores);
             }
@@ -328,8 +339,16 @@ impl ClusterBuilder {
             max_record,
             ended: AtomicBool::new(false),
             questions: Mutex::new(()),
+            name,
         })
     }
+}
+
+/// `<executable>-<pid>`, as a local pool's default name.
+fn default_name() -> String {
+    let exe = std::env::current_exe().ok();
+    let stem = exe.as_ref().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned());
+    format!("{}-{}", stem.unwrap_or_else(|| "zeroproc".into()), std::process::id())
 }
 
 fn default_workers() -> usize {
@@ -358,6 +377,9 @@ fn start_agents(
     args.extend_from_slice(&u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX).to_le_bytes());
     args.extend_from_slice(&b.max_jobs_per_worker.unwrap_or(0).to_le_bytes());
     args.extend_from_slice(&b.spill_heap.map_or(u64::MAX, |n| n as u64).to_le_bytes());
+    let name = b.name.as_deref().unwrap_or_default().as_bytes();
+    args.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    args.extend_from_slice(name);
     if let Some(Ok(init)) = &b.initializer {
         args.push(1);
         args.extend_from_slice(&init.fn_id.to_le_bytes());

@@ -62,6 +62,7 @@ pub struct ClusterPool {
     ended: AtomicBool,
     /// Held while `stats` waits for the nodes' answers.
     questions: Mutex<()>,
+    name: String,
 }
 
 impl std::fmt::Debug for ClusterPool {
@@ -91,6 +92,12 @@ impl ClusterPool {
                 Via::Agent(r) => (r, t.workers),
             })
             .collect()
+    }
+
+    /// The pool's name ([`ClusterBuilder::name`], default `<executable>-<pid>`); each node's
+    /// pool is `NAME-node-RANK` in `zeroproc top` on its node.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Workers over all nodes.
