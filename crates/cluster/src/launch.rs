@@ -38,6 +38,11 @@ unsafe impl Send for Controller {}
 static CONTROLLER: OnceLock<Mutex<Controller>> = OnceLock::new();
 static STARTED: OnceLock<()> = OnceLock::new();
 
+/// True while MPI is up on rank 0 (a launcher started the run and `finish` has not ended it).
+pub(crate) fn live() -> bool {
+    controller().is_some_and(|c| c.net.is_some())
+}
+
 /// The controller state (rank 0 under a launcher), if any.
 pub(crate) fn controller() -> Option<MutexGuard<'static, Controller>> {
     CONTROLLER.get().map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))

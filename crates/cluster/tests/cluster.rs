@@ -557,6 +557,9 @@ fn finish_under_a_live_pool_fails_its_jobs(launched: bool) {
     }
     let t = Instant::now();
     let want = if launched { JobError::Shutdown } else { JobError::Cancelled };
+    // Questions to the nodes do not wait for answers that cannot come.
+    assert!(!running.running());
+    assert!(pool.stats().workers.len() <= pool.workers());
     assert_eq!(running.result(), Err(want.clone()));
     for f in queued {
         assert_eq!(f.result(), Err(want.clone()));

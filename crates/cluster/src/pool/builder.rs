@@ -437,11 +437,12 @@ fn start_agents(
         }
     }
     if let Some(e) = failed {
-        // The agents that built a node pool take it down again (their answers go to a
-        // closed route and are dropped).
+        // Every agent takes this pool's node pool down again — also those that have not
+        // answered yet: a rank's commands arrive in order, so it builds, then terminates.
+        // Their answers go to a closed route and are dropped.
         let mut down = id.to_le_bytes().to_vec();
         down.push(0);
-        send_all(op::TERMINATE, &down, &mut built.iter().map(|b| b.0));
+        send_all(op::TERMINATE, &down, &mut (1..size));
         return Err(e);
     }
     built.sort_unstable();

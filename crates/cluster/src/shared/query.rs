@@ -1,9 +1,11 @@
 //! Questions rank 0 asks about its jobs and nodes: is a job running (`ClusterFuture::running`),
 //! and every node's worker statistics (`ClusterPool::stats`). A job or pool on rank 0's own
 //! pool is answered here; a node is asked with a command and its reply is awaited (driving
-//! progress meanwhile, as any waiter does).
+//! progress meanwhile, as any waiter does) — not once MPI is finished (nobody would answer:
+//! the job is not running, the nodes' statistics are left out).
 
 use super::{Shared, Via};
+use crate::launch;
 use crate::wire::{op, STAT_WORDS};
 use std::time::{Duration, Instant};
 use zeroproc_sched::{PoolStats, WorkerStats};
@@ -22,10 +24,16 @@ impl Shared {
         let Some(Via::Agent(rank)) = o.target.map(|t| &st.targets[t].via) else { return false };
         let rank = *rank;
         drop(st);
+        if !launch::live() {
+            return false; // MPI is finished: nobody runs it any more
+        }
         self.command(rank, op::RUNNING, &token.to_le_bytes());
         let mut answer = None;
         let mine = |args: &Vec<u8>| args.get(..8) == Some(&token.to_le_bytes()[..]);
         self.wait_until(Some(Instant::now() + ANSWER_WAIT), || {
+            if !launch::live() {
+                return true;
+            }
             if answer.is_none() {
                 answer = self.take_reply_where(op::RUNNING, mine);
             }
@@ -49,13 +57,14 @@ impl Shared {
             }
             (out, agents)
         };
-        for &r in &agents {
+        for &r in agents.iter().filter(|_| launch::live()) {
             self.command(r, op::STATS, &self.id.to_le_bytes());
         }
         let mut got: Vec<(usize, Vec<u8>)> = Vec::new();
+        let live = launch::live();
         self.wait_until(Some(Instant::now() + ANSWER_WAIT), || {
             got.extend(self.take_replies(op::STATS));
-            got.len() >= agents.len()
+            !live || !launch::live() || got.len() >= agents.len()
         });
         got.sort_by_key(|g| g.0);
         for (rank, bytes) in got {
