@@ -1,21 +1,28 @@
 //! Rank 0 may have several cluster pools open at once; they share the one communicator,
 //! and whichever thread polls MPI receives every pool's messages. Each message goes to the
 //! pool it names (`wire::pool_of_message`): at once if that is the polling pool, else into
-//! that pool's box until it polls. Messages for a pool that is not open (late outcomes of
-//! a terminated pool) are dropped: no future waits for them. A parked message waits for its
-//! pool's next poll: at once if a thread of that pool is polling, else within that thread's
-//! back-off sleep (`idle.rs`: at most 0.5 ms, 2 ms after 20 ms idle) — the cost of sharing
-//! the communicator; one pool alone never parks anything.
+//! that pool's box until it polls, and the pool's sleeping waiters are woken to do so.
+//! Messages for a pool that is not open (late outcomes of a terminated pool) are dropped:
+//! no future waits for them. One pool alone never parks anything.
 
 use crate::launch::Controller;
 use crate::net::Received;
+use crate::shared::Shared;
 use crate::wire;
 use std::collections::HashMap;
+use std::sync::Weak;
+
+/// One open pool's parked messages, and the pool to wake when some arrive.
+#[derive(Default)]
+struct PoolBox {
+    parked: Vec<Received>,
+    pool: Weak<Shared>,
+}
 
 /// The boxes of the open pools.
 #[derive(Default)]
 pub(crate) struct Routes {
-    boxes: HashMap<u64, Vec<Received>>,
+    boxes: HashMap<u64, PoolBox>,
     /// Messages in all boxes (zero on the hot path: one pool).
     parked: usize,
 }
@@ -26,10 +33,17 @@ impl Controller {
         self.routes.boxes.entry(pool).or_default();
     }
 
+    /// Pool `pool`'s state, whose sleeping waiters are woken when messages are parked.
+    pub(crate) fn wake_route(&mut self, pool: u64, shared: Weak<Shared>) {
+        if let Some(b) = self.routes.boxes.get_mut(&pool) {
+            b.pool = shared;
+        }
+    }
+
     /// Pool `pool` is gone: its box and later messages are dropped.
     pub(crate) fn close_route(&mut self, pool: u64) {
         if let Some(b) = self.routes.boxes.remove(&pool) {
-            self.routes.parked -= b.len();
+            self.routes.parked -= b.parked.len();
         }
     }
 
@@ -40,17 +54,21 @@ impl Controller {
         let routes = &mut self.routes;
         if routes.parked > 0 {
             if let Some(b) = routes.boxes.get_mut(&pool) {
-                routes.parked -= b.len();
-                out.append(b);
+                routes.parked -= b.parked.len();
+                out.append(&mut b.parked);
             }
         }
+        let mut wake: Vec<Weak<Shared>> = Vec::new();
         while let Some(m) = net.try_receive() {
             match wire::pool_of_message(m.tag, &m.bytes) {
                 Some(p) if p == pool => out.push(m),
                 Some(p) => {
                     if let Some(b) = routes.boxes.get_mut(&p) {
-                        b.push(m);
+                        b.parked.push(m);
                         routes.parked += 1;
+                        if !wake.iter().any(|w| w.ptr_eq(&b.pool)) {
+                            wake.push(b.pool.clone());
+                        }
                     }
                 }
                 None => eprintln!(
@@ -62,6 +80,8 @@ impl Controller {
             }
         }
         net.reap();
+        // Lock order: the controller, then a pool's sleepers (never the other way).
+        wake.iter().filter_map(Weak::upgrade).for_each(|s| s.poke());
         true
     }
 }

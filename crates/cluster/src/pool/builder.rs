@@ -321,6 +321,9 @@ impl ClusterBuilder {
         let mut shared = Shared::new(id, shared_targets, local_outbox, timeout_ns);
         shared.cancel_on_drop = self.cancel_on_drop;
         let shared = Arc::new(shared);
+        if let Some(mut c) = launch::controller() {
+            c.wake_route(id, Arc::downgrade(&shared));
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let progress = {
             let (shared, stop) = (shared.clone(), stop.clone());

@@ -139,6 +139,12 @@ impl Shared {
         tokens.len()
     }
 
+    /// Wakes the threads sleeping on this pool's outcomes, if any, to poll (messages for
+    /// it were parked by another pool's poll: `route.rs`).
+    pub(crate) fn poke(&self) {
+        self.changed(1);
+    }
+
     pub(super) fn bump(&self) {
         self.changed(1);
     }
