@@ -93,6 +93,43 @@ fn escaping_panics_fail_the_job_not_the_slot() {
     println!("RELIABILITY escaping_panics rounds=3 panicked=6 fine_after=30 slot_kept=1");
 }
 
+/// A result larger than any ring record (it travels through the spill heap) whose `Drop`
+/// panics.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct BigDropBomb(Vec<u64>);
+
+impl Drop for BigDropBomb {
+    fn drop(&mut self) {
+        if std::env::args().nth(1).as_deref() == Some(zeroproc::raw::sched::WORKER_ARGS[0]) {
+            panic!("BigDropBomb dropped");
+        }
+    }
+}
+
+fn returns_big_drop_bomb(n: u64) -> BigDropBomb {
+    BigDropBomb(vec![n; 1 << 20])
+}
+
+/// The spilled form of the above: the result's `Drop` runs before its record is published
+/// (one send path for inline and spilled results), so the job fails as `Panicked` and the
+/// heap block is given back — the pool keeps serving big results.
+#[test]
+fn a_spilled_result_whose_drop_panics_fails_its_job() {
+    let p = Pool::builder().workers(1).build().unwrap();
+    let limit = Duration::from_secs(20);
+    for round in 0..3u64 {
+        let r = p.submit(returns_big_drop_bomb, round).result_timeout(limit).expect("no hang");
+        let m = expect_panicked(r.map(|b| b.0.len()), "spilled result whose Drop panics");
+        assert!(m.contains("BigDropBomb dropped"), "message: {m}");
+    }
+    let big = p.submit(big_vec, 7).result_timeout(limit).expect("no hang");
+    assert_eq!(big.map(|v| v.len()), Ok(1 << 20));
+}
+
+fn big_vec(n: u64) -> Vec<u64> {
+    vec![n; 1 << 20]
+}
+
 fn slow(x: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(20));
     x

@@ -192,3 +192,36 @@ pub fn in_place_kernels() -> Outcome {
     let want = |r: usize| if (8..12).contains(&r) { 0 } else { r as u16 };
     ensure((0..rows * cols).all(|i| g[i] == want(i / cols)), || "the other bands".into())
 }
+
+fn halve_or_panic(x: u64) -> u64 {
+    if x == 12_345 {
+        panic!("no half for {x}");
+    }
+    x / 2
+}
+
+/// A chunked `map` consumed the ways users consume iterators — a `for` loop, `sum`,
+/// `for_each`, `collect` into a `Result` — gives the same items in the same order, a
+/// panicking item failing its chunk once per item, whichever way it is consumed (`sum`
+/// and `for_each` take the internal-iteration path, `for` and `collect` the `next` one).
+pub fn chunked_map_consumed_every_way() -> Outcome {
+    let pool = Pool::new().map_err(|e| format!("build: {e}"))?;
+    let n = 200_000u64;
+    let mut by_for = Vec::new();
+    for r in pool.map(halve_or_panic, 0..n).chunk_size(1000) {
+        by_for.push(r.ok());
+    }
+    let mut by_each = Vec::new();
+    pool.map(halve_or_panic, 0..n).chunk_size(1000).for_each(|r| by_each.push(r.ok()));
+    ensure(by_for == by_each, || "for and for_each disagree".into())?;
+    let failed = by_for.iter().filter(|r| r.is_none()).count();
+    ensure(failed == 1000, || format!("{failed} items failed, want the 1000 of one chunk"))?;
+    ensure(by_for[12_000..13_000].iter().all(Option::is_none), || "wrong chunk failed".into())?;
+    let sum: u64 = pool.map(|x: u64| x * 3, 0..n).chunk_size(777).map(Result::unwrap).sum();
+    ensure(sum == 3 * n * (n - 1) / 2, || format!("sum {sum}"))?;
+    let all: Result<Vec<u64>, _> = pool.map(halve_or_panic, 0..n).chunk_size(1000).collect();
+    ensure(all.is_err(), || "collect into Result missed the failed chunk".into())?;
+    let ok: Vec<u64> =
+        pool.map(|x: u64| x + 1, 0..n).chunk_size(4096).map(Result::unwrap).collect();
+    ensure(ok.iter().copied().eq(1..=n), || "collect out of order".into())
+}

@@ -44,6 +44,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     big_items_backpressure,
     forgot_init_is_named,
     in_place_kernels,
+    chunked_map_consumed_every_way,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -16,7 +16,7 @@ use rkyv::ser::allocator::ArenaHandle;
 use rkyv::ser::Positional;
 use rkyv::{Archive, Portable, Serialize};
 use std::fmt;
-use zeroproc_ring::spsc::{Producer, ReserveError};
+use zeroproc_ring::spsc::{Producer, ReserveError, ReserveTimeoutError};
 
 /// Values that can be archived in place into a ring record: anything that derives
 /// rkyv's `Archive` + `Serialize` (blanket-implemented).
@@ -329,25 +329,31 @@ impl std::error::Error for SendError {}
 pub const SEND_HINT: usize = 4096;
 
 /// Serializes `value` directly into a record of `producer`'s ring (no intermediate buffer)
-/// and commits it, blocking while the ring is full. Tries a [`SEND_HINT`]-byte record
-/// first, then the ring's largest record.
+/// and commits it, blocking while the ring is full: [`crate::send::send`] with a blocking
+/// [`Ring`](crate::send::Ring) whose first draft is [`SEND_HINT`] bytes, and no heap.
 pub fn send<T>(producer: &mut Producer, header: Header, value: &T) -> Result<(), SendError>
 where
     T: Encode,
 {
+    use crate::send::{self, NoOverflow, Publish, Ring, Wait};
     let max = producer.max_payload();
-    let mut size = SEND_HINT.min(max);
-    loop {
-        let mut r = producer.reserve(size).map_err(SendError::Ring)?;
-        match encode_into(&mut r, header, value) {
-            Ok(n) => {
-                r.truncate(n);
-                r.commit();
-                return Ok(());
-            }
-            // Dropping the reservation abandons the space.
-            Err(EncodeError::TooLarge { .. }) if size < max => size = max,
-            Err(e) => return Err(SendError::Encode(e)),
+    let mut ring = Ring::new(producer, Wait::Until(None), Publish::Commit).first_len(SEND_HINT);
+    match send::send(&mut ring, &mut NoOverflow, header, value) {
+        Ok(_) => Ok(()),
+        Err(send::SendError::Records(e)) => Err(SendError::Ring(untimed(e))),
+        Err(send::SendError::Overflow(_)) => {
+            Err(SendError::Encode(EncodeError::TooLarge { available: max }))
         }
+        Err(send::SendError::Serialize(e)) => Err(SendError::Encode(EncodeError::Serialize(e))),
+    }
+}
+
+/// A blocking reservation's error (it has no deadline, so never `Timeout`).
+pub(crate) fn untimed(e: ReserveTimeoutError) -> ReserveError {
+    match e {
+        ReserveTimeoutError::Timeout => unreachable!("no deadline was given"),
+        ReserveTimeoutError::Disconnected => ReserveError::Disconnected,
+        ReserveTimeoutError::TooLarge { len, max } => ReserveError::TooLarge { len, max },
+        ReserveTimeoutError::Corrupt(c) => ReserveError::Corrupt(c),
     }
 }

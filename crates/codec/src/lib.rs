@@ -29,7 +29,7 @@
 //!   [`envelope::decode_unchecked`] (`unsafe`, for bytes this build just wrote).
 //! * [`spill`] + [`payload`]: values too large for a ring record (or above a quarter of
 //!   it) are serialized **directly into a block of the shared heap** and the record carries
-//!   a small reference. [`spill::send_any`] picks inline or spilled;
+//!   a small reference. [`spill::send_any`] picks inline or spilled (through [`send`]);
 //!   [`payload::decode_any`] reads both, validates both, and frees a spilled block exactly
 //!   once (claimed by a CAS, freed when the view drops). A bad offset or length in a record
 //!   is a [`envelope::DecodeError`], never UB.
@@ -50,6 +50,10 @@
 //! assert_eq!(v[999_999], 999_999.0); // zero-copy view into the heap block
 //! ```
 //!
+//! * [`send`]: the one way down for every value that leaves a process — a pool's job, a
+//!   worker's result, a queue's or a pipe's value — deciding inline or spilled in one
+//!   place; what differs between callers (where records go, how to wait for room, where
+//!   spilled archives go) sits behind its `Records` and `Overflow` traits.
 //! * [`Message`]: the bound on everything that travels between processes (a job's
 //!   arguments and result, a queue's or pipe's values, a container's entries), with the
 //!   compiler's message for a type that lacks the derives.
@@ -60,6 +64,7 @@
 pub mod envelope;
 mod message;
 pub mod payload;
+pub mod send;
 pub mod spill;
 pub mod writer;
 

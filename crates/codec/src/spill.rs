@@ -23,7 +23,7 @@
 //! | claimed | the [`SpillGuard`](crate::payload::SpillGuard), which frees on drop |
 //! | handed over ([`SpillGuard::into_block`](crate::payload::SpillGuard::into_block)) | whoever holds the [`SpilledBlock`] |
 
-use crate::envelope::{self, Encode, EncodeError, Header, FLAG_SPILLED, HEADER_LEN, SEND_HINT};
+use crate::envelope::{self, Encode, EncodeError, Header, FLAG_SPILLED, HEADER_LEN};
 use crate::writer::SlotWriter;
 use rkyv::rancor;
 use rkyv::ser::Positional;
@@ -321,35 +321,15 @@ pub fn send_any_with<T: Encode>(
     value: &T,
     threshold: usize,
 ) -> Result<Sent, SpillSendError> {
-    let threshold = threshold.min(producer.max_payload()).max(HEADER_LEN + SPILL_BODY_LEN);
-    let mut size = SEND_HINT.min(threshold);
-    let estimate = loop {
-        let mut r = producer.reserve(size).map_err(SpillSendError::Ring)?;
-        match envelope::encode_measured(&mut r, header, value) {
-            Ok(n) => {
-                r.truncate(n);
-                r.commit();
-                return Ok(Sent::Inline);
-            }
-            // Dropping the reservation abandons the space.
-            Err((EncodeError::TooLarge { .. }, need)) if size < threshold && need <= threshold => {
-                size = threshold
-            }
-            Err((EncodeError::TooLarge { .. }, need)) => break need,
-            Err((e, _)) => return Err(SpillSendError::Encode(e)),
-        }
-    };
-    let block = spill(heap, value, estimate).map_err(SpillSendError::Spill)?;
-    match producer.reserve(HEADER_LEN + SPILL_BODY_LEN) {
-        Ok(mut r) => {
-            let n = write_spilled_envelope(&mut r, header, &block);
-            r.truncate(n);
-            r.commit();
-            Ok(Sent::Spilled { bytes: block.len })
-        }
-        Err(e) => {
-            let _ = block.free(heap);
-            Err(SpillSendError::Ring(e))
+    use crate::send::{self, HeapOverflow, Publish, Ring, Sent as Out, Wait};
+    let mut ring = Ring::new(producer, Wait::Until(None), Publish::Commit).spill_above(threshold);
+    match send::send(&mut ring, &mut HeapOverflow(heap), header, value) {
+        Ok(Out::Inline { .. }) => Ok(Sent::Inline),
+        Ok(Out::Spilled(b)) => Ok(Sent::Spilled { bytes: b.len }),
+        Err(send::SendError::Records(e)) => Err(SpillSendError::Ring(envelope::untimed(e))),
+        Err(send::SendError::Overflow(e)) => Err(SpillSendError::Spill(e)),
+        Err(send::SendError::Serialize(e)) => {
+            Err(SpillSendError::Encode(EncodeError::Serialize(e)))
         }
     }
 }

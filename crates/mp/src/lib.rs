@@ -36,6 +36,7 @@
 
 pub mod channel;
 pub mod container;
+mod handle;
 pub mod pipe;
 pub mod queue;
 mod segment_cache;

@@ -131,7 +131,12 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
         *g = Some(v);
         // Release: pairs with the Acquire loads above.
         self.stored.store(true, Ordering::Release);
-        let has_callbacks = !lock(&self.callbacks).is_empty();
+        // `add_done_callback` counts its interest and pushes under the value lock we hold:
+        // without the flag there is no callback, and the list's lock is not taken (one
+        // lock pair less per completion).
+        // Relaxed: ordered by the value lock (see above).
+        let has_callbacks =
+            self.interested.load(Ordering::Relaxed) && !lock(&self.callbacks).is_empty();
         if !has_callbacks {
             // Release: pairs with the Acquire in `is_done`.
             self.done.store(true, Ordering::Release);

@@ -108,22 +108,35 @@ pub(crate) fn call_run<T: crate::Run>(ctx: &mut JobCtx<'_>) {
     finish(ctx, catch_unwind(AssertUnwindSafe(move || obj.run())));
 }
 
-/// Calls `F` on each item of a chunk; completes with the `Vec<R>`.
+/// Calls `F` on each item of a chunk; completes with the `Vec<R>`. The items are read
+/// from the validated archive one at a time as `F` takes them (no `Vec<A>` of the whole
+/// chunk first: one pass over the chunk instead of two).
 pub(crate) fn call_chunk<F, A, R>(ctx: &mut JobCtx<'_>)
 where
     F: Fn(A) -> R + Copy + 'static,
     A: Message,
     R: Message,
 {
-    let items = match read_args::<Vec<A>>(ctx) {
-        Some(a) => a,
-        None => return,
-    };
+    let input = ctx.input;
+    let heap = if envelope::is_spilled(input) { ctx.spill_heap().cloned() } else { None };
     let f = conjure::<F>();
-    finish(
-        ctx,
-        catch_unwind(AssertUnwindSafe(move || items.into_iter().map(f).collect::<Vec<R>>())),
-    );
+    // A user `Deserialize` may panic: caught like the job's own panics.
+    let run = || {
+        crate::spill::with_archived::<Vec<A>, _>(input, heap.as_ref(), |items| {
+            let mut out = Vec::with_capacity(items.len());
+            for a in items.iter() {
+                let a = rkyv::deserialize::<A, rkyv::rancor::Error>(a)
+                    .map_err(|e| format!("deserialize: {e}"))?;
+                out.push(f(a));
+            }
+            Ok::<_, String>(out)
+        })
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(Ok(results))) => finish(ctx, Ok(results)),
+        Ok(Ok(Err(e)) | Err(e)) => ctx.complete_msg(status::BAD_ARGS, &e),
+        Err(p) => finish::<Vec<R>>(ctx, Err(p)),
+    }
 }
 
 /// Runs the initializer `F` (no arguments, no result).
@@ -135,22 +148,15 @@ where
     finish(ctx, catch_unwind(AssertUnwindSafe(f)));
 }
 
-/// `value` as an envelope (header + archive) in a buffer of its own, sized by measuring.
+/// `value` as an envelope (header + archive) in a buffer of its own, sized by measuring
+/// (the one send path into a [`Buffer`]: a `Process`'s arguments travel in its start
+/// block, not a ring).
 pub(crate) fn encode_owned<A: Message>(value: &A) -> Result<rkyv::util::AlignedVec<16>, String> {
-    let mut size = 256usize;
-    loop {
-        let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(size);
-        buf.resize(size, 0);
-        match envelope::encode_measured(&mut buf, envelope::Header::new(0, 0), value) {
-            Ok(n) => {
-                buf.resize(n, 0);
-                return Ok(buf);
-            }
-            Err((envelope::EncodeError::TooLarge { .. }, need)) => {
-                size = need.max(size.saturating_mul(2));
-            }
-            Err((e, _)) => return Err(e.to_string()),
-        }
+    use zeroproc_codec::send::{send, Buffer, NoOverflow};
+    let mut buf = Buffer::new();
+    match send(&mut buf, &mut NoOverflow, envelope::Header::new(0, 0), value) {
+        Ok(_) => Ok(buf.into_vec()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -297,12 +297,26 @@ impl Spec {
     }
 }
 
+/// Environment variable naming the program workers run instead of `/proc/self/exe`: for
+/// profiling the controller alone under valgrind (whose `/proc/self/exe` is valgrind's own
+/// tool binary), e.g. `ZEROPROC_WORKER_EXE=target/release/app valgrind --tool=callgrind
+/// target/release/app`. It must be the same build as the controller: the build
+/// fingerprint is checked at the handshake.
+pub const WORKER_EXE_ENV: &str = "ZEROPROC_WORKER_EXE";
+
+/// The program a worker runs: `/proc/self/exe` (the very inode the controller runs,
+/// even if the file was replaced since), unless [`WORKER_EXE_ENV`] names another.
+fn worker_program() -> std::ffi::OsString {
+    std::env::var_os(WORKER_EXE_ENV).unwrap_or_else(|| "/proc/self/exe".into())
+}
+
 /// Starts worker `spec.index`. Call from the pool's supervisor thread only: the worker's
 /// `PR_SET_PDEATHSIG` fires when the *thread* that forked it exits, and that thread lives
 /// exactly as long as the pool.
 pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new("/proc/self/exe");
+    let program = worker_program();
+    let mut cmd = Command::new(&program);
     if let Some(a0) = std::env::args_os().next() {
         cmd.arg0(a0);
     }
@@ -313,7 +327,10 @@ pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
     // shared mappings cost 2–8 ms per worker here. The worker sets its own
     // PR_SET_PDEATHSIG first thing (`worker::run`) and then checks that its parent is
     // still the controller, which closes the window between exec and prctl.
-    cmd.spawn()
+    cmd.spawn().map_err(|e| {
+        let what = format!("executing {}: {e}", program.to_string_lossy());
+        std::io::Error::new(e.kind(), what)
+    })
 }
 
 /// Expands to the hidden `#[test]` a libtest harness needs so that workers can be started

@@ -60,7 +60,7 @@ pub use fnid::fingerprint;
 pub use future::JobFuture;
 pub use job::Message;
 pub use jobfn::{InitFn, JobFn};
-pub use launch::{init, WORKER_ARGS, WORKER_ENV};
+pub use launch::{init, WORKER_ARGS, WORKER_ENV, WORKER_EXE_ENV};
 pub use pool::raw;
 pub use pool::{
     registry_dir, running_pools, ForEachChunkError, Map, ObserveError, Pool, PoolBuilder,

@@ -13,10 +13,10 @@
 use crate::control::{heap_state, PoolHeader};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zeroproc_codec::envelope::{self, Encode, EncodeError, Header};
+use zeroproc_codec::envelope::{self, Encode};
 use zeroproc_codec::payload;
-use zeroproc_codec::spill;
-use zeroproc_ring::spsc::Producer;
+use zeroproc_codec::send::Overflow;
+use zeroproc_codec::spill::{self, SpilledBlock};
 use zeroproc_shm::heap::{AllocError, Heap};
 use zeroproc_shm::{Layout, Offset, Segment, SegmentBuilder, HEADER_SIZE};
 
@@ -90,18 +90,7 @@ fn region() -> Offset<u8> {
     Offset::new(HEADER_SIZE as u64)
 }
 
-/// How [`send_spilled`] puts the envelope into the ring.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Send {
-    /// Commit; `Ok(false)` if the ring is full.
-    Commit,
-    /// Stage (a batch publishes it); `Ok(false)` if the ring is full.
-    Stage,
-    /// Commit, waiting for room.
-    CommitWaiting,
-}
-
-/// Why [`send_spilled`] did not send.
+/// Why [`ToHeap`] gave no block.
 #[derive(Debug)]
 pub(crate) enum SpillFailed {
     /// The heap has no free block that large right now (blocks come back as their
@@ -111,7 +100,7 @@ pub(crate) enum SpillFailed {
     /// smaller blocks and no block of this size exists to come back (freed blocks are not
     /// merged). A resource limit (`JobError::TooLarge`), not worth waiting for.
     TooLarge(String),
-    /// Anything else (serialization, a corrupt ring).
+    /// Anything else (serialization, a damaged heap).
     Other(String),
 }
 
@@ -123,74 +112,43 @@ impl From<SpillFailed> for String {
     }
 }
 
-/// Spills `value` into `heap` and commits a spilled envelope to `tx` (the caller
-/// already found that the value does not fit a record; `estimate`: its archive's size if
-/// known, else 0). `Ok(false)`: the ring has no room
-/// for the envelope right now (the block was freed again).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn send_spilled<T: Encode>(
-    tx: &mut Producer,
-    heap: &SpillHeap,
-    header: Header,
-    value: &T,
-    estimate: usize,
-    kind: u32,
-    tag: u64,
-    how: Send,
-) -> Result<bool, SpillFailed> {
-    let (stage, wait) = match how {
-        Send::Commit => (false, false),
-        Send::Stage => (true, false),
-        Send::CommitWaiting => (false, true),
-    };
-    let h = heap.heap().map_err(SpillFailed::Other)?;
-    let block = spill::spill(&h, value, estimate).map_err(|e| match e {
-        // Full now: wait, if a block that size can come back; else it never will.
-        spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. }) => {
-            if block_size <= h.region_len() && h.can_hold((block_size as usize).saturating_sub(16))
-            {
-                SpillFailed::HeapFull(e.to_string())
-            } else {
-                SpillFailed::TooLarge(format!(
-                    "{e}: the pool's spill heap ({} bytes) cannot hold a block that large now \
-                     or later (freed blocks are not merged, and none that size exists); \
-                     give the pool a larger spill_heap",
-                    h.region_len()
-                ))
+/// The pool's spill heap as the [`Overflow`] of the one send path
+/// ([`zeroproc_codec::send`]): it tells a full heap ([`SpillFailed::HeapFull`], worth
+/// waiting for) from one that can never hold the value ([`SpillFailed::TooLarge`]).
+pub(crate) struct ToHeap<'h>(pub(crate) &'h SpillHeap);
+
+impl Overflow for ToHeap<'_> {
+    type Error = SpillFailed;
+
+    fn spill<T: Encode>(&mut self, value: &T, need: usize) -> Result<SpilledBlock, SpillFailed> {
+        let h = self.0.heap().map_err(SpillFailed::Other)?;
+        spill::spill(&h, value, need).map_err(|e| match e {
+            // Full now: wait, if a block that size can come back; else it never will.
+            spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. }) => {
+                let can = block_size <= h.region_len()
+                    && h.can_hold((block_size as usize).saturating_sub(16));
+                if can {
+                    SpillFailed::HeapFull(e.to_string())
+                } else {
+                    SpillFailed::TooLarge(format!(
+                        "{e}: the pool's spill heap ({} bytes) cannot hold a block that large \
+                         now or later (freed blocks are not merged, and none that size \
+                         exists); give the pool a larger spill_heap",
+                        h.region_len()
+                    ))
+                }
             }
-        }
-        e => SpillFailed::Other(e.to_string()),
-    })?;
-    let need = envelope::HEADER_LEN + spill::SPILL_BODY_LEN;
-    let reserved = if wait {
-        tx.reserve(need).map_err(|e| e.to_string())
-    } else {
-        match tx.try_reserve(need) {
-            Ok(r) => Ok(r),
-            Err(zeroproc_ring::spsc::TryReserveError::Full) => {
-                let _ = block.free(&h);
-                return Ok(false);
-            }
-            Err(e) => Err(e.to_string()),
-        }
-    };
-    let mut r = match reserved {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = block.free(&h);
-            return Err(SpillFailed::Other(e));
-        }
-    };
-    let n = spill::write_spilled_envelope(&mut r, header, &block);
-    r.truncate(n);
-    r.set_kind(kind);
-    r.set_tag(tag);
-    if stage {
-        r.stage();
-    } else {
-        r.commit();
+            e => SpillFailed::Other(e.to_string()),
+        })
     }
-    Ok(true)
+
+    fn give_back(&mut self, block: SpilledBlock) {
+        if let Ok(h) = self.0.heap() {
+            // Freeing a block this process allocated a moment ago fails only on a damaged
+            // heap, which the next allocation reports.
+            let _ = block.free(&h);
+        }
+    }
 }
 
 /// Decodes an envelope (inline or spilled) and deserializes the value; a spilled block is
@@ -199,22 +157,28 @@ pub(crate) fn decode_owned<R: crate::Message>(
     bytes: &[u8],
     heap: Option<&SpillHeap>,
 ) -> Result<R, String> {
+    with_archived::<R, _>(bytes, heap, |a| {
+        rkyv::deserialize::<R, rkyv::rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
+    })?
+}
+
+/// Validates an envelope (inline or spilled) and hands `f` the archived value in place —
+/// no deserialized copy; a spilled block is freed once `f` returns.
+pub(crate) fn with_archived<T: payload::Decode, X>(
+    bytes: &[u8],
+    heap: Option<&SpillHeap>,
+    f: impl FnOnce(&T::Archived) -> X,
+) -> Result<X, String> {
     if envelope::is_spilled(bytes) {
         let Some(sh) = heap else {
             return Err("a spilled payload, but this pool has no spill heap".into());
         };
         let h = sh.heap()?;
-        let (_, p) = payload::decode_any::<R>(bytes, &h).map_err(|e| e.to_string())?;
-        return rkyv::deserialize::<R, rkyv::rancor::Error>(&*p)
-            .map_err(|e| format!("deserialize: {e}"));
+        let (_, p) = payload::decode_any::<T>(bytes, &h).map_err(|e| e.to_string())?;
+        return Ok(f(&p));
     }
-    let (_, a) = envelope::decode::<R>(bytes).map_err(|e| e.to_string())?;
-    rkyv::deserialize::<R, rkyv::rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
-}
-
-/// True for an encoding failure that spilling can fix.
-pub(crate) fn too_large(e: &EncodeError) -> bool {
-    matches!(e, EncodeError::TooLarge { .. })
+    let (_, a) = envelope::decode::<T>(bytes).map_err(|e| e.to_string())?;
+    Ok(f(a))
 }
 
 /// The controller's access to the spill heap: created once (by the supervisor right after

@@ -45,6 +45,40 @@ fn map_is_ordered_lazy_and_chunked() {
     assert_eq!(sums, (0..10u64).map(|i| 2 * i + 100).collect::<Vec<_>>());
 }
 
+fn fails_on_7(x: u64) -> Result<u64, String> {
+    if x % 1000 == 7 {
+        Err(format!("item {x}"))
+    } else {
+        Ok(x)
+    }
+}
+
+/// Internal iteration (`fold`, `sum`, `for_each`) yields exactly what `next` does: every
+/// item once, in order, a failed chunk's error once per item — chunked or not, with
+/// failures in the middle.
+#[test]
+fn internal_iteration_matches_next() {
+    let p = pool(2);
+    for chunk in [1usize, 10, 1000, 4096] {
+        let by_next: Vec<_> = p.map(fails_on_7, 0..20_000u64).chunk_size(chunk).collect();
+        let mut by_fold = Vec::new();
+        p.map(fails_on_7, 0..20_000u64).chunk_size(chunk).for_each(|r| by_fold.push(r));
+        assert_eq!(by_next.len(), 20_000, "chunk {chunk}");
+        assert_eq!(by_fold, by_next, "chunk {chunk}");
+        let sum: u64 = p.map(square, 0..5_000u64).chunk_size(chunk).map(Result::unwrap).sum();
+        assert_eq!(sum, (0..5_000u64).map(square).sum::<u64>(), "chunk {chunk}");
+        // Part by `next`, the rest by `fold`.
+        let mut m = p.map(square, 0..3_000u64).chunk_size(chunk);
+        let head: Vec<u64> = m.by_ref().take(1_234).map(Result::unwrap).collect();
+        let tail = m.fold(Vec::new(), |mut v, r| {
+            v.push(r.unwrap());
+            v
+        });
+        let all: Vec<u64> = head.into_iter().chain(tail).collect();
+        assert_eq!(all, (0..3_000u64).map(square).collect::<Vec<_>>(), "chunk {chunk}");
+    }
+}
+
 #[test]
 fn panics_fail_only_their_job() {
     let p = pool(2);

@@ -137,6 +137,30 @@ pub fn w2_rate(p: &Pool, items: u64, chunk: usize) -> Result<f64, String> {
     Ok(items as f64 / secs)
 }
 
+/// W2 through futures: one `submit` per item, at most `window` in flight (the oldest
+/// result taken before the next submission). Returns jobs per second.
+pub fn w2_submit_rate(p: &Pool, items: u64, window: usize) -> Result<f64, String> {
+    let expect: u64 = (0..items).map(|x| 2 * x).sum();
+    let t = Instant::now();
+    let mut sum = 0u64;
+    let mut q = std::collections::VecDeque::with_capacity(window);
+    for x in 0..items {
+        if q.len() == window {
+            let f: zeroproc_sched::JobFuture<u64> = q.pop_front().expect("a full window");
+            sum += f.result().map_err(|e| e.to_string())?;
+        }
+        q.push_back(p.submit(|x: u64| 2 * x, x));
+    }
+    for f in q {
+        sum += f.result().map_err(|e| e.to_string())?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    if sum != expect {
+        return Err(format!("W2 submit wrong sum {sum} != {expect}"));
+    }
+    Ok(items as f64 / secs)
+}
+
 /// W2's rayon peer: `(0..items).into_par_iter().map(x → 2x).collect()` on 2 threads
 /// (rayon splits the range itself). Returns items per second.
 pub fn w2_rayon_rate(items: u64) -> Result<f64, String> {

@@ -12,10 +12,11 @@
 
 use super::store::Locked;
 use super::ContainerError;
-use crate::channel::message::{with_encoded, Encoded};
+use crate::channel::message::HEADER;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use zeroproc_codec::envelope::{self, DecodeError};
+use zeroproc_codec::send::{send, Buffer, NoOverflow, SendError};
 use zeroproc_codec::Message;
 use zeroproc_shm::Offset;
 
@@ -90,26 +91,15 @@ pub(crate) unsafe fn write_blob(p: *mut u8, hash: u64, tag: u64, key: &[u8], val
     }
 }
 
-/// Encodes `value` as an envelope (header + rkyv archive) into an owned buffer.
+/// Encodes `value` as an envelope (header + rkyv archive) into an owned buffer (the one
+/// send path into a [`Buffer`]).
 pub(crate) fn encode<T: Message>(value: &T) -> Result<AlignedVec<16>, rancor::Error> {
-    let mut max = 256usize;
-    loop {
-        let mut grow = None;
-        let out = with_encoded(value, max, |e| match e {
-            Encoded::Fits(bytes) => {
-                let mut v = AlignedVec::<16>::with_capacity(bytes.len());
-                v.extend_from_slice(bytes);
-                Some(v)
-            }
-            Encoded::TooLarge { need } => {
-                grow = Some(need);
-                None
-            }
-        })?;
-        match (out, grow) {
-            (Some(v), _) => return Ok(v),
-            (None, Some(need)) => max = need.max(max.saturating_mul(2)),
-            (None, None) => unreachable!("with_encoded reports one outcome"),
+    let mut buf = Buffer::new();
+    match send(&mut buf, &mut NoOverflow, HEADER, value) {
+        Ok(_) => Ok(buf.into_vec()),
+        Err(SendError::Serialize(e)) => Err(e),
+        Err(SendError::Overflow(_) | SendError::Records(_) | SendError::Finish(_)) => {
+            unreachable!("a Buffer has no largest record and no finish step")
         }
     }
 }

@@ -4,6 +4,7 @@
 use super::header::{KIND_DICT, KIND_LIST, KIND_NAMESPACE};
 use super::store::Identity;
 use super::{cache, ContainerError, Namespace, SharedDict, SharedList};
+use crate::handle::handle_impls;
 use crate::shared::type_hash;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -20,21 +21,6 @@ pub(crate) fn list_identity<T: 'static>() -> Identity {
 pub(crate) const NAMESPACE_IDENTITY: Identity =
     Identity { kind: KIND_NAMESPACE, key_type: 0, value_type: 0 };
 
-macro_rules! handle_common {
-    ($name:ident < $($p:ident),* >) => {
-        impl<$($p),*> Clone for $name<$($p),*> {
-            fn clone(&self) -> Self {
-                Self { segment: self.segment.clone(), _t: PhantomData }
-            }
-        }
-        impl<$($p),*> std::fmt::Debug for $name<$($p),*> {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($name)).field("segment", &self.segment).finish()
-            }
-        }
-    };
-}
-
 /// A [`SharedDict`] passed to a job or a process: `handle.attach()` there.
 ///
 /// ```
@@ -50,7 +36,7 @@ pub struct DictHandle<K, V> {
     pub(crate) segment: String,
     pub(crate) _t: PhantomData<fn() -> (K, V)>,
 }
-handle_common!(DictHandle<K, V>);
+handle_impls!(DictHandle<K, V> { segment, _t } debug { segment });
 
 impl<K: Message, V: Message> DictHandle<K, V> {
     /// Attaches the dict in this process (its creator must still be alive).
@@ -72,7 +58,7 @@ pub struct ListHandle<T> {
     pub(crate) segment: String,
     pub(crate) _t: PhantomData<fn() -> T>,
 }
-handle_common!(ListHandle<T>);
+handle_impls!(ListHandle<T> { segment, _t } debug { segment });
 
 impl<T: Message> ListHandle<T> {
     /// Attaches the list in this process (its creator must still be alive).
@@ -94,17 +80,7 @@ pub struct NamespaceHandle {
     pub(crate) segment: String,
 }
 
-impl Clone for NamespaceHandle {
-    fn clone(&self) -> Self {
-        Self { segment: self.segment.clone() }
-    }
-}
-
-impl std::fmt::Debug for NamespaceHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NamespaceHandle").field("segment", &self.segment).finish()
-    }
-}
+handle_impls!(NamespaceHandle { segment } debug { segment });
 
 impl NamespaceHandle {
     /// Attaches the namespace in this process (its creator must still be alive).

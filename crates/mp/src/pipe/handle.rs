@@ -6,11 +6,11 @@ use crate::channel::header::{type_hash, KIND_DUPLEX, KIND_ONEWAY};
 use crate::channel::mapping::Mapping;
 use crate::channel::message::Message;
 use crate::channel::{cache, ChannelError};
+use crate::handle::handle_impls;
 use crate::pipe::connection::{Connection, PipeReceiver, PipeSender};
 use crate::pipe::recv::RxHalf;
 use crate::pipe::send::TxHalf;
 use rkyv::{Archive, Deserialize, Serialize};
-use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use zeroproc_ring::spsc;
@@ -29,30 +29,6 @@ fn open<T: Message>(segment: &str, kind: u32, hash: u64) -> Result<Arc<Mapping>,
 /// Ring `i` of a pipe mapping.
 pub(crate) fn ring(map: &Mapping, i: usize) -> Result<spsc::Ring, ChannelError> {
     Ok(spsc::Ring::attach(map.seg().clone(), Offset::new(map.geo().ring_off[i]))?)
-}
-
-macro_rules! handle_impls {
-    ($name:ident { $($field:ident),* }) => {
-        impl<T> Clone for $name<T> {
-            fn clone(&self) -> Self {
-                $name { $($field: self.$field.clone(),)* _t: PhantomData }
-            }
-        }
-
-        impl<T> PartialEq for $name<T> {
-            fn eq(&self, o: &Self) -> bool {
-                true $(&& self.$field == o.$field)*
-            }
-        }
-
-        impl<T> Eq for $name<T> {}
-
-        impl<T> fmt::Debug for $name<T> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($name)) $(.field(stringify!($field), &self.$field))* .finish()
-            }
-        }
-    };
 }
 
 /// One end of a duplex [`pipe`](fn@crate::pipe), for another process (rkyv-archivable: a job
@@ -79,7 +55,7 @@ pub struct ConnectionHandle<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-handle_impls!(ConnectionHandle { segment, end, type_hash });
+handle_impls!(ConnectionHandle<T> { segment, end, type_hash, _t } debug { segment, end, type_hash });
 
 impl<T: Message> ConnectionHandle<T> {
     pub(crate) fn new(segment: String, end: u8) -> Self {
@@ -137,7 +113,7 @@ pub struct SenderHandle<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-handle_impls!(SenderHandle { segment, type_hash });
+handle_impls!(SenderHandle<T> { segment, type_hash, _t } debug { segment, type_hash });
 
 impl<T: Message> SenderHandle<T> {
     pub(crate) fn new(segment: String) -> Self {
@@ -175,7 +151,7 @@ pub struct ReceiverHandle<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-handle_impls!(ReceiverHandle { segment, type_hash });
+handle_impls!(ReceiverHandle<T> { segment, type_hash, _t } debug { segment, type_hash });
 
 impl<T: Message> ReceiverHandle<T> {
     pub(crate) fn new(segment: String) -> Self {

@@ -5,6 +5,7 @@
 mod connection;
 mod error;
 mod handle;
+mod records;
 mod recv;
 mod send;
 

@@ -5,18 +5,19 @@
 //! [`TxHalf::send_bytes_wait`].
 
 use crate::channel::error::CorruptError;
-use crate::channel::heap_wait::{first_block, spill_waiting, Content, SpillFail};
+use crate::channel::heap_wait::{spill_waiting, Content, SpillFail};
 use crate::channel::mapping::Mapping;
-use crate::channel::message::{with_encoded, Encoded, Message, Wait, HEADER};
+use crate::channel::message::{with_scratch, Message, Wait, HEADER};
 use crate::pipe::error::SendTimeoutError;
+use crate::pipe::records::{reserve, PipeRecords, PipeSpill};
 use rkyv::rancor;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use zeroproc_codec::envelope::{encode_measured, EncodeError, HEADER_LEN, SEND_HINT};
+use zeroproc_codec::envelope::HEADER_LEN;
+use zeroproc_codec::send::{self, SendError};
 use zeroproc_codec::spill::{write_spilled_envelope, SpilledBlock, SPILL_BODY_LEN};
-use zeroproc_ring::spsc::TryReserveError;
-use zeroproc_ring::spsc::{self, Producer, Reservation, ReserveTimeoutError, RingError};
+use zeroproc_ring::spsc::{self, Producer, RingError};
 use zeroproc_shm::process::{current_pid, is_alive};
 use zeroproc_shm::wait::WaitStrategy;
 
@@ -158,18 +159,9 @@ impl<T> TxHalf<T> {
         content: Content<'_, C>,
         wait: Wait,
     ) -> Result<SpilledBlock, SendFail> {
-        let TxHalf { map, prod, index, .. } = self;
+        let TxHalf { map, ring, index, .. } = self;
         let consumer = &map.header().sides.0[2 * *index + 1];
-        // The receiver is gone if it closed its end (a zero-length reserve says so) or its
-        // process died: then nobody will ever free a block.
-        let gone = || {
-            let closed = prod
-                .as_mut()
-                .is_some_and(|p| matches!(p.try_reserve(0), Err(TryReserveError::Disconnected)));
-            // Relaxed: see `claim`.
-            let pid = consumer.load(Ordering::Relaxed);
-            closed || (pid != 0 && !is_alive(pid))
-        };
+        let gone = || receiver_gone(ring, consumer);
         spill_waiting(map, content, wait, gone).map_err(|e| match e {
             SpillFail::Timeout => SendFail::Timeout,
             SpillFail::Closed => SendFail::Disconnected,
@@ -217,43 +209,30 @@ impl<T: Message> TxHalf<T> {
         }
     }
 
+    /// The one send path ([`zeroproc_codec::send`]) into this end's ring and heap.
     fn send_ref(&mut self, value: &T, wait: Wait) -> Result<(), SendFail> {
-        let p = self.producer()?;
-        let max = p.max_payload();
-        match p.try_reserve(SEND_HINT.min(max)) {
-            Ok(mut r) => match encode_measured(&mut r, HEADER, value) {
-                Ok(n) => {
-                    r.truncate(n);
-                    r.set_kind(KIND_VALUE);
-                    r.commit();
-                    return Ok(());
-                }
-                // Dropping the reservation abandons it (nothing is published).
-                Err((EncodeError::TooLarge { .. }, _)) => {}
-                Err((EncodeError::Serialize(e), _)) => return Err(SendFail::Serialize(e)),
-            },
-            Err(TryReserveError::Full | TryReserveError::TooLarge { .. }) => {}
-            Err(TryReserveError::Disconnected) => return Err(SendFail::Disconnected),
-            Err(TryReserveError::Corrupt(c)) => {
-                return Err(SendFail::Corrupt(CorruptError::Pipe(c)))
+        self.producer()?;
+        let TxHalf { map, ring, prod, index, .. } = self;
+        let prod = prod.as_mut().expect("claimed above");
+        let consumer = &map.header().sides.0[2 * *index + 1];
+        let gone = || receiver_gone(ring, consumer);
+        let mut spill = PipeSpill { map, wait, gone };
+        with_scratch(|scratch| {
+            let mut records = PipeRecords { prod, scratch, wait, kind: KIND_VALUE };
+            match send::send(&mut records, &mut spill, HEADER, value) {
+                Ok(_) => Ok(()),
+                Err(SendError::Records(f) | SendError::Overflow(f)) => Err(f),
+                Err(SendError::Serialize(e)) => Err(SendFail::Serialize(e)),
             }
-        }
-        let r = with_encoded(value, max, |enc| match enc {
-            Encoded::Fits(bytes) => {
-                let p = self.prod.as_mut().expect("claimed above");
-                let mut r = reserve(p, bytes.len(), wait)?;
-                r.copy_from_slice(bytes);
-                r.set_kind(KIND_VALUE);
-                r.commit();
-                Ok(())
-            }
-            Encoded::TooLarge { need } => {
-                let block = self.spill(Content::Value { value, first: first_block(need) }, wait)?;
-                self.send_reference(block, KIND_VALUE, wait)
-            }
-        });
-        r.map_err(SendFail::Serialize)?
+        })
     }
+}
+
+/// The receiver closed its end, or its process died: nobody will ever free a block.
+fn receiver_gone(ring: &spsc::Ring, consumer: &std::sync::atomic::AtomicU32) -> bool {
+    // Relaxed: see `claim`.
+    let pid = consumer.load(Ordering::Relaxed);
+    ring.consumer_closed() || (pid != 0 && !is_alive(pid))
 }
 
 impl<T> Drop for TxHalf<T> {
@@ -263,25 +242,5 @@ impl<T> Drop for TxHalf<T> {
         if self.prod.is_none() && !self.handed_out.get() {
             let _ = self.ring.producer(); // dropped at once: closes this side
         }
-    }
-}
-
-/// Reserves `len` bytes, waiting per `wait`.
-fn reserve(p: &mut Producer, len: usize, wait: Wait) -> Result<Reservation<'_>, SendFail> {
-    let from_blocking = |e: ReserveTimeoutError| match e {
-        ReserveTimeoutError::Timeout => SendFail::Timeout,
-        ReserveTimeoutError::Disconnected => SendFail::Disconnected,
-        ReserveTimeoutError::TooLarge { .. } => SendFail::TooLarge,
-        ReserveTimeoutError::Corrupt(c) => SendFail::Corrupt(CorruptError::Pipe(c)),
-    };
-    match wait {
-        Wait::Never => p.try_reserve(len).map_err(|e| match e {
-            TryReserveError::Full => SendFail::Timeout,
-            TryReserveError::Disconnected => SendFail::Disconnected,
-            TryReserveError::TooLarge { .. } => SendFail::TooLarge,
-            TryReserveError::Corrupt(c) => SendFail::Corrupt(CorruptError::Pipe(c)),
-        }),
-        Wait::Until(None) => p.reserve(len).map_err(|e| from_blocking(e.into())),
-        Wait::Until(Some(d)) => p.reserve_deadline(len, d).map_err(from_blocking),
     }
 }

@@ -4,9 +4,9 @@
 use crate::channel::header::{type_hash, KIND_JOINABLE, KIND_QUEUE};
 use crate::channel::message::Message;
 use crate::channel::{cache, ChannelError};
+use crate::handle::handle_impls;
 use crate::queue::Queue;
 use rkyv::{Archive, Deserialize, Serialize};
-use std::fmt;
 use std::marker::PhantomData;
 use zeroproc_ring::mpmc;
 use zeroproc_shm::Offset;
@@ -38,33 +38,7 @@ pub struct QueueHandle<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T> Clone for QueueHandle<T> {
-    fn clone(&self) -> Self {
-        QueueHandle {
-            segment: self.segment.clone(),
-            joinable: self.joinable,
-            type_hash: self.type_hash,
-            _t: PhantomData,
-        }
-    }
-}
-
-impl<T> PartialEq for QueueHandle<T> {
-    fn eq(&self, o: &Self) -> bool {
-        self.segment == o.segment && self.joinable == o.joinable && self.type_hash == o.type_hash
-    }
-}
-
-impl<T> Eq for QueueHandle<T> {}
-
-impl<T> fmt::Debug for QueueHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueHandle")
-            .field("segment", &self.segment)
-            .field("joinable", &self.joinable)
-            .finish()
-    }
-}
+handle_impls!(QueueHandle<T> { segment, joinable, type_hash, _t } debug { segment, joinable });
 
 impl<T: Message> QueueHandle<T> {
     pub(crate) fn new(segment: String, joinable: bool) -> Self {

@@ -1,6 +1,6 @@
-//! The put side of [`Queue`]: encode into a scratch buffer, then claim a slot and copy,
-//! or spill a large value into the heap and put its reference. Every form reduces to
-//! [`Queue::put_wait`].
+//! The put side of [`Queue`]: the one send path ([`zeroproc_codec::send`]) drafts the
+//! record in a scratch buffer, then claims a slot and copies, or spills a large value into
+//! the heap and puts its reference. Every form reduces to [`Queue::put_wait`].
 //!
 //! Why not serialize straight into the slot: the MPMC ring's consumers wait at a slot
 //! that is being written (positions are taken in order), so a slot should be held for a
@@ -8,13 +8,16 @@
 //! when it is claimed (a claim cannot be given back except as a tombstone).
 
 use crate::channel::heap_wait::{first_block, spill_waiting, Content, SpillFail};
-use crate::channel::message::{with_encoded, Encoded, Message, Wait, HEADER};
+use crate::channel::message::{with_scratch, Message, Wait, HEADER};
 use crate::queue::error::{PutError, PutTimeoutError, TryPutError};
 use crate::queue::Queue;
 use rkyv::rancor;
+use rkyv::util::AlignedVec;
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
-use zeroproc_codec::envelope::HEADER_LEN;
-use zeroproc_codec::spill::{write_spilled_envelope, SPILL_BODY_LEN};
+use zeroproc_codec::envelope::Encode;
+use zeroproc_codec::send::{self, Draft, Overflow, Records, SendError, SPILLED_RECORD_LEN};
+use zeroproc_codec::spill::SpilledBlock;
 use zeroproc_ring::mpmc::{PushTimeoutError, TryPushError};
 use zeroproc_shm::wait::deadline_after;
 
@@ -97,14 +100,15 @@ impl<T: Message> Queue<T> {
         if wait == Wait::Never && self.ring.is_full() {
             return Err(PutTimeoutError::Timeout(value)); // no point serializing
         }
-        let r = with_encoded(&value, self.ring.slot_size(), |enc| match enc {
-            Encoded::Fits(bytes) => self.push_record(bytes, wait),
-            Encoded::TooLarge { need } => self.put_spilled(&value, need, wait),
+        let sent = with_scratch(|scratch| {
+            let mut records = Slots { queue: self, scratch, wait };
+            let mut spill = QueueSpill { queue: self, wait };
+            send::send(&mut records, &mut spill, HEADER, &value)
         });
-        match r {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(fail)) => Err(fail.with(value)),
-            Err(e) => Err(PutTimeoutError::Serialize(value, e)),
+        match sent {
+            Ok(_) => Ok(()),
+            Err(SendError::Records(f) | SendError::Overflow(f)) => Err(f.with(value)),
+            Err(SendError::Serialize(e)) => Err(PutTimeoutError::Serialize(value, e)),
         }
     }
 
@@ -126,30 +130,97 @@ impl<T: Message> Queue<T> {
             }
         }
     }
+}
 
-    /// Serializes `value` into a heap block and puts a reference to it. `need` is the
-    /// lower bound the failed slot attempt measured.
-    fn put_spilled(&self, value: &T, need: usize, wait: Wait) -> Result<(), PutFail> {
-        if self.ring.slot_size() < HEADER_LEN + SPILL_BODY_LEN {
-            return Err(PutFail::TooLarge);
+/// The queue's slots as the destination of the one send path ([`zeroproc_codec::send`]):
+/// a record is drafted in the thread's scratch buffer and copied into a slot claimed for
+/// exactly its length (a claim cannot be given back, and consumers wait at a slot being
+/// written: it is held for a copy, not for a serialization of unknown cost).
+struct Slots<'a, T> {
+    queue: &'a Queue<T>,
+    scratch: &'a mut AlignedVec<16>,
+    wait: Wait,
+}
+
+impl<T: Message> Records for Slots<'_, T> {
+    type Error = PutFail;
+    type Draft<'d>
+        = SlotDraft<'d, T>
+    where
+        Self: 'd;
+
+    fn max_len(&self) -> usize {
+        self.queue.ring.slot_size()
+    }
+
+    /// Drafting costs no claim here: the whole slot at once.
+    fn first_len(&self) -> usize {
+        self.max_len()
+    }
+
+    fn draft(&mut self, len: usize) -> Result<SlotDraft<'_, T>, PutFail> {
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        Ok(SlotDraft { queue: self.queue, buf: &mut self.scratch[..len], wait: self.wait })
+    }
+}
+
+/// A queue record drafted in scratch memory.
+struct SlotDraft<'d, T> {
+    queue: &'d Queue<T>,
+    buf: &'d mut [u8],
+    wait: Wait,
+}
+
+impl<T> Deref for SlotDraft<'_, T> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.buf
+    }
+}
+
+impl<T> DerefMut for SlotDraft<'_, T> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.buf
+    }
+}
+
+impl<T: Message> Draft for SlotDraft<'_, T> {
+    type Error = PutFail;
+    fn publish(self, len: usize) -> Result<(), PutFail> {
+        self.queue.push_record(&self.buf[..len], self.wait)
+    }
+}
+
+/// The queue's heap as the overflow of its puts (waiting per the call while it is full).
+struct QueueSpill<'a, T> {
+    queue: &'a Queue<T>,
+    wait: Wait,
+}
+
+impl<T> Overflow for QueueSpill<'_, T> {
+    type Error = PutFail;
+
+    fn spill<V: Encode>(&mut self, value: &V, need: usize) -> Result<SpilledBlock, PutFail> {
+        let q = self.queue;
+        if q.ring.slot_size() < SPILLED_RECORD_LEN {
+            return Err(PutFail::TooLarge); // not even the reference would fit a slot
         }
         let content = Content::Value { value, first: first_block(need) };
-        let block = spill_waiting(&self.map, content, wait, || self.ring.is_closed()).map_err(
-            |e| match e {
-                SpillFail::Timeout => PutFail::Timeout,
-                SpillFail::Closed => PutFail::Closed,
-                SpillFail::TooLarge => PutFail::TooLarge,
-                SpillFail::Serialize(e) => PutFail::Serialize(e),
-            },
-        )?;
-        let mut env = [0u8; HEADER_LEN + SPILL_BODY_LEN];
-        let n = write_spilled_envelope(&mut env, HEADER, &block);
-        self.push_record(&env[..n], wait).inspect_err(|_| {
-            // The block is still ours: nobody has seen the reference.
-            if let Some(heap) = self.map.heap() {
-                let _ = block.free(heap);
-            }
-            self.map.heap_freed();
+        spill_waiting(&q.map, content, self.wait, || q.ring.is_closed()).map_err(|e| match e {
+            SpillFail::Timeout => PutFail::Timeout,
+            SpillFail::Closed => PutFail::Closed,
+            SpillFail::TooLarge => PutFail::TooLarge,
+            SpillFail::Serialize(e) => PutFail::Serialize(e),
         })
+    }
+
+    fn give_back(&mut self, block: SpilledBlock) {
+        // The block is still ours: nobody has seen the reference.
+        if let Some(heap) = self.queue.map.heap() {
+            let _ = block.free(heap);
+        }
+        self.queue.map.heap_freed();
     }
 }

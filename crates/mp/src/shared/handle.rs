@@ -4,6 +4,7 @@
 use super::header::{type_hash, KIND_ARRAY};
 use super::mapping::Mapping;
 use super::{cache, readers, SharedError};
+use crate::handle::handle_impls;
 use bytemuck::Pod;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::fmt;
@@ -31,33 +32,7 @@ pub struct ArrayHandle<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T> Clone for ArrayHandle<T> {
-    fn clone(&self) -> Self {
-        Self {
-            segment: self.segment.clone(),
-            len: self.len,
-            type_hash: self.type_hash,
-            _t: PhantomData,
-        }
-    }
-}
-
-impl<T> PartialEq for ArrayHandle<T> {
-    fn eq(&self, o: &Self) -> bool {
-        self.segment == o.segment && self.len == o.len && self.type_hash == o.type_hash
-    }
-}
-
-impl<T> Eq for ArrayHandle<T> {}
-
-impl<T> fmt::Debug for ArrayHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ArrayHandle")
-            .field("segment", &self.segment)
-            .field("len", &self.len)
-            .finish()
-    }
-}
+handle_impls!(ArrayHandle<T> { segment, len, type_hash, _t } debug { segment, len });
 
 impl<T: Pod> ArrayHandle<T> {
     pub(crate) fn new(m: &Mapping) -> Self {

@@ -51,6 +51,19 @@ impl Ring {
         Consumer::claim(self.view.clone())
     }
 
+    /// True once the consumer closed its side (dropped its [`Consumer`]): nothing sent
+    /// now would be read.
+    ///
+    /// ```
+    /// let ring = zeroproc_ring::spsc::Ring::in_heap(256).unwrap();
+    /// drop(ring.consumer().unwrap());
+    /// assert!(ring.consumer_closed());
+    /// ```
+    pub fn consumer_closed(&self) -> bool {
+        // Relaxed: a flag with no data attached (as in the producer's `place`).
+        self.view.header().meta.consumer_closed.load(std::sync::atomic::Ordering::Relaxed) != 0
+    }
+
     /// Buffer capacity in bytes.
     pub fn capacity(&self) -> usize {
         self.view.capacity() as usize

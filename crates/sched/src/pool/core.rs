@@ -608,14 +608,19 @@ impl Core {
     #[inline]
     pub(crate) fn pick(&mut self) -> Option<usize> {
         let n = self.slots.len();
+        if n == 0 {
+            return None;
+        }
         // A stuck worker (`balance.rs`) or one being restarted comes last.
         let score = |s: &Slot| s.load + (usize::from(s.child.is_none() || s.stuck) << 32);
         // (A worker still starting after a respawn is left to `balance.rs`: reading every
         // slot's state word here would cost the hot path a shared line per worker.)
         let mut best: Option<(usize, usize)> = None;
         let mut ties = 0;
-        for k in 0..n {
-            let w = (self.rr + k) % n;
+        let mut w = self.rr.min(n - 1);
+        for _ in 0..n {
+            // Round-robin without `%` (a division per slot was a third of `pick`).
+            w = if w + 1 == n { 0 } else { w + 1 };
             let s = &self.slots[w];
             if !s.open() {
                 continue;
@@ -638,7 +643,7 @@ impl Core {
             });
             w = other.unwrap_or(w);
         }
-        self.rr = (w + 1) % n;
+        self.rr = w; // the scan starts after it next time
         Some(w)
     }
 

@@ -79,29 +79,31 @@ impl<R: Message + Send + 'static> Sink<R> {
         self.stored.fetch_add(1, Ordering::Release);
     }
 
-    /// Takes the next chunk (the oldest when ordered, the earliest completed otherwise):
-    /// its sequence number and outcome.
-    fn take_ready(&self) -> Option<(u64, ChunkOutcome<R>)> {
+    /// Moves every chunk that can be taken now into `out`, in the order the iterator
+    /// yields them (ordered: the completed prefix; unordered: completion order): one lock
+    /// for a run of results instead of one per result.
+    fn take_ready(&self, out: &mut VecDeque<(u64, ChunkOutcome<R>)>) {
         let mut g = self.lock();
-        let i = if self.ordered {
-            match g.slots.front() {
-                Some(Slot::Ready(..)) => 0,
-                _ => return None,
+        let g = &mut *g;
+        if self.ordered {
+            while let Some(Slot::Ready(..)) = g.slots.front() {
+                let Some(Slot::Ready(v)) = g.slots.pop_front() else { unreachable!() };
+                out.push_back((g.base, v));
+                g.base += 1;
             }
-        } else {
-            let seq = g.arrived.pop_front()?;
-            (seq - g.base) as usize
-        };
-        let seq = g.base + i as u64;
-        let out = match std::mem::replace(&mut g.slots[i], Slot::Taken) {
-            Slot::Ready(v) => (seq, v),
-            _ => unreachable!("only completed chunks are taken"),
-        };
+            return;
+        }
+        while let Some(seq) = g.arrived.pop_front() {
+            let i = (seq - g.base) as usize;
+            match std::mem::replace(&mut g.slots[i], Slot::Taken) {
+                Slot::Ready(v) => out.push_back((seq, v)),
+                _ => unreachable!("only completed chunks arrive"),
+            }
+        }
         while matches!(g.slots.front(), Some(Slot::Taken)) {
             g.slots.pop_front();
             g.base += 1;
         }
-        Some(out)
     }
 }
 
@@ -176,6 +178,8 @@ pub struct Map<'p, F, I, A, R> {
     deadline: Option<Instant>,
     timeout: Option<Duration>,
     sink: Option<Arc<Sink<R>>>,
+    /// Chunks taken from the sink, not yet yielded (in yield order).
+    ready: VecDeque<(u64, ChunkOutcome<R>)>,
     /// Chunks submitted and not yet taken.
     in_flight: usize,
     next_seq: u64,
@@ -212,6 +216,7 @@ where
             deadline: None,
             timeout: None,
             sink: None,
+            ready: VecDeque::new(),
             in_flight: 0,
             next_seq: 0,
             out: Vec::new().into_iter(),
@@ -367,15 +372,15 @@ where
     /// Takes the next finished chunk (the oldest one when ordered), waiting for it.
     fn take(&mut self, sink: &Sink<R>) -> Option<(usize, ChunkOutcome<R>)> {
         loop {
-            if let Some((seq, r)) = sink.take_ready() {
+            if let Some((seq, r)) = self.ready.pop_front() {
                 self.in_flight -= 1;
                 return Some((self.items_in(seq), r));
             }
             // Acquire: pairs with the Release increment in `Sink::store`.
             let seen = sink.stored.load(Ordering::Acquire);
-            if let Some((seq, r)) = sink.take_ready() {
-                self.in_flight -= 1;
-                return Some((self.items_in(seq), r));
+            sink.take_ready(&mut self.ready);
+            if !self.ready.is_empty() {
+                continue;
             }
             // Acquire: as above (the change is then re-checked under the sink's lock).
             let ok = self
@@ -398,18 +403,47 @@ where
 {
     type Item = Result<R, JobError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
-        // The items of a finished chunk: the hot path of a chunked map (~9 ns an item),
-        // kept inline.
-        let r = match self.out.next() {
-            Some(r) => Some(Ok(r)),
-            None => self.next_item(),
-        };
-        if let Some(p) = &self.progress {
-            p.tick(r.is_some());
+        // The items of a finished chunk: the hot path of a chunked map, inlined into the
+        // caller's loop (without `always` it was a call per item: 28 → 20 controller
+        // instructions per item for a `for` loop over a chunked map, 51 → 26 for
+        // `collect::<Result<Vec<_>, _>>()`; callgrind, 4M items, chunks of 1000).
+        if self.progress.is_none() {
+            if let Some(r) = self.out.next() {
+                return Some(Ok(r));
+            }
         }
-        r
+        self.next_slow()
+    }
+
+    /// Internal iteration (`sum`, `for_each`, `collect`, `fold`): the items of a
+    /// finished chunk are handed over in a tight loop, without a `next` call and an
+    /// `Option<Result<R, JobError>>` returned through memory per item.
+    fn fold<B, G>(mut self, init: B, mut g: G) -> B
+    where
+        G: FnMut(B, Self::Item) -> B,
+    {
+        let mut acc = init;
+        loop {
+            match &self.progress {
+                None => acc = self.out.by_ref().fold(acc, |a, r| g(a, Ok(r))),
+                Some(p) => {
+                    for r in self.out.by_ref() {
+                        p.tick(true);
+                        acc = g(acc, Ok(r));
+                    }
+                }
+            }
+            let r = self.next_item();
+            if let Some(p) = &self.progress {
+                p.tick(r.is_some());
+            }
+            match r {
+                Some(r) => acc = g(acc, r),
+                None => return acc,
+            }
+        }
     }
 }
 
@@ -420,6 +454,19 @@ where
     A: Message,
     R: Message + Send + 'static,
 {
+    /// `next` past the current chunk, or with a progress bar to advance.
+    #[inline(never)]
+    fn next_slow(&mut self) -> Option<Result<R, JobError>> {
+        let r = match self.out.next() {
+            Some(r) => Some(Ok(r)),
+            None => self.next_item(),
+        };
+        if let Some(p) = &self.progress {
+            p.tick(r.is_some());
+        }
+        r
+    }
+
     #[cold]
     fn next_item(&mut self) -> Option<Result<R, JobError>> {
         if let Some(r) = self.out.next() {

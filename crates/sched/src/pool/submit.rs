@@ -3,19 +3,18 @@
 
 use super::core::{Complete, Core, Owed, Shared};
 use crate::job::{kind, Message};
-use crate::spill::Send;
+use crate::spill::{SpillFailed, ToHeap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
-use zeroproc_codec::envelope::{self, EncodeError, Header};
-use zeroproc_ring::spsc::TryReserveError;
+use zeroproc_codec::envelope::{self, Encode, Header};
+use zeroproc_codec::send::{self, Overflow, Publish, Ring, SendError, Sent, Wait};
+use zeroproc_codec::spill::SpilledBlock;
+use zeroproc_ring::spsc::{ReserveTimeoutError, TryReserveError};
 
 /// How often a submitter waiting for room retries (room is made by record releases,
 /// which wake nobody).
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// First record size tried; jobs whose archive is larger retry at the ring's maximum.
-const HINT: usize = 240;
 
 /// Why a dispatch attempt did not place the job.
 #[derive(Debug)]
@@ -263,8 +262,11 @@ fn place<A: Message>(
         });
     };
     let n = core.slots.len();
+    let mut w = first;
     for k in 0..n {
-        let w = (first + k) % n;
+        if k > 0 {
+            w = if w + 1 == n { 0 } else { w + 1 }; // no `%`: see `Core::pick`
+        }
         if !core.slots[w].open() {
             continue;
         }
@@ -308,8 +310,11 @@ struct Job {
     spilled: u64,
 }
 
-/// Archives `args` into a record of `tx` and commits (or stages) it. Returns the spill-heap
-/// bytes counted for them (0: inline).
+/// Archives `args` into a record of `tx` and commits (or stages) it, through the one send
+/// path ([`zeroproc_codec::send`]): never waiting for ring room (a full ring is
+/// `Attempt::Full`, the caller tries the next worker), arguments larger than any record
+/// into the spill heap ([`JobSpill`]). Returns the spill-heap bytes counted for them
+/// (0: inline).
 #[inline]
 fn encode_job<A: Message>(
     shared: &Shared,
@@ -317,85 +322,75 @@ fn encode_job<A: Message>(
     job: &Job,
     args: &A,
 ) -> Result<u64, Attempt> {
-    let (id, stage) = (job.id, job.stage);
-    let mut header = Header::new(id, job.fn_id);
+    let mut header = Header::new(job.id, job.fn_id);
     if job.timed {
         header.flags |= crate::job::FLAG_TIMED;
     }
-    let max = tx.max_payload();
-    let mut size = HINT.min(max);
-    loop {
-        let mut r = match tx.try_reserve(size) {
-            Ok(r) => r,
-            Err(TryReserveError::Full) => return Err(Attempt::Full),
-            Err(TryReserveError::Corrupt(_)) => return Err(Attempt::Corrupt),
-            Err(e) => return Err(Attempt::Encode(e.to_string())),
-        };
-        match envelope::encode_measured(&mut r, header, args) {
-            Ok(n) => {
-                r.truncate(n);
-                r.set_kind(kind::JOB);
-                r.set_tag(id);
-                if stage {
-                    r.stage();
-                } else {
-                    r.commit();
-                }
-                return Ok(0);
-            }
-            // `need` is a lower bound (where the first write overflowed): if even that does
-            // not fit a record, go to the spill heap without another pass at `max`.
-            Err((EncodeError::TooLarge { .. }, need)) if size < max && need <= max => size = max,
-            Err((e, need)) if crate::spill::too_large(&e) => {
-                // Larger than any record: into the spill heap, the record points at it.
-                return spill_job(shared, tx, header, args, need, job);
-            }
-            Err((e, _)) => return Err(Attempt::Encode(e.to_string())),
-        }
+    let publish = if job.stage { Publish::Stage } else { Publish::Commit };
+    let mut ring = Ring::new(tx, Wait::Never, publish).kind(kind::JOB).tag(job.id);
+    let mut spill = JobSpill { shared, in_flight: job.spilled, counted: 0 };
+    match send::send(&mut ring, &mut spill, header, args) {
+        Ok(Sent::Inline { .. }) => Ok(0),
+        Ok(Sent::Spilled(_)) => Ok(spill.counted),
+        Err(SendError::Records(ReserveTimeoutError::Timeout)) => Err(Attempt::Full),
+        Err(SendError::Records(ReserveTimeoutError::Corrupt(_))) => Err(Attempt::Corrupt),
+        Err(SendError::Records(e)) => Err(Attempt::Encode(e.to_string())),
+        Err(SendError::Overflow(a)) => Err(a),
+        Err(SendError::Serialize(e)) => Err(Attempt::Encode(e.to_string())),
     }
 }
 
-/// Puts arguments larger than any ring record into the spill heap (`need`: a lower bound
-/// on their size from the measuring pass); refused at once when even that exceeds the
-/// heap (a 1 GiB argument for a 64 MiB heap took 9.7 s of serialization passes to refuse).
+/// Where arguments larger than any ring record go: the spill heap, refused at once when
+/// even the measured lower bound exceeds the heap (a 1 GiB argument for a 64 MiB heap
+/// took 9.7 s of serialization passes to refuse).
 ///
 /// Queued arguments may hold at most half of the heap (unless nothing else is in flight):
 /// the rest is left for results, which workers spill into the same heap — a heap full of
 /// queued arguments, which only workers free, and workers waiting to spill their results
 /// would wait for each other (8 MiB arguments and results failed this way).
-fn spill_job<A: Message>(
-    shared: &Shared,
-    tx: &mut zeroproc_ring::spsc::Producer,
-    header: Header,
-    args: &A,
-    need: usize,
-    job: &Job,
-) -> Result<u64, Attempt> {
-    let cap = shared.spill.capacity();
-    if need > cap {
-        let why = if cap == 0 {
-            "the pool has no spill heap".to_owned()
-        } else {
-            format!("more than the pool's spill heap of {cap} bytes can hold")
+struct JobSpill<'s> {
+    shared: &'s Shared,
+    /// Spill-heap bytes counted for the arguments of the jobs already in flight.
+    in_flight: u64,
+    /// Bytes counted for this job's block (set by `spill`).
+    counted: u64,
+}
+
+impl Overflow for JobSpill<'_> {
+    type Error = Attempt;
+
+    fn spill<T: Encode>(&mut self, args: &T, need: usize) -> Result<SpilledBlock, Attempt> {
+        let cap = self.shared.spill.capacity();
+        if need > cap {
+            let why = if cap == 0 {
+                "the pool has no spill heap".to_owned()
+            } else {
+                format!("more than the pool's spill heap of {cap} bytes can hold")
+            };
+            return Err(Attempt::TooLarge(format!(
+                "they need {need} bytes, {why} (PoolBuilder::spill_heap sets its size)"
+            )));
+        }
+        // The block is rounded up to a size class (four per octave: < 25 % more).
+        let counted = (need + need / 4) as u64;
+        if self.in_flight > 0 && self.in_flight + counted > cap as u64 / 2 {
+            return Err(Attempt::HeapFull);
+        }
+        let Some(heap) = self.shared.spill.get(self.shared.header()) else {
+            return Err(Attempt::Encode("the pool's spill heap could not be created".into()));
         };
-        return Err(Attempt::TooLarge(format!(
-            "they need {need} bytes, {why} (PoolBuilder::spill_heap sets its size)"
-        )));
+        let block = ToHeap(heap).spill(args, need).map_err(|e| match e {
+            SpillFailed::HeapFull(_) => Attempt::HeapFull,
+            SpillFailed::TooLarge(e) => Attempt::TooLarge(e),
+            SpillFailed::Other(e) => Attempt::Encode(e),
+        })?;
+        self.counted = counted;
+        Ok(block)
     }
-    // The block is rounded up to a size class (four per octave: < 25 % more).
-    let counted = (need + need / 4) as u64;
-    if job.spilled > 0 && job.spilled + counted > cap as u64 / 2 {
-        return Err(Attempt::HeapFull);
-    }
-    let Some(heap) = shared.spill.get(shared.header()) else {
-        return Err(Attempt::Encode("the pool's spill heap could not be created".into()));
-    };
-    let how = if job.stage { Send::Stage } else { Send::Commit };
-    match crate::spill::send_spilled(tx, heap, header, args, need, kind::JOB, job.id, how) {
-        Ok(true) => Ok(counted),
-        Ok(false) => Err(Attempt::Full),
-        Err(crate::spill::SpillFailed::HeapFull(_)) => Err(Attempt::HeapFull),
-        Err(crate::spill::SpillFailed::TooLarge(e)) => Err(Attempt::TooLarge(e)),
-        Err(crate::spill::SpillFailed::Other(e)) => Err(Attempt::Encode(e)),
+
+    fn give_back(&mut self, block: SpilledBlock) {
+        if let Some(heap) = self.shared.spill.get(self.shared.header()) {
+            ToHeap(heap).give_back(block);
+        }
     }
 }

@@ -146,6 +146,10 @@ fn exited(index: usize, exit_code: Option<i32>) -> BuildError {
         Some(exit::ESCAPED) => "a panic escaped the worker's own code",
         // The shell convention, also what the dynamic loader exits with when it cannot
         // load the worker (a program started as `ld.so ./bin` re-executes ld.so).
+        Some(126) | Some(127) if std::env::var_os(crate::launch::WORKER_EXE_ENV).is_some() => {
+            "the worker could not be executed (the program ZEROPROC_WORKER_EXE names could \
+             not run)"
+        }
         Some(126) | Some(127) => {
             "the worker could not be executed (/proc/self/exe is not this program, e.g. it \
              was started through the dynamic loader)"

@@ -4,9 +4,11 @@
 
 use super::{drop_caught, reserve_failed};
 use crate::job::status;
-use crate::spill::{SpillHeap, WorkerSpill};
-use zeroproc_codec::envelope::{self, Encode, Header};
-use zeroproc_ring::spsc::Producer;
+use crate::spill::{SpillFailed, SpillHeap, ToHeap, WorkerSpill};
+use zeroproc_codec::envelope::{Encode, Header};
+use zeroproc_codec::send::{self, Overflow, Publish, Ring, SendError, Sent, Wait};
+use zeroproc_codec::spill::SpilledBlock;
+use zeroproc_ring::spsc::{Producer, ReserveError, ReserveTimeoutError};
 
 /// How long a result waits for room in a full spill heap before its job fails.
 const RESULT_HEAP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -49,101 +51,43 @@ impl JobCtx<'_> {
         self.spill.as_mut().and_then(|s| s.get())
     }
 
-    /// Completes the job with `value` (status OK), which is dropped before the record is
-    /// committed: its `Drop` is user code, and if it panics the job completes as PANICKED
-    /// instead (on the spill path the record is committed first, and such a panic is only
-    /// contained).
+    /// Completes the job with `value` (status OK) through the one send path
+    /// ([`zeroproc_codec::send`]): inline, or through the spill heap. `value` is dropped
+    /// before its record is published: its `Drop` is user code, and if it panics the job
+    /// completes as PANICKED instead (and a spilled block is given back).
     pub fn complete_value<R: Encode>(&mut self, value: R) {
-        let job_id = self.job_id;
-        let Sink::Ring { out, bytes } = &mut self.sink else {
+        let JobCtx { sink, spill, job_id, .. } = self;
+        let Sink::Ring { out, bytes } = sink else {
             let st = match drop_caught(value) {
                 Ok(()) => (status::OK, String::new()),
                 Err(m) => (status::PANICKED, m),
             };
-            self.sink = Sink::Local { status: Some(st) };
+            *sink = Sink::Local { status: Some(st) };
             return;
         };
-        let max = out.max_payload();
-        let mut size = 256.min(max);
-        loop {
-            let mut r = match out.reserve(size) {
-                Ok(r) => r,
-                Err(e) => reserve_failed(e),
-            };
-            // Every arm that does not commit abandons the reservation (never committed).
-            match envelope::encode_into(&mut r, Header::new(job_id, 0), &value) {
-                Ok(n) => {
-                    if let Err(m) = drop_caught(value) {
-                        return self.complete_msg(status::PANICKED, &m);
+        let mut ring =
+            Ring::new(out, Wait::Until(None), Publish::Commit).kind(status::OK).tag(*job_id);
+        let mut over = ResultSpill { spill: spill.as_deref_mut() };
+        let header = Header::new(*job_id, 0);
+        let failed = match send::send_with(&mut ring, &mut over, header, value, drop_caught) {
+            Ok(Sent::Inline { len }) => return *bytes += len,
+            Ok(Sent::Spilled(_)) => return *bytes += send::SPILLED_RECORD_LEN,
+            Err((SendError::Finish(m), _)) => (status::PANICKED, m),
+            Err((e, value)) => {
+                // Not sent: the value is still ours to drop, and a panic there wins.
+                if let Some(Err(m)) = value.map(drop_caught) {
+                    (status::PANICKED, m)
+                } else {
+                    match e {
+                        SendError::Records(e) => reserve_failed(untimed(e)),
+                        SendError::Overflow(f) => f,
+                        SendError::Serialize(e) => (status::BAD_RESULT, e.to_string()),
+                        SendError::Finish(m) => (status::PANICKED, m),
                     }
-                    r.truncate(n);
-                    r.set_kind(status::OK);
-                    r.set_tag(job_id);
-                    r.commit();
-                    *bytes += n;
-                    return;
-                }
-                Err(envelope::EncodeError::TooLarge { .. }) if size < max => size = max,
-                Err(e) if crate::spill::too_large(&e) => {
-                    let sent = self.complete_spilled(&value, &e);
-                    let _ = drop_caught(value); // after the commit: only contained
-                    if let Err((st, m)) = sent {
-                        self.complete_msg(st, &m);
-                    }
-                    return;
-                }
-                Err(e) => {
-                    let (st, m) = match drop_caught(value) {
-                        Ok(()) => (status::BAD_RESULT, e.to_string()),
-                        Err(m) => (status::PANICKED, m),
-                    };
-                    return self.complete_msg(st, &m);
                 }
             }
-        }
-    }
-
-    /// Sends a result larger than any record through the spill heap (committed here);
-    /// `Err` holds the status and message to complete with instead.
-    fn complete_spilled<R: Encode>(
-        &mut self,
-        value: &R,
-        e: &envelope::EncodeError,
-    ) -> Result<(), (u32, String)> {
-        use crate::spill::SpillFailed;
-        let header = Header::new(self.job_id, 0);
-        let Some(h) = self.spill_heap().cloned() else {
-            return Err((status::TOO_LARGE, format!("{e}, and the pool has no spill heap")));
         };
-        let job_id = self.job_id;
-        let Sink::Ring { out, bytes } = &mut self.sink else { unreachable!() };
-        let send = crate::spill::Send::CommitWaiting;
-        // A full heap is waited for: the controller frees results as it drains them and
-        // keeps queued arguments to half of the heap (`submit::spill_job`).
-        let t0 = std::time::Instant::now();
-        loop {
-            match crate::spill::send_spilled(out, &h, header, value, 0, status::OK, job_id, send) {
-                Ok(_) => break,
-                Err(SpillFailed::HeapFull(m)) if t0.elapsed() < RESULT_HEAP_WAIT => {
-                    let _ = m;
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-                Err(SpillFailed::HeapFull(m)) => {
-                    return Err((
-                        status::TOO_LARGE,
-                        format!(
-                            "the result found the pool's spill heap full for \
-                             {RESULT_HEAP_WAIT:?} ({m}); results are freed as the controller \
-                             takes them"
-                        ),
-                    ))
-                }
-                Err(SpillFailed::TooLarge(m)) => return Err((status::TOO_LARGE, m)),
-                Err(SpillFailed::Other(m)) => return Err((status::BAD_RESULT, m)),
-            }
-        }
-        *bytes += envelope::HEADER_LEN + zeroproc_codec::spill::SPILL_BODY_LEN;
-        Ok(())
+        self.complete_msg(failed.0, &failed.1);
     }
 
     /// Completes the job with a status other than OK and a message.
@@ -163,6 +107,68 @@ impl JobCtx<'_> {
                 *bytes += m.len();
             }
             Sink::Local { status } => *status = Some((st, msg.to_owned())),
+        }
+    }
+}
+
+/// A blocking reservation's error (it has no deadline, so never `Timeout`).
+fn untimed(e: ReserveTimeoutError) -> ReserveError {
+    match e {
+        ReserveTimeoutError::Corrupt(c) => ReserveError::Corrupt(c),
+        ReserveTimeoutError::TooLarge { len, max } => ReserveError::TooLarge { len, max },
+        ReserveTimeoutError::Disconnected | ReserveTimeoutError::Timeout => {
+            ReserveError::Disconnected
+        }
+    }
+}
+
+/// Where results larger than any record go: the pool's spill heap (attached on first
+/// use), waiting up to [`RESULT_HEAP_WAIT`] while it is full — the controller frees
+/// results as it drains them and keeps queued arguments to half of the heap
+/// (`submit::JobSpill`). Fails with the status and message to complete the job with.
+struct ResultSpill<'a> {
+    spill: Option<&'a mut WorkerSpill>,
+}
+
+impl Overflow for ResultSpill<'_> {
+    type Error = (u32, String);
+
+    fn spill<T: Encode>(&mut self, value: &T, need: usize) -> Result<SpilledBlock, (u32, String)> {
+        let Some(h) = self.spill.as_mut().and_then(|s| s.get()) else {
+            return Err((
+                status::TOO_LARGE,
+                format!(
+                    "the result needs {need} bytes, more than a completion record holds, and \
+                     the pool has no spill heap"
+                ),
+            ));
+        };
+        let t0 = std::time::Instant::now();
+        loop {
+            match ToHeap(h).spill(value, need) {
+                Ok(b) => return Ok(b),
+                Err(SpillFailed::HeapFull(_)) if t0.elapsed() < RESULT_HEAP_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                Err(SpillFailed::HeapFull(m)) => {
+                    return Err((
+                        status::TOO_LARGE,
+                        format!(
+                            "the result found the pool's spill heap full for \
+                             {RESULT_HEAP_WAIT:?} ({m}); results are freed as the controller \
+                             takes them"
+                        ),
+                    ))
+                }
+                Err(SpillFailed::TooLarge(m)) => return Err((status::TOO_LARGE, m)),
+                Err(SpillFailed::Other(m)) => return Err((status::BAD_RESULT, m)),
+            }
+        }
+    }
+
+    fn give_back(&mut self, block: SpilledBlock) {
+        if let Some(h) = self.spill.as_mut().and_then(|s| s.get()) {
+            ToHeap(h).give_back(block);
         }
     }
 }

@@ -3,10 +3,10 @@
 use crate::channel::header::KIND_JOINABLE;
 use crate::channel::message::Message;
 use crate::channel::ChannelError;
+use crate::handle::handle_impls;
 use crate::queue::handle::QueueHandle;
 use crate::queue::joinable::JoinableQueue;
 use rkyv::{Archive, Deserialize, Serialize};
-use std::fmt;
 
 /// A [`JoinableQueue`] reference for another process (rkyv-archivable; see
 /// [`QueueHandle`]).
@@ -27,25 +27,7 @@ pub struct JoinableQueueHandle<T> {
     inner: QueueHandle<T>,
 }
 
-impl<T> Clone for JoinableQueueHandle<T> {
-    fn clone(&self) -> Self {
-        JoinableQueueHandle { inner: self.inner.clone() }
-    }
-}
-
-impl<T> PartialEq for JoinableQueueHandle<T> {
-    fn eq(&self, o: &Self) -> bool {
-        self.inner == o.inner
-    }
-}
-
-impl<T> Eq for JoinableQueueHandle<T> {}
-
-impl<T> fmt::Debug for JoinableQueueHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("JoinableQueueHandle").field(&self.inner).finish()
-    }
-}
+handle_impls!(JoinableQueueHandle<T> { inner } debug { inner });
 
 impl<T: Message> JoinableQueueHandle<T> {
     pub(super) fn new(segment: String) -> Self {

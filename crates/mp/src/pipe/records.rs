@@ -1,0 +1,156 @@
+//! A pipe end as the destination of the one send path ([`zeroproc_codec::send`]): records
+//! go straight into the ring when it has room for the draft, else into the thread's
+//! scratch buffer, whose envelope then waits for exactly its own length of room; values
+//! larger than the largest record go to the pipe's heap.
+
+use crate::channel::error::CorruptError;
+use crate::channel::heap_wait::{first_block, spill_waiting, Content, SpillFail};
+use crate::channel::mapping::Mapping;
+use crate::channel::message::Wait;
+use crate::pipe::send::SendFail;
+use rkyv::util::AlignedVec;
+use std::ops::{Deref, DerefMut};
+use zeroproc_codec::envelope::{Encode, SEND_HINT};
+use zeroproc_codec::send::{Draft, Overflow, Records};
+use zeroproc_codec::spill::SpilledBlock;
+use zeroproc_ring::spsc::{Producer, Reservation, ReserveTimeoutError, TryReserveError};
+
+/// A claimed pipe producer and the thread's scratch buffer.
+pub(crate) struct PipeRecords<'a> {
+    pub(crate) prod: &'a mut Producer,
+    pub(crate) scratch: &'a mut AlignedVec<16>,
+    pub(crate) wait: Wait,
+    pub(crate) kind: u32,
+}
+
+impl Records for PipeRecords<'_> {
+    type Error = SendFail;
+    type Draft<'d>
+        = PipeDraft<'d>
+    where
+        Self: 'd;
+
+    fn max_len(&self) -> usize {
+        self.prod.max_payload()
+    }
+
+    /// A pipe's values are often larger than a job's arguments, and a draft that finds
+    /// no room costs no wait here (it moves to the scratch buffer).
+    fn first_len(&self) -> usize {
+        SEND_HINT.min(self.max_len())
+    }
+
+    fn draft(&mut self, len: usize) -> Result<PipeDraft<'_>, SendFail> {
+        // Two reservations: a refused one must release its borrow of the producer before
+        // the scratch draft takes it (room only grows in between: only we fill the ring).
+        let room = match self.prod.try_reserve(len) {
+            Ok(_) => true, // dropped: abandoned, nothing written
+            Err(TryReserveError::Full) => false,
+            Err(e) => return Err(fail(e.into())),
+        };
+        if room {
+            let r = self.prod.try_reserve(len).map_err(|e| fail(e.into()))?;
+            return Ok(PipeDraft::Ring { r, kind: self.kind });
+        }
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        let buf = &mut self.scratch[..len];
+        Ok(PipeDraft::Scratch { buf, prod: self.prod, wait: self.wait, kind: self.kind })
+    }
+}
+
+/// A record of a pipe being written: in the ring, or in scratch until room is found.
+pub(crate) enum PipeDraft<'d> {
+    Ring { r: Reservation<'d>, kind: u32 },
+    Scratch { buf: &'d mut [u8], prod: &'d mut Producer, wait: Wait, kind: u32 },
+}
+
+impl Deref for PipeDraft<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            PipeDraft::Ring { r, .. } => r,
+            PipeDraft::Scratch { buf, .. } => buf,
+        }
+    }
+}
+
+impl DerefMut for PipeDraft<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            PipeDraft::Ring { r, .. } => r,
+            PipeDraft::Scratch { buf, .. } => buf,
+        }
+    }
+}
+
+impl Draft for PipeDraft<'_> {
+    type Error = SendFail;
+
+    fn publish(self, len: usize) -> Result<(), SendFail> {
+        let (mut r, kind) = match self {
+            PipeDraft::Ring { r, kind } => (r, kind),
+            PipeDraft::Scratch { buf, prod, wait, kind } => {
+                let mut r = reserve(prod, len, wait)?;
+                r.copy_from_slice(&buf[..len]);
+                (r, kind)
+            }
+        };
+        r.truncate(len);
+        r.set_kind(kind);
+        r.commit();
+        Ok(())
+    }
+}
+
+/// Reserves `len` bytes, waiting per `wait`.
+pub(crate) fn reserve(
+    p: &mut Producer,
+    len: usize,
+    wait: Wait,
+) -> Result<Reservation<'_>, SendFail> {
+    match wait {
+        Wait::Never => p.try_reserve(len).map_err(|e| fail(e.into())),
+        Wait::Until(None) => p.reserve(len).map_err(|e| fail(e.into())),
+        Wait::Until(Some(d)) => p.reserve_deadline(len, d).map_err(fail),
+    }
+}
+
+fn fail(e: ReserveTimeoutError) -> SendFail {
+    match e {
+        ReserveTimeoutError::Timeout => SendFail::Timeout,
+        ReserveTimeoutError::Disconnected => SendFail::Disconnected,
+        ReserveTimeoutError::TooLarge { .. } => SendFail::TooLarge,
+        ReserveTimeoutError::Corrupt(c) => SendFail::Corrupt(CorruptError::Pipe(c)),
+    }
+}
+
+/// A pipe's heap as the overflow of its sends; `gone` says the receiver is gone (nobody
+/// would ever free a block).
+pub(crate) struct PipeSpill<'m, G> {
+    pub(crate) map: &'m Mapping,
+    pub(crate) wait: Wait,
+    pub(crate) gone: G,
+}
+
+impl<G: FnMut() -> bool> Overflow for PipeSpill<'_, G> {
+    type Error = SendFail;
+
+    fn spill<T: Encode>(&mut self, value: &T, need: usize) -> Result<SpilledBlock, SendFail> {
+        let content = Content::Value { value, first: first_block(need) };
+        spill_waiting(self.map, content, self.wait, &mut self.gone).map_err(|e| match e {
+            SpillFail::Timeout => SendFail::Timeout,
+            SpillFail::Closed => SendFail::Disconnected,
+            SpillFail::TooLarge => SendFail::TooLarge,
+            SpillFail::Serialize(e) => SendFail::Serialize(e),
+        })
+    }
+
+    fn give_back(&mut self, block: SpilledBlock) {
+        if let Some(heap) = self.map.heap() {
+            let _ = block.free(heap);
+        }
+        self.map.heap_freed();
+    }
+}
