@@ -210,7 +210,7 @@ impl std::fmt::Debug for ProgressBar {
 
 /// A pool initializer as data — its function id and, for `initializer_with`, the envelope of
 /// its arguments — for a layer that builds pools in other processes of the same build
-/// (zeroproc-cluster's node agents): [`PoolBuilder::forwarded_initializer`] sets it. The
+/// (zeroproc-cluster's node agents): [`PoolBuilder::forwarded_initializer`](crate::PoolBuilder::forwarded_initializer) sets it. The
 /// id is a trampoline offset, meaningful only in a process running the same executable
 /// (the cluster checks every rank's build fingerprint first); the workers resolve it
 /// through their pool's function table as for any job.
