@@ -155,8 +155,11 @@ impl ClusterBuilder {
     /// unlike a local `Pool` (spin 50 µs, then sleep): the agent shares its node's cores
     /// with its workers, and a worker spinning after its job keeps the agent off the CPU;
     /// sleeping at once costs the agent a futex wake (~2 µs) per job that finds its worker
-    /// idle. Measured on 2 vCPUs: tiny-job round trip p50 ~10 µs instead of ~16–21 µs, map
-    /// throughput no lower (docs/cluster.md, "Round-trip latency"). Rank 0's own pool keeps
+    /// idle. Measured on 2 vCPUs: tiny-job round trip p50 ~10 µs instead of ~21 µs when the
+    /// agent and its worker share a core (`--bind-to core`); with floating ranks
+    /// (`--bind-to none`) either ~10 µs or 18–29 µs depending on where the scheduler puts
+    /// rank 0 and the agent, against 16 µs (up to 34) spinning (docs/cluster.md,
+    /// "Round-trip latency"). Rank 0's own pool keeps
     /// the local default (its controller polls its rings directly, as a local `Pool`'s
     /// does). `wait_strategy(WaitStrategy::default())` gives every pool the local default.
     pub fn wait_strategy(mut self, s: WaitStrategy) -> Self {
