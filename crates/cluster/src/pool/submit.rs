@@ -196,6 +196,7 @@ impl ClusterPool {
                 // Acquire: pairs with the Release store in `close`.
                 self.shared.closed.load(Ordering::Acquire) || self.shared.has_room(local)
             });
+            // Acquire: as above.
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(SubmitError::Shutdown(args));
             }

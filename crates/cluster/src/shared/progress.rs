@@ -177,7 +177,10 @@ impl Shared {
             // SeqCst: see `changed`.
             let seen = self.completed.load(Ordering::SeqCst);
             let g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            // SeqCst: pairs with `changed` — this increment, then the re-read of
+            // `completed`, against its increment of `completed`, then its read of `sleeping`.
             self.sleeping.fetch_add(1, Ordering::SeqCst);
+            // SeqCst: the re-read of the pair above.
             let g = if self.completed.load(Ordering::SeqCst) == seen {
                 self.changed.wait_timeout(g, pause).map_or_else(|e| e.into_inner().0, |r| r.0)
             } else {
