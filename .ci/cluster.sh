@@ -59,4 +59,4 @@ expect_abort agent-dies "rank 1 .* exited on signal 9"
 
 echo "--- example mpi_map, 3 ranks"
 cargo build -q --release --features mpi --example mpi_map
-timeout 120 "${MPIRUN[@]}" -n 3 target/release/examples/mpi_map
+timeout 120 "${MPIRUN[@]}" -n 3 "${CARGO_TARGET_DIR:-target}/release/examples/mpi_map"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Cluster benchmarks (issue 15), all on this machine under `mpirun -n 2 --bind-to none`
-# (rank 0 controls, rank 1 is the node agent): raw MPI ping-pong, zeroproc's ClusterPool
+# (rank 0 controls, rank 1 is the node agent): raw MPI ping-pong (2 ranks) and relay
+# (3 ranks: 0 → 1 → 2 → 1 → 0), zeroproc's ClusterPool
 # (tiny-job round trip, map unbatched and chunked, W4 over 2 ranks vs a local pool), and
 # mpi4py.futures' MPIPoolExecutor, alternated ROUNDS times (default 3). mpi4py is built from
 # source against the system Open MPI the first time (~3 min), here and not in CI.
-# Prints every figure, then the median per key; the log goes to target/cluster-bench.log.
+# Prints every figure, then the median per key; the log goes to $CARGO_TARGET_DIR (or
+# target)/cluster-bench.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -17,7 +19,8 @@ bin=$(cargo bench -p zeroproc-cluster --features mpi --bench cluster --no-run 2>
   | sed -n 's/.*Executable benches\/cluster.rs (\(.*\))/\1/p' | tail -n 1)
 [ -x "$bin" ] || { echo "bench binary not found"; exit 1; }
 
-log=target/cluster-bench.log
+log="${CARGO_TARGET_DIR:-target}/cluster-bench.log"
+mkdir -p "$(dirname "$log")"
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "machine: $(nproc) vCPU,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(uname -r), $(mpirun --version | head -n 1), mpi4py $(python3 -c 'import mpi4py; print(mpi4py.__version__)')"
@@ -26,6 +29,10 @@ log=target/cluster-bench.log
   for r in $(seq "$ROUNDS"); do
     echo "--- round $r"
     "${MPIRUN[@]}" "$bin" pingpong
+    # The floor of a 3-process chain (controller → agent → worker) on this machine.
+    mpirun -n 3 --oversubscribe --bind-to none "$bin" relay
+    # The round trip with rank 0 on one core, the agent and its worker on the other.
+    mpirun -n 2 --bind-to core -x ONLY_RTT=1 -x RTT_TAG=_bind_core "$bin" | grep -v config
     "${MPIRUN[@]}" -x ROUNDS="$W4_ROUNDS" "$bin"
     "${MPIRUN[@]}" python3 -m mpi4py.futures bench/python/mpi4py_futures.py
   done

@@ -134,6 +134,8 @@ pub struct ClusterFuture<R, E = Never> {
     pub(crate) slot: Arc<Slot<R, E>>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) token: u64,
+    /// Dropping it unfinished terminates the job (`cancel_on_drop`).
+    pub(crate) cancel_on_drop: bool,
 }
 
 impl<R, E> std::fmt::Debug for ClusterFuture<R, E> {
@@ -150,7 +152,7 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
     pub(crate) fn failed(shared: Arc<Shared>, e: JobError<Never>) -> Self {
         let slot = Slot::new(|_| unreachable!("a failed future decodes nothing"));
         slot.complete(0, Err(e));
-        ClusterFuture { slot, shared, token: 0 }
+        ClusterFuture { slot, shared, token: 0, cancel_on_drop: false }
     }
 
     /// The job's number in this cluster pool (stable; 0 for a job never sent).
@@ -164,6 +166,12 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
             self.shared.progress();
         }
         self.slot.is_done()
+    }
+
+    /// True while a worker is running the job. For a job on a node this asks the node (a
+    /// message round trip); a job still waiting on rank 0 is not running.
+    pub fn running(&self) -> bool {
+        !self.done() && self.shared.running(self.token)
     }
 
     /// True if the job was cancelled.
@@ -203,6 +211,26 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         true
     }
 
+    /// Makes dropping this future unfinished [`terminate`](Self::terminate) its job (a
+    /// queued job never runs; a running one's worker is killed on its node). For a whole
+    /// pool: [`ClusterBuilder::cancel_on_drop`](crate::ClusterBuilder::cancel_on_drop).
+    ///
+    /// ```
+    /// zeroproc_cluster::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_cluster::ClusterPool::builder().local_workers(1).build()?;
+    /// let slow = pool.submit(|_: ()| std::thread::sleep(Duration::from_secs(60)), ()).cancel_on_drop();
+    /// if let Err(gave_up) = slow.result_timeout(Duration::from_millis(10)) {
+    ///     drop(gave_up); // the worker is freed at once
+    /// }
+    /// assert_eq!(pool.submit(|x: u32| x * 2, 21).result(), Ok(42));
+    /// # Ok::<(), zeroproc_cluster::ClusterError>(())
+    /// ```
+    pub fn cancel_on_drop(mut self) -> Self {
+        self.cancel_on_drop = true;
+        self
+    }
+
     /// Runs `f` with the outcome once the job is done (at once, in this thread, if it is
     /// done already); otherwise in the thread that receives the outcome (a thread waiting
     /// on the pool, or the pool's progress thread). A panicking callback is contained.
@@ -222,53 +250,59 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         }
     }
 
-    /// Waits until the job is done or `deadline` passes (`None`: no limit); true if done.
-    pub fn wait_deadline(&self, deadline: Option<Instant>) -> bool {
-        self.shared.wait_until(deadline, || self.slot.is_done())
+    /// Waits until done or `deadline` (`None`: no limit); true if done.
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        self.slot.is_done() || self.shared.wait_until(deadline, || self.slot.is_done())
+    }
+
+    /// Waits until the job is done or `deadline` passes; true if done.
+    pub fn wait_deadline(&self, deadline: Instant) -> bool {
+        self.wait_until(Some(deadline))
     }
 
     /// Waits at most `timeout`; true if done.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_deadline(Instant::now().checked_add(timeout))
+        self.wait_until(Instant::now().checked_add(timeout))
     }
 
     /// Waits for the outcome.
     pub fn result(self) -> Outcome<R, E> {
-        self.wait_deadline(None);
+        self.wait_until(None);
         self.take()
     }
 
     /// Waits at most `timeout`; the future is handed back if the job is not done.
     pub fn result_timeout(self, timeout: Duration) -> Result<Outcome<R, E>, Self> {
-        self.result_deadline(Instant::now().checked_add(timeout))
+        self.result_until(Instant::now().checked_add(timeout))
     }
 
     /// Waits until `deadline`; the future is handed back if the job is not done.
-    pub fn result_deadline(self, deadline: Option<Instant>) -> Result<Outcome<R, E>, Self> {
-        if self.wait_deadline(deadline) {
+    pub fn result_deadline(self, deadline: Instant) -> Result<Outcome<R, E>, Self> {
+        self.result_until(Some(deadline))
+    }
+
+    fn result_until(self, deadline: Option<Instant>) -> Result<Outcome<R, E>, Self> {
+        if self.wait_until(deadline) {
             Ok(self.take())
         } else {
             Err(self)
         }
     }
 
-    /// The error's kind if the job is done and failed (Python's `exception()` without
-    /// waiting).
+    /// Waits for the outcome and returns what kind of error it is, if any, leaving the
+    /// outcome in place (as `JobFuture::exception_kind`).
     pub fn exception_kind(&self) -> Option<JobErrorKind> {
-        if !self.done() {
-            return None;
-        }
+        self.wait_until(None);
         lock(&self.slot.value).as_ref().and_then(|v| v.as_ref().err().map(|e| e.kind()))
     }
 
-    /// The error, if the job is done and failed.
+    /// Waits for the outcome and returns its error, if any — message included (Python's
+    /// `exception()`), leaving the outcome in place.
     pub fn exception(&self) -> Option<JobError<E>>
     where
         E: Clone,
     {
-        if !self.done() {
-            return None;
-        }
+        self.wait_until(None);
         lock(&self.slot.value).as_ref().and_then(|v| v.as_ref().err().cloned())
     }
 
@@ -276,6 +310,15 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         lock(&self.slot.value)
             .take()
             .unwrap_or(Err(JobError::Decode { message: "the outcome was taken already".into() }))
+    }
+}
+
+impl<R, E> Drop for ClusterFuture<R, E> {
+    /// With `cancel_on_drop`, an unfinished job is terminated (without waiting for it).
+    fn drop(&mut self) {
+        if self.cancel_on_drop && self.token != 0 && !self.slot.is_done() {
+            let _ = self.shared.request_cancel(self.token, true);
+        }
     }
 }
 

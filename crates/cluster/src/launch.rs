@@ -26,6 +26,8 @@ pub(crate) struct Controller {
     pub net: Option<Net>,
     /// Every rank's build fingerprint, by rank.
     pub fingerprints: Vec<u64>,
+    /// Messages received for open pools that have not polled yet.
+    pub routes: crate::route::Routes,
     universe: Option<mpi::environment::Universe>,
 }
 
@@ -35,6 +37,11 @@ unsafe impl Send for Controller {}
 
 static CONTROLLER: OnceLock<Mutex<Controller>> = OnceLock::new();
 static STARTED: OnceLock<()> = OnceLock::new();
+
+/// True while MPI is up on rank 0 (a launcher started the run and `finish` has not ended it).
+pub(crate) fn live() -> bool {
+    controller().is_some_and(|c| c.net.is_some())
+}
 
 /// The controller state (rank 0 under a launcher), if any.
 pub(crate) fn controller() -> Option<MutexGuard<'static, Controller>> {
@@ -78,7 +85,12 @@ pub fn init() {
         drop(universe); // MPI_Finalize
         std::process::exit(0);
     }
-    let c = Controller { net: Some(net), fingerprints, universe: Some(universe) };
+    let c = Controller {
+        net: Some(net),
+        fingerprints,
+        routes: Default::default(),
+        universe: Some(universe),
+    };
     if CONTROLLER.set(Mutex::new(c)).is_err() {
         unreachable!("STARTED guards this");
     }

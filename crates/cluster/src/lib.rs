@@ -8,11 +8,14 @@
 //! * `init` — the first line of `main` (or `#[zeroproc::main]`): under `mpirun`/`srun`
 //!   every rank but 0 becomes a node agent and never returns; worker processes never touch
 //!   MPI.
-//! * `ClusterPool` — `submit`, `submit_with_time_limit`, `submit_fallible`, `map`,
-//!   `map_unordered` (`chunk_size`), `shutdown`, `shutdown_with`, `terminate`;
-//!   `ClusterFuture` has `JobFuture`'s methods (`result`, `result_timeout`, `done`,
-//!   `cancel`, `terminate`, `add_done_callback`, `exception`…, `.await`); `wait` and
-//!   `as_completed` work over many.
+//! * `ClusterPool` — `Pool`'s methods with the same signatures (a program written for `Pool`
+//!   compiles against it by changing the line that builds the pool): `submit`,
+//!   `submit_with_time_limit`, `submit_fallible`, `try_submit`, `submit_timeout`,
+//!   `submit_deadline`, `map`, `map_unordered` (`chunk_size`, `window`, `timeout`,
+//!   `progress`), `stats`, `shutdown`, `shutdown_with`, `terminate`; `ClusterFuture` has
+//!   `JobFuture`'s methods (`result`, `result_timeout`, `done`, `running`, `cancel`,
+//!   `terminate`, `cancel_on_drop`, `add_done_callback`, `exception`…, `.await`); `wait` and
+//!   `as_completed` work over many. Several cluster pools may be open at once.
 //! * Jobs travel as they are: the job record (envelope: function id + rkyv archive of the
 //!   arguments) is encoded once on rank 0, sent over MPI, and copied into a worker's ring
 //!   on its node unchanged but for the job id; the worker's result record comes back the
@@ -44,6 +47,8 @@ mod node;
 mod outbox;
 #[cfg(feature = "mpi")]
 mod pool;
+#[cfg(feature = "mpi")]
+mod route;
 #[cfg(feature = "mpi")]
 mod shared;
 #[cfg(feature = "mpi")]

@@ -59,6 +59,13 @@ pub struct ClusterMap<'p, F, I, A, R> {
     reorder: BTreeMap<u64, Chunk<R>>,
     ready: VecDeque<Result<R, JobError<Never>>>,
     started: bool,
+    /// `timeout(d)`: the wait's budget, and its deadline once the first item is taken.
+    timeout: Option<std::time::Duration>,
+    deadline: Option<std::time::Instant>,
+    /// The map timed out (it yielded `Timeout`) and ends.
+    ended: bool,
+    /// `progress()`: the bar advanced per result.
+    progress: Option<zeroproc_sched::raw::ProgressBar>,
     _f: PhantomData<fn(A) -> F>,
 }
 
@@ -121,6 +128,10 @@ where
             reorder: BTreeMap::new(),
             ready: VecDeque::new(),
             started: false,
+            timeout: None,
+            deadline: None,
+            ended: false,
+            progress: None,
             _f: PhantomData,
         }
     }
@@ -141,9 +152,47 @@ where
         self
     }
 
+    /// Shows a progress bar on stderr while the results are taken (as `Map::progress`):
+    /// items done, rate and ETA; drawn only when stderr is a terminal (and zeroproc-sched's
+    /// `progress` feature is on).
+    ///
+    /// ```
+    /// zeroproc_cluster::init();
+    /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
+    /// let v: Vec<u64> = pool.map(|x: u64| x * 2, 0..100).progress().map(Result::unwrap).collect();
+    /// assert_eq!(v[99], 198);
+    /// # Ok::<(), zeroproc_cluster::ClusterError>(())
+    /// ```
+    pub fn progress(mut self) -> Self {
+        let (lo, hi) = self.items.size_hint();
+        self.progress = Some(zeroproc_sched::raw::ProgressBar::new((hi == Some(lo)).then_some(lo)));
+        self
+    }
+
+    /// Gives up waiting after `d` in total (Python's `timeout`, as `Map::timeout`): the
+    /// iterator then yields one `Err(JobError::Timeout)` and ends; jobs in flight still run.
+    /// The clock starts at the first `next()` (the map is lazy).
+    ///
+    /// ```
+    /// zeroproc_cluster::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
+    /// let mut m = pool.map(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), [2000]).timeout(Duration::from_millis(20));
+    /// assert_eq!(m.next(), Some(Err(zeroproc_sched::JobError::Timeout)));
+    /// assert_eq!(m.next(), None);
+    /// # Ok::<(), zeroproc_cluster::ClusterError>(())
+    /// ```
+    pub fn timeout(mut self, d: std::time::Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
     /// Sends jobs until the window is full or the items run out. Items are pulled before
     /// the pool's lock is taken (the iterator may use the pool).
     fn refill(&mut self) {
+        if !self.started {
+            self.deadline = self.timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        }
         self.started = true;
         if !self.fixed_window {
             self.window = self.window.max(2 * self.pool.shared.total_window());
@@ -231,6 +280,25 @@ where
     type Item = Result<R, JobError<Never>>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let r = self.next_result();
+        if let Some(p) = &self.progress {
+            p.tick(r.is_some());
+        }
+        r
+    }
+}
+
+impl<F, I, A, R> ClusterMap<'_, F, I, A, R>
+where
+    F: JobFn<A, R>,
+    I: Iterator<Item = A>,
+    A: Message,
+    R: Message + Send + 'static,
+{
+    fn next_result(&mut self) -> Option<Result<R, JobError<Never>>> {
+        if self.ended {
+            return None;
+        }
         loop {
             if let Some(r) = self.ready.pop_front() {
                 return Some(r);
@@ -256,7 +324,11 @@ where
                 return None;
             }
             let sink = self.sink.clone();
-            self.pool.shared.wait_until(None, || !sink.is_empty());
+            if !self.pool.shared.wait_until(self.deadline, || !sink.is_empty()) {
+                // Timed out: report once, then end (the jobs in flight still run).
+                self.ended = true;
+                return Some(Err(JobError::Timeout));
+            }
         }
     }
 }

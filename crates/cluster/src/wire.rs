@@ -4,8 +4,15 @@
 //! TAG_JOBS  controller → agent   records: [token u64][timeout_ns u64][len u32][0 u32][record, padded to 16]
 //! TAG_DONE  agent → controller   outcomes: [token u64][kind u32][len u32][payload, padded to 16]
 //! TAG_CMD   controller → agent   one command: [op u8][0 × 7][args]
-//! TAG_REPLY agent → controller   one reply:   [op u8][0 × 7][args]
+//! TAG_REPLY agent → controller   one reply:   [op u8][0 × 7][pool u64][args]
 //! ```
+//!
+//! **Several cluster pools share the run.** Every pool numbers its jobs from
+//! `pool << POOL_SHIFT` (`pool_of(token)` gives it back), an agent keeps one node pool per
+//! cluster pool, and every message names its pool: a job or an outcome by its token (a
+//! `TAG_DONE` batch holds one pool's outcomes), a command by its first argument (`pool u64`
+//! for `BUILD`, `SHUTDOWN`, `TERMINATE`, `STATS`; the token for the job commands), a reply
+//! by its pool word. Rank 0 routes what it receives to the pool it names (`route.rs`).
 //!
 //! A record is the job's envelope exactly as encoded on the controller (header with the
 //! function id, then the rkyv archive): the agent copies it into a worker's ring unchanged
@@ -26,18 +33,20 @@ pub const TAG_REPLY: i32 = 14;
 
 /// Command and reply opcodes.
 pub mod op {
-    /// Build the node pool: workers u32 (0: one per core), timeout_ns u64, pin u8,
-    /// ring capacity u64.
+    /// Build the node pool of cluster pool `pool u64`: workers u32 (0: one per core),
+    /// timeout_ns u64, pin u8, ring capacity u64, wait strategy u8 and spin ns u64, max
+    /// jobs per worker u64, spill heap bytes u64, name (len u32, UTF-8), [initializer: 1 u8,
+    /// fn id u32, arguments' envelope].
     /// Reply: workers u32, max_record u32 — or `ERROR` with a message.
     pub const BUILD: u8 = 1;
     /// Cancel the job with token u64 if it has not started. Reply `NOT_CANCELLED` if not.
     pub const CANCEL: u8 = 2;
     /// Cancel or kill (terminate) the job with token u64.
     pub const TERMINATE_JOB: u8 = 3;
-    /// Shut the node pool down (cancel u8): queued jobs run (or are cancelled), workers
+    /// Shut the node pool `pool u64` down (cancel u8): queued jobs run (or are cancelled), workers
     /// exit. Reply `SHUTDOWN` once the pool is gone.
     pub const SHUTDOWN: u8 = 4;
-    /// Terminate the node pool: cancel queued jobs, kill running ones. Reply `SHUTDOWN`.
+    /// Terminate the node pool `pool u64`: cancel queued jobs, kill running ones. Reply `SHUTDOWN`.
     pub const TERMINATE: u8 = 5;
     /// Leave: the agent finalizes MPI and exits.
     pub const STOP: u8 = 6;
@@ -45,6 +54,43 @@ pub mod op {
     pub const NOT_CANCELLED: u8 = 7;
     /// Reply: an error message (UTF-8).
     pub const ERROR: u8 = 8;
+    /// Is the job with token u64 running? Reply `RUNNING`: token u64, running u8.
+    pub const RUNNING: u8 = 9;
+    /// The node pool `pool u64`'s worker statistics. Reply `STATS`: per worker
+    /// [`STAT_WORDS`](super::STAT_WORDS) u64 (pid, jobs done, busy ns, idle ns, bytes in,
+    /// bytes out, queued, respawns, moved away).
+    pub const STATS: u8 = 10;
+}
+
+/// Words per worker in a `STATS` reply.
+pub const STAT_WORDS: usize = 9;
+
+/// How far a pool's tokens are shifted: pool `p` numbers its jobs from `p << POOL_SHIFT`.
+pub const POOL_SHIFT: u32 = 40;
+
+/// The cluster pool job `token` belongs to.
+#[inline]
+pub fn pool_of(token: u64) -> u64 {
+    token >> POOL_SHIFT
+}
+
+/// The pool a message from an agent is about: a `TAG_DONE` batch's first token, a
+/// `TAG_REPLY`'s pool word.
+pub fn pool_of_message(tag: i32, bytes: &[u8]) -> Option<u64> {
+    let word = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+    match tag {
+        TAG_DONE => word(0).map(pool_of),
+        TAG_REPLY => word(8),
+        _ => None,
+    }
+}
+
+/// A reply about pool `pool`: the opcode, padding, the pool, then `args`.
+pub fn reply(op: u8, pool: u64, args: &[u8]) -> Vec<u8> {
+    let mut v = vec![op, 0, 0, 0, 0, 0, 0, 0];
+    v.extend_from_slice(&pool.to_le_bytes());
+    v.extend_from_slice(args);
+    v
 }
 
 /// Outcome kinds.
@@ -220,6 +266,16 @@ mod tests {
             JobError::WorkerDied { signal: Some(9), exit_code: None }
         );
         assert_eq!((v[1].token, v[1].body.len()), (4, 17));
+    }
+
+    #[test]
+    fn messages_name_their_pool() {
+        let token = (3u64 << POOL_SHIFT) + 17;
+        let mut d = Vec::new();
+        push_done(&mut d, token, kind::OK, &[1]);
+        assert_eq!(pool_of_message(TAG_DONE, &d), Some(3));
+        assert_eq!(pool_of_message(TAG_REPLY, &reply(op::SHUTDOWN, 5, &[])), Some(5));
+        assert_eq!(pool_of_message(TAG_REPLY, &[op::SHUTDOWN]), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroproc_cluster::{as_completed, wait, ClusterError, ClusterPool, ReturnWhen};
-use zeroproc_sched::{JobError, Shutdown};
+use zeroproc_sched::{JobError, Shutdown, SubmitError, TrySubmitError};
 
 /// The MPI rank whose node pool runs this job (workers inherit their agent's environment).
 fn rank() -> u32 {
@@ -43,7 +43,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 12] = [
+    let checks: [Check; 16] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -56,6 +56,10 @@ fn main() {
         ("large_payloads_go_through_the_spill_heaps", large_payloads_go_through_the_spill_heaps),
         ("shutdown_then_submit_is_shutdown", shutdown_then_submit_is_shutdown),
         ("local_and_remote_workers_together", local_and_remote_workers_together),
+        ("two_pools_at_once", two_pools_at_once),
+        ("the_rest_of_the_pool_api", the_rest_of_the_pool_api),
+        ("initializers_run_on_every_node", initializers_run_on_every_node),
+        ("one_program_for_pool_and_cluster_pool", one_program_for_pool_and_cluster_pool),
         (
             "node_local_handles_run_on_rank_0_or_are_refused",
             node_local_handles_run_on_rank_0_or_are_refused,
@@ -397,8 +401,36 @@ fn local_and_remote_workers_together(launched: bool) {
     if launched {
         assert_eq!(ranks, BTreeSet::from([0, 1, 2]));
     }
-    let second = ClusterPool::builder().build();
-    assert!(matches!(second, Err(ClusterError::Unavailable(_))), "{second:?}");
+}
+
+/// Two cluster pools open at once, used from two threads: each agent keeps a node pool per
+/// cluster pool, and rank 0 routes every outcome to its pool.
+fn two_pools_at_once(launched: bool) {
+    let a = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let b = ClusterPool::builder().workers_per_node(1).window_per_worker(1).build().unwrap();
+    if launched {
+        assert_eq!(a.nodes(), [(1, 1), (2, 1)]);
+        assert_eq!(b.nodes(), [(1, 1), (2, 1)]);
+    }
+    let slow = b.submit(sleep_ms, 300);
+    std::thread::scope(|s| {
+        let ta = s.spawn(|| a.map(square, 0..3000u64).map(Result::unwrap).sum::<u64>());
+        let tb = s.spawn(|| {
+            let fs: Vec<_> = (0..500u64).map(|x| b.submit(where_am_i, x)).collect();
+            fs.into_iter().map(|f| f.result().unwrap().0).sum::<u64>()
+        });
+        assert_eq!(ta.join().unwrap(), (0..3000u64).map(square).sum::<u64>());
+        assert_eq!(tb.join().unwrap(), (0..500u64).map(|x| 2 * x).sum::<u64>());
+    });
+    // Shutting one down leaves the other serving; a third can open meanwhile.
+    a.terminate();
+    assert_eq!(a.submit(square, 3).result(), Err(JobError::Shutdown));
+    assert_eq!(slow.result(), Ok(300));
+    let c = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    assert_eq!(b.submit(square, 5).result(), Ok(25));
+    assert_eq!(c.submit(square, 6).result(), Ok(36));
+    drop(b);
+    assert_eq!(c.map(square, 0..100u64).map(Result::unwrap).sum::<u64>(), 328_350);
 }
 
 /// Run as `mpirun -n 1 cluster mismatch : -n 2 -x ZEROPROC_CLUSTER_FINGERPRINT_SALT=other cluster mismatch`.
@@ -525,6 +557,9 @@ fn finish_under_a_live_pool_fails_its_jobs(launched: bool) {
     }
     let t = Instant::now();
     let want = if launched { JobError::Shutdown } else { JobError::Cancelled };
+    // Questions to the nodes do not wait for answers that cannot come.
+    assert!(!running.running());
+    assert!(pool.stats().workers.len() <= pool.workers());
     assert_eq!(running.result(), Err(want.clone()));
     for f in queued {
         assert_eq!(f.result(), Err(want.clone()));
@@ -577,4 +612,215 @@ fn full_rings_make_jobs_wait_not_fail(_: bool) {
     for f in fs {
         assert_eq!(f.result(), Ok(20_000));
     }
+}
+
+fn panic_on(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(100));
+    panic!("job {x} fails on purpose")
+}
+
+/// What `Pool` has besides submit/map/futures: `try_submit`, `submit_timeout`/`_deadline`,
+/// `stats`, `running`, `cancel_on_drop`, `map(..).timeout/progress`, waiting `exception`.
+fn the_rest_of_the_pool_api(launched: bool) {
+    let pool = ClusterPool::builder()
+        .workers_per_node(1)
+        .window_per_worker(1)
+        .name("api-test")
+        .build()
+        .unwrap();
+    assert_eq!(pool.name(), "api-test");
+    let n = pool.workers();
+    // Every node's window full: try_submit and a short submit_timeout hand the args back.
+    let busy: Vec<_> = (0..n).map(|_| pool.try_submit(sleep_ms, 400).expect("room")).collect();
+    assert!(matches!(pool.try_submit(square, 3), Err(TrySubmitError::Full(3))));
+    let t = Instant::now();
+    assert!(matches!(
+        pool.submit_timeout(square, 4, Duration::from_millis(30)),
+        Err(SubmitError::Timeout(4))
+    ));
+    assert!(t.elapsed() >= Duration::from_millis(30));
+    // running(): the busy jobs run on their nodes (asked there).
+    let until = Instant::now() + Duration::from_secs(10);
+    while !busy.iter().all(|f| f.running()) {
+        assert!(Instant::now() < until, "the busy jobs never ran");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let later = pool.submit_deadline(square, 5, Instant::now() + Duration::from_secs(30));
+    assert_eq!(later.expect("room before the deadline").result(), Ok(25));
+    for f in busy {
+        assert!(f.wait_deadline(Instant::now() + Duration::from_secs(30)));
+        assert!(!f.running());
+        assert_eq!(f.result_deadline(Instant::now()).expect("done"), Ok(400));
+    }
+    // exception() waits for the outcome, as JobFuture's does.
+    let f = pool.submit(panic_on, 7);
+    assert!(
+        matches!(f.exception(), Some(JobError::Panicked { message }) if message.contains("job 7"))
+    );
+    // stats(): every worker of every node, jobs counted.
+    let fresh = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let sum: u64 = fresh.map(square, 0..200u64).progress().map(Result::unwrap).sum();
+    assert_eq!(sum, (0..200u64).map(square).sum::<u64>());
+    let stats = fresh.stats();
+    assert_eq!(stats.workers.len(), fresh.workers(), "{stats}");
+    assert_eq!(stats.jobs_done(), 200, "{stats}");
+    if launched {
+        let ranks: Vec<usize> = fresh.node_stats().iter().map(|s| s.0).collect();
+        assert_eq!(ranks, [1, 2]);
+    }
+    // max_jobs_per_worker and wait_strategy reach the nodes' pools.
+    let recycled = ClusterPool::builder()
+        .workers_per_node(1)
+        .max_jobs_per_worker(2)
+        .wait_strategy(zeroproc_sched::WaitStrategy::Sleep)
+        .build()
+        .unwrap();
+    let pids: BTreeSet<u32> =
+        recycled.map(|_: u64| std::process::id(), 0..40u64).map(Result::unwrap).collect();
+    assert!(pids.len() >= 40 / 2, "{} worker processes ran 40 jobs", pids.len());
+    drop(recycled);
+    // spill_heap(0) reaches the nodes: arguments larger than a ring record are TooLarge at
+    // submission, handed back.
+    let no_heap = ClusterPool::builder().workers_per_node(1).spill_heap(0).build().unwrap();
+    match no_heap.try_submit(byte_sum, vec![1u8; 300_000]) {
+        Err(TrySubmitError::TooLarge(v, _)) => assert_eq!(v.len(), 300_000),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert_eq!(no_heap.submit(byte_sum, vec![1u8; 1000]).result(), Ok(1000));
+    drop(no_heap);
+    // map(..).timeout: one Timeout, then the end.
+    let mut m = fresh.map(sleep_ms, [3000u64, 3000]).timeout(Duration::from_millis(50));
+    assert_eq!(m.next(), Some(Err(JobError::Timeout)));
+    assert_eq!(m.next(), None);
+    drop(m);
+    fresh.terminate();
+    // cancel_on_drop: a dropped unfinished future frees its node's worker at once.
+    let pool2 = ClusterPool::builder().workers_per_node(1).cancel_on_drop(true).build().unwrap();
+    let hung: Vec<_> = (0..pool2.workers()).map(|_| pool2.submit(sleep_ms, 60_000)).collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    drop(hung);
+    let v: Vec<u64> = (0..pool2.workers() as u64)
+        .map(|x| pool2.submit(square, x))
+        .map(|f| f.result().unwrap())
+        .collect();
+    assert_eq!(v.len(), pool2.workers());
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    drop(pool2);
+    // ... and per future.
+    let f = pool.submit(sleep_ms, 60_000).cancel_on_drop();
+    std::thread::sleep(Duration::from_millis(50));
+    drop(f);
+    let t = Instant::now();
+    assert_eq!(pool.submit(square, 9).result(), Ok(81));
+    pool.shutdown();
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert!(matches!(pool.try_submit(square, 2), Err(TrySubmitError::Shutdown(2))));
+    assert!(matches!(
+        pool.submit_timeout(square, 2, Duration::ZERO),
+        Err(SubmitError::Shutdown(2))
+    ));
+}
+
+/// A program written for `Pool`, used unchanged but for the line that builds the pool: it
+/// must compile (and give the same answers) against `ClusterPool`. Every method the two
+/// share is called here, so a signature that drifts breaks this build.
+macro_rules! program_for_a_pool {
+    ($build:expr) => {{
+        let pool = $build;
+        let n = pool.workers();
+        assert!(n > 0 && !pool.name().is_empty());
+        assert_eq!(pool.submit(square, 3).result(), Ok(9));
+        let f = pool.submit_fallible(even_only, 3);
+        assert_eq!(f.exception_kind(), Some(zeroproc_sched::JobErrorKind::Job));
+        assert!(matches!(f.exception(), Some(JobError::Job(_))));
+        let f = pool.try_submit(square, 4).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.result_timeout(Duration::from_secs(30)).ok(), Some(Ok(16)));
+        let f = pool.submit_timeout(square, 5, Duration::from_secs(30)).expect("room");
+        assert!(f.wait_timeout(Duration::from_secs(30)));
+        assert!(f.done() && !f.running() && !f.cancelled() && !f.cancel() && !f.terminate());
+        assert_eq!(f.result(), Ok(25));
+        let f = pool.submit_deadline(square, 6, Instant::now() + Duration::from_secs(30)).unwrap();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let s2 = seen.clone();
+        f.add_done_callback(move |r| {
+            assert_eq!(r, &Ok(36));
+            s2.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(f.wait_deadline(Instant::now() + Duration::from_secs(30)));
+        let _ = f.id();
+        assert_eq!(f.result_deadline(Instant::now()).ok(), Some(Ok(36)));
+        let f = pool.submit_with_time_limit(sleep_ms, 5_000, Duration::from_millis(100));
+        assert_eq!(f.result(), Err(JobError::TimeLimit));
+        let g = pool.submit(sleep_ms, 60_000).cancel_on_drop();
+        drop(g);
+        let fs: Vec<_> = (0..8u64).map(|x| pool.submit(square, x)).collect();
+        let (done, _) = zeroproc_sched::wait(fs, ReturnWhen::AllCompleted, None);
+        assert_eq!(done.len(), 8);
+        assert_eq!(zeroproc_sched::as_completed(done).count(), 8);
+        let v: Vec<u64> = pool
+            .map(square, 0..100u64)
+            .chunk_size(7)
+            .window(4)
+            .timeout(Duration::from_secs(60))
+            .progress()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(v, (0..100u64).map(square).collect::<Vec<_>>());
+        let mut u: Vec<u64> = pool.map_unordered(square, 0..50u64).map(Result::unwrap).collect();
+        u.sort_unstable();
+        assert_eq!(u, (0..50u64).map(square).collect::<Vec<_>>());
+        assert!(pool.stats().jobs_done() >= 100 / 7);
+        assert!(pool.shutdown_with(Shutdown::new().timeout(Duration::from_secs(30))));
+        pool.terminate();
+        pool.shutdown();
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+    }};
+}
+
+fn one_program_for_pool_and_cluster_pool(_: bool) {
+    program_for_a_pool!(zeroproc_sched::Pool::builder().workers(2).build().unwrap());
+    program_for_a_pool!(ClusterPool::builder().workers_per_node(1).build().unwrap());
+}
+
+static UNIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn set_unit(unit: String) {
+    UNIT.set(unit).expect("once per worker");
+}
+
+fn with_unit(x: u64) -> (String, u32) {
+    (format!("{x}{}", UNIT.get().expect("initialized")), rank())
+}
+
+fn failing_init() {
+    panic!("initializer fails on purpose")
+}
+
+/// `initializer_with` runs in every worker of every node; a panicking initializer fails
+/// `build` naming the rank and the panic, and the next pool builds.
+fn initializers_run_on_every_node(launched: bool) {
+    let pool = ClusterPool::builder()
+        .workers_per_node(1)
+        .initializer_with(set_unit, "cm".to_string())
+        .build()
+        .unwrap();
+    let out: Vec<(String, u32)> = pool.map(with_unit, 0..200u64).map(Result::unwrap).collect();
+    assert!(out.iter().enumerate().all(|(i, o)| o.0 == format!("{i}cm")), "{out:?}");
+    if launched {
+        let ranks: BTreeSet<u32> = out.iter().map(|o| o.1).collect();
+        assert_eq!(ranks, BTreeSet::from([1, 2]));
+    }
+    drop(pool);
+    match ClusterPool::builder().workers_per_node(1).initializer(failing_init).build() {
+        Err(ClusterError::Node { message, .. }) => {
+            assert!(message.contains("initializer fails on purpose"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pool_after_failure().submit(square, 4).result(), Ok(16));
+}
+
+fn pool_after_failure() -> ClusterPool {
+    ClusterPool::builder().workers_per_node(1).build().expect("a pool after a failed build")
 }

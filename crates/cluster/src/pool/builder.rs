@@ -1,16 +1,17 @@
 //! Building a [`ClusterPool`]: the node pools (every agent's, and rank 0's own), and why
 //! that can fail.
 
-use super::{progress_loop, ClusterPool, OPEN};
+use super::{progress_loop, ClusterPool};
 use crate::idle::Idle;
 use crate::launch;
 use crate::outbox::Outbox;
 use crate::shared::{Shared, Target, Via};
-use crate::wire::op;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::wire::{command, op, TAG_CMD, TAG_REPLY};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use zeroproc_sched::Pool;
+use zeroproc_sched::raw::Initializer;
+use zeroproc_sched::{InitFn, JobFn, Message, Pool, WaitStrategy};
 
 /// How long `build` waits for the agents to start their pools.
 const BUILD_WAIT: Duration = Duration::from_secs(120);
@@ -26,8 +27,7 @@ pub enum ClusterError {
         /// The ranks that differ, with their fingerprints.
         ranks: Vec<(usize, u64)>,
     },
-    /// Another `ClusterPool` is open (one at a time), or the cluster was
-    /// [`finish`](crate::finish)ed.
+    /// The cluster was [`finish`](crate::finish)ed: MPI is gone.
     Unavailable(String),
     /// A node (or rank 0's own pool) could not build its pool.
     Node {
@@ -38,6 +38,9 @@ pub enum ClusterError {
     },
     /// There is nowhere to run jobs: no agents and no local workers.
     NoTargets,
+    /// The configuration cannot be used (e.g. initializer arguments that cannot be
+    /// archived).
+    Config(String),
 }
 
 impl std::fmt::Display for ClusterError {
@@ -56,6 +59,7 @@ impl std::fmt::Display for ClusterError {
             }
             ClusterError::Unavailable(m) => f.write_str(m),
             ClusterError::Node { rank, message } => write!(f, "rank {rank}: {message}"),
+            ClusterError::Config(m) => f.write_str(m),
             ClusterError::NoTargets => {
                 f.write_str("no node agents and no local workers to run jobs")
             }
@@ -74,6 +78,13 @@ pub struct ClusterBuilder {
     job_time_limit: Option<Duration>,
     pin: bool,
     ring_capacity: usize,
+    cancel_on_drop: bool,
+    wait_strategy: Option<WaitStrategy>,
+    max_jobs_per_worker: Option<u64>,
+    spill_heap: Option<usize>,
+    /// The workers' initializer (or why its arguments could not be archived).
+    initializer: Option<Result<Initializer, String>>,
+    name: Option<String>,
 }
 
 impl Default for ClusterBuilder {
@@ -85,6 +96,12 @@ impl Default for ClusterBuilder {
             job_time_limit: None,
             pin: true,
             ring_capacity: 1 << 18,
+            cancel_on_drop: false,
+            wait_strategy: None,
+            max_jobs_per_worker: None,
+            spill_heap: None,
+            initializer: None,
+            name: None,
         }
     }
 }
@@ -133,23 +150,108 @@ impl ClusterBuilder {
         self
     }
 
-    /// Builds the node pools (every agent's, and rank 0's if it has workers).
+    /// How idle workers wait for jobs (`PoolBuilder::wait_strategy`), on every node's pool
+    /// and rank 0's own. Default: the node agents' pools use [`WaitStrategy::Sleep`] —
+    /// unlike a local `Pool` (spin 50 µs, then sleep): the agent shares its node's cores
+    /// with its workers, and a worker spinning after its job keeps the agent off the CPU;
+    /// sleeping at once costs the agent a futex wake (~2 µs) per job that finds its worker
+    /// idle. Measured on 2 vCPUs: tiny-job round trip p50 ~10 µs instead of ~21 µs when the
+    /// agent and its worker share a core (`--bind-to core`); with floating ranks
+    /// (`--bind-to none`) either ~10 µs or 18–29 µs depending on where the scheduler puts
+    /// rank 0 and the agent, against 16 µs (up to 34) spinning (docs/cluster.md,
+    /// "Round-trip latency"). Rank 0's own pool keeps
+    /// the local default (its controller polls its rings directly, as a local `Pool`'s
+    /// does). `wait_strategy(WaitStrategy::default())` gives every pool the local default.
+    pub fn wait_strategy(mut self, s: WaitStrategy) -> Self {
+        self.wait_strategy = Some(s);
+        self
+    }
+
+    /// Replace each node's worker after `n` jobs (`PoolBuilder::max_jobs_per_worker`,
+    /// Python's `max_tasks_per_child`).
+    pub fn max_jobs_per_worker(mut self, n: u64) -> Self {
+        self.max_jobs_per_worker = Some(n.max(1));
+        self
+    }
+
+    /// Runs `f` once in every worker of every node (and every respawned worker) before its
+    /// first job, as `PoolBuilder::initializer`. A panicking initializer fails `build` with
+    /// [`ClusterError::Node`] naming the rank and the panic's message.
+    pub fn initializer<F: InitFn>(mut self, f: F) -> Self {
+        self.initializer = Some(Ok(Initializer::new(f)));
+        self
+    }
+
+    /// Runs `f(args)` once in every worker of every node before its first job (Python's
+    /// `initializer=f, initargs=args`), as `PoolBuilder::initializer_with`: `args` is
+    /// archived once on rank 0 and sent to each node.
+    ///
+    /// ```
+    /// zeroproc_cluster::init();
+    /// use std::sync::OnceLock;
+    /// static UNIT: OnceLock<String> = OnceLock::new(); // per worker process
+    /// fn setup(unit: String) { UNIT.set(unit).unwrap(); }
+    /// let pool = zeroproc_cluster::ClusterPool::builder().initializer_with(setup, "cm".to_string()).build()?;
+    /// assert_eq!(pool.submit(|x: u64| format!("{x}{}", UNIT.get().unwrap()), 7).result().unwrap(), "7cm");
+    /// # Ok::<(), zeroproc_cluster::ClusterError>(())
+    /// ```
+    pub fn initializer_with<F, A>(mut self, f: F, args: A) -> Self
+    where
+        F: JobFn<A, ()>,
+        A: Message,
+    {
+        self.initializer = Some(Initializer::with(f, &args));
+        self
+    }
+
+    /// The pool's name (default `<executable>-<pid>` of rank 0, as `PoolBuilder::name`);
+    /// each node's pool is listed by `zeroproc top` on its node as `NAME-node-RANK`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Bytes of each node's spill heap, which carries arguments and results too large for a
+    /// ring record (`PoolBuilder::spill_heap`; default 64 MiB, `0`: none). A job's
+    /// arguments must fit every node's: larger ones are `TooLarge` at submission.
+    pub fn spill_heap(mut self, bytes: usize) -> Self {
+        self.spill_heap = Some(bytes);
+        self
+    }
+
+    /// Dropping an unfinished [`ClusterFuture`](crate::ClusterFuture) of this pool
+    /// terminates its job, as `PoolBuilder::cancel_on_drop` does on one machine: a job
+    /// waiting on rank 0 or on its node never runs, a running one has its worker killed on
+    /// its node. Default `false` (Python: a dropped future's job still runs). One future can
+    /// opt in alone with [`ClusterFuture::cancel_on_drop`](crate::ClusterFuture::cancel_on_drop).
+    pub fn cancel_on_drop(mut self, on: bool) -> Self {
+        self.cancel_on_drop = on;
+        self
+    }
+
+    /// Builds the node pools (every agent's, and rank 0's if it has workers). Several
+    /// cluster pools may be open at once: each agent then keeps one node pool per cluster
+    /// pool (each with its workers, as several `Pool`s on one machine would).
     pub fn build(self) -> Result<ClusterPool, ClusterError> {
-        // AcqRel / Release (below and in `end`): one pool at a time; the flag hands the
-        // agents over from the previous pool's `end` to this build.
-        if OPEN.swap(true, Ordering::AcqRel) {
-            return Err(ClusterError::Unavailable(
-                "another ClusterPool is open (one at a time)".into(),
-            ));
+        let id = crate::shared::next_pool_id();
+        if let Some(mut c) = launch::controller() {
+            c.open_route(id);
         }
-        let r = self.build_inner();
+        let r = self.build_inner(id);
         if r.is_err() {
-            OPEN.store(false, Ordering::Release);
+            if let Some(mut c) = launch::controller() {
+                c.close_route(id);
+            }
         }
         r
     }
 
-    fn build_inner(self) -> Result<ClusterPool, ClusterError> {
+    fn build_inner(mut self, id: u64) -> Result<ClusterPool, ClusterError> {
+        let name = self.name.take().unwrap_or_else(default_name);
+        self.name = Some(name.clone());
+        if let Some(Err(e)) = &self.initializer {
+            return Err(ClusterError::Config(format!("initializer arguments: {e}")));
+        }
         let timeout_ns = self
             .job_time_limit
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
@@ -178,12 +280,24 @@ impl ClusterBuilder {
                 .workers(local)
                 .pin(self.pin)
                 .ring_capacity(self.ring_capacity)
-                .name("cluster-node-0");
+                .name(format!("{name}-node-0"));
             if let Some(cores) = crate::node::cores_for(local).filter(|_| self.pin) {
                 b = b.cores(cores);
             }
             if let Some(d) = self.job_time_limit {
                 b = b.job_time_limit(d);
+            }
+            if let Some(w) = self.wait_strategy {
+                b = b.wait_strategy(w);
+            }
+            if let Some(n) = self.max_jobs_per_worker {
+                b = b.max_jobs_per_worker(n);
+            }
+            if let Some(n) = self.spill_heap {
+                b = b.spill_heap(n);
+            }
+            if let Some(Ok(init)) = &self.initializer {
+                b = b.forwarded_initializer(init);
             }
             let p =
                 b.build().map_err(|e| ClusterError::Node { rank: 0, message: e.to_string() })?;
@@ -191,7 +305,7 @@ impl ClusterBuilder {
             targets.push(Target::new(Via::Local(p), local, local * self.window_per_worker));
         }
         let shared_targets = if size > 1 {
-            let built = start_agents(size, &self, timeout_ns)?;
+            let built = start_agents(id, size, &self, timeout_ns)?;
             for (rank, workers, max) in built {
                 max_record = max_record.min(max);
                 targets.push(Target::new(
@@ -207,7 +321,12 @@ impl ClusterBuilder {
         if shared_targets.is_empty() {
             return Err(ClusterError::NoTargets);
         }
-        let shared = Arc::new(Shared::new(shared_targets, local_outbox, timeout_ns));
+        let mut shared = Shared::new(id, shared_targets, local_outbox, timeout_ns);
+        shared.cancel_on_drop = self.cancel_on_drop;
+        let shared = Arc::new(shared);
+        if let Some(mut c) = launch::controller() {
+            c.wake_route(id, Arc::downgrade(&shared));
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let progress = {
             let (shared, stop) = (shared.clone(), stop.clone());
@@ -225,71 +344,111 @@ impl ClusterBuilder {
             progress: Mutex::new(Some(progress)),
             max_record,
             ended: AtomicBool::new(false),
+            questions: Mutex::new(()),
+            name,
         })
     }
+}
+
+/// `<executable>-<pid>`, as a local pool's default name.
+fn default_name() -> String {
+    let exe = std::env::current_exe().ok();
+    let stem = exe.as_ref().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().into_owned());
+    format!("{}-{}", stem.unwrap_or_else(|| "zeroproc".into()), std::process::id())
 }
 
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Sends `BUILD` to every agent and collects (rank, workers, max record).
+/// Sends `BUILD` for pool `id` to every agent and collects (rank, workers, max record).
 fn start_agents(
+    id: u64,
     size: usize,
     b: &ClusterBuilder,
     timeout_ns: u64,
 ) -> Result<Vec<(usize, usize, usize)>, ClusterError> {
-    let mut args = (b.workers_per_node as u32).to_le_bytes().to_vec();
+    let mut args = id.to_le_bytes().to_vec();
+    args.extend_from_slice(&(b.workers_per_node as u32).to_le_bytes());
     args.extend_from_slice(&timeout_ns.to_le_bytes());
     args.push(u8::from(b.pin));
     args.extend_from_slice(&(b.ring_capacity as u64).to_le_bytes());
-    let mut c = launch::controller().expect("checked by the caller");
-    let net = c.net.as_mut().expect("checked by the caller");
-    for r in 1..size {
-        net.send(r, crate::wire::TAG_CMD, crate::wire::command(op::BUILD, &args));
+    let (kind, spin) = match b.wait_strategy {
+        // The agents' default: see `ClusterBuilder::wait_strategy`.
+        None | Some(WaitStrategy::Sleep) => (3u8, Duration::ZERO),
+        Some(WaitStrategy::Spin) => (1, Duration::ZERO),
+        Some(WaitStrategy::SpinThenSleep { spin }) => (2, spin),
+    };
+    args.push(kind);
+    args.extend_from_slice(&u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX).to_le_bytes());
+    args.extend_from_slice(&b.max_jobs_per_worker.unwrap_or(0).to_le_bytes());
+    args.extend_from_slice(&b.spill_heap.map_or(u64::MAX, |n| n as u64).to_le_bytes());
+    let name = b.name.as_deref().unwrap_or_default().as_bytes();
+    args.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    args.extend_from_slice(name);
+    if let Some(Ok(init)) = &b.initializer {
+        args.push(1);
+        args.extend_from_slice(&init.fn_id.to_le_bytes());
+        if let Some(a) = &init.args {
+            args.extend_from_slice(a);
+        }
     }
+    let send_all = |code: u8, args: &[u8], ranks: &mut dyn Iterator<Item = usize>| {
+        let mut c = launch::controller().expect("checked by the caller");
+        if let Some(net) = c.net.as_mut() {
+            ranks.for_each(|r| net.send(r, TAG_CMD, command(code, args)));
+        }
+    };
+    send_all(op::BUILD, &args, &mut (1..size));
     let (mut built, mut failed) = (Vec::new(), None);
     let until = Instant::now() + BUILD_WAIT;
     let mut idle = Idle::default();
-    while built.len() + usize::from(failed.is_some()) < size - 1 && failed.is_none() {
-        match net.try_receive() {
-            Some(m) if m.tag == crate::wire::TAG_REPLY && m.bytes.first() == Some(&op::BUILD) => {
-                let a = &m.bytes[8..];
-                let w = u32::from_le_bytes(a[0..4].try_into().expect("4")) as usize;
-                let max = u32::from_le_bytes(a[4..8].try_into().expect("4")) as usize;
-                built.push((m.from, w, max));
-                idle.active();
+    let mut msgs = Vec::new();
+    while built.len() < size - 1 && failed.is_none() {
+        // The controller's lock only for the poll: other pools' threads poll too.
+        let live = launch::controller().is_some_and(|mut c| c.receive_for(id, &mut msgs));
+        if !live {
+            failed = Some(ClusterError::Unavailable(
+                "the cluster was finished (zeroproc_cluster::finish)".into(),
+            ));
+        }
+        let got = !msgs.is_empty();
+        for m in msgs.drain(..) {
+            let a = m.bytes.get(16..).unwrap_or_default();
+            match (m.tag, m.bytes.first()) {
+                (TAG_REPLY, Some(&op::BUILD)) if a.len() >= 8 => {
+                    let w = u32::from_le_bytes(a[0..4].try_into().expect("4")) as usize;
+                    let max = u32::from_le_bytes(a[4..8].try_into().expect("4")) as usize;
+                    built.push((m.from, w, max));
+                }
+                (TAG_REPLY, _) => {
+                    let message = String::from_utf8_lossy(a).into_owned();
+                    failed = Some(ClusterError::Node { rank: m.from, message });
+                }
+                _ => eprintln!(
+                    "zeroproc-cluster: unexpected tag {} from rank {} during build",
+                    m.tag, m.from
+                ),
             }
-            Some(m)
-                if m.tag == crate::wire::TAG_REPLY && m.bytes.first() == Some(&op::SHUTDOWN) =>
-            {
-                // A late answer to an earlier pool's shutdown: not about this build.
-            }
-            Some(m) if m.tag == crate::wire::TAG_REPLY => {
-                let message =
-                    String::from_utf8_lossy(m.bytes.get(8..).unwrap_or_default()).into_owned();
-                failed = Some(ClusterError::Node { rank: m.from, message });
-            }
-            Some(m) => eprintln!(
-                "zeroproc-cluster: unexpected tag {} from rank {} during build",
-                m.tag, m.from
-            ),
-            None if Instant::now() > until => {
-                failed = Some(ClusterError::Node {
-                    rank: 0,
-                    message: "node agents did not answer within 120 s".into(),
-                })
-            }
-            None => idle.pause(),
+        }
+        if got {
+            idle.active();
+        } else if Instant::now() > until {
+            failed = Some(ClusterError::Node {
+                rank: 0,
+                message: "node agents did not answer within 120 s".into(),
+            });
+        } else {
+            idle.pause();
         }
     }
-    net.reap();
     if let Some(e) = failed {
-        // The agents that built a pool take it down again (their replies are dropped by
-        // the next build's wait).
-        for &(r, _, _) in &built {
-            net.send(r, crate::wire::TAG_CMD, crate::wire::command(op::TERMINATE, &[]));
-        }
+        // Every agent takes this pool's node pool down again — also those that have not
+        // answered yet: a rank's commands arrive in order, so it builds, then terminates.
+        // Their answers go to a closed route and are dropped.
+        let mut down = id.to_le_bytes().to_vec();
+        down.push(0);
+        send_all(op::TERMINATE, &down, &mut (1..size));
         return Err(e);
     }
     built.sort_unstable();

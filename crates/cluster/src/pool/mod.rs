@@ -1,6 +1,5 @@
 //! [`ClusterPool`]: the executor over every node of an MPI run.
 
-use crate::future::{ClusterFuture, Slot};
 use crate::idle::Idle;
 use crate::launch;
 
@@ -12,14 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, EncodeError, Header};
-use zeroproc_sched::{JobError, JobFn, Message, Never, Shutdown};
+use zeroproc_sched::{JobError, Message, Never, PoolStats, Shutdown};
 
 mod builder;
+mod submit;
 
 pub use builder::{ClusterBuilder, ClusterError};
-
-/// Only one cluster pool at a time: the agents serve one node pool each.
-static OPEN: AtomicBool = AtomicBool::new(false);
 
 /// Polls while nobody waits, so that callbacks run and queued jobs flow.
 fn progress_loop(shared: &Shared, stop: &AtomicBool) {
@@ -63,6 +60,9 @@ pub struct ClusterPool {
     /// The largest job record every target takes.
     pub(crate) max_record: usize,
     ended: AtomicBool,
+    /// Held while `stats` waits for the nodes' answers.
+    questions: Mutex<()>,
+    name: String,
 }
 
 impl std::fmt::Debug for ClusterPool {
@@ -94,9 +94,46 @@ impl ClusterPool {
             .collect()
     }
 
+    /// The pool's name ([`ClusterBuilder::name`], default `<executable>-<pid>`); each node's
+    /// pool is `NAME-node-RANK` in `zeroproc top` on its node.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Workers over all nodes.
     pub fn workers(&self) -> usize {
         self.nodes().iter().map(|n| n.1).sum()
+    }
+
+    /// Per-worker statistics of every node, as one [`PoolStats`] ([`Pool::stats`]'s type):
+    /// the workers of rank 0's own pool first, then each node's in rank order, numbered
+    /// across the cluster (a `pid` is a process id on its node; [`node_stats`](Self::node_stats)
+    /// keeps the nodes apart). Asks every node (one message round trip).
+    ///
+    /// [`Pool::stats`]: zeroproc_sched::Pool::stats
+    ///
+    /// ```
+    /// zeroproc_cluster::init();
+    /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
+    /// pool.map(|x: u64| x + 1, 0..100).for_each(drop);
+    /// assert_eq!(pool.stats().jobs_done(), 100);
+    /// # Ok::<(), zeroproc_cluster::ClusterError>(())
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        let mut workers = Vec::new();
+        for (_, s) in self.node_stats() {
+            workers.extend(s.workers);
+        }
+        workers.iter_mut().enumerate().for_each(|(i, w)| w.index = i);
+        PoolStats { workers, uptime: self.shared.created.elapsed() }
+    }
+
+    /// Per-worker statistics of each node, as (rank, stats); rank 0 is this process's own
+    /// pool.
+    pub fn node_stats(&self) -> Vec<(usize, PoolStats)> {
+        // One question at a time: concurrent ones would take each other's answers.
+        let _one = self.questions.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared.node_stats()
     }
 
     /// The encoded job record of `f(args)`, or why it cannot be sent.
@@ -106,100 +143,6 @@ impl ClusterPool {
         args: &A,
     ) -> Result<AlignedVec<16>, JobError<Never>> {
         encode_record(fn_id, args, self.max_record)
-    }
-
-    /// Runs `f(args)` on a worker of some node. Never blocks for long: the job waits on
-    /// rank 0 until a node has room. A shut-down pool or arguments that cannot be sent give
-    /// a future that is already failed ([`JobError::Shutdown`], [`JobError::Decode`],
-    /// [`JobError::TooLarge`]).
-    pub fn submit<F, A, R>(&self, f: F, args: A) -> ClusterFuture<R>
-    where
-        F: JobFn<A, R>,
-        A: Message,
-        R: Message + Send + 'static,
-    {
-        self.submit_timeout_ns(f, args, self.shared.timeout_ns)
-    }
-
-    /// [`submit`](Self::submit) with a time limit for this job (overrides the builder's
-    /// `job_time_limit`): a job that runs longer has its worker killed (on its node) and
-    /// fails with [`JobError::TimeLimit`].
-    pub fn submit_with_time_limit<F, A, R>(
-        &self,
-        f: F,
-        args: A,
-        limit: Duration,
-    ) -> ClusterFuture<R>
-    where
-        F: JobFn<A, R>,
-        A: Message,
-        R: Message + Send + 'static,
-    {
-        let ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX).max(1);
-        self.submit_timeout_ns(f, args, ns)
-    }
-
-    /// Like [`submit`](Self::submit) for a function returning `Result<T, E>`: its `Err(e)`
-    /// becomes [`JobError::Job(e)`](JobError::Job) (Python: the task's exception).
-    ///
-    /// ```
-    /// zeroproc_cluster::init();
-    /// use zeroproc_sched::JobError;
-    /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
-    /// let f = pool.submit_fallible(|x: u64| if x > 9 { Err(format!("{x} is too big")) } else { Ok(x) }, 10);
-    /// assert_eq!(f.result(), Err(JobError::Job("10 is too big".to_string())));
-    /// # Ok::<(), zeroproc_cluster::ClusterError>(())
-    /// ```
-    pub fn submit_fallible<F, A, T, E>(&self, f: F, args: A) -> ClusterFuture<T, E>
-    where
-        F: JobFn<A, Result<T, E>>,
-        A: Message,
-        T: Send + 'static,
-        E: Send + 'static,
-        Result<T, E>: Message,
-    {
-        // Acquire: pairs with the Release store in `close`.
-        if self.shared.closed.load(Ordering::Acquire) {
-            return ClusterFuture::failed(self.shared.clone(), JobError::Shutdown);
-        }
-        let record = match self.record(zeroproc_sched::raw::fn_id(f), &args) {
-            Ok(r) => r,
-            Err(e) => return ClusterFuture::failed(self.shared.clone(), e),
-        };
-        let slot = Slot::<T, E>::new(crate::future::decode_fallible::<T, E>);
-        self.place(record, slot, self.shared.timeout_ns)
-    }
-
-    fn submit_timeout_ns<F, A, R>(&self, f: F, args: A, timeout_ns: u64) -> ClusterFuture<R>
-    where
-        F: JobFn<A, R>,
-        A: Message,
-        R: Message + Send + 'static,
-    {
-        // Acquire: pairs with the Release store in `close`.
-        if self.shared.closed.load(Ordering::Acquire) {
-            return ClusterFuture::failed(self.shared.clone(), JobError::Shutdown);
-        }
-        let record = match self.record(zeroproc_sched::raw::fn_id(f), &args) {
-            Ok(r) => r,
-            Err(e) => return ClusterFuture::failed(self.shared.clone(), e),
-        };
-        let slot = Slot::<R>::new(crate::future::decode::<R>);
-        self.place(record, slot, timeout_ns)
-    }
-
-    /// Queues one encoded job whose outcome goes to `slot`, and sends what can go now.
-    fn place<R: Send + 'static, E: Send + 'static>(
-        &self,
-        record: AlignedVec<16>,
-        slot: Arc<Slot<R, E>>,
-        timeout_ns: u64,
-    ) -> ClusterFuture<R, E> {
-        let mut st = self.shared.lock();
-        let token = self.shared.place(&mut st, record, slot.clone(), 0, timeout_ns);
-        self.shared.flush(&mut st);
-        self.shared.unlock(st);
-        ClusterFuture { slot, shared: self.shared.clone(), token }
     }
 
     /// Python's `shutdown()`: stops accepting jobs, lets the nodes finish every queued and
@@ -278,17 +221,19 @@ impl ClusterPool {
             }
             ranks
         };
-        let live = launch::controller().is_some_and(|c| c.net.is_some());
+        let live = launch::live();
         if live && !agents.is_empty() {
+            let mut args = self.shared.id.to_le_bytes().to_vec();
+            args.push(0);
             for &r in &agents {
-                self.shared.command(r, code, &[0]);
+                self.shared.command(r, code, &args);
             }
             let mut answered = 0;
             let mut idle = Idle::default();
             let until = Instant::now() + Duration::from_secs(60);
             while answered < agents.len() && Instant::now() < until {
                 self.shared.progress();
-                let n = self.shared.take_replies().iter().filter(|r| r.1 == op::SHUTDOWN).count();
+                let n = self.shared.take_replies(op::SHUTDOWN).len();
                 answered += n;
                 if n > 0 {
                     idle.active();
@@ -304,7 +249,9 @@ impl ClusterPool {
         if let Some(h) = self.progress.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
-        OPEN.store(false, Ordering::Release);
+        if let Some(mut c) = launch::controller() {
+            c.close_route(self.shared.id);
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! waits, so callbacks run and queued jobs flow on their own.
 
 mod progress;
+mod query;
 
 use crate::launch;
 use crate::outbox::Outbox;
@@ -44,8 +45,15 @@ pub(crate) enum Via {
     Local(Pool),
 }
 
-/// The first token of the next cluster pool (each pool numbers 2^40 jobs from there).
-static TOKENS: AtomicU64 = AtomicU64::new(1);
+/// The id of the next cluster pool (it numbers its jobs from `id << POOL_SHIFT`).
+static POOLS: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh pool id: unique in this run, so a late outcome of an earlier pool (after a
+/// terminate gave up waiting) matches no job, and agents tell the pools apart.
+pub(crate) fn next_pool_id() -> u64 {
+    // Relaxed: a counter; nothing else is published with it.
+    POOLS.fetch_add(1, Ordering::Relaxed)
+}
 
 /// The largest window per worker a target grows to (the local `map`'s cap).
 const MAX_WINDOW_PER_WORKER: usize = 1024;
@@ -86,6 +94,8 @@ pub(crate) struct State {
 }
 
 pub(crate) struct Shared {
+    /// This cluster pool's id (`wire::pool_of` of its tokens).
+    pub id: u64,
     pub state: Mutex<State>,
     pub closed: AtomicBool,
     local_outbox: Arc<Outbox>,
@@ -93,23 +103,34 @@ pub(crate) struct Shared {
     completed: AtomicU64,
     changed: Condvar,
     sleepers: Mutex<()>,
+    /// Threads blocked (or about to block) on `changed`: only then does a completion pay
+    /// for `notify_all` (a futex system call), not when the waiter polls for itself.
+    sleeping: AtomicUsize,
     /// Threads in `wait_until` (the progress thread leaves progress to them).
     pub waiters: AtomicUsize,
     pub timeout_ns: u64,
+    /// When the pool was built (`stats().uptime`).
+    pub created: std::time::Instant,
+    /// Futures of this pool terminate their job when dropped unfinished.
+    pub cancel_on_drop: bool,
 }
 
 impl Shared {
-    pub(crate) fn new(targets: Vec<Target>, local_outbox: Arc<Outbox>, timeout_ns: u64) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        targets: Vec<Target>,
+        local_outbox: Arc<Outbox>,
+        timeout_ns: u64,
+    ) -> Self {
         Shared {
+            id,
             state: Mutex::new(State {
                 targets,
                 owed: HashMap::new(),
                 queue: VecDeque::new(),
                 local_queue: VecDeque::new(),
-                // Tokens are unique across the cluster pools of this run, so a late outcome
-                // of an earlier pool (after a terminate gave up waiting) matches no job.
-                // Relaxed: a counter; nothing else is published with it.
-                next_token: TOKENS.fetch_add(1 << 40, Ordering::Relaxed),
+                // Token 0 means "never sent" (a failed future).
+                next_token: (id << wire::POOL_SHIFT) | 1,
                 refused: HashSet::new(),
                 replies: Vec::new(),
                 after: Vec::new(),
@@ -119,8 +140,11 @@ impl Shared {
             completed: AtomicU64::new(0),
             changed: Condvar::new(),
             sleepers: Mutex::new(()),
+            sleeping: AtomicUsize::new(0),
             waiters: AtomicUsize::new(0),
             timeout_ns,
+            created: std::time::Instant::now(),
+            cancel_on_drop: false,
         }
     }
 
@@ -173,11 +197,7 @@ impl Shared {
         id: String,
     ) -> u64 {
         let Some(local) = st.targets.iter().position(|t| matches!(t.via, Via::Local(_))) else {
-            let message = format!(
-                "the arguments hold a node-local handle ({id}): it names shared memory on one \
-                 node, which a job on another node cannot attach; give rank 0 workers \
-                 (ClusterBuilder::local_workers) to run such jobs there, or send the data itself"
-            );
+            let message = local_refusal(&id);
             if dest.complete(index, Err(JobError::Decode { message })) {
                 st.after.push(dest);
             }
@@ -375,9 +395,23 @@ impl Shared {
         }
     }
 
-    /// Takes the replies received so far.
-    pub(crate) fn take_replies(&self) -> Vec<(usize, u8, Vec<u8>)> {
-        std::mem::take(&mut self.lock().replies)
+    /// Takes the first reply with opcode `code` whose arguments `pick` accepts.
+    pub(crate) fn take_reply_where(
+        &self,
+        code: u8,
+        pick: impl Fn(&Vec<u8>) -> bool,
+    ) -> Option<Vec<u8>> {
+        let mut st = self.lock();
+        let i = st.replies.iter().position(|r| r.1 == code && pick(&r.2))?;
+        Some(st.replies.remove(i).2)
+    }
+
+    /// Takes the replies with opcode `code` received so far: (rank, arguments).
+    pub(crate) fn take_replies(&self, code: u8) -> Vec<(usize, Vec<u8>)> {
+        let mut st = self.lock();
+        let (mine, rest) = std::mem::take(&mut st.replies).into_iter().partition(|r| r.1 == code);
+        st.replies = rest;
+        mine.into_iter().map(|(rank, _, args): (usize, u8, Vec<u8>)| (rank, args)).collect()
     }
 
     /// Jobs owed (queued here or in flight on a target).
@@ -386,7 +420,47 @@ impl Shared {
     }
 }
 
+/// Why a job holding node-local handle `id` cannot run in a cluster pool without workers on
+/// rank 0.
+fn local_refusal(id: &str) -> String {
+    format!(
+        "the arguments hold a node-local handle ({id}): it names shared memory on one node, \
+         which a job on another node cannot attach; give rank 0 workers \
+         (ClusterBuilder::local_workers) to run such jobs there, or send the data itself"
+    )
+}
+
+impl Shared {
+    /// Why `record` cannot run in this pool (it holds a node-local handle and rank 0 has
+    /// no workers), if so.
+    pub(crate) fn refuse_local(&self, record: &[u8]) -> Option<String> {
+        let id = crate::local_ref::find(record)?;
+        let st = self.lock();
+        let local = st.targets.iter().any(|t| matches!(t.via, Via::Local(_)));
+        (!local).then(|| local_refusal(&id))
+    }
+
+    /// True if a job (holding a node-local handle: `local`) could be sent now.
+    pub(crate) fn has_room(&self, local: bool) -> bool {
+        self.lock().has_room(local)
+    }
+}
+
 impl State {
+    /// True if a job (holding a node-local handle: `local`) could go to a target now
+    /// rather than wait here.
+    pub(crate) fn has_room(&self, local: bool) -> bool {
+        if local {
+            self.local_queue.is_empty()
+                && self
+                    .targets
+                    .iter()
+                    .any(|t| matches!(t.via, Via::Local(_)) && t.in_flight < t.window)
+        } else {
+            self.queue.is_empty() && self.pick().is_some()
+        }
+    }
+
     /// Every job owed.
     pub(crate) fn owed_tokens(&self) -> Vec<u64> {
         self.owed.keys().copied().collect()

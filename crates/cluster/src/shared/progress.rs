@@ -22,14 +22,21 @@ impl Shared {
             d.after();
         }
         if n > 0 {
-            // Relaxed: a change counter; waiters re-check their futures.
-            self.completed.fetch_add(n as u64, Ordering::Relaxed);
-            if self.waiters.load(Ordering::Relaxed) > 0 {
-                let _g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
-                self.changed.notify_all();
-            }
+            self.changed(n as u64);
         }
         n > 0
+    }
+
+    /// `n` outcomes were stored: wakes the threads sleeping on them, if any.
+    fn changed(&self, n: u64) {
+        // SeqCst, with the load of `sleeping` below and the waiter's increment of
+        // `sleeping` then load of `completed` in `wait_until`: either this sees the
+        // sleeper, or the sleeper sees the new count and does not sleep.
+        self.completed.fetch_add(n, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) > 0 {
+            let _g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            self.changed.notify_all();
+        }
     }
 
     fn progress_locked(&self, st: &mut State) -> usize {
@@ -45,18 +52,7 @@ impl Shared {
             }
         }
         let mut msgs = Vec::new();
-        let mut finished = false;
-        if let Some(mut c) = launch::controller() {
-            match c.net.as_mut() {
-                Some(net) => {
-                    while let Some(m) = net.try_receive() {
-                        msgs.push(m);
-                    }
-                    net.reap();
-                }
-                None => finished = true,
-            }
-        }
+        let finished = launch::controller().is_some_and(|mut c| !c.receive_for(self.id, &mut msgs));
         if finished {
             n += self.fail_agents_jobs(st);
         }
@@ -72,13 +68,13 @@ impl Shared {
                     }
                 }
                 TAG_REPLY if !m.bytes.is_empty() => {
-                    let args = m.bytes.get(8..).unwrap_or_default().to_vec();
+                    let args = m.bytes.get(16..).unwrap_or_default().to_vec();
                     if m.bytes[0] == op::NOT_CANCELLED && args.len() >= 8 {
                         st.refused.insert(u64::from_le_bytes(args[..8].try_into().expect("8")));
-                        n += 1; // a canceller waits for this
                     } else {
                         st.replies.push((m.from, m.bytes[0], args));
                     }
+                    n += 1; // someone waits for this: wake the waiters
                 }
                 _ => eprintln!(
                     "zeroproc-cluster: unexpected message tag {} from rank {}",
@@ -143,18 +139,21 @@ impl Shared {
         tokens.len()
     }
 
+    /// Wakes the threads sleeping on this pool's outcomes, if any, to poll (messages for
+    /// it were parked by another pool's poll: `route.rs`).
+    pub(crate) fn poke(&self) {
+        self.changed(1);
+    }
+
     pub(super) fn bump(&self) {
-        // Relaxed: a change counter.
-        self.completed.fetch_add(1, Ordering::Relaxed);
-        let _g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
-        self.changed.notify_all();
+        self.changed(1);
     }
 
     /// Drives progress until `ready()` or `deadline`; true if `ready()`.
     pub(crate) fn wait_until(
         &self,
         deadline: Option<std::time::Instant>,
-        ready: impl Fn() -> bool,
+        mut ready: impl FnMut() -> bool,
     ) -> bool {
         // Relaxed: a hint for the progress thread.
         self.waiters.fetch_add(1, Ordering::Relaxed);
@@ -175,12 +174,21 @@ impl Shared {
                 std::thread::yield_now();
                 continue;
             }
-            // Relaxed: a change counter, re-read under the sleepers' lock.
-            let seen = self.completed.load(Ordering::Relaxed);
+            // SeqCst: see `changed`.
+            let seen = self.completed.load(Ordering::SeqCst);
             let g = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
-            if self.completed.load(Ordering::Relaxed) == seen {
-                let _ = self.changed.wait_timeout(g, pause);
-            }
+            // SeqCst: pairs with `changed` — this increment, then the re-read of
+            // `completed`, against its increment of `completed`, then its read of `sleeping`.
+            self.sleeping.fetch_add(1, Ordering::SeqCst);
+            // SeqCst: the re-read of the pair above.
+            let g = if self.completed.load(Ordering::SeqCst) == seen {
+                self.changed.wait_timeout(g, pause).map_or_else(|e| e.into_inner().0, |r| r.0)
+            } else {
+                g
+            };
+            // SeqCst: as above (under the lock, so a notifier that saw us waits for it).
+            self.sleeping.fetch_sub(1, Ordering::SeqCst);
+            drop(g);
         };
         // Relaxed: as above.
         self.waiters.fetch_sub(1, Ordering::Relaxed);

@@ -155,6 +155,15 @@ impl PoolBuilder {
         self
     }
 
+    /// The initializer as a function id and, for `initializer_with`, its arguments'
+    /// envelope ([`raw::Initializer`](crate::raw::Initializer), which zeroproc-cluster
+    /// forwards to the pools of its nodes).
+    pub(crate) fn set_initializer(mut self, fn_id: u32, args: Option<&[u8]>) -> Self {
+        self.initializer = Some(fn_id);
+        self.init_args = args.map(|b| Ok(InitArgs(Arc::from(b))));
+        self
+    }
+
     /// A worker exits after this many jobs and is replaced by a fresh process (Python's
     /// `max_tasks_per_child`); its queued jobs pass to the successor.
     pub fn max_jobs_per_worker(mut self, n: u64) -> Self {

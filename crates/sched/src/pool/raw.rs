@@ -165,11 +165,97 @@ impl RecordHandle {
         cancelled
     }
 
+    /// True while a worker is running the job (like [`JobFuture::running`](crate::JobFuture::running)).
+    pub fn running(&self) -> bool {
+        self.shared.is_running(self.id())
+    }
+
     /// Cancels the job, or kills the worker running it (the sink gets `Cancelled`).
     pub fn terminate(&self) {
         if !self.cancel() {
             self.shared.kill_running(self.id(), JobError::Cancelled);
         }
+    }
+}
+
+/// The progress bar of [`Map::progress`](crate::Map::progress), for a layer with a `map` of
+/// its own (zeroproc-cluster): drawn on stderr when it is a terminal and the `progress`
+/// feature is on; nothing otherwise.
+///
+/// ```
+/// let bar = zeroproc_sched::raw::ProgressBar::new(Some(2));
+/// bar.tick(true);
+/// bar.tick(true);
+/// bar.tick(false); // the map ended
+/// ```
+pub struct ProgressBar(super::progress::Progress);
+
+impl ProgressBar {
+    /// A bar for `len` items (`None`: unknown, a counter with a rate).
+    pub fn new(len: Option<usize>) -> Self {
+        ProgressBar(super::progress::Progress::new(len))
+    }
+
+    /// One result taken (`true`), or the map ended (`false`).
+    pub fn tick(&self, more: bool) {
+        self.0.tick(more);
+    }
+}
+
+impl std::fmt::Debug for ProgressBar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressBar")
+    }
+}
+
+/// A pool initializer as data — its function id and, for `initializer_with`, the envelope of
+/// its arguments — for a layer that builds pools in other processes of the same build
+/// (zeroproc-cluster's node agents): [`PoolBuilder::forwarded_initializer`](crate::PoolBuilder::forwarded_initializer) sets it. The
+/// id is a trampoline offset, meaningful only in a process running the same executable
+/// (the cluster checks every rank's build fingerprint first); the workers resolve it
+/// through their pool's function table as for any job.
+///
+/// ```
+/// use zeroproc_sched::raw::Initializer;
+/// fn setup(level: u32) { let _ = level; }
+/// let init = Initializer::with(setup, &3u32).unwrap();
+/// assert!(init.args.is_some());
+/// let pool = zeroproc_sched::Pool::builder().workers(1).forwarded_initializer(&init);
+/// # let _ = pool;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initializer {
+    /// The trampoline's id.
+    pub fn_id: u32,
+    /// `initializer_with`'s arguments, as an envelope.
+    pub args: Option<Vec<u8>>,
+}
+
+impl Initializer {
+    /// `PoolBuilder::initializer(f)` as data.
+    pub fn new<F: crate::InitFn>(_f: F) -> Self {
+        Initializer { fn_id: crate::fnid::id_of(job::call_init::<F>), args: None }
+    }
+
+    /// `PoolBuilder::initializer_with(f, args)` as data; `Err` if `args` cannot be archived.
+    pub fn with<F, A>(_f: F, args: &A) -> Result<Self, String>
+    where
+        F: JobFn<A, ()>,
+        A: Message,
+    {
+        let env = job::encode_owned(args)?;
+        Ok(Initializer {
+            fn_id: crate::fnid::id_of(job::call::<F, A, ()>),
+            args: Some(env.to_vec()),
+        })
+    }
+}
+
+impl crate::PoolBuilder {
+    /// Sets an initializer received as data ([`Initializer`]), as `initializer` or
+    /// `initializer_with` would have.
+    pub fn forwarded_initializer(self, init: &Initializer) -> Self {
+        self.set_initializer(init.fn_id, init.args.as_deref())
     }
 }
 
