@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use zeroproc_codec::envelope::{self, EncodeError, Header};
+use zeroproc_codec::envelope::{self, Header};
 use zeroproc_sched::{JobError, Message, Never, PoolStats, Shutdown};
 
 mod builder;
@@ -266,34 +266,26 @@ impl Drop for ClusterPool {
     }
 }
 
-/// Encodes the job record (envelope: header with `fn_id`, rkyv archive of `args`) once;
-/// it travels unchanged from here to the worker.
+/// Encodes the job record (envelope: header with `fn_id`, rkyv archive of `args`) once,
+/// through the one send path into a buffer of at most `max` bytes; it travels unchanged
+/// from here to the worker.
 pub(crate) fn encode_record<A: Message>(
     fn_id: u32,
     args: &A,
     max: usize,
 ) -> Result<AlignedVec<16>, JobError<Never>> {
-    let mut size = 256usize.min(max.max(envelope::HEADER_LEN));
-    loop {
-        let mut buf = AlignedVec::<16>::with_capacity(size);
-        buf.resize(size, 0);
-        match envelope::encode_measured(&mut buf, Header::new(0, fn_id), args) {
-            Ok(n) => {
-                buf.resize(n, 0);
-                return Ok(buf);
-            }
-            Err((EncodeError::TooLarge { .. }, need)) if size < max => {
-                size = size.saturating_mul(2).max(need.saturating_add(need / 8)).min(max);
-            }
-            Err((EncodeError::TooLarge { .. }, need)) => {
-                return Err(JobError::TooLarge {
-                    message: format!(
-                        "the arguments need at least {need} bytes; a cluster job record is at most \
-                         {max} bytes (what every node's spill heap holds)"
-                    ),
-                })
-            }
-            Err((e, _)) => return Err(JobError::Decode { message: e.to_string() }),
-        }
+    use zeroproc_codec::send::{send, Buffer, NoOverflow, SendError};
+    let mut buf = Buffer::limited(max.max(envelope::HEADER_LEN));
+    match send(&mut buf, &mut NoOverflow, Header::new(0, fn_id), args) {
+        Ok(_) => Ok(buf.into_vec()),
+        Err(SendError::Overflow(u)) => Err(JobError::TooLarge {
+            message: format!(
+                "the arguments need at least {} bytes; a cluster job record is at most {max} \
+                 bytes (what every node's spill heap holds)",
+                u.need
+            ),
+        }),
+        Err(SendError::Serialize(e)) => Err(JobError::Decode { message: e.to_string() }),
+        Err(SendError::Records(never) | SendError::Finish(never)) => match never {},
     }
 }

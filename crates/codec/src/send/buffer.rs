@@ -21,12 +21,28 @@ use std::ops::{Deref, DerefMut};
 pub struct Buffer {
     buf: AlignedVec<16>,
     len: usize,
+    /// The largest envelope it takes (`None`: no limit).
+    max: Option<usize>,
 }
 
 impl Buffer {
     /// An empty buffer.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A buffer that takes envelopes of at most `max` bytes: a larger value is refused
+    /// (with [`NoOverflow`](super::NoOverflow): `Unspillable`), as by a ring.
+    ///
+    /// ```
+    /// use zeroproc_codec::envelope::Header;
+    /// use zeroproc_codec::send::{send, Buffer, NoOverflow, SendError};
+    /// let mut buf = Buffer::limited(1024);
+    /// let r = send(&mut buf, &mut NoOverflow, Header::new(0, 0), &vec![0u8; 4096]);
+    /// assert!(matches!(r, Err(SendError::Overflow(u)) if u.need > 1024));
+    /// ```
+    pub fn limited(max: usize) -> Self {
+        Self { max: Some(max), ..Self::default() }
     }
 
     /// The envelope last published into it.
@@ -46,11 +62,11 @@ impl Records for Buffer {
     type Draft<'a> = BufferDraft<'a>;
 
     fn max_len(&self) -> usize {
-        isize::MAX as usize
+        self.max.unwrap_or(isize::MAX as usize)
     }
 
     fn first_len(&self) -> usize {
-        256
+        256.min(self.max_len())
     }
 
     fn next_len(&self, tried: usize, need: usize) -> usize {
