@@ -1,0 +1,42 @@
+//! Review of the one send path and the map changes: behaviours the refactoring must keep,
+//! on real worker processes.
+
+use std::time::Duration;
+use zeroproc_sched::{JobError, Pool};
+
+zeroproc_sched::test_worker!();
+
+/// Sleeps far past any time limit when the first byte of the first item is 1.
+fn slow_chunk(v: Vec<u8>) -> usize {
+    if v.first() == Some(&1) {
+        std::thread::sleep(Duration::from_secs(30));
+    }
+    v.len()
+}
+
+/// A chunked job whose arguments went through the spill heap and whose worker is killed
+/// (time limit) while it runs must not leave its argument block allocated: the old code
+/// deserialized the chunk (freeing the block) before calling the function, so killed
+/// workers never held argument blocks. Twelve such kills of ~200 KB chunks would leak
+/// ~3 MiB of a 1 MiB heap, and every later spilled job would fail as `TooLarge`.
+#[test]
+fn killed_chunk_does_not_leak_its_spilled_arguments() {
+    let p = Pool::builder()
+        .workers(1)
+        .ring_capacity(1 << 16) // records up to ~32 KiB: a 200 KB chunk is spilled
+        .spill_heap(1 << 20)
+        .job_time_limit(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    for round in 0..12 {
+        let items = vec![vec![1u8; 100_000], vec![2u8; 100_000]];
+        let r: Vec<_> = p.map(slow_chunk, items).chunk_size(2).collect();
+        assert_eq!(r.len(), 2, "round {round}");
+        for x in &r {
+            assert_eq!(x, &Err(JobError::TimeLimit), "round {round}");
+        }
+    }
+    let items = vec![vec![2u8; 100_000], vec![3u8; 100_000]];
+    let r: Vec<_> = p.map(slow_chunk, items).chunk_size(2).collect();
+    assert_eq!(r, vec![Ok(100_000), Ok(100_000)]);
+}
