@@ -40,3 +40,44 @@ fn killed_chunk_does_not_leak_its_spilled_arguments() {
     let r: Vec<_> = p.map(slow_chunk, items).chunk_size(2).collect();
     assert_eq!(r, vec![Ok(100_000), Ok(100_000)]);
 }
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// `map(..).timeout(d)`: what finished in time, then one `Timeout`, then the end — the
+/// same through `next` and through internal iteration (`fold`), ordered or not, with or
+/// without a progress bar.
+#[test]
+fn map_timeout_yields_once_then_ends_by_next_and_by_fold() {
+    let items = || vec![1u64, 1, 1, 1, 20_000, 1, 1];
+    let d = Duration::from_millis(500);
+    for progress in [false, true] {
+        for ordered in [true, false] {
+            for by_fold in [false, true] {
+                // A pool per run: the sleeper holds a worker until the pool is terminated.
+                let p = Pool::builder().workers(2).window(4).build().unwrap();
+                let m = if ordered { p.map(nap, items()) } else { p.map_unordered(nap, items()) };
+                let m = m.timeout(d);
+                let mut m = if progress { m.progress() } else { m };
+                let v: Vec<_> = if by_fold {
+                    m.fold(Vec::new(), |mut v, r| {
+                        v.push(r);
+                        v
+                    })
+                } else {
+                    let v = m.by_ref().collect();
+                    assert!(m.next().is_none(), "ended");
+                    v
+                };
+                let what = format!("ordered {ordered} fold {by_fold} progress {progress}: {v:?}");
+                let ok = if ordered { 4 } else { 6 };
+                assert_eq!(v.len(), ok + 1, "{what}");
+                assert!(v[..ok].iter().all(|r| r == &Ok(1)), "{what}");
+                assert_eq!(v[ok], Err(JobError::Timeout), "{what}");
+                p.terminate();
+            }
+        }
+    }
+}
