@@ -81,3 +81,68 @@ fn map_timeout_yields_once_then_ends_by_next_and_by_fold() {
         }
     }
 }
+
+/// A result whose `Drop` panics (only ever built in a worker: its job fails).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct BigBomb(Vec<u64>);
+
+impl Drop for BigBomb {
+    fn drop(&mut self) {
+        panic!("BigBomb dropped");
+    }
+}
+
+fn big_bomb(n: u64) -> BigBomb {
+    BigBomb(vec![n; 1 << 20])
+}
+
+fn big_vec(n: u64) -> Vec<u64> {
+    vec![n; 1 << 20]
+}
+
+/// The spilled result's block is given back when its `Drop` panics before the record is
+/// published: six 8 MiB results through a 20 MiB heap would fill it after two if it were
+/// kept. Inline results whose `Drop` panics fail the same way.
+#[test]
+fn spilled_result_whose_drop_panics_gives_its_block_back() {
+    let p = Pool::builder().workers(1).spill_heap(20 << 20).build().unwrap();
+    for round in 0..6u64 {
+        match p.submit(big_bomb, round).result().map(|b| b.0.len()) {
+            Err(JobError::Panicked { message }) => {
+                assert!(message.contains("BigBomb dropped"), "{message}")
+            }
+            r => panic!("round {round}: {r:?}"),
+        }
+        match p.submit(|x: u64| BigBomb(vec![x]), round).result().map(|b| b.0.len()) {
+            Err(JobError::Panicked { message }) => {
+                assert!(message.contains("BigBomb dropped"), "{message}")
+            }
+            r => panic!("round {round}: {r:?}"),
+        }
+    }
+    assert_eq!(p.submit(big_vec, 7).result().map(|v| v.len()), Ok(1 << 20));
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// Ids and claims for odd pool sizes: a window far beyond what the claim regions allow in
+/// flight (half of 512 per worker) waits instead of reusing an id; every result once.
+#[test]
+fn odd_pool_sizes_deliver_every_result_once() {
+    for workers in [1usize, 3, 5] {
+        let p = Pool::builder().workers(workers).build().unwrap();
+        let n = 30_000u64;
+        let mut u: Vec<u64> =
+            p.map_unordered(square, 0..n).window(4_000).map(Result::unwrap).collect();
+        u.sort_unstable();
+        assert_eq!(u, (0..n).map(square).collect::<Vec<_>>(), "{workers} workers");
+        let v: Vec<u64> = p.map(square, 0..n).window(4_000).map(Result::unwrap).collect();
+        assert_eq!(v, (0..n).map(square).collect::<Vec<_>>(), "{workers} workers");
+        let fs: Vec<_> = (0..3_000u64).map(|i| p.submit(square, i)).collect();
+        for (i, f) in fs.into_iter().enumerate() {
+            assert_eq!(f.result(), Ok(square(i as u64)), "{workers} workers");
+        }
+    }
+}
