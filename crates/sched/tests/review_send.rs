@@ -146,3 +146,45 @@ fn odd_pool_sizes_deliver_every_result_once() {
         }
     }
 }
+
+/// A spilled result whose `Drop` outlasts the job's time limit (only in a worker).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+struct SlowDrop(Vec<u8>);
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        if std::env::args().nth(1).as_deref() == Some(zeroproc_sched::WORKER_ARGS[0]) {
+            std::thread::sleep(Duration::from_secs(30));
+        }
+    }
+}
+
+fn slow_drop(n: u64) -> SlowDrop {
+    SlowDrop(vec![n as u8; 200_000])
+}
+
+/// The one send path drops a result before publishing it, spilled or not; a worker
+/// killed while a spilled result's `Drop` runs (time limit, `terminate`) leaves the block
+/// allocated, and nothing frees it: twelve such kills fill the 1 MiB heap, and the last,
+/// harmless job's result then waits for heap room until its time limit (`TimeLimit`).
+/// Before (`6366c6c`) the spilled record was committed first: no leak (and that code
+/// passes this test, in 360 s: each worker then slept out its 30 s `Drop`).
+#[test]
+#[ignore = "known leak (review): a worker killed in a spilled result's Drop keeps its block"]
+fn killed_in_a_spilled_results_drop_leaks_nothing() {
+    let p = Pool::builder()
+        .workers(1)
+        .ring_capacity(1 << 16)
+        .spill_heap(1 << 20)
+        .job_time_limit(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    for round in 0..12u64 {
+        let r = p.submit(slow_drop, round).result().map(|v| v.0.len());
+        assert!(matches!(r, Ok(200_000) | Err(JobError::TimeLimit)), "round {round}: {r:?}");
+    }
+    assert_eq!(
+        p.submit(|n: u64| vec![1u8; n as usize], 200_000).result().map(|v| v.len()),
+        Ok(200_000)
+    );
+}
