@@ -197,7 +197,7 @@ mod tests {
 
     #[test]
     fn worker_regions_are_disjoint_and_ids_unique() {
-        for workers in [1usize, 2, 3, 64, MAX_WORKERS] {
+        for workers in [1usize, 2, 3, 5, 64, 65, 100, 257, MAX_WORKERS] {
             let r = Regions::new(workers);
             let mut seen = std::collections::HashSet::new();
             for w in 0..workers {
@@ -208,6 +208,20 @@ mod tests {
                     assert_eq!(slot / r.region, w as u64, "worker {w} left its region");
                 }
             }
+        }
+    }
+
+    /// Every pool size gets a power-of-two region of at least 64 words (`MAX_WORKERS`'s
+    /// promise: 32 jobs in flight per worker) that fits the table with the others'.
+    #[test]
+    fn regions_fit_the_table_for_every_pool_size() {
+        for workers in 1..=MAX_WORKERS {
+            let r = Regions::new(workers);
+            assert!(r.region.is_power_of_two(), "{workers}: {}", r.region);
+            assert!((64..=MAX_REGION as u64).contains(&r.region), "{workers}: {}", r.region);
+            assert!(r.slots(workers) <= CLAIM_SLOTS, "{workers}");
+            // The last worker's last id of a lap stays below `slots()`.
+            assert!(slot_of(r.id(workers - 1, r.region - 1)) < r.slots(workers), "{workers}");
         }
     }
 }

@@ -108,9 +108,12 @@ pub(crate) fn call_run<T: crate::Run>(ctx: &mut JobCtx<'_>) {
     finish(ctx, catch_unwind(AssertUnwindSafe(move || obj.run())));
 }
 
-/// Calls `F` on each item of a chunk; completes with the `Vec<R>`. The items are read
-/// from the validated archive one at a time as `F` takes them (no `Vec<A>` of the whole
-/// chunk first: one pass over the chunk instead of two).
+/// Calls `F` on each item of a chunk; completes with the `Vec<R>`. An inline chunk's
+/// items are read from the validated archive in the ring record one at a time as `F`
+/// takes them (no `Vec<A>` of the whole chunk first: one pass over the chunk instead of
+/// two). A spilled chunk is deserialized whole first, which frees its heap block before
+/// `F` runs: a worker killed while `F` runs (time limit, `terminate`, a crash) must not
+/// hold the block, which nobody else would ever free.
 pub(crate) fn call_chunk<F, A, R>(ctx: &mut JobCtx<'_>)
 where
     F: Fn(A) -> R + Copy + 'static,
@@ -118,11 +121,15 @@ where
     R: Message,
 {
     let input = ctx.input;
-    let heap = if envelope::is_spilled(input) { ctx.spill_heap().cloned() } else { None };
     let f = conjure::<F>();
+    if envelope::is_spilled(input) {
+        let Some(items) = read_args::<Vec<A>>(ctx) else { return };
+        let run = move || items.into_iter().map(f).collect::<Vec<R>>();
+        return finish(ctx, catch_unwind(AssertUnwindSafe(run)));
+    }
     // A user `Deserialize` may panic: caught like the job's own panics.
     let run = || {
-        crate::spill::with_archived::<Vec<A>, _>(input, heap.as_ref(), |items| {
+        crate::spill::with_archived::<Vec<A>, _>(input, None, |items| {
             let mut out = Vec::with_capacity(items.len());
             for a in items.iter() {
                 let a = rkyv::deserialize::<A, rkyv::rancor::Error>(a)
