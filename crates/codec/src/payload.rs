@@ -203,6 +203,35 @@ pub fn claim<'h>(
         return Err(DecodeError::NotSpilled);
     }
     let block = read_body(&bytes[HEADER_LEN..]).map_err(DecodeError::BadSpill)?;
+    let archive = claim_block(heap, &block)?;
+    Ok((Header { flags: h.flags & !FLAG_SPILLED, ..h }, block, archive))
+}
+
+/// Takes back a block its sender wrote but never referenced from a published record —
+/// the sender died between writing and publishing (a worker killed in its result's
+/// `Drop`): claims it by its nonce and frees it. False when the nonce does not match (a
+/// reader claimed the block already, or it was freed and reused): nothing is touched.
+///
+/// ```
+/// # use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
+/// # let seg = Segment::create(Layout::new("doc-reclaim", 1), 1 << 20).unwrap();
+/// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 1 << 20).unwrap();
+/// use zeroproc_codec::{payload::reclaim, spill::spill};
+/// let b = spill(&heap, &vec![1u8; 100], 0).unwrap();
+/// assert!(reclaim(&heap, &b));
+/// assert!(!reclaim(&heap, &b)); // once
+/// assert_eq!(heap.stats().in_use_blocks(), 0);
+/// ```
+pub fn reclaim(heap: &Heap<'_>, block: &SpilledBlock) -> bool {
+    match claim_block(heap, block) {
+        Ok(_) => heap.free(block.offset).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Checks `block` against the heap and claims it (its claim word: nonce → 0); returns
+/// its archive bytes. The caller owns the block from here on and must free it.
+fn claim_block<'h>(heap: &Heap<'h>, block: &SpilledBlock) -> Result<&'h [u8], DecodeError> {
     let total = block.len.checked_add(BLOCK_PREFIX).ok_or(DecodeError::BadSpill("length"))?;
     // A live block (header check) whose usable size holds prefix + archive.
     let usable =
@@ -222,6 +251,5 @@ pub fn claim<'h>(
     // SAFETY: the block is ours (claimed); its archive was written before the nonce was
     // published and nobody writes it again before we free it; `BLOCK_PREFIX + len` bytes
     // are in bounds (checked).
-    let archive = unsafe { std::slice::from_raw_parts(p.as_ptr().add(BLOCK_PREFIX), block.len) };
-    Ok((Header { flags: h.flags & !FLAG_SPILLED, ..h }, block, archive))
+    Ok(unsafe { std::slice::from_raw_parts(p.as_ptr().add(BLOCK_PREFIX), block.len) })
 }

@@ -187,6 +187,16 @@ pub struct WorkerControl {
     pub bytes_in: Stat,
     /// Result bytes written to the completion ring.
     pub bytes_out: Stat,
+    /// A spill-heap block holding this worker's result whose reference record is not
+    /// published yet: its offset, and its nonce (0: none). The worker sets them once the
+    /// block is written and clears the nonce once the record is published or the block
+    /// given back; a worker that dies in between (killed while the result's `Drop` runs)
+    /// leaves them for the supervisor, which reclaims the block by its nonce after it has
+    /// drained the dead worker's completions (`payload::reclaim`: a block a reader claimed
+    /// already is left alone).
+    pub held_offset: AtomicU64,
+    /// See `held_offset`.
+    pub held_nonce: AtomicU64,
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,
 }

@@ -10,7 +10,8 @@
 //! spilled record or must spill a result. `PoolBuilder::spill_heap(0)` disables it:
 //! oversized payloads are then `JobError::Decode` errors.
 
-use crate::control::{heap_state, PoolHeader};
+use crate::control::{heap_state, PoolHeader, WorkerControl};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, Encode};
@@ -199,6 +200,11 @@ impl SpillSource {
         self.bytes
     }
 
+    /// The heap if it was created already (never creates it).
+    pub(crate) fn existing(&self) -> Option<&SpillHeap> {
+        self.heap.get().and_then(Option::as_ref)
+    }
+
     /// True if a worker asked for the heap and it does not exist yet.
     pub(crate) fn requested(&self, header: &PoolHeader) -> bool {
         self.heap.get().is_none() && header.heap().0 == heap_state::REQUESTED
@@ -221,12 +227,28 @@ impl SpillSource {
 /// mapped until it exits, hence the `'static` header.)
 pub(crate) struct WorkerSpill {
     header: &'static PoolHeader,
+    /// Where the worker records a result block not yet referenced by a published record.
+    ctl: &'static WorkerControl,
     heap: Option<Option<SpillHeap>>,
 }
 
 impl WorkerSpill {
-    pub(crate) fn new(header: &'static PoolHeader) -> Self {
-        Self { header, heap: None }
+    pub(crate) fn new(header: &'static PoolHeader, ctl: &'static WorkerControl) -> Self {
+        Self { header, ctl, heap: None }
+    }
+
+    /// Records `block` as written and not yet referenced (see `WorkerControl::held_offset`).
+    pub(crate) fn hold(&self, block: &SpilledBlock) {
+        // Relaxed: published by the Release store of the nonce below.
+        self.ctl.held_offset.store(block.offset.get(), Ordering::Relaxed);
+        // Release: pairs with the supervisor's Acquire load after this worker died.
+        self.ctl.held_nonce.store(block.nonce, Ordering::Release);
+    }
+
+    /// The held block's record was published, or the block given back.
+    pub(crate) fn release(&self) {
+        // Release: as in `hold`.
+        self.ctl.held_nonce.store(0, Ordering::Release);
     }
 
     /// The heap (attached on first use; `None` if the pool has none).
@@ -234,4 +256,17 @@ impl WorkerSpill {
         let header = self.header;
         self.heap.get_or_insert_with(|| SpillHeap::attach(header)).as_ref()
     }
+}
+
+/// After worker `ctl`'s process died and its completions were drained: frees the result
+/// block it had written but not referenced from a published record (see
+/// `WorkerControl::held_offset`). True if a block was freed.
+pub(crate) fn reclaim_held(ctl: &WorkerControl, heap: Option<&SpillHeap>) -> bool {
+    // Acquire: pairs with the worker's Release store in `WorkerSpill::hold`.
+    let nonce = ctl.held_nonce.swap(0, Ordering::Acquire);
+    let (Some(sh), true) = (heap, nonce != 0) else { return false };
+    let Ok(h) = sh.heap() else { return false };
+    // Relaxed: ordered by the Acquire load of the nonce above.
+    let offset = zeroproc_shm::Offset::new(ctl.held_offset.load(Ordering::Relaxed));
+    payload::reclaim(&h, &SpilledBlock { offset, len: 0, nonce })
 }

@@ -164,13 +164,13 @@ fn slow_drop(n: u64) -> SlowDrop {
 }
 
 /// The one send path drops a result before publishing it, spilled or not; a worker
-/// killed while a spilled result's `Drop` runs (time limit, `terminate`) leaves the block
-/// allocated, and nothing frees it: twelve such kills fill the 1 MiB heap, and the last,
-/// harmless job's result then waits for heap room until its time limit (`TimeLimit`).
-/// Before (`6366c6c`) the spilled record was committed first: no leak (and that code
-/// passes this test, in 360 s: each worker then slept out its 30 s `Drop`).
+/// killed while a spilled result's `Drop` runs (time limit, `terminate`) holds a block no
+/// record references. Found by review: without the supervisor's reclaim, twelve such
+/// kills filled the 1 MiB heap and the last, harmless job's result waited for heap room
+/// until its time limit (`TimeLimit`). The worker now records the block it holds in its
+/// control block, and the supervisor frees it after the worker died
+/// (`WorkerControl::held_offset`).
 #[test]
-#[ignore = "known leak (review): a worker killed in a spilled result's Drop keeps its block"]
 fn killed_in_a_spilled_results_drop_leaks_nothing() {
     let p = Pool::builder()
         .workers(1)

@@ -10,6 +10,7 @@
 //! | `worker respawned` | INFO | `worker`, `pid`, `respawns` |
 //! | `worker exited` | DEBUG (asked to stop) / INFO (`max_jobs_per_worker`: retired and replaced) | `worker`, `pid`, `reason` |
 //! | `worker crashed` | WARN | `worker`, `pid`, `signal`, `exit_code`, `job` (0: none running) |
+//! | `spill block of a dead worker reclaimed` | INFO | `worker`, `pid` |
 //! | `job timed out` | WARN | `worker`, `pid`, `job`, `timeout_ms` |
 //! | `worker slot retired` | ERROR | `worker`, `reason` (corrupt ring, repeated start failures) |
 
@@ -53,6 +54,12 @@ pub(crate) fn crashed(
 ) {
     #[cfg(feature = "tracing")]
     tracing::warn!(target: "zeroproc", worker, pid, signal, exit_code, job, "worker crashed");
+}
+
+/// A dead worker's result block, written and never referenced, was freed.
+pub(crate) fn reclaimed(worker: usize, pid: u32) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(target: "zeroproc", worker, pid, "spill block of a dead worker reclaimed");
 }
 
 /// A job ran past its time-out: its worker is being killed.

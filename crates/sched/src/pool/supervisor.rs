@@ -284,6 +284,11 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     }
     // Everything it completed first.
     core.drain(w, shared);
+    // Then a result block it wrote and never referenced (killed in the result's `Drop`):
+    // a block whose record was published was claimed and freed by the drain just above.
+    if crate::spill::reclaim_held(ctl, shared.spill.existing()) {
+        events::reclaimed(w, pid);
+    }
     // Acquire: pairs with the worker's Release store of its state.
     let word = ctl.state.load(Ordering::Acquire);
     if let Some(which) = corrupt_ring(word, st.code()) {

@@ -69,7 +69,9 @@ impl JobCtx<'_> {
             Ring::new(out, Wait::Until(None), Publish::Commit).kind(status::OK).tag(*job_id);
         let mut over = ResultSpill { spill: spill.as_deref_mut() };
         let header = Header::new(*job_id, 0);
-        let failed = match send::send_with(&mut ring, &mut over, header, value, drop_caught) {
+        let sent = send::send_with(&mut ring, &mut over, header, value, drop_caught);
+        over.release();
+        let failed = match sent {
             Ok(Sent::Inline { len }) => return *bytes += len,
             Ok(Sent::Spilled(_)) => return *bytes += send::SPILLED_RECORD_LEN,
             Err((SendError::Finish(m), _)) => (status::PANICKED, m),
@@ -130,6 +132,15 @@ struct ResultSpill<'a> {
     spill: Option<&'a mut WorkerSpill>,
 }
 
+impl ResultSpill<'_> {
+    /// The send is over: no block is held any more.
+    fn release(&self) {
+        if let Some(s) = self.spill.as_ref() {
+            s.release();
+        }
+    }
+}
+
 impl Overflow for ResultSpill<'_> {
     type Error = (u32, String);
 
@@ -146,7 +157,14 @@ impl Overflow for ResultSpill<'_> {
         let t0 = std::time::Instant::now();
         loop {
             match ToHeap(h).spill(value, need) {
-                Ok(b) => return Ok(b),
+                Ok(b) => {
+                    // Until its record is published: a death in the result's `Drop` (the
+                    // send path's `finish`) must not leak it.
+                    if let Some(s) = self.spill.as_ref() {
+                        s.hold(&b);
+                    }
+                    return Ok(b);
+                }
                 Err(SpillFailed::HeapFull(_)) if t0.elapsed() < RESULT_HEAP_WAIT => {
                     std::thread::sleep(std::time::Duration::from_millis(1))
                 }

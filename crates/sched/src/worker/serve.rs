@@ -18,7 +18,7 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
     let Attached { header, ctl, claims, mut rx, mut tx } = w;
     let mut st = Local::load(ctl);
     let mut fns = Validated::new();
-    let mut spill = WorkerSpill::new(header);
+    let mut spill = WorkerSpill::new(header, ctl);
     let mut unreleased = 0u32;
     let mut done_here = 0u64;
     let mut mark = monotonic_ns(); // start of the current idle or busy period
