@@ -67,7 +67,7 @@ impl JobCtx<'_> {
         };
         let mut ring =
             Ring::new(out, Wait::Until(None), Publish::Commit).kind(status::OK).tag(*job_id);
-        let mut over = ResultSpill { spill: spill.as_deref_mut() };
+        let mut over = ResultSpill { spill: spill.as_deref_mut(), held: false };
         let header = Header::new(*job_id, 0);
         let sent = send::send_with(&mut ring, &mut over, header, value, drop_caught);
         over.release();
@@ -130,12 +130,14 @@ fn untimed(e: ReserveTimeoutError) -> ReserveError {
 /// (`submit::JobSpill`). Fails with the status and message to complete the job with.
 struct ResultSpill<'a> {
     spill: Option<&'a mut WorkerSpill>,
+    /// A block was recorded as held (`WorkerSpill::hold`): clear it when the send is over.
+    held: bool,
 }
 
 impl ResultSpill<'_> {
     /// The send is over: no block is held any more.
     fn release(&self) {
-        if let Some(s) = self.spill.as_ref() {
+        if let (true, Some(s)) = (self.held, self.spill.as_ref()) {
             s.release();
         }
     }
@@ -162,6 +164,7 @@ impl Overflow for ResultSpill<'_> {
                     // send path's `finish`) must not leak it.
                     if let Some(s) = self.spill.as_ref() {
                         s.hold(&b);
+                        self.held = true;
                     }
                     return Ok(b);
                 }
