@@ -322,7 +322,9 @@ pub fn send_any_with<T: Encode>(
     threshold: usize,
 ) -> Result<Sent, SpillSendError> {
     use crate::send::{self, HeapOverflow, Publish, Ring, Sent as Out, Wait};
-    let mut ring = Ring::new(producer, Wait::Until(None), Publish::Commit).spill_above(threshold);
+    let mut ring = Ring::new(producer, Wait::Until(None), Publish::Commit)
+        .first_len(envelope::SEND_HINT)
+        .spill_above(threshold);
     match send::send(&mut ring, &mut HeapOverflow(heap), header, value) {
         Ok(Out::Inline { .. }) => Ok(Sent::Inline),
         Ok(Out::Spilled(b)) => Ok(Sent::Spilled { bytes: b.len }),
