@@ -11,8 +11,12 @@ const MS: Duration = Duration::from_millis(1);
 
 #[test]
 fn pipe_refused_spilled_record_gives_its_block_back() {
-    let (mut a, mut b) =
-        PipeBuilder::<Vec<u8>>::new().capacity(4096).heap_size(64 << 10).duplex().unwrap();
+    let (mut a, mut b) = PipeBuilder::<Vec<u8>>::new()
+        .capacity(4096)
+        .heap_size(64 << 10)
+        .max_heap_size(64 << 10)
+        .duplex()
+        .unwrap();
     assert!(b.try_recv().is_err()); // b claims its side
     let mut small = 0;
     while a.try_send(vec![1; 8]).is_ok() {
@@ -49,7 +53,12 @@ fn pipe_refused_spilled_record_gives_its_block_back() {
 
 #[test]
 fn queue_refused_spilled_record_gives_its_block_back() {
-    let q = Queue::<Vec<u8>>::builder(2).slot_size(64).heap_size(64 << 10).build().unwrap();
+    let q = Queue::<Vec<u8>>::builder(2)
+        .slot_size(64)
+        .heap_size(64 << 10)
+        .max_heap_size(64 << 10)
+        .build()
+        .unwrap();
     while q.try_put(vec![1; 8]).is_ok() {}
     for i in 0..10u8 {
         // Not `try_put`: it refuses a full queue before serializing.
