@@ -72,3 +72,29 @@ fn queue_refused_spilled_record_gives_its_block_back() {
     assert_eq!(q.try_get().unwrap(), vec![7; 30_000]);
     assert!(matches!(q.try_put(vec![0; 100_000]), Err(TryPutError::TooLarge(_))));
 }
+
+/// A queue whose heap, at its maximum, was carved into 100 KB blocks (freed blocks are
+/// not merged): with the queue empty, a 10 MiB value can never fit. Every form says so at
+/// once — a blocking `put` used to wait for room that could never come (found by a
+/// new-user test, 2026-12-05).
+#[test]
+fn a_value_that_can_never_fit_the_carved_heap_is_too_large_not_a_hang() {
+    use zeroproc_mp::queue::PutError;
+    let q = Queue::<Vec<u8>>::builder(1024).max_heap_size(8 << 20).build().unwrap();
+    let mut n = 0;
+    while q.try_put(vec![1u8; 100_000]).is_ok() {
+        n += 1;
+    }
+    assert!(n > 10, "{n} values fit");
+    while q.try_get().is_ok() {}
+    assert_eq!(q.len(), 0);
+    assert!(matches!(q.put(vec![2u8; 6 << 20]), Err(PutError::TooLarge(v)) if v.len() == 6 << 20));
+    assert!(matches!(q.try_put(vec![2u8; 6 << 20]), Err(TryPutError::TooLarge(_))));
+    assert!(matches!(
+        q.put_timeout(vec![2u8; 6 << 20], 2000 * MS),
+        Err(PutTimeoutError::TooLarge(_))
+    ));
+    // Values the carved blocks hold still go through.
+    q.put(vec![3u8; 100_000]).unwrap();
+    assert_eq!(q.get().unwrap().len(), 100_000);
+}

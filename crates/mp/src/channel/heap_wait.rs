@@ -81,6 +81,14 @@ fn attempt<T: Encode>(heap: &Heap<'_>, content: &Content<'_, T>) -> Poll<Spilled
     };
     match r {
         Ok(b) => Poll::Ready(b),
+        // At its maximum with no block that large carved, free or in use, and no room to
+        // carve one: no consumer will ever free one (freed blocks are not merged), so
+        // waiting would never end — the value is too large for this heap now and later.
+        Err(SpillError::Heap(AllocError::OutOfMemory { block_size, .. }))
+            if !heap.can_hold((block_size as usize).saturating_sub(16)) =>
+        {
+            Poll::Failed(SpillFail::TooLarge)
+        }
         // Out of memory now (the heap grew as far as it could: to its maximum, or the
         // system refused more memory), or a damaged free-list block that the heap took out
         // of circulation: wait for a consumer to free a block and try again.
