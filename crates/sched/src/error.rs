@@ -50,9 +50,10 @@ pub enum JobError<E = Never> {
     /// The job was submitted after the pool was shut down (Python raises `RuntimeError:
     /// cannot schedule new futures after shutdown`); it never ran.
     Shutdown,
-    /// The arguments are larger than the pool can carry (larger than its spill heap, or
-    /// the pool has none); the job never ran. A resource limit, not bad data:
-    /// `PoolBuilder::spill_heap` sets the size.
+    /// The job's arguments or its result are larger than the pool can carry (larger than
+    /// its spill heap, or the pool has none). The message says which: for arguments the
+    /// job never ran; for a result the job **ran** and its result could not be returned.
+    /// A resource limit, not bad data: `PoolBuilder::spill_heap` sets the size.
     TooLarge {
         /// Sizes involved.
         message: String,
@@ -140,7 +141,7 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
                 write!(f, "no worker left to run the job: every worker slot was retired")
             }
             JobError::Shutdown => write!(f, "cannot run new jobs after the pool was shut down"),
-            JobError::TooLarge { message } => write!(f, "arguments too large: {message}"),
+            JobError::TooLarge { message } => write!(f, "too large to carry: {message}"),
         }
     }
 }

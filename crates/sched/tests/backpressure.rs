@@ -106,7 +106,9 @@ fn len_of(v: Vec<u8>) -> usize {
 fn a_result_the_heap_can_never_hold_is_too_large_at_once() {
     let small = Pool::builder().workers(1).spill_heap(8 << 20).build().expect("pool");
     match small.submit(bytes_of, 20 << 20).result() {
-        Err(JobError::TooLarge { message }) => assert!(message.contains("spill"), "{message}"),
+        Err(JobError::TooLarge { message }) => {
+            assert!(message.contains("spill") && message.contains("result"), "{message}")
+        }
         other => panic!("20 MiB result on an 8 MiB heap: {:?}", other.map(|v| v.len())),
     }
     let pool = Pool::builder().workers(2).build().expect("pool");

@@ -419,7 +419,7 @@ fn spill_record(
     let archive = &record[HEADER_LEN..];
     if archive.len() > cap {
         return Err(Attempt::TooLarge(format!(
-            "{} bytes; the spill heap holds {cap}",
+            "the job record needs {} bytes; the spill heap holds {cap}",
             record.len()
         )));
     }

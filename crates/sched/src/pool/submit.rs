@@ -90,8 +90,8 @@ impl Shared {
             if heap_full && self.lock().owed() == 0 {
                 // Nothing in flight will free a block: waiting would never end.
                 return Err(Attempt::TooLarge(format!(
-                    "the pool's spill heap ({} bytes) has no free block large enough for \
-                     them even with no job in flight (its free space was carved into \
+                    "the arguments do not fit: the pool's spill heap ({} bytes) has no free \
+                     block large enough for them even with no job in flight (its free space was carved into \
                      smaller blocks, or leaked by killed workers); PoolBuilder::spill_heap \
                      sets its size",
                     self.spill.capacity()
@@ -368,7 +368,7 @@ impl Overflow for JobSpill<'_> {
                 format!("more than the pool's spill heap of {cap} bytes can hold")
             };
             return Err(Attempt::TooLarge(format!(
-                "they need {need} bytes, {why} (PoolBuilder::spill_heap sets its size)"
+                "the arguments need {need} bytes, {why} (PoolBuilder::spill_heap sets its size)"
             )));
         }
         // The block is rounded up to a size class (four per octave: < 25 % more).
@@ -381,7 +381,7 @@ impl Overflow for JobSpill<'_> {
         };
         let block = ToHeap(heap).spill(args, need).map_err(|e| match e {
             SpillFailed::HeapFull(_) => Attempt::HeapFull,
-            SpillFailed::TooLarge(e) => Attempt::TooLarge(e),
+            SpillFailed::TooLarge(e) => Attempt::TooLarge(format!("the arguments: {e}")),
             SpillFailed::Other(e) => Attempt::Encode(e),
         })?;
         self.counted = counted;

@@ -181,7 +181,9 @@ impl Overflow for ResultSpill<'_> {
                         ),
                     ))
                 }
-                Err(SpillFailed::TooLarge(m)) => return Err((status::TOO_LARGE, m)),
+                Err(SpillFailed::TooLarge(m)) => {
+                    return Err((status::TOO_LARGE, format!("the result: {m}")))
+                }
                 Err(SpillFailed::Other(m)) => return Err((status::BAD_RESULT, m)),
             }
         }
