@@ -110,6 +110,21 @@ pub fn spill_from<T: Encode>(
     value: &T,
     first: usize,
 ) -> Result<SpilledBlock, SpillError> {
+    spill_tracked(heap, value, first, |_| {})
+}
+
+/// [`spill_from`], telling `track` which block it holds while it writes: `Some(block)`
+/// right after allocating one (its claim word already holds the block's nonce, so a
+/// supervisor can take it back with [`payload::reclaim`](crate::payload::reclaim) if
+/// this process dies before publishing it), `None` just before freeing one that was too
+/// small. On success the last `Some` is the returned block, still held: the caller
+/// clears its record once the block's reference is published.
+pub fn spill_tracked<T: Encode>(
+    heap: &Heap<'_>,
+    value: &T,
+    first: usize,
+    mut track: impl FnMut(Option<&SpilledBlock>),
+) -> Result<SpilledBlock, SpillError> {
     let mut size = first.max(16);
     loop {
         let alloc =
@@ -128,6 +143,14 @@ pub fn spill_from<T: Encode>(
         // viewing it as bytes is defined.
         let buf = unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), usable) };
         let (prefix, body) = buf.split_at_mut(BLOCK_PREFIX);
+        // SAFETY: the prefix is 16 bytes at a 16-byte aligned block start, ours.
+        let claim = unsafe { &*prefix.as_mut_ptr().cast::<AtomicU64>() };
+        let nonce = next_nonce();
+        // Relaxed: no reader can claim the block before a record names it (the Release
+        // store below publishes the archive); this only lets a supervisor reclaim it
+        // after this process died holding it (`track`).
+        claim.store(nonce, Ordering::Relaxed);
+        track(Some(&SpilledBlock { offset, len: 0, nonce }));
         let (overflowed, need) = (std::cell::Cell::new(false), std::cell::Cell::new(0));
         let r = rkyv::api::high::to_bytes_in::<_, rancor::Error>(
             value,
@@ -135,9 +158,6 @@ pub fn spill_from<T: Encode>(
         );
         match r {
             Ok(w) => {
-                let nonce = next_nonce();
-                // SAFETY: the prefix is 16 bytes at a 16-byte aligned block start, ours.
-                let claim = unsafe { &*prefix.as_mut_ptr().cast::<AtomicU64>() };
                 // Release: publishes the archive written above; pairs with the AcqRel claim
                 // CAS in `payload::claim`, so a reader that wins the claim sees the bytes
                 // even if the record reached it without a Release/Acquire of its own.
@@ -145,6 +165,7 @@ pub fn spill_from<T: Encode>(
                 return Ok(SpilledBlock { offset, len: w.pos(), nonce });
             }
             Err(e) => {
+                track(None); // before the free: never a record of a block not ours
                 let _ = heap.free(offset);
                 if !overflowed.get() {
                     return Err(SpillError::Serialize(e));

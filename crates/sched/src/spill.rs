@@ -118,12 +118,18 @@ impl From<SpillFailed> for String {
 /// waiting for) from one that can never hold the value ([`SpillFailed::TooLarge`]).
 pub(crate) struct ToHeap<'h>(pub(crate) &'h SpillHeap);
 
-impl Overflow for ToHeap<'_> {
-    type Error = SpillFailed;
-
-    fn spill<T: Encode>(&mut self, value: &T, need: usize) -> Result<SpilledBlock, SpillFailed> {
+impl ToHeap<'_> {
+    /// [`Overflow::spill`], telling `track` which block is held while it is written
+    /// (`spill::spill_tracked`).
+    pub(crate) fn spill_tracked<T: Encode>(
+        &self,
+        value: &T,
+        need: usize,
+        track: impl FnMut(Option<&SpilledBlock>),
+    ) -> Result<SpilledBlock, SpillFailed> {
         let h = self.0.heap().map_err(SpillFailed::Other)?;
-        spill::spill(&h, value, need).map_err(|e| match e {
+        let first = need.max(spill::MIN_SPILL);
+        spill::spill_tracked(&h, value, first, track).map_err(|e| match e {
             // Full now: wait, if a block that size can come back; else it never will.
             spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. }) => {
                 let can = block_size <= h.region_len()
@@ -141,6 +147,14 @@ impl Overflow for ToHeap<'_> {
             }
             e => SpillFailed::Other(e.to_string()),
         })
+    }
+}
+
+impl Overflow for ToHeap<'_> {
+    type Error = SpillFailed;
+
+    fn spill<T: Encode>(&mut self, value: &T, need: usize) -> Result<SpilledBlock, SpillFailed> {
+        self.spill_tracked(value, need, |_| {})
     }
 
     fn give_back(&mut self, block: SpilledBlock) {

@@ -188,3 +188,26 @@ fn killed_in_a_spilled_results_drop_leaks_nothing() {
         Ok(200_000)
     );
 }
+
+fn zeros(mib: u64) -> Vec<u8> {
+    vec![0u8; (mib as usize) << 20]
+}
+
+/// Jobs killed by their time limit while their 20 MiB results are written into the spill
+/// heap: each dead worker's block is reclaimed (the worker records a block from its
+/// allocation on, not only once written), so a big result on the idle pool afterwards
+/// still fits the default 64 MiB heap. Before (found by a new-user test, 2026-12-05):
+/// five such kills leaked ~25 MiB blocks each, and the next 20 MiB result waited 30 s for
+/// room, then failed `TooLarge`.
+#[test]
+fn results_killed_while_written_do_not_leak_the_heap() {
+    let p = Pool::builder().workers(2).build().unwrap();
+    for i in 0..6u64 {
+        let r = p.submit_with_time_limit(zeros, 20 + i % 2, Duration::from_millis(8)).result();
+        assert!(matches!(r, Ok(_) | Err(JobError::TimeLimit)), "{i}: {:?}", r.map(|v| v.len()));
+    }
+    for _ in 0..3 {
+        let r = p.submit(zeros, 20).result_timeout(Duration::from_secs(20)).expect("no wait");
+        assert_eq!(r.map(|v| v.len()), Ok(20 << 20));
+    }
+}

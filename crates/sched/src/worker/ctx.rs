@@ -147,7 +147,7 @@ impl Overflow for ResultSpill<'_> {
     type Error = (u32, String);
 
     fn spill<T: Encode>(&mut self, value: &T, need: usize) -> Result<SpilledBlock, (u32, String)> {
-        let Some(h) = self.spill.as_mut().and_then(|s| s.get()) else {
+        let Some(h) = self.spill.as_mut().and_then(|s| s.get()).cloned() else {
             return Err((
                 status::TOO_LARGE,
                 format!(
@@ -157,15 +157,18 @@ impl Overflow for ResultSpill<'_> {
             ));
         };
         let t0 = std::time::Instant::now();
+        // From its allocation until its record is published, the block is recorded in the
+        // worker's control block: a death while it is written or while the result's
+        // `Drop` runs (the send path's `finish`) must not leak it.
+        let Some(ws) = self.spill.as_deref() else { unreachable!("the heap came from it") };
+        let track = |held: Option<&SpilledBlock>| match held {
+            Some(b) => ws.hold(b),
+            None => ws.release(),
+        };
         loop {
-            match ToHeap(h).spill(value, need) {
+            match ToHeap(&h).spill_tracked(value, need, track) {
                 Ok(b) => {
-                    // Until its record is published: a death in the result's `Drop` (the
-                    // send path's `finish`) must not leak it.
-                    if let Some(s) = self.spill.as_ref() {
-                        s.hold(&b);
-                        self.held = true;
-                    }
+                    self.held = true;
                     return Ok(b);
                 }
                 Err(SpillFailed::HeapFull(_)) if t0.elapsed() < RESULT_HEAP_WAIT => {
