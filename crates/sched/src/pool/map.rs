@@ -166,7 +166,11 @@ fn place<'s, T: Message>(
 /// The iterator returned by [`Pool::map`] and [`Pool::map_unordered`]. Jobs are submitted
 /// as the iterator is consumed, at most [`window`](Self::window) at a time; each yields
 /// `Ok(result)` or the [`JobError`] of the job that held that item (a failed chunk yields
-/// its error once per item, so the output always has one entry per input).
+/// its error once per item, so the output has one entry per input — unless a
+/// [`timeout`](Self::timeout) ends it early: then one `Err(JobError::Timeout)` and the end,
+/// as Python's `map` raises `TimeoutError`). Dropping the iterator before its end does not
+/// cancel the jobs already in flight (at most the window): they run, and their results
+/// are discarded.
 pub struct Map<'p, F, I, A, R> {
     pool: &'p Pool,
     items: I,
