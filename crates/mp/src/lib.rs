@@ -21,7 +21,7 @@
 //! loses at most the value it held; the object keeps working for everyone else.
 //!
 //! **Sizes grow like Python's.** Queues' and pipes' spill heaps and the containers' memory
-//! start small (2 MiB, 1 MiB, 4 MiB) and grow on demand for every process using them, up
+//! start small (64 KiB each) and grow on demand for every process using them, up
 //! to a maximum (1 GiB by default: `max_heap_size`, `with_max_capacity`); only the maximum
 //! is a limit, and a value past it is handed back in the error.
 //!

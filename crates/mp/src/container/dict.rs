@@ -22,7 +22,7 @@ use zeroproc_codec::Message;
 ///   dict as it was before that operation or as it would be after it — never in between;
 ///   the next process to use it finishes or undoes the dead one's mutation (at most one
 ///   entry block may leak per crash). See the container README.
-/// * **Grows on demand**, like Python's dict: 4 MiB of shared memory at creation
+/// * **Grows on demand**, like Python's dict: 64 KiB of shared memory at creation
 ///   ([`with_capacity`](Self::with_capacity) to choose), doubled whenever an insert finds
 ///   no room, for every process using the dict, up to 1 GiB
 ///   ([`with_max_capacity`](Self::with_max_capacity) to choose). An insert that does not
@@ -65,7 +65,7 @@ impl<K, V> std::fmt::Debug for SharedDict<K, V> {
 }
 
 impl<K: Message, V: Message> SharedDict<K, V> {
-    /// A new, empty dict: 4 MiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
+    /// A new, empty dict: 64 KiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
     /// demand up to [`DEFAULT_MAX_CAPACITY`].
     pub fn new() -> Result<Self, ContainerError> {
         Self::with_capacity(DEFAULT_CAPACITY)

@@ -47,7 +47,7 @@ impl<T> std::fmt::Debug for SharedList<T> {
 }
 
 impl<T: Message> SharedList<T> {
-    /// A new, empty list: 4 MiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
+    /// A new, empty list: 64 KiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
     /// demand up to [`DEFAULT_MAX_CAPACITY`].
     pub fn new() -> Result<Self, ContainerError> {
         Self::with_capacity(DEFAULT_CAPACITY)

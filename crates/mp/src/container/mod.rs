@@ -62,9 +62,10 @@ pub use handle::{
 pub use list::SharedList;
 pub use namespace::Namespace;
 
-/// Shared memory a container reserves when created with `new()`: 4 MiB. It grows on
-/// demand (doubling) up to [`DEFAULT_MAX_CAPACITY`].
-pub const DEFAULT_CAPACITY: usize = 4 << 20;
+/// Shared memory a container reserves when created with `new()`: 64 KiB, resident for
+/// every container (Python's manager dict costs a few KiB; it was 4 MiB before containers
+/// grew). It grows on demand (doubling) up to [`DEFAULT_MAX_CAPACITY`].
+pub const DEFAULT_CAPACITY: usize = 64 << 10;
 /// The most a container grows to unless created with `with_max_capacity` (1 GiB: holds
 /// 100,000 `u64 → u64` entries in a heap grown to 32 MiB, or a 64 MiB value). Only address space is
 /// taken at creation.

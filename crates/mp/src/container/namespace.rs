@@ -41,7 +41,7 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    /// A new, empty namespace: 4 MiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
+    /// A new, empty namespace: 64 KiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
     /// demand up to [`DEFAULT_MAX_CAPACITY`].
     pub fn new() -> Result<Self, ContainerError> {
         Self::with_capacity(DEFAULT_CAPACITY)

@@ -31,8 +31,9 @@ use zeroproc_shm::Offset;
 /// Bytes of each direction's ring of [`pipe`] / [`pipe_oneway`] (records up to half of
 /// it, less 16, travel inline).
 pub const DEFAULT_PIPE_CAPACITY: usize = 64 << 10;
-/// Bytes of the spill heap of [`pipe`] / [`pipe_oneway`], reserved at creation.
-pub const DEFAULT_PIPE_HEAP_SIZE: usize = 1 << 20;
+/// Bytes of the spill heap of [`pipe`] / [`pipe_oneway`], reserved at creation (small: it
+/// grows on demand).
+pub const DEFAULT_PIPE_HEAP_SIZE: usize = 64 << 10;
 /// The most the spill heap of [`pipe`] / [`pipe_oneway`] grows to (1 GiB): it grows on
 /// demand, so a 64 MiB message fits a default pipe. Only address space is taken at
 /// creation.

@@ -29,8 +29,10 @@ use zeroproc_shm::Offset;
 /// Slot payload bytes of [`Queue::new`]: with the slot's 16-byte state and length words, a
 /// slot is exactly 1 KiB.
 pub const DEFAULT_SLOT_SIZE: usize = 1008;
-/// Spill heap bytes of [`Queue::new`] (for values larger than a slot), reserved at creation.
-pub const DEFAULT_HEAP_SIZE: usize = 2 << 20;
+/// Spill heap bytes of [`Queue::new`] (for values larger than a slot), reserved at creation
+/// (resident memory for every queue, so small: the heap grows on demand; it was 2 MiB
+/// before heaps grew, and 20,000 queues then took 40 GiB).
+pub const DEFAULT_HEAP_SIZE: usize = 64 << 10;
 /// The most the spill heap of [`Queue::new`] grows to (1 GiB): it grows on demand, so a
 /// 64 MiB value fits a default queue. Only address space is taken at creation.
 pub const DEFAULT_MAX_HEAP_SIZE: usize = 1 << 30;
