@@ -290,3 +290,30 @@ fn stats_count_jobs_and_bytes() {
     assert!(s.workers.iter().all(|w| w.bytes_in > 0 && w.pid != 0));
     println!("{s}");
 }
+
+fn log_and_nap((q, i): (zeroproc_mp::queue::QueueHandle<u64>, u64)) -> u64 {
+    q.attach().unwrap().put(i).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    i
+}
+
+/// Dropping a `map` before its end cancels the jobs no worker has started (Python's
+/// `map` cancels its pending futures when its iterator is closed): with a window of 12 on
+/// one worker, taking the first result and dropping the iterator runs at most the job that
+/// was already running besides it, not the whole window.
+#[test]
+fn dropping_a_map_cancels_its_queued_jobs() {
+    let p = pool(1);
+    let q = zeroproc_mp::Queue::<u64>::new(64).unwrap();
+    let items: Vec<_> = (0..40u64).map(|i| (q.handle(), i)).collect();
+    let mut m = p.map(log_and_nap, items).window(12);
+    assert_eq!(m.next(), Some(Ok(0)));
+    drop(m);
+    // Whatever still runs has finished well before this job, queued after it, answers.
+    assert_eq!(p.submit(square, 3).result(), Ok(9));
+    let mut ran = Vec::new();
+    while let Ok(i) = q.try_get() {
+        ran.push(i);
+    }
+    assert!(ran.len() <= 3, "ran {ran:?}: the queued window was not cancelled");
+}

@@ -168,9 +168,9 @@ fn place<'s, T: Message>(
 /// `Ok(result)` or the [`JobError`] of the job that held that item (a failed chunk yields
 /// its error once per item, so the output has one entry per input — unless a
 /// [`timeout`](Self::timeout) ends it early: then one `Err(JobError::Timeout)` and the end,
-/// as Python's `map` raises `TimeoutError`). Dropping the iterator before its end does not
-/// cancel the jobs already in flight (at most the window): they run, and their results
-/// are discarded.
+/// as Python's `map` raises `TimeoutError`). Dropping the iterator before its end cancels
+/// the jobs no worker has started, as Python does when its `map` iterator is closed; jobs
+/// already running finish and their results are discarded.
 pub struct Map<'p, F, I, A, R> {
     pool: &'p Pool,
     items: I,
@@ -395,6 +395,34 @@ where
                 return None;
             }
         }
+    }
+}
+
+/// Dropping the iterator before its end cancels the chunks that no worker has started,
+/// as Python's `map` cancels its pending futures when its iterator is closed; chunks
+/// already running finish and their results are discarded.
+impl<F, I, A, R> Drop for Map<'_, F, I, A, R> {
+    fn drop(&mut self) {
+        let Some(sink) = self.sink.take() else { return };
+        if self.in_flight == self.ready.len() {
+            return; // everything submitted has completed
+        }
+        let shared: &Shared = &self.pool.shared;
+        let me = Arc::as_ptr(&sink) as *const ();
+        let mut core = shared.lock();
+        core.drain_all(shared);
+        let mine: Vec<u64> = (0..core.slots.len())
+            .flat_map(|w| core.held(w))
+            .filter(|&id| {
+                core.jobs.get(id).is_some_and(|o| Arc::as_ptr(&o.dest) as *const () == me)
+            })
+            .collect();
+        for id in mine {
+            core.cancel(shared, id);
+        }
+        let after = core.take_after();
+        drop(core);
+        shared.run_after(after);
     }
 }
 
