@@ -419,13 +419,23 @@ impl Shared {
         id != 0 && self.claims().state(id) == Claim::Running
     }
 
+    /// True if worker `w` (which holds job `id`) is on that job. `current` says so once the
+    /// worker has published it; between the worker's claim and that store (`serve.rs`: the
+    /// claim comes first, so a revoked job never shows as current) the claim word already
+    /// says `Running` while `current` is still 0. A kill must not be lost in that window
+    /// (it was: a terminated job then ran on, holding its worker for ever).
+    pub(crate) fn runs(&self, w: usize, id: u64) -> bool {
+        let current = self.control(w).current();
+        current == id || (current == 0 && self.claims().state(id) == Claim::Running)
+    }
+
     /// Kills the worker running job `id` (if it is running); the supervisor fails the job
     /// with `e` and respawns the worker.
     pub(crate) fn kill_running(&self, id: u64, e: JobError<Never>) {
         let mut core = self.lock();
         let Some(w) = core.jobs.get(id).map(|o| o.worker) else { return };
         let slot = &mut core.slots[w];
-        if self.control(w).current() == id && slot.kill.is_none() {
+        if self.runs(w, id) && slot.kill.is_none() {
             slot.kill = Some((id, e));
             if let Some(c) = slot.child.as_mut() {
                 let _ = c.kill();
@@ -443,7 +453,9 @@ impl Shared {
         for w in 0..core.slots.len() {
             let id = self.control(w).current();
             let slot = &mut core.slots[w];
-            if slot.kill.is_none() && id != 0 {
+            if slot.kill.is_none() {
+                // Id 0 (between jobs, or claimed and not yet published): whatever job the
+                // worker dies running fails as `Cancelled` (`supervisor::on_death`).
                 slot.kill = Some((id, JobError::Cancelled));
             }
             if let Some(c) = slot.child.as_mut() {

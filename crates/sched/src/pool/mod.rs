@@ -6,6 +6,8 @@ mod callbacks;
 pub(crate) mod core;
 mod events;
 mod inplace;
+#[cfg(test)]
+mod kill_window_tests;
 mod map;
 pub(crate) mod observe;
 mod probe;

@@ -302,12 +302,20 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     }
     let cur = ctl.current();
     let died = JobError::WorkerDied { signal: st.signal(), exit_code: st.code() };
+    let claims = shared.claims();
+    // The kill was for the job it died on: the one it published as current, or one it had
+    // claimed and not yet published (`Shared::runs`; a job it finished was drained above
+    // and is no longer held).
+    let held_running = |id| {
+        cur == 0
+            && core.jobs.get(id).is_some_and(|o| o.worker == w)
+            && claims.state(id) == Claim::Running
+    };
     let e = match core.slots[w].kill.take() {
-        Some((id, e)) if id == cur || id == 0 => e,
+        Some((id, e)) if id == cur || id == 0 || held_running(id) => e,
         _ => died.clone(),
     };
     // Claimed by the dead worker and not answered: the job that died with it (claim.rs).
-    let claims = shared.claims();
     core.fail_held(w, |id| claims.state(id) == Claim::Running, &|| e.clone());
     let slot = &mut core.slots[w];
     // A start failure is a worker that could not get going (wrong program, no init(), a
