@@ -231,6 +231,10 @@ where
         return Err((EncodeError::TooLarge { available }, HEADER_LEN + 1));
     }
     let (head, body) = buf.split_at_mut(HEADER_LEN);
+    if let Some(n) = copy_archive(body, value) {
+        Header { flags: header.flags & !FLAG_SPILLED, ..header }.write(head);
+        return Ok(HEADER_LEN + n);
+    }
     let (overflowed, need) = (std::cell::Cell::new(false), std::cell::Cell::new(0));
     let w = SlotWriter::measured(body, &overflowed, &need);
     match rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, w) {
@@ -245,6 +249,33 @@ where
     }
 }
 
+/// The archive of a value whose archived form is its own bytes, written by one copy:
+/// `None` (use the serializer) for any other type, or when `body` is too short.
+///
+/// A type whose `Archive::COPY_OPTIMIZATION` is enabled (integers and floats, `char`,
+/// `bool`, arrays of them, …) attests that it has no uninitialised bytes and that its
+/// archived representation is its native one; rkyv itself writes slices of such types as
+/// their bytes (`SerializeUnsized for [T]`). As a root with no out-of-line data its
+/// archive is exactly those bytes at position 0, which is what `to_bytes_in` would write —
+/// without the thread-local arena, serializer and resolver (170 → 20 controller
+/// instructions per `u64` job; docs/performance.md).
+#[inline(always)]
+fn copy_archive<T: Archive>(body: &mut [u8], value: &T) -> Option<usize> {
+    let n = size_of::<T>();
+    let copyable = T::COPY_OPTIMIZATION.is_enabled()
+        && n == size_of::<T::Archived>()
+        && n > 0
+        && align_of::<T::Archived>() <= 16;
+    if !copyable || body.len() < n {
+        return None;
+    }
+    // SAFETY: `value` is a live `T` of `n` bytes, all initialised (`COPY_OPTIMIZATION`
+    // is enabled only for types without uninitialised bytes).
+    let bytes = unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), n) };
+    body[..n].copy_from_slice(bytes);
+    Some(n)
+}
+
 /// Validates `bytes` as an envelope holding a `T` and returns its header and a zero-copy
 /// view of the archived value. Any malformed input is a [`DecodeError`]; a spilled record
 /// is [`DecodeError::Spilled`] (read those with [`crate::payload::decode_any`]).
@@ -254,9 +285,34 @@ where
     T::Archived: Portable + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>,
 {
     let h = inline_header(bytes)?;
-    let a = rkyv::access::<T::Archived, rancor::Error>(&bytes[HEADER_LEN..])
-        .map_err(DecodeError::Invalid)?;
+    let a = access::<T>(&bytes[HEADER_LEN..]).map_err(DecodeError::Invalid)?;
     Ok((h, a))
+}
+
+/// rkyv's checked `access` of the archive `body` holding a `T`, with a shortcut for the
+/// archive [`copy_archive`] writes — one value archived as its own bytes, exactly filling
+/// `body`: its bytes are still checked (`CheckBytes`: a `bool` must be 0 or 1, a `char` a
+/// scalar value), but without the subtree-range bookkeeping such a value has no use for
+/// (it holds no relative pointers). Anything else goes to rkyv's `access`.
+#[inline(always)]
+pub(crate) fn access<T>(body: &[u8]) -> Result<&T::Archived, rancor::Error>
+where
+    T: Archive,
+    T::Archived: Portable + for<'a> CheckBytes<HighValidator<'a, rancor::Error>>,
+{
+    let n = size_of::<T::Archived>();
+    let ptr = body.as_ptr().cast::<T::Archived>();
+    if T::COPY_OPTIMIZATION.is_enabled() && n > 0 && body.len() == n && ptr.is_aligned() {
+        use rkyv::validation::{archive::ArchiveValidator, shared::SharedValidator, Validator};
+        let mut v = Validator::new(ArchiveValidator::new(body), SharedValidator::new());
+        // SAFETY: `ptr` is aligned for `T::Archived` and points to its `n` bytes, all in
+        // `body` (both checked just above).
+        unsafe { T::Archived::check_bytes(ptr, rancor::Strategy::wrap(&mut v))? };
+        // SAFETY: the bytes were validated as a `T::Archived` just above, and `body`
+        // outlives the reference.
+        return Ok(unsafe { &*ptr });
+    }
+    rkyv::access::<T::Archived, rancor::Error>(body)
 }
 
 /// Like [`decode`] but without validating the archive (the header, the length and the

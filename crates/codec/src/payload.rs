@@ -129,8 +129,7 @@ pub fn decode_any<'a, T: Decode>(
         let (h, g) = decode_spilled::<T>(bytes, heap)?;
         return Ok((h, Payload::Spilled(g)));
     }
-    let a = rkyv::access::<T::Archived, rancor::Error>(&bytes[HEADER_LEN..])
-        .map_err(DecodeError::Invalid)?;
+    let a = crate::envelope::access::<T>(&bytes[HEADER_LEN..]).map_err(DecodeError::Invalid)?;
     Ok((h, Payload::Inline(a)))
 }
 
@@ -157,7 +156,7 @@ pub fn decode_spilled<'h, T: Decode>(
     heap: &Heap<'h>,
 ) -> Result<(Header, SpillGuard<'h, T>), DecodeError> {
     let (h, block, archive) = claim(bytes, heap)?;
-    match rkyv::access::<T::Archived, rancor::Error>(archive) {
+    match crate::envelope::access::<T>(archive) {
         Ok(value) => Ok((h, SpillGuard { value, heap: *heap, block })),
         Err(e) => {
             let _ = heap.free(block.offset);

@@ -208,3 +208,54 @@ fn the_spilled_flag_belongs_to_the_codec() {
     let r = unsafe { zeroproc_codec::envelope::decode_unchecked::<u32>(&b[..len]) };
     assert!(matches!(r, Err(DecodeError::Spilled)));
 }
+
+/// The one-copy path for types archived as their own bytes (`copy_archive`) writes
+/// exactly what rkyv's serializer writes, and what it writes decodes; a type it must not
+/// take (out-of-line data) still goes through the serializer.
+#[test]
+fn copied_archives_are_the_serializers_bytes() {
+    fn same<T>(v: T)
+    where
+        T: zeroproc_codec::envelope::Encode
+            + for<'a> rkyv::Serialize<
+                rkyv::api::high::HighSerializer<
+                    rkyv::util::AlignedVec,
+                    rkyv::ser::allocator::ArenaHandle<'a>,
+                    rkyv::rancor::Error,
+                >,
+            > + std::fmt::Debug,
+    {
+        let mut buf = aligned(256);
+        let b = bytes(&mut buf);
+        let n = encode_into(b, Header::new(3, 4), &v).unwrap();
+        let want = rkyv::to_bytes::<rkyv::rancor::Error>(&v).unwrap();
+        assert_eq!(&b[HEADER_LEN..n], &want[..], "{v:?}");
+        assert_eq!(Header::read(&b[..n]).unwrap(), Header::new(3, 4));
+        // Too short for the value: the serializer's TooLarge, as for any other type.
+        let r = encode_into(&mut b[..HEADER_LEN + want.len() - 1], Header::new(3, 4), &v);
+        assert!(matches!(r, Err(EncodeError::TooLarge { .. })), "{v:?}: {r:?}");
+    }
+    use rkyv::Archive as _;
+    // Which of these take the copy (the others check the serializer path alongside).
+    assert!(u64::COPY_OPTIMIZATION.is_enabled() && f64::COPY_OPTIMIZATION.is_enabled());
+    assert!(<[u32; 5]>::COPY_OPTIMIZATION.is_enabled());
+    assert!(!<(u64, u32)>::COPY_OPTIMIZATION.is_enabled());
+    same(0x0123_4567_89ab_cdefu64);
+    same(-1.5f64);
+    same(7u8);
+    same(true);
+    same('é');
+    same(u128::MAX - 5);
+    same([1u32, 2, 3, 4, 5]);
+    same([[0.5f32; 3]; 2]);
+    same((1u64, 2u32)); // not copy-optimised (padding): serializer
+    same(Some(9u64));
+    let mut buf = aligned(256);
+    let b = bytes(&mut buf);
+    let n = encode_into(b, Header::new(1, 1), &[2.5f64, -0.0, 1e300]).unwrap();
+    let (_, v) = decode::<[f64; 3]>(&b[..n]).unwrap();
+    assert_eq!(v.map(|x| x.to_native()), [2.5, -0.0, 1e300]);
+    let n = encode_into(b, Header::new(1, 1), &'z').unwrap();
+    b[HEADER_LEN..n].copy_from_slice(&0xD800u32.to_le_bytes()); // a surrogate: not a char
+    assert!(decode::<char>(&b[..n]).is_err(), "invalid bytes are still refused");
+}

@@ -41,6 +41,12 @@ pub(crate) fn sample(pid: u32) -> Option<Sample> {
 /// which is why every thread is looked at) or that has used 150 ms of CPU before
 /// attaching is running user code.
 pub(crate) fn runs_main(pid: u32) -> bool {
+    // A worker names itself while it starts (`worker::start`): however long that takes
+    // (valgrind: seconds of CPU), it is in `init`.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim_end() == crate::worker::STARTING_NAME {
+        return false;
+    }
     let Some(stat) = fields(&format!("/proc/{pid}/stat")) else { return false };
     let ticks = |i: usize| stat.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
     // SAFETY: sysconf takes a plain integer and has no memory effects.
@@ -111,5 +117,23 @@ mod tests {
         }
         spinner.kill().unwrap();
         spinner.wait().unwrap();
+    }
+
+    /// A process that carries the name a starting worker gives itself is in `init`,
+    /// however it spends its time (valgrind took a worker's start for a `main`).
+    #[test]
+    fn a_process_named_as_a_starting_worker_does_not_run_main() {
+        let dir = std::env::temp_dir().join(format!("zp-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let named = dir.join(crate::worker::STARTING_NAME);
+        let _ = std::fs::remove_file(&named);
+        std::os::unix::fs::symlink("/bin/sleep", &named).unwrap();
+        let mut child = std::process::Command::new(&named).arg("5").spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let running_main = runs_main(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!running_main, "a sleeping process named {}", crate::worker::STARTING_NAME);
     }
 }

@@ -8,6 +8,7 @@ mod start;
 
 pub(crate) use ctx::JobCtx;
 use ctx::Sink;
+pub(crate) use start::STARTING_NAME;
 
 use crate::control::{self, state, PoolHeader, SegmentMap, WorkerControl};
 use crate::launch::Spec;

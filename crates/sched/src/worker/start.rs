@@ -28,6 +28,10 @@ pub(super) struct Attached {
 /// Everything before the first job: die with the controller, attach the pool segment,
 /// check the build, pin, claim the two rings, run the initializer, report READY.
 pub(super) fn start(spec: &Spec) -> Attached {
+    // Tell the starting controller we are in `init` (not the program's `main`) before
+    // anything slow: under valgrind or a profiler the start below takes far more CPU than
+    // the `probe::runs_main` heuristic allows. The name goes back once the pid is out.
+    let name = StartingName::set();
     // Die with the controller's supervisor thread (the thread that started us).
     // SAFETY: prctl(PR_SET_PDEATHSIG, sig) takes plain integers and has no memory effects.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
@@ -79,6 +83,7 @@ pub(super) fn start(spec: &Spec) -> Attached {
     tx.set_wait_strategy(spec.strategy);
     // Relaxed: published by the Release store of `state` below.
     ctl.pid.store(std::process::id(), Ordering::Relaxed);
+    drop(name);
     quiet_panics();
     if let Some(init) = spec.initializer {
         run_initializer(spec, header, ctl, init);
@@ -128,5 +133,34 @@ fn run_initializer(spec: &Spec, header: &PoolHeader, ctl: &WorkerControl, init: 
             ctl.state.store(state::INIT_FAILED, Ordering::Release);
             std::process::exit(exit::INIT);
         }
+    }
+}
+
+/// The name (`comm`) a worker's main thread has between exec and publishing its pid:
+/// `probe::runs_main` never takes a process so named for one running `main`.
+pub(crate) const STARTING_NAME: &str = "zeroproc-start";
+
+/// The main thread named [`STARTING_NAME`] while alive; its own name back on drop.
+struct StartingName([u8; 16]);
+
+impl StartingName {
+    fn set() -> Self {
+        let mut old = [0u8; 16];
+        let mut new = [0u8; 16];
+        new[..STARTING_NAME.len()].copy_from_slice(STARTING_NAME.as_bytes());
+        // SAFETY: PR_GET_NAME writes at most 16 bytes (NUL included) to `old`; PR_SET_NAME
+        // reads a NUL-terminated string of at most 16 bytes from `new`.
+        unsafe {
+            libc::prctl(libc::PR_GET_NAME, old.as_mut_ptr() as libc::c_ulong, 0, 0, 0);
+            libc::prctl(libc::PR_SET_NAME, new.as_ptr() as libc::c_ulong, 0, 0, 0);
+        }
+        StartingName(old)
+    }
+}
+
+impl Drop for StartingName {
+    fn drop(&mut self) {
+        // SAFETY: as in `set`; `self.0` holds the NUL-terminated name PR_GET_NAME wrote.
+        unsafe { libc::prctl(libc::PR_SET_NAME, self.0.as_ptr() as libc::c_ulong, 0, 0, 0) };
     }
 }
