@@ -34,7 +34,7 @@ pub(crate) mod state {
 }
 
 /// Layout identity checked when a worker attaches the pool segment.
-pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 5)
+pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 6)
     .with_type::<PoolHeader>()
     .with_type::<ClaimTable>()
     .with_type::<FnTable>()
@@ -166,10 +166,17 @@ pub struct WorkerControl {
     pub state: AtomicU32,
     /// Pid of the current incarnation.
     pub pid: AtomicU32,
-    /// Job id being run, 0 when idle. Stored after the job's claim (`claim.rs`) and
-    /// cleared after its completion is committed: what per-job time-outs, `terminate` and
-    /// observers look at (the accounting itself is in the claim words).
+    /// Job id being run, 0 when idle. Stored just *before* the job's claim (`claim.rs`; a
+    /// failed claim clears it again) and cleared after its completion is committed, so a
+    /// claimed job that has not finished is always `current`: what per-job time-outs,
+    /// `terminate` and observers look at (the accounting itself is in the claim words).
     pub current: AtomicU64,
+    /// A kill the controller aims at job `kill_for` (0: none): see [`aim_kill`] and
+    /// [`finish_job`]. Written by the controller only; reset before a respawn.
+    ///
+    /// [`aim_kill`]: WorkerControl::aim_kill
+    /// [`finish_job`]: WorkerControl::finish_job
+    pub kill_for: AtomicU64,
     /// CLOCK_MONOTONIC ns at which `current` started (per-job time-outs; only for jobs
     /// with a time-out).
     pub started_ns: AtomicU64,
@@ -241,6 +248,63 @@ impl WorkerControl {
     pub fn current(&self) -> u64 {
         // Acquire: pairs with the Release store in the worker loop.
         self.current.load(Ordering::Acquire)
+    }
+
+    /// Controller, under the pool lock, before it SIGKILLs this worker for job `id`
+    /// (`terminate`, cancel-on-drop, a time limit): true if the worker is on `id`, and
+    /// then the kill stays aimed until the worker is dead (the supervisor resets it before
+    /// a respawn); false if it is not, and the aim is withdrawn.
+    ///
+    /// A kill is precise with the worker's half, [`finish_job`](Self::finish_job): a
+    /// worker that has finished `id` and goes on to its next job either stored `current
+    /// = 0` before our load (we see it: no kill) or loads `kill_for` after our store (it
+    /// sees the aim and waits for the SIGKILL instead of claiming its next job). Without
+    /// this, a SIGKILL decided while `id` ran could land once the worker had claimed the
+    /// next job, which then failed with `WorkerDied` (a one-worker loop of terminates on
+    /// short jobs: 2 of 2,000 innocent jobs under load).
+    pub(crate) fn aim_kill(&self, id: u64) -> bool {
+        // SeqCst (both): a store-then-load pair against the worker's store of `current`
+        // then load of `kill_for` in `finish_job` (Dekker): at least one side sees the
+        // other's store.
+        self.kill_for.store(id, Ordering::SeqCst);
+        // SeqCst: as above.
+        if id != 0 && self.current.load(Ordering::SeqCst) == id {
+            return true;
+        }
+        // Relaxed: a withdrawn aim; a worker waiting in `finish_job` sees it soon (no
+        // data is published with it).
+        self.kill_for.store(0, Ordering::Relaxed);
+        false
+    }
+
+    /// Worker, after the completion of its current job is committed: clears `current`,
+    /// and returns once no kill is aimed at this worker (see [`aim_kill`](Self::aim_kill)).
+    /// A kill aimed at the job just finished does not return: the SIGKILL is on its way,
+    /// and the worker must not claim another job for it to land on.
+    #[inline]
+    pub(crate) fn finish_job(&self) {
+        if !self.job_finished() {
+            self.wait_for_kill();
+        }
+    }
+
+    /// [`finish_job`](Self::finish_job) without the wait: clears `current`; true if the
+    /// worker may go on to its next job, false if a kill is aimed at it.
+    #[inline]
+    pub(crate) fn job_finished(&self) -> bool {
+        // SeqCst: the worker's half of the pair in `aim_kill` (and, as a Release, it
+        // publishes the finished job to `current()` readers).
+        self.current.store(0, Ordering::SeqCst);
+        // SeqCst: as above.
+        self.kill_for.load(Ordering::SeqCst) == 0
+    }
+
+    #[cold]
+    fn wait_for_kill(&self) {
+        // Relaxed: a withdrawn aim orders nothing; the SIGKILL needs no cooperation.
+        while self.kill_for.load(Ordering::Relaxed) != 0 {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
     }
 }
 

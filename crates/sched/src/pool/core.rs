@@ -6,6 +6,8 @@
 //! to every round trip). The supervisor thread (`supervisor.rs`) drains them when nobody
 //! waits, and handles worker deaths and time-outs.
 
+#[cfg(test)]
+use super::kill_window_tests;
 use crate::claim::{slot_of, Claim, ClaimTable, Regions};
 use crate::control::{PoolHeader, SegmentMap, WorkerControl};
 use crate::error::{JobError, Never};
@@ -419,24 +421,19 @@ impl Shared {
         id != 0 && self.claims().state(id) == Claim::Running
     }
 
-    /// True if worker `w` (which holds job `id`) is on that job. `current` says so once the
-    /// worker has published it; between the worker's claim and that store (`serve.rs`: the
-    /// claim comes first, so a revoked job never shows as current) the claim word already
-    /// says `Running` while `current` is still 0. A kill must not be lost in that window
-    /// (it was: a terminated job then ran on, holding its worker for ever).
-    pub(crate) fn runs(&self, w: usize, id: u64) -> bool {
-        let current = self.control(w).current();
-        current == id || (current == 0 && self.claims().state(id) == Claim::Running)
-    }
-
     /// Kills the worker running job `id` (if it is running); the supervisor fails the job
-    /// with `e` and respawns the worker.
+    /// with `e` and respawns the worker. The kill is aimed (`WorkerControl::aim_kill`): it
+    /// is sent only while the worker is on `id` (a job it has claimed and not finished is
+    /// always its `current`), and a worker that finishes `id` meanwhile waits for it
+    /// rather than starting another job for it to land on.
     pub(crate) fn kill_running(&self, id: u64, e: JobError<Never>) {
         let mut core = self.lock();
         let Some(w) = core.jobs.get(id).map(|o| o.worker) else { return };
         let slot = &mut core.slots[w];
-        if self.runs(w, id) && slot.kill.is_none() {
+        if slot.kill.is_none() && slot.child.is_some() && self.control(w).aim_kill(id) {
             slot.kill = Some((id, e));
+            #[cfg(test)]
+            kill_window_tests::in_the_gap(self, w);
             if let Some(c) = slot.child.as_mut() {
                 let _ = c.kill();
             }
@@ -451,12 +448,12 @@ impl Shared {
         let mut core = self.lock();
         let now = Instant::now();
         for w in 0..core.slots.len() {
-            let id = self.control(w).current();
             let slot = &mut core.slots[w];
             if slot.kill.is_none() {
-                // Id 0 (between jobs, or claimed and not yet published): whatever job the
-                // worker dies running fails as `Cancelled` (`supervisor::on_death`).
-                slot.kill = Some((id, JobError::Cancelled));
+                // Id 0: whatever job the worker dies running fails as `Cancelled`
+                // (`supervisor::on_death`) — the one it runs now, or one it claims before
+                // the SIGKILL lands (this kill is not aimed: every job is to go).
+                slot.kill = Some((0, JobError::Cancelled));
             }
             if let Some(c) = slot.child.as_mut() {
                 let _ = c.kill();

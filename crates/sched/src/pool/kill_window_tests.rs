@@ -1,13 +1,25 @@
-//! A kill aimed at a job in the moment between its worker's claim and the worker
-//! publishing it as `current` (`worker/serve.rs`) must still land (`Shared::runs`).
+//! Kills aimed at one job must land on that job and on no other.
 //!
-//! The window is a few instructions wide, so the tests hold the worker in it: the worker
-//! is stopped (SIGSTOP) before it reads the job, and the test makes the claim it would
-//! make. Before the fix, `terminate` and a cancel-on-drop did nothing there and the job
-//! ran on for ever once the worker went on (a usercrate CI run hung so).
+//! * A kill in the moment between a worker's claim and its starting the job must still
+//!   land (it was lost: a terminated job then ran on for ever, a usercrate CI hang). The
+//!   worker now publishes the job as `current` before it claims it (`worker/serve.rs`), so
+//!   a claimed, unfinished job is always `current`.
+//! * A kill decided while a job ran must not land on the worker's next job
+//!   (`WorkerControl::aim_kill` / `finish_job`): it did when the worker finished the job and
+//!   claimed the next one between the controller's decision and its SIGKILL — that next
+//!   job failed with `WorkerDied` (2 of 2,000 in a loop of `terminate`s on short jobs,
+//!   under load).
+//!
+//! The windows are a few instructions wide, so the tests hold the worker in them: the
+//! worker is stopped (SIGSTOP) before it reads the job, and the test does what it would
+//! do; the controller is held between its decision and its SIGKILL by [`in_the_gap`].
 
+use super::core::Shared;
 use crate::error::JobError;
 use crate::Pool;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 crate::test_worker!();
@@ -42,10 +54,37 @@ fn stopped_pool() -> (Pool, u32) {
     (pool, pid)
 }
 
-/// Makes the claim the stopped worker would make on job `id`.
+/// Does what the stopped worker would do to start job `id` (`serve.rs`): publish it as
+/// `current`, then claim it.
+fn start_as_the_worker(shared: &Shared, id: u64) -> bool {
+    shared.control(0).current.store(id, Ordering::Release);
+    if shared.claims().start(id) {
+        return true;
+    }
+    shared.control(0).current.store(0, Ordering::Release);
+    false
+}
+
+/// The stopped worker's claim on job `id`, made for it.
 fn claim_as_the_worker(pool: &Pool, id: u64) {
-    assert!(pool.shared.claims().start(id), "the job was not queued");
-    assert_eq!(pool.shared.control(0).current(), 0, "the worker published a job");
+    assert!(start_as_the_worker(&pool.shared, id), "the job was not queued");
+}
+
+/// What a test does in the controller's place between its decision to kill worker `w` and
+/// its SIGKILL.
+type Gap = Box<dyn FnOnce(&Shared, usize)>;
+
+thread_local! {
+    /// What [`in_the_gap`] runs (once) on this thread.
+    static GAP: RefCell<Option<Gap>> = const { RefCell::new(None) };
+}
+
+/// Called by `Shared::kill_running` after it has decided to kill worker `w` and before it
+/// sends the SIGKILL: runs what a test of this thread put there.
+pub(super) fn in_the_gap(shared: &Shared, w: usize) {
+    if let Some(f) = GAP.with(|g| g.borrow_mut().take()) {
+        f(shared, w);
+    }
 }
 
 fn later_jobs_run(pool: &Pool, old_pid: u32) {
@@ -89,4 +128,49 @@ fn terminating_the_pool_in_the_window_cancels_the_job() {
         let r = f.result_timeout(Duration::from_secs(20));
         assert!(matches!(r, Ok(Err(JobError::Cancelled))), "{what} job: {:?}", r.map(|_| ()));
     }
+}
+
+#[test]
+fn a_kill_for_a_finished_job_does_not_land_on_the_next_one() {
+    let (pool, pid) = stopped_pool();
+    let f = pool.submit(echo, 1);
+    let g = pool.submit(echo, 2); // queued behind it, on the same worker
+    let next = g.id();
+    claim_as_the_worker(&pool, f.id());
+    // The controller decides to kill the worker for `f`; before its SIGKILL is sent the
+    // worker finishes `f` and goes on to `g` — unless it is told to wait for the kill.
+    let went_on = Rc::new(Cell::new(None));
+    let seen = went_on.clone();
+    GAP.with(|gap| {
+        *gap.borrow_mut() = Some(Box::new(move |shared: &Shared, w: usize| {
+            assert_eq!(w, 0);
+            let go = shared.control(0).job_finished();
+            seen.set(Some(go && start_as_the_worker(shared, next)));
+        }))
+    });
+    assert!(f.terminate());
+    assert_eq!(went_on.get(), Some(false), "the worker started the next job under the kill");
+    // `g` was never claimed: the successor runs it. (`f` stays without its completion in
+    // this stand-in, so it fails with the dead worker.)
+    let r = g.result_timeout(Duration::from_secs(20));
+    assert_eq!(r.ok(), Some(Ok(2)), "the job after the killed one");
+    later_jobs_run(&pool, pid);
+}
+
+#[test]
+fn a_kill_for_a_job_finished_before_it_was_aimed_is_not_sent() {
+    let (pool, pid) = stopped_pool();
+    let f = pool.submit(echo, 1);
+    let g = pool.submit(hang, ());
+    claim_as_the_worker(&pool, f.id());
+    // The worker finishes `f` (its completion not drained yet) and starts `g` before the
+    // controller looks: the kill for `f` must not be sent.
+    assert!(pool.shared.control(0).job_finished());
+    claim_as_the_worker(&pool, g.id());
+    pool.shared.kill_running(f.id(), JobError::Cancelled);
+    assert_eq!(pool.stats().workers[0].pid, pid, "the worker was killed");
+    // The aim was withdrawn: the worker will not wait at the end of `g` for a kill.
+    assert_eq!(pool.shared.control(0).kill_for.load(Ordering::SeqCst), 0);
+    assert!(g.running(), "the next job no longer runs");
+    pool.terminate();
 }

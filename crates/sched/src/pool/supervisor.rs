@@ -303,16 +303,12 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     let cur = ctl.current();
     let died = JobError::WorkerDied { signal: st.signal(), exit_code: st.code() };
     let claims = shared.claims();
-    // The kill was for the job it died on: the one it published as current, or one it had
-    // claimed and not yet published (`Shared::runs`; a job it finished was drained above
-    // and is no longer held).
-    let held_running = |id| {
-        cur == 0
-            && core.jobs.get(id).is_some_and(|o| o.worker == w)
-            && claims.state(id) == Claim::Running
-    };
+    // The kill was for the job it died on (a claimed, unfinished job is always `current`:
+    // `serve.rs`), or for every job (`kill_all`, id 0). A kill for a job it finished (it
+    // then waited for the kill: `WorkerControl::finish_job`) fails nothing: that job was
+    // drained above, and no other was claimed.
     let e = match core.slots[w].kill.take() {
-        Some((id, e)) if id == cur || id == 0 || held_running(id) => e,
+        Some((id, e)) if id == cur || id == 0 => e,
         _ => died.clone(),
     };
     // Claimed by the dead worker and not answered: the job that died with it (claim.rs).
@@ -372,7 +368,9 @@ fn enforce_timeout(shared: &Shared, core: &mut Core, w: usize) {
     let started = ctl.started_ns.load(Ordering::Relaxed);
     let late = monotonic_ns().saturating_sub(started) > o.timeout_ns;
     let slot = &mut core.slots[w];
-    if late && slot.kill.is_none() {
+    // Aimed (`WorkerControl::aim_kill`): a worker that finished the job since we read
+    // `current` is not killed on the next one.
+    if late && slot.kill.is_none() && slot.child.is_some() && ctl.aim_kill(cur) {
         slot.kill = Some((cur, JobError::TimeLimit));
         events::timed_out(w, slot.pid, cur, o.timeout_ns);
         if let Some(c) = slot.child.as_mut() {
@@ -411,6 +409,9 @@ fn corrupt_ring(word: u32, code: Option<i32>) -> Option<&'static str> {
 }
 
 fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize) {
+    // A kill aimed at the dead incarnation is over (`WorkerControl::aim_kill`). SeqCst:
+    // ordered before the spawn below, like every store the new process reads.
+    shared.control(w).kill_for.store(0, Ordering::SeqCst);
     // Release: pairs with the Acquire loads of the state (start-failure accounting).
     shared.control(w).state.store(state::STARTING, Ordering::Release);
     let mut spec = spec.clone();

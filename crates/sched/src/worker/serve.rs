@@ -54,17 +54,31 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
         }
         let job_id = rec.tag();
         st.bytes_in += rec.len() as u64;
+        // The job is published as `current` before it is claimed, so that a job this
+        // worker has claimed and not finished is always `current` (a kill aimed at it
+        // cannot miss it: `WorkerControl::aim_kill`); a job with a time-out gets its start
+        // time first, so the supervisor never pairs it with a stale one.
+        let head = envelope::Header::read(&rec).ok().filter(|h| h.job_id == job_id);
+        if head.as_ref().is_some_and(|h| h.flags & crate::job::FLAG_TIMED != 0) {
+            // Relaxed: published by the Release store of `current` just below.
+            ctl.started_ns.store(monotonic_ns(), Ordering::Relaxed);
+        }
+        // Release: pairs with the Acquire in `WorkerControl::current` (time-outs,
+        // `terminate`, observers).
+        ctl.current.store(job_id, Ordering::Release);
         // Run it only if we win its claim word (claim.rs): a job the controller revoked
         // (moved to an idle worker, or cancelled), or one a predecessor of ours claimed
         // before dying, is skipped without an answer.
         if !claims.start(job_id) {
+            // Release: as above (nothing ran).
+            ctl.current.store(0, Ordering::Release);
             rec.defer_release();
             continue;
         }
-        st.bytes_out += run_job(&rec, job_id, &mut tx, &mut spill, &mut fns, header, ctl) as u64;
-        // Release: after the completion was committed; pairs with the Acquire in
-        // `WorkerControl::current`.
-        ctl.current.store(0, Ordering::Release);
+        st.bytes_out += run_job(&rec, head, job_id, &mut tx, &mut spill, &mut fns, header) as u64;
+        // After the completion was committed: `current` cleared, and no further job is
+        // claimed while a kill aimed at the finished one is on its way.
+        ctl.finish_job();
         // The record's space is given back in batches: every RELEASE_EVERY jobs, and by
         // the ring itself before this worker waits for more.
         rec.defer_release();
@@ -98,12 +112,12 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
 #[inline]
 fn run_job(
     rec: &[u8],
+    head: Option<envelope::Header>,
     job_id: u64,
     tx: &mut Producer,
     spill: &mut WorkerSpill,
     fns: &mut Validated,
     header: &PoolHeader,
-    ctl: &WorkerControl,
 ) -> usize {
     let mut ctx =
         JobCtx { input: rec, sink: Sink::Ring { out: tx, bytes: 0 }, job_id, spill: Some(spill) };
@@ -120,23 +134,17 @@ fn run_job(
         }
         ctx.complete_msg(st, msg);
     };
-    let peek = envelope::Header::read(rec).ok().map(|h| (h.fn_id, h.flags, h.job_id));
-    match peek {
-        Some((fn_id, _, id)) if id == job_id && !fns.contains(&header.fns, fn_id) => {
+    // `head`: the record's envelope header, if it names `job_id` (read by `serve`).
+    match head.map(|h| h.fn_id) {
+        Some(fn_id) if !fns.contains(&header.fns, fn_id) => {
             let msg = format!(
                 "unknown function id {fn_id:#x}: not in the pool's function table \
                  (nothing was called)"
             );
             answer_only(&mut ctx, status::BAD_ARGS, &msg);
         }
-        Some((fn_id, flags, id)) if id == job_id => {
-            if flags & crate::job::FLAG_TIMED != 0 {
-                // Relaxed: published by the Release store of `current` below.
-                ctl.started_ns.store(monotonic_ns(), Ordering::Relaxed);
-            }
-            // Release: pairs with the Acquire in `WorkerControl::current` (time-outs,
-            // `terminate`, observers).
-            ctl.current.store(job_id, Ordering::Release);
+        Some(fn_id) => {
+            // (`current` and the start time were published before the claim: `serve`.)
             // SAFETY: `fn_id` is in the pool's function table (checked just above),
             // which only the controller writes, with ids made by `fnid::id_of`; the
             // build fingerprint was checked at start-up.
