@@ -62,6 +62,8 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             continue;
         }
         st.bytes_out += run_job(&rec, job_id, &mut tx, &mut spill, &mut fns, header, ctl) as u64;
+        // A copy forked by the job that got here without answering leaves too.
+        super::leave_if_forked();
         // Release: after the completion was committed; pairs with the Acquire in
         // `WorkerControl::current`.
         ctl.current.store(0, Ordering::Release);
