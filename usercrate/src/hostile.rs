@@ -36,3 +36,36 @@ pub fn job_that_forks() -> Outcome {
     }
     Ok(())
 }
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// `wait` and `as_completed` over futures of two pools (Python's `wait` takes futures of
+/// any executors): the quick job's future is the one done. Its latency is noted: a sleep on
+/// one pool was not woken by the other's completions (~100 ms late, now ~2 ms at most).
+pub fn wait_over_two_pools() -> Outcome {
+    let a = Pool::builder().workers(1).build().map_err(|e| format!("build: {e}"))?;
+    let b = Pool::builder().workers(1).build().map_err(|e| format!("build: {e}"))?;
+    let t = Instant::now();
+    let fs = vec![a.submit(nap, 5_000), b.submit(nap, 20)];
+    let (done, not_done) =
+        zeroproc::wait(fs, zeroproc::ReturnWhen::FirstCompleted, Some(Duration::from_secs(10)));
+    crate::harness::note(format!("wait FIRST_COMPLETED over two pools: {:?}", t.elapsed()));
+    ensure(done.len() == 1 && not_done.len() == 1, || {
+        format!("done {} not_done {}", done.len(), not_done.len())
+    })?;
+    let r = done.into_iter().next().map(|f| f.result());
+    ensure(r == Some(Ok(20)), || format!("the done future: {r:?}"))?;
+    let t = Instant::now();
+    let mut it = zeroproc::as_completed(vec![a.submit(nap, 1), b.submit(nap, 20)])
+        .timeout(Duration::from_secs(10));
+    let first = it.next().map(|f| f.result());
+    crate::harness::note(format!("as_completed over two pools: {:?}", t.elapsed()));
+    ensure(first == Some(Ok(20)), || format!("first of as_completed: {first:?}"))?;
+    for f in not_done {
+        f.terminate();
+    }
+    Ok(())
+}

@@ -49,6 +49,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     chunked_map_consumed_every_way,
     containers_and_queues_grow,
     job_that_forks,
+    wait_over_two_pools,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
