@@ -7,6 +7,7 @@
 
 mod api;
 mod harness;
+mod hostile;
 mod jobs;
 mod scenarios;
 #[cfg(test)]
@@ -14,6 +15,7 @@ mod unit_tests;
 
 use api::*;
 use harness::Scenario;
+use hostile::*;
 use scenarios::*;
 
 macro_rules! scenarios {
@@ -46,6 +48,8 @@ const SCENARIOS: &[Scenario] = scenarios![
     in_place_kernels,
     chunked_map_consumed_every_way,
     containers_and_queues_grow,
+    job_that_forks,
+    wait_over_two_pools,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

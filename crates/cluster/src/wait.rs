@@ -18,4 +18,8 @@ impl<R: Send + 'static, E: Send + 'static> Waitable for ClusterFuture<R, E> {
     fn block_until(&self, deadline: Option<Instant>, ready: &dyn Fn() -> bool) -> bool {
         self.shared.clone().wait_until(deadline, ready)
     }
+
+    fn wake_source(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.shared) as usize
+    }
 }

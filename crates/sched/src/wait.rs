@@ -24,9 +24,65 @@ pub trait Waitable {
     /// The outcome is in and is an error.
     fn is_failed(&self) -> bool;
     /// Blocks until `ready()` holds or `deadline` (`None`: for ever) passes, woken as this
-    /// future's pool (or cluster) stores outcomes; true if it holds. `ready` looks at
-    /// futures of the same pool.
+    /// future's pool (or cluster) stores outcomes; true if it holds. `ready` may look at
+    /// futures of other pools too: [`wait`] and [`as_completed`] then call this in short
+    /// slices, one pool after the other (see [`wake_source`](Self::wake_source)).
     fn block_until(&self, deadline: Option<Instant>, ready: &dyn Fn() -> bool) -> bool;
+
+    /// What wakes [`block_until`](Self::block_until): futures of one pool (or cluster)
+    /// share it. Futures with different sources in one [`wait`] are waited for in turn,
+    /// in slices of at most 2 ms: a sleep on one pool is not woken by another
+    /// pool's completions (it was woken by the 100 ms sleep slice only). The default, one
+    /// source for every future, suits an implementor with a single waking source.
+    fn wake_source(&self) -> usize {
+        0
+    }
+}
+
+/// The longest sleep on one pool while [`wait`] or [`as_completed`] also waits for futures
+/// of other pools: their completions are seen at most this late (plus one slice per
+/// further pool).
+pub(crate) const MIXED_SLICE: Duration = Duration::from_millis(2);
+
+/// One future per distinct [`Waitable::wake_source`] among `fs` (their indices).
+fn sources<F: Waitable>(fs: &[F]) -> Vec<usize> {
+    let mut seen: Vec<(usize, usize)> = Vec::new();
+    for (i, f) in fs.iter().enumerate() {
+        let s = f.wake_source();
+        if !seen.iter().any(|&(src, _)| src == s) {
+            seen.push((s, i));
+        }
+    }
+    seen.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Blocks until `ready()` or `deadline`, woken by the completions of every pool that `fs`
+/// come from: one pool's own sleep when they share one; else short sleeps on each in turn
+/// (from 50 µs, doubling up to `MIXED_SLICE`). True if `ready()`.
+fn block_any<F: Waitable>(fs: &[F], deadline: Option<Instant>, ready: &dyn Fn() -> bool) -> bool {
+    let reps = sources(fs);
+    match reps.as_slice() {
+        [] => return ready(),
+        [one] => return fs[*one].block_until(deadline, ready),
+        _ => {}
+    }
+    let mut slice = Duration::from_micros(50);
+    loop {
+        for &i in &reps {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return ready();
+            }
+            let until = match (now.checked_add(slice), deadline) {
+                (Some(s), Some(d)) => Some(s.min(d)),
+                (s, d) => s.or(d),
+            };
+            if fs[i].block_until(until, ready) {
+                return true;
+            }
+        }
+        slice = (slice * 2).min(MIXED_SLICE);
+    }
 }
 
 impl<R: Send + 'static, E: Send + 'static> Waitable for JobFuture<R, E> {
@@ -40,6 +96,10 @@ impl<R: Send + 'static, E: Send + 'static> Waitable for JobFuture<R, E> {
 
     fn block_until(&self, deadline: Option<Instant>, ready: &dyn Fn() -> bool) -> bool {
         self.inner.shared.clone().wait_until(deadline, ready)
+    }
+
+    fn wake_source(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.inner.shared) as usize
     }
 }
 
@@ -71,9 +131,7 @@ pub fn wait<F: Waitable>(futures: Vec<F>, when: ReturnWhen, timeout: Option<Dura
         }
     };
     if !cond(&futures) {
-        if let Some(first) = futures.first() {
-            first.block_until(deadline, &|| cond(&futures));
-        }
+        block_any(&futures, deadline, &|| cond(&futures));
     }
     futures.into_iter().partition(|f| f.is_done())
 }
@@ -135,7 +193,7 @@ impl<F: Waitable> Iterator for AsCompleted<F> {
             return Some(self.pending.remove(i));
         }
         let pending = &self.pending;
-        if !pending[0].block_until(self.deadline, &|| find(pending).is_some()) {
+        if !block_any(pending, self.deadline, &|| find(pending).is_some()) {
             self.timed_out = true;
             return None;
         }

@@ -202,6 +202,59 @@ fn callbacks_run_with_the_outcome() {
     assert_eq!(*here.lock().unwrap(), Some(me));
 }
 
+/// A pool's future that records the deadline of every sleep `wait`/`as_completed` ask of
+/// it (relative to when they asked).
+struct Recorded {
+    f: zeroproc_sched::JobFuture<u64>,
+    sleeps: std::sync::Arc<std::sync::Mutex<Vec<Option<Duration>>>>,
+}
+
+impl zeroproc_sched::Waitable for Recorded {
+    fn is_done(&self) -> bool {
+        self.f.is_done()
+    }
+    fn is_failed(&self) -> bool {
+        self.f.is_failed()
+    }
+    fn block_until(&self, deadline: Option<std::time::Instant>, ready: &dyn Fn() -> bool) -> bool {
+        let now = std::time::Instant::now();
+        self.sleeps.lock().unwrap().push(deadline.map(|d| d.saturating_duration_since(now)));
+        self.f.block_until(deadline, ready)
+    }
+    fn wake_source(&self) -> usize {
+        self.f.wake_source()
+    }
+}
+
+#[test]
+fn wait_over_two_pools_never_sleeps_on_one_pool_unbounded() {
+    // A sleep on pool `a` is not woken by pool `b`'s completions: it used to last a whole
+    // 100 ms sleep slice (or until `a` completed something) after `b`'s job was done.
+    use zeroproc_sched::Waitable;
+    let (a, b) = (pool(1), pool(1));
+    let sleepy = |ms: u64| {
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
+    };
+    let sleeps = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rec = |f| Recorded { f, sleeps: sleeps.clone() };
+    let fs = vec![rec(a.submit(sleepy, 30_000)), rec(b.submit(sleepy, 20))];
+    assert_ne!(fs[0].wake_source(), fs[1].wake_source());
+    let (done, not_done) = wait(fs, ReturnWhen::FirstCompleted, None);
+    assert_eq!((done.len(), not_done.len()), (1, 1));
+    let mut it = as_completed(vec![rec(a.submit(sleepy, 1)), rec(b.submit(sleepy, 20))]);
+    assert!(it.next().is_some());
+    let sleeps = sleeps.lock().unwrap().clone();
+    assert!(!sleeps.is_empty(), "nothing slept: the jobs were done too early for the test");
+    for s in sleeps {
+        let s = s.expect("an unbounded sleep on one pool while waiting for two");
+        assert!(s <= Duration::from_millis(2), "a {s:?} sleep on one pool of two");
+    }
+    for f in not_done {
+        assert!(f.f.terminate());
+    }
+}
+
 #[test]
 fn wait_and_as_completed() {
     let p = pool(2);

@@ -204,6 +204,38 @@ fn oversized_result_is_too_large_not_a_dead_worker() {
     assert_eq!(respawns(&p), 0);
 }
 
+/// Forks; the copy sleeps `ms` and then returns from the job as well (it is a copy of the
+/// worker, mid-job). The worker itself returns its child's pid.
+fn fork_and_both_return(ms: u64) -> i64 {
+    // SAFETY: fork in a single-threaded worker; the copy only sleeps and returns.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        std::thread::sleep(Duration::from_millis(ms));
+        return -1;
+    }
+    pid as i64
+}
+
+#[test]
+fn a_forked_copy_returning_from_the_job_does_not_answer_it() {
+    // The copy must not write into the worker's completion ring: it did, and the
+    // controller took the ring for corrupt (a later job failed with `Decode`, "producer's
+    // tail went backwards").
+    let p = pool(1);
+    let f = p.submit(fork_and_both_return, 100);
+    let child = f.result().expect("the worker's own answer");
+    assert!(child > 0, "answered by the forked copy: {child}");
+    let end = Instant::now() + Duration::from_millis(400);
+    let mut n = 0u64;
+    while Instant::now() < end {
+        assert_eq!(p.submit(sleepy, 1).result(), Ok(1), "job {n} after the fork");
+        n += 1;
+    }
+    // The copy is the worker's child (a zombie once it exits: `alive` counts that as dead).
+    assert!(!alive(child as u32), "the forked copy is still running");
+    assert_eq!(respawns(&p), 0);
+}
+
 // --- the controller's own death -------------------------------------------------------
 
 #[test]

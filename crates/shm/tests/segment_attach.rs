@@ -141,6 +141,19 @@ fn missing_segment_is_not_found() {
 }
 
 #[test]
+fn a_dropped_segment_is_not_found_and_the_message_says_why() {
+    // A new user dropped a queue before the child it was handed to attached it: the
+    // message said only "No such file or directory".
+    let seg = Segment::create(L, 4096).unwrap();
+    let id = seg.id().clone();
+    drop(seg);
+    let e = Segment::attach(&id, L).expect_err("attached a dropped segment");
+    assert!(matches!(e, AttachError::NotFound(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("created it has dropped it or exited"), "{msg}");
+}
+
+#[test]
 fn not_ready_until_init_finishes() {
     let seg = SegmentBuilder::new(L, 4096)
         .create_with(|s| {

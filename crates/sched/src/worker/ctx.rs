@@ -57,6 +57,9 @@ impl JobCtx<'_> {
     /// completes as PANICKED instead (and a spilled block is given back).
     pub fn complete_value<R: Encode>(&mut self, value: R) {
         let JobCtx { sink, spill, job_id, .. } = self;
+        if matches!(sink, Sink::Ring { .. }) {
+            super::leave_if_forked();
+        }
         let Sink::Ring { out, bytes } = sink else {
             let st = match drop_caught(value) {
                 Ok(()) => (status::OK, String::new()),
@@ -97,6 +100,7 @@ impl JobCtx<'_> {
         let job_id = self.job_id;
         match &mut self.sink {
             Sink::Ring { out, bytes } => {
+                super::leave_if_forked();
                 let m = &msg.as_bytes()[..msg.len().min(out.max_payload())];
                 let mut r = match out.reserve(m.len()) {
                     Ok(r) => r,

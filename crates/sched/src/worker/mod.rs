@@ -14,7 +14,7 @@ use crate::control::{self, state, PoolHeader, SegmentMap, WorkerControl};
 use crate::launch::Spec;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use zeroproc_ring::spsc::ReserveError;
 use zeroproc_shm::Segment;
 
@@ -45,6 +45,47 @@ pub(crate) mod exit {
     /// This copy of the program ran `main` without `init()` and reached `Pool::build` or
     /// `Process::start`: it stops there instead of re-running the program's work.
     pub const NO_INIT: i32 = 97;
+}
+
+/// Set in a copy of a worker made by a job calling `fork()`: only in that copy, by the
+/// atfork child handler, before `fork` returns there. A copy that returns from the job
+/// must not answer it: it would write into the completion ring the worker owns (a second
+/// producer: the controller saw the ring as corrupt and failed another job).
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_fork_child() {
+    // Relaxed: read by the same (only) thread of the forked copy, `leave_if_forked`.
+    FORKED.store(true, Ordering::Relaxed);
+}
+
+/// Registers the atfork handler that marks a forked copy of this worker (once, at start).
+pub(crate) fn watch_forks() {
+    // SAFETY: pthread_atfork only records the handler pointers; `on_fork_child` is an
+    // `extern "C"` fn with no arguments that only stores to a static atomic, which is
+    // async-signal-safe as a fork child handler must be.
+    unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
+}
+
+/// In a copy of the worker forked by a job (see [`FORKED`]): exits at once, without
+/// answering the job, running destructors or touching the pool's shared state. Only the
+/// worker itself answers. A plain load on the job's path: no system call.
+#[inline]
+pub(crate) fn leave_if_forked() {
+    // Relaxed: set by this same thread in `on_fork_child`.
+    if FORKED.load(Ordering::Relaxed) {
+        leave_forked()
+    }
+}
+
+#[cold]
+fn leave_forked() -> ! {
+    eprintln!(
+        "zeroproc: process {} (forked by a job in a worker) returned from the job; it exits \
+         without answering — only the worker answers a job",
+        std::process::id()
+    );
+    // SAFETY: _exit ends this process at once; no Rust state is used after it.
+    unsafe { libc::_exit(0) }
 }
 
 /// Last resort for a panic that unwound out of the worker's frames: the payload is leaked

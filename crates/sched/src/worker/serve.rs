@@ -76,6 +76,8 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             continue;
         }
         st.bytes_out += run_job(&rec, head, job_id, &mut tx, &mut spill, &mut fns, header) as u64;
+        // A copy forked by the job that got here without answering leaves too.
+        super::leave_if_forked();
         // After the completion was committed: `current` cleared, and no further job is
         // claimed while a kill aimed at the finished one is on its way.
         ctl.finish_job();

@@ -85,6 +85,7 @@ pub(super) fn start(spec: &Spec) -> Attached {
     ctl.pid.store(std::process::id(), Ordering::Relaxed);
     drop(name);
     quiet_panics();
+    super::watch_forks();
     if let Some(init) = spec.initializer {
         run_initializer(spec, header, ctl, init);
     }

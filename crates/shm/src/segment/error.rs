@@ -92,7 +92,12 @@ pub enum AttachError {
 impl fmt::Display for AttachError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AttachError::NotFound(e) => write!(f, "segment not found: {e}"),
+            AttachError::NotFound(e) => write!(
+                f,
+                "segment not found ({e}): the process that created it has dropped it or \
+                 exited (keep a queue, pipe, array or container alive in its creator until \
+                 every process given its handle has attached it)"
+            ),
             AttachError::Io(what, e) => write!(f, "{what} failed: {e}"),
             AttachError::Truncated { expected, actual } => {
                 write!(f, "segment truncated: {actual} bytes, header requires {expected}")

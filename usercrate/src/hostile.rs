@@ -1,0 +1,71 @@
+//! Hostile jobs and misuse as a new user meets them (new-user round: fork in a job, ...).
+
+use crate::harness::{ensure, Outcome};
+use std::time::{Duration, Instant};
+use zeroproc::Pool;
+
+/// A job that forks, and whose child also returns from the job after a while (a user
+/// forgetting `_exit` in the child). The worker answers with the child's pid.
+fn fork_and_return(ms: u64) -> i64 {
+    // SAFETY: fork in a single-threaded worker; the copy only sleeps and returns.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        std::thread::sleep(Duration::from_millis(ms));
+        return -1;
+    }
+    pid as i64
+}
+
+fn plus_one(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_micros(200));
+    x + 1
+}
+
+/// The forked copy must not answer the job (it corrupted the completion ring: a later job
+/// failed with `Decode`); every job after it is answered by the worker.
+pub fn job_that_forks() -> Outcome {
+    let pool = Pool::builder().workers(1).build().map_err(|e| format!("build: {e}"))?;
+    let child = pool.submit(fork_and_return, 50).result().map_err(|e| e.to_string())?;
+    ensure(child > 0, || format!("the job was answered by the forked copy ({child})"))?;
+    let end = Instant::now() + Duration::from_millis(300);
+    let mut i = 0u64;
+    while Instant::now() < end {
+        let r = pool.submit(plus_one, i).result();
+        ensure(r == Ok(i + 1), || format!("job {i} after the fork: {r:?}"))?;
+        i += 1;
+    }
+    Ok(())
+}
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// `wait` and `as_completed` over futures of two pools (Python's `wait` takes futures of
+/// any executors): the quick job's future is the one done. Its latency is noted: a sleep on
+/// one pool was not woken by the other's completions (~100 ms late, now ~2 ms at most).
+pub fn wait_over_two_pools() -> Outcome {
+    let a = Pool::builder().workers(1).build().map_err(|e| format!("build: {e}"))?;
+    let b = Pool::builder().workers(1).build().map_err(|e| format!("build: {e}"))?;
+    let t = Instant::now();
+    let fs = vec![a.submit(nap, 5_000), b.submit(nap, 20)];
+    let (done, not_done) =
+        zeroproc::wait(fs, zeroproc::ReturnWhen::FirstCompleted, Some(Duration::from_secs(10)));
+    crate::harness::note(format!("wait FIRST_COMPLETED over two pools: {:?}", t.elapsed()));
+    ensure(done.len() == 1 && not_done.len() == 1, || {
+        format!("done {} not_done {}", done.len(), not_done.len())
+    })?;
+    let r = done.into_iter().next().map(|f| f.result());
+    ensure(r == Some(Ok(20)), || format!("the done future: {r:?}"))?;
+    let t = Instant::now();
+    let mut it = zeroproc::as_completed(vec![a.submit(nap, 1), b.submit(nap, 20)])
+        .timeout(Duration::from_secs(10));
+    let first = it.next().map(|f| f.result());
+    crate::harness::note(format!("as_completed over two pools: {:?}", t.elapsed()));
+    ensure(first == Some(Ok(20)), || format!("first of as_completed: {first:?}"))?;
+    for f in not_done {
+        f.terminate();
+    }
+    Ok(())
+}
