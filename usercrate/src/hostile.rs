@@ -69,3 +69,29 @@ pub fn wait_over_two_pools() -> Outcome {
     }
     Ok(())
 }
+
+/// An initializer slower than the 10 s start-up limit (a model that takes a while to
+/// load): the build waits for it, as Python's executor does. It failed with "a worker did
+/// not report ready within 10 s: is zeroproc::init() ... the first thing main does?".
+pub fn slow_initializer_is_waited_for() -> Outcome {
+    let t = Instant::now();
+    let pool = Pool::builder()
+        .workers(1)
+        .initializer(|| std::thread::sleep(Duration::from_millis(10_500)))
+        .build()
+        .map_err(|e| format!("build: {e}"))?;
+    crate::harness::note(format!("built after {:?}", t.elapsed()));
+    let r = pool.submit(plus_one, 1).result();
+    ensure(r == Ok(2), || format!("first job: {r:?}"))
+}
+
+/// An initializer that ends its process: the error names the initializer, not a `main`
+/// without `init()` (it did).
+pub fn initializer_exit_is_named() -> Outcome {
+    let r = Pool::builder().workers(1).initializer(|| std::process::exit(3)).build();
+    let m = match r {
+        Ok(_) => return Err("built with an initializer that exits".into()),
+        Err(e) => e.to_string(),
+    };
+    ensure(m.contains("initializer") && !m.contains("init()"), || format!("message: {m}"))
+}
