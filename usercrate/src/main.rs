@@ -52,6 +52,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     wait_over_two_pools,
     slow_initializer_is_waited_for,
     initializer_exit_is_named,
+    fire_and_forget_processes,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
