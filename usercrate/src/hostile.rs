@@ -115,3 +115,24 @@ pub fn fire_and_forget_processes() -> Outcome {
     got.sort_unstable();
     ensure(got == (0..10).collect::<Vec<_>>(), || format!("bodies that ran: {got:?}"))
 }
+
+/// A done-callback that blocks does not hold up a thread waiting for another job: that
+/// thread drained both completions and ran the callback in place (`result_timeout(500
+/// ms)` came back after the callback's 2 s). Here the callback blocks until this thread,
+/// holding the other result, releases it.
+pub fn blocking_callback_does_not_hold_other_waiters() -> Outcome {
+    let pool = Pool::builder().workers(2).build().map_err(|e| format!("build: {e}"))?;
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (report, reported) = std::sync::mpsc::channel::<bool>();
+    let a = pool.submit(nap, 10);
+    a.add_done_callback(move |_| {
+        let _ = report.send(released.recv_timeout(Duration::from_secs(8)).is_ok());
+    });
+    let b = pool.submit(nap, 50).result_timeout(Duration::from_secs(5));
+    let _ = release.send(());
+    ensure(matches!(b, Ok(Ok(50))), || format!("the other job: {:?}", b.map_err(|_| "timed out")))?;
+    let r = reported.recv_timeout(Duration::from_secs(10));
+    ensure(r == Ok(true), || {
+        format!("the callback was still blocked when the other result came back: {r:?}")
+    })
+}

@@ -53,6 +53,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     slow_initializer_is_waited_for,
     initializer_exit_is_named,
     fire_and_forget_processes,
+    blocking_callback_does_not_hold_other_waiters,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
