@@ -196,11 +196,19 @@ pub mod __private {
     /// drop stops the node agents and finalizes MPI when `main` returns or unwinds.
     #[cfg(feature = "mpi")]
     pub type MainGuard = zeroproc_cluster::MainGuard;
-    /// Kept alive for `main`'s duration by `#[zeroproc::main]` (nothing to do without the
-    /// `mpi` feature).
+    /// Kept alive for `main`'s duration by `#[zeroproc::main]`: its drop waits for the
+    /// non-daemon `Process` children whose handles were dropped while they ran, as Python
+    /// joins its non-daemon children when the program exits.
     #[cfg(not(feature = "mpi"))]
     #[derive(Debug)]
     pub struct MainGuard;
+
+    #[cfg(not(feature = "mpi"))]
+    impl Drop for MainGuard {
+        fn drop(&mut self) {
+            zeroproc_sched::join_adopted();
+        }
+    }
 
     /// The guard for `main`.
     #[cfg(feature = "mpi")]

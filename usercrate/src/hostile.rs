@@ -69,3 +69,70 @@ pub fn wait_over_two_pools() -> Outcome {
     }
     Ok(())
 }
+
+/// An initializer slower than the 10 s start-up limit (a model that takes a while to
+/// load): the build waits for it, as Python's executor does. It failed with "a worker did
+/// not report ready within 10 s: is zeroproc::init() ... the first thing main does?".
+pub fn slow_initializer_is_waited_for() -> Outcome {
+    let t = Instant::now();
+    let pool = Pool::builder()
+        .workers(1)
+        .initializer(|| std::thread::sleep(Duration::from_millis(10_500)))
+        .build()
+        .map_err(|e| format!("build: {e}"))?;
+    crate::harness::note(format!("built after {:?}", t.elapsed()));
+    let r = pool.submit(plus_one, 1).result();
+    ensure(r == Ok(2), || format!("first job: {r:?}"))
+}
+
+/// An initializer that ends its process: the error names the initializer, not a `main`
+/// without `init()` (it did).
+pub fn initializer_exit_is_named() -> Outcome {
+    let r = Pool::builder().workers(1).initializer(|| std::process::exit(3)).build();
+    let m = match r {
+        Ok(_) => return Err("built with an initializer that exits".into()),
+        Err(e) => e.to_string(),
+    };
+    ensure(m.contains("initializer") && !m.contains("init()"), || format!("message: {m}"))
+}
+
+fn put_index((q, i): (zeroproc::QueueHandle<u64>, u64)) {
+    if let Ok(q) = q.attach() {
+        let _ = q.put(i);
+    }
+}
+
+/// Python's `Process(target=f, args=(q, i)).start()` without keeping the handle: every
+/// child runs its body (before: the dropped handle took the argument segment along, and
+/// a child that had not attached it yet exited without running; 4 of 10 ran).
+pub fn fire_and_forget_processes() -> Outcome {
+    let q = zeroproc::Queue::<u64>::new(16).map_err(|e| e.to_string())?;
+    for i in 0..10u64 {
+        zeroproc::Process::spawn(put_index, (q.handle(), i)).map_err(|e| e.to_string())?;
+    }
+    let mut got: Vec<u64> =
+        (0..10).filter_map(|_| q.get_timeout(Duration::from_secs(10)).ok()).collect();
+    got.sort_unstable();
+    ensure(got == (0..10).collect::<Vec<_>>(), || format!("bodies that ran: {got:?}"))
+}
+
+/// A done-callback that blocks does not hold up a thread waiting for another job: that
+/// thread drained both completions and ran the callback in place (`result_timeout(500
+/// ms)` came back after the callback's 2 s). Here the callback blocks until this thread,
+/// holding the other result, releases it.
+pub fn blocking_callback_does_not_hold_other_waiters() -> Outcome {
+    let pool = Pool::builder().workers(2).build().map_err(|e| format!("build: {e}"))?;
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (report, reported) = std::sync::mpsc::channel::<bool>();
+    let a = pool.submit(nap, 10);
+    a.add_done_callback(move |_| {
+        let _ = report.send(released.recv_timeout(Duration::from_secs(8)).is_ok());
+    });
+    let b = pool.submit(nap, 50).result_timeout(Duration::from_secs(5));
+    let _ = release.send(());
+    ensure(matches!(b, Ok(Ok(50))), || format!("the other job: {:?}", b.map_err(|_| "timed out")))?;
+    let r = reported.recv_timeout(Duration::from_secs(10));
+    ensure(r == Ok(true), || {
+        format!("the callback was still blocked when the other result came back: {r:?}")
+    })
+}

@@ -50,6 +50,10 @@ const SCENARIOS: &[Scenario] = scenarios![
     containers_and_queues_grow,
     job_that_forks,
     wait_over_two_pools,
+    slow_initializer_is_waited_for,
+    initializer_exit_is_named,
+    fire_and_forget_processes,
+    blocking_callback_does_not_hold_other_waiters,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -162,6 +162,9 @@ impl Default for MainGuard {
 
 impl Drop for MainGuard {
     fn drop(&mut self) {
+        // Python joins its non-daemon children when the program exits: the `Process`
+        // children whose handles were dropped while they ran, before MPI is finalized.
+        zeroproc_sched::join_adopted();
         finish();
     }
 }

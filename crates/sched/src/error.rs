@@ -179,7 +179,8 @@ pub enum BuildError {
         /// two workers failed at once and the other one's was still being written).
         message: Option<String>,
     },
-    /// A worker did not finish its handshake in time.
+    /// A worker did not attach the pool within 10 s of its start (a program that does not
+    /// call `init()` first). The initializer, which runs after that, is not timed.
     HandshakeTimeout,
     /// A worker runs the program's `main` instead of serving: `main` did not call
     /// `init()` first. Seen when the worker reaches `Pool::build` (it exits there, code
@@ -210,8 +211,11 @@ impl fmt::Display for BuildError {
             BuildError::Segment(e) => write!(f, "pool segment: {e}"),
             BuildError::Ring(e) => write!(f, "pool ring: {e}"),
             BuildError::Spawn(e) => write!(f, "starting a worker: {e}"),
-            BuildError::WorkerExited { index, exit_code, reason } => {
-                write!(f, "worker {index} exited during start-up ({exit_code:?}: {reason})")
+            BuildError::WorkerExited { index, exit_code: Some(c), reason } => {
+                write!(f, "worker {index} exited during start-up (exit code {c}: {reason})")
+            }
+            BuildError::WorkerExited { index, exit_code: None, reason } => {
+                write!(f, "worker {index} died during start-up ({reason})")
             }
             BuildError::Fingerprint => write!(f, "worker is a different build than the controller"),
             BuildError::Initializer { message: Some(m) } => {
@@ -223,7 +227,8 @@ impl fmt::Display for BuildError {
             ),
             BuildError::HandshakeTimeout => write!(
                 f,
-                "a worker did not report ready within 10 s: is zeroproc::init() (or \
+                "a worker did not attach the pool within 10 s of its start: is \
+                 zeroproc::init() (or \
                  #[zeroproc::main]) the first thing main does? A worker is this program \
                  started again, and runs main until init() takes over"
             ),

@@ -167,6 +167,11 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
         self.set(Err(e.map_job(|n| match n {})))
     }
 
+    fn has_callbacks(&self) -> bool {
+        // Relaxed: ordered by the value lock `set` released after storing the outcome.
+        self.interested.load(Ordering::Relaxed) && !lock(&self.callbacks).is_empty()
+    }
+
     fn after(&self) {
         let g = lock(&self.value);
         run_callbacks(g.as_ref(), &self.callbacks);
@@ -322,11 +327,12 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     }
 
     /// Runs `f` with the outcome once the job is done: at once in this thread if it is
-    /// done already, else in the controller thread that drains the job's completion — a
-    /// thread waiting on a future of this pool, or, when none waits, the pool's callback
-    /// thread (never the supervisor, which handles worker deaths and time-outs) — after
-    /// the pool's lock is released, so `f` may submit more jobs and wait for them. A
-    /// panic in `f` is caught (the other callbacks still run) in every case.
+    /// done already, else on the pool's callback thread — never on the supervisor, which
+    /// handles worker deaths and time-outs, nor on a thread waiting for another future of
+    /// the pool, whose deadline a blocking `f` would overrun — outside the pool's lock, so
+    /// `f` may submit more jobs and wait for them. The future counts as done once its
+    /// callbacks have run. A panic in `f` is caught (the other callbacks still run) in
+    /// every case.
     pub fn add_done_callback(&self, f: impl FnOnce(&Result<R, JobError<E>>) + Send + 'static) {
         let g = lock(&self.inner.value);
         if self.inner.is_done() {

@@ -66,7 +66,7 @@ pub use pool::{
     registry_dir, running_pools, ForEachChunkError, Map, ObserveError, Pool, PoolBuilder,
     PoolEntry, PoolObserver, PoolSnapshot, PoolStats, Shutdown, WorkerSnapshot, WorkerStats,
 };
-pub use process::{Exit, Process, ProcessError, Run, PROCESS_ENV};
+pub use process::{join_adopted, Exit, Process, ProcessError, Run, PROCESS_ENV};
 pub use share::{AccessError, ShareError, SharedValue};
 pub use wait::{as_completed, wait, AsCompleted, ReturnWhen, Split, Waitable};
 pub use zeroproc_shm::wait::WaitStrategy;

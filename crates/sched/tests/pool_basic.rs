@@ -256,6 +256,34 @@ fn wait_over_two_pools_never_sleeps_on_one_pool_unbounded() {
 }
 
 #[test]
+fn a_blocking_callback_does_not_hold_up_a_thread_waiting_for_another_job() {
+    // The thread waiting for `b` drained `a`'s completion too and ran `a`'s callback in
+    // place: `b.result_timeout(500 ms)` came back after the callback's 2 s. Here the
+    // callback blocks until this thread, holding `b`'s result, releases it.
+    use std::sync::mpsc;
+    let p = pool(2);
+    let sleepy = |ms: u64| {
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
+    };
+    let (release, released) = mpsc::channel::<()>();
+    let (report, reported) = mpsc::channel::<bool>();
+    let a = p.submit(sleepy, 10);
+    a.add_done_callback(move |_| {
+        let _ = report.send(released.recv_timeout(Duration::from_secs(15)).is_ok());
+    });
+    let b = p.submit(sleepy, 50);
+    assert_eq!(b.result(), Ok(50));
+    let _ = release.send(());
+    assert_eq!(
+        reported.recv_timeout(Duration::from_secs(30)),
+        Ok(true),
+        "the callback was still blocked when b's result came back: it ran on b's waiter"
+    );
+    assert_eq!(a.result(), Ok(10));
+}
+
+#[test]
 fn wait_and_as_completed() {
     let p = pool(2);
     let sleepy = |ms: u64| {

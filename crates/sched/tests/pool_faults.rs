@@ -194,6 +194,48 @@ fn initializer_runs_in_every_worker() {
 }
 
 #[test]
+fn an_initializer_that_exits_is_named_as_the_cause() {
+    // It was reported as "it exited before attaching the pool: ... or main did not call
+    // zeroproc::init() first", though the worker had attached and the initializer exited.
+    let r = Pool::builder().workers(1).initializer(|| std::process::exit(3)).build();
+    match r {
+        Err(e @ BuildError::WorkerExited { exit_code: Some(3), .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("the initializer ended the worker process"), "{m}");
+            assert!(!m.contains("init()"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = Pool::builder()
+        .workers(1)
+        .initializer(|| {
+            // SAFETY: raise has no memory effects; SIGKILL ends this worker at once.
+            unsafe { libc::raise(libc::SIGKILL) };
+        })
+        .build();
+    match r {
+        Err(e @ BuildError::WorkerExited { exit_code: None, .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("killed") && m.contains("while its initializer ran"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_slow_initializer_is_waited_for() {
+    // An initializer that loads a model for longer than the 10 s start-up limit: the
+    // build failed with "a worker did not report ready within 10 s: is zeroproc::init()
+    // ... the first thing main does?". Python's executor waits for it.
+    let p = Pool::builder()
+        .workers(1)
+        .initializer(|| std::thread::sleep(Duration::from_secs(11)))
+        .build()
+        .expect("a slow initializer failed the build");
+    assert_eq!(p.submit(sleepy, 1).result(), Ok(1));
+}
+
+#[test]
 fn oversized_result_is_too_large_not_a_dead_worker() {
     // Without a spill heap, a result larger than a ring record cannot be sent: a resource
     // limit (`TooLarge`, as for arguments), not bad data.

@@ -2,10 +2,11 @@
 //! delivers run here, never on the supervisor itself — it reaps dead workers and enforces
 //! time-outs, which a callback that blocks must not hold up.
 //!
-//! Which thread runs a callback: the controller thread that drains the job's completion —
-//! a thread waiting on this pool (`result`, `wait`, `as_completed`, a `map` iterator),
-//! after the pool lock is released — or, when nobody waits, this thread (one per pool,
-//! started on first use). Callbacks queued here run in completion order; one that blocks
+//! Which thread runs a callback: this thread (one per pool, started on first use), for
+//! every completion, whichever thread drains it — a thread waiting on this pool (`result`,
+//! `wait`, `as_completed`, a `map` iterator) hands the hooks with callbacks over here
+//! instead of running them (`Shared::run_after`): a blocking callback there overran that
+//! thread's own deadline. Wakers (no user callback) still run in the draining thread. Callbacks queued here run in completion order; one that blocks
 //! delays the callbacks behind it, nothing else. A thread here that waits on another
 //! future of the pool runs the queued callbacks while it waits (so a callback may wait
 //! for a job whose own callback is queued behind it).
@@ -19,6 +20,11 @@ use std::sync::{Arc, Condvar, Mutex};
 thread_local! {
     /// True on a pool's callback thread.
     static ON_CALLBACK_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True on a pool's callback thread (its hooks run in place there).
+pub(crate) fn on_callback_thread() -> bool {
+    ON_CALLBACK_THREAD.with(|c| c.get())
 }
 
 /// Queue of `after` hooks and the thread that runs them.
@@ -67,12 +73,18 @@ impl Queue {
 }
 
 impl Callbacks {
-    /// Hands `after` hooks to the callback thread (starting it on first use).
+    /// Hands `after` hooks to the callback thread (starting it on first use); runs them
+    /// here if no thread could be started (they would never run).
     pub(crate) fn defer(&self, after: Vec<Arc<dyn Complete>>) {
         if after.is_empty() {
             return;
         }
         self.start();
+        // Relaxed: stored under `started`'s mutex, which `start` just took.
+        if !self.running.load(Ordering::Relaxed) {
+            after.iter().for_each(|a| a.after());
+            return;
+        }
         self.inner.lock().0.extend(after);
         self.inner.ready.notify_one();
     }

@@ -33,6 +33,11 @@ pub(crate) trait Complete: Send + Sync {
     fn fail(&self, seq: u64, e: JobError<Never>) -> bool;
     /// Runs callbacks / wakers, outside the pool lock.
     fn after(&self);
+    /// True if [`after`](Self::after) runs user callbacks (which may block): those go to
+    /// the pool's callback thread, not the thread that happened to drain the completion.
+    fn has_callbacks(&self) -> bool {
+        false
+    }
     /// Told which worker and job id it was given to (under the pool lock, before the
     /// job can complete).
     fn assign(&self, _worker: usize, _id: u64) {}
@@ -362,14 +367,23 @@ impl Shared {
         self.callbacks.defer(after);
     }
 
-    /// Runs `after` hooks outside the lock, then gives the (emptied) buffer back.
+    /// Runs `after` hooks outside the lock, then gives the (emptied) buffer back. Hooks
+    /// with user callbacks go to the callback thread (`callbacks.rs`): run here they held
+    /// up this thread — a `result_timeout(500 ms)` for another job returned after a
+    /// callback's 2 s sleep.
     pub(crate) fn run_after(&self, mut after: Vec<Arc<dyn Complete>>) {
         if after.is_empty() {
             return;
         }
+        let mut with_callbacks = Vec::new();
         for a in after.drain(..) {
-            a.after();
+            if a.has_callbacks() && !super::callbacks::on_callback_thread() {
+                with_callbacks.push(a);
+            } else {
+                a.after();
+            }
         }
+        self.callbacks.defer(with_callbacks);
         if let Ok(mut core) = self.core.try_lock() {
             if core.after.capacity() < after.capacity() {
                 core.after = after;

@@ -25,7 +25,11 @@ pub(crate) const TICK: Duration = Duration::from_millis(5);
 /// A worker that dies this many times in a row before its handshake is given up on.
 const MAX_FAILED_STARTS: u32 = 3;
 
-/// How long a worker may take from exec to handshake.
+/// How long a worker may take from exec to attaching the pool (its pid stored). The
+/// pool's initializer, which runs after that, is user code and is waited for however long
+/// it takes (Python's executor waits too): a model that loads in 30 s must not fail the
+/// build, nor be reported as a `main` without `init()`. A note goes to stderr once an
+/// initializer has run for this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// From this age on, a worker that has not attached is probed for running `main` without
@@ -87,6 +91,7 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
     let t0 = Instant::now();
     let mut pending: Vec<usize> = (0..launch.specs.len()).collect();
     let mut signs = vec![0u8; launch.specs.len()];
+    let mut noted = vec![false; launch.specs.len()];
     let mut probed = t0;
     while !pending.is_empty() {
         let probe_now = t0.elapsed() > NO_INIT_AFTER && probed.elapsed() > NO_INIT_PROBE;
@@ -106,14 +111,31 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
                 }
                 _ => {}
             }
+            // Relaxed: the worker stores its pid once it has attached (then it runs the
+            // initializer, if any, and stores READY); read again after an exit below.
+            let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
             if let Some(c) = core.slots[w].child.as_mut() {
                 if let Ok(Some(st)) = c.try_wait() {
                     core.slots[w].child = None;
-                    return Err(exited(w, st.code()));
+                    // Relaxed: the worker has exited; its stores are all done.
+                    let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
+                    return Err(exited(w, st.code(), st.signal(), attached));
                 }
             }
-            // Relaxed: a hint; the worker stores its pid once it has attached.
-            if probe_now && shared.control(w).pid.load(Ordering::Relaxed) == 0 {
+            if attached {
+                // In the initializer: no time limit (see HANDSHAKE_TIMEOUT).
+                if t0.elapsed() > HANDSHAKE_TIMEOUT && !std::mem::replace(&mut noted[w], true) {
+                    eprintln!(
+                        "zeroproc: pool start: the initializer has been running for {} s in \
+                         worker {w} (pid {}); Pool::build waits for it to return",
+                        HANDSHAKE_TIMEOUT.as_secs(),
+                        core.slots[w].pid
+                    );
+                }
+                still.push(w);
+                continue;
+            }
+            if probe_now {
                 let pid = core.slots[w].pid;
                 signs[w] = if super::probe::runs_main(pid) { signs[w] + 1 } else { 0 };
                 if signs[w] >= NO_INIT_SIGNS {
@@ -124,7 +146,9 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
         }
         drop(core);
         pending = still;
-        if t0.elapsed() > HANDSHAKE_TIMEOUT {
+        // Relaxed: a hint, as above; an attached worker is in its initializer.
+        let starting = pending.iter().any(|&w| shared.control(w).pid.load(Ordering::Relaxed) == 0);
+        if starting && t0.elapsed() > HANDSHAKE_TIMEOUT {
             return Err(BuildError::HandshakeTimeout);
         }
         if !pending.is_empty() {
@@ -134,8 +158,29 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
     Ok(registration)
 }
 
-fn exited(index: usize, exit_code: Option<i32>) -> BuildError {
+/// The start-up failure of worker `index`, which exited with `exit_code` or was killed by
+/// `signal`; `attached`: it had attached the pool (so it was running the initializer).
+fn exited(index: usize, exit_code: Option<i32>, signal: Option<i32>, attached: bool) -> BuildError {
     let reason = match exit_code {
+        // Exit codes of its own (below) are reported as such; any other end after the
+        // attach is the initializer's doing (or a kill while it ran).
+        Some(c) if attached && !(exit::BAD_SPEC..=exit::NO_INIT).contains(&c) => {
+            "the initializer ended the worker process (it called exit)"
+        }
+        None if attached => match signal {
+            Some(libc::SIGKILL) => {
+                "the worker was killed (SIGKILL: the OOM killer, or another process) while \
+                 its initializer ran"
+            }
+            _ => "the worker died of a signal while its initializer ran (a crash in it)",
+        },
+        None => match signal {
+            Some(libc::SIGKILL) => {
+                "the worker was killed (SIGKILL: the OOM killer, or another process) before \
+                 it attached the pool"
+            }
+            _ => "the worker died of a signal before it attached the pool",
+        },
         Some(exit::NO_INIT) => return BuildError::NoInit { index },
         Some(exit::BAD_SPEC) => "malformed worker spec",
         Some(exit::FINGERPRINT) => "different build",
@@ -160,7 +205,7 @@ fn exited(index: usize, exit_code: Option<i32>) -> BuildError {
              zeroproc::test_worker!() (at the top level or in `mod tests`); elsewhere, \
              zeroproc::init() must be the first line of main"
         }
-        Some(_) | None => {
+        Some(_) => {
             "it exited before attaching the pool: the program failed to start as a worker \
              (its own error is on stderr above), or main did not call zeroproc::init() first"
         }

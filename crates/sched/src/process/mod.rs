@@ -15,9 +15,11 @@
 //! when a signal killed the process.
 
 mod child;
+mod orphans;
 
 use crate::job::{self, Message};
 pub(crate) use child::child_main;
+pub use orphans::join_adopted;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -484,6 +486,15 @@ impl Drop for Process {
             self.kill();
             if let Some(c) = self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child.as_mut() {
                 let _ = c.wait();
+            }
+            return;
+        }
+        // A non-daemon child runs on, as in Python: it keeps its argument segment (it may
+        // not have attached it yet) and is reaped when it ends (`orphans.rs`).
+        if self.poll_exit().is_none() {
+            let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
+            if let Some(child) = reap.child.take() {
+                orphans::adopt(child, self.seg.take());
             }
         }
     }
