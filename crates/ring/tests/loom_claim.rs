@@ -12,8 +12,10 @@
 #[allow(dead_code, unused_imports)]
 mod claim;
 
-use claim::{queue_word, revoke_word, start_word, state_word, Claim};
-use loom::sync::atomic::AtomicUsize;
+use claim::{
+    aim_kill_words, job_finished_words, queue_word, revoke_word, start_word, state_word, Claim,
+};
+use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::Arc;
 use loom::thread;
 use zeroproc_shm::atomic::{AtomicU64, Ordering};
@@ -78,6 +80,51 @@ fn a_reused_word_never_admits_the_old_id() {
         if let Some((won, seen)) = fresh.join().unwrap() {
             assert!(won, "a published job 9 is startable");
             assert_eq!(seen, 42, "the record written before the commit is visible");
+        }
+    });
+}
+
+/// An aimed kill (`WorkerControl::aim_kill`): the controller aims at job 7 and, if told
+/// to, sends the SIGKILL (here: sets `killed`, which ends the worker at its next look),
+/// while the worker finishes job 7 and goes on to job 9 only if `job_finished_words` lets
+/// it (else it waits until the aim is withdrawn or the kill lands). A sent kill never
+/// finds the worker on job 9, and a withdrawn aim never keeps the worker waiting.
+#[test]
+fn an_aimed_kill_never_lands_on_the_next_job() {
+    loom::model(|| {
+        let current = Arc::new(AtomicU64::new(7));
+        let kill_for = Arc::new(AtomicU64::new(0));
+        let killed = Arc::new(AtomicBool::new(false));
+        let on_next = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let (current, kill_for, killed, on_next) =
+                (current.clone(), kill_for.clone(), killed.clone(), on_next.clone());
+            thread::spawn(move || {
+                if !job_finished_words(&current, &kill_for) {
+                    loop {
+                        if killed.load(Ordering::Relaxed) {
+                            return; // the SIGKILL landed while it waited
+                        }
+                        if kill_for.load(Ordering::Relaxed) == 0 {
+                            break; // withdrawn
+                        }
+                        zeroproc_shm::atomic::spin_hint();
+                    }
+                }
+                current.store(9, Ordering::Release);
+                on_next.store(true, Ordering::Relaxed);
+            })
+        };
+        let fired = aim_kill_words(&kill_for, &current, 7);
+        if fired {
+            killed.store(true, Ordering::Relaxed);
+        }
+        worker.join().unwrap();
+        if fired {
+            assert!(!on_next.load(Ordering::Relaxed), "the kill for job 7 landed on job 9");
+        } else {
+            assert_eq!(kill_for.load(Ordering::Relaxed), 0, "the aim was not withdrawn");
+            assert!(on_next.load(Ordering::Relaxed), "the worker did not go on");
         }
     });
 }

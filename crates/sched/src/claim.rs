@@ -32,7 +32,7 @@
 
 // The atomics of `zeroproc_shm::atomic` are loom's under `cfg(loom)`: this file is
 // model-checked as it is (`crates/ring/tests/loom_claim.rs` includes it).
-use zeroproc_shm::atomic::{AtomicU64, Ordering};
+use zeroproc_shm::atomic::{fence, AtomicU64, Ordering};
 
 /// Claim words in a pool segment (256 KiB). Each worker has a region of them
 /// ([`Regions`]); at most half of a region is in use at once (`Core::alloc_id` refuses
@@ -136,6 +136,38 @@ pub(crate) fn state_word(w: &AtomicU64, id: u64) -> Claim {
         REVOKED => Claim::Revoked,
         _ => Claim::Other,
     }
+}
+
+/// Controller half of an aimed kill (`WorkerControl::aim_kill`, which documents the
+/// protocol): aims at job `id` in `kill_for`, then reads the worker's `current`; true (the
+/// aim stays) if the worker is on `id`, else the aim is withdrawn and false.
+#[inline]
+pub(crate) fn aim_kill_words(kill_for: &AtomicU64, current: &AtomicU64, id: u64) -> bool {
+    // Relaxed: ordered before the load below by the SeqCst fence.
+    kill_for.store(id, Ordering::Relaxed);
+    // SeqCst: pairs with the fence in `job_finished_words` (store, fence, load on both
+    // sides: at least one side sees the other's store). Fences, not SeqCst accesses: loom
+    // models those as AcqRel, and `loom_claim.rs` checks this protocol as written.
+    fence(Ordering::SeqCst);
+    // Relaxed: only compared (nothing is read on its strength).
+    if id != 0 && current.load(Ordering::Relaxed) == id {
+        return true;
+    }
+    // Relaxed: a withdrawn aim publishes nothing; a worker waiting on it sees it soon.
+    kill_for.store(0, Ordering::Relaxed);
+    false
+}
+
+/// Worker half (`WorkerControl::job_finished`): clears `current` once the job's completion
+/// is committed, then reads `kill_for`; true if the worker may claim another job.
+#[inline]
+pub(crate) fn job_finished_words(current: &AtomicU64, kill_for: &AtomicU64) -> bool {
+    // Release: publishes the finished job to `current()` readers (Acquire).
+    current.store(0, Ordering::Release);
+    // SeqCst: pairs with the fence in `aim_kill_words`.
+    fence(Ordering::SeqCst);
+    // Relaxed: ordered after the store above by the fence.
+    kill_for.load(Ordering::Relaxed) == 0
 }
 
 /// Most workers a pool may have: each gets a claim region of at least 64 words, so at

@@ -258,23 +258,14 @@ impl WorkerControl {
     /// A kill is precise with the worker's half, [`finish_job`](Self::finish_job): a
     /// worker that has finished `id` and goes on to its next job either stored `current
     /// = 0` before our load (we see it: no kill) or loads `kill_for` after our store (it
-    /// sees the aim and waits for the SIGKILL instead of claiming its next job). Without
+    /// sees the aim and waits for the SIGKILL instead of claiming its next job): a store,
+    /// a SeqCst fence and a load on each side (`claim::aim_kill_words`,
+    /// `job_finished_words`; loom model in `crates/ring/tests/loom_claim.rs`). Without
     /// this, a SIGKILL decided while `id` ran could land once the worker had claimed the
     /// next job, which then failed with `WorkerDied` (a one-worker loop of terminates on
     /// short jobs: 2 of 2,000 innocent jobs under load).
     pub(crate) fn aim_kill(&self, id: u64) -> bool {
-        // SeqCst (both): a store-then-load pair against the worker's store of `current`
-        // then load of `kill_for` in `finish_job` (Dekker): at least one side sees the
-        // other's store.
-        self.kill_for.store(id, Ordering::SeqCst);
-        // SeqCst: as above.
-        if id != 0 && self.current.load(Ordering::SeqCst) == id {
-            return true;
-        }
-        // Relaxed: a withdrawn aim; a worker waiting in `finish_job` sees it soon (no
-        // data is published with it).
-        self.kill_for.store(0, Ordering::Relaxed);
-        false
+        crate::claim::aim_kill_words(&self.kill_for, &self.current, id)
     }
 
     /// Worker, after the completion of its current job is committed: clears `current`,
@@ -292,11 +283,7 @@ impl WorkerControl {
     /// worker may go on to its next job, false if a kill is aimed at it.
     #[inline]
     pub(crate) fn job_finished(&self) -> bool {
-        // SeqCst: the worker's half of the pair in `aim_kill` (and, as a Release, it
-        // publishes the finished job to `current()` readers).
-        self.current.store(0, Ordering::SeqCst);
-        // SeqCst: as above.
-        self.kill_for.load(Ordering::SeqCst) == 0
+        crate::claim::job_finished_words(&self.current, &self.kill_for)
     }
 
     #[cold]

@@ -10,9 +10,14 @@
 //!   job failed with `WorkerDied` (2 of 2,000 in a loop of `terminate`s on short jobs,
 //!   under load).
 //!
+//! * A submission racing `terminate` must not queue its job after the queue was cancelled
+//!   (`place` re-reads `closed` under the pool lock): it did, and the job ran after the
+//!   terminate, which waited for it.
+//!
 //! The windows are a few instructions wide, so the tests hold the worker in them: the
 //! worker is stopped (SIGSTOP) before it reads the job, and the test does what it would
-//! do; the controller is held between its decision and its SIGKILL by [`in_the_gap`].
+//! do; the controller is held between its decision and its SIGKILL by [`in_the_gap`], a
+//! submitting thread between its check of `closed` and the pool lock by holding the lock.
 
 use super::core::Shared;
 use crate::error::JobError;
@@ -173,4 +178,41 @@ fn a_kill_for_a_job_finished_before_it_was_aimed_is_not_sent() {
     assert_eq!(pool.shared.control(0).kill_for.load(Ordering::SeqCst), 0);
     assert!(g.running(), "the next job no longer runs");
     pool.terminate();
+}
+
+/// The state letter of thread `tid` of this process (`R`, `S`, ...), from `/proc`.
+fn thread_state(tid: i64) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    stat.rsplit(") ").next()?.chars().next()
+}
+
+#[test]
+fn a_submit_that_waited_for_the_lock_while_the_pool_closed_is_refused() {
+    let pool = std::sync::Arc::new(Pool::builder().workers(1).build().expect("pool"));
+    assert_eq!(pool.submit(echo, 1).result(), Ok(1), "warm-up");
+    let mut core = pool.shared.lock();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let submitter = {
+        let pool = pool.clone();
+        std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::syscall(libc::SYS_gettid) }).expect("send");
+            pool.submit(echo, 7) // finds the pool open, then waits for the lock we hold
+        })
+    };
+    let tid = rx.recv().expect("tid");
+    // Asleep: on the pool lock (nothing else in `submit` sleeps), so past its check.
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while thread_state(tid) != Some('S') {
+        assert!(std::time::Instant::now() < end, "the submitter never waited for the lock");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // `terminate`'s close, all of it done before the submitter gets the lock.
+    pool.shared.closed.store(true, Ordering::Release);
+    let after = pool.shared.close_locked(&mut core, true);
+    drop(core);
+    pool.shared.run_after(after);
+    let f = submitter.join().expect("submitter");
+    let r = f.result_timeout(Duration::from_secs(20));
+    assert_eq!(r.ok(), Some(Err(JobError::Shutdown)), "a job queued after the close");
 }

@@ -461,13 +461,14 @@ fn place_record(
         Ok(_) => return Err(Attempt::Encode("a spilled envelope cannot be forwarded".into())),
         Err(e) => return Err(Attempt::Encode(e.to_string())),
     };
-    // Acquire: pairs with the Release store in `shutdown`.
-    if shared.closed.load(Ordering::Acquire) {
-        return Err(Attempt::Closed);
-    }
     let fn_id = header.fn_id;
     let mut core = shared.lock();
     let core = &mut *core;
+    // Under the lock (as in `submit.rs`'s `place`): a record placed after `close` took the
+    // lock would outlive its cancel. Acquire: pairs with the Release store in `close`.
+    if shared.closed.load(Ordering::Acquire) {
+        return Err(Attempt::Closed);
+    }
     core.fns.ensure(&shared.header().fns, fn_id).map_err(|e| Attempt::Encode(e.to_string()))?;
     let Some(first) = core.pick() else {
         return Err(if core.slots.iter().all(|s| s.broken) {

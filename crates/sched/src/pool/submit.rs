@@ -127,9 +127,25 @@ impl Shared {
     /// Completions already in the rings are drained first: those jobs finished and keep
     /// their results.
     pub(crate) fn close(&self, cancel: bool) {
-        // Release: pairs with the Acquire in `try_dispatch`.
+        // Release: pairs with the Acquire loads before placing a job (`try_dispatch`,
+        // `batch`, and `place` under the pool lock).
         self.closed.store(true, Ordering::Release);
         let mut core = self.lock();
+        let after = self.close_locked(&mut core, cancel);
+        drop(core);
+        self.run_after(after);
+        // Relaxed: a change counter for waiters (see `completed`).
+        self.completed.fetch_add(1, Ordering::Relaxed);
+        self.notify_waiters();
+    }
+}
+
+impl Shared {
+    /// [`close`](Self::close) under the pool lock, once `closed` is stored: drains the
+    /// completions, cancels the queue with `cancel`; returns the `after` hooks to run once
+    /// the lock is released. No job is placed after this: `place` re-reads `closed` under
+    /// the lock.
+    pub(crate) fn close_locked(&self, core: &mut Core, cancel: bool) -> Vec<Arc<dyn Complete>> {
         core.drain_all(self);
         if cancel {
             for w in 0..core.slots.len() {
@@ -139,12 +155,7 @@ impl Shared {
                 }
             }
         }
-        let after = core.take_after();
-        drop(core);
-        self.run_after(after);
-        // Relaxed: a change counter for waiters (see `completed`).
-        self.completed.fetch_add(1, Ordering::Relaxed);
-        self.notify_waiters();
+        core.take_after()
     }
 }
 
@@ -251,6 +262,13 @@ fn place<A: Message>(
     timeout_ns: u64,
     stage: bool,
 ) -> Result<(usize, u64), Attempt> {
+    // Again under the lock: a submission that found the pool open and then waited for the
+    // lock while `close` cancelled the queue must not queue its job after that (it did:
+    // the job ran after `terminate`, which waited for it — for ever for a hung one).
+    // Acquire: pairs with the Release store in `close`; the lock orders the two.
+    if shared.closed.load(Ordering::Acquire) {
+        return Err(Attempt::Closed);
+    }
     // The worker will call only functions in the pool's table (`fntable.rs`); registered
     // before the record is committed. A cache hit on every submission after the first.
     core.fns.ensure(&shared.header().fns, fn_id).map_err(|e| Attempt::Encode(e.to_string()))?;
