@@ -156,8 +156,17 @@ def w6_client(ex, reqs, tally):
     last = time.perf_counter()
     while (nxt < len(reqs) or inflight) and tally.broken_at is None:
         while nxt < len(reqs) and len(inflight) < WINDOW:
-            inflight[ex.submit(serve, reqs[nxt])] = (reqs[nxt], time.perf_counter())
+            try:
+                inflight[ex.submit(serve, reqs[nxt])] = (reqs[nxt], time.perf_counter())
+            except BrokenProcessPool:
+                # The executor noticed the dead worker before any future failed: submit
+                # raises from then on (the smoke run of CI hit this once).
+                if tally.broken_at is None:
+                    tally.broken_at = reqs[nxt][0]
+                break
             nxt += 1
+        if tally.broken_at is not None and not inflight:
+            break
         done, _ = cf.wait(inflight, timeout=TIMEOUT_S, return_when=cf.FIRST_COMPLETED)
         for f in done:
             req, t0 = inflight.pop(f)
