@@ -271,3 +271,16 @@ fn cancelling_shutdown_keeps_finished_results() {
         assert_eq!(x.result(), Ok(0), "attempt {attempt}: a job that ran to completion");
     }
 }
+
+/// Limits that cannot mean anything are refused at `build`, naming the setting (new-user
+/// finding: `max_jobs_per_worker(0)` was silently taken as 1, where Python raises
+/// `ValueError`; `job_time_limit(ZERO)` was accepted and every job then failed).
+#[test]
+fn meaningless_limits_are_refused_at_build() {
+    let e = Pool::builder().workers(1).max_jobs_per_worker(0).build().unwrap_err();
+    assert!(e.to_string().contains("max_jobs_per_worker(0)"), "{e}");
+    let e = Pool::builder().workers(1).job_time_limit(Duration::ZERO).build().unwrap_err();
+    assert!(e.to_string().contains("job_time_limit of zero"), "{e}");
+    let pool = Pool::builder().workers(1).max_jobs_per_worker(1).build().unwrap();
+    assert_eq!(pool.submit(work, vec![0, 1]).result(), Ok(2));
+}

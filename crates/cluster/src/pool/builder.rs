@@ -170,7 +170,7 @@ impl ClusterBuilder {
     /// Replace each node's worker after `n` jobs (`PoolBuilder::max_jobs_per_worker`,
     /// Python's `max_tasks_per_child`).
     pub fn max_jobs_per_worker(mut self, n: u64) -> Self {
-        self.max_jobs_per_worker = Some(n.max(1));
+        self.max_jobs_per_worker = Some(n); // 0 is refused by `build`
         self
     }
 
@@ -252,6 +252,8 @@ impl ClusterBuilder {
         if let Some(Err(e)) = &self.initializer {
             return Err(ClusterError::Config(format!("initializer arguments: {e}")));
         }
+        zeroproc_sched::raw::check_limits(self.max_jobs_per_worker, self.job_time_limit)
+            .map_err(ClusterError::Config)?;
         let timeout_ns = self
             .job_time_limit
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
@@ -453,4 +455,22 @@ fn start_agents(
     }
     built.sort_unstable();
     Ok(built)
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    /// As `PoolBuilder`: a limit that cannot mean anything is refused at `build`, before
+    /// anything is sent to the nodes (it was clamped to 1, or forwarded as zero).
+    #[test]
+    fn meaningless_limits_are_refused_at_build() {
+        let e = ClusterPool::builder().max_jobs_per_worker(0).build().expect_err("refused");
+        assert!(
+            matches!(&e, ClusterError::Config(m) if m.contains("max_jobs_per_worker(0)")),
+            "{e}"
+        );
+        let e = ClusterPool::builder().job_time_limit(Duration::ZERO).build().expect_err("refused");
+        assert!(matches!(&e, ClusterError::Config(m) if m.contains("job_time_limit")), "{e}");
+    }
 }

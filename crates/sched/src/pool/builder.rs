@@ -166,8 +166,11 @@ impl PoolBuilder {
 
     /// A worker exits after this many jobs and is replaced by a fresh process (Python's
     /// `max_tasks_per_child`); its queued jobs pass to the successor.
+    ///
+    /// `0` is refused by [`build`](Self::build) with [`BuildError::Config`] (Python raises
+    /// `ValueError` for a `max_tasks_per_child` below 1).
     pub fn max_jobs_per_worker(mut self, n: u64) -> Self {
-        self.max_jobs = Some(n.max(1));
+        self.max_jobs = Some(n);
         self
     }
 
@@ -217,7 +220,8 @@ impl PoolBuilder {
 
     /// A time-out applied to every job: a job running longer fails with
     /// [`JobError::TimeLimit`](crate::JobError::TimeLimit) and its worker is killed and
-    /// respawned (checked every 5 ms).
+    /// respawned (checked every 5 ms). A zero limit is refused by [`build`](Self::build)
+    /// with [`BuildError::Config`]: every job would fail.
     pub fn job_time_limit(mut self, d: Duration) -> Self {
         self.job_time_limit = Some(d);
         self
@@ -297,6 +301,7 @@ impl PoolBuilder {
         }
         let n = self.worker_count()?;
         self.check_spill_heap()?;
+        check_limits(self.max_jobs, self.job_time_limit).map_err(BuildError::Config)?;
         let cap = self.ring_capacity;
         let (seg, map) = create_segment(n, cap)?;
         let cores = self.core_ids();
@@ -430,4 +435,27 @@ fn start_supervisor(shared: &Arc<Shared>, launch: Launch) -> Result<JoinHandle<(
         }
         Err(_) => Err(BuildError::Config("supervisor thread died".into())),
     }
+}
+
+/// Limits that cannot mean anything useful: a worker that may run no job, a time limit
+/// every job exceeds (`Err` says which and why). [`PoolBuilder::build`] applies it;
+/// zeroproc-cluster's builder, which forwards both to its nodes, applies it too.
+///
+/// ```
+/// use std::time::Duration;
+/// use zeroproc_sched::raw::check_limits;
+/// assert!(check_limits(Some(0), None).is_err());
+/// assert!(check_limits(None, Some(Duration::ZERO)).is_err());
+/// assert!(check_limits(Some(1), Some(Duration::from_millis(1))).is_ok());
+/// ```
+pub fn check_limits(max_jobs: Option<u64>, time_limit: Option<Duration>) -> Result<(), String> {
+    if max_jobs == Some(0) {
+        return Err("max_jobs_per_worker(0): a worker must be allowed at least one job \
+                    (Python's max_tasks_per_child must be >= 1)"
+            .into());
+    }
+    if time_limit == Some(Duration::ZERO) {
+        return Err("job_time_limit of zero: every job would fail; give a positive time".into());
+    }
+    Ok(())
 }

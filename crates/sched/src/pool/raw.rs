@@ -22,6 +22,7 @@ use zeroproc_codec::envelope::{self, Header, HEADER_LEN};
 use zeroproc_codec::spill;
 use zeroproc_ring::spsc::TryReserveError;
 
+pub use super::builder::check_limits;
 pub use crate::future::run_callbacks;
 
 /// The function id of a plain job `f(args) -> R` (what [`Pool::submit`] sends).
