@@ -4,13 +4,12 @@
 use super::chunk::ChunkMut;
 use super::handle::ArrayHandle;
 use super::header::{State, KIND_ARRAY, MAX_CHUNKS};
-use super::mapping::Mapping;
-use super::{cache, SharedError};
+use super::mapping::{Geometry, Mapping};
+use super::{cache, recycle, SharedError};
 use bytemuck::Pod;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use zeroproc_shm::SegmentId;
@@ -69,7 +68,26 @@ impl<T: Pod> SharedArray<T> {
     }
 
     fn create(len: usize, max_chunks: usize, data: Option<&[T]>) -> Result<Self, SharedError> {
-        let map = Arc::new(Mapping::create::<T>(KIND_ARRAY, len, max_chunks, data)?);
+        let geo = Geometry::plan::<T>(KIND_ARRAY, len, max_chunks)?;
+        let reused = recycle::take(&geo).and_then(|map| {
+            // A failed populate (out of memory): that segment is dropped, a fresh one tried.
+            if map.refill(data.map(|d| bytemuck::cast_slice(&d[..len]))).is_err() {
+                map.mark_dropped();
+                return None;
+            }
+            Some(map)
+        });
+        let map = match reused {
+            Some(map) => map,
+            None => match Mapping::create::<T>(KIND_ARRAY, len, max_chunks, data) {
+                Ok(m) => Arc::new(m),
+                // Kept segments hold memory (`/dev/shm` space): give it back and retry.
+                Err(SharedError::Create(_)) if recycle::release_all() > 0 => {
+                    Arc::new(Mapping::create::<T>(KIND_ARRAY, len, max_chunks, data)?)
+                }
+                Err(e) => return Err(e),
+            },
+        };
         cache::register(&map);
         Ok(Self { map, _t: PhantomData })
     }
@@ -178,9 +196,11 @@ impl<T: Pod> SharedArray<T> {
 
 impl<T: Pod> Drop for SharedArray<T> {
     fn drop(&mut self) {
-        // Release: pairs with the Acquire in the cache sweep of other processes.
-        self.map.header().dropped.store(1, Ordering::Release);
         cache::unregister(self.map.id());
+        // Kept for the next array of this shape (`recycle.rs`), or dropped for good.
+        if !recycle::keep(&self.map) {
+            self.map.mark_dropped();
+        }
     }
 }
 

@@ -68,6 +68,8 @@ pub enum SharedError {
         /// Chunks not yet done.
         pending: usize,
     },
+    /// The handle's array was dropped by its owner (the handle outlived it).
+    Dropped,
     /// A shared vector is at its reserved capacity.
     Full {
         /// The capacity.
@@ -102,6 +104,11 @@ impl fmt::Display for SharedError {
             ChunkStale => write!(f, "chunk handle belongs to an earlier split"),
             ChunkAbandoned => write!(f, "chunk's split was abandoned"),
             Timeout { pending } => write!(f, "timed out with {pending} chunks unfinished"),
+            Dropped => write!(
+                f,
+                "the array was dropped by its owner: this handle outlived it (keep the \
+                 SharedArray alive until every job using its handles has finished)"
+            ),
             Full { capacity } => write!(f, "shared vector full ({capacity} elements)"),
         }
     }

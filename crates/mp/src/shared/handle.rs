@@ -10,6 +10,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// A reference to a [`SharedArray`](super::SharedArray) that can be passed to a job or a
@@ -29,10 +30,13 @@ pub struct ArrayHandle<T> {
     segment: String,
     len: u64,
     type_hash: u64,
+    /// The array's generation in its segment (`recycle.rs`): a segment may hold a later
+    /// array once this one is dropped.
+    generation: u64,
     _t: PhantomData<fn() -> T>,
 }
 
-handle_impls!(ArrayHandle<T> { segment, len, type_hash, _t } debug { segment, len });
+handle_impls!(ArrayHandle<T> { segment, len, type_hash, generation, _t } debug { segment, len });
 
 impl<T: Pod> ArrayHandle<T> {
     pub(crate) fn new(m: &Mapping) -> Self {
@@ -40,6 +44,9 @@ impl<T: Pod> ArrayHandle<T> {
             segment: m.id().to_string(),
             len: m.geo().capacity as u64,
             type_hash: type_hash::<T>(),
+            // Relaxed: the owner's own word; it changes only while no array owns the
+            // segment (recycle.rs), ordered before this by the kept-segment table's lock.
+            generation: m.header().generation.load(Ordering::Relaxed),
             _t: PhantomData,
         }
     }
@@ -66,7 +73,18 @@ impl<T: Pod> ArrayHandle<T> {
         }
         let m = cache::attach(&self.segment)?;
         m.check::<T>(KIND_ARRAY, self.len)?;
+        self.check_generation(&m)?;
         Ok(m)
+    }
+
+    /// `Dropped` once the segment no longer holds this handle's array (`recycle.rs`).
+    pub(crate) fn check_generation(&self, m: &Mapping) -> Result<(), SharedError> {
+        // SeqCst: after the lease and state loads of `read` (recycle.rs: why an old
+        // handle never sees the new array); pairs with the owner's SeqCst bump.
+        if m.header().generation.load(Ordering::SeqCst) != self.generation {
+            return Err(SharedError::Dropped);
+        }
+        Ok(())
     }
 
     /// Reads the whole array, from any process. Refused while a split of the array is
@@ -88,7 +106,7 @@ impl<T: Pod> ArrayHandle<T> {
     pub fn read(&self) -> Result<ReadGuard<T>, SharedError> {
         let map = self.mapping()?;
         let slot = readers::acquire(map.header())?;
-        if let Err(e) = map.readable() {
+        if let Err(e) = map.readable().and_then(|()| self.check_generation(&map)) {
             readers::release(map.header(), slot);
             return Err(e);
         }

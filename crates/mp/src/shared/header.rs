@@ -7,7 +7,7 @@ use zeroproc_shm::Layout;
 /// `b"ZPARRAY1"`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPARRAY1");
 /// Version of the header and protocol.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 /// Reader lease slots (processes reading at once).
 pub(crate) const READER_SLOTS: usize = 64;
 /// Segment layout of every shared array and vector.
@@ -49,7 +49,11 @@ pub(crate) struct ArrayHeader {
     pub chunk_len: AtomicU64,
     /// 1 once the owner dropped the array (other processes may unmap their copies).
     pub dropped: AtomicU64,
-    _pad2: [u64; 12],
+    /// Which array the segment holds: bumped each time the segment of a dropped array is
+    /// kept for the next array of the same shape (`recycle.rs`). A handle carries the
+    /// generation it was made for and is refused once it differs.
+    pub generation: AtomicU64,
+    _pad2: [u64; 11],
     /// Reader leases: `pid << 32 | count`, 0 = free.
     pub readers: [AtomicU64; READER_SLOTS],
 }
@@ -86,7 +90,8 @@ impl ArrayHeader {
             state: AtomicU64::new(0),
             chunk_len: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            _pad2: [0; 12],
+            generation: AtomicU64::new(0),
+            _pad2: [0; 11],
             readers: [const { AtomicU64::new(0) }; READER_SLOTS],
         }
     }

@@ -6,7 +6,8 @@ use super::header::{
 use super::SharedError;
 use bytemuck::Pod;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use zeroproc_shm::{CreateError, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
 
 /// The header's immutable fields, validated against the mapping and copied here, so that
@@ -23,11 +24,56 @@ pub(crate) struct Geometry {
     pub data_off: usize,
 }
 
+impl Geometry {
+    /// The layout of a new segment for `capacity` elements of `T` with a claim table of
+    /// `max_chunks` (capped at [`MAX_CHUNKS`]).
+    pub(crate) fn plan<T: Pod>(
+        kind: u32,
+        capacity: usize,
+        max_chunks: usize,
+    ) -> Result<Geometry, SharedError> {
+        let (size, align) = (size_of::<T>(), align_of::<T>());
+        if size == 0 {
+            return Err(SharedError::ZeroSized);
+        }
+        let max_chunks = max_chunks.min(MAX_CHUNKS);
+        let claims_off = HEADER_SIZE + size_of::<ArrayHeader>();
+        let data_off = max_chunks
+            .checked_mul(8)
+            .and_then(|c| c.checked_add(claims_off))
+            .and_then(|e| e.checked_next_multiple_of(align.max(64)))
+            .ok_or(SharedError::TooLarge)?;
+        capacity
+            .checked_mul(size)
+            .and_then(|b| b.checked_add(data_off))
+            .filter(|&e| e <= isize::MAX as usize / 2)
+            .ok_or(SharedError::TooLarge)?;
+        Ok(Geometry {
+            kind,
+            elem_size: size,
+            elem_align: align,
+            type_hash: type_hash::<T>(),
+            capacity,
+            max_chunks,
+            claims_off,
+            data_off,
+        })
+    }
+
+    /// Bytes from the segment base to the end of the elements (checked by `plan`, or
+    /// validated against the mapping on attach).
+    pub(crate) fn end(&self) -> usize {
+        self.data_off + self.capacity * self.elem_size
+    }
+}
+
 /// A mapped array segment.
 #[derive(Debug)]
 pub(crate) struct Mapping {
     seg: Segment,
     geo: Geometry,
+    /// Every page mapped into this process already (`refill`).
+    populated: AtomicBool,
 }
 
 impl Mapping {
@@ -46,32 +92,10 @@ impl Mapping {
         max_chunks: usize,
         data: Option<&[T]>,
     ) -> Result<Mapping, SharedError> {
-        let (size, align) = (size_of::<T>(), align_of::<T>());
-        if size == 0 {
-            return Err(SharedError::ZeroSized);
-        }
-        let max_chunks = max_chunks.min(MAX_CHUNKS);
-        let claims_off = HEADER_SIZE + size_of::<ArrayHeader>();
-        let data_off = max_chunks
-            .checked_mul(8)
-            .and_then(|c| c.checked_add(claims_off))
-            .and_then(|e| e.checked_next_multiple_of(align.max(64)))
-            .ok_or(SharedError::TooLarge)?;
-        let end = capacity
-            .checked_mul(size)
-            .and_then(|b| b.checked_add(data_off))
-            .filter(|&e| e <= isize::MAX as usize / 2)
-            .ok_or(SharedError::TooLarge)?;
-        let geo = Geometry {
-            kind,
-            elem_size: size,
-            elem_align: align,
-            type_hash: type_hash::<T>(),
-            capacity,
-            max_chunks,
-            claims_off,
-            data_off,
-        };
+        let geo = Geometry::plan::<T>(kind, capacity, max_chunks)?;
+        let (claims_off, data_off, max_chunks) = (geo.claims_off, geo.data_off, geo.max_chunks);
+        let end = geo.end();
+        let (size, align) = (geo.elem_size, geo.elem_align);
         let mut copied = Ok(());
         let seg = SegmentBuilder::new(LAYOUT, end - HEADER_SIZE)
             .populate(false)
@@ -104,7 +128,45 @@ impl Mapping {
             .map_err(SharedError::Create)?;
         // A failed copy: nobody has the id yet; dropping `seg` frees it.
         copied.map_err(|e| SharedError::Create(CreateError::Io("pwrite", e)))?;
-        Ok(Mapping { seg, geo })
+        Ok(Mapping { seg, geo, populated: AtomicBool::new(false) })
+    }
+
+    /// Makes a kept segment (`recycle.rs`: in owner write mode, no reader, no writer, its
+    /// generation already bumped) hold a new array: the elements become `data` (all
+    /// `capacity` of them) or zero, then readers are let in (the owner-write mode's end
+    /// publishes the elements, SeqCst).
+    ///
+    /// The pages exist already; the first refill maps them all into this process at once
+    /// (`MADV_POPULATE_WRITE`: a write fault per 4 KiB page on a shared mapping cost 2×
+    /// the copy), so that this and every later refill is a plain `memcpy`/`memset`.
+    pub(crate) fn refill(&self, data: Option<&[u8]>) -> std::io::Result<()> {
+        let bytes = self.geo.capacity * self.geo.elem_size;
+        // Relaxed: this process's own flag; refills of one segment are ordered by the
+        // kept-segment table's lock.
+        if !self.populated.load(Relaxed) {
+            self.seg.populate()?;
+            self.populated.store(true, Relaxed);
+        }
+        match data {
+            // SAFETY: `bytes` bytes at `data` lie inside the mapping (validated), now
+            // mapped; the owner write mode excludes every reader and chunk writer in any
+            // process; `d` cannot overlap this segment (no array of it exists while it is
+            // refilled, so nothing borrowed from one can be live).
+            Some(d) => unsafe {
+                std::ptr::copy_nonoverlapping(d[..bytes].as_ptr(), self.data::<u8>(), bytes)
+            },
+            // SAFETY: as above, without a source.
+            None => unsafe { std::ptr::write_bytes(self.data::<u8>(), 0, bytes) },
+        }
+        self.end_owner_write(self.state());
+        Ok(())
+    }
+
+    /// Tells other processes that no array will use this segment again (they may unmap
+    /// their copies once unused).
+    pub(crate) fn mark_dropped(&self) {
+        // Release: pairs with the Acquire in the cache sweep of other processes.
+        self.header().dropped.store(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Validates an attached segment's header against the mapping.
@@ -146,7 +208,7 @@ impl Mapping {
         if !ok {
             return Err(bad);
         }
-        Ok(Mapping { seg, geo })
+        Ok(Mapping { seg, geo, populated: AtomicBool::new(false) })
     }
 
     /// Checks that this is a `kind` of `T` with `capacity` elements.

@@ -68,6 +68,7 @@ mod handle;
 mod header;
 mod mapping;
 mod readers;
+mod recycle;
 mod split;
 mod vec;
 

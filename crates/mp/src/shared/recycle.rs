@@ -1,0 +1,142 @@
+//! Segments of dropped arrays, kept for the next array of the same shape.
+//!
+//! Creating a large array is dominated by the kernel handing out fresh pages (zeroed,
+//! inserted into the page cache, mapped: ~3 µs per 4 KiB page here, 110 of the 117 ms of
+//! a 256 MiB `from_slice`; docs/performance.md, W3 copy-in). An array dropped and created
+//! again with the same element type, length and claim table — the shape of an iterative
+//! computation — reuses the old segment instead: the new elements are copied over the old
+//! ones at `memcpy` speed, and the workers' cached mappings stay valid (no page faults on
+//! their first access either).
+//!
+//! # How a segment is kept (owner side, in the array's `Drop`)
+//!
+//! 1. Close the current split (`abandon`): every unclaimed chunk, or one of a dead
+//!    writer, becomes CLOSED. A chunk claimed by a live writer → not kept.
+//! 2. Enter the owner write mode (`begin_owner_write`: the state word's SeqCst store, then
+//!    the reader-slot scan). A live reader → not kept.
+//! 3. Bump `generation` (SeqCst). Handles carry the generation they were made for;
+//!    `ArrayHandle::mapping` refuses a different one with `SharedError::Dropped`.
+//!
+//! A segment not kept is dropped as before (`dropped` = 1, then unmapped). A kept one
+//! stays in owner write mode, `dropped` = 0 (other processes keep their mappings), until
+//! [`take`] gives it to a new array (`Mapping::refill` writes the elements, then ends the
+//! write mode: Idle, SeqCst) or it is evicted (`dropped` = 1, unmapped).
+//!
+//! # Why an old handle never sees the new array
+//!
+//! * **Readers.** A reader takes a lease (SeqCst RMW), checks the state (SeqCst load), and
+//!   then the generation (SeqCst load). Step 2 is the owner side of the lease handshake
+//!   (`readers.rs`): either the owner sees the lease (the segment is not kept), or the
+//!   reader's state load comes after the owner-mode store in the SeqCst order. It then
+//!   reads Owner (refused), or the Idle that ends the refill — and that store comes after
+//!   step 3 (same thread, or the pool's mutex in between), so the reader's generation load
+//!   sees the bump and it is refused.
+//! * **Chunk writers.** After step 1 every claim word of the last split is terminal, and
+//!   a claim needs a FREE word of the handle's epoch; FREE words are only made by a new
+//!   split, whose epoch is later than any old handle's (the state's epoch carries on
+//!   across generations). Step 1's CAS and a writer's claim CAS on the same word: exactly
+//!   one wins; a writer that wins is a live writer, and the segment is not kept.
+//! * **A forked child** inherits the table but not the segment's identity (its id names
+//!   the parent's pid and descriptor): only the process that created a segment keeps or
+//!   takes it (`owner_pid`).
+//!
+//! # Limits
+//!
+//! At most [`MAX_KEPT`] segments and [`cache::set_reuse_limit`](super::cache::set_reuse_limit)
+//! bytes in all (default [`DEFAULT_LIMIT`]); the oldest is freed first, and an array
+//! larger than the limit is never kept. [`cache::release_dropped`](super::cache::release_dropped)
+//! frees them all, and a failed creation does too before it retries.
+
+use super::mapping::{Geometry, Mapping};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use zeroproc_shm::process::current_pid;
+
+/// Most segments kept at once.
+pub const MAX_KEPT: usize = 8;
+/// Default byte limit of the kept segments (all of them together).
+pub const DEFAULT_LIMIT: usize = 1 << 30;
+
+/// The byte limit. Relaxed: a setting, read under nothing; a racing change takes effect on
+/// the next drop.
+static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
+
+/// Kept segments, oldest first.
+static KEPT: Mutex<Vec<Arc<Mapping>>> = Mutex::new(Vec::new());
+
+fn kept() -> MutexGuard<'static, Vec<Arc<Mapping>>> {
+    // A panic while holding the lock cannot leave the vector half-updated (single calls).
+    KEPT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn bytes(m: &Mapping) -> usize {
+    m.geo().end()
+}
+
+/// Sets the byte limit (0: never keep a dropped array's segment) and frees kept segments
+/// beyond it.
+pub(crate) fn set_limit(limit: usize) {
+    // Relaxed: see `LIMIT`.
+    LIMIT.store(limit, Ordering::Relaxed);
+    let freed = trim(&mut kept(), limit, 0);
+    free(freed); // outside the lock
+}
+
+/// Frees every kept segment; returns how many.
+pub(crate) fn release_all() -> usize {
+    let freed = std::mem::take(&mut *kept());
+    let n = freed.len();
+    free(freed);
+    n
+}
+
+/// Tries to keep the segment of an array being dropped (steps 1–3 of the module docs).
+/// False if it cannot be kept: the caller drops it as before.
+pub(crate) fn keep(map: &Arc<Mapping>) -> bool {
+    // Relaxed: see `LIMIT`.
+    let limit = LIMIT.load(Ordering::Relaxed);
+    let size = bytes(map);
+    if size > limit || map.header().owner_pid != u64::from(current_pid()) {
+        return false;
+    }
+    if map.abandon().is_err() || map.begin_owner_write().is_err() {
+        return false;
+    }
+    // SeqCst: step 3, after the owner-mode store and the reader scan (module docs).
+    map.header().generation.fetch_add(1, Ordering::SeqCst);
+    let freed = {
+        let mut k = kept();
+        let freed = trim(&mut k, limit, size);
+        k.push(map.clone());
+        freed
+    };
+    free(freed);
+    true
+}
+
+/// A kept segment of exactly `geo`'s shape, if there is one (the newest: its pages are
+/// the likeliest to be in cache). The caller refills it.
+pub(crate) fn take(geo: &Geometry) -> Option<Arc<Mapping>> {
+    let mut k = kept();
+    let i = k.iter().rposition(|m| m.geo() == geo)?;
+    Some(k.remove(i))
+}
+
+/// Removes the oldest kept segments until `incoming` more bytes fit under `limit` beside
+/// at most `MAX_KEPT - 1` others; returns them, to be freed outside the lock.
+fn trim(k: &mut Vec<Arc<Mapping>>, limit: usize, incoming: usize) -> Vec<Arc<Mapping>> {
+    let mut total: usize = k.iter().map(|m| bytes(m)).sum::<usize>() + incoming;
+    let mut n = 0;
+    while n < k.len() && (total > limit || k.len() - n + usize::from(incoming > 0) > MAX_KEPT) {
+        total -= bytes(&k[n]);
+        n += 1;
+    }
+    k.drain(..n).collect()
+}
+
+/// Frees segments no array will use again: other processes may unmap their copies.
+fn free(maps: Vec<Arc<Mapping>>) {
+    for m in maps {
+        m.mark_dropped();
+    }
+}

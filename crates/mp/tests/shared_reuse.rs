@@ -1,0 +1,230 @@
+//! A dropped SharedArray's segment kept for the next array of the same shape
+//! (`src/shared/recycle.rs`): reused only when nobody reads or writes it, an old handle is
+//! refused (`Dropped`) in every process and never sees the new array's elements, and
+//! other processes read the new array through the mapping they already have.
+//!
+//! Each test uses its own array length: the kept segments are per process, and the tests
+//! of this file run in parallel threads of one process.
+
+use rkyv::rancor::Error;
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::time::Duration;
+use zeroproc_mp::shared::{cache, ArrayHandle, SharedError, VecHandle};
+use zeroproc_mp::{SharedArray, SharedVec};
+use zeroproc_testkit as tk;
+use zeroproc_testkit::{to_hex as hex, unhex};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn zp_reuse_child() {
+    tk::child_entry(|role, arg| {
+        let b = unhex(arg);
+        match role {
+            // Reads an old handle until told to stop: every read either sees the old array
+            // whole (all elements 1) or is refused; once refused as dropped, always.
+            "watch" => {
+                let (h, ctl) =
+                    rkyv::from_bytes::<(ArrayHandle<u64>, VecHandle<u32>), Error>(&b).unwrap();
+                let mut dropped = false;
+                println!("watching");
+                while ctl.read().unwrap().is_empty() {
+                    match h.read() {
+                        Ok(x) => {
+                            assert!(!dropped, "read the array again after it was dropped");
+                            assert!(x.iter().all(|&v| v == 1), "an old handle saw other data");
+                        }
+                        Err(SharedError::Dropped) => dropped = true,
+                        Err(SharedError::OwnerWriting) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                // (stdout is closed by now: the answer is the exit status.)
+                std::process::exit(if dropped { 0 } else { 3 });
+            }
+            // Prints the sum of the array a handle names (or the error).
+            "sum" => {
+                let h = rkyv::from_bytes::<ArrayHandle<u64>, Error>(&b).unwrap();
+                match h.read() {
+                    Ok(x) => println!("sum {}", x.iter().sum::<u64>()),
+                    Err(e) => println!("error {e:?}"),
+                }
+            }
+            // Reads both handles of the pair, in this one process (one cached mapping).
+            "sum_both" => {
+                let (old, new) =
+                    rkyv::from_bytes::<(ArrayHandle<u64>, ArrayHandle<u64>), Error>(&b).unwrap();
+                let r = old.read().map(|x| x.iter().sum::<u64>());
+                println!("old {r:?}");
+                let r = new.read().map(|x| x.iter().sum::<u64>());
+                println!("new {r:?}");
+            }
+            "no_reuse_at_limit_zero" => {
+                cache::set_reuse_limit(0);
+                let a = SharedArray::<u8>::zeroed(10).unwrap();
+                let id = a.segment_id().clone();
+                drop(a);
+                assert_eq!(cache::release_dropped(), 0);
+                assert_ne!(*SharedArray::<u8>::zeroed(10).unwrap().segment_id(), id);
+            }
+            "lease_hold" => {
+                let h = rkyv::from_bytes::<ArrayHandle<u64>, Error>(&b).unwrap();
+                let _g = h.read().unwrap();
+                println!("leased");
+                std::thread::sleep(LIMIT);
+            }
+            _ => panic!("unknown role {role}"),
+        }
+    });
+}
+
+/// Runs a child role to its end and returns its output lines.
+fn output(role: &str, arg: &str) -> Vec<String> {
+    let c = tk::spawn_role_piped("zp_reuse_child", role, arg);
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "{role}: {:?}", out.status);
+    // Without libtest's own lines.
+    let ours = |l: &&str| !l.is_empty() && !l.starts_with("running ");
+    String::from_utf8(out.stdout).unwrap().lines().filter(ours).map(str::to_owned).collect()
+}
+
+fn spawn_until(role: &str, arg: &str, word: &str) -> Child {
+    let mut c = tk::spawn_role_piped("zp_reuse_child", role, arg);
+    let out = BufReader::new(c.stdout.take().unwrap());
+    for line in out.lines() {
+        if line.unwrap().starts_with(word) {
+            return c;
+        }
+    }
+    panic!("{role} exited before printing {word:?}: {:?}", c.wait());
+}
+
+#[test]
+fn a_dropped_array_of_the_same_shape_is_reused_and_its_old_handles_refused() {
+    let a = SharedArray::from_slice(&[7u64; 1001]).unwrap();
+    let (id, old) = (a.segment_id().clone(), a.handle());
+    drop(a);
+    assert!(matches!(old.read(), Err(SharedError::Dropped)));
+    let b = SharedArray::from_slice(&[9u64; 1001]).unwrap();
+    assert_eq!(*b.segment_id(), id, "the kept segment was reused");
+    assert_ne!(b.handle(), old);
+    assert!(b.handle().read().unwrap().iter().all(|&v| v == 9));
+    assert!(matches!(old.read(), Err(SharedError::Dropped)), "old handle saw the new array");
+    // A zeroed array in a reused segment is zero.
+    drop(b);
+    let c = SharedArray::<u64>::zeroed(1001).unwrap();
+    assert_eq!(*c.segment_id(), id);
+    assert!(c.as_slice().unwrap().iter().all(|&v| v == 0));
+    // A chunk handle of an earlier array is refused too.
+    let mut c = c;
+    let chunk = c.chunks_mut(100).unwrap().remove(0);
+    chunk.write().unwrap().fill(3);
+    c.abandon_chunks().unwrap(); // the other nine are never written
+    drop(c);
+    let d = SharedArray::<u64>::zeroed(1001).unwrap();
+    assert_eq!(*d.segment_id(), id);
+    assert!(matches!(chunk.write(), Err(SharedError::Dropped)));
+    assert!(d.as_slice().unwrap().iter().all(|&v| v == 0));
+}
+
+#[test]
+fn only_the_same_shape_reuses_a_segment() {
+    let a = SharedArray::<u64>::zeroed(1002).unwrap();
+    let id = a.segment_id().clone();
+    drop(a);
+    // Another length, element type or claim table: a fresh segment.
+    assert_ne!(*SharedArray::<u64>::zeroed(1003).unwrap().segment_id(), id);
+    assert_ne!(*SharedArray::<i64>::zeroed(1002).unwrap().segment_id(), id);
+    assert_ne!(*SharedArray::<u64>::zeroed_with_max_chunks(1002, 7).unwrap().segment_id(), id);
+    assert_eq!(*SharedArray::<u64>::zeroed(1002).unwrap().segment_id(), id);
+}
+
+#[test]
+fn a_segment_in_use_is_not_reused() {
+    // A read guard (here, another thread's would be the same) outlives the array.
+    let a = SharedArray::from_slice(&[1u64; 1004]).unwrap();
+    let id = a.segment_id().clone();
+    let h = a.handle();
+    let g = h.read().unwrap();
+    drop(a);
+    let b = SharedArray::from_slice(&[2u64; 1004]).unwrap();
+    assert_ne!(*b.segment_id(), id, "reused under a live reader");
+    assert!(g.iter().all(|&v| v == 1), "the reader's array changed");
+    drop(g);
+    // A chunk being written when the array drops.
+    let mut c = SharedArray::<u64>::zeroed(1005).unwrap();
+    let id = c.segment_id().clone();
+    let chunks = c.chunks_mut(500).unwrap();
+    let mut w = chunks[1].write().unwrap();
+    drop(c);
+    let d = SharedArray::<u64>::zeroed(1005).unwrap();
+    assert_ne!(*d.segment_id(), id, "reused under a live writer");
+    w.fill(5); // still ours to write
+    drop(w);
+    assert!(d.as_slice().unwrap().iter().all(|&v| v == 0));
+}
+
+#[test]
+fn a_reader_in_another_process_blocks_reuse() {
+    let a = SharedArray::from_slice(&[1u64; 1006]).unwrap();
+    let id = a.segment_id().clone();
+    let mut r = spawn_until("lease_hold", &hex(&a.handle()), "leased");
+    drop(a);
+    let b = SharedArray::from_slice(&[2u64; 1006]).unwrap();
+    assert_ne!(*b.segment_id(), id, "reused under another process's lease");
+    tk::sigkill(&r);
+    r.wait().unwrap();
+}
+
+#[test]
+fn another_process_reads_the_new_array_and_refuses_the_old_handle() {
+    let a = SharedArray::from_slice(&[1u64; 1007]).unwrap();
+    let old = a.handle();
+    assert_eq!(output("sum", &hex(&old)), ["sum 1007"]);
+    drop(a);
+    let b = SharedArray::from_slice(&[3u64; 1007]).unwrap();
+    assert_eq!(b.handle().segment_id(), old.segment_id(), "reused");
+    let lines = output("sum_both", &hex(&(old, b.handle())));
+    assert_eq!(lines, ["old Err(Dropped)", "new Ok(3021)"]);
+}
+
+#[test]
+fn an_old_handle_never_sees_a_later_array_while_arrays_are_recycled_under_it() {
+    // The watcher's lease may be live when the array drops: then the segment is not kept
+    // (also correct; the watcher reads the old array on). Tried until it is kept.
+    for attempt in 0.. {
+        let a = SharedArray::from_slice(&[1u64; 1008]).unwrap();
+        let id = a.segment_id().clone();
+        let mut ctl = SharedVec::<u32>::with_capacity(1).unwrap();
+        let mut w = spawn_until("watch", &hex(&(a.handle(), ctl.handle())), "watching");
+        std::thread::sleep(Duration::from_millis(10)); // let it read the old array a while
+        drop(a);
+        let first = SharedArray::from_slice(&[2u64; 1008]).unwrap();
+        let reused = *first.segment_id() == id;
+        drop(first);
+        let mut reuses = 0;
+        for round in 0..2_000u64 {
+            let b = SharedArray::from_slice(&[round + 3; 1008]).unwrap();
+            reuses += usize::from(*b.segment_id() == id);
+        }
+        ctl.push(1).unwrap();
+        let st = tk::wait_timeout(&mut w, LIMIT);
+        match st.code() {
+            Some(0) => assert!(reused, "refused though its segment was not reused"),
+            Some(3) => assert!(!reused, "never refused though its segment was reused"),
+            _ => panic!("the watcher failed ({st:?}): see its panic"),
+        }
+        if reused {
+            assert!(reuses > 0);
+            return;
+        }
+        assert!(attempt < 50, "the segment was never kept in 50 attempts");
+        cache::release_dropped();
+    }
+}
+
+#[test]
+fn a_zero_limit_keeps_nothing() {
+    assert!(output("no_reuse_at_limit_zero", "").is_empty());
+}
