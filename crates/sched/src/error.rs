@@ -125,7 +125,7 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
         match self {
             JobError::Panicked { message } => write!(f, "job panicked: {message}"),
             JobError::WorkerDied { signal: Some(s), .. } => {
-                write!(f, "worker died running the job (signal {s})")
+                write!(f, "worker died running the job (signal {s}{})", signal_cause(*s))
             }
             JobError::WorkerDied { exit_code, .. } => {
                 write!(f, "worker died running the job (exit code {exit_code:?})")
@@ -147,6 +147,25 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
 }
 
 impl<E: fmt::Debug> std::error::Error for JobError<E> {}
+
+/// What a signal that killed a worker usually means, for messages.
+fn signal_cause(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGKILL => {
+            ", SIGKILL: killed from outside the pool — usually the kernel's OOM killer, or a \
+             `kill -9`"
+        }
+        libc::SIGSEGV => ", SIGSEGV: invalid memory access in the job (unsafe code or FFI)",
+        libc::SIGBUS => ", SIGBUS: bad memory access in the job (e.g. a truncated mapped file)",
+        libc::SIGABRT => {
+            ", SIGABRT: the job aborted — a stack overflow, std::process::abort, a panic \
+             that could not unwind, or a failed allocation; the worker's stderr says which"
+        }
+        libc::SIGFPE => ", SIGFPE: arithmetic fault in the job",
+        libc::SIGILL => ", SIGILL: illegal instruction in the job (e.g. core::intrinsics::abort)",
+        _ => "",
+    }
+}
 
 /// Why [`Pool::build`](crate::PoolBuilder::build) failed.
 #[derive(Debug)]
