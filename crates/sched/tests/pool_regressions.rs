@@ -284,3 +284,27 @@ fn meaningless_limits_are_refused_at_build() {
     let pool = Pool::builder().workers(1).max_jobs_per_worker(1).build().unwrap();
     assert_eq!(pool.submit(work, vec![0, 1]).result(), Ok(2));
 }
+
+/// A job that drops a `SharedArray` and makes another of the same shape: the controller
+/// would reuse the first one's segment, a worker does not (its kept segments would be
+/// memory held in N processes that no one sees), unless its initializer asks for it.
+fn same_shape_twice(_: ()) -> bool {
+    use zeroproc_mp::SharedArray;
+    let a = SharedArray::<u64>::zeroed(5000).unwrap();
+    let id = a.segment_id().clone();
+    drop(a);
+    *SharedArray::<u64>::zeroed(5000).unwrap().segment_id() == id
+}
+
+fn keep_arrays() {
+    zeroproc_mp::shared::cache::set_reuse_limit(1 << 30);
+}
+
+#[test]
+fn workers_keep_no_dropped_arrays_unless_their_initializer_asks() {
+    assert!(same_shape_twice(()), "the controller reuses");
+    let pool = Pool::builder().workers(1).build().unwrap();
+    assert_eq!(pool.submit(same_shape_twice, ()).result(), Ok(false));
+    let pool = Pool::builder().workers(1).initializer(keep_arrays).build().unwrap();
+    assert_eq!(pool.submit(same_shape_twice, ()).result(), Ok(true));
+}

@@ -88,7 +88,8 @@ pub fn release_dropped() -> usize {
 
 /// Sets how many bytes of dropped arrays' segments this process keeps for reuse (default
 /// 1 GiB; 0 keeps none) and frees kept segments beyond it. An array larger than the limit
-/// is freed when dropped.
+/// is freed when dropped. Pool workers start with 0 (call this in the pool's initializer
+/// for jobs that create arrays of one shape again and again).
 ///
 /// ```
 /// use zeroproc_mp::shared::{cache, SharedArray};

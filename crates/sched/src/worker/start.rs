@@ -86,6 +86,9 @@ pub(super) fn start(spec: &Spec) -> Attached {
     drop(name);
     quiet_panics();
     super::watch_forks();
+    // A worker does not keep the segments of arrays its jobs drop (a pool of N workers
+    // would hold up to N × 1 GiB of memory no one sees); an initializer may turn it on.
+    zeroproc_mp::shared::cache::set_reuse_limit(0);
     if let Some(init) = spec.initializer {
         run_initializer(spec, header, ctl, init);
     }
