@@ -134,9 +134,11 @@ fn trim(k: &mut Vec<Arc<Mapping>>, limit: usize, incoming: usize) -> Vec<Arc<Map
     k.drain(..n).collect()
 }
 
-/// Frees segments no array will use again: other processes may unmap their copies.
+/// Frees segments no array will use again: other processes may unmap their copies. A
+/// forked child's inherited entries are only unmapped here: the segments are its parent's.
 fn free(maps: Vec<Arc<Mapping>>) {
-    for m in maps {
+    let me = u64::from(current_pid());
+    for m in maps.iter().filter(|m| m.header().owner_pid == me) {
         m.mark_dropped();
     }
 }
