@@ -4,7 +4,6 @@
 //! Handles travel to the children rkyv-encoded, as job arguments do.
 
 use rkyv::rancor::Error;
-use std::io::{BufRead, BufReader};
 use std::process::Child;
 use std::time::Duration;
 use zeroproc_mp::shared::{cache, ArrayHandle, ChunkMut, SharedError, VecHandle};
@@ -83,16 +82,8 @@ fn run(role: &str, arg: &str) {
     assert!(st.success(), "{role}: {st:?}");
 }
 
-/// Spawns a child with piped stdout and waits until it prints a line starting `word`.
 fn spawn_until(role: &str, arg: &str, word: &str) -> Child {
-    let mut c = tk::spawn_role_piped("zp_shared_child", role, arg);
-    let out = BufReader::new(c.stdout.take().unwrap());
-    for line in out.lines() {
-        if line.unwrap().starts_with(word) {
-            return c;
-        }
-    }
-    panic!("{role} exited before printing {word:?}: {:?}", c.wait());
+    tk::spawn_until("zp_shared_child", role, arg, word)
 }
 
 fn check_all(a: &SharedArray<u64>) {

@@ -52,6 +52,21 @@ pub fn spawn_role_piped(entry_test: &str, role: &str, arg: &str) -> Child {
     command(entry_test, role, arg).stdout(Stdio::piped()).spawn().expect("spawn test child")
 }
 
+/// Like [`spawn_role_piped`], returning once the child has printed a line starting with
+/// `word` (it panics if the child exits first). The rest of its stdout is not read: a
+/// child that prints more after `word` gets a broken pipe.
+pub fn spawn_until(entry_test: &str, role: &str, arg: &str, word: &str) -> Child {
+    use std::io::{BufRead, BufReader};
+    let mut c = spawn_role_piped(entry_test, role, arg);
+    let out = BufReader::new(c.stdout.take().expect("piped stdout"));
+    for line in out.lines() {
+        if line.expect("child stdout").starts_with(word) {
+            return c;
+        }
+    }
+    panic!("{role} exited before printing {word:?}: {:?}", c.wait());
+}
+
 fn command(entry_test: &str, role: &str, arg: &str) -> Command {
     let exe = std::env::current_exe().expect("current_exe");
     let mut c = Command::new(exe);
