@@ -136,3 +136,20 @@ pub fn blocking_callback_does_not_hold_other_waiters() -> Outcome {
         format!("the callback was still blocked when the other result came back: {r:?}")
     })
 }
+
+/// Unbounded recursion with 4 KiB frames (the array keeps them from being merged).
+fn recurse(n: u64) -> u64 {
+    let frame = std::hint::black_box([n as u8; 4096]);
+    recurse(n + 1).wrapping_add(u64::from(frame[(n % 4096) as usize]))
+}
+
+/// A job that recurses without end is `JobError::StackOverflow` (Python: `RecursionError`),
+/// not a bare "signal 6"; the pool serves on. Here the job runs on the worker's main
+/// thread, as in every user program.
+pub fn stack_overflow_is_named() -> Outcome {
+    let pool = Pool::builder().workers(1).build().map_err(|e| format!("build: {e}"))?;
+    let r = pool.submit(recurse, 0).result();
+    ensure(r == Err(zeroproc::JobError::StackOverflow), || format!("got {r:?}"))?;
+    let r = pool.submit(plus_one, 1).result();
+    ensure(r == Ok(2), || format!("the job after the overflow: {r:?}"))
+}

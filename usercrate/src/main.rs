@@ -54,6 +54,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     initializer_exit_is_named,
     fire_and_forget_processes,
     blocking_callback_does_not_hold_other_waiters,
+    stack_overflow_is_named,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

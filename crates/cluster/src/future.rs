@@ -76,6 +76,7 @@ fn widen<E>(e: JobError<Never>) -> JobError<E> {
     match e {
         JobError::Panicked { message } => JobError::Panicked { message },
         JobError::WorkerDied { signal, exit_code } => JobError::WorkerDied { signal, exit_code },
+        JobError::StackOverflow => JobError::StackOverflow,
         JobError::TimeLimit => JobError::TimeLimit,
         JobError::Timeout => JobError::Timeout,
         JobError::Cancelled => JobError::Cancelled,

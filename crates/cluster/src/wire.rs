@@ -115,6 +115,8 @@ pub mod kind {
     pub const TOO_LARGE: u32 = 8;
     /// `Timeout` (a wait gave up).
     pub const TIMEOUT: u32 = 9;
+    /// `StackOverflow` (the job overflowed its worker's stack).
+    pub const STACK_OVERFLOW: u32 = 10;
 }
 
 /// Bytes before a record in a `TAG_JOBS` message.
@@ -170,6 +172,7 @@ pub fn push_error(buf: &mut Vec<u8>, token: u64, e: &JobError<Never>) {
             p[6..10].copy_from_slice(&exit_code.unwrap_or(0).to_le_bytes());
             push_done(buf, token, kind::WORKER_DIED, &p)
         }
+        JobError::StackOverflow => push_done(buf, token, kind::STACK_OVERFLOW, &[]),
         JobError::TimeLimit => push_done(buf, token, kind::TIME_LIMIT, &[]),
         JobError::Timeout => push_done(buf, token, kind::TIMEOUT, &[]),
         JobError::Cancelled => push_done(buf, token, kind::CANCELLED, &[]),
@@ -195,6 +198,7 @@ pub fn error_of(kind: u32, payload: &[u8]) -> JobError<Never> {
                 exit_code: (payload[5] != 0).then(|| i(&payload[6..10])),
             }
         }
+        kind::STACK_OVERFLOW => JobError::StackOverflow,
         kind::TIME_LIMIT => JobError::TimeLimit,
         kind::TIMEOUT => JobError::Timeout,
         kind::CANCELLED => JobError::Cancelled,
@@ -266,6 +270,10 @@ mod tests {
             JobError::WorkerDied { signal: Some(9), exit_code: None }
         );
         assert_eq!((v[1].token, v[1].body.len()), (4, 17));
+        let mut d = Vec::new();
+        push_error(&mut d, 5, &JobError::StackOverflow);
+        let v: Vec<_> = entries(&d, false).collect();
+        assert_eq!(error_of(v[0].word as u32, v[0].body), JobError::StackOverflow);
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub(crate) mod state {
 }
 
 /// Layout identity checked when a worker attaches the pool segment.
-pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 6)
+pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 7)
     .with_type::<PoolHeader>()
     .with_type::<ClaimTable>()
     .with_type::<FnTable>()
@@ -204,6 +204,9 @@ pub struct WorkerControl {
     pub held_offset: AtomicU64,
     /// See `held_offset`.
     pub held_nonce: AtomicU64,
+    /// The job this worker's stack overflowed in (0: none), stored by its fault handler
+    /// just before the runtime aborts it (`worker/overflow.rs`); reset at start.
+    pub overflowed: AtomicU64,
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,
 }

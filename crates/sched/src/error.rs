@@ -25,6 +25,11 @@ pub enum JobError<E = Never> {
         /// Its exit code, if it exited.
         exit_code: Option<i32>,
     },
+    /// The job overflowed its stack (deep or unbounded recursion): Python's
+    /// `RecursionError`. Rust cannot unwind from it, so the worker died (Rust's message is
+    /// on its stderr) and was respawned; only this job failed. Jobs run on the worker's
+    /// main thread, whose stack limit is the process's (`ulimit -s`, 8 MiB by default).
+    StackOverflow,
     /// The job ran longer than its time limit
     /// ([`submit_with_time_limit`](crate::Pool::submit_with_time_limit),
     /// [`job_time_limit`](crate::PoolBuilder::job_time_limit)); its worker was killed and
@@ -66,6 +71,7 @@ impl<E> JobError<E> {
         match self {
             JobError::Panicked { .. } => JobErrorKind::Panicked,
             JobError::WorkerDied { .. } => JobErrorKind::WorkerDied,
+            JobError::StackOverflow => JobErrorKind::StackOverflow,
             JobError::TimeLimit => JobErrorKind::TimeLimit,
             JobError::Timeout => JobErrorKind::Timeout,
             JobError::Cancelled => JobErrorKind::Cancelled,
@@ -83,6 +89,7 @@ impl<E> JobError<E> {
             JobError::WorkerDied { signal, exit_code } => {
                 JobError::WorkerDied { signal, exit_code }
             }
+            JobError::StackOverflow => JobError::StackOverflow,
             JobError::TimeLimit => JobError::TimeLimit,
             JobError::Timeout => JobError::Timeout,
             JobError::Cancelled => JobError::Cancelled,
@@ -102,6 +109,8 @@ pub enum JobErrorKind {
     Panicked,
     /// See [`JobError::WorkerDied`].
     WorkerDied,
+    /// See [`JobError::StackOverflow`].
+    StackOverflow,
     /// See [`JobError::TimeLimit`].
     TimeLimit,
     /// See [`JobError::Timeout`].
@@ -130,6 +139,11 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
             JobError::WorkerDied { exit_code, .. } => {
                 write!(f, "worker died running the job (exit code {exit_code:?})")
             }
+            JobError::StackOverflow => write!(
+                f,
+                "job overflowed its stack (deep or unbounded recursion); its worker was \
+                 restarted (jobs run on the worker's main thread: `ulimit -s` sets its stack)"
+            ),
             JobError::TimeLimit => {
                 write!(f, "job ran past its time limit; its worker was restarted")
             }

@@ -49,6 +49,39 @@ fn segfault_fails_only_that_job_and_queued_jobs_still_run() {
     assert_eq!(respawns(&p), 1);
 }
 
+/// Recurses `n` deep with a 4 KiB frame (the array keeps the frames from being merged).
+fn deep(n: u64) -> u64 {
+    let mut frame = [0u8; 4096];
+    frame[(n % 4096) as usize] = n as u8;
+    let frame = std::hint::black_box(frame);
+    if n == 0 {
+        0
+    } else {
+        deep(n - 1).wrapping_add(u64::from(frame[(n % 4096) as usize]))
+    }
+}
+
+/// A job that overflows its stack is `StackOverflow` (Python: `RecursionError`), not a
+/// bare SIGABRT; the worker is respawned and serves on. New-user finding: an unbounded
+/// recursion was reported as "signal 6".
+#[test]
+fn a_stack_overflow_is_named_and_the_pool_serves_on() {
+    let p = pool(1);
+    let e = p.submit(deep, u64::MAX).result().unwrap_err();
+    assert_eq!(e, JobError::StackOverflow);
+    assert!(e.to_string().contains("overflowed its stack"), "{e}");
+    assert_eq!(p.submit(deep, 100).result(), Ok(deep(100)));
+    // An abort that is not an overflow stays a plain SIGABRT death.
+    let e = p.submit(|_: ()| -> u64 { std::process::abort() }, ()).result().unwrap_err();
+    assert_eq!(e, JobError::WorkerDied { signal: Some(libc::SIGABRT), exit_code: None });
+    // And a segfault elsewhere is still SIGSEGV.
+    assert_eq!(
+        p.submit(segfault, 13).result(),
+        Err(JobError::WorkerDied { signal: Some(libc::SIGSEGV), exit_code: None })
+    );
+    assert_eq!(p.submit(deep, 10).result(), Ok(deep(10)));
+}
+
 #[test]
 fn abort_and_exit_are_reported_with_signal_or_code() {
     let p = pool(2);

@@ -346,7 +346,7 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
         return;
     }
     let cur = ctl.current();
-    let died = JobError::WorkerDied { signal: st.signal(), exit_code: st.code() };
+    let died = death_of(ctl, cur, st.signal(), st.code());
     let claims = shared.claims();
     // The kill was for the job it died on (a claimed, unfinished job is always `current`:
     // `serve.rs`), or for every job (`kill_all`, id 0). A kill for a job it finished (it
@@ -472,5 +472,24 @@ fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize)
             slot.probe = None;
         }
         Err(_) => slot.failed_starts += 1,
+    }
+}
+
+/// What killed a worker that died on job `cur`: a stack overflow its fault handler
+/// recorded (`worker/overflow.rs`; the runtime then aborts, or the default action ends it
+/// with the fault's own signal), or the signal / exit code as such.
+fn death_of(
+    ctl: &crate::control::WorkerControl,
+    cur: u64,
+    signal: Option<i32>,
+    exit_code: Option<i32>,
+) -> JobError {
+    // Acquire: pairs with the fault handler's Release store (the process is reaped).
+    let overflowed = cur != 0 && ctl.overflowed.load(Ordering::Acquire) == cur;
+    let fault = matches!(signal, Some(libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS));
+    if overflowed && fault {
+        JobError::StackOverflow
+    } else {
+        JobError::WorkerDied { signal, exit_code }
     }
 }

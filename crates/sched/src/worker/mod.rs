@@ -3,6 +3,7 @@
 //! returns.
 
 mod ctx;
+mod overflow;
 mod serve;
 mod start;
 

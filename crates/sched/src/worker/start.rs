@@ -86,6 +86,9 @@ pub(super) fn start(spec: &Spec) -> Attached {
     drop(name);
     quiet_panics();
     super::watch_forks();
+    // Relaxed: published by the Release store of `state` below.
+    ctl.overflowed.store(0, Ordering::Relaxed);
+    super::overflow::watch(ctl);
     // A worker does not keep the segments of arrays its jobs drop (a pool of N workers
     // would hold up to N × 1 GiB of memory no one sees); an initializer may turn it on.
     zeroproc_mp::shared::cache::set_reuse_limit(0);
