@@ -40,6 +40,16 @@ fn zp_reuse_child() {
                         Err(e) => panic!("{e}"),
                     }
                 }
+                // One read after the stop: the loop may not have run at all while the
+                // parent recycled (a loaded machine), and this one must be refused then.
+                match h.read() {
+                    Ok(x) => {
+                        assert!(!dropped, "read the array again after it was dropped");
+                        assert!(x.iter().all(|&v| v == 1), "an old handle saw other data");
+                    }
+                    Err(SharedError::Dropped) => dropped = true,
+                    Err(e) => panic!("{e}"),
+                }
                 // (stdout is closed by now: the answer is the exit status.)
                 std::process::exit(if dropped { 0 } else { 3 });
             }
