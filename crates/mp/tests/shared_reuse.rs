@@ -84,6 +84,40 @@ fn zp_reuse_child() {
                 println!("leased");
                 std::thread::sleep(LIMIT);
             }
+            // Keeps its dropped array's segment, then forks: the child's array of the same
+            // shape must get a segment of its own, not its parent's kept one (which the
+            // parent hands to its own next array: two live arrays in one segment).
+            "fork_take" => {
+                let a = SharedArray::from_slice(&[1u64; 1013]).unwrap();
+                let id = a.segment_id().clone();
+                drop(a);
+                // SAFETY: this role runs alone on the test's thread; the child only creates
+                // and drops an array, then leaves with `_exit` (no atexit, no destructors
+                // of the parent's state).
+                let pid = unsafe { libc::fork() };
+                assert!(pid >= 0, "fork");
+                if pid == 0 {
+                    let code = match SharedArray::from_slice(&[2u64; 1013]) {
+                        Ok(b) if *b.segment_id() == id => 3,
+                        Ok(_) => 0,
+                        Err(_) => 4,
+                    };
+                    // SAFETY: ends the forked child at once.
+                    unsafe { libc::_exit(code) };
+                }
+                let mut st = 0;
+                // SAFETY: waits for the child forked above.
+                assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+                assert!(libc::WIFEXITED(st), "forked child: status {st:#x}");
+                assert_eq!(
+                    libc::WEXITSTATUS(st),
+                    0,
+                    "the forked child's array took its parent's kept segment"
+                );
+                let c = SharedArray::from_slice(&[4u64; 1013]).unwrap();
+                assert_eq!(*c.segment_id(), id, "the parent reuses its own kept segment");
+                assert!(c.as_slice().unwrap().iter().all(|&v| v == 4));
+            }
             _ => panic!("unknown role {role}"),
         }
     });
@@ -237,4 +271,9 @@ fn an_old_handle_never_sees_a_later_array_while_arrays_are_recycled_under_it() {
 #[test]
 fn a_zero_limit_keeps_nothing() {
     assert!(output("no_reuse_at_limit_zero", "").is_empty());
+}
+
+#[test]
+fn a_forked_child_does_not_take_its_parents_kept_segment() {
+    assert!(output("fork_take", "").is_empty());
 }

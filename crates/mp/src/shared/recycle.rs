@@ -116,9 +116,14 @@ pub(crate) fn keep(map: &Arc<Mapping>) -> bool {
 
 /// A kept segment of exactly `geo`'s shape, if there is one (the newest: its pages are
 /// the likeliest to be in cache). The caller refills it.
+///
+/// Only a segment this process created: a forked child inherits its parent's table, and
+/// taking one of those would put the child's array into a segment its parent hands to its
+/// own next array.
 pub(crate) fn take(geo: &Geometry) -> Option<Arc<Mapping>> {
+    let me = u64::from(current_pid());
     let mut k = kept();
-    let i = k.iter().rposition(|m| m.geo() == geo)?;
+    let i = k.iter().rposition(|m| m.geo() == geo && m.header().owner_pid == me)?;
     Some(k.remove(i))
 }
 
