@@ -118,6 +118,17 @@ fn zp_reuse_child() {
                 assert_eq!(*c.segment_id(), id, "the parent reuses its own kept segment");
                 assert!(c.as_slice().unwrap().iter().all(|&v| v == 4));
             }
+            // Prints a handle of an array, drops the array once told (its segment is kept),
+            // then exits normally.
+            "keep_then_exit" => {
+                let ctl = rkyv::from_bytes::<VecHandle<u32>, Error>(&b).unwrap();
+                let a = SharedArray::from_slice(&[5u64; 1014]).unwrap();
+                println!("handle {}", hex(&a.handle()));
+                while ctl.read().unwrap().is_empty() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                drop(a); // kept (the default limit), and the process exits holding it
+            }
             _ => panic!("unknown role {role}"),
         }
     });
@@ -276,4 +287,33 @@ fn a_zero_limit_keeps_nothing() {
 #[test]
 fn a_forked_child_does_not_take_its_parents_kept_segment() {
     assert!(output("fork_take", "").is_empty());
+}
+
+/// The memfd mappings in this process of segments created by `pid`.
+fn mapped_segments_of(pid: u32) -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let name = format!("/memfd:zeroproc-{pid} ");
+    maps.lines().filter(|l| l.contains(&name)).count()
+}
+
+#[test]
+fn a_kept_segment_is_unmapped_elsewhere_once_its_owner_exits() {
+    // Before reuse, a dropped array told other processes so (`dropped`) and they unmapped
+    // their copies; a kept segment must say so when its process exits.
+    let mut ctl = SharedVec::<u32>::with_capacity(1).unwrap();
+    let mut c = tk::spawn_role_piped("zp_reuse_child", "keep_then_exit", &hex(&ctl.handle()));
+    let mut out = BufReader::new(c.stdout.take().unwrap());
+    let h = loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "child exited: {:?}", c.wait());
+        if let Some(x) = line.trim().strip_prefix("handle ") {
+            break rkyv::from_bytes::<ArrayHandle<u64>, Error>(&unhex(x)).unwrap();
+        }
+    };
+    assert_eq!(h.read().unwrap().iter().sum::<u64>(), 5 * 1014); // mapped here now
+    assert!(mapped_segments_of(c.id()) > 0);
+    ctl.push(1).unwrap();
+    assert!(tk::wait_timeout(&mut c, LIMIT).success());
+    cache::evict_unused();
+    assert_eq!(mapped_segments_of(c.id()), 0, "the exited owner's kept segment stays mapped");
 }

@@ -45,11 +45,12 @@
 //! At most [`MAX_KEPT`] segments and [`cache::set_reuse_limit`](super::cache::set_reuse_limit)
 //! bytes in all (default [`DEFAULT_LIMIT`]); the oldest is freed first, and an array
 //! larger than the limit is never kept. [`cache::release_dropped`](super::cache::release_dropped)
-//! frees them all, and a failed creation does too before it retries.
+//! frees them all, and a failed creation does too before it retries; so does a clean exit
+//! of the process (an `atexit` hook), so that other processes unmap their copies.
 
 use super::mapping::{Geometry, Mapping};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Once, TryLockError};
 use zeroproc_shm::process::current_pid;
 
 /// Most segments kept at once.
@@ -111,7 +112,27 @@ pub(crate) fn keep(map: &Arc<Mapping>) -> bool {
         freed
     };
     free(freed);
+    static AT_EXIT: Once = Once::new();
+    AT_EXIT.call_once(|| {
+        // SAFETY: registers a plain `extern "C"` function with no captured state.
+        unsafe { libc::atexit(release_at_exit) };
+    });
     true
+}
+
+/// At a clean exit (`exit`, a return from `main`): frees the kept segments, so that other
+/// processes unmap their copies as they would have after the arrays' drops without reuse
+/// (otherwise `dropped` stays 0 forever and every process that read one of these arrays
+/// keeps it mapped). A SIGKILLed process leaves them as it leaves its live arrays
+/// (README, Death).
+extern "C" fn release_at_exit() {
+    let maps = match KEPT.try_lock() {
+        Ok(mut k) => std::mem::take(&mut *k),
+        Err(TryLockError::Poisoned(p)) => std::mem::take(&mut *p.into_inner()),
+        // Another thread holds the table while this one exits: leave it (as a SIGKILL).
+        Err(TryLockError::WouldBlock) => return,
+    };
+    free(maps);
 }
 
 /// A kept segment of exactly `geo`'s shape, if there is one (the newest: its pages are
