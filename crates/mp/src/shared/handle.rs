@@ -77,7 +77,8 @@ impl<T: Pod> ArrayHandle<T> {
         Ok(m)
     }
 
-    /// `Dropped` once the segment no longer holds this handle's array (`recycle.rs`).
+    /// `Dropped` once this handle's array was dropped (its segment may hold a later one:
+    /// `recycle.rs`).
     pub(crate) fn check_generation(&self, m: &Mapping) -> Result<(), SharedError> {
         // SeqCst: after the lease and state loads of `read` (recycle.rs: why an old
         // handle never sees the new array); pairs with the owner's SeqCst bump.
@@ -106,7 +107,11 @@ impl<T: Pod> ArrayHandle<T> {
     pub fn read(&self) -> Result<ReadGuard<T>, SharedError> {
         let map = self.mapping()?;
         let slot = readers::acquire(map.header())?;
-        if let Err(e) = map.readable().and_then(|()| self.check_generation(&map)) {
+        // The generation is loaded after the state, whatever the state says (recycle.rs),
+        // and a stale handle is told `Dropped` in preference: a dropping array's segment
+        // is in owner write mode, and `OwnerWriting` (try again) would be wrong for it.
+        let readable = map.readable();
+        if let Err(e) = self.check_generation(&map).and(readable) {
             readers::release(map.header(), slot);
             return Err(e);
         }

@@ -10,12 +10,13 @@
 //!
 //! # How a segment is kept (owner side, in the array's `Drop`)
 //!
-//! 1. Close the current split (`abandon`): every unclaimed chunk, or one of a dead
+//! 1. Bump `generation` (SeqCst). Handles carry the generation they were made for;
+//!    `ArrayHandle::mapping` and `read` refuse a different one with `SharedError::Dropped`.
+//!    Done for every drop in the creating process, kept or not: the array is gone.
+//! 2. Close the current split (`abandon`): every unclaimed chunk, or one of a dead
 //!    writer, becomes CLOSED. A chunk claimed by a live writer → not kept.
-//! 2. Enter the owner write mode (`begin_owner_write`: the state word's SeqCst store, then
+//! 3. Enter the owner write mode (`begin_owner_write`: the state word's SeqCst store, then
 //!    the reader-slot scan). A live reader → not kept.
-//! 3. Bump `generation` (SeqCst). Handles carry the generation they were made for;
-//!    `ArrayHandle::mapping` refuses a different one with `SharedError::Dropped`.
 //!
 //! A segment not kept is dropped as before (`dropped` = 1, then unmapped). A kept one
 //! stays in owner write mode, `dropped` = 0 (other processes keep their mappings), until
@@ -25,16 +26,18 @@
 //! # Why an old handle never sees the new array
 //!
 //! * **Readers.** A reader takes a lease (SeqCst RMW), checks the state (SeqCst load), and
-//!   then the generation (SeqCst load). Step 2 is the owner side of the lease handshake
+//!   then the generation (SeqCst load). Step 3 is the owner side of the lease handshake
 //!   (`readers.rs`): either the owner sees the lease (the segment is not kept), or the
 //!   reader's state load comes after the owner-mode store in the SeqCst order. It then
-//!   reads Owner (refused), or the Idle that ends the refill — and that store comes after
-//!   step 3 (same thread, or the pool's mutex in between), so the reader's generation load
-//!   sees the bump and it is refused.
-//! * **Chunk writers.** After step 1 every claim word of the last split is terminal, and
+//!   reads Owner, or the Idle that ends the refill (or a later state). Each of those
+//!   stores comes after step 1 (same thread, or the table's mutex in between) and the
+//!   reader's load synchronizes with it, so its generation load sees the bump: `Dropped`
+//!   (checked before the state's own verdict, so a reader that meets a drop in progress
+//!   is not told `OwnerWriting`, which means "try again").
+//! * **Chunk writers.** After step 2 every claim word of the last split is terminal, and
 //!   a claim needs a FREE word of the handle's epoch; FREE words are only made by a new
 //!   split, whose epoch is later than any old handle's (the state's epoch carries on
-//!   across generations). Step 1's CAS and a writer's claim CAS on the same word: exactly
+//!   across generations). Step 2's CAS and a writer's claim CAS on the same word: exactly
 //!   one wins; a writer that wins is a live writer, and the segment is not kept.
 //! * **A forked child** inherits the table but not the segment's identity (its id names
 //!   the parent's pid and descriptor): only the process that created a segment keeps or
@@ -91,20 +94,23 @@ pub(crate) fn release_all() -> usize {
     n
 }
 
-/// Tries to keep the segment of an array being dropped (steps 1–3 of the module docs).
-/// False if it cannot be kept: the caller drops it as before.
+/// Ends an array being dropped (step 1 of the module docs) and tries to keep its segment
+/// (steps 2–3). False if it cannot be kept: the caller drops it as before.
 pub(crate) fn keep(map: &Arc<Mapping>) -> bool {
+    // A forked child's copy of its parent's array: the array is not the child's to end.
+    if map.header().owner_pid != u64::from(current_pid()) {
+        return false;
+    }
+    // SeqCst: step 1, before the owner-mode store of step 3 (module docs: a reader that
+    // loads that store, or the refill's Idle after it, then loads this bump). Kept or not,
+    // the array is gone: its handles are refused from here on.
+    map.header().generation.fetch_add(1, Ordering::SeqCst);
     // Relaxed: see `LIMIT`.
     let limit = LIMIT.load(Ordering::Relaxed);
     let size = bytes(map);
-    if size > limit || map.header().owner_pid != u64::from(current_pid()) {
+    if size > limit || map.abandon().is_err() || map.begin_owner_write().is_err() {
         return false;
     }
-    if map.abandon().is_err() || map.begin_owner_write().is_err() {
-        return false;
-    }
-    // SeqCst: step 3, after the owner-mode store and the reader scan (module docs).
-    map.header().generation.fetch_add(1, Ordering::SeqCst);
     let freed = {
         let mut k = kept();
         let freed = trim(&mut k, limit, size);
