@@ -130,6 +130,28 @@ fn zp_reuse_child() {
                 }
                 drop(a); // kept (the default limit), and the process exits holding it
             }
+            // Lowers the limit to 0 while another thread drops arrays: once both are done,
+            // nothing may be kept (a drop racing the change kept a segment for good).
+            "limit_race" => {
+                use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+                let mut over = 0;
+                for _ in 0..2_000 {
+                    cache::set_reuse_limit(1 << 20);
+                    let stop = AtomicBool::new(false);
+                    std::thread::scope(|s| {
+                        s.spawn(|| {
+                            while !stop.load(Relaxed) {
+                                drop(SharedArray::<u64>::zeroed(64).unwrap());
+                            }
+                        });
+                        std::thread::sleep(Duration::from_micros(20));
+                        cache::set_reuse_limit(0);
+                        stop.store(true, Relaxed);
+                    });
+                    over += cache::release_dropped();
+                }
+                assert_eq!(over, 0, "segments kept beyond a limit of 0");
+            }
             _ => panic!("unknown role {role}"),
         }
     });
@@ -365,4 +387,9 @@ fn a_stale_handle_is_refused_as_dropped_not_as_owner_writing() {
     }
     assert!(dropped > 0, "never kept: the test needs a reuse");
     assert_eq!(owner_writing, 0, "a stale handle was told OwnerWriting ({dropped} Dropped)");
+}
+
+#[test]
+fn a_limit_lowered_while_arrays_drop_is_kept_to() {
+    assert!(output("limit_race", "").is_empty());
 }

@@ -61,8 +61,8 @@ pub const MAX_KEPT: usize = 8;
 /// Default byte limit of the kept segments (all of them together).
 pub const DEFAULT_LIMIT: usize = 1 << 30;
 
-/// The byte limit. Relaxed: a setting, read under nothing; a racing change takes effect on
-/// the next drop.
+/// The byte limit. Relaxed: a setting; stored under the kept table's lock and read again
+/// under it before a segment is kept, so no segment is kept beyond a limit once it is set.
 static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
 
 /// Kept segments, oldest first.
@@ -80,9 +80,13 @@ fn bytes(m: &Mapping) -> usize {
 /// Sets the byte limit (0: never keep a dropped array's segment) and frees kept segments
 /// beyond it.
 pub(crate) fn set_limit(limit: usize) {
-    // Relaxed: see `LIMIT`.
-    LIMIT.store(limit, Ordering::Relaxed);
-    let freed = trim(&mut kept(), limit, 0);
+    let freed = {
+        let mut k = kept();
+        // Relaxed: see `LIMIT`; stored under the table's lock so that a drop racing this
+        // either sees the new limit when it pushes (`keep`) or is trimmed here.
+        LIMIT.store(limit, Ordering::Relaxed);
+        trim(&mut k, limit, 0)
+    };
     free(freed); // outside the lock
 }
 
@@ -113,6 +117,12 @@ pub(crate) fn keep(map: &Arc<Mapping>) -> bool {
     }
     let freed = {
         let mut k = kept();
+        // Relaxed: again, under the table's lock, which `set_limit` stores it under: a
+        // limit lowered while this drop ran is seen here, or its trim comes after the push.
+        let limit = LIMIT.load(Ordering::Relaxed);
+        if size > limit {
+            return false;
+        }
         let freed = trim(&mut k, limit, size);
         k.push(map.clone());
         freed
