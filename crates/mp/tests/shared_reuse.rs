@@ -152,6 +152,83 @@ fn zp_reuse_child() {
                 }
                 assert_eq!(over, 0, "segments kept beyond a limit of 0");
             }
+            // Threads create and drop arrays of one shape (segments pass between them)
+            // while another changes the limit and frees kept segments: no two live arrays
+            // ever share a segment, each holds what it was made with, old handles are
+            // refused.
+            "threads" => {
+                use std::collections::HashSet;
+                use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+                use std::sync::Mutex;
+                let live = Mutex::new(HashSet::new());
+                let seen = Mutex::new(HashSet::new());
+                let reuses = std::sync::atomic::AtomicUsize::new(0);
+                let stop = AtomicBool::new(false);
+                std::thread::scope(|s| {
+                    let workers: Vec<_> = (0..4u64)
+                        .map(|t| {
+                            let (live, seen, reuses) = (&live, &seen, &reuses);
+                            s.spawn(move || {
+                                let mut old: Vec<ArrayHandle<u64>> = Vec::new();
+                                let mut guard = None;
+                                for i in 0..3_000u64 {
+                                    let tag = t << 32 | i;
+                                    let a = SharedArray::from_slice(&[tag; 1016]).unwrap();
+                                    let id = a.segment_id().to_string();
+                                    assert!(live.lock().unwrap().insert(id.clone()), "shared");
+                                    if !seen.lock().unwrap().insert(id.clone()) {
+                                        reuses.fetch_add(1, Relaxed);
+                                    }
+                                    assert!(a.as_slice().unwrap().iter().all(|&v| v == tag));
+                                    let h = a.handle();
+                                    assert!(h.read().unwrap().iter().all(|&v| v == tag));
+                                    for o in &old {
+                                        match o.read() {
+                                            Err(SharedError::Dropped | SharedError::Attach(_)) => {}
+                                            Ok(_) => panic!("an old handle read"),
+                                            Err(e) => panic!("{e:?}"),
+                                        }
+                                    }
+                                    if i % 7 == 0 {
+                                        guard = Some((h.read().unwrap(), tag)); // across the drop
+                                    }
+                                    old.push(h);
+                                    if old.len() > 4 {
+                                        old.remove(0);
+                                    }
+                                    assert!(live.lock().unwrap().remove(&id));
+                                    drop(a);
+                                    if let Some((g, tag)) = guard.take() {
+                                        if i % 2 == 0 {
+                                            assert!(g.iter().all(|&v| v == tag), "guard changed");
+                                        } else {
+                                            guard = Some((g, tag)); // one more round
+                                        }
+                                    }
+                                }
+                            })
+                        })
+                        .collect();
+                    s.spawn(|| {
+                        let mut n = 0u64;
+                        while !stop.load(Relaxed) {
+                            n += 1;
+                            match n % 4 {
+                                0 => cache::set_reuse_limit(0),
+                                1 => cache::set_reuse_limit(20_000),
+                                2 => drop(cache::release_dropped()),
+                                _ => cache::set_reuse_limit(1 << 30),
+                            }
+                            std::thread::yield_now();
+                        }
+                    });
+                    for w in workers {
+                        w.join().unwrap();
+                    }
+                    stop.store(true, Relaxed);
+                });
+                assert!(reuses.load(Relaxed) > 0, "nothing was reused");
+            }
             _ => panic!("unknown role {role}"),
         }
     });
@@ -392,4 +469,9 @@ fn a_stale_handle_is_refused_as_dropped_not_as_owner_writing() {
 #[test]
 fn a_limit_lowered_while_arrays_drop_is_kept_to() {
     assert!(output("limit_race", "").is_empty());
+}
+
+#[test]
+fn threads_recycling_one_shape_while_the_limit_changes() {
+    assert!(output("threads", "").is_empty());
 }
