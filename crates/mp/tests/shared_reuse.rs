@@ -229,6 +229,58 @@ fn zp_reuse_child() {
                 });
                 assert!(reuses.load(Relaxed) > 0, "nothing was reused");
             }
+            // Kept segments are bounded (count and bytes), and a creation that fails for
+            // want of descriptors frees them and succeeds.
+            "bounds" => {
+                let mine = || {
+                    let name = format!("/memfd:zeroproc-{} ", std::process::id());
+                    std::fs::read_dir("/proc/self/fd")
+                        .unwrap()
+                        .flatten()
+                        .filter(|e| {
+                            let l = std::fs::read_link(e.path()).unwrap_or_default();
+                            format!("{} ", l.display()).starts_with(&name)
+                        })
+                        .count()
+                };
+                let base = mine();
+                for n in 0..20 {
+                    drop(SharedArray::<u64>::zeroed(3000 + n).unwrap());
+                }
+                assert_eq!(mine(), base + 8, "at most 8 kept");
+                let one = SharedArray::<u8>::zeroed(1 << 20).unwrap().handle(); // 1 MiB + header
+                drop(one);
+                cache::set_reuse_limit(3 << 20);
+                for n in 0..6 {
+                    drop(SharedArray::<u8>::zeroed((1 << 20) + n).unwrap());
+                }
+                assert!(mine() <= base + 2, "3 MiB hold two 1 MiB arrays and the small ones");
+                cache::set_reuse_limit(1 << 30);
+                assert!(cache::release_dropped() > 0);
+                assert_eq!(mine(), base);
+                // Descriptors: 8 kept, then none left for a new segment.
+                for n in 0..8 {
+                    drop(SharedArray::<u64>::zeroed(4000 + n).unwrap());
+                }
+                let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                // SAFETY: dup/close of stdin (the lowest free descriptor number, every one
+                // below it in use); plain getrlimit/setrlimit on a valid struct.
+                unsafe {
+                    let next = libc::dup(0);
+                    assert!(next > 0);
+                    libc::close(next);
+                    let open = next as u64;
+                    assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+                    let low = libc::rlimit { rlim_cur: open, rlim_max: lim.rlim_max };
+                    assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &low), 0);
+                }
+                let a = SharedArray::<u64>::zeroed(5000);
+                // SAFETY: as above.
+                unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+                let a = a.expect("a creation short of descriptors frees the kept segments");
+                assert_eq!(cache::release_dropped(), 0, "freed before the retry");
+                drop(a);
+            }
             _ => panic!("unknown role {role}"),
         }
     });
@@ -474,4 +526,9 @@ fn a_limit_lowered_while_arrays_drop_is_kept_to() {
 #[test]
 fn threads_recycling_one_shape_while_the_limit_changes() {
     assert!(output("threads", "").is_empty());
+}
+
+#[test]
+fn kept_segments_are_bounded_and_given_back_when_a_creation_fails() {
+    assert!(output("bounds", "").is_empty());
 }
