@@ -281,6 +281,62 @@ fn zp_reuse_child() {
                 assert_eq!(cache::release_dropped(), 0, "freed before the retry");
                 drop(a);
             }
+            // A forked child inherits a copy of a live array; its parent then drops the
+            // array and reuses the segment: the child's copy is an old array now, and must
+            // neither see nor hand out the new one.
+            "fork_inherit" => {
+                let a = SharedArray::from_slice(&[1u64; 1017]).unwrap();
+                let id = a.segment_id().clone();
+                let mut fds = [0; 2];
+                // SAFETY: a pipe into the two-element array.
+                assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+                // SAFETY: as in "fork_take"; the child waits on the pipe, looks at its copy
+                // of `a`, and leaves with `_exit` (its copy never dropped).
+                let pid = unsafe { libc::fork() };
+                assert!(pid >= 0, "fork");
+                if pid == 0 {
+                    let mut byte = 0u8;
+                    // SAFETY: one byte into `byte`.
+                    unsafe { libc::read(fds[0], (&mut byte as *mut u8).cast(), 1) };
+                    let new = |x: &[u64]| x.iter().any(|&v| v == 2);
+                    let mut code = 0;
+                    if a.as_slice().is_ok_and(new) {
+                        code |= 1;
+                    }
+                    if a.handle().read().is_ok_and(|g| new(&g)) {
+                        code |= 2;
+                    }
+                    if a.as_slice().is_ok() || a.handle().read().is_ok() {
+                        code |= 4; // (an old array is refused, as its handles are)
+                    }
+                    drop(a); // not the child's to mark dropped: the parent's `b` lives
+                    // SAFETY: ends the forked child at once.
+                    unsafe { libc::_exit(code) };
+                }
+                drop(a);
+                let b = SharedArray::from_slice(&[2u64; 1017]).unwrap();
+                assert_eq!(*b.segment_id(), id, "the test needs a reuse");
+                // SAFETY: one byte from a valid buffer.
+                assert_eq!(unsafe { libc::write(fds[1], [1u8].as_ptr().cast(), 1) }, 1);
+                let mut st = 0;
+                // SAFETY: waits for the child forked above.
+                assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
+                assert!(libc::WIFEXITED(st), "forked child: status {st:#x}");
+                let code = libc::WEXITSTATUS(st);
+                assert_eq!(code & 1, 0, "the child's copy of the old array read the new one");
+                assert_eq!(code & 2, 0, "a handle from the child's copy read the new array");
+                assert_eq!(code & 4, 0, "the child's copy of a dropped array was not refused");
+                // A process that reads `b` keeps its mapping: `b` was not marked dropped.
+                let lines = output("evict_after_read", &hex(&b.handle()));
+                assert_eq!(lines, ["evicted 0"], "the child's drop marked the parent's array dropped");
+                assert!(b.as_slice().unwrap().iter().all(|&v| v == 2));
+            }
+            // Reads an array, then sweeps its cache: prints how many mappings went.
+            "evict_after_read" => {
+                let h = rkyv::from_bytes::<ArrayHandle<u64>, Error>(&b).unwrap();
+                assert!(h.read().is_ok());
+                println!("evicted {}", cache::evict_unused());
+            }
             _ => panic!("unknown role {role}"),
         }
     });
@@ -531,4 +587,9 @@ fn threads_recycling_one_shape_while_the_limit_changes() {
 #[test]
 fn kept_segments_are_bounded_and_given_back_when_a_creation_fails() {
     assert!(output("bounds", "").is_empty());
+}
+
+#[test]
+fn a_forked_childs_copy_of_a_dropped_array_does_not_see_the_next_one() {
+    assert!(output("fork_inherit", "").is_empty());
 }

@@ -39,14 +39,14 @@ pub struct ArrayHandle<T> {
 handle_impls!(ArrayHandle<T> { segment, len, type_hash, generation, _t } debug { segment, len });
 
 impl<T: Pod> ArrayHandle<T> {
-    pub(crate) fn new(m: &Mapping) -> Self {
+    /// A handle of the array of `generation` in `m` (the array's own, recorded at its
+    /// creation: a forked child's copy of a dropped array hands out refused handles).
+    pub(crate) fn new(m: &Mapping, generation: u64) -> Self {
         Self {
             segment: m.id().to_string(),
             len: m.geo().capacity as u64,
             type_hash: type_hash::<T>(),
-            // Relaxed: the owner's own word; it changes only while no array owns the
-            // segment (recycle.rs), ordered before this by the kept-segment table's lock.
-            generation: m.header().generation.load(Ordering::Relaxed),
+            generation,
             _t: PhantomData,
         }
     }

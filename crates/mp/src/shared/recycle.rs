@@ -41,7 +41,11 @@
 //!   one wins; a writer that wins is a live writer, and the segment is not kept.
 //! * **A forked child** inherits the table but not the segment's identity (its id names
 //!   the parent's pid and descriptor): only the process that created a segment keeps or
-//!   takes it (`owner_pid`).
+//!   takes it (`owner_pid`). The child's copy of a `SharedArray` records its generation
+//!   like a handle: once the parent dropped the array, the copy's operations and the
+//!   handles it makes are `Dropped` (checked, not locked: a copy used *while* its parent
+//!   drops the array can race that drop, as it could race the parent's own writes before
+//!   reuse existed), and dropping the copy leaves the parent's segment alone.
 //!
 //! # Limits
 //!
