@@ -298,7 +298,7 @@ fn zp_reuse_child() {
                     let mut byte = 0u8;
                     // SAFETY: one byte into `byte`.
                     unsafe { libc::read(fds[0], (&mut byte as *mut u8).cast(), 1) };
-                    let new = |x: &[u64]| x.iter().any(|&v| v == 2);
+                    let new = |x: &[u64]| x.contains(&2);
                     let mut code = 0;
                     if a.as_slice().is_ok_and(new) {
                         code |= 1;
@@ -310,7 +310,7 @@ fn zp_reuse_child() {
                         code |= 4; // (an old array is refused, as its handles are)
                     }
                     drop(a); // not the child's to mark dropped: the parent's `b` lives
-                    // SAFETY: ends the forked child at once.
+                             // SAFETY: ends the forked child at once.
                     unsafe { libc::_exit(code) };
                 }
                 drop(a);
@@ -328,7 +328,11 @@ fn zp_reuse_child() {
                 assert_eq!(code & 4, 0, "the child's copy of a dropped array was not refused");
                 // A process that reads `b` keeps its mapping: `b` was not marked dropped.
                 let lines = output("evict_after_read", &hex(&b.handle()));
-                assert_eq!(lines, ["evicted 0"], "the child's drop marked the parent's array dropped");
+                assert_eq!(
+                    lines,
+                    ["evicted 0"],
+                    "the child's drop marked the parent's array dropped"
+                );
                 assert!(b.as_slice().unwrap().iter().all(|&v| v == 2));
             }
             // Reads an array, then sweeps its cache: prints how many mappings went.
