@@ -10,7 +10,7 @@ use rkyv::rancor::Error;
 use std::io::{BufRead, BufReader};
 use std::process::Child;
 use std::time::Duration;
-use zeroproc_mp::shared::{cache, ArrayHandle, SharedError, VecHandle};
+use zeroproc_mp::shared::{cache, ArrayHandle, ChunkMut, SharedError, VecHandle};
 use zeroproc_mp::{SharedArray, SharedVec};
 use zeroproc_testkit as tk;
 use zeroproc_testkit::{to_hex as hex, unhex};
@@ -341,6 +341,33 @@ fn zp_reuse_child() {
                 assert!(h.read().is_ok());
                 println!("evicted {}", cache::evict_unused());
             }
+            // Claims old chunks over and over (writing a marker, then giving them back)
+            // until told to stop; exits 0 once refused as dropped.
+            "chunk_hammer" => {
+                let (chunks, ctl) =
+                    rkyv::from_bytes::<(Vec<ChunkMut<u64>>, VecHandle<u32>), Error>(&b).unwrap();
+                let mut dropped = false;
+                println!("hammering");
+                loop {
+                    let stop = !ctl.read().unwrap().is_empty();
+                    for c in &chunks {
+                        match c.write() {
+                            Ok(mut g) => {
+                                assert!(!dropped, "claimed a chunk after the array dropped");
+                                g.fill(0xDEAD);
+                                g.abandon(); // FREE again: claimable by the next try
+                            }
+                            Err(SharedError::Dropped) => dropped = true,
+                            Err(SharedError::ChunkBusy { .. } | SharedError::ChunkAbandoned) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+                std::process::exit(if dropped { 0 } else { 3 });
+            }
             _ => panic!("unknown role {role}"),
         }
     });
@@ -596,4 +623,38 @@ fn kept_segments_are_bounded_and_given_back_when_a_creation_fails() {
 #[test]
 fn a_forked_childs_copy_of_a_dropped_array_does_not_see_the_next_one() {
     assert!(output("fork_inherit", "").is_empty());
+}
+
+#[test]
+fn old_chunk_handles_in_another_process_never_write_a_later_array() {
+    for attempt in 0.. {
+        let mut a = SharedArray::<u64>::zeroed(1018).unwrap();
+        let id = a.segment_id().clone();
+        let chunks = a.chunks_mut(100).unwrap();
+        let mut ctl = SharedVec::<u32>::with_capacity(1).unwrap();
+        let mut w = spawn_until("chunk_hammer", &hex(&(chunks, ctl.handle())), "hammering");
+        std::thread::sleep(Duration::from_millis(10));
+        drop(a); // kept only if no chunk is claimed at this moment
+        let mut reuses = 0;
+        for round in 0..2_000u64 {
+            let mut b = SharedArray::from_slice(&[round; 1018]).unwrap();
+            reuses += usize::from(*b.segment_id() == id);
+            assert!(b.as_slice().unwrap().iter().all(|&v| v == round), "round {round}");
+            if round % 10 == 0 {
+                // Splits of later arrays: their epochs follow the old one's.
+                for c in b.chunks_mut(100).unwrap() {
+                    c.write().unwrap().fill(round + 1);
+                }
+                assert!(b.as_slice().unwrap().iter().all(|&v| v == round + 1));
+            }
+        }
+        ctl.push(1).unwrap();
+        let st = tk::wait_timeout(&mut w, LIMIT);
+        assert_eq!(st.code(), Some(0), "the hammer failed or was never refused: {st:?}");
+        if reuses > 0 {
+            return;
+        }
+        assert!(attempt < 50, "the segment was never kept in 50 attempts");
+        cache::release_dropped();
+    }
 }
