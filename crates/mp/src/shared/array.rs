@@ -10,6 +10,7 @@ use bytemuck::Pod;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use zeroproc_shm::SegmentId;
@@ -42,6 +43,10 @@ pub const DEFAULT_MAX_CHUNKS: usize = 4096;
 /// ```
 pub struct SharedArray<T: Pod> {
     map: Arc<Mapping>,
+    /// This array's generation in its segment (`recycle.rs`). Fixed for the array's life
+    /// in its own process; a forked child's copy finds it changed once the parent dropped
+    /// the array (and perhaps reused the segment): its operations are then `Dropped`.
+    generation: u64,
     _t: PhantomData<T>,
 }
 
@@ -89,7 +94,10 @@ impl<T: Pod> SharedArray<T> {
             },
         };
         cache::register(&map);
-        Ok(Self { map, _t: PhantomData })
+        // Relaxed: changes only while no array owns the segment, in this process, ordered
+        // before this by the kept table's lock (or the segment is fresh).
+        let generation = map.header().generation.load(Ordering::Relaxed);
+        Ok(Self { map, generation, _t: PhantomData })
     }
 
     /// Number of elements.
@@ -109,13 +117,24 @@ impl<T: Pod> SharedArray<T> {
 
     /// A handle for other processes (cheap; any number of them).
     pub fn handle(&self) -> ArrayHandle<T> {
-        ArrayHandle::new(&self.map)
+        ArrayHandle::new(&self.map, self.generation)
+    }
+
+    /// `Dropped` if the segment no longer holds this array: only possible in a forked
+    /// child's copy, whose parent dropped the array.
+    fn check_generation(&self) -> Result<(), SharedError> {
+        // SeqCst: as `ArrayHandle::check_generation` (after any state load of the caller).
+        if self.map.header().generation.load(Ordering::SeqCst) != self.generation {
+            return Err(SharedError::Dropped);
+        }
+        Ok(())
     }
 
     /// The elements, once no chunk of the current split is unfinished
     /// ([`SharedError::SplitInProgress`] otherwise; see [`wait_chunks`](Self::wait_chunks)).
     pub fn as_slice(&self) -> Result<&[T], SharedError> {
-        self.map.readable()?;
+        let readable = self.map.readable();
+        self.check_generation().and(readable)?;
         // SAFETY: `len` checked elements at `data`, mapped while `self` lives. No chunk
         // writer is live (readable) and none can start before `&mut self` allows a new
         // split; other processes only read.
@@ -132,6 +151,7 @@ impl<T: Pod> SharedArray<T> {
     /// assert_eq!(&*a.handle().read().unwrap(), &[1, 2, 3]);
     /// ```
     pub fn write(&mut self) -> Result<WriteGuard<'_, T>, SharedError> {
+        self.check_generation()?;
         let state = self.map.begin_owner_write()?;
         Ok(WriteGuard { array: self, state })
     }
@@ -159,6 +179,7 @@ impl<T: Pod> SharedArray<T> {
         if chunks == 0 {
             return Ok(Vec::new());
         }
+        self.check_generation()?;
         let epoch = self.map.open_split(chunk_len, chunks)?;
         let h = self.handle();
         Ok((0..chunks as u32).map(|i| ChunkMut::new(h.clone(), epoch, i)).collect())
@@ -173,6 +194,7 @@ impl<T: Pod> SharedArray<T> {
     /// are not (a chunk whose writer died stays unfinished until claimed again or
     /// abandoned).
     pub fn wait_chunks(&self, timeout: Duration) -> Result<(), SharedError> {
+        self.check_generation()?;
         self.map.wait_split(timeout)
     }
 
@@ -190,6 +212,7 @@ impl<T: Pod> SharedArray<T> {
     /// assert_eq!(a.as_slice().unwrap(), &[1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
     /// ```
     pub fn abandon_chunks(&mut self) -> Result<(), SharedError> {
+        self.check_generation()?;
         self.map.abandon()
     }
 }
@@ -197,6 +220,11 @@ impl<T: Pod> SharedArray<T> {
 impl<T: Pod> Drop for SharedArray<T> {
     fn drop(&mut self) {
         cache::unregister(self.map.id());
+        // A forked child's copy: the array (or a later one in its segment) is its parent's;
+        // only this process's mapping goes.
+        if self.map.header().owner_pid != u64::from(zeroproc_shm::process::current_pid()) {
+            return;
+        }
         // Kept for the next array of this shape (`recycle.rs`), or dropped for good.
         if !recycle::keep(&self.map) {
             self.map.mark_dropped();

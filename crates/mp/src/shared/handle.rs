@@ -39,14 +39,14 @@ pub struct ArrayHandle<T> {
 handle_impls!(ArrayHandle<T> { segment, len, type_hash, generation, _t } debug { segment, len });
 
 impl<T: Pod> ArrayHandle<T> {
-    pub(crate) fn new(m: &Mapping) -> Self {
+    /// A handle of the array of `generation` in `m` (the array's own, recorded at its
+    /// creation: a forked child's copy of a dropped array hands out refused handles).
+    pub(crate) fn new(m: &Mapping, generation: u64) -> Self {
         Self {
             segment: m.id().to_string(),
             len: m.geo().capacity as u64,
             type_hash: type_hash::<T>(),
-            // Relaxed: the owner's own word; it changes only while no array owns the
-            // segment (recycle.rs), ordered before this by the kept-segment table's lock.
-            generation: m.header().generation.load(Ordering::Relaxed),
+            generation,
             _t: PhantomData,
         }
     }
@@ -77,7 +77,8 @@ impl<T: Pod> ArrayHandle<T> {
         Ok(m)
     }
 
-    /// `Dropped` once the segment no longer holds this handle's array (`recycle.rs`).
+    /// `Dropped` once this handle's array was dropped (its segment may hold a later one:
+    /// `recycle.rs`).
     pub(crate) fn check_generation(&self, m: &Mapping) -> Result<(), SharedError> {
         // SeqCst: after the lease and state loads of `read` (recycle.rs: why an old
         // handle never sees the new array); pairs with the owner's SeqCst bump.
@@ -106,7 +107,11 @@ impl<T: Pod> ArrayHandle<T> {
     pub fn read(&self) -> Result<ReadGuard<T>, SharedError> {
         let map = self.mapping()?;
         let slot = readers::acquire(map.header())?;
-        if let Err(e) = map.readable().and_then(|()| self.check_generation(&map)) {
+        // The generation is loaded after the state, whatever the state says (recycle.rs),
+        // and a stale handle is told `Dropped` in preference: a dropping array's segment
+        // is in owner write mode, and `OwnerWriting` (try again) would be wrong for it.
+        let readable = map.readable();
+        if let Err(e) = self.check_generation(&map).and(readable) {
             readers::release(map.header(), slot);
             return Err(e);
         }
