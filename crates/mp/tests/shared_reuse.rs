@@ -384,14 +384,7 @@ fn output(role: &str, arg: &str) -> Vec<String> {
 }
 
 fn spawn_until(role: &str, arg: &str, word: &str) -> Child {
-    let mut c = tk::spawn_role_piped("zp_reuse_child", role, arg);
-    let out = BufReader::new(c.stdout.take().unwrap());
-    for line in out.lines() {
-        if line.unwrap().starts_with(word) {
-            return c;
-        }
-    }
-    panic!("{role} exited before printing {word:?}: {:?}", c.wait());
+    tk::spawn_until("zp_reuse_child", role, arg, word)
 }
 
 #[test]

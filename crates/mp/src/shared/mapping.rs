@@ -144,7 +144,12 @@ impl Mapping {
         // Relaxed: this process's own flag; refills of one segment are ordered by the
         // kept-segment table's lock.
         if !self.populated.load(Relaxed) {
-            self.seg.populate()?;
+            match self.seg.populate() {
+                // A kernel before 5.14 has no MADV_POPULATE_WRITE: the copy below faults
+                // the pages in one by one instead (slower, still a reuse).
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                r => r?,
+            }
             self.populated.store(true, Relaxed);
         }
         match data {
