@@ -151,13 +151,15 @@ fn place<'s, T: Message>(
     seq: u64,
     timeout_ns: u64,
 ) -> Result<(usize, u64), Attempt> {
+    let mut dest = Some(dest);
     if let Some(b) = batch.as_mut() {
-        match b.try_place(fn_id, args, dest.clone(), seq, timeout_ns) {
+        match b.try_place(fn_id, args, &mut dest, seq, timeout_ns) {
             Err(Attempt::Full | Attempt::HeapFull) => {}
             r => return r,
         }
     }
     *batch = None; // publish what is staged and release the lock before waiting
+    let dest = dest.expect("not placed: still ours");
     let r = shared.dispatch(fn_id, args, dest, seq, timeout_ns, None);
     *batch = shared.batch().ok();
     r

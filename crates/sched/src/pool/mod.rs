@@ -176,7 +176,8 @@ impl Pool {
         R: Message + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
-        match self.shared.try_dispatch(fn_id, &args, inner.clone(), 0, self.timeout_ns()) {
+        let mut dest = Some(inner.clone() as Arc<dyn core::Complete>);
+        match self.shared.try_dispatch(fn_id, &args, &mut dest, 0, self.timeout_ns()) {
             Ok((w, id)) => Ok(assigned(inner, w, id)),
             Err(Attempt::Full | Attempt::HeapFull) => Err(TrySubmitError::Full(args)),
             Err(Attempt::Closed) => Err(TrySubmitError::Shutdown(args)),

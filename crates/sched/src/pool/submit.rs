@@ -44,7 +44,7 @@ impl Shared {
         &self,
         fn_id: u32,
         args: &A,
-        dest: Arc<dyn Complete>,
+        dest: &mut Option<Arc<dyn Complete>>,
         seq: u64,
         timeout_ns: u64,
     ) -> Result<(usize, u64), Attempt> {
@@ -78,8 +78,10 @@ impl Shared {
         timeout_ns: u64,
         deadline: Option<Instant>,
     ) -> Result<(usize, u64), Attempt> {
+        // Taken by the attempt that places the job (no reference count traffic per attempt).
+        let mut dest = Some(dest);
         loop {
-            let heap_full = match self.try_dispatch(fn_id, args, dest.clone(), seq, timeout_ns) {
+            let heap_full = match self.try_dispatch(fn_id, args, &mut dest, seq, timeout_ns) {
                 Err(Attempt::Full) => false,
                 Err(Attempt::HeapFull) => true,
                 r => return r,
@@ -222,7 +224,7 @@ impl Batch<'_> {
         &mut self,
         fn_id: u32,
         args: &A,
-        dest: Arc<dyn Complete>,
+        dest: &mut Option<Arc<dyn Complete>>,
         seq: u64,
         timeout_ns: u64,
     ) -> Result<(usize, u64), Attempt> {
@@ -249,7 +251,8 @@ impl Drop for Batch<'_> {
 }
 
 /// Places one job on the least-loaded worker with room (committing it, or staging it
-/// when `stage`). Returns (worker, job id).
+/// when `stage`). Returns (worker, job id). `dest` is taken once the job is placed (it
+/// stays for the caller's next attempt otherwise).
 #[inline]
 #[allow(clippy::too_many_arguments)]
 fn place<A: Message>(
@@ -257,7 +260,7 @@ fn place<A: Message>(
     core: &mut Core,
     fn_id: u32,
     args: &A,
-    dest: Arc<dyn Complete>,
+    dest: &mut Option<Arc<dyn Complete>>,
     seq: u64,
     timeout_ns: u64,
     stage: bool,
@@ -297,6 +300,7 @@ fn place<A: Message>(
         match encode_job(shared, &mut slot.tx, &job, args) {
             Ok(spill) => {
                 let pos = slot.tx.last_position();
+                let dest = dest.take().expect("a job is placed once");
                 dest.assign(w, id);
                 core.track(Owed { id, seq, dest, timeout_ns, worker: w, pos, spill });
                 return Ok((w, id));
