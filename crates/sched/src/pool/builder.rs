@@ -233,6 +233,8 @@ impl PoolBuilder {
     /// Default `false`, as in Python, where a dropped future's job still runs; turn it on
     /// when futures are given up on, e.g. an async caller's `tokio::time::timeout`. One
     /// future can opt in alone with [`JobFuture::cancel_on_drop`](crate::JobFuture::cancel_on_drop).
+    /// A [`map`](crate::Pool::map) dropped before its end (or ended by its
+    /// [`timeout`](crate::Map::timeout)) stops its running jobs the same way.
     ///
     /// ```
     /// zeroproc_sched::init();

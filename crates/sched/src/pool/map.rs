@@ -170,9 +170,10 @@ fn place<'s, T: Message>(
 /// `Ok(result)` or the [`JobError`] of the job that held that item (a failed chunk yields
 /// its error once per item, so the output has one entry per input — unless a
 /// [`timeout`](Self::timeout) ends it early: then one `Err(JobError::Timeout)` and the end,
-/// as Python's `map` raises `TimeoutError`). Dropping the iterator before its end cancels
-/// the jobs no worker has started, as Python does when its `map` iterator is closed; jobs
-/// already running finish and their results are discarded.
+/// as Python's `map` raises `TimeoutError`). Dropping the iterator before its end, or its
+/// time-out, cancels the jobs no worker has started, as Python does when its `map`
+/// iterator is closed or times out; jobs already running finish and their results are
+/// discarded (with [`cancel_on_drop`](crate::PoolBuilder::cancel_on_drop) they are stopped).
 pub struct Map<'p, F, I, A, R> {
     pool: &'p Pool,
     items: I,
@@ -272,7 +273,9 @@ where
     }
 
     /// Gives up waiting after `d` in total (Python's `timeout`): the iterator then yields
-    /// one `Err(JobError::Timeout)` and ends; jobs in flight still run. **Differs:** the
+    /// one `Err(JobError::Timeout)` and ends; as in Python, the chunks no worker has
+    /// started are cancelled and running ones finish (they are stopped too if the pool
+    /// was built with [`cancel_on_drop`](super::PoolBuilder::cancel_on_drop)). **Differs:** the
     /// clock starts at the first `next()` (the map is lazy: nothing is submitted before),
     /// where Python's starts at the `map` call.
     pub fn timeout(mut self, d: Duration) -> Self {
@@ -402,15 +405,25 @@ where
 
 /// Dropping the iterator before its end cancels the chunks that no worker has started,
 /// as Python's `map` cancels its pending futures when its iterator is closed; chunks
-/// already running finish and their results are discarded.
+/// already running finish and their results are discarded — unless the pool was built
+/// with [`cancel_on_drop`](super::PoolBuilder::cancel_on_drop): then their workers are
+/// killed and replaced, as for a dropped [`JobFuture`](crate::JobFuture).
 impl<F, I, A, R> Drop for Map<'_, F, I, A, R> {
     fn drop(&mut self) {
-        let Some(sink) = self.sink.take() else { return };
+        self.abandon();
+    }
+}
+
+impl<F, I, A, R> Map<'_, F, I, A, R> {
+    /// Gives up the chunks in flight (the iterator was dropped or timed out): cancels
+    /// those no worker has claimed; with `cancel_on_drop`, kills the workers of the rest.
+    fn abandon(&mut self) {
+        let Some(sink) = self.sink.as_ref() else { return };
         if self.in_flight == self.ready.len() {
             return; // everything submitted has completed
         }
         let shared: &Shared = &self.pool.shared;
-        let me = Arc::as_ptr(&sink) as *const ();
+        let me = Arc::as_ptr(sink) as *const ();
         let mut core = shared.lock();
         core.drain_all(shared);
         let mine: Vec<u64> = (0..core.slots.len())
@@ -419,12 +432,15 @@ impl<F, I, A, R> Drop for Map<'_, F, I, A, R> {
                 core.jobs.get(id).is_some_and(|o| Arc::as_ptr(&o.dest) as *const () == me)
             })
             .collect();
-        for id in mine {
-            core.cancel(shared, id);
-        }
+        // Claimed already (running, or about to): killed only with `cancel_on_drop`.
+        let running: Vec<u64> = mine.into_iter().filter(|&id| !core.cancel(shared, id)).collect();
         let after = core.take_after();
         drop(core);
         shared.run_after(after);
+        if shared.cancel_on_drop {
+            // An aimed kill: a job that finished meanwhile is left alone (`kill_running`).
+            running.into_iter().for_each(|id| shared.kill_running(id, JobError::Cancelled));
+        }
     }
 }
 
@@ -517,7 +533,9 @@ where
         }
         match self.take(&sink) {
             None => {
-                // Timed out: report once, then end.
+                // Timed out: give up what is in flight (Python's `map` cancels its pending
+                // futures as its `TimeoutError` leaves the iterator), report once, end.
+                self.abandon();
                 self.exhausted = true;
                 self.in_flight = 0;
                 Some(Err(JobError::Timeout))
