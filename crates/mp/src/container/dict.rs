@@ -190,7 +190,8 @@ impl<K: Message, V: Message> SharedDict<K, V> {
     /// Applies `f` to the value under `key` atomically: `f` sees `Some(current)` or `None`
     /// and leaves what should be there (`None` removes the entry). No other process can
     /// read or write the dict between the read and the write. If `f` panics, nothing
-    /// changes.
+    /// changes. `f` runs under the dict's lock: using the same dict inside it (here or
+    /// through another attachment) panics, as it would wait for itself.
     ///
     /// ```
     /// # use zeroproc_mp::container::SharedDict;

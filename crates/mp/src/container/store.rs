@@ -5,6 +5,7 @@
 use super::header::{ContainerHeader, HEADER_REGION, KIND_LIST, LAYOUT, MAGIC, VERSION};
 use super::table::{DICT_TABLE_HEADER, LIST_TABLE_HEADER};
 use super::ContainerError;
+use std::cell::RefCell;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use zeroproc_shm::heap::Heap;
 use zeroproc_shm::sync::LockGuard;
@@ -170,12 +171,27 @@ impl Store {
 
     /// Takes the lock (waiting as long as it takes); if the previous holder died or left
     /// an intent behind, finishes or undoes it first (see README: recovery).
+    ///
+    /// Panics if this thread holds it already — a closure run under it (`update`,
+    /// `get_with`, `for_each`) used the same container, through this object or another
+    /// attachment of it: the lock is per process, so that would wait for itself for ever.
     pub(crate) fn lock(&self) -> Locked<'_> {
+        let token = self.seg.id().token();
+        // `try_with`: a container used from another thread-local's destructor is not tracked.
+        if HELD.try_with(|h| h.borrow().contains(&token)).unwrap_or(false) {
+            panic!(
+                "a shared container was used from inside a closure running under its own \
+                 lock (update, get_with or for_each of the same dict, list or namespace): \
+                 this thread holds that lock already and would wait for itself for ever; \
+                 compute outside the closure, or use the value the closure is given"
+            );
+        }
         let (guard, died) = match self.header().lock.lock() {
             Ok(g) => (g, false),
             Err(d) => (d.into_inner(), true),
         };
-        let l = Locked { store: self, _guard: guard };
+        let _ = HELD.try_with(|h| h.borrow_mut().push(token));
+        let l = Locked { store: self, token, _guard: guard };
         if died || l.intent_pending() {
             l.recover();
         }
@@ -192,10 +208,30 @@ impl Drop for Store {
     }
 }
 
+thread_local! {
+    /// Segment tokens of the containers whose lock this thread holds (a handful at most:
+    /// one per nested closure over different containers).
+    static HELD: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
 /// The lock held on a store; every table and entry access goes through one.
 pub(crate) struct Locked<'s> {
     pub(crate) store: &'s Store,
+    /// The store's segment token, in [`HELD`] while this lives.
+    token: u64,
     _guard: LockGuard<'s>,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // `try_with`: a guard dropped while the thread's locals are torn down.
+        let _ = HELD.try_with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(i) = h.iter().rposition(|&t| t == self.token) {
+                h.swap_remove(i);
+            }
+        });
+    }
 }
 
 impl Locked<'_> {
