@@ -8,6 +8,7 @@ use crate::claim::MAX_WORKERS;
 use crate::control::{PoolHeader, SegmentMap, POOL_LAYOUT};
 use crate::error::BuildError;
 use crate::launch::{self, Spec};
+use crate::share::pin::{self, Pins};
 use crate::share::Stored;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -50,9 +51,10 @@ pub struct PoolBuilder {
     oversubscribe: bool,
 }
 
-/// `initializer_with`'s arguments as an envelope; shown by size in `Debug`.
+/// `initializer_with`'s arguments as an envelope, and the shared values they name (kept
+/// while workers may start: `share/pin.rs`); shown by size in `Debug`.
 #[derive(Clone)]
-struct InitArgs(Arc<[u8]>);
+struct InitArgs(Arc<[u8]>, Arc<Pins>);
 
 impl std::fmt::Debug for InitArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,7 +153,9 @@ impl PoolBuilder {
     {
         let _ = f;
         self.initializer = Some(crate::fnid::id_of(crate::job::call::<F, A, ()>));
-        self.init_args = Some(crate::job::encode_owned(&args).map(|b| InitArgs(Arc::from(&b[..]))));
+        let (encoded, pins) = pin::capture(|| crate::job::encode_owned(&args));
+        let pins = Arc::new(pins);
+        self.init_args = Some(encoded.map(|b| InitArgs(Arc::from(&b[..]), pins)));
         self
     }
 
@@ -160,7 +164,7 @@ impl PoolBuilder {
     /// forwards to the pools of its nodes).
     pub(crate) fn set_initializer(mut self, fn_id: u32, args: Option<&[u8]>) -> Self {
         self.initializer = Some(fn_id);
-        self.init_args = args.map(|b| Ok(InitArgs(Arc::from(b))));
+        self.init_args = args.map(|b| Ok(InitArgs(Arc::from(b), Arc::new(Pins::NONE))));
         self
     }
 
@@ -345,7 +349,9 @@ impl PoolBuilder {
         }
         let shared = Arc::new(shared);
         let name = self.name.unwrap_or_else(registry::default_name);
-        let launch = Launch { specs, name: name.clone(), _init_args: init_args };
+        let init_pins = self.init_args.as_ref().and_then(|a| a.as_ref().ok()).map(|a| a.1.clone());
+        let launch =
+            Launch { specs, name: name.clone(), _init_args: init_args, _init_pins: init_pins };
         let handle = start_supervisor(&shared, launch)?;
         let window = (self.window != 0).then_some(self.window);
         Ok(Pool {

@@ -56,6 +56,8 @@ pub(crate) struct Owed {
     pub pos: u64,
     /// Spill-heap bytes its arguments were counted for (0: inline in the record).
     pub spill: u64,
+    /// Shared values its arguments name, kept alive until it is no longer in flight.
+    pub _pins: crate::share::pin::Pins,
 }
 
 /// Jobs in flight, by claim slot (`claim::slot_of(id)`): found by id in O(1) when a

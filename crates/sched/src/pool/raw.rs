@@ -13,6 +13,7 @@ use super::submit::Attempt;
 use super::Pool;
 use crate::error::{JobError, Never};
 use crate::job::{self, kind, status, Message};
+use crate::share::pin::Pins;
 use crate::spill::SpillHeap;
 use crate::JobFn;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -533,7 +534,16 @@ fn place_record(
         }
         let pos = slot.tx.last_position();
         job.assign(w, id);
-        core.track(Owed { id, seq: 0, dest: job, timeout_ns, worker: w, pos, spill: counted });
+        core.track(Owed {
+            id,
+            seq: 0,
+            dest: job,
+            timeout_ns,
+            worker: w,
+            pos,
+            spill: counted,
+            _pins: Pins::NONE,
+        });
         return Ok(());
     }
     free_spilled(shared, spilled);

@@ -3,6 +3,7 @@
 
 use super::core::{Complete, Core, Owed, Shared};
 use crate::job::{kind, Message};
+use crate::share::pin;
 use crate::spill::{SpillFailed, ToHeap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -297,12 +298,14 @@ fn place<A: Message>(
         // Before the record is committed (the commit's Release publishes it).
         shared.claims().queue(id);
         let job = Job { fn_id, id, timed: timeout_ns != 0, stage, spilled };
-        match encode_job(shared, &mut slot.tx, &job, args) {
+        // The shared values archived in `args` stay alive while the job is in flight.
+        let (r, pins) = pin::capture(|| encode_job(shared, &mut slot.tx, &job, args));
+        match r {
             Ok(spill) => {
                 let pos = slot.tx.last_position();
                 let dest = dest.take().expect("a job is placed once");
                 dest.assign(w, id);
-                core.track(Owed { id, seq, dest, timeout_ns, worker: w, pos, spill });
+                core.track(Owed { id, seq, dest, timeout_ns, worker: w, pos, spill, _pins: pins });
                 return Ok((w, id));
             }
             Err(Attempt::Full) => continue,

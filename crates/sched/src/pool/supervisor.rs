@@ -47,6 +47,8 @@ pub(crate) struct Launch {
     /// The initializer's arguments: mapped by every worker that starts, so kept as long
     /// as workers may (re)start.
     pub _init_args: Option<Arc<crate::share::Stored>>,
+    /// The shared values those arguments name, kept as long (`share/pin.rs`).
+    pub _init_pins: Option<Arc<crate::share::pin::Pins>>,
 }
 
 /// Thread body. Reports the start-up outcome on `started`, then supervises until the pool

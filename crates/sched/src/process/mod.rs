@@ -18,6 +18,7 @@ mod child;
 mod orphans;
 
 use crate::job::{self, Message};
+use crate::share::pin::{self, Pins};
 pub(crate) use child::child_main;
 pub use orphans::join_adopted;
 use std::process::{Child, Command};
@@ -186,6 +187,8 @@ pub struct Process {
     args: Option<Vec<u8>>,
     daemon: bool,
     seg: Option<Segment>,
+    /// Shared values named by the arguments (`share/pin.rs`).
+    pins: Pins,
     pid: Option<u32>,
     /// The child until reaped, and how it ended: behind a lock so that `is_alive` and
     /// `exit_code` take `&self`, as Python's do (the `&mut self` methods use `get_mut`).
@@ -253,13 +256,16 @@ impl Process {
 
     fn with<A: Message>(fn_id: u32, args: &A) -> Process {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed); // Relaxed: a name counter
-        let args = crate::job::encode_owned(args).ok().map(|b| b.to_vec());
+                                                         // The shared values archived in `args` stay alive as long as this handle, or the
+                                                         // child if the handle is dropped while it runs.
+        let (args, pins) = pin::capture(|| crate::job::encode_owned(args).ok().map(|b| b.to_vec()));
         Process {
             name: format!("Process-{n}"),
             fn_id,
             args: Some(args.unwrap_or_default()),
             daemon: false,
             seg: None,
+            pins,
             pid: None,
             reap: Mutex::new(Reap::default()),
         }
@@ -494,7 +500,8 @@ impl Drop for Process {
         if self.poll_exit().is_none() {
             let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
             if let Some(child) = reap.child.take() {
-                orphans::adopt(child, self.seg.take());
+                let pins = std::mem::take(&mut self.pins);
+                orphans::adopt(child, orphans::Kept { _seg: self.seg.take(), _pins: pins });
             }
         }
     }

@@ -5,14 +5,22 @@
 //! parent exited). Python keeps such children in `multiprocessing`'s `_children` and reaps
 //! them the same way.
 
+use crate::share::pin::Pins;
 use std::process::Child;
 use std::sync::Mutex;
 use std::time::Duration;
 use zeroproc_shm::Segment;
 
+/// What an adopted child may still need from its parent: its argument segment (not
+/// attached yet) and the shared values its arguments name (`share/pin.rs`).
+pub(super) struct Kept {
+    pub _seg: Option<Segment>,
+    pub _pins: Pins,
+}
+
 struct Orphans {
-    /// Each running child and the argument segment it may still attach.
-    list: Vec<(Child, Option<Segment>)>,
+    /// Each running child and what it may still need.
+    list: Vec<(Child, Kept)>,
     /// A reaper thread is running (it clears this and ends when the list is empty).
     reaper: bool,
 }
@@ -31,11 +39,11 @@ fn sweep(o: &mut Orphans) {
     o.list.retain_mut(|(c, _)| matches!(c.try_wait(), Ok(None)));
 }
 
-/// Keeps `child` (still running) and `seg` until the child ends, then reaps it.
-pub(super) fn adopt(child: Child, seg: Option<Segment>) {
+/// Keeps `child` (still running) and what it may need until it ends, then reaps it.
+pub(super) fn adopt(child: Child, kept: Kept) {
     let mut o = lock();
     sweep(&mut o);
-    o.list.push((child, seg));
+    o.list.push((child, kept));
     if o.reaper {
         return;
     }
@@ -62,9 +70,9 @@ pub fn join_adopted() {
             o.list.pop()
         };
         match next {
-            Some((mut c, seg)) => {
+            Some((mut c, kept)) => {
                 let _ = c.wait();
-                drop(seg);
+                drop(kept);
             }
             None => return,
         }

@@ -4,6 +4,7 @@
 //! handle (a segment id); each process maps the segment once and validates the archive
 //! once (bytecheck), then each [`SharedValue::get`] is a cache lookup.
 
+pub(crate) mod pin;
 mod stored;
 
 pub(crate) use stored::{attach, type_hash, Stored};
@@ -21,8 +22,11 @@ use zeroproc_codec::envelope;
 /// and read it there with [`get`](Self::get), which gives `&Archived<T>` without copying.
 ///
 /// The value lives while a `SharedValue` made by its creator (or a clone of one) lives in the
-/// creator's process: keep it until the jobs that use it are done (a worker that has
-/// mapped it keeps its mapping until the owner released it and it is no longer used).
+/// creator's process, and while a job, `Process` or pool initializer whose arguments held
+/// one may still read it: `pool.submit(f, (pool.share(&t)?, i))` works, the job's entry
+/// keeps the value until the job is done. Passed any other way (through a queue, a
+/// dict), keep a handle until the readers are done (a worker that has mapped it keeps its
+/// mapping until the owner released it and it is no longer used).
 ///
 /// ```
 /// zeroproc_sched::init();
@@ -49,18 +53,28 @@ pub struct SharedValue<T> {
     /// This process's mapping, once attached (the creator's from the start).
     #[rkyv(with = rkyv::with::Skip)]
     local: OnceLock<Arc<Stored>>,
-    /// In the creator's process: releases the value when its last handle drops.
-    #[rkyv(with = rkyv::with::Skip)]
+    /// In the creator's process: releases the value when its last handle drops (and no
+    /// job or process it was archived for still needs it: `pin.rs`).
+    #[rkyv(with = pin::PinOwner)]
     owner: Option<Arc<Owner>>,
     _t: PhantomData<fn() -> T>,
 }
 
-/// The creator's side: marks the value released when the last of its handles drops.
-struct Owner(Arc<Stored>);
+/// The creator's side: marks the value released when the last of its handles, and the
+/// last pin of a job or process it was archived for, drops.
+pub(crate) struct Owner(Arc<Stored>);
+
+impl Owner {
+    fn new(stored: Arc<Stored>) -> Owner {
+        pin::born();
+        Owner(stored)
+    }
+}
 
 impl Drop for Owner {
     fn drop(&mut self) {
         self.0.release();
+        pin::died();
     }
 }
 
@@ -107,7 +121,7 @@ impl<T: Message> SharedValue<T> {
             segment: stored.id().to_string(),
             type_hash: type_hash::<T>(),
             local,
-            owner: Some(Arc::new(Owner(stored))),
+            owner: Some(Arc::new(Owner::new(stored))),
             _t: PhantomData,
         })
     }
