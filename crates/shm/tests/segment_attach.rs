@@ -154,6 +154,21 @@ fn a_dropped_segment_is_not_found_and_the_message_says_why() {
 }
 
 #[test]
+fn a_dropped_segment_whose_descriptor_was_reused_says_why() {
+    // A new user dropped a queue, made another (which took the memfd's descriptor number),
+    // then attached the first one's handle: the message said only "segment token mismatch
+    // (stale or guessed id)", not that the creator had dropped it. The reuse, made
+    // deterministic: the old id is the live segment's descriptor with another token.
+    let next = Segment::create(L, 4096).unwrap();
+    let SegmentId::Memfd { pid, fd, token } = next.id().clone() else { return };
+    let old = SegmentId::Memfd { pid, fd, token: token ^ 1 };
+    let e = Segment::attach(&old, L).expect_err("attached a dropped segment");
+    assert!(matches!(e, AttachError::Token), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("its creator dropped it or exited"), "{msg}");
+}
+
+#[test]
 fn not_ready_until_init_finishes() {
     let seg = SegmentBuilder::new(L, 4096)
         .create_with(|s| {

@@ -75,7 +75,8 @@ pub enum AttachError {
         /// What the caller expected.
         expected: (String, u32, u64),
     },
-    /// The id's token does not match the header (a stale or guessed id).
+    /// The id's token does not match the header: the segment it named is gone and its
+    /// descriptor number (or name) now belongs to another segment, or the id was guessed.
     Token,
     /// Owned by another user, or readable/writable by others; `uid` `u32::MAX` with
     /// `mode` 0 when opening it was refused (permission denied) before either was read.
@@ -111,7 +112,14 @@ impl fmt::Display for AttachError {
                 "segment holds {:?} v{} (hash {:016x}), expected {:?} v{} (hash {:016x})",
                 found.0, found.1, found.2, expected.0, expected.1, expected.2
             ),
-            AttachError::Token => write!(f, "segment token mismatch (stale or guessed id)"),
+            AttachError::Token => write!(
+                f,
+                "segment token mismatch: the segment this id named is gone and the id now \
+                 reaches another one (its creator dropped it or exited, and the descriptor \
+                 or name was reused: keep a queue, pipe, array or container alive in its \
+                 creator until every process given its handle has attached it), or the id \
+                 was guessed"
+            ),
             // The open itself was refused (EACCES/EPERM): no owner or mode was read.
             AttachError::Permission { uid: u32::MAX, mode: 0 } => write!(
                 f,
