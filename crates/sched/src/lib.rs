@@ -50,6 +50,7 @@ mod jobfn;
 mod launch;
 mod pool;
 mod process;
+mod reap;
 mod share;
 mod spill;
 mod wait;

@@ -117,7 +117,7 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
             // initializer, if any, and stores READY); read again after an exit below.
             let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
             if let Some(c) = core.slots[w].child.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
+                if let Some(st) = try_reap(c) {
                     core.slots[w].child = None;
                     // Relaxed: the worker has exited; its stores are all done.
                     let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
@@ -307,14 +307,15 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
 
 /// The exit status of worker `w` if it has exited (it is reaped).
 fn reap(core: &mut Core, w: usize) -> Option<std::process::ExitStatus> {
-    let c = core.slots[w].child.as_mut()?;
-    match c.try_wait() {
-        Ok(Some(st)) => {
-            core.slots[w].child = None;
-            Some(st)
-        }
-        _ => None,
-    }
+    let st = try_reap(core.slots[w].child.as_mut()?)?;
+    core.slots[w].child = None;
+    Some(st)
+}
+
+/// `child`'s exit status if it has exited (a status lost to the kernel's own reaping is
+/// [`reap::lost`](crate::reap::lost): `WorkerDied { signal: None, exit_code: None }`).
+fn try_reap(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+    crate::reap::try_wait(child).ok().flatten()
 }
 
 /// Worker `w` exited with `st`: what it completed is delivered, the job it was running

@@ -18,6 +18,7 @@ mod child;
 mod orphans;
 
 use crate::job::{self, Message};
+use crate::reap;
 use crate::share::pin::{self, Pins};
 pub(crate) use child::child_main;
 pub use orphans::join_adopted;
@@ -102,7 +103,9 @@ pub trait Run: Message {
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// It exited with this code (0: the body returned; 1: it panicked).
+    /// It exited with this code (0: the body returned; 1: it panicked). If the program
+    /// ignores SIGCHLD, the kernel reaps children and their status is lost: then 0 or 1
+    /// from what the body did, and -1 when that is unknown (killed, or `exit` in the body).
     Code(i32),
     /// A signal killed it.
     Signal(i32),
@@ -202,11 +205,12 @@ struct Reap {
 }
 
 impl Reap {
-    /// Reaps the child without blocking if it has ended.
-    fn poll(&mut self) -> Option<Exit> {
+    /// Reaps the child without blocking if it has ended (`lost`: its exit if its status
+    /// was lost, see `reap.rs`).
+    fn poll(&mut self, lost: impl FnOnce() -> Exit) -> Option<Exit> {
         if self.exit.is_none() {
-            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
-                self.exit = Some(to_exit(st));
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(reap::try_wait) {
+                self.exit = Some(to_exit(st, lost));
             }
         }
         self.exit
@@ -369,7 +373,8 @@ impl Process {
     }
 
     fn poll_exit(&self) -> Option<Exit> {
-        self.reap.lock().unwrap_or_else(|e| e.into_inner()).poll()
+        let lost = || lost_exit(self.seg.as_ref());
+        self.reap.lock().unwrap_or_else(|e| e.into_inner()).poll(lost)
     }
 
     /// How the process ended, if it has (Python's `exitcode`, as an enum).
@@ -419,20 +424,22 @@ impl Process {
 
     /// Waits for the child's exit (reaped once; later calls return it again).
     fn reap_until(&mut self, deadline: Option<Instant>) -> Result<Option<Exit>, ProcessError> {
+        let seg = self.seg.as_ref();
+        let lost = || lost_exit(seg);
         let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
         let child = reap.child.as_mut().ok_or(ProcessError::NotStarted)?;
         if reap.exit.is_some() {
             return Ok(reap.exit);
         }
         if deadline.is_none() {
-            let st = child.wait().map_err(ProcessError::Io)?;
-            reap.exit = Some(to_exit(st));
+            let st = reap::wait(child).map_err(ProcessError::Io)?;
+            reap.exit = Some(to_exit(st, lost));
             return Ok(reap.exit);
         }
         let mut pause = Duration::from_micros(50);
         loop {
-            if let Some(st) = child.try_wait().map_err(ProcessError::Io)? {
-                reap.exit = Some(to_exit(st));
+            if let Some(st) = reap::try_wait(child).map_err(ProcessError::Io)? {
+                reap.exit = Some(to_exit(st, lost));
                 return Ok(reap.exit);
             }
             let now = Instant::now();
@@ -457,8 +464,9 @@ impl Process {
 
     fn signal(&self, sig: i32) {
         // Under the lock: the child is not reaped meanwhile, so its pid is not reused.
+        let lost = || lost_exit(self.seg.as_ref());
         let mut reap = self.reap.lock().unwrap_or_else(|e| e.into_inner());
-        if let (Some(pid), None) = (self.pid, reap.poll()) {
+        if let (Some(pid), None) = (self.pid, reap.poll(lost)) {
             // SAFETY: kill(2) with our own child's pid (not yet reaped, so not reused).
             unsafe { libc::kill(pid as i32, sig) };
         }
@@ -527,8 +535,29 @@ fn not_run_reason(code: i32) -> &'static str {
     }
 }
 
-fn to_exit(st: std::process::ExitStatus) -> Exit {
+/// How a child ended when its exit status was lost (`reap.rs`), from what it wrote in its
+/// block (`seg`, read after the child has exited): 0 if the body returned, 1 if it
+/// panicked (as its exit would have said), else -1 (unknown: killed, or its body called
+/// `exit`).
+fn lost_exit(seg: Option<&Segment>) -> Exit {
+    let Some(seg) = seg else { return Exit::Code(-1) };
+    // SAFETY: the data region starts with a ProcessBlock (all atomics), kept mapped by
+    // `seg`.
+    let b = unsafe { &*seg.data().cast::<ProcessBlock>() };
+    // Acquire: pairs with the child's Release stores of the outcome.
+    match b.outcome.load(Ordering::Acquire) {
+        outcome::RETURNED => Exit::Code(0),
+        outcome::PANICKED | outcome::BAD_ARGS => Exit::Code(1),
+        _ => Exit::Code(-1),
+    }
+}
+
+/// `st` as an [`Exit`]; `lost()` if the status was lost (`reap.rs`).
+fn to_exit(st: std::process::ExitStatus, lost: impl FnOnce() -> Exit) -> Exit {
     use std::os::unix::process::ExitStatusExt;
+    if reap::is_lost(st) {
+        return lost();
+    }
     match (st.code(), st.signal()) {
         (Some(c), _) => Exit::Code(c),
         (None, Some(s)) => Exit::Signal(s),
