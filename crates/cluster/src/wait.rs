@@ -12,7 +12,10 @@ impl<R: Send + 'static, E: Send + 'static> Waitable for ClusterFuture<R, E> {
     }
 
     fn is_failed(&self) -> bool {
-        self.done() && self.exception_kind().is_some()
+        // As a pool's future: a cancelled one does not count for `FirstException`.
+        // `done` first: `exception_kind` blocks until the job is done.
+        self.done()
+            && self.exception_kind().is_some_and(|k| k != zeroproc_sched::JobErrorKind::Cancelled)
     }
 
     fn block_until(&self, deadline: Option<Instant>, ready: &dyn Fn() -> bool) -> bool {

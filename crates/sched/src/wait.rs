@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 pub enum ReturnWhen {
     /// As soon as any future is done.
     FirstCompleted,
-    /// As soon as any future fails (or when all are done).
+    /// As soon as any future fails (or when all are done). A cancelled future (its error
+    /// is [`JobError::Cancelled`](crate::JobError::Cancelled)) does not count, as in
+    /// Python, where `FIRST_EXCEPTION` ignores cancelled futures.
     FirstException,
     /// When every future is done.
     AllCompleted,
@@ -21,7 +23,8 @@ pub enum ReturnWhen {
 pub trait Waitable {
     /// The outcome is in.
     fn is_done(&self) -> bool;
-    /// The outcome is in and is an error.
+    /// The outcome is in and is an error other than a cancellation (what
+    /// [`ReturnWhen::FirstException`] returns for).
     fn is_failed(&self) -> bool;
     /// Blocks until `ready()` holds or `deadline` (`None`: for ever) passes, woken as this
     /// future's pool (or cluster) stores outcomes; true if it holds. `ready` may look at
@@ -91,7 +94,8 @@ impl<R: Send + 'static, E: Send + 'static> Waitable for JobFuture<R, E> {
     }
 
     fn is_failed(&self) -> bool {
-        self.done() && self.exception_kind().is_some()
+        // `done` first: `exception_kind` blocks until the job is done.
+        self.done() && failed(self.exception_kind())
     }
 
     fn block_until(&self, deadline: Option<Instant>, ready: &dyn Fn() -> bool) -> bool {
@@ -134,6 +138,13 @@ pub fn wait<F: Waitable>(futures: Vec<F>, when: ReturnWhen, timeout: Option<Dura
         block_any(&futures, deadline, &|| cond(&futures));
     }
     futures.into_iter().partition(|f| f.is_done())
+}
+
+/// Whether a future whose error kind (if done) is `kind` counts for
+/// [`ReturnWhen::FirstException`]: failed, and not cancelled (before, a cancelled future
+/// ended the wait at once, where Python's waits on).
+pub(crate) fn failed(kind: Option<crate::JobErrorKind>) -> bool {
+    kind.is_some_and(|k| k != crate::JobErrorKind::Cancelled)
 }
 
 /// Yields futures as they complete (Python's `as_completed`); see [`as_completed`].
