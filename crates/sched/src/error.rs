@@ -136,8 +136,15 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
             JobError::WorkerDied { signal: Some(s), .. } => {
                 write!(f, "worker died running the job (signal {s}{})", signal_cause(*s))
             }
-            JobError::WorkerDied { exit_code, .. } => {
-                write!(f, "worker died running the job (exit code {exit_code:?})")
+            JobError::WorkerDied { exit_code: Some(c), .. } => {
+                match crate::worker::exit::meaning(*c) {
+                    // A replacement that failed to start: the job may never have run.
+                    Some(m) => write!(f, "worker died (exit code {c}: zeroproc's code for {m})"),
+                    None => write!(f, "worker died running the job (exit code {c})"),
+                }
+            }
+            JobError::WorkerDied { .. } => {
+                write!(f, "worker died running the job (its exit status is unknown)")
             }
             JobError::StackOverflow => write!(
                 f,

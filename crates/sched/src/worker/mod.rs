@@ -46,6 +46,25 @@ pub(crate) mod exit {
     /// This copy of the program ran `main` without `init()` and reached `Pool::build` or
     /// `Process::start`: it stops there instead of re-running the program's work.
     pub const NO_INIT: i32 = 97;
+
+    /// What a worker exiting with `code` most likely means, for error messages (a job's
+    /// own `exit(code)` can use the same numbers: hence "zeroproc's code for").
+    pub(crate) fn meaning(code: i32) -> Option<&'static str> {
+        Some(match code {
+            BAD_SPEC => "a worker started with a bad spec",
+            FINGERPRINT => "a worker of another build of the program",
+            ATTACH => "a worker that could not attach the pool",
+            INIT => {
+                "a worker whose initializer failed (a replacement worker: the job did not \
+                 run; the initializer's panic is on stderr)"
+            }
+            ORPHAN => "a worker whose controller is gone",
+            RING_CORRUPT => "a worker that found its ring corrupt",
+            ESCAPED => "a worker whose own code panicked",
+            NO_INIT => "a copy of the program whose main did not call zeroproc::init() first",
+            _ => return None,
+        })
+    }
 }
 
 /// Set in a copy of a worker made by a job calling `fork()`: only in that copy, by the
