@@ -178,7 +178,21 @@ impl fmt::Display for DecodeError {
             DecodeError::Version { found, expected } => {
                 write!(f, "envelope version {found}, expected {expected}")
             }
-            DecodeError::Invalid(e) => write!(f, "invalid archive: {e}"),
+            DecodeError::Invalid(e) => {
+                let e = e.to_string();
+                // rancor's text without its `alloc` feature and debug assertions is advice to
+                // whoever builds rkyv, not to the user: say what failed instead.
+                if e.starts_with("failed without error information") {
+                    write!(
+                        f,
+                        "invalid archive: the bytes do not validate as the expected type \
+                         (bytecheck: an invalid value, e.g. a bool or enum tag out of range, \
+                         or a damaged or mismatched archive)"
+                    )
+                } else {
+                    write!(f, "invalid archive: {e}")
+                }
+            }
             DecodeError::Spilled => write!(f, "spilled envelope: decode it with its heap"),
             DecodeError::NotSpilled => write!(f, "envelope is not spilled"),
             DecodeError::BadSpill(why) => write!(f, "bad spilled envelope: {why}"),
