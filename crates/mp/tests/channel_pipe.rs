@@ -281,7 +281,11 @@ fn handles_claim_ends_once() {
     // The creator's own end, once used, cannot be attached elsewhere.
     assert!(matches!(a.handle().attach(), Err(ChannelError::InUse { .. })));
     drop(there); // closed: the end is finished
-    assert!(matches!(h.attach(), Err(ChannelError::EndClosed)));
+    let again = h.attach().map(|_| ()).unwrap_err();
+    assert!(matches!(again, ChannelError::EndClosed));
+    // The message says why (a new user handed one end to several jobs: the second one's
+    // attach said only "pipe end was closed").
+    assert!(again.to_string().contains("serves one attachment"), "{again}");
     // One-way handles, and kinds that do not match.
     let (tx, rx) = pipe_oneway::<u8>().unwrap();
     let (th, rh) = (tx.handle(), rx.handle());

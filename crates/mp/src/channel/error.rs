@@ -59,7 +59,11 @@ impl fmt::Display for ChannelError {
             ChannelError::Spsc(e) => write!(f, "pipe ring: {e}"),
             ChannelError::Heap(e) => write!(f, "spill heap: {e}"),
             ChannelError::InUse { pid } => write!(f, "pipe end in use by process {pid}"),
-            ChannelError::EndClosed => f.write_str("pipe end was closed"),
+            ChannelError::EndClosed => f.write_str(
+                "pipe end was closed: an earlier attachment of it was dropped (in this or \
+                 another process, e.g. by a previous job), and a pipe end serves one \
+                 attachment for its life; give each job its own pipe, or use a Queue",
+            ),
         }
     }
 }
