@@ -281,6 +281,9 @@ fn meaningless_limits_are_refused_at_build() {
     assert!(e.to_string().contains("max_jobs_per_worker(0)"), "{e}");
     let e = Pool::builder().workers(1).job_time_limit(Duration::ZERO).build().unwrap_err();
     assert!(e.to_string().contains("job_time_limit of zero"), "{e}");
+    // The message says what would do (it said only "bad ring capacity 100").
+    let e = Pool::builder().workers(1).ring_capacity(100).build().unwrap_err();
+    assert!(e.to_string().contains("power of two in 64..="), "{e}");
     let pool = Pool::builder().workers(1).max_jobs_per_worker(1).build().unwrap();
     assert_eq!(pool.submit(work, vec![0, 1]).result(), Ok(2));
 }

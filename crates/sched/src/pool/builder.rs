@@ -380,8 +380,13 @@ impl PoolBuilder {
 /// The pool segment: header (worker count, ring capacity) and, zeroed, the control blocks,
 /// claim words and rings that `map` places.
 fn create_segment(n: usize, cap: usize) -> Result<(Arc<Segment>, SegmentMap), BuildError> {
-    let map = SegmentMap::new(n, cap)
-        .ok_or_else(|| BuildError::Config(format!("bad ring capacity {cap}")))?;
+    let map = SegmentMap::new(n, cap).ok_or_else(|| {
+        BuildError::Config(format!(
+            "bad ring capacity {cap}: give a power of two in {}..={} bytes",
+            zeroproc_ring::spsc::MIN_CAPACITY,
+            zeroproc_ring::spsc::MAX_CAPACITY
+        ))
+    })?;
     let seg = SegmentBuilder::new(POOL_LAYOUT, map.data_len())
         .populate(false) // in `start_supervisor`, while the workers start
         .create_with(|seg| {
