@@ -66,6 +66,33 @@ pub fn run_callbacks<V>(v: Option<&V>, callbacks: &Mutex<Vec<DoneCallback<V>>>) 
     }
 }
 
+thread_local! {
+    /// The future (its `Inner`'s address) whose callbacks this thread is running, if any.
+    static IN_CALLBACKS_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether this thread is running the callbacks of the future at `inner`.
+fn in_own_callbacks(inner: usize) -> bool {
+    IN_CALLBACKS_OF.with(|c| c.get()) == inner
+}
+
+/// Marks this thread as running the callbacks of the future at `inner` until dropped
+/// (restoring the previous mark: a callback that waits for another future may run that
+/// future's callbacks here, `pool/callbacks.rs`).
+struct Running(usize);
+
+impl Running {
+    fn mark(inner: usize) -> Running {
+        Running(IN_CALLBACKS_OF.with(|c| c.replace(inner)))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        IN_CALLBACKS_OF.with(|c| c.set(self.0));
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking callback must not poison the future for everyone else.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -174,7 +201,11 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
 
     fn after(&self) {
         let g = lock(&self.value);
+        // A callback that reaches this same future (through state it shares) is told apart
+        // (`JobFuture::wait_until`, `add_done_callback`): it would wait for itself.
+        let running = Running::mark(self as *const Self as usize);
         run_callbacks(g.as_ref(), &self.callbacks);
+        drop(running);
         // Release: pairs with the Acquire in `is_done`.
         self.done.store(true, Ordering::Release);
         drop(g);
@@ -331,9 +362,17 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// handles worker deaths and time-outs, nor on a thread waiting for another future of
     /// the pool, whose deadline a blocking `f` would overrun — outside the pool's lock, so
     /// `f` may submit more jobs and wait for them. The future counts as done once its
-    /// callbacks have run. A panic in `f` is caught (the other callbacks still run) in
-    /// every case.
+    /// callbacks have run: inside one of them it is not done yet (Python's is), so waiting
+    /// for it there (`result`, `exception`, `wait_*`) panics — use the outcome `f` is given
+    /// — while adding a callback to it there runs that one next. A panic in `f` is caught
+    /// (the other callbacks still run) in every case.
     pub fn add_done_callback(&self, f: impl FnOnce(&Result<R, JobError<E>>) + Send + 'static) {
+        if in_own_callbacks(Arc::as_ptr(&self.inner) as usize) {
+            // From one of this future's own callbacks (which run holding the value lock):
+            // queued, it runs next, as the callbacks run until none is left.
+            lock(&self.inner.callbacks).push(Box::new(f));
+            return;
+        }
         let g = lock(&self.inner.value);
         if self.inner.is_done() {
             if let Some(v) = g.as_ref() {
@@ -359,6 +398,15 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         let inner = &self.inner;
         if inner.is_done() {
             return true;
+        }
+        if in_own_callbacks(Arc::as_ptr(inner) as usize) {
+            // Python's future is done while its callbacks run; this one is done once they
+            // have run, so this would wait for itself for ever.
+            panic!(
+                "a JobFuture was waited for (result, exception, wait_*) inside one of its own \
+                 done-callbacks: it is done only once they have run, so this would never \
+                 return; use the outcome the callback is given"
+            );
         }
         inner.shared.wait_until(deadline, || inner.is_done())
     }
