@@ -299,12 +299,14 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     }
 
     /// Cancels the job if it has not started: returns true and the future completes with
-    /// [`JobError::Cancelled`] — the job will never run; false if it is running or done
-    /// (like Python's `cancel`). Exact: the job is taken back with one compare-exchange
-    /// that a worker starting it would have won.
+    /// [`JobError::Cancelled`] — the job will never run; false if it is running or done,
+    /// true again if it was cancelled already (like Python's `cancel`: after a true,
+    /// [`cancelled`](Self::cancelled) holds). Exact: the job is taken back with one
+    /// compare-exchange that a worker starting it would have won.
     pub fn cancel(&self) -> bool {
         if self.done() {
-            return false;
+            // Python: a cancelled future's `cancel()` is True again.
+            return self.cancelled();
         }
         let shared = &self.inner.shared;
         let mut core = shared.lock();

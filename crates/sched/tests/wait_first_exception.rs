@@ -46,3 +46,18 @@ fn a_failed_future_still_ends_it_at_once() {
     assert!(not_done[0].terminate(), "the 30 s job was waited for");
     assert!(done.iter().any(|f| matches!(f.exception(), Some(JobError::Panicked { .. }))));
 }
+
+#[test]
+fn cancel_is_true_again_on_a_cancelled_future_as_in_python() {
+    // Python's Future.cancel() returns True for a future already cancelled (False for a
+    // finished one); it returned false here.
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let running = pool.submit(sleepy, 100);
+    let queued = pool.submit(sleepy, 1);
+    assert!(queued.cancel());
+    assert!(queued.cancel() && queued.cancelled());
+    assert_eq!(running.result(), Ok(100));
+    let done = pool.submit(sleepy, 1);
+    assert!(done.wait_timeout(Duration::from_secs(60)));
+    assert!(!done.cancel() && !done.cancelled());
+}
