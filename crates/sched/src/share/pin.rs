@@ -39,23 +39,34 @@ pub(super) fn died() {
     LIVE.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Called when a creator's handle is archived: pinned if inside [`capture`].
+/// Called when a creator's handle is archived: pinned if inside [`capture`] (once: the
+/// send path may archive a value twice, measuring first).
 pub(super) fn archived(owner: &Arc<Owner>) {
     if ACTIVE.with(Cell::get) {
-        PINNED.with(|p| p.borrow_mut().push(owner.clone()));
+        PINNED.with(|p| {
+            let mut p = p.borrow_mut();
+            if !p.iter().any(|o| Arc::ptr_eq(o, owner)) {
+                p.push(owner.clone());
+            }
+        });
     }
 }
 
 /// The shared values an archived argument refers to, kept alive while this lives.
 #[derive(Default)]
-pub(crate) struct Pins {
-    /// Dropped with the job, process or pool that keeps them.
-    _owners: Option<Box<[Arc<Owner>]>>,
+pub(crate) enum Pins {
+    /// Nothing pinned.
+    #[default]
+    None,
+    /// One value (the usual case: no allocation).
+    One(#[allow(dead_code)] Arc<Owner>),
+    /// Several.
+    Many(#[allow(dead_code)] Box<[Arc<Owner>]>),
 }
 
 impl Pins {
     /// Nothing pinned.
-    pub(crate) const NONE: Pins = Pins { _owners: None };
+    pub(crate) const NONE: Pins = Pins::None;
 }
 
 /// Ends a capture, also on unwinding (a panicking `Serialize` must not leave it on).
@@ -80,12 +91,15 @@ pub(crate) fn capture<T>(archive: impl FnOnce() -> T) -> (T, Pins) {
     let guard = Active;
     let r = archive();
     drop(guard);
-    let pinned = PINNED.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    let pins = if pinned.is_empty() {
-        Pins::NONE
-    } else {
-        Pins { _owners: Some(pinned.into_boxed_slice()) }
-    };
+    // Taken out of the thread's list, which keeps its capacity for the next capture.
+    let pins = PINNED.with(|p| {
+        let mut p = p.borrow_mut();
+        match p.len() {
+            0 => Pins::None,
+            1 => Pins::One(p.pop().expect("one")),
+            _ => Pins::Many(p.drain(..).collect()),
+        }
+    });
     (r, pins)
 }
 
