@@ -358,7 +358,13 @@ fn zp_reuse_child() {
                                 g.abandon(); // FREE again: claimable by the next try
                             }
                             Err(SharedError::Dropped) => dropped = true,
-                            Err(SharedError::ChunkBusy { .. } | SharedError::ChunkAbandoned) => {}
+                            // Stale: the drop, a reuse and a new split all came between
+                            // this write's generation check and its claim (under load).
+                            Err(
+                                SharedError::ChunkBusy { .. }
+                                | SharedError::ChunkAbandoned
+                                | SharedError::ChunkStale,
+                            ) => {}
                             Err(e) => panic!("{e}"),
                         }
                     }
