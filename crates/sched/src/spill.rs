@@ -24,6 +24,10 @@ use zeroproc_shm::{Layout, Offset, Segment, SegmentBuilder, HEADER_SIZE};
 /// Layout of the spill heap segment.
 pub const HEAP_LAYOUT: Layout = Layout::new("zeroproc-spill-heap", 1);
 
+/// The heap's size when it is made (or the pool's limit, if smaller); it doubles on
+/// demand up to that limit (`PoolBuilder::spill_heap`).
+const FIRST_LEN: usize = 64 << 20;
+
 /// How long a process waits for the supervisor to finish creating the heap.
 const CREATE_WAIT: Duration = Duration::from_secs(30);
 
@@ -34,12 +38,15 @@ pub(crate) struct SpillHeap {
 }
 
 impl SpillHeap {
-    /// Creates a heap of `bytes` in a new memfd segment (space reserved, not pre-faulted).
-    pub(crate) fn create(bytes: usize) -> Result<SpillHeap, String> {
-        let seg = SegmentBuilder::new(HEAP_LAYOUT, bytes)
+    /// Creates a heap in a new memfd segment (space reserved, not pre-faulted): of
+    /// [`FIRST_LEN`] bytes, or `max` if smaller, growing on demand up to `max`.
+    pub(crate) fn create(max: usize) -> Result<SpillHeap, String> {
+        let first = max.min(FIRST_LEN);
+        let seg = SegmentBuilder::new(HEAP_LAYOUT, first)
+            .max_data_len(max)
             .populate(false)
             .create_with(|s| {
-                let _ = Heap::init_in(s, region(), s.data_len());
+                let _ = Heap::init_growable(s, region(), first, max);
             })
             .map_err(|e| e.to_string())?;
         let h = SpillHeap { seg: Arc::new(seg) };

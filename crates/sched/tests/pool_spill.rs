@@ -73,3 +73,42 @@ fn a_worker_that_must_spill_first_gets_the_heap_created_for_it() {
         assert!(v.iter().all(|&b| b == i as u8));
     }
 }
+
+/// 100 KB of bytes (a result of one item).
+fn hundred_kb(i: u64) -> Vec<u8> {
+    vec![i as u8; 100_000]
+}
+
+/// The default heap grows past its first 64 MiB: a chunk of 1,000 results of 100 KB
+/// (100 MB in one result) arrives. New-user finding: every item of such a `map` failed
+/// with `TooLarge` on a default pool.
+#[test]
+fn the_default_heap_grows_for_a_chunk_larger_than_its_first_size() {
+    let p = Pool::builder().workers(1).build().unwrap();
+    let mut n = 0u64;
+    for (i, r) in p.map(hundred_kb, 0..1000u64).chunk_size(1000).enumerate() {
+        let v = r.unwrap();
+        assert!(v.len() == 100_000 && v.iter().all(|&b| b == i as u8), "item {i}");
+        n += 1;
+    }
+    assert_eq!(n, 1000);
+}
+
+fn bytes(n: usize) -> Vec<u8> {
+    vec![7; n]
+}
+
+/// Payloads of growing sizes one at a time (128 KiB up to 48 MiB, ×1.5 each): freed
+/// blocks are not merged, so the first 64 MiB get carved into ever larger blocks; the heap
+/// grows for the next payload instead of refusing it (new-user finding: with an 8 MiB
+/// heap, 1.5 MiB was refused for good after 128 KiB..1.375 MiB had gone through).
+#[test]
+fn payloads_of_growing_sizes_all_go_through() {
+    let p = Pool::builder().workers(1).build().unwrap();
+    let mut n = 128usize << 10;
+    while n <= 48 << 20 {
+        let v = p.submit(bytes, n).result().unwrap_or_else(|e| panic!("{n} bytes: {e}"));
+        assert_eq!(v.len(), n);
+        n = n * 3 / 2;
+    }
+}

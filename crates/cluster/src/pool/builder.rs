@@ -211,8 +211,9 @@ impl ClusterBuilder {
         self
     }
 
-    /// Bytes of each node's spill heap, which carries arguments and results too large for a
-    /// ring record (`PoolBuilder::spill_heap`; default 64 MiB, `0`: none). A job's
+    /// The most bytes each node's spill heap grows to, which carries arguments and results
+    /// too large for a ring record (`PoolBuilder::spill_heap`: it starts at 64 MiB; default
+    /// 1 GiB or a quarter of the node's memory, `0`: none). A job's
     /// arguments must fit every node's: larger ones are `TooLarge` at submission.
     pub fn spill_heap(mut self, bytes: usize) -> Self {
         self.spill_heap = Some(bytes);

@@ -45,7 +45,8 @@ pub struct PoolBuilder {
     window: usize,
     ring_capacity: usize,
     job_time_limit: Option<Duration>,
-    spill_heap: usize,
+    /// `None`: the default ([`default_spill_heap`]).
+    spill_heap: Option<usize>,
     name: Option<String>,
     cancel_on_drop: bool,
     oversubscribe: bool,
@@ -78,7 +79,7 @@ impl Default for PoolBuilder {
             window: 0,
             ring_capacity: 1 << 18,
             job_time_limit: None,
-            spill_heap: 64 << 20,
+            spill_heap: None,
             name: None,
             cancel_on_drop: false,
             oversubscribe: false,
@@ -207,18 +208,20 @@ impl PoolBuilder {
         self
     }
 
-    /// Bytes of the shared heap that carries arguments and results too large for a ring
-    /// record (default 64 MiB; `0`: none — such payloads are then
-    /// [`JobError::TooLarge`](crate::JobError::TooLarge)). Reserved right after the
-    /// workers start, off the start-up path.
+    /// The most bytes the shared heap that carries arguments and results too large for a
+    /// ring record may grow to (default: 1 GiB, or a quarter of the machine's memory if
+    /// that is less; `0`: no heap — such payloads are then
+    /// [`JobError::TooLarge`](crate::JobError::TooLarge)). The heap is made on the first
+    /// payload that needs it, at 64 MiB (or this size, if smaller), and doubles when a
+    /// payload finds no room, up to this size.
     ///
-    /// A full heap is waited for (arguments at `submit`/`map`, results in the worker).
-    /// Freed blocks are reused for payloads of their size class or smaller but never
-    /// merged: once the heap's memory is carved into blocks of some size, a payload larger
-    /// than every block it can still make is `TooLarge` at once (not waited for). Size
-    /// the heap for a few times your largest payload when sizes vary a lot.
+    /// A full heap at its size limit is waited for (arguments at `submit`/`map`, results in
+    /// the worker). Freed blocks are reused for payloads of their size class or smaller but
+    /// never merged: once the heap is at its limit and carved into blocks of some size, a
+    /// payload larger than every block it can still make is `TooLarge` at once (not waited
+    /// for).
     pub fn spill_heap(mut self, bytes: usize) -> Self {
-        self.spill_heap = bytes;
+        self.spill_heap = Some(bytes);
         self
     }
 
@@ -284,17 +287,18 @@ impl PoolBuilder {
     /// A spill heap larger than the machine's memory cannot be created (it was accepted,
     /// then every large payload failed with "the pool has no spill heap").
     fn check_spill_heap(&self) -> Result<(), BuildError> {
-        // SAFETY: sysconf takes an integer name and has no memory effects.
-        let (pages, page) =
-            unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
-        let memory = (pages.max(0) as u64).saturating_mul(page.max(0) as u64);
-        if memory > 0 && self.spill_heap as u64 > memory {
-            return Err(BuildError::Config(format!(
-                "spill heap of {} bytes is larger than the machine's memory ({memory} bytes)",
-                self.spill_heap
-            )));
+        let memory = physical_memory();
+        match self.spill_heap {
+            Some(n) if memory > 0 && n as u64 > memory => Err(BuildError::Config(format!(
+                "spill heap of {n} bytes is larger than the machine's memory ({memory} bytes)"
+            ))),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The spill heap's size limit this pool gets.
+    fn spill_heap_limit(&self) -> usize {
+        self.spill_heap.unwrap_or_else(default_spill_heap)
     }
 
     /// Creates the shared segment and rings, starts the workers and waits for every one
@@ -337,9 +341,15 @@ impl PoolBuilder {
                 parent,
             })
             .collect();
-        let shared =
-            Shared::new(seg, map, slots, self.strategy, self.spill_heap, self.cancel_on_drop)
-                .ok_or_else(|| BuildError::Config("pool segment layout".into()))?;
+        let shared = Shared::new(
+            seg,
+            map,
+            slots,
+            self.strategy,
+            self.spill_heap_limit(),
+            self.cancel_on_drop,
+        )
+        .ok_or_else(|| BuildError::Config("pool segment layout".into()))?;
         if let Some(init) = self.initializer {
             // Workers call the initializer only if it is in the pool's function table.
             let mut core = shared.lock();
@@ -471,4 +481,23 @@ pub fn check_limits(max_jobs: Option<u64>, time_limit: Option<Duration>) -> Resu
         return Err("job_time_limit of zero: every job would fail; give a positive time".into());
     }
     Ok(())
+}
+
+/// The machine's memory in bytes (0 if unknown).
+fn physical_memory() -> u64 {
+    // SAFETY: sysconf takes an integer name and has no memory effects.
+    let (pages, page) =
+        unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    (pages.max(0) as u64).saturating_mul(page.max(0) as u64)
+}
+
+/// The default limit of a pool's spill heap: 1 GiB, or a quarter of the machine's memory
+/// if that is less (it is address space until payloads need it: the heap starts at 64 MiB
+/// and doubles on demand).
+pub(crate) fn default_spill_heap() -> usize {
+    let quarter = usize::try_from(physical_memory() / 4).unwrap_or(usize::MAX);
+    match quarter {
+        0 => 1 << 30,
+        q => q.min(1 << 30),
+    }
 }
