@@ -39,6 +39,7 @@ fn main() {
         "panic" => main_panics(),
         "agent-dies" => agent_dies(),
         "idle" => return idle(),
+        "finish-busy" => return finish_while_nodes_send_large_results(),
         _ => {}
     }
     let launched = zeroproc_cluster::under_launcher();
@@ -567,6 +568,39 @@ fn finish_under_a_live_pool_fails_its_jobs(launched: bool) {
     drop(pool);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert!(matches!(ClusterPool::builder().build(), Err(ClusterError::Unavailable(_)) | Ok(_)));
+}
+
+/// A large result (rendezvous-sized for MPI: its send completes only once rank 0 receives it).
+fn quarter_mib(x: u64) -> Vec<u8> {
+    vec![x as u8; 256 << 10]
+}
+
+/// Mode `finish-busy` (its own mpirun run, as it ends MPI): the cluster is finished while
+/// the nodes stream large results back. Each agent's sends still in flight at `STOP` must be
+/// received by rank 0 before MPI is finalized; before, an agent waited for them forever
+/// (rank 0 had stopped receiving) and every rank hung in `MPI_Finalize`. A result that
+/// arrived resolves its future; the rest fail with `Shutdown`.
+fn finish_while_nodes_send_large_results() {
+    let pool = pool();
+    let fs: Vec<_> = (0..2000u64).map(|x| pool.submit(quarter_mib, x)).collect();
+    // Results are flowing (rank 0's progress thread receives them meanwhile).
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    zeroproc_cluster::finish();
+    let (mut ok, mut shut) = (0, 0);
+    for (x, f) in fs.into_iter().enumerate() {
+        match f.result() {
+            Ok(v) => {
+                assert!(v.len() == 256 << 10 && v.iter().all(|&b| b == x as u8), "job {x}");
+                ok += 1;
+            }
+            Err(JobError::Shutdown) => shut += 1,
+            Err(e) => panic!("job {x}: {e:?}"),
+        }
+    }
+    drop(pool);
+    let ms = t.elapsed().as_millis();
+    println!("cluster test finish_while_nodes_send_large_results ... ok ({ok} results, {shut} Shutdown, {ms} ms)");
 }
 
 /// Polls `f` to completion, parking between polls (woken by the future's waker).

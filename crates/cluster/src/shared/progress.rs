@@ -53,9 +53,6 @@ impl Shared {
         }
         let mut msgs = Vec::new();
         let finished = launch::controller().is_some_and(|mut c| !c.receive_for(self.id, &mut msgs));
-        if finished {
-            n += self.fail_agents_jobs(st);
-        }
         for m in msgs {
             match m.tag {
                 TAG_DONE => {
@@ -81,6 +78,10 @@ impl Shared {
                     m.tag, m.from
                 ),
             }
+        }
+        if finished {
+            // After the outcomes that arrived before the end: those jobs have their results.
+            n += self.fail_agents_jobs(st);
         }
         if n > 0 && !(st.queue.is_empty() && st.local_queue.is_empty()) {
             self.drain_queue(st);
