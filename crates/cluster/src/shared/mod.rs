@@ -381,6 +381,39 @@ impl Shared {
         None
     }
 
+    /// Cancels every job whose outcome goes to the destination at `me` (a dropped map's
+    /// sink, compared by address) that has not started: queued here they fail now; on a
+    /// node or rank 0's pool they are revoked there (a running job finishes). Their
+    /// outcomes go to that destination, which nobody reads any more.
+    pub(crate) fn cancel_dest(&self, me: *const ()) {
+        let mut st = self.lock();
+        let mine: Vec<u64> = st
+            .owed
+            .iter()
+            .filter(|(_, o)| Arc::as_ptr(&o.dest) as *const () == me)
+            .map(|(&t, _)| t)
+            .collect();
+        let mut commands = Vec::new();
+        for t in mine {
+            if self.fail_queued(&mut st, t, JobError::Cancelled) {
+                continue;
+            }
+            let Some(o) = st.owed.get(&t) else { continue };
+            if let Some(h) = &o.local {
+                h.cancel();
+            } else if let Some(Via::Agent(rank)) = o.target.map(|i| &st.targets[i].via) {
+                commands.push((*rank, t));
+            }
+        }
+        // Room freed by the jobs failed here goes to other jobs waiting.
+        self.drain_queue(&mut st);
+        self.unlock(st);
+        for (rank, t) in commands {
+            self.command(rank, op::CANCEL, &t.to_le_bytes());
+        }
+        self.bump();
+    }
+
     /// True if an agent refused to cancel `token` (running or done); forgets it.
     pub(crate) fn take_refusal(&self, token: u64) -> bool {
         self.lock().refused.remove(&token)

@@ -67,7 +67,12 @@ impl Shared {
                 TAG_REPLY if !m.bytes.is_empty() => {
                     let args = m.bytes.get(16..).unwrap_or_default().to_vec();
                     if m.bytes[0] == op::NOT_CANCELLED && args.len() >= 8 {
-                        st.refused.insert(u64::from_le_bytes(args[..8].try_into().expect("8")));
+                        let token = u64::from_le_bytes(args[..8].try_into().expect("8"));
+                        // A refusal for a job already done (its outcome came first) is
+                        // read by nobody: not kept.
+                        if st.owed.contains_key(&token) {
+                            st.refused.insert(token);
+                        }
                     } else {
                         st.replies.push((m.from, m.bytes[0], args));
                     }
