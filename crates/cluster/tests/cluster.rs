@@ -546,6 +546,30 @@ fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
     if launched {
         assert!(plain.len() > 1, "plain jobs still go to the agents: {plain:?}");
     }
+    drop(both);
+    // An initializer runs on every node's workers: a handle in its arguments is refused at
+    // build, naming it (before, the build sent it: on one machine the nodes could attach
+    // rank 0's memfd through /proc and it "worked"; on a cluster every node's workers failed
+    // to attach, a late error from inside the initializer).
+    for local in [0, 1] {
+        let r = ClusterPool::builder()
+            .workers_per_node(1)
+            .local_workers(local)
+            .initializer_with(init_shared, arr.handle())
+            .build();
+        match (launched, r) {
+            (true, Err(ClusterError::Config(m))) => {
+                assert!(m.contains("node-local handle (memfd:"), "{m}")
+            }
+            // Without a launcher there are no nodes: the local pool runs it (or has none).
+            (false, Ok(_) | Err(ClusterError::NoTargets)) => {}
+            (_, other) => panic!("local_workers({local}): {:?}", other.map(|p| p.nodes())),
+        }
+    }
+}
+
+fn init_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) {
+    assert_eq!(h.read().expect("attach").iter().sum::<f64>(), 6.5);
 }
 
 fn slow_where(ms: u64) -> u32 {
