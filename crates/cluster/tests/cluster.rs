@@ -44,7 +44,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 17] = [
+    let checks: [Check; 18] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -71,6 +71,7 @@ fn main() {
             "a_map_dropped_early_cancels_its_unstarted_jobs",
             a_map_dropped_early_cancels_its_unstarted_jobs,
         ),
+        ("stats_after_shutdown_keep_the_last_counts", stats_after_shutdown_keep_the_last_counts),
     ];
     for (name, check) in checks {
         let t = Instant::now();
@@ -250,6 +251,24 @@ fn a_map_dropped_early_cancels_its_unstarted_jobs(_: bool) {
     // The first, what ran meanwhile or when the map was dropped (each worker: one, and one
     // it may have started before the cancel reached its node).
     assert!(started <= 1 + 3 * n, "{started} of the map's 40 jobs in flight ran ({n} workers)");
+}
+
+/// As `Pool::stats` after `shutdown`: the summary a program prints at its end. Before, the
+/// nodes' pools were gone and `stats()` listed no worker at all.
+fn stats_after_shutdown_keep_the_last_counts(_: bool) {
+    for terminate in [false, true] {
+        let pool = pool();
+        let workers = pool.workers();
+        assert_eq!(pool.map(square, 0..500u64).filter(Result::is_ok).count(), 500);
+        if terminate {
+            pool.terminate();
+        } else {
+            pool.shutdown();
+        }
+        let s = pool.stats();
+        assert_eq!(s.workers.len(), workers, "terminate {terminate}: {s}");
+        assert_eq!(s.jobs_done(), 500, "terminate {terminate}: {s}");
+    }
 }
 
 fn cancel_and_terminate(_: bool) {

@@ -148,13 +148,17 @@ impl Agent {
                 self.reply(op::STATS, word, &s);
             }
             op::SHUTDOWN | op::TERMINATE => {
+                // The reply carries the pool's last statistics (`stats()` after shutdown).
+                let mut stats = Vec::new();
                 if let Some(p) = self.pools.remove(&word) {
                     let cancel = rest.first() == Some(&1);
-                    if let Some(bytes) = p.close(code == op::TERMINATE, cancel) {
+                    let (bytes, last) = p.close_with_stats(code == op::TERMINATE, cancel);
+                    if let Some(bytes) = bytes {
                         self.net.send(0, TAG_DONE, bytes);
                     }
+                    stats = last;
                 }
-                self.reply(op::SHUTDOWN, word, &[]);
+                self.reply(op::SHUTDOWN, word, &stats);
             }
             op::STOP => self.stop = true,
             other => {

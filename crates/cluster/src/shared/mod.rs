@@ -113,7 +113,13 @@ pub(crate) struct Shared {
     pub created: std::time::Instant,
     /// Futures of this pool terminate their job when dropped unfinished.
     pub cancel_on_drop: bool,
+    /// Each agent's statistics when its node pool went down, as (rank, `STATS` reply):
+    /// what `stats()` reports once the pool has ended, as `Pool::stats` after shutdown.
+    last_stats: Mutex<Option<Vec<NodeStats>>>,
 }
+
+/// A node's `STATS` reply, by rank.
+pub(crate) type NodeStats = (usize, Vec<u8>);
 
 impl Shared {
     pub(crate) fn new(
@@ -145,7 +151,19 @@ impl Shared {
             timeout_ns,
             created: std::time::Instant::now(),
             cancel_on_drop: false,
+            last_stats: Mutex::new(None),
         }
+    }
+
+    /// Keeps the statistics the agents sent with their `SHUTDOWN` replies.
+    pub(crate) fn keep_last_stats(&self, replies: Vec<NodeStats>) {
+        let mut g = self.last_stats.lock().unwrap_or_else(|e| e.into_inner());
+        g.get_or_insert_with(Vec::new).extend(replies);
+    }
+
+    /// The agents' statistics kept when the pool ended, if it has.
+    pub(crate) fn last_stats(&self) -> Option<Vec<NodeStats>> {
+        self.last_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
