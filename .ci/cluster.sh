@@ -43,6 +43,9 @@ echo "--- a build mismatch names the ranks"
 timeout 120 "${MPIRUN[@]}" -n 1 "$bin" mismatch : \
   -n 2 -x ZEROPROC_CLUSTER_FINGERPRINT_SALT=other "$bin" mismatch
 
+echo "--- finish while the nodes send large results: no rank hangs in MPI_Finalize"
+for _ in 1 2 3; do timeout 120 "${MPIRUN[@]}" -n 3 "$bin" finish-busy; done
+
 expect_abort() { # mode, text the output must hold
   local rc=0 out
   out=$(timeout 120 "${MPIRUN[@]}" -n 3 "$bin" "$1" 2>&1) || rc=$?

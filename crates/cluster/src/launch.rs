@@ -132,14 +132,19 @@ fn gather_fingerprints(net: &Net) -> Vec<u64> {
 /// alive afterwards fails new jobs with `Shutdown`.
 pub fn finish() {
     let Some(mut c) = controller() else { return };
-    let Some(mut net) = c.net.take() else { return };
+    let Some(net) = c.net.as_mut() else { return };
     for r in 1..net.size() {
         net.send(r, crate::wire::TAG_CMD, crate::wire::command(crate::wire::op::STOP, &[]));
     }
+    c.receive_until_stopped(STOP_WAIT);
+    let Some(mut net) = c.net.take() else { return };
     net.flush();
     drop(net);
     drop(c.universe.take()); // MPI_Finalize
 }
+
+/// How long [`finish`] waits for the agents' last messages.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Calls [`finish`] when dropped: when `main` returns or unwinds. `#[zeroproc::main]`
 /// creates one with the `mpi` feature.

@@ -254,6 +254,19 @@ where
     }
 }
 
+/// Dropping the iterator before its end cancels the jobs of this map that no worker has
+/// started (on rank 0 and on the nodes), as `Map`'s drop does on one machine and closing
+/// Python's `map` iterator cancels its pending futures; running jobs finish and their
+/// results are dropped. Before, they all ran, and the pool's shutdown waited for them.
+impl<F, I, A, R> Drop for ClusterMap<'_, F, I, A, R> {
+    fn drop(&mut self) {
+        if self.in_flight == 0 {
+            return;
+        }
+        self.pool.shared.cancel_dest(Arc::as_ptr(&self.sink) as *const ());
+    }
+}
+
 /// The value of the zero-sized `F` is not needed for its function id: only its type.
 fn conjure<F>() -> F
 where

@@ -48,9 +48,10 @@ impl Controller {
     }
 
     /// Receives what has arrived and appends pool `pool`'s messages to `out` (those that
-    /// waited in its box first). False if MPI was finished (nothing will arrive).
+    /// waited in its box first). False if MPI was finished (nothing more will arrive; what
+    /// arrived before, while `finish` received the agents' last messages, is still handed
+    /// out).
     pub(crate) fn receive_for(&mut self, pool: u64, out: &mut Vec<Received>) -> bool {
-        let Some(net) = self.net.as_mut() else { return false };
         let routes = &mut self.routes;
         if routes.parked > 0 {
             if let Some(b) = routes.boxes.get_mut(&pool) {
@@ -58,25 +59,13 @@ impl Controller {
                 out.append(&mut b.parked);
             }
         }
+        let Some(net) = self.net.as_mut() else { return false };
         let mut wake: Vec<Weak<Shared>> = Vec::new();
         while let Some(m) = net.try_receive() {
             match wire::pool_of_message(m.tag, &m.bytes) {
                 Some(p) if p == pool => out.push(m),
-                Some(p) => {
-                    if let Some(b) = routes.boxes.get_mut(&p) {
-                        b.parked.push(m);
-                        routes.parked += 1;
-                        if !wake.iter().any(|w| w.ptr_eq(&b.pool)) {
-                            wake.push(b.pool.clone());
-                        }
-                    }
-                }
-                None => eprintln!(
-                    "zeroproc-cluster: a message (tag {}, {} bytes) from rank {} names no pool",
-                    m.tag,
-                    m.bytes.len(),
-                    m.from
-                ),
+                Some(p) => routes.park(p, m, &mut wake),
+                None => no_pool(&m),
             }
         }
         net.reap();
@@ -84,4 +73,62 @@ impl Controller {
         wake.iter().filter_map(Weak::upgrade).for_each(|s| s.poke());
         true
     }
+
+    /// `finish`, after sending `STOP`: receives until every agent has sent its last message
+    /// (the `STOP` reply) or `wait` passes, parking what arrives for the open pools (their
+    /// futures get the outcomes that came; the rest fail with `Shutdown`). An agent's
+    /// sends complete only once they are received, and it finalizes MPI after they have.
+    pub(crate) fn receive_until_stopped(&mut self, wait: std::time::Duration) {
+        let Some(net) = self.net.as_mut() else { return };
+        let routes = &mut self.routes;
+        let mut stopped = vec![false; net.size()];
+        stopped[0] = true;
+        let until = std::time::Instant::now() + wait;
+        let mut idle = crate::idle::Idle::default();
+        let mut wake: Vec<Weak<Shared>> = Vec::new();
+        while stopped.iter().any(|s| !s) {
+            let Some(m) = net.try_receive() else {
+                net.reap();
+                if std::time::Instant::now() > until {
+                    let left: Vec<usize> = (0..stopped.len()).filter(|&r| !stopped[r]).collect();
+                    eprintln!("zeroproc-cluster: agents {left:?} did not confirm STOP in {wait:?}");
+                    break;
+                }
+                idle.pause();
+                continue;
+            };
+            idle.active();
+            if m.tag == wire::TAG_REPLY && m.bytes.first() == Some(&wire::op::STOP) {
+                stopped[m.from] = true;
+                continue;
+            }
+            match wire::pool_of_message(m.tag, &m.bytes) {
+                Some(p) => routes.park(p, m, &mut wake),
+                None => no_pool(&m),
+            }
+        }
+        wake.iter().filter_map(Weak::upgrade).for_each(|s| s.poke());
+    }
+}
+
+impl Routes {
+    /// Keeps `m` in pool `p`'s box (dropped if `p` is not open); notes the pool to wake.
+    fn park(&mut self, p: u64, m: Received, wake: &mut Vec<Weak<Shared>>) {
+        if let Some(b) = self.boxes.get_mut(&p) {
+            b.parked.push(m);
+            self.parked += 1;
+            if !wake.iter().any(|w| w.ptr_eq(&b.pool)) {
+                wake.push(b.pool.clone());
+            }
+        }
+    }
+}
+
+fn no_pool(m: &Received) {
+    eprintln!(
+        "zeroproc-cluster: a message (tag {}, {} bytes) from rank {} names no pool",
+        m.tag,
+        m.bytes.len(),
+        m.from
+    );
 }

@@ -48,7 +48,10 @@ pub mod op {
     pub const SHUTDOWN: u8 = 4;
     /// Terminate the node pool `pool u64`: cancel queued jobs, kill running ones. Reply `SHUTDOWN`.
     pub const TERMINATE: u8 = 5;
-    /// Leave: the agent finalizes MPI and exits.
+    /// Leave: the agent takes its node pools down, sends their last outcomes, replies
+    /// `STOP` (pool word 0, its last message) and finalizes MPI. Rank 0 receives until every
+    /// agent's `STOP` reply: an agent's send completes only once rank 0 receives it (large
+    /// messages), so neither may finalize while the other still sends.
     pub const STOP: u8 = 6;
     /// Reply: a cancel (token u64) found the job running or done.
     pub const NOT_CANCELLED: u8 = 7;

@@ -39,11 +39,12 @@ fn main() {
         "panic" => main_panics(),
         "agent-dies" => agent_dies(),
         "idle" => return idle(),
+        "finish-busy" => return finish_while_nodes_send_large_results(),
         _ => {}
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 16] = [
+    let checks: [Check; 18] = [
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -66,6 +67,11 @@ fn main() {
         ),
         ("a_busy_node_gets_no_jobs_another_can_start", a_busy_node_gets_no_jobs_another_can_start),
         ("full_rings_make_jobs_wait_not_fail", full_rings_make_jobs_wait_not_fail),
+        (
+            "a_map_dropped_early_cancels_its_unstarted_jobs",
+            a_map_dropped_early_cancels_its_unstarted_jobs,
+        ),
+        ("stats_after_shutdown_keep_the_last_counts", stats_after_shutdown_keep_the_last_counts),
     ];
     for (name, check) in checks {
         let t = Instant::now();
@@ -219,6 +225,50 @@ fn sleep_marked((ms, path): (u64, String)) -> u64 {
     std::fs::write(&path, b"").expect("marker");
     std::thread::sleep(Duration::from_millis(ms));
     ms
+}
+
+/// As `Map`'s drop on one machine (and closing Python's `map` iterator): the jobs no worker
+/// started never run. Before, `ClusterMap` had no drop: its whole window ran (40 jobs here)
+/// and the pool's shutdown waited for them.
+fn a_map_dropped_early_cancels_its_unstarted_jobs(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let n = pool.workers();
+    let dir = std::env::temp_dir();
+    let marker = |i: usize| {
+        dir.join(format!("zeroproc-cluster-mapdrop-{}-{i}", std::process::id()))
+            .display()
+            .to_string()
+    };
+    let items: Vec<(u64, String)> = (0..200).map(|i| (100, marker(i))).collect();
+    let mut m = pool.map(sleep_marked, items).window(40);
+    assert_eq!(m.next(), Some(Ok(100)));
+    drop(m);
+    pool.shutdown(); // waits for every job the pool still owes
+    let started = (0..200).filter(|&i| std::path::Path::new(&marker(i)).exists()).count();
+    for i in 0..200 {
+        let _ = std::fs::remove_file(marker(i));
+    }
+    // The first, what ran meanwhile or when the map was dropped (each worker: one, and one
+    // it may have started before the cancel reached its node).
+    assert!(started <= 1 + 3 * n, "{started} of the map's 40 jobs in flight ran ({n} workers)");
+}
+
+/// As `Pool::stats` after `shutdown`: the summary a program prints at its end. Before, the
+/// nodes' pools were gone and `stats()` listed no worker at all.
+fn stats_after_shutdown_keep_the_last_counts(_: bool) {
+    for terminate in [false, true] {
+        let pool = pool();
+        let workers = pool.workers();
+        assert_eq!(pool.map(square, 0..500u64).filter(Result::is_ok).count(), 500);
+        if terminate {
+            pool.terminate();
+        } else {
+            pool.shutdown();
+        }
+        let s = pool.stats();
+        assert_eq!(s.workers.len(), workers, "terminate {terminate}: {s}");
+        assert_eq!(s.jobs_done(), 500, "terminate {terminate}: {s}");
+    }
 }
 
 fn cancel_and_terminate(_: bool) {
@@ -515,6 +565,30 @@ fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
     if launched {
         assert!(plain.len() > 1, "plain jobs still go to the agents: {plain:?}");
     }
+    drop(both);
+    // An initializer runs on every node's workers: a handle in its arguments is refused at
+    // build, naming it (before, the build sent it: on one machine the nodes could attach
+    // rank 0's memfd through /proc and it "worked"; on a cluster every node's workers failed
+    // to attach, a late error from inside the initializer).
+    for local in [0, 1] {
+        let r = ClusterPool::builder()
+            .workers_per_node(1)
+            .local_workers(local)
+            .initializer_with(init_shared, arr.handle())
+            .build();
+        match (launched, r) {
+            (true, Err(ClusterError::Config(m))) => {
+                assert!(m.contains("node-local handle (memfd:"), "{m}")
+            }
+            // Without a launcher there are no nodes: the local pool runs it (or has none).
+            (false, Ok(_) | Err(ClusterError::NoTargets)) => {}
+            (_, other) => panic!("local_workers({local}): {:?}", other.map(|p| p.nodes())),
+        }
+    }
+}
+
+fn init_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) {
+    assert_eq!(h.read().expect("attach").iter().sum::<f64>(), 6.5);
 }
 
 fn slow_where(ms: u64) -> u32 {
@@ -567,6 +641,39 @@ fn finish_under_a_live_pool_fails_its_jobs(launched: bool) {
     drop(pool);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert!(matches!(ClusterPool::builder().build(), Err(ClusterError::Unavailable(_)) | Ok(_)));
+}
+
+/// A large result (rendezvous-sized for MPI: its send completes only once rank 0 receives it).
+fn quarter_mib(x: u64) -> Vec<u8> {
+    vec![x as u8; 256 << 10]
+}
+
+/// Mode `finish-busy` (its own mpirun run, as it ends MPI): the cluster is finished while
+/// the nodes stream large results back. Each agent's sends still in flight at `STOP` must be
+/// received by rank 0 before MPI is finalized; before, an agent waited for them forever
+/// (rank 0 had stopped receiving) and every rank hung in `MPI_Finalize`. A result that
+/// arrived resolves its future; the rest fail with `Shutdown`.
+fn finish_while_nodes_send_large_results() {
+    let pool = pool();
+    let fs: Vec<_> = (0..2000u64).map(|x| pool.submit(quarter_mib, x)).collect();
+    // Results are flowing (rank 0's progress thread receives them meanwhile).
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    zeroproc_cluster::finish();
+    let (mut ok, mut shut) = (0, 0);
+    for (x, f) in fs.into_iter().enumerate() {
+        match f.result() {
+            Ok(v) => {
+                assert!(v.len() == 256 << 10 && v.iter().all(|&b| b == x as u8), "job {x}");
+                ok += 1;
+            }
+            Err(JobError::Shutdown) => shut += 1,
+            Err(e) => panic!("job {x}: {e:?}"),
+        }
+    }
+    drop(pool);
+    let ms = t.elapsed().as_millis();
+    println!("cluster test finish_while_nodes_send_large_results ... ok ({ok} results, {shut} Shutdown, {ms} ms)");
 }
 
 /// Polls `f` to completion, parking between polls (woken by the future's waker).

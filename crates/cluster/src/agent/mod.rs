@@ -47,11 +47,16 @@ pub(crate) fn serve(net: Net, same_build: bool) {
             idle.pause();
         }
     }
+    // What the pools still hold is not sent back: rank 0 fails those jobs with `Shutdown`
+    // (the cluster was finished under them), not with the `Cancelled` of this terminate.
     for (_, p) in std::mem::take(&mut a.pools) {
-        if let Some(bytes) = p.close(true, true) {
-            a.net.send(0, TAG_DONE, bytes);
-        }
+        drop(p.close(true, true));
     }
+    // The last message: rank 0 receives until it has this from every agent, so every send
+    // before it is received too and `flush` returns (a large send completes only when
+    // rank 0 receives it: unreceived, it kept this agent, and so every rank's
+    // MPI_Finalize, waiting forever).
+    a.reply(op::STOP, 0, &[]);
     a.net.flush();
 }
 
@@ -143,13 +148,17 @@ impl Agent {
                 self.reply(op::STATS, word, &s);
             }
             op::SHUTDOWN | op::TERMINATE => {
+                // The reply carries the pool's last statistics (`stats()` after shutdown).
+                let mut stats = Vec::new();
                 if let Some(p) = self.pools.remove(&word) {
                     let cancel = rest.first() == Some(&1);
-                    if let Some(bytes) = p.close(code == op::TERMINATE, cancel) {
+                    let (bytes, last) = p.close_with_stats(code == op::TERMINATE, cancel);
+                    if let Some(bytes) = bytes {
                         self.net.send(0, TAG_DONE, bytes);
                     }
+                    stats = last;
                 }
-                self.reply(op::SHUTDOWN, word, &[]);
+                self.reply(op::SHUTDOWN, word, &stats);
             }
             op::STOP => self.stop = true,
             other => {

@@ -198,10 +198,24 @@ impl NodePool {
         v
     }
 
+    /// [`close`](Self::close), and the pool's statistics once it is down (a `STATS` reply).
+    pub(super) fn close_with_stats(
+        mut self,
+        terminate: bool,
+        cancel: bool,
+    ) -> (Option<Vec<u8>>, Vec<u8>) {
+        let outcomes = self.close_pool(terminate, cancel);
+        (outcomes, self.stats())
+    }
+
     /// Takes the pool down — `terminate`: kill what runs; else shut down, cancelling what
     /// has not started if `cancel` — and fails the backlog with `Cancelled`. Returns the
     /// last outcomes.
     pub(super) fn close(mut self, terminate: bool, cancel: bool) -> Option<Vec<u8>> {
+        self.close_pool(terminate, cancel)
+    }
+
+    fn close_pool(&mut self, terminate: bool, cancel: bool) -> Option<Vec<u8>> {
         if terminate {
             self.pool.terminate();
         } else {

@@ -267,6 +267,18 @@ impl ClusterBuilder {
             Some(c) => (c.net.as_ref().map_or(1, |n| n.size()), c.fingerprints.clone()),
             None => (1, Vec::new()),
         };
+        // The initializer runs on every node's workers: a node-local handle in its
+        // arguments (rank 0's shared memory) could not be attached there — refused here,
+        // by name, as a job's arguments are at submission.
+        if let (true, Some(Ok(Initializer { args: Some(a), .. }))) = (size > 1, &self.initializer) {
+            if let Some(id) = crate::local_ref::find(a) {
+                return Err(ClusterError::Config(format!(
+                    "the initializer's arguments hold a node-local handle ({id}): it names \
+                     shared memory on rank 0's node, which the workers of the other nodes \
+                     cannot attach; send the data itself"
+                )));
+            }
+        }
         if let Some(&mine) = fingerprints.first() {
             let ranks: Vec<(usize, u64)> =
                 fingerprints.iter().copied().enumerate().filter(|&(_, f)| f != mine).collect();

@@ -233,8 +233,10 @@ impl ClusterPool {
             let until = Instant::now() + Duration::from_secs(60);
             while answered < agents.len() && Instant::now() < until {
                 self.shared.progress();
-                let n = self.shared.take_replies(op::SHUTDOWN).len();
+                let replies = self.shared.take_replies(op::SHUTDOWN);
+                let n = replies.len();
                 answered += n;
+                self.shared.keep_last_stats(replies);
                 if n > 0 {
                     idle.active();
                 } else {

@@ -113,7 +113,13 @@ pub(crate) struct Shared {
     pub created: std::time::Instant,
     /// Futures of this pool terminate their job when dropped unfinished.
     pub cancel_on_drop: bool,
+    /// Each agent's statistics when its node pool went down, as (rank, `STATS` reply):
+    /// what `stats()` reports once the pool has ended, as `Pool::stats` after shutdown.
+    last_stats: Mutex<Option<Vec<NodeStats>>>,
 }
+
+/// A node's `STATS` reply, by rank.
+pub(crate) type NodeStats = (usize, Vec<u8>);
 
 impl Shared {
     pub(crate) fn new(
@@ -145,7 +151,19 @@ impl Shared {
             timeout_ns,
             created: std::time::Instant::now(),
             cancel_on_drop: false,
+            last_stats: Mutex::new(None),
         }
+    }
+
+    /// Keeps the statistics the agents sent with their `SHUTDOWN` replies.
+    pub(crate) fn keep_last_stats(&self, replies: Vec<NodeStats>) {
+        let mut g = self.last_stats.lock().unwrap_or_else(|e| e.into_inner());
+        g.get_or_insert_with(Vec::new).extend(replies);
+    }
+
+    /// The agents' statistics kept when the pool ended, if it has.
+    pub(crate) fn last_stats(&self) -> Option<Vec<NodeStats>> {
+        self.last_stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -379,6 +397,39 @@ impl Shared {
         let code = if kill { op::TERMINATE_JOB } else { op::CANCEL };
         self.command(rank, code, &token.to_le_bytes());
         None
+    }
+
+    /// Cancels every job whose outcome goes to the destination at `me` (a dropped map's
+    /// sink, compared by address) that has not started: queued here they fail now; on a
+    /// node or rank 0's pool they are revoked there (a running job finishes). Their
+    /// outcomes go to that destination, which nobody reads any more.
+    pub(crate) fn cancel_dest(&self, me: *const ()) {
+        let mut st = self.lock();
+        let mine: Vec<u64> = st
+            .owed
+            .iter()
+            .filter(|(_, o)| Arc::as_ptr(&o.dest) as *const () == me)
+            .map(|(&t, _)| t)
+            .collect();
+        let mut commands = Vec::new();
+        for t in mine {
+            if self.fail_queued(&mut st, t, JobError::Cancelled) {
+                continue;
+            }
+            let Some(o) = st.owed.get(&t) else { continue };
+            if let Some(h) = &o.local {
+                h.cancel();
+            } else if let Some(Via::Agent(rank)) = o.target.map(|i| &st.targets[i].via) {
+                commands.push((*rank, t));
+            }
+        }
+        // Room freed by the jobs failed here goes to other jobs waiting.
+        self.drain_queue(&mut st);
+        self.unlock(st);
+        for (rank, t) in commands {
+            self.command(rank, op::CANCEL, &t.to_le_bytes());
+        }
+        self.bump();
     }
 
     /// True if an agent refused to cancel `token` (running or done); forgets it.

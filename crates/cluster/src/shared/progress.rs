@@ -53,9 +53,6 @@ impl Shared {
         }
         let mut msgs = Vec::new();
         let finished = launch::controller().is_some_and(|mut c| !c.receive_for(self.id, &mut msgs));
-        if finished {
-            n += self.fail_agents_jobs(st);
-        }
         for m in msgs {
             match m.tag {
                 TAG_DONE => {
@@ -70,7 +67,12 @@ impl Shared {
                 TAG_REPLY if !m.bytes.is_empty() => {
                     let args = m.bytes.get(16..).unwrap_or_default().to_vec();
                     if m.bytes[0] == op::NOT_CANCELLED && args.len() >= 8 {
-                        st.refused.insert(u64::from_le_bytes(args[..8].try_into().expect("8")));
+                        let token = u64::from_le_bytes(args[..8].try_into().expect("8"));
+                        // A refusal for a job already done (its outcome came first) is
+                        // read by nobody: not kept.
+                        if st.owed.contains_key(&token) {
+                            st.refused.insert(token);
+                        }
                     } else {
                         st.replies.push((m.from, m.bytes[0], args));
                     }
@@ -81,6 +83,10 @@ impl Shared {
                     m.tag, m.from
                 ),
             }
+        }
+        if finished {
+            // After the outcomes that arrived before the end: those jobs have their results.
+            n += self.fail_agents_jobs(st);
         }
         if n > 0 && !(st.queue.is_empty() && st.local_queue.is_empty()) {
             self.drain_queue(st);

@@ -57,6 +57,14 @@ impl Shared {
             }
             (out, agents)
         };
+        if let Some(mut last) = self.last_stats() {
+            // The node pools are gone: their counts when they went down.
+            last.sort_by_key(|g| g.0);
+            for (rank, bytes) in last {
+                out.push((rank, decode_stats(&bytes, self.created.elapsed())));
+            }
+            return out;
+        }
         for &r in agents.iter().filter(|_| launch::live()) {
             self.command(r, op::STATS, &self.id.to_le_bytes());
         }
