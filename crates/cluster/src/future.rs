@@ -181,12 +181,12 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
     }
 
     /// Cancels the job if it has not started: true and the future completes with
-    /// [`JobError::Cancelled`] — it will never run; false if it runs or is done (Python's
-    /// `cancel`). A job still queued on the controller is cancelled here; a job sent to a
+    /// [`JobError::Cancelled`] — it will never run; false if it runs or finished (Python's
+    /// `cancel`; true again on a future already cancelled, as there). A job still queued on the controller is cancelled here; a job sent to a
     /// node is cancelled there (exact, as on one machine), which takes a message round trip.
     pub fn cancel(&self) -> bool {
         if self.done() {
-            return false;
+            return self.cancelled();
         }
         match self.shared.request_cancel(self.token, false) {
             Some(c) => c,

@@ -287,6 +287,7 @@ fn cancel_and_terminate(_: bool) {
     let on_rank0 = pool.submit(sleep_ms, 1);
     assert!(on_rank0.cancel(), "a job queued on rank 0 is cancellable");
     assert!(on_rank0.cancelled());
+    assert!(on_rank0.cancel(), "cancelling a cancelled future is true again, as in Python");
     assert_eq!(on_rank0.result(), Err(JobError::Cancelled));
     let until = Instant::now() + Duration::from_secs(60);
     while (0..n).any(|i| !std::path::Path::new(&marker(i)).exists()) {
@@ -357,7 +358,13 @@ fn counting(n: u64) -> Vec<u8> {
 }
 
 fn large_payloads_go_through_the_spill_heaps(_: bool) {
-    let pool = pool();
+    // Nodes' spill heaps held at their first size (64 MiB) to test the limit below; by
+    // default they grow to 1 GiB.
+    let pool = ClusterPool::builder()
+        .workers_per_node(2)
+        .spill_heap(64 << 20)
+        .build()
+        .expect("cluster pool");
     // Larger than a ring record (128 KiB): through the node's spill heap, both ways.
     let big: Vec<u8> = counting(6 << 20);
     let want: u64 = big.iter().map(|&b| b as u64).sum();

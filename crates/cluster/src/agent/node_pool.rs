@@ -81,7 +81,10 @@ impl NodePool {
     /// The `BUILD` reply: workers u32, max record u32.
     pub(super) fn built(&self) -> Vec<u8> {
         let mut r = (self.pool.workers() as u32).to_le_bytes().to_vec();
-        r.extend_from_slice(&(self.pool.max_record() as u32).to_le_bytes());
+        // Saturated: a heap limit past 4 GiB still allows records up to 4 GiB (not a
+        // truncated, smaller limit).
+        let max = u32::try_from(self.pool.max_record()).unwrap_or(u32::MAX);
+        r.extend_from_slice(&max.to_le_bytes());
         r
     }
 
