@@ -3,7 +3,6 @@
 //! fix the hung jobs kept both workers for ever: the next job never ran and the pool's drop
 //! hung (new-user finding). Hangs are detected with generous time-outs only.
 
-use std::sync::mpsc;
 use std::time::Duration;
 use zeroproc_sched::{JobError, Pool};
 
@@ -15,14 +14,7 @@ fn hang(_: u64) -> u64 {
     }
 }
 
-/// Runs `f` on a helper thread; panics if it has not returned after `limit` (a hang).
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit).expect("hung")
-}
+use zeroproc_testkit::within;
 
 #[test]
 fn a_timed_out_map_frees_its_workers_with_cancel_on_drop() {

@@ -5,19 +5,12 @@
 //! child processes" (new-user finding). One test per binary: the disposition is per
 //! process. Hangs are caught by generous time-outs only.
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use zeroproc_sched::{Exit, JobError, Pool, Process};
 
 zeroproc_sched::test_worker!();
 
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit).expect("hung")
-}
+use zeroproc_testkit::within;
 
 #[test]
 fn workers_and_processes_are_seen_to_end_when_sigchld_is_ignored() {

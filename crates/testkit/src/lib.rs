@@ -142,3 +142,13 @@ where
 {
     rkyv::from_bytes::<T, rkyv::rancor::Error>(&unhex(s)).expect("valid archive")
 }
+
+/// Runs `f` on a helper thread and returns its result; panics with "hung" if it has not
+/// returned after `limit` (the stuck thread is left behind: a hang is the failure).
+pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).expect("hung")
+}
