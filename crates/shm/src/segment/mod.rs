@@ -29,6 +29,7 @@ mod header;
 mod id;
 mod layout;
 mod os;
+mod reuse;
 mod view;
 
 pub use error::{AttachError, CreateError};
@@ -250,7 +251,7 @@ impl Segment {
     }
 
     fn attach_fd(fd: OwnedFd, id: SegmentId, layout: Layout) -> Result<Segment, AttachError> {
-        let actual = check_file(&fd)?;
+        let actual = check_file(&fd).map_err(|e| reuse::explain(&id, e, false))?;
         let base = os::map(&fd, actual as usize, false).map_err(|e| AttachError::Io("mmap", e))?;
         let mut seg = Segment {
             base: NonNull::new(base).expect("mmap never returns null on success"),
@@ -388,8 +389,18 @@ fn check_file(fd: &OwnedFd) -> Result<u64, AttachError> {
 }
 
 /// Checks a mapped header (of a mapping `actual` bytes long) against the id and the
-/// expected layout: magic, header version, length, token, layout, then READY.
+/// expected layout: magic, header version, length, token, layout, then READY. A refusal
+/// caused by the id's descriptor now naming another file is `NotFound` (`reuse.rs`).
 fn check_header(
+    h: &Header,
+    actual: u64,
+    id: &SegmentId,
+    layout: &Layout,
+) -> Result<(), AttachError> {
+    check_header_fields(h, actual, id, layout).map_err(|e| reuse::explain(id, e, h.magic == [0; 8]))
+}
+
+fn check_header_fields(
     h: &Header,
     actual: u64,
     id: &SegmentId,

@@ -51,7 +51,7 @@ impl SegmentView {
     /// token.
     pub fn attach(id: &SegmentId, layout: Layout) -> Result<SegmentView, AttachError> {
         let fd = open_with(&id_path(id), libc::O_RDONLY)?;
-        let actual = check_file(&fd)?;
+        let actual = check_file(&fd).map_err(|e| super::reuse::explain(id, e, false))?;
         let base = os::map_prot(&fd, actual as usize, false, libc::PROT_READ)
             .map_err(|e| AttachError::Io("mmap", e))?;
         let view = SegmentView {
