@@ -53,7 +53,7 @@ if [ "${ZEROPROC_SANITIZE:-0}" = 1 ]; then
   export RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=target/asan
   export ASAN_OPTIONS="detect_leaks=0:handle_segv=0:handle_abort=0:allow_user_segv_handler=1"
   cargo +nightly test --release --target "$host" -p zeroproc-shm -p zeroproc-ring \
-    -p zeroproc-codec -p zeroproc-mp --tests
+    -p zeroproc-codec -p zeroproc-mp -p zeroproc-sched --tests
   cargo +nightly test --release --target "$host" -p zeroproc --test reliability_faults \
     --test reliability_bad_input --test reliability_security
 fi
