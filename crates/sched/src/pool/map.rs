@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 /// Upper bound of the adaptive window, per worker.
 const MAX_WINDOW_PER_WORKER: usize = 1024;
 
+/// Reading the items for one refill for longer than this marks the input as slow (a
+/// stream): results then go back to the caller before more items are read.
+const SLOW_INPUT: Duration = Duration::from_millis(1);
+
 /// A finished chunk: its result(s), or the error of the job that held it.
 enum Chunk<R> {
     /// `chunk_size(1)`: the job's single result (no `Vec` per item).
@@ -267,12 +271,21 @@ where
     /// whichever worker is free, and doubles whenever a worker is found idle, up to
     /// 1024 per worker, so tiny jobs keep every worker busy.
     ///
-    /// The map reads items to fill its window before it yields a result, and the adaptive
-    /// window grows while workers wait for items: over a slow input (a stream, e.g. items
-    /// from a [`Queue`](zeroproc_mp::Queue) arriving every 200 ms) the first result waits
-    /// until about `window` items were read (measured: six items of a six-item stream, 1 s
-    /// late). Give such a map a small fixed window (`.window(workers)`) for results as they
-    /// are done. (Python's `Executor.map` reads the whole input first.)
+    /// Over a slow input (a stream, e.g. items from a [`Queue`](zeroproc_mp::Queue)
+    /// arriving every 200 ms) each item's job is placed before the next item is read, and
+    /// a finished result is handed back before more items are read, as
+    /// `multiprocessing.Pool.imap` does with its feeder thread; a result comes back about
+    /// one item's arrival after its job is done. (Python's `Executor.map` reads the whole
+    /// input first.)
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// // At most 2 jobs in flight: long jobs are handed to whichever worker is free.
+    /// let v: Vec<u64> = pool.map(|x: u64| x + 1, 0..10).window(2).map(Result::unwrap).collect();
+    /// assert_eq!(v, (1..11).collect::<Vec<_>>());
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn window(mut self, jobs: usize) -> Self {
         self.window = jobs.max(1);
         self.max_window = 0;
@@ -315,39 +328,76 @@ where
     /// from the caller's iterator *before* the pool lock is taken (the iterator may itself
     /// use this pool, e.g. a chained map). A chunk that cannot be submitted (arguments not
     /// encodable, pool shut down) gets its error at its own position in the output.
+    ///
+    /// Chunks are placed in batches of 1, 2, 4, … so that the first one runs while the
+    /// next are read: over a slow input (a stream) a job never waits for later items to
+    /// arrive. Once reading the items (not placing them) has taken longer than
+    /// [`SLOW_INPUT`] in this refill, the batches stay at one
+    /// chunk and the refill stops as soon as a result can be handed out, so results come
+    /// back as they are done instead of after a window of slow items.
     fn top_up(&mut self, sink: &Arc<Sink<R>>) {
         if self.window < self.max_window && self.pool.shared.starved() {
             self.window = (self.window * 2).min(self.max_window);
         }
-        // Refill only once half the window has drained, then in one batch: one lock
+        // Refill only once half the window has drained, then in few batches: one lock
         // acquisition and one publish per worker for many jobs, instead of one job each
         // time a result is taken.
         if self.exhausted || self.in_flight > self.window / 2 {
             return;
         }
         let want = self.window - self.in_flight;
-        if self.chunk == 1 {
-            let items: Vec<A> = self.items.by_ref().take(want).collect();
-            if items.len() < want {
-                self.exhausted = true;
+        let mut reading = Duration::ZERO;
+        let mut batch = 1;
+        let mut placed = 0;
+        while placed < want && !self.exhausted {
+            let n = batch.min(want - placed);
+            let t0 = Instant::now();
+            if self.chunk == 1 {
+                let items: Vec<A> = self.items.by_ref().take(n).collect();
+                reading += t0.elapsed();
+                self.exhausted = items.len() < n;
+                placed += items.len();
+                self.place_all(sink, crate::fnid::id_of(job::call::<F, A, R>), items);
+            } else {
+                let chunks = self.read_chunks(n);
+                reading += t0.elapsed();
+                placed += chunks.len();
+                self.place_all(sink, crate::fnid::id_of(job::call_chunk::<F, A, R>), chunks);
             }
-            self.place_all(sink, crate::fnid::id_of(job::call::<F, A, R>), items);
-        } else {
-            let mut chunks = Vec::new();
-            while chunks.len() < want {
-                let v: Vec<A> = self.items.by_ref().take(self.chunk).collect();
-                if v.len() < self.chunk {
-                    self.exhausted = true;
-                    if !v.is_empty() {
-                        self.tail = Some((self.next_seq + chunks.len() as u64, v.len()));
-                        chunks.push(v);
-                    }
-                    break;
-                }
-                chunks.push(v);
+            if reading < SLOW_INPUT {
+                batch *= 2;
+            } else if self.result_waiting(sink) {
+                return;
+            } else {
+                batch = 1;
             }
-            self.place_all(sink, crate::fnid::id_of(job::call_chunk::<F, A, R>), chunks);
         }
+    }
+
+    /// Reads up to `n` chunks of `chunk` items (the last one may be shorter).
+    fn read_chunks(&mut self, n: usize) -> Vec<Vec<A>> {
+        let mut chunks = Vec::with_capacity(n);
+        while chunks.len() < n {
+            let v: Vec<A> = self.items.by_ref().take(self.chunk).collect();
+            if v.len() < self.chunk {
+                self.exhausted = true;
+                if !v.is_empty() {
+                    self.tail = Some((self.next_seq + chunks.len() as u64, v.len()));
+                    chunks.push(v);
+                }
+                break;
+            }
+            chunks.push(v);
+        }
+        chunks
+    }
+
+    /// Whether a result can be handed out now (completions drained first).
+    #[cold]
+    fn result_waiting(&mut self, sink: &Sink<R>) -> bool {
+        self.pool.shared.poll();
+        sink.take_ready(&mut self.ready);
+        !self.ready.is_empty()
     }
 
     /// Places `jobs` under one batch, each taking the next sequence number.

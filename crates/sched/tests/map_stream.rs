@@ -1,0 +1,97 @@
+//! `map` over a slow input (a stream: items arriving one at a time, e.g. from a queue or a
+//! socket). Before, a refill read a whole window of items before placing any: the first
+//! job waited for later items to arrive (a stream whose next item depends on an earlier
+//! job's effect never progressed), and the first result came back only after a window
+//! of slow items. Now the first chunk is placed before the next is read, and over a slow
+//! input results are handed back before more items are read. Hangs are caught by generous
+//! time-outs inside the input iterator, never by timing the map.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use zeroproc_sched::Pool;
+
+zeroproc_sched::test_worker!();
+
+/// A job that leaves a mark (a file) that the input iterator can wait for.
+fn mark((dir, x): (String, u64)) -> u64 {
+    std::fs::write(Path::new(&dir).join(format!("ran-{x}")), b"").unwrap();
+    x * 10
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("zp-map-stream-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Waits up to 20 s for `path`; false if it never appeared.
+fn appears(path: &Path) -> bool {
+    let t0 = Instant::now();
+    while !path.exists() {
+        if t0.elapsed() > Duration::from_secs(20) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+#[test]
+fn a_job_runs_before_later_items_of_a_slow_input_are_read() {
+    let dir = scratch("dispatch");
+    let d = dir.to_string_lossy().into_owned();
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let missed = Rc::new(Cell::new(None));
+    let m = missed.clone();
+    // Item k arrives 2 ms after it is asked for, and only once job k-1 has run.
+    let items = (0..6u64).map(|k| {
+        std::thread::sleep(Duration::from_millis(2));
+        if k > 0 && m.get().is_none() && !appears(&dir.join(format!("ran-{}", k - 1))) {
+            m.set(Some(k - 1));
+        }
+        (d.clone(), k)
+    });
+    let out: Vec<u64> = pool.map(mark, items).map(Result::unwrap).collect();
+    assert_eq!(out, vec![0, 10, 20, 30, 40, 50]);
+    assert_eq!(
+        missed.get(),
+        None,
+        "job {:?} had not run when the next item was read",
+        missed.get()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn results_of_a_slow_input_come_back_before_more_items_are_read() {
+    let dir = scratch("results");
+    let d = dir.to_string_lossy().into_owned();
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let handed = Rc::new(Cell::new(0usize));
+    let seen_at_item_2 = Rc::new(Cell::new(None));
+    let (h, s) = (handed.clone(), seen_at_item_2.clone());
+    // A stream: an item every 100 ms.
+    let items = (0..5u64).map(|k| {
+        if k == 2 {
+            s.set(Some(h.get()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        (d.clone(), k)
+    });
+    let mut out = Vec::new();
+    for r in pool.map(mark, items) {
+        out.push(r.unwrap());
+        handed.set(handed.get() + 1);
+    }
+    assert_eq!(out, vec![0, 10, 20, 30, 40]);
+    // Job 0 ran within the 100 ms item 1 took to arrive: its result is handed back before
+    // the map asks for item 2 (before: after a window of 4 items, 400 ms).
+    assert!(
+        seen_at_item_2.get() >= Some(1),
+        "results handed out before item 2: {:?}",
+        seen_at_item_2.get()
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
