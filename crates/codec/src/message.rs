@@ -31,11 +31,25 @@ use rkyv::{rancor, Archive, Deserialize, Portable};
 /// fn assert_message<T: zeroproc_codec::Message>() {}
 /// assert_message::<Point>();
 /// ```
+///
+/// A reference is never a `Message` (the other process cannot read this one's memory), so
+/// `&str`, `&[T]` and `&Vec<T>` arguments or results are refused the same way: send the
+/// owned value (`String`, `Vec<T>`), or for large read-only data a handle (a pool's
+/// `share`, a `SharedArray`).
+///
+/// ```compile_fail
+/// fn assert_message<T: zeroproc_codec::Message>(_: T) {}
+/// let v = vec![1u64, 2, 3];
+/// assert_message(&v); // `&Vec<u64>` cannot be sent …: pass `v` itself
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent to a worker or another process: it is not encodable",
     label = "not encodable",
     note = "put `#[zeroproc::data]` on the definition of `{Self}` (it derives rkyv's Archive, \
-            Serialize and Deserialize with zeroproc's rkyv); every field must be encodable too"
+            Serialize and Deserialize with zeroproc's rkyv); every field must be encodable too",
+    note = "a reference (`&T`, `&str`, `&[T]`) is never encodable, as the other process has \
+            no access to this one's memory: send an owned value (`String`, `Vec<T>`, `T`); \
+            for large read-only data, `pool.share(&value)` or a `SharedArray` sends a handle"
 )]
 pub trait Message:
     Encode
