@@ -9,7 +9,59 @@ pub type Never = std::convert::Infallible;
 ///
 /// `E` is the job's own error type for jobs submitted with
 /// [`Pool::submit_fallible`](crate::Pool::submit_fallible) (a function returning
-/// `Result<T, E>`); it is [`Never`] otherwise.
+/// `Result<T, E>`); it is [`Never`] otherwise, and `JobError` alone means `JobError<Never>`.
+///
+/// The pool is never "broken" by a failed job: every variant fails that one job, and the
+/// pool keeps serving (except `Shutdown` and `NoWorkers`, which say the pool itself is
+/// done). What each means for the caller:
+///
+/// | Variant | Did the job run? | Python | What to do |
+/// |---|---|---|---|
+/// | [`Panicked`](Self::Panicked) | yes, and panicked | the job's exception | a bug in the job; `message` has the panic text and location |
+/// | [`Job(e)`](Self::Job) | yes, returned `Err(e)` | the job's exception | handle `e` ([`submit_fallible`](crate::Pool::submit_fallible) only) |
+/// | [`WorkerDied`](Self::WorkerDied) | started; its process died (signal or exit) | `BrokenProcessPool` (whole pool) | resubmit if the cause was outside the job (OOM killer); the worker was respawned |
+/// | [`StackOverflow`](Self::StackOverflow) | yes, recursed too deep | `RecursionError` | fix the recursion or raise `ulimit -s` |
+/// | [`TimeLimit`](Self::TimeLimit) | yes, for longer than its **limit**; it was killed | — | the job is too slow for its limit |
+/// | [`Timeout`](Self::Timeout) | unknown — the **caller** stopped waiting; the job was not stopped | `TimeoutError` | wait again, or cancel |
+/// | [`Cancelled`](Self::Cancelled) | no (or stopped by `terminate`) | `CancelledError` | expected after `cancel`/`terminate`/`shutdown` |
+/// | [`Decode`](Self::Decode) | maybe: arguments or result failed validation | `PicklingError` / `UnpicklingError` | a bug or damaged memory; not retryable as is |
+/// | [`TooLarge`](Self::TooLarge) | arguments: no; result: **yes** | — | raise [`spill_heap`](crate::PoolBuilder::spill_heap), or send a handle (`Pool::share`, `SharedArray`) |
+/// | [`Shutdown`](Self::Shutdown) | no, submitted after `shutdown` | `RuntimeError` | a bug in the caller's ordering |
+/// | [`NoWorkers`](Self::NoWorkers) | no, every worker slot was retired | `BrokenProcessPool` | build a new pool |
+///
+/// **`TimeLimit` and `Timeout` are different things:** `TimeLimit` is the *job's* limit
+/// ([`job_time_limit`](crate::PoolBuilder::job_time_limit),
+/// [`submit_with_time_limit`](crate::Pool::submit_with_time_limit)) — the job was killed;
+/// `Timeout` is the *waiter's* limit ([`Map::timeout`](crate::Map::timeout)) — the job may
+/// still be running. (A [`JobFuture::result_timeout`](crate::JobFuture::result_timeout)
+/// that runs out is not an error at all: it hands the future back.)
+///
+/// ```
+/// zeroproc_sched::init();
+/// use std::time::Duration;
+/// use zeroproc_sched::{JobError, Pool};
+///
+/// let pool = Pool::builder().workers(2).build()?;
+/// let panics = pool.submit(|x: u32| -> u32 { panic!("bad input {x}") }, 7);
+/// let dies = pool.submit(|_: ()| -> u32 { std::process::abort() }, ());
+/// let slow = pool.submit_with_time_limit(
+///     |_: ()| std::thread::sleep(Duration::from_secs(60)),
+///     (),
+///     Duration::from_millis(50),
+/// );
+/// let fails = pool.submit_fallible(|x: i32| if x < 0 { Err(format!("{x} < 0")) } else { Ok(x) }, -1);
+///
+/// match panics.result() {
+///     Err(JobError::Panicked { message }) => assert!(message.contains("bad input 7")),
+///     other => panic!("{other:?}"),
+/// }
+/// assert!(matches!(dies.result(), Err(JobError::WorkerDied { .. })));
+/// assert_eq!(slow.result(), Err(JobError::TimeLimit));
+/// assert_eq!(fails.result(), Err(JobError::Job("-1 < 0".to_string())));
+/// // None of these broke the pool:
+/// assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobError<E = Never> {
     /// The job panicked; the pool and its worker carry on.
@@ -102,7 +154,24 @@ impl<E> JobError<E> {
     }
 }
 
-/// [`JobError`]'s variants without data (what [`JobFuture::exception`](crate::JobFuture::exception) returns).
+/// [`JobError`]'s variants without data: what [`JobError::kind`] and
+/// [`JobFuture::exception_kind`](crate::JobFuture::exception_kind) return, to match on or
+/// count failures without the job's error type `E` or the messages.
+///
+/// ```
+/// zeroproc_sched::init();
+/// use std::collections::HashMap;
+/// use zeroproc_sched::{JobErrorKind, Pool};
+/// let pool = Pool::builder().workers(2).build()?;
+/// let mut failures: HashMap<JobErrorKind, usize> = HashMap::new();
+/// for r in pool.map(|x: u32| if x % 3 == 0 { panic!("{x}") } else { x }, 0..9) {
+///     if let Err(e) = r {
+///         *failures.entry(e.kind()).or_default() += 1;
+///     }
+/// }
+/// assert_eq!(failures[&JobErrorKind::Panicked], 3);
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobErrorKind {
     /// See [`JobError::Panicked`].
@@ -278,7 +347,20 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// Why [`Pool::try_submit`](crate::Pool::try_submit) did not submit; hands the arguments back.
+/// Why [`Pool::try_submit`](crate::Pool::try_submit) did not submit; hands the arguments
+/// back ([`into_inner`](Self::into_inner)).
+///
+/// ```
+/// zeroproc_sched::init();
+/// use zeroproc_sched::TrySubmitError;
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+/// pool.shutdown();
+/// match pool.try_submit(|s: String| s.len(), "kept".to_string()) {
+///     Err(TrySubmitError::Shutdown(s)) => assert_eq!(s, "kept"),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
 #[derive(Debug, PartialEq)]
 pub enum TrySubmitError<A> {
     /// Every worker's submission ring is full right now.
@@ -295,7 +377,23 @@ pub enum TrySubmitError<A> {
     TooLarge(A, String),
 }
 
-/// Why [`Pool::submit`](crate::Pool::submit) (blocking) did not submit.
+/// Why [`Pool::submit_timeout`](crate::Pool::submit_timeout) /
+/// [`Pool::submit_deadline`](crate::Pool::submit_deadline) did not submit; hands the
+/// arguments back ([`into_inner`](Self::into_inner)). ([`Pool::submit`](crate::Pool::submit)
+/// itself never fails: the same causes give it a future that is already failed, with the
+/// [`JobError`] of the same name.)
+///
+/// ```
+/// zeroproc_sched::init();
+/// use std::time::Duration;
+/// use zeroproc_sched::SubmitError;
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+/// pool.shutdown();
+/// let e = pool.submit_timeout(|x: u64| x, 7, Duration::from_millis(10)).unwrap_err();
+/// assert!(matches!(e, SubmitError::Shutdown(7)));
+/// assert_eq!(e.into_inner(), 7);
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
 #[derive(Debug, PartialEq)]
 pub enum SubmitError<A> {
     /// The pool is shut down.
@@ -308,6 +406,32 @@ pub enum SubmitError<A> {
     NoWorkers(A),
     /// The arguments are larger than the pool can carry ([`JobError::TooLarge`]).
     TooLarge(A, String),
+}
+
+impl<A> TrySubmitError<A> {
+    /// The arguments that were not submitted, whatever the reason.
+    pub fn into_inner(self) -> A {
+        match self {
+            TrySubmitError::Full(a)
+            | TrySubmitError::Shutdown(a)
+            | TrySubmitError::Encode(a, _)
+            | TrySubmitError::NoWorkers(a)
+            | TrySubmitError::TooLarge(a, _) => a,
+        }
+    }
+}
+
+impl<A> SubmitError<A> {
+    /// The arguments that were not submitted, whatever the reason.
+    pub fn into_inner(self) -> A {
+        match self {
+            SubmitError::Shutdown(a)
+            | SubmitError::Encode(a, _)
+            | SubmitError::Timeout(a)
+            | SubmitError::NoWorkers(a)
+            | SubmitError::TooLarge(a, _) => a,
+        }
+    }
 }
 
 impl<A> fmt::Display for TrySubmitError<A> {

@@ -265,7 +265,16 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     }
 
     /// The job's id: unique within its pool, and the same for the job's whole life (also
-    /// when the pool moves it to another worker).
+    /// when the pool moves it to another worker). Handy as a key when futures are kept in
+    /// a map or logged.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let (a, b) = (pool.submit(|x: u32| x, 1), pool.submit(|x: u32| x, 2));
+    /// assert_ne!(a.id(), b.id());
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn id(&self) -> u64 {
         // Relaxed: set before the future was returned to the caller.
         self.inner.first_id.load(Ordering::Relaxed)
@@ -278,7 +287,20 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         self.inner.id.load(Ordering::Relaxed)
     }
 
-    /// True once the job has a result or an error (including cancellation).
+    /// True once the job has a result or an error (including cancellation). Never waits
+    /// (Python's `done()`); the outcome is then taken with [`result`](Self::result).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let f = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 50);
+    /// while !f.done() {
+    ///     std::thread::sleep(Duration::from_millis(5)); // ... do other work meanwhile
+    /// }
+    /// assert_eq!(f.result(), Ok(()));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     #[inline]
     pub fn done(&self) -> bool {
         if !self.inner.is_done() {
@@ -287,13 +309,28 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         self.inner.is_done()
     }
 
-    /// True while a worker is running the job.
+    /// True while a worker is running the job (false while it is queued, and once done).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let f = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 100);
+    /// let queued = pool.submit(|x: u32| x, 1); // behind `f` on the only worker
+    /// while !f.running() && !f.done() {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert!(!queued.running() || queued.done()); // not started while `f` runs
+    /// assert_eq!(f.result(), Ok(()));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn running(&self) -> bool {
         !self.done() && self.inner.shared.is_running(self.job())
     }
 
     /// True if the job was cancelled (by [`cancel`](Self::cancel),
-    /// [`terminate`](Self::terminate) or a cancelling shutdown).
+    /// [`terminate`](Self::terminate) or a cancelling shutdown). See [`cancel`](Self::cancel)
+    /// for an example.
     pub fn cancelled(&self) -> bool {
         self.done() && matches!(lock(&self.inner.value).as_ref(), Some(Err(JobError::Cancelled)))
     }
@@ -302,7 +339,21 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// [`JobError::Cancelled`] — the job will never run; false if it is running or done,
     /// true again if it was cancelled already (like Python's `cancel`: after a true,
     /// [`cancelled`](Self::cancelled) holds). Exact: the job is taken back with one
-    /// compare-exchange that a worker starting it would have won.
+    /// compare-exchange that a worker starting it would have won. To stop a job that is
+    /// running too, use [`terminate`](Self::terminate).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let busy = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 200);
+    /// let queued = pool.submit(|x: u32| x * 2, 21); // waits behind `busy`
+    /// assert!(queued.cancel());
+    /// assert!(queued.cancelled());
+    /// assert_eq!(queued.result(), Err(zeroproc_sched::JobError::Cancelled));
+    /// assert_eq!(busy.result(), Ok(()));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn cancel(&self) -> bool {
         if self.done() {
             // Python: a cancelled future's `cancel()` is True again.
@@ -326,6 +377,22 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// worker is killed (SIGKILL) and respawned, and the future completes with
     /// [`JobError::Cancelled`]. Other jobs are not affected (queued jobs of that worker
     /// move to other workers or its successor). Returns false if the job was already done.
+    /// Python's futures cannot do this (`cancel` refuses a running job).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::JobError;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let stuck = pool.submit(|_: ()| -> u32 { loop { std::thread::park() } }, ());
+    /// while !stuck.running() {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert!(!stuck.cancel()); // running: cancel cannot take it back ...
+    /// assert!(stuck.terminate()); // ... terminate kills its worker
+    /// assert_eq!(stuck.result(), Err(JobError::Cancelled));
+    /// assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2)); // a fresh worker serves
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn terminate(&self) -> bool {
         if self.done() {
             return false;
@@ -368,6 +435,18 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// for it there (`result`, `exception`, `wait_*`) panics — use the outcome `f` is given
     /// — while adding a callback to it there runs that one next. A panic in `f` is caught
     /// (the other callbacks still run) in every case.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::sync::mpsc;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let f = pool.submit(|x: u64| x * x, 12);
+    /// f.add_done_callback(move |outcome| tx.send(outcome.clone()).unwrap());
+    /// assert_eq!(rx.recv().unwrap(), Ok(144)); // the callback's copy
+    /// assert_eq!(f.result(), Ok(144)); // the outcome is still in the future
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&Result<R, JobError<E>>) + Send + 'static) {
         if in_own_callbacks(Arc::as_ptr(&self.inner) as usize) {
             // From one of this future's own callbacks (which run holding the value lock):
@@ -390,7 +469,18 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         // the list under the value lock we hold: it sees this callback.
     }
 
-    /// Waits until done or `deadline`; true if done.
+    /// Waits until done or `deadline`; true if done. The outcome stays in the future (take
+    /// it with [`result`](Self::result)); see [`wait_timeout`](Self::wait_timeout).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::{Duration, Instant};
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let f = pool.submit(|x: u64| x + 1, 1);
+    /// assert!(f.wait_deadline(Instant::now() + Duration::from_secs(10)));
+    /// assert_eq!(f.result(), Ok(2));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn wait_deadline(&self, deadline: Instant) -> bool {
         self.wait_until(Some(deadline))
     }
@@ -413,12 +503,42 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         inner.shared.wait_until(deadline, || inner.is_done())
     }
 
-    /// Waits at most `timeout`; true if done.
+    /// Waits at most `timeout`; true if done. Unlike
+    /// [`result_timeout`](Self::result_timeout) it only borrows the future, and a `false`
+    /// says nothing about the job (it may be queued or running; it goes on either way). To
+    /// wait with no limit and keep the future, [`wait`](crate::wait)`(vec![f],
+    /// ReturnWhen::AllCompleted, None)` hands it back in its `done` half.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let f = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300);
+    /// if !f.wait_timeout(Duration::from_millis(1)) {
+    ///     println!("still working..."); // e.g. report progress, then wait again
+    /// }
+    /// assert!(f.wait_timeout(Duration::from_secs(30)));
+    /// assert_eq!(f.result(), Ok(()));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_until(zeroproc_shm::wait::deadline_after(timeout))
     }
 
-    /// Waits for the outcome and returns it.
+    /// Waits for the outcome and returns it (Python's `result()`): the job's value, or the
+    /// [`JobError`] that says why there is none (a panic, a dead worker, a time limit,
+    /// cancellation ...). Consumes the future. In `async` code, `.await` the future instead.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::JobError;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let n: u64 = pool.submit(|x: u64| x * 3, 14).result().expect("the job failed");
+    /// assert_eq!(n, 42);
+    /// let e = pool.submit(|x: u64| 100 / x, 0).result().unwrap_err();
+    /// assert!(matches!(e, JobError::Panicked { .. }), "{e}"); // division by zero
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     #[inline]
     pub fn result(self) -> Result<R, JobError<E>> {
         match self.result_until(None) {
@@ -428,12 +548,54 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     }
 
     /// Waits at most `timeout` for the outcome; hands the future back if it is not done.
+    ///
+    /// The two layers: the outer `Result` is "did it finish in time" (`Err(future)`: not
+    /// yet, the job goes on — wait again, [`cancel`](Self::cancel) or
+    /// [`terminate`](Self::terminate) it), the inner one is the outcome, as from
+    /// [`result`](Self::result). (Python raises `TimeoutError` here; there is no
+    /// [`JobError::Timeout`] from this method.)
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let nap = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    /// let mut f = pool.submit(nap, 200);
+    /// let ms = loop {
+    ///     match f.result_timeout(Duration::from_millis(20)) {
+    ///         Ok(Ok(ms)) => break ms,                      // done, with a value
+    ///         Ok(Err(e)) => panic!("the job failed: {e}"), // done, with a JobError
+    ///         Err(pending) => f = pending,                 // not done yet: keep waiting
+    ///     }
+    /// };
+    /// assert_eq!(ms, 200);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn result_timeout(self, timeout: Duration) -> Result<Result<R, JobError<E>>, Self> {
         self.result_until(zeroproc_shm::wait::deadline_after(timeout))
     }
 
     /// Waits until `deadline` for the outcome; hands the future back if it is not done by
-    /// then.
+    /// then. The two layers are as in [`result_timeout`](Self::result_timeout).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::{Duration, Instant};
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let deadline = Instant::now() + Duration::from_secs(30); // one budget for all
+    /// let fs: Vec<_> = (1..=3u64).map(|x| pool.submit(|x: u64| x * x, x)).collect();
+    /// let mut total = 0;
+    /// for f in fs {
+    ///     match f.result_deadline(deadline) {
+    ///         Ok(outcome) => total += outcome?,
+    ///         Err(late) => {
+    ///             late.terminate(); // out of time: stop it
+    ///         }
+    ///     }
+    /// }
+    /// assert_eq!(total, 14);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn result_deadline(self, deadline: Instant) -> Result<Result<R, JobError<E>>, Self> {
         self.result_until(Some(deadline))
     }
@@ -452,6 +614,19 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
 
     /// Waits for the outcome and returns what kind of error it is, if any, leaving the
     /// outcome in place (for the error with its message: [`exception`](Self::exception)).
+    /// Unlike `exception`, it needs no `E: Clone`.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::JobErrorKind;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let ok = pool.submit(|x: u32| x, 1);
+    /// let bad = pool.submit(|_: u32| -> u32 { std::process::abort() }, 1);
+    /// assert_eq!(ok.exception_kind(), None);
+    /// assert_eq!(bad.exception_kind(), Some(JobErrorKind::WorkerDied));
+    /// assert_eq!(ok.result(), Ok(1)); // still there
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn exception_kind(&self) -> Option<JobErrorKind> {
         self.wait_until(None);
         lock(&self.inner.value).as_ref().and_then(|v| v.as_ref().err().map(|e| e.kind()))

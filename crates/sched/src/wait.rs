@@ -5,7 +5,25 @@ use crate::error::JobError;
 use crate::future::JobFuture;
 use std::time::{Duration, Instant};
 
-/// When [`wait`] returns.
+/// When [`wait`] returns (Python's `return_when`: `FIRST_COMPLETED`, `FIRST_EXCEPTION`,
+/// `ALL_COMPLETED`). "Exception" means any [`JobError`] but a cancellation — a panic, a
+/// dead worker, a time limit, the job's own `Err` ...
+///
+/// ```
+/// zeroproc_sched::init();
+/// use zeroproc_sched::{wait, Pool, ReturnWhen};
+/// let pool = Pool::builder().workers(2).build()?;
+/// let fs = vec![
+///     pool.submit(|x: u64| if x == 3 { panic!("bad item") } else { x }, 3),
+///     pool.submit(|ms: u64| { std::thread::sleep(std::time::Duration::from_millis(ms)); ms }, 60_000),
+/// ];
+/// let (done, not_done) = wait(fs, ReturnWhen::FirstException, None);
+/// assert_eq!(done.len(), 1); // the panicked job: stop early, without waiting a minute
+/// for f in not_done {
+///     f.terminate();
+/// }
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReturnWhen {
     /// As soon as any future is done.
@@ -107,11 +125,15 @@ impl<R: Send + 'static, E: Send + 'static> Waitable for JobFuture<R, E> {
     }
 }
 
-/// `(done, not_done)` as returned by [`wait`].
+/// `(done, not_done)` as returned by [`wait`] (Python's `DoneAndNotDoneFutures`, as a
+/// pair of `Vec`s in the input order).
 pub type Split<F> = (Vec<F>, Vec<F>);
 
 /// Waits until `when` holds for `futures` or `timeout` passes, and splits them into
-/// `(done, not_done)`, each in the input order.
+/// `(done, not_done)`, each in the input order (`timeout`: `None` waits as long as it
+/// takes). The futures are moved in and handed back, so their outcomes can be taken
+/// with [`result`](JobFuture::result); to tell which input each is, keep their
+/// [`id`](JobFuture::id)s or make the job return what identifies it.
 ///
 /// ```
 /// zeroproc_sched::init();
@@ -175,18 +197,39 @@ pub fn as_completed<F: Waitable>(futures: impl IntoIterator<Item = F>) -> AsComp
 }
 
 impl<F: Waitable> AsCompleted<F> {
-    /// Stop yielding after `d` (from now).
+    /// Stop yielding after `d` (from now). Where Python's `as_completed` raises
+    /// `TimeoutError`, the iteration ends: check [`timed_out`](Self::timed_out) after the
+    /// loop and take the rest back with [`into_remaining`](Self::into_remaining).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let nap = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    /// let fs = vec![pool.submit(nap, 1), pool.submit(nap, 60_000)];
+    /// let mut it = zeroproc_sched::as_completed(fs).timeout(Duration::from_secs(2));
+    /// let first = it.by_ref().next().unwrap(); // `by_ref`: keep `it` for afterwards
+    /// assert_eq!(first.result(), Ok(1));
+    /// assert!(it.next().is_none()); // the time-out passed
+    /// assert!(it.timed_out());
+    /// for late in it.into_remaining() {
+    ///     late.terminate();
+    /// }
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn timeout(mut self, d: Duration) -> Self {
         self.deadline = Instant::now().checked_add(d);
         self
     }
 
-    /// True if iteration ended because the time-out passed.
+    /// True if iteration ended because the time-out passed (false when every future was
+    /// yielded). See [`timeout`](Self::timeout).
     pub fn timed_out(&self) -> bool {
         self.timed_out
     }
 
-    /// The futures not yielded yet.
+    /// The futures not yielded yet (after a time-out, or a `break` out of the loop), in
+    /// their input order. See [`timeout`](Self::timeout).
     pub fn into_remaining(self) -> Vec<F> {
         self.pending
     }

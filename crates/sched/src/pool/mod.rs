@@ -105,6 +105,21 @@ impl Pool {
     /// [`try_submit`](Self::try_submit) / [`submit_timeout`](Self::submit_timeout) to get
     /// the arguments back instead.
     ///
+    /// A job takes **one** argument: several values go as a tuple, destructured in the
+    /// closure's pattern (a two-parameter `fn add(a, b)` is "expected function that takes 1
+    /// argument", E0593). Arguments and results are owned values that can be archived
+    /// ([`Message`]: numbers, `String`, `Vec`, tuples, `Option`, and your types with
+    /// `#[zeroproc::data]`); references are not — pass the value, or a handle to shared
+    /// data ([`share`](Self::share)).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let f = pool.submit(|(name, n): (String, usize)| name.repeat(n), ("ab".to_string(), 3));
+    /// assert_eq!(f.result(), Ok("ababab".to_string())); // the future holds a Result
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    ///
     /// `f` is any fn item or closure that captures nothing ([`JobFn`]). A closure that
     /// captures owned data is a type error at this call, shown by `cargo check` and
     /// editors, whose message says to pass the data as the argument or as shared state:
@@ -147,7 +162,26 @@ impl Pool {
     }
 
     /// Like [`submit`](Self::submit) for a function returning `Result<T, E>`: its `Err(e)`
-    /// becomes [`JobError::Job(e)`](JobError::Job).
+    /// becomes [`JobError::Job(e)`](JobError::Job), so `result()` has one error to match
+    /// rather than a `Result` inside a `Result`. (With plain `submit` such a function works
+    /// too: its future's value is then the `Result<T, E>` itself.)
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::JobError;
+    /// fn parse(s: String) -> Result<u32, String> {
+    ///     s.parse().map_err(|e| format!("{s:?}: {e}"))
+    /// }
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// assert_eq!(pool.submit_fallible(parse, "42".into()).result(), Ok(42));
+    /// match pool.submit_fallible(parse, "x".into()).result() {
+    ///     Err(JobError::Job(msg)) => assert!(msg.starts_with("\"x\"")), // the job's own error
+    ///     other => panic!("{other:?}"), // the pool's errors (panic, worker death, ...)
+    /// }
+    /// // The same function through `submit`: the job's Result is the value.
+    /// assert_eq!(pool.submit(parse, "7".into()).result(), Ok(Ok(7)));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn submit_fallible<F, A, T, E>(&self, f: F, args: A) -> JobFuture<T, E>
     where
         F: JobFn<A, Result<T, E>>,
@@ -168,7 +202,25 @@ impl Pool {
         self.dispatch_future(fn_id, &args, inner, None).unwrap_or_else(|e| self.failed(e))
     }
 
-    /// Submits without waiting: `Full(args)` when every submission ring is full.
+    /// Submits without waiting: `Full(args)` when every submission ring is full. Every
+    /// error hands the arguments back ([`TrySubmitError::into_inner`]), for a retry or
+    /// another route (the crossbeam-channel `try_send` shape).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::TrySubmitError;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// match pool.try_submit(|v: Vec<u64>| v.iter().sum::<u64>(), vec![1, 2, 3]) {
+    ///     Ok(f) => assert_eq!(f.result(), Ok(6)),
+    ///     Err(TrySubmitError::Full(v)) => { /* back-pressure: do something else with v */ drop(v) }
+    ///     Err(e) => panic!("{e}"),
+    /// }
+    /// pool.shutdown();
+    /// let e = pool.try_submit(|v: Vec<u64>| v.len(), vec![4, 5]).unwrap_err();
+    /// assert!(matches!(e, TrySubmitError::Shutdown(_)));
+    /// assert_eq!(e.into_inner(), vec![4, 5]);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn try_submit<F, A, R>(&self, f: F, args: A) -> Result<JobFuture<R>, TrySubmitError<A>>
     where
         F: JobFn<A, R>,
@@ -187,7 +239,20 @@ impl Pool {
         }
     }
 
-    /// Submits, waiting at most `timeout` for room in a submission ring.
+    /// Submits, waiting at most `timeout` for room in a submission ring (and in the spill
+    /// heap, for large arguments); [`SubmitError::Timeout`] hands the arguments back when
+    /// there was none. The time-out bounds the *submission*, not the job: to bound the job,
+    /// see [`submit_with_time_limit`](Self::submit_with_time_limit); to bound the wait for
+    /// its result, [`JobFuture::result_timeout`].
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let f = pool.submit_timeout(|x: u64| x + 1, 41, Duration::from_secs(1))?;
+    /// assert_eq!(f.result(), Ok(42));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn submit_timeout<F, A, R>(
         &self,
         f: F,
@@ -202,7 +267,22 @@ impl Pool {
         self.submit_until(f, args, zeroproc_shm::wait::deadline_after(timeout))
     }
 
-    /// Submits, waiting until `deadline` for room in a submission ring.
+    /// Submits, waiting until `deadline` for room in a submission ring: the
+    /// [`submit_timeout`](Self::submit_timeout) of a caller with one deadline for many
+    /// steps.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::{Duration, Instant};
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let deadline = Instant::now() + Duration::from_secs(1);
+    /// let fs = (0..3u64)
+    ///     .map(|x| pool.submit_deadline(|x: u64| x * 10, x, deadline))
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// let got: Vec<u64> = fs.into_iter().map(|f| f.result().unwrap()).collect();
+    /// assert_eq!(got, [0, 10, 20]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn submit_deadline<F, A, R>(
         &self,
         f: F,
@@ -242,7 +322,21 @@ impl Pool {
 
     /// Submits with a time limit for this job (overrides the builder's `job_time_limit`):
     /// if the job runs longer, its worker is killed and respawned and the future fails
-    /// with [`JobError::TimeLimit`].
+    /// with [`JobError::TimeLimit`] (not [`JobError::Timeout`], which is a waiter giving
+    /// up). Python's `concurrent.futures` has no such limit (its `timeout` only stops the
+    /// wait).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// use zeroproc_sched::JobError;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let nap = |ms: u64| std::thread::sleep(Duration::from_millis(ms));
+    /// let limit = Duration::from_millis(200);
+    /// assert_eq!(pool.submit_with_time_limit(nap, 60_000, limit).result(), Err(JobError::TimeLimit));
+    /// assert_eq!(pool.submit_with_time_limit(nap, 1, limit).result(), Ok(()));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn submit_with_time_limit<F, A, R>(&self, f: F, args: A, limit: Duration) -> JobFuture<R>
     where
         F: JobFn<A, R>,
@@ -295,7 +389,11 @@ impl Pool {
 
     /// Applies `f` to every item of `items`, lazily, keeping a bounded number of jobs in
     /// flight; yields `Ok(result)` or the job's error **in input order**. See [`Map`] for
-    /// `chunk_size`, `window` and time-outs.
+    /// `chunk_size`, `window`, `timeout` and `progress`.
+    ///
+    /// The items are owned values (each is sent to a worker): to map over a `Vec` you keep,
+    /// pass `v.iter().copied()` or `v.iter().cloned()` — `&v` yields references, which is
+    /// "type mismatch resolving `<&Vec<u64> as IntoIterator>::Item == u64`".
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -315,7 +413,22 @@ impl Pool {
         Map::new(self, f, items.into_iter(), true)
     }
 
-    /// Like [`map`](Self::map), yielding results as they complete (any order).
+    /// Like [`map`](Self::map), yielding results as they complete (any order; Python's
+    /// `imap_unordered`). The results do not say which item they came from: return the
+    /// item (or its index) with the result when you need it.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let words = ["a", "bbb", "cc"].map(String::from);
+    /// let mut lens: Vec<(usize, usize)> = pool
+    ///     .map_unordered(|(i, w): (usize, String)| (i, w.len()), words.into_iter().enumerate())
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// lens.sort();
+    /// assert_eq!(lens, [(0, 1), (1, 3), (2, 2)]);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn map_unordered<F, A, R, I>(&self, f: F, items: I) -> Map<'_, F, I::IntoIter, A, R>
     where
         F: JobFn<A, R>,
@@ -348,6 +461,18 @@ impl Pool {
     }
 
     /// Per-worker statistics: jobs done, busy and idle time, bytes moved, respawns.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// for r in pool.map(|x: u64| x + 1, 0..100) {
+    ///     r.unwrap();
+    /// }
+    /// let stats = pool.stats();
+    /// assert_eq!(stats.workers.len(), 2);
+    /// println!("{stats}"); // a table: jobs, busy and idle seconds, utilisation, MB in/out
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn stats(&self) -> PoolStats {
         stats::collect(&self.shared)
     }
