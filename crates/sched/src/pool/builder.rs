@@ -89,7 +89,18 @@ impl Default for PoolBuilder {
 
 impl PoolBuilder {
     /// Number of worker processes (default: `std::thread::available_parallelism()`, which
-    /// respects the affinity mask and cgroup CPU quotas).
+    /// respects the affinity mask and cgroup CPU quotas; Python's `max_workers`). `0` is
+    /// refused by [`build`](Self::build) with [`BuildError::Config`], and so is more than
+    /// 64 per available core unless [`oversubscribe`](Self::oversubscribe) says it is
+    /// meant.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(3).build()?;
+    /// assert_eq!(pool.workers(), 3);
+    /// assert!(zeroproc_sched::Pool::builder().workers(0).build().is_err());
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n);
         self
@@ -97,12 +108,30 @@ impl PoolBuilder {
 
     /// Pin each worker to one core (default true). Worker `i` gets the `i`-th core of
     /// [`cores`](Self::cores), or of the controller's affinity mask, modulo their number.
+    /// Turn it off when the machine is shared with other pinned programs, or the pool has
+    /// more workers than cores.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).pin(false).build()?;
+    /// assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn pin(mut self, on: bool) -> Self {
         self.pin = on;
         self
     }
 
-    /// The cores (CPU ids) to pin workers to, in order; implies `pin(true)`.
+    /// The cores (CPU ids) to pin workers to, in order; implies `pin(true)`. With fewer
+    /// cores than workers, the cores are reused in turn. A core the process may not run on
+    /// leaves that worker unpinned.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).cores([0]).build()?; // both on CPU 0
+    /// assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn cores(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
         self.cores = Some(cores.into_iter().collect());
         self.pin = true;
@@ -111,7 +140,21 @@ impl PoolBuilder {
 
     /// Runs `f` once in every worker (and every respawned worker) before its first job.
     /// A panicking initializer fails [`build`](Self::build) with
-    /// [`BuildError::Initializer`] (with the panic's message).
+    /// [`BuildError::Initializer`] (with the panic's message). With arguments:
+    /// [`initializer_with`](Self::initializer_with).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// static READY: AtomicBool = AtomicBool::new(false); // one per worker process
+    /// fn setup() {
+    ///     READY.store(true, Ordering::Relaxed);
+    /// }
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).initializer(setup).build()?;
+    /// assert_eq!(pool.submit(|_: ()| READY.load(Ordering::Relaxed), ()).result(), Ok(true));
+    /// assert!(!READY.load(Ordering::Relaxed)); // not run in the controller
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn initializer<F: crate::InitFn>(mut self, f: F) -> Self {
         let _ = f;
         self.initializer = Some(crate::fnid::id_of(crate::job::call_init::<F>));
@@ -174,27 +217,65 @@ impl PoolBuilder {
     ///
     /// `0` is refused by [`build`](Self::build) with [`BuildError::Config`] (Python raises
     /// `ValueError` for a `max_tasks_per_child` below 1).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).max_jobs_per_worker(2).build()?;
+    /// let pids: Vec<u32> = pool.map(|_: u8| std::process::id(), 0..4).map(Result::unwrap).collect();
+    /// assert_eq!(pids[0], pids[1]); // two jobs per process ...
+    /// assert_ne!(pids[1], pids[2]); // ... then a fresh one
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn max_jobs_per_worker(mut self, n: u64) -> Self {
         self.max_jobs = Some(n);
         self
     }
 
     /// How idle workers and waiting controller threads wait: spin (lowest latency, burns
-    /// the core), spin-then-sleep (default: spins 50 µs), or sleep.
+    /// the core), spin-then-sleep (default: spins 50 µs), or sleep. `Spin` is for a
+    /// machine the pool has to itself and latency-critical tiny jobs; `Sleep` for a shared
+    /// machine or a pool that is idle most of the time.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::WaitStrategy;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).wait_strategy(WaitStrategy::Sleep).build()?;
+    /// assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn wait_strategy(mut self, s: WaitStrategy) -> Self {
         self.strategy = s;
         self
     }
 
     /// A fixed number of jobs `map` keeps in flight (default: adaptive, see
-    /// [`Map::window`](crate::Map::window)).
+    /// [`Map::window`](crate::Map::window)). A map's own
+    /// [`Map::window`](crate::Map::window) overrides it.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).window(4).build()?;
+    /// let n = pool.map(|x: u64| x, 0..100).filter(|r| r.is_ok()).count();
+    /// assert_eq!(n, 100);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn window(mut self, jobs: usize) -> Self {
         self.window = jobs;
         self
     }
 
     /// Bytes of each worker's submission and completion ring (a power of two, default
-    /// 256 KiB). A job's arguments or result larger than about half of it cannot be sent.
+    /// 256 KiB). A job's arguments or a result larger than about half of it does not fit
+    /// a ring record and goes through the [`spill_heap`](Self::spill_heap) instead (slower:
+    /// one more copy); raise this when many jobs carry tens of KiB each.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).ring_capacity(1 << 20).build()?;
+    /// let v = pool.submit(|n: usize| vec![7u8; n], 300_000).result().unwrap();
+    /// assert_eq!(v.len(), 300_000);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
         self.ring_capacity = bytes;
         self
@@ -203,6 +284,15 @@ impl PoolBuilder {
     /// Allow more than 64 workers per available core (default
     /// false: such a count is refused at `build`, as it is usually a mistake that starts
     /// thousands of processes). The hard cap of 512 workers holds either way.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// let many = zeroproc_sched::Pool::builder().workers(65 * cores).pin(false);
+    /// assert!(matches!(many.clone().build(), Err(zeroproc_sched::BuildError::Config(_))));
+    /// // `many.oversubscribe(true).build()` would start them all (up to 512).
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn oversubscribe(mut self, on: bool) -> Self {
         self.oversubscribe = on;
         self
@@ -220,6 +310,15 @@ impl PoolBuilder {
     /// never merged: once the heap is at its limit and carved into blocks of some size, a
     /// payload larger than every block it can still make is `TooLarge` at once (not waited
     /// for).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::JobError;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).spill_heap(0).build()?; // no heap
+    /// let big = pool.submit(|v: Vec<u8>| v.len(), vec![0u8; 1 << 20]);
+    /// assert!(matches!(big.result(), Err(JobError::TooLarge { .. })));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn spill_heap(mut self, bytes: usize) -> Self {
         self.spill_heap = Some(bytes);
         self
@@ -228,7 +327,22 @@ impl PoolBuilder {
     /// A time-out applied to every job: a job running longer fails with
     /// [`JobError::TimeLimit`](crate::JobError::TimeLimit) and its worker is killed and
     /// respawned (checked every 5 ms). A zero limit is refused by [`build`](Self::build)
-    /// with [`BuildError::Config`]: every job would fail.
+    /// with [`BuildError::Config`]: every job would fail. One job's own limit:
+    /// [`Pool::submit_with_time_limit`](crate::Pool::submit_with_time_limit).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// use zeroproc_sched::JobError;
+    /// let pool = zeroproc_sched::Pool::builder()
+    ///     .workers(1)
+    ///     .job_time_limit(Duration::from_millis(200))
+    ///     .build()?;
+    /// let stuck = pool.submit(|_: ()| -> u32 { loop { std::thread::park() } }, ());
+    /// assert_eq!(stuck.result(), Err(JobError::TimeLimit)); // killed, worker respawned
+    /// assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn job_time_limit(mut self, d: Duration) -> Self {
         self.job_time_limit = Some(d);
         self
@@ -259,6 +373,13 @@ impl PoolBuilder {
     /// The name `zeroproc top` shows for this pool (default `<executable>-<pid>`).
     /// Every pool is listed in a per-user registry while it lives (see
     /// [`running_pools`](crate::running_pools)).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).name("resize-images").build()?;
+    /// assert_eq!(pool.name(), "resize-images");
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -302,7 +423,22 @@ impl PoolBuilder {
     }
 
     /// Creates the shared segment and rings, starts the workers and waits for every one
-    /// to finish its handshake (attached, same build, initializer run).
+    /// to finish its handshake (attached, same build, initializer run). Call
+    /// [`init`](crate::init) first in `main`; the errors are [`BuildError`]'s: bad options
+    /// (`Config`), a worker that did not start or runs `main` instead of serving
+    /// (`NoInit`, `HandshakeTimeout`: `init()` is missing or not first), a panicking
+    /// initializer (`Initializer`), and system limits (`Segment`, `Spawn`).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{BuildError, Pool};
+    /// match Pool::builder().workers(2).max_jobs_per_worker(0).build() {
+    ///     Err(BuildError::Config(why)) => println!("fix the options: {why}"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// let pool = Pool::builder().workers(2).build()?;
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn build(self) -> Result<Pool, BuildError> {
         match launch::started() {
             launch::Started::No => {}

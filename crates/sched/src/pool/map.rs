@@ -178,6 +178,24 @@ fn place<'s, T: Message>(
 /// time-out, cancels the jobs no worker has started, as Python does when its `map`
 /// iterator is closed or times out; jobs already running finish and their results are
 /// discarded (with [`cancel_on_drop`](crate::PoolBuilder::cancel_on_drop) they are stopped).
+///
+/// Each item is a `Result`: `.map(Result::unwrap)` to panic on the first failed job,
+/// `.collect::<Result<Vec<_>, _>>()` to stop at it (the jobs not started are then
+/// cancelled), or match each one to keep going past failures.
+///
+/// ```
+/// zeroproc_sched::init();
+/// use zeroproc_sched::JobError;
+/// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+/// let inv = |x: i64| if x == 0 { panic!("1/0") } else { 100 / x };
+///
+/// let all: Result<Vec<i64>, JobError> = pool.map(inv, [1, 2, 4]).collect();
+/// assert_eq!(all, Ok(vec![100, 50, 25]));
+///
+/// let (ok, failed): (Vec<_>, Vec<_>) = pool.map(inv, [1, 0, 5]).partition(Result::is_ok);
+/// assert_eq!((ok.len(), failed.len()), (2, 1));
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
 pub struct Map<'p, F, I, A, R> {
     pool: &'p Pool,
     items: I,
@@ -260,7 +278,17 @@ where
     }
 
     /// Items per job (Python's `chunksize`; default 1). Larger chunks amortise the per-job
-    /// cost for tiny functions.
+    /// cost for tiny functions: with jobs of a few microseconds, chunks of 100–1000 items
+    /// are the difference between the pool's per-job overhead and the work itself. Output
+    /// is still one entry per item; a chunk that fails yields its error once per item.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let sum: u64 = pool.map(|x: u64| x * x, 0..100_000).chunk_size(1000).map(Result::unwrap).sum();
+    /// assert_eq!(sum, (0..100_000u64).map(|x| x * x).sum::<u64>());
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn chunk_size(mut self, n: usize) -> Self {
         self.chunk = n.max(1);
         self
@@ -276,7 +304,8 @@ where
     /// a finished result is handed back before more items are read, as
     /// `multiprocessing.Pool.imap` does with its feeder thread; a result comes back about
     /// one item's arrival after its job is done. (Python's `Executor.map` reads the whole
-    /// input first.)
+    /// input first.) The window also bounds memory: at most `window` chunks' arguments
+    /// and results are held at once, whatever the input's length.
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -298,6 +327,24 @@ where
     /// was built with [`cancel_on_drop`](super::PoolBuilder::cancel_on_drop)). **Differs:** the
     /// clock starts at the first `next()` (the map is lazy: nothing is submitted before),
     /// where Python's starts at the `map` call.
+    ///
+    /// This is [`JobError::Timeout`] (the waiter gave up), not
+    /// [`JobError::TimeLimit`] (a job was killed for running too long: see
+    /// [`job_time_limit`](super::PoolBuilder::job_time_limit)).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::time::Duration;
+    /// use zeroproc_sched::JobError;
+    /// // `cancel_on_drop`: the job still running at the time-out is stopped too, so the
+    /// // pool's drop does not wait for it.
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).cancel_on_drop(true).build()?;
+    /// let nap = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    /// let got: Vec<_> = pool.map(nap, [1, 60_000, 1]).timeout(Duration::from_millis(300)).collect();
+    /// assert_eq!(got[0], Ok(1));
+    /// assert_eq!(got.last(), Some(&Err(JobError::Timeout))); // then the iterator ended
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
