@@ -77,3 +77,69 @@ pub trait InitFn: Fn() + Copy + Send + 'static {}
 
 #[diagnostic::do_not_recommend]
 impl<F> InitFn for F where F: Fn() + Copy + Send + 'static {}
+
+/// A kernel for [`Pool::for_each_chunk_mut`](crate::Pool::for_each_chunk_mut):
+/// `Fn(&mut [T], Range<usize>)` — the chunk and where it lies in the array — as a fn item
+/// or a closure that captures nothing (see [`JobFn`]). Blanket-implemented; the bound
+/// exists for its error message.
+///
+/// ```compile_fail,E0277
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+/// let mut y = zeroproc_mp::SharedArray::<f64>::zeroed(8).unwrap();
+/// let scale = vec![2.0];
+/// // error[E0277]: `{closure}` cannot be a chunk kernel: ... captures nothing
+/// pool.for_each_chunk_mut(&mut y, 4, move |c: &mut [f64], _| c.fill(scale[0])).unwrap();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a chunk kernel: it must be a fn item or a closure that \
+               captures nothing, taking `(&mut [{T}], Range<usize>)`",
+    label = "captures variables (or does not take `(&mut [{T}], Range<usize>)`)",
+    note = "a worker calls the kernel by its type and gets no bytes of it: put read-only \
+            input in a `SharedArray` and use `for_each_chunk_mut_with`, or submit jobs \
+            over `chunks_mut()` with the data in the job's argument"
+)]
+pub trait ChunkKernel<T>: Fn(&mut [T], std::ops::Range<usize>) + Copy + Send + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<T, K> ChunkKernel<T> for K where K: Fn(&mut [T], std::ops::Range<usize>) + Copy + Send + 'static
+{}
+
+/// A kernel for [`Pool::for_each_chunk_mut_with`](crate::Pool::for_each_chunk_mut_with):
+/// `Fn(&mut [T], &[U])` — a chunk of the output and the same range of the input — as a fn
+/// item or a closure that captures nothing (see [`JobFn`]). Blanket-implemented; the bound
+/// exists for its error message.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a chunk kernel: it must be a fn item or a closure that \
+               captures nothing, taking `(&mut [{T}], &[{U}])`",
+    label = "captures variables (or does not take `(&mut [{T}], &[{U}])`)",
+    note = "a worker calls the kernel by its type and gets no bytes of it: what it reads \
+            must be in the input `SharedArray` (or another one whose handle is reachable \
+            from the job), not in a captured variable"
+)]
+pub trait ZipKernel<T, U>: Fn(&mut [T], &[U]) + Copy + Send + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<T, U, K> ZipKernel<T, U> for K where K: Fn(&mut [T], &[U]) + Copy + Send + 'static {}
+
+/// A kernel for [`Pool::for_each_row_band_mut`](crate::Pool::for_each_row_band_mut):
+/// `Fn(&mut [T], RowBand)` — whole rows of a grid and which rows they are — as a fn item or
+/// a closure that captures nothing (see [`JobFn`]). Blanket-implemented; the bound exists
+/// for its error message.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a row-band kernel: it must be a fn item or a closure that \
+               captures nothing, taking `(&mut [{T}], RowBand)`",
+    label = "captures variables (or does not take `(&mut [{T}], RowBand)`)",
+    note = "a worker calls the kernel by its type and gets no bytes of it: what it reads \
+            must be in a `SharedArray`, not in a captured variable"
+)]
+pub trait BandKernel<T>:
+    Fn(&mut [T], zeroproc_mp::shared::RowBand) + Copy + Send + 'static
+{
+}
+
+#[diagnostic::do_not_recommend]
+impl<T, K> BandKernel<T> for K where
+    K: Fn(&mut [T], zeroproc_mp::shared::RowBand) + Copy + Send + 'static
+{
+}

@@ -9,7 +9,9 @@
 //! | [`Pool::for_each_row_band_mut`] | `(&mut [T], RowBand)`: whole rows of a `rows × cols` grid |
 //!
 //! Kernels are fn items or non-capturing closures, like every job (a capturing one is a
-//! compile error): a worker is another process, it gets the kernel by its code address.
+//! compile error, whose message says so: [`ChunkKernel`](crate::ChunkKernel),
+//! [`ZipKernel`](crate::ZipKernel), [`BandKernel`](crate::BandKernel)): a worker is
+//! another process, it gets the kernel by its type.
 
 mod error;
 mod jobs;
@@ -19,8 +21,7 @@ pub use error::ForEachChunkError;
 use super::Pool;
 use crate::error::JobError;
 use crate::job::Message;
-use std::ops::Range;
-use zeroproc_mp::shared::{ChunkMut, Pod, RowBand, SharedError};
+use zeroproc_mp::shared::{ChunkMut, Pod, SharedError};
 use zeroproc_mp::SharedArray;
 
 impl Pool {
@@ -43,6 +44,9 @@ impl Pool {
     /// let mut y = SharedArray::<f64>::zeroed(1000)?;
     /// pool.for_each_chunk_mut(&mut y, 100, fill)?;
     /// assert_eq!(y.as_slice()?[999], 1998.0);
+    /// // A closure works too, if it captures nothing:
+    /// pool.for_each_chunk_mut(&mut y, 100, |c, _| c.iter_mut().for_each(|v| *v += 1.0))?;
+    /// assert_eq!(y.as_slice()?[999], 1999.0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn for_each_chunk_mut<T, K>(
@@ -53,7 +57,7 @@ impl Pool {
     ) -> Result<(), ForEachChunkError>
     where
         T: Pod,
-        K: Fn(&mut [T], Range<usize>) + Copy + Send + 'static,
+        K: crate::ChunkKernel<T>,
         (ChunkMut<T>, u64): Message,
     {
         let _ = kernel;
@@ -91,7 +95,7 @@ impl Pool {
     where
         T: Pod,
         U: Pod,
-        K: Fn(&mut [T], &[U]) + Copy + Send + 'static,
+        K: crate::ZipKernel<T, U>,
         (ChunkMut<T>, zeroproc_mp::shared::ArrayHandle<U>, u64): Message,
     {
         let _ = kernel;
@@ -107,7 +111,7 @@ impl Pool {
     /// Runs `kernel` on bands of `band_rows` whole rows of the row-major grid `y` of
     /// `cols` columns (`y.len()` must be a multiple of `cols`; the last band may have
     /// fewer rows): the kernel gets the band's elements, row after row, and its
-    /// [`RowBand`] (which rows, how wide).
+    /// [`RowBand`](zeroproc_mp::shared::RowBand) (which rows, how wide).
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -137,7 +141,7 @@ impl Pool {
     ) -> Result<(), ForEachChunkError>
     where
         T: Pod,
-        K: Fn(&mut [T], RowBand) + Copy + Send + 'static,
+        K: crate::BandKernel<T>,
         (ChunkMut<T>, u64, u64): Message,
     {
         let _ = kernel;
