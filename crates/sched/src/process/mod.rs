@@ -100,7 +100,22 @@ pub trait Run: Message {
     fn run(self);
 }
 
-/// How a process ended.
+/// How a process ended: what [`Process::join`] and [`Process::exit_code`] return.
+///
+/// ```
+/// zeroproc_sched::init();
+/// use zeroproc_sched::{Exit, Process};
+/// let mut ok = Process::spawn(|_: ()| {}, ())?;
+/// let mut panics = Process::spawn(|_: ()| panic!("no"), ())?;
+/// let mut exits = Process::spawn(|c: i32| std::process::exit(c), 3)?;
+/// let mut aborts = Process::spawn(|_: ()| std::process::abort(), ())?;
+/// assert_eq!(ok.join()?, Exit::Code(0));
+/// assert_eq!(panics.join()?, Exit::Code(1));
+/// assert_eq!(exits.join()?, Exit::Code(3));
+/// assert_eq!(aborts.join()?, Exit::Signal(libc::SIGABRT));
+/// assert_eq!(Exit::Signal(libc::SIGABRT).python_code(), -6); // Python's `exitcode`
+/// # Ok::<(), zeroproc_sched::ProcessError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// It exited with this code (0: the body returned; 1: it panicked). If the program
@@ -121,7 +136,19 @@ impl Exit {
     }
 }
 
-/// Why a process could not be started or waited for.
+/// Why a process could not be started or waited for. A body that panics or a process
+/// that is killed is **not** an error: [`join`](Process::join) returns its [`Exit`].
+///
+/// ```
+/// zeroproc_sched::init();
+/// use zeroproc_sched::{Process, ProcessError};
+/// let mut p = Process::new(|_: ()| {}, ());
+/// assert!(matches!(p.join(), Err(ProcessError::NotStarted)));
+/// p.start()?;
+/// assert!(matches!(p.start(), Err(ProcessError::AlreadyStarted)));
+/// p.join()?;
+/// # Ok::<(), ProcessError>(())
+/// ```
 #[derive(Debug)]
 pub enum ProcessError {
     /// `start` on a process that was started already.
@@ -231,7 +258,19 @@ static COUNTER: AtomicU32 = AtomicU32::new(1);
 
 impl Process {
     /// A process that will run `f(args)` once started (Python's
-    /// `Process(target=f, args=...)`). `f` is a non-capturing closure or fn item.
+    /// `Process(target=f, args=...)`). `f` is a non-capturing closure or fn item
+    /// ([`JobFn`](crate::JobFn)); several arguments go as a tuple. Nothing runs until
+    /// [`start`](Self::start); [`spawn`](Self::spawn) does both.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Exit, Process};
+    /// let mut p = Process::new(|(who, n): (String, u32)| println!("{who} x{n}"), ("hello".into(), 2))
+    ///     .name("greeter");
+    /// p.start()?;
+    /// assert_eq!(p.join()?, Exit::Code(0));
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn new<F, A>(f: F, args: A) -> Process
     where
         F: crate::JobFn<A, ()>,
@@ -242,12 +281,22 @@ impl Process {
         Process::with(fn_id, &args)
     }
 
-    /// A process that will call `obj.run()` once started (the subclass style).
+    /// A process that will call `obj.run()` once started (the subclass style: see [`Run`]
+    /// for an example). `obj` is archived and travels to the child.
     pub fn from_run<T: Run>(obj: T) -> Process {
         Process::with(crate::fnid::id_of(job::call_run::<T>), &obj)
     }
 
-    /// [`new`](Self::new) and [`start`](Self::start) in one.
+    /// [`new`](Self::new) and [`start`](Self::start) in one (for a name or `daemon`, use
+    /// `new` and `start`).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Exit, Process};
+    /// let mut p = Process::spawn(|x: u64| assert_eq!(x * 2, 84), 42)?;
+    /// assert_eq!(p.join()?, Exit::Code(0));
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn spawn<F, A>(f: F, args: A) -> Result<Process, ProcessError>
     where
         F: crate::JobFn<A, ()>,
@@ -275,8 +324,21 @@ impl Process {
         }
     }
 
-    /// Sets the name (default `Process-N`); the child reads it with
-    /// [`current_name`](Self::current_name).
+    /// Sets the name (default `Process-N`), builder style, before
+    /// [`start`](Self::start); read it with [`get_name`](Self::get_name) here, and with
+    /// [`current_name`](Self::current_name) in the child.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Exit, Process};
+    /// let mut p = Process::new(|_: ()| assert_eq!(Process::current_name().as_deref(), Some("loader")), ())
+    ///     .name("loader");
+    /// assert_eq!(p.get_name(), "loader");
+    /// p.start()?;
+    /// assert_eq!(p.join()?, Exit::Code(0));
+    /// assert_eq!(Process::current_name(), None); // not in a Process child
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -284,13 +346,23 @@ impl Process {
 
     /// Daemon processes die with the thread that started them (`PR_SET_PDEATHSIG`) and
     /// are killed when their `Process` is dropped; others (the default, as in Python)
-    /// outlive their handle and their parent.
+    /// outlive their handle and their parent (and `#[zeroproc::main]` joins them when
+    /// `main` returns).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Exit, Process};
+    /// let mut p = Process::new(|_: ()| loop { std::thread::park() }, ()).daemon(true);
+    /// p.start()?;
+    /// drop(p); // a daemon is killed with its handle (this one would never end)
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn daemon(mut self, on: bool) -> Self {
         self.daemon = on;
         self
     }
 
-    /// The process's name.
+    /// The process's name (set with [`name`](Self::name)).
     pub fn get_name(&self) -> &str {
         &self.name
     }
@@ -300,7 +372,20 @@ impl Process {
         CURRENT_NAME.get().cloned()
     }
 
-    /// Starts the process.
+    /// Starts the process: a fresh copy of this program (not a fork) that runs the
+    /// function on its arguments — `main` must call [`init`](crate::init) first, or the
+    /// child fails with [`ProcessError::NotRun`] at `join`. A process starts once.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Exit, Process};
+    /// let mut p = Process::new(|_: ()| {}, ());
+    /// assert_eq!(p.pid(), None);
+    /// p.start()?;
+    /// assert!(p.pid().is_some());
+    /// assert_eq!(p.join()?, Exit::Code(0));
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn start(&mut self) -> Result<(), ProcessError> {
         match crate::launch::started() {
             crate::launch::Started::No => {}
@@ -377,12 +462,35 @@ impl Process {
         self.reap.lock().unwrap_or_else(|e| e.into_inner()).poll(lost)
     }
 
-    /// How the process ended, if it has (Python's `exitcode`, as an enum).
+    /// How the process ended, if it has (Python's `exitcode`, as an enum; `None` while it
+    /// runs or before it started). Never waits.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Exit, Process};
+    /// let mut p = Process::spawn(|_: ()| std::process::exit(7), ())?;
+    /// p.join()?;
+    /// assert_eq!(p.exit_code(), Some(Exit::Code(7)));
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn exit_code(&self) -> Option<Exit> {
         self.poll_exit()
     }
 
-    /// Waits for the process to end.
+    /// Waits for the process to end and says how ([`Exit`]); again later, it returns the
+    /// same. A panic in the body is `Exit::Code(1)` (its message:
+    /// [`panic_message`](Self::panic_message)), a signal `Exit::Signal(n)`.
+    /// Errors: [`ProcessError::NotStarted`], or [`ProcessError::NotRun`] when the child
+    /// exited before its body started.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Exit, Process};
+    /// let mut p = Process::spawn(|n: u64| assert!(n < 10, "{n} is too many"), 12)?;
+    /// assert_eq!(p.join()?, Exit::Code(1));
+    /// assert!(p.panic_message().unwrap().contains("12 is too many"));
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn join(&mut self) -> Result<Exit, ProcessError> {
         match self.join_until(None)? {
             Some(e) => Ok(e),
@@ -390,12 +498,34 @@ impl Process {
         }
     }
 
-    /// Waits at most `timeout`; `None` if it still runs.
+    /// Waits at most `timeout`; `Ok(None)` if it still runs (Python's `join(timeout)`,
+    /// which returns `None` either way and leaves you to check `exitcode`).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Exit, Process};
+    /// use std::time::Duration;
+    /// let mut p = Process::spawn(|_: ()| loop { std::thread::park() }, ())?;
+    /// assert_eq!(p.join_timeout(Duration::from_millis(50))?, None); // still running
+    /// p.kill();
+    /// assert_eq!(p.join_timeout(Duration::from_secs(10))?, Some(Exit::Signal(libc::SIGKILL)));
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<Exit>, ProcessError> {
         self.join_until(zeroproc_shm::wait::deadline_after(timeout))
     }
 
-    /// Waits until `deadline`; `None` if it still runs then.
+    /// Waits until `deadline`; `Ok(None)` if it still runs then (see
+    /// [`join_timeout`](Self::join_timeout)).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Exit, Process};
+    /// use std::time::{Duration, Instant};
+    /// let mut p = Process::spawn(|_: ()| {}, ())?;
+    /// assert_eq!(p.join_deadline(Instant::now() + Duration::from_secs(10))?, Some(Exit::Code(0)));
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn join_deadline(&mut self, deadline: Instant) -> Result<Option<Exit>, ProcessError> {
         self.join_until(Some(deadline))
     }
@@ -452,12 +582,25 @@ impl Process {
         }
     }
 
-    /// Sends SIGTERM (Python's `terminate`).
+    /// Sends SIGTERM (Python's `terminate`); does not wait — [`join`](Self::join) after
+    /// it. Nothing happens if the process has ended. (Unlike
+    /// [`JobFuture::terminate`](crate::JobFuture::terminate), which stops one job.)
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{Exit, Process};
+    /// let mut p = Process::spawn(|_: ()| loop { std::thread::park() }, ())?;
+    /// p.terminate();
+    /// assert_eq!(p.join()?, Exit::Signal(libc::SIGTERM));
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn terminate(&self) {
         self.signal(libc::SIGTERM);
     }
 
-    /// Sends SIGKILL (Python's `kill`).
+    /// Sends SIGKILL (Python's `kill`): as [`terminate`](Self::terminate), for a process
+    /// that handles or ignores SIGTERM. See [`join_timeout`](Self::join_timeout) for an
+    /// example.
     pub fn kill(&self) {
         self.signal(libc::SIGKILL);
     }
@@ -472,7 +615,8 @@ impl Process {
         }
     }
 
-    /// The panic message, if the body panicked (after the process ended).
+    /// The panic message, if the body panicked (after the process ended; `None` while it
+    /// runs, or if it ended otherwise). See [`join`](Self::join) for an example.
     pub fn panic_message(&self) -> Option<String> {
         let seg = self.seg.as_ref()?;
         // SAFETY: the data region starts with a ProcessBlock (all atomics), kept mapped by
