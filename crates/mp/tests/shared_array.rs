@@ -109,7 +109,7 @@ fn a_panicking_writer_gives_its_chunk_back() {
     assert!(r.is_err());
     assert_eq!(a.pending_chunks(), 1);
     let g = chunks[0].write().unwrap(); // FREE again
-    g.abandon(); // and again
+    g.unclaim(); // and again
     chunks[0].write().unwrap().fill(5);
     assert_eq!(a.as_slice().unwrap(), &[5; 8]);
 }

@@ -355,7 +355,7 @@ fn zp_reuse_child() {
                             Ok(mut g) => {
                                 assert!(!dropped, "claimed a chunk after the array dropped");
                                 g.fill(0xDEAD);
-                                g.abandon(); // FREE again: claimable by the next try
+                                g.unclaim(); // FREE again: claimable by the next try
                             }
                             Err(SharedError::Dropped) => dropped = true,
                             // Stale: the drop, a reuse and a new split all came between

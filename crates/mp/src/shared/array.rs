@@ -41,6 +41,12 @@ pub const DEFAULT_MAX_CHUNKS: usize = 4096;
 /// a.wait_chunks(std::time::Duration::from_secs(1)).unwrap();
 /// assert_eq!(a.as_slice().unwrap()[999], 999.0);
 /// ```
+///
+/// `T` is plain old data ([`Pod`](bytemuck::Pod): numbers, arrays of them, `#[repr(C)]`
+/// structs of them — see [the module](super) for your own structs), as every process
+/// reads the same bytes in place. A `String` or `Vec` element is refused ("the trait `Pod`
+/// is not implemented for `String`"): such values go through a
+/// [`Queue`](crate::Queue), a [`SharedList`](crate::SharedList), or a pool's `share`.
 pub struct SharedArray<T: Pod> {
     map: Arc<Mapping>,
     /// This array's generation in its segment (`recycle.rs`). Fixed for the array's life
@@ -51,13 +57,29 @@ pub struct SharedArray<T: Pod> {
 }
 
 impl<T: Pod> SharedArray<T> {
-    /// A zero-filled array of `len` elements.
+    /// A zero-filled array of `len` elements. Its memory is a fresh segment (or one kept
+    /// from a dropped array of the same shape); `Create` when the system has no room.
+    ///
+    /// ```
+    /// let a = zeroproc_mp::SharedArray::<u64>::zeroed(1 << 20).unwrap(); // 8 MiB
+    /// assert_eq!(a.len(), 1 << 20);
+    /// assert!(a.as_slice().unwrap().iter().all(|&x| x == 0));
+    /// ```
     pub fn zeroed(len: usize) -> Result<Self, SharedError> {
         Self::zeroed_with_max_chunks(len, len.min(DEFAULT_MAX_CHUNKS))
     }
 
     /// A zero-filled array whose splits may have up to `max_chunks` chunks (8 bytes of
-    /// shared memory each).
+    /// shared memory each; [`zeroed`](Self::zeroed) allows
+    /// [`DEFAULT_MAX_CHUNKS`] or one per element, whichever is fewer). A split into more
+    /// chunks is [`SharedError::TooManyChunks`].
+    ///
+    /// ```
+    /// use zeroproc_mp::shared::{SharedArray, SharedError};
+    /// let mut a = SharedArray::<u8>::zeroed_with_max_chunks(100, 4).unwrap();
+    /// assert!(matches!(a.chunks_mut(10), Err(SharedError::TooManyChunks { chunks: 10, max: 4 })));
+    /// assert_eq!(a.chunks_mut(25).unwrap().len(), 4);
+    /// ```
     pub fn zeroed_with_max_chunks(len: usize, max_chunks: usize) -> Result<Self, SharedError> {
         Self::create(len, max_chunks, None)
     }
@@ -115,7 +137,18 @@ impl<T: Pod> SharedArray<T> {
         self.map.id()
     }
 
-    /// A handle for other processes (cheap; any number of them).
+    /// A handle for other processes (cheap; any number of them): put it in a job's or a
+    /// `Process`'s argument, and [`read`](ArrayHandle::read) the array there. It holds no
+    /// memory: the array lives as long as this `SharedArray` (a handle used after that
+    /// gets [`SharedError::Dropped`]).
+    ///
+    /// ```
+    /// use zeroproc_mp::shared::SharedArray;
+    /// let a = SharedArray::from_slice(&[3u32, 4]).unwrap();
+    /// let h = a.handle();
+    /// assert_eq!(h.len(), 2);
+    /// assert_eq!(&*h.read().unwrap(), &[3, 4]);
+    /// ```
     pub fn handle(&self) -> ArrayHandle<T> {
         ArrayHandle::new(&self.map, self.generation)
     }
@@ -132,6 +165,17 @@ impl<T: Pod> SharedArray<T> {
 
     /// The elements, once no chunk of the current split is unfinished
     /// ([`SharedError::SplitInProgress`] otherwise; see [`wait_chunks`](Self::wait_chunks)).
+    /// The owner's read: borrows the array, so no split can start while the slice lives.
+    ///
+    /// ```
+    /// use zeroproc_mp::shared::{SharedArray, SharedError};
+    /// let mut a = SharedArray::from_slice(&[1i64, 2, 3]).unwrap();
+    /// assert_eq!(a.as_slice().unwrap().iter().sum::<i64>(), 6);
+    /// let chunks = a.chunks_mut(3).unwrap();
+    /// assert!(matches!(a.as_slice(), Err(SharedError::SplitInProgress { pending: 1 })));
+    /// drop(chunks[0].write().unwrap()); // the chunk is done (unchanged here)
+    /// assert_eq!(a.as_slice().unwrap(), &[1, 2, 3]);
+    /// ```
     pub fn as_slice(&self) -> Result<&[T], SharedError> {
         let readable = self.map.readable();
         self.check_generation().and(readable)?;
@@ -185,14 +229,38 @@ impl<T: Pod> SharedArray<T> {
         Ok((0..chunks as u32).map(|i| ChunkMut::new(h.clone(), epoch, i)).collect())
     }
 
-    /// Chunks of the current split not yet finished (DONE or closed).
+    /// Chunks of the current split not yet finished (DONE or closed): a progress count
+    /// while jobs write them. Never waits.
+    ///
+    /// ```
+    /// let mut a = zeroproc_mp::SharedArray::<u8>::zeroed(8).unwrap();
+    /// let chunks = a.chunks_mut(2).unwrap();
+    /// assert_eq!(a.pending_chunks(), 4);
+    /// chunks[1].write().unwrap().fill(1);
+    /// assert_eq!(a.pending_chunks(), 3);
+    /// ```
     pub fn pending_chunks(&self) -> usize {
         self.map.try_finish(self.map.state())
     }
 
     /// Waits until every chunk of the current split is finished; `Timeout` says how many
     /// are not (a chunk whose writer died stays unfinished until claimed again or
-    /// abandoned).
+    /// abandoned). Not needed after a pool has returned every chunk job's result — those
+    /// chunks are finished — but when chunks went to `Process`es or were submitted without
+    /// waiting for the futures.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeroproc_mp::shared::{SharedArray, SharedError};
+    /// let mut a = SharedArray::<u8>::zeroed(4).unwrap();
+    /// let chunks = a.chunks_mut(2).unwrap();
+    /// chunks[0].write().unwrap().fill(1);
+    /// let e = a.wait_chunks(Duration::from_millis(10)).unwrap_err();
+    /// assert!(matches!(e, SharedError::Timeout { pending: 1 }));
+    /// chunks[1].write().unwrap().fill(2);
+    /// a.wait_chunks(Duration::from_secs(1)).unwrap();
+    /// assert_eq!(a.as_slice().unwrap(), &[1, 1, 2, 2]);
+    /// ```
     pub fn wait_chunks(&self, timeout: Duration) -> Result<(), SharedError> {
         self.check_generation()?;
         self.map.wait_split(timeout)
@@ -241,7 +309,9 @@ impl<T: Pod> fmt::Debug for SharedArray<T> {
     }
 }
 
-/// The owner's exclusive write access ([`SharedArray::write`]): derefs to `&mut [T]`.
+/// The owner's exclusive write access ([`SharedArray::write`]): derefs to `&mut [T]`;
+/// readers in other processes are refused ([`SharedError::OwnerWriting`]) until it is
+/// dropped. See [`SharedArray::write`] for an example.
 pub struct WriteGuard<'a, T: Pod> {
     array: &'a mut SharedArray<T>,
     state: State,

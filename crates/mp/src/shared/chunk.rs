@@ -63,12 +63,23 @@ impl<T: Pod> ChunkMut<T> {
         Self { array, epoch, index }
     }
 
-    /// The chunk's position in its split.
+    /// The chunk's position in its split (0, 1, ...; the chunk's elements start at
+    /// `index × chunk_len`).
+    ///
+    /// ```
+    /// let mut a = zeroproc_mp::SharedArray::<u8>::zeroed(10).unwrap();
+    /// let chunks = a.chunks_mut(4).unwrap();
+    /// assert_eq!(chunks[2].index(), 2);
+    /// assert_eq!(chunks[2].array().len(), 10);
+    /// # drop(chunks); a.abandon_chunks().unwrap();
+    /// ```
     pub fn index(&self) -> usize {
         self.index as usize
     }
 
-    /// The whole array this chunk belongs to.
+    /// The whole array this chunk belongs to: a kernel that needs neighbours of its chunk
+    /// (a stencil) reads them through it — but not while the split is unfinished, so
+    /// neighbours come from a *separate* input array.
     pub fn array(&self) -> &ArrayHandle<T> {
         &self.array
     }
@@ -80,7 +91,7 @@ impl<T: Pod> ChunkMut<T> {
     /// contents are whatever the dead writer left).
     ///
     /// Dropping the guard marks the chunk DONE — unless the thread is panicking, which
-    /// frees it for another attempt (as does [`ChunkGuard::abandon`]).
+    /// frees it for another attempt (as does [`ChunkGuard::unclaim`]).
     pub fn write(&self) -> Result<ChunkGuard<T>, SharedError> {
         let map = self.array.mapping()?;
         let idx = self.index as usize;
@@ -132,8 +143,21 @@ impl<T: Pod> ChunkMut<T> {
     }
 }
 
-/// Exclusive access to one claimed chunk: derefs to `&mut [T]`. Dropping it marks the
-/// chunk DONE (FREE again if the thread is panicking).
+/// Exclusive access to one claimed chunk ([`ChunkMut::write`]): derefs to `&mut [T]`.
+/// Dropping it marks the chunk DONE (FREE again if the thread is panicking, or after
+/// [`unclaim`](Self::unclaim)).
+///
+/// ```
+/// let mut a = zeroproc_mp::SharedArray::<u32>::zeroed(6).unwrap();
+/// for c in a.chunks_mut(4).unwrap() {
+///     let mut g = c.write().unwrap();
+///     let r = g.range(); // 0..4, then 4..6
+///     for (x, i) in g.iter_mut().zip(r) {
+///         *x = i as u32 * 10;
+///     }
+/// } // dropped: DONE
+/// assert_eq!(a.as_slice().unwrap(), &[0, 10, 20, 30, 40, 50]);
+/// ```
 pub struct ChunkGuard<T> {
     map: Arc<Mapping>,
     index: usize,
@@ -145,7 +169,8 @@ pub struct ChunkGuard<T> {
 }
 
 impl<T> ChunkGuard<T> {
-    /// The chunk's element range within the array.
+    /// The chunk's element range within the array (`guard[i]` is element
+    /// `range().start + i`). See [`ChunkGuard`] for an example.
     pub fn range(&self) -> Range<usize> {
         self.start..self.start + self.len
     }
@@ -155,8 +180,21 @@ impl<T> ChunkGuard<T> {
         self.index
     }
 
-    /// Gives the chunk back unfinished (FREE: another claim may write it).
-    pub fn abandon(mut self) {
+    /// Gives the chunk back unfinished: it is FREE again and another
+    /// [`write`](ChunkMut::write) (in any process) may claim it, as after a panic. (Not to
+    /// be confused with [`SharedArray::abandon_chunks`](super::SharedArray::abandon_chunks),
+    /// which closes the chunks for good.)
+    ///
+    /// ```
+    /// use zeroproc_mp::shared::SharedArray;
+    /// let mut a = SharedArray::<u8>::zeroed(4).unwrap();
+    /// let chunks = a.chunks_mut(4).unwrap();
+    /// let g = chunks[0].write().unwrap();
+    /// g.unclaim(); // e.g. an input was not ready: let a later try do it
+    /// chunks[0].write().unwrap().fill(9); // claimed again, and DONE this time
+    /// assert_eq!(a.as_slice().unwrap(), &[9; 4]);
+    /// ```
+    pub fn unclaim(mut self) {
         self.abandoned = true;
     }
 

@@ -120,8 +120,21 @@ impl<T: Pod> ArrayHandle<T> {
     }
 }
 
-/// A read lease on a shared array: derefs to `&[T]`; while it lives nobody writes the
-/// elements.
+/// A read lease on a shared array ([`ArrayHandle::read`]): derefs to `&[T]`; while it
+/// lives nobody writes the elements — the owner's [`write`](super::SharedArray::write) and
+/// [`chunks_mut`](super::SharedArray::chunks_mut) get [`SharedError::ReadersActive`], so
+/// drop it once the job has read what it needs.
+///
+/// ```
+/// use zeroproc_mp::shared::{SharedArray, SharedError};
+/// let mut a = SharedArray::from_slice(&[1u8, 2]).unwrap();
+/// let h = a.handle();
+/// let g = h.read().unwrap();
+/// assert_eq!(g[1], 2);
+/// assert!(matches!(a.write(), Err(SharedError::ReadersActive { .. })));
+/// drop(g);
+/// a.write().unwrap()[1] = 5;
+/// ```
 pub struct ReadGuard<T> {
     map: Arc<Mapping>,
     slot: usize,

@@ -46,7 +46,7 @@ where
     let x = x.read().map_err(|e| e.to_string())?;
     let mut g = c.write().map_err(|e| e.to_string())?;
     if x.get(g.range()).is_none() {
-        g.abandon(); // not DONE: nothing was computed
+        g.unclaim(); // not DONE: nothing was computed
         return Err("the input is shorter than the output".into());
     }
     let start = g.range().start;
@@ -65,7 +65,7 @@ where
 {
     let mut g = c.write().map_err(|e| e.to_string())?;
     if RowBand::of_elements(g.range(), cols as usize).is_none() {
-        g.abandon(); // not DONE: nothing was computed
+        g.unclaim(); // not DONE: nothing was computed
         return Err("the chunk is not whole rows".into());
     }
     let start = g.range().start;
