@@ -43,6 +43,20 @@ macro_rules! send_methods {
             self.$tx.send_bytes_wait(bytes, Wait::Until(None)).map_err(SendError::from)
         }
 
+        #[doc = concat!("[`send_bytes`](Self::send_bytes) if there is room now, else hands the bytes back in [`TrySendError::Full`].\n\n```\n", $setup, "\ntx.try_send_bytes(b\"now\").unwrap();\nassert_eq!(rx.recv_bytes().unwrap(), b\"now\");\n```")]
+        pub fn try_send_bytes<'p>(&mut self, bytes: &'p [u8]) -> Result<(), TrySendError<&'p [u8]>> {
+            self.$tx.send_bytes_wait(bytes, Wait::Never).map_err(TrySendError::from)
+        }
+
+        #[doc = concat!("[`send_bytes`](Self::send_bytes), giving up after `timeout`.\n\n```\n", $setup, "\ntx.send_bytes_timeout(b\"y\", std::time::Duration::from_millis(10)).unwrap();\nassert_eq!(rx.recv_bytes().unwrap(), b\"y\");\n```")]
+        pub fn send_bytes_timeout<'p>(
+            &mut self,
+            bytes: &'p [u8],
+            timeout: Duration,
+        ) -> Result<(), SendTimeoutError<&'p [u8]>> {
+            self.$tx.send_bytes_wait(bytes, Wait::Until(deadline_after(timeout)))
+        }
+
         #[doc = concat!("[`send_bytes`](Self::send_bytes), giving up at `deadline`.\n\n```\n", $setup, "\ntx.send_bytes_deadline(b\"x\", std::time::Instant::now()).unwrap();\nassert_eq!(rx.recv_bytes().unwrap(), b\"x\");\n```")]
         pub fn send_bytes_deadline<'p>(
             &mut self,
@@ -92,6 +106,11 @@ macro_rules! recv_methods {
             self.$rx.recv_ref_wait(Wait::Never).map_err(TryRecvError::from)
         }
 
+        #[doc = concat!("[`recv_ref`](Self::recv_ref), giving up after `timeout`.\n\n```\n", $setup, "\ntx.send(6).unwrap();\nassert_eq!(*rx.recv_ref_timeout(std::time::Duration::from_millis(100)).unwrap(), 6);\n```")]
+        pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<Ref<'_, T>, RecvTimeoutError> {
+            self.$rx.recv_ref_wait(Wait::Until(deadline_after(timeout)))
+        }
+
         #[doc = concat!("[`recv_ref`](Self::recv_ref), giving up at `deadline`.\n\n```\n", $setup, "\nassert!(rx.recv_ref_deadline(std::time::Instant::now()).is_err());\n# drop(tx);\n```")]
         pub fn recv_ref_deadline(&mut self, deadline: Instant) -> Result<Ref<'_, T>, RecvTimeoutError> {
             self.$rx.recv_ref_wait(Wait::Until(Some(deadline)))
@@ -105,6 +124,11 @@ macro_rules! recv_methods {
         #[doc = concat!("[`recv_bytes`](Self::recv_bytes) without waiting.\n\n```\n", $setup, "\nassert!(rx.try_recv_bytes().is_err());\n# drop(tx);\n```")]
         pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, TryRecvError> {
             self.$rx.recv_bytes_wait(Wait::Never).map_err(TryRecvError::from)
+        }
+
+        #[doc = concat!("[`recv_bytes`](Self::recv_bytes), giving up after `timeout`.\n\n```\n", $setup, "\nassert!(rx.recv_bytes_timeout(std::time::Duration::from_millis(1)).is_err());\n# drop(tx);\n```")]
+        pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
+            self.$rx.recv_bytes_wait(Wait::Until(deadline_after(timeout)))
         }
 
         #[doc = concat!("[`recv_bytes`](Self::recv_bytes), giving up at `deadline`.\n\n```\n", $setup, "\nassert!(rx.recv_bytes_deadline(std::time::Instant::now()).is_err());\n# drop(tx);\n```")]

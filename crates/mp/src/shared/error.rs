@@ -3,7 +3,32 @@
 use std::fmt;
 use zeroproc_shm::{AttachError, CreateError, ParseSegmentIdError};
 
-/// A shared array or vector operation failed.
+/// A shared array or vector operation failed. One enum for every operation of
+/// [`SharedArray`](crate::SharedArray), [`SharedVec`](crate::SharedVec),
+/// [`SharedCell`](crate::SharedCell) and their handles; by what the caller can do:
+///
+/// | Variants | When | Recovery |
+/// |---|---|---|
+/// | `SplitInProgress`, `Timeout` | reading, or splitting again, before every chunk of a split is finished | wait ([`wait_chunks`](crate::SharedArray::wait_chunks)) or [`abandon_chunks`](crate::SharedArray::abandon_chunks) |
+/// | `ReadersActive`, `OwnerWriting` | writing while someone reads, reading while the owner writes | drop the guard, try again |
+/// | `ChunkBusy`, `ChunkDone`, `ChunkStale`, `ChunkAbandoned` | a chunk handle used twice, or after its split | a bug in who got which chunk; nothing to retry |
+/// | `BadChunkLen`, `TooManyChunks`, `TooLarge`, `ZeroSized`, `Full` | the arguments | pick other sizes (`TooManyChunks`: larger chunks, or [`zeroed_with_max_chunks`](crate::SharedArray::zeroed_with_max_chunks)) |
+/// | `Dropped`, `Attach` | a handle used after its array was dropped, or its owner process ended | keep the array alive until its jobs are done |
+/// | `Create`, `NoReaderSlot` | system limits (memory, file descriptors), too many reading processes | free resources |
+/// | `BadId`, `Foreign`, `TypeMismatch`, `LenMismatch` | a damaged or forged handle, or another build | a bug |
+///
+/// ```
+/// use zeroproc_mp::shared::{SharedArray, SharedError};
+/// let mut a = SharedArray::<f32>::zeroed(4).unwrap();
+/// let chunks = a.chunks_mut(2).unwrap();
+/// match a.as_slice() {
+///     Err(SharedError::SplitInProgress { pending }) => assert_eq!(pending, 2),
+///     other => panic!("{other:?}"),
+/// }
+/// a.abandon_chunks().unwrap(); // give up on the split: the array is readable again
+/// assert!(matches!(chunks[0].write(), Err(SharedError::ChunkAbandoned)));
+/// assert_eq!(a.as_slice().unwrap(), &[0.0; 4]);
+/// ```
 #[derive(Debug)]
 pub enum SharedError {
     /// The segment could not be created (no space, bad size, I/O).
