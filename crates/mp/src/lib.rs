@@ -22,7 +22,7 @@
 //!
 //! **Sizes grow like Python's.** Queues' and pipes' spill heaps and the containers' memory
 //! start small (64 KiB each) and grow on demand for every process using them, up
-//! to a maximum (1 GiB by default: `max_heap_size`, `with_max_capacity`); only the maximum
+//! to a maximum (1 GiB by default: `max_heap_size`, `with_max_capacity_bytes`); only the maximum
 //! is a limit, and a value past it is handed back in the error.
 //!
 //! ```

@@ -28,7 +28,7 @@ fn value(rng: &mut Rng) -> Vec<u32> {
 
 #[test]
 fn dict_matches_a_hashmap_over_random_operations() {
-    let d = SharedDict::<String, Vec<u32>>::with_capacity(8 << 20).unwrap();
+    let d = SharedDict::<String, Vec<u32>>::with_capacity_bytes(8 << 20).unwrap();
     let mut model: HashMap<String, Vec<u32>> = HashMap::new();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for step in 0..20_000 {
@@ -80,7 +80,7 @@ fn dict_matches_a_hashmap_over_random_operations() {
 
 #[test]
 fn list_matches_a_vec_over_random_operations() {
-    let l = SharedList::<Vec<u32>>::with_capacity(8 << 20).unwrap();
+    let l = SharedList::<Vec<u32>>::with_capacity_bytes(8 << 20).unwrap();
     let mut model: Vec<Vec<u32>> = Vec::new();
     let mut rng = Rng(42);
     for step in 0..20_000 {
@@ -134,16 +134,16 @@ fn list_errors_hand_the_value_back_and_change_nothing() {
     l.push("a".into()).unwrap();
     let e = l.insert(5, "x".into()).unwrap_err();
     assert!(matches!(e.error(), ContainerError::IndexOutOfRange { index: 5, len: 1 }));
-    assert_eq!(e.into_value(), "x");
+    assert_eq!(e.into_inner(), "x");
     let e = l.set(1, "y".into()).unwrap_err();
-    assert_eq!(e.into_value(), "y");
+    assert_eq!(e.into_inner(), "y");
     assert!(matches!(l.remove(3), Err(ContainerError::IndexOutOfRange { index: 3, len: 1 })));
     assert_eq!(l.to_vec().unwrap(), ["a"]);
 }
 
 #[test]
 fn a_full_container_refuses_with_the_value_and_keeps_working() {
-    let d = SharedDict::<u32, Vec<u8>>::with_max_capacity(16 << 10, 16 << 10).unwrap();
+    let d = SharedDict::<u32, Vec<u8>>::with_max_capacity_bytes(16 << 10, 16 << 10).unwrap();
     let mut stored = 0u32;
     let err = loop {
         match d.insert(stored, vec![stored as u8; 700]) {
@@ -152,7 +152,7 @@ fn a_full_container_refuses_with_the_value_and_keeps_working() {
         }
     };
     assert!(matches!(err.error(), ContainerError::Full { .. }), "{err}");
-    let (k, v) = err.into_value();
+    let (k, v) = err.into_inner();
     assert_eq!((k, v.len()), (stored, 700));
     assert_eq!(d.len().unwrap(), stored as usize);
     for i in 0..stored {

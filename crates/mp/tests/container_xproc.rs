@@ -181,8 +181,8 @@ fn check_consistent(d: &Dict, l: &List, kills: u64) -> (u64, u64) {
 fn processes_killed_mid_mutation_leave_dict_and_list_consistent() {
     let kills: u64 =
         std::env::var("ZEROPROC_CONTAINER_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
-    let d = Dict::with_capacity(32 << 20).unwrap();
-    let l = List::with_capacity(32 << 20).unwrap();
+    let d = Dict::with_capacity_bytes(32 << 20).unwrap();
+    let l = List::with_capacity_bytes(32 << 20).unwrap();
     let (hd, hl) = (hex(&d.handle()), hex(&l.handle()));
     let mut x = 0x1234_5678u64;
     let (mut leaked, mut recoveries) = (0, 0);

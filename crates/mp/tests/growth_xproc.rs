@@ -148,10 +148,10 @@ fn past_the_maximum_the_value_is_handed_back() {
         r => panic!("expected TooLarge, got {r:?}"),
     }
 
-    let d = SharedDict::<u32, Vec<u8>>::with_max_capacity(16 << 10, 1 << 20).unwrap();
+    let d = SharedDict::<u32, Vec<u8>>::with_max_capacity_bytes(16 << 10, 1 << 20).unwrap();
     d.insert(1, vec![1; 300 << 10]).unwrap(); // grows past 16 KiB
     let e = d.insert(2, vec![2; 2 << 20]).unwrap_err();
     assert!(matches!(e.error(), ContainerError::Full { .. }), "{e}");
-    assert_eq!(e.into_value(), (2, vec![2; 2 << 20]));
+    assert_eq!(e.into_inner(), (2, vec![2; 2 << 20]));
     assert_eq!(d.get(&1).unwrap().unwrap().len(), 300 << 10);
 }

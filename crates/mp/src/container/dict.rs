@@ -23,9 +23,9 @@ use zeroproc_codec::Message;
 ///   the next process to use it finishes or undoes the dead one's mutation (at most one
 ///   entry block may leak per crash). See the container README.
 /// * **Grows on demand**, like Python's dict: 64 KiB of shared memory at creation
-///   ([`with_capacity`](Self::with_capacity) to choose), doubled whenever an insert finds
+///   ([`with_capacity_bytes`](Self::with_capacity_bytes) to choose), doubled whenever an insert finds
 ///   no room, for every process using the dict, up to 1 GiB
-///   ([`with_max_capacity`](Self::with_max_capacity) to choose). An insert that does not
+///   ([`with_max_capacity_bytes`](Self::with_max_capacity_bytes) to choose). An insert that does not
 ///   fit the maximum fails with [`ContainerError::Full`] and hands the key and value back.
 /// * Keys are compared by their archived bytes: for integers, strings, tuples and derived
 ///   structs of these, equal keys archive to equal bytes. (Floats: `-0.0 != 0.0`.)
@@ -68,19 +68,21 @@ impl<K: Message, V: Message> SharedDict<K, V> {
     /// A new, empty dict: 64 KiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
     /// demand up to [`DEFAULT_MAX_CAPACITY`].
     pub fn new() -> Result<Self, ContainerError> {
-        Self::with_capacity(DEFAULT_CAPACITY)
+        Self::with_capacity_bytes(DEFAULT_CAPACITY)
     }
 
     /// A new, empty dict reserving `bytes` of shared memory for its table and entries, growing on
     /// demand up to [`DEFAULT_MAX_CAPACITY`] (or `bytes`, if larger).
+    /// A size in **bytes**, not entries (unlike `Vec::with_capacity`): entries vary in size;
+    /// [`stats`](Self::stats) shows what a workload uses.
     ///
     /// ```
     /// # use zeroproc_mp::container::SharedDict;
-    /// let d = SharedDict::<u64, u64>::with_capacity(64 << 10).unwrap();
+    /// let d = SharedDict::<u64, u64>::with_capacity_bytes(64 << 10).unwrap();
     /// assert!(d.capacity_bytes() >= 64 << 10);
     /// ```
-    pub fn with_capacity(bytes: usize) -> Result<Self, ContainerError> {
-        Self::with_max_capacity(bytes, DEFAULT_MAX_CAPACITY.max(bytes))
+    pub fn with_capacity_bytes(bytes: usize) -> Result<Self, ContainerError> {
+        Self::with_max_capacity_bytes(bytes, DEFAULT_MAX_CAPACITY.max(bytes))
     }
 
     /// A new, empty dict with `bytes` of shared memory, growing on demand (doubling, for
@@ -90,10 +92,10 @@ impl<K: Message, V: Message> SharedDict<K, V> {
     ///
     /// ```
     /// # use zeroproc_mp::container::*;
-    /// let c = SharedDict::<u64, u64>::with_max_capacity(16 << 10, 1 << 20).unwrap();
+    /// let c = SharedDict::<u64, u64>::with_max_capacity_bytes(16 << 10, 1 << 20).unwrap();
     /// assert_eq!((c.capacity_bytes(), c.max_capacity_bytes()), (16 << 10, 1 << 20));
     /// ```
-    pub fn with_max_capacity(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError> {
+    pub fn with_max_capacity_bytes(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError> {
         Store::create(dict_identity::<K, V>(), bytes, max_bytes)
             .map(|s| Self::from_store(Arc::new(s)))
     }

@@ -30,7 +30,7 @@ pub enum ContainerError {
     },
     /// The container's memory is exhausted: it has grown to its maximum
     /// ([`DEFAULT_MAX_CAPACITY`](super::DEFAULT_MAX_CAPACITY), or the `max_bytes` of
-    /// `with_max_capacity`) and no freed block fits.
+    /// `with_max_capacity_bytes`) and no freed block fits.
     Full {
         /// Bytes the operation needed in one block.
         requested: usize,
@@ -83,10 +83,10 @@ impl std::error::Error for ContainerError {
 ///
 /// ```
 /// use zeroproc_mp::container::{ContainerError, InsertError, SharedList};
-/// let list = SharedList::<Vec<u8>>::with_max_capacity(8192, 64 << 10).unwrap();
+/// let list = SharedList::<Vec<u8>>::with_max_capacity_bytes(8192, 64 << 10).unwrap();
 /// let err = list.push(vec![0u8; 1 << 20]).unwrap_err(); // larger than its maximum
 /// assert!(matches!(err.error(), ContainerError::Full { .. }));
-/// let v: Vec<u8> = err.into_value(); // nothing lost
+/// let v: Vec<u8> = err.into_inner(); // nothing lost
 /// assert_eq!(v.len(), 1 << 20);
 /// ```
 pub struct InsertError<T> {
@@ -104,8 +104,9 @@ impl<T> InsertError<T> {
         &self.error
     }
 
-    /// The value that was not stored.
-    pub fn into_value(self) -> T {
+    /// The value that was not stored (`into_inner`, as for the queue's and pipe's errors
+    /// and crossbeam-channel's).
+    pub fn into_inner(self) -> T {
         self.value
     }
 

@@ -50,13 +50,15 @@ impl<T: Message> SharedList<T> {
     /// A new, empty list: 64 KiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
     /// demand up to [`DEFAULT_MAX_CAPACITY`].
     pub fn new() -> Result<Self, ContainerError> {
-        Self::with_capacity(DEFAULT_CAPACITY)
+        Self::with_capacity_bytes(DEFAULT_CAPACITY)
     }
 
     /// A new, empty list reserving `bytes` of shared memory for its table and items, growing on
     /// demand up to [`DEFAULT_MAX_CAPACITY`] (or `bytes`, if larger).
-    pub fn with_capacity(bytes: usize) -> Result<Self, ContainerError> {
-        Self::with_max_capacity(bytes, DEFAULT_MAX_CAPACITY.max(bytes))
+    /// A size in **bytes**, not entries (unlike `Vec::with_capacity`): entries vary in size;
+    /// [`stats`](Self::stats) shows what a workload uses.
+    pub fn with_capacity_bytes(bytes: usize) -> Result<Self, ContainerError> {
+        Self::with_max_capacity_bytes(bytes, DEFAULT_MAX_CAPACITY.max(bytes))
     }
 
     /// A new, empty list with `bytes` of shared memory, growing on demand (doubling, for
@@ -66,10 +68,10 @@ impl<T: Message> SharedList<T> {
     ///
     /// ```
     /// # use zeroproc_mp::container::*;
-    /// let c = SharedList::<u64>::with_max_capacity(16 << 10, 1 << 20).unwrap();
+    /// let c = SharedList::<u64>::with_max_capacity_bytes(16 << 10, 1 << 20).unwrap();
     /// assert_eq!((c.capacity_bytes(), c.max_capacity_bytes()), (16 << 10, 1 << 20));
     /// ```
-    pub fn with_max_capacity(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError> {
+    pub fn with_max_capacity_bytes(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError> {
         Store::create(list_identity::<T>(), bytes, max_bytes).map(|s| Self::from_store(Arc::new(s)))
     }
 

@@ -66,7 +66,7 @@ pub use namespace::Namespace;
 /// every container (Python's manager dict costs a few KiB; it was 4 MiB before containers
 /// grew). It grows on demand (doubling) up to [`DEFAULT_MAX_CAPACITY`].
 pub const DEFAULT_CAPACITY: usize = 64 << 10;
-/// The most a container grows to unless created with `with_max_capacity` (1 GiB: holds
+/// The most a container grows to unless created with `with_max_capacity_bytes` (1 GiB: holds
 /// 100,000 `u64 → u64` entries in a heap grown to 32 MiB, or a 64 MiB value). Only address space is
 /// taken at creation.
 pub const DEFAULT_MAX_CAPACITY: usize = 1 << 30;
