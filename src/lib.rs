@@ -116,6 +116,47 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! **Passing objects to other processes.** A job or `Process` argument is an owned
+//! [`Message`] value; the shared objects go as their *handle*, and the other process
+//! turns the handle back into the object (the creator keeps the object alive until then):
+//!
+//! | object | `.handle()` gives | in the job or child |
+//! |---|---|---|
+//! | [`Queue<T>`], [`JoinableQueue<T>`] | [`QueueHandle<T>`], [`JoinableQueueHandle<T>`] | `.attach()?` → the queue |
+//! | [`Connection<T>`], [`PipeSender<T>`], [`PipeReceiver<T>`] | [`ConnectionHandle<T>`], [`SenderHandle<T>`], [`ReceiverHandle<T>`] | `.attach()?` → that end |
+//! | [`SharedDict`], [`SharedList`], [`Namespace`] | [`DictHandle`], [`ListHandle`], [`NamespaceHandle`] | `.attach()?` → the container |
+//! | [`SharedCell<T>`] (a [`sync`] lock, an atomic) | [`CellHandle<T>`] | `.attach()?` → the cell, deref to `&T` |
+//! | [`SharedArray<T>`] | [`ArrayHandle<T>`] | `.read()?` → `&[T]` (no `attach`: a handle *is* a view) |
+//! | [`SharedArray::chunks_mut`] | [`ChunkMut<T>`] (one per chunk) | `.write()?` → `&mut [T]` of that chunk |
+//! | [`SharedVec<T>`] | [`VecHandle<T>`] | `.read()?` → `&[T]` |
+//! | [`Pool::share`]`(&value)` | [`SharedValue<T>`] (the value *is* the handle) | `.get()?` → `&Archived<T>` |
+//!
+//! ```
+//! zeroproc::init();
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use zeroproc::sync::Lock;
+//! use zeroproc::{CellHandle, Process, SharedCell};
+//!
+//! // Python: lock = Lock(); Process(target=f, args=(lock, counter)).
+//! fn add((lock, n): (CellHandle<Lock>, CellHandle<AtomicU64>)) {
+//!     let (lock, n) = (lock.attach().unwrap(), n.attach().unwrap());
+//!     for _ in 0..100 {
+//!         let _held = lock.lock().unwrap(); // released when `_held` drops
+//!         n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+//!     }
+//! }
+//! let lock = SharedCell::new(Lock::new())?; // in shared memory, not this process's
+//! let n = SharedCell::new(AtomicU64::new(0))?;
+//! let mut kids = (0..2)
+//!     .map(|_| Process::spawn(add, (lock.handle(), n.handle())))
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! for k in &mut kids {
+//!     k.join()?;
+//! }
+//! assert_eq!(n.load(Ordering::Relaxed), 200);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! **The foundation** underneath, in [`raw`] (programs that use pools and the
 //! multiprocessing objects need nothing from there):
 //!

@@ -47,6 +47,12 @@ pub(super) enum Acquired {
 ///   It can never let two owners in. Processes must share a pid namespace.
 /// * No fairness guarantee (a running thread may barge ahead of a woken sleeper).
 ///
+/// **Between processes**, a `Lock` must live in shared memory: `Lock::new()` is an
+/// ordinary value in this process's memory. With zeroproc, put it in a
+/// `zeroproc::SharedCell` (`SharedCell::new(Lock::new())`), pass `cell.handle()` to the
+/// `Process` or job, and `attach()` it there (the `zeroproc` crate docs have the example);
+/// or place it in a segment yourself (the [module](super) docs).
+///
 /// # Example
 /// ```
 /// use std::sync::Arc;
