@@ -100,7 +100,15 @@ impl<T: Message> SharedList<T> {
         self.store.max_capacity_bytes()
     }
 
-    /// Appends `value` (Python's `append`).
+    /// Appends `value` (Python's `append`). On failure (the list is at its maximum size)
+    /// the value comes back in the error ([`InsertError::into_inner`](super::InsertError::into_inner)).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<String>::new().unwrap();
+    /// l.push("a".into()).unwrap();
+    /// assert_eq!(l.to_vec().unwrap(), ["a"]);
+    /// ```
     pub fn push(&self, value: T) -> Result<(), InsertError<T>> {
         let r = encode(&value)
             .map_err(ContainerError::Serialize)
@@ -126,18 +134,44 @@ impl<T: Message> SharedList<T> {
         Ok(())
     }
 
-    /// Removes and returns the last value.
+    /// Removes and returns the last value (`None` when empty; Python raises `IndexError`).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<u32>::new().unwrap();
+    /// l.extend([1, 2]).unwrap();
+    /// assert_eq!(l.pop().unwrap(), Some(2));
+    /// assert_eq!(l.pop().unwrap(), Some(1));
+    /// assert_eq!(l.pop().unwrap(), None);
+    /// ```
     pub fn pop(&self) -> Result<Option<T>, ContainerError> {
         self.store.lock().seq_pop(|b| decode::<T>(b.value))
     }
 
-    /// A copy of the value at `index` (`None` past the end).
+    /// A copy of the value at `index` (`None` past the end; no negative indices).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<u32>::new().unwrap();
+    /// l.extend([10, 20]).unwrap();
+    /// assert_eq!(l.get(1).unwrap(), Some(20));
+    /// assert_eq!(l.get(2).unwrap(), None);
+    /// ```
     pub fn get(&self, index: usize) -> Result<Option<T>, ContainerError> {
         let l = self.store.lock();
         l.seq_get(index)?.map(|b| decode::<T>(b.value)).transpose()
     }
 
-    /// Calls `f` on the archived value at `index` (zero-copy, under the lock).
+    /// Calls `f` on the archived value at `index` (zero-copy, under the lock): for a large
+    /// value of which `f` needs a little. `f` gets rkyv's archived form (`ArchivedString`
+    /// derefs to `&str`, archived integers convert with `to_native()`).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<String>::new().unwrap();
+    /// l.push("a long document".into()).unwrap();
+    /// assert_eq!(l.get_with(0, |s| s.len()).unwrap(), Some(15)); // nothing copied out
+    /// ```
     pub fn get_with<R>(
         &self,
         index: usize,
@@ -147,7 +181,19 @@ impl<T: Message> SharedList<T> {
         l.seq_get(index)?.map(|b| access::<T>(b.value).map(f)).transpose()
     }
 
-    /// Replaces the value at `index`, returning the old one.
+    /// Replaces the value at `index`, returning the old one (`l[i] = v`); past the end it
+    /// fails with [`ContainerError::IndexOutOfRange`] and hands `value` back.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// use zeroproc_mp::container::ContainerError;
+    /// let l = SharedList::<u32>::new().unwrap();
+    /// l.push(1).unwrap();
+    /// assert_eq!(l.set(0, 5).unwrap(), 1);
+    /// let e = l.set(3, 9).unwrap_err();
+    /// assert!(matches!(e.error(), ContainerError::IndexOutOfRange { index: 3, len: 1 }));
+    /// assert_eq!(e.into_inner(), 9);
+    /// ```
     pub fn set(&self, index: usize, value: T) -> Result<T, InsertError<T>> {
         let r = encode(&value)
             .map_err(ContainerError::Serialize)
@@ -155,7 +201,16 @@ impl<T: Message> SharedList<T> {
         r.map_err(|e| InsertError::new(value, e))
     }
 
-    /// Inserts `value` before `index` (`index == len` appends).
+    /// Inserts `value` before `index` (`index == len` appends; past that,
+    /// `IndexOutOfRange`, where Python's `insert` appends).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<char>::new().unwrap();
+    /// l.extend(['a', 'c']).unwrap();
+    /// l.insert(1, 'b').unwrap();
+    /// assert_eq!(l.to_vec().unwrap(), ['a', 'b', 'c']);
+    /// ```
     pub fn insert(&self, index: usize, value: T) -> Result<(), InsertError<T>> {
         let r = encode(&value)
             .map_err(ContainerError::Serialize)
@@ -163,13 +218,34 @@ impl<T: Message> SharedList<T> {
         r.map_err(|e| InsertError::new(value, e))
     }
 
-    /// Removes and returns the value at `index`, shifting the rest down.
+    /// Removes and returns the value at `index`, shifting the rest down (Python's
+    /// `pop(i)`); past the end, [`ContainerError::IndexOutOfRange`].
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<u32>::new().unwrap();
+    /// l.extend([1, 2, 3]).unwrap();
+    /// assert_eq!(l.remove(0).unwrap(), 1);
+    /// assert_eq!(l.to_vec().unwrap(), [2, 3]);
+    /// assert!(l.remove(5).is_err());
+    /// ```
     pub fn remove(&self, index: usize) -> Result<T, ContainerError> {
         self.store.lock().seq_remove(index, |b| decode::<T>(b.value))
     }
 
     /// Applies `f` to the value at `index` atomically (no other process can interleave);
-    /// if `f` panics, nothing changes.
+    /// if `f` panics, nothing changes. Unlike [`SharedDict::update`](super::SharedDict::update),
+    /// `f` gets the value itself (`&mut T`): the index must exist
+    /// ([`ContainerError::IndexOutOfRange`] otherwise).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<Vec<u32>>::new().unwrap();
+    /// l.push(vec![1]).unwrap();
+    /// let new_len = l.update(0, |v| { v.push(2); v.len() }).unwrap();
+    /// assert_eq!(new_len, 2);
+    /// assert_eq!(l.get(0).unwrap(), Some(vec![1, 2]));
+    /// ```
     pub fn update<R>(
         &self,
         index: usize,
@@ -228,7 +304,18 @@ impl<T: Message> SharedList<T> {
         Ok(found)
     }
 
-    /// A snapshot of every value, in order.
+    /// A snapshot of every value, in order (Python's `list(l)`); later changes are not
+    /// seen in it.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<u8>::new().unwrap();
+    /// l.extend([3, 1, 2]).unwrap();
+    /// let mut v = l.to_vec().unwrap();
+    /// v.sort();
+    /// assert_eq!(v, [1, 2, 3]);
+    /// assert_eq!(l.iter().unwrap().max(), Some(3));
+    /// ```
     pub fn to_vec(&self) -> Result<Vec<T>, ContainerError> {
         let l = self.store.lock();
         let mut out = Vec::new();
@@ -242,6 +329,15 @@ impl<T: Message> SharedList<T> {
     }
 
     /// Calls `f` on every archived value in order, under the lock (zero-copy).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<u64>::new().unwrap();
+    /// l.extend([5, 6]).unwrap();
+    /// let mut sum = 0;
+    /// l.for_each(|_i, v| sum += v.to_native()).unwrap();
+    /// assert_eq!(sum, 11);
+    /// ```
     pub fn for_each(&self, mut f: impl FnMut(usize, &T::Archived)) -> Result<(), ContainerError> {
         let l = self.store.lock();
         l.seq_for_each(|i, b| access::<T>(b.value).map(|a| f(i, a)))

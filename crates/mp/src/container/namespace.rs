@@ -94,7 +94,16 @@ impl Namespace {
         NamespaceHandle { segment: self.store.segment_id().to_string() }
     }
 
-    /// Binds `name` to `value` (replacing any value, of any type).
+    /// Binds `name` to `value` (replacing any value, of any type): Python's `ns.name =
+    /// value`.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::Namespace;
+    /// let ns = Namespace::new().unwrap();
+    /// ns.set("epoch", 3u32).unwrap();
+    /// ns.set("model", "resnet".to_string()).unwrap();
+    /// assert_eq!(ns.get::<u32>("epoch").unwrap(), Some(3));
+    /// ```
     pub fn set<T: Message>(&self, name: &str, value: T) -> Result<(), InsertError<T>> {
         let r = encode(&value).map_err(ContainerError::Serialize).and_then(|vb| {
             let l = self.store.lock();
@@ -104,7 +113,19 @@ impl Namespace {
         r.map_err(|e| InsertError::new(value, e))
     }
 
-    /// A copy of the field's value; `TypeMismatch` if it holds another type.
+    /// A copy of the field's value (`None` if unset); `TypeMismatch` if it holds another
+    /// type. The type is named at the call (Python's fields are untyped): it must be the
+    /// type that was set — `u32` and `u64` are different types.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::Namespace;
+    /// use zeroproc_mp::container::ContainerError;
+    /// let ns = Namespace::new().unwrap();
+    /// ns.set("epoch", 3u32).unwrap();
+    /// assert_eq!(ns.get::<u32>("epoch").unwrap(), Some(3));
+    /// assert!(matches!(ns.get::<u64>("epoch"), Err(ContainerError::TypeMismatch)));
+    /// assert_eq!(ns.get::<u32>("missing").unwrap(), None);
+    /// ```
     pub fn get<T: Message>(&self, name: &str) -> Result<Option<T>, ContainerError> {
         let l = self.store.lock();
         let k = name.as_bytes();
@@ -133,6 +154,15 @@ impl Namespace {
     /// Applies `f` to the field atomically: `f` sees `Some(current)` or `None` and leaves
     /// what should be there (`None` deletes the field). `TypeMismatch` (and no change) if
     /// the field holds another type.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::Namespace;
+    /// let ns = Namespace::new().unwrap();
+    /// for _ in 0..3 {
+    ///     ns.update::<u64, _>("steps", |v| *v = Some(v.unwrap_or(0) + 1)).unwrap();
+    /// }
+    /// assert_eq!(ns.get::<u64>("steps").unwrap(), Some(3));
+    /// ```
     pub fn update<T: Message, R>(
         &self,
         name: &str,
@@ -167,7 +197,17 @@ impl Namespace {
         Ok(l.map_get(hash_key(k), k)?.is_some())
     }
 
-    /// The field names (a snapshot, in table order).
+    /// The field names (a snapshot, in table order: sort them for a stable order).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::Namespace;
+    /// let ns = Namespace::new().unwrap();
+    /// ns.set("b", 1u8).unwrap();
+    /// ns.set("a", 2u8).unwrap();
+    /// assert!(ns.remove("b").unwrap());
+    /// assert!(!ns.contains("b").unwrap());
+    /// assert_eq!(ns.names().unwrap(), ["a"]);
+    /// ```
     pub fn names(&self) -> Result<Vec<String>, ContainerError> {
         let l = self.store.lock();
         let mut out = Vec::new();
