@@ -10,13 +10,46 @@ use std::sync::Arc;
 use zeroproc_shm::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 use zeroproc_shm::{Layout, Segment, SegmentBuilder};
 
-/// Types that can live in shared memory and be used by several processes at once.
+/// Types that can live in shared memory and be used by several processes at once: what a
+/// [`SharedCell`] holds. Implemented for the [`sync`](zeroproc_shm::sync) primitives
+/// (`Lock`, `RLock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`) and
+/// the atomic integers and `AtomicBool`. For several of them in one cell (a `Condition`
+/// with its `Lock`), implement it on your own `#[repr(C)]` struct of them:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use zeroproc_mp::shared::{ProcessShared, SharedCell};
+/// use zeroproc_shm::sync::{Condition, Lock};
+///
+/// #[repr(C)]
+/// struct Work { lock: Lock, ready: Condition, items: AtomicU64 }
+/// // SAFETY: repr(C), only process-shared primitives and atomics, no pointers, no Drop.
+/// unsafe impl ProcessShared for Work {}
+///
+/// let w = SharedCell::new(Work { lock: Lock::new(), ready: Condition::new(), items: AtomicU64::new(0) })?;
+/// let g = w.lock.lock().unwrap();
+/// w.items.fetch_add(1, Ordering::Relaxed);
+/// w.ready.notify_all();
+/// drop(g);
+/// # Ok::<(), zeroproc_mp::shared::SharedError>(())
+/// ```
+///
+/// Data that is not made of these (a `String`, a `Vec`, a `std::sync::Mutex`) goes in a
+/// [`SharedDict`](crate::SharedDict) / [`Namespace`](crate::Namespace) (any rkyv value),
+/// a [`SharedArray`](crate::SharedArray) (plain numbers) or a [`Queue`](crate::Queue).
 ///
 /// # Safety
 /// The type must be `#[repr(C)]`, hold no pointers or references (only atomics and plain
 /// data whose meaning does not depend on the address space), be valid for concurrent use
 /// through `&T` from several processes (all mutation through atomics), and have no drop
 /// glue that matters (the last process to unmap it does not run `Drop`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot live in a `SharedCell`: it is not `ProcessShared`",
+    label = "not usable from several processes",
+    note = "a `SharedCell` holds a `zeroproc::sync` primitive or an atomic (or a `#[repr(C)]` \
+            struct of them with `unsafe impl ProcessShared`); other data goes in a \
+            `SharedDict`/`Namespace` (any value), a `SharedArray` (numbers) or a `Queue`"
+)]
 pub unsafe trait ProcessShared: Sync + Send + 'static {}
 
 // SAFETY: the zeroproc-shm sync primitives are `#[repr(C)]`, all-atomic, designed to be

@@ -36,7 +36,17 @@ pub struct SharedVec<T: Pod> {
 }
 
 impl<T: Pod> SharedVec<T> {
-    /// An empty vector with room for `capacity` elements (reserved now; it never moves).
+    /// An empty vector with room for `capacity` elements (reserved now; it never moves,
+    /// so readers in other processes are never invalidated — and it never grows past it).
+    ///
+    /// ```
+    /// use zeroproc_mp::shared::{SharedError, SharedVec};
+    /// let mut v = SharedVec::<u16>::with_capacity(2).unwrap();
+    /// v.push(1).unwrap();
+    /// v.push(2).unwrap();
+    /// assert!(matches!(v.push(3), Err(SharedError::Full { capacity: 2 })));
+    /// assert_eq!(v.as_slice(), &[1, 2]);
+    /// ```
     pub fn with_capacity(capacity: usize) -> Result<Self, SharedError> {
         let map = Arc::new(Mapping::create::<T>(KIND_VEC, capacity, 0, None)?);
         cache::register(&map);
@@ -63,7 +73,15 @@ impl<T: Pod> SharedVec<T> {
         self.extend_from_slice(std::slice::from_ref(&value))
     }
 
-    /// Appends `values` (all or nothing) and publishes them together.
+    /// Appends `values` (all or nothing) and publishes them together: a reader sees all
+    /// of them or none.
+    ///
+    /// ```
+    /// let mut v = zeroproc_mp::shared::SharedVec::<u8>::with_capacity(4).unwrap();
+    /// v.extend_from_slice(&[1, 2, 3]).unwrap();
+    /// assert!(v.extend_from_slice(&[4, 5]).is_err()); // would not fit: nothing added
+    /// assert_eq!(v.len(), 3);
+    /// ```
     pub fn extend_from_slice(&mut self, values: &[T]) -> Result<(), SharedError> {
         let capacity = self.capacity();
         let new_len = self.len.checked_add(values.len()).filter(|&n| n <= capacity);
@@ -144,7 +162,17 @@ impl<T> fmt::Debug for VecHandle<T> {
 
 impl<T: Pod> VecHandle<T> {
     /// The elements published so far (a snapshot of the length; later pushes are not
-    /// seen through this view).
+    /// seen through this view: read again for them).
+    ///
+    /// ```
+    /// let mut v = zeroproc_mp::shared::SharedVec::<u32>::with_capacity(8).unwrap();
+    /// let h = v.handle();
+    /// v.push(1).unwrap();
+    /// let before = h.read().unwrap();
+    /// v.push(2).unwrap();
+    /// assert_eq!(&*before, &[1]);
+    /// assert_eq!(&*h.read().unwrap(), &[1, 2]);
+    /// ```
     pub fn read(&self) -> Result<VecView<T>, SharedError> {
         if self.type_hash != type_hash::<T>() {
             return Err(SharedError::TypeMismatch);
