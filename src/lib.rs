@@ -196,7 +196,45 @@
 /// into a node agent when the program runs under `mpirun`/`srun` (see [`cluster`]).
 #[cfg(feature = "mpi")]
 pub use zeroproc_cluster::init;
-pub use zeroproc_macros::{data, main};
+/// Makes a type of yours a job argument or result, a queue's or pipe's message, or a
+/// shared container's key or value ([`Message`]). Every field must be encodable too
+/// (numbers, `String`, `Vec`, `Option`, tuples, other `#[zeroproc::data]` types).
+///
+/// ```
+/// zeroproc::init();
+/// #[zeroproc::data]
+/// #[derive(Debug, PartialEq)]
+/// struct Tile { x: u32, y: u32, pixels: Vec<u8> }
+///
+/// #[zeroproc::data]
+/// #[derive(Debug, PartialEq)]
+/// enum Verdict { Empty, Busy(u32) }
+///
+/// fn classify(t: Tile) -> Verdict {
+///     match t.pixels.iter().filter(|&&p| p > 0).count() {
+///         0 => Verdict::Empty,
+///         n => Verdict::Busy(n as u32),
+///     }
+/// }
+/// let pool = zeroproc::Pool::builder().workers(1).build()?;
+/// let v = pool.submit(classify, Tile { x: 0, y: 0, pixels: vec![0, 3, 9] }).result()?;
+/// assert_eq!(v, Verdict::Busy(2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub use zeroproc_macros::data;
+/// `init()` as the first statement of `main`, plus a guard that joins non-daemon
+/// [`Process`] children whose handles were dropped (as Python does at exit) and, with the
+/// `mpi` feature, finalizes MPI. Works on `async fn main` under a runtime attribute too
+/// (put `#[zeroproc::main]` above `#[tokio::main]`).
+///
+/// ```
+/// #[zeroproc::main]
+/// fn main() {
+///     let pool = zeroproc::Pool::builder().workers(1).build().unwrap();
+///     assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+/// }
+/// ```
+pub use zeroproc_macros::main;
 pub use zeroproc_mp::container::{DictHandle, ListHandle, NamespaceHandle};
 pub use zeroproc_mp::pipe::{ConnectionHandle, ReceiverHandle, SenderHandle};
 pub use zeroproc_mp::queue::{JoinableQueueHandle, QueueHandle};
