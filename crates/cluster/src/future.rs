@@ -256,6 +256,12 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         self.slot.is_done() || self.shared.wait_until(deadline, || self.slot.is_done())
     }
 
+    /// Waits until the job is done, leaving the outcome in the future (for
+    /// [`result`](Self::result), [`exception`](Self::exception), ...).
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
     /// Waits until the job is done or `deadline` passes; true if done.
     pub fn wait_deadline(&self, deadline: Instant) -> bool {
         self.wait_until(Some(deadline))

@@ -42,6 +42,8 @@ impl<R> MapSink<R> {
 /// The iterator of [`ClusterPool::map`] and [`ClusterPool::map_unordered`]: yields
 /// `Ok(result)` or the job's error per item (a failed chunk yields its error for each of
 /// its items).
+#[must_use = "a cluster map is lazy: no job runs until it is iterated (`for r in pool.map(..)`, \
+              `.collect()`, `.for_each(..)`)"]
 pub struct ClusterMap<'p, F, I, A, R> {
     pool: &'p ClusterPool,
     items: I,

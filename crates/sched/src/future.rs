@@ -469,6 +469,24 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         // the list under the value lock we hold: it sees this callback.
     }
 
+    /// Waits until the job is done, leaving the outcome in the future: the
+    /// [`wait_timeout`](Self::wait_timeout) / [`wait_deadline`](Self::wait_deadline) family
+    /// without a limit (Python's `wait([f])`). [`result`](Self::result) waits too and takes
+    /// the outcome; this one only borrows, e.g. to wait before
+    /// [`exception`](Self::exception) or for a future kept in a collection.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let fs = vec![pool.submit(|x: u64| x, 1), pool.submit(|x: u64| x, 2)];
+    /// fs.iter().for_each(|f| f.wait());
+    /// assert!(fs.iter().all(|f| f.done()));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
     /// Waits until done or `deadline`; true if done. The outcome stays in the future (take
     /// it with [`result`](Self::result)); see [`wait_timeout`](Self::wait_timeout).
     ///
@@ -506,8 +524,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// Waits at most `timeout`; true if done. Unlike
     /// [`result_timeout`](Self::result_timeout) it only borrows the future, and a `false`
     /// says nothing about the job (it may be queued or running; it goes on either way). To
-    /// wait with no limit and keep the future, [`wait`](crate::wait)`(vec![f],
-    /// ReturnWhen::AllCompleted, None)` hands it back in its `done` half.
+    /// wait with no limit, [`wait`](Self::wait).
     ///
     /// ```
     /// zeroproc_sched::init();

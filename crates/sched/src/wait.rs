@@ -170,6 +170,7 @@ pub(crate) fn failed(kind: Option<crate::JobErrorKind>) -> bool {
 }
 
 /// Yields futures as they complete (Python's `as_completed`); see [`as_completed`].
+#[must_use = "`as_completed` is an iterator: it waits only as it is iterated"]
 pub struct AsCompleted<F> {
     pending: Vec<F>,
     deadline: Option<Instant>,

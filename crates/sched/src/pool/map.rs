@@ -196,6 +196,12 @@ fn place<'s, T: Message>(
 /// assert_eq!((ok.len(), failed.len()), (2, 1));
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
+///
+/// **Lazy:** nothing is submitted until the iterator is consumed (Python's
+/// `Executor.map` submits every item at once): a `pool.map(f, items);` statement runs
+/// nothing, and the compiler warns about it.
+#[must_use = "a pool's map is lazy: no job runs until it is iterated (`for r in pool.map(..)`, \
+              `.collect()`, `.for_each(..)`)"]
 pub struct Map<'p, F, I, A, R> {
     pool: &'p Pool,
     items: I,
