@@ -16,7 +16,18 @@ use zeroproc_sched::{InitFn, JobFn, Message, Pool, WaitStrategy};
 /// How long `build` waits for the agents to start their pools.
 const BUILD_WAIT: Duration = Duration::from_secs(120);
 
-/// Why a [`ClusterPool`] could not be built.
+/// Why a [`ClusterPool`] could not be built. `Node` carries the rank and the message of
+/// the `BuildError` its pool got (a panicking initializer, bad options, a worker that
+/// did not start).
+///
+/// ```
+/// zeroproc_cluster::init();
+/// use zeroproc_cluster::ClusterPool;
+/// match ClusterPool::builder().local_workers(1).max_jobs_per_worker(0).build() {
+///     Err(e) => println!("cannot build: {e}"), // which rank, and why
+///     Ok(_) => panic!("0 jobs per worker is refused"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClusterError {
     /// Some ranks run another build than rank 0 (their executables' fingerprints differ):
@@ -69,7 +80,25 @@ impl std::fmt::Display for ClusterError {
 
 impl std::error::Error for ClusterError {}
 
-/// Configures a [`ClusterPool`].
+/// Configures a [`ClusterPool`]. The options are `PoolBuilder`'s, per node —
+/// `workers_per_node` and `local_workers` where a `Pool` has `workers`,
+/// `window_per_worker` where it has `window` — and `build` fails with a
+/// [`ClusterError`] (which names the rank) where `Pool`'s fails with a `BuildError`.
+///
+/// ```
+/// zeroproc_cluster::init();
+/// use std::time::Duration;
+/// use zeroproc_cluster::ClusterPool;
+/// let pool = ClusterPool::builder()
+///     .workers_per_node(0)                       // every core of each node (default)
+///     .local_workers(2)                          // rank 0's own pool: 2 workers
+///     .window_per_worker(8)                      // jobs in flight per node worker
+///     .job_time_limit(Duration::from_secs(60))   // per job, on its node
+///     .name("tiles")
+///     .build()?;
+/// assert_eq!(pool.submit(|x: u64| x + 1, 1).result(), Ok(2));
+/// # Ok::<(), zeroproc_cluster::ClusterError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClusterBuilder {
     workers_per_node: usize,
