@@ -94,7 +94,11 @@ pub enum JobError<E = Never> {
     /// started, [`JobFuture::terminate`](crate::JobFuture::terminate) while it ran, or
     /// `shutdown(cancel_futures = true)`).
     Cancelled,
-    /// The arguments or the result failed validation / could not be encoded.
+    /// The job's data was unusable — despite the name, in either direction: the arguments
+    /// could not be encoded at submission (a serializer error; the job never ran), the
+    /// result failed validation when it came back (the job ran), or the worker slot's rings
+    /// were found corrupt and the slot was retired (its jobs fail with this). `message`
+    /// says which.
     Decode {
         /// What was wrong.
         message: String,
