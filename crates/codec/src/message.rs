@@ -35,7 +35,8 @@ use rkyv::{rancor, Archive, Deserialize, Portable};
 /// A reference is never a `Message` (the other process cannot read this one's memory), so
 /// `&str`, `&[T]` and `&Vec<T>` arguments or results are refused the same way: send the
 /// owned value (`String`, `Vec<T>`), or for large read-only data a handle (a pool's
-/// `share`, a `SharedArray`).
+/// `share`, a `SharedArray`). zeroproc's shared objects themselves (a `Queue`, a
+/// `SharedArray`, a `SharedDict` ...) are not messages either: their `handle()` is.
 ///
 /// ```compile_fail
 /// fn assert_message<T: zeroproc_codec::Message>(_: T) {}
@@ -49,7 +50,10 @@ use rkyv::{rancor, Archive, Deserialize, Portable};
             Serialize and Deserialize with zeroproc's rkyv); every field must be encodable too",
     note = "a reference (`&T`, `&str`, `&[T]`) is never encodable, as the other process has \
             no access to this one's memory: send an owned value (`String`, `Vec<T>`, `T`); \
-            for large read-only data, `pool.share(&value)` or a `SharedArray` sends a handle"
+            for large read-only data, `pool.share(&value)` or a `SharedArray` sends a handle",
+    note = "zeroproc's shared objects (`Queue`, `SharedArray`, `SharedDict`, `SharedCell`, a \
+            pipe end, ...) travel as their handle: send `x.handle()`, and `attach()` (an \
+            array's: `read()`) it on the other side"
 )]
 pub trait Message:
     Encode
