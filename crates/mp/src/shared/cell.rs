@@ -37,6 +37,12 @@ use zeroproc_shm::{Layout, Segment, SegmentBuilder};
 /// Data that is not made of these (a `String`, a `Vec`, a `std::sync::Mutex`) goes in a
 /// [`SharedDict`](crate::SharedDict) / [`Namespace`](crate::Namespace) (any rkyv value),
 /// a [`SharedArray`](crate::SharedArray) (plain numbers) or a [`Queue`](crate::Queue).
+/// Anything else is refused where the cell is made, saying so:
+///
+/// ```compile_fail,E0277
+/// // error[E0277]: `Mutex<u64>` cannot live in a `SharedCell`: it is not `ProcessShared`
+/// let c = zeroproc_mp::SharedCell::new(std::sync::Mutex::new(0u64));
+/// ```
 ///
 /// # Safety
 /// The type must be `#[repr(C)]`, hold no pointers or references (only atomics and plain

@@ -199,7 +199,14 @@ fn place<'s, T: Message>(
 ///
 /// **Lazy:** nothing is submitted until the iterator is consumed (Python's
 /// `Executor.map` submits every item at once): a `pool.map(f, items);` statement runs
-/// nothing, and the compiler warns about it.
+/// nothing, and the compiler warns about it:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+/// pool.map(|x: u64| x + 1, 0..10); // error: unused `Map` that must be used: ... lazy
+/// ```
 #[must_use = "a pool's map is lazy: no job runs until it is iterated (`for r in pool.map(..)`, \
               `.collect()`, `.for_each(..)`)"]
 pub struct Map<'p, F, I, A, R> {
