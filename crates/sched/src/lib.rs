@@ -10,7 +10,7 @@
 //! * [`Pool`] — one worker process per core, pinned, each fed by its own submission ring
 //!   and answering through its own completion ring (a dead worker is isolated to its own
 //!   rings). Built with [`Pool::builder`].
-//! * [`Pool::submit`] → [`JobFuture`]: `done`, `running`, `cancelled`, `result`,
+//! * [`Pool::submit`] → [`JobFuture`]: `done`, `running`, `cancelled`, `wait`, `result`,
 //!   `result_timeout`, `exception`, `cancel`, `terminate`, `add_done_callback`, `.await`.
 //! * [`Pool::map`] / [`Pool::map_unordered`] — lazy, bounded window, `chunk_size`.
 //! * [`wait`] and [`as_completed`] over many futures.
