@@ -193,6 +193,31 @@ pub struct AsCompleted<F> {
 /// assert_eq!(total, 100);
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
+///
+/// The futures do not say which input they were for (Python code often keeps a
+/// `{future: input}` dict): key the inputs by [`JobFuture::id`], or have the job return
+/// its input with its result.
+///
+/// ```
+/// zeroproc_sched::init();
+/// use std::collections::HashMap;
+/// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+/// let urls = ["a.example", "bb.example", "ccc.example"];
+/// let mut input_of = HashMap::new(); // Python: {executor.submit(f, u): u for u in urls}
+/// let fs: Vec<_> = urls
+///     .iter()
+///     .map(|u| {
+///         let f = pool.submit(|s: String| s.len(), u.to_string());
+///         input_of.insert(f.id(), *u);
+///         f
+///     })
+///     .collect();
+/// for f in zeroproc_sched::as_completed(fs) {
+///     let url = input_of[&f.id()];
+///     assert_eq!(f.result(), Ok(url.len()));
+/// }
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
 pub fn as_completed<F: Waitable>(futures: impl IntoIterator<Item = F>) -> AsCompleted<F> {
     AsCompleted { pending: futures.into_iter().collect(), deadline: None, timed_out: false }
 }

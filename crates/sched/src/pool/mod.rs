@@ -395,6 +395,27 @@ impl Pool {
     /// pass `v.iter().copied()` or `v.iter().cloned()` — `&v` yields references, which is
     /// "type mismatch resolving `<&Vec<u64> as IntoIterator>::Item == u64`".
     ///
+    /// A function that returns `Result<T, E>` yields `Result<Result<T, E>, JobError>` per
+    /// item (there is no `map_fallible`): the outer error is the pool's (a panic, a dead
+    /// worker ...), the inner one the job's.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let parse = |s: String| s.parse::<u32>().map_err(|e| format!("{s:?}: {e}"));
+    /// let items = ["1", "x", "3"].map(String::from);
+    /// let mut good = 0;
+    /// for r in pool.map(parse, items) {
+    ///     match r {
+    ///         Ok(Ok(n)) => good += n,
+    ///         Ok(Err(bad_input)) => eprintln!("skipped {bad_input}"),
+    ///         Err(pool_error) => panic!("{pool_error}"),
+    ///     }
+    /// }
+    /// assert_eq!(good, 4);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
+    ///
     /// ```
     /// zeroproc_sched::init();
     /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
