@@ -64,10 +64,17 @@ impl<K, V> std::fmt::Debug for SharedDict<K, V> {
     }
 }
 
-impl<K: Message, V: Message> SharedDict<K, V> {
+// Bounds on the constructors rather than the `impl`, as for `Queue`: a dict of a
+// non-`Message` type gets `Message`'s error, not "the function `new` exists but its trait
+// bounds were not satisfied".
+impl<K, V> SharedDict<K, V> {
     /// A new, empty dict: 64 KiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
     /// demand up to [`DEFAULT_MAX_CAPACITY`].
-    pub fn new() -> Result<Self, ContainerError> {
+    pub fn new() -> Result<Self, ContainerError>
+    where
+        K: Message,
+        V: Message,
+    {
         Self::with_capacity_bytes(DEFAULT_CAPACITY)
     }
 
@@ -81,7 +88,11 @@ impl<K: Message, V: Message> SharedDict<K, V> {
     /// let d = SharedDict::<u64, u64>::with_capacity_bytes(64 << 10).unwrap();
     /// assert!(d.capacity_bytes() >= 64 << 10);
     /// ```
-    pub fn with_capacity_bytes(bytes: usize) -> Result<Self, ContainerError> {
+    pub fn with_capacity_bytes(bytes: usize) -> Result<Self, ContainerError>
+    where
+        K: Message,
+        V: Message,
+    {
         Self::with_max_capacity_bytes(bytes, DEFAULT_MAX_CAPACITY.max(bytes))
     }
 
@@ -95,11 +106,17 @@ impl<K: Message, V: Message> SharedDict<K, V> {
     /// let c = SharedDict::<u64, u64>::with_max_capacity_bytes(16 << 10, 1 << 20).unwrap();
     /// assert_eq!((c.capacity_bytes(), c.max_capacity_bytes()), (16 << 10, 1 << 20));
     /// ```
-    pub fn with_max_capacity_bytes(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError> {
+    pub fn with_max_capacity_bytes(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError>
+    where
+        K: Message,
+        V: Message,
+    {
         Store::create(dict_identity::<K, V>(), bytes, max_bytes)
             .map(|s| Self::from_store(Arc::new(s)))
     }
+}
 
+impl<K: Message, V: Message> SharedDict<K, V> {
     pub(crate) fn from_store(store: Arc<Store>) -> Self {
         Self { store, _t: PhantomData }
     }

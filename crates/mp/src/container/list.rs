@@ -46,10 +46,16 @@ impl<T> std::fmt::Debug for SharedList<T> {
     }
 }
 
-impl<T: Message> SharedList<T> {
+// Bounds on the constructors rather than the `impl`, as for `Queue`: a list of a
+// non-`Message` type gets `Message`'s error, not "the function `new` exists but its trait
+// bounds were not satisfied".
+impl<T> SharedList<T> {
     /// A new, empty list: 64 KiB of shared memory ([`DEFAULT_CAPACITY`]), growing on
     /// demand up to [`DEFAULT_MAX_CAPACITY`].
-    pub fn new() -> Result<Self, ContainerError> {
+    pub fn new() -> Result<Self, ContainerError>
+    where
+        T: Message,
+    {
         Self::with_capacity_bytes(DEFAULT_CAPACITY)
     }
 
@@ -57,7 +63,10 @@ impl<T: Message> SharedList<T> {
     /// demand up to [`DEFAULT_MAX_CAPACITY`] (or `bytes`, if larger).
     /// A size in **bytes**, not entries (unlike `Vec::with_capacity`): entries vary in size;
     /// [`stats`](Self::stats) shows what a workload uses.
-    pub fn with_capacity_bytes(bytes: usize) -> Result<Self, ContainerError> {
+    pub fn with_capacity_bytes(bytes: usize) -> Result<Self, ContainerError>
+    where
+        T: Message,
+    {
         Self::with_max_capacity_bytes(bytes, DEFAULT_MAX_CAPACITY.max(bytes))
     }
 
@@ -71,10 +80,15 @@ impl<T: Message> SharedList<T> {
     /// let c = SharedList::<u64>::with_max_capacity_bytes(16 << 10, 1 << 20).unwrap();
     /// assert_eq!((c.capacity_bytes(), c.max_capacity_bytes()), (16 << 10, 1 << 20));
     /// ```
-    pub fn with_max_capacity_bytes(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError> {
+    pub fn with_max_capacity_bytes(bytes: usize, max_bytes: usize) -> Result<Self, ContainerError>
+    where
+        T: Message,
+    {
         Store::create(list_identity::<T>(), bytes, max_bytes).map(|s| Self::from_store(Arc::new(s)))
     }
+}
 
+impl<T: Message> SharedList<T> {
     pub(crate) fn from_store(store: Arc<Store>) -> Self {
         Self { store, _t: PhantomData }
     }

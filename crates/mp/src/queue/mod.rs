@@ -208,7 +208,11 @@ impl<T: Message> QueueBuilder<T> {
     }
 }
 
-impl<T: Message> Queue<T> {
+// The bounds are on each constructor rather than on the `impl`: a `Queue` of a type that
+// is not a `Message` is then refused with `Message`'s own error ("`P` cannot be sent to a
+// worker or another process ... put `#[zeroproc::data]` on ...") instead of rustc's
+// "the function `new` exists for `Queue<P>`, but its trait bounds were not satisfied".
+impl<T> Queue<T> {
     /// A queue of at least `capacity` values (rounded up to a power of two) with
     /// [`DEFAULT_SLOT_SIZE`]-byte slots and a [`DEFAULT_HEAP_SIZE`] spill heap.
     ///
@@ -216,7 +220,19 @@ impl<T: Message> Queue<T> {
     /// let q = zeroproc_mp::Queue::<u64>::new(1000).unwrap();
     /// assert_eq!(q.capacity(), 1024);
     /// ```
-    pub fn new(capacity: usize) -> Result<Queue<T>, ChannelError> {
+    ///
+    /// `T` must be a [`Message`] (an rkyv type; `#[zeroproc::data]` on your own types);
+    /// another type is refused here with what to add:
+    ///
+    /// ```compile_fail,E0277
+    /// struct Point { x: f64 } // no #[zeroproc::data]
+    /// // error[E0277]: `Point` cannot be sent to a worker or another process: it is not encodable
+    /// let q = zeroproc_mp::Queue::<Point>::new(4);
+    /// ```
+    pub fn new(capacity: usize) -> Result<Queue<T>, ChannelError>
+    where
+        T: Message,
+    {
         Self::builder(capacity).build()
     }
 
@@ -226,7 +242,10 @@ impl<T: Message> Queue<T> {
     /// let q = zeroproc_mp::Queue::<u64>::with_slot_size(8, 64).unwrap();
     /// assert_eq!(q.slot_size(), 64);
     /// ```
-    pub fn with_slot_size(capacity: usize, slot_size: usize) -> Result<Queue<T>, ChannelError> {
+    pub fn with_slot_size(capacity: usize, slot_size: usize) -> Result<Queue<T>, ChannelError>
+    where
+        T: Message,
+    {
         Self::builder(capacity).slot_size(slot_size).build()
     }
 
@@ -236,7 +255,10 @@ impl<T: Message> Queue<T> {
     /// let q = zeroproc_mp::Queue::<u64>::builder(4).heap_size(1 << 20).build();
     /// assert_eq!(q.unwrap().heap_size(), 1 << 20);
     /// ```
-    pub fn builder(capacity: usize) -> QueueBuilder<T> {
+    pub fn builder(capacity: usize) -> QueueBuilder<T>
+    where
+        T: Message,
+    {
         QueueBuilder {
             capacity,
             slot_size: DEFAULT_SLOT_SIZE,
@@ -257,7 +279,10 @@ impl<T: Message> Queue<T> {
     /// q.put(7).unwrap();
     /// assert_eq!(same.get().unwrap(), 7);
     /// ```
-    pub fn handle(&self) -> QueueHandle<T> {
+    pub fn handle(&self) -> QueueHandle<T>
+    where
+        T: Message,
+    {
         QueueHandle::new(self.map.id().to_string(), false)
     }
 }

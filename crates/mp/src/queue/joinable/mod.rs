@@ -121,13 +121,18 @@ impl<T: Message> QueueBuilder<T> {
     }
 }
 
-impl<T: Message> JoinableQueue<T> {
+// Bounds on the constructors rather than the `impl`, as for `Queue`: a non-`Message` `T`
+// gets `Message`'s error, not "the function `new` exists but its bounds were not met".
+impl<T> JoinableQueue<T> {
     /// A joinable queue of at least `capacity` values (see [`Queue::new`]).
     ///
     /// ```
     /// assert_eq!(zeroproc_mp::JoinableQueue::<u8>::new(5).unwrap().capacity(), 8);
     /// ```
-    pub fn new(capacity: usize) -> Result<Self, ChannelError> {
+    pub fn new(capacity: usize) -> Result<Self, ChannelError>
+    where
+        T: Message,
+    {
         Queue::builder(capacity).build_joinable()
     }
 
@@ -137,10 +142,15 @@ impl<T: Message> JoinableQueue<T> {
     /// let q = zeroproc_mp::JoinableQueue::<u8>::with_slot_size(2, 64).unwrap();
     /// assert_eq!(q.slot_size(), 64);
     /// ```
-    pub fn with_slot_size(capacity: usize, slot_size: usize) -> Result<Self, ChannelError> {
+    pub fn with_slot_size(capacity: usize, slot_size: usize) -> Result<Self, ChannelError>
+    where
+        T: Message,
+    {
         Queue::builder(capacity).slot_size(slot_size).build_joinable()
     }
+}
 
+impl<T: Message> JoinableQueue<T> {
     /// The handle another process attaches with (see [`Queue::handle`]).
     ///
     /// ```
