@@ -107,10 +107,12 @@ fn on_a_main_sized_stack(life: impl FnOnce() + Send + 'static) -> ! {
         // `life` ends the process: the join returns only if it did not.
         Ok(t) => t.join().err(),
         // No thread (out of resources): `life` runs here, on the test's stack.
-        Err(_) => take(&slot).map_or(None, |l| {
-            l();
+        Err(_) => {
+            if let Some(l) = take(&slot) {
+                l();
+            }
             None
-        }),
+        }
     };
     crate::worker::escaped(end.unwrap_or_else(|| Box::new("the worker's life returned")))
 }
