@@ -239,7 +239,8 @@ impl fmt::Display for BuildError {
                 f,
                 "worker {index} is running the program's main instead of serving: \
                  zeroproc::init() must be the first line of main (or use \
-                 #[zeroproc::main]; under libtest, zeroproc::test_worker!()). A worker is \
+                 #[zeroproc::main]; under libtest, zeroproc::test_worker!(); in a doctest, \
+                 `zeroproc::init();` as the example's first line). A worker is \
                  this program started again, and init() is what turns it into a worker"
             ),
             BuildError::InsideWorker => write!(

@@ -52,6 +52,15 @@ const STDOUT_ENV: &str = "ZEROPROC_STDOUT_ON_STDIN";
 /// zeroproc_sched::init(); // the first line of `main`
 /// // ... the program, which may build pools ...
 /// ```
+///
+/// A doctest is a `main` too: without `init()` as its first line, its workers run the
+/// example again, and the error says where the line goes.
+///
+/// ```
+/// // (no `zeroproc_sched::init();` here)
+/// let e = zeroproc_sched::Pool::builder().workers(1).build().unwrap_err();
+/// assert!(e.to_string().contains("in a doctest, `zeroproc::init();` as the example's first line"), "{e}");
+/// ```
 pub fn init() {
     restore_stdout();
     if let Some(raw) = take_env(crate::process::PROCESS_ENV) {
@@ -217,7 +226,8 @@ pub(crate) fn without_init(what: &str) -> ! {
     eprintln!(
         "zeroproc: process {} was started as a worker but reached {what} without \
          zeroproc::init(): make `zeroproc::init();` the first line of main (or use \
-         #[zeroproc::main]; under libtest, zeroproc::test_worker!())",
+         #[zeroproc::main]; under libtest, zeroproc::test_worker!(); in a doctest, \
+         `zeroproc::init();` as the example's first line)",
         std::process::id()
     );
     std::process::exit(crate::worker::exit::NO_INIT)
