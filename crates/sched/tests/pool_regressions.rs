@@ -286,6 +286,16 @@ fn meaningless_limits_are_refused_at_build() {
     assert!(e.to_string().contains("power of two in 64..="), "{e}");
     let pool = Pool::builder().workers(1).max_jobs_per_worker(1).build().unwrap();
     assert_eq!(pool.submit(work, vec![0, 1]).result(), Ok(2));
+    // A core no process runs on, or none at all, was accepted and the workers ran
+    // unpinned (found by the user4 review).
+    let e = Pool::builder().workers(1).cores([100_000]).build().unwrap_err();
+    assert!(e.to_string().contains("may not run on core 100000"), "{e}");
+    let e = Pool::builder().workers(1).cores([]).build().unwrap_err();
+    assert!(e.to_string().contains("cores([]): no core"), "{e}");
+    // SAFETY: sched_getcpu has no preconditions; the core it names is one we run on.
+    let here = usize::try_from(unsafe { libc::sched_getcpu() }).unwrap_or(0);
+    let pool = Pool::builder().workers(1).cores([here]).build().unwrap();
+    assert_eq!(pool.submit(work, vec![0, 1]).result(), Ok(2));
 }
 
 /// A job that drops a `SharedArray` and makes another of the same shape: the controller
