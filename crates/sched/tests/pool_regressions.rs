@@ -321,3 +321,36 @@ fn workers_keep_no_dropped_arrays_unless_their_initializer_asks() {
     let pool = Pool::builder().workers(1).initializer(keep_arrays).build().unwrap();
     assert_eq!(pool.submit(same_shape_twice, ()).result(), Ok(true));
 }
+
+fn worker_pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+/// Sleeps `ms`; returns how long it slept, in ms.
+fn timed_nap(ms: u64) -> u64 {
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_millis(ms));
+    t.elapsed().as_millis() as u64
+}
+
+/// Ctrl-C in a terminal sends SIGINT to the whole foreground process group, workers
+/// included: their default action killed them, so a controller that handles Ctrl-C to let
+/// its running jobs finish saw them fail with `WorkerDied { signal: Some(2) }` (found by the
+/// user4 review; Python's fork-started workers inherit the handler and finish). Workers
+/// now leave SIGINT to the controller: its default ends it, and they die with it.
+#[test]
+fn sigint_to_the_workers_leaves_their_jobs_to_the_controller() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let pid = pool.submit(worker_pid, ()).result().unwrap();
+    let f = pool.submit(timed_nap, 400);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !f.running() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    // SAFETY: kill sends a signal to our own worker.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) }, 0);
+    let r = f.result();
+    assert!(matches!(r, Ok(ms) if ms >= 400), "{r:?}");
+    assert_eq!(pool.submit(worker_pid, ()).result(), Ok(pid));
+}
