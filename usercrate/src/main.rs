@@ -64,6 +64,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     pools_in_a_loop_leak_nothing,
     pool_across_threads_and_empty_waits,
     cores_outside_the_mask_are_refused,
+    ctrl_c_leaves_running_jobs_to_the_controller,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -242,3 +242,30 @@ pub fn cores_outside_the_mask_are_refused() -> Outcome {
         Ok(_) => Err("cores([5000]) built a pool".into()),
     }
 }
+
+fn worker_pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+/// Sleeps `ms`; returns how long it slept, in ms.
+fn timed_nap(ms: u64) -> u64 {
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_millis(ms));
+    t.elapsed().as_millis() as u64
+}
+
+/// Ctrl-C reaches every process of the terminal's group, workers included: a controller
+/// that handles it to let running jobs finish gets their results (the workers died of
+/// SIGINT, failing them with `WorkerDied { signal: Some(2) }`). The SIGINT is sent to the
+/// worker directly here, as a terminal would.
+pub fn ctrl_c_leaves_running_jobs_to_the_controller() -> Outcome {
+    let pool = build(Pool::builder().workers(1))?;
+    let pid = pool.submit(worker_pid, ()).result().map_err(|e| e.to_string())?;
+    let f = pool.submit(timed_nap, 300);
+    ensure(poll_until(Duration::from_secs(5), || f.running()), || "never started".into())?;
+    ensure(crate::jobs::signal(pid, libc::SIGINT), || "kill(SIGINT) failed".into())?;
+    let r = f.result();
+    ensure(matches!(r, Ok(ms) if ms >= 300), || format!("the job after SIGINT: {r:?}"))?;
+    let r = pool.submit(worker_pid, ()).result();
+    ensure(r == Ok(pid), || format!("the worker after SIGINT: {r:?} (was {pid})"))
+}
