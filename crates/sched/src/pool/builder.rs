@@ -390,13 +390,9 @@ impl PoolBuilder {
             Launch { specs, name: name.clone(), _init_args: init_args, _init_pins: init_pins };
         let handle = start_supervisor(&shared, launch)?;
         let window = (self.window != 0).then_some(self.window);
-        Ok(Pool {
-            shared,
-            supervisor: std::sync::Mutex::new(Some(handle)),
-            window,
-            job_time_limit: self.job_time_limit,
-            name,
-        })
+        let supervisor = Arc::new(std::sync::Mutex::new(Some(handle)));
+        super::live::register(&shared, &supervisor);
+        Ok(Pool { shared, supervisor, window, job_time_limit: self.job_time_limit, name })
     }
 }
 
