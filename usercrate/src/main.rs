@@ -65,6 +65,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     pool_across_threads_and_empty_waits,
     cores_outside_the_mask_are_refused,
     ctrl_c_leaves_running_jobs_to_the_controller,
+    static_pool_finishes_its_jobs_at_exit,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -269,3 +269,19 @@ pub fn ctrl_c_leaves_running_jobs_to_the_controller() -> Outcome {
     let r = pool.submit(worker_pid, ()).result();
     ensure(r == Ok(pid), || format!("the worker after SIGINT: {r:?} (was {pid})"))
 }
+
+/// Jobs submitted to a pool in a `static` and never waited for run before the program
+/// exits (they were lost: the static is never dropped). Runs the sibling binary
+/// `static_pool` (built by `cargo build --release --bins`).
+pub fn static_pool_finishes_its_jobs_at_exit() -> Outcome {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("static_pool");
+    ensure(exe.exists(), || format!("{} missing: cargo build --release --bins", exe.display()))?;
+    let dir = std::env::temp_dir().join(format!("usercrate-static-pool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let status = std::process::Command::new(&exe).arg(&dir).status();
+    let written = (0..4).filter(|i| dir.join(i.to_string()).exists()).count();
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = status.map_err(|e| e.to_string())?;
+    ensure(status.success(), || format!("static_pool: {status}"))?;
+    ensure(written == 4, || format!("{written} of 4 jobs of the static pool ran"))
+}
