@@ -176,6 +176,10 @@ fn signal_cause(signal: i32) -> &'static str {
             ", SIGKILL: killed from outside the pool — usually the kernel's OOM killer, or a \
              `kill -9`"
         }
+        libc::SIGTERM => {
+            ", SIGTERM: stopped from outside the pool — a `kill`, or a service manager \
+             (systemd) stopping every process of the program"
+        }
         libc::SIGSEGV => ", SIGSEGV: invalid memory access in the job (unsafe code or FFI)",
         libc::SIGBUS => ", SIGBUS: bad memory access in the job (e.g. a truncated mapped file)",
         libc::SIGABRT => {

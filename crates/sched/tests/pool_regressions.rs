@@ -354,3 +354,22 @@ fn sigint_to_the_workers_leaves_their_jobs_to_the_controller() {
     assert!(matches!(r, Ok(ms) if ms >= 400), "{r:?}");
     assert_eq!(pool.submit(worker_pid, ()).result(), Ok(pid));
 }
+
+/// A worker stopped by SIGTERM from outside (systemd stopping a service signals every
+/// process of it) fails its job with a message that says so (it said only "signal 15").
+#[test]
+fn a_worker_stopped_by_sigterm_is_named() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let pid = pool.submit(worker_pid, ()).result().unwrap();
+    let f = pool.submit(timed_nap, 5_000);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !f.running() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: kill sends a signal to our own worker.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) }, 0);
+    let e = f.result().unwrap_err();
+    assert!(matches!(e, JobError::WorkerDied { signal: Some(libc::SIGTERM), .. }), "{e:?}");
+    assert!(e.to_string().contains("SIGTERM: stopped from outside the pool"), "{e}");
+    assert!(pool.submit(worker_pid, ()).result().is_ok());
+}
