@@ -276,9 +276,11 @@ pub mod __private {
     /// drop stops the node agents and finalizes MPI when `main` returns or unwinds.
     #[cfg(feature = "mpi")]
     pub type MainGuard = zeroproc_cluster::MainGuard;
-    /// Kept alive for `main`'s duration by `#[zeroproc::main]`: its drop waits for the
-    /// non-daemon `Process` children whose handles were dropped while they ran, as Python
-    /// joins its non-daemon children when the program exits.
+    /// Kept alive for `main`'s duration by `#[zeroproc::main]`: its drop shuts down the
+    /// pools that were never dropped (a `static` one: their jobs finish first, as Python
+    /// waits for its executors' pending work at exit), then waits for the non-daemon
+    /// `Process` children whose handles were dropped while they ran, as Python joins its
+    /// non-daemon children when the program exits.
     #[cfg(not(feature = "mpi"))]
     #[derive(Debug)]
     pub struct MainGuard;
@@ -286,6 +288,7 @@ pub mod __private {
     #[cfg(not(feature = "mpi"))]
     impl Drop for MainGuard {
         fn drop(&mut self) {
+            zeroproc_sched::shutdown_live_pools();
             zeroproc_sched::join_adopted();
         }
     }
@@ -342,3 +345,44 @@ mod index_doctests {}
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 mod readme_doctests {}
+
+/// A pool in a `static` is never dropped: when `main` returns, `#[zeroproc::main]` shuts it
+/// down, waiting for the jobs submitted to it and never waited for, as Python waits at exit
+/// for a module-level executor's pending work (they were lost: found by the user4 review).
+/// The program runs itself as a child that submits and returns at once; the parent checks
+/// that every job wrote its file.
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use std::time::Duration;
+///
+/// static POOL: LazyLock<zeroproc::Pool> =
+///     LazyLock::new(|| zeroproc::Pool::builder().workers(1).build().unwrap());
+///
+/// fn touch(path: String) {
+///     std::thread::sleep(Duration::from_millis(50));
+///     std::fs::write(path, b"done").unwrap();
+/// }
+///
+/// #[zeroproc::main]
+/// fn main() {
+///     if let Ok(dir) = std::env::var("STATIC_POOL_CHILD") {
+///         for i in 0..3 {
+///             let _ = POOL.submit(touch, format!("{dir}/{i}"));
+///         }
+///         return; // never waits for them
+///     }
+///     let dir = std::env::temp_dir().join(format!("zeroproc-static-pool-{}", std::process::id()));
+///     std::fs::create_dir_all(&dir).unwrap();
+///     let status = std::process::Command::new(std::env::current_exe().unwrap())
+///         .env("STATIC_POOL_CHILD", &dir)
+///         .status()
+///         .unwrap();
+///     let written = (0..3).filter(|i| dir.join(i.to_string()).exists()).count();
+///     std::fs::remove_dir_all(&dir).unwrap();
+///     assert!(status.success(), "{status}");
+///     assert_eq!(written, 3, "jobs of a static pool were lost when main returned");
+/// }
+/// ```
+#[cfg(doctest)]
+mod static_pool_doctest {}

@@ -12,11 +12,13 @@ mod jobs;
 mod scenarios;
 #[cfg(test)]
 mod unit_tests;
+mod user4;
 
 use api::*;
 use harness::Scenario;
 use hostile::*;
 use scenarios::*;
+use user4::*;
 
 macro_rules! scenarios {
     ($($(#[$m:meta])* $f:ident),* $(,)?) => {
@@ -55,6 +57,15 @@ const SCENARIOS: &[Scenario] = scenarios![
     fire_and_forget_processes,
     blocking_callback_does_not_hold_other_waiters,
     stack_overflow_is_named,
+    jobs_that_exit_or_close_their_fds,
+    unkillable_looking_job_is_terminated,
+    out_of_memory_job_is_a_worker_death,
+    callback_that_ends_its_pool,
+    pools_in_a_loop_leak_nothing,
+    pool_across_threads_and_empty_waits,
+    cores_outside_the_mask_are_refused,
+    ctrl_c_leaves_running_jobs_to_the_controller,
+    static_pool_finishes_its_jobs_at_exit,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

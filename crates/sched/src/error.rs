@@ -249,6 +249,10 @@ fn signal_cause(signal: i32) -> &'static str {
             ", SIGKILL: killed from outside the pool — usually the kernel's OOM killer, or a \
              `kill -9`"
         }
+        libc::SIGTERM => {
+            ", SIGTERM: stopped from outside the pool — a `kill`, or a service manager \
+             (systemd) stopping every process of the program"
+        }
         libc::SIGSEGV => ", SIGSEGV: invalid memory access in the job (unsafe code or FFI)",
         libc::SIGBUS => ", SIGBUS: bad memory access in the job (e.g. a truncated mapped file)",
         libc::SIGABRT => {
@@ -312,7 +316,8 @@ impl fmt::Display for BuildError {
                 f,
                 "worker {index} is running the program's main instead of serving: \
                  zeroproc::init() must be the first line of main (or use \
-                 #[zeroproc::main]; under libtest, zeroproc::test_worker!()). A worker is \
+                 #[zeroproc::main]; under libtest, zeroproc::test_worker!(); in a doctest, \
+                 `zeroproc::init();` as the example's first line). A worker is \
                  this program started again, and init() is what turns it into a worker"
             ),
             BuildError::InsideWorker => write!(

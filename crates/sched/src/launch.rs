@@ -52,24 +52,78 @@ const STDOUT_ENV: &str = "ZEROPROC_STDOUT_ON_STDIN";
 /// zeroproc_sched::init(); // the first line of `main`
 /// // ... the program, which may build pools ...
 /// ```
+///
+/// A doctest is a `main` too: without `init()` as its first line, its workers run the
+/// example again, and the error says where the line goes.
+///
+/// ```
+/// // (no `zeroproc_sched::init();` here)
+/// let e = zeroproc_sched::Pool::builder().workers(1).build().unwrap_err();
+/// assert!(e.to_string().contains("in a doctest, `zeroproc::init();` as the example's first line"), "{e}");
+/// ```
 pub fn init() {
     restore_stdout();
     if let Some(raw) = take_env(crate::process::PROCESS_ENV) {
-        crate::process::child_main(&raw);
+        on_a_main_sized_stack(move || crate::process::child_main(&raw));
     }
     let Some(raw) = take_env(WORKER_ENV) else { return };
     let spec = raw.to_str().and_then(Spec::parse);
     match spec {
-        Some(s) => {
+        Some(s) => on_a_main_sized_stack(move || {
             // `run` never returns; an unwind out of it (a bug) must not reach `main`.
             let p = std::panic::catch_unwind(|| crate::worker::run(&s));
             crate::worker::escaped(p.err().unwrap_or_else(|| Box::new("worker returned")))
-        }
+        }),
         None => {
             eprintln!("zeroproc: malformed {WORKER_ENV}={raw:?}");
             std::process::exit(crate::worker::exit::BAD_SPEC)
         }
     }
+}
+
+/// Runs `life` (a worker's or a `Process` child's, which ends the process) with the stack
+/// a program's main thread has. `init` is called on the main thread in a binary, where
+/// that is the stack `life` runs on; under libtest (`test_worker!`) it is called on the
+/// test's thread, whose stack is libtest's 2 MiB (`RUST_MIN_STACK`), so a job that
+/// recursed fine in a binary overflowed in `cargo test`. There `life` runs on a thread of
+/// its own whose stack is the main thread's limit (`ulimit -s`; 8 MiB when unlimited),
+/// and the test's thread waits for ever.
+fn on_a_main_sized_stack(life: impl FnOnce() + Send + 'static) -> ! {
+    // SAFETY: getpid and gettid have no preconditions.
+    let on_main = unsafe { libc::gettid() == libc::getpid() };
+    if on_main {
+        life();
+        crate::worker::escaped(Box::new("the worker's life returned"))
+    }
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the limit into `lim`, a valid rlimit.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) } == 0;
+    let size = match usize::try_from(lim.rlim_cur) {
+        Ok(n) if got && lim.rlim_cur != libc::RLIM_INFINITY && n > 0 => n,
+        _ => 8 << 20,
+    };
+    type Slot<F> = std::sync::Arc<std::sync::Mutex<Option<F>>>;
+    fn take<F>(slot: &Slot<F>) -> Option<F> {
+        slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+    let slot: Slot<_> = std::sync::Arc::new(std::sync::Mutex::new(Some(life)));
+    let theirs = std::sync::Arc::clone(&slot);
+    let thread = std::thread::Builder::new()
+        .name("main".into())
+        .stack_size(size)
+        .spawn(move || take(&theirs).map_or((), |l| l()));
+    let end = match thread {
+        // `life` ends the process: the join returns only if it did not.
+        Ok(t) => t.join().err(),
+        // No thread (out of resources): `life` runs here, on the test's stack.
+        Err(_) => {
+            if let Some(l) = take(&slot) {
+                l();
+            }
+            None
+        }
+    };
+    crate::worker::escaped(end.unwrap_or_else(|| Box::new("the worker's life returned")))
 }
 
 /// Puts back the standard output the controller handed over on descriptor 0 (see the
@@ -172,7 +226,8 @@ pub(crate) fn without_init(what: &str) -> ! {
     eprintln!(
         "zeroproc: process {} was started as a worker but reached {what} without \
          zeroproc::init(): make `zeroproc::init();` the first line of main (or use \
-         #[zeroproc::main]; under libtest, zeroproc::test_worker!())",
+         #[zeroproc::main]; under libtest, zeroproc::test_worker!(); in a doctest, \
+         `zeroproc::init();` as the example's first line)",
         std::process::id()
     );
     std::process::exit(crate::worker::exit::NO_INIT)

@@ -64,8 +64,9 @@ pub use jobfn::{BandKernel, ChunkKernel, InitFn, JobFn, ZipKernel};
 pub use launch::{init, WORKER_ARGS, WORKER_ENV, WORKER_EXE_ENV};
 pub use pool::raw;
 pub use pool::{
-    registry_dir, running_pools, ForEachChunkError, Map, ObserveError, Pool, PoolBuilder,
-    PoolEntry, PoolObserver, PoolSnapshot, PoolStats, Shutdown, WorkerSnapshot, WorkerStats,
+    registry_dir, running_pools, shutdown_live_pools, ForEachChunkError, Map, ObserveError, Pool,
+    PoolBuilder, PoolEntry, PoolObserver, PoolSnapshot, PoolStats, Shutdown, WorkerSnapshot,
+    WorkerStats,
 };
 pub use process::{join_adopted, Exit, Process, ProcessError, Run, PROCESS_ENV};
 pub use share::{AccessError, ShareError, SharedValue};

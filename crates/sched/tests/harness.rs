@@ -63,3 +63,48 @@ fn workers_print_their_jobs_output_but_no_libtest_header() {
     }
     assert!(stdout.contains("process-output-7\n"), "stdout:\n{stdout}");
 }
+
+/// The stack a program's main thread may grow to (`ulimit -s`; 8 MiB when unlimited).
+fn main_stack_limit() -> usize {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into `lim`, a valid rlimit.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) } == 0;
+    match usize::try_from(lim.rlim_cur) {
+        Ok(n) if got && lim.rlim_cur != libc::RLIM_INFINITY && n > 0 => n,
+        _ => 8 << 20,
+    }
+}
+
+/// Recursion `kib` frames deep, each holding 1 KiB.
+#[inline(never)]
+fn deep(kib: u64) -> u64 {
+    let buf = [kib as u8; 1024];
+    if kib == 0 {
+        0
+    } else {
+        u64::from(std::hint::black_box(&buf)[7]) + deep(kib - 1)
+    }
+}
+
+/// Uses half the main thread's stack limit (4 MiB with the usual 8 MiB `ulimit -s`).
+fn half_the_main_stack(_: ()) -> u64 {
+    deep((main_stack_limit() / 2 / 1024) as u64)
+}
+
+fn half_the_main_stack_then_exit(_: ()) {
+    half_the_main_stack(());
+    std::process::exit(5)
+}
+
+/// Jobs and `Process` bodies have the stack of a program's main thread under libtest too
+/// (found by the user4 review): the worker ran on libtest's test thread, whose stack is
+/// 2 MiB, so a recursion that ran in a binary overflowed in `cargo test`, reported as
+/// `StackOverflow` with "`ulimit -s` sets its stack", which did not help there.
+#[test]
+fn jobs_get_the_main_threads_stack_under_libtest() {
+    let pool = Pool::builder().workers(1).build().expect("pool");
+    let r = pool.submit(half_the_main_stack, ()).result();
+    assert!(r.is_ok(), "{:?}", r.map_err(|e| e.to_string()));
+    let mut p = Process::spawn(half_the_main_stack_then_exit, ()).expect("process");
+    assert_eq!(p.join().expect("join"), Exit::Code(5));
+}

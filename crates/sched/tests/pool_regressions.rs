@@ -286,6 +286,16 @@ fn meaningless_limits_are_refused_at_build() {
     assert!(e.to_string().contains("power of two in 64..="), "{e}");
     let pool = Pool::builder().workers(1).max_jobs_per_worker(1).build().unwrap();
     assert_eq!(pool.submit(work, vec![0, 1]).result(), Ok(2));
+    // A core no process runs on, or none at all, was accepted and the workers ran
+    // unpinned (found by the user4 review).
+    let e = Pool::builder().workers(1).cores([100_000]).build().unwrap_err();
+    assert!(e.to_string().contains("may not run on core 100000"), "{e}");
+    let e = Pool::builder().workers(1).cores([]).build().unwrap_err();
+    assert!(e.to_string().contains("cores([]): no core"), "{e}");
+    // SAFETY: sched_getcpu has no preconditions; the core it names is one we run on.
+    let here = usize::try_from(unsafe { libc::sched_getcpu() }).unwrap_or(0);
+    let pool = Pool::builder().workers(1).cores([here]).build().unwrap();
+    assert_eq!(pool.submit(work, vec![0, 1]).result(), Ok(2));
 }
 
 /// A job that drops a `SharedArray` and makes another of the same shape: the controller
@@ -310,4 +320,56 @@ fn workers_keep_no_dropped_arrays_unless_their_initializer_asks() {
     assert_eq!(pool.submit(same_shape_twice, ()).result(), Ok(false));
     let pool = Pool::builder().workers(1).initializer(keep_arrays).build().unwrap();
     assert_eq!(pool.submit(same_shape_twice, ()).result(), Ok(true));
+}
+
+fn worker_pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+/// Sleeps `ms`; returns how long it slept, in ms.
+fn timed_nap(ms: u64) -> u64 {
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_millis(ms));
+    t.elapsed().as_millis() as u64
+}
+
+/// Ctrl-C in a terminal sends SIGINT to the whole foreground process group, workers
+/// included: their default action killed them, so a controller that handles Ctrl-C to let
+/// its running jobs finish saw them fail with `WorkerDied { signal: Some(2) }` (found by the
+/// user4 review; Python's fork-started workers inherit the handler and finish). Workers
+/// now leave SIGINT to the controller: its default ends it, and they die with it.
+#[test]
+fn sigint_to_the_workers_leaves_their_jobs_to_the_controller() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let pid = pool.submit(worker_pid, ()).result().unwrap();
+    let f = pool.submit(timed_nap, 400);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !f.running() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    // SAFETY: kill sends a signal to our own worker.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) }, 0);
+    let r = f.result();
+    assert!(matches!(r, Ok(ms) if ms >= 400), "{r:?}");
+    assert_eq!(pool.submit(worker_pid, ()).result(), Ok(pid));
+}
+
+/// A worker stopped by SIGTERM from outside (systemd stopping a service signals every
+/// process of it) fails its job with a message that says so (it said only "signal 15").
+#[test]
+fn a_worker_stopped_by_sigterm_is_named() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let pid = pool.submit(worker_pid, ()).result().unwrap();
+    let f = pool.submit(timed_nap, 5_000);
+    let end = Instant::now() + Duration::from_secs(10);
+    while !f.running() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: kill sends a signal to our own worker.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) }, 0);
+    let e = f.result().unwrap_err();
+    assert!(matches!(e, JobError::WorkerDied { signal: Some(libc::SIGTERM), .. }), "{e:?}");
+    assert!(e.to_string().contains("SIGTERM: stopped from outside the pool"), "{e}");
+    assert!(pool.submit(worker_pid, ()).result().is_ok());
 }

@@ -123,8 +123,9 @@ impl PoolBuilder {
     }
 
     /// The cores (CPU ids) to pin workers to, in order; implies `pin(true)`. With fewer
-    /// cores than workers, the cores are reused in turn. A core the process may not run on
-    /// leaves that worker unpinned.
+    /// cores than workers, the cores are reused in turn. An empty list, or a core this
+    /// process may not run on (not in its affinity mask), is a [`BuildError::Config`] at
+    /// [`build`](Self::build).
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -405,6 +406,29 @@ impl PoolBuilder {
         }
     }
 
+    /// Cores given to [`cores`](Self::cores) that this process may not run on were
+    /// ignored (each worker's pinning failed silently, so it ran unpinned), and an empty
+    /// list meant "not pinned": both are configuration errors, as `os.sched_setaffinity`
+    /// with such a set is one in Python (`OSError`).
+    fn check_cores(&self) -> Result<(), BuildError> {
+        let Some(given) = &self.cores else { return Ok(()) };
+        if given.is_empty() {
+            return Err(BuildError::Config(
+                "cores([]): no core to pin workers to (pin(false) runs them unpinned)".into(),
+            ));
+        }
+        let allowed: Vec<usize> = core_affinity::get_core_ids()
+            .map(|v| v.into_iter().map(|c| c.id).collect())
+            .unwrap_or_default();
+        match given.iter().find(|c| !allowed.contains(c)) {
+            Some(c) if !allowed.is_empty() => Err(BuildError::Config(format!(
+                "cores({given:?}): this process may not run on core {c} (its affinity \
+                 mask allows {allowed:?})"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// A spill heap larger than the machine's memory cannot be created (it was accepted,
     /// then every large payload failed with "the pool has no spill heap").
     fn check_spill_heap(&self) -> Result<(), BuildError> {
@@ -446,6 +470,7 @@ impl PoolBuilder {
             launch::Started::WithoutInit => launch::without_init("Pool::build"),
         }
         let n = self.worker_count()?;
+        self.check_cores()?;
         self.check_spill_heap()?;
         check_limits(self.max_jobs, self.job_time_limit).map_err(BuildError::Config)?;
         let cap = self.ring_capacity;
@@ -500,13 +525,9 @@ impl PoolBuilder {
             Launch { specs, name: name.clone(), _init_args: init_args, _init_pins: init_pins };
         let handle = start_supervisor(&shared, launch)?;
         let window = (self.window != 0).then_some(self.window);
-        Ok(Pool {
-            shared,
-            supervisor: std::sync::Mutex::new(Some(handle)),
-            window,
-            job_time_limit: self.job_time_limit,
-            name,
-        })
+        let supervisor = Arc::new(std::sync::Mutex::new(Some(handle)));
+        super::live::register(&shared, &supervisor);
+        Ok(Pool { shared, supervisor, window, job_time_limit: self.job_time_limit, name })
     }
 }
 

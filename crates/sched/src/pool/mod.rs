@@ -8,6 +8,7 @@ mod events;
 mod inplace;
 #[cfg(test)]
 mod kill_window_tests;
+mod live;
 mod map;
 pub(crate) mod observe;
 mod probe;
@@ -21,6 +22,7 @@ mod supervisor;
 
 pub use builder::PoolBuilder;
 pub use inplace::ForEachChunkError;
+pub use live::shutdown_live_pools;
 pub use map::Map;
 pub use observe::{ObserveError, PoolObserver, PoolSnapshot, WorkerSnapshot};
 pub use registry::{registry_dir, running_pools, PoolEntry};
@@ -55,7 +57,9 @@ use submit::Attempt;
 /// ```
 pub struct Pool {
     pub(crate) shared: Arc<core::Shared>,
-    supervisor: Mutex<Option<JoinHandle<()>>>,
+    /// The supervisor thread until joined; also held (weakly) by [`live`]: it is the
+    /// `Pool` that keeps this `Arc` alive.
+    supervisor: live::Supervisor,
     pub(crate) window: Option<usize>,
     job_time_limit: Option<Duration>,
     name: String,
@@ -540,21 +544,30 @@ impl Pool {
     /// Joins the supervisor thread (it ends once every worker has exited), giving up at
     /// `deadline`; true if it ended (or was joined before).
     fn join_supervisor(&self, deadline: Option<Instant>) -> bool {
-        let mut g = self.supervisor.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(h) = g.take() else { return true };
-        self.shared.wake_supervisor();
-        while deadline.is_some_and(|d| Instant::now() < d) && !h.is_finished() {
-            self.shared.poll();
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if deadline.is_some() && !h.is_finished() {
-            *g = Some(h);
-            return false;
-        }
-        let _ = h.join();
-        self.shared.callbacks.close();
-        true
+        join_supervisor(&self.shared, &self.supervisor, deadline)
     }
+}
+
+/// [`Pool::join_supervisor`], for a pool known by its parts (see [`live`]).
+fn join_supervisor(
+    shared: &core::Shared,
+    supervisor: &Mutex<Option<JoinHandle<()>>>,
+    deadline: Option<Instant>,
+) -> bool {
+    let mut g = supervisor.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(h) = g.take() else { return true };
+    shared.wake_supervisor();
+    while deadline.is_some_and(|d| Instant::now() < d) && !h.is_finished() {
+        shared.poll();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if deadline.is_some() && !h.is_finished() {
+        *g = Some(h);
+        return false;
+    }
+    let _ = h.join();
+    shared.callbacks.close();
+    true
 }
 
 impl Pool {

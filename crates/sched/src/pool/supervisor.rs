@@ -163,6 +163,20 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
 /// The start-up failure of worker `index`, which exited with `exit_code` or was killed by
 /// `signal`; `attached`: it had attached the pool (so it was running the initializer).
 fn exited(index: usize, exit_code: Option<i32>, signal: Option<i32>, attached: bool) -> BuildError {
+    exited_in(index, exit_code, signal, attached, std::env::args_os().any(|a| a == "--bench"))
+}
+
+/// [`exited`]; `bench`: this program was started by `cargo bench` (it has `--bench` among
+/// its arguments), where a worker that exits at once with an error is most likely a
+/// criterion bench re-run whole (criterion's `criterion_main!`, not zeroproc's): it
+/// rejects the worker's arguments and exits with 2.
+fn exited_in(
+    index: usize,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    attached: bool,
+    bench: bool,
+) -> BuildError {
     let reason = match exit_code {
         // Exit codes of its own (below) are reported as such; any other end after the
         // attach is the initializer's doing (or a kill while it ran).
@@ -206,6 +220,11 @@ fn exited(index: usize, exit_code: Option<i32>, signal: Option<i32>, attached: b
             "the worker exited at once without serving: in a test binary, add \
              zeroproc::test_worker!() (at the top level or in `mod tests`); elsewhere, \
              zeroproc::init() must be the first line of main"
+        }
+        Some(_) if bench => {
+            "it exited before attaching the pool: in a criterion bench, end it with \
+             zeroproc::criterion_main!(benches) in place of criterion's criterion_main! (with \
+             harness = false and a main of its own: zeroproc::init() as its first line)"
         }
         Some(_) => {
             "it exited before attaching the pool: the program failed to start as a worker \
@@ -494,5 +513,21 @@ fn death_of(
         JobError::StackOverflow
     } else {
         JobError::WorkerDied { signal, exit_code }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A criterion bench that kept criterion's `criterion_main!` (found by the user4
+    /// review): its worker, the bench re-run, rejects the worker's arguments (exit 2) and
+    /// the error named only `init()`, not the macro that fixes it.
+    #[test]
+    fn a_bench_whose_workers_exit_names_criterion_main() {
+        let msg = exited_in(0, Some(2), None, false, true).to_string();
+        assert!(msg.contains("zeroproc::criterion_main!(benches)"), "{msg}");
+        let msg = exited_in(0, Some(2), None, false, false).to_string();
+        assert!(!msg.contains("criterion"), "{msg}");
     }
 }

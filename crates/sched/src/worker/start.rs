@@ -86,6 +86,7 @@ pub(super) fn start(spec: &Spec) -> Attached {
     drop(name);
     quiet_panics();
     super::watch_forks();
+    leave_sigint_to_the_controller();
     // Relaxed: published by the Release store of `state` below.
     ctl.overflowed.store(0, Ordering::Relaxed);
     super::overflow::watch(ctl);
@@ -169,5 +170,26 @@ impl Drop for StartingName {
     fn drop(&mut self) {
         // SAFETY: as in `set`; `self.0` holds the NUL-terminated name PR_GET_NAME wrote.
         unsafe { libc::prctl(libc::PR_SET_NAME, self.0.as_ptr() as libc::c_ulong, 0, 0, 0) };
+    }
+}
+
+/// Ctrl-C in a terminal sends SIGINT to the whole foreground process group, workers
+/// included. Their default action (death) failed the running jobs of a controller that
+/// handles Ctrl-C to let them finish. So a worker catches SIGINT and does nothing: the
+/// controller decides (by default it dies, and its workers with it, `launch::watch_parent`).
+/// A handler rather than `SIG_IGN`: programs a job executes get the default action back
+/// (an ignored signal stays ignored across `exec`). `SA_RESTART`; calls that a signal
+/// always interrupts (`nanosleep`, `poll`) see `EINTR` (`std::thread::sleep` goes on
+/// sleeping). An initializer or a job may install its own handler.
+fn leave_sigint_to_the_controller() {
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handler has
+    // the plain signature and does nothing (async-signal-safe).
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = ignore as *const () as libc::sighandler_t;
+        act.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut act.sa_mask);
+        libc::sigaction(libc::SIGINT, &act, std::ptr::null_mut());
     }
 }
