@@ -52,6 +52,8 @@ mod route;
 #[cfg(feature = "mpi")]
 mod shared;
 #[cfg(feature = "mpi")]
+mod ship;
+#[cfg(feature = "mpi")]
 mod wait;
 mod wire;
 
@@ -63,6 +65,8 @@ pub use launch::{finish, init, under_launcher, MainGuard, FINGERPRINT_SALT_ENV, 
 pub use map::ClusterMap;
 #[cfg(feature = "mpi")]
 pub use pool::{ClusterBuilder, ClusterError, ClusterPool};
+#[cfg(feature = "mpi")]
+pub use ship::{array_cache_limit, arrays_shipped, set_array_cache_limit, DEFAULT_ARRAY_CACHE};
 pub use zeroproc_sched::ReturnWhen;
 #[cfg(feature = "mpi")]
 pub use zeroproc_sched::{as_completed, wait, AsCompleted, Split};
