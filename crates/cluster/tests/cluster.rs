@@ -40,13 +40,15 @@ fn main() {
         "agent-dies" => agent_dies(),
         "idle" => return idle(),
         "finish-busy" => return finish_while_nodes_send_large_results(),
+        "ship-bench" => return ship_bench(),
         _ => {}
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 20] = [
+    let checks: [Check; 21] = [
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
         ("the_node_array_cache_is_bounded", the_node_array_cache_is_bounded),
+        ("a_large_array_is_shipped_once", a_large_array_is_shipped_once),
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -755,6 +757,83 @@ fn the_node_array_cache_is_bounded(launched: bool) {
     read_everywhere(&pool, &arrays[0].handle(), 4 * nodes, Ok(0.0));
     assert_eq!(arrays_shipped() - s0, 5 * nodes, "evicted, shipped again");
     set_array_cache_limit(DEFAULT_ARRAY_CACHE);
+}
+
+/// Element `i` of an array, and the rank that read it.
+fn pick((h, i): (zeroproc_mp::shared::ArrayHandle<f64>, usize)) -> (f64, u32) {
+    (h.read().expect("read")[i], rank())
+}
+
+/// 64 MiB of f64: `i as f64` at `i`.
+fn large_array() -> zeroproc_mp::SharedArray<f64> {
+    let len = 8 << 20;
+    let mut a = zeroproc_mp::SharedArray::<f64>::zeroed(len).unwrap();
+    a.write().unwrap().iter_mut().enumerate().for_each(|(i, x)| *x = i as f64);
+    a
+}
+
+/// A 64 MiB array goes to each node once, and many jobs read it there.
+fn a_large_array_is_shipped_once(launched: bool) {
+    let pool = pool();
+    let nodes = if launched { pool.nodes().len() as u64 } else { 0 };
+    let arr = large_array();
+    let s0 = zeroproc_cluster::arrays_shipped();
+    let fs: Vec<_> = (0..300).map(|i| pool.submit(pick, (arr.handle(), i * 27_961))).collect();
+    let mut ranks = BTreeSet::new();
+    for (i, f) in fs.into_iter().enumerate() {
+        let (x, r) = f.result().unwrap();
+        assert_eq!(x, (i * 27_961) as f64);
+        ranks.insert(r);
+    }
+    assert_eq!(zeroproc_cluster::arrays_shipped() - s0, nodes, "once per node");
+    if launched {
+        assert_eq!(ranks.len() as u64, nodes, "{ranks:?}");
+    }
+}
+
+/// Mode `ship-bench`: the cost of shipping a 64 MiB array to every node (one worker each):
+/// time to the results of the first job on each node (which wait for the copy) against a
+/// job once the copy is cached, and a job holding no array. Prints; asserts nothing timed.
+fn ship_bench() {
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let nodes = pool.nodes().len();
+    let mut arr = large_array();
+    let p50 = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let us = |t: Instant| t.elapsed().as_secs_f64() * 1e6;
+    for round in 0..5 {
+        arr.write().unwrap()[0] = f64::from(round); // a new version: shipped again
+        let t = Instant::now();
+        let fs: Vec<_> = (0..nodes).map(|i| pool.submit(pick, (arr.handle(), i))).collect();
+        let mut firsts = Vec::new();
+        for f in fs {
+            let (_, r) = f.result().unwrap();
+            firsts.push((r, us(t) / 1e3));
+        }
+        let cached: Vec<f64> = (0..500)
+            .map(|i| {
+                let t = Instant::now();
+                pool.submit(pick, (arr.handle(), i)).result().unwrap();
+                us(t)
+            })
+            .collect();
+        let plain: Vec<f64> = (0..500)
+            .map(|i| {
+                let t = Instant::now();
+                pool.submit(square, i as u64).result().unwrap();
+                us(t)
+            })
+            .collect();
+        println!(
+            "ship-bench round {round}: 64 MiB to {nodes} nodes, first results (rank, ms) {firsts:.1?}; \
+             then p50 {:.1} us per job reading the cached copy, {:.1} us per job without an array",
+            p50(cached),
+            p50(plain)
+        );
+    }
+    println!("ship-bench: {} arrays shipped", zeroproc_cluster::arrays_shipped());
 }
 
 fn init_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) {
