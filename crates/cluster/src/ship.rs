@@ -19,7 +19,7 @@ use crate::net::Net;
 use crate::wire::TAG_ARRAY;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use zeroproc_mp::shared::ship::{self, AliasTable, NodeCopy, Version};
+use zeroproc_mp::shared::ship::{self, AliasTable, NodeCopy, NotShippable, Version};
 use zeroproc_shm::SegmentId;
 
 /// The default bytes of array copies each node keeps.
@@ -80,8 +80,16 @@ pub(crate) fn classify(record: &[u8]) -> Placement {
         return Placement::Anywhere;
     }
     let limit = array_cache_limit();
+    if limit == 0 {
+        let why = "shipping is off (zeroproc_cluster::set_array_cache_limit(0))".to_string();
+        return Placement::Local(ids.into_iter().next().expect("not empty"), why);
+    }
     let mut needs = Vec::with_capacity(ids.len());
     for id in ids {
+        let token = id.rsplit(':').next().and_then(|t| u64::from_str_radix(t, 16).ok());
+        if token.is_some_and(never_shippable) {
+            return Placement::Local(id, NOT_AN_ARRAY.into());
+        }
         match ship::probe(&id) {
             Ok(s) if s.bytes <= limit => needs.push(Need { id, token: s.token }),
             Ok(s) => {
@@ -92,10 +100,37 @@ pub(crate) fn classify(record: &[u8]) -> Placement {
                 );
                 return Placement::Local(id, why);
             }
-            Err(why) => return Placement::Local(id, why),
+            Err(NotShippable { permanent, why }) => {
+                if let (true, Some(t)) = (permanent, token) {
+                    remember_never(t);
+                }
+                return Placement::Local(id, why);
+            }
         }
     }
     Placement::Ship(needs)
+}
+
+const NOT_AN_ARRAY: &str = "not a whole SharedArray (a vector, queue, pipe, lock, container…)";
+
+/// Tokens of segments that are no shippable array (queues, containers…): known without
+/// attaching them again at every submission. Tokens are random and name one segment for
+/// its life. At most `NEVER_MAX` are kept (then forgotten all at once).
+static NEVER: std::sync::Mutex<Option<std::collections::HashSet<u64>>> =
+    std::sync::Mutex::new(None);
+const NEVER_MAX: usize = 4096;
+
+fn never_shippable(token: u64) -> bool {
+    NEVER.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|s| s.contains(&token))
+}
+
+fn remember_never(token: u64) {
+    let mut g = NEVER.lock().unwrap_or_else(|e| e.into_inner());
+    let s = g.get_or_insert_with(Default::default);
+    if s.len() >= NEVER_MAX {
+        s.clear();
+    }
+    s.insert(token);
 }
 
 /// True if `record` can only run on rank 0's own pool.
@@ -158,7 +193,9 @@ impl Shipped {
         let mut total: usize =
             held.iter().filter(|(&t, _)| t != n.token).map(|(_, h)| h.bytes).sum();
         let mut evict = Vec::new();
-        while total + bytes > limit {
+        // Also within the node's alias table.
+        let mut count = held.len() - usize::from(held.contains_key(&n.token));
+        while total + bytes > limit || count + 1 > ship::ALIAS_SLOTS {
             let lru = held
                 .iter()
                 .filter(|(&t, h)| t != n.token && h.in_use == 0 && !evict.contains(&t))
@@ -167,6 +204,7 @@ impl Shipped {
             let Some((t, b)) = lru else { break };
             evict.push(t);
             total -= b;
+            count -= 1;
         }
         let mut msg = Vec::with_capacity(64 + n.id.len() + bytes);
         msg.extend_from_slice(&(n.id.len() as u32).to_le_bytes());

@@ -550,6 +550,11 @@ fn sum_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) -> (f64, u32) {
     (h.read().expect("attach").iter().sum(), rank())
 }
 
+/// Puts the rank that runs it into the queue.
+fn put_rank(h: zeroproc_mp::queue::QueueHandle<u64>) {
+    h.attach().expect("attach").put(u64::from(rank())).expect("put");
+}
+
 /// Writes `x` into every element of its chunk; reports the rank that ran it.
 fn fill_chunk((c, x): (zeroproc_mp::shared::ChunkMut<f64>, f64)) -> u32 {
     c.write().expect("claim").fill(x);
@@ -601,6 +606,24 @@ fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
         .map(|f| f.result().unwrap())
         .collect();
     assert_eq!(ran, [0, 0], "chunk jobs run on rank 0");
+    // Nor is any other object: a queue handle is refused (twice: the second time from the
+    // record of segments known not to be arrays) and runs on rank 0's workers.
+    let q = zeroproc_mp::Queue::<u64>::new(8).unwrap();
+    if launched {
+        for _ in 0..2 {
+            match remote.submit(put_rank, q.handle()).result() {
+                Err(JobError::Decode { message }) => assert!(
+                    message.contains("node-local handle (memfd:")
+                        && message.contains("not a shared array")
+                            | message.contains("not a whole SharedArray"),
+                    "{message}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(both.submit(put_rank, q.handle()).result(), Ok(()));
+    assert_eq!(q.get_timeout(Duration::from_secs(5)).ok(), Some(0));
     out.wait_chunks(Duration::from_secs(10)).unwrap();
     assert_eq!(out.as_slice().unwrap().iter().sum::<f64>(), 200.0);
     drop(remote);

@@ -31,7 +31,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{fence, AtomicU64};
 use std::sync::{Arc, OnceLock};
-use zeroproc_shm::{Layout, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
+use zeroproc_shm::{AttachError, Layout, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
 
 /// The environment variable holding the node's alias table's segment id (set by the node
 /// agent, inherited by its workers).
@@ -59,17 +59,38 @@ pub struct Shippable {
     pub bytes: usize,
 }
 
+/// Why [`probe`] refused a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotShippable {
+    /// The segment never will be (not a memfd segment holding a whole array: a vector, a
+    /// queue, a lock, a container…); otherwise it may be later (a split unfinished, the
+    /// owner writing, not attachable now).
+    pub permanent: bool,
+    /// Why, for an error message.
+    pub why: String,
+}
+
 /// Whether segment `id` (text form) is a shared array that this process can snapshot now: a
 /// memfd segment of the array layout holding a [`SharedArray`](super::SharedArray) (not a
 /// vector, queue, container…), readable (no split unfinished — a job holding one of its
-/// writable chunk handles is never shipped —, the owner not writing). `Err` says why not.
-pub fn probe(id: &str) -> Result<Shippable, String> {
-    let parsed: SegmentId = id.parse().map_err(|e| format!("{e:?}"))?;
+/// writable chunk handles is never shipped —, the owner not writing).
+pub fn probe(id: &str) -> Result<Shippable, NotShippable> {
+    let never = |why: String| NotShippable { permanent: true, why };
+    let parsed: SegmentId = id.parse().map_err(|e| never(format!("{e:?}")))?;
     if !matches!(parsed, SegmentId::Memfd { .. }) {
-        return Err("not a memfd segment".into());
+        return Err(never("a named segment, not a shared array's memfd".into()));
     }
-    let m = attach_here(id)?;
-    m.readable().map_err(|e| e.to_string())?;
+    let m = match cache::attach(id) {
+        Ok(m) => m,
+        Err(SharedError::Attach(e @ AttachError::Layout { .. })) => {
+            return Err(never(format!("not a shared array: {e}")))
+        }
+        Err(e) => return Err(NotShippable { permanent: false, why: e.to_string() }),
+    };
+    if m.geo().kind != KIND_ARRAY {
+        return Err(never("a shared vector, not an array".into()));
+    }
+    m.readable().map_err(|e| NotShippable { permanent: false, why: e.to_string() })?;
     Ok(Shippable { token: parsed.token(), bytes: m.geo().end() })
 }
 
@@ -457,11 +478,24 @@ mod tests {
         // An open split: not readable, no snapshot.
         let e = snapshot_into(&id, &mut Vec::new()).unwrap_err();
         assert!(e.contains("not finished"), "{e}");
-        assert!(probe(&id).unwrap_err().contains("not finished"));
+        let e = probe(&id).unwrap_err();
+        assert!(!e.permanent && e.why.contains("not finished"), "{e:?}");
         drop(open);
         a.abandon_chunks().unwrap();
         snapshot_into(&id, &mut Vec::new()).unwrap();
         assert!(NodeCopy::from_snapshot(&snap[..snap.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn other_objects_are_never_shippable() {
+        let v = crate::shared::SharedVec::<u8>::with_capacity(4).unwrap();
+        let dbg = format!("{:?}", v.handle()); // VecHandle { segment: "memfd:…", .. }
+        let id = dbg.split('"').nth(1).unwrap();
+        let e = probe(id).unwrap_err();
+        assert!(e.permanent && e.why.contains("vector"), "{e:?}");
+        let q = crate::Queue::<u64>::new(4).unwrap();
+        let e = probe(q.handle().segment_id()).unwrap_err();
+        assert!(e.permanent && e.why.contains("not a shared array"), "{e:?}");
     }
 
     #[test]
