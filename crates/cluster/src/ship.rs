@@ -16,9 +16,10 @@
 
 use crate::local_ref;
 use crate::net::Net;
-use crate::wire::TAG_ARRAY;
+use crate::wire::{TAG_ARRAY, TAG_ARRAY_DATA};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use zeroproc_mp::shared::ship::{self, AliasTable, NodeCopy, NotShippable, Version};
 use zeroproc_shm::SegmentId;
 
@@ -154,6 +155,9 @@ struct Held {
 pub(crate) struct Shipped {
     nodes: HashMap<usize, HashMap<u64, Held>>,
     tick: u64,
+    /// The last snapshot of each array: its version, head, and elements while a send of
+    /// them is in flight.
+    taken: HashMap<u64, (Version, Vec<u8>, Weak<Vec<u8>>)>,
 }
 
 impl Shipped {
@@ -206,14 +210,32 @@ impl Shipped {
             total -= b;
             count -= 1;
         }
-        let mut msg = Vec::with_capacity(64 + n.id.len() + bytes);
+        // One snapshot per version for every node: reused while a send of it is in flight
+        // (a burst of jobs to several nodes), freed with the last send.
+        let snap = match self.taken.get(&n.token).and_then(|(v, head, data)| {
+            Some((*v, head.clone(), data.upgrade()?)).filter(|s| s.0 == now)
+        }) {
+            Some(s) => s,
+            None => {
+                // Snapshots no send holds any more are gone: forget their heads.
+                self.taken.retain(|_, s| s.2.strong_count() > 0);
+                let s = ship::snapshot(&n.id)?;
+                let data = std::sync::Arc::new(s.data);
+                self.taken.insert(n.token, (s.version, s.head.clone(), Arc::downgrade(&data)));
+                (s.version, s.head, data)
+            }
+        };
+        let (version, head, data) = snap;
+        let mut msg = Vec::with_capacity(64 + n.id.len() + head.len());
         msg.extend_from_slice(&(n.id.len() as u32).to_le_bytes());
         msg.extend_from_slice(&(evict.len() as u32).to_le_bytes());
         evict.iter().for_each(|t| msg.extend_from_slice(&t.to_le_bytes()));
         msg.extend_from_slice(n.id.as_bytes());
         msg.resize(msg.len().next_multiple_of(8), 0);
-        let version = ship::snapshot_into(&n.id, &mut msg)?;
+        msg.extend_from_slice(&head);
+        let held = self.nodes.entry(rank).or_default();
         net.send(rank, TAG_ARRAY, msg);
+        net.send_shared(rank, TAG_ARRAY_DATA, data);
         SHIPPED.fetch_add(1, Ordering::Relaxed);
         for t in &evict {
             held.remove(t);
@@ -234,11 +256,11 @@ impl Shipped {
     }
 }
 
-/// A `TAG_ARRAY` message: the original's id, the tokens to evict, the snapshot.
+/// A `TAG_ARRAY` message: the original's id, the tokens to evict, the snapshot's head.
 struct ArrayMsg<'a> {
     id: &'a str,
     evict: Vec<u64>,
-    snapshot: &'a [u8],
+    head: &'a [u8],
 }
 
 fn parse(b: &[u8]) -> Option<ArrayMsg<'_>> {
@@ -250,7 +272,7 @@ fn parse(b: &[u8]) -> Option<ArrayMsg<'_>> {
     let at = 8 + n * 8;
     let id = std::str::from_utf8(b.get(at..at + id_len)?).ok()?;
     let snap = (at + id_len).next_multiple_of(8);
-    Some(ArrayMsg { id, evict, snapshot: b.get(snap..)? })
+    Some(ArrayMsg { id, evict, head: b.get(snap..)? })
 }
 
 /// The node's alias table, made by `init` before MPI starts (agents only; `set_var` while
@@ -276,6 +298,18 @@ pub(crate) fn prepare_node() {
     }
 }
 
+/// Receives the elements rank 0 sends right after a `TAG_ARRAY` into `into` (waiting for
+/// them: they are on their way); `Err(length)` if they do not fit (then dropped).
+fn receive_data(net: &mut Net, into: &mut [u8]) -> Result<(), usize> {
+    let mut idle = crate::idle::Idle::default();
+    loop {
+        if let Some(r) = net.try_receive_into(0, TAG_ARRAY_DATA, into) {
+            return r;
+        }
+        idle.pause();
+    }
+}
+
 /// The agent's copies.
 pub(crate) struct NodeArrays {
     rank: usize,
@@ -292,10 +326,12 @@ impl NodeArrays {
         NodeArrays { rank, table, copies: HashMap::new(), failed: HashMap::new() }
     }
 
-    /// A `TAG_ARRAY` message: evicts, makes the copy, points the original at it.
-    pub(crate) fn receive(&mut self, b: &[u8]) {
+    /// A `TAG_ARRAY` message: evicts, makes the copy, receives its elements (the
+    /// `TAG_ARRAY_DATA` message rank 0 sent right after), points the original at it.
+    pub(crate) fn receive(&mut self, net: &mut Net, b: &[u8]) {
         let Some(m) = parse(b) else {
             eprintln!("zeroproc-cluster agent {}: malformed array message", self.rank);
+            let _ = receive_data(net, &mut []);
             return;
         };
         for t in m.evict {
@@ -306,7 +342,7 @@ impl NodeArrays {
                 drop(copy);
             }
         }
-        if let Err(e) = self.install(m.id, m.snapshot) {
+        if let Err(e) = self.install(net, m.id, m.head) {
             let why = format!("node {} could not make its copy of array {}: {e}", self.rank, m.id);
             self.failed.insert(m.id.to_string(), why);
         } else {
@@ -314,10 +350,23 @@ impl NodeArrays {
         }
     }
 
-    fn install(&mut self, id: &str, snapshot: &[u8]) -> Result<(), String> {
+    fn install(&mut self, net: &mut Net, id: &str, head: &[u8]) -> Result<(), String> {
+        let made = match NodeCopy::create(head) {
+            Ok(mut c) => match receive_data(net, c.data_mut()) {
+                Ok(()) => Ok(c),
+                Err(len) => {
+                    Err(format!("{len} bytes of elements for a copy of {}", c.data_mut().len()))
+                }
+            },
+            Err(e) => {
+                // The elements must still be taken off the channel.
+                let _ = receive_data(net, &mut []);
+                Err(e)
+            }
+        };
         let orig: SegmentId = id.parse().map_err(|e| format!("{e:?}"))?;
         let table = self.table.as_mut().ok_or("the node has no alias table")?;
-        let copy = match NodeCopy::from_snapshot(snapshot) {
+        let copy = match made {
             Ok(c) => c,
             Err(e) => {
                 // No stale copy may answer for it.

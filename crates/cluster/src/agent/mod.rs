@@ -71,7 +71,7 @@ impl Agent {
     fn handle(&mut self, m: Received) {
         match m.tag {
             TAG_JOBS => self.jobs(&m.bytes),
-            TAG_ARRAY => self.arrays.receive(&m.bytes),
+            TAG_ARRAY => self.arrays.receive(&mut self.net, &m.bytes),
             TAG_CMD if !m.bytes.is_empty() => {
                 self.command(m.bytes[0], &m.bytes[8.min(m.bytes.len())..])
             }

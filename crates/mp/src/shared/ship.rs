@@ -27,7 +27,6 @@
 use super::header::{claim_word, ArrayHeader, Mode, State, CLOSED, KIND_ARRAY, LAYOUT};
 use super::mapping::Mapping;
 use super::{cache, readers, SharedError};
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{fence, AtomicU64};
 use std::sync::{Arc, OnceLock};
@@ -122,10 +121,22 @@ const SHIP_MAGIC: u64 = u64::from_le_bytes(*b"ZPSHIP01");
 /// max chunks, state epoch, chunk_len, generation, writes.
 const SHIP_WORDS: usize = 11;
 
-/// Appends a snapshot of array `id` to `out` (header words, claim table, elements), taken
-/// under a reader lease; returns its version. Refused (with the reason) while the array is
-/// not readable: a split unfinished, the owner writing, dropped.
-pub fn snapshot_into(id: &str, out: &mut Vec<u8>) -> Result<Version, String> {
+/// A snapshot of an array ([`snapshot`]): its header words and claim table (`head`, small)
+/// and its elements (`data`), which travel separately (the elements once for every node,
+/// received straight into the copy).
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The version it holds.
+    pub version: Version,
+    /// Header words and claim table ([`NodeCopy::create`] reads them).
+    pub head: Vec<u8>,
+    /// The elements' bytes.
+    pub data: Vec<u8>,
+}
+
+/// A snapshot of array `id`, taken under a reader lease. Refused (with the reason) while
+/// the array is not readable: a split unfinished, the owner writing, dropped.
+pub fn snapshot(id: &str) -> Result<Snapshot, String> {
     let m = attach_here(id)?;
     let h = m.header();
     let slot = readers::acquire(h).map_err(|e| e.to_string())?;
@@ -136,6 +147,7 @@ pub fn snapshot_into(id: &str, out: &mut Vec<u8>) -> Result<Version, String> {
         // ended before the state we loaded bumped this first; none starts while we hold
         // the lease.
         let v = Version { generation: h.generation.load(SeqCst), writes: h.writes.load(SeqCst) };
+        // Acquire: pairs with the owner's Release store (`mark_dropped`).
         if h.dropped.load(Acquire) != 0 {
             return Err(SharedError::Dropped.to_string());
         }
@@ -154,20 +166,19 @@ pub fn snapshot_into(id: &str, out: &mut Vec<u8>) -> Result<Version, String> {
             v.generation,
             v.writes,
         ];
-        let bytes = g.capacity * g.elem_size;
-        out.reserve(SHIP_WORDS * 8 + g.max_chunks * 8 + bytes);
-        words.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+        let mut head = Vec::with_capacity(SHIP_WORDS * 8 + g.max_chunks * 8);
+        words.iter().for_each(|w| head.extend_from_slice(&w.to_le_bytes()));
         for i in 0..g.max_chunks {
             // Acquire: pairs with the Release stores of the claim words (terminal while
             // the array is readable and our lease holds off new splits).
             let w = m.claim(i).map_or(claim_word(0, CLOSED), |c| c.load(Acquire));
-            out.extend_from_slice(&w.to_le_bytes());
+            head.extend_from_slice(&w.to_le_bytes());
         }
-        // SAFETY: `bytes` bytes at `data` lie inside the mapping (validated geometry); our
-        // lease keeps every writer out while we copy (readers.rs), as for a `ReadGuard`.
-        let data = unsafe { std::slice::from_raw_parts(m.data::<u8>(), bytes) };
-        out.extend_from_slice(data);
-        Ok(v)
+        // SAFETY: `capacity * elem_size` bytes at `data` lie inside the mapping (validated
+        // geometry); our lease keeps every writer out while we copy (readers.rs), as for a
+        // `ReadGuard`.
+        let data = unsafe { std::slice::from_raw_parts(m.data::<u8>(), g.capacity * g.elem_size) };
+        Ok(Snapshot { version: v, head, data: data.to_vec() })
     })();
     readers::release(h, slot);
     r
@@ -183,8 +194,9 @@ pub struct NodeCopy {
 }
 
 impl NodeCopy {
-    /// Makes the copy of a snapshot ([`snapshot_into`]'s bytes). Checks its shape.
-    pub fn from_snapshot(b: &[u8]) -> Result<NodeCopy, String> {
+    /// Makes the copy's segment from a snapshot's `head` (checking the shape); its
+    /// elements are zero until written through [`data_mut`](Self::data_mut).
+    pub fn create(b: &[u8]) -> Result<NodeCopy, String> {
         let word = |i: usize| {
             b.get(i * 8..i * 8 + 8).map(|w| u64::from_le_bytes(w.try_into().expect("8")))
         };
@@ -199,14 +211,10 @@ impl NodeCopy {
             return Err("snapshot: element layout".into());
         }
         let claims_at = SHIP_WORDS * 8;
-        let data_at = max_chunks
-            .checked_mul(8)
-            .and_then(|c| c.checked_add(claims_at))
-            .ok_or("snapshot: size")?;
-        let bytes = capacity.checked_mul(elem_size).ok_or("snapshot: size")?;
-        if data_at.checked_add(bytes) != Some(b.len()) {
-            return Err(format!("snapshot: {} bytes, expected {}", b.len(), data_at + bytes));
+        if max_chunks.checked_mul(8).and_then(|c| c.checked_add(claims_at)) != Some(b.len()) {
+            return Err(format!("snapshot head: {} bytes for {max_chunks} chunks", b.len()));
         }
+        let bytes = capacity.checked_mul(elem_size).ok_or("snapshot: size")?;
         // The same placement as `Geometry::plan` (one build everywhere).
         let claims_off = HEADER_SIZE + size_of::<ArrayHeader>();
         let data_off = (max_chunks * 8 + claims_off)
@@ -240,15 +248,18 @@ impl NodeCopy {
                 }
             })
             .map_err(|e| format!("creating the copy: {e}"))?;
-        // The elements through the file (one kernel pass, as `Mapping::create`); the
-        // segment is published, but nobody has its id yet.
-        let file = std::fs::File::from(
-            seg.fd().try_clone_to_owned().map_err(|e| format!("copying the elements: {e}"))?,
-        );
-        file.write_all_at(&b[data_at..], data_off as u64)
-            .map_err(|e| format!("copying the elements: {e}"))?;
         let map = Mapping::from_segment(seg).map_err(|e| e.to_string())?;
         Ok(NodeCopy { map: Arc::new(map), version })
+    }
+
+    /// The copy's elements, to be written before its id is published (in the alias
+    /// table): nobody else maps it yet.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let bytes = self.map.geo().capacity * self.map.geo().elem_size;
+        // SAFETY: `bytes` bytes at `data` lie inside the mapping (validated); `&mut self`
+        // and an id nobody has yet (the caller publishes it only after writing) make this
+        // the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.map.data::<u8>(), bytes) }
     }
 
     /// The copy's segment id (what the alias table points to).
@@ -461,9 +472,10 @@ mod tests {
         assert_eq!(probe(&id).unwrap().token, a.segment_id().token());
         assert_eq!(probe(&id).unwrap().bytes, copy_bytes(&id).unwrap());
         let v0 = version(&id).unwrap();
-        let mut snap = Vec::new();
-        assert_eq!(snapshot_into(&id, &mut snap).unwrap(), v0);
-        let copy = NodeCopy::from_snapshot(&snap).unwrap();
+        let snap = snapshot(&id).unwrap();
+        assert_eq!(snap.version, v0);
+        let mut copy = NodeCopy::create(&snap.head).unwrap();
+        copy.data_mut().copy_from_slice(&snap.data);
         assert_eq!(copy.version(), v0);
         let m = cache::attach(&copy.id().to_string()).unwrap();
         m.check::<f64>(KIND_ARRAY, 3).unwrap();
@@ -476,14 +488,14 @@ mod tests {
         let open = a.chunks_mut(3).unwrap();
         assert_ne!(version(&id).unwrap(), v1, "a split changes the version");
         // An open split: not readable, no snapshot.
-        let e = snapshot_into(&id, &mut Vec::new()).unwrap_err();
+        let e = snapshot(&id).unwrap_err();
         assert!(e.contains("not finished"), "{e}");
         let e = probe(&id).unwrap_err();
         assert!(!e.permanent && e.why.contains("not finished"), "{e:?}");
         drop(open);
         a.abandon_chunks().unwrap();
-        snapshot_into(&id, &mut Vec::new()).unwrap();
-        assert!(NodeCopy::from_snapshot(&snap[..snap.len() - 1]).is_err());
+        snapshot(&id).unwrap();
+        assert!(NodeCopy::create(&snap.head[..snap.head.len() - 1]).is_err());
     }
 
     #[test]
