@@ -157,8 +157,11 @@ pub(crate) struct Shipped {
     tick: u64,
     /// The last snapshot of each array: its version, head, and elements while a send of
     /// them is in flight.
-    taken: HashMap<u64, (Version, Vec<u8>, Weak<Vec<u8>>)>,
+    taken: HashMap<u64, Taken>,
 }
+
+/// A snapshot's version, head, and elements (alive while a send holds them).
+type Taken = (Version, Vec<u8>, Weak<Vec<u8>>);
 
 impl Shipped {
     /// Makes sure node `rank` holds the current version of every array in `needs`, sending
