@@ -779,7 +779,29 @@ fn the_node_array_cache_is_bounded(launched: bool) {
     assert_eq!(arrays_shipped() - s0, 4 * nodes);
     read_everywhere(&pool, &arrays[0].handle(), 4 * nodes, Ok(0.0));
     assert_eq!(arrays_shipped() - s0, 5 * nodes, "evicted, shipped again");
+    // The evicted copies are gone from the agents (their memfds closed), two are left.
+    let sizes = (8 * len as u64, 8 * len as u64 + (64 << 10));
+    let held: Vec<(usize, u32)> =
+        pool.map(agent_copies, vec![sizes; 8 * nodes as usize]).map(Result::unwrap).collect();
+    assert!(held.iter().all(|&(n, _)| n == 2), "copies per agent: {held:?}");
     set_array_cache_limit(DEFAULT_ARRAY_CACHE);
+}
+
+/// The memfds the worker's agent (its parent) holds open whose size is within `(lo, hi)`,
+/// and the rank.
+fn agent_copies((lo, hi): (u64, u64)) -> (usize, u32) {
+    let agent = std::os::unix::process::parent_id();
+    let dir = std::fs::read_dir(format!("/proc/{agent}/fd")).expect("agent's fds");
+    let n = dir
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let target = std::fs::read_link(&path).ok()?;
+            let size = std::fs::metadata(&path).ok()?.len();
+            let memfd = target.to_string_lossy().starts_with(&format!("/memfd:zeroproc-{agent}"));
+            (memfd && (lo..=hi).contains(&size)).then_some(())
+        })
+        .count();
+    (n, rank())
 }
 
 /// Element `i` of an array, and the rank that read it.
