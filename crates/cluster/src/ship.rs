@@ -5,14 +5,18 @@
 //!   whole [`SharedArray`](zeroproc_mp::SharedArray) that rank 0 can attach and read now,
 //!   the job may run on any node. When such a job goes to node `r`, [`Shipped::ensure`]
 //!   compares each array's current version (generation, writes) with the one `r` holds
-//!   and, if they differ, sends a snapshot (`TAG_ARRAY`) *before* the batch that holds the
-//!   job (MPI keeps one sender's messages in order; the agent receives any tag in order).
+//!   and, if they differ, sends a snapshot *before* the batch that holds the job: its head
+//!   (`TAG_ARRAY`: header words, claim table, evictions) and its elements
+//!   (`TAG_ARRAY_DATA`: one buffer for every node that needs this version, kept while a send
+//!   of it is in flight). MPI keeps one sender's messages in order, and the agent receives
+//!   any tag in order.
 //!   It also decides what the node evicts: it knows each node's copies, their sizes and how
 //!   many jobs in flight there use each (a copy in use is never evicted, so the alias is
 //!   there whenever a job that needs it runs).
-//! * **The agent** makes the copy, then points the original's id at it in the node's alias
-//!   table (`zeroproc_mp::shared::ship`), then frees the copy it replaces — all before it
-//!   queues the jobs of the next batch. Its workers' `ArrayHandle::read` opens the copy.
+//! * **The agent** makes the copy from the head, receives the elements straight into it,
+//!   then points the original's id at it in the node's alias table
+//!   (`zeroproc_mp::shared::ship`), then frees the copy it replaces — all before it queues
+//!   the jobs of the next batch. Its workers' `ArrayHandle::read` opens the copy.
 
 use crate::local_ref;
 use crate::net::Net;

@@ -22,7 +22,7 @@
 //! sequence word per slot (odd while it changes), read by the workers without locks.
 //! Copies are replaced by making the new one, pointing the slot at it, then dropping the
 //! old one; a worker that looked up the old one just before retries once its attach fails
-//! ([`attach_alias`]).
+//! (`attach_alias`).
 
 use super::header::{claim_word, ArrayHeader, Mode, State, CLOSED, KIND_ARRAY, LAYOUT};
 use super::mapping::Mapping;
@@ -230,6 +230,9 @@ impl NodeCopy {
                     KIND_ARRAY, elem_size, elem_align, w[4], capacity, max_chunks, claims_off,
                     data_off,
                 );
+                // Relaxed (these four): a local value, written into the segment below and
+                // published with it (`create_with`'s READY Release store, which `attach`
+                // Acquires).
                 h.state.store(State { epoch, mode: Mode::Idle, chunks: 0 }.pack(), Relaxed);
                 h.chunk_len.store(w[8], Relaxed);
                 h.generation.store(version.generation, Relaxed);
