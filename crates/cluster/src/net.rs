@@ -134,7 +134,9 @@ impl Net {
 impl Net {
     /// Receives the next message from `from` with `tag` straight into `into`, if it has
     /// arrived: `Some(Ok(()))`; one of another length is received and dropped:
-    /// `Some(Err(its length))`.
+    /// `Some(Err(its length))`. A large message takes a while to arrive: its receive is
+    /// non-blocking and tested between `sched_yield`s (Open MPI's blocking receive spins on
+    /// the core the node's workers need).
     pub fn try_receive_into(
         &mut self,
         from: usize,
@@ -149,7 +151,16 @@ impl Net {
             msg.matched_receive_into(&mut scratch[..]);
             return Some(Err(len));
         }
-        msg.matched_receive_into(into);
+        mpi::request::scope(|scope| {
+            let mut request = msg.immediate_matched_receive_into(scope, into);
+            loop {
+                match request.test() {
+                    Ok(_) => break,
+                    Err(r) => request = r,
+                }
+                std::thread::yield_now();
+            }
+        });
         Some(Ok(()))
     }
 }
