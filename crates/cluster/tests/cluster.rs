@@ -589,6 +589,7 @@ fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
     // while the split is open): refused without workers on rank 0 (naming why), run there
     // with them, where the writes land in rank 0's array.
     let mut out = zeroproc_mp::SharedArray::<f64>::zeroed(100).unwrap();
+    read_everywhere(&remote, &out.handle(), 20, Ok(0.0)); // the nodes hold copies of zeros
     let chunks = out.chunks_mut(50).unwrap();
     if launched {
         match remote.submit(fill_chunk, (chunks[0].clone(), 1.0)).result() {
@@ -626,6 +627,8 @@ fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
     assert_eq!(q.get_timeout(Duration::from_secs(5)).ok(), Some(0));
     out.wait_chunks(Duration::from_secs(10)).unwrap();
     assert_eq!(out.as_slice().unwrap().iter().sum::<f64>(), 200.0);
+    // Written in place by a split: the nodes' copies are of an older version, replaced.
+    read_everywhere(&remote, &out.handle(), 20, Ok(200.0));
     drop(remote);
     let plain: BTreeSet<u32> = both.map(where_am_i, 0..200u64).map(|r| r.unwrap().1).collect();
     if launched {
