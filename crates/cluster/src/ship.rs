@@ -252,6 +252,18 @@ impl Shipped {
         Ok(())
     }
 
+    /// Tells every node to free all its copies (no cluster pool is open).
+    pub(crate) fn free_all(&mut self, net: &mut Net) {
+        for (rank, held) in self.nodes.iter_mut().filter(|(_, h)| !h.is_empty()) {
+            let mut msg = Vec::with_capacity(8 + 8 * held.len());
+            msg.extend_from_slice(&0u32.to_le_bytes()); // no id: evictions only
+            msg.extend_from_slice(&(held.len() as u32).to_le_bytes());
+            held.drain().for_each(|(t, _)| msg.extend_from_slice(&t.to_le_bytes()));
+            net.send(*rank, TAG_ARRAY, msg);
+        }
+        self.taken.clear();
+    }
+
     /// Jobs that needed `needs` on node `rank` have answered.
     pub(crate) fn release(&mut self, rank: usize, needs: &[Need]) {
         let Some(held) = self.nodes.get_mut(&rank) else { return };
@@ -263,7 +275,8 @@ impl Shipped {
     }
 }
 
-/// A `TAG_ARRAY` message: the original's id, the tokens to evict, the snapshot's head.
+/// A `TAG_ARRAY` message: the original's id, the tokens to evict, the snapshot's head (an
+/// empty id: evictions only, nothing follows).
 struct ArrayMsg<'a> {
     id: &'a str,
     evict: Vec<u64>,
@@ -338,7 +351,10 @@ impl NodeArrays {
     pub(crate) fn receive(&mut self, net: &mut Net, b: &[u8]) {
         let Some(m) = parse(b) else {
             eprintln!("zeroproc-cluster agent {}: malformed array message", self.rank);
-            let _ = receive_data(net, &mut []);
+            // Elements follow unless the id is empty (evictions only).
+            if b.get(..4).is_some_and(|l| l != [0; 4]) {
+                let _ = receive_data(net, &mut []);
+            }
             return;
         };
         for t in m.evict {
@@ -348,6 +364,9 @@ impl NodeArrays {
                 }
                 drop(copy);
             }
+        }
+        if m.id.is_empty() {
+            return; // evictions only (`Shipped::free_all`): no copy, no elements follow
         }
         if let Err(e) = self.install(net, m.id, m.head) {
             let why = format!("node {} could not make its copy of array {}: {e}", self.rank, m.id);

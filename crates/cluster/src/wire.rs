@@ -8,6 +8,7 @@
 //! TAG_ARRAY controller → agent   an array copy (ship.rs): [id len u32][evictions n u32]
 //!                                [token u64 × n][original's id, padded to 8][snapshot head]
 //! TAG_ARRAY_DATA controller → agent  the copy's elements, right after its TAG_ARRAY
+//!                                (none after a TAG_ARRAY with an empty id: evictions only)
 //! ```
 //!
 //! **Several cluster pools share the run.** Every pool numbers its jobs from

@@ -838,6 +838,19 @@ fn a_large_array_is_shipped_once(launched: bool) {
     if launched {
         assert_eq!(ranks.len() as u64, nodes, "{ranks:?}");
     }
+    // The last open pool gone, the nodes free their copies; a later pool ships again.
+    drop(pool);
+    let pool = self::pool();
+    let size = 8 * (8u64 << 20);
+    let sizes = vec![(size + (32 << 10), size + (40 << 10)); 4 * nodes.max(1) as usize];
+    let held: Vec<(usize, u32)> = pool.map(agent_copies, sizes).map(Result::unwrap).collect();
+    // (Without a launcher the workers' parent is this process, which holds the array.)
+    assert!(!launched || held.iter().all(|&(n, _)| n == 0), "copies left on the agents: {held:?}");
+    let fs: Vec<_> = (0..20).map(|i| pool.submit(pick, (arr.handle(), i))).collect();
+    for (i, f) in fs.into_iter().enumerate() {
+        assert_eq!(f.result().unwrap().0, i as f64);
+    }
+    assert_eq!(zeroproc_cluster::arrays_shipped() - s0, 2 * nodes, "shipped again");
 }
 
 /// Mode `ship-bench`: the cost of shipping a 64 MiB array to every node (one worker each):
