@@ -126,7 +126,7 @@ impl Net {
         let len = status.count(u8::equivalent()) as usize;
         let mut bytes = AlignedVec::<16>::with_capacity(len.max(16));
         bytes.resize(len, 0);
-        msg.matched_receive_into(&mut bytes[..]);
+        receive_matched(msg, &mut bytes[..]);
         Some(Received { from: status.source_rank() as usize, tag: status.tag(), bytes })
     }
 }
@@ -134,9 +134,8 @@ impl Net {
 impl Net {
     /// Receives the next message from `from` with `tag` straight into `into`, if it has
     /// arrived: `Some(Ok(()))`; one of another length is received and dropped:
-    /// `Some(Err(its length))`. A large message takes a while to arrive: its receive is
-    /// non-blocking and tested between `sched_yield`s (Open MPI's blocking receive spins on
-    /// the core the node's workers need).
+    /// `Some(Err(its length))`. A large message is received without spinning
+    /// (`receive_matched`).
     pub fn try_receive_into(
         &mut self,
         from: usize,
@@ -151,18 +150,33 @@ impl Net {
             msg.matched_receive_into(&mut scratch[..]);
             return Some(Err(len));
         }
-        mpi::request::scope(|scope| {
-            let mut request = msg.immediate_matched_receive_into(scope, into);
-            loop {
-                match request.test() {
-                    Ok(_) => break,
-                    Err(r) => request = r,
-                }
-                std::thread::yield_now();
-            }
-        });
+        receive_matched(msg, into);
         Some(Ok(()))
     }
+}
+
+/// Messages from this size on are received without spinning.
+const LARGE: usize = 64 << 10;
+
+/// Receives matched message `msg` into `into`. A large one (a rendezvous transfer that
+/// takes a while to arrive) is received non-blocking, tested between `sched_yield`s:
+/// Open MPI's blocking receive spins meanwhile, on the core the node's workers (or rank 0)
+/// need — measured: a 64 MiB array reached 2 nodes in 147–211 ms spinning, 108–157 ms not.
+fn receive_matched(msg: mpi::point_to_point::Message, into: &mut [u8]) {
+    if into.len() < LARGE {
+        msg.matched_receive_into(into);
+        return;
+    }
+    mpi::request::scope(|scope| {
+        let mut request = msg.immediate_matched_receive_into(scope, into);
+        loop {
+            match request.test() {
+                Ok(_) => break,
+                Err(r) => request = r,
+            }
+            std::thread::yield_now();
+        }
+    });
 }
 
 use mpi::datatype::Equivalence;
