@@ -28,6 +28,8 @@ pub(crate) struct Controller {
     pub fingerprints: Vec<u64>,
     /// Messages received for open pools that have not polled yet.
     pub routes: crate::route::Routes,
+    /// The array copies each node holds (`ship.rs`).
+    pub shipped: crate::ship::Shipped,
     universe: Option<mpi::environment::Universe>,
 }
 
@@ -67,6 +69,7 @@ pub fn init() {
     if !under_launcher() || STARTED.set(()).is_err() {
         return;
     }
+    crate::ship::prepare_node();
     let Some((universe, threading)) = mpi::initialize_with_threading(mpi::Threading::Multiple)
     else {
         return; // already initialized by the program itself: not ours to manage
@@ -89,6 +92,7 @@ pub fn init() {
         net: Some(net),
         fingerprints,
         routes: Default::default(),
+        shipped: Default::default(),
         universe: Some(universe),
     };
     if CONTROLLER.set(Mutex::new(c)).is_err() {

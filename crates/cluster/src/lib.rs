@@ -22,6 +22,9 @@
 //!   same way and is validated where it is decoded, on rank 0.
 //! * Faults inside a node (a worker crash, a per-job time-out) fail exactly that job, with
 //!   the same [`JobError`](zeroproc_sched::JobError) as on one machine.
+//! * A job holding a `SharedArray`'s handle runs on any node: the array is shipped once per
+//!   node per version and cached there ([`set_array_cache_limit`], [`arrays_shipped`]);
+//!   other node-local handles run on rank 0's own workers or are refused at submission.
 //!
 //! See `docs/cluster.md` for launching (mpirun, srun, `--bind-to none`), faults and what
 //! is node-local.
@@ -52,6 +55,8 @@ mod route;
 #[cfg(feature = "mpi")]
 mod shared;
 #[cfg(feature = "mpi")]
+mod ship;
+#[cfg(feature = "mpi")]
 mod wait;
 mod wire;
 
@@ -63,6 +68,8 @@ pub use launch::{finish, init, under_launcher, MainGuard, FINGERPRINT_SALT_ENV, 
 pub use map::ClusterMap;
 #[cfg(feature = "mpi")]
 pub use pool::{ClusterBuilder, ClusterError, ClusterPool};
+#[cfg(feature = "mpi")]
+pub use ship::{array_cache_limit, arrays_shipped, set_array_cache_limit, DEFAULT_ARRAY_CACHE};
 pub use zeroproc_sched::ReturnWhen;
 #[cfg(feature = "mpi")]
 pub use zeroproc_sched::{as_completed, wait, AsCompleted, Split};

@@ -24,6 +24,22 @@ pub(crate) fn find(record: &[u8]) -> Option<String> {
     None
 }
 
+/// Every distinct segment id in `record` (none: no allocation).
+pub(crate) fn find_all(record: &[u8]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for finder in FINDERS.iter() {
+        for at in finder.find_iter(record) {
+            if let Some(len) = id_len(&record[at..]) {
+                let id = String::from_utf8_lossy(&record[at..at + len]).into_owned();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
+}
+
 /// The length of the segment id at the start of `b`, if one is there.
 fn id_len(b: &[u8]) -> Option<usize> {
     let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
@@ -63,5 +79,11 @@ mod tests {
             Some("shm:/dev/shm/zp-1:0123456789abcdef")
         );
         assert_eq!(find(&[0u8; 64]), None);
+        let two =
+            b"memfd:1:2:00000000000000aa memfd:3:4:00000000000000bb memfd:1:2:00000000000000aa";
+        assert_eq!(
+            super::find_all(two),
+            ["memfd:1:2:00000000000000aa", "memfd:3:4:00000000000000bb"]
+        );
     }
 }

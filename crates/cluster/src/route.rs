@@ -40,10 +40,16 @@ impl Controller {
         }
     }
 
-    /// Pool `pool` is gone: its box and later messages are dropped.
+    /// Pool `pool` is gone: its box and later messages are dropped. The last open pool
+    /// gone, the nodes free their array copies (no job can read them any more).
     pub(crate) fn close_route(&mut self, pool: u64) {
         if let Some(b) = self.routes.boxes.remove(&pool) {
             self.routes.parked -= b.parked.len();
+        }
+        if self.routes.boxes.is_empty() {
+            if let Some(net) = self.net.as_mut() {
+                self.shipped.free_all(net);
+            }
         }
     }
 

@@ -5,6 +5,10 @@
 //! TAG_DONE  agent → controller   outcomes: [token u64][kind u32][len u32][payload, padded to 16]
 //! TAG_CMD   controller → agent   one command: [op u8][0 × 7][args]
 //! TAG_REPLY agent → controller   one reply:   [op u8][0 × 7][pool u64][args]
+//! TAG_ARRAY controller → agent   an array copy (ship.rs): [id len u32][evictions n u32]
+//!                                [token u64 × n][original's id, padded to 8][snapshot head]
+//! TAG_ARRAY_DATA controller → agent  the copy's elements, right after its TAG_ARRAY
+//!                                (none after a TAG_ARRAY with an empty id: evictions only)
 //! ```
 //!
 //! **Several cluster pools share the run.** Every pool numbers its jobs from
@@ -30,6 +34,11 @@ pub const TAG_DONE: i32 = 12;
 pub const TAG_CMD: i32 = 13;
 /// A reply to a command.
 pub const TAG_REPLY: i32 = 14;
+/// A read-only array's snapshot for the node's cache (`ship.rs`), sent before the jobs
+/// that read it.
+pub const TAG_ARRAY: i32 = 15;
+/// The elements of the array of the `TAG_ARRAY` just before (one buffer sent to every node).
+pub const TAG_ARRAY_DATA: i32 = 16;
 
 /// Command and reply opcodes.
 pub mod op {

@@ -40,11 +40,15 @@ fn main() {
         "agent-dies" => agent_dies(),
         "idle" => return idle(),
         "finish-busy" => return finish_while_nodes_send_large_results(),
+        "ship-bench" => return ship_bench(),
         _ => {}
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 18] = [
+    let checks: [Check; 21] = [
+        ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
+        ("the_node_array_cache_is_bounded", the_node_array_cache_is_bounded),
+        ("a_large_array_is_shipped_once", a_large_array_is_shipped_once),
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
         (
@@ -546,9 +550,22 @@ fn sum_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) -> (f64, u32) {
     (h.read().expect("attach").iter().sum(), rank())
 }
 
+/// Puts the rank that runs it into the queue.
+fn put_rank(h: zeroproc_mp::queue::QueueHandle<u64>) {
+    h.attach().expect("attach").put(u64::from(rank())).expect("put");
+}
+
+/// Writes `x` into every element of its chunk; reports the rank that ran it.
+fn fill_chunk((c, x): (zeroproc_mp::shared::ChunkMut<f64>, f64)) -> u32 {
+    c.write().expect("claim").fill(x);
+    rank()
+}
+
 fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
     let arr = zeroproc_mp::SharedArray::from_slice(&[1.0, 2.0, 3.5]).unwrap();
-    // Only node agents: a job holding a handle to rank 0's memory is refused at submission.
+    // Shipping off (a read-only array is shipped otherwise: `read_only_arrays_are_shipped`):
+    // only node agents, a job holding a handle to rank 0's memory is refused at submission.
+    zeroproc_cluster::set_array_cache_limit(0);
     let remote = pool();
     let r = remote.submit(sum_shared, arr.handle()).result();
     if launched {
@@ -561,13 +578,58 @@ fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
     } else {
         assert_eq!(r, Ok((6.5, 0)), "without a launcher the local pool runs it");
     }
-    drop(remote);
     // With workers on rank 0, such jobs run there; the others still spread.
     let both = ClusterPool::builder().workers_per_node(1).local_workers(1).build().unwrap();
     let fs: Vec<_> = (0..20).map(|_| both.submit(sum_shared, arr.handle())).collect();
     for f in fs {
         assert_eq!(f.result(), Ok((6.5, 0)));
     }
+    zeroproc_cluster::set_array_cache_limit(zeroproc_cluster::DEFAULT_ARRAY_CACHE);
+    // Shipping on: a writable chunk handle is never shipped (its array is not readable
+    // while the split is open): refused without workers on rank 0 (naming why), run there
+    // with them, where the writes land in rank 0's array.
+    let mut out = zeroproc_mp::SharedArray::<f64>::zeroed(100).unwrap();
+    read_everywhere(&remote, &out.handle(), 20, Ok(0.0)); // the nodes hold copies of zeros
+    let chunks = out.chunks_mut(50).unwrap();
+    if launched {
+        match remote.submit(fill_chunk, (chunks[0].clone(), 1.0)).result() {
+            Err(JobError::Decode { message }) => assert!(
+                message.contains("node-local handle (memfd:")
+                    && message.contains("chunks are not finished"),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+    let ran: Vec<u32> = chunks
+        .into_iter()
+        .map(|c| both.submit(fill_chunk, (c, 2.0)))
+        .map(|f| f.result().unwrap())
+        .collect();
+    assert_eq!(ran, [0, 0], "chunk jobs run on rank 0");
+    // Nor is any other object: a queue handle is refused (twice: the second time from the
+    // record of segments known not to be arrays) and runs on rank 0's workers.
+    let q = zeroproc_mp::Queue::<u64>::new(8).unwrap();
+    if launched {
+        for _ in 0..2 {
+            match remote.submit(put_rank, q.handle()).result() {
+                Err(JobError::Decode { message }) => assert!(
+                    message.contains("node-local handle (memfd:")
+                        && message.contains("not a shared array")
+                            | message.contains("not a whole SharedArray"),
+                    "{message}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(both.submit(put_rank, q.handle()).result(), Ok(()));
+    assert_eq!(q.get_timeout(Duration::from_secs(5)).ok(), Some(0));
+    out.wait_chunks(Duration::from_secs(10)).unwrap();
+    assert_eq!(out.as_slice().unwrap().iter().sum::<f64>(), 200.0);
+    // Written in place by a split: the nodes' copies are of an older version, replaced.
+    read_everywhere(&remote, &out.handle(), 20, Ok(200.0));
+    drop(remote);
     let plain: BTreeSet<u32> = both.map(where_am_i, 0..200u64).map(|r| r.unwrap().1).collect();
     if launched {
         assert!(plain.len() > 1, "plain jobs still go to the agents: {plain:?}");
@@ -592,6 +654,248 @@ fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
             (_, other) => panic!("local_workers({local}): {:?}", other.map(|p| p.nodes())),
         }
     }
+}
+
+/// The file the page at `addr` is mapped from in this process (`/proc/self/maps`).
+fn mapped_from(addr: usize) -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let range = f.next().unwrap_or_default();
+        let (a, b) = range.split_once('-').unwrap_or_default();
+        let (a, b) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16));
+        if let (Ok(a), Ok(b)) = (a, b) {
+            if (a..b).contains(&addr) {
+                return f.nth(4).unwrap_or_default().to_string();
+            }
+        }
+    }
+    String::new()
+}
+
+/// Sums an array through its handle (the read's error as text), with the rank that ran
+/// it and the process whose memfd the elements are mapped from (`zeroproc-PID`).
+fn sum_from(
+    (h, _pad): (zeroproc_mp::shared::ArrayHandle<f64>, u64),
+) -> (Result<f64, String>, u32, u32) {
+    let g = match h.read() {
+        Ok(g) => g,
+        Err(e) => return (Err(e.to_string()), rank(), 0),
+    };
+    let from = mapped_from(g.as_ptr() as usize);
+    let pid = from
+        .strip_prefix("/memfd:zeroproc-")
+        .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("elements mapped from {from:?}"));
+    (Ok(g.iter().sum()), rank(), pid)
+}
+
+/// Submits `n` reads of `h` and checks every result: `sum` (or the error text holds
+/// `err`); on the nodes, read from a copy of the node's own. Returns the ranks that ran them.
+fn read_everywhere(
+    pool: &ClusterPool,
+    h: &zeroproc_mp::shared::ArrayHandle<f64>,
+    n: u64,
+    want: Result<f64, &str>,
+) -> BTreeSet<u32> {
+    let fs: Vec<_> = (0..n).map(|i| pool.submit(sum_from, (h.clone(), i))).collect();
+    let me = std::process::id();
+    let mut ranks = BTreeSet::new();
+    for f in fs {
+        let (sum, rank, pid) = f.result().unwrap();
+        match (&sum, want) {
+            (Ok(s), Ok(w)) => assert_eq!(*s, w, "rank {rank}"),
+            (Err(e), Err(w)) => assert!(e.contains(w), "rank {rank}: {e}"),
+            _ => panic!("rank {rank}: {sum:?}, wanted {want:?}"),
+        }
+        if rank != 0 && sum.is_ok() {
+            // The alias must win: on this one machine rank 0's memfd is attachable from the
+            // nodes through /proc, which would read rank 0's memory, not the node's copy.
+            assert_ne!(pid, me, "rank {rank} read rank 0's segment, not its copy");
+        }
+        ranks.insert(rank);
+    }
+    ranks
+}
+
+/// Read-only arrays go to every node once per version and are read there from the
+/// node's own copy; a write on rank 0, or a dropped array whose segment holds a new one,
+/// is shipped again before the next job reads it.
+fn read_only_arrays_are_shipped(launched: bool) {
+    use zeroproc_cluster::arrays_shipped;
+    let pool = pool();
+    let nodes = if launched { pool.nodes().len() as u64 } else { 0 };
+    let mut arr =
+        zeroproc_mp::SharedArray::from_slice(&(0..1000).map(f64::from).collect::<Vec<_>>())
+            .unwrap();
+    let sum0 = 499_500.0;
+    let s0 = arrays_shipped();
+    let ranks = read_everywhere(&pool, &arr.handle(), 60, Ok(sum0));
+    if launched {
+        assert_eq!(ranks, (1..=nodes as u32).collect(), "every node ran some");
+    }
+    assert_eq!(arrays_shipped() - s0, nodes, "once per node");
+    read_everywhere(&pool, &arr.handle(), 60, Ok(sum0));
+    assert_eq!(arrays_shipped() - s0, nodes, "cached: not shipped again");
+    // Rank 0 writes: every node sees the new contents from the next job on.
+    arr.write().unwrap()[0] = 1e6;
+    let ranks = read_everywhere(&pool, &arr.handle(), 60, Ok(sum0 + 1e6));
+    if launched {
+        assert_eq!(ranks.len() as u64, nodes);
+    }
+    assert_eq!(arrays_shipped() - s0, 2 * nodes, "the new version, once per node");
+    // Dropped, and a new array of the same shape in its segment (same id, next generation).
+    let (old_id, old) = (arr.segment_id().clone(), arr.handle());
+    drop(arr);
+    let arr = zeroproc_mp::SharedArray::from_slice(&[2.0; 1000]).unwrap();
+    assert_eq!(arr.segment_id(), &old_id, "the segment was reused");
+    read_everywhere(&pool, &arr.handle(), 60, Ok(2000.0));
+    assert_eq!(arrays_shipped() - s0, 3 * nodes);
+    // The old handle is refused everywhere, as on one machine.
+    read_everywhere(&pool, &old, 20, Err("dropped"));
+    drop(pool);
+}
+
+/// Each node keeps at most `set_array_cache_limit` bytes of copies: the least recently used
+/// go first, and come back when a job needs them again.
+fn the_node_array_cache_is_bounded(launched: bool) {
+    use zeroproc_cluster::{arrays_shipped, set_array_cache_limit, DEFAULT_ARRAY_CACHE};
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let nodes = pool.nodes().len() as u64;
+    let len = 1 << 17; // 1 MiB of f64
+    let arrays: Vec<_> = (0..4)
+        .map(|i| zeroproc_mp::SharedArray::from_slice(&vec![f64::from(i); len]).unwrap())
+        .collect();
+    // Room for two copies (and their headers) per node.
+    set_array_cache_limit(2 * (8 * len + (64 << 10)));
+    let s0 = arrays_shipped();
+    for (i, a) in arrays.iter().enumerate() {
+        read_everywhere(&pool, &a.handle(), 4 * nodes, Ok(i as f64 * len as f64));
+    }
+    assert_eq!(arrays_shipped() - s0, 4 * nodes);
+    // Arrays 2 and 3 are cached; 0 was evicted and is shipped again.
+    read_everywhere(&pool, &arrays[3].handle(), 4 * nodes, Ok(3.0 * len as f64));
+    assert_eq!(arrays_shipped() - s0, 4 * nodes);
+    read_everywhere(&pool, &arrays[0].handle(), 4 * nodes, Ok(0.0));
+    assert_eq!(arrays_shipped() - s0, 5 * nodes, "evicted, shipped again");
+    // The evicted copies are gone from the agents (their memfds closed), two are left.
+    // A copy's memfd: the elements, the headers and the 4096-entry claim table (32 KiB).
+    let sizes = (8 * len as u64 + (32 << 10), 8 * len as u64 + (40 << 10));
+    let held: Vec<(usize, u32)> =
+        pool.map(agent_copies, vec![sizes; 8 * nodes as usize]).map(Result::unwrap).collect();
+    assert!(held.iter().all(|&(n, _)| n == 2), "copies per agent: {held:?}");
+    set_array_cache_limit(DEFAULT_ARRAY_CACHE);
+}
+
+/// The memfds the worker's agent (its parent) holds open whose size is within `(lo, hi)`,
+/// and the rank.
+fn agent_copies((lo, hi): (u64, u64)) -> (usize, u32) {
+    let agent = std::os::unix::process::parent_id();
+    let dir = std::fs::read_dir(format!("/proc/{agent}/fd")).expect("agent's fds");
+    let n = dir
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let target = std::fs::read_link(&path).ok()?;
+            let size = std::fs::metadata(&path).ok()?.len();
+            let memfd = target.to_string_lossy().starts_with(&format!("/memfd:zeroproc-{agent}"));
+            (memfd && (lo..=hi).contains(&size)).then_some(())
+        })
+        .count();
+    (n, rank())
+}
+
+/// Element `i` of an array, and the rank that read it.
+fn pick((h, i): (zeroproc_mp::shared::ArrayHandle<f64>, usize)) -> (f64, u32) {
+    (h.read().expect("read")[i], rank())
+}
+
+/// 64 MiB of f64: `i as f64` at `i`.
+fn large_array() -> zeroproc_mp::SharedArray<f64> {
+    let len = 8 << 20;
+    let mut a = zeroproc_mp::SharedArray::<f64>::zeroed(len).unwrap();
+    a.write().unwrap().iter_mut().enumerate().for_each(|(i, x)| *x = i as f64);
+    a
+}
+
+/// A 64 MiB array goes to each node once, and many jobs read it there.
+fn a_large_array_is_shipped_once(launched: bool) {
+    let pool = pool();
+    let nodes = if launched { pool.nodes().len() as u64 } else { 0 };
+    let arr = large_array();
+    let s0 = zeroproc_cluster::arrays_shipped();
+    let fs: Vec<_> = (0..300).map(|i| pool.submit(pick, (arr.handle(), i * 27_961))).collect();
+    let mut ranks = BTreeSet::new();
+    for (i, f) in fs.into_iter().enumerate() {
+        let (x, r) = f.result().unwrap();
+        assert_eq!(x, (i * 27_961) as f64);
+        ranks.insert(r);
+    }
+    assert_eq!(zeroproc_cluster::arrays_shipped() - s0, nodes, "once per node");
+    if launched {
+        assert_eq!(ranks.len() as u64, nodes, "{ranks:?}");
+    }
+    // The last open pool gone, the nodes free their copies; a later pool ships again.
+    drop(pool);
+    let pool = self::pool();
+    let size = 8 * (8u64 << 20);
+    let sizes = vec![(size + (32 << 10), size + (40 << 10)); 4 * nodes.max(1) as usize];
+    let held: Vec<(usize, u32)> = pool.map(agent_copies, sizes).map(Result::unwrap).collect();
+    // (Without a launcher the workers' parent is this process, which holds the array.)
+    assert!(!launched || held.iter().all(|&(n, _)| n == 0), "copies left on the agents: {held:?}");
+    let fs: Vec<_> = (0..20).map(|i| pool.submit(pick, (arr.handle(), i))).collect();
+    for (i, f) in fs.into_iter().enumerate() {
+        assert_eq!(f.result().unwrap().0, i as f64);
+    }
+    assert_eq!(zeroproc_cluster::arrays_shipped() - s0, 2 * nodes, "shipped again");
+}
+
+/// Mode `ship-bench`: the cost of shipping a 64 MiB array to every node (one worker each):
+/// time to the results of the first job on each node (which wait for the copy) against a
+/// job once the copy is cached, and a job holding no array. Prints; asserts nothing timed.
+fn ship_bench() {
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let nodes = pool.nodes().len();
+    let mut arr = large_array();
+    let p50 = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let us = |t: Instant| t.elapsed().as_secs_f64() * 1e6;
+    for round in 0..5 {
+        arr.write().unwrap()[0] = f64::from(round); // a new version: shipped again
+        let t = Instant::now();
+        let fs: Vec<_> = (0..nodes).map(|i| pool.submit(pick, (arr.handle(), i))).collect();
+        let mut firsts = Vec::new();
+        for f in fs {
+            let (_, r) = f.result().unwrap();
+            firsts.push((r, us(t) / 1e3));
+        }
+        let cached: Vec<f64> = (0..500)
+            .map(|i| {
+                let t = Instant::now();
+                pool.submit(pick, (arr.handle(), i)).result().unwrap();
+                us(t)
+            })
+            .collect();
+        let plain: Vec<f64> = (0..500)
+            .map(|i| {
+                let t = Instant::now();
+                pool.submit(square, i as u64).result().unwrap();
+                us(t)
+            })
+            .collect();
+        println!(
+            "ship-bench round {round}: 64 MiB to {nodes} nodes, first results (rank, ms) {firsts:.1?}; \
+             then p50 {:.1} us per job reading the cached copy, {:.1} us per job without an array",
+            p50(cached),
+            p50(plain)
+        );
+    }
+    println!("ship-bench: {} arrays shipped", zeroproc_cluster::arrays_shipped());
 }
 
 fn init_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) {

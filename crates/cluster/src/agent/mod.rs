@@ -8,7 +8,8 @@ mod node_pool;
 
 use crate::idle::Idle;
 use crate::net::{Net, Received};
-use crate::wire::{self, op, pool_of, TAG_CMD, TAG_DONE, TAG_JOBS, TAG_REPLY};
+use crate::ship::NodeArrays;
+use crate::wire::{self, op, pool_of, TAG_ARRAY, TAG_CMD, TAG_DONE, TAG_JOBS, TAG_REPLY};
 use node_pool::NodePool;
 use std::collections::HashMap;
 use zeroproc_sched::JobError;
@@ -19,12 +20,15 @@ struct Agent {
     same_build: bool,
     /// One node pool per open cluster pool, by the cluster pool's id.
     pools: HashMap<u64, NodePool>,
+    /// Copies of rank 0's read-only arrays (`ship.rs`).
+    arrays: NodeArrays,
     stop: bool,
 }
 
 /// Serves until the controller says `STOP` (or the run ends).
 pub(crate) fn serve(net: Net, same_build: bool) {
-    let mut a = Agent { net, same_build, pools: HashMap::new(), stop: false };
+    let arrays = NodeArrays::new(net.rank());
+    let mut a = Agent { net, same_build, pools: HashMap::new(), arrays, stop: false };
     let mut idle = Idle::default();
     while !a.stop {
         let mut busy = false;
@@ -52,6 +56,9 @@ pub(crate) fn serve(net: Net, same_build: bool) {
     for (_, p) in std::mem::take(&mut a.pools) {
         drop(p.close(true, true));
     }
+    // The array copies and the alias table (memfds: nothing is left behind).
+    let rank = a.net.rank();
+    drop(std::mem::replace(&mut a.arrays, NodeArrays::new(rank)));
     // The last message: rank 0 receives until it has this from every agent, so every send
     // before it is received too and `flush` returns (a large send completes only when
     // rank 0 receives it: unreceived, it kept this agent, and so every rank's
@@ -64,6 +71,7 @@ impl Agent {
     fn handle(&mut self, m: Received) {
         match m.tag {
             TAG_JOBS => self.jobs(&m.bytes),
+            TAG_ARRAY => self.arrays.receive(&mut self.net, &m.bytes),
             TAG_CMD if !m.bytes.is_empty() => {
                 self.command(m.bytes[0], &m.bytes[8.min(m.bytes.len())..])
             }
@@ -82,6 +90,12 @@ impl Agent {
         let mut last = None;
         for e in wire::entries(batch, true) {
             let pool = pool_of(e.token);
+            if let Some(message) = self.arrays.refuse(e.body) {
+                let mut b = Vec::new();
+                wire::push_error(&mut b, e.token, &JobError::Decode { message });
+                self.net.send(0, TAG_DONE, b);
+                continue;
+            }
             match self.pools.get_mut(&pool) {
                 Some(p) => {
                     p.take(e.token, e.word, e.body);

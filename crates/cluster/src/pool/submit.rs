@@ -191,7 +191,7 @@ impl ClusterPool {
                 Ok(fut) => return Ok(fut),
                 Err(back) => record = back,
             }
-            let local = crate::local_ref::find(&record).is_some();
+            let local = crate::ship::only_local(&record);
             let room = self.shared.wait_until(deadline, || {
                 // Acquire: pairs with the Release store in `close`.
                 self.shared.closed.load(Ordering::Acquire) || self.shared.has_room(local)
@@ -232,7 +232,7 @@ impl ClusterPool {
         record: AlignedVec<16>,
         slot: Arc<Slot<R>>,
     ) -> Result<ClusterFuture<R>, AlignedVec<16>> {
-        let local = crate::local_ref::find(&record).is_some();
+        let local = crate::ship::only_local(&record);
         let mut st = self.shared.lock();
         if !st.has_room(local) {
             return Err(record);

@@ -19,6 +19,7 @@ mod query;
 
 use crate::launch;
 use crate::outbox::Outbox;
+use crate::ship::{Need, Placement};
 use crate::wire::{self, op, TAG_CMD, TAG_JOBS};
 use rkyv::util::AlignedVec;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -76,6 +77,8 @@ struct Owed {
     target: Option<usize>,
     /// Rank 0's pool only: the job there.
     local: Option<RecordHandle>,
+    /// The read-only arrays it reads, shipped to the node that runs it (`ship.rs`).
+    arrays: Vec<Need>,
 }
 
 pub(crate) struct State {
@@ -183,10 +186,14 @@ impl Shared {
     ) -> u64 {
         let token = st.next_token;
         st.next_token += 1;
-        if let Some(id) = crate::local_ref::find(&record) {
-            return self.place_local(st, token, record, dest, index, timeout_ns, id);
-        }
-        st.owed.insert(token, Owed { dest, index, target: None, local: None });
+        let arrays = match crate::ship::classify(&record) {
+            Placement::Anywhere => Vec::new(),
+            Placement::Ship(needs) => needs,
+            Placement::Local(id, why) => {
+                return self.place_local(st, token, record, dest, index, timeout_ns, id, why)
+            }
+        };
+        st.owed.insert(token, Owed { dest, index, target: None, local: None, arrays });
         let mut record = record;
         if st.queue.is_empty() {
             if let Some(t) = st.pick() {
@@ -200,8 +207,8 @@ impl Shared {
         token
     }
 
-    /// A job whose arguments name node-local memory (`id`): it runs on rank 0's own pool,
-    /// or fails now if there is none.
+    /// A job whose arguments name node-local memory that cannot be shipped (`id`, for the
+    /// reason `why`): it runs on rank 0's own pool, or fails now if there is none.
     #[cold]
     #[allow(clippy::too_many_arguments)]
     fn place_local(
@@ -213,15 +220,16 @@ impl Shared {
         index: u64,
         timeout_ns: u64,
         id: String,
+        why: String,
     ) -> u64 {
         let Some(local) = st.targets.iter().position(|t| matches!(t.via, Via::Local(_))) else {
-            let message = local_refusal(&id);
+            let message = local_refusal(&id, &why);
             if dest.complete(index, Err(JobError::Decode { message })) {
                 st.after.push(dest);
             }
             return token;
         };
-        st.owed.insert(token, Owed { dest, index, target: None, local: None });
+        st.owed.insert(token, Owed { dest, index, target: None, local: None, arrays: Vec::new() });
         let t = &st.targets[local];
         let record = if st.local_queue.is_empty() && t.in_flight < t.window {
             match self.send_to(st, local, token, timeout_ns, record) {
@@ -256,9 +264,21 @@ impl Shared {
         record: AlignedVec<16>,
     ) -> Result<(), AlignedVec<16>> {
         st.targets[t].in_flight += 1;
-        let target = &mut st.targets[t];
+        let State { targets, owed, after, .. } = &mut *st;
+        let target = &mut targets[t];
         let local = match &target.via {
-            Via::Agent(_) => {
+            Via::Agent(rank) => {
+                let needs = owed.get(&token).map_or(&[][..], |o| &o.arrays[..]);
+                if !needs.is_empty() {
+                    if let Err(message) = ship_to(*rank, needs) {
+                        target.in_flight -= 1;
+                        let o = owed.remove(&token).expect("sent jobs are owed");
+                        if o.dest.complete(o.index, Err(JobError::Decode { message })) {
+                            after.push(o.dest);
+                        }
+                        return Ok(());
+                    }
+                }
                 wire::push_job(&mut target.outgoing, token, timeout_ns, &record);
                 None
             }
@@ -471,12 +491,29 @@ impl Shared {
     }
 }
 
-/// Why a job holding node-local handle `id` cannot run in a cluster pool without workers on
-/// rank 0.
-fn local_refusal(id: &str) -> String {
+/// Makes node `rank` hold the arrays `needs` (sending what it lacks now, before the batch
+/// the job goes in); `Err`: why not.
+fn ship_to(rank: usize, needs: &[Need]) -> Result<(), String> {
+    let Some(mut c) = launch::controller() else { return Ok(()) };
+    let c = &mut *c;
+    let Some(net) = c.net.as_mut() else { return Ok(()) };
+    c.shipped.ensure(net, rank, needs)
+}
+
+/// Jobs that read `needs` on node `rank` have answered: their copies may be evicted.
+pub(crate) fn release_shipped(rank: usize, needs: &[Need]) {
+    if let Some(mut c) = launch::controller() {
+        c.shipped.release(rank, needs);
+    }
+}
+
+/// Why a job holding node-local handle `id` (not shippable: `why`) cannot run in a cluster
+/// pool without workers on rank 0.
+fn local_refusal(id: &str, why: &str) -> String {
     format!(
         "the arguments hold a node-local handle ({id}): it names shared memory on one node, \
-         which a job on another node cannot attach; give rank 0 workers \
+         which a job on another node cannot attach, and it is not a read-only array that \
+         could be shipped to the nodes ({why}); give rank 0 workers \
          (ClusterBuilder::local_workers) to run such jobs there, or send the data itself"
     )
 }
@@ -485,10 +522,10 @@ impl Shared {
     /// Why `record` cannot run in this pool (it holds a node-local handle and rank 0 has
     /// no workers), if so.
     pub(crate) fn refuse_local(&self, record: &[u8]) -> Option<String> {
-        let id = crate::local_ref::find(record)?;
+        let Placement::Local(id, why) = crate::ship::classify(record) else { return None };
         let st = self.lock();
         let local = st.targets.iter().any(|t| matches!(t.via, Via::Local(_)));
-        (!local).then(|| local_refusal(&id))
+        (!local).then(|| local_refusal(&id, &why))
     }
 
     /// True if a job (holding a node-local handle: `local`) could be sent now.

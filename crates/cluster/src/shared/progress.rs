@@ -101,6 +101,9 @@ impl Shared {
             let Some(o) = st.owed.remove(&e.token) else { continue };
             if o.target == Some(t) {
                 st.targets[t].in_flight -= 1;
+                if let (false, Via::Agent(rank)) = (o.arrays.is_empty(), &st.targets[t].via) {
+                    super::release_shipped(*rank, &o.arrays);
+                }
             }
             st.refused.remove(&e.token);
             let kind = e.word as u32;

@@ -27,11 +27,19 @@ impl Cached for Mapping {
     }
 }
 
-/// The mapping of the segment `id` (text form), attached and cached on first use.
+/// The mapping of the segment `id` (text form), attached and cached on first use. On a
+/// cluster node whose agent holds a copy of the array (`ship.rs`), the copy's.
 pub(crate) fn attach(id: &str) -> Result<Arc<Mapping>, SharedError> {
     let id: SegmentId = id.parse().map_err(SharedError::BadId)?;
-    CACHE.attach(&id, || {
-        let seg = Segment::attach(&id, LAYOUT).map_err(SharedError::Attach)?;
+    match super::ship::alias(&id) {
+        None => attach_id(&id),
+        Some(copy) => super::ship::attach_alias(&id, copy, attach_id),
+    }
+}
+
+fn attach_id(id: &SegmentId) -> Result<Arc<Mapping>, SharedError> {
+    CACHE.attach(id, || {
+        let seg = Segment::attach(id, LAYOUT).map_err(SharedError::Attach)?;
         Mapping::from_segment(seg)
     })
 }

@@ -6,8 +6,8 @@ use zeroproc_shm::Layout;
 
 /// `b"ZPARRAY1"`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPARRAY1");
-/// Version of the header and protocol.
-pub(crate) const VERSION: u32 = 2;
+/// Version of the header and protocol (3: the `writes` word).
+pub(crate) const VERSION: u32 = 3;
 /// Reader lease slots (processes reading at once).
 pub(crate) const READER_SLOTS: usize = 64;
 /// Segment layout of every shared array and vector.
@@ -53,7 +53,13 @@ pub(crate) struct ArrayHeader {
     /// kept for the next array of the same shape (`recycle.rs`). A handle carries the
     /// generation it was made for and is refused once it differs.
     pub generation: AtomicU64,
-    _pad2: [u64; 11],
+    /// Bumped (SeqCst) before the elements may change in place: when the owner enters its
+    /// write mode (`begin_owner_write`, also a drop that keeps the segment) and when a
+    /// split opens. With `generation` it versions the elements for copies on other nodes
+    /// (`ship.rs`): a copy of version (g, w) holds what the array held once it was
+    /// readable with these words.
+    pub writes: AtomicU64,
+    _pad2: [u64; 10],
     /// Reader leases: `pid << 32 | count`, 0 = free.
     pub readers: [AtomicU64; READER_SLOTS],
 }
@@ -91,7 +97,8 @@ impl ArrayHeader {
             chunk_len: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             generation: AtomicU64::new(0),
-            _pad2: [0; 11],
+            writes: AtomicU64::new(0),
+            _pad2: [0; 10],
             readers: [const { AtomicU64::new(0) }; READER_SLOTS],
         }
     }

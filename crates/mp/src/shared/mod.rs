@@ -69,6 +69,7 @@ mod header;
 mod mapping;
 mod readers;
 mod recycle;
+pub mod ship;
 mod split;
 mod vec;
 

@@ -60,6 +60,9 @@ impl Mapping {
             e => e,
         };
         let h = self.header();
+        // SeqCst: before the state store below (`ArrayHeader::writes`; ship.rs: a snapshot
+        // that sees a later state sees this).
+        h.writes.fetch_add(1, SeqCst);
         let open = State { epoch, mode: Mode::Split, chunks: chunks as u32 };
         // SeqCst: the owner side of the lease handshake (readers.rs): from here on a new
         // reader sees Split (its words not yet of this epoch count as pending).
@@ -147,6 +150,8 @@ impl Mapping {
             }
         }
         let h = self.header();
+        // SeqCst: before the owner-mode store below (as in `open_split`).
+        h.writes.fetch_add(1, SeqCst);
         let w = State { mode: Mode::Owner, chunks: 0, ..s };
         // SeqCst: the owner side of the lease handshake (readers.rs).
         h.state.store(w.pack(), SeqCst);
