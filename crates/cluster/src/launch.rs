@@ -171,8 +171,11 @@ impl Default for MainGuard {
 
 impl Drop for MainGuard {
     fn drop(&mut self) {
-        // Python joins its non-daemon children when the program exits: the `Process`
-        // children whose handles were dropped while they ran, before MPI is finalized.
+        // As without the feature (the facade's guard): pools never dropped (a `static`
+        // one) are shut down, their jobs finishing first, and Python joins its non-daemon
+        // children when the program exits: the `Process` children whose handles were
+        // dropped while they ran — all before MPI is finalized.
+        zeroproc_sched::shutdown_live_pools();
         zeroproc_sched::join_adopted();
         finish();
     }

@@ -4,12 +4,20 @@
 use crate::future::decode;
 use crate::pool::ClusterPool;
 use crate::shared::Dest;
+use rkyv::util::AlignedVec;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use zeroproc_sched::{JobError, JobFn, Message, Never};
 
 type Chunk<R> = Result<Vec<R>, JobError<Never>>;
+
+/// A job read from the items: how many items it holds, and its encoded record.
+type Encoded = (usize, Result<AlignedVec<16>, JobError<Never>>);
+
+/// Reading the items for one refill for longer than this marks the input as slow (a
+/// stream): results then go back to the caller before more items are read.
+const SLOW_INPUT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The outcomes of one map's jobs, by job index.
 struct MapSink<R> {
@@ -191,6 +199,11 @@ where
 
     /// Sends jobs until the window is full or the items run out. Items are pulled before
     /// the pool's lock is taken (the iterator may use the pool).
+    ///
+    /// As `Map` on one machine: jobs are sent in batches of 1, 4, 16, … (each batch is a
+    /// message per node), so the first job runs while later items are read; once reading
+    /// the items has taken over [`SLOW_INPUT`] in this refill (a stream), batches stay at
+    /// one job and the refill stops as soon as a result has arrived.
     fn refill(&mut self) {
         if !self.started {
             self.deadline = self.timeout.and_then(|t| std::time::Instant::now().checked_add(t));
@@ -199,11 +212,31 @@ where
         if !self.fixed_window {
             self.window = self.window.max(2 * self.pool.shared.total_window());
         }
-        if self.exhausted || self.in_flight >= self.window {
-            return;
+        let mut reading = std::time::Duration::ZERO;
+        let mut batch = 1;
+        while !self.exhausted && self.in_flight < self.window {
+            let n = batch.min(self.window - self.in_flight);
+            let t0 = std::time::Instant::now();
+            let jobs = self.read_jobs(n);
+            reading += t0.elapsed();
+            if jobs.len() < n {
+                self.exhausted = true;
+            }
+            self.send(jobs);
+            if reading < SLOW_INPUT {
+                batch *= 4;
+            } else if !self.sink.is_empty() {
+                return;
+            } else {
+                batch = 1;
+            }
         }
-        let mut jobs = Vec::new();
-        while self.in_flight + jobs.len() < self.window {
+    }
+
+    /// Reads and encodes up to `n` jobs' items: (items in the job, its record).
+    fn read_jobs(&mut self, n: usize) -> Vec<Encoded> {
+        let mut jobs = Vec::with_capacity(n);
+        while jobs.len() < n {
             let rec = if self.chunk == 1 {
                 let Some(a) = self.items.next() else { break };
                 (1, self.pool.record(zeroproc_sched::raw::fn_id::<F, A, R>(conjure()), &a))
@@ -219,9 +252,11 @@ where
             };
             jobs.push(rec);
         }
-        if self.in_flight + jobs.len() < self.window {
-            self.exhausted = true;
-        }
+        jobs
+    }
+
+    /// Places `jobs` under one lock and flushes them to the nodes.
+    fn send(&mut self, jobs: Vec<Encoded>) {
         if jobs.is_empty() {
             return;
         }

@@ -45,7 +45,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 21] = [
+    let checks: [Check; 22] = [
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
         ("the_node_array_cache_is_bounded", the_node_array_cache_is_bounded),
         ("a_large_array_is_shipped_once", a_large_array_is_shipped_once),
@@ -76,6 +76,7 @@ fn main() {
             a_map_dropped_early_cancels_its_unstarted_jobs,
         ),
         ("stats_after_shutdown_keep_the_last_counts", stats_after_shutdown_keep_the_last_counts),
+        ("a_map_over_a_slow_input_runs_as_it_reads", a_map_over_a_slow_input_runs_as_it_reads),
     ];
     for (name, check) in checks {
         let t = Instant::now();
@@ -255,6 +256,59 @@ fn a_map_dropped_early_cancels_its_unstarted_jobs(_: bool) {
     // The first, what ran meanwhile or when the map was dropped (each worker: one, and one
     // it may have started before the cancel reached its node).
     assert!(started <= 1 + 3 * n, "{started} of the map's 40 jobs in flight ran ({n} workers)");
+}
+
+/// As `Map` on one machine (`crates/sched/tests/map_stream.rs`): over a stream, each job
+/// is sent before the next item is read, and a finished result comes back before more
+/// items are read. Before, a refill read a whole window of items first: item k here waits
+/// for job k-1's mark, so the map waited 20 s for each of them.
+fn a_map_over_a_slow_input_runs_as_it_reads(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let dir = std::env::temp_dir();
+    let marker = |i: u64| {
+        dir.join(format!("zeroproc-cluster-stream-{}-{i}", std::process::id()))
+            .display()
+            .to_string()
+    };
+    let missed = std::cell::Cell::new(None);
+    let handed = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let at_item_3 = std::cell::Cell::new(None);
+    let h = handed.clone();
+    let items = (0..6u64).map(|k| {
+        if k == 3 {
+            at_item_3.set(Some(h.get()));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+        if k > 0 && missed.get().is_none() {
+            let t0 = Instant::now();
+            while !std::path::Path::new(&marker(k - 1)).exists() {
+                if t0.elapsed() > Duration::from_secs(20) {
+                    missed.set(Some(k - 1));
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // Time for the job's result to travel back before the next item is read.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (0, marker(k))
+    });
+    let mut out = Vec::new();
+    for r in pool.map(sleep_marked, items) {
+        out.push(r.unwrap());
+        handed.set(handed.get() + 1);
+    }
+    for k in 0..6 {
+        let _ = std::fs::remove_file(marker(k));
+    }
+    assert_eq!(out, vec![0; 6]);
+    assert_eq!(
+        missed.get(),
+        None,
+        "job {:?} had not run when the next item was read",
+        missed.get()
+    );
+    assert!(at_item_3.get() >= Some(1), "results handed back before item 3: {:?}", at_item_3.get());
 }
 
 /// As `Pool::stats` after `shutdown`: the summary a program prints at its end. Before, the
