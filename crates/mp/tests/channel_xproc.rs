@@ -111,14 +111,14 @@ impl Kid {
     }
 }
 
-/// The queue's MPMC ring reached directly (layout of the channel header: 640 bytes,
+/// The queue's MPMC ring reached directly (layout of the channel header: 1408 bytes,
 /// align 128; the ring right after it), to act as a producer that dies mid-write.
 fn raw_ring(segment: &str) -> mpmc::Ring {
     #[repr(C, align(128))]
-    struct HeaderShape([u8; 640]);
-    let layout = Layout::new("zeroproc-channel", 2).with_type::<HeaderShape>();
+    struct HeaderShape([u8; 1408]);
+    let layout = Layout::new("zeroproc-channel", 3).with_type::<HeaderShape>();
     let seg = Arc::new(Segment::attach(&segment.parse().unwrap(), layout).unwrap());
-    mpmc::Ring::attach(seg, Offset::new(256 + 640)).unwrap()
+    mpmc::Ring::attach(seg, Offset::new(256 + 1408)).unwrap()
 }
 
 // ---------------------------------------------------------------- child roles
@@ -163,6 +163,20 @@ fn zp_channel_child() {
             let r = q.get_ref().unwrap();
             say(format!("holding {} spilled={}", r.id, r.is_spilled()));
             forever();
+        }
+        "hold_big_ref" => {
+            let q = decode::<QueueHandle<Vec<u8>>>(arg).attach().unwrap();
+            let r = q.get_ref().unwrap();
+            say(format!("holding {} spilled={}", r.len(), r.is_spilled()));
+            forever();
+        }
+        "hold_big_in_get_with" => {
+            let q = decode::<QueueHandle<Vec<u8>>>(arg).attach().unwrap();
+            q.get_with(|a| {
+                say(format!("holding {}", a.len()));
+                forever()
+            })
+            .unwrap();
         }
         "put_forever" => {
             let (h, first): (QueueHandle<Item>, u64) = decode(arg);
@@ -323,6 +337,35 @@ fn a_consumer_killed_inside_get_loses_only_the_value_it_held() {
     let (held, stats) = consumer_killed_while_holding("hold_ref", &spilled);
     assert_eq!(held, 97);
     assert_eq!(stats.dead_readers, 0);
+}
+
+#[test]
+fn a_consumer_killed_holding_a_spilled_value_gives_its_heap_block_back() {
+    // A 4 MiB heap holds two 1.5 MiB values (blocks of the 2 MiB class). Consumers killed
+    // while holding a spilled value (a `Ref`, or inside `get_with`) used to leak their
+    // block for the life of the queue: after two kills every later large `put` waited
+    // for room that never came (the queue itself empty). Now a producer that finds the
+    // heap full reclaims the blocks of dead holders.
+    const BIG: usize = 3 << 19;
+    let q = Queue::<Vec<u8>>::builder(4).max_heap_size(4 << 20).build().unwrap();
+    for round in 0..6u8 {
+        let role = if round % 2 == 0 { "hold_big_ref" } else { "hold_big_in_get_with" };
+        let mut kid = Kid::spawn(role, &hex(&q.handle()));
+        if let Err(e) = q.put_timeout(vec![round; BIG], Duration::from_secs(10)) {
+            kid.kill();
+            panic!("round {round}: {e} (the heap leaked the dead holders' blocks)");
+        }
+        assert!(kid.expect("holding").starts_with(&BIG.to_string()));
+        kid.kill();
+    }
+    assert!(q.is_empty());
+    // The heap serves on: fill it to its capacity in large values again.
+    for i in 0..2u8 {
+        q.put_timeout(vec![i; BIG], Duration::from_secs(10)).unwrap();
+    }
+    for i in 0..2u8 {
+        assert_eq!(q.get_timeout(LIMIT).unwrap(), vec![i; BIG]);
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! ([`Mapping::heap_freed`]); a producer that found the heap full sleeps there. It never
 //! spins: every attempt serializes the value again.
 
+use crate::channel::holds;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::Wait;
 use rkyv::rancor;
@@ -51,7 +52,15 @@ pub(crate) fn spill_waiting<T: Encode>(
     if least.saturating_add(BLOCK_PREFIX) > heap.max_region_len() as usize {
         return Err(SpillFail::TooLarge);
     }
-    let attempt = || attempt(heap, &content);
+    // A full heap may be holding blocks of queue consumers that were killed holding
+    // them: reclaim those (`holds.rs`) and try again before reporting or waiting.
+    let attempt = || match attempt(heap, &content) {
+        Poll::Pending if holds::sweep(map, heap) > 0 => {
+            map.heap_freed();
+            attempt(heap, &content)
+        }
+        r => r,
+    };
     match wait {
         Wait::Never => match attempt() {
             Poll::Ready(b) => Ok(b),

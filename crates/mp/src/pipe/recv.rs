@@ -4,6 +4,7 @@
 //! stash so that nothing is lost. Every receive form reduces to one `*_wait` function.
 
 use crate::channel::error::CorruptError;
+use crate::channel::holds::Registered;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::{deserialize, Message, Wait};
 use crate::channel::Ref;
@@ -260,7 +261,7 @@ impl<T: Message> RxHalf<T> {
         let heap = map.heap().ok_or(corrupt(DecodeError::BadSpill("no spill heap")))?;
         let (_, g) = decode_spilled::<T>(n.bytes(), heap).map_err(corrupt)?;
         drop(n);
-        Ok(Ref::spilled(g, map))
+        Ok(Ref::spilled(g, Registered::none(), map))
     }
 }
 

@@ -1,0 +1,178 @@
+//! The holds table: which queue consumer holds which spilled heap block, so that a block
+//! whose consumer was killed while holding it (inside `get`, inside `get_with`, or with a
+//! `Ref` alive) goes back to the heap instead of leaking for the life of the queue.
+//!
+//! A consumer **registers** the block a spilled envelope names (offset, nonce) under its
+//! pid *before* claiming it (CAS nonce → 0) and **clears** its entry *before* freeing it.
+//! So while an entry names a pid, the block is either still unclaimed (nonce in its claim
+//! word: the consumer died before claiming; its slot is released by the ring's dead-reader
+//! recovery without being read) or claimed by that pid and not yet freed — never freed and
+//! reused by someone else. A producer that finds the heap full **sweeps**: for each entry
+//! whose pid is dead (`process::is_alive`: a zombie counts as dead), it takes the entry
+//! (CAS pid → 0: one sweeper wins) and frees the block — by its nonce if it is still
+//! unclaimed, or as it stands if its claim word is 0.
+//!
+//! What can still leak: a consumer killed in the few instructions between taking an entry
+//! and publishing it, or between clearing it and freeing the block; and any block while
+//! the table is full ([`HOLDS`] consumers holding blocks at once: the extra ones are not
+//! registered). Pid reuse only delays a reclaim (the pid looks alive).
+
+use crate::channel::mapping::Mapping;
+use std::sync::atomic::{AtomicU64, Ordering};
+use zeroproc_codec::envelope::{Header, HEADER_LEN};
+use zeroproc_codec::spill::{SpilledBlock, SPILL_BODY_LEN};
+use zeroproc_shm::heap::Heap;
+use zeroproc_shm::Offset;
+
+/// Entries in the table: consumers that can hold a spilled block at once and be
+/// reclaimed if killed.
+pub(crate) const HOLDS: usize = 32;
+
+/// Set in `pid` while the entry's owner is still writing `offset` and `nonce`.
+const FILLING: u64 = 1 << 63;
+
+/// One entry: 0 in `pid` when free.
+#[repr(C)]
+pub(crate) struct Hold {
+    /// The holder's pid (plus [`FILLING`] while the other two words are written).
+    pid: AtomicU64,
+    offset: AtomicU64,
+    nonce: AtomicU64,
+}
+
+impl Hold {
+    /// A free entry.
+    pub(crate) fn new() -> Self {
+        Hold { pid: AtomicU64::new(0), offset: AtomicU64::new(0), nonce: AtomicU64::new(0) }
+    }
+}
+
+/// The table, in the channel header.
+#[repr(C, align(128))]
+pub(crate) struct Holds(pub [Hold; HOLDS]);
+
+/// A registered hold; [`Registered::clear`] (or drop) frees the entry. Clear it before
+/// freeing the block.
+pub(crate) struct Registered<'m> {
+    entry: Option<&'m Hold>,
+}
+
+impl Registered<'_> {
+    /// No entry (pipes: their receivers do not use the table).
+    pub(crate) fn none() -> Self {
+        Registered { entry: None }
+    }
+
+    /// Frees the entry (the block is about to be freed by its holder, or was never
+    /// claimed).
+    pub(crate) fn clear(&mut self) {
+        if let Some(e) = self.entry.take() {
+            // Release: the holder's reads of the block happen before a sweeper could
+            // take the (now free) entry for another block; pairs with the Acquire CAS
+            // that takes an entry.
+            e.pid.store(0, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// The block a spilled envelope names (None for anything else: an inline envelope or a
+/// malformed one, which the decode then reports).
+fn block_of(bytes: &[u8]) -> Option<SpilledBlock> {
+    let h = Header::read(bytes).ok()?;
+    if !h.is_spilled() || bytes.len() < HEADER_LEN + SPILL_BODY_LEN {
+        return None;
+    }
+    let body = &bytes[HEADER_LEN..HEADER_LEN + SPILL_BODY_LEN];
+    let word = |i: usize| u64::from_le_bytes(body[i..i + 8].try_into().expect("8 bytes"));
+    let (offset, len, nonce) = (word(0), word(8), word(16));
+    if nonce == 0 {
+        return None;
+    }
+    Some(SpilledBlock { offset: Offset::new(offset), len: usize::try_from(len).ok()?, nonce })
+}
+
+/// Records that this process is about to claim the block named by the spilled envelope
+/// `bytes` (call before the claim; keep the result until just before the block is freed).
+/// An empty registration when the table is full or `bytes` names no block.
+pub(crate) fn register<'m>(map: &'m Mapping, bytes: &[u8]) -> Registered<'m> {
+    let Some(block) = block_of(bytes) else { return Registered { entry: None } };
+    let me = u64::from(zeroproc_shm::process::current_pid());
+    for e in &map.header().holds.0 {
+        // Acquire: pairs with the Release store that freed the entry (its last user is
+        // done with it). Relaxed on failure: we only move on.
+        if e.pid.compare_exchange(0, me | FILLING, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            e.offset.store(block.offset.get(), Ordering::Relaxed);
+            e.nonce.store(block.nonce, Ordering::Relaxed);
+            // Release: publishes offset and nonce before the entry counts as complete;
+            // pairs with the sweeper's Acquire load of `pid`. Sequenced before our claim
+            // CAS on the block, so a sweeper that sees the block claimed also sees this.
+            e.pid.store(me, Ordering::Release);
+            return Registered { entry: Some(e) };
+        }
+    }
+    Registered { entry: None }
+}
+
+/// Frees the blocks held by consumers that died holding them; returns how many.
+pub(crate) fn sweep(map: &Mapping, heap: &Heap<'_>) -> usize {
+    let mut freed = 0;
+    for e in &map.header().holds.0 {
+        // Acquire: pairs with the holder's Release store of its complete entry.
+        let p = e.pid.load(Ordering::Acquire);
+        if p == 0 {
+            continue;
+        }
+        let pid = (p & !FILLING) as u32;
+        if zeroproc_shm::process::is_alive(pid) {
+            continue;
+        }
+        let (offset, nonce) = (e.offset.load(Ordering::Relaxed), e.nonce.load(Ordering::Relaxed));
+        // AcqRel: one sweeper takes a dead holder's entry; the Release pairs with the
+        // next `register`'s Acquire CAS (we are done with the entry's words first — they
+        // were read above).
+        if e.pid.compare_exchange(p, 0, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            continue;
+        }
+        if p & FILLING != 0 {
+            // Died before the entry was complete, hence before claiming: the block is
+            // not ours to judge (its claim word may still be the nonce, but the entry's
+            // words are not trustworthy). Leave it.
+            continue;
+        }
+        let block = SpilledBlock { offset: Offset::new(offset), len: 0, nonce };
+        if reclaim(heap, &block) {
+            freed += 1;
+        }
+    }
+    freed
+}
+
+/// Frees a dead holder's block: claimed by its nonce if the holder died before claiming
+/// it, or as it stands if the holder had claimed it (claim word 0). Anything else (a
+/// damaged entry) is left alone.
+fn reclaim(heap: &Heap<'_>, block: &SpilledBlock) -> bool {
+    if zeroproc_codec::payload::reclaim(heap, block) {
+        return true;
+    }
+    // Not claimable by the nonce: claimed by the dead holder (0), or not a live block.
+    if heap.usable_size(block.offset).is_err() {
+        return false;
+    }
+    let Ok(p) = heap.ptr_len(block.offset, 8) else { return false };
+    // SAFETY: `p` is the 16-byte aligned start of a live heap block of at least 16 bytes
+    // in the mapping (checked just above); its first word is the claim word, only ever
+    // accessed atomically.
+    let word = unsafe { &*p.as_ptr().cast::<AtomicU64>() };
+    // Acquire: pairs with the dead holder's AcqRel claim CAS (nonce → 0); the entry
+    // (which we took) proves it had not freed the block, so nobody else owns it.
+    if word.load(Ordering::Acquire) == 0 {
+        return heap.free(block.offset).is_ok();
+    }
+    false
+}
