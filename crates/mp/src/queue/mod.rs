@@ -258,7 +258,7 @@ impl<T: Message> Queue<T> {
     /// assert_eq!(same.get().unwrap(), 7);
     /// ```
     pub fn handle(&self) -> QueueHandle<T> {
-        QueueHandle::new(self.map.id().to_string(), false)
+        QueueHandle::new(&self.map, false)
     }
 }
 
