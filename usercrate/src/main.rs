@@ -9,6 +9,7 @@ mod api;
 mod harness;
 mod hostile;
 mod jobs;
+mod mp_scenarios;
 mod scenarios;
 #[cfg(test)]
 mod unit_tests;
@@ -16,6 +17,7 @@ mod unit_tests;
 use api::*;
 use harness::Scenario;
 use hostile::*;
+use mp_scenarios::*;
 use scenarios::*;
 
 macro_rules! scenarios {
@@ -55,6 +57,12 @@ const SCENARIOS: &[Scenario] = scenarios![
     fire_and_forget_processes,
     blocking_callback_does_not_hold_other_waiters,
     stack_overflow_is_named,
+    pipe_closed_after_start_like_python,
+    killed_consumers_give_heap_back,
+    lock_of_a_killed_holder_is_recovered,
+    condition_wakes_every_process,
+    process_exit_codes_and_misuse,
+    misuse_is_an_error_and_barriers_time_out,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
