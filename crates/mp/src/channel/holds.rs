@@ -19,6 +19,8 @@
 
 use crate::channel::mapping::Mapping;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{Header, HEADER_LEN};
 use zeroproc_codec::spill::{SpilledBlock, SPILL_BODY_LEN};
 use zeroproc_shm::heap::Heap;
@@ -119,8 +121,26 @@ pub(crate) fn register<'m>(map: &'m Mapping, bytes: &[u8]) -> Registered<'m> {
     Registered { entry: None }
 }
 
-/// Frees the blocks held by consumers that died holding them; returns how many.
+/// Sweeps run at most this often per process: each costs a liveness probe (a few
+/// syscalls) per registered holder, and a producer waiting for heap room retries at every
+/// freed block.
+const SWEEP_EVERY: Duration = Duration::from_millis(5);
+
+/// When this process last swept (nanoseconds since [`EPOCH`]).
+static LAST_SWEEP: AtomicU64 = AtomicU64::new(0);
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Frees the blocks held by consumers that died holding them; returns how many. Does
+/// nothing if this process swept less than [`SWEEP_EVERY`] ago.
 pub(crate) fn sweep(map: &Mapping, heap: &Heap<'_>) -> usize {
+    let now = EPOCH.elapsed().as_nanos() as u64 + 1;
+    // Relaxed: a rate limit only; two threads sweeping at once is harmless (the entry CAS
+    // decides who frees).
+    let last = LAST_SWEEP.load(Ordering::Relaxed);
+    if last != 0 && now.saturating_sub(last) < SWEEP_EVERY.as_nanos() as u64 {
+        return 0;
+    }
+    LAST_SWEEP.store(now, Ordering::Relaxed);
     let mut freed = 0;
     for e in &map.header().holds.0 {
         // Acquire: pairs with the holder's Release store of its complete entry.
