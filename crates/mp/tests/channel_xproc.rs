@@ -178,6 +178,12 @@ fn zp_channel_child() {
             })
             .unwrap();
         }
+        "put_big_blocked" => {
+            let q = decode::<QueueHandle<Vec<u8>>>(arg).attach().unwrap();
+            say("putting");
+            q.put(vec![9; 3 << 19]).unwrap(); // the queue is full: spills, then waits
+            forever();
+        }
         "put_forever" => {
             let (h, first): (QueueHandle<Item>, u64) = decode(arg);
             let q = h.attach().unwrap();
@@ -364,6 +370,29 @@ fn a_consumer_killed_holding_a_spilled_value_gives_its_heap_block_back() {
         q.put_timeout(vec![i; BIG], Duration::from_secs(10)).unwrap();
     }
     for i in 0..2u8 {
+        assert_eq!(q.get_timeout(LIMIT).unwrap(), vec![i; BIG]);
+    }
+}
+
+#[test]
+fn a_producer_killed_waiting_for_a_slot_gives_its_heap_block_back() {
+    // A producer whose large value is spilled, then waits for a slot of a full queue, is
+    // killed: its block used to leak, and two such kills left a 4 MiB heap unable to take
+    // any 1.5 MiB value again. Now the block is in the holds table until its reference is
+    // in a slot, and a producer that finds the heap full reclaims it.
+    const BIG: usize = 3 << 19;
+    let q = Queue::<Vec<u8>>::builder(1).max_heap_size(4 << 20).build().unwrap();
+    q.put(vec![0; 8]).unwrap();
+    for _ in 0..3 {
+        let mut kid = Kid::spawn("put_big_blocked", &hex(&q.handle()));
+        kid.expect("putting");
+        std::thread::sleep(Duration::from_millis(200)); // spilled, now waiting for a slot
+        kid.kill();
+    }
+    assert_eq!(q.get().unwrap(), vec![0; 8], "the killed producers published nothing");
+    for i in 0..3u8 {
+        q.put_timeout(vec![i; BIG], Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("put {i}: {e} (the killed producers' blocks leaked)"));
         assert_eq!(q.get_timeout(LIMIT).unwrap(), vec![i; BIG]);
     }
 }

@@ -10,7 +10,7 @@ use crate::channel::mapping::Mapping;
 use crate::channel::message::Wait;
 use rkyv::rancor;
 use zeroproc_codec::envelope::Encode;
-use zeroproc_codec::spill::{spill_bytes, spill_from, SpillError, SpilledBlock, BLOCK_PREFIX};
+use zeroproc_codec::spill::{spill_bytes, spill_tracked, SpillError, SpilledBlock, BLOCK_PREFIX};
 use zeroproc_shm::heap::{AllocError, Heap};
 use zeroproc_shm::wait::WaitStrategy;
 use zeroproc_shm::wait::{block_on, BlockError, Poll};
@@ -37,11 +37,13 @@ pub(crate) enum Content<'v, T> {
 
 /// A heap block holding `content`, waiting per `wait` while the heap is full; `closed`
 /// (the receivers are gone: nobody will free a block) is checked before every attempt.
+/// `track` is told which block is held while a value is written (`spill_tracked`).
 pub(crate) fn spill_waiting<T: Encode>(
     map: &Mapping,
     content: Content<'_, T>,
     wait: Wait,
     mut closed: impl FnMut() -> bool,
+    mut track: impl FnMut(Option<&SpilledBlock>),
 ) -> Result<SpilledBlock, SpillFail> {
     let Some(heap) = map.heap() else { return Err(SpillFail::TooLarge) };
     let least = match content {
@@ -54,10 +56,10 @@ pub(crate) fn spill_waiting<T: Encode>(
     }
     // A full heap may be holding blocks of queue consumers that were killed holding
     // them: reclaim those (`holds.rs`) and try again before reporting or waiting.
-    let attempt = || match attempt(heap, &content) {
+    let mut attempt = || match attempt(heap, &content, &mut track) {
         Poll::Pending if holds::sweep(map, heap) > 0 => {
             map.heap_freed();
-            attempt(heap, &content)
+            attempt(heap, &content, &mut track)
         }
         r => r,
     };
@@ -83,9 +85,13 @@ pub(crate) fn spill_waiting<T: Encode>(
     }
 }
 
-fn attempt<T: Encode>(heap: &Heap<'_>, content: &Content<'_, T>) -> Poll<SpilledBlock, SpillFail> {
+fn attempt<T: Encode>(
+    heap: &Heap<'_>,
+    content: &Content<'_, T>,
+    track: &mut impl FnMut(Option<&SpilledBlock>),
+) -> Poll<SpilledBlock, SpillFail> {
     let r = match content {
-        Content::Value { value, first } => spill_from(heap, *value, *first),
+        Content::Value { value, first } => spill_tracked(heap, *value, *first, &mut *track),
         Content::Bytes(b) => spill_bytes(heap, b),
     };
     match r {

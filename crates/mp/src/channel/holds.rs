@@ -1,6 +1,9 @@
-//! The holds table: which queue consumer holds which spilled heap block, so that a block
-//! whose consumer was killed while holding it (inside `get`, inside `get_with`, or with a
-//! `Ref` alive) goes back to the heap instead of leaking for the life of the queue.
+//! The holds table: which queue consumer or producer holds which spilled heap block, so
+//! that a block whose holder was killed (a consumer inside `get`, inside `get_with`, or
+//! with a `Ref` alive; a producer serializing into it or waiting for a slot) goes back to
+//! the heap instead of leaking for the life of the queue. A producer registers from the
+//! allocation on (the claim word holds the nonce already) and clears its entry inside the
+//! slot copy, before the publish (`queue/put.rs`); below, "claim" is the consumer's.
 //!
 //! A consumer **registers** the block a spilled envelope names (offset, nonce) under its
 //! pid *before* claiming it (CAS nonce → 0) and **clears** its entry *before* freeing it.
@@ -103,7 +106,15 @@ fn block_of(bytes: &[u8]) -> Option<SpilledBlock> {
 /// `bytes` (call before the claim; keep the result until just before the block is freed).
 /// An empty registration when the table is full or `bytes` names no block.
 pub(crate) fn register<'m>(map: &'m Mapping, bytes: &[u8]) -> Registered<'m> {
-    let Some(block) = block_of(bytes) else { return Registered { entry: None } };
+    match block_of(bytes) {
+        Some(block) => register_block(map, &block),
+        None => Registered { entry: None },
+    }
+}
+
+/// Records that this process holds `block` (a consumer about to claim it, or a producer
+/// that allocated it and has not published it: its claim word already holds the nonce).
+pub(crate) fn register_block<'m>(map: &'m Mapping, block: &SpilledBlock) -> Registered<'m> {
     let me = u64::from(zeroproc_shm::process::current_pid());
     for e in &map.header().holds.0 {
         // Acquire: pairs with the Release store that freed the entry (its last user is
