@@ -37,9 +37,10 @@ fn consume((q, out): (QueueHandle<Vec<u64>>, QueueHandle<(u64, bool)>)) {
             Ok(r) => {
                 let id = r[0].to_native();
                 let intact = r.len() == WORDS
-                    && r.iter().enumerate().skip(1).all(|(j, x)| {
-                        x.to_native() == id ^ (j as u64).wrapping_mul(0x9e37_79b9)
-                    });
+                    && r.iter()
+                        .enumerate()
+                        .skip(1)
+                        .all(|(j, x)| x.to_native() == id ^ (j as u64).wrapping_mul(0x9e37_79b9));
                 let _ = out.put((id, intact));
             }
             Err(GetError::Closed) => return,
@@ -54,10 +55,8 @@ fn consume((q, out): (QueueHandle<Vec<u64>>, QueueHandle<(u64, bool)>)) {
 
 #[test]
 fn killed_producers_and_consumers_of_spilled_values_leak_nothing() {
-    let rounds: u64 = std::env::var("ZEROPROC_SPILL_KILL_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40);
+    let rounds: u64 =
+        std::env::var("ZEROPROC_SPILL_KILL_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
     let q = Queue::<Vec<u64>>::builder(4).max_heap_size(2 << 20).build().unwrap();
     let out = Queue::<(u64, bool)>::new(4096).unwrap();
     let (mut seen, mut torn, mut dup, mut errors, mut kills) = (HashSet::new(), 0, 0, 0, 0);
@@ -91,9 +90,8 @@ fn killed_producers_and_consumers_of_spilled_values_leak_nothing() {
     // As many large values as the queue has slots: the heap got every block back (a fresh
     // 2 MiB heap holds 5 of them; one block of slack for a kill in the few instructions
     // where a block is not in the holds table).
-    let fit = (0..4)
-        .take_while(|i| q.put_timeout(value(*i), Duration::from_secs(5)).is_ok())
-        .count();
+    let fit =
+        (0..4).take_while(|i| q.put_timeout(value(*i), Duration::from_secs(5)).is_ok()).count();
     println!(
         "RELIABILITY spill_kills rounds={rounds} kills={kills} values={} torn={torn} \
          duplicated={dup} consumer_errors={errors} large_values_fitting_after={fit}/4 secs={:.1}",
