@@ -452,12 +452,13 @@ impl Process {
         }
     }
 
-    /// Sends SIGTERM (Python's `terminate`).
+    /// Sends SIGTERM (Python's `terminate`). Does nothing on a process not started (Python
+    /// raises) or one that has ended (its pid may belong to another process by now).
     pub fn terminate(&self) {
         self.signal(libc::SIGTERM);
     }
 
-    /// Sends SIGKILL (Python's `kill`).
+    /// Sends SIGKILL (Python's `kill`). Does nothing on a process not started or ended.
     pub fn kill(&self) {
         self.signal(libc::SIGKILL);
     }
