@@ -178,6 +178,13 @@ fn zp_channel_child() {
             })
             .unwrap();
         }
+        "pipe_hold_big_ref" => {
+            let mut c = decode::<ConnectionHandle<Vec<u8>>>(arg).attach().unwrap();
+            say("attached");
+            let r = c.recv_ref().unwrap();
+            say(format!("holding {} spilled={}", r.len(), r.is_spilled()));
+            forever();
+        }
         "put_big_blocked" => {
             let q = decode::<QueueHandle<Vec<u8>>>(arg).attach().unwrap();
             say("putting");
@@ -394,6 +401,25 @@ fn a_producer_killed_waiting_for_a_slot_gives_its_heap_block_back() {
         q.put_timeout(vec![i; BIG], Duration::from_secs(10))
             .unwrap_or_else(|e| panic!("put {i}: {e} (the killed producers' blocks leaked)"));
         assert_eq!(q.get_timeout(LIMIT).unwrap(), vec![i; BIG]);
+    }
+}
+
+#[test]
+fn a_pipe_receiver_killed_holding_a_spilled_message_gives_its_heap_block_back() {
+    // Each round a new process attaches the same end (taking over the dead one's side),
+    // receives a 1.5 MiB message as a `Ref` and is killed holding it. Its block used to
+    // leak: the 4 MiB heap was full by the third round and `send` waited for good.
+    const BIG: usize = 3 << 19;
+    let (mut a, b) = PipeBuilder::<Vec<u8>>::new().max_heap_size(4 << 20).duplex().unwrap();
+    for round in 0..5u8 {
+        let mut kid = Kid::spawn("pipe_hold_big_ref", &hex(&b.handle()));
+        kid.expect("attached");
+        if let Err(e) = a.send_timeout(vec![round; BIG], Duration::from_secs(10)) {
+            kid.kill();
+            panic!("round {round}: {e} (the dead receivers' heap blocks leaked)");
+        }
+        assert_eq!(kid.expect("holding"), format!("{BIG} spilled=true"));
+        kid.kill();
     }
 }
 

@@ -4,7 +4,7 @@
 //! stash so that nothing is lost. Every receive form reduces to one `*_wait` function.
 
 use crate::channel::error::CorruptError;
-use crate::channel::holds::Registered;
+use crate::channel::holds;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::{deserialize, Message, Wait};
 use crate::channel::Ref;
@@ -204,8 +204,10 @@ impl<T> RxHalf<T> {
             KIND_BYTES_SPILLED => {
                 let heap = map.heap().ok_or(corrupt(DecodeError::BadSpill("no spill heap")))?;
                 let (_, block, bytes) = claim(n.bytes(), heap).map_err(corrupt)?;
+                let mut reg = holds::register_block(map, &block);
                 let v = bytes.to_vec();
                 drop(n);
+                reg.clear(); // before the free (`holds.rs`)
                 let _ = block.free(heap);
                 map.heap_freed();
                 Ok(v)
@@ -235,8 +237,13 @@ impl<T: Message> RxHalf<T> {
         }
         let heap = map.heap().ok_or(corrupt(DecodeError::BadSpill("no spill heap")))?;
         let (_, g) = decode_spilled::<T>(bytes, heap).map_err(corrupt)?;
+        // Ours now: reclaimed if we are killed holding it (`holds.rs`; registered after
+        // the claim, unlike a queue consumer: until the record is released, a receiver
+        // that attaches this end again must find the block unclaimed to read it).
+        let mut reg = holds::register_block(map, &g.block());
         drop(n); // release the record: the value is in the heap
         let r = deserialize::<T>(&g);
+        reg.clear(); // before the guard frees the block
         drop(g);
         map.heap_freed();
         r.map_err(|e| corrupt(DecodeError::Invalid(e)))
@@ -260,8 +267,9 @@ impl<T: Message> RxHalf<T> {
         }
         let heap = map.heap().ok_or(corrupt(DecodeError::BadSpill("no spill heap")))?;
         let (_, g) = decode_spilled::<T>(n.bytes(), heap).map_err(corrupt)?;
+        let reg = holds::register_block(map, &g.block()); // after the claim: see `recv_wait`
         drop(n);
-        Ok(Ref::spilled(g, Registered::none(), map))
+        Ok(Ref::spilled(g, reg, map))
     }
 }
 
