@@ -1,36 +1,40 @@
-//! The holds table: which queue consumer or producer holds which spilled heap block, so
-//! that a block whose holder was killed (a consumer inside `get`, inside `get_with`, or
-//! with a `Ref` alive; a producer serializing into it or waiting for a slot) goes back to
-//! the heap instead of leaking for the life of the queue. A producer registers from the
-//! allocation on (the claim word holds the nonce already) and clears its entry inside the
-//! slot copy, before the publish (`queue/put.rs`); below, "claim" is the consumer's.
+//! The holds table: which process holds which spilled heap block of a channel, so that a
+//! block whose holder was killed goes back to the heap instead of leaking for the life of
+//! the channel. Holders: a queue consumer inside `get` or `get_with` or with a `Ref` alive,
+//! a pipe receiver likewise, and a queue producer serializing into a block or waiting for
+//! a slot to publish it in.
 //!
-//! A consumer **registers** the block a spilled envelope names (offset, nonce) under its
-//! pid *before* claiming it (CAS nonce → 0) and **clears** its entry *before* freeing it.
-//! So while an entry names a pid, the block is either still unclaimed (nonce in its claim
-//! word: the consumer died before claiming; its slot is released by the ring's dead-reader
-//! recovery without being read) or claimed by that pid and not yet freed — never freed and
+//! * A **consumer** (queue or pipe) registers `(pid, offset, nonce)` just *after* claiming
+//!   the block (CAS nonce → 0) and clears its entry just *before* freeing it.
+//! * A **producer** registers right after allocating the block (`spill_tracked`: the claim
+//!   word already holds the nonce) and clears its entry inside the slot copy, after the
+//!   slot is claimed and before it is published (`queue/put.rs`), or before giving the
+//!   block back.
+//!
+//! So while an entry names a pid, that process owns the block: claimed by it (claim word
+//! 0) or not yet published by it (claim word = nonce), and not freed — never freed and
 //! reused by someone else. A producer that finds the heap full **sweeps**: for each entry
-//! whose pid is dead (`process::is_alive`: a zombie counts as dead), it takes the entry
-//! (CAS pid → 0: one sweeper wins) and frees the block — by its nonce if it is still
-//! unclaimed, or as it stands if its claim word is 0.
+//! whose pid is dead (`process::is_alive`: a zombie counts as dead) it takes the entry
+//! (CAS pid → 0: one sweeper wins) and frees the block — claimed by its nonce if the
+//! holder was a producer, or as it stands if the claim word is 0.
 //!
-//! What can still leak: a consumer killed in the few instructions between taking an entry
-//! and publishing it, or between clearing it and freeing the block; and any block while
-//! the table is full ([`HOLDS`] consumers holding blocks at once: the extra ones are not
-//! registered). Pid reuse only delays a reclaim (the pid looks alive).
+//! What can still leak: a process killed in the few instructions between claiming (or
+//! allocating) and registering, or between clearing and freeing (or publishing); a queue
+//! consumer killed inside the slot read before its claim (the ring releases the slot; the
+//! block is unreferenced); a pipe sender's block; and any block while the table is full
+//! ([`HOLDS`] holders at once: the extra ones are not registered). Pid reuse only delays a
+//! reclaim (the pid looks alive).
 
 use crate::channel::mapping::Mapping;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
-use zeroproc_codec::envelope::{Header, HEADER_LEN};
-use zeroproc_codec::spill::{SpilledBlock, SPILL_BODY_LEN};
+use zeroproc_codec::spill::SpilledBlock;
 use zeroproc_shm::heap::Heap;
 use zeroproc_shm::Offset;
 
-/// Entries in the table: consumers that can hold a spilled block at once and be
-/// reclaimed if killed.
+/// Entries in the table: holders that can hold a spilled block at once and be reclaimed
+/// if killed.
 pub(crate) const HOLDS: usize = 32;
 
 /// Set in `pid` while the entry's owner is still writing `offset` and `nonce`.
@@ -63,13 +67,13 @@ pub(crate) struct Registered<'m> {
 }
 
 impl Registered<'_> {
-    /// No entry (pipes: their receivers do not use the table).
+    /// No entry (a put before it has spilled anything).
     pub(crate) fn none() -> Self {
         Registered { entry: None }
     }
 
-    /// Frees the entry (the block is about to be freed by its holder, or was never
-    /// claimed).
+    /// Frees the entry (the block is about to be freed by its holder, or its reference
+    /// published).
     pub(crate) fn clear(&mut self) {
         if let Some(e) = self.entry.take() {
             // Release: the holder's reads of the block happen before a sweeper could
@@ -86,34 +90,10 @@ impl Drop for Registered<'_> {
     }
 }
 
-/// The block a spilled envelope names (None for anything else: an inline envelope or a
-/// malformed one, which the decode then reports).
-fn block_of(bytes: &[u8]) -> Option<SpilledBlock> {
-    let h = Header::read(bytes).ok()?;
-    if !h.is_spilled() || bytes.len() < HEADER_LEN + SPILL_BODY_LEN {
-        return None;
-    }
-    let body = &bytes[HEADER_LEN..HEADER_LEN + SPILL_BODY_LEN];
-    let word = |i: usize| u64::from_le_bytes(body[i..i + 8].try_into().expect("8 bytes"));
-    let (offset, len, nonce) = (word(0), word(8), word(16));
-    if nonce == 0 {
-        return None;
-    }
-    Some(SpilledBlock { offset: Offset::new(offset), len: usize::try_from(len).ok()?, nonce })
-}
-
-/// Records that this process is about to claim the block named by the spilled envelope
-/// `bytes` (call before the claim; keep the result until just before the block is freed).
-/// An empty registration when the table is full or `bytes` names no block.
-pub(crate) fn register<'m>(map: &'m Mapping, bytes: &[u8]) -> Registered<'m> {
-    match block_of(bytes) {
-        Some(block) => register_block(map, &block),
-        None => Registered { entry: None },
-    }
-}
-
-/// Records that this process holds `block` (a consumer about to claim it, or a producer
-/// that allocated it and has not published it: its claim word already holds the nonce).
+/// Records that this process holds `block`: a consumer that has just claimed it (claim
+/// word 0), or a producer that allocated it and has not published it (the claim word
+/// holds the nonce already). Keep the result until just before the block is freed or its
+/// reference published.
 pub(crate) fn register_block<'m>(map: &'m Mapping, block: &SpilledBlock) -> Registered<'m> {
     let me = u64::from(zeroproc_shm::process::current_pid());
     for e in &map.header().holds.0 {
@@ -171,9 +151,8 @@ pub(crate) fn sweep(map: &Mapping, heap: &Heap<'_>) -> usize {
             continue;
         }
         if p & FILLING != 0 {
-            // Died before the entry was complete, hence before claiming: the block is
-            // not ours to judge (its claim word may still be the nonce, but the entry's
-            // words are not trustworthy). Leave it.
+            // Died before the entry was complete: its words are not trustworthy. The
+            // block leaks (a window of a few instructions).
             continue;
         }
         let block = SpilledBlock { offset: Offset::new(offset), len: 0, nonce };
@@ -184,9 +163,9 @@ pub(crate) fn sweep(map: &Mapping, heap: &Heap<'_>) -> usize {
     freed
 }
 
-/// Frees a dead holder's block: claimed by its nonce if the holder died before claiming
-/// it, or as it stands if the holder had claimed it (claim word 0). Anything else (a
-/// damaged entry) is left alone.
+/// Frees a dead holder's block: claimed by its nonce if the holder was a producer that had
+/// not published it, or as it stands if the holder was a consumer that had claimed it
+/// (claim word 0). Anything else (a damaged entry) is left alone.
 fn reclaim(heap: &Heap<'_>, block: &SpilledBlock) -> bool {
     if zeroproc_codec::payload::reclaim(heap, block) {
         return true;

@@ -227,10 +227,9 @@ impl<T: Message> Queue<T> {
             .heap()
             .ok_or(DecodeError::BadSpill("the queue has no spill heap"))
             .map_err(corrupt)?;
-        // Registered before the claim, so that the block is reclaimed if we are killed
-        // from here on (`holds.rs`).
-        let reg = holds::register(&self.map, &g);
         let (_, sg) = decode_spilled::<T>(&g, heap).map_err(corrupt)?;
+        // Ours now: reclaimed if we are killed holding it (`holds.rs`).
+        let reg = holds::register_block(&self.map, &sg.block());
         // The heap block is ours now; the slot goes back to the producers at once.
         drop(g);
         Ok(Ref::spilled(sg, reg, &self.map))
@@ -274,12 +273,9 @@ impl<T: Message> Queue<T> {
                 return inline(bytes).map(Taken::Inline);
             }
             let heap = heap.ok_or(DecodeError::BadSpill("the queue has no spill heap"))?;
-            // Registered before the claim, so that the block is reclaimed if we are killed
-            // from here on (`holds.rs`). A block that fails validation is freed inside
-            // `decode_spilled` before the entry is cleared: a kill in between could only
-            // leave a stale entry for a block of a record that was corrupt anyway.
-            let reg = holds::register(&self.map, bytes);
             let (_, g) = decode_spilled::<T>(bytes, heap)?;
+            // Ours now: reclaimed if we are killed holding it (`holds.rs`).
+            let reg = holds::register_block(&self.map, &g.block());
             Ok(Taken::Spilled(g, reg))
         };
         let r = match wait {
