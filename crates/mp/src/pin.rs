@@ -13,7 +13,7 @@
 //! job is done. A handle decoded from an archive carries nothing.
 //!
 //! Cost when no such handle is alive in the process: one relaxed load per capture
-//! ([`LIVE`]).
+//! (`LIVE`).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
