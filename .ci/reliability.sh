@@ -22,7 +22,7 @@ export RUST_BACKTRACE=1
 step() { printf '\n=== %s (%s) ===\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 step "reliability tests (faults, bad input, security, soak)"
-for t in reliability_faults reliability_bad_input reliability_security reliability_soak reliability_issue11; do
+for t in reliability_faults reliability_bad_input reliability_security reliability_soak reliability_issue11 reliability_spill_kills; do
   echo "--- $t"
   timeout 900 cargo test -q --release --test "$t" -- --nocapture 2>&1 | tee "target/$t.log" \
     | grep -E 'RELIABILITY|^ +[0-9]+ |test result|panicked' || true

@@ -187,12 +187,12 @@ fn a_retired_slot_leaves_the_other_workers_serving() {
 
 // --- a live Queue ----------------------------------------------------------------------
 
-/// The queue's segment attached behind its back (channel header: 640 bytes, align 128;
+/// The queue's segment attached behind its back (channel header: 1408 bytes, align 128;
 /// the MPMC ring right after it, as in crates/codec/tests/channel_queue.rs).
 fn channel_layout() -> Layout {
     #[repr(C, align(128))]
-    struct HeaderShape([u8; 640]);
-    Layout::new("zeroproc-channel", 2).with_type::<HeaderShape>()
+    struct HeaderShape([u8; 1408]);
+    Layout::new("zeroproc-channel", 3).with_type::<HeaderShape>()
 }
 
 fn queue_segment(q: &Queue<String>) -> Arc<Segment> {
@@ -259,7 +259,7 @@ fn garbage_in_a_live_queue_segment_header_is_refused_at_attach() {
 fn garbage_in_a_live_queue_ring_and_payloads_is_reported() {
     let q = Queue::<String>::new(8).unwrap();
     let seg = queue_segment(&q);
-    let ring = mpmc::Ring::attach(seg.clone(), Offset::new(256 + 640)).unwrap();
+    let ring = mpmc::Ring::attach(seg.clone(), Offset::new(256 + 1408)).unwrap();
     let mut outcomes = Vec::new();
     let relaxed = std::sync::atomic::Ordering::Relaxed;
     // Payload bytes of a queued value.
@@ -295,7 +295,7 @@ fn garbage_in_a_live_queue_ring_and_payloads_is_reported() {
         "a damaged slot never yields another value: {r:?}"
     );
     // Head and tail hints (the ring control block: tail at +128, head at +256).
-    let ctl = 256 + 640;
+    let ctl = 256 + 1408;
     word(&seg, ctl + 128).store(u64::MAX - 5, relaxed);
     word(&seg, ctl + 256).store(12345, relaxed);
     let put = q.put_timeout("z".into(), Duration::from_millis(500));

@@ -9,6 +9,7 @@ mod api;
 mod harness;
 mod hostile;
 mod jobs;
+mod mp_scenarios;
 mod scenarios;
 #[cfg(test)]
 mod unit_tests;
@@ -17,6 +18,7 @@ mod user4;
 use api::*;
 use harness::Scenario;
 use hostile::*;
+use mp_scenarios::*;
 use scenarios::*;
 use user4::*;
 
@@ -66,6 +68,12 @@ const SCENARIOS: &[Scenario] = scenarios![
     cores_outside_the_mask_are_refused,
     ctrl_c_leaves_running_jobs_to_the_controller,
     static_pool_finishes_its_jobs_at_exit,
+    pipe_closed_after_start_like_python,
+    killed_consumers_give_heap_back,
+    lock_of_a_killed_holder_is_recovered,
+    condition_wakes_every_process,
+    process_exit_codes_and_misuse,
+    misuse_is_an_error_and_barriers_time_out,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -155,10 +155,39 @@ pub fn decode_spilled<'h, T: Decode>(
     bytes: &[u8],
     heap: &Heap<'h>,
 ) -> Result<(Header, SpillGuard<'h, T>), DecodeError> {
+    decode_spilled_then(bytes, heap, |_| {})
+}
+
+/// [`decode_spilled`], telling `owned` when the block is this caller's: `owned(true)`
+/// right after it was claimed, before the archive is validated, and `owned(false)` just
+/// before an archive that failed validation has its block freed (a channel consumer
+/// records the block as its own in between, so that it is reclaimed if the process dies
+/// while validating or using it).
+///
+/// ```
+/// # use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
+/// # let seg = Segment::create(Layout::new("doc-decode-spilled-then", 1), 1 << 20).unwrap();
+/// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 1 << 20).unwrap();
+/// use zeroproc_codec::{envelope::Header, payload::decode_spilled_then, spill::send_any_with};
+/// let (mut tx, mut rx) = zeroproc_ring::spsc::channel(1 << 12).unwrap();
+/// send_any_with(&mut tx, &heap, Header::new(1, 0), &vec![3u16; 1000], 0).unwrap();
+/// let mut owned = false;
+/// let (_, g) =
+///     decode_spilled_then::<Vec<u16>>(&rx.recv().unwrap(), &heap, |o| owned = o).unwrap();
+/// assert!(owned);
+/// assert_eq!(g.len(), 1000);
+/// ```
+pub fn decode_spilled_then<'h, T: Decode>(
+    bytes: &[u8],
+    heap: &Heap<'h>,
+    mut owned: impl FnMut(bool),
+) -> Result<(Header, SpillGuard<'h, T>), DecodeError> {
     let (h, block, archive) = claim(bytes, heap)?;
+    owned(true);
     match crate::envelope::access::<T>(archive) {
         Ok(value) => Ok((h, SpillGuard { value, heap: *heap, block })),
         Err(e) => {
+            owned(false);
             let _ = heap.free(block.offset);
             Err(DecodeError::Invalid(e))
         }

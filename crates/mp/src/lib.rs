@@ -42,6 +42,7 @@
 pub mod channel;
 pub mod container;
 mod handle;
+pub mod pin;
 pub mod pipe;
 pub mod queue;
 mod segment_cache;

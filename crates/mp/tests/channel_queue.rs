@@ -359,14 +359,14 @@ fn forged_and_mistyped_handles_are_refused() {
     assert!(matches!(e, Err(ChannelError::KindMismatch { found: "one-way pipe" })), "{e:?}");
 }
 
-/// The queue's ring, reached behind the queue's back (layout of `channel::header`: 640 bytes, align 128).
+/// The queue's ring, reached behind the queue's back (layout of `channel::header`: 1408 bytes, align 128).
 fn raw_ring(q: &Queue<u32>) -> mpmc::Ring {
     #[repr(C, align(128))]
-    struct HeaderShape([u8; 640]);
-    let layout = Layout::new("zeroproc-channel", 2).with_type::<HeaderShape>();
+    struct HeaderShape([u8; 1408]);
+    let layout = Layout::new("zeroproc-channel", 3).with_type::<HeaderShape>();
     let id = q.handle().segment_id().parse().unwrap();
     let seg = Arc::new(Segment::attach(&id, layout).unwrap());
-    mpmc::Ring::attach(seg, Offset::new(256 + 640)).unwrap()
+    mpmc::Ring::attach(seg, Offset::new(256 + 1408)).unwrap()
 }
 
 #[test]
@@ -411,7 +411,10 @@ fn wait_strategy_and_stats() {
 #[test]
 fn error_messages_and_into_inner() {
     let e = TryPutError::Full(5u8);
-    assert_eq!(e.to_string(), "queue is full");
+    assert_eq!(
+        e.to_string(),
+        "queue is full (no free slot, or no room in its spill heap for a value this large)"
+    );
     assert_eq!(format!("{e:?}"), "Full(..)");
     assert_eq!(e.into_inner(), 5);
     let q = Queue::<u8>::new(1).unwrap();

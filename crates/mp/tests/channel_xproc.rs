@@ -111,14 +111,14 @@ impl Kid {
     }
 }
 
-/// The queue's MPMC ring reached directly (layout of the channel header: 640 bytes,
+/// The queue's MPMC ring reached directly (layout of the channel header: 1408 bytes,
 /// align 128; the ring right after it), to act as a producer that dies mid-write.
 fn raw_ring(segment: &str) -> mpmc::Ring {
     #[repr(C, align(128))]
-    struct HeaderShape([u8; 640]);
-    let layout = Layout::new("zeroproc-channel", 2).with_type::<HeaderShape>();
+    struct HeaderShape([u8; 1408]);
+    let layout = Layout::new("zeroproc-channel", 3).with_type::<HeaderShape>();
     let seg = Arc::new(Segment::attach(&segment.parse().unwrap(), layout).unwrap());
-    mpmc::Ring::attach(seg, Offset::new(256 + 640)).unwrap()
+    mpmc::Ring::attach(seg, Offset::new(256 + 1408)).unwrap()
 }
 
 // ---------------------------------------------------------------- child roles
@@ -162,6 +162,33 @@ fn zp_channel_child() {
             let q = decode::<QueueHandle<Item>>(arg).attach().unwrap();
             let r = q.get_ref().unwrap();
             say(format!("holding {} spilled={}", r.id, r.is_spilled()));
+            forever();
+        }
+        "hold_big_ref" => {
+            let q = decode::<QueueHandle<Vec<u8>>>(arg).attach().unwrap();
+            let r = q.get_ref().unwrap();
+            say(format!("holding {} spilled={}", r.len(), r.is_spilled()));
+            forever();
+        }
+        "hold_big_in_get_with" => {
+            let q = decode::<QueueHandle<Vec<u8>>>(arg).attach().unwrap();
+            q.get_with(|a| {
+                say(format!("holding {}", a.len()));
+                forever()
+            })
+            .unwrap();
+        }
+        "pipe_hold_big_ref" => {
+            let mut c = decode::<ConnectionHandle<Vec<u8>>>(arg).attach().unwrap();
+            say("attached");
+            let r = c.recv_ref().unwrap();
+            say(format!("holding {} spilled={}", r.len(), r.is_spilled()));
+            forever();
+        }
+        "put_big_blocked" => {
+            let q = decode::<QueueHandle<Vec<u8>>>(arg).attach().unwrap();
+            say("putting");
+            q.put(vec![9; 3 << 19]).unwrap(); // the queue is full: spills, then waits
             forever();
         }
         "put_forever" => {
@@ -323,6 +350,77 @@ fn a_consumer_killed_inside_get_loses_only_the_value_it_held() {
     let (held, stats) = consumer_killed_while_holding("hold_ref", &spilled);
     assert_eq!(held, 97);
     assert_eq!(stats.dead_readers, 0);
+}
+
+#[test]
+fn a_consumer_killed_holding_a_spilled_value_gives_its_heap_block_back() {
+    // A 4 MiB heap holds two 1.5 MiB values (blocks of the 2 MiB class). Consumers killed
+    // while holding a spilled value (a `Ref`, or inside `get_with`) used to leak their
+    // block for the life of the queue: after two kills every later large `put` waited
+    // for room that never came (the queue itself empty). Now a producer that finds the
+    // heap full reclaims the blocks of dead holders.
+    const BIG: usize = 3 << 19;
+    let q = Queue::<Vec<u8>>::builder(4).max_heap_size(4 << 20).build().unwrap();
+    for round in 0..6u8 {
+        let role = if round % 2 == 0 { "hold_big_ref" } else { "hold_big_in_get_with" };
+        let mut kid = Kid::spawn(role, &hex(&q.handle()));
+        if let Err(e) = q.put_timeout(vec![round; BIG], Duration::from_secs(10)) {
+            kid.kill();
+            panic!("round {round}: {e} (the heap leaked the dead holders' blocks)");
+        }
+        assert!(kid.expect("holding").starts_with(&BIG.to_string()));
+        kid.kill();
+    }
+    assert!(q.is_empty());
+    // The heap serves on: fill it to its capacity in large values again.
+    for i in 0..2u8 {
+        q.put_timeout(vec![i; BIG], Duration::from_secs(10)).unwrap();
+    }
+    for i in 0..2u8 {
+        assert_eq!(q.get_timeout(LIMIT).unwrap(), vec![i; BIG]);
+    }
+}
+
+#[test]
+fn a_producer_killed_waiting_for_a_slot_gives_its_heap_block_back() {
+    // A producer whose large value is spilled, then waits for a slot of a full queue, is
+    // killed: its block used to leak, and two such kills left a 4 MiB heap unable to take
+    // any 1.5 MiB value again. Now the block is in the holds table until its reference is
+    // in a slot, and a producer that finds the heap full reclaims it.
+    const BIG: usize = 3 << 19;
+    let q = Queue::<Vec<u8>>::builder(1).max_heap_size(4 << 20).build().unwrap();
+    q.put(vec![0; 8]).unwrap();
+    for _ in 0..3 {
+        let mut kid = Kid::spawn("put_big_blocked", &hex(&q.handle()));
+        kid.expect("putting");
+        std::thread::sleep(Duration::from_millis(200)); // spilled, now waiting for a slot
+        kid.kill();
+    }
+    assert_eq!(q.get().unwrap(), vec![0; 8], "the killed producers published nothing");
+    for i in 0..3u8 {
+        q.put_timeout(vec![i; BIG], Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("put {i}: {e} (the killed producers' blocks leaked)"));
+        assert_eq!(q.get_timeout(LIMIT).unwrap(), vec![i; BIG]);
+    }
+}
+
+#[test]
+fn a_pipe_receiver_killed_holding_a_spilled_message_gives_its_heap_block_back() {
+    // Each round a new process attaches the same end (taking over the dead one's side),
+    // receives a 1.5 MiB message as a `Ref` and is killed holding it. Its block used to
+    // leak: the 4 MiB heap was full by the third round and `send` waited for good.
+    const BIG: usize = 3 << 19;
+    let (mut a, b) = PipeBuilder::<Vec<u8>>::new().max_heap_size(4 << 20).duplex().unwrap();
+    for round in 0..5u8 {
+        let mut kid = Kid::spawn("pipe_hold_big_ref", &hex(&b.handle()));
+        kid.expect("attached");
+        if let Err(e) = a.send_timeout(vec![round; BIG], Duration::from_secs(10)) {
+            kid.kill();
+            panic!("round {round}: {e} (the dead receivers' heap blocks leaked)");
+        }
+        assert_eq!(kid.expect("holding"), format!("{BIG} spilled=true"));
+        kid.kill();
+    }
 }
 
 #[test]

@@ -223,3 +223,82 @@ fn join_adopted_waits_for_children_whose_handle_was_dropped() {
     assert_eq!(std::fs::read_to_string(&path).ok().as_deref(), Some("done"));
     let _ = std::fs::remove_file(&path);
 }
+
+/// Python's idioms `p.start(); child_conn.close()` and "send, then close at once": the
+/// creator drops its ends (or its queue) right after starting the child, usually before
+/// the child attached. The child still gets everything, then end-of-file. Before, the
+/// channel was gone with its creator's last handle: the child's `attach()` failed with
+/// `NotFound` and the values sent (`Ok` each) were lost.
+#[test]
+fn a_channel_dropped_by_its_creator_after_start_still_reaches_the_child() {
+    use zeroproc_mp::pipe::ReceiverHandle;
+    use zeroproc_mp::queue::QueueHandle;
+    for _ in 0..3 {
+        let (mut tx, rx) = zeroproc_mp::pipe_oneway::<String>().unwrap();
+        let mut p = Process::spawn(
+            |h: ReceiverHandle<String>| {
+                let mut rx = h.attach().expect("the pipe is kept for the child");
+                let got: Vec<String> = std::iter::from_fn(|| rx.recv().ok()).collect();
+                assert_eq!(got, ["a", "b"]);
+            },
+            rx.handle(),
+        )
+        .unwrap();
+        drop(rx);
+        tx.send("a".into()).unwrap();
+        tx.send("b".into()).unwrap();
+        drop(tx);
+        assert_eq!(p.join().unwrap(), Exit::Code(0), "{:?}", p.panic_message());
+
+        let q = zeroproc_mp::Queue::<u64>::new(8).unwrap();
+        let mut p = Process::spawn(
+            |h: QueueHandle<u64>| {
+                let q = h.attach().expect("the queue is kept for the child");
+                let got: Vec<u64> = (0..3).map(|_| q.get().unwrap()).collect();
+                assert_eq!(got, [1, 2, 3]);
+            },
+            q.handle(),
+        )
+        .unwrap();
+        (1..=3).for_each(|i| q.put(i).unwrap());
+        drop(q);
+        assert_eq!(p.join().unwrap(), Exit::Code(0), "{:?}", p.panic_message());
+    }
+}
+
+/// The same for a pool job queued behind a busy worker (it attaches long after the
+/// creator dropped the object), and for shared containers and cells.
+#[test]
+fn objects_dropped_by_their_creator_after_submit_or_start_still_reach_the_job() {
+    use zeroproc_mp::container::DictHandle;
+    use zeroproc_mp::queue::QueueHandle;
+    use zeroproc_mp::shared::CellHandle;
+    use zeroproc_shm::sync::Event;
+    let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+    let busy = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300);
+    let q = zeroproc_mp::Queue::<u64>::new(4).unwrap();
+    q.put(41).unwrap();
+    let job = pool.submit(
+        |h: QueueHandle<u64>| h.attach().map(|q| q.get().unwrap() + 1).map_err(|e| e.to_string()),
+        q.handle(),
+    );
+    drop(q);
+    busy.result().unwrap();
+    assert_eq!(job.result().unwrap(), Ok(42));
+
+    let d = zeroproc_mp::SharedDict::<String, u64>::new().unwrap();
+    d.insert("x".into(), 1).unwrap();
+    let ev = zeroproc_mp::SharedCell::new(Event::new()).unwrap();
+    ev.set();
+    let mut p = Process::spawn(
+        |(d, ev): (DictHandle<String, u64>, CellHandle<Event>)| {
+            let d = d.attach().expect("the dict is kept for the child");
+            assert_eq!(d.get(&"x".into()).unwrap(), Some(1));
+            assert!(ev.attach().expect("the cell is kept for the child").is_set());
+        },
+        (d.handle(), ev.handle()),
+    )
+    .unwrap();
+    drop((d, ev));
+    assert_eq!(p.join().unwrap(), Exit::Code(0), "{:?}", p.panic_message());
+}

@@ -319,6 +319,38 @@ fn condition_notify_crosses_processes() {
     kids.into_iter().for_each(assert_success);
 }
 
+/// Waiters SIGKILLed inside `wait` neither block `notify_all` nor swallow a `notify(1)`
+/// meant for a live waiter. (Python's `multiprocessing.Condition` counts sleepers in a
+/// semaphore and `notify_all` waits for each to acknowledge: with a killed sleeper it
+/// hangs for ever — checked with CPython 3.11.)
+#[test]
+fn killed_condition_waiters_swallow_no_notification() {
+    for notify_all in [false, true] {
+        let seg = create(0);
+        let s = shared(&seg);
+        let mut dead: Vec<_> = (0..2).map(|_| spawn("cond", &seg, 0)).collect();
+        await_flag(&s.flag, 2);
+        // Once we hold the lock they are asleep in `wait` (it released the lock).
+        drop(s.lock.lock().unwrap());
+        for c in &mut dead {
+            tk::sigkill(c);
+            c.wait().unwrap();
+        }
+        let live = spawn("cond", &seg, 0);
+        await_flag(&s.flag, 3);
+        {
+            let _g = s.lock.lock().unwrap();
+            s.payload.store(42, Ordering::Relaxed);
+            if notify_all {
+                s.cond.notify_all();
+            } else {
+                s.cond.notify(1);
+            }
+        }
+        assert_success(live);
+    }
+}
+
 #[test]
 fn barrier_rounds_across_processes() {
     const ROUNDS: u64 = 20;

@@ -2,6 +2,7 @@
 //! holds (kind, message type, where the rings and the spill heap are) and the few shared
 //! words that are not part of a ring (owner gone, JoinableQueue's task count, heap space).
 
+use crate::channel::holds::Holds;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use zeroproc_shm::wait::EventCount;
 use zeroproc_shm::Layout;
@@ -9,7 +10,7 @@ use zeroproc_shm::Layout;
 /// `b"ZPCHAN01"`: Release-stored last by the creator, once the rings and the heap exist.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPCHAN01");
 /// Version of the header and of the record formats carried in the rings.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 /// Segment layout of every channel segment.
 pub(crate) const LAYOUT: Layout =
     Layout::new("zeroproc-channel", VERSION).with_type::<ChannelHeader>();
@@ -60,7 +61,7 @@ pub(crate) struct Tasks {
     pub all_done: EventCount,
 }
 
-/// The whole header (five lines).
+/// The whole header (five lines and the holds table).
 #[repr(C)]
 pub(crate) struct ChannelHeader {
     pub meta: Meta,
@@ -74,9 +75,12 @@ pub(crate) struct ChannelHeader {
     /// `[2 * ring + 1]` consumer (0: never claimed). A hint for liveness checks by a
     /// sender waiting for heap space (the rings keep their own claim words).
     pub sides: Line<[AtomicU32; 4]>,
+    /// Queues: which consumer holds which spilled heap block (`holds.rs`), so that the
+    /// block of one killed while holding it is reclaimed.
+    pub holds: Holds,
 }
 
-const _: () = assert!(std::mem::size_of::<ChannelHeader>() == 640);
+const _: () = assert!(std::mem::size_of::<ChannelHeader>() == 640 + 768);
 
 /// A stable hash of `T`'s name and its archived form's size and alignment: a handle of
 /// one message type cannot attach to a channel of another.

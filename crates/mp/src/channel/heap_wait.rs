@@ -5,11 +5,12 @@
 //! ([`Mapping::heap_freed`]); a producer that found the heap full sleeps there. It never
 //! spins: every attempt serializes the value again.
 
+use crate::channel::holds;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::Wait;
 use rkyv::rancor;
 use zeroproc_codec::envelope::Encode;
-use zeroproc_codec::spill::{spill_bytes, spill_from, SpillError, SpilledBlock, BLOCK_PREFIX};
+use zeroproc_codec::spill::{spill_bytes, spill_tracked, SpillError, SpilledBlock, BLOCK_PREFIX};
 use zeroproc_shm::heap::{AllocError, Heap};
 use zeroproc_shm::wait::WaitStrategy;
 use zeroproc_shm::wait::{block_on, BlockError, Poll};
@@ -36,11 +37,13 @@ pub(crate) enum Content<'v, T> {
 
 /// A heap block holding `content`, waiting per `wait` while the heap is full; `closed`
 /// (the receivers are gone: nobody will free a block) is checked before every attempt.
+/// `track` is told which block is held while a value is written (`spill_tracked`).
 pub(crate) fn spill_waiting<T: Encode>(
     map: &Mapping,
     content: Content<'_, T>,
     wait: Wait,
     mut closed: impl FnMut() -> bool,
+    mut track: impl FnMut(Option<&SpilledBlock>),
 ) -> Result<SpilledBlock, SpillFail> {
     let Some(heap) = map.heap() else { return Err(SpillFail::TooLarge) };
     let least = match content {
@@ -51,7 +54,15 @@ pub(crate) fn spill_waiting<T: Encode>(
     if least.saturating_add(BLOCK_PREFIX) > heap.max_region_len() as usize {
         return Err(SpillFail::TooLarge);
     }
-    let attempt = || attempt(heap, &content);
+    // A full heap may be holding blocks of queue consumers that were killed holding
+    // them: reclaim those (`holds.rs`) and try again before reporting or waiting.
+    let mut attempt = || match attempt(heap, &content, &mut track) {
+        Poll::Pending if holds::sweep(map, heap) > 0 => {
+            map.heap_freed();
+            attempt(heap, &content, &mut track)
+        }
+        r => r,
+    };
     match wait {
         Wait::Never => match attempt() {
             Poll::Ready(b) => Ok(b),
@@ -74,9 +85,13 @@ pub(crate) fn spill_waiting<T: Encode>(
     }
 }
 
-fn attempt<T: Encode>(heap: &Heap<'_>, content: &Content<'_, T>) -> Poll<SpilledBlock, SpillFail> {
+fn attempt<T: Encode>(
+    heap: &Heap<'_>,
+    content: &Content<'_, T>,
+    track: &mut impl FnMut(Option<&SpilledBlock>),
+) -> Poll<SpilledBlock, SpillFail> {
     let r = match content {
-        Content::Value { value, first } => spill_from(heap, *value, *first),
+        Content::Value { value, first } => spill_tracked(heap, *value, *first, &mut *track),
         Content::Bytes(b) => spill_bytes(heap, b),
     };
     match r {

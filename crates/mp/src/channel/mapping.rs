@@ -4,6 +4,7 @@
 
 use crate::channel::header::{ChannelHeader, Line, Meta, Tasks, LAYOUT, MAGIC, VERSION};
 use crate::channel::header::{KIND_DUPLEX, KIND_JOINABLE, KIND_ONEWAY, KIND_QUEUE};
+use crate::channel::holds::{Hold, Holds};
 use crate::channel::{cache, ChannelError};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -143,6 +144,7 @@ impl Mapping {
                     }),
                     heap_space: Line(EventCount::new()),
                     sides: Line([0, 0, 0, 0].map(AtomicU32::new)),
+                    holds: Holds(std::array::from_fn(|_| Hold::new())),
                 };
                 // SAFETY: the data region starts at HEADER_SIZE (256-aligned) and holds at
                 // least the header; nobody can attach before the id is handed out.

@@ -6,7 +6,8 @@
 //!   of its heap. [`cache`]: the per-process cache of attached segments.
 //! * `message`: the wait modes every `try_op` / `op` / `op_timeout` / `op_deadline`
 //!   reduces to, and encoding into a scratch buffer.
-//! * `heap_wait`: spilling a large value into the heap, waiting for room.
+//! * `heap_wait`: spilling a large value into the heap, waiting for room; `holds`: which
+//!   queue consumer holds which spilled block, so a killed one's block is reclaimed.
 //! * [`Ref`]: a received value read in place; [`ChannelError`] / [`CorruptError`]: the
 //!   errors of creating, attaching, and of a damaged channel.
 //!
@@ -17,6 +18,7 @@ pub mod cache;
 pub(crate) mod error;
 pub(crate) mod header;
 pub(crate) mod heap_wait;
+pub(crate) mod holds;
 pub(crate) mod mapping;
 pub(crate) mod message;
 mod reference;

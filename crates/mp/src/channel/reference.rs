@@ -1,5 +1,6 @@
 //! [`Ref`]: a received message read in place, as `&Archived<T>`, without deserializing.
 
+use crate::channel::holds::Registered;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::{self, Message};
 use rkyv::util::AlignedVec;
@@ -51,11 +52,14 @@ enum Hold<'a, T: Archive> {
 /// A claimed heap block: freed on drop, then producers waiting for heap space are woken.
 struct HeapHold<'a, T: Archive> {
     guard: Option<SpillGuard<'a, T>>,
+    /// A queue consumer's entry in the holds table (`holds.rs`), cleared before the free.
+    reg: Registered<'a>,
     map: &'a Mapping,
 }
 
 impl<T: Archive> Drop for HeapHold<'_, T> {
     fn drop(&mut self) {
+        self.reg.clear();
         drop(self.guard.take());
         self.map.heap_freed();
     }
@@ -86,10 +90,11 @@ impl<'a, T: Message> Ref<'a, T> {
         Ok(Ref { value, hold: Hold::Slot(g) })
     }
 
-    /// Wraps a claimed heap block of `map`'s heap.
-    pub(crate) fn spilled(g: SpillGuard<'a, T>, map: &'a Mapping) -> Self {
+    /// Wraps a claimed heap block of `map`'s heap (`reg`: its holds-table entry, if a
+    /// queue consumer registered one).
+    pub(crate) fn spilled(g: SpillGuard<'a, T>, reg: Registered<'a>, map: &'a Mapping) -> Self {
         let value = NonNull::from(&*g);
-        Ref { value, hold: Hold::Spilled(HeapHold { guard: Some(g), map }) }
+        Ref { value, hold: Hold::Spilled(HeapHold { guard: Some(g), reg, map }) }
     }
 
     /// Deserializes the message into an owned `T`.

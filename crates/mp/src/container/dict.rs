@@ -128,7 +128,11 @@ impl<K: Message, V: Message> SharedDict<K, V> {
 
     /// A handle another process (or a job) can attach.
     pub fn handle(&self) -> DictHandle<K, V> {
-        DictHandle { segment: self.store.segment_id().to_string(), _t: PhantomData }
+        DictHandle {
+            segment: self.store.segment_id().to_string(),
+            keep: crate::pin::Keep::new(self.store.clone()),
+            _t: PhantomData,
+        }
     }
 
     /// Bytes of shared memory the dict has now (it grows up to

@@ -5,6 +5,7 @@ use super::header::{KIND_DICT, KIND_LIST, KIND_NAMESPACE};
 use super::store::Identity;
 use super::{cache, ContainerError, Namespace, SharedDict, SharedList};
 use crate::handle::handle_impls;
+use crate::pin::{Keep, PinKeep};
 use crate::shared::type_hash;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -34,12 +35,15 @@ pub(crate) const NAMESPACE_IDENTITY: Identity =
 #[derive(Archive, Serialize, Deserialize)]
 pub struct DictHandle<K, V> {
     pub(crate) segment: String,
+    /// Keeps the dict for a process or job given this handle (`pin.rs`); not archived.
+    #[rkyv(with = PinKeep)]
+    pub(crate) keep: Keep,
     pub(crate) _t: PhantomData<fn() -> (K, V)>,
 }
-handle_impls!(DictHandle<K, V> { segment, _t } debug { segment });
+handle_impls!(DictHandle<K, V> { segment, keep, _t } debug { segment });
 
 impl<K: Message, V: Message> DictHandle<K, V> {
-    /// Attaches the dict in this process (its creator must still be alive).
+    /// Attaches the dict in this process (its creator must still be alive, or the handle must have come in the arguments of this `Process` or job).
     pub fn attach(&self) -> Result<SharedDict<K, V>, ContainerError> {
         cache::attach(&self.segment, dict_identity::<K, V>()).map(SharedDict::from_store)
     }
@@ -56,12 +60,15 @@ impl<K: Message, V: Message> DictHandle<K, V> {
 #[derive(Archive, Serialize, Deserialize)]
 pub struct ListHandle<T> {
     pub(crate) segment: String,
+    /// Keeps the list for a process or job given this handle (`pin.rs`); not archived.
+    #[rkyv(with = PinKeep)]
+    pub(crate) keep: Keep,
     pub(crate) _t: PhantomData<fn() -> T>,
 }
-handle_impls!(ListHandle<T> { segment, _t } debug { segment });
+handle_impls!(ListHandle<T> { segment, keep, _t } debug { segment });
 
 impl<T: Message> ListHandle<T> {
-    /// Attaches the list in this process (its creator must still be alive).
+    /// Attaches the list in this process (its creator must still be alive, or the handle must have come in the arguments of this `Process` or job).
     pub fn attach(&self) -> Result<SharedList<T>, ContainerError> {
         cache::attach(&self.segment, list_identity::<T>()).map(SharedList::from_store)
     }
@@ -78,12 +85,16 @@ impl<T: Message> ListHandle<T> {
 #[derive(Archive, Serialize, Deserialize)]
 pub struct NamespaceHandle {
     pub(crate) segment: String,
+    /// Keeps the namespace for a process or job given this handle (`pin.rs`); not
+    /// archived.
+    #[rkyv(with = PinKeep)]
+    pub(crate) keep: Keep,
 }
 
-handle_impls!(NamespaceHandle { segment } debug { segment });
+handle_impls!(NamespaceHandle { segment, keep } debug { segment });
 
 impl NamespaceHandle {
-    /// Attaches the namespace in this process (its creator must still be alive).
+    /// Attaches the namespace in this process (its creator must still be alive, or the handle must have come in the arguments of this `Process` or job).
     pub fn attach(&self) -> Result<Namespace, ContainerError> {
         cache::attach(&self.segment, NAMESPACE_IDENTITY).map(Namespace::from_store)
     }

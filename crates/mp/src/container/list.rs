@@ -100,7 +100,11 @@ impl<T: Message> SharedList<T> {
 
     /// A handle another process (or a job) can attach.
     pub fn handle(&self) -> ListHandle<T> {
-        ListHandle { segment: self.store.segment_id().to_string(), _t: PhantomData }
+        ListHandle {
+            segment: self.store.segment_id().to_string(),
+            keep: crate::pin::Keep::new(self.store.clone()),
+            _t: PhantomData,
+        }
     }
 
     /// Bytes of shared memory the list has now (it grows up to

@@ -91,7 +91,10 @@ impl Namespace {
 
     /// A handle another process (or a job) can attach.
     pub fn handle(&self) -> NamespaceHandle {
-        NamespaceHandle { segment: self.store.segment_id().to_string() }
+        NamespaceHandle {
+            segment: self.store.segment_id().to_string(),
+            keep: crate::pin::Keep::new(self.store.clone()),
+        }
     }
 
     /// Binds `name` to `value` (replacing any value, of any type): Python's `ns.name =

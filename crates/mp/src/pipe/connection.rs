@@ -242,7 +242,7 @@ impl<T: Message> Connection<T> {
     pub fn handle(&self) -> ConnectionHandle<T> {
         self.tx.handed_out.set(true);
         self.rx.handed_out.set(true);
-        ConnectionHandle::new(self.tx.map.id().to_string(), self.end)
+        ConnectionHandle::new(&self.tx.map, self.end)
     }
 
     send_methods!(tx, "let (mut tx, mut rx) = zeroproc_mp::pipe::<u32>().unwrap();");
@@ -295,7 +295,7 @@ impl<T: Message> PipeSender<T> {
     /// ```
     pub fn handle(&self) -> SenderHandle<T> {
         self.tx.handed_out.set(true);
-        SenderHandle::new(self.tx.map.id().to_string())
+        SenderHandle::new(&self.tx.map)
     }
 
     send_methods!(tx, "let (mut tx, mut rx) = zeroproc_mp::pipe_oneway::<u32>().unwrap();");
@@ -347,7 +347,7 @@ impl<T: Message> PipeReceiver<T> {
     /// ```
     pub fn handle(&self) -> ReceiverHandle<T> {
         self.rx.handed_out.set(true);
-        ReceiverHandle::new(self.rx.map.id().to_string())
+        ReceiverHandle::new(&self.rx.map)
     }
 
     recv_methods!(rx, "let (mut tx, mut rx) = zeroproc_mp::pipe_oneway::<u32>().unwrap();");

@@ -26,7 +26,7 @@ payload_error! {
     /// ```
     TrySendError {
         /// The ring toward the peer is full (or the spill heap has no room now).
-        Full(T) => "pipe is full",
+        Full(T) => "pipe is full (no room in its ring, or in its spill heap for a message this large)",
         /// The receiving end was closed (dropped) or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// The value can fit neither a ring record nor the spill heap.
@@ -83,8 +83,9 @@ payload_error! {
     /// assert!(matches!(e, SendTimeoutError::Timeout(_)));
     /// ```
     SendTimeoutError {
-        /// The pipe stayed full until the deadline.
-        Timeout(T) => "timed out waiting for room in the pipe",
+        /// The pipe stayed full until the deadline (its ring, or, for a message larger than
+        /// a record, its spill heap).
+        Timeout(T) => "timed out waiting for room in the pipe (in its ring, or in its spill heap for a message this large)",
         /// The receiving end was closed or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// See [`TrySendError::TooLarge`].

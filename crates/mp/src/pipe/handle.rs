@@ -7,6 +7,7 @@ use crate::channel::mapping::Mapping;
 use crate::channel::message::Message;
 use crate::channel::{cache, ChannelError};
 use crate::handle::handle_impls;
+use crate::pin::{Keep, PinKeep};
 use crate::pipe::connection::{Connection, PipeReceiver, PipeSender};
 use crate::pipe::recv::RxHalf;
 use crate::pipe::send::TxHalf;
@@ -52,14 +53,23 @@ pub struct ConnectionHandle<T> {
     segment: String,
     end: u8,
     type_hash: u64,
+    /// Keeps the pipe for a process or job given this handle (`pin.rs`); not archived.
+    #[rkyv(with = PinKeep)]
+    keep: Keep,
     _t: PhantomData<fn() -> T>,
 }
 
-handle_impls!(ConnectionHandle<T> { segment, end, type_hash, _t } debug { segment, end, type_hash });
+handle_impls!(ConnectionHandle<T> { segment, end, type_hash, keep, _t } debug { segment, end, type_hash });
 
 impl<T: Message> ConnectionHandle<T> {
-    pub(crate) fn new(segment: String, end: u8) -> Self {
-        ConnectionHandle { segment, end, type_hash: type_hash::<T>(), _t: PhantomData }
+    pub(crate) fn new(map: &Arc<Mapping>, end: u8) -> Self {
+        ConnectionHandle {
+            segment: map.id().to_string(),
+            end,
+            type_hash: type_hash::<T>(),
+            keep: Keep::new(map.clone()),
+            _t: PhantomData,
+        }
     }
 
     /// This end, in this process: attaches (cached per process) and claims both of its
@@ -110,14 +120,22 @@ fn claim_both<T>(tx: &mut TxHalf<T>, rx: &mut RxHalf<T>) -> Result<(), ChannelEr
 pub struct SenderHandle<T> {
     segment: String,
     type_hash: u64,
+    /// Keeps the pipe for a process or job given this handle (`pin.rs`); not archived.
+    #[rkyv(with = PinKeep)]
+    keep: Keep,
     _t: PhantomData<fn() -> T>,
 }
 
-handle_impls!(SenderHandle<T> { segment, type_hash, _t } debug { segment, type_hash });
+handle_impls!(SenderHandle<T> { segment, type_hash, keep, _t } debug { segment, type_hash });
 
 impl<T: Message> SenderHandle<T> {
-    pub(crate) fn new(segment: String) -> Self {
-        SenderHandle { segment, type_hash: type_hash::<T>(), _t: PhantomData }
+    pub(crate) fn new(map: &Arc<Mapping>) -> Self {
+        SenderHandle {
+            segment: map.id().to_string(),
+            type_hash: type_hash::<T>(),
+            keep: Keep::new(map.clone()),
+            _t: PhantomData,
+        }
     }
 
     /// The sending end, in this process (claims it).
@@ -148,14 +166,22 @@ impl<T: Message> SenderHandle<T> {
 pub struct ReceiverHandle<T> {
     segment: String,
     type_hash: u64,
+    /// Keeps the pipe for a process or job given this handle (`pin.rs`); not archived.
+    #[rkyv(with = PinKeep)]
+    keep: Keep,
     _t: PhantomData<fn() -> T>,
 }
 
-handle_impls!(ReceiverHandle<T> { segment, type_hash, _t } debug { segment, type_hash });
+handle_impls!(ReceiverHandle<T> { segment, type_hash, keep, _t } debug { segment, type_hash });
 
 impl<T: Message> ReceiverHandle<T> {
-    pub(crate) fn new(segment: String) -> Self {
-        ReceiverHandle { segment, type_hash: type_hash::<T>(), _t: PhantomData }
+    pub(crate) fn new(map: &Arc<Mapping>) -> Self {
+        ReceiverHandle {
+            segment: map.id().to_string(),
+            type_hash: type_hash::<T>(),
+            keep: Keep::new(map.clone()),
+            _t: PhantomData,
+        }
     }
 
     /// The receiving end, in this process (claims it).

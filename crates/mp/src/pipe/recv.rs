@@ -4,6 +4,7 @@
 //! stash so that nothing is lost. Every receive form reduces to one `*_wait` function.
 
 use crate::channel::error::CorruptError;
+use crate::channel::holds;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::{deserialize, Message, Wait};
 use crate::channel::Ref;
@@ -14,7 +15,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use zeroproc_codec::envelope::{self, DecodeError, Header};
-use zeroproc_codec::payload::{claim, decode_spilled};
+use zeroproc_codec::payload::{claim, decode_spilled_then};
 use zeroproc_ring::spsc::{self, Consumer, RecordGuard, RingError, TryRecvError};
 use zeroproc_shm::wait::WaitStrategy;
 
@@ -203,8 +204,11 @@ impl<T> RxHalf<T> {
             KIND_BYTES_SPILLED => {
                 let heap = map.heap().ok_or(corrupt(DecodeError::BadSpill("no spill heap")))?;
                 let (_, block, bytes) = claim(n.bytes(), heap).map_err(corrupt)?;
+                let mut reg = holds::register_block(map, &block);
+                reg.claimed();
                 let v = bytes.to_vec();
                 drop(n);
+                reg.clear(); // before the free (`holds.rs`)
                 let _ = block.free(heap);
                 map.heap_freed();
                 Ok(v)
@@ -233,9 +237,15 @@ impl<T: Message> RxHalf<T> {
             return deserialize::<T>(a).map_err(|e| corrupt(DecodeError::Invalid(e)));
         }
         let heap = map.heap().ok_or(corrupt(DecodeError::BadSpill("no spill heap")))?;
-        let (_, g) = decode_spilled::<T>(bytes, heap).map_err(corrupt)?;
+        // Ours once claimed: reclaimed if we are killed holding it (`holds.rs`; registered
+        // at the claim, not before as a queue consumer does: until the record is released,
+        // a receiver that attaches this end again must find the block unclaimed to read it).
+        let mut reg = holds::Registered::none();
+        let (_, g) = decode_spilled_then::<T>(bytes, heap, |o| reg.owned_claim(map, bytes, o))
+            .map_err(corrupt)?;
         drop(n); // release the record: the value is in the heap
         let r = deserialize::<T>(&g);
+        reg.clear(); // before the guard frees the block
         drop(g);
         map.heap_freed();
         r.map_err(|e| corrupt(DecodeError::Invalid(e)))
@@ -258,9 +268,13 @@ impl<T: Message> RxHalf<T> {
             .map_err(corrupt);
         }
         let heap = map.heap().ok_or(corrupt(DecodeError::BadSpill("no spill heap")))?;
-        let (_, g) = decode_spilled::<T>(n.bytes(), heap).map_err(corrupt)?;
+        // Registered at the claim: see `recv_wait`.
+        let mut reg = holds::Registered::none();
+        let (_, g) =
+            decode_spilled_then::<T>(n.bytes(), heap, |o| reg.owned_claim(map, n.bytes(), o))
+                .map_err(corrupt)?;
         drop(n);
-        Ok(Ref::spilled(g, map))
+        Ok(Ref::spilled(g, reg, map))
     }
 }
 

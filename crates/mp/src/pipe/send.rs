@@ -162,7 +162,7 @@ impl<T> TxHalf<T> {
         let TxHalf { map, ring, index, .. } = self;
         let consumer = &map.header().sides.0[2 * *index + 1];
         let gone = || receiver_gone(ring, consumer);
-        spill_waiting(map, content, wait, gone).map_err(|e| match e {
+        spill_waiting(map, content, wait, gone, |_| {}).map_err(|e| match e {
             SpillFail::Timeout => SendFail::Timeout,
             SpillFail::Closed => SendFail::Disconnected,
             SpillFail::TooLarge => SendFail::TooLarge,

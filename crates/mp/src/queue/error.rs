@@ -21,7 +21,7 @@ payload_error! {
     TryPutError {
         /// Every slot is taken (or, for a value larger than a slot, the spill heap has no
         /// block free for it right now).
-        Full(T) => "queue is full",
+        Full(T) => "queue is full (no free slot, or no room in its spill heap for a value this large)",
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// The value is larger than a slot and cannot fit the spill heap (or the queue has
@@ -66,8 +66,9 @@ payload_error! {
     /// assert!(matches!(e, PutTimeoutError::Timeout(2)));
     /// ```
     PutTimeoutError {
-        /// The queue stayed full until the deadline.
-        Timeout(T) => "timed out waiting for room in the queue",
+        /// The queue stayed full until the deadline (every slot taken, or, for a value
+        /// larger than a slot, no block of the spill heap free for it).
+        Timeout(T) => "timed out waiting for room in the queue (a free slot, or room in its spill heap for a value this large)",
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// See [`TryPutError::TooLarge`].

@@ -4,13 +4,14 @@
 //! reduces to [`Queue::take`].
 
 use crate::channel::error::CorruptError;
+use crate::channel::holds::{self, Registered};
 use crate::channel::message::{deserialize, Message, Wait};
 use crate::channel::Ref;
 use crate::queue::error::{GetError, GetTimeoutError, TryGetError};
 use crate::queue::Queue;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, DecodeError, Header};
-use zeroproc_codec::payload::{decode_spilled, SpillGuard};
+use zeroproc_codec::payload::{decode_spilled_then, SpillGuard};
 use zeroproc_ring::mpmc::{PopTimeoutError, TryPopError};
 use zeroproc_shm::wait::deadline_after;
 
@@ -18,8 +19,9 @@ use zeroproc_shm::wait::deadline_after;
 enum Taken<'h, T: Message, R> {
     /// An inline value, already handled inside the slot.
     Inline(R),
-    /// A spilled value whose heap block we claimed (the slot is released).
-    Spilled(SpillGuard<'h, T>),
+    /// A spilled value whose heap block we claimed (the slot is released), and our entry
+    /// in the holds table (clear it before the guard frees the block).
+    Spilled(SpillGuard<'h, T>, Registered<'h>),
 }
 
 fn corrupt(e: DecodeError) -> GetTimeoutError {
@@ -192,8 +194,9 @@ impl<T: Message> Queue<T> {
         };
         match self.take(wait, inline)? {
             Taken::Inline(t) => Ok(t),
-            Taken::Spilled(g) => {
+            Taken::Spilled(g, mut reg) => {
                 let r = deserialize::<T>(&g);
+                reg.clear();
                 drop(g);
                 self.map.heap_freed();
                 r.map_err(|e| corrupt(DecodeError::Invalid(e)))
@@ -224,10 +227,13 @@ impl<T: Message> Queue<T> {
             .heap()
             .ok_or(DecodeError::BadSpill("the queue has no spill heap"))
             .map_err(corrupt)?;
-        let (_, sg) = decode_spilled::<T>(&g, heap).map_err(corrupt)?;
+        // Registered before the claim (reclaimed by its nonce if we die before claiming:
+        // the ring then releases the slot unread), marked claimed after (`holds.rs`).
+        let mut reg = holds::register(&self.map, &g);
+        let (_, sg) = decode_spilled_then::<T>(&g, heap, |o| reg.owned(o)).map_err(corrupt)?;
         // The heap block is ours now; the slot goes back to the producers at once.
         drop(g);
-        Ok(Ref::spilled(sg, &self.map))
+        Ok(Ref::spilled(sg, reg, &self.map))
     }
 
     pub(crate) fn get_with_wait<R>(
@@ -242,8 +248,11 @@ impl<T: Message> Queue<T> {
         };
         match self.take(wait, inline)? {
             Taken::Inline(r) => Ok(r),
-            Taken::Spilled(g) => {
+            Taken::Spilled(g, mut reg) => {
+                // A panic in `f` unwinds through `reg` first (declared after `g`, dropped
+                // before it): the entry is cleared before the block is freed.
                 let r = f.take().expect("not called inline")(&g);
+                reg.clear();
                 drop(g);
                 self.map.heap_freed();
                 Ok(r)
@@ -265,8 +274,12 @@ impl<T: Message> Queue<T> {
                 return inline(bytes).map(Taken::Inline);
             }
             let heap = heap.ok_or(DecodeError::BadSpill("the queue has no spill heap"))?;
-            let (_, g) = decode_spilled::<T>(bytes, heap)?;
-            Ok(Taken::Spilled(g))
+            // Registered before the claim (reclaimed by its nonce if we die before
+            // claiming: the ring then releases the slot unread), marked claimed after
+            // (`holds.rs`).
+            let mut reg = holds::register(&self.map, bytes);
+            let (_, g) = decode_spilled_then::<T>(bytes, heap, |o| reg.owned(o))?;
+            Ok(Taken::Spilled(g, reg))
         };
         let r = match wait {
             Wait::Never => self.ring.try_pop_with(read).map_err(|e| match e {

@@ -2,12 +2,15 @@
 //! to reach the same [`Queue`] or [`JoinableQueue`](crate::JoinableQueue) there.
 
 use crate::channel::header::{type_hash, KIND_JOINABLE, KIND_QUEUE};
+use crate::channel::mapping::Mapping;
 use crate::channel::message::Message;
 use crate::channel::{cache, ChannelError};
 use crate::handle::handle_impls;
+use crate::pin::{Keep, PinKeep};
 use crate::queue::Queue;
 use rkyv::{Archive, Deserialize, Serialize};
 use std::marker::PhantomData;
+use std::sync::Arc;
 use zeroproc_ring::mpmc;
 use zeroproc_shm::Offset;
 
@@ -16,7 +19,10 @@ use zeroproc_shm::Offset;
 /// joinable and the message type's hash. [`attach`](Self::attach) maps the segment on
 /// first use in a process and caches it ([`cache`]).
 ///
-/// The creating process must keep its queue alive until the other process attached.
+/// The creating process must keep its queue alive until the other process attached —
+/// except for a handle passed in the arguments of a `Process` or a pool job: those keep
+/// the queue alive until the child or the job is done, as Python's pickling keeps a
+/// queue's pipe open for a child.
 ///
 /// ```
 /// use zeroproc_mp::Queue;
@@ -35,14 +41,23 @@ pub struct QueueHandle<T> {
     segment: String,
     joinable: bool,
     type_hash: u64,
+    /// Keeps the queue for a process or job given this handle (`pin.rs`); not archived.
+    #[rkyv(with = PinKeep)]
+    keep: Keep,
     _t: PhantomData<fn() -> T>,
 }
 
-handle_impls!(QueueHandle<T> { segment, joinable, type_hash, _t } debug { segment, joinable });
+handle_impls!(QueueHandle<T> { segment, joinable, type_hash, keep, _t } debug { segment, joinable });
 
 impl<T: Message> QueueHandle<T> {
-    pub(crate) fn new(segment: String, joinable: bool) -> Self {
-        QueueHandle { segment, joinable, type_hash: type_hash::<T>(), _t: PhantomData }
+    pub(crate) fn new(map: &Arc<Mapping>, joinable: bool) -> Self {
+        QueueHandle {
+            segment: map.id().to_string(),
+            joinable,
+            type_hash: type_hash::<T>(),
+            keep: Keep::new(map.clone()),
+            _t: PhantomData,
+        }
     }
 
     /// The queue this handle refers to, in this process (attached and cached on first

@@ -283,7 +283,7 @@ impl<T> Queue<T> {
     where
         T: Message,
     {
-        QueueHandle::new(self.map.id().to_string(), false)
+        QueueHandle::new(&self.map, false)
     }
 }
 

@@ -8,11 +8,14 @@
 //! when it is claimed (a claim cannot be given back except as a tombstone).
 
 use crate::channel::heap_wait::{first_block, spill_waiting, Content, SpillFail};
+use crate::channel::holds::{self, Registered};
+use crate::channel::mapping::Mapping;
 use crate::channel::message::{with_scratch, Message, Wait, HEADER};
 use crate::queue::error::{PutError, PutTimeoutError, TryPutError};
 use crate::queue::Queue;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
+use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::Encode;
@@ -100,9 +103,13 @@ impl<T: Message> Queue<T> {
         if wait == Wait::Never && self.ring.is_full() {
             return Err(PutTimeoutError::Timeout(value)); // no point serializing
         }
+        // The spilled block this put holds, in the holds table until its reference is in
+        // a claimed slot (so that a producer killed meanwhile, e.g. waiting for a slot,
+        // does not leak it: `holds.rs`).
+        let held = RefCell::new(Registered::none());
         let sent = with_scratch(|scratch| {
-            let mut records = Slots { queue: self, scratch, wait };
-            let mut spill = QueueSpill { queue: self, wait };
+            let mut records = Slots { queue: self, scratch, wait, held: &held };
+            let mut spill = QueueSpill { queue: self, map: &self.map, wait, held: &held };
             send::send(&mut records, &mut spill, HEADER, &value)
         });
         match sent {
@@ -112,9 +119,19 @@ impl<T: Message> Queue<T> {
         }
     }
 
-    /// Claims a slot and copies `record` into it.
-    fn push_record(&self, record: &[u8], wait: Wait) -> Result<(), PutFail> {
-        let copy = |buf: &mut [u8]| buf.copy_from_slice(record);
+    /// Claims a slot and copies `record` into it; `held` (the spilled block the record
+    /// names, if any) leaves the holds table once the slot is claimed, before the publish:
+    /// from then on a consumer may claim and free the block.
+    fn push_record(
+        &self,
+        record: &[u8],
+        wait: Wait,
+        held: &RefCell<Registered<'_>>,
+    ) -> Result<(), PutFail> {
+        let copy = |buf: &mut [u8]| {
+            buf.copy_from_slice(record);
+            held.borrow_mut().clear();
+        };
         match wait {
             Wait::Never => self.ring.try_push_with(record.len(), copy).map_err(|e| match e {
                 TryPushError::Full(_) => PutFail::Timeout,
@@ -136,16 +153,17 @@ impl<T: Message> Queue<T> {
 /// a record is drafted in the thread's scratch buffer and copied into a slot claimed for
 /// exactly its length (a claim cannot be given back, and consumers wait at a slot being
 /// written: it is held for a copy, not for a serialization of unknown cost).
-struct Slots<'a, T> {
+struct Slots<'a, 'm, T> {
     queue: &'a Queue<T>,
     scratch: &'a mut AlignedVec<16>,
     wait: Wait,
+    held: &'a RefCell<Registered<'m>>,
 }
 
-impl<T: Message> Records for Slots<'_, T> {
+impl<'m, T: Message> Records for Slots<'_, 'm, T> {
     type Error = PutFail;
     type Draft<'d>
-        = SlotDraft<'d, T>
+        = SlotDraft<'d, 'm, T>
     where
         Self: 'd;
 
@@ -158,48 +176,57 @@ impl<T: Message> Records for Slots<'_, T> {
         self.max_len()
     }
 
-    fn draft(&mut self, len: usize) -> Result<SlotDraft<'_, T>, PutFail> {
+    fn draft(&mut self, len: usize) -> Result<SlotDraft<'_, 'm, T>, PutFail> {
         if self.scratch.len() < len {
             self.scratch.resize(len, 0);
         }
-        Ok(SlotDraft { queue: self.queue, buf: &mut self.scratch[..len], wait: self.wait })
+        Ok(SlotDraft {
+            queue: self.queue,
+            buf: &mut self.scratch[..len],
+            wait: self.wait,
+            held: self.held,
+        })
     }
 }
 
 /// A queue record drafted in scratch memory.
-struct SlotDraft<'d, T> {
+struct SlotDraft<'d, 'm, T> {
     queue: &'d Queue<T>,
     buf: &'d mut [u8],
     wait: Wait,
+    held: &'d RefCell<Registered<'m>>,
 }
 
-impl<T> Deref for SlotDraft<'_, T> {
+impl<T> Deref for SlotDraft<'_, '_, T> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         self.buf
     }
 }
 
-impl<T> DerefMut for SlotDraft<'_, T> {
+impl<T> DerefMut for SlotDraft<'_, '_, T> {
     fn deref_mut(&mut self) -> &mut [u8] {
         self.buf
     }
 }
 
-impl<T: Message> Draft for SlotDraft<'_, T> {
+impl<T: Message> Draft for SlotDraft<'_, '_, T> {
     type Error = PutFail;
     fn publish(self, len: usize) -> Result<(), PutFail> {
-        self.queue.push_record(&self.buf[..len], self.wait)
+        self.queue.push_record(&self.buf[..len], self.wait, self.held)
     }
 }
 
 /// The queue's heap as the overflow of its puts (waiting per the call while it is full).
-struct QueueSpill<'a, T> {
+struct QueueSpill<'a, 'm, T> {
     queue: &'a Queue<T>,
+    /// The queue's mapping, for as long as `held` may name it.
+    map: &'m Mapping,
     wait: Wait,
+    held: &'a RefCell<Registered<'m>>,
 }
 
-impl<T> Overflow for QueueSpill<'_, T> {
+impl<T> Overflow for QueueSpill<'_, '_, T> {
     type Error = PutFail;
 
     fn spill<V: Encode>(&mut self, value: &V, need: usize) -> Result<SpilledBlock, PutFail> {
@@ -208,7 +235,17 @@ impl<T> Overflow for QueueSpill<'_, T> {
             return Err(PutFail::TooLarge); // not even the reference would fit a slot
         }
         let content = Content::Value { value, first: first_block(need) };
-        spill_waiting(&q.map, content, self.wait, || q.ring.is_closed()).map_err(|e| match e {
+        let (map, held) = (self.map, self.held);
+        // Registered from its allocation on (its claim word holds the nonce already);
+        // cleared before a too-small block is freed.
+        let track = |b: Option<&SpilledBlock>| {
+            let mut h = held.borrow_mut();
+            h.clear();
+            if let Some(b) = b {
+                *h = holds::register_block(map, b);
+            }
+        };
+        spill_waiting(map, content, self.wait, || q.ring.is_closed(), track).map_err(|e| match e {
             SpillFail::Timeout => PutFail::Timeout,
             SpillFail::Closed => PutFail::Closed,
             SpillFail::TooLarge => PutFail::TooLarge,
@@ -217,7 +254,9 @@ impl<T> Overflow for QueueSpill<'_, T> {
     }
 
     fn give_back(&mut self, block: SpilledBlock) {
-        // The block is still ours: nobody has seen the reference.
+        // The block is still ours: nobody has seen the reference. Out of the holds table
+        // before it is freed.
+        self.held.borrow_mut().clear();
         if let Some(heap) = self.queue.map.heap() {
             let _ = block.free(heap);
         }

@@ -130,7 +130,11 @@ impl<T: ProcessShared> SharedCell<T> {
 
     /// A handle another process can attach.
     pub fn handle(&self) -> CellHandle<T> {
-        CellHandle { segment: self.seg.id().to_string(), _t: PhantomData }
+        CellHandle {
+            segment: self.seg.id().to_string(),
+            keep: crate::pin::Keep::new(self.seg.clone()),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -155,12 +159,15 @@ impl<T: ProcessShared> Clone for SharedCell<T> {
 #[derive(Archive, Serialize, Deserialize)]
 pub struct CellHandle<T> {
     segment: String,
+    /// Keeps the cell for a process or job given this handle (`pin.rs`); not archived.
+    #[rkyv(with = crate::pin::PinKeep)]
+    keep: crate::pin::Keep,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for CellHandle<T> {
     fn clone(&self) -> Self {
-        Self { segment: self.segment.clone(), _t: PhantomData }
+        Self { segment: self.segment.clone(), keep: self.keep.clone(), _t: PhantomData }
     }
 }
 
@@ -171,7 +178,8 @@ impl<T> std::fmt::Debug for CellHandle<T> {
 }
 
 impl<T: ProcessShared> CellHandle<T> {
-    /// Attaches the cell in this process (the creating process must still be alive).
+    /// Attaches the cell in this process (the creating process must still hold the cell,
+    /// or the handle must have come in the arguments of this `Process` or job).
     pub fn attach(&self) -> Result<SharedCell<T>, SharedError> {
         let id = self.segment.parse().map_err(SharedError::BadId)?;
         let seg = Segment::attach(&id, layout::<T>()).map_err(SharedError::Attach)?;

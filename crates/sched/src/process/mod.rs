@@ -583,7 +583,8 @@ impl Process {
     }
 
     /// Sends SIGTERM (Python's `terminate`); does not wait — [`join`](Self::join) after
-    /// it. Nothing happens if the process has ended. (Unlike
+    /// it. Nothing happens on a process not started (Python raises) or one that has ended
+    /// (its pid may belong to another process by now). (Unlike
     /// [`JobFuture::terminate`](crate::JobFuture::terminate), which stops one job.)
     ///
     /// ```
@@ -599,8 +600,8 @@ impl Process {
     }
 
     /// Sends SIGKILL (Python's `kill`): as [`terminate`](Self::terminate), for a process
-    /// that handles or ignores SIGTERM. See [`join_timeout`](Self::join_timeout) for an
-    /// example.
+    /// that handles or ignores SIGTERM; nothing on a process not started or ended. See
+    /// [`join_timeout`](Self::join_timeout) for an example.
     pub fn kill(&self) {
         self.signal(libc::SIGKILL);
     }

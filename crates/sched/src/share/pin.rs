@@ -9,7 +9,11 @@
 //! pool's job table), the `Process`, or the pool (initializer arguments) keeps until it no
 //! longer needs the value.
 //!
-//! Cost when no value is shared: one relaxed load per submission ([`LIVE`]).
+//! The same capture also collects the channels, containers and cells whose handles are
+//! archived (`zeroproc_mp::pin`), kept in the same list ([`Pins::Channels`]).
+//!
+//! Cost when no value is shared and no such handle is alive: two relaxed loads per
+//! submission ([`LIVE`], `zeroproc_mp::pin::any_live`).
 
 use super::Owner;
 use std::cell::{Cell, RefCell};
@@ -62,6 +66,13 @@ pub(crate) enum Pins {
     One(#[allow(dead_code)] Arc<Owner>),
     /// Several.
     Many(#[allow(dead_code)] Box<[Arc<Owner>]>),
+    /// Channels (queues, pipes) whose handles were archived, and any shared values
+    /// (`zeroproc_mp::pin`: kept until the job or process is done, so that it can attach
+    /// them even if their creator dropped them meanwhile).
+    Channels(
+        #[allow(dead_code)] Box<[Arc<Owner>]>,
+        #[allow(dead_code)] Vec<zeroproc_mp::pin::Kept>,
+    ),
 }
 
 impl Pins {
@@ -84,16 +95,25 @@ impl Drop for Active {
 pub(crate) fn capture<T>(archive: impl FnOnce() -> T) -> (T, Pins) {
     // Relaxed: see `born`.
     if LIVE.load(Ordering::Relaxed) == 0 {
-        return (archive(), Pins::NONE);
+        if !zeroproc_mp::pin::any_live() {
+            return (archive(), Pins::NONE);
+        }
+        // Only channel handles to look for.
+        let (r, kept) = zeroproc_mp::pin::capture(archive);
+        let pins = if kept.is_empty() { Pins::None } else { Pins::Channels(Box::new([]), kept) };
+        return (r, pins);
     }
     PINNED.with(|p| p.borrow_mut().clear());
     ACTIVE.with(|a| a.set(true));
     let guard = Active;
-    let r = archive();
+    let (r, kept) = zeroproc_mp::pin::capture(archive);
     drop(guard);
     // Taken out of the thread's list, which keeps its capacity for the next capture.
     let pins = PINNED.with(|p| {
         let mut p = p.borrow_mut();
+        if !kept.is_empty() {
+            return Pins::Channels(p.drain(..).collect(), kept);
+        }
         match p.len() {
             0 => Pins::None,
             1 => Pins::One(p.pop().expect("one")),

@@ -1,12 +1,14 @@
 //! [`JoinableQueueHandle`]: a [`JoinableQueue`] for another process.
 
 use crate::channel::header::KIND_JOINABLE;
+use crate::channel::mapping::Mapping;
 use crate::channel::message::Message;
 use crate::channel::ChannelError;
 use crate::handle::handle_impls;
 use crate::queue::handle::QueueHandle;
 use crate::queue::joinable::JoinableQueue;
 use rkyv::{Archive, Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A [`JoinableQueue`] reference for another process (rkyv-archivable; see
 /// [`QueueHandle`]).
@@ -30,8 +32,8 @@ pub struct JoinableQueueHandle<T> {
 handle_impls!(JoinableQueueHandle<T> { inner } debug { inner });
 
 impl<T: Message> JoinableQueueHandle<T> {
-    pub(super) fn new(segment: String) -> Self {
-        JoinableQueueHandle { inner: QueueHandle::new(segment, true) }
+    pub(super) fn new(map: &Arc<Mapping>) -> Self {
+        JoinableQueueHandle { inner: QueueHandle::new(map, true) }
     }
 
     /// The joinable queue this handle refers to, in this process (see

@@ -160,7 +160,7 @@ impl<T: Message> JoinableQueue<T> {
     /// assert_eq!(q.unfinished_tasks(), 1);
     /// ```
     pub fn handle(&self) -> JoinableQueueHandle<T> {
-        JoinableQueueHandle::new(self.q.map.id().to_string())
+        JoinableQueueHandle::new(&self.q.map)
     }
 
     /// Puts `value` and counts one more unfinished task, waiting while the queue is full.
