@@ -23,7 +23,7 @@
 //! * Faults inside a node (a worker crash, a per-job time-out) fail exactly that job, with
 //!   the same [`JobError`](zeroproc_sched::JobError) as on one machine.
 //! * A job holding a `SharedArray`'s handle runs on any node: the array is shipped once per
-//!   node per version and cached there ([`set_array_cache_limit`], [`arrays_shipped`]);
+//!   node per version and cached there (`set_array_cache_limit`, `arrays_shipped`);
 //!   other node-local handles run on rank 0's own workers or are refused at submission.
 //!
 //! See `docs/cluster.md` for launching (mpirun, srun, `--bind-to none`), faults and what
