@@ -174,10 +174,10 @@ pub(crate) fn job_finished_words(current: &AtomicU64, kill_for: &AtomicU64) -> b
 /// least 32 of its jobs can be in flight.
 pub const MAX_WORKERS: usize = CLAIM_SLOTS / 64;
 
-/// Largest region: 1,024 jobs in flight per worker (what `map`'s window grows to) and a
-/// controller table that stays in cache (2,048 entries per worker; a region spanning the
-/// whole table made every job's bookkeeping a cache miss — measured on W2:
-/// docs/performance.md).
+/// Largest region: 512 words, so at most 256 jobs in flight per worker (a submission past
+/// that goes to another worker or waits for room), and a controller table that stays in
+/// cache (512 entries per worker; a table spanning every claim slot made every job's
+/// bookkeeping a cache miss — measured on W2: docs/performance.md).
 const MAX_REGION: usize = 512;
 
 /// The claim word (and controller table slot) of job `id`: `id % CLAIM_SLOTS`. The
