@@ -17,7 +17,7 @@ fn item(i: u64) -> Vec<u64> {
     (0..MIB8 as u64).map(|k| k ^ i).collect()
 }
 
-/// 40 items of 8 MiB (320 MiB in all) through the default 64 MiB heap: every job
+/// 40 items of 8 MiB (320 MiB in all) through the default heap (64 MiB at start, growing to 1 GiB): every job
 /// completes with its own result (it failed around the 7th job with "shared heap out of
 /// memory" reported as `Decode`).
 #[test]
