@@ -302,3 +302,30 @@ fn objects_dropped_by_their_creator_after_submit_or_start_still_reach_the_job() 
     drop((d, ev));
     assert_eq!(p.join().unwrap(), Exit::Code(0), "{:?}", p.panic_message());
 }
+
+/// A SIGSEGV or SIGBUS *sent* to a child (`raise`, `kill -SEGV`) ends it with that
+/// signal (Python: `exitcode == -11`); the runtime's fault handler swallowed the first one
+/// and the child exited 0. A real fault still ends it with SIGSEGV.
+#[test]
+fn a_sent_sigsegv_or_sigbus_ends_the_child() {
+    for sig in [libc::SIGSEGV, libc::SIGBUS] {
+        let mut p = Process::spawn(
+            |sig: i32| {
+                // SAFETY: raise sends `sig` to this child only.
+                unsafe { libc::raise(sig) };
+            },
+            sig,
+        )
+        .unwrap();
+        assert_eq!(p.join().unwrap(), Exit::Signal(sig));
+    }
+    let mut p = Process::spawn(
+        |_: ()| {
+            // SAFETY: none: a write through a null pointer, to fault on purpose.
+            unsafe { std::ptr::null_mut::<u64>().write_volatile(1) };
+        },
+        (),
+    )
+    .unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Signal(libc::SIGSEGV));
+}
