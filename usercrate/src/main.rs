@@ -103,6 +103,9 @@ const SCENARIOS: &[Scenario] = scenarios![
     more_exit_codes,
     recursive_types_travel,
     shutdown_racing_submitters,
+    close_wakes_every_blocked_consumer,
+    semaphore_counter_limit,
+    one_future_many_waiters_and_fallible_jobs,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

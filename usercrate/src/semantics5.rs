@@ -964,3 +964,80 @@ pub fn shutdown_racing_submitters() -> Outcome {
     }
     Ok(())
 }
+
+/// `close()` as the end-of-stream signal: three consumer processes blocked in `get` all
+/// wake with `Closed` (Python programs put one sentinel per consumer).
+pub fn close_wakes_every_blocked_consumer() -> Outcome {
+    let q = Queue::<u32>::new(8).map_err(err)?;
+    let mut kids: Vec<Process> = (0..3)
+        .map(|_| {
+            Process::spawn(
+                |h: zeroproc::QueueHandle<u32>| {
+                    let q = h.attach().unwrap();
+                    let mut n = 0;
+                    while q.get().is_ok() {
+                        n += 1;
+                    }
+                    assert!(n <= 4, "{n} values");
+                },
+                q.handle(),
+            )
+        })
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    for i in 0..4 {
+        q.put(i).map_err(err)?;
+    }
+    std::thread::sleep(Duration::from_millis(100)); // all three block in get
+    q.close();
+    for k in &mut kids {
+        let e = k.join_timeout(Duration::from_secs(5)).map_err(err)?;
+        ensure(e == Some(Exit::Code(0)), || format!("consumer: {e:?} {:?}", k.panic_message()))?;
+    }
+    Ok(())
+}
+
+/// A `Semaphore` released past `u32::MAX` (Python's counter is unbounded): an error or a
+/// panic that says so, not a silent wrap to a small count.
+pub fn semaphore_counter_limit() -> Outcome {
+    let s = Semaphore::new(u32::MAX - 1);
+    let r = std::panic::catch_unwind(|| s.release(5));
+    crate::harness::note(format!("release past u32::MAX: {:?}, value {}", r.is_ok(), s.value()));
+    ensure(r.is_err() || s.value() >= u32::MAX - 1, || {
+        format!("the count wrapped to {}", s.value())
+    })
+}
+
+/// Python lets several threads wait on one future (`result()` in each): here `wait()` /
+/// `wait_timeout()` / `exception()` borrow, so an `Arc<JobFuture>` serves them all; a
+/// `submit_fallible` job's `Err` counts for `FIRST_EXCEPTION`.
+pub fn one_future_many_waiters_and_fallible_jobs() -> Outcome {
+    let pool = build(Pool::builder().workers(2))?;
+    let f = Arc::new(pool.submit(nap, 100));
+    let ts: Vec<_> = (0..4)
+        .map(|_| {
+            let f = f.clone();
+            std::thread::spawn(move || f.wait_timeout(Duration::from_secs(5)))
+        })
+        .collect();
+    for t in ts {
+        ensure(t.join().map_err(|_| "waiter panicked")?, || "a waiter timed out".into())?;
+    }
+    let f = Arc::try_unwrap(f).map_err(|_| "future still shared")?;
+    ensure(f.result() == Ok(100), || "result after shared waits".into())?;
+    let fs = vec![
+        pool.submit_fallible(|x: u32| if x == 1 { Err(format!("bad {x}")) } else { Ok(x) }, 1),
+        pool.submit_fallible(|ms: u32| Ok::<u32, String>(nap(u64::from(ms)) as u32), 2_000),
+    ];
+    let t = Instant::now();
+    let (done, not_done) = wait(fs, ReturnWhen::FirstException, Some(Duration::from_secs(5)));
+    ensure(t.elapsed() < Duration::from_millis(1_900) && done.len() == 1, || {
+        format!("FIRST_EXCEPTION with a job's Err: {} done after {:?}", done.len(), t.elapsed())
+    })?;
+    let e = done[0].exception();
+    ensure(matches!(&e, Some(JobError::Job(m)) if m == "bad 1"), || format!("exception(): {e:?}"))?;
+    not_done.into_iter().for_each(|f| {
+        f.terminate();
+    });
+    Ok(())
+}
