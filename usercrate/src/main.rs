@@ -106,6 +106,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     close_wakes_every_blocked_consumer,
     semaphore_counter_limit,
     one_future_many_waiters_and_fallible_jobs,
+    huge_timeouts_are_forever,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -1041,3 +1041,41 @@ pub fn one_future_many_waiters_and_fallible_jobs() -> Outcome {
     });
     Ok(())
 }
+
+/// `Duration::MAX` as "no limit" (Python's `timeout=None` written as a huge number) in every
+/// timed call whose condition already holds: each returns at once, none panics on an
+/// overflowing deadline.
+pub fn huge_timeouts_are_forever() -> Outcome {
+    let max = Duration::MAX;
+    let pool = build(Pool::builder().workers(1))?;
+    let f = pool.submit(nap, 1);
+    ensure(f.wait_timeout(max), || "wait_timeout(MAX)".into())?;
+    let r = f.result_timeout(max).map_err(|_| "result_timeout(MAX)")?;
+    ensure(r == Ok(1), || format!("{r:?}"))?;
+    let (done, _) = wait(vec![pool.submit(nap, 1)], ReturnWhen::AllCompleted, Some(max));
+    ensure(done.len() == 1, || "wait(MAX)".into())?;
+    let n = as_completed(vec![pool.submit(nap, 1)]).timeout(max).count();
+    ensure(n == 1, || "as_completed(MAX)".into())?;
+    let v: Vec<_> = pool.map(nap, [1, 2]).timeout(max).collect();
+    ensure(v == [Ok(1), Ok(2)], || format!("map.timeout(MAX): {v:?}"))?;
+    let q = Queue::<u32>::new(2).map_err(err)?;
+    q.put_timeout(1, max).map_err(err)?;
+    ensure(matches!(q.get_timeout(max), Ok(1)), || "queue get_timeout(MAX)".into())?;
+    let jq = JoinableQueue::<u32>::new(2).map_err(err)?;
+    jq.join_timeout(max).map_err(err)?;
+    let (mut a, mut b) = zeroproc::pipe::<u32>().map_err(err)?;
+    a.send_timeout(5, max).map_err(err)?;
+    ensure(b.poll(max) && matches!(b.recv_timeout(max), Ok(5)), || "pipe (MAX)".into())?;
+    let e = Event::new();
+    e.set();
+    ensure(e.wait_timeout(max), || "event wait_timeout(MAX)".into())?;
+    let l = Lock::new();
+    drop(l.lock_timeout(max).map_err(|_| "lock_timeout(MAX)")?);
+    ensure(Semaphore::new(1).acquire_timeout(max), || "semaphore (MAX)".into())?;
+    ensure(Barrier::new(1).wait_timeout(max).is_ok(), || "barrier (MAX)".into())?;
+    let mut p = Process::spawn(|_: ()| {}, ()).map_err(err)?;
+    ensure(p.join_timeout(max).map_err(err)? == Some(Exit::Code(0)), || {
+        "join_timeout(MAX)".into()
+    })?;
+    ensure(pool.shutdown_with(Shutdown::new().timeout(max)), || "shutdown timeout(MAX)".into())
+}

@@ -329,3 +329,16 @@ fn a_sent_sigsegv_or_sigbus_ends_the_child() {
     .unwrap();
     assert_eq!(p.join().unwrap(), Exit::Signal(libc::SIGSEGV));
 }
+
+/// A name is any string, as in Python: one with `|` (the separator of the child's spec)
+/// reaches the child as it was given; it came as `a/b`.
+#[test]
+fn a_name_with_the_spec_separator_reaches_the_child_unchanged() {
+    let mut p = Process::new(
+        |_: ()| assert_eq!(Process::current_name().as_deref(), Some("load|parse")),
+        (),
+    )
+    .name("load|parse");
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Code(0), "{:?}", p.panic_message());
+}
