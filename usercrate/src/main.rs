@@ -107,6 +107,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     semaphore_counter_limit,
     one_future_many_waiters_and_fallible_jobs,
     huge_timeouts_are_forever,
+    panicking_update_leaves_containers_usable,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -1079,3 +1079,36 @@ pub fn huge_timeouts_are_forever() -> Outcome {
     })?;
     ensure(pool.shutdown_with(Shutdown::new().timeout(max)), || "shutdown timeout(MAX)".into())
 }
+
+/// A panic inside a container's `update` closure (Python: an exception inside
+/// `with lock: d[k] = f(d[k])`): the lock is released and the entry keeps its old value;
+/// the dict serves on in this and other processes.
+pub fn panicking_update_leaves_containers_usable() -> Outcome {
+    use zeroproc::{SharedDict, SharedList};
+    let d = SharedDict::<String, u64>::new().map_err(err)?;
+    d.insert("k".into(), 1).map_err(err)?;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        d.update(&"k".to_string(), |v| {
+            *v = Some(99);
+            panic!("update fails halfway (expected in this scenario)");
+        })
+    }));
+    ensure(r.is_err(), || "the panic did not propagate".into())?;
+    let v = d.get(&"k".into()).map_err(err)?;
+    crate::harness::note(format!("after a panicking update: {v:?}"));
+    ensure(v == Some(1), || format!("entry after a panicking update: {v:?}"))?;
+    let mut p = Process::spawn(
+        |h: zeroproc::DictHandle<String, u64>| {
+            let d = h.attach().unwrap();
+            d.update(&"k".to_string(), |v| *v = Some(v.unwrap_or(0) + 1)).unwrap();
+        },
+        d.handle(),
+    )
+    .map_err(err)?;
+    let e = p.join_timeout(Duration::from_secs(5)).map_err(err)?;
+    ensure(e == Some(Exit::Code(0)), || format!("another process's update: {e:?}"))?;
+    ensure(d.get(&"k".into()).map_err(err)? == Some(2), || "the update after".into())?;
+    let l = SharedList::<u32>::new().map_err(err)?;
+    let r = l.update(3, |v| *v += 1);
+    ensure(r.is_err(), || format!("update of a missing index: {r:?}"))
+}
