@@ -199,6 +199,8 @@ pub use zeroproc_cluster::init;
 /// Makes a type of yours a job argument or result, a queue's or pipe's message, or a
 /// shared container's key or value ([`Message`]). Every field must be encodable too
 /// (numbers, `String`, `Vec`, `Option`, tuples, other `#[zeroproc::data]` types).
+/// Recursive types (a tree, a JSON-like enum) need nothing more: fields whose type names
+/// the type itself (or `Self`) get rkyv's `omit_bounds` and the bounds it then needs.
 ///
 /// ```
 /// zeroproc::init();
@@ -219,6 +221,14 @@ pub use zeroproc_cluster::init;
 /// let pool = zeroproc::Pool::builder().workers(1).build()?;
 /// let v = pool.submit(classify, Tile { x: 0, y: 0, pixels: vec![0, 3, 9] }).result()?;
 /// assert_eq!(v, Verdict::Busy(2));
+///
+/// #[zeroproc::data]
+/// #[derive(Debug, PartialEq)]
+/// enum Json { Null, Num(f64), List(Vec<Json>) }
+///
+/// let j = Json::List(vec![Json::Num(1.0), Json::List(vec![Json::Null])]);
+/// let depth = pool.submit(|j: Json| match j { Json::List(v) => v.len(), _ => 0 }, j).result()?;
+/// assert_eq!(depth, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub use zeroproc_macros::data;

@@ -11,6 +11,7 @@ mod hostile;
 mod jobs;
 mod mp_scenarios;
 mod scenarios;
+mod semantics5;
 #[cfg(test)]
 mod unit_tests;
 mod user4;
@@ -20,6 +21,7 @@ use harness::Scenario;
 use hostile::*;
 use mp_scenarios::*;
 use scenarios::*;
+use semantics5::*;
 use user4::*;
 
 macro_rules! scenarios {
@@ -74,6 +76,38 @@ const SCENARIOS: &[Scenario] = scenarios![
     condition_wakes_every_process,
     process_exit_codes_and_misuse,
     misuse_is_an_error_and_barriers_time_out,
+    future_states_and_cancel,
+    callbacks_order_thread_panics_and_submit,
+    wait_return_when_and_timeouts,
+    as_completed_timeout_after_some,
+    map_timeout_and_failure_in_the_middle,
+    shutdown_without_wait_cancelling_futures,
+    max_tasks_per_child,
+    pool_from_many_threads,
+    big_and_nested_results,
+    process_life_cycle,
+    queue_sizes_close_and_dead_producers,
+    joinable_queue_join_wakes,
+    pipes_poll_eof_and_broken,
+    locks_semaphores_and_events,
+    condition_notify_n_and_wait_for_timeout,
+    barrier_abort_and_reset,
+    containers_missing_keys_and_indices,
+    cancel_runs_callbacks,
+    map_input_that_panics,
+    blocked_queue_ops_wake_on_close,
+    process_big_argument_and_zero_timeouts,
+    zero_timeouts_on_done_futures,
+    dropped_futures_and_dropped_pools,
+    pipe_mixed_bytes_and_values,
+    more_exit_codes,
+    recursive_types_travel,
+    shutdown_racing_submitters,
+    close_wakes_every_blocked_consumer,
+    semaphore_counter_limit,
+    one_future_many_waiters_and_fallible_jobs,
+    huge_timeouts_are_forever,
+    panicking_update_leaves_containers_usable,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -10,7 +10,8 @@
 //!   other order (`#[tokio::main] #[zeroproc::main]`) works as it is.
 //! * `#[zeroproc::data]` makes a type a job argument or result: it derives rkyv's
 //!   `Archive`, `Serialize` and `Deserialize` with the rkyv that zeroproc re-exports (no
-//!   rkyv dependency of your own, no `#[rkyv(crate = …)]` to remember).
+//!   rkyv dependency of your own, no `#[rkyv(crate = …)]` to remember). On a recursive
+//!   type it also applies rkyv's recipe for recursion (see `recursive` below).
 //!
 //! ```ignore
 //! #[zeroproc::data]
@@ -108,8 +109,190 @@ pub fn data(attr: TokenStream, item: TokenStream) -> TokenStream {
         .parse()
         .expect("valid tokens");
     let mut out = head;
+    let (item, recursive) = recursive::mark(item);
+    if recursive {
+        out.extend(recursive::BOUNDS.parse::<TokenStream>().expect("valid tokens"));
+    }
     out.extend(item);
     out
+}
+
+/// Recursive types (`struct Tree { kids: Vec<Tree> }`, `enum Json { List(Vec<Json>), .. }`)
+/// under `#[zeroproc::data]`: rkyv's derive bounds every field's type by its own traits,
+/// so a field holding the type itself makes the compiler prove the type's impls from
+/// themselves (error E0275, "overflow evaluating the requirement"). rkyv's recipe is
+/// `#[rkyv(omit_bounds)]` on such fields plus explicit bounds for the serializer, the
+/// deserializer and the validator: applied here to every field whose type names the type
+/// or `Self`, unless the item already says `omit_bounds` (the user applied it).
+mod recursive {
+    use proc_macro::{Delimiter, Group, Spacing, TokenStream, TokenTree};
+
+    /// The bounds rkyv needs once a field's own bounds are omitted (what zeroproc's
+    /// serializer, deserializer and validator satisfy).
+    pub(crate) const BOUNDS: &str = "
+        #[rkyv(serialize_bounds(
+            __S: ::zeroproc::rkyv::ser::Writer + ::zeroproc::rkyv::ser::Allocator,
+            __S::Error: ::zeroproc::rkyv::rancor::Source,
+        ))]
+        #[rkyv(deserialize_bounds(__D::Error: ::zeroproc::rkyv::rancor::Source))]
+        #[rkyv(bytecheck(bounds(
+            __C: ::zeroproc::rkyv::validation::ArchiveContext,
+            __C::Error: ::zeroproc::rkyv::rancor::Source,
+        )))]";
+
+    /// `item` with `#[rkyv(omit_bounds)]` on its self-referencing fields, and whether it
+    /// had any.
+    pub(crate) fn mark(item: TokenStream) -> (TokenStream, bool) {
+        let mut tokens: Vec<TokenTree> = item.clone().into_iter().collect();
+        if mentions(&item, &|i| i == "omit_bounds") {
+            return (item, false);
+        }
+        let Some(kw) = tokens.iter().position(|t| is(t, "struct") || is(t, "enum")) else {
+            return (item, false);
+        };
+        let is_enum = is(&tokens[kw], "enum");
+        let Some(TokenTree::Ident(name)) = tokens.get(kw + 1) else { return (item, false) };
+        let name = name.to_string();
+        let Some(body) = body_index(&tokens, kw + 2) else { return (item, false) };
+        let TokenTree::Group(g) = &tokens[body] else { return (item, false) };
+        let own = |i: &str| i == name || i == "Self";
+        let mut marked = false;
+        let stream = if is_enum {
+            let variants = split(g.stream()).into_iter().map(|v| {
+                v.into_iter()
+                    .map(|t| match t {
+                        TokenTree::Group(f)
+                            if matches!(
+                                f.delimiter(),
+                                Delimiter::Brace | Delimiter::Parenthesis
+                            ) =>
+                        {
+                            let (s, m) = mark_fields(f.stream(), &own);
+                            marked |= m;
+                            TokenTree::Group(respan(Group::new(f.delimiter(), s), &f))
+                        }
+                        t => t,
+                    })
+                    .collect::<Vec<_>>()
+            });
+            join(variants.collect())
+        } else {
+            let (s, m) = mark_fields(g.stream(), &own);
+            marked = m;
+            s
+        };
+        if !marked {
+            return (item, false); // as written, spans and all
+        }
+        tokens[body] = TokenTree::Group(respan(Group::new(g.delimiter(), stream), g));
+        (tokens.into_iter().collect(), true)
+    }
+
+    /// The fields of a struct or variant body, each marked if its type names the type.
+    fn mark_fields(body: TokenStream, own: &dyn Fn(&str) -> bool) -> (TokenStream, bool) {
+        let mut marked = false;
+        let fields = split(body)
+            .into_iter()
+            .map(|f| {
+                // The type: after the field's name and colon (a tuple field is all type;
+                // a path's `::` then only cuts off its start, never the type's name).
+                let colon =
+                    f.iter().position(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ':'));
+                let ty: TokenStream = f[colon.map_or(0, |k| k + 1)..].iter().cloned().collect();
+                if mentions(&ty, own) {
+                    marked = true;
+                    let mut out: Vec<TokenTree> = "#[rkyv(omit_bounds)]"
+                        .parse::<TokenStream>()
+                        .expect("valid")
+                        .into_iter()
+                        .collect();
+                    out.extend(f);
+                    out
+                } else {
+                    f
+                }
+            })
+            .collect();
+        (join(fields), marked)
+    }
+
+    /// The body's index: the first brace group after the name at angle depth 0, or a
+    /// parenthesized one (a tuple struct) if no `where` came before it.
+    fn body_index(tokens: &[TokenTree], from: usize) -> Option<usize> {
+        let mut depth = 0i32;
+        let mut after_dash = false;
+        let mut seen_where = false;
+        for (i, t) in tokens.iter().enumerate().skip(from) {
+            match t {
+                TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+                TokenTree::Punct(p) if p.as_char() == '>' && !after_dash => depth -= 1,
+                TokenTree::Ident(w) if w.to_string() == "where" => seen_where = true,
+                TokenTree::Group(g) if depth == 0 => match g.delimiter() {
+                    Delimiter::Brace => return Some(i),
+                    Delimiter::Parenthesis if !seen_where => return Some(i),
+                    _ => {}
+                },
+                _ => {}
+            }
+            after_dash = matches!(t, TokenTree::Punct(p) if p.as_char() == '-' && p.spacing() == Spacing::Joint);
+        }
+        None
+    }
+
+    /// Splits at the commas outside angle brackets (`HashMap<K, V>` stays whole; the
+    /// `>` of `->` closes nothing).
+    fn split(ts: TokenStream) -> Vec<Vec<TokenTree>> {
+        let mut out = vec![Vec::new()];
+        let mut depth = 0i32;
+        let mut after_dash = false;
+        for t in ts {
+            let dash = matches!(&t, TokenTree::Punct(p) if p.as_char() == '-' && p.spacing() == Spacing::Joint);
+            match &t {
+                TokenTree::Punct(p) if p.as_char() == ',' && depth == 0 => {
+                    out.push(Vec::new());
+                    after_dash = false;
+                    continue;
+                }
+                TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+                TokenTree::Punct(p) if p.as_char() == '>' && !after_dash => depth -= 1,
+                _ => {}
+            }
+            after_dash = dash;
+            out.last_mut().expect("never empty").push(t);
+        }
+        out
+    }
+
+    /// The pieces of [`split`] put back with commas between them.
+    fn join(parts: Vec<Vec<TokenTree>>) -> TokenStream {
+        let n = parts.len();
+        let mut out = TokenStream::new();
+        for (i, p) in parts.into_iter().enumerate() {
+            out.extend(p);
+            if i + 1 < n {
+                out.extend(",".parse::<TokenStream>().expect("valid"));
+            }
+        }
+        out
+    }
+
+    /// Whether `ts` holds an identifier for which `f` holds, at any depth.
+    fn mentions(ts: &TokenStream, f: &dyn Fn(&str) -> bool) -> bool {
+        ts.clone().into_iter().any(|t| match t {
+            TokenTree::Ident(i) => f(&i.to_string()),
+            TokenTree::Group(g) => mentions(&g.stream(), f),
+            _ => false,
+        })
+    }
+
+    fn is(t: &TokenTree, s: &str) -> bool {
+        matches!(t, TokenTree::Ident(i) if i.to_string() == s)
+    }
+
+    fn respan(mut g: Group, like: &Group) -> Group {
+        g.set_span(like.span());
+        g
+    }
 }
 
 /// Whether `tokens` (what precedes `fn`) hold an attribute other than a doc comment: the

@@ -371,3 +371,25 @@ fn no_worker_outlives_its_controller() {
         assert!(left.is_empty(), "{role}: left in /dev/shm: {left:?}");
     }
 }
+
+fn raise_signal(sig: u64) -> u64 {
+    // SAFETY: raise sends `sig` to this worker only.
+    unsafe { libc::raise(sig as i32) };
+    7
+}
+
+/// A SIGSEGV or SIGBUS *sent* to a worker (`raise`, `kill -SEGV`) kills it, as it kills a
+/// Python worker. Before, the stack-overflow handler and then the runtime's each swallowed
+/// one (they expect a fault that recurs when the handler returns): the job returned 7.
+#[test]
+fn a_sent_sigsegv_or_sigbus_kills_the_worker() {
+    let p = pool(1);
+    for sig in [libc::SIGSEGV, libc::SIGBUS] {
+        let r = p.submit(raise_signal, sig as u64).result();
+        assert!(
+            matches!(r, Err(JobError::WorkerDied { signal: Some(s), .. }) if s == sig),
+            "signal {sig}: {r:?}"
+        );
+    }
+    assert_eq!(p.submit(sleepy, 1).result(), Ok(1));
+}

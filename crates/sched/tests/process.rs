@@ -302,3 +302,43 @@ fn objects_dropped_by_their_creator_after_submit_or_start_still_reach_the_job() 
     drop((d, ev));
     assert_eq!(p.join().unwrap(), Exit::Code(0), "{:?}", p.panic_message());
 }
+
+/// A SIGSEGV or SIGBUS *sent* to a child (`raise`, `kill -SEGV`) ends it with that
+/// signal (Python: `exitcode == -11`); the runtime's fault handler swallowed the first one
+/// and the child exited 0. A real fault still ends it with SIGSEGV.
+#[test]
+fn a_sent_sigsegv_or_sigbus_ends_the_child() {
+    for sig in [libc::SIGSEGV, libc::SIGBUS] {
+        let mut p = Process::spawn(
+            |sig: i32| {
+                // SAFETY: raise sends `sig` to this child only.
+                unsafe { libc::raise(sig) };
+            },
+            sig,
+        )
+        .unwrap();
+        assert_eq!(p.join().unwrap(), Exit::Signal(sig));
+    }
+    let mut p = Process::spawn(
+        |_: ()| {
+            // SAFETY: none: a write through a null pointer, to fault on purpose.
+            unsafe { std::ptr::null_mut::<u64>().write_volatile(1) };
+        },
+        (),
+    )
+    .unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Signal(libc::SIGSEGV));
+}
+
+/// A name is any string, as in Python: one with `|` (the separator of the child's spec)
+/// reaches the child as it was given; it came as `a/b`.
+#[test]
+fn a_name_with_the_spec_separator_reaches_the_child_unchanged() {
+    let mut p = Process::new(
+        |_: ()| assert_eq!(Process::current_name().as_deref(), Some("load|parse")),
+        (),
+    )
+    .name("load|parse");
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Code(0), "{:?}", p.panic_message());
+}

@@ -67,6 +67,7 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
     // Release: pairs with the parent's Acquire in `body_started`.
     b.outcome.store(outcome::STARTED, Ordering::Release);
     crate::worker::quiet_panics();
+    crate::worker::overflow::watch_sent();
     let mut ctx = crate::worker::JobCtx::local(args);
     // SAFETY: the id was made by `fnid::id_of` in the parent (it is the one its segment
     // names, checked above), same build (fingerprint checked above).

@@ -418,7 +418,8 @@ impl Process {
             self.fn_id,
             crate::fnid::fingerprint(),
             std::process::id(),
-            self.name.replace('|', "/"),
+            // Last: the child splits off four fields, so a `|` in the name stays.
+            self.name,
         );
         let mut cmd = Command::new("/proc/self/exe");
         if let Some(a0) = std::env::args_os().next() {

@@ -3,7 +3,7 @@
 //! returns.
 
 mod ctx;
-mod overflow;
+pub(crate) mod overflow;
 mod serve;
 mod start;
 

@@ -12,8 +12,16 @@
 //! to it, or to the default action). The supervisor reports a SIGABRT death whose job is
 //! the one in `overflowed` as `JobError::StackOverflow`.
 //!
-//! The handler only loads and stores atomics and calls `sigaction`, which is
-//! async-signal-safe; it runs on the alternate signal stack the runtime set up for the main
+//! A SIGSEGV or SIGBUS *sent* to the process (`kill`, `raise`, `sigqueue`: `si_code <= 0`)
+//! is no fault: returning would re-run nothing, and the runtime's handler (which resets
+//! the default action and returns, expecting the fault to recur) would swallow it too, so
+//! `kill -SEGV` left a worker or `Process` child running (a job that raised SIGSEGV
+//! returned its value). The handler applies the default action to such a signal instead:
+//! the process dies of it, as a Python process does (`exitcode == -11`). `Process` children
+//! install the handler too ([`watch_sent`]), without the overflow part.
+//!
+//! The handler only loads and stores atomics and calls `sigaction`, `signal` and `raise`,
+//! which are async-signal-safe; it runs on the alternate signal stack the runtime set up for the main
 //! thread (`SA_ONSTACK`; without one, an overflow cannot run any handler and the worker
 //! dies of SIGSEGV, reported as `WorkerDied`).
 
@@ -42,14 +50,25 @@ static PREVIOUS: Previous = Previous(UnsafeCell::new([MaybeUninit::zeroed(); 2])
 
 const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 
-/// Installs the handlers (once, at worker start, on the main thread). Nothing is installed
-/// if the main thread's stack cannot be located.
+/// Installs the handlers (once, at worker start, on the main thread). Overflows are not
+/// told apart if the main thread's stack cannot be located (sent signals still are).
 pub(crate) fn watch(ctl: &'static WorkerControl) {
-    let Some(low) = main_stack_low() else { return };
-    // Relaxed: see `CTL`.
-    CTL.store(std::ptr::from_ref(ctl).cast_mut(), Ordering::Relaxed);
-    LOW.store(low.saturating_sub(GUARD_SPAN), Ordering::Relaxed);
-    HIGH.store(low + page_size(), Ordering::Relaxed);
+    if let Some(low) = main_stack_low() {
+        // Relaxed: see `CTL`.
+        CTL.store(std::ptr::from_ref(ctl).cast_mut(), Ordering::Relaxed);
+        LOW.store(low.saturating_sub(GUARD_SPAN), Ordering::Relaxed);
+        HIGH.store(low + page_size(), Ordering::Relaxed);
+    }
+    install();
+}
+
+/// Installs the handlers for a `Process` child (once, at its start): a sent SIGSEGV or
+/// SIGBUS ends it; faults go to the runtime's handler as before.
+pub(crate) fn watch_sent() {
+    install();
+}
+
+fn install() {
     for (i, &sig) in SIGNALS.iter().enumerate() {
         // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; the handler
         // has the SA_SIGINFO signature; PREVIOUS[i] is written here before the handler
@@ -67,7 +86,18 @@ pub(crate) fn watch(ctl: &'static WorkerControl) {
 
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers of SIGSEGV/SIGBUS.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    if code <= 0 {
+        // Sent by a process (SI_USER, SI_QUEUE, SI_TKILL ...), not a fault: die of it.
+        // SAFETY: signal and raise are async-signal-safe. The signal is blocked while
+        // its handler runs (no SA_NODEFER), so the raised one is delivered, with the
+        // default action, when this handler returns.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+        return;
+    }
     // Relaxed (all): see `CTL`.
     let in_guard = LOW.load(Ordering::Relaxed) <= addr && addr < HIGH.load(Ordering::Relaxed);
     let ctl = CTL.load(Ordering::Relaxed);
