@@ -170,6 +170,28 @@ pub enum DecodeError {
     Misaligned,
 }
 
+/// Equal when the same check failed the same way; two `Invalid`s compare by their
+/// messages (rkyv's error type has no equality).
+impl PartialEq for DecodeError {
+    fn eq(&self, other: &Self) -> bool {
+        use DecodeError::*;
+        match (self, other) {
+            (Truncated { len: a }, Truncated { len: b }) => a == b,
+            (BadMagic(a), BadMagic(b)) => a == b,
+            (Version { found: a, expected: x }, Version { found: b, expected: y }) => {
+                a == b && x == y
+            }
+            (Invalid(a), Invalid(b)) => a.to_string() == b.to_string(),
+            (BadSpill(a), BadSpill(b)) => a == b,
+            (Spilled, Spilled) | (NotSpilled, NotSpilled) => true,
+            (Claimed, Claimed) | (Misaligned, Misaligned) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for DecodeError {}
+
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -127,6 +127,23 @@ fn wrong_magic_and_version_are_refused() {
     assert!(matches!(decode::<u64>(&b[..len]), Err(DecodeError::BadMagic(_))));
 }
 
+/// Decode errors compare equal when the same check failed the same way (so callers can
+/// `assert_eq!` on a receive's result); two bytecheck failures compare by their messages.
+#[test]
+fn decode_errors_compare_by_what_failed() {
+    let mut buf = aligned(256);
+    let b = bytes(&mut buf);
+    let len = encode_into(b, Header::new(1, 1), &2u8).unwrap();
+    b[len - 1] = 7; // not a bool
+    let invalid = || decode::<bool>(&b[..len]).map(|_| ()).unwrap_err();
+    assert_eq!(invalid(), invalid());
+    assert!(matches!(invalid(), DecodeError::Invalid(_)));
+    assert_eq!(DecodeError::Truncated { len: 3 }, DecodeError::Truncated { len: 3 });
+    assert_ne!(DecodeError::Truncated { len: 3 }, DecodeError::Truncated { len: 4 });
+    assert_ne!(invalid(), DecodeError::Truncated { len: 3 });
+    assert_ne!(DecodeError::BadMagic(1), DecodeError::Version { found: 1, expected: 1 });
+}
+
 #[test]
 fn too_small_buffer_is_too_large_error() {
     let mut buf = aligned(64);

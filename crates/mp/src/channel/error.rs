@@ -94,7 +94,7 @@ impl From<spsc::RingError> for ChannelError {
 
 /// A message arrived damaged and was dropped; the channel keeps working (receive again
 /// for the next message).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum CorruptError {
     /// The queue's ring found an invalid slot (and skipped it).
     Ring(mpmc::CorruptError),

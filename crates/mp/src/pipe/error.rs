@@ -131,7 +131,7 @@ macro_rules! recv_error {
         $name:ident { $( $(#[$vmeta:meta])* $variant:ident => $msg:literal ),* $(,)? }
     ) => {
         $(#[$meta])*
-        #[derive(Debug)]
+        #[derive(Debug, PartialEq, Eq)]
         pub enum $name {
             $( $(#[$vmeta])* $variant, )*
             /// The sending end was closed (dropped) or its process died, and every message
@@ -174,7 +174,7 @@ recv_error! {
     /// use zeroproc_mp::pipe;
     /// use zeroproc_mp::pipe::TryRecvError;
     /// let (a, mut b) = pipe::<u8>().unwrap();
-    /// assert!(matches!(b.try_recv(), Err(TryRecvError::Empty)));
+    /// assert_eq!(b.try_recv(), Err(TryRecvError::Empty));
     /// # drop(a);
     /// ```
     TryRecvError {
@@ -193,7 +193,7 @@ recv_error! {
     /// a.send(1).unwrap();
     /// drop(a);
     /// assert_eq!(b.recv().unwrap(), 1); // drained first
-    /// assert!(matches!(b.recv(), Err(RecvError::Disconnected)));
+    /// assert_eq!(b.recv(), Err(RecvError::Disconnected));
     /// ```
     RecvError {}
 }
@@ -207,7 +207,7 @@ recv_error! {
     /// use zeroproc_mp::pipe;
     /// use zeroproc_mp::pipe::RecvTimeoutError;
     /// let (_a, mut b) = pipe::<u8>().unwrap();
-    /// assert!(matches!(b.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout)));
+    /// assert_eq!(b.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));
     /// ```
     RecvTimeoutError {
         /// No message arrived before the deadline.

@@ -107,11 +107,11 @@ impl<T> From<PutTimeoutError<T>> for PutError<T> {
 /// use zeroproc_mp::Queue;
 /// use zeroproc_mp::queue::TryGetError;
 /// let q = Queue::<u32>::new(2).unwrap();
-/// assert!(matches!(q.try_get(), Err(TryGetError::Empty)));
+/// assert_eq!(q.try_get(), Err(TryGetError::Empty));
 /// q.close();
-/// assert!(matches!(q.try_get(), Err(TryGetError::Closed)));
+/// assert_eq!(q.try_get(), Err(TryGetError::Closed));
 /// ```
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum TryGetError {
     /// No value is ready.
     Empty,
@@ -130,9 +130,9 @@ pub enum TryGetError {
 /// q.put(1).unwrap();
 /// q.close();
 /// assert_eq!(q.get().unwrap(), 1); // drained first
-/// assert!(matches!(q.get(), Err(GetError::Closed)));
+/// assert_eq!(q.get(), Err(GetError::Closed));
 /// ```
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum GetError {
     /// The queue is closed and drained.
     Closed,
@@ -148,9 +148,9 @@ pub enum GetError {
 /// use zeroproc_mp::queue::GetTimeoutError;
 /// use zeroproc_mp::Queue;
 /// let q = Queue::<u32>::new(2).unwrap();
-/// assert!(matches!(q.get_timeout(Duration::from_millis(1)), Err(GetTimeoutError::Timeout)));
+/// assert_eq!(q.get_timeout(Duration::from_millis(1)), Err(GetTimeoutError::Timeout));
 /// ```
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum GetTimeoutError {
     /// No value arrived before the deadline.
     Timeout,
