@@ -45,7 +45,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 22] = [
+    let checks: [Check; 23] = [
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
         ("the_node_array_cache_is_bounded", the_node_array_cache_is_bounded),
         ("a_large_array_is_shipped_once", a_large_array_is_shipped_once),
@@ -70,6 +70,7 @@ fn main() {
             node_local_handles_run_on_rank_0_or_are_refused,
         ),
         ("a_busy_node_gets_no_jobs_another_can_start", a_busy_node_gets_no_jobs_another_can_start),
+        ("jobs_a_busy_node_holds_move_to_an_idle_one", jobs_a_busy_node_holds_move_to_an_idle_one),
         ("full_rings_make_jobs_wait_not_fail", full_rings_make_jobs_wait_not_fail),
         (
             "a_map_dropped_early_cancels_its_unstarted_jobs",
@@ -980,6 +981,66 @@ fn a_busy_node_gets_no_jobs_another_can_start(launched: bool) {
     assert!(
         short.iter().all(|&r| r != long_rank),
         "short jobs ran on the busy node {long_rank}: {short:?}"
+    );
+}
+
+/// The same with the default window (4 jobs per worker): the jobs sent to a node before
+/// its one worker took a 10-minute job have not started; they move to the idle node (before,
+/// they waited behind the long job while the other node idled: the short jobs' results
+/// timed out).
+fn jobs_a_busy_node_holds_move_to_an_idle_one(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let long = pool.submit(sleep_ms, 600_000);
+    let short: Vec<_> = (0..30).map(|_| pool.submit(slow_where, 1)).collect();
+    let ranks: BTreeSet<u32> = short
+        .into_iter()
+        .map(|f| match f.result_timeout(Duration::from_secs(60)) {
+            Ok(r) => r.unwrap(),
+            Err(_) => panic!("a short job waits behind the long one while a node idles"),
+        })
+        .collect();
+    assert!(!long.done(), "the long job is done");
+    assert!(long.terminate());
+    assert_eq!(long.result(), Err(JobError::Cancelled));
+    assert_eq!(ranks.len(), 1, "short jobs ran on the busy node too: {ranks:?}");
+    // A job being moved and cancelled by its user at the same time is cancelled, exactly
+    // once; every other job still runs.
+    let long = pool.submit(sleep_ms, 600_000);
+    let fs: Vec<_> = (0..20).map(|_| pool.submit(sleep_ms, 20)).collect();
+    let cancelled = fs.iter().filter(|f| f.cancel()).count();
+    let outcomes: Vec<_> = fs.into_iter().map(|f| f.result()).collect();
+    let n_cancelled = outcomes.iter().filter(|r| **r == Err(JobError::Cancelled)).count();
+    assert_eq!(n_cancelled, cancelled, "{outcomes:?}");
+    assert!(outcomes.iter().all(|r| *r == Ok(20) || *r == Err(JobError::Cancelled)));
+    long.terminate();
+    // Futures terminated by their drop while rank 0 moves jobs (each node's terminated
+    // job frees its worker): none is moved and run again (before, a job whose terminate
+    // was under way was taken back and placed again, and the pool's drop waited 10 min).
+    drop(pool);
+    let pool = ClusterPool::builder().workers_per_node(2).build().unwrap();
+    for _ in 0..3 {
+        let fs: Vec<_> = (0..pool.workers() + 5)
+            .map(|_| pool.submit(sleep_ms, 600_000).cancel_on_drop())
+            .collect();
+        let first = &fs[0];
+        let until = Instant::now() + Duration::from_secs(60);
+        while !first.running() {
+            assert!(Instant::now() < until, "no job started");
+        }
+        drop(fs);
+        let f = pool.submit(square, 3);
+        assert_eq!(
+            f.result_timeout(Duration::from_secs(30)).ok(),
+            Some(Ok(9)),
+            "a terminated job ran again"
+        );
+    }
+    assert!(
+        pool.shutdown_with(Shutdown::new().timeout(Duration::from_secs(1))),
+        "a terminated job ran again"
     );
 }
 

@@ -190,6 +190,7 @@ impl ClusterPool {
     pub fn terminate(&self) {
         self.close();
         let mut st = self.shared.lock();
+        st.terminating = true; // a job being moved between nodes is cancelled, not moved
         self.shared.cancel_queue(&mut st);
         self.shared.unlock(st); // callbacks of the cancelled jobs
         self.end(op::TERMINATE);
