@@ -116,6 +116,24 @@ pub(crate) struct State {
     cancel_asked: HashSet<u64>,
     /// `terminate` began: a job taken back is cancelled, not placed again.
     pub terminating: bool,
+    /// Bytes of the records kept in `Owed::resend` (at most [`KEEP_FOR_RESEND`]).
+    kept: usize,
+}
+
+/// The most record bytes a cluster pool keeps to move jobs between nodes; past it a job
+/// sent to a node stays there (its record is not kept), so rank 0's memory stays bounded
+/// with large arguments in wide windows.
+const KEEP_FOR_RESEND: usize = 64 << 20;
+
+impl State {
+    /// Forgets the record kept for job `o` (answered, or failed).
+    fn unkeep(&mut self, o: &mut Owed) -> Option<(u64, AlignedVec<16>)> {
+        let r = o.resend.take();
+        if let Some((_, rec)) = &r {
+            self.kept -= rec.len();
+        }
+        r
+    }
 }
 
 pub(crate) struct Shared {
@@ -167,6 +185,7 @@ impl Shared {
                 after: Vec::new(),
                 stealing: HashSet::new(),
                 cancel_asked: HashSet::new(),
+                kept: 0,
                 terminating: false,
             }),
             closed: AtomicBool::new(false),
@@ -293,7 +312,7 @@ impl Shared {
         record: AlignedVec<16>,
     ) -> Result<(), AlignedVec<16>> {
         st.targets[t].in_flight += 1;
-        let State { targets, owed, after, .. } = &mut *st;
+        let State { targets, owed, after, kept, .. } = &mut *st;
         let target = &mut targets[t];
         let local = match &target.via {
             Via::Agent(rank) => {
@@ -316,7 +335,10 @@ impl Shared {
                 }
                 if let Some(o) = owed.get_mut(&token) {
                     o.target = Some(t);
-                    o.resend = Some((timeout_ns, record));
+                    if *kept + record.len() <= KEEP_FOR_RESEND {
+                        *kept += record.len();
+                        o.resend = Some((timeout_ns, record));
+                    }
                 }
                 return Ok(());
             }

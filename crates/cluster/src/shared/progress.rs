@@ -115,8 +115,9 @@ impl Shared {
             // placed again, first in line (it was submitted before anything waiting).
             let asked = st.cancel_asked.remove(&e.token);
             let stolen = st.stealing.remove(&e.token);
+            let resend = st.unkeep(&mut o);
             if stolen && !asked && kind == wire::kind::CANCELLED && !st.terminating {
-                if let Some((timeout_ns, record)) = o.resend.take() {
+                if let Some((timeout_ns, record)) = resend {
                     o.target = None;
                     st.owed.insert(e.token, o);
                     st.queue.push_front((e.token, timeout_ns, record));
@@ -160,7 +161,8 @@ impl Shared {
         st.stealing.clear();
         st.cancel_asked.clear();
         for t in &tokens {
-            let o = st.owed.remove(t).expect("listed");
+            let mut o = st.owed.remove(t).expect("listed");
+            st.unkeep(&mut o);
             if let Some(i) = o.target {
                 st.targets[i].in_flight -= 1;
             }
