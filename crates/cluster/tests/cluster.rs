@@ -45,7 +45,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 23] = [
+    let checks: [Check; 24] = [
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
         ("the_node_array_cache_is_bounded", the_node_array_cache_is_bounded),
         ("a_large_array_is_shipped_once", a_large_array_is_shipped_once),
@@ -75,6 +75,10 @@ fn main() {
         (
             "a_map_dropped_early_cancels_its_unstarted_jobs",
             a_map_dropped_early_cancels_its_unstarted_jobs,
+        ),
+        (
+            "a_timed_out_map_runs_none_of_its_unstarted_jobs",
+            a_timed_out_map_runs_none_of_its_unstarted_jobs,
         ),
         ("stats_after_shutdown_keep_the_last_counts", stats_after_shutdown_keep_the_last_counts),
         ("a_map_over_a_slow_input_runs_as_it_reads", a_map_over_a_slow_input_runs_as_it_reads),
@@ -257,6 +261,46 @@ fn a_map_dropped_early_cancels_its_unstarted_jobs(_: bool) {
     // The first, what ran meanwhile or when the map was dropped (each worker: one, and one
     // it may have started before the cancel reached its node).
     assert!(started <= 1 + 3 * n, "{started} of the map's 40 jobs in flight ran ({n} workers)");
+}
+
+/// Waits until the file `gate` exists (if named; at most 60 s), then creates `mark`.
+fn gate_then_mark((gate, mark): (String, String)) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !gate.is_empty() && !std::path::Path::new(&gate).exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::fs::write(&mark, b"").expect("marker");
+}
+
+/// Exactly: a map that timed out (every worker blocked) and is dropped runs none of the
+/// jobs no worker had started, even when the workers are freed right after the drop: the
+/// drop returns once every node has answered its cancels, as Python's `cancel()` is final.
+/// Before, the drop returned with the cancels on their way, and the jobs queued on the
+/// nodes ran when the gate opened (12 of 12 in the first run of clustercrate/).
+fn a_timed_out_map_runs_none_of_its_unstarted_jobs(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let n = pool.workers();
+    let tmp = std::env::temp_dir();
+    let name = |what: &str| {
+        tmp.join(format!("zeroproc-cluster-maptimeout-{}-{what}", std::process::id()))
+            .display()
+            .to_string()
+    };
+    let gate = name("gate");
+    let items: Vec<(String, String)> = (0..n + 12)
+        .map(|i| (if i < n { gate.clone() } else { String::new() }, name(&i.to_string())))
+        .collect();
+    let mut m = pool.map(gate_then_mark, items).timeout(Duration::from_millis(300));
+    assert_eq!(m.next(), Some(Err(JobError::Timeout)));
+    drop(m);
+    std::fs::write(&gate, b"").unwrap();
+    pool.shutdown();
+    let ran = (0..n + 12).filter(|i| std::path::Path::new(&name(&i.to_string())).exists()).count();
+    for i in 0..n + 12 {
+        let _ = std::fs::remove_file(name(&i.to_string()));
+    }
+    let _ = std::fs::remove_file(&gate);
+    assert_eq!(ran, n, "only the {n} jobs running at the drop may run");
 }
 
 /// As `Map` on one machine (`crates/sched/tests/map_stream.rs`): over a stream, each job

@@ -167,10 +167,15 @@ impl ClusterPool {
                 self.shared.unlock(st); // callbacks of the cancelled jobs
                 tokens
             };
+            let mut asked = Vec::new();
             for t in tokens {
-                // A refusal (running, done) needs no answer here.
-                let _ = self.shared.request_cancel(t, false);
+                // A refusal (running, done) needs no answer here; a node's answer is
+                // awaited below, so no cancelled job starts after this returns.
+                if self.shared.request_cancel(t, false).is_none() {
+                    asked.push(t);
+                }
             }
+            self.shared.await_cancels(&asked);
         }
         if !wait {
             return self.shared.owed() == 0;

@@ -581,10 +581,33 @@ impl Shared {
         // Room freed by the jobs failed here goes to other jobs waiting.
         self.drain_queue(&mut st);
         self.unlock(st);
-        for (rank, t) in commands {
+        for &(rank, t) in &commands {
             self.command(rank, op::CANCEL, &t.to_le_bytes());
         }
         self.bump();
+        let tokens: Vec<u64> = commands.iter().map(|c| c.1).collect();
+        self.await_cancels(&tokens);
+    }
+
+    /// Waits until every node asked to cancel `tokens` has answered (the job's outcome, or
+    /// a refusal: it runs), so a job said to be cancelled cannot start afterwards — as
+    /// Python's `cancel()` is final when it returns (before, a map's drop returned with
+    /// its cancels still on their way, and jobs a worker freed just then ran). A round
+    /// trip; bounded (an agent that never answers is a dead run: MPI aborts it).
+    pub(crate) fn await_cancels(&self, tokens: &[u64]) {
+        if tokens.is_empty() {
+            return;
+        }
+        let answered = |st: &State, t: &u64| !st.owed.contains_key(t) || st.refused.contains(t);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        self.wait_until(Some(deadline), || {
+            let st = self.lock();
+            tokens.iter().all(|t| answered(&st, t))
+        });
+        let mut st = self.lock();
+        for t in tokens {
+            st.refused.remove(t);
+        }
     }
 
     /// True if an agent refused to cancel `token` (running or done); forgets it.
