@@ -195,3 +195,12 @@ pub fn pipe_send(h: zeroproc::SenderHandle<u64>) -> u32 {
     tx.send(u64::from(rank())).expect("send");
     rank()
 }
+
+/// Waits on a gate (if any), then creates `mark` (a file): proof that the item ran.
+pub fn gated_mark((gate, mark): (String, String)) -> u32 {
+    if !gate.is_empty() {
+        wait_gate(gate);
+    }
+    std::fs::write(&mark, b"ran").expect("mark file");
+    rank()
+}

@@ -41,6 +41,9 @@ const SCENARIOS: &[Scenario] = scenarios![
     pools_one_after_another,
     local_pool_beside_the_cluster,
     node_local_handles,
+    map_timeout_cancels_unstarted_items,
+    threads_submit_at_once_and_future_accessors,
+    cancelled_jobs_never_run,
 ];
 
 #[zeroproc::main] // under mpirun, ranks 1.. become node agents here and never run main

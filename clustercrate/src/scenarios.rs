@@ -563,3 +563,96 @@ pub fn main_panics() {
     assert!(poll_until(PATIENCE, || f.running()), "the job never started");
     panic!("main panics on purpose with a 10-minute job running");
 }
+
+/// `map(..., timeout=t)`: past the timeout the iterator yields `Timeout` and ends; jobs no
+/// worker started never run (Python cancels the pending futures), running ones finish.
+pub fn map_timeout_cancels_unstarted_items() -> Outcome {
+    let p = pool()?;
+    let w = p.workers();
+    let gate = Gate::new();
+    let dir = std::env::temp_dir().join(format!("clustercrate-marks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| got("mark dir", e))?;
+    let items: Vec<(String, String)> = (0..w + 20)
+        .map(|i| {
+            // The first `w` block every worker; the rest would run once they are free.
+            let g = if i < w { gate.path() } else { String::new() };
+            (g, dir.join(format!("{i}")).to_string_lossy().into_owned())
+        })
+        .collect();
+    let mut m = p.map(gated_mark, items).timeout(Duration::from_millis(500));
+    let first = m.next();
+    ensure(first == Some(Err(JobError::Timeout)), || got("first item past the timeout", &first))?;
+    ensure(m.next().is_none(), || "the map goes on after its timeout".into())?;
+    drop(m);
+    gate.open();
+    // Every job left is done once the pool has shut down.
+    p.shutdown();
+    let ran = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&dir);
+    ensure(ran == w, || format!("{ran} items ran; only the {w} started ones may (workers {w})"))
+}
+
+/// Several threads submitting at once (a program with a thread per input source), and
+/// the futures' accessors as Python's: `exception()`, `done()`, a `result(timeout)` that
+/// times out and can be asked again.
+pub fn threads_submit_at_once_and_future_accessors() -> Outcome {
+    let p = Arc::new(pool()?);
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let fs: Vec<_> = (0..300u64).map(|i| p.submit(square, t * 1000 + i)).collect();
+                fs.into_iter().map(|f| f.result().unwrap_or(u64::MAX)).sum::<u64>()
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let want: u64 = (0..4u64).flat_map(|t| (0..300u64).map(move |i| square(t * 1000 + i))).sum();
+    ensure(total == want, || format!("threads' sum {total}, expected {want}"))?;
+    let gate = Gate::new();
+    let f = p.submit(wait_gate, gate.path());
+    let f = match f.result_timeout(Duration::from_millis(100)) {
+        Err(back) => back,
+        Ok(r) => return Err(got("a gated job's result before its gate opened", r)),
+    };
+    ensure(!f.done(), || "done() before the gate opened".into())?;
+    gate.open();
+    ensure(f.exception().is_none(), || "exception() of a job that succeeds".into())?;
+    ensure(f.result().is_ok(), || "result after a timed-out result_timeout".into())?;
+    let bad = p.submit(misbehave, 1);
+    match bad.exception() {
+        Some(JobError::Panicked { message }) if message.contains("panics on purpose") => {}
+        other => return Err(got("exception() of a panicking job", other)),
+    }
+    ensure(bad.exception_kind() == Some(zeroproc::JobErrorKind::Panicked), || {
+        "exception_kind".into()
+    })
+}
+
+/// A future whose `cancel()` returned true never runs, even when a worker frees up right
+/// after (each job leaves a mark file if it runs).
+pub fn cancelled_jobs_never_run() -> Outcome {
+    let p = pool()?;
+    let w = p.workers();
+    let gate = Gate::new();
+    let dir = std::env::temp_dir().join(format!("clustercrate-cancelled-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| got("mark dir", e))?;
+    let mk = |i: usize, g: String| (g, dir.join(format!("{i}")).to_string_lossy().into_owned());
+    let running: Vec<_> = (0..w).map(|i| p.submit(gated_mark, mk(i, gate.path()))).collect();
+    if !poll_until(PATIENCE, || running.iter().all(|f| f.running())) {
+        return Err("not started".into());
+    }
+    let queued: Vec<_> = (w..w + 20).map(|i| p.submit(gated_mark, mk(i, String::new()))).collect();
+    let refused = queued.iter().filter(|q| !q.cancel()).count();
+    ensure(refused == 0, || format!("{refused} queued jobs could not be cancelled"))?;
+    gate.open();
+    p.shutdown();
+    let ran: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| got("mark dir", e))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    ensure(ran.len() == w, || format!("jobs that ran (by index; {w} were running): {ran:?}"))
+}
