@@ -45,7 +45,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 24] = [
+    let checks: [Check; 25] = [
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
         ("the_node_array_cache_is_bounded", the_node_array_cache_is_bounded),
         ("a_large_array_is_shipped_once", a_large_array_is_shipped_once),
@@ -58,6 +58,7 @@ fn main() {
         ("panics_and_timeouts_fail_only_their_job", panics_and_timeouts_fail_only_their_job),
         ("cancel_and_terminate", cancel_and_terminate),
         ("callbacks_wait_and_as_completed", callbacks_wait_and_as_completed),
+        ("a_callback_can_end_its_pool", a_callback_can_end_its_pool),
         ("large_payloads_go_through_the_spill_heaps", large_payloads_go_through_the_spill_heaps),
         ("shutdown_then_submit_is_shutdown", shutdown_then_submit_is_shutdown),
         ("local_and_remote_workers_together", local_and_remote_workers_together),
@@ -451,6 +452,36 @@ fn callbacks_wait_and_as_completed(_: bool) {
 }
 
 /// Sums bytes (so a corrupted large payload would not go unnoticed).
+/// A done-callback that shuts down, terminates or drops the last handle of its own pool
+/// (run by the pool's progress thread: nobody waits on that future) returns, and the
+/// other job's future completes. Before, the pool's end joined the progress thread from
+/// itself: "failed to join thread: Resource deadlock avoided" panicked in the callback,
+/// which never got past the call.
+fn a_callback_can_end_its_pool(_: bool) {
+    for how in ["shutdown", "terminate", "last drop"] {
+        let pool = Arc::new(pool());
+        let f = pool.submit(sleep_ms, 1);
+        let other = pool.submit(sleep_ms, 100);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mine = Arc::clone(&pool);
+        f.add_done_callback(move |_| {
+            match how {
+                "shutdown" => mine.shutdown(),
+                "terminate" => mine.terminate(),
+                _ => drop(mine),
+            }
+            tx.send(()).unwrap();
+        });
+        if how == "last drop" {
+            drop(pool);
+        }
+        rx.recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("a callback calling {how} did not return"));
+        let r = other.result_timeout(Duration::from_secs(60)).ok();
+        assert!(matches!(r, Some(Ok(100) | Err(JobError::Cancelled))), "{how}: {r:?}");
+    }
+}
+
 fn byte_sum(v: Vec<u8>) -> u64 {
     v.iter().map(|&b| b as u64).sum()
 }

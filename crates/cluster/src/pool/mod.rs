@@ -255,7 +255,13 @@ impl ClusterPool {
         // Relaxed: see `progress_loop`.
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.progress.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = h.join();
+            // From a done-callback the progress thread runs (a callback that shuts down,
+            // terminates or drops its own pool), joining itself would fail (before: a
+            // panic, "Resource deadlock avoided", and the pool half ended): it sees the
+            // stop flag once the callback returns, and ends on its own.
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
         }
         if let Some(mut c) = launch::controller() {
             c.close_route(self.shared.id);
