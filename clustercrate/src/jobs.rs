@@ -204,3 +204,8 @@ pub fn gated_mark((gate, mark): (String, String)) -> u32 {
     std::fs::write(&mark, b"ran").expect("mark file");
     rank()
 }
+
+/// An initializer that fails on every worker.
+pub fn failing_initializer() {
+    panic!("initializer fails on purpose");
+}

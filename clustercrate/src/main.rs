@@ -44,6 +44,8 @@ const SCENARIOS: &[Scenario] = scenarios![
     map_timeout_cancels_unstarted_items,
     threads_submit_at_once_and_future_accessors,
     cancelled_jobs_never_run,
+    limits_and_build_errors_are_named,
+    callbacks_that_use_their_pool,
 ];
 
 #[zeroproc::main] // under mpirun, ranks 1.. become node agents here and never run main

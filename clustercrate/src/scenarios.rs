@@ -656,3 +656,80 @@ pub fn cancelled_jobs_never_run() -> Outcome {
     let _ = std::fs::remove_dir_all(&dir);
     ensure(ran.len() == w, || format!("jobs that ran (by index; {w} were running): {ran:?}"))
 }
+
+/// Limits named at the right moment: arguments larger than the nodes' spill heap are
+/// refused at submission (`TooLarge`, saying the limit), a result larger than it fails only
+/// its job, naming why; an initializer that fails on the nodes fails `build`, naming the
+/// rank and the panic.
+pub fn limits_and_build_errors_are_named() -> Outcome {
+    let p = build(ClusterPool::builder().spill_heap(8 << 20))?;
+    let r = p.submit(len_and_sum, pattern(12 << 20, 1)).result();
+    match &r {
+        Err(JobError::TooLarge { message }) if message.contains("bytes") => {}
+        other => return Err(got("12 MiB arguments with an 8 MiB spill heap", other)),
+    }
+    let r = p.submit(make_bytes, (12 << 20, 1)).result().map(|v| v.len());
+    note(format!("12 MiB result, 8 MiB spill heap: {r:?}"));
+    let msg = r.as_ref().err().map(ToString::to_string).unwrap_or_default();
+    ensure(matches!(r, Err(JobError::TooLarge { .. })) && msg.contains("result"), || {
+        format!("a 12 MiB result with an 8 MiB spill heap: {r:?} / {msg}")
+    })?;
+    ensure(p.submit(square, 4).result() == Ok(16), || "the pool after a too-large result".into())?;
+    let b = ClusterPool::builder().initializer(failing_initializer).build();
+    match b {
+        Err(e) => {
+            let m = e.to_string();
+            note(format!("failing initializer: {m}"));
+            ensure(m.contains("initializer fails on purpose"), || got("build error", m))
+        }
+        Ok(p) => {
+            // Python: BrokenProcessPool at the first submit; here build must say it.
+            let r = p.submit(square, 2).result();
+            Err(got("a pool whose initializer panics was built; a job gives", r))
+        }
+    }
+}
+
+/// Callbacks that use the pool: one submits a follow-up job (Python's pipelines do), one
+/// shuts the pool down, terminates it, or drops its last handle (Python allows all from
+/// a callback). None deadlocks; the other job's future completes.
+pub fn callbacks_that_use_their_pool() -> Outcome {
+    let p = Arc::new(pool()?);
+    let (tx, rx) = mpsc::channel();
+    let mine = p.clone();
+    let first = p.submit(square, 3);
+    first.add_done_callback(move |r| {
+        let x = *r.as_ref().unwrap_or(&0);
+        let _ = tx.send(mine.submit(square, x));
+    });
+    let next =
+        rx.recv_timeout(PATIENCE).map_err(|_| "the submitting callback never ran".to_string())?;
+    ensure(next.result() == Ok(81), || "the follow-up job".into())?;
+    ensure(first.result() == Ok(9), || "the first job".into())?;
+    drop(p);
+    for how in ["shutdown", "terminate", "last drop"] {
+        let p = Arc::new(pool()?);
+        let f = p.submit(sleep_ms, 10);
+        let other = p.submit(sleep_ms, 200);
+        let (tx, rx) = mpsc::channel();
+        let mine = p.clone();
+        f.add_done_callback(move |_| {
+            match how {
+                "shutdown" => mine.shutdown(),
+                "terminate" => mine.terminate(),
+                _ => drop(mine),
+            }
+            let _ = tx.send(());
+        });
+        if how == "last drop" {
+            drop(p);
+        }
+        rx.recv_timeout(PATIENCE)
+            .map_err(|_| format!("a callback calling {how} did not return"))?;
+        let r = other.result_timeout(PATIENCE);
+        ensure(matches!(r, Ok(Ok(200)) | Ok(Err(JobError::Cancelled))), || {
+            format!("{how}: the other job: {:?}", r.map_err(|_| "not done"))
+        })?;
+    }
+    Ok(())
+}
