@@ -6,6 +6,7 @@
 //! mpirun --oversubscribe --bind-to none -n 3 target/release/zeroproc-clustercrate [FILTER]
 //! target/release/zeroproc-clustercrate [FILTER]          # no launcher: a local pool
 //! mpirun ... target/release/zeroproc-clustercrate panic-main   # main panics: run must end
+//! mpirun ... target/release/zeroproc-clustercrate exit-main    # process::exit(3): likewise
 //! ```
 //!
 //! Rank 0 runs every scenario whose name contains FILTER, each under a watchdog, printing
@@ -53,6 +54,9 @@ fn main() {
     let arg = std::env::args().nth(1);
     if arg.as_deref() == Some("panic-main") {
         main_panics();
+    }
+    if arg.as_deref() == Some("exit-main") {
+        main_exits();
     }
     std::process::exit(harness::run_all(SCENARIOS, arg.as_deref()));
 }

@@ -733,3 +733,12 @@ pub fn callbacks_that_use_their_pool() -> Outcome {
     }
     Ok(())
 }
+
+/// `main` calls `std::process::exit(3)` (no destructors run) with a job running and a pool
+/// alive: the run must end promptly with status 3. Run as `clustercrate exit-main`.
+pub fn main_exits() {
+    let p = ClusterPool::builder().build().expect("cluster pool");
+    let f = p.submit(sleep_ms, 600_000);
+    assert!(poll_until(PATIENCE, || f.running()), "the job never started");
+    std::process::exit(3);
+}
