@@ -500,6 +500,24 @@ pub fn node_local_handles() -> Outcome {
     arr.write().map_err(|e| got("write", e))?.fill(10.0);
     let (s, _) = p.submit(sum_array, arr.handle()).result().map_err(|e| got("after write", e))?;
     ensure(s == 30.0, || got("sum after the array was written on rank 0", s))?;
+    // Jobs holding the handle, queued behind a blocked job, move to an idle node and read
+    // the array there (shipped to it if it had no copy).
+    let one = build(ClusterPool::builder().workers_per_node(1))?;
+    if one.workers() >= 2 {
+        let gate = Gate::new();
+        let long = one.submit(wait_gate, gate.path());
+        let fs: Vec<_> = (0..12).map(|_| one.submit(sum_array, arr.handle())).collect();
+        for f in fs {
+            match f.result_timeout(PATIENCE) {
+                Ok(Ok((30.0, _))) => {}
+                Ok(other) => return Err(got("an array job behind a blocked one", other)),
+                Err(_) => return Err("an array job waits behind a blocked one".into()),
+            }
+        }
+        gate.open();
+        ensure(long.result().is_ok(), || "the gated job".into())?;
+    }
+    drop(one);
     // The others: refused at submission with a named cause when only nodes could run them.
     let refused = |what: &str, r: Result<String, JobError>| -> Outcome {
         match r {
