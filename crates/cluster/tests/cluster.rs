@@ -1081,6 +1081,21 @@ fn jobs_a_busy_node_holds_move_to_an_idle_one(launched: bool) {
     assert!(long.terminate());
     assert_eq!(long.result(), Err(JobError::Cancelled));
     assert_eq!(ranks.len(), 1, "short jobs ran on the busy node too: {ranks:?}");
+    // With a worker on rank 0 too, wherever the long job lands (rank 0's own pool holds a
+    // window as well: before, its queued jobs waited there while the nodes idled).
+    let mixed = ClusterPool::builder().workers_per_node(1).local_workers(1).build().unwrap();
+    for _ in 0..2 {
+        let long = mixed.submit(sleep_ms, 600_000);
+        let short: Vec<_> = (0..30).map(|_| mixed.submit(slow_where, 1)).collect();
+        for f in short {
+            match f.result_timeout(Duration::from_secs(60)) {
+                Ok(r) => assert!(r.is_ok()),
+                Err(_) => panic!("a short job waits behind the long one while a worker idles"),
+            }
+        }
+        assert!(long.terminate());
+    }
+    drop(mixed);
     // A job being moved and cancelled by its user at the same time is cancelled, exactly
     // once; every other job still runs.
     let long = pool.submit(sleep_ms, 600_000);

@@ -9,14 +9,16 @@
 //! jobs: the window must cover the MPI round trip), up to 1024 per worker. Inside a node
 //! the node's pool balances over its workers as on one machine.
 //!
-//! **Jobs a busy node holds move to an idle one.** A window is more than a node's workers
-//! (it covers the round trip), so a node whose workers are all taken by long jobs still
-//! holds jobs that have not started. When nothing waits here and some target has an idle
-//! worker, rank 0 takes the newest such jobs back (`CANCEL`, the same exact revocation as
-//! `ClusterFuture::cancel`; a refusal means it started) and places them again: a short
-//! job never waits behind a long one while a worker anywhere idles. Rank 0 keeps each
-//! record sent to a node until its outcome arrives (no copy: the buffer the job was
-//! encoded into), to send it again.
+//! **Jobs a busy target holds move to an idle one.** A window is more than a target's
+//! workers (it covers the round trip), so a node (or rank 0's own pool) whose workers are
+//! all taken by long jobs still holds jobs that have not started. When nothing waits here
+//! and some target has an idle worker, rank 0 takes the newest such jobs back (`CANCEL`
+//! to a node, `RecordHandle::cancel` in its own pool: the same exact revocation as
+//! `ClusterFuture::cancel`; a refusal means it started, and that job is not tried again)
+//! and places them again: a short job never waits behind a long one while a worker
+//! anywhere idles. Rank 0 keeps each record sent until its outcome arrives (no copy: the
+//! buffer the job was encoded into; at most `KEEP_FOR_RESEND` bytes), to send it again.
+//! A job holding a node-local handle is never moved.
 //!
 //! **Progress is caller-driven** (as in the local pool): a thread waiting for a result
 //! polls MPI and the local pool itself (`progress`, a `try_lock`), yielding and then
@@ -91,9 +93,11 @@ struct Owed {
     local: Option<RecordHandle>,
     /// The read-only arrays it reads, shipped to the node that runs it (`ship.rs`).
     arrays: Vec<Need>,
-    /// On a node: the record and its time limit, kept to place the job again if it is
-    /// taken back from a busy node (see the module's docs).
+    /// Sent to a target: the record and its time limit, kept to place the job again if
+    /// it is taken back from a busy target (see the module's docs).
     resend: Option<(u64, AlignedVec<16>)>,
+    /// False for a job holding a node-local handle: it runs on rank 0's pool only.
+    movable: bool,
 }
 
 pub(crate) struct State {
@@ -237,8 +241,10 @@ impl Shared {
                 return self.place_local(st, token, record, dest, index, timeout_ns, id, why)
             }
         };
-        st.owed
-            .insert(token, Owed { dest, index, target: None, local: None, arrays, resend: None });
+        st.owed.insert(
+            token,
+            Owed { dest, index, target: None, local: None, arrays, resend: None, movable: true },
+        );
         let mut record = record;
         if st.queue.is_empty() {
             if let Some(t) = st.pick() {
@@ -276,7 +282,15 @@ impl Shared {
         };
         st.owed.insert(
             token,
-            Owed { dest, index, target: None, local: None, arrays: Vec::new(), resend: None },
+            Owed {
+                dest,
+                index,
+                target: None,
+                local: None,
+                arrays: Vec::new(),
+                resend: None,
+                movable: false,
+            },
         );
         let t = &st.targets[local];
         let record = if st.local_queue.is_empty() && t.in_flight < t.window {
@@ -351,7 +365,19 @@ impl Shared {
                     timeout,
                     false,
                 ) {
-                    Ok(h) => Some(h),
+                    Ok(h) => {
+                        if let Some(o) = owed.get_mut(&token) {
+                            if o.movable && *kept + record.len() <= KEEP_FOR_RESEND {
+                                target.sent.push_back(token);
+                                *kept += record.len();
+                                o.target = Some(t);
+                                o.local = Some(h);
+                                o.resend = Some((timeout_ns, record));
+                                return Ok(());
+                            }
+                        }
+                        Some(h)
+                    }
                     Err(RecordError::Full) => {
                         target.in_flight -= 1;
                         target.window = target.in_flight.max(1);
@@ -392,13 +418,10 @@ impl Shared {
         let mut want = idle.saturating_sub(st.stealing.len());
         let mut commands = Vec::new();
         while want > 0 {
-            // The agent holding the most jobs beyond its workers (moves under way count
+            // The target holding the most jobs beyond its workers (moves under way count
             // as gone).
             let mut best: Option<(usize, usize)> = None;
             for (i, t) in st.targets.iter().enumerate() {
-                if !matches!(t.via, Via::Agent(_)) {
-                    continue;
-                }
                 let leaving = st
                     .stealing
                     .iter()
@@ -415,7 +438,9 @@ impl Shared {
             // The newest job still owed by it and not being moved already.
             let mut pick = None;
             while let Some(&k) = t.sent.back() {
-                let mine = owed.get(&k).is_some_and(|o| o.target == Some(i) && o.resend.is_some());
+                let mine = owed
+                    .get(&k)
+                    .is_some_and(|o| o.target == Some(i) && o.resend.is_some() && o.movable);
                 if !mine {
                     t.sent.pop_back();
                     continue;
@@ -430,13 +455,28 @@ impl Shared {
                 pick = t.sent.iter().rev().copied().find(|k| {
                     !stealing.contains(k)
                         && !cancel_asked.contains(k)
-                        && owed.get(k).is_some_and(|o| o.target == Some(i) && o.resend.is_some())
+                        && owed
+                            .get(k)
+                            .is_some_and(|o| o.target == Some(i) && o.resend.is_some() && o.movable)
                 });
             }
             let Some(k) = pick else { break };
             stealing.insert(k);
-            if let Via::Agent(rank) = t.via {
-                commands.push((rank, k));
+            match &t.via {
+                Via::Agent(rank) => commands.push((*rank, k)),
+                // Rank 0's own pool: revoked here and now (exact); its `Cancelled` outcome
+                // comes through the local outbox and is placed again like a node's.
+                Via::Local(_) => {
+                    let revoked =
+                        owed.get(&k).and_then(|o| o.local.as_ref()).is_some_and(|h| h.cancel());
+                    if !revoked {
+                        // It started: never tried again.
+                        stealing.remove(&k);
+                        if let Some(o) = owed.get_mut(&k) {
+                            o.movable = false;
+                        }
+                    }
+                }
             }
             want -= 1;
         }

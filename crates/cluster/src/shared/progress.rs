@@ -71,7 +71,12 @@ impl Shared {
                         // A refusal for a job already done (its outcome came first) is
                         // read by nobody: not kept. Nor is one of rank 0's own attempt
                         // to move the job (it started): a user's cancel gets its own.
-                        if !st.stealing.remove(&token) && st.owed.contains_key(&token) {
+                        if st.stealing.remove(&token) {
+                            // Rank 0's move failed: the job started; never tried again.
+                            if let Some(o) = st.owed.get_mut(&token) {
+                                o.movable = false;
+                            }
+                        } else if st.owed.contains_key(&token) {
                             st.refused.insert(token);
                         }
                     } else {
