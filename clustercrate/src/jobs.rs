@@ -55,7 +55,6 @@ impl Gate {
         let n = GATES.fetch_add(1, Ordering::Relaxed);
         let path =
             std::env::temp_dir().join(format!("clustercrate-gate-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
         Gate { path }
     }
 
@@ -69,8 +68,22 @@ impl Gate {
 }
 
 impl Drop for Gate {
+    /// Opens the gate (a scenario that fails early must not leave its pool's drop waiting
+    /// for gated jobs); `remove_gates` deletes the files at the end of the run.
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::write(&self.path, b"open");
+    }
+}
+
+/// Deletes this run's gate files.
+pub fn remove_gates() {
+    let prefix = format!("clustercrate-gate-{}-", std::process::id());
+    if let Ok(d) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in d.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 }
 

@@ -58,5 +58,7 @@ fn main() {
     if arg.as_deref() == Some("exit-main") {
         main_exits();
     }
-    std::process::exit(harness::run_all(SCENARIOS, arg.as_deref()));
+    let code = harness::run_all(SCENARIOS, arg.as_deref());
+    jobs::remove_gates();
+    std::process::exit(code);
 }

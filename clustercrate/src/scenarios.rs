@@ -77,8 +77,12 @@ pub fn map_keeps_order_with_mixed_lengths() -> Outcome {
 /// jobs while any worker of any node could run them. The long job waits on a gate that is
 /// opened only after every short job has finished, so this cannot pass by timing luck.
 pub fn short_jobs_do_not_wait_behind_a_long_one() -> Outcome {
-    for per_node in [None, Some(1)] {
+    for (per_node, local) in [(None, None), (Some(1), None), (Some(1), Some(1))] {
         let b = ClusterPool::builder();
+        let b = match local {
+            Some(n) => b.local_workers(n),
+            None => b,
+        };
         let p = build(match per_node {
             Some(n) => b.workers_per_node(n),
             None => b,
@@ -96,8 +100,8 @@ pub fn short_jobs_do_not_wait_behind_a_long_one() -> Outcome {
                 Ok(other) => return Err(got("short job", other)),
                 Err(_) => {
                     return Err(format!(
-                        "workers_per_node({per_node:?}), nodes {:?}: short job {i} still \
-                         waits while one long job blocks",
+                        "workers_per_node({per_node:?}), local_workers({local:?}), nodes {:?}: \
+                         short job {i} still waits while one long job blocks",
                         p.nodes()
                     ))
                 }
