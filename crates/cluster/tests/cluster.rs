@@ -45,7 +45,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 25] = [
+    let checks: [Check; 26] = [
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
         ("the_node_array_cache_is_bounded", the_node_array_cache_is_bounded),
         ("a_large_array_is_shipped_once", a_large_array_is_shipped_once),
@@ -57,6 +57,10 @@ fn main() {
         ),
         ("panics_and_timeouts_fail_only_their_job", panics_and_timeouts_fail_only_their_job),
         ("cancel_and_terminate", cancel_and_terminate),
+        (
+            "a_cancelled_future_is_done_when_cancel_returns",
+            a_cancelled_future_is_done_when_cancel_returns,
+        ),
         ("callbacks_wait_and_as_completed", callbacks_wait_and_as_completed),
         ("a_callback_can_end_its_pool", a_callback_can_end_its_pool),
         ("large_payloads_go_through_the_spill_heaps", large_payloads_go_through_the_spill_heaps),
@@ -415,6 +419,41 @@ fn cancel_and_terminate(_: bool) {
         let _ = std::fs::remove_file(marker(i));
     }
     assert_eq!(pool.submit(square, 5).result(), Ok(25), "serves after a terminate");
+}
+
+/// Python: once `cancel()` returned True, `cancelled()` and `done()` are True. Jobs queued
+/// in rank 0's own pool are revoked there and their outcome arrives through the pool's
+/// outbox: before, `cancel()` returned true before the future had it, and `done()` was
+/// false while the pool's progress thread held the state (no-launcher CI run of
+/// clustercrate/: "cancelled()/done() after cancel").
+fn a_cancelled_future_is_done_when_cancel_returns(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).local_workers(1).build().unwrap();
+    let gate = std::env::temp_dir()
+        .join(format!("zeroproc-cluster-cancel-done-{}", std::process::id()))
+        .display()
+        .to_string();
+    let mark = format!("{gate}-mark");
+    let blockers: Vec<_> = (0..pool.workers())
+        .map(|_| pool.submit(gate_then_mark, (gate.clone(), mark.clone())))
+        .collect();
+    for round in 0..200 {
+        let f = pool.submit(sleep_ms, 1);
+        if f.cancel() {
+            assert!(
+                f.done() && f.cancelled(),
+                "round {round}: cancel() was true, the future not done"
+            );
+        }
+        let g = pool.submit(sleep_ms, 1);
+        assert!(g.terminate());
+        assert!(g.done(), "round {round}: terminate() returned, the future not done");
+    }
+    std::fs::write(&gate, b"").unwrap();
+    for b in blockers {
+        assert_eq!(b.result(), Ok(()));
+    }
+    let _ = std::fs::remove_file(&gate);
+    let _ = std::fs::remove_file(&mark);
 }
 
 fn callbacks_wait_and_as_completed(_: bool) {
