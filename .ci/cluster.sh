@@ -60,6 +60,24 @@ expect_abort panic "main panics on purpose"
 echo "--- a node agent dies: Open MPI 4.1 aborts the run and names the rank"
 expect_abort agent-dies "rank 1 .* exited on signal 9"
 
+echo "--- clustercrate/: the cluster as a user's crate sees it (public API only), 3 ranks"
+# Same target dir: the crates it shares with the workspace are built once.
+(cd clustercrate && cargo fmt -- --check \
+  && CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-../target}" cargo clippy -q --release --all-targets -- -D warnings \
+  && CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-../target}" cargo build -q --release)
+cbin="${CARGO_TARGET_DIR:-target}/release/zeroproc-clustercrate"
+timeout 180 "${MPIRUN[@]}" -n 3 "$cbin"
+echo "--- clustercrate/ without a launcher"
+timeout 120 "$cbin"
+echo "--- clustercrate/ panic-main: the agents stop, mpirun ends with a failure"
+rc=0; out=$(timeout 120 "${MPIRUN[@]}" -n 3 "$cbin" panic-main 2>&1) || rc=$?
+if [ "$rc" = 0 ] || [ "$rc" = 124 ] || ! echo "$out" | grep -q "main panics on purpose"; then
+  echo "$out" | tail -n 20; echo "FAIL: panic-main exited $rc"; exit 1
+fi
+echo "--- clustercrate/ exit-main: process::exit(3) with a job running ends the run with 3"
+rc=0; out=$(timeout 120 "${MPIRUN[@]}" -n 3 "$cbin" exit-main 2>&1) || rc=$?
+[ "$rc" = 3 ] || { echo "$out" | tail -n 20; echo "FAIL: exit-main exited $rc"; exit 1; }
+
 echo "--- example mpi_map, 3 ranks"
 cargo build -q --release --features mpi --example mpi_map
 timeout 120 "${MPIRUN[@]}" -n 3 "${CARGO_TARGET_DIR:-target}/release/examples/mpi_map"

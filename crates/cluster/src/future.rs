@@ -189,7 +189,13 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
             return self.cancelled();
         }
         match self.shared.request_cancel(self.token, false) {
-            Some(c) => c,
+            // Revoked in rank 0's own pool: its `Cancelled` outcome comes through the
+            // pool's outbox; as in Python, the future is done when `cancel` returns true.
+            Some(true) => {
+                self.shared.wait_until(None, || self.slot.is_done());
+                true
+            }
+            Some(false) => false,
             None => {
                 self.shared.wait_until(None, || {
                     self.slot.is_done() || self.shared.take_refusal(self.token)
@@ -206,7 +212,9 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         if self.done() {
             return false;
         }
-        if self.shared.request_cancel(self.token, true).is_none() {
+        // Done when this returns (a job revoked or killed in rank 0's own pool reports
+        // through its outbox; one on a node answers over MPI).
+        if self.shared.request_cancel(self.token, true) != Some(false) {
             self.shared.wait_until(None, || self.slot.is_done());
         }
         true

@@ -45,7 +45,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 22] = [
+    let checks: [Check; 26] = [
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
         ("the_node_array_cache_is_bounded", the_node_array_cache_is_bounded),
         ("a_large_array_is_shipped_once", a_large_array_is_shipped_once),
@@ -57,7 +57,12 @@ fn main() {
         ),
         ("panics_and_timeouts_fail_only_their_job", panics_and_timeouts_fail_only_their_job),
         ("cancel_and_terminate", cancel_and_terminate),
+        (
+            "a_cancelled_future_is_done_when_cancel_returns",
+            a_cancelled_future_is_done_when_cancel_returns,
+        ),
         ("callbacks_wait_and_as_completed", callbacks_wait_and_as_completed),
+        ("a_callback_can_end_its_pool", a_callback_can_end_its_pool),
         ("large_payloads_go_through_the_spill_heaps", large_payloads_go_through_the_spill_heaps),
         ("shutdown_then_submit_is_shutdown", shutdown_then_submit_is_shutdown),
         ("local_and_remote_workers_together", local_and_remote_workers_together),
@@ -70,10 +75,15 @@ fn main() {
             node_local_handles_run_on_rank_0_or_are_refused,
         ),
         ("a_busy_node_gets_no_jobs_another_can_start", a_busy_node_gets_no_jobs_another_can_start),
+        ("jobs_a_busy_node_holds_move_to_an_idle_one", jobs_a_busy_node_holds_move_to_an_idle_one),
         ("full_rings_make_jobs_wait_not_fail", full_rings_make_jobs_wait_not_fail),
         (
             "a_map_dropped_early_cancels_its_unstarted_jobs",
             a_map_dropped_early_cancels_its_unstarted_jobs,
+        ),
+        (
+            "a_timed_out_map_runs_none_of_its_unstarted_jobs",
+            a_timed_out_map_runs_none_of_its_unstarted_jobs,
         ),
         ("stats_after_shutdown_keep_the_last_counts", stats_after_shutdown_keep_the_last_counts),
         ("a_map_over_a_slow_input_runs_as_it_reads", a_map_over_a_slow_input_runs_as_it_reads),
@@ -258,6 +268,46 @@ fn a_map_dropped_early_cancels_its_unstarted_jobs(_: bool) {
     assert!(started <= 1 + 3 * n, "{started} of the map's 40 jobs in flight ran ({n} workers)");
 }
 
+/// Waits until the file `gate` exists (if named; at most 60 s), then creates `mark`.
+fn gate_then_mark((gate, mark): (String, String)) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !gate.is_empty() && !std::path::Path::new(&gate).exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::fs::write(&mark, b"").expect("marker");
+}
+
+/// Exactly: a map that timed out (every worker blocked) and is dropped runs none of the
+/// jobs no worker had started, even when the workers are freed right after the drop: the
+/// drop returns once every node has answered its cancels, as Python's `cancel()` is final.
+/// Before, the drop returned with the cancels on their way, and the jobs queued on the
+/// nodes ran when the gate opened (12 of 12 in the first run of clustercrate/).
+fn a_timed_out_map_runs_none_of_its_unstarted_jobs(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let n = pool.workers();
+    let tmp = std::env::temp_dir();
+    let name = |what: &str| {
+        tmp.join(format!("zeroproc-cluster-maptimeout-{}-{what}", std::process::id()))
+            .display()
+            .to_string()
+    };
+    let gate = name("gate");
+    let items: Vec<(String, String)> = (0..n + 12)
+        .map(|i| (if i < n { gate.clone() } else { String::new() }, name(&i.to_string())))
+        .collect();
+    let mut m = pool.map(gate_then_mark, items).timeout(Duration::from_millis(300));
+    assert_eq!(m.next(), Some(Err(JobError::Timeout)));
+    drop(m);
+    std::fs::write(&gate, b"").unwrap();
+    pool.shutdown();
+    let ran = (0..n + 12).filter(|i| std::path::Path::new(&name(&i.to_string())).exists()).count();
+    for i in 0..n + 12 {
+        let _ = std::fs::remove_file(name(&i.to_string()));
+    }
+    let _ = std::fs::remove_file(&gate);
+    assert_eq!(ran, n, "only the {n} jobs running at the drop may run");
+}
+
 /// As `Map` on one machine (`crates/sched/tests/map_stream.rs`): over a stream, each job
 /// is sent before the next item is read, and a finished result comes back before more
 /// items are read. Before, a refill read a whole window of items first: item k here waits
@@ -371,6 +421,41 @@ fn cancel_and_terminate(_: bool) {
     assert_eq!(pool.submit(square, 5).result(), Ok(25), "serves after a terminate");
 }
 
+/// Python: once `cancel()` returned True, `cancelled()` and `done()` are True. Jobs queued
+/// in rank 0's own pool are revoked there and their outcome arrives through the pool's
+/// outbox: before, `cancel()` returned true before the future had it, and `done()` was
+/// false while the pool's progress thread held the state (no-launcher CI run of
+/// clustercrate/: "cancelled()/done() after cancel").
+fn a_cancelled_future_is_done_when_cancel_returns(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).local_workers(1).build().unwrap();
+    let gate = std::env::temp_dir()
+        .join(format!("zeroproc-cluster-cancel-done-{}", std::process::id()))
+        .display()
+        .to_string();
+    let mark = format!("{gate}-mark");
+    let blockers: Vec<_> = (0..pool.workers())
+        .map(|_| pool.submit(gate_then_mark, (gate.clone(), mark.clone())))
+        .collect();
+    for round in 0..200 {
+        let f = pool.submit(sleep_ms, 1);
+        if f.cancel() {
+            assert!(
+                f.done() && f.cancelled(),
+                "round {round}: cancel() was true, the future not done"
+            );
+        }
+        let g = pool.submit(sleep_ms, 1);
+        assert!(g.terminate());
+        assert!(g.done(), "round {round}: terminate() returned, the future not done");
+    }
+    std::fs::write(&gate, b"").unwrap();
+    for b in blockers {
+        assert_eq!(b.result(), Ok(()));
+    }
+    let _ = std::fs::remove_file(&gate);
+    let _ = std::fs::remove_file(&mark);
+}
+
 fn callbacks_wait_and_as_completed(_: bool) {
     let pool = pool();
     let hits = Arc::new(AtomicUsize::new(0));
@@ -406,6 +491,36 @@ fn callbacks_wait_and_as_completed(_: bool) {
 }
 
 /// Sums bytes (so a corrupted large payload would not go unnoticed).
+/// A done-callback that shuts down, terminates or drops the last handle of its own pool
+/// (run by the pool's progress thread: nobody waits on that future) returns, and the
+/// other job's future completes. Before, the pool's end joined the progress thread from
+/// itself: "failed to join thread: Resource deadlock avoided" panicked in the callback,
+/// which never got past the call.
+fn a_callback_can_end_its_pool(_: bool) {
+    for how in ["shutdown", "terminate", "last drop"] {
+        let pool = Arc::new(pool());
+        let f = pool.submit(sleep_ms, 1);
+        let other = pool.submit(sleep_ms, 100);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mine = Arc::clone(&pool);
+        f.add_done_callback(move |_| {
+            match how {
+                "shutdown" => mine.shutdown(),
+                "terminate" => mine.terminate(),
+                _ => drop(mine),
+            }
+            tx.send(()).unwrap();
+        });
+        if how == "last drop" {
+            drop(pool);
+        }
+        rx.recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("a callback calling {how} did not return"));
+        let r = other.result_timeout(Duration::from_secs(60)).ok();
+        assert!(matches!(r, Some(Ok(100) | Err(JobError::Cancelled))), "{how}: {r:?}");
+    }
+}
+
 fn byte_sum(v: Vec<u8>) -> u64 {
     v.iter().map(|&b| b as u64).sum()
 }
@@ -980,6 +1095,81 @@ fn a_busy_node_gets_no_jobs_another_can_start(launched: bool) {
     assert!(
         short.iter().all(|&r| r != long_rank),
         "short jobs ran on the busy node {long_rank}: {short:?}"
+    );
+}
+
+/// The same with the default window (4 jobs per worker): the jobs sent to a node before
+/// its one worker took a 10-minute job have not started; they move to the idle node (before,
+/// they waited behind the long job while the other node idled: the short jobs' results
+/// timed out).
+fn jobs_a_busy_node_holds_move_to_an_idle_one(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let long = pool.submit(sleep_ms, 600_000);
+    let short: Vec<_> = (0..30).map(|_| pool.submit(slow_where, 1)).collect();
+    let ranks: BTreeSet<u32> = short
+        .into_iter()
+        .map(|f| match f.result_timeout(Duration::from_secs(60)) {
+            Ok(r) => r.unwrap(),
+            Err(_) => panic!("a short job waits behind the long one while a node idles"),
+        })
+        .collect();
+    assert!(!long.done(), "the long job is done");
+    assert!(long.terminate());
+    assert_eq!(long.result(), Err(JobError::Cancelled));
+    assert_eq!(ranks.len(), 1, "short jobs ran on the busy node too: {ranks:?}");
+    // With a worker on rank 0 too, wherever the long job lands (rank 0's own pool holds a
+    // window as well: before, its queued jobs waited there while the nodes idled).
+    let mixed = ClusterPool::builder().workers_per_node(1).local_workers(1).build().unwrap();
+    for _ in 0..2 {
+        let long = mixed.submit(sleep_ms, 600_000);
+        let short: Vec<_> = (0..30).map(|_| mixed.submit(slow_where, 1)).collect();
+        for f in short {
+            match f.result_timeout(Duration::from_secs(60)) {
+                Ok(r) => assert!(r.is_ok()),
+                Err(_) => panic!("a short job waits behind the long one while a worker idles"),
+            }
+        }
+        assert!(long.terminate());
+    }
+    drop(mixed);
+    // A job being moved and cancelled by its user at the same time is cancelled, exactly
+    // once; every other job still runs.
+    let long = pool.submit(sleep_ms, 600_000);
+    let fs: Vec<_> = (0..20).map(|_| pool.submit(sleep_ms, 20)).collect();
+    let cancelled = fs.iter().filter(|f| f.cancel()).count();
+    let outcomes: Vec<_> = fs.into_iter().map(|f| f.result()).collect();
+    let n_cancelled = outcomes.iter().filter(|r| **r == Err(JobError::Cancelled)).count();
+    assert_eq!(n_cancelled, cancelled, "{outcomes:?}");
+    assert!(outcomes.iter().all(|r| *r == Ok(20) || *r == Err(JobError::Cancelled)));
+    long.terminate();
+    // Futures terminated by their drop while rank 0 moves jobs (each node's terminated
+    // job frees its worker): none is moved and run again (before, a job whose terminate
+    // was under way was taken back and placed again, and the pool's drop waited 10 min).
+    drop(pool);
+    let pool = ClusterPool::builder().workers_per_node(2).build().unwrap();
+    for _ in 0..3 {
+        let fs: Vec<_> = (0..pool.workers() + 5)
+            .map(|_| pool.submit(sleep_ms, 600_000).cancel_on_drop())
+            .collect();
+        let first = &fs[0];
+        let until = Instant::now() + Duration::from_secs(60);
+        while !first.running() {
+            assert!(Instant::now() < until, "no job started");
+        }
+        drop(fs);
+        let f = pool.submit(square, 3);
+        assert_eq!(
+            f.result_timeout(Duration::from_secs(30)).ok(),
+            Some(Ok(9)),
+            "a terminated job ran again"
+        );
+    }
+    assert!(
+        pool.shutdown_with(Shutdown::new().timeout(Duration::from_secs(1))),
+        "a terminated job ran again"
     );
 }
 

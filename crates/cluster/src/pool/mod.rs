@@ -167,10 +167,15 @@ impl ClusterPool {
                 self.shared.unlock(st); // callbacks of the cancelled jobs
                 tokens
             };
+            let mut asked = Vec::new();
             for t in tokens {
-                // A refusal (running, done) needs no answer here.
-                let _ = self.shared.request_cancel(t, false);
+                // A refusal (running, done) needs no answer here; a node's answer is
+                // awaited below, so no cancelled job starts after this returns.
+                if self.shared.request_cancel(t, false).is_none() {
+                    asked.push(t);
+                }
             }
+            self.shared.await_cancels(&asked);
         }
         if !wait {
             return self.shared.owed() == 0;
@@ -190,6 +195,7 @@ impl ClusterPool {
     pub fn terminate(&self) {
         self.close();
         let mut st = self.shared.lock();
+        st.terminating = true; // a job being moved between nodes is cancelled, not moved
         self.shared.cancel_queue(&mut st);
         self.shared.unlock(st); // callbacks of the cancelled jobs
         self.end(op::TERMINATE);
@@ -249,7 +255,13 @@ impl ClusterPool {
         // Relaxed: see `progress_loop`.
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.progress.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = h.join();
+            // From a done-callback the progress thread runs (a callback that shuts down,
+            // terminates or drops its own pool), joining itself would fail (before: a
+            // panic, "Resource deadlock avoided", and the pool half ended): it sees the
+            // stop flag once the callback returns, and ends on its own.
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
         }
         if let Some(mut c) = launch::controller() {
             c.close_route(self.shared.id);

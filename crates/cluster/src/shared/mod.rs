@@ -9,6 +9,17 @@
 //! jobs: the window must cover the MPI round trip), up to 1024 per worker. Inside a node
 //! the node's pool balances over its workers as on one machine.
 //!
+//! **Jobs a busy target holds move to an idle one.** A window is more than a target's
+//! workers (it covers the round trip), so a node (or rank 0's own pool) whose workers are
+//! all taken by long jobs still holds jobs that have not started. When nothing waits here
+//! and some target has an idle worker, rank 0 takes the newest such jobs back (`CANCEL`
+//! to a node, `RecordHandle::cancel` in its own pool: the same exact revocation as
+//! `ClusterFuture::cancel`; a refusal means it started, and that job is not tried again)
+//! and places them again: a short job never waits behind a long one while a worker
+//! anywhere idles. Rank 0 keeps each record sent until its outcome arrives (no copy: the
+//! buffer the job was encoded into; at most `KEEP_FOR_RESEND` bytes), to send it again.
+//! A job holding a node-local handle is never moved.
+//!
 //! **Progress is caller-driven** (as in the local pool): a thread waiting for a result
 //! polls MPI and the local pool itself (`progress`, a `try_lock`), yielding and then
 //! sleeping with backoff (`idle.rs`); the pool's progress thread polls only while nobody
@@ -68,6 +79,9 @@ pub(crate) struct Target {
     pub in_flight: usize,
     /// Records staged for this agent (`TAG_JOBS` batch).
     outgoing: Vec<u8>,
+    /// Tokens sent to this agent, oldest first (some answered already: trimmed lazily);
+    /// the newest are the ones taken back for an idle target.
+    sent: VecDeque<u64>,
 }
 
 struct Owed {
@@ -79,6 +93,11 @@ struct Owed {
     local: Option<RecordHandle>,
     /// The read-only arrays it reads, shipped to the node that runs it (`ship.rs`).
     arrays: Vec<Need>,
+    /// Sent to a target: the record and its time limit, kept to place the job again if
+    /// it is taken back from a busy target (see the module's docs).
+    resend: Option<(u64, AlignedVec<16>)>,
+    /// False for a job holding a node-local handle: it runs on rank 0's pool only.
+    movable: bool,
 }
 
 pub(crate) struct State {
@@ -94,6 +113,31 @@ pub(crate) struct State {
     /// Replies to commands: (rank, opcode, arguments).
     replies: Vec<(usize, u8, Vec<u8>)>,
     after: Vec<Arc<dyn Dest>>,
+    /// Jobs being taken back from a busy node (`rebalance`).
+    stealing: HashSet<u64>,
+    /// Jobs on a node that the user asked to cancel or terminate: never taken back, and
+    /// their `Cancelled` outcome is the job's even if rank 0 was moving them.
+    cancel_asked: HashSet<u64>,
+    /// `terminate` began: a job taken back is cancelled, not placed again.
+    pub terminating: bool,
+    /// Bytes of the records kept in `Owed::resend` (at most [`KEEP_FOR_RESEND`]).
+    kept: usize,
+}
+
+/// The most record bytes a cluster pool keeps to move jobs between nodes; past it a job
+/// sent to a node stays there (its record is not kept), so rank 0's memory stays bounded
+/// with large arguments in wide windows.
+const KEEP_FOR_RESEND: usize = 64 << 20;
+
+impl State {
+    /// Forgets the record kept for job `o` (answered, or failed).
+    fn unkeep(&mut self, o: &mut Owed) -> Option<(u64, AlignedVec<16>)> {
+        let r = o.resend.take();
+        if let Some((_, rec)) = &r {
+            self.kept -= rec.len();
+        }
+        r
+    }
 }
 
 pub(crate) struct Shared {
@@ -143,6 +187,10 @@ impl Shared {
                 refused: HashSet::new(),
                 replies: Vec::new(),
                 after: Vec::new(),
+                stealing: HashSet::new(),
+                cancel_asked: HashSet::new(),
+                kept: 0,
+                terminating: false,
             }),
             closed: AtomicBool::new(false),
             local_outbox,
@@ -193,7 +241,10 @@ impl Shared {
                 return self.place_local(st, token, record, dest, index, timeout_ns, id, why)
             }
         };
-        st.owed.insert(token, Owed { dest, index, target: None, local: None, arrays });
+        st.owed.insert(
+            token,
+            Owed { dest, index, target: None, local: None, arrays, resend: None, movable: true },
+        );
         let mut record = record;
         if st.queue.is_empty() {
             if let Some(t) = st.pick() {
@@ -229,7 +280,18 @@ impl Shared {
             }
             return token;
         };
-        st.owed.insert(token, Owed { dest, index, target: None, local: None, arrays: Vec::new() });
+        st.owed.insert(
+            token,
+            Owed {
+                dest,
+                index,
+                target: None,
+                local: None,
+                arrays: Vec::new(),
+                resend: None,
+                movable: false,
+            },
+        );
         let t = &st.targets[local];
         let record = if st.local_queue.is_empty() && t.in_flight < t.window {
             match self.send_to(st, local, token, timeout_ns, record) {
@@ -264,7 +326,7 @@ impl Shared {
         record: AlignedVec<16>,
     ) -> Result<(), AlignedVec<16>> {
         st.targets[t].in_flight += 1;
-        let State { targets, owed, after, .. } = &mut *st;
+        let State { targets, owed, after, kept, .. } = &mut *st;
         let target = &mut targets[t];
         let local = match &target.via {
             Via::Agent(rank) => {
@@ -280,7 +342,19 @@ impl Shared {
                     }
                 }
                 wire::push_job(&mut target.outgoing, token, timeout_ns, &record);
-                None
+                target.sent.push_back(token);
+                if target.sent.len() > 2 * target.in_flight + 64 {
+                    // Answered tokens behind a long job: drop them (amortized O(1)).
+                    target.sent.retain(|k| owed.get(k).is_some_and(|o| o.target == Some(t)));
+                }
+                if let Some(o) = owed.get_mut(&token) {
+                    o.target = Some(t);
+                    if *kept + record.len() <= KEEP_FOR_RESEND {
+                        *kept += record.len();
+                        o.resend = Some((timeout_ns, record));
+                    }
+                }
+                return Ok(());
             }
             Via::Local(pool) => {
                 let timeout = (timeout_ns != 0).then(|| Duration::from_nanos(timeout_ns));
@@ -291,7 +365,19 @@ impl Shared {
                     timeout,
                     false,
                 ) {
-                    Ok(h) => Some(h),
+                    Ok(h) => {
+                        if let Some(o) = owed.get_mut(&token) {
+                            if o.movable && *kept + record.len() <= KEEP_FOR_RESEND {
+                                target.sent.push_back(token);
+                                *kept += record.len();
+                                o.target = Some(t);
+                                o.local = Some(h);
+                                o.resend = Some((timeout_ns, record));
+                                return Ok(());
+                            }
+                        }
+                        Some(h)
+                    }
                     Err(RecordError::Full) => {
                         target.in_flight -= 1;
                         target.window = target.in_flight.max(1);
@@ -318,6 +404,93 @@ impl Shared {
             o.local = local;
         }
         Ok(())
+    }
+
+    /// Takes jobs that have not started back from busy nodes while another target has an
+    /// idle worker and nothing waits here (see the module's docs): one `CANCEL` per idle
+    /// worker not yet served by a move under way, for the newest job of the node holding
+    /// the most beyond its workers.
+    pub(crate) fn rebalance(&self, st: &mut State) {
+        if !st.queue.is_empty() || st.terminating {
+            return;
+        }
+        let idle: usize = st.targets.iter().map(|t| t.workers.saturating_sub(t.in_flight)).sum();
+        let mut want = idle.saturating_sub(st.stealing.len());
+        let mut commands = Vec::new();
+        while want > 0 {
+            // The target holding the most jobs beyond its workers (moves under way count
+            // as gone).
+            let mut best: Option<(usize, usize)> = None;
+            for (i, t) in st.targets.iter().enumerate() {
+                let leaving = st
+                    .stealing
+                    .iter()
+                    .filter(|k| st.owed.get(k).is_some_and(|o| o.target == Some(i)))
+                    .count();
+                let extra = t.in_flight.saturating_sub(t.workers + leaving);
+                if extra > 0 && best.is_none_or(|b| extra > b.1) {
+                    best = Some((i, extra));
+                }
+            }
+            let Some((i, _)) = best else { break };
+            let State { targets, owed, stealing, cancel_asked, .. } = &mut *st;
+            let t = &mut targets[i];
+            // The newest job still owed by it and not being moved already.
+            let mut pick = None;
+            while let Some(&k) = t.sent.back() {
+                let mine = owed
+                    .get(&k)
+                    .is_some_and(|o| o.target == Some(i) && o.resend.is_some() && o.movable);
+                if !mine {
+                    t.sent.pop_back();
+                    continue;
+                }
+                if !stealing.contains(&k) && !cancel_asked.contains(&k) {
+                    pick = Some(k);
+                }
+                break;
+            }
+            if pick.is_none() {
+                // The newest is being moved: look further back (rare; bounded by `want`).
+                pick = t.sent.iter().rev().copied().find(|k| {
+                    !stealing.contains(k)
+                        && !cancel_asked.contains(k)
+                        && owed
+                            .get(k)
+                            .is_some_and(|o| o.target == Some(i) && o.resend.is_some() && o.movable)
+                });
+            }
+            let Some(k) = pick else { break };
+            stealing.insert(k);
+            match &t.via {
+                Via::Agent(rank) => commands.push((*rank, k)),
+                // Rank 0's own pool: revoked here and now (exact); its `Cancelled` outcome
+                // comes through the local outbox and is placed again like a node's.
+                Via::Local(_) => {
+                    let revoked =
+                        owed.get(&k).and_then(|o| o.local.as_ref()).is_some_and(|h| h.cancel());
+                    if !revoked {
+                        // It started: never tried again.
+                        stealing.remove(&k);
+                        if let Some(o) = owed.get_mut(&k) {
+                            o.movable = false;
+                        }
+                    }
+                }
+            }
+            want -= 1;
+        }
+        for (rank, k) in commands {
+            self.command(rank, op::CANCEL, &k.to_le_bytes());
+        }
+    }
+
+    /// The user cancels or terminates job `token` (owed by a target): it is not taken back
+    /// from its node, and its `Cancelled` outcome is final even if it was being taken back.
+    fn mark_cancelled(st: &mut State, token: u64) {
+        if st.owed.contains_key(&token) {
+            st.cancel_asked.insert(token);
+        }
     }
 
     /// Sends every agent's staged records.
@@ -400,6 +573,7 @@ impl Shared {
             self.bump();
             return Some(true);
         }
+        Self::mark_cancelled(&mut st, token);
         let o = st.owed.get(&token)?;
         let t = o.target?;
         if let Some(h) = &o.local {
@@ -436,6 +610,7 @@ impl Shared {
             if self.fail_queued(&mut st, t, JobError::Cancelled) {
                 continue;
             }
+            Self::mark_cancelled(&mut st, t);
             let Some(o) = st.owed.get(&t) else { continue };
             if let Some(h) = &o.local {
                 h.cancel();
@@ -446,10 +621,33 @@ impl Shared {
         // Room freed by the jobs failed here goes to other jobs waiting.
         self.drain_queue(&mut st);
         self.unlock(st);
-        for (rank, t) in commands {
+        for &(rank, t) in &commands {
             self.command(rank, op::CANCEL, &t.to_le_bytes());
         }
         self.bump();
+        let tokens: Vec<u64> = commands.iter().map(|c| c.1).collect();
+        self.await_cancels(&tokens);
+    }
+
+    /// Waits until every node asked to cancel `tokens` has answered (the job's outcome, or
+    /// a refusal: it runs), so a job said to be cancelled cannot start afterwards — as
+    /// Python's `cancel()` is final when it returns (before, a map's drop returned with
+    /// its cancels still on their way, and jobs a worker freed just then ran). A round
+    /// trip; bounded (an agent that never answers is a dead run: MPI aborts it).
+    pub(crate) fn await_cancels(&self, tokens: &[u64]) {
+        if tokens.is_empty() {
+            return;
+        }
+        let answered = |st: &State, t: &u64| !st.owed.contains_key(t) || st.refused.contains(t);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        self.wait_until(Some(deadline), || {
+            let st = self.lock();
+            tokens.iter().all(|t| answered(&st, t))
+        });
+        let mut st = self.lock();
+        for t in tokens {
+            st.refused.remove(t);
+        }
     }
 
     /// True if an agent refused to cancel `token` (running or done); forgets it.
@@ -585,6 +783,7 @@ impl Target {
             max_window,
             in_flight: 0,
             outgoing: Vec::new(),
+            sent: VecDeque::new(),
         }
     }
 }

@@ -69,8 +69,14 @@ impl Shared {
                     if m.bytes[0] == op::NOT_CANCELLED && args.len() >= 8 {
                         let token = u64::from_le_bytes(args[..8].try_into().expect("8"));
                         // A refusal for a job already done (its outcome came first) is
-                        // read by nobody: not kept.
-                        if st.owed.contains_key(&token) {
+                        // read by nobody: not kept. Nor is one of rank 0's own attempt
+                        // to move the job (it started): a user's cancel gets its own.
+                        if st.stealing.remove(&token) {
+                            // Rank 0's move failed: the job started; never tried again.
+                            if let Some(o) = st.owed.get_mut(&token) {
+                                o.movable = false;
+                            }
+                        } else if st.owed.contains_key(&token) {
                             st.refused.insert(token);
                         }
                     } else {
@@ -91,22 +97,40 @@ impl Shared {
         if n > 0 && !(st.queue.is_empty() && st.local_queue.is_empty()) {
             self.drain_queue(st);
         }
+        if n > 0 {
+            self.rebalance(st);
+        }
         n
     }
 
     /// Resolves the outcomes in a `TAG_DONE` batch from target `t`.
     fn resolve(&self, st: &mut State, t: usize, batch: &[u8]) -> usize {
         let mut n = 0;
+        let mut moved = false;
         for e in wire::entries(batch, false) {
-            let Some(o) = st.owed.remove(&e.token) else { continue };
+            let Some(mut o) = st.owed.remove(&e.token) else { continue };
             if o.target == Some(t) {
                 st.targets[t].in_flight -= 1;
                 if let (false, Via::Agent(rank)) = (o.arrays.is_empty(), &st.targets[t].via) {
                     super::release_shipped(*rank, &o.arrays);
                 }
             }
-            st.refused.remove(&e.token);
             let kind = e.word as u32;
+            // Taken back from a busy node (`rebalance`) and not cancelled by the user:
+            // placed again, first in line (it was submitted before anything waiting).
+            let asked = st.cancel_asked.remove(&e.token);
+            let stolen = st.stealing.remove(&e.token);
+            let resend = st.unkeep(&mut o);
+            if stolen && !asked && kind == wire::kind::CANCELLED && !st.terminating {
+                if let Some((timeout_ns, record)) = resend {
+                    o.target = None;
+                    st.owed.insert(e.token, o);
+                    st.queue.push_front((e.token, timeout_ns, record));
+                    moved = true;
+                    continue;
+                }
+            }
+            st.refused.remove(&e.token);
             let outcome =
                 if kind == wire::kind::OK { Ok(e.body) } else { Err(wire::error_of(kind, e.body)) };
             if o.dest.complete(o.index, outcome) {
@@ -122,6 +146,9 @@ impl Shared {
         if n > 0 && tgt.in_flight == 0 && !st.queue.is_empty() {
             tgt.window = (tgt.window * 2).min(tgt.max_window);
         }
+        if moved {
+            self.drain_queue(st);
+        }
         n
     }
 
@@ -136,8 +163,11 @@ impl Shared {
         let tokens: Vec<u64> =
             st.owed.iter().filter(|(&k, o)| agent(k, o.target, st)).map(|(&k, _)| k).collect();
         st.queue.clear();
+        st.stealing.clear();
+        st.cancel_asked.clear();
         for t in &tokens {
-            let o = st.owed.remove(t).expect("listed");
+            let mut o = st.owed.remove(t).expect("listed");
+            st.unkeep(&mut o);
             if let Some(i) = o.target {
                 st.targets[i].in_flight -= 1;
             }
