@@ -13,12 +13,18 @@
 //! `ok NAME` / `FAILED NAME: reason`, then `N passed, N failed`; exits 1 if any failed.
 //! Ranks 1.. are node agents: they never run `main`.
 
+// The runner is usercrate's (one copy): each scenario under a watchdog of HANG_LIMIT.
+#[path = "../../usercrate/src/harness.rs"]
 mod harness;
 mod jobs;
 mod scenarios;
 
 use harness::Scenario;
 use scenarios::*;
+
+/// A scenario still running after this long has hung (generous: oversubscribed mpirun on
+/// a shared 2-vCPU machine is slow).
+const HANG_LIMIT: std::time::Duration = std::time::Duration::from_secs(90);
 
 macro_rules! scenarios {
     ($($f:ident),* $(,)?) => {

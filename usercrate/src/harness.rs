@@ -15,8 +15,10 @@ pub struct Scenario {
     pub run: fn() -> Outcome,
 }
 
-/// A scenario still running after this long has hung: the program reports it and exits.
-pub const HANG_LIMIT: Duration = Duration::from_secs(20);
+// `crate::HANG_LIMIT`: a scenario still running after this long has hung, and the program
+// reports it and exits. Each crate using this runner (usercrate, and clustercrate through
+// `#[path]`) sets its own.
+use crate::HANG_LIMIT;
 
 /// Fails with `reason` unless `cond` holds.
 pub fn ensure(cond: bool, reason: impl FnOnce() -> String) -> Outcome {
@@ -122,7 +124,8 @@ fn spawn_watchdog(state: Arc<State>) {
                         state.failed.load(Ordering::SeqCst) + 1,
                     );
                     // Workers die with the controller (PR_SET_PDEATHSIG = SIGKILL), stopped
-                    // ones included.
+                    // ones included; under mpirun, rank 0 leaving without finalizing MPI
+                    // makes mpirun abort the node agents (their workers die with them).
                     std::process::exit(1);
                 }
             }

@@ -24,6 +24,9 @@ use scenarios::*;
 use semantics5::*;
 use user4::*;
 
+/// A scenario still running after this long has hung (`harness.rs`).
+const HANG_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 macro_rules! scenarios {
     ($($(#[$m:meta])* $f:ident),* $(,)?) => {
         &[$($(#[$m])* Scenario { name: stringify!($f), run: $f }),*]
