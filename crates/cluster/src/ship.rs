@@ -243,6 +243,7 @@ impl Shipped {
         let held = self.nodes.entry(rank).or_default();
         net.send(rank, TAG_ARRAY, msg);
         net.send_shared(rank, TAG_ARRAY_DATA, data);
+        // Relaxed: a statistics counter (`arrays_shipped`), ordered with nothing.
         SHIPPED.fetch_add(1, Ordering::Relaxed);
         for t in &evict {
             held.remove(t);
