@@ -44,6 +44,10 @@ pub(crate) trait Complete: Send + Sync {
     fn fail(&self, locked: &mut Locked<'_>, seq: u64, e: JobError<Never>) -> bool;
     /// Runs callbacks / wakers, outside the pool lock.
     fn after(&self);
+    /// Takes back the reference to this destination that a resolved job held (under the
+    /// pool lock). The default drops it; a `map`'s sink keeps it for its next job
+    /// (`Sink::lend`), which spares two atomic reference-count updates per job.
+    fn give_back(self: Arc<Self>, _locked: &mut Locked<'_>) {}
     /// True if [`after`](Self::after) runs user callbacks (which may block): those go to
     /// the pool's callback thread, not the thread that happened to drain the completion.
     fn has_callbacks(&self) -> bool {
@@ -582,6 +586,8 @@ impl Core {
             };
             if needs_after {
                 after.push(o.dest);
+            } else {
+                o.dest.give_back(&mut locked);
             }
         });
         *load -= resolved;

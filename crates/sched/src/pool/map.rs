@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
+#[path = "map_sink_tests.rs"]
+mod sink_tests;
+
 /// Upper bound of the adaptive window, per worker.
 const MAX_WINDOW_PER_WORKER: usize = 1024;
 
@@ -47,6 +51,12 @@ struct SinkInner<R> {
     slots: VecDeque<Slot<R>>,
     /// Completed sequence numbers in completion order (unordered mode).
     arrived: VecDeque<u64>,
+    /// References to this sink given back by resolved jobs, lent to the next ones
+    /// ([`Sink::lend`]): no reference-count update per job.
+    spares: Vec<Arc<dyn Complete>>,
+    /// The map is gone: references given back are dropped (kept, they would keep the
+    /// sink alive for ever: each is a reference to the sink from inside it).
+    closed: bool,
 }
 
 /// Completed chunks, by sequence number, until the iterator takes them. A deque indexed
@@ -63,6 +73,15 @@ struct Sink<R> {
 }
 
 impl<R: Message + Send + 'static> Sink<R> {
+    /// A reference for a job's entry in the job table: one given back by a resolved job
+    /// if there is one, else a new one.
+    fn lend(self: &Arc<Self>, locked: &mut Locked<'_>) -> Arc<dyn Complete> {
+        match self.inner.get(locked).spares.pop() {
+            Some(d) => d,
+            None => self.clone(),
+        }
+    }
+
     /// Stores the outcome of chunk `seq` (sequence numbers are dense: the slots of chunks
     /// submitted before it are created as pending).
     fn store(&self, locked: &mut Locked<'_>, seq: u64, v: ChunkOutcome<R>) {
@@ -146,6 +165,17 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
     fn fail(&self, locked: &mut Locked<'_>, seq: u64, e: JobError<Never>) -> bool {
         self.store(locked, seq, Err(e));
         false
+    }
+
+    fn give_back(self: Arc<Self>, locked: &mut Locked<'_>) {
+        // SAFETY: the pointee lives while any `Arc` of it does; `self` is one, and is either
+        // moved into the sink's own list (which lives inside the pointee) or dropped after
+        // the last use of `sink`.
+        let sink: &Self = unsafe { &*Arc::as_ptr(&self) };
+        let g = sink.inner.get(locked);
+        if !g.closed {
+            g.spares.push(self);
+        }
     }
 
     fn after(&self) {}
@@ -394,7 +424,13 @@ where
             Arc::new(Sink {
                 inner: LockedCell::new(
                     key,
-                    SinkInner { base: 0, slots: VecDeque::new(), arrived: VecDeque::new() },
+                    SinkInner {
+                        base: 0,
+                        slots: VecDeque::new(),
+                        arrived: VecDeque::new(),
+                        spares: Vec::new(),
+                        closed: false,
+                    },
                 ),
                 stored: AtomicU64::new(0),
                 decode_one: chunk == 1,
@@ -499,7 +535,10 @@ where
         let mut batch = shared.batch().ok();
         for job in jobs {
             let seq = self.next_seq;
-            let dest: Arc<dyn Complete> = sink.clone();
+            let dest = match batch.as_mut() {
+                Some(b) => sink.lend(&mut b.locked()),
+                None => sink.clone(),
+            };
             let failed = match place(shared, &mut batch, fn_id, &job, dest, seq, t) {
                 Ok(_) => None,
                 Err(Attempt::Encode(message)) => Some(JobError::Decode { message }),
@@ -565,10 +604,25 @@ where
 impl<F, I, A, R> Drop for Map<'_, F, I, A, R> {
     fn drop(&mut self) {
         self.abandon();
+        self.close_sink();
     }
 }
 
 impl<F, I, A, R> Map<'_, F, I, A, R> {
+    /// Ends the sink's lending: the references it holds to itself are dropped, and those
+    /// of jobs still running will be when they resolve.
+    fn close_sink(&mut self) {
+        let Some(sink) = self.sink.as_ref() else { return };
+        let spares = {
+            let mut core = self.pool.shared.lock();
+            let mut locked = core.key.token();
+            let g = sink.inner.get(&mut locked);
+            g.closed = true;
+            std::mem::take(&mut g.spares)
+        };
+        drop(spares); // outside the lock (the map's own reference keeps the sink)
+    }
+
     /// Gives up the chunks in flight (the iterator was dropped or timed out): cancels
     /// those no worker has claimed; with `cancel_on_drop`, kills the workers of the rest.
     fn abandon(&mut self) {
