@@ -69,12 +69,17 @@ impl Header {
         self.flags & FLAG_SPILLED != 0
     }
 
+    /// Writes the header into `out[..HEADER_LEN]`: built in a local array (fixed
+    /// indices, no bounds checks) and stored with one length check.
+    #[inline]
     pub(crate) fn write(&self, out: &mut [u8]) {
-        out[0..2].copy_from_slice(&MAGIC.to_le_bytes());
-        out[2] = VERSION;
-        out[3] = self.flags;
-        out[4..8].copy_from_slice(&self.fn_id.to_le_bytes());
-        out[8..16].copy_from_slice(&self.job_id.to_le_bytes());
+        let mut h = [0u8; HEADER_LEN];
+        h[0..2].copy_from_slice(&MAGIC.to_le_bytes());
+        h[2] = VERSION;
+        h[3] = self.flags;
+        h[4..8].copy_from_slice(&self.fn_id.to_le_bytes());
+        h[8..16].copy_from_slice(&self.job_id.to_le_bytes());
+        out[..HEADER_LEN].copy_from_slice(&h);
     }
 
     /// Reads and checks (magic, version) the header at the start of an envelope: the one
@@ -90,6 +95,7 @@ impl Header {
     /// assert!(!zeroproc_codec::envelope::is_spilled(&rec[..n]));
     /// # let _ = FLAG_SPILLED;
     /// ```
+    #[inline]
     pub fn read(b: &[u8]) -> Result<Self, DecodeError> {
         if b.len() < HEADER_LEN {
             return Err(DecodeError::Truncated { len: b.len() });
@@ -389,6 +395,7 @@ where
 }
 
 /// The header of an envelope that carries its archive inline.
+#[inline]
 fn inline_header(bytes: &[u8]) -> Result<Header, DecodeError> {
     let h = Header::read(bytes)?;
     if h.flags & FLAG_SPILLED != 0 {

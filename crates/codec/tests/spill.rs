@@ -203,8 +203,10 @@ fn a_block_that_fails_validation_is_freed_and_reported() {
     assert!(matches!(r, Err(DecodeError::Invalid(_))), "{r:?}");
     // What a user reads (JobError::Decode): not rancor's advice to rebuild it with
     // features (new-user finding), but what failed.
+    // (A debug build's rancor keeps its own message, which names the overrun.)
     let msg = r.unwrap_err().to_string();
-    assert!(msg.contains("do not validate") && !msg.contains("rancor"), "{msg}");
+    let names_it = msg.contains("do not validate") || msg.contains("overran");
+    assert!(names_it && !msg.contains("rancor"), "{msg}");
     assert_eq!(heap.stats().in_use_blocks(), 0, "claimed, invalid, freed");
     heap.check().unwrap();
 }

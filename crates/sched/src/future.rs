@@ -7,6 +7,7 @@
 
 use crate::error::{JobError, JobErrorKind, Never};
 use crate::pool::core::{Complete, Shared};
+use crate::pool::locked::Locked;
 use crate::spill::SpillHeap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -174,7 +175,14 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
 }
 
 impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
-    fn complete(&self, _seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool {
+    fn complete(
+        &self,
+        _: &mut Locked<'_>,
+        _seq: u64,
+        st: u32,
+        bytes: &[u8],
+        heap: Option<&SpillHeap>,
+    ) -> bool {
         use crate::job::status;
         let v = match st {
             status::OK => (self.decode)(bytes, heap),
@@ -190,7 +198,7 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
         self.set(v)
     }
 
-    fn fail(&self, _seq: u64, e: JobError<Never>) -> bool {
+    fn fail(&self, _: &mut Locked<'_>, _seq: u64, e: JobError<Never>) -> bool {
         self.set(Err(e.map_job(|n| match n {})))
     }
 

@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 use super::kill_window_tests;
+use super::locked::{CoreKey, Locked};
 use crate::claim::{slot_of, Claim, ClaimTable, Regions};
 use crate::control::{PoolHeader, SegmentMap, WorkerControl};
 use crate::error::{JobError, Never};
@@ -24,15 +25,29 @@ use zeroproc_shm::wait::{self, Poll};
 use zeroproc_shm::Segment;
 
 /// Where a completion goes: a future, or one position of a `map`.
+///
+/// `complete` and `fail` are called under the pool lock, whose token (`locked`) they get:
+/// a destination may keep state guarded by that lock alone (`locked.rs`).
 pub(crate) trait Complete: Send + Sync {
     /// Stores a completion record (`st` = status, `bytes` = payload) for `seq`. Returns
     /// true when [`after`](Self::after) must be called once the pool lock is released.
     /// `heap` is the pool's spill heap when the record is a spilled envelope.
-    fn complete(&self, seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool;
+    fn complete(
+        &self,
+        locked: &mut Locked<'_>,
+        seq: u64,
+        st: u32,
+        bytes: &[u8],
+        heap: Option<&SpillHeap>,
+    ) -> bool;
     /// Stores a failure for `seq` (same return convention).
-    fn fail(&self, seq: u64, e: JobError<Never>) -> bool;
+    fn fail(&self, locked: &mut Locked<'_>, seq: u64, e: JobError<Never>) -> bool;
     /// Runs callbacks / wakers, outside the pool lock.
     fn after(&self);
+    /// Takes back the reference to this destination that a resolved job held (under the
+    /// pool lock). The default drops it; a `map`'s sink keeps it for its next job
+    /// (`Sink::lend`), which spares two atomic reference-count updates per job.
+    fn give_back(self: Arc<Self>, _locked: &mut Locked<'_>) {}
     /// True if [`after`](Self::after) runs user callbacks (which may block): those go to
     /// the pool's callback thread, not the thread that happened to drain the completion.
     fn has_callbacks(&self) -> bool {
@@ -221,6 +236,8 @@ pub(crate) struct Core {
     /// The functions registered in the pool's shared function table.
     pub fns: Registry,
     after: Vec<Arc<dyn Complete>>,
+    /// The pool lock's key: `key.token()` for state guarded by this lock (`locked.rs`).
+    pub key: CoreKey,
 }
 
 /// Shared by the `Pool`, its futures, its map iterators and its supervisor thread.
@@ -292,6 +309,7 @@ impl Shared {
                 rr: 0,
                 fns: Registry::new(),
                 after: Vec::new(),
+                key: CoreKey::new(),
             }),
             waiters: AtomicUsize::new(0),
             interest: AtomicUsize::new(0),
@@ -362,6 +380,25 @@ impl Shared {
         }
         self.notify_waiters();
         true
+    }
+
+    /// Takes the pool lock (waiting for it), drains every completion ring, and runs `f`
+    /// under the same lock: a `map` takes its finished results this way, one lock for
+    /// draining and taking. Callbacks of what completed run in this thread afterwards.
+    pub(crate) fn poll_locked<T>(&self, f: impl FnOnce(&mut Core) -> T) -> T {
+        let mut core = self.lock();
+        let n = core.drain_all(self);
+        let r = f(&mut core);
+        if n == 0 {
+            return r;
+        }
+        // Relaxed: a change counter (see `completed`).
+        self.completed.fetch_add(n as u64, Ordering::Relaxed);
+        let after = std::mem::take(&mut core.after);
+        drop(core);
+        self.run_after(after);
+        self.notify_waiters();
+        r
     }
 
     /// Hands `after` hooks to the pool's callback thread (`callbacks.rs`).
@@ -519,7 +556,8 @@ impl Core {
     /// resolved (a corrupt ring resolves the slot's jobs with an error: see
     /// [`retire`](Self::retire)).
     pub(crate) fn drain(&mut self, w: usize, shared: &Shared) -> usize {
-        let Core { slots, after, jobs, regions, seqs, .. } = self;
+        let Core { slots, after, jobs, regions, seqs, key, .. } = self;
+        let mut locked = key.token();
         let Slot { rx, load, .. } = &mut slots[w];
         let spilled = zeroproc_codec::envelope::is_spilled;
         let mut resolved = 0;
@@ -537,16 +575,19 @@ impl Core {
             let heap = if spilled(&rec) { shared.spill.get(shared.header()) } else { None };
             // A panicking user `Deserialize` must not unwind through the ring's drain
             // (the record would be delivered again).
-            let done = crate::job::contain(|| o.dest.complete(o.seq, rec.kind(), &rec, heap));
+            let done =
+                crate::job::contain(|| o.dest.complete(&mut locked, o.seq, rec.kind(), &rec, heap));
             let needs_after = match done {
                 Some(a) => a,
                 None => {
                     let message = "decoding the result panicked".to_owned();
-                    o.dest.fail(o.seq, JobError::Decode { message })
+                    o.dest.fail(&mut locked, o.seq, JobError::Decode { message })
                 }
             };
             if needs_after {
                 after.push(o.dest);
+            } else {
+                o.dest.give_back(&mut locked);
             }
         });
         *load -= resolved;
@@ -608,7 +649,7 @@ impl Core {
             }
             let o = self.jobs.take(id).expect("checked");
             self.slots[w].load -= 1;
-            if o.dest.fail(o.seq, e()) {
+            if o.dest.fail(&mut self.key.token(), o.seq, e()) {
                 self.after.push(o.dest);
             }
             failed += 1;

@@ -1,6 +1,7 @@
 //! `pool.map(f, items)`: lazy, bounded, ordered (or not), optionally chunked.
 
 use super::core::{Complete, Shared};
+use super::locked::{Locked, LockedCell};
 use super::submit::{Attempt, Batch};
 use super::Pool;
 use crate::error::{JobError, Never};
@@ -10,8 +11,12 @@ use crate::spill::{decode_owned, SpillHeap};
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[cfg(test)]
+#[path = "map_sink_tests.rs"]
+mod sink_tests;
 
 /// Upper bound of the adaptive window, per worker.
 const MAX_WINDOW_PER_WORKER: usize = 1024;
@@ -46,27 +51,41 @@ struct SinkInner<R> {
     slots: VecDeque<Slot<R>>,
     /// Completed sequence numbers in completion order (unordered mode).
     arrived: VecDeque<u64>,
+    /// References to this sink given back by resolved jobs, lent to the next ones
+    /// ([`Sink::lend`]): no reference-count update per job.
+    spares: Vec<Arc<dyn Complete>>,
+    /// The map is gone: references given back are dropped (kept, they would keep the
+    /// sink alive for ever: each is a reference to the sink from inside it).
+    closed: bool,
 }
 
 /// Completed chunks, by sequence number, until the iterator takes them. A deque indexed
-/// by `seq - base` (no hashing, no per-item allocation for `chunk_size(1)`).
+/// by `seq - base` (no hashing, no per-item allocation for `chunk_size(1)`), guarded by
+/// the pool lock, under which completions are drained anyway (`locked.rs`: a mutex of
+/// its own cost three atomic read-modify-writes per job).
 struct Sink<R> {
-    inner: Mutex<SinkInner<R>>,
-    /// Completions stored (a change counter for the waiting iterator).
+    inner: LockedCell<SinkInner<R>>,
+    /// Completions stored (a change counter for the waiting iterator). Written only
+    /// under the pool lock.
     stored: AtomicU64,
     decode_one: bool,
     ordered: bool,
 }
 
 impl<R: Message + Send + 'static> Sink<R> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, SinkInner<R>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    /// A reference for a job's entry in the job table: one given back by a resolved job
+    /// if there is one, else a new one.
+    fn lend(self: &Arc<Self>, locked: &mut Locked<'_>) -> Arc<dyn Complete> {
+        match self.inner.get(locked).spares.pop() {
+            Some(d) => d,
+            None => self.clone(),
+        }
     }
 
     /// Stores the outcome of chunk `seq` (sequence numbers are dense: the slots of chunks
     /// submitted before it are created as pending).
-    fn store(&self, seq: u64, v: ChunkOutcome<R>) {
-        let mut g = self.lock();
+    fn store(&self, locked: &mut Locked<'_>, seq: u64, v: ChunkOutcome<R>) {
+        let g = self.inner.get(locked);
         let Some(i) = seq.checked_sub(g.base) else { return };
         let i = i as usize;
         while g.slots.len() <= i {
@@ -78,17 +97,17 @@ impl<R: Message + Send + 'static> Sink<R> {
                 g.arrived.push_back(seq);
             }
         }
-        drop(g);
-        // Release: pairs with the Acquire load in `Map::take`.
-        self.stored.fetch_add(1, Ordering::Release);
+        // Release: pairs with the Acquire loads in `Map::take`. Every store runs under the
+        // pool lock (the token), so a load and a store make the increment, without a
+        // read-modify-write.
+        self.stored.store(self.stored.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
     /// Moves every chunk that can be taken now into `out`, in the order the iterator
     /// yields them (ordered: the completed prefix; unordered: completion order): one lock
     /// for a run of results instead of one per result.
-    fn take_ready(&self, out: &mut VecDeque<(u64, ChunkOutcome<R>)>) {
-        let mut g = self.lock();
-        let g = &mut *g;
+    fn take_ready(&self, locked: &mut Locked<'_>, out: &mut VecDeque<(u64, ChunkOutcome<R>)>) {
+        let g = self.inner.get(locked);
         if self.ordered {
             while let Some(Slot::Ready(..)) = g.slots.front() {
                 let Some(Slot::Ready(v)) = g.slots.pop_front() else { unreachable!() };
@@ -112,36 +131,64 @@ impl<R: Message + Send + 'static> Sink<R> {
 }
 
 impl<R: Message + Send + 'static> Complete for Sink<R> {
-    fn complete(&self, seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool {
+    fn complete(
+        &self,
+        locked: &mut Locked<'_>,
+        seq: u64,
+        st: u32,
+        bytes: &[u8],
+        heap: Option<&SpillHeap>,
+    ) -> bool {
         let v = match st {
             status::OK if self.decode_one => decode_owned::<R>(bytes, heap).map(Chunk::One),
             status::OK => decode_owned::<Vec<R>>(bytes, heap).map(Chunk::Many),
             status::PANICKED => {
                 let message = String::from_utf8_lossy(bytes).into_owned();
-                self.store(seq, Err(JobError::Panicked { message }));
+                self.store(locked, seq, Err(JobError::Panicked { message }));
                 return false;
             }
             status::SKIPPED => {
-                self.store(seq, Err(JobError::Cancelled));
+                self.store(locked, seq, Err(JobError::Cancelled));
                 return false;
             }
             status::TOO_LARGE => {
                 let message = String::from_utf8_lossy(bytes).into_owned();
-                self.store(seq, Err(JobError::TooLarge { message }));
+                self.store(locked, seq, Err(JobError::TooLarge { message }));
                 return false;
             }
             _ => Err(String::from_utf8_lossy(bytes).into_owned()),
         };
-        self.store(seq, v.map_err(|message| JobError::Decode { message }));
+        self.store(locked, seq, v.map_err(|message| JobError::Decode { message }));
         false
     }
 
-    fn fail(&self, seq: u64, e: JobError<Never>) -> bool {
-        self.store(seq, Err(e));
+    fn fail(&self, locked: &mut Locked<'_>, seq: u64, e: JobError<Never>) -> bool {
+        self.store(locked, seq, Err(e));
         false
+    }
+
+    fn give_back(self: Arc<Self>, locked: &mut Locked<'_>) {
+        // SAFETY: the pointee lives while any `Arc` of it does; `self` is one, and is either
+        // moved into the sink's own list (which lives inside the pointee) or dropped after
+        // the last use of `sink`.
+        let sink: &Self = unsafe { &*Arc::as_ptr(&self) };
+        let g = sink.inner.get(locked);
+        if !g.closed {
+            g.spares.push(self);
+        }
     }
 
     fn after(&self) {}
+}
+
+/// Drains the completion rings and moves what `sink` can hand out now into `ready`,
+/// under one acquisition of the pool lock.
+fn take_ready<R: Message + Send + 'static>(
+    pool: &Pool,
+    sink: &Sink<R>,
+    ready: &mut VecDeque<(u64, ChunkOutcome<R>)>,
+) {
+    pool.shared.poll_locked(|core| sink.take_ready(&mut core.key.token(), ready));
 }
 
 /// Places one job through `batch`; when every ring is full, publishes the batch, drains
@@ -224,6 +271,8 @@ pub struct Map<'p, F, I, A, R> {
     ready: VecDeque<(u64, ChunkOutcome<R>)>,
     /// Chunks submitted and not yet taken.
     in_flight: usize,
+    /// `top_up` calls, to space out its looks for idle workers.
+    looks: u32,
     next_seq: u64,
     out: std::vec::IntoIter<R>,
     /// The last chunk, when it holds fewer than `chunk` items: (seq, items).
@@ -260,6 +309,7 @@ where
             sink: None,
             ready: VecDeque::new(),
             in_flight: 0,
+            looks: 0,
             next_seq: 0,
             out: Vec::new().into_iter(),
             tail: None,
@@ -363,25 +413,30 @@ where
         self
     }
 
-    fn sink(&mut self) -> Arc<Sink<R>> {
+    /// The map's sink, made at the first `next` (the time-out's clock starts then).
+    fn sink(&mut self) -> &Arc<Sink<R>> {
         let chunk = self.chunk;
-        self.sink
-            .get_or_insert_with(|| {
-                if let Some(t) = self.timeout {
-                    self.deadline = zeroproc_shm::wait::deadline_after(t);
-                }
-                Arc::new(Sink {
-                    inner: Mutex::new(SinkInner {
+        self.sink.get_or_insert_with(|| {
+            if let Some(t) = self.timeout {
+                self.deadline = zeroproc_shm::wait::deadline_after(t);
+            }
+            let key = self.pool.shared.lock().key.id();
+            Arc::new(Sink {
+                inner: LockedCell::new(
+                    key,
+                    SinkInner {
                         base: 0,
                         slots: VecDeque::new(),
                         arrived: VecDeque::new(),
-                    }),
-                    stored: AtomicU64::new(0),
-                    decode_one: chunk == 1,
-                    ordered: self.ordered,
-                })
+                        spares: Vec::new(),
+                        closed: false,
+                    },
+                ),
+                stored: AtomicU64::new(0),
+                decode_one: chunk == 1,
+                ordered: self.ordered,
             })
-            .clone()
+        })
     }
 
     /// Submits chunks until the window is full or the items run out. The items are pulled
@@ -395,16 +450,29 @@ where
     /// [`SLOW_INPUT`] in this refill, the batches stay at one
     /// chunk and the refill stops as soon as a result can be handed out, so results come
     /// back as they are done instead of after a window of slow items.
-    fn top_up(&mut self, sink: &Arc<Sink<R>>) {
-        if self.window < self.max_window && self.pool.shared.starved() {
-            self.window = (self.window * 2).min(self.max_window);
+    fn top_up(&mut self) {
+        if self.exhausted {
+            return;
         }
         // Refill only once half the window has drained, then in few batches: one lock
         // acquisition and one publish per worker for many jobs, instead of one job each
         // time a result is taken.
-        if self.exhausted || self.in_flight > self.window / 2 {
+        let refill = self.in_flight <= self.window / 2;
+        // The look for an idle worker (a try-lock of the pool: two atomic read-modify-
+        // writes) is made at each refill and at every 16th result between refills; made
+        // at every result it was 4.4 % of a tiny-job map's time (`perf`, 2026-12-06).
+        self.looks = self.looks.wrapping_add(1);
+        if self.window < self.max_window
+            && (refill || self.looks % 16 == 0)
+            && self.pool.shared.starved()
+        {
+            self.window = (self.window * 2).min(self.max_window);
+        }
+        if self.in_flight > self.window / 2 {
             return;
         }
+        // One reference count per refill (each placed job takes one more).
+        let sink = &self.sink.clone().expect("made by `next_item`");
         let want = self.window - self.in_flight;
         let mut reading = Duration::ZERO;
         let mut batch = 1;
@@ -455,8 +523,7 @@ where
     /// Whether a result can be handed out now (completions drained first).
     #[cold]
     fn result_waiting(&mut self, sink: &Sink<R>) -> bool {
-        self.pool.shared.poll();
-        sink.take_ready(&mut self.ready);
+        take_ready(self.pool, sink, &mut self.ready);
         !self.ready.is_empty()
     }
 
@@ -468,18 +535,24 @@ where
         let mut batch = shared.batch().ok();
         for job in jobs {
             let seq = self.next_seq;
-            let dest: Arc<dyn Complete> = sink.clone();
-            match place(shared, &mut batch, fn_id, &job, dest, seq, t) {
-                Ok(_) => {}
-                Err(Attempt::Encode(message)) => sink.store(seq, Err(JobError::Decode { message })),
-                Err(Attempt::TooLarge(message)) => {
-                    sink.store(seq, Err(JobError::TooLarge { message }))
-                }
-                Err(Attempt::NoWorkers | Attempt::Corrupt) => {
-                    sink.store(seq, Err(JobError::NoWorkers))
-                }
+            let dest = match batch.as_mut() {
+                Some(b) => sink.lend(&mut b.locked()),
+                None => sink.clone(),
+            };
+            let failed = match place(shared, &mut batch, fn_id, &job, dest, seq, t) {
+                Ok(_) => None,
+                Err(Attempt::Encode(message)) => Some(JobError::Decode { message }),
+                Err(Attempt::TooLarge(message)) => Some(JobError::TooLarge { message }),
+                Err(Attempt::NoWorkers | Attempt::Corrupt) => Some(JobError::NoWorkers),
                 Err(Attempt::Closed | Attempt::Full | Attempt::HeapFull) => {
-                    sink.store(seq, Err(JobError::Shutdown))
+                    Some(JobError::Shutdown)
+                }
+            };
+            if let Some(e) = failed {
+                // Under the pool lock: the batch's, or taken for this (rare) store.
+                match batch.as_mut() {
+                    Some(b) => sink.store(&mut b.locked(), seq, Err(e)),
+                    None => sink.store(&mut shared.lock().key.token(), seq, Err(e)),
                 }
             }
             self.in_flight += 1;
@@ -496,15 +569,18 @@ where
     }
 
     /// Takes the next finished chunk (the oldest one when ordered), waiting for it.
-    fn take(&mut self, sink: &Sink<R>) -> Option<(usize, ChunkOutcome<R>)> {
+    fn take(&mut self) -> Option<(usize, ChunkOutcome<R>)> {
         loop {
             if let Some((seq, r)) = self.ready.pop_front() {
                 self.in_flight -= 1;
                 return Some((self.items_in(seq), r));
             }
+            // Borrowed, not cloned: a reference count per result was 2 atomic
+            // read-modify-writes per job (`perf`, 2026-12-06).
+            let sink = self.sink.as_deref().expect("made by `next_item`");
             // Acquire: pairs with the Release increment in `Sink::store`.
             let seen = sink.stored.load(Ordering::Acquire);
-            sink.take_ready(&mut self.ready);
+            take_ready(self.pool, sink, &mut self.ready);
             if !self.ready.is_empty() {
                 continue;
             }
@@ -528,10 +604,25 @@ where
 impl<F, I, A, R> Drop for Map<'_, F, I, A, R> {
     fn drop(&mut self) {
         self.abandon();
+        self.close_sink();
     }
 }
 
 impl<F, I, A, R> Map<'_, F, I, A, R> {
+    /// Ends the sink's lending: the references it holds to itself are dropped, and those
+    /// of jobs still running will be when they resolve.
+    fn close_sink(&mut self) {
+        let Some(sink) = self.sink.as_ref() else { return };
+        let spares = {
+            let mut core = self.pool.shared.lock();
+            let mut locked = core.key.token();
+            let g = sink.inner.get(&mut locked);
+            g.closed = true;
+            std::mem::take(&mut g.spares)
+        };
+        drop(spares); // outside the lock (the map's own reference keeps the sink)
+    }
+
     /// Gives up the chunks in flight (the iterator was dropped or timed out): cancels
     /// those no worker has claimed; with `cancel_on_drop`, kills the workers of the rest.
     fn abandon(&mut self) {
@@ -643,12 +734,12 @@ where
             self.errors -= 1;
             return self.error.clone().map(Err);
         }
-        let sink = self.sink();
-        self.top_up(&sink);
+        self.sink();
+        self.top_up();
         if self.in_flight == 0 {
             return None;
         }
-        match self.take(&sink) {
+        match self.take() {
             None => {
                 // Timed out: give up what is in flight (Python's `map` cancels its pending
                 // futures as its `TimeoutError` leaves the iterator), report once, end.

@@ -9,6 +9,7 @@ mod inplace;
 #[cfg(test)]
 mod kill_window_tests;
 mod live;
+pub(crate) mod locked;
 mod map;
 pub(crate) mod observe;
 mod probe;

@@ -9,6 +9,7 @@
 //! result is handed to the sink straight from its block.
 
 use super::core::{Complete, Owed, Shared};
+use super::locked::Locked;
 use super::submit::Attempt;
 use super::Pool;
 use crate::error::{JobError, Never};
@@ -81,7 +82,14 @@ struct RawJob {
 }
 
 impl Complete for RawJob {
-    fn complete(&self, _seq: u64, st: u32, bytes: &[u8], heap: Option<&SpillHeap>) -> bool {
+    fn complete(
+        &self,
+        _: &mut Locked<'_>,
+        _seq: u64,
+        st: u32,
+        bytes: &[u8],
+        heap: Option<&SpillHeap>,
+    ) -> bool {
         let msg = || String::from_utf8_lossy(bytes).into_owned();
         let failed = match st {
             status::OK if envelope::is_spilled(bytes) => match self.spilled_result(bytes, heap) {
@@ -102,7 +110,7 @@ impl Complete for RawJob {
         false
     }
 
-    fn fail(&self, _seq: u64, e: JobError<Never>) -> bool {
+    fn fail(&self, _: &mut Locked<'_>, _seq: u64, e: JobError<Never>) -> bool {
         self.sink.done(self.token, RawOutcome::Failed(e));
         false
     }

@@ -190,7 +190,7 @@ impl Core {
         if let Some((_, rec)) = self.slots[o.worker].tx.written(o.pos) {
             discard_spilled(shared, &rec);
         }
-        if o.dest.fail(o.seq, crate::JobError::Cancelled) {
+        if o.dest.fail(&mut self.key.token(), o.seq, crate::JobError::Cancelled) {
             self.push_after(o.dest);
         }
         true
@@ -212,6 +212,13 @@ fn discard_spilled(shared: &Shared, rec: &[u8]) {
 pub(crate) struct Batch<'a> {
     shared: &'a Shared,
     core: std::sync::MutexGuard<'a, Core>,
+}
+
+impl Batch<'_> {
+    /// The pool lock the batch holds, as a token (`locked.rs`).
+    pub(crate) fn locked(&mut self) -> super::locked::Locked<'_> {
+        self.core.key.token()
+    }
 }
 
 /// A worker's staged jobs are published once this many accumulate, so a long batch does
