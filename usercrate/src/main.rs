@@ -8,6 +8,7 @@
 mod api;
 mod harness;
 mod hostile;
+mod hpc;
 mod jobs;
 mod mp_scenarios;
 mod scenarios;
@@ -19,6 +20,7 @@ mod user4;
 use api::*;
 use harness::Scenario;
 use hostile::*;
+use hpc::*;
 use mp_scenarios::*;
 use scenarios::*;
 use semantics5::*;
@@ -111,6 +113,15 @@ const SCENARIOS: &[Scenario] = scenarios![
     one_future_many_waiters_and_fallible_jobs,
     huge_timeouts_are_forever,
     panicking_update_leaves_containers_usable,
+    hpc_edge_sizes,
+    hpc_panic_in_one_chunk,
+    hpc_kernel_faults,
+    hpc_handles_after_drop_and_two_pools,
+    hpc_jacobi_bit_for_bit,
+    hpc_chunked_reduction,
+    hpc_mandelbrot_imbalance,
+    hpc_shared_table,
+    hpc_array_churn_leaks_nothing,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

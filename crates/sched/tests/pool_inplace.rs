@@ -97,8 +97,13 @@ fn row_bands_are_whole_rows() {
     }
     let e = p.for_each_row_band_mut(&mut g, 10, 4, label).unwrap_err();
     assert!(matches!(e, ForEachChunkError::Shape { len: 407, cols: 10 }), "{e:?}");
+    // A band of 0 rows is a shape error naming `band_rows` (it was `Split(BadChunkLen)`:
+    // "chunk length must be at least 1", a length the caller never passed).
     let e = p.for_each_row_band_mut(&mut g, cols, 0, label).unwrap_err();
-    assert!(matches!(e, ForEachChunkError::Split(SharedError::BadChunkLen)), "{e:?}");
+    assert!(matches!(e, ForEachChunkError::Shape { len: 407, cols: 11 }), "{e:?}");
+    assert!(e.to_string().contains("band_rows"), "{e}");
+    let e = p.for_each_row_band_mut(&mut g, 0, 4, label).unwrap_err();
+    assert!(e.to_string().contains("`cols` must be at least 1"), "{e}");
     // A band taller than the grid is the whole grid.
     p.for_each_row_band_mut(&mut g, cols, usize::MAX, label).unwrap();
     assert_eq!(g.as_slice().unwrap()[36 * cols + 10], 36_010);
@@ -213,4 +218,39 @@ fn more_chunks_than_claim_words_are_grouped() {
     p.for_each_row_band_mut(&mut grid, 3, 1, sum_rows).unwrap();
     let g = grid.as_slice().unwrap();
     assert!(g.chunks(3).enumerate().all(|(row, c)| c.iter().all(|&v| v == row as u64)));
+}
+
+fn panic_at_50_005(y: &mut [u32], r: Range<usize>) {
+    for (v, i) in y.iter_mut().zip(r) {
+        assert!(i != 50_005 && i != 50_017, "bad element {i}");
+        *v = i as u32 + 1;
+    }
+}
+
+/// With more chunks than claim words (grouped), a panicking chunk fails alone: the rest of
+/// its group is written, and the error names the caller's chunk, its range and the count
+/// (it was the group's first chunk and range, with the group's chunks after the panicking
+/// one left unwritten, and `failed: 1` for two panics).
+#[test]
+fn a_panic_in_a_grouped_chunk_fails_only_that_chunk() {
+    let p = pool();
+    let n = 100_000; // chunks of 5: 20,000 chunks, grouped 5 by 5
+    let mut y = SharedArray::<u32>::zeroed(n).unwrap();
+    let e = p.for_each_chunk_mut(&mut y, 5, panic_at_50_005).unwrap_err();
+    match &e {
+        ForEachChunkError::Chunk {
+            index: 10_001,
+            range,
+            error: JobError::Panicked { message },
+            failed: 2,
+        } => {
+            assert_eq!(*range, 50_005..50_010);
+            assert!(message.contains("bad element 50005"), "{message}");
+        }
+        e => panic!("expected chunk 10001 to fail alone, got {e:?}"),
+    }
+    let v = y.as_slice().unwrap();
+    let unwritten: Vec<usize> = (0..n).filter(|&i| v[i] != i as u32 + 1).collect();
+    let want: Vec<usize> = (50_005..50_010).chain(50_017..50_020).collect(); // 50,015..17 written before its panic
+    assert_eq!(unwritten, want);
 }

@@ -149,7 +149,7 @@ impl Pool {
             return Err(ForEachChunkError::Shape { len: y.len(), cols });
         }
         if band_rows == 0 {
-            return Err(ForEachChunkError::Split(SharedError::BadChunkLen));
+            return Err(ForEachChunkError::Shape { len: y.len(), cols });
         }
         // A band taller than the grid is the whole grid (as a chunk longer than the array).
         let chunk_len = band_rows.min(y.len() / cols).max(1) * cols;
@@ -183,28 +183,47 @@ impl Pool {
             Err(e) => return Err(ForEachChunkError::Split(e)),
         };
         let len = chunk_len as u64;
+        // The caller's chunks in claimed chunk `i` (the last group may hold fewer).
+        let total = y.len().div_ceil(chunk_len.max(1));
+        let in_group = |i: usize| group.min(total.saturating_sub(i * group));
         // `map`'s adaptive window hands chunks out on demand. Submitting every chunk at
         // once measured no better on this host (docs/performance.md) and makes the pool
         // move queued chunks between workers whenever one takes over 1 ms.
+        //
+        // The first failure: (the caller's chunk, how many of them it spans, why).
         let (mut first, mut failed) = (None, 0);
         for (i, r) in self.map(job, chunks.into_iter().map(|c| arg(c, len))).enumerate() {
-            let error = match r {
+            let (part, parts, error) = match r {
                 Ok(Ok(())) => continue,
-                Ok(Err(reason)) => JobError::Job(reason),
-                Err(e) => e.map_job(|never| match never {}),
+                // Panics in some of the claimed chunk's parts: those parts failed, the
+                // others ran (each reported as the caller's own chunk).
+                Ok(Err(f)) if f.panicked => {
+                    failed += f.parts_failed as usize;
+                    let e = JobError::Panicked { message: f.reason };
+                    (f.part as usize, 1, e)
+                }
+                // The arrays could not be attached or the chunk claimed: none of its
+                // parts ran.
+                Ok(Err(f)) => {
+                    failed += in_group(i);
+                    (0, in_group(i), JobError::Job(f.reason))
+                }
+                // The worker died, overran its time limit, …: the parts it had not
+                // finished are unknown, so the whole claimed chunk is reported.
+                Err(e) => {
+                    failed += in_group(i);
+                    (0, in_group(i), e.map_job(|never| match never {}))
+                }
             };
-            failed += 1;
-            first.get_or_insert((i, error));
+            first.get_or_insert((i * group + part, parts, error));
         }
-        let Some((index, error)) = first else { return Ok(()) };
-        // Close the failed chunks (unclaimed, given back by a panic, or held by a dead
-        // worker) so the array is readable again; a live holder cannot be left after
-        // every job resolved, but if one is, the split stays open for the caller.
+        let Some((index, parts, error)) = first else { return Ok(()) };
+        // Close the failed chunks (unclaimed, or held by a dead worker) so the array is
+        // readable again; a live holder cannot be left after every job resolved, but if
+        // one is, the split stays open for the caller.
         let _ = y.abandon_chunks();
-        // With grouping, the first of the group's chunks and the group's whole range.
-        let span = chunk_len.saturating_mul(group);
-        let start = index * span;
-        let range = start..start.saturating_add(span).min(y.len());
-        Err(ForEachChunkError::Chunk { index: index * group, range, error, failed })
+        let start = index.saturating_mul(chunk_len);
+        let range = start..start.saturating_add(chunk_len.saturating_mul(parts)).min(y.len());
+        Err(ForEachChunkError::Chunk { index, range, error, failed })
     }
 }

@@ -1,0 +1,638 @@
+//! An HPC / numeric user (rayon, numpy + `multiprocessing.shared_memory`, mpi4py): shared
+//! arrays, the in-place chunk calls, stencils, reductions, imbalanced work, a shared
+//! read-only table, and arrays created in a loop.
+
+use crate::harness::{ensure, note, Outcome};
+use std::ops::Range;
+use std::time::Duration;
+use zeroproc::shared::{bytemuck, RowBand};
+use zeroproc::{ArrayHandle, ChunkMut, ForEachChunkError, JobError, Pool, SharedArray};
+
+fn s<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+fn pool2() -> Result<Pool, String> {
+    Pool::builder().workers(2).build().map_err(|e| format!("build: {e}"))
+}
+
+fn fill_index_f64(y: &mut [f64], r: Range<usize>) {
+    for (v, i) in y.iter_mut().zip(r) {
+        *v = i as f64 + 0.5;
+    }
+}
+
+fn fill_index_u8(y: &mut [u8], r: Range<usize>) {
+    for (v, i) in y.iter_mut().zip(r) {
+        *v = (i % 251) as u8;
+    }
+}
+
+fn fill_index_i64(y: &mut [i64], r: Range<usize>) {
+    for (v, i) in y.iter_mut().zip(r) {
+        *v = -(i as i64) * 3;
+    }
+}
+
+fn double_f32(y: &mut [f32], x: &[f32]) {
+    for (o, v) in y.iter_mut().zip(x) {
+        *o = 2.0 * v;
+    }
+}
+
+#[derive(bytemuck::Pod, bytemuck::Zeroable, Clone, Copy, Debug, PartialEq)]
+#[bytemuck(crate = "zeroproc::shared::bytemuck")]
+#[repr(C)]
+struct Px {
+    iters: u32,
+    pid: u32,
+}
+
+fn label_rows(band: &mut [u32], b: RowBand) {
+    for (row, cells) in b.rows.zip(band.chunks_exact_mut(b.cols)) {
+        for (col, c) in cells.iter_mut().enumerate() {
+            *c = (row * 1000 + col) as u32 + 1;
+        }
+    }
+}
+
+/// Edge sizes every numeric user hits: empty arrays, lengths not divisible by the chunk,
+/// chunk 0, chunk longer than the array, one row, more bands than rows, all element types
+/// (f32, f64, u8, i64, a `#[repr(C)]` struct). Each compared with what rayon's
+/// `par_chunks_mut` does (empty: nothing runs, Ok; chunk 0: rayon panics, here an error).
+pub fn hpc_edge_sizes() -> Outcome {
+    let pool = pool2()?;
+    // Empty array: rayon runs nothing; so must this.
+    let mut e = SharedArray::<f64>::zeroed(0).map_err(s)?;
+    pool.for_each_chunk_mut(&mut e, 10, fill_index_f64).map_err(|e| format!("empty: {e}"))?;
+    let ex = SharedArray::<f32>::zeroed(0).map_err(s)?;
+    let mut ey = SharedArray::<f32>::zeroed(0).map_err(s)?;
+    pool.for_each_chunk_mut_with(&mut ey, &ex, 3, double_f32)
+        .map_err(|e| format!("empty zip: {e}"))?;
+    let mut eg = SharedArray::<u32>::zeroed(0).map_err(s)?;
+    pool.for_each_row_band_mut(&mut eg, 5, 2, label_rows)
+        .map_err(|e| format!("empty grid: {e}"))?;
+    ensure(e.as_slice().map_err(s)?.is_empty(), || "empty readable".into())?;
+
+    // Lengths not divisible by the chunk, chunk longer than the array, chunk 1.
+    for (len, chunk) in [(1001usize, 100usize), (7, 1000), (13, 1), (4096, 4096), (4097, 1)] {
+        let mut y = SharedArray::<f64>::zeroed(len).map_err(s)?;
+        pool.for_each_chunk_mut(&mut y, chunk, fill_index_f64)
+            .map_err(|e| format!("len {len} chunk {chunk}: {e}"))?;
+        let v = y.as_slice().map_err(s)?;
+        ensure(v.iter().enumerate().all(|(i, &x)| x == i as f64 + 0.5), || {
+            format!("len {len} chunk {chunk}: wrong values")
+        })?;
+    }
+    // chunk_len 0: rayon panics ("chunk_size must not be zero"); here an error naming it.
+    let mut y = SharedArray::<f64>::zeroed(10).map_err(s)?;
+    match pool.for_each_chunk_mut(&mut y, 0, fill_index_f64) {
+        Err(ForEachChunkError::Split(zeroproc::shared::SharedError::BadChunkLen)) => {}
+        other => return Err(format!("chunk 0: {other:?}")),
+    }
+    // Element types.
+    let mut u = SharedArray::<u8>::zeroed(999).map_err(s)?;
+    pool.for_each_chunk_mut(&mut u, 64, fill_index_u8).map_err(s)?;
+    ensure(
+        u.as_slice().map_err(s)?.iter().enumerate().all(|(i, &x)| x == (i % 251) as u8),
+        || "u8".into(),
+    )?;
+    let mut l = SharedArray::<i64>::zeroed(777).map_err(s)?;
+    pool.for_each_chunk_mut(&mut l, 50, fill_index_i64).map_err(s)?;
+    ensure(
+        l.as_slice().map_err(s)?.iter().enumerate().all(|(i, &x)| x == -(i as i64) * 3),
+        || "i64".into(),
+    )?;
+    let xf: Vec<f32> = (0..1000).map(|i| i as f32 * 0.25).collect();
+    let x = SharedArray::from_slice(&xf).map_err(s)?;
+    let mut yf = SharedArray::<f32>::zeroed(1000).map_err(s)?;
+    pool.for_each_chunk_mut_with(&mut yf, &x, 33, double_f32).map_err(s)?;
+    ensure(yf.as_slice().map_err(s)? == xf.iter().map(|v| 2.0 * v).collect::<Vec<_>>(), || {
+        "f32 zip".into()
+    })?;
+    let x2 = SharedArray::<f32>::zeroed(999).map_err(s)?;
+    match pool.for_each_chunk_mut_with(&mut yf, &x2, 33, double_f32) {
+        Err(ForEachChunkError::LenMismatch { output: 1000, input: 999 }) => {}
+        other => return Err(format!("len mismatch: {other:?}")),
+    }
+
+    // Row bands: one row, more bands than rows, band taller than the grid, odd remainder.
+    for (rows, cols, band) in [(1usize, 17usize, 4usize), (3, 5, 1), (3, 5, 100), (10, 7, 3)] {
+        let mut g = SharedArray::<u32>::zeroed(rows * cols).map_err(s)?;
+        pool.for_each_row_band_mut(&mut g, cols, band, label_rows)
+            .map_err(|e| format!("{rows}x{cols} band {band}: {e}"))?;
+        let v = g.as_slice().map_err(s)?;
+        ensure(
+            (0..rows * cols).all(|i| v[i] == ((i / cols) * 1000 + i % cols) as u32 + 1),
+            || format!("{rows}x{cols} band {band}: wrong values"),
+        )?;
+    }
+    let mut g = SharedArray::<u32>::zeroed(12).map_err(s)?;
+    match pool.for_each_row_band_mut(&mut g, 5, 1, label_rows) {
+        Err(ForEachChunkError::Shape { len: 12, cols: 5 }) => {}
+        other => return Err(format!("12 elements, 5 cols: {other:?}")),
+    }
+    match pool.for_each_row_band_mut(&mut g, 0, 1, label_rows) {
+        Err(ForEachChunkError::Shape { len: 12, cols: 0 }) => {}
+        other => return Err(format!("0 cols: {other:?}")),
+    }
+    // Band height 0: the error must name the band height, not a chunk length the user
+    // never passed.
+    let e = pool.for_each_row_band_mut(&mut g, 4, 0, label_rows).unwrap_err();
+    let msg = e.to_string();
+    ensure(msg.contains("band"), || format!("band_rows 0 says {msg:?} ({e:?})"))?;
+
+    // A #[repr(C)] struct element.
+    let mut p = SharedArray::<Px>::zeroed(100).map_err(s)?;
+    pool.for_each_chunk_mut(&mut p, 9, |c: &mut [Px], r: Range<usize>| {
+        for (v, i) in c.iter_mut().zip(r) {
+            *v = Px { iters: i as u32, pid: std::process::id() };
+        }
+    })
+    .map_err(s)?;
+    let me = std::process::id();
+    ensure(
+        p.as_slice()
+            .map_err(s)?
+            .iter()
+            .enumerate()
+            .all(|(i, v)| v.iters == i as u32 && v.pid != me),
+        || "struct elements".into(),
+    )
+}
+
+fn panic_in_chunk_3(y: &mut [u32], r: Range<usize>) {
+    for (v, i) in y.iter_mut().zip(r.clone()) {
+        if i == 35 {
+            panic!("bad element {i}");
+        }
+        *v = i as u32 + 1;
+    }
+}
+
+fn panic_at_element_50_005(y: &mut [u32], r: Range<usize>) {
+    for (v, i) in y.iter_mut().zip(r.clone()) {
+        if i == 50_005 {
+            panic!("bad element {i}");
+        }
+        *v = i as u32 + 1;
+    }
+}
+
+fn set_one(y: &mut [u32], r: Range<usize>) {
+    for (v, i) in y.iter_mut().zip(r) {
+        *v = i as u32 + 1;
+    }
+}
+
+/// A kernel that panics in one chunk: the error names that chunk and the message, the
+/// other chunks are written, the array is readable and usable again afterwards; also with
+/// more chunks than the claim table (grouped chunks), where the doc promises the same.
+pub fn hpc_panic_in_one_chunk() -> Outcome {
+    let pool = pool2()?;
+    let mut y = SharedArray::<u32>::zeroed(100).map_err(s)?;
+    let e = pool.for_each_chunk_mut(&mut y, 10, panic_in_chunk_3).unwrap_err();
+    match &e {
+        ForEachChunkError::Chunk {
+            index: 3,
+            range,
+            error: JobError::Panicked { message },
+            failed: 1,
+        } if *range == (30..40) && message.contains("bad element 35") => {}
+        other => return Err(format!("want chunk 3 panicked, got {other:?}")),
+    }
+    let v = y.as_slice().map_err(|e| format!("array unreadable after a failed chunk: {e}"))?;
+    ensure((0..100).filter(|i| !(30..40).contains(i)).all(|i| v[i] == i as u32 + 1), || {
+        "other chunks not written".into()
+    })?;
+    ensure((30..35).all(|i| v[i] == i as u32 + 1), || "chunk 3's writes before the panic".into())?;
+    pool.for_each_chunk_mut(&mut y, 7, set_one).map_err(|e| format!("again: {e}"))?;
+    ensure(y.as_slice().map_err(s)?.iter().enumerate().all(|(i, &v)| v == i as u32 + 1), || {
+        "second run".into()
+    })?;
+
+    // 100,000 elements in chunks of 5: 20,000 chunks, more than the 4,096 claim words, so
+    // chunks are grouped. The panic is in chunk 10,001 (elements 50,005..50,010).
+    let n = 100_000;
+    let mut y = SharedArray::<u32>::zeroed(n).map_err(s)?;
+    pool.for_each_chunk_mut(&mut y, 5, set_one).map_err(|e| format!("grouped: {e}"))?;
+    ensure(y.as_slice().map_err(s)?.iter().enumerate().all(|(i, &v)| v == i as u32 + 1), || {
+        "grouped values".into()
+    })?;
+    let mut y = SharedArray::<u32>::zeroed(n).map_err(s)?;
+    let e = pool.for_each_chunk_mut(&mut y, 5, panic_at_element_50_005).unwrap_err();
+    let v = y.as_slice().map_err(s)?;
+    let unwritten: Vec<usize> = (0..n).filter(|&i| v[i] != i as u32 + 1).collect();
+    note(format!("grouped panic: {e}; unwritten elements {}", unwritten.len()));
+    match &e {
+        ForEachChunkError::Chunk { index: 10_001, range, failed: 1, .. }
+            if *range == (50_005..50_010) => {}
+        other => return Err(format!("grouped: want chunk 10001 (50005..50010), got {other}")),
+    }
+    ensure(unwritten == (50_005..50_010).collect::<Vec<_>>(), || {
+        format!(
+            "grouped: other chunks not written: {} unwritten elements, {:?}..",
+            unwritten.len(),
+            &unwritten[..unwritten.len().min(3)]
+        )
+    })
+}
+
+fn hang_in_chunk_2(y: &mut [u8], r: Range<usize>) {
+    if r.start == 20 {
+        loop {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    y.fill(1);
+}
+
+fn abort_in_chunk_1(y: &mut [u8], r: Range<usize>) {
+    if r.start == 10 {
+        std::process::abort();
+    }
+    y.fill(2);
+}
+
+fn sigkill_in_chunk_4(y: &mut [u8], r: Range<usize>) {
+    y[0] = 9; // written before the death: may stay
+    if r.start == 40 {
+        // SAFETY: raising a signal on this process is always sound.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    y.fill(3);
+}
+
+#[inline(never)]
+fn recurse(n: u64, buf: &mut [u8; 4096]) -> u64 {
+    buf[0] = n as u8;
+    let mut b = [0u8; 4096];
+    std::hint::black_box(&mut b);
+    if n == 0 {
+        return 0;
+    }
+    recurse(n - 1, &mut b) + std::hint::black_box(buf[1]) as u64
+}
+
+fn overflow_in_chunk_0(y: &mut [u8], r: Range<usize>) {
+    if r.start == 0 {
+        let mut b = [0u8; 4096];
+        y[0] = recurse(u64::MAX, &mut b) as u8;
+    }
+    y.fill(4);
+}
+
+/// A kernel that hangs (job time limit), aborts, is SIGKILLed, overflows its stack: the
+/// call returns, names the right chunk and cause, the other chunks are written, the pool
+/// and the array are usable afterwards (Python's ProcessPoolExecutor breaks the pool).
+pub fn hpc_kernel_faults() -> Outcome {
+    let pool = Pool::builder()
+        .workers(2)
+        .job_time_limit(Duration::from_millis(300))
+        .build()
+        .map_err(|e| format!("build: {e}"))?;
+    let mut y = SharedArray::<u8>::zeroed(60).map_err(s)?;
+    let e = pool.for_each_chunk_mut(&mut y, 10, hang_in_chunk_2).unwrap_err();
+    ensure(
+        matches!(
+            &e,
+            ForEachChunkError::Chunk { index: 2, error: JobError::TimeLimit, failed: 1, .. }
+        ),
+        || format!("hang: {e:?}"),
+    )?;
+    let v = y.as_slice().map_err(s)?.to_vec();
+    ensure(v.iter().enumerate().all(|(i, &x)| x == u8::from(!(20..30).contains(&i))), || {
+        format!("hang: {v:?}")
+    })?;
+
+    let e = pool.for_each_chunk_mut(&mut y, 10, abort_in_chunk_1).unwrap_err();
+    ensure(
+        matches!(
+            &e,
+            ForEachChunkError::Chunk {
+                index: 1,
+                error: JobError::WorkerDied { signal: Some(6), .. },
+                failed: 1,
+                ..
+            }
+        ),
+        || format!("abort: {e:?}"),
+    )?;
+    let e = pool.for_each_chunk_mut(&mut y, 10, sigkill_in_chunk_4).unwrap_err();
+    ensure(
+        matches!(
+            &e,
+            ForEachChunkError::Chunk {
+                index: 4,
+                error: JobError::WorkerDied { signal: Some(9), .. },
+                failed: 1,
+                ..
+            }
+        ),
+        || format!("sigkill: {e:?}"),
+    )?;
+    let v = y.as_slice().map_err(s)?.to_vec();
+    ensure(v.iter().enumerate().all(|(i, &x)| (40..50).contains(&i) || x == 3), || {
+        format!("sigkill other chunks: {v:?}")
+    })?;
+    let e = pool.for_each_chunk_mut(&mut y, 10, overflow_in_chunk_0).unwrap_err();
+    ensure(
+        matches!(
+            &e,
+            ForEachChunkError::Chunk { index: 0, error: JobError::StackOverflow, failed: 1, .. }
+        ),
+        || format!("overflow: {e:?}"),
+    )?;
+    pool.for_each_chunk_mut(&mut y, 10, |c: &mut [u8], _| c.fill(5)).map_err(s)?;
+    ensure(y.as_slice().map_err(s)?.iter().all(|&x| x == 5), || "after faults".into())
+}
+
+fn read_sum((h, hold_ms): (ArrayHandle<f64>, u64)) -> Result<(f64, f64), String> {
+    let g = h.read().map_err(|e| e.to_string())?;
+    let before: f64 = g.iter().sum();
+    std::thread::sleep(Duration::from_millis(hold_ms));
+    let after: f64 = g.iter().sum();
+    Ok((before, after))
+}
+
+/// Handles misused the ways numpy users misuse shared memory: read after the array was
+/// dropped (numpy: a closed block), the array dropped and a same-shape one created (the
+/// kept segment is reused) while a job still reads the old one, and a read-only input
+/// handed to two pools at once.
+pub fn hpc_handles_after_drop_and_two_pools() -> Outcome {
+    let pool = pool2()?;
+    let a = SharedArray::from_slice(&[1.0f64; 4096]).map_err(s)?;
+    let h = a.handle();
+    drop(a);
+    let r = pool.submit(read_sum, (h, 0)).result();
+    ensure(matches!(&r, Ok(Err(m)) if m.contains("dropped")), || format!("after drop: {r:?}"))?;
+
+    // A job reading (holding its guard 300 ms) while the owner drops the array and makes a
+    // new one of the same shape: the job must see the old values, unchanged.
+    let a = SharedArray::from_slice(&[1.0f64; 4096]).map_err(s)?;
+    let fut = pool.submit(read_sum, (a.handle(), 300));
+    std::thread::sleep(Duration::from_millis(100));
+    drop(a);
+    let b = SharedArray::from_slice(&[2.0f64; 4096]).map_err(s)?;
+    let r = fut.result().map_err(s)?;
+    ensure(r == Ok((4096.0, 4096.0)), || format!("reader saw {r:?} while the owner re-used"))?;
+    ensure(b.as_slice().map_err(s)?.iter().all(|&x| x == 2.0), || "new array".into())?;
+
+    // One input, two pools, two threads, two outputs.
+    let pool_b = pool2()?;
+    let xv: Vec<f32> = (0..200_000).map(|i| (i % 1000) as f32).collect();
+    let x = SharedArray::from_slice(&xv).map_err(s)?;
+    let (r1, r2) = std::thread::scope(|sc| {
+        let t1 = sc.spawn(|| -> Result<Vec<f32>, String> {
+            let mut y = SharedArray::<f32>::zeroed(xv.len()).map_err(s)?;
+            for _ in 0..5 {
+                pool.for_each_chunk_mut_with(&mut y, &x, 10_000, double_f32).map_err(s)?;
+            }
+            Ok(y.as_slice().map_err(s)?.to_vec())
+        });
+        let t2 = sc.spawn(|| -> Result<Vec<f32>, String> {
+            let mut y = SharedArray::<f32>::zeroed(xv.len()).map_err(s)?;
+            for _ in 0..5 {
+                pool_b.for_each_chunk_mut_with(&mut y, &x, 7_777, double_f32).map_err(s)?;
+            }
+            Ok(y.as_slice().map_err(s)?.to_vec())
+        });
+        (t1.join().unwrap(), t2.join().unwrap())
+    });
+    let want: Vec<f32> = xv.iter().map(|v| 2.0 * v).collect();
+    ensure(r1? == want && r2? == want, || "two pools, one input".into())
+}
+
+// ---- Jacobi over row bands ----
+
+const N: usize = 512;
+
+/// One Jacobi sweep of rows `rows` of `next` from the whole of `cur` (fixed boundary).
+fn jacobi_rows(cur: &[f64], next: &mut [f64], rows: Range<usize>) {
+    for (k, r) in rows.enumerate() {
+        let out = &mut next[k * N..(k + 1) * N];
+        if r == 0 || r == N - 1 {
+            out.copy_from_slice(&cur[r * N..(r + 1) * N]);
+            continue;
+        }
+        out[0] = cur[r * N];
+        out[N - 1] = cur[r * N + N - 1];
+        for c in 1..N - 1 {
+            out[c] = 0.25
+                * (cur[(r - 1) * N + c]
+                    + cur[(r + 1) * N + c]
+                    + cur[r * N + c - 1]
+                    + cur[r * N + c + 1]);
+        }
+    }
+}
+
+/// The job: a band of the next grid from the whole current grid (the halo rows are read
+/// from the input handle; rayon: a closure capturing `&cur`).
+fn jacobi_band((c, cur): (ChunkMut<f64>, ArrayHandle<f64>)) -> Result<(), String> {
+    let cur = cur.read().map_err(|e| e.to_string())?;
+    let mut g = c.write().map_err(|e| e.to_string())?;
+    let r = g.range();
+    jacobi_rows(&cur, &mut g, r.start / N..r.end / N);
+    Ok(())
+}
+
+fn initial_grid() -> Vec<f64> {
+    let mut g = vec![0.0; N * N];
+    for c in 0..N {
+        g[c] = 100.0; // hot top edge
+        g[(N - 1) * N + c] = (c % 17) as f64;
+    }
+    for r in 0..N {
+        g[r * N] = 50.0;
+    }
+    g
+}
+
+/// 100 Jacobi iterations on a 512×512 grid, bands of rows as jobs (chunk handles + the
+/// previous grid's handle), swapping two arrays; compared bit for bit with a serial run.
+pub fn hpc_jacobi_bit_for_bit() -> Outcome {
+    let pool = pool2()?;
+    let init = initial_grid();
+    let mut a = SharedArray::from_slice(&init).map_err(s)?;
+    let mut b = SharedArray::<f64>::zeroed(N * N).map_err(s)?;
+    for it in 0..100 {
+        let (cur, next) = if it % 2 == 0 { (&a, &mut b) } else { (&b, &mut a) };
+        let h = cur.handle();
+        let chunks = next.chunks_mut(37 * N).map_err(s)?; // 14 bands, last one shorter
+        for r in pool.map(jacobi_band, chunks.into_iter().map(|c| (c, h.clone()))) {
+            r.map_err(|e| format!("iteration {it}: {e}"))?
+                .map_err(|e| format!("iteration {it}: {e}"))?;
+        }
+    }
+    let mut cur = init.clone();
+    let mut next = vec![0.0; N * N];
+    for _ in 0..100 {
+        jacobi_rows(&cur, &mut next, 0..N);
+        std::mem::swap(&mut cur, &mut next);
+    }
+    let got = a.as_slice().map_err(s)?;
+    let diff = got.iter().zip(&cur).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+    ensure(diff == 0, || format!("{diff} cells differ from the serial run"))
+}
+
+fn chunk_sum((h, r): (ArrayHandle<f64>, (u64, u64))) -> Result<f64, String> {
+    let x = h.read().map_err(|e| e.to_string())?;
+    Ok(x[r.0 as usize..r.1 as usize].iter().sum())
+}
+
+fn square(y: &mut [f64], r: Range<usize>) {
+    for (v, i) in y.iter_mut().zip(r) {
+        let t = (i as f64).sqrt() * 1e-3;
+        *v = t * t;
+    }
+}
+
+/// A chunked map-reduce (a `for_each_chunk_mut` then per-chunk sums by `map`) against the
+/// same chunked sum done serially: equal bit for bit (same association), and close to the
+/// naive serial sum.
+pub fn hpc_chunked_reduction() -> Outcome {
+    let pool = pool2()?;
+    let n = 1_000_003usize;
+    let mut y = SharedArray::<f64>::zeroed(n).map_err(s)?;
+    pool.for_each_chunk_mut(&mut y, 65_536, square).map_err(s)?;
+    let c = 10_000usize;
+    let ranges: Vec<(u64, u64)> =
+        (0..n.div_ceil(c)).map(|k| ((k * c) as u64, ((k + 1) * c).min(n) as u64)).collect();
+    let h = y.handle();
+    let parts: Vec<f64> = pool
+        .map(chunk_sum, ranges.iter().map(|&r| (h.clone(), r)))
+        .map(|r| r.map_err(s).and_then(|x| x))
+        .collect::<Result<_, _>>()?;
+    let total: f64 = parts.iter().sum();
+    let mut serial = vec![0.0; n];
+    square(&mut serial, 0..n);
+    let want: f64 = serial.chunks(c).map(|ch| ch.iter().sum::<f64>()).sum();
+    ensure(y.as_slice().map_err(s)? == &serial[..], || "squares differ".into())?;
+    ensure(total.to_bits() == want.to_bits(), || format!("sum {total} vs serial {want}"))
+}
+
+fn mandel_band(band: &mut [Px], b: RowBand) {
+    let h = (b.elements().end / b.cols.max(1)).max(1); // not the grid height: only used for scale
+    let _ = h;
+    let pid = std::process::id();
+    for (row, cells) in b.rows.zip(band.chunks_exact_mut(b.cols)) {
+        for (col, px) in cells.iter_mut().enumerate() {
+            let (cr, ci) = (col as f64 / 128.0 - 2.0, row as f64 / 128.0 - 1.0);
+            let (mut zr, mut zi, mut k) = (0.0f64, 0.0f64, 0u32);
+            while k < 500 && zr * zr + zi * zi <= 4.0 {
+                (zr, zi) = (zr * zr - zi * zi + cr, 2.0 * zr * zi + ci);
+                k += 1;
+            }
+            *px = Px { iters: k, pid };
+        }
+    }
+}
+
+/// Mandelbrot 256×384 with one row per band (rows near the set cost ~100× the edge rows):
+/// right answers, and every worker got rows.
+pub fn hpc_mandelbrot_imbalance() -> Outcome {
+    let pool = pool2()?;
+    let (rows, cols) = (256usize, 384usize);
+    let mut img = SharedArray::<Px>::zeroed(rows * cols).map_err(s)?;
+    pool.for_each_row_band_mut(&mut img, cols, 1, mandel_band).map_err(s)?;
+    let mut serial = vec![Px { iters: 0, pid: 0 }; rows * cols];
+    mandel_band(&mut serial, RowBand::of_elements(0..rows * cols, cols).unwrap());
+    let got = img.as_slice().map_err(s)?;
+    ensure(got.iter().zip(&serial).all(|(a, b)| a.iters == b.iters), || {
+        "iterations differ".into()
+    })?;
+    let mut pids: Vec<u32> = got.iter().map(|p| p.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    note(format!("rows computed by {} worker process(es)", pids.len()));
+    ensure(pids.len() == 2, || format!("work went to {} workers, want 2", pids.len()))
+}
+
+#[zeroproc::data]
+struct Table {
+    scale: f64,
+    weights: Vec<f64>,
+}
+
+fn use_table((t, i): (zeroproc::SharedValue<Table>, u64)) -> f64 {
+    let t = t.get().unwrap();
+    let w = &t.weights;
+    let k = i as usize * 997 % w.len();
+    w[k].to_native() * t.scale.to_native() + w.len() as f64
+}
+
+/// `pool.share` of a 32 MiB read-only table read by every job (numpy: a shared_memory
+/// block attached in each worker).
+pub fn hpc_shared_table() -> Outcome {
+    let pool = pool2()?;
+    let n = 4 << 20;
+    let weights: Vec<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
+    let t = pool.share(&Table { scale: 2.0, weights }).map_err(s)?;
+    let got: Vec<f64> = pool
+        .map(use_table, (0..2000u64).map(|i| (t.clone(), i)))
+        .map(|r| r.map_err(s))
+        .collect::<Result<_, _>>()?;
+    let want: Vec<f64> =
+        (0..2000usize).map(|i| ((i * 997 % n) as f64 * 0.5) * 2.0 + n as f64).collect();
+    ensure(got == want, || "table lookups differ".into())
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    st.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn touch_all((h, _i): (ArrayHandle<u8>, u64)) -> Result<(u32, u64), String> {
+    let x = h.read().map_err(|e| e.to_string())?;
+    Ok((std::process::id(), x.iter().map(|&v| v as u64).sum()))
+}
+
+/// 300 arrays of 60 distinct lengths (up to 4 MiB) created, read by jobs and dropped: the
+/// controller's and the workers' descriptors and RSS stay bounded (numpy: unlink each block).
+pub fn hpc_array_churn_leaks_nothing() -> Outcome {
+    let pool = pool2()?;
+    let me = std::process::id();
+    let mut worker_pids = std::collections::BTreeSet::new();
+    let (fd0, rss0) = (fd_count(me), rss_kib(me));
+    let mut worker_fd0 = std::collections::BTreeMap::new();
+    for round in 0..300usize {
+        let len = (round % 60 + 1) * 65_536 + round % 7;
+        let a = SharedArray::from_slice(&vec![1u8; len]).map_err(s)?;
+        let outs: Vec<(u32, u64)> = pool
+            .map(touch_all, (0..2u64).map(|i| (a.handle(), i)))
+            .map(|r| r.map_err(s).and_then(|x| x))
+            .collect::<Result<_, _>>()?;
+        for (pid, sum) in outs {
+            if sum != len as u64 {
+                return Err(format!("round {round}: sum {sum} != {len}"));
+            }
+            if worker_pids.insert(pid) {
+                worker_fd0.insert(pid, fd_count(pid));
+            }
+        }
+        drop(a);
+    }
+    let (fd1, rss1) = (fd_count(me), rss_kib(me));
+    note(format!("controller fds {fd0} -> {fd1}, RSS {rss0} -> {rss1} KiB"));
+    let mut worse = Vec::new();
+    for (&pid, &f0) in &worker_fd0 {
+        let (f1, r1) = (fd_count(pid), rss_kib(pid));
+        note(format!("worker {pid}: fds {f0} -> {f1}, RSS {r1} KiB"));
+        if f1 > f0 + 64 || r1 > 512 * 1024 {
+            worse.push(format!("worker {pid}: fds {f0}->{f1}, RSS {r1} KiB"));
+        }
+    }
+    ensure(fd1 <= fd0 + 16, || format!("controller fds grew {fd0} -> {fd1}"))?;
+    // Kept segments: at most 1 GiB by default (8 segments of up to 4 MiB here).
+    ensure(rss1 <= rss0 + 128 * 1024, || format!("controller RSS grew {rss0} -> {rss1} KiB"))?;
+    ensure(worse.is_empty(), || worse.join("; "))
+}
