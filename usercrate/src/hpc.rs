@@ -75,7 +75,7 @@ pub fn hpc_edge_sizes() -> Outcome {
     ensure(e.as_slice().map_err(s)?.is_empty(), || "empty readable".into())?;
 
     // Lengths not divisible by the chunk, chunk longer than the array, chunk 1.
-    for (len, chunk) in [(1001usize, 100usize), (7, 1000), (13, 1), (4096, 4096), (4097, 1)] {
+    for (len, chunk) in [(1001usize, 100usize), (7, 1000), (5, usize::MAX), (13, 1), (4097, 1)] {
         let mut y = SharedArray::<f64>::zeroed(len).map_err(s)?;
         pool.for_each_chunk_mut(&mut y, chunk, fill_index_f64)
             .map_err(|e| format!("len {len} chunk {chunk}: {e}"))?;
@@ -449,8 +449,9 @@ fn initial_grid() -> Vec<f64> {
     g
 }
 
-/// 100 Jacobi iterations on a 512×512 grid, bands of rows as jobs (chunk handles + the
-/// previous grid's handle), swapping two arrays; compared bit for bit with a serial run.
+/// 100 Jacobi iterations on a 512×512 grid, bands of rows as jobs, swapping two arrays —
+/// by hand (chunk handles + the previous grid's handle) and with
+/// `for_each_row_band_mut_with` — compared bit for bit with a serial run.
 pub fn hpc_jacobi_bit_for_bit() -> Outcome {
     let pool = pool2()?;
     let init = initial_grid();
@@ -473,7 +474,23 @@ pub fn hpc_jacobi_bit_for_bit() -> Outcome {
     }
     let got = a.as_slice().map_err(s)?;
     let diff = got.iter().zip(&cur).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
-    ensure(diff == 0, || format!("{diff} cells differ from the serial run"))
+    ensure(diff == 0, || format!("chunk handles: {diff} cells differ from the serial run"))?;
+
+    // The same with the one-call form (bands of 37 rows, the whole input to each band).
+    let mut a = SharedArray::from_slice(&init).map_err(s)?;
+    let mut b = SharedArray::<f64>::zeroed(N * N).map_err(s)?;
+    for it in 0..100 {
+        pool.for_each_row_band_mut_with(&mut b, &a, N, 37, jacobi_band_kernel)
+            .map_err(|e| format!("row bands, iteration {it}: {e}"))?;
+        std::mem::swap(&mut a, &mut b);
+    }
+    let got = a.as_slice().map_err(s)?;
+    let diff = got.iter().zip(&cur).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+    ensure(diff == 0, || format!("row bands: {diff} cells differ from the serial run"))
+}
+
+fn jacobi_band_kernel(next: &mut [f64], cur: &[f64], b: RowBand) {
+    jacobi_rows(cur, next, b.rows);
 }
 
 fn chunk_sum((h, r): (ArrayHandle<f64>, (u64, u64))) -> Result<f64, String> {
@@ -575,7 +592,32 @@ pub fn hpc_shared_table() -> Outcome {
         .collect::<Result<_, _>>()?;
     let want: Vec<f64> =
         (0..2000usize).map(|i| ((i * 997 % n) as f64 * 0.5) * 2.0 + n as f64).collect();
-    ensure(got == want, || "table lookups differ".into())
+    ensure(got == want, || "table lookups differ".into())?;
+    drop(t);
+
+    // Tables shared and dropped in a loop (a new model per epoch): descriptors bounded in
+    // the controller and in the workers.
+    let me = std::process::id();
+    let fd0 = fd_count(me);
+    let mut pids = std::collections::BTreeMap::new();
+    for epoch in 0..100u64 {
+        let t =
+            pool.share(&Table { scale: epoch as f64, weights: vec![1.0; 1 << 14] }).map_err(s)?;
+        for r in pool.map(table_pid, (0..4).map(|_| t.clone())) {
+            let (pid, v) = r.map_err(s)?;
+            ensure(v == epoch as f64, || format!("epoch {epoch}: read {v}"))?;
+            let f = fd_count(pid);
+            pids.entry(pid).or_insert((f, f)).1 = f;
+        }
+    }
+    let fd1 = fd_count(me);
+    note(format!("100 shared tables: controller fds {fd0} -> {fd1}, workers {pids:?}"));
+    ensure(fd1 <= fd0 + 8, || format!("controller fds {fd0} -> {fd1}"))?;
+    ensure(pids.values().all(|&(a, b)| b <= a + 8), || format!("worker fds {pids:?}"))
+}
+
+fn table_pid(t: zeroproc::SharedValue<Table>) -> (u32, f64) {
+    (std::process::id(), t.get().unwrap().scale.to_native())
 }
 
 fn fd_count(pid: u32) -> usize {
@@ -635,4 +677,126 @@ pub fn hpc_array_churn_leaks_nothing() -> Outcome {
     // Kept segments: at most 1 GiB by default (8 segments of up to 4 MiB here).
     ensure(rss1 <= rss0 + 128 * 1024, || format!("controller RSS grew {rss0} -> {rss1} KiB"))?;
     ensure(worse.is_empty(), || worse.join("; "))
+}
+
+fn read_then_die((h, _): (ArrayHandle<f64>, u64)) -> f64 {
+    let g = h.read().expect("read");
+    let s: f64 = g.iter().sum();
+    if s > 0.0 {
+        // SAFETY: raising a signal on this process is always sound.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    s
+}
+
+fn slow_read((h, ms): (ArrayHandle<f64>, u64)) -> f64 {
+    let g = h.read().expect("read");
+    std::thread::sleep(Duration::from_millis(ms));
+    g.iter().sum()
+}
+
+fn add_one(y: &mut [f64], _r: Range<usize>) {
+    y.iter_mut().for_each(|v| *v += 1.0);
+}
+
+/// Readers and the owner: a job reading the array while the owner starts a kernel over it
+/// (refused, naming the reader: numpy would race), a reader killed holding its guard (the
+/// owner can write again: a dead reader must not block for ever), sizes past the address
+/// space (`TooLarge`, nothing allocated), one pool driven from two threads at once, and a
+/// pool shut down before the call (every chunk fails, no hang).
+pub fn hpc_readers_owner_and_shutdown() -> Outcome {
+    let pool = pool2()?;
+    let mut y = SharedArray::from_slice(&[1.0f64; 10_000]).map_err(s)?;
+    let fut = pool.submit(slow_read, (y.handle(), 400));
+    // Wait until the job holds its guard: the owner's write is refused then.
+    let held = crate::harness::poll_until(Duration::from_secs(5), || {
+        matches!(y.write(), Err(zeroproc::shared::SharedError::ReadersActive { .. }))
+    });
+    ensure(held, || "the reader never showed".into())?;
+    match pool.for_each_chunk_mut(&mut y, 1000, add_one) {
+        Err(ForEachChunkError::Split(zeroproc::shared::SharedError::ReadersActive { pid }))
+            if pid != std::process::id() => {}
+        other => return Err(format!("kernel while a job reads: {other:?}")),
+    }
+    ensure(fut.result() == Ok(10_000.0), || "reader's sum".into())?;
+    pool.for_each_chunk_mut(&mut y, 1000, add_one).map_err(|e| format!("after the reader: {e}"))?;
+    ensure(y.as_slice().map_err(s)?.iter().all(|&v| v == 2.0), || "add_one".into())?;
+
+    // A reader killed holding its guard.
+    let r = pool.submit(read_then_die, (y.handle(), 0)).result();
+    ensure(matches!(r, Err(JobError::WorkerDied { .. })), || format!("read_then_die: {r:?}"))?;
+    let w = crate::harness::poll_until(Duration::from_secs(2), || y.write().is_ok());
+    ensure(w, || format!("owner still refused after its reader died: {:?}", y.write().err()))?;
+    pool.for_each_chunk_mut(&mut y, 999, add_one)
+        .map_err(|e| format!("after a dead reader: {e}"))?;
+
+    // Too large for the address space: refused before anything is mapped.
+    match SharedArray::<f64>::zeroed(usize::MAX / 4) {
+        Err(zeroproc::shared::SharedError::TooLarge) => {}
+        other => return Err(format!("usize::MAX/4 f64s: {other:?}")),
+    }
+
+    // One pool, two threads, two kernels at once.
+    let (a, b) = std::thread::scope(|sc| {
+        let t = |k: f64| {
+            let pool = &pool;
+            sc.spawn(move || -> Result<bool, String> {
+                let mut y = SharedArray::from_slice(&vec![k; 50_000]).map_err(s)?;
+                for _ in 0..10 {
+                    pool.for_each_chunk_mut(&mut y, 1234, add_one).map_err(s)?;
+                }
+                Ok(y.as_slice().map_err(s)?.iter().all(|&v| v == k + 10.0))
+            })
+        };
+        let (t1, t2) = (t(1.0), t(100.0));
+        (t1.join().unwrap(), t2.join().unwrap())
+    });
+    ensure(a? && b?, || "two threads, one pool: wrong values".into())?;
+
+    // After shutdown: an error for every chunk, at once, and the array readable.
+    pool.shutdown();
+    let mut z = SharedArray::<f64>::zeroed(100).map_err(s)?;
+    match pool.for_each_chunk_mut(&mut z, 10, add_one) {
+        Err(ForEachChunkError::Chunk {
+            index: 0, error: JobError::Shutdown, failed: 10, ..
+        }) => {}
+        other => return Err(format!("after shutdown: {other:?}")),
+    }
+    ensure(z.as_slice().is_ok(), || "array after a refused call".into())
+}
+
+fn make_array_in_job(n: u64) -> ArrayHandle<f64> {
+    let a = SharedArray::from_slice(&vec![1.5; n as usize]).expect("create in a worker");
+    a.handle() // the array drops when the job returns
+}
+
+fn grouped_rows(next: &mut [u32], cur: &[u32], b: RowBand) {
+    // Each cell := the sum of the column above it in `cur` (reads rows outside the band).
+    for (r, out) in b.rows.zip(next.chunks_exact_mut(b.cols)) {
+        for (c, o) in out.iter_mut().enumerate() {
+            *o = (0..r).map(|k| cur[k * b.cols + c]).sum();
+        }
+    }
+}
+
+/// An array created inside a job and its handle returned (Python: a `SharedMemory` made
+/// in a worker, its name returned — alive until unlinked): here the array dropped with the
+/// job, so the controller's read fails, with a message saying the owner dropped or exited.
+/// Also a band kernel over more bands than claim words, reading the whole input.
+pub fn hpc_array_made_in_a_job_and_grouped_bands() -> Outcome {
+    let pool = pool2()?;
+    let h = pool.submit(make_array_in_job, 1000).result().map_err(s)?;
+    let e = h.read().map(|g| g.len()).unwrap_err();
+    let msg = e.to_string();
+    note(format!("controller reading a job's dropped array: {msg}"));
+    ensure(msg.contains("dropped") || msg.contains("exited") || msg.contains("gone"), || {
+        format!("the error does not say the array is gone: {msg} ({e:?})")
+    })?;
+
+    let (rows, cols) = (6000usize, 2usize);
+    let x = SharedArray::from_slice(&vec![1u32; rows * cols]).map_err(s)?;
+    let mut y = SharedArray::<u32>::zeroed(rows * cols).map_err(s)?;
+    pool.for_each_row_band_mut_with(&mut y, &x, cols, 1, grouped_rows).map_err(s)?;
+    let v = y.as_slice().map_err(s)?;
+    ensure((0..rows * cols).all(|i| v[i] == (i / cols) as u32), || "grouped bands".into())
 }

@@ -122,6 +122,8 @@ const SCENARIOS: &[Scenario] = scenarios![
     hpc_mandelbrot_imbalance,
     hpc_shared_table,
     hpc_array_churn_leaks_nothing,
+    hpc_readers_owner_and_shutdown,
+    hpc_array_made_in_a_job_and_grouped_bands,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

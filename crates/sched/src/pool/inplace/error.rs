@@ -42,9 +42,10 @@ pub enum ForEachChunkError {
     /// When the call made more chunks than the array's claim table holds (4,096 by
     /// default), consecutive chunks are grouped into one job: a kernel's panic still
     /// fails only its own chunk (the group's other chunks run and are written), but a
-    /// job that dies, overruns its time limit or cannot claim its chunk fails the whole
-    /// group — then `index` is the group's first chunk, `range` the group's elements, and
-    /// each of the group's chunks counts in `failed`.
+    /// job that dies, overruns its time limit (a job's limit, so it covers the group's
+    /// chunks together) or cannot claim its chunk fails the whole group — then `index` is
+    /// the group's first chunk, `range` the group's elements, and each of the group's
+    /// chunks counts in `failed`.
     Chunk {
         /// The chunk's position in the split (`chunk_len` elements each, as asked).
         index: usize,
@@ -72,7 +73,7 @@ impl fmt::Display for ForEachChunkError {
             ForEachChunkError::Shape { len, cols } if len % cols != 0 => {
                 write!(f, "{len} elements are not whole rows of {cols} columns")
             }
-            // Shape is only returned for these three causes (`for_each_row_band_mut`).
+            // Shape is only returned for these three causes (`for_each_row_band_mut[_with]`).
             ForEachChunkError::Shape { .. } => {
                 write!(f, "a band of 0 rows: `band_rows` must be at least 1")
             }

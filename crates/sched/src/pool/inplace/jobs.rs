@@ -115,3 +115,26 @@ where
         conjure::<K>()(p, band)
     })
 }
+
+/// Claims chunk `c` of a grid `cols` wide and runs `K` on each band of `len` elements
+/// (whole rows) with the whole input `x`.
+pub(super) fn band_with<T, U, K>(
+    (c, x, cols, len): (ChunkMut<T>, ArrayHandle<U>, u64, u64),
+) -> Outcome
+where
+    T: Pod,
+    U: Pod,
+    K: Fn(&mut [T], &[U], RowBand) + Copy + 'static,
+{
+    let x = x.read().map_err(Failed::setup)?;
+    let mut g = c.write().map_err(Failed::setup)?;
+    if RowBand::of_elements(g.range(), cols as usize).is_none() {
+        g.unclaim(); // not DONE: nothing was computed
+        return Err(Failed::setup("the chunk is not whole rows"));
+    }
+    let start = g.range().start;
+    run_parts(&mut g, start, len, |p, r| {
+        let band = RowBand::of_elements(r, cols as usize).expect("parts of whole rows");
+        conjure::<K>()(p, &x, band)
+    })
+}
