@@ -77,14 +77,69 @@ pub(crate) fn cpath(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).expect("no NUL in path")
 }
 
-/// Bytes of RAM the kernel reports as available (memfd pages come from there).
+/// Bytes of RAM this process can still get for memfd pages: what the kernel reports as
+/// available, or less under a memory cgroup's limit (a Slurm job, a container), whose
+/// pages are charged to the cgroup — past its limit `fallocate` does not fail, the
+/// cgroup's OOM killer kills the process instead.
 pub(crate) fn mem_available() -> u64 {
     let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    s.lines()
+    let host = s
+        .lines()
         .find_map(|l| l.strip_prefix("MemAvailable:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
-        .unwrap_or(u64::MAX)
+        .unwrap_or(u64::MAX);
+    host.min(cgroup_available().unwrap_or(u64::MAX))
+}
+
+/// Room left under the memory limits of this process's cgroup and its ancestors (v2, or
+/// v1's memory controller), `None` where no limit is found. Reclaimable file cache
+/// (`inactive_file`) counts as room, as the kernel reclaims it before killing anything.
+fn cgroup_available() -> Option<u64> {
+    let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let mut best: Option<u64> = None;
+    for line in groups.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        // v2: "0::/path" under /sys/fs/cgroup; v1: "N:memory:/path" (maybe with others).
+        let (root, files) = if controllers.is_empty() {
+            ("/sys/fs/cgroup", ["memory.max", "memory.current", "inactive_file "])
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (
+                "/sys/fs/cgroup/memory",
+                ["memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file "],
+            )
+        } else {
+            continue;
+        };
+        // The limits of every level down to the process's cgroup apply.
+        let mut dir = std::path::PathBuf::from(root);
+        let mut levels = vec![dir.clone()];
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            dir.push(part);
+            levels.push(dir.clone());
+        }
+        for d in levels {
+            let read = |name: &str| std::fs::read_to_string(d.join(name)).ok();
+            let Some(limit) = read(files[0]).and_then(|v| v.trim().parse::<u64>().ok()) else {
+                continue; // "max", or not there (a namespaced path): no limit found here
+            };
+            let usage = read(files[1]).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+            let reclaimable = read("memory.stat")
+                .and_then(|st| {
+                    st.lines().find_map(|l| l.strip_prefix(files[2])?.trim().parse::<u64>().ok())
+                })
+                .unwrap_or(0);
+            let room = cgroup_room(limit, usage, reclaimable);
+            best = Some(best.map_or(room, |b| b.min(room)));
+        }
+    }
+    best
+}
+
+/// Room under a cgroup `limit` with `usage` charged, of which `reclaimable` is file cache.
+fn cgroup_room(limit: u64, usage: u64, reclaimable: u64) -> u64 {
+    limit.saturating_sub(usage.saturating_sub(reclaimable))
 }
 
 /// Free bytes in the filesystem holding `dir`.
