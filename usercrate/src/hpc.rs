@@ -800,3 +800,85 @@ pub fn hpc_array_made_in_a_job_and_grouped_bands() -> Outcome {
     let v = y.as_slice().map_err(s)?;
     ensure((0..rows * cols).all(|i| v[i] == (i / cols) as u32), || "grouped bands".into())
 }
+
+/// Arrays past the machine's memory: numpy's `np.zeros(huge)` overcommits and dies on
+/// touch; a `SharedArray` reserves its pages, so it is an error at creation naming memory,
+/// and the process lives on (also under a cgroup limit: crates/shm/tests).
+pub fn hpc_arrays_past_memory_are_errors() -> Outcome {
+    let e = SharedArray::<f64>::zeroed(1 << 37).map(|a| a.len()).unwrap_err(); // 1 TiB
+    let msg = e.to_string();
+    note(format!("1 TiB array: {msg}"));
+    ensure(
+        matches!(e, zeroproc::shared::SharedError::Create(_)) && msg.contains("not enough"),
+        || format!("1 TiB array: {msg} ({e:?})"),
+    )?;
+    let a = SharedArray::<f64>::zeroed(1 << 20).map_err(|e| format!("after: {e}"))?;
+    ensure(a.len() == 1 << 20, || "a normal array after the refusal".into())
+}
+
+fn hang_forever_in_chunk_0(y: &mut [u8], r: Range<usize>) {
+    if r.start == 0 {
+        loop {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    y.fill(7);
+}
+
+fn write_chunk_in_process((c, v): (ChunkMut<u8>, u8)) {
+    c.write().expect("claim").fill(v);
+}
+
+fn die_holding_chunk(c: ChunkMut<u8>) {
+    let mut g = c.write().expect("claim");
+    g[0] = 1;
+    // SAFETY: raising a signal on this process is always sound.
+    unsafe { libc::raise(libc::SIGKILL) };
+}
+
+/// A kernel hung without a time limit, stopped by `pool.terminate()` from another thread
+/// (mpi4py: `MPI.Abort`; Python's `Pool.terminate`): the call returns, naming the
+/// cancelled chunk, the array is readable. Chunks written by `Process` children (nested
+/// use of chunk handles), one child killed holding its chunk: `wait_chunks` times out
+/// naming it, `abandon_chunks` makes the array readable.
+pub fn hpc_terminate_and_process_writers() -> Outcome {
+    let pool = pool2()?;
+    let mut y = SharedArray::<u8>::zeroed(40).map_err(s)?;
+    let r = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            pool.terminate();
+        });
+        pool.for_each_chunk_mut(&mut y, 10, hang_forever_in_chunk_0)
+    });
+    note(format!("terminated kernel: {r:?}"));
+    match &r {
+        Err(ForEachChunkError::Chunk { index: 0, error: JobError::Cancelled, .. }) => {}
+        other => return Err(format!("after terminate: {other:?}")),
+    }
+    let v = y.as_slice().map_err(|e| format!("unreadable after terminate: {e}"))?;
+    ensure(v[..10].iter().all(|&x| x == 0), || format!("chunk 0: {v:?}"))?;
+
+    let mut z = SharedArray::<u8>::zeroed(30).map_err(s)?;
+    let mut chunks = z.chunks_mut(10).map_err(s)?.into_iter();
+    let mut kids = Vec::new();
+    for v in [3u8, 4] {
+        let c = chunks.next().unwrap();
+        kids.push(zeroproc::Process::spawn(write_chunk_in_process, (c, v)).map_err(s)?);
+    }
+    let mut killer =
+        zeroproc::Process::spawn(die_holding_chunk, chunks.next().unwrap()).map_err(s)?;
+    for k in &mut kids {
+        k.join().map_err(s)?;
+    }
+    let _ = killer.join();
+    match z.wait_chunks(Duration::from_millis(300)) {
+        Err(zeroproc::shared::SharedError::Timeout { pending: 1 }) => {}
+        other => return Err(format!("wait with a dead writer: {other:?}")),
+    }
+    z.abandon_chunks().map_err(|e| format!("abandon: {e}"))?;
+    let v = z.as_slice().map_err(s)?;
+    ensure(v[..10].iter().all(|&x| x == 3) && v[10..20].iter().all(|&x| x == 4), || {
+        format!("process-written chunks: {v:?}")
+    })
+}

@@ -124,6 +124,8 @@ const SCENARIOS: &[Scenario] = scenarios![
     hpc_array_churn_leaks_nothing,
     hpc_readers_owner_and_shutdown,
     hpc_array_made_in_a_job_and_grouped_bands,
+    hpc_arrays_past_memory_are_errors,
+    hpc_terminate_and_process_writers,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
