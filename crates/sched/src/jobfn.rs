@@ -151,6 +151,19 @@ impl<T, K> BandKernel<T> for K where
 /// input (a stencil reads the rows around its band), and which rows the band holds — as a
 /// fn item or a closure that captures nothing (see [`JobFn`]). Blanket-implemented; the
 /// bound exists for its error message.
+///
+/// ```compile_fail,E0277
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+/// let x = zeroproc_mp::SharedArray::<f64>::zeroed(8).unwrap();
+/// let mut y = zeroproc_mp::SharedArray::<f64>::zeroed(8).unwrap();
+/// let w = 0.25;
+/// // error[E0277]: `{closure}` cannot be a row-band kernel: ... captures nothing
+/// pool.for_each_row_band_mut_with(&mut y, &x, 4, 1, move |b: &mut [f64], x: &[f64], _| {
+///     b[0] = w * x[0];
+/// })
+/// .unwrap();
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a row-band kernel: it must be a fn item or a closure that \
                captures nothing, taking `(&mut [{T}], &[{U}], RowBand)`",
