@@ -364,8 +364,19 @@ pub fn hpc_handles_after_drop_and_two_pools() -> Outcome {
     let a = SharedArray::from_slice(&[1.0f64; 4096]).map_err(s)?;
     let h = a.handle();
     drop(a);
-    let r = pool.submit(read_sum, (h, 0)).result();
+    let r = pool.submit(read_sum, (h.clone(), 0)).result();
     ensure(matches!(&r, Ok(Err(m)) if m.contains("dropped")), || format!("after drop: {r:?}"))?;
+    // A new array of the same shape takes the dropped one's segment (kept for reuse): the
+    // old handle must still be refused, in a worker and here, not read the new values.
+    let b = SharedArray::from_slice(&[7.0f64; 4096]).map_err(s)?;
+    let r = pool.submit(read_sum, (h.clone(), 0)).result();
+    ensure(matches!(&r, Ok(Err(m)) if m.contains("dropped")), || format!("old handle: {r:?}"))?;
+    ensure(matches!(h.read(), Err(zeroproc::shared::SharedError::Dropped)), || {
+        "old handle read the new array in the controller".into()
+    })?;
+    let r = pool.submit(read_sum, (b.handle(), 0)).result();
+    ensure(r == Ok(Ok((7.0 * 4096.0, 7.0 * 4096.0))), || format!("new handle: {r:?}"))?;
+    drop(b);
 
     // A job reading (holding its guard 300 ms) while the owner drops the array and makes a
     // new one of the same shape: the job must see the old values, unchanged.

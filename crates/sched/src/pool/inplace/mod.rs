@@ -115,6 +115,11 @@ impl Pool {
     /// fewer rows): the kernel gets the band's elements, row after row, and its
     /// [`RowBand`](zeroproc_mp::shared::RowBand) (which rows, how wide).
     ///
+    /// Nothing else reaches the kernel — not even the grid's height (rayon's closure would
+    /// capture it): a kernel that needs parameters or other data uses constants, or
+    /// [`for_each_row_band_mut_with`](Self::for_each_row_band_mut_with) with them in the
+    /// input array (whose length also gives the height).
+    ///
     /// ```
     /// zeroproc_sched::init();
     /// use zeroproc_mp::{shared::RowBand, SharedArray};
