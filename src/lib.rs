@@ -257,10 +257,10 @@ pub use zeroproc_mp::{
 pub use zeroproc_sched::init;
 pub use zeroproc_sched::{
     as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BandKernel,
-    BuildError, ChunkKernel, Exit, ForEachChunkError, InitFn, JobError, JobErrorKind, JobFn,
-    JobFuture, Map, Message, Never, Pool, PoolBuilder, PoolStats, Process, ProcessError,
-    ReturnWhen, Run, ShareError, SharedValue, Shutdown, Split, SubmitError, TrySubmitError,
-    WaitStrategy, Waitable, WorkerStats, ZipKernel,
+    BandWithKernel, BuildError, ChunkKernel, Exit, ForEachChunkError, InitFn, JobError,
+    JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder, PoolStats, Process,
+    ProcessError, ReturnWhen, Run, ShareError, SharedValue, Shutdown, Split, SubmitError,
+    TrySubmitError, WaitStrategy, Waitable, WorkerStats, ZipKernel,
 };
 
 /// Shared containers ([`SharedDict`], [`SharedList`], [`Namespace`]): errors and handles.

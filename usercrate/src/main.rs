@@ -8,6 +8,7 @@
 mod api;
 mod harness;
 mod hostile;
+mod hpc;
 mod jobs;
 mod mp_scenarios;
 mod scenarios;
@@ -19,6 +20,7 @@ mod user4;
 use api::*;
 use harness::Scenario;
 use hostile::*;
+use hpc::*;
 use mp_scenarios::*;
 use scenarios::*;
 use semantics5::*;
@@ -111,6 +113,19 @@ const SCENARIOS: &[Scenario] = scenarios![
     one_future_many_waiters_and_fallible_jobs,
     huge_timeouts_are_forever,
     panicking_update_leaves_containers_usable,
+    hpc_edge_sizes,
+    hpc_panic_in_one_chunk,
+    hpc_kernel_faults,
+    hpc_handles_after_drop_and_two_pools,
+    hpc_jacobi_bit_for_bit,
+    hpc_chunked_reduction,
+    hpc_mandelbrot_imbalance,
+    hpc_shared_table,
+    hpc_array_churn_leaks_nothing,
+    hpc_readers_owner_and_shutdown,
+    hpc_array_made_in_a_job_and_grouped_bands,
+    hpc_arrays_past_memory_are_errors,
+    hpc_terminate_and_process_writers,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -130,8 +130,9 @@ impl<T, U, K> ZipKernel<T, U> for K where K: Fn(&mut [T], &[U]) + Copy + Send + 
     message = "`{Self}` cannot be a row-band kernel: it must be a fn item or a closure that \
                captures nothing, taking `(&mut [{T}], RowBand)`",
     label = "captures variables (or does not take `(&mut [{T}], RowBand)`)",
-    note = "a worker calls the kernel by its type and gets no bytes of it: what it reads \
-            must be in a `SharedArray`, not in a captured variable"
+    note = "a worker calls the kernel by its type and gets no bytes of it: put what it \
+            reads in a `SharedArray` and use `for_each_row_band_mut_with`, whose kernel \
+            gets that whole array too"
 )]
 pub trait BandKernel<T>:
     Fn(&mut [T], zeroproc_mp::shared::RowBand) + Copy + Send + 'static
@@ -141,5 +142,42 @@ pub trait BandKernel<T>:
 #[diagnostic::do_not_recommend]
 impl<T, K> BandKernel<T> for K where
     K: Fn(&mut [T], zeroproc_mp::shared::RowBand) + Copy + Send + 'static
+{
+}
+
+/// A kernel for
+/// [`Pool::for_each_row_band_mut_with`](crate::Pool::for_each_row_band_mut_with):
+/// `Fn(&mut [T], &[U], RowBand)` — whole rows of the output grid, the **whole** read-only
+/// input (a stencil reads the rows around its band), and which rows the band holds — as a
+/// fn item or a closure that captures nothing (see [`JobFn`]). Blanket-implemented; the
+/// bound exists for its error message.
+///
+/// ```compile_fail,E0277
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+/// let x = zeroproc_mp::SharedArray::<f64>::zeroed(8).unwrap();
+/// let mut y = zeroproc_mp::SharedArray::<f64>::zeroed(8).unwrap();
+/// let w = 0.25;
+/// // error[E0277]: `{closure}` cannot be a row-band kernel: ... captures nothing
+/// pool.for_each_row_band_mut_with(&mut y, &x, 4, 1, move |b: &mut [f64], x: &[f64], _| {
+///     b[0] = w * x[0];
+/// })
+/// .unwrap();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a row-band kernel: it must be a fn item or a closure that \
+               captures nothing, taking `(&mut [{T}], &[{U}], RowBand)`",
+    label = "captures variables (or does not take `(&mut [{T}], &[{U}], RowBand)`)",
+    note = "a worker calls the kernel by its type and gets no bytes of it: what it reads \
+            must be in the input `SharedArray`, not in a captured variable"
+)]
+pub trait BandWithKernel<T, U>:
+    Fn(&mut [T], &[U], zeroproc_mp::shared::RowBand) + Copy + Send + 'static
+{
+}
+
+#[diagnostic::do_not_recommend]
+impl<T, U, K> BandWithKernel<T, U> for K where
+    K: Fn(&mut [T], &[U], zeroproc_mp::shared::RowBand) + Copy + Send + 'static
 {
 }

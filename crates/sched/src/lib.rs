@@ -60,7 +60,7 @@ pub use error::{BuildError, JobError, JobErrorKind, Never, SubmitError, TrySubmi
 pub use fnid::fingerprint;
 pub use future::JobFuture;
 pub use job::Message;
-pub use jobfn::{BandKernel, ChunkKernel, InitFn, JobFn, ZipKernel};
+pub use jobfn::{BandKernel, BandWithKernel, ChunkKernel, InitFn, JobFn, ZipKernel};
 pub use launch::{init, WORKER_ARGS, WORKER_ENV, WORKER_EXE_ENV};
 pub use pool::raw;
 pub use pool::{

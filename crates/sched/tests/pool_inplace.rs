@@ -97,8 +97,13 @@ fn row_bands_are_whole_rows() {
     }
     let e = p.for_each_row_band_mut(&mut g, 10, 4, label).unwrap_err();
     assert!(matches!(e, ForEachChunkError::Shape { len: 407, cols: 10 }), "{e:?}");
+    // A band of 0 rows is a shape error naming `band_rows` (it was `Split(BadChunkLen)`:
+    // "chunk length must be at least 1", a length the caller never passed).
     let e = p.for_each_row_band_mut(&mut g, cols, 0, label).unwrap_err();
-    assert!(matches!(e, ForEachChunkError::Split(SharedError::BadChunkLen)), "{e:?}");
+    assert!(matches!(e, ForEachChunkError::Shape { len: 407, cols: 11 }), "{e:?}");
+    assert!(e.to_string().contains("band_rows"), "{e}");
+    let e = p.for_each_row_band_mut(&mut g, 0, 4, label).unwrap_err();
+    assert!(e.to_string().contains("`cols` must be at least 1"), "{e}");
     // A band taller than the grid is the whole grid.
     p.for_each_row_band_mut(&mut g, cols, usize::MAX, label).unwrap();
     assert_eq!(g.as_slice().unwrap()[36 * cols + 10], 36_010);
@@ -213,4 +218,111 @@ fn more_chunks_than_claim_words_are_grouped() {
     p.for_each_row_band_mut(&mut grid, 3, 1, sum_rows).unwrap();
     let g = grid.as_slice().unwrap();
     assert!(g.chunks(3).enumerate().all(|(row, c)| c.iter().all(|&v| v == row as u64)));
+}
+
+fn panic_at_50_005(y: &mut [u32], r: Range<usize>) {
+    for (v, i) in y.iter_mut().zip(r) {
+        assert!(i != 50_005 && i != 50_017, "bad element {i}");
+        *v = i as u32 + 1;
+    }
+}
+
+/// With more chunks than claim words (grouped), a panicking chunk fails alone: the rest of
+/// its group is written, and the error names the caller's chunk, its range and the count
+/// (it was the group's first chunk and range, with the group's chunks after the panicking
+/// one left unwritten, and `failed: 1` for two panics).
+#[test]
+fn a_panic_in_a_grouped_chunk_fails_only_that_chunk() {
+    let p = pool();
+    let n = 100_000; // chunks of 5: 20,000 chunks, grouped 5 by 5
+    let mut y = SharedArray::<u32>::zeroed(n).unwrap();
+    let e = p.for_each_chunk_mut(&mut y, 5, panic_at_50_005).unwrap_err();
+    match &e {
+        ForEachChunkError::Chunk {
+            index: 10_001,
+            range,
+            error: JobError::Panicked { message },
+            failed: 2,
+        } => {
+            assert_eq!(*range, 50_005..50_010);
+            assert!(message.contains("bad element 50005"), "{message}");
+        }
+        e => panic!("expected chunk 10001 to fail alone, got {e:?}"),
+    }
+    let v = y.as_slice().unwrap();
+    let unwritten: Vec<usize> = (0..n).filter(|&i| v[i] != i as u32 + 1).collect();
+    let want: Vec<usize> = (50_005..50_010).chain(50_017..50_020).collect(); // 50,015..17 written before its panic
+    assert_eq!(unwritten, want);
+}
+
+/// One sweep of a 5-point stencil over rows `b.rows` of a `b.cols`-wide grid (the first
+/// and last rows and columns copied): reads the rows above and below the band.
+fn smooth(next: &mut [f64], cur: &[f64], b: RowBand) {
+    let (n, rows) = (b.cols, cur.len() / b.cols);
+    for (r, out) in b.rows.zip(next.chunks_exact_mut(n)) {
+        out.copy_from_slice(&cur[r * n..(r + 1) * n]);
+        if r == 0 || r == rows - 1 {
+            continue;
+        }
+        for c in 1..n - 1 {
+            out[c] = 0.25
+                * (cur[(r - 1) * n + c]
+                    + cur[(r + 1) * n + c]
+                    + cur[r * n + c - 1]
+                    + cur[r * n + c + 1]);
+        }
+    }
+}
+
+fn panic_in_row_7(next: &mut [f64], cur: &[f64], b: RowBand) {
+    assert!(!b.rows.contains(&7), "row 7");
+    smooth(next, cur, b);
+}
+
+/// A stencil over row bands reads the whole input (its halo rows): 20 sweeps match a
+/// serial run bit for bit, grouped or not; refusals name their cause, a panicking band
+/// fails alone (there was no way to give a band kernel an input: the `BandKernel` note
+/// told users to put it in a `SharedArray`, which no band kernel could reach).
+#[test]
+fn row_bands_with_the_whole_input_run_a_stencil() {
+    let p = pool();
+    for (rows, cols, band) in [(37usize, 29usize, 4usize), (5000, 3, 1), (3, 8, 10)] {
+        let init: Vec<f64> = (0..rows * cols).map(|i| ((i * 7919) % 101) as f64).collect();
+        let mut a = SharedArray::from_slice(&init).unwrap();
+        let mut b = SharedArray::<f64>::zeroed(rows * cols).unwrap();
+        let (mut cur, mut next) = (init.clone(), vec![0.0; rows * cols]);
+        for _ in 0..20 {
+            p.for_each_row_band_mut_with(&mut b, &a, cols, band, smooth).unwrap();
+            std::mem::swap(&mut a, &mut b);
+            smooth(&mut next, &cur, RowBand::of_elements(0..rows * cols, cols).unwrap());
+            std::mem::swap(&mut cur, &mut next);
+        }
+        let got = a.as_slice().unwrap();
+        assert!(got.iter().zip(&cur).all(|(x, y)| x.to_bits() == y.to_bits()), "{rows}x{cols}");
+    }
+
+    let x = SharedArray::<f64>::zeroed(12 * 5).unwrap();
+    let mut y = SharedArray::<f64>::zeroed(12 * 5).unwrap();
+    let e = p.for_each_row_band_mut_with(&mut y, &x, 5, 0, smooth).unwrap_err();
+    assert!(matches!(e, ForEachChunkError::Shape { len: 60, cols: 5 }), "{e:?}");
+    let e = p.for_each_row_band_mut_with(&mut y, &x, 7, 1, smooth).unwrap_err();
+    assert!(matches!(e, ForEachChunkError::Shape { len: 60, cols: 7 }), "{e:?}");
+    let mut x2 = SharedArray::<f64>::zeroed(60).unwrap();
+    let open = x2.chunks_mut(6).unwrap();
+    let e = p.for_each_row_band_mut_with(&mut y, &x2, 5, 1, smooth).unwrap_err();
+    assert!(matches!(e, ForEachChunkError::Input(SharedError::SplitInProgress { .. })), "{e:?}");
+    drop(open);
+
+    let e = p.for_each_row_band_mut_with(&mut y, &x, 5, 2, panic_in_row_7).unwrap_err();
+    match &e {
+        ForEachChunkError::Chunk {
+            index: 3,
+            range,
+            error: JobError::Panicked { .. },
+            failed: 1,
+        } => {
+            assert_eq!(*range, 30..40)
+        }
+        e => panic!("expected band 3 to fail, got {e:?}"),
+    }
 }

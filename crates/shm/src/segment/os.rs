@@ -77,14 +77,97 @@ pub(crate) fn cpath(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).expect("no NUL in path")
 }
 
-/// Bytes of RAM the kernel reports as available (memfd pages come from there).
+/// Bytes of RAM this process can still get for memfd pages: what the kernel reports as
+/// available, or less under a memory cgroup's limit (a Slurm job, a container), whose
+/// pages are charged to the cgroup — past its limit `fallocate` does not fail, the
+/// cgroup's OOM killer kills the process instead.
 pub(crate) fn mem_available() -> u64 {
     let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    s.lines()
+    let host = s
+        .lines()
         .find_map(|l| l.strip_prefix("MemAvailable:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
-        .unwrap_or(u64::MAX)
+        .unwrap_or(u64::MAX);
+    host.min(cgroup_available().unwrap_or(u64::MAX))
+}
+
+/// Room left under the memory limits of this process's cgroup and its ancestors (v2, or
+/// v1's memory controller), `None` where no limit is found. Reclaimable file cache
+/// (`inactive_file`) counts as room, as the kernel reclaims it before killing anything.
+///
+/// Which levels have a limit is found once per process (a segment creation must stay
+/// cheap: reading every level's files each time tripled its cost); a limit set later on
+/// a level that had none then is not seen. Each call reads the limited levels' usage.
+fn cgroup_available() -> Option<u64> {
+    static LIMITED: std::sync::OnceLock<Vec<CgroupLevel>> = std::sync::OnceLock::new();
+    let mut best: Option<u64> = None;
+    for level in LIMITED.get_or_init(limited_cgroup_levels) {
+        let read = |name: &str| std::fs::read_to_string(level.dir.join(name)).ok();
+        let num = |v: Option<String>| v.and_then(|v| v.trim().parse::<u64>().ok());
+        let Some(limit) = num(read(level.files[0])) else { continue };
+        let usage = num(read(level.files[1])).unwrap_or(0);
+        let reclaimable = read("memory.stat")
+            .and_then(|st| {
+                st.lines().find_map(|l| l.strip_prefix(level.files[2])?.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        let room = cgroup_room(limit, usage, reclaimable);
+        best = Some(best.map_or(room, |b| b.min(room)));
+    }
+    best
+}
+
+/// A cgroup directory with a memory limit, and its files: limit, usage, and the
+/// `memory.stat` key of reclaimable file cache.
+struct CgroupLevel {
+    dir: std::path::PathBuf,
+    files: [&'static str; 3],
+}
+
+/// The levels from the cgroup root down to this process's cgroup whose memory limit is
+/// set (v2: "0::/path" under /sys/fs/cgroup; v1: "N:memory:/path" under its controller).
+fn limited_cgroup_levels() -> Vec<CgroupLevel> {
+    let groups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in groups.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let (root, files) = if controllers.is_empty() {
+            ("/sys/fs/cgroup", ["memory.max", "memory.current", "inactive_file "])
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (
+                "/sys/fs/cgroup/memory",
+                ["memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file "],
+            )
+        } else {
+            continue;
+        };
+        let mut dir = std::path::PathBuf::from(root);
+        let mut levels = vec![dir.clone()];
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            dir.push(part);
+            levels.push(dir.clone());
+        }
+        for dir in levels {
+            // "max" (v2) or about i64::MAX (v1) is no limit; a missing file (a namespaced
+            // path) is none found.
+            let limit = std::fs::read_to_string(dir.join(files[0]))
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if limit.is_some_and(|l| l < 1 << 62) {
+                out.push(CgroupLevel { dir, files });
+            }
+        }
+    }
+    out
+}
+
+/// Room under a cgroup `limit` with `usage` charged, of which `reclaimable` is file cache.
+fn cgroup_room(limit: u64, usage: u64, reclaimable: u64) -> u64 {
+    limit.saturating_sub(usage.saturating_sub(reclaimable))
 }
 
 /// Free bytes in the filesystem holding `dir`.

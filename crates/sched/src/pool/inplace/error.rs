@@ -38,15 +38,23 @@ pub enum ForEachChunkError {
     /// At least one chunk failed; this is the lowest-numbered one. Its elements hold
     /// whatever its job wrote before failing. The failed chunks are closed, so the array
     /// can be read and split again.
+    ///
+    /// When the call made more chunks than the array's claim table holds (4,096 by
+    /// default), consecutive chunks are grouped into one job: a kernel's panic still
+    /// fails only its own chunk (the group's other chunks run and are written), but a
+    /// job that dies, overruns its time limit (a job's limit, so it covers the group's
+    /// chunks together) or cannot claim its chunk fails the whole group — then `index` is
+    /// the group's first chunk, `range` the group's elements, and each of the group's
+    /// chunks counts in `failed`.
     Chunk {
-        /// The chunk's position in the split.
+        /// The chunk's position in the split (`chunk_len` elements each, as asked).
         index: usize,
-        /// Its element range.
+        /// Its element range (a group's, see above).
         range: Range<usize>,
         /// Why: the job panicked (`Panicked`), its worker died (`WorkerDied`), … or
         /// `Job(reason)`: the worker could not attach the arrays or claim the chunk.
         error: JobError<String>,
-        /// How many chunks failed in all.
+        /// How many chunks failed in all (of `chunk_len` elements, as asked).
         failed: usize,
     },
 }
@@ -59,8 +67,15 @@ impl fmt::Display for ForEachChunkError {
             ForEachChunkError::LenMismatch { output, input } => {
                 write!(f, "the input has {input} elements, the output {output}")
             }
-            ForEachChunkError::Shape { len, cols } => {
-                write!(f, "{len} elements are not whole bands of rows {cols} wide")
+            ForEachChunkError::Shape { cols: 0, .. } => {
+                write!(f, "a grid of 0 columns: `cols` must be at least 1")
+            }
+            ForEachChunkError::Shape { len, cols } if len % cols != 0 => {
+                write!(f, "{len} elements are not whole rows of {cols} columns")
+            }
+            // Shape is only returned for these three causes (`for_each_row_band_mut[_with]`).
+            ForEachChunkError::Shape { .. } => {
+                write!(f, "a band of 0 rows: `band_rows` must be at least 1")
             }
             ForEachChunkError::Chunk { index, range, error, failed } => write!(
                 f,

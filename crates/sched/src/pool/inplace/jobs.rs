@@ -3,11 +3,58 @@
 
 use crate::job::conjure;
 use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use zeroproc_mp::shared::{ArrayHandle, ChunkMut, Pod, RowBand};
 
-/// What a chunk job returns: `Err(reason)` when the arrays could not be attached or the
-/// chunk claimed (the kernel's own panic is the job's panic).
-pub(super) type Outcome = Result<(), String>;
+/// What a chunk job returns: `Err` when the arrays could not be attached or the chunk
+/// claimed (part 0, not a panic), or when the kernel panicked on some of the claimed
+/// chunk's parts (the first of them, with its panic message).
+pub(super) type Outcome = Result<(), Failed>;
+
+/// Why a chunk job failed (archived back to the controller).
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq)]
+pub(super) struct Failed {
+    /// The first failed part of the claimed chunk (the caller's chunks inside it).
+    pub part: u64,
+    /// How many of its parts failed.
+    pub parts_failed: u64,
+    /// The kernel panicked (`reason` is its message), rather than the job failing to
+    /// attach the arrays or claim the chunk.
+    pub panicked: bool,
+    /// The panic message, or why the chunk could not be had.
+    pub reason: String,
+}
+
+impl Failed {
+    /// Attaching or claiming failed: nothing was computed.
+    fn setup(reason: impl ToString) -> Failed {
+        Failed { part: 0, parts_failed: 0, panicked: false, reason: reason.to_string() }
+    }
+}
+
+/// Runs `kernel` on every part (a part's panic does not stop the parts after it, as each
+/// would have run as a job of its own without grouping): the first panicking part and
+/// the count, or `Ok` when none panicked.
+fn run_parts<T>(
+    g: &mut [T],
+    start: usize,
+    len: u64,
+    mut kernel: impl FnMut(&mut [T], Range<usize>),
+) -> Outcome {
+    let mut first: Option<(u64, String)> = None;
+    let mut failed = 0u64;
+    for (i, (p, r)) in parts(g, start, len).enumerate() {
+        let Err(payload) = catch_unwind(AssertUnwindSafe(|| kernel(p, r))) else { continue };
+        // Taken now: the next part's panic would replace the message the hook recorded.
+        let message = crate::worker::panic_message(payload);
+        failed += 1;
+        first.get_or_insert((i as u64, message));
+    }
+    match first {
+        None => Ok(()),
+        Some((part, reason)) => Err(Failed { part, parts_failed: failed, panicked: true, reason }),
+    }
+}
 
 /// The caller's chunks inside one claimed chunk: `(elements, range in the array)` of
 /// each `len` elements (a claimed chunk holds several when the caller asked for more
@@ -27,12 +74,9 @@ where
     T: Pod,
     K: Fn(&mut [T], Range<usize>) + Copy + 'static,
 {
-    let mut g = c.write().map_err(|e| e.to_string())?;
+    let mut g = c.write().map_err(Failed::setup)?;
     let start = g.range().start;
-    for (p, r) in parts(&mut g, start, len) {
-        conjure::<K>()(p, r);
-    }
-    Ok(())
+    run_parts(&mut g, start, len, |p, r| conjure::<K>()(p, r))
 }
 
 /// Claims chunk `c` and runs `K` on each `len`-element part and the same range of the
@@ -43,17 +87,14 @@ where
     U: Pod,
     K: Fn(&mut [T], &[U]) + Copy + 'static,
 {
-    let x = x.read().map_err(|e| e.to_string())?;
-    let mut g = c.write().map_err(|e| e.to_string())?;
+    let x = x.read().map_err(Failed::setup)?;
+    let mut g = c.write().map_err(Failed::setup)?;
     if x.get(g.range()).is_none() {
         g.unclaim(); // not DONE: nothing was computed
-        return Err("the input is shorter than the output".into());
+        return Err(Failed::setup("the input is shorter than the output"));
     }
     let start = g.range().start;
-    for (p, r) in parts(&mut g, start, len) {
-        conjure::<K>()(p, &x[r]);
-    }
-    Ok(())
+    run_parts(&mut g, start, len, |p, r| conjure::<K>()(p, &x[r]))
 }
 
 /// Claims chunk `c` of a grid `cols` wide and runs `K` on each band of `len` elements
@@ -63,15 +104,37 @@ where
     T: Pod,
     K: Fn(&mut [T], RowBand) + Copy + 'static,
 {
-    let mut g = c.write().map_err(|e| e.to_string())?;
+    let mut g = c.write().map_err(Failed::setup)?;
     if RowBand::of_elements(g.range(), cols as usize).is_none() {
         g.unclaim(); // not DONE: nothing was computed
-        return Err("the chunk is not whole rows".into());
+        return Err(Failed::setup("the chunk is not whole rows"));
     }
     let start = g.range().start;
-    for (p, r) in parts(&mut g, start, len) {
+    run_parts(&mut g, start, len, |p, r| {
         let band = RowBand::of_elements(r, cols as usize).expect("parts of whole rows");
-        conjure::<K>()(p, band);
+        conjure::<K>()(p, band)
+    })
+}
+
+/// Claims chunk `c` of a grid `cols` wide and runs `K` on each band of `len` elements
+/// (whole rows) with the whole input `x`.
+pub(super) fn band_with<T, U, K>(
+    (c, x, cols, len): (ChunkMut<T>, ArrayHandle<U>, u64, u64),
+) -> Outcome
+where
+    T: Pod,
+    U: Pod,
+    K: Fn(&mut [T], &[U], RowBand) + Copy + 'static,
+{
+    let x = x.read().map_err(Failed::setup)?;
+    let mut g = c.write().map_err(Failed::setup)?;
+    if RowBand::of_elements(g.range(), cols as usize).is_none() {
+        g.unclaim(); // not DONE: nothing was computed
+        return Err(Failed::setup("the chunk is not whole rows"));
     }
-    Ok(())
+    let start = g.range().start;
+    run_parts(&mut g, start, len, |p, r| {
+        let band = RowBand::of_elements(r, cols as usize).expect("parts of whole rows");
+        conjure::<K>()(p, &x, band)
+    })
 }

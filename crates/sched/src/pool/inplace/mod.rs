@@ -7,10 +7,12 @@
 //! | [`Pool::for_each_chunk_mut`] | `(&mut [T], Range<usize>)`: the chunk and where it lies |
 //! | [`Pool::for_each_chunk_mut_with`] | `(&mut [T], &[U])`: the chunk and the same range of a read-only input |
 //! | [`Pool::for_each_row_band_mut`] | `(&mut [T], RowBand)`: whole rows of a `rows × cols` grid |
+//! | [`Pool::for_each_row_band_mut_with`] | `(&mut [T], &[U], RowBand)`: whole rows, and the whole read-only input (stencils) |
 //!
 //! Kernels are fn items or non-capturing closures, like every job (a capturing one is a
 //! compile error, whose message says so: [`ChunkKernel`](crate::ChunkKernel),
-//! [`ZipKernel`](crate::ZipKernel), [`BandKernel`](crate::BandKernel)): a worker is
+//! [`ZipKernel`](crate::ZipKernel), [`BandKernel`](crate::BandKernel),
+//! [`BandWithKernel`](crate::BandWithKernel)): a worker is
 //! another process, it gets the kernel by its type.
 
 mod error;
@@ -113,6 +115,11 @@ impl Pool {
     /// fewer rows): the kernel gets the band's elements, row after row, and its
     /// [`RowBand`](zeroproc_mp::shared::RowBand) (which rows, how wide).
     ///
+    /// Nothing else reaches the kernel — not even the grid's height (rayon's closure would
+    /// capture it): a kernel that needs parameters or other data uses constants, or
+    /// [`for_each_row_band_mut_with`](Self::for_each_row_band_mut_with) with them in the
+    /// input array (whose length also gives the height).
+    ///
     /// ```
     /// zeroproc_sched::init();
     /// use zeroproc_mp::{shared::RowBand, SharedArray};
@@ -145,15 +152,67 @@ impl Pool {
         (ChunkMut<T>, u64, u64): Message,
     {
         let _ = kernel;
-        if cols == 0 || y.len() % cols != 0 {
-            return Err(ForEachChunkError::Shape { len: y.len(), cols });
-        }
-        if band_rows == 0 {
-            return Err(ForEachChunkError::Split(SharedError::BadChunkLen));
-        }
-        // A band taller than the grid is the whole grid (as a chunk longer than the array).
-        let chunk_len = band_rows.min(y.len() / cols).max(1) * cols;
+        let chunk_len = band_chunk_len(y.len(), cols, band_rows)?;
         self.run_chunks(y, chunk_len, jobs::band::<T, K>, |c, len| (c, cols as u64, len))
+    }
+
+    /// Like [`for_each_row_band_mut`](Self::for_each_row_band_mut), with a read-only input
+    /// `x` that the kernel gets **whole** (any length): a stencil reads the rows around its
+    /// band — rayon's `par_chunks_mut(cols * band_rows)` with a closure reading `&cur`,
+    /// numpy's workers slicing the whole shared input. Iterate by swapping two arrays.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_mp::{shared::RowBand, SharedArray};
+    ///
+    /// /// One Jacobi sweep of a `cols`-wide grid: each inner cell := mean of its 4 neighbours.
+    /// fn jacobi(next: &mut [f64], cur: &[f64], b: RowBand) {
+    ///     let (n, rows) = (b.cols, cur.len() / b.cols);
+    ///     for (r, out) in b.rows.zip(next.chunks_exact_mut(n)) {
+    ///         out.copy_from_slice(&cur[r * n..(r + 1) * n]); // the boundary stays
+    ///         if r == 0 || r == rows - 1 { continue; }
+    ///         for c in 1..n - 1 {
+    ///             out[c] = 0.25 * (cur[(r - 1) * n + c] + cur[(r + 1) * n + c]
+    ///                 + cur[r * n + c - 1] + cur[r * n + c + 1]);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let (rows, cols) = (6, 5);
+    /// let mut init = vec![0.0; rows * cols];
+    /// init[..cols].fill(100.0); // a hot top edge
+    /// let mut a = SharedArray::from_slice(&init)?;
+    /// let mut b = SharedArray::<f64>::zeroed(rows * cols)?;
+    /// for _ in 0..5 {
+    ///     pool.for_each_row_band_mut_with(&mut b, &a, cols, 2, jacobi)?;
+    ///     std::mem::swap(&mut a, &mut b);
+    /// }
+    /// assert!(a.as_slice()?[cols + 2] > 25.0); // heat came down into row 1
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each_row_band_mut_with<T, U, K>(
+        &self,
+        y: &mut SharedArray<T>,
+        x: &SharedArray<U>,
+        cols: usize,
+        band_rows: usize,
+        kernel: K,
+    ) -> Result<(), ForEachChunkError>
+    where
+        T: Pod,
+        U: Pod,
+        K: crate::BandWithKernel<T, U>,
+        (ChunkMut<T>, zeroproc_mp::shared::ArrayHandle<U>, u64, u64): Message,
+    {
+        let _ = kernel;
+        let chunk_len = band_chunk_len(y.len(), cols, band_rows)?;
+        // Every job would fail to read it: say so once, before any runs.
+        x.as_slice().map_err(ForEachChunkError::Input)?;
+        let h = x.handle();
+        self.run_chunks(y, chunk_len, jobs::band_with::<T, U, K>, |c, len| {
+            (c, h.clone(), cols as u64, len)
+        })
     }
 
     /// Splits `y`, maps `job` over the chunks (argument made by `arg` from a claimed chunk
@@ -183,28 +242,57 @@ impl Pool {
             Err(e) => return Err(ForEachChunkError::Split(e)),
         };
         let len = chunk_len as u64;
+        // The caller's chunks in claimed chunk `i` (the last group may hold fewer).
+        let total = y.len().div_ceil(chunk_len.max(1));
+        let in_group = |i: usize| group.min(total.saturating_sub(i * group));
         // `map`'s adaptive window hands chunks out on demand. Submitting every chunk at
         // once measured no better on this host (docs/performance.md) and makes the pool
         // move queued chunks between workers whenever one takes over 1 ms.
+        //
+        // The first failure: (the caller's chunk, how many of them it spans, why).
         let (mut first, mut failed) = (None, 0);
         for (i, r) in self.map(job, chunks.into_iter().map(|c| arg(c, len))).enumerate() {
-            let error = match r {
+            let (part, parts, error) = match r {
                 Ok(Ok(())) => continue,
-                Ok(Err(reason)) => JobError::Job(reason),
-                Err(e) => e.map_job(|never| match never {}),
+                // Panics in some of the claimed chunk's parts: those parts failed, the
+                // others ran (each reported as the caller's own chunk).
+                Ok(Err(f)) if f.panicked => {
+                    failed += f.parts_failed as usize;
+                    let e = JobError::Panicked { message: f.reason };
+                    (f.part as usize, 1, e)
+                }
+                // The arrays could not be attached or the chunk claimed: none of its
+                // parts ran.
+                Ok(Err(f)) => {
+                    failed += in_group(i);
+                    (0, in_group(i), JobError::Job(f.reason))
+                }
+                // The worker died, overran its time limit, …: the parts it had not
+                // finished are unknown, so the whole claimed chunk is reported.
+                Err(e) => {
+                    failed += in_group(i);
+                    (0, in_group(i), e.map_job(|never| match never {}))
+                }
             };
-            failed += 1;
-            first.get_or_insert((i, error));
+            first.get_or_insert((i * group + part, parts, error));
         }
-        let Some((index, error)) = first else { return Ok(()) };
-        // Close the failed chunks (unclaimed, given back by a panic, or held by a dead
-        // worker) so the array is readable again; a live holder cannot be left after
-        // every job resolved, but if one is, the split stays open for the caller.
+        let Some((index, parts, error)) = first else { return Ok(()) };
+        // Close the failed chunks (unclaimed, or held by a dead worker) so the array is
+        // readable again; a live holder cannot be left after every job resolved, but if
+        // one is, the split stays open for the caller.
         let _ = y.abandon_chunks();
-        // With grouping, the first of the group's chunks and the group's whole range.
-        let span = chunk_len.saturating_mul(group);
-        let start = index * span;
-        let range = start..start.saturating_add(span).min(y.len());
-        Err(ForEachChunkError::Chunk { index: index * group, range, error, failed })
+        let start = index.saturating_mul(chunk_len);
+        let range = start..start.saturating_add(chunk_len.saturating_mul(parts)).min(y.len());
+        Err(ForEachChunkError::Chunk { index, range, error, failed })
     }
+}
+
+/// The elements of a band of `band_rows` rows of a `len`-element grid `cols` wide, or
+/// `Shape` when those are not a grid and a band height.
+fn band_chunk_len(len: usize, cols: usize, band_rows: usize) -> Result<usize, ForEachChunkError> {
+    if cols == 0 || len % cols != 0 || band_rows == 0 {
+        return Err(ForEachChunkError::Shape { len, cols });
+    }
+    // A band taller than the grid is the whole grid (as a chunk longer than the array).
+    Ok(band_rows.min(len / cols).max(1) * cols)
 }

@@ -1,0 +1,74 @@
+//! A segment larger than the room left under the process's memory cgroup limit (a Slurm
+//! job's, a container's) is `CreateError::NoSpace`, as on a machine short of RAM — not the
+//! cgroup's OOM killer's SIGKILL in the middle of `fallocate` (the free-memory check read
+//! only the machine's `MemAvailable`).
+//!
+//! Needs a writable memory cgroup (root, cgroup v1 memory controller or v2 with memory
+//! delegated): elsewhere the test says so and checks nothing.
+
+use std::path::PathBuf;
+use std::process::Command;
+use zeroproc_shm::{CreateError, Layout, Segment};
+
+const L: Layout = Layout::new("test-cgroup", 1);
+const CHILD: &str = "ZEROPROC_TEST_CGROUP_CHILD";
+
+/// This process's memory cgroup directory and the name of its limit file.
+fn own_memory_cgroup() -> Option<(PathBuf, &'static str)> {
+    let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    for line in groups.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        let rel = path.trim_start_matches('/');
+        if controllers.split(',').any(|c| c == "memory") {
+            return Some((
+                PathBuf::from("/sys/fs/cgroup/memory").join(rel),
+                "memory.limit_in_bytes",
+            ));
+        }
+        if controllers.is_empty() && PathBuf::from("/sys/fs/cgroup/cgroup.controllers").exists() {
+            return Some((PathBuf::from("/sys/fs/cgroup").join(rel), "memory.max"));
+        }
+    }
+    None
+}
+
+#[test]
+fn a_segment_past_the_cgroup_limit_is_no_space() {
+    if let Ok(procs) = std::env::var(CHILD) {
+        // The child: join the limited cgroup, then ask for 256 MiB.
+        std::fs::write(&procs, std::process::id().to_string()).expect("join the cgroup");
+        match Segment::create(L, 256 << 20) {
+            Err(CreateError::NoSpace { requested, available }) => {
+                println!("CHILD NoSpace requested={requested} available={available}")
+            }
+            Err(e) => println!("CHILD other error: {e}"),
+            Ok(_) => println!("CHILD created"),
+        }
+        return;
+    }
+    let Some((mine, limit_file)) = own_memory_cgroup() else {
+        eprintln!("no memory cgroup found: skipped");
+        return;
+    };
+    let dir = mine.join(format!("zeroproc-test-{}", std::process::id()));
+    if std::fs::create_dir(&dir).is_err()
+        || std::fs::write(dir.join(limit_file), (64u64 << 20).to_string()).is_err()
+    {
+        let _ = std::fs::remove_dir(&dir);
+        eprintln!("cannot create a limited memory cgroup under {mine:?}: skipped");
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_segment_past_the_cgroup_limit_is_no_space", "--nocapture"])
+        .env(CHILD, dir.join("cgroup.procs"))
+        .output()
+        .expect("run the child");
+    let _ = std::fs::remove_dir(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CHILD NoSpace"),
+        "child under a 64 MiB cgroup creating 256 MiB: {:?}\n{stdout}",
+        out.status
+    );
+}
