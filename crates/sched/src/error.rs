@@ -242,7 +242,8 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
 
 impl<E: fmt::Debug> std::error::Error for JobError<E> {}
 
-/// What a signal that killed a worker usually means, for messages.
+/// What a signal that killed a worker usually means, for messages: its name, and its
+/// usual cause when it has one.
 fn signal_cause(signal: i32) -> &'static str {
     match signal {
         libc::SIGKILL => {
@@ -261,6 +262,33 @@ fn signal_cause(signal: i32) -> &'static str {
         }
         libc::SIGFPE => ", SIGFPE: arithmetic fault in the job",
         libc::SIGILL => ", SIGILL: illegal instruction in the job (e.g. core::intrinsics::abort)",
+        libc::SIGXCPU => {
+            ", SIGXCPU: the worker used up its CPU time limit (RLIMIT_CPU, `ulimit -t`)"
+        }
+        libc::SIGXFSZ => {
+            ", SIGXFSZ: the job wrote past the file size limit (RLIMIT_FSIZE, `ulimit -f`)"
+        }
+        libc::SIGPIPE => {
+            ", SIGPIPE: the job wrote to a pipe or socket whose reader is gone (the job \
+             unblocked SIGPIPE, or it was sent by `kill`)"
+        }
+        libc::SIGSYS => ", SIGSYS: a system call forbidden by a seccomp filter",
+        libc::SIGTRAP => ", SIGTRAP: a breakpoint or trap instruction in the job",
+        libc::SIGHUP => ", SIGHUP: sent from outside the pool (hang-up, or `kill -HUP`)",
+        libc::SIGINT => {
+            ", SIGINT: sent from outside the pool (Ctrl-C reaching the worker, or `kill -INT`)"
+        }
+        libc::SIGQUIT => ", SIGQUIT: sent from outside the pool (Ctrl-\\, or `kill -QUIT`)",
+        libc::SIGALRM => ", SIGALRM: an alarm() or timer set by the job expired unhandled",
+        libc::SIGVTALRM => ", SIGVTALRM: a virtual timer set by the job expired unhandled",
+        libc::SIGPROF => ", SIGPROF: a profiling timer expired unhandled",
+        libc::SIGUSR1 => ", SIGUSR1: sent by the job or from outside (`kill -USR1`), not handled",
+        libc::SIGUSR2 => ", SIGUSR2: sent by the job or from outside (`kill -USR2`), not handled",
+        libc::SIGIO => ", SIGIO: asynchronous I/O readiness, not handled",
+        libc::SIGPWR => ", SIGPWR: power failure reported",
+        s if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&s) => {
+            ", a real-time signal (SIGRTMIN+n): sent by the job or from outside, not handled"
+        }
         _ => "",
     }
 }
@@ -370,7 +398,12 @@ impl std::error::Error for BuildError {}
 /// }
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
-#[derive(Debug, PartialEq)]
+///
+/// `PartialEq`/`Eq` when `A` has them (as crossbeam-channel's `TrySendError<T>`), so
+/// `assert_eq!(pool.try_submit(f, 7), Err(TrySubmitError::Shutdown(7)))` holds; `Debug`
+/// names the variant and its message but not the arguments (`Full(..)`), so it needs no
+/// `A: Debug` and a large argument is not printed by `unwrap()`.
+#[derive(PartialEq, Eq)]
 pub enum TrySubmitError<A> {
     /// Every worker's submission ring is full right now.
     Full(A),
@@ -403,7 +436,9 @@ pub enum TrySubmitError<A> {
 /// assert_eq!(e.into_inner(), 7);
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
-#[derive(Debug, PartialEq)]
+///
+/// Compares and prints as [`TrySubmitError`] does.
+#[derive(PartialEq, Eq)]
 pub enum SubmitError<A> {
     /// The pool is shut down.
     Shutdown(A),
@@ -467,5 +502,89 @@ impl<A> fmt::Display for SubmitError<A> {
     }
 }
 
-impl<A: fmt::Debug> std::error::Error for TrySubmitError<A> {}
-impl<A: fmt::Debug> std::error::Error for SubmitError<A> {}
+impl<A> fmt::Debug for TrySubmitError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySubmitError::Full(_) => f.write_str("Full(..)"),
+            TrySubmitError::Shutdown(_) => f.write_str("Shutdown(..)"),
+            TrySubmitError::Encode(_, e) => write!(f, "Encode(.., {e:?})"),
+            TrySubmitError::NoWorkers(_) => f.write_str("NoWorkers(..)"),
+            TrySubmitError::TooLarge(_, e) => write!(f, "TooLarge(.., {e:?})"),
+        }
+    }
+}
+
+impl<A> fmt::Debug for SubmitError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Shutdown(_) => f.write_str("Shutdown(..)"),
+            SubmitError::Encode(_, e) => write!(f, "Encode(.., {e:?})"),
+            SubmitError::Timeout(_) => f.write_str("Timeout(..)"),
+            SubmitError::NoWorkers(_) => f.write_str("NoWorkers(..)"),
+            SubmitError::TooLarge(_, e) => write!(f, "TooLarge(.., {e:?})"),
+        }
+    }
+}
+
+impl<A> std::error::Error for TrySubmitError<A> {}
+impl<A> std::error::Error for SubmitError<A> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fatal_signal_is_named() {
+        for (sig, name) in [
+            (libc::SIGUSR1, "SIGUSR1"),
+            (libc::SIGUSR2, "SIGUSR2"),
+            (libc::SIGXCPU, "RLIMIT_CPU"),
+            (libc::SIGXFSZ, "RLIMIT_FSIZE"),
+            (libc::SIGPIPE, "SIGPIPE"),
+            (libc::SIGSYS, "seccomp"),
+            (libc::SIGHUP, "SIGHUP"),
+            (libc::SIGINT, "SIGINT"),
+            (libc::SIGALRM, "SIGALRM"),
+            (libc::SIGRTMIN() + 2, "real-time"),
+            (libc::SIGSEGV, "SIGSEGV"),
+        ] {
+            let e = JobError::<Never>::WorkerDied { signal: Some(sig), exit_code: None };
+            let text = e.to_string();
+            assert!(text.contains(&format!("signal {sig}")) && text.contains(name), "{text}");
+        }
+    }
+
+    /// No `A: Debug` needed, and a large argument is not printed (it was: `unwrap()` of a
+    /// refused 4 MiB `Vec<u8>` printed some 12 MB).
+    #[test]
+    fn submit_errors_debug_without_the_arguments() {
+        struct Opaque;
+        let e = TrySubmitError::Full(Opaque);
+        assert_eq!(format!("{e:?}"), "Full(..)");
+        let e = TrySubmitError::TooLarge(vec![7u8; 1 << 20], "the arguments need 1 MiB".into());
+        assert_eq!(format!("{e:?}"), "TooLarge(.., \"the arguments need 1 MiB\")");
+        let e = SubmitError::Timeout(vec![7u8; 1 << 20]);
+        assert_eq!(format!("{e:?}"), "Timeout(..)");
+        let boxed: Box<dyn std::error::Error> = Box::new(SubmitError::Shutdown(Opaque));
+        assert_eq!(boxed.to_string(), "the pool is shut down");
+    }
+
+    #[test]
+    fn submit_errors_are_eq_when_the_arguments_are() {
+        fn is_eq<E: Eq>(_: &E) {}
+        is_eq(&TrySubmitError::Full(1u8));
+        is_eq(&SubmitError::Timeout(String::new()));
+        assert_eq!(TrySubmitError::Shutdown(7), TrySubmitError::Shutdown(7));
+        assert_ne!(TrySubmitError::Shutdown(7), TrySubmitError::Full(7));
+        assert_ne!(SubmitError::Timeout(7), SubmitError::Timeout(8));
+    }
+
+    #[test]
+    fn zero_workers_names_the_call() {
+        let Err(e) = crate::Pool::builder().workers(0).build() else {
+            panic!("workers(0) built a pool")
+        };
+        let text = e.to_string();
+        assert!(text.contains("workers(0)") && text.contains("at least one worker"), "{text}");
+    }
+}
