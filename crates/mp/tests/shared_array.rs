@@ -250,3 +250,12 @@ fn from_slice_copies_every_element_of_a_multi_page_array() {
     let z = SharedArray::<u64>::zeroed(3 << 17).unwrap();
     assert!(z.as_slice().unwrap().iter().all(|&v| v == 0));
 }
+
+/// A length whose bytes overflow the address space says so (it said "array too large",
+/// which reads like "not enough memory").
+#[test]
+fn overflowing_length_names_the_overflow() {
+    let e = zeroproc_mp::SharedArray::<f64>::zeroed(usize::MAX / 4).unwrap_err();
+    assert!(matches!(e, zeroproc_mp::shared::SharedError::TooLarge), "{e:?}");
+    assert!(e.to_string().contains("overflows the address space"), "{e}");
+}

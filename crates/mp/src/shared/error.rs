@@ -114,7 +114,11 @@ impl fmt::Display for SharedError {
             LenMismatch { handle, array } => {
                 write!(f, "handle length {handle} differs from the array's {array}")
             }
-            TooLarge => write!(f, "array too large"),
+            TooLarge => write!(
+                f,
+                "array too large: its length times the element size overflows the address \
+                 space"
+            ),
             ZeroSized => write!(f, "zero-sized element types are not supported"),
             BadChunkLen => write!(f, "chunk length must be at least 1"),
             TooManyChunks { chunks, max } => {
