@@ -79,3 +79,14 @@ fn pipe_send_errors_compare_by_variant_payload_and_pid() {
     assert_eq!(b2.recv(), Err(RecvError::Disconnected));
 }
 
+/// A value that can never fit names the limit and the setting that raises it (it said
+/// only "value too large for the queue").
+#[test]
+fn too_large_names_the_limit_to_raise() {
+    let q = Queue::<Vec<u8>>::builder(2).slot_size(256).max_heap_size(1 << 20).build().unwrap();
+    let e = q.try_put(vec![1u8; 4 << 20]).unwrap_err().to_string();
+    assert!(e.contains("max_heap_size") && e.contains("spill heap"), "{e}");
+    let (mut a, _b) = pipe::PipeBuilder::<Vec<u8>>::new().max_heap_size(1 << 20).duplex().unwrap();
+    let e = a.send(vec![1u8; 4 << 20]).unwrap_err().to_string();
+    assert!(e.contains("PipeBuilder::max_heap_size") && e.contains("spill heap"), "{e}");
+}

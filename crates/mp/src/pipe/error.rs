@@ -30,7 +30,7 @@ payload_error! {
         /// The receiving end was closed (dropped) or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// The value can fit neither a ring record nor the spill heap.
-        TooLarge(T) => "value too large for the pipe",
+        TooLarge(T) => "value too large for the pipe: it fits neither a ring record nor the spill heap at its maximum size (PipeBuilder::max_heap_size sets it)",
         /// This end's sending side is held by another live process (the handle was
         /// attached there).
         InUse(T, pid: u32) => "this end is in use by another process (an end serves one process at a time: give each process its own pipe, or use a Queue); its pid",
@@ -56,7 +56,7 @@ payload_error! {
         /// The receiving end was closed or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// See [`TrySendError::TooLarge`].
-        TooLarge(T) => "value too large for the pipe",
+        TooLarge(T) => "value too large for the pipe: it fits neither a ring record nor the spill heap at its maximum size (PipeBuilder::max_heap_size sets it)",
         /// See [`TrySendError::InUse`].
         InUse(T, pid: u32) => "this end is in use by another process (an end serves one process at a time: give each process its own pipe, or use a Queue); its pid",
         /// The value could not be serialized.
@@ -89,7 +89,7 @@ payload_error! {
         /// The receiving end was closed or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// See [`TrySendError::TooLarge`].
-        TooLarge(T) => "value too large for the pipe",
+        TooLarge(T) => "value too large for the pipe: it fits neither a ring record nor the spill heap at its maximum size (PipeBuilder::max_heap_size sets it)",
         /// See [`TrySendError::InUse`].
         InUse(T, pid: u32) => "this end is in use by another process (an end serves one process at a time: give each process its own pipe, or use a Queue); its pid",
         /// The value could not be serialized.
