@@ -428,18 +428,18 @@ pub enum TrySubmitError<A> {
 /// ```
 /// zeroproc_sched::init();
 /// use std::time::Duration;
-/// use zeroproc_sched::SubmitError;
+/// use zeroproc_sched::SubmitTimeoutError;
 /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
 /// pool.shutdown();
 /// let e = pool.submit_timeout(|x: u64| x, 7, Duration::from_millis(10)).unwrap_err();
-/// assert!(matches!(e, SubmitError::Shutdown(7)));
+/// assert!(matches!(e, SubmitTimeoutError::Shutdown(7)));
 /// assert_eq!(e.into_inner(), 7);
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
 ///
 /// Compares and prints as [`TrySubmitError`] does.
 #[derive(PartialEq, Eq)]
-pub enum SubmitError<A> {
+pub enum SubmitTimeoutError<A> {
     /// The pool is shut down.
     Shutdown(A),
     /// The arguments could not be encoded.
@@ -465,15 +465,22 @@ impl<A> TrySubmitError<A> {
     }
 }
 
-impl<A> SubmitError<A> {
+/// The former name of [`SubmitTimeoutError`], renamed to follow the families
+/// (`TryXError`, `XError`, `XTimeoutError`: the error of `submit_timeout` /
+/// `submit_deadline` is `SubmitTimeoutError`, as the queue's `put_timeout` gives
+/// `PutTimeoutError`; `submit` itself never fails).
+#[deprecated(note = "renamed SubmitTimeoutError (the error of submit_timeout/submit_deadline)")]
+pub type SubmitError<A> = SubmitTimeoutError<A>;
+
+impl<A> SubmitTimeoutError<A> {
     /// The arguments that were not submitted, whatever the reason.
     pub fn into_inner(self) -> A {
         match self {
-            SubmitError::Shutdown(a)
-            | SubmitError::Encode(a, _)
-            | SubmitError::Timeout(a)
-            | SubmitError::NoWorkers(a)
-            | SubmitError::TooLarge(a, _) => a,
+            SubmitTimeoutError::Shutdown(a)
+            | SubmitTimeoutError::Encode(a, _)
+            | SubmitTimeoutError::Timeout(a)
+            | SubmitTimeoutError::NoWorkers(a)
+            | SubmitTimeoutError::TooLarge(a, _) => a,
         }
     }
 }
@@ -490,14 +497,14 @@ impl<A> fmt::Display for TrySubmitError<A> {
     }
 }
 
-impl<A> fmt::Display for SubmitError<A> {
+impl<A> fmt::Display for SubmitTimeoutError<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SubmitError::Shutdown(_) => write!(f, "the pool is shut down"),
-            SubmitError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
-            SubmitError::Timeout(_) => write!(f, "no room in the submission rings in time"),
-            SubmitError::NoWorkers(_) => write!(f, "every worker slot was retired"),
-            SubmitError::TooLarge(_, e) => write!(f, "arguments too large: {e}"),
+            SubmitTimeoutError::Shutdown(_) => write!(f, "the pool is shut down"),
+            SubmitTimeoutError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
+            SubmitTimeoutError::Timeout(_) => write!(f, "no room in the submission rings in time"),
+            SubmitTimeoutError::NoWorkers(_) => write!(f, "every worker slot was retired"),
+            SubmitTimeoutError::TooLarge(_, e) => write!(f, "arguments too large: {e}"),
         }
     }
 }
@@ -514,20 +521,20 @@ impl<A> fmt::Debug for TrySubmitError<A> {
     }
 }
 
-impl<A> fmt::Debug for SubmitError<A> {
+impl<A> fmt::Debug for SubmitTimeoutError<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SubmitError::Shutdown(_) => f.write_str("Shutdown(..)"),
-            SubmitError::Encode(_, e) => write!(f, "Encode(.., {e:?})"),
-            SubmitError::Timeout(_) => f.write_str("Timeout(..)"),
-            SubmitError::NoWorkers(_) => f.write_str("NoWorkers(..)"),
-            SubmitError::TooLarge(_, e) => write!(f, "TooLarge(.., {e:?})"),
+            SubmitTimeoutError::Shutdown(_) => f.write_str("Shutdown(..)"),
+            SubmitTimeoutError::Encode(_, e) => write!(f, "Encode(.., {e:?})"),
+            SubmitTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
+            SubmitTimeoutError::NoWorkers(_) => f.write_str("NoWorkers(..)"),
+            SubmitTimeoutError::TooLarge(_, e) => write!(f, "TooLarge(.., {e:?})"),
         }
     }
 }
 
 impl<A> std::error::Error for TrySubmitError<A> {}
-impl<A> std::error::Error for SubmitError<A> {}
+impl<A> std::error::Error for SubmitTimeoutError<A> {}
 
 #[cfg(test)]
 mod tests {
@@ -563,9 +570,9 @@ mod tests {
         assert_eq!(format!("{e:?}"), "Full(..)");
         let e = TrySubmitError::TooLarge(vec![7u8; 1 << 20], "the arguments need 1 MiB".into());
         assert_eq!(format!("{e:?}"), "TooLarge(.., \"the arguments need 1 MiB\")");
-        let e = SubmitError::Timeout(vec![7u8; 1 << 20]);
+        let e = SubmitTimeoutError::Timeout(vec![7u8; 1 << 20]);
         assert_eq!(format!("{e:?}"), "Timeout(..)");
-        let boxed: Box<dyn std::error::Error> = Box::new(SubmitError::Shutdown(Opaque));
+        let boxed: Box<dyn std::error::Error> = Box::new(SubmitTimeoutError::Shutdown(Opaque));
         assert_eq!(boxed.to_string(), "the pool is shut down");
     }
 
@@ -573,10 +580,18 @@ mod tests {
     fn submit_errors_are_eq_when_the_arguments_are() {
         fn is_eq<E: Eq>(_: &E) {}
         is_eq(&TrySubmitError::Full(1u8));
-        is_eq(&SubmitError::Timeout(String::new()));
+        is_eq(&SubmitTimeoutError::Timeout(String::new()));
         assert_eq!(TrySubmitError::Shutdown(7), TrySubmitError::Shutdown(7));
         assert_ne!(TrySubmitError::Shutdown(7), TrySubmitError::Full(7));
-        assert_ne!(SubmitError::Timeout(7), SubmitError::Timeout(8));
+        assert_ne!(SubmitTimeoutError::Timeout(7), SubmitTimeoutError::Timeout(8));
+    }
+
+    /// The old name still compiles (deprecated) and is the same type.
+    #[test]
+    #[allow(deprecated)]
+    fn the_former_name_is_an_alias() {
+        let e: SubmitError<u8> = SubmitTimeoutError::Timeout(1);
+        assert_eq!(e, SubmitTimeoutError::Timeout(1));
     }
 
     #[test]
