@@ -213,7 +213,11 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
                 match crate::worker::exit::meaning(*c) {
                     // A replacement that failed to start: the job may never have run.
                     Some(m) => write!(f, "worker died (exit code {c}: zeroproc's code for {m})"),
-                    None => write!(f, "worker died running the job (exit code {c})"),
+                    None => write!(
+                        f,
+                        "worker died running the job (exit code {c}: the job, or code it \
+                         called, ended the process, e.g. std::process::exit)"
+                    ),
                 }
             }
             JobError::WorkerDied { .. } => {
@@ -559,6 +563,15 @@ mod tests {
             let text = e.to_string();
             assert!(text.contains(&format!("signal {sig}")) && text.contains(name), "{text}");
         }
+    }
+
+    /// An exit that is not one of zeroproc's codes is the job ending its process: say so
+    /// (it read "worker died running the job (exit code 3)", no cause).
+    #[test]
+    fn a_plain_exit_code_names_the_exit() {
+        let e = JobError::<Never>::WorkerDied { signal: None, exit_code: Some(3) };
+        let text = e.to_string();
+        assert!(text.contains("exit code 3") && text.contains("std::process::exit"), "{text}");
     }
 
     /// No `A: Debug` needed, and a large argument is not printed (it was: `unwrap()` of a
