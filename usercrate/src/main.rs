@@ -6,6 +6,7 @@
 //! `N passed, N failed`; exits 1 if any failed.
 
 mod api;
+mod errors6;
 mod harness;
 mod hostile;
 mod jobs;
@@ -17,6 +18,7 @@ mod unit_tests;
 mod user4;
 
 use api::*;
+use errors6::*;
 use harness::Scenario;
 use hostile::*;
 use mp_scenarios::*;
@@ -111,6 +113,11 @@ const SCENARIOS: &[Scenario] = scenarios![
     one_future_many_waiters_and_fallible_jobs,
     huge_timeouts_are_forever,
     panicking_update_leaves_containers_usable,
+    errors6_executor,
+    errors6_channels,
+    errors6_sync,
+    errors6_shared,
+    errors6_process,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them
