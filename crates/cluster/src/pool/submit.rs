@@ -249,6 +249,9 @@ fn try_error<A>(e: JobError, args: A) -> TrySubmitError<A> {
     match e {
         JobError::Shutdown => TrySubmitError::Shutdown(args),
         JobError::TooLarge { message } => TrySubmitError::TooLarge(args, message),
+        // The message alone: `JobError`'s "job data invalid: " prefix under the variant's
+        // own "arguments not encodable: " said the cause twice.
+        JobError::Decode { message } => TrySubmitError::Encode(args, message),
         e => TrySubmitError::Encode(args, e.to_string()),
     }
 }
@@ -257,6 +260,24 @@ fn submit_error<A>(e: JobError, args: A) -> SubmitTimeoutError<A> {
     match e {
         JobError::Shutdown => SubmitTimeoutError::Shutdown(args),
         JobError::TooLarge { message } => SubmitTimeoutError::TooLarge(args, message),
+        JobError::Decode { message } => SubmitTimeoutError::Encode(args, message),
         e => SubmitTimeoutError::Encode(args, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused record's reason is said once (it read "arguments not encodable: job data
+    /// invalid: ...").
+    #[test]
+    fn a_refusal_is_said_once() {
+        let why = || JobError::Decode { message: "a chunk handle runs on rank 0".into() };
+        let t = try_error(why(), 1u8).to_string();
+        let s = submit_error(why(), 1u8).to_string();
+        for text in [t, s] {
+            assert_eq!(text, "arguments not encodable: a chunk handle runs on rank 0");
+        }
     }
 }
