@@ -259,3 +259,25 @@ fn overflowing_length_names_the_overflow() {
     assert!(matches!(e, zeroproc_mp::shared::SharedError::TooLarge), "{e:?}");
     assert!(e.to_string().contains("overflows the address space"), "{e}");
 }
+
+/// The errors a user meets when using an array at the wrong moment name the way out (they
+/// said "2 chunks are not finished", "process N is reading the array", "shared vector full
+/// (2 elements)").
+#[test]
+fn busy_array_errors_name_the_way_out() {
+    let mut a = zeroproc_mp::SharedArray::<f64>::zeroed(8).unwrap();
+    let chunks = a.chunks_mut(4).unwrap();
+    let e = a.as_slice().unwrap_err().to_string();
+    assert!(e.contains("2 chunks are not finished") && e.contains("abandon_chunks"), "{e}");
+    drop(chunks);
+    a.abandon_chunks().unwrap();
+    let h = a.handle();
+    let g = h.read().unwrap();
+    let e = a.write().map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("is reading the array") && e.contains("drop the guard"), "{e}");
+    drop(g);
+    let mut v = zeroproc_mp::SharedVec::<u32>::with_capacity(1).unwrap();
+    v.push(1).unwrap();
+    let e = v.push(2).unwrap_err().to_string();
+    assert!(e.contains("capacity of 1") && e.contains("with_capacity"), "{e}");
+}
