@@ -479,6 +479,40 @@ const EXECUTOR: &[Case] = &[
         display: &["another type"],
         debug: &["TypeMismatch"],
     },
+    Case {
+        what: "for_each_chunk_mut with a chunk that panics",
+        python: "- (pool.map raises the first exception)",
+        trigger: || {
+            let pool = one_worker()?;
+            let mut y = setup(SharedArray::<f64>::zeroed(40))?;
+            fails(pool.for_each_chunk_mut(
+                &mut y,
+                10,
+                |c: &mut [f64], r: std::ops::Range<usize>| {
+                    if r.start == 20 {
+                        panic!("bad chunk at {}", r.start);
+                    }
+                    c.fill(1.0);
+                },
+            ))
+        },
+        display: &["chunk 2", "20..30", "bad chunk at 20", "1 chunk(s) failed"],
+        debug: &["Chunk"],
+    },
+    Case {
+        what: "for_each_chunk_mut_with over arrays of different lengths",
+        python: "- (zip stops at the shorter)",
+        trigger: || {
+            let pool = one_worker()?;
+            let mut y = setup(SharedArray::<f64>::zeroed(40))?;
+            let x = setup(SharedArray::<f64>::zeroed(30))?;
+            fails(pool.for_each_chunk_mut_with(&mut y, &x, 10, |c: &mut [f64], x: &[f64]| {
+                c.copy_from_slice(x)
+            }))
+        },
+        display: &["input has 30", "output 40"],
+        debug: &["LenMismatch"],
+    },
 ];
 
 /// The executor's errors: build, job failures, worker deaths by each signal and exit,
@@ -746,6 +780,26 @@ const CHANNELS: &[Case] = &[
         display: &["too large", "PipeBuilder::max_heap_size"],
         debug: &["TooLarge"],
     },
+    Case {
+        what: "a pipe end attached again after its attachment was dropped",
+        python: "- (Python's copies of a connection close independently)",
+        trigger: || {
+            let (a, _b) = setup(zeroproc::pipe::<u32>())?;
+            let h = a.handle();
+            let mut p = setup(Process::spawn(
+                |h: zeroproc::ConnectionHandle<u32>| {
+                    let c = h.attach().unwrap();
+                    drop(c);
+                },
+                h.clone(),
+            ))?;
+            setup(p.join())?;
+            drop(a);
+            fails(h.attach().map(|_| ()))
+        },
+        display: &["closed", "give each job its own pipe, or use a Queue"],
+        debug: &["EndClosed"],
+    },
 ];
 
 /// Queues, joinable queues and pipes: full, empty, closed, timed out, disconnected,
@@ -974,6 +1028,32 @@ const SHARED: &[Case] = &[
         debug: &["TypeMismatch"],
     },
     Case {
+        what: "SharedVec pushed past its capacity",
+        python: "- (list grows)",
+        trigger: || {
+            let mut v = setup(zeroproc::SharedVec::<u32>::with_capacity(2))?;
+            setup(v.push(1))?;
+            setup(v.push(2))?;
+            fails(v.push(3))
+        },
+        display: &["full", "capacity of 2", "with_capacity"],
+        debug: &["Full"],
+    },
+    Case {
+        what: "SharedArray written while a reader holds it",
+        python: "- (no guards)",
+        trigger: || {
+            let mut a = setup(SharedArray::<f64>::zeroed(16))?;
+            let h = a.handle();
+            let guard = setup(h.read())?;
+            let r = a.write().map(|_| ());
+            drop(guard);
+            fails(r)
+        },
+        display: &["reading the array", "drop the guard"],
+        debug: &["ReadersActive"],
+    },
+    Case {
         what: "SharedArray larger than the machine",
         python: "OSError: [Errno 28] No space left on device / MemoryError",
         trigger: || fails(SharedArray::<u8>::zeroed(1 << 46).map(|_| ())),
@@ -1005,7 +1085,7 @@ const SHARED: &[Case] = &[
             let _chunks = setup(a.chunks_mut(4))?;
             fails(a.as_slice().map(|s| s.len()))
         },
-        display: &["2 chunks", "not finished"],
+        display: &["2 chunks", "not finished", "wait_chunks", "abandon_chunks"],
         debug: &["SplitInProgress"],
     },
     Case {
