@@ -281,3 +281,21 @@ fn busy_array_errors_name_the_way_out() {
     let e = v.push(2).unwrap_err().to_string();
     assert!(e.contains("capacity of 1") && e.contains("with_capacity"), "{e}");
 }
+
+/// A cell handle of another type is a `TypeMismatch` that says so (it was an `Attach`
+/// error reading `attaching the array segment: segment holds "zeroproc-cell" v1 (hash ..),
+/// expected "zeroproc-cell" v1 (hash ..)`).
+#[test]
+fn a_cell_of_another_type_is_a_type_mismatch() {
+    use zeroproc_mp::shared::{CellHandle, SharedCell, SharedError};
+    use zeroproc_shm::sync::{Event, Lock};
+    let c = SharedCell::new(Lock::new()).unwrap();
+    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&c.handle()).unwrap();
+    let h = rkyv::from_bytes::<CellHandle<Event>, rkyv::rancor::Error>(&bytes).unwrap();
+    let e = h.attach().map(|_| ()).unwrap_err();
+    assert!(matches!(e, SharedError::TypeMismatch), "{e:?}");
+    assert!(e.to_string().contains("the cell holds another type"), "{e}");
+    // The same type still attaches.
+    let same = rkyv::from_bytes::<CellHandle<Lock>, rkyv::rancor::Error>(&bytes).unwrap();
+    assert!(same.attach().is_ok());
+}

@@ -39,7 +39,8 @@ pub enum SharedError {
     BadId(ParseSegmentIdError),
     /// The segment's array header is not one this build understands.
     Foreign(&'static str),
-    /// The handle's element type is not the array's.
+    /// The handle's element type is not the array's (or vector's); for a
+    /// [`SharedCell`](crate::SharedCell), the cell holds another type.
     TypeMismatch,
     /// The handle's length is not the array's.
     LenMismatch {
@@ -107,10 +108,14 @@ impl fmt::Display for SharedError {
         use SharedError::*;
         match self {
             Create(e) => write!(f, "creating the array segment: {e}"),
-            Attach(e) => write!(f, "attaching the array segment: {e}"),
+            Attach(e) => write!(f, "attaching the shared array, vector or cell: {e}"),
             BadId(e) => write!(f, "{e}"),
             Foreign(why) => write!(f, "not a shared array of this build: {why}"),
-            TypeMismatch => write!(f, "element type differs from the array's"),
+            TypeMismatch => write!(
+                f,
+                "type mismatch: the handle's element type is not the array's or vector's (for \
+                 a SharedCell: the cell holds another type)"
+            ),
             LenMismatch { handle, array } => {
                 write!(f, "handle length {handle} differs from the array's {array}")
             }
