@@ -1054,6 +1054,21 @@ const SHARED: &[Case] = &[
         debug: &["ReadersActive"],
     },
     Case {
+        what: "SharedCell handle attached as another type",
+        python: "- (no types)",
+        trigger: || {
+            use zeroproc::rkyv;
+            let c = setup(SharedCell::new(Lock::new()))?;
+            let bytes = setup(rkyv::to_bytes::<rkyv::rancor::Error>(&c.handle()))?;
+            let h = setup(rkyv::from_bytes::<CellHandle<zeroproc::Event>, rkyv::rancor::Error>(
+                &bytes,
+            ))?;
+            fails(h.attach().map(|_| ()))
+        },
+        display: &["the cell holds another type"],
+        debug: &["TypeMismatch"],
+    },
+    Case {
         what: "SharedArray larger than the machine",
         python: "OSError: [Errno 28] No space left on device / MemoryError",
         trigger: || fails(SharedArray::<u8>::zeroed(1 << 46).map(|_| ())),
