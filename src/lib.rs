@@ -255,11 +255,13 @@ pub use zeroproc_mp::{
 };
 #[cfg(not(feature = "mpi"))]
 pub use zeroproc_sched::init;
+#[allow(deprecated)]
+pub use zeroproc_sched::SubmitError;
 pub use zeroproc_sched::{
     as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BandKernel,
     BandWithKernel, BuildError, ChunkKernel, Exit, ForEachChunkError, InitFn, JobError,
     JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder, PoolStats, Process,
-    ProcessError, ReturnWhen, Run, ShareError, SharedValue, Shutdown, Split, SubmitError,
+    ProcessError, ReturnWhen, Run, ShareError, SharedValue, Shutdown, Split, SubmitTimeoutError,
     TrySubmitError, WaitStrategy, Waitable, WorkerStats, ZipKernel,
 };
 

@@ -6,6 +6,7 @@
 //! `N passed, N failed`; exits 1 if any failed.
 
 mod api;
+mod errors6;
 mod harness;
 mod hostile;
 mod hpc;
@@ -18,6 +19,7 @@ mod unit_tests;
 mod user4;
 
 use api::*;
+use errors6::*;
 use harness::Scenario;
 use hostile::*;
 use hpc::*;
@@ -126,6 +128,11 @@ const SCENARIOS: &[Scenario] = scenarios![
     hpc_array_made_in_a_job_and_grouped_bands,
     hpc_arrays_past_memory_are_errors,
     hpc_terminate_and_process_writers,
+    errors6_executor,
+    errors6_channels,
+    errors6_sync,
+    errors6_shared,
+    errors6_process,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

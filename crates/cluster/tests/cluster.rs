@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroproc_cluster::{as_completed, wait, ClusterError, ClusterPool, ReturnWhen};
-use zeroproc_sched::{JobError, Shutdown, SubmitError, TrySubmitError};
+use zeroproc_sched::{JobError, Shutdown, SubmitTimeoutError, TrySubmitError};
 
 /// The MPI rank whose node pool runs this job (workers inherit their agent's environment).
 fn rank() -> u32 {
@@ -1298,7 +1298,7 @@ fn the_rest_of_the_pool_api(launched: bool) {
     let t = Instant::now();
     assert!(matches!(
         pool.submit_timeout(square, 4, Duration::from_millis(30)),
-        Err(SubmitError::Timeout(4))
+        Err(SubmitTimeoutError::Timeout(4))
     ));
     assert!(t.elapsed() >= Duration::from_millis(30));
     // running(): the busy jobs run on their nodes (asked there).
@@ -1380,7 +1380,7 @@ fn the_rest_of_the_pool_api(launched: bool) {
     assert!(matches!(pool.try_submit(square, 2), Err(TrySubmitError::Shutdown(2))));
     assert!(matches!(
         pool.submit_timeout(square, 2, Duration::ZERO),
-        Err(SubmitError::Shutdown(2))
+        Err(SubmitTimeoutError::Shutdown(2))
     ));
 }
 

@@ -187,6 +187,10 @@ fn a_message_of_the_other_kind_stays_queued() {
     assert!(matches!(b.recv_bytes(), Err(RecvError::WrongKind)));
     assert_eq!(*b.recv_ref().unwrap(), 5);
     assert!(RecvError::WrongKind.to_string().contains("other send method"));
+    // Names the fix: which receive reads which send.
+    let text = RecvError::WrongKind.to_string();
+    assert!(text.contains("send_bytes message with recv_bytes"), "{text}");
+    assert!(text.contains("send message with recv"), "{text}");
 }
 
 #[test]
@@ -352,9 +356,12 @@ fn builder_checks_and_strategies() {
 #[test]
 fn error_messages() {
     let e = TrySendError::InUse(1u8, 42);
-    assert_eq!(e.to_string(), "this end is in use by another process: 42");
+    assert!(e.to_string().starts_with("this end is in use by another process"));
+    assert!(e.to_string().ends_with("its pid: 42"));
+    assert!(e.to_string().contains("give each process its own pipe, or use a Queue"));
     assert_eq!(format!("{e:?}"), "InUse(.., 42)");
     assert_eq!(e.into_inner(), 1);
-    assert!(TryRecvError::InUse { pid: 3 }.to_string().contains('3'));
+    assert!(TryRecvError::InUse { pid: 3 }.to_string().contains("process 3"));
+    assert!(TryRecvError::InUse { pid: 3 }.to_string().contains("its own pipe"));
     assert_eq!(RecvTimeoutError::Timeout.to_string(), "timed out waiting for a message");
 }

@@ -248,3 +248,16 @@ fn damaged_shared_state_is_an_error_not_a_crash() {
     assert!(!matches!(d.get(&1), Ok(Some(_))));
     assert!(matches!(d.items(), Err(ContainerError::Decode(_))));
 }
+
+/// A Namespace field read as another type names the field's type, not "the container's"
+/// (a Namespace has none), and a pipe end in use names the fix.
+#[test]
+fn type_mismatch_and_in_use_messages_name_the_cause() {
+    let ns = zeroproc_mp::Namespace::new().unwrap();
+    ns.set("x", 1u64).unwrap();
+    let e = ns.get::<String>("x").unwrap_err();
+    assert!(matches!(e, zeroproc_mp::container::ContainerError::TypeMismatch));
+    assert!(e.to_string().contains("Namespace field holds a value of another type"), "{e}");
+    let e = zeroproc_mp::channel::ChannelError::InUse { pid: 12 };
+    assert!(e.to_string().contains("process 12") && e.to_string().contains("its own pipe"));
+}

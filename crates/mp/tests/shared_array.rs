@@ -250,3 +250,52 @@ fn from_slice_copies_every_element_of_a_multi_page_array() {
     let z = SharedArray::<u64>::zeroed(3 << 17).unwrap();
     assert!(z.as_slice().unwrap().iter().all(|&v| v == 0));
 }
+
+/// A length whose bytes overflow the address space says so (it said "array too large",
+/// which reads like "not enough memory").
+#[test]
+fn overflowing_length_names_the_overflow() {
+    let e = zeroproc_mp::SharedArray::<f64>::zeroed(usize::MAX / 4).unwrap_err();
+    assert!(matches!(e, zeroproc_mp::shared::SharedError::TooLarge), "{e:?}");
+    assert!(e.to_string().contains("overflows the address space"), "{e}");
+}
+
+/// The errors a user meets when using an array at the wrong moment name the way out (they
+/// said "2 chunks are not finished", "process N is reading the array", "shared vector full
+/// (2 elements)").
+#[test]
+fn busy_array_errors_name_the_way_out() {
+    let mut a = zeroproc_mp::SharedArray::<f64>::zeroed(8).unwrap();
+    let chunks = a.chunks_mut(4).unwrap();
+    let e = a.as_slice().unwrap_err().to_string();
+    assert!(e.contains("2 chunks are not finished") && e.contains("abandon_chunks"), "{e}");
+    drop(chunks);
+    a.abandon_chunks().unwrap();
+    let h = a.handle();
+    let g = h.read().unwrap();
+    let e = a.write().map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("is reading the array") && e.contains("drop the guard"), "{e}");
+    drop(g);
+    let mut v = zeroproc_mp::SharedVec::<u32>::with_capacity(1).unwrap();
+    v.push(1).unwrap();
+    let e = v.push(2).unwrap_err().to_string();
+    assert!(e.contains("capacity of 1") && e.contains("with_capacity"), "{e}");
+}
+
+/// A cell handle of another type is a `TypeMismatch` that says so (it was an `Attach`
+/// error reading `attaching the array segment: segment holds "zeroproc-cell" v1 (hash ..),
+/// expected "zeroproc-cell" v1 (hash ..)`).
+#[test]
+fn a_cell_of_another_type_is_a_type_mismatch() {
+    use zeroproc_mp::shared::{CellHandle, SharedCell, SharedError};
+    use zeroproc_shm::sync::{Event, Lock};
+    let c = SharedCell::new(Lock::new()).unwrap();
+    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&c.handle()).unwrap();
+    let h = rkyv::from_bytes::<CellHandle<Event>, rkyv::rancor::Error>(&bytes).unwrap();
+    let e = h.attach().map(|_| ()).unwrap_err();
+    assert!(matches!(e, SharedError::TypeMismatch), "{e:?}");
+    assert!(e.to_string().contains("the cell holds another type"), "{e}");
+    // The same type still attaches.
+    let same = rkyv::from_bytes::<CellHandle<Lock>, rkyv::rancor::Error>(&bytes).unwrap();
+    assert!(same.attach().is_ok());
+}

@@ -213,7 +213,11 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
                 match crate::worker::exit::meaning(*c) {
                     // A replacement that failed to start: the job may never have run.
                     Some(m) => write!(f, "worker died (exit code {c}: zeroproc's code for {m})"),
-                    None => write!(f, "worker died running the job (exit code {c})"),
+                    None => write!(
+                        f,
+                        "worker died running the job (exit code {c}: the job, or code it \
+                         called, ended the process, e.g. std::process::exit)"
+                    ),
                 }
             }
             JobError::WorkerDied { .. } => {
@@ -242,7 +246,8 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
 
 impl<E: fmt::Debug> std::error::Error for JobError<E> {}
 
-/// What a signal that killed a worker usually means, for messages.
+/// What a signal that killed a worker usually means, for messages: its name, and its
+/// usual cause when it has one.
 fn signal_cause(signal: i32) -> &'static str {
     match signal {
         libc::SIGKILL => {
@@ -261,6 +266,33 @@ fn signal_cause(signal: i32) -> &'static str {
         }
         libc::SIGFPE => ", SIGFPE: arithmetic fault in the job",
         libc::SIGILL => ", SIGILL: illegal instruction in the job (e.g. core::intrinsics::abort)",
+        libc::SIGXCPU => {
+            ", SIGXCPU: the worker used up its CPU time limit (RLIMIT_CPU, `ulimit -t`)"
+        }
+        libc::SIGXFSZ => {
+            ", SIGXFSZ: the job wrote past the file size limit (RLIMIT_FSIZE, `ulimit -f`)"
+        }
+        libc::SIGPIPE => {
+            ", SIGPIPE: the job wrote to a pipe or socket whose reader is gone (the job \
+             unblocked SIGPIPE, or it was sent by `kill`)"
+        }
+        libc::SIGSYS => ", SIGSYS: a system call forbidden by a seccomp filter",
+        libc::SIGTRAP => ", SIGTRAP: a breakpoint or trap instruction in the job",
+        libc::SIGHUP => ", SIGHUP: sent from outside the pool (hang-up, or `kill -HUP`)",
+        libc::SIGINT => {
+            ", SIGINT: sent from outside the pool (Ctrl-C reaching the worker, or `kill -INT`)"
+        }
+        libc::SIGQUIT => ", SIGQUIT: sent from outside the pool (Ctrl-\\, or `kill -QUIT`)",
+        libc::SIGALRM => ", SIGALRM: an alarm() or timer set by the job expired unhandled",
+        libc::SIGVTALRM => ", SIGVTALRM: a virtual timer set by the job expired unhandled",
+        libc::SIGPROF => ", SIGPROF: a profiling timer expired unhandled",
+        libc::SIGUSR1 => ", SIGUSR1: sent by the job or from outside (`kill -USR1`), not handled",
+        libc::SIGUSR2 => ", SIGUSR2: sent by the job or from outside (`kill -USR2`), not handled",
+        libc::SIGIO => ", SIGIO: asynchronous I/O readiness, not handled",
+        libc::SIGPWR => ", SIGPWR: power failure reported",
+        s if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&s) => {
+            ", a real-time signal (SIGRTMIN+n): sent by the job or from outside, not handled"
+        }
         _ => "",
     }
 }
@@ -370,7 +402,12 @@ impl std::error::Error for BuildError {}
 /// }
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
-#[derive(Debug, PartialEq)]
+///
+/// `PartialEq`/`Eq` when `A` has them (as crossbeam-channel's `TrySendError<T>`), so
+/// `assert_eq!(pool.try_submit(f, 7), Err(TrySubmitError::Shutdown(7)))` holds; `Debug`
+/// names the variant and its message but not the arguments (`Full(..)`), so it needs no
+/// `A: Debug` and a large argument is not printed by `unwrap()`.
+#[derive(PartialEq, Eq)]
 pub enum TrySubmitError<A> {
     /// Every worker's submission ring is full right now.
     Full(A),
@@ -395,16 +432,18 @@ pub enum TrySubmitError<A> {
 /// ```
 /// zeroproc_sched::init();
 /// use std::time::Duration;
-/// use zeroproc_sched::SubmitError;
+/// use zeroproc_sched::SubmitTimeoutError;
 /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
 /// pool.shutdown();
 /// let e = pool.submit_timeout(|x: u64| x, 7, Duration::from_millis(10)).unwrap_err();
-/// assert!(matches!(e, SubmitError::Shutdown(7)));
+/// assert!(matches!(e, SubmitTimeoutError::Shutdown(7)));
 /// assert_eq!(e.into_inner(), 7);
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
-#[derive(Debug, PartialEq)]
-pub enum SubmitError<A> {
+///
+/// Compares and prints as [`TrySubmitError`] does.
+#[derive(PartialEq, Eq)]
+pub enum SubmitTimeoutError<A> {
     /// The pool is shut down.
     Shutdown(A),
     /// The arguments could not be encoded.
@@ -430,15 +469,22 @@ impl<A> TrySubmitError<A> {
     }
 }
 
-impl<A> SubmitError<A> {
+/// The former name of [`SubmitTimeoutError`], renamed to follow the families
+/// (`TryXError`, `XError`, `XTimeoutError`: the error of `submit_timeout` /
+/// `submit_deadline` is `SubmitTimeoutError`, as the queue's `put_timeout` gives
+/// `PutTimeoutError`; `submit` itself never fails).
+#[deprecated(note = "renamed SubmitTimeoutError (the error of submit_timeout/submit_deadline)")]
+pub type SubmitError<A> = SubmitTimeoutError<A>;
+
+impl<A> SubmitTimeoutError<A> {
     /// The arguments that were not submitted, whatever the reason.
     pub fn into_inner(self) -> A {
         match self {
-            SubmitError::Shutdown(a)
-            | SubmitError::Encode(a, _)
-            | SubmitError::Timeout(a)
-            | SubmitError::NoWorkers(a)
-            | SubmitError::TooLarge(a, _) => a,
+            SubmitTimeoutError::Shutdown(a)
+            | SubmitTimeoutError::Encode(a, _)
+            | SubmitTimeoutError::Timeout(a)
+            | SubmitTimeoutError::NoWorkers(a)
+            | SubmitTimeoutError::TooLarge(a, _) => a,
         }
     }
 }
@@ -455,17 +501,118 @@ impl<A> fmt::Display for TrySubmitError<A> {
     }
 }
 
-impl<A> fmt::Display for SubmitError<A> {
+impl<A> fmt::Display for SubmitTimeoutError<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SubmitError::Shutdown(_) => write!(f, "the pool is shut down"),
-            SubmitError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
-            SubmitError::Timeout(_) => write!(f, "no room in the submission rings in time"),
-            SubmitError::NoWorkers(_) => write!(f, "every worker slot was retired"),
-            SubmitError::TooLarge(_, e) => write!(f, "arguments too large: {e}"),
+            SubmitTimeoutError::Shutdown(_) => write!(f, "the pool is shut down"),
+            SubmitTimeoutError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
+            SubmitTimeoutError::Timeout(_) => write!(f, "no room in the submission rings in time"),
+            SubmitTimeoutError::NoWorkers(_) => write!(f, "every worker slot was retired"),
+            SubmitTimeoutError::TooLarge(_, e) => write!(f, "arguments too large: {e}"),
         }
     }
 }
 
-impl<A: fmt::Debug> std::error::Error for TrySubmitError<A> {}
-impl<A: fmt::Debug> std::error::Error for SubmitError<A> {}
+impl<A> fmt::Debug for TrySubmitError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySubmitError::Full(_) => f.write_str("Full(..)"),
+            TrySubmitError::Shutdown(_) => f.write_str("Shutdown(..)"),
+            TrySubmitError::Encode(_, e) => write!(f, "Encode(.., {e:?})"),
+            TrySubmitError::NoWorkers(_) => f.write_str("NoWorkers(..)"),
+            TrySubmitError::TooLarge(_, e) => write!(f, "TooLarge(.., {e:?})"),
+        }
+    }
+}
+
+impl<A> fmt::Debug for SubmitTimeoutError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitTimeoutError::Shutdown(_) => f.write_str("Shutdown(..)"),
+            SubmitTimeoutError::Encode(_, e) => write!(f, "Encode(.., {e:?})"),
+            SubmitTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
+            SubmitTimeoutError::NoWorkers(_) => f.write_str("NoWorkers(..)"),
+            SubmitTimeoutError::TooLarge(_, e) => write!(f, "TooLarge(.., {e:?})"),
+        }
+    }
+}
+
+impl<A> std::error::Error for TrySubmitError<A> {}
+impl<A> std::error::Error for SubmitTimeoutError<A> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fatal_signal_is_named() {
+        for (sig, name) in [
+            (libc::SIGUSR1, "SIGUSR1"),
+            (libc::SIGUSR2, "SIGUSR2"),
+            (libc::SIGXCPU, "RLIMIT_CPU"),
+            (libc::SIGXFSZ, "RLIMIT_FSIZE"),
+            (libc::SIGPIPE, "SIGPIPE"),
+            (libc::SIGSYS, "seccomp"),
+            (libc::SIGHUP, "SIGHUP"),
+            (libc::SIGINT, "SIGINT"),
+            (libc::SIGALRM, "SIGALRM"),
+            (libc::SIGRTMIN() + 2, "real-time"),
+            (libc::SIGSEGV, "SIGSEGV"),
+        ] {
+            let e = JobError::<Never>::WorkerDied { signal: Some(sig), exit_code: None };
+            let text = e.to_string();
+            assert!(text.contains(&format!("signal {sig}")) && text.contains(name), "{text}");
+        }
+    }
+
+    /// An exit that is not one of zeroproc's codes is the job ending its process: say so
+    /// (it read "worker died running the job (exit code 3)", no cause).
+    #[test]
+    fn a_plain_exit_code_names_the_exit() {
+        let e = JobError::<Never>::WorkerDied { signal: None, exit_code: Some(3) };
+        let text = e.to_string();
+        assert!(text.contains("exit code 3") && text.contains("std::process::exit"), "{text}");
+    }
+
+    /// No `A: Debug` needed, and a large argument is not printed (it was: `unwrap()` of a
+    /// refused 4 MiB `Vec<u8>` printed some 12 MB).
+    #[test]
+    fn submit_errors_debug_without_the_arguments() {
+        struct Opaque;
+        let e = TrySubmitError::Full(Opaque);
+        assert_eq!(format!("{e:?}"), "Full(..)");
+        let e = TrySubmitError::TooLarge(vec![7u8; 1 << 20], "the arguments need 1 MiB".into());
+        assert_eq!(format!("{e:?}"), "TooLarge(.., \"the arguments need 1 MiB\")");
+        let e = SubmitTimeoutError::Timeout(vec![7u8; 1 << 20]);
+        assert_eq!(format!("{e:?}"), "Timeout(..)");
+        let boxed: Box<dyn std::error::Error> = Box::new(SubmitTimeoutError::Shutdown(Opaque));
+        assert_eq!(boxed.to_string(), "the pool is shut down");
+    }
+
+    #[test]
+    fn submit_errors_are_eq_when_the_arguments_are() {
+        fn is_eq<E: Eq>(_: &E) {}
+        is_eq(&TrySubmitError::Full(1u8));
+        is_eq(&SubmitTimeoutError::Timeout(String::new()));
+        assert_eq!(TrySubmitError::Shutdown(7), TrySubmitError::Shutdown(7));
+        assert_ne!(TrySubmitError::Shutdown(7), TrySubmitError::Full(7));
+        assert_ne!(SubmitTimeoutError::Timeout(7), SubmitTimeoutError::Timeout(8));
+    }
+
+    /// The old name still compiles (deprecated) and is the same type.
+    #[test]
+    #[allow(deprecated)]
+    fn the_former_name_is_an_alias() {
+        let e: SubmitError<u8> = SubmitTimeoutError::Timeout(1);
+        assert_eq!(e, SubmitTimeoutError::Timeout(1));
+    }
+
+    #[test]
+    fn zero_workers_names_the_call() {
+        let Err(e) = crate::Pool::builder().workers(0).build() else {
+            panic!("workers(0) built a pool")
+        };
+        let text = e.to_string();
+        assert!(text.contains("workers(0)") && text.contains("at least one worker"), "{text}");
+    }
+}

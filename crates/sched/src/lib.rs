@@ -56,7 +56,9 @@ mod spill;
 mod wait;
 mod worker;
 
-pub use error::{BuildError, JobError, JobErrorKind, Never, SubmitError, TrySubmitError};
+#[allow(deprecated)]
+pub use error::SubmitError;
+pub use error::{BuildError, JobError, JobErrorKind, Never, SubmitTimeoutError, TrySubmitError};
 pub use fnid::fingerprint;
 pub use future::JobFuture;
 pub use job::Message;

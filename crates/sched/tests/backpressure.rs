@@ -3,7 +3,7 @@
 //! larger than the whole heap is `TooLarge` (issue 13 item 4).
 
 use std::time::Duration;
-use zeroproc_sched::{JobError, Pool, SubmitError, TrySubmitError};
+use zeroproc_sched::{JobError, Pool, SubmitTimeoutError, TrySubmitError};
 
 zeroproc_sched::test_worker!();
 
@@ -51,7 +51,7 @@ fn a_full_heap_hands_arguments_back_to_try_and_timeout_forms() {
         other => panic!("try_submit with a full heap: {:?}", other.map(|_| ())),
     }
     match pool.submit_timeout(slow_checksum, item(9), Duration::from_millis(20)) {
-        Err(SubmitError::Timeout(v)) => assert_eq!(v.len(), MIB8),
+        Err(SubmitTimeoutError::Timeout(v)) => assert_eq!(v.len(), MIB8),
         other => panic!("submit_timeout with a full heap: {:?}", other.map(|_| ())),
     }
     let last = pool.submit(slow_checksum, item(7));

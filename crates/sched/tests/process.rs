@@ -342,3 +342,15 @@ fn a_name_with_the_spec_separator_reaches_the_child_unchanged() {
     p.start().unwrap();
     assert_eq!(p.join().unwrap(), Exit::Code(0), "{:?}", p.panic_message());
 }
+
+/// Misuse names the fix, as Python's "can only join a started process" does.
+#[test]
+fn misuse_messages_name_the_fix() {
+    let mut p = Process::new(|_: ()| {}, ());
+    let e = p.join().unwrap_err();
+    assert!(e.to_string().contains("call start() first"), "{e}");
+    p.start().unwrap();
+    let e = p.start().unwrap_err();
+    assert!(e.to_string().contains("starts once"), "{e}");
+    p.join().unwrap();
+}

@@ -10,7 +10,7 @@ use rkyv::util::AlignedVec;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zeroproc_sched::{JobError, JobFn, Message, SubmitError, TrySubmitError};
+use zeroproc_sched::{JobError, JobFn, Message, SubmitTimeoutError, TrySubmitError};
 
 impl ClusterPool {
     /// Runs `f(args)` on a worker of some node. Never blocks for long: the job waits on
@@ -145,7 +145,7 @@ impl ClusterPool {
         f: F,
         args: A,
         timeout: Duration,
-    ) -> Result<ClusterFuture<R>, SubmitError<A>>
+    ) -> Result<ClusterFuture<R>, SubmitTimeoutError<A>>
     where
         F: JobFn<A, R>,
         A: Message,
@@ -161,7 +161,7 @@ impl ClusterPool {
         f: F,
         args: A,
         deadline: Instant,
-    ) -> Result<ClusterFuture<R>, SubmitError<A>>
+    ) -> Result<ClusterFuture<R>, SubmitTimeoutError<A>>
     where
         F: JobFn<A, R>,
         A: Message,
@@ -175,7 +175,7 @@ impl ClusterPool {
         f: F,
         args: A,
         deadline: Option<Instant>,
-    ) -> Result<ClusterFuture<R>, SubmitError<A>>
+    ) -> Result<ClusterFuture<R>, SubmitTimeoutError<A>>
     where
         F: JobFn<A, R>,
         A: Message,
@@ -198,10 +198,10 @@ impl ClusterPool {
             });
             // Acquire: as above.
             if self.shared.closed.load(Ordering::Acquire) {
-                return Err(SubmitError::Shutdown(args));
+                return Err(SubmitTimeoutError::Shutdown(args));
             }
             if !room {
-                return Err(SubmitError::Timeout(args));
+                return Err(SubmitTimeoutError::Timeout(args));
             }
         }
     }
@@ -249,14 +249,35 @@ fn try_error<A>(e: JobError, args: A) -> TrySubmitError<A> {
     match e {
         JobError::Shutdown => TrySubmitError::Shutdown(args),
         JobError::TooLarge { message } => TrySubmitError::TooLarge(args, message),
+        // The message alone: `JobError`'s "job data invalid: " prefix under the variant's
+        // own "arguments not encodable: " said the cause twice.
+        JobError::Decode { message } => TrySubmitError::Encode(args, message),
         e => TrySubmitError::Encode(args, e.to_string()),
     }
 }
 
-fn submit_error<A>(e: JobError, args: A) -> SubmitError<A> {
+fn submit_error<A>(e: JobError, args: A) -> SubmitTimeoutError<A> {
     match e {
-        JobError::Shutdown => SubmitError::Shutdown(args),
-        JobError::TooLarge { message } => SubmitError::TooLarge(args, message),
-        e => SubmitError::Encode(args, e.to_string()),
+        JobError::Shutdown => SubmitTimeoutError::Shutdown(args),
+        JobError::TooLarge { message } => SubmitTimeoutError::TooLarge(args, message),
+        JobError::Decode { message } => SubmitTimeoutError::Encode(args, message),
+        e => SubmitTimeoutError::Encode(args, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused record's reason is said once (it read "arguments not encodable: job data
+    /// invalid: ...").
+    #[test]
+    fn a_refusal_is_said_once() {
+        let why = || JobError::Decode { message: "a chunk handle runs on rank 0".into() };
+        let t = try_error(why(), 1u8).to_string();
+        let s = submit_error(why(), 1u8).to_string();
+        for text in [t, s] {
+            assert_eq!(text, "arguments not encodable: a chunk handle runs on rank 0");
+        }
     }
 }

@@ -58,7 +58,11 @@ impl fmt::Display for ChannelError {
             ChannelError::Mpmc(e) => write!(f, "queue ring: {e}"),
             ChannelError::Spsc(e) => write!(f, "pipe ring: {e}"),
             ChannelError::Heap(e) => write!(f, "spill heap: {e}"),
-            ChannelError::InUse { pid } => write!(f, "pipe end in use by process {pid}"),
+            ChannelError::InUse { pid } => write!(
+                f,
+                "pipe end in use by process {pid}: an end serves one process at a time \
+                 (give each process its own pipe, or use a Queue)"
+            ),
             ChannelError::EndClosed => f.write_str(
                 "pipe end was closed: an earlier attachment of it was dropped (in this or \
                  another process, e.g. by a previous job), and a pipe end serves one \

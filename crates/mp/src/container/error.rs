@@ -55,7 +55,11 @@ impl fmt::Display for ContainerError {
             Attach(e) => write!(f, "attaching the container segment: {e}"),
             BadId(e) => write!(f, "{e}"),
             Foreign(why) => write!(f, "not a container of this build: {why}"),
-            TypeMismatch => write!(f, "value type differs from the container's"),
+            TypeMismatch => write!(
+                f,
+                "type mismatch: the handle's (or the call's) type is not the container's, \
+                 or the Namespace field holds a value of another type"
+            ),
             IndexOutOfRange { index, len } => write!(f, "index {index} out of range (len {len})"),
             Full { requested } => {
                 write!(f, "container full at its maximum size (a block of {requested} bytes)")
@@ -115,6 +119,26 @@ impl<T> InsertError<T> {
         (self.value, self.error)
     }
 }
+
+/// Equal when the values are equal (`T`'s `PartialEq`) and the reasons have the same
+/// message ([`ContainerError`] holds rkyv and I/O errors, which have no equality), as the
+/// queue's and pipe's errors and crossbeam-channel's compare.
+///
+/// ```
+/// use zeroproc_mp::container::SharedList;
+/// let list = SharedList::<u32>::new().unwrap();
+/// let a = list.set(3, 7).unwrap_err();
+/// assert_eq!(a, list.set(3, 7).unwrap_err());
+/// assert_ne!(a, list.set(3, 8).unwrap_err()); // another value
+/// assert_ne!(a, list.set(4, 7).unwrap_err()); // another reason
+/// ```
+impl<T: PartialEq> PartialEq for InsertError<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value && self.error.to_string() == other.error.to_string()
+    }
+}
+
+impl<T: Eq> Eq for InsertError<T> {}
 
 impl<T> fmt::Debug for InsertError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -30,10 +30,10 @@ payload_error! {
         /// The receiving end was closed (dropped) or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// The value can fit neither a ring record nor the spill heap.
-        TooLarge(T) => "value too large for the pipe",
+        TooLarge(T) => "value too large for the pipe: it fits neither a ring record nor the spill heap at its maximum size (PipeBuilder::max_heap_size sets it)",
         /// This end's sending side is held by another live process (the handle was
         /// attached there).
-        InUse(T, pid: u32) => "this end is in use by another process",
+        InUse(T, pid: u32) => "this end is in use by another process (an end serves one process at a time: give each process its own pipe, or use a Queue); its pid",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
         /// The ring's shared indices are invalid.
@@ -56,9 +56,9 @@ payload_error! {
         /// The receiving end was closed or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// See [`TrySendError::TooLarge`].
-        TooLarge(T) => "value too large for the pipe",
+        TooLarge(T) => "value too large for the pipe: it fits neither a ring record nor the spill heap at its maximum size (PipeBuilder::max_heap_size sets it)",
         /// See [`TrySendError::InUse`].
-        InUse(T, pid: u32) => "this end is in use by another process",
+        InUse(T, pid: u32) => "this end is in use by another process (an end serves one process at a time: give each process its own pipe, or use a Queue); its pid",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
         /// The ring's shared indices are invalid.
@@ -89,9 +89,9 @@ payload_error! {
         /// The receiving end was closed or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// See [`TrySendError::TooLarge`].
-        TooLarge(T) => "value too large for the pipe",
+        TooLarge(T) => "value too large for the pipe: it fits neither a ring record nor the spill heap at its maximum size (PipeBuilder::max_heap_size sets it)",
         /// See [`TrySendError::InUse`].
-        InUse(T, pid: u32) => "this end is in use by another process",
+        InUse(T, pid: u32) => "this end is in use by another process (an end serves one process at a time: give each process its own pipe, or use a Queue); its pid",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
         /// The ring's shared indices are invalid.
@@ -155,8 +155,16 @@ macro_rules! recv_error {
                 match self {
                     $( $name::$variant => f.write_str($msg), )*
                     $name::Disconnected => f.write_str("the sending end is gone and everything was received"),
-                    $name::WrongKind => f.write_str("the next message was sent by the other send method"),
-                    $name::InUse { pid } => write!(f, "this end is in use by process {pid}"),
+                    $name::WrongKind => f.write_str(
+                        "the next message was sent by the other send method: read a \
+                         send_bytes message with recv_bytes, a send message with recv or \
+                         recv_ref (it stays queued)",
+                    ),
+                    $name::InUse { pid } => write!(
+                        f,
+                        "this end is in use by process {pid} (an end serves one process at \
+                         a time: give each process its own pipe, or use a Queue)"
+                    ),
                     $name::Corrupt(c) => c.fmt(f),
                 }
             }

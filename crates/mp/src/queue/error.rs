@@ -26,7 +26,7 @@ payload_error! {
         Closed(T) => "queue is closed",
         /// The value is larger than a slot and cannot fit the spill heap (or the queue has
         /// none): it can never be put.
-        TooLarge(T) => "value too large for the queue",
+        TooLarge(T) => "value too large for the queue: it fits neither a slot nor the spill heap at its maximum size (Queue::builder(n).max_heap_size sets it)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }
@@ -46,7 +46,7 @@ payload_error! {
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// See [`TryPutError::TooLarge`].
-        TooLarge(T) => "value too large for the queue",
+        TooLarge(T) => "value too large for the queue: it fits neither a slot nor the spill heap at its maximum size (Queue::builder(n).max_heap_size sets it)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }
@@ -72,7 +72,7 @@ payload_error! {
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// See [`TryPutError::TooLarge`].
-        TooLarge(T) => "value too large for the queue",
+        TooLarge(T) => "value too large for the queue: it fits neither a slot nor the spill heap at its maximum size (Queue::builder(n).max_heap_size sets it)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 use zeroproc_shm::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
-use zeroproc_shm::{Layout, Segment, SegmentBuilder};
+use zeroproc_shm::{AttachError, Layout, Segment, SegmentBuilder};
 
 /// Types that can live in shared memory and be used by several processes at once: what a
 /// [`SharedCell`] holds. Implemented for the [`sync`](zeroproc_shm::sync) primitives
@@ -182,7 +182,16 @@ impl<T: ProcessShared> CellHandle<T> {
     /// or the handle must have come in the arguments of this `Process` or job).
     pub fn attach(&self) -> Result<SharedCell<T>, SharedError> {
         let id = self.segment.parse().map_err(SharedError::BadId)?;
-        let seg = Segment::attach(&id, layout::<T>()).map_err(SharedError::Attach)?;
+        let seg = Segment::attach(&id, layout::<T>()).map_err(|e| match e {
+            // A cell's layout differs only by its type's hash: the handle names a cell
+            // holding another type (it read "segment holds \"zeroproc-cell\" v1 (hash ..)").
+            AttachError::Layout { found, expected }
+                if (&found.0, found.1) == (&expected.0, expected.1) =>
+            {
+                SharedError::TypeMismatch
+            }
+            e => SharedError::Attach(e),
+        })?;
         if seg.data_len() < std::mem::size_of::<T>() {
             return Err(SharedError::Foreign("cell segment too small"));
         }

@@ -39,7 +39,8 @@ pub enum SharedError {
     BadId(ParseSegmentIdError),
     /// The segment's array header is not one this build understands.
     Foreign(&'static str),
-    /// The handle's element type is not the array's.
+    /// The handle's element type is not the array's (or vector's); for a
+    /// [`SharedCell`](crate::SharedCell), the cell holds another type.
     TypeMismatch,
     /// The handle's length is not the array's.
     LenMismatch {
@@ -107,22 +108,44 @@ impl fmt::Display for SharedError {
         use SharedError::*;
         match self {
             Create(e) => write!(f, "creating the array segment: {e}"),
-            Attach(e) => write!(f, "attaching the array segment: {e}"),
+            Attach(e) => write!(f, "attaching the shared array, vector or cell: {e}"),
             BadId(e) => write!(f, "{e}"),
             Foreign(why) => write!(f, "not a shared array of this build: {why}"),
-            TypeMismatch => write!(f, "element type differs from the array's"),
+            TypeMismatch => write!(
+                f,
+                "type mismatch: the handle's element type is not the array's or vector's (for \
+                 a SharedCell: the cell holds another type)"
+            ),
             LenMismatch { handle, array } => {
                 write!(f, "handle length {handle} differs from the array's {array}")
             }
-            TooLarge => write!(f, "array too large"),
+            TooLarge => write!(
+                f,
+                "array too large: its length times the element size overflows the address \
+                 space"
+            ),
             ZeroSized => write!(f, "zero-sized element types are not supported"),
             BadChunkLen => write!(f, "chunk length must be at least 1"),
-            TooManyChunks { chunks, max } => {
-                write!(f, "{chunks} chunks requested, the array allows {max}")
-            }
-            SplitInProgress { pending } => write!(f, "{pending} chunks are not finished"),
-            ReadersActive { pid } => write!(f, "process {pid} is reading the array"),
-            OwnerWriting => write!(f, "the owner is writing the array"),
+            TooManyChunks { chunks, max } => write!(
+                f,
+                "{chunks} chunks requested, the array allows {max} (use larger chunks, or \
+                 SharedArray::zeroed_with_max_chunks)"
+            ),
+            SplitInProgress { pending } => write!(
+                f,
+                "{pending} chunks are not finished in the current split: wait for them \
+                 (wait_chunks) or abandon_chunks() before reading or splitting again"
+            ),
+            ReadersActive { pid } => write!(
+                f,
+                "process {pid} is reading the array (holds a read guard): it must drop the \
+                 guard before the array is written"
+            ),
+            OwnerWriting => write!(
+                f,
+                "the owner is writing the array (holds its write guard): read after it is \
+                 dropped"
+            ),
             NoReaderSlot => write!(f, "all reader slots are taken"),
             ChunkBusy { pid } => write!(f, "chunk is being written by process {pid}"),
             ChunkDone => write!(f, "chunk already written"),
@@ -134,7 +157,11 @@ impl fmt::Display for SharedError {
                 "the array was dropped by its owner: this handle outlived it (keep the \
                  SharedArray alive until every job using its handles has finished)"
             ),
-            Full { capacity } => write!(f, "shared vector full ({capacity} elements)"),
+            Full { capacity } => write!(
+                f,
+                "shared vector full at its capacity of {capacity} elements (reserved at \
+                 creation: SharedVec::with_capacity)"
+            ),
         }
     }
 }

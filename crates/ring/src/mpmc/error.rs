@@ -3,7 +3,7 @@
 use std::fmt;
 
 crate::payload_error! {
-    #[derive(PartialEq, Eq, Clone, Copy)]
+    #[derive(Clone, Copy)]
     /// Why [`try_push`](super::Ring::try_push) (or `try_push_with`) did not push.
     ///
     /// # Example
@@ -26,7 +26,7 @@ crate::payload_error! {
 }
 
 crate::payload_error! {
-    #[derive(PartialEq, Eq, Clone, Copy)]
+    #[derive(Clone, Copy)]
     /// Why a blocking [`push`](super::Ring::push) did not push.
     PushError {
         /// The ring was closed.
@@ -37,7 +37,7 @@ crate::payload_error! {
 }
 
 crate::payload_error! {
-    #[derive(PartialEq, Eq, Clone, Copy)]
+    #[derive(Clone, Copy)]
     /// Why [`push_timeout`](super::Ring::push_timeout) / `push_deadline` did not push.
     PushTimeoutError {
         /// The ring stayed full until the deadline.

@@ -390,7 +390,11 @@ impl PoolBuilder {
     fn worker_count(&self) -> Result<usize, BuildError> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         match self.workers {
-            Some(0) => Err(BuildError::Config("zero workers".into())),
+            Some(0) => Err(BuildError::Config(
+                "workers(0): a pool needs at least one worker (Python's max_workers must be \
+                 greater than 0)"
+                    .into(),
+            )),
             Some(n) if n > MAX_WORKERS => Err(BuildError::Config(format!(
                 "{n} workers: a pool has at most {MAX_WORKERS} (one process each)"
             ))),

@@ -30,7 +30,7 @@ pub use registry::{registry_dir, running_pools, PoolEntry};
 pub use shutdown::Shutdown;
 pub use stats::{PoolStats, WorkerStats};
 
-use crate::error::{JobError, Never, SubmitError, TrySubmitError};
+use crate::error::{JobError, Never, SubmitTimeoutError, TrySubmitError};
 use crate::future::{Inner, JobFuture};
 use crate::job::{self, Message};
 use crate::jobfn::JobFn;
@@ -245,7 +245,7 @@ impl Pool {
     }
 
     /// Submits, waiting at most `timeout` for room in a submission ring (and in the spill
-    /// heap, for large arguments); [`SubmitError::Timeout`] hands the arguments back when
+    /// heap, for large arguments); [`SubmitTimeoutError::Timeout`] hands the arguments back when
     /// there was none. The time-out bounds the *submission*, not the job: to bound the job,
     /// see [`submit_with_time_limit`](Self::submit_with_time_limit); to bound the wait for
     /// its result, [`JobFuture::result_timeout`].
@@ -263,7 +263,7 @@ impl Pool {
         f: F,
         args: A,
         timeout: Duration,
-    ) -> Result<JobFuture<R>, SubmitError<A>>
+    ) -> Result<JobFuture<R>, SubmitTimeoutError<A>>
     where
         F: JobFn<A, R>,
         A: Message,
@@ -293,7 +293,7 @@ impl Pool {
         f: F,
         args: A,
         deadline: Instant,
-    ) -> Result<JobFuture<R>, SubmitError<A>>
+    ) -> Result<JobFuture<R>, SubmitTimeoutError<A>>
     where
         F: JobFn<A, R>,
         A: Message,
@@ -308,7 +308,7 @@ impl Pool {
         f: F,
         args: A,
         deadline: Option<Instant>,
-    ) -> Result<JobFuture<R>, SubmitError<A>>
+    ) -> Result<JobFuture<R>, SubmitTimeoutError<A>>
     where
         F: JobFn<A, R>,
         A: Message,
@@ -317,11 +317,11 @@ impl Pool {
         let (fn_id, inner) = self.plain(f);
         match self.dispatch_future(fn_id, &args, inner, deadline) {
             Ok(fut) => Ok(fut),
-            Err(Attempt::Full | Attempt::HeapFull) => Err(SubmitError::Timeout(args)),
-            Err(Attempt::Closed) => Err(SubmitError::Shutdown(args)),
-            Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(SubmitError::NoWorkers(args)),
-            Err(Attempt::Encode(e)) => Err(SubmitError::Encode(args, e)),
-            Err(Attempt::TooLarge(e)) => Err(SubmitError::TooLarge(args, e)),
+            Err(Attempt::Full | Attempt::HeapFull) => Err(SubmitTimeoutError::Timeout(args)),
+            Err(Attempt::Closed) => Err(SubmitTimeoutError::Shutdown(args)),
+            Err(Attempt::NoWorkers | Attempt::Corrupt) => Err(SubmitTimeoutError::NoWorkers(args)),
+            Err(Attempt::Encode(e)) => Err(SubmitTimeoutError::Encode(args, e)),
+            Err(Attempt::TooLarge(e)) => Err(SubmitTimeoutError::TooLarge(args, e)),
         }
     }
 

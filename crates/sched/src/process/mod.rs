@@ -176,8 +176,12 @@ pub enum ProcessError {
 impl std::fmt::Display for ProcessError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProcessError::AlreadyStarted => write!(f, "process already started"),
-            ProcessError::NotStarted => write!(f, "process not started"),
+            ProcessError::AlreadyStarted => write!(
+                f,
+                "process already started: a Process starts once (create another to run \
+                 the body again)"
+            ),
+            ProcessError::NotStarted => write!(f, "process not started: call start() first"),
             ProcessError::Encode(e) => write!(f, "process arguments not encodable: {e}"),
             ProcessError::Segment(e) => write!(f, "process segment: {e}"),
             ProcessError::Io(e) => write!(f, "process: {e}"),

@@ -78,7 +78,10 @@ pub enum BarrierError {
 impl fmt::Display for BarrierError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            BarrierError::Broken => "the barrier is broken",
+            BarrierError::Broken => {
+                "the barrier is broken (aborted, reset while waiting, or a party's wait timed \
+                 out); reset() makes it usable again"
+            }
             BarrierError::Timeout => "timed out waiting at the barrier (it is now broken)",
         })
     }
@@ -439,5 +442,13 @@ mod tests {
         s = end(s, false);
         assert_eq!(gen(s), 0);
         assert_eq!(outcome(s, GEN_MASK), Some(false));
+    }
+
+    #[test]
+    fn broken_names_its_causes_and_the_fix() {
+        let text = BarrierError::Broken.to_string();
+        for w in ["broken", "abort", "reset", "timed out", "reset() makes it usable"] {
+            assert!(text.contains(w), "{text} lacks {w}");
+        }
     }
 }
