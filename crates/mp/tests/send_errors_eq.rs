@@ -47,7 +47,12 @@ fn serializer_errors_compare_by_message() {
     let a = TryPutError::Serialize(1u8, rkyv_error("no room"));
     assert_eq!(a, TryPutError::Serialize(1u8, rkyv_error("no room")));
     assert_ne!(a, TryPutError::Serialize(2u8, rkyv_error("no room")));
-    assert_ne!(a, TryPutError::Serialize(1u8, rkyv_error("another cause")));
+    // Different causes differ where rkyv keeps its messages (debug builds); a release
+    // build's rancor error carries none ("failed without error information"), so there
+    // two serializer errors with equal payloads compare equal.
+    if rkyv_error("no room").to_string() != rkyv_error("another cause").to_string() {
+        assert_ne!(a, TryPutError::Serialize(1u8, rkyv_error("another cause")));
+    }
     assert_ne!(a, TryPutError::Full(1u8));
     let s = SendError::Serialize(1u8, rkyv_error("no room"));
     assert_eq!(s, SendError::Serialize(1u8, rkyv_error("no room")));
