@@ -335,7 +335,7 @@ pub mod __private {
     pub fn main_guard() -> MainGuard {
         MainGuard::new()
     }
-    /// The guard for `main` (and the same work at `exit()`, see [`finish_main_at_exit`]).
+    /// The guard for `main` (and the same work at `exit()`, see `finish_main_at_exit`).
     #[cfg(not(feature = "mpi"))]
     pub fn main_guard() -> MainGuard {
         finish_main_at_exit();
