@@ -127,6 +127,8 @@ const SCENARIOS: &[Scenario] = scenarios![
     big_arguments_under_pressure,
     dropped_endless_map_does_not_hold_shutdown,
     burst_of_a_big_argument_is_given_back,
+    dropped_futures_under_load_never_cross_answers,
+    time_limit_counts_from_the_start,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

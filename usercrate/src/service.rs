@@ -897,3 +897,72 @@ pub fn burst_of_a_big_argument_is_given_back() -> Outcome {
     let r = pool.submit(byte_sum, vec![2u8; 300 << 20]).result();
     ensure(r == Ok(600 << 20), || format!("300 MiB again: {r:?}"))
 }
+
+fn tagged_nap((i, us): (u64, u64)) -> u64 {
+    std::thread::sleep(Duration::from_micros(us));
+    i * 5 + 3
+}
+
+/// A pool with `cancel_on_drop(true)` (an async service whose requests time out): 4
+/// threads submit ~1,000 jobs each and drop a third of the futures at random moments —
+/// queued ones are revoked, running ones killed with their worker. Every future kept gets
+/// its own job's answer (never a killed job's, never another's), and the pool serves on.
+pub fn dropped_futures_under_load_never_cross_answers() -> Outcome {
+    let pool = Arc::new(build(Pool::builder().cancel_on_drop(true))?);
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || -> Result<(u64, u64), String> {
+                let mut rng = crate::jobs::Rng::new(0xd20f + t);
+                let (mut kept, mut dropped) = (0, 0);
+                let mut i = t;
+                while i < 4000 {
+                    let mut batch = Vec::new();
+                    for _ in 0..32 {
+                        let us = if rng.below(10) == 0 { 2000 } else { rng.below(200) };
+                        batch.push((i, pool.submit(tagged_nap, (i, us))));
+                        i += 4;
+                    }
+                    if rng.below(2) == 0 {
+                        std::thread::sleep(Duration::from_micros(rng.below(500)));
+                    }
+                    for (i, f) in batch {
+                        if rng.below(3) == 0 {
+                            drop(f);
+                            dropped += 1;
+                            continue;
+                        }
+                        let r = f.result();
+                        if r != Ok(i * 5 + 3) {
+                            return Err(format!("thread {t}: job {i} answered {r:?}"));
+                        }
+                        kept += 1;
+                    }
+                }
+                Ok((kept, dropped))
+            })
+        })
+        .collect();
+    let (mut kept, mut dropped) = (0, 0);
+    for t in threads {
+        let (k, d) = t.join().map_err(|_| "a thread panicked".to_string())??;
+        kept += k;
+        dropped += d;
+    }
+    let s = pool.stats();
+    let respawns: u64 = s.workers.iter().map(|w| w.respawns).sum();
+    note(format!("{kept} kept and answered right, {dropped} dropped; {respawns} workers killed"));
+    let v: Vec<_> = pool.map(|x: u64| x + 1, 0..500u64).collect();
+    ensure(v.iter().enumerate().all(|(i, r)| *r == Ok(i as u64 + 1)), || "map after".into())
+}
+
+/// A per-job time limit counts from the job's start, not its submission: a 50 ms job with
+/// a 150 ms limit queued behind a 300 ms job on one worker completes.
+pub fn time_limit_counts_from_the_start() -> Outcome {
+    let pool = build(Pool::builder().workers(1))?;
+    let long = pool.submit(nap, 300);
+    let short = pool.submit_with_time_limit(nap, 50, Duration::from_millis(150));
+    let r = short.result();
+    ensure(r == Ok(50), || format!("50 ms job, 150 ms limit, queued 300 ms: {r:?}"))?;
+    ensure(long.result() == Ok(300), || "the long job".into())
+}
