@@ -129,6 +129,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     burst_of_a_big_argument_is_given_back,
     dropped_futures_under_load_never_cross_answers,
     time_limit_counts_from_the_start,
+    queue_burst_memory_goes_with_the_queue,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

@@ -966,3 +966,23 @@ pub fn time_limit_counts_from_the_start() -> Outcome {
     ensure(r == Ok(50), || format!("50 ms job, 150 ms limit, queued 300 ms: {r:?}"))?;
     ensure(long.result() == Ok(300), || "the long job".into())
 }
+
+/// A `Queue` that carried one 200 MiB value keeps that shared memory while it lives (its
+/// heap grows on demand and is not trimmed: documented in docs/python-mapping.md, Queue
+/// row); dropping the queue gives it back, the documented way out after a burst.
+pub fn queue_burst_memory_goes_with_the_queue() -> Outcome {
+    let q = zeroproc::Queue::<Vec<u8>>::new(4).map_err(|e| format!("queue: {e}"))?;
+    let before = rss_shmem_kib();
+    q.put(vec![1u8; 200 << 20]).map_err(|e| format!("put: {e}"))?;
+    let v = q.get().map_err(|e| format!("get: {e}"))?;
+    ensure(v.len() == 200 << 20, || "the value".into())?;
+    drop(v);
+    let kept = rss_shmem_kib();
+    drop(q);
+    let after = rss_shmem_kib();
+    note(format!(
+        "Queue: RssShmem {before} KiB before, {kept} after one 200 MiB value went through, \
+         {after} after the queue's drop"
+    ));
+    ensure(after < before + (16 << 10), || format!("RssShmem {before} → {kept} → {after} KiB"))
+}
