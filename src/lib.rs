@@ -300,9 +300,36 @@ pub mod __private {
     #[cfg(not(feature = "mpi"))]
     impl Drop for MainGuard {
         fn drop(&mut self) {
-            zeroproc_sched::shutdown_live_pools();
-            zeroproc_sched::join_adopted();
+            finish_main();
         }
+    }
+
+    /// What Python does at exit: shut down the pools never dropped (waiting for their
+    /// jobs), then join the dropped non-daemon `Process` children.
+    #[cfg(not(feature = "mpi"))]
+    fn finish_main() {
+        zeroproc_sched::shutdown_live_pools();
+        zeroproc_sched::join_adopted();
+    }
+
+    /// The same at `exit()`: `std::process::exit` (a service's way to set its exit code,
+    /// Python's `sys.exit`) skips `main`'s guard, and the jobs of a pool shut down with
+    /// `wait(false)` — or of one still in a variable of `main` — were lost without a word
+    /// (found by the serviceuser round). Registered once, by the first guard; a pool
+    /// already shut down by the guard is not met again.
+    #[cfg(not(feature = "mpi"))]
+    fn finish_main_at_exit() {
+        extern "C" fn at_exit() {
+            // A panic must not unwind into libc's `exit`.
+            let _ = std::panic::catch_unwind(finish_main);
+        }
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: registers a plain `extern "C" fn()` that catches every panic; libc
+            // calls it from `exit` on the exiting thread, while the process's other
+            // threads (the pools' supervisors) still run.
+            unsafe { libc::atexit(at_exit) };
+        });
     }
 
     /// The guard for `main`.
@@ -310,9 +337,10 @@ pub mod __private {
     pub fn main_guard() -> MainGuard {
         MainGuard::new()
     }
-    /// The guard for `main`.
+    /// The guard for `main` (and the same work at `exit()`, see `finish_main_at_exit`).
     #[cfg(not(feature = "mpi"))]
     pub fn main_guard() -> MainGuard {
+        finish_main_at_exit();
         MainGuard
     }
 }

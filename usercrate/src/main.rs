@@ -14,6 +14,7 @@ mod jobs;
 mod mp_scenarios;
 mod scenarios;
 mod semantics5;
+mod service;
 #[cfg(test)]
 mod unit_tests;
 mod user4;
@@ -26,6 +27,7 @@ use hpc::*;
 use mp_scenarios::*;
 use scenarios::*;
 use semantics5::*;
+use service::*;
 use user4::*;
 
 /// A scenario still running after this long has hung (`harness.rs`).
@@ -133,6 +135,23 @@ const SCENARIOS: &[Scenario] = scenarios![
     errors6_sync,
     errors6_shared,
     errors6_process,
+    service_endurance,
+    async_service_awaits,
+    cancel_from_another_thread_wakes_waiters,
+    terminate_wakes_an_awaiting_task,
+    controller_signalled_or_killed,
+    graceful_sigterm_to_the_process_group,
+    shutdown_nowait_then_exit,
+    two_hundred_pools_in_a_loop,
+    pools_built_from_many_threads_at_once,
+    producer_outruns_workers,
+    map_over_an_endless_input,
+    big_arguments_under_pressure,
+    dropped_endless_map_does_not_hold_shutdown,
+    burst_of_a_big_argument_is_given_back,
+    dropped_futures_under_load_never_cross_answers,
+    time_limit_counts_from_the_start,
+    queue_burst_memory_goes_with_the_queue,
 ];
 
 #[zeroproc::main] // workers are this program re-executed: main never runs in them

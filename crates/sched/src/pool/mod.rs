@@ -20,6 +20,7 @@ mod shutdown;
 mod stats;
 mod submit;
 mod supervisor;
+mod trim;
 
 pub use builder::PoolBuilder;
 pub use inplace::ForEachChunkError;

@@ -66,12 +66,14 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
         kill_all(&shared);
         return;
     }
+    let mut trim = super::trim::SpillTrim::default();
     loop {
         wait_tick(&shared);
         shared.poll_deferred();
         if check(&shared, &launch) {
             break;
         }
+        trim.tick(&shared);
     }
     shared.poll_deferred();
 }

@@ -46,6 +46,7 @@ mod setup;
 mod stack;
 #[cfg(test)]
 mod tests;
+mod trim;
 
 pub use check::{ClassStats, HeapStats};
 pub use error::{AllocError, CheckError, FreeError, HeapError};

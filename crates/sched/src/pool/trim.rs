@@ -1,0 +1,46 @@
+//! Giving a burst's spill memory back: once no job has been in flight for [`QUIET`], the
+//! supervisor releases the pages of the spill heap's large free blocks
+//! (`Heap::release_free_pages`), once per quiet period. Without it a pool that once
+//! carried a 300 MiB argument kept 300 MiB of shared memory resident until it was dropped
+//! (the heap grows on demand and never shrinks; its blocks are reused, not unmapped).
+
+use super::core::Shared;
+use std::time::{Duration, Instant};
+
+/// How long the pool must have had no job in flight before its spill memory is released.
+pub(crate) const QUIET: Duration = Duration::from_millis(500);
+
+/// Free blocks at least this large have their pages released (smaller ones are kept: they
+/// are cheap, and reused at once by the next payloads).
+const MIN_BLOCK: u64 = 1 << 20;
+
+/// The supervisor's state of the release (one per pool).
+#[derive(Default)]
+pub(crate) struct SpillTrim {
+    quiet_since: Option<Instant>,
+    done: bool,
+}
+
+impl SpillTrim {
+    /// Called at every supervisor tick: notes whether jobs are in flight, and releases the
+    /// spill heap's large free blocks once the pool has been quiet for [`QUIET`].
+    pub(crate) fn tick(&mut self, shared: &Shared) {
+        let Some(heap) = shared.spill.existing() else { return };
+        // Busy if jobs are owed, or if the lock is taken (a submitter or drainer is at
+        // work): checked again at the next tick.
+        let busy = shared.core.try_lock().map_or(true, |c| c.owed() > 0);
+        if busy {
+            self.quiet_since = None;
+            self.done = false;
+            return;
+        }
+        let since = *self.quiet_since.get_or_insert_with(Instant::now);
+        if self.done || since.elapsed() < QUIET {
+            return;
+        }
+        self.done = true;
+        if let Ok(h) = heap.heap() {
+            h.release_free_pages(MIN_BLOCK);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! `release_free_pages`: hands the memory of large free blocks back to the system, so a
+//! heap that grew for a burst of big payloads does not keep that memory resident for the
+//! rest of its life (blocks are never merged or unmapped; only their pages are dropped).
+
+use super::block::{self, FREE};
+use super::class::{block_bytes, units, UNIT};
+use super::Heap;
+use crate::atomic::Ordering::Relaxed;
+
+/// The page size the pages are released in (every process maps the segment
+/// page-aligned, see [`MAX_ALIGN`](super::MAX_ALIGN)).
+const PAGE: u64 = 4096;
+
+impl Heap<'_> {
+    /// Releases the memory pages inside every free block of at least `min_block` bytes
+    /// (`madvise(MADV_REMOVE)`: the backing file's pages are freed for every process that
+    /// maps it) and returns how many bytes were released. The blocks stay in their free
+    /// lists; a later allocation of one gets zeroed pages, faulted in as it writes them.
+    ///
+    /// Each free block is taken out of its list while its pages are released (it is owned
+    /// for that moment, so no other allocation can be writing into it), then put back: an
+    /// `alloc` racing with this call may find the list empty and carve or grow instead.
+    /// Call it when the heap is quiet. Pages of a memfd-backed heap come back from the
+    /// system's memory on the next write (a memfd has no size limit); for a heap in a
+    /// size-limited tmpfs file the next write may fail with SIGBUS when that file system is
+    /// full, so use it there only when that cannot happen.
+    ///
+    /// ```
+    /// # use zeroproc_shm::heap::Heap;
+    /// # use zeroproc_shm::{Layout, Offset, Segment, HEADER_SIZE};
+    /// let seg = Segment::create(Layout::new("doc-heap-release", 1), 8 << 20).unwrap();
+    /// let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 8 << 20).unwrap();
+    /// let big = heap.alloc(4 << 20, 16).unwrap();
+    /// heap.free(big).unwrap();
+    /// assert!(heap.release_free_pages(1 << 20) >= (4 << 20) - 8192);
+    /// assert_eq!(heap.alloc(4 << 20, 16).unwrap(), big); // the same block, still usable
+    /// # heap.check().unwrap();
+    /// ```
+    pub fn release_free_pages(&self, min_block: u64) -> u64 {
+        let mut released = 0;
+        for c in 0..self.num_classes {
+            if block_bytes(c) < min_block {
+                continue;
+            }
+            // Take every free block of the class (pushing one back at once would pop it
+            // again), release its pages, put them all back.
+            let mut held = Vec::new();
+            while let Ok(Some(idx)) = self.pop(c) {
+                held.push(idx);
+            }
+            for &idx in &held {
+                released += self.release_block_pages(idx, c);
+                // Relaxed: published by the Release CAS in `push`, as in `free`.
+                self.block(idx).word.store(block::word(self.salt, idx, FREE, c), Relaxed);
+                self.push(c, idx);
+            }
+        }
+        released
+    }
+
+    /// Releases the whole pages of block `idx` of class `c` after its header; the block
+    /// is owned by the caller (popped). Returns the bytes released.
+    fn release_block_pages(&self, idx: u64, c: u32) -> u64 {
+        // Region-relative bounds of the payload; the header unit is kept.
+        let start = (idx + 1) * UNIT;
+        let end = (idx + units(c)) * UNIT;
+        // Page bounds in the segment (the region starts at `region_off` of a page-aligned
+        // mapping), so rounding the absolute offsets rounds the addresses.
+        let lo = (self.region_off + start).next_multiple_of(PAGE);
+        let hi = (self.region_off + end) / PAGE * PAGE;
+        if hi <= lo || end > self.region_len() {
+            return 0;
+        }
+        let len = (hi - lo) as usize;
+        // SAFETY: `region_off <= lo < hi <= region_off + end` and `end <= region_len()`
+        // (checked), so the range lies inside the region, in this process's mapping of the
+        // segment, and inside the block's payload, which we own (popped): no other thread
+        // or process reads or writes it until it is pushed back. MADV_REMOVE only drops
+        // the backing pages (later reads see zeroes); nothing of ours points into it.
+        let rc = unsafe {
+            let p = self.region.as_ptr().add((lo - self.region_off) as usize);
+            libc::madvise(p.cast(), len, libc::MADV_REMOVE)
+        };
+        if rc == 0 {
+            len as u64
+        } else {
+            0
+        }
+    }
+}
