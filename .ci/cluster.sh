@@ -26,6 +26,8 @@ cargo clippy -q -p zeroproc-cluster --all-targets --features mpi -- -D warnings
 cargo clippy -q -p zeroproc --features mpi --example mpi_map -- -D warnings
 cargo test -q -p zeroproc-cluster --features mpi --release --lib
 cargo test -q -p zeroproc-cluster --features mpi --release --doc
+# `std::process::exit` under `#[zeroproc::main]` with the feature: live pools' jobs still run.
+cargo test -q -p zeroproc --features mpi --release --test exit_finishes_pools
 RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p zeroproc-cluster --features mpi
 
 # The test binary (harness = false) path, from cargo's own report.

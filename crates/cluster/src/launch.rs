@@ -157,10 +157,33 @@ const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct MainGuard(());
 
 impl MainGuard {
-    /// A guard for the end of `main`.
+    /// A guard for the end of `main`. The first one also registers the same work with
+    /// `atexit`: `std::process::exit` skips `main`'s guard, and the jobs of live pools were
+    /// then lost without a word (as without the feature: the facade's `finish_main_at_exit`).
     pub fn new() -> Self {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: registers a plain `extern "C" fn()` that catches every panic; libc
+            // calls it from `exit` on the exiting thread.
+            unsafe { libc::atexit(finish_main_at_exit) };
+        });
         MainGuard(())
     }
+}
+
+/// What the guard's drop does, at `exit()`. Registered after [`init`]'s handler, so it
+/// runs before it (handlers run in reverse order): pools first, then the cluster.
+extern "C" fn finish_main_at_exit() {
+    // An unwind must not cross the C boundary.
+    let _ = std::panic::catch_unwind(finish_main);
+}
+
+/// Pools never dropped are shut down (their jobs finishing first), the dropped non-daemon
+/// `Process` children joined, then the cluster finished — all before MPI is finalized.
+fn finish_main() {
+    zeroproc_sched::shutdown_live_pools();
+    zeroproc_sched::join_adopted();
+    finish();
 }
 
 impl Default for MainGuard {
@@ -175,8 +198,6 @@ impl Drop for MainGuard {
         // one) are shut down, their jobs finishing first, and Python joins its non-daemon
         // children when the program exits: the `Process` children whose handles were
         // dropped while they ran — all before MPI is finalized.
-        zeroproc_sched::shutdown_live_pools();
-        zeroproc_sched::join_adopted();
-        finish();
+        finish_main();
     }
 }
