@@ -4,7 +4,7 @@
 use crate::job::conjure;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use zeroproc_mp::shared::{ArrayHandle, ChunkMut, Pod, RowBand};
+use zeroproc_mp::shared::{ArrayHandle, ChunkGuard, ChunkMut, Pod, RowBand};
 
 /// What a chunk job returns: `Err` when the arrays could not be attached or the chunk
 /// claimed (part 0, not a panic), or when the kernel panicked on some of the claimed
@@ -104,16 +104,23 @@ where
     T: Pod,
     K: Fn(&mut [T], RowBand) + Copy + 'static,
 {
-    let mut g = c.write().map_err(Failed::setup)?;
-    if RowBand::of_elements(g.range(), cols as usize).is_none() {
-        g.unclaim(); // not DONE: nothing was computed
-        return Err(Failed::setup("the chunk is not whole rows"));
-    }
+    let mut g = claim_rows(&c, cols)?;
     let start = g.range().start;
     run_parts(&mut g, start, len, |p, r| {
         let band = RowBand::of_elements(r, cols as usize).expect("parts of whole rows");
         conjure::<K>()(p, band)
     })
+}
+
+/// Claims chunk `c` for writing if it is whole rows of a grid `cols` wide (else gives the
+/// claim back: nothing was computed).
+fn claim_rows<T: Pod>(c: &ChunkMut<T>, cols: u64) -> Result<ChunkGuard<T>, Failed> {
+    let g = c.write().map_err(Failed::setup)?;
+    if RowBand::of_elements(g.range(), cols as usize).is_none() {
+        g.unclaim(); // not DONE: nothing was computed
+        return Err(Failed::setup("the chunk is not whole rows"));
+    }
+    Ok(g)
 }
 
 /// Claims chunk `c` of a grid `cols` wide and runs `K` on each band of `len` elements
@@ -127,11 +134,7 @@ where
     K: Fn(&mut [T], &[U], RowBand) + Copy + 'static,
 {
     let x = x.read().map_err(Failed::setup)?;
-    let mut g = c.write().map_err(Failed::setup)?;
-    if RowBand::of_elements(g.range(), cols as usize).is_none() {
-        g.unclaim(); // not DONE: nothing was computed
-        return Err(Failed::setup("the chunk is not whole rows"));
-    }
+    let mut g = claim_rows(&c, cols)?;
     let start = g.range().start;
     run_parts(&mut g, start, len, |p, r| {
         let band = RowBand::of_elements(r, cols as usize).expect("parts of whole rows");
