@@ -39,8 +39,6 @@ mod idle;
 #[cfg(feature = "mpi")]
 mod launch;
 #[cfg(feature = "mpi")]
-mod local_ref;
-#[cfg(feature = "mpi")]
 mod map;
 #[cfg(feature = "mpi")]
 mod net;

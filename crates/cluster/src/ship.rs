@@ -18,7 +18,6 @@
 //!   (`zeroproc_mp::shared::ship`), then frees the copy it replaces — all before it queues
 //!   the jobs of the next batch. Its workers' `ArrayHandle::read` opens the copy.
 
-use crate::local_ref;
 use crate::net::Net;
 use crate::wire::{TAG_ARRAY, TAG_ARRAY_DATA};
 use std::collections::HashMap;
@@ -78,19 +77,19 @@ pub(crate) enum Placement {
     Local(String, String),
 }
 
-/// What the node-local ids in `record` allow (rank 0 attaches each to look).
-pub(crate) fn classify(record: &[u8]) -> Placement {
-    let ids = local_ref::find_all(record);
+/// What the segment ids a record's handles hold (`ids`, collected when it was encoded:
+/// `pool::Record`) allow (rank 0 attaches each to look).
+pub(crate) fn classify(ids: &[String]) -> Placement {
     if ids.is_empty() {
         return Placement::Anywhere;
     }
     let limit = array_cache_limit();
     if limit == 0 {
         let why = "shipping is off (zeroproc_cluster::set_array_cache_limit(0))".to_string();
-        return Placement::Local(ids.into_iter().next().expect("not empty"), why);
+        return Placement::Local(ids[0].clone(), why);
     }
     let mut needs = Vec::with_capacity(ids.len());
-    for id in ids {
+    for id in ids.iter().cloned() {
         let token = id.rsplit(':').next().and_then(|t| u64::from_str_radix(t, 16).ok());
         if token.is_some_and(never_shippable) {
             return Placement::Local(id, NOT_AN_ARRAY.into());
@@ -138,9 +137,9 @@ fn remember_never(token: u64) {
     s.insert(token);
 }
 
-/// True if `record` can only run on rank 0's own pool.
-pub(crate) fn only_local(record: &[u8]) -> bool {
-    matches!(classify(record), Placement::Local(..))
+/// True if a record holding handles of `ids` can only run on rank 0's own pool.
+pub(crate) fn only_local(ids: &[String]) -> bool {
+    matches!(classify(ids), Placement::Local(..))
 }
 
 /// One node's copy, as rank 0 knows it.
@@ -337,8 +336,9 @@ pub(crate) struct NodeArrays {
     table: Option<AliasTable>,
     /// By the original's token: (original id, copy).
     copies: HashMap<u64, (SegmentId, NodeCopy)>,
-    /// Originals whose last shipment failed here, with why: jobs naming them fail.
-    failed: HashMap<String, String>,
+    /// Originals (by token) whose last shipment failed here, with why: jobs reading them
+    /// fail.
+    failed: HashMap<u64, String>,
 }
 
 impl NodeArrays {
@@ -369,11 +369,14 @@ impl NodeArrays {
         if m.id.is_empty() {
             return; // evictions only (`Shipped::free_all`): no copy, no elements follow
         }
-        if let Err(e) = self.install(net, m.id, m.head) {
+        let token = m.id.parse::<SegmentId>().ok().map(|s| s.token());
+        let made = self.install(net, m.id, m.head);
+        let Some(token) = token else { return };
+        if let Err(e) = made {
             let why = format!("node {} could not make its copy of array {}: {e}", self.rank, m.id);
-            self.failed.insert(m.id.to_string(), why);
+            self.failed.insert(token, why);
         } else {
-            self.failed.remove(m.id);
+            self.failed.remove(&token);
         }
     }
 
@@ -412,11 +415,12 @@ impl NodeArrays {
         Ok(())
     }
 
-    /// Why the job `record` cannot run here (an array it names failed to arrive), if so.
-    pub(crate) fn refuse(&self, record: &[u8]) -> Option<String> {
+    /// Why a job reading the shipped arrays of segment tokens `arrays` (sent with it by
+    /// rank 0) cannot run here (a copy failed to arrive), if so.
+    pub(crate) fn refuse(&self, mut arrays: impl Iterator<Item = u64>) -> Option<String> {
         if self.failed.is_empty() {
             return None;
         }
-        local_ref::find_all(record).iter().find_map(|id| self.failed.get(id).cloned())
+        arrays.find_map(|t| self.failed.get(&t).cloned())
     }
 }

@@ -90,7 +90,7 @@ impl Agent {
         let mut last = None;
         for e in wire::entries(batch, true) {
             let pool = pool_of(e.token);
-            if let Some(message) = self.arrays.refuse(e.body) {
+            if let Some(message) = self.arrays.refuse(e.array_tokens()) {
                 let mut b = Vec::new();
                 wire::push_error(&mut b, e.token, &JobError::Decode { message });
                 self.net.send(0, TAG_DONE, b);

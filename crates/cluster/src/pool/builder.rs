@@ -113,6 +113,9 @@ pub struct ClusterBuilder {
     spill_heap: Option<usize>,
     /// The workers' initializer (or why its arguments could not be archived).
     initializer: Option<Result<Initializer, String>>,
+    /// The segment ids of the handles in the initializer's arguments (collected when they
+    /// were archived: `pool::Record`).
+    initializer_ids: Vec<String>,
     name: Option<String>,
 }
 
@@ -130,6 +133,7 @@ impl Default for ClusterBuilder {
             max_jobs_per_worker: None,
             spill_heap: None,
             initializer: None,
+            initializer_ids: Vec::new(),
             name: None,
         }
     }
@@ -208,6 +212,7 @@ impl ClusterBuilder {
     /// [`ClusterError::Node`] naming the rank and the panic's message.
     pub fn initializer<F: InitFn>(mut self, f: F) -> Self {
         self.initializer = Some(Ok(Initializer::new(f)));
+        self.initializer_ids = Vec::new();
         self
     }
 
@@ -229,7 +234,9 @@ impl ClusterBuilder {
         F: JobFn<A, ()>,
         A: Message,
     {
-        self.initializer = Some(Initializer::with(f, &args));
+        let (init, ids) = zeroproc_mp::segment_refs::collect(|| Initializer::with(f, &args));
+        self.initializer = Some(init);
+        self.initializer_ids = ids;
         self
     }
 
@@ -299,8 +306,8 @@ impl ClusterBuilder {
         // The initializer runs on every node's workers: a node-local handle in its
         // arguments (rank 0's shared memory) could not be attached there — refused here,
         // by name, as a job's arguments are at submission.
-        if let (true, Some(Ok(Initializer { args: Some(a), .. }))) = (size > 1, &self.initializer) {
-            if let Some(id) = crate::local_ref::find(a) {
+        if size > 1 {
+            if let Some(id) = self.initializer_ids.first() {
                 return Err(ClusterError::Config(format!(
                     "the initializer's arguments hold a node-local handle ({id}): it names \
                      shared memory on rank 0's node, which the workers of the other nodes \

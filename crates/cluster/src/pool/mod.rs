@@ -141,7 +141,7 @@ impl ClusterPool {
         &self,
         fn_id: u32,
         args: &A,
-    ) -> Result<AlignedVec<16>, JobError<Never>> {
+    ) -> Result<Record, JobError<Never>> {
         encode_record(fn_id, args, self.max_record)
     }
 
@@ -280,18 +280,35 @@ impl Drop for ClusterPool {
     }
 }
 
+/// An encoded job record, and the segment ids of the handles its arguments hold.
+///
+/// The ids are learnt while the arguments are archived (`zeroproc_mp::segment_refs`: every
+/// handle archives its segment's id through one field adapter), never read back from the
+/// record's bytes: a `String` or byte payload that spells an id is the user's data and is
+/// neither refused nor shipped (before, the bytes were scanned for id-shaped text, and
+/// such data was taken for a handle).
+pub(crate) struct Record {
+    /// The envelope: header, then the rkyv archive of the arguments.
+    pub bytes: AlignedVec<16>,
+    /// The segment ids of the handles in the arguments (distinct; usually none).
+    pub ids: Vec<String>,
+}
+
 /// Encodes the job record (envelope: header with `fn_id`, rkyv archive of `args`) once,
 /// through the one send path into a buffer of at most `max` bytes; it travels unchanged
-/// from here to the worker.
+/// from here to the worker. The handles archived on the way are collected with it.
 pub(crate) fn encode_record<A: Message>(
     fn_id: u32,
     args: &A,
     max: usize,
-) -> Result<AlignedVec<16>, JobError<Never>> {
+) -> Result<Record, JobError<Never>> {
     use zeroproc_codec::send::{send, Buffer, NoOverflow, SendError};
     let mut buf = Buffer::limited(max.max(envelope::HEADER_LEN));
-    match send(&mut buf, &mut NoOverflow, Header::new(0, fn_id), args) {
-        Ok(_) => Ok(buf.into_vec()),
+    let (sent, ids) = zeroproc_mp::segment_refs::collect(|| {
+        send(&mut buf, &mut NoOverflow, Header::new(0, fn_id), args)
+    });
+    match sent {
+        Ok(_) => Ok(Record { bytes: buf.into_vec(), ids }),
         Err(SendError::Overflow(u)) => Err(JobError::TooLarge {
             message: format!(
                 "the arguments need at least {} bytes; a cluster job record is at most {max} \
