@@ -144,7 +144,9 @@ pub(crate) fn only_local(ids: &[String]) -> bool {
 
 /// One node's copy, as rank 0 knows it.
 struct Held {
-    version: Version,
+    /// The version sent; `None` once the node said its copy failed (`Shipped::failed`):
+    /// the next job there ships the array again.
+    version: Option<Version>,
     bytes: usize,
     /// Jobs sent to the node that read it and have not answered.
     in_use: usize,
@@ -191,7 +193,7 @@ impl Shipped {
         let tick = self.tick;
         let now = ship::version(&n.id)?;
         let held = self.nodes.entry(rank).or_default();
-        if let Some(h) = held.get_mut(&n.token).filter(|h| h.version == now) {
+        if let Some(h) = held.get_mut(&n.token).filter(|h| h.version == Some(now)) {
             h.in_use += 1;
             h.last = tick;
             return Ok(());
@@ -248,7 +250,7 @@ impl Shipped {
             held.remove(t);
         }
         let in_use = held.get(&n.token).map_or(0, |h| h.in_use) + 1;
-        held.insert(n.token, Held { version, bytes, in_use, last: tick });
+        held.insert(n.token, Held { version: Some(version), bytes, in_use, last: tick });
         Ok(())
     }
 
@@ -262,6 +264,19 @@ impl Shipped {
             net.send(*rank, TAG_ARRAY, msg);
         }
         self.taken.clear();
+    }
+
+    /// Node `rank` could not make its copy of one of `needs` (a job reading them was refused
+    /// there, naming why): its copies of them count as missing, so the next job there ships
+    /// them again (one attempt per job sent: nothing retries in a loop). Their space and
+    /// users stay counted until those jobs answer.
+    pub(crate) fn failed(&mut self, rank: usize, needs: &[Need]) {
+        let Some(held) = self.nodes.get_mut(&rank) else { return };
+        for n in needs {
+            if let Some(h) = held.get_mut(&n.token) {
+                h.version = None;
+            }
+        }
     }
 
     /// Jobs that needed `needs` on node `rank` have answered.
@@ -373,7 +388,11 @@ impl NodeArrays {
         let made = self.install(net, m.id, m.head);
         let Some(token) = token else { return };
         if let Err(e) = made {
-            let why = format!("node {} could not make its copy of array {}: {e}", self.rank, m.id);
+            let why = format!(
+                "node {} could not make its copy of array {}: {e} (the next job reading it \
+                 there ships it again)",
+                self.rank, m.id
+            );
             self.failed.insert(token, why);
         } else {
             self.failed.remove(&token);
@@ -416,7 +435,8 @@ impl NodeArrays {
     }
 
     /// Why a job reading the shipped arrays of segment tokens `arrays` (sent with it by
-    /// rank 0) cannot run here (a copy failed to arrive), if so.
+    /// rank 0) cannot run here (a copy failed to arrive), if so. The agent fails it with
+    /// `kind::NO_COPY`, which also tells rank 0 to ship the array again (`Shipped::failed`).
     pub(crate) fn refuse(&self, mut arrays: impl Iterator<Item = u64>) -> Option<String> {
         if self.failed.is_empty() {
             return None;

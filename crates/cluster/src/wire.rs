@@ -130,6 +130,9 @@ pub mod kind {
     pub const TIMEOUT: u32 = 9;
     /// `StackOverflow` (the job overflowed its worker's stack).
     pub const STACK_OVERFLOW: u32 = 10;
+    /// `Decode`, payload: message — the node could not make its copy of a shipped array
+    /// the job reads (`ship.rs`): rank 0 ships it again with the next job there.
+    pub const NO_COPY: u32 = 11;
 }
 
 /// Bytes before a record in a `TAG_JOBS` message.
@@ -223,7 +226,7 @@ pub fn error_of(kind: u32, payload: &[u8]) -> JobError<Never> {
         kind::NO_WORKERS => JobError::NoWorkers,
         kind::SHUTDOWN => JobError::Shutdown,
         kind::TOO_LARGE => JobError::TooLarge { message: text() },
-        kind::DECODE => JobError::Decode { message: text() },
+        kind::DECODE | kind::NO_COPY => JobError::Decode { message: text() },
         k => JobError::Decode { message: format!("unknown outcome kind {k} from a node agent") },
     }
 }

@@ -45,7 +45,8 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 27] = [
+    let checks: [Check; 28] = [
+        ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
         ("the_node_array_cache_is_bounded", the_node_array_cache_is_bounded),
@@ -1040,6 +1041,76 @@ fn agent_copies((lo, hi): (u64, u64)) -> (usize, u32) {
         })
         .count();
     (n, rank())
+}
+
+/// The node agent running this job (its worker's parent), and the rank.
+fn agent_pid(_: u64) -> (u32, u32) {
+    (std::os::unix::process::parent_id(), rank())
+}
+
+/// Sets process `pid`'s soft limit of open files (`None`: to the lowest free descriptor
+/// number, so its next open fails with EMFILE); returns the limit it had.
+fn set_nofile(pid: u32, soft: Option<u64>) -> u64 {
+    let lowest_free = || {
+        let open: BTreeSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("the agent's fds")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        (0..).find(|n| !open.contains(n)).expect("a free number")
+    };
+    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `old` is a valid rlimit to write; a null new limit only reads.
+    let rc = unsafe {
+        libc::prlimit(pid as libc::pid_t, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old)
+    };
+    assert_eq!(rc, 0, "prlimit({pid}): {}", std::io::Error::last_os_error());
+    let new = libc::rlimit { rlim_cur: soft.unwrap_or_else(lowest_free), rlim_max: old.rlim_max };
+    // SAFETY: `new` is a valid rlimit; the old one is not asked for.
+    let rc = unsafe {
+        libc::prlimit(pid as libc::pid_t, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut())
+    };
+    assert_eq!(rc, 0, "prlimit({pid}): {}", std::io::Error::last_os_error());
+    old.rlim_cur
+}
+
+/// A node that fails to make its copy of an array (here: its agent may open no file, so
+/// the copy's memfd cannot be created) fails the jobs that read it, naming the cause; once
+/// the cause is gone, the next jobs there ship the array again and read it. Before, rank 0
+/// counted the failed copy as held: every later job reading that array on that node failed
+/// with the old error until the array was written.
+fn a_failed_node_copy_is_shipped_again(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let nodes = pool.nodes().len();
+    let agents: BTreeSet<(u32, u32)> =
+        pool.map(agent_pid, 0..20 * nodes as u64).map(Result::unwrap).collect();
+    assert_eq!(agents.len(), nodes, "one agent per node: {agents:?}");
+    // A size no segment of the run had: no reusable segment spares the agent an open.
+    let arr = zeroproc_mp::SharedArray::from_slice(&[1.5; 12_345]).unwrap();
+    let sum = 1.5 * 12_345.0;
+    let old: Vec<(u32, u64)> =
+        agents.iter().map(|&(pid, _)| (pid, set_nofile(pid, None))).collect();
+    let fs: Vec<_> =
+        (0..8 * nodes as u64).map(|i| pool.submit(sum_from, (arr.handle(), i))).collect();
+    let outcomes: Vec<_> = fs.into_iter().map(|f| f.result()).collect();
+    for (pid, soft) in old {
+        set_nofile(pid, Some(soft));
+    }
+    for r in &outcomes {
+        match r {
+            Err(JobError::Decode { message }) => assert!(
+                message.contains("could not make its copy of array")
+                    && message.contains("os error 24"),
+                "{message}"
+            ),
+            other => panic!("the copy cannot be made, yet: {other:?}"),
+        }
+    }
+    // The cause is gone: every node reads the array now.
+    let ranks = read_everywhere(&pool, &arr.handle(), 8 * nodes as u64, Ok(sum));
+    assert_eq!(ranks.len(), nodes, "{ranks:?}");
 }
 
 /// Element `i` of an array, and the rank that read it.

@@ -92,7 +92,7 @@ impl Agent {
             let pool = pool_of(e.token);
             if let Some(message) = self.arrays.refuse(e.array_tokens()) {
                 let mut b = Vec::new();
-                wire::push_error(&mut b, e.token, &JobError::Decode { message });
+                wire::push_done(&mut b, e.token, wire::kind::NO_COPY, message.as_bytes());
                 self.net.send(0, TAG_DONE, b);
                 continue;
             }

@@ -702,9 +702,13 @@ fn ship_to(rank: usize, needs: &[Need]) -> Result<(), String> {
 }
 
 /// Jobs that read `needs` on node `rank` have answered: their copies may be evicted.
-pub(crate) fn release_shipped(rank: usize, needs: &[Need]) {
+/// `failed`: the node refused the job, its copy of one of them failed: ship them again.
+pub(crate) fn release_shipped(rank: usize, needs: &[Need], failed: bool) {
     if let Some(mut c) = launch::controller() {
         c.shipped.release(rank, needs);
+        if failed {
+            c.shipped.failed(rank, needs);
+        }
     }
 }
 
