@@ -45,8 +45,9 @@ pub const TAG_ARRAY_DATA: i32 = 16;
 pub mod op {
     /// Build the node pool of cluster pool `pool u64`: workers u32 (0: one per core),
     /// timeout_ns u64, pin u8, ring capacity u64, wait strategy u8 and spin ns u64, max
-    /// jobs per worker u64, spill heap bytes u64, name (len u32, UTF-8), [initializer: 1 u8,
-    /// fn id u32, arguments' envelope].
+    /// jobs per worker u64, spill heap bytes u64, name (len u32, UTF-8), the initializer's
+    /// shipped arrays (n u32, segment token u64 × n: sent before, `ship.rs`),
+    /// [initializer: 1 u8, fn id u32, arguments' envelope].
     /// Reply: workers u32, max_record u32 — or `ERROR` with a message.
     pub const BUILD: u8 = 1;
     /// Cancel the job with token u64 if it has not started. Reply `NOT_CANCELLED` if not.

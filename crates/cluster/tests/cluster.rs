@@ -812,23 +812,45 @@ fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
         assert!(plain.len() > 1, "plain jobs still go to the agents: {plain:?}");
     }
     drop(both);
-    // An initializer runs on every node's workers: a handle in its arguments is refused at
-    // build, naming it (before, the build sent it: on one machine the nodes could attach
-    // rank 0's memfd through /proc and it "worked"; on a cluster every node's workers failed
-    // to attach, a late error from inside the initializer).
+    // An initializer runs on every node's workers: a read-only array in its arguments is
+    // shipped to every node before its pool starts (before, `build` refused it); any
+    // other handle is refused at build, naming it, why, and what to do instead.
     for local in [0, 1] {
-        let r = ClusterPool::builder()
+        let p = ClusterPool::builder()
             .workers_per_node(1)
             .local_workers(local)
             .initializer_with(init_shared, arr.handle())
             .build();
-        match (launched, r) {
-            (true, Err(ClusterError::Config(m))) => {
-                assert!(m.contains("node-local handle (memfd:"), "{m}")
-            }
+        let p = match (launched, p) {
+            (_, Ok(p)) => p,
             // Without a launcher there are no nodes: the local pool runs it (or has none).
-            (false, Ok(_) | Err(ClusterError::NoTargets)) => {}
-            (_, other) => panic!("local_workers({local}): {:?}", other.map(|p| p.nodes())),
+            (false, Err(ClusterError::NoTargets)) => continue,
+            (_, Err(e)) => panic!("local_workers({local}): {e}"),
+        };
+        let read: Vec<(f64, u32, u32)> = p.map(init_read, 0..40u64).map(Result::unwrap).collect();
+        let me = std::process::id();
+        for &(sum, rank, pid) in &read {
+            assert_eq!(sum, 6.5, "rank {rank}");
+            assert_eq!(rank == 0, pid == me, "rank {rank} read the array of process {pid}");
+        }
+        if launched {
+            let ranks: BTreeSet<u32> = read.iter().map(|r| r.1).collect();
+            assert!(ranks.contains(&1) && ranks.contains(&2), "{ranks:?}");
+        }
+    }
+    if launched {
+        let r = ClusterPool::builder()
+            .workers_per_node(1)
+            .initializer_with(init_queue, q.handle())
+            .build();
+        match r {
+            Err(ClusterError::Config(m)) => assert!(
+                m.contains("node-local handle (memfd:")
+                    && m.contains("not a whole SharedArray")
+                    && m.contains("send the data itself"),
+                "{m}"
+            ),
+            other => panic!("{:?}", other.map(|p| p.nodes())),
         }
     }
 }
@@ -1111,6 +1133,31 @@ fn a_failed_node_copy_is_shipped_again(launched: bool) {
     // The cause is gone: every node reads the array now.
     let ranks = read_everywhere(&pool, &arr.handle(), 8 * nodes as u64, Ok(sum));
     assert_eq!(ranks.len(), nodes, "{ranks:?}");
+    // The same for an initializer's array: a node without its copy refuses to build its
+    // pool, naming why; the next build ships it again.
+    let init = zeroproc_mp::SharedArray::from_slice(&[0.5; 23_456]).unwrap();
+    let build = || {
+        ClusterPool::builder()
+            .workers_per_node(1)
+            .initializer_with(init_shared, init.handle())
+            .build()
+    };
+    let old: Vec<(u32, u64)> =
+        agents.iter().map(|&(pid, _)| (pid, set_nofile(pid, None))).collect();
+    let r = build();
+    for (pid, soft) in old {
+        set_nofile(pid, Some(soft));
+    }
+    match r {
+        Err(ClusterError::Node { message, .. }) => assert!(
+            message.contains("could not make its copy of array") && message.contains("os error 24"),
+            "{message}"
+        ),
+        other => panic!("{:?}", other.map(|p| p.nodes())),
+    }
+    let p = build().expect("shipped again");
+    let read: Vec<(f64, u32, u32)> = p.map(init_read, 0..40u64).map(Result::unwrap).collect();
+    assert!(read.iter().all(|r| r.0 == 0.5 * 23_456.0), "{read:?}");
 }
 
 /// Element `i` of an array, and the rank that read it.
@@ -1203,9 +1250,27 @@ fn ship_bench() {
     println!("ship-bench: {} arrays shipped", zeroproc_cluster::arrays_shipped());
 }
 
+/// What the initializer read: the sum and the process whose memfd the elements are in.
+static INIT_READ: std::sync::OnceLock<(f64, u32)> = std::sync::OnceLock::new();
+
 fn init_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) {
-    assert_eq!(h.read().expect("attach").iter().sum::<f64>(), 6.5);
+    let g = h.read().expect("attach");
+    let from = mapped_from(g.as_ptr() as usize);
+    let pid = from
+        .strip_prefix("/memfd:zeroproc-")
+        .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("elements mapped from {from:?}"));
+    INIT_READ.set((g.iter().sum(), pid)).expect("once per worker");
 }
+
+/// What this worker's initializer read, and the rank.
+fn init_read(_: u64) -> (f64, u32, u32) {
+    let (sum, pid) = *INIT_READ.get().expect("initialized");
+    (sum, rank(), pid)
+}
+
+fn init_queue(_: zeroproc_mp::queue::QueueHandle<u64>) {}
 
 fn slow_where(ms: u64) -> u32 {
     std::thread::sleep(Duration::from_millis(ms));

@@ -190,6 +190,11 @@ impl Agent {
             let m = format!("node agent {}: cluster pool {pool} is built already", self.net.rank());
             return self.reply(op::ERROR, pool, m.as_bytes());
         }
+        // A copy of an array the initializer reads failed here: its workers would read
+        // nothing (or, on one host, rank 0's memory through /proc).
+        if let Some(m) = self.arrays.refuse(NodePool::init_arrays(args).into_iter()) {
+            return self.reply(op::ERROR, pool, m.as_bytes());
+        }
         match NodePool::build(self.net.rank(), args) {
             Ok(p) => {
                 let r = p.built();

@@ -54,6 +54,9 @@ fn progress_loop(shared: &Shared, stop: &AtomicBool) {
 /// # Ok::<(), zeroproc_cluster::ClusterError>(())
 /// ```
 pub struct ClusterPool {
+    /// The read-only arrays in the initializer's arguments, shipped to every node at build
+    /// and kept there (one user each) until the pool ends.
+    pub(crate) init_arrays: Vec<crate::ship::Need>,
     pub(crate) shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     progress: Mutex<Option<JoinHandle<()>>>,
@@ -251,6 +254,12 @@ impl ClusterPool {
             }
             // Outcomes the agents sent before answering (terminated jobs) are in.
             self.shared.progress();
+        }
+        if !self.init_arrays.is_empty() {
+            // No worker of this pool runs its initializer any more.
+            agents
+                .iter()
+                .for_each(|&r| crate::shared::release_shipped(r, &self.init_arrays, false));
         }
         // Relaxed: see `progress_loop`.
         self.stop.store(true, Ordering::Relaxed);

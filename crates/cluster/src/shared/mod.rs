@@ -694,7 +694,7 @@ impl Shared {
 
 /// Makes node `rank` hold the arrays `needs` (sending what it lacks now, before the batch
 /// the job goes in); `Err`: why not.
-fn ship_to(rank: usize, needs: &[Need]) -> Result<(), String> {
+pub(crate) fn ship_to(rank: usize, needs: &[Need]) -> Result<(), String> {
     let Some(mut c) = launch::controller() else { return Ok(()) };
     let c = &mut *c;
     let Some(net) = c.net.as_mut() else { return Ok(()) };
