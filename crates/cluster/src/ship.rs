@@ -389,8 +389,8 @@ impl NodeArrays {
         let Some(token) = token else { return };
         if let Err(e) = made {
             let why = format!(
-                "node {} could not make its copy of array {}: {e} (the next job reading it \
-                 there ships it again)",
+                "node {} could not make its copy of array {}: {e} (rank 0 ships it \
+                 again when a job or pool next needs it there)",
                 self.rank, m.id
             );
             self.failed.insert(token, why);
