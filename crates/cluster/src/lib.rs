@@ -23,8 +23,11 @@
 //! * Faults inside a node (a worker crash, a per-job time-out) fail exactly that job, with
 //!   the same [`JobError`](zeroproc_sched::JobError) as on one machine.
 //! * A job holding a `SharedArray`'s handle runs on any node: the array is shipped once per
-//!   node per version and cached there (`set_array_cache_limit`, `arrays_shipped`);
-//!   other node-local handles run on rank 0's own workers or are refused at submission.
+//!   node per version and cached there (`set_array_cache_limit`, `arrays_shipped`), and so
+//!   is one in an initializer's arguments; other node-local handles run on rank 0's own
+//!   workers or are refused at submission (at `build`, in an initializer's arguments). The
+//!   handles a job holds are learnt while its record is encoded
+//!   (`zeroproc_mp::segment_refs`): a string that spells a segment id is data.
 //!
 //! See `docs/cluster.md` for launching (mpirun, srun, `--bind-to none`), faults and what
 //! is node-local.
@@ -38,8 +41,6 @@ mod future;
 mod idle;
 #[cfg(feature = "mpi")]
 mod launch;
-#[cfg(feature = "mpi")]
-mod local_ref;
 #[cfg(feature = "mpi")]
 mod map;
 #[cfg(feature = "mpi")]

@@ -3,8 +3,8 @@
 
 use crate::future::decode;
 use crate::pool::ClusterPool;
+use crate::pool::Record;
 use crate::shared::Dest;
-use rkyv::util::AlignedVec;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use zeroproc_sched::{JobError, JobFn, Message, Never};
 type Chunk<R> = Result<Vec<R>, JobError<Never>>;
 
 /// A job read from the items: how many items it holds, and its encoded record.
-type Encoded = (usize, Result<AlignedVec<16>, JobError<Never>>);
+type Encoded = (usize, Result<Record, JobError<Never>>);
 
 /// Reading the items for one refill for longer than this marks the input as slow (a
 /// stream): results then go back to the caller before more items are read.

@@ -18,7 +18,6 @@
 //!   (`zeroproc_mp::shared::ship`), then frees the copy it replaces — all before it queues
 //!   the jobs of the next batch. Its workers' `ArrayHandle::read` opens the copy.
 
-use crate::local_ref;
 use crate::net::Net;
 use crate::wire::{TAG_ARRAY, TAG_ARRAY_DATA};
 use std::collections::HashMap;
@@ -78,19 +77,19 @@ pub(crate) enum Placement {
     Local(String, String),
 }
 
-/// What the node-local ids in `record` allow (rank 0 attaches each to look).
-pub(crate) fn classify(record: &[u8]) -> Placement {
-    let ids = local_ref::find_all(record);
+/// What the segment ids a record's handles hold (`ids`, collected when it was encoded:
+/// `pool::Record`) allow (rank 0 attaches each to look).
+pub(crate) fn classify(ids: &[String]) -> Placement {
     if ids.is_empty() {
         return Placement::Anywhere;
     }
     let limit = array_cache_limit();
     if limit == 0 {
         let why = "shipping is off (zeroproc_cluster::set_array_cache_limit(0))".to_string();
-        return Placement::Local(ids.into_iter().next().expect("not empty"), why);
+        return Placement::Local(ids[0].clone(), why);
     }
     let mut needs = Vec::with_capacity(ids.len());
-    for id in ids {
+    for id in ids.iter().cloned() {
         let token = id.rsplit(':').next().and_then(|t| u64::from_str_radix(t, 16).ok());
         if token.is_some_and(never_shippable) {
             return Placement::Local(id, NOT_AN_ARRAY.into());
@@ -138,14 +137,16 @@ fn remember_never(token: u64) {
     s.insert(token);
 }
 
-/// True if `record` can only run on rank 0's own pool.
-pub(crate) fn only_local(record: &[u8]) -> bool {
-    matches!(classify(record), Placement::Local(..))
+/// True if a record holding handles of `ids` can only run on rank 0's own pool.
+pub(crate) fn only_local(ids: &[String]) -> bool {
+    matches!(classify(ids), Placement::Local(..))
 }
 
 /// One node's copy, as rank 0 knows it.
 struct Held {
-    version: Version,
+    /// The version sent; `None` once the node said its copy failed (`Shipped::failed`):
+    /// the next job there ships the array again.
+    version: Option<Version>,
     bytes: usize,
     /// Jobs sent to the node that read it and have not answered.
     in_use: usize,
@@ -192,7 +193,7 @@ impl Shipped {
         let tick = self.tick;
         let now = ship::version(&n.id)?;
         let held = self.nodes.entry(rank).or_default();
-        if let Some(h) = held.get_mut(&n.token).filter(|h| h.version == now) {
+        if let Some(h) = held.get_mut(&n.token).filter(|h| h.version == Some(now)) {
             h.in_use += 1;
             h.last = tick;
             return Ok(());
@@ -249,7 +250,7 @@ impl Shipped {
             held.remove(t);
         }
         let in_use = held.get(&n.token).map_or(0, |h| h.in_use) + 1;
-        held.insert(n.token, Held { version, bytes, in_use, last: tick });
+        held.insert(n.token, Held { version: Some(version), bytes, in_use, last: tick });
         Ok(())
     }
 
@@ -263,6 +264,19 @@ impl Shipped {
             net.send(*rank, TAG_ARRAY, msg);
         }
         self.taken.clear();
+    }
+
+    /// Node `rank` could not make its copy of one of `needs` (a job reading them was refused
+    /// there, naming why): its copies of them count as missing, so the next job there ships
+    /// them again (one attempt per job sent: nothing retries in a loop). Their space and
+    /// users stay counted until those jobs answer.
+    pub(crate) fn failed(&mut self, rank: usize, needs: &[Need]) {
+        let Some(held) = self.nodes.get_mut(&rank) else { return };
+        for n in needs {
+            if let Some(h) = held.get_mut(&n.token) {
+                h.version = None;
+            }
+        }
     }
 
     /// Jobs that needed `needs` on node `rank` have answered.
@@ -337,8 +351,9 @@ pub(crate) struct NodeArrays {
     table: Option<AliasTable>,
     /// By the original's token: (original id, copy).
     copies: HashMap<u64, (SegmentId, NodeCopy)>,
-    /// Originals whose last shipment failed here, with why: jobs naming them fail.
-    failed: HashMap<String, String>,
+    /// Originals (by token) whose last shipment failed here, with why: jobs reading them
+    /// fail.
+    failed: HashMap<u64, String>,
 }
 
 impl NodeArrays {
@@ -369,11 +384,18 @@ impl NodeArrays {
         if m.id.is_empty() {
             return; // evictions only (`Shipped::free_all`): no copy, no elements follow
         }
-        if let Err(e) = self.install(net, m.id, m.head) {
-            let why = format!("node {} could not make its copy of array {}: {e}", self.rank, m.id);
-            self.failed.insert(m.id.to_string(), why);
+        let token = m.id.parse::<SegmentId>().ok().map(|s| s.token());
+        let made = self.install(net, m.id, m.head);
+        let Some(token) = token else { return };
+        if let Err(e) = made {
+            let why = format!(
+                "node {} could not make its copy of array {}: {e} (rank 0 ships it \
+                 again when a job or pool next needs it there)",
+                self.rank, m.id
+            );
+            self.failed.insert(token, why);
         } else {
-            self.failed.remove(m.id);
+            self.failed.remove(&token);
         }
     }
 
@@ -412,11 +434,13 @@ impl NodeArrays {
         Ok(())
     }
 
-    /// Why the job `record` cannot run here (an array it names failed to arrive), if so.
-    pub(crate) fn refuse(&self, record: &[u8]) -> Option<String> {
+    /// Why a job reading the shipped arrays of segment tokens `arrays` (sent with it by
+    /// rank 0) cannot run here (a copy failed to arrive), if so. The agent fails it with
+    /// `kind::NO_COPY`, which also tells rank 0 to ship the array again (`Shipped::failed`).
+    pub(crate) fn refuse(&self, mut arrays: impl Iterator<Item = u64>) -> Option<String> {
         if self.failed.is_empty() {
             return None;
         }
-        local_ref::find_all(record).iter().find_map(|id| self.failed.get(id).cloned())
+        arrays.find_map(|t| self.failed.get(&t).cloned())
     }
 }

@@ -1,7 +1,8 @@
 //! What travels over MPI between the controller (rank 0) and a node agent.
 //!
 //! ```text
-//! TAG_JOBS  controller → agent   records: [token u64][timeout_ns u64][len u32][0 u32][record, padded to 16]
+//! TAG_JOBS  controller → agent   records: [token u64][timeout_ns u64][len u32][arrays n u32]
+//!                                [record, padded to 8][array token u64 × n, padded to 16]
 //! TAG_DONE  agent → controller   outcomes: [token u64][kind u32][len u32][payload, padded to 16]
 //! TAG_CMD   controller → agent   one command: [op u8][0 × 7][args]
 //! TAG_REPLY agent → controller   one reply:   [op u8][0 × 7][pool u64][args]
@@ -44,8 +45,9 @@ pub const TAG_ARRAY_DATA: i32 = 16;
 pub mod op {
     /// Build the node pool of cluster pool `pool u64`: workers u32 (0: one per core),
     /// timeout_ns u64, pin u8, ring capacity u64, wait strategy u8 and spin ns u64, max
-    /// jobs per worker u64, spill heap bytes u64, name (len u32, UTF-8), [initializer: 1 u8,
-    /// fn id u32, arguments' envelope].
+    /// jobs per worker u64, spill heap bytes u64, name (len u32, UTF-8), the initializer's
+    /// shipped arrays (n u32, segment token u64 × n: sent before, `ship.rs`),
+    /// [initializer: 1 u8, fn id u32, arguments' envelope].
     /// Reply: workers u32, max_record u32 — or `ERROR` with a message.
     pub const BUILD: u8 = 1;
     /// Cancel the job with token u64 if it has not started. Reply `NOT_CANCELLED` if not.
@@ -129,6 +131,9 @@ pub mod kind {
     pub const TIMEOUT: u32 = 9;
     /// `StackOverflow` (the job overflowed its worker's stack).
     pub const STACK_OVERFLOW: u32 = 10;
+    /// `Decode`, payload: message — the node could not make its copy of a shipped array
+    /// the job reads (`ship.rs`): rank 0 ships it again with the next job there.
+    pub const NO_COPY: u32 = 11;
 }
 
 /// Bytes before a record in a `TAG_JOBS` message.
@@ -144,14 +149,19 @@ fn pad_to_16(buf: &mut Vec<u8>) {
     buf.resize(pad16(buf.len()), 0);
 }
 
-/// Appends one job record to a `TAG_JOBS` batch.
+/// Appends one job record to a `TAG_JOBS` batch, with the segment tokens of the shipped
+/// arrays it reads (`ship.rs`: the agent refuses it if its copy of one failed).
 #[inline]
-pub fn push_job(buf: &mut Vec<u8>, token: u64, timeout_ns: u64, record: &[u8]) {
+pub fn push_job(buf: &mut Vec<u8>, token: u64, timeout_ns: u64, record: &[u8], arrays: &[u64]) {
     buf.extend_from_slice(&token.to_le_bytes());
     buf.extend_from_slice(&timeout_ns.to_le_bytes());
     buf.extend_from_slice(&(record.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&[0; 4]);
+    buf.extend_from_slice(&(arrays.len() as u32).to_le_bytes());
     buf.extend_from_slice(record);
+    if !arrays.is_empty() {
+        buf.resize(buf.len().next_multiple_of(8), 0);
+        arrays.iter().for_each(|t| buf.extend_from_slice(&t.to_le_bytes()));
+    }
     pad_to_16(buf);
 }
 
@@ -217,7 +227,7 @@ pub fn error_of(kind: u32, payload: &[u8]) -> JobError<Never> {
         kind::NO_WORKERS => JobError::NoWorkers,
         kind::SHUTDOWN => JobError::Shutdown,
         kind::TOO_LARGE => JobError::TooLarge { message: text() },
-        kind::DECODE => JobError::Decode { message: text() },
+        kind::DECODE | kind::NO_COPY => JobError::Decode { message: text() },
         k => JobError::Decode { message: format!("unknown outcome kind {k} from a node agent") },
     }
 }
@@ -230,6 +240,15 @@ pub struct Entry<'a> {
     pub word: u64,
     /// The record or payload.
     pub body: &'a [u8],
+    /// A job's shipped arrays' segment tokens (u64 each, little-endian); none in outcomes.
+    pub arrays: &'a [u8],
+}
+
+impl Entry<'_> {
+    /// The segment tokens of the shipped arrays a job reads.
+    pub fn array_tokens(&self) -> impl Iterator<Item = u64> + '_ {
+        self.arrays.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().expect("8")))
+    }
 }
 
 /// Iterates over a `TAG_JOBS` (`jobs = true`) or `TAG_DONE` batch. Stops at the first
@@ -242,14 +261,21 @@ pub fn entries(buf: &[u8], jobs: bool) -> impl Iterator<Item = Entry<'_>> {
         let u64_at = |o: usize| u64::from_le_bytes(head[o..o + 8].try_into().expect("8"));
         let u32_at = |o: usize| u32::from_le_bytes(head[o..o + 4].try_into().expect("4"));
         let token = u64_at(0);
-        let (word, len) = if jobs {
-            (u64_at(8), u32_at(16) as usize)
+        let (word, len, n) = if jobs {
+            (u64_at(8), u32_at(16) as usize, u32_at(20) as usize)
         } else {
-            (u64::from(u32_at(8)), u32_at(12) as usize)
+            (u64::from(u32_at(8)), u32_at(12) as usize, 0)
         };
         let body = buf.get(at + prefix..at + prefix + len)?;
-        at = pad16(at + prefix + len);
-        Some(Entry { token, word, body })
+        let mut end = at + prefix + len;
+        let mut arrays: &[u8] = &[];
+        if n > 0 {
+            let from = end.next_multiple_of(8);
+            end = from.checked_add(n.checked_mul(8)?)?;
+            arrays = buf.get(from..end)?;
+        }
+        at = pad16(end);
+        Some(Entry { token, word, body, arrays })
     })
 }
 
@@ -267,10 +293,20 @@ mod tests {
     #[test]
     fn batches_round_trip_aligned() {
         let mut b = Vec::new();
-        push_job(&mut b, 7, 9, &[1, 2, 3]);
-        push_job(&mut b, 8, 0, &[4; 40]);
-        let e: Vec<_> = entries(&b, true).map(|e| (e.token, e.word, e.body.to_vec())).collect();
-        assert_eq!(e, vec![(7, 9, vec![1, 2, 3]), (8, 0, vec![4; 40])]);
+        push_job(&mut b, 7, 9, &[1, 2, 3], &[]);
+        push_job(&mut b, 8, 0, &[4; 40], &[u64::MAX, 5]);
+        push_job(&mut b, 9, 1, &[6; 5], &[]);
+        let e: Vec<_> = entries(&b, true)
+            .map(|e| (e.token, e.word, e.body.to_vec(), e.array_tokens().collect::<Vec<_>>()))
+            .collect();
+        assert_eq!(
+            e,
+            vec![
+                (7, 9, vec![1, 2, 3], vec![]),
+                (8, 0, vec![4; 40], vec![u64::MAX, 5]),
+                (9, 1, vec![6; 5], vec![])
+            ]
+        );
         assert_eq!(b.len() % 16, 0);
         let mut d = Vec::new();
         push_error(&mut d, 3, &JobError::WorkerDied { signal: Some(9), exit_code: None });
@@ -301,7 +337,7 @@ mod tests {
     #[test]
     fn a_truncated_batch_stops_without_panicking() {
         let mut b = Vec::new();
-        push_job(&mut b, 1, 0, &[0; 32]);
+        push_job(&mut b, 1, 0, &[0; 32], &[3, 4]);
         for n in 0..b.len() {
             assert!(entries(&b[..n], true).count() <= 1);
         }

@@ -45,7 +45,9 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 26] = [
+    let checks: [Check; 28] = [
+        ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
+        ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
         ("the_node_array_cache_is_bounded", the_node_array_cache_is_bounded),
         ("a_large_array_is_shipped_once", a_large_array_is_shipped_once),
@@ -88,6 +90,12 @@ fn main() {
         ("stats_after_shutdown_keep_the_last_counts", stats_after_shutdown_keep_the_last_counts),
         ("a_map_over_a_slow_input_runs_as_it_reads", a_map_over_a_slow_input_runs_as_it_reads),
     ];
+    // `cluster NAME` runs that check alone (while working on it).
+    if let Some((name, check)) = checks.iter().find(|c| c.0 == mode) {
+        check(launched);
+        println!("cluster test {name} ... ok (alone)");
+        return;
+    }
     for (name, check) in checks {
         let t = Instant::now();
         check(launched);
@@ -804,25 +812,105 @@ fn node_local_handles_run_on_rank_0_or_are_refused(launched: bool) {
         assert!(plain.len() > 1, "plain jobs still go to the agents: {plain:?}");
     }
     drop(both);
-    // An initializer runs on every node's workers: a handle in its arguments is refused at
-    // build, naming it (before, the build sent it: on one machine the nodes could attach
-    // rank 0's memfd through /proc and it "worked"; on a cluster every node's workers failed
-    // to attach, a late error from inside the initializer).
+    // An initializer runs on every node's workers: a read-only array in its arguments is
+    // shipped to every node before its pool starts (before, `build` refused it); any
+    // other handle is refused at build, naming it, why, and what to do instead.
     for local in [0, 1] {
-        let r = ClusterPool::builder()
+        let p = ClusterPool::builder()
             .workers_per_node(1)
             .local_workers(local)
             .initializer_with(init_shared, arr.handle())
             .build();
-        match (launched, r) {
-            (true, Err(ClusterError::Config(m))) => {
-                assert!(m.contains("node-local handle (memfd:"), "{m}")
-            }
+        let p = match (launched, p) {
+            (_, Ok(p)) => p,
             // Without a launcher there are no nodes: the local pool runs it (or has none).
-            (false, Ok(_) | Err(ClusterError::NoTargets)) => {}
-            (_, other) => panic!("local_workers({local}): {:?}", other.map(|p| p.nodes())),
+            (false, Err(ClusterError::NoTargets)) => continue,
+            (_, Err(e)) => panic!("local_workers({local}): {e}"),
+        };
+        let read: Vec<(f64, u32, u32)> = p.map(init_read, 0..40u64).map(Result::unwrap).collect();
+        let me = std::process::id();
+        for &(sum, rank, pid) in &read {
+            assert_eq!(sum, 6.5, "rank {rank}");
+            assert_eq!(rank == 0, pid == me, "rank {rank} read the array of process {pid}");
+        }
+        if launched {
+            let ranks: BTreeSet<u32> = read.iter().map(|r| r.1).collect();
+            assert!(ranks.contains(&1) && ranks.contains(&2), "{ranks:?}");
         }
     }
+    if launched {
+        let r = ClusterPool::builder()
+            .workers_per_node(1)
+            .initializer_with(init_queue, q.handle())
+            .build();
+        match r {
+            Err(ClusterError::Config(m)) => assert!(
+                m.contains("node-local handle (memfd:")
+                    && m.contains("not a whole SharedArray")
+                    && m.contains("send the data itself"),
+                "{m}"
+            ),
+            other => panic!("{:?}", other.map(|p| p.nodes())),
+        }
+    }
+}
+
+/// Its arguments back, as they arrived, with the rank that ran it.
+fn echo_data((s, b): (String, Vec<u8>)) -> (String, Vec<u8>, u32) {
+    (s, b, rank())
+}
+
+/// A job's `String` or bytes that spell a segment id are the user's data: never taken for
+/// a handle (before, the record's bytes were scanned for id shapes: a made-up id was
+/// refused as "a node-local handle", a live array's id shipped that array, a live queue's
+/// id was refused — without a handle anywhere in the arguments).
+fn data_that_looks_like_a_handle_is_data(launched: bool) {
+    let pool = pool();
+    let arr = zeroproc_mp::SharedArray::from_slice(&[1.0, 2.0, 3.5]).unwrap();
+    let q = zeroproc_mp::Queue::<u64>::new(8).unwrap();
+    let queue_id = format!("{:?}", q.handle());
+    let queue_id = queue_id.split('"').nth(1).expect("the queue handle names its segment");
+    let texts = [
+        "memfd:4242:17:00000000deadbeef".to_string(),
+        "see shm:/dev/shm/zp-1:0123456789abcdef and memfd:1:2:00000000000000aa".to_string(),
+        arr.segment_id().to_string(),
+        queue_id.to_string(),
+    ];
+    assert!(texts[2].starts_with("memfd:") && texts[3].starts_with("memfd:"), "{texts:?}");
+    let s0 = zeroproc_cluster::arrays_shipped();
+    let fs: Vec<_> = (0..8)
+        .flat_map(|_| texts.iter())
+        .map(|t| (t.clone(), t.as_bytes().to_vec()))
+        .map(|a| (a.clone(), pool.submit(echo_data, a)))
+        .collect();
+    let mut ranks = BTreeSet::new();
+    for ((s, b), f) in fs {
+        let (s2, b2, r) = f.result().unwrap_or_else(|e| panic!("{s:?}: {e}"));
+        assert_eq!((s2, b2), (s, b));
+        ranks.insert(r);
+    }
+    if launched {
+        assert_eq!(ranks, BTreeSet::from([1, 2]), "ran on the nodes");
+    }
+    assert_eq!(zeroproc_cluster::arrays_shipped(), s0, "no array was shipped for a string");
+    // A real handle next to a string naming another live array: only the handle's array
+    // travels (once per node).
+    let other = zeroproc_mp::SharedArray::from_slice(&[9.0; 4]).unwrap();
+    let nodes = if launched { pool.nodes().len() as u64 } else { 0 };
+    let fs: Vec<_> = (0..20)
+        .map(|i| pool.submit(sum_named, (arr.handle(), other.segment_id().to_string(), i)))
+        .collect();
+    for f in fs {
+        assert_eq!(f.result().unwrap().0, (6.5, other.segment_id().to_string()));
+    }
+    assert_eq!(zeroproc_cluster::arrays_shipped() - s0, nodes, "only the handle's array");
+}
+
+/// Sums the array and hands the text back.
+fn sum_named(
+    (h, s, _): (zeroproc_mp::shared::ArrayHandle<f64>, String, u64),
+) -> ((f64, String), u32) {
+    ((h.read().expect("read").iter().sum(), s), rank())
 }
 
 /// The file the page at `addr` is mapped from in this process (`/proc/self/maps`).
@@ -977,6 +1065,101 @@ fn agent_copies((lo, hi): (u64, u64)) -> (usize, u32) {
     (n, rank())
 }
 
+/// The node agent running this job (its worker's parent), and the rank.
+fn agent_pid(_: u64) -> (u32, u32) {
+    (std::os::unix::process::parent_id(), rank())
+}
+
+/// Sets process `pid`'s soft limit of open files (`None`: to the lowest free descriptor
+/// number, so its next open fails with EMFILE); returns the limit it had.
+fn set_nofile(pid: u32, soft: Option<u64>) -> u64 {
+    let lowest_free = || {
+        let open: BTreeSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("the agent's fds")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        (0..).find(|n| !open.contains(n)).expect("a free number")
+    };
+    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `old` is a valid rlimit to write; a null new limit only reads.
+    let rc = unsafe {
+        libc::prlimit(pid as libc::pid_t, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old)
+    };
+    assert_eq!(rc, 0, "prlimit({pid}): {}", std::io::Error::last_os_error());
+    let new = libc::rlimit { rlim_cur: soft.unwrap_or_else(lowest_free), rlim_max: old.rlim_max };
+    // SAFETY: `new` is a valid rlimit; the old one is not asked for.
+    let rc = unsafe {
+        libc::prlimit(pid as libc::pid_t, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut())
+    };
+    assert_eq!(rc, 0, "prlimit({pid}): {}", std::io::Error::last_os_error());
+    old.rlim_cur
+}
+
+/// A node that fails to make its copy of an array (here: its agent may open no file, so
+/// the copy's memfd cannot be created) fails the jobs that read it, naming the cause; once
+/// the cause is gone, the next jobs there ship the array again and read it. Before, rank 0
+/// counted the failed copy as held: every later job reading that array on that node failed
+/// with the old error until the array was written.
+fn a_failed_node_copy_is_shipped_again(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let nodes = pool.nodes().len();
+    let agents: BTreeSet<(u32, u32)> =
+        pool.map(agent_pid, 0..20 * nodes as u64).map(Result::unwrap).collect();
+    assert_eq!(agents.len(), nodes, "one agent per node: {agents:?}");
+    // A size no segment of the run had: no reusable segment spares the agent an open.
+    let arr = zeroproc_mp::SharedArray::from_slice(&[1.5; 12_345]).unwrap();
+    let sum = 1.5 * 12_345.0;
+    let old: Vec<(u32, u64)> =
+        agents.iter().map(|&(pid, _)| (pid, set_nofile(pid, None))).collect();
+    let fs: Vec<_> =
+        (0..8 * nodes as u64).map(|i| pool.submit(sum_from, (arr.handle(), i))).collect();
+    let outcomes: Vec<_> = fs.into_iter().map(|f| f.result()).collect();
+    for (pid, soft) in old {
+        set_nofile(pid, Some(soft));
+    }
+    for r in &outcomes {
+        match r {
+            Err(JobError::Decode { message }) => assert!(
+                message.contains("could not make its copy of array")
+                    && message.contains("os error 24"),
+                "{message}"
+            ),
+            other => panic!("the copy cannot be made, yet: {other:?}"),
+        }
+    }
+    // The cause is gone: every node reads the array now.
+    let ranks = read_everywhere(&pool, &arr.handle(), 8 * nodes as u64, Ok(sum));
+    assert_eq!(ranks.len(), nodes, "{ranks:?}");
+    // The same for an initializer's array: a node without its copy refuses to build its
+    // pool, naming why; the next build ships it again.
+    let init = zeroproc_mp::SharedArray::from_slice(&[0.5; 23_456]).unwrap();
+    let build = || {
+        ClusterPool::builder()
+            .workers_per_node(1)
+            .initializer_with(init_shared, init.handle())
+            .build()
+    };
+    let old: Vec<(u32, u64)> =
+        agents.iter().map(|&(pid, _)| (pid, set_nofile(pid, None))).collect();
+    let r = build();
+    for (pid, soft) in old {
+        set_nofile(pid, Some(soft));
+    }
+    match r {
+        Err(ClusterError::Node { message, .. }) => assert!(
+            message.contains("could not make its copy of array") && message.contains("os error 24"),
+            "{message}"
+        ),
+        other => panic!("{:?}", other.map(|p| p.nodes())),
+    }
+    let p = build().expect("shipped again");
+    let read: Vec<(f64, u32, u32)> = p.map(init_read, 0..40u64).map(Result::unwrap).collect();
+    assert!(read.iter().all(|r| r.0 == 0.5 * 23_456.0), "{read:?}");
+}
+
 /// Element `i` of an array, and the rank that read it.
 fn pick((h, i): (zeroproc_mp::shared::ArrayHandle<f64>, usize)) -> (f64, u32) {
     (h.read().expect("read")[i], rank())
@@ -1067,9 +1250,27 @@ fn ship_bench() {
     println!("ship-bench: {} arrays shipped", zeroproc_cluster::arrays_shipped());
 }
 
+/// What the initializer read: the sum and the process whose memfd the elements are in.
+static INIT_READ: std::sync::OnceLock<(f64, u32)> = std::sync::OnceLock::new();
+
 fn init_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) {
-    assert_eq!(h.read().expect("attach").iter().sum::<f64>(), 6.5);
+    let g = h.read().expect("attach");
+    let from = mapped_from(g.as_ptr() as usize);
+    let pid = from
+        .strip_prefix("/memfd:zeroproc-")
+        .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("elements mapped from {from:?}"));
+    INIT_READ.set((g.iter().sum(), pid)).expect("once per worker");
 }
+
+/// What this worker's initializer read, and the rank.
+fn init_read(_: u64) -> (f64, u32, u32) {
+    let (sum, pid) = *INIT_READ.get().expect("initialized");
+    (sum, rank(), pid)
+}
+
+fn init_queue(_: zeroproc_mp::queue::QueueHandle<u64>) {}
 
 fn slow_where(ms: u64) -> u32 {
     std::thread::sleep(Duration::from_millis(ms));
@@ -1154,10 +1355,15 @@ fn jobs_a_busy_node_holds_move_to_an_idle_one(launched: bool) {
         let fs: Vec<_> = (0..pool.workers() + 5)
             .map(|_| pool.submit(sleep_ms, 600_000).cancel_on_drop())
             .collect();
-        let first = &fs[0];
+        // Some job runs, not necessarily the first: waiting for the first one failed now
+        // and then, on main too (baa74ab: 1 of 6 runs), with 4 of the 9 running (every
+        // worker busy) and the first not among them — probably a node pool moving the
+        // unstarted jobs of a worker still respawning from the last round's terminate
+        // into a busy worker's ring, behind a 10-minute job (not confirmed).
         let until = Instant::now() + Duration::from_secs(60);
-        while !first.running() {
-            assert!(Instant::now() < until, "no job started");
+        while !fs.iter().any(|f| f.running()) {
+            let done: Vec<_> = fs.iter().filter(|f| f.done()).map(|f| f.exception()).collect();
+            assert!(Instant::now() < until, "no job started in 60 s (ended: {done:?})");
         }
         drop(fs);
         let f = pool.submit(square, 3);

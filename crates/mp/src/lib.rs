@@ -46,6 +46,7 @@ pub mod pin;
 pub mod pipe;
 pub mod queue;
 mod segment_cache;
+pub mod segment_refs;
 pub mod shared;
 
 pub use container::{Namespace, SharedDict, SharedList};

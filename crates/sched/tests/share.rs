@@ -108,3 +108,15 @@ fn a_workers_mappings_do_not_grow_with_the_jobs_reading_a_shared_value() {
         assert_eq!(maps, first, "the worker's memfd mappings grew");
     }
 }
+
+/// A shared value's handle reports its segment to `zeroproc_mp::segment_refs::collect`
+/// when archived (zeroproc-cluster learns from it that a job holds node-local memory).
+#[test]
+fn a_shared_value_reports_its_segment_when_archived() {
+    let s = SharedValue::new(&vec![1u32, 2, 3]).unwrap();
+    let (_, ids) = zeroproc_mp::segment_refs::collect(|| {
+        rkyv::to_bytes::<rkyv::rancor::Error>(&(s.clone(), 7u64)).unwrap()
+    });
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(ids[0].starts_with("memfd:") || ids[0].starts_with("shm:"), "{ids:?}");
+}

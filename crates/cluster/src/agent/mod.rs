@@ -90,9 +90,9 @@ impl Agent {
         let mut last = None;
         for e in wire::entries(batch, true) {
             let pool = pool_of(e.token);
-            if let Some(message) = self.arrays.refuse(e.body) {
+            if let Some(message) = self.arrays.refuse(e.array_tokens()) {
                 let mut b = Vec::new();
-                wire::push_error(&mut b, e.token, &JobError::Decode { message });
+                wire::push_done(&mut b, e.token, wire::kind::NO_COPY, message.as_bytes());
                 self.net.send(0, TAG_DONE, b);
                 continue;
             }
@@ -188,6 +188,11 @@ impl Agent {
         }
         if self.pools.contains_key(&pool) {
             let m = format!("node agent {}: cluster pool {pool} is built already", self.net.rank());
+            return self.reply(op::ERROR, pool, m.as_bytes());
+        }
+        // A copy of an array the initializer reads failed here: its workers would read
+        // nothing (or, on one host, rank 0's memory through /proc).
+        if let Some(m) = self.arrays.refuse(NodePool::init_arrays(args).into_iter()) {
             return self.reply(op::ERROR, pool, m.as_bytes());
         }
         match NodePool::build(self.net.rank(), args) {

@@ -35,7 +35,9 @@ impl NodePool {
         let workers = crate::node::workers(u32_at(0).unwrap_or(0) as usize);
         let name_len = u32_at(46).unwrap_or(0) as usize;
         let name = args.get(50..50 + name_len).map_or("cluster".into(), String::from_utf8_lossy);
-        let init_at = 50 + name_len;
+        // The initializer's shipped arrays (checked by the agent: `init_arrays`).
+        let n_arrays = u32_at(50 + name_len).unwrap_or(0) as usize;
+        let init_at = 54 + name_len + 8 * n_arrays;
         let timeout_ns = u64_at(4).unwrap_or(0);
         let pin = args.get(12) != Some(&0);
         let ring = u64_at(13).unwrap_or(1 << 18);
@@ -76,6 +78,18 @@ impl NodePool {
             outbox: Arc::new(Outbox::default()),
             backlog: VecDeque::new(),
         })
+    }
+
+    /// The segment tokens of the shipped arrays the initializer of `BUILD` `args` reads.
+    pub(super) fn init_arrays(args: &[u8]) -> Vec<u64> {
+        let u32_at =
+            |a: usize| args.get(a..a + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
+        let at = 50 + u32_at(46).unwrap_or(0) as usize;
+        let n = u32_at(at).unwrap_or(0) as usize;
+        (0..n)
+            .map_while(|i| args.get(at + 4 + 8 * i..at + 12 + 8 * i))
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8")))
+            .collect()
     }
 
     /// The `BUILD` reply: workers u32, max record u32.

@@ -5,7 +5,8 @@ use super::{progress_loop, ClusterPool};
 use crate::idle::Idle;
 use crate::launch;
 use crate::outbox::Outbox;
-use crate::shared::{Shared, Target, Via};
+use crate::shared::{release_shipped, ship_to, Shared, Target, Via};
+use crate::ship::{Need, Placement};
 use crate::wire::{command, op, TAG_CMD, TAG_REPLY};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -113,6 +114,9 @@ pub struct ClusterBuilder {
     spill_heap: Option<usize>,
     /// The workers' initializer (or why its arguments could not be archived).
     initializer: Option<Result<Initializer, String>>,
+    /// The segment ids of the handles in the initializer's arguments (collected when they
+    /// were archived: `pool::Record`).
+    initializer_ids: Vec<String>,
     name: Option<String>,
 }
 
@@ -130,6 +134,7 @@ impl Default for ClusterBuilder {
             max_jobs_per_worker: None,
             spill_heap: None,
             initializer: None,
+            initializer_ids: Vec::new(),
             name: None,
         }
     }
@@ -208,12 +213,18 @@ impl ClusterBuilder {
     /// [`ClusterError::Node`] naming the rank and the panic's message.
     pub fn initializer<F: InitFn>(mut self, f: F) -> Self {
         self.initializer = Some(Ok(Initializer::new(f)));
+        self.initializer_ids = Vec::new();
         self
     }
 
     /// Runs `f(args)` once in every worker of every node before its first job (Python's
     /// `initializer=f, initargs=args`), as `PoolBuilder::initializer_with`: `args` is
-    /// archived once on rank 0 and sent to each node.
+    /// archived once on rank 0 and sent to each node. A `SharedArray`'s handle in `args` is
+    /// shipped to every node before its pool starts, as for a job, and kept there while the
+    /// pool is open (an initializer of a worker respawned later reads the node's copy: the
+    /// array as `build` found it, or a later version a job there read since); any other
+    /// node-local handle (a queue, a vector, a chunk…) makes `build` fail with
+    /// [`ClusterError::Config`] naming it, why, and to send the data itself.
     ///
     /// ```
     /// zeroproc_cluster::init();
@@ -229,7 +240,9 @@ impl ClusterBuilder {
         F: JobFn<A, ()>,
         A: Message,
     {
-        self.initializer = Some(Initializer::with(f, &args));
+        let (init, ids) = zeroproc_mp::segment_refs::collect(|| Initializer::with(f, &args));
+        self.initializer = Some(init);
+        self.initializer_ids = ids;
         self
     }
 
@@ -296,18 +309,24 @@ impl ClusterBuilder {
             Some(c) => (c.net.as_ref().map_or(1, |n| n.size()), c.fingerprints.clone()),
             None => (1, Vec::new()),
         };
-        // The initializer runs on every node's workers: a node-local handle in its
+        // The initializer runs on every node's workers: its read-only arrays are shipped
+        // to every node before the node builds its pool (as a job's are before its batch)
+        // and kept there while the pool is open; any other node-local handle in its
         // arguments (rank 0's shared memory) could not be attached there — refused here,
-        // by name, as a job's arguments are at submission.
-        if let (true, Some(Ok(Initializer { args: Some(a), .. }))) = (size > 1, &self.initializer) {
-            if let Some(id) = crate::local_ref::find(a) {
+        // naming why, as a job's arguments are at submission.
+        let init_arrays = match (size > 1, crate::ship::classify(&self.initializer_ids)) {
+            (false, _) | (true, Placement::Anywhere) => Vec::new(),
+            (true, Placement::Ship(needs)) => needs,
+            (true, Placement::Local(id, why)) => {
                 return Err(ClusterError::Config(format!(
                     "the initializer's arguments hold a node-local handle ({id}): it names \
                      shared memory on rank 0's node, which the workers of the other nodes \
-                     cannot attach; send the data itself"
+                     cannot attach, and it is not a read-only array that could be shipped to \
+                     them ({why}); send the data itself, or a SharedArray's handle (shipped \
+                     to every node)"
                 )));
             }
-        }
+        };
         if let Some(&mine) = fingerprints.first() {
             let ranks: Vec<(usize, u64)> =
                 fingerprints.iter().copied().enumerate().filter(|&(_, f)| f != mine).collect();
@@ -349,7 +368,7 @@ impl ClusterBuilder {
             targets.push(Target::new(Via::Local(p), local, local * self.window_per_worker));
         }
         let shared_targets = if size > 1 {
-            let built = start_agents(id, size, &self, timeout_ns)?;
+            let built = start_agents(id, size, &self, timeout_ns, &init_arrays)?;
             for (rank, workers, max) in built {
                 max_record = max_record.min(max);
                 targets.push(Target::new(
@@ -383,6 +402,7 @@ impl ClusterBuilder {
                 })?
         };
         Ok(ClusterPool {
+            init_arrays,
             shared,
             stop,
             progress: Mutex::new(Some(progress)),
@@ -411,6 +431,7 @@ fn start_agents(
     size: usize,
     b: &ClusterBuilder,
     timeout_ns: u64,
+    init_arrays: &[Need],
 ) -> Result<Vec<(usize, usize, usize)>, ClusterError> {
     let mut args = id.to_le_bytes().to_vec();
     args.extend_from_slice(&(b.workers_per_node as u32).to_le_bytes());
@@ -430,6 +451,8 @@ fn start_agents(
     let name = b.name.as_deref().unwrap_or_default().as_bytes();
     args.extend_from_slice(&(name.len() as u32).to_le_bytes());
     args.extend_from_slice(name);
+    args.extend_from_slice(&(init_arrays.len() as u32).to_le_bytes());
+    init_arrays.iter().for_each(|n| args.extend_from_slice(&n.token.to_le_bytes()));
     if let Some(Ok(init)) = &b.initializer {
         args.push(1);
         args.extend_from_slice(&init.fn_id.to_le_bytes());
@@ -443,6 +466,14 @@ fn start_agents(
             ranks.for_each(|r| net.send(r, TAG_CMD, command(code, args)));
         }
     };
+    // The initializer's arrays, to every node before its `BUILD` (one sender's messages
+    // arrive in order); each node's copies count one user (this pool) until it ends.
+    for r in 1..size {
+        if let Err(message) = ship_to(r, init_arrays) {
+            (1..r).for_each(|r| release_shipped(r, init_arrays, false));
+            return Err(ClusterError::Config(format!("the initializer's arguments: {message}")));
+        }
+    }
     send_all(op::BUILD, &args, &mut (1..size));
     let (mut built, mut failed) = (Vec::new(), None);
     let until = Instant::now() + BUILD_WAIT;
@@ -493,6 +524,8 @@ fn start_agents(
         let mut down = id.to_le_bytes().to_vec();
         down.push(0);
         send_all(op::TERMINATE, &down, &mut (1..size));
+        // A node may have failed for want of its copy: a later build ships them again.
+        (1..size).for_each(|r| release_shipped(r, init_arrays, true));
         return Err(e);
     }
     built.sort_unstable();

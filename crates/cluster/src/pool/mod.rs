@@ -54,6 +54,9 @@ fn progress_loop(shared: &Shared, stop: &AtomicBool) {
 /// # Ok::<(), zeroproc_cluster::ClusterError>(())
 /// ```
 pub struct ClusterPool {
+    /// The read-only arrays in the initializer's arguments, shipped to every node at build
+    /// and kept there (one user each) until the pool ends.
+    pub(crate) init_arrays: Vec<crate::ship::Need>,
     pub(crate) shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     progress: Mutex<Option<JoinHandle<()>>>,
@@ -141,7 +144,7 @@ impl ClusterPool {
         &self,
         fn_id: u32,
         args: &A,
-    ) -> Result<AlignedVec<16>, JobError<Never>> {
+    ) -> Result<Record, JobError<Never>> {
         encode_record(fn_id, args, self.max_record)
     }
 
@@ -252,6 +255,12 @@ impl ClusterPool {
             // Outcomes the agents sent before answering (terminated jobs) are in.
             self.shared.progress();
         }
+        if !self.init_arrays.is_empty() {
+            // No worker of this pool runs its initializer any more.
+            agents
+                .iter()
+                .for_each(|&r| crate::shared::release_shipped(r, &self.init_arrays, false));
+        }
         // Relaxed: see `progress_loop`.
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.progress.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -280,18 +289,35 @@ impl Drop for ClusterPool {
     }
 }
 
+/// An encoded job record, and the segment ids of the handles its arguments hold.
+///
+/// The ids are learnt while the arguments are archived (`zeroproc_mp::segment_refs`: every
+/// handle archives its segment's id through one field adapter), never read back from the
+/// record's bytes: a `String` or byte payload that spells an id is the user's data and is
+/// neither refused nor shipped (before, the bytes were scanned for id-shaped text, and
+/// such data was taken for a handle).
+pub(crate) struct Record {
+    /// The envelope: header, then the rkyv archive of the arguments.
+    pub bytes: AlignedVec<16>,
+    /// The segment ids of the handles in the arguments (distinct; usually none).
+    pub ids: Vec<String>,
+}
+
 /// Encodes the job record (envelope: header with `fn_id`, rkyv archive of `args`) once,
 /// through the one send path into a buffer of at most `max` bytes; it travels unchanged
-/// from here to the worker.
+/// from here to the worker. The handles archived on the way are collected with it.
 pub(crate) fn encode_record<A: Message>(
     fn_id: u32,
     args: &A,
     max: usize,
-) -> Result<AlignedVec<16>, JobError<Never>> {
+) -> Result<Record, JobError<Never>> {
     use zeroproc_codec::send::{send, Buffer, NoOverflow, SendError};
     let mut buf = Buffer::limited(max.max(envelope::HEADER_LEN));
-    match send(&mut buf, &mut NoOverflow, Header::new(0, fn_id), args) {
-        Ok(_) => Ok(buf.into_vec()),
+    let (sent, ids) = zeroproc_mp::segment_refs::collect(|| {
+        send(&mut buf, &mut NoOverflow, Header::new(0, fn_id), args)
+    });
+    match sent {
+        Ok(_) => Ok(Record { bytes: buf.into_vec(), ids }),
         Err(SendError::Overflow(u)) => Err(JobError::TooLarge {
             message: format!(
                 "the arguments need at least {} bytes; a cluster job record is at most {max} \

@@ -5,8 +5,8 @@
 //! or by the deadline) — the cluster's "every submission ring is full".
 
 use super::ClusterPool;
+use super::Record;
 use crate::future::{ClusterFuture, Slot};
-use rkyv::util::AlignedVec;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,7 +96,7 @@ impl ClusterPool {
     /// Queues one encoded job whose outcome goes to `slot`, and sends what can go now.
     fn place<R: Send + 'static, E: Send + 'static>(
         &self,
-        record: AlignedVec<16>,
+        record: Record,
         slot: Arc<Slot<R, E>>,
         timeout_ns: u64,
     ) -> ClusterFuture<R, E> {
@@ -191,7 +191,7 @@ impl ClusterPool {
                 Ok(fut) => return Ok(fut),
                 Err(back) => record = back,
             }
-            let local = crate::ship::only_local(&record);
+            let local = crate::ship::only_local(&record.ids);
             let room = self.shared.wait_until(deadline, || {
                 // Acquire: pairs with the Release store in `close`.
                 self.shared.closed.load(Ordering::Acquire) || self.shared.has_room(local)
@@ -208,7 +208,7 @@ impl ClusterPool {
 
     /// The record of `f(args)`, or why it cannot be submitted (shut down, not encodable,
     /// too large, a node-local handle with nowhere to run).
-    fn checked_record<F, A, R>(&self, f: F, args: &A) -> Result<AlignedVec<16>, JobError>
+    fn checked_record<F, A, R>(&self, f: F, args: &A) -> Result<Record, JobError>
     where
         F: JobFn<A, R>,
         A: Message,
@@ -219,7 +219,7 @@ impl ClusterPool {
             return Err(JobError::Shutdown);
         }
         let record = self.record(zeroproc_sched::raw::fn_id(f), args)?;
-        if let Some(message) = self.shared.refuse_local(&record) {
+        if let Some(message) = self.shared.refuse_local(&record.ids) {
             return Err(JobError::Decode { message });
         }
         Ok(record)
@@ -229,10 +229,10 @@ impl ClusterPool {
     /// back.
     fn try_place<R: Send + 'static>(
         &self,
-        record: AlignedVec<16>,
+        record: Record,
         slot: Arc<Slot<R>>,
-    ) -> Result<ClusterFuture<R>, AlignedVec<16>> {
-        let local = crate::ship::only_local(&record);
+    ) -> Result<ClusterFuture<R>, Record> {
+        let local = crate::ship::only_local(&record.ids);
         let mut st = self.shared.lock();
         if !st.has_room(local) {
             return Err(record);

@@ -30,6 +30,7 @@ mod query;
 
 use crate::launch;
 use crate::outbox::Outbox;
+use crate::pool::Record;
 use crate::ship::{Need, Placement};
 use crate::wire::{self, op, TAG_CMD, TAG_JOBS};
 use rkyv::util::AlignedVec;
@@ -227,14 +228,15 @@ impl Shared {
     pub(crate) fn place(
         &self,
         st: &mut State,
-        record: AlignedVec<16>,
+        record: Record,
         dest: Arc<dyn Dest>,
         index: u64,
         timeout_ns: u64,
     ) -> u64 {
         let token = st.next_token;
         st.next_token += 1;
-        let arrays = match crate::ship::classify(&record) {
+        let Record { bytes: record, ids } = record;
+        let arrays = match crate::ship::classify(&ids) {
             Placement::Anywhere => Vec::new(),
             Placement::Ship(needs) => needs,
             Placement::Local(id, why) => {
@@ -341,7 +343,8 @@ impl Shared {
                         return Ok(());
                     }
                 }
-                wire::push_job(&mut target.outgoing, token, timeout_ns, &record);
+                let tokens: Vec<u64> = needs.iter().map(|n| n.token).collect();
+                wire::push_job(&mut target.outgoing, token, timeout_ns, &record, &tokens);
                 target.sent.push_back(token);
                 if target.sent.len() > 2 * target.in_flight + 64 {
                     // Answered tokens behind a long job: drop them (amortized O(1)).
@@ -691,7 +694,7 @@ impl Shared {
 
 /// Makes node `rank` hold the arrays `needs` (sending what it lacks now, before the batch
 /// the job goes in); `Err`: why not.
-fn ship_to(rank: usize, needs: &[Need]) -> Result<(), String> {
+pub(crate) fn ship_to(rank: usize, needs: &[Need]) -> Result<(), String> {
     let Some(mut c) = launch::controller() else { return Ok(()) };
     let c = &mut *c;
     let Some(net) = c.net.as_mut() else { return Ok(()) };
@@ -699,9 +702,13 @@ fn ship_to(rank: usize, needs: &[Need]) -> Result<(), String> {
 }
 
 /// Jobs that read `needs` on node `rank` have answered: their copies may be evicted.
-pub(crate) fn release_shipped(rank: usize, needs: &[Need]) {
+/// `failed`: the node refused the job, its copy of one of them failed: ship them again.
+pub(crate) fn release_shipped(rank: usize, needs: &[Need], failed: bool) {
     if let Some(mut c) = launch::controller() {
         c.shipped.release(rank, needs);
+        if failed {
+            c.shipped.failed(rank, needs);
+        }
     }
 }
 
@@ -719,8 +726,8 @@ fn local_refusal(id: &str, why: &str) -> String {
 impl Shared {
     /// Why `record` cannot run in this pool (it holds a node-local handle and rank 0 has
     /// no workers), if so.
-    pub(crate) fn refuse_local(&self, record: &[u8]) -> Option<String> {
-        let Placement::Local(id, why) = crate::ship::classify(record) else { return None };
+    pub(crate) fn refuse_local(&self, ids: &[String]) -> Option<String> {
+        let Placement::Local(id, why) = crate::ship::classify(ids) else { return None };
         let st = self.lock();
         let local = st.targets.iter().any(|t| matches!(t.via, Via::Local(_)));
         (!local).then(|| local_refusal(&id, &why))

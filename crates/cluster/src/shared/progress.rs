@@ -112,7 +112,7 @@ impl Shared {
             if o.target == Some(t) {
                 st.targets[t].in_flight -= 1;
                 if let (false, Via::Agent(rank)) = (o.arrays.is_empty(), &st.targets[t].via) {
-                    super::release_shipped(*rank, &o.arrays);
+                    super::release_shipped(*rank, &o.arrays, e.word as u32 == wire::kind::NO_COPY);
                 }
             }
             let kind = e.word as u32;

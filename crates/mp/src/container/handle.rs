@@ -34,6 +34,7 @@ pub(crate) const NAMESPACE_IDENTITY: Identity =
 /// ```
 #[derive(Archive, Serialize, Deserialize)]
 pub struct DictHandle<K, V> {
+    #[rkyv(with = crate::segment_refs::SegmentRef)]
     pub(crate) segment: String,
     /// Keeps the dict for a process or job given this handle (`pin.rs`); not archived.
     #[rkyv(with = PinKeep)]
@@ -59,6 +60,7 @@ impl<K: Message, V: Message> DictHandle<K, V> {
 /// ```
 #[derive(Archive, Serialize, Deserialize)]
 pub struct ListHandle<T> {
+    #[rkyv(with = crate::segment_refs::SegmentRef)]
     pub(crate) segment: String,
     /// Keeps the list for a process or job given this handle (`pin.rs`); not archived.
     #[rkyv(with = PinKeep)]
@@ -84,6 +86,7 @@ impl<T: Message> ListHandle<T> {
 /// ```
 #[derive(Archive, Serialize, Deserialize)]
 pub struct NamespaceHandle {
+    #[rkyv(with = crate::segment_refs::SegmentRef)]
     pub(crate) segment: String,
     /// Keeps the namespace for a process or job given this handle (`pin.rs`); not
     /// archived.

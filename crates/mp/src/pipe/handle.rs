@@ -50,6 +50,7 @@ pub(crate) fn ring(map: &Mapping, i: usize) -> Result<spsc::Ring, ChannelError> 
 /// ```
 #[derive(Archive, Serialize, Deserialize)]
 pub struct ConnectionHandle<T> {
+    #[rkyv(with = crate::segment_refs::SegmentRef)]
     segment: String,
     end: u8,
     type_hash: u64,
@@ -118,6 +119,7 @@ fn claim_both<T>(tx: &mut TxHalf<T>, rx: &mut RxHalf<T>) -> Result<(), ChannelEr
 /// ```
 #[derive(Archive, Serialize, Deserialize)]
 pub struct SenderHandle<T> {
+    #[rkyv(with = crate::segment_refs::SegmentRef)]
     segment: String,
     type_hash: u64,
     /// Keeps the pipe for a process or job given this handle (`pin.rs`); not archived.
@@ -164,6 +166,7 @@ impl<T: Message> SenderHandle<T> {
 /// ```
 #[derive(Archive, Serialize, Deserialize)]
 pub struct ReceiverHandle<T> {
+    #[rkyv(with = crate::segment_refs::SegmentRef)]
     segment: String,
     type_hash: u64,
     /// Keeps the pipe for a process or job given this handle (`pin.rs`); not archived.

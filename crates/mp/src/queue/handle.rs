@@ -38,6 +38,7 @@ use zeroproc_shm::Offset;
 /// ```
 #[derive(Archive, Serialize, Deserialize)]
 pub struct QueueHandle<T> {
+    #[rkyv(with = crate::segment_refs::SegmentRef)]
     segment: String,
     joinable: bool,
     type_hash: u64,

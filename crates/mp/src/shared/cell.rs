@@ -158,6 +158,7 @@ impl<T: ProcessShared> Clone for SharedCell<T> {
 /// layout checked on attach, the type).
 #[derive(Archive, Serialize, Deserialize)]
 pub struct CellHandle<T> {
+    #[rkyv(with = crate::segment_refs::SegmentRef)]
     segment: String,
     /// Keeps the cell for a process or job given this handle (`pin.rs`); not archived.
     #[rkyv(with = crate::pin::PinKeep)]

@@ -27,6 +27,7 @@ use std::sync::Arc;
 /// ```
 #[derive(Archive, Serialize, Deserialize)]
 pub struct ArrayHandle<T> {
+    #[rkyv(with = crate::segment_refs::SegmentRef)]
     segment: String,
     len: u64,
     type_hash: u64,

@@ -137,6 +137,7 @@ impl<T: Pod> fmt::Debug for SharedVec<T> {
 /// `Deserialize`, like [`ArrayHandle`](super::ArrayHandle)).
 #[derive(Archive, Serialize, Deserialize)]
 pub struct VecHandle<T> {
+    #[rkyv(with = crate::segment_refs::SegmentRef)]
     segment: String,
     capacity: u64,
     type_hash: u64,

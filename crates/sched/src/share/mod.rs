@@ -48,6 +48,9 @@ use zeroproc_codec::envelope;
 /// ```
 #[derive(Archive, Serialize, Deserialize)]
 pub struct SharedValue<T> {
+    /// The segment's id (`zeroproc_mp::segment_refs`: a layer forwarding the archive
+    /// elsewhere learns it holds this id).
+    #[rkyv(with = zeroproc_mp::segment_refs::SegmentRef)]
     segment: String,
     type_hash: u64,
     /// This process's mapping, once attached (the creator's from the start).
