@@ -92,6 +92,22 @@ impl ClaimTable {
     pub(crate) fn state(&self, id: u64) -> Claim {
         state_word(self.word(id), id)
     }
+
+    /// Controller, repairing damage (`pool/damage.rs`): every word of `slots` that names
+    /// an id newer than `newest` — which no claim writes, as no newer id was placed — is
+    /// set to `(newest, REVOKED)`: "resolved" for every id placed so far, "queued" for
+    /// every later one. Returns how many words were repaired.
+    #[cold]
+    pub(crate) fn repair_newer(&self, slots: std::ops::Range<usize>, newest: u64) -> usize {
+        self.words[slots].iter().filter(|w| repair_word(w, newest)).count()
+    }
+
+    /// Test hook: overwrites the word of `id` with `value` (damage).
+    #[cfg(test)]
+    pub(crate) fn overwrite(&self, id: u64, value: u64) {
+        // Relaxed: a test's stray write.
+        self.word(id).store(value, Ordering::Relaxed);
+    }
 }
 
 /// Moves `w` from a word naming an id older than `id` to `(id, to)`; false once the word
@@ -124,6 +140,23 @@ pub(crate) fn start_word(w: &AtomicU64, id: u64) -> bool {
 #[inline]
 pub(crate) fn revoke_word(w: &AtomicU64, id: u64) -> bool {
     take_word(w, id, REVOKED)
+}
+
+/// One word of [`ClaimTable::repair_newer`]; true if it was repaired.
+#[inline]
+pub(crate) fn repair_word(w: &AtomicU64, newest: u64) -> bool {
+    // Relaxed: only a first guess; the compare-exchange decides.
+    let mut v = w.load(Ordering::Relaxed);
+    while v >> 2 > newest {
+        // AcqRel: as in `take_word`. No claim races with this exchange: a worker cannot
+        // claim an id the word already counts as resolved, and no newer id was placed.
+        match w.compare_exchange_weak(v, newest << 2 | REVOKED, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => return true,
+            Err(now) => v = now,
+        }
+    }
+    false
 }
 
 /// [`ClaimTable::state`] on one word.
@@ -218,6 +251,12 @@ impl Regions {
     /// Claim slots in use by `workers` workers: `0..slots()`.
     pub(crate) fn slots(&self, workers: usize) -> usize {
         workers * self.region as usize
+    }
+
+    /// The claim words of worker `w`'s region.
+    pub(crate) fn words(&self, w: usize) -> std::ops::Range<usize> {
+        let start = w << self.shift;
+        start..start + self.region as usize
     }
 
     /// The id of worker `w`'s `seq`-th job (`seq` ≥ 1; never 0).

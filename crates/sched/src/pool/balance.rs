@@ -131,6 +131,10 @@ impl Core {
             // waking up or waiting for a CPU, and will take them.)
             let p = probe::sample(s.pid);
             self.slots[v].probe = p;
+            if p.is_some_and(|p| !p.halted()) {
+                // Alive and leaving its jobs alone: it may have skipped them (`damage.rs`).
+                self.repair_damage(shared, v);
+            }
             p.is_none_or(|p| p.halted())
         } else {
             false
