@@ -12,21 +12,21 @@
 #[allow(dead_code, unused_imports)]
 mod claim;
 
-use claim::{
-    aim_kill_words, job_finished_words, queue_word, revoke_word, start_word, state_word, Claim,
-};
+use claim::{aim_kill_words, job_finished_words, revoke_word, start_word, state_word, Claim};
 use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::Arc;
 use loom::thread;
 use zeroproc_shm::atomic::{AtomicU64, Ordering};
 
 /// A worker, a dead worker's successor and the controller race for one queued job:
-/// exactly one wins, and the word says who.
+/// exactly one wins, and the word says who. The word still names the previous job of its
+/// slot (3, resolved: RUNNING), which is what "queued" is for job 7: nothing is written
+/// when a job is placed.
 #[test]
 fn one_of_start_start_revoke_wins() {
     loom::model(|| {
-        let word = Arc::new(AtomicU64::new(0));
-        queue_word(&word, 7);
+        let word = Arc::new(AtomicU64::new(3 << 2 | 2));
+        assert_eq!(state_word(&word, 7), Claim::Queued);
         let wins = Arc::new(AtomicUsize::new(0));
         let runs = Arc::new(AtomicUsize::new(0));
         let mut hs = Vec::new();
@@ -51,7 +51,7 @@ fn one_of_start_start_revoke_wins() {
 }
 
 /// The controller resolves job 7 (revoked), reuses its word for job 9 and publishes it
-/// with a Release store (the ring's commit); a stale worker still trying job 7 fails, the
+/// with a Release store (the ring's commit), writing nothing to the word; a stale worker still trying job 7 fails, the
 /// worker that reads job 9's record (Acquire) starts it, and data written before the
 /// publish is visible to it.
 #[test]
@@ -60,7 +60,6 @@ fn a_reused_word_never_admits_the_old_id() {
         let word = Arc::new(AtomicU64::new(0));
         let tail = Arc::new(AtomicU64::new(0));
         let payload = Arc::new(AtomicU64::new(0));
-        queue_word(&word, 7);
         let w = word.clone();
         let stale = thread::spawn(move || start_word(&w, 7));
         let (w, t, p) = (word.clone(), tail.clone(), payload.clone());
@@ -70,9 +69,9 @@ fn a_reused_word_never_admits_the_old_id() {
         });
         let revoked = revoke_word(&word, 7);
         if revoked {
-            // Job 7 is resolved: reuse its word for job 9 — payload, word, then commit.
+            // Job 7 is resolved: reuse its word for job 9 — payload, then commit (the word
+            // is not written: naming job 7, it says job 9 is queued).
             payload.store(42, Ordering::Relaxed);
-            queue_word(&word, 9);
             tail.store(1, Ordering::Release);
         }
         let stale_won = stale.join().unwrap();
@@ -81,6 +80,25 @@ fn a_reused_word_never_admits_the_old_id() {
             assert!(won, "a published job 9 is startable");
             assert_eq!(seen, 42, "the record written before the commit is visible");
         }
+    });
+}
+
+/// A dead worker's successor re-reads the ring from its last released record: job 7,
+/// which the dead worker claimed, and job 9, queued behind it on the same word's next
+/// lap. The successor must skip 7 (even while the controller races to revoke 9 and
+/// re-place it) and run 9 at most once; 7 never runs again whatever it reads.
+#[test]
+fn a_successor_never_reruns_a_claimed_job() {
+    loom::model(|| {
+        let word = Arc::new(AtomicU64::new(7 << 2 | 2)); // job 7: RUNNING (its worker died)
+        let w = word.clone();
+        let successor = thread::spawn(move || (start_word(&w, 7), start_word(&w, 9)));
+        let revoked9 = revoke_word(&word, 9);
+        let (ran7, ran9) = successor.join().unwrap();
+        assert!(!ran7, "a claimed job never runs twice");
+        assert!(ran9 != revoked9, "job 9: exactly one of start and revoke");
+        assert!(!start_word(&word, 7) && !start_word(&word, 9), "resolved ids stay resolved");
+        assert_eq!(state_word(&word, 7), Claim::Other);
     });
 }
 

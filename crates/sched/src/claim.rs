@@ -8,27 +8,32 @@
 //! ```text
 //! word = id << 2 | state          (one word per id % CLAIM_SLOTS, in the pool segment)
 //!
-//!             controller: queue (store, before the record is committed)
-//!                    │
-//!                    ▼
-//!               (id, QUEUED) ──worker CAS──▶ (id, RUNNING)   the job runs here, once
-//!                    │
-//!             controller CAS
-//!                    ▼
-//!               (id, REVOKED)                 the record is skipped by whoever reads it
+//!   word names an older id  ──worker CAS──▶ (id, RUNNING)   the job runs here, once
+//!   (job `id` is QUEUED:                 │
+//!    nothing was written for it)         └─ controller CAS ─▶ (id, REVOKED)
+//!                                            the record is skipped by whoever reads it
 //! ```
 //!
-//! * A worker runs a record only if its CAS `QUEUED → RUNNING` on the record's own id
-//!   succeeds. Any other word — `RUNNING` (a predecessor that died ran it), `REVOKED`, or
-//!   another id (the slot was reused after this job was resolved) — means skip it, and no
+//! * **Queued is implicit.** The ids that share a word strictly increase (a worker's ids
+//!   come from its own region, `Regions::id`, lap after lap), so a word naming an *older*
+//!   id than the job's means nobody has claimed or revoked the job yet. Placing a job
+//!   writes nothing here: the controller used to store `(id, QUEUED)` before each commit,
+//!   which pulled the word's cache line away from the worker and back once per job — one
+//!   sixth of a tiny `submit`'s cost with one worker (docs/performance.md, "Claim words
+//!   without a store per job").
+//! * A worker runs a record only if its CAS from an older id to `(id, RUNNING)` succeeds.
+//!   A word naming this id (`RUNNING`: a predecessor that died ran it; `REVOKED`) or a
+//!   newer one (the word was reused after this job was resolved) means skip it, and no
 //!   completion is written. This replaces per-ring FIFO accounting: a successor that
 //!   re-reads records of a dead predecessor can never run one twice.
-//! * The controller reuses a word for a new id only after the old id was resolved (its
-//!   completion drained, or it failed, or it was revoked), so a stale CAS on an old id
-//!   always fails.
+//! * The controller reuses a word for a newer id only after the old id was resolved (its
+//!   completion drained, or it failed, or it was revoked). Every resolution of a job that
+//!   a worker may still read leaves the word naming that id (`RUNNING` or `REVOKED`); the
+//!   only jobs failed without a word of their own are those of a retired slot, whose ring
+//!   no process reads again. So a stale claim of an old id always fails.
 //! * On a worker's death the controller reads the words of the jobs that worker holds:
 //!   `RUNNING` without a drained completion is the job that died with it (it fails);
-//!   `QUEUED` jobs never started and are moved or left to the successor.
+//!   queued jobs never started and are moved or left to the successor.
 
 // The atomics of `zeroproc_shm::atomic` are loom's under `cfg(loom)`: this file is
 // model-checked as it is (`crates/ring/tests/loom_claim.rs` includes it).
@@ -40,7 +45,6 @@ use zeroproc_shm::atomic::{fence, AtomicU64, Ordering};
 /// probes.
 pub const CLAIM_SLOTS: usize = 1 << 15;
 
-const QUEUED: u64 = 1;
 const RUNNING: u64 = 2;
 const REVOKED: u64 = 3;
 const STATE: u64 = 3;
@@ -48,13 +52,14 @@ const STATE: u64 = 3;
 /// What a claim word says about one job id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Claim {
-    /// In a ring, not started: a worker may claim it, the controller may revoke it.
+    /// Not claimed or revoked yet (the word names an older id): for a job in a ring, a
+    /// worker may claim it and the controller may revoke it.
     Queued,
     /// A worker claimed it (it runs, ran, or died running it).
     Running,
     /// The controller took it back.
     Revoked,
-    /// The word belongs to another id.
+    /// The word belongs to a newer id (this one was resolved and its word reused).
     Other,
 }
 
@@ -68,12 +73,6 @@ impl ClaimTable {
     #[inline]
     fn word(&self, id: u64) -> &AtomicU64 {
         &self.words[slot_of(id)]
-    }
-
-    /// Controller: job `id` is about to be committed to a ring.
-    #[inline]
-    pub(crate) fn queue(&self, id: u64) {
-        queue_word(self.word(id), id)
     }
 
     /// Worker: claims job `id`; true if this process must run it.
@@ -93,33 +92,71 @@ impl ClaimTable {
     pub(crate) fn state(&self, id: u64) -> Claim {
         state_word(self.word(id), id)
     }
+
+    /// Controller, repairing damage (`pool/damage.rs`): every word of `slots` that names
+    /// an id newer than `newest` — which no claim writes, as no newer id was placed — is
+    /// set to `(newest, REVOKED)`: "resolved" for every id placed so far, "queued" for
+    /// every later one. Returns how many words were repaired.
+    #[cold]
+    pub(crate) fn repair_newer(&self, slots: std::ops::Range<usize>, newest: u64) -> usize {
+        self.words[slots].iter().filter(|w| repair_word(w, newest)).count()
+    }
+
+    /// Test hook: overwrites the word of `id` with `value` (damage).
+    #[cfg(test)]
+    pub(crate) fn overwrite(&self, id: u64, value: u64) {
+        // Relaxed: a test's stray write.
+        self.word(id).store(value, Ordering::Relaxed);
+    }
 }
 
-/// [`ClaimTable::queue`] on one word.
+/// Moves `w` from a word naming an id older than `id` to `(id, to)`; false once the word
+/// names `id` or a newer id (someone else resolved this job first, or the word was reused).
 #[inline]
-pub(crate) fn queue_word(w: &AtomicU64, id: u64) {
-    // Relaxed: published to the worker by the Release store of the ring's tail that
-    // commits the record (the worker reads this word only after its Acquire load of that
-    // tail). The controller reuses a word only for a resolved id, which no one CASes
-    // successfully any more (see the module docs).
-    w.store(id << 2 | QUEUED, Ordering::Relaxed);
+fn take_word(w: &AtomicU64, id: u64, to: u64) -> bool {
+    // Relaxed: only a first guess; the compare-exchange below decides.
+    let mut v = w.load(Ordering::Relaxed);
+    // A failed exchange hands back the word's current value: retried only while it still
+    // names an older id, so this loops at most once per other party's change of the word.
+    while v >> 2 < id {
+        // AcqRel: a success pairs with the controller's Acquire reads of the word (`state`,
+        // a failed `revoke`) and with the other party's exchange; exactly one exchange from
+        // an older id to this id succeeds (one word, one modification order).
+        match w.compare_exchange_weak(v, id << 2 | to, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => v = now,
+        }
+    }
+    false
 }
 
 /// [`ClaimTable::start`] on one word.
 #[inline]
 pub(crate) fn start_word(w: &AtomicU64, id: u64) -> bool {
-    // AcqRel: the success pairs with the controller's Acquire reads of the word (`state`,
-    // a failed `revoke`); a revoke that won before us makes this fail.
-    w.compare_exchange(id << 2 | QUEUED, id << 2 | RUNNING, Ordering::AcqRel, Ordering::Relaxed)
-        .is_ok()
+    take_word(w, id, RUNNING)
 }
 
 /// [`ClaimTable::revoke`] on one word.
 #[inline]
 pub(crate) fn revoke_word(w: &AtomicU64, id: u64) -> bool {
-    // AcqRel: exactly one of this and the worker's `start` succeeds (one word).
-    w.compare_exchange(id << 2 | QUEUED, id << 2 | REVOKED, Ordering::AcqRel, Ordering::Relaxed)
-        .is_ok()
+    take_word(w, id, REVOKED)
+}
+
+/// One word of [`ClaimTable::repair_newer`]; true if it was repaired.
+#[inline]
+pub(crate) fn repair_word(w: &AtomicU64, newest: u64) -> bool {
+    // Relaxed: only a first guess; the compare-exchange decides.
+    let mut v = w.load(Ordering::Relaxed);
+    while v >> 2 > newest {
+        // AcqRel: as in `take_word`. No claim races with this exchange: a worker cannot
+        // claim an id the word already counts as resolved, and no newer id was placed.
+        match w.compare_exchange_weak(v, newest << 2 | REVOKED, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => return true,
+            Err(now) => v = now,
+        }
+    }
+    false
 }
 
 /// [`ClaimTable::state`] on one word.
@@ -127,11 +164,13 @@ pub(crate) fn revoke_word(w: &AtomicU64, id: u64) -> bool {
 pub(crate) fn state_word(w: &AtomicU64, id: u64) -> Claim {
     // Acquire: pairs with the worker's AcqRel `start`.
     let v = w.load(Ordering::Acquire);
-    if v >> 2 != id {
+    if v >> 2 < id {
+        return Claim::Queued;
+    }
+    if v >> 2 > id {
         return Claim::Other;
     }
     match v & STATE {
-        QUEUED => Claim::Queued,
         RUNNING => Claim::Running,
         REVOKED => Claim::Revoked,
         _ => Claim::Other,
@@ -214,6 +253,12 @@ impl Regions {
         workers * self.region as usize
     }
 
+    /// The claim words of worker `w`'s region.
+    pub(crate) fn words(&self, w: usize) -> std::ops::Range<usize> {
+        let start = w << self.shift;
+        start..start + self.region as usize
+    }
+
     /// The id of worker `w`'s `seq`-th job (`seq` ≥ 1; never 0).
     #[inline]
     pub(crate) fn id(&self, w: usize, seq: u64) -> u64 {
@@ -238,6 +283,24 @@ mod tests {
                     assert!(id != 0 && seen.insert(id), "id {id} twice");
                     let slot = slot_of(id) as u64;
                     assert_eq!(slot / r.region, w as u64, "worker {w} left its region");
+                }
+            }
+        }
+    }
+
+    /// The protocol's premise (module docs): the ids that share a word strictly increase,
+    /// so a word naming an older id means "queued" for a newer one.
+    #[test]
+    fn ids_sharing_a_word_strictly_increase() {
+        for workers in [1usize, 2, 3, 64, MAX_WORKERS] {
+            let r = Regions::new(workers);
+            let mut last = std::collections::HashMap::new();
+            for w in 0..workers.min(4) {
+                for seq in 1..4 * r.region {
+                    let id = r.id(w, seq);
+                    if let Some(prev) = last.insert(slot_of(id), id) {
+                        assert!(id > prev, "slot {}: id {id} after {prev}", slot_of(id));
+                    }
                 }
             }
         }

@@ -131,6 +131,10 @@ impl Core {
             // waking up or waiting for a CPU, and will take them.)
             let p = probe::sample(s.pid);
             self.slots[v].probe = p;
+            if p.is_some_and(|p| !p.halted()) {
+                // Alive and leaving its jobs alone: it may have skipped them (`damage.rs`).
+                self.repair_damage(shared, v);
+            }
             p.is_none_or(|p| p.halted())
         } else {
             false
@@ -200,7 +204,6 @@ impl Core {
         let o = jobs.take(id).expect("held");
         // The envelope names the job id too (checked by the worker against the tag).
         bytes[8..16].copy_from_slice(&new.to_le_bytes());
-        shared.claims().queue(new);
         r.copy_from_slice(&bytes);
         r.set_kind(kind::JOB);
         r.set_tag(new);

@@ -764,6 +764,13 @@ impl Core {
             .collect()
     }
 
+    /// The newest id placed on worker `w` (0 if none), and the claim words of its region.
+    pub(crate) fn newest_id(&self, w: usize) -> (u64, std::ops::Range<usize>) {
+        let seq = self.seqs[w] - 1;
+        let newest = if seq != 0 { self.regions.id(w, seq) } else { 0 };
+        (newest, self.regions.words(w))
+    }
+
     /// Total jobs in flight.
     pub(crate) fn owed(&self) -> usize {
         self.jobs.len()

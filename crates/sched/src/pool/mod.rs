@@ -3,7 +3,10 @@
 mod balance;
 mod builder;
 mod callbacks;
+#[cfg(test)]
+mod claim_damage_tests;
 pub(crate) mod core;
+mod damage;
 mod events;
 mod inplace;
 #[cfg(test)]

@@ -515,8 +515,6 @@ fn place_record(
                 return Err(Attempt::Encode(e.to_string()));
             }
         };
-        // Before the record is committed (the commit's Release publishes it).
-        shared.claims().queue(id);
         let mut h = Header { job_id: id, ..header };
         if timeout_ns != 0 {
             h.flags |= job::FLAG_TIMED;

@@ -302,8 +302,6 @@ fn place<A: Message>(
         let Some(id) = core.alloc_id(w) else { continue };
         let spilled = core.jobs.spilled();
         let slot = &mut core.slots[w];
-        // Before the record is committed (the commit's Release publishes it).
-        shared.claims().queue(id);
         let job = Job { fn_id, id, timed: timeout_ns != 0, stage, spilled };
         // The shared values archived in `args` stay alive while the job is in flight.
         let (r, pins) = pin::capture(|| encode_job(shared, &mut slot.tx, &job, args));
