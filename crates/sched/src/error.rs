@@ -300,8 +300,9 @@ fn signal_cause(signal: i32) -> &'static str {
 /// Why [`Pool::build`](crate::PoolBuilder::build) failed.
 #[derive(Debug)]
 pub enum BuildError {
-    /// Called from a job or `Process` body: pools cannot be created inside a worker or a
-    /// process child.
+    /// Called from a job or initializer, or from the body of a daemon `Process`: pools
+    /// cannot be created inside a pool worker or a daemon process child (a non-daemon
+    /// `Process` child may build them, as in Python).
     InsideWorker,
     /// Bad configuration.
     Config(String),
@@ -354,8 +355,10 @@ impl fmt::Display for BuildError {
             ),
             BuildError::InsideWorker => write!(
                 f,
-                "pools cannot be created inside a worker or a Process child (a job or body \
-                 called Pool::build); build it in the controller"
+                "pools cannot be created inside a worker (a job or an initializer called \
+                 Pool::build) or a daemon Process child (as in Python: daemonic processes \
+                 are not allowed to have children); build it in the controller, or in a \
+                 non-daemon Process child"
             ),
             BuildError::Config(s) => write!(f, "bad pool configuration: {s}"),
             BuildError::Segment(e) => write!(f, "pool segment: {e}"),
