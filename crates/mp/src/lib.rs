@@ -47,6 +47,7 @@ pub mod pipe;
 pub mod queue;
 mod segment_cache;
 pub mod shared;
+mod trim;
 
 pub use container::{Namespace, SharedDict, SharedList};
 pub use pipe::{pipe, pipe_oneway, Connection, PipeReceiver, PipeSender};
