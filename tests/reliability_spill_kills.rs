@@ -88,8 +88,11 @@ fn killed_producers_and_consumers_of_spilled_values_leak_nothing() {
         dup += u64::from(!seen.insert(v[0]));
     }
     // As many large values as the queue has slots: the heap got every block back (a fresh
-    // 2 MiB heap holds 5 of them; one block of slack for a kill in the few instructions
-    // where a block is not in the holds table).
+    // 2 MiB heap holds 5 of them). One block of slack for a kill inside the heap's `alloc`
+    // before the block is named in the producer's intent, or between a holder clearing its
+    // entry and the heap's free (`crates/mp/src/channel/holds.rs`, "What can still leak";
+    // measured: 1 block in 9,600 kills). Before the lost-record hook and the intent/owner
+    // token protocol, 2 blocks leaked in this window under load.
     let fit =
         (0..4).take_while(|i| q.put_timeout(value(*i), Duration::from_secs(5)).is_ok()).count();
     println!(
@@ -100,4 +103,61 @@ fn killed_producers_and_consumers_of_spilled_values_leak_nothing() {
     );
     assert_eq!((torn, dup, errors), (0, 0, 0));
     assert_eq!(fit, 4, "the killed processes' heap blocks leaked");
+}
+
+/// xorshift64*: the delays of `killed_at_random_points_the_heap_returns_to_its_baseline`.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+#[test]
+fn killed_at_random_points_the_heap_returns_to_its_baseline() {
+    // One producer and one consumer of large values, both SIGKILLed after a random delay
+    // (0-8 ms after spawning: startup, mid-serialization, waiting for room, mid-validation,
+    // holding a `Ref`...), round after round; then the queue is drained and the heap must
+    // hold no block in use (`heap_stats` first reclaims what dead holders left, as a full
+    // heap's put does). Slack of one block for the windows `holds.rs` lists as still
+    // leaking (about 1 block per 10,000 kills measured, so a run leaks 2 only if
+    // something regressed).
+    let q = Queue::<Vec<u64>>::builder(4).max_heap_size(2 << 20).build().unwrap();
+    let out = Queue::<(u64, bool)>::new(4096).unwrap();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    let mut rng = seed;
+    let (mut torn, mut errors) = (0, 0);
+    for round in 0..30u64 {
+        let kids = [
+            Process::spawn(produce, (q.handle(), (1000 + round) << 32)).unwrap(),
+            Process::spawn(consume, (q.handle(), out.handle())).unwrap(),
+        ];
+        std::thread::sleep(Duration::from_micros(next(&mut rng) % 8000));
+        for mut k in kids {
+            k.kill();
+            k.join().unwrap();
+        }
+        while let Ok((id, intact)) = out.try_get() {
+            errors += u64::from(id == u64::MAX);
+            torn += u64::from(id != u64::MAX && !intact);
+        }
+    }
+    while q.try_get().is_ok() {}
+    let s = q.heap_stats().unwrap();
+    println!(
+        "RELIABILITY spill_random_kills seed={seed} kills=60 in_use_blocks_after={} \
+         free_bytes={} carved_bytes={}",
+        s.in_use_blocks(),
+        s.free_bytes,
+        s.bump - s.overhead
+    );
+    assert_eq!((torn, errors), (0, 0));
+    assert!(s.in_use_blocks() <= 1, "seed {seed}: {} blocks leaked", s.in_use_blocks());
+    // The heap serves a fresh heap's load again: every large value it can hold fits.
+    for i in 0..4 {
+        q.put_timeout(value(i), Duration::from_secs(5)).unwrap();
+    }
 }

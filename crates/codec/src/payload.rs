@@ -180,9 +180,38 @@ pub fn decode_spilled<'h, T: Decode>(
 pub fn decode_spilled_then<'h, T: Decode>(
     bytes: &[u8],
     heap: &Heap<'h>,
+    owned: impl FnMut(bool),
+) -> Result<(Header, SpillGuard<'h, T>), DecodeError> {
+    decode_spilled_as(bytes, heap, 0, owned)
+}
+
+/// [`decode_spilled_then`], claiming the block by storing `owner` in its claim word
+/// instead of 0: an [`owner_token`](crate::spill::owner_token) (or 0, as
+/// `decode_spilled_then`). The block then names its holder, so whoever reclaims the blocks
+/// of dead processes can tell a block this process claimed (and died holding) from one
+/// that was freed and handed to someone else meanwhile — without a second store after
+/// the claim, where a kill would lose that information.
+///
+/// ```
+/// # use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
+/// # let seg = Segment::create(Layout::new("doc-decode-spilled-as", 1), 1 << 20).unwrap();
+/// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 1 << 20).unwrap();
+/// use zeroproc_codec::{envelope::Header, payload::decode_spilled_as, spill::*};
+/// let (mut tx, mut rx) = zeroproc_ring::spsc::channel(1 << 12).unwrap();
+/// send_any_with(&mut tx, &heap, Header::new(1, 0), &vec![3u16; 1000], 0).unwrap();
+/// let me = owner_token(std::process::id());
+/// let (_, g) = decode_spilled_as::<Vec<u16>>(&rx.recv().unwrap(), &heap, me, |_| {}).unwrap();
+/// let b = g.into_block();
+/// assert!(owned_by(&heap, b.offset, me));
+/// b.free(&heap).unwrap();
+/// ```
+pub fn decode_spilled_as<'h, T: Decode>(
+    bytes: &[u8],
+    heap: &Heap<'h>,
+    owner: u64,
     mut owned: impl FnMut(bool),
 ) -> Result<(Header, SpillGuard<'h, T>), DecodeError> {
-    let (h, block, archive) = claim(bytes, heap)?;
+    let (h, block, archive) = claim_as(bytes, heap, owner)?;
     owned(true);
     match crate::envelope::access::<T>(archive) {
         Ok(value) => Ok((h, SpillGuard { value, heap: *heap, block })),
@@ -226,12 +255,22 @@ pub fn claim<'h>(
     bytes: &[u8],
     heap: &Heap<'h>,
 ) -> Result<(Header, SpilledBlock, &'h [u8]), DecodeError> {
+    claim_as(bytes, heap, 0)
+}
+
+/// [`claim`], storing `owner` (0 or an [`owner_token`](crate::spill::owner_token)) in the
+/// claim word.
+fn claim_as<'h>(
+    bytes: &[u8],
+    heap: &Heap<'h>,
+    owner: u64,
+) -> Result<(Header, SpilledBlock, &'h [u8]), DecodeError> {
     let h = Header::read(bytes)?;
     if h.flags & FLAG_SPILLED == 0 {
         return Err(DecodeError::NotSpilled);
     }
     let block = read_body(&bytes[HEADER_LEN..]).map_err(DecodeError::BadSpill)?;
-    let archive = claim_block(heap, &block)?;
+    let archive = claim_block(heap, &block, owner)?;
     Ok((Header { flags: h.flags & !FLAG_SPILLED, ..h }, block, archive))
 }
 
@@ -251,7 +290,7 @@ pub fn claim<'h>(
 /// assert_eq!(heap.stats().in_use_blocks(), 0);
 /// ```
 pub fn reclaim(heap: &Heap<'_>, block: &SpilledBlock) -> bool {
-    match claim_block(heap, block) {
+    match claim_block(heap, block, 0) {
         Ok(_) => heap.free(block.offset).is_ok(),
         Err(_) => false,
     }
@@ -259,7 +298,11 @@ pub fn reclaim(heap: &Heap<'_>, block: &SpilledBlock) -> bool {
 
 /// Checks `block` against the heap and claims it (its claim word: nonce → 0); returns
 /// its archive bytes. The caller owns the block from here on and must free it.
-fn claim_block<'h>(heap: &Heap<'h>, block: &SpilledBlock) -> Result<&'h [u8], DecodeError> {
+fn claim_block<'h>(
+    heap: &Heap<'h>,
+    block: &SpilledBlock,
+    owner: u64,
+) -> Result<&'h [u8], DecodeError> {
     let total = block.len.checked_add(BLOCK_PREFIX).ok_or(DecodeError::BadSpill("length"))?;
     // A live block (header check) whose usable size holds prefix + archive.
     let usable =
@@ -274,7 +317,7 @@ fn claim_block<'h>(heap: &Heap<'h>, block: &SpilledBlock) -> Result<&'h [u8], De
     // AcqRel: exactly one claimant of a nonce wins (a duplicate decode, or a stale record
     // meeting a reused block, fails); Acquire pairs with the Release store of the nonce in
     // `spill::spill`, after which the archive bytes are visible.
-    word.compare_exchange(block.nonce, 0, Ordering::AcqRel, Ordering::Relaxed)
+    word.compare_exchange(block.nonce, owner, Ordering::AcqRel, Ordering::Relaxed)
         .map_err(|_| DecodeError::Claimed)?;
     // SAFETY: the block is ours (claimed); its archive was written before the nonce was
     // published and nobody writes it again before we free it; `BLOCK_PREFIX + len` bytes

@@ -40,6 +40,69 @@ pub const BLOCK_PREFIX: usize = 16;
 /// The smallest heap block [`spill`] starts with.
 pub const MIN_SPILL: usize = 64 << 10;
 
+/// Set in a claim word that names the process holding the block
+/// ([`owner_token`]); never set in a nonce.
+pub const OWNER_BIT: u64 = 1 << 63;
+
+/// The claim-word value that says "claimed by process `pid`"
+/// ([`decode_spilled_as`](crate::payload::decode_spilled_as)): distinct from every nonce
+/// (those never have [`OWNER_BIT`]) and from 0.
+///
+/// ```
+/// use zeroproc_codec::spill::{owner_token, OWNER_BIT};
+/// assert_eq!(owner_token(42), OWNER_BIT | 42);
+/// ```
+pub fn owner_token(pid: u32) -> u64 {
+    OWNER_BIT | u64::from(pid)
+}
+
+/// Whether the claim word of the live block at `offset` holds `token` (false for an
+/// offset that is not a live block).
+///
+/// ```
+/// # use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
+/// # let seg = Segment::create(Layout::new("doc-owned-by", 1), 1 << 20).unwrap();
+/// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 1 << 20).unwrap();
+/// use zeroproc_codec::spill::{owned_by, owner_token, spill};
+/// let b = spill(&heap, &vec![1u8; 100], 0).unwrap();
+/// assert!(owned_by(&heap, b.offset, b.nonce)); // unread: its nonce
+/// assert!(!owned_by(&heap, b.offset, owner_token(1)));
+/// # b.free(&heap).unwrap();
+/// ```
+pub fn owned_by(heap: &Heap<'_>, offset: Offset<u8>, token: u64) -> bool {
+    claim_word(heap, offset).is_some_and(|w| w.load(Ordering::Acquire) == token)
+}
+
+/// The claim word of the live block at `offset` (None if it is not a live block).
+pub fn claim_word<'h>(heap: &Heap<'h>, offset: Offset<u8>) -> Option<&'h AtomicU64> {
+    if heap.usable_size(offset).ok()? < BLOCK_PREFIX {
+        return None;
+    }
+    let p = heap.ptr_len(offset, 8).ok()?;
+    // SAFETY: `p` is the 16-byte aligned start of a live heap block of at least 16 bytes
+    // (checked above) in a mapping that lives for 'h; the claim word is only ever
+    // accessed atomically.
+    Some(unsafe { &*p.as_ptr().cast::<AtomicU64>() })
+}
+
+/// What [`spill_recorded`] tells its recorder, in this order for each block it tries:
+/// `Allocating`, then either `Released` (the heap had no block) or `Allocated` →
+/// `Stamped` → (`Released` if the block was too small and is about to be freed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// About to allocate: from here until `Allocated`, a block may be ours that nobody
+    /// but the heap knows of.
+    Allocating,
+    /// Just allocated (the first thing after the heap returned it): the claim word holds
+    /// anything yet. Ours, unpublished.
+    Allocated(Offset<u8>),
+    /// Its claim word holds the block's nonce now.
+    Stamped(&'a SpilledBlock),
+    /// Holds no block any more (none was allocated, or the one allocated is about to be
+    /// freed).
+    Released,
+}
+
 /// An archive sitting in the shared heap: where, how long, and the nonce that claims it.
 ///
 /// Whoever holds a `SpilledBlock` is responsible for the heap block: send it (e.g. with
@@ -125,6 +188,38 @@ pub fn spill_tracked<T: Encode>(
     first: usize,
     mut track: impl FnMut(Option<&SpilledBlock>),
 ) -> Result<SpilledBlock, SpillError> {
+    spill_recorded(heap, value, first, |r| match r {
+        Record::Stamped(b) => track(Some(b)),
+        Record::Released => track(None),
+        Record::Allocating | Record::Allocated(_) => {}
+    })
+}
+
+/// [`spill_tracked`] with a finer record: `record` also learns when an allocation is
+/// about to start and which block it returned, before the claim word is stamped (see
+/// [`Record`]), so that a holds table can name the block from the first instruction
+/// after the heap handed it out.
+///
+/// ```
+/// # use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
+/// # let seg = Segment::create(Layout::new("doc-spill-recorded", 1), 4 << 20).unwrap();
+/// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 4 << 20).unwrap();
+/// use zeroproc_codec::spill::{spill_recorded, Record};
+/// let mut seen = Vec::new();
+/// let b = spill_recorded(&heap, &vec![1u8; 1000], 16, |r| {
+///     seen.push(matches!(r, Record::Allocating | Record::Allocated(_) | Record::Stamped(_)))
+/// })
+/// .unwrap();
+/// // 16 bytes first: too small, released, then a larger block.
+/// assert_eq!(seen, [true, true, true, false, true, true, true]);
+/// b.free(&heap).unwrap();
+/// ```
+pub fn spill_recorded<T: Encode>(
+    heap: &Heap<'_>,
+    value: &T,
+    first: usize,
+    mut track: impl FnMut(Record<'_>),
+) -> Result<SpilledBlock, SpillError> {
     let mut size = first.max(16);
     loop {
         let alloc =
@@ -134,7 +229,15 @@ pub fn spill_tracked<T: Encode>(
                 block_size: 0,
                 carve_remaining: 0,
             }))?;
-        let offset = heap.alloc(alloc, 16).map_err(SpillError::Heap)?;
+        track(Record::Allocating);
+        let offset = match heap.alloc(alloc, 16) {
+            Ok(o) => o,
+            Err(e) => {
+                track(Record::Released);
+                return Err(SpillError::Heap(e));
+            }
+        };
+        track(Record::Allocated(offset));
         // The whole block is ours: use all of it (size classes round up).
         let usable = heap.usable_size(offset).unwrap_or(alloc);
         let p = heap.ptr_len(offset, usable).expect("a block just allocated lies in the heap");
@@ -150,7 +253,7 @@ pub fn spill_tracked<T: Encode>(
         // store below publishes the archive); this only lets a supervisor reclaim it
         // after this process died holding it (`track`).
         claim.store(nonce, Ordering::Relaxed);
-        track(Some(&SpilledBlock { offset, len: 0, nonce }));
+        track(Record::Stamped(&SpilledBlock { offset, len: 0, nonce }));
         let (overflowed, need) = (std::cell::Cell::new(false), std::cell::Cell::new(0));
         let r = rkyv::api::high::to_bytes_in::<_, rancor::Error>(
             value,
@@ -165,7 +268,7 @@ pub fn spill_tracked<T: Encode>(
                 return Ok(SpilledBlock { offset, len: w.pos(), nonce });
             }
             Err(e) => {
-                track(None); // before the free: never a record of a block not ours
+                track(Record::Released); // before the free: never a record of a block not ours
                 let _ = heap.free(offset);
                 if !overflowed.get() {
                     return Err(SpillError::Serialize(e));
@@ -254,7 +357,8 @@ fn next_nonce() -> u64 {
     let mut z = key.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)).max(1)
+    // Never 0, never with OWNER_BIT (an owner token is never taken for a nonce).
+    ((z ^ (z >> 31)) & !OWNER_BIT).max(1)
 }
 
 /// Why [`send_any`] failed. Nothing is leaked: a spilled block whose record could not be

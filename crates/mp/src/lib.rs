@@ -48,6 +48,7 @@ pub mod queue;
 mod segment_cache;
 pub mod segment_refs;
 pub mod shared;
+mod trim;
 
 pub use container::{Namespace, SharedDict, SharedList};
 pub use pipe::{pipe, pipe_oneway, Connection, PipeReceiver, PipeSender};

@@ -24,7 +24,7 @@ pub type Never = std::convert::Infallible;
 /// | [`TimeLimit`](Self::TimeLimit) | yes, for longer than its **limit**; it was killed | — | the job is too slow for its limit |
 /// | [`Timeout`](Self::Timeout) | unknown — the **caller** stopped waiting; the job was not stopped | `TimeoutError` | wait again, or cancel |
 /// | [`Cancelled`](Self::Cancelled) | no (or stopped by `terminate`) | `CancelledError` | expected after `cancel`/`terminate`/`shutdown` |
-/// | [`Decode`](Self::Decode) | maybe: arguments or result failed validation | `PicklingError` / `UnpicklingError` | a bug or damaged memory; not retryable as is |
+/// | [`Decode`](Self::Decode) | maybe: arguments or result failed validation; no, if the pool's function table is full (4,096 distinct functions) | `PicklingError` / `UnpicklingError` | a bug or damaged memory; not retryable as is (table full: submit fewer distinct functions, or to another pool) |
 /// | [`TooLarge`](Self::TooLarge) | arguments: no; result: **yes** | — | raise [`spill_heap`](crate::PoolBuilder::spill_heap), or send a handle (`Pool::share`, `SharedArray`) |
 /// | [`Shutdown`](Self::Shutdown) | no, submitted after `shutdown` | `RuntimeError` | a bug in the caller's ordering |
 /// | [`NoWorkers`](Self::NoWorkers) | no, every worker slot was retired | `BrokenProcessPool` | build a new pool |
@@ -99,6 +99,13 @@ pub enum JobError<E = Never> {
     /// result failed validation when it came back (the job ran), or the worker slot's rings
     /// were found corrupt and the slot was retired (its jobs fail with this). `message`
     /// says which.
+    ///
+    /// Also, though no data was wrong: the job's function could not be registered because
+    /// the pool's **function table is full** — a pool runs at most
+    /// [`FN_TABLE_SLOTS`](crate::FN_TABLE_SLOTS) (4,096) distinct functions (each distinct
+    /// function or closure submitted counts once, for the pool's life). The job never ran;
+    /// `Display` then prints the message alone, without "job data invalid". (A variant of
+    /// its own would break exhaustive matches on `JobError`.)
     Decode {
         /// What was wrong.
         message: String,
@@ -233,6 +240,10 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
             }
             JobError::Timeout => write!(f, "timed out waiting for the result"),
             JobError::Cancelled => write!(f, "job cancelled"),
+            // Not about the data: the message says what it is on its own.
+            JobError::Decode { message } if crate::fntable::is_table_full(message) => {
+                write!(f, "{message}")
+            }
             JobError::Decode { message } => write!(f, "job data invalid: {message}"),
             JobError::Job(e) => write!(f, "job failed: {e:?}"),
             JobError::NoWorkers => {
@@ -300,8 +311,9 @@ fn signal_cause(signal: i32) -> &'static str {
 /// Why [`Pool::build`](crate::PoolBuilder::build) failed.
 #[derive(Debug)]
 pub enum BuildError {
-    /// Called from a job or `Process` body: pools cannot be created inside a worker or a
-    /// process child.
+    /// Called from a job or initializer, or from the body of a daemon `Process`: pools
+    /// cannot be created inside a pool worker or a daemon process child (a non-daemon
+    /// `Process` child may build them, as in Python).
     InsideWorker,
     /// Bad configuration.
     Config(String),
@@ -354,8 +366,10 @@ impl fmt::Display for BuildError {
             ),
             BuildError::InsideWorker => write!(
                 f,
-                "pools cannot be created inside a worker or a Process child (a job or body \
-                 called Pool::build); build it in the controller"
+                "pools cannot be created inside a worker (a job or an initializer called \
+                 Pool::build) or a daemon Process child (as in Python: daemonic processes \
+                 are not allowed to have children); build it in the controller, or in a \
+                 non-daemon Process child"
             ),
             BuildError::Config(s) => write!(f, "bad pool configuration: {s}"),
             BuildError::Segment(e) => write!(f, "pool segment: {e}"),
@@ -494,6 +508,7 @@ impl<A> fmt::Display for TrySubmitError<A> {
         match self {
             TrySubmitError::Full(_) => write!(f, "every submission ring is full"),
             TrySubmitError::Shutdown(_) => write!(f, "the pool is shut down"),
+            TrySubmitError::Encode(_, e) if crate::fntable::is_table_full(e) => write!(f, "{e}"),
             TrySubmitError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
             TrySubmitError::NoWorkers(_) => write!(f, "every worker slot was retired"),
             TrySubmitError::TooLarge(_, e) => write!(f, "arguments too large: {e}"),
@@ -505,6 +520,9 @@ impl<A> fmt::Display for SubmitTimeoutError<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SubmitTimeoutError::Shutdown(_) => write!(f, "the pool is shut down"),
+            SubmitTimeoutError::Encode(_, e) if crate::fntable::is_table_full(e) => {
+                write!(f, "{e}")
+            }
             SubmitTimeoutError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
             SubmitTimeoutError::Timeout(_) => write!(f, "no room in the submission rings in time"),
             SubmitTimeoutError::NoWorkers(_) => write!(f, "every worker slot was retired"),

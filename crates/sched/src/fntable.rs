@@ -19,7 +19,14 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Distinct functions one pool can run (submitting a new one beyond this is an error).
+/// Distinct functions one pool can run over its life: submitting a new one beyond this
+/// fails without running, with [`JobError::Decode`](crate::JobError::Decode) whose message
+/// (printed alone) says "the pool's function table is full" (see
+/// [`Pool::submit`](crate::Pool::submit)).
+///
+/// ```
+/// assert_eq!(zeroproc_sched::FN_TABLE_SLOTS, 4096);
+/// ```
 pub const FN_TABLE_SLOTS: usize = 4096;
 
 /// Entries of the direct-mapped caches (controller and worker).
@@ -38,9 +45,27 @@ pub struct FnTable {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TableFull;
 
+/// How [`TableFull`]'s message starts: the errors that carry it as their `message`
+/// (`JobError::Decode`, `TrySubmitError::Encode`, `SubmitTimeoutError::Encode`) print it
+/// alone instead of under their own "job data invalid" / "arguments not encodable"
+/// (the job's data was fine: the function could not be registered).
+pub(crate) const TABLE_FULL: &str = "the pool's function table is full";
+
+/// Whether an error `message` is [`TableFull`]'s (see [`TABLE_FULL`]).
+pub(crate) fn is_table_full(message: &str) -> bool {
+    message.starts_with(TABLE_FULL)
+}
+
 impl std::fmt::Display for TableFull {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the pool's function table is full ({FN_TABLE_SLOTS} distinct functions)")
+        write!(
+            f,
+            "{TABLE_FULL}: {FN_TABLE_SLOTS} distinct functions were submitted to this pool \
+             already, and a pool runs at most that many; the job was not run (its \
+             arguments were not the problem). Submit fewer distinct functions (one \
+             function taking a tag or an enum in its arguments instead of many), or use \
+             another pool"
+        )
     }
 }
 
@@ -191,5 +216,33 @@ mod tests {
         let mut w = Validated::new();
         assert!(w.contains(&t, 16 * (FN_TABLE_SLOTS as u32 - 1)));
         assert!(!w.contains(&t, 7));
+    }
+
+    #[test]
+    fn a_full_table_is_not_reported_as_invalid_data() {
+        // The 4,097th function's submission fails with the table's message carried by
+        // JobError::Decode (submit) or the Encode variants (try_submit, submit_timeout),
+        // as `pool/submit.rs` maps it. Before, they printed "job data invalid: …" /
+        // "arguments not encodable: …": the data was fine.
+        use crate::{JobError, Never, SubmitTimeoutError, TrySubmitError};
+        let t = table();
+        let mut reg = Registry::new();
+        for i in 0..FN_TABLE_SLOTS as u32 {
+            reg.ensure(&t, i * 16).unwrap();
+        }
+        let message = reg.ensure(&t, 7).unwrap_err().to_string();
+        let shown = [
+            JobError::<Never>::Decode { message: message.clone() }.to_string(),
+            TrySubmitError::Encode((), message.clone()).to_string(),
+            SubmitTimeoutError::Encode((), message.clone()).to_string(),
+        ];
+        for m in shown {
+            assert!(m.starts_with("the pool's function table is full: 4096 distinct"), "{m}");
+            assert!(!m.contains("invalid") && !m.contains("not encodable"), "{m}");
+            assert!(m.contains("the job was not run"), "{m}");
+        }
+        // Other Decode messages keep their prefix.
+        let other = JobError::<Never>::Decode { message: "bad archive".into() }.to_string();
+        assert_eq!(other, "job data invalid: bad archive");
     }
 }

@@ -179,6 +179,18 @@ pub(crate) fn hand_over_stdout(cmd: &mut Command) {
 /// Set once `init` took a marker: this process is a worker or a `Process` child.
 static ENTERED: AtomicBool = AtomicBool::new(false);
 
+/// Set by a non-daemon `Process` child before its body runs: it may start pools and
+/// processes of its own, as a non-daemon `multiprocessing.Process` may (its workers and
+/// children are started from the same executable, as the controller's are).
+static MAY_HAVE_CHILDREN: AtomicBool = AtomicBool::new(false);
+
+/// Called by a non-daemon `Process` child before its body runs (see
+/// [`MAY_HAVE_CHILDREN`]).
+pub(crate) fn allow_children() {
+    // Relaxed: read on this thread or on threads the body starts later (spawn orders it).
+    MAY_HAVE_CHILDREN.store(true, Ordering::Relaxed);
+}
+
 /// Reads and removes a marker variable, so that programs this process starts (a job or a
 /// body running its own executable as a helper) do not inherit it and act on it too.
 /// `init` runs first in `main`, before the program starts threads (its contract), so
@@ -196,7 +208,8 @@ fn take_env(name: &str) -> Option<std::ffi::OsString> {
 pub(crate) enum Started {
     /// An ordinary process.
     No,
-    /// A worker or `Process` child whose `init` ran: a job or body is calling.
+    /// A worker or daemon `Process` child whose `init` ran: a job or body is calling.
+    /// (A non-daemon `Process` child counts as `No`: it may have children.)
     Entered,
     /// Started as one, but `main` did not call `init` first (it re-runs the program).
     WithoutInit,
@@ -206,7 +219,12 @@ pub(crate) enum Started {
 pub(crate) fn started() -> Started {
     // Relaxed: see `take_env`.
     if ENTERED.load(Ordering::Relaxed) {
-        Started::Entered
+        // Relaxed: see `allow_children`.
+        if MAY_HAVE_CHILDREN.load(Ordering::Relaxed) {
+            Started::No
+        } else {
+            Started::Entered
+        }
     } else if std::env::var_os(WORKER_ENV).is_some()
         || std::env::var_os(crate::process::PROCESS_ENV).is_some()
     {

@@ -60,6 +60,7 @@ mod worker;
 pub use error::SubmitError;
 pub use error::{BuildError, JobError, JobErrorKind, Never, SubmitTimeoutError, TrySubmitError};
 pub use fnid::fingerprint;
+pub use fntable::FN_TABLE_SLOTS;
 pub use future::JobFuture;
 pub use job::Message;
 pub use jobfn::{BandKernel, BandWithKernel, ChunkKernel, InitFn, JobFn, ZipKernel};

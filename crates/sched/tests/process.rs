@@ -354,3 +354,46 @@ fn misuse_messages_name_the_fix() {
     assert!(e.to_string().contains("starts once"), "{e}");
     p.join().unwrap();
 }
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// The body of a child that builds a pool of its own and a process of its own, and
+/// writes what they gave (or the errors) to `path`.
+fn nested(path: String) {
+    let pool = zeroproc_sched::Pool::builder().workers(2).build();
+    let got = match pool {
+        Ok(pool) => {
+            let sum: u64 =
+                (1..=10).map(|i| pool.submit(square, i)).map(|f| f.result().unwrap()).sum();
+            let mut p = Process::spawn(|code: i32| std::process::exit(code), 7).unwrap();
+            format!("pool {sum} process {:?}", p.join().unwrap())
+        }
+        Err(e) => format!("error {e}"),
+    };
+    std::fs::write(path, got).unwrap();
+}
+
+#[test]
+fn a_non_daemon_child_builds_a_pool_and_starts_processes_as_in_python() {
+    // Python allows a Pool (and Processes) inside a non-daemon Process. Before, the build
+    // was refused with BuildError::InsideWorker in every child.
+    let path = tmp("nested");
+    let mut p = Process::spawn(nested, path.to_str().unwrap().to_owned()).unwrap();
+    assert_eq!(p.join_timeout(Duration::from_secs(60)).unwrap(), Some(Exit::Code(0)));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "pool 385 process Code(7)");
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn a_daemon_child_is_refused_a_pool_with_the_reason() {
+    // As Python: "daemonic processes are not allowed to have children".
+    let path = tmp("nested-daemon");
+    let mut p = Process::new(nested, path.to_str().unwrap().to_owned()).daemon(true);
+    p.start().unwrap();
+    assert_eq!(p.join_timeout(Duration::from_secs(60)).unwrap(), Some(Exit::Code(0)));
+    let m = std::fs::read_to_string(&path).unwrap();
+    assert!(m.starts_with("error ") && m.contains("daemon") && m.contains("non-daemon"), "{m}");
+    std::fs::remove_file(path).unwrap();
+}

@@ -29,11 +29,13 @@ impl Cached for Mapping {
 /// The mapping of the segment `id` (text form), attached and cached on first use.
 pub(crate) fn attach(id: &str) -> Result<Arc<Mapping>, ChannelError> {
     let id: SegmentId = id.parse().map_err(ChannelError::BadId)?;
-    CACHE.attach(&id, || {
+    let m = CACHE.attach(&id, || {
         let seg =
             Segment::attach(&id, crate::channel::header::LAYOUT).map_err(ChannelError::Attach)?;
         Mapping::from_segment(seg)
-    })
+    })?;
+    m.register_trim();
+    Ok(m)
 }
 
 /// Caches the creator's own mapping (weakly).

@@ -9,8 +9,10 @@ use zeroproc_shm::Layout;
 
 /// `b"ZPCHAN01"`: Release-stored last by the creator, once the rings and the heap exist.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPCHAN01");
-/// Version of the header and of the record formats carried in the rings.
-pub(crate) const VERSION: u32 = 3;
+/// Version of the header and of the record formats carried in the rings. 4: the holds
+/// table's protocol (producer intents, consumers' owner tokens in claim words; see
+/// `holds.rs`), which builds of version 3 would misread.
+pub(crate) const VERSION: u32 = 4;
 /// Segment layout of every channel segment.
 pub(crate) const LAYOUT: Layout =
     Layout::new("zeroproc-channel", VERSION).with_type::<ChannelHeader>();

@@ -10,7 +10,9 @@ use crate::channel::mapping::Mapping;
 use crate::channel::message::Wait;
 use rkyv::rancor;
 use zeroproc_codec::envelope::Encode;
-use zeroproc_codec::spill::{spill_bytes, spill_tracked, SpillError, SpilledBlock, BLOCK_PREFIX};
+use zeroproc_codec::spill::{
+    spill_bytes, spill_recorded, Record, SpillError, SpilledBlock, BLOCK_PREFIX,
+};
 use zeroproc_shm::heap::{AllocError, Heap};
 use zeroproc_shm::wait::WaitStrategy;
 use zeroproc_shm::wait::{block_on, BlockError, Poll};
@@ -37,13 +39,13 @@ pub(crate) enum Content<'v, T> {
 
 /// A heap block holding `content`, waiting per `wait` while the heap is full; `closed`
 /// (the receivers are gone: nobody will free a block) is checked before every attempt.
-/// `track` is told which block is held while a value is written (`spill_tracked`).
+/// `track` is told which block is held while a value is written (`spill_recorded`).
 pub(crate) fn spill_waiting<T: Encode>(
     map: &Mapping,
     content: Content<'_, T>,
     wait: Wait,
     mut closed: impl FnMut() -> bool,
-    mut track: impl FnMut(Option<&SpilledBlock>),
+    mut track: impl FnMut(Record<'_>),
 ) -> Result<SpilledBlock, SpillFail> {
     let Some(heap) = map.heap() else { return Err(SpillFail::TooLarge) };
     let least = match content {
@@ -88,10 +90,10 @@ pub(crate) fn spill_waiting<T: Encode>(
 fn attempt<T: Encode>(
     heap: &Heap<'_>,
     content: &Content<'_, T>,
-    track: &mut impl FnMut(Option<&SpilledBlock>),
+    track: &mut impl FnMut(Record<'_>),
 ) -> Poll<SpilledBlock, SpillFail> {
     let r = match content {
-        Content::Value { value, first } => spill_tracked(heap, *value, *first, &mut *track),
+        Content::Value { value, first } => spill_recorded(heap, *value, *first, &mut *track),
         Content::Bytes(b) => spill_bytes(heap, b),
     };
     match r {

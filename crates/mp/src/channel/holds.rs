@@ -1,45 +1,71 @@
 //! The holds table: which process holds which spilled heap block of a channel, so that a
 //! block whose holder was killed goes back to the heap instead of leaking for the life of
 //! the channel. Holders: a queue consumer inside `get` or `get_with` or with a `Ref` alive,
-//! a pipe receiver likewise, and a queue producer serializing into a block or waiting for
-//! a slot to publish it in.
+//! a pipe receiver likewise, and a queue producer from just before it allocates a block
+//! until it publishes it.
 //!
-//! * A **queue consumer** registers `(pid, offset, nonce)` from the envelope just *before*
-//!   claiming the block (CAS nonce → 0), marks the entry [`CLAIMED`] right after the claim
-//!   (`decode_spilled_then`), and clears it just *before* freeing the block (also a block
-//!   whose archive failed validation).
-//!   A **pipe receiver** registers (marked claimed) just after its claim: a pipe record is
-//!   released only after the claim, and a receiver that attaches the end again reads it
-//!   again, so the block must stay unclaimed and unfreed until then.
-//! * A **producer** registers right after allocating the block (`spill_tracked`: the claim
-//!   word already holds the nonce) and clears its entry inside the slot copy, after the
-//!   slot is claimed and before it is published (`queue/put.rs`), or before giving the
-//!   block back.
+//! # States of an entry, and what a sweeper does with a dead holder's
 //!
-//! So while an entry names a pid, the block is not freed by that process (never freed and
-//! reused by someone else): marked claimed, it is claimed by it (claim word 0); unmarked,
-//! it is ours to take only if its claim word still holds the nonce (a producer's
-//! unpublished block; a consumer's that it died before claiming — the ring then releases
-//! the slot unread). A producer that finds the heap full **sweeps**: for each entry whose
-//! pid is dead (`process::is_alive`: a zombie counts as dead) it takes the entry over (CAS
-//! to its own pid, keeping the mark: one sweeper wins, and a sweeper killed meanwhile
-//! leaves the entry to the next) and frees the block — as it stands if marked claimed (and
-//! its claim word is 0), else only by claiming it with its nonce (then marking the entry),
-//! clearing the entry just before the free. A block named by a damaged
-//! record is never freed: its nonce does not match, and it was never marked claimed.
+//! An entry is three words: `pid` (plus state bits), `offset`, `nonce`. A producer that
+//! finds the heap full **sweeps**: for each entry whose pid is dead (`process::is_alive`:
+//! a zombie counts as dead) it takes the entry over (CAS of `pid` to its own, keeping the
+//! state bits: one sweeper wins, and a sweeper killed meanwhile leaves the entry to the
+//! next), then acts by state, clearing the entry before any free:
 //!
-//! What can still leak: a process killed in the few instructions between a queue
-//! consumer's claim and its mark, a pipe receiver's claim and its registration, a producer's allocation and its registration, or between clearing
-//! and freeing (or publishing); a pipe sender's block; and any block while the table is full
-//! ([`HOLDS`] holders at once: the extra ones are not registered). Pid reuse only delays a
-//! reclaim (the pid looks alive).
+//! | state (`pid` bits) | meaning | sweeper |
+//! |---|---|---|
+//! | `0` | free | — |
+//! | `FILLING` | being registered; words not trustworthy | clears it (the holder had no block yet, except a pipe receiver: see below) |
+//! | `ALLOCATING`, offset 0 | a producer's intent: it is about to allocate | clears it |
+//! | `ALLOCATING`, offset O | the heap returned O to the producer; claim word not stamped | O is the dead producer's, never published: stamps our owner token in it, turns the entry into a plain one of ours (so a sweeper after our death frees it by that token), clears, frees |
+//! | plain (O, nonce) | a producer's stamped unpublished block, or a queue consumer's block, before or after its claim | CAS of the claim word from the nonce (unpublished, or not yet claimed) or from the dead holder's owner token (claimed by it) to our own token; then clears and frees. Any other word: not the dead holder's (left alone) |
+//! | `CLAIMED` (O) | a pipe receiver's claimed block (claim word 0) | frees it if its claim word is 0 |
+//!
+//! * A **producer** (`queue/put.rs`, via `spill_recorded`) registers an intent
+//!   (`ALLOCATING`, offset 0) before every allocation; stores the offset as the first
+//!   thing after the heap returned the block; stores the nonce and leaves `ALLOCATING`
+//!   once the claim word holds it; clears the entry before freeing a block that was too
+//!   small (and when the heap had none, so no entry is held while waiting for room). It
+//!   clears the entry inside the slot copy, after the record is complete in the slot and
+//!   before it is published: if it dies between, the ring's recovery tombstones the slot
+//!   and hands the record to the queue's lost-record hook ([`reclaim_lost`]), which claims
+//!   the block by its nonce and frees it.
+//! * A **queue consumer** (`queue/get.rs`) registers `(pid, offset, nonce)` from the
+//!   envelope before claiming the block, claims it with its **owner token**
+//!   (`spill::owner_token`: CAS nonce → token, so the block itself names its holder from
+//!   the claim on, with no second store to be killed before), and clears the entry just
+//!   before freeing the block. Killed after popping the ring slot and before registering,
+//!   the ring's recovery releases the slot and hands the record to the lost-record hook,
+//!   which claims the block by its nonce (failing harmlessly if a registered consumer or a
+//!   sweeper got there first: one claimant of a nonce wins).
+//! * A **pipe receiver** registers (marked `CLAIMED`) just after its claim: a pipe record
+//!   is released only after the claim, and a receiver that attaches the end again reads
+//!   it again, so the block must stay unclaimed and unfreed until then.
+//!
+//! Why the owner token cannot be stale: an entry names a block only while its holder
+//! holds it (cleared before every free), and a nonce is stamped by the block's producer
+//! before any record names it; so a dead holder's token in the block named by its entry
+//! was put there by that holder. A block named by a damaged record is never freed: its
+//! nonce does not match.
+//!
+//! # What can still leak
+//!
+//! A process killed inside the heap's `alloc` after it took the block and before the
+//! offset is stored in the intent (a few dozen instructions: the heap's ALLOC store and
+//! return), or between clearing its entry and the heap's free CAS (the free's checks);
+//! a pipe receiver killed between its claim and its registration; a pipe sender's block;
+//! a sweeper or a lost-record hook killed while reclaiming (a second fault); and any block
+//! while the table is full ([`HOLDS`] holders at once: the extra ones are not registered).
+//! Closing the first two would need the heap to record a block's owner in the same atomic
+//! step that hands it out (the free lists' CAS is on the list head, not the block). Pid
+//! reuse only delays a reclaim (the pid looks alive).
 
 use crate::channel::mapping::Mapping;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{Header, HEADER_LEN};
-use zeroproc_codec::spill::{SpilledBlock, SPILL_BODY_LEN};
+use zeroproc_codec::spill::{claim_word, owner_token, Record, SpilledBlock, SPILL_BODY_LEN};
 use zeroproc_shm::heap::Heap;
 use zeroproc_shm::Offset;
 
@@ -50,8 +76,14 @@ pub(crate) const HOLDS: usize = 32;
 /// Set in `pid` while the entry's owner is still writing `offset` and `nonce`.
 const FILLING: u64 = 1 << 63;
 /// Set in `pid` once the holder has claimed the block (claim word 0): only then may a
-/// sweeper free it without its nonce.
+/// sweeper free it without its nonce. Pipe receivers only (queue consumers claim with
+/// their owner token instead).
 const CLAIMED: u64 = 1 << 62;
+/// Set in `pid` while a producer allocates: `offset` is 0 (nothing allocated yet) or the
+/// block the heap just returned, whose claim word holds anything yet.
+const ALLOCATING: u64 = 1 << 61;
+/// All the state bits of `pid`.
+const STATE: u64 = FILLING | CLAIMED | ALLOCATING;
 
 /// One entry: 0 in `pid` when free.
 #[repr(C)]
@@ -98,13 +130,42 @@ impl Registered<'_> {
     }
 }
 
+impl<'m> Registered<'m> {
+    /// For a producer's `spill_recorded`: keeps this entry in step with the block it holds
+    /// (see the module docs: an intent before the allocation, the offset as the first
+    /// thing after it, the nonce once stamped, cleared before a too-small block's free).
+    pub(crate) fn record(&mut self, map: &'m Mapping, r: Record<'_>) {
+        match r {
+            Record::Allocating => {
+                self.clear();
+                *self = intent(map);
+            }
+            Record::Allocated(offset) => {
+                if let Some(e) = self.entry {
+                    // Relaxed: read by a sweeper only once we are dead (our death orders
+                    // our stores before its reads, as for the ring's recovery).
+                    e.offset.store(offset.get(), Ordering::Relaxed);
+                }
+            }
+            Record::Stamped(b) => {
+                if let Some(e) = self.entry {
+                    let me = u64::from(zeroproc_shm::process::current_pid());
+                    e.nonce.store(b.nonce, Ordering::Relaxed);
+                    // Release: the nonce before the entry leaves ALLOCATING (a sweeper
+                    // then claims by it); pairs with the sweeper's Acquire load.
+                    e.pid.store(me, Ordering::Release);
+                }
+            }
+            Record::Released => self.clear(),
+        }
+    }
+}
+
 impl Registered<'_> {
-    /// For `decode_spilled_then`: `true` once the block is claimed ([`claimed`](Self::claimed)),
-    /// `false` before an invalid one is freed ([`clear`](Self::clear)).
+    /// For a queue consumer's `decode_spilled_as` (which claims with our owner token:
+    /// nothing to mark): `false` before an invalid block is freed ([`clear`](Self::clear)).
     pub(crate) fn owned(&mut self, owned: bool) {
-        if owned {
-            self.claimed();
-        } else {
+        if !owned {
             self.clear();
         }
     }
@@ -189,6 +250,41 @@ pub(crate) fn register_block<'m>(map: &'m Mapping, block: &SpilledBlock) -> Regi
     Registered { entry: None }
 }
 
+/// Takes back the block named by a spilled record that the ring's crash recovery dropped
+/// (`Ring::set_lost_record_hook`): its consumer died holding the slot, or its producer
+/// died holding it after the copy. Claims the block by the record's nonce and frees it;
+/// false (nothing touched) for an inline or partial record, or a block already claimed
+/// (its holder registered it: the sweep's business) or reclaimed by a sweeper.
+pub(crate) fn reclaim_lost(map: &Mapping, record: &[u8]) -> bool {
+    match (map.heap(), block_of(record)) {
+        (Some(heap), Some(block)) => zeroproc_codec::payload::reclaim(heap, &block),
+        _ => false,
+    }
+}
+
+/// Records that this producer is about to allocate a block (an empty registration when
+/// the table is full): `ALLOCATING` with no offset, until [`Registered::record`] fills it.
+pub(crate) fn intent(map: &Mapping) -> Registered<'_> {
+    let me = u64::from(zeroproc_shm::process::current_pid());
+    for e in &map.header().holds.0 {
+        // Acquire: as in `register_block`.
+        if e.pid.compare_exchange(0, me | FILLING, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            e.offset.store(0, Ordering::Relaxed);
+            e.nonce.store(0, Ordering::Relaxed);
+            // Release: publishes the zero offset before the entry counts as complete.
+            e.pid.store(me | ALLOCATING, Ordering::Release);
+            return Registered { entry: Some(e) };
+        }
+    }
+    Registered { entry: None }
+}
+
+/// This process's owner token: what a queue consumer's claim stores in a block's claim
+/// word (`decode_spilled_as`), naming it as the holder.
+pub(crate) fn my_token() -> u64 {
+    owner_token(zeroproc_shm::process::current_pid())
+}
+
 /// Sweeps run at most this often per process: each costs a liveness probe (a few
 /// syscalls) per registered holder, and a producer waiting for heap room retries at every
 /// freed block.
@@ -209,6 +305,11 @@ pub(crate) fn sweep(map: &Mapping, heap: &Heap<'_>) -> usize {
         return 0;
     }
     LAST_SWEEP.store(now, Ordering::Relaxed);
+    sweep_now(map, heap)
+}
+
+/// [`sweep`] without its rate limit.
+pub(crate) fn sweep_now(map: &Mapping, heap: &Heap<'_>) -> usize {
     let me = u64::from(zeroproc_shm::process::current_pid());
     let mut freed = 0;
     for e in &map.header().holds.0 {
@@ -217,51 +318,56 @@ pub(crate) fn sweep(map: &Mapping, heap: &Heap<'_>) -> usize {
         if p == 0 {
             continue;
         }
-        let pid = (p & !(FILLING | CLAIMED)) as u32;
+        let pid = (p & !STATE) as u32;
         if zeroproc_shm::process::is_alive(pid) {
             continue;
         }
         let (offset, nonce) = (e.offset.load(Ordering::Relaxed), e.nonce.load(Ordering::Relaxed));
-        // The entry becomes ours (keeping its CLAIMED mark) rather than free: if we are
-        // killed while reclaiming, the next sweeper finds it under our dead pid and
-        // carries on. AcqRel: one sweeper takes a dead holder's entry.
-        let claimed = p & CLAIMED;
-        if e.pid.compare_exchange(p, me | claimed, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        // The entry becomes ours (keeping its CLAIMED / ALLOCATING mark) rather than free:
+        // if we are killed while reclaiming, the next sweeper finds it under our dead pid
+        // and carries on. AcqRel: one sweeper takes a dead holder's entry.
+        let kept = p & (CLAIMED | ALLOCATING);
+        if e.pid.compare_exchange(p, me | kept, Ordering::AcqRel, Ordering::Relaxed).is_err() {
             continue;
         }
         let mut entry = Registered { entry: Some(e) }; // cleared on every path below
         if p & FILLING != 0 {
-            // Died before the entry was complete: its words are not trustworthy. The
-            // block leaks (a window of a few instructions).
+            // Died before the entry was complete: its words are not trustworthy. A
+            // producer's intent or a queue consumer's registration had no block yet; a
+            // pipe receiver's claimed block leaks (a window of a few instructions).
             continue;
         }
-        if reclaim(heap, &mut entry, Offset::new(offset), nonce, claimed != 0) {
+        let offset = Offset::new(offset);
+        let done = if p & ALLOCATING != 0 {
+            offset.get() != 0 && reclaim_allocated(heap, &mut entry, offset)
+        } else {
+            reclaim(heap, &mut entry, offset, nonce, pid, kept != 0)
+        };
+        if done {
             freed += 1;
         }
     }
     freed
 }
 
-/// Frees a dead holder's block whose entry `entry` we took over: if unmarked (a producer's
-/// unpublished block, or one a consumer died before claiming), only by claiming it with
-/// its nonce — marking the entry claimed before freeing, so a sweeper that takes over
-/// after our death frees it too —; if marked claimed, as it stands (claim word 0).
-/// Anything else (a damaged entry) is left alone. The entry is cleared before the free.
+/// Frees a dead holder's block whose entry `entry` we took over (see the module docs):
+/// * marked claimed (a pipe receiver): as it stands, if its claim word is 0;
+/// * else if its claim word still holds the nonce (a producer's unpublished block, or
+///   one a consumer died before claiming), or the dead holder's owner token (a queue
+///   consumer that claimed it): by a CAS of that word to our own token — the entry now
+///   names us, so a sweeper that takes over after our death frees it too.
+///
+/// Anything else (a block claimed by someone else, freed and reused, a damaged entry) is
+/// left alone. The entry is cleared before the free.
 fn reclaim(
     heap: &Heap<'_>,
     entry: &mut Registered<'_>,
     offset: Offset<u8>,
     nonce: u64,
+    dead: u32,
     claimed: bool,
 ) -> bool {
-    if heap.usable_size(offset).is_err() {
-        return false;
-    }
-    let Ok(p) = heap.ptr_len(offset, 8) else { return false };
-    // SAFETY: `p` is the 16-byte aligned start of a live heap block of at least 16 bytes
-    // in the mapping (checked just above); its first word is the claim word, only ever
-    // accessed atomically.
-    let word = unsafe { &*p.as_ptr().cast::<AtomicU64>() };
+    let Some(word) = claim_word(heap, offset) else { return false };
     if claimed {
         // Acquire: pairs with the dead holder's AcqRel claim CAS (nonce → 0), ordered
         // before its CLAIMED mark; the entry proves it had not freed the block, so nobody
@@ -271,13 +377,33 @@ fn reclaim(
         }
     } else {
         // AcqRel: as a reader's claim (`payload::claim`): exactly one claimant of a nonce
-        // wins; a block that was published and claimed, or freed and reused, has another
-        // word and is left alone.
-        if word.compare_exchange(nonce, 0, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        // (or of the dead holder's token) wins; a block that was published and claimed by
+        // someone else, or freed and reused, has another word and is left alone. The dead
+        // holder's token cannot be stale: its entry names the block only while it held it.
+        let me = my_token();
+        let take = |from: u64| {
+            from != 0
+                && word.compare_exchange(from, me, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        };
+        if !(take(nonce) || take(owner_token(dead))) {
             return false;
         }
-        entry.claimed();
     }
     entry.clear(); // before the free, as every holder does (a later drop does nothing)
+    heap.free(offset).is_ok()
+}
+
+/// Frees the block a producer died holding between its allocation and its stamp
+/// (`ALLOCATING` with an offset, entry taken over): it is the dead producer's, never
+/// published, whatever its claim word holds. Stamped with our token and turned into a
+/// plain entry of ours first, so that a sweeper that takes over after our death frees it
+/// by that token.
+fn reclaim_allocated(heap: &Heap<'_>, entry: &mut Registered<'_>, offset: Offset<u8>) -> bool {
+    let (Some(word), Some(e)) = (claim_word(heap, offset), entry.entry) else { return false };
+    // Release: the token before the entry leaves ALLOCATING (below).
+    word.store(my_token(), Ordering::Release);
+    // Release: pairs with a later sweeper's Acquire load of `pid`.
+    e.pid.store(u64::from(zeroproc_shm::process::current_pid()), Ordering::Release);
+    entry.clear(); // before the free, as every holder does
     heap.free(offset).is_ok()
 }

@@ -66,6 +66,8 @@ pub(crate) struct Mapping {
     heap: Option<Heap<'static>>,
     /// Created in this process: dropping the last handle marks the owner gone.
     owner: bool,
+    /// The heap's large-block activity at this process's last free (`crate::trim`).
+    activity: AtomicU64,
 }
 
 impl std::fmt::Debug for Mapping {
@@ -167,8 +169,9 @@ impl Mapping {
         // in `from_segment` (attachers in other processes).
         hdr.meta.magic.store(MAGIC, Ordering::Release);
         let heap = attach_heap(&seg, &geo)?;
-        let m = Arc::new(Mapping { seg, geo, heap, owner: true });
+        let m = Arc::new(Mapping { seg, geo, heap, owner: true, activity: AtomicU64::new(0) });
         cache::register_owner(&m);
+        m.register_trim();
         Ok(m)
     }
 
@@ -224,7 +227,7 @@ impl Mapping {
         }
         let seg = Arc::new(seg);
         let heap = attach_heap(&seg, &geo)?;
-        Ok(Mapping { seg, geo, heap, owner: false })
+        Ok(Mapping { seg, geo, heap, owner: false, activity: AtomicU64::new(0) })
     }
 
     /// Checks the kind and the message type.
@@ -262,11 +265,51 @@ impl Mapping {
         self.heap.as_ref()
     }
 
-    /// Wakes producers waiting for heap space (after a spilled block was freed).
+    /// Wakes producers waiting for heap space (after a spilled block was freed), and the
+    /// trim thread when large blocks came and went (`crate::trim`).
     pub(crate) fn heap_freed(&self) {
         // After the heap's free (a CAS): notify's SeqCst fence pairs with the waiter's
         // `prepare_wait` fence, so either we see the waiter or its re-try sees the block.
         self.header().heap_space.0.notify_all();
+        if let Some(now) = self.trim_activity() {
+            // Relaxed: a hint; a stale value costs one wake or delays a release to the
+            // next large free.
+            if self.activity.swap(now, Ordering::Relaxed) != now {
+                crate::trim::wake();
+            }
+        }
+    }
+
+    /// Adds this mapping's heap to the trim thread's (`crate::trim`).
+    pub(crate) fn register_trim(self: &Arc<Self>) {
+        if let Some(now) = self.trim_activity() {
+            // Relaxed: see `heap_freed`.
+            self.activity.store(now, Ordering::Relaxed);
+            let weak: std::sync::Weak<dyn crate::trim::Trim> = Arc::downgrade(self) as _;
+            crate::trim::register(weak);
+        }
+    }
+
+    /// The heap's large-block activity, if its pages may be released: a memfd segment
+    /// (see `crate::trim`).
+    fn trim_activity(&self) -> Option<u64> {
+        let heap = self.heap.as_ref()?;
+        matches!(self.seg.id(), SegmentId::Memfd { .. })
+            .then(|| heap.large_activity(crate::trim::MIN_BLOCK))
+    }
+}
+
+impl crate::trim::Trim for Mapping {
+    fn activity(&self) -> Option<u64> {
+        self.trim_activity()
+    }
+
+    fn release(&self) -> Option<u64> {
+        let heap = self.heap()?;
+        let released = heap.release_free_pages(crate::trim::MIN_BLOCK);
+        // Senders that found the blocks taken for that moment wait for them.
+        self.header().heap_space.0.notify_all();
+        Some(released)
     }
 }
 

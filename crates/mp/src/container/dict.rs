@@ -118,6 +118,7 @@ impl<K, V> SharedDict<K, V> {
 
 impl<K: Message, V: Message> SharedDict<K, V> {
     pub(crate) fn from_store(store: Arc<Store>) -> Self {
+        store.register_trim();
         Self { store, _t: PhantomData }
     }
 

@@ -90,6 +90,7 @@ impl<T> SharedList<T> {
 
 impl<T: Message> SharedList<T> {
     pub(crate) fn from_store(store: Arc<Store>) -> Self {
+        store.register_trim();
         Self { store, _t: PhantomData }
     }
 

@@ -70,6 +70,7 @@ impl Namespace {
     }
 
     pub(crate) fn from_store(store: Arc<Store>) -> Self {
+        store.register_trim();
         Self { store }
     }
 

@@ -8,7 +8,7 @@ use super::ContainerError;
 use std::cell::RefCell;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use zeroproc_shm::heap::Heap;
-use zeroproc_shm::sync::LockGuard;
+use zeroproc_shm::sync::{LockGuard, TryLockError};
 use zeroproc_shm::{Layout, Offset, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
 
 /// Smallest heap a container gets (the first table and a few entries).
@@ -196,6 +196,62 @@ impl Store {
             l.recover();
         }
         l
+    }
+}
+
+impl Store {
+    /// [`lock`](Self::lock) without waiting (`None`: another thread or process holds it).
+    /// For the trim thread, which holds no container lock.
+    fn try_lock(&self) -> Option<Locked<'_>> {
+        let token = self.seg.id().token();
+        let (guard, died) = match self.header().lock.try_lock() {
+            Ok(g) => (g, false),
+            Err(TryLockError::OwnerDied(d)) => (d.into_inner(), true),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        let _ = HELD.try_with(|h| h.borrow_mut().push(token));
+        let l = Locked { store: self, token, _guard: guard };
+        if died || l.intent_pending() {
+            l.recover();
+        }
+        Some(l)
+    }
+
+    /// The heap's large-block activity, if its pages may be released: a memfd segment
+    /// (see `crate::trim`).
+    fn trim_activity(&self) -> Option<u64> {
+        matches!(self.seg.id(), SegmentId::Memfd { .. })
+            .then(|| self.heap.large_activity(crate::trim::MIN_BLOCK))
+    }
+
+    /// Adds this container's heap to the trim thread's (`crate::trim`).
+    pub(crate) fn register_trim(self: &std::sync::Arc<Self>) {
+        if self.trim_activity().is_some() {
+            let weak: std::sync::Weak<dyn crate::trim::Trim> = std::sync::Arc::downgrade(self) as _;
+            crate::trim::register(weak);
+        }
+    }
+
+    /// Frees a heap block under the lock, waking the trim thread for a large one.
+    pub(crate) fn free_block(heap: &Heap<'_>, off: Offset<u8>) {
+        let large = heap.usable_size(off).is_ok_and(|n| n as u64 >= crate::trim::MIN_BLOCK);
+        // A DoubleFree (a recovery repeating a free) is expected and harmless.
+        if heap.free(off).is_ok() && large {
+            crate::trim::wake();
+        }
+    }
+}
+
+impl crate::trim::Trim for Store {
+    fn activity(&self) -> Option<u64> {
+        self.trim_activity()
+    }
+
+    fn release(&self) -> Option<u64> {
+        // Under the lock: every allocation and free of a container is made under it, so
+        // nothing races with the release.
+        let l = self.try_lock()?;
+        Some(l.heap().release_free_pages(crate::trim::MIN_BLOCK))
     }
 }
 

@@ -13,7 +13,7 @@
 
 use super::blob::{blob_size, write_blob};
 use super::header::{Intent, KIND_LIST};
-use super::store::Locked;
+use super::store::{Locked, Store};
 use super::table::{EMPTY, TOMB};
 use super::ContainerError;
 use std::ptr::NonNull;
@@ -92,7 +92,7 @@ impl<'s> Locked<'s> {
             let off = o.load(Acquire);
             if off > TOMB {
                 // A DoubleFree (a recovery repeating a free) is expected and harmless.
-                let _ = self.heap().free(Offset::new(off));
+                Store::free_block(self.heap(), Offset::new(off));
             }
         }
         self.clear_intent();
@@ -104,7 +104,7 @@ impl<'s> Locked<'s> {
             // Acquire: pairs with the Release record in `Tx::alloc`.
             let off = n.load(Acquire);
             if off > TOMB {
-                let _ = self.heap().free(Offset::new(off));
+                Store::free_block(self.heap(), Offset::new(off));
             }
         }
         self.clear_intent();
@@ -144,7 +144,7 @@ impl<'s> Locked<'s> {
             }
         };
         for b in offs.into_iter().filter(|&b| b > TOMB) {
-            let _ = self.heap().free(Offset::new(b));
+            Store::free_block(self.heap(), Offset::new(b));
         }
     }
 

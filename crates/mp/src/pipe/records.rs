@@ -139,7 +139,14 @@ impl<G: FnMut() -> bool> Overflow for PipeSpill<'_, G> {
 
     fn spill<T: Encode>(&mut self, value: &T, need: usize) -> Result<SpilledBlock, SendFail> {
         let content = Content::Value { value, first: first_block(need) };
-        spill_waiting(self.map, content, self.wait, &mut self.gone, |_| {}).map_err(|e| match e {
+        spill_waiting(
+            self.map,
+            content,
+            self.wait,
+            &mut self.gone,
+            |_: zeroproc_codec::spill::Record<'_>| {},
+        )
+        .map_err(|e| match e {
             SpillFail::Timeout => SendFail::Timeout,
             SpillFail::Closed => SendFail::Disconnected,
             SpillFail::TooLarge => SendFail::TooLarge,

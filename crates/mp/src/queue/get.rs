@@ -11,7 +11,7 @@ use crate::queue::error::{GetError, GetTimeoutError, TryGetError};
 use crate::queue::Queue;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, DecodeError, Header};
-use zeroproc_codec::payload::{decode_spilled_then, SpillGuard};
+use zeroproc_codec::payload::{decode_spilled_as, SpillGuard};
 use zeroproc_ring::mpmc::{PopTimeoutError, TryPopError};
 use zeroproc_shm::wait::deadline_after;
 
@@ -228,9 +228,11 @@ impl<T: Message> Queue<T> {
             .ok_or(DecodeError::BadSpill("the queue has no spill heap"))
             .map_err(corrupt)?;
         // Registered before the claim (reclaimed by its nonce if we die before claiming:
-        // the ring then releases the slot unread), marked claimed after (`holds.rs`).
+        // the ring then releases the slot unread), claimed with our owner token, which
+        // names us in the block itself (`holds.rs`).
         let mut reg = holds::register(&self.map, &g);
-        let (_, sg) = decode_spilled_then::<T>(&g, heap, |o| reg.owned(o)).map_err(corrupt)?;
+        let (_, sg) = decode_spilled_as::<T>(&g, heap, holds::my_token(), |o| reg.owned(o))
+            .map_err(corrupt)?;
         // The heap block is ours now; the slot goes back to the producers at once.
         drop(g);
         Ok(Ref::spilled(sg, reg, &self.map))
@@ -275,10 +277,10 @@ impl<T: Message> Queue<T> {
             }
             let heap = heap.ok_or(DecodeError::BadSpill("the queue has no spill heap"))?;
             // Registered before the claim (reclaimed by its nonce if we die before
-            // claiming: the ring then releases the slot unread), marked claimed after
-            // (`holds.rs`).
+            // claiming: the ring then releases the slot unread), claimed with our owner
+            // token, which names us in the block itself (`holds.rs`).
             let mut reg = holds::register(&self.map, bytes);
-            let (_, g) = decode_spilled_then::<T>(bytes, heap, |o| reg.owned(o))?;
+            let (_, g) = decode_spilled_as::<T>(bytes, heap, holds::my_token(), |o| reg.owned(o))?;
             Ok(Taken::Spilled(g, reg))
         };
         let r = match wait {

@@ -6,6 +6,8 @@ mod error;
 mod get;
 mod handle;
 pub mod joinable;
+#[cfg(test)]
+mod lost_tests;
 mod put;
 
 pub use crate::channel::{ChannelError, CorruptError, Ref};
@@ -288,7 +290,19 @@ impl<T> Queue<T> {
 }
 
 impl<T> Queue<T> {
-    pub(crate) fn from_parts(map: Arc<Mapping>, ring: mpmc::Ring) -> Self {
+    pub(crate) fn from_parts(map: Arc<Mapping>, mut ring: mpmc::Ring) -> Self {
+        // A spilled record that the ring's crash recovery drops (its consumer died before
+        // registering the block in the holds table, or its producer died after clearing
+        // its entry and before publishing) names a block nobody else will free: take it
+        // back by its nonce (`holds.rs`).
+        let weak = Arc::downgrade(&map);
+        ring.set_lost_record_hook(move |record| {
+            if let Some(map) = weak.upgrade() {
+                if crate::channel::holds::reclaim_lost(&map, record) {
+                    map.heap_freed();
+                }
+            }
+        });
         Queue { map, ring, _t: PhantomData }
     }
 
@@ -330,6 +344,28 @@ impl<T> Queue<T> {
     /// ```
     pub fn max_heap_size(&self) -> usize {
         self.map.geo().heap_max as usize
+    }
+
+    /// Occupancy of the spill heap (`None`: the queue has none): blocks in use and free
+    /// per size class, after taking back the blocks that processes killed while holding
+    /// them left behind (as a put that finds the heap full does). Exact only while no
+    /// process puts or gets; meant for tests and diagnostics, e.g. checking that nothing
+    /// leaked.
+    ///
+    /// ```
+    /// let q = zeroproc_mp::Queue::<Vec<u64>>::builder(2).max_heap_size(2 << 20).build().unwrap();
+    /// q.put(vec![7; 100_000]).unwrap(); // 800 KB: spilled
+    /// assert_eq!(q.heap_stats().unwrap().in_use_blocks(), 1);
+    /// drop(q.get().unwrap());
+    /// assert_eq!(q.heap_stats().unwrap().in_use_blocks(), 0);
+    /// ```
+    pub fn heap_stats(&self) -> Option<zeroproc_shm::heap::HeapStats> {
+        self.map.heap().map(|h| {
+            if crate::channel::holds::sweep_now(&self.map, h) > 0 {
+                self.map.heap_freed();
+            }
+            h.stats()
+        })
     }
 
     /// Values put and not yet taken (Python's `qsize()`): a snapshot, exact when no

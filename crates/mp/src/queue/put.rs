@@ -8,7 +8,7 @@
 //! when it is claimed (a claim cannot be given back except as a tombstone).
 
 use crate::channel::heap_wait::{first_block, spill_waiting, Content, SpillFail};
-use crate::channel::holds::{self, Registered};
+use crate::channel::holds::Registered;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::{with_scratch, Message, Wait, HEADER};
 use crate::queue::error::{PutError, PutTimeoutError, TryPutError};
@@ -20,7 +20,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::Encode;
 use zeroproc_codec::send::{self, Draft, Overflow, Records, SendError, SPILLED_RECORD_LEN};
-use zeroproc_codec::spill::SpilledBlock;
+use zeroproc_codec::spill::{Record, SpilledBlock};
 use zeroproc_ring::mpmc::{PushTimeoutError, TryPushError};
 use zeroproc_shm::wait::deadline_after;
 
@@ -236,15 +236,9 @@ impl<T> Overflow for QueueSpill<'_, '_, T> {
         }
         let content = Content::Value { value, first: first_block(need) };
         let (map, held) = (self.map, self.held);
-        // Registered from its allocation on (its claim word holds the nonce already);
-        // cleared before a too-small block is freed.
-        let track = |b: Option<&SpilledBlock>| {
-            let mut h = held.borrow_mut();
-            h.clear();
-            if let Some(b) = b {
-                *h = holds::register_block(map, b);
-            }
-        };
+        // Registered as an intent before each allocation, naming the block from the first
+        // instruction after it; cleared before a too-small block is freed (`holds.rs`).
+        let track = |r: Record<'_>| held.borrow_mut().record(map, r);
         spill_waiting(map, content, self.wait, || q.ring.is_closed(), track).map_err(|e| match e {
             SpillFail::Timeout => PutFail::Timeout,
             SpillFail::Closed => PutFail::Closed,

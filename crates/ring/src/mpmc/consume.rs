@@ -146,10 +146,22 @@ impl<S: Storage> Core<S> {
         // AcqRel: Release pairs with the AcqRel CAS of the consumer that skips the
         // tombstone; the dead writer's partial writes are ordered before by its death,
         // which `is_alive` observed. Only the exact stuck word is replaced.
+        // The (possibly partial) record, for the lost-record hook: the whole payload area,
+        // as the dead writer never stored its length. Copied while the slot still carries
+        // the dead writer's word (nobody writes it then), used only if our CAS below
+        // proves that word never changed meanwhile.
+        let record = self.lost.as_ref().map(|_| {
+            // SAFETY: the slot is WRITING by a dead process, so nobody writes it until the
+            // word changes; `slot_size` is the payload area's length.
+            unsafe { self.s.with_payload(pos, self.slot_size, <[u8]>::to_vec) }
+        });
         let tomb = pack(pos, State::Full, TOMBSTONE);
         if slot.state.compare_exchange(w, tomb, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             // Relaxed: a statistics counter.
             self.control().stats.dead_writers.fetch_add(1, Ordering::Relaxed);
+            if let (Some(hook), Some(record)) = (&self.lost, record) {
+                hook(&record);
+            }
         }
     }
 

@@ -157,11 +157,25 @@ impl<S: Storage> Core<S> {
         // AcqRel: Release pairs with the Acquire claim of the producer of `pos` (ours,
         // next); the dead reader's accesses are ordered before by its death, which
         // `is_alive` observed. Only the exact stuck word is replaced.
+        // The record, for the lost-record hook: copied while the slot still carries the
+        // dead reader's word (nobody writes it then), used only if our CAS below proves
+        // that word never changed meanwhile.
+        let record = self.lost.as_ref().map(|_| {
+            // Relaxed: written before the FULL store the dead reader's claim acquired, and
+            // not changed since (the slot stayed READING).
+            let len = (slot.len.load(Ordering::Relaxed) as usize).min(self.slot_size);
+            // SAFETY: the slot is READING by a dead process, so no producer writes it
+            // until the word changes; `len <= slot_size`.
+            unsafe { self.s.with_payload(pos, len, <[u8]>::to_vec) }
+        });
         let free = pack(pos, State::Empty, 0);
         if slot.state.compare_exchange(w, free, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             // Relaxed: a statistics counter.
             self.control().stats.dead_readers.fetch_add(1, Ordering::Relaxed);
             self.control().not_full.notify_all();
+            if let (Some(hook), Some(record)) = (&self.lost, record) {
+                hook(&record);
+            }
         }
     }
 

@@ -75,11 +75,28 @@ pub struct Stats {
 }
 
 /// The protocol over one ring's storage, with a process-local copy of its geometry.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Core<S> {
     pub(super) s: S,
     pub(super) cap: u64,
     pub(super) slot_size: usize,
+    /// Told the bytes of a record that crash recovery drops (see
+    /// [`Ring::set_lost_record_hook`](super::Ring::set_lost_record_hook)).
+    pub(super) lost: Option<LostRecordHook>,
+}
+
+/// What [`Core::lost`] calls: the bytes of a record a dead claimant left behind.
+pub(crate) type LostRecordHook = std::sync::Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Core<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("s", &self.s)
+            .field("cap", &self.cap)
+            .field("slot_size", &self.slot_size)
+            .field("lost", &self.lost.is_some())
+            .finish()
+    }
 }
 
 /// Under loom, SeqCst loads, stores and RMWs are modelled as Acquire/Release only (loom's
@@ -95,7 +112,7 @@ pub(super) fn model_sc_fence() {
 impl<S: Storage> Core<S> {
     pub(crate) fn new(s: S) -> Self {
         let g = s.geometry();
-        Core { cap: g.capacity as u64, slot_size: g.slot_size, s }
+        Core { cap: g.capacity as u64, slot_size: g.slot_size, s, lost: None }
     }
 
     pub(crate) fn storage(&self) -> &S {

@@ -143,6 +143,28 @@ impl Ring {
         self.core.is_closed()
     }
 
+    /// Sets a function this handle (and its clones made afterwards) calls with the bytes
+    /// of every record that its crash recovery drops: a record whose consumer died
+    /// holding it (`stats().dead_readers`), or the payload area of a slot whose producer
+    /// died writing it (`stats().dead_writers`: all `slot_size` bytes, possibly partial).
+    /// For records that own something outside the ring (a heap block they point at),
+    /// which would otherwise leak. Called once per recovered slot, by the one recoverer
+    /// whose recovery succeeded, after the slot was released (never while holding it).
+    ///
+    /// ```
+    /// use std::sync::{atomic::{AtomicUsize, Ordering}, Arc};
+    /// let mut ring = zeroproc_ring::mpmc::Ring::new(2, 64).unwrap();
+    /// let lost = Arc::new(AtomicUsize::new(0));
+    /// let l = lost.clone();
+    /// ring.set_lost_record_hook(move |_record: &[u8]| { l.fetch_add(1, Ordering::Relaxed); });
+    /// ring.try_push(b"x").unwrap();
+    /// assert_eq!(ring.try_pop().unwrap(), b"x"); // nobody died: never called
+    /// assert_eq!(lost.load(Ordering::Relaxed), 0);
+    /// ```
+    pub fn set_lost_record_hook(&mut self, hook: impl Fn(&[u8]) + Send + Sync + 'static) {
+        self.core.lost = Some(std::sync::Arc::new(hook));
+    }
+
     /// Recovery and corruption counters, shared by every process using the ring.
     pub fn stats(&self) -> Stats {
         self.core.stats()

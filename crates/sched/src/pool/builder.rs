@@ -20,6 +20,10 @@ use zeroproc_shm::{Segment, SegmentBuilder};
 
 /// Configures and starts a [`Pool`].
 ///
+/// Fixed limits (not configurable): a pool runs at most
+/// [`FN_TABLE_SLOTS`](crate::FN_TABLE_SLOTS) (4,096) distinct job functions over its life
+/// (see [`Pool::submit`]).
+///
 /// ```
 /// zeroproc_sched::init();
 /// use zeroproc_sched::{Pool, WaitStrategy};

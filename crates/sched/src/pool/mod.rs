@@ -114,6 +114,15 @@ impl Pool {
     /// [`try_submit`](Self::try_submit) / [`submit_timeout`](Self::submit_timeout) to get
     /// the arguments back instead.
     ///
+    /// **At most [`FN_TABLE_SLOTS`](crate::FN_TABLE_SLOTS) (4,096) distinct functions per
+    /// pool**, for its life: each distinct fn item or closure (each generic instance
+    /// counts once) is registered in the pool's function table on its first submission —
+    /// the table a worker checks before calling what a record names. The 4,097th fails
+    /// without running with [`JobError::Decode`] (`try_submit`/`submit_timeout`: `Encode`)
+    /// whose message says "the pool's function table is full"; resubmitting functions
+    /// already submitted goes on working. A program generating many functions (closures in
+    /// generic code) passes a tag in the arguments of one function instead.
+    ///
     /// A job takes **one** argument: several values go as a tuple, destructured in the
     /// closure's pattern (a two-parameter `fn add(a, b)` is "expected function that takes 1
     /// argument", E0593). Arguments and results are owned values that can be archived

@@ -42,6 +42,10 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
     std::env::remove_var(DAEMON_ENV);
     if daemon {
         die_with_parent(spec.parent);
+    } else {
+        // As in Python: a non-daemon child may start pools and processes of its own; a
+        // daemon one may not ("daemonic processes are not allowed to have children").
+        crate::launch::allow_children();
     }
     if crate::fnid::fingerprint() != spec.fingerprint {
         std::process::exit(exit::FINGERPRINT);

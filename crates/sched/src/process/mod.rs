@@ -161,8 +161,9 @@ pub enum ProcessError {
     Segment(zeroproc_shm::CreateError),
     /// The process could not be started or waited for.
     Io(std::io::Error),
-    /// Called from a job or `Process` body: processes cannot be started inside a worker or
-    /// a process child.
+    /// Called from a job or initializer, or from the body of a daemon `Process`:
+    /// processes cannot be started inside a pool worker or a daemon process child (a
+    /// non-daemon `Process` child may start them, as in Python).
     InsideWorker,
     /// The child exited before its body ran (e.g. `main` did not call `init()` first).
     NotRun {
@@ -193,8 +194,10 @@ impl std::fmt::Display for ProcessError {
             }
             ProcessError::InsideWorker => write!(
                 f,
-                "processes cannot be started inside a worker or a Process child (a job or \
-                 body called Process::start); start it in the controller"
+                "processes cannot be started inside a worker (a job or an initializer \
+                 called Process::start) or a daemon Process child (as in Python: daemonic \
+                 processes are not allowed to have children); start it in the controller, \
+                 or in a non-daemon Process child"
             ),
         }
     }
@@ -351,7 +354,8 @@ impl Process {
     /// Daemon processes die with the thread that started them (`PR_SET_PDEATHSIG`) and
     /// are killed when their `Process` is dropped; others (the default, as in Python)
     /// outlive their handle and their parent (and `#[zeroproc::main]` joins them when
-    /// `main` returns).
+    /// `main` returns). As in Python, a non-daemon child may build pools and start
+    /// processes of its own; in a daemon child both fail with `InsideWorker`.
     ///
     /// ```
     /// zeroproc_sched::init();

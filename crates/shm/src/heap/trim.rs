@@ -58,6 +58,41 @@ impl Heap<'_> {
         released
     }
 
+    /// A number that changes whenever a block of at least `min_block` bytes is allocated,
+    /// freed or carved (any process), and stays the same while none is: the free-list
+    /// heads of those classes (their tags move with every push and pop) and their carve
+    /// counts, folded together. For deciding that a heap has been
+    /// quiet long enough to [`release_free_pages`](Self::release_free_pages) (a few loads
+    /// per class; `release_free_pages` changes it too).
+    ///
+    /// ```
+    /// # use zeroproc_shm::heap::Heap;
+    /// # use zeroproc_shm::{Layout, Offset, Segment, HEADER_SIZE};
+    /// let seg = Segment::create(Layout::new("doc-heap-activity", 1), 8 << 20).unwrap();
+    /// let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 8 << 20).unwrap();
+    /// let quiet = heap.large_activity(1 << 20);
+    /// let small = heap.alloc(100, 16).unwrap();
+    /// assert_eq!(heap.large_activity(1 << 20), quiet, "small blocks are not counted");
+    /// let big = heap.alloc(2 << 20, 16).unwrap();
+    /// heap.free(big).unwrap();
+    /// assert_ne!(heap.large_activity(1 << 20), quiet);
+    /// # heap.free(small).unwrap();
+    /// ```
+    pub fn large_activity(&self, min_block: u64) -> u64 {
+        // Relaxed (all): a snapshot compared with a later one; a torn view only delays or
+        // hastens one release.
+        let mut h = 0u64;
+        for c in 0..self.num_classes {
+            if block_bytes(c) < min_block {
+                continue;
+            }
+            let slot = self.slot(c);
+            let (head, carved) = (slot.head.load(Relaxed), slot.carved.load(Relaxed));
+            h = (h.rotate_left(13) ^ head).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ carved;
+        }
+        h
+    }
+
     /// Releases the whole pages of block `idx` of class `c` after its header; the block
     /// is owned by the caller (popped). Returns the bytes released.
     fn release_block_pages(&self, idx: u64, c: u32) -> u64 {
