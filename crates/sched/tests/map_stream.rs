@@ -95,3 +95,39 @@ fn results_of_a_slow_input_come_back_before_more_items_are_read() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Item 0 runs until the items behind it have run (or 10 s pass); the others mark.
+fn head_waits_for_the_rest((dir, x, rest): (String, u64, u64)) -> bool {
+    if x != 0 {
+        std::fs::write(Path::new(&dir).join(format!("ran-{x}")), b"").unwrap();
+        return true;
+    }
+    let t0 = Instant::now();
+    while (1..=rest).any(|k| !Path::new(&dir).join(format!("ran-{k}")).exists()) {
+        if t0.elapsed() > Duration::from_secs(10) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// An ordered map whose oldest job is slow keeps the other worker busy with the items
+/// behind it, as Python's `map` (which submits every item at once) does. Before, the
+/// adaptive window (4 jobs on 2 workers) filled with finished jobs behind the slow head
+/// and the other worker sat idle until the head finished: here the head waited its whole
+/// 10 s for the 12 items behind it and returned false.
+#[test]
+fn an_ordered_map_feeds_idle_workers_past_a_slow_oldest_job() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let d = scratch("head");
+    let dir = d.to_string_lossy().into_owned();
+    let rest = 12u64;
+    let out: Vec<bool> = pool
+        .map(head_waits_for_the_rest, (0..=rest).map(|x| (dir.clone(), x, rest)))
+        .map(Result::unwrap)
+        .collect();
+    assert!(out[0], "the items behind the slow oldest job did not run while it ran");
+    assert!(out.iter().all(|&b| b));
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -451,13 +451,18 @@ where
     /// chunk and the refill stops as soon as a result can be handed out, so results come
     /// back as they are done instead of after a window of slow items.
     fn top_up(&mut self) {
+        self.top_up_counting(self.in_flight);
+    }
+
+    /// [`top_up`](Self::top_up), counting `busy` chunks against the window.
+    fn top_up_counting(&mut self, busy: usize) {
         if self.exhausted {
             return;
         }
         // Refill only once half the window has drained, then in few batches: one lock
         // acquisition and one publish per worker for many jobs, instead of one job each
         // time a result is taken.
-        let refill = self.in_flight <= self.window / 2;
+        let refill = busy <= self.window / 2;
         // The look for an idle worker (a try-lock of the pool: two atomic read-modify-
         // writes) is made at each refill and at every 16th result between refills; made
         // at every result it was 4.4 % of a tiny-job map's time (`perf`, 2026-12-06).
@@ -468,12 +473,16 @@ where
         {
             self.window = (self.window * 2).min(self.max_window);
         }
-        if self.in_flight > self.window / 2 {
+        if busy > self.window / 2 {
+            return;
+        }
+        let held = if self.max_window == 0 { self.window } else { self.max_window };
+        let want = (self.window - busy).min(held.saturating_sub(self.in_flight));
+        if want == 0 {
             return;
         }
         // One reference count per refill (each placed job takes one more).
         let sink = &self.sink.clone().expect("made by `next_item`");
-        let want = self.window - self.in_flight;
         let mut reading = Duration::ZERO;
         let mut batch = 1;
         let mut placed = 0;
@@ -499,6 +508,20 @@ where
             } else {
                 batch = 1;
             }
+        }
+    }
+
+    /// Chunks placed and not finished (with a fixed `window(n)`: placed and not yet
+    /// handed out).
+    fn busy(&self) -> usize {
+        match (&self.sink, self.max_window) {
+            (Some(sink), m) if m != 0 => {
+                // Acquire: pairs with the Release store in `Sink::store`; a stale count
+                // only delays a refill to the next look.
+                let stored = sink.stored.load(Ordering::Acquire);
+                (self.next_seq.saturating_sub(stored) as usize).min(self.in_flight)
+            }
+            _ => self.in_flight,
         }
     }
 
@@ -584,6 +607,11 @@ where
             if !self.ready.is_empty() {
                 continue;
             }
+            // The oldest chunk is not done (ordered): keep idle workers fed past it.
+            if self.feed_past_head() {
+                continue;
+            }
+            let sink = self.sink.as_deref().expect("made by `next_item`");
             // Acquire: as above (the change is then re-checked under the sink's lock).
             let ok = self
                 .pool
@@ -593,6 +621,30 @@ where
                 return None;
             }
         }
+    }
+}
+
+impl<F, I, A, R> Map<'_, F, I, A, R>
+where
+    F: JobFn<A, R>,
+    I: Iterator<Item = A>,
+    A: Message,
+    R: Message + Send + 'static,
+{
+    /// While an ordered map waits for its oldest chunk, places more chunks if a worker is
+    /// idle, counting against the window only the chunks not finished: the finished ones
+    /// held behind the slow oldest one count against `max_window`, which bounds memory.
+    /// (A worker sat idle for the whole of a 300 ms job at the head while the window was
+    /// full of done jobs behind it, where Python's `map` has submitted everything.) A
+    /// fixed `window(n)` is kept as set. True if it placed any.
+    #[cold]
+    fn feed_past_head(&mut self) -> bool {
+        if !self.ordered || self.exhausted || self.max_window == 0 || !self.pool.shared.starved() {
+            return false;
+        }
+        let before = self.next_seq;
+        self.top_up_counting(self.busy());
+        self.next_seq != before
     }
 }
 
