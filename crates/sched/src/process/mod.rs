@@ -350,8 +350,10 @@ impl Process {
 
     /// Daemon processes die with the thread that started them (`PR_SET_PDEATHSIG`) and
     /// are killed when their `Process` is dropped; others (the default, as in Python)
-    /// outlive their handle and their parent (and `#[zeroproc::main]` joins them when
-    /// `main` returns).
+    /// outlive their handle, and the program waits for them when it exits (`main`
+    /// returning, `std::process::exit`, a test binary's end), as Python joins its
+    /// non-daemon children at exit. A parent killed by a signal does not wait: its
+    /// non-daemon children run on.
     ///
     /// ```
     /// zeroproc_sched::init();
