@@ -7,7 +7,8 @@
 //! | a binary or example | `zeroproc::init();` first in `main` (or `#[zeroproc::main]`) |
 //! | a bench with `harness = false` | the same, first in its `main` |
 //! | a bench with criterion | `zeroproc::criterion_main!(benches);` instead of criterion's |
-//! | an integration test or a crate's unit tests (libtest) | `zeroproc::test_worker!();` once per test binary, at the top level or in any module (`mod tests`): a hidden `#[test]` the worker is started on |
+//! | a bench with divan | `fn main() { zeroproc::init(); divan::main(); }` |
+//! | an integration test or a crate's unit tests (libtest, also run by `cargo nextest`) | `zeroproc::test_worker!();` once per test binary, at the top level or in any module (`mod tests`): a hidden `#[test]` the worker is started on |
 //! | a doctest | `zeroproc::init();` as the first line of the example |
 //!
 //! Workers are started with the arguments `__zeroproc_worker --nocapture -q
