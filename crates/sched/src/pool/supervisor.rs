@@ -221,7 +221,8 @@ fn exited_in(
         // libtest found no test named `__zeroproc_worker` and exited successfully.
         Some(0) => {
             "the worker exited at once without serving: in a test binary, add \
-             zeroproc::test_worker!() (at the top level or in `mod tests`); elsewhere, \
+             zeroproc::test_worker!() (at the top level or in `mod tests`; every file in \
+             tests/ is a test binary of its own, the crate's unit tests another); elsewhere, \
              zeroproc::init() must be the first line of main"
         }
         Some(_) if bench => {
