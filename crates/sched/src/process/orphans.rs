@@ -66,7 +66,7 @@ pub(super) fn adopt(child: Child, kept: Kept) {
 /// the program exits; `#[zeroproc::main]` calls this when `main` returns, and every
 /// process that adopted a child calls it at `exit`).
 ///
-/// A child still running after [`NOTE_AFTER`] gets a note on standard error naming it,
+/// A child still running after 5 s gets a note on standard error naming it,
 /// so that a program (or a test binary) that does not end says what it waits for.
 pub fn join_adopted() {
     loop {
