@@ -86,7 +86,7 @@ pub fn join_adopted() {
                         "zeroproc: waiting for Process child {} to end: its handle was \
                          dropped while it ran, and a non-daemon child is joined when the \
                          program exits, as in Python (`.daemon(true)` makes it die with its \
-                         handle; `kill()` or `terminate()` it to stop it)",
+                         handle; or keep the handle and `terminate()` it)",
                         c.id()
                     );
                 }
