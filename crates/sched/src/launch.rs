@@ -7,7 +7,8 @@
 //! | a binary or example | `zeroproc::init();` first in `main` (or `#[zeroproc::main]`) |
 //! | a bench with `harness = false` | the same, first in its `main` |
 //! | a bench with criterion | `zeroproc::criterion_main!(benches);` instead of criterion's |
-//! | an integration test or a crate's unit tests (libtest) | `zeroproc::test_worker!();` once per test binary, at the top level or in any module (`mod tests`): a hidden `#[test]` the worker is started on |
+//! | a bench with divan | `fn main() { zeroproc::init(); divan::main(); }` |
+//! | an integration test or a crate's unit tests (libtest, also run by `cargo nextest`) | `zeroproc::test_worker!();` once per test binary, at the top level or in any module (`mod tests`): a hidden `#[test]` the worker is started on |
 //! | a doctest | `zeroproc::init();` as the first line of the example |
 //!
 //! Workers are started with the arguments `__zeroproc_worker --nocapture -q
@@ -438,7 +439,8 @@ macro_rules! test_worker {
 /// criterion's `criterion_main!` with [`init`] first: the `main` of a `cargo bench` target
 /// (`harness = false`) whose benchmarks use pools. Workers are the bench binary
 /// re-executed; they stop in `init` before criterion parses the arguments they were
-/// started with. Needs `criterion` (0.4 to 0.7) as a dev-dependency under that name.
+/// started with. Needs `criterion` as a dev-dependency under that name: 0.4 to 0.8 (0.5.1
+/// runs in `harnesscrate/`, 0.8.2 was checked once in a scratch crate).
 ///
 /// ```
 /// use criterion::{criterion_group, Criterion};

@@ -170,8 +170,9 @@ fn exited(index: usize, exit_code: Option<i32>, signal: Option<i32>, attached: b
 
 /// [`exited`]; `bench`: this program was started by `cargo bench` (it has `--bench` among
 /// its arguments), where a worker that exits at once with an error is most likely a
-/// criterion bench re-run whole (criterion's `criterion_main!`, not zeroproc's): it
-/// rejects the worker's arguments and exits with 2.
+/// criterion or divan bench re-run whole (criterion's `criterion_main!`, not zeroproc's, or
+/// `divan::main()` without `init()` first): it rejects the worker's arguments and exits
+/// with 2. Exit code 2 says the same without `--bench` (`cargo test --benches`).
 fn exited_in(
     index: usize,
     exit_code: Option<i32>,
@@ -220,13 +221,27 @@ fn exited_in(
         // libtest found no test named `__zeroproc_worker` and exited successfully.
         Some(0) => {
             "the worker exited at once without serving: in a test binary, add \
-             zeroproc::test_worker!() (at the top level or in `mod tests`); elsewhere, \
+             zeroproc::test_worker!() (at the top level or in `mod tests`; every file in \
+             tests/ is a test binary of its own, the crate's unit tests another); elsewhere, \
              zeroproc::init() must be the first line of main"
         }
         Some(_) if bench => {
             "it exited before attaching the pool: in a criterion bench, end it with \
-             zeroproc::criterion_main!(benches) in place of criterion's criterion_main! (with \
-             harness = false and a main of its own: zeroproc::init() as its first line)"
+             zeroproc::criterion_main!(benches) in place of criterion's criterion_main!; in a \
+             divan bench or one with a main of its own (harness = false), make \
+             `zeroproc::init();` the first line of main (before divan::main())"
+        }
+        // clap's exit code for arguments it rejects (criterion's and divan's parser, and
+        // many programs'): main parsed the worker's arguments before `init` could run.
+        // Also how a bench run by `cargo test --benches` (no `--bench`) ends.
+        Some(2) => {
+            "it exited with code 2 before attaching the pool, as an argument parser does \
+             when it rejects the worker's arguments (`__zeroproc_worker --nocapture -q \
+             --test-threads=1`): main parsed them before zeroproc::init() ran. Make \
+             `zeroproc::init();` the first line of main (or use #[zeroproc::main]); in a \
+             criterion bench, end it with zeroproc::criterion_main!(benches) in place of \
+             criterion's criterion_main!; in a divan bench, `zeroproc::init();` before \
+             divan::main()"
         }
         Some(_) => {
             "it exited before attaching the pool: the program failed to start as a worker \
@@ -529,7 +544,28 @@ mod tests {
     fn a_bench_whose_workers_exit_names_criterion_main() {
         let msg = exited_in(0, Some(2), None, false, true).to_string();
         assert!(msg.contains("zeroproc::criterion_main!(benches)"), "{msg}");
-        let msg = exited_in(0, Some(2), None, false, false).to_string();
+        let msg = exited_in(0, Some(1), None, false, false).to_string();
         assert!(!msg.contains("criterion"), "{msg}");
+    }
+
+    /// A divan bench whose `main` is `divan::main()` without `init()` first (harnessuser
+    /// round): its worker, the bench re-run, rejects the worker's arguments (exit 2) as
+    /// criterion's does, and the error told the user to use zeroproc's `criterion_main!`,
+    /// which a divan bench has no use for. Run by `cargo test --benches` (no `--bench`
+    /// argument), a criterion bench's error named neither macro nor bench.
+    #[test]
+    fn a_bench_whose_workers_reject_their_arguments_names_every_fix() {
+        for bench in [true, false] {
+            let msg = exited_in(0, Some(2), None, false, bench).to_string();
+            assert!(msg.contains("divan"), "{msg}");
+            assert!(
+                msg.contains("`zeroproc::init();` before divan::main()")
+                    || msg.contains(
+                        "`zeroproc::init();` the first line of main (before divan::main())"
+                    ),
+                "{msg}"
+            );
+            assert!(msg.contains("zeroproc::criterion_main!(benches)"), "{msg}");
+        }
     }
 }

@@ -353,9 +353,11 @@ impl Process {
 
     /// Daemon processes die with the thread that started them (`PR_SET_PDEATHSIG`) and
     /// are killed when their `Process` is dropped; others (the default, as in Python)
-    /// outlive their handle and their parent (and `#[zeroproc::main]` joins them when
-    /// `main` returns). As in Python, a non-daemon child may build pools and start
-    /// processes of its own; in a daemon child both fail with `InsideWorker`.
+    /// outlive their handle, and the program waits for them when it exits (`main`
+    /// returning, `std::process::exit`, a test binary's end), as Python joins its
+    /// non-daemon children at exit. A parent killed by a signal does not wait: its
+    /// non-daemon children run on. As in Python, a non-daemon child may build pools and
+    /// start processes of its own; in a daemon child both fail with `InsideWorker`.
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -677,9 +679,13 @@ fn not_run_reason(code: i32) -> &'static str {
             "main did not call zeroproc::init() first: the child ran the program's \
                           main up to Process::start"
         }
+        // libtest found no test named `__zeroproc_worker` and exited successfully, or a
+        // program's main ran to its end.
         0 => {
-            "the child ran the program's main to its end: zeroproc::init() is not the first \
-              line of main"
+            "the child ran the program's main to its end without serving: in a test binary, \
+             add zeroproc::test_worker!() (at the top level or in `mod tests`; every file in \
+             tests/ is a test binary of its own, the crate's unit tests another); elsewhere, \
+             zeroproc::init() must be the first line of main"
         }
         exit::FINGERPRINT => "the child is a different build of the program",
         exit::ATTACH | exit::BAD_SPEC => "the child could not attach its argument segment",

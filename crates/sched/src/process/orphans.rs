@@ -39,8 +39,10 @@ fn sweep(o: &mut Orphans) {
     o.list.retain_mut(|(c, _)| matches!(c.try_wait(), Ok(None)));
 }
 
-/// Keeps `child` (still running) and what it may need until it ends, then reaps it.
+/// Keeps `child` (still running) and what it may need until it ends, then reaps it; the
+/// process waits for it at `exit` (see [`join_at_exit`]).
 pub(super) fn adopt(child: Child, kept: Kept) {
+    join_at_exit();
     let mut o = lock();
     sweep(&mut o);
     o.list.push((child, kept));
@@ -61,7 +63,11 @@ pub(super) fn adopt(child: Child, kept: Kept) {
 }
 
 /// Waits until every adopted child has ended (Python joins its non-daemon children when
-/// the program exits; `#[zeroproc::main]` calls this when `main` returns).
+/// the program exits; `#[zeroproc::main]` calls this when `main` returns, and every
+/// process that adopted a child calls it at `exit`).
+///
+/// A child still running after 5 s gets a note on standard error naming it,
+/// so that a program (or a test binary) that does not end says what it waits for.
 pub fn join_adopted() {
     loop {
         let next = {
@@ -71,10 +77,48 @@ pub fn join_adopted() {
         };
         match next {
             Some((mut c, kept)) => {
+                let end = std::time::Instant::now() + NOTE_AFTER;
+                while matches!(c.try_wait(), Ok(None)) && std::time::Instant::now() < end {
+                    std::thread::sleep(REAP_EVERY);
+                }
+                if matches!(c.try_wait(), Ok(None)) {
+                    eprintln!(
+                        "zeroproc: waiting for Process child {} to end: its handle was \
+                         dropped while it ran, and a non-daemon child is joined when the \
+                         program exits, as in Python (`.daemon(true)` makes it die with its \
+                         handle; or keep the handle and `terminate()` it)",
+                        c.id()
+                    );
+                }
                 let _ = c.wait();
                 drop(kept);
             }
             None => return,
         }
     }
+}
+
+/// How long [`join_adopted`] waits for a child before it says so on standard error.
+const NOTE_AFTER: Duration = Duration::from_secs(5);
+
+/// Makes `exit` wait for the adopted children ([`join_adopted`]), registered once, by the
+/// first adoption: Python joins non-daemon children at exit whatever ends the program.
+/// Without it, only `#[zeroproc::main]` did: a test binary (libtest returns from its own
+/// `main`, or calls `exit(101)` when a test failed), a bench's `main` or a program using
+/// `init()` alone exited at once, and the child ran on alone after the run (a leftover
+/// process holding the harness's output pipe: nextest reports it as a leak, `cargo test |
+/// tee` waits for it) — or, if it had not attached its argument segment yet, exited without
+/// running its body, depending on timing (found by the harnessuser round).
+fn join_at_exit() {
+    extern "C" fn at_exit() {
+        // A panic must not unwind into libc's `exit`.
+        let _ = std::panic::catch_unwind(join_adopted);
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registers a plain `extern "C" fn()` that catches every panic; libc calls
+        // it from `exit` on the exiting thread. `join_adopted` takes the adoption lock
+        // only between waits, so a thread still adopting at that moment does not block it.
+        unsafe { libc::atexit(at_exit) };
+    });
 }
