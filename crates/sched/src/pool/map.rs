@@ -367,8 +367,12 @@ where
     /// a finished result is handed back before more items are read, as
     /// `multiprocessing.Pool.imap` does with its feeder thread; a result comes back about
     /// one item's arrival after its job is done. (Python's `Executor.map` reads the whole
-    /// input first.) The window also bounds memory: at most `window` chunks' arguments
-    /// and results are held at once, whatever the input's length.
+    /// input first.) The window also bounds memory: a fixed `window(n)` holds at most `n`
+    /// chunks' arguments and results at once, whatever the input's length. The adaptive
+    /// default counts only unfinished chunks while an ordered map waits for a slow oldest
+    /// one, so that idle workers take the items behind it (as Python's `map`, which
+    /// submits every item at once, does); the finished ones held for order are bounded by
+    /// 1024 chunks per worker.
     ///
     /// ```
     /// zeroproc_sched::init();
