@@ -228,3 +228,95 @@ fn relocation_racing_claims_with_stops_kills_and_cancels() {
     );
     assert!(moved > 0, "no job was relocated: the race was not exercised");
 }
+
+/// `shutdown(cancel_futures)` and `terminate` racing the workers' claims: every job is
+/// either answered with its own result (and ran once), cancelled without running, or (on
+/// `terminate`) cancelled while it ran — at most once.
+#[test]
+fn shutdown_and_terminate_racing_claims() {
+    let path = temp_log("close");
+    let mut rng = Rng::seeded();
+    let seed = rng.0;
+    let mut outcomes = Vec::new();
+    for round in 0..16 {
+        let pool = Pool::builder().workers(2).build().expect("pool");
+        let fs: Vec<_> = (0..20 + rng.below(60))
+            .map(|_| {
+                let key = outcomes.len() as u64;
+                outcomes.push(Outcome::Ok);
+                (key, pool.submit(logged, (path.clone(), key, rng.below(50))))
+            })
+            .collect();
+        spin_us(rng.below(500));
+        let terminate = round % 2 == 1;
+        if terminate {
+            pool.terminate();
+        } else {
+            pool.shutdown_with(zeroproc_sched::Shutdown::new().cancel_futures(true));
+        }
+        for (key, f) in fs {
+            let r = f.result_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+                panic!("job {key}: no outcome within 30 s (hang), seed {seed:#x}")
+            });
+            outcomes[key as usize] = match r {
+                Ok(v) => {
+                    assert_eq!(v, key * 3 + 1, "job {key}: another job's result");
+                    Outcome::Ok
+                }
+                // A job terminated while it ran may have logged its run: at most once.
+                Err(JobError::Cancelled) if terminate => Outcome::Died,
+                Err(JobError::Cancelled) => Outcome::Cancelled,
+                Err(e) => panic!("job {key}: unexpected {e:?} (seed {seed:#x})"),
+            };
+        }
+    }
+    check_runs(&path, &outcomes, seed);
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// A `map` dropped or timed out mid-stream cancels the chunks no worker has claimed
+/// (`Map::abandon`) while workers claim them: nothing runs twice, every item yielded ran
+/// once, and the pool serves on.
+#[test]
+fn abandoned_maps_racing_claims() {
+    let path = temp_log("map");
+    let pool = Pool::builder().workers(2).build().expect("pool");
+    let mut rng = Rng::seeded();
+    let seed = rng.0;
+    let mut next = 0u64;
+    let mut yielded = Vec::new();
+    for round in 0..40 {
+        let n = 50 + rng.below(200);
+        let items: Vec<(String, u64, u64)> =
+            (next..next + n).map(|k| (path.clone(), k, rng.below(30))).collect();
+        next += n;
+        let take = rng.below(n) as usize;
+        let mut m = pool.map(logged, items).chunk_size(1 + rng.below(4) as usize);
+        if round % 2 == 1 {
+            m = m.timeout(Duration::from_micros(200 + rng.below(2_000)));
+        }
+        let mut expect = next - n; // an ordered map: the items' own results, in order
+        for r in m.take(take) {
+            match r {
+                Ok(v) => {
+                    assert_eq!(v, expect * 3 + 1, "round {round}: another item's result");
+                    yielded.push(expect);
+                    expect += 1;
+                }
+                // The map's time-out: the rest is given up.
+                Err(JobError::Timeout | JobError::Cancelled) if round % 2 == 1 => expect += 1,
+                Err(e) => panic!("round {round}: unexpected {e:?} (seed {seed:#x})"),
+            }
+        }
+    }
+    assert_eq!(pool.submit(|x: u64| x, 5).result(), Ok(5), "the pool serves on");
+    pool.shutdown();
+    let runs = runs_per_key(&path, next as usize);
+    for (key, &n) in runs.iter().enumerate() {
+        assert!(n <= 1, "item {key} ran {n} times (seed {seed:#x})");
+    }
+    for k in yielded {
+        assert_eq!(runs[k as usize], 1, "item {k} was yielded but ran {} times", runs[k as usize]);
+    }
+    std::fs::remove_file(&path).unwrap();
+}
