@@ -12,7 +12,9 @@
 #[allow(dead_code, unused_imports)]
 mod claim;
 
-use claim::{aim_kill_words, job_finished_words, revoke_word, start_word, state_word, Claim};
+use claim::{
+    aim_kill_words, job_finished_words, repair_word, revoke_word, start_word, state_word, Claim,
+};
 use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::Arc;
 use loom::thread;
@@ -144,5 +146,51 @@ fn an_aimed_kill_never_lands_on_the_next_job() {
             assert_eq!(kill_for.load(Ordering::Relaxed), 0, "the aim was not withdrawn");
             assert!(on_next.load(Ordering::Relaxed), "the worker did not go on");
         }
+    });
+}
+
+/// Damage repair (`pool/damage.rs`) races its worker: the word of queued job 5 was
+/// overwritten with a newer id (100, never placed; the newest id placed on the worker is
+/// 9). The worker meets job 5 while the controller repairs the word and then reuses it for
+/// job 13 (its next lap, newer than every id placed before the repair): job 5 never runs,
+/// whatever the order, and job 13 runs once its record is published.
+#[test]
+fn a_repaired_word_skips_the_damaged_job_and_admits_the_next_lap() {
+    loom::model(|| {
+        let word = Arc::new(AtomicU64::new(100 << 2 | 2)); // the stray write
+        let tail = Arc::new(AtomicU64::new(0));
+        let (w, t) = (word.clone(), tail.clone());
+        let worker = thread::spawn(move || {
+            let ran5 = start_word(&w, 5);
+            let ran13 = (t.load(Ordering::Acquire) == 1).then(|| start_word(&w, 13));
+            (ran5, ran13)
+        });
+        assert!(repair_word(&word, 9), "the damaged word was not repaired");
+        assert_ne!(state_word(&word, 5), Claim::Queued, "job 5 looks startable after repair");
+        tail.store(1, Ordering::Release); // job 13 placed: nothing written to the word
+        let (ran5, ran13) = worker.join().unwrap();
+        assert!(!ran5, "the job of a damaged word ran (it was failed as skipped)");
+        if let Some(ran13) = ran13 {
+            assert!(ran13, "the next lap's job was skipped after the repair");
+        }
+        assert!(!start_word(&word, 5) && !start_word(&word, 9), "repaired ids stay resolved");
+    });
+}
+
+/// Repair never takes a live claim: the word of job 7 (previous lap: job 3, resolved) is
+/// not damaged; the worker claims 7 while the controller repairs the region with newest
+/// id 9. The claim stands and the word keeps saying so.
+#[test]
+fn repair_leaves_an_undamaged_word_and_its_claim_alone() {
+    loom::model(|| {
+        let word = Arc::new(AtomicU64::new(3 << 2 | 2));
+        let w = word.clone();
+        let worker = thread::spawn(move || start_word(&w, 7));
+        let repaired = repair_word(&word, 9);
+        let ran = worker.join().unwrap();
+        assert!(!repaired, "an undamaged word was rewritten");
+        assert!(ran, "the worker lost job 7 to the repair");
+        assert_eq!(state_word(&word, 7), Claim::Running);
+        assert!(!revoke_word(&word, 7), "a claimed job was revoked");
     });
 }

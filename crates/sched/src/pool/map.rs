@@ -367,8 +367,12 @@ where
     /// a finished result is handed back before more items are read, as
     /// `multiprocessing.Pool.imap` does with its feeder thread; a result comes back about
     /// one item's arrival after its job is done. (Python's `Executor.map` reads the whole
-    /// input first.) The window also bounds memory: at most `window` chunks' arguments
-    /// and results are held at once, whatever the input's length.
+    /// input first.) The window also bounds memory: a fixed `window(n)` holds at most `n`
+    /// chunks' arguments and results at once, whatever the input's length. The adaptive
+    /// default counts only unfinished chunks while an ordered map waits for a slow oldest
+    /// one, so that idle workers take the items behind it (as Python's `map`, which
+    /// submits every item at once, does); the finished ones held for order are bounded by
+    /// 1024 chunks per worker.
     ///
     /// **A set window is kept as set**, so an ordered map whose oldest chunk is slow holds
     /// at most `jobs` chunks: once the ones behind it are done, a worker idles until it
@@ -633,30 +637,6 @@ where
     }
 }
 
-impl<F, I, A, R> Map<'_, F, I, A, R>
-where
-    F: JobFn<A, R>,
-    I: Iterator<Item = A>,
-    A: Message,
-    R: Message + Send + 'static,
-{
-    /// While an ordered map waits for its oldest chunk, places more chunks if a worker is
-    /// idle, counting against the window only the chunks not finished: the finished ones
-    /// held behind the slow oldest one count against `max_window`, which bounds memory.
-    /// (A worker sat idle for the whole of a 300 ms job at the head while the window was
-    /// full of done jobs behind it, where Python's `map` has submitted everything.) A
-    /// fixed `window(n)` is kept as set. True if it placed any.
-    #[cold]
-    fn feed_past_head(&mut self) -> bool {
-        if !self.ordered || self.exhausted || self.max_window == 0 || !self.pool.shared.starved() {
-            return false;
-        }
-        let before = self.next_seq;
-        self.top_up_counting(self.busy());
-        self.next_seq != before
-    }
-}
-
 /// Dropping the iterator before its end cancels the chunks that no worker has started,
 /// as Python's `map` cancels its pending futures when its iterator is closed; chunks
 /// already running finish and their results are discarded — unless the pool was built
@@ -773,6 +753,22 @@ where
     A: Message,
     R: Message + Send + 'static,
 {
+    /// While an ordered map waits for its oldest chunk, places more chunks if a worker is
+    /// idle, counting against the window only the chunks not finished: the finished ones
+    /// held behind the slow oldest one count against `max_window`, which bounds memory.
+    /// (A worker sat idle for the whole of a 300 ms job at the head while the window was
+    /// full of done jobs behind it, where Python's `map` has submitted everything.) A
+    /// fixed `window(n)` is kept as set. True if it placed any.
+    #[cold]
+    fn feed_past_head(&mut self) -> bool {
+        if !self.ordered || self.exhausted || self.max_window == 0 || !self.pool.shared.starved() {
+            return false;
+        }
+        let before = self.next_seq;
+        self.top_up_counting(self.busy());
+        self.next_seq != before
+    }
+
     /// `next` past the current chunk, or with a progress bar to advance.
     #[inline(never)]
     fn next_slow(&mut self) -> Option<Result<R, JobError>> {

@@ -11,6 +11,8 @@ mod events;
 mod inplace;
 #[cfg(test)]
 mod kill_window_tests;
+#[cfg(test)]
+mod linger_tests;
 mod live;
 pub(crate) mod locked;
 mod map;

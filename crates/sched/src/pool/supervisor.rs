@@ -324,7 +324,7 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
     if closed && core.owed() == 0 {
         core.place_stops();
     }
-    stop_lingering(&mut core);
+    died |= stop_lingering(shared, &mut core);
     core.balance(shared, true);
     let all_gone = core.slots.iter().all(|s| s.child.is_none() && (s.broken || s.load == 0));
     super::observe::publish(shared, &core);
@@ -464,9 +464,12 @@ fn enforce_timeout(shared: &Shared, core: &mut Core, w: usize) {
 }
 
 /// Kills workers that were asked to exit and have not (see [`EXIT_GRACE`]); abandons
-/// killed ones the kernel does not let go of (see [`REAP_LIMIT`]).
-fn stop_lingering(core: &mut Core) {
-    for slot in core.slots.iter_mut() {
+/// killed ones the kernel does not let go of (see [`REAP_LIMIT`]), accounting for each
+/// as a death ([`abandon`]). True if one was abandoned (jobs may have failed).
+fn stop_lingering(shared: &Shared, core: &mut Core) -> bool {
+    let mut abandoned = false;
+    for w in 0..core.slots.len() {
+        let slot = &mut core.slots[w];
         let (Some(t), Some(c)) = (slot.asked_exit, slot.child.as_mut()) else { continue };
         let waited = t.elapsed();
         if waited > EXIT_GRACE + REAP_LIMIT {
@@ -476,11 +479,36 @@ fn stop_lingering(core: &mut Core) {
                 c.id(),
                 waited
             );
+            // Sent at EXIT_GRACE already, unless this thread did not look since: once
+            // killed, the process runs no more of its code when it leaves the kernel.
+            let _ = c.kill();
             slot.child = None;
+            // Its successor, a new process, was asked nothing (it was abandoned at its
+            // first look, unkilled, and replaced: a new process per tick on the same rings).
+            slot.asked_exit = None;
+            abandon(shared, core, w);
+            abandoned = true;
         } else if waited > EXIT_GRACE {
             let _ = c.kill();
         }
     }
+    abandoned
+}
+
+/// Worker `w` was killed and abandoned unreaped: as in [`on_death`], what it completed is
+/// delivered and the job it had claimed fails — its word says RUNNING, so no successor
+/// runs it, and a killed process answers nothing (the job's future waited for ever, and a
+/// closed pool's supervisor with it: `terminate` hung).
+fn abandon(shared: &Shared, core: &mut Core, w: usize) {
+    core.drain(w, shared);
+    let cur = shared.control(w).current();
+    let e = match core.slots[w].kill.take() {
+        Some((id, e)) if id == cur || id == 0 => e,
+        // Its exit status is unknown, as for a status lost to the kernel (`reap::lost`).
+        _ => JobError::WorkerDied { signal: None, exit_code: None },
+    };
+    let claims = shared.claims();
+    core.fail_held(w, |id| claims.state(id) == Claim::Running, &|| e.clone());
 }
 
 /// Which ring a worker that exited with `code` reported corrupt (its state word), if any.
