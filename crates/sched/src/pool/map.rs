@@ -374,6 +374,15 @@ where
     /// submits every item at once, does); the finished ones held for order are bounded by
     /// 1024 chunks per worker.
     ///
+    /// **A set window is kept as set**, so an ordered map whose oldest chunk is slow holds
+    /// at most `jobs` chunks: once the ones behind it are done, a worker idles until it
+    /// finishes (Python's `map` has submitted every item). The adaptive default keeps
+    /// placing chunks past a slow oldest one while a worker is idle, holding up to 1024
+    /// finished chunks per worker; so does [`map_unordered`](super::Pool::map_unordered)
+    /// with any window, since it hands results out as they come. (Measured, 2 workers, one
+    /// 400 ms item then 59 of 10 ms: adaptive 500–520 ms, as the greedy schedule;
+    /// `window(4)` 700–720 ms, `window(16)` 630–660 ms.)
+    ///
     /// ```
     /// zeroproc_sched::init();
     /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
