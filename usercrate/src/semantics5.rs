@@ -695,6 +695,13 @@ pub fn containers_missing_keys_and_indices() -> Outcome {
 pub fn cancel_runs_callbacks() -> Outcome {
     let pool = build(Pool::builder().workers(1))?;
     let busy = pool.submit(nap, 200);
+    // Started before the shutdown below (else it is pending, and cancelled like the rest:
+    // under load the worker may not have taken it yet — this failed 1 run in 5 so).
+    let t0 = std::time::Instant::now();
+    while !busy.running() && !busy.done() {
+        ensure(t0.elapsed() < Duration::from_secs(10), || "the busy job never started".into())?;
+        std::thread::yield_now();
+    }
     let queued: Vec<_> = (0..3).map(|i| pool.submit(nap, i)).collect();
     let (tx, rx) = mpsc::channel();
     for f in &queued {
