@@ -13,6 +13,7 @@ use zeroproc::sync::{Lock, LockTimeoutError};
 use zeroproc::{CellHandle, QueueHandle, SharedCell};
 use zeroproc::{JobError, Pool, Process, Queue};
 use zeroproc_testkit as tk;
+use zeroproc_testkit::{spin_us, Rng};
 
 zeroproc::test_worker!();
 
@@ -21,32 +22,11 @@ fn count(var: &str, default: u64) -> u64 {
     std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// xorshift64*: reproducible "random" points (the seed is printed with each summary).
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Rng {
-        let seed = count("ZEROPROC_SEED", 0).max(1)
-            ^ (std::process::id() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        Rng(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-/// Busy-waits for `us` microseconds (a job or a kill point that is not a sleep).
-fn spin_us(us: u64) {
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_micros(us) {
-        std::hint::spin_loop();
-    }
+/// Reproducible "random" points (the seed is printed with each summary). This test's generator: `ZEROPROC_SEED` (to repeat a run) mixed with the process id.
+fn seeded() -> Rng {
+    let seed = count("ZEROPROC_SEED", 0).max(1)
+        ^ (std::process::id() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    Rng::new(seed)
 }
 
 /// The job of the kill test: logs its id (one O_APPEND write), works for `us`, answers.
@@ -79,8 +59,8 @@ fn sigkill_workers_at_random_points() {
     let kills = count("ZEROPROC_KILLS", 1000);
     let path = temp_path("kills");
     let p = Pool::builder().workers(2).build().unwrap();
-    let mut rng = Rng::seeded();
-    let seed = rng.0;
+    let mut rng = seeded();
+    let seed = rng.state();
     let (mut ok, mut died, mut idle_kills, mut next_id) = (0u64, 0u64, 0u64, 0u64);
     let mut max_wait = Duration::ZERO;
     let mut outcomes: Vec<Option<bool>> = Vec::new(); // per job: Some(true) = ok
@@ -278,7 +258,7 @@ fn zeroproc_shm_entries() -> HashSet<String> {
 #[test]
 fn sigkill_controller_with_workers_mid_job() {
     let rounds = count("ZEROPROC_FAULT_ROUNDS", 10);
-    let mut rng = Rng::seeded();
+    let mut rng = seeded();
     let mut worst = Duration::ZERO;
     for round in 0..rounds {
         let before = zeroproc_shm_entries();
@@ -340,7 +320,7 @@ fn lock_holder_killed_mid_operation() {
     let lock = SharedCell::new(Lock::new()).unwrap();
     let a = SharedCell::new(AtomicU64::new(0)).unwrap();
     let b = SharedCell::new(AtomicU64::new(0)).unwrap();
-    let mut rng = Rng::seeded();
+    let mut rng = seeded();
     let (mut owner_died, mut clean) = (0, 0);
     for round in 0..rounds {
         let start = a.load(Ordering::Relaxed);
@@ -390,7 +370,7 @@ fn produce(q: QueueHandle<u64>) {
 #[test]
 fn queue_producer_killed_mid_put() {
     let rounds = count("ZEROPROC_FAULT_ROUNDS", 10) * 3;
-    let mut rng = Rng::seeded();
+    let mut rng = seeded();
     let mut total = 0;
     for round in 0..rounds {
         let q = Queue::<u64>::new(32).unwrap();
@@ -451,7 +431,7 @@ fn consume((q, path): (QueueHandle<u64>, String)) {
 fn queue_consumer_killed_mid_get() {
     let rounds = count("ZEROPROC_FAULT_ROUNDS", 10) * 3;
     const N: u64 = 3000;
-    let mut rng = Rng::seeded();
+    let mut rng = seeded();
     let (mut lost_total, mut by_victim) = (0, 0);
     for round in 0..rounds {
         let path = temp_path(&format!("consumer-{round}"));

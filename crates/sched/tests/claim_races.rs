@@ -13,34 +13,16 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 use zeroproc_sched::{JobError, Pool};
+use zeroproc_testkit::{spin_us, Rng};
 
 zeroproc_sched::test_worker!();
 
 /// xorshift64*: reproducible "random" points (the seed is printed on failure).
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Rng {
-        let seed = (std::process::id() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            ^ Instant::now().elapsed().as_nanos() as u64;
-        Rng(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn spin_us(us: u64) {
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_micros(us) {
-        std::hint::spin_loop();
-    }
+/// This test's generator: seeded by the process id and the clock.
+fn seeded() -> Rng {
+    let seed = (std::process::id() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ Instant::now().elapsed().as_nanos() as u64;
+    Rng::new(seed)
 }
 
 /// Logs `key` (one O_APPEND write: atomic), works for `us`, answers `key * 3 + 1`.
@@ -109,8 +91,8 @@ fn check_runs(path: &str, outcomes: &[Outcome], seed: u64) {
 fn cancel_racing_claims_over_many_laps() {
     let path = temp_log("cancel");
     let pool = Pool::builder().workers(2).build().expect("pool");
-    let mut rng = Rng::seeded();
-    let seed = rng.0;
+    let mut rng = seeded();
+    let seed = rng.state();
     let mut outcomes = Vec::new();
     // 2 workers: regions of 512 words, so ~1,500 jobs each are three laps of every word.
     while outcomes.len() < 3000 {
@@ -159,8 +141,8 @@ fn cancel_racing_claims_over_many_laps() {
 fn relocation_racing_claims_with_stops_kills_and_cancels() {
     let path = temp_log("relocate");
     let pool = Pool::builder().workers(3).max_jobs_per_worker(97).build().expect("pool");
-    let mut rng = Rng::seeded();
-    let seed = rng.0;
+    let mut rng = seeded();
+    let seed = rng.state();
     let mut outcomes = Vec::new();
     let t0 = Instant::now();
     let mut kills = 0;
@@ -235,8 +217,8 @@ fn relocation_racing_claims_with_stops_kills_and_cancels() {
 #[test]
 fn shutdown_and_terminate_racing_claims() {
     let path = temp_log("close");
-    let mut rng = Rng::seeded();
-    let seed = rng.0;
+    let mut rng = seeded();
+    let seed = rng.state();
     let mut outcomes = Vec::new();
     for round in 0..16 {
         let pool = Pool::builder().workers(2).build().expect("pool");
@@ -281,8 +263,8 @@ fn shutdown_and_terminate_racing_claims() {
 fn abandoned_maps_racing_claims() {
     let path = temp_log("map");
     let pool = Pool::builder().workers(2).build().expect("pool");
-    let mut rng = Rng::seeded();
-    let seed = rng.0;
+    let mut rng = seeded();
+    let seed = rng.state();
     let mut next = 0u64;
     let mut yielded = Vec::new();
     for round in 0..40 {
