@@ -930,6 +930,15 @@ fn mapped_from(addr: usize) -> String {
     String::new()
 }
 
+/// The process whose memfd (`zeroproc-PID`) the memory at `addr` is mapped from.
+fn mapped_from_pid(addr: usize) -> u32 {
+    let from = mapped_from(addr);
+    from.strip_prefix("/memfd:zeroproc-")
+        .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("elements mapped from {from:?}"))
+}
+
 /// Sums an array through its handle (the read's error as text), with the rank that ran
 /// it and the process whose memfd the elements are mapped from (`zeroproc-PID`).
 fn sum_from(
@@ -939,12 +948,7 @@ fn sum_from(
         Ok(g) => g,
         Err(e) => return (Err(e.to_string()), rank(), 0),
     };
-    let from = mapped_from(g.as_ptr() as usize);
-    let pid = from
-        .strip_prefix("/memfd:zeroproc-")
-        .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("elements mapped from {from:?}"));
+    let pid = mapped_from_pid(g.as_ptr() as usize);
     (Ok(g.iter().sum()), rank(), pid)
 }
 
@@ -1255,12 +1259,7 @@ static INIT_READ: std::sync::OnceLock<(f64, u32)> = std::sync::OnceLock::new();
 
 fn init_shared(h: zeroproc_mp::shared::ArrayHandle<f64>) {
     let g = h.read().expect("attach");
-    let from = mapped_from(g.as_ptr() as usize);
-    let pid = from
-        .strip_prefix("/memfd:zeroproc-")
-        .and_then(|p| p.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("elements mapped from {from:?}"));
+    let pid = mapped_from_pid(g.as_ptr() as usize);
     INIT_READ.set((g.iter().sum(), pid)).expect("once per worker");
 }
 
