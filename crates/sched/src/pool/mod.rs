@@ -26,6 +26,7 @@ mod stats;
 mod submit;
 mod supervisor;
 mod trim;
+mod waiting;
 
 pub use builder::PoolBuilder;
 pub use inplace::ForEachChunkError;
@@ -580,6 +581,9 @@ fn join_supervisor(
     if deadline.is_some() && !h.is_finished() {
         *g = Some(h);
         return false;
+    }
+    if deadline.is_none() {
+        waiting::note_if_long(shared, &h);
     }
     let _ = h.join();
     shared.callbacks.close();

@@ -1,0 +1,68 @@
+//! A shutdown that waits for a job on a *stopped* worker (SIGSTOP, a debugger, a freezer)
+//! has no end of its own. After 5 s it says so on standard error, naming the worker, its
+//! pid and state and the ways out, and goes on waiting: here the worker is resumed
+//! (SIGCONT) a little later, its job finishes, and the shutdown returns. Before, the
+//! program just did not end, silently (found with a user program: `drop(pool)`, and
+//! `std::process::exit` under `#[zeroproc::main]`, with a worker stopped mid-job).
+//!
+//! The case runs this binary again on one hidden test and reads its standard error.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use zeroproc_sched::Pool;
+
+zeroproc_sched::test_worker!();
+
+/// Set in the binary run again (absent in the ordinary run).
+const INNER_ENV: &str = "ZP_SHUTDOWN_NOTE_INNER";
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn inner_shutdown_waits_for_a_stopped_worker() {
+    if std::env::var_os(INNER_ENV).is_none() {
+        return;
+    }
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let f = pool.submit(nap, 300);
+    while !f.running() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let pid = pool.stats().workers[0].pid as i32;
+    // SAFETY: plain kill(2) of this pool's worker.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(6500));
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+    });
+    pool.shutdown();
+    assert_eq!(f.result(), Ok(300), "the job finishes once its worker resumes");
+    eprintln!("inner: worker pid {pid}");
+}
+
+#[test]
+fn a_shutdown_waiting_for_a_stopped_worker_says_so() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "inner_shutdown_waits_for_a_stopped_worker", "-q", "--nocapture"])
+        .env(INNER_ENV, "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "the inner test passes: {err}");
+    let pid = err
+        .lines()
+        .find_map(|l| l.strip_prefix("inner: worker pid "))
+        .unwrap_or_else(|| panic!("no pid line in {err}"));
+    let note = err
+        .lines()
+        .find(|l| l.contains("pool shutdown has waited"))
+        .unwrap_or_else(|| panic!("no note in {err}"));
+    assert!(note.contains(&format!("worker 0 (pid {pid}, 1 job, stopped")), "{note}");
+    assert!(note.contains("SIGCONT") && note.contains("terminate()"), "{note}");
+}
