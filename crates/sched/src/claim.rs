@@ -198,7 +198,8 @@ pub(crate) fn aim_kill_words(kill_for: &AtomicU64, current: &AtomicU64, id: u64)
 }
 
 /// Worker half (`WorkerControl::job_finished`): clears `current` once the job's completion
-/// is committed, then reads `kill_for`; true if the worker may claim another job.
+/// is committed (or its claim failed: the record is skipped), then reads `kill_for`; true
+/// if the worker may claim another job.
 #[inline]
 pub(crate) fn job_finished_words(current: &AtomicU64, kill_for: &AtomicU64) -> bool {
     // Release: publishes the finished job to `current()` readers (Acquire).

@@ -486,8 +486,8 @@ impl Shared {
         if slot.kill.is_none() && slot.child.is_some() && self.control(w).aim_kill(id) {
             slot.kill = Some((id, e));
             #[cfg(test)]
-            kill_window_tests::in_the_gap(self, w);
-            if let Some(c) = slot.child.as_mut() {
+            kill_window_tests::in_the_gap(self, &mut core, w);
+            if let Some(c) = core.slots[w].child.as_mut() {
                 let _ = c.kill();
             }
         }
