@@ -15,6 +15,10 @@
 //!   window): the worker's skip path cleared `current` without looking for an aimed kill
 //!   and went on to its next job, which the SIGKILL then failed with `WorkerDied`.
 //!
+//! * A job failed by retiring its slot (a corrupt ring) must not be claimed by the worker
+//!   before the SIGKILL lands (`Core::retire` did not revoke: the job could run after its
+//!   future had failed).
+//!
 //! * A submission racing `terminate` must not queue its job after the queue was cancelled
 //!   (`place` re-reads `closed` under the pool lock): it did, and the job ran after the
 //!   terminate, which waited for it.
@@ -214,6 +218,27 @@ fn a_kill_for_a_job_the_worker_skips_does_not_land_on_the_next_one() {
     let r = g.result_timeout(Duration::from_secs(20));
     assert_eq!(r.ok(), Some(Ok(2)), "the job after the skipped one");
     later_jobs_run(&pool, pid);
+}
+
+#[test]
+fn jobs_failed_by_retiring_a_slot_are_never_claimed() {
+    let (pool, _) = stopped_pool();
+    let f = pool.submit(echo, 1);
+    let mut core = pool.shared.lock();
+    // A corrupt ring found by the controller: the slot is retired at once, its worker
+    // killed, its jobs failed.
+    core.retire(&pool.shared, 0, "completion ring corrupt (test)");
+    let after = core.take_after();
+    drop(core);
+    pool.shared.run_after(after);
+    // Until the SIGKILL lands the worker reads on: a job whose future failed must not be
+    // claimed (it ran, after its future had failed).
+    let started = start_as_the_worker(&pool.shared, f.id());
+    assert!(matches!(started, Start::Skip { .. }), "a failed job was claimed: {started:?}");
+    match f.result_timeout(Duration::from_secs(20)) {
+        Ok(Err(JobError::Decode { message })) => assert!(message.contains("(test)"), "{message}"),
+        r => panic!("the retired slot's job: {:?}", r.map(|_| ())),
+    }
 }
 
 /// The state letter of thread `tid` of this process (`R`, `S`, ...), from `/proc`.

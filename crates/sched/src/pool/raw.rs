@@ -507,7 +507,11 @@ fn place_record(
             Ok(r) => r,
             Err(TryReserveError::Full) => continue,
             Err(TryReserveError::Corrupt(_)) => {
-                core.retire(w, &format!("submission ring corrupt: worker slot {w} retired"));
+                core.retire(
+                    shared,
+                    w,
+                    &format!("submission ring corrupt: worker slot {w} retired"),
+                );
                 continue;
             }
             Err(e) => {
