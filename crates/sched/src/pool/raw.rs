@@ -282,6 +282,7 @@ pub fn shutdown_options(how: &crate::Shutdown) -> (bool, bool, Option<Duration>)
 
 /// Why [`Pool::try_submit_record`] did not place the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecordError {
     /// Every submission ring is full, or the spill heap has no room for the record now:
     /// try again after completions.

@@ -150,6 +150,7 @@ impl Exit {
 /// # Ok::<(), ProcessError>(())
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ProcessError {
     /// `start` on a process that was started already.
     AlreadyStarted,
