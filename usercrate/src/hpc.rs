@@ -541,12 +541,12 @@ pub fn hpc_chunked_reduction() -> Outcome {
 }
 
 fn mandel_band(band: &mut [Px], b: RowBand) {
-    let h = (b.elements().end / b.cols.max(1)).max(1); // not the grid height: only used for scale
-    let _ = h;
+    // The band knows the whole grid: the image is scaled to its width and height.
+    let (w, h) = (b.cols as f64, b.grid_rows as f64);
     let pid = std::process::id();
     for (row, cells) in b.rows.zip(band.chunks_exact_mut(b.cols)) {
         for (col, px) in cells.iter_mut().enumerate() {
-            let (cr, ci) = (col as f64 / 128.0 - 2.0, row as f64 / 128.0 - 1.0);
+            let (cr, ci) = (col as f64 / w * 3.0 - 2.0, row as f64 / h * 2.0 - 1.0);
             let (mut zr, mut zi, mut k) = (0.0f64, 0.0f64, 0u32);
             while k < 500 && zr * zr + zi * zi <= 4.0 {
                 (zr, zi) = (zr * zr - zi * zi + cr, 2.0 * zr * zi + ci);
@@ -565,7 +565,7 @@ pub fn hpc_mandelbrot_imbalance() -> Outcome {
     let mut img = SharedArray::<Px>::zeroed(rows * cols).map_err(s)?;
     pool.for_each_row_band_mut(&mut img, cols, 1, mandel_band).map_err(s)?;
     let mut serial = vec![Px { iters: 0, pid: 0 }; rows * cols];
-    mandel_band(&mut serial, RowBand::of_elements(0..rows * cols, cols).unwrap());
+    mandel_band(&mut serial, RowBand::of_elements(0..rows * cols, cols, rows * cols).unwrap());
     let got = img.as_slice().map_err(s)?;
     ensure(got.iter().zip(&serial).all(|(a, b)| a.iters == b.iters), || {
         "iterations differ".into()

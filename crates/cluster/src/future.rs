@@ -73,19 +73,7 @@ where
 
 /// A failure that is not the job's own error, as a `JobError<E>`.
 fn widen<E>(e: JobError<Never>) -> JobError<E> {
-    match e {
-        JobError::Panicked { message } => JobError::Panicked { message },
-        JobError::WorkerDied { signal, exit_code } => JobError::WorkerDied { signal, exit_code },
-        JobError::StackOverflow => JobError::StackOverflow,
-        JobError::TimeLimit => JobError::TimeLimit,
-        JobError::Timeout => JobError::Timeout,
-        JobError::Cancelled => JobError::Cancelled,
-        JobError::Decode { message } => JobError::Decode { message },
-        JobError::Job(n) => match n {},
-        JobError::NoWorkers => JobError::NoWorkers,
-        JobError::Shutdown => JobError::Shutdown,
-        JobError::TooLarge { message } => JobError::TooLarge { message },
-    }
+    e.widen()
 }
 
 impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {

@@ -205,6 +205,10 @@ pub fn push_error(buf: &mut Vec<u8>, token: u64, e: &JobError<Never>) {
             push_done(buf, token, kind::TOO_LARGE, message.as_bytes())
         }
         JobError::Job(n) => match *n {},
+        // `JobError` is `#[non_exhaustive]`: a kind added to zeroproc-sched and not yet
+        // given a code here still fails the job at rank 0, as `Decode` with its message
+        // (`every_error_kind_crosses_the_wire` fails until it gets its own code).
+        other => push_done(buf, token, kind::DECODE, other.to_string().as_bytes()),
     }
 }
 
@@ -289,6 +293,39 @@ pub fn command(op: u8, args: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zeroproc_sched::JobErrorKind;
+
+    /// Every error kind a node can send crosses as itself (`JobError` is
+    /// `#[non_exhaustive]`, so `push_error` cannot be checked by the compiler: a kind
+    /// added to zeroproc-sched makes this fail until it has a code and a sample here).
+    #[test]
+    fn every_error_kind_crosses_the_wire() {
+        let text = || "text".to_owned();
+        let samples = [
+            JobError::Panicked { message: text() },
+            JobError::WorkerDied { signal: Some(9), exit_code: None },
+            JobError::WorkerDied { signal: None, exit_code: Some(3) },
+            JobError::StackOverflow,
+            JobError::TimeLimit,
+            JobError::Timeout,
+            JobError::Cancelled,
+            JobError::Decode { message: text() },
+            JobError::NoWorkers,
+            JobError::Shutdown,
+            JobError::TooLarge { message: text() },
+        ];
+        for e in &samples {
+            let mut b = Vec::new();
+            push_error(&mut b, 5, e);
+            let got: Vec<_> = entries(&b, false).collect();
+            assert_eq!(got.len(), 1);
+            assert_eq!(&error_of(got[0].word as u32, got[0].body), e);
+        }
+        // `Job` carries the job's own error type, never sent as a `JobError<Never>`.
+        for k in JobErrorKind::ALL.iter().filter(|&&k| k != JobErrorKind::Job) {
+            assert!(samples.iter().any(|e| e.kind() == *k), "{k:?} has no sample");
+        }
+    }
 
     #[test]
     fn batches_round_trip_aligned() {

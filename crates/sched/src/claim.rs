@@ -28,9 +28,11 @@
 //!   re-reads records of a dead predecessor can never run one twice.
 //! * The controller reuses a word for a newer id only after the old id was resolved (its
 //!   completion drained, or it failed, or it was revoked). Every resolution of a job that
-//!   a worker may still read leaves the word naming that id (`RUNNING` or `REVOKED`); the
-//!   only jobs failed without a word of their own are those of a retired slot, whose ring
-//!   no process reads again. So a stale claim of an old id always fails.
+//!   a worker may still read leaves the word naming that id (`RUNNING` or `REVOKED`) —
+//!   also retiring a slot whose worker still runs (`Core::retire` revokes before it
+//!   fails); the only jobs failed without a word of their own are those of a slot given
+//!   up after failed starts, whose ring no process reads again. So a stale claim of an
+//!   old id always fails.
 //! * On a worker's death the controller reads the words of the jobs that worker holds:
 //!   `RUNNING` without a drained completion is the job that died with it (it fails);
 //!   queued jobs never started and are moved or left to the successor.
@@ -198,7 +200,8 @@ pub(crate) fn aim_kill_words(kill_for: &AtomicU64, current: &AtomicU64, id: u64)
 }
 
 /// Worker half (`WorkerControl::job_finished`): clears `current` once the job's completion
-/// is committed, then reads `kill_for`; true if the worker may claim another job.
+/// is committed (or its claim failed: the record is skipped), then reads `kill_for`; true
+/// if the worker may claim another job.
 #[inline]
 pub(crate) fn job_finished_words(current: &AtomicU64, kill_for: &AtomicU64) -> bool {
     // Release: publishes the finished job to `current()` readers (Acquire).

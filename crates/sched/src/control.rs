@@ -167,9 +167,12 @@ pub struct WorkerControl {
     /// Pid of the current incarnation.
     pub pid: AtomicU32,
     /// Job id being run, 0 when idle. Stored just *before* the job's claim (`claim.rs`; a
-    /// failed claim clears it again) and cleared after its completion is committed, so a
-    /// claimed job that has not finished is always `current`: what per-job time-outs,
-    /// `terminate` and observers look at (the accounting itself is in the claim words).
+    /// failed claim clears it again, as a finished job does: [`start_job`]) and cleared
+    /// after its completion is committed, so a claimed job that has not finished is always
+    /// `current`: what per-job time-outs, `terminate` and observers look at (the
+    /// accounting itself is in the claim words).
+    ///
+    /// [`start_job`]: WorkerControl::start_job
     pub current: AtomicU64,
     /// A kill the controller aims at job `kill_for` (0: none): see [`aim_kill`] and
     /// [`finish_job`]. Written by the controller only; reset before a respawn.
@@ -209,6 +212,21 @@ pub struct WorkerControl {
     pub overflowed: AtomicU64,
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,
+}
+
+/// What [`WorkerControl::start_job`] decided about a job record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Claimed: the worker runs it.
+    Run,
+    /// Not claimed: the worker skips the record (no answer) and `current` is cleared.
+    /// `go_on` false: a kill is aimed at this worker (at the skipped job: published as
+    /// `current` before the claim failed), which must wait for it rather than read its next
+    /// job.
+    Skip {
+        /// The worker may read its next job.
+        go_on: bool,
+    },
 }
 
 /// A statistic in shared memory (a counter, a time, a gauge): one writer stores
@@ -271,6 +289,33 @@ impl WorkerControl {
         crate::claim::aim_kill_words(&self.kill_for, &self.current, id)
     }
 
+    /// Worker, for each job record it reads: publishes job `id` as `current`, then claims
+    /// it (`claim.rs`). The job is `current` before it is claimed, so a job this worker
+    /// has claimed and not finished is always `current` (a kill aimed at it cannot miss
+    /// it: [`aim_kill`](Self::aim_kill)).
+    ///
+    /// [`Start::Run`]: the worker runs the job, then calls
+    /// [`finish_job`](Self::finish_job). [`Start::Skip`]: it was not claimed (revoked —
+    /// moved or cancelled — or claimed by a dead predecessor) and must not run; `current`
+    /// is cleared as by [`job_finished`](Self::job_finished), and a kill aimed at the
+    /// skipped job is reported (`go_on` false): the worker waits for it
+    /// ([`wait_for_kill`](Self::wait_for_kill)) instead of claiming its next job, which the
+    /// SIGKILL would otherwise fail (a time-out decided while the job was `current` and
+    /// unclaimed, the job cancelled or moved before the SIGKILL landed).
+    #[inline]
+    pub(crate) fn start_job(&self, claims: &ClaimTable, id: u64) -> Start {
+        // Release: pairs with the Acquire in `current` (time-outs, `terminate`,
+        // observers).
+        self.current.store(id, Ordering::Release);
+        if claims.start(id) {
+            return Start::Run;
+        }
+        // Nothing ran, but a kill may have been aimed at `id` while it was `current` (a
+        // time-out decided before the job was revoked): cleared like a finished job, so
+        // that a kill on its way does not land on the next job.
+        Start::Skip { go_on: self.job_finished() }
+    }
+
     /// Worker, after the completion of its current job is committed: clears `current`,
     /// and returns once no kill is aimed at this worker (see [`aim_kill`](Self::aim_kill)).
     /// A kill aimed at the job just finished does not return: the SIGKILL is on its way,
@@ -289,8 +334,10 @@ impl WorkerControl {
         crate::claim::job_finished_words(&self.current, &self.kill_for)
     }
 
+    /// Waits for the SIGKILL aimed at this worker (see [`aim_kill`](Self::aim_kill)); returns
+    /// if the aim is withdrawn.
     #[cold]
-    fn wait_for_kill(&self) {
+    pub(crate) fn wait_for_kill(&self) {
         // Relaxed: a withdrawn aim orders nothing; the SIGKILL needs no cooperation.
         while self.kill_for.load(Ordering::Relaxed) != 0 {
             std::thread::sleep(std::time::Duration::from_micros(50));

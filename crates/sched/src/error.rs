@@ -36,6 +36,23 @@ pub type Never = std::convert::Infallible;
 /// still be running. (A [`JobFuture::result_timeout`](crate::JobFuture::result_timeout)
 /// that runs out is not an error at all: it hands the future back.)
 ///
+/// The enum is `#[non_exhaustive]`, like the other error enums of zeroproc: later versions
+/// may add failure causes, so a `match` outside this crate needs a `_` arm (what to do with
+/// a cause it does not know; [`JobErrorKind::ALL`] lists today's). A match naming every
+/// variant without one does not compile:
+///
+/// ```compile_fail,E0004
+/// use zeroproc_sched::JobError;
+/// fn retry(e: &JobError) -> bool {
+///     match e {
+///         JobError::WorkerDied { .. } | JobError::Timeout => true,
+///         JobError::Panicked { .. } | JobError::StackOverflow | JobError::TimeLimit => false,
+///         JobError::Cancelled | JobError::Decode { .. } | JobError::Job(_) => false,
+///         JobError::NoWorkers | JobError::Shutdown | JobError::TooLarge { .. } => false,
+///     }
+/// }
+/// ```
+///
 /// ```
 /// zeroproc_sched::init();
 /// use std::time::Duration;
@@ -63,6 +80,7 @@ pub type Never = std::convert::Infallible;
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum JobError<E = Never> {
     /// The job panicked; the pool and its worker carry on.
     Panicked {
@@ -128,6 +146,21 @@ pub enum JobError<E = Never> {
     },
 }
 
+impl JobError<Never> {
+    /// This failure as a `JobError<E>` for any job error type `E`: a failure that is not
+    /// the job's own error (the pool's, the worker's) fits every job's future. (`JobError`
+    /// is `#[non_exhaustive]`, so code outside this crate cannot write this match itself.)
+    ///
+    /// ```
+    /// use zeroproc_sched::{JobError, Never};
+    /// let e: JobError<std::io::Error> = JobError::<Never>::Cancelled.widen();
+    /// assert!(matches!(e, JobError::Cancelled));
+    /// ```
+    pub fn widen<E>(self) -> JobError<E> {
+        self.map_job(|n| match n {})
+    }
+}
+
 impl<E> JobError<E> {
     /// The variant, without its data.
     pub fn kind(&self) -> JobErrorKind {
@@ -184,6 +217,7 @@ impl<E> JobError<E> {
 /// # Ok::<(), zeroproc_sched::BuildError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum JobErrorKind {
     /// See [`JobError::Panicked`].
     Panicked,
@@ -207,6 +241,30 @@ pub enum JobErrorKind {
     Shutdown,
     /// See [`JobError::TooLarge`].
     TooLarge,
+}
+
+impl JobErrorKind {
+    /// Every kind, in declaration order. The enum is `#[non_exhaustive]` (later versions
+    /// may add kinds): code that must handle each one — a wire format, a table of counters —
+    /// can check itself against this list in a test.
+    ///
+    /// ```
+    /// use zeroproc_sched::JobErrorKind;
+    /// assert!(JobErrorKind::ALL.contains(&JobErrorKind::TimeLimit));
+    /// ```
+    pub const ALL: &'static [JobErrorKind] = &[
+        JobErrorKind::Panicked,
+        JobErrorKind::WorkerDied,
+        JobErrorKind::StackOverflow,
+        JobErrorKind::TimeLimit,
+        JobErrorKind::Timeout,
+        JobErrorKind::Cancelled,
+        JobErrorKind::Decode,
+        JobErrorKind::Job,
+        JobErrorKind::NoWorkers,
+        JobErrorKind::Shutdown,
+        JobErrorKind::TooLarge,
+    ];
 }
 
 impl<E: fmt::Debug> fmt::Display for JobError<E> {
@@ -310,6 +368,7 @@ fn signal_cause(signal: i32) -> &'static str {
 
 /// Why [`Pool::build`](crate::PoolBuilder::build) failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BuildError {
     /// Called from a job or initializer, or from the body of a daemon `Process`: pools
     /// cannot be created inside a pool worker or a daemon process child (a non-daemon
@@ -422,6 +481,7 @@ impl std::error::Error for BuildError {}
 /// names the variant and its message but not the arguments (`Full(..)`), so it needs no
 /// `A: Debug` and a large argument is not printed by `unwrap()`.
 #[derive(PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TrySubmitError<A> {
     /// Every worker's submission ring is full right now.
     Full(A),
@@ -457,6 +517,7 @@ pub enum TrySubmitError<A> {
 ///
 /// Compares and prints as [`TrySubmitError`] does.
 #[derive(PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SubmitTimeoutError<A> {
     /// The pool is shut down.
     Shutdown(A),
@@ -561,6 +622,31 @@ impl<A> std::error::Error for SubmitTimeoutError<A> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `JobErrorKind::ALL` lists every kind once (the match fails to compile when a kind is
+    /// added: add it to `ALL` too).
+    #[test]
+    fn all_lists_every_kind() {
+        fn position(k: JobErrorKind) -> usize {
+            match k {
+                JobErrorKind::Panicked => 0,
+                JobErrorKind::WorkerDied => 1,
+                JobErrorKind::StackOverflow => 2,
+                JobErrorKind::TimeLimit => 3,
+                JobErrorKind::Timeout => 4,
+                JobErrorKind::Cancelled => 5,
+                JobErrorKind::Decode => 6,
+                JobErrorKind::Job => 7,
+                JobErrorKind::NoWorkers => 8,
+                JobErrorKind::Shutdown => 9,
+                JobErrorKind::TooLarge => 10,
+            }
+        }
+        for (i, &k) in JobErrorKind::ALL.iter().enumerate() {
+            assert_eq!(position(k), i, "{k:?}");
+        }
+        assert_eq!(JobErrorKind::ALL.len(), 11);
+    }
 
     #[test]
     fn every_fatal_signal_is_named() {

@@ -72,6 +72,20 @@ where
     finish(ctx, catch_unwind(AssertUnwindSafe(move || f(a))));
 }
 
+/// A `Process` body: calls `F` on one deserialized `A` and drops what it returns (Python
+/// ignores a `Process` target's return value; docs/python-mapping.md); completes with `()`.
+/// The value's `Drop` runs under `catch_unwind` like the call: a panic in either is the
+/// child's panic (exit code 1).
+pub(crate) fn call_ignoring<F, A, R>(ctx: &mut JobCtx<'_>)
+where
+    F: Fn(A) -> R + Copy + 'static,
+    A: Message,
+{
+    let Some(a) = read_args::<A>(ctx) else { return };
+    let f = conjure::<F>();
+    finish(ctx, catch_unwind(AssertUnwindSafe(move || drop(f(a)))));
+}
+
 /// Completes with the job's outcome. User code that runs after the job function — the
 /// result's `Encode` and `Drop`, a panic payload's `Drop` — runs under `catch_unwind`
 /// too: a panic there fails the job as `PANICKED` instead of unwinding through the

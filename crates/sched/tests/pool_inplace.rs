@@ -200,6 +200,39 @@ fn sum_rows(band: &mut [u64], b: RowBand) {
     }
 }
 
+/// Each cell := where its band lies: its grid's width and height, its band's first row
+/// and row count, and whether the band holds the top or bottom row.
+fn band_geometry(band: &mut [u64], b: RowBand) {
+    let edges = u64::from(b.is_top()) * 2 + u64::from(b.is_bottom());
+    let v = [b.cols, b.grid_rows, b.rows.start, b.rows.len()].map(|x| x as u64);
+    for c in band {
+        *c = ((v[0] * 10_000 + v[1]) * 10_000 + v[2]) * 10_000 * 100 + v[3] * 100 + edges;
+    }
+}
+
+/// The band carries the grid's height: a row-band kernel needs it to find the grid's
+/// bottom edge (it had only the width and its own rows: `for_each_row_band_mut`'s kernel
+/// could not know it, short of a constant).
+#[test]
+fn a_row_band_knows_the_grid_it_lies_in() {
+    let p = pool();
+    // Uneven last band, one band, and more bands than claim words (grouped).
+    for (rows, cols, band) in [(7usize, 5usize, 2usize), (3, 4, 10), (5000, 2, 1)] {
+        let mut g = SharedArray::<u64>::zeroed(rows * cols).unwrap();
+        p.for_each_row_band_mut(&mut g, cols, band, band_geometry).unwrap();
+        let v = g.as_slice().unwrap();
+        for (i, &got) in v.iter().enumerate() {
+            let first = (i / cols) / band * band;
+            let count = band.min(rows - first);
+            let edges = u64::from(first == 0) * 2 + u64::from(first + count == rows);
+            let want = (((cols * 10_000 + rows) * 10_000 + first) * 10_000 * 100 + count * 100)
+                as u64
+                + edges;
+            assert_eq!(got, want, "{rows}×{cols} in bands of {band}: element {i}");
+        }
+    }
+}
+
 /// More chunks than the array's claim words (4,096): grouped into claimed chunks, and the
 /// kernel still sees the caller's chunks — rayon's `par_chunks_mut(7)` shape on any
 /// array (it was `Split(TooManyChunks { chunks: 14287, max: 4096 })`).
@@ -258,7 +291,7 @@ fn a_panic_in_a_grouped_chunk_fails_only_that_chunk() {
 /// One sweep of a 5-point stencil over rows `b.rows` of a `b.cols`-wide grid (the first
 /// and last rows and columns copied): reads the rows above and below the band.
 fn smooth(next: &mut [f64], cur: &[f64], b: RowBand) {
-    let (n, rows) = (b.cols, cur.len() / b.cols);
+    let (n, rows) = (b.cols, b.grid_rows);
     for (r, out) in b.rows.zip(next.chunks_exact_mut(n)) {
         out.copy_from_slice(&cur[r * n..(r + 1) * n]);
         if r == 0 || r == rows - 1 {
@@ -294,7 +327,8 @@ fn row_bands_with_the_whole_input_run_a_stencil() {
         for _ in 0..20 {
             p.for_each_row_band_mut_with(&mut b, &a, cols, band, smooth).unwrap();
             std::mem::swap(&mut a, &mut b);
-            smooth(&mut next, &cur, RowBand::of_elements(0..rows * cols, cols).unwrap());
+            let whole = RowBand::of_elements(0..rows * cols, cols, rows * cols).unwrap();
+            smooth(&mut next, &cur, whole);
             std::mem::swap(&mut cur, &mut next);
         }
         let got = a.as_slice().unwrap();

@@ -42,6 +42,38 @@ fn a_function_runs_in_another_process() {
     std::fs::remove_file(path).unwrap();
 }
 
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+/// A value whose `Drop` panics: dropped in the child, after the body returned.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("dropping the returned value");
+    }
+}
+
+/// Python ignores a `Process` target's return value; so does `Process` (a fn returning a
+/// value was refused with an error naming captured variables as the cause).
+#[test]
+fn a_target_that_returns_a_value_runs_and_the_value_is_dropped() {
+    let mut p = Process::spawn(double, 21).unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Code(0));
+    let mut p = Process::spawn(|x: u64| x * 2, 21).unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Code(0));
+    // A returned `Err` is a value like any other: dropped, exit code 0 (a panic is the
+    // child's failure: docs/python-mapping.md).
+    let mut p = Process::spawn(|_: ()| "x".parse::<u32>(), ()).unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Code(0));
+    // The value is dropped in the child, under the same panic handling as the body.
+    let mut p = Process::new(|_: ()| PanicsOnDrop, ()).name("drops");
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Code(1));
+    assert!(p.panic_message().unwrap().contains("dropping the returned value"));
+}
+
 #[test]
 fn the_run_style_and_names() {
     let path = tmp("run");

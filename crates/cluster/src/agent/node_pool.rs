@@ -134,6 +134,9 @@ impl NodePool {
             Err(RecordError::Invalid(m)) => {
                 JobError::Decode { message: format!("node {}: {m}", self.rank) }
             }
+            // `RecordError` is `#[non_exhaustive]`: a refusal this code does not know yet
+            // still fails the job, with its message.
+            Err(e) => JobError::Decode { message: format!("node {}: {e}", self.rank) },
         };
         self.fail(token, &e);
         None

@@ -30,6 +30,7 @@ const BUILD_WAIT: Duration = Duration::from_secs(120);
 /// }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClusterError {
     /// Some ranks run another build than rank 0 (their executables' fingerprints differ):
     /// their function ids would not name the same functions.

@@ -395,6 +395,9 @@ impl Shared {
                                 JobError::TooLarge { message: e.to_string() }
                             }
                             RecordError::Invalid(m) => JobError::Decode { message: m },
+                            // `#[non_exhaustive]`: a refusal not known here, with its
+                            // message.
+                            e => JobError::Decode { message: e.to_string() },
                         };
                         self.local_outbox.fail(token, &err);
                         None

@@ -99,6 +99,7 @@ impl From<spsc::RingError> for ChannelError {
 /// A message arrived damaged and was dropped; the channel keeps working (receive again
 /// for the next message).
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CorruptError {
     /// The queue's ring found an invalid slot (and skipped it).
     Ring(mpmc::CorruptError),

@@ -9,6 +9,7 @@ use zeroproc_shm::{AttachError, CreateError, GrowError, ParseSegmentIdError};
 
 /// A container operation failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ContainerError {
     /// The segment could not be created (no space, bad size, I/O).
     Create(CreateError),

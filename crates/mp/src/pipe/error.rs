@@ -24,6 +24,7 @@ payload_error! {
     /// };
     /// assert!(matches!(e, TrySendError::Full(v) if v == n));
     /// ```
+    #[non_exhaustive]
     TrySendError {
         /// The ring toward the peer is full (or the spill heap has no room now).
         Full(T) => "pipe is full (no room in its ring, or in its spill heap for a message this large)",
@@ -52,6 +53,7 @@ payload_error! {
     /// drop(b); // never handed to another process: dropping it closes it
     /// assert!(matches!(a.send(1), Err(SendError::Disconnected(1))));
     /// ```
+    #[non_exhaustive]
     SendError {
         /// The receiving end was closed or its process died.
         Disconnected(T) => "the receiving end is gone",
@@ -82,6 +84,7 @@ payload_error! {
     /// };
     /// assert!(matches!(e, SendTimeoutError::Timeout(_)));
     /// ```
+    #[non_exhaustive]
     SendTimeoutError {
         /// The pipe stayed full until the deadline (its ring, or, for a message larger than
         /// a record, its spill heap).
@@ -132,6 +135,7 @@ macro_rules! recv_error {
     ) => {
         $(#[$meta])*
         #[derive(Debug, PartialEq, Eq)]
+        #[non_exhaustive]
         pub enum $name {
             $( $(#[$vmeta])* $variant, )*
             /// The sending end was closed (dropped) or its process died, and every message

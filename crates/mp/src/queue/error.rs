@@ -18,6 +18,7 @@ payload_error! {
     /// assert!(matches!(e, TryPutError::Full(2)));
     /// assert_eq!(e.into_inner(), 2);
     /// ```
+    #[non_exhaustive]
     TryPutError {
         /// Every slot is taken (or, for a value larger than a slot, the spill heap has no
         /// block free for it right now).
@@ -42,6 +43,7 @@ payload_error! {
     /// q.close();
     /// assert!(matches!(q.put(5), Err(PutError::Closed(5))));
     /// ```
+    #[non_exhaustive]
     PutError {
         /// The queue was closed.
         Closed(T) => "queue is closed",
@@ -65,6 +67,7 @@ payload_error! {
     /// let e = q.put_timeout(2, Duration::from_millis(1)).unwrap_err();
     /// assert!(matches!(e, PutTimeoutError::Timeout(2)));
     /// ```
+    #[non_exhaustive]
     PutTimeoutError {
         /// The queue stayed full until the deadline (every slot taken, or, for a value
         /// larger than a slot, no block of the spill heap free for it).
@@ -112,6 +115,7 @@ impl<T> From<PutTimeoutError<T>> for PutError<T> {
 /// assert_eq!(q.try_get(), Err(TryGetError::Closed));
 /// ```
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TryGetError {
     /// No value is ready.
     Empty,
@@ -133,6 +137,7 @@ pub enum TryGetError {
 /// assert_eq!(q.get(), Err(GetError::Closed));
 /// ```
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GetError {
     /// The queue is closed and drained.
     Closed,
@@ -151,6 +156,7 @@ pub enum GetError {
 /// assert_eq!(q.get_timeout(Duration::from_millis(1)), Err(GetTimeoutError::Timeout));
 /// ```
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GetTimeoutError {
     /// No value arrived before the deadline.
     Timeout,

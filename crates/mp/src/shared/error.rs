@@ -30,6 +30,7 @@ use zeroproc_shm::{AttachError, CreateError, ParseSegmentIdError};
 /// assert_eq!(a.as_slice().unwrap(), &[0.0; 4]);
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SharedError {
     /// The segment could not be created (no space, bad size, I/O).
     Create(CreateError),

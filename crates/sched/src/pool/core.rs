@@ -486,8 +486,8 @@ impl Shared {
         if slot.kill.is_none() && slot.child.is_some() && self.control(w).aim_kill(id) {
             slot.kill = Some((id, e));
             #[cfg(test)]
-            kill_window_tests::in_the_gap(self, w);
-            if let Some(c) = slot.child.as_mut() {
+            kill_window_tests::in_the_gap(self, &mut core, w);
+            if let Some(c) = core.slots[w].child.as_mut() {
                 let _ = c.kill();
             }
         }
@@ -604,16 +604,16 @@ impl Core {
         match r {
             Ok(_) => resolved,
             Err(TryRecvError::Corrupt(c)) => {
-                resolved + self.ring_corrupt(w, &format!("completion ring corrupt ({c})"))
+                resolved + self.ring_corrupt(w, &format!("completion ring corrupt ({c})"), shared)
             }
             Err(_) => resolved,
         }
     }
 
     #[cold]
-    fn ring_corrupt(&mut self, w: usize, message: &str) -> usize {
+    fn ring_corrupt(&mut self, w: usize, message: &str, shared: &Shared) -> usize {
         let n = self.slots[w].load;
-        self.retire(w, message);
+        self.retire(shared, w, message);
         n
     }
 
@@ -621,8 +621,19 @@ impl Core {
     /// (the supervisor reaps it), every job it holds fails with
     /// `JobError::Decode { message }`, and nothing is dispatched to it or respawned onto
     /// its rings again. Idempotent.
+    ///
+    /// The jobs it has not claimed are revoked first: the worker reads its ring on until
+    /// the SIGKILL lands, and a job whose future failed must never run (it could, before
+    /// the revoke was added). A job it had claimed already may run until the SIGKILL
+    /// lands; its future has failed, and its answer, if one is written, matches no job in
+    /// flight and is dropped.
     #[cold]
-    pub(crate) fn retire(&mut self, w: usize, message: &str) {
+    pub(crate) fn retire(&mut self, shared: &Shared, w: usize, message: &str) {
+        let claims = shared.claims();
+        for id in self.held(w) {
+            // False for a job the worker claimed: it fails all the same (above).
+            let _ = claims.revoke(id);
+        }
         let slot = &mut self.slots[w];
         if slot.retired.is_none() {
             slot.retired = Some(message.to_owned());

@@ -10,6 +10,15 @@
 //!   job failed with `WorkerDied` (2 of 2,000 in a loop of `terminate`s on short jobs,
 //!   under load).
 //!
+//! * Nor a kill aimed at a job the worker then skips (its claim fails: the job was
+//!   cancelled or moved between the controller's decision and the SIGKILL, a time-out's
+//!   window): the worker's skip path cleared `current` without looking for an aimed kill
+//!   and went on to its next job, which the SIGKILL then failed with `WorkerDied`.
+//!
+//! * A job failed by retiring its slot (a corrupt ring) must not be claimed by the worker
+//!   before the SIGKILL lands (`Core::retire` did not revoke: the job could run after its
+//!   future had failed).
+//!
 //! * A submission racing `terminate` must not queue its job after the queue was cancelled
 //!   (`place` re-reads `closed` under the pool lock): it did, and the job ran after the
 //!   terminate, which waited for it.
@@ -19,7 +28,8 @@
 //! do; the controller is held between its decision and its SIGKILL by [`in_the_gap`], a
 //! submitting thread between its check of `closed` and the pool lock by holding the lock.
 
-use super::core::Shared;
+use super::core::{Core, Shared};
+use crate::control::Start;
 use crate::error::JobError;
 use crate::Pool;
 use std::cell::{Cell, RefCell};
@@ -59,25 +69,21 @@ fn stopped_pool() -> (Pool, u32) {
     (pool, pid)
 }
 
-/// Does what the stopped worker would do to start job `id` (`serve.rs`): publish it as
+/// Does what the stopped worker does to start job `id` (`serve.rs`): publish it as
 /// `current`, then claim it.
-fn start_as_the_worker(shared: &Shared, id: u64) -> bool {
-    shared.control(0).current.store(id, Ordering::Release);
-    if shared.claims().start(id) {
-        return true;
-    }
-    shared.control(0).current.store(0, Ordering::Release);
-    false
+fn start_as_the_worker(shared: &Shared, id: u64) -> Start {
+    shared.control(0).start_job(shared.claims(), id)
 }
 
 /// The stopped worker's claim on job `id`, made for it.
 fn claim_as_the_worker(pool: &Pool, id: u64) {
-    assert!(start_as_the_worker(&pool.shared, id), "the job was not queued");
+    let started = start_as_the_worker(&pool.shared, id);
+    assert_eq!(started, Start::Run, "the job was not queued");
 }
 
 /// What a test does in the controller's place between its decision to kill worker `w` and
-/// its SIGKILL.
-type Gap = Box<dyn FnOnce(&Shared, usize)>;
+/// its SIGKILL (under the pool lock, whose state it gets).
+type Gap = Box<dyn FnOnce(&Shared, &mut Core, usize)>;
 
 thread_local! {
     /// What [`in_the_gap`] runs (once) on this thread.
@@ -86,9 +92,9 @@ thread_local! {
 
 /// Called by `Shared::kill_running` after it has decided to kill worker `w` and before it
 /// sends the SIGKILL: runs what a test of this thread put there.
-pub(super) fn in_the_gap(shared: &Shared, w: usize) {
+pub(super) fn in_the_gap(shared: &Shared, core: &mut Core, w: usize) {
     if let Some(f) = GAP.with(|g| g.borrow_mut().take()) {
-        f(shared, w);
+        f(shared, core, w);
     }
 }
 
@@ -147,10 +153,10 @@ fn a_kill_for_a_finished_job_does_not_land_on_the_next_one() {
     let went_on = Rc::new(Cell::new(None));
     let seen = went_on.clone();
     GAP.with(|gap| {
-        *gap.borrow_mut() = Some(Box::new(move |shared: &Shared, w: usize| {
+        *gap.borrow_mut() = Some(Box::new(move |shared: &Shared, _: &mut Core, w: usize| {
             assert_eq!(w, 0);
             let go = shared.control(0).job_finished();
-            seen.set(Some(go && start_as_the_worker(shared, next)));
+            seen.set(Some(go && start_as_the_worker(shared, next) == Start::Run));
         }))
     });
     assert!(f.terminate());
@@ -178,6 +184,61 @@ fn a_kill_for_a_job_finished_before_it_was_aimed_is_not_sent() {
     assert_eq!(pool.shared.control(0).kill_for.load(Ordering::SeqCst), 0);
     assert!(g.running(), "the next job no longer runs");
     pool.terminate();
+}
+
+#[test]
+fn a_kill_for_a_job_the_worker_skips_does_not_land_on_the_next_one() {
+    let (pool, pid) = stopped_pool();
+    let f = pool.submit(echo, 1);
+    let g = pool.submit(echo, 2); // queued behind it, on the same worker
+    let (skipped, next) = (f.id(), g.id());
+    // The worker has published `f` as `current` and not claimed it yet when a time-out
+    // decides to kill it for `f` (`enforce_timeout`: the same aimed kill as here). Before
+    // the SIGKILL lands, `f` is cancelled (its claim word revoked), so the worker skips it —
+    // and must then wait for the kill rather than start `g` for it to land on (`g` failed
+    // with `WorkerDied`).
+    pool.shared.control(0).current.store(skipped, Ordering::Release);
+    let went_on = Rc::new(Cell::new(None));
+    let seen = went_on.clone();
+    GAP.with(|gap| {
+        *gap.borrow_mut() = Some(Box::new(move |shared: &Shared, core: &mut Core, w: usize| {
+            assert_eq!(w, 0);
+            assert!(core.cancel(shared, skipped), "the job was not queued");
+            let Start::Skip { go_on } = start_as_the_worker(shared, skipped) else {
+                panic!("a cancelled job was claimed");
+            };
+            seen.set(Some(go_on && start_as_the_worker(shared, next) == Start::Run));
+        }))
+    });
+    pool.shared.kill_running(skipped, JobError::TimeLimit);
+    assert_eq!(went_on.get(), Some(false), "the worker started the next job under the kill");
+    let r = f.result_timeout(Duration::from_secs(20));
+    assert_eq!(r.ok(), Some(Err(JobError::Cancelled)), "the skipped job");
+    // `g` was never claimed: the successor runs it.
+    let r = g.result_timeout(Duration::from_secs(20));
+    assert_eq!(r.ok(), Some(Ok(2)), "the job after the skipped one");
+    later_jobs_run(&pool, pid);
+}
+
+#[test]
+fn jobs_failed_by_retiring_a_slot_are_never_claimed() {
+    let (pool, _) = stopped_pool();
+    let f = pool.submit(echo, 1);
+    let mut core = pool.shared.lock();
+    // A corrupt ring found by the controller: the slot is retired at once, its worker
+    // killed, its jobs failed.
+    core.retire(&pool.shared, 0, "completion ring corrupt (test)");
+    let after = core.take_after();
+    drop(core);
+    pool.shared.run_after(after);
+    // Until the SIGKILL lands the worker reads on: a job whose future failed must not be
+    // claimed (it ran, after its future had failed).
+    let started = start_as_the_worker(&pool.shared, f.id());
+    assert!(matches!(started, Start::Skip { .. }), "a failed job was claimed: {started:?}");
+    match f.result_timeout(Duration::from_secs(20)) {
+        Ok(Err(JobError::Decode { message })) => assert!(message.contains("(test)"), "{message}"),
+        r => panic!("the retired slot's job: {:?}", r.map(|_| ())),
+    }
 }
 
 /// The state letter of thread `tid` of this process (`R`, `S`, ...), from `/proc`.

@@ -282,6 +282,7 @@ pub fn shutdown_options(how: &crate::Shutdown) -> (bool, bool, Option<Duration>)
 
 /// Why [`Pool::try_submit_record`] did not place the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecordError {
     /// Every submission ring is full, or the spill heap has no room for the record now:
     /// try again after completions.
@@ -507,7 +508,11 @@ fn place_record(
             Ok(r) => r,
             Err(TryReserveError::Full) => continue,
             Err(TryReserveError::Corrupt(_)) => {
-                core.retire(w, &format!("submission ring corrupt: worker slot {w} retired"));
+                core.retire(
+                    shared,
+                    w,
+                    &format!("submission ring corrupt: worker slot {w} retired"),
+                );
                 continue;
             }
             Err(e) => {

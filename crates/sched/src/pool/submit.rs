@@ -317,7 +317,11 @@ fn place<A: Message>(
             // The heap is the pool's, not the worker's: another worker would not help.
             Err(Attempt::HeapFull) => return Err(Attempt::HeapFull),
             Err(Attempt::Corrupt) => {
-                core.retire(w, &format!("submission ring corrupt: worker slot {w} retired"));
+                core.retire(
+                    shared,
+                    w,
+                    &format!("submission ring corrupt: worker slot {w} retired"),
+                );
                 continue;
             }
             Err(e) => return Err(e),

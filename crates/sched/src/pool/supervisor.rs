@@ -381,7 +381,7 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
         core.slots[w].kill = None;
         let why = format!("{which} ring corrupt: worker slot {w} retired");
         events::retired(w, &why);
-        core.retire(w, &why);
+        core.retire(shared, w, &why);
         return;
     }
     let cur = ctl.current();

@@ -150,6 +150,7 @@ impl Exit {
 /// # Ok::<(), ProcessError>(())
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ProcessError {
     /// `start` on a process that was started already.
     AlreadyStarted,
@@ -269,6 +270,13 @@ impl Process {
     /// ([`JobFn`](crate::JobFn)); several arguments go as a tuple. Nothing runs until
     /// [`start`](Self::start); [`spawn`](Self::spawn) does both.
     ///
+    /// What `f` returns is dropped in the child, as Python ignores a target's return
+    /// value: the child's exit code says only whether it panicked (1) or called
+    /// `std::process::exit`. A returned `Err` is dropped like any value — to fail the child,
+    /// panic (`.unwrap()`, `.expect(..)`); to get a value back, send it through a
+    /// [`Queue`](zeroproc_mp::Queue) or a pipe passed in `args`, or run the function
+    /// as a pool job, whose future carries it.
+    ///
     /// ```
     /// zeroproc_sched::init();
     /// use zeroproc_sched::{Exit, Process};
@@ -278,13 +286,13 @@ impl Process {
     /// assert_eq!(p.join()?, Exit::Code(0));
     /// # Ok::<(), zeroproc_sched::ProcessError>(())
     /// ```
-    pub fn new<F, A>(f: F, args: A) -> Process
+    pub fn new<F, A, R>(f: F, args: A) -> Process
     where
-        F: crate::JobFn<A, ()>,
+        F: crate::JobFn<A, R>,
         A: Message,
     {
         let _ = f;
-        let fn_id = crate::fnid::id_of(job::call::<F, A, ()>);
+        let fn_id = crate::fnid::id_of(job::call_ignoring::<F, A, R>);
         Process::with(fn_id, &args)
     }
 
@@ -302,11 +310,18 @@ impl Process {
     /// use zeroproc_sched::{Exit, Process};
     /// let mut p = Process::spawn(|x: u64| assert_eq!(x * 2, 84), 42)?;
     /// assert_eq!(p.join()?, Exit::Code(0));
+    ///
+    /// // A function that returns a value runs too; the value is dropped in the child.
+    /// fn double(x: u64) -> u64 {
+    ///     x * 2
+    /// }
+    /// let mut q = Process::spawn(double, 21)?;
+    /// assert_eq!(q.join()?, Exit::Code(0));
     /// # Ok::<(), zeroproc_sched::ProcessError>(())
     /// ```
-    pub fn spawn<F, A>(f: F, args: A) -> Result<Process, ProcessError>
+    pub fn spawn<F, A, R>(f: F, args: A) -> Result<Process, ProcessError>
     where
-        F: crate::JobFn<A, ()>,
+        F: crate::JobFn<A, R>,
         A: Message,
     {
         let mut p = Process::new(f, args);

@@ -2,7 +2,7 @@
 
 use super::start::Attached;
 use super::{escaped, ring_corrupt, JobCtx, Sink};
-use crate::control::{monotonic_ns, state, PoolHeader, WorkerControl};
+use crate::control::{monotonic_ns, state, PoolHeader, Start, WorkerControl};
 use crate::fntable::Validated;
 use crate::job::{kind, status};
 use crate::launch::Spec;
@@ -54,24 +54,20 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
         }
         let job_id = rec.tag();
         st.bytes_in += rec.len() as u64;
-        // The job is published as `current` before it is claimed, so that a job this
-        // worker has claimed and not finished is always `current` (a kill aimed at it
-        // cannot miss it: `WorkerControl::aim_kill`); a job with a time-out gets its start
-        // time first, so the supervisor never pairs it with a stale one.
+        // A job with a time-out gets its start time before it is published as `current`
+        // (`start_job`), so the supervisor never pairs it with a stale one.
         let head = envelope::Header::read(&rec).ok().filter(|h| h.job_id == job_id);
         if head.as_ref().is_some_and(|h| h.flags & crate::job::FLAG_TIMED != 0) {
-            // Relaxed: published by the Release store of `current` just below.
+            // Relaxed: published by the Release store of `current` in `start_job`.
             ctl.started_ns.store(monotonic_ns(), Ordering::Relaxed);
         }
-        // Release: pairs with the Acquire in `WorkerControl::current` (time-outs,
-        // `terminate`, observers).
-        ctl.current.store(job_id, Ordering::Release);
         // Run it only if we win its claim word (claim.rs): a job the controller revoked
         // (moved to an idle worker, or cancelled), or one a predecessor of ours claimed
         // before dying, is skipped without an answer.
-        if !claims.start(job_id) {
-            // Release: as above (nothing ran).
-            ctl.current.store(0, Ordering::Release);
+        if let Start::Skip { go_on } = ctl.start_job(claims, job_id) {
+            if !go_on {
+                ctl.wait_for_kill();
+            }
             rec.defer_release();
             continue;
         }

@@ -13,6 +13,7 @@ use zeroproc_mp::shared::SharedError;
 /// `Chunk` is returned after **every** chunk finished or failed: the chunks that did not
 /// fail hold their results.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ForEachChunkError {
     /// The output array could not be split into chunks (a read guard is live somewhere, a
     /// previous split is unfinished, `chunk_len` is 0 or makes too many chunks).

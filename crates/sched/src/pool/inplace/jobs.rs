@@ -105,9 +105,9 @@ where
     K: Fn(&mut [T], RowBand) + Copy + 'static,
 {
     let mut g = claim_rows(&c, cols)?;
-    let start = g.range().start;
+    let (start, grid_len) = (g.range().start, c.array().len());
     run_parts(&mut g, start, len, |p, r| {
-        let band = RowBand::of_elements(r, cols as usize).expect("parts of whole rows");
+        let band = RowBand::of_elements(r, cols as usize, grid_len).expect("whole rows");
         conjure::<K>()(p, band)
     })
 }
@@ -116,7 +116,7 @@ where
 /// claim back: nothing was computed).
 fn claim_rows<T: Pod>(c: &ChunkMut<T>, cols: u64) -> Result<ChunkGuard<T>, Failed> {
     let g = c.write().map_err(Failed::setup)?;
-    if RowBand::of_elements(g.range(), cols as usize).is_none() {
+    if RowBand::of_elements(g.range(), cols as usize, c.array().len()).is_none() {
         g.unclaim(); // not DONE: nothing was computed
         return Err(Failed::setup("the chunk is not whole rows"));
     }
@@ -135,9 +135,9 @@ where
 {
     let x = x.read().map_err(Failed::setup)?;
     let mut g = claim_rows(&c, cols)?;
-    let start = g.range().start;
+    let (start, grid_len) = (g.range().start, c.array().len());
     run_parts(&mut g, start, len, |p, r| {
-        let band = RowBand::of_elements(r, cols as usize).expect("parts of whole rows");
+        let band = RowBand::of_elements(r, cols as usize, grid_len).expect("whole rows");
         conjure::<K>()(p, &x, band)
     })
 }

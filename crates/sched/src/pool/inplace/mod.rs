@@ -113,22 +113,24 @@ impl Pool {
     /// Runs `kernel` on bands of `band_rows` whole rows of the row-major grid `y` of
     /// `cols` columns (`y.len()` must be a multiple of `cols`; the last band may have
     /// fewer rows): the kernel gets the band's elements, row after row, and its
-    /// [`RowBand`](zeroproc_mp::shared::RowBand) (which rows, how wide).
+    /// [`RowBand`](zeroproc_mp::shared::RowBand): its first row and row count (`rows`) and
+    /// the grid's width (`cols`) and height (`grid_rows`) — what rayon's closure would
+    /// capture to find the grid's edges or scale coordinates.
     ///
-    /// Nothing else reaches the kernel — not even the grid's height (rayon's closure would
-    /// capture it): a kernel that needs parameters or other data uses constants, or
-    /// [`for_each_row_band_mut_with`](Self::for_each_row_band_mut_with) with them in the
-    /// input array (whose length also gives the height).
+    /// Nothing else reaches the kernel: a kernel that needs parameters or other data uses
+    /// constants, or [`for_each_row_band_mut_with`](Self::for_each_row_band_mut_with) with
+    /// them in the input array.
     ///
     /// ```
     /// zeroproc_sched::init();
     /// use zeroproc_mp::{shared::RowBand, SharedArray};
     ///
-    /// /// Each cell := its row index × 10 + its column index.
+    /// /// Each cell := its row index × 10 + its column index; the last row counts down
+    /// /// from the grid's height instead.
     /// fn label(band: &mut [u32], b: RowBand) {
     ///     for (row, cells) in b.rows.zip(band.chunks_exact_mut(b.cols)) {
     ///         for (col, c) in cells.iter_mut().enumerate() {
-    ///             *c = (row * 10 + col) as u32;
+    ///             *c = if row + 1 == b.grid_rows { (b.grid_rows - col) as u32 } else { (row * 10 + col) as u32 };
     ///         }
     ///     }
     /// }
@@ -136,7 +138,8 @@ impl Pool {
     /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
     /// let mut grid = SharedArray::<u32>::zeroed(7 * 5)?; // 7 rows × 5 columns
     /// pool.for_each_row_band_mut(&mut grid, 5, 2, label)?; // bands of 2 rows
-    /// assert_eq!(grid.as_slice()?[6 * 5 + 4], 64);
+    /// assert_eq!(grid.as_slice()?[5 * 5 + 4], 54);
+    /// assert_eq!(grid.as_slice()?[6 * 5 + 4], 3); // 7 - 4
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn for_each_row_band_mut<T, K>(
@@ -167,7 +170,7 @@ impl Pool {
     ///
     /// /// One Jacobi sweep of a `cols`-wide grid: each inner cell := mean of its 4 neighbours.
     /// fn jacobi(next: &mut [f64], cur: &[f64], b: RowBand) {
-    ///     let (n, rows) = (b.cols, cur.len() / b.cols);
+    ///     let (n, rows) = (b.cols, b.grid_rows);
     ///     for (r, out) in b.rows.zip(next.chunks_exact_mut(n)) {
     ///         out.copy_from_slice(&cur[r * n..(r + 1) * n]); // the boundary stays
     ///         if r == 0 || r == rows - 1 { continue; }
