@@ -161,12 +161,14 @@ where
 }
 
 /// Runs the initializer `F` (no arguments, no result).
-pub(crate) fn call_init<F>(ctx: &mut JobCtx<'_>)
+pub(crate) fn call_init<F, R>(ctx: &mut JobCtx<'_>)
 where
-    F: Fn() + Copy + 'static,
+    F: Fn() -> R + Copy + 'static,
 {
     let f = conjure::<F>();
-    finish(ctx, catch_unwind(AssertUnwindSafe(f)));
+    // The value is dropped under the catch_unwind: a panicking `Drop` fails the
+    // initializer like a panic in its body.
+    finish(ctx, catch_unwind(AssertUnwindSafe(move || drop(f()))));
 }
 
 /// `value` as an envelope (header + archive) in a buffer of its own, sized by measuring

@@ -57,9 +57,10 @@ pub trait JobFn<A, R>: Fn(A) -> R + Copy + Send + 'static {}
 #[diagnostic::do_not_recommend]
 impl<F, A, R> JobFn<A, R> for F where F: Fn(A) -> R + Copy + Send + 'static {}
 
-/// A pool's initializer without arguments: `Fn()`, a fn item or a closure that captures
-/// nothing (see [`JobFn`]; arguments go through
-/// [`PoolBuilder::initializer_with`](crate::PoolBuilder::initializer_with)).
+/// A pool's initializer without arguments: `Fn() -> R`, a fn item or a closure that
+/// captures nothing (see [`JobFn`]; arguments go through
+/// [`PoolBuilder::initializer_with`](crate::PoolBuilder::initializer_with)). What it
+/// returns is dropped in the worker, as Python ignores an initializer's return value.
 ///
 /// ```
 /// zeroproc_sched::init();
@@ -73,10 +74,10 @@ impl<F, A, R> JobFn<A, R> for F where F: Fn(A) -> R + Copy + Send + 'static {}
     note = "pass the data as the initializer's argument: \
             `.initializer_with(f, args)` calls `f(args)` in every worker"
 )]
-pub trait InitFn: Fn() + Copy + Send + 'static {}
+pub trait InitFn<R = ()>: Fn() -> R + Copy + Send + 'static {}
 
 #[diagnostic::do_not_recommend]
-impl<F> InitFn for F where F: Fn() + Copy + Send + 'static {}
+impl<F, R> InitFn<R> for F where F: Fn() -> R + Copy + Send + 'static {}
 
 /// A kernel for [`Pool::for_each_chunk_mut`](crate::Pool::for_each_chunk_mut):
 /// `Fn(&mut [T], Range<usize>)` — the chunk and where it lies in the array — as a fn item

@@ -373,3 +373,31 @@ fn a_worker_stopped_by_sigterm_is_named() {
     assert!(e.to_string().contains("SIGTERM: stopped from outside the pool"), "{e}");
     assert!(pool.submit(worker_pid, ()).result().is_ok());
 }
+
+/// What the initializers below stored in this worker process.
+static INIT_SEEN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// An initializer that returns what it stored (as a Python initializer may return anything).
+fn init_returning(x: u64) -> Result<u64, String> {
+    INIT_SEEN.set(x).map_err(|_| "twice".to_string())?;
+    Ok(x)
+}
+
+fn init_returning_unit_args() -> Vec<u64> {
+    let _ = INIT_SEEN.set(7);
+    vec![7; 3]
+}
+
+#[test]
+fn an_initializer_that_returns_a_value_runs_and_the_value_is_dropped() {
+    // Python ignores an initializer's return value. Before, a fn returning a value was
+    // refused at compile time with "cannot be a worker initializer: it must be a fn item
+    // or a closure that captures nothing" (`initializer_with`: "cannot be sent to a
+    // worker"), which named the wrong cause.
+    let seen = |_: ()| INIT_SEEN.get().copied();
+    let pool = Pool::builder().workers(1).initializer_with(init_returning, 42).build().unwrap();
+    assert_eq!(pool.submit(seen, ()).result(), Ok(Some(42)));
+    drop(pool);
+    let pool = Pool::builder().workers(1).initializer(init_returning_unit_args).build().unwrap();
+    assert_eq!(pool.submit(seen, ()).result(), Ok(Some(7)));
+}

@@ -212,7 +212,7 @@ impl ClusterBuilder {
     /// Runs `f` once in every worker of every node (and every respawned worker) before its
     /// first job, as `PoolBuilder::initializer`. A panicking initializer fails `build` with
     /// [`ClusterError::Node`] naming the rank and the panic's message.
-    pub fn initializer<F: InitFn>(mut self, f: F) -> Self {
+    pub fn initializer<F: InitFn<R>, R>(mut self, f: F) -> Self {
         self.initializer = Some(Ok(Initializer::new(f)));
         self.initializer_ids = Vec::new();
         self
@@ -236,9 +236,9 @@ impl ClusterBuilder {
     /// assert_eq!(pool.submit(|x: u64| format!("{x}{}", UNIT.get().unwrap()), 7).result().unwrap(), "7cm");
     /// # Ok::<(), zeroproc_cluster::ClusterError>(())
     /// ```
-    pub fn initializer_with<F, A>(mut self, f: F, args: A) -> Self
+    pub fn initializer_with<F, A, R>(mut self, f: F, args: A) -> Self
     where
-        F: JobFn<A, ()>,
+        F: JobFn<A, R>,
         A: Message,
     {
         let (init, ids) = zeroproc_mp::segment_refs::collect(|| Initializer::with(f, &args));

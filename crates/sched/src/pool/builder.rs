@@ -145,7 +145,9 @@ impl PoolBuilder {
 
     /// Runs `f` once in every worker (and every respawned worker) before its first job.
     /// A panicking initializer fails [`build`](Self::build) with
-    /// [`BuildError::Initializer`] (with the panic's message). With arguments:
+    /// [`BuildError::Initializer`] (with the panic's message). What `f` returns is dropped
+    /// in the worker, as Python ignores an initializer's return value (a returned `Err`
+    /// too: panic to fail the build). With arguments:
     /// [`initializer_with`](Self::initializer_with).
     ///
     /// ```
@@ -160,9 +162,9 @@ impl PoolBuilder {
     /// assert!(!READY.load(Ordering::Relaxed)); // not run in the controller
     /// # Ok::<(), zeroproc_sched::BuildError>(())
     /// ```
-    pub fn initializer<F: crate::InitFn>(mut self, f: F) -> Self {
+    pub fn initializer<F: crate::InitFn<R>, R>(mut self, f: F) -> Self {
         let _ = f;
-        self.initializer = Some(crate::fnid::id_of(crate::job::call_init::<F>));
+        self.initializer = Some(crate::fnid::id_of(crate::job::call_init::<F, R>));
         self.init_args = None;
         self
     }
@@ -172,7 +174,8 @@ impl PoolBuilder {
     /// shared-memory segment the pool keeps; each worker reads it from there. A
     /// panicking initializer fails [`build`](Self::build) with
     /// [`BuildError::Initializer`] (with the panic's message); arguments that cannot be archived fail it with
-    /// [`BuildError::Config`]. To give every *job* the same read-only data, see
+    /// [`BuildError::Config`]. What `f` returns is dropped in the worker, as in
+    /// [`initializer`](Self::initializer). To give every *job* the same read-only data, see
     /// [`Pool::share`](crate::Pool::share).
     ///
     /// ```
@@ -195,13 +198,13 @@ impl PoolBuilder {
     /// assert_eq!(pool.submit(scaled, 7).result().unwrap(), "70cm");
     /// # Ok::<(), zeroproc_sched::BuildError>(())
     /// ```
-    pub fn initializer_with<F, A>(mut self, f: F, args: A) -> Self
+    pub fn initializer_with<F, A, R>(mut self, f: F, args: A) -> Self
     where
-        F: crate::JobFn<A, ()>,
+        F: crate::JobFn<A, R>,
         A: crate::Message,
     {
         let _ = f;
-        self.initializer = Some(crate::fnid::id_of(crate::job::call::<F, A, ()>));
+        self.initializer = Some(crate::fnid::id_of(crate::job::call_ignoring::<F, A, R>));
         let (encoded, pins) = pin::capture(|| crate::job::encode_owned(&args));
         let pins = Arc::new(pins);
         self.init_args = Some(encoded.map(|b| InitArgs(Arc::from(&b[..]), pins)));

@@ -243,19 +243,19 @@ pub struct Initializer {
 
 impl Initializer {
     /// `PoolBuilder::initializer(f)` as data.
-    pub fn new<F: crate::InitFn>(_f: F) -> Self {
-        Initializer { fn_id: crate::fnid::id_of(job::call_init::<F>), args: None }
+    pub fn new<F: crate::InitFn<R>, R>(_f: F) -> Self {
+        Initializer { fn_id: crate::fnid::id_of(job::call_init::<F, R>), args: None }
     }
 
     /// `PoolBuilder::initializer_with(f, args)` as data; `Err` if `args` cannot be archived.
-    pub fn with<F, A>(_f: F, args: &A) -> Result<Self, String>
+    pub fn with<F, A, R>(_f: F, args: &A) -> Result<Self, String>
     where
-        F: JobFn<A, ()>,
+        F: JobFn<A, R>,
         A: Message,
     {
         let env = job::encode_owned(args)?;
         Ok(Initializer {
-            fn_id: crate::fnid::id_of(job::call::<F, A, ()>),
+            fn_id: crate::fnid::id_of(job::call_ignoring::<F, A, R>),
             args: Some(env.to_vec()),
         })
     }
