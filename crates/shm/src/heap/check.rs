@@ -148,6 +148,21 @@ impl Heap<'_> {
         Ok(())
     }
 
+    /// Bytes in the free lists plus the bytes left to carve: a read-only walk, exact on a
+    /// quiescent heap, off by the blocks that move meanwhile otherwise (`merge.rs`).
+    pub(crate) fn free_bytes_estimate(&self) -> u64 {
+        let mut bytes = self.carve_remaining();
+        for c in 0..self.num_classes {
+            // Relaxed: a bound for the walk.
+            let carved = self.slot(c).carved.load(Relaxed);
+            if carved > 0 {
+                let n = self.walk(c, carved).unwrap_or_else(|e| e.1);
+                bytes = bytes.saturating_add(n.saturating_mul(block_bytes(c)));
+            }
+        }
+        bytes
+    }
+
     /// Walks the merge stash (`merge.rs`): blocks per class, or the first problem and the
     /// counts so far. Bounded by the carved blocks of all classes.
     fn walk_stash(&self) -> Result<Vec<u64>, (CheckError, Vec<u64>)> {

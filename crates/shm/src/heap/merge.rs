@@ -107,6 +107,14 @@ impl Heap<'_> {
                 return Some((idx, self.split(idx, c, class)));
             }
         }
+        // Fewer free bytes than the block: no run can be long enough, so spare the heap a
+        // pass (which would move every free block out and back, each move a window in
+        // which a kill leaks that block). A read-only count: a concurrent pop or push can
+        // make it wrong by a block; a pass skipped that way is retried by the caller after
+        // the next free, as for any full heap.
+        if self.free_bytes_estimate() < units(class) * UNIT {
+            return None;
+        }
         self.merge_pass(class)
     }
 
