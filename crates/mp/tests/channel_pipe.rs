@@ -365,3 +365,33 @@ fn error_messages() {
     assert!(TryRecvError::InUse { pid: 3 }.to_string().contains("its own pipe"));
     assert_eq!(RecvTimeoutError::Timeout.to_string(), "timed out waiting for a message");
 }
+
+/// A pipe's spill heap at its maximum, filled with 20 KiB values and drained: larger
+/// values are merged from the freed blocks. Fails without merging: the 40 KiB send is
+/// `TooLarge` on the empty pipe.
+#[test]
+fn at_the_heap_maximum_small_values_make_room_for_larger_ones() {
+    let (mut tx, mut rx) = PipeBuilder::<Vec<u8>>::new()
+        .capacity(4096)
+        .heap_size(1 << 20)
+        .max_heap_size(1 << 20)
+        .oneway()
+        .unwrap();
+    let a = 20 << 10; // few enough to fill the heap before the ring
+    let mut n = 0;
+    let full = loop {
+        match tx.try_send(vec![n as u8; a]) {
+            Ok(()) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(full, TrySendError::Full(_)), "{full:?}");
+    assert!(n > 30, "{n} values of {a} B");
+    for k in 0..n {
+        assert_eq!(rx.recv().unwrap(), vec![k as u8; a]);
+    }
+    for size in [2 * a, 30 * a] {
+        tx.send_timeout(vec![3; size], Duration::from_secs(10)).unwrap();
+        assert_eq!(rx.recv().unwrap(), vec![3; size]);
+    }
+}

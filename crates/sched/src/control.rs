@@ -198,12 +198,15 @@ pub struct WorkerControl {
     /// Result bytes written to the completion ring.
     pub bytes_out: Stat,
     /// A spill-heap block holding this worker's result whose reference record is not
-    /// published yet: its offset, and its nonce (0: none). The worker sets them once the
-    /// block is written and clears the nonce once the record is published or the block
-    /// given back; a worker that dies in between (killed while the result's `Drop` runs)
-    /// leaves them for the supervisor, which reclaims the block by its nonce after it has
-    /// drained the dead worker's completions (`payload::reclaim`: a block a reader claimed
-    /// already is left alone).
+    /// published yet: its offset, and its nonce (0: none; `spill::HELD_ALLOCATING`: being
+    /// allocated, the offset once the heap returned it). The worker records the intent
+    /// before every allocation, the offset right after it, the nonce once the claim word
+    /// holds it, and clears the nonce once the record is published or the block given back
+    /// (`spill::record_held`); a worker that dies in between (killed right after the
+    /// allocation, while the result is written, or while its `Drop` runs) leaves them for
+    /// the supervisor, which, after it has drained the dead worker's completions, frees an
+    /// allocated unstamped block by its offset and reclaims a stamped one by its nonce
+    /// (`payload::reclaim`: a block a reader claimed already is left alone).
     pub held_offset: AtomicU64,
     /// See `held_offset`.
     pub held_nonce: AtomicU64,

@@ -11,13 +11,13 @@
 //! oversized payloads are then `JobError::Decode` errors.
 
 use crate::control::{heap_state, PoolHeader, WorkerControl};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, Encode};
 use zeroproc_codec::payload;
 use zeroproc_codec::send::Overflow;
-use zeroproc_codec::spill::{self, SpilledBlock};
+use zeroproc_codec::spill::{self, Record, SpilledBlock};
 use zeroproc_shm::heap::{AllocError, Heap};
 use zeroproc_shm::{Layout, Offset, Segment, SegmentBuilder, HEADER_SIZE};
 
@@ -132,12 +132,28 @@ impl ToHeap<'_> {
         &self,
         value: &T,
         need: usize,
-        track: impl FnMut(Option<&SpilledBlock>),
+        mut track: impl FnMut(Option<&SpilledBlock>),
+    ) -> Result<SpilledBlock, SpillFailed> {
+        self.spill_recorded(value, need, |r| match r {
+            Record::Stamped(b) => track(Some(b)),
+            Record::Released => track(None),
+            Record::Allocating | Record::Allocated(_) => {}
+        })
+    }
+
+    /// [`Overflow::spill`], telling `record` every step of each block it tries
+    /// (`spill::spill_recorded`): from the allocation on, not only once stamped.
+    pub(crate) fn spill_recorded<T: Encode>(
+        &self,
+        value: &T,
+        need: usize,
+        record: impl FnMut(Record<'_>),
     ) -> Result<SpilledBlock, SpillFailed> {
         let h = self.0.heap().map_err(SpillFailed::Other)?;
         let first = need.max(spill::MIN_SPILL);
-        spill::spill_tracked(&h, value, first, track).map_err(|e| match e {
-            // Full now: wait, if a block that size can come back; else it never will.
+        spill::spill_recorded(&h, value, first, record).map_err(|e| match e {
+            // Full now: wait, if a block that size can come back (freed neighbours merge);
+            // else it never will.
             spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. }) => {
                 let can = block_size <= h.region_len()
                     && h.can_hold((block_size as usize).saturating_sub(16));
@@ -146,8 +162,8 @@ impl ToHeap<'_> {
                 } else {
                     SpillFailed::TooLarge(format!(
                         "{e}: the pool's spill heap ({} bytes) cannot hold a block that large \
-                         now or later (freed blocks are not merged, and none that size \
-                         exists); give the pool a larger spill_heap",
+                         now or later (it is larger than the whole heap); give the pool a \
+                         larger spill_heap",
                         h.region_len()
                     ))
                 }
@@ -258,18 +274,16 @@ impl WorkerSpill {
         Self { header, ctl, heap: None }
     }
 
-    /// Records `block` as written and not yet referenced (see `WorkerControl::held_offset`).
-    pub(crate) fn hold(&self, block: &SpilledBlock) {
-        // Relaxed: published by the Release store of the nonce below.
-        self.ctl.held_offset.store(block.offset.get(), Ordering::Relaxed);
-        // Release: pairs with the supervisor's Acquire load after this worker died.
-        self.ctl.held_nonce.store(block.nonce, Ordering::Release);
+    /// Records a step of a result's spill (`spill::spill_recorded`) in the worker's control
+    /// block, so that a block it holds unreferenced is never unknown to the supervisor
+    /// (see `WorkerControl::held_offset` and [`record_held`]).
+    pub(crate) fn record(&self, r: Record<'_>) {
+        record_held(&self.ctl.held_offset, &self.ctl.held_nonce, r);
     }
 
     /// The held block's record was published, or the block given back.
     pub(crate) fn release(&self) {
-        // Release: as in `hold`.
-        self.ctl.held_nonce.store(0, Ordering::Release);
+        self.record(Record::Released);
     }
 
     /// The heap (attached on first use; `None` if the pool has none).
@@ -279,15 +293,190 @@ impl WorkerSpill {
     }
 }
 
+/// `held_nonce` while a worker allocates a result block: the block (once the heap returned
+/// it) is in `held_offset`, its claim word not stamped yet. Never a nonce (nonces never
+/// have `OWNER_BIT`).
+pub(crate) const HELD_ALLOCATING: u64 = u64::MAX;
+
+/// The worker's side of the held-block protocol, on its two control-block words:
+///
+/// | step | `held_offset` | `held_nonce` | a supervisor after the worker's death |
+/// |---|---|---|---|
+/// | `Allocating` | 0 (first) | `HELD_ALLOCATING` (then) | nothing to free |
+/// | `Allocated(O)` | O | `HELD_ALLOCATING` | frees O (unpublished, unstamped) |
+/// | `Stamped(b)` | b.offset | b.nonce | reclaims by the nonce (`payload::reclaim`) |
+/// | `Released` | – | 0 | nothing |
+///
+/// Between `Allocating` and `Allocated` only the heap knows the block (a death inside the
+/// heap's `alloc`); from `Allocated` on the supervisor does. Before `Allocating` the state
+/// is always `Released` (every spill attempt ends with `Released` or `Stamped`, and a
+/// stamped block is released before the next attempt), so `held_offset` is never stale.
+pub(crate) fn record_held(offset: &AtomicU64, nonce: &AtomicU64, r: Record<'_>) {
+    match r {
+        Record::Allocating => {
+            // Relaxed: published by the Release store of the state below.
+            offset.store(0, Ordering::Relaxed);
+            // Release: pairs with the supervisor's Acquire swap after this worker died.
+            nonce.store(HELD_ALLOCATING, Ordering::Release);
+        }
+        Record::Allocated(o) => {
+            // Release: as above (the supervisor reads the offset after the state).
+            offset.store(o.get(), Ordering::Release);
+        }
+        Record::Stamped(b) => {
+            // Relaxed: published by the Release store of the nonce below.
+            offset.store(b.offset.get(), Ordering::Relaxed);
+            // Release: as above.
+            nonce.store(b.nonce, Ordering::Release);
+        }
+        Record::Released => {
+            // Release: as above.
+            nonce.store(0, Ordering::Release);
+        }
+    }
+}
+
 /// After worker `ctl`'s process died and its completions were drained: frees the result
-/// block it had written but not referenced from a published record (see
-/// `WorkerControl::held_offset`). True if a block was freed.
+/// block it had allocated but not referenced from a published record (see
+/// `WorkerControl::held_offset`, [`record_held`]). True if a block was freed.
 pub(crate) fn reclaim_held(ctl: &WorkerControl, heap: Option<&SpillHeap>) -> bool {
-    // Acquire: pairs with the worker's Release store in `WorkerSpill::hold`.
-    let nonce = ctl.held_nonce.swap(0, Ordering::Acquire);
-    let (Some(sh), true) = (heap, nonce != 0) else { return false };
+    let Some(sh) = heap else {
+        // Nothing can be held without a heap; forget any state.
+        // Relaxed: the worker is dead, nobody else writes the words.
+        ctl.held_nonce.store(0, Ordering::Relaxed);
+        return false;
+    };
     let Ok(h) = sh.heap() else { return false };
-    // Relaxed: ordered by the Acquire load of the nonce above.
-    let offset = zeroproc_shm::Offset::new(ctl.held_offset.load(Ordering::Relaxed));
-    payload::reclaim(&h, &SpilledBlock { offset, len: 0, nonce })
+    reclaim_held_words(&ctl.held_offset, &ctl.held_nonce, &h)
+}
+
+/// [`reclaim_held`] on the two words and a heap handle.
+pub(crate) fn reclaim_held_words(offset: &AtomicU64, nonce: &AtomicU64, h: &Heap<'_>) -> bool {
+    // Acquire: pairs with the worker's Release stores in `record_held`.
+    let n = nonce.swap(0, Ordering::Acquire);
+    // Acquire: as above (`Allocated` stores the offset alone, after the state).
+    let o = zeroproc_shm::Offset::new(offset.load(Ordering::Acquire));
+    match n {
+        0 => false,
+        // Allocated, never stamped nor published: the dead worker's alone.
+        HELD_ALLOCATING => o.get() != 0 && h.free(o).is_ok(),
+        nonce => payload::reclaim(h, &SpilledBlock { offset: o, len: 0, nonce }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zeroproc_shm::{Layout, Segment};
+
+    /// A worker killed right after the heap handed it a result block, before the claim
+    /// word was stamped: the block is named in its control words from the first step, and
+    /// the supervisor frees it. (Before, only a stamped block was recorded, and this one
+    /// leaked for the pool's life.)
+    #[test]
+    fn a_block_allocated_but_not_stamped_is_reclaimed() {
+        let seg = Segment::create(Layout::new("sched-held-unit", 1), 1 << 16).unwrap();
+        let h = Heap::init_in(&seg, region(), 1 << 16).unwrap();
+        let (offset, nonce) = (AtomicU64::new(0), AtomicU64::new(0));
+        // Died after `Allocating`, before the heap returned: nothing to free.
+        record_held(&offset, &nonce, Record::Allocating);
+        assert!(!reclaim_held_words(&offset, &nonce, &h));
+        // Died right after the allocation.
+        record_held(&offset, &nonce, Record::Allocating);
+        let b = h.alloc(1000, 16).unwrap();
+        record_held(&offset, &nonce, Record::Allocated(b));
+        assert_eq!(h.stats().in_use_blocks(), 1);
+        assert!(reclaim_held_words(&offset, &nonce, &h));
+        assert_eq!(h.stats().in_use_blocks(), 0, "the block went back");
+        assert!(!reclaim_held_words(&offset, &nonce, &h), "once");
+        // A whole spill, stamped and then published (released): nothing left to reclaim.
+        let b =
+            spill::spill_recorded(&h, &vec![3u8; 5000], 16, |r| record_held(&offset, &nonce, r))
+                .unwrap();
+        // Relaxed: this thread wrote it.
+        assert_eq!(nonce.load(Ordering::Relaxed), b.nonce, "stamped and held");
+        record_held(&offset, &nonce, Record::Released);
+        assert!(!reclaim_held_words(&offset, &nonce, &h));
+        b.free(&h).unwrap();
+        // Stamped, never published: reclaimed by its nonce.
+        let b =
+            spill::spill_recorded(&h, &vec![4u8; 5000], 16, |r| record_held(&offset, &nonce, r))
+                .unwrap();
+        assert!(reclaim_held_words(&offset, &nonce, &h));
+        assert!(b.free(&h).is_err(), "already freed by the reclaim");
+        h.check().unwrap();
+        assert_eq!(h.stats().in_use_blocks(), 0);
+    }
+
+    /// The control words in shared memory, as a worker's are.
+    fn words(seg: &Segment) -> (&AtomicU64, &AtomicU64) {
+        // SAFETY: the segment's data is at least 16 zeroed bytes, 8-aligned, accessed only
+        // through these atomics, and outlives the borrow.
+        let w = unsafe { &*seg.data().cast::<[AtomicU64; 2]>() };
+        (&w[0], &w[1])
+    }
+
+    /// Forks a child that runs `child` and is SIGKILLed by it (or `_exit`s if it returns);
+    /// returns the signal that ended it.
+    fn killed_child(child: impl FnOnce()) -> i32 {
+        // SAFETY: the child only touches shared memory with atomics (a fresh heap: no merge
+        // pass, so no allocation of its own) and ends with a signal or `_exit`; it never
+        // returns into the test harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            child();
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: reaps the child we just forked.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        if libc::WIFSIGNALED(status) {
+            libc::WTERMSIG(status)
+        } else {
+            0
+        }
+    }
+
+    fn sigkill_self() {
+        // SAFETY: sends SIGKILL to this (child) process.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+
+    /// Real processes SIGKILLed at each step of a result's spill, as a worker is: right
+    /// after the heap returned the block (the gap this closes: before, the block leaked),
+    /// right after the stamp, and right after `Allocating`. Every time the supervisor's
+    /// reclaim leaves the heap with no block in use.
+    #[test]
+    fn sigkilled_at_each_step_of_a_result_spill_nothing_leaks() {
+        let seg = Segment::create(Layout::new("sched-held-kill", 1), 1 << 16).unwrap();
+        let h = Heap::init_in(&seg, region(), 1 << 16).unwrap();
+        let ctl = Segment::create(Layout::new("sched-held-kill-ctl", 1), 4096).unwrap();
+        let (offset, nonce) = words(&ctl);
+        let value = vec![5u8; 3000];
+        for (step, at) in [(0, "allocated"), (1, "stamped"), (2, "allocating")] {
+            let sig = killed_child(|| {
+                let _ = spill::spill_recorded(&h, &value, 16, |r| {
+                    record_held(offset, nonce, r);
+                    let now = match r {
+                        Record::Allocating => 2,
+                        Record::Allocated(_) => 0,
+                        Record::Stamped(_) => 1,
+                        Record::Released => 3,
+                    };
+                    if now == step {
+                        sigkill_self();
+                    }
+                });
+            });
+            assert_eq!(sig, libc::SIGKILL, "killed {at}");
+            let held = h.stats().in_use_blocks();
+            assert_eq!(held, u64::from(step != 2), "killed {at}: blocks held");
+            let freed = reclaim_held_words(offset, nonce, &h);
+            assert_eq!(freed, step != 2, "killed {at}");
+            h.check().unwrap();
+            assert_eq!(h.stats().in_use_blocks(), 0, "killed {at}: the block leaked");
+        }
+    }
 }

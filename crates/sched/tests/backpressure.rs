@@ -99,9 +99,10 @@ fn len_of(v: Vec<u8>) -> usize {
 }
 
 /// A result the spill heap can never hold is `TooLarge` at once: larger than the whole
-/// heap (it was `Decode`, the wrong cause), or larger than any block the heap can still
-/// make once its memory is carved into smaller blocks (freed blocks are not merged: the
-/// worker waited 30 s for room that could never come, and `Drop` waited with it).
+/// heap (it was `Decode`, the wrong cause). Once the heap is carved into smaller blocks, a
+/// larger result is merged from the freed ones, or is `TooLarge` if it is larger than the
+/// heap (before merging it waited 30 s for room that could never come, and `Drop` waited
+/// with it).
 #[test]
 fn a_result_the_heap_can_never_hold_is_too_large_at_once() {
     let small = Pool::builder().workers(1).spill_heap(8 << 20).build().expect("pool");

@@ -98,9 +98,9 @@ fn bytes(n: usize) -> Vec<u8> {
     vec![7; n]
 }
 
-/// Payloads of growing sizes one at a time (128 KiB up to 48 MiB, ×1.5 each): freed
-/// blocks are not merged, so the first 64 MiB get carved into ever larger blocks; the heap
-/// grows for the next payload instead of refusing it (new-user finding: with an 8 MiB
+/// Payloads of growing sizes one at a time (128 KiB up to 48 MiB, ×1.5 each): below its
+/// maximum the heap carves rather than merges, so the first 64 MiB get carved into ever
+/// larger blocks; the heap grows for the next payload instead of refusing it (new-user finding: with an 8 MiB
 /// heap, 1.5 MiB was refused for good after 128 KiB..1.375 MiB had gone through).
 #[test]
 fn payloads_of_growing_sizes_all_go_through() {

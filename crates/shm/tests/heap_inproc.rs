@@ -112,13 +112,25 @@ fn exhaustion_is_out_of_memory_then_recovers_after_free() {
     h.free(victim).unwrap();
     let again = h.alloc(500, 16).unwrap();
     assert_eq!(again, victim);
-    // ...and to other classes: with nothing else left, a larger free block is taken whole.
+    // ...and to other classes: with nothing else left, a larger free block is split, and
+    // its pieces serve several smaller requests.
     h.free(again).unwrap();
     let small = h.alloc(16, 16).unwrap();
     assert_eq!(small, victim);
-    assert!(h.usable_size(small).unwrap() >= 500);
-    assert!(matches!(h.alloc(16, 16), Err(AllocError::OutOfMemory { .. })));
-    h.free(small).unwrap();
+    assert_eq!(h.usable_size(small).unwrap(), 16);
+    let mut pieces = vec![small];
+    while let Ok(o) = h.alloc(16, 16) {
+        pieces.push(o);
+    }
+    let block = 640; // the class of a 500-byte payload plus its header
+    assert!(pieces.len() >= block / 32 - 1, "{} pieces of a {block} B block", pieces.len());
+    for p in pieces {
+        h.free(p).unwrap();
+    }
+    // Freed, the pieces merge back into a block that holds 500 bytes again.
+    let whole = h.alloc(500, 16).unwrap();
+    assert_eq!(whole, victim);
+    h.free(whole).unwrap();
     // A request larger than the whole region is refused up front.
     assert!(matches!(h.alloc(1 << 20, 16), Err(AllocError::OutOfMemory { .. })));
     assert!(matches!(h.alloc(usize::MAX, 16), Err(AllocError::OutOfMemory { .. })));
@@ -484,4 +496,156 @@ fn growable_heap_arguments_are_checked() {
         Err(HeapError::BadLength { .. })
     ));
     assert!(Heap::init_growable(&seg, REGION, 32 << 10, (1 << 20) - HEADER_SIZE).is_ok());
+}
+
+/// Fills a fixed heap with blocks of `size` bytes; returns them in address order.
+fn fill_with(h: &Heap<'_>, size: usize) -> Vec<Offset<u8>> {
+    let mut blocks: Vec<_> = std::iter::from_fn(|| h.alloc(size, 16).ok()).collect();
+    blocks.sort_by_key(|o| o.get());
+    blocks
+}
+
+/// The bytes of a quiescent heap no block accounts for (must stay 0 without kills).
+fn assert_accounted(h: &Heap<'_>) {
+    h.check().unwrap();
+    let s = h.stats();
+    assert_eq!(s.unaccounted, 0, "{s:?}");
+    assert_eq!(s.stashed, 0, "{s:?}");
+    assert_eq!(s.in_use_bytes + s.free_bytes, s.bump - s.overhead, "{s:?}");
+}
+
+#[test]
+fn at_its_maximum_freed_neighbours_merge_into_a_larger_block() {
+    // Fails before merging: `alloc(2A)` was OutOfMemory although the whole heap was free.
+    let seg = new_heap(256 << 10);
+    let h = heap(&seg);
+    let a = 4000;
+    let blocks = fill_with(&h, a);
+    assert!(blocks.len() > 40, "{} blocks", blocks.len());
+    // Free pairs of neighbours (blocks 0,1 4,5 8,9 ...): each pair is 2A contiguous.
+    let pairs: Vec<_> = blocks.chunks(4).filter(|c| c.len() == 4).collect();
+    for c in &pairs {
+        h.free(c[0]).unwrap();
+        h.free(c[1]).unwrap();
+    }
+    h.check().unwrap();
+    let mut big = Vec::new();
+    for k in 0..pairs.len() {
+        let off = h.alloc(2 * a, 16).unwrap_or_else(|e| panic!("2A number {k}: {e}"));
+        fill(&h, off, 2 * a, k as u64);
+        big.push(off);
+    }
+    // Every merged pair is used now: the next 2A has no room.
+    assert!(matches!(h.alloc(2 * a, 16), Err(AllocError::OutOfMemory { .. })));
+    // The live A blocks were never touched.
+    for (k, c) in pairs.iter().enumerate() {
+        verify(&h, big[k], 2 * a, k as u64);
+        h.free(c[2]).unwrap();
+        h.free(c[3]).unwrap();
+    }
+    for (k, off) in big.into_iter().enumerate() {
+        verify(&h, off, 2 * a, k as u64);
+        h.free(off).unwrap();
+    }
+    for b in blocks.chunks(4).filter(|c| c.len() < 4).flatten() {
+        h.free(*b).unwrap();
+    }
+    assert_accounted(&h);
+    // Everything is free: one block of most of the heap merges from all of it.
+    let huge = h.alloc(200 << 10, 16).unwrap();
+    fill(&h, huge, 200 << 10, 7);
+    verify(&h, huge, 200 << 10, 7);
+    h.free(huge).unwrap();
+    assert_accounted(&h);
+    // And back to small blocks.
+    let small = fill_with(&h, 100);
+    assert!(small.len() > 1500, "{} blocks of 100 B", small.len());
+    for b in small {
+        h.free(b).unwrap();
+    }
+    assert_accounted(&h);
+}
+
+#[test]
+fn freed_blocks_that_are_not_neighbours_do_not_merge() {
+    let seg = new_heap(128 << 10);
+    let h = heap(&seg);
+    let a = 4000;
+    let blocks = fill_with(&h, a);
+    // Every other block: plenty of free bytes, but no two of them adjacent.
+    for b in blocks.iter().step_by(2) {
+        h.free(*b).unwrap();
+    }
+    match h.alloc(2 * a, 16) {
+        Err(AllocError::OutOfMemory { requested, .. }) => assert_eq!(requested, 2 * a),
+        r => panic!("expected OutOfMemory, got {r:?}"),
+    }
+    assert!(h.can_hold(2 * a), "it fits once neighbours are freed");
+    h.check().unwrap();
+    // The failed pass handed every block back: all of them are reusable as they were.
+    let again: Vec<_> = blocks.iter().step_by(2).map(|_| h.alloc(a, 16).unwrap()).collect();
+    assert!(matches!(h.alloc(a, 16), Err(AllocError::OutOfMemory { .. })));
+    // One more neighbour freed: now 2A fits.
+    let mut again = again;
+    let first = again.iter().position(|o| *o == blocks[0]).expect("block 0 came back");
+    h.free(again.swap_remove(first)).unwrap();
+    h.free(blocks[1]).unwrap();
+    let two = h.alloc(2 * a, 16).unwrap();
+    assert_eq!(two, blocks[0], "blocks 0 and 1 merged");
+    h.free(two).unwrap();
+    for b in again.into_iter().chain(blocks.iter().skip(3).step_by(2).copied()) {
+        h.free(b).unwrap();
+    }
+    assert_accounted(&h);
+}
+
+#[test]
+fn threads_mixing_sizes_at_the_maximum_merge_and_split_consistently() {
+    let seg = Arc::new(new_heap(512 << 10));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let seg = Arc::clone(&seg);
+            std::thread::spawn(move || {
+                let h = heap(&seg);
+                let mut rng = Rng(0xC0FFEE + t);
+                let mut live: Vec<(Offset<u8>, usize, u64)> = Vec::new();
+                let mut merged_big = 0;
+                for i in 0..20_000u64 {
+                    // Phases of small and of large payloads, so memory carved for one size
+                    // is later needed by the other.
+                    let big_phase = (i / 2000) % 2 == 1;
+                    let size = if big_phase {
+                        8000 + rng.below(24_000) as usize
+                    } else {
+                        rng.below(400) as usize
+                    };
+                    if live.len() < 12 && rng.below(3) != 0 {
+                        match h.alloc(size, 16) {
+                            Ok(off) => {
+                                fill(&h, off, size, i);
+                                live.push((off, size, i));
+                                merged_big += big_phase as u64;
+                            }
+                            Err(AllocError::OutOfMemory { .. }) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    } else if !live.is_empty() {
+                        let (o, s, k) = live.swap_remove(rng.below(live.len() as u64) as usize);
+                        verify(&h, o, s, k);
+                        h.free(o).unwrap();
+                    }
+                }
+                for (o, s, k) in live {
+                    verify(&h, o, s, k);
+                    h.free(o).unwrap();
+                }
+                merged_big
+            })
+        })
+        .collect();
+    let big: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(big > 1000, "only {big} large allocations succeeded");
+    let h = heap(&seg);
+    assert_accounted(&h);
+    assert_eq!(h.stats().in_use_blocks(), 0);
 }

@@ -83,6 +83,43 @@ fn stress(h: &Heap<'_>, seed: u64, iters: u64, max_size: u64, progress: &AtomicU
     }
 }
 
+/// Blocks a "mixed" child holds at most.
+const MIXED_SET: usize = 4;
+/// The largest payload of a "mixed" child (its block is at most 20 KiB).
+const MIXED_MAX: u64 = 16 << 10;
+
+/// Payload sizes spread over every class from 16 bytes to `MIXED_MAX`, at a heap's
+/// maximum: most allocations find their own list empty, so free blocks are split and
+/// free neighbours merged all the time. On OutOfMemory a block of its own is freed.
+fn mixed_forever(h: &Heap<'_>, seed: u64, progress: &AtomicU64) {
+    let mut rng = Rng(seed | 1);
+    let mut live: Vec<(Offset<u8>, usize, u64)> = Vec::new();
+    for i in 0.. {
+        if live.len() < MIXED_SET && rng.below(2) == 0 {
+            let size = 16usize << rng.below(11);
+            let size = (size + rng.below(size as u64) as usize).min(MIXED_MAX as usize);
+            match h.alloc(size, 16) {
+                Ok(off) => {
+                    fill(h, off, size, seed << 32 ^ i);
+                    live.push((off, size, seed << 32 ^ i));
+                }
+                Err(AllocError::OutOfMemory { .. }) => {
+                    if let Some((off, size, key)) = live.pop() {
+                        verify(h, off, size, key);
+                        h.free(off).unwrap();
+                    }
+                }
+                Err(e) => panic!("alloc({size}): {e}"),
+            }
+        } else if let Some((off, size, key)) = live.pop() {
+            verify(h, off, size, key);
+            h.free(off).unwrap();
+        }
+        // Relaxed: a progress indicator for the parent.
+        progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 fn msg_size(i: u64) -> usize {
     (i * 37 % 3000) as usize
 }
@@ -100,6 +137,10 @@ fn zp_heap_child() {
             "stress" => {
                 let (seed, iters, slot) = (num(), num(), num());
                 stress(&h, seed, iters, 2000, &ctl.progress[slot as usize]);
+            }
+            "mixed" => {
+                let (seed, slot) = (num(), num());
+                mixed_forever(&h, seed, &ctl.progress[slot as usize]);
             }
             "forever" => {
                 let (seed, slot) = (num(), num());
@@ -301,4 +342,77 @@ fn sigkilled_children_leak_at_most_what_they_held() {
         st.unaccounted
     );
     still_serves(&h, 99);
+}
+
+/// Fills the heap with blocks of `size` until it is full (merging and splitting as it
+/// must), then frees them; returns the bytes obtained.
+fn fill_and_drain(h: &Heap<'_>, size: usize) -> u64 {
+    let blocks: Vec<_> = std::iter::from_fn(|| h.alloc(size, 16).ok()).collect();
+    for (k, off) in blocks.iter().enumerate() {
+        fill(h, *off, size.min(64), k as u64);
+    }
+    for (k, off) in blocks.iter().enumerate() {
+        verify(h, *off, size.min(64), k as u64);
+        h.free(*off).unwrap();
+    }
+    (blocks.len() * size) as u64
+}
+
+#[test]
+fn sigkilled_children_mid_merge_leave_the_heap_whole() {
+    let len = 1 << 20;
+    let seg = create(len);
+    let h = heap(&seg);
+    let mut rng = Rng(std::process::id() as u64 * 0x51ED_2701 + 3);
+    let kills = 16u64;
+    let max_block = (MIXED_MAX * 5 / 4 + 16).next_multiple_of(16);
+    let (mut mid_merge, mut leaked_total, mut leaked_max) = (0, 0u64, 0u64);
+    let slot = 0;
+    for k in 0..kills {
+        let before = h.stats();
+        let mut c = spawn("mixed", &seg, &[rng.next() >> 1, slot as u64]);
+        let start = control(&seg).progress[slot].load(Ordering::Relaxed);
+        wait_progress(&seg, slot, start + 500 + rng.below(5000), &mut c);
+        std::thread::sleep(Duration::from_micros(rng.below(2000)));
+        kill(c);
+        h.check().unwrap_or_else(|e| panic!("after kill {k}: {e}"));
+        let after = h.stats();
+        mid_merge += (after.stashed > 0) as u64;
+        // What the victim held (at most MIXED_SET blocks), plus what a kill inside the heap
+        // loses: one block in flight, or a merge window (the request plus one block).
+        let lost = |s: &zeroproc_shm::heap::HeapStats| s.in_use_bytes + s.unaccounted;
+        let leaked = lost(&after).saturating_sub(lost(&before));
+        leaked_total += leaked;
+        leaked_max = leaked_max.max(leaked);
+        assert!(
+            leaked <= (MIXED_SET as u64 + 3) * max_block,
+            "kill {k} leaked {leaked} bytes: {after:?}"
+        );
+        // The heap still serves: small blocks from (nearly) all its free bytes, so no
+        // free memory went missing, and large ones merged from the small ones.
+        let free = h.stats().free_bytes;
+        let small = fill_and_drain(&h, 100) / 100 * 128;
+        assert!(small >= free * 9 / 10, "after kill {k}: {small} of {free} free bytes");
+        assert!(fill_and_drain(&h, 4000) > 0, "after kill {k}: no 4000 B block");
+        let st = h.stats();
+        assert_eq!(st.stashed, 0, "the dead merger's stash was put back: {st:?}");
+        h.check().unwrap();
+    }
+    let st = h.stats();
+    eprintln!(
+        "{kills} kills of mixed-size children ({mid_merge} while a merge stash was out): \
+         {leaked_total} bytes leaked in all, at most {leaked_max} per kill; at the end \
+         {} blocks ({} bytes) in use, {} bytes unaccounted",
+        st.in_use_blocks(),
+        st.in_use_bytes,
+        st.unaccounted
+    );
+    assert!(lost_ok(&st, kills, max_block, len as u64));
+}
+
+/// The total leak after `kills` victims is below what they could have held between them,
+/// and well below the heap.
+fn lost_ok(st: &zeroproc_shm::heap::HeapStats, kills: u64, max_block: u64, len: u64) -> bool {
+    let lost = st.in_use_bytes + st.unaccounted;
+    lost <= kills * (MIXED_SET as u64 + 3) * max_block && lost < len
 }

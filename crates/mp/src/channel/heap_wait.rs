@@ -98,9 +98,9 @@ fn attempt<T: Encode>(
     };
     match r {
         Ok(b) => Poll::Ready(b),
-        // At its maximum with no block that large carved, free or in use, and no room to
-        // carve one: no consumer will ever free one (freed blocks are not merged), so
-        // waiting would never end — the value is too large for this heap now and later.
+        // Larger than the heap's whole block area at its maximum: no amount of freeing (and
+        // merging of freed neighbours) will ever make such a block, so waiting would never
+        // end — the value is too large for this heap now and later.
         Err(SpillError::Heap(AllocError::OutOfMemory { block_size, .. }))
             if !heap.can_hold((block_size as usize).saturating_sub(16)) =>
         {

@@ -314,10 +314,9 @@ impl PoolBuilder {
     /// payload finds no room, up to this size.
     ///
     /// A full heap at its size limit is waited for (arguments at `submit`/`map`, results in
-    /// the worker). Freed blocks are reused for payloads of their size class or smaller but
-    /// never merged: once the heap is at its limit and carved into blocks of some size, a
-    /// payload larger than every block it can still make is `TooLarge` at once (not waited
-    /// for).
+    /// the worker). At its limit larger free blocks are split and freed neighbours merged,
+    /// so memory once carved for small payloads serves a large one when it is freed; a
+    /// payload larger than the whole heap is `TooLarge` at once (not waited for).
     ///
     /// ```
     /// zeroproc_sched::init();

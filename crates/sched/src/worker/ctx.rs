@@ -161,16 +161,13 @@ impl Overflow for ResultSpill<'_> {
             ));
         };
         let t0 = std::time::Instant::now();
-        // From its allocation until its record is published, the block is recorded in the
-        // worker's control block: a death while it is written or while the result's
-        // `Drop` runs (the send path's `finish`) must not leak it.
+        // From just before its allocation until its record is published, the block is
+        // recorded in the worker's control block (`spill::record_held`): a death right
+        // after the heap handed it out, while it is written, or while the result's `Drop`
+        // runs (the send path's `finish`) must not leak it.
         let Some(ws) = self.spill.as_deref() else { unreachable!("the heap came from it") };
-        let track = |held: Option<&SpilledBlock>| match held {
-            Some(b) => ws.hold(b),
-            None => ws.release(),
-        };
         loop {
-            match ToHeap(&h).spill_tracked(value, need, track) {
+            match ToHeap(&h).spill_recorded(value, need, |r| ws.record(r)) {
                 Ok(b) => {
                     self.held = true;
                     return Ok(b);

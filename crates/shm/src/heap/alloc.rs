@@ -56,9 +56,17 @@ impl Heap<'_> {
             Some(idx) => (idx, class),
             None => match self.carve_or_grow(class) {
                 Ok(Some(idx)) => (idx, class),
-                Ok(None) => self.pop_larger(class)?.ok_or_else(|| oom(units(class)))?,
-                // The system refused more memory: a free larger block still serves.
-                Err(e) => self.pop_larger(class)?.ok_or(e)?,
+                // At the maximum: a free larger block split, else free neighbours merged.
+                Ok(None) => match self.pop_larger(class)? {
+                    Some(got) => got,
+                    None => self.merge_for(class).ok_or_else(|| oom(units(class)))?,
+                },
+                // The system refused more memory: a free larger block or merged free
+                // neighbours still serve.
+                Err(e) => match self.pop_larger(class)? {
+                    Some(got) => got,
+                    None => self.merge_for(class).ok_or(e)?,
+                },
             },
         };
         debug_assert!(units(got) >= need);
@@ -128,11 +136,10 @@ impl Heap<'_> {
     }
 
     /// Whether an [`alloc`](Self::alloc) of `size` bytes (16-aligned) can ever succeed
-    /// while blocks come back: there is room left to carve one (or to grow and carve, for
-    /// a growable heap this handle can grow), or a block of its class
-    /// or a larger one has been carved (in use now, or free). `false` means waiting for
-    /// frees is pointless — freed blocks are never merged, so memory carved into smaller
-    /// classes cannot hold it.
+    /// while blocks come back: its block fits the heap's block area (at the maximum, for a
+    /// growable heap this handle can grow). Free neighbours are merged when the heap is
+    /// full (see the heap's README), so once enough of the blocks next to each other are
+    /// freed the allocation succeeds; `false` means waiting for frees is pointless.
     ///
     /// ```
     /// # use zeroproc_shm::heap::Heap;
@@ -140,22 +147,22 @@ impl Heap<'_> {
     /// # let seg = Segment::create(Layout::new("doc-heap-can-hold", 1), 1 << 16).unwrap();
     /// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 1 << 16).unwrap();
     /// assert!(heap.can_hold(40_000));
+    /// assert!(!heap.can_hold(1 << 16), "the block area is smaller than the region");
     /// let blocks: Vec<_> = std::iter::from_fn(|| heap.alloc(1000, 16).ok()).collect();
-    /// assert!(!heap.can_hold(40_000), "all carved into 1 KiB blocks");
-    /// assert!(heap.can_hold(1000), "one of those comes back when freed");
-    /// # for b in blocks { heap.free(b).unwrap(); }
+    /// assert!(heap.alloc(40_000, 16).is_err(), "all carved into 1 KiB blocks, all in use");
+    /// assert!(heap.can_hold(40_000), "merged from 1 KiB blocks once they are freed");
+    /// for b in blocks { heap.free(b).unwrap(); }
+    /// let big = heap.alloc(40_000, 16).unwrap();
+    /// # heap.free(big).unwrap();
     /// ```
     pub fn can_hold(&self, size: usize) -> bool {
         let need = (size as u64).max(1).div_ceil(UNIT) + 1;
         let Some(class) = class_for_units(need).filter(|&c| c < self.num_classes) else {
             return false;
         };
-        // Relaxed (both): statistics; a stale answer costs a retry or an early error. A
-        // growable heap counts what it may still grow by.
-        let bump = self.header().bump.load(Relaxed);
+        // A growable heap counts what it may still grow to.
         let carvable = if self.fd >= 0 { self.max_len } else { self.region_len() };
-        carvable.saturating_sub(bump) >= block_bytes(class)
-            || (class..self.num_classes).any(|c| self.slot(c).carved.load(Relaxed) > 0)
+        carvable.saturating_sub(self.blocks_start) >= block_bytes(class)
     }
 
     /// Bytes not yet carved into blocks.
@@ -179,11 +186,12 @@ impl Heap<'_> {
         }
     }
 
-    /// Pops the first available block of a class larger than `class`.
+    /// Pops the first available block of a class larger than `class` and splits it down
+    /// to `class` (the rest goes back to the free lists as smaller blocks).
     fn pop_larger(&self, class: u32) -> Result<Option<(u64, u32)>, AllocError> {
         for c in class + 1..self.num_classes {
             if let Some(idx) = self.pop(c)? {
-                return Ok(Some((idx, c)));
+                return Ok(Some((idx, self.split(idx, c, class))));
             }
         }
         Ok(None)

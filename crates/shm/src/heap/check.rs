@@ -46,6 +46,10 @@ pub struct HeapStats {
     pub unaccounted: u64,
     /// Per-class figures, for every class that has carved at least one block.
     pub classes: Vec<ClassStats>,
+    /// Free blocks in the merge stash (counted in `free` and `free_bytes` too): taken out
+    /// of their lists by a merge pass that is running, or that died (the next merge puts
+    /// them back). 0 on a quiescent heap whose last merger finished.
+    pub stashed: u64,
 }
 
 impl HeapStats {
@@ -80,13 +84,15 @@ impl Heap<'_> {
         let bump = self.header().bump.load(Relaxed);
         let mut classes = Vec::new();
         let (mut in_use_bytes, mut free_bytes) = (0, 0);
+        let stash = self.walk_stash().unwrap_or_else(|e| e.1);
         for c in 0..self.num_classes {
             // Relaxed: a statistic.
             let carved = self.slot(c).carved.load(Relaxed);
             if carved == 0 {
                 continue;
             }
-            let free = self.walk(c, carved).unwrap_or_else(|e| e.1);
+            let stashed = stash.get(c as usize).copied().unwrap_or(0);
+            let free = self.walk(c, carved).unwrap_or_else(|e| e.1) + stashed;
             let in_use = carved.saturating_sub(free);
             let block_size = block_bytes(c);
             in_use_bytes += in_use * block_size;
@@ -103,6 +109,7 @@ impl Heap<'_> {
             free_bytes,
             unaccounted: (bump - self.blocks_start).saturating_sub(carved_bytes),
             classes,
+            stashed: stash.iter().sum(),
         }
     }
 
@@ -134,10 +141,66 @@ impl Heap<'_> {
             carved_bytes = carved_bytes.saturating_add(carved.saturating_mul(block_bytes(c)));
             self.walk(c, carved).map_err(|e| e.0)?;
         }
+        self.walk_stash().map_err(|e| e.0)?;
         if carved_bytes > bump - self.blocks_start {
             return Err(err("class counters claim more blocks than were carved"));
         }
         Ok(())
+    }
+
+    /// Bytes in the free lists plus the bytes left to carve: a read-only walk, exact on a
+    /// quiescent heap, off by the blocks that move meanwhile otherwise (`merge.rs`).
+    pub(crate) fn free_bytes_estimate(&self) -> u64 {
+        let mut bytes = self.carve_remaining();
+        for c in 0..self.num_classes {
+            // Relaxed: a bound for the walk.
+            let carved = self.slot(c).carved.load(Relaxed);
+            if carved > 0 {
+                let n = self.walk(c, carved).unwrap_or_else(|e| e.1);
+                bytes = bytes.saturating_add(n.saturating_mul(block_bytes(c)));
+            }
+        }
+        bytes
+    }
+
+    /// Walks the merge stash (`merge.rs`): blocks per class, or the first problem and the
+    /// counts so far. Bounded by the carved blocks of all classes.
+    fn walk_stash(&self) -> Result<Vec<u64>, (CheckError, Vec<u64>)> {
+        // Relaxed: a snapshot; `check` is for quiescent heaps.
+        let bump = self.header().bump.load(Relaxed);
+        let bound: u64 =
+            (0..self.num_classes).map(|c| self.slot(c).carved.load(Relaxed)).sum::<u64>();
+        let mut counts = vec![0u64; self.num_classes as usize];
+        let fail = |idx: u64, problem, counts| {
+            let offset = Some(self.region_off + idx * UNIT);
+            Err((CheckError { class: None, offset, problem }, counts))
+        };
+        // Acquire: pairs with the Release store in `stash_push`.
+        let mut idx = self.header().stash.load(Acquire);
+        let mut n = 0u64;
+        while idx != 0 {
+            if n >= bound {
+                return fail(idx, "merge stash longer than the blocks carved", counts);
+            }
+            if !self.idx_in_blocks(idx) || (idx + 1) * UNIT > bump {
+                return fail(idx, "merge stash link outside the carved block area", counts);
+            }
+            let b = self.block(idx);
+            // Relaxed: ordered after the Acquire above (quiescent heap).
+            let w = b.word.load(Relaxed);
+            let c = block::class_of(w);
+            if c >= self.num_classes
+                || w != block::word(self.salt, idx, FREE, c)
+                || idx * UNIT + block_bytes(c) > bump
+            {
+                return fail(idx, "merge stash block header is not a free block", counts);
+            }
+            counts[c as usize] += 1;
+            n += 1;
+            // Relaxed: as above.
+            idx = b.link.load(Relaxed);
+        }
+        Ok(counts)
     }
 
     /// Walks the free list of class `c`, which can hold at most `carved` blocks. Returns

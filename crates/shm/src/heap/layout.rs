@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! region + 0    HeapHeader      magic, version, geometry, salt, len       (cache line 0)
-//! region + 64                   bump                                      (cache line 1)
+//! region + 64                   bump, merge lock, stash                   (cache line 1)
 //! region + 128  [ClassSlot; n]  per class: free-list head, carved count   (16 B each)
 //! blocks_start  blocks ...      carved upwards from here by the bump pointer
 //! region + len
@@ -48,7 +48,11 @@ pub(crate) struct HeapHeader {
     pub(crate) len: Extent,
     /// Bytes from the region start up to which blocks have been carved (cache line 1).
     pub(crate) bump: AtomicU64,
-    _pad1: [u8; 56],
+    /// Owner of the merge lock (`merge.rs`): `thread token << 32 | pid`, 0 when free.
+    pub(crate) merge_owner: AtomicU64,
+    /// Head (block index, 0 = empty) of the merge lock owner's stash (`merge.rs`).
+    pub(crate) stash: AtomicU64,
+    _pad1: [u8; 40],
 }
 
 const _: () = assert!(std::mem::size_of::<HeapHeader>() == 128);
@@ -111,7 +115,9 @@ impl Geometry {
             std::ptr::addr_of_mut!((*h)._pad0).write([0; 4]);
             std::ptr::addr_of_mut!((*h).len).write(Extent::new(len));
             std::ptr::addr_of_mut!((*h).bump).write(AtomicU64::new(self.blocks_start));
-            std::ptr::addr_of_mut!((*h)._pad1).write([0; 56]);
+            std::ptr::addr_of_mut!((*h).merge_owner).write(AtomicU64::new(0));
+            std::ptr::addr_of_mut!((*h).stash).write(AtomicU64::new(0));
+            std::ptr::addr_of_mut!((*h)._pad1).write([0; 40]);
             let slots = h.cast::<u8>().add(size_of::<HeapHeader>()).cast::<ClassSlot>();
             for c in 0..self.num_classes as usize {
                 slots

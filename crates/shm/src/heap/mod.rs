@@ -1,6 +1,8 @@
 //! A shared heap for variable-size payloads: any process attached to the segment can
-//! allocate from it and free to it, lock-free, and a process killed in the middle of either
-//! can at worst leak the block it was handling (see `README.md` in this folder).
+//! allocate from it and free to it, lock-free (at its maximum an allocation may split a
+//! larger free block, or merge free neighbours under a merge lock that is taken over from
+//! a dead owner), and a process killed in the middle of either can at worst leak the block
+//! it was handling (see `README.md` in this folder).
 //!
 //! * Blocks are named by [`Offset<u8>`]s from the segment base (valid in every process) and
 //!   resolved with [`Heap::ptr`] / [`Heap::ptr_len`].
@@ -42,6 +44,7 @@ mod class;
 mod error;
 mod grow;
 mod layout;
+mod merge;
 mod setup;
 mod stack;
 #[cfg(test)]
@@ -61,7 +64,7 @@ use std::os::fd::RawFd;
 use std::ptr::NonNull;
 
 /// Version of the heap's shared-memory layout (header, class table, block headers).
-pub const HEAP_VERSION: u32 = 2;
+pub const HEAP_VERSION: u32 = 3;
 /// The largest alignment [`Heap::alloc`] accepts: the page size, the largest alignment an
 /// offset has in every process (each maps the segment at its own page-aligned address).
 pub const MAX_ALIGN: usize = 4096;

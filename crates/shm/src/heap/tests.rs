@@ -134,3 +134,79 @@ fn geometry_keeps_24_tag_bits_and_fits_the_minimum_region() {
     let min = Geometry::for_len(MIN_REGION_LEN);
     assert!(min.blocks_start + 1024 <= MIN_REGION_LEN, "{min:?}");
 }
+
+/// The pid of a process that has exited and been reaped.
+fn dead_pid() -> u64 {
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid as u64
+}
+
+/// Fills the heap with 100-byte blocks; returns them in address order.
+fn fill100(h: &Heap<'_>) -> Vec<Offset<u8>> {
+    let mut v: Vec<_> = std::iter::from_fn(|| h.alloc(100, 16).ok()).collect();
+    v.sort_by_key(|o| o.get());
+    v
+}
+
+#[test]
+fn a_merger_killed_with_a_full_stash_loses_nothing() {
+    let s = seg();
+    let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
+    let c = class100();
+    let blocks = fill100(&h);
+    for b in &blocks {
+        h.free(*b).unwrap();
+    }
+    // A merger (a dead process) drained the whole list into its stash, then died.
+    h.header().merge_owner.store(7 << 32 | dead_pid(), Relaxed);
+    let mut n = 0;
+    while let Some(i) = h.pop(c).unwrap() {
+        h.stash_push(i, c);
+        n += 1;
+    }
+    assert_eq!(n, blocks.len());
+    h.check().unwrap();
+    let st = h.stats();
+    assert_eq!((st.stashed, st.in_use_blocks(), st.unaccounted), (n as u64, 0, 0), "{st:?}");
+    // The next allocation finds every list empty, takes the lock from the dead owner,
+    // puts the stash back, and is served.
+    let a = h.alloc(100, 16).unwrap();
+    assert_eq!(h.header().merge_owner.load(Relaxed), 0, "lock released");
+    h.free(a).unwrap();
+    let st = h.stats();
+    assert_eq!((st.stashed, st.in_use_blocks(), st.unaccounted), (0, 0, 0), "{st:?}");
+    assert_eq!(fill100(&h).len(), blocks.len(), "every block is back");
+}
+
+#[test]
+fn a_merger_killed_while_rewriting_leaks_only_its_window_and_counts_it() {
+    let s = seg();
+    let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
+    let c = class100();
+    let blocks = fill100(&h);
+    let (a, b) = (blocks[0], blocks[1]);
+    h.free(a).unwrap();
+    h.free(b).unwrap();
+    // The merger popped both neighbours into its window, lowered a's count and destroyed
+    // its header (the first rewrite steps), then died.
+    h.header().merge_owner.store(7 << 32 | dead_pid(), Relaxed);
+    let [ib, ia] = [h.pop(c).unwrap().unwrap(), h.pop(c).unwrap().unwrap()];
+    assert_eq!([ia, ib], [idx(&h, a), idx(&h, b)]);
+    h.slot(c).carved.fetch_sub(1, Relaxed);
+    h.block(ia).word.store(0, Relaxed);
+    h.check().unwrap();
+    let st = h.stats();
+    // b counts as in use (held), a as unaccounted bytes: never a count too high.
+    assert_eq!((st.in_use_blocks(), st.unaccounted), (blocks.len() as u64 - 1, block_bytes(c)));
+    assert_eq!(h.free(a), Err(FreeError::NotABlock { offset: a.get() }));
+    // The heap keeps working: the lock is taken over, a free neighbour pair merges.
+    h.free(blocks[2]).unwrap();
+    h.free(blocks[3]).unwrap();
+    let two = h.alloc(2 * 100 + 16, 16).unwrap();
+    assert_eq!(two, blocks[2]);
+    h.free(two).unwrap();
+    h.check().unwrap();
+    assert_eq!(h.stats().unaccounted, block_bytes(c));
+}

@@ -1,6 +1,6 @@
 //! `release_free_pages`: hands the memory of large free blocks back to the system, so a
 //! heap that grew for a burst of big payloads does not keep that memory resident for the
-//! rest of its life (blocks are never merged or unmapped; only their pages are dropped).
+//! rest of its life (blocks are never unmapped; only their pages are dropped).
 
 use super::block::{self, FREE};
 use super::class::{block_bytes, units, UNIT};
