@@ -52,6 +52,8 @@ impl Fut {
     /// `Inner::after`.
     fn after(&self) {
         if self.state.load() & CALLBACKS != 0 {
+            // `Inner::after` takes its reference to the slot here, before the loop.
+            let _v = self.value.with(|p| unsafe { (*p).is_some() });
             loop {
                 let mut g = self.slow.lock().unwrap();
                 let cbs = std::mem::take(&mut g.0);
@@ -243,5 +245,33 @@ fn a_late_second_store_is_dropped() {
         reg.join().unwrap();
         assert_eq!(runs.load(Ordering::Relaxed), 1);
         assert_eq!(f.take(), 42);
+    });
+}
+
+/// The owner polls (pending: a waker is registered), registers a callback, waits for done
+/// and takes the outcome, while the storer stores (seeing the waker) and runs `after`. A
+/// registration that finds the future done must leave no `CALLBACKS` bit behind: `after`
+/// would then read the slot while the owner takes it (loom's cell catches that).
+#[test]
+fn a_registration_that_finds_done_leaves_after_alone() {
+    loom::model(|| {
+        let f = Fut::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let woken = Arc::new(AtomicUsize::new(0));
+        let (f2, r2, w2) = (f.clone(), runs.clone(), woken.clone());
+        let owner = thread::spawn(move || {
+            if let Some(v) = f2.poll(&w2) {
+                return v;
+            }
+            f2.add_done_callback(counting(&r2));
+            while !f2.state.is_done() {
+                thread::yield_now();
+            }
+            f2.take()
+        });
+        if f.set(42) {
+            f.after();
+        }
+        assert_eq!(owner.join().unwrap(), 42);
     });
 }

@@ -25,8 +25,10 @@
 //!   is set (Release: the slot's contents travel with the bit). If `CALLBACKS` or `WAKER`
 //!   was set, the caller runs `after` (outside the pool lock).
 //! - **A callback registration** (`add_callback`, under the callback list's lock): sets
-//!   `CALLBACKS` unless `DONE` is set; the caller pushes the callback under the same lock
-//!   hold. On `DONE` it runs the callback itself.
+//!   `CALLBACKS` unless `DONE` is set (a compare-exchange: a word with `DONE` is left as it
+//!   is, so `CALLBACKS` never appears after `DONE` — an `after` still to run for a waker
+//!   must not start reading the slot while the owner takes it); the caller pushes the
+//!   callback under the same lock hold. On `DONE` it runs the callback itself.
 //! - **`after`** (once per storing `publish` that saw `CALLBACKS` or `WAKER`): runs the
 //!   list until it is empty; the emptiness check and `finish` (setting `DONE`) happen under
 //!   the list's lock. Then, if `WAKER` is set, it takes the waker (under the waker lock)
@@ -119,11 +121,29 @@ impl State {
     }
 
     /// A callback registration, under the callback list's lock: sets `CALLBACKS` and
-    /// returns true unless the future is done (false: run the callback now).
+    /// returns true unless the future is done (false: run the callback now, and the word
+    /// is left as it is — a `CALLBACKS` set after `DONE` would send an `after` still to
+    /// run for a waker into the slot while the owner takes the outcome).
     pub(crate) fn add_callback(&self) -> bool {
-        // AcqRel: Acquire so that a `DONE` seen here makes the outcome visible.
-        let old = self.0.fetch_or(CALLBACKS, Ordering::AcqRel);
-        old & DONE == 0
+        // Relaxed: the compare-exchange below re-reads the word.
+        let mut old = self.0.load(Ordering::Relaxed);
+        loop {
+            if old & DONE != 0 {
+                // Acquire: the outcome (and the callbacks' effects) are visible.
+                zeroproc_shm::atomic::fence(Ordering::Acquire);
+                return false;
+            }
+            // AcqRel: as in `publish`, one order with the storer's step.
+            match self.0.compare_exchange_weak(
+                old,
+                old | CALLBACKS,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => old = now,
+            }
+        }
     }
 
     /// `after`, under the callback list's lock with the list empty: sets `DONE` (Release:
