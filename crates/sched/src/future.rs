@@ -478,8 +478,9 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// `f` may submit more jobs and wait for them. The future counts as done once its
     /// callbacks have run: inside one of them it is not done yet (Python's is), so waiting
     /// for it there (`result`, `exception`, `wait_*`) panics — use the outcome `f` is given
-    /// — while adding a callback to it there runs that one next. A panic in `f` is caught
-    /// (the other callbacks still run) in every case.
+    /// — while adding a callback to it there runs that one next (as does one added from
+    /// another thread while its callbacks run: queued behind them, not waiting for them).
+    /// A panic in `f` is caught (the other callbacks still run) in every case.
     ///
     /// ```
     /// zeroproc_sched::init();
