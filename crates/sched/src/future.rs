@@ -68,7 +68,8 @@ pub type DoneCallback<V> = Box<dyn FnOnce(&V) + Send>;
 /// Runs and empties `callbacks` on the stored outcome `v` until no more arrive, each
 /// contained (a panicking callback does not stop the others). The caller holds the value
 /// lock, so a callback registered meanwhile is either taken here or sees the outcome
-/// stored. Shared by [`JobFuture`] and zeroproc-cluster's future (via `raw`).
+/// stored. Used by zeroproc-cluster's future (via `raw`); [`JobFuture`] runs its list in
+/// its own `after`, coordinated by its state word instead (`future_state.rs`).
 pub fn run_callbacks<V>(v: Option<&V>, callbacks: &Mutex<Vec<DoneCallback<V>>>) {
     loop {
         let cbs = std::mem::take(&mut *lock(callbacks));
