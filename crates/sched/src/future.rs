@@ -3,12 +3,16 @@
 //! States: **pending** (queued in a worker's submission ring or running) → **done** (a
 //! value or a [`JobError`]). Completions are stored by whichever controller thread drains
 //! the completion rings (see `pool/core.rs`); done-callbacks run right after, in that
-//! thread, outside the pool's lock.
+//! thread, outside the pool's lock. The outcome slot, the callback list and the waker are
+//! coordinated by one state word (`future_state.rs`, which gives the protocol): a job with
+//! no callback and no waker stores its outcome with one atomic step and no lock.
 
 use crate::error::{JobError, JobErrorKind, Never};
+use crate::future_state::{State, CALLBACKS, WAKER};
 use crate::pool::core::{Complete, Shared};
 use crate::pool::locked::Locked;
 use crate::spill::SpillHeap;
+use std::cell::UnsafeCell;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,22 +32,35 @@ pub(crate) struct Inner<R, E> {
     pub(crate) id: AtomicU64,
     /// The id the job was submitted under: what `JobFuture::id` reports, stable.
     first_id: AtomicU64,
-    /// Set (Release) once `value` holds the outcome and every callback has run.
-    done: AtomicBool,
-    /// Set (Release, under the value lock) when an outcome was stored. A later `set`
-    /// returns without taking the value lock, which `after` holds while callbacks run: a
-    /// callback that submits (taking the pool lock) must not wait for a drainer that holds
-    /// the pool lock and is storing a late completion of this same job.
-    stored: AtomicBool,
+    /// Stored / done / callbacks / waker (`future_state.rs`).
+    state: State,
     /// This job counts in `Shared::interest` (a callback or waker is registered).
     interested: AtomicBool,
     /// Dropping the `JobFuture` unfinished cancels the job (`JobFuture::cancel_on_drop`).
     cancel_on_drop: AtomicBool,
-    value: Mutex<Option<Outcome<R, E>>>,
-    callbacks: Mutex<Vec<Callback<R, E>>>,
-    waker: Mutex<Option<Waker>>,
+    /// The outcome: written once by the storer before `STORED`, read by `after` and, once
+    /// done, by the future's owner (who of them when: `future_state.rs`).
+    value: UnsafeCell<Option<Outcome<R, E>>>,
+    /// The callback list, the waker, and the right to read `value` through `&` once done
+    /// (never taken by a job with no callback, no waker and no such read).
+    slow: Mutex<Slow<R, E>>,
     decode: fn(&[u8], Option<&SpillHeap>) -> Outcome<R, E>,
 }
+
+/// What only futures with callbacks or wakers use.
+struct Slow<R, E> {
+    callbacks: Vec<Callback<R, E>>,
+    waker: Option<Waker>,
+}
+
+// SAFETY: `value` is the only field that is not `Sync` by itself. It is written only by
+// the storer, before `STORED` is set (storers are serialized by the pool lock); after that
+// it is read through `&` by `after` (before `DONE`), or by the `&` readers once `DONE` is
+// set, those under the `slow` lock (one at a time: the outcome need not be `Sync`, as with
+// the `Mutex` this replaces), and it is taken only by the owner of the `JobFuture` with
+// exclusive access once `DONE` is set (`future_state.rs`). So the outcome is only ever
+// moved between threads (`R`, `E`: `Send`), never shared.
+unsafe impl<R: Send, E: Send> Sync for Inner<R, E> {}
 
 /// A callback run once on a stored outcome.
 pub type DoneCallback<V> = Box<dyn FnOnce(&V) + Send>;
@@ -51,7 +68,8 @@ pub type DoneCallback<V> = Box<dyn FnOnce(&V) + Send>;
 /// Runs and empties `callbacks` on the stored outcome `v` until no more arrive, each
 /// contained (a panicking callback does not stop the others). The caller holds the value
 /// lock, so a callback registered meanwhile is either taken here or sees the outcome
-/// stored. Shared by [`JobFuture`] and zeroproc-cluster's future (via `raw`).
+/// stored. Used by zeroproc-cluster's future (via `raw`); [`JobFuture`] runs its list in
+/// its own `after`, coordinated by its state word instead (`future_state.rs`).
 pub fn run_callbacks<V>(v: Option<&V>, callbacks: &Mutex<Vec<DoneCallback<V>>>) {
     loop {
         let cbs = std::mem::take(&mut *lock(callbacks));
@@ -102,8 +120,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl<R, E> Inner<R, E> {
     #[inline]
     pub(crate) fn is_done(&self) -> bool {
-        // Acquire: pairs with the Release store in `set` / `after`, so `value` is visible.
-        self.done.load(Ordering::Acquire)
+        // Acquire (in `State::load`): pairs with the Release step that set `DONE` (in
+        // `set` or `after`), so `value` is visible.
+        self.state.is_done()
+    }
+
+    /// Reads the outcome through `&`, once done, under the slow lock (`Sync` impl above).
+    fn read<T>(&self, f: impl FnOnce(Option<&Outcome<R, E>>) -> T) -> T {
+        debug_assert!(self.is_done());
+        let _g = lock(&self.slow);
+        // SAFETY: done, so no one writes `value` any more and only the owner takes it (not
+        // while the owner lends the future out by `&`, as here); other `&` readers wait for
+        // the slow lock we hold.
+        f(unsafe { (*self.value.get()).as_ref() })
     }
 }
 
@@ -118,12 +147,10 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
             worker: AtomicUsize::new(usize::MAX),
             id: AtomicU64::new(0),
             first_id: AtomicU64::new(0),
-            done: AtomicBool::new(false),
-            stored: AtomicBool::new(false),
+            state: State::new(),
             interested: AtomicBool::new(false),
-            value: Mutex::new(None),
-            callbacks: Mutex::new(Vec::new()),
-            waker: Mutex::new(None),
+            value: UnsafeCell::new(None),
+            slow: Mutex::new(Slow { callbacks: Vec::new(), waker: None }),
             decode,
         })
     }
@@ -147,30 +174,21 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
 
     /// Stores the outcome unless one is stored already. Returns true when `after` must
     /// run (callbacks or a waker registered) — the caller does that outside the pool lock.
+    ///
+    /// Callers are serialized: `complete`/`fail` run under the pool lock, `ready` before
+    /// the future is shared. No lock of the future is taken: a late completion (after a
+    /// cancel, or of a job that was moved) returns at the first check, and one that stores
+    /// never waits for `after`, which may be running callbacks that submit (taking the
+    /// pool lock this storer holds).
+    #[inline]
     fn set(&self, v: Outcome<R, E>) -> bool {
-        // Acquire: pairs with the Release store below (of an earlier `set`).
-        if self.stored.load(Ordering::Acquire) {
+        if self.state.is_stored() {
             return false; // already cancelled / completed: a late completion is dropped
         }
-        let mut g = lock(&self.value);
-        if self.stored.load(Ordering::Acquire) {
-            return false; // lost a race with another `set`
-        }
-        *g = Some(v);
-        // Release: pairs with the Acquire loads above.
-        self.stored.store(true, Ordering::Release);
-        // `add_done_callback` counts its interest and pushes under the value lock we hold:
-        // without the flag there is no callback, and the list's lock is not taken (one
-        // lock pair less per completion).
-        // Relaxed: ordered by the value lock (see above).
-        let has_callbacks =
-            self.interested.load(Ordering::Relaxed) && !lock(&self.callbacks).is_empty();
-        if !has_callbacks {
-            // Release: pairs with the Acquire in `is_done`.
-            self.done.store(true, Ordering::Release);
-        }
-        drop(g);
-        has_callbacks || lock(&self.waker).is_some()
+        // SAFETY: not stored yet, and storers are serialized (above): no one else writes
+        // `value`, and no one reads it before `STORED` (`future_state.rs`).
+        unsafe { *self.value.get() = Some(v) };
+        self.state.publish() & (CALLBACKS | WAKER) != 0
     }
 }
 
@@ -203,23 +221,44 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
     }
 
     fn has_callbacks(&self) -> bool {
-        // Relaxed: ordered by the value lock `set` released after storing the outcome.
-        self.interested.load(Ordering::Relaxed) && !lock(&self.callbacks).is_empty()
+        // Called after the storing `set` (which saw the bit if a callback was pushed).
+        self.state.load() & CALLBACKS != 0
     }
 
     fn after(&self) {
-        let g = lock(&self.value);
-        // A callback that reaches this same future (through state it shares) is told apart
-        // (`JobFuture::wait_until`, `add_done_callback`): it would wait for itself.
-        let running = Running::mark(self as *const Self as usize);
-        run_callbacks(g.as_ref(), &self.callbacks);
-        drop(running);
-        // Release: pairs with the Acquire in `is_done`.
-        self.done.store(true, Ordering::Release);
-        drop(g);
+        if self.state.load() & CALLBACKS != 0 {
+            // A callback that reaches this same future (through state it shares) is told
+            // apart (`JobFuture::wait_until`, `add_done_callback`): it would wait for itself.
+            let running = Running::mark(self as *const Self as usize);
+            // SAFETY: stored (the storing `set` happened before this hook was handed
+            // here), not done yet: only this `after` reads `value` now and no one writes
+            // or takes it until `finish` below (`future_state.rs`).
+            let v = unsafe { (*self.value.get()).as_ref() };
+            loop {
+                let mut g = lock(&self.slow);
+                let cbs = std::mem::take(&mut g.callbacks);
+                if cbs.is_empty() {
+                    // Under the list lock with the list empty: a registration after this
+                    // sees `DONE` and runs its callback itself.
+                    self.state.finish();
+                    break;
+                }
+                drop(g);
+                if let Some(v) = v {
+                    for cb in cbs {
+                        // A panicking callback is contained: the others still run.
+                        crate::job::contain(|| cb(v));
+                    }
+                }
+            }
+            drop(running);
+        }
+        // Done now (set by the storing `set`, or by `finish` above).
         self.drop_interest();
-        if let Some(w) = lock(&self.waker).take() {
-            w.wake();
+        if self.state.load() & WAKER != 0 {
+            if let Some(w) = lock(&self.slow).waker.take() {
+                w.wake();
+            }
         }
         self.shared.notify_waiters();
     }
@@ -255,11 +294,11 @@ pub struct JobFuture<R, E = Never> {
 
 impl<R, E> std::fmt::Debug for JobFuture<R, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Relaxed (all three): a diagnostic snapshot.
+        // Relaxed (both): a diagnostic snapshot.
         f.debug_struct("JobFuture")
             .field("id", &self.inner.id.load(Ordering::Relaxed))
             .field("worker", &self.inner.worker.load(Ordering::Relaxed))
-            .field("done", &self.inner.done.load(Ordering::Relaxed))
+            .field("done", &self.inner.is_done())
             .finish()
     }
 }
@@ -340,7 +379,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// [`terminate`](Self::terminate) or a cancelling shutdown). See [`cancel`](Self::cancel)
     /// for an example.
     pub fn cancelled(&self) -> bool {
-        self.done() && matches!(lock(&self.inner.value).as_ref(), Some(Err(JobError::Cancelled)))
+        self.done() && self.inner.read(|v| matches!(v, Some(Err(JobError::Cancelled))))
     }
 
     /// Cancels the job if it has not started: returns true and the future completes with
@@ -372,8 +411,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         // After draining: a job whose completion is already in a ring is done, not
         // cancellable (its result must not be reported as cancelled).
         core.drain_all(shared);
-        let cancelled =
-            !self.inner.stored.load(Ordering::Acquire) && core.cancel(shared, self.job());
+        let cancelled = !self.inner.state.is_stored() && core.cancel(shared, self.job());
         let after_hooks = core.take_after();
         drop(core);
         shared.run_after(after_hooks);
@@ -441,8 +479,9 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// `f` may submit more jobs and wait for them. The future counts as done once its
     /// callbacks have run: inside one of them it is not done yet (Python's is), so waiting
     /// for it there (`result`, `exception`, `wait_*`) panics — use the outcome `f` is given
-    /// — while adding a callback to it there runs that one next. A panic in `f` is caught
-    /// (the other callbacks still run) in every case.
+    /// — while adding a callback to it there runs that one next (as does one added from
+    /// another thread while its callbacks run: queued behind them, not waiting for them).
+    /// A panic in `f` is caught (the other callbacks still run) in every case.
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -456,25 +495,34 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// # Ok::<(), zeroproc_sched::BuildError>(())
     /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&Result<R, JobError<E>>) + Send + 'static) {
-        if in_own_callbacks(Arc::as_ptr(&self.inner) as usize) {
-            // From one of this future's own callbacks (which run holding the value lock):
-            // queued, it runs next, as the callbacks run until none is left.
-            lock(&self.inner.callbacks).push(Box::new(f));
+        let inner = &self.inner;
+        if in_own_callbacks(Arc::as_ptr(inner) as usize) {
+            // From one of this future's own callbacks (`CALLBACKS` is set, `DONE` is not):
+            // queued, it runs next, as `after` runs the list until none is left.
+            lock(&inner.slow).callbacks.push(Box::new(f));
             return;
         }
-        let g = lock(&self.inner.value);
-        if self.inner.is_done() {
-            if let Some(v) = g.as_ref() {
-                // Contained like a callback of a pending future: its panic does not reach
-                // the caller.
+        if !inner.is_done() {
+            inner.register_interest();
+            let mut g = lock(&inner.slow);
+            if inner.state.add_callback() {
+                // Not done: a storer that comes later sees `CALLBACKS` and runs `after`;
+                // an `after` running now takes the list (under this lock) before it can
+                // set `DONE` (`future_state.rs`).
+                g.callbacks.push(Box::new(f));
+                return;
+            }
+            drop(g);
+            // Done meanwhile: `after` has run (or will not run); count no interest.
+            inner.drop_interest();
+        }
+        // Contained like a callback of a pending future: its panic does not reach the
+        // caller.
+        inner.read(|v| {
+            if let Some(v) = v {
                 crate::job::contain(|| f(v));
             }
-            return;
-        }
-        self.inner.register_interest();
-        lock(&self.inner.callbacks).push(Box::new(f));
-        // A completion stored between our check and the push runs `after`, which takes
-        // the list under the value lock we hold: it sees this callback.
+        });
     }
 
     /// Waits until the job is done, leaving the outcome in the future: the
@@ -630,11 +678,19 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         if !self.wait_until(deadline) {
             return Err(self);
         }
-        Ok(self.take())
+        let mut f = self;
+        Ok(f.take())
     }
 
-    fn take(&self) -> Outcome<R, E> {
-        lock(&self.inner.value).take().expect("a done future holds its outcome until taken")
+    /// Takes the outcome of a done future (`&mut`: its owner, no one else reads it now).
+    #[inline]
+    fn take(&mut self) -> Outcome<R, E> {
+        debug_assert!(self.inner.is_done());
+        // SAFETY: done, so no one writes `value` any more and `after` no longer reads it;
+        // the `&` readers go through a `&JobFuture`, which cannot exist while we hold
+        // `&mut` (`future_state.rs`).
+        unsafe { (*self.inner.value.get()).take() }
+            .expect("a done future holds its outcome until taken")
     }
 
     /// Waits for the outcome and returns what kind of error it is, if any, leaving the
@@ -654,7 +710,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// ```
     pub fn exception_kind(&self) -> Option<JobErrorKind> {
         self.wait_until(None);
-        lock(&self.inner.value).as_ref().and_then(|v| v.as_ref().err().map(|e| e.kind()))
+        self.inner.read(|v| v.and_then(|v| v.as_ref().err().map(|e| e.kind())))
     }
 
     /// Waits for the outcome and returns its error, if any — message included (Python's
@@ -673,7 +729,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         E: Clone,
     {
         self.wait_until(None);
-        lock(&self.inner.value).as_ref().and_then(|v| v.as_ref().err().cloned())
+        self.inner.read(|v| v.and_then(|v| v.as_ref().err().cloned()))
     }
 }
 
@@ -689,7 +745,7 @@ impl<R, E> Drop for JobFuture<R, E> {
         core.drain_all(shared);
         // Relaxed: changed only under the pool lock, which we hold.
         let id = self.inner.id.load(Ordering::Relaxed);
-        let stored = self.inner.stored.load(Ordering::Acquire);
+        let stored = self.inner.state.is_stored();
         let cancelled = stored || core.cancel(shared, id);
         let after_hooks = core.take_after();
         drop(core);
@@ -706,15 +762,17 @@ impl<R: Send + 'static, E: Send + 'static> std::future::Future for JobFuture<R, 
     /// Completes when the job does. The pool's supervisor thread drains completions while
     /// no thread blocks on the pool, so awaiting needs no runtime support.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.done() {
-            return Poll::Ready(self.take());
+        let this = self.get_mut();
+        if this.done() {
+            return Poll::Ready(this.take());
         }
-        *lock(&self.inner.waker) = Some(cx.waker().clone());
-        self.inner.register_interest();
-        // Re-check: a completion stored before the waker was registered did not see it.
-        if self.inner.is_done() {
-            self.inner.drop_interest();
-            return Poll::Ready(self.take());
+        this.inner.register_interest();
+        lock(&this.inner.slow).waker = Some(cx.waker().clone());
+        // The waker is stored before `WAKER` is set: a storer or `after` that comes later
+        // wakes it; one that set `DONE` first shows here (`future_state.rs`).
+        if this.inner.state.add_waker() {
+            this.inner.drop_interest();
+            return Poll::Ready(this.take());
         }
         Poll::Pending
     }

@@ -45,6 +45,7 @@ mod error;
 mod fnid;
 mod fntable;
 mod future;
+mod future_state;
 mod job;
 mod jobfn;
 mod launch;
