@@ -368,6 +368,9 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
             return self.cancelled();
         }
         let shared = &self.inner.shared;
+        if shared.forked() {
+            return false; // the job is the parent's (and the pool lock may be the parent's)
+        }
         let mut core = shared.lock();
         // After draining: a job whose completion is already in a ring is done, not
         // cancellable (its result must not be reported as cancelled).
@@ -517,6 +520,10 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         if inner.is_done() {
             return true;
         }
+        if inner.shared.forked() {
+            self.fail_forked();
+            return true;
+        }
         if in_own_callbacks(Arc::as_ptr(inner) as usize) {
             // Python's future is done while its callbacks run; this one is done once they
             // have run, so this would wait for itself for ever.
@@ -625,6 +632,18 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         self.result_until(Some(deadline))
     }
 
+    /// In a forked child (`fork.rs`), an unfinished future of the parent's pool never
+    /// completes there: it fails now with the error naming the fork (its callbacks run
+    /// here; the child has no callback thread).
+    #[cold]
+    fn fail_forked(&self) {
+        let inner = &self.inner;
+        let e = JobError::Decode { message: inner.shared.forked_message() };
+        if inner.set(Err(e)) {
+            inner.after();
+        }
+    }
+
     /// `result` (`None`) and its bounded forms.
     fn result_until(self, deadline: Option<Instant>) -> Result<Result<R, JobError<E>>, Self> {
         if !self.wait_until(deadline) {
@@ -683,6 +702,9 @@ impl<R, E> Drop for JobFuture<R, E> {
         if !self.inner.cancel_on_drop.load(Ordering::Relaxed) || self.inner.is_done() {
             return;
         }
+        if self.inner.shared.forked() {
+            return; // the job is the parent's
+        }
         // Not done: take it back if queued, else kill its worker.
         let shared = &self.inner.shared;
         let mut core = shared.lock();
@@ -707,6 +729,10 @@ impl<R: Send + 'static, E: Send + 'static> std::future::Future for JobFuture<R, 
     /// no thread blocks on the pool, so awaiting needs no runtime support.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if self.done() {
+            return Poll::Ready(self.take());
+        }
+        if self.inner.shared.forked() {
+            self.fail_forked();
             return Poll::Ready(self.take());
         }
         *lock(&self.inner.waker) = Some(cx.waker().clone());
