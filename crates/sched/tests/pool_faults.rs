@@ -82,6 +82,25 @@ fn a_stack_overflow_is_named_and_the_pool_serves_on() {
     assert_eq!(p.submit(deep, 10).result(), Ok(deep(10)));
 }
 
+/// A controller that blocks every signal before building its pool (a program that
+/// handles signals on a dedicated `sigwait` thread): the workers inherit the mask, and an
+/// overflow with SIGSEGV blocked killed the worker with a bare SIGSEGV — reported as
+/// `WorkerDied { signal: 11 }`, "invalid memory access", not `StackOverflow` (found by the
+/// hostile round). The worker unblocks the fault signals its overflow check needs.
+#[test]
+fn a_stack_overflow_is_named_when_the_controller_blocks_every_signal() {
+    // SAFETY: sets this test thread's own signal mask; the pool's threads (and, through
+    // them, the workers) inherit it.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+    let p = pool(1);
+    assert_eq!(p.submit(deep, u64::MAX).result(), Err(JobError::StackOverflow));
+    assert_eq!(p.submit(deep, 10).result(), Ok(deep(10)));
+}
+
 #[test]
 fn abort_and_exit_are_reported_with_signal_or_code() {
     let p = pool(2);
