@@ -350,6 +350,48 @@ fn zp_child() {
     });
 }
 
+/// Leaves a thread behind that panics 50 ms after the job returned.
+fn stray_panic(_: ()) -> u64 {
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(50));
+        panic!("stray thread of an earlier job");
+    });
+    1
+}
+
+#[test]
+fn zp_stray_child() {
+    tk::child_entry(|_, path| {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::create(path).unwrap();
+        // SAFETY: dup2 onto descriptor 2: this process's stderr, and its workers', goes to
+        // the file from now on.
+        unsafe { libc::dup2(f.as_raw_fd(), 2) };
+        let p = pool(1);
+        assert_eq!(p.submit(stray_panic, ()).result(), Ok(1));
+        assert_eq!(p.submit(sleepy, 300).result(), Ok(300));
+        // A job's own panic is still its future's error, not printed.
+        let e = p.submit(|_: ()| -> u64 { panic!("the job's own panic") }, ()).result();
+        assert!(matches!(e, Err(JobError::Panicked { .. })), "{e:?}");
+    });
+}
+
+/// A thread a job left behind that panics later: its message is printed on the worker's
+/// stderr, as for any Rust program (Python prints a thread's uncaught exception). The
+/// worker's panic hook kept every panic's message for the job's future, so it was lost
+/// without a word (found by the hostile round).
+#[test]
+fn a_panic_in_a_thread_a_job_left_behind_is_printed() {
+    let path = std::env::temp_dir().join(format!("zp-stray-{}", std::process::id()));
+    let mut c = tk::spawn_role("zp_stray_child", "stray", path.to_str().unwrap());
+    let status = tk::wait_timeout(&mut c, Duration::from_secs(20));
+    let err = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    assert!(status.success(), "{status}: {err}");
+    assert!(err.contains("stray thread of an earlier job"), "the workers' stderr: {err:?}");
+    assert!(!err.contains("the job's own panic"), "a job's panic was printed: {err:?}");
+}
+
 fn alive(pid: u32) -> bool {
     // Reparented workers are reaped by init (or the subreaper); a zombie counts as dead.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
