@@ -454,3 +454,42 @@ fn a_sent_sigsegv_or_sigbus_kills_the_worker() {
     }
     assert_eq!(p.submit(sleepy, 1).result(), Ok(1));
 }
+
+/// Lowers this worker's descriptor limit to 4: it can open nothing more.
+fn few_descriptors(_: ()) -> u64 {
+    let lim = libc::rlimit { rlim_cur: 4, rlim_max: 4 };
+    // SAFETY: setrlimit reads `lim`, a valid rlimit, and limits this worker only.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    1
+}
+
+fn sum(v: Vec<u64>) -> u64 {
+    v.iter().sum()
+}
+
+fn count_up(n: u64) -> Vec<u64> {
+    (0..n).collect()
+}
+
+/// A worker that cannot attach the pool's spill heap (a job lowered its descriptor limit,
+/// or changed its user) fails large arguments and results with that cause. They said "the
+/// pool has no spill heap" (found by the hostile round), which sent users to
+/// `PoolBuilder::spill_heap` when the pool had one.
+#[test]
+fn a_worker_that_cannot_attach_the_spill_heap_says_why() {
+    let p = pool(1);
+    assert_eq!(p.submit(few_descriptors, ()).result(), Ok(1));
+    let n = 2_000_000u64; // 16 MB: more than a ring record, both ways
+    for e in [
+        p.submit(sum, (0..n).collect()).result().map(|_| ()).unwrap_err(),
+        p.submit(count_up, n).result().map(|_| ()).unwrap_err(),
+    ] {
+        let m = e.to_string();
+        assert!(
+            m.contains("could not attach the pool's spill heap") && m.contains("open files"),
+            "{m}"
+        );
+        assert!(!m.contains("has no spill heap"), "{m}");
+    }
+    assert_eq!(p.submit(sleepy, 1).result(), Ok(1));
+}
