@@ -493,3 +493,14 @@ fn a_worker_that_cannot_attach_the_spill_heap_says_why() {
     }
     assert_eq!(p.submit(sleepy, 1).result(), Ok(1));
 }
+
+/// A worker is named after the program in `ps`, `top` and the kernel's OOM report, as its
+/// controller is: started from `/proc/self/exe`, it was called `exe` ("Out of memory:
+/// Killed process 1234 (exe)" named no program; found by the hostile round).
+#[test]
+fn a_worker_is_named_after_the_program() {
+    let p = pool(1);
+    let pid = p.stats().workers[0].pid;
+    let comm = |pid: String| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm(pid.to_string()), comm("self".into()));
+}
