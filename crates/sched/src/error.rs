@@ -123,7 +123,10 @@ pub enum JobError<E = Never> {
     /// [`FN_TABLE_SLOTS`](crate::FN_TABLE_SLOTS) (4,096) distinct functions (each distinct
     /// function or closure submitted counts once, for the pool's life). The job never ran;
     /// `Display` then prints the message alone, without "job data invalid". (A variant of
-    /// its own would break exhaustive matches on `JobError`.)
+    /// its own would break exhaustive matches on `JobError`.) The same for a pool used in a
+    /// process forked from the one that built it (`fork()` in the controller): the child's
+    /// submissions, and its waits for inherited unfinished futures, fail with a message
+    /// naming the fork; the parent's pool is left alone.
     Decode {
         /// What was wrong.
         message: String,
@@ -299,7 +302,10 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
             JobError::Timeout => write!(f, "timed out waiting for the result"),
             JobError::Cancelled => write!(f, "job cancelled"),
             // Not about the data: the message says what it is on its own.
-            JobError::Decode { message } if crate::fntable::is_table_full(message) => {
+            JobError::Decode { message }
+                if crate::fntable::is_table_full(message)
+                    || crate::fork::is_fork_message(message) =>
+            {
                 write!(f, "{message}")
             }
             JobError::Decode { message } => write!(f, "job data invalid: {message}"),

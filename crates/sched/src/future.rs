@@ -407,6 +407,9 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
             return self.cancelled();
         }
         let shared = &self.inner.shared;
+        if shared.forked() {
+            return false; // the job is the parent's (and the pool lock may be the parent's)
+        }
         let mut core = shared.lock();
         // After draining: a job whose completion is already in a ring is done, not
         // cancellable (its result must not be reported as cancelled).
@@ -565,6 +568,10 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         if inner.is_done() {
             return true;
         }
+        if inner.shared.forked() {
+            self.fail_forked();
+            return true;
+        }
         if in_own_callbacks(Arc::as_ptr(inner) as usize) {
             // Python's future is done while its callbacks run; this one is done once they
             // have run, so this would wait for itself for ever.
@@ -673,6 +680,23 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         self.result_until(Some(deadline))
     }
 
+    /// In a forked child (`fork.rs`), an unfinished future of the parent's pool never
+    /// completes there: it fails now with the error naming the fork (its callbacks run
+    /// here; the child has no callback thread).
+    #[cold]
+    fn fail_forked(&self) {
+        // Storers must be serialized (`set`); the pool lock may be held by a thread of the
+        // parent that does not exist here, so the child's failures take a lock of their own
+        // (no drainer runs in the child: `forked()` keeps every use off the shared state).
+        static FORKED_STORES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _serial = FORKED_STORES.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = &self.inner;
+        let e = JobError::Decode { message: inner.shared.forked_message() };
+        if inner.set(Err(e)) {
+            inner.after();
+        }
+    }
+
     /// `result` (`None`) and its bounded forms.
     fn result_until(self, deadline: Option<Instant>) -> Result<Result<R, JobError<E>>, Self> {
         if !self.wait_until(deadline) {
@@ -739,6 +763,9 @@ impl<R, E> Drop for JobFuture<R, E> {
         if !self.inner.cancel_on_drop.load(Ordering::Relaxed) || self.inner.is_done() {
             return;
         }
+        if self.inner.shared.forked() {
+            return; // the job is the parent's
+        }
         // Not done: take it back if queued, else kill its worker.
         let shared = &self.inner.shared;
         let mut core = shared.lock();
@@ -764,6 +791,10 @@ impl<R: Send + 'static, E: Send + 'static> std::future::Future for JobFuture<R, 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if this.done() {
+            return Poll::Ready(this.take());
+        }
+        if this.inner.shared.forked() {
+            this.fail_forked();
             return Poll::Ready(this.take());
         }
         this.inner.register_interest();

@@ -186,7 +186,13 @@ pub(crate) fn encode_owned<A: Message>(value: &A) -> Result<rkyv::util::AlignedV
 fn read_args<A: Message>(ctx: &mut JobCtx<'_>) -> Option<A> {
     let input = ctx.input;
     let spilled = envelope::is_spilled(input);
-    let heap = if spilled { ctx.spill_heap() } else { None };
+    let heap = if spilled { ctx.spill_heap().cloned() } else { None };
+    if spilled && heap.is_none() {
+        let why = ctx.why_no_spill_heap();
+        ctx.complete_msg(status::BAD_ARGS, &format!("a spilled argument, but {why}"));
+        return None;
+    }
+    let heap = heap.as_ref();
     // A user `Deserialize` may panic: caught like the job's own panics.
     let r = catch_unwind(AssertUnwindSafe(|| crate::spill::decode_owned::<A>(input, heap)));
     match r {

@@ -65,9 +65,11 @@ const STDOUT_ENV: &str = "ZEROPROC_STDOUT_ON_STDIN";
 pub fn init() {
     restore_stdout();
     if let Some(raw) = take_env(crate::process::PROCESS_ENV) {
+        name_after_the_program();
         on_a_main_sized_stack(move || crate::process::child_main(&raw));
     }
     let Some(raw) = take_env(WORKER_ENV) else { return };
+    name_after_the_program();
     let spec = raw.to_str().and_then(Spec::parse);
     match spec {
         Some(s) => on_a_main_sized_stack(move || {
@@ -80,6 +82,23 @@ pub fn init() {
             std::process::exit(crate::worker::exit::BAD_SPEC)
         }
     }
+}
+
+/// Names this process (its `comm`) after the program, as the controller is named: started
+/// from `/proc/self/exe`, a worker or `Process` child was called `exe` in `ps`, `top` and
+/// the kernel's log ("Out of memory: Killed process 1234 (exe)"), and `pgrep PROGRAM`
+/// missed it. The name is the last component of `argv[0]` (the controller's, handed
+/// over), cut to the kernel's 15 bytes. Written through `/proc/self/comm`, which names the
+/// process (its first thread) from whichever thread `init` runs on.
+fn name_after_the_program() {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(a0) = std::env::args_os().next() else { return };
+    let Some(base) = std::path::Path::new(&a0).file_name() else { return };
+    let base = base.as_bytes();
+    if base.is_empty() {
+        return;
+    }
+    let _ = std::fs::write("/proc/self/comm", &base[..base.len().min(15)]);
 }
 
 /// Runs `life` (a worker's or a `Process` child's, which ends the process) with the stack

@@ -44,6 +44,7 @@ mod control;
 mod error;
 mod fnid;
 mod fntable;
+mod fork;
 mod future;
 mod future_state;
 mod job;

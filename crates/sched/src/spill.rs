@@ -54,16 +54,21 @@ impl SpillHeap {
     }
 
     /// Attaches the heap published in `header`, waiting while it is being created.
-    /// `None` when there is none.
-    pub(crate) fn attach(header: &PoolHeader) -> Option<SpillHeap> {
+    /// `Ok(None)` when there is none; `Err` says why an existing heap could not be
+    /// attached (a job lowered `RLIMIT_NOFILE`, changed its user ...): reported as "the
+    /// pool has no spill heap" before, which was not the cause.
+    pub(crate) fn attach(header: &PoolHeader) -> Result<Option<SpillHeap>, String> {
         let t0 = Instant::now();
         loop {
             match header.heap() {
                 (heap_state::READY, Some(id)) => {
-                    let seg = Segment::attach(&id.parse().ok()?, HEAP_LAYOUT).ok()?;
+                    let id = id.parse().map_err(|e| format!("spill heap id {id:?}: {e:?}"))?;
+                    let seg = Segment::attach(&id, HEAP_LAYOUT).map_err(|e| {
+                        format!("this worker could not attach the pool's spill heap: {e}")
+                    })?;
                     let h = SpillHeap { seg: Arc::new(seg) };
-                    let ok = h.heap().is_ok();
-                    return ok.then_some(h);
+                    h.heap()?;
+                    return Ok(Some(h));
                 }
                 (heap_state::PENDING, _) => {
                     // Relaxed: a request flag the supervisor polls; the answer is
@@ -78,7 +83,12 @@ impl SpillHeap {
                 (heap_state::REQUESTED, _) if t0.elapsed() < CREATE_WAIT => {
                     std::thread::sleep(Duration::from_millis(1))
                 }
-                _ => return None,
+                (heap_state::REQUESTED, _) => {
+                    return Err(format!(
+                        "the pool's spill heap was not created within {CREATE_WAIT:?}"
+                    ))
+                }
+                _ => return Ok(None),
             }
         }
     }
@@ -267,11 +277,18 @@ pub(crate) struct WorkerSpill {
     /// Where the worker records a result block not yet referenced by a published record.
     ctl: &'static WorkerControl,
     heap: Option<Option<SpillHeap>>,
+    /// Why the last attach failed (it is tried again at the next use).
+    failed: Option<String>,
 }
 
 impl WorkerSpill {
     pub(crate) fn new(header: &'static PoolHeader, ctl: &'static WorkerControl) -> Self {
-        Self { header, ctl, heap: None }
+        Self { header, ctl, heap: None, failed: None }
+    }
+
+    /// Why [`get`](Self::get) gave `None`: the pool has no heap, or attaching it failed.
+    pub(crate) fn why_none(&self) -> String {
+        self.failed.clone().unwrap_or_else(|| "the pool has no spill heap".into())
     }
 
     /// Records a step of a result's spill (`spill::spill_recorded`) in the worker's control
@@ -286,10 +303,23 @@ impl WorkerSpill {
         self.record(Record::Released);
     }
 
-    /// The heap (attached on first use; `None` if the pool has none).
+    /// The heap (attached on first use; `None` if the pool has none, or if attaching it
+    /// failed: [`why_none`](Self::why_none) says which, and a failed attach is retried at
+    /// the next use).
     pub(crate) fn get(&mut self) -> Option<&SpillHeap> {
-        let header = self.header;
-        self.heap.get_or_insert_with(|| SpillHeap::attach(header)).as_ref()
+        if self.heap.is_none() {
+            match SpillHeap::attach(self.header) {
+                Ok(h) => {
+                    self.heap = Some(h);
+                    self.failed = None;
+                }
+                Err(e) => {
+                    self.failed = Some(e);
+                    return None;
+                }
+            }
+        }
+        self.heap.as_ref().and_then(Option::as_ref)
     }
 }
 

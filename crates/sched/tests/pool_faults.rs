@@ -82,6 +82,25 @@ fn a_stack_overflow_is_named_and_the_pool_serves_on() {
     assert_eq!(p.submit(deep, 10).result(), Ok(deep(10)));
 }
 
+/// A controller that blocks every signal before building its pool (a program that
+/// handles signals on a dedicated `sigwait` thread): the workers inherit the mask, and an
+/// overflow with SIGSEGV blocked killed the worker with a bare SIGSEGV — reported as
+/// `WorkerDied { signal: 11 }`, "invalid memory access", not `StackOverflow` (found by the
+/// hostile round). The worker unblocks the fault signals its overflow check needs.
+#[test]
+fn a_stack_overflow_is_named_when_the_controller_blocks_every_signal() {
+    // SAFETY: sets this test thread's own signal mask; the pool's threads (and, through
+    // them, the workers) inherit it.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+    let p = pool(1);
+    assert_eq!(p.submit(deep, u64::MAX).result(), Err(JobError::StackOverflow));
+    assert_eq!(p.submit(deep, 10).result(), Ok(deep(10)));
+}
+
 #[test]
 fn abort_and_exit_are_reported_with_signal_or_code() {
     let p = pool(2);
@@ -331,6 +350,48 @@ fn zp_child() {
     });
 }
 
+/// Leaves a thread behind that panics 50 ms after the job returned.
+fn stray_panic(_: ()) -> u64 {
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(50));
+        panic!("stray thread of an earlier job");
+    });
+    1
+}
+
+#[test]
+fn zp_stray_child() {
+    tk::child_entry(|_, path| {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::create(path).unwrap();
+        // SAFETY: dup2 onto descriptor 2: this process's stderr, and its workers', goes to
+        // the file from now on.
+        unsafe { libc::dup2(f.as_raw_fd(), 2) };
+        let p = pool(1);
+        assert_eq!(p.submit(stray_panic, ()).result(), Ok(1));
+        assert_eq!(p.submit(sleepy, 300).result(), Ok(300));
+        // A job's own panic is still its future's error, not printed.
+        let e = p.submit(|_: ()| -> u64 { panic!("the job's own panic") }, ()).result();
+        assert!(matches!(e, Err(JobError::Panicked { .. })), "{e:?}");
+    });
+}
+
+/// A thread a job left behind that panics later: its message is printed on the worker's
+/// stderr, as for any Rust program (Python prints a thread's uncaught exception). The
+/// worker's panic hook kept every panic's message for the job's future, so it was lost
+/// without a word (found by the hostile round).
+#[test]
+fn a_panic_in_a_thread_a_job_left_behind_is_printed() {
+    let path = std::env::temp_dir().join(format!("zp-stray-{}", std::process::id()));
+    let mut c = tk::spawn_role("zp_stray_child", "stray", path.to_str().unwrap());
+    let status = tk::wait_timeout(&mut c, Duration::from_secs(20));
+    let err = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    assert!(status.success(), "{status}: {err}");
+    assert!(err.contains("stray thread of an earlier job"), "the workers' stderr: {err:?}");
+    assert!(!err.contains("the job's own panic"), "a job's panic was printed: {err:?}");
+}
+
 fn alive(pid: u32) -> bool {
     // Reparented workers are reaped by init (or the subreaper); a zombie counts as dead.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -392,4 +453,54 @@ fn a_sent_sigsegv_or_sigbus_kills_the_worker() {
         );
     }
     assert_eq!(p.submit(sleepy, 1).result(), Ok(1));
+}
+
+/// Lowers this worker's descriptor limit to 4: it can open nothing more.
+fn few_descriptors(_: ()) -> u64 {
+    let lim = libc::rlimit { rlim_cur: 4, rlim_max: 4 };
+    // SAFETY: setrlimit reads `lim`, a valid rlimit, and limits this worker only.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    1
+}
+
+fn sum(v: Vec<u64>) -> u64 {
+    v.iter().sum()
+}
+
+fn count_up(n: u64) -> Vec<u64> {
+    (0..n).collect()
+}
+
+/// A worker that cannot attach the pool's spill heap (a job lowered its descriptor limit,
+/// or changed its user) fails large arguments and results with that cause. They said "the
+/// pool has no spill heap" (found by the hostile round), which sent users to
+/// `PoolBuilder::spill_heap` when the pool had one.
+#[test]
+fn a_worker_that_cannot_attach_the_spill_heap_says_why() {
+    let p = pool(1);
+    assert_eq!(p.submit(few_descriptors, ()).result(), Ok(1));
+    let n = 2_000_000u64; // 16 MB: more than a ring record, both ways
+    for e in [
+        p.submit(sum, (0..n).collect()).result().map(|_| ()).unwrap_err(),
+        p.submit(count_up, n).result().map(|_| ()).unwrap_err(),
+    ] {
+        let m = e.to_string();
+        assert!(
+            m.contains("could not attach the pool's spill heap") && m.contains("open files"),
+            "{m}"
+        );
+        assert!(!m.contains("has no spill heap"), "{m}");
+    }
+    assert_eq!(p.submit(sleepy, 1).result(), Ok(1));
+}
+
+/// A worker is named after the program in `ps`, `top` and the kernel's OOM report, as its
+/// controller is: started from `/proc/self/exe`, it was called `exe` ("Out of memory:
+/// Killed process 1234 (exe)" named no program; found by the hostile round).
+#[test]
+fn a_worker_is_named_after_the_program() {
+    let p = pool(1);
+    let pid = p.stats().workers[0].pid;
+    let comm = |pid: String| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm(pid.to_string()), comm("self".into()));
 }

@@ -270,6 +270,11 @@ pub(crate) struct Shared {
     pub callbacks: super::callbacks::Callbacks,
     /// `JobFuture`s of this pool cancel their job when dropped unfinished.
     pub cancel_on_drop: bool,
+    /// The fork generation the pool was built in (`fork.rs`): in a later one this is a
+    /// forked child's copy, which must leave the shared state alone.
+    born: u64,
+    /// The process that built the pool (for the error a forked child gets).
+    owner: u32,
 }
 
 // SAFETY: `header` and `controls` point into `seg`, which the `Arc` keeps mapped for the
@@ -321,7 +326,22 @@ impl Shared {
             created: Instant::now(),
             callbacks: Default::default(),
             cancel_on_drop,
+            born: crate::fork::generation_for_new_pool(),
+            owner: std::process::id(),
         })
+    }
+
+    /// True in a process forked from the one that built the pool (`fork.rs`): its copy
+    /// of the pool must not touch the rings, the claim words or the workers.
+    #[inline]
+    pub(crate) fn forked(&self) -> bool {
+        crate::fork::generation() != self.born
+    }
+
+    /// The error for a use of the pool in a forked child.
+    #[cold]
+    pub(crate) fn forked_message(&self) -> String {
+        crate::fork::message(self.owner)
     }
 
     #[inline]
@@ -480,6 +500,9 @@ impl Shared {
     /// always its `current`), and a worker that finishes `id` meanwhile waits for it
     /// rather than starting another job for it to land on.
     pub(crate) fn kill_running(&self, id: u64, e: JobError<Never>) {
+        if self.forked() {
+            return; // the worker is the parent's
+        }
         let mut core = self.lock();
         let Some(w) = core.jobs.get(id).map(|o| o.worker) else { return };
         let slot = &mut core.slots[w];
@@ -498,6 +521,9 @@ impl Shared {
     /// Kills every worker (queued jobs must have been cancelled first; running jobs fail
     /// with `Cancelled`). SIGKILL also ends a stopped (SIGSTOP) worker.
     pub(crate) fn kill_all(&self) {
+        if self.forked() {
+            return; // the workers are the parent's
+        }
         let mut core = self.lock();
         let now = Instant::now();
         for w in 0..core.slots.len() {
@@ -541,6 +567,9 @@ impl Core {
     /// has run out of work, queued jobs of a stalled worker move to it (`balance.rs`).
     #[inline]
     pub(crate) fn drain_all(&mut self, shared: &Shared) -> usize {
+        if shared.forked() {
+            return 0; // the completions are the parent's
+        }
         let mut n = 0;
         for w in 0..self.slots.len() {
             if self.slots[w].load != 0 {
@@ -757,6 +786,9 @@ impl Core {
     /// caller fails it or places it again). `None` if it is not in flight or already
     /// claimed.
     pub(crate) fn revoke(&mut self, shared: &Shared, id: u64) -> Option<Owed> {
+        if shared.forked() {
+            return None; // the job is the parent's
+        }
         let w = self.jobs.get(id)?.worker;
         if !shared.claims().revoke(id) {
             return None;

@@ -573,6 +573,13 @@ fn join_supervisor(
 ) -> bool {
     let mut g = supervisor.lock().unwrap_or_else(|e| e.into_inner());
     let Some(h) = g.take() else { return true };
+    if shared.forked() {
+        // A forked child's copy of the handle names a thread of the parent: joining it
+        // panicked ("threads should not terminate unexpectedly"), aborting a child that
+        // was already unwinding. There is nothing of the child's to wait for.
+        std::mem::forget(h);
+        return true;
+    }
     shared.wake_supervisor();
     while deadline.is_some_and(|d| Instant::now() < d) && !h.is_finished() {
         shared.poll();

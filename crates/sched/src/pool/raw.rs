@@ -473,6 +473,9 @@ fn place_record(
         Err(e) => return Err(Attempt::Encode(e.to_string())),
     };
     let fn_id = header.fn_id;
+    if shared.forked() {
+        return Err(Attempt::Encode(shared.forked_message()));
+    }
     let mut core = shared.lock();
     let core = &mut *core;
     // Under the lock (as in `submit.rs`'s `place`): a record placed after `close` took the

@@ -53,6 +53,9 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(Attempt::Closed);
         }
+        if self.forked() {
+            return Err(Attempt::Encode(self.forked_message()));
+        }
         place(self, &mut self.lock(), fn_id, args, dest, seq, timeout_ns, false)
     }
 
@@ -64,6 +67,9 @@ impl Shared {
         // Acquire: pairs with the Release store in `shutdown`.
         if self.closed.load(Ordering::Acquire) {
             return Err(Attempt::Closed);
+        }
+        if self.forked() {
+            return Err(Attempt::Encode(self.forked_message()));
         }
         Ok(Batch { shared: self, core: self.lock() })
     }
@@ -133,6 +139,9 @@ impl Shared {
         // Release: pairs with the Acquire loads before placing a job (`try_dispatch`,
         // `batch`, and `place` under the pool lock).
         self.closed.store(true, Ordering::Release);
+        if self.forked() {
+            return; // the queued jobs and the workers are the parent's
+        }
         let mut core = self.lock();
         let after = self.close_locked(&mut core, cancel);
         drop(core);

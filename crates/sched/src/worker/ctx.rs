@@ -51,6 +51,11 @@ impl JobCtx<'_> {
         self.spill.as_mut().and_then(|s| s.get())
     }
 
+    /// Why [`spill_heap`](Self::spill_heap) gave `None` (for a message).
+    pub fn why_no_spill_heap(&self) -> String {
+        self.spill.as_ref().map_or_else(|| "the pool has no spill heap".into(), |s| s.why_none())
+    }
+
     /// Completes the job with `value` (status OK) through the one send path
     /// ([`zeroproc_codec::send`]): inline, or through the spill heap. `value` is dropped
     /// before its record is published: its `Drop` is user code, and if it panics the job
@@ -152,11 +157,15 @@ impl Overflow for ResultSpill<'_> {
 
     fn spill<T: Encode>(&mut self, value: &T, need: usize) -> Result<SpilledBlock, (u32, String)> {
         let Some(h) = self.spill.as_mut().and_then(|s| s.get()).cloned() else {
+            let why = self
+                .spill
+                .as_ref()
+                .map_or_else(|| "the pool has no spill heap".to_owned(), |s| s.why_none());
             return Err((
                 status::TOO_LARGE,
                 format!(
                     "the result needs {need} bytes, more than a completion record holds, and \
-                     the pool has no spill heap"
+                     {why}"
                 ),
             ));
         };

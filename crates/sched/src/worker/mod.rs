@@ -13,7 +13,7 @@ pub(crate) use start::STARTING_NAME;
 
 use crate::control::{self, state, PoolHeader, SegmentMap, WorkerControl};
 use crate::launch::Spec;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use zeroproc_ring::spsc::ReserveError;
@@ -145,12 +145,21 @@ fn reserve_failed(e: ReserveError) -> ! {
 
 thread_local! {
     static PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// True on the thread that runs the jobs (the one that called `quiet_panics`).
+    static RUNS_JOBS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Replaces the panic hook: a job's panic is reported to its future (message and
-/// location), not printed by the worker.
+/// location), not printed by the worker. Call it on the thread that runs the jobs. A
+/// panic on any other thread — one a job started and left behind — goes to the previous
+/// hook (Rust's default prints it on stderr): kept here, its message was lost unseen.
 pub(crate) fn quiet_panics() {
-    std::panic::set_hook(Box::new(|info| {
+    RUNS_JOBS.with(|r| r.set(true));
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !RUNS_JOBS.with(Cell::get) {
+            return previous(info);
+        }
         let msg = payload_str(info.payload());
         let text = match info.location() {
             Some(l) => format!("{msg} (at {}:{}:{})", l.file(), l.line(), l.column()),

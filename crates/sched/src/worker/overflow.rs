@@ -82,6 +82,21 @@ fn install() {
             libc::sigaction(sig, &act, prev);
         }
     }
+    // A process starts with its parent's signal mask: a controller that blocked every
+    // signal (to handle them on a `sigwait` thread) gave its workers SIGSEGV blocked, and a
+    // fault with its signal blocked kills at once, bypassing every handler — an overflow
+    // was then a bare SIGSEGV death, not `StackOverflow`. Jobs run on this thread, which
+    // is the one installing the handlers; the other signals keep the inherited mask.
+    // SAFETY: sigemptyset/sigaddset fill a local set; pthread_sigmask changes this
+    // thread's mask only.
+    unsafe {
+        let mut faults: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut faults);
+        for &sig in &SIGNALS {
+            libc::sigaddset(&mut faults, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &faults, std::ptr::null_mut());
+    }
 }
 
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
