@@ -366,7 +366,11 @@ where
     /// arriving every 200 ms) each item's job is placed before the next item is read, and
     /// a finished result is handed back before more items are read, as
     /// `multiprocessing.Pool.imap` does with its feeder thread; a result comes back about
-    /// one item's arrival after its job is done. (Python's `Executor.map` reads the whole
+    /// one item's arrival after its job is done. Items that arrive quickly are read in
+    /// batches (1, 2, 4, …), each placed once read, so an item read just before a read
+    /// that blocks waits unplaced until that read returns: a stream whose next item waits
+    /// for the *effect* of a job it gave (jobs feeding the map's own channel) belongs to
+    /// `submit` and [`as_completed`](crate::as_completed), which place each job at once. (Python's `Executor.map` reads the whole
     /// input first.) The window also bounds memory: a fixed `window(n)` holds at most `n`
     /// chunks' arguments and results at once, whatever the input's length. The adaptive
     /// default counts only unfinished chunks while an ordered map waits for a slow oldest
