@@ -81,9 +81,9 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
 }
 
 /// A daemon dies with its parent: by `PR_SET_PDEATHSIG`, and by a watch of the parent
-/// process that holds whatever the body does to its credentials (also when the thread
-/// that started it is gone already: the death signal follows the thread, this watch the
-/// process).
+/// process that holds whatever the body does to its credentials (the death signal follows
+/// the thread that spawned the child, which is why the parent spawns daemons from a thread
+/// living as long as it: `spawner.rs`; this watch follows the process).
 fn die_with_parent(parent: u32) {
     // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };

@@ -16,6 +16,7 @@
 
 mod child;
 mod orphans;
+mod spawner;
 
 use crate::job::{self, Message};
 use crate::reap;
@@ -351,8 +352,10 @@ impl Process {
         self
     }
 
-    /// Daemon processes die with the thread that started them (`PR_SET_PDEATHSIG`) and
-    /// are killed when their `Process` is dropped; others (the default, as in Python)
+    /// Daemon processes die with the process that started them (`PR_SET_PDEATHSIG`, armed
+    /// against a thread that lives as long as that process: a daemon started by a thread
+    /// that then ends runs on, as in Python) and are killed when their `Process` is
+    /// dropped; others (the default, as in Python)
     /// outlive their handle, and the program waits for them when it exits (`main`
     /// returning, `std::process::exit`, a test binary's end), as Python joins its
     /// non-daemon children at exit. A parent killed by a signal does not wait: its
@@ -438,10 +441,15 @@ impl Process {
         }
         cmd.args(crate::launch::WORKER_ARGS).env(PROCESS_ENV, spec);
         crate::launch::hand_over_stdout(&mut cmd);
-        if self.daemon {
+        let child = if self.daemon {
             cmd.env(DAEMON_ENV, "1");
+            // Its death signal follows the spawning thread: spawn from one that lives as
+            // long as this process (`spawner.rs`).
+            spawner::spawn_for_life(cmd)
+        } else {
+            cmd.spawn()
         }
-        let child = cmd.spawn().map_err(ProcessError::Io)?;
+        .map_err(ProcessError::Io)?;
         self.seg = Some(seg);
         self.pid = Some(child.id());
         self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child = Some(child);
