@@ -117,6 +117,18 @@ fn a_daemon_started_by_a_thread_that_ends_runs_on_as_in_python() {
 }
 
 #[test]
+fn a_long_panic_message_is_cut_at_a_character_with_its_location() {
+    // Before: cut at byte 4,096, so a 3-byte character split there read back as U+FFFD and
+    // the location (the message's end) was lost, with nothing saying so.
+    let mut p = Process::spawn(|n: u32| panic!("{}", "€".repeat(n as usize)), 3000).unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Code(1));
+    let m = p.panic_message().unwrap();
+    assert!(!m.contains('\u{FFFD}'), "a character was split: {m}");
+    assert!(m.len() <= 4096 && m.contains("bytes in all"), "{m}");
+    assert!(m.ends_with(')') && m.contains("(at "), "the location was lost: {m}");
+}
+
+#[test]
 fn a_daemon_process_is_killed_with_its_handle() {
     let p =
         Process::new(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 30_000).daemon(true);

@@ -636,7 +636,9 @@ impl Process {
     }
 
     /// The panic message, if the body panicked (after the process ended; `None` while it
-    /// runs, or if it ended otherwise). See [`join`](Self::join) for an example.
+    /// runs, or if it ended otherwise). See [`join`](Self::join) for an example. A message
+    /// longer than 4 KiB keeps its start and its end (with the panic's location) around a
+    /// note of its full length; the child's standard error has all of it.
     pub fn panic_message(&self) -> Option<String> {
         let seg = self.seg.as_ref()?;
         // SAFETY: the data region starts with a ProcessBlock (all atomics), kept mapped by
