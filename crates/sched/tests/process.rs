@@ -129,6 +129,19 @@ fn a_long_panic_message_is_cut_at_a_character_with_its_location() {
 }
 
 #[test]
+fn a_name_with_a_nul_byte_is_refused_with_the_reason() {
+    // Before: "process: nul byte found in provided data" (from `Command::spawn`), naming
+    // neither the name nor why.
+    let mut p = Process::new(|_: ()| {}, ()).name("a\0b");
+    let e = p.start().unwrap_err().to_string();
+    assert!(e.contains("name") && e.contains("NUL"), "{e}");
+    assert!(p.pid().is_none());
+    let mut q = Process::new(|_: ()| {}, ()).name("a b");
+    q.start().unwrap();
+    assert_eq!(q.join().unwrap(), Exit::Code(0));
+}
+
+#[test]
 fn a_daemon_process_is_killed_with_its_handle() {
     let p =
         Process::new(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 30_000).daemon(true);

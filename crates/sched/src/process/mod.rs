@@ -405,6 +405,15 @@ impl Process {
             crate::launch::Started::Entered => return Err(ProcessError::InsideWorker),
             crate::launch::Started::WithoutInit => crate::launch::without_init("Process::start"),
         }
+        if self.name.contains('\0') && self.args.is_some() {
+            // The name travels in the child's environment, which cannot hold a NUL byte:
+            // `Command::spawn` said only "nul byte found in provided data".
+            return Err(ProcessError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the process name contains a NUL byte, which cannot be passed to the child \
+                 (names travel in its environment): remove it from `Process::name`",
+            )));
+        }
         let args = self.args.take().ok_or(ProcessError::AlreadyStarted)?;
         if args.is_empty() {
             return Err(ProcessError::Encode("arguments could not be archived".into()));
