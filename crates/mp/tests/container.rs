@@ -261,3 +261,20 @@ fn type_mismatch_and_in_use_messages_name_the_cause() {
     let e = zeroproc_mp::channel::ChannelError::InUse { pid: 12 };
     assert!(e.to_string().contains("process 12") && e.to_string().contains("its own pipe"));
 }
+
+#[test]
+fn a_capacity_too_large_for_the_address_space_is_a_size_error() {
+    // Before: `Foreign`, printed "not a container of this build: …", which names another
+    // cause (a handle of the wrong kind) for a size asked for at creation.
+    let errors = [
+        SharedDict::<u64, u64>::with_capacity_bytes(usize::MAX).err(),
+        SharedList::<u64>::with_max_capacity_bytes(1 << 16, usize::MAX).err(),
+        Namespace::with_max_capacity_bytes(1 << 16, usize::MAX).err(),
+    ];
+    for e in errors {
+        let e = e.expect("a capacity of usize::MAX bytes was accepted");
+        assert!(matches!(e, ContainerError::Create(_)), "{e:?}");
+        let m = e.to_string();
+        assert!(!m.contains("not a container") && m.contains("size"), "{m}");
+    }
+}

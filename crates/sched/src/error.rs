@@ -283,8 +283,9 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
                     Some(m) => write!(f, "worker died (exit code {c}: zeroproc's code for {m})"),
                     None => write!(
                         f,
-                        "worker died running the job (exit code {c}: the job, or code it \
-                         called, ended the process, e.g. std::process::exit)"
+                        "worker died running the job (exit code {c}: the job, code it \
+                         called, or a thread an earlier job left running ended the process, \
+                         e.g. std::process::exit)"
                     ),
                 }
             }
@@ -682,6 +683,10 @@ mod tests {
         let e = JobError::<Never>::WorkerDied { signal: None, exit_code: Some(3) };
         let text = e.to_string();
         assert!(text.contains("exit code 3") && text.contains("std::process::exit"), "{text}");
+        // A thread a finished job left behind can end the worker during the next job
+        // (measured: a job whose thread `_exit(7)`s 100 ms later fails the job after it);
+        // the message named the running job alone.
+        assert!(text.contains("a thread an earlier job left running"), "{text}");
     }
 
     /// No `A: Debug` needed, and a large argument is not printed (it was: `unwrap()` of a

@@ -360,3 +360,23 @@ fn row_bands_with_the_whole_input_run_a_stencil() {
         e => panic!("expected band 3 to fail, got {e:?}"),
     }
 }
+
+#[test]
+fn after_shutdown_every_chunk_is_counted_failed() {
+    // A map over a shut-down pool ends after the chunks it read (it used to read its whole
+    // input): the chunks it never yielded must still count as failed, not pass unseen.
+    let pool = pool();
+    pool.shutdown();
+    for (len, chunk) in [(100, 10), (10_000, 1)] {
+        let mut y = SharedArray::<f64>::zeroed(len).unwrap();
+        match pool.for_each_chunk_mut(&mut y, chunk, index_times_3) {
+            Err(ForEachChunkError::Chunk {
+                index: 0, error: JobError::Shutdown, failed, ..
+            }) => {
+                assert_eq!(failed, len / chunk, "{len}/{chunk}")
+            }
+            other => panic!("{len}/{chunk}: {other:?}"),
+        }
+        assert!(y.as_slice().unwrap().iter().all(|&v| v == 0.0));
+    }
+}

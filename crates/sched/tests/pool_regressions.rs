@@ -400,4 +400,29 @@ fn an_initializer_that_returns_a_value_runs_and_the_value_is_dropped() {
     drop(pool);
     let pool = Pool::builder().workers(1).initializer(init_returning_unit_args).build().unwrap();
     assert_eq!(pool.submit(seen, ()).result(), Ok(Some(7)));
+
+#[test]
+fn a_map_over_an_endless_input_ends_once_the_pool_is_shut_down() {
+    // Python's `map` after `shutdown` raises `RuntimeError` once. Before, each further item
+    // was read and yielded `Err(Shutdown)`, so a map over an endless input (a stream)
+    // never ended: here `take` stops it at 100,000 items.
+    let pool = Pool::builder().workers(1).build().unwrap();
+    pool.shutdown();
+    for chunk in [1, 10] {
+        let got: Vec<_> = pool.map(|x: u64| x, 0..).chunk_size(chunk).take(100_000).collect();
+        assert!(!got.is_empty() && got.len() < 10_000, "chunk {chunk}: {} items", got.len());
+        assert!(got.iter().all(|r| r == &Err(JobError::Shutdown)), "chunk {chunk}");
+    }
+    // A map shut down while it is consumed: what was placed finishes, then it ends.
+    let pool = Arc::new(Pool::builder().workers(1).build().unwrap());
+    let p = pool.clone();
+    let t = std::thread::spawn(move || {
+        p.map(sleepy, std::iter::repeat(5)).take(100_000).collect::<Vec<_>>()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    pool.shutdown();
+    let got = t.join().unwrap();
+    let ok = got.iter().take_while(|r| r.is_ok()).count();
+    assert!(ok > 0 && got.len() < 10_000, "{ok} ok of {}", got.len());
+    assert!(got[ok..].iter().all(|r| r == &Err(JobError::Shutdown)), "{:?}", &got[ok..]);
 }

@@ -119,6 +119,61 @@ fn join_timeout_terminate_and_kill() {
 }
 
 #[test]
+fn a_daemon_started_by_a_thread_that_ends_runs_on_as_in_python() {
+    // Python's daemon child lives until its parent *process* exits. Before, its
+    // PR_SET_PDEATHSIG followed the thread that started it: once that thread ended (here
+    // after the child's body began, so after its prctl) the daemon was SIGKILLed and
+    // `join` said Signal(9).
+    let path = tmp("daemon-thread");
+    let _ = std::fs::remove_file(&path);
+    let body = |path: String| {
+        std::fs::write(&path, "started").unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    };
+    let p = std::path::PathBuf::from(&path);
+    let mut child = std::thread::spawn(move || {
+        let mut d = Process::new(body, p.to_str().unwrap().to_owned()).daemon(true);
+        d.start().unwrap();
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while !p.exists() && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        d // the thread ends here, the daemon's body running
+    })
+    .join()
+    .unwrap();
+    assert!(path.exists(), "the daemon never started its body");
+    let e = child.join_timeout(Duration::from_secs(20)).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(e, Some(Exit::Code(0)), "a daemon died with the thread that started it");
+}
+
+#[test]
+fn a_long_panic_message_is_cut_at_a_character_with_its_location() {
+    // Before: cut at byte 4,096, so a 3-byte character split there read back as U+FFFD and
+    // the location (the message's end) was lost, with nothing saying so.
+    let mut p = Process::spawn(|n: u32| panic!("{}", "€".repeat(n as usize)), 3000).unwrap();
+    assert_eq!(p.join().unwrap(), Exit::Code(1));
+    let m = p.panic_message().unwrap();
+    assert!(!m.contains('\u{FFFD}'), "a character was split: {m}");
+    assert!(m.len() <= 4096 && m.contains("bytes in all"), "{m}");
+    assert!(m.ends_with(')') && m.contains("(at "), "the location was lost: {m}");
+}
+
+#[test]
+fn a_name_with_a_nul_byte_is_refused_with_the_reason() {
+    // Before: "process: nul byte found in provided data" (from `Command::spawn`), naming
+    // neither the name nor why.
+    let mut p = Process::new(|_: ()| {}, ()).name("a\0b");
+    let e = p.start().unwrap_err().to_string();
+    assert!(e.contains("name") && e.contains("NUL"), "{e}");
+    assert!(p.pid().is_none());
+    let mut q = Process::new(|_: ()| {}, ()).name("a b");
+    q.start().unwrap();
+    assert_eq!(q.join().unwrap(), Exit::Code(0));
+}
+
+#[test]
 fn a_daemon_process_is_killed_with_its_handle() {
     let p =
         Process::new(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 30_000).daemon(true);

@@ -53,11 +53,11 @@ impl Store {
         capacity: usize,
         max: usize,
     ) -> Result<Store, ContainerError> {
-        let round = |n: usize| n.max(MIN_HEAP).checked_next_multiple_of(4096).ok_or(too_large());
+        let round = |n: usize| n.max(MIN_HEAP).checked_next_multiple_of(4096).ok_or(too_large(n));
         let heap_len = round(capacity)?;
         let heap_max = round(max)?.max(heap_len);
-        let data_len = HEADER_REGION.checked_add(heap_len).ok_or(too_large())?;
-        let max_data_len = HEADER_REGION.checked_add(heap_max).ok_or(too_large())?;
+        let data_len = HEADER_REGION.checked_add(heap_len).ok_or(too_large(capacity))?;
+        let max_data_len = HEADER_REGION.checked_add(heap_max).ok_or(too_large(max))?;
         let heap_off = (HEADER_SIZE + HEADER_REGION) as u64;
         let mut failed = None;
         let seg = SegmentBuilder::new(layout(id.kind), data_len)
@@ -304,8 +304,10 @@ impl Locked<'_> {
     }
 }
 
-fn too_large() -> ContainerError {
-    ContainerError::Foreign("container capacity too large for the address space")
+/// A capacity of `bytes` that no segment can have: a size error at creation. (It was
+/// `Foreign`, "not a container of this build", which names another cause.)
+fn too_large(bytes: usize) -> ContainerError {
+    ContainerError::Create(zeroproc_shm::CreateError::BadSize(bytes as u64))
 }
 
 /// Writes a fresh segment's header, heap and first table, then the magic.

@@ -584,9 +584,15 @@ where
                 Err(Attempt::Encode(message)) => Some(JobError::Decode { message }),
                 Err(Attempt::TooLarge(message)) => Some(JobError::TooLarge { message }),
                 Err(Attempt::NoWorkers | Attempt::Corrupt) => Some(JobError::NoWorkers),
-                Err(Attempt::Closed | Attempt::Full | Attempt::HeapFull) => {
+                Err(Attempt::Closed) => {
+                    // The pool is shut down: read no more input, so the map ends after
+                    // the chunks read already (each `Err(Shutdown)`), as Python's `map`
+                    // raises `RuntimeError` once. Before, every further item was read
+                    // and yielded `Err(Shutdown)`: an endless input never ended.
+                    self.exhausted = true;
                     Some(JobError::Shutdown)
                 }
+                Err(Attempt::Full | Attempt::HeapFull) => Some(JobError::Shutdown),
             };
             if let Some(e) = failed {
                 // Under the pool lock: the batch's, or taken for this (rare) store.

@@ -16,6 +16,7 @@
 
 mod child;
 mod orphans;
+mod spawner;
 
 use crate::job::{self, Message};
 use crate::reap;
@@ -366,8 +367,10 @@ impl Process {
         self
     }
 
-    /// Daemon processes die with the thread that started them (`PR_SET_PDEATHSIG`) and
-    /// are killed when their `Process` is dropped; others (the default, as in Python)
+    /// Daemon processes die with the process that started them (`PR_SET_PDEATHSIG`, armed
+    /// against a thread that lives as long as that process: a daemon started by a thread
+    /// that then ends runs on, as in Python) and are killed when their `Process` is
+    /// dropped; others (the default, as in Python)
     /// outlive their handle, and the program waits for them when it exits (`main`
     /// returning, `std::process::exit`, a test binary's end), as Python joins its
     /// non-daemon children at exit. A parent killed by a signal does not wait: its
@@ -417,6 +420,15 @@ impl Process {
             crate::launch::Started::Entered => return Err(ProcessError::InsideWorker),
             crate::launch::Started::WithoutInit => crate::launch::without_init("Process::start"),
         }
+        if self.name.contains('\0') && self.args.is_some() {
+            // The name travels in the child's environment, which cannot hold a NUL byte:
+            // `Command::spawn` said only "nul byte found in provided data".
+            return Err(ProcessError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the process name contains a NUL byte, which cannot be passed to the child \
+                 (names travel in its environment): remove it from `Process::name`",
+            )));
+        }
         let args = self.args.take().ok_or(ProcessError::AlreadyStarted)?;
         if args.is_empty() {
             return Err(ProcessError::Encode("arguments could not be archived".into()));
@@ -453,10 +465,15 @@ impl Process {
         }
         cmd.args(crate::launch::WORKER_ARGS).env(PROCESS_ENV, spec);
         crate::launch::hand_over_stdout(&mut cmd);
-        if self.daemon {
+        let child = if self.daemon {
             cmd.env(DAEMON_ENV, "1");
+            // Its death signal follows the spawning thread: spawn from one that lives as
+            // long as this process (`spawner.rs`).
+            spawner::spawn_for_life(cmd)
+        } else {
+            cmd.spawn()
         }
-        let child = cmd.spawn().map_err(ProcessError::Io)?;
+        .map_err(ProcessError::Io)?;
         self.seg = Some(seg);
         self.pid = Some(child.id());
         self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child = Some(child);
@@ -643,7 +660,9 @@ impl Process {
     }
 
     /// The panic message, if the body panicked (after the process ended; `None` while it
-    /// runs, or if it ended otherwise). See [`join`](Self::join) for an example.
+    /// runs, or if it ended otherwise). See [`join`](Self::join) for an example. A message
+    /// longer than 4 KiB keeps its start and its end (with the panic's location) around a
+    /// note of its full length; the child's standard error has all of it.
     pub fn panic_message(&self) -> Option<String> {
         let seg = self.seg.as_ref()?;
         // SAFETY: the data region starts with a ProcessBlock (all atomics), kept mapped by

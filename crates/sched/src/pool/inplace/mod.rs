@@ -254,7 +254,10 @@ impl Pool {
         //
         // The first failure: (the caller's chunk, how many of them it spans, why).
         let (mut first, mut failed) = (None, 0);
+        let claimed = chunks.len();
+        let mut seen = 0;
         for (i, r) in self.map(job, chunks.into_iter().map(|c| arg(c, len))).enumerate() {
+            seen = i + 1;
             let (part, parts, error) = match r {
                 Ok(Ok(())) => continue,
                 // Panics in some of the claimed chunk's parts: those parts failed, the
@@ -278,6 +281,12 @@ impl Pool {
                 }
             };
             first.get_or_insert((i * group + part, parts, error));
+        }
+        // A map whose pool was shut down ends after the chunks it had read (`map.rs`):
+        // the claimed chunks it never yielded did not run.
+        for i in seen..claimed {
+            failed += in_group(i);
+            first.get_or_insert((i * group, in_group(i), JobError::Shutdown));
         }
         let Some((index, parts, error)) = first else { return Ok(()) };
         // Close the failed chunks (unclaimed, or held by a dead worker) so the array is
