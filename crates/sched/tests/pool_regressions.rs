@@ -400,6 +400,7 @@ fn an_initializer_that_returns_a_value_runs_and_the_value_is_dropped() {
     drop(pool);
     let pool = Pool::builder().workers(1).initializer(init_returning_unit_args).build().unwrap();
     assert_eq!(pool.submit(seen, ()).result(), Ok(Some(7)));
+}
 
 #[test]
 fn a_map_over_an_endless_input_ends_once_the_pool_is_shut_down() {
