@@ -447,21 +447,10 @@ mod tests {
     }
 
     /// Forks a child that runs `child` and is SIGKILLed by it (or `_exit`s if it returns);
-    /// returns the signal that ended it.
+    /// returns the signal that ended it. The child touches shared memory with atomics only
+    /// (a fresh heap: no merge pass, so no allocation of its own).
     fn killed_child(child: impl FnOnce()) -> i32 {
-        // SAFETY: the child only touches shared memory with atomics (a fresh heap: no merge
-        // pass, so no allocation of its own) and ends with a signal or `_exit`; it never
-        // returns into the test harness.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork");
-        if pid == 0 {
-            child();
-            // SAFETY: ends the child at once.
-            unsafe { libc::_exit(0) };
-        }
-        let mut status = 0;
-        // SAFETY: reaps the child we just forked.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        let status = zeroproc_testkit::fork_run(child);
         if libc::WIFSIGNALED(status) {
             libc::WTERMSIG(status)
         } else {

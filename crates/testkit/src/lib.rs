@@ -190,3 +190,26 @@ pub fn spin_us(us: u64) {
         std::hint::spin_loop();
     }
 }
+
+/// Forks a child that runs `child`, then `_exit(0)`s if it returns (it may end itself with
+/// a signal or `_exit` first); waits for it and returns its raw wait status
+/// (`libc::WIFSIGNALED`/`WTERMSIG`/`WEXITSTATUS` read it).
+///
+/// The child must touch only what is safe after `fork` in a threaded test binary: shared
+/// memory through atomics and plain copies, no locks another thread may hold, no
+/// allocation through a lock. It never returns into the test harness.
+pub fn fork_run(child: impl FnOnce()) -> i32 {
+    // SAFETY: the caller's child obeys the rules above and ends with `_exit` or a signal;
+    // the parent only waits for it.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        child();
+        // SAFETY: ends the child at once, running nothing of the parent's.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: reaps the child just forked.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    status
+}

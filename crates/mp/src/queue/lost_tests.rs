@@ -16,20 +16,10 @@ fn in_use(q: &Queue<Vec<u64>>) -> u64 {
     q.heap_stats().expect("a heap").in_use_blocks()
 }
 
-/// Runs `child` in a forked child, which must end with `_exit`; waits for it.
+/// Runs `child` in a forked child (it touches shared memory with atomics and plain copies
+/// only); waits for it.
 fn in_child(child: impl FnOnce()) {
-    // SAFETY: the child only touches shared memory with atomics and plain copies, then
-    // `_exit`s; it never returns into the test harness.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork");
-    if pid == 0 {
-        child();
-        // SAFETY: ends the child at once, running nothing of the parent's.
-        unsafe { libc::_exit(0) };
-    }
-    let mut status = 0;
-    // SAFETY: reaps the child we just forked.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    zeroproc_testkit::fork_run(child);
 }
 
 #[test]
