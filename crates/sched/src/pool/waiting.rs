@@ -3,10 +3,12 @@
 //! `shutdown()` (and `Drop`, and the shutdown of live pools at exit) waits for every
 //! running job however long it runs, as Python's does. When a worker holding a job is
 //! *stopped* (SIGSTOP, a debugger, a cgroup freezer) that wait has no end of its own, and
-//! a program that does not exit is the worst way to learn it. After [`NOTE_AFTER`] the
-//! wait writes one note on standard error naming each worker that still holds jobs, its
-//! pid and scheduler state, and the two ways out; then it goes on waiting (the job is
-//! the user's: a stopped worker resumes on SIGCONT, and its job finishes).
+//! a program that does not exit is the worst way to learn it. Once the wait has lasted
+//! [`NOTE_AFTER`] and a worker that holds jobs is seen halted (stopped or traced), it
+//! writes one note on standard error naming each worker that still holds jobs, its pid
+//! and scheduler state, and the two ways out; then it goes on waiting (the job is the
+//! user's: a stopped worker resumes on SIGCONT, and its job finishes). A job that merely
+//! runs long gets no note, as in Python.
 
 use super::core::Shared;
 use super::{probe, stats};
@@ -19,43 +21,59 @@ pub(crate) const NOTE_AFTER: Duration = Duration::from_secs(5);
 /// How often the wait looks whether the supervisor has ended.
 const LOOK_EVERY: Duration = Duration::from_millis(10);
 
-/// Waits up to [`NOTE_AFTER`] for `supervisor` to end, then, if it still runs, writes the
-/// note. The caller joins it afterwards.
+/// How often, after [`NOTE_AFTER`], the wait probes the busy workers' states.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// Waits for `supervisor` to end; once [`NOTE_AFTER`] has passed, writes the note when a
+/// worker holding jobs is halted (once). The caller joins it afterwards.
 pub(crate) fn note_if_long(shared: &Shared, supervisor: &JoinHandle<()>) {
-    let end = Instant::now() + NOTE_AFTER;
-    while !supervisor.is_finished() && Instant::now() < end {
+    let start = Instant::now();
+    let mut next_probe = start + NOTE_AFTER;
+    while !supervisor.is_finished() {
+        if Instant::now() >= next_probe {
+            let busy = busy_workers(shared);
+            if busy.iter().any(|&(_, _, _, state)| halted(state)) {
+                eprintln!("{}", note(start.elapsed(), &busy));
+                return;
+            }
+            next_probe = Instant::now() + PROBE_EVERY;
+        }
         std::thread::sleep(LOOK_EVERY);
     }
-    if !supervisor.is_finished() {
-        eprintln!("{}", note(shared));
-    }
+}
+
+/// Each worker that holds jobs: index, pid, jobs held, scheduler state letter.
+fn busy_workers(shared: &Shared) -> Vec<(usize, u32, usize, u8)> {
+    stats::collect(shared)
+        .workers
+        .iter()
+        .filter(|w| w.queued > 0 && w.pid != 0)
+        .map(|w| (w.index, w.pid, w.queued, probe::sample(w.pid).map_or(b'?', |s| s.state)))
+        .collect()
+}
+
+/// Stopped or traced: it makes no progress until someone resumes it. (Uninterruptible
+/// sleep, `D`, is not counted: a job doing I/O passes through it all the time.)
+fn halted(state: u8) -> bool {
+    matches!(state, b'T' | b't')
 }
 
 /// The note: which workers still hold jobs and what state they are in.
 #[cold]
-fn note(shared: &Shared) -> String {
-    let busy: Vec<String> = stats::collect(shared)
-        .workers
+fn note(waited: Duration, busy: &[(usize, u32, usize, u8)]) -> String {
+    let whom: Vec<String> = busy
         .iter()
-        .filter(|w| w.queued > 0 && w.pid != 0)
-        .map(|w| {
-            let state = probe::sample(w.pid).map_or(b'?', |s| s.state);
-            format!(
-                "worker {} (pid {}, {} job{}, {})",
-                w.index,
-                w.pid,
-                w.queued,
-                if w.queued == 1 { "" } else { "s" },
-                describe(state)
-            )
+        .map(|&(index, pid, jobs, state)| {
+            let s = if jobs == 1 { "" } else { "s" };
+            format!("worker {index} (pid {pid}, {jobs} job{s}, {})", describe(state))
         })
         .collect();
-    let whom = if busy.is_empty() { "its workers to exit".to_string() } else { busy.join(", ") };
     format!(
-        "zeroproc: pool shutdown has waited {} s for {whom}: it waits for running jobs \
+        "zeroproc: pool shutdown has waited {} s for {}: it waits for running jobs \
          however long they run, as Python's does (`pool.terminate()` stops them; \
          `pool.shutdown_with(Shutdown::new().timeout(d))` bounds the wait)",
-        NOTE_AFTER.as_secs()
+        waited.as_secs(),
+        whom.join(", ")
     )
 }
 
@@ -74,11 +92,13 @@ fn describe(state: u8) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::describe;
+    use super::{describe, halted};
 
     #[test]
     fn a_stop_names_the_way_out() {
         assert!(describe(b'T').contains("SIGCONT"));
         assert_eq!(describe(b'R'), "running");
+        assert!(halted(b'T') && halted(b't'));
+        assert!(!halted(b'R') && !halted(b'S') && !halted(b'D'), "a long job gets no note");
     }
 }
