@@ -45,6 +45,8 @@ impl Fut {
         if self.state.is_stored() {
             return false;
         }
+        // SAFETY: loom's cell checks the claim: not stored yet and storers serialized, so
+        // no one else touches the slot before `publish` (as in `Inner::set`).
         self.value.with_mut(|p| unsafe { *p = Some(v) });
         self.state.publish() & (CALLBACKS | WAKER) != 0
     }
@@ -53,6 +55,8 @@ impl Fut {
     fn after(&self) {
         if self.state.load() & CALLBACKS != 0 {
             // `Inner::after` takes its reference to the slot here, before the loop.
+            // SAFETY: stored, not done: only this `after` reads the slot until `finish`
+            // (loom's cell reports any concurrent write).
             let _v = self.value.with(|p| unsafe { (*p).is_some() });
             loop {
                 let mut g = self.slow.lock().unwrap();
@@ -64,6 +68,7 @@ impl Fut {
                 drop(g);
                 for cb in cbs {
                     // The callback holds a shared reference to the slot while it runs.
+                    // SAFETY: as above; the read happens before `finish`.
                     self.value.with(|p| cb(unsafe { (*p).unwrap() }));
                 }
             }
@@ -84,7 +89,10 @@ impl Fut {
                 return;
             }
         }
-        let _g = self.slow.lock().unwrap(); // `Inner::read`
+        // `Inner::read` takes the list lock.
+        let _g = self.slow.lock().unwrap();
+        // SAFETY: done, so no one writes the slot; the owner's take needs `&mut` in the real
+        // code (loom's cell reports a race if the model allowed one).
         self.value.with(|p| cb(unsafe { (*p).unwrap() }));
     }
 
@@ -103,6 +111,8 @@ impl Fut {
     /// `JobFuture::take`: the owner, once done.
     fn take(&self) -> u64 {
         assert!(self.state.is_done());
+        // SAFETY: done: no writer and no `after` reader any more (`future_state.rs`); loom's
+        // cell checks it.
         self.value.with_mut(|p| unsafe { (*p).take().unwrap() })
     }
 }
