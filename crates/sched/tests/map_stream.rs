@@ -131,3 +131,39 @@ fn an_ordered_map_feeds_idle_workers_past_a_slow_oldest_job() {
     assert!(out.iter().all(|&b| b));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A stream whose first items are already there and whose next one takes long (a channel
+/// with two items queued, then a pause: `rx.iter()`): every item read is placed (staged in
+/// a ring, published by the supervisor's next tick) before the map reads on. Before, the
+/// batch of 2 read item 1 at once and then waited in the read of item 2 with item 1
+/// unplaced — workers idle, and a stream whose next item depends on that job's effect hung
+/// (found by the hostile round: a job held back while the input blocked). An input that
+/// says it has more (a range, a `Vec`: `size_hint`) is still read in batches.
+#[test]
+fn an_item_read_is_placed_before_a_read_that_blocks() {
+    let dir = scratch("blocking");
+    let d = dir.to_string_lossy().into_owned();
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let missed = Rc::new(Cell::new(None));
+    let m = missed.clone();
+    let mut k = 0u64;
+    // Items 0 and 1 come at once; item 2 comes once job 1 has run (or after 5 s).
+    let items = std::iter::from_fn(move || {
+        if k == 2 {
+            let ran = dir.join("ran-1");
+            let t0 = Instant::now();
+            while !ran.exists() && t0.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if !ran.exists() {
+                m.set(Some(t0.elapsed()));
+            }
+        }
+        k += 1;
+        (k <= 3).then(|| (d.clone(), k - 1))
+    });
+    let out: Vec<u64> = pool.map(mark, items).map(Result::unwrap).collect();
+    assert_eq!(out, vec![0, 10, 20]);
+    assert_eq!(missed.get(), None, "job 1 had not run while the map waited for item 2");
+    let _ = std::fs::remove_dir_all(scratch("blocking"));
+}

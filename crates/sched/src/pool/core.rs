@@ -220,6 +220,17 @@ impl Slot {
     }
 }
 
+impl Core {
+    /// Publishes every worker's staged jobs (a [`Batch`](super::submit::Batch) left
+    /// staged, `raw` records): each ring's index store and wake-up check, once.
+    pub(crate) fn publish_staged(&mut self) {
+        for slot in self.slots.iter_mut().filter(|s| s.staged != 0) {
+            slot.tx.publish();
+            slot.staged = 0;
+        }
+    }
+}
+
 /// The state behind the pool lock.
 pub(crate) struct Core {
     pub slots: Vec<Slot>,

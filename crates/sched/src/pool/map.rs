@@ -366,12 +366,14 @@ where
     /// arriving every 200 ms) each item's job is placed before the next item is read, and
     /// a finished result is handed back before more items are read, as
     /// `multiprocessing.Pool.imap` does with its feeder thread; a result comes back about
-    /// one item's arrival after its job is done. Items that arrive quickly are read in
-    /// batches (1, 2, 4, …), each placed once read, so an item read just before a read
-    /// that blocks waits unplaced until that read returns: a stream whose next item waits
-    /// for the *effect* of a job it gave (jobs feeding the map's own channel) belongs to
-    /// `submit` and [`as_completed`](crate::as_completed), which place each job at once. (Python's `Executor.map` reads the whole
-    /// input first.) The window also bounds memory: a fixed `window(n)` holds at most `n`
+    /// one item's arrival after its job is done. Items that arrive quickly are placed in
+    /// batches (1, 2, 4, …) that are published together; an item read just before a
+    /// read that blocks is already in a worker's ring, published at the pool's next
+    /// supervisor tick (≤ 5 ms), so a stream whose next item waits for the *effect* of a
+    /// job it gave (jobs feeding the map's own channel) goes on, as with Python's
+    /// `Executor.map` (which reads the whole input first) and `Pool.imap` (a feeder
+    /// thread). An input whose `size_hint` promises items (a range, a `Vec`) is read a
+    /// batch at a time before placing it. The window also bounds memory: a fixed `window(n)` holds at most `n`
     /// chunks' arguments and results at once, whatever the input's length. The adaptive
     /// default counts only unfinished chunks while an ordered map waits for a slow oldest
     /// one, so that idle workers take the items behind it (as Python's `map`, which
@@ -463,7 +465,8 @@ where
     ///
     /// Chunks are placed in batches of 1, 2, 4, … so that the first one runs while the
     /// next are read: over a slow input (a stream) a job never waits for later items to
-    /// arrive. Once reading the items (not placing them) has taken longer than
+    /// arrive, nor for a read that blocks (each chunk of a stream is staged in a ring as
+    /// soon as it is read; the supervisor publishes it if the read blocks). Once reading the items (not placing them) has taken longer than
     /// [`SLOW_INPUT`] in this refill, the batches stay at one
     /// chunk and the refill stops as soon as a result can be handed out, so results come
     /// back as they are done instead of after a window of slow items.
@@ -500,25 +503,59 @@ where
         }
         // One reference count per refill (each placed job takes one more).
         let sink = &self.sink.clone().expect("made by `next_item`");
-        let mut reading = Duration::ZERO;
+        let fn_id = if self.chunk == 1 {
+            crate::fnid::id_of(job::call::<F, A, R>)
+        } else {
+            crate::fnid::id_of(job::call_chunk::<F, A, R>)
+        };
+        let t0 = Instant::now();
         let mut batch = 1;
         let mut placed = 0;
         while placed < want && !self.exhausted {
             let n = batch.min(want - placed);
-            let t0 = Instant::now();
-            if self.chunk == 1 {
-                let items: Vec<A> = self.items.by_ref().take(n).collect();
-                reading += t0.elapsed();
-                self.exhausted = items.len() < n;
+            // Items the input promises (`size_hint`'s lower bound: a range, a `Vec`) are
+            // read and then placed under one batch. Other items (a channel, `from_fn`)
+            // are placed (staged in a ring) each as soon as it is read, the
+            // `n` published together: one wake-up check per worker and batch. An item
+            // read just before a read that blocks is thus in a ring, where the supervisor
+            // publishes it at its next tick — a stream whose next item waits for the
+            // effect of a job it already gave (a job feeding the map's own channel) goes
+            // on. Read in batches and placed after, such an item waited unplaced for
+            // ever. (Placing each under a lock of its own costs ~35 ns an item: 15 % of a
+            // tiny-job map over a filled channel.)
+            let sure = (self.items.size_hint().0 / self.chunk).min(n);
+            if sure > 0 && self.chunk == 1 {
+                let items: Vec<A> = self.items.by_ref().take(sure).collect();
+                self.exhausted = items.len() < sure; // a wrong `size_hint`
                 placed += items.len();
-                self.place_all(sink, crate::fnid::id_of(job::call::<F, A, R>), items);
-            } else {
-                let chunks = self.read_chunks(n);
-                reading += t0.elapsed();
+                self.place_all(sink, fn_id, items);
+            } else if sure > 0 {
+                let chunks: Vec<Vec<A>> = (0..sure).map_while(|_| self.read_chunk()).collect();
                 placed += chunks.len();
-                self.place_all(sink, crate::fnid::id_of(job::call_chunk::<F, A, R>), chunks);
+                self.place_all(sink, fn_id, chunks);
             }
-            if reading < SLOW_INPUT {
+            let mut staged = false;
+            for k in sure..n {
+                let job = if self.exhausted {
+                    None
+                } else if self.chunk == 1 {
+                    self.items.next().map(|item| self.place_one(sink, fn_id, item, k + 1 == n))
+                } else {
+                    self.read_chunk().map(|chunk| self.place_one(sink, fn_id, chunk, k + 1 == n))
+                };
+                if job.is_none() {
+                    self.exhausted = true;
+                    break;
+                }
+                staged = k + 1 < n;
+                placed += 1;
+            }
+            if staged {
+                self.publish_staged(); // the input ended, or the pool closed
+            }
+            // Reading and placing: placing is ~0.1 µs a chunk, so a refill that took
+            // [`SLOW_INPUT`] was reading.
+            if t0.elapsed() < SLOW_INPUT {
                 batch *= 2;
             } else if self.result_waiting(sink) {
                 return;
@@ -542,22 +579,18 @@ where
         }
     }
 
-    /// Reads up to `n` chunks of `chunk` items (the last one may be shorter).
-    fn read_chunks(&mut self, n: usize) -> Vec<Vec<A>> {
-        let mut chunks = Vec::with_capacity(n);
-        while chunks.len() < n {
-            let v: Vec<A> = self.items.by_ref().take(self.chunk).collect();
-            if v.len() < self.chunk {
-                self.exhausted = true;
-                if !v.is_empty() {
-                    self.tail = Some((self.next_seq + chunks.len() as u64, v.len()));
-                    chunks.push(v);
-                }
-                break;
+    /// Reads the next chunk of `chunk` items (the last one may be shorter); `None` (and
+    /// `exhausted`) when no item is left.
+    fn read_chunk(&mut self) -> Option<Vec<A>> {
+        let v: Vec<A> = self.items.by_ref().take(self.chunk).collect();
+        if v.len() < self.chunk {
+            self.exhausted = true;
+            if v.is_empty() {
+                return None;
             }
-            chunks.push(v);
+            self.tail = Some((self.next_seq, v.len()));
         }
-        chunks
+        Some(v)
     }
 
     /// Whether a result can be handed out now (completions drained first).
@@ -567,43 +600,76 @@ where
         !self.ready.is_empty()
     }
 
-    /// Places `jobs` under one batch, each taking the next sequence number.
-    fn place_all<T: Message>(&mut self, sink: &Arc<Sink<R>>, fn_id: u32, jobs: Vec<T>) {
-        let pool = self.pool;
-        let shared: &Shared = &pool.shared;
-        let t = pool.timeout_ns();
-        let mut batch = shared.batch().ok();
-        for job in jobs {
-            let seq = self.next_seq;
-            let dest = match batch.as_mut() {
-                Some(b) => sink.lend(&mut b.locked()),
-                None => sink.clone(),
-            };
-            let failed = match place(shared, &mut batch, fn_id, &job, dest, seq, t) {
-                Ok(_) => None,
-                Err(Attempt::Encode(message)) => Some(JobError::Decode { message }),
-                Err(Attempt::TooLarge(message)) => Some(JobError::TooLarge { message }),
-                Err(Attempt::NoWorkers | Attempt::Corrupt) => Some(JobError::NoWorkers),
-                Err(Attempt::Closed) => {
-                    // The pool is shut down: read no more input, so the map ends after
-                    // the chunks read already (each `Err(Shutdown)`), as Python's `map`
-                    // raises `RuntimeError` once. Before, every further item was read
-                    // and yielded `Err(Shutdown)`: an endless input never ended.
-                    self.exhausted = true;
-                    Some(JobError::Shutdown)
-                }
-                Err(Attempt::Full | Attempt::HeapFull) => Some(JobError::Shutdown),
-            };
-            if let Some(e) = failed {
-                // Under the pool lock: the batch's, or taken for this (rare) store.
-                match batch.as_mut() {
-                    Some(b) => sink.store(&mut b.locked(), seq, Err(e)),
-                    None => sink.store(&mut shared.lock().key.token(), seq, Err(e)),
-                }
+    /// Publishes what [`place_one`](Self::place_one) left staged.
+    #[cold]
+    fn publish_staged(&self) {
+        self.pool.shared.lock().publish_staged();
+    }
+
+    /// Places `job` under a batch of its own, leaving it staged unless `publish` (see
+    /// [`Batch::keep_staged`]).
+    #[inline]
+    fn place_one<T: Message>(&mut self, sink: &Arc<Sink<R>>, fn_id: u32, job: T, publish: bool) {
+        let mut batch = self.pool.shared.batch().ok();
+        self.place_in(&mut batch, sink, fn_id, &job);
+        if let Some(b) = batch {
+            if !publish {
+                b.keep_staged();
             }
-            self.in_flight += 1;
-            self.next_seq += 1;
         }
+    }
+
+    /// Places `jobs` under one batch, published at its end.
+    fn place_all<T: Message>(&mut self, sink: &Arc<Sink<R>>, fn_id: u32, jobs: Vec<T>) {
+        let mut batch = self.pool.shared.batch().ok();
+        for job in jobs {
+            self.place_in(&mut batch, sink, fn_id, &job);
+        }
+    }
+
+    /// Places `job` through `batch`, taking the next sequence number. A job that cannot
+    /// be placed gets its error at its own position in the output.
+    #[inline]
+    fn place_in<'s, T: Message>(
+        &mut self,
+        batch: &mut Option<Batch<'s>>,
+        sink: &Arc<Sink<R>>,
+        fn_id: u32,
+        job: &T,
+    ) where
+        'p: 's,
+    {
+        let shared: &'s Shared = &self.pool.shared;
+        let t = self.pool.timeout_ns();
+        let seq = self.next_seq;
+        let dest = match batch.as_mut() {
+            Some(b) => sink.lend(&mut b.locked()),
+            None => sink.clone(),
+        };
+        let failed = match place(shared, batch, fn_id, job, dest, seq, t) {
+            Ok(_) => None,
+            Err(Attempt::Encode(message)) => Some(JobError::Decode { message }),
+            Err(Attempt::TooLarge(message)) => Some(JobError::TooLarge { message }),
+            Err(Attempt::NoWorkers | Attempt::Corrupt) => Some(JobError::NoWorkers),
+            Err(Attempt::Closed) => {
+                // The pool is shut down: read no more input, so the map ends after the
+                // chunks read already (each `Err(Shutdown)`), as Python's `map` raises
+                // `RuntimeError` once. Before, every further item was read and yielded
+                // `Err(Shutdown)`: an endless input never ended.
+                self.exhausted = true;
+                Some(JobError::Shutdown)
+            }
+            Err(Attempt::Full | Attempt::HeapFull) => Some(JobError::Shutdown),
+        };
+        if let Some(e) = failed {
+            // Under the pool lock: the batch's, or taken for this (rare) store.
+            match batch.as_mut() {
+                Some(b) => sink.store(&mut b.locked(), seq, Err(e)),
+                None => sink.store(&mut shared.lock().key.token(), seq, Err(e)),
+            }
+        }
+        self.in_flight += 1;
+        self.next_seq += 1;
     }
 
     /// Items in chunk `seq`: `chunk`, except for a shorter last chunk.

@@ -384,11 +384,7 @@ impl Pool {
 
     /// Publishes the records staged by [`try_submit_record`](Self::try_submit_record).
     pub fn publish_records(&self) {
-        let mut core = self.shared.lock();
-        for slot in core.slots.iter_mut().filter(|s| s.staged != 0) {
-            slot.tx.publish();
-            slot.staged = 0;
-        }
+        self.shared.lock().publish_staged();
     }
 
     /// The largest job record [`try_submit_record`](Self::try_submit_record) takes: a ring

@@ -71,7 +71,7 @@ impl Shared {
         if self.forked() {
             return Err(Attempt::Encode(self.forked_message()));
         }
-        Ok(Batch { shared: self, core: self.lock() })
+        Ok(Batch { shared: self, core: self.lock(), publish: true })
     }
 
     /// Dispatches, draining completions and waiting while every ring is full, until
@@ -217,16 +217,27 @@ fn discard_spilled(shared: &Shared, rec: &[u8]) {
     }
 }
 
-/// Jobs staged under one lock acquisition; dropping the batch publishes them.
+/// Jobs staged under one lock acquisition; dropping the batch publishes them (unless
+/// [`keep_staged`](Self::keep_staged)).
 pub(crate) struct Batch<'a> {
     shared: &'a Shared,
     core: std::sync::MutexGuard<'a, Core>,
+    publish: bool,
 }
 
 impl Batch<'_> {
     /// The pool lock the batch holds, as a token (`locked.rs`).
     pub(crate) fn locked(&mut self) -> super::locked::Locked<'_> {
         self.core.key.token()
+    }
+
+    /// Releases the lock leaving the jobs staged: the next batch to end publishes them,
+    /// or the supervisor at its next tick ([`TICK`](super::supervisor::TICK)) — so a
+    /// staged job never waits for its placer to come back (it may be blocked reading
+    /// its input: `map.rs`).
+    #[inline]
+    pub(crate) fn keep_staged(mut self) {
+        self.publish = false;
     }
 }
 
@@ -260,9 +271,8 @@ impl Batch<'_> {
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
-        for slot in self.core.slots.iter_mut().filter(|s| s.staged != 0) {
-            slot.tx.publish();
-            slot.staged = 0;
+        if self.publish {
+            self.core.publish_staged();
         }
     }
 }

@@ -312,6 +312,8 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
     // Acquire: pairs with the Release store in `Shared::close`.
     let closed = shared.closed.load(Ordering::Acquire);
     let mut core = shared.lock();
+    // Jobs a map left staged while it reads its input (`Batch::keep_staged`).
+    core.publish_staged();
     let mut died = false;
     for w in 0..core.slots.len() {
         if let Some(st) = reap(&mut core, w) {
