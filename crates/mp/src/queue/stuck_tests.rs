@@ -1,0 +1,86 @@
+//! A blocking put whose value can never fit the spill heap as it stands — blocks leaked
+//! by killed processes (here: one block taken from the heap and never freed) split its
+//! free space, and nothing is queued or held that a reader could free — must not wait
+//! for ever: it fails with `TooLarge` once that has lasted `STUCK_AFTER`. A value that
+//! fits once a reader frees a block still waits for it.
+
+use super::{PutError, PutTimeoutError, Queue};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const K: usize = 1024;
+
+/// A queue whose 1 MiB heap (already at its maximum) has one 16 KiB block leaked just
+/// after the first value's block (384 KiB): free runs of 384 KiB and about 630 KiB, no
+/// more; without the leak a value needing a 896 KiB block would fit.
+fn fragmented() -> Queue<Vec<u8>> {
+    let q = Queue::<Vec<u8>>::builder(4).heap_size(1 << 20).max_heap_size(1 << 20).build().unwrap();
+    q.put(vec![1; 300 * K]).unwrap();
+    let heap = q.map.heap().expect("a heap");
+    let _leaked = heap.alloc(16 * K, 16).unwrap(); // never freed: as a killed holder's
+    assert_eq!(q.get().unwrap().len(), 300 * K);
+    assert!(q.is_empty());
+    q
+}
+
+/// Runs `f` on a thread; its result, or `None` if it has not returned within `limit`
+/// (the thread is then left behind, blocked).
+fn within<R: Send + 'static>(limit: Duration, f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+#[test]
+fn a_blocking_put_that_can_never_fit_the_leaked_heap_is_too_large_not_a_hang() {
+    let q = fragmented();
+    let q2 = q.clone();
+    let r = within(Duration::from_secs(20), move || {
+        q2.put(vec![2; 700 * K]).map_err(|e| e.to_string())
+    })
+    .expect("put waited for ever on an empty queue whose heap cannot fit the value");
+    let e = r.expect_err("the value cannot fit");
+    assert!(e.contains("leaked") && e.contains("max_heap_size"), "{e}");
+    // A value that fits a free run still goes through.
+    q.put(vec![3; 300 * K]).unwrap();
+    assert_eq!(q.get().unwrap().len(), 300 * K);
+}
+
+#[test]
+fn put_timeout_reports_too_large_when_stuck_and_timeout_when_the_deadline_comes_first() {
+    let q = fragmented();
+    let t = Instant::now();
+    match q.put_timeout(vec![2; 700 * K], Duration::from_millis(200)) {
+        Err(PutTimeoutError::Timeout(v)) => assert_eq!(v.len(), 700 * K),
+        r => panic!("expected Timeout, got {:?}", r.map_err(|e| e.to_string())),
+    }
+    assert!(t.elapsed() < Duration::from_secs(10));
+    match q.put_timeout(vec![2; 700 * K], Duration::from_secs(20)) {
+        Err(PutTimeoutError::TooLarge(v)) => assert_eq!(v.len(), 700 * K),
+        r => panic!("expected TooLarge, got {:?}", r.map_err(|e| e.to_string())),
+    }
+}
+
+#[test]
+fn a_put_waits_while_a_reader_holds_the_block_it_needs() {
+    let q = fragmented();
+    // 400 KiB (a 512 KiB block) fits only the run after the leaked block; hold one there.
+    q.put(vec![4; 400 * K]).unwrap();
+    let held = q.get_ref().unwrap(); // a reader holding a spilled value (registered)
+    assert!(q.is_empty());
+    let q2 = q.clone();
+    let rx = {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(q2.put(vec![5; 400 * K]).map_err(|e: PutError<_>| e.to_string()));
+        });
+        rx
+    };
+    // Well past the time after which an idle heap is given up on: still waiting.
+    assert!(rx.recv_timeout(Duration::from_millis(2500)).is_err(), "gave up on a held block");
+    drop(held);
+    rx.recv_timeout(Duration::from_secs(20)).expect("woken by the free").expect("put");
+    assert_eq!(q.get().unwrap().len(), 400 * K);
+}
