@@ -61,6 +61,10 @@ pub(crate) struct Tasks {
     pub unfinished: AtomicU64,
     /// Notified (all) when `unfinished` reaches 0; `join` sleeps here.
     pub all_done: EventCount,
+    /// Which processes took values and have not reported them done (`pid << 32 | count`,
+    /// 0: free; `queue/joinable/takers.rs`): lets a long `join` say that a process that
+    /// took tasks has died without reporting them.
+    pub taken: [AtomicU64; crate::queue::joinable::takers::TAKERS],
 }
 
 /// The whole header (five lines and the holds table).

@@ -143,6 +143,7 @@ impl Mapping {
                     tasks: Line(Tasks {
                         unfinished: AtomicU64::new(0),
                         all_done: EventCount::new(),
+                        taken: std::array::from_fn(|_| AtomicU64::new(0)),
                     }),
                     heap_space: Line(EventCount::new()),
                     sides: Line([0, 0, 0, 0].map(AtomicU32::new)),
