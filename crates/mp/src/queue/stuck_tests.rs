@@ -84,3 +84,76 @@ fn a_put_waits_while_a_reader_holds_the_block_it_needs() {
     rx.recv_timeout(Duration::from_secs(20)).expect("woken by the free").expect("put");
     assert_eq!(q.get().unwrap().len(), 400 * K);
 }
+
+/// A child process that merges the queue's heap over and over (fragments it with small
+/// blocks, then asks for a large one), stopped (SIGSTOP) while it holds the merge lock.
+/// Killed (and reaped) on drop.
+struct StoppedMerger(libc::pid_t);
+
+impl StoppedMerger {
+    fn new(q: &Queue<Vec<u8>>) -> StoppedMerger {
+        let heap = q.map.heap().expect("a heap");
+        // SAFETY: the child only allocates and frees in the shared heap, in a loop, until it
+        // is killed; it never returns into the test harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            loop {
+                let small: Vec<_> = std::iter::from_fn(|| heap.alloc(100, 16).ok()).collect();
+                for o in small {
+                    let _ = heap.free(o);
+                }
+                if let Ok(b) = heap.alloc(400 * K, 16) {
+                    let _ = heap.free(b);
+                }
+            }
+        }
+        let me = StoppedMerger(pid);
+        for _ in 0..2000 {
+            std::thread::sleep(Duration::from_micros(
+                200 + (Instant::now().elapsed().as_nanos() % 700) as u64,
+            ));
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            while !zeroproc_shm::process::is_halted(pid as u32) {
+                std::thread::yield_now();
+            }
+            if heap.merge_holder() == Some(pid as u32) {
+                return me;
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
+        panic!("never caught the child inside a merge pass");
+    }
+}
+
+impl Drop for StoppedMerger {
+    fn drop(&mut self) {
+        // SAFETY: our child; waitpid reaps it.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+            libc::waitpid(self.0, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+#[test]
+fn put_timeout_keeps_its_deadline_while_the_merge_lock_holder_is_stopped() {
+    let q = Queue::<Vec<u8>>::builder(4).heap_size(1 << 20).max_heap_size(1 << 20).build().unwrap();
+    let merger = StoppedMerger::new(&q);
+    // The stopped merger holds the lock and every free block it drained: the put cannot
+    // be served until it resumes, and must give up at its deadline — not wait inside the
+    // heap for as long as the stop lasts (before the fix: until SIGCONT), and not call the
+    // value TooLarge (the merge will hand the blocks back).
+    let q2 = q.clone();
+    let r = within(Duration::from_secs(20), move || {
+        let t = Instant::now();
+        let r = q2.put_timeout(vec![1; 300 * K], Duration::from_millis(1500));
+        (r.map_err(|e| matches!(e, PutTimeoutError::Timeout(_))), t.elapsed())
+    });
+    let (r, took) = r.expect("put_timeout waited for the stopped merge-lock holder");
+    assert_eq!(r, Err(true), "expected Timeout");
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+    drop(merger);
+}
