@@ -67,6 +67,17 @@ pub(crate) struct Tasks {
     pub taken: [AtomicU64; crate::queue::joinable::takers::TAKERS],
 }
 
+/// Producers waiting for room in the spill heap.
+#[repr(C)]
+pub(crate) struct HeapSpace {
+    /// Notified after a spilled block is freed; waiting producers sleep here.
+    pub ev: EventCount,
+    /// Spilled blocks freed so far (wrapping; bumped before every notify of `ev`): a
+    /// waiting producer that saw no free for a while knows nothing was in flight that
+    /// it could not see (`heap_wait.rs`).
+    pub frees: AtomicU64,
+}
+
 /// The whole header (five lines and the holds table).
 #[repr(C)]
 pub(crate) struct ChannelHeader {
@@ -76,7 +87,7 @@ pub(crate) struct ChannelHeader {
     pub owner_dropped: Line<AtomicU64>,
     pub tasks: Line<Tasks>,
     /// Notified after a spilled block is freed: producers waiting for heap space sleep here.
-    pub heap_space: Line<EventCount>,
+    pub heap_space: Line<HeapSpace>,
     /// Pipes: pid of the process that claimed each ring side, `[2 * ring + 0]` producer,
     /// `[2 * ring + 1]` consumer (0: never claimed). A hint for liveness checks by a
     /// sender waiting for heap space (the rings keep their own claim words).

@@ -13,12 +13,14 @@
 //! no block will ever be freed, and the heap as it stands (merged: every attempt at the
 //! maximum merges free neighbours) cannot hold the value: its free space is split by
 //! blocks leaked by killed processes, or cut too small. Once that has been so at every
-//! attempt for [`STUCK_AFTER`] the spill fails with `TooLarge` instead of waiting for ever
+//! attempt for [`STUCK_AFTER`], with no block of the channel freed meanwhile (the
+//! header's free count: a free means something was in flight, seen or not, and starts
+//! the spell over), the spill fails with `TooLarge` instead of waiting for ever
 //! (Python's queue has no heap to run out of; the pool's rule is the same: "nothing in
 //! flight → `TooLarge`"). What it cannot see: a holder beyond the holds table's 32
 //! entries, a reader between its ring claim and its registration (a few instructions), a
 //! duplex pipe's other sender between its allocation and its publish; each of those
-//! frees within `STUCK_AFTER` unless it is stopped there.
+//! frees (which starts the spell over) within `STUCK_AFTER` unless it is stopped there.
 //!
 //! **A stopped merge-lock holder.** A process stopped (SIGSTOP, a debugger) in the middle
 //! of a merge pass holds the heap's merge lock and the free blocks it took until it
@@ -30,6 +32,7 @@ use crate::channel::holds;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::Wait;
 use rkyv::rancor;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::Encode;
 use zeroproc_codec::spill::{
@@ -109,7 +112,7 @@ pub(crate) fn spill_waiting<T: Encode>(
             Poll::Failed(f) => Err(f),
         },
         Wait::Until(deadline) => {
-            let ev = &map.header().heap_space.0;
+            let ev = &map.header().heap_space.0.ev;
             let mut watch = Watch { start: Instant::now(), idle_since: None, noted: false };
             block_on(ev, WaitStrategy::Sleep, deadline, || {
                 if closed() {
@@ -131,8 +134,9 @@ pub(crate) fn spill_waiting<T: Encode>(
 /// What a waiting spill has seen so far.
 struct Watch {
     start: Instant,
-    /// Since when every attempt found nothing in flight (`None`: the last one did not).
-    idle_since: Option<Instant>,
+    /// Since when every attempt found nothing in flight, and the channel's free count
+    /// then (`None`: the last attempt saw something in flight, or a block was freed since).
+    idle_since: Option<(Instant, u64)>,
     /// The stopped-merger note was written.
     noted: bool,
 }
@@ -154,12 +158,20 @@ impl Watch {
                 eprintln!("{}", stopped_merger_note(what, self.start.elapsed(), pid));
             }
         }
+        // Relaxed: a change counter (see `Mapping::heap_freed`).
+        let frees = map.header().heap_space.0.frees.load(Ordering::Relaxed);
         let at_max = heap.region_len() >= heap.max_region_len();
-        if !at_max || merger.is_some() || !drained() || holds::any_live(map) {
+        let busy = !at_max || merger.is_some() || !drained() || holds::any_live(map);
+        // A block freed since the idle spell began was in flight, seen or not (a reader
+        // between its ring claim and its registration, a producer that won the room
+        // first): start over.
+        if busy || self.idle_since.is_some_and(|(_, f)| f != frees) {
             self.idle_since = None;
-            return Poll::Pending;
+            if busy {
+                return Poll::Pending;
+            }
         }
-        let since = *self.idle_since.get_or_insert_with(Instant::now);
+        let (since, _) = *self.idle_since.get_or_insert_with(|| (Instant::now(), frees));
         if since.elapsed() >= STUCK_AFTER {
             Poll::Failed(SpillFail::TooLarge)
         } else {

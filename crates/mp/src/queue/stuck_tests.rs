@@ -157,3 +157,47 @@ fn put_timeout_keeps_its_deadline_while_the_merge_lock_holder_is_stopped() {
     assert!(took >= Duration::from_millis(1500), "{took:?}");
     drop(merger);
 }
+
+#[test]
+fn a_put_starved_by_blocks_it_cannot_see_is_not_called_too_large() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let q = fragmented();
+    // Holders the put cannot see (not queued, not in the holds table: as readers in the
+    // instant between a ring claim and a registration, over and over) keep taking room
+    // and freeing it: a 320 KiB block for good, and always one 160 KiB block (the next is
+    // taken before the last is freed), so that no run of 512 KiB (the value's block) is
+    // ever free while they run, though blocks are freed every 5 ms.
+    let stop = Arc::new(AtomicBool::new(false));
+    let heap = q.map.heap().expect("a heap");
+    let (p, mut x) = (heap.alloc(300 * K, 16).unwrap(), heap.alloc(150 * K, 16).unwrap());
+    let churn = {
+        let (q, stop) = (q.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let heap = q.map.heap().expect("a heap");
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(5));
+                let y = heap.alloc(150 * K, 16).unwrap();
+                heap.free(x).unwrap();
+                q.map.heap_freed();
+                x = y;
+            }
+            heap.free(x).unwrap();
+            heap.free(p).unwrap();
+            q.map.heap_freed();
+        })
+    };
+    let q2 = q.clone();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(q2.put(vec![6; 400 * K]).map_err(|e| e.to_string()));
+    });
+    // Blocks keep being freed: something was in flight all along, and the put waits.
+    if let Ok(r) = rx.recv_timeout(Duration::from_millis(2500)) {
+        panic!("the put returned while the room was taken: {r:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+    rx.recv_timeout(Duration::from_secs(20)).expect("woken").expect("put");
+    assert_eq!(q.get().unwrap().len(), 400 * K);
+}
