@@ -11,7 +11,10 @@ use zeroproc_shm::Layout;
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPCHAN01");
 /// Version of the header and of the record formats carried in the rings. 4: the holds
 /// table's protocol (producer intents, consumers' owner tokens in claim words; see
-/// `holds.rs`), which builds of version 3 would misread.
+/// `holds.rs`), which builds of version 3 would misread. Still 4 after the takers table
+/// and the free count were added in the padding of the task and heap-space lines
+/// (2026-12-06): a build without them leaves them 0, which costs only their diagnostics
+/// (no join note; the stuck rule without its restart on frees), never a misread.
 pub(crate) const VERSION: u32 = 4;
 /// Segment layout of every channel segment.
 pub(crate) const LAYOUT: Layout =
