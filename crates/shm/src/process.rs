@@ -79,6 +79,25 @@ pub fn is_alive(pid: u32) -> bool {
     !has_exited_unreaped(pid)
 }
 
+/// Whether the process `pid` is halted: stopped (SIGSTOP, a job-control stop) or stopped by
+/// a debugger — alive, but making no progress until someone resumes it (state `T` or `t` in
+/// `/proc/PID/stat`). False for a running, sleeping or unknown process. One file read: for
+/// diagnostics and for waits that have already lasted a while, not for hot paths.
+///
+/// # Example
+/// ```
+/// use zeroproc_shm::process::{is_halted, current_pid};
+/// assert!(!is_halted(current_pid()));
+/// ```
+#[cfg(not(loom))]
+#[cold]
+pub fn is_halted(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else { return false };
+    // `pid (comm) state ...`: comm may hold anything, the state follows the last ')'.
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else { return false };
+    matches!(stat.get(close + 2), Some(b'T' | b't'))
+}
+
 /// Whether `pid` is a whole thread group that has exited but was not reaped yet. A pidfd
 /// polls readable only once *every* thread has exited (unlike the `Z` state in
 /// `/proc/PID/stat`, which a leader thread shows while other threads run on).
@@ -110,6 +129,12 @@ pub fn current_pid() -> u32 {
 #[cfg(loom)]
 pub fn is_alive(pid: u32) -> bool {
     !model::DEAD.lock().unwrap().contains(&pid)
+}
+
+/// Model processes never stop.
+#[cfg(loom)]
+pub fn is_halted(_pid: u32) -> bool {
+    false
 }
 
 /// Loom-only hooks that let a model thread act as a process that can die.

@@ -11,7 +11,10 @@ use zeroproc_shm::Layout;
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPCHAN01");
 /// Version of the header and of the record formats carried in the rings. 4: the holds
 /// table's protocol (producer intents, consumers' owner tokens in claim words; see
-/// `holds.rs`), which builds of version 3 would misread.
+/// `holds.rs`), which builds of version 3 would misread. Still 4 after the takers table
+/// and the free count were added in the padding of the task and heap-space lines
+/// (2026-12-06): a build without them leaves them 0, which costs only their diagnostics
+/// (no join note; the stuck rule without its restart on frees), never a misread.
 pub(crate) const VERSION: u32 = 4;
 /// Segment layout of every channel segment.
 pub(crate) const LAYOUT: Layout =
@@ -61,6 +64,21 @@ pub(crate) struct Tasks {
     pub unfinished: AtomicU64,
     /// Notified (all) when `unfinished` reaches 0; `join` sleeps here.
     pub all_done: EventCount,
+    /// Which processes took values and have not reported them done (`pid << 32 | count`,
+    /// 0: free; `queue/joinable/takers.rs`): lets a long `join` say that a process that
+    /// took tasks has died without reporting them.
+    pub taken: [AtomicU64; crate::queue::joinable::takers::TAKERS],
+}
+
+/// Producers waiting for room in the spill heap.
+#[repr(C)]
+pub(crate) struct HeapSpace {
+    /// Notified after a spilled block is freed; waiting producers sleep here.
+    pub ev: EventCount,
+    /// Spilled blocks freed so far (wrapping; bumped before every notify of `ev`): a
+    /// waiting producer that saw no free for a while knows nothing was in flight that
+    /// it could not see (`heap_wait.rs`).
+    pub frees: AtomicU64,
 }
 
 /// The whole header (five lines and the holds table).
@@ -72,7 +90,7 @@ pub(crate) struct ChannelHeader {
     pub owner_dropped: Line<AtomicU64>,
     pub tasks: Line<Tasks>,
     /// Notified after a spilled block is freed: producers waiting for heap space sleep here.
-    pub heap_space: Line<EventCount>,
+    pub heap_space: Line<HeapSpace>,
     /// Pipes: pid of the process that claimed each ring side, `[2 * ring + 0]` producer,
     /// `[2 * ring + 1]` consumer (0: never claimed). A hint for liveness checks by a
     /// sender waiting for heap space (the rings keep their own claim words).

@@ -4,18 +4,53 @@
 //! Consumers free spilled blocks and then notify the header's `heap_space` event count
 //! ([`Mapping::heap_freed`]); a producer that found the heap full sleeps there. It never
 //! spins: every attempt serializes the value again.
+//!
+//! **When waiting would never end.** A blocking spill waits for readers to free blocks.
+//! If the heap is at its maximum and nothing that could free a block is in flight — the
+//! channel's rings hold no record (so no reader will take and free a spilled value), no
+//! live process holds a block in the holds table (no reader with a spilled value, no
+//! other producer between its allocation and its publish), and no merge pass runs — then
+//! no block will ever be freed, and the heap as it stands (merged: every attempt at the
+//! maximum merges free neighbours) cannot hold the value: its free space is split by
+//! blocks leaked by killed processes, or cut too small. Once that has been so at every
+//! attempt for [`STUCK_AFTER`], with no block of the channel freed meanwhile (the
+//! header's free count: a free means something was in flight, seen or not, and starts
+//! the spell over), the spill fails with `TooLarge` instead of waiting for ever
+//! (Python's queue has no heap to run out of; the pool's rule is the same: "nothing in
+//! flight → `TooLarge`"). What it cannot see: a holder beyond the holds table's 32
+//! entries, a reader between its ring claim and its registration (a few instructions), a
+//! duplex pipe's other sender between its allocation and its publish; each of those
+//! frees (which starts the spell over) within `STUCK_AFTER` unless it is stopped there.
+//!
+//! **A stopped merge-lock holder.** A process stopped (SIGSTOP, a debugger) in the middle
+//! of a merge pass holds the heap's merge lock and the free blocks it took until it
+//! resumes; the heap then gives up on the merge at once (`zeroproc-shm` `merge.rs`) and
+//! the spill goes on waiting here (deadlines are kept), counting the merge as in flight;
+//! after [`NOTE_AFTER`] it writes one note on standard error naming the stopped process.
 
 use crate::channel::holds;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::Wait;
 use rkyv::rancor;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::Encode;
 use zeroproc_codec::spill::{
     spill_bytes, spill_recorded, Record, SpillError, SpilledBlock, BLOCK_PREFIX,
 };
 use zeroproc_shm::heap::{AllocError, Heap};
+use zeroproc_shm::process::is_halted;
 use zeroproc_shm::wait::WaitStrategy;
 use zeroproc_shm::wait::{block_on, BlockError, Poll};
+
+/// How long a blocking spill finds no room, at every attempt, with nothing in flight that
+/// could make any (see the module docs) before it gives up with `TooLarge`. Attempts come
+/// at every freed block and at least every 100 ms.
+pub(crate) const STUCK_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a spill waits before it writes a note when the heap's merge lock is held by a
+/// stopped process.
+const NOTE_AFTER: Duration = Duration::from_secs(5);
 
 /// Why no block was obtained.
 pub(crate) enum SpillFail {
@@ -40,12 +75,17 @@ pub(crate) enum Content<'v, T> {
 /// A heap block holding `content`, waiting per `wait` while the heap is full; `closed`
 /// (the receivers are gone: nobody will free a block) is checked before every attempt.
 /// `track` is told which block is held while a value is written (`spill_recorded`).
+/// `drained` says whether the channel's rings hold no record (nothing a reader could take
+/// and free); with nothing else in flight either, a spill that cannot be served for
+/// [`STUCK_AFTER`] is `TooLarge` (module docs). `what` names the operation in a note.
 pub(crate) fn spill_waiting<T: Encode>(
     map: &Mapping,
     content: Content<'_, T>,
     wait: Wait,
     mut closed: impl FnMut() -> bool,
     mut track: impl FnMut(Record<'_>),
+    mut drained: impl FnMut() -> bool,
+    what: &str,
 ) -> Result<SpilledBlock, SpillFail> {
     let Some(heap) = map.heap() else { return Err(SpillFail::TooLarge) };
     let least = match content {
@@ -72,12 +112,16 @@ pub(crate) fn spill_waiting<T: Encode>(
             Poll::Failed(f) => Err(f),
         },
         Wait::Until(deadline) => {
-            let ev = &map.header().heap_space.0;
+            let ev = &map.header().heap_space.0.ev;
+            let mut watch = Watch { start: Instant::now(), idle_since: None, noted: false };
             block_on(ev, WaitStrategy::Sleep, deadline, || {
                 if closed() {
                     return Poll::Failed(SpillFail::Closed);
                 }
-                attempt()
+                match attempt() {
+                    Poll::Pending => watch.pending(map, heap, &mut drained, what),
+                    r => r,
+                }
             })
             .map_err(|e| match e {
                 BlockError::Timeout => SpillFail::Timeout,
@@ -85,6 +129,67 @@ pub(crate) fn spill_waiting<T: Encode>(
             })
         }
     }
+}
+
+/// What a waiting spill has seen so far.
+struct Watch {
+    start: Instant,
+    /// Since when every attempt found nothing in flight, and the channel's free count
+    /// then (`None`: the last attempt saw something in flight, or a block was freed since).
+    idle_since: Option<(Instant, u64)>,
+    /// The stopped-merger note was written.
+    noted: bool,
+}
+
+impl Watch {
+    /// After an attempt found no room: `TooLarge` once nothing has been in flight for
+    /// [`STUCK_AFTER`], else go on waiting (writing the note about a stopped merger once).
+    fn pending(
+        &mut self,
+        map: &Mapping,
+        heap: &Heap<'_>,
+        drained: &mut impl FnMut() -> bool,
+        what: &str,
+    ) -> Poll<SpilledBlock, SpillFail> {
+        let merger = heap.merge_holder();
+        if let Some(pid) = merger {
+            if !self.noted && self.start.elapsed() >= NOTE_AFTER && is_halted(pid) {
+                self.noted = true;
+                eprintln!("{}", stopped_merger_note(what, self.start.elapsed(), pid));
+            }
+        }
+        // Relaxed: a change counter (see `Mapping::heap_freed`).
+        let frees = map.header().heap_space.0.frees.load(Ordering::Relaxed);
+        let at_max = heap.region_len() >= heap.max_region_len();
+        let busy = !at_max || merger.is_some() || !drained() || holds::any_live(map);
+        // A block freed since the idle spell began was in flight, seen or not (a reader
+        // between its ring claim and its registration, a producer that won the room
+        // first): start over.
+        if busy || self.idle_since.is_some_and(|(_, f)| f != frees) {
+            self.idle_since = None;
+            if busy {
+                return Poll::Pending;
+            }
+        }
+        let (since, _) = *self.idle_since.get_or_insert_with(|| (Instant::now(), frees));
+        if since.elapsed() >= STUCK_AFTER {
+            Poll::Failed(SpillFail::TooLarge)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// The note a spill writes when it has waited long for a stopped merge-lock holder.
+#[cold]
+fn stopped_merger_note(what: &str, waited: Duration, pid: u32) -> String {
+    format!(
+        "zeroproc: {what} has waited {} s for room in the spill heap: process {pid} is \
+         stopped (SIGSTOP, a job-control stop or a debugger) in the middle of merging the \
+         heap's free blocks and holds them until it resumes (SIGCONT); values larger than a \
+         slot wait until then (or until their deadline)",
+        waited.as_secs()
+    )
 }
 
 fn attempt<T: Encode>(

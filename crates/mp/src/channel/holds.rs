@@ -279,6 +279,16 @@ pub(crate) fn intent(map: &Mapping) -> Registered<'_> {
     Registered { entry: None }
 }
 
+/// Whether some live process holds a block or is about to allocate one (an entry whose
+/// pid is alive; dead holders' entries are the sweep's): a block may yet be freed.
+pub(crate) fn any_live(map: &Mapping) -> bool {
+    map.header().holds.0.iter().any(|e| {
+        // Relaxed: a snapshot; a waiter looks again at every attempt.
+        let p = e.pid.load(Ordering::Relaxed);
+        p != 0 && zeroproc_shm::process::is_alive((p & !STATE) as u32)
+    })
+}
+
 /// This process's owner token: what a queue consumer's claim stores in a block's claim
 /// word (`decode_spilled_as`), naming it as the holder.
 pub(crate) fn my_token() -> u64 {

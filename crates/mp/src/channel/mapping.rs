@@ -2,7 +2,7 @@
 //! header's magic), attach (validate everything before use), and the per-process view of
 //! the spill heap.
 
-use crate::channel::header::{ChannelHeader, Line, Meta, Tasks, LAYOUT, MAGIC, VERSION};
+use crate::channel::header::{ChannelHeader, HeapSpace, Line, Meta, Tasks, LAYOUT, MAGIC, VERSION};
 use crate::channel::header::{KIND_DUPLEX, KIND_JOINABLE, KIND_ONEWAY, KIND_QUEUE};
 use crate::channel::holds::{Hold, Holds};
 use crate::channel::{cache, ChannelError};
@@ -143,8 +143,9 @@ impl Mapping {
                     tasks: Line(Tasks {
                         unfinished: AtomicU64::new(0),
                         all_done: EventCount::new(),
+                        taken: std::array::from_fn(|_| AtomicU64::new(0)),
                     }),
-                    heap_space: Line(EventCount::new()),
+                    heap_space: Line(HeapSpace { ev: EventCount::new(), frees: AtomicU64::new(0) }),
                     sides: Line([0, 0, 0, 0].map(AtomicU32::new)),
                     holds: Holds(std::array::from_fn(|_| Hold::new())),
                 };
@@ -268,9 +269,12 @@ impl Mapping {
     /// Wakes producers waiting for heap space (after a spilled block was freed), and the
     /// trim thread when large blocks came and went (`crate::trim`).
     pub(crate) fn heap_freed(&self) {
+        // Relaxed: a change counter; a waiter reads it after its own failed attempt and
+        // only compares it (`heap_wait.rs`).
+        self.header().heap_space.0.frees.fetch_add(1, Ordering::Relaxed);
         // After the heap's free (a CAS): notify's SeqCst fence pairs with the waiter's
         // `prepare_wait` fence, so either we see the waiter or its re-try sees the block.
-        self.header().heap_space.0.notify_all();
+        self.header().heap_space.0.ev.notify_all();
         if let Some(now) = self.trim_activity() {
             // Relaxed: a hint; a stale value costs one wake or delays a release to the
             // next large free.
@@ -308,7 +312,7 @@ impl crate::trim::Trim for Mapping {
         let heap = self.heap()?;
         let released = heap.release_free_pages(crate::trim::MIN_BLOCK);
         // Senders that found the blocks taken for that moment wait for them.
-        self.header().heap_space.0.notify_all();
+        self.header().heap_space.0.ev.notify_all();
         Some(released)
     }
 }

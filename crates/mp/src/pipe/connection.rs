@@ -191,6 +191,14 @@ pub struct Connection<T> {
     end: u8,
 }
 
+#[cfg(test)]
+impl<T> Connection<T> {
+    /// The pipe's mapping (white-box tests).
+    pub(crate) fn mapping(&self) -> &crate::channel::mapping::Mapping {
+        &self.tx.map
+    }
+}
+
 impl<T> fmt::Debug for Connection<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")

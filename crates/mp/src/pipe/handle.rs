@@ -32,6 +32,14 @@ pub(crate) fn ring(map: &Mapping, i: usize) -> Result<spsc::Ring, ChannelError> 
     Ok(spsc::Ring::attach(map.seg().clone(), Offset::new(map.geo().ring_off[i]))?)
 }
 
+/// Whether every ring of the pipe is empty: no record left that a receiver could take
+/// (and so free the heap block a spilled one names). A ring that cannot be attached
+/// counts as not empty.
+pub(crate) fn rings_drained(map: &Mapping) -> bool {
+    let rings = map.geo().ring_off.iter().enumerate().filter(|(_, &off)| off != 0);
+    rings.map(|(i, _)| ring(map, i)).all(|r| r.is_ok_and(|r| r.is_empty()))
+}
+
 /// One end of a duplex [`pipe`](fn@crate::pipe), for another process (rkyv-archivable: a job
 /// or `Process` argument). [`attach`](Self::attach) there claims the end; the creating
 /// process must keep its pipe ends alive until then and must not use this end itself.

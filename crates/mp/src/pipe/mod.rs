@@ -8,6 +8,8 @@ mod handle;
 mod records;
 mod recv;
 mod send;
+#[cfg(test)]
+mod stuck_tests;
 
 pub use crate::channel::{ChannelError, CorruptError, Ref};
 pub use connection::{Connection, PipeReceiver, PipeSender};

@@ -139,12 +139,15 @@ impl<G: FnMut() -> bool> Overflow for PipeSpill<'_, G> {
 
     fn spill<T: Encode>(&mut self, value: &T, need: usize) -> Result<SpilledBlock, SendFail> {
         let content = Content::Value { value, first: first_block(need) };
+        let map = self.map;
         spill_waiting(
-            self.map,
+            map,
             content,
             self.wait,
             &mut self.gone,
             |_: zeroproc_codec::spill::Record<'_>| {},
+            || crate::pipe::handle::rings_drained(map),
+            "a send on a pipe",
         )
         .map_err(|e| match e {
             SpillFail::Timeout => SendFail::Timeout,

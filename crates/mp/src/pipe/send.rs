@@ -162,14 +162,16 @@ impl<T> TxHalf<T> {
         let TxHalf { map, ring, index, .. } = self;
         let consumer = &map.header().sides.0[2 * *index + 1];
         let gone = || receiver_gone(ring, consumer);
-        spill_waiting(map, content, wait, gone, |_: zeroproc_codec::spill::Record<'_>| {}).map_err(
-            |e| match e {
+        let drained = || crate::pipe::handle::rings_drained(map);
+        let track = |_: zeroproc_codec::spill::Record<'_>| {};
+        spill_waiting(map, content, wait, gone, track, drained, "a send on a pipe").map_err(|e| {
+            match e {
                 SpillFail::Timeout => SendFail::Timeout,
                 SpillFail::Closed => SendFail::Disconnected,
                 SpillFail::TooLarge => SendFail::TooLarge,
                 SpillFail::Serialize(e) => SendFail::Serialize(e),
-            },
-        )
+            }
+        })
     }
 
     /// Sends the 48-byte reference to a spilled block; frees the block if that fails.

@@ -26,8 +26,12 @@ payload_error! {
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// The value is larger than a slot and cannot fit the spill heap (or the queue has
-        /// none): it can never be put.
-        TooLarge(T) => "value too large for the queue: it fits neither a slot nor the spill heap at its maximum size (Queue::builder(n).max_heap_size sets it)",
+        /// none): it can never be put. Either it is larger than the heap at its maximum
+        /// size, or — a blocking put that found no room for a second — the heap is at its
+        /// maximum, nothing queued or held by a live process could free a block, and the
+        /// heap's free space, merged, has no run large enough (blocks leaked by killed
+        /// processes split it); waiting would never end.
+        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }
@@ -48,7 +52,7 @@ payload_error! {
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// See [`TryPutError::TooLarge`].
-        TooLarge(T) => "value too large for the queue: it fits neither a slot nor the spill heap at its maximum size (Queue::builder(n).max_heap_size sets it)",
+        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }
@@ -75,7 +79,7 @@ payload_error! {
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// See [`TryPutError::TooLarge`].
-        TooLarge(T) => "value too large for the queue: it fits neither a slot nor the spill heap at its maximum size (Queue::builder(n).max_heap_size sets it)",
+        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }

@@ -9,6 +9,8 @@ pub mod joinable;
 #[cfg(test)]
 mod lost_tests;
 mod put;
+#[cfg(test)]
+mod stuck_tests;
 
 pub use crate::channel::{ChannelError, CorruptError, Ref};
 pub use error::{GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError};

@@ -239,12 +239,16 @@ impl<T> Overflow for QueueSpill<'_, '_, T> {
         // Registered as an intent before each allocation, naming the block from the first
         // instruction after it; cleared before a too-small block is freed (`holds.rs`).
         let track = |r: Record<'_>| held.borrow_mut().record(map, r);
-        spill_waiting(map, content, self.wait, || q.ring.is_closed(), track).map_err(|e| match e {
-            SpillFail::Timeout => PutFail::Timeout,
-            SpillFail::Closed => PutFail::Closed,
-            SpillFail::TooLarge => PutFail::TooLarge,
-            SpillFail::Serialize(e) => PutFail::Serialize(e),
-        })
+        let drained = || q.ring.is_empty();
+        let what = "a put on a queue";
+        spill_waiting(map, content, self.wait, || q.ring.is_closed(), track, drained, what).map_err(
+            |e| match e {
+                SpillFail::Timeout => PutFail::Timeout,
+                SpillFail::Closed => PutFail::Closed,
+                SpillFail::TooLarge => PutFail::TooLarge,
+                SpillFail::Serialize(e) => PutFail::Serialize(e),
+            },
+        )
     }
 
     fn give_back(&mut self, block: SpilledBlock) {

@@ -64,6 +64,29 @@ impl Ring {
         self.view.header().meta.consumer_closed.load(std::sync::atomic::Ordering::Relaxed) != 0
     }
 
+    /// True when every record published has been released by the consumer (a record read
+    /// in place and not yet released still counts): a snapshot, for diagnostics and for
+    /// deciding whether anything is left for the consumer to take.
+    ///
+    /// ```
+    /// let ring = zeroproc_ring::spsc::Ring::in_heap(256).unwrap();
+    /// let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    /// assert!(ring.is_empty());
+    /// p.try_send(b"x").unwrap();
+    /// assert!(!ring.is_empty());
+    /// let record = c.try_recv().unwrap(); // read in place: not released yet
+    /// assert!(!ring.is_empty());
+    /// drop(record);
+    /// assert!(ring.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        let h = self.view.header();
+        // Acquire (both): a snapshot of the positions; the consumer's head never passes
+        // the producer's tail, so equal means nothing unreleased.
+        let head = h.head.load(std::sync::atomic::Ordering::Acquire);
+        h.tail.load(std::sync::atomic::Ordering::Acquire) == head
+    }
+
     /// Buffer capacity in bytes.
     pub fn capacity(&self) -> usize {
         self.view.capacity() as usize

@@ -184,6 +184,17 @@ impl Overflow for ResultSpill<'_> {
                 Err(SpillFailed::HeapFull(_)) if t0.elapsed() < RESULT_HEAP_WAIT => {
                     std::thread::sleep(std::time::Duration::from_millis(1))
                 }
+                // A process stopped in the middle of a merge pass holds the lock and the free
+                // blocks it took until it resumes (the heap gives up on it rather than wait
+                // inside `alloc`, zeroproc-shm `merge.rs`): wait for it however long, as
+                // for a job on a stopped worker — its blocks are not gone.
+                Err(SpillFailed::HeapFull(_))
+                    if h.heap().is_ok_and(|h| {
+                        h.merge_holder().is_some_and(zeroproc_shm::process::is_halted)
+                    }) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
                 Err(SpillFailed::HeapFull(m)) => {
                     return Err((
                         status::TOO_LARGE,

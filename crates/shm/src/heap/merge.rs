@@ -6,7 +6,9 @@
 //!
 //! ```text
 //! lock:    CAS merge_owner 0 → me (me = thread token << 32 | pid); held by a dead pid:
-//!          CAS it → me and recover its stash first (below); held by a live one: sleep, retry
+//!          CAS it → me and recover its stash first (below); held by a live one: sleep, retry;
+//!          held by a *halted* one (stopped or traced, looked at after 10 ms of waiting and
+//!          every 10 ms after that): no pass, OutOfMemory (the caller's wait retries)
 //! carve:   carve the rest of the bump area into the largest blocks that fit → stash
 //! drain:   pop every free list empty (at most `carved` pops per class) → stash
 //! pick:    read the stash, sort by position, find the shortest window of physically
@@ -33,16 +35,31 @@
 //!
 //! Other allocators are not blocked by a pass: they find the lists drained and come here,
 //! and wait for the lock; frees go on pushing to the class lists.
+//!
+//! **A holder that stops** (SIGSTOP, a debugger) keeps the lock, and with it every free
+//! block it drained into its stash, until it resumes: nobody may take either from a live
+//! process, which would go on using them. Allocations that need a merge (or any block
+//! that is in its stash) meanwhile find no room. So as not to wait inside `alloc` for as
+//! long as the stop lasts (a caller with a deadline could not keep it), a waiter that finds
+//! the holder halted gives up with `OutOfMemory`; [`Heap::merge_holder`] names the holder
+//! for a caller that wants to say why it waits.
 
 use super::block::{self, FREE};
 use super::class::{class_for_units, units, UNIT};
 use super::Heap;
 use crate::atomic::Ordering::{Acquire, Relaxed, Release};
+use crate::process::is_halted;
 use crate::process::{current_pid, is_alive};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// How long a waiter sleeps between looks at a merge lock held by a live process.
-const LOCK_NAP: std::time::Duration = std::time::Duration::from_micros(50);
+const LOCK_NAP: Duration = Duration::from_micros(50);
+
+/// How long a waiter waits for a live holder of the merge lock before it first looks
+/// whether the holder is halted (a pass takes well under a millisecond per thousand free
+/// blocks), and how often it looks again (one `/proc` read each).
+const HALT_PROBE_EVERY: Duration = Duration::from_millis(10);
 
 /// A number unique to this thread in this process (1, 2, …), so that two threads of one
 /// process never both believe they hold the merge lock.
@@ -97,7 +114,8 @@ impl Heap<'_> {
     /// unit larger), marked ALLOC and owned by the caller, or `None` when no run of free
     /// neighbours is long enough.
     pub(crate) fn merge_for(&self, class: u32) -> Option<(u64, u32)> {
-        let _lock = self.merge_lock(owner_word());
+        // A halted holder: no pass now (see the module docs).
+        let _lock = self.merge_lock(owner_word())?;
         // The pass that held the lock while we waited may have handed back what we need.
         if let Ok(Some(idx)) = self.pop(class) {
             return Some((idx, class));
@@ -120,23 +138,55 @@ impl Heap<'_> {
 
     /// Takes the merge lock for `me`, recovering a dead owner's stash; released when the
     /// guard drops (also on unwinding, so a panicking thread of a live process cannot keep
-    /// it).
-    fn merge_lock(&self, me: u64) -> MergeGuard<'_> {
+    /// it). `None` when the holder is halted (stopped or traced): it keeps the lock until it
+    /// resumes, which may be never.
+    fn merge_lock(&self, me: u64) -> Option<MergeGuard<'_>> {
         let lock = &self.header().merge_owner;
+        let mut probe_at = None;
         loop {
             // Acquire: pairs with the Release unlock, so the previous pass's writes (and
             // an empty stash) are visible.
             match lock.compare_exchange(0, me, Acquire, Relaxed) {
-                Ok(_) => return MergeGuard(lock),
+                Ok(_) => return Some(MergeGuard(lock)),
                 Err(owner) if !is_alive(owner as u32) => {
                     // Acquire: as above; a dead owner's stores were made before it died.
                     if lock.compare_exchange(owner, me, Acquire, Relaxed).is_ok() {
                         self.recover_stash();
-                        return MergeGuard(lock);
+                        return Some(MergeGuard(lock));
                     }
                 }
-                Err(_) => std::thread::sleep(LOCK_NAP),
+                Err(owner) => {
+                    let now = Instant::now();
+                    let at = *probe_at.get_or_insert(now + HALT_PROBE_EVERY);
+                    if now >= at {
+                        if is_halted(owner as u32) {
+                            return None;
+                        }
+                        probe_at = Some(now + HALT_PROBE_EVERY);
+                    }
+                    std::thread::sleep(LOCK_NAP);
+                }
             }
+        }
+    }
+
+    /// The pid of the process holding the heap's merge lock (running a merge pass, see
+    /// the module docs), if any: a diagnostic for a caller whose allocation keeps failing
+    /// while the heap is at its maximum — a holder that is stopped keeps every free block
+    /// it took until it resumes.
+    ///
+    /// ```
+    /// # use zeroproc_shm::heap::Heap;
+    /// # use zeroproc_shm::{Layout, Offset, Segment, HEADER_SIZE};
+    /// # let seg = Segment::create(Layout::new("doc-heap-holder", 1), 1 << 16).unwrap();
+    /// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 1 << 16).unwrap();
+    /// assert_eq!(heap.merge_holder(), None); // no pass running
+    /// ```
+    pub fn merge_holder(&self) -> Option<u32> {
+        // Relaxed: a snapshot for reporting; the owner word's low half is the pid.
+        match self.header().merge_owner.load(Relaxed) {
+            0 => None,
+            owner => Some(owner as u32),
         }
     }
 

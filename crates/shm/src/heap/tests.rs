@@ -210,3 +210,75 @@ fn a_merger_killed_while_rewriting_leaks_only_its_window_and_counts_it() {
     h.check().unwrap();
     assert_eq!(h.stats().unaccounted, block_bytes(c));
 }
+
+/// A child process, stopped (SIGSTOP) until the guard drops (then killed and reaped).
+struct Stopped(std::process::Child);
+
+impl Stopped {
+    fn new() -> Stopped {
+        let c = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        // SAFETY: signalling our own child.
+        assert_eq!(unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGSTOP) }, 0);
+        let t = std::time::Instant::now();
+        while !crate::process::is_halted(c.id()) {
+            assert!(t.elapsed().as_secs() < 10, "the child did not stop");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Stopped(c)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_allocation_gives_up_on_a_merge_lock_held_by_a_stopped_process() {
+    let s = seg();
+    let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
+    let c = class100();
+    let blocks = fill100(&h);
+    for b in &blocks {
+        h.free(*b).unwrap();
+    }
+    // A merger drained the list into its stash and was stopped there, lock held.
+    let stopped = Stopped::new();
+    h.header().merge_owner.store(7 << 32 | stopped.pid() as u64, Relaxed);
+    while let Some(i) = h.pop(c).unwrap() {
+        h.stash_push(i, c);
+    }
+    assert_eq!(h.merge_holder(), Some(stopped.pid()));
+    // The allocation cannot be served until it resumes; it must say so (OutOfMemory)
+    // rather than wait inside `alloc` for as long as the stop lasts. Before the fix this
+    // waited for ever: run on a thread and give it 10 s.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (seg_ref, region) = (&s, REGION);
+    std::thread::scope(|sc| {
+        sc.spawn(move || {
+            let h = Heap::attach(seg_ref, region).unwrap();
+            let _ = tx.send(h.alloc(100, 16).map(|_| ()));
+        });
+        let r = rx.recv_timeout(std::time::Duration::from_secs(10));
+        if r.is_err() {
+            // Let the waiter through (the scope joins it), then fail.
+            h.header().merge_owner.store(0, Relaxed);
+            panic!("alloc waited for the stopped merge-lock holder");
+        }
+        assert!(matches!(r.unwrap(), Err(super::AllocError::OutOfMemory { .. })));
+    });
+    // Once the holder finishes (here: its stash is put back and the lock released), the
+    // heap serves again.
+    h.header().merge_owner.store(0, Relaxed);
+    drop(stopped);
+    h.header().merge_owner.store(7 << 32 | dead_pid(), Relaxed); // recovery puts it back
+    let a = h.alloc(100, 16).unwrap();
+    h.free(a).unwrap();
+    assert_eq!(fill100(&h).len(), blocks.len(), "every block is back");
+}

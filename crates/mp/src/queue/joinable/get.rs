@@ -8,6 +8,14 @@ use crate::queue::joinable::JoinableQueue;
 use std::time::{Duration, Instant};
 
 impl<T: Message> JoinableQueue<T> {
+    /// `r`, counting a value taken by this process (`takers.rs`).
+    fn took<R, E>(&self, r: Result<R, E>) -> Result<R, E> {
+        if r.is_ok() {
+            super::takers::took(&self.q.map.header().tasks.0);
+        }
+        r
+    }
+
     /// Takes the oldest value, waiting while the queue is empty (see [`Queue::get`](crate::Queue::get)).
     /// Call [`task_done`](Self::task_done) once it is processed.
     ///
@@ -18,7 +26,7 @@ impl<T: Message> JoinableQueue<T> {
     /// q.task_done().unwrap();
     /// ```
     pub fn get(&self) -> Result<T, GetError> {
-        self.q.get()
+        self.took(self.q.get())
     }
 
     /// See [`Queue::try_get`](crate::Queue::try_get).
@@ -28,7 +36,7 @@ impl<T: Message> JoinableQueue<T> {
     /// assert!(q.try_get().is_err());
     /// ```
     pub fn try_get(&self) -> Result<T, TryGetError> {
-        self.q.try_get()
+        self.took(self.q.try_get())
     }
 
     /// See [`Queue::get_timeout`](crate::Queue::get_timeout).
@@ -38,7 +46,7 @@ impl<T: Message> JoinableQueue<T> {
     /// assert!(q.get_timeout(std::time::Duration::from_millis(1)).is_err());
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
-        self.q.get_timeout(timeout)
+        self.took(self.q.get_timeout(timeout))
     }
 
     /// See [`Queue::get_deadline`](crate::Queue::get_deadline).
@@ -48,7 +56,7 @@ impl<T: Message> JoinableQueue<T> {
     /// assert!(q.get_deadline(std::time::Instant::now()).is_err());
     /// ```
     pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetTimeoutError> {
-        self.q.get_deadline(deadline)
+        self.took(self.q.get_deadline(deadline))
     }
 
     /// See [`Queue::get_ref`](crate::Queue::get_ref).
@@ -59,7 +67,7 @@ impl<T: Message> JoinableQueue<T> {
     /// assert_eq!(*q.get_ref().unwrap(), 4);
     /// ```
     pub fn get_ref(&self) -> Result<Ref<'_, T>, GetError> {
-        self.q.get_ref()
+        self.took(self.q.get_ref())
     }
 
     /// See [`Queue::try_get_ref`](crate::Queue::try_get_ref).
@@ -69,7 +77,7 @@ impl<T: Message> JoinableQueue<T> {
     /// assert!(q.try_get_ref().is_err());
     /// ```
     pub fn try_get_ref(&self) -> Result<Ref<'_, T>, TryGetError> {
-        self.q.try_get_ref()
+        self.took(self.q.try_get_ref())
     }
 
     /// See [`Queue::get_ref_deadline`](crate::Queue::get_ref_deadline).
@@ -79,7 +87,7 @@ impl<T: Message> JoinableQueue<T> {
     /// assert!(q.get_ref_deadline(std::time::Instant::now()).is_err());
     /// ```
     pub fn get_ref_deadline(&self, deadline: Instant) -> Result<Ref<'_, T>, GetTimeoutError> {
-        self.q.get_ref_deadline(deadline)
+        self.took(self.q.get_ref_deadline(deadline))
     }
 
     /// See [`Queue::get_with`](crate::Queue::get_with).
@@ -90,7 +98,7 @@ impl<T: Message> JoinableQueue<T> {
     /// assert_eq!(q.get_with(|v| *v + 1).unwrap(), 5);
     /// ```
     pub fn get_with<R>(&self, f: impl FnOnce(&T::Archived) -> R) -> Result<R, GetError> {
-        self.q.get_with(f)
+        self.took(self.q.get_with(f))
     }
 
     /// See [`Queue::try_get_with`](crate::Queue::try_get_with).
@@ -100,7 +108,7 @@ impl<T: Message> JoinableQueue<T> {
     /// assert!(q.try_get_with(|v| *v).is_err());
     /// ```
     pub fn try_get_with<R>(&self, f: impl FnOnce(&T::Archived) -> R) -> Result<R, TryGetError> {
-        self.q.try_get_with(f)
+        self.took(self.q.try_get_with(f))
     }
 
     /// See [`Queue::get_with_deadline`](crate::Queue::get_with_deadline).
@@ -114,7 +122,7 @@ impl<T: Message> JoinableQueue<T> {
         deadline: Instant,
         f: impl FnOnce(&T::Archived) -> R,
     ) -> Result<R, GetTimeoutError> {
-        self.q.get_with_deadline(deadline, f)
+        self.took(self.q.get_with_deadline(deadline, f))
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod get;
 mod handle;
+pub(crate) mod takers;
 
 pub use handle::{ArchivedJoinableQueueHandle, JoinableQueueHandle};
 
@@ -108,6 +109,30 @@ impl fmt::Display for JoinTimeoutError {
 }
 
 impl std::error::Error for JoinTimeoutError {}
+
+/// How long a `join` waits before it looks for takers that died without reporting.
+pub(crate) const NOTE_AFTER: Duration = Duration::from_secs(5);
+
+/// How often a long `join` looks again (a liveness probe per taker).
+const LOOK_EVERY: Duration = Duration::from_millis(500);
+
+/// The note of a `join` that waits for tasks taken by processes that are gone.
+#[cold]
+fn dead_takers_note(waited: Duration, unfinished: u64, dead: &[(u32, u32)]) -> String {
+    let whom: Vec<String> = dead
+        .iter()
+        .map(|&(pid, n)| format!("process {pid} took {n} value{}", if n == 1 { "" } else { "s" }))
+        .collect();
+    format!(
+        "zeroproc: JoinableQueue::join has waited {} s for {unfinished} unfinished task{}: {} \
+         and exited without calling task_done for them (killed mid-task?); unless another \
+         process reports them, join waits for ever, as Python's does (join_timeout bounds \
+         the wait)",
+        waited.as_secs(),
+        if unfinished == 1 { "" } else { "s" },
+        whom.join(", ")
+    )
+}
 
 impl<T: Message> QueueBuilder<T> {
     /// Creates a [`JoinableQueue`] with this configuration.
@@ -231,7 +256,9 @@ impl<T> JoinableQueue<T> {
     /// assert!(q.task_done().is_err());
     /// ```
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        self.count_done()
+        self.count_done()?;
+        takers::done(&self.q.map.header().tasks.0);
+        Ok(())
     }
 
     fn count_done(&self) -> Result<(), TaskDoneError> {
@@ -279,7 +306,10 @@ impl<T> JoinableQueue<T> {
     ///
     /// A producer killed between counting a value and publishing it, or a consumer killed
     /// before reporting a value it took, leaves the count too high for good: prefer
-    /// [`join_timeout`](Self::join_timeout) where processes may die.
+    /// [`join_timeout`](Self::join_timeout) where processes may die. A join that has
+    /// waited [`NOTE_AFTER`] while a process that took values has died without reporting
+    /// them writes one note on standard error naming it, and goes on waiting (as
+    /// Python's, which waits silently: another process may still report them).
     ///
     /// ```
     /// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
@@ -311,14 +341,36 @@ impl<T> JoinableQueue<T> {
     }
 
     fn join_wait(&self, deadline: Option<Instant>) -> Result<(), JoinTimeoutError> {
+        self.join_noting(deadline, NOTE_AFTER, |note| eprintln!("{note}"))
+    }
+
+    /// `join_wait`, handing `note` the note about dead takers once `note_after` has passed.
+    fn join_noting(
+        &self,
+        deadline: Option<Instant>,
+        note_after: Duration,
+        mut note: impl FnMut(String),
+    ) -> Result<(), JoinTimeoutError> {
         let tasks = &self.q.map.header().tasks.0;
         let strategy = self.q.wait_strategy();
+        let start = Instant::now();
+        let mut next_look = Some(start + note_after);
         let r = block_on::<(), ()>(&tasks.all_done, strategy, deadline, || {
             // Acquire: pairs with the Release decrements in `count_done`.
-            match tasks.unfinished.load(Ordering::Acquire) {
-                0 => Poll::Ready(()),
-                _ => Poll::Pending,
+            let unfinished = tasks.unfinished.load(Ordering::Acquire);
+            if unfinished == 0 {
+                return Poll::Ready(());
             }
+            if next_look.is_some_and(|at| Instant::now() >= at) {
+                let dead = takers::dead_takers(tasks);
+                if dead.is_empty() {
+                    next_look = Some(Instant::now() + LOOK_EVERY);
+                } else {
+                    next_look = None; // once
+                    note(dead_takers_note(start.elapsed(), unfinished, &dead));
+                }
+            }
+            Poll::Pending
         });
         match r {
             Ok(()) => Ok(()),
@@ -326,5 +378,56 @@ impl<T> JoinableQueue<T> {
                 Err(JoinTimeoutError { unfinished: self.unfinished_tasks() })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JoinableQueue;
+    use std::time::Duration;
+
+    #[test]
+    fn a_join_names_a_consumer_that_died_holding_a_task() {
+        let q = JoinableQueue::<u64>::new(4).unwrap();
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        // One consumer takes a value and reports it; another takes one and dies.
+        zeroproc_testkit::fork_run(|| {
+            q.get().unwrap();
+            q.task_done().unwrap();
+        });
+        zeroproc_testkit::fork_run(|| {
+            q.get().unwrap();
+        });
+        assert_eq!(q.unfinished_tasks(), 1);
+        let mut notes = Vec::new();
+        let r = q.join_noting(
+            Some(std::time::Instant::now() + Duration::from_secs(3)),
+            Duration::from_millis(50),
+            |n| notes.push(n),
+        );
+        assert!(r.is_err(), "the task is never reported");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        let dead = super::takers::dead_takers(&q.q.map.header().tasks.0);
+        assert_eq!(dead.len(), 1, "only the consumer that did not report: {dead:?}");
+        let victim = dead[0].0;
+        assert!(notes[0].contains(&format!("process {victim} took 1 value ")), "{}", notes[0]);
+        // Reported by someone else: join returns.
+        q.task_done().unwrap();
+        q.join();
+    }
+
+    #[test]
+    fn a_join_on_live_consumers_writes_no_note() {
+        let q = JoinableQueue::<u64>::new(4).unwrap();
+        q.put(1).unwrap();
+        assert_eq!(q.get().unwrap(), 1); // taken by this live process, not reported
+        let mut notes = Vec::new();
+        let soon = std::time::Instant::now() + Duration::from_millis(300);
+        assert!(q.join_noting(Some(soon), Duration::from_millis(10), |n| notes.push(n)).is_err());
+        assert!(notes.is_empty(), "{notes:?}");
+        q.task_done().unwrap();
+        assert!(super::takers::dead_takers(&q.q.map.header().tasks.0).is_empty());
+        q.join();
     }
 }

@@ -1,0 +1,80 @@
+//! Which processes took values from a [`JoinableQueue`](super::JoinableQueue) and have not
+//! reported them done: a table of [`TAKERS`] words `pid << 32 | count` in the task line of
+//! the channel header (0: free).
+//!
+//! A successful get adds one to the calling process's entry (claiming a free entry by CAS
+//! `0 → pid << 32 | 1` if it has none); `task_done` takes one from it if it has any (and
+//! frees the entry at 0). So an entry whose pid is dead with a count above 0 names values a
+//! process took and never reported done (killed mid-task, or exited without `task_done`):
+//! `join` can never return for them. `join` uses that only to say so, on standard error,
+//! after [`NOTE_AFTER`](super::NOTE_AFTER) — it goes on waiting, as Python's does, since
+//! another process may still call `task_done` for them (`task_done` counts globally: a
+//! process reporting for values it did not take leaves the taker's entry as it is, which
+//! can make the note name a process whose values were reported by someone else).
+//!
+//! Not tracked: a consumer killed between the ring's hand-over and its increment (a few
+//! instructions), and takers beyond the table's [`TAKERS`] entries. All orderings are
+//! Relaxed: the table is a diagnostic; the task count itself is `unfinished`.
+
+use crate::channel::header::Tasks;
+use std::sync::atomic::Ordering::Relaxed;
+use zeroproc_shm::process::{current_pid, is_alive};
+
+/// Entries in the table (they fill the rest of the task line's 128 bytes).
+pub(crate) const TAKERS: usize = 14;
+
+fn pid_of(w: u64) -> u32 {
+    (w >> 32) as u32
+}
+
+fn count_of(w: u64) -> u32 {
+    w as u32
+}
+
+/// This process took one value.
+pub(crate) fn took(tasks: &Tasks) {
+    let me = current_pid();
+    for e in &tasks.taken {
+        let w = e.load(Relaxed);
+        let mine = |w: u64| w != 0 && pid_of(w) == me && count_of(w) < u32::MAX;
+        if mine(w) && e.fetch_update(Relaxed, Relaxed, |w| mine(w).then_some(w + 1)).is_ok() {
+            return;
+        }
+    }
+    for e in &tasks.taken {
+        if e.compare_exchange(0, (u64::from(me) << 32) | 1, Relaxed, Relaxed).is_ok() {
+            return;
+        }
+    }
+    // Table full: not tracked.
+}
+
+/// This process reported one value done: one less on its entry, if it has any.
+pub(crate) fn done(tasks: &Tasks) {
+    let me = current_pid();
+    for e in &tasks.taken {
+        let dec = e.fetch_update(Relaxed, Relaxed, |w| {
+            (w != 0 && pid_of(w) == me && count_of(w) > 0).then(|| {
+                if count_of(w) == 1 {
+                    0
+                } else {
+                    w - 1
+                }
+            })
+        });
+        if dec.is_ok() {
+            return;
+        }
+    }
+}
+
+/// The processes that are dead and took values they never reported done: `(pid, values)`.
+pub(crate) fn dead_takers(tasks: &Tasks) -> Vec<(u32, u32)> {
+    tasks
+        .taken
+        .iter()
+        .map(|e| e.load(Relaxed))
+        .filter(|&w| w != 0 && count_of(w) > 0 && !is_alive(pid_of(w)))
+        .map(|w| (pid_of(w), count_of(w)))
+        .collect()
+}
