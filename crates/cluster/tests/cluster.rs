@@ -41,11 +41,12 @@ fn main() {
         "idle" => return idle(),
         "finish-busy" => return finish_while_nodes_send_large_results(),
         "ship-bench" => return ship_bench(),
+        "map-input-bench" => return map_input_bench(),
         _ => {}
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 28] = [
+    let checks: [Check; 29] = [
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -89,6 +90,10 @@ fn main() {
         ),
         ("stats_after_shutdown_keep_the_last_counts", stats_after_shutdown_keep_the_last_counts),
         ("a_map_over_a_slow_input_runs_as_it_reads", a_map_over_a_slow_input_runs_as_it_reads),
+        (
+            "an_item_read_is_sent_before_a_read_that_blocks",
+            an_item_read_is_sent_before_a_read_that_blocks,
+        ),
     ];
     // `cluster NAME` runs that check alone (while working on it).
     if let Some((name, check)) = checks.iter().find(|c| c.0 == mode) {
@@ -367,6 +372,52 @@ fn a_map_over_a_slow_input_runs_as_it_reads(_: bool) {
         missed.get()
     );
     assert!(at_item_3.get() >= Some(1), "results handed back before item 3: {:?}", at_item_3.get());
+}
+
+/// Creates the file `path` (the test sees the job has run) and returns `x`.
+fn mark_and_return((x, path): (u64, String)) -> u64 {
+    std::fs::write(&path, b"").expect("marker");
+    x
+}
+
+/// As `Map` on one machine (`crates/sched/tests/map_stream.rs`): a stream whose first items
+/// are there at once and whose next one waits for the *effect* of a job it already gave (a
+/// job feeding the map's own channel). Each item read is placed before the map reads on;
+/// the pool's progress thread sends what a blocked read left staged. Before, the refill's
+/// batch of 4 read item 1 and then waited in the read of item 2 with job 1 unsent: a
+/// stream like this hung (here: until the 5 s fallback).
+fn an_item_read_is_sent_before_a_read_that_blocks(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let dir = std::env::temp_dir();
+    let marker = |i: u64| {
+        dir.join(format!("zeroproc-cluster-blocking-{}-{i}", std::process::id()))
+            .display()
+            .to_string()
+    };
+    let missed = std::cell::Cell::new(None);
+    let mut k = 0u64;
+    // Items 0 and 1 come at once; item 2 comes once job 1 has run (or after 5 s).
+    let items = std::iter::from_fn(|| {
+        if k == 2 {
+            let t0 = Instant::now();
+            while !std::path::Path::new(&marker(1)).exists()
+                && t0.elapsed() < Duration::from_secs(5)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if !std::path::Path::new(&marker(1)).exists() {
+                missed.set(Some(t0.elapsed()));
+            }
+        }
+        k += 1;
+        (k <= 3).then(|| (k - 1, marker(k - 1)))
+    });
+    let out: Vec<u64> = pool.map(mark_and_return, items).map(Result::unwrap).collect();
+    for i in 0..3 {
+        let _ = std::fs::remove_file(marker(i));
+    }
+    assert_eq!(out, vec![0, 1, 2]);
+    assert_eq!(missed.get(), None, "job 1 had not run while the map waited for item 2");
 }
 
 /// As `Pool::stats` after `shutdown`: the summary a program prints at its end. Before, the
@@ -1252,6 +1303,51 @@ fn ship_bench() {
         );
     }
     println!("ship-bench: {} arrays shipped", zeroproc_cluster::arrays_shipped());
+}
+
+/// Mode `map-input-bench [N] [ROUNDS]`: tiny jobs (`x * 2`) through `map` over `0..N`, a
+/// filled `std::sync::mpsc` receiver and a filled `crossbeam_channel` one (inputs whose
+/// `size_hint` promises nothing), alternated, default pool. Prints jobs/s; asserts only
+/// the results.
+fn map_input_bench() {
+    let arg = |i: usize, d: u64| std::env::args().nth(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    let (n, rounds) = (arg(2, 200_000), arg(3, 3));
+    let pool = ClusterPool::new().unwrap();
+    let expect: u64 = (0..n).map(|x| 2 * x).sum();
+    // CPU time of this process (rank 0: the map's thread and the progress thread; the
+    // workers are other processes), less sensitive to a loaded machine than the rate.
+    let cpu = || {
+        // SAFETY: getrusage(2) writes the zeroed struct it is given.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; RUSAGE_SELF is always valid.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+        let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        s(u.ru_utime) + s(u.ru_stime)
+    };
+    let run = |name: &str, items: &mut dyn Iterator<Item = u64>| {
+        let (t, c) = (Instant::now(), cpu());
+        let sum: u64 = pool.map(|x: u64| 2 * x, items).map(Result::unwrap).sum();
+        let rate = n as f64 / t.elapsed().as_secs_f64() / 1e6;
+        let ns = (cpu() - c) / n as f64 * 1e9;
+        assert_eq!(sum, expect, "{name}");
+        format!("{rate:.3} M/s ({ns:.0} ns CPU/job)")
+    };
+    for round in 0..rounds {
+        let range = run("range", &mut (0..n));
+        let (tx, rx) = std::sync::mpsc::channel();
+        (0..n).for_each(|x| tx.send(x).unwrap());
+        drop(tx);
+        let mpsc = run("mpsc", &mut rx.into_iter());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (0..n).for_each(|x| tx.send(x).unwrap());
+        drop(tx);
+        let cb = run("crossbeam", &mut rx.into_iter());
+        println!(
+            "map-input-bench round {round}: {n} tiny jobs, {} workers: range {range}, mpsc {mpsc}, \
+             crossbeam {cb}",
+            pool.workers()
+        );
+    }
 }
 
 /// What the initializer read: the sum and the process whose memfd the elements are in.

@@ -123,7 +123,17 @@ pub(crate) struct State {
     pub terminating: bool,
     /// Bytes of the records kept in `Owed::resend` (at most [`KEEP_FOR_RESEND`]).
     kept: usize,
+    /// When a record was first staged in a `Target::outgoing` batch since the last
+    /// [`Shared::flush`] (a map staged it and its input's next read blocks): a progress
+    /// poll sends batches staged for over [`STAGED_MAX`].
+    staged_at: Option<std::time::Instant>,
 }
+
+/// How long a record staged for a node (by a map whose input's next read is slow, or
+/// blocks) waits before a progress poll sends it. Short against a blocking read; long
+/// enough that the progress thread, polling hot while a map reads a fast input, does not
+/// split the map's batches into a message per job.
+pub(crate) const STAGED_MAX: Duration = Duration::from_millis(1);
 
 /// The most record bytes a cluster pool keeps to move jobs between nodes; past it a job
 /// sent to a node stays there (its record is not kept), so rank 0's memory stays bounded
@@ -192,6 +202,7 @@ impl Shared {
                 cancel_asked: HashSet::new(),
                 kept: 0,
                 terminating: false,
+                staged_at: None,
             }),
             closed: AtomicBool::new(false),
             local_outbox,
@@ -328,7 +339,7 @@ impl Shared {
         record: AlignedVec<16>,
     ) -> Result<(), AlignedVec<16>> {
         st.targets[t].in_flight += 1;
-        let State { targets, owed, after, kept, .. } = &mut *st;
+        let State { targets, owed, after, kept, staged_at, .. } = &mut *st;
         let target = &mut targets[t];
         let local = match &target.via {
             Via::Agent(rank) => {
@@ -344,6 +355,9 @@ impl Shared {
                     }
                 }
                 let tokens: Vec<u64> = needs.iter().map(|n| n.token).collect();
+                if staged_at.is_none() {
+                    *staged_at = Some(std::time::Instant::now());
+                }
                 wire::push_job(&mut target.outgoing, token, timeout_ns, &record, &tokens);
                 target.sent.push_back(token);
                 if target.sent.len() > 2 * target.in_flight + 64 {
@@ -501,7 +515,7 @@ impl Shared {
 
     /// Sends every agent's staged records.
     pub(crate) fn flush(&self, st: &mut State) {
-        if st.targets.iter().all(|t| t.outgoing.is_empty()) {
+        if st.staged_at.take().is_none() {
             return;
         }
         let Some(mut c) = launch::controller() else { return };

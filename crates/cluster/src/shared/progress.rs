@@ -100,6 +100,11 @@ impl Shared {
         if n > 0 {
             self.rebalance(st);
         }
+        // Jobs a map staged before its input's read blocked (`ClusterMap::refill`): sent
+        // now, so a stream whose next item waits for their effect goes on.
+        if st.staged_at.is_some_and(|t| t.elapsed() >= super::STAGED_MAX) {
+            self.flush(st);
+        }
         n
     }
 
