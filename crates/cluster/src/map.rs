@@ -300,6 +300,13 @@ where
     fn send(&mut self, jobs: impl IntoIterator<Item = Encoded>, flush: bool) {
         // Acquire: pairs with the Release store in `ClusterPool::close`.
         let closed = self.pool.shared.closed.load(std::sync::atomic::Ordering::Acquire);
+        if closed {
+            // The pool is shut down: read no more input, so the map ends after the jobs
+            // read already (each `Err(Shutdown)`), as `Map` on one machine (and Python's
+            // `map` raises `RuntimeError` once). Before, every further item was read and
+            // yielded `Err(Shutdown)`: an endless input never ended.
+            self.exhausted = true;
+        }
         let shared = &self.pool.shared;
         let mut st = shared.lock();
         for (len, rec) in jobs {

@@ -46,7 +46,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 29] = [
+    let checks: [Check; 30] = [
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -94,6 +94,7 @@ fn main() {
             "an_item_read_is_sent_before_a_read_that_blocks",
             an_item_read_is_sent_before_a_read_that_blocks,
         ),
+        ("an_endless_map_ends_after_shutdown", an_endless_map_ends_after_shutdown),
     ];
     // `cluster NAME` runs that check alone (while working on it).
     if let Some((name, check)) = checks.iter().find(|c| c.0 == mode) {
@@ -418,6 +419,48 @@ fn an_item_read_is_sent_before_a_read_that_blocks(_: bool) {
     }
     assert_eq!(out, vec![0, 1, 2]);
     assert_eq!(missed.get(), None, "job 1 had not run while the map waited for item 2");
+}
+
+/// As `Map` on one machine and Python (whose `map` raises `RuntimeError` once after
+/// `shutdown`): a map over an endless input ends once the pool is shut down — the items
+/// read already yield `Err(Shutdown)`, no more are read. Before, every further item was
+/// read and yielded `Err(Shutdown)`: `map(f, 0..)` after `shutdown`, or while another
+/// thread shut the pool down, never ended.
+fn an_endless_map_ends_after_shutdown(_: bool) {
+    const CAP: usize = 1_000_000;
+    for input in ["range", "stream"] {
+        let pool = pool();
+        pool.shutdown();
+        let items: Box<dyn Iterator<Item = u64>> = match input {
+            "range" => Box::new(0u64..),
+            _ => Box::new(std::iter::repeat(3u64)),
+        };
+        let out: Vec<_> = pool.map(square, items).take(CAP).collect();
+        assert!(out.len() < CAP, "{input}: the map over an endless input did not end");
+        assert!(out.iter().all(|r| *r == Err(JobError::Shutdown)), "{input}");
+    }
+    // Shut down by another thread while the map runs: it ends, after the jobs placed.
+    let pool = pool();
+    let (ok, shut, n) = std::thread::scope(|s| {
+        let p = &pool;
+        let h = s.spawn(move || {
+            let (mut ok, mut shut, mut n) = (0, 0, 0);
+            for r in p.map(sleep_ms, std::iter::repeat(5u64)).take(CAP) {
+                match r {
+                    Ok(5) => ok += 1,
+                    Err(JobError::Shutdown) => shut += 1,
+                    other => panic!("{other:?}"),
+                }
+                n += 1;
+            }
+            (ok, shut, n)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        pool.shutdown();
+        h.join().unwrap()
+    });
+    assert!(n < CAP, "the map did not end after shutdown ({ok} done, {shut} Shutdown)");
+    assert!(ok > 0, "no job ran before the shutdown");
 }
 
 /// As `Pool::stats` after `shutdown`: the summary a program prints at its end. Before, the
