@@ -95,6 +95,10 @@ impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {
         true
     }
 
+    fn runs_user_code(&self) -> bool {
+        !lock(&self.callbacks).is_empty()
+    }
+
     fn after(&self) {
         let g = lock(&self.value);
         zeroproc_sched::raw::run_callbacks(g.as_ref(), &self.callbacks);
@@ -229,8 +233,12 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
     }
 
     /// Runs `f` with the outcome once the job is done (at once, in this thread, if it is
-    /// done already); otherwise in the thread that receives the outcome (a thread waiting
-    /// on the pool, or the pool's progress thread). A panicking callback is contained.
+    /// done already); otherwise on the pool's progress thread — never on a thread waiting
+    /// for another future, whose wait (and `result_timeout`) a slow callback would
+    /// overrun, as on one machine. (A future cancelled by `cancel` runs its callbacks in
+    /// the cancelling thread, as Python's; once the pool has ended, the thread that
+    /// receives the outcome runs them.) The future is done once its callbacks have run. A
+    /// panicking callback is contained.
     pub fn add_done_callback(&self, f: impl FnOnce(&Outcome<R, E>) + Send + 'static) {
         {
             let g = lock(&self.slot.value);

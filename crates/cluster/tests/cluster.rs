@@ -46,7 +46,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 30] = [
+    let checks: [Check; 31] = [
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -95,6 +95,10 @@ fn main() {
             an_item_read_is_sent_before_a_read_that_blocks,
         ),
         ("an_endless_map_ends_after_shutdown", an_endless_map_ends_after_shutdown),
+        (
+            "a_blocking_callback_does_not_hold_another_wait",
+            a_blocking_callback_does_not_hold_another_wait,
+        ),
     ];
     // `cluster NAME` runs that check alone (while working on it).
     if let Some((name, check)) = checks.iter().find(|c| c.0 == mode) {
@@ -590,6 +594,49 @@ fn callbacks_wait_and_as_completed(_: bool) {
     for f in not_done {
         assert!(f.terminate());
     }
+}
+
+/// As on one machine (`add_done_callback` in docs/python-mapping.md) and in Python (the
+/// executor's thread runs the callbacks): a callback runs on the pool's progress thread,
+/// never on a thread waiting for another future, whose wait (and `result_timeout`) it
+/// would overrun. Before, the thread that received the outcome ran it: here the main
+/// thread, waiting for `other`, ran `slow`'s 5 s callback before it could return.
+fn a_blocking_callback_does_not_hold_another_wait(_: bool) {
+    let pool = pool();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let slow = pool.submit(sleep_ms, 100);
+    let r = ran.clone();
+    slow.add_done_callback(move |o| {
+        assert_eq!(*o, Ok(100));
+        std::thread::sleep(Duration::from_secs(5));
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    // Done while the main thread waits for this one (which nobody else polls for).
+    let other = pool.submit(sleep_ms, 400);
+    let t = Instant::now();
+    let got = other.result_timeout(Duration::from_secs(3));
+    let waited = t.elapsed();
+    assert!(matches!(got, Ok(Ok(400))), "{got:?} after {waited:?}");
+    assert!(waited < Duration::from_secs(4), "the wait ran another future's callback: {waited:?}");
+    // The callback's future is done once its callback has run.
+    assert_eq!(slow.result(), Ok(100));
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    // A callback that waits for another future whose own callback is still to run (both
+    // received by the waiting main thread): the progress thread runs that one meanwhile.
+    let (b_ran, r) = (Arc::new(AtomicUsize::new(0)), ran.clone());
+    let b = pool.submit(sleep_ms, 300);
+    let rb = b_ran.clone();
+    b.add_done_callback(move |_| {
+        rb.fetch_add(1, Ordering::SeqCst);
+    });
+    let a = pool.submit(sleep_ms, 100);
+    a.add_done_callback(move |_| {
+        assert_eq!(b.result(), Ok(300));
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    assert_eq!(pool.submit(sleep_ms, 600).result(), Ok(600));
+    assert_eq!(a.result(), Ok(100));
+    assert_eq!((ran.load(Ordering::SeqCst), b_ran.load(Ordering::SeqCst)), (2, 1));
 }
 
 /// Sums bytes (so a corrupted large payload would not go unnoticed).

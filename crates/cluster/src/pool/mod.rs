@@ -18,14 +18,18 @@ mod submit;
 
 pub use builder::{ClusterBuilder, ClusterError};
 
-/// Polls while nobody waits, so that callbacks run and queued jobs flow.
+/// Polls while nobody waits, so that callbacks run and queued jobs flow; runs every
+/// done-callback (those a waiting thread received, within about a millisecond).
 fn progress_loop(shared: &Shared, stop: &AtomicBool) {
+    shared.start_callbacks();
     let mut idle = Idle::default();
     // Relaxed: a stop flag; the joiner synchronizes through `join`.
     while !stop.load(Ordering::Relaxed) {
         // Relaxed: a hint (a waiter drives progress itself).
         if shared.waiters.load(Ordering::Relaxed) > 0 {
-            std::thread::sleep(Duration::from_millis(1));
+            if shared.run_deferred() == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             continue;
         }
         if shared.progress() {
@@ -34,6 +38,7 @@ fn progress_loop(shared: &Shared, stop: &AtomicBool) {
             idle.pause();
         }
     }
+    shared.stop_callbacks();
 }
 
 /// The executor over every node of an MPI run: [`Pool`](zeroproc_sched::Pool)'s API, jobs spread over the

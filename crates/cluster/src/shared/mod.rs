@@ -23,7 +23,9 @@
 //! **Progress is caller-driven** (as in the local pool): a thread waiting for a result
 //! polls MPI and the local pool itself (`progress`, a `try_lock`), yielding and then
 //! sleeping with backoff (`idle.rs`); the pool's progress thread polls only while nobody
-//! waits, so callbacks run and queued jobs flow on their own.
+//! waits, so callbacks run and queued jobs flow on their own. Done-callbacks a waiting
+//! thread receives are handed to the progress thread (`run_after`): a wait never runs
+//! another future's callback.
 
 mod progress;
 mod query;
@@ -48,6 +50,11 @@ pub(crate) trait Dest: Send + Sync {
     fn complete(&self, index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool;
     /// Runs callbacks, outside the lock.
     fn after(&self) {}
+    /// True if [`after`](Self::after) runs user code (done-callbacks): then a thread
+    /// waiting on the pool hands it to the pool's progress thread (`Shared::run_after`).
+    fn runs_user_code(&self) -> bool {
+        false
+    }
 }
 
 /// Where a target's jobs go.
@@ -174,6 +181,12 @@ pub(crate) struct Shared {
     /// Each agent's statistics when its node pool went down, as (rank, `STATS` reply):
     /// what `stats()` reports once the pool has ended, as `Pool::stats` after shutdown.
     last_stats: Mutex<Option<Vec<NodeStats>>>,
+    /// Done-callbacks a waiting thread received, for the progress thread to run
+    /// (`run_after`).
+    deferred: Mutex<Vec<Arc<dyn Dest>>>,
+    /// The progress thread runs deferred callbacks (false before it starts and once it
+    /// has ended: then the thread that receives an outcome runs its callbacks).
+    pub(crate) callback_thread: AtomicBool,
 }
 
 /// A node's `STATS` reply, by rank.
@@ -215,6 +228,8 @@ impl Shared {
             created: std::time::Instant::now(),
             cancel_on_drop: false,
             last_stats: Mutex::new(None),
+            deferred: Mutex::new(Vec::new()),
+            callback_thread: AtomicBool::new(false),
         }
     }
 

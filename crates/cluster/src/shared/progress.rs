@@ -10,21 +10,84 @@ use std::sync::atomic::Ordering;
 
 use zeroproc_sched::JobError;
 
+thread_local! {
+    /// The `Shared` (by address) whose progress thread this is, if any.
+    static CALLBACK_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl Shared {
     /// Polls MPI and the local pool once if no other thread does; true if anything
     /// completed. Callbacks of what completed run in this thread.
     pub(crate) fn progress(&self) -> bool {
-        let Ok(mut st) = self.state.try_lock() else { return false };
+        let ran = self.on_callback_thread() && self.run_deferred() > 0;
+        let Ok(mut st) = self.state.try_lock() else { return ran };
         let n = self.progress_locked(&mut st);
         let after = std::mem::take(&mut st.after);
         drop(st);
+        self.run_after(after);
+        if n > 0 {
+            self.changed(n as u64);
+        }
+        n > 0 || ran
+    }
+
+    /// Runs what completing jobs left to do (callbacks, wakers). Done-callbacks go to the
+    /// progress thread unless this is it (or it has ended): a thread waiting for one
+    /// future never runs another's callback, which could overrun its wait — as the local
+    /// pool's callback thread, and Python's executor thread, run them. Before, the thread
+    /// that received the outcome ran them.
+    pub(crate) fn run_after(&self, after: Vec<std::sync::Arc<dyn super::Dest>>) {
+        if after.is_empty() {
+            return;
+        }
+        let here = self.on_callback_thread();
+        let mut deferred = false;
         for d in after {
+            if !here && d.runs_user_code() {
+                self.deferred.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+                deferred = true;
+            } else {
+                d.after();
+            }
+        }
+        // SeqCst, against `stop_callbacks`'s store then drain: either it drains what was
+        // pushed above, or this sees the thread gone and runs them itself.
+        if deferred && !self.callback_thread.load(Ordering::SeqCst) {
+            self.run_deferred();
+        }
+    }
+
+    /// Runs the deferred callbacks; how many futures they completed.
+    pub(crate) fn run_deferred(&self) -> usize {
+        let ds = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
+        let n = ds.len();
+        for d in ds {
             d.after();
         }
         if n > 0 {
             self.changed(n as u64);
         }
-        n > 0
+        n
+    }
+
+    /// This thread is the pool's progress thread (which runs the callbacks).
+    fn on_callback_thread(&self) -> bool {
+        CALLBACK_THREAD.with(|c| c.get()) == self as *const Self as usize
+    }
+
+    /// Called on the progress thread as it starts: it runs the deferred callbacks.
+    pub(crate) fn start_callbacks(&self) {
+        CALLBACK_THREAD.with(|c| c.set(self as *const Self as usize));
+        // SeqCst: see `run_after`.
+        self.callback_thread.store(true, Ordering::SeqCst);
+    }
+
+    /// Called on the progress thread as it ends: runs what is left; later callbacks run
+    /// in the thread that receives their outcome.
+    pub(crate) fn stop_callbacks(&self) {
+        // SeqCst: see `run_after`.
+        self.callback_thread.store(false, Ordering::SeqCst);
+        self.run_deferred();
     }
 
     /// `n` outcomes were stored: wakes the threads sleeping on them, if any.
