@@ -46,7 +46,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 31] = [
+    let checks: [Check; 32] = [
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -99,6 +99,7 @@ fn main() {
             "a_blocking_callback_does_not_hold_another_wait",
             a_blocking_callback_does_not_hold_another_wait,
         ),
+        ("a_pool_built_in_a_job_names_its_rank", a_pool_built_in_a_job_names_its_rank),
     ];
     // `cluster NAME` runs that check alone (while working on it).
     if let Some((name, check)) = checks.iter().find(|c| c.0 == mode) {
@@ -637,6 +638,24 @@ fn a_blocking_callback_does_not_hold_another_wait(_: bool) {
     assert_eq!(pool.submit(sleep_ms, 600).result(), Ok(600));
     assert_eq!(a.result(), Ok(100));
     assert_eq!((ran.load(Ordering::SeqCst), b_ran.load(Ordering::SeqCst)), (2, 1));
+}
+
+/// A job that builds a pool: refused (a worker cannot have workers), by the error of the
+/// rank whose worker tried, with the reason.
+fn build_in_a_job(_: u64) -> (String, u32) {
+    let e = ClusterPool::new().map(|_| ()).expect_err("a pool built inside a worker");
+    (e.to_string(), rank())
+}
+
+/// Before, the error said "rank 0: pools cannot be created inside a worker" for a job that
+/// ran on rank 1 or 2: the wrong place.
+fn a_pool_built_in_a_job_names_its_rank(_: bool) {
+    let pool = pool();
+    for f in (0..4).map(|x| pool.submit(build_in_a_job, x)).collect::<Vec<_>>() {
+        let (msg, r) = f.result().unwrap();
+        assert!(msg.starts_with(&format!("rank {r}: ")), "ran on rank {r}: {msg}");
+        assert!(msg.contains("inside a worker"), "{msg}");
+    }
 }
 
 /// Sums bytes (so a corrupted large payload would not go unnoticed).
