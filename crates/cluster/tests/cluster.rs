@@ -46,7 +46,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 32] = [
+    let checks: [Check; 33] = [
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -100,6 +100,10 @@ fn main() {
             a_blocking_callback_does_not_hold_another_wait,
         ),
         ("a_pool_built_in_a_job_names_its_rank", a_pool_built_in_a_job_names_its_rank),
+        (
+            "a_future_used_in_its_own_callback_does_not_hang",
+            a_future_used_in_its_own_callback_does_not_hang,
+        ),
     ];
     // `cluster NAME` runs that check alone (while working on it).
     if let Some((name, check)) = checks.iter().find(|c| c.0 == mode) {
@@ -638,6 +642,50 @@ fn a_blocking_callback_does_not_hold_another_wait(_: bool) {
     assert_eq!(pool.submit(sleep_ms, 600).result(), Ok(600));
     assert_eq!(a.result(), Ok(100));
     assert_eq!((ran.load(Ordering::SeqCst), b_ran.load(Ordering::SeqCst)), (2, 1));
+}
+
+/// As `JobFuture` on one machine: inside one of its own done-callbacks a future is not done
+/// yet (it is once they have run), so waiting for it there panics, naming why, instead of
+/// waiting for ever; a callback added there runs next; `cancel` and `terminate` say the
+/// job is finished. Before, each of them waited for ever (the progress thread hung, and
+/// the pool's drop with it).
+fn a_future_used_in_its_own_callback_does_not_hang(_: bool) {
+    let pool = pool();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let f = Arc::new(pool.submit(sleep_ms, 50));
+    let me = f.clone();
+    f.add_done_callback(move |_| {
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            me.wait_timeout(Duration::from_secs(2))
+        }));
+        let said = match waited {
+            Err(p) => p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default(),
+            Ok(done) => format!("wait_timeout returned {done}"),
+        };
+        tx.send(said).unwrap();
+        tx.send(format!("cancel {} terminate {}", me.cancel(), me.terminate())).unwrap();
+        let tx2 = tx.clone();
+        me.add_done_callback(move |o| tx2.send(format!("nested {o:?}")).unwrap());
+        tx.send("added".into()).unwrap();
+    });
+    let mut got = Vec::new();
+    while let Ok(m) = rx.recv_timeout(Duration::from_secs(10)) {
+        got.push(m);
+        if got.len() == 4 {
+            break;
+        }
+    }
+    if got.len() < 4 {
+        std::mem::forget(pool); // its progress thread hangs in the callback
+        panic!("the callback hung: {got:?}");
+    }
+    assert!(got[0].contains("inside one of its own done-callbacks"), "{got:?}");
+    assert_eq!(got[1..], ["cancel false terminate false", "added", "nested Ok(50)"], "{got:?}");
+    assert!(f.wait_timeout(Duration::from_secs(10)));
 }
 
 /// A job that builds a pool: refused (a worker cannot have workers), by the error of the
