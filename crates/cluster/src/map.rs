@@ -181,7 +181,10 @@ where
 
     /// Gives up waiting after `d` in total (Python's `timeout`, as `Map::timeout`): the
     /// iterator then yields one `Err(JobError::Timeout)` and ends; jobs in flight still run.
-    /// The clock starts at the first `next()` (the map is lazy).
+    /// The clock starts at the first `next()` (the map is lazy). The items are read in
+    /// the caller's thread: a read of the input that blocks past the deadline is not
+    /// interrupted — the `Timeout` comes once it returns (Python's `map` reads its whole
+    /// input before its clock starts).
     ///
     /// ```
     /// zeroproc_cluster::init();
