@@ -302,7 +302,8 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
                  return; use the outcome the callback is given"
             );
         }
-        self.shared.wait_until(deadline, || self.slot.is_done())
+        let me = Arc::as_ptr(&self.slot) as *const () as usize;
+        crate::shared::waiting_for(me, || self.shared.wait_until(deadline, || self.slot.is_done()))
     }
 
     /// Waits until the job is done, leaving the outcome in the future (for

@@ -30,6 +30,8 @@
 mod progress;
 mod query;
 
+pub(crate) use progress::waiting_for;
+
 use crate::launch;
 use crate::outbox::Outbox;
 use crate::pool::Record;
@@ -187,6 +189,8 @@ pub(crate) struct Shared {
     /// The progress thread runs deferred callbacks (false before it starts and once it
     /// has ended: then the thread that receives an outcome runs its callbacks).
     pub(crate) callback_thread: AtomicBool,
+    /// The progress thread, unparked when a callback is deferred to it.
+    callback_runner: std::sync::OnceLock<std::thread::Thread>,
 }
 
 /// A node's `STATS` reply, by rank.
@@ -230,6 +234,7 @@ impl Shared {
             last_stats: Mutex::new(None),
             deferred: Mutex::new(Vec::new()),
             callback_thread: AtomicBool::new(false),
+            callback_runner: std::sync::OnceLock::new(),
         }
     }
 
