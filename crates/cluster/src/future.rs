@@ -302,8 +302,14 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
                  return; use the outcome the callback is given"
             );
         }
+        if deadline.is_some() {
+            // Its callbacks go to the progress thread too: a slow one must not overrun
+            // this wait's time-out (the future is done only once they have run).
+            return self.shared.wait_until(deadline, || self.slot.is_done());
+        }
+        // With no time-out, this thread runs them itself (it waits for them anyway).
         let me = Arc::as_ptr(&self.slot) as *const () as usize;
-        crate::shared::waiting_for(me, || self.shared.wait_until(deadline, || self.slot.is_done()))
+        crate::shared::waiting_for(me, || self.shared.wait_until(None, || self.slot.is_done()))
     }
 
     /// Waits until the job is done, leaving the outcome in the future (for

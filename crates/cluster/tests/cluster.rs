@@ -605,7 +605,7 @@ fn callbacks_wait_and_as_completed(_: bool) {
 /// executor's thread runs the callbacks): a callback runs on the pool's progress thread,
 /// never on a thread waiting for another future, whose wait (and `result_timeout`) it
 /// would overrun. Before, the thread that received the outcome ran it: here the main
-/// thread, waiting for `other`, ran `slow`'s 5 s callback before it could return.
+/// thread, waiting for `other`, ran `slow`'s 3 s callback before it could return (and a thread waiting with a time-out for a future ran that future's own callback: `result_timeout` overran).
 fn a_blocking_callback_does_not_hold_another_wait(_: bool) {
     let pool = pool();
     let ran = Arc::new(AtomicUsize::new(0));
@@ -613,19 +613,27 @@ fn a_blocking_callback_does_not_hold_another_wait(_: bool) {
     let r = ran.clone();
     slow.add_done_callback(move |o| {
         assert_eq!(*o, Ok(100));
-        std::thread::sleep(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_secs(3));
         r.fetch_add(1, Ordering::SeqCst);
     });
     // Done while the main thread waits for this one (which nobody else polls for).
     let other = pool.submit(sleep_ms, 400);
     let t = Instant::now();
-    let got = other.result_timeout(Duration::from_secs(3));
+    let got = other.result_timeout(Duration::from_secs(2));
     let waited = t.elapsed();
     assert!(matches!(got, Ok(Ok(400))), "{got:?} after {waited:?}");
-    assert!(waited < Duration::from_secs(4), "the wait ran another future's callback: {waited:?}");
+    assert!(waited < Duration::from_millis(2500), "the wait ran another's callback: {waited:?}");
     // The callback's future is done once its callback has run.
     assert_eq!(slow.result(), Ok(100));
     assert_eq!(ran.load(Ordering::SeqCst), 1);
+    // Nor does a future's own slow callback overrun a wait for it with a time-out: that
+    // future is not done until its callback has run, so the wait times out on time.
+    let own = pool.submit(sleep_ms, 50);
+    own.add_done_callback(|_| std::thread::sleep(Duration::from_millis(1500)));
+    let t = Instant::now();
+    let own = own.result_timeout(Duration::from_millis(300)).expect_err("its callback runs");
+    assert!(t.elapsed() < Duration::from_millis(1200), "ran its callback: {:?}", t.elapsed());
+    assert_eq!(own.result(), Ok(50));
     // A callback that waits for another future whose own callback is still to run (both
     // received by the waiting main thread): the progress thread runs that one meanwhile.
     let (b_ran, r) = (Arc::new(AtomicUsize::new(0)), ran.clone());
