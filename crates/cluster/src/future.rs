@@ -100,7 +100,9 @@ impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {
         if g.is_some() {
             return false;
         }
-        // Relaxed: read by this thread only (`cancel` from a callback `after` runs here).
+        // Relaxed: read by `cancel` in a callback, which `after` runs in this thread or in
+        // the progress thread that took this slot from the deferred list (its lock orders
+        // this store before that read).
         self.cancelled.store(matches!(v, Err(JobError::Cancelled)), Ordering::Relaxed);
         *g = Some(v);
         if lock(&self.callbacks).is_empty() {
@@ -203,7 +205,7 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         if in_own_callbacks(&self.slot) {
             // Finished: its callbacks run (waiting for it here would never return; its
             // outcome is locked while they run).
-            // Relaxed: set before the callbacks run, in this thread.
+            // Relaxed: stored before the callbacks were handed over (see `complete`).
             return self.slot.cancelled.load(Ordering::Relaxed);
         }
         match self.shared.request_cancel(self.token, false) {

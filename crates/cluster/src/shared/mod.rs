@@ -188,7 +188,7 @@ pub(crate) struct Shared {
     deferred: Mutex<Vec<Arc<dyn Dest>>>,
     /// The progress thread runs deferred callbacks (false before it starts and once it
     /// has ended: then the thread that receives an outcome runs its callbacks).
-    pub(crate) callback_thread: AtomicBool,
+    callback_thread: AtomicBool,
     /// The progress thread, unparked when a callback is deferred to it.
     callback_runner: std::sync::OnceLock<std::thread::Thread>,
 }

@@ -29,7 +29,8 @@ pub(crate) fn waiting_for<T>(dest: usize, f: impl FnOnce() -> T) -> T {
 
 impl Shared {
     /// Polls MPI and the local pool once if no other thread does; true if anything
-    /// completed. Callbacks of what completed run in this thread.
+    /// completed. The callbacks of what completed run as [`run_after`](Self::run_after)
+    /// says; on the progress thread, the callbacks deferred to it run first.
     pub(crate) fn progress(&self) -> bool {
         let ran = self.on_callback_thread() && self.run_deferred() > 0;
         let Ok(mut st) = self.state.try_lock() else { return ran };
