@@ -520,6 +520,11 @@ impl Shared {
             }
             want -= 1;
         }
+        if !commands.is_empty() {
+            // A job a map staged (`ClusterMap::refill`) reaches its node before the
+            // cancel of it (the same pair of ranks: MPI keeps their order).
+            self.flush(st);
+        }
         for (rank, k) in commands {
             self.command(rank, op::CANCEL, &k.to_le_bytes());
         }
@@ -627,6 +632,10 @@ impl Shared {
             });
         }
         let Via::Agent(rank) = st.targets[t].via else { return Some(false) };
+        // A job a map staged (`ClusterMap::refill`) reaches its node before the cancel of
+        // it: a node answers a cancel of a job it has not received "not cancelled" (and
+        // ignores a terminate of it), and the job would then run.
+        self.flush(&mut st);
         drop(st);
         let code = if kill { op::TERMINATE_JOB } else { op::CANCEL };
         self.command(rank, code, &token.to_le_bytes());
