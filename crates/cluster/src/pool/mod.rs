@@ -237,6 +237,8 @@ impl ClusterPool {
                     Via::Local(p) => p.shutdown(),
                 }
             }
+            // Jobs a map staged reach their nodes before the command that ends them.
+            self.shared.flush(&mut st);
             ranks
         };
         let live = launch::live();
