@@ -22,10 +22,23 @@ pub(crate) struct Slot<R, E = Never> {
     decode: fn(&[u8]) -> Outcome<R, E>,
     /// The task `.await`ing the job, woken once the outcome is stored.
     waker: Mutex<Option<Waker>>,
+    /// The outcome is `Cancelled` (what `cancel` answers inside the future's own
+    /// callbacks, while `value` is locked).
+    cancelled: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    /// The slot (by address) whose callbacks this thread is running, if any.
+    static IN_CALLBACKS_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether this thread is running the callbacks of the slot at `slot`.
+fn in_own_callbacks<T: ?Sized>(slot: &Arc<T>) -> bool {
+    IN_CALLBACKS_OF.with(|c| c.get()) == Arc::as_ptr(slot) as *const () as usize
 }
 
 impl<R, E> Slot<R, E> {
@@ -36,6 +49,7 @@ impl<R, E> Slot<R, E> {
             done: AtomicBool::new(false),
             callbacks: Mutex::new(Vec::new()),
             waker: Mutex::new(None),
+            cancelled: AtomicBool::new(false),
         })
     }
 
@@ -86,6 +100,10 @@ impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {
         if g.is_some() {
             return false;
         }
+        // Relaxed: read by `cancel` in a callback, which `after` runs in this thread or in
+        // the progress thread that took this slot from the deferred list (its lock orders
+        // this store before that read).
+        self.cancelled.store(matches!(v, Err(JobError::Cancelled)), Ordering::Relaxed);
         *g = Some(v);
         if lock(&self.callbacks).is_empty() {
             // Release: pairs with the Acquire in `is_done`.
@@ -95,9 +113,17 @@ impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {
         true
     }
 
+    fn runs_user_code(&self) -> bool {
+        !lock(&self.callbacks).is_empty()
+    }
+
     fn after(&self) {
         let g = lock(&self.value);
+        // Marked while they run (the previous mark restored: a callback that waits for
+        // another future may run that one's callbacks here).
+        let outer = IN_CALLBACKS_OF.with(|c| c.replace(self as *const Self as usize));
         zeroproc_sched::raw::run_callbacks(g.as_ref(), &self.callbacks);
+        IN_CALLBACKS_OF.with(|c| c.set(outer));
         // Release: pairs with the Acquire in `is_done`.
         self.done.store(true, Ordering::Release);
         drop(g);
@@ -176,6 +202,12 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         if self.done() {
             return self.cancelled();
         }
+        if in_own_callbacks(&self.slot) {
+            // Finished: its callbacks run (waiting for it here would never return; its
+            // outcome is locked while they run).
+            // Relaxed: stored before the callbacks were handed over (see `complete`).
+            return self.slot.cancelled.load(Ordering::Relaxed);
+        }
         match self.shared.request_cancel(self.token, false) {
             // Revoked in rank 0's own pool: its `Cancelled` outcome comes through the
             // pool's outbox; as in Python, the future is done when `cancel` returns true.
@@ -197,7 +229,7 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
     /// worker is killed (on its node) and respawned; the future completes with
     /// [`JobError::Cancelled`]. False if the job was already done.
     pub fn terminate(&self) -> bool {
-        if self.done() {
+        if self.done() || in_own_callbacks(&self.slot) {
             return false;
         }
         // Done when this returns (a job revoked or killed in rank 0's own pool reports
@@ -229,9 +261,20 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
     }
 
     /// Runs `f` with the outcome once the job is done (at once, in this thread, if it is
-    /// done already); otherwise in the thread that receives the outcome (a thread waiting
-    /// on the pool, or the pool's progress thread). A panicking callback is contained.
+    /// done already); otherwise on the pool's progress thread — never on a thread waiting
+    /// for another future, whose wait (and `result_timeout`) a slow callback would
+    /// overrun, as on one machine. (A future cancelled by `cancel` runs its callbacks in
+    /// the cancelling thread, as Python's; once the pool has ended, the thread that
+    /// receives the outcome runs them.) The future is done once its callbacks have run:
+    /// inside one of them, waiting for it panics (it would never return), a callback
+    /// added runs next. A panicking callback is contained.
     pub fn add_done_callback(&self, f: impl FnOnce(&Outcome<R, E>) + Send + 'static) {
+        if in_own_callbacks(&self.slot) {
+            // From one of this future's own callbacks: queued, it runs next (`after` runs
+            // the list until none is left). Before, this waited for them: for ever.
+            lock(&self.slot.callbacks).push(Box::new(f));
+            return;
+        }
         {
             let g = lock(&self.slot.value);
             if g.is_none() {
@@ -249,7 +292,26 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
 
     /// Waits until done or `deadline` (`None`: no limit); true if done.
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        self.slot.is_done() || self.shared.wait_until(deadline, || self.slot.is_done())
+        if self.slot.is_done() {
+            return true;
+        }
+        if in_own_callbacks(&self.slot) {
+            // As `JobFuture`'s: done only once its callbacks have run. Before, this waited
+            // for ever (and the pool's progress thread with it).
+            panic!(
+                "a ClusterFuture was waited for (result, exception, wait_*) inside one of its \
+                 own done-callbacks: it is done only once they have run, so this would never \
+                 return; use the outcome the callback is given"
+            );
+        }
+        if deadline.is_some() {
+            // Its callbacks go to the progress thread too: a slow one must not overrun
+            // this wait's time-out (the future is done only once they have run).
+            return self.shared.wait_until(deadline, || self.slot.is_done());
+        }
+        // With no time-out, this thread runs them itself (it waits for them anyway).
+        let me = Arc::as_ptr(&self.slot) as *const () as usize;
+        crate::shared::waiting_for(me, || self.shared.wait_until(None, || self.slot.is_done()))
     }
 
     /// Waits until the job is done, leaving the outcome in the future (for

@@ -20,6 +20,18 @@ pub fn under_launcher() -> bool {
     LAUNCHER_VARS.iter().any(|v| std::env::var_os(v).is_some())
 }
 
+/// This process's rank as its launcher numbered it (0 without one): what an error names
+/// as where it happened. A worker process inherits its node agent's.
+pub(crate) fn own_rank() -> usize {
+    if CONTROLLER.get().is_some() {
+        return 0;
+    }
+    ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// What rank 0 keeps after start-up.
 pub(crate) struct Controller {
     /// `None` once MPI was finalized.

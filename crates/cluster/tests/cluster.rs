@@ -41,11 +41,12 @@ fn main() {
         "idle" => return idle(),
         "finish-busy" => return finish_while_nodes_send_large_results(),
         "ship-bench" => return ship_bench(),
+        "map-input-bench" => return map_input_bench(),
         _ => {}
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 28] = [
+    let checks: [Check; 33] = [
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -89,6 +90,20 @@ fn main() {
         ),
         ("stats_after_shutdown_keep_the_last_counts", stats_after_shutdown_keep_the_last_counts),
         ("a_map_over_a_slow_input_runs_as_it_reads", a_map_over_a_slow_input_runs_as_it_reads),
+        (
+            "an_item_read_is_sent_before_a_read_that_blocks",
+            an_item_read_is_sent_before_a_read_that_blocks,
+        ),
+        ("an_endless_map_ends_after_shutdown", an_endless_map_ends_after_shutdown),
+        (
+            "a_blocking_callback_does_not_hold_another_wait",
+            a_blocking_callback_does_not_hold_another_wait,
+        ),
+        ("a_pool_built_in_a_job_names_its_rank", a_pool_built_in_a_job_names_its_rank),
+        (
+            "a_future_used_in_its_own_callback_does_not_hang",
+            a_future_used_in_its_own_callback_does_not_hang,
+        ),
     ];
     // `cluster NAME` runs that check alone (while working on it).
     if let Some((name, check)) = checks.iter().find(|c| c.0 == mode) {
@@ -369,6 +384,94 @@ fn a_map_over_a_slow_input_runs_as_it_reads(_: bool) {
     assert!(at_item_3.get() >= Some(1), "results handed back before item 3: {:?}", at_item_3.get());
 }
 
+/// Creates the file `path` (the test sees the job has run) and returns `x`.
+fn mark_and_return((x, path): (u64, String)) -> u64 {
+    std::fs::write(&path, b"").expect("marker");
+    x
+}
+
+/// As `Map` on one machine (`crates/sched/tests/map_stream.rs`): a stream whose first items
+/// are there at once and whose next one waits for the *effect* of a job it already gave (a
+/// job feeding the map's own channel). Each item read is placed before the map reads on;
+/// the pool's progress thread sends what a blocked read left staged. Before, the refill's
+/// batch of 4 read item 1 and then waited in the read of item 2 with job 1 unsent: a
+/// stream like this hung (here: until the 5 s fallback).
+fn an_item_read_is_sent_before_a_read_that_blocks(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let dir = std::env::temp_dir();
+    let marker = |i: u64| {
+        dir.join(format!("zeroproc-cluster-blocking-{}-{i}", std::process::id()))
+            .display()
+            .to_string()
+    };
+    let missed = std::cell::Cell::new(None);
+    let mut k = 0u64;
+    // Items 0 and 1 come at once; item 2 comes once job 1 has run (or after 5 s).
+    let items = std::iter::from_fn(|| {
+        if k == 2 {
+            let t0 = Instant::now();
+            while !std::path::Path::new(&marker(1)).exists()
+                && t0.elapsed() < Duration::from_secs(5)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if !std::path::Path::new(&marker(1)).exists() {
+                missed.set(Some(t0.elapsed()));
+            }
+        }
+        k += 1;
+        (k <= 3).then(|| (k - 1, marker(k - 1)))
+    });
+    let out: Vec<u64> = pool.map(mark_and_return, items).map(Result::unwrap).collect();
+    for i in 0..3 {
+        let _ = std::fs::remove_file(marker(i));
+    }
+    assert_eq!(out, vec![0, 1, 2]);
+    assert_eq!(missed.get(), None, "job 1 had not run while the map waited for item 2");
+}
+
+/// As `Map` on one machine and Python (whose `map` raises `RuntimeError` once after
+/// `shutdown`): a map over an endless input ends once the pool is shut down — the items
+/// read already yield `Err(Shutdown)`, no more are read. Before, every further item was
+/// read and yielded `Err(Shutdown)`: `map(f, 0..)` after `shutdown`, or while another
+/// thread shut the pool down, never ended.
+fn an_endless_map_ends_after_shutdown(_: bool) {
+    const CAP: usize = 1_000_000;
+    for input in ["range", "stream"] {
+        let pool = pool();
+        pool.shutdown();
+        let items: Box<dyn Iterator<Item = u64>> = match input {
+            "range" => Box::new(0u64..),
+            _ => Box::new(std::iter::repeat(3u64)),
+        };
+        let out: Vec<_> = pool.map(square, items).take(CAP).collect();
+        assert!(out.len() < CAP, "{input}: the map over an endless input did not end");
+        assert!(out.iter().all(|r| *r == Err(JobError::Shutdown)), "{input}");
+    }
+    // Shut down by another thread while the map runs: it ends, after the jobs placed.
+    let pool = pool();
+    let (ok, shut, n) = std::thread::scope(|s| {
+        let p = &pool;
+        let h = s.spawn(move || {
+            let (mut ok, mut shut, mut n) = (0, 0, 0);
+            for r in p.map(sleep_ms, std::iter::repeat(5u64)).take(CAP) {
+                match r {
+                    Ok(5) => ok += 1,
+                    Err(JobError::Shutdown) => shut += 1,
+                    other => panic!("{other:?}"),
+                }
+                n += 1;
+            }
+            (ok, shut, n)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        pool.shutdown();
+        h.join().unwrap()
+    });
+    assert!(n < CAP, "the map did not end after shutdown ({ok} done, {shut} Shutdown)");
+    assert!(ok > 0, "no job ran before the shutdown");
+}
+
 /// As `Pool::stats` after `shutdown`: the summary a program prints at its end. Before, the
 /// nodes' pools were gone and `stats()` listed no worker at all.
 fn stats_after_shutdown_keep_the_last_counts(_: bool) {
@@ -495,6 +598,119 @@ fn callbacks_wait_and_as_completed(_: bool) {
     assert_eq!((done.len(), not_done.len()), (1, 1));
     for f in not_done {
         assert!(f.terminate());
+    }
+}
+
+/// As on one machine (`add_done_callback` in docs/python-mapping.md) and in Python (the
+/// executor's thread runs the callbacks): a callback runs on the pool's progress thread,
+/// never on a thread waiting for another future, whose wait (and `result_timeout`) it
+/// would overrun. Before, the thread that received the outcome ran it: here the main
+/// thread, waiting for `other`, ran `slow`'s 3 s callback before it could return (and a thread waiting with a time-out for a future ran that future's own callback: `result_timeout` overran).
+fn a_blocking_callback_does_not_hold_another_wait(_: bool) {
+    let pool = pool();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let slow = pool.submit(sleep_ms, 100);
+    let r = ran.clone();
+    slow.add_done_callback(move |o| {
+        assert_eq!(*o, Ok(100));
+        std::thread::sleep(Duration::from_secs(3));
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    // Done while the main thread waits for this one (which nobody else polls for).
+    let other = pool.submit(sleep_ms, 400);
+    let t = Instant::now();
+    let got = other.result_timeout(Duration::from_secs(2));
+    let waited = t.elapsed();
+    assert!(matches!(got, Ok(Ok(400))), "{got:?} after {waited:?}");
+    assert!(waited < Duration::from_millis(2500), "the wait ran another's callback: {waited:?}");
+    // The callback's future is done once its callback has run.
+    assert_eq!(slow.result(), Ok(100));
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    // Nor does a future's own slow callback overrun a wait for it with a time-out: that
+    // future is not done until its callback has run, so the wait times out on time.
+    let own = pool.submit(sleep_ms, 50);
+    own.add_done_callback(|_| std::thread::sleep(Duration::from_millis(1500)));
+    let t = Instant::now();
+    let own = own.result_timeout(Duration::from_millis(300)).expect_err("its callback runs");
+    assert!(t.elapsed() < Duration::from_millis(1200), "ran its callback: {:?}", t.elapsed());
+    assert_eq!(own.result(), Ok(50));
+    // A callback that waits for another future whose own callback is still to run (both
+    // received by the waiting main thread): the progress thread runs that one meanwhile.
+    let (b_ran, r) = (Arc::new(AtomicUsize::new(0)), ran.clone());
+    let b = pool.submit(sleep_ms, 300);
+    let rb = b_ran.clone();
+    b.add_done_callback(move |_| {
+        rb.fetch_add(1, Ordering::SeqCst);
+    });
+    let a = pool.submit(sleep_ms, 100);
+    a.add_done_callback(move |_| {
+        assert_eq!(b.result(), Ok(300));
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    assert_eq!(pool.submit(sleep_ms, 600).result(), Ok(600));
+    assert_eq!(a.result(), Ok(100));
+    assert_eq!((ran.load(Ordering::SeqCst), b_ran.load(Ordering::SeqCst)), (2, 1));
+}
+
+/// As `JobFuture` on one machine: inside one of its own done-callbacks a future is not done
+/// yet (it is once they have run), so waiting for it there panics, naming why, instead of
+/// waiting for ever; a callback added there runs next; `cancel` and `terminate` say the
+/// job is finished. Before, each of them waited for ever (the progress thread hung, and
+/// the pool's drop with it).
+fn a_future_used_in_its_own_callback_does_not_hang(_: bool) {
+    let pool = pool();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let f = Arc::new(pool.submit(sleep_ms, 50));
+    let me = f.clone();
+    f.add_done_callback(move |_| {
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            me.wait_timeout(Duration::from_secs(2))
+        }));
+        let said = match waited {
+            Err(p) => p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default(),
+            Ok(done) => format!("wait_timeout returned {done}"),
+        };
+        tx.send(said).unwrap();
+        tx.send(format!("cancel {} terminate {}", me.cancel(), me.terminate())).unwrap();
+        let tx2 = tx.clone();
+        me.add_done_callback(move |o| tx2.send(format!("nested {o:?}")).unwrap());
+        tx.send("added".into()).unwrap();
+    });
+    let mut got = Vec::new();
+    while let Ok(m) = rx.recv_timeout(Duration::from_secs(10)) {
+        got.push(m);
+        if got.len() == 4 {
+            break;
+        }
+    }
+    if got.len() < 4 {
+        std::mem::forget(pool); // its progress thread hangs in the callback
+        panic!("the callback hung: {got:?}");
+    }
+    assert!(got[0].contains("inside one of its own done-callbacks"), "{got:?}");
+    assert_eq!(got[1..], ["cancel false terminate false", "added", "nested Ok(50)"], "{got:?}");
+    assert!(f.wait_timeout(Duration::from_secs(10)));
+}
+
+/// A job that builds a pool: refused (a worker cannot have workers), by the error of the
+/// rank whose worker tried, with the reason.
+fn build_in_a_job(_: u64) -> (String, u32) {
+    let e = ClusterPool::new().map(|_| ()).expect_err("a pool built inside a worker");
+    (e.to_string(), rank())
+}
+
+/// Before, the error said "rank 0: pools cannot be created inside a worker" for a job that
+/// ran on rank 1 or 2: the wrong place.
+fn a_pool_built_in_a_job_names_its_rank(_: bool) {
+    let pool = pool();
+    for f in (0..4).map(|x| pool.submit(build_in_a_job, x)).collect::<Vec<_>>() {
+        let (msg, r) = f.result().unwrap();
+        assert!(msg.starts_with(&format!("rank {r}: ")), "ran on rank {r}: {msg}");
+        assert!(msg.contains("inside a worker"), "{msg}");
     }
 }
 
@@ -1252,6 +1468,51 @@ fn ship_bench() {
         );
     }
     println!("ship-bench: {} arrays shipped", zeroproc_cluster::arrays_shipped());
+}
+
+/// Mode `map-input-bench [N] [ROUNDS]`: tiny jobs (`x * 2`) through `map` over `0..N`, a
+/// filled `std::sync::mpsc` receiver and a filled `crossbeam_channel` one (inputs whose
+/// `size_hint` promises nothing), alternated, default pool. Prints jobs/s; asserts only
+/// the results.
+fn map_input_bench() {
+    let arg = |i: usize, d: u64| std::env::args().nth(i).and_then(|a| a.parse().ok()).unwrap_or(d);
+    let (n, rounds) = (arg(2, 200_000), arg(3, 3));
+    let pool = ClusterPool::new().unwrap();
+    let expect: u64 = (0..n).map(|x| 2 * x).sum();
+    // CPU time of this process (rank 0: the map's thread and the progress thread; the
+    // workers are other processes), less sensitive to a loaded machine than the rate.
+    let cpu = || {
+        // SAFETY: getrusage(2) writes the zeroed struct it is given.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; RUSAGE_SELF is always valid.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+        let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        s(u.ru_utime) + s(u.ru_stime)
+    };
+    let run = |name: &str, items: &mut dyn Iterator<Item = u64>| {
+        let (t, c) = (Instant::now(), cpu());
+        let sum: u64 = pool.map(|x: u64| 2 * x, items).map(Result::unwrap).sum();
+        let rate = n as f64 / t.elapsed().as_secs_f64() / 1e6;
+        let ns = (cpu() - c) / n as f64 * 1e9;
+        assert_eq!(sum, expect, "{name}");
+        format!("{rate:.3} M/s ({ns:.0} ns CPU/job)")
+    };
+    for round in 0..rounds {
+        let range = run("range", &mut (0..n));
+        let (tx, rx) = std::sync::mpsc::channel();
+        (0..n).for_each(|x| tx.send(x).unwrap());
+        drop(tx);
+        let mpsc = run("mpsc", &mut rx.into_iter());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (0..n).for_each(|x| tx.send(x).unwrap());
+        drop(tx);
+        let cb = run("crossbeam", &mut rx.into_iter());
+        println!(
+            "map-input-bench round {round}: {n} tiny jobs, {} workers: range {range}, mpsc {mpsc}, \
+             crossbeam {cb}",
+            pool.workers()
+        );
+    }
 }
 
 /// What the initializer read: the sum and the process whose memfd the elements are in.

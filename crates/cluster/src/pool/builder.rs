@@ -363,8 +363,10 @@ impl ClusterBuilder {
             if let Some(Ok(init)) = &self.initializer {
                 b = b.forwarded_initializer(init);
             }
-            let p =
-                b.build().map_err(|e| ClusterError::Node { rank: 0, message: e.to_string() })?;
+            // This process's own pool: rank 0's, or, built in a job, that of the node whose
+            // worker runs it (before, always "rank 0").
+            let rank = launch::own_rank();
+            let p = b.build().map_err(|e| ClusterError::Node { rank, message: e.to_string() })?;
             max_record = max_record.min(p.max_record());
             targets.push(Target::new(Via::Local(p), local, local * self.window_per_worker));
         }

@@ -18,22 +18,31 @@ mod submit;
 
 pub use builder::{ClusterBuilder, ClusterError};
 
-/// Polls while nobody waits, so that callbacks run and queued jobs flow.
+/// Polls while nobody waits, so that callbacks run and queued jobs flow; runs the
+/// done-callbacks a waiting thread received for other futures (unparked at once).
 fn progress_loop(shared: &Shared, stop: &AtomicBool) {
+    shared.start_callbacks();
     let mut idle = Idle::default();
     // Relaxed: a stop flag; the joiner synchronizes through `join`.
     while !stop.load(Ordering::Relaxed) {
         // Relaxed: a hint (a waiter drives progress itself).
+        // Parked rather than asleep: a waiting thread that defers a callback unparks it.
         if shared.waiters.load(Ordering::Relaxed) > 0 {
-            std::thread::sleep(Duration::from_millis(1));
+            if shared.run_deferred() == 0 {
+                std::thread::park_timeout(Duration::from_millis(1));
+            }
             continue;
         }
         if shared.progress() {
             idle.active();
         } else {
-            idle.pause();
+            match idle.next_pause() {
+                Duration::ZERO => std::thread::yield_now(),
+                d => std::thread::park_timeout(d),
+            }
         }
     }
+    shared.stop_callbacks();
 }
 
 /// The executor over every node of an MPI run: [`Pool`](zeroproc_sched::Pool)'s API, jobs spread over the
@@ -228,6 +237,8 @@ impl ClusterPool {
                     Via::Local(p) => p.shutdown(),
                 }
             }
+            // Jobs a map staged reach their nodes before the command that ends them.
+            self.shared.flush(&mut st);
             ranks
         };
         let live = launch::live();

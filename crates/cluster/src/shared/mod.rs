@@ -23,10 +23,14 @@
 //! **Progress is caller-driven** (as in the local pool): a thread waiting for a result
 //! polls MPI and the local pool itself (`progress`, a `try_lock`), yielding and then
 //! sleeping with backoff (`idle.rs`); the pool's progress thread polls only while nobody
-//! waits, so callbacks run and queued jobs flow on their own.
+//! waits, so callbacks run and queued jobs flow on their own. Done-callbacks a waiting
+//! thread receives are handed to the progress thread (`run_after`): a wait never runs
+//! another future's callback.
 
 mod progress;
 mod query;
+
+pub(crate) use progress::waiting_for;
 
 use crate::launch;
 use crate::outbox::Outbox;
@@ -48,6 +52,11 @@ pub(crate) trait Dest: Send + Sync {
     fn complete(&self, index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool;
     /// Runs callbacks, outside the lock.
     fn after(&self) {}
+    /// True if [`after`](Self::after) runs user code (done-callbacks): then a thread
+    /// waiting on the pool hands it to the pool's progress thread (`Shared::run_after`).
+    fn runs_user_code(&self) -> bool {
+        false
+    }
 }
 
 /// Where a target's jobs go.
@@ -123,7 +132,17 @@ pub(crate) struct State {
     pub terminating: bool,
     /// Bytes of the records kept in `Owed::resend` (at most [`KEEP_FOR_RESEND`]).
     kept: usize,
+    /// When a record was first staged in a `Target::outgoing` batch since the last
+    /// [`Shared::flush`] (a map staged it and its input's next read blocks): a progress
+    /// poll sends batches staged for over [`STAGED_MAX`].
+    staged_at: Option<std::time::Instant>,
 }
+
+/// How long a record staged for a node (by a map whose input's next read is slow, or
+/// blocks) waits before a progress poll sends it. Short against a blocking read; long
+/// enough that the progress thread, polling hot while a map reads a fast input, does not
+/// split the map's batches into a message per job.
+pub(crate) const STAGED_MAX: Duration = Duration::from_millis(1);
 
 /// The most record bytes a cluster pool keeps to move jobs between nodes; past it a job
 /// sent to a node stays there (its record is not kept), so rank 0's memory stays bounded
@@ -164,6 +183,14 @@ pub(crate) struct Shared {
     /// Each agent's statistics when its node pool went down, as (rank, `STATS` reply):
     /// what `stats()` reports once the pool has ended, as `Pool::stats` after shutdown.
     last_stats: Mutex<Option<Vec<NodeStats>>>,
+    /// Done-callbacks a waiting thread received, for the progress thread to run
+    /// (`run_after`).
+    deferred: Mutex<Vec<Arc<dyn Dest>>>,
+    /// The progress thread runs deferred callbacks (false before it starts and once it
+    /// has ended: then the thread that receives an outcome runs its callbacks).
+    callback_thread: AtomicBool,
+    /// The progress thread, unparked when a callback is deferred to it.
+    callback_runner: std::sync::OnceLock<std::thread::Thread>,
 }
 
 /// A node's `STATS` reply, by rank.
@@ -192,6 +219,7 @@ impl Shared {
                 cancel_asked: HashSet::new(),
                 kept: 0,
                 terminating: false,
+                staged_at: None,
             }),
             closed: AtomicBool::new(false),
             local_outbox,
@@ -204,6 +232,9 @@ impl Shared {
             created: std::time::Instant::now(),
             cancel_on_drop: false,
             last_stats: Mutex::new(None),
+            deferred: Mutex::new(Vec::new()),
+            callback_thread: AtomicBool::new(false),
+            callback_runner: std::sync::OnceLock::new(),
         }
     }
 
@@ -328,7 +359,7 @@ impl Shared {
         record: AlignedVec<16>,
     ) -> Result<(), AlignedVec<16>> {
         st.targets[t].in_flight += 1;
-        let State { targets, owed, after, kept, .. } = &mut *st;
+        let State { targets, owed, after, kept, staged_at, .. } = &mut *st;
         let target = &mut targets[t];
         let local = match &target.via {
             Via::Agent(rank) => {
@@ -344,6 +375,9 @@ impl Shared {
                     }
                 }
                 let tokens: Vec<u64> = needs.iter().map(|n| n.token).collect();
+                if staged_at.is_none() {
+                    *staged_at = Some(std::time::Instant::now());
+                }
                 wire::push_job(&mut target.outgoing, token, timeout_ns, &record, &tokens);
                 target.sent.push_back(token);
                 if target.sent.len() > 2 * target.in_flight + 64 {
@@ -486,6 +520,11 @@ impl Shared {
             }
             want -= 1;
         }
+        if !commands.is_empty() {
+            // A job a map staged (`ClusterMap::refill`) reaches its node before the
+            // cancel of it (the same pair of ranks: MPI keeps their order).
+            self.flush(st);
+        }
         for (rank, k) in commands {
             self.command(rank, op::CANCEL, &k.to_le_bytes());
         }
@@ -501,7 +540,7 @@ impl Shared {
 
     /// Sends every agent's staged records.
     pub(crate) fn flush(&self, st: &mut State) {
-        if st.targets.iter().all(|t| t.outgoing.is_empty()) {
+        if st.staged_at.take().is_none() {
             return;
         }
         let Some(mut c) = launch::controller() else { return };
@@ -593,6 +632,10 @@ impl Shared {
             });
         }
         let Via::Agent(rank) = st.targets[t].via else { return Some(false) };
+        // A job a map staged (`ClusterMap::refill`) reaches its node before the cancel of
+        // it: a node answers a cancel of a job it has not received "not cancelled" (and
+        // ignores a terminate of it), and the job would then run.
+        self.flush(&mut st);
         drop(st);
         let code = if kill { op::TERMINATE_JOB } else { op::CANCEL };
         self.command(rank, code, &token.to_le_bytes());
