@@ -150,22 +150,29 @@ fn fill100(h: &Heap<'_>) -> Vec<Offset<u8>> {
     v
 }
 
-#[test]
-fn a_merger_killed_with_a_full_stash_loses_nothing() {
-    let s = seg();
-    let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
+/// Frees `blocks` and plays a merger `pid` that took the merge lock and drained the
+/// 100-byte list into its stash; returns how many blocks it stashed.
+fn stash_all(h: &Heap<'_>, blocks: &[Offset<u8>], pid: u64) -> usize {
     let c = class100();
-    let blocks = fill100(&h);
-    for b in &blocks {
+    for b in blocks {
         h.free(*b).unwrap();
     }
-    // A merger (a dead process) drained the whole list into its stash, then died.
-    h.header().merge_owner.store(7 << 32 | dead_pid(), Relaxed);
+    h.header().merge_owner.store(7 << 32 | pid, Relaxed);
     let mut n = 0;
     while let Some(i) = h.pop(c).unwrap() {
         h.stash_push(i, c);
         n += 1;
     }
+    n
+}
+
+#[test]
+fn a_merger_killed_with_a_full_stash_loses_nothing() {
+    let s = seg();
+    let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
+    let blocks = fill100(&h);
+    // A merger (a dead process) drained the whole list into its stash, then died.
+    let n = stash_all(&h, &blocks, dead_pid());
     assert_eq!(n, blocks.len());
     h.check().unwrap();
     let st = h.stats();
@@ -243,17 +250,10 @@ impl Drop for Stopped {
 fn an_allocation_gives_up_on_a_merge_lock_held_by_a_stopped_process() {
     let s = seg();
     let h = Heap::init_in(&s, REGION, 1 << 16).unwrap();
-    let c = class100();
     let blocks = fill100(&h);
-    for b in &blocks {
-        h.free(*b).unwrap();
-    }
     // A merger drained the list into its stash and was stopped there, lock held.
     let stopped = Stopped::new();
-    h.header().merge_owner.store(7 << 32 | stopped.pid() as u64, Relaxed);
-    while let Some(i) = h.pop(c).unwrap() {
-        h.stash_push(i, c);
-    }
+    stash_all(&h, &blocks, stopped.pid() as u64);
     assert_eq!(h.merge_holder(), Some(stopped.pid()));
     // The allocation cannot be served until it resumes; it must say so (OutOfMemory)
     // rather than wait inside `alloc` for as long as the stop lasts. Before the fix this
