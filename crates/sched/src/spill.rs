@@ -170,17 +170,39 @@ impl ToHeap<'_> {
                 if can {
                     SpillFailed::HeapFull(e.to_string())
                 } else {
-                    SpillFailed::TooLarge(format!(
-                        "{e}: the pool's spill heap ({} bytes) cannot hold a block that large \
-                         now or later (it is larger than the whole heap); give the pool a \
-                         larger spill_heap",
-                        h.region_len()
-                    ))
+                    SpillFailed::TooLarge(too_large(&e.to_string(), block_size, &h))
                 }
             }
             e => SpillFailed::Other(e.to_string()),
         })
     }
+}
+
+/// The message of a payload that no block of the heap `h` can ever hold: `block` is the
+/// size of the block it needs. It names the heap's limit (what `spill_heap` set), not its
+/// current size: before, it printed the size the heap had grown to (64 MiB for a fresh
+/// pool), so a 900 MiB payload under the default 1 GiB limit read as "larger than the
+/// whole heap (67108864 bytes)". A payload's block is its size rounded up to a size class
+/// (at most a quarter more), so the message also says the largest payload that fits.
+fn too_large(e: &str, block: u64, h: &Heap<'_>) -> String {
+    // `can_hold` is monotonic in the size: the largest size it holds, by bisection.
+    let (mut lo, mut hi) = (0u64, block);
+    while lo + 1 < hi {
+        let mid = lo + (hi - lo) / 2;
+        if h.can_hold(mid as usize) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    format!(
+        "{e}: the pool's spill heap may grow to {max} bytes (its `spill_heap` limit) and \
+         carries a payload in one block, its size rounded up to a size class (at most a \
+         quarter more), so it can never hold this {block}-byte block: the largest archived \
+         payload it carries is {lo} bytes; give the pool a larger spill_heap, or pass the data in a \
+         SharedArray (its handle is a few bytes)",
+        max = h.max_region_len(),
+    )
 }
 
 impl Overflow for ToHeap<'_> {
