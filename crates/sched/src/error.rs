@@ -109,8 +109,9 @@ pub enum JobError<E = Never> {
     /// itself was not stopped.
     Timeout,
     /// The job was cancelled ([`JobFuture::cancel`](crate::JobFuture::cancel) before it
-    /// started, [`JobFuture::terminate`](crate::JobFuture::terminate) while it ran, or
-    /// `shutdown(cancel_futures = true)`).
+    /// started, [`JobFuture::terminate`](crate::JobFuture::terminate) while it ran,
+    /// `shutdown(cancel_futures = true)`, [`Pool::terminate`](crate::Pool::terminate), or a
+    /// shutdown's `timeout` that ran out while it ran).
     Cancelled,
     /// The job's data was unusable — despite the name, in either direction: the arguments
     /// could not be encoded at submission (a serializer error; the job never ran), the
