@@ -84,7 +84,9 @@ pub type Never = std::convert::Infallible;
 pub enum JobError<E = Never> {
     /// The job panicked; the pool and its worker carry on.
     Panicked {
-        /// The panic message and location.
+        /// The panic message and location. One longer than a completion record (about
+        /// 128 KiB with the default ring) keeps its start and its end (the location)
+        /// around a note of how much was cut; the whole message is on the worker's stderr.
         message: String,
     },
     /// The worker process died while running the job (segfault, abort, SIGKILL, exit).

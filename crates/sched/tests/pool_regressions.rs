@@ -427,3 +427,19 @@ fn a_map_over_an_endless_input_ends_once_the_pool_is_shut_down() {
     assert!(ok > 0 && got.len() < 10_000, "{ok} ok of {}", got.len());
     assert!(got[ok..].iter().all(|r| r == &Err(JobError::Shutdown)), "{:?}", &got[ok..]);
 }
+
+/// A panic message longer than a completion record: its start and its location come back,
+/// with a note of the cut, and no character is split. It came back cut at byte 131,056
+/// without a word, its location lost and a U+FFFD where the cut split a character
+/// (new-user finding).
+#[test]
+fn a_huge_panic_message_keeps_its_location_and_says_it_was_cut() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let r = pool.submit(|n: u64| -> u64 { panic!("{}", "€".repeat(n as usize)) }, 100_000).result();
+    let Err(JobError::Panicked { message }) = r else { panic!("{:?}", r.map(|_| ())) };
+    assert!(!message.contains('\u{FFFD}'), "a character was split");
+    assert!(message.contains("bytes cut: the message had"), "no note of the cut");
+    let end: String =
+        message.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+    assert!(message.contains("pool_regressions.rs"), "the location was lost: ...{end}");
+}
