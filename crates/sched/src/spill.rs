@@ -164,11 +164,25 @@ impl ToHeap<'_> {
         spill::spill_recorded(&h, value, first, record).map_err(|e| match e {
             // Full now: wait, if a block that size can come back (freed neighbours merge);
             // else it never will.
-            spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. }) => {
+            spill::SpillError::Heap(AllocError::OutOfMemory {
+                block_size,
+                carve_remaining,
+                ..
+            }) => {
                 let can = block_size <= h.region_len()
                     && h.can_hold((block_size as usize).saturating_sub(16));
                 if can {
                     SpillFailed::HeapFull(e.to_string())
+                } else if h.can_hold((block_size as usize).saturating_sub(16)) {
+                    // Under the limit, but past what the heap can still carve: its room went
+                    // to blocks for earlier payloads (free or not), which are not merged
+                    // with the uncarved rest.
+                    SpillFailed::TooLarge(carved_away(
+                        &e.to_string(),
+                        block_size,
+                        carve_remaining,
+                        &h,
+                    ))
                 } else {
                     SpillFailed::TooLarge(too_large(&e.to_string(), block_size, &h))
                 }
@@ -202,6 +216,26 @@ fn too_large(e: &str, block: u64, h: &Heap<'_>) -> String {
          payload it carries is {lo} bytes; give the pool a larger spill_heap, or pass the data in a \
          SharedArray (its handle is a few bytes)",
         max = h.max_region_len(),
+    )
+}
+
+/// The message of a payload whose block fits under the heap's limit but not in what is
+/// left to carve, the rest of the heap having been carved into blocks for earlier payloads
+/// (a heap that carried 200 then 400 MiB cannot carry 800 MiB under the default 1 GiB,
+/// though a fresh one can: new-user finding). It said the heap "can never hold" the block
+/// while naming a larger payload that it carries.
+fn carved_away(e: &str, block: u64, remaining: u64, h: &Heap<'_>) -> String {
+    let carved = h.region_len().saturating_sub(remaining);
+    format!(
+        "{e}: the pool's spill heap may grow to {max} bytes (its `spill_heap` limit), but \
+         {carved} bytes of it are carved into blocks for earlier payloads (free or not), \
+         which are reused for payloads of their size and not merged with the rest, so this \
+         {block}-byte block cannot be made in this pool, though a fresh pool's heap would \
+         hold it: give the pool a spill_heap of at least {need} bytes (what is carved plus \
+         this block), carry payloads this large first, or pass the data in a SharedArray \
+         (its handle is a few bytes)",
+        max = h.max_region_len(),
+        need = carved.saturating_add(block),
     )
 }
 
