@@ -339,9 +339,10 @@ const NO_WORKERS_WHY: &str = "every worker slot was retired — its worker faile
 /// usual cause when it has one.
 fn signal_cause(signal: i32) -> &'static str {
     match signal {
+        // Who sent it is not known (a job can kill its own process): the usual senders.
         libc::SIGKILL => {
-            ", SIGKILL: killed from outside the pool — usually the kernel's OOM killer, or a \
-             `kill -9`"
+            ", SIGKILL: usually the kernel's OOM killer, or a `kill -9` (from outside the \
+             pool, or by the job itself)"
         }
         libc::SIGTERM => {
             ", SIGTERM: stopped from outside the pool — a `kill`, or a service manager \
