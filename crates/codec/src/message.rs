@@ -46,8 +46,12 @@ use rkyv::{rancor, Archive, Deserialize, Portable};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent to a worker or another process: it is not encodable",
     label = "not encodable",
-    note = "put `#[zeroproc::data]` on the definition of `{Self}` (it derives rkyv's Archive, \
-            Serialize and Deserialize with zeroproc's rkyv); every field must be encodable too",
+    note = "if `{Self}` is your own type, put `#[zeroproc::data]` on its definition (it \
+            derives rkyv's Archive, Serialize and Deserialize with zeroproc's rkyv); every field \
+            must be encodable too",
+    note = "a type of std or of another crate that rkyv does not encode (`PathBuf`, `OsString`, \
+            `Instant`, `File`, ...) goes as a value that is: a `String` (`path.to_str()`, \
+            `os.into_string()`), its bytes (`OsStr::as_bytes` into a `Vec<u8>`), a number",
     note = "a reference (`&T`, `&str`, `&[T]`) is never encodable, as the other process has \
             no access to this one's memory: send an owned value (`String`, `Vec<T>`, `T`); \
             for large read-only data, `pool.share(&value)` or a `SharedArray` sends a handle",

@@ -84,7 +84,9 @@ pub type Never = std::convert::Infallible;
 pub enum JobError<E = Never> {
     /// The job panicked; the pool and its worker carry on.
     Panicked {
-        /// The panic message and location.
+        /// The panic message and location. One longer than a completion record (about
+        /// 128 KiB with the default ring) keeps its start and its end (the location)
+        /// around a note of how much was cut; the whole message is on the worker's stderr.
         message: String,
     },
     /// The worker process died while running the job (segfault, abort, SIGKILL, exit).
@@ -109,8 +111,9 @@ pub enum JobError<E = Never> {
     /// itself was not stopped.
     Timeout,
     /// The job was cancelled ([`JobFuture::cancel`](crate::JobFuture::cancel) before it
-    /// started, [`JobFuture::terminate`](crate::JobFuture::terminate) while it ran, or
-    /// `shutdown(cancel_futures = true)`).
+    /// started, [`JobFuture::terminate`](crate::JobFuture::terminate) while it ran,
+    /// `shutdown(cancel_futures = true)`, [`Pool::terminate`](crate::Pool::terminate), or a
+    /// shutdown's `timeout` that ran out while it ran).
     Cancelled,
     /// The job's data was unusable — despite the name, in either direction: the arguments
     /// could not be encoded at submission (a serializer error; the job never ran), the
@@ -312,7 +315,7 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
             JobError::Decode { message } => write!(f, "job data invalid: {message}"),
             JobError::Job(e) => write!(f, "job failed: {e:?}"),
             JobError::NoWorkers => {
-                write!(f, "no worker left to run the job: every worker slot was retired")
+                write!(f, "no worker left to run the job: {NO_WORKERS_WHY}")
             }
             JobError::Shutdown => write!(f, "cannot run new jobs after the pool was shut down"),
             JobError::TooLarge { message } => write!(f, "too large to carry: {message}"),
@@ -322,13 +325,24 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
 
 impl<E: fmt::Debug> std::error::Error for JobError<E> {}
 
+/// Why a pool has no worker: the two ways a slot is retired, so the message names the
+/// likely cause (it said only "every worker slot was retired": a new user whose
+/// initializer failed in the respawned workers could not tell why; Python's
+/// `BrokenProcessPool` names no cause either, but its log shows the initializer's
+/// exception).
+const NO_WORKERS_WHY: &str = "every worker slot was retired — its worker failed to start \
+    several times in a row (most often the pool's initializer failing in the respawned \
+    workers: its panic is on stderr; or the program can no longer be started), or one of its \
+    rings was found corrupt; the pool cannot run jobs any more: build a new one";
+
 /// What a signal that killed a worker usually means, for messages: its name, and its
 /// usual cause when it has one.
 fn signal_cause(signal: i32) -> &'static str {
     match signal {
+        // Who sent it is not known (a job can kill its own process): the usual senders.
         libc::SIGKILL => {
-            ", SIGKILL: killed from outside the pool — usually the kernel's OOM killer, or a \
-             `kill -9`"
+            ", SIGKILL: usually the kernel's OOM killer, or a `kill -9` (from outside the \
+             pool, or by the job itself)"
         }
         libc::SIGTERM => {
             ", SIGTERM: stopped from outside the pool — a `kill`, or a service manager \
@@ -578,7 +592,7 @@ impl<A> fmt::Display for TrySubmitError<A> {
             TrySubmitError::Shutdown(_) => write!(f, "the pool is shut down"),
             TrySubmitError::Encode(_, e) if crate::fntable::is_table_full(e) => write!(f, "{e}"),
             TrySubmitError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
-            TrySubmitError::NoWorkers(_) => write!(f, "every worker slot was retired"),
+            TrySubmitError::NoWorkers(_) => f.write_str(NO_WORKERS_WHY),
             TrySubmitError::TooLarge(_, e) => write!(f, "arguments too large: {e}"),
         }
     }
@@ -593,7 +607,7 @@ impl<A> fmt::Display for SubmitTimeoutError<A> {
             }
             SubmitTimeoutError::Encode(_, e) => write!(f, "arguments not encodable: {e}"),
             SubmitTimeoutError::Timeout(_) => write!(f, "no room in the submission rings in time"),
-            SubmitTimeoutError::NoWorkers(_) => write!(f, "every worker slot was retired"),
+            SubmitTimeoutError::NoWorkers(_) => f.write_str(NO_WORKERS_WHY),
             SubmitTimeoutError::TooLarge(_, e) => write!(f, "arguments too large: {e}"),
         }
     }

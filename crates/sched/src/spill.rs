@@ -164,23 +164,79 @@ impl ToHeap<'_> {
         spill::spill_recorded(&h, value, first, record).map_err(|e| match e {
             // Full now: wait, if a block that size can come back (freed neighbours merge);
             // else it never will.
-            spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. }) => {
+            spill::SpillError::Heap(AllocError::OutOfMemory {
+                block_size,
+                carve_remaining,
+                ..
+            }) => {
                 let can = block_size <= h.region_len()
                     && h.can_hold((block_size as usize).saturating_sub(16));
                 if can {
                     SpillFailed::HeapFull(e.to_string())
-                } else {
-                    SpillFailed::TooLarge(format!(
-                        "{e}: the pool's spill heap ({} bytes) cannot hold a block that large \
-                         now or later (it is larger than the whole heap); give the pool a \
-                         larger spill_heap",
-                        h.region_len()
+                } else if h.can_hold((block_size as usize).saturating_sub(16)) {
+                    // Under the limit, but past what the heap can still carve: its room went
+                    // to blocks for earlier payloads (free or not), which are not merged
+                    // with the uncarved rest.
+                    SpillFailed::TooLarge(carved_away(
+                        &e.to_string(),
+                        block_size,
+                        carve_remaining,
+                        &h,
                     ))
+                } else {
+                    SpillFailed::TooLarge(too_large(&e.to_string(), block_size, &h))
                 }
             }
             e => SpillFailed::Other(e.to_string()),
         })
     }
+}
+
+/// The message of a payload that no block of the heap `h` can ever hold: `block` is the
+/// size of the block it needs. It names the heap's limit (what `spill_heap` set), not its
+/// current size: before, it printed the size the heap had grown to (64 MiB for a fresh
+/// pool), so a 900 MiB payload under the default 1 GiB limit read as "larger than the
+/// whole heap (67108864 bytes)". A payload's block is its size rounded up to a size class
+/// (at most a quarter more), so the message also says the largest payload that fits.
+fn too_large(e: &str, block: u64, h: &Heap<'_>) -> String {
+    // `can_hold` is monotonic in the size: the largest size it holds, by bisection.
+    let (mut lo, mut hi) = (0u64, block);
+    while lo + 1 < hi {
+        let mid = lo + (hi - lo) / 2;
+        if h.can_hold(mid as usize) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    format!(
+        "{e}: the pool's spill heap may grow to {max} bytes (its `spill_heap` limit) and \
+         carries a payload in one block, its size rounded up to a size class (at most a \
+         quarter more), so it can never hold this {block}-byte block: the largest archived \
+         payload it carries is {lo} bytes; give the pool a larger spill_heap, or pass the data in a \
+         SharedArray (its handle is a few bytes)",
+        max = h.max_region_len(),
+    )
+}
+
+/// The message of a payload whose block fits under the heap's limit but not in what is
+/// left to carve, the rest of the heap having been carved into blocks for earlier payloads
+/// (a heap that carried 200 then 400 MiB cannot carry 800 MiB under the default 1 GiB,
+/// though a fresh one can: new-user finding). It said the heap "can never hold" the block
+/// while naming a larger payload that it carries.
+fn carved_away(e: &str, block: u64, remaining: u64, h: &Heap<'_>) -> String {
+    let carved = h.region_len().saturating_sub(remaining);
+    format!(
+        "{e}: the pool's spill heap may grow to {max} bytes (its `spill_heap` limit), but \
+         {carved} bytes of it are carved into blocks for earlier payloads (free or not), \
+         which are reused for payloads of their size and not merged with the rest, so this \
+         {block}-byte block cannot be made in this pool, though a fresh pool's heap would \
+         hold it: give the pool a spill_heap of at least {need} bytes (what is carved plus \
+         this block), carry payloads this large first, or pass the data in a SharedArray \
+         (its handle is a few bytes)",
+        max = h.max_region_len(),
+        need = carved.saturating_add(block),
+    )
 }
 
 impl Overflow for ToHeap<'_> {

@@ -125,3 +125,44 @@ fn a_result_the_heap_can_never_hold_is_too_large_at_once() {
     }
     assert_eq!(pool.submit(len_of, vec![0u8; 100]).result(), Ok(100), "still serving");
 }
+
+/// A payload under the heap's limit that still cannot fit (its block is rounded up to a
+/// size class): the message names the limit that `spill_heap` set and the largest payload
+/// that fits. It printed the size the heap had grown to so far ("spill heap (67108864
+/// bytes) ... larger than the whole heap" for 97 MiB under a 100 MiB limit: new-user
+/// finding, a 900 MiB argument under the default 1 GiB read the same).
+#[test]
+fn too_large_names_the_heap_limit_not_its_current_size() {
+    let limit = 100usize << 20;
+    let pool = Pool::builder().workers(1).spill_heap(limit).build().expect("pool");
+    let r = pool.submit(len_of, bytes_of(97 << 20)).result();
+    let Err(JobError::TooLarge { message }) = r else { panic!("{r:?}") };
+    assert!(message.contains(&format!("grow to {limit} bytes")), "{message}");
+    // The 96 MiB class (the next, 112 MiB, is past the limit), less its 16-byte header.
+    let largest = (96usize << 20) - 16;
+    let said = format!("the largest archived payload it carries is {largest} bytes");
+    assert!(message.contains(&said), "{message}");
+    // A value that size less its envelope fits.
+    let fits = largest - 64;
+    assert_eq!(pool.submit(len_of, bytes_of(fits)).result(), Ok(fits));
+}
+
+/// A payload under the limit after smaller ones carved most of the heap: the free blocks
+/// carved last and the room past them, up to the limit, make its block, as a fresh pool's
+/// heap would. It was `TooLarge` (new-user finding: 200 MiB, then 400 MiB, then 800 MiB
+/// under the default 1 GiB; the heap refused to grow for a block that did not fit after
+/// what was carved, and merged only what was carved).
+#[test]
+fn a_payload_past_what_is_left_to_carve_merges_free_blocks_with_the_rest() {
+    const MIB: usize = 1 << 20;
+    let pool = Pool::builder().workers(1).spill_heap(200 * MIB).build().expect("pool");
+    // A 12 MiB block, then a 64 MiB one: the heap grows to 128 MiB, 76 MiB carved.
+    assert_eq!(pool.submit(len_of, bytes_of(10 * MIB)).result(), Ok(10 * MIB));
+    assert_eq!(pool.submit(len_of, bytes_of(60 * MIB)).result(), Ok(60 * MIB));
+    // A 160 MiB block: under the 200 MiB limit, but 76 + 160 is past it.
+    let r = pool.submit(len_of, bytes_of(150 * MIB)).result();
+    assert_eq!(r.map_err(|e| e.to_string()), Ok(150 * MIB));
+    // The smaller sizes still fit after it (the window's rest was cut into free blocks).
+    assert_eq!(pool.submit(len_of, bytes_of(10 * MIB)).result(), Ok(10 * MIB));
+    assert_eq!(pool.submit(len_of, bytes_of(150 * MIB)).result(), Ok(150 * MIB));
+}

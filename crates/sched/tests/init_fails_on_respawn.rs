@@ -33,4 +33,21 @@ fn a_failed_initializer_of_a_replacement_is_named() {
     assert!(matches!(e, JobError::WorkerDied { exit_code: Some(93), .. }), "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains("initializer failed") && !msg.contains("Some("), "{msg}");
+    // Every slot retired: later jobs fail with `NoWorkers`, whose message names the
+    // failing initializer as the likely cause (it said only "every worker slot was
+    // retired"). The marker is gone, but the slot stays retired, as Python's pool stays
+    // broken.
+    std::fs::write(&marker, b"x").unwrap();
+    let mut last = None;
+    for _ in 0..20 {
+        let r = pool.submit(|x: u64| x + 1, 1).result_timeout(Duration::from_secs(60));
+        let e = r.expect("hung").expect_err("ran on a worker whose initializer failed");
+        if e == JobError::NoWorkers {
+            last = Some(e);
+            break;
+        }
+    }
+    let _ = std::fs::remove_file(&marker);
+    let msg = last.expect("the slot was never retired").to_string();
+    assert!(msg.contains("initializer") && msg.contains("build a new one"), "{msg}");
 }

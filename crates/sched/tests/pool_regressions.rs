@@ -427,3 +427,42 @@ fn a_map_over_an_endless_input_ends_once_the_pool_is_shut_down() {
     assert!(ok > 0 && got.len() < 10_000, "{ok} ok of {}", got.len());
     assert!(got[ok..].iter().all(|r| r == &Err(JobError::Shutdown)), "{:?}", &got[ok..]);
 }
+
+/// A panic message longer than a completion record: its start and its location come back,
+/// with a note of the cut, and no character is split. It came back cut at byte 131,056
+/// without a word, its location lost and a U+FFFD where the cut split a character
+/// (new-user finding).
+#[test]
+fn a_huge_panic_message_keeps_its_location_and_says_it_was_cut() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let r = pool.submit(|n: u64| -> u64 { panic!("{}", "€".repeat(n as usize)) }, 100_000).result();
+    let Err(JobError::Panicked { message }) = r else { panic!("{:?}", r.map(|_| ())) };
+    assert!(!message.contains('\u{FFFD}'), "a character was split");
+    assert!(message.contains("bytes cut: the message had"), "no note of the cut");
+    let end: String =
+        message.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+    assert!(message.contains("pool_regressions.rs"), "the location was lost: ...{end}");
+}
+
+/// A job that sends SIGKILL to its own worker: the message gives the usual senders without
+/// claiming the signal came from outside the pool, as it did ("killed from outside the
+/// pool"), a wrong cause here (new-user finding).
+#[test]
+fn a_job_that_kills_its_own_worker_is_not_said_to_be_killed_from_outside() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let r = pool
+        .submit(
+            |_: ()| -> u64 {
+                // SAFETY: kill(2) of this process with a valid signal.
+                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+                0
+            },
+            (),
+        )
+        .result();
+    let Err(e @ JobError::WorkerDied { signal: Some(9), .. }) = r else { panic!("{r:?}") };
+    let msg = e.to_string();
+    assert!(!msg.contains("from outside the pool —"), "{msg}");
+    assert!(msg.contains("OOM killer") && msg.contains("by the job itself"), "{msg}");
+    assert_eq!(pool.submit(|x: u64| x + 1, 1).result(), Ok(2));
+}

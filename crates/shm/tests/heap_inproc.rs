@@ -649,3 +649,26 @@ fn threads_mixing_sizes_at_the_maximum_merge_and_split_consistently() {
     assert_accounted(&h);
     assert_eq!(h.stats().in_use_blocks(), 0);
 }
+
+/// A block that fits under the maximum but not after what is carved: the free blocks
+/// carved last and the room past them up to the maximum make it, as a fresh heap would.
+/// It was `OutOfMemory`: growth refused a block that did not fit after the bump pointer,
+/// and the merge pass merged only the carved area (found through a pool that had carried
+/// 200 then 400 MiB and refused 800 MiB under 1 GiB).
+#[test]
+fn a_block_past_the_bump_merges_free_blocks_with_the_room_up_to_the_maximum() {
+    let seg = growable(64 << 10, 8 << 20);
+    let h = heap(&seg);
+    // 1.5 MiB and 3 MiB blocks: the heap grows to about 4.5 MiB, then both are freed.
+    let a = h.alloc(1_400_000, 16).unwrap();
+    let b = h.alloc(2_900_000, 16).unwrap();
+    h.free(a).unwrap();
+    h.free(b).unwrap();
+    // 6 MiB: fits under 8 MiB, not after the 4.5 MiB carved.
+    let c = h.alloc(6 << 20, 16).unwrap_or_else(|e| panic!("{e:?}; {:?}", h.stats()));
+    fill(&h, c, 6 << 20, 7);
+    verify(&h, c, 6 << 20, 7);
+    h.free(c).unwrap();
+    h.check().unwrap();
+    assert_eq!(h.stats().in_use_blocks(), 0);
+}

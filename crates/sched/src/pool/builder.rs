@@ -316,7 +316,9 @@ impl PoolBuilder {
     /// A full heap at its size limit is waited for (arguments at `submit`/`map`, results in
     /// the worker). At its limit larger free blocks are split and freed neighbours merged,
     /// so memory once carved for small payloads serves a large one when it is freed; a
-    /// payload larger than the whole heap is `TooLarge` at once (not waited for).
+    /// payload larger than the whole heap is `TooLarge` at once (not waited for). A payload
+    /// takes one block, its archived size rounded up to a size class (at most a quarter
+    /// more): the largest that fits is a little under the limit (896 MiB under 1 GiB).
     ///
     /// ```
     /// zeroproc_sched::init();

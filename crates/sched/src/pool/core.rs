@@ -272,6 +272,11 @@ pub(crate) struct Shared {
     pub closed: AtomicBool,
     /// Completions processed so far (a change counter for threads waiting for room).
     pub completed: std::sync::atomic::AtomicU64,
+    /// Counts the supervisor's releases of spill memory (`trim.rs`) at their start and at
+    /// their end, so it is odd while one runs: a release holds the heap's large free blocks
+    /// for as long as it gives their pages back, and an argument that found no block
+    /// meanwhile must wait for it, not be refused as `TooLarge` (`Shared::trim_overlapped`).
+    pub spill_trims: std::sync::atomic::AtomicU64,
     pub strategy: WaitStrategy,
     /// The spill heap for payloads larger than a ring record.
     pub spill: SpillSource,
@@ -331,6 +336,7 @@ impl Shared {
             interest: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             completed: std::sync::atomic::AtomicU64::new(0),
+            spill_trims: std::sync::atomic::AtomicU64::new(0),
             strategy,
             spill: SpillSource::new(spill_bytes),
             supervisor: Mutex::new(None),

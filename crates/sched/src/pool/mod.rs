@@ -26,6 +26,8 @@ mod stats;
 mod submit;
 mod supervisor;
 mod trim;
+#[cfg(test)]
+mod trim_race_tests;
 mod waiting;
 
 pub use builder::PoolBuilder;

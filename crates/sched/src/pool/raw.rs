@@ -439,9 +439,13 @@ fn spill_record(
         return Err(Attempt::TooLarge("the pool's spill heap could not be created".into()));
     };
     let h = sh.heap().map_err(Attempt::Encode)?;
+    // SeqCst: see `Shared::trim_overlapped`.
+    let trims = shared.spill_trims.load(std::sync::atomic::Ordering::SeqCst);
     match spill::spill_bytes(&h, archive) {
         Ok(b) => Ok((b, counted)),
         Err(_) if in_flight > 0 => Err(Attempt::HeapFull), // blocks come back as jobs run
+        // A release of spill memory held the free blocks: they come back when it is done.
+        Err(_) if shared.trim_overlapped(trims) => Err(Attempt::HeapFull),
         Err(e) => Err(Attempt::TooLarge(e.to_string())),
     }
 }

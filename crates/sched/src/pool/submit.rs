@@ -88,6 +88,7 @@ impl Shared {
         // Taken by the attempt that places the job (no reference count traffic per attempt).
         let mut dest = Some(dest);
         loop {
+            let trims = self.spill_trims.load(Ordering::SeqCst);
             let heap_full = match self.try_dispatch(fn_id, args, &mut dest, seq, timeout_ns) {
                 Err(Attempt::Full) => false,
                 Err(Attempt::HeapFull) => true,
@@ -95,6 +96,15 @@ impl Shared {
             };
             if self.poll() {
                 continue; // room was made
+            }
+            if heap_full && self.trim_overlapped(trims) {
+                // The supervisor held the free blocks to release their pages: they come
+                // back when it is done (one release per quiet period).
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(Attempt::Full);
+                }
+                std::thread::sleep(RETRY_EVERY);
+                continue;
             }
             if heap_full && self.lock().owed() == 0 {
                 // Nothing in flight will free a block: waiting would never end.
@@ -121,6 +131,16 @@ impl Shared {
                 return Err(Attempt::Full);
             }
         }
+    }
+
+    /// Whether a release of spill memory (`trim.rs`) ran, or still runs, since
+    /// `spill_trims` read `before`: an allocation that found no free block then may have
+    /// missed the blocks it held. Before this, a submission racing a release was refused as
+    /// `TooLarge` ("no free block large enough ... even with no job in flight") though the
+    /// same arguments had just fitted (new-user finding: two 890 MiB arguments in turn).
+    pub(crate) fn trim_overlapped(&self, before: u64) -> bool {
+        let now = self.spill_trims.load(Ordering::SeqCst);
+        now != before || now % 2 == 1
     }
 
     /// Closes the pool: no more submissions; once no job is left the supervisor queues a

@@ -5,6 +5,7 @@
 //! (the heap grows on demand and never shrinks; its blocks are reused, not unmapped).
 
 use super::core::Shared;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How long the pool must have had no job in flight before its spill memory is released.
@@ -40,7 +41,13 @@ impl SpillTrim {
         }
         self.done = true;
         if let Ok(h) = heap.heap() {
+            // SeqCst (both): a submitter reads the count before and after an allocation
+            // that found no free block (`Shared::trim_overlapped`); the blocks this takes
+            // off the free lists are popped after the first increment and pushed back
+            // before the second.
+            shared.spill_trims.fetch_add(1, Ordering::SeqCst);
             h.release_free_pages(MIN_BLOCK);
+            shared.spill_trims.fetch_add(1, Ordering::SeqCst);
         }
     }
 }

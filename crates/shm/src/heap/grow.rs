@@ -30,7 +30,26 @@ impl Heap<'_> {
         if want > self.max_len {
             return Ok(false);
         }
-        let target = want.max(now.saturating_mul(2));
+        self.grow_to(want.max(now.saturating_mul(2)), bytes)?;
+        Ok(true)
+    }
+
+    /// Grows the heap to its maximum (for a merge pass: the room past the region is free
+    /// too, and may join the free blocks carved last into a run long enough for a block
+    /// that `grow_for` refused because it does not fit after the bump pointer). `Ok(true)`
+    /// if it grew; `Ok(false)` at the maximum or without a descriptor.
+    pub(crate) fn grow_to_limit(&self) -> Result<bool, AllocError> {
+        if self.fd < 0 || self.region_len() >= self.max_len {
+            return Ok(false);
+        }
+        self.grow_to(self.max_len, self.max_len)?;
+        Ok(true)
+    }
+
+    /// Reserves the segment's file up to `target` bytes of region (rounded up to a page,
+    /// capped at the maximum) and publishes the new length; `bytes`: the request, for the
+    /// error.
+    fn grow_to(&self, target: u64, bytes: u64) -> Result<(), AllocError> {
         let end =
             (self.region_off + target).next_multiple_of(PAGE).min(self.region_off + self.max_len);
         let target = end - self.region_off;
@@ -44,6 +63,6 @@ impl Heap<'_> {
             .map_err(|error| AllocError::GrowFailed { requested: bytes, error })?;
         // After the segment's file is reserved up to `end` (see `extent.rs`).
         self.header().len.publish(target);
-        Ok(true)
+        Ok(())
     }
 }

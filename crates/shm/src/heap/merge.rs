@@ -130,7 +130,10 @@ impl Heap<'_> {
         // which a kill leaks that block). A read-only count: a concurrent pop or push can
         // make it wrong by a block; a pass skipped that way is retried by the caller after
         // the next free, as for any full heap.
-        if self.free_bytes_estimate() < units(class) * UNIT {
+        // The room a growable heap may still grow into counts (the pass grows into it).
+        let growable =
+            if self.fd >= 0 { self.max_len.saturating_sub(self.region_len()) } else { 0 };
+        if self.free_bytes_estimate().saturating_add(growable) < units(class) * UNIT {
             return None;
         }
         self.merge_pass(class)
@@ -243,6 +246,12 @@ impl Heap<'_> {
     /// The pass itself, with the merge lock held and the stash empty.
     fn merge_pass(&self, class: u32) -> Option<(u64, u32)> {
         let need = units(class);
+        // Grow to the maximum first: a growable heap refuses to grow for a block that does
+        // not fit after the bump pointer, yet the free blocks carved last and the room past
+        // them may together hold it (a heap that carried 200 then 400 MiB refused 800 MiB
+        // under a 1 GiB maximum, all its blocks free). A failed growth (the system refused
+        // the memory) leaves the region as it is.
+        let _ = self.grow_to_limit();
         // Carve the rest of the bump area: those bytes are free too, and neighbours of the
         // last blocks.
         loop {
