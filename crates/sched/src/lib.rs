@@ -42,6 +42,7 @@
 mod claim;
 mod control;
 mod error;
+mod fit;
 mod fnid;
 mod fntable;
 mod fork;

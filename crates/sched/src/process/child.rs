@@ -105,7 +105,8 @@ fn report(b: &ProcessBlock, status: Option<(u32, String)>) -> ! {
     };
     let code =
         if st == crate::job::status::PANICKED { outcome::PANICKED } else { outcome::BAD_ARGS };
-    let kept = fit(&msg);
+    let kept =
+        crate::fit::fit_message(&msg, MESSAGE_MAX, "the whole message is on the child's stderr");
     let bytes = kept.as_bytes();
     let n = bytes.len().min(MESSAGE_MAX);
     for (slot, &c) in b.message.iter().zip(&bytes[..n]) {
@@ -118,43 +119,4 @@ fn report(b: &ProcessBlock, status: Option<(u32, String)>) -> ! {
     b.outcome.store(code, Ordering::Release);
     eprintln!("zeroproc process {:?} panicked: {msg}", Process::current_name().unwrap_or_default());
     std::process::exit(1)
-}
-
-/// `msg` as it fits the block's [`MESSAGE_MAX`] bytes: whole if it does, else its start
-/// and its end (where the panic's location is) around a note of the full length, cut at
-/// character boundaries. Before, it was cut at byte 4,096: the location was lost, no note
-/// said so, and a character split there read back as U+FFFD.
-fn fit(msg: &str) -> std::borrow::Cow<'_, str> {
-    if msg.len() <= MESSAGE_MAX {
-        return msg.into();
-    }
-    let note =
-        format!(" […{} bytes in all; the whole message is on the child's stderr…] ", msg.len());
-    let mut tail = msg.len() - 512;
-    while !msg.is_char_boundary(tail) {
-        tail += 1;
-    }
-    let mut head = MESSAGE_MAX - note.len() - (msg.len() - tail);
-    while !msg.is_char_boundary(head) {
-        head -= 1;
-    }
-    format!("{}{note}{}", &msg[..head], &msg[tail..]).into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{fit, MESSAGE_MAX};
-
-    #[test]
-    fn a_long_message_keeps_its_ends_within_the_block() {
-        for unit in ["y", "é", "€", "🦀"] {
-            for reps in [1, 1000, 1500, 1366, 5000] {
-                let msg = format!("{} (at src/main.rs:3:9)", unit.repeat(reps));
-                let f = fit(&msg);
-                assert!(f.len() <= MESSAGE_MAX, "{unit} x{reps}: {} bytes", f.len());
-                assert!(f.ends_with("(at src/main.rs:3:9)"), "{unit} x{reps}");
-                assert_eq!(msg.len() <= MESSAGE_MAX, f == msg, "{unit} x{reps}");
-            }
-        }
-    }
 }

@@ -106,7 +106,9 @@ impl JobCtx<'_> {
         match &mut self.sink {
             Sink::Ring { out, bytes } => {
                 super::leave_if_forked();
-                let fitted = fit_message(msg, out.max_payload());
+                let max = out.max_payload();
+                let whole = format!("a completion record carries {max}; a panic's whole message is on the worker's stderr");
+                let fitted = crate::fit::fit_message(msg, max, &whole);
                 let m = fitted.as_bytes();
                 let mut r = match out.reserve(m.len()) {
                     Ok(r) => r,
@@ -121,43 +123,6 @@ impl JobCtx<'_> {
             Sink::Local { status } => *status = Some((st, msg.to_owned())),
         }
     }
-}
-
-/// `msg` cut to at most `max` bytes for one ring record: whole if it fits; else its start
-/// and its end (a panic message ends with its location, `(at file:line:col)`) around a
-/// note saying how much was cut, each cut at a character boundary. Before, the message
-/// was cut at byte `max` without a word: a 20 MiB panic message came back as its first
-/// 131,056 bytes, its location lost, ending in U+FFFD when the cut split a character
-/// (new-user finding; Python pickles the whole exception).
-fn fit_message(msg: &str, max: usize) -> std::borrow::Cow<'_, str> {
-    if msg.len() <= max {
-        return msg.into();
-    }
-    let note = format!(
-        " [… {} bytes cut: the message had {} bytes, a completion record carries {max}; a \
-         panic's whole message is on the worker's stderr …] ",
-        msg.len() - max, // approximate until the cuts are known; recomputed below
-        msg.len()
-    );
-    // The end kept: up to 512 bytes, the rest of the room (less the note, generously
-    // sized for the final figures) for the start.
-    let room = max.saturating_sub(note.len() + 8);
-    let tail = room.min(512);
-    let mut head = room - tail;
-    let mut from = msg.len() - tail;
-    while !msg.is_char_boundary(head) {
-        head -= 1;
-    }
-    while !msg.is_char_boundary(from) {
-        from += 1;
-    }
-    let cut = from - head;
-    let note = format!(
-        " [… {cut} bytes cut: the message had {} bytes, a completion record carries {max}; \
-         a panic's whole message is on the worker's stderr …] ",
-        msg.len()
-    );
-    format!("{}{note}{}", &msg[..head], &msg[from..]).into()
 }
 
 /// A blocking reservation's error (it has no deadline, so never `Timeout`).
@@ -255,32 +220,5 @@ impl Overflow for ResultSpill<'_> {
         if let Some(h) = self.spill.as_mut().and_then(|s| s.get()) {
             ToHeap(h).give_back(block);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fit_message;
-
-    #[test]
-    fn a_message_that_fits_is_whole() {
-        assert_eq!(fit_message("short", 100), "short");
-    }
-
-    #[test]
-    fn a_long_message_keeps_its_start_and_end_at_char_boundaries() {
-        // 3-byte characters, so a cut at a fixed byte count would split one.
-        let msg = format!("{} (at src/main.rs:7:9)", "€".repeat(100_000));
-        let max = 131_056;
-        let m = fit_message(&msg, max);
-        assert!(m.len() <= max, "{} > {max}", m.len());
-        assert!(m.starts_with("€€€"));
-        assert!(m.ends_with("€ (at src/main.rs:7:9)"), "the location is kept");
-        assert!(!m.contains('\u{FFFD}'));
-        let (head, rest) = m.split_once(" [… ").unwrap();
-        let (note, tail) = rest.split_once(" …] ").unwrap();
-        let cut: usize = note.split(' ').next().unwrap().parse().unwrap();
-        assert_eq!(head.len() + cut + tail.len(), msg.len(), "the note says how much was cut");
-        assert!(m.contains(&format!("the message had {} bytes", msg.len())));
     }
 }
