@@ -167,3 +167,41 @@ fn an_item_read_is_placed_before_a_read_that_blocks() {
     assert_eq!(missed.get(), None, "job 1 had not run while the map waited for item 2");
     let _ = std::fs::remove_dir_all(scratch("blocking"));
 }
+
+/// Fails for the last item only (a panic: the chunk holding it fails as a whole).
+fn fails_at_six(x: u64) -> u64 {
+    assert!(x != 6, "six");
+    x
+}
+
+/// An input whose `size_hint` promises more items than it has (100 promised, 7 given).
+struct Overpromising(std::ops::Range<u64>);
+
+impl Iterator for Overpromising {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (100, None)
+    }
+}
+
+/// A chunked map over an input whose `size_hint` promises more than it gives: the short
+/// last chunk is read in the same batch as a full one before either is placed. The map
+/// must still know which chunk is short, so a failed chunk yields one error per item it
+/// held. On 884d25f the short chunk was recorded under the sequence number of the first
+/// chunk of its batch (`read_chunk` ran before `next_seq` advanced): the failed last
+/// chunk (1 item) yielded 3 errors, 9 outputs for 7 inputs. Repeated so that one run has
+/// a batch of 2 (the batches stay at 1 if the first refill took over 1 ms).
+#[test]
+fn a_short_last_chunk_read_in_a_batch_yields_one_output_per_item() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    for _ in 0..10 {
+        let out: Vec<_> = pool.map(fails_at_six, Overpromising(0..7)).chunk_size(3).collect();
+        let oks: Vec<u64> = out.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
+        assert_eq!(out.len(), 7, "one output per input: {out:?}");
+        assert_eq!(oks, vec![0, 1, 2, 3, 4, 5]);
+        assert!(out[6].is_err());
+    }
+}

@@ -530,7 +530,9 @@ where
                 placed += items.len();
                 self.place_all(sink, fn_id, items);
             } else if sure > 0 {
-                let chunks: Vec<Vec<A>> = (0..sure).map_while(|_| self.read_chunk()).collect();
+                // Read before any is placed: the `k`th chunk gets sequence `next_seq + k`.
+                let chunks: Vec<Vec<A>> =
+                    (0..sure as u64).map_while(|k| self.read_chunk(k)).collect();
                 placed += chunks.len();
                 self.place_all(sink, fn_id, chunks);
             }
@@ -541,7 +543,7 @@ where
                 } else if self.chunk == 1 {
                     self.items.next().map(|item| self.place_one(sink, fn_id, item, k + 1 == n))
                 } else {
-                    self.read_chunk().map(|chunk| self.place_one(sink, fn_id, chunk, k + 1 == n))
+                    self.read_chunk(0).map(|chunk| self.place_one(sink, fn_id, chunk, k + 1 == n))
                 };
                 if job.is_none() {
                     self.exhausted = true;
@@ -580,15 +582,16 @@ where
     }
 
     /// Reads the next chunk of `chunk` items (the last one may be shorter); `None` (and
-    /// `exhausted`) when no item is left.
-    fn read_chunk(&mut self) -> Option<Vec<A>> {
+    /// `exhausted`) when no item is left. `ahead`: chunks read before it and not placed
+    /// yet (its sequence number is `next_seq + ahead`, kept for a short chunk).
+    fn read_chunk(&mut self, ahead: u64) -> Option<Vec<A>> {
         let v: Vec<A> = self.items.by_ref().take(self.chunk).collect();
         if v.len() < self.chunk {
             self.exhausted = true;
             if v.is_empty() {
                 return None;
             }
-            self.tail = Some((self.next_seq, v.len()));
+            self.tail = Some((self.next_seq + ahead, v.len()));
         }
         Some(v)
     }
