@@ -177,8 +177,11 @@ pub struct AsCompleted<F> {
     /// of shifting the rest: `Vec::remove` made iterating over `n` futures already done
     /// quadratic (200,000 done futures: 7.0 s, where `wait` took 8.5 ms).
     pending: Vec<Option<F>>,
-    /// No future before this index is left (yielded futures are skipped once).
-    first: usize,
+    /// The futures left, as a list in input order: `(previous, next)` index for each
+    /// slot, slot `pending.len()` the list's head and end. A search walks the futures
+    /// left only: skipping holes by an index, holes behind a future not done yet (a
+    /// slow first one) were scanned again at every take — quadratic.
+    links: Vec<(usize, usize)>,
     /// Futures not yielded yet.
     left: usize,
     deadline: Option<Instant>,
@@ -229,7 +232,9 @@ pub struct AsCompleted<F> {
 pub fn as_completed<F: Waitable>(futures: impl IntoIterator<Item = F>) -> AsCompleted<F> {
     let pending: Vec<Option<F>> = futures.into_iter().map(Some).collect();
     let left = pending.len();
-    AsCompleted { pending, first: 0, left, deadline: None, timed_out: false }
+    let end = left + 1;
+    let links = (0..end).map(|i| ((i + end - 1) % end, (i + 1) % end)).collect();
+    AsCompleted { pending, links, left, deadline: None, timed_out: false }
 }
 
 impl<F: Waitable> AsCompleted<F> {
@@ -270,19 +275,32 @@ impl<F: Waitable> AsCompleted<F> {
         self.pending.into_iter().flatten().collect()
     }
 
-    /// The index of the first future left that is done, if any.
-    fn find_done(&self) -> Option<usize> {
-        let rest = self.pending.get(self.first..)?;
-        rest.iter().position(|f| f.as_ref().is_some_and(|f| f.is_done())).map(|i| self.first + i)
+    /// The futures left, in input order, with their indices.
+    fn live(&self) -> impl Iterator<Item = (usize, &F)> + '_ {
+        let end = self.pending.len();
+        let mut i = self.links[end].1;
+        std::iter::from_fn(move || {
+            if i == end {
+                return None;
+            }
+            let at = i;
+            i = self.links[at].1;
+            Some((at, self.pending[at].as_ref().expect("a slot in the list is left")))
+        })
     }
 
-    /// Takes the future at `i` (which is left), moving `first` past the holes.
+    /// The index of the first future left that is done, if any.
+    fn find_done(&self) -> Option<usize> {
+        self.live().find(|(_, f)| f.is_done()).map(|(i, _)| i)
+    }
+
+    /// Takes the future at `i` (which is left), unlinking it: O(1).
     fn take(&mut self, i: usize) -> Option<F> {
         let f = self.pending[i].take();
         self.left -= 1;
-        while self.pending.get(self.first).is_some_and(Option::is_none) {
-            self.first += 1;
-        }
+        let (p, n) = self.links[i];
+        self.links[p].1 = n;
+        self.links[n].0 = p;
         f
     }
 }
@@ -297,7 +315,7 @@ impl<F: Waitable> Iterator for AsCompleted<F> {
         if let Some(i) = self.find_done() {
             return self.take(i);
         }
-        let live: Vec<&F> = self.pending[self.first..].iter().flatten().collect();
+        let live: Vec<&F> = self.live().map(|(_, f)| f).collect();
         if !block_any(&live, self.deadline, &|| live.iter().any(|f| f.is_done())) {
             self.timed_out = true;
             return None;
@@ -346,6 +364,43 @@ mod tests {
         });
         let ok = rx.recv_timeout(Duration::from_secs(60)).expect("as_completed hung");
         assert!(ok, "not every future once, in input order");
+    }
+
+    /// A future that is done or never will be, carrying 64 bytes.
+    struct Maybe(u32, bool, #[allow(dead_code)] [u8; 64]);
+
+    impl Waitable for Maybe {
+        fn is_done(&self) -> bool {
+            self.1
+        }
+        fn is_failed(&self) -> bool {
+            false
+        }
+        fn block_until(&self, _: Option<Instant>, ready: &dyn Fn() -> bool) -> bool {
+            ready()
+        }
+    }
+
+    /// A slow first future (Python's reason for `as_completed`) and 200,000 done ones
+    /// behind it: each take is O(1). On 48d2e07 the taken futures left holes that `first`
+    /// could not pass (the slow one is still there), and every `next` scanned all the
+    /// holes before it found the next done future: 200,000² / 2 slots of 72 bytes, over
+    /// a minute here (before 48d2e07 `Vec::remove` moved as many). Walking a list of
+    /// the futures left makes it linear. A hang detector, not a speed
+    /// assertion: the linear version takes milliseconds; the bound is a minute.
+    #[test]
+    fn as_completed_behind_a_slow_first_future_is_not_quadratic() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let n = 200_000u32;
+            let fs = (0..=n).map(|i| Maybe(i, i != 0, [0; 64]));
+            let mut it = as_completed(fs);
+            let order: Vec<u32> = Iterator::take(&mut it, n as usize).map(|f| f.0).collect();
+            let rest: Vec<u32> = it.into_remaining().into_iter().map(|f| f.0).collect();
+            let _ = tx.send(order == (1..=n).collect::<Vec<_>>() && rest == [0]);
+        });
+        let ok = rx.recv_timeout(Duration::from_secs(60)).expect("as_completed hung");
+        assert!(ok, "not every done future once, in input order, with the slow one left");
     }
 
     /// Futures not yielded come back in input order after a `break`.
