@@ -8,18 +8,37 @@ use std::borrow::Cow;
 /// much was cut and `whole` (where the whole message is), each cut at a character
 /// boundary. Before, messages were cut at byte `max` without a word: a 20 MiB panic
 /// message came back as its first 131,056 bytes, its location lost, ending in U+FFFD when
-/// the cut split a character (Python pickles the whole exception).
+/// the cut split a character (Python pickles the whole exception). Where the note would
+/// take over half of `max` (a small ring's record: `ring_capacity(256)` carries 112 bytes)
+/// a bare ` … ` marks the cut, and below that the start alone is kept: never more than `max`
+/// bytes (more failed the worker's reservation, and the job came back as `WorkerDied`).
 pub(crate) fn fit_message<'m>(msg: &'m str, max: usize, whole: &str) -> Cow<'m, str> {
     if msg.len() <= max {
         return msg.into();
     }
-    let note = |cut: usize| {
+    let full = |cut: usize| {
         format!(" [… {cut} bytes cut: the message had {} bytes; {whole} …] ", msg.len())
     };
+    const BARE: &str = " … ";
+    let note = |cut: usize| {
+        if 2 * full(msg.len()).len() <= max {
+            full(cut)
+        } else {
+            BARE.to_owned()
+        }
+    };
+    if max < BARE.len() {
+        let mut end = max;
+        while !msg.is_char_boundary(end) {
+            end -= 1;
+        }
+        return msg[..end].into();
+    }
     // The end kept: up to 512 bytes, the rest of the room (less the note, sized with the
     // largest figure it can hold) for the start.
     let room = max.saturating_sub(note(msg.len()).len());
-    let tail = room.min(512);
+    // (Half of it, at most: a small record keeps the message's start too.)
+    let tail = room.min(512).min(room / 2);
     let mut head = room - tail;
     let mut from = msg.len() - tail;
     while !msg.is_char_boundary(head) {
@@ -55,6 +74,21 @@ mod tests {
         let cut: usize = note.split(' ').next().unwrap().parse().unwrap();
         assert_eq!(head.len() + cut + tail.len(), msg.len(), "the note says how much was cut");
         assert!(m.contains(&format!("the message had {} bytes", msg.len())));
+    }
+
+    /// Records smaller than the note (a small ring's): still at most `max` bytes, the
+    /// location kept while a bare mark fits.
+    #[test]
+    fn a_record_smaller_than_the_note_still_bounds_the_message() {
+        let msg = format!("{} (at src/main.rs:3:9)", "€".repeat(200));
+        for max in [0, 1, 2, 4, 5, 6, 16, 40, 112, 200, 240, 300] {
+            let f = fit_message(&msg, max, "on the worker's stderr");
+            assert!(f.len() <= max, "max {max}: {} bytes", f.len());
+            if max >= 60 {
+                assert!(f.ends_with("(at src/main.rs:3:9)"), "max {max}: {f}");
+                assert!(f.starts_with('€'), "max {max}: {f}");
+            }
+        }
     }
 
     #[test]

@@ -466,3 +466,26 @@ fn a_job_that_kills_its_own_worker_is_not_said_to_be_killed_from_outside() {
     assert!(msg.contains("OOM killer") && msg.contains("by the job itself"), "{msg}");
     assert_eq!(pool.submit(|x: u64| x + 1, 1).result(), Ok(2));
 }
+
+/// Panics with a message of `n` bytes.
+fn panics_with(n: usize) -> u64 {
+    panic!("{}", "x".repeat(n))
+}
+
+/// A panic message longer than a small ring's completion record (`ring_capacity(256)`:
+/// 112-byte records) comes back as `Panicked`, cut to fit. On 09ded8e…7f08036 the cut
+/// message carried a note of the cut (~200 bytes) even when the record was smaller than
+/// the note: the reservation failed, the worker exited, and the job failed as
+/// `WorkerDied` (before 09ded8e the message was cut at the record's size).
+#[test]
+fn a_long_panic_message_in_a_small_ring_comes_back_as_panicked() {
+    let pool = Pool::builder().workers(1).ring_capacity(256).build().unwrap();
+    let r = pool.submit(panics_with, 300).result();
+    match r {
+        Err(JobError::Panicked { message }) => {
+            assert!(message.starts_with("xxx"), "{message}");
+            assert!(message.len() <= 112, "{} bytes", message.len());
+        }
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+}
