@@ -323,7 +323,9 @@ impl Pool {
     /// Places a job record encoded elsewhere (see the module docs) without waiting; its
     /// outcome goes to `sink` with `token`. `timeout`: a per-job time-out (else the
     /// pool's). Records are staged and published by [`publish_records`](Self::publish_records)
-    /// when `stage` is true (one wake-up check per worker for a batch).
+    /// when `stage` is true (one wake-up check per worker for a batch) — or earlier: by
+    /// another submission's batch ending, or the pool's supervisor at its next tick
+    /// (≤ 5 ms), so a staged record is never left unpublished.
     ///
     /// ```
     /// zeroproc_sched::init();
