@@ -162,27 +162,15 @@ impl ToHeap<'_> {
         let h = self.0.heap().map_err(SpillFailed::Other)?;
         let first = need.max(spill::MIN_SPILL);
         spill::spill_recorded(&h, value, first, record).map_err(|e| match e {
-            // Full now: wait, if a block that size can come back (freed neighbours merge);
-            // else it never will.
-            spill::SpillError::Heap(AllocError::OutOfMemory {
-                block_size,
-                carve_remaining,
-                ..
-            }) => {
-                let can = block_size <= h.region_len()
-                    && h.can_hold((block_size as usize).saturating_sub(16));
-                if can {
+            // Full now: wait, if a block that size can come back — any block under the
+            // limit can: a merge pass grows the heap to its limit and merges the free
+            // blocks with the room past them (`zeroproc-shm` `merge.rs`), so once the
+            // blocks in the way are freed it is made, as in a fresh heap. (Whether they
+            // ever will be is the caller's to judge: nothing in flight, `dispatch`; a
+            // bounded wait, a worker's result.) Else it never will.
+            spill::SpillError::Heap(AllocError::OutOfMemory { block_size, .. }) => {
+                if h.can_hold((block_size as usize).saturating_sub(16)) {
                     SpillFailed::HeapFull(e.to_string())
-                } else if h.can_hold((block_size as usize).saturating_sub(16)) {
-                    // Under the limit, but past what the heap can still carve: its room went
-                    // to blocks for earlier payloads (free or not), which are not merged
-                    // with the uncarved rest.
-                    SpillFailed::TooLarge(carved_away(
-                        &e.to_string(),
-                        block_size,
-                        carve_remaining,
-                        &h,
-                    ))
                 } else {
                     SpillFailed::TooLarge(too_large(&e.to_string(), block_size, &h))
                 }
@@ -216,26 +204,6 @@ fn too_large(e: &str, block: u64, h: &Heap<'_>) -> String {
          payload it carries is {lo} bytes; give the pool a larger spill_heap, or pass the data in a \
          SharedArray (its handle is a few bytes)",
         max = h.max_region_len(),
-    )
-}
-
-/// The message of a payload whose block fits under the heap's limit but not in what is
-/// left to carve, the rest of the heap having been carved into blocks for earlier payloads
-/// (a heap that carried 200 then 400 MiB cannot carry 800 MiB under the default 1 GiB,
-/// though a fresh one can: new-user finding). It said the heap "can never hold" the block
-/// while naming a larger payload that it carries.
-fn carved_away(e: &str, block: u64, remaining: u64, h: &Heap<'_>) -> String {
-    let carved = h.region_len().saturating_sub(remaining);
-    format!(
-        "{e}: the pool's spill heap may grow to {max} bytes (its `spill_heap` limit), but \
-         {carved} bytes of it are carved into blocks for earlier payloads (free or not), \
-         which are reused for payloads of their size and not merged with the rest, so this \
-         {block}-byte block cannot be made in this pool, though a fresh pool's heap would \
-         hold it: give the pool a spill_heap of at least {need} bytes (what is carved plus \
-         this block), carry payloads this large first, or pass the data in a SharedArray \
-         (its handle is a few bytes)",
-        max = h.max_region_len(),
-        need = carved.saturating_add(block),
     )
 }
 
@@ -553,5 +521,31 @@ mod tests {
             h.check().unwrap();
             assert_eq!(h.stats().in_use_blocks(), 0, "killed {at}: the block leaked");
         }
+    }
+
+    /// A payload under the limit that does not fit while another block is in use, but
+    /// does once that block is freed (the merge pass grows the heap to its limit and
+    /// merges: 4c494e5), is worth waiting for: `HeapFull`, not `TooLarge`. It was
+    /// `TooLarge` ("carved into blocks for earlier payloads ... cannot be made in this
+    /// pool") whenever its block was longer than the heap had grown so far: a worker's
+    /// large result failed at once while another job's queued argument held a block.
+    #[test]
+    fn a_payload_that_fits_once_a_block_is_freed_is_heap_full_not_too_large() {
+        const MIB: usize = 1 << 20;
+        let sh = SpillHeap::create(200 * MIB).unwrap();
+        let h = sh.heap().unwrap();
+        // A queued argument's block: the heap grows past its first 64 MiB.
+        let held = h.alloc(60 * MIB, 16).unwrap();
+        let big = vec![5u8; 150 * MIB];
+        let r = ToHeap(&sh).spill_recorded(&big, 150 * MIB, |_| {});
+        assert!(
+            matches!(r, Err(SpillFailed::HeapFull(_))),
+            "{:?}",
+            r.map(|_| ()).map_err(String::from)
+        );
+        h.free(held).unwrap();
+        let b = ToHeap(&sh).spill_recorded(&big, 150 * MIB, |_| {}).map_err(String::from).unwrap();
+        b.free(&h).unwrap();
+        h.check().unwrap();
     }
 }
