@@ -301,8 +301,13 @@ where
     /// (else they wait for the next flush: this map's, another sender's, or the progress
     /// poll's).
     fn send(&mut self, jobs: impl IntoIterator<Item = Encoded>, flush: bool) {
+        let shared = &self.pool.shared;
+        let mut st = shared.lock();
+        // Under the state lock, which `end` takes after `close` to flush what is staged
+        // before its SHUTDOWN/TERMINATE: a job placed here either is flushed there or
+        // sees `closed` (read before the lock, one could be staged after that command).
         // Acquire: pairs with the Release store in `ClusterPool::close`.
-        let closed = self.pool.shared.closed.load(std::sync::atomic::Ordering::Acquire);
+        let closed = shared.closed.load(std::sync::atomic::Ordering::Acquire);
         if closed {
             // The pool is shut down: read no more input, so the map ends after the jobs
             // read already (each `Err(Shutdown)`), as `Map` on one machine (and Python's
@@ -310,8 +315,6 @@ where
             // yielded `Err(Shutdown)`: an endless input never ended.
             self.exhausted = true;
         }
-        let shared = &self.pool.shared;
-        let mut st = shared.lock();
         for (len, rec) in jobs {
             let index = self.next_index;
             self.next_index += 1;

@@ -192,7 +192,9 @@ fn take_ready<R: Message + Send + 'static>(
 }
 
 /// Places one job through `batch`; when every ring is full, publishes the batch, drains
-/// and waits (`Shared::dispatch`), then starts a new batch.
+/// and waits (`Shared::dispatch`), then starts a new batch. The time spent waiting for
+/// room is added to `waited`.
+#[allow(clippy::too_many_arguments)]
 fn place<'s, T: Message>(
     shared: &'s Shared,
     batch: &mut Option<Batch<'s>>,
@@ -201,6 +203,7 @@ fn place<'s, T: Message>(
     dest: Arc<dyn Complete>,
     seq: u64,
     timeout_ns: u64,
+    waited: &mut Duration,
 ) -> Result<(usize, u64), Attempt> {
     let mut dest = Some(dest);
     if let Some(b) = batch.as_mut() {
@@ -211,7 +214,9 @@ fn place<'s, T: Message>(
     }
     *batch = None; // publish what is staged and release the lock before waiting
     let dest = dest.expect("not placed: still ours");
+    let t0 = Instant::now();
     let r = shared.dispatch(fn_id, args, dest, seq, timeout_ns, None);
+    *waited += t0.elapsed();
     *batch = shared.batch().ok();
     r
 }
@@ -273,6 +278,8 @@ pub struct Map<'p, F, I, A, R> {
     in_flight: usize,
     /// `top_up` calls, to space out its looks for idle workers.
     looks: u32,
+    /// Time this refill waited for ring room (not reading the input).
+    waited: Duration,
     next_seq: u64,
     out: std::vec::IntoIter<R>,
     /// The last chunk, when it holds fewer than `chunk` items: (seq, items).
@@ -310,6 +317,7 @@ where
             ready: VecDeque::new(),
             in_flight: 0,
             looks: 0,
+            waited: Duration::ZERO,
             next_seq: 0,
             out: Vec::new().into_iter(),
             tail: None,
@@ -509,6 +517,7 @@ where
             crate::fnid::id_of(job::call_chunk::<F, A, R>)
         };
         let t0 = Instant::now();
+        self.waited = Duration::ZERO;
         let mut batch = 1;
         let mut placed = 0;
         while placed < want && !self.exhausted {
@@ -555,9 +564,10 @@ where
             if staged {
                 self.publish_staged(); // the input ended, or the pool closed
             }
-            // Reading and placing: placing is ~0.1 µs a chunk, so a refill that took
-            // [`SLOW_INPUT`] was reading.
-            if t0.elapsed() < SLOW_INPUT {
+            // Reading and placing, less the waits for ring room: placing is ~0.1 µs a
+            // chunk, so a refill that took [`SLOW_INPUT`] was reading. (Counted, waits
+            // for room made a fast input look slow: batches of one, each published.)
+            if t0.elapsed().saturating_sub(self.waited) < SLOW_INPUT {
                 batch *= 2;
             } else if self.result_waiting(sink) {
                 return;
@@ -649,7 +659,7 @@ where
             Some(b) => sink.lend(&mut b.locked()),
             None => sink.clone(),
         };
-        let failed = match place(shared, batch, fn_id, job, dest, seq, t) {
+        let failed = match place(shared, batch, fn_id, job, dest, seq, t, &mut self.waited) {
             Ok(_) => None,
             Err(Attempt::Encode(message)) => Some(JobError::Decode { message }),
             Err(Attempt::TooLarge(message)) => Some(JobError::TooLarge { message }),
