@@ -307,7 +307,7 @@ impl<T> JoinableQueue<T> {
     /// A producer killed between counting a value and publishing it, or a consumer killed
     /// before reporting a value it took, leaves the count too high for good: prefer
     /// [`join_timeout`](Self::join_timeout) where processes may die. A join that has
-    /// waited [`NOTE_AFTER`] while a process that took values has died without reporting
+    /// waited 5 s while a process that took values has died without reporting
     /// them writes one note on standard error naming it, and goes on waiting (as
     /// Python's, which waits silently: another process may still report them).
     ///
