@@ -333,12 +333,13 @@ use JobError as _;
 mod tests {
     use super::*;
 
-    /// A future already done, carrying 1 KiB (as a future with its state inline would).
-    struct Done(u32, #[allow(dead_code)] [u8; 1024]);
+    /// A future that is done (`.1`) or never will be, carrying `N` bytes (as a future with
+    /// its state inline would: moving it costs what moving such a future costs).
+    struct Fake<const N: usize>(u32, bool, #[allow(dead_code)] [u8; N]);
 
-    impl Waitable for Done {
+    impl<const N: usize> Waitable for Fake<N> {
         fn is_done(&self) -> bool {
-            true
+            self.1
         }
         fn is_failed(&self) -> bool {
             false
@@ -358,27 +359,12 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let n = 50_000u32;
-            let fs = (0..n).map(|i| Done(i, [i as u8; 1024]));
+            let fs = (0..n).map(|i| Fake(i, true, [i as u8; 1024]));
             let order: Vec<u32> = as_completed(fs).map(|d| std::hint::black_box(d).0).collect();
             let _ = tx.send(order == (0..n).collect::<Vec<_>>());
         });
         let ok = rx.recv_timeout(Duration::from_secs(60)).expect("as_completed hung");
         assert!(ok, "not every future once, in input order");
-    }
-
-    /// A future that is done or never will be, carrying 64 bytes.
-    struct Maybe(u32, bool, #[allow(dead_code)] [u8; 64]);
-
-    impl Waitable for Maybe {
-        fn is_done(&self) -> bool {
-            self.1
-        }
-        fn is_failed(&self) -> bool {
-            false
-        }
-        fn block_until(&self, _: Option<Instant>, ready: &dyn Fn() -> bool) -> bool {
-            ready()
-        }
     }
 
     /// A slow first future (Python's reason for `as_completed`) and 200,000 done ones
@@ -393,7 +379,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let n = 200_000u32;
-            let fs = (0..=n).map(|i| Maybe(i, i != 0, [0; 64]));
+            let fs = (0..=n).map(|i| Fake(i, i != 0, [0u8; 64]));
             let mut it = as_completed(fs);
             let order: Vec<u32> = Iterator::take(&mut it, n as usize).map(|f| f.0).collect();
             let rest: Vec<u32> = it.into_remaining().into_iter().map(|f| f.0).collect();
@@ -406,7 +392,7 @@ mod tests {
     /// Futures not yielded come back in input order after a `break`.
     #[test]
     fn into_remaining_keeps_input_order_after_some_were_yielded() {
-        let fs = (0..5).map(|i| Done(i, [0; 1024]));
+        let fs = (0..5).map(|i| Fake(i, true, [0u8; 1024]));
         let mut it = as_completed(fs);
         assert_eq!(it.next().map(|d| d.0), Some(0));
         assert_eq!(it.next().map(|d| d.0), Some(1));
