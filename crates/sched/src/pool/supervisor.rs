@@ -118,13 +118,21 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
             // Relaxed: the worker stores its pid once it has attached (then it runs the
             // initializer, if any, and stores READY); read again after an exit below.
             let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
-            if let Some(c) = core.slots[w].child.as_mut() {
-                if let Some(st) = try_reap(c) {
-                    core.slots[w].child = None;
-                    // Relaxed: the worker has exited; its stores are all done.
-                    let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
+            if let Some(st) = core.slots[w].child.as_mut().and_then(try_reap) {
+                core.slots[w].child = None;
+                // Relaxed: the worker has exited; its stores are all done.
+                let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
+                if !interrupted_at_start(st.signal(), attached) {
                     return Err(exited(w, st.code(), st.signal(), attached));
                 }
+                // A Ctrl-C this controller outlived: start the worker again.
+                let child =
+                    launch::spawn(&launch.specs[w], &shared.map).map_err(BuildError::Spawn)?;
+                events::started(w, child.id());
+                core.slots[w].pid = child.id();
+                core.slots[w].child = Some(child);
+                still.push(w);
+                continue;
             }
             if attached {
                 // In the initializer: no time limit (see HANDSHAKE_TIMEOUT).
@@ -162,6 +170,18 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
     Ok(registration)
 }
 
+/// Whether a worker that died of `signal` was killed by a Ctrl-C (SIGINT to the process
+/// group) before it could leave SIGINT to the controller — the first thing it does
+/// (`worker::start`), but a signal can land between its exec and there. The controller is
+/// still alive, so it handles Ctrl-C (with SIGINT's default action it would have died
+/// too; with SIG_IGN the worker inherits SIG_IGN and would not have died): the controller
+/// decides, as documented, and the worker is started again rather than failing the build
+/// or counting as a failed start. `attached`: it had attached the pool (its handler was
+/// installed, so only its own initializer could have undone it: a real failure).
+fn interrupted_at_start(signal: Option<i32>, attached: bool) -> bool {
+    signal == Some(libc::SIGINT) && !attached
+}
+
 /// The start-up failure of worker `index`, which exited with `exit_code` or was killed by
 /// `signal`; `attached`: it had attached the pool (so it was running the initializer).
 fn exited(index: usize, exit_code: Option<i32>, signal: Option<i32>, attached: bool) -> BuildError {
@@ -197,6 +217,10 @@ fn exited_in(
             Some(libc::SIGKILL) => {
                 "the worker was killed (SIGKILL: the OOM killer, or another process) before \
                  it attached the pool"
+            }
+            Some(libc::SIGTERM) => {
+                "the worker was stopped by SIGTERM (sent from outside: a service manager, or \
+                 `kill` of the process group) before it attached the pool"
             }
             _ => "the worker died of a signal before it attached the pool",
         },
@@ -403,7 +427,9 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     // A start failure is a worker that could not get going (wrong program, no init(), a
     // crash in start-up); SIGKILL comes from outside (an operator, the OOM killer, a
     // test) and says nothing about the next attempt.
-    let killed = st.signal() == Some(libc::SIGKILL);
+    // SIGINT likewise: a Ctrl-C this controller outlived (`interrupted_at_start`; a worker
+    // that had started leaves SIGINT to the controller and does not die of it).
+    let killed = matches!(st.signal(), Some(libc::SIGKILL | libc::SIGINT));
     slot.failed_starts = match (word == state::READY, killed) {
         (true, _) => 0,
         (false, true) => slot.failed_starts,
