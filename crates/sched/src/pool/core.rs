@@ -159,6 +159,10 @@ pub(crate) struct Slot {
     /// The job the worker runs (its `current` word, 0: none) and since when, as seen by
     /// the looks of `balance.rs`.
     pub running: (u64, Instant),
+    /// The job the time-limit check last saw the worker run and the supervisor's paused
+    /// time (`supervisor::Paused`) when it first saw it: pauses after that are not the
+    /// job's running time.
+    pub limit_seen: (u64, u64),
     /// The core the worker is pinned to, if any.
     pub core: Option<usize>,
     pub child: Option<Child>,
@@ -198,6 +202,7 @@ impl Slot {
             probe: None,
             stuck: false,
             running: (0, Instant::now()),
+            limit_seen: (0, 0),
             core,
             child: None,
             pid: 0,
