@@ -486,6 +486,10 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// another thread while its callbacks run: queued behind them, not waiting for them).
     /// A panic in `f` is caught (the other callbacks still run) in every case.
     ///
+    /// Panics if an earlier `.await` (or `poll`) of this future by reference returned the
+    /// outcome already (`(&mut f).await`, `tokio::select!` on `&mut f`): a future hands its
+    /// outcome over once.
+    ///
     /// ```
     /// zeroproc_sched::init();
     /// use std::sync::mpsc;
@@ -521,11 +525,10 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         }
         // Contained like a callback of a pending future: its panic does not reach the
         // caller.
-        inner.read(|v| {
-            if let Some(v) = v {
-                crate::job::contain(|| f(v));
-            }
-        });
+        let ran = inner.read(|v| v.map(|v| crate::job::contain(|| f(v))));
+        if ran.is_none() {
+            taken(); // silently never running `f` could leave its receiver waiting for ever
+        }
     }
 
     /// Waits until the job is done, leaving the outcome in the future: the
@@ -713,13 +716,16 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         // SAFETY: done, so no one writes `value` any more and `after` no longer reads it;
         // the `&` readers go through a `&JobFuture`, which cannot exist while we hold
         // `&mut` (`future_state.rs`).
-        unsafe { (*self.inner.value.get()).take() }
-            .expect("a done future holds its outcome until taken")
+        unsafe { (*self.inner.value.get()).take() }.unwrap_or_else(|| taken())
     }
 
     /// Waits for the outcome and returns what kind of error it is, if any, leaving the
     /// outcome in place (for the error with its message: [`exception`](Self::exception)).
     /// Unlike `exception`, it needs no `E: Clone`.
+    ///
+    /// Panics if an earlier `.await` (or `poll`) of this future by reference returned the
+    /// outcome already (`(&mut f).await`, `tokio::select!` on `&mut f`): a future hands its
+    /// outcome over once.
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -734,11 +740,16 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// ```
     pub fn exception_kind(&self) -> Option<JobErrorKind> {
         self.wait_until(None);
-        self.inner.read(|v| v.and_then(|v| v.as_ref().err().map(|e| e.kind())))
+        let kind = self.inner.read(|v| v.map(|v| v.as_ref().err().map(|e| e.kind())));
+        kind.unwrap_or_else(|| taken())
     }
 
     /// Waits for the outcome and returns its error, if any — message included (Python's
     /// `exception()`), leaving the outcome in place.
+    ///
+    /// Panics if an earlier `.await` (or `poll`) of this future by reference returned the
+    /// outcome already (`(&mut f).await`, `tokio::select!` on `&mut f`): a future hands its
+    /// outcome over once.
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -753,8 +764,22 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         E: Clone,
     {
         self.wait_until(None);
-        self.inner.read(|v| v.and_then(|v| v.as_ref().err().cloned()))
+        let e = self.inner.read(|v| v.map(|v| v.as_ref().err().cloned()));
+        e.unwrap_or_else(|| taken())
     }
+}
+
+/// A done future whose outcome an earlier `.await` (or `poll`) returned was asked for it
+/// again. Python's future keeps its outcome for ever; a Rust future hands its output over
+/// once (`(&mut f).await`, `tokio::select!` on `&mut f` leave the future behind, empty).
+#[cold]
+#[track_caller]
+fn taken() -> ! {
+    panic!(
+        "this JobFuture's outcome was already taken by an earlier `.await` (or poll) that \
+         returned it: a future hands its outcome over once (Python's keeps it); use the \
+         value that `.await` gave"
+    )
 }
 
 impl<R, E> Drop for JobFuture<R, E> {

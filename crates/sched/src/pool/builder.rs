@@ -337,7 +337,9 @@ impl PoolBuilder {
     /// [`JobError::TimeLimit`](crate::JobError::TimeLimit) and its worker is killed and
     /// respawned (checked every 5 ms). A zero limit is refused by [`build`](Self::build)
     /// with [`BuildError::Config`]: every job would fail. One job's own limit:
-    /// [`Pool::submit_with_time_limit`](crate::Pool::submit_with_time_limit).
+    /// [`Pool::submit_with_time_limit`](crate::Pool::submit_with_time_limit). Time during
+    /// which the program was stopped (Ctrl-Z then `fg`, SIGSTOP to its process group) is
+    /// not counted: the job did not run.
     ///
     /// ```
     /// zeroproc_sched::init();

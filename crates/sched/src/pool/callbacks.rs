@@ -6,7 +6,11 @@
 //! every completion, whichever thread drains it — a thread waiting on this pool (`result`,
 //! `wait`, `as_completed`, a `map` iterator) hands the hooks with callbacks over here
 //! instead of running them (`Shared::run_after`): a blocking callback there overran that
-//! thread's own deadline. Wakers (no user callback) still run in the draining thread. Callbacks queued here run in completion order; one that blocks
+//! thread's own deadline. Wakers (no user callback) still run in the draining thread, the
+//! supervisor included (`Shared::defer_after`): a callback here may await another future
+//! of the pool with a `block_on` of its own — unless that future has callbacks too, which
+//! are queued here behind the waiting one (a blocking `result()` there works: it runs
+//! the queued hooks while it waits). Callbacks queued here run in completion order; one that blocks
 //! delays the callbacks behind it, nothing else. A thread here that waits on another
 //! future of the pool runs the queued callbacks while it waits (so a callback may wait
 //! for a job whose own callback is queued behind it).

@@ -159,6 +159,10 @@ pub(crate) struct Slot {
     /// The job the worker runs (its `current` word, 0: none) and since when, as seen by
     /// the looks of `balance.rs`.
     pub running: (u64, Instant),
+    /// The job the time-limit check last saw the worker run and the supervisor's paused
+    /// time (`supervisor::Paused`) when it first saw it: pauses after that are not the
+    /// job's running time.
+    pub limit_seen: (u64, u64),
     /// The core the worker is pinned to, if any.
     pub core: Option<usize>,
     pub child: Option<Child>,
@@ -198,6 +202,7 @@ impl Slot {
             probe: None,
             stuck: false,
             running: (0, Instant::now()),
+            limit_seen: (0, 0),
             core,
             child: None,
             pid: 0,
@@ -390,7 +395,8 @@ impl Shared {
         self.poll_then(false)
     }
 
-    /// [`poll`](Self::poll) for the supervisor: callbacks go to the callback thread.
+    /// [`poll`](Self::poll) for the supervisor: callbacks go to the callback thread
+    /// ([`defer_after`](Self::defer_after)).
     pub(crate) fn poll_deferred(&self) -> bool {
         self.poll_then(true)
     }
@@ -438,9 +444,22 @@ impl Shared {
         r
     }
 
-    /// Hands `after` hooks to the pool's callback thread (`callbacks.rs`).
+    /// For the supervisor: hands the `after` hooks that run user callbacks to the pool's
+    /// callback thread (`callbacks.rs`) and runs the others here — they only wake a waker
+    /// (`has_callbacks` false after the storing step: none can be added any more), as in
+    /// any other draining thread ([`run_after`](Self::run_after)). Handed over too, a
+    /// waker queued behind a callback that awaits that very future with an executor of its
+    /// own (`block_on` in a callback) was never woken (`tests/await_in_callback.rs`).
     pub(crate) fn defer_after(&self, after: Vec<Arc<dyn Complete>>) {
-        self.callbacks.defer(after);
+        if after.is_empty() {
+            return;
+        }
+        let (with_callbacks, wakers): (Vec<_>, Vec<_>) =
+            after.into_iter().partition(|a| a.has_callbacks());
+        for a in wakers {
+            a.after();
+        }
+        self.callbacks.defer(with_callbacks);
     }
 
     /// Runs `after` hooks outside the lock, then gives the (emptied) buffer back. Hooks

@@ -347,7 +347,7 @@ impl Pool {
     /// if the job runs longer, its worker is killed and respawned and the future fails
     /// with [`JobError::TimeLimit`] (not [`JobError::Timeout`], which is a waiter giving
     /// up). Python's `concurrent.futures` has no such limit (its `timeout` only stops the
-    /// wait).
+    /// wait). Time during which the program was stopped (Ctrl-Z then `fg`) is not counted.
     ///
     /// ```
     /// zeroproc_sched::init();

@@ -67,10 +67,13 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
         return;
     }
     let mut trim = super::trim::SpillTrim::default();
+    let mut paused = Paused::default();
     loop {
+        let slept = Instant::now();
         wait_tick(&shared);
+        paused.after_tick(slept.elapsed());
         shared.poll_deferred();
-        if check(&shared, &launch) {
+        if check(&shared, &launch, paused.total_ns) {
             break;
         }
         trim.tick(&shared);
@@ -118,13 +121,21 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
             // Relaxed: the worker stores its pid once it has attached (then it runs the
             // initializer, if any, and stores READY); read again after an exit below.
             let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
-            if let Some(c) = core.slots[w].child.as_mut() {
-                if let Some(st) = try_reap(c) {
-                    core.slots[w].child = None;
-                    // Relaxed: the worker has exited; its stores are all done.
-                    let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
+            if let Some(st) = core.slots[w].child.as_mut().and_then(try_reap) {
+                core.slots[w].child = None;
+                // Relaxed: the worker has exited; its stores are all done.
+                let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
+                if !interrupted_at_start(st.signal(), attached) {
                     return Err(exited(w, st.code(), st.signal(), attached));
                 }
+                // A Ctrl-C this controller outlived: start the worker again.
+                let child =
+                    launch::spawn(&launch.specs[w], &shared.map).map_err(BuildError::Spawn)?;
+                events::started(w, child.id());
+                core.slots[w].pid = child.id();
+                core.slots[w].child = Some(child);
+                still.push(w);
+                continue;
             }
             if attached {
                 // In the initializer: no time limit (see HANDSHAKE_TIMEOUT).
@@ -162,6 +173,18 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
     Ok(registration)
 }
 
+/// Whether a worker that died of `signal` was killed by a Ctrl-C (SIGINT to the process
+/// group) before it could leave SIGINT to the controller — the first thing it does
+/// (`worker::start`), but a signal can land between its exec and there. The controller is
+/// still alive, so it handles Ctrl-C (with SIGINT's default action it would have died
+/// too; with SIG_IGN the worker inherits SIG_IGN and would not have died): the controller
+/// decides, as documented, and the worker is started again rather than failing the build
+/// or counting as a failed start. `attached`: it had attached the pool (its handler was
+/// installed, so only its own initializer could have undone it: a real failure).
+fn interrupted_at_start(signal: Option<i32>, attached: bool) -> bool {
+    signal == Some(libc::SIGINT) && !attached
+}
+
 /// The start-up failure of worker `index`, which exited with `exit_code` or was killed by
 /// `signal`; `attached`: it had attached the pool (so it was running the initializer).
 fn exited(index: usize, exit_code: Option<i32>, signal: Option<i32>, attached: bool) -> BuildError {
@@ -197,6 +220,10 @@ fn exited_in(
             Some(libc::SIGKILL) => {
                 "the worker was killed (SIGKILL: the OOM killer, or another process) before \
                  it attached the pool"
+            }
+            Some(libc::SIGTERM) => {
+                "the worker was stopped by SIGTERM (sent from outside: a service manager, or \
+                 `kill` of the process group) before it attached the pool"
             }
             _ => "the worker died of a signal before it attached the pool",
         },
@@ -293,6 +320,31 @@ fn wait_tick(shared: &Shared) {
     }
 }
 
+/// A tick that took this much longer than [`TICK`] was not slept: the supervisor did not
+/// run (the program was stopped — Ctrl-Z, SIGSTOP to its process group — or starved).
+const PAUSE_MIN: Duration = Duration::from_millis(50);
+
+/// Time the supervisor did not run between its ticks. A job's time limit bounds how long
+/// the job runs: when the whole program was stopped (Ctrl-Z, then `fg`), its workers were
+/// too, and the stop is not the job's (before: every job running at a Ctrl-Z failed with
+/// `TimeLimit` at the `fg`, `tests/stopped_time_limit.rs`). The supervisor cannot tell a
+/// stop of the controller alone, while workers ran on, from a group stop: such a job gets
+/// the stop's length on top of its limit — a late kill rather than a wrong one.
+#[derive(Default)]
+struct Paused {
+    /// Sum of the pauses so far, in ns.
+    total_ns: u64,
+}
+
+impl Paused {
+    /// The tick sleep took `slept` (it is at most [`TICK`] when the thread runs).
+    fn after_tick(&mut self, slept: Duration) {
+        if slept > TICK + PAUSE_MIN {
+            self.total_ns += (slept - TICK).as_nanos() as u64;
+        }
+    }
+}
+
 /// A worker asked to exit (STOP queued, or killed) that has not after this long is
 /// SIGKILLed: it has nothing left to do, and a frozen (SIGSTOP) one would never exit.
 const EXIT_GRACE: Duration = Duration::from_millis(200);
@@ -304,7 +356,7 @@ const REAP_LIMIT: Duration = Duration::from_secs(1);
 /// Reaps dead workers, enforces time-outs, keeps slots served, moves queued jobs to idle
 /// workers, stops workers once a closed pool has nothing left; true when the supervisor's
 /// work is over.
-fn check(shared: &Shared, launch: &Launch) -> bool {
+fn check(shared: &Shared, launch: &Launch, paused_ns: u64) -> bool {
     if shared.spill.requested(shared.header()) {
         // A worker must spill a result: create the heap it waits for (see `spill.rs`).
         let _ = shared.spill.get(shared.header());
@@ -321,7 +373,7 @@ fn check(shared: &Shared, launch: &Launch) -> bool {
             on_death(shared, &mut core, w, st);
         }
         keep_served(shared, &mut core, &launch.specs[w], w, closed);
-        enforce_timeout(shared, &mut core, w);
+        enforce_timeout(shared, &mut core, w, paused_ns);
     }
     if closed && core.owed() == 0 {
         core.place_stops();
@@ -403,7 +455,9 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     // A start failure is a worker that could not get going (wrong program, no init(), a
     // crash in start-up); SIGKILL comes from outside (an operator, the OOM killer, a
     // test) and says nothing about the next attempt.
-    let killed = st.signal() == Some(libc::SIGKILL);
+    // SIGINT likewise: a Ctrl-C this controller outlived (`interrupted_at_start`; a worker
+    // that had started leaves SIGINT to the controller and does not die of it).
+    let killed = matches!(st.signal(), Some(libc::SIGKILL | libc::SIGINT));
     slot.failed_starts = match (word == state::READY, killed) {
         (true, _) => 0,
         (false, true) => slot.failed_starts,
@@ -441,24 +495,32 @@ fn keep_served(shared: &Shared, core: &mut Core, spec: &Spec, w: usize, closed: 
     }
 }
 
-/// Kills worker `w` if its job ran past its time-out.
-fn enforce_timeout(shared: &Shared, core: &mut Core, w: usize) {
+/// Kills worker `w` if its job ran past its time-out; `paused_ns`: the supervisor's
+/// paused time so far (`Paused`), of which what came after the job was first seen running
+/// does not count.
+fn enforce_timeout(shared: &Shared, core: &mut Core, w: usize, paused_ns: u64) {
     let ctl = shared.control(w);
     let cur = ctl.current();
     let Some(o) = core.jobs.get(cur) else { return };
     if o.worker != w || o.timeout_ns == 0 {
         return;
     }
+    let timeout_ns = o.timeout_ns;
+    let slot = &mut core.slots[w];
+    if slot.limit_seen.0 != cur {
+        slot.limit_seen = (cur, paused_ns);
+    }
+    let paused_since = paused_ns - slot.limit_seen.1;
     // Relaxed: written by the worker before its Release store of `current`, which the
     // Acquire in `current()` synchronizes with.
     let started = ctl.started_ns.load(Ordering::Relaxed);
-    let late = monotonic_ns().saturating_sub(started) > o.timeout_ns;
-    let slot = &mut core.slots[w];
+    let ran = monotonic_ns().saturating_sub(started).saturating_sub(paused_since);
+    let late = ran > timeout_ns;
     // Aimed (`WorkerControl::aim_kill`): a worker that finished the job since we read
     // `current` is not killed on the next one.
     if late && slot.kill.is_none() && slot.child.is_some() && ctl.aim_kill(cur) {
         slot.kill = Some((cur, JobError::TimeLimit));
-        events::timed_out(w, slot.pid, cur, o.timeout_ns);
+        events::timed_out(w, slot.pid, cur, timeout_ns);
         if let Some(c) = slot.child.as_mut() {
             let _ = c.kill();
         }

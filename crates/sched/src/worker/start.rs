@@ -28,6 +28,10 @@ pub(super) struct Attached {
 /// Everything before the first job: die with the controller, attach the pool segment,
 /// check the build, pin, claim the two rings, run the initializer, report READY.
 pub(super) fn start(spec: &Spec) -> Attached {
+    // First of all: a Ctrl-C that reaches this worker from here on is the controller's to
+    // decide (a SIGINT that came before, between the exec and here, killed it, and the
+    // starting controller starts it again: `supervisor::interrupted_at_start`).
+    leave_sigint_to_the_controller();
     // Tell the starting controller we are in `init` (not the program's `main`) before
     // anything slow: under valgrind or a profiler the start below takes far more CPU than
     // the `probe::runs_main` heuristic allows. The name goes back once the pid is out.
@@ -86,7 +90,6 @@ pub(super) fn start(spec: &Spec) -> Attached {
     drop(name);
     quiet_panics();
     super::watch_forks();
-    leave_sigint_to_the_controller();
     // Relaxed: published by the Release store of `state` below.
     ctl.overflowed.store(0, Ordering::Relaxed);
     super::overflow::watch(ctl);

@@ -1,0 +1,76 @@
+//! A `JobFuture` awaited through `&mut` (`(&mut f).await`, `tokio::select!` on `&mut f`)
+//! hands its outcome over once; the future stays, done, with nothing in it. Found by a
+//! user program outside the repo (2026-12-06): afterwards `exception_kind()` said `None`
+//! — "no error" — for a job that had panicked, `exception()` likewise, and `result()`
+//! panicked with "a done future holds its outcome until taken", which names no cause.
+//! Python's future keeps its outcome (awaiting twice, then `result()`, all return it);
+//! a Rust future yields its output once, so here they panic naming the earlier `.await`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+use zeroproc_sched::{JobError, JobErrorKind, Pool};
+
+zeroproc_sched::test_worker!();
+
+struct Unpark(std::thread::Thread);
+impl Wake for Unpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `f` (by `&mut`, as `(&mut f).await` does) until it is ready.
+fn await_by_ref<F: Future + Unpin>(f: &mut F) -> F::Output {
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match Pin::new(&mut *f).poll(&mut cx) {
+            Poll::Ready(r) => return r,
+            Poll::Pending => std::thread::park_timeout(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn fails(x: u32) -> u32 {
+    panic!("job {x} failed")
+}
+
+/// The panic message of `f()`.
+fn panic_of(f: impl FnOnce()) -> String {
+    let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("it panics");
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn after_an_await_by_reference_the_taken_outcome_is_named() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let mut f = pool.submit(fails, 7);
+    let r = await_by_ref(&mut f);
+    assert!(matches!(r, Err(JobError::Panicked { .. })), "{r:?}");
+    assert!(f.done());
+    // Before: `None`, as for a job that succeeded.
+    let m = panic_of(|| {
+        let _: Option<JobErrorKind> = f.exception_kind();
+    });
+    assert!(m.contains("already") && m.contains(".await"), "{m}");
+    let m = panic_of(|| {
+        let _ = f.exception();
+    });
+    assert!(m.contains("already") && m.contains(".await"), "{m}");
+    // Before: the callback was silently never run.
+    let m = panic_of(|| f.add_done_callback(|_| {}));
+    assert!(m.contains("already") && m.contains(".await"), "{m}");
+    let m = panic_of(|| {
+        let _ = await_by_ref(&mut f);
+    });
+    assert!(m.contains("already") && m.contains(".await"), "{m}");
+    let m = panic_of(move || {
+        let _ = f.result();
+    });
+    assert!(m.contains("already") && m.contains(".await"), "{m}");
+}
