@@ -16,7 +16,20 @@ const LIMIT: Duration = Duration::from_secs(20);
 #[test]
 fn a_registration_while_callbacks_run_does_not_wait_for_them() {
     let pool = Pool::builder().workers(1).build().unwrap();
-    let f = pool.submit(|x: u64| x + 1, 1);
+    // The job waits for this file, created once the first callback is registered: a job
+    // done (and drained by the supervisor's tick) before the registration would run that
+    // callback in this thread, at once, as Python does — and it would wait LIMIT for the
+    // registration below it is meant to let through (the test failed so in 1–10 % of runs
+    // when this thread lost its CPU between `submit` and `add_done_callback`).
+    let gate = std::env::temp_dir().join(format!("zp-cb-registration-{}", std::process::id()));
+    let _ = std::fs::remove_file(&gate);
+    let wait_for_gate = |(gate, x): (String, u64)| {
+        while !std::path::Path::new(&gate).exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        x + 1
+    };
+    let f = pool.submit(wait_for_gate, (gate.to_string_lossy().into_owned(), 1));
     let (started_tx, started_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let (order_tx, order_rx) = mpsc::channel();
@@ -27,6 +40,7 @@ fn a_registration_while_callbacks_run_does_not_wait_for_them() {
         let _ = go_rx.recv_timeout(LIMIT);
         o1.send(format!("first {r:?}")).unwrap();
     });
+    std::fs::write(&gate, b"").unwrap();
     started_rx.recv_timeout(LIMIT).expect("the first callback never ran");
     let (registered_tx, registered_rx) = mpsc::channel();
     std::thread::scope(|s| {
@@ -41,6 +55,7 @@ fn a_registration_while_callbacks_run_does_not_wait_for_them() {
     assert_eq!(order_rx.recv_timeout(LIMIT).unwrap(), "first Ok(2)");
     assert_eq!(order_rx.recv_timeout(LIMIT).expect("the second callback was lost"), "second Ok(2)");
     assert_eq!(f.result(), Ok(2));
+    let _ = std::fs::remove_file(&gate);
 }
 
 /// Many threads register callbacks while the job completes: each runs exactly once,
