@@ -215,7 +215,9 @@ pub(crate) fn failed(kind: Option<crate::JobErrorKind>) -> bool {
 /// blocked `next` re-checks `woken` after each notification (the pool's wait protocol,
 /// as for any `ready` condition), and the lock on `woken` orders the push before its
 /// read. An index may be pushed twice (a completion racing the registration): a slot
-/// already taken is skipped.
+/// already taken is skipped. The registration racing a store (with and without a
+/// callback) is model-checked: `as_completed_registration_during_the_store_is_woken_once_done`
+/// in `crates/ring/tests/loom_future.rs` (woken at least once, and done by then).
 #[must_use = "`as_completed` is an iterator: it waits only as it is iterated"]
 pub struct AsCompleted<F> {
     /// The futures in input order; `None` once yielded.
