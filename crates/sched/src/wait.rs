@@ -77,27 +77,10 @@ pub trait Waitable {
 /// further pool).
 pub(crate) const MIXED_SLICE: Duration = Duration::from_millis(2);
 
-/// One future per distinct [`Waitable::wake_source`] among `fs` (their indices).
-fn sources<F: Waitable>(fs: &[&F]) -> Vec<usize> {
-    let mut seen: Vec<(usize, usize)> = Vec::new();
-    for (i, f) in fs.iter().enumerate() {
-        let s = f.wake_source();
-        if !seen.iter().any(|&(src, _)| src == s) {
-            seen.push((s, i));
-        }
-    }
-    seen.into_iter().map(|(_, i)| i).collect()
-}
-
-/// Blocks until `ready()` or `deadline`, woken by the completions of every pool that `fs`
-/// come from: one pool's own sleep when they share one; else short sleeps on each in turn
-/// (from 50 µs, doubling up to `MIXED_SLICE`). True if `ready()`.
-fn block_any<F: Waitable>(fs: &[&F], deadline: Option<Instant>, ready: &dyn Fn() -> bool) -> bool {
-    let reps: Vec<&F> = sources(fs).into_iter().map(|i| fs[i]).collect();
-    block_reps(&reps, deadline, ready)
-}
-
-/// [`block_any`] given one future per wake source (`reps`).
+/// Blocks until `ready()` or `deadline`, woken by the completions of every pool that the
+/// futures come from, given one future per [`Waitable::wake_source`] (`reps`): one
+/// pool's own sleep when they share one; else short sleeps on each in turn (from 50 µs,
+/// doubling up to `MIXED_SLICE`). True if `ready()`.
 fn block_reps<F: Waitable>(
     reps: &[&F],
     deadline: Option<Instant>,
@@ -174,18 +157,82 @@ pub type Split<F> = (Vec<F>, Vec<F>);
 /// ```
 pub fn wait<F: Waitable>(futures: Vec<F>, when: ReturnWhen, timeout: Option<Duration>) -> Split<F> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    let cond = |fs: &[F]| match when {
-        ReturnWhen::FirstCompleted => fs.is_empty() || fs.iter().any(|f| f.is_done()),
-        ReturnWhen::AllCompleted => fs.iter().all(|f| f.is_done()),
-        ReturnWhen::FirstException => {
-            fs.iter().all(|f| f.is_done()) || fs.iter().any(|f| f.is_failed())
-        }
+    let n = futures.len();
+    let met = |done: usize, failed: bool| match when {
+        ReturnWhen::FirstCompleted => n == 0 || done > 0,
+        ReturnWhen::AllCompleted => done == n,
+        ReturnWhen::FirstException => done == n || failed,
     };
-    if !cond(&futures) {
-        let refs: Vec<&F> = futures.iter().collect();
-        block_any(&refs, deadline, &|| cond(&futures));
+    // What is known done, counted once each; a newly done future is asked whether it
+    // failed once. Futures learn of completions as `as_completed` does (a waker pushing
+    // the index, see `AsCompleted`): a wake-up costs what completed, where each used to
+    // ask every future (`FirstException`: n² looks over n completions).
+    let mut t = Tally { seen: vec![false; n], done: 0, failed: false, when };
+    for (i, f) in futures.iter().enumerate() {
+        if f.is_done() {
+            t.mark(i, f);
+        }
+    }
+    if !met(t.done, t.failed) {
+        let woken = Arc::new(Woken::default());
+        let mut polled = Vec::new();
+        let mut reps: Vec<(usize, usize)> = Vec::new();
+        for (i, f) in futures.iter().enumerate() {
+            if t.seen[i] {
+                continue;
+            }
+            let src = f.wake_source();
+            if !reps.iter().any(|&(s, _)| s == src) {
+                reps.push((src, i));
+            }
+            let waker = std::task::Waker::from(Arc::new(Note { woken: woken.clone(), index: i }));
+            if !f.wake_when_done(&waker) {
+                polled.push(i);
+            }
+        }
+        // The sleepers stay valid: a future that completes stays in the list.
+        let reps: Vec<&F> = reps.iter().map(|&(_, i)| &futures[i]).collect();
+        loop {
+            for i in std::mem::take(&mut *woken.lock()) {
+                t.mark(i, &futures[i]);
+            }
+            polled.retain(|&i| {
+                let now = futures[i].is_done();
+                if now {
+                    t.mark(i, &futures[i]);
+                }
+                !now
+            });
+            if met(t.done, t.failed) {
+                break;
+            }
+            let ready = || !woken.lock().is_empty() || polled.iter().any(|&i| futures[i].is_done());
+            if !block_reps(&reps, deadline, &ready) {
+                break;
+            }
+        }
     }
     futures.into_iter().partition(|f| f.is_done())
+}
+
+/// What [`wait`] knows is done: each future counted once, and asked once whether it
+/// failed (for [`ReturnWhen::FirstException`] only).
+struct Tally {
+    seen: Vec<bool>,
+    done: usize,
+    failed: bool,
+    when: ReturnWhen,
+}
+
+impl Tally {
+    /// Counts the done future `f` (at `i`) unless it was counted already.
+    fn mark<F: Waitable>(&mut self, i: usize, f: &F) {
+        if !self.seen[i] {
+            self.seen[i] = true;
+            self.done += 1;
+            self.failed |= self.when == ReturnWhen::FirstException && f.is_failed();
+        }
+    }
 }
 
 /// Whether a future whose error kind (if done) is `kind` counts for
@@ -561,6 +608,7 @@ mod tests {
             self.1.done[self.0].load(std::sync::atomic::Ordering::Acquire)
         }
         fn is_failed(&self) -> bool {
+            self.1.looks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             false
         }
         fn block_until(&self, _: Option<Instant>, ready: &dyn Fn() -> bool) -> bool {
@@ -628,6 +676,25 @@ mod tests {
         let (in_order, looks) = rx.recv_timeout(Duration::from_secs(60)).expect("hung");
         assert!(in_order, "not yielded in completion order, each once");
         assert!(looks <= 2 * 200_000, "{looks} looks at futures for 200,000 completions");
+    }
+
+    /// `wait(FirstException)` over 200,000 futures completing one by one in a random order,
+    /// none failing: it waits for all, at a cost linear in their number. Before, every
+    /// wake-up asked every future whether it had failed: n² = 4·10¹⁰ looks here (the
+    /// watchdog's minute ran out). Counted, not timed.
+    #[test]
+    fn wait_for_the_first_exception_over_many_futures_is_not_quadratic() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let n = 200_000;
+            let (fs, sim) = simulated(n, true);
+            let (done, not_done) = wait(fs, ReturnWhen::FirstException, None);
+            let looks = sim.looks.load(std::sync::atomic::Ordering::Relaxed);
+            let _ = tx.send((done.len(), not_done.len(), looks));
+        });
+        let (done, not_done, looks) = rx.recv_timeout(Duration::from_secs(60)).expect("hung");
+        assert_eq!((done, not_done), (200_000, 0));
+        assert!(looks <= 4 * 200_000, "{looks} looks at futures for 200,000 completions");
     }
 
     /// Futures that cannot notify (the trait's default) are still found, as before: by
