@@ -173,7 +173,9 @@ pub fn wait<F: Waitable>(futures: Vec<F>, when: ReturnWhen, timeout: Option<Dura
             t.mark(i, f);
         }
     }
-    if !met(t.done, t.failed) {
+    // A time-out already past (Python's `timeout=0`, a poll) looks once: no wakers.
+    let past = deadline.is_some_and(|d| Instant::now() >= d);
+    if !met(t.done, t.failed) && !past {
         let woken = Arc::new(Woken::default());
         let mut polled = Vec::new();
         let mut reps: Vec<(usize, usize)> = Vec::new();
@@ -695,6 +697,18 @@ mod tests {
         let (done, not_done, looks) = rx.recv_timeout(Duration::from_secs(60)).expect("hung");
         assert_eq!((done, not_done), (200_000, 0));
         assert!(looks <= 4 * 200_000, "{looks} looks at futures for 200,000 completions");
+    }
+
+    /// A zero time-out (Python's `wait(fs, timeout=0)`, a poll, often in a loop) looks
+    /// once and registers no waker: no allocation per future, and no waker left behind
+    /// for every later completion to wake.
+    #[test]
+    fn a_zero_timeout_wait_registers_no_waker() {
+        let (fs, sim) = simulated(100, true);
+        let (done, not_done) = wait(fs, ReturnWhen::AllCompleted, Some(Duration::ZERO));
+        assert_eq!((done.len(), not_done.len()), (0, 100));
+        assert!(sim.wakers.lock().unwrap().iter().all(Option::is_none), "a waker was registered");
+        assert_eq!(sim.next.load(std::sync::atomic::Ordering::Relaxed), 0, "it slept");
     }
 
     /// Futures that cannot notify (the trait's default) are still found, as before: by
