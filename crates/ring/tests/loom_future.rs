@@ -75,7 +75,9 @@ impl Fut {
         }
         if self.state.load() & WAKER != 0 {
             if let Some(w) = self.slow.lock().unwrap().1.take() {
-                w.fetch_add(1, Ordering::Relaxed);
+                // Release: a waker that hands work to another thread synchronizes with it
+                // (`as_completed`'s pushes its index under a lock, `wait.rs`).
+                w.fetch_add(1, Ordering::Release);
             }
         }
     }
@@ -106,6 +108,20 @@ impl Fut {
             return Some(self.take());
         }
         None
+    }
+
+    /// `JobFuture::wake_when_done` (for `as_completed`, `crates/sched/src/wait.rs`):
+    /// `note` is woken once the future is done — by `after`, or here when the store came
+    /// first. Unlike `poll` it takes nothing.
+    fn wake_when_done(&self, note: &Arc<AtomicUsize>) {
+        if self.state.is_done() {
+            note.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.slow.lock().unwrap().1 = Some(note.clone());
+        if self.state.add_waker() {
+            note.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// `JobFuture::take`: the owner, once done.
@@ -223,6 +239,45 @@ fn a_poll_with_a_callback_is_woken_after_the_callback() {
         }
         assert_eq!(runs.load(Ordering::Relaxed), 1);
     });
+}
+
+/// `as_completed` registers its waker while the store (and, in the second case, a
+/// callback) runs: the waker is woken at least once (twice at most: by `after` and by the
+/// registration itself when both see the other), and the future is done by then —
+/// `as_completed` yields an index it was woken for without looking again. The woken
+/// count is read after both threads end; the done check is made in the registering
+/// thread after its own wake, and in `after` before it wakes (the word has `DONE` when
+/// `after` loads `WAKER`).
+#[test]
+fn as_completed_registration_during_the_store_is_woken_once_done() {
+    for with_callback in [false, true] {
+        loom::model(move || {
+            let f = Fut::new();
+            let runs = Arc::new(AtomicUsize::new(0));
+            if with_callback {
+                f.add_done_callback(counting(&runs));
+            }
+            let note = Arc::new(AtomicUsize::new(0));
+            let (f2, n2) = (f.clone(), note.clone());
+            let reg = thread::spawn(move || {
+                f2.wake_when_done(&n2);
+                // Acquire: `as_completed` reads its list under the lock the wake took.
+                if n2.load(Ordering::Acquire) > 0 {
+                    // Woken here, or by an `after` that finished: done either way.
+                    assert!(f2.state.is_done(), "woken before done");
+                }
+            });
+            if f.set(42) {
+                f.after();
+            }
+            reg.join().unwrap();
+            let woken = note.load(Ordering::Relaxed);
+            assert!((1..=2).contains(&woken), "woken {woken} times");
+            assert!(f.state.is_done());
+            assert_eq!(runs.load(Ordering::Relaxed), usize::from(with_callback));
+            assert_eq!(f.take(), 42);
+        });
+    }
 }
 
 /// Two storers (a completion and a cancel, serialized by the pool lock) race a callback

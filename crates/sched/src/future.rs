@@ -565,6 +565,31 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         self.wait_until(Some(deadline))
     }
 
+    /// Has `waker` woken once the job is done (at once if it is done already), for
+    /// `as_completed` (`wait.rs`): the async waker slot and its protocol
+    /// (`future_state.rs`: no wake-up is lost), without counting the job in the pool's
+    /// `interest` (the iterating thread drains completions itself while it waits; a
+    /// supervisor wake-up per future cost more than the wait). The wake comes after
+    /// [`done`](Self::done) holds; it may come twice. False in a forked child (the
+    /// future never completes there; its waits fail it instead).
+    pub(crate) fn wake_when_done(&self, waker: &Waker) -> bool {
+        let inner = &self.inner;
+        if inner.is_done() {
+            waker.wake_by_ref();
+            return true;
+        }
+        if inner.shared.forked() {
+            return false;
+        }
+        lock(&inner.slow).waker = Some(waker.clone());
+        // Stored before `WAKER` is set, as in `poll`: a later storer's `after` wakes it;
+        // a `DONE` set first shows here.
+        if inner.state.add_waker() {
+            waker.wake_by_ref();
+        }
+        true
+    }
+
     /// Waits until done or `deadline` (`None`: forever); true if done.
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
         let inner = &self.inner;

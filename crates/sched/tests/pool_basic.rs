@@ -398,3 +398,40 @@ fn dropping_a_map_cancels_its_queued_jobs() {
     }
     assert!(ran.len() <= 3, "ran {ran:?}: the queued window was not cancelled");
 }
+
+#[test]
+fn as_completed_and_wait_over_many_futures_of_two_pools_see_each_once() {
+    // The woken-list path (`wait.rs`): futures of two pools, completing while the
+    // iterator and the waits run; each is yielded once, and the waits end when their
+    // condition holds.
+    let (a, b) = (pool(1), pool(1));
+    let job = |x: u64| {
+        if x % 97 == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        x
+    };
+    let n = 3000u64;
+    let fs: Vec<_> =
+        (0..n).map(|x| if x % 2 == 0 { a.submit(job, x) } else { b.submit(job, x) }).collect();
+    let mut got: Vec<u64> = as_completed(fs).map(|f| f.result().unwrap()).collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..n).collect::<Vec<_>>());
+
+    let fs: Vec<_> =
+        (0..n).map(|x| if x % 2 == 0 { a.submit(job, x) } else { b.submit(job, x) }).collect();
+    let (done, not_done) = wait(fs, ReturnWhen::AllCompleted, None);
+    assert_eq!((done.len(), not_done.len()), (n as usize, 0));
+
+    let slow = |ms: u64| {
+        std::thread::sleep(Duration::from_millis(ms));
+        ms
+    };
+    let mut fs = vec![a.submit(slow, 30_000)];
+    fs.extend((0..200).map(|x| b.submit(job, x)));
+    fs.push(b.submit(|_: u64| -> u64 { panic!("as asked") }, 0));
+    let (done, not_done) = wait(fs, ReturnWhen::FirstException, Some(Duration::from_secs(60)));
+    assert_eq!(not_done.len(), 1, "the 30 s job was waited for, or the failure missed");
+    assert!(done.iter().any(|f| f.exception_kind() == Some(JobErrorKind::Panicked)));
+    assert!(not_done[0].terminate());
+}

@@ -89,6 +89,22 @@ pub fn is_alive(pid: u32) -> bool {
 /// use zeroproc_shm::process::{is_halted, current_pid};
 /// assert!(!is_halted(current_pid()));
 /// ```
+///
+/// Only the thread-group leader's state is read (`/proc/PID/stat`, not
+/// `/proc/PID/task/*/stat`), on purpose. Its callers ask about the process holding a
+/// heap's merge lock (`heap/merge.rs`: give up rather than wait inside `alloc`; a
+/// worker's or a channel's spill: keep waiting, or write a note), and the lock names a
+/// process, not the thread that holds it. The stops that last — SIGSTOP, a job-control
+/// stop, a debugger in its default all-stop mode — stop every thread of the process, the
+/// leader too (checked: a SIGSTOPped process with two threads shows `T` in every
+/// `task/*/stat`), so the leader's letter answers for the holder. A stop of one thread
+/// only comes from a tracer that stops threads one by one (gdb's non-stop mode): then the
+/// leader's letter may be wrong either way, and reading every thread's would not settle
+/// it without knowing which thread holds the lock — "any thread stopped" would give up
+/// on a holder that runs, and under `strace -f` every system call of every thread is a
+/// brief `t`. Misjudged, a caller waits until the thread resumes (as for a job on a
+/// stopped worker) or gives up one allocation early; that suits a process a developer
+/// holds in a debugger, so the single read stays.
 #[cfg(not(loom))]
 #[cold]
 pub fn is_halted(pid: u32) -> bool {
