@@ -175,9 +175,10 @@ fn spin_phase<T, E>(
             // spin than there are cores (a controller and its workers on 2 vCPUs), the
             // peer we wait for may be runnable on this very CPU. Uncontended, sched_yield
             // returns at once (~0.5 µs, every 64 polls). Measured on W2 unbatched:
-            // docs/performance.md.
+            // docs/performance.md. Unless yielding was seen to hand the CPU to others for
+            // long (`yield_cpu`).
             if now.duration_since(start) > YIELD_AFTER {
-                std::thread::yield_now();
+                yield_cpu(now);
             }
         } else if spin_until.is_some_and(|s| s <= start) {
             return None; // WaitStrategy::Sleep: no spinning at all
@@ -193,6 +194,46 @@ fn spin_phase<T, E>(
 /// Spinning time after which the spin phase yields the CPU every 64 polls.
 #[cfg(not(loom))]
 const YIELD_AFTER: Duration = Duration::from_micros(5);
+
+/// A yield that kept this thread off its CPU this long handed the CPU to a program that
+/// does not give it back soon: one time slice of a CPU-bound task (0.75 ms and more).
+#[cfg(not(loom))]
+const LONG_YIELD: Duration = Duration::from_millis(1);
+
+/// How long a thread spins without yielding after a [`LONG_YIELD`].
+#[cfg(not(loom))]
+const NO_YIELD_FOR: Duration = Duration::from_millis(20);
+
+#[cfg(not(loom))]
+thread_local! {
+    /// Until when this thread spins without yielding (after a [`LONG_YIELD`]).
+    static NO_YIELD_UNTIL: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// `sched_yield`, unless a recent yield of this thread was long.
+///
+/// A yield hands the CPU to our peer when the pool oversubscribes the machine itself (a
+/// controller and 2 workers on 2 vCPUs: tiny-job `map` 2× and `submit` 3× faster than
+/// without it). But Linux's EEVDF scheduler (6.6 and later) moves a yielding task's
+/// virtual deadline back by a slice whenever another task is runnable on its CPU: next to
+/// a CPU-bound program (one busy loop on this 2-vCPU machine) every yield let that
+/// program run a whole slice, and the pool ran 3–4× (`map`) and 4–6× (`submit`) slower
+/// than with no yield at all. A yield that kept us off the CPU for [`LONG_YIELD`] shows the
+/// latter: this thread then spins without yielding (and sleeps once the spin budget is
+/// spent) for [`NO_YIELD_FOR`], and tries again. Measured, idle and next to busy loops:
+/// docs/performance.md, "Spinning next to a CPU-bound program".
+#[cfg(not(loom))]
+#[inline]
+fn yield_cpu(now: Instant) {
+    if NO_YIELD_UNTIL.with(|u| u.get().is_some_and(|until| now < until)) {
+        return;
+    }
+    std::thread::yield_now();
+    let back = Instant::now();
+    if back.duration_since(now) >= LONG_YIELD {
+        NO_YIELD_UNTIL.with(|u| u.set(Some(back + NO_YIELD_FOR)));
+    }
+}
 
 fn final_poll<T, E>(poll: &mut impl FnMut() -> Poll<T, E>) -> Result<T, BlockError<E>> {
     match poll() {
