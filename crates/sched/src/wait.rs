@@ -557,14 +557,12 @@ mod tests {
     /// version takes milliseconds; the bound is a minute.
     #[test]
     fn as_completed_over_many_done_futures_is_not_quadratic() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let ok = zeroproc_testkit::within(Duration::from_secs(60), move || {
             let n = 50_000u32;
             let fs = (0..n).map(|i| Fake(i, true, [i as u8; 1024]));
             let order: Vec<u32> = as_completed(fs).map(|d| std::hint::black_box(d).0).collect();
-            let _ = tx.send(order == (0..n).collect::<Vec<_>>());
+            order == (0..n).collect::<Vec<_>>()
         });
-        let ok = rx.recv_timeout(Duration::from_secs(60)).expect("as_completed hung");
         assert!(ok, "not every future once, in input order");
     }
 
@@ -577,16 +575,14 @@ mod tests {
     /// assertion: the linear version takes milliseconds; the bound is a minute.
     #[test]
     fn as_completed_behind_a_slow_first_future_is_not_quadratic() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let ok = zeroproc_testkit::within(Duration::from_secs(60), move || {
             let n = 200_000u32;
             let fs = (0..=n).map(|i| Fake(i, i != 0, [0u8; 64]));
             let mut it = as_completed(fs);
             let order: Vec<u32> = Iterator::take(&mut it, n as usize).map(|f| f.0).collect();
             let rest: Vec<u32> = it.into_remaining().into_iter().map(|f| f.0).collect();
-            let _ = tx.send(order == (1..=n).collect::<Vec<_>>() && rest == [0]);
+            order == (1..=n).collect::<Vec<_>>() && rest == [0]
         });
-        let ok = rx.recv_timeout(Duration::from_secs(60)).expect("as_completed hung");
         assert!(ok, "not every done future once, in input order, with the slow one left");
     }
 
@@ -667,15 +663,13 @@ mod tests {
     /// timed: the looks must be O(n); the watchdog only catches a hang.
     #[test]
     fn as_completed_over_futures_completing_in_random_order_is_not_quadratic() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let (in_order, looks) = zeroproc_testkit::within(Duration::from_secs(60), move || {
             let n = 200_000;
             let (fs, sim) = simulated(n, true);
             let got: Vec<usize> = as_completed(fs).map(|f| f.0).collect();
             let looks = sim.looks.load(std::sync::atomic::Ordering::Relaxed);
-            let _ = tx.send((got == sim.order, looks));
+            (got == sim.order, looks)
         });
-        let (in_order, looks) = rx.recv_timeout(Duration::from_secs(60)).expect("hung");
         assert!(in_order, "not yielded in completion order, each once");
         assert!(looks <= 2 * 200_000, "{looks} looks at futures for 200,000 completions");
     }
@@ -686,15 +680,14 @@ mod tests {
     /// watchdog's minute ran out). Counted, not timed.
     #[test]
     fn wait_for_the_first_exception_over_many_futures_is_not_quadratic() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let n = 200_000;
-            let (fs, sim) = simulated(n, true);
-            let (done, not_done) = wait(fs, ReturnWhen::FirstException, None);
-            let looks = sim.looks.load(std::sync::atomic::Ordering::Relaxed);
-            let _ = tx.send((done.len(), not_done.len(), looks));
-        });
-        let (done, not_done, looks) = rx.recv_timeout(Duration::from_secs(60)).expect("hung");
+        let (done, not_done, looks) =
+            zeroproc_testkit::within(Duration::from_secs(60), move || {
+                let n = 200_000;
+                let (fs, sim) = simulated(n, true);
+                let (done, not_done) = wait(fs, ReturnWhen::FirstException, None);
+                let looks = sim.looks.load(std::sync::atomic::Ordering::Relaxed);
+                (done.len(), not_done.len(), looks)
+            });
         assert_eq!((done, not_done), (200_000, 0));
         assert!(looks <= 4 * 200_000, "{looks} looks at futures for 200,000 completions");
     }
