@@ -38,6 +38,9 @@ pub(crate) struct Inner<R, E> {
     interested: AtomicBool,
     /// Dropping the `JobFuture` unfinished cancels the job (`JobFuture::cancel_on_drop`).
     cancel_on_drop: AtomicBool,
+    /// The outcome an `.await` by reference took was `Cancelled`: `cancelled()` and
+    /// `cancel()` still answer for it (`JobFuture::poll`).
+    taken_cancelled: AtomicBool,
     /// The outcome: written once by the storer before `STORED`, read by `after` and, once
     /// done, by the future's owner (who of them when: `future_state.rs`).
     value: UnsafeCell<Option<Outcome<R, E>>>,
@@ -149,6 +152,7 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
             first_id: AtomicU64::new(0),
             state: State::new(),
             interested: AtomicBool::new(false),
+            taken_cancelled: AtomicBool::new(false),
             value: UnsafeCell::new(None),
             slow: Mutex::new(Slow { callbacks: Vec::new(), waker: None }),
             decode,
@@ -379,7 +383,13 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// [`terminate`](Self::terminate) or a cancelling shutdown). See [`cancel`](Self::cancel)
     /// for an example.
     pub fn cancelled(&self) -> bool {
-        self.done() && self.inner.read(|v| matches!(v, Some(Err(JobError::Cancelled))))
+        self.done()
+            && self.inner.read(|v| match v {
+                Some(v) => matches!(v, Err(JobError::Cancelled)),
+                // Taken by an `.await` by reference (`poll`): what it was is kept.
+                // Relaxed: written by the owner under `&mut`, read by the owner.
+                None => self.inner.taken_cancelled.load(Ordering::Relaxed),
+            })
     }
 
     /// Cancels the job if it has not started: returns true and the future completes with
@@ -744,6 +754,19 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         unsafe { (*self.inner.value.get()).take() }.unwrap_or_else(|| taken())
     }
 
+    /// [`take`](Self::take) for `poll`, which leaves the future behind (`(&mut f).await`):
+    /// whether the outcome was `Cancelled` is kept for [`cancelled`](Self::cancelled) and
+    /// [`cancel`](Self::cancel) (Python's `cancelled()` stays true). Before, both said false
+    /// for a cancelled job once its outcome was awaited (`tests/await_taken.rs`).
+    fn take_polled(&mut self) -> Outcome<R, E> {
+        let v = self.take();
+        if matches!(v, Err(JobError::Cancelled)) {
+            // Relaxed: read by the owner of this future only.
+            self.inner.taken_cancelled.store(true, Ordering::Relaxed);
+        }
+        v
+    }
+
     /// Waits for the outcome and returns what kind of error it is, if any, leaving the
     /// outcome in place (for the error with its message: [`exception`](Self::exception)).
     /// Unlike `exception`, it needs no `E: Clone`.
@@ -841,11 +864,11 @@ impl<R: Send + 'static, E: Send + 'static> std::future::Future for JobFuture<R, 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if this.done() {
-            return Poll::Ready(this.take());
+            return Poll::Ready(this.take_polled());
         }
         if this.inner.shared.forked() {
             this.fail_forked();
-            return Poll::Ready(this.take());
+            return Poll::Ready(this.take_polled());
         }
         this.inner.register_interest();
         lock(&this.inner.slow).waker = Some(cx.waker().clone());
@@ -853,7 +876,7 @@ impl<R: Send + 'static, E: Send + 'static> std::future::Future for JobFuture<R, 
         // wakes it; one that set `DONE` first shows here (`future_state.rs`).
         if this.inner.state.add_waker() {
             this.inner.drop_interest();
-            return Poll::Ready(this.take());
+            return Poll::Ready(this.take_polled());
         }
         Poll::Pending
     }
