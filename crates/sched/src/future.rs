@@ -260,8 +260,15 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
         // Done now (set by the storing `set`, or by `finish` above).
         self.drop_interest();
         if self.state.load() & WAKER != 0 {
-            if let Some(w) = lock(&self.slow).waker.take() {
-                w.wake();
+            // Taken out first: in an `if let` on the lock, the guard lived through `wake`,
+            // and a waker that looks at this future (`exception_kind`, an inline poll that
+            // registers a callback) deadlocked the waking thread on this very lock.
+            let waker = lock(&self.slow).waker.take();
+            if let Some(w) = waker {
+                // The user's code, run by whichever thread stored the outcome — the
+                // supervisor among them: a panic there must not unwind through it (it
+                // died, and the pool enforced no time limit and hung).
+                crate::job::contain(|| w.wake());
             }
         }
         self.shared.notify_waiters();
