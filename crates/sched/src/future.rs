@@ -93,6 +93,21 @@ thread_local! {
     static IN_CALLBACKS_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+thread_local! {
+    /// The future (its `Inner`'s address) whose outcome this thread reads under the slow
+    /// lock (`Inner::read`), if any.
+    static READING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Restores the previous [`READING`] mark when an `Inner::read` ends (unwinding too).
+struct Reading(usize);
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        READING.with(|r| r.set(self.0));
+    }
+}
+
 /// Whether this thread is running the callbacks of the future at `inner`.
 fn in_own_callbacks(inner: usize) -> bool {
     IN_CALLBACKS_OF.with(|c| c.get()) == inner
@@ -129,9 +144,23 @@ impl<R, E> Inner<R, E> {
     }
 
     /// Reads the outcome through `&`, once done, under the slow lock (`Sync` impl above).
+    ///
+    /// Re-entrant in one thread: `f` may read this same future again (a callback added to
+    /// a done future runs in `f` and may ask its own future's `exception_kind`; before,
+    /// that deadlocked on the slow lock held here).
     fn read<T>(&self, f: impl FnOnce(Option<&Outcome<R, E>>) -> T) -> T {
         debug_assert!(self.is_done());
+        let me = self as *const Self as usize;
+        if READING.with(|r| r.get()) == me {
+            // SAFETY: an outer `read` of this future in this thread holds the slow lock:
+            // done, no one writes `value`, the owner cannot take it while it lends the
+            // future out by `&` (as the outer read's caller does), and the other `&`
+            // readers wait for that lock; this thread's readers share the outcome by `&`
+            // in one thread, which needs no `Sync`.
+            return f(unsafe { (*self.value.get()).as_ref() });
+        }
         let _g = lock(&self.slow);
+        let _mark = Reading(READING.with(|r| r.replace(me)));
         // SAFETY: done, so no one writes `value` any more and only the owner takes it (not
         // while the owner lends the future out by `&`, as here); other `&` readers wait for
         // the slow lock we hold.
