@@ -38,6 +38,9 @@ pub(crate) struct Inner<R, E> {
     interested: AtomicBool,
     /// Dropping the `JobFuture` unfinished cancels the job (`JobFuture::cancel_on_drop`).
     cancel_on_drop: AtomicBool,
+    /// The outcome an `.await` by reference took was `Cancelled`: `cancelled()` and
+    /// `cancel()` still answer for it (`JobFuture::poll`).
+    taken_cancelled: AtomicBool,
     /// The outcome: written once by the storer before `STORED`, read by `after` and, once
     /// done, by the future's owner (who of them when: `future_state.rs`).
     value: UnsafeCell<Option<Outcome<R, E>>>,
@@ -90,6 +93,21 @@ thread_local! {
     static IN_CALLBACKS_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+thread_local! {
+    /// The future (its `Inner`'s address) whose outcome this thread reads under the slow
+    /// lock (`Inner::read`), if any.
+    static READING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Restores the previous [`READING`] mark when an `Inner::read` ends (unwinding too).
+struct Reading(usize);
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        READING.with(|r| r.set(self.0));
+    }
+}
+
 /// Whether this thread is running the callbacks of the future at `inner`.
 fn in_own_callbacks(inner: usize) -> bool {
     IN_CALLBACKS_OF.with(|c| c.get()) == inner
@@ -126,9 +144,23 @@ impl<R, E> Inner<R, E> {
     }
 
     /// Reads the outcome through `&`, once done, under the slow lock (`Sync` impl above).
+    ///
+    /// Re-entrant in one thread: `f` may read this same future again (a callback added to
+    /// a done future runs in `f` and may ask its own future's `exception_kind`; before,
+    /// that deadlocked on the slow lock held here).
     fn read<T>(&self, f: impl FnOnce(Option<&Outcome<R, E>>) -> T) -> T {
         debug_assert!(self.is_done());
+        let me = self as *const Self as usize;
+        if READING.with(|r| r.get()) == me {
+            // SAFETY: an outer `read` of this future in this thread holds the slow lock:
+            // done, no one writes `value`, the owner cannot take it while it lends the
+            // future out by `&` (as the outer read's caller does), and the other `&`
+            // readers wait for that lock; this thread's readers share the outcome by `&`
+            // in one thread, which needs no `Sync`.
+            return f(unsafe { (*self.value.get()).as_ref() });
+        }
         let _g = lock(&self.slow);
+        let _mark = Reading(READING.with(|r| r.replace(me)));
         // SAFETY: done, so no one writes `value` any more and only the owner takes it (not
         // while the owner lends the future out by `&`, as here); other `&` readers wait for
         // the slow lock we hold.
@@ -149,6 +181,7 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
             first_id: AtomicU64::new(0),
             state: State::new(),
             interested: AtomicBool::new(false),
+            taken_cancelled: AtomicBool::new(false),
             value: UnsafeCell::new(None),
             slow: Mutex::new(Slow { callbacks: Vec::new(), waker: None }),
             decode,
@@ -256,8 +289,15 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
         // Done now (set by the storing `set`, or by `finish` above).
         self.drop_interest();
         if self.state.load() & WAKER != 0 {
-            if let Some(w) = lock(&self.slow).waker.take() {
-                w.wake();
+            // Taken out first: in an `if let` on the lock, the guard lived through `wake`,
+            // and a waker that looks at this future (`exception_kind`, an inline poll that
+            // registers a callback) deadlocked the waking thread on this very lock.
+            let waker = lock(&self.slow).waker.take();
+            if let Some(w) = waker {
+                // The user's code, run by whichever thread stored the outcome — the
+                // supervisor among them: a panic there must not unwind through it (it
+                // died, and the pool enforced no time limit and hung).
+                crate::job::contain(|| w.wake());
             }
         }
         self.shared.notify_waiters();
@@ -379,7 +419,13 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// [`terminate`](Self::terminate) or a cancelling shutdown). See [`cancel`](Self::cancel)
     /// for an example.
     pub fn cancelled(&self) -> bool {
-        self.done() && self.inner.read(|v| matches!(v, Some(Err(JobError::Cancelled))))
+        self.done()
+            && self.inner.read(|v| match v {
+                Some(v) => matches!(v, Err(JobError::Cancelled)),
+                // Taken by an `.await` by reference (`poll`): what it was is kept.
+                // Relaxed: written by the owner under `&mut`, read by the owner.
+                None => self.inner.taken_cancelled.load(Ordering::Relaxed),
+            })
     }
 
     /// Cancels the job if it has not started: returns true and the future completes with
@@ -744,6 +790,19 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         unsafe { (*self.inner.value.get()).take() }.unwrap_or_else(|| taken())
     }
 
+    /// [`take`](Self::take) for `poll`, which leaves the future behind (`(&mut f).await`):
+    /// whether the outcome was `Cancelled` is kept for [`cancelled`](Self::cancelled) and
+    /// [`cancel`](Self::cancel) (Python's `cancelled()` stays true). Before, both said false
+    /// for a cancelled job once its outcome was awaited (`tests/await_taken.rs`).
+    fn take_polled(&mut self) -> Outcome<R, E> {
+        let v = self.take();
+        if matches!(v, Err(JobError::Cancelled)) {
+            // Relaxed: read by the owner of this future only.
+            self.inner.taken_cancelled.store(true, Ordering::Relaxed);
+        }
+        v
+    }
+
     /// Waits for the outcome and returns what kind of error it is, if any, leaving the
     /// outcome in place (for the error with its message: [`exception`](Self::exception)).
     /// Unlike `exception`, it needs no `E: Clone`.
@@ -841,11 +900,11 @@ impl<R: Send + 'static, E: Send + 'static> std::future::Future for JobFuture<R, 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if this.done() {
-            return Poll::Ready(this.take());
+            return Poll::Ready(this.take_polled());
         }
         if this.inner.shared.forked() {
             this.fail_forked();
-            return Poll::Ready(this.take());
+            return Poll::Ready(this.take_polled());
         }
         this.inner.register_interest();
         lock(&this.inner.slow).waker = Some(cx.waker().clone());
@@ -853,7 +912,7 @@ impl<R: Send + 'static, E: Send + 'static> std::future::Future for JobFuture<R, 
         // wakes it; one that set `DONE` first shows here (`future_state.rs`).
         if this.inner.state.add_waker() {
             this.inner.drop_interest();
-            return Poll::Ready(this.take());
+            return Poll::Ready(this.take_polled());
         }
         Poll::Pending
     }

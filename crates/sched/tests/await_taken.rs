@@ -74,3 +74,23 @@ fn after_an_await_by_reference_the_taken_outcome_is_named() {
     });
     assert!(m.contains("already") && m.contains(".await"), "{m}");
 }
+
+/// `cancelled()` and `cancel()` answer for a cancelled job after an `.await` by reference
+/// took its outcome (Python's `cancelled()` stays True, and `cancel()` of a cancelled
+/// future is True again). Before: both said false — the job was reported not cancelled.
+#[test]
+fn a_cancelled_future_stays_cancelled_after_an_await_by_reference() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let busy = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300);
+    let mut queued = pool.submit(|x: u32| x, 1);
+    assert!(queued.cancel());
+    assert_eq!(await_by_ref(&mut queued), Err(JobError::Cancelled));
+    assert!(queued.cancelled(), "a cancelled job said not cancelled after the await");
+    assert!(queued.cancel(), "cancel() of a cancelled future is true again");
+    // A job that completed is not cancelled, awaited or not.
+    let mut ran = pool.submit(|x: u32| x, 2);
+    assert_eq!(await_by_ref(&mut ran), Ok(2));
+    assert!(!ran.cancelled());
+    assert!(!ran.cancel());
+    assert_eq!(busy.result(), Ok(()));
+}

@@ -71,3 +71,29 @@ fn a_callback_waiting_for_its_own_future_panics_and_the_pool_goes_on() {
     g.add_done_callback(move |_| tx.send("next").unwrap());
     assert_eq!(rx.recv_timeout(LIMIT).expect("the callback thread is stuck"), "next");
 }
+
+/// A callback added to a future that is already done runs at once in the adding thread;
+/// it may look at its own future (Python's callback gets its future and may ask it for
+/// `exception()`). Before: it ran under the future's lock and `exception_kind` there
+/// deadlocked the adding thread (no answer on the channel within 20 s); a callback
+/// added there to the same future deadlocked likewise.
+#[test]
+fn a_callback_added_to_a_done_future_may_look_at_it() {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let pool = Pool::builder().workers(1).build().unwrap();
+        let f = Arc::new(pool.submit(sleepy, 1));
+        assert_eq!(f.exception_kind(), None); // done from here on
+        let me = f.clone();
+        f.add_done_callback(move |r| {
+            let kind = me.exception_kind();
+            let tx2 = tx.clone();
+            me.add_done_callback(move |r| tx2.send(format!("nested {r:?}")).unwrap());
+            tx.send(format!("{r:?} {kind:?}")).unwrap();
+        });
+        drop(f);
+        drop(pool);
+    });
+    assert_eq!(rx.recv_timeout(LIMIT).as_deref(), Ok("nested Ok(1)"));
+    assert_eq!(rx.recv_timeout(LIMIT).as_deref(), Ok("Ok(1) None"));
+}

@@ -76,3 +76,51 @@ fn time_the_program_was_stopped_does_not_count_against_a_job_time_limit() {
     // far above the job's 150 ms of CPU: a loaded machine must not fail it either.)
     assert_eq!(f.result(), Ok(worker as u32));
 }
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// A waker whose `wake` takes 200 ms (as a waker that does work of its own may), then
+/// reports on a channel.
+struct SlowWaker(std::sync::Mutex<std::sync::mpsc::Sender<()>>);
+
+impl std::task::Wake for SlowWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = self.0.lock().unwrap().send(());
+    }
+}
+
+/// A supervisor tick that is long because the supervisor worked in it (here: waking a
+/// waker of a job that completed, which it does itself; equally, decoding a large result)
+/// is not a pause: the workers ran all along, and a job past its limit still fails. Before
+/// the fix every such tick was counted as a stop and given back to the running job: a
+/// 4 s job under a 300 ms limit, next to a stream of jobs awaited with such a waker,
+/// returned Ok(4000) — its limit stretched for as long as the stream lasted.
+#[test]
+fn supervisor_work_in_a_tick_is_not_counted_as_a_pause() {
+    use std::future::Future;
+    use std::task::Context;
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let long = pool.submit_with_time_limit(nap, 4000, Duration::from_millis(300));
+    while !long.running() && !long.done() {
+        std::thread::yield_now();
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waker = std::task::Waker::from(std::sync::Arc::new(SlowWaker(tx.into())));
+    let t0 = std::time::Instant::now();
+    // A stream of short jobs on the other worker, each awaited with the slow waker. No
+    // thread blocks on the pool meanwhile (the channel is not the pool's): the supervisor
+    // drains their completions and wakes the waker.
+    while t0.elapsed() < Duration::from_millis(4500) {
+        let mut f = pool.submit(nap, 10);
+        let mut cx = Context::from_waker(&waker);
+        if std::pin::Pin::new(&mut f).poll(&mut cx).is_pending() {
+            rx.recv_timeout(Duration::from_secs(10)).expect("the waker was not woken");
+        }
+    }
+    // Before the fix: Ok(4000).
+    assert_eq!(long.result(), Err(zeroproc_sched::JobError::TimeLimit));
+}

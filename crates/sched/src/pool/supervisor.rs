@@ -70,8 +70,8 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
     let mut paused = Paused::default();
     loop {
         let slept = Instant::now();
-        wait_tick(&shared);
-        paused.after_tick(slept.elapsed());
+        let busy = wait_tick(&shared);
+        paused.after_tick(slept.elapsed().saturating_sub(busy));
         shared.poll_deferred();
         if check(&shared, &launch, paused.total_ns) {
             break;
@@ -291,8 +291,10 @@ fn kill_all(shared: &Shared) {
 /// Sleeps one tick. While nobody blocks on the pool and some job in flight has a
 /// callback or an async waker — or the pool is shutting down — sleeps on the completion
 /// event instead, so those completions are delivered as they arrive (other completions are
-/// drained at the tick, or by the thread that asks for them).
-fn wait_tick(shared: &Shared) {
+/// drained at the tick, or by the thread that asks for them). Returns the time spent
+/// draining in the sleep (decoding results, waking wakers): worked, not paused
+/// ([`Paused`]).
+fn wait_tick(shared: &Shared) -> Duration {
     let tick = Instant::now() + TICK;
     let again = shared.core.try_lock().ok().and_then(|c| c.look_again);
     let deadline = again.map_or(tick, |a| a.min(tick));
@@ -301,14 +303,18 @@ fn wait_tick(shared: &Shared) {
         // Relaxed: hints, as above.
         && (shared.interest.load(Ordering::Relaxed) != 0 || shared.closed.load(Ordering::Relaxed));
     let owed = shared.core.try_lock().map(|c| c.owed() > 0).unwrap_or(false);
+    let mut busy = Duration::ZERO;
     if idle && owed {
         let _ = wait::block_on::<(), ()>(
             &shared.header().completions,
             WaitStrategy::Sleep,
             Some(deadline),
             || {
+                let t = Instant::now();
+                let drained = shared.poll_deferred();
+                busy += t.elapsed();
                 // Relaxed: as above.
-                if shared.poll_deferred() || shared.waiters.load(Ordering::Relaxed) != 0 {
+                if drained || shared.waiters.load(Ordering::Relaxed) != 0 {
                     Poll::Ready(())
                 } else {
                     Poll::Pending
@@ -318,10 +324,14 @@ fn wait_tick(shared: &Shared) {
     } else {
         std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
     }
+    busy
 }
 
-/// A tick that took this much longer than [`TICK`] was not slept: the supervisor did not
-/// run (the program was stopped — Ctrl-Z, SIGSTOP to its process group — or starved).
+/// A tick that took this much longer than [`TICK`] (less the time the supervisor worked in
+/// it: `wait_tick` drains completions while it sleeps, and decoding a large result or
+/// waking a slow waker there is work while the workers run) was not slept: the supervisor
+/// did not run (the program was stopped — Ctrl-Z, SIGSTOP to its process group — or
+/// starved).
 const PAUSE_MIN: Duration = Duration::from_millis(50);
 
 /// Time the supervisor did not run between its ticks. A job's time limit bounds how long
@@ -337,7 +347,8 @@ struct Paused {
 }
 
 impl Paused {
-    /// The tick sleep took `slept` (it is at most [`TICK`] when the thread runs).
+    /// The tick sleep took `slept`, less the time worked in it (at most [`TICK`] when the
+    /// thread runs).
     fn after_tick(&mut self, slept: Duration) {
         if slept > TICK + PAUSE_MIN {
             self.total_ns += (slept - TICK).as_nanos() as u64;
