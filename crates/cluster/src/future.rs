@@ -127,8 +127,21 @@ impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {
         // Release: pairs with the Acquire in `is_done`.
         self.done.store(true, Ordering::Release);
         drop(g);
-        if let Some(w) = lock(&self.waker).take() {
-            w.wake();
+        // Taken out first: in an `if let` on the lock the guard lived through `wake`, and a
+        // waker that polls this future inline (an executor running the task at once)
+        // deadlocked the progress thread on this very lock.
+        let waker = lock(&self.waker).take();
+        if let Some(w) = waker {
+            // The user's code, on the progress thread: a panic there must not unwind
+            // through it (every pool of the process would stop making progress). The
+            // payload is dropped under a second guard: its own `Drop` may panic too.
+            let wake = std::panic::AssertUnwindSafe(|| w.wake());
+            if let Err(p) = std::panic::catch_unwind(wake) {
+                let drop_it = std::panic::AssertUnwindSafe(move || drop(p));
+                if let Err(again) = std::panic::catch_unwind(drop_it) {
+                    std::mem::forget(again);
+                }
+            }
         }
     }
 }

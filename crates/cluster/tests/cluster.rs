@@ -46,7 +46,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 33] = [
+    let checks: [Check; 34] = [
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -104,6 +104,7 @@ fn main() {
             "a_future_used_in_its_own_callback_does_not_hang",
             a_future_used_in_its_own_callback_does_not_hang,
         ),
+        ("a_panicking_waker_does_not_stop_the_pool", a_panicking_waker_does_not_stop_the_pool),
     ];
     // `cluster NAME` runs that check alone (while working on it).
     if let Some((name, check)) = checks.iter().find(|c| c.0 == mode) {
@@ -694,6 +695,44 @@ fn a_future_used_in_its_own_callback_does_not_hang(_: bool) {
     assert!(got[0].contains("inside one of its own done-callbacks"), "{got:?}");
     assert_eq!(got[1..], ["cancel false terminate false", "added", "nested Ok(50)"], "{got:?}");
     assert!(f.wait_timeout(Duration::from_secs(10)));
+}
+
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker panics");
+    }
+}
+
+/// A future's async waker is the user's code, woken by the thread that drains the
+/// completion — rank 0's progress thread when no one waits. Before, a panicking waker
+/// unwound through that thread, which died: with no thread waiting on the pool, nothing
+/// drained completions any more (the next job's callback never ran).
+fn a_panicking_waker_does_not_stop_the_pool(_: bool) {
+    use std::future::Future;
+    let pool = pool();
+    let mut f = pool.submit(sleep_ms, 50);
+    let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(std::pin::Pin::new(&mut f).poll(&mut cx).is_pending());
+    drop(waker);
+    // No thread waits on the pool: the progress thread stores the outcome and wakes.
+    std::thread::sleep(Duration::from_millis(500));
+    // Nobody waits on the pool: only the progress thread can deliver this callback.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let g = pool.submit(square, 7);
+    g.add_done_callback(move |r| {
+        let _ = tx.send(r.clone());
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(r) => assert_eq!(r, Ok(49)),
+        Err(_) => {
+            std::mem::forget(pool); // its progress thread is gone
+            panic!("the pool stopped making progress after a waker panicked");
+        }
+    }
+    assert_eq!(f.result(), Ok(50));
 }
 
 /// A job that builds a pool: refused (a worker cannot have workers), by the error of the
