@@ -133,15 +133,8 @@ impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {
         let waker = lock(&self.waker).take();
         if let Some(w) = waker {
             // The user's code, on the progress thread: a panic there must not unwind
-            // through it (every pool of the process would stop making progress). The
-            // payload is dropped under a second guard: its own `Drop` may panic too.
-            let wake = std::panic::AssertUnwindSafe(|| w.wake());
-            if let Err(p) = std::panic::catch_unwind(wake) {
-                let drop_it = std::panic::AssertUnwindSafe(move || drop(p));
-                if let Err(again) = std::panic::catch_unwind(drop_it) {
-                    std::mem::forget(again);
-                }
-            }
+            // through it (every pool of the process would stop making progress).
+            zeroproc_sched::raw::contain(|| w.wake());
         }
     }
 }

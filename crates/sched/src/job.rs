@@ -102,10 +102,17 @@ fn finish<R: Message>(ctx: &mut JobCtx<'_>, outcome: std::thread::Result<R>) {
     }
 }
 
-/// Runs user code `f` (a callback, a decoder), containing its panic: `None` if it
-/// panicked. The panic's payload is dropped under `catch_unwind` too (its `Drop` is user
-/// code as well); a payload whose drop panics again is leaked, never dropped.
-pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> Option<T> {
+/// Runs user code `f` (a callback, a decoder, a waker), containing its panic: `None` if
+/// it panicked. The panic's payload is dropped under `catch_unwind` too (its `Drop` is
+/// user code as well); a payload whose drop panics again is leaked, never dropped.
+/// (Public through [`raw`](crate::raw), for zeroproc-cluster.)
+///
+/// ```
+/// use zeroproc_sched::raw::contain;
+/// assert_eq!(contain(|| 2 + 2), Some(4));
+/// assert_eq!(contain(|| -> u32 { panic!("user code") }), None);
+/// ```
+pub fn contain<T>(f: impl FnOnce() -> T) -> Option<T> {
     let p = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => return Some(v),
         Err(p) => p,

@@ -26,6 +26,7 @@ use zeroproc_ring::spsc::TryReserveError;
 
 pub use super::builder::check_limits;
 pub use crate::future::run_callbacks;
+pub use crate::job::contain;
 
 /// The function id of a plain job `f(args) -> R` (what [`Pool::submit`] sends).
 pub fn fn_id<F, A, R>(_f: F) -> u32
