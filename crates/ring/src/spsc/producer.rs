@@ -196,8 +196,8 @@ impl Producer {
     /// use zeroproc_ring::spsc::{channel, TryReserveError};
     /// let (mut tx, _rx) = channel(64).unwrap(); // max payload: 64/2 - 16 = 16 bytes
     /// assert!(matches!(tx.try_reserve(17), Err(TryReserveError::TooLarge { len: 17, max: 16 })));
-    /// tx.try_reserve(16).unwrap().commit();
-    /// tx.try_reserve(16).unwrap().commit();
+    /// tx.try_reserve(16).unwrap().commit(); // 32 bytes
+    /// tx.try_reserve(0).unwrap().commit(); // 16 bytes; the last 16 stay free for a header
     /// assert_eq!(tx.try_reserve(0).err(), Some(TryReserveError::Full));
     /// ```
     #[inline]
@@ -236,9 +236,8 @@ impl Producer {
     /// use std::time::Duration;
     /// use zeroproc_ring::spsc::{channel, ReserveTimeoutError};
     /// let (mut tx, _rx) = channel(64).unwrap();
-    /// tx.try_reserve(16).unwrap().commit();
-    /// tx.try_reserve(16).unwrap().commit();
-    /// let e = tx.reserve_timeout(16, Duration::from_millis(5)).err();
+    /// tx.try_reserve(16).unwrap().commit(); // 32 of 64 bytes
+    /// let e = tx.reserve_timeout(16, Duration::from_millis(5)).err(); // 32 + 16 do not fit
     /// assert_eq!(e, Some(ReserveTimeoutError::Timeout));
     /// ```
     pub fn reserve_timeout(
