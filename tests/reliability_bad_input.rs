@@ -142,17 +142,18 @@ fn garbage_in_a_submission_ring_record_header_resolves_the_jobs() {
     println!("RELIABILITY bad_input case=pool_submission_ring outcome=Decode({m:?}) respawns=0");
 }
 
-/// A corrupt completion ring (its tail moved out of range): the controller's drain sees
-/// `Corrupt`, kills the worker and retires the slot; the owed jobs fail with a clear
-/// `Decode` error (formerly: they never resolved).
+/// A corrupt completion ring (a garbage header where the next completion goes, as a
+/// hostile or broken worker could write it): the controller's drain sees `Corrupt`, kills
+/// the worker and retires the slot; the owed jobs fail with a clear `Decode` error
+/// (formerly: they never resolved). (Until ring version 2 the garbage was a tail moved
+/// out of range; the consumer no longer reads the tail.)
 #[test]
-fn garbage_in_a_completion_ring_tail_resolves_the_jobs() {
+fn garbage_in_a_completion_ring_header_resolves_the_jobs() {
     let p = Pool::builder().workers(1).build().unwrap();
     let raw = RawPool::of(&p);
     let f = p.submit(sleepy, 200);
     let queued = p.submit(sleepy, 1);
-    let (tail, _) = raw.indices(1);
-    raw.set_u64(tail, 0xffff_fff0);
+    raw.set_u64(raw.next_record(1), 0x1234_5678_9abc_def0); // len + a bad mark|kind
     let r = f.result_timeout(BOUND).expect("no hang");
     let q = queued.result_timeout(BOUND).expect("no hang");
     for r in [&r, &q] {
@@ -172,8 +173,7 @@ fn a_retired_slot_leaves_the_other_workers_serving() {
     let raw = RawPool::of(&p);
     // Worker 0's completion ring (rings: sub 0, comp 0, sub 1, comp 1).
     let busy: Vec<_> = (0..2).map(|_| p.submit(sleepy, 200)).collect();
-    let (tail, _) = raw.indices(1);
-    raw.set_u64(tail, 0xffff_fff0);
+    raw.set_u64(raw.next_record(1), 0x1234_5678_9abc_def0); // len + a bad mark|kind
     let outcomes: Vec<_> =
         busy.into_iter().map(|f| f.result_timeout(BOUND).expect("no hang")).collect();
     assert!(outcomes.iter().any(|r| matches!(r, Err(JobError::Decode { .. }))), "{outcomes:?}");

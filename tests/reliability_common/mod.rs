@@ -113,6 +113,15 @@ impl RawPool {
         (self.rings[r] + 128, self.rings[r] + 256)
     }
 
+    /// Byte offset of the header where ring `r`'s next record goes, once every record
+    /// before it was released (the consumer keeps up): its first 8 bytes are the commit
+    /// word the consumer polls.
+    pub fn next_record(&self, r: usize) -> usize {
+        let (_, head) = self.indices(r);
+        let (buf, cap) = self.buffer(r);
+        buf + self.u64_at(head) as usize % cap
+    }
+
     /// Byte offsets of the records published in ring `r` and not yet released (from head
     /// to tail; assumes the ring has not wrapped: fresh pools only).
     pub fn records(&self, r: usize) -> Vec<usize> {

@@ -21,9 +21,16 @@ fn work(v: Vec<u8>) -> u64 {
 
 /// 208 bytes: envelope 16 + archive (208 + 8) = 232 bytes, i.e. a ring record of exactly
 /// 256 bytes (header 16 + 240) — the same as the 240-byte reservation the controller
-/// makes. A 4 KiB ring then holds exactly 16 jobs and is *completely* full.
+/// makes. (`SHORT`: 200 bytes, a record of 240 once the reservation is truncated.)
 fn arg(tenths: u8) -> Vec<u8> {
-    let mut v = vec![0u8; 208];
+    arg_of(tenths, 208)
+}
+
+/// See `arg`.
+const SHORT: usize = 200;
+
+fn arg_of(tenths: u8, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
     v[0] = tenths;
     v
 }
@@ -42,7 +49,10 @@ fn wait_running<R: Send + 'static, E: Send + 'static>(f: &zeroproc_sched::JobFut
 }
 
 /// One worker, 4 KiB submission ring; a 300 ms job running and 15 jobs queued behind it:
-/// the ring is exactly full. Returns the queued futures.
+/// 15 records of 256 bytes and one of 240 take 4,080 bytes, and the last 16 are the ones
+/// the ring keeps free for the next record's header (ring version 2), so the ring is
+/// *completely* full: not even a STOP record fits. (Each placement needs 256 + 16 bytes
+/// free: the 240-byte record comes second to last.) Returns the queued futures.
 fn fill(
     p: &Pool,
     first_tenths: u8,
@@ -50,14 +60,17 @@ fn fill(
     let f0 = p.submit(work, arg(first_tenths));
     wait_running(&f0);
     let mut queued = Vec::new();
-    loop {
-        match p.try_submit(work, arg(0)) {
+    for i in 0..15 {
+        let a = if i == 13 { arg_of(0, SHORT) } else { arg(0) };
+        match p.try_submit(work, a) {
             Ok(f) => queued.push(f),
-            Err(TrySubmitError::Full(_)) => break,
-            Err(e) => panic!("{e:?}"),
+            Err(e) => panic!("precondition: job {i} fits: {e:?}"),
         }
     }
-    assert_eq!(queued.len(), 15, "precondition: 16 records of 256 bytes fill the 4 KiB ring");
+    assert!(
+        matches!(p.try_submit(work, Vec::new()), Err(TrySubmitError::Full(_))),
+        "precondition: the 4 KiB ring is full"
+    );
     (f0, queued)
 }
 

@@ -39,8 +39,6 @@ struct ConsState {
     /// Position of the next record to read (≥ `head`: pads skipped and records consumed
     /// but not yet released lie between).
     read: u64,
-    /// Last producer position read from shared memory.
-    tail_cache: u64,
     /// Buffer capacity (local copy of the validated value).
     cap: u64,
     /// The producer process was found dead.
@@ -67,16 +65,20 @@ impl ConsState {
             return Err(TryRecvError::Corrupt(c));
         }
         loop {
-            if self.read == self.tail_cache {
-                self.refill(v)?;
-            }
             let pos = self.read;
-            let available = self.tail_cache - pos;
+            let word = self.word_at(v, pos);
+            if word == 0 {
+                self.nothing_new(v)?;
+                continue;
+            }
+            // Bytes the producer may have written from `pos`: up to one capacity past the
+            // space we released.
+            let available = self.head + self.cap - pos;
             let contiguous = v.capacity() - v.offset(pos);
             v.track_read(pos, RECORD_HEADER as u64);
-            // SAFETY: `pos` is a multiple of 16 (checked for every tail and record size),
+            // SAFETY: `pos` is a multiple of 16 (it only grows by validated record sizes),
             // so its offset leaves ≥ 16 bytes before the end of the buffer, 16-aligned.
-            let h = unsafe { RawHeader::read(v.at(pos)) };
+            let h = unsafe { RawHeader::read_tag(word, v.at(pos)) };
             match h.parse(contiguous, available, v.max_payload()) {
                 Ok(Parsed::Pad { total }) => self.read = pos + total,
                 Ok(Parsed::Data { len, kind, tag, total }) => {
@@ -88,41 +90,37 @@ impl ConsState {
         }
     }
 
-    /// The cache says empty: reload the producer's position (and the close flag).
-    #[cold]
-    fn refill(&mut self, v: &RingView) -> Result<(), TryRecvError> {
-        let h = v.header();
-        // Acquire: pairs with the producer's Release store of `tail` (ProdState::publish):
-        // the records below it are fully written when we read them.
-        let t = h.tail.load(Ordering::Acquire);
-        if t != self.tail_cache {
-            return self.accept_tail(t);
+    /// The commit word of the record at `pos`: 0 while nothing is committed there.
+    #[inline]
+    fn word_at(&self, v: &RingView, pos: u64) -> u64 {
+        if self.head + self.cap - pos < RECORD_HEADER as u64 {
+            // We hold every byte up to one capacity: no room for the producer's next header
+            // (it always keeps that room), so nothing can be there.
+            return 0;
         }
-        // Nothing new: hand back what we consumed (deferred releases, skipped pads) before
-        // the caller waits, so a producer waiting for room can proceed.
+        // Acquire: pairs with the producer's Release store of the word of a batch's first
+        // record (ProdState::publish): everything the batch wrote is visible once we see
+        // it — its headers, payloads, and the 0 word after its last record.
+        v.word(pos).load(Ordering::Acquire)
+    }
+
+    /// Nothing is committed at `read`: release what we consumed and tell empty from closed.
+    /// `Ok` means look again (the producer committed more before it closed or died).
+    #[cold]
+    fn nothing_new(&mut self, v: &RingView) -> Result<(), TryRecvError> {
+        // Hand back what we consumed (deferred releases, skipped pads) before the caller
+        // waits, so a producer waiting for room can proceed.
         self.release(v);
         // Acquire: pairs with the Release store of the flag in `Producer::drop`, which
-        // follows its last tail store; the reload below then sees the final tail.
-        if self.peer_dead || h.meta.producer_closed.load(Ordering::Acquire) != 0 {
-            // Acquire: as above.
-            let t = h.tail.load(Ordering::Acquire);
-            if t != self.tail_cache {
-                return self.accept_tail(t);
+        // follows its last publish; the word re-read below then sees its last commit.
+        let closed = v.header().meta.producer_closed.load(Ordering::Acquire) != 0;
+        if self.peer_dead || closed {
+            if self.word_at(v, self.read) != 0 {
+                return Ok(());
             }
             return Err(TryRecvError::Disconnected);
         }
         Err(TryRecvError::Empty)
-    }
-
-    /// Validates a new tail: monotonic, 16-aligned, at most one capacity ahead of head.
-    fn accept_tail(&mut self, t: u64) -> Result<(), TryRecvError> {
-        if t < self.tail_cache || t % RECORD_HEADER as u64 != 0 || t - self.head > self.cap {
-            return Err(
-                self.fail(t, "producer's tail went backwards, is misaligned or overran head")
-            );
-        }
-        self.tail_cache = t;
-        Ok(())
     }
 
     #[cold]
@@ -163,21 +161,15 @@ impl Consumer {
                 what: "misaligned head in the ring header",
             }));
         }
-        let st = ConsState {
-            head,
-            read: head,
-            tail_cache: head,
-            cap: view.capacity(),
-            peer_dead: false,
-            corrupt: None,
-        };
+        let st =
+            ConsState { head, read: head, cap: view.capacity(), peer_dead: false, corrupt: None };
         Ok(Self { view, st, strategy: WaitStrategy::default() })
     }
 
-    /// Whether a record looks available without waiting: true if records seen earlier are
-    /// not consumed yet or the producer has published more. A hint for callers that do
-    /// something before they block (e.g. account idle time); `try_recv` may still find
-    /// only padding. Never blocks, never consumes.
+    /// Whether a record looks available without waiting: true if the producer committed
+    /// one (or a pad) at the read position. A hint for callers that do something before
+    /// they block (e.g. account idle time); `try_recv` may still find only padding. Never
+    /// blocks, never consumes.
     ///
     /// ```
     /// let (mut tx, mut rx) = zeroproc_ring::spsc::channel(4096).unwrap();
@@ -187,11 +179,7 @@ impl Consumer {
     /// ```
     #[inline]
     pub fn is_ready(&mut self) -> bool {
-        if self.st.read != self.st.tail_cache || self.st.corrupt.is_some() {
-            return true;
-        }
-        // Acquire: pairs with the producer's Release store of `tail`, as in `refill`.
-        self.view.header().tail.load(Ordering::Acquire) != self.st.tail_cache
+        self.st.corrupt.is_some() || self.st.word_at(&self.view, self.st.read) != 0
     }
 
     /// Takes the next record without blocking. The guard derefs to the payload (read in
@@ -281,7 +269,7 @@ impl Consumer {
             Err(TryRecvError::Empty) => {
                 if watch.peer_dead(&hdr.meta.producer_pid) {
                     // It may have published more just before dying: the next poll
-                    // (`refill` with `peer_dead`) re-reads the tail before giving up.
+                    // (`nothing_new` with `peer_dead`) re-reads the word before giving up.
                     st.peer_dead = true;
                     match st.next(view) {
                         Ok(r) => Poll::Ready(r),
@@ -476,7 +464,7 @@ impl Drop for RecordGuard<'_> {
 fn payload<'v>(v: &'v RingView, rec: &Rec) -> &'v [u8] {
     let p = v.at(rec.pos + RECORD_HEADER as u64);
     // SAFETY: `next` validated that the whole record lies inside the buffer before its end
-    // and below the published tail; the producer does not write it again until we release
+    // and within one capacity of our head; the producer does not write it again until we release
     // it (u8 is valid for any bits, whatever a hostile peer writes).
     unsafe { std::slice::from_raw_parts(p, rec.len as usize) }
 }

@@ -20,8 +20,9 @@ use zeroproc_shm::wait::EventCount;
 
 /// `b"ZPSPSC\0\x01"` as a little-endian u64: the first word of an initialised ring.
 pub const RING_MAGIC: u64 = u64::from_le_bytes(*b"ZPSPSC\0\x01");
-/// Version of the ring header and record format; bump on any change.
-pub const RING_VERSION: u32 = 1;
+/// Version of the ring header, record format and protocol; bump on any change (2: records
+/// are committed by their header's first word, not by the tail; README.md).
+pub const RING_VERSION: u32 = 2;
 /// Smallest capacity (bytes of record buffer).
 pub const MIN_CAPACITY: usize = 64;
 /// Largest capacity (the 32-bit record length bounds the payload to 2 GiB - 16).

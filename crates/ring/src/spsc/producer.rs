@@ -38,8 +38,13 @@ pub struct Producer {
 struct ProdState {
     /// End of everything reserved and staged or committed (≥ `published`).
     tail: u64,
-    /// The value last stored to the shared tail.
+    /// End of everything committed (the value last stored to the shared tail). The word at
+    /// this position is 0 until the next publish stores `pending` there.
     published: u64,
+    /// The commit word of the first record (or pad) staged at `published`, held back until
+    /// `publish` stores it: the consumer cannot pass that record, so the batch appears at
+    /// once (README.md, "Commit words").
+    pending: u64,
     /// Last consumer position read from shared memory; free space is at least
     /// `capacity - (tail - head_cache)`.
     head_cache: u64,
@@ -80,11 +85,25 @@ impl ProdState {
         let rec = record_size(len as u64);
         let contiguous = v.capacity() - v.offset(self.tail);
         let pad = if rec <= contiguous { 0 } else { contiguous };
-        let need = pad + rec;
+        // Room for the record, its pad, and the header after it (whose commit word we
+        // zero before committing: README.md, "Commit words").
+        let need = pad + rec + RECORD_HEADER as u64;
         if self.tail + need - self.head_cache > v.capacity() {
             self.refresh_head(v, need)?;
         }
         Ok(Placement { pad, start: self.tail + pad, len: len as u32 })
+    }
+
+    /// Stores the commit word of a header staged at `pos`, or holds it back in `pending`
+    /// if `pos` is the batch's first.
+    #[inline]
+    fn stage_word(&mut self, pos: u64, word: u64, v: &RingView) {
+        if pos == self.published {
+            self.pending = word;
+        } else {
+            // Relaxed: see `Reservation::finish`.
+            v.word(pos).store(word, Ordering::Relaxed);
+        }
     }
 
     /// The cache says full: reload the consumer's position.
@@ -115,8 +134,12 @@ impl ProdState {
     #[inline]
     fn publish(&mut self, v: &RingView) {
         if self.tail != self.published {
-            // Release: pairs with the consumer's Acquire load of `tail` (ConsState::refill):
-            // the record headers and payloads written before this store are visible to it.
+            // Release: pairs with the consumer's Acquire load of the commit word at its read
+            // position (ConsState::next): every header, payload and 0 word of the batch,
+            // written before this store, is visible to a consumer that sees the word.
+            v.word(self.published).store(self.pending, Ordering::Release);
+            // Release: pairs with the Acquire loads of a producer that takes over
+            // (`Producer::claim`) and of `Ring::is_empty`; the consumer does not read it.
             v.header().tail.store(self.tail, Ordering::Release);
             self.published = self.tail;
             // A SeqCst fence and one load; the futex syscall only if the consumer announced
@@ -136,17 +159,25 @@ impl Producer {
         let tail = h.tail.load(Ordering::Acquire);
         let head = h.head.load(Ordering::Acquire);
         let align = RECORD_HEADER as u64;
-        if tail % align != 0 || head % align != 0 || head > tail || tail - head > view.capacity() {
-            // Relaxed: gives our claim back; nothing was published under it.
-            h.meta.producer_pid.store(0, Ordering::Relaxed);
-            return Err(RingError::Corrupt(CorruptError {
-                pos: tail,
-                what: "inconsistent head/tail in the ring header",
-            }));
-        }
+        let end = if tail % align != 0 || head % align != 0 {
+            Err("misaligned head/tail in the ring header")
+        } else {
+            // A head past the tail: the consumer took records committed after the tail
+            // store a killed producer did not make (see `committed_end`).
+            committed_end(&view, head, tail.max(head))
+        };
+        let tail = match end {
+            Ok(t) => t,
+            Err(what) => {
+                // Relaxed: gives our claim back; nothing was published under it.
+                h.meta.producer_pid.store(0, Ordering::Relaxed);
+                return Err(RingError::Corrupt(CorruptError { pos: tail, what }));
+            }
+        };
         let st = ProdState {
             tail,
             published: tail,
+            pending: 0,
             head_cache: head,
             peer_dead: false,
             corrupt: None,
@@ -165,8 +196,8 @@ impl Producer {
     /// use zeroproc_ring::spsc::{channel, TryReserveError};
     /// let (mut tx, _rx) = channel(64).unwrap(); // max payload: 64/2 - 16 = 16 bytes
     /// assert!(matches!(tx.try_reserve(17), Err(TryReserveError::TooLarge { len: 17, max: 16 })));
-    /// tx.try_reserve(16).unwrap().commit();
-    /// tx.try_reserve(16).unwrap().commit();
+    /// tx.try_reserve(16).unwrap().commit(); // 32 bytes
+    /// tx.try_reserve(0).unwrap().commit(); // 16 bytes; the last 16 stay free for a header
     /// assert_eq!(tx.try_reserve(0).err(), Some(TryReserveError::Full));
     /// ```
     #[inline]
@@ -205,9 +236,8 @@ impl Producer {
     /// use std::time::Duration;
     /// use zeroproc_ring::spsc::{channel, ReserveTimeoutError};
     /// let (mut tx, _rx) = channel(64).unwrap();
-    /// tx.try_reserve(16).unwrap().commit();
-    /// tx.try_reserve(16).unwrap().commit();
-    /// let e = tx.reserve_timeout(16, Duration::from_millis(5)).err();
+    /// tx.try_reserve(16).unwrap().commit(); // 32 of 64 bytes
+    /// let e = tx.reserve_timeout(16, Duration::from_millis(5)).err(); // 32 + 16 do not fit
     /// assert_eq!(e, Some(ReserveTimeoutError::Timeout));
     /// ```
     pub fn reserve_timeout(
@@ -416,11 +446,19 @@ impl Producer {
         {
             return None;
         }
+        // The first record staged after the last publish has its word held back.
+        let word = if pos == self.st.published && self.st.tail != self.st.published {
+            self.st.pending
+        } else {
+            // Relaxed: this producer wrote the word itself (or a previous holder did, before
+            // the tail our claim acquired).
+            v.word(pos).load(Ordering::Relaxed)
+        };
         // SAFETY: `pos` is 16-aligned and within the last ring length this producer wrote,
         // so the 16 header bytes lie inside the buffer (records never straddle its end);
         // the space is only written by this producer (`&self`), reads race with nothing
         // but the consumer's reads.
-        let h = unsafe { RawHeader::read(v.at(pos)) };
+        let h = unsafe { RawHeader::read_tag(word, v.at(pos)) };
         let contiguous = cap - v.offset(pos);
         let Ok(super::record::Parsed::Data { len, tag, total, .. }) =
             h.parse(contiguous, self.st.tail - pos, v.max_payload())
@@ -493,6 +531,37 @@ impl Drop for Producer {
     }
 }
 
+/// The end of the committed records from `tail`, the tail a previous producer stored:
+/// it commits a batch's records before it stores the tail, so records whose word it
+/// stored may lie past it (a producer killed between the two stores). They are visible to
+/// the consumer, so a new producer resumes after them. Bounded by one capacity past
+/// `head`; a header found invalid there is corruption.
+fn committed_end(view: &RingView, head: u64, mut tail: u64) -> Result<u64, &'static str> {
+    loop {
+        if tail - head > view.capacity() {
+            return Err("the published records run past one capacity from the head");
+        }
+        if tail - head + RECORD_HEADER as u64 > view.capacity() {
+            return Ok(tail); // no room for a header: the ring is full up to here
+        }
+        // Acquire: pairs with the previous producer's Release store of the batch's first
+        // word (`publish`): the records after it were written before.
+        let word = view.word(tail).load(Ordering::Acquire);
+        if word == 0 {
+            return Ok(tail);
+        }
+        // SAFETY: `tail` is 16-aligned (checked by the caller and for each record size), so
+        // its 16 header bytes lie inside the buffer.
+        let h = unsafe { RawHeader::read_tag(word, view.at(tail)) };
+        let contiguous = view.capacity() - view.offset(tail);
+        match h.parse(contiguous, head + view.capacity() - tail, view.max_payload())? {
+            super::record::Parsed::Pad { total } | super::record::Parsed::Data { total, .. } => {
+                tail += total
+            }
+        }
+    }
+}
+
 /// Space reserved in the ring for one record, written in place.
 ///
 /// Derefs to the payload bytes (`&mut [u8]` of the reserved length, 16-byte aligned; its
@@ -557,19 +626,34 @@ impl<'a> Reservation<'a> {
     }
 
     /// Writes the record header (and pad) and advances the local tail; not yet visible.
+    ///
+    /// Order (README.md, "Commit words"): the 0 word after the record, then the headers'
+    /// tags and words. A header at `published` (the batch's first) keeps its word in
+    /// `pending` for `publish`; the others are stored now, Relaxed: the consumer reaches
+    /// them only through the first one's Release store, which follows.
     #[inline]
     fn finish(self) -> &'a mut Producer {
         let Placement { pad, start, len } = self.place;
         let p = self.prod;
-        if pad != 0 {
-            // SAFETY: the pad starts at a multiple of 16 inside the buffer and runs to its
-            // end (`pad` bytes ≥ 16); the space is reserved, so only we access it.
-            unsafe { RawHeader::pad(pad).write(p.view.at(start - pad)) };
-        }
+        let v = &p.view;
+        let end = start + record_size(len as u64);
+        v.track_write(end, RECORD_HEADER as u64);
+        // Relaxed: ordered before the consumer's read of it by the Release store of the
+        // batch's first word (`publish`); `place` reserved this header's space.
+        v.word(end).store(0, Ordering::Relaxed);
+        let data = RawHeader::data(len, self.kind, self.tag);
         // SAFETY: the record's 16-byte header lies inside the buffer at a multiple of 16
         // (place() made the whole record fit before the end) in space only we access.
-        unsafe { RawHeader::data(len, self.kind, self.tag).write(p.view.at(start)) };
-        p.st.tail = start + record_size(len as u64);
+        unsafe { data.write_tag(v.at(start)) };
+        if pad != 0 {
+            let pad = RawHeader::pad(pad);
+            // SAFETY: the pad starts at a multiple of 16 inside the buffer and runs to its
+            // end (`pad` bytes ≥ 16); the space is reserved, so only we access it.
+            unsafe { pad.write_tag(v.at(start - pad.len as u64 - RECORD_HEADER as u64)) };
+            p.st.stage_word(start - pad.len as u64 - RECORD_HEADER as u64, pad.word(), v);
+        }
+        p.st.stage_word(start, data.word(), v);
+        p.st.tail = end;
         p.st.last = start;
         p
     }

@@ -229,9 +229,12 @@ mod shm {
     /// `p` is valid for writes of a `RingHeader` followed by `capacity` bytes, aligned, and
     /// no one else accesses that memory during the call.
     unsafe fn init_at(p: *mut RingHeader, capacity: usize) {
-        // SAFETY: guaranteed by the caller.
+        // SAFETY: guaranteed by the caller. The first record's commit word (the buffer's
+        // first 8 bytes) must read 0 until the producer commits there (README.md, "Commit
+        // words"); the memory may hold old bytes.
         unsafe {
             p.write(RingHeader::new(capacity as u64));
+            p.cast::<u8>().add(crate::spsc::layout::DATA_OFFSET).cast::<u64>().write(0);
             (*p).publish_magic();
         }
     }

@@ -8,6 +8,7 @@ use super::layout::{RingHeader, DATA_OFFSET};
 use super::record::RECORD_HEADER;
 use std::ptr::NonNull;
 use std::sync::Arc;
+use zeroproc_shm::atomic::AtomicU64;
 
 /// What keeps a ring's memory mapped.
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ pub(crate) struct HeapRegion {
     /// loom cannot see).
     #[cfg(loom)]
     shadow: Box<[loom::cell::UnsafeCell<()>]>,
+    /// Loom only: the commit word of each 16-byte unit (a record header's first 8 bytes),
+    /// as loom atomics; production code reads and writes them in the buffer itself.
+    #[cfg(loom)]
+    words: Box<[zeroproc_shm::atomic::AtomicU64]>,
 }
 
 // SAFETY: the region is a plain allocation; the header in it is made of atomics, and the
@@ -62,6 +67,10 @@ impl HeapRegion {
             #[cfg(loom)]
             shadow: (0..capacity / RECORD_HEADER)
                 .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
+            #[cfg(loom)]
+            words: (0..capacity / RECORD_HEADER)
+                .map(|_| zeroproc_shm::atomic::AtomicU64::new(0))
                 .collect(),
         })
     }
@@ -147,6 +156,29 @@ impl RingView {
     pub(crate) fn at(&self, pos: u64) -> *mut u8 {
         // SAFETY: `offset(pos) < cap`, and the buffer is `cap` bytes long.
         unsafe { self.data.as_ptr().add(self.offset(pos) as usize) }
+    }
+
+    /// The commit word at ring position `pos` (a multiple of 16): the first 8 bytes of the
+    /// header of a record that starts there (record.rs; README.md, "Commit words").
+    #[inline]
+    pub(crate) fn word(&self, pos: u64) -> &AtomicU64 {
+        debug_assert_eq!(pos % RECORD_HEADER as u64, 0);
+        #[cfg(not(loom))]
+        {
+            // SAFETY: `at(pos)` is inside the buffer with ≥ 16 bytes before its end (`pos` is
+            // a multiple of 16 and the capacity too), 16-aligned (the buffer starts at
+            // `DATA_OFFSET`, a multiple of 128, from a 128-aligned header), so it is valid
+            // and aligned for an `AtomicU64` for as long as `self.keep` keeps it mapped.
+            // Those 8 bytes are only accessed atomically while they are a record boundary;
+            // when a later lap puts payload bytes there, the ring protocol orders those
+            // plain accesses with the atomic ones (the head/commit Release/Acquire pairs).
+            unsafe { AtomicU64::from_ptr(self.at(pos).cast::<u64>()) }
+        }
+        #[cfg(loom)]
+        {
+            let Backing::Heap(region) = &self.keep;
+            &region.words[(self.offset(pos) / RECORD_HEADER as u64) as usize]
+        }
     }
 
     /// What keeps the memory alive (for descriptors).
