@@ -22,7 +22,8 @@
 //! ```
 //!
 //! **The stash** is a list (through `link`, like a free list) headed by the header's
-//! `stash` word, touched only by the lock's owner. It holds every block the pass took, so a
+//! `stash` word, touched only by the lock's owner. (`release_free_pages`, `trim.rs`, takes
+//! the lock too and holds the large free blocks on the stash while their pages go.) It holds every block the pass took, so a
 //! merger killed with them is not a leak: whoever takes the lock from the dead owner first
 //! pushes every stash block back to its class list (validating each header; a damaged one
 //! cuts the list there). What a killed merger can leak is what any killed allocator can:
