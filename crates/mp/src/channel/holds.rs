@@ -40,7 +40,11 @@
 //!   sweeper got there first: one claimant of a nonce wins).
 //! * A **pipe receiver** registers (marked `CLAIMED`) just after its claim: a pipe record
 //!   is released only after the claim, and a receiver that attaches the end again reads
-//!   it again, so the block must stay unclaimed and unfreed until then.
+//!   it again, so the block must stay unclaimed and unfreed until then. A record it takes
+//!   off the ring without receiving it (`poll`, or a message of the other kind: the end's
+//!   stash, `pipe/recv.rs`) is registered plain `(pid, offset, nonce)` just after its
+//!   release, as a queue consumer's before its claim, and cleared once a receive has
+//!   claimed and registered the block (or before the end's drop frees it).
 //!
 //! Why the owner token cannot be stale: an entry names a block only while its holder
 //! holds it (cleared before every free), and a nonce is stamped by the block's producer
@@ -53,7 +57,8 @@
 //! A process killed inside the heap's `alloc` after it took the block and before the
 //! offset is stored in the intent (a few dozen instructions: the heap's ALLOC store and
 //! return), or between clearing its entry and the heap's free CAS (the free's checks);
-//! a pipe receiver killed between its claim and its registration; a pipe sender's block;
+//! a pipe receiver killed between its claim and its registration (or between a stashed
+//! record's release and its registration); a pipe sender's block;
 //! a sweeper or a lost-record hook killed while reclaiming (a second fault); and any block
 //! while the table is full ([`HOLDS`] holders at once: the extra ones are not registered).
 //! Closing the first two would need the heap to record a block's owner in the same atomic
@@ -233,8 +238,16 @@ pub(crate) fn register<'m>(map: &'m Mapping, bytes: &[u8]) -> Registered<'m> {
 /// and has not published it (the claim word holds the nonce already). Keep the result
 /// until just before the block is freed or its reference published.
 pub(crate) fn register_block<'m>(map: &'m Mapping, block: &SpilledBlock) -> Registered<'m> {
+    let entry = register_block_at(map, block).map(|i| &map.header().holds.0[i]);
+    Registered { entry }
+}
+
+/// [`register_block`] for a holder that cannot borrow the mapping (a pipe receiver's
+/// stash, kept beside the mapping's `Arc`): the entry's index, for [`clear_at`]; `None`
+/// when the table is full.
+pub(crate) fn register_block_at(map: &Mapping, block: &SpilledBlock) -> Option<usize> {
     let me = u64::from(zeroproc_shm::process::current_pid());
-    for e in &map.header().holds.0 {
+    for (i, e) in map.header().holds.0.iter().enumerate() {
         // Acquire: pairs with the Release store that freed the entry (its last user is
         // done with it). Relaxed on failure: we only move on.
         if e.pid.compare_exchange(0, me | FILLING, Ordering::Acquire, Ordering::Relaxed).is_ok() {
@@ -244,10 +257,20 @@ pub(crate) fn register_block<'m>(map: &'m Mapping, block: &SpilledBlock) -> Regi
             // pairs with the sweeper's Acquire load of `pid`. Sequenced before our claim
             // CAS on the block, so a sweeper that sees the block claimed also sees this.
             e.pid.store(me, Ordering::Release);
-            return Registered { entry: Some(e) };
+            return Some(i);
         }
     }
-    Registered { entry: None }
+    None
+}
+
+/// Frees entry `i` registered by [`register_block_at`] (as [`Registered::clear`]).
+pub(crate) fn clear_at(map: &Mapping, i: usize) {
+    Registered { entry: map.header().holds.0.get(i) }.clear();
+}
+
+/// The block a spilled envelope names, for a holder that registers it apart from a claim.
+pub(crate) fn spilled_block(bytes: &[u8]) -> Option<SpilledBlock> {
+    block_of(bytes)
 }
 
 /// Takes back the block named by a spilled record that the ring's crash recovery dropped
