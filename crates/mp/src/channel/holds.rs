@@ -318,26 +318,27 @@ pub(crate) fn my_token() -> u64 {
     owner_token(zeroproc_shm::process::current_pid())
 }
 
-/// Sweeps run at most this often per process: each costs a liveness probe (a few
-/// syscalls) per registered holder, and a producer waiting for heap room retries at every
-/// freed block.
+/// Sweeps of one channel run at most this often per process: each costs a liveness probe
+/// (a few syscalls) per registered holder, and a producer waiting for heap room retries at
+/// every freed block.
 const SWEEP_EVERY: Duration = Duration::from_millis(5);
 
-/// When this process last swept (nanoseconds since [`EPOCH`]).
-static LAST_SWEEP: AtomicU64 = AtomicU64::new(0);
+/// The origin of the sweep times kept in [`Mapping::last_sweep`] (nanoseconds since).
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 /// Frees the blocks held by consumers that died holding them; returns how many. Does
-/// nothing if this process swept less than [`SWEEP_EVERY`] ago.
+/// nothing if this process swept this channel less than [`SWEEP_EVERY`] ago. (The limit
+/// was once per process: a process whose busy channel swept every few milliseconds never
+/// swept its others.)
 pub(crate) fn sweep(map: &Mapping, heap: &Heap<'_>) -> usize {
     let now = EPOCH.elapsed().as_nanos() as u64 + 1;
     // Relaxed: a rate limit only; two threads sweeping at once is harmless (the entry CAS
     // decides who frees).
-    let last = LAST_SWEEP.load(Ordering::Relaxed);
+    let last = map.last_sweep.load(Ordering::Relaxed);
     if last != 0 && now.saturating_sub(last) < SWEEP_EVERY.as_nanos() as u64 {
         return 0;
     }
-    LAST_SWEEP.store(now, Ordering::Relaxed);
+    map.last_sweep.store(now, Ordering::Relaxed);
     sweep_now(map, heap)
 }
 
@@ -439,4 +440,40 @@ fn reclaim_allocated(heap: &Heap<'_>, entry: &mut Registered<'_>, offset: Offset
     e.pid.store(u64::from(zeroproc_shm::process::current_pid()), Ordering::Release);
     entry.clear(); // before the free, as every holder does
     heap.free(offset).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Queue;
+
+    /// A pid that belongs to no process: an exited, reaped child.
+    fn dead_pid() -> u64 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        u64::from(c.id())
+    }
+
+    /// Registers, in `q`'s holds table, an unclaimed block of its heap as held by a
+    /// process that has died.
+    fn dead_holder(q: &Queue<Vec<u8>>) {
+        let heap = q.map.heap().expect("a spill heap");
+        let b = zeroproc_codec::spill::spill_bytes(heap, &[7; 4096]).unwrap();
+        let i = register_block_at(&q.map, &b).expect("a free entry");
+        // Relaxed: single-threaded test setup (the entry is complete).
+        q.map.header().holds.0[i].pid.store(dead_pid(), Ordering::Relaxed);
+    }
+
+    #[test]
+    fn sweeping_one_channel_does_not_postpone_the_sweep_of_another() {
+        // The rate limit was one per process: a process whose busy queue swept every few
+        // milliseconds never swept its other queue, whose put then saw no live holder and
+        // gave up with TooLarge (after 1 s) on a block a sweep would have freed.
+        let (a, b) = (Queue::<Vec<u8>>::new(4).unwrap(), Queue::<Vec<u8>>::new(4).unwrap());
+        dead_holder(&a);
+        dead_holder(&b);
+        assert_eq!(sweep(&a.map, a.map.heap().unwrap()), 1);
+        assert_eq!(sweep(&b.map, b.map.heap().unwrap()), 1, "b's dead holder was not swept");
+        assert_eq!(b.heap_stats().unwrap().in_use_blocks(), 0);
+    }
 }
