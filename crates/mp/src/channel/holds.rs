@@ -263,9 +263,15 @@ pub(crate) fn register_block_at(map: &Mapping, block: &SpilledBlock) -> Option<u
     None
 }
 
-/// Frees entry `i` registered by [`register_block_at`] (as [`Registered::clear`]).
+/// Frees entry `i` registered by [`register_block_at`] (as [`Registered::clear`]), if it
+/// is still this process's: a forked child's copy of the holder leaves its parent's entry
+/// (or whoever's reuses it after the parent cleared it) alone.
 pub(crate) fn clear_at(map: &Mapping, i: usize) {
-    Registered { entry: map.header().holds.0.get(i) }.clear();
+    let me = u64::from(zeroproc_shm::process::current_pid());
+    if let Some(e) = map.header().holds.0.get(i) {
+        // Release: as in `Registered::clear`. Relaxed on failure: not ours, nothing to do.
+        let _ = e.pid.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
+    }
 }
 
 /// The block a spilled envelope names, for a holder that registers it apart from a claim.
@@ -462,6 +468,25 @@ mod tests {
         let i = register_block_at(&q.map, &b).expect("a free entry");
         // Relaxed: single-threaded test setup (the entry is complete).
         q.map.header().holds.0[i].pid.store(dead_pid(), Ordering::Relaxed);
+    }
+
+    #[test]
+    fn clear_at_leaves_an_entry_that_is_no_longer_this_process_s() {
+        // A forked child's copy of a pipe end's stash hold must not clear the entry its
+        // parent registered, nor one that another process reuses after the parent's clear.
+        let q = Queue::<Vec<u8>>::new(4).unwrap();
+        let heap = q.map.heap().expect("a spill heap");
+        let b = zeroproc_codec::spill::spill_bytes(heap, &[7; 4096]).unwrap();
+        let i = register_block_at(&q.map, &b).expect("a free entry");
+        let e = &q.map.header().holds.0[i];
+        // Relaxed (test): as if another process had taken the entry.
+        e.pid.store(dead_pid(), Ordering::Relaxed);
+        clear_at(&q.map, i);
+        assert_ne!(e.pid.load(Ordering::Relaxed), 0, "another process's entry was cleared");
+        // Relaxed (test): ours again.
+        e.pid.store(u64::from(zeroproc_shm::process::current_pid()), Ordering::Relaxed);
+        clear_at(&q.map, i);
+        assert_eq!(e.pid.load(Ordering::Relaxed), 0);
     }
 
     #[test]
