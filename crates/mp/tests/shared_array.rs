@@ -299,3 +299,33 @@ fn a_cell_of_another_type_is_a_type_mismatch() {
     let same = rkyv::from_bytes::<CellHandle<Lock>, rkyv::rancor::Error>(&bytes).unwrap();
     assert!(same.attach().is_ok());
 }
+
+/// A process forked while it holds a read lease gets a copy of the `ReadGuard`; when the
+/// child drops that copy (its locals going out of scope), the parent's lease must stay:
+/// the child never took one. The copy's drop released the parent's lease slot, the owner's
+/// `write()` then succeeded while the parent still read the elements through its guard (a
+/// `&mut [T]` and a `&[T]` over the same memory).
+#[test]
+fn a_forked_childs_copy_of_a_read_guard_does_not_release_the_parents_lease() {
+    let mut a = SharedArray::<u64>::zeroed(16).unwrap();
+    let h = a.handle();
+    let g = h.read().unwrap();
+    let status = zeroproc_testkit::fork_run(|| {
+        // SAFETY: the child's bitwise copy of the parent's guard, dropped once in the child
+        // (as its inherited locals are); the parent's `g` is untouched by it. Only atomics
+        // and a reference count change: nothing after `fork` here takes a lock.
+        let copy = unsafe { std::ptr::read(&g) };
+        drop(copy);
+    });
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child: {status:#x}");
+    let w = a.write();
+    assert!(
+        matches!(w, Err(SharedError::ReadersActive { pid }) if pid == std::process::id()),
+        "the owner was let in while the parent still reads: {:?}",
+        w.as_ref().map(|_| "a write guard")
+    );
+    drop(w);
+    assert_eq!(g[3], 0);
+    drop(g);
+    a.write().unwrap()[3] = 7;
+}
