@@ -161,6 +161,8 @@ pub(crate) struct RxHalf<T> {
     strategy: WaitStrategy,
     /// See `TxHalf::handed_out`.
     pub(crate) handed_out: std::cell::Cell<bool>,
+    /// The process this half was made in: a forked child's copy closes nothing on drop.
+    made_by: u32,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -174,6 +176,7 @@ impl<T> RxHalf<T> {
             stash: None,
             strategy: WaitStrategy::default(),
             handed_out: std::cell::Cell::new(false),
+            made_by: zeroproc_shm::process::current_pid(),
             _t: PhantomData,
         }
     }
@@ -311,6 +314,13 @@ impl<T: Message> RxHalf<T> {
 
 impl<T> Drop for RxHalf<T> {
     fn drop(&mut self) {
+        // A forked child's copy of its parent's end (see `TxHalf`'s drop): closing the side
+        // or freeing the stashed message's block would take them from the parent.
+        if self.made_by != zeroproc_shm::process::current_pid() {
+            std::mem::forget(self.cons.take());
+            std::mem::forget(self.stash.take());
+            return;
+        }
         // See `TxHalf`'s drop: an unused end that never left this process is closed.
         if self.cons.is_none() && !self.handed_out.get() {
             let _ = self.ring.consumer();
