@@ -19,8 +19,9 @@
 //! their lock (taken without waiting: a busy container is looked at again at the next
 //! tick), so nothing races with it. Channels have no lock: a send racing with the release
 //! may find the large free blocks taken for that moment and grow the heap, or (at the
-//! heap's maximum) wait until they are back (the release wakes waiting senders), or a
-//! `try_send` / `try_put` may report the heap full.
+//! heap's maximum) wait inside the allocation until they are back (the release holds the
+//! heap's merge lock, as a merge pass does, and keeps the blocks on its stash, so a process
+//! killed while releasing does not leak them: `zeroproc-shm` `heap/README.md`).
 //!
 //! Only memfd segments (the default, and the only kind channels and containers create)
 //! are released: a page of a size-limited tmpfs file faulted in again could be a SIGBUS

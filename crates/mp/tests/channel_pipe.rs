@@ -398,3 +398,31 @@ fn at_the_heap_maximum_small_values_make_room_for_larger_ones() {
         assert_eq!(rx.recv().unwrap(), vec![3; size]);
     }
 }
+
+/// A process forked while it holds pipe ends gets copies of them; when the child drops its
+/// copies (its locals going out of scope), the parent's ends must keep working, as a
+/// Python child closing its inherited connection leaves the parent's open. The copies'
+/// drops closed the parent's ring sides (the receiver's: the parent's sends then failed
+/// with `Disconnected`; an end not used yet was claimed and closed for good).
+#[test]
+fn a_forked_childs_copies_of_pipe_ends_do_not_close_the_parents() {
+    let (mut tx, mut rx) = pipe_oneway::<u64>().unwrap();
+    tx.send(1).unwrap();
+    assert_eq!(rx.recv().unwrap(), 1); // both sides claimed and used
+    let (mut tx2, mut rx2) = pipe_oneway::<u64>().unwrap(); // neither used yet
+    let status = zeroproc_testkit::fork_run(|| {
+        // SAFETY: the child's bitwise copies of the parent's ends, each dropped once in the
+        // child (as its inherited locals are); the parent's are untouched by it.
+        unsafe {
+            drop(std::ptr::read(&tx));
+            drop(std::ptr::read(&rx));
+            drop(std::ptr::read(&tx2));
+            drop(std::ptr::read(&rx2));
+        }
+    });
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child: {status:#x}");
+    tx.send(2).expect("the parent's sender still sends");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).expect("and its receiver receives"), 2);
+    tx2.send(3).expect("an unused end of the parent's was closed by the child");
+    assert_eq!(rx2.recv_timeout(Duration::from_secs(10)).unwrap(), 3);
+}

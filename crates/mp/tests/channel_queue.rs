@@ -499,3 +499,31 @@ fn a_blocking_put_at_the_heap_maximum_waits_for_neighbours_to_be_freed() {
     }
     assert_eq!(q.get().unwrap(), vec![9; 2 * a]);
 }
+
+/// A process forked while it holds a `Ref` to a spilled value gets a copy of it; the
+/// child's drop of that copy must leave the parent's value alone. It freed the value's
+/// heap block (and cleared the parent's holds entry) while the parent still read it in
+/// place: the block could be handed to the next large `put` and overwritten under the
+/// parent's `&Archived`.
+#[test]
+fn a_forked_childs_copy_of_a_ref_does_not_free_the_parents_value() {
+    let q = zeroproc_mp::Queue::<Vec<u64>>::builder(4).max_heap_size(4 << 20).build().unwrap();
+    q.put(vec![7; 100_000]).unwrap(); // 800 KB: spilled
+    let r = q.get_ref().unwrap();
+    assert!(r.is_spilled());
+    assert_eq!(q.heap_stats().unwrap().in_use_blocks(), 1);
+    let status = zeroproc_testkit::fork_run(|| {
+        // SAFETY: the child's bitwise copy of the parent's `Ref`, dropped once in the child
+        // (as its inherited locals are); the parent's is untouched by it.
+        drop(unsafe { std::ptr::read(&r) });
+    });
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child: {status:#x}");
+    assert_eq!(
+        q.heap_stats().unwrap().in_use_blocks(),
+        1,
+        "the child's copy freed the block the parent still reads"
+    );
+    assert!(r.iter().all(|x| x.to_native() == 7));
+    drop(r);
+    assert_eq!(q.heap_stats().unwrap().in_use_blocks(), 0);
+}

@@ -185,6 +185,14 @@ fn zp_channel_child() {
             say(format!("holding {} spilled={}", r.len(), r.is_spilled()));
             forever();
         }
+        "pipe_poll_big" => {
+            let mut c = decode::<ConnectionHandle<Vec<u8>>>(arg).attach().unwrap();
+            say("attached");
+            // The message is taken off the ring into the end's stash, not received.
+            assert!(c.poll_forever());
+            say("polled");
+            forever();
+        }
         "put_big_blocked" => {
             let q = decode::<QueueHandle<Vec<u8>>>(arg).attach().unwrap();
             say("putting");
@@ -419,6 +427,26 @@ fn a_pipe_receiver_killed_holding_a_spilled_message_gives_its_heap_block_back() 
             panic!("round {round}: {e} (the dead receivers' heap blocks leaked)");
         }
         assert_eq!(kid.expect("holding"), format!("{BIG} spilled=true"));
+        kid.kill();
+    }
+}
+
+#[test]
+fn a_pipe_receiver_killed_after_polling_a_spilled_message_gives_its_heap_block_back() {
+    // As above, but the receiver only `poll`s: the message leaves the ring for the end's
+    // stash (a copy of its 48-byte reference), its block unclaimed. The block leaked: no
+    // record named it any more and no holder was registered, so the 4 MiB heap was full by
+    // the third round and `send` gave up.
+    const BIG: usize = 3 << 19;
+    let (mut a, b) = PipeBuilder::<Vec<u8>>::new().max_heap_size(4 << 20).duplex().unwrap();
+    for round in 0..5u8 {
+        let mut kid = Kid::spawn("pipe_poll_big", &hex(&b.handle()));
+        kid.expect("attached");
+        if let Err(e) = a.send_timeout(vec![round; BIG], Duration::from_secs(10)) {
+            kid.kill();
+            panic!("round {round}: {e} (the dead receivers' polled blocks leaked)");
+        }
+        kid.expect("polled");
         kid.kill();
     }
 }

@@ -299,3 +299,79 @@ fn a_cell_of_another_type_is_a_type_mismatch() {
     let same = rkyv::from_bytes::<CellHandle<Lock>, rkyv::rancor::Error>(&bytes).unwrap();
     assert!(same.attach().is_ok());
 }
+
+/// A process forked while it holds a read lease gets a copy of the `ReadGuard`; when the
+/// child drops that copy (its locals going out of scope), the parent's lease must stay:
+/// the child never took one. The copy's drop released the parent's lease slot, the owner's
+/// `write()` then succeeded while the parent still read the elements through its guard (a
+/// `&mut [T]` and a `&[T]` over the same memory).
+#[test]
+fn a_forked_childs_copy_of_a_read_guard_does_not_release_the_parents_lease() {
+    let mut a = SharedArray::<u64>::zeroed(16).unwrap();
+    let h = a.handle();
+    let g = h.read().unwrap();
+    let status = zeroproc_testkit::fork_run(|| {
+        // SAFETY: the child's bitwise copy of the parent's guard, dropped once in the child
+        // (as its inherited locals are); the parent's `g` is untouched by it. Only atomics
+        // and a reference count change: nothing after `fork` here takes a lock.
+        let copy = unsafe { std::ptr::read(&g) };
+        drop(copy);
+    });
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child: {status:#x}");
+    let w = a.write();
+    assert!(
+        matches!(w, Err(SharedError::ReadersActive { pid }) if pid == std::process::id()),
+        "the owner was let in while the parent still reads: {:?}",
+        w.as_ref().map(|_| "a write guard")
+    );
+    drop(w);
+    assert_eq!(g[3], 0);
+    drop(g);
+    a.write().unwrap()[3] = 7;
+}
+
+/// As above for the owner's write guard and a chunk writer's guard: a forked child's copy
+/// dropped in the child ended the parent's write mode (readers let in while the owner
+/// writes) or marked the parent's chunk done (the split finished and readers let in while
+/// the chunk's writer writes).
+#[test]
+fn a_forked_childs_copy_of_a_write_or_chunk_guard_does_not_end_the_parents_write() {
+    let mut a = SharedArray::<u64>::zeroed(16).unwrap();
+    let h = a.handle();
+    {
+        let mut w = a.write().unwrap();
+        let status = zeroproc_testkit::fork_run(|| {
+            // SAFETY: as in the test above: the child's copy, dropped once in the child.
+            drop(unsafe { std::ptr::read(&w) });
+        });
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{status:#x}");
+        let r = h.read();
+        assert!(
+            matches!(r, Err(SharedError::OwnerWriting)),
+            "a reader was let in while the owner writes: {:?}",
+            r.as_ref().map(|_| "a read guard")
+        );
+        drop(r);
+        w[0] = 1;
+    }
+    assert_eq!(h.read().unwrap()[0], 1);
+    let chunks = a.chunks_mut(16).unwrap(); // one chunk: the whole array
+    {
+        let mut g = chunks[0].write().unwrap();
+        let status = zeroproc_testkit::fork_run(|| {
+            // SAFETY: as above.
+            drop(unsafe { std::ptr::read(&g) });
+        });
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{status:#x}");
+        let r = h.read();
+        assert!(
+            matches!(r, Err(SharedError::SplitInProgress { pending: 1 })),
+            "a reader was let in while the chunk is written: {:?}",
+            r.as_ref().map(|_| "a read guard")
+        );
+        drop(r);
+        g[1] = 2;
+    }
+    a.wait_chunks(Duration::from_secs(5)).unwrap();
+    assert_eq!(a.as_slice().unwrap()[..2], [1, 2]);
+}

@@ -71,6 +71,13 @@ fn zp_shared_child() {
                 println!("leased");
                 std::thread::sleep(LIMIT);
             }
+            "owner_writing" => {
+                let mut a = SharedArray::<u64>::zeroed(100).unwrap();
+                println!("handle {}", hex(&a.handle()));
+                let _g = a.write().unwrap();
+                println!("writing");
+                std::thread::sleep(LIMIT);
+            }
             _ => panic!("unknown role {role}"),
         }
     });
@@ -167,4 +174,33 @@ fn a_killed_writer_or_reader_does_not_block_the_owner() {
         fill(&c);
     }
     check_all(&a);
+}
+
+#[test]
+fn an_owner_killed_while_writing_is_reported_not_retried_for_ever() {
+    // The owner enters its write mode and is SIGKILLed there. Readers were told
+    // `OwnerWriting` ("read after it is dropped": try again) for ever, as the state never
+    // leaves the owner's write mode; a reader that retried hung.
+    use std::io::{BufRead, BufReader};
+    let mut owner = tk::spawn_role_piped("zp_shared_child", "owner_writing", "");
+    let mut lines = BufReader::new(owner.stdout.take().unwrap()).lines();
+    // The next line of the owner's that starts with `word` (libtest prints some first).
+    let mut until = |word: &str| loop {
+        let l = lines.next().expect("owner output").unwrap();
+        if let Some(rest) = l.strip_prefix(word) {
+            break rest.to_string();
+        }
+    };
+    let h = rkyv::from_bytes::<ArrayHandle<u64>, Error>(&unhex(&until("handle "))).unwrap();
+    until("writing");
+    let r = h.read(); // maps the array here (cached) while its owner lives
+    assert!(matches!(r, Err(SharedError::OwnerWriting)), "{r:?}");
+    tk::sigkill(&owner);
+    owner.wait().unwrap();
+    let r = h.read();
+    assert!(
+        matches!(r, Err(SharedError::OwnerDied { pid }) if pid == owner.id()),
+        "a dead owner's write mode: {r:?}"
+    );
+    assert!(r.unwrap_err().to_string().contains("was killed"), "the message says why");
 }

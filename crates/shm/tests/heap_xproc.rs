@@ -142,6 +142,14 @@ fn zp_heap_child() {
                 let (seed, slot) = (num(), num());
                 mixed_forever(&h, seed, &ctl.progress[slot as usize]);
             }
+            "release" => {
+                let slot = num();
+                loop {
+                    h.release_free_pages(1 << 20);
+                    // Relaxed: a progress indicator for the parent.
+                    ctl.progress[slot as usize].fetch_add(1, Ordering::Relaxed);
+                }
+            }
             "forever" => {
                 let (seed, slot) = (num(), num());
                 stress(&h, seed, u64::MAX, 300, &ctl.progress[slot as usize]);
@@ -415,4 +423,42 @@ fn sigkilled_children_mid_merge_leave_the_heap_whole() {
 fn lost_ok(st: &zeroproc_shm::heap::HeapStats, kills: u64, max_block: u64, len: u64) -> bool {
     let lost = st.in_use_bytes + st.unaccounted;
     lost <= kills * (MIXED_SET as u64 + 3) * max_block && lost < len
+}
+
+/// A process killed while it releases the pages of large free blocks
+/// (`release_free_pages`, which the channels' and the pool's trim threads call in any
+/// process that consumed large values) holds every large free block it popped: they must
+/// come back, not leak with it. Each round: a heap full of 1 MiB blocks, all free; a child
+/// releasing their pages in a loop is SIGKILLed; then every block must be allocatable again
+/// (at most one lost per kill: the block between a pop and its next store, as for any
+/// killed allocator).
+#[test]
+fn a_process_killed_while_releasing_free_pages_leaks_at_most_one_block() {
+    const BLOCKS: usize = 16;
+    const PAYLOAD: usize = (1 << 20) - 16; // with its header: exactly a 1 MiB block
+    let mut rng = Rng(std::process::id() as u64 * 0x2545_F491 + 7);
+    for round in 0..12u64 {
+        // Room for BLOCKS blocks after the heap's own header area, no more.
+        let seg = create((BLOCKS + 1) << 20);
+        let h = heap(&seg);
+        let offs: Vec<_> = std::iter::from_fn(|| h.alloc(PAYLOAD, 16).ok()).collect();
+        assert_eq!(offs.len(), BLOCKS, "a fresh heap holds {BLOCKS} blocks");
+        offs.iter().for_each(|&o| h.free(o).unwrap());
+        let slot = 0;
+        let mut c = spawn("release", &seg, &[slot]);
+        let start = control(&seg).progress[slot as usize].load(Ordering::Relaxed);
+        wait_progress(&seg, slot as usize, start + 3 + rng.below(20), &mut c);
+        std::thread::sleep(Duration::from_micros(rng.below(2000)));
+        kill(c);
+        h.check().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let again: Vec<_> = std::iter::from_fn(|| h.alloc(PAYLOAD, 16).ok()).collect();
+        assert!(
+            again.len() + 1 >= BLOCKS,
+            "round {round}: {} of {BLOCKS} free 1 MiB blocks could be allocated after the kill: {:?}",
+            again.len(),
+            h.stats()
+        );
+        again.iter().for_each(|&o| h.free(o).unwrap());
+        h.check().unwrap();
+    }
 }

@@ -186,7 +186,8 @@ fn stopped_merger_note(what: &str, waited: Duration, pid: u32) -> String {
     format!(
         "zeroproc: {what} has waited {} s for room in the spill heap: process {pid} is \
          stopped (SIGSTOP, a job-control stop or a debugger) in the middle of merging the \
-         heap's free blocks and holds them until it resumes (SIGCONT); values larger than a \
+         heap's free blocks (or of releasing their pages) and holds them until it resumes \
+         (SIGCONT); values larger than a \
          slot wait until then (or until their deadline)",
         waited.as_secs()
     )

@@ -40,7 +40,11 @@
 //!   sweeper got there first: one claimant of a nonce wins).
 //! * A **pipe receiver** registers (marked `CLAIMED`) just after its claim: a pipe record
 //!   is released only after the claim, and a receiver that attaches the end again reads
-//!   it again, so the block must stay unclaimed and unfreed until then.
+//!   it again, so the block must stay unclaimed and unfreed until then. A record it takes
+//!   off the ring without receiving it (`poll`, or a message of the other kind: the end's
+//!   stash, `pipe/recv.rs`) is registered plain `(pid, offset, nonce)` just after its
+//!   release, as a queue consumer's before its claim, and cleared once a receive has
+//!   claimed and registered the block (or before the end's drop frees it).
 //!
 //! Why the owner token cannot be stale: an entry names a block only while its holder
 //! holds it (cleared before every free), and a nonce is stamped by the block's producer
@@ -53,7 +57,8 @@
 //! A process killed inside the heap's `alloc` after it took the block and before the
 //! offset is stored in the intent (a few dozen instructions: the heap's ALLOC store and
 //! return), or between clearing its entry and the heap's free CAS (the free's checks);
-//! a pipe receiver killed between its claim and its registration; a pipe sender's block;
+//! a pipe receiver killed between its claim and its registration (or between a stashed
+//! record's release and its registration); a pipe sender's block;
 //! a sweeper or a lost-record hook killed while reclaiming (a second fault); and any block
 //! while the table is full ([`HOLDS`] holders at once: the extra ones are not registered).
 //! Closing the first two would need the heap to record a block's owner in the same atomic
@@ -233,8 +238,16 @@ pub(crate) fn register<'m>(map: &'m Mapping, bytes: &[u8]) -> Registered<'m> {
 /// and has not published it (the claim word holds the nonce already). Keep the result
 /// until just before the block is freed or its reference published.
 pub(crate) fn register_block<'m>(map: &'m Mapping, block: &SpilledBlock) -> Registered<'m> {
+    let entry = register_block_at(map, block).map(|i| &map.header().holds.0[i]);
+    Registered { entry }
+}
+
+/// [`register_block`] for a holder that cannot borrow the mapping (a pipe receiver's
+/// stash, kept beside the mapping's `Arc`): the entry's index, for [`clear_at`]; `None`
+/// when the table is full.
+pub(crate) fn register_block_at(map: &Mapping, block: &SpilledBlock) -> Option<usize> {
     let me = u64::from(zeroproc_shm::process::current_pid());
-    for e in &map.header().holds.0 {
+    for (i, e) in map.header().holds.0.iter().enumerate() {
         // Acquire: pairs with the Release store that freed the entry (its last user is
         // done with it). Relaxed on failure: we only move on.
         if e.pid.compare_exchange(0, me | FILLING, Ordering::Acquire, Ordering::Relaxed).is_ok() {
@@ -244,10 +257,26 @@ pub(crate) fn register_block<'m>(map: &'m Mapping, block: &SpilledBlock) -> Regi
             // pairs with the sweeper's Acquire load of `pid`. Sequenced before our claim
             // CAS on the block, so a sweeper that sees the block claimed also sees this.
             e.pid.store(me, Ordering::Release);
-            return Registered { entry: Some(e) };
+            return Some(i);
         }
     }
-    Registered { entry: None }
+    None
+}
+
+/// Frees entry `i` registered by [`register_block_at`] (as [`Registered::clear`]), if it
+/// is still this process's: a forked child's copy of the holder leaves its parent's entry
+/// (or whoever's reuses it after the parent cleared it) alone.
+pub(crate) fn clear_at(map: &Mapping, i: usize) {
+    let me = u64::from(zeroproc_shm::process::current_pid());
+    if let Some(e) = map.header().holds.0.get(i) {
+        // Release: as in `Registered::clear`. Relaxed on failure: not ours, nothing to do.
+        let _ = e.pid.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
+    }
+}
+
+/// The block a spilled envelope names, for a holder that registers it apart from a claim.
+pub(crate) fn spilled_block(bytes: &[u8]) -> Option<SpilledBlock> {
+    block_of(bytes)
 }
 
 /// Takes back the block named by a spilled record that the ring's crash recovery dropped
@@ -295,26 +324,27 @@ pub(crate) fn my_token() -> u64 {
     owner_token(zeroproc_shm::process::current_pid())
 }
 
-/// Sweeps run at most this often per process: each costs a liveness probe (a few
-/// syscalls) per registered holder, and a producer waiting for heap room retries at every
-/// freed block.
+/// Sweeps of one channel run at most this often per process: each costs a liveness probe
+/// (a few syscalls) per registered holder, and a producer waiting for heap room retries at
+/// every freed block.
 const SWEEP_EVERY: Duration = Duration::from_millis(5);
 
-/// When this process last swept (nanoseconds since [`EPOCH`]).
-static LAST_SWEEP: AtomicU64 = AtomicU64::new(0);
+/// The origin of the sweep times kept in [`Mapping::last_sweep`] (nanoseconds since).
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 /// Frees the blocks held by consumers that died holding them; returns how many. Does
-/// nothing if this process swept less than [`SWEEP_EVERY`] ago.
+/// nothing if this process swept this channel less than [`SWEEP_EVERY`] ago. (The limit
+/// was once per process: a process whose busy channel swept every few milliseconds never
+/// swept its others.)
 pub(crate) fn sweep(map: &Mapping, heap: &Heap<'_>) -> usize {
     let now = EPOCH.elapsed().as_nanos() as u64 + 1;
     // Relaxed: a rate limit only; two threads sweeping at once is harmless (the entry CAS
     // decides who frees).
-    let last = LAST_SWEEP.load(Ordering::Relaxed);
+    let last = map.last_sweep.load(Ordering::Relaxed);
     if last != 0 && now.saturating_sub(last) < SWEEP_EVERY.as_nanos() as u64 {
         return 0;
     }
-    LAST_SWEEP.store(now, Ordering::Relaxed);
+    map.last_sweep.store(now, Ordering::Relaxed);
     sweep_now(map, heap)
 }
 
@@ -416,4 +446,59 @@ fn reclaim_allocated(heap: &Heap<'_>, entry: &mut Registered<'_>, offset: Offset
     e.pid.store(u64::from(zeroproc_shm::process::current_pid()), Ordering::Release);
     entry.clear(); // before the free, as every holder does
     heap.free(offset).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Queue;
+
+    /// A pid that belongs to no process: an exited, reaped child.
+    fn dead_pid() -> u64 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        u64::from(c.id())
+    }
+
+    /// Registers, in `q`'s holds table, an unclaimed block of its heap as held by a
+    /// process that has died.
+    fn dead_holder(q: &Queue<Vec<u8>>) {
+        let heap = q.map.heap().expect("a spill heap");
+        let b = zeroproc_codec::spill::spill_bytes(heap, &[7; 4096]).unwrap();
+        let i = register_block_at(&q.map, &b).expect("a free entry");
+        // Relaxed: single-threaded test setup (the entry is complete).
+        q.map.header().holds.0[i].pid.store(dead_pid(), Ordering::Relaxed);
+    }
+
+    #[test]
+    fn clear_at_leaves_an_entry_that_is_no_longer_this_process_s() {
+        // A forked child's copy of a pipe end's stash hold must not clear the entry its
+        // parent registered, nor one that another process reuses after the parent's clear.
+        let q = Queue::<Vec<u8>>::new(4).unwrap();
+        let heap = q.map.heap().expect("a spill heap");
+        let b = zeroproc_codec::spill::spill_bytes(heap, &[7; 4096]).unwrap();
+        let i = register_block_at(&q.map, &b).expect("a free entry");
+        let e = &q.map.header().holds.0[i];
+        // Relaxed (test): as if another process had taken the entry.
+        e.pid.store(dead_pid(), Ordering::Relaxed);
+        clear_at(&q.map, i);
+        assert_ne!(e.pid.load(Ordering::Relaxed), 0, "another process's entry was cleared");
+        // Relaxed (test): ours again.
+        e.pid.store(u64::from(zeroproc_shm::process::current_pid()), Ordering::Relaxed);
+        clear_at(&q.map, i);
+        assert_eq!(e.pid.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn sweeping_one_channel_does_not_postpone_the_sweep_of_another() {
+        // The rate limit was one per process: a process whose busy queue swept every few
+        // milliseconds never swept its other queue, whose put then saw no live holder and
+        // gave up with TooLarge (after 1 s) on a block a sweep would have freed.
+        let (a, b) = (Queue::<Vec<u8>>::new(4).unwrap(), Queue::<Vec<u8>>::new(4).unwrap());
+        dead_holder(&a);
+        dead_holder(&b);
+        assert_eq!(sweep(&a.map, a.map.heap().unwrap()), 1);
+        assert_eq!(sweep(&b.map, b.map.heap().unwrap()), 1, "b's dead holder was not swept");
+        assert_eq!(b.heap_stats().unwrap().in_use_blocks(), 0);
+    }
 }

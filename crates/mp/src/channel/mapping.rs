@@ -68,6 +68,9 @@ pub(crate) struct Mapping {
     owner: bool,
     /// The heap's large-block activity at this process's last free (`crate::trim`).
     activity: AtomicU64,
+    /// When this process last swept this channel's holds table (`holds::sweep`'s rate
+    /// limit, per channel: one channel's sweeps must not postpone another's).
+    pub(crate) last_sweep: AtomicU64,
 }
 
 impl std::fmt::Debug for Mapping {
@@ -170,7 +173,14 @@ impl Mapping {
         // in `from_segment` (attachers in other processes).
         hdr.meta.magic.store(MAGIC, Ordering::Release);
         let heap = attach_heap(&seg, &geo)?;
-        let m = Arc::new(Mapping { seg, geo, heap, owner: true, activity: AtomicU64::new(0) });
+        let m = Arc::new(Mapping {
+            seg,
+            geo,
+            heap,
+            owner: true,
+            activity: AtomicU64::new(0),
+            last_sweep: AtomicU64::new(0),
+        });
         cache::register_owner(&m);
         m.register_trim();
         Ok(m)
@@ -228,7 +238,14 @@ impl Mapping {
         }
         let seg = Arc::new(seg);
         let heap = attach_heap(&seg, &geo)?;
-        Ok(Mapping { seg, geo, heap, owner: false, activity: AtomicU64::new(0) })
+        Ok(Mapping {
+            seg,
+            geo,
+            heap,
+            owner: false,
+            activity: AtomicU64::new(0),
+            last_sweep: AtomicU64::new(0),
+        })
     }
 
     /// Checks the kind and the message type.

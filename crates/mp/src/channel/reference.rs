@@ -37,7 +37,10 @@ use zeroproc_ring::spsc::RecordGuard;
 pub struct Ref<'a, T: Archive> {
     /// Validated at construction; points into `hold`'s bytes.
     value: NonNull<T::Archived>,
-    hold: Hold<'a, T>,
+    /// Dropped only in the process that took the value (see `Drop`).
+    hold: std::mem::ManuallyDrop<Hold<'a, T>>,
+    /// The process that took the value.
+    made_by: u32,
 }
 
 /// What keeps the bytes alive; each variant is held only for its `Drop`.
@@ -70,7 +73,7 @@ impl<'a, T: Message> Ref<'a, T> {
     pub(crate) fn owned(buf: AlignedVec<16>) -> Result<Self, DecodeError> {
         let (_, a) = envelope::decode::<T>(&buf)?;
         let value = NonNull::from(a);
-        Ok(Ref { value, hold: Hold::Owned(buf) })
+        Ok(Ref::new(value, Hold::Owned(buf)))
     }
 
     /// Validates the inline envelope in a ring record, keeping the record unreleased.
@@ -79,7 +82,7 @@ impl<'a, T: Message> Ref<'a, T> {
         // The bytes live in the shared mapping, not in the guard: moving the guard into
         // the `Ref` does not move them.
         let value = NonNull::from(a);
-        Ok(Ref { value, hold: Hold::Record(rec) })
+        Ok(Ref::new(value, Hold::Record(rec)))
     }
 
     /// Validates the inline envelope in a claimed queue slot, keeping the slot claimed.
@@ -87,14 +90,14 @@ impl<'a, T: Message> Ref<'a, T> {
         let (_, a) = envelope::decode::<T>(&g)?;
         // The bytes live in the shared mapping, not in the guard.
         let value = NonNull::from(a);
-        Ok(Ref { value, hold: Hold::Slot(g) })
+        Ok(Ref::new(value, Hold::Slot(g)))
     }
 
     /// Wraps a claimed heap block of `map`'s heap (`reg`: its holds-table entry, if a
     /// queue consumer registered one).
     pub(crate) fn spilled(g: SpillGuard<'a, T>, reg: Registered<'a>, map: &'a Mapping) -> Self {
         let value = NonNull::from(&*g);
-        Ref { value, hold: Hold::Spilled(HeapHold { guard: Some(g), reg, map }) }
+        Ref::new(value, Hold::Spilled(HeapHold { guard: Some(g), reg, map }))
     }
 
     /// Deserializes the message into an owned `T`.
@@ -109,6 +112,25 @@ impl<'a, T: Message> Ref<'a, T> {
     }
 }
 
+impl<'a, T: Archive> Ref<'a, T> {
+    fn new(value: NonNull<T::Archived>, hold: Hold<'a, T>) -> Self {
+        let made_by = zeroproc_shm::process::current_pid();
+        Ref { value, hold: std::mem::ManuallyDrop::new(hold), made_by }
+    }
+}
+
+impl<T: Archive> Drop for Ref<'_, T> {
+    fn drop(&mut self) {
+        // A forked child's copy of its parent's `Ref` (its inherited locals): the slot,
+        // record or heap block is the parent's, who still reads it in place. Releasing
+        // or freeing it here would hand it to a producer while the parent reads.
+        if self.made_by == zeroproc_shm::process::current_pid() {
+            // SAFETY: dropped once, here, and never used again (`self` is being dropped).
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.hold) };
+        }
+    }
+}
+
 impl<T: Archive> Ref<'_, T> {
     /// Whether the message came through the spill heap (it was larger than a slot or
     /// record).
@@ -119,7 +141,7 @@ impl<T: Archive> Ref<'_, T> {
     /// assert!(q.get_ref().unwrap().is_spilled());
     /// ```
     pub fn is_spilled(&self) -> bool {
-        matches!(self.hold, Hold::Spilled(_))
+        matches!(*self.hold, Hold::Spilled(_))
     }
 }
 
@@ -137,7 +159,7 @@ impl<T: Archive> Deref for Ref<'_, T> {
 
 impl<T: Archive> fmt::Debug for Ref<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = match self.hold {
+        let at = match *self.hold {
             Hold::Owned(_) => "copied from its slot",
             Hold::Slot(_) => "in its queue slot",
             Hold::Record(_) => "in its ring record",

@@ -24,13 +24,44 @@ use zeroproc_shm::wait::WaitStrategy;
 struct Stash {
     kind: u32,
     bytes: AlignedVec<16>,
+    /// A spilled record's block, registered in the holds table while it sits here.
+    _hold: Option<StashHold>,
+}
+
+/// The holds-table entry (`channel/holds.rs`) of a stashed spilled record's block, not
+/// claimed yet: while this process lives a sender waiting for heap room knows a block is
+/// held (the stuck rule of `channel/heap_wait.rs` would otherwise see empty rings and
+/// nothing held, and give up with `TooLarge` on a block the receiver is about to free);
+/// if it dies, a sweeper claims the block by its nonce and frees it. Cleared on drop:
+/// after a receive has claimed and registered the block itself, or before the end's drop
+/// frees it.
+struct StashHold {
+    map: Arc<Mapping>,
+    entry: usize,
+}
+
+impl Drop for StashHold {
+    fn drop(&mut self) {
+        holds::clear_at(&self.map, self.entry);
+    }
 }
 
 impl Stash {
-    fn of(rec: &RecordGuard<'_>) -> Stash {
+    /// Copies the record out of the ring and releases it; a spilled one's block is then
+    /// registered as held by this process (after the release: while the record is in the
+    /// ring, a receiver that attaches this end again must find its block unclaimed and
+    /// unreclaimed, see `recv_wait`).
+    fn of(rec: RecordGuard<'_>, map: &Arc<Mapping>) -> Stash {
         let mut bytes = AlignedVec::<16>::with_capacity(rec.len());
-        bytes.extend_from_slice(rec);
-        Stash { kind: rec.kind(), bytes }
+        bytes.extend_from_slice(&rec);
+        let kind = rec.kind();
+        drop(rec);
+        let spilled = kind == KIND_VALUE || kind == KIND_BYTES_SPILLED;
+        let block = if spilled { holds::spilled_block(&bytes) } else { None };
+        let hold = block
+            .and_then(|b| holds::register_block_at(map, &b))
+            .map(|entry| StashHold { map: Arc::clone(map), entry });
+        Stash { kind, bytes, _hold: hold }
     }
 }
 
@@ -55,10 +86,10 @@ impl Next<'_> {
         }
     }
 
-    fn into_stash(self) -> Stash {
+    fn into_stash(self, map: &Arc<Mapping>) -> Stash {
         match self {
             Next::Stashed(s) => s,
-            Next::Record(r) => Stash::of(&r),
+            Next::Record(r) => Stash::of(r, map),
         }
     }
 }
@@ -82,7 +113,7 @@ fn corrupt(e: DecodeError) -> RecvTimeoutError {
 
 /// The pieces of an [`RxHalf`] a receive works with.
 struct Parts<'a> {
-    map: &'a Mapping,
+    map: &'a Arc<Mapping>,
     cons: &'a mut Consumer,
     stash: &'a mut Option<Stash>,
 }
@@ -130,6 +161,8 @@ pub(crate) struct RxHalf<T> {
     strategy: WaitStrategy,
     /// See `TxHalf::handed_out`.
     pub(crate) handed_out: std::cell::Cell<bool>,
+    /// The process this half was made in: a forked child's copy closes nothing on drop.
+    made_by: u32,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -143,6 +176,7 @@ impl<T> RxHalf<T> {
             stash: None,
             strategy: WaitStrategy::default(),
             handed_out: std::cell::Cell::new(false),
+            made_by: zeroproc_shm::process::current_pid(),
             _t: PhantomData,
         }
     }
@@ -187,7 +221,7 @@ impl<T> RxHalf<T> {
         };
         match next(p.cons, p.stash, wait) {
             Ok(n) => {
-                *p.stash = Some(n.into_stash());
+                *p.stash = Some(n.into_stash(p.map));
                 true
             }
             Err(RecvTimeoutError::Timeout) => false,
@@ -214,7 +248,7 @@ impl<T> RxHalf<T> {
                 Ok(v)
             }
             _ => {
-                *stash = Some(n.into_stash());
+                *stash = Some(n.into_stash(map));
                 Err(RecvTimeoutError::WrongKind)
             }
         }
@@ -227,7 +261,7 @@ impl<T: Message> RxHalf<T> {
         let Parts { map, cons, stash } = self.parts()?;
         let n = next(cons, stash, wait)?;
         if n.kind() != KIND_VALUE {
-            *stash = Some(n.into_stash());
+            *stash = Some(n.into_stash(map));
             return Err(RecvTimeoutError::WrongKind);
         }
         let bytes = n.bytes();
@@ -256,7 +290,7 @@ impl<T: Message> RxHalf<T> {
         let Parts { map, cons, stash } = self.parts()?;
         let n = next(cons, stash, wait)?;
         if n.kind() != KIND_VALUE {
-            *stash = Some(n.into_stash());
+            *stash = Some(n.into_stash(map));
             return Err(RecvTimeoutError::WrongKind);
         }
         let h = Header::read(n.bytes()).map_err(corrupt)?;
@@ -280,14 +314,23 @@ impl<T: Message> RxHalf<T> {
 
 impl<T> Drop for RxHalf<T> {
     fn drop(&mut self) {
+        // A forked child's copy of its parent's end (see `TxHalf`'s drop): closing the side
+        // or freeing the stashed message's block would take them from the parent.
+        if self.made_by != zeroproc_shm::process::current_pid() {
+            std::mem::forget(self.cons.take());
+            std::mem::forget(self.stash.take());
+            return;
+        }
         // See `TxHalf`'s drop: an unused end that never left this process is closed.
         if self.cons.is_none() && !self.handed_out.get() {
             let _ = self.ring.consumer();
         }
         // A stashed spilled record would leak its block: free it.
         if let (Some(s), Some(heap)) = (self.stash.take(), self.map.heap()) {
-            if s.kind == KIND_VALUE || s.kind == KIND_BYTES_SPILLED {
-                let _ = zeroproc_codec::payload::discard(&s.bytes, heap);
+            let Stash { kind, bytes, _hold } = s;
+            drop(_hold); // the entry is cleared before the free (`holds.rs`)
+            if kind == KIND_VALUE || kind == KIND_BYTES_SPILLED {
+                let _ = zeroproc_codec::payload::discard(&bytes, heap);
             }
         }
     }

@@ -77,6 +77,8 @@ pub(crate) struct TxHalf<T> {
     /// A handle to this end was made: do not close it on drop if it was never used here
     /// (another process may be using it).
     pub(crate) handed_out: std::cell::Cell<bool>,
+    /// The process this half was made in: a forked child's copy closes nothing on drop.
+    made_by: u32,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -89,6 +91,7 @@ impl<T> TxHalf<T> {
             prod: None,
             strategy: WaitStrategy::default(),
             handed_out: std::cell::Cell::new(false),
+            made_by: current_pid(),
             _t: PhantomData,
         }
     }
@@ -241,6 +244,14 @@ fn receiver_gone(ring: &spsc::Ring, consumer: &std::sync::atomic::AtomicU32) -> 
 
 impl<T> Drop for TxHalf<T> {
     fn drop(&mut self) {
+        // A forked child's copy of its parent's end: the side is the parent's, whose own
+        // end goes on (as a Python child's close of an inherited connection leaves the
+        // parent's open). Dropping the producer would close the side and publish this
+        // copy's view of the tail; claiming an unused one would close it for good.
+        if self.made_by != current_pid() {
+            std::mem::forget(self.prod.take());
+            return;
+        }
         // An end that was never used nor handed out is closed now, so the peer learns it
         // is gone (Disconnected) instead of waiting for a sender that will never come.
         if self.prod.is_none() && !self.handed_out.get() {

@@ -38,3 +38,31 @@ fn a_blocking_send_that_can_never_fit_the_leaked_heap_is_too_large_not_a_hang() 
     rx.recv_timeout(Duration::from_secs(20)).expect("woken by the free").expect("send");
     assert_eq!(a.recv().unwrap().len(), 400 * K);
 }
+
+/// A message the receiver has `poll`ed (so moved out of the ring into the receiver's
+/// stash, its block not yet claimed) will free its block once it is received: a send
+/// waiting for that room must wait, as Python's would, not give up after `STUCK_AFTER`
+/// because the rings look empty.
+#[test]
+fn a_send_waiting_for_a_polled_message_to_be_received_waits_for_it() {
+    let (mut tx, mut rx) =
+        PipeBuilder::<Vec<u8>>::new().heap_size(1 << 20).max_heap_size(1 << 20).oneway().unwrap();
+    tx.send(vec![1; 600 * K]).unwrap();
+    assert!(rx.poll(Duration::from_secs(5)), "the first message is there");
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // No room until the first message is received and freed.
+        let r = tx.send(vec![2; 600 * K]).map_err(|e| e.to_string());
+        let _ = done_tx.send(r);
+        tx
+    });
+    // Well past STUCK_AFTER (1 s): the send must still be waiting.
+    match done_rx.recv_timeout(Duration::from_millis(2500)) {
+        Err(mpsc::RecvTimeoutError::Timeout) => {}
+        r => panic!("the send did not wait for the polled message to be received: {r:?}"),
+    }
+    assert_eq!(rx.recv().unwrap().len(), 600 * K);
+    let r = done_rx.recv_timeout(Duration::from_secs(20)).expect("woken by the free");
+    r.expect("the send fits once the first message was received");
+    assert_eq!(rx.recv().unwrap().len(), 600 * K);
+}

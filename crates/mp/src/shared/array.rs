@@ -197,7 +197,7 @@ impl<T: Pod> SharedArray<T> {
     pub fn write(&mut self) -> Result<WriteGuard<'_, T>, SharedError> {
         self.check_generation()?;
         let state = self.map.begin_owner_write()?;
-        Ok(WriteGuard { array: self, state })
+        Ok(WriteGuard { array: self, state, pid: zeroproc_shm::process::current_pid() })
     }
 
     /// Splits the array into chunks of `chunk_len` elements (the last may be shorter) for
@@ -315,6 +315,9 @@ impl<T: Pod> fmt::Debug for SharedArray<T> {
 pub struct WriteGuard<'a, T: Pod> {
     array: &'a mut SharedArray<T>,
     state: State,
+    /// The process that entered the write mode: a forked child's copy of the guard must
+    /// not end it (the parent would go on writing with readers let in).
+    pid: u32,
 }
 
 impl<T: Pod> Deref for WriteGuard<'_, T> {
@@ -335,6 +338,8 @@ impl<T: Pod> DerefMut for WriteGuard<'_, T> {
 
 impl<T: Pod> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
-        self.array.map.end_owner_write(self.state);
+        if self.pid == zeroproc_shm::process::current_pid() {
+            self.array.map.end_owner_write(self.state);
+        }
     }
 }

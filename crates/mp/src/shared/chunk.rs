@@ -132,6 +132,7 @@ impl<T: Pod> ChunkMut<T> {
         };
         let len = chunk_len.min(cap - start);
         Ok(ChunkGuard {
+            pid: me,
             map,
             index: idx,
             epoch: self.epoch,
@@ -159,6 +160,9 @@ impl<T: Pod> ChunkMut<T> {
 /// assert_eq!(a.as_slice().unwrap(), &[0, 10, 20, 30, 40, 50]);
 /// ```
 pub struct ChunkGuard<T> {
+    /// The claimant (the pid in the claim word): a forked child's copy of the guard must
+    /// not mark the parent's chunk done or free while the parent writes it.
+    pid: u32,
     map: Arc<Mapping>,
     index: usize,
     epoch: u32,
@@ -226,6 +230,9 @@ impl<T: Pod> DerefMut for ChunkGuard<T> {
 
 impl<T> Drop for ChunkGuard<T> {
     fn drop(&mut self) {
+        if self.pid != current_pid() {
+            return; // a forked child's copy: the claim is its parent's
+        }
         let give_back = self.abandoned || std::thread::panicking();
         self.set(if give_back { FREE } else { DONE });
     }

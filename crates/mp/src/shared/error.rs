@@ -13,7 +13,7 @@ use zeroproc_shm::{AttachError, CreateError, ParseSegmentIdError};
 /// | `ReadersActive`, `OwnerWriting` | writing while someone reads, reading while the owner writes | drop the guard, try again |
 /// | `ChunkBusy`, `ChunkDone`, `ChunkStale`, `ChunkAbandoned` | a chunk handle used twice, or after its split | a bug in who got which chunk; nothing to retry |
 /// | `BadChunkLen`, `TooManyChunks`, `TooLarge`, `ZeroSized`, `Full` | the arguments | pick other sizes (`TooManyChunks`: larger chunks, or [`zeroed_with_max_chunks`](crate::SharedArray::zeroed_with_max_chunks)) |
-/// | `Dropped`, `Attach` | a handle used after its array was dropped, or its owner process ended | keep the array alive until its jobs are done |
+/// | `Dropped`, `Attach`, `OwnerDied` | a handle used after its array was dropped, or its owner process ended (`OwnerDied`: while it held the write guard) | keep the array alive until its jobs are done |
 /// | `Create`, `NoReaderSlot` | system limits (memory, file descriptors), too many reading processes | free resources |
 /// | `BadId`, `Foreign`, `TypeMismatch`, `LenMismatch` | a damaged or forged handle, or another build | a bug |
 ///
@@ -76,6 +76,14 @@ pub enum SharedError {
     },
     /// The owner is writing the array through a write guard.
     OwnerWriting,
+    /// The owner process ended (killed, or exited without dropping the array) while it
+    /// held the array's write guard: the array stays in the owner's write mode, so no
+    /// reader will ever be let in. Retrying cannot help (unlike
+    /// [`OwnerWriting`](Self::OwnerWriting)).
+    OwnerDied {
+        /// The dead owner's pid.
+        pid: u32,
+    },
     /// Every reader slot is taken by a live process.
     NoReaderSlot,
     /// The chunk is being written by this live process (a duplicated handle, or a second
@@ -146,6 +154,11 @@ impl fmt::Display for SharedError {
                 f,
                 "the owner is writing the array (holds its write guard): read after it is \
                  dropped"
+            ),
+            OwnerDied { pid } => write!(
+                f,
+                "the array's owner (process {pid}) was killed or exited while it held the \
+                 array's write guard: the array will never be readable again"
             ),
             NoReaderSlot => write!(f, "all reader slots are taken"),
             ChunkBusy { pid } => write!(f, "chunk is being written by process {pid}"),

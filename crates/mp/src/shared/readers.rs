@@ -48,12 +48,18 @@ pub(crate) fn acquire(h: &ArrayHeader) -> Result<usize, SharedError> {
 /// Returns a lease taken by [`acquire`].
 pub(crate) fn release(h: &ArrayHeader, slot: usize) {
     let s = &h.readers[slot];
+    let me = current_pid() as u64;
     // SeqCst (≥ Release): our reads of the elements happen before an owner that sees the
-    // count drop (its SeqCst scan) starts writing.
-    let v = s.fetch_sub(1, SeqCst);
-    if v & COUNT == 1 {
-        // SeqCst: clear the pid too, unless another thread of ours took the slot again.
-        let _ = s.compare_exchange(v - 1, 0, SeqCst, SeqCst);
+    // count drop (its SeqCst scan) starts writing. Only a lease of this process: a forked
+    // child's copy of its parent's guard finds the parent's pid here (or, once the parent
+    // released it, whoever's took the slot since) and must not end a lease it never took —
+    // the owner would start writing while the parent still reads.
+    let r = s.fetch_update(SeqCst, SeqCst, |v| (v >> 32 == me && v & COUNT != 0).then(|| v - 1));
+    if let Ok(v) = r {
+        if v & COUNT == 1 {
+            // SeqCst: clear the pid too, unless another thread of ours took the slot again.
+            let _ = s.compare_exchange(v - 1, 0, SeqCst, SeqCst);
+        }
     }
 }
 

@@ -169,11 +169,23 @@ impl Mapping {
     }
 
     /// Whether a reader (holding a lease, or the owner) may read now.
+    /// Why a reader is refused in the owner's write mode: `OwnerWriting` (try again), or
+    /// `OwnerDied` if the owner process is gone — it can never end the write mode, and a
+    /// reader told to try again would wait for ever.
+    fn owner_writing(&self) -> SharedError {
+        let pid = self.header().owner_pid as u32;
+        if is_alive(pid) {
+            SharedError::OwnerWriting
+        } else {
+            SharedError::OwnerDied { pid }
+        }
+    }
+
     pub(crate) fn readable(&self) -> Result<(), SharedError> {
         let s = self.state();
         match s.mode {
             Mode::Idle => Ok(()),
-            Mode::Owner => Err(SharedError::OwnerWriting),
+            Mode::Owner => Err(self.owner_writing()),
             Mode::Split => match self.try_finish(s) {
                 0 => Ok(()),
                 pending => Err(SharedError::SplitInProgress { pending }),

@@ -22,7 +22,8 @@
 //! ```
 //!
 //! **The stash** is a list (through `link`, like a free list) headed by the header's
-//! `stash` word, touched only by the lock's owner. It holds every block the pass took, so a
+//! `stash` word, touched only by the lock's owner. (`release_free_pages`, `trim.rs`, takes
+//! the lock too and holds the large free blocks on the stash while their pages go.) It holds every block the pass took, so a
 //! merger killed with them is not a leak: whoever takes the lock from the dead owner first
 //! pushes every stash block back to its class list (validating each header; a damaged one
 //! cuts the list there). What a killed merger can leak is what any killed allocator can:
@@ -73,7 +74,7 @@ fn thread_token() -> u64 {
 }
 
 /// Releases the merge lock when dropped.
-struct MergeGuard<'h>(&'h crate::atomic::AtomicU64);
+pub(crate) struct MergeGuard<'h>(&'h crate::atomic::AtomicU64);
 
 impl Drop for MergeGuard<'_> {
     fn drop(&mut self) {
@@ -137,6 +138,13 @@ impl Heap<'_> {
             return None;
         }
         self.merge_pass(class)
+    }
+
+    /// Takes the merge lock for this thread (as [`merge_lock`](Self::merge_lock)): for
+    /// another holder of free blocks than a merge pass, which keeps them on the stash so
+    /// that they come back if its process dies (`trim.rs`).
+    pub(crate) fn stash_lock(&self) -> Option<MergeGuard<'_>> {
+        self.merge_lock(owner_word())
     }
 
     /// Takes the merge lock for `me`, recovering a dead owner's stash; released when the
@@ -216,7 +224,7 @@ impl Heap<'_> {
 
     /// Takes the first block off the stash: its index and class. A damaged header ends the
     /// stash there (the rest is leaked, as a damaged free list is cut).
-    fn stash_pop(&self) -> Option<(u64, u32)> {
+    pub(crate) fn stash_pop(&self) -> Option<(u64, u32)> {
         let hd = self.header();
         // Acquire: pairs with the Release store in `stash_push`.
         let idx = hd.stash.load(Acquire);

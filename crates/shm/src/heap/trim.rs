@@ -2,10 +2,10 @@
 //! heap that grew for a burst of big payloads does not keep that memory resident for the
 //! rest of its life (blocks are never unmapped; only their pages are dropped).
 
-use super::block::{self, FREE};
+use super::block;
 use super::class::{block_bytes, units, UNIT};
 use super::Heap;
-use crate::atomic::Ordering::Relaxed;
+use crate::atomic::Ordering::{Acquire, Relaxed};
 
 /// The page size the pages are released in (every process maps the segment
 /// page-aligned, see [`MAX_ALIGN`](super::MAX_ALIGN)).
@@ -19,8 +19,12 @@ impl Heap<'_> {
     ///
     /// Each free block is taken out of its list while its pages are released (it is owned
     /// for that moment, so no other allocation can be writing into it), then put back: an
-    /// `alloc` racing with this call may find the list empty and carve or grow instead.
-    /// Call it when the heap is quiet. Pages of a memfd-backed heap come back from the
+    /// `alloc` racing with this call may find the list empty and carve or grow instead (at
+    /// the heap's maximum it waits for the call to end, as for a merge pass). The call holds
+    /// the merge lock and keeps the blocks on the merge stash meanwhile, so a process killed
+    /// inside it loses at most the one block being moved: the next process that takes the
+    /// lock over puts the others back. A merge lock held by a halted process: nothing is
+    /// released (0). Call it when the heap is quiet. Pages of a memfd-backed heap come back from the
     /// system's memory on the next write (a memfd has no size limit); for a heap in a
     /// size-limited tmpfs file the next write may fail with SIGBUS when that file system is
     /// full, so use it there only when that cannot happen.
@@ -37,23 +41,38 @@ impl Heap<'_> {
     /// # heap.check().unwrap();
     /// ```
     pub fn release_free_pages(&self, min_block: u64) -> u64 {
-        let mut released = 0;
+        // The blocks are held on the merge pass's stash, under the merge lock, while their
+        // pages go: a process killed meanwhile (a trim thread runs in any process that took
+        // large values) leaves them to whoever takes the lock over from it, who pushes
+        // them back (`merge.rs`), instead of leaking every large free block of the heap.
+        // Allocations that find their list empty meanwhile wait for the lock (as for a
+        // merge pass) and then find the blocks back. A halted holder: nothing now.
+        let Some(_lock) = self.stash_lock() else { return 0 };
         for c in 0..self.num_classes {
             if block_bytes(c) < min_block {
                 continue;
             }
             // Take every free block of the class (pushing one back at once would pop it
-            // again), release its pages, put them all back.
-            let mut held = Vec::new();
+            // again).
             while let Ok(Some(idx)) = self.pop(c) {
-                held.push(idx);
+                self.stash_push(idx, c);
             }
-            for &idx in &held {
+        }
+        let mut released = 0;
+        // Acquire: pairs with `stash_push`'s Release; the stash is ours (we hold the lock).
+        let mut idx = self.header().stash.load(Acquire);
+        while idx != 0 && self.idx_in_blocks(idx) {
+            let b = self.block(idx);
+            // Relaxed (both): written by this thread in `stash_push`.
+            let c = block::class_of(b.word.load(Relaxed));
+            if c < self.num_classes {
                 released += self.release_block_pages(idx, c);
-                // Relaxed: published by the Release CAS in `push`, as in `free`.
-                self.block(idx).word.store(block::word(self.salt, idx, FREE, c), Relaxed);
-                self.push(c, idx);
             }
+            idx = b.link.load(Relaxed);
+        }
+        // Back to their lists (each stays marked FREE, as `stash_push` left it).
+        while let Some((idx, c)) = self.stash_pop() {
+            self.push(c, idx);
         }
         released
     }
