@@ -364,12 +364,18 @@ where
     /// cost for tiny functions: with jobs of a few microseconds, chunks of 100–1000 items
     /// are the difference between the pool's per-job overhead and the work itself. Output
     /// is still one entry per item; a chunk that fails yields its error once per item.
+    /// **Differs:** `chunk_size(0)` is taken as 1, where Python's `map(chunksize=0)` raises
+    /// `ValueError` (a setter has no error to return, and a chunk of one item is what a
+    /// caller computing `len / n` with a large `n` means).
     ///
     /// ```
     /// zeroproc_sched::init();
     /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
     /// let sum: u64 = pool.map(|x: u64| x * x, 0..100_000).chunk_size(1000).map(Result::unwrap).sum();
     /// assert_eq!(sum, (0..100_000u64).map(|x| x * x).sum::<u64>());
+    /// // 0 is taken as 1 (Python: ValueError).
+    /// let v: Vec<u64> = pool.map(|x: u64| x, 0..3).chunk_size(0).map(Result::unwrap).collect();
+    /// assert_eq!(v, [0, 1, 2]);
     /// # Ok::<(), zeroproc_sched::BuildError>(())
     /// ```
     pub fn chunk_size(mut self, n: usize) -> Self {
@@ -380,7 +386,7 @@ where
     /// Jobs (chunks) in flight at most. Default (unless the pool's builder set one):
     /// adaptive — it starts at 2 per worker, so long jobs are handed out on demand to
     /// whichever worker is free, and doubles whenever a worker is found idle, up to
-    /// 1024 per worker, so tiny jobs keep every worker busy.
+    /// 1024 per worker, so tiny jobs keep every worker busy. `window(0)` is taken as 1.
     ///
     /// Over a slow input (a stream, e.g. items from a [`Queue`](zeroproc_mp::Queue)
     /// arriving every 200 ms) each item's job is placed before the next item is read, and
