@@ -356,6 +356,9 @@ impl Pool {
     /// with [`JobError::TimeLimit`] (not [`JobError::Timeout`], which is a waiter giving
     /// up). Python's `concurrent.futures` has no such limit (its `timeout` only stops the
     /// wait). Time during which the program was stopped (Ctrl-Z then `fg`) is not counted.
+    /// Only the worker is killed: a process the job started (`std::process::Command`)
+    /// runs on, reparented, as one does after Python's `Pool.terminate()` — bound it in
+    /// the job (`timeout 10 cmd`, or `Child::kill` at the job's own deadline).
     ///
     /// ```
     /// zeroproc_sched::init();
