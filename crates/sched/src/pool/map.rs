@@ -200,8 +200,9 @@ fn take_ready<R: Message + Send + 'static>(
 }
 
 /// Places one job through `batch`; when every ring is full, publishes the batch, drains
-/// and waits (`Shared::dispatch`), then starts a new batch. The time spent waiting for
-/// room is added to `waited`.
+/// and waits (`Shared::dispatch`) until `deadline` at most (the map's time-out: then
+/// `Attempt::Full`), then starts a new batch. The time spent waiting for room is added to
+/// `waited`.
 #[allow(clippy::too_many_arguments)]
 fn place<'s, T: Message>(
     shared: &'s Shared,
@@ -212,6 +213,7 @@ fn place<'s, T: Message>(
     seq: u64,
     timeout_ns: u64,
     waited: &mut Duration,
+    deadline: Option<Instant>,
 ) -> Result<(usize, u64), Attempt> {
     let mut dest = Some(dest);
     if let Some(b) = batch.as_mut() {
@@ -223,7 +225,7 @@ fn place<'s, T: Message>(
     *batch = None; // publish what is staged and release the lock before waiting
     let dest = dest.expect("not placed: still ours");
     let t0 = Instant::now();
-    let r = shared.dispatch(fn_id, args, dest, seq, timeout_ns, None);
+    let r = shared.dispatch(fn_id, args, dest, seq, timeout_ns, deadline);
     *waited += t0.elapsed();
     *batch = shared.batch().ok();
     r
@@ -678,21 +680,31 @@ where
             Some(b) => sink.lend(&mut b.locked()),
             None => sink.clone(),
         };
-        let failed = match place(shared, batch, fn_id, job, dest, seq, t, &mut self.waited) {
-            Ok(_) => None,
-            Err(Attempt::Encode(message)) => Some(JobError::Decode { message }),
-            Err(Attempt::TooLarge(message)) => Some(JobError::TooLarge { message }),
-            Err(Attempt::NoWorkers | Attempt::Corrupt) => Some(JobError::NoWorkers),
-            Err(Attempt::Closed) => {
-                // The pool is shut down: read no more input, so the map ends after the
-                // chunks read already (each `Err(Shutdown)`), as Python's `map` raises
-                // `RuntimeError` once. Before, every further item was read and yielded
-                // `Err(Shutdown)`: an endless input never ended.
-                self.exhausted = true;
-                Some(JobError::Shutdown)
-            }
-            Err(Attempt::Full | Attempt::HeapFull) => Some(JobError::Shutdown),
-        };
+        let deadline = self.deadline;
+        let failed =
+            match place(shared, batch, fn_id, job, dest, seq, t, &mut self.waited, deadline) {
+                Ok(_) => None,
+                Err(Attempt::Encode(message)) => Some(JobError::Decode { message }),
+                Err(Attempt::TooLarge(message)) => Some(JobError::TooLarge { message }),
+                Err(Attempt::NoWorkers | Attempt::Corrupt) => Some(JobError::NoWorkers),
+                Err(Attempt::Closed) => {
+                    // The pool is shut down: read no more input, so the map ends after the
+                    // chunks read already (each `Err(Shutdown)`), as Python's `map` raises
+                    // `RuntimeError` once. Before, every further item was read and yielded
+                    // `Err(Shutdown)`: an endless input never ended.
+                    self.exhausted = true;
+                    Some(JobError::Shutdown)
+                }
+                Err(Attempt::Full | Attempt::HeapFull) => {
+                    // The map's time-out struck while this waited for room (`dispatch` returns
+                    // `Full` only past a deadline): read no more input; the map yields its
+                    // `Timeout` once it reaches a chunk that is not done. Before, the wait
+                    // for room had no deadline: behind slow items 600 apart (3 s each) a
+                    // 500 ms time-out struck after 24 s (user26 `map_timeout_overshoot`).
+                    self.exhausted = true;
+                    Some(JobError::Timeout)
+                }
+            };
         if let Some(e) = failed {
             // Under the pool lock: the batch's, or taken for this (rare) store.
             match batch.as_mut() {
@@ -905,7 +917,8 @@ where
             return None;
         }
         match self.take() {
-            None => {
+            // (A chunk's `Timeout` is one whose placement the time-out cut short.)
+            None | Some((_, Err(JobError::Timeout))) => {
                 // Timed out: give up what is in flight (Python's `map` cancels its pending
                 // futures as its `TimeoutError` leaves the iterator), report once, end.
                 self.abandon();
