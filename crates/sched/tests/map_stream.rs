@@ -132,6 +132,102 @@ fn an_ordered_map_feeds_idle_workers_past_a_slow_oldest_job() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// The oldest item waits for a gate file (at most 30 s); the others return at once.
+fn gated_head((gate, x): (String, u64)) -> u64 {
+    if x == 0 {
+        let t0 = Instant::now();
+        while !Path::new(&gate).exists() && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    x
+}
+
+/// While the oldest item of an ordered map runs, the other worker goes on through the
+/// thousands of items behind it, as with Python's `map` (every item submitted, every
+/// result held). Before, an ordered map held at most 1,024 chunks per worker behind a slow
+/// head, so the other worker stopped after ~2,000 items; with slow items 2,500 apart
+/// among 10,000 tiny ones the map took 4.0 s against CPython's 2.6 s (user26 `mixed`).
+/// Here a thread of this process opens the head's gate once 3,000 jobs are done, or
+/// after 15 s — and says which.
+#[test]
+fn an_ordered_map_runs_thousands_of_items_past_a_slow_oldest_one() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let d = scratch("held");
+    let gate = d.join("go");
+    let g = gate.to_string_lossy().into_owned();
+    let (reached, out) = std::thread::scope(|s| {
+        let opener = s.spawn(|| {
+            let t0 = Instant::now();
+            let mut reached = false;
+            while t0.elapsed() < Duration::from_secs(15) {
+                if pool.stats().jobs_done() >= 3000 {
+                    reached = true;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::fs::write(&gate, b"").unwrap();
+            reached
+        });
+        let out: Vec<u64> = pool
+            .map(gated_head, (0..5000u64).map(|x| (g.clone(), x)))
+            .map(Result::unwrap)
+            .collect();
+        (opener.join().unwrap(), out)
+    });
+    assert_eq!(out, (0..5000u64).collect::<Vec<_>>());
+    assert!(reached, "fewer than 3,000 items behind the running oldest one ran in 15 s");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Items 7, 607, 1207, ... wait for a gate file (at most 30 s); the others return at once.
+fn gated_every_600((gate, x): (String, u64)) -> u64 {
+    if x % 600 == 7 {
+        let t0 = Instant::now();
+        while !Path::new(&gate).exists() && t0.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    x
+}
+
+/// `map(..).timeout(d)` strikes while the map waits for room to place the items behind
+/// a slow head. Before, an ordered map feeding the idle worker past its slow oldest item
+/// placed a batch larger than the room its workers had (256 jobs each) and waited for
+/// room without its deadline; with that worker then on a slow item too, room came back
+/// only when one finished (slow items 600 apart, 3 s each, a 500 ms time-out: the
+/// `Timeout` came after 24 s; user26 `map_timeout_overshoot`. Python's `map` raises
+/// `TimeoutError` at its deadline). Here the slow items wait for a gate that is opened
+/// only once the map has ended, or after 10 s.
+#[test]
+fn a_map_time_out_strikes_while_it_waits_for_room_behind_slow_items() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let d = scratch("timeout");
+    let gate = d.join("go");
+    let g = gate.to_string_lossy().into_owned();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let opener = {
+        let gate = gate.clone();
+        std::thread::spawn(move || {
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+            std::fs::write(&gate, b"").unwrap();
+        })
+    };
+    let got: Vec<_> = pool
+        .map(gated_every_600, (0..10_000u64).map(|x| (g.clone(), x)))
+        .timeout(Duration::from_millis(300))
+        .collect();
+    let head_was_running = !gate.exists();
+    let _ = tx.send(()); // the opener may have given up waiting
+    opener.join().unwrap();
+    assert!(head_was_running, "the time-out came only after the gate opened (10 s)");
+    let want: Vec<_> = (0..7).map(Ok).chain([Err(zeroproc_sched::JobError::Timeout)]).collect();
+    assert_eq!(got, want);
+    drop(pool);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// A stream whose first items are already there and whose next one takes long (a channel
 /// with two items queued, then a pause: `rx.iter()`): every item read is placed (staged in
 /// a ring, published by the supervisor's next tick) before the map reads on. Before, the

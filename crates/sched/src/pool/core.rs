@@ -275,6 +275,9 @@ pub(crate) struct Shared {
     pub interest: AtomicUsize,
     /// No more submissions.
     pub closed: AtomicBool,
+    /// A blocking `submit` that waited long for room has said so on stderr (once per pool:
+    /// `submit.rs`, `stall_note`).
+    pub stall_noted: AtomicBool,
     /// Completions processed so far (a change counter for threads waiting for room).
     pub completed: std::sync::atomic::AtomicU64,
     /// Counts the supervisor's releases of spill memory (`trim.rs`) at their start and at
@@ -340,6 +343,7 @@ impl Shared {
             waiters: AtomicUsize::new(0),
             interest: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            stall_noted: AtomicBool::new(false),
             completed: std::sync::atomic::AtomicU64::new(0),
             spill_trims: std::sync::atomic::AtomicU64::new(0),
             strategy,
@@ -853,6 +857,12 @@ impl Core {
     /// Total jobs in flight.
     pub(crate) fn owed(&self) -> usize {
         self.jobs.len()
+    }
+
+    /// Worker slots, and the most jobs one of them holds at once (half its claim region:
+    /// [`alloc_id`](Self::alloc_id)).
+    pub(crate) fn in_flight_limit(&self) -> (usize, usize) {
+        (self.slots.len(), (self.regions.region / 2) as usize)
     }
 }
 

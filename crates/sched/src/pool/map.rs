@@ -21,6 +21,14 @@ mod sink_tests;
 /// Upper bound of the adaptive window, per worker.
 const MAX_WINDOW_PER_WORKER: usize = 1024;
 
+/// Upper bound, per worker, of the chunks an ordered map with the adaptive window holds
+/// (finished or not) while it waits for a slow oldest chunk: idle workers take chunks past
+/// it until this many are held. Python's `map` holds every result; with the window's 1024
+/// (what it was until 2026-12-06), four 1 s items 2,500 apart among 10,000 tiny ones took
+/// 4.0 s on 2 workers against 2.6 s in CPython 3.11 (user26 `mixed`), each slow item
+/// waiting for the one before it.
+const MAX_HELD_PER_WORKER: usize = 16 * 1024;
+
 /// Reading the items for one refill for longer than this marks the input as slow (a
 /// stream): results then go back to the caller before more items are read.
 const SLOW_INPUT: Duration = Duration::from_millis(1);
@@ -192,8 +200,9 @@ fn take_ready<R: Message + Send + 'static>(
 }
 
 /// Places one job through `batch`; when every ring is full, publishes the batch, drains
-/// and waits (`Shared::dispatch`), then starts a new batch. The time spent waiting for
-/// room is added to `waited`.
+/// and waits (`Shared::dispatch`) until `deadline` at most (the map's time-out: then
+/// `Attempt::Full`), then starts a new batch. The time spent waiting for room is added to
+/// `waited`.
 #[allow(clippy::too_many_arguments)]
 fn place<'s, T: Message>(
     shared: &'s Shared,
@@ -204,6 +213,7 @@ fn place<'s, T: Message>(
     seq: u64,
     timeout_ns: u64,
     waited: &mut Duration,
+    deadline: Option<Instant>,
 ) -> Result<(usize, u64), Attempt> {
     let mut dest = Some(dest);
     if let Some(b) = batch.as_mut() {
@@ -215,7 +225,7 @@ fn place<'s, T: Message>(
     *batch = None; // publish what is staged and release the lock before waiting
     let dest = dest.expect("not placed: still ours");
     let t0 = Instant::now();
-    let r = shared.dispatch(fn_id, args, dest, seq, timeout_ns, None);
+    let r = shared.dispatch(fn_id, args, dest, seq, timeout_ns, deadline);
     *waited += t0.elapsed();
     *batch = shared.batch().ok();
     r
@@ -268,6 +278,9 @@ pub struct Map<'p, F, I, A, R> {
     window: usize,
     /// The window grows (up to this) while workers go idle; 0 = fixed window.
     max_window: usize,
+    /// Chunks held at most (finished or not) with the adaptive window
+    /// ([`MAX_HELD_PER_WORKER`] per worker).
+    max_held: usize,
     ordered: bool,
     deadline: Option<Instant>,
     timeout: Option<Duration>,
@@ -310,6 +323,7 @@ where
             } else {
                 MAX_WINDOW_PER_WORKER * pool.workers()
             },
+            max_held: MAX_HELD_PER_WORKER * pool.workers(),
             ordered,
             deadline: None,
             timeout: None,
@@ -352,12 +366,18 @@ where
     /// cost for tiny functions: with jobs of a few microseconds, chunks of 100–1000 items
     /// are the difference between the pool's per-job overhead and the work itself. Output
     /// is still one entry per item; a chunk that fails yields its error once per item.
+    /// **Differs:** `chunk_size(0)` is taken as 1, where Python's `map(chunksize=0)` raises
+    /// `ValueError` (a setter has no error to return, and a chunk of one item is what a
+    /// caller computing `len / n` with a large `n` means).
     ///
     /// ```
     /// zeroproc_sched::init();
     /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
     /// let sum: u64 = pool.map(|x: u64| x * x, 0..100_000).chunk_size(1000).map(Result::unwrap).sum();
     /// assert_eq!(sum, (0..100_000u64).map(|x| x * x).sum::<u64>());
+    /// // 0 is taken as 1 (Python: ValueError).
+    /// let v: Vec<u64> = pool.map(|x: u64| x, 0..3).chunk_size(0).map(Result::unwrap).collect();
+    /// assert_eq!(v, [0, 1, 2]);
     /// # Ok::<(), zeroproc_sched::BuildError>(())
     /// ```
     pub fn chunk_size(mut self, n: usize) -> Self {
@@ -368,7 +388,7 @@ where
     /// Jobs (chunks) in flight at most. Default (unless the pool's builder set one):
     /// adaptive — it starts at 2 per worker, so long jobs are handed out on demand to
     /// whichever worker is free, and doubles whenever a worker is found idle, up to
-    /// 1024 per worker, so tiny jobs keep every worker busy.
+    /// 1024 per worker, so tiny jobs keep every worker busy. `window(0)` is taken as 1.
     ///
     /// Over a slow input (a stream, e.g. items from a [`Queue`](zeroproc_mp::Queue)
     /// arriving every 200 ms) each item's job is placed before the next item is read, and
@@ -385,14 +405,15 @@ where
     /// chunks' arguments and results at once, whatever the input's length. The adaptive
     /// default counts only unfinished chunks while an ordered map waits for a slow oldest
     /// one, so that idle workers take the items behind it (as Python's `map`, which
-    /// submits every item at once, does); the finished ones held for order are bounded by
-    /// 1024 chunks per worker.
+    /// submits every item at once, does); the chunks held for order are bounded by
+    /// 16,384 per worker (a stream whose oldest item never finishes holds that many
+    /// results: set a `window(n)` where results are large).
     ///
     /// **A set window is kept as set**, so an ordered map whose oldest chunk is slow holds
     /// at most `jobs` chunks: once the ones behind it are done, a worker idles until it
     /// finishes (Python's `map` has submitted every item). The adaptive default keeps
-    /// placing chunks past a slow oldest one while a worker is idle, holding up to 1024
-    /// finished chunks per worker; so does [`map_unordered`](super::Pool::map_unordered)
+    /// placing chunks past a slow oldest one while a worker is idle, holding up to 16,384
+    /// chunks per worker; so does [`map_unordered`](super::Pool::map_unordered)
     /// with any window, since it hands results out as they come. (Measured, 2 workers, one
     /// 400 ms item then 59 of 10 ms: adaptive 500–520 ms, as the greedy schedule;
     /// `window(4)` 700–720 ms, `window(16)` 630–660 ms.)
@@ -504,7 +525,7 @@ where
         if busy > self.window / 2 {
             return;
         }
-        let held = if self.max_window == 0 { self.window } else { self.max_window };
+        let held = if self.max_window == 0 { self.window } else { self.max_held };
         let want = (self.window - busy).min(held.saturating_sub(self.in_flight));
         if want == 0 {
             return;
@@ -659,21 +680,31 @@ where
             Some(b) => sink.lend(&mut b.locked()),
             None => sink.clone(),
         };
-        let failed = match place(shared, batch, fn_id, job, dest, seq, t, &mut self.waited) {
-            Ok(_) => None,
-            Err(Attempt::Encode(message)) => Some(JobError::Decode { message }),
-            Err(Attempt::TooLarge(message)) => Some(JobError::TooLarge { message }),
-            Err(Attempt::NoWorkers | Attempt::Corrupt) => Some(JobError::NoWorkers),
-            Err(Attempt::Closed) => {
-                // The pool is shut down: read no more input, so the map ends after the
-                // chunks read already (each `Err(Shutdown)`), as Python's `map` raises
-                // `RuntimeError` once. Before, every further item was read and yielded
-                // `Err(Shutdown)`: an endless input never ended.
-                self.exhausted = true;
-                Some(JobError::Shutdown)
-            }
-            Err(Attempt::Full | Attempt::HeapFull) => Some(JobError::Shutdown),
-        };
+        let deadline = self.deadline;
+        let failed =
+            match place(shared, batch, fn_id, job, dest, seq, t, &mut self.waited, deadline) {
+                Ok(_) => None,
+                Err(Attempt::Encode(message)) => Some(JobError::Decode { message }),
+                Err(Attempt::TooLarge(message)) => Some(JobError::TooLarge { message }),
+                Err(Attempt::NoWorkers | Attempt::Corrupt) => Some(JobError::NoWorkers),
+                Err(Attempt::Closed) => {
+                    // The pool is shut down: read no more input, so the map ends after the
+                    // chunks read already (each `Err(Shutdown)`), as Python's `map` raises
+                    // `RuntimeError` once. Before, every further item was read and yielded
+                    // `Err(Shutdown)`: an endless input never ended.
+                    self.exhausted = true;
+                    Some(JobError::Shutdown)
+                }
+                Err(Attempt::Full | Attempt::HeapFull) => {
+                    // The map's time-out struck while this waited for room (`dispatch` returns
+                    // `Full` only past a deadline): read no more input; the map yields its
+                    // `Timeout` once it reaches a chunk that is not done. Before, the wait
+                    // for room had no deadline: behind slow items 600 apart (3 s each) a
+                    // 500 ms time-out struck after 24 s (user26 `map_timeout_overshoot`).
+                    self.exhausted = true;
+                    Some(JobError::Timeout)
+                }
+            };
         if let Some(e) = failed {
             // Under the pool lock: the batch's, or taken for this (rare) store.
             match batch.as_mut() {
@@ -886,7 +917,8 @@ where
             return None;
         }
         match self.take() {
-            None => {
+            // (A chunk's `Timeout` is one whose placement the time-out cut short.)
+            None | Some((_, Err(JobError::Timeout))) => {
                 // Timed out: give up what is in flight (Python's `map` cancels its pending
                 // futures as its `TimeoutError` leaves the iterator), report once, end.
                 self.abandon();

@@ -112,8 +112,16 @@ impl Pool {
         self.job_time_limit.map_or(0, timeout_ns)
     }
 
-    /// Runs `f(args)` in a worker. Never blocks for long: when every submission ring is
-    /// full it drains completions until there is room. A pool that is shut down, or
+    /// Runs `f(args)` in a worker. Returns at once while the pool has room: at most 256
+    /// jobs per worker are in flight (queued or running) at a time. **Differs from
+    /// Python**, whose `submit` never waits: past that, `submit` waits until a job
+    /// finishes — so the 513th `submit` to a 2-worker pool whose jobs all wait for
+    /// something this thread does after its submit loop (a queue it fills, an event it
+    /// sets) waits for ever. After 5 s of waiting with no job finishing it says so on
+    /// stderr (once per pool). Do such a step before the submit loop or from another
+    /// thread, or use [`try_submit`](Self::try_submit) /
+    /// [`submit_timeout`](Self::submit_timeout), which hand the arguments back when the
+    /// pool is full. A pool that is shut down, or
     /// arguments that cannot be encoded, give a future that is already failed
     /// ([`JobError::Shutdown`], [`JobError::Decode`]); use
     /// [`try_submit`](Self::try_submit) / [`submit_timeout`](Self::submit_timeout) to get
@@ -348,6 +356,9 @@ impl Pool {
     /// with [`JobError::TimeLimit`] (not [`JobError::Timeout`], which is a waiter giving
     /// up). Python's `concurrent.futures` has no such limit (its `timeout` only stops the
     /// wait). Time during which the program was stopped (Ctrl-Z then `fg`) is not counted.
+    /// Only the worker is killed: a process the job started (`std::process::Command`)
+    /// runs on, reparented, as one does after Python's `Pool.terminate()` — bound it in
+    /// the job (`timeout 10 cmd`, or `Child::kill` at the job's own deadline).
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -368,7 +379,7 @@ impl Pool {
     {
         let (fn_id, inner) = self.plain(f);
         let t = timeout_ns(limit);
-        match self.shared.dispatch(fn_id, &args, inner.clone(), 0, t, None) {
+        match self.shared.dispatch_noting(fn_id, &args, inner.clone(), 0, t, None, true) {
             Ok((w, id)) => assigned(inner, w, id),
             Err(e) => self.failed(e),
         }
@@ -405,8 +416,15 @@ impl Pool {
         inner: Arc<Inner<R, E>>,
         deadline: Option<Instant>,
     ) -> Result<JobFuture<R, E>, Attempt> {
-        let (w, id) =
-            self.shared.dispatch(fn_id, args, inner.clone(), 0, self.timeout_ns(), deadline)?;
+        let (w, id) = self.shared.dispatch_noting(
+            fn_id,
+            args,
+            inner.clone(),
+            0,
+            self.timeout_ns(),
+            deadline,
+            deadline.is_none(),
+        )?;
         Ok(assigned(inner, w, id))
     }
 

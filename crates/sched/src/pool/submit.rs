@@ -17,6 +17,29 @@ use zeroproc_ring::spsc::{ReserveTimeoutError, TryReserveError};
 /// which wake nobody).
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// How long a blocking `submit` waits for room, with no job finishing, before it says so.
+pub(crate) const STALL_NOTE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The note of a blocking `submit` that has waited `waited` for room while no job finished.
+#[cold]
+pub(crate) fn stall_note(
+    waited: std::time::Duration,
+    in_flight: usize,
+    workers: usize,
+    per_worker: usize,
+) -> String {
+    format!(
+        "zeroproc: submit has waited {} s for room: {in_flight} jobs are in flight on {workers} \
+         worker(s) (at most {per_worker} per worker) and none finished meanwhile. Unlike \
+         Python's submit, which never waits, submit waits here until a job finishes: if the \
+         running jobs wait for something this thread does after its submit loop (values it \
+         puts on a queue, an event it sets), that never comes. Do that step first (or from \
+         another thread), submit fewer jobs before it, or use try_submit / submit_timeout, \
+         which hand the arguments back when the pool is full",
+        waited.as_secs()
+    )
+}
+
 /// Why a dispatch attempt did not place the job.
 #[derive(Debug)]
 pub(crate) enum Attempt {
@@ -85,8 +108,30 @@ impl Shared {
         timeout_ns: u64,
         deadline: Option<Instant>,
     ) -> Result<(usize, u64), Attempt> {
+        self.dispatch_noting(fn_id, args, dest, seq, timeout_ns, deadline, false)
+    }
+
+    /// [`dispatch`](Self::dispatch); with `note` (a blocking `submit`), a wait for room
+    /// during which no job finished for [`STALL_NOTE_AFTER`] says so on stderr, once per
+    /// pool ([`stall_note`]): Python's `submit` never waits, so a program whose jobs wait
+    /// for something the submitting thread does after its submit loop works there and
+    /// waits for ever here.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn dispatch_noting<A: Message>(
+        &self,
+        fn_id: u32,
+        args: &A,
+        dest: Arc<dyn Complete>,
+        seq: u64,
+        timeout_ns: u64,
+        deadline: Option<Instant>,
+        note: bool,
+    ) -> Result<(usize, u64), Attempt> {
         // Taken by the attempt that places the job (no reference count traffic per attempt).
         let mut dest = Some(dest);
+        // Since when this call has waited without any job finishing, and the completion
+        // count then.
+        let mut stalled: Option<(Instant, u64)> = None;
         loop {
             let trims = self.spill_trims.load(Ordering::SeqCst);
             let heap_full = match self.try_dispatch(fn_id, args, &mut dest, seq, timeout_ns) {
@@ -121,6 +166,9 @@ impl Shared {
             // millisecond.
             // Relaxed: a change counter; `poll` re-checks the rings under the lock.
             let seen = self.completed.load(Ordering::Relaxed);
+            if note {
+                self.note_stall(&mut stalled, seen);
+            }
             let slice = Instant::now() + RETRY_EVERY;
             let until = match deadline {
                 Some(d) if d < slice => Some(d),
@@ -130,6 +178,27 @@ impl Shared {
             if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Attempt::Full);
             }
+        }
+    }
+
+    /// Tracks a blocking submission's wait for room (`stalled`: since when no job
+    /// finished, and the completion count `seen` then); after [`STALL_NOTE_AFTER`] without
+    /// a completion, writes [`stall_note`] once per pool.
+    #[cold]
+    fn note_stall(&self, stalled: &mut Option<(Instant, u64)>, seen: u64) {
+        match *stalled {
+            Some((since, count)) if count == seen => {
+                if since.elapsed() >= STALL_NOTE_AFTER
+                    && !self.stall_noted.swap(true, Ordering::Relaxed)
+                {
+                    let core = self.lock();
+                    let in_flight = core.owed();
+                    let (workers, per_worker) = core.in_flight_limit();
+                    drop(core);
+                    eprintln!("{}", stall_note(since.elapsed(), in_flight, workers, per_worker));
+                }
+            }
+            _ => *stalled = Some((Instant::now(), seen)),
         }
     }
 
