@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use zeroproc_sched::{JobError, Pool, Shutdown};
+use zeroproc_sched::{JobError, Pool, Shutdown, SubmitTimeoutError, TrySubmitError};
 use zeroproc_testkit::within;
 
 zeroproc_sched::test_worker!();
@@ -111,6 +111,16 @@ fn backlogged_jobs_are_placed_in_submission_order_and_keep_their_ids() {
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), ids.len(), "ids are unique");
+        // The bounded forms do not overtake the backlog: they see a full pool.
+        let arg = (s.gate.to_str().unwrap().to_owned(), String::new(), 0);
+        match s.pool.try_submit(gated, arg.clone()) {
+            Err(TrySubmitError::Full(a)) => assert_eq!(a, arg),
+            other => panic!("try_submit with a backlog: {:?}", other.map(|f| f.id())),
+        }
+        match s.pool.submit_timeout(gated, arg, Duration::from_millis(20)) {
+            Err(SubmitTimeoutError::Timeout(_)) => {}
+            other => panic!("submit_timeout with a backlog: {:?}", other.map(|f| f.id())),
+        }
         s.open();
         for f in &s.futs {
             while !f.done() {

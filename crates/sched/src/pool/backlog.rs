@@ -121,9 +121,11 @@ impl<A: Archive> Archive for Prearchived<A> {
         let root = &self.archive()[self.root..];
         assert_eq!(root.len(), size_of::<A::Archived>(), "the root of the archive");
         // SAFETY: `out` points at `size_of::<A::Archived>()` writable bytes (the place the
-        // serializer reserved for the root); `root` is that many initialised bytes of the
-        // archived root, written by rkyv for this very type, whose relative pointers stay
-        // valid as the bytes before it are written at the same positions (type docs).
+        // serializer reserved for the root); `root` is that many bytes of the archived
+        // root, written by rkyv for this very type — all initialised (the contents of a
+        // vector; rkyv zeroes padding), as `Place::ptr` requires of what is written through
+        // it — whose relative pointers stay valid as the bytes before it are written at the
+        // same positions (type docs).
         unsafe {
             std::ptr::copy_nonoverlapping(root.as_ptr(), out.ptr().cast::<u8>(), root.len());
         }
