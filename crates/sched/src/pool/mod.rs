@@ -241,7 +241,9 @@ impl Pool {
         self.dispatch_future(fn_id, &args, inner, None, true).unwrap_or_else(|e| self.failed(e))
     }
 
-    /// Submits without waiting: `Full(args)` when every submission ring is full. Every
+    /// Submits without waiting: `Full(args)` when every submission ring is full — or while
+    /// jobs of [`submit`](Self::submit) wait in the pool's backlog, which no submission
+    /// overtakes. Every
     /// error hands the arguments back ([`TrySubmitError::into_inner`]), for a retry or
     /// another route (the crossbeam-channel `try_send` shape).
     ///
@@ -280,7 +282,7 @@ impl Pool {
 
     /// Submits, waiting at most `timeout` for room in a submission ring (and in the spill
     /// heap, for large arguments); [`SubmitTimeoutError::Timeout`] hands the arguments back when
-    /// there was none. The time-out bounds the *submission*, not the job: to bound the job,
+    /// there was none. Jobs waiting in the backlog of [`submit`](Self::submit) go first. The time-out bounds the *submission*, not the job: to bound the job,
     /// see [`submit_with_time_limit`](Self::submit_with_time_limit); to bound the wait for
     /// its result, [`JobFuture::result_timeout`].
     ///
