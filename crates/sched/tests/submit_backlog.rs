@@ -324,3 +324,54 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         }
     }
 }
+
+/// [`gated`] with a large argument (spilled to the heap).
+fn gated_big((gate, log, i, data): (String, String, u64, Vec<u8>)) -> u64 {
+    assert!(data.iter().all(|&b| b == i as u8));
+    gated((gate, log, i))
+}
+
+struct Ignore;
+impl zeroproc_sched::raw::RecordSink for Ignore {
+    fn done(&self, _: u64, _: zeroproc_sched::raw::RawOutcome<'_>) {}
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// A job backlogged because the spill heap's budget for queued arguments is used up (the
+/// rings have room) keeps every later submission behind it: `submit`, `try_submit`, raw
+/// records.
+#[test]
+fn a_job_waiting_for_spill_room_is_not_overtaken() {
+    within(BOUND, || {
+        let (gate, log) = (temp("heap-gate"), temp("heap-log"));
+        let (g, l) = (gate.to_str().unwrap().to_owned(), log.to_str().unwrap().to_owned());
+        let pool = Pool::builder().workers(1).spill_heap(64 << 20).build().unwrap();
+        let big = |i: u64| (g.clone(), l.clone(), i, vec![i as u8; 20 << 20]);
+        let a = pool.submit(gated, (g.clone(), l.clone(), 0));
+        // Queued behind `a` with 25 MiB of the heap counted: `c` would pass the half of
+        // the heap that queued arguments may hold, and waits in the backlog.
+        let b = pool.submit(gated_big, big(1));
+        let c = pool.submit(gated_big, big(2));
+        let d = pool.submit(gated, (g.clone(), l.clone(), 3));
+        match pool.try_submit(gated, (g.clone(), l.clone(), 9)) {
+            Err(TrySubmitError::Full(_)) => {}
+            other => panic!("try_submit behind the backlog: {:?}", other.map(|f| f.id())),
+        }
+        let mut rec = rkyv::util::Align([0u8; 64]);
+        let header = zeroproc_codec::envelope::Header::new(0, zeroproc_sched::raw::fn_id(square));
+        let n = zeroproc_codec::envelope::encode_into(&mut rec.0, header, &7u64).unwrap();
+        match pool.try_submit_record(&rec.0[..n], std::sync::Arc::new(Ignore), 1, None, false) {
+            Err(zeroproc_sched::raw::RecordError::Full) => {}
+            other => panic!("raw record behind the backlog: {:?}", other.is_ok()),
+        }
+        std::fs::write(&gate, b"go").unwrap();
+        let got = [a.result(), b.result(), c.result(), d.result()];
+        assert_eq!(got, [Ok(0), Ok(1), Ok(2), Ok(3)]);
+        assert_eq!(ran(&log), [0, 1, 2, 3], "placed in submission order");
+        let _ = std::fs::remove_file(&gate);
+        let _ = std::fs::remove_file(&log);
+    });
+}
