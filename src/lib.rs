@@ -37,7 +37,7 @@
 //! memory, not by the caller's care. Read-only state of any type (a table, a model) is
 //! archived once with [`Pool::share`] and read in place by every job through its
 //! [`SharedValue`] handle. Arguments and results too large for a ring record go through the
-//! pool's spill heap automatically (waiting for room when it is full).
+//! pool's spill heap automatically (when it is full, `map` waits for room and `submit` queues the job until blocks come back).
 //!
 //! ```
 //! zeroproc::init();

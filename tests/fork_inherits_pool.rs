@@ -24,7 +24,12 @@ fn nap(ms: u64) -> u64 {
 }
 
 /// What the forked child does with the inherited pool; returns the failures it saw.
-fn in_child(pool: Pool, slow: zeroproc::JobFuture<u64>) -> Vec<String> {
+fn in_child(
+    pool: Pool,
+    slow: zeroproc::JobFuture<u64>,
+    small: Pool,
+    backlogged: zeroproc::JobFuture<u64>,
+) -> Vec<String> {
     let mut bad = Vec::new();
     let is_fork_error = |r: &Result<u64, JobError>| match r {
         Err(e) => e.to_string().contains("fork"),
@@ -41,6 +46,17 @@ fn in_child(pool: Pool, slow: zeroproc::JobFuture<u64>) -> Vec<String> {
         Ok(r) => bad.push(format!("the parent's future waited for in the child: {r:?}")),
         Err(_) => bad.push("the parent's future in the child: no answer in 2 s".into()),
     }
+    // A job in the parent's backlog (`submit` past the in-flight limit): neither placed nor
+    // cancelled by the child, and its future fails there at once.
+    if backlogged.cancel() {
+        bad.push("the child cancelled the parent's backlogged job".into());
+    }
+    match backlogged.result_timeout(Duration::from_secs(2)) {
+        Ok(r) if is_fork_error(&r) => {}
+        Ok(r) => bad.push(format!("the parent's backlogged future in the child: {r:?}")),
+        Err(_) => bad.push("the parent's backlogged future in the child: no answer in 2 s".into()),
+    }
+    drop(small); // must not run, cancel or wait for the parent's backlog
     let r: Vec<_> = pool.map(twice, 0..3u64).collect();
     if !r.iter().all(is_fork_error) {
         bad.push(format!("map in the child: {r:?}"));
@@ -74,11 +90,16 @@ fn zp_fork_child() {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(slow.running(), "the slow job never started");
+        // One worker, 256 jobs in flight at most: the last ones wait in the backlog.
+        let small = Pool::builder().workers(1).build().unwrap();
+        let first = small.submit(nap, 400);
+        let mut queued: Vec<_> = (0..300u64).map(|i| small.submit(twice, i)).collect();
+        let backlogged = queued.pop().unwrap();
         // SAFETY: fork of this (test child) process; the child runs only `in_child` and
         // then `_exit`s, never returning into libtest.
         let child = unsafe { libc::fork() };
         if child == 0 {
-            let bad = in_child(pool, slow);
+            let bad = in_child(pool, slow, small, backlogged);
             for b in &bad {
                 eprintln!("forked child: {b}");
             }
@@ -108,6 +129,11 @@ fn zp_fork_child() {
         let r = slow.result_timeout(Duration::from_secs(5)).map_err(|_| "no answer in 5 s");
         assert_eq!(r, Ok(Ok(400)), "the parent's running job");
         assert_eq!(pool.submit(twice, 5).result(), Ok(10), "the parent's pool after the fork");
+        assert_eq!(first.result(), Ok(400));
+        for (i, f) in queued.into_iter().enumerate() {
+            assert_eq!(f.result(), Ok(2 * i as u64), "the parent's job {i}");
+        }
+        assert_eq!(backlogged.result(), Ok(598), "the parent's backlogged job");
         let respawns: u64 = pool.stats().workers.iter().map(|w| w.respawns).sum();
         assert_eq!(respawns, 0, "a worker of the parent was killed");
     });

@@ -352,8 +352,9 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     }
 
     /// The job's id: unique within its pool, and the same for the job's whole life (also
-    /// when the pool moves it to another worker). Handy as a key when futures are kept in
-    /// a map or logged.
+    /// when the pool moves it to another worker, and from the `submit` on for a job that
+    /// first waits in the pool's backlog). Handy as a key when futures are kept in a map
+    /// or logged.
     ///
     /// ```
     /// zeroproc_sched::init();

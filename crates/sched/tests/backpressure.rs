@@ -1,5 +1,5 @@
-//! Arguments that fill the spill heap: `submit` and `map` wait for room like they wait
-//! for ring room; `try_submit` / `submit_timeout` hand the arguments back; an argument
+//! Arguments that fill the spill heap: `map` waits for room like it waits for ring room
+//! and `submit` queues the job in the backlog until blocks come back; `try_submit` / `submit_timeout` hand the arguments back; an argument
 //! larger than the whole heap is `TooLarge` (issue 13 item 4).
 
 use std::time::Duration;

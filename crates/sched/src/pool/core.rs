@@ -126,6 +126,16 @@ impl JobTable {
         self.slots[slot_of(id)].is_none()
     }
 
+    /// Gives job `id` the shared values its arguments name (a backlogged job, whose
+    /// arguments were archived, and these captured, at submit).
+    pub(crate) fn set_pins(&mut self, id: u64, pins: crate::share::pin::Pins) {
+        if let Some(o) = self.slots.get_mut(slot_of(id)).and_then(Option::as_mut) {
+            if o.id == id {
+                o._pins = pins;
+            }
+        }
+    }
+
     /// Spill-heap bytes counted for the arguments of the jobs in flight.
     pub(crate) fn spilled(&self) -> u64 {
         self.spilled
@@ -251,6 +261,8 @@ pub(crate) struct Core {
     pub rr: usize,
     /// The functions registered in the pool's shared function table.
     pub fns: Registry,
+    /// Jobs a blocking `submit` accepted while the pool had no room (`backlog.rs`).
+    pub backlog: super::backlog::Backlog,
     after: Vec<Arc<dyn Complete>>,
     /// The pool lock's key: `key.token()` for state guarded by this lock (`locked.rs`).
     pub key: CoreKey,
@@ -275,9 +287,6 @@ pub(crate) struct Shared {
     pub interest: AtomicUsize,
     /// No more submissions.
     pub closed: AtomicBool,
-    /// A blocking `submit` that waited long for room has said so on stderr (once per pool:
-    /// `submit.rs`, `stall_note`).
-    pub stall_noted: AtomicBool,
     /// Completions processed so far (a change counter for threads waiting for room).
     pub completed: std::sync::atomic::AtomicU64,
     /// Counts the supervisor's releases of spill memory (`trim.rs`) at their start and at
@@ -334,6 +343,7 @@ impl Shared {
                 regions: Regions::new(map.workers),
                 seqs: vec![1; map.workers],
                 balance_polls: 0,
+                backlog: Default::default(),
                 look_again: None,
                 rr: 0,
                 fns: Registry::new(),
@@ -343,7 +353,6 @@ impl Shared {
             waiters: AtomicUsize::new(0),
             interest: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
-            stall_noted: AtomicBool::new(false),
             completed: std::sync::atomic::AtomicU64::new(0),
             spill_trims: std::sync::atomic::AtomicU64::new(0),
             strategy,
@@ -413,9 +422,10 @@ impl Shared {
             Err(std::sync::TryLockError::WouldBlock) => return false,
         };
         let n = core.drain_all(self);
-        if n == 0 {
+        if n == 0 && core.after.is_empty() {
             return false;
         }
+        // (`after` without a completion: backlogged jobs that failed to place.)
         // Relaxed: a change counter (see `completed`).
         self.completed.fetch_add(n as u64, Ordering::Relaxed);
         let after = std::mem::take(&mut core.after);
@@ -615,6 +625,10 @@ impl Core {
             if self.slots[w].load != 0 {
                 n += self.drain(w, shared);
             }
+        }
+        // Room the drain made goes to the backlog first (one test when it is empty).
+        if !self.backlog.is_empty() {
+            self.place_backlog(shared);
         }
         self.balance(shared, false);
         n
@@ -857,12 +871,6 @@ impl Core {
     /// Total jobs in flight.
     pub(crate) fn owed(&self) -> usize {
         self.jobs.len()
-    }
-
-    /// Worker slots, and the most jobs one of them holds at once (half its claim region:
-    /// [`alloc_id`](Self::alloc_id)).
-    pub(crate) fn in_flight_limit(&self) -> (usize, usize) {
-        (self.slots.len(), (self.regions.region / 2) as usize)
     }
 }
 

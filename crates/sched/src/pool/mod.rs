@@ -1,5 +1,6 @@
 //! The executor: [`Pool`] (Python's `ProcessPoolExecutor`).
 
+mod backlog;
 mod balance;
 mod builder;
 mod callbacks;
@@ -112,16 +113,23 @@ impl Pool {
         self.job_time_limit.map_or(0, timeout_ns)
     }
 
-    /// Runs `f(args)` in a worker. Returns at once while the pool has room: at most 256
-    /// jobs per worker are in flight (queued or running) at a time. **Differs from
-    /// Python**, whose `submit` never waits: past that, `submit` waits until a job
-    /// finishes — so the 513th `submit` to a 2-worker pool whose jobs all wait for
-    /// something this thread does after its submit loop (a queue it fills, an event it
-    /// sets) waits for ever. After 5 s of waiting with no job finishing it says so on
-    /// stderr (once per pool). Do such a step before the submit loop or from another
-    /// thread, or use [`try_submit`](Self::try_submit) /
-    /// [`submit_timeout`](Self::submit_timeout), which hand the arguments back when the
-    /// pool is full. A pool that is shut down, or
+    /// Runs `f(args)` in a worker; never waits, like Python's `submit`. At most 256 jobs
+    /// per worker are in flight (queued in its ring or running) at a time; past that, the
+    /// job waits in the pool's **backlog**, in the controller, and is given to a worker as
+    /// soon as one has room — in submission order: while the backlog holds jobs, later
+    /// submissions go behind them. A backlogged job is not
+    /// [`running`](JobFuture::running), can be [`cancel`](JobFuture::cancel)led, runs
+    /// before [`shutdown`](Self::shutdown) returns, and is cancelled by
+    /// [`terminate`](Self::terminate) or a shutdown with
+    /// [`cancel_futures`](Shutdown::cancel_futures). The backlog is unbounded, as
+    /// Python's queue of work items: each backlogged job holds its archived arguments in
+    /// the controller's memory (a submit loop of a million jobs keeps a million argument
+    /// archives until workers take them). To bound it — back-pressure — use
+    /// [`try_submit`](Self::try_submit) / [`submit_timeout`](Self::submit_timeout), which
+    /// hand the arguments back when the pool is full (also while a backlog waits), or
+    /// [`map`](Self::map), which keeps a window of jobs in flight.
+    ///
+    /// A pool that is shut down, or
     /// arguments that cannot be encoded, give a future that is already failed
     /// ([`JobError::Shutdown`], [`JobError::Decode`]); use
     /// [`try_submit`](Self::try_submit) / [`submit_timeout`](Self::submit_timeout) to get
@@ -189,7 +197,7 @@ impl Pool {
         R: Message + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
-        self.dispatch_future(fn_id, &args, inner, None).unwrap_or_else(|e| self.failed(e))
+        self.dispatch_future(fn_id, &args, inner, None, true).unwrap_or_else(|e| self.failed(e))
     }
 
     /// Like [`submit`](Self::submit) for a function returning `Result<T, E>`: its `Err(e)`
@@ -230,10 +238,12 @@ impl Pool {
                 Err(message) => Err(JobError::Decode { message }),
             }
         });
-        self.dispatch_future(fn_id, &args, inner, None).unwrap_or_else(|e| self.failed(e))
+        self.dispatch_future(fn_id, &args, inner, None, true).unwrap_or_else(|e| self.failed(e))
     }
 
-    /// Submits without waiting: `Full(args)` when every submission ring is full. Every
+    /// Submits without waiting: `Full(args)` when every submission ring is full — or while
+    /// jobs of [`submit`](Self::submit) wait in the pool's backlog, which no submission
+    /// overtakes. Every
     /// error hands the arguments back ([`TrySubmitError::into_inner`]), for a retry or
     /// another route (the crossbeam-channel `try_send` shape).
     ///
@@ -272,7 +282,7 @@ impl Pool {
 
     /// Submits, waiting at most `timeout` for room in a submission ring (and in the spill
     /// heap, for large arguments); [`SubmitTimeoutError::Timeout`] hands the arguments back when
-    /// there was none. The time-out bounds the *submission*, not the job: to bound the job,
+    /// there was none. Jobs waiting in the backlog of [`submit`](Self::submit) go first. The time-out bounds the *submission*, not the job: to bound the job,
     /// see [`submit_with_time_limit`](Self::submit_with_time_limit); to bound the wait for
     /// its result, [`JobFuture::result_timeout`].
     ///
@@ -341,7 +351,7 @@ impl Pool {
         R: Message + Send + 'static,
     {
         let (fn_id, inner) = self.plain(f);
-        match self.dispatch_future(fn_id, &args, inner, deadline) {
+        match self.dispatch_future(fn_id, &args, inner, deadline, false) {
             Ok(fut) => Ok(fut),
             Err(Attempt::Full | Attempt::HeapFull) => Err(SubmitTimeoutError::Timeout(args)),
             Err(Attempt::Closed) => Err(SubmitTimeoutError::Shutdown(args)),
@@ -379,8 +389,9 @@ impl Pool {
     {
         let (fn_id, inner) = self.plain(f);
         let t = timeout_ns(limit);
-        match self.shared.dispatch_noting(fn_id, &args, inner.clone(), 0, t, None, true) {
-            Ok((w, id)) => assigned(inner, w, id),
+        match self.shared.submit_or_backlog(fn_id, &args, inner.clone(), t) {
+            Ok(Some((w, id))) => assigned(inner, w, id),
+            Ok(None) => JobFuture { inner },
             Err(e) => self.failed(e),
         }
     }
@@ -403,7 +414,7 @@ impl Pool {
             Attempt::Encode(message) => JobError::Decode { message },
             Attempt::TooLarge(message) => JobError::TooLarge { message },
             Attempt::NoWorkers | Attempt::Corrupt => JobError::NoWorkers,
-            // `Full` cannot happen without a deadline: the blocking forms wait for room.
+            // `Full` cannot happen without a deadline: the blocking forms queue the job.
             Attempt::Closed | Attempt::Full | Attempt::HeapFull => JobError::Shutdown,
         };
         JobFuture::ready(self.shared.clone(), Err(err))
@@ -415,17 +426,19 @@ impl Pool {
         args: &A,
         inner: Arc<Inner<R, E>>,
         deadline: Option<Instant>,
+        backlog: bool,
     ) -> Result<JobFuture<R, E>, Attempt> {
-        let (w, id) = self.shared.dispatch_noting(
-            fn_id,
-            args,
-            inner.clone(),
-            0,
-            self.timeout_ns(),
-            deadline,
-            deadline.is_none(),
-        )?;
-        Ok(assigned(inner, w, id))
+        if !backlog {
+            // Waits for room until `deadline` (`None`: as long as it takes).
+            let t = self.timeout_ns();
+            let (w, id) = self.shared.dispatch(fn_id, args, inner.clone(), 0, t, deadline)?;
+            return Ok(assigned(inner, w, id));
+        }
+        // Never waits: queued in the backlog when the pool has no room (`backlog.rs`).
+        match self.shared.submit_or_backlog(fn_id, args, inner.clone(), self.timeout_ns())? {
+            Some((w, id)) => Ok(assigned(inner, w, id)),
+            None => Ok(JobFuture { inner }),
+        }
     }
 
     /// Applies `f` to every item of `items`, lazily, keeping a bounded number of jobs in

@@ -486,6 +486,10 @@ fn place_record(
     if shared.closed.load(Ordering::Acquire) {
         return Err(Attempt::Closed);
     }
+    // Jobs of `submit` waiting in the backlog go first (`backlog.rs`).
+    if !core.backlog.is_empty() {
+        return Err(Attempt::Full);
+    }
     core.fns.ensure(&shared.header().fns, fn_id).map_err(|e| Attempt::Encode(e.to_string()))?;
     let Some(first) = core.pick() else {
         return Err(if core.slots.iter().all(|s| s.broken) {

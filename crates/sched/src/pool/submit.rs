@@ -17,29 +17,6 @@ use zeroproc_ring::spsc::{ReserveTimeoutError, TryReserveError};
 /// which wake nobody).
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// How long a blocking `submit` waits for room, with no job finishing, before it says so.
-pub(crate) const STALL_NOTE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The note of a blocking `submit` that has waited `waited` for room while no job finished.
-#[cold]
-pub(crate) fn stall_note(
-    waited: std::time::Duration,
-    in_flight: usize,
-    workers: usize,
-    per_worker: usize,
-) -> String {
-    format!(
-        "zeroproc: submit has waited {} s for room: {in_flight} jobs are in flight on {workers} \
-         worker(s) (at most {per_worker} per worker) and none finished meanwhile. Unlike \
-         Python's submit, which never waits, submit waits here until a job finishes: if the \
-         running jobs wait for something this thread does after its submit loop (values it \
-         puts on a queue, an event it sets), that never comes. Do that step first (or from \
-         another thread), submit fewer jobs before it, or use try_submit / submit_timeout, \
-         which hand the arguments back when the pool is full",
-        waited.as_secs()
-    )
-}
-
 /// Why a dispatch attempt did not place the job.
 #[derive(Debug)]
 pub(crate) enum Attempt {
@@ -98,7 +75,9 @@ impl Shared {
     }
 
     /// Dispatches, draining completions and waiting while every ring is full, until
-    /// `deadline` (`None`: no limit; `Full` is then never returned).
+    /// `deadline` (`None`: no limit; `Full` is then never returned). For `map` and the
+    /// bounded submissions (`submit_timeout`, `submit_deadline`); a blocking `submit` never
+    /// waits ([`submit_or_backlog`](Self::submit_or_backlog)).
     pub(crate) fn dispatch<A: Message>(
         &self,
         fn_id: u32,
@@ -108,30 +87,8 @@ impl Shared {
         timeout_ns: u64,
         deadline: Option<Instant>,
     ) -> Result<(usize, u64), Attempt> {
-        self.dispatch_noting(fn_id, args, dest, seq, timeout_ns, deadline, false)
-    }
-
-    /// [`dispatch`](Self::dispatch); with `note` (a blocking `submit`), a wait for room
-    /// during which no job finished for [`STALL_NOTE_AFTER`] says so on stderr, once per
-    /// pool ([`stall_note`]): Python's `submit` never waits, so a program whose jobs wait
-    /// for something the submitting thread does after its submit loop works there and
-    /// waits for ever here.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn dispatch_noting<A: Message>(
-        &self,
-        fn_id: u32,
-        args: &A,
-        dest: Arc<dyn Complete>,
-        seq: u64,
-        timeout_ns: u64,
-        deadline: Option<Instant>,
-        note: bool,
-    ) -> Result<(usize, u64), Attempt> {
         // Taken by the attempt that places the job (no reference count traffic per attempt).
         let mut dest = Some(dest);
-        // Since when this call has waited without any job finishing, and the completion
-        // count then.
-        let mut stalled: Option<(Instant, u64)> = None;
         loop {
             let trims = self.spill_trims.load(Ordering::SeqCst);
             let heap_full = match self.try_dispatch(fn_id, args, &mut dest, seq, timeout_ns) {
@@ -166,9 +123,6 @@ impl Shared {
             // millisecond.
             // Relaxed: a change counter; `poll` re-checks the rings under the lock.
             let seen = self.completed.load(Ordering::Relaxed);
-            if note {
-                self.note_stall(&mut stalled, seen);
-            }
             let slice = Instant::now() + RETRY_EVERY;
             let until = match deadline {
                 Some(d) if d < slice => Some(d),
@@ -178,27 +132,6 @@ impl Shared {
             if !woken && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Attempt::Full);
             }
-        }
-    }
-
-    /// Tracks a blocking submission's wait for room (`stalled`: since when no job
-    /// finished, and the completion count `seen` then); after [`STALL_NOTE_AFTER`] without
-    /// a completion, writes [`stall_note`] once per pool.
-    #[cold]
-    fn note_stall(&self, stalled: &mut Option<(Instant, u64)>, seen: u64) {
-        match *stalled {
-            Some((since, count)) if count == seen => {
-                if since.elapsed() >= STALL_NOTE_AFTER
-                    && !self.stall_noted.swap(true, Ordering::Relaxed)
-                {
-                    let core = self.lock();
-                    let in_flight = core.owed();
-                    let (workers, per_worker) = core.in_flight_limit();
-                    drop(core);
-                    eprintln!("{}", stall_note(since.elapsed(), in_flight, workers, per_worker));
-                }
-            }
-            _ => *stalled = Some((Instant::now(), seen)),
         }
     }
 
@@ -255,6 +188,7 @@ impl Shared {
                     core.cancel(self, id);
                 }
             }
+            core.fail_backlog(crate::JobError::Cancelled);
         }
         core.take_after()
     }
@@ -281,10 +215,11 @@ impl Core {
         }
     }
 
-    /// Cancels queued job `id` if no worker has claimed it: its future fails with
-    /// `Cancelled` and a spilled argument block is freed. True if it was cancelled.
+    /// Cancels queued job `id` if no worker has claimed it (or it waits in the backlog,
+    /// `backlog.rs`): its future fails with `Cancelled` and a spilled argument block is
+    /// freed. True if it was cancelled.
     pub(crate) fn cancel(&mut self, shared: &Shared, id: u64) -> bool {
-        let Some(o) = self.revoke(shared, id) else { return false };
+        let Some(o) = self.revoke(shared, id) else { return self.cancel_backlogged(id) };
         if let Some((_, rec)) = self.slots[o.worker].tx.written(o.pos) {
             discard_spilled(shared, &rec);
         }
@@ -368,10 +303,11 @@ impl Drop for Batch<'_> {
 
 /// Places one job on the least-loaded worker with room (committing it, or staging it
 /// when `stage`). Returns (worker, job id). `dest` is taken once the job is placed (it
-/// stays for the caller's next attempt otherwise).
+/// stays for the caller's next attempt otherwise). `Full` while the backlog holds jobs
+/// (`backlog.rs`): they go first.
 #[inline]
 #[allow(clippy::too_many_arguments)]
-fn place<A: Message>(
+pub(crate) fn place<A: Message>(
     shared: &Shared,
     core: &mut Core,
     fn_id: u32,
@@ -388,6 +324,27 @@ fn place<A: Message>(
     if shared.closed.load(Ordering::Acquire) {
         return Err(Attempt::Closed);
     }
+    // The hot path's one test for the backlog: no job overtakes a backlogged one.
+    if !core.backlog.is_empty() {
+        return Err(Attempt::Full);
+    }
+    place_in(shared, core, fn_id, args, dest, seq, timeout_ns, stage)
+}
+
+/// [`place`] without its checks: also for backlogged jobs, which were accepted before a
+/// `shutdown` and run before it ends (`backlog.rs`).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn place_in<A: Encode>(
+    shared: &Shared,
+    core: &mut Core,
+    fn_id: u32,
+    args: &A,
+    dest: &mut Option<Arc<dyn Complete>>,
+    seq: u64,
+    timeout_ns: u64,
+    stage: bool,
+) -> Result<(usize, u64), Attempt> {
     // The worker will call only functions in the pool's table (`fntable.rs`); registered
     // before the record is committed. A cache hit on every submission after the first.
     core.fns.ensure(&shared.header().fns, fn_id).map_err(|e| Attempt::Encode(e.to_string()))?;
@@ -458,7 +415,7 @@ struct Job {
 /// into the spill heap ([`JobSpill`]). Returns the spill-heap bytes counted for them
 /// (0: inline).
 #[inline]
-fn encode_job<A: Message>(
+fn encode_job<A: Encode>(
     shared: &Shared,
     tx: &mut zeroproc_ring::spsc::Producer,
     job: &Job,

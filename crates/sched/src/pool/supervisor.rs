@@ -79,6 +79,15 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
         trim.tick(&shared);
     }
     shared.poll_deferred();
+    // Every worker is gone: a job still in the backlog (every slot was retired as the
+    // pool closed) would never run, and its future must not wait for ever.
+    let mut core = shared.lock();
+    if !core.backlog.is_empty() {
+        core.fail_backlog(crate::JobError::NoWorkers);
+        let after = core.take_after();
+        drop(core);
+        shared.defer_after(after);
+    }
 }
 
 /// Starts every worker and waits for their handshakes; registers the pool (see
@@ -399,7 +408,12 @@ fn check(shared: &Shared, launch: &Launch, paused_ns: u64) -> bool {
         keep_served(shared, &mut core, &launch.specs[w], w, closed);
         enforce_timeout(shared, &mut core, w, paused_ns);
     }
-    if closed && core.owed() == 0 {
+    // Backlogged jobs go first (room made since the last drain), and a closed pool with
+    // a backlog is not done: `shutdown(wait)` runs them.
+    if !core.backlog.is_empty() {
+        core.place_backlog(shared);
+    }
+    if closed && core.owed() == 0 && core.backlog.is_empty() {
         core.place_stops();
     }
     died |= stop_lingering(shared, &mut core);
@@ -505,11 +519,13 @@ fn give_up(shared: &Shared, core: &mut Core, w: usize, e: JobError<crate::Never>
 /// Respawns slot `w` if it needs a process: always while the pool is open, and after a
 /// shutdown while it still holds jobs.
 fn keep_served(shared: &Shared, core: &mut Core, spec: &Spec, w: usize, closed: bool) {
+    // A closed pool's backlogged jobs still run (`shutdown(wait)`): they need workers.
+    let backlog = !core.backlog.is_empty();
     let slot = &mut core.slots[w];
     if slot.child.is_some() || slot.broken {
         return;
     }
-    if closed && slot.load == 0 {
+    if closed && slot.load == 0 && !backlog {
         slot.stopping = true; // nothing to stop: no process, nothing owed
         return;
     }
