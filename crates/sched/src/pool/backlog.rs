@@ -218,13 +218,7 @@ impl Core {
                     None // blocks come back as workers read their arguments
                 }
                 Err(Attempt::HeapFull) => Some(JobError::TooLarge {
-                    message: format!(
-                        "the arguments do not fit: the pool's spill heap ({} bytes) has no \
-                         free block large enough for them even with no job in flight (its \
-                         free space was carved into smaller blocks, or leaked by killed \
-                         workers); PoolBuilder::spill_heap sets its size",
-                        shared.spill.capacity()
-                    ),
+                    message: super::submit::spill_heap_exhausted(shared.spill.capacity()),
                 }),
                 Err(Attempt::Full | Attempt::Closed | Attempt::Corrupt) => None,
                 Err(Attempt::NoWorkers) => Some(JobError::NoWorkers),

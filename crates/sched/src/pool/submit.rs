@@ -17,6 +17,17 @@ use zeroproc_ring::spsc::{ReserveTimeoutError, TryReserveError};
 /// which wake nobody).
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// The message of arguments that find no spill-heap block even with no job in flight
+/// (so waiting would never end): for `dispatch` and for a backlogged job alike.
+#[cold]
+pub(crate) fn spill_heap_exhausted(capacity: usize) -> String {
+    format!(
+        "the arguments do not fit: the pool's spill heap ({capacity} bytes) has no free block \
+         large enough for them even with no job in flight (its free space was carved into \
+         smaller blocks, or leaked by killed workers); PoolBuilder::spill_heap sets its size"
+    )
+}
+
 /// Why a dispatch attempt did not place the job.
 #[derive(Debug)]
 pub(crate) enum Attempt {
@@ -110,13 +121,7 @@ impl Shared {
             }
             if heap_full && self.lock().owed() == 0 {
                 // Nothing in flight will free a block: waiting would never end.
-                return Err(Attempt::TooLarge(format!(
-                    "the arguments do not fit: the pool's spill heap ({} bytes) has no free \
-                     block large enough for them even with no job in flight (its free space was carved into \
-                     smaller blocks, or leaked by killed workers); PoolBuilder::spill_heap \
-                     sets its size",
-                    self.spill.capacity()
-                )));
+                return Err(Attempt::TooLarge(spill_heap_exhausted(self.spill.capacity())));
             }
             // Room comes back when a worker *releases* records, which is not a completion
             // and notifies nobody here: wait for a completion, but retry at least every
