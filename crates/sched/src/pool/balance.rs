@@ -9,10 +9,11 @@
 //! `probe.rs`) or dead — the controller
 //! revokes its unstarted jobs, oldest first (at most [`MOVE_MAX`] per look; one CAS each:
 //! a job the worker claimed in the meantime stays), and copies their records, unchanged
-//! but for the new job id, into the rings of the least-loaded workers that are not stuck
-//! (off a worker that is in a job, only to idle workers, one each: `Core::unload`).
-//! New jobs are not placed on a stuck worker (`Core::pick`). The victim skips the revoked
-//! originals when it reaches them.
+//! but for the new job id, into the rings of the workers that are not stuck and would
+//! start them soonest (off a worker that is in a job, only where a job would start within
+//! half the time that job has run so far: `Core::unload`). New jobs are not placed on a
+//! stuck worker (`Core::pick`). The victim skips the revoked originals when it reaches
+//! them.
 //!
 //! A worker that is merely waiting for a CPU for a moment is *not* stuck: on two cores a
 //! controller and two spinning workers take turns all the time, and moving the queue of
@@ -23,7 +24,7 @@
 //! poll, and only while some worker holds queued jobs), and at every supervisor tick
 //! (5 ms), which also looks at workers holding a single unstarted job.
 
-use super::core::{Core, Owed, Shared};
+use super::core::{Core, Owed, Shared, Slot};
 use super::probe::{self, PROBE_EVERY};
 use crate::control::state;
 use crate::job::kind;
@@ -39,6 +40,15 @@ const STALL: Duration = Duration::from_micros(50);
 /// turn-taking on an oversubscribed host (a worker preempted for a few hundred µs is not
 /// stuck), short enough that a job behind a hung one waits about a millisecond.
 const LONG_JOB: Duration = Duration::from_millis(1);
+
+/// Off a worker in one job, jobs move to a worker that holds jobs of its own only once
+/// that job has run this long. A worker can lose its CPU in the middle of a tiny job for
+/// a few time slices (a few ms here, more under load): emptying its queue into a busy
+/// worker then gains little, and the busy worker, filled past its share, leaves the new
+/// jobs to the preempted one (measured, 2 workers next to two compilers: a 1 M-job `map`
+/// moved up to 7,890 jobs with a 1 ms threshold, against 0–2 before busy workers took
+/// jobs; docs/performance.md).
+const BUSY_TARGET_AFTER: Duration = Duration::from_millis(10);
 
 /// Most jobs moved off one worker per look (a copy and a CAS each, on the controller).
 const MOVE_MAX: usize = 64;
@@ -75,7 +85,9 @@ impl Core {
             // Progress: jobs the worker finished (its own counter: the controller may not
             // have drained them yet, e.g. while the waiting thread sleeps) and jobs placed
             // on it after it was idle.
-            let token = s.events.wrapping_add(shared.control(w).jobs_done.get());
+            let done = shared.control(w).jobs_done.get();
+            s.pace.sample(done, (cur != 0).then_some(s.running.1), now);
+            let token = s.events.wrapping_add(done);
             if token != s.seen.0 {
                 s.seen = (token, now);
                 s.stuck = false;
@@ -84,7 +96,7 @@ impl Core {
         let before = self.look_again.take();
         for v in 0..self.slots.len() {
             if self.check_stuck(shared, v, now, thorough) {
-                self.unload(shared, v);
+                self.unload(shared, v, now);
             } else if self.suspect(v, now, thorough) {
                 // Stalled, not (yet) judged stuck: the supervisor looks again when the
                 // verdict could change, since a waiting thread may be asleep by then.
@@ -144,47 +156,50 @@ impl Core {
         verdict
     }
 
-    /// Moves stuck worker `v`'s unstarted jobs, oldest first, to the least-loaded workers
-    /// that are not stuck.
+    /// Moves stuck worker `v`'s unstarted jobs, oldest first, to the workers that are not
+    /// stuck and would start them soonest (`Slot::queue_time`), at most [`MOVE_MAX`] per
+    /// look and about as many to each such worker. A moved job goes before the newer jobs
+    /// queued at its new worker (`Core::move_in_order`), so jobs start about in the order
+    /// they were given, as from Python's single call queue.
     ///
     /// If `v` is in a job (a long one, or hung: they cannot be told apart), a job moves
-    /// only to an idle worker (holding no job), which takes it at once: one job per idle
-    /// worker per look. A moved job lands at the end of its new ring: moved to a busy
-    /// worker it would gain nothing and could be overtaken by the newer jobs queued there.
-    /// (Every job over 1 ms counts as stuck: with jobs of 10 ms on two workers, moved to
-    /// any worker not stuck, queued jobs bounced between the workers about twice per job
-    /// and an old one — the slow head of an ordered map — was overtaken by dozens of newer
-    /// ones, then ran alone at the end: 650–700 ms where the greedy in-order schedule, as
-    /// from Python's single call queue, takes 500. Moving all of them to a worker idle
-    /// when the look began still let up to 8 newer jobs of 48 overtake one, against 1–2.)
-    /// A worker that is stopped between jobs, dead or starting runs nothing: its jobs move
-    /// to the least-loaded workers.
-    fn unload(&mut self, shared: &Shared, v: usize) {
-        let mut moved = 0;
+    /// only where it would start within half the time that job has run so far — after
+    /// the new worker's current job and its older queued ones, at that worker's recent
+    /// time per job: a job that has run that long is taken to need about as long again,
+    /// and the margin keeps jobs from bouncing — and to a worker holding jobs of its own
+    /// only once that job has run [`BUSY_TARGET_AFTER`]. (Every job over 1 ms counts as stuck:
+    /// with jobs of 10 ms on two workers, moved to any worker not stuck, queued jobs
+    /// bounced between the workers about twice per job and an old one — the slow head of
+    /// an ordered map — was overtaken by dozens of newer ones, then ran alone at the end:
+    /// 650–700 ms where the greedy in-order schedule takes 500. With jobs of a few ms the
+    /// rule moves one job per look, to an idle worker; with short jobs behind a long one
+    /// it moves them all, also to a worker busy with newer short jobs. Until 2026-12-06
+    /// only idle workers took jobs off a worker in a job: a job queued behind a long one
+    /// waited until the other worker ran out of newer jobs.) A worker that is stopped
+    /// between jobs, dead or starting runs nothing: all its jobs may move.
+    fn unload(&mut self, shared: &Shared, v: usize, now: Instant) {
         let s = &self.slots[v];
         let in_a_job = s.child.is_some()
             && s.kill.is_none()
             && shared.control(v).current() != 0
             // Acquire: pairs with the worker's Release store of READY.
             && shared.control(v).state.load(Ordering::Acquire) == state::READY;
-        if in_a_job && !self.slots.iter().any(|s| s.load == 0) {
-            return; // no idle worker: nothing to gain (and no allocation)
+        // How long its current job has run, as far as the looks saw.
+        let in_job_for = in_a_job.then(|| now.saturating_duration_since(s.running.1));
+        let takers = (0..self.slots.len()).filter(|&w| self.can_take(shared, w, v)).count();
+        if takers == 0 {
+            return;
         }
-        for id in self.held(v) {
-            if moved == MOVE_MAX {
-                break;
-            }
+        let share = (MOVE_MAX / takers).max(1);
+        let running = shared.control(v).current();
+        let queue: Vec<u64> = self.held(v).into_iter().filter(|&id| id != running).collect();
+        let mut next = 0;
+        while next < MOVE_MAX.min(queue.len()) {
             let Some(to) = self.target(shared, v) else { break };
-            if in_a_job && self.slots[to].load != 0 {
-                break;
-            }
-            match self.relocate(shared, id, to) {
-                Move::Moved => {
-                    moved += 1;
-                    self.slots[v].moved_away += 1;
-                }
-                Move::Claimed => {}
-                Move::NoRoom => break,
+            let want = share.min(MOVE_MAX - next);
+            match self.move_in_order(shared, &queue[next..], want, to, in_job_for) {
+                Some(0) | None => break,
+                Some(n) => next += n,
             }
         }
         for s in self.slots.iter_mut() {
@@ -192,21 +207,84 @@ impl Core {
         }
     }
 
-    /// The least-loaded live, ready worker other than `not` that is not stuck.
+    /// Moves up to `max` jobs from the front of `queue` (a stuck worker's unstarted jobs,
+    /// oldest first) to worker `to` while each would start there within `gain`, before the
+    /// newer jobs queued there: those are revoked and placed again after them, so the jobs
+    /// `to` holds keep the order in which they were placed (`Owed::age`) — unless all of
+    /// them would start within `gain` placed at the end anyway. Returns how many
+    /// jobs of `queue` it dealt with (moved, or found claimed or gone meanwhile); `None`:
+    /// `to`'s ring filled up.
+    fn move_in_order(
+        &mut self,
+        shared: &Shared,
+        queue: &[u64],
+        max: usize,
+        to: usize,
+        in_job_for: Option<Duration>,
+    ) -> Option<usize> {
+        // How long a moved job may wait at `to` and still gain.
+        let gain = match in_job_for {
+            None => Duration::MAX, // `v` runs nothing
+            Some(e) if self.slots[to].load == 0 || e >= BUSY_TARGET_AFTER => e / 2,
+            Some(_) => return Some(0),
+        };
+        let age = |core: &Core, id: u64| core.jobs.get(id).map(|o| (o.age, id));
+        let running = shared.control(to).current();
+        let held = self.held(to).into_iter().filter(|&id| id != running);
+        let mut there: Vec<(u64, u64)> = held.filter_map(|id| age(self, id)).collect();
+        there.sort_unstable();
+        let (mut take, mut seen) = (Vec::new(), 0);
+        for &id in queue.iter().take(max) {
+            let Some((a, id)) = age(self, id) else {
+                seen += 1; // resolved meanwhile
+                continue;
+            };
+            let ahead = usize::from(running != 0)
+                + there.partition_point(|&(b, _)| b < a)
+                + take.iter().filter(|&&(b, _)| b < a).count();
+            if self.slots[to].pace.for_jobs(ahead) >= gain {
+                break;
+            }
+            take.push((a, id));
+            seen += 1;
+        }
+        let Some(oldest) = take.iter().map(|&(a, _)| a).min() else { return Some(seen) };
+        // Placed after every job `to` holds, would the last of them still gain? Then the
+        // newer jobs stay where they are (tiny jobs: a worker's whole queue is shorter
+        // than `gain`, and copying it again for every look would cost more than the order).
+        if self.slots[to].pace.for_jobs(self.slots[to].load + take.len()) >= gain {
+            take.extend(there.into_iter().filter(|&(a, _)| a > oldest));
+            take.sort_unstable();
+        }
+        for (_, id) in take {
+            let from = self.jobs.get(id).map_or(to, |o| o.worker);
+            match self.relocate(shared, id, to) {
+                Move::Moved if from != to => self.slots[from].moved_away += 1,
+                Move::Moved | Move::Claimed => {}
+                Move::NoRoom => return None,
+            }
+        }
+        Some(seen)
+    }
+
+    /// Whether worker `w` (other than `not`) can take moved jobs: live, ready, not stuck.
+    fn can_take(&self, shared: &Shared, w: usize, not: usize) -> bool {
+        let s = &self.slots[w];
+        w != not
+            && s.open()
+            && !s.stuck
+            && s.child.is_some()
+            && s.kill.is_none()
+            && s.asked_exit.is_none()
+            // Acquire: pairs with the worker's Release store of READY.
+            && shared.control(w).state.load(Ordering::Acquire) == state::READY
+    }
+
+    /// The worker other than `not` that can take moved jobs and would start one soonest.
     fn target(&self, shared: &Shared, not: usize) -> Option<usize> {
         (0..self.slots.len())
-            .filter(|&w| {
-                let s = &self.slots[w];
-                w != not
-                    && s.open()
-                    && !s.stuck
-                    && s.child.is_some()
-                    && s.kill.is_none()
-                    && s.asked_exit.is_none()
-                    // Acquire: pairs with the worker's Release store of READY.
-                    && shared.control(w).state.load(Ordering::Acquire) == state::READY
-            })
-            .min_by_key(|&w| self.slots[w].load)
+            .filter(|&w| self.can_take(shared, w, not))
+            .min_by_key(|&w| (self.slots[w].queue_time(), self.slots[w].load))
     }
 
     /// Moves job `id` (held, unstarted as far as we know) into `to`'s ring under a new id:
@@ -221,7 +299,7 @@ impl Core {
         if bytes.len() < envelope::HEADER_LEN {
             return Move::Claimed;
         }
-        let Some(new) = self.alloc_id(to) else { return Move::NoRoom };
+        let Some(new) = self.alloc_moved_id(to) else { return Move::NoRoom };
         let Core { slots, jobs, .. } = self;
         let Ok(mut r) = slots[to].tx.try_reserve(bytes.len()) else { return Move::NoRoom };
         if !shared.claims().revoke(id) {
@@ -266,4 +344,11 @@ enum Move {
     Claimed,
     /// The idle worker's ring (or the id space) is full: stop moving.
     NoRoom,
+}
+
+impl Slot {
+    /// About how long until a job placed on this worker now would start.
+    fn queue_time(&self) -> Duration {
+        self.pace.for_jobs(self.load)
+    }
 }

@@ -62,6 +62,9 @@ pub(crate) trait Complete: Send + Sync {
 pub(crate) struct Owed {
     pub id: u64,
     pub seq: u64,
+    /// Order of placement among all the pool's jobs (`Core::next_age`), kept when the job
+    /// moves: `balance.rs` puts moved jobs back in this order.
+    pub age: u64,
     pub dest: Arc<dyn Complete>,
     /// Per-job time-out in ns (0: none).
     pub timeout_ns: u64,
@@ -169,6 +172,8 @@ pub(crate) struct Slot {
     /// The job the worker runs (its `current` word, 0: none) and since when, as seen by
     /// the looks of `balance.rs`.
     pub running: (u64, Instant),
+    /// The worker's recent time per job (`pace.rs`), sampled by the looks of `balance.rs`.
+    pub pace: super::pace::Pace,
     /// The job the time-limit check last saw the worker run and the supervisor's paused
     /// time (`supervisor::Paused`) when it first saw it: pauses after that are not the
     /// job's running time.
@@ -184,7 +189,7 @@ pub(crate) struct Slot {
     pub asked_exit: Option<Instant>,
     /// Incarnations started after the first.
     pub respawns: u64,
-    /// Jobs moved off this worker to idle ones (`balance.rs`).
+    /// Jobs moved off this worker to other ones (`balance.rs`).
     pub moved_away: u64,
     /// Consecutive incarnations that died before their handshake.
     pub failed_starts: u32,
@@ -212,6 +217,7 @@ impl Slot {
             probe: None,
             stuck: false,
             running: (0, Instant::now()),
+            pace: super::pace::Pace::new(Instant::now()),
             limit_seen: (0, 0),
             core,
             child: None,
@@ -253,6 +259,8 @@ pub(crate) struct Core {
     /// How job ids map to claim regions, and each worker's next sequence number.
     regions: Regions,
     seqs: Vec<u64>,
+    /// Jobs placed so far (`Owed::age`).
+    placed: u64,
     /// Polls since the last full look for stuck workers (`balance.rs`).
     pub balance_polls: u32,
     /// When `balance.rs` wants to look again (a worker stalled, not yet judged): the
@@ -342,6 +350,7 @@ impl Shared {
                 jobs: JobTable::new(Regions::new(map.workers).slots(map.workers)),
                 regions: Regions::new(map.workers),
                 seqs: vec![1; map.workers],
+                placed: 0,
                 balance_polls: 0,
                 backlog: Default::default(),
                 look_again: None,
@@ -815,6 +824,24 @@ impl Core {
         if 2 * self.slots[w].load as u64 >= self.regions.region {
             return None;
         }
+        self.next_free_id(w)
+    }
+
+    /// A fresh id for a job *moved* to worker `w` (`balance.rs`): moves may fill up to
+    /// three quarters of the region, past the half that new jobs may fill, so the old jobs
+    /// of a stuck worker can go to one that already holds its maximum of new ones (which
+    /// then gets no new jobs until it is back under it). A few probes, as a rule: the jobs
+    /// in flight hold mostly consecutive words, behind the next one.
+    pub(crate) fn alloc_moved_id(&mut self, w: usize) -> Option<u64> {
+        if 4 * self.slots[w].load as u64 >= 3 * self.regions.region {
+            return None;
+        }
+        self.next_free_id(w)
+    }
+
+    /// The next id of worker `w` whose claim word is free (the caller made sure one is).
+    #[inline]
+    fn next_free_id(&mut self, w: usize) -> Option<u64> {
         loop {
             let seq = self.seqs[w];
             self.seqs[w] += 1;
@@ -823,6 +850,13 @@ impl Core {
                 return Some(id);
             }
         }
+    }
+
+    /// The age of a job being placed now (`Owed::age`).
+    #[inline]
+    pub(crate) fn next_age(&mut self) -> u64 {
+        self.placed += 1;
+        self.placed
     }
 
     /// Records job `o` as placed on its worker.

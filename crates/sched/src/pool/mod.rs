@@ -18,6 +18,7 @@ mod live;
 pub(crate) mod locked;
 mod map;
 pub(crate) mod observe;
+mod pace;
 mod probe;
 mod progress;
 pub mod raw;
