@@ -135,9 +135,13 @@ fn frame(e: &PoolEntry, prev: Option<&PoolSnapshot>, cur: &PoolSnapshot, interva
         Some(_) => format!("rates over the last {interval:.1} s"),
         None => "rates since the pool started".to_owned(),
     };
+    let backlog = match cur.backlog {
+        0 => String::new(),
+        n => format!(", {n} submitted jobs waiting for room"),
+    };
     let _ = writeln!(
         s,
-        "zeroproc top — pool {} (pid {}), {} workers, up {} — {over}",
+        "zeroproc top — pool {} (pid {}), {} workers{backlog}, up {} — {over}",
         e.name,
         e.pid,
         cur.workers.len(),
@@ -243,10 +247,12 @@ mod tests {
             exe: String::new(),
             path: "/x".into(),
         };
-        let a = PoolSnapshot { at_ns: 0, workers: vec![worker(0, 10, 0), worker(1, 0, 0)] };
+        let a =
+            PoolSnapshot { at_ns: 0, workers: vec![worker(0, 10, 0), worker(1, 0, 0)], backlog: 0 };
         let b = PoolSnapshot {
             at_ns: 2_000_000_000,
             workers: vec![worker(0, 30, 1000), worker(1, 40, 2000)],
+            backlog: 0,
         };
         let f = frame(&e, Some(&a), &b, 2.0);
         let row0 = f.lines().find(|l| l.starts_with("0 ")).unwrap();
@@ -257,6 +263,14 @@ mod tests {
         let cols: Vec<&str> = total.split_whitespace().collect();
         assert_eq!(&cols[..5], ["total", "70", "30.0", "75.0", "6"]);
         assert!(f.contains("rates over the last 2.0 s"));
+        assert!(!f.contains("waiting for room"));
+        let c = PoolSnapshot { backlog: 700, ..b.clone() };
+        let f = frame(&e, Some(&b), &c, 2.0);
+        assert!(f
+            .lines()
+            .next()
+            .unwrap()
+            .contains("2 workers, 700 submitted jobs waiting for room"));
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub(crate) mod state {
 }
 
 /// Layout identity checked when a worker attaches the pool segment.
-pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 7)
+pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 8)
     .with_type::<PoolHeader>()
     .with_type::<ClaimTable>()
     .with_type::<FnTable>()
@@ -66,6 +66,9 @@ pub struct PoolHeader {
     pub init_failure_len: AtomicU32,
     /// That message (UTF-8, cut to [`INIT_FAILURE_MAX`] bytes).
     pub init_failure: [AtomicU8; INIT_FAILURE_MAX],
+    /// Jobs `submit` accepted that wait for room on the controller (`pool/backlog.rs`),
+    /// published by the supervisor at each tick for observers (`zeroproc top`).
+    pub backlog: Stat,
 }
 
 /// Longest spill-heap segment id the pool header holds.

@@ -375,3 +375,31 @@ fn a_job_waiting_for_spill_room_is_not_overtaken() {
         let _ = std::fs::remove_file(&log);
     });
 }
+
+/// `stats()` and an observer (`zeroproc top`) show how many jobs wait in the backlog.
+#[test]
+fn stats_and_observers_show_the_backlog() {
+    within(BOUND, || {
+        let s = Setup::new("stats");
+        let st = s.pool.stats();
+        let queued: usize = st.workers.iter().map(|w| w.queued).sum();
+        assert_eq!((queued as u64, st.backlog as u64), (LIMIT, N - LIMIT));
+        assert!(st.to_string().contains(&format!("backlog: {} jobs waiting for room", N - LIMIT)));
+        let view = zeroproc_sched::PoolObserver::attach(s.pool.segment_id()).unwrap();
+        // Published at the supervisor's next tick (5 ms).
+        while view.snapshot().backlog != N - LIMIT {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        s.open();
+        for f in &s.futs {
+            while !f.done() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert_eq!(s.pool.stats().backlog, 0);
+        assert!(!s.pool.stats().to_string().contains("backlog"));
+        while view.snapshot().backlog != 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}

@@ -132,12 +132,13 @@ impl ClusterPool {
     /// # Ok::<(), zeroproc_cluster::ClusterError>(())
     /// ```
     pub fn stats(&self) -> PoolStats {
-        let mut workers = Vec::new();
+        let (mut workers, mut backlog) = (Vec::new(), 0);
         for (_, s) in self.node_stats() {
             workers.extend(s.workers);
+            backlog += s.backlog;
         }
         workers.iter_mut().enumerate().for_each(|(i, w)| w.index = i);
-        PoolStats { workers, uptime: self.shared.created.elapsed() }
+        PoolStats { workers, uptime: self.shared.created.elapsed(), backlog }
     }
 
     /// Per-worker statistics of each node, as (rank, stats); rank 0 is this process's own

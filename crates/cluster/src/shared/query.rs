@@ -103,5 +103,6 @@ fn decode_stats(bytes: &[u8], uptime: Duration) -> PoolStats {
             }
         })
         .collect();
-    PoolStats { workers, uptime }
+    // A node agent's queue of forwarded jobs is not a `submit` backlog: not reported.
+    PoolStats { workers, uptime, backlog: 0 }
 }

@@ -61,6 +61,11 @@ pub(crate) struct Backlog {
 }
 
 impl Backlog {
+    /// Jobs waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
     /// True when no job waits (the one test on the hot path of `place`).
     #[inline(always)]
     pub(crate) fn is_empty(&self) -> bool {

@@ -9,7 +9,8 @@
 //! What a snapshot shows comes from three writers: the worker (jobs, busy/idle time,
 //! bytes, the job it runs — the same counters as [`Pool::stats`](super::Pool::stats)),
 //! and the controller's supervisor, which publishes each slot's queue depth (jobs owed)
-//! and respawn count at every 5 ms tick ([`publish`]).
+//! and respawn count, and the length of the `submit` backlog, at every 5 ms tick
+//! ([`publish`]).
 
 use super::core::{Core, Shared};
 use crate::control::{monotonic_ns, state, PoolHeader, SegmentMap, WorkerControl, POOL_LAYOUT};
@@ -73,6 +74,9 @@ pub struct PoolSnapshot {
     pub at_ns: u64,
     /// Per worker slot.
     pub workers: Vec<WorkerSnapshot>,
+    /// Jobs `submit` accepted that wait on the controller for room (as of the supervisor's
+    /// latest tick; [`PoolStats::backlog`](super::PoolStats::backlog)).
+    pub backlog: u64,
 }
 
 impl PoolSnapshot {
@@ -101,6 +105,7 @@ impl PoolSnapshot {
 #[derive(Debug)]
 pub struct PoolObserver {
     view: SegmentView,
+    header: *const PoolHeader,
     controls: Vec<*const WorkerControl>,
 }
 
@@ -129,7 +134,7 @@ impl PoolObserver {
         let controls = (0..workers)
             .map(|w| view.resolve(map.control(w), 1).map_err(|_| malformed()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(PoolObserver { view, controls })
+        Ok(PoolObserver { view, header, controls })
     }
 
     /// Number of worker slots.
@@ -157,7 +162,10 @@ impl PoolObserver {
                 read_worker(index, c, at_ns)
             })
             .collect();
-        PoolSnapshot { at_ns, workers }
+        // SAFETY: resolved in bounds and aligned at attach, mapped while `self` lives;
+        // all-atomic type; Relaxed loads only (read-only mapping).
+        let backlog = unsafe { &*self.header }.backlog.get();
+        PoolSnapshot { at_ns, workers, backlog }
     }
 }
 
@@ -185,9 +193,10 @@ fn read_worker(index: usize, c: &WorkerControl, now: u64) -> WorkerSnapshot {
     }
 }
 
-/// Publishes the controller-side figures of every slot (supervisor tick, under the pool
-/// lock).
+/// Publishes the controller-side figures of every slot, and the backlog's length
+/// (supervisor tick, under the pool lock).
 pub(crate) fn publish(shared: &Shared, core: &Core) {
+    shared.header().backlog.set(core.backlog.len() as u64);
     for (w, s) in core.slots.iter().enumerate() {
         let o = &shared.control(w).observed;
         o.owed.set(s.load as u64);

@@ -37,6 +37,10 @@ pub struct PoolStats {
     pub workers: Vec<WorkerStats>,
     /// Time since the pool was built.
     pub uptime: Duration,
+    /// Jobs [`submit`](super::Pool::submit) accepted while every worker held its maximum
+    /// of jobs in flight, waiting on the controller for room (Python's call queue beyond
+    /// what the workers hold); placed oldest first as workers finish jobs.
+    pub backlog: usize,
 }
 
 impl PoolStats {
@@ -70,6 +74,9 @@ impl std::fmt::Display for PoolStats {
                 w.moved_away
             )?;
         }
+        if self.backlog > 0 {
+            writeln!(f, "backlog: {} jobs waiting for room", self.backlog)?;
+        }
         Ok(())
     }
 }
@@ -94,5 +101,5 @@ pub(crate) fn collect(shared: &Shared) -> PoolStats {
             }
         })
         .collect();
-    PoolStats { workers, uptime: shared.created.elapsed() }
+    PoolStats { workers, uptime: shared.created.elapsed(), backlog: core.backlog.len() }
 }
