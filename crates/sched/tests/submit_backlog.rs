@@ -403,3 +403,31 @@ fn stats_and_observers_show_the_backlog() {
         }
     });
 }
+
+/// A backlogged job whose arguments can never be placed (larger than a ring record, and
+/// the pool has no spill heap) fails with `TooLarge` naming the arguments when its turn
+/// comes, and the jobs behind it still run.
+#[test]
+fn a_backlogged_job_that_can_never_fit_fails_too_large_and_the_rest_run() {
+    within(BOUND, || {
+        let (gate, log) = (temp("never-gate"), temp("never-log"));
+        let pool = Pool::builder().workers(1).spill_heap(0).build().unwrap();
+        let arg = |i| (gate.to_str().unwrap().to_owned(), log.to_str().unwrap().to_owned(), i);
+        let futs: Vec<_> = (0..LIMIT).map(|i| pool.submit(gated, arg(i))).collect();
+        let big = pool.submit(|v: Vec<u8>| v.len(), vec![7u8; 4 << 20]);
+        let after = pool.submit(gated, arg(LIMIT));
+        assert_eq!(pool.stats().backlog, 2, "both wait for room");
+        std::fs::write(&gate, b"go").unwrap();
+        match big.result() {
+            Err(JobError::TooLarge { message }) => {
+                let names = message.contains("arguments") && message.contains("no spill heap");
+                assert!(names, "names the arguments and the missing heap: {message}")
+            }
+            other => panic!("a never-fitting backlogged job: {other:?}"),
+        }
+        assert_eq!(after.result(), Ok(LIMIT));
+        assert!(futs.into_iter().all(|f| f.result().is_ok()));
+        let _ = std::fs::remove_file(&gate);
+        let _ = std::fs::remove_file(&log);
+    });
+}
