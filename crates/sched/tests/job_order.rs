@@ -93,7 +93,7 @@ fn short_or_held((dir, x): (String, u64)) -> u64 {
 }
 
 const SHORT: std::time::Duration = std::time::Duration::from_micros(50);
-const SHORTS: u64 = 3_000;
+const SHORTS: u64 = 6_000;
 
 /// How many newer short jobs finished before each one, at most, given the short jobs'
 /// numbers in the order in which they were handed back; then lets job 0 end.
@@ -113,8 +113,9 @@ fn worst_overtaken(dir: &Path, finished_order: impl Iterator<Item = u64>) -> u64
 
 /// Before 2026-12-06, the short jobs queued behind a long one on one worker waited until
 /// the other worker had run every newer job (it was never idle, so they did not move):
-/// the last of them was overtaken by about 2,700 newer ones. Now they move to the busy
-/// worker, before its newer jobs.
+/// the last of them was overtaken by about 5,700 of the 6,000. Now they move to the end
+/// of the busy worker's queue once that queue is short next to the time the long job has
+/// run (overtaken by about 1,000: what the other worker ran until then, and its queue).
 #[test]
 fn short_jobs_queued_behind_a_long_one_are_not_left_for_after_every_newer_one() {
     let pool = Pool::builder().workers(2).build().unwrap();
@@ -127,10 +128,10 @@ fn short_jobs_queued_behind_a_long_one_are_not_left_for_after_every_newer_one() 
     assert_eq!(held.result().unwrap(), 0);
     let _ = std::fs::remove_dir_all(&d);
     eprintln!("submit: the most newer jobs finished before a short one: {worst}");
-    assert!(worst < 1_000, "a short job was overtaken by {worst} newer ones (of {SHORTS})");
+    assert!(worst < 3_000, "a short job was overtaken by {worst} newer ones (of {SHORTS})");
 }
 
-/// The same through `map_unordered` (before: about 2,800 of 3,000).
+/// The same through `map_unordered`.
 #[test]
 fn map_unordered_hands_back_short_items_behind_a_long_one_before_most_newer_ones() {
     let pool = Pool::builder().workers(2).build().unwrap();
@@ -141,5 +142,5 @@ fn map_unordered_hands_back_short_items_behind_a_long_one_before_most_newer_ones
     let worst = worst_overtaken(&d, order);
     let _ = std::fs::remove_dir_all(&d);
     eprintln!("map_unordered: the most newer items handed back before a short one: {worst}");
-    assert!(worst < 1_000, "a short item was overtaken by {worst} newer ones (of {SHORTS})");
+    assert!(worst < 3_000, "a short item was overtaken by {worst} newer ones (of {SHORTS})");
 }

@@ -9,11 +9,11 @@
 //! `probe.rs`) or dead — the controller
 //! revokes its unstarted jobs, oldest first (at most [`MOVE_MAX`] per look; one CAS each:
 //! a job the worker claimed in the meantime stays), and copies their records, unchanged
-//! but for the new job id, into the rings of the workers that are not stuck and would
-//! start them soonest (off a worker that is in a job, only where a job would start within
-//! half the time that job has run so far: `Core::unload`). New jobs are not placed on a
-//! stuck worker (`Core::pick`). The victim skips the revoked originals when it reaches
-//! them.
+//! but for the new job id, to the ends of the rings of the workers that are not stuck and
+//! would start them soonest (off a worker that is in a job, only to a worker whose queue
+//! would take less than half the time that job has run so far: `Core::unload`). New jobs
+//! go to a stuck worker only when the others are full (`Core::pick`). The victim skips
+//! the revoked originals when it reaches them.
 //!
 //! A worker that is merely waiting for a CPU for a moment is *not* stuck: on two cores a
 //! controller and two spinning workers take turns all the time, and moving the queue of
@@ -42,13 +42,14 @@ const STALL: Duration = Duration::from_micros(50);
 const LONG_JOB: Duration = Duration::from_millis(1);
 
 /// Off a worker in one job, jobs move to a worker that holds jobs of its own only once
-/// that job has run this long. A worker can lose its CPU in the middle of a tiny job for
-/// a few time slices (a few ms here, more under load): emptying its queue into a busy
-/// worker then gains little, and the busy worker, filled past its share, leaves the new
-/// jobs to the preempted one (measured, 2 workers next to two compilers: a 1 M-job `map`
-/// moved up to 7,890 jobs with a 1 ms threshold, against 0–2 before busy workers took
-/// jobs; docs/performance.md).
-const BUSY_TARGET_AFTER: Duration = Duration::from_millis(10);
+/// that job has run this long. A worker can lose its CPU in the middle of a short job for
+/// a few time slices (tens of ms under load): emptying its queue into a busy worker then
+/// gains little, and the jobs moved to the end of that worker's queue are overtaken by the
+/// newer jobs there. Measured (2 workers): at 1 ms, a 1 M-job `map` next to two compilers
+/// moved up to 7,890 jobs (0–2 before busy workers took jobs); at 10 ms, jobs of 5 ms
+/// next to another pool's spinning workers were overtaken by 9–30 newer ones (within the
+/// tests' bound of 8 before); at 50 ms, 0–192 moved and 0–7 overtakes (docs/performance.md).
+const BUSY_TARGET_AFTER: Duration = Duration::from_millis(50);
 
 /// Most jobs moved off one worker per look (a copy and a CAS each, on the controller).
 const MOVE_MAX: usize = 64;
@@ -86,7 +87,7 @@ impl Core {
             // have drained them yet, e.g. while the waiting thread sleeps) and jobs placed
             // on it after it was idle.
             let done = shared.control(w).jobs_done.get();
-            s.pace.sample(done, (cur != 0).then_some(s.running.1), now);
+            s.pace.sample(done, s.load, now);
             let token = s.events.wrapping_add(done);
             if token != s.seen.0 {
                 s.seen = (token, now);
@@ -156,27 +157,30 @@ impl Core {
         verdict
     }
 
-    /// Moves stuck worker `v`'s unstarted jobs, oldest first, to the workers that are not
-    /// stuck and would start them soonest (`Slot::queue_time`), at most [`MOVE_MAX`] per
-    /// look and about as many to each such worker. A moved job goes before the newer jobs
-    /// queued at its new worker (`Core::move_in_order`), so jobs start about in the order
-    /// they were given, as from Python's single call queue.
+    /// Moves stuck worker `v`'s unstarted jobs, oldest first, to the ends of the rings of
+    /// the workers that are not stuck and would start them soonest (`Slot::queue_time`:
+    /// the jobs a worker holds at its recent time per job), at most [`MOVE_MAX`] per look
+    /// and about as many to each such worker.
     ///
     /// If `v` is in a job (a long one, or hung: they cannot be told apart), a job moves
-    /// only where it would start within half the time that job has run so far — after
-    /// the new worker's current job and its older queued ones, at that worker's recent
-    /// time per job: a job that has run that long is taken to need about as long again,
-    /// and the margin keeps jobs from bouncing — and to a worker holding jobs of its own
-    /// only once that job has run [`BUSY_TARGET_AFTER`]. (Every job over 1 ms counts as stuck:
-    /// with jobs of 10 ms on two workers, moved to any worker not stuck, queued jobs
-    /// bounced between the workers about twice per job and an old one — the slow head of
-    /// an ordered map — was overtaken by dozens of newer ones, then ran alone at the end:
-    /// 650–700 ms where the greedy in-order schedule takes 500. With jobs of a few ms the
-    /// rule moves one job per look, to an idle worker; with short jobs behind a long one
-    /// it moves them all, also to a worker busy with newer short jobs. Until 2026-12-06
-    /// only idle workers took jobs off a worker in a job: a job queued behind a long one
-    /// waited until the other worker ran out of newer jobs.) A worker that is stopped
-    /// between jobs, dead or starting runs nothing: all its jobs may move.
+    /// only to a worker whose whole queue would take less than half the time that job has
+    /// run so far (a job that has run that long is taken to need about as long again: the
+    /// moved job gains, and the margin keeps jobs from bouncing), and to a worker holding
+    /// jobs of its own only once that job has run [`BUSY_TARGET_AFTER`]. A worker that is
+    /// stopped between jobs, dead or starting runs nothing: all its jobs may move.
+    ///
+    /// *Decisions* (2 workers): moved to any worker not stuck, jobs of 10 ms bounced
+    /// between the workers about twice per job and an old one — the slow head of an
+    /// ordered map — was overtaken by dozens of newer ones, then ran alone at the end
+    /// (650–700 ms where the greedy in-order schedule takes 500). Moved only to an idle
+    /// worker (until 2026-12-06), jobs of 50 µs queued behind a long one waited until the
+    /// other worker had run every newer job (overtaken by 2,744 of 3,000). Moved to a busy
+    /// worker *before* its newer jobs (those revoked and placed again behind, by placement
+    /// order), a mixed workload (jobs of 5 µs–200 ms, a 1.9 ms mean) shuffled whole
+    /// queues of 256 between the workers: ~1,300 moves re-placing ~260 jobs each per
+    /// 6,000 jobs, and its short jobs overtaken more, not less (median 685–920 vs
+    /// 340–555 newer ones). Appended, and only while the target's queue is short in time,
+    /// they do not shuffle (docs/performance.md).
     fn unload(&mut self, shared: &Shared, v: usize, now: Instant) {
         let s = &self.slots[v];
         let in_a_job = s.child.is_some()
@@ -197,7 +201,7 @@ impl Core {
         while next < MOVE_MAX.min(queue.len()) {
             let Some(to) = self.target(shared, v) else { break };
             let want = share.min(MOVE_MAX - next);
-            match self.move_in_order(shared, &queue[next..], want, to, in_job_for) {
+            match self.move_to(shared, &queue[next..], want, to, in_job_for) {
                 Some(0) | None => break,
                 Some(n) => next += n,
             }
@@ -208,13 +212,10 @@ impl Core {
     }
 
     /// Moves up to `max` jobs from the front of `queue` (a stuck worker's unstarted jobs,
-    /// oldest first) to worker `to` while each would start there within `gain`, before the
-    /// newer jobs queued there: those are revoked and placed again after them, so the jobs
-    /// `to` holds keep the order in which they were placed (`Owed::age`) — unless all of
-    /// them would start within `gain` placed at the end anyway. Returns how many
-    /// jobs of `queue` it dealt with (moved, or found claimed or gone meanwhile); `None`:
-    /// `to`'s ring filled up.
-    fn move_in_order(
+    /// oldest first) to the end of worker `to`'s ring while it would start them within
+    /// `gain` of now (`Slot::queue_time`). Returns how many jobs of `queue` it dealt with
+    /// (moved, or found claimed or resolved meanwhile); `None`: `to`'s ring filled up.
+    fn move_to(
         &mut self,
         shared: &Shared,
         queue: &[u64],
@@ -222,47 +223,27 @@ impl Core {
         to: usize,
         in_job_for: Option<Duration>,
     ) -> Option<usize> {
-        // How long a moved job may wait at `to` and still gain.
         let gain = match in_job_for {
             None => Duration::MAX, // `v` runs nothing
             Some(e) if self.slots[to].load == 0 || e >= BUSY_TARGET_AFTER => e / 2,
             Some(_) => return Some(0),
         };
-        let age = |core: &Core, id: u64| core.jobs.get(id).map(|o| (o.age, id));
-        let running = shared.control(to).current();
-        let held = self.held(to).into_iter().filter(|&id| id != running);
-        let mut there: Vec<(u64, u64)> = held.filter_map(|id| age(self, id)).collect();
-        there.sort_unstable();
-        let (mut take, mut seen) = (Vec::new(), 0);
+        let mut seen = 0;
         for &id in queue.iter().take(max) {
-            let Some((a, id)) = age(self, id) else {
-                seen += 1; // resolved meanwhile
-                continue;
-            };
-            let ahead = usize::from(running != 0)
-                + there.partition_point(|&(b, _)| b < a)
-                + take.iter().filter(|&&(b, _)| b < a).count();
-            if self.slots[to].pace.for_jobs(ahead) >= gain {
+            if self.slots[to].queue_time() >= gain {
                 break;
             }
-            take.push((a, id));
-            seen += 1;
-        }
-        let Some(oldest) = take.iter().map(|&(a, _)| a).min() else { return Some(seen) };
-        // Placed after every job `to` holds, would the last of them still gain? Then the
-        // newer jobs stay where they are (tiny jobs: a worker's whole queue is shorter
-        // than `gain`, and copying it again for every look would cost more than the order).
-        if self.slots[to].pace.for_jobs(self.slots[to].load + take.len()) >= gain {
-            take.extend(there.into_iter().filter(|&(a, _)| a > oldest));
-            take.sort_unstable();
-        }
-        for (_, id) in take {
-            let from = self.jobs.get(id).map_or(to, |o| o.worker);
+            let from = self.jobs.get(id).map(|o| o.worker);
             match self.relocate(shared, id, to) {
-                Move::Moved if from != to => self.slots[from].moved_away += 1,
-                Move::Moved | Move::Claimed => {}
+                Move::Moved => {
+                    if let Some(from) = from {
+                        self.slots[from].moved_away += 1;
+                    }
+                }
+                Move::Claimed => {}
                 Move::NoRoom => return None,
             }
+            seen += 1;
         }
         Some(seen)
     }

@@ -62,9 +62,6 @@ pub(crate) trait Complete: Send + Sync {
 pub(crate) struct Owed {
     pub id: u64,
     pub seq: u64,
-    /// Order of placement among all the pool's jobs (`Core::next_age`), kept when the job
-    /// moves: `balance.rs` puts moved jobs back in this order.
-    pub age: u64,
     pub dest: Arc<dyn Complete>,
     /// Per-job time-out in ns (0: none).
     pub timeout_ns: u64,
@@ -259,8 +256,6 @@ pub(crate) struct Core {
     /// How job ids map to claim regions, and each worker's next sequence number.
     regions: Regions,
     seqs: Vec<u64>,
-    /// Jobs placed so far (`Owed::age`).
-    placed: u64,
     /// Polls since the last full look for stuck workers (`balance.rs`).
     pub balance_polls: u32,
     /// When `balance.rs` wants to look again (a worker stalled, not yet judged): the
@@ -350,7 +345,6 @@ impl Shared {
                 jobs: JobTable::new(Regions::new(map.workers).slots(map.workers)),
                 regions: Regions::new(map.workers),
                 seqs: vec![1; map.workers],
-                placed: 0,
                 balance_polls: 0,
                 backlog: Default::default(),
                 look_again: None,
@@ -850,13 +844,6 @@ impl Core {
                 return Some(id);
             }
         }
-    }
-
-    /// The age of a job being placed now (`Owed::age`).
-    #[inline]
-    pub(crate) fn next_age(&mut self) -> u64 {
-        self.placed += 1;
-        self.placed
     }
 
     /// Records job `o` as placed on its worker.

@@ -1,53 +1,67 @@
-//! How long a worker takes per job, lately: what `balance.rs` needs to tell whether a job
-//! queued behind a long one would start sooner at the end of a busy worker's ring.
+//! How long a worker takes per job, on average lately: what `balance.rs` needs to tell
+//! whether a job queued behind a long one would start sooner at the end of another
+//! worker's queue.
 //!
 //! Sampled at the looks of `balance.rs` (no clock read per job): once at least
-//! [`WINDOW`] has passed since the last sample, the pace is that time divided by the jobs
-//! the worker finished in it (its own `jobs_done` counter). Time the worker spent idle or
-//! waiting for a CPU counts as job time, so the pace errs slow — the cautious side: a
-//! slow-looking worker is sent fewer jobs. In a window in which the worker finished none,
-//! its pace becomes at least as long as its current job has run so far.
+//! [`WINDOW`] has passed since the last sample, the time since then counts — if the worker
+//! held jobs — together with the jobs it finished in it (its own `jobs_done` counter).
+//! The pace is the time counted over the jobs counted, both decayed by half every
+//! [`HALF_LIFE`] of wall time: a mean over the last second or so of work, long jobs
+//! included. (A pace
+//! over the last window only saw the burst of short jobs since the last long one: with a
+//! mix of jobs of 5 µs–200 ms, it took a queue of 256 mixed jobs for 13 ms of work where
+//! it held ~500 ms, and whole queues moved for nothing — docs/performance.md.) Time the
+//! worker spent waiting for a CPU counts as job time, so the pace errs slow: the cautious
+//! side, a slow-looking worker is sent fewer jobs.
 
 use std::time::{Duration, Instant};
 
-/// Shortest time a sample spans (shorter ones would count a handful of jobs).
+/// Shortest time a sample spans.
 const WINDOW: Duration = Duration::from_millis(1);
 
-/// What a worker with no history is taken to need per job.
+/// Work this long ago weighs half as much as work now.
+const HALF_LIFE: Duration = Duration::from_secs(1);
+
+/// What a worker with no finished job is taken to need per job.
 const UNKNOWN: Duration = Duration::from_millis(1);
 
 /// A worker's recent time per job.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pace {
-    per_job: Duration,
+    /// Decayed seconds the worker held jobs, and decayed jobs it finished meanwhile.
+    time: f64,
+    jobs: f64,
     /// The worker's `jobs_done` and the time at the last sample.
     mark: (u64, Instant),
 }
 
 impl Pace {
     pub(crate) fn new(now: Instant) -> Self {
-        Pace { per_job: UNKNOWN, mark: (0, now) }
+        Pace { time: 0.0, jobs: 0.0, mark: (0, now) }
     }
 
-    /// Takes a sample: the worker has finished `done` jobs in all, and runs a job since
-    /// `running` (as far as the looks saw: `None` if it runs none).
-    pub(crate) fn sample(&mut self, done: u64, running: Option<Instant>, now: Instant) {
+    /// Takes a sample: the worker has finished `done` jobs in all and holds `load` now.
+    pub(crate) fn sample(&mut self, done: u64, load: usize, now: Instant) {
         let span = now.saturating_duration_since(self.mark.1);
         if span < WINDOW {
             return;
         }
         let n = done.wrapping_sub(self.mark.0);
-        if n > 0 {
-            self.per_job = span / u32::try_from(n).unwrap_or(u32::MAX);
-        } else if let Some(since) = running {
-            self.per_job = self.per_job.max(now.saturating_duration_since(since));
-        }
         self.mark = (done, now);
+        let keep = 0.5f64.powf(span.as_secs_f64() / HALF_LIFE.as_secs_f64());
+        let held = load > 0 || n > 0; // else idle: the time is not job time
+        self.time = self.time * keep + if held { span.as_secs_f64() } else { 0.0 };
+        self.jobs = self.jobs * keep + n as f64;
     }
 
     /// About how long `queued` jobs take on this worker.
     pub(crate) fn for_jobs(&self, queued: usize) -> Duration {
-        self.per_job.saturating_mul(u32::try_from(queued).unwrap_or(u32::MAX))
+        let per_job = if self.jobs > 0.0 {
+            Duration::from_secs_f64((self.time / self.jobs).min(1e9))
+        } else {
+            UNKNOWN.max(Duration::from_secs_f64(self.time)) // in its first job this long
+        };
+        per_job.saturating_mul(u32::try_from(queued).unwrap_or(u32::MAX))
     }
 }
 
@@ -55,35 +69,56 @@ impl Pace {
 mod tests {
     use super::*;
 
+    fn ms(t: Instant, n: u64) -> Instant {
+        t + Duration::from_millis(n)
+    }
+
+    fn close(a: Duration, b: Duration) -> bool {
+        a.abs_diff(b) <= b / 50
+    }
+
     #[test]
-    fn a_window_of_finished_jobs_sets_the_pace() {
+    fn finished_jobs_over_the_time_held_set_the_pace() {
         let t = Instant::now();
         let mut p = Pace::new(t);
         assert_eq!(p.for_jobs(1), UNKNOWN);
-        p.sample(1_000, None, t + Duration::from_millis(2));
-        assert_eq!(p.for_jobs(1), Duration::from_micros(2));
-        assert_eq!(p.for_jobs(500), Duration::from_millis(1));
+        p.sample(1_000, 5, ms(t, 2));
+        assert!(close(p.for_jobs(1), Duration::from_micros(2)), "{:?}", p.for_jobs(1));
+        assert!(close(p.for_jobs(500), Duration::from_millis(1)));
     }
 
     #[test]
     fn samples_closer_than_the_window_are_ignored() {
         let t = Instant::now();
         let mut p = Pace::new(t);
-        p.sample(10, None, t + Duration::from_micros(100));
+        p.sample(10, 5, t + Duration::from_micros(100));
         assert_eq!(p.for_jobs(1), UNKNOWN);
     }
 
     #[test]
-    fn a_worker_finishing_none_is_as_slow_as_its_current_job_so_far() {
+    fn a_long_job_counts_after_the_short_ones_that_follow_it() {
+        // 100 short jobs in 1 ms, one job of 100 ms, then 100 short jobs in 1 ms: about
+        // 0.5 ms per job, not the 10 µs of the last burst.
         let t = Instant::now();
         let mut p = Pace::new(t);
-        p.sample(1_000, None, t + Duration::from_millis(1));
-        assert_eq!(p.for_jobs(1), Duration::from_nanos(1_000));
-        let ms = |n| t + Duration::from_millis(n);
-        p.sample(1_000, Some(ms(11)), ms(41));
-        assert_eq!(p.for_jobs(1), Duration::from_millis(30));
-        // Idle and finishing none: the pace is kept.
-        p.sample(1_000, None, ms(90));
-        assert_eq!(p.for_jobs(1), Duration::from_millis(30));
+        p.sample(100, 3, ms(t, 1));
+        for k in 1..=100 {
+            p.sample(100, 3, ms(t, 1 + k)); // in the long job
+        }
+        p.sample(101, 3, ms(t, 102));
+        p.sample(201, 3, ms(t, 103));
+        let per_job = p.for_jobs(1);
+        assert!(per_job > Duration::from_micros(400) && per_job < Duration::from_micros(600));
+    }
+
+    #[test]
+    fn idle_time_is_not_counted_and_old_work_fades() {
+        let t = Instant::now();
+        let mut p = Pace::new(t);
+        p.sample(10, 1, ms(t, 10)); // 1 ms per job
+        p.sample(10, 0, ms(t, 5_000)); // idle
+        assert!(close(p.for_jobs(1), Duration::from_millis(1)));
+        p.sample(1_010, 1, ms(t, 5_010)); // then 10 µs per job
+        assert!(p.for_jobs(1) < Duration::from_micros(11), "{:?}", p.for_jobs(1));
     }
 }

@@ -555,11 +555,9 @@ fn place_record(
         }
         let pos = slot.tx.last_position();
         job.assign(w, id);
-        let age = core.next_age();
         core.track(Owed {
             id,
             seq: 0,
-            age,
             dest: job,
             timeout_ns,
             worker: w,
