@@ -3,8 +3,10 @@
 //! Robust primitives store the owner's pid in shared memory and, when they have waited long
 //! enough, ask whether that pid still exists. `kill(pid, 0)` answers without sending a
 //! signal: `ESRCH` means no such process. A pid is only reused after the kernel's pid space
-//! wraps (`/proc/sys/kernel/pid_max`), so a reused pid merely delays recovery until the new
-//! process exits; it never lets two owners in.
+//! wraps (`/proc/sys/kernel/pid_max`); for a record of the pid alone a reused pid delays
+//! recovery until the new process exits (and for ever if the new process is the one
+//! waiting), never letting two owners in. Records that keep the holder's [`start_time`]
+//! too ([`is_running`]) tell the new process apart: the `Lock` word does.
 //!
 //! Under `cfg(loom)` "processes" are model threads: each calls `model::set_current` with a
 //! small id and `model::mark_dead` to simulate being killed.
