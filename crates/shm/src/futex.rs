@@ -115,6 +115,18 @@ pub fn wake(word: &AtomicU32, n: u32) -> usize {
     wake_raw(word.as_ptr(), n)
 }
 
+/// The address of the low 32 bits of `word` (its first four bytes on little-endian
+/// targets): where sleepers on a 64-bit word whose low half changes with every event wait.
+#[cfg(not(loom))]
+pub(crate) fn low_half(word: &std::sync::atomic::AtomicU64) -> *const u32 {
+    let p = word.as_ptr().cast::<u32>();
+    if cfg!(target_endian = "little") {
+        p
+    } else {
+        p.wrapping_add(1)
+    }
+}
+
 /// [`wake`] for the 32-bit word at `addr` (see [`wait_raw`]).
 #[cfg(not(loom))]
 pub(crate) fn wake_raw(addr: *const u32, n: u32) -> usize {

@@ -228,12 +228,7 @@ impl Lock {
 
     /// The word's pid half, where sleepers wait.
     fn futex_addr(&self) -> *const u32 {
-        let p = self.word.as_ptr().cast::<u32>();
-        if cfg!(target_endian = "little") {
-            p
-        } else {
-            p.wrapping_add(1)
-        }
+        futex::low_half(&self.word)
     }
 
     fn guard(&self) -> LockGuard<'_> {
