@@ -121,15 +121,17 @@ static CACHED_START: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 /// ```
 #[cfg(not(loom))]
 pub fn current_start_time() -> u64 {
-    let pid = current_pid(); // registers the fork handler that resets the cache too
-                             // Relaxed: the same value in every thread of this process.
+    // Also registers the fork handler, which resets this cache too.
+    let pid = current_pid();
+    // Relaxed: the same value in every thread of this process. Cached as start + 1, so
+    // that an unknown start (0) is cached too and /proc is read once, not on every call.
     let s = CACHED_START.load(Ordering::Relaxed);
     if s != 0 {
-        return s;
+        return s - 1;
     }
     let s = start_time(pid).unwrap_or(0);
     // Relaxed: see above; a race only means two threads both read /proc.
-    CACHED_START.store(s, Ordering::Relaxed);
+    CACHED_START.store(s + 1, Ordering::Relaxed);
     s
 }
 
@@ -284,6 +286,20 @@ mod tests {
         c.wait().unwrap();
         assert_eq!(start_time(pid), None);
         assert!(!is_running(pid, s, false));
+    }
+
+    #[test]
+    fn a_forked_child_has_its_own_start_time() {
+        let parent = current_start_time();
+        assert_ne!(parent, 0);
+        std::thread::sleep(std::time::Duration::from_millis(30)); // a few clock ticks
+        let st = zeroproc_testkit::fork_run(|| {
+            let mine = current_start_time();
+            let ok = mine != parent && start_time(current_pid()) == Some(mine);
+            // SAFETY: ends the forked child at once.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        });
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "child kept the parent's");
     }
 
     #[test]
