@@ -45,6 +45,21 @@ pub enum WaitOutcome {
 /// ```
 #[cfg(not(loom))]
 pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
+    // SAFETY: a `&AtomicU32` is a valid, aligned 32-bit word that outlives the call.
+    unsafe { wait_raw(word.as_ptr(), expected, deadline) }
+}
+
+/// [`wait`] on the 32-bit word at `addr`, which may be one half of a wider atomic (the
+/// kernel reads it; no Rust access is made).
+///
+/// # Safety
+/// `addr` is 4-aligned and points at memory that stays mapped for the whole call.
+#[cfg(not(loom))]
+pub(crate) unsafe fn wait_raw(
+    addr: *const u32,
+    expected: u32,
+    deadline: Option<Instant>,
+) -> WaitOutcome {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     let ts_ptr = match deadline {
         None => std::ptr::null(),
@@ -59,12 +74,13 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitO
             &ts as *const libc::timespec
         }
     };
-    // SAFETY: `word` is a valid, aligned 32-bit atomic for the duration of the call; the
-    // kernel only reads it. `ts_ptr` is null or points at `ts`, alive until the call returns.
+    // SAFETY: `addr` is a valid, aligned 32-bit word for the duration of the call (the
+    // caller's contract); the kernel only reads it. `ts_ptr` is null or points at `ts`,
+    // alive until the call returns.
     let r = unsafe {
         libc::syscall(
             libc::SYS_futex,
-            word.as_ptr(),
+            addr,
             libc::FUTEX_WAIT,
             expected,
             ts_ptr,
@@ -79,7 +95,7 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitO
         Some(libc::EAGAIN) => WaitOutcome::ValueChanged,
         Some(libc::ETIMEDOUT) => WaitOutcome::Timeout,
         Some(libc::EINTR) => WaitOutcome::Interrupted,
-        // EFAULT/EINVAL would mean a bad address: impossible for a `&AtomicU32`.
+        // EFAULT/EINVAL would mean a bad address: excluded by the caller's contract.
         _ => WaitOutcome::Woken,
     }
 }
@@ -96,10 +112,28 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitO
 /// ```
 #[cfg(not(loom))]
 pub fn wake(word: &AtomicU32, n: u32) -> usize {
+    wake_raw(word.as_ptr(), n)
+}
+
+/// The address of the low 32 bits of `word` (its first four bytes on little-endian
+/// targets): where sleepers on a 64-bit word whose low half changes with every event wait.
+#[cfg(not(loom))]
+pub(crate) fn low_half(word: &std::sync::atomic::AtomicU64) -> *const u32 {
+    let p = word.as_ptr().cast::<u32>();
+    if cfg!(target_endian = "little") {
+        p
+    } else {
+        p.wrapping_add(1)
+    }
+}
+
+/// [`wake`] for the 32-bit word at `addr` (see [`wait_raw`]).
+#[cfg(not(loom))]
+pub(crate) fn wake_raw(addr: *const u32, n: u32) -> usize {
     let n = n.min(i32::MAX as u32);
-    // SAFETY: `word` is a valid, aligned 32-bit atomic; FUTEX_WAKE does not access memory
-    // beyond looking up the futex key for its address.
-    let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n) };
+    // SAFETY: FUTEX_WAKE does not access memory beyond looking up the futex key for the
+    // address; an unmapped one only makes it fail (EFAULT, returned as 0 woken).
+    let r = unsafe { libc::syscall(libc::SYS_futex, addr, libc::FUTEX_WAKE, n) };
     r.max(0) as usize
 }
 

@@ -3,8 +3,10 @@
 //! Robust primitives store the owner's pid in shared memory and, when they have waited long
 //! enough, ask whether that pid still exists. `kill(pid, 0)` answers without sending a
 //! signal: `ESRCH` means no such process. A pid is only reused after the kernel's pid space
-//! wraps (`/proc/sys/kernel/pid_max`), so a reused pid merely delays recovery until the new
-//! process exits; it never lets two owners in.
+//! wraps (`/proc/sys/kernel/pid_max`); for a record of the pid alone a reused pid delays
+//! recovery until the new process exits (and for ever if the new process is the one
+//! waiting), never letting two owners in. Records that keep the holder's [`start_time`]
+//! too ([`is_running`]) tell the new process apart: the `Lock` word does.
 //!
 //! Under `cfg(loom)` "processes" are model threads: each calls `model::set_current` with a
 //! small id and `model::mark_dead` to simulate being killed.
@@ -19,6 +21,8 @@ static CACHED_PID: AtomicU32 = AtomicU32::new(0);
 extern "C" fn reset_pid_after_fork() {
     // Relaxed: runs single-threaded in the fork child before anything else reads it.
     CACHED_PID.store(0, Ordering::Relaxed);
+    // Relaxed: as above.
+    CACHED_START.store(0, Ordering::Relaxed);
 }
 
 /// The calling process's id, cached (glibc no longer caches `getpid`), reset after `fork`.
@@ -77,6 +81,85 @@ pub fn is_alive(pid: u32) -> bool {
     // It exists. A zombie (exited, not yet reaped by its parent) holds nothing any more:
     // a parent blocked on something its dead child held would otherwise never reap it.
     !has_exited_unreaped(pid)
+}
+
+/// When process `pid` started: field 22 of `/proc/PID/stat` (`starttime`, clock ticks since
+/// boot). `None` if there is no such process (or no `/proc`). A pid and its start time
+/// name one process for good: a later process that reuses the pid starts later. One file
+/// read: for liveness checks after a wait, not for hot paths.
+///
+/// # Example
+/// ```
+/// use zeroproc_shm::process::{current_pid, current_start_time, start_time};
+/// assert_eq!(start_time(current_pid()), Some(current_start_time()));
+/// ```
+#[cfg(not(loom))]
+#[cold]
+pub fn start_time(pid: u32) -> Option<u64> {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return None;
+    }
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold anything, fields follow the last ')'.
+    // After it: field 3 (state) is the first, so field 22 is the 20th.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(not(loom))]
+static CACHED_START: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The calling process's [`start_time`], cached (reset after `fork`, like
+/// [`current_pid`]); 0 if `/proc` cannot tell (then callers fall back to the pid alone).
+///
+/// # Example
+/// ```
+/// use zeroproc_shm::process::current_start_time;
+/// assert_ne!(current_start_time(), 0);
+/// assert_eq!(current_start_time(), current_start_time());
+/// ```
+#[cfg(not(loom))]
+pub fn current_start_time() -> u64 {
+    // Also registers the fork handler, which resets this cache too.
+    let pid = current_pid();
+    // Relaxed: the same value in every thread of this process. Cached as start + 1, so
+    // that an unknown start (0) is cached too and /proc is read once, not on every call.
+    let s = CACHED_START.load(Ordering::Relaxed);
+    if s != 0 {
+        return s - 1;
+    }
+    let s = start_time(pid).unwrap_or(0);
+    // Relaxed: see above; a race only means two threads both read /proc.
+    CACHED_START.store(s + 1, Ordering::Relaxed);
+    s
+}
+
+/// Whether the process that was `pid` when it recorded `start` (its [`start_time`], or
+/// only its low 32 bits when `bits32`) still runs: [`is_alive`] and, if `start` is not 0,
+/// the process now holding the pid started then. So a dead process whose pid was reused
+/// by another (or by the caller itself) is told apart. `start` 0 means unknown: the pid
+/// alone decides (a reused pid then looks alive).
+///
+/// # Example
+/// ```
+/// use zeroproc_shm::process::{current_pid, current_start_time, is_running};
+/// assert!(is_running(current_pid(), current_start_time(), false));
+/// assert!(!is_running(current_pid(), current_start_time() + 1, false));
+/// ```
+#[cfg(not(loom))]
+#[cold]
+pub fn is_running(pid: u32, start: u64, bits32: bool) -> bool {
+    let same = |s: u64| if bits32 { s as u32 as u64 == start } else { s == start };
+    if pid == current_pid() {
+        let mine = current_start_time();
+        return start == 0 || mine == 0 || same(mine);
+    }
+    if !is_alive(pid) {
+        return false;
+    }
+    // Alive: gone only if /proc shows a different start (unreadable: assume it lives).
+    start == 0 || start_time(pid).is_none_or(same)
 }
 
 /// Whether the process `pid` is halted: stopped (SIGSTOP, a job-control stop) or stopped by
@@ -147,6 +230,18 @@ pub fn is_alive(pid: u32) -> bool {
     !model::DEAD.lock().unwrap().contains(&pid)
 }
 
+/// Model processes have no start time.
+#[cfg(loom)]
+pub fn current_start_time() -> u64 {
+    0
+}
+
+/// The model "process" `pid` runs unless marked dead (start times are not modelled).
+#[cfg(loom)]
+pub fn is_running(pid: u32, _start: u64, _bits32: bool) -> bool {
+    is_alive(pid)
+}
+
 /// Model processes never stop.
 #[cfg(loom)]
 pub fn is_halted(_pid: u32) -> bool {
@@ -177,6 +272,35 @@ pub mod model {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_time_names_one_process() {
+        let mut c = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = c.id();
+        let s = start_time(pid).expect("a running child has a start time");
+        assert!(s >= current_start_time());
+        assert!(is_running(pid, s, false) && is_running(pid, s as u32 as u64, true));
+        assert!(!is_running(pid, s + 1, false), "another start: a reused pid");
+        assert!(is_running(pid, 0, false), "unknown start: the pid decides");
+        c.kill().unwrap();
+        c.wait().unwrap();
+        assert_eq!(start_time(pid), None);
+        assert!(!is_running(pid, s, false));
+    }
+
+    #[test]
+    fn a_forked_child_has_its_own_start_time() {
+        let parent = current_start_time();
+        assert_ne!(parent, 0);
+        std::thread::sleep(std::time::Duration::from_millis(30)); // a few clock ticks
+        let st = zeroproc_testkit::fork_run(|| {
+            let mine = current_start_time();
+            let ok = mine != parent && start_time(current_pid()) == Some(mine);
+            // SAFETY: ends the forked child at once.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        });
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "child kept the parent's");
+    }
 
     #[test]
     fn a_killed_unreaped_child_is_not_alive() {

@@ -368,3 +368,80 @@ fn barrier_rounds_across_processes() {
     assert!(leaders <= ROUNDS as u32);
     assert!(!s.barrier.is_broken());
 }
+
+/// Forks a child running `f` (which must end with `_exit`); returns its pid.
+fn fork_child(f: impl FnOnce()) -> u32 {
+    // SAFETY: the child only touches the shared segment, reads /proc and ends with
+    // `_exit`, never returning into the test harness; the parent only records the pid.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        f();
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(99) };
+    }
+    pid as u32
+}
+
+/// Reaps child `pid`; its raw wait status.
+fn reap(pid: u32) -> i32 {
+    let mut st = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid as i32, &mut st, 0) }, pid as i32);
+    st
+}
+
+/// A real pid reuse: a holder is SIGKILLed holding the lock, then a new process is given
+/// its pid (through `/proc/sys/kernel/ns_last_pid`, which takes CAP_SYS_ADMIN: ignored by
+/// default; as root run it with `--ignored`) and calls `lock_timeout`. It must take the
+/// lock over with `OwnerDied`; when the word held the pid alone, it took the word for its
+/// own and waited for itself (`Timeout`; `lock` for ever).
+#[test]
+#[ignore = "needs root: sets the machine's next pid through /proc/sys/kernel/ns_last_pid"]
+fn a_process_given_a_dead_holders_pid_takes_the_lock_over() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let holder = fork_child(|| {
+        std::mem::forget(s.lock.lock().unwrap());
+        // SAFETY: kills this child only.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    });
+    let st = reap(holder);
+    assert!(libc::WIFSIGNALED(st), "holder status {st}");
+    assert_eq!(s.lock.owner(), Some(holder));
+    // Start times count clock ticks (10 ms at USER_HZ 100): a process made within the
+    // holder's tick would look like it. Reusing a pid naturally takes the whole pid space
+    // (thousands of forks); here ns_last_pid skips that, so wait a few ticks instead.
+    std::thread::sleep(Duration::from_millis(50));
+    for _ in 0..50 {
+        // Another process of the machine may take the pid first: then try again.
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (holder - 1).to_string()).unwrap();
+        let pid = fork_child(|| {
+            // SAFETY: getpid has no preconditions.
+            if unsafe { libc::getpid() } as u32 != holder {
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(2) };
+            }
+            let code = match s.lock.lock_timeout(Duration::from_secs(10)) {
+                Err(LockTimeoutError::OwnerDied(g)) => {
+                    drop(g.into_inner());
+                    0
+                }
+                Err(LockTimeoutError::Timeout) => 1,
+                Ok(_) => 3,
+            };
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(code) };
+        });
+        let st = reap(pid);
+        assert!(libc::WIFEXITED(st), "status {st}");
+        if pid != holder {
+            assert_eq!(libc::WEXITSTATUS(st), 2);
+            continue;
+        }
+        assert_eq!(libc::WEXITSTATUS(st), 0, "1: waited for itself; 3: no OwnerDied");
+        assert!(!s.lock.is_locked());
+        return;
+    }
+    panic!("pid {holder} was never given to a new child");
+}

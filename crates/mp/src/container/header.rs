@@ -12,8 +12,9 @@ use zeroproc_shm::Layout;
 
 /// "ZPCONTNR" little-endian: written last at creation.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPCONTNR");
-/// Header format version.
-pub(crate) const VERSION: u32 = 2;
+/// Header format version. 3: the lock is 64 bits (owner pid and start-time stamp), in the
+/// place of version 2's 32-bit lock and its padding word.
+pub(crate) const VERSION: u32 = 3;
 /// Layout identity of container segments (header size and alignment are mixed in).
 pub(crate) const LAYOUT: Layout =
     Layout::new("zeroproc-container", VERSION).with_type::<ContainerHeader>();
@@ -48,7 +49,6 @@ pub(crate) struct ContainerHeader {
     pub dropped: AtomicU64,
     /// The container's robust lock: every operation, reads included, holds it.
     pub lock: Lock,
-    _pad: u32,
     /// Offset of the current table block: a **commit word** (see README).
     pub table: AtomicU64,
     /// Live entries (dict, namespace): bookkeeping, recomputed on recovery.

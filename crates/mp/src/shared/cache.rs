@@ -31,7 +31,7 @@ impl Cached for Mapping {
 /// cluster node whose agent holds a copy of the array (`ship.rs`), the copy's.
 pub(crate) fn attach(id: &str) -> Result<Arc<Mapping>, SharedError> {
     let id: SegmentId = id.parse().map_err(SharedError::BadId)?;
-    match super::ship::alias(&id) {
+    match super::ship::alias(&id)? {
         None => attach_id(&id),
         Some(copy) => super::ship::attach_alias(&id, copy, attach_id),
     }

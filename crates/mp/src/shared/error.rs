@@ -105,6 +105,14 @@ pub enum SharedError {
     },
     /// The handle's array was dropped by its owner (the handle outlived it).
     Dropped,
+    /// On a cluster node: the node agent, the only writer of the node's array alias table
+    /// (`ship.rs`), was killed in the middle of changing an entry this lookup must read;
+    /// the entry stays half-written for good, so which copy the handle names cannot be
+    /// told.
+    AliasWriterDied {
+        /// The agent's pid.
+        pid: u32,
+    },
     /// A shared vector is at its reserved capacity.
     Full {
         /// The capacity.
@@ -170,6 +178,12 @@ impl fmt::Display for SharedError {
                 f,
                 "the array was dropped by its owner: this handle outlived it (keep the \
                  SharedArray alive until every job using its handles has finished)"
+            ),
+            AliasWriterDied { pid } => write!(
+                f,
+                "this cluster node's agent (process {pid}) was killed while it changed the \
+                 node's array alias table: which local copy an array handle names can no \
+                 longer be looked up (the node's pool is gone with its agent)"
             ),
             Full { capacity } => write!(
                 f,

@@ -19,7 +19,10 @@
 //! snapshot's state load sees).
 //!
 //! **The table.** Fixed slots of atomics, written by the agent's one thread with a
-//! sequence word per slot (odd while it changes), read by the workers without locks.
+//! sequence word per slot (odd while it changes), read by the workers without locks. The
+//! table names the process making the change (pid and start time) before each odd
+//! sequence: a reader that finds a slot odd for long and that process gone fails the lookup
+//! with [`SharedError::AliasWriterDied`] rather than spinning for ever (`alias_in`).
 //! Copies are replaced by making the new one, pointing the slot at it, then dropping the
 //! old one; a worker that looked up the old one just before retries once its attach fails
 //! (`attach_alias`).
@@ -30,7 +33,7 @@ use super::{cache, readers, SharedError};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{fence, AtomicU64};
 use std::sync::{Arc, OnceLock};
-use zeroproc_shm::{AttachError, Layout, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
+use zeroproc_shm::{process, AttachError, Layout, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
 
 /// The environment variable holding the node's alias table's segment id (set by the node
 /// agent, inherited by its workers).
@@ -299,10 +302,18 @@ struct Slot {
 struct TableHeader {
     /// Slots ever used (a prefix of `slots`).
     used: AtomicU64,
+    /// The process that last began changing a slot: `pid << 32 | start` (the low 32 bits of
+    /// its start time, `process::start_time`), stored before the slot's odd sequence. A
+    /// reader that finds a sequence odd for long asks whether it still runs.
+    writer: AtomicU64,
     slots: [Slot; ALIAS_SLOTS],
 }
 
-const ALIAS_LAYOUT: Layout = Layout::new("zeroproc-array-aliases", 1).with_type::<TableHeader>();
+/// Version 2: the `writer` word.
+const ALIAS_LAYOUT: Layout = Layout::new("zeroproc-array-aliases", 2).with_type::<TableHeader>();
+
+/// Spins a reader makes on an odd sequence before it first asks whether the writer runs.
+const WRITER_SPINS: u32 = 1 << 10;
 
 fn memfd_words(id: &SegmentId) -> Option<(u64, u64)> {
     match *id {
@@ -367,7 +378,7 @@ impl AliasTable {
         }
         if copy.is_none() {
             match at {
-                Some(i) => write_slot(&t.slots[i], [0, 0, 0, 0]),
+                Some(i) => write_slot(t, i, [0, 0, 0, 0]),
                 None => return true,
             }
             return true;
@@ -377,7 +388,7 @@ impl AliasTable {
             None if used < ALIAS_SLOTS => used,
             None => return false,
         };
-        write_slot(&t.slots[i], [place, token, cplace, ctoken]);
+        write_slot(t, i, [place, token, cplace, ctoken]);
         if i == used {
             // Release: the slot's words before the count that makes readers look at it.
             t.used.store(used as u64 + 1, Release);
@@ -386,13 +397,30 @@ impl AliasTable {
     }
 }
 
-/// The seqlock write of one slot (the agent's thread only).
-fn write_slot(s: &Slot, words: [u64; 4]) {
-    // Relaxed + the Release fence: the odd sequence is ordered before the words (a reader
-    // that sees any new word then sees the odd or a later sequence on its re-read).
+/// This process as the table's `writer` word: `pid << 32 | low 32 bits of its start time`.
+fn writer_word() -> u64 {
+    u64::from(process::current_pid()) << 32 | process::current_start_time() as u32 as u64
+}
+
+/// Opens the seqlock write of slot `i` (odd sequence); returns the sequence before it.
+fn begin_write(t: &TableHeader, i: usize) -> u64 {
+    let s = &t.slots[i];
+    // Relaxed: published by the Release store of the odd sequence below (a reader that sees
+    // the odd sequence sees who made it).
+    t.writer.store(writer_word(), Relaxed);
     let seq = s.seq.load(Relaxed);
-    s.seq.store(seq + 1, Relaxed);
+    // Release: pairs with the reader's Acquire load of `seq` (the `writer` word above).
+    s.seq.store(seq + 1, Release);
+    // Release fence: the odd sequence is ordered before the words (a reader that sees any
+    // new word then sees the odd or a later sequence on its re-read).
     fence(Release);
+    seq
+}
+
+/// The seqlock write of slot `i` (the agent's thread only).
+fn write_slot(t: &TableHeader, i: usize, words: [u64; 4]) {
+    let s = &t.slots[i];
+    let seq = begin_write(t, i);
     for (w, v) in s.words.iter().zip(words) {
         // Relaxed: published by the Release store of the even sequence below.
         w.store(v, Relaxed);
@@ -413,20 +441,52 @@ fn table() -> Option<&'static Segment> {
         .as_ref()
 }
 
-/// What the alias table says about `id`: `None` if nothing (open `id` itself),
-/// `Some(copy)` if the node holds a copy of it.
-pub(crate) fn alias(id: &SegmentId) -> Option<SegmentId> {
-    let seg = table()?;
-    let (place, token) = memfd_words(id)?;
+/// What the alias table says about `id`: `Ok(None)` if nothing (open `id` itself),
+/// `Ok(Some(copy))` if the node holds a copy of it; `Err(AliasWriterDied)` if the node's
+/// agent died in the middle of changing a slot the lookup must read.
+pub(crate) fn alias(id: &SegmentId) -> Result<Option<SegmentId>, SharedError> {
+    match table() {
+        Some(seg) => alias_in(seg, id),
+        None => Ok(None),
+    }
+}
+
+/// [`alias`] in the table `seg`.
+///
+/// A slot's sequence is odd only while its writer changes it (five stores). A reader that
+/// finds it odd spins [`WRITER_SPINS`] times, then, between sleeps of a millisecond, asks
+/// whether the process in the `writer` word still runs (pid and start time, so a reused
+/// pid does not pass for it). The agent is the table's only writer, so once it is gone the
+/// slot stays odd for good: the lookup fails with the cause instead of spinning for ever.
+fn alias_in(seg: &Segment, id: &SegmentId) -> Result<Option<SegmentId>, SharedError> {
+    let Some((place, token)) = memfd_words(id) else { return Ok(None) };
     let t = table_of(seg);
     // Acquire: pairs with the Release store of `used` (the slots below it are written).
     let used = (t.used.load(Acquire) as usize).min(ALIAS_SLOTS);
     for s in &t.slots[..used] {
+        let mut spins = 0u32;
         let w = loop {
-            // Acquire: pairs with the writer's Release store of the even sequence.
+            // Acquire: pairs with the writer's Release stores of the odd sequence (so the
+            // `writer` word is its own) and of the even one (so the words are complete).
             let s1 = s.seq.load(Acquire);
             if s1 & 1 == 1 {
-                std::hint::spin_loop();
+                if spins < WRITER_SPINS {
+                    spins += 1;
+                    std::hint::spin_loop();
+                    continue;
+                }
+                // Relaxed: ordered by the Acquire load of the odd sequence above.
+                let w = t.writer.load(Relaxed);
+                let pid = (w >> 32) as u32;
+                if !process::is_running(pid, w as u32 as u64, true) {
+                    // Re-read: the sequence may have moved on just before the writer
+                    // exited (then the slot is whole: look again).
+                    if s.seq.load(Acquire) == s1 {
+                        return Err(SharedError::AliasWriterDied { pid });
+                    }
+                    continue;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
                 continue;
             }
             // Relaxed: validated by the sequence re-read below.
@@ -439,10 +499,10 @@ pub(crate) fn alias(id: &SegmentId) -> Option<SegmentId> {
             }
         };
         if w[1] == token && w[0] == place && w[3] != 0 {
-            return Some(memfd_id(w[2], w[3]));
+            return Ok(Some(memfd_id(w[2], w[3])));
         }
     }
-    None
+    Ok(None)
 }
 
 /// Attaches the copy `local` that the table gave for `id`, with `attach`; if that fails
@@ -455,7 +515,7 @@ pub(crate) fn attach_alias<M>(
     loop {
         match attach(&local) {
             Ok(m) => return Ok(m),
-            Err(e) => match alias(id) {
+            Err(e) => match alias(id)? {
                 Some(now) if now != local => local = now,
                 _ => return Err(e),
             },
@@ -528,5 +588,53 @@ mod tests {
         assert_eq!(tb.slots[0].words[1].load(Acquire), 0);
         assert!(t.set(&b, Some(&a)));
         assert_eq!(tb.used.load(Acquire), 1, "a freed slot is reused");
+    }
+
+    #[test]
+    fn a_lookup_fails_naming_the_agent_killed_mid_write_instead_of_spinning() {
+        let mut t = AliasTable::create().unwrap();
+        let a: SegmentId = "memfd:1:2:00000000000000aa".parse().unwrap();
+        let b: SegmentId = "memfd:3:4:00000000000000bb".parse().unwrap();
+        let c: SegmentId = "memfd:5:6:00000000000000cc".parse().unwrap();
+        assert!(t.set(&a, Some(&b)));
+        assert!(t.set(&c, Some(&b)));
+        // A worker's view of the table (what `table()` attaches through ALIAS_ENV).
+        let seg = Segment::attach(t.id(), ALIAS_LAYOUT).unwrap();
+        assert_eq!(alias_in(&seg, &c).unwrap(), Some(b.clone()));
+        // The writer (a forked process, as the agent is one) opens its write of slot 0 and
+        // is SIGKILLed before it ends it.
+        let st = zeroproc_testkit::fork_run(|| {
+            begin_write(table_of(&t.seg), 0);
+            // SAFETY: kills this forked child only.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        });
+        assert!(libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGKILL, "{st}");
+        let writer = (table_of(&seg).writer.load(Acquire) >> 32) as u32;
+        assert_ne!(writer, process::current_pid());
+        // Looking up `c` reads slot 0 first: it must fail, naming the dead writer, not spin.
+        let r = zeroproc_testkit::within(std::time::Duration::from_secs(20), move || {
+            alias_in(&seg, &c)
+        });
+        match r {
+            Err(e @ SharedError::AliasWriterDied { pid }) => {
+                assert_eq!(pid, writer);
+                assert!(e.to_string().contains(&format!("agent (process {pid}) was killed")));
+            }
+            r => panic!("expected AliasWriterDied, got {r:?}"),
+        }
+        // A live writer in the middle of its write is waited for, not failed.
+        let t2 = AliasTable::create().unwrap();
+        let seq = begin_write(table_of(&t2.seg), 0);
+        let w = [&a, &b].map(|x| memfd_words(x).unwrap());
+        for (k, v) in [w[0].0, w[0].1, w[1].0, w[1].1].into_iter().enumerate() {
+            table_of(&t2.seg).slots[0].words[k].store(v, Relaxed);
+        }
+        table_of(&t2.seg).used.store(1, Release);
+        let seg = Segment::attach(t2.id(), ALIAS_LAYOUT).unwrap();
+        let reader = std::thread::spawn(move || alias_in(&seg, &a));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!reader.is_finished(), "the reader waits for the live writer");
+        table_of(&t2.seg).slots[0].seq.store(seq + 2, Release);
+        assert_eq!(reader.join().unwrap().unwrap(), Some(b));
     }
 }

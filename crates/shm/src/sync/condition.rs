@@ -3,7 +3,7 @@
 use super::error::{LockResult, OwnerDied};
 use super::lock::LockGuard;
 use super::time;
-use crate::atomic::{AtomicU32, Ordering};
+use crate::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::futex::{self, WaitOutcome};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -45,8 +45,9 @@ use std::time::{Duration, Instant};
 /// ```
 #[repr(C)]
 pub struct Condition {
-    /// Bumped by every notify; waiters sleep on it.
-    seq: AtomicU32,
+    /// Bumped by every notify; waiters sleep on its low half. 64 bits, so that no number
+    /// of notifies made while a waiter is descheduled brings it back to the waiter's key.
+    seq: AtomicU64,
     /// Waiters between registering (under the lock) and returning from the futex.
     waiters: AtomicU32,
 }
@@ -69,7 +70,7 @@ impl Condition {
     /// c.notify_all(); // nobody waits: no syscall
     /// ```
     pub const fn new() -> Self {
-        Self { seq: AtomicU32::new(0), waiters: AtomicU32::new(0) }
+        Self { seq: AtomicU64::new(0), waiters: AtomicU32::new(0) }
     }
 
     /// Releases the lock, sleeps until notified (or spuriously woken), re-acquires the lock.
@@ -258,18 +259,36 @@ impl Condition {
         let key = self.seq.load(Ordering::Relaxed);
         let lock = guard.lock;
         drop(guard);
-        let notified = loop {
-            match futex::wait(&self.seq, key, deadline) {
-                WaitOutcome::Interrupted => continue,
-                WaitOutcome::Timeout => break false,
-                WaitOutcome::Woken | WaitOutcome::ValueChanged => break true,
-            }
-        };
+        let notified = self.sleep(key, deadline);
         // Relaxed: a counter; a stale high value only costs a notifier a futile syscall.
         self.waiters.fetch_sub(1, Ordering::Relaxed);
         match lock.lock() {
             Ok(g) => Ok((g, notified)),
             Err(died) => Err(died.map(|g| (g, notified))),
+        }
+    }
+
+    /// A registered waiter's sleep: until `seq` is no longer `key` (true) or `deadline`
+    /// passes (false). The kernel compares `seq`'s low half only: should exactly a multiple
+    /// of 2^32 notifies pass while the waiter is descheduled before its futex call, it
+    /// sleeps, and finds them after [`RECHECK`](time::RECHECK) by comparing all 64 bits.
+    fn sleep(&self, key: u64, deadline: Option<Instant>) -> bool {
+        loop {
+            let end = time::recheck_end(deadline);
+            // SAFETY: the low half of our own `seq`: aligned, mapped while `self` lives.
+            match unsafe { futex::wait_raw(futex::low_half(&self.seq), key as u32, Some(end)) } {
+                WaitOutcome::Interrupted => continue,
+                WaitOutcome::Woken | WaitOutcome::ValueChanged => return true,
+                WaitOutcome::Timeout => {
+                    // Relaxed: a look at the counter; the lock orders what the caller reads.
+                    if self.seq.load(Ordering::Relaxed) != key {
+                        return true;
+                    }
+                    if time::expired(deadline) {
+                        return false;
+                    }
+                }
+            }
         }
     }
 
@@ -300,8 +319,8 @@ impl Condition {
 }
 
 #[cold]
-fn wake(word: &AtomicU32, n: u32) {
-    futex::wake(word, n);
+fn wake(word: &AtomicU64, n: u32) {
+    futex::wake_raw(futex::low_half(word), n);
 }
 
 impl fmt::Debug for Condition {
@@ -336,5 +355,21 @@ mod tests {
             drop(g);
         });
         assert!(!lock.is_locked());
+    }
+
+    /// A waiter descheduled between its registration and its futex call while exactly
+    /// 2^32 notifies passed: with the 32-bit `seq` the kernel found the waiter's key
+    /// again, and the waiter slept to its deadline (for ever without one), told it was not
+    /// notified.
+    #[test]
+    fn a_waiter_stalled_across_2_pow_32_notifies_is_woken() {
+        let cond = Condition::new();
+        // Registration (`wait_until`'s first steps, under the lock).
+        cond.waiters.fetch_add(1, Ordering::Relaxed);
+        let key = cond.seq.load(Ordering::Relaxed);
+        // What 2^32 notifies leave.
+        cond.seq.fetch_add(1 << 32, Ordering::Relaxed);
+        assert!(cond.sleep(key, Some(Instant::now() + Duration::from_secs(20))));
+        cond.waiters.fetch_sub(1, Ordering::Relaxed);
     }
 }

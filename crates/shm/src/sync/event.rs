@@ -1,25 +1,26 @@
 //! `Event`: a flag processes can wait on (Python's `threading.Event`).
 
 use super::time::{self, SPIN_LIMIT};
-use crate::atomic::{spin_hint, AtomicU32, Ordering};
+use crate::atomic::{spin_hint, AtomicU64, Ordering};
 use crate::futex::{self, WaitOutcome};
 use std::fmt;
 use std::time::{Duration, Instant};
 
 /// The flag itself.
-const SET: u32 = 1;
+const SET: u64 = 1;
 /// Set while a waiter may sleep on the word: `set` must `futex_wake`.
-const WAITERS: u32 = 2;
-/// Generation: bits 2..32, bumped by every `set` that changes the flag.
-const GEN_ONE: u32 = 4;
+const WAITERS: u64 = 2;
+/// Generation: bits 2..64, bumped by every `set` that changes the flag.
+const GEN_ONE: u64 = 4;
 
 /// A flag that processes (or threads) can set, clear and wait for.
 ///
-/// One 32-bit word: the flag, a "waiters" bit, and a generation counter bumped by every
-/// `set`. A waiter returns `true` once the flag is set **or** a `set` happened after it
-/// began waiting, so a `set` immediately followed by `clear` still wakes every waiter (as
-/// with Python's `Event`). `set` makes the futex wake syscall only when someone sleeps.
-/// All-zero bytes are a valid, clear `Event`.
+/// One 64-bit word: the flag, a "waiters" bit, and a 62-bit generation counter bumped by
+/// every `set`. A waiter returns `true` once the flag is set **or** a `set` happened after
+/// it began waiting, so a `set` immediately followed by `clear` still wakes every waiter
+/// (as with Python's `Event`), however many pulses pass while it is descheduled. `set`
+/// makes the futex wake syscall only when someone sleeps. All-zero bytes are a valid,
+/// clear `Event`.
 ///
 /// **Death:** a waiter that dies is harmless (at most one futile wake syscall later); a
 /// process that dies before calling `set` leaves waiters waiting until their timeouts.
@@ -37,7 +38,7 @@ const GEN_ONE: u32 = 4;
 /// ```
 #[repr(C)]
 pub struct Event {
-    word: AtomicU32,
+    word: AtomicU64,
 }
 
 impl Default for Event {
@@ -54,7 +55,7 @@ impl Event {
     /// assert!(!zeroproc_shm::sync::Event::new().is_set());
     /// ```
     pub const fn new() -> Self {
-        Self { word: AtomicU32::new(0) }
+        Self { word: AtomicU64::new(0) }
     }
 
     /// Sets the flag and wakes every waiter. Does nothing if the flag is already set.
@@ -88,6 +89,16 @@ impl Event {
         if v & WAITERS != 0 {
             wake_all(&self.word);
         }
+    }
+
+    /// Test hook: what `n` ≥ 1 `set`/`clear` pulses from now leave (the generation `n`
+    /// steps on, the flag and the waiters bit clear), without making them.
+    #[cfg(test)]
+    fn pulsed(&self, n: u64) {
+        // Relaxed: single-threaded test setup.
+        let v = self.word.load(Ordering::Relaxed);
+        let new = v.wrapping_add(GEN_ONE.wrapping_mul(n)) & !(SET | WAITERS);
+        self.word.store(new, Ordering::Relaxed);
     }
 
     /// Clears the flag (waiters that already returned are unaffected).
@@ -170,8 +181,8 @@ impl Event {
     }
 
     #[cold]
-    fn wait_slow(&self, gen: u32, deadline: Option<Instant>) -> bool {
-        let fired = |v: u32| v & SET != 0 || v & !(SET | WAITERS) != gen;
+    fn wait_slow(&self, gen: u64, deadline: Option<Instant>) -> bool {
+        let fired = |v: u64| v & SET != 0 || v & !(SET | WAITERS) != gen;
         for _ in 0..SPIN_LIMIT {
             // Acquire: pairs with the Release CAS in `set`.
             if fired(self.word.load(Ordering::Acquire)) {
@@ -198,9 +209,18 @@ impl Event {
                     continue;
                 }
             }
-            // The kernel compares the word with `v | WAITERS` atomically with queueing us:
-            // a `set` after our CAS changes the word, so we either are woken or do not sleep.
-            if futex::wait(&self.word, v | WAITERS, deadline) == WaitOutcome::Timeout {
+            // The kernel compares the word's low half with that of `v | WAITERS`
+            // atomically with queueing us: a `set` after our CAS changes it (the flag and
+            // the generation's low bits), so we either are woken or do not sleep — unless
+            // exactly a multiple of 2^30 pulses passed while we were descheduled between
+            // the CAS and the call: then the low halves match, and the sleep ends after
+            // `RECHECK` to compare all 62 generation bits above.
+            let end = time::recheck_end(deadline);
+            // SAFETY: the low half of our own word: aligned, mapped while `self` lives.
+            let r = unsafe {
+                futex::wait_raw(futex::low_half(&self.word), (v | WAITERS) as u32, Some(end))
+            };
+            if r == WaitOutcome::Timeout && time::expired(deadline) {
                 // Acquire: pairs with the Release CAS in `set`.
                 return fired(self.word.load(Ordering::Acquire));
             }
@@ -209,8 +229,8 @@ impl Event {
 }
 
 #[cold]
-fn wake_all(word: &AtomicU32) {
-    futex::wake(word, u32::MAX);
+fn wake_all(word: &AtomicU64) {
+    futex::wake_raw(futex::low_half(word), u32::MAX);
 }
 
 impl fmt::Debug for Event {
@@ -249,5 +269,45 @@ mod tests {
         assert_eq!(ev.word.load(Ordering::Relaxed), WAITERS);
         ev.set();
         assert_eq!(ev.word.load(Ordering::Relaxed), GEN_ONE | SET);
+    }
+
+    /// A waiter descheduled (after it read the generation) across exactly 2^30 pulses:
+    /// with the 30-bit generation the word was as it had left it, and the waiter waited
+    /// on to its deadline (for ever without one) though every pulse was for it.
+    #[test]
+    fn a_waiter_stalled_across_2_pow_30_pulses_still_returns_true() {
+        // The hook leaves what real pulses leave.
+        let (a, b) = (Event::new(), Event::new());
+        for _ in 0..3 {
+            a.set();
+            a.clear();
+        }
+        b.pulsed(3);
+        assert_eq!(a.word.load(Ordering::Relaxed), b.word.load(Ordering::Relaxed));
+        let ev = Event::new();
+        let g0 = ev.word.load(Ordering::Relaxed) & !(SET | WAITERS);
+        ev.pulsed(1 << 30);
+        assert!(ev.wait_slow(g0, Some(Instant::now() + Duration::from_secs(20))));
+        ev.pulsed((1 << 32) - (1 << 30));
+        assert!(ev.wait_slow(g0, Some(Instant::now() + Duration::from_secs(20))));
+    }
+
+    /// The same stall just before the futex call: the kernel, comparing 32 bits, lets the
+    /// waiter sleep; it must look at the whole generation again after `RECHECK`.
+    #[test]
+    fn a_sleeper_whose_low_half_matches_after_2_pow_30_pulses_looks_again() {
+        let ev = Event::new();
+        std::thread::scope(|s| {
+            let t = s.spawn(|| ev.wait_timeout(Duration::from_secs(30)));
+            // Relaxed: test polling for the waiter's WAITERS bit.
+            while ev.word.load(Ordering::Relaxed) & WAITERS == 0 {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            // 2^30 generations on, the low half (flag, waiters bit, low generation bits)
+            // unchanged, nobody woken: as if the pulses passed before it was queued.
+            ev.word.fetch_add(GEN_ONE << 30, Ordering::Relaxed);
+            assert!(t.join().unwrap(), "the pulses were lost");
+        });
     }
 }

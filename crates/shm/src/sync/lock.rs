@@ -4,14 +4,20 @@
 use super::error::{LockResult, LockTimeoutError, OwnerDied, TryLockError};
 use super::owner::{self, PID_MASK};
 use super::time::{self, Slices, SPIN_LIMIT};
-use crate::atomic::{spin_hint, AtomicU32, Ordering};
+use crate::atomic::{spin_hint, AtomicU64, Ordering};
 use crate::futex::{self, WaitOutcome};
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
 /// Set while a waiter may sleep on the word: the releaser must `futex_wake`.
-const WAITERS: u32 = 1 << 31;
+const WAITERS: u64 = 1 << 31;
+
+/// The futex half of the word (bits 0..32: pid and `WAITERS`) as the kernel compares it.
+#[inline]
+fn low(w: u64) -> u32 {
+    w as u32
+}
 
 /// How an internal acquire ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,9 +33,10 @@ pub(super) enum Acquired {
 /// A robust mutual-exclusion lock that works between processes (in a shared-memory
 /// segment) and between threads.
 ///
-/// One 32-bit word: `0` when free, otherwise the owner's pid, plus a "waiters" bit. An
-/// uncontended `lock` is one compare-and-swap; an uncontended unlock is one swap (the futex
-/// wake syscall happens only when someone sleeps). All-zero bytes are a valid unlocked
+/// One 64-bit word: `0` when free, otherwise the owner's pid and the low 32 bits of its
+/// start time, plus a "waiters" bit. An uncontended `lock` is one compare-and-swap; an
+/// uncontended unlock is one swap (the futex wake syscall happens only when someone
+/// sleeps; sleepers wait on the word's pid half). All-zero bytes are a valid unlocked
 /// `Lock`.
 ///
 /// **Robust:** when a process dies holding the lock, the next acquirer gets it with an
@@ -42,9 +49,12 @@ pub(super) enum Acquired {
 ///   process still exclude each other (through the guard), but recovery happens only when
 ///   the whole process has exited. Do not `fork` while holding a guard: the child's copy
 ///   of the guard would unlock the parent's lock.
-/// * **Pid reuse** can only *delay* recovery: if the dead owner's pid is reused before a
-///   waiter checks, the waiter sees a live process and keeps waiting until that one exits.
-///   It can never let two owners in. Processes must share a pid namespace.
+/// * **Pid reuse** does not hide a dead owner: the word records the owner's start time
+///   too (`/proc/PID/stat`), so a process that got the dead owner's pid — another one, or
+///   the waiter itself — is told apart from it. It can never let two owners in (the
+///   takeover CAS expects the exact word). Processes must share a pid namespace; where
+///   `/proc` cannot be read the pid alone decides, and a reused pid delays recovery until
+///   the new process exits.
 /// * No fairness guarantee (a running thread may barge ahead of a woken sleeper).
 ///
 /// **Between processes**, a `Lock` must live in shared memory: `Lock::new()` is an
@@ -74,7 +84,7 @@ pub(super) enum Acquired {
 /// ```
 #[repr(C)]
 pub struct Lock {
-    word: AtomicU32,
+    word: AtomicU64,
 }
 
 impl Default for Lock {
@@ -92,7 +102,7 @@ impl Lock {
     /// assert!(!lock.is_locked());
     /// ```
     pub const fn new() -> Self {
-        Self { word: AtomicU32::new(0) }
+        Self { word: AtomicU64::new(0) }
     }
 
     /// Blocks until the lock is acquired.
@@ -206,8 +216,19 @@ impl Lock {
     /// ```
     pub fn owner(&self) -> Option<u32> {
         // Relaxed: a snapshot; it orders nothing.
-        let pid = self.word.load(Ordering::Relaxed) & PID_MASK;
+        let pid = low(self.word.load(Ordering::Relaxed)) & PID_MASK;
         (pid != 0).then_some(pid)
+    }
+
+    /// The owner part of the word (`stamp << 32 | pid`, 0 when free; a racy snapshot).
+    pub(super) fn owner_word(&self) -> u64 {
+        // Relaxed: a snapshot; `RLock::held_by_me` explains why that suffices there.
+        self.word.load(Ordering::Relaxed) & !WAITERS
+    }
+
+    /// The word's pid half, where sleepers wait.
+    fn futex_addr(&self) -> *const u32 {
+        futex::low_half(&self.word)
     }
 
     fn guard(&self) -> LockGuard<'_> {
@@ -218,7 +239,7 @@ impl Lock {
     /// behind every blocking form of `Lock` and `RLock`.
     #[inline]
     pub(super) fn acquire(&self, deadline: Option<Instant>) -> Acquired {
-        let me = owner::my_pid();
+        let me = owner::my_owner();
         // Acquire: pairs with the Release swap in `release`, so everything the previous
         // holder wrote under the lock is visible to us.
         if self.word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
@@ -230,7 +251,7 @@ impl Lock {
     /// One attempt: `None` when a live owner holds the lock.
     #[inline]
     pub(super) fn try_acquire(&self) -> Option<Acquired> {
-        let me = owner::my_pid();
+        let me = owner::my_owner();
         // Acquire: pairs with the Release swap in `release`.
         match self.word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => Some(Acquired::Clean),
@@ -241,11 +262,13 @@ impl Lock {
 
     /// If the owner recorded in `seen` has exited, replaces `seen` by `me | extra` and
     /// returns true. Of several concurrent takers at most one succeeds (the CAS expects the
-    /// exact word observed, and a dead process can never store that word again).
+    /// exact word observed, and a dead process can never store that word again: a later
+    /// process with its pid has another start time). An owner word with our pid and another
+    /// stamp is an earlier process that had our pid: gone, not us.
     #[cold]
-    fn take_over(&self, me: u32, seen: u32, extra: u32) -> bool {
-        let pid = seen & PID_MASK;
-        if pid == 0 || pid == me || !owner::is_gone(pid) {
+    fn take_over(&self, me: u64, seen: u64, extra: u64) -> bool {
+        let owner = seen & !WAITERS;
+        if owner == 0 || owner == me || !owner::owner_is_gone(owner) {
             return false;
         }
         // Acquire: pairs with the Release swap of the last regular `release`. The dead
@@ -255,7 +278,7 @@ impl Lock {
     }
 
     #[cold]
-    fn acquire_slow(&self, me: u32, deadline: Option<Instant>) -> Acquired {
+    fn acquire_slow(&self, me: u64, deadline: Option<Instant>) -> Acquired {
         // Phase 1: spin while the holder is likely to release soon and nobody sleeps yet.
         for _ in 0..SPIN_LIMIT {
             // Relaxed: a hint only; the CAS acquires.
@@ -306,9 +329,13 @@ impl Lock {
                 }
             }
             let end = slices.next_end(deadline);
-            // The kernel re-checks `word == c | WAITERS` atomically with queueing us, so a
-            // release between our CAS and this call makes it return at once.
-            if futex::wait(&self.word, c | WAITERS, Some(end)) != WaitOutcome::Timeout {
+            // The kernel re-checks the pid half `== low(c | WAITERS)` atomically with
+            // queueing us, so a release between our CAS and this call (the swap to 0) makes
+            // it return at once. (A change of the stamp half alone — the same pid taken
+            // over by a later process — is seen after the slice.)
+            // SAFETY: the pid half of our own word: aligned, mapped while `self` lives.
+            let r = unsafe { futex::wait_raw(self.futex_addr(), low(c | WAITERS), Some(end)) };
+            if r != WaitOutcome::Timeout {
                 continue; // woken, value changed or interrupted: look again
             }
             // A slice passed with the word unchanged: is the owner still alive?
@@ -328,7 +355,7 @@ impl Lock {
     pub(super) fn release(&self) {
         // Release: pairs with the Acquire CAS of the next owner in `acquire`/`try_acquire`.
         let prev = self.word.swap(0, Ordering::Release);
-        debug_assert_eq!(prev & PID_MASK, owner::my_pid(), "released a lock we do not own");
+        debug_assert_eq!(low(prev) & PID_MASK, owner::my_pid(), "released a lock we do not own");
         if prev & WAITERS != 0 {
             self.wake_one();
         }
@@ -336,19 +363,19 @@ impl Lock {
 
     #[cold]
     fn wake_one(&self) {
-        futex::wake(&self.word, 1);
+        futex::wake_raw(self.futex_addr(), 1);
     }
 
     /// Test hook: overwrite the word (forging a dead owner).
     #[cfg(test)]
-    pub(super) fn set_raw(&self, w: u32) {
+    pub(super) fn set_raw(&self, w: u64) {
         // Relaxed: single-threaded test setup.
         self.word.store(w, Ordering::Relaxed);
     }
 
     /// Test hook: the raw word.
     #[cfg(test)]
-    pub(super) fn raw(&self) -> u32 {
+    pub(super) fn raw(&self) -> u64 {
         // Relaxed: test inspection.
         self.word.load(Ordering::Relaxed)
     }
@@ -359,7 +386,7 @@ impl fmt::Debug for Lock {
         // Relaxed: a snapshot for printing.
         let w = self.word.load(Ordering::Relaxed);
         f.debug_struct("Lock")
-            .field("owner", &(w & PID_MASK))
+            .field("owner", &(low(w) & PID_MASK))
             .field("waiters", &(w & WAITERS != 0))
             .finish()
     }
@@ -422,12 +449,18 @@ impl fmt::Debug for LockGuard<'_> {
 pub(super) mod tests {
     use super::*;
 
-    /// A pid that certainly belongs to no running process: an exited, reaped child.
-    pub(crate) fn dead_pid() -> u32 {
+    /// A pid that certainly belongs to no running process: an exited, reaped child (as a
+    /// lock word's owner, without a start-time stamp).
+    pub(crate) fn dead_pid() -> u64 {
         let mut c = std::process::Command::new("true").spawn().unwrap();
         let pid = c.id();
         c.wait().unwrap();
-        pid
+        pid.into()
+    }
+
+    /// Another process that had this process's pid: our pid, another start-time stamp.
+    fn my_pid_earlier() -> u64 {
+        owner::my_owner() ^ (0x5a << 32)
     }
 
     #[test]
@@ -437,7 +470,7 @@ pub(super) mod tests {
         lock.set_raw(dead | WAITERS);
         match lock.try_lock() {
             Err(TryLockError::OwnerDied(g)) => {
-                assert_eq!(lock.raw(), owner::my_pid() | WAITERS);
+                assert_eq!(lock.raw(), owner::my_owner() | WAITERS);
                 drop(g.into_inner());
             }
             r => panic!("expected OwnerDied, got {r:?}"),
@@ -463,7 +496,8 @@ pub(super) mod tests {
     fn a_live_foreign_owner_is_waited_for_and_then_recovered_from() {
         let lock = Lock::new();
         let mut c = std::process::Command::new("sleep").arg("30").spawn().unwrap();
-        lock.set_raw(c.id());
+        let start = crate::process::start_time(c.id()).unwrap();
+        lock.set_raw(u64::from(start as u32) << 32 | u64::from(c.id()));
         assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
         let r = lock.lock_timeout(Duration::from_millis(30));
         assert!(matches!(r, Err(LockTimeoutError::Timeout)));
@@ -471,6 +505,50 @@ pub(super) mod tests {
         let r = lock.lock_timeout(Duration::from_secs(10));
         assert!(matches!(r, Err(LockTimeoutError::OwnerDied(_))), "{r:?}");
         drop(r);
+        c.wait().unwrap();
+    }
+
+    /// A holder that died and whose pid this process got: before the start-time stamp its
+    /// word looked like ours, so `lock` waited for itself for ever.
+    #[test]
+    fn a_dead_holder_whose_pid_is_now_ours_is_taken_over() {
+        let lock = Lock::new();
+        lock.set_raw(my_pid_earlier());
+        match lock.try_lock() {
+            Err(TryLockError::OwnerDied(g)) => drop(g.into_inner()),
+            r => panic!("expected OwnerDied, got {r:?}"),
+        }
+        lock.set_raw(my_pid_earlier() | WAITERS);
+        let r = lock.lock_timeout(Duration::from_secs(10));
+        assert!(matches!(r, Err(LockTimeoutError::OwnerDied(_))), "{r:?}");
+        drop(r);
+        lock.set_raw(my_pid_earlier());
+        let g = lock.lock().expect_err("the earlier process died").into_inner();
+        assert_eq!(lock.raw(), owner::my_owner() | WAITERS);
+        drop(g);
+        // Held by another thread of this very process: waited for, never taken over.
+        let g = lock.lock().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+                let r = lock.lock_timeout(Duration::from_millis(30));
+                assert!(matches!(r, Err(LockTimeoutError::Timeout)), "{r:?}");
+            });
+        });
+        drop(g);
+    }
+
+    /// A holder that died and whose pid a live process got: told apart by its start time.
+    #[test]
+    fn a_dead_holder_whose_pid_a_live_process_got_is_taken_over() {
+        let lock = Lock::new();
+        let mut c = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let start = crate::process::start_time(c.id()).unwrap() as u32;
+        lock.set_raw(u64::from(start ^ 0x5a) << 32 | u64::from(c.id()) | WAITERS);
+        let r = lock.lock_timeout(Duration::from_secs(10));
+        assert!(matches!(r, Err(LockTimeoutError::OwnerDied(_))), "{r:?}");
+        drop(r);
+        c.kill().unwrap();
         c.wait().unwrap();
     }
 }

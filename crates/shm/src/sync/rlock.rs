@@ -183,14 +183,16 @@ impl RLock {
 
     /// Whether the calling thread owns the lock.
     ///
-    /// The word's pid equals ours only while a thread of this process holds the lock, and
+    /// The word's owner (pid and start-time stamp) equals ours only while a thread of this
+    /// process holds the lock — an earlier process that had our pid (and maybe a thread id
+    /// equal to ours: a main thread's is its pid) has another stamp — and
     /// `tid` equals our thread id only if *we* stored it (thread ids are unique among live
     /// threads and we reset it before releasing), so Relaxed loads suffice: we can only
     /// observe our own tid through our own program order.
     #[inline]
     fn held_by_me(&self) -> bool {
         // Relaxed: see above; no data is read on the strength of this check.
-        self.lock.owner() == Some(owner::my_pid())
+        self.lock.owner_word() == owner::my_owner()
             && self.tid.load(Ordering::Relaxed) == owner::my_tid()
     }
 
@@ -303,5 +305,21 @@ mod tests {
         drop((g2, g));
         assert!(!r.is_locked());
         assert_eq!(r.tid.load(Ordering::Relaxed), 0);
+    }
+
+    /// An earlier process with our pid died holding it, in the thread whose id is ours
+    /// (a main thread's id is its pid): before the start-time stamp, `lock` took that for
+    /// re-entry and went on counting the dead holder's depth, never releasing.
+    #[test]
+    fn a_dead_holder_with_our_pid_and_tid_is_not_re_entered() {
+        let r = RLock::new();
+        r.lock.set_raw(owner::my_owner() ^ (0x5a << 32));
+        r.tid.store(owner::my_tid(), Ordering::Relaxed);
+        r.count.store(3, Ordering::Relaxed);
+        assert_eq!(r.depth(), 0, "not ours");
+        let g = r.lock().expect_err("the earlier process died").into_inner();
+        assert_eq!(r.depth(), 1);
+        drop(g);
+        assert!(!r.is_locked());
     }
 }

@@ -11,6 +11,22 @@ const FIRST_SLICE: Duration = Duration::from_millis(1);
 /// (plus scheduling), once the waiter's slices have grown.
 pub(super) const MAX_SLICE: Duration = Duration::from_millis(64);
 
+/// How long a sleeper on a 64-bit counter's low half sleeps at most before it compares the
+/// whole counter again (`Event`, `Condition`): the kernel compares only 32 bits, so a
+/// sleeper stalled just before its futex call across a multiple of 2^32 (`Condition`) or
+/// 2^30 (`Event`) changes would otherwise sleep through them until the next change.
+pub(super) const RECHECK: Duration = Duration::from_secs(1);
+
+/// The end of a sleep that must look again after [`RECHECK`]: `deadline` if sooner.
+pub(super) fn recheck_end(deadline: Option<Instant>) -> Instant {
+    let now = Instant::now();
+    let end = now.checked_add(RECHECK).unwrap_or(now);
+    match deadline {
+        Some(d) if d < end => d,
+        _ => end,
+    }
+}
+
 pub(super) use crate::wait::deadline_after;
 
 /// Whether `deadline` (if any) has passed.

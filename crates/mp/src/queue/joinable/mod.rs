@@ -417,6 +417,62 @@ mod tests {
         q.join();
     }
 
+    /// Consumers come and go, more of them than the table has entries, each exiting with
+    /// its value reported by the parent (as a supervisor would); then one dies holding a
+    /// task. Before dead takers' entries were reclaimed the table stayed full of the first
+    /// ones, the last was not tracked, and the note named only processes whose values had
+    /// long been reported.
+    #[test]
+    fn consumers_that_come_and_go_never_fill_the_takers_table() {
+        use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+        let q = JoinableQueue::<u64>::new(4).unwrap();
+        let consumer = || {
+            // A fresh process: whatever the test binary's other threads did to the
+            // process-wide rate limit before the fork does not apply.
+            super::takers::SKIP.store(0, Relaxed);
+            q.get().unwrap();
+        };
+        for i in 0..3 * super::takers::TAKERS as u64 {
+            q.put(i).unwrap();
+            zeroproc_testkit::fork_run(consumer);
+            q.task_done().unwrap();
+        }
+        assert_eq!(q.unfinished_tasks(), 0);
+        // SAFETY: a fresh anonymous shared mapping of one page, unmapped below; the forked
+        // child writes its pid there.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(page, libc::MAP_FAILED);
+        // SAFETY: page-aligned, zeroed, mapped until the munmap below.
+        let victim_pid = unsafe { &*page.cast::<AtomicU32>() };
+        q.put(99).unwrap();
+        zeroproc_testkit::fork_run(|| {
+            consumer();
+            victim_pid.store(std::process::id(), Relaxed);
+        });
+        let victim = victim_pid.load(Relaxed);
+        assert_ne!(victim, 0);
+        let dead = super::takers::dead_takers(&q.q.map.header().tasks.0);
+        assert!(dead.contains(&(victim, 1)), "victim {victim} not tracked: {dead:?}");
+        let mut notes = Vec::new();
+        let soon = std::time::Instant::now() + Duration::from_millis(500);
+        assert!(q.join_noting(Some(soon), Duration::from_millis(10), |n| notes.push(n)).is_err());
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains(&format!("process {victim} took 1 value")), "{}", notes[0]);
+        q.task_done().unwrap();
+        q.join();
+        // SAFETY: the mapping made above; nothing uses it any more.
+        assert_eq!(unsafe { libc::munmap(page, 4096) }, 0);
+    }
+
     #[test]
     fn a_join_on_live_consumers_writes_no_note() {
         let q = JoinableQueue::<u64>::new(4).unwrap();

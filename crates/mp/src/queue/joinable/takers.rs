@@ -12,13 +12,36 @@
 //! process reporting for values it did not take leaves the taker's entry as it is, which
 //! can make the note name a process whose values were reported by someone else).
 //!
+//! **Dead takers' entries are reclaimed.** An entry is only freed by its own process's
+//! `task_done`s, so a consumer that exits with a count above 0 (killed, or its values
+//! reported by another process) kept its entry for good, and once [`TAKERS`] such
+//! processes had come and gone no new taker was tracked: a long-running program whose
+//! consumers come and go lost the note for the very consumer that later died holding a
+//! task (the note named only old, long-reported processes). Now a taker that finds no
+//! entry of its own and none free takes over the entry of a process that is gone (CAS
+//! from the exact word seen, so one taker wins each entry; a process that is gone never
+//! writes its word again). The dead process's unreported count is dropped with it: the
+//! table names the most recent dead takers, not the oldest. A scan that finds every
+//! entry's process alive makes this process skip the next [`SKIP_AFTER_FULL`] untracked
+//! takes (across its queues) before scanning again, so more live consumers than entries do
+//! not pay a liveness probe per entry on every get.
+//!
 //! Not tracked: a consumer killed between the ring's hand-over and its increment (a few
-//! instructions), and takers beyond the table's [`TAKERS`] entries. All orderings are
+//! instructions), and takers beyond the table's [`TAKERS`] entries while all of those are
+//! alive. A pid reused by a later taker continues the dead one's entry (the word has no
+//! room for a start time); that only keeps an old count in the note. All orderings are
 //! Relaxed: the table is a diagnostic; the task count itself is `unfinished`.
 
 use crate::channel::header::Tasks;
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
 use zeroproc_shm::process::{current_pid, is_alive};
+
+/// Untracked takes this process skips after a reclaim scan found every entry alive.
+pub(crate) const SKIP_AFTER_FULL: u32 = 1023;
+
+/// Untracked takes left to skip before the next reclaim scan (process-wide).
+pub(crate) static SKIP: AtomicU32 = AtomicU32::new(0);
 
 /// Entries in the table (they fill the rest of the task line's 128 bytes).
 pub(crate) const TAKERS: usize = 14;
@@ -41,12 +64,28 @@ pub(crate) fn took(tasks: &Tasks) {
             return;
         }
     }
+    let first = (u64::from(me) << 32) | 1;
     for e in &tasks.taken {
-        if e.compare_exchange(0, (u64::from(me) << 32) | 1, Relaxed, Relaxed).is_ok() {
+        if e.compare_exchange(0, first, Relaxed, Relaxed).is_ok() {
             return;
         }
     }
-    // Table full: not tracked.
+    // Table full: take over a dead taker's entry, unless a recent scan found none.
+    // Relaxed: a process-local rate limit; a race only skips or scans once more.
+    if SKIP.load(Relaxed) > 0 {
+        SKIP.fetch_sub(1, Relaxed);
+        return;
+    }
+    for e in &tasks.taken {
+        let w = e.load(Relaxed);
+        if (w == 0 || !is_alive(pid_of(w)))
+            && e.compare_exchange(w, first, Relaxed, Relaxed).is_ok()
+        {
+            return;
+        }
+    }
+    // Every entry's process is alive: not tracked.
+    SKIP.store(SKIP_AFTER_FULL, Relaxed);
 }
 
 /// This process reported one value done: one less on its entry, if it has any.
