@@ -36,6 +36,38 @@ fn inner_drops_a_running_child_and_fails() {
     }
 }
 
+/// Handles kept alive past the end of the test (never dropped), as a program keeps its
+/// workers in a global registry.
+static KEPT: std::sync::Mutex<Vec<Process>> = std::sync::Mutex::new(Vec::new());
+
+#[test]
+fn inner_keeps_a_running_child_in_a_static() {
+    if let Some(path) = std::env::var_os(FILE_ENV) {
+        let p = Process::spawn(write_late, path.to_string_lossy().into_owned()).unwrap();
+        KEPT.lock().unwrap().push(p);
+    }
+}
+
+#[test]
+fn inner_exits_with_a_running_child_in_a_local() {
+    if let Some(path) = std::env::var_os(FILE_ENV) {
+        let _p = Process::spawn(write_late, path.to_string_lossy().into_owned()).unwrap();
+        // Python's `sys.exit(3)` in `main`: its atexit joins the children all the same.
+        std::process::exit(3);
+    }
+}
+
+#[test]
+fn inner_joins_its_child_then_exits() {
+    if let Some(path) = std::env::var_os(FILE_ENV) {
+        let mut p = Process::spawn(write_late, path.to_string_lossy().into_owned()).unwrap();
+        p.join().unwrap();
+        std::fs::write(&path, "joined").unwrap();
+        // The handle is alive; its child was reaped: nothing is waited for at exit.
+        std::process::exit(4);
+    }
+}
+
 /// Runs test `name` of this binary alone; its exit code, and what the child wrote by then.
 fn run_inner(name: &str) -> (Option<i32>, Option<String>) {
     let path = std::env::temp_dir().join(format!("zp-exit-join-{}-{name}", std::process::id()));
@@ -64,4 +96,34 @@ fn a_failing_test_binary_waits_at_exit_for_a_dropped_running_child() {
     let (code, wrote) = run_inner("inner_drops_a_running_child_and_fails");
     assert_eq!(code, Some(101), "libtest's exit code for a failed test");
     assert_eq!(wrote.as_deref(), Some("done"), "the child had not finished when the binary exited");
+}
+
+/// Python's exit joins every non-daemon child still running (`multiprocessing`'s
+/// `_exit_function` over `active_children()`), whether or not the program still holds its
+/// `Process` object. Before (user27), only children whose handle had been dropped were
+/// waited for: one whose handle sat in a static registry ran on alone after the binary
+/// exited (measured: the program ended in 9 ms, its child wrote 0.7 s later; CPython 3.11
+/// waited for it).
+#[test]
+fn a_test_binary_waits_at_exit_for_a_running_child_whose_handle_it_still_holds() {
+    let (code, wrote) = run_inner("inner_keeps_a_running_child_in_a_static");
+    assert_eq!(code, Some(0));
+    assert_eq!(wrote.as_deref(), Some("done"), "the child had not finished when the binary exited");
+}
+
+/// `std::process::exit` (Python's `sys.exit`) skips the drop of the handles in locals:
+/// their children are waited for all the same, and the exit code is kept.
+#[test]
+fn exit_waits_for_a_running_child_whose_handle_is_in_a_local() {
+    let (code, wrote) = run_inner("inner_exits_with_a_running_child_in_a_local");
+    assert_eq!(code, Some(3));
+    assert_eq!(wrote.as_deref(), Some("done"), "the child had not finished when the binary exited");
+}
+
+/// A child already joined is not waited for again (its pid may belong to another process).
+#[test]
+fn exit_after_a_join_does_not_wait_again() {
+    let (code, wrote) = run_inner("inner_joins_its_child_then_exits");
+    assert_eq!(code, Some(4));
+    assert_eq!(wrote.as_deref(), Some("joined"));
 }

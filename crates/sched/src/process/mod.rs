@@ -246,10 +246,19 @@ impl Reap {
     fn poll(&mut self, lost: impl FnOnce() -> Exit) -> Option<Exit> {
         if self.exit.is_none() {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(reap::try_wait) {
-                self.exit = Some(to_exit(st, lost));
+                self.ended(st, lost);
             }
         }
         self.exit
+    }
+
+    /// Records how the reaped child ended; exit no longer waits for it (`orphans::track`:
+    /// its pid may now be reused).
+    fn ended(&mut self, st: std::process::ExitStatus, lost: impl FnOnce() -> Exit) {
+        self.exit = Some(to_exit(st, lost));
+        if let Some(c) = &self.child {
+            orphans::untrack(c.id());
+        }
     }
 }
 
@@ -474,6 +483,10 @@ impl Process {
             cmd.spawn()
         }
         .map_err(ProcessError::Io)?;
+        if !self.daemon {
+            // Python joins its non-daemon children at exit, held or not.
+            orphans::track(child.id());
+        }
         self.seg = Some(seg);
         self.pid = Some(child.id());
         self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child = Some(child);
@@ -606,13 +619,13 @@ impl Process {
         }
         if deadline.is_none() {
             let st = reap::wait(child).map_err(ProcessError::Io)?;
-            reap.exit = Some(to_exit(st, lost));
+            reap.ended(st, lost);
             return Ok(reap.exit);
         }
         let mut pause = Duration::from_micros(50);
         loop {
             if let Some(st) = reap::try_wait(child).map_err(ProcessError::Io)? {
-                reap.exit = Some(to_exit(st, lost));
+                reap.ended(st, lost);
                 return Ok(reap.exit);
             }
             let now = Instant::now();
@@ -698,8 +711,11 @@ impl Drop for Process {
         if self.poll_exit().is_none() {
             let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
             if let Some(child) = reap.child.take() {
+                let pid = child.id();
                 let pins = std::mem::take(&mut self.pins);
                 orphans::adopt(child, orphans::Kept { _seg: self.seg.take(), _pins: pins });
+                // From here on `join_adopted` waits for it (the adoption list holds it).
+                orphans::untrack(pid);
             }
         }
     }
