@@ -362,7 +362,10 @@ impl<T> JoinableQueue<T> {
                 return Poll::Ready(());
             }
             if next_look.is_some_and(|at| Instant::now() >= at) {
-                let dead = takers::dead_takers(tasks);
+                // Only values out of the queue (taken, not reported) can be a dead
+                // taker's: when every unfinished one is still queued, nobody is to blame.
+                let taken_out = unfinished.saturating_sub(self.q.len() as u64);
+                let dead = if taken_out == 0 { Vec::new() } else { takers::dead_takers(tasks) };
                 if dead.is_empty() {
                     next_look = Some(Instant::now() + LOOK_EVERY);
                 } else {
@@ -413,6 +416,30 @@ mod tests {
         let victim = dead[0].0;
         assert!(notes[0].contains(&format!("process {victim} took 1 value ")), "{}", notes[0]);
         // Reported by someone else: join returns.
+        q.task_done().unwrap();
+        q.join();
+    }
+
+    #[test]
+    fn a_join_does_not_blame_a_dead_taker_whose_values_another_process_reported() {
+        let q = JoinableQueue::<u64>::new(4).unwrap();
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        // A consumer takes both values and exits without reporting them...
+        zeroproc_testkit::fork_run(|| {
+            q.get().unwrap();
+            q.get().unwrap();
+        });
+        // ...and this process reports them (Python allows task_done from any process).
+        q.task_done().unwrap();
+        q.task_done().unwrap();
+        // A value nobody has taken yet: join waits for it, and blames nobody.
+        q.put(3).unwrap();
+        let mut notes = Vec::new();
+        let soon = std::time::Instant::now() + Duration::from_millis(400);
+        assert!(q.join_noting(Some(soon), Duration::from_millis(20), |n| notes.push(n)).is_err());
+        assert!(notes.is_empty(), "{notes:?}");
+        q.get().unwrap();
         q.task_done().unwrap();
         q.join();
     }
