@@ -104,7 +104,12 @@ pub struct JoinTimeoutError {
 
 impl fmt::Display for JoinTimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "timed out joining the queue: {} tasks unfinished", self.unfinished)
+        let n = self.unfinished;
+        write!(
+            f,
+            "timed out joining the queue: {n} task{} unfinished",
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 
@@ -123,14 +128,17 @@ fn dead_takers_note(waited: Duration, unfinished: u64, dead: &[(u32, u32)]) -> S
         .iter()
         .map(|&(pid, n)| format!("process {pid} took {n} value{}", if n == 1 { "" } else { "s" }))
         .collect();
+    let one = dead.iter().map(|&(_, n)| u64::from(n)).sum::<u64>() == 1;
     format!(
         "zeroproc: JoinableQueue::join has waited {} s for {unfinished} unfinished task{}: {} \
-         and exited without calling task_done for them (killed mid-task?); unless another \
-         process reports them, join waits for ever, as Python's does (join_timeout bounds \
+         and exited without calling task_done for {} (killed mid-task?); unless another \
+         process reports {}, join waits for ever, as Python's does (join_timeout bounds \
          the wait)",
         waited.as_secs(),
         if unfinished == 1 { "" } else { "s" },
-        whom.join(", ")
+        whom.join(", "),
+        if one { "it" } else { "them" },
+        if one { "it" } else { "them" },
     )
 }
 
@@ -415,6 +423,7 @@ mod tests {
         assert_eq!(dead.len(), 1, "only the consumer that did not report: {dead:?}");
         let victim = dead[0].0;
         assert!(notes[0].contains(&format!("process {victim} took 1 value ")), "{}", notes[0]);
+        assert!(notes[0].contains("without calling task_done for it "), "{}", notes[0]);
         // Reported by someone else: join returns.
         q.task_done().unwrap();
         q.join();
