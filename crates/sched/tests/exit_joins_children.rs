@@ -68,17 +68,67 @@ fn inner_joins_its_child_then_exits() {
     }
 }
 
+/// A daemon that sends on a pipe for ever.
+fn tick_for_ever(tx: zeroproc_mp::pipe::SenderHandle<u8>) {
+    let mut tx = tx.attach().unwrap();
+    loop {
+        let _ = tx.send(1);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads the daemon's ticks until its end is gone (it died), then writes the file.
+fn read_until_the_daemon_dies((rx, path): (zeroproc_mp::pipe::ReceiverHandle<u8>, String)) {
+    let mut rx = rx.attach().unwrap();
+    while rx.recv().is_ok() {}
+    std::fs::write(path, "done").unwrap();
+}
+
+static KEPT_DAEMON: std::sync::Mutex<Vec<Process>> = std::sync::Mutex::new(Vec::new());
+
+#[test]
+fn inner_keeps_a_daemon_and_a_child_that_waits_for_its_death() {
+    if let Some(path) = std::env::var_os(FILE_ENV) {
+        let (tx, rx) = zeroproc_mp::pipe_oneway::<u8>().unwrap();
+        let mut d = Process::new(tick_for_ever, tx.handle()).daemon(true);
+        d.start().unwrap();
+        let c = Process::spawn(
+            read_until_the_daemon_dies,
+            (rx.handle(), path.to_string_lossy().into_owned()),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        KEPT_DAEMON.lock().unwrap().push(d);
+        KEPT.lock().unwrap().push(c);
+    }
+}
+
 /// Runs test `name` of this binary alone; its exit code, and what the child wrote by then.
 fn run_inner(name: &str) -> (Option<i32>, Option<String>) {
     let path = std::env::temp_dir().join(format!("zp-exit-join-{}-{name}", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    let status = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", name, "-q", "--test-threads=1"])
         .env(FILE_ENV, &path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
+        .spawn()
         .unwrap();
+    // A binary that does not end is a failure, not a hung test run.
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > end {
+            // SAFETY: kill(2) of the binary's process group is not needed: its children
+            // are daemons or die with it; the binary itself is our child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("{name}: the binary did not exit within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let wrote = std::fs::read_to_string(&path).ok();
     let _ = std::fs::remove_file(&path);
     (status.code(), wrote)
@@ -126,4 +176,15 @@ fn exit_after_a_join_does_not_wait_again() {
     let (code, wrote) = run_inner("inner_joins_its_child_then_exits");
     assert_eq!(code, Some(4));
     assert_eq!(wrote.as_deref(), Some("joined"));
+}
+
+/// Python's exit terminates the daemonic children first, then joins the others: a child
+/// that waits for a daemon's end (here: reads its pipe until `Disconnected`) then ends.
+/// Before (user27), the daemon lived until the program itself had ended, after joining
+/// the non-daemon children, and such a program never exited.
+#[test]
+fn exit_ends_the_held_daemons_before_joining_the_other_children() {
+    let (code, wrote) = run_inner("inner_keeps_a_daemon_and_a_child_that_waits_for_its_death");
+    assert_eq!(code, Some(0));
+    assert_eq!(wrote.as_deref(), Some("done"), "the child did not see the daemon end");
 }

@@ -385,7 +385,9 @@ impl Process {
     /// Daemon processes die with the process that started them (`PR_SET_PDEATHSIG`, armed
     /// against a thread that lives as long as that process: a daemon started by a thread
     /// that then ends runs on, as in Python) and are killed when their `Process` is
-    /// dropped; others (the default, as in Python)
+    /// dropped, or at `exit` (before the other children are joined, as Python terminates
+    /// its daemonic children first) if their handle is still held; others (the default, as
+    /// in Python)
     /// outlive their handle, and the program waits for them when it exits (`main`
     /// returning, `std::process::exit`, a test binary's end), as Python joins its
     /// non-daemon children at exit. A parent killed by a signal does not wait: its
@@ -493,10 +495,8 @@ impl Process {
             cmd.spawn()
         }
         .map_err(ProcessError::Io)?;
-        if !self.daemon {
-            // Python joins its non-daemon children at exit, held or not.
-            orphans::track(child.id());
-        }
+        // Python terminates its daemonic children at exit and joins the others, held or not.
+        orphans::track(child.id(), self.daemon);
         self.seg = Some(seg);
         self.pid = Some(child.id());
         self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child = Some(child);
@@ -713,6 +713,7 @@ impl Drop for Process {
             self.kill();
             if let Some(c) = self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child.as_mut() {
                 let _ = c.wait();
+                orphans::untrack(c.id());
             }
             return;
         }
