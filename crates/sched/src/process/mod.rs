@@ -346,9 +346,10 @@ impl Process {
     }
 
     fn with<A: Message>(fn_id: u32, args: &A) -> Process {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed); // Relaxed: a name counter
-                                                         // The shared values archived in `args` stay alive as long as this handle, or the
-                                                         // child if the handle is dropped while it runs.
+        // Relaxed: a name counter.
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        // The shared values archived in `args` stay alive as long as this handle, or the
+        // child if the handle is dropped while it runs.
         let (args, pins) = pin::capture(|| crate::job::encode_owned(args).ok().map(|b| b.to_vec()));
         Process {
             name: format!("Process-{n}"),
