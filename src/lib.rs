@@ -233,7 +233,8 @@ pub use zeroproc_cluster::init;
 /// ```
 pub use zeroproc_macros::data;
 /// `init()` as the first statement of `main`, plus a guard that joins non-daemon
-/// [`Process`] children whose handles were dropped (as Python does at exit) and, with the
+/// [`Process`] children whose handles were dropped (as Python does at exit; those whose
+/// handle is still held are joined at `exit`) and, with the
 /// `mpi` feature, finalizes MPI. Works on `async fn main` under a runtime attribute too
 /// (put `#[zeroproc::main]` above `#[tokio::main]`).
 ///

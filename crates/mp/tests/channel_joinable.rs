@@ -67,6 +67,7 @@ fn join_waits_for_every_task_done() {
     assert_eq!(q.join_timeout(5 * MS), Err(JoinTimeoutError { unfinished: 8 }));
     assert!(q.join_deadline(Instant::now()).is_err());
     assert!(JoinTimeoutError { unfinished: 8 }.to_string().contains("8 tasks"));
+    assert!(JoinTimeoutError { unfinished: 1 }.to_string().ends_with(": 1 task unfinished"));
     let workers: Vec<_> = (0..2)
         .map(|_| {
             let q = q.clone();

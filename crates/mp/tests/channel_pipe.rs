@@ -359,14 +359,45 @@ fn builder_checks_and_strategies() {
 #[test]
 fn error_messages() {
     let e = TrySendError::InUse(1u8, 42);
-    assert!(e.to_string().starts_with("this end is in use by another process"));
-    assert!(e.to_string().ends_with("its pid: 42"));
+    assert!(e.to_string().starts_with("this end is in use by another attachment of it"));
+    assert!(e.to_string().ends_with("the holder's pid: 42"));
     assert!(e.to_string().contains("give each process its own pipe, or use a Queue"));
     assert_eq!(format!("{e:?}"), "InUse(.., 42)");
     assert_eq!(e.into_inner(), 1);
     assert!(TryRecvError::InUse { pid: 3 }.to_string().contains("process 3"));
     assert!(TryRecvError::InUse { pid: 3 }.to_string().contains("its own pipe"));
     assert_eq!(RecvTimeoutError::Timeout.to_string(), "timed out waiting for a message");
+}
+
+/// An end used through two attachments in one process (the creator's `b` and
+/// `b.handle().attach()`): the second is refused, and the message no longer blames
+/// "another process" giving this process's own pid (user27: `b.send` said "this end is in
+/// use by another process ...; its pid: <this process>", `b.recv` and `attach` "in use by
+/// process <this process>: an end serves one process at a time").
+#[test]
+fn a_second_attachment_in_this_process_is_named_as_such() {
+    let me = std::process::id();
+    let (mut a, mut b) = pipe::<u64>().unwrap();
+    let h = b.handle();
+    let mut c = h.attach().unwrap();
+    a.send(1).unwrap();
+    assert_eq!(c.recv().unwrap(), 1);
+    let recv = b.recv_timeout(std::time::Duration::from_millis(10)).unwrap_err();
+    assert!(matches!(recv, RecvTimeoutError::InUse { pid } if pid == me), "{recv:?}");
+    let send = b.send(2).unwrap_err();
+    let attach = h.attach().map(|_| ()).unwrap_err();
+    assert!(matches!(attach, ChannelError::InUse { pid } if pid == me), "{attach:?}");
+    for msg in [recv.to_string(), send.to_string(), attach.to_string()] {
+        assert!(!msg.contains("by another process"), "{msg}");
+        assert!(!msg.contains("one process at a time"), "{msg}");
+        assert!(msg.contains("another attachment of it"), "{msg}");
+    }
+    assert!(recv.to_string().contains("in this process"), "{recv}");
+    assert!(attach.to_string().contains("in this process"), "{attach}");
+    // Another process's pid is still named as a process.
+    assert!(RecvTimeoutError::InUse { pid: me + 1 }
+        .to_string()
+        .contains(&format!("process {}", me + 1)));
 }
 
 /// A pipe's spill heap at its maximum, filled with 20 KiB values and drained: larger

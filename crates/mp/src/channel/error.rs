@@ -58,6 +58,12 @@ impl fmt::Display for ChannelError {
             ChannelError::Mpmc(e) => write!(f, "queue ring: {e}"),
             ChannelError::Spsc(e) => write!(f, "pipe ring: {e}"),
             ChannelError::Heap(e) => write!(f, "spill heap: {e}"),
+            ChannelError::InUse { pid } if *pid == std::process::id() => write!(
+                f,
+                "pipe end in use by another attachment of it in this process ({pid}): an \
+                 end serves one attachment at a time (use the one already attached, or \
+                 give each user its own pipe)"
+            ),
             ChannelError::InUse { pid } => write!(
                 f,
                 "pipe end in use by process {pid}: an end serves one process at a time \

@@ -34,7 +34,7 @@ payload_error! {
         TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value)",
         /// This end's sending side is held by another live process (the handle was
         /// attached there).
-        InUse(T, pid: u32) => "this end is in use by another process (an end serves one process at a time: give each process its own pipe, or use a Queue); its pid",
+        InUse(T, pid: u32) => "this end is in use by another attachment of it — in another process, or a second one in this process (an end serves one attachment at a time: give each process its own pipe, or use a Queue); the holder's pid",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
         /// The ring's shared indices are invalid.
@@ -60,7 +60,7 @@ payload_error! {
         /// See [`TrySendError::TooLarge`].
         TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value)",
         /// See [`TrySendError::InUse`].
-        InUse(T, pid: u32) => "this end is in use by another process (an end serves one process at a time: give each process its own pipe, or use a Queue); its pid",
+        InUse(T, pid: u32) => "this end is in use by another attachment of it — in another process, or a second one in this process (an end serves one attachment at a time: give each process its own pipe, or use a Queue); the holder's pid",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
         /// The ring's shared indices are invalid.
@@ -94,7 +94,7 @@ payload_error! {
         /// See [`TrySendError::TooLarge`].
         TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value)",
         /// See [`TrySendError::InUse`].
-        InUse(T, pid: u32) => "this end is in use by another process (an end serves one process at a time: give each process its own pipe, or use a Queue); its pid",
+        InUse(T, pid: u32) => "this end is in use by another attachment of it — in another process, or a second one in this process (an end serves one attachment at a time: give each process its own pipe, or use a Queue); the holder's pid",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
         /// The ring's shared indices are invalid.
@@ -163,6 +163,12 @@ macro_rules! recv_error {
                         "the next message was sent by the other send method: read a \
                          send_bytes message with recv_bytes, a send message with recv or \
                          recv_ref (it stays queued)",
+                    ),
+                    $name::InUse { pid } if *pid == std::process::id() => write!(
+                        f,
+                        "this end is in use by another attachment of it in this process \
+                         ({pid}) (an end serves one attachment at a time: use the one \
+                         attached, or give each user its own pipe)"
                     ),
                     $name::InUse { pid } => write!(
                         f,

@@ -7,25 +7,24 @@ use crate::worker::exit;
 use std::sync::atomic::Ordering;
 use zeroproc_shm::{Segment, SegmentId};
 
-/// What the parent put in [`PROCESS_ENV`]: `segment|fn_id|fingerprint|parent|name`.
+/// What the parent put in [`PROCESS_ENV`]: `segment|fn_id|fingerprint|parent` (the
+/// name is in the segment, after the arguments).
 struct ChildSpec {
     segment: SegmentId,
     fn_id: u32,
     fingerprint: u64,
     parent: u32,
-    name: String,
 }
 
 impl ChildSpec {
     fn parse(raw: &std::ffi::OsStr) -> Option<ChildSpec> {
-        let f: Vec<&str> = raw.to_str()?.splitn(5, '|').collect();
-        let [seg, fn_id, fp, parent, name] = f[..] else { return None };
+        let f: Vec<&str> = raw.to_str()?.split('|').collect();
+        let [seg, fn_id, fp, parent] = f[..] else { return None };
         Some(ChildSpec {
             segment: seg.parse().ok()?,
             fn_id: fn_id.parse().ok()?,
             fingerprint: u64::from_str_radix(fp, 16).ok()?,
             parent: parent.parse().ok()?,
-            name: name.to_owned(),
         })
     }
 }
@@ -36,7 +35,6 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
         eprintln!("zeroproc: malformed {PROCESS_ENV}");
         std::process::exit(exit::BAD_SPEC)
     };
-    let _ = CURRENT_NAME.set(spec.name.clone());
     let daemon = std::env::var_os(DAEMON_ENV).is_some();
     // Not inherited by programs the body starts (see `launch::take_env`).
     std::env::remove_var(DAEMON_ENV);
@@ -56,12 +54,17 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
     let b = unsafe { &*seg.data().cast::<ProcessBlock>() };
     // Relaxed: written before the segment was published (Acquire on attach).
     let len = b.args_len.load(Ordering::Relaxed) as usize;
-    if ARGS_AT + len > seg.data_len() {
+    // Relaxed: as above.
+    let name_len = b.name_len.load(Ordering::Relaxed) as usize;
+    if ARGS_AT + len + name_len > seg.data_len() {
         std::process::exit(exit::ATTACH);
     }
     // SAFETY: in bounds (checked above); the parent wrote these bytes before the child
     // existed and never writes them again.
     let args = unsafe { std::slice::from_raw_parts(seg.data().add(ARGS_AT), len) };
+    // SAFETY: as above, for the name that follows the arguments.
+    let name = unsafe { std::slice::from_raw_parts(seg.data().add(ARGS_AT + len), name_len) };
+    let _ = CURRENT_NAME.set(String::from_utf8_lossy(name).into_owned());
     let fn_id = spec.fn_id;
     // Relaxed: as for `args_len`.
     if b.fn_id.load(Ordering::Relaxed) != fn_id {

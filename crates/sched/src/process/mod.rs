@@ -7,7 +7,8 @@
 //! with which message), so `join` can tell a panic from a crash from a clean exit:
 //!
 //! ```text
-//! [segment header 256] [ProcessBlock: outcome, message length, message bytes] [args envelope]
+//! [segment header 256] [ProcessBlock: outcome, message length, message bytes, lengths]
+//! [args envelope] [name]
 //! ```
 //!
 //! Exit codes follow Python: 0 after the body returned, 1 after it panicked, the code of
@@ -38,7 +39,7 @@ const DAEMON_ENV: &str = "ZEROPROC_PROCESS_DAEMON";
 /// In a `Process` child: its name (the environment variable is removed at start).
 static CURRENT_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-const LAYOUT: Layout = Layout::new("zeroproc-process", 2).with_type::<ProcessBlock>();
+const LAYOUT: Layout = Layout::new("zeroproc-process", 3).with_type::<ProcessBlock>();
 
 /// Longest panic message carried back (longer ones are cut).
 const MESSAGE_MAX: usize = 4096;
@@ -74,6 +75,11 @@ struct ProcessBlock {
     /// the child calls the id of its spec only if it equals this. Writer: the parent,
     /// before the child exists.
     fn_id: AtomicU32,
+    /// Bytes of the process's name (UTF-8), which follows the argument envelope. Writer:
+    /// the parent, before the child exists. The name travels here rather than in the
+    /// child's environment, where a string is limited to 128 KiB and cannot hold a NUL
+    /// byte (Python's names are any `str`).
+    name_len: AtomicU32,
 }
 
 /// Bytes from the data start to the argument envelope (16-aligned).
@@ -246,10 +252,19 @@ impl Reap {
     fn poll(&mut self, lost: impl FnOnce() -> Exit) -> Option<Exit> {
         if self.exit.is_none() {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(reap::try_wait) {
-                self.exit = Some(to_exit(st, lost));
+                self.ended(st, lost);
             }
         }
         self.exit
+    }
+
+    /// Records how the reaped child ended; exit no longer waits for it (`orphans::track`:
+    /// its pid may now be reused).
+    fn ended(&mut self, st: std::process::ExitStatus, lost: impl FnOnce() -> Exit) {
+        self.exit = Some(to_exit(st, lost));
+        if let Some(c) = &self.child {
+            orphans::untrack(c.id());
+        }
     }
 }
 
@@ -331,9 +346,10 @@ impl Process {
     }
 
     fn with<A: Message>(fn_id: u32, args: &A) -> Process {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed); // Relaxed: a name counter
-                                                         // The shared values archived in `args` stay alive as long as this handle, or the
-                                                         // child if the handle is dropped while it runs.
+        // Relaxed: a name counter.
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        // The shared values archived in `args` stay alive as long as this handle, or the
+        // child if the handle is dropped while it runs.
         let (args, pins) = pin::capture(|| crate::job::encode_owned(args).ok().map(|b| b.to_vec()));
         Process {
             name: format!("Process-{n}"),
@@ -370,7 +386,9 @@ impl Process {
     /// Daemon processes die with the process that started them (`PR_SET_PDEATHSIG`, armed
     /// against a thread that lives as long as that process: a daemon started by a thread
     /// that then ends runs on, as in Python) and are killed when their `Process` is
-    /// dropped; others (the default, as in Python)
+    /// dropped, or at `exit` (before the other children are joined, as Python terminates
+    /// its daemonic children first) if their handle is still held; others (the default, as
+    /// in Python)
     /// outlive their handle, and the program waits for them when it exits (`main`
     /// returning, `std::process::exit`, a test binary's end), as Python joins its
     /// non-daemon children at exit. A parent killed by a signal does not wait: its
@@ -420,13 +438,14 @@ impl Process {
             crate::launch::Started::Entered => return Err(ProcessError::InsideWorker),
             crate::launch::Started::WithoutInit => crate::launch::without_init("Process::start"),
         }
-        if self.name.contains('\0') && self.args.is_some() {
-            // The name travels in the child's environment, which cannot hold a NUL byte:
-            // `Command::spawn` said only "nul byte found in provided data".
-            return Err(ProcessError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the process name contains a NUL byte, which cannot be passed to the child \
-                 (names travel in its environment): remove it from `Process::name`",
+        if self.args.is_none() {
+            return Err(ProcessError::AlreadyStarted);
+        }
+        if self.name.len() > u32::MAX as usize {
+            return Err(ProcessError::Encode(format!(
+                "the process name is {} bytes long; at most {} are carried to the child",
+                self.name.len(),
+                u32::MAX
             )));
         }
         let args = self.args.take().ok_or(ProcessError::AlreadyStarted)?;
@@ -434,29 +453,32 @@ impl Process {
             return Err(ProcessError::Encode("arguments could not be archived".into()));
         }
         let fn_id = self.fn_id;
-        let seg = SegmentBuilder::new(LAYOUT, ARGS_AT + args.len())
+        let name = self.name.as_bytes();
+        let seg = SegmentBuilder::new(LAYOUT, ARGS_AT + args.len() + name.len())
             .create_with(|s| {
                 let p = s.data();
-                // SAFETY: the fresh data region holds ARGS_AT + args.len() bytes (asked
-                // for above), is 256-byte aligned and seen by nobody else yet.
+                // SAFETY: the fresh data region holds ARGS_AT + args.len() + name.len()
+                // bytes (asked for above), is 256-byte aligned and seen by nobody else yet.
                 unsafe {
                     let b = &*p.cast::<ProcessBlock>();
                     // Relaxed: published by the segment's READY state.
                     b.args_len.store(args.len() as u32, Ordering::Relaxed);
                     // Relaxed: as above.
                     b.fn_id.store(fn_id, Ordering::Relaxed);
+                    // Relaxed: as above (the length fits: checked above).
+                    b.name_len.store(name.len() as u32, Ordering::Relaxed);
                     std::ptr::copy_nonoverlapping(args.as_ptr(), p.add(ARGS_AT), args.len());
+                    let at = p.add(ARGS_AT + args.len());
+                    std::ptr::copy_nonoverlapping(name.as_ptr(), at, name.len());
                 }
             })
             .map_err(ProcessError::Segment)?;
         let spec = format!(
-            "{}|{}|{:x}|{}|{}",
+            "{}|{}|{:x}|{}",
             seg.id(),
             self.fn_id,
             crate::fnid::fingerprint(),
             std::process::id(),
-            // Last: the child splits off four fields, so a `|` in the name stays.
-            self.name,
         );
         let mut cmd = Command::new("/proc/self/exe");
         if let Some(a0) = std::env::args_os().next() {
@@ -474,6 +496,8 @@ impl Process {
             cmd.spawn()
         }
         .map_err(ProcessError::Io)?;
+        // Python terminates its daemonic children at exit and joins the others, held or not.
+        orphans::track(child.id(), self.daemon);
         self.seg = Some(seg);
         self.pid = Some(child.id());
         self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child = Some(child);
@@ -606,13 +630,13 @@ impl Process {
         }
         if deadline.is_none() {
             let st = reap::wait(child).map_err(ProcessError::Io)?;
-            reap.exit = Some(to_exit(st, lost));
+            reap.ended(st, lost);
             return Ok(reap.exit);
         }
         let mut pause = Duration::from_micros(50);
         loop {
             if let Some(st) = reap::try_wait(child).map_err(ProcessError::Io)? {
-                reap.exit = Some(to_exit(st, lost));
+                reap.ended(st, lost);
                 return Ok(reap.exit);
             }
             let now = Instant::now();
@@ -690,6 +714,7 @@ impl Drop for Process {
             self.kill();
             if let Some(c) = self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child.as_mut() {
                 let _ = c.wait();
+                orphans::untrack(c.id());
             }
             return;
         }
@@ -698,8 +723,11 @@ impl Drop for Process {
         if self.poll_exit().is_none() {
             let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
             if let Some(child) = reap.child.take() {
+                let pid = child.id();
                 let pins = std::mem::take(&mut self.pins);
                 orphans::adopt(child, orphans::Kept { _seg: self.seg.take(), _pins: pins });
+                // From here on `join_adopted` waits for it (the adoption list holds it).
+                orphans::untrack(pid);
             }
         }
     }

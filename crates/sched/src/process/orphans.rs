@@ -98,11 +98,113 @@ pub fn join_adopted() {
     }
 }
 
+/// Pids of the children started by this process whose [`Process`](super::Process)
+/// handle is still alive and has not reaped them (kept in a static, leaked, held by a
+/// thread still running, or in a local of a function that called `std::process::exit`),
+/// each with its daemon flag. Python's exit terminates the daemonic children, then joins
+/// every other one (`_exit_function` over `active_children()`), whether the program still
+/// holds its object or not; before (user27) only the adopted ones were waited for here,
+/// the held ones ran on alone after the program had exited, and a held daemon lived until
+/// the program itself ended (so a child waiting for its end never ended).
+/// A pid leaves the list when its handle reaps the child (join, `is_alive`, …: the pid may
+/// be reused from then on) or is dropped (the child is adopted, or killed if a daemon).
+static LIVE: Mutex<Vec<(u32, bool)>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<(u32, bool)>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A child `pid` was started: at `exit` the process kills it first if it is a `daemon`,
+/// else waits for it, unless its handle reaps it before ([`untrack`]).
+pub(super) fn track(pid: u32, daemon: bool) {
+    join_at_exit();
+    live().push((pid, daemon));
+}
+
+/// `pid` was reaped by its handle, or adopted: no longer the exit's concern as a held child.
+pub(super) fn untrack(pid: u32) {
+    let mut l = live();
+    if let Some(i) = l.iter().position(|&(p, _)| p == pid) {
+        l.swap_remove(i);
+    }
+}
+
+fn is_tracked(pid: u32) -> bool {
+    live().iter().any(|&(p, _)| p == pid)
+}
+
+/// Kills (at `exit`) the held daemon children still running, as Python terminates its
+/// daemonic children at exit before joining the others (SIGKILL: how a daemon dies with
+/// its handle here). Under the list's lock, and only a child not yet ended, so the pid is
+/// still this process's unreaped child: it cannot belong to another process.
+fn end_held_daemons() {
+    let l = live();
+    for &(pid, daemon) in l.iter() {
+        if daemon && !has_ended(pid) {
+            // SAFETY: kill(2) of a child of ours found running and unreaped just above, so
+            // the pid is still its own. (A handle untracks its child right after reaping
+            // it; only a new child started in that gap and given the same pid could be
+            // hit, which needs the pid space to wrap meanwhile.)
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Waits (at `exit`) until every child in [`LIVE`] has ended, without reaping it: its
+/// handle may still be used by a thread running meanwhile, and reaps it then. A child
+/// still running after 5 s gets a note on standard error, as in [`join_adopted`].
+fn join_held() {
+    let pids: Vec<u32> = live().iter().filter(|&&(_, daemon)| !daemon).map(|&(p, _)| p).collect();
+    for pid in pids {
+        let end = std::time::Instant::now() + NOTE_AFTER;
+        let mut noted = false;
+        while is_tracked(pid) && !has_ended(pid) {
+            if !noted && std::time::Instant::now() >= end {
+                noted = true;
+                eprintln!(
+                    "zeroproc: waiting for Process child {pid} to end: a non-daemon child \
+                     is joined when the program exits, as in Python, also while its handle \
+                     is still held (`.daemon(true)` makes it die with the program; or \
+                     `terminate()` it before exiting)"
+                );
+            }
+            std::thread::sleep(REAP_EVERY);
+        }
+    }
+}
+
+/// Whether child `pid` has exited (or is not a child of this process: reaped elsewhere,
+/// or this is a forked copy of the process that started it). Leaves it unreaped.
+fn has_ended(pid: u32) -> bool {
+    loop {
+        // SAFETY: an all-zero `siginfo_t` is valid (plain integers and unions of them).
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid with a valid out-pointer; WNOWAIT leaves the child unreaped and
+        // WNOHANG returns at once.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            // SAFETY: `si_pid` is valid to read after a successful waitid (0: none ended).
+            return unsafe { info.si_pid() } != 0;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return true;
+        }
+    }
+}
+
 /// How long [`join_adopted`] waits for a child before it says so on standard error.
 const NOTE_AFTER: Duration = Duration::from_secs(5);
 
-/// Makes `exit` wait for the adopted children ([`join_adopted`]), registered once, by the
-/// first adoption: Python joins non-daemon children at exit whatever ends the program.
+/// Makes `exit` kill the held daemons ([`end_held_daemons`]), then wait for the adopted
+/// children ([`join_adopted`]) and the held ones ([`join_held`]), registered once, by the
+/// first adoption or start: Python joins non-daemon children at exit whatever ends the program.
 /// Without it, only `#[zeroproc::main]` did: a test binary (libtest returns from its own
 /// `main`, or calls `exit(101)` when a test failed), a bench's `main` or a program using
 /// `init()` alone exited at once, and the child ran on alone after the run (a leftover
@@ -112,7 +214,11 @@ const NOTE_AFTER: Duration = Duration::from_secs(5);
 fn join_at_exit() {
     extern "C" fn at_exit() {
         // A panic must not unwind into libc's `exit`.
-        let _ = std::panic::catch_unwind(join_adopted);
+        let _ = std::panic::catch_unwind(|| {
+            end_held_daemons();
+            join_adopted();
+            join_held();
+        });
     }
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

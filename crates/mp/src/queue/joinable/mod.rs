@@ -104,7 +104,12 @@ pub struct JoinTimeoutError {
 
 impl fmt::Display for JoinTimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "timed out joining the queue: {} tasks unfinished", self.unfinished)
+        let n = self.unfinished;
+        write!(
+            f,
+            "timed out joining the queue: {n} task{} unfinished",
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 
@@ -123,14 +128,17 @@ fn dead_takers_note(waited: Duration, unfinished: u64, dead: &[(u32, u32)]) -> S
         .iter()
         .map(|&(pid, n)| format!("process {pid} took {n} value{}", if n == 1 { "" } else { "s" }))
         .collect();
+    let one = dead.iter().map(|&(_, n)| u64::from(n)).sum::<u64>() == 1;
     format!(
         "zeroproc: JoinableQueue::join has waited {} s for {unfinished} unfinished task{}: {} \
-         and exited without calling task_done for them (killed mid-task?); unless another \
-         process reports them, join waits for ever, as Python's does (join_timeout bounds \
+         and exited without calling task_done for {} (killed mid-task?); unless another \
+         process reports {}, join waits for ever, as Python's does (join_timeout bounds \
          the wait)",
         waited.as_secs(),
         if unfinished == 1 { "" } else { "s" },
-        whom.join(", ")
+        whom.join(", "),
+        if one { "it" } else { "them" },
+        if one { "it" } else { "them" },
     )
 }
 
@@ -362,7 +370,10 @@ impl<T> JoinableQueue<T> {
                 return Poll::Ready(());
             }
             if next_look.is_some_and(|at| Instant::now() >= at) {
-                let dead = takers::dead_takers(tasks);
+                // Only values out of the queue (taken, not reported) can be a dead
+                // taker's: when every unfinished one is still queued, nobody is to blame.
+                let taken_out = unfinished.saturating_sub(self.q.len() as u64);
+                let dead = if taken_out == 0 { Vec::new() } else { takers::dead_takers(tasks) };
                 if dead.is_empty() {
                     next_look = Some(Instant::now() + LOOK_EVERY);
                 } else {
@@ -412,6 +423,7 @@ mod tests {
         assert_eq!(dead.len(), 1, "only the consumer that did not report: {dead:?}");
         let victim = dead[0].0;
         assert!(notes[0].contains(&format!("process {victim} took 1 value ")), "{}", notes[0]);
+        assert!(notes[0].contains("without calling task_done for it "), "{}", notes[0]);
         // Reported by someone else: join returns.
         q.task_done().unwrap();
         q.join();
@@ -471,6 +483,30 @@ mod tests {
         q.join();
         // SAFETY: the mapping made above; nothing uses it any more.
         assert_eq!(unsafe { libc::munmap(page, 4096) }, 0);
+    }
+
+    #[test]
+    fn a_join_does_not_blame_a_dead_taker_whose_values_another_process_reported() {
+        let q = JoinableQueue::<u64>::new(4).unwrap();
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        // A consumer takes both values and exits without reporting them...
+        zeroproc_testkit::fork_run(|| {
+            q.get().unwrap();
+            q.get().unwrap();
+        });
+        // ...and this process reports them (Python allows task_done from any process).
+        q.task_done().unwrap();
+        q.task_done().unwrap();
+        // A value nobody has taken yet: join waits for it, and blames nobody.
+        q.put(3).unwrap();
+        let mut notes = Vec::new();
+        let soon = std::time::Instant::now() + Duration::from_millis(400);
+        assert!(q.join_noting(Some(soon), Duration::from_millis(20), |n| notes.push(n)).is_err());
+        assert!(notes.is_empty(), "{notes:?}");
+        q.get().unwrap();
+        q.task_done().unwrap();
+        q.join();
     }
 
     #[test]

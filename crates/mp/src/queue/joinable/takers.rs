@@ -8,9 +8,11 @@
 //! process took and never reported done (killed mid-task, or exited without `task_done`):
 //! `join` can never return for them. `join` uses that only to say so, on standard error,
 //! after [`NOTE_AFTER`](super::NOTE_AFTER) — it goes on waiting, as Python's does, since
-//! another process may still call `task_done` for them (`task_done` counts globally: a
-//! process reporting for values it did not take leaves the taker's entry as it is, which
-//! can make the note name a process whose values were reported by someone else).
+//! another process may still call `task_done` for them. `task_done` counts globally: a
+//! process reporting values it did not take takes one off another taker's entry (a live
+//! one first, see [`done`]), and `join` names dead takers only while some unfinished
+//! value is out of the queue (taken, not reported). A note can still name the wrong
+//! process when one process reports for others, but it no longer blames queued values.
 //!
 //! **Dead takers' entries are reclaimed.** An entry is only freed by its own process's
 //! `task_done`s, so a consumer that exits with a count above 0 (killed, or its values
@@ -88,21 +90,38 @@ pub(crate) fn took(tasks: &Tasks) {
     SKIP.store(SKIP_AFTER_FULL, Relaxed);
 }
 
-/// This process reported one value done: one less on its entry, if it has any.
+/// This process reported one value done: one less on its own entry if it has one;
+/// otherwise it reports a value another process took (Python allows `task_done` from any
+/// process), so one less on a live taker's entry, or failing that on a dead one's — the
+/// entries then still add up to the values taken and not reported, and a dead consumer
+/// whose values another process reported is not named by `join`'s note (before, user27:
+/// a child took 2 values and exited, the parent reported both, and a join waiting for a
+/// third value still in the queue said the child "took 2 values and exited without
+/// calling task_done for them").
 pub(crate) fn done(tasks: &Tasks) {
     let me = current_pid();
-    for e in &tasks.taken {
-        let dec = e.fetch_update(Relaxed, Relaxed, |w| {
-            (w != 0 && pid_of(w) == me && count_of(w) > 0).then(|| {
-                if count_of(w) == 1 {
-                    0
-                } else {
-                    w - 1
-                }
-            })
-        });
-        if dec.is_ok() {
-            return;
+    let passes: [&dyn Fn(u32) -> bool; 3] =
+        [&|pid| pid == me, &|pid| pid != me && is_alive(pid), &|pid| pid != me];
+    for pass in passes {
+        for e in &tasks.taken {
+            // Cheap filter first (a liveness probe is a system call).
+            let w = e.load(Relaxed);
+            if w == 0 || count_of(w) == 0 || !pass(pid_of(w)) {
+                continue;
+            }
+            let owner = pid_of(w);
+            let dec = e.fetch_update(Relaxed, Relaxed, |w| {
+                (w != 0 && pid_of(w) == owner && count_of(w) > 0).then(|| {
+                    if count_of(w) == 1 {
+                        0
+                    } else {
+                        w - 1
+                    }
+                })
+            });
+            if dec.is_ok() {
+                return;
+            }
         }
     }
 }
