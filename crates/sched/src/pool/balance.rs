@@ -174,7 +174,7 @@ impl Core {
     /// ordered map — was overtaken by dozens of newer ones, then ran alone at the end
     /// (650–700 ms where the greedy in-order schedule takes 500). Moved only to an idle
     /// worker (until 2026-12-06), jobs of 50 µs queued behind a long one waited until the
-    /// other worker had run every newer job (overtaken by 2,744 of 3,000). Moved to a busy
+    /// other worker had run every newer job (overtaken by 5,744 of 6,000, `job_order.rs`). Moved to a busy
     /// worker *before* its newer jobs (those revoked and placed again behind, by placement
     /// order), a mixed workload (jobs of 5 µs–200 ms, a 1.9 ms mean) shuffled whole
     /// queues of 256 between the workers: ~1,300 moves re-placing ~260 jobs each per
@@ -323,7 +323,7 @@ enum Move {
     Moved,
     /// A worker claimed the job first (or it is gone): it stays.
     Claimed,
-    /// The idle worker's ring (or the id space) is full: stop moving.
+    /// The target worker's ring (or its id space) is full: stop moving.
     NoRoom,
 }
 
