@@ -229,7 +229,8 @@ impl std::error::Error for ProcessError {}
 pub struct Process {
     name: String,
     fn_id: u32,
-    args: Option<Vec<u8>>,
+    /// The archived arguments, or why they could not be archived (told by `start`).
+    args: Option<Result<Vec<u8>, String>>,
     daemon: bool,
     seg: Option<Segment>,
     /// Shared values named by the arguments (`share/pin.rs`).
@@ -350,11 +351,11 @@ impl Process {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         // The shared values archived in `args` stay alive as long as this handle, or the
         // child if the handle is dropped while it runs.
-        let (args, pins) = pin::capture(|| crate::job::encode_owned(args).ok().map(|b| b.to_vec()));
+        let (args, pins) = pin::capture(|| crate::job::encode_owned(args).map(|b| b.to_vec()));
         Process {
             name: format!("Process-{n}"),
             fn_id,
-            args: Some(args.unwrap_or_default()),
+            args: Some(args),
             daemon: false,
             seg: None,
             pins,
@@ -449,8 +450,15 @@ impl Process {
             )));
         }
         let args = self.args.take().ok_or(ProcessError::AlreadyStarted)?;
-        if args.is_empty() {
-            return Err(ProcessError::Encode("arguments could not be archived".into()));
+        let args = args.map_err(|e| {
+            ProcessError::Encode(format!("the arguments could not be archived: {e}"))
+        })?;
+        if args.len() > u32::MAX as usize {
+            return Err(ProcessError::Encode(format!(
+                "the arguments archive to {} bytes; at most {} are carried to the child",
+                args.len(),
+                u32::MAX
+            )));
         }
         let fn_id = self.fn_id;
         let name = self.name.as_bytes();
@@ -461,7 +469,8 @@ impl Process {
                 // bytes (asked for above), is 256-byte aligned and seen by nobody else yet.
                 unsafe {
                     let b = &*p.cast::<ProcessBlock>();
-                    // Relaxed: published by the segment's READY state.
+                    // Relaxed: published by the segment's READY state (the length fits:
+                    // checked above).
                     b.args_len.store(args.len() as u32, Ordering::Relaxed);
                     // Relaxed: as above.
                     b.fn_id.store(fn_id, Ordering::Relaxed);
