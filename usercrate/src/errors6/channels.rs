@@ -95,7 +95,7 @@ const CHANNELS: &[Case] = &[
             setup(q.put(1))?;
             fails(q.join_timeout(Duration::from_millis(5)))
         },
-        display: &["timed out", "1 tasks unfinished"],
+        display: &["timed out", "1 task unfinished"],
         debug: &["unfinished: 1"],
     },
     Case {
