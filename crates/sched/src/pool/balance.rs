@@ -77,6 +77,7 @@ impl Core {
     #[cold]
     fn balance_slow(&mut self, shared: &Shared, thorough: bool) {
         let now = Instant::now();
+        let now_ns = crate::control::monotonic_ns();
         for (w, s) in self.slots.iter_mut().enumerate() {
             // The job it runs, and since when (at look granularity).
             let cur = shared.control(w).current();
@@ -86,8 +87,13 @@ impl Core {
             // Progress: jobs the worker finished (its own counter: the controller may not
             // have drained them yet, e.g. while the waiting thread sleeps) and jobs placed
             // on it after it was idle.
-            let done = shared.control(w).jobs_done.get();
-            s.pace.sample(done, s.load, now);
+            let c = shared.control(w);
+            let done = c.jobs_done.get();
+            // Busy time, with the open busy period (read first, as `observe.rs` does).
+            let since = c.busy_since.get();
+            let open = if since != 0 { now_ns.saturating_sub(since) } else { 0 };
+            let busy = Duration::from_nanos(c.busy_ns.get().saturating_add(open));
+            s.pace.sample(done, busy, now);
             let token = s.events.wrapping_add(done);
             if token != s.seen.0 {
                 s.seen = (token, now);
