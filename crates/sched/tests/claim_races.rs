@@ -302,3 +302,68 @@ fn abandoned_maps_racing_claims() {
     }
     std::fs::remove_file(&path).unwrap();
 }
+
+/// Job 0 holds its worker until file `go` exists (at most 30 s); the others log, work
+/// 50 µs (so that the other worker stays full while the test submits) and answer.
+fn held_or_logged((path, key): (String, u64)) -> u64 {
+    if key == 0 {
+        let go = format!("{path}.go");
+        let t = Instant::now();
+        while !std::path::Path::new(&go).exists() && t.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    logged((path, key, 50))
+}
+
+/// Moves may fill a busy worker past the 256 jobs in flight that new jobs may fill, up to
+/// 3/4 of its claim region (384): one worker held in a long job with a full queue, the
+/// other running tiny jobs kept full by a submit backlog. Killing (SIGKILL) the worker
+/// while it holds more than 256 loses nothing: its successor, or the other worker, runs
+/// every job it held exactly once, and no worker ever holds more than 384.
+#[test]
+fn a_worker_filled_past_256_by_moves_killed_loses_no_job() {
+    const N: u64 = 6_000;
+    let path = temp_log("past256");
+    let pool = Pool::builder().workers(2).build().expect("pool");
+    let held = pool.submit(held_or_logged, (path.clone(), 0));
+    while !held.running() {
+        std::thread::yield_now();
+    }
+    let fs: Vec<_> = (1..N).map(|k| pool.submit(held_or_logged, (path.clone(), k))).collect();
+    let t = Instant::now();
+    let (mut peak, mut killed) = (0, None);
+    while killed.is_none() {
+        let s = pool.stats();
+        peak = peak.max(s.workers.iter().map(|w| w.queued).max().unwrap());
+        if let Some(w) = s.workers.iter().find(|w| w.queued > 256 && is_our_child(w.pid)) {
+            signal(w.pid, libc::SIGKILL);
+            killed = Some((w.index, w.queued));
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no worker got past 256 jobs: {s}");
+    }
+    std::fs::write(format!("{path}.go"), b"").unwrap();
+    let mut outcomes = vec![Outcome::Ok; N as usize];
+    for (k, f) in (1..).zip(fs) {
+        peak = peak.max(pool.stats().workers.iter().map(|w| w.queued).max().unwrap());
+        match f.result_timeout(Duration::from_secs(30)).expect("a future never resolved") {
+            Ok(v) => assert_eq!(v, k * 3 + 1, "job {k}: another job's result"),
+            Err(JobError::WorkerDied { signal: Some(libc::SIGKILL), .. }) => {
+                outcomes[k as usize] = Outcome::Died
+            }
+            Err(e) => panic!("job {k}: {e:?}"),
+        }
+    }
+    assert_eq!(held.result(), Ok(1));
+    let died = outcomes.iter().filter(|&&o| o == Outcome::Died).count();
+    let (w, queued) = killed.unwrap();
+    let s = pool.stats();
+    eprintln!("killed worker {w} holding {queued}; peak {peak}; {died} died\n{s}");
+    assert!(died <= 1, "{died} jobs died with one worker (only the one it ran may)");
+    assert!(s.workers[w].respawns >= 1, "the killed worker was not respawned");
+    assert!(peak <= 384, "a worker held {peak} jobs (more than 3/4 of its region)");
+    pool.shutdown();
+    check_runs(&path, &outcomes, 0);
+    let _ = std::fs::remove_file(format!("{path}.go"));
+    std::fs::remove_file(&path).unwrap();
+}

@@ -144,3 +144,42 @@ fn map_unordered_hands_back_short_items_behind_a_long_one_before_most_newer_ones
     eprintln!("map_unordered: the most newer items handed back before a short one: {worst}");
     assert!(worst < 3_000, "a short item was overtaken by {worst} newer ones (of {SHORTS})");
 }
+
+/// Sleeps 3 ms on the worker whose pid names a file `slow-<pid>` in `dir` (a worker
+/// slowed down, as on a core shared with another program), else spins 20 µs; returns the
+/// pid of the worker that ran it.
+fn slow_on_one_worker(dir: String) -> u32 {
+    let pid = std::process::id();
+    if Path::new(&dir).join(format!("slow-{pid}")).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    } else {
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_micros(20) {}
+    }
+    pid
+}
+
+/// With no thread waiting on the pool (only the supervisor's 5 ms ticks look), the jobs
+/// queued behind a worker whose jobs take 3 ms move to the idle one. Before, each tick
+/// found that worker in a job it had started since the last tick — progressing, not
+/// stalled — and the next tick found it in another: never in one job for 1 ms, never
+/// stuck. All 256 jobs queued on it ran there (5 of 5 runs) while the other worker idled.
+#[test]
+fn jobs_behind_a_worker_of_3_ms_jobs_move_with_nobody_waiting() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let d = scratch("slow-ticks");
+    let slow = pool.stats().workers[0].pid;
+    std::fs::write(d.join(format!("slow-{slow}")), b"").unwrap();
+    let s = d.to_string_lossy().into_owned();
+    let fs: Vec<_> = (0..512).map(|_| pool.submit(slow_on_one_worker, s.clone())).collect();
+    // Not waiting on the pool: polling its statistics leaves the looks to the supervisor.
+    let t = std::time::Instant::now();
+    while pool.stats().workers.iter().any(|w| w.queued > 0) {
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "jobs never finished");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let on_slow = fs.into_iter().map(|f| f.result().unwrap()).filter(|&p| p == slow).count();
+    let _ = std::fs::remove_dir_all(&d);
+    eprintln!("the slow worker ran {on_slow} of 512 jobs\n{}", pool.stats());
+    assert!(on_slow <= 128, "the slow worker ran {on_slow} of 512 jobs (256 queued on it)");
+}

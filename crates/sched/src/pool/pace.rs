@@ -3,11 +3,17 @@
 //! worker's queue.
 //!
 //! Sampled at the looks of `balance.rs` (no clock read per job): once at least
-//! [`WINDOW`] has passed since the last sample, the time since then counts — if the worker
-//! held jobs — together with the jobs it finished in it (its own `jobs_done` counter).
-//! The pace is the time counted over the jobs counted, both decayed by half every
-//! [`HALF_LIFE`] of wall time: a mean over the last second or so of work, long jobs
-//! included. (A pace
+//! [`WINDOW`] has passed since the last sample, the worker's busy time since then (its own
+//! `busy_ns` and open busy period, `WorkerControl::busy_since`) counts, together with the
+//! jobs it finished in it (its own `jobs_done` counter). The pace is the time counted over
+//! the jobs counted, both decayed by half every [`HALF_LIFE`] of wall time: a mean over
+//! the last second or so of work, long jobs included. (The whole time between samples
+//! counted, when the worker held or finished a job in it, made a worker that was sent a
+//! few jobs per look, ran them at once and idled until the next look look as slow as the
+//! span divided by those few jobs — 10 jobs of 50 µs per 5 ms tick, 500 µs per job — so
+//! the looks sent it fewer jobs than it could run while jobs waited behind a slow worker:
+//! 2 workers, 512 jobs of 50 µs but 3 ms on one worker, results awaited in order, 22–27
+//! of them ran on the slow worker, 29–35 before (6 runs each, on a shared host).) (A pace
 //! over the last window only saw the burst of short jobs since the last long one: with a
 //! mix of jobs of 5 µs–200 ms, it took a queue of 256 mixed jobs for 13 ms of work where
 //! it held ~500 ms, and whole queues moved for nothing — docs/performance.md.) Time the
@@ -31,26 +37,29 @@ pub(crate) struct Pace {
     /// Decayed seconds the worker held jobs, and decayed jobs it finished meanwhile.
     time: f64,
     jobs: f64,
-    /// The worker's `jobs_done` and the time at the last sample.
-    mark: (u64, Instant),
+    /// The worker's `jobs_done`, its busy time and the time at the last sample.
+    mark: (u64, Duration, Instant),
 }
 
 impl Pace {
     pub(crate) fn new(now: Instant) -> Self {
-        Pace { time: 0.0, jobs: 0.0, mark: (0, now) }
+        Pace { time: 0.0, jobs: 0.0, mark: (0, Duration::ZERO, now) }
     }
 
-    /// Takes a sample: the worker has finished `done` jobs in all and holds `load` now.
-    pub(crate) fn sample(&mut self, done: u64, load: usize, now: Instant) {
-        let span = now.saturating_duration_since(self.mark.1);
+    /// Takes a sample: the worker has finished `done` jobs and been busy (running or
+    /// looking for jobs, not waiting for them) for `busy` in all.
+    pub(crate) fn sample(&mut self, done: u64, busy: Duration, now: Instant) {
+        let span = now.saturating_duration_since(self.mark.2);
         if span < WINDOW {
             return;
         }
         let n = done.wrapping_sub(self.mark.0);
-        self.mark = (done, now);
+        // The busy time is read from two words the worker stores separately: a reading
+        // can count one busy period twice, and the next one less (never below the mark).
+        let worked = busy.saturating_sub(self.mark.1).min(span);
+        self.mark = (done, busy.max(self.mark.1), now);
         let keep = 0.5f64.powf(span.as_secs_f64() / HALF_LIFE.as_secs_f64());
-        let held = load > 0 || n > 0; // else idle: the time is not job time
-        self.time = self.time * keep + if held { span.as_secs_f64() } else { 0.0 };
+        self.time = self.time * keep + worked.as_secs_f64();
         self.jobs = self.jobs * keep + n as f64;
     }
 
@@ -73,6 +82,10 @@ mod tests {
         t + Duration::from_millis(n)
     }
 
+    fn busy(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     fn close(a: Duration, b: Duration) -> bool {
         a.abs_diff(b) <= b / 50
     }
@@ -82,7 +95,7 @@ mod tests {
         let t = Instant::now();
         let mut p = Pace::new(t);
         assert_eq!(p.for_jobs(1), UNKNOWN);
-        p.sample(1_000, 5, ms(t, 2));
+        p.sample(1_000, busy(2), ms(t, 2));
         assert!(close(p.for_jobs(1), Duration::from_micros(2)), "{:?}", p.for_jobs(1));
         assert!(close(p.for_jobs(500), Duration::from_millis(1)));
     }
@@ -91,7 +104,7 @@ mod tests {
     fn samples_closer_than_the_window_are_ignored() {
         let t = Instant::now();
         let mut p = Pace::new(t);
-        p.sample(10, 5, t + Duration::from_micros(100));
+        p.sample(10, Duration::from_micros(100), t + Duration::from_micros(100));
         assert_eq!(p.for_jobs(1), UNKNOWN);
     }
 
@@ -101,12 +114,12 @@ mod tests {
         // 0.5 ms per job, not the 10 µs of the last burst.
         let t = Instant::now();
         let mut p = Pace::new(t);
-        p.sample(100, 3, ms(t, 1));
+        p.sample(100, busy(1), ms(t, 1));
         for k in 1..=100 {
-            p.sample(100, 3, ms(t, 1 + k)); // in the long job
+            p.sample(100, busy(1 + k), ms(t, 1 + k)); // in the long job
         }
-        p.sample(101, 3, ms(t, 102));
-        p.sample(201, 3, ms(t, 103));
+        p.sample(101, busy(102), ms(t, 102));
+        p.sample(201, busy(103), ms(t, 103));
         let per_job = p.for_jobs(1);
         assert!(per_job > Duration::from_micros(400) && per_job < Duration::from_micros(600));
     }
@@ -115,10 +128,25 @@ mod tests {
     fn idle_time_is_not_counted_and_old_work_fades() {
         let t = Instant::now();
         let mut p = Pace::new(t);
-        p.sample(10, 1, ms(t, 10)); // 1 ms per job
-        p.sample(10, 0, ms(t, 5_000)); // idle
+        p.sample(10, busy(10), ms(t, 10)); // 1 ms per job
+        p.sample(10, busy(10), ms(t, 5_000)); // idle
         assert!(close(p.for_jobs(1), Duration::from_millis(1)));
-        p.sample(1_010, 1, ms(t, 5_010)); // then 10 µs per job
+        p.sample(1_010, busy(20), ms(t, 5_010)); // then 10 µs per job
         assert!(p.for_jobs(1) < Duration::from_micros(11), "{:?}", p.for_jobs(1));
+    }
+
+    /// A worker sent a few jobs per look runs them at once and idles until the next look:
+    /// its pace is its busy time per job, not the looks' span per job. (It was the span:
+    /// 10 jobs of 50 µs per 5 ms looked like 500 µs per job.)
+    #[test]
+    fn idle_time_between_looks_is_not_job_time() {
+        let t = Instant::now();
+        let mut p = Pace::new(t);
+        let mut worked = Duration::ZERO;
+        for k in 1..=20 {
+            worked += Duration::from_micros(500); // 10 jobs of 50 µs, then idle
+            p.sample(10 * k, worked, ms(t, 5 * k));
+        }
+        assert!(close(p.for_jobs(1), Duration::from_micros(50)), "{:?}", p.for_jobs(1));
     }
 }
