@@ -145,13 +145,13 @@ fn map_unordered_hands_back_short_items_behind_a_long_one_before_most_newer_ones
     assert!(worst < 3_000, "a short item was overtaken by {worst} newer ones (of {SHORTS})");
 }
 
-/// Sleeps 3 ms on the worker whose pid names a file `slow-<pid>` in `dir` (a worker
-/// slowed down, as on a core shared with another program), else spins 20 µs; returns the
-/// pid of the worker that ran it.
-fn slow_on_one_worker(dir: String) -> u32 {
+/// Sleeps `slow_us` µs on the worker whose pid names a file `slow-<pid>` in `dir` (a
+/// worker slowed down, as on a core shared with another program), else spins 20 µs;
+/// returns the pid of the worker that ran it.
+fn slow_on_one_worker((dir, slow_us): (String, u64)) -> u32 {
     let pid = std::process::id();
     if Path::new(&dir).join(format!("slow-{pid}")).exists() {
-        std::thread::sleep(std::time::Duration::from_millis(3));
+        std::thread::sleep(std::time::Duration::from_micros(slow_us));
     } else {
         let t = std::time::Instant::now();
         while t.elapsed() < std::time::Duration::from_micros(20) {}
@@ -166,12 +166,26 @@ fn slow_on_one_worker(dir: String) -> u32 {
 /// stuck. All 256 jobs queued on it ran there (5 of 5 runs) while the other worker idled.
 #[test]
 fn jobs_behind_a_worker_of_3_ms_jobs_move_with_nobody_waiting() {
+    behind_a_slow_worker_with_nobody_waiting("slow-ticks", 3_000);
+}
+
+/// Jobs of 900 µs never make their worker stuck (`LONG_JOB` is 1 ms): before, all 256
+/// queued on the slow worker ran there (2 runs of 2) while the other idled. Now a worker
+/// holding a queue worth a millisecond or more shares it with an idle one.
+#[test]
+fn jobs_behind_a_worker_of_900_us_jobs_move_to_an_idle_one() {
+    behind_a_slow_worker_with_nobody_waiting("slow-900us", 900);
+}
+
+/// 512 jobs on 2 workers, slow (`slow_us`) on worker 0, polled through `stats()` only.
+fn behind_a_slow_worker_with_nobody_waiting(name: &str, slow_us: u64) {
     let pool = Pool::builder().workers(2).build().unwrap();
-    let d = scratch("slow-ticks");
+    let d = scratch(name);
     let slow = pool.stats().workers[0].pid;
     std::fs::write(d.join(format!("slow-{slow}")), b"").unwrap();
     let s = d.to_string_lossy().into_owned();
-    let fs: Vec<_> = (0..512).map(|_| pool.submit(slow_on_one_worker, s.clone())).collect();
+    let fs: Vec<_> =
+        (0..512).map(|_| pool.submit(slow_on_one_worker, (s.clone(), slow_us))).collect();
     // Not waiting on the pool: polling its statistics leaves the looks to the supervisor.
     let t = std::time::Instant::now();
     while pool.stats().workers.iter().any(|w| w.queued > 0) {

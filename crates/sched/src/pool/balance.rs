@@ -15,6 +15,11 @@
 //! go to a stuck worker only when the others are full (`Core::pick`). The victim skips
 //! the revoked originals when it reaches them.
 //!
+//! A worker that is not stuck shares its queue with a worker that holds no job once
+//! that queue would take [`SHARE_QUEUE`] at its pace (`pace.rs`): jobs of just under
+//! [`LONG_JOB`] never make their worker stuck, and a worker holding 256 of them kept them
+//! all while the other idled.
+//!
 //! A worker that is merely waiting for a CPU for a moment is *not* stuck: on two cores a
 //! controller and two spinning workers take turns all the time, and moving the queue of
 //! every worker that finished nothing for 20–200 µs cost W2 (tiny jobs) 15–55 % of its
@@ -50,6 +55,14 @@ const LONG_JOB: Duration = Duration::from_millis(1);
 /// next to another pool's spinning workers were overtaken by 9–30 newer ones (within the
 /// tests' bound of 8 before); at 50 ms, 0–192 moved and 0–7 overtakes (docs/performance.md).
 const BUSY_TARGET_AFTER: Duration = Duration::from_millis(50);
+
+/// A worker that is not stuck but holds queued jobs that would take this long at its
+/// pace (`pace.rs`) shares them with the workers that hold none: work conservation for
+/// jobs too short to be judged stuck (`LONG_JOB`) — with jobs of 900 µs on one worker and
+/// of 20 µs on the other, all 256 queued on the slow one ran there while the other idled.
+/// A queue of tiny jobs never qualifies (256 jobs of 0.2 µs take 50 µs), so the
+/// throughput paths, where a worker is idle for a moment between refills, move nothing.
+const SHARE_QUEUE: Duration = Duration::from_millis(1);
 
 /// Most jobs moved off one worker per look (a copy and a CAS each, on the controller).
 const MOVE_MAX: usize = 64;
@@ -104,7 +117,12 @@ impl Core {
         for v in 0..self.slots.len() {
             if self.check_stuck(shared, v, now, thorough) {
                 self.unload(shared, v, now);
-            } else if self.suspect(v, now, thorough) {
+                continue;
+            }
+            if self.overloaded(shared, v) {
+                self.share_with_idle(shared, v);
+            }
+            if self.suspect(v, now, thorough) {
                 // Stalled, not (yet) judged stuck: the supervisor looks again when the
                 // verdict could change, since a waiting thread may be asleep by then.
                 let s = &self.slots[v];
@@ -145,6 +163,46 @@ impl Core {
             && s.running.0 != 0
             && now.saturating_duration_since(s.running.1) < LONG_JOB
             && s.pace.for_jobs(1) >= LONG_JOB / 2
+    }
+
+    /// Holds queued jobs (besides the one it runs) that would take [`SHARE_QUEUE`] or
+    /// more at its measured pace, while a worker that could take them holds none.
+    fn overloaded(&self, shared: &Shared, v: usize) -> bool {
+        let s = &self.slots[v];
+        s.load >= 2
+            && s.pace.measured_for_jobs(s.load - 1).is_some_and(|t| t >= SHARE_QUEUE)
+            && (0..self.slots.len()).any(|w| self.slots[w].load == 0 && self.can_take(shared, w, v))
+    }
+
+    /// Moves the older part of overloaded worker `v`'s queue to the workers that hold no
+    /// job, so that each of them and `v` keep about an equal share (rounded in favour of
+    /// the idle ones; at most [`MOVE_MAX`] per look). The oldest jobs go, to the front of
+    /// an empty queue: they start now, and the newer ones stay behind them on `v`. A
+    /// moved job goes to a worker that was idle, so it moves again only if that worker in
+    /// turn holds a queue worth [`SHARE_QUEUE`] while `v` (or another) idles: each move
+    /// at least halves the imbalance.
+    fn share_with_idle(&mut self, shared: &Shared, v: usize) {
+        let running = shared.control(v).current();
+        let queue: Vec<u64> = self.held(v).into_iter().filter(|&id| id != running).collect();
+        let idle: Vec<usize> = (0..self.slots.len())
+            .filter(|&w| self.slots[w].load == 0 && self.can_take(shared, w, v))
+            .collect();
+        let k = idle.len();
+        let total = (queue.len() * k).div_ceil(k + 1).min(MOVE_MAX);
+        let mut next = 0;
+        for (i, &to) in idle.iter().enumerate() {
+            let want = (total - next).div_ceil(k - i);
+            if want == 0 {
+                break;
+            }
+            match self.move_to(shared, &queue[next..], want, to, None) {
+                Some(n) => next += n,
+                None => break, // `to`'s ring or id space is full (not expected of an idle worker)
+            }
+        }
+        for s in self.slots.iter_mut() {
+            s.tx.publish();
+        }
     }
 
     /// Holds unstarted jobs and has resolved nothing for [`STALL`].

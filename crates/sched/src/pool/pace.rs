@@ -63,6 +63,12 @@ impl Pace {
         self.jobs = self.jobs * keep + n as f64;
     }
 
+    /// About how long `queued` jobs take on this worker, once it has finished a job
+    /// since it started (`None` before: nothing measured yet).
+    pub(crate) fn measured_for_jobs(&self, queued: usize) -> Option<Duration> {
+        (self.jobs > 0.0).then(|| self.for_jobs(queued))
+    }
+
     /// About how long `queued` jobs take on this worker.
     pub(crate) fn for_jobs(&self, queued: usize) -> Duration {
         let per_job = if self.jobs > 0.0 {
