@@ -96,3 +96,28 @@ fn worker_lifecycle_events_reach_the_subscriber() {
     let exits = wait_for("worker exited");
     assert!(exits.iter().any(|e| e.contains("max_jobs_per_worker")), "{exits:?}");
 }
+
+/// Jobs queued behind a long one move to the other worker, and the event says why.
+#[test]
+fn moved_jobs_are_an_event_naming_why() {
+    install();
+    let pool = Pool::builder().workers(2).build().expect("pool");
+    let long = pool.submit(|_: ()| std::thread::sleep(Duration::from_millis(300)), ());
+    let short: Vec<_> = (0..8u64)
+        .map(|i| {
+            pool.submit(
+                |x: u64| {
+                    std::thread::sleep(Duration::from_millis(1));
+                    x
+                },
+                i,
+            )
+        })
+        .collect();
+    for (i, f) in short.into_iter().enumerate() {
+        assert_eq!(f.result(), Ok(i as u64));
+    }
+    let moved = wait_for("jobs moved");
+    assert!(moved.iter().any(|m| m.contains("in one job for 1 ms or more")), "{moved:?}");
+    assert_eq!(long.result(), Ok(()));
+}

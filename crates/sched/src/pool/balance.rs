@@ -30,6 +30,7 @@
 //! (5 ms), which also looks at workers holding a single unstarted job.
 
 use super::core::{Core, Owed, Shared, Slot};
+use super::events;
 use super::probe::{self, PROBE_EVERY};
 use crate::control::state;
 use crate::job::kind;
@@ -120,7 +121,7 @@ impl Core {
                 continue;
             }
             if self.overloaded(shared, v) {
-                self.share_with_idle(shared, v);
+                self.share_with_idle(shared, v, now);
             }
             if self.suspect(v, now, thorough) {
                 // Stalled, not (yet) judged stuck: the supervisor looks again when the
@@ -175,30 +176,51 @@ impl Core {
     }
 
     /// Moves the older part of overloaded worker `v`'s queue to the workers that hold no
-    /// job, so that each of them and `v` keep about an equal share (rounded in favour of
-    /// the idle ones; at most [`MOVE_MAX`] per look). The oldest jobs go, to the front of
-    /// an empty queue: they start now, and the newer ones stay behind them on `v`. A
-    /// moved job goes to a worker that was idle, so it moves again only if that worker in
-    /// turn holds a queue worth [`SHARE_QUEUE`] while `v` (or another) idles: each move
-    /// at least halves the imbalance.
-    fn share_with_idle(&mut self, shared: &Shared, v: usize) {
+    /// job, so that each of them and `v` would finish about together (at most
+    /// [`MOVE_MAX`] per look). The oldest jobs go, to the front of an empty queue: they
+    /// start now, and the newer ones stay behind them on `v`.
+    ///
+    /// An idle worker is taken to run `v`'s jobs at `v`'s pace, or at its own if that is
+    /// slower: a worker slowed down (a core shared with another program) runs anything
+    /// slower, while a worker that ran shorter jobs says nothing about `v`'s. Split in
+    /// equal numbers, 512 jobs of 20 µs but 900 µs on one worker went back and forth: the
+    /// slow worker, idle once its queue had moved, was given half of the fast one's queue
+    /// of 20 µs jobs, which took it 900 µs each (it ran 253–399 of the 512 in 2 runs of
+    /// 10, against 38–49). A moved job goes to a worker that was idle, so it moves again
+    /// only if that worker in turn holds a queue worth [`SHARE_QUEUE`] while another
+    /// idles. The supervisor looks again when the first of them would be done (a waiting
+    /// thread may be asleep by then): with nobody waiting, it looked only at its 5 ms
+    /// ticks, and a worker given 64 jobs of 20 µs idled 4 ms of each 5.
+    fn share_with_idle(&mut self, shared: &Shared, v: usize, now: Instant) {
         let running = shared.control(v).current();
         let queue: Vec<u64> = self.held(v).into_iter().filter(|&id| id != running).collect();
         let idle: Vec<usize> = (0..self.slots.len())
             .filter(|&w| self.slots[w].load == 0 && self.can_take(shared, w, v))
             .collect();
-        let k = idle.len();
-        let total = (queue.len() * k).div_ceil(k + 1).min(MOVE_MAX);
+        let pv = self.slots[v].pace.for_jobs(1).as_secs_f64().max(1e-9);
+        let pace = |w: usize| {
+            let p = self.slots[w].pace.measured_for_jobs(1);
+            p.map_or(pv, |p| p.as_secs_f64().max(pv))
+        };
+        // All finish at about `t`: `v` its remaining jobs, idle worker `w` t / pace(w).
+        let t = queue.len() as f64 / (1.0 / pv + idle.iter().map(|&w| 1.0 / pace(w)).sum::<f64>());
+        let plan: Vec<(usize, usize, f64)> =
+            idle.iter().map(|&w| (w, (t / pace(w)).round() as usize, pace(w))).collect();
         let mut next = 0;
-        for (i, &to) in idle.iter().enumerate() {
-            let want = (total - next).div_ceil(k - i);
+        for (to, want, pace) in plan {
+            let want = want.min(MOVE_MAX - next).min(queue.len() - next);
             if want == 0 {
-                break;
+                continue;
             }
-            match self.move_to(shared, &queue[next..], want, to, None) {
+            match self.move_to(shared, (v, &queue[next..]), want, to, Why::Shared) {
                 Some(n) => next += n,
                 None => break, // `to`'s ring or id space is full (not expected of an idle worker)
             }
+            // At its own pace it may be done sooner than at the one assumed above.
+            let own = self.slots[to].pace.measured_for_jobs(want).unwrap_or(Duration::MAX);
+            let done = Duration::from_secs_f64(want as f64 * pace).min(own).max(PROBE_EVERY);
+            let when = now + done;
+            self.look_again = Some(self.look_again.map_or(when, |t| t.min(when)));
         }
         for s in self.slots.iter_mut() {
             s.tx.publish();
@@ -282,7 +304,10 @@ impl Core {
             // Acquire: pairs with the worker's Release store of READY.
             && shared.control(v).state.load(Ordering::Acquire) == state::READY;
         // How long its current job has run, as far as the looks saw.
-        let in_job_for = in_a_job.then(|| now.saturating_duration_since(s.running.1));
+        let why = match in_a_job {
+            true => Why::InJob(now.saturating_duration_since(s.running.1)),
+            false => Why::NotRunning,
+        };
         let takers = (0..self.slots.len()).filter(|&w| self.can_take(shared, w, v)).count();
         if takers == 0 {
             return;
@@ -294,7 +319,7 @@ impl Core {
         while next < MOVE_MAX.min(queue.len()) {
             let Some(to) = self.target(shared, v) else { break };
             let want = share.min(MOVE_MAX - next);
-            match self.move_to(shared, &queue[next..], want, to, in_job_for) {
+            match self.move_to(shared, (v, &queue[next..]), want, to, why) {
                 Some(0) | None => break,
                 Some(n) => next += n,
             }
@@ -304,41 +329,44 @@ impl Core {
         }
     }
 
-    /// Moves up to `max` jobs from the front of `queue` (a stuck worker's unstarted jobs,
+    /// Moves up to `max` jobs from the front of `queue` (unstarted jobs of worker `v`,
     /// oldest first) to the end of worker `to`'s ring while it would start them within
-    /// `gain` of now (`Slot::queue_time`). Returns how many jobs of `queue` it dealt with
-    /// (moved, or found claimed or resolved meanwhile); `None`: `to`'s ring filled up.
+    /// the gain `why` allows (`Slot::queue_time`). Returns how many jobs of `queue` it
+    /// dealt with (moved, or found claimed or resolved meanwhile); `None`: `to`'s ring
+    /// filled up.
     fn move_to(
         &mut self,
         shared: &Shared,
-        queue: &[u64],
+        (v, queue): (usize, &[u64]),
         max: usize,
         to: usize,
-        in_job_for: Option<Duration>,
+        why: Why,
     ) -> Option<usize> {
-        let gain = match in_job_for {
-            None => Duration::MAX, // `v` runs nothing
-            Some(e) if self.slots[to].load == 0 || e >= BUSY_TARGET_AFTER => e / 2,
-            Some(_) => return Some(0),
+        let gain = match why {
+            Why::NotRunning | Why::Shared => Duration::MAX,
+            Why::InJob(e) if self.slots[to].load == 0 || e >= BUSY_TARGET_AFTER => e / 2,
+            Why::InJob(_) => return Some(0),
         };
-        let mut seen = 0;
+        let (mut seen, mut moved, mut full) = (0, 0, false);
         for &id in queue.iter().take(max) {
             if self.slots[to].queue_time() >= gain {
                 break;
             }
-            let from = self.jobs.get(id).map(|o| o.worker);
             match self.relocate(shared, id, to) {
-                Move::Moved => {
-                    if let Some(from) = from {
-                        self.slots[from].moved_away += 1;
-                    }
-                }
+                Move::Moved => moved += 1,
                 Move::Claimed => {}
-                Move::NoRoom => return None,
+                Move::NoRoom => {
+                    full = true;
+                    break;
+                }
             }
             seen += 1;
         }
-        Some(seen)
+        if moved != 0 {
+            self.slots[v].moved_away += moved;
+            events::moved(v, to, moved, why.reason());
+        }
+        (!full).then_some(seen)
     }
 
     /// Whether worker `w` (other than `not`) can take moved jobs: live, ready, not stuck.
@@ -407,6 +435,27 @@ impl Core {
                 self.slots[from].moved_away += 1;
                 self.slots[to].tx.publish();
             }
+        }
+    }
+}
+
+/// Why jobs move off a worker (`Core::move_to`).
+#[derive(Clone, Copy)]
+enum Why {
+    /// Stuck in one job that has run this long (as far as the looks saw).
+    InJob(Duration),
+    /// Stuck between jobs: stopped, dead or starting; it runs nothing.
+    NotRunning,
+    /// Not stuck, but holding a queue worth [`SHARE_QUEUE`] while a worker idles.
+    Shared,
+}
+
+impl Why {
+    fn reason(self) -> &'static str {
+        match self {
+            Why::InJob(_) => "in one job for 1 ms or more",
+            Why::NotRunning => "stopped, dead or starting",
+            Why::Shared => "its queue would take 1 ms or more; shared with an idle worker",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `tracing` events for the life of workers (feature `tracing`, target `zeroproc`), so a
 //! service sees in its own logs why a job failed: a worker started, exited, crashed,
-//! was respawned, killed for a job's time-out, or its slot retired. Emitted by the
-//! supervisor thread (off every job's path). Without the feature these are empty
+//! was respawned, killed for a job's time-out, or its slot retired; and why queued jobs
+//! moved to another worker. Emitted by the supervisor thread, or for moves by the thread
+//! that balanced the pool (off every job's path). Without the feature these are empty
 //! functions.
 //!
 //! | event | level | fields |
@@ -13,6 +14,7 @@
 //! | `spill block of a dead worker reclaimed` | INFO | `worker`, `pid` |
 //! | `job timed out` | WARN | `worker`, `pid`, `job`, `timeout_ms` |
 //! | `worker slot retired` | ERROR | `worker`, `reason` (corrupt ring, repeated start failures) |
+//! | `jobs moved` | DEBUG | `from`, `to`, `jobs`, `reason` (the worker was in one job for 1 ms or more; stopped, dead or starting; or its queue was shared with an idle worker: `pool/balance.rs`) |
 
 #![cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 
@@ -79,4 +81,10 @@ pub(crate) fn timed_out(worker: usize, pid: u32, job: u64, timeout_ns: u64) {
 pub(crate) fn retired(worker: usize, reason: &str) {
     #[cfg(feature = "tracing")]
     tracing::error!(target: "zeroproc", worker, reason, "worker slot retired");
+}
+
+/// Queued jobs of worker `from` moved to the end of worker `to`'s ring.
+pub(crate) fn moved(from: usize, to: usize, jobs: u64, reason: &str) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "zeroproc", from, to, jobs, reason, "jobs moved");
 }

@@ -31,6 +31,13 @@ const HALF_LIFE: Duration = Duration::from_secs(1);
 /// What a worker with no finished job is taken to need per job.
 const UNKNOWN: Duration = Duration::from_millis(1);
 
+/// Jobs (decayed) a pace must rest on to be taken as measured. A worker's first jobs
+/// are slow (its first touches of the rings, the job's code and data paged in): a `map`
+/// starts with a window of 2 jobs per worker, and a pace from those 2 jobs of a pool
+/// just started put a queue of tiny jobs at over 1 ms, so `balance.rs` shared it with the
+/// other worker up to 7 times in the pool's first 5 ms (448 jobs moved, W2 `map`).
+const MEASURED: f64 = 8.0;
+
 /// A worker's recent time per job.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pace {
@@ -63,10 +70,10 @@ impl Pace {
         self.jobs = self.jobs * keep + n as f64;
     }
 
-    /// About how long `queued` jobs take on this worker, once it has finished a job
-    /// since it started (`None` before: nothing measured yet).
+    /// About how long `queued` jobs take on this worker, once the pace rests on
+    /// [`MEASURED`] jobs or more (`None` before).
     pub(crate) fn measured_for_jobs(&self, queued: usize) -> Option<Duration> {
-        (self.jobs > 0.0).then(|| self.for_jobs(queued))
+        (self.jobs >= MEASURED).then(|| self.for_jobs(queued))
     }
 
     /// About how long `queued` jobs take on this worker.
