@@ -534,13 +534,13 @@ mod tests {
         let t = &q.q.map.header().tasks.0;
         let me = current_pid();
         // An earlier process with this pid (another start time) took 2 values and died.
-        let earlier = super::takers::entry(me, current_start_time() + 1, 2);
+        let earlier = crate::proc_word::word_of(me, current_start_time() + 1, 2);
         t.taken[0].store(earlier, Relaxed);
         assert_eq!(super::takers::dead_takers(t), [(me, 2)]);
         q.put(1).unwrap();
         q.get().unwrap();
         assert_eq!(t.taken[0].load(Relaxed), earlier, "the dead taker's count was continued");
-        let mine = super::takers::entry(me, current_start_time(), 1);
+        let mine = crate::proc_word::word_of(me, current_start_time(), 1);
         assert!(t.taken.iter().any(|e| e.load(Relaxed) == mine), "this process's get untracked");
         q.task_done().unwrap(); // its own entry first
         assert_eq!(t.taken[0].load(Relaxed), earlier);

@@ -1,13 +1,11 @@
 //! Which processes took values from a [`JoinableQueue`](super::JoinableQueue) and have not
-//! reported them done: a table of [`TAKERS`] words `pid << 42 | start << 20 | count` in
-//! the task line of the channel header (0: free) — the taker's pid (22 bits: Linux pids
-//! are below `PID_MAX_LIMIT`, 2^22), the low 22 bits of its start time (clock ticks since
-//! boot, as the `Lock` word keeps 32; they repeat every 2^22 ticks, 11.6 hours at 100 Hz)
-//! and its count (20 bits: a process holding more values unreported uses a second
-//! entry). A process is the entry's only if both its pid and its start time match, so a
-//! later process that got a dead taker's pid neither continues its count nor hides it
-//! from `join`'s note (before, the word had no room for the start time: the reused pid
-//! continued the dead consumer's count, and the note never named it).
+//! reported them done: a table of [`TAKERS`] words (pid, start time, count:
+//! `crate::proc_word`) in the task line of the channel header (0: free). A process holding
+//! more values unreported than a word counts uses a second entry. A process is the
+//! entry's only if both its pid and its start time match, so a later process that got a
+//! dead taker's pid neither continues its count nor hides it from `join`'s note (before,
+//! the word `pid << 32 | count` had no room for the start time: the reused pid continued
+//! the dead consumer's count, and the note never named it).
 //!
 //! A successful get adds one to the calling process's entry (claiming a free entry by CAS
 //! `0 → pid | start | 1` if it has none); `task_done` takes one from it if it has any (and
@@ -41,9 +39,9 @@
 //! `unfinished`.
 
 use crate::channel::header::Tasks;
+use crate::proc_word::{alive, count_of, me, owner_of, pid_of, word, COUNT_MAX};
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
-use zeroproc_shm::process::{current_pid, current_start_time, is_alive, start_time};
 
 /// Untracked takes this process skips after a reclaim scan found every entry alive.
 pub(crate) const SKIP_AFTER_FULL: u32 = 1023;
@@ -53,45 +51,6 @@ pub(crate) static SKIP: AtomicU32 = AtomicU32::new(0);
 
 /// Entries in the table (they fill the rest of the task line's 128 bytes).
 pub(crate) const TAKERS: usize = 14;
-
-/// Where the count ends and the start time begins in an entry.
-const START_SHIFT: u32 = 20;
-/// Where the start time ends and the pid begins.
-const PID_SHIFT: u32 = 42;
-/// The start time's bits kept.
-const START_MASK: u64 = (1 << (PID_SHIFT - START_SHIFT)) - 1;
-/// The largest count of one entry.
-const COUNT_MAX: u64 = (1 << START_SHIFT) - 1;
-
-fn pid_of(w: u64) -> u32 {
-    (w >> PID_SHIFT) as u32
-}
-
-fn count_of(w: u64) -> u32 {
-    (w & COUNT_MAX) as u32
-}
-
-/// Who an entry belongs to: its pid and start time (`w >> START_SHIFT`).
-fn owner_of(w: u64) -> u64 {
-    w >> START_SHIFT
-}
-
-/// This process as [`owner_of`] gives it.
-fn me() -> u64 {
-    let pid = u64::from(current_pid());
-    debug_assert!(pid < 1 << (64 - PID_SHIFT), "a pid above Linux's PID_MAX_LIMIT");
-    pid << (PID_SHIFT - START_SHIFT) | (current_start_time() & START_MASK)
-}
-
-/// Whether the process an entry names still runs: its pid is alive and, where `/proc`
-/// says, started at the recorded time (another process that got the pid did not).
-fn alive(w: u64) -> bool {
-    let (pid, start) = (pid_of(w), owner_of(w) & START_MASK);
-    if pid == current_pid() {
-        return start == current_start_time() & START_MASK;
-    }
-    is_alive(pid) && start_time(pid).is_none_or(|s| s & START_MASK == start)
-}
 
 /// This process took one value.
 pub(crate) fn took(tasks: &Tasks) {
@@ -103,7 +62,7 @@ pub(crate) fn took(tasks: &Tasks) {
             return;
         }
     }
-    let first = me << START_SHIFT | 1;
+    let first = word(me, 1);
     for e in &tasks.taken {
         if e.compare_exchange(0, first, Relaxed, Relaxed).is_ok() {
             return;
@@ -170,10 +129,4 @@ pub(crate) fn dead_takers(tasks: &Tasks) -> Vec<(u32, u32)> {
         .filter(|&w| w != 0 && count_of(w) > 0 && !alive(w))
         .map(|w| (pid_of(w), count_of(w)))
         .collect()
-}
-
-/// An entry for `count` values taken by the process `pid` that started at `start` (tests).
-#[cfg(test)]
-pub(crate) fn entry(pid: u32, start: u64, count: u32) -> u64 {
-    u64::from(pid) << PID_SHIFT | (start & START_MASK) << START_SHIFT | u64::from(count)
 }
