@@ -192,7 +192,7 @@ fn a_retired_slot_leaves_the_other_workers_serving() {
 fn channel_layout() -> Layout {
     #[repr(C, align(128))]
     struct HeaderShape([u8; 1408]);
-    Layout::new("zeroproc-channel", 4).with_type::<HeaderShape>()
+    Layout::new("zeroproc-channel", 5).with_type::<HeaderShape>()
 }
 
 fn queue_segment(q: &Queue<String>) -> Arc<Segment> {

@@ -4,7 +4,7 @@
 use crate::shared::{Dest, Shared};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use zeroproc_sched::{JobError, JobErrorKind, Message, Never};
@@ -25,6 +25,9 @@ pub(crate) struct Slot<R, E = Never> {
     /// The outcome is `Cancelled` (what `cancel` answers inside the future's own
     /// callbacks, while `value` is locked).
     cancelled: AtomicBool,
+    /// The outcome's error kind (`None`: a value), set with it: what `exception_kind`,
+    /// `cancelled` and `wait` answer once an `.await` by reference took the outcome.
+    kind: OnceLock<Option<JobErrorKind>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -50,6 +53,7 @@ impl<R, E> Slot<R, E> {
             callbacks: Mutex::new(Vec::new()),
             waker: Mutex::new(None),
             cancelled: AtomicBool::new(false),
+            kind: OnceLock::new(),
         })
     }
 
@@ -104,6 +108,8 @@ impl<R: Send + 'static, E: Send + 'static> Dest for Slot<R, E> {
         // the progress thread that took this slot from the deferred list (its lock orders
         // this store before that read).
         self.cancelled.store(matches!(v, Err(JobError::Cancelled)), Ordering::Relaxed);
+        // Set once, before `done` (Release) and under the value lock: read once done.
+        let _ = self.kind.set(v.as_ref().err().map(|e| e.kind()));
         *g = Some(v);
         if lock(&self.callbacks).is_empty() {
             // Release: pairs with the Acquire in `is_done`.
@@ -195,9 +201,10 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         !self.done() && self.shared.running(self.token)
     }
 
-    /// True if the job was cancelled.
+    /// True if the job was cancelled (also after an `.await` by reference took the
+    /// outcome: before, it said false then).
     pub fn cancelled(&self) -> bool {
-        self.done() && matches!(lock(&self.slot.value).as_ref(), Some(Err(JobError::Cancelled)))
+        self.done() && self.slot.kind.get() == Some(&Some(JobErrorKind::Cancelled))
     }
 
     /// Cancels the job if it has not started: true and the future completes with
@@ -284,6 +291,12 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         {
             let g = lock(&self.slot.value);
             if g.is_none() {
+                if self.slot.is_done() {
+                    // Done and empty: an `.await` by reference took the outcome. Before,
+                    // `f` was queued and never ran.
+                    drop(g);
+                    taken();
+                }
                 lock(&self.slot.callbacks).push(Box::new(f));
                 return;
             }
@@ -291,8 +304,12 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         // Done: wait for the pending callbacks to finish, then run this one.
         self.shared.wait_until(None, || self.slot.is_done());
         let g = lock(&self.slot.value);
-        if let Some(v) = g.as_ref() {
-            let _ = catch_unwind(AssertUnwindSafe(|| f(v)));
+        match g.as_ref() {
+            Some(v) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| f(v)));
+            }
+            // Silently never running `f` could leave its receiver waiting for ever.
+            None => taken(),
         }
     }
 
@@ -361,27 +378,46 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
     }
 
     /// Waits for the outcome and returns what kind of error it is, if any, leaving the
-    /// outcome in place (as `JobFuture::exception_kind`).
+    /// outcome in place (as `JobFuture::exception_kind`: it still answers after an
+    /// `.await` by reference took the outcome; before, it said `None` then, as for a job
+    /// that succeeded).
     pub fn exception_kind(&self) -> Option<JobErrorKind> {
         self.wait_until(None);
-        lock(&self.slot.value).as_ref().and_then(|v| v.as_ref().err().map(|e| e.kind()))
+        self.slot.kind.get().copied().flatten()
     }
 
     /// Waits for the outcome and returns its error, if any — message included (Python's
-    /// `exception()`), leaving the outcome in place.
+    /// `exception()`), leaving the outcome in place. Panics, as `JobFuture::exception`
+    /// does, if an `.await` by reference took the outcome (before, it said `None` then).
     pub fn exception(&self) -> Option<JobError<E>>
     where
         E: Clone,
     {
         self.wait_until(None);
-        lock(&self.slot.value).as_ref().and_then(|v| v.as_ref().err().cloned())
+        match lock(&self.slot.value).as_ref() {
+            Some(v) => v.as_ref().err().cloned(),
+            None => taken(),
+        }
     }
 
+    /// The outcome of a done future. Panics (as `JobFuture`'s) if an `.await` by reference
+    /// took it: before, a `JobError::Decode` said so, naming a decoding failure.
     fn take(self) -> Outcome<R, E> {
-        lock(&self.slot.value)
-            .take()
-            .unwrap_or(Err(JobError::Decode { message: "the outcome was taken already".into() }))
+        let v = lock(&self.slot.value).take();
+        v.unwrap_or_else(|| taken())
     }
+}
+
+/// A done future whose outcome an earlier `.await` (or `poll`) by reference returned was
+/// asked for it again (as `JobFuture`'s: a future hands its outcome over once).
+#[cold]
+#[track_caller]
+fn taken() -> ! {
+    panic!(
+        "this ClusterFuture's outcome was already taken by an earlier `.await` (or poll) \
+         that returned it: a future hands its outcome over once (Python's keeps it); use \
+         the value that `.await` gave"
+    )
 }
 
 impl<R, E> Drop for ClusterFuture<R, E> {
@@ -425,11 +461,8 @@ impl<R: Send + 'static, E: Send + 'static> std::future::Future for ClusterFuture
                 return Poll::Pending;
             }
         }
-        let taken = lock(&self.slot.value).take();
-        Poll::Ready(
-            taken.unwrap_or(Err(JobError::Decode {
-                message: "the outcome was taken already".into(),
-            })),
-        )
+        // A second poll after `Ready` panics, as `JobFuture`'s (it was a `Decode` error).
+        let v = lock(&self.slot.value).take();
+        Poll::Ready(v.unwrap_or_else(|| taken()))
     }
 }

@@ -13,7 +13,9 @@ impl<R: Send + 'static, E: Send + 'static> Waitable for ClusterFuture<R, E> {
 
     fn is_failed(&self) -> bool {
         // As a pool's future: a cancelled one does not count for `FirstException`.
-        // `done` first: `exception_kind` blocks until the job is done.
+        // `done` first: `exception_kind` blocks until the job is done. It still answers
+        // once an `.await` by reference took the outcome (before: `None`, so such a failed
+        // future did not end a `FirstException` wait).
         self.done()
             && self.exception_kind().is_some_and(|k| k != zeroproc_sched::JobErrorKind::Cancelled)
     }

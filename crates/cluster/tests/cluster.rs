@@ -46,7 +46,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 34] = [
+    let checks: [Check; 35] = [
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -105,6 +105,7 @@ fn main() {
             a_future_used_in_its_own_callback_does_not_hang,
         ),
         ("a_panicking_waker_does_not_stop_the_pool", a_panicking_waker_does_not_stop_the_pool),
+        ("an_awaited_future_keeps_its_outcome_kind", an_awaited_future_keeps_its_outcome_kind),
     ];
     // `cluster NAME` runs that check alone (while working on it).
     if let Some((name, check)) = checks.iter().find(|c| c.0 == mode) {
@@ -1737,6 +1738,54 @@ fn finish_while_nodes_send_large_results() {
 }
 
 /// Polls `f` to completion, parking between polls (woken by the future's waker).
+fn fails(x: u64) -> u64 {
+    panic!("job {x} failed")
+}
+
+/// A future awaited by reference (`(&mut f).await`) hands its outcome over, but stays done
+/// with the outcome's kind, as a pool's `JobFuture` (`crates/sched/tests/await_taken.rs`):
+/// before, `exception_kind()` said `None` for a job that had panicked, `cancelled()` said
+/// false for a cancelled one, `exception()` said `None`, a callback added was never run,
+/// and `wait(FirstException)` waited on past the failure.
+fn an_awaited_future_keeps_its_outcome_kind(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(1).local_workers(2).build().unwrap();
+    let mut failed = pool.submit(fails, 7);
+    assert!(matches!(block_on(&mut failed), Err(JobError::Panicked { .. })));
+    assert!(failed.done());
+    assert_eq!(failed.exception_kind(), Some(zeroproc_sched::JobErrorKind::Panicked));
+    assert!(!failed.cancelled());
+    let panic_of = |f: &dyn Fn()| {
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("panics");
+        let text = e.downcast_ref::<&str>().map(|s| s.to_string());
+        e.downcast_ref::<String>().cloned().or(text).unwrap_or_default()
+    };
+    let m = panic_of(&|| drop(failed.exception()));
+    assert!(m.contains("already taken") && m.contains(".await"), "{m}");
+    let m = panic_of(&|| failed.add_done_callback(|_| {}));
+    assert!(m.contains("already taken") && m.contains(".await"), "{m}");
+    // `result()` likewise (it was `Err(Decode)`, naming a decoding failure).
+    let mut again = pool.submit(fails, 8);
+    let _ = block_on(&mut again);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || again.result()));
+    assert!(r.is_err(), "result() after the await: {r:?}");
+    let long = pool.submit(sleep_ms, 30_000);
+    let t = Instant::now();
+    let (done, not_done) =
+        wait(vec![failed, long], ReturnWhen::FirstException, Some(Duration::from_secs(60)));
+    assert_eq!((done.len(), not_done.len()), (1, 1), "waited {:?}", t.elapsed());
+    assert!(not_done[0].terminate());
+    // A cancelled job stays cancelled once awaited.
+    let blockers: Vec<_> = (0..pool.workers()).map(|_| pool.submit(sleep_ms, 300)).collect();
+    let mut queued = pool.submit(sleep_ms, 1);
+    assert!(queued.cancel(), "queued behind the blockers");
+    assert_eq!(block_on(&mut queued), Err(JobError::Cancelled));
+    assert!(queued.cancelled() && queued.cancel());
+    assert_eq!(queued.exception_kind(), Some(zeroproc_sched::JobErrorKind::Cancelled));
+    for b in blockers {
+        assert_eq!(b.result(), Ok(300));
+    }
+}
+
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     struct Unpark(std::thread::Thread);
     impl std::task::Wake for Unpark {

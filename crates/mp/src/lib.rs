@@ -44,6 +44,7 @@ pub mod container;
 mod handle;
 pub mod pin;
 pub mod pipe;
+mod proc_word;
 pub mod queue;
 mod segment_cache;
 pub mod segment_refs;

@@ -363,7 +363,7 @@ fn forged_and_mistyped_handles_are_refused() {
 fn raw_ring(q: &Queue<u32>) -> mpmc::Ring {
     #[repr(C, align(128))]
     struct HeaderShape([u8; 1408]);
-    let layout = Layout::new("zeroproc-channel", 4).with_type::<HeaderShape>();
+    let layout = Layout::new("zeroproc-channel", 5).with_type::<HeaderShape>();
     let id = q.handle().segment_id().parse().unwrap();
     let seg = Arc::new(Segment::attach(&id, layout).unwrap());
     mpmc::Ring::attach(seg, Offset::new(256 + 1408)).unwrap()

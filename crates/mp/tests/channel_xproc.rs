@@ -116,7 +116,7 @@ impl Kid {
 fn raw_ring(segment: &str) -> mpmc::Ring {
     #[repr(C, align(128))]
     struct HeaderShape([u8; 1408]);
-    let layout = Layout::new("zeroproc-channel", 4).with_type::<HeaderShape>();
+    let layout = Layout::new("zeroproc-channel", 5).with_type::<HeaderShape>();
     let seg = Arc::new(Segment::attach(&segment.parse().unwrap(), layout).unwrap());
     mpmc::Ring::attach(seg, Offset::new(256 + 1408)).unwrap()
 }

@@ -278,3 +278,41 @@ fn a_capacity_too_large_for_the_address_space_is_a_size_error() {
         assert!(!m.contains("not a container") && m.contains("size"), "{m}");
     }
 }
+
+/// A maximum no container can keep to is refused naming the sizes, where it was silently
+/// raised: `with_max_capacity_bytes(0, 0)` made a container of 8 KiB, and
+/// `with_max_capacity_bytes(1 MiB, 64 KiB)` one that grew to 1 MiB, past the maximum
+/// asked for (documented nowhere). A small initial size is still rounded up (as
+/// documented on the methods): `capacity_bytes` says what it got.
+#[test]
+fn a_maximum_below_the_smallest_container_or_the_initial_size_is_refused() {
+    use zeroproc_mp::container::MIN_CAPACITY;
+    let refused =
+        [(0, 0), (0, MIN_CAPACITY - 1), (1 << 20, 64 << 10), (MIN_CAPACITY + 1, MIN_CAPACITY)];
+    for (bytes, max_bytes) in refused {
+        let errors = [
+            SharedDict::<u64, u64>::with_max_capacity_bytes(bytes, max_bytes).err(),
+            SharedList::<u64>::with_max_capacity_bytes(bytes, max_bytes).err(),
+            Namespace::with_max_capacity_bytes(bytes, max_bytes).err(),
+        ];
+        for e in errors {
+            let e = e.unwrap_or_else(|| panic!("({bytes}, {max_bytes}) was accepted"));
+            assert!(
+                matches!(e, ContainerError::Capacity { bytes: b, max_bytes: m } if (b, m) == (bytes, max_bytes)),
+                "{e:?}"
+            );
+            let m = e.to_string();
+            assert!(m.contains(&format!("max_bytes {max_bytes}")), "{m}");
+        }
+    }
+    // The smallest maximum is accepted, with a small initial size rounded up to it.
+    let d = SharedDict::<u64, u64>::with_max_capacity_bytes(0, MIN_CAPACITY).unwrap();
+    assert_eq!(
+        (d.capacity_bytes(), d.max_capacity_bytes()),
+        (MIN_CAPACITY as u64, MIN_CAPACITY as u64)
+    );
+    d.insert(1, 2).unwrap();
+    assert_eq!(d.get(&1).unwrap(), Some(2));
+    let l = SharedList::<u64>::with_capacity_bytes(0).unwrap();
+    assert_eq!(l.capacity_bytes(), MIN_CAPACITY as u64);
+}

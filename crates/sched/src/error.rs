@@ -369,8 +369,11 @@ fn signal_cause(signal: i32) -> &'static str {
         libc::SIGSYS => ", SIGSYS: a system call forbidden by a seccomp filter",
         libc::SIGTRAP => ", SIGTRAP: a breakpoint or trap instruction in the job",
         libc::SIGHUP => ", SIGHUP: sent from outside the pool (hang-up, or `kill -HUP`)",
+        // A started worker catches SIGINT and ignores it (Ctrl-C is the controller's to
+        // decide: `worker::start`), so it dies of one only once its job or initializer
+        // restored the default action; a death before that is started again, not reported.
         libc::SIGINT => {
-            ", SIGINT: sent from outside the pool (Ctrl-C reaching the worker, or `kill -INT`)"
+            ", SIGINT: the job (or the initializer) had restored SIGINT's default action — a              started worker ignores SIGINT, leaving Ctrl-C to the controller — and then              raised it, or a Ctrl-C or `kill -INT` reached the worker"
         }
         libc::SIGQUIT => ", SIGQUIT: sent from outside the pool (Ctrl-\\, or `kill -QUIT`)",
         libc::SIGALRM => ", SIGALRM: an alarm() or timer set by the job expired unhandled",

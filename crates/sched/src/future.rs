@@ -12,6 +12,7 @@ use crate::future_state::{State, CALLBACKS, WAKER};
 use crate::pool::core::{Complete, Shared};
 use crate::pool::locked::Locked;
 use crate::spill::SpillHeap;
+use crate::taken::TakenKind;
 use std::cell::UnsafeCell;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -38,9 +39,9 @@ pub(crate) struct Inner<R, E> {
     interested: AtomicBool,
     /// Dropping the `JobFuture` unfinished cancels the job (`JobFuture::cancel_on_drop`).
     cancel_on_drop: AtomicBool,
-    /// The outcome an `.await` by reference took was `Cancelled`: `cancelled()` and
-    /// `cancel()` still answer for it (`JobFuture::poll`).
-    taken_cancelled: AtomicBool,
+    /// The kind of the outcome an `.await` by reference took (`JobFuture::poll`):
+    /// `cancelled()`, `cancel()`, `exception_kind()` and `wait` still answer for it.
+    taken_kind: TakenKind,
     /// The outcome: written once by the storer before `STORED`, read by `after` and, once
     /// done, by the future's owner (who of them when: `future_state.rs`).
     value: UnsafeCell<Option<Outcome<R, E>>>,
@@ -181,7 +182,7 @@ impl<R: Send + 'static, E: Send + 'static> Inner<R, E> {
             first_id: AtomicU64::new(0),
             state: State::new(),
             interested: AtomicBool::new(false),
-            taken_cancelled: AtomicBool::new(false),
+            taken_kind: TakenKind::default(),
             value: UnsafeCell::new(None),
             slow: Mutex::new(Slow { callbacks: Vec::new(), waker: None }),
             decode,
@@ -424,8 +425,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
             && self.inner.read(|v| match v {
                 Some(v) => matches!(v, Err(JobError::Cancelled)),
                 // Taken by an `.await` by reference (`poll`): what it was is kept.
-                // Relaxed: written by the owner under `&mut`, read by the owner.
-                None => self.inner.taken_cancelled.load(Ordering::Relaxed),
+                None => self.inner.taken_kind.get() == Some(Some(JobErrorKind::Cancelled)),
             })
     }
 
@@ -792,25 +792,24 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     }
 
     /// [`take`](Self::take) for `poll`, which leaves the future behind (`(&mut f).await`):
-    /// whether the outcome was `Cancelled` is kept for [`cancelled`](Self::cancelled) and
-    /// [`cancel`](Self::cancel) (Python's `cancelled()` stays true). Before, both said false
-    /// for a cancelled job once its outcome was awaited (`tests/await_taken.rs`).
+    /// the outcome's kind is kept (`taken.rs`) for [`cancelled`](Self::cancelled),
+    /// [`cancel`](Self::cancel), [`exception_kind`](Self::exception_kind) and `wait`
+    /// (Python's future keeps its outcome). Before, `cancelled` said false for a cancelled
+    /// job once its outcome was awaited, and `wait(FirstException)` panicked on the future
+    /// (`tests/await_taken.rs`).
     fn take_polled(&mut self) -> Outcome<R, E> {
         let v = self.take();
-        if matches!(v, Err(JobError::Cancelled)) {
-            // Relaxed: read by the owner of this future only.
-            self.inner.taken_cancelled.store(true, Ordering::Relaxed);
-        }
+        self.inner.taken_kind.record(v.as_ref().err().map(|e| e.kind()));
         v
     }
 
     /// Waits for the outcome and returns what kind of error it is, if any, leaving the
     /// outcome in place (for the error with its message: [`exception`](Self::exception)).
-    /// Unlike `exception`, it needs no `E: Clone`.
-    ///
-    /// Panics if an earlier `.await` (or `poll`) of this future by reference returned the
-    /// outcome already (`(&mut f).await`, `tokio::select!` on `&mut f`): a future hands its
-    /// outcome over once.
+    /// Unlike `exception`, it needs no `E: Clone`. It still answers after an `.await` (or
+    /// `poll`) of this future by reference took the outcome (`(&mut f).await`,
+    /// `tokio::select!` on `&mut f`): the kind is kept, as Python's future keeps its
+    /// exception (the error itself was handed over: [`exception`](Self::exception) panics
+    /// then).
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -826,7 +825,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     pub fn exception_kind(&self) -> Option<JobErrorKind> {
         self.wait_until(None);
         let kind = self.inner.read(|v| v.map(|v| v.as_ref().err().map(|e| e.kind())));
-        kind.unwrap_or_else(|| taken())
+        kind.or_else(|| self.inner.taken_kind.get()).unwrap_or_else(|| taken())
     }
 
     /// Waits for the outcome and returns its error, if any — message included (Python's
@@ -834,7 +833,8 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     ///
     /// Panics if an earlier `.await` (or `poll`) of this future by reference returned the
     /// outcome already (`(&mut f).await`, `tokio::select!` on `&mut f`): a future hands its
-    /// outcome over once.
+    /// outcome over once, and the error went with it (its kind is still there:
+    /// [`exception_kind`](Self::exception_kind)).
     ///
     /// ```
     /// zeroproc_sched::init();

@@ -56,6 +56,7 @@ mod process;
 mod reap;
 mod share;
 mod spill;
+mod taken;
 mod wait;
 mod worker;
 

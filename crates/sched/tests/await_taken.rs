@@ -4,13 +4,15 @@
 //! — "no error" — for a job that had panicked, `exception()` likewise, and `result()`
 //! panicked with "a done future holds its outcome until taken", which names no cause.
 //! Python's future keeps its outcome (awaiting twice, then `result()`, all return it);
-//! a Rust future yields its output once, so here they panic naming the earlier `.await`.
+//! a Rust future yields its output once, so here they panic naming the earlier `.await`
+//! — but the outcome's kind is kept: `exception_kind`, `cancelled`, `wait` and
+//! `as_completed` still answer.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-use zeroproc_sched::{JobError, JobErrorKind, Pool};
+use zeroproc_sched::{as_completed, wait, JobError, JobErrorKind, Pool, ReturnWhen};
 
 zeroproc_sched::test_worker!();
 
@@ -53,11 +55,10 @@ fn after_an_await_by_reference_the_taken_outcome_is_named() {
     let r = await_by_ref(&mut f);
     assert!(matches!(r, Err(JobError::Panicked { .. })), "{r:?}");
     assert!(f.done());
-    // Before: `None`, as for a job that succeeded.
-    let m = panic_of(|| {
-        let _: Option<JobErrorKind> = f.exception_kind();
-    });
-    assert!(m.contains("already") && m.contains(".await"), "{m}");
+    // The kind of the taken outcome is kept (Python's future keeps its exception). It
+    // said `None` at first, as for a job that succeeded; then it panicked naming the
+    // `.await`, which made `wait(FirstException)` panic on such a future.
+    assert_eq!(f.exception_kind(), Some(JobErrorKind::Panicked));
     let m = panic_of(|| {
         let _ = f.exception();
     });
@@ -93,4 +94,54 @@ fn a_cancelled_future_stays_cancelled_after_an_await_by_reference() {
     assert!(!ran.cancelled());
     assert!(!ran.cancel());
     assert_eq!(busy.result(), Ok(()));
+}
+
+fn sleepy(ms: u32) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms.into()));
+    ms
+}
+
+/// A future whose failed outcome an `.await` by reference took is still done, and still
+/// failed: `wait(FirstException)` returns on it (Python's future keeps its exception, so
+/// `FIRST_EXCEPTION` returns for it). Before: `wait` panicked with "already taken by an
+/// earlier `.await`" (its `is_failed` asked `exception_kind`), a library panic on a legal
+/// sequence of calls.
+#[test]
+fn first_exception_counts_a_failed_future_whose_outcome_was_awaited() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let mut failed = pool.submit(fails, 3);
+    assert!(matches!(await_by_ref(&mut failed), Err(JobError::Panicked { .. })));
+    let long = pool.submit(sleepy, 30_000);
+    let (done, not_done) =
+        wait(vec![failed, long], ReturnWhen::FirstException, Some(Duration::from_secs(60)));
+    // Ended by the awaited failure at once, not after the 30 s job.
+    assert_eq!((done.len(), not_done.len()), (1, 1));
+    assert_eq!(done[0].exception_kind(), Some(JobErrorKind::Panicked));
+    assert!(not_done[0].terminate(), "the 30 s job was waited for");
+}
+
+/// An awaited future that succeeded (or was cancelled) is done, not failed: the other
+/// `wait` modes and `as_completed` count it done, `FirstException` waits on for a failure.
+#[test]
+fn awaited_futures_are_done_for_every_wait_and_as_completed() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let busy = pool.submit(sleepy, 300);
+    let mut queued = pool.submit(sleepy, 1);
+    assert!(queued.cancel());
+    assert_eq!(await_by_ref(&mut queued), Err(JobError::Cancelled));
+    let mut ok = pool.submit(sleepy, 2);
+    assert_eq!(await_by_ref(&mut ok), Ok(2));
+    assert_eq!(ok.exception_kind(), None);
+    assert_eq!(queued.exception_kind(), Some(JobErrorKind::Cancelled));
+    let (done, not_done) = wait(vec![ok, queued], ReturnWhen::FirstCompleted, None);
+    assert_eq!((done.len(), not_done.len()), (2, 0));
+    let (done, not_done) = wait(done, ReturnWhen::AllCompleted, None);
+    assert_eq!((done.len(), not_done.len()), (2, 0));
+    // Nothing failed: FirstException waits for the running job too (then all are done).
+    let mut all = done;
+    all.push(busy);
+    let (done, not_done) = wait(all, ReturnWhen::FirstException, Some(Duration::from_secs(60)));
+    assert_eq!((done.len(), not_done.len()), (3, 0));
+    let yielded = as_completed(done).timeout(Duration::from_secs(60)).count();
+    assert_eq!(yielded, 3);
 }

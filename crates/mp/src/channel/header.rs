@@ -14,8 +14,10 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPCHAN01");
 /// `holds.rs`), which builds of version 3 would misread. Still 4 after the takers table
 /// and the free count were added in the padding of the task and heap-space lines
 /// (2026-12-06): a build without them leaves them 0, which costs only their diagnostics
-/// (no join note; the stuck rule without its restart on frees), never a misread.
-pub(crate) const VERSION: u32 = 4;
+/// (no join note; the stuck rule without its restart on frees), never a misread. 5: the
+/// takers table's words carry the taker's start time (`pid | start | count`, was
+/// `pid << 32 | count`), which a build of version 4 would misread (2026-12-07).
+pub(crate) const VERSION: u32 = 5;
 /// Segment layout of every channel segment.
 pub(crate) const LAYOUT: Layout =
     Layout::new("zeroproc-channel", VERSION).with_type::<ChannelHeader>();
@@ -64,9 +66,9 @@ pub(crate) struct Tasks {
     pub unfinished: AtomicU64,
     /// Notified (all) when `unfinished` reaches 0; `join` sleeps here.
     pub all_done: EventCount,
-    /// Which processes took values and have not reported them done (`pid << 32 | count`,
-    /// 0: free; `queue/joinable/takers.rs`): lets a long `join` say that a process that
-    /// took tasks has died without reporting them.
+    /// Which processes took values and have not reported them done (pid, low bits of its
+    /// start time, count; 0: free; `queue/joinable/takers.rs`): lets a long `join` say
+    /// that a process that took tasks has died without reporting them.
     pub taken: [AtomicU64; crate::queue::joinable::takers::TAKERS],
 }
 

@@ -39,6 +39,14 @@ pub enum ContainerError {
     /// The container had no room and could not grow below its maximum: the system refused
     /// the memory.
     Grow(GrowError),
+    /// `with_max_capacity_bytes(bytes, max_bytes)` asked for a maximum no container keeps
+    /// to: below [`MIN_CAPACITY`](super::MIN_CAPACITY), or below `bytes`.
+    Capacity {
+        /// The initial size asked for.
+        bytes: usize,
+        /// The maximum asked for.
+        max_bytes: usize,
+    },
     /// A value (or key) could not be serialized.
     Serialize(rancor::Error),
     /// A stored value failed validation (it was damaged in shared memory).
@@ -66,6 +74,15 @@ impl fmt::Display for ContainerError {
                 write!(f, "container full at its maximum size (a block of {requested} bytes)")
             }
             Grow(e) => write!(f, "container full and cannot grow: {e}"),
+            Capacity { max_bytes, .. } if *max_bytes < super::MIN_CAPACITY => write!(
+                f,
+                "max_bytes {max_bytes} is below the smallest container ({} bytes)",
+                super::MIN_CAPACITY
+            ),
+            Capacity { bytes, max_bytes } => write!(
+                f,
+                "max_bytes {max_bytes} is below the initial capacity asked for ({bytes} bytes)"
+            ),
             Serialize(e) => write!(f, "serializing: {e}"),
             Decode(e) => write!(f, "stored value invalid: {e}"),
             Corrupt(why) => write!(f, "container state damaged: {why}"),

@@ -62,6 +62,10 @@ pub use handle::{
 pub use list::SharedList;
 pub use namespace::Namespace;
 
+/// The least shared memory a container has: a smaller initial size is rounded up to it
+/// (and every size up to whole 4 KiB pages); a `max_bytes` below it is refused with
+/// [`ContainerError::Capacity`] (it was silently raised to it).
+pub const MIN_CAPACITY: usize = 8 << 10;
 /// Shared memory a container reserves when created with `new()`: 64 KiB, resident for
 /// every container (Python's manager dict costs a few KiB; it was 4 MiB before containers
 /// grew). It grows on demand (doubling) up to [`DEFAULT_MAX_CAPACITY`].

@@ -48,7 +48,8 @@ impl Namespace {
     }
 
     /// A new, empty namespace reserving `bytes` of shared memory, growing on
-    /// demand up to [`DEFAULT_MAX_CAPACITY`] (or `bytes`, if larger).
+    /// demand up to [`DEFAULT_MAX_CAPACITY`] (or `bytes`, if larger). `bytes` is rounded up to
+    /// whole 4 KiB pages and to at least [`MIN_CAPACITY`](super::MIN_CAPACITY) (8 KiB).
     /// A size in **bytes**, not entries (unlike `Vec::with_capacity`): entries vary in size;
     /// [`stats`](Self::stats) shows what a workload uses.
     pub fn with_capacity_bytes(bytes: usize) -> Result<Self, ContainerError> {
@@ -58,7 +59,10 @@ impl Namespace {
     /// A new, empty namespace with `bytes` of shared memory, growing on demand (doubling, for
     /// every process using it) up to `max_bytes`; an insert that does not fit then fails
     /// with [`ContainerError::Full`] and hands the value back. Only `bytes` are reserved
-    /// at creation; `max_bytes` of address space are mapped.
+    /// at creation; `max_bytes` of address space are mapped. Both are rounded up to whole
+    /// 4 KiB pages, and `bytes` to at least [`MIN_CAPACITY`](super::MIN_CAPACITY) (8 KiB:
+    /// [`capacity_bytes`](Self::capacity_bytes) says what it got); a `max_bytes` below
+    /// 8 KiB or below `bytes` is refused with [`ContainerError::Capacity`].
     ///
     /// ```
     /// # use zeroproc_mp::container::*;

@@ -12,7 +12,7 @@ use zeroproc_shm::sync::{LockGuard, TryLockError};
 use zeroproc_shm::{Layout, Offset, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
 
 /// Smallest heap a container gets (the first table and a few entries).
-const MIN_HEAP: usize = 8192;
+const MIN_HEAP: usize = super::MIN_CAPACITY;
 /// Capacity of a fresh table (slots of a dict, items of a list).
 pub(crate) const FIRST_CAPACITY: u64 = 16;
 
@@ -47,12 +47,16 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Creates a container segment with a heap of `capacity` bytes (at least 8 KiB) that
-    /// grows on demand up to `max` bytes (at least `capacity`).
+    /// grows on demand up to `max` bytes (both rounded up to 4 KiB pages). A `max` below
+    /// 8 KiB or below `capacity` is refused ([`ContainerError::Capacity`]).
     pub(crate) fn create(
         id: Identity,
         capacity: usize,
         max: usize,
     ) -> Result<Store, ContainerError> {
+        if max < MIN_HEAP || max < capacity {
+            return Err(ContainerError::Capacity { bytes: capacity, max_bytes: max });
+        }
         let round = |n: usize| n.max(MIN_HEAP).checked_next_multiple_of(4096).ok_or(too_large(n));
         let heap_len = round(capacity)?;
         let heap_max = round(max)?.max(heap_len);

@@ -72,7 +72,8 @@ impl<T: Pod> SharedArray<T> {
     /// A zero-filled array whose splits may have up to `max_chunks` chunks (8 bytes of
     /// shared memory each; [`zeroed`](Self::zeroed) allows
     /// [`DEFAULT_MAX_CHUNKS`] or one per element, whichever is fewer). A split into more
-    /// chunks is [`SharedError::TooManyChunks`].
+    /// chunks is [`SharedError::TooManyChunks`]. `max_chunks` is capped at 2^30 − 1 (the
+    /// most a split can count): a larger one allows that many.
     ///
     /// ```
     /// use zeroproc_mp::shared::{SharedArray, SharedError};

@@ -6,8 +6,9 @@ use zeroproc_shm::Layout;
 
 /// `b"ZPARRAY1"`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZPARRAY1");
-/// Version of the header and protocol (3: the `writes` word).
-pub(crate) const VERSION: u32 = 3;
+/// Version of the header and protocol (3: the `writes` word; 4: reader leases carry the
+/// reader's start time, `crate::proc_word`, which a build of version 3 would misread).
+pub(crate) const VERSION: u32 = 4;
 /// Reader lease slots (processes reading at once).
 pub(crate) const READER_SLOTS: usize = 64;
 /// Segment layout of every shared array and vector.
@@ -60,7 +61,7 @@ pub(crate) struct ArrayHeader {
     /// readable with these words.
     pub writes: AtomicU64,
     _pad2: [u64; 10],
-    /// Reader leases: `pid << 32 | count`, 0 = free.
+    /// Reader leases: pid, start time, count (`crate::proc_word`); count 0 = free.
     pub readers: [AtomicU64; READER_SLOTS],
 }
 

@@ -1,6 +1,10 @@
-//! Reader leases: a process reading the array holds a slot `pid << 32 | count`, so the
-//! owner can tell whether anyone still reads before it lets writers in. A slot of a dead
-//! process holds nothing and is reclaimed by whoever finds it.
+//! Reader leases: a process reading the array holds a slot (its pid, start time and lease
+//! count: `crate::proc_word`), so the owner can tell whether anyone still reads before it
+//! lets writers in. A slot of a dead process holds nothing and is reclaimed by whoever
+//! finds it. The start time tells a dead reader from a later process that got its pid:
+//! with `pid << 32 | count`, that process continued the dead one's lease (and its release
+//! left the dead count behind), and the lease looked alive — the owner's writes were
+//! refused (`ReadersActive`) for as long as that process lived.
 //!
 //! Readers announce themselves (slot RMW, SeqCst) *before* checking the split state
 //! (SeqCst load); the owner changes the state (SeqCst store) *before* scanning the slots
@@ -9,22 +13,21 @@
 
 use super::header::ArrayHeader;
 use super::SharedError;
+use crate::proc_word::{alive, count_of, me, owner_of, pid_of, word, COUNT_MAX};
 use std::sync::atomic::Ordering::SeqCst;
-use zeroproc_shm::process::{current_pid, is_alive};
-
-const COUNT: u64 = 0xffff_ffff;
 
 /// Takes a lease for this process; returns its slot.
 pub(crate) fn acquire(h: &ArrayHeader) -> Result<usize, SharedError> {
-    let me = current_pid() as u64;
+    let me = me();
     for round in 0..2 {
-        // Our own slot first (threads of one process share it).
+        // Our own slot first (threads of one process share it; a full one: another).
         for (i, s) in h.readers.iter().enumerate() {
             // SeqCst: see the module docs.
             let v = s.load(SeqCst);
             // SeqCst (both): the announcement the owner's scan must see.
-            if v >> 32 == me
-                && v & COUNT != 0
+            if owner_of(v) == me
+                && count_of(v) != 0
+                && u64::from(count_of(v)) < COUNT_MAX
                 && s.compare_exchange(v, v + 1, SeqCst, SeqCst).is_ok()
             {
                 return Ok(i);
@@ -33,8 +36,8 @@ pub(crate) fn acquire(h: &ArrayHeader) -> Result<usize, SharedError> {
         for (i, s) in h.readers.iter().enumerate() {
             // SeqCst: see the module docs.
             let v = s.load(SeqCst);
-            // SeqCst (both): as above. A slot with count 0 is free, whatever pid it shows.
-            if v & COUNT == 0 && s.compare_exchange(v, me << 32 | 1, SeqCst, SeqCst).is_ok() {
+            // SeqCst (both): as above. A slot with count 0 is free, whatever it shows.
+            if count_of(v) == 0 && s.compare_exchange(v, word(me, 1), SeqCst, SeqCst).is_ok() {
                 return Ok(i);
             }
         }
@@ -48,15 +51,16 @@ pub(crate) fn acquire(h: &ArrayHeader) -> Result<usize, SharedError> {
 /// Returns a lease taken by [`acquire`].
 pub(crate) fn release(h: &ArrayHeader, slot: usize) {
     let s = &h.readers[slot];
-    let me = current_pid() as u64;
+    let me = me();
     // SeqCst (≥ Release): our reads of the elements happen before an owner that sees the
     // count drop (its SeqCst scan) starts writing. Only a lease of this process: a forked
     // child's copy of its parent's guard finds the parent's pid here (or, once the parent
     // released it, whoever's took the slot since) and must not end a lease it never took —
     // the owner would start writing while the parent still reads.
-    let r = s.fetch_update(SeqCst, SeqCst, |v| (v >> 32 == me && v & COUNT != 0).then(|| v - 1));
+    let r =
+        s.fetch_update(SeqCst, SeqCst, |v| (owner_of(v) == me && count_of(v) != 0).then(|| v - 1));
     if let Ok(v) = r {
-        if v & COUNT == 1 {
+        if count_of(v) == 1 {
             // SeqCst: clear the pid too, unless another thread of ours took the slot again.
             let _ = s.compare_exchange(v - 1, 0, SeqCst, SeqCst);
         }
@@ -68,12 +72,11 @@ pub(crate) fn live_reader(h: &ArrayHeader) -> Option<u32> {
     for s in &h.readers {
         // SeqCst: pairs with the readers' SeqCst announcements (module docs).
         let v = s.load(SeqCst);
-        if v & COUNT == 0 {
+        if count_of(v) == 0 {
             continue;
         }
-        let pid = (v >> 32) as u32;
-        if is_alive(pid) {
-            return Some(pid);
+        if alive(v) {
+            return Some(pid_of(v));
         }
         // SeqCst: only clears this exact dead lease.
         let _ = s.compare_exchange(v, 0, SeqCst, SeqCst);
@@ -86,9 +89,32 @@ fn reclaim_dead(h: &ArrayHeader) {
     for s in &h.readers {
         // SeqCst: as in `live_reader`.
         let v = s.load(SeqCst);
-        if v & COUNT != 0 && !is_alive((v >> 32) as u32) {
+        if count_of(v) != 0 && !alive(v) {
             // SeqCst: only clears this exact dead lease.
             let _ = s.compare_exchange(v, 0, SeqCst, SeqCst);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::header::KIND_ARRAY;
+    use zeroproc_shm::process::{current_pid, current_start_time};
+
+    /// A process that got the pid of a reader that died holding a lease. Before, with
+    /// `pid << 32 | count`, it continued the dead lease (slot 0, count 2; its release left
+    /// 1) and `live_reader` named it for as long as it lived: the owner could not write.
+    #[test]
+    fn a_dead_readers_lease_is_not_continued_under_its_reused_pid() {
+        let h = Box::new(ArrayHeader::new(KIND_ARRAY, 8, 8, 0, 1, 1, 0, 0));
+        let dead = crate::proc_word::word_of(current_pid(), current_start_time() + 1, 1);
+        h.readers[0].store(dead, SeqCst);
+        let slot = acquire(&h).unwrap();
+        assert_ne!(slot, 0, "the dead reader's lease was continued");
+        assert_eq!(live_reader(&h), Some(current_pid()), "this process's own lease");
+        release(&h, slot);
+        assert_eq!(live_reader(&h), None, "the dead lease still counts");
+        assert_eq!(h.readers[0].load(SeqCst), 0, "the dead lease is cleared");
     }
 }

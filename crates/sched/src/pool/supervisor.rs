@@ -493,9 +493,19 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     // A start failure is a worker that could not get going (wrong program, no init(), a
     // crash in start-up); SIGKILL comes from outside (an operator, the OOM killer, a
     // test) and says nothing about the next attempt.
-    // SIGINT likewise: a Ctrl-C this controller outlived (`interrupted_at_start`; a worker
-    // that had started leaves SIGINT to the controller and does not die of it).
-    let killed = matches!(st.signal(), Some(libc::SIGKILL | libc::SIGINT));
+    // SIGINT likewise, before the worker attached: a Ctrl-C this controller outlived
+    // (`interrupted_at_start`). Once attached it had left SIGINT to the controller (its
+    // handler ignores it), so a SIGINT death is its initializer's doing (it restored the
+    // default action): a failed start like any other signal. Before, it was never counted,
+    // and an initializer that raised SIGINT in every replacement respawned it for ever.
+    // Relaxed: the worker has exited and is reaped; its stores are all done. Its pid there
+    // is this incarnation's once it attached (a successor stores its own).
+    let attached = ctl.pid.load(Ordering::Relaxed) == pid;
+    let killed = match st.signal() {
+        Some(libc::SIGKILL) => true,
+        Some(libc::SIGINT) => !attached,
+        _ => false,
+    };
     slot.failed_starts = match (word == state::READY, killed) {
         (true, _) => 0,
         (false, true) => slot.failed_starts,

@@ -14,7 +14,8 @@ pub(super) const MAX_SLICE: Duration = Duration::from_millis(64);
 /// How long a sleeper on a 64-bit counter's low half sleeps at most before it compares the
 /// whole counter again (`Event`, `Condition`): the kernel compares only 32 bits, so a
 /// sleeper stalled just before its futex call across a multiple of 2^32 (`Condition`) or
-/// 2^30 (`Event`) changes would otherwise sleep through them until the next change.
+/// 2^30 (`Event`) changes would otherwise sleep through them until the next change. The
+/// same for a `Barrier` sleeper on its event count's 32-bit epoch.
 pub(super) const RECHECK: Duration = Duration::from_secs(1);
 
 /// The end of a sleep that must look again after [`RECHECK`]: `deadline` if sooner.

@@ -522,4 +522,37 @@ mod tests {
         assert!(super::takers::dead_takers(&q.q.map.header().tasks.0).is_empty());
         q.join();
     }
+
+    /// A process that got the pid of a dead taker (pid reuse): it is another process.
+    /// Before, the entry had no start time: the new process continued the dead one's count
+    /// as its own, and `join`'s note never named the dead taker (its pid was alive).
+    #[test]
+    fn a_reused_pid_does_not_continue_a_dead_takers_count() {
+        use std::sync::atomic::Ordering::Relaxed;
+        use zeroproc_shm::process::{current_pid, current_start_time};
+        let q = JoinableQueue::<u64>::new(4).unwrap();
+        let t = &q.q.map.header().tasks.0;
+        let me = current_pid();
+        // An earlier process with this pid (another start time) took 2 values and died.
+        let earlier = crate::proc_word::word_of(me, current_start_time() + 1, 2);
+        t.taken[0].store(earlier, Relaxed);
+        assert_eq!(super::takers::dead_takers(t), [(me, 2)]);
+        q.put(1).unwrap();
+        q.get().unwrap();
+        assert_eq!(t.taken[0].load(Relaxed), earlier, "the dead taker's count was continued");
+        let mine = crate::proc_word::word_of(me, current_start_time(), 1);
+        assert!(t.taken.iter().any(|e| e.load(Relaxed) == mine), "this process's get untracked");
+        q.task_done().unwrap(); // its own entry first
+        assert_eq!(t.taken[0].load(Relaxed), earlier);
+        assert_eq!(super::takers::dead_takers(t), [(me, 2)]);
+        let mut notes = Vec::new();
+        q.put(2).unwrap();
+        q.get().unwrap();
+        let soon = std::time::Instant::now() + Duration::from_millis(300);
+        assert!(q.join_noting(Some(soon), Duration::from_millis(10), |n| notes.push(n)).is_err());
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains(&format!("process {me} took 2 values")), "{}", notes[0]);
+        q.task_done().unwrap();
+        q.join();
+    }
 }

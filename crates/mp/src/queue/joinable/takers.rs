@@ -1,9 +1,14 @@
 //! Which processes took values from a [`JoinableQueue`](super::JoinableQueue) and have not
-//! reported them done: a table of [`TAKERS`] words `pid << 32 | count` in the task line of
-//! the channel header (0: free).
+//! reported them done: a table of [`TAKERS`] words (pid, start time, count:
+//! `crate::proc_word`) in the task line of the channel header (0: free). A process holding
+//! more values unreported than a word counts uses a second entry. A process is the
+//! entry's only if both its pid and its start time match, so a later process that got a
+//! dead taker's pid neither continues its count nor hides it from `join`'s note (before,
+//! the word `pid << 32 | count` had no room for the start time: the reused pid continued
+//! the dead consumer's count, and the note never named it).
 //!
 //! A successful get adds one to the calling process's entry (claiming a free entry by CAS
-//! `0 → pid << 32 | 1` if it has none); `task_done` takes one from it if it has any (and
+//! `0 → pid | start | 1` if it has none); `task_done` takes one from it if it has any (and
 //! frees the entry at 0). So an entry whose pid is dead with a count above 0 names values a
 //! process took and never reported done (killed mid-task, or exited without `task_done`):
 //! `join` can never return for them. `join` uses that only to say so, on standard error,
@@ -30,14 +35,13 @@
 //!
 //! Not tracked: a consumer killed between the ring's hand-over and its increment (a few
 //! instructions), and takers beyond the table's [`TAKERS`] entries while all of those are
-//! alive. A pid reused by a later taker continues the dead one's entry (the word has no
-//! room for a start time); that only keeps an old count in the note. All orderings are
-//! Relaxed: the table is a diagnostic; the task count itself is `unfinished`.
+//! alive. All orderings are Relaxed: the table is a diagnostic; the task count itself is
+//! `unfinished`.
 
 use crate::channel::header::Tasks;
+use crate::proc_word::{alive, count_of, me, owner_of, pid_of, word, COUNT_MAX};
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
-use zeroproc_shm::process::{current_pid, is_alive};
 
 /// Untracked takes this process skips after a reclaim scan found every entry alive.
 pub(crate) const SKIP_AFTER_FULL: u32 = 1023;
@@ -48,25 +52,17 @@ pub(crate) static SKIP: AtomicU32 = AtomicU32::new(0);
 /// Entries in the table (they fill the rest of the task line's 128 bytes).
 pub(crate) const TAKERS: usize = 14;
 
-fn pid_of(w: u64) -> u32 {
-    (w >> 32) as u32
-}
-
-fn count_of(w: u64) -> u32 {
-    w as u32
-}
-
 /// This process took one value.
 pub(crate) fn took(tasks: &Tasks) {
-    let me = current_pid();
+    let me = me();
     for e in &tasks.taken {
         let w = e.load(Relaxed);
-        let mine = |w: u64| w != 0 && pid_of(w) == me && count_of(w) < u32::MAX;
+        let mine = |w: u64| w != 0 && owner_of(w) == me && u64::from(count_of(w)) < COUNT_MAX;
         if mine(w) && e.fetch_update(Relaxed, Relaxed, |w| mine(w).then_some(w + 1)).is_ok() {
             return;
         }
     }
-    let first = (u64::from(me) << 32) | 1;
+    let first = word(me, 1);
     for e in &tasks.taken {
         if e.compare_exchange(0, first, Relaxed, Relaxed).is_ok() {
             return;
@@ -80,9 +76,7 @@ pub(crate) fn took(tasks: &Tasks) {
     }
     for e in &tasks.taken {
         let w = e.load(Relaxed);
-        if (w == 0 || !is_alive(pid_of(w)))
-            && e.compare_exchange(w, first, Relaxed, Relaxed).is_ok()
-        {
+        if (w == 0 || !alive(w)) && e.compare_exchange(w, first, Relaxed, Relaxed).is_ok() {
             return;
         }
     }
@@ -99,19 +93,19 @@ pub(crate) fn took(tasks: &Tasks) {
 /// third value still in the queue said the child "took 2 values and exited without
 /// calling task_done for them").
 pub(crate) fn done(tasks: &Tasks) {
-    let me = current_pid();
-    let passes: [&dyn Fn(u32) -> bool; 3] =
-        [&|pid| pid == me, &|pid| pid != me && is_alive(pid), &|pid| pid != me];
+    let me = me();
+    let passes: [&dyn Fn(u64) -> bool; 3] =
+        [&|w| owner_of(w) == me, &|w| owner_of(w) != me && alive(w), &|w| owner_of(w) != me];
     for pass in passes {
         for e in &tasks.taken {
             // Cheap filter first (a liveness probe is a system call).
             let w = e.load(Relaxed);
-            if w == 0 || count_of(w) == 0 || !pass(pid_of(w)) {
+            if w == 0 || count_of(w) == 0 || !pass(w) {
                 continue;
             }
-            let owner = pid_of(w);
+            let owner = owner_of(w);
             let dec = e.fetch_update(Relaxed, Relaxed, |w| {
-                (w != 0 && pid_of(w) == owner && count_of(w) > 0).then(|| {
+                (w != 0 && owner_of(w) == owner && count_of(w) > 0).then(|| {
                     if count_of(w) == 1 {
                         0
                     } else {
@@ -132,7 +126,7 @@ pub(crate) fn dead_takers(tasks: &Tasks) -> Vec<(u32, u32)> {
         .taken
         .iter()
         .map(|e| e.load(Relaxed))
-        .filter(|&w| w != 0 && count_of(w) > 0 && !is_alive(pid_of(w)))
+        .filter(|&w| w != 0 && count_of(w) > 0 && !alive(w))
         .map(|w| (pid_of(w), count_of(w)))
         .collect()
 }
