@@ -210,6 +210,10 @@ impl Core {
         if shared.forked() {
             return; // the parent's jobs
         }
+        if self.stranded() {
+            // Jobs left on a retired slot were placed before any backlogged job.
+            self.rehome_stranded(shared);
+        }
         while let Some(mut p) = self.backlog.jobs.pop_front() {
             // SeqCst: as in `dispatch` (the spill heap's release counter).
             let trims = shared.spill_trims.load(Ordering::SeqCst);

@@ -351,6 +351,33 @@ impl Core {
             }
         }
     }
+
+    /// True when a retired slot (no process) still holds unstarted jobs: those that did
+    /// not fit the other workers when it was given up (`supervisor::give_up`).
+    #[inline]
+    pub(crate) fn stranded(&self) -> bool {
+        self.slots.iter().any(|s| s.broken && s.child.is_none() && s.load > 0)
+    }
+
+    /// Moves the jobs left on retired slots to the open workers as they have room (the
+    /// supervisor's tick, before the backlog: these jobs were placed before any job that
+    /// waits there). With every slot retired, they fail with `NoWorkers`, as the backlog
+    /// does: no worker will ever run them.
+    #[cold]
+    pub(crate) fn rehome_stranded(&mut self, shared: &Shared) {
+        let none_left = self.slots.iter().all(|s| s.broken);
+        for w in 0..self.slots.len() {
+            let s = &self.slots[w];
+            if !(s.broken && s.child.is_none() && s.load > 0) {
+                continue;
+            }
+            if none_left {
+                self.fail_held(w, |_| true, &|| crate::JobError::NoWorkers);
+            } else {
+                self.rehome(shared, w);
+            }
+        }
+    }
 }
 
 /// What [`Core::relocate`] did.
