@@ -46,7 +46,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 34] = [
+    let checks: [Check; 35] = [
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -80,6 +80,10 @@ fn main() {
         ("a_busy_node_gets_no_jobs_another_can_start", a_busy_node_gets_no_jobs_another_can_start),
         ("jobs_a_busy_node_holds_move_to_an_idle_one", jobs_a_busy_node_holds_move_to_an_idle_one),
         ("full_rings_make_jobs_wait_not_fail", full_rings_make_jobs_wait_not_fail),
+        (
+            "stats_backlog_counts_jobs_waiting_on_rank_0",
+            stats_backlog_counts_jobs_waiting_on_rank_0,
+        ),
         (
             "a_map_dropped_early_cancels_its_unstarted_jobs",
             a_map_dropped_early_cancels_its_unstarted_jobs,
@@ -1779,6 +1783,27 @@ fn full_rings_make_jobs_wait_not_fail(_: bool) {
     for f in fs {
         assert_eq!(f.result(), Ok(20_000));
     }
+}
+
+/// `stats().backlog` counts the jobs waiting on rank 0 for a node with room, as a `Pool`'s
+/// counts its `submit` backlog. Before, it summed only rank 0's own pool's backlog, which a
+/// cluster pool never fills: 0 with 4,992 of 5,000 jobs waiting (user28 `c_many`).
+fn stats_backlog_counts_jobs_waiting_on_rank_0(_: bool) {
+    let pool = ClusterPool::builder()
+        .workers_per_node(1)
+        .local_workers(1)
+        .window_per_worker(1)
+        .build()
+        .unwrap();
+    let hold = (0..pool.workers()).map(|_| pool.submit(slow_where, 300)).collect::<Vec<_>>();
+    let fs: Vec<_> = (0..20u64).map(|i| pool.submit(square, i)).collect();
+    let backlog = pool.stats().backlog;
+    assert_eq!(backlog, 20, "{} worker(s), window 1: the 20 later jobs wait", pool.workers());
+    hold.into_iter().for_each(|f| assert!(f.result().is_ok()));
+    for (i, f) in fs.into_iter().enumerate() {
+        assert_eq!(f.result(), Ok(i as u64 * i as u64));
+    }
+    assert_eq!(pool.stats().backlog, 0);
 }
 
 fn panic_on(x: u64) -> u64 {

@@ -150,6 +150,12 @@ pub(crate) const STAGED_MAX: Duration = Duration::from_millis(1);
 const KEEP_FOR_RESEND: usize = 64 << 20;
 
 impl State {
+    /// Jobs waiting on rank 0 for a target with room (`queue` and `local_queue`): what
+    /// [`ClusterPool::stats`](crate::ClusterPool::stats) reports as its backlog.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queue.len() + self.local_queue.len()
+    }
+
     /// Forgets the record kept for job `o` (answered, or failed).
     fn unkeep(&mut self, o: &mut Owed) -> Option<(u64, AlignedVec<16>)> {
         let r = o.resend.take();
