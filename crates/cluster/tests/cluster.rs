@@ -38,6 +38,8 @@ fn main() {
         "mismatch" => return mismatch(),
         "panic" => main_panics(),
         "agent-dies" => agent_dies(),
+        "leaked" => return leaked_pool(std::env::args().nth(2).expect("dir"), false),
+        "leaked-exit" => return leaked_pool(std::env::args().nth(2).expect("dir"), true),
         "idle" => return idle(),
         "finish-busy" => return finish_while_nodes_send_large_results(),
         "ship-bench" => return ship_bench(),
@@ -46,7 +48,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 36] = [
+    let checks: [Check; 37] = [
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -85,6 +87,7 @@ fn main() {
             stats_backlog_counts_jobs_waiting_on_rank_0,
         ),
         ("cancelling_a_large_queue_newest_first", cancelling_a_large_queue_newest_first),
+        ("a_leaked_pool_runs_its_queued_jobs_at_exit", a_leaked_pool_runs_its_queued_jobs_at_exit),
         (
             "a_map_dropped_early_cancels_its_unstarted_jobs",
             a_map_dropped_early_cancels_its_unstarted_jobs,
@@ -1805,6 +1808,46 @@ fn stats_backlog_counts_jobs_waiting_on_rank_0(_: bool) {
         assert_eq!(f.result(), Ok(i as u64 * i as u64));
     }
     assert_eq!(pool.stats().backlog, 0);
+}
+
+fn touch((dir, i): (String, u64)) {
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(format!("{dir}/{i}"), b"done").unwrap();
+}
+
+/// `leaked DIR` (`leaked-exit DIR`): 50 jobs of 20 ms given to a cluster pool that is never
+/// dropped, then `main` returns (calls `exit(0)`).
+fn leaked_pool(dir: String, exit: bool) {
+    let pool = ClusterPool::builder().local_workers(2).build().unwrap();
+    for i in 0..50 {
+        drop(pool.submit(touch, (dir.clone(), i)));
+    }
+    std::mem::forget(pool);
+    if exit {
+        std::process::exit(0);
+    }
+}
+
+/// A cluster pool never dropped (leaked, in a `static`) runs its queued jobs before the
+/// program ends, as a `Pool` does at the end of `#[zeroproc::main]` and Python's executors
+/// do at exit. Before, the jobs waiting on rank 0 for room were lost without a word: 8 of
+/// 50 ran (user28 `c_leak_exit`). Run without a launcher (a child of this test).
+fn a_leaked_pool_runs_its_queued_jobs_at_exit(_: bool) {
+    for mode in ["leaked", "leaked-exit"] {
+        let dir = std::env::temp_dir().join(format!("zp-leaked-{}-{mode}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.arg(mode).arg(&dir);
+        for v in zeroproc_cluster::LAUNCHER_VARS {
+            cmd.env_remove(v);
+        }
+        let st = cmd.status().unwrap();
+        let ran = std::fs::read_dir(&dir).unwrap().count();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(st.success(), "{mode}: {st}");
+        assert_eq!(ran, 50, "{mode}: jobs that ran before the program ended");
+    }
 }
 
 fn sleep_long(_: ()) {

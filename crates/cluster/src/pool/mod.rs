@@ -14,7 +14,10 @@ use zeroproc_codec::envelope::{self, Header};
 use zeroproc_sched::{JobError, Message, Never, PoolStats, Shutdown};
 
 mod builder;
+mod live;
 mod submit;
+
+pub(crate) use live::finish_live_cluster_pools;
 
 pub use builder::{ClusterBuilder, ClusterError};
 
