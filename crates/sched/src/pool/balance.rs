@@ -338,16 +338,23 @@ impl Core {
 
 impl Core {
     /// Moves every unstarted job of `from` (a slot given up on) to the other open workers,
-    /// least loaded first, as far as their rings have room.
+    /// least loaded first, as far as their rings have room: it stops at the first job the
+    /// least loaded one has no room for (the others are as loaded), so that a look at a
+    /// retired slot whose jobs wait for room (`rehome_stranded`, called by waiting
+    /// threads too) costs one attempt, not one per job.
     pub(crate) fn rehome(&mut self, shared: &Shared, from: usize) {
         for id in self.held(from) {
             let to = (0..self.slots.len())
                 .filter(|&t| t != from && self.slots[t].open() && !self.slots[t].broken)
                 .min_by_key(|&t| self.slots[t].load);
             let Some(to) = to else { return };
-            if let Move::Moved = self.relocate(shared, id, to) {
-                self.slots[from].moved_away += 1;
-                self.slots[to].tx.publish();
+            match self.relocate(shared, id, to) {
+                Move::Moved => {
+                    self.slots[from].moved_away += 1;
+                    self.slots[to].tx.publish();
+                }
+                Move::Claimed => {}
+                Move::NoRoom => return,
             }
         }
     }
