@@ -190,9 +190,11 @@ extern "C" fn finish_main_at_exit() {
     let _ = std::panic::catch_unwind(finish_main);
 }
 
-/// Pools never dropped are shut down (their jobs finishing first), the dropped non-daemon
+/// Pools never dropped are shut down (their jobs finishing first: cluster pools' first, as
+/// theirs may wait on rank 0 for the local pools and the agents), the dropped non-daemon
 /// `Process` children joined, then the cluster finished — all before MPI is finalized.
 fn finish_main() {
+    crate::pool::finish_live_cluster_pools();
     zeroproc_sched::shutdown_live_pools();
     zeroproc_sched::join_adopted();
     finish();

@@ -431,3 +431,28 @@ fn a_backlogged_job_that_can_never_fit_fails_too_large_and_the_rest_run() {
         let _ = std::fs::remove_file(&log);
     });
 }
+
+/// Cancelling a large backlog one future at a time, newest first (a caller giving up on
+/// the work it queued last), costs O(log n) per cancel, as Python's `cancel` is O(1):
+/// CPython 3.11 cancels 190,000 queued futures in 0.36 s. Before, each cancel searched the
+/// backlog from its oldest job: 50,000 took 1.58 s, and of the 400,000 here 93,355 were
+/// cancelled when the bound struck at 120 s (user28 `cancel_backlog_reverse`). The bound is one on a hang, far above the
+/// ~1 s this takes.
+#[test]
+fn cancelling_a_large_backlog_newest_first_does_not_crawl() {
+    const JOBS: u64 = 400_000;
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let hold = pool.submit(|_: ()| std::thread::sleep(Duration::from_secs(600)), ());
+    let futs: Vec<_> = (0..JOBS).map(|i| pool.submit(|x: u64| x, i)).collect();
+    assert!(pool.stats().backlog as u64 >= JOBS - LIMIT, "{}", pool.stats().backlog);
+    let t = std::time::Instant::now();
+    for (k, f) in futs.iter().rev().enumerate() {
+        assert!(f.cancel(), "job {} of {JOBS} (newest first) was not cancelled", k + 1);
+        assert!(t.elapsed() < BOUND, "{k} of {JOBS} cancelled in {:?}", t.elapsed());
+    }
+    assert_eq!(pool.stats().backlog, 0);
+    assert!(hold.terminate());
+    for f in futs {
+        assert_eq!(f.result(), Err(JobError::Cancelled));
+    }
+}

@@ -404,6 +404,7 @@ impl ClusterBuilder {
                     message: format!("progress thread: {e}"),
                 })?
         };
+        super::live::register(&shared, &stop);
         Ok(ClusterPool {
             init_arrays,
             shared,

@@ -14,7 +14,10 @@ use zeroproc_codec::envelope::{self, Header};
 use zeroproc_sched::{JobError, Message, Never, PoolStats, Shutdown};
 
 mod builder;
+mod live;
 mod submit;
+
+pub(crate) use live::finish_live_cluster_pools;
 
 pub use builder::{ClusterBuilder, ClusterError};
 
@@ -120,7 +123,9 @@ impl ClusterPool {
     /// Per-worker statistics of every node, as one [`PoolStats`] ([`Pool::stats`]'s type):
     /// the workers of rank 0's own pool first, then each node's in rank order, numbered
     /// across the cluster (a `pid` is a process id on its node; [`node_stats`](Self::node_stats)
-    /// keeps the nodes apart). Asks every node (one message round trip).
+    /// keeps the nodes apart). Asks every node (one message round trip). Its `backlog`
+    /// is the jobs waiting on rank 0 for a node with room (submitted past every node's
+    /// window; as a `Pool`'s backlog, they have not started and can be cancelled).
     ///
     /// [`Pool::stats`]: zeroproc_sched::Pool::stats
     ///
@@ -133,6 +138,10 @@ impl ClusterPool {
     /// ```
     pub fn stats(&self) -> PoolStats {
         let (mut workers, mut backlog) = (Vec::new(), 0);
+        // The jobs waiting on rank 0 for a node with room: the cluster's counterpart of a
+        // `Pool`'s backlog (before, only rank 0's own pool's backlog was summed, which a
+        // cluster pool never fills: 0 with 4,992 of 5,000 jobs waiting, user28 `c_many`).
+        backlog += self.shared.lock().waiting();
         for (_, s) in self.node_stats() {
             workers.extend(s.workers);
             backlog += s.backlog;

@@ -29,6 +29,7 @@
 
 mod progress;
 mod query;
+mod waiting;
 
 pub(crate) use progress::waiting_for;
 
@@ -114,9 +115,9 @@ pub(crate) struct State {
     pub targets: Vec<Target>,
     owed: HashMap<u64, Owed>,
     /// Jobs no target had room for: (token, timeout_ns, record).
-    queue: VecDeque<(u64, u64, AlignedVec<16>)>,
+    queue: waiting::Waiting,
     /// Jobs holding a node-local handle, waiting for room on rank 0's own pool.
-    local_queue: VecDeque<(u64, u64, AlignedVec<16>)>,
+    local_queue: waiting::Waiting,
     next_token: u64,
     /// Cancels an agent answered with "running or done".
     refused: HashSet<u64>,
@@ -150,6 +151,12 @@ pub(crate) const STAGED_MAX: Duration = Duration::from_millis(1);
 const KEEP_FOR_RESEND: usize = 64 << 20;
 
 impl State {
+    /// Jobs waiting on rank 0 for a target with room (`queue` and `local_queue`): what
+    /// [`ClusterPool::stats`](crate::ClusterPool::stats) reports as its backlog.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queue.len() + self.local_queue.len()
+    }
+
     /// Forgets the record kept for job `o` (answered, or failed).
     fn unkeep(&mut self, o: &mut Owed) -> Option<(u64, AlignedVec<16>)> {
         let r = o.resend.take();
@@ -208,8 +215,8 @@ impl Shared {
             state: Mutex::new(State {
                 targets,
                 owed: HashMap::new(),
-                queue: VecDeque::new(),
-                local_queue: VecDeque::new(),
+                queue: waiting::Waiting::new(),
+                local_queue: waiting::Waiting::new(),
                 // Token 0 means "never sent" (a failed future).
                 next_token: (id << wire::POOL_SHIFT) | 1,
                 refused: HashSet::new(),
@@ -583,11 +590,7 @@ impl Shared {
 
     /// Fails job `token` with `e` if it is still queued here; true if it was.
     pub(crate) fn fail_queued(&self, st: &mut State, token: u64, e: JobError<Never>) -> bool {
-        if let Some(i) = st.queue.iter().position(|q| q.0 == token) {
-            st.queue.remove(i);
-        } else if let Some(i) = st.local_queue.iter().position(|q| q.0 == token) {
-            st.local_queue.remove(i);
-        } else {
+        if st.queue.remove(token).is_none() && st.local_queue.remove(token).is_none() {
             return false;
         }
         let o = st.owed.remove(&token).expect("queued jobs are owed");
@@ -599,7 +602,7 @@ impl Shared {
 
     /// Fails every queued job with `Cancelled`.
     pub(crate) fn cancel_queue(&self, st: &mut State) {
-        let tokens: Vec<u64> = st.queue.iter().chain(&st.local_queue).map(|q| q.0).collect();
+        let tokens: Vec<u64> = st.queue.tokens().chain(st.local_queue.tokens()).collect();
         for t in tokens {
             self.fail_queued(st, t, JobError::Cancelled);
         }

@@ -252,7 +252,7 @@ impl Shared {
     fn fail_agents_jobs(&self, st: &mut State) -> usize {
         let agent = |k: u64, t: Option<usize>, st: &State| match t {
             Some(t) => matches!(st.targets[t].via, Via::Agent(_)),
-            None => !st.local_queue.iter().any(|q| q.0 == k),
+            None => !st.local_queue.contains(k),
         };
         let tokens: Vec<u64> =
             st.owed.iter().filter(|(&k, o)| agent(k, o.target, st)).map(|(&k, _)| k).collect();

@@ -37,7 +37,7 @@ use crate::JobError;
 use rkyv::rancor::Fallible;
 use rkyv::ser::Writer;
 use rkyv::{Archive, Place, Serialize};
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -52,10 +52,14 @@ pub(crate) const BACKLOG_ID: u64 = 1 << 63;
 /// The worker a backlogged job's future names until it is placed.
 pub(crate) const NOT_PLACED: usize = usize::MAX;
 
-/// Jobs waiting for room, oldest first.
+/// Jobs waiting for room, oldest first: keyed by their backlog id, which grows with each
+/// submission, so the map's order is submission order and `cancel` finds a job in
+/// O(log n). (A `VecDeque` searched from the front cost O(n) per cancel: cancelling a
+/// 50,000-job backlog newest first took 1.58 s, where CPython 3.11 cancels 190,000
+/// futures in 0.36 s; user28 `cancel_backlog_reverse`.)
 #[derive(Default)]
 pub(crate) struct Backlog {
-    jobs: VecDeque<Pending>,
+    jobs: BTreeMap<u64, Pending>,
     /// Backlog ids given so far.
     next: u64,
 }
@@ -196,7 +200,7 @@ impl Shared {
         let id = BACKLOG_ID | backlog.next;
         let dest = d.take().expect("not placed");
         dest.assign(NOT_PLACED, id);
-        backlog.jobs.push_back(Pending { id, fn_id, timeout_ns, dest, args, pins });
+        backlog.jobs.insert(id, Pending { id, fn_id, timeout_ns, dest, args, pins });
         Ok(None)
     }
 }
@@ -210,7 +214,11 @@ impl Core {
         if shared.forked() {
             return; // the parent's jobs
         }
-        while let Some(mut p) = self.backlog.jobs.pop_front() {
+        if self.stranded() {
+            // Jobs left on a retired slot were placed before any backlogged job.
+            self.rehome_stranded(shared);
+        }
+        while let Some((_, mut p)) = self.backlog.jobs.pop_first() {
             // SeqCst: as in `dispatch` (the spill heap's release counter).
             let trims = shared.spill_trims.load(Ordering::SeqCst);
             let mut dest = Some(p.dest.clone());
@@ -232,7 +240,7 @@ impl Core {
             };
             match err {
                 None => {
-                    self.backlog.jobs.push_front(p);
+                    self.backlog.jobs.insert(p.id, p); // first again: the smallest id
                     return;
                 }
                 Some(JobError::NoWorkers) => {
@@ -250,15 +258,14 @@ impl Core {
         if id & BACKLOG_ID == 0 {
             return false;
         }
-        let Some(i) = self.backlog.jobs.iter().position(|p| p.id == id) else { return false };
-        let p = self.backlog.jobs.remove(i).expect("found");
+        let Some(p) = self.backlog.jobs.remove(&id) else { return false };
         self.fail_pending(p, JobError::Cancelled);
         true
     }
 
     /// Fails every backlogged job with `e` (`Cancelled`: a cancelling shutdown).
     pub(crate) fn fail_backlog(&mut self, e: JobError<crate::Never>) {
-        for p in std::mem::take(&mut self.backlog.jobs) {
+        for (_, p) in std::mem::take(&mut self.backlog.jobs) {
             self.fail_pending(p, e.clone());
         }
     }

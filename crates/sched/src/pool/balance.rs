@@ -424,16 +424,50 @@ impl Core {
 
 impl Core {
     /// Moves every unstarted job of `from` (a slot given up on) to the other open workers,
-    /// least loaded first, as far as their rings have room.
+    /// least loaded first, as far as their rings have room: it stops at the first job the
+    /// least loaded one has no room for (the others are as loaded), so that a look at a
+    /// retired slot whose jobs wait for room (`rehome_stranded`, called by waiting
+    /// threads too) costs one attempt, not one per job.
     pub(crate) fn rehome(&mut self, shared: &Shared, from: usize) {
         for id in self.held(from) {
             let to = (0..self.slots.len())
                 .filter(|&t| t != from && self.slots[t].open() && !self.slots[t].broken)
                 .min_by_key(|&t| self.slots[t].load);
             let Some(to) = to else { return };
-            if let Move::Moved = self.relocate(shared, id, to) {
-                self.slots[from].moved_away += 1;
-                self.slots[to].tx.publish();
+            match self.relocate(shared, id, to) {
+                Move::Moved => {
+                    self.slots[from].moved_away += 1;
+                    self.slots[to].tx.publish();
+                }
+                Move::Claimed => {}
+                Move::NoRoom => return,
+            }
+        }
+    }
+
+    /// True when a retired slot (no process) still holds unstarted jobs: those that did
+    /// not fit the other workers when it was given up (`supervisor::give_up`).
+    #[inline]
+    pub(crate) fn stranded(&self) -> bool {
+        self.slots.iter().any(|s| s.broken && s.child.is_none() && s.load > 0)
+    }
+
+    /// Moves the jobs left on retired slots to the open workers as they have room (the
+    /// supervisor's tick, before the backlog: these jobs were placed before any job that
+    /// waits there). With every slot retired, they fail with `NoWorkers`, as the backlog
+    /// does: no worker will ever run them.
+    #[cold]
+    pub(crate) fn rehome_stranded(&mut self, shared: &Shared) {
+        let none_left = self.slots.iter().all(|s| s.broken);
+        for w in 0..self.slots.len() {
+            let s = &self.slots[w];
+            if !(s.broken && s.child.is_none() && s.load > 0) {
+                continue;
+            }
+            if none_left {
+                self.fail_held(w, |_| true, &|| crate::JobError::NoWorkers);
+            } else {
+                self.rehome(shared, w);
             }
         }
     }

@@ -1,0 +1,52 @@
+//! Cluster pools still alive when `main` returns: one in a `static`, one leaked, one held
+//! by a thread still running. A `Pool` never dropped is shut down at the end of
+//! `#[zeroproc::main]` (`zeroproc_sched::shutdown_live_pools`), its queued and running jobs
+//! finishing first, as Python's exit hook does for its executors. A `ClusterPool` never
+//! dropped lost the jobs waiting on rank 0 for a node with room: its local pool and the
+//! node agents finished what they held and were stopped, and the rest was dropped without
+//! a word (user28 `c_leak_exit`, no launcher: 8 of 50 jobs of 20 ms ran; 50 with a
+//! `Pool`). [`finish_live_cluster_pools`] closes each such pool and waits until none of
+//! its jobs is owed, before the local pools are shut down and the agents stopped.
+
+use crate::shared::Shared;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+struct Entry {
+    shared: Weak<Shared>,
+    /// The pool's stop flag: held strongly by the pool and its progress thread only, so
+    /// it fails to upgrade once the pool was dropped (futures keep `shared`, not this).
+    stop: Weak<AtomicBool>,
+}
+
+static LIVE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<Entry>> {
+    LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Records a cluster pool just built (and forgets the dropped ones).
+pub(crate) fn register(shared: &Arc<Shared>, stop: &Arc<AtomicBool>) {
+    let mut l = live();
+    l.retain(|e| e.stop.strong_count() > 0);
+    l.push(Entry { shared: Arc::downgrade(shared), stop: Arc::downgrade(stop) });
+}
+
+/// Closes every cluster pool of this process that was not dropped and waits until its
+/// jobs are done (queued on rank 0, on a node or in rank 0's own pool), driving their
+/// progress; while the thread panics it only closes them (what they hold is then
+/// terminated with the local pools and the agents). Called first at the end of `main`
+/// (`MainGuard`, and at `exit`), before the local pools are shut down.
+pub(crate) fn finish_live_cluster_pools() {
+    let entries: Vec<Entry> = std::mem::take(&mut *live());
+    for e in entries {
+        let (Some(shared), Some(_stop)) = (e.shared.upgrade(), e.stop.upgrade()) else {
+            continue;
+        };
+        // Release: pairs with the Acquire in `submit` (as `ClusterPool::close`).
+        shared.closed.store(true, Ordering::Release);
+        if !std::thread::panicking() {
+            shared.wait_until(None, || shared.owed() == 0);
+        }
+    }
+}
