@@ -76,9 +76,12 @@ rc=0; out=$(timeout 120 "${MPIRUN[@]}" -n 3 "$cbin" panic-main 2>&1) || rc=$?
 if [ "$rc" = 0 ] || [ "$rc" = 124 ] || ! echo "$out" | grep -q "main panics on purpose"; then
   echo "$out" | tail -n 20; echo "FAIL: panic-main exited $rc"; exit 1
 fi
-echo "--- clustercrate/ exit-main: process::exit(3) with a job running ends the run with 3"
-rc=0; out=$(timeout 120 "${MPIRUN[@]}" -n 3 "$cbin" exit-main 2>&1) || rc=$?
+echo "--- clustercrate/ exit-main: process::exit(3) with a job running: the job finishes, the run ends with 3"
+marker=$(mktemp -u /tmp/zeroproc-exit-main.XXXXXX)
+rc=0; out=$(timeout 120 "${MPIRUN[@]}" -n 3 "$cbin" exit-main "$marker" 2>&1) || rc=$?
 [ "$rc" = 3 ] || { echo "$out" | tail -n 20; echo "FAIL: exit-main exited $rc"; exit 1; }
+[ -f "$marker" ] || { echo "$out" | tail -n 20; echo "FAIL: exit-main: the running job did not finish"; exit 1; }
+rm -f "$marker"
 
 echo "--- example mpi_map, 3 ranks"
 cargo build -q --release --features mpi --example mpi_map

@@ -6,7 +6,7 @@
 //! mpirun --oversubscribe --bind-to none -n 3 target/release/zeroproc-clustercrate [FILTER]
 //! target/release/zeroproc-clustercrate [FILTER]          # no launcher: a local pool
 //! mpirun ... target/release/zeroproc-clustercrate panic-main   # main panics: run must end
-//! mpirun ... target/release/zeroproc-clustercrate exit-main    # process::exit(3): likewise
+//! mpirun ... target/release/zeroproc-clustercrate exit-main FILE  # process::exit(3): its job finishes first
 //! ```
 //!
 //! Rank 0 runs every scenario whose name contains FILTER, each under a watchdog, printing

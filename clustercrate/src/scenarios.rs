@@ -757,10 +757,20 @@ pub fn callbacks_that_use_their_pool() -> Outcome {
 }
 
 /// `main` calls `std::process::exit(3)` (no destructors run) with a job running and a pool
-/// alive: the run must end promptly with status 3. Run as `clustercrate exit-main`.
+/// alive: as Python's `sys.exit` with an executor's work pending (and as a `Pool` does), the
+/// job finishes first — it writes the file named by the second argument after 2 s — then
+/// the run ends with status 3. (Until 2026-12-06 a cluster pool's jobs were dropped at
+/// exit and the run ended at once.) Run as `clustercrate exit-main FILE`.
 pub fn main_exits() {
+    let done = std::env::args().nth(2).expect("exit-main FILE");
     let p = ClusterPool::builder().build().expect("cluster pool");
-    let f = p.submit(sleep_ms, 600_000);
+    let f = p.submit(sleep_then_write, (2_000, done));
     assert!(poll_until(PATIENCE, || f.running()), "the job never started");
     std::process::exit(3);
+}
+
+/// Sleeps `ms`, then writes `path`.
+fn sleep_then_write((ms, path): (u64, String)) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    std::fs::write(path, b"done").expect("write the marker");
 }
