@@ -113,6 +113,9 @@ impl Core {
                 s.stuck = false;
             }
         }
+        if thorough {
+            self.recheck_idle_stuck(now);
+        }
         let before = self.look_again.take();
         for v in 0..self.slots.len() {
             if self.check_stuck(shared, v, now, thorough) {
@@ -202,6 +205,31 @@ impl Core {
         }
         for s in self.slots.iter_mut() {
             s.tx.publish();
+        }
+    }
+
+    /// Clears the stuck verdict of workers that hold no job any more (their jobs moved)
+    /// and run again. Such a worker finishes nothing, so no progress clears the verdict
+    /// (`balance_slow`), and a stuck worker takes no moved jobs (`can_take`) and new ones
+    /// only when the others are full (`Core::pick`): resumed after a stop (SIGSTOP, a
+    /// debugger, Ctrl-Z), it idled for good — 100 jobs given after the resume all ran on
+    /// the other worker (`tests/resumed_worker.rs`). Probed at the supervisor's ticks
+    /// only, at most every [`PROBE_EVERY`] (a read of `/proc`; no such worker, no read).
+    fn recheck_idle_stuck(&mut self, now: Instant) {
+        for s in self.slots.iter_mut() {
+            if !s.stuck
+                || s.load != 0
+                || s.child.is_none()
+                || s.kill.is_some()
+                || s.probe.is_some_and(|p| now.saturating_duration_since(p.at) < PROBE_EVERY)
+            {
+                continue;
+            }
+            let p = probe::sample(s.pid);
+            s.probe = p;
+            if p.is_some_and(|p| !p.halted()) {
+                s.stuck = false;
+            }
         }
     }
 
