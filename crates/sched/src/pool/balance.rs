@@ -180,25 +180,29 @@ impl Core {
     }
 
     /// Moves the older part of overloaded worker `v`'s queue to the workers that hold no
-    /// job, so that each of them and `v` keep about an equal share (rounded in favour of
-    /// the idle ones; at most [`MOVE_MAX`] per look). The oldest jobs go, to the front of
-    /// an empty queue: they start now, and the newer ones stay behind them on `v`. A
-    /// moved job goes to a worker that was idle, so it moves again only if that worker in
-    /// turn holds a queue worth [`SHARE_QUEUE`] while `v` (or another) idles: each move
-    /// at least halves the imbalance.
+    /// job, in proportion to their paces (`split`), at most [`MOVE_MAX`] per look. The
+    /// oldest jobs go, to the front of an empty queue: they start now, and the newer ones
+    /// stay behind them on `v`. A moved job goes to a worker that was idle, so it moves
+    /// again only if that worker in turn holds a queue worth [`SHARE_QUEUE`] while `v` (or
+    /// another) idles: each move at least halves the imbalance in time.
+    ///
+    /// *Decision:* half to each at first, whatever their paces: an idle worker taking
+    /// 20 ms per job was sent 61–64 jobs of a worker taking 200 µs, started one, and the
+    /// others went back to the end of that worker's queue once judged stuck behind it,
+    /// overtaken by every newer job (`tests/share_pace.rs`).
     fn share_with_idle(&mut self, shared: &Shared, v: usize) {
         let running = shared.control(v).current();
         let queue: Vec<u64> = self.held(v).into_iter().filter(|&id| id != running).collect();
         let idle: Vec<usize> = (0..self.slots.len())
             .filter(|&w| self.slots[w].load == 0 && self.can_take(shared, w, v))
             .collect();
-        let k = idle.len();
-        let total = (queue.len() * k).div_ceil(k + 1).min(MOVE_MAX);
+        let per_job = |w: usize| self.slots[w].pace.for_jobs(1);
+        let paces: Vec<Duration> = idle.iter().map(|&w| per_job(w)).collect();
+        let wants = split(queue.len(), per_job(v), &paces);
         let mut next = 0;
-        for (i, &to) in idle.iter().enumerate() {
-            let want = (total - next).div_ceil(k - i);
+        for (&to, want) in idle.iter().zip(wants) {
             if want == 0 {
-                break;
+                continue;
             }
             match self.move_to(shared, &queue[next..], want, to, None) {
                 Some(n) => next += n,
@@ -441,6 +445,29 @@ impl Core {
     }
 }
 
+/// How many of the `n` jobs queued on a worker taking `source` per job each idle worker
+/// takes (`idle[i]` per job), so that all of them would finish about together: shares in
+/// proportion to the workers' speeds, rounded (at equal paces: half of an odd number
+/// rounded up, in favour of the idle one), at most [`MOVE_MAX`] in all (each idle
+/// worker its part of it). An idle worker
+/// that has not finished a job yet counts as taking 1 ms (`pace.rs`): it is sent few
+/// short jobs until its pace is measured.
+fn split(n: usize, source: Duration, idle: &[Duration]) -> Vec<usize> {
+    let speed = |d: Duration| 1.0 / d.as_secs_f64().max(1e-9);
+    let all = speed(source) + idle.iter().map(|&d| speed(d)).sum::<f64>();
+    let wanted = n as f64 * (1.0 - speed(source) / all);
+    // Over the cap, each idle worker gets its part of MOVE_MAX.
+    let scale = (MOVE_MAX as f64 / wanted.max(1e-9)).min(1.0);
+    let mut left = n.min(MOVE_MAX);
+    idle.iter()
+        .map(|&d| {
+            let k = ((n as f64 * speed(d) / all * scale).round() as usize).min(left);
+            left -= k;
+            k
+        })
+        .collect()
+}
+
 /// What [`Core::relocate`] did.
 enum Move {
     Moved,
@@ -454,5 +481,34 @@ impl Slot {
     /// About how long until a job placed on this worker now would start.
     fn queue_time(&self) -> Duration {
         self.pace.for_jobs(self.load)
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::{split, MOVE_MAX};
+    use std::time::Duration;
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    #[test]
+    fn equal_paces_share_equally_rounding_for_the_idle() {
+        assert_eq!(split(10, us(900), &[us(900)]), vec![5]);
+        assert_eq!(split(3, us(900), &[us(900)]), vec![2]);
+        assert_eq!(split(1, us(900), &[us(900)]), vec![1]);
+        assert_eq!(split(30, us(900), &[us(900), us(900)]), vec![10, 10]);
+    }
+
+    #[test]
+    fn shares_follow_the_paces_and_the_cap() {
+        // 200 µs against 20 ms: about 1 %.
+        assert_eq!(split(150, us(200), &[us(20_000)]), vec![1]);
+        // 900 µs against 20 µs: nearly all, at most MOVE_MAX per look.
+        assert_eq!(split(40, us(900), &[us(20)]), vec![39]);
+        assert_eq!(split(256, us(900), &[us(20)]), vec![MOVE_MAX]);
+        assert_eq!(split(256, us(900), &[us(20), us(20)]), vec![MOVE_MAX / 2, MOVE_MAX / 2]);
+        assert_eq!(split(256, us(900), &[us(20), us(40)]), vec![43, 21]);
     }
 }
