@@ -62,8 +62,8 @@ const BUSY_TARGET_AFTER: Duration = Duration::from_millis(50);
 /// of 20 µs on the other, all 256 queued on the slow one ran there while the other idled.
 /// A queue of tiny jobs never qualifies (256 jobs of 0.2 µs take 50 µs), so the
 /// throughput paths, where a worker is idle for a moment between refills, move nothing
-/// for them; with jobs of 5 µs, about 1 in 1,000 moves (`map_unordered`, 2 workers:
-/// docs/architecture.md), at no cost measured.
+/// for them; jobs of 5–20 µs moved now and then (up to about 1 in 1,000 next to a
+/// spinning process, docs/architecture.md), at no cost measured.
 const SHARE_QUEUE: Duration = Duration::from_millis(1);
 
 /// Most jobs moved off one worker per look (a copy and a CAS each, on the controller).
