@@ -21,11 +21,28 @@ fn signal(pid: u32, sig: i32) {
     assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
 }
 
+/// Stops worker `pid` and waits until it is stopped (a signal is delivered
+/// asynchronously: a worker not yet stopped could claim a job given next, which then
+/// waits for the resume).
+fn stop(pid: u32) {
+    signal(pid, libc::SIGSTOP);
+    let t = std::time::Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let state = stat[stat.rfind(')').unwrap() + 2..].chars().next();
+        if state == Some('T') {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "worker {pid} never stopped");
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
 #[test]
 fn a_worker_resumed_after_a_stop_takes_jobs_again() {
     let pool = Pool::builder().workers(2).build().unwrap();
     let stopped = pool.stats().workers[1].pid;
-    signal(stopped, libc::SIGSTOP);
+    stop(stopped);
     // Half of these go to the stopped worker, are judged stuck there and move.
     let fs: Vec<_> = (0..40).map(|_| pool.submit(nap, 1)).collect();
     for f in fs {

@@ -448,8 +448,8 @@ impl Core {
 /// How many of the `n` jobs queued on a worker taking `source` per job each idle worker
 /// takes (`idle[i]` per job), so that all of them would finish about together: shares in
 /// proportion to the workers' speeds, rounded (at equal paces: half of an odd number
-/// rounded up, in favour of the idle one), at most [`MOVE_MAX`] in all (each idle
-/// worker its part of it). An idle worker
+/// rounded up, in favour of the idle one; down for an idle worker slower than the
+/// source), at most [`MOVE_MAX`] in all (each idle worker its part of it). An idle worker
 /// that has not finished a job yet counts as taking 1 ms (`pace.rs`): it is sent few
 /// short jobs until its pace is measured.
 fn split(n: usize, source: Duration, idle: &[Duration]) -> Vec<usize> {
@@ -461,7 +461,9 @@ fn split(n: usize, source: Duration, idle: &[Duration]) -> Vec<usize> {
     let mut left = n.min(MOVE_MAX);
     idle.iter()
         .map(|&d| {
-            let k = ((n as f64 * speed(d) / all * scale).round() as usize).min(left);
+            let x = n as f64 * speed(d) / all * scale;
+            // A slower worker is not sent a job it would finish after the source.
+            let k = (if d <= source { x.round() } else { x.floor() } as usize).min(left);
             left -= k;
             k
         })
@@ -505,6 +507,7 @@ mod split_tests {
     fn shares_follow_the_paces_and_the_cap() {
         // 200 µs against 20 ms: about 1 %.
         assert_eq!(split(150, us(200), &[us(20_000)]), vec![1]);
+        assert_eq!(split(60, us(200), &[us(20_000)]), vec![0]);
         // 900 µs against 20 µs: nearly all, at most MOVE_MAX per look.
         assert_eq!(split(40, us(900), &[us(20)]), vec![39]);
         assert_eq!(split(256, us(900), &[us(20)]), vec![MOVE_MAX]);
