@@ -62,7 +62,9 @@ const BUSY_TARGET_AFTER: Duration = Duration::from_millis(50);
 /// jobs too short to be judged stuck (`LONG_JOB`) — with jobs of 900 µs on one worker and
 /// of 20 µs on the other, all 256 queued on the slow one ran there while the other idled.
 /// A queue of tiny jobs never qualifies (256 jobs of 0.2 µs take 50 µs), so the
-/// throughput paths, where a worker is idle for a moment between refills, move nothing.
+/// throughput paths, where a worker is idle for a moment between refills, move nothing
+/// for them; jobs of 5–20 µs moved now and then (up to about 1 in 1,000 next to a
+/// spinning process, docs/architecture.md), at no cost measured.
 const SHARE_QUEUE: Duration = Duration::from_millis(1);
 
 /// Most jobs moved off one worker per look (a copy and a CAS each, on the controller).
@@ -113,6 +115,9 @@ impl Core {
                 s.seen = (token, now);
                 s.stuck = false;
             }
+        }
+        if thorough {
+            self.recheck_idle_stuck(now);
         }
         let before = self.look_again.take();
         for v in 0..self.slots.len() {
@@ -176,19 +181,26 @@ impl Core {
     }
 
     /// Moves the older part of overloaded worker `v`'s queue to the workers that hold no
-    /// job, so that each of them and `v` would finish about together (at most
-    /// [`MOVE_MAX`] per look). The oldest jobs go, to the front of an empty queue: they
-    /// start now, and the newer ones stay behind them on `v`.
+    /// job, so that all would finish about together (`split`), at most [`MOVE_MAX`] per
+    /// look. The oldest jobs go, to the front of an empty queue: they start now, and the
+    /// newer ones stay behind them on `v`. A moved job goes to a worker that was idle, so
+    /// it moves again only if that worker in turn holds a queue worth [`SHARE_QUEUE`]
+    /// while another idles.
     ///
-    /// An idle worker is taken to run `v`'s jobs at `v`'s pace, or at its own if that is
-    /// slower: a worker slowed down (a core shared with another program) runs anything
-    /// slower, while a worker that ran shorter jobs says nothing about `v`'s. Split in
-    /// equal numbers, 512 jobs of 20 µs but 900 µs on one worker went back and forth: the
-    /// slow worker, idle once its queue had moved, was given half of the fast one's queue
-    /// of 20 µs jobs, which took it 900 µs each (it ran 253–399 of the 512 in 2 runs of
-    /// 10, against 38–49). A moved job goes to a worker that was idle, so it moves again
-    /// only if that worker in turn holds a queue worth [`SHARE_QUEUE`] while another
-    /// idles. The supervisor looks again when the first of them would be done (a waiting
+    /// An idle worker is taken to run `v`'s jobs at its own pace if that is slower than
+    /// `v`'s (a worker slowed down — a core shared with another program — runs anything
+    /// slower), else at `v`'s: a worker that ran shorter jobs says nothing about `v`'s, and
+    /// taken at its own pace it would be sent nearly all of a queue of long jobs (900 µs
+    /// jobs against its 20 µs: 39 of 40), then hold them all while `v` idles, its pace
+    /// still that of its short jobs, the queue not worth [`SHARE_QUEUE`] at it.
+    ///
+    /// *Decisions:* split in equal numbers whatever the paces, an idle worker taking 20 ms
+    /// per job was sent 61–64 jobs of a worker taking 200 µs, started one, and the others
+    /// went back to the end of that worker's queue once judged stuck behind it, overtaken
+    /// by every newer job (`tests/share_pace.rs`); and 512 jobs of 20 µs but 900 µs on one
+    /// worker went back and forth (the slow worker, idle once its queue had moved, took
+    /// half of the fast one's queue: 253–399 of the 512 ran on it in 2 runs of 10, against
+    /// 38–49). The supervisor looks again when the first target may be done (a waiting
     /// thread may be asleep by then): with nobody waiting, it looked only at its 5 ms
     /// ticks, and a worker given 64 jobs of 20 µs idled 4 ms of each 5.
     fn share_with_idle(&mut self, shared: &Shared, v: usize, now: Instant) {
@@ -197,18 +209,12 @@ impl Core {
         let idle: Vec<usize> = (0..self.slots.len())
             .filter(|&w| self.slots[w].load == 0 && self.can_take(shared, w, v))
             .collect();
-        let pv = self.slots[v].pace.for_jobs(1).as_secs_f64().max(1e-9);
-        let pace = |w: usize| {
-            let p = self.slots[w].pace.measured_for_jobs(1);
-            p.map_or(pv, |p| p.as_secs_f64().max(pv))
-        };
-        // All finish at about `t`: `v` its remaining jobs, idle worker `w` t / pace(w).
-        let t = queue.len() as f64 / (1.0 / pv + idle.iter().map(|&w| 1.0 / pace(w)).sum::<f64>());
-        let plan: Vec<(usize, usize, f64)> =
-            idle.iter().map(|&w| (w, (t / pace(w)).round() as usize, pace(w))).collect();
+        let source = self.slots[v].pace.for_jobs(1);
+        let paces: Vec<Duration> =
+            idle.iter().map(|&w| self.slots[w].pace.for_jobs(1).max(source)).collect();
+        let wants = split(queue.len(), source, &paces);
         let mut next = 0;
-        for (to, want, pace) in plan {
-            let want = want.min(MOVE_MAX - next).min(queue.len() - next);
+        for ((&to, want), pace) in idle.iter().zip(wants).zip(paces) {
             if want == 0 {
                 continue;
             }
@@ -218,12 +224,37 @@ impl Core {
             }
             // At its own pace it may be done sooner than at the one assumed above.
             let own = self.slots[to].pace.measured_for_jobs(want).unwrap_or(Duration::MAX);
-            let done = Duration::from_secs_f64(want as f64 * pace).min(own).max(PROBE_EVERY);
+            let done = pace.saturating_mul(want as u32).min(own).max(PROBE_EVERY);
             let when = now + done;
             self.look_again = Some(self.look_again.map_or(when, |t| t.min(when)));
         }
         for s in self.slots.iter_mut() {
             s.tx.publish();
+        }
+    }
+
+    /// Clears the stuck verdict of workers that hold no job any more (their jobs moved)
+    /// and run again. Such a worker finishes nothing, so no progress clears the verdict
+    /// (`balance_slow`), and a stuck worker takes no moved jobs (`can_take`) and new ones
+    /// only when the others are full (`Core::pick`): resumed after a stop (SIGSTOP, a
+    /// debugger, Ctrl-Z), it idled for good — 100 jobs given after the resume all ran on
+    /// the other worker (`tests/resumed_worker.rs`). Probed at the supervisor's ticks
+    /// only, at most every [`PROBE_EVERY`] (a read of `/proc`; no such worker, no read).
+    fn recheck_idle_stuck(&mut self, now: Instant) {
+        for s in self.slots.iter_mut() {
+            if !s.stuck
+                || s.load != 0
+                || s.child.is_none()
+                || s.kill.is_some()
+                || s.probe.is_some_and(|p| now.saturating_duration_since(p.at) < PROBE_EVERY)
+            {
+                continue;
+            }
+            let p = probe::sample(s.pid);
+            s.probe = p;
+            if p.is_some_and(|p| !p.halted()) {
+                s.stuck = false;
+            }
         }
     }
 
@@ -494,6 +525,31 @@ impl Why {
     }
 }
 
+/// How many of the `n` jobs queued on a worker taking `source` per job each idle worker
+/// takes (`idle[i]` per job), so that all of them would finish about together: shares in
+/// proportion to the workers' speeds, rounded (at equal paces: half of an odd number
+/// rounded up, in favour of the idle one; down for an idle worker slower than the
+/// source), at most [`MOVE_MAX`] in all (each idle worker its part of it). An idle worker
+/// that has not finished a job yet counts as taking 1 ms (`pace.rs`): it is sent few
+/// short jobs until its pace is measured.
+fn split(n: usize, source: Duration, idle: &[Duration]) -> Vec<usize> {
+    let speed = |d: Duration| 1.0 / d.as_secs_f64().max(1e-9);
+    let all = speed(source) + idle.iter().map(|&d| speed(d)).sum::<f64>();
+    let wanted = n as f64 * (1.0 - speed(source) / all);
+    // Over the cap, each idle worker gets its part of MOVE_MAX.
+    let scale = (MOVE_MAX as f64 / wanted.max(1e-9)).min(1.0);
+    let mut left = n.min(MOVE_MAX);
+    idle.iter()
+        .map(|&d| {
+            let x = n as f64 * speed(d) / all * scale;
+            // A slower worker is not sent a job it would finish after the source.
+            let k = (if d <= source { x.round() } else { x.floor() } as usize).min(left);
+            left -= k;
+            k
+        })
+        .collect()
+}
+
 /// What [`Core::relocate`] did.
 enum Move {
     Moved,
@@ -507,5 +563,35 @@ impl Slot {
     /// About how long until a job placed on this worker now would start.
     fn queue_time(&self) -> Duration {
         self.pace.for_jobs(self.load)
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::{split, MOVE_MAX};
+    use std::time::Duration;
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    #[test]
+    fn equal_paces_share_equally_rounding_for_the_idle() {
+        assert_eq!(split(10, us(900), &[us(900)]), vec![5]);
+        assert_eq!(split(3, us(900), &[us(900)]), vec![2]);
+        assert_eq!(split(1, us(900), &[us(900)]), vec![1]);
+        assert_eq!(split(30, us(900), &[us(900), us(900)]), vec![10, 10]);
+    }
+
+    #[test]
+    fn shares_follow_the_paces_and_the_cap() {
+        // 200 µs against 20 ms: about 1 %.
+        assert_eq!(split(150, us(200), &[us(20_000)]), vec![1]);
+        assert_eq!(split(60, us(200), &[us(20_000)]), vec![0]);
+        // 900 µs against 20 µs: nearly all, at most MOVE_MAX per look.
+        assert_eq!(split(40, us(900), &[us(20)]), vec![39]);
+        assert_eq!(split(256, us(900), &[us(20)]), vec![MOVE_MAX]);
+        assert_eq!(split(256, us(900), &[us(20), us(20)]), vec![MOVE_MAX / 2, MOVE_MAX / 2]);
+        assert_eq!(split(256, us(900), &[us(20), us(40)]), vec![43, 21]);
     }
 }

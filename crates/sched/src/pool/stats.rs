@@ -25,8 +25,8 @@ pub struct WorkerStats {
     /// Times it was replaced (crash, time-out, `terminate`, `max_jobs_per_worker`).
     pub respawns: u64,
     /// Queued jobs moved off it to another worker because it was stuck (in one job for
-    /// 1 ms, frozen, restarting, dead) — see "Scheduling is work-conserving" in
-    /// `docs/architecture.md`.
+    /// 1 ms, frozen, restarting, dead) or shared with an idle one (its queue worth 1 ms or
+    /// more at its pace) — see "Scheduling is work-conserving" in `docs/architecture.md`.
     pub moved_away: u64,
 }
 

@@ -1,0 +1,78 @@
+//! A worker holding a queue worth 1 ms shares it with an idle worker (`pool/balance.rs`)
+//! in proportion to their measured paces, not half and half: before, an idle worker that
+//! took 20 ms per job (a core shared with another program, a slower machine node) was
+//! sent half the queue of a worker taking 200 µs per job (61–64 jobs in 3 runs of 3; 64
+//! is the most per look) — it started one, the others were judged stuck behind it 1 ms
+//! later and went back to the end of the first worker's queue, behind every newer job.
+
+use std::path::Path;
+use std::time::Duration;
+use zeroproc_sched::Pool;
+
+zeroproc_sched::test_worker!();
+
+/// Sleeps 20 ms on the worker whose pid names a file `slow-<pid>` in `dir`, else spins
+/// 200 µs; returns the pid of the worker that ran it.
+fn slow_on_one_worker(dir: String) -> u32 {
+    let pid = std::process::id();
+    if Path::new(&dir).join(format!("slow-{pid}")).exists() {
+        std::thread::sleep(Duration::from_millis(20));
+    } else {
+        let t = std::time::Instant::now();
+        while t.elapsed() < Duration::from_micros(200) {}
+    }
+    pid
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a worker of our own pool.
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+}
+
+/// Stops worker `pid` and waits until it is stopped (a signal is delivered
+/// asynchronously: a worker not yet stopped could claim a job given next, which then
+/// waits for the resume).
+fn stop(pid: u32) {
+    signal(pid, libc::SIGSTOP);
+    let t = std::time::Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let state = stat[stat.rfind(')').unwrap() + 2..].chars().next();
+        if state == Some('T') {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "worker {pid} never stopped");
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+#[test]
+fn a_fast_worker_shares_little_with_an_idle_slow_one() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let d = std::env::temp_dir().join(format!("zp-share-pace-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let slow = pool.stats().workers[0].pid;
+    std::fs::write(d.join(format!("slow-{slow}")), b"").unwrap();
+    let s = d.to_string_lossy().into_owned();
+    // Both workers' paces are measured.
+    let warm: Vec<_> = (0..4).map(|_| pool.submit(slow_on_one_worker, s.clone())).collect();
+    for f in warm {
+        f.result().unwrap();
+    }
+    // The slow worker idle while the fast one holds a queue: stopped, its jobs move to
+    // the fast one; resumed, it holds none (`tests/resumed_worker.rs`).
+    stop(slow);
+    let fs: Vec<_> = (0..300).map(|_| pool.submit(slow_on_one_worker, s.clone())).collect();
+    std::thread::sleep(Duration::from_millis(30));
+    let before = pool.stats().workers[1].moved_away;
+    signal(slow, libc::SIGCONT);
+    for f in fs {
+        f.result_timeout(Duration::from_secs(30)).ok().unwrap().unwrap();
+    }
+    let shared = pool.stats().workers[1].moved_away - before;
+    let _ = std::fs::remove_dir_all(&d);
+    eprintln!("the fast worker sent {shared} jobs to the slow one\n{}", pool.stats());
+    // In proportion to the paces (1 %): a few per look that finds the slow one idle (0–5
+    // in 14 runs).
+    assert!(shared <= 16, "the fast worker sent {shared} jobs to the slow one");
+}
