@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 use zeroproc_sched::Pool;
+use zeroproc_testkit::{signal, stop};
 
 zeroproc_sched::test_worker!();
 
@@ -22,28 +23,6 @@ fn slow_on_one_worker(dir: String) -> u32 {
         while t.elapsed() < Duration::from_micros(200) {}
     }
     pid
-}
-
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) on a worker of our own pool.
-    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
-}
-
-/// Stops worker `pid` and waits until it is stopped (a signal is delivered
-/// asynchronously: a worker not yet stopped could claim a job given next, which then
-/// waits for the resume).
-fn stop(pid: u32) {
-    signal(pid, libc::SIGSTOP);
-    let t = std::time::Instant::now();
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let state = stat[stat.rfind(')').unwrap() + 2..].chars().next();
-        if state == Some('T') {
-            return;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "worker {pid} never stopped");
-        std::thread::sleep(Duration::from_micros(100));
-    }
 }
 
 #[test]

@@ -83,6 +83,30 @@ pub fn sigkill(child: &Child) {
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
 }
 
+/// Sends signal `sig` to process `pid` (a worker of the test's own pool); panics if
+/// `kill(2)` fails.
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2); the pid is one of the test's own processes.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0, "kill({pid}, {sig})");
+}
+
+/// Stops process `pid` (SIGSTOP) and waits until `/proc` shows it stopped: a signal is
+/// delivered asynchronously, and a worker not yet stopped could claim a job given next,
+/// which would then wait for the resume. Panics after 10 s.
+pub fn stop(pid: u32) {
+    signal(pid, libc::SIGSTOP);
+    let t = Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+        let state = stat[stat.rfind(')').expect("comm") + 2..].chars().next();
+        if state == Some('T') {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "process {pid} never stopped");
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
 /// Waits for a child with a time limit; kills it and panics if it overruns.
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
     let end = Instant::now() + limit;
