@@ -15,10 +15,12 @@
 //! go to a stuck worker only when the others are full (`Core::pick`). The victim skips
 //! the revoked originals when it reaches them.
 //!
-//! A worker that is not stuck shares its queue with a worker that holds no job once
-//! that queue would take [`SHARE_QUEUE`] at its pace (`pace.rs`): jobs of just under
-//! [`LONG_JOB`] never make their worker stuck, and a worker holding 256 of them kept them
-//! all while the other idled.
+//! A worker that is not stuck shares its queue with the workers that hold no job once
+//! that queue would take [`SHARE_QUEUE`] at its pace (`pace.rs`), the oldest jobs first,
+//! in proportion to the paces (`split`): jobs of just under [`LONG_JOB`] never make their
+//! worker stuck, and a worker holding 256 of them kept them all while the other idled.
+//! A stuck worker left without jobs is probed at the supervisor's ticks and is no longer
+//! stuck once it runs (resumed after a stop: `recheck_idle_stuck`).
 //!
 //! A worker that is merely waiting for a CPU for a moment is *not* stuck: on two cores a
 //! controller and two spinning workers take turns all the time, and moving the queue of
