@@ -472,7 +472,12 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// Stops the job whether or not it runs: a queued job is cancelled; a running job's
     /// worker is killed (SIGKILL) and respawned, and the future completes with
     /// [`JobError::Cancelled`]. Other jobs are not affected (queued jobs of that worker
-    /// move to other workers or its successor). Returns false if the job was already done.
+    /// move to other workers or its successor). Returns whether the future ends with
+    /// `Cancelled`: false if the job was already done, or finished (or lost its worker)
+    /// before the kill was aimed at it — then the future holds the job's own outcome.
+    /// (Before 2026-12-06 it said true also for a job that finished in that moment, whose
+    /// future then held its result: within the first 4 terminates of 2–8 µs jobs,
+    /// `terminate_race.rs`.)
     /// Python's futures cannot do this (`cancel` refuses a running job).
     ///
     /// ```
@@ -496,8 +501,9 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         if self.cancel() {
             return true;
         }
-        self.inner.shared.kill_running(self.job(), JobError::Cancelled);
-        true
+        // False: it finished first, or its worker died (its own outcome). True: the kill
+        // is aimed, and wins over a result handed back just before it lands (`drain`).
+        self.inner.shared.kill_running(self.job(), JobError::Cancelled)
     }
 
     /// Makes dropping this future unfinished [`terminate`](Self::terminate) its job (a

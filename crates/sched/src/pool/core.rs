@@ -551,15 +551,22 @@ impl Shared {
     /// with `e` and respawns the worker. The kill is aimed (`WorkerControl::aim_kill`): it
     /// is sent only while the worker is on `id` (a job it has claimed and not finished is
     /// always its `current`), and a worker that finishes `id` meanwhile waits for it
-    /// rather than starting another job for it to land on.
-    pub(crate) fn kill_running(&self, id: u64, e: JobError<Never>) {
+    /// rather than starting another job for it to land on. True if a kill is aimed at
+    /// `id` (now or already): the job fails with the kill's error. False if `id` is not in
+    /// flight, finished first, or its worker is gone: its outcome is its own.
+    pub(crate) fn kill_running(&self, id: u64, e: JobError<Never>) -> bool {
         if self.forked() {
-            return; // the worker is the parent's
+            return false; // the worker is the parent's
         }
         let mut core = self.lock();
-        let Some(w) = core.jobs.get(id).map(|o| o.worker) else { return };
+        let Some(w) = core.jobs.get(id).map(|o| o.worker) else { return false };
         let slot = &mut core.slots[w];
-        if slot.kill.is_none() && slot.child.is_some() && self.control(w).aim_kill(id) {
+        if let Some((k, _)) = &slot.kill {
+            // Aimed at this job already, or at whatever job the worker dies running.
+            return *k == id || *k == 0;
+        }
+        let aimed = slot.child.is_some() && self.control(w).aim_kill(id);
+        if aimed {
             slot.kill = Some((id, e));
             #[cfg(test)]
             kill_window_tests::in_the_gap(self, &mut core, w);
@@ -569,6 +576,7 @@ impl Shared {
         }
         drop(core);
         self.wake_supervisor();
+        aimed
     }
 
     /// Kills every worker (queued jobs must have been cancelled first; running jobs fail
@@ -644,7 +652,7 @@ impl Core {
     pub(crate) fn drain(&mut self, w: usize, shared: &Shared) -> usize {
         let Core { slots, after, jobs, regions, seqs, key, .. } = self;
         let mut locked = key.token();
-        let Slot { rx, load, .. } = &mut slots[w];
+        let Slot { rx, load, kill, .. } = &mut slots[w];
         let spilled = zeroproc_codec::envelope::is_spilled;
         let mut resolved = 0;
         // Errors (empty, a dead producer) end the batch; the supervisor judges the worker.
@@ -658,6 +666,19 @@ impl Core {
             }
             let Some(o) = jobs.take(rec.tag()) else { return };
             resolved += 1;
+            // A kill aimed at this job (`kill_running`: `terminate`, a time limit) wins over
+            // a result the worker handed back just before it landed: the caller was told
+            // the job ends with the kill's error (`terminate` said true for jobs that then
+            // held their result, `tests/terminate_race.rs`).
+            if let Some((_, e)) = kill.as_ref().filter(|(k, _)| *k == o.id) {
+                let needs_after = o.dest.fail(&mut locked, o.seq, e.clone());
+                if needs_after {
+                    after.push(o.dest);
+                } else {
+                    o.dest.give_back(&mut locked);
+                }
+                return;
+            }
             let heap = if spilled(&rec) { shared.spill.get(shared.header()) } else { None };
             // A panicking user `Deserialize` must not unwind through the ring's drain
             // (the record would be delivered again).

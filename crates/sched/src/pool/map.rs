@@ -808,7 +808,9 @@ impl<F, I, A, R> Map<'_, F, I, A, R> {
         shared.run_after(after);
         if shared.cancel_on_drop {
             // An aimed kill: a job that finished meanwhile is left alone (`kill_running`).
-            running.into_iter().for_each(|id| shared.kill_running(id, JobError::Cancelled));
+            running.into_iter().for_each(|id| {
+                shared.kill_running(id, JobError::Cancelled);
+            });
         }
     }
 }
