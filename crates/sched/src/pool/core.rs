@@ -670,25 +670,29 @@ impl Core {
             // a result the worker handed back just before it landed: the caller was told
             // the job ends with the kill's error (`terminate` said true for jobs that then
             // held their result, `tests/terminate_race.rs`).
-            if let Some((_, e)) = kill.as_ref().filter(|(k, _)| *k == o.id) {
-                let needs_after = o.dest.fail(&mut locked, o.seq, e.clone());
-                if needs_after {
-                    after.push(o.dest);
-                } else {
-                    o.dest.give_back(&mut locked);
+            let aimed = kill.as_ref().filter(|(k, _)| *k == o.id).map(|(_, e)| e.clone());
+            let needs_after = if let Some(e) = aimed {
+                // A spilled result is freed unread (decoding it would have freed it).
+                if spilled(&rec) {
+                    if let Some(h) = shared.spill.get(shared.header()).and_then(|sh| sh.heap().ok())
+                    {
+                        let _ = zeroproc_codec::payload::discard(&rec, &h);
+                    }
                 }
-                return;
-            }
-            let heap = if spilled(&rec) { shared.spill.get(shared.header()) } else { None };
-            // A panicking user `Deserialize` must not unwind through the ring's drain
-            // (the record would be delivered again).
-            let done =
-                crate::job::contain(|| o.dest.complete(&mut locked, o.seq, rec.kind(), &rec, heap));
-            let needs_after = match done {
-                Some(a) => a,
-                None => {
-                    let message = "decoding the result panicked".to_owned();
-                    o.dest.fail(&mut locked, o.seq, JobError::Decode { message })
+                o.dest.fail(&mut locked, o.seq, e)
+            } else {
+                let heap = if spilled(&rec) { shared.spill.get(shared.header()) } else { None };
+                // A panicking user `Deserialize` must not unwind through the ring's drain
+                // (the record would be delivered again).
+                let done = crate::job::contain(|| {
+                    o.dest.complete(&mut locked, o.seq, rec.kind(), &rec, heap)
+                });
+                match done {
+                    Some(a) => a,
+                    None => {
+                        let message = "decoding the result panicked".to_owned();
+                        o.dest.fail(&mut locked, o.seq, JobError::Decode { message })
+                    }
                 }
             };
             if needs_after {
