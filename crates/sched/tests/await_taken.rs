@@ -125,13 +125,20 @@ fn first_exception_counts_a_failed_future_whose_outcome_was_awaited() {
 #[test]
 fn awaited_futures_are_done_for_every_wait_and_as_completed() {
     let pool = Pool::builder().workers(2).build().unwrap();
-    let busy = pool.submit(sleepy, 300);
-    let mut queued = pool.submit(sleepy, 1);
-    assert!(queued.cancel());
-    assert_eq!(await_by_ref(&mut queued), Err(JobError::Cancelled));
     let mut ok = pool.submit(sleepy, 2);
     assert_eq!(await_by_ref(&mut ok), Ok(2));
     assert_eq!(ok.exception_kind(), None);
+    // Both workers run a long job before the short one is submitted, so it is queued
+    // when cancelled. (With one long job, the short one could start on the idle worker
+    // and `cancel()` said false: CI failed so on 2026-12-07.)
+    let busy = [pool.submit(sleepy, 2_000), pool.submit(sleepy, 2_000)];
+    while !busy.iter().all(|f| f.running()) {
+        assert!(!busy.iter().any(|f| f.done()), "a 2 s job ended before the other started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut queued = pool.submit(sleepy, 1);
+    assert!(queued.cancel());
+    assert_eq!(await_by_ref(&mut queued), Err(JobError::Cancelled));
     assert_eq!(queued.exception_kind(), Some(JobErrorKind::Cancelled));
     let (done, not_done) = wait(vec![ok, queued], ReturnWhen::FirstCompleted, None);
     assert_eq!((done.len(), not_done.len()), (2, 0));
@@ -139,9 +146,9 @@ fn awaited_futures_are_done_for_every_wait_and_as_completed() {
     assert_eq!((done.len(), not_done.len()), (2, 0));
     // Nothing failed: FirstException waits for the running job too (then all are done).
     let mut all = done;
-    all.push(busy);
+    all.extend(busy);
     let (done, not_done) = wait(all, ReturnWhen::FirstException, Some(Duration::from_secs(60)));
-    assert_eq!((done.len(), not_done.len()), (3, 0));
+    assert_eq!((done.len(), not_done.len()), (4, 0));
     let yielded = as_completed(done).timeout(Duration::from_secs(60)).count();
-    assert_eq!(yielded, 3);
+    assert_eq!(yielded, 4);
 }
