@@ -168,6 +168,47 @@ fn a_kill_for_a_finished_job_does_not_land_on_the_next_one() {
     later_jobs_run(&pool, pid);
 }
 
+/// A spilled result handed back after a kill was aimed at its job is freed unread: the
+/// job fails with the kill's error (`Core::drain`), and its heap block goes back (the
+/// first version of that branch left it in the heap for good).
+#[test]
+fn a_spilled_result_handed_back_under_an_aimed_kill_is_freed() {
+    fn big_after(ms: u64) -> Vec<u8> {
+        std::thread::sleep(Duration::from_millis(ms));
+        vec![7; 1 << 20] // larger than a ring record: spilled
+    }
+    let pool = Pool::builder().workers(1).build().expect("pool");
+    assert_eq!(pool.submit(big_after, 0).result().map(|v| v.len()), Ok(1 << 20), "warm-up");
+    let pid = pool.stats().workers[0].pid;
+    let in_use = |shared: &Shared| {
+        let heap = shared.spill.get(shared.header()).and_then(|sh| sh.heap().ok());
+        heap.expect("the warm-up created the heap").stats().in_use_blocks()
+    };
+    assert_eq!(in_use(&pool.shared), 0, "the warm-up's result was freed when read");
+    let f = pool.submit(big_after, 50);
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while !f.running() {
+        assert!(std::time::Instant::now() < end, "the job never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Aimed, not yet sent: the worker finishes the job, publishes its spilled result and
+    // clears `current`, then waits for the SIGKILL.
+    GAP.with(|gap| {
+        *gap.borrow_mut() = Some(Box::new(move |shared: &Shared, _: &mut Core, _: usize| {
+            while shared.control(0).current() != 0 {
+                assert!(std::time::Instant::now() < end, "the job never finished");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(in_use(shared), 1, "the result is in the heap");
+        }))
+    });
+    assert!(f.terminate());
+    let r = f.result_timeout(Duration::from_secs(20));
+    assert_eq!(r.ok().map(|r| r.map(|v| v.len())), Some(Err(JobError::Cancelled)));
+    later_jobs_run(&pool, pid);
+    assert_eq!(in_use(&pool.shared), 0, "the unread result's block leaked");
+}
+
 #[test]
 fn a_kill_for_a_job_finished_before_it_was_aimed_is_not_sent() {
     let (pool, pid) = stopped_pool();
