@@ -221,7 +221,9 @@ impl PoolBuilder {
     }
 
     /// A worker exits after this many jobs and is replaced by a fresh process (Python's
-    /// `max_tasks_per_child`); its queued jobs pass to the successor.
+    /// `max_tasks_per_child`); its queued jobs pass to the successor. It leaves by `exit`
+    /// (so `atexit` handlers and static destructors run); one still in `exit` 200 ms later
+    /// (a handler a job registered that never returns) is SIGKILLed and replaced.
     ///
     /// `0` is refused by [`build`](Self::build) with [`BuildError::Config`] (Python raises
     /// `ValueError` for a `max_tasks_per_child` below 1).

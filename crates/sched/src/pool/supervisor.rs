@@ -406,6 +406,7 @@ fn check(shared: &Shared, launch: &Launch, paused_ns: u64) -> bool {
             on_death(shared, &mut core, w, st);
         }
         keep_served(shared, &mut core, &launch.specs[w], w, closed);
+        note_retiring(shared, &mut core, w);
         enforce_timeout(shared, &mut core, w, paused_ns);
     }
     // Jobs left on retired slots, then backlogged jobs go first (room made since the
@@ -454,7 +455,10 @@ fn try_reap(child: &mut std::process::Child) -> Option<std::process::ExitStatus>
 /// fails, its unstarted jobs stay queued (for its successor, or an idle worker).
 fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitStatus) {
     let ctl = shared.control(w);
-    let asked = core.slots[w].asked_exit.take().is_some();
+    // Acquire: pairs with the worker's Release store of its state.
+    let word = ctl.state.load(Ordering::Acquire);
+    // A retiring worker was given an exit grace (`note_retiring`), not asked to stop.
+    let asked = core.slots[w].asked_exit.take().is_some() && word != state::RETIRING;
     let pid = core.slots[w].pid;
     if st.success() {
         // Acquire: pairs with the Release in `Shared::close`.
@@ -469,8 +473,6 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     if crate::spill::reclaim_held(ctl, shared.spill.existing()) {
         events::reclaimed(w, pid);
     }
-    // Acquire: pairs with the worker's Release store of its state.
-    let word = ctl.state.load(Ordering::Acquire);
     if let Some(which) = corrupt_ring(word, st.code()) {
         // Respawning onto the same rings would find the same garbage at once: the slot is
         // retired and its jobs fail (README: accounting).
@@ -510,7 +512,10 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
         Some(libc::SIGINT) => !attached,
         _ => false,
     };
-    slot.failed_starts = match (word == state::READY, killed) {
+    // A retiring worker had started (and served its quota), whether it exited or was
+    // killed lingering in `exit`.
+    let started = word == state::READY || word == state::RETIRING;
+    slot.failed_starts = match (started, killed) {
         (true, _) => 0,
         (false, true) => slot.failed_starts,
         (false, false) => slot.failed_starts + 1,
@@ -557,6 +562,24 @@ fn keep_served(shared: &Shared, core: &mut Core, spec: &Spec, w: usize, closed: 
     respawn(shared, slot, spec, w);
     if slot.failed_starts >= MAX_FAILED_STARTS {
         give_up(shared, core, w, JobError::WorkerDied { signal: None, exit_code: None });
+    }
+}
+
+/// Starts the exit grace of worker `w` once it says it is retiring (`max_jobs_per_worker`
+/// reached: `state::RETIRING`, stored just before its `exit`), as for a worker asked to
+/// stop: [`stop_lingering`] SIGKILLs it if it has not exited [`EXIT_GRACE`] later. `exit`
+/// runs what jobs registered — an `atexit` handler or a static destructor that never
+/// returns (waiting for a thread or a lock a job left) kept the worker in `exit` for
+/// ever, and with it the slot: no successor was started, its queued jobs never ran
+/// (user29). The supervisor looks every tick, so the grace starts within 5 ms.
+fn note_retiring(shared: &Shared, core: &mut Core, w: usize) {
+    let slot = &mut core.slots[w];
+    if slot.child.is_none() || slot.asked_exit.is_some() {
+        return;
+    }
+    // Acquire: pairs with the worker's Release store of RETIRING (serve.rs).
+    if shared.control(w).state.load(Ordering::Acquire) == state::RETIRING {
+        slot.asked_exit = Some(Instant::now());
     }
 }
 
