@@ -552,6 +552,9 @@ fn keep_served(shared: &Shared, core: &mut Core, spec: &Spec, w: usize, closed: 
     // do jobs left on a retired slot.
     let backlog = !core.backlog.is_empty() || core.stranded();
     let slot = &mut core.slots[w];
+    if slot.broken && !closed {
+        retry_spawn(shared, slot, spec, w);
+    }
     if slot.child.is_some() || slot.broken {
         return;
     }
@@ -561,7 +564,13 @@ fn keep_served(shared: &Shared, core: &mut Core, spec: &Spec, w: usize, closed: 
     }
     respawn(shared, slot, spec, w);
     if slot.failed_starts >= MAX_FAILED_STARTS {
-        give_up(shared, core, w, JobError::WorkerDied { signal: None, exit_code: None });
+        // No process could be made: the jobs left with nowhere to go never had a worker to
+        // die (they said `WorkerDied` with neither signal nor exit code before: user29).
+        let e = match slot.spawn_error {
+            Some(_) => JobError::NoWorkers,
+            None => JobError::WorkerDied { signal: None, exit_code: None },
+        };
+        give_up(shared, core, w, e);
     }
 }
 
@@ -672,6 +681,33 @@ fn corrupt_ring(word: u32, code: Option<i32>) -> Option<&'static str> {
     }
 }
 
+/// How long a slot retired because its worker process could not be created waits
+/// between attempts to create one again.
+const SPAWN_RETRY: Duration = Duration::from_secs(1);
+
+/// Tries again, every [`SPAWN_RETRY`], to start the worker of slot `w`, retired because
+/// its process could not be created three times in a row (`fork`/`exec` refused: a pids
+/// limit filled by processes a job left, memory, an environment too large for `exec`);
+/// once one starts the slot serves again. A slot retired for any other reason (a
+/// corrupt ring, a worker that died before its handshake: an initializer failing) stays
+/// retired. Before (user29): such a slot was lost for good, so a failure of a fraction of
+/// a second left every later job of the pool failing with `NoWorkers` for ever.
+fn retry_spawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize) {
+    let Some((_, at)) = &slot.spawn_error else { return };
+    if slot.retired.is_some() || slot.child.is_some() || at.elapsed() < SPAWN_RETRY {
+        return;
+    }
+    respawn(shared, slot, spec, w);
+    if slot.child.is_some() {
+        eprintln!(
+            "zeroproc: worker slot {w} has a process again (pid {}): it serves again",
+            slot.pid
+        );
+        slot.broken = false;
+        slot.failed_starts = 0;
+    }
+}
+
 fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize) {
     // A kill aimed at the dead incarnation is over (`WorkerControl::aim_kill`). SeqCst:
     // ordered before the spawn below, like every store the new process reads.
@@ -689,8 +725,21 @@ fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize)
             // A new process: what was judged of the old one no longer holds.
             slot.stuck = false;
             slot.probe = None;
+            slot.spawn_error = None;
         }
-        Err(_) => slot.failed_starts += 1,
+        Err(e) => {
+            // The process was never made: say why once per streak (the jobs that fail
+            // meanwhile say `NoWorkers` or move to other workers; nothing else would).
+            if slot.spawn_error.is_none() {
+                eprintln!(
+                    "zeroproc: could not start a process for worker slot {w}: {e} (tried \
+                     again; after {MAX_FAILED_STARTS} failures in a row the slot is retired \
+                     and tried again every {SPAWN_RETRY:?})"
+                );
+            }
+            slot.spawn_error = Some((e.to_string(), Instant::now()));
+            slot.failed_starts += 1;
+        }
     }
 }
 
