@@ -14,6 +14,12 @@ fn die(_: u64) -> u64 {
     std::process::exit(7)
 }
 
+/// Leaves a file named `i` in `dir`: proof that job `i` ran.
+fn mark((dir, i): (String, u64)) -> u64 {
+    std::fs::write(format!("{dir}/{i}"), b"ran").unwrap();
+    i
+}
+
 #[test]
 fn a_pool_whose_workers_could_not_be_started_for_a_while_serves_again() {
     let pool = Pool::builder().workers(1).build().unwrap();
@@ -22,6 +28,19 @@ fn a_pool_whose_workers_could_not_be_started_for_a_while_serves_again() {
     std::env::set_var("ZEROPROC_TEST_E2BIG", "x".repeat(200 << 10));
     let died = pool.submit(die, 0).result();
     assert_eq!(died, Err(JobError::WorkerDied { signal: None, exit_code: Some(7) }));
+    // Jobs placed on the slot while its replacement cannot be made: they fail when it is
+    // retired, and the process it gets later must not run them.
+    let dir = std::env::temp_dir().join(format!("zp-spawn-recovers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_string_lossy().into_owned();
+    let queued: Vec<_> = (0..20u64).map(|i| pool.submit(mark, (d.clone(), i))).collect();
+    let failed: Vec<u64> = queued
+        .into_iter()
+        .enumerate()
+        .filter(|(_, f)| f.wait_timeout(Duration::from_secs(30)))
+        .filter_map(|(i, f)| f.result().is_err().then_some(i as u64))
+        .collect();
     // While no process can be made, jobs fail rather than wait.
     let t = Instant::now();
     let during = loop {
@@ -48,4 +67,12 @@ fn a_pool_whose_workers_could_not_be_started_for_a_while_serves_again() {
     for (i, f) in futs.into_iter().enumerate() {
         assert_eq!(f.result(), Ok(i as u64 * 2));
     }
+    // The ring of the retired slot was read again by its new process: of the jobs whose
+    // futures failed, none ran (the other ones ran, once: their futures said so).
+    drop(pool);
+    let ran: Vec<u64> =
+        failed.iter().copied().filter(|i| dir.join(i.to_string()).exists()).collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!failed.is_empty(), "no job was queued on the slot during the outage");
+    assert!(ran.is_empty(), "jobs {ran:?} failed (NoWorkers) yet ran later");
 }

@@ -540,7 +540,7 @@ fn give_up(shared: &Shared, core: &mut Core, w: usize, e: JobError<crate::Never>
     core.slots[w].broken = true;
     core.rehome(shared, w);
     if core.slots.iter().all(|s| s.broken) {
-        core.fail_held(w, |_| true, &|| e.clone());
+        core.fail_unstarted(shared, w, &|| e.clone());
         core.rehome_stranded(shared);
     }
 }
