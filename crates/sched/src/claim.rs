@@ -30,9 +30,10 @@
 //!   completion drained, or it failed, or it was revoked). Every resolution of a job that
 //!   a worker may still read leaves the word naming that id (`RUNNING` or `REVOKED`) —
 //!   also retiring a slot whose worker still runs (`Core::retire` revokes before it
-//!   fails); the only jobs failed without a word of their own are those of a slot given
-//!   up after failed starts, whose ring no process reads again. So a stale claim of an
-//!   old id always fails.
+//!   fails), and failing the unstarted jobs of a slot given up after failed starts
+//!   (`Core::fail_unstarted`: a slot given up because no process could be created gets
+//!   one again later, which reads its ring on). So a stale claim of an old id always
+//!   fails.
 //! * On a worker's death the controller reads the words of the jobs that worker holds:
 //!   `RUNNING` without a drained completion is the job that died with it (it fails);
 //!   queued jobs never started and are moved or left to the successor.

@@ -31,6 +31,12 @@ pub(crate) mod state {
     pub const CORRUPT_SUBMISSION: u32 = 4;
     /// The worker found its completion ring corrupt (exit code 95): the slot is retired.
     pub const CORRUPT_COMPLETION: u32 = 5;
+    /// The worker reached `max_jobs_per_worker` and is exiting (stored just before its
+    /// `exit`): the supervisor gives it the grace a worker asked to stop gets, then
+    /// SIGKILLs it, since `exit` runs handlers a job may have left (`atexit`, static
+    /// destructors) that can block for ever. Counts as a started worker, not a failed
+    /// start.
+    pub const RETIRING: u32 = 6;
 }
 
 /// Layout identity checked when a worker attaches the pool segment.

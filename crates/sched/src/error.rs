@@ -137,7 +137,9 @@ pub enum JobError<E = Never> {
     /// The job returned `Err(e)`.
     Job(E),
     /// The pool has no worker slot left to run it: every slot was retired (one of its
-    /// rings was found corrupt, or its worker failed to start repeatedly).
+    /// rings was found corrupt, or its worker failed to start repeatedly). A slot retired
+    /// because its process could not be created (`fork`/`exec` refused) is tried again
+    /// every second: once one starts, later jobs run.
     NoWorkers,
     /// The job was submitted after the pool was shut down (Python raises `RuntimeError:
     /// cannot schedule new futures after shutdown`); it never ran.
@@ -333,7 +335,9 @@ impl<E: fmt::Debug> std::error::Error for JobError<E> {}
 const NO_WORKERS_WHY: &str = "every worker slot was retired — its worker failed to start \
     several times in a row (most often the pool's initializer failing in the respawned \
     workers: its panic is on stderr; or the program can no longer be started), or one of its \
-    rings was found corrupt; the pool cannot run jobs any more: build a new one";
+    rings was found corrupt; the pool cannot run jobs any more: build a new one. (A slot \
+    retired only because no process could be created — fork or exec refused, stderr says \
+    why — is tried again every second and serves again once one starts)";
 
 /// What a signal that killed a worker usually means, for messages: its name, and its
 /// usual cause when it has one.

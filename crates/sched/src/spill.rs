@@ -64,7 +64,10 @@ impl SpillHeap {
                 (heap_state::READY, Some(id)) => {
                     let id = id.parse().map_err(|e| format!("spill heap id {id:?}: {e:?}"))?;
                     let seg = Segment::attach(&id, HEAP_LAYOUT).map_err(|e| {
-                        format!("this worker could not attach the pool's spill heap: {e}")
+                        format!(
+                            "this worker could not attach the pool's spill heap: {e}{}",
+                            address_space_note()
+                        )
                     })?;
                     let h = SpillHeap { seg: Arc::new(seg) };
                     h.heap()?;
@@ -257,7 +260,9 @@ pub(crate) fn with_archived<T: payload::Decode, X>(
 /// start-up, or by whoever needs it first), published in the pool header for workers.
 pub(crate) struct SpillSource {
     bytes: usize,
-    heap: std::sync::OnceLock<Option<SpillHeap>>,
+    /// The heap, or why there is none (`spill_heap(0)`, or its creation failed: kept for
+    /// the messages of the payloads that needed it).
+    heap: std::sync::OnceLock<Result<SpillHeap, String>>,
 }
 
 impl SpillSource {
@@ -273,7 +278,16 @@ impl SpillSource {
 
     /// The heap if it was created already (never creates it).
     pub(crate) fn existing(&self) -> Option<&SpillHeap> {
-        self.heap.get().and_then(Option::as_ref)
+        self.heap.get().and_then(|h| h.as_ref().ok())
+    }
+
+    /// Why [`get`](Self::get) gave `None`, for a message: no heap was configured, or
+    /// creating it failed (with the error).
+    pub(crate) fn why_none(&self) -> String {
+        match self.heap.get() {
+            Some(Err(e)) => e.clone(),
+            _ => "the pool has no spill heap".into(),
+        }
     }
 
     /// True if a worker asked for the heap and it does not exist yet.
@@ -282,15 +296,51 @@ impl SpillSource {
     }
 
     /// The heap, creating and publishing it on first use (other callers wait for that).
+    ///
+    /// A heap that cannot be created (memory or `/dev/shm` short, an address-space limit
+    /// below its maximum) is not tried again: one note on stderr says why, and every
+    /// payload that needed it fails with that reason (before 2026-12-07 they said "the
+    /// pool has no spill heap", as though `spill_heap(0)` had been asked for: user29).
     pub(crate) fn get(&self, header: &PoolHeader) -> Option<&SpillHeap> {
         self.heap
             .get_or_init(|| {
-                let h = if self.bytes == 0 { None } else { SpillHeap::create(self.bytes).ok() };
-                let id = h.as_ref().map(|h| h.id());
+                let h = match self.bytes {
+                    0 => Err("the pool has no spill heap".into()),
+                    n => SpillHeap::create(n).map_err(|e| creation_failed(n, &e)),
+                };
+                if let Err(e) = &h {
+                    if self.bytes != 0 {
+                        eprintln!("zeroproc: {e}");
+                    }
+                }
+                let id = h.as_ref().ok().map(|h| h.id());
                 header.publish_heap(id.as_deref());
                 h
             })
             .as_ref()
+            .ok()
+    }
+}
+
+/// The message for a spill heap of up to `max` bytes that could not be created (`e`).
+fn creation_failed(max: usize, e: &str) -> String {
+    format!(
+        "the pool's spill heap (for payloads too large for a ring record; up to {max} bytes, mapped \
+         whole) could not be created: {e}{} — PoolBuilder::spill_heap sets its size",
+        address_space_note()
+    )
+}
+
+/// A note naming this process's address-space limit (`RLIMIT_AS`), if it has one: the
+/// usual reason a heap's mapping fails while memory is free.
+pub(crate) fn address_space_note() -> String {
+    match crate::pool::builder::address_space_limit() {
+        Some(l) => format!(
+            " (this process's address space is limited: RLIMIT_AS {} MiB, and every \
+             process using the heap maps its maximum)",
+            l >> 20
+        ),
+        None => String::new(),
     }
 }
 
@@ -312,7 +362,11 @@ impl WorkerSpill {
 
     /// Why [`get`](Self::get) gave `None`: the pool has no heap, or attaching it failed.
     pub(crate) fn why_none(&self) -> String {
-        self.failed.clone().unwrap_or_else(|| "the pool has no spill heap".into())
+        self.failed.clone().unwrap_or_else(|| {
+            "the pool has no spill heap (PoolBuilder::spill_heap(0), or the controller could \
+             not create it: its stderr says why)"
+                .into()
+        })
     }
 
     /// Records a step of a result's spill (`spill::spill_recorded`) in the worker's control

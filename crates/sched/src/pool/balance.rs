@@ -478,6 +478,26 @@ impl Core {
         }
     }
 
+    /// Fails every job retired slot `w` (no process) holds with `e`, revoking each one's
+    /// claim word first: the slot may get a process again (`supervisor::retry_spawn`),
+    /// which reads its ring from where its predecessor stopped and must skip these records
+    /// as it skips any job resolved without it (claim.rs). Before, they failed with their
+    /// words unwritten, and the new process ran every one of them after its future had
+    /// failed with `NoWorkers` (user29, `tests/spawn_recovers.rs`).
+    pub(crate) fn fail_unstarted(
+        &mut self,
+        shared: &Shared,
+        w: usize,
+        e: &dyn Fn() -> crate::JobError<crate::Never>,
+    ) {
+        let claims = shared.claims();
+        for id in self.held(w) {
+            // No process holds the ring: nothing can claim it in between.
+            let _ = claims.revoke(id);
+        }
+        self.fail_held(w, |_| true, e);
+    }
+
     /// True when a retired slot (no process) still holds unstarted jobs: those that did
     /// not fit the other workers when it was given up (`supervisor::give_up`).
     #[inline]
@@ -498,7 +518,7 @@ impl Core {
                 continue;
             }
             if none_left {
-                self.fail_held(w, |_| true, &|| crate::JobError::NoWorkers);
+                self.fail_unstarted(shared, w, &|| crate::JobError::NoWorkers);
             } else {
                 self.rehome(shared, w);
             }

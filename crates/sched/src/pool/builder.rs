@@ -221,7 +221,9 @@ impl PoolBuilder {
     }
 
     /// A worker exits after this many jobs and is replaced by a fresh process (Python's
-    /// `max_tasks_per_child`); its queued jobs pass to the successor.
+    /// `max_tasks_per_child`); its queued jobs pass to the successor. It leaves by `exit`
+    /// (so `atexit` handlers and static destructors run); one still in `exit` 200 ms later
+    /// (a handler a job registered that never returns) is SIGKILLed and replaced.
     ///
     /// `0` is refused by [`build`](Self::build) with [`BuildError::Config`] (Python raises
     /// `ValueError` for a `max_tasks_per_child` below 1).
@@ -307,8 +309,9 @@ impl PoolBuilder {
     }
 
     /// The most bytes the shared heap that carries arguments and results too large for a
-    /// ring record may grow to (default: 1 GiB, or a quarter of the machine's memory if
-    /// that is less; `0`: no heap — such payloads are then
+    /// ring record may grow to (default: 1 GiB, or a quarter of the machine's memory, or a
+    /// quarter of the process's address-space limit `RLIMIT_AS`, whichever is least; `0`:
+    /// no heap — such payloads are then
     /// [`JobError::TooLarge`](crate::JobError::TooLarge)). The heap is made on the first
     /// payload that needs it, at 64 MiB (or this size, if smaller), and doubles when a
     /// payload finds no room, up to this size.
@@ -319,6 +322,11 @@ impl PoolBuilder {
     /// payload larger than the whole heap is `TooLarge` at once (not waited for). A payload
     /// takes one block, its archived size rounded up to a size class (at most a quarter
     /// more): the largest that fits is a little under the limit (896 MiB under 1 GiB).
+    ///
+    /// Each process that uses the heap maps this maximum whole (address space, not
+    /// memory): a worker whose address space an initializer or a job limits
+    /// (`setrlimit(RLIMIT_AS, ..)`) needs room for it, so pass a size well under that limit
+    /// (e.g. a quarter), or its spills fail with a message naming `RLIMIT_AS`.
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -664,11 +672,27 @@ fn physical_memory() -> u64 {
 
 /// The default limit of a pool's spill heap: 1 GiB, or a quarter of the machine's memory
 /// if that is less (it is address space until payloads need it: the heap starts at 64 MiB
-/// and doubles on demand).
+/// and doubles on demand), or a quarter of this process's address-space limit
+/// (`RLIMIT_AS`, `ulimit -v`) if that is less still: every process that uses the heap maps
+/// its maximum whole, so under a limit below 1 GiB the heap could not be mapped at all
+/// and every payload too large for a ring record failed (user29: `ulimit -v 1000000`,
+/// an 8 MiB result failed with "the pool has no spill heap"). Workers inherit the limit.
 pub(crate) fn default_spill_heap() -> usize {
     let quarter = usize::try_from(physical_memory() / 4).unwrap_or(usize::MAX);
-    match quarter {
+    let by_memory = match quarter {
         0 => 1 << 30,
         q => q.min(1 << 30),
+    };
+    match address_space_limit() {
+        Some(limit) => by_memory.min(usize::try_from(limit / 4).unwrap_or(usize::MAX)),
+        None => by_memory,
     }
+}
+
+/// This process's address-space limit (`RLIMIT_AS` soft limit) in bytes, if it has one.
+pub(crate) fn address_space_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one `rlimit` into the valid, exclusively borrowed `lim`.
+    let r = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) };
+    (r == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
 }

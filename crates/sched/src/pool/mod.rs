@@ -2,7 +2,7 @@
 
 mod backlog;
 mod balance;
-mod builder;
+pub(crate) mod builder;
 mod callbacks;
 #[cfg(test)]
 mod claim_damage_tests;

@@ -481,7 +481,7 @@ impl Overflow for JobSpill<'_> {
             return Err(Attempt::HeapFull);
         }
         let Some(heap) = self.shared.spill.get(self.shared.header()) else {
-            return Err(Attempt::Encode("the pool's spill heap could not be created".into()));
+            return Err(Attempt::Encode(self.shared.spill.why_none()));
         };
         let block = ToHeap(heap).spill(args, need).map_err(|e| match e {
             SpillFailed::HeapFull(_) => Attempt::HeapFull,

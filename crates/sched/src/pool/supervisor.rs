@@ -406,6 +406,7 @@ fn check(shared: &Shared, launch: &Launch, paused_ns: u64) -> bool {
             on_death(shared, &mut core, w, st);
         }
         keep_served(shared, &mut core, &launch.specs[w], w, closed);
+        note_retiring(shared, &mut core, w);
         enforce_timeout(shared, &mut core, w, paused_ns);
     }
     // Jobs left on retired slots, then backlogged jobs go first (room made since the
@@ -454,7 +455,10 @@ fn try_reap(child: &mut std::process::Child) -> Option<std::process::ExitStatus>
 /// fails, its unstarted jobs stay queued (for its successor, or an idle worker).
 fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitStatus) {
     let ctl = shared.control(w);
-    let asked = core.slots[w].asked_exit.take().is_some();
+    // Acquire: pairs with the worker's Release store of its state.
+    let word = ctl.state.load(Ordering::Acquire);
+    // A retiring worker was given an exit grace (`note_retiring`), not asked to stop.
+    let asked = core.slots[w].asked_exit.take().is_some() && word != state::RETIRING;
     let pid = core.slots[w].pid;
     if st.success() {
         // Acquire: pairs with the Release in `Shared::close`.
@@ -469,8 +473,6 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     if crate::spill::reclaim_held(ctl, shared.spill.existing()) {
         events::reclaimed(w, pid);
     }
-    // Acquire: pairs with the worker's Release store of its state.
-    let word = ctl.state.load(Ordering::Acquire);
     if let Some(which) = corrupt_ring(word, st.code()) {
         // Respawning onto the same rings would find the same garbage at once: the slot is
         // retired and its jobs fail (README: accounting).
@@ -510,7 +512,10 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
         Some(libc::SIGINT) => !attached,
         _ => false,
     };
-    slot.failed_starts = match (word == state::READY, killed) {
+    // A retiring worker had started (and served its quota), whether it exited or was
+    // killed lingering in `exit`.
+    let started = word == state::READY || word == state::RETIRING;
+    slot.failed_starts = match (started, killed) {
         (true, _) => 0,
         (false, true) => slot.failed_starts,
         (false, false) => slot.failed_starts + 1,
@@ -535,7 +540,7 @@ fn give_up(shared: &Shared, core: &mut Core, w: usize, e: JobError<crate::Never>
     core.slots[w].broken = true;
     core.rehome(shared, w);
     if core.slots.iter().all(|s| s.broken) {
-        core.fail_held(w, |_| true, &|| e.clone());
+        core.fail_unstarted(shared, w, &|| e.clone());
         core.rehome_stranded(shared);
     }
 }
@@ -547,6 +552,9 @@ fn keep_served(shared: &Shared, core: &mut Core, spec: &Spec, w: usize, closed: 
     // do jobs left on a retired slot.
     let backlog = !core.backlog.is_empty() || core.stranded();
     let slot = &mut core.slots[w];
+    if slot.broken && !closed {
+        retry_spawn(shared, slot, spec, w);
+    }
     if slot.child.is_some() || slot.broken {
         return;
     }
@@ -556,7 +564,31 @@ fn keep_served(shared: &Shared, core: &mut Core, spec: &Spec, w: usize, closed: 
     }
     respawn(shared, slot, spec, w);
     if slot.failed_starts >= MAX_FAILED_STARTS {
-        give_up(shared, core, w, JobError::WorkerDied { signal: None, exit_code: None });
+        // No process could be made: the jobs left with nowhere to go never had a worker to
+        // die (they said `WorkerDied` with neither signal nor exit code before: user29).
+        let e = match slot.spawn_error {
+            Some(_) => JobError::NoWorkers,
+            None => JobError::WorkerDied { signal: None, exit_code: None },
+        };
+        give_up(shared, core, w, e);
+    }
+}
+
+/// Starts the exit grace of worker `w` once it says it is retiring (`max_jobs_per_worker`
+/// reached: `state::RETIRING`, stored just before its `exit`), as for a worker asked to
+/// stop: [`stop_lingering`] SIGKILLs it if it has not exited [`EXIT_GRACE`] later. `exit`
+/// runs what jobs registered — an `atexit` handler or a static destructor that never
+/// returns (waiting for a thread or a lock a job left) kept the worker in `exit` for
+/// ever, and with it the slot: no successor was started, its queued jobs never ran
+/// (user29). The supervisor looks every tick, so the grace starts within 5 ms.
+fn note_retiring(shared: &Shared, core: &mut Core, w: usize) {
+    let slot = &mut core.slots[w];
+    if slot.child.is_none() || slot.asked_exit.is_some() {
+        return;
+    }
+    // Acquire: pairs with the worker's Release store of RETIRING (serve.rs).
+    if shared.control(w).state.load(Ordering::Acquire) == state::RETIRING {
+        slot.asked_exit = Some(Instant::now());
     }
 }
 
@@ -649,6 +681,33 @@ fn corrupt_ring(word: u32, code: Option<i32>) -> Option<&'static str> {
     }
 }
 
+/// How long a slot retired because its worker process could not be created waits
+/// between attempts to create one again.
+const SPAWN_RETRY: Duration = Duration::from_secs(1);
+
+/// Tries again, every [`SPAWN_RETRY`], to start the worker of slot `w`, retired because
+/// its process could not be created three times in a row (`fork`/`exec` refused: a pids
+/// limit filled by processes a job left, memory, an environment too large for `exec`);
+/// once one starts the slot serves again. A slot retired for any other reason (a
+/// corrupt ring, a worker that died before its handshake: an initializer failing) stays
+/// retired. Before (user29): such a slot was lost for good, so a failure of a fraction of
+/// a second left every later job of the pool failing with `NoWorkers` for ever.
+fn retry_spawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize) {
+    let Some((_, at)) = &slot.spawn_error else { return };
+    if slot.retired.is_some() || slot.child.is_some() || at.elapsed() < SPAWN_RETRY {
+        return;
+    }
+    respawn(shared, slot, spec, w);
+    if slot.child.is_some() {
+        eprintln!(
+            "zeroproc: worker slot {w} has a process again (pid {}): it serves again",
+            slot.pid
+        );
+        slot.broken = false;
+        slot.failed_starts = 0;
+    }
+}
+
 fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize) {
     // A kill aimed at the dead incarnation is over (`WorkerControl::aim_kill`). SeqCst:
     // ordered before the spawn below, like every store the new process reads.
@@ -666,8 +725,21 @@ fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize)
             // A new process: what was judged of the old one no longer holds.
             slot.stuck = false;
             slot.probe = None;
+            slot.spawn_error = None;
         }
-        Err(_) => slot.failed_starts += 1,
+        Err(e) => {
+            // The process was never made: say why once per streak (the jobs that fail
+            // meanwhile say `NoWorkers` or move to other workers; nothing else would).
+            if slot.spawn_error.is_none() {
+                eprintln!(
+                    "zeroproc: could not start a process for worker slot {w}: {e} (tried \
+                     again; after {MAX_FAILED_STARTS} failures in a row the slot is retired \
+                     and tried again every {SPAWN_RETRY:?})"
+                );
+            }
+            slot.spawn_error = Some((e.to_string(), Instant::now()));
+            slot.failed_starts += 1;
+        }
     }
 }
 

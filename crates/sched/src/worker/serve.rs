@@ -97,6 +97,11 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             ctl.busy_since.set(0);
             // Give the consumed records back first: a submitter may be waiting for room.
             rx.release();
+            // Say so before `exit`, which runs whatever a job registered (`atexit`, static
+            // destructors) and may never return: the supervisor kills a retiring worker
+            // that lingers, as one asked to stop. Release: pairs with its Acquire load
+            // (`supervisor::note_retiring`); the records released above come first.
+            ctl.state.store(state::RETIRING, Ordering::Release);
             // Retire without closing the rings (no destructors run): the successor claims
             // them and carries on with the queued jobs.
             std::process::exit(0);
