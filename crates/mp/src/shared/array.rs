@@ -296,7 +296,7 @@ impl<T: Pod> Drop for SharedArray<T> {
         }
         // Kept for the next array of this shape (`recycle.rs`), or dropped for good.
         if !recycle::keep(&self.map) {
-            self.map.mark_dropped();
+            self.map.discard();
         }
     }
 }
