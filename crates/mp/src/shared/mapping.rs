@@ -5,7 +5,6 @@ use super::header::{
 };
 use super::SharedError;
 use bytemuck::Pod;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use zeroproc_shm::{CreateError, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
@@ -311,7 +310,30 @@ impl Mapping {
 
 /// Writes `bytes` into the segment's file at `off` (through a duplicate of its descriptor;
 /// the file is the mapping's, so the mapping sees them).
-fn copy_in(seg: &Segment, off: usize, bytes: &[u8]) -> std::io::Result<()> {
-    let file = std::fs::File::from(seg.fd().try_clone_to_owned()?);
-    file.write_all_at(bytes, off as u64)
+///
+/// Written through the segment's own descriptor: a duplicate (`try_clone`) needed a spare
+/// one, so under a descriptor limit the last array that fit failed here, as "pwrite
+/// failed" (hpc29).
+fn copy_in(seg: &Segment, off: usize, mut bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = seg.fd().as_raw_fd();
+    let mut at = off as u64;
+    while !bytes.is_empty() {
+        // SAFETY: `fd` is the segment's open descriptor (borrowed for this call); the
+        // kernel reads `bytes.len()` bytes from a live slice.
+        let n = unsafe { libc::pwrite(fd, bytes.as_ptr().cast(), bytes.len(), at as libc::off_t) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n as usize..];
+        at += n as u64;
+    }
+    Ok(())
 }
