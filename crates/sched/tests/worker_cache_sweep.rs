@@ -49,3 +49,43 @@ fn a_worker_closes_the_arrays_dropped_by_their_owner() {
         now = pool.submit(open_fds, ()).result().unwrap();
     }
 }
+
+fn read_all(hs: Vec<ArrayHandle<u32>>) -> Result<u64, String> {
+    let mut total = 0;
+    for h in hs {
+        total += h.read().map_err(|e| e.to_string())?.iter().map(|&v| u64::from(v)).sum::<u64>();
+    }
+    Ok(total)
+}
+
+/// A worker that cannot attach one more array under its descriptor limit says which limit
+/// and how to raise it (it said "open failed: Too many open files" and nothing more).
+#[test]
+fn an_attach_past_the_descriptor_limit_names_it() {
+    let pool = Pool::builder().workers(1).build().expect("pool");
+    // The worker's own limit, lowered from inside a job: a few descriptors of room.
+    let room = pool
+        .submit(
+            |_: ()| {
+                let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+                // SAFETY: a plain struct of integers, valid zeroed.
+                let mut l: libc::rlimit = unsafe { std::mem::zeroed() };
+                // SAFETY: a valid resource and out pointer.
+                unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) };
+                l.rlim_cur = open + 4;
+                // SAFETY: a valid resource and pointer; only this worker process's limit.
+                unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) }
+            },
+            (),
+        )
+        .result()
+        .unwrap();
+    assert_eq!(room, 0, "setrlimit in the worker");
+    let arrays: Vec<SharedArray<u32>> =
+        (0..16).map(|i| SharedArray::from_slice(&[i; 4]).unwrap()).collect();
+    let r = pool.submit(read_all, arrays.iter().map(|a| a.handle()).collect()).result().unwrap();
+    let e = r.expect_err("16 arrays attached with 4 descriptors of room");
+    assert!(e.contains("descriptor limit") && e.contains("ulimit -n"), "{e}");
+    pool.terminate();
+    drop(arrays);
+}

@@ -132,7 +132,7 @@ impl fmt::Display for AttachError {
                  exited (keep a queue, pipe, array or container alive in its creator until \
                  every process given its handle has attached it)"
             ),
-            AttachError::Io(what, e) => write!(f, "{what} failed: {e}"),
+            AttachError::Io(what, e) => write!(f, "{what} failed: {e}{}", fd_hint(e)),
             AttachError::Truncated { expected, actual } => {
                 write!(f, "segment truncated: {actual} bytes, header requires {expected}")
             }
