@@ -17,12 +17,13 @@ fn open_fds() -> u64 {
 
 #[test]
 fn arrays_up_to_the_descriptor_limit_fail_naming_it() {
-    // SAFETY: getrlimit/setrlimit with valid pointers; only this test runs in the process.
+    // SAFETY: a plain struct of integers, valid zeroed.
     let mut old: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit with a valid out pointer; only this test runs in the process.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) }, 0);
     let room = 24;
     let low = libc::rlimit { rlim_cur: open_fds() + 8 + room, rlim_max: old.rlim_max };
-    // SAFETY: as above.
+    // SAFETY: setrlimit with a valid pointer; only this test runs in the process.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
 
     let mut made = Vec::new();
@@ -41,7 +42,7 @@ fn arrays_up_to_the_descriptor_limit_fail_naming_it() {
         assert!(zeroed.len() < 10_000, "the limit was never reached");
     }
     let zeroed = zeroed.len();
-    // SAFETY: as above.
+    // SAFETY: setrlimit with a valid pointer; only this test runs in the process.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) }, 0);
 
     assert!(from_slice >= room as usize, "only {from_slice} arrays fit");

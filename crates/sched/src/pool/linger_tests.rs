@@ -84,7 +84,7 @@ fn leader_exits(_: ()) {
     // SAFETY: a handler that only makes a syscall; the mask and tgkill are plain calls on
     // this process's own threads.
     unsafe {
-        libc::signal(libc::SIGUSR1, exit_this_thread as usize);
+        libc::signal(libc::SIGUSR1, exit_this_thread as *const () as usize);
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGUSR1);
