@@ -35,7 +35,8 @@ impl Geometry {
         if size == 0 {
             return Err(SharedError::ZeroSized);
         }
-        let max_chunks = max_chunks.min(MAX_CHUNKS);
+        // At least one: a table of 0 would refuse every split of the array.
+        let max_chunks = max_chunks.clamp(1, MAX_CHUNKS);
         let claims_off = HEADER_SIZE + size_of::<ArrayHeader>();
         let data_off = max_chunks
             .checked_mul(8)
