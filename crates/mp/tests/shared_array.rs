@@ -375,3 +375,17 @@ fn a_forked_childs_copy_of_a_write_or_chunk_guard_does_not_end_the_parents_write
     a.wait_chunks(Duration::from_secs(5)).unwrap();
     assert_eq!(a.as_slice().unwrap()[..2], [1, 2]);
 }
+
+/// A claim table of 0 chunks allows one (the whole array), as a `max_chunks` above the cap
+/// allows the cap: before, the array was made and every split of it refused — "1 chunks
+/// requested, the array allows 0 (use larger chunks …)", a fix that could not work
+/// (hpc29).
+#[test]
+fn a_claim_table_of_zero_chunks_allows_the_whole_array() {
+    let mut a = SharedArray::<u32>::zeroed_with_max_chunks(100, 0).unwrap();
+    let chunks = a.chunks_mut(100).unwrap();
+    assert_eq!(chunks.len(), 1);
+    chunks[0].write().unwrap().fill(7);
+    assert_eq!(a.as_slice().unwrap()[99], 7);
+    assert!(matches!(a.chunks_mut(10), Err(SharedError::TooManyChunks { chunks: 10, max: 1 })));
+}

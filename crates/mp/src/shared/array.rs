@@ -73,7 +73,8 @@ impl<T: Pod> SharedArray<T> {
     /// shared memory each; [`zeroed`](Self::zeroed) allows
     /// [`DEFAULT_MAX_CHUNKS`] or one per element, whichever is fewer). A split into more
     /// chunks is [`SharedError::TooManyChunks`]. `max_chunks` is capped at 2^30 − 1 (the
-    /// most a split can count): a larger one allows that many.
+    /// most a split can count): a larger one allows that many; 0 allows 1 (the whole
+    /// array as one chunk).
     ///
     /// ```
     /// use zeroproc_mp::shared::{SharedArray, SharedError};
@@ -296,7 +297,7 @@ impl<T: Pod> Drop for SharedArray<T> {
         }
         // Kept for the next array of this shape (`recycle.rs`), or dropped for good.
         if !recycle::keep(&self.map) {
-            self.map.mark_dropped();
+            self.map.discard();
         }
     }
 }

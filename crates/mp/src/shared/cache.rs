@@ -4,7 +4,8 @@
 //! The owner registers its own mapping weakly (handles used in the owner's process reuse
 //! it) and forgets it when the array drops. Other processes keep a mapping until its owner has
 //! dropped the array and no guard of theirs still uses it; such entries are swept on every
-//! new attach and by [`evict_unused`].
+//! new attach, by [`evict_unused`], and by a pool worker before its first job after an
+//! idle spell (so that it does not hold the descriptors of dropped arrays).
 
 use super::header::LAYOUT;
 use super::mapping::Mapping;

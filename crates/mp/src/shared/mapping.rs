@@ -5,7 +5,6 @@ use super::header::{
 };
 use super::SharedError;
 use bytemuck::Pod;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use zeroproc_shm::{CreateError, Segment, SegmentBuilder, SegmentId, HEADER_SIZE};
@@ -36,7 +35,8 @@ impl Geometry {
         if size == 0 {
             return Err(SharedError::ZeroSized);
         }
-        let max_chunks = max_chunks.min(MAX_CHUNKS);
+        // At least one: a table of 0 would refuse every split of the array.
+        let max_chunks = max_chunks.clamp(1, MAX_CHUNKS);
         let claims_off = HEADER_SIZE + size_of::<ArrayHeader>();
         let data_off = max_chunks
             .checked_mul(8)
@@ -167,6 +167,46 @@ impl Mapping {
         Ok(())
     }
 
+    /// Ends a segment no array will use again, by its owner: frees its elements' memory
+    /// when nobody can be reading or writing them, then [`mark_dropped`](Self::mark_dropped).
+    ///
+    /// Other processes keep their mappings until their caches sweep them (a worker's next
+    /// attach), and a memfd's pages live as long as any mapping does: a 4 GiB array read
+    /// by the workers stayed in RAM after its drop (hpc29). So its pages are removed from
+    /// the file for every process (`MADV_REMOVE`), once the owner holds the segment alone:
+    /// the split closed (no live chunk writer) and the owner write mode entered (no reader
+    /// lease; `readers.rs`). The generation was bumped first (`recycle::keep`, or before the
+    /// segment was kept), so a later reader or chunk writer is refused (`Dropped`) and never
+    /// sees the zeroes. With a live reader or writer the pages stay until the last mapping
+    /// goes, as before.
+    pub(crate) fn discard(&self) {
+        if self.abandon().is_ok() && self.begin_owner_write().is_ok() {
+            self.remove_elements();
+        }
+        self.mark_dropped();
+    }
+
+    /// Frees the pages wholly inside the elements (the header and claim table stay: other
+    /// processes read them to learn the array is gone).
+    fn remove_elements(&self) {
+        // SAFETY: sysconf takes a plain integer and has no memory effects.
+        let page = (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as usize;
+        let lo = self.geo.data_off.next_multiple_of(page);
+        let hi = self.geo.end() / page * page;
+        if hi <= lo {
+            return;
+        }
+        // SAFETY: `lo < hi <= geo.end()`, inside this process's mapping (validated), from a
+        // page-aligned base. The owner holds the segment alone (see `discard`): no process
+        // reads or writes these bytes again, and nothing of ours points into them.
+        // MADV_REMOVE only drops the file's pages (a later access would see zeroes). A
+        // failure leaves the pages until the last mapping goes, as without it.
+        unsafe {
+            let p = self.seg.base().add(lo);
+            libc::madvise(p.cast(), hi - lo, libc::MADV_REMOVE);
+        }
+    }
+
     /// Tells other processes that no array will use this segment again (they may unmap
     /// their copies once unused).
     pub(crate) fn mark_dropped(&self) {
@@ -271,7 +311,30 @@ impl Mapping {
 
 /// Writes `bytes` into the segment's file at `off` (through a duplicate of its descriptor;
 /// the file is the mapping's, so the mapping sees them).
-fn copy_in(seg: &Segment, off: usize, bytes: &[u8]) -> std::io::Result<()> {
-    let file = std::fs::File::from(seg.fd().try_clone_to_owned()?);
-    file.write_all_at(bytes, off as u64)
+///
+/// Written through the segment's own descriptor: a duplicate (`try_clone`) needed a spare
+/// one, so under a descriptor limit the last array that fit failed here, as "pwrite
+/// failed" (hpc29).
+fn copy_in(seg: &Segment, off: usize, mut bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = seg.fd().as_raw_fd();
+    let mut at = off as u64;
+    while !bytes.is_empty() {
+        // SAFETY: `fd` is the segment's open descriptor (borrowed for this call); the
+        // kernel reads `bytes.len()` bytes from a live slice.
+        let n = unsafe { libc::pwrite(fd, bytes.as_ptr().cast(), bytes.len(), at as libc::off_t) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n as usize..];
+        at += n as u64;
+    }
+    Ok(())
 }

@@ -18,7 +18,8 @@
 //! 3. Enter the owner write mode (`begin_owner_write`: the state word's SeqCst store, then
 //!    the reader-slot scan). A live reader → not kept.
 //!
-//! A segment not kept is dropped as before (`dropped` = 1, then unmapped). A kept one
+//! A segment not kept is dropped (`Mapping::discard`: its elements' pages are freed if no
+//! reader or writer is live, `dropped` = 1, then unmapped). A kept one
 //! stays in owner write mode, `dropped` = 0 (other processes keep their mappings), until
 //! [`take`] gives it to a new array (`Mapping::refill` writes the elements, then ends the
 //! write mode: Idle, SeqCst) or it is evicted (`dropped` = 1, unmapped).
@@ -185,6 +186,7 @@ fn trim(k: &mut Vec<Arc<Mapping>>, limit: usize, incoming: usize) -> Vec<Arc<Map
 fn free(maps: Vec<Arc<Mapping>>) {
     let me = u64::from(current_pid());
     for m in maps.iter().filter(|m| m.header().owner_pid == me) {
-        m.mark_dropped();
+        // In owner write mode since it was kept: its elements' memory goes now.
+        m.discard();
     }
 }

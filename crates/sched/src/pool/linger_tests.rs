@@ -70,3 +70,57 @@ fn an_abandoned_worker_fails_its_claimed_job_and_its_successor_serves() {
     assert_ne!(w.pid, pid);
     pool.terminate();
 }
+
+/// SIGUSR1's handler in the worker below: ends only the thread that runs it.
+extern "C" fn exit_this_thread(_: libc::c_int) {
+    // SAFETY: SYS_exit ends the calling thread only; nothing of it is used after.
+    unsafe { libc::syscall(libc::SYS_exit, 0) };
+}
+
+/// Makes this worker look as a worker does while the kernel tears it down after its exit
+/// (freeing the pages of a large shared array took 1.2–1.5 s here for 4 GiB): its main
+/// thread is gone (a zombie, in its exit), another thread is still alive. Then sleeps.
+fn leader_exits(_: ()) {
+    // SAFETY: a handler that only makes a syscall; the mask and tgkill are plain calls on
+    // this process's own threads.
+    unsafe {
+        libc::signal(libc::SIGUSR1, exit_this_thread as *const () as usize);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let pid = libc::getpid();
+        libc::syscall(libc::SYS_tgkill, pid, pid, libc::SIGUSR1);
+    }
+    hang(())
+}
+
+/// A worker still in its exit past `EXIT_GRACE + REAP_LIMIT` (a shutdown with a big array
+/// mapped) is not abandoned as if it were stuck in uninterruptible sleep: the pool waits
+/// for it and reaps it, so its exit status is known and no false message is printed. It
+/// was abandoned: "did not exit 1.2s after SIGKILL (uninterruptible sleep?)" on stderr at
+/// the end of a correct program, and the status lost (`WorkerDied` with no signal).
+#[test]
+fn a_worker_in_its_exit_is_waited_for_not_abandoned() {
+    let pool = Pool::builder().workers(1).build().expect("pool");
+    assert_eq!(pool.submit(echo, 1).result(), Ok(1), "warm-up");
+    let f = pool.submit(leader_exits, ());
+    wait_for("the job to start", || f.running());
+    let pid = pool.stats().workers[0].pid;
+    wait_for("the worker's main thread to exit", || {
+        crate::pool::probe::sample(pid).is_some_and(|s| s.state == b'Z')
+    });
+    {
+        // Asked to exit long ago (past the reap limit), and still not reaped.
+        let mut core = pool.shared.lock();
+        core.slots[0].asked_exit = Some(Instant::now() - Duration::from_secs(5));
+    }
+    pool.shared.wake_supervisor();
+    let r = f.result_timeout(Duration::from_secs(20));
+    assert!(
+        matches!(r, Ok(Err(JobError::WorkerDied { signal: Some(libc::SIGKILL), .. }))),
+        "the worker was abandoned instead of reaped: {:?}",
+        r.map(|r| r.err())
+    );
+    assert_eq!(pool.submit(echo, 2).result(), Ok(2), "the successor serves");
+}

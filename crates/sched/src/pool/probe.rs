@@ -67,6 +67,20 @@ pub(crate) fn runs_main(pid: u32) -> bool {
     any
 }
 
+/// Whether process `pid` is in its exit (the kernel's `PF_EXITING` on its main thread, in
+/// the flags of `/proc/PID/stat`): it has left user code, and the kernel is tearing it down
+/// — which for a process that mapped a large shared array (freeing or unmapping GiBs of
+/// pages) takes seconds — or it is a zombie. A process stuck in a system call
+/// (uninterruptible sleep) with a SIGKILL pending is not, until the call returns.
+pub(crate) fn exiting(pid: u32) -> bool {
+    /// `PF_EXITING` of `include/linux/sched.h`.
+    const PF_EXITING: u64 = 0x4;
+    // flags is field 9 of proc(5); 0 here is field 3, the state.
+    let flags = fields(&format!("/proc/{pid}/stat"))
+        .and_then(|f| f.get(6).and_then(|v| v.parse::<u64>().ok()));
+    flags.is_some_and(|f| f & PF_EXITING != 0)
+}
+
 /// The fields of a `stat` file after `pid (comm)` (comm may hold anything, so the split
 /// is at the last `)`): the state letter first.
 fn fields(path: &str) -> Option<Vec<String>> {
@@ -99,6 +113,30 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(sample(child.id()).is_none(), "reaped: gone");
+    }
+
+    /// A stopped or sleeping process is not in its exit; an exited one not yet reaped (a
+    /// zombie: its exit is over) is.
+    #[test]
+    fn only_an_exited_process_is_exiting() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!exiting(child.id()), "sleeping");
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!exiting(child.id()), "stopped");
+        child.kill().unwrap();
+        let t0 = Instant::now();
+        while !exiting(child.id()) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the killed child never showed exiting"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.wait().unwrap();
+        assert!(!exiting(child.id()), "reaped: gone");
     }
 
     #[test]
