@@ -3,6 +3,8 @@
 //! larger than the whole heap is `TooLarge` (issue 13 item 4).
 
 use std::time::Duration;
+use zeroproc_mp::queue::QueueHandle;
+use zeroproc_mp::Queue;
 use zeroproc_sched::{JobError, Pool, SubmitTimeoutError, TrySubmitError};
 
 zeroproc_sched::test_worker!();
@@ -30,8 +32,9 @@ fn map_over_8_mib_items_with_the_default_heap_completes() {
     }
 }
 
-fn slow_checksum(v: Vec<u64>) -> u64 {
-    std::thread::sleep(Duration::from_millis(300));
+/// Waits for a value in the gate (a job whose end the test chooses), then sums.
+fn gated_checksum((gate, v): (QueueHandle<u64>, Vec<u64>)) -> u64 {
+    gate.attach().unwrap().get().unwrap();
     checksum(v)
 }
 
@@ -40,21 +43,26 @@ fn slow_checksum(v: Vec<u64>) -> u64 {
 #[test]
 fn a_full_heap_hands_arguments_back_to_try_and_timeout_forms() {
     // 20 MiB heap: queued arguments may hold half of it, so while one 8 MiB job is in
-    // flight the next waits (`submit` blocks until the one before completes).
+    // flight the next waits (in the backlog) until the one before completes.
     let pool = Pool::builder().workers(1).spill_heap(20 << 20).build().expect("pool");
-    // Each holds the worker for 300 ms; when the third is placed the second has completed
-    // and the third is in flight, holding the heap's argument share.
-    let held: Vec<_> = (0..3).map(|i| pool.submit(slow_checksum, item(i))).collect();
-    std::thread::sleep(Duration::from_millis(50));
-    match pool.try_submit(slow_checksum, item(9)) {
-        Err(TrySubmitError::Full(v)) => assert_eq!(v.len(), MIB8),
+    // The jobs hold the heap until the gate opens, after the checks below. (They slept
+    // 300 ms each: a test thread that lost its CPU for that long, or was slow to build
+    // the 8 MiB arguments below, found the heap freed and `try_submit` accepted.)
+    let gate = Queue::<u64>::new(8).expect("gate");
+    let args = |i| (gate.handle(), item(i));
+    let held: Vec<_> = (0..3).map(|i| pool.submit(gated_checksum, args(i))).collect();
+    match pool.try_submit(gated_checksum, args(9)) {
+        Err(TrySubmitError::Full((_, v))) => assert_eq!(v.len(), MIB8),
         other => panic!("try_submit with a full heap: {:?}", other.map(|_| ())),
     }
-    match pool.submit_timeout(slow_checksum, item(9), Duration::from_millis(20)) {
-        Err(SubmitTimeoutError::Timeout(v)) => assert_eq!(v.len(), MIB8),
+    match pool.submit_timeout(gated_checksum, args(9), Duration::from_millis(20)) {
+        Err(SubmitTimeoutError::Timeout((_, v))) => assert_eq!(v.len(), MIB8),
         other => panic!("submit_timeout with a full heap: {:?}", other.map(|_| ())),
     }
-    let last = pool.submit(slow_checksum, item(7));
+    let last = pool.submit(gated_checksum, args(7));
+    for _ in 0..4 {
+        gate.put(0).unwrap();
+    }
     for (i, f) in held.into_iter().enumerate() {
         assert_eq!(f.result(), Ok(checksum(item(i as u64))));
     }

@@ -50,12 +50,14 @@ fn a_timed_out_map_cancels_its_queued_jobs() {
         let pool = Pool::builder().workers(1).build().unwrap();
         let ran = zeroproc_mp::SharedCell::new(AtomicU64::new(0)).unwrap();
         fn slow(h: CellHandle<AtomicU64>) -> u64 {
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(1500));
             h.attach().unwrap().fetch_add(1, Ordering::SeqCst)
         }
-        // One worker, a window of 4: one job runs, three wait in its ring.
+        // One worker, a window of 4: one job runs, three wait in its ring. The time-out
+        // leaves the worker time to start the first (with 50 ms, a worker still waiting
+        // for a CPU on a loaded host would not have: all four cancelled, none run).
         let it = pool.map(slow, std::iter::repeat_n(ran.handle(), 4)).window(4);
-        let out: Vec<_> = it.timeout(Duration::from_millis(50)).collect();
+        let out: Vec<_> = it.timeout(Duration::from_millis(500)).collect();
         assert!(matches!(out[..], [Err(JobError::Timeout)]), "{out:?}");
         // As in Python: the running job finishes (its result discarded), the queued ones
         // are cancelled at the time-out. Before the fix all four ran.

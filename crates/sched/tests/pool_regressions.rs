@@ -43,12 +43,15 @@ fn sleepy(ms: u64) -> u64 {
 fn wait_running<R: Send + 'static, E: Send + 'static>(f: &zeroproc_sched::JobFuture<R, E>) {
     let t = Instant::now();
     while !f.running() {
+        assert!(!f.done(), "the job ended before this thread saw it running");
         assert!(t.elapsed() < Duration::from_secs(10), "job never started");
         std::thread::yield_now();
     }
 }
 
-/// One worker, 4 KiB submission ring; a 300 ms job running and 15 jobs queued behind it:
+/// One worker, 4 KiB submission ring; a job of `first_tenths` tenths of a second running
+/// (long enough that it is still running when this thread has queued the rest, also on a
+/// loaded host) and 15 jobs queued behind it:
 /// 15 records of 256 bytes and one of 240 take 4,080 bytes, and the last 16 are the ones
 /// the ring keeps free for the next record's header (ring version 2), so the ring is
 /// *completely* full: not even a STOP record fits. (Each placement needs 256 + 16 bytes
@@ -84,11 +87,11 @@ fn fill(
 #[test]
 fn blocked_submit_wakes_when_a_release_makes_room() {
     let p = Pool::builder().workers(1).ring_capacity(4096).max_jobs_per_worker(16).build().unwrap();
-    let (_f0, _queued) = fill(&p, 3);
+    let (_f0, _queued) = fill(&p, 20);
     let t = Instant::now();
-    // The worker finishes the 16 jobs after ~300 ms, retires, and its successor releases
+    // The worker finishes the 16 jobs after ~2 s, retires, and its successor releases
     // the whole ring within a few ms: this submission should then go through.
-    let r = p.submit_timeout(work, arg(0), Duration::from_secs(4));
+    let r = p.submit_timeout(work, arg(0), Duration::from_secs(20));
     assert!(
         r.is_ok(),
         "submit_timeout gave up after {:?} although the ring has been empty for seconds \
@@ -108,7 +111,7 @@ fn shutdown_completes_when_a_retired_worker_left_its_ring_full() {
     let p = Arc::new(
         Pool::builder().workers(1).ring_capacity(4096).max_jobs_per_worker(16).build().unwrap(),
     );
-    let (_f0, _queued) = fill(&p, 3);
+    let (_f0, _queued) = fill(&p, 20);
     let (tx, rx) = mpsc::channel();
     let p2 = p.clone();
     std::thread::spawn(move || {
@@ -116,8 +119,8 @@ fn shutdown_completes_when_a_retired_worker_left_its_ring_full() {
         let _ = tx.send(());
     });
     assert!(
-        rx.recv_timeout(Duration::from_secs(5)).is_ok(),
-        "shutdown_with(wait(false)) did not return in 5 s (it busy-loops waiting for room for STOP)"
+        rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "shutdown_with(wait(false)) did not return in 20 s (it busy-loops waiting for room for STOP)"
     );
 }
 
@@ -130,7 +133,7 @@ fn shutdown_completes_when_a_retired_worker_left_its_ring_full() {
 #[test]
 fn terminate_with_a_full_ring_kills_the_running_job() {
     let p = Pool::builder().workers(1).ring_capacity(4096).build().unwrap();
-    let (f0, queued) = fill(&p, 30); // the running job takes 3 s
+    let (f0, queued) = fill(&p, 200); // the running job takes 20 s
     let t = Instant::now();
     p.terminate();
     let took = t.elapsed();
@@ -138,9 +141,11 @@ fn terminate_with_a_full_ring_kills_the_running_job() {
     for f in queued {
         assert_eq!(f.result(), Err(JobError::Cancelled));
     }
-    // (r0 is `Cancelled` although the job ran its 3 s to the end: finding 9 below.)
+    // (r0 is `Cancelled` although the job ran its 3 s to the end: finding 9 below.) A
+    // bound far from the job's 20 s, which a loaded host does not reach (it was 1 s
+    // against 3 s).
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_secs(10),
         "terminate took {took:?} (it waited for the running job); its outcome: {r0:?}"
     );
 }
@@ -154,11 +159,16 @@ fn terminate_with_a_full_ring_kills_the_running_job() {
 #[test]
 fn callback_that_submits_does_not_deadlock_with_the_drain_of_its_cancelled_job() {
     let p = Arc::new(Pool::builder().workers(1).build().unwrap());
-    let long = p.submit(sleepy, 200);
+    // The running job ends when the callback opens the gate: `a` is certainly queued when
+    // cancelled. (It was a 200 ms job: a test thread that lost its CPU for that long saw
+    // it done, never running, or found `a` started.)
+    let gate = zeroproc_mp::Queue::<u64>::new(1).unwrap();
+    let long = p.submit(held, gate.handle());
     wait_running(&long);
     let a = p.submit(sleepy, 1);
     let p2 = p.clone();
     a.add_done_callback(move |_| {
+        gate.put(7).unwrap();
         // Long enough for the worker to answer SKIPPED and a drainer to take the core lock.
         std::thread::sleep(Duration::from_millis(600));
         drop(p2.submit(sleepy, 1));
@@ -168,12 +178,15 @@ fn callback_that_submits_does_not_deadlock_with_the_drain_of_its_cancelled_job()
         let cancelled = a.cancel(); // runs the callback in this thread
         let _ = tx.send(cancelled);
     });
-    assert!(
-        rx.recv_timeout(Duration::from_secs(5)).is_ok(),
-        "cancel() + a submitting done-callback deadlocked (callback holds the value lock \
-         and waits for the core lock; the drainer holds the core lock and waits for the \
-         value lock)"
-    );
+    match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(cancelled) => assert!(cancelled, "a job queued behind a running one: cancel() false"),
+        Err(_) => panic!(
+            "cancel() + a submitting done-callback deadlocked (callback holds the value lock \
+             and waits for the core lock; the drainer holds the core lock and waits for the \
+             value lock)"
+        ),
+    }
+    assert_eq!(long.result(), Ok(7));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -230,11 +243,20 @@ fn map_with_one_unencodable_item_keeps_the_others() {
 //    `discard`ing) its record: its spill-heap block is never freed. A few cancellations
 //    exhaust the heap and every later large submission fails.
 // ---------------------------------------------------------------------------------------
+/// Runs until the test puts a value in the queue (a job whose end the test chooses), and
+/// returns it.
+fn held(q: zeroproc_mp::queue::QueueHandle<u64>) -> u64 {
+    q.attach().unwrap().get().unwrap()
+}
+
 #[test]
 fn cancelled_jobs_free_their_spilled_arguments() {
     let p = Pool::builder().workers(1).ring_capacity(1 << 16).spill_heap(8 << 20).build().unwrap();
+    // The running job waits for the gate, opened only after the cancel: with a 60 ms job,
+    // a test thread that lost its CPU for 60 ms found `big` started and `cancel()` false.
+    let gate = zeroproc_mp::Queue::<u64>::new(1).unwrap();
     for round in 0..12 {
-        let long = p.submit(sleepy, 60);
+        let long = p.submit(held, gate.handle());
         wait_running(&long);
         let big = match p.try_submit(|v: Vec<u8>| v.len() as u64, vec![0u8; 1 << 20]) {
             Ok(f) => f,
@@ -244,10 +266,11 @@ fn cancelled_jobs_free_their_spilled_arguments() {
             Err(e) => panic!("round {round}: {e:?}"),
         };
         assert!(big.cancel(), "round {round}: queued behind a running job");
+        gate.put(round).unwrap();
         // Behind the cancelled job on the same worker: once it is done, the worker has
         // answered SKIPPED for `big`.
         assert_eq!(p.submit(sleepy, 0).result(), Ok(0));
-        assert_eq!(long.result(), Ok(60));
+        assert_eq!(long.result(), Ok(round));
     }
 }
 
@@ -433,7 +456,13 @@ fn a_map_over_an_endless_input_ends_once_the_pool_is_shut_down() {
     let t = std::thread::spawn(move || {
         p.map(sleepy, std::iter::repeat(5)).take(100_000).collect::<Vec<_>>()
     });
-    std::thread::sleep(Duration::from_millis(100));
+    // Shut down once the map has placed jobs and one has run (a 100 ms sleep here left
+    // `ok` at 0 when the map's thread had not placed a job by then).
+    let t0 = Instant::now();
+    while pool.stats().jobs_done() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the map never ran a job");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     pool.shutdown();
     let got = t.join().unwrap();
     let ok = got.iter().take_while(|r| r.is_ok()).count();

@@ -30,7 +30,11 @@ fn a_worker_resumed_after_a_stop_takes_jobs_again() {
     assert!(pool.stats().workers[1].moved_away > 0, "nothing was moved off the stopped worker");
     signal(stopped, libc::SIGCONT);
     std::thread::sleep(Duration::from_millis(100)); // 20 supervisor ticks
-    let fs: Vec<_> = (0..100).map(|_| pool.submit(nap, 2)).collect();
+
+    // 20 ms jobs: with 2 ms ones, a resumed worker waiting a few ms for a CPU after each
+    // (a loaded host) ran them at a quarter of the other's pace, and its queue rightly
+    // moved to the other as it idled (13 of 100 once).
+    let fs: Vec<_> = (0..100).map(|_| pool.submit(nap, 20)).collect();
     let on_resumed = fs
         .into_iter()
         .map(|f| f.result_timeout(Duration::from_secs(30)).ok().unwrap().unwrap())

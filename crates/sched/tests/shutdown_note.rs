@@ -27,7 +27,9 @@ fn inner_shutdown_waits_for_a_stopped_worker() {
         return;
     }
     let pool = Pool::builder().workers(1).build().unwrap();
-    let f = pool.submit(nap, 300);
+    // Running until well after the stop below lands (with 300 ms, a thread that lost its
+    // CPU for that long stopped a worker that had finished: no wait, no note).
+    let f = pool.submit(nap, 3000);
     while !f.running() {
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -40,7 +42,7 @@ fn inner_shutdown_waits_for_a_stopped_worker() {
         unsafe { libc::kill(pid, libc::SIGCONT) };
     });
     pool.shutdown();
-    assert_eq!(f.result(), Ok(300), "the job finishes once its worker resumes");
+    assert_eq!(f.result(), Ok(3000), "the job finishes once its worker resumes");
     eprintln!("inner: worker pid {pid}");
 }
 

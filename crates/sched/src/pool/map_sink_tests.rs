@@ -48,7 +48,9 @@ fn a_map_dropped_with_jobs_running_frees_its_sink_once_they_end() {
 #[test]
 fn a_timed_out_map_frees_its_sink() {
     let pool = Pool::builder().workers(2).build().unwrap();
-    let mut m = pool.map(nap, [1, 200, 1, 1]).timeout(Duration::from_millis(50));
+    // The first item (1 ms) must be back before the time-out, the second (1.5 s) not:
+    // 50 ms against 200 ms was tight on a loaded host for the first.
+    let mut m = pool.map(nap, [1, 1500, 1, 1]).timeout(Duration::from_millis(500));
     assert_eq!(m.next(), Some(Ok(1)));
     let sink = sink_of(&m);
     assert!(m.by_ref().any(|r| r.is_err()));
