@@ -7,9 +7,20 @@
 //! started before it (marks in a directory): no clock is read.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use zeroproc_sched::Pool;
 
 zeroproc_sched::test_worker!();
+
+/// The tests of this file run one at a time: each measures the order in which jobs start
+/// on a 2-worker pool, and another test's pool spinning on the same 2 CPUs (the 900 µs
+/// test's workers) made a worker of this one start late and newer jobs overtake (the
+/// few-ms tests failed so under load, flaky29).
+static ALONE: Mutex<()> = Mutex::new(());
+
+fn alone() -> MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 const JOBS: u64 = 48;
 
@@ -56,6 +67,7 @@ fn median(w: &[u64]) -> u64 {
 /// Before: 20–45 newer jobs started before some job (of 48, on 2 workers), in every round.
 #[test]
 fn submitted_jobs_of_a_few_ms_are_not_overtaken_by_many_newer_ones() {
+    let _alone = alone();
     let pool = Pool::builder().workers(2).build().unwrap();
     let w = worst("submit", 3, |items| {
         let fs: Vec<_> = items.into_iter().map(|a| pool.submit(job, a)).collect();
@@ -68,6 +80,7 @@ fn submitted_jobs_of_a_few_ms_are_not_overtaken_by_many_newer_ones() {
 /// An ordered map's items likewise (the window grows as workers go idle).
 #[test]
 fn map_items_of_a_few_ms_are_not_overtaken_by_many_newer_ones() {
+    let _alone = alone();
     let pool = Pool::builder().workers(2).build().unwrap();
     let w = worst("map", 3, |items| pool.map(job, items).map(Result::unwrap).collect());
     eprintln!("map: worst per round {w:?}");
@@ -118,6 +131,7 @@ fn worst_overtaken(dir: &Path, finished_order: impl Iterator<Item = u64>) -> u64
 /// run (overtaken by about 1,000: what the other worker ran until then, and its queue).
 #[test]
 fn short_jobs_queued_behind_a_long_one_are_not_left_for_after_every_newer_one() {
+    let _alone = alone();
     let pool = Pool::builder().workers(2).build().unwrap();
     let d = scratch("held");
     let s = d.to_string_lossy().into_owned();
@@ -134,6 +148,7 @@ fn short_jobs_queued_behind_a_long_one_are_not_left_for_after_every_newer_one() 
 /// The same through `map_unordered`.
 #[test]
 fn map_unordered_hands_back_short_items_behind_a_long_one_before_most_newer_ones() {
+    let _alone = alone();
     let pool = Pool::builder().workers(2).build().unwrap();
     let d = scratch("held-map");
     let s = d.to_string_lossy().into_owned();
@@ -166,6 +181,7 @@ fn slow_on_one_worker((dir, slow_us): (String, u64)) -> u32 {
 /// stuck. All 256 jobs queued on it ran there (5 of 5 runs) while the other worker idled.
 #[test]
 fn jobs_behind_a_worker_of_3_ms_jobs_move_with_nobody_waiting() {
+    let _alone = alone();
     behind_a_slow_worker_with_nobody_waiting("slow-ticks", 3_000, 128);
 }
 
@@ -176,6 +192,7 @@ fn jobs_behind_a_worker_of_3_ms_jobs_move_with_nobody_waiting() {
 /// sleeps keep their pace while the fast worker and the looks wait for a CPU).
 #[test]
 fn jobs_behind_a_worker_of_900_us_jobs_move_to_an_idle_one() {
+    let _alone = alone();
     behind_a_slow_worker_with_nobody_waiting("slow-900us", 900, 192);
 }
 
