@@ -42,7 +42,8 @@ fn nap_or_panic(ms: u64) -> u64 {
 /// raising `TimeoutError` leaves the future usable; `exception()` is None on success.
 pub fn future_states_and_cancel() -> Outcome {
     let pool = build(Pool::builder().workers(1))?;
-    let long = pool.submit(nap, 300);
+    // 2 s: the checks below run while it does, also on a loaded host.
+    let long = pool.submit(nap, 2_000);
     let queued = pool.submit(nap, 1);
     ensure(poll_until(Duration::from_secs(5), || long.running()), || "never ran".into())?;
     ensure(!long.done() && !long.cancelled(), || "running: done or cancelled".into())?;
@@ -51,7 +52,7 @@ pub fn future_states_and_cancel() -> Outcome {
     ensure(long.running() && !long.cancelled(), || "cancel() changed a running future".into())?;
     let long = match long.result_timeout(Duration::from_millis(10)) {
         Err(back) => back,
-        Ok(r) => return Err(format!("result_timeout(10ms) of a 300 ms job: {r:?}")),
+        Ok(r) => return Err(format!("result_timeout(10ms) of a 2 s job: {r:?}")),
     };
     ensure(long.running(), || "the future is not running after a time-out".into())?;
     ensure(queued.cancel() && queued.cancel(), || "cancel() of a queued future".into())?;
@@ -66,7 +67,7 @@ pub fn future_states_and_cancel() -> Outcome {
     ensure(!long.cancel() && !long.cancelled(), || "cancel() of a finished future".into())?;
     ensure(long.exception().is_none(), || "exception() of a success".into())?;
     let r = long.result();
-    ensure(r == Ok(300), || format!("result after a time-out and a refused cancel: {r:?}"))?;
+    ensure(r == Ok(2_000), || format!("result after a time-out and a refused cancel: {r:?}"))?;
     let failed = pool.submit(nap_or_panic, 13);
     let e = failed.exception();
     ensure(
@@ -694,7 +695,8 @@ pub fn containers_missing_keys_and_indices() -> Outcome {
 /// futures with a zero time-out yields them all.
 pub fn cancel_runs_callbacks() -> Outcome {
     let pool = build(Pool::builder().workers(1))?;
-    let busy = pool.submit(nap, 200);
+    // 2 s: running through the cancels below, also on a loaded host.
+    let busy = pool.submit(nap, 2_000);
     // Started before the shutdown below (else it is pending, and cancelled like the rest:
     // under load the worker may not have taken it yet — this failed 1 run in 5 so).
     let t0 = std::time::Instant::now();
@@ -717,7 +719,7 @@ pub fn cancel_runs_callbacks() -> Outcome {
         ensure(r == Err(JobError::Cancelled), || format!("callback at shutdown: {r:?}"))?;
     }
     let r = busy.result();
-    ensure(r == Ok(200), || format!("the running job: {r:?}"))?;
+    ensure(r == Ok(2_000), || format!("the running job: {r:?}"))?;
     let n = as_completed(queued).timeout(Duration::ZERO).count();
     ensure(n == 3, || format!("as_completed of 3 done futures, zero time-out: {n}"))
 }

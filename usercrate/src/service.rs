@@ -457,7 +457,8 @@ pub fn async_service_awaits() -> Outcome {
 /// another thread wakes `result()` with `CancelledError`).
 pub fn cancel_from_another_thread_wakes_waiters() -> Outcome {
     let pool = build(Pool::builder().workers(1))?;
-    let busy = pool.submit(nap, 300);
+    // Runs through both halves below under load (it is terminated at the end).
+    let busy = pool.submit(nap, 5_000);
     ensure(poll_until(Duration::from_secs(5), || busy.running()), || "never ran".into())?;
     let queued = pool.submit(nap, 1);
     let woke = std::thread::scope(|s| {

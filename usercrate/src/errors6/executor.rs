@@ -262,7 +262,8 @@ const EXECUTOR: &[Case] = &[
         python: "CancelledError",
         trigger: || {
             let pool = one_worker()?;
-            let busy = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 200);
+            // Long enough that the queued job is still queued under load (terminated below).
+            let busy = pool.submit(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 5_000);
             let queued = pool.submit(|_: ()| 1u8, ());
             if !queued.cancel() {
                 return Err("cancel() of a queued job refused".into());
