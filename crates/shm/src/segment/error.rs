@@ -26,11 +26,27 @@ impl fmt::Display for CreateError {
         match self {
             CreateError::NoSpace { requested, available } => write!(
                 f,
-                "not enough shared memory for a {requested}-byte segment ({available} bytes available)"
+                "not enough memory for a {requested}-byte shared segment ({})",
+                room(*available)
             ),
             CreateError::BadSize(n) => write!(f, "invalid segment size {n}"),
             CreateError::Io(what, e) => write!(f, "{what} failed: {e}{}", fd_hint(e)),
         }
+    }
+}
+
+/// Where the room of a [`CreateError::NoSpace`] / `GrowError::NoSpace` was looked for.
+/// The pages of a segment are the machine's RAM (a memfd, the default) or the free space
+/// of its directory (`Backing::Named`): "shared memory" alone sent users to `df /dev/shm`,
+/// which plays no part by default (hpc29).
+pub(crate) fn room(available: u64) -> String {
+    if available == 0 {
+        "the kernel refused to reserve its pages: out of RAM, or of the memory cgroup's or          the segment directory's room"
+            .to_string()
+    } else {
+        format!(
+            "{available} bytes available: the RAM the kernel reports available, less under              this process's memory cgroup limit, or the free space of the segment's              directory for a named segment"
+        )
     }
 }
 
@@ -168,3 +184,19 @@ impl fmt::Display for AttachError {
 }
 
 impl std::error::Error for AttachError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message names where the room was counted (it said "shared memory", and users
+    /// looked at `df /dev/shm`, which the default memfd backing does not use: hpc29).
+    #[test]
+    fn no_space_names_where_the_room_was_counted() {
+        let m = CreateError::NoSpace { requested: 4 << 30, available: 1 << 30 }.to_string();
+        assert!(m.contains("4294967296-byte") && m.contains("1073741824 bytes available"), "{m}");
+        assert!(m.contains("RAM") && m.contains("cgroup"), "{m}");
+        let m = CreateError::NoSpace { requested: 4 << 30, available: 0 }.to_string();
+        assert!(m.contains("refused") && !m.contains("0 bytes available"), "{m}");
+    }
+}

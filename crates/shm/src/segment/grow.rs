@@ -44,8 +44,8 @@ impl fmt::Display for GrowError {
             ),
             GrowError::NoSpace { requested, available } => write!(
                 f,
-                "not enough shared memory to grow the segment by {requested} bytes \
-                 ({available} bytes available)"
+                "not enough memory to grow the shared segment by {requested} bytes ({})",
+                super::error::room(*available)
             ),
             GrowError::Io { errno } => write!(
                 f,
