@@ -195,11 +195,11 @@ pub(crate) struct Slot {
     pub broken: bool,
     /// Why the slot was retired because of a corrupt ring (for statistics).
     pub retired: Option<String>,
-    /// The last failure to create its worker process (`fork`/`exec` refused: a pids limit,
-    /// memory, the environment), if the latest attempt failed, and when to try again.
-    /// A slot retired while it holds one is not lost: it is tried again
-    /// (`supervisor::retry_spawn`) and serves once a process can be made.
-    pub spawn_error: Option<(String, Instant)>,
+    /// When the latest attempt to create its worker process failed (`fork`/`exec`
+    /// refused: a pids limit, memory, the environment), if it did; the error itself goes
+    /// to stderr once per streak. A slot retired while it holds one is not lost: it is
+    /// tried again (`supervisor::retry_spawn`) and serves once a process can be made.
+    pub spawn_error: Option<Instant>,
     /// STOP record queued.
     pub stopping: bool,
     /// Jobs staged by a `Batch` and not yet published.

@@ -710,7 +710,7 @@ const SPAWN_RETRY: Duration = Duration::from_secs(1);
 /// retired. Before (user29): such a slot was lost for good, so a failure of a fraction of
 /// a second left every later job of the pool failing with `NoWorkers` for ever.
 fn retry_spawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize) {
-    let Some((_, at)) = &slot.spawn_error else { return };
+    let Some(at) = slot.spawn_error else { return };
     if slot.retired.is_some() || slot.child.is_some() || at.elapsed() < SPAWN_RETRY {
         return;
     }
@@ -754,7 +754,7 @@ fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize)
                      and tried again every {SPAWN_RETRY:?})"
                 );
             }
-            slot.spawn_error = Some((e.to_string(), Instant::now()));
+            slot.spawn_error = Some(Instant::now());
             slot.failed_starts += 1;
         }
     }
