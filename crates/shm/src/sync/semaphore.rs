@@ -268,6 +268,9 @@ mod tests {
         assert!(victim.join().unwrap(), "the victim was not the sleeper woken");
         let (got, waited) = live.join().unwrap();
         assert!(got, "the live waiter never got the permit");
-        assert!(waited < Duration::from_secs(5), "the live waiter found the permit after {waited:?}");
+        assert!(
+            waited < Duration::from_secs(5),
+            "the live waiter found the permit after {waited:?}"
+        );
     }
 }
