@@ -199,6 +199,12 @@ fn zp_channel_child() {
             q.put(vec![9; 3 << 19]).unwrap(); // the queue is full: spills, then waits
             forever();
         }
+        "jput_blocked" => {
+            let q = decode::<JoinableQueueHandle<Item>>(arg).attach().unwrap();
+            say("putting");
+            q.put(item(7)).unwrap(); // the queue is full: waits for room
+            forever();
+        }
         "put_forever" => {
             let (h, first): (QueueHandle<Item>, u64) = decode(arg);
             let q = h.attach().unwrap();
@@ -502,6 +508,27 @@ fn a_process_attaching_many_times_maps_the_queue_once() {
     let q = Queue::<Item>::new(128).unwrap();
     Kid::spawn("attach_many", &hex(&q.handle())).finish();
     assert_eq!(q.len(), 100);
+}
+
+/// A producer SIGKILLed while its `put` waits for room in a full `JoinableQueue` put
+/// nothing, so it leaves no task: `join` returns once the values really put are done, as
+/// CPython 3.11's does (its `put` counts the task after getting room; measured: `join`
+/// returned at once). Before, the task was counted before the wait, and `join` waited for
+/// ever for a value that was never put.
+#[test]
+fn a_producer_killed_waiting_for_room_in_a_joinable_queue_leaves_no_task() {
+    let q = JoinableQueue::<Item>::new(1).unwrap();
+    q.put(item(1)).unwrap();
+    for _ in 0..2 {
+        let mut kid = Kid::spawn("jput_blocked", &hex(&q.handle()));
+        kid.expect("putting");
+        std::thread::sleep(Duration::from_millis(200)); // now waiting for room
+        kid.kill();
+    }
+    assert_eq!(q.unfinished_tasks(), 1, "a killed producer's value that was never put counted");
+    assert!(intact_owned(&q.get().unwrap()));
+    q.task_done().unwrap();
+    q.join_timeout(Duration::from_secs(10)).expect("join waited for a value never put");
 }
 
 #[test]

@@ -164,6 +164,17 @@ fn zp_child() {
                     s.sem.release(1);
                 }
             }
+            "sem_victim" => {
+                s.flag.fetch_add(1, Ordering::Release);
+                s.sem.acquire();
+                std::thread::sleep(LIMIT); // killed before or here
+            }
+            "sem_live" => {
+                s.flag.fetch_add(1, Ordering::Release);
+                let t = Instant::now();
+                assert!(s.sem.acquire_timeout(Duration::from_secs(20)), "no permit");
+                s.payload.store(t.elapsed().as_millis() as u64, Ordering::Relaxed);
+            }
             "event" => {
                 s.flag.fetch_add(1, Ordering::Release);
                 assert!(s.event.wait_timeout(LIMIT), "event never set");
@@ -348,6 +359,36 @@ fn killed_condition_waiters_swallow_no_notification() {
             }
         }
         assert_success(live);
+    }
+}
+
+/// `release(1)` wakes one sleeper; SIGKILLed at once, it dies before taking the permit
+/// (measured: in about every round here), and its wake-up dies with it. The other sleeper
+/// must still take the permit: before, it slept beside it until its deadline (20 s here;
+/// for ever in `acquire()`). Python's POSIX semaphore wakes one sleeper per `sem_post` too.
+#[test]
+fn a_sleeper_killed_as_a_release_wakes_it_leaves_the_permit_to_another() {
+    for _ in 0..4 {
+        let seg = create(0);
+        let s = shared(&seg);
+        let mut victim = spawn("sem_victim", &seg, 0);
+        await_flag(&s.flag, 1);
+        // Queued first in the kernel (same-priority futex sleepers wake in FIFO order).
+        std::thread::sleep(Duration::from_millis(50));
+        let live = spawn("sem_live", &seg, 0);
+        await_flag(&s.flag, 2);
+        std::thread::sleep(Duration::from_millis(50));
+        s.sem.release(1);
+        tk::sigkill(&victim);
+        victim.wait().unwrap();
+        if s.sem.value() == 0 {
+            // The victim took the permit before dying (lost with it, as documented), or
+            // the live sleeper has it already: a second permit ends this round either way.
+            s.sem.release(1);
+        }
+        assert_success(live);
+        let ms = s.payload.load(Ordering::Relaxed);
+        assert!(ms < 5_000, "the live sleeper took the permit after {ms} ms");
     }
 }
 

@@ -17,6 +17,7 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use std::cell::RefCell;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::Encode;
 use zeroproc_codec::send::{self, Draft, Overflow, Records, SendError, SPILLED_RECORD_LEN};
@@ -97,6 +98,20 @@ impl<T: Message> Queue<T> {
 
     /// The one put implementation. `Wait::Never` reports a full queue as `Timeout`.
     pub(crate) fn put_wait(&self, value: T, wait: Wait) -> Result<(), PutTimeoutError<T>> {
+        self.put_wait_counted(value, wait, None)
+    }
+
+    /// [`put_wait`](Self::put_wait), adding one to `count` (a `JoinableQueue`'s unfinished
+    /// tasks) once the slot is claimed, before it is published: a value a consumer takes
+    /// is always counted already, and a put that waits for room counts nothing until it
+    /// has it (as CPython's `JoinableQueue.put`), so a producer killed while waiting, or a
+    /// put refused, leaves no task behind.
+    pub(crate) fn put_wait_counted(
+        &self,
+        value: T,
+        wait: Wait,
+        count: Option<&AtomicU64>,
+    ) -> Result<(), PutTimeoutError<T>> {
         if self.ring.is_closed() {
             return Err(PutTimeoutError::Closed(value));
         }
@@ -108,7 +123,7 @@ impl<T: Message> Queue<T> {
         // does not leak it: `holds.rs`).
         let held = RefCell::new(Registered::none());
         let sent = with_scratch(|scratch| {
-            let mut records = Slots { queue: self, scratch, wait, held: &held };
+            let mut records = Slots { queue: self, scratch, wait, held: &held, count };
             let mut spill = QueueSpill { queue: self, map: &self.map, wait, held: &held };
             send::send(&mut records, &mut spill, HEADER, &value)
         });
@@ -121,16 +136,23 @@ impl<T: Message> Queue<T> {
 
     /// Claims a slot and copies `record` into it; `held` (the spilled block the record
     /// names, if any) leaves the holds table once the slot is claimed, before the publish:
-    /// from then on a consumer may claim and free the block.
+    /// from then on a consumer may claim and free the block. `count`, if given, gets one
+    /// more there too.
     fn push_record(
         &self,
         record: &[u8],
         wait: Wait,
         held: &RefCell<Registered<'_>>,
+        count: Option<&AtomicU64>,
     ) -> Result<(), PutFail> {
         let copy = |buf: &mut [u8]| {
             buf.copy_from_slice(record);
             held.borrow_mut().clear();
+            if let Some(c) = count {
+                // Relaxed: sequenced before the ring's Release publish of this slot, which
+                // the consumer's Acquire claim pairs with, so a value taken is counted.
+                c.fetch_add(1, Ordering::Relaxed);
+            }
         };
         match wait {
             Wait::Never => self.ring.try_push_with(record.len(), copy).map_err(|e| match e {
@@ -158,6 +180,7 @@ struct Slots<'a, 'm, T> {
     scratch: &'a mut AlignedVec<16>,
     wait: Wait,
     held: &'a RefCell<Registered<'m>>,
+    count: Option<&'a AtomicU64>,
 }
 
 impl<'m, T: Message> Records for Slots<'_, 'm, T> {
@@ -185,6 +208,7 @@ impl<'m, T: Message> Records for Slots<'_, 'm, T> {
             buf: &mut self.scratch[..len],
             wait: self.wait,
             held: self.held,
+            count: self.count,
         })
     }
 }
@@ -195,6 +219,7 @@ struct SlotDraft<'d, 'm, T> {
     buf: &'d mut [u8],
     wait: Wait,
     held: &'d RefCell<Registered<'m>>,
+    count: Option<&'d AtomicU64>,
 }
 
 impl<T> Deref for SlotDraft<'_, '_, T> {
@@ -213,7 +238,7 @@ impl<T> DerefMut for SlotDraft<'_, '_, T> {
 impl<T: Message> Draft for SlotDraft<'_, '_, T> {
     type Error = PutFail;
     fn publish(self, len: usize) -> Result<(), PutFail> {
-        self.queue.push_record(&self.buf[..len], self.wait, self.held)
+        self.queue.push_record(&self.buf[..len], self.wait, self.held, self.count)
     }
 }
 

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 /// per-holder table would have to be bounded in shared memory. Code that needs recovery
 /// should pair each permit with a robust [`Lock`](super::Lock) or have a supervisor
 /// `release` on behalf of the dead process. A waiter that dies is harmless (it only costs
-/// later releases a futile wake syscall).
+/// later releases a futile wake syscall); one that dies just after a `release` woke it
+/// takes that wake-up with it, and another sleeper finds the permit at its next look,
+/// at most a second later (sleepers look again every second).
 ///
 /// # Example
 /// ```
@@ -198,7 +200,12 @@ impl Semaphore {
                 }
                 continue;
             }
-            if !self.ec.wait(key, deadline) {
+            // At most `RECHECK`: `release(1)` wakes one sleeper, and a sleeper that dies
+            // between its wake-up and its `try_acquire` (a process SIGKILLed there) takes
+            // that wake-up with it; the permit is then available while we sleep on. A
+            // slice that ends without a wake-up is only a look at the count (and the
+            // epoch's 32 bits, as for `Barrier`).
+            if !self.ec.wait(key, Some(time::recheck_end(deadline))) && time::expired(deadline) {
                 // Timed out: a permit that arrived at the last moment still counts.
                 return self.try_acquire();
             }
@@ -212,5 +219,58 @@ impl Semaphore {
 impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Semaphore").field("value", &self.value()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Waits (bounded) until `n` sleepers are registered on `s`'s event count, then a
+    /// little longer so that they are queued in the kernel too.
+    fn until_sleepers(s: &Semaphore, n: u32) {
+        let t = Instant::now();
+        while s.ec.waiters() < n {
+            assert!(t.elapsed() < Duration::from_secs(10), "sleeper {n} never registered");
+            std::thread::yield_now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// `release(1)` wakes one sleeper. If that sleeper never takes the permit — a process
+    /// SIGKILLed right after its futex wait returned — its wake-up is gone with it. Another
+    /// sleeper must still find the permit: before, it slept until its deadline (for ever in
+    /// `acquire()`) beside an available permit.
+    #[test]
+    fn a_wake_up_taken_by_a_waiter_that_dies_does_not_strand_the_permit() {
+        let sem = Arc::new(Semaphore::new(0));
+        // The victim: asleep on the event count first (the kernel wakes same-priority
+        // futex sleepers in FIFO order), it returns from its wait and takes nothing, as a
+        // process killed there would.
+        let victim = {
+            let s = sem.clone();
+            std::thread::spawn(move || {
+                let key = s.ec.prepare_wait();
+                s.ec.wait(key, Some(Instant::now() + Duration::from_secs(20)))
+            })
+        };
+        until_sleepers(&sem, 1);
+        let live = {
+            let s = sem.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                (s.acquire_timeout(Duration::from_secs(15)), t.elapsed())
+            })
+        };
+        until_sleepers(&sem, 2);
+        sem.release(1);
+        assert!(victim.join().unwrap(), "the victim was not the sleeper woken");
+        let (got, waited) = live.join().unwrap();
+        assert!(got, "the live waiter never got the permit");
+        assert!(
+            waited < Duration::from_secs(5),
+            "the live waiter found the permit after {waited:?}"
+        );
     }
 }

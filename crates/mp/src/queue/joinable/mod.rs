@@ -242,13 +242,13 @@ impl<T: Message> JoinableQueue<T> {
     }
 
     fn put_wait(&self, value: T, wait: Wait) -> Result<(), PutTimeoutError<T>> {
+        // Counted in the claimed slot, before its publish (`Queue::put_wait_counted`): a
+        // value taken is always counted already, and a put still waiting for room — or
+        // killed there, or refused — counts nothing. (Before, the count was taken before
+        // the wait: a producer killed while waiting for room left a task `join` waited
+        // for ever for; CPython counts after `put` gets room.)
         let tasks = &self.q.map.header().tasks.0;
-        // Relaxed: sequenced before the slot's Release publish, which the consumer's
-        // Acquire claim pairs with; so a taken value is always already counted.
-        tasks.unfinished.fetch_add(1, Ordering::Relaxed);
-        self.q.put_wait(value, wait).inspect_err(|_| {
-            let _ = self.count_done();
-        })
+        self.q.put_wait_counted(value, wait, Some(&tasks.unfinished))
     }
 }
 

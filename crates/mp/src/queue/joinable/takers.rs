@@ -33,8 +33,10 @@
 //! takes (across its queues) before scanning again, so more live consumers than entries do
 //! not pay a liveness probe per entry on every get.
 //!
-//! Not tracked: a consumer killed between the ring's hand-over and its increment (a few
-//! instructions), and takers beyond the table's [`TAKERS`] entries while all of those are
+//! Not tracked: a consumer killed between the ring's hand-over and its increment — a few
+//! instructions for a value read in its slot, but for a spilled one the whole decoding of
+//! the value from the heap too (the increment follows a successful `get`; `get.rs`) —, and
+//! takers beyond the table's [`TAKERS`] entries while all of those are
 //! alive. All orderings are Relaxed: the table is a diagnostic; the task count itself is
 //! `unfinished`.
 
