@@ -8,7 +8,7 @@
 //! a worker asks for it (the worker marks the pool header `REQUESTED` and waits). It is
 //! published in the pool header and attached by a worker the first time it meets a
 //! spilled record or must spill a result. `PoolBuilder::spill_heap(0)` disables it:
-//! oversized payloads are then `JobError::Decode` errors.
+//! oversized payloads are then `JobError::TooLarge` errors (as when it cannot be made).
 
 use crate::control::{heap_state, PoolHeader, WorkerControl};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -6,7 +6,7 @@
 //! descriptors had been closed.
 
 use std::time::Duration;
-use zeroproc_sched::Pool;
+use zeroproc_sched::{JobError, Pool};
 
 zeroproc_sched::test_worker!();
 
@@ -48,6 +48,8 @@ fn a_spill_heap_that_could_not_be_made_is_tried_again() {
     set_nofile(&old);
     let arg = arg.expect("hung").expect_err("the heap was made with no descriptor free");
     assert!(arg.to_string().contains("Too many open files"), "{arg}");
+    // A resource short, not bad data: it said "job data invalid: ..." (`Decode`).
+    assert!(matches!(arg, JobError::TooLarge { .. }), "{arg:?}");
     let res = res.expect("hung").expect_err("the heap was made with no descriptor free");
     assert!(res.to_string().contains("spill heap"), "{res}");
     // The shortage is over: a payload that needs the heap gets it (once a retry is due).
