@@ -65,6 +65,19 @@ pub fn evict_unused() -> usize {
     CACHE.evict_unused()
 }
 
+/// Frees the elements' memory of arrays this process dropped while another process (or a
+/// thread of this one) still wrote a chunk or read them, if that is done now; returns how
+/// many still wait. A pool's supervisor calls it every tick, a pool worker before a job
+/// after an idle spell, and array creation does; without it such an array's memory stayed allocated until every process that had
+/// mapped it dropped its mapping (a pool worker: before its next job).
+///
+/// ```
+/// assert_eq!(zeroproc_mp::shared::cache::free_pending(), 0);
+/// ```
+pub fn free_pending() -> usize {
+    super::deferred::retry()
+}
+
 /// Array segments currently mapped through the cache in this process (owned ones
 /// included).
 ///

@@ -77,6 +77,8 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
             break;
         }
         trim.tick(&shared);
+        // Arrays dropped while a job still wrote or read them: their memory once it is done.
+        zeroproc_mp::shared::cache::free_pending();
     }
     shared.poll_deferred();
     // Every worker is gone: a job still in the backlog (every slot was retired as the

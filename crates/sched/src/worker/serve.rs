@@ -125,6 +125,8 @@ const SWEEP_AFTER_IDLE_NS: u64 = 1_000_000;
 #[cold]
 fn sweep_caches() {
     zeroproc_mp::shared::cache::evict_unused();
+    // Arrays a job made and dropped while another process still used them.
+    zeroproc_mp::shared::cache::free_pending();
     zeroproc_mp::channel::cache::evict_unused();
 }
 
