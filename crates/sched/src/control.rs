@@ -75,6 +75,10 @@ pub struct PoolHeader {
     /// Jobs `submit` accepted that wait for room on the controller (`pool/backlog.rs`),
     /// published by the supervisor at each tick for observers (`zeroproc top`).
     pub backlog: Stat,
+    /// Arrays the controller has dropped (`zeroproc_mp::shared::cache::drops`), published
+    /// by the supervisor at each tick: a worker that sees it change sweeps its caches
+    /// before its next job (`worker/serve.rs`).
+    pub array_drops: AtomicU64,
 }
 
 /// Longest spill-heap segment id the pool header holds.

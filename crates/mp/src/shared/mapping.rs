@@ -224,6 +224,7 @@ impl Mapping {
     pub(crate) fn mark_dropped(&self) {
         // Release: pairs with the Acquire in the cache sweep of other processes.
         self.header().dropped.store(1, std::sync::atomic::Ordering::Release);
+        super::cache::note_drop();
     }
 
     /// Validates an attached segment's header against the mapping.
