@@ -81,3 +81,23 @@ fn a_live_reader_keeps_the_elements_of_a_dropped_array() {
     drop(r);
     cache::set_reuse_limit(1 << 30);
 }
+
+#[test]
+fn an_array_dropped_under_a_chunk_writer_frees_its_memory_once_it_is_done() {
+    let _g = LIMIT.lock().unwrap_or_else(|p| p.into_inner());
+    cache::set_reuse_limit(0);
+    let mut a = SharedArray::from_slice(&vec![5u64; 4 << 20]).unwrap(); // 32 MiB
+    let other = dup_of(&a);
+    let chunks = a.chunks_mut(1 << 20).unwrap();
+    let mut w = chunks[1].write().unwrap();
+    drop(a);
+    w[0] = 6; // the writer still writes: its elements must stay
+    assert!(allocated(&other) >= 32 * MIB, "freed under a live writer");
+    assert_eq!(cache::free_pending(), 1, "freed while the writer works");
+    drop(w);
+    assert_eq!(cache::free_pending(), 0);
+    let left = allocated(&other);
+    assert!(left < MIB, "{left} bytes still allocated after the writer finished");
+    drop(chunks);
+    cache::set_reuse_limit(1 << 30);
+}

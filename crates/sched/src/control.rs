@@ -75,6 +75,10 @@ pub struct PoolHeader {
     /// Jobs `submit` accepted that wait for room on the controller (`pool/backlog.rs`),
     /// published by the supervisor at each tick for observers (`zeroproc top`).
     pub backlog: Stat,
+    /// Arrays the controller has dropped (`zeroproc_mp::shared::cache::drops`), published
+    /// by the supervisor at each tick: a worker that sees it change sweeps its caches
+    /// before its next job (`worker/serve.rs`).
+    pub array_drops: AtomicU64,
 }
 
 /// Longest spill-heap segment id the pool header holds.
@@ -131,8 +135,12 @@ pub(crate) mod heap_state {
     pub const REQUESTED: u32 = 3;
     /// Created; `heap_id` is valid.
     pub const READY: u32 = 1;
-    /// Disabled (`spill_heap(0)`) or creation failed: oversized payloads are errors.
+    /// Disabled (`spill_heap(0)`): oversized payloads are errors.
     pub const NONE: u32 = 2;
+    /// Its creation failed: a worker that needs it stores REQUESTED (from this state) once
+    /// per attach, and the controller tries again if its last try is a second old, else
+    /// answers FAILED again (`SpillSource::get`).
+    pub const FAILED: u32 = 4;
 }
 
 impl PoolHeader {
@@ -152,6 +160,13 @@ impl PoolHeader {
             // Release: as above.
             None => self.heap_state.store(heap_state::NONE, Ordering::Release),
         }
+    }
+
+    /// Publishes that the spill heap could not be created (yet: see
+    /// [`heap_state::FAILED`]).
+    pub(crate) fn publish_heap_failed(&self) {
+        // Release: pairs with the Acquire load in `heap`, as in `publish_heap`.
+        self.heap_state.store(heap_state::FAILED, Ordering::Release);
     }
 
     /// The spill heap's state and, when ready, its segment id.

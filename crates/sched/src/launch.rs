@@ -421,9 +421,29 @@ pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
     // PR_SET_PDEATHSIG first thing (`worker::run`) and then checks that its parent is
     // still the controller, which closes the window between exec and prctl.
     cmd.spawn().map_err(|e| {
-        let what = format!("executing {}: {e}", program.to_string_lossy());
+        let hint = e.raw_os_error().map_or("", spawn_hint);
+        let what = format!("executing {}: {e}{hint}", program.to_string_lossy());
         std::io::Error::new(e.kind(), what)
     })
+}
+
+/// What a failed spawn's `errno` usually means here, for its message (the OS's own text,
+/// "Resource temporarily unavailable", does not say that a process limit was reached:
+/// review30, a pids cgroup filled).
+fn spawn_hint(errno: i32) -> &'static str {
+    match errno {
+        libc::EAGAIN => {
+            " (a process limit is reached: RLIMIT_NPROC, `ulimit -u`, or the cgroup's \
+             `pids.max`; processes or threads a job left behind count)"
+        }
+        libc::E2BIG => {
+            " (the environment and arguments are too large for exec: a single string over \
+             128 KiB, or all of them over the limit)"
+        }
+        libc::ENOMEM => " (not enough memory to create a process)",
+        libc::EMFILE | libc::ENFILE => " (no file descriptor free to start a process)",
+        _ => "",
+    }
 }
 
 /// Expands to the hidden `#[test]` a libtest harness needs so that workers can be started
@@ -496,6 +516,15 @@ macro_rules! criterion_main {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// EAGAIN from fork/exec is a process limit (measured with a pids cgroup full): the
+    /// message said only "Resource temporarily unavailable".
+    #[test]
+    fn a_spawn_refused_for_the_process_limit_names_it() {
+        assert!(spawn_hint(libc::EAGAIN).contains("pids.max"));
+        assert!(spawn_hint(libc::EAGAIN).contains("ulimit -u"));
+        assert_eq!(spawn_hint(libc::EPERM), "");
+    }
 
     #[test]
     fn spec_round_trips() {

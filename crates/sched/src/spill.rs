@@ -8,7 +8,7 @@
 //! a worker asks for it (the worker marks the pool header `REQUESTED` and waits). It is
 //! published in the pool header and attached by a worker the first time it meets a
 //! spilled record or must spill a result. `PoolBuilder::spill_heap(0)` disables it:
-//! oversized payloads are then `JobError::Decode` errors.
+//! oversized payloads are then `JobError::TooLarge` errors (as when it cannot be made).
 
 use crate::control::{heap_state, PoolHeader, WorkerControl};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +59,8 @@ impl SpillHeap {
     /// pool has no spill heap" before, which was not the cause.
     pub(crate) fn attach(header: &PoolHeader) -> Result<Option<SpillHeap>, String> {
         let t0 = Instant::now();
+        // Whether this call asked the controller to try a failed creation again.
+        let mut asked_again = false;
         loop {
             match header.heap() {
                 (heap_state::READY, Some(id)) => {
@@ -82,6 +84,24 @@ impl SpillHeap {
                         std::sync::atomic::Ordering::Relaxed,
                         std::sync::atomic::Ordering::Relaxed,
                     );
+                }
+                // Its creation failed: asked for once more (the controller tries again
+                // if its last try is old enough, else answers FAILED at once).
+                (heap_state::FAILED, _) if !asked_again => {
+                    asked_again = true;
+                    // Relaxed: as for PENDING above.
+                    let _ = header.heap_state.compare_exchange(
+                        heap_state::FAILED,
+                        heap_state::REQUESTED,
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                (heap_state::FAILED, _) => {
+                    return Err("the pool has no spill heap: the controller could not create \
+                                it (its stderr says why; it is tried again when a payload \
+                                needs it, at most once a second)"
+                        .into())
                 }
                 (heap_state::REQUESTED, _) if t0.elapsed() < CREATE_WAIT => {
                     std::thread::sleep(Duration::from_millis(1))
@@ -256,19 +276,28 @@ pub(crate) fn with_archived<T: payload::Decode, X>(
     Ok(f(a))
 }
 
-/// The controller's access to the spill heap: created once (by the supervisor right after
-/// start-up, or by whoever needs it first), published in the pool header for workers.
+/// The controller's access to the spill heap: created once (by the supervisor when a
+/// worker asks for it, or by whoever needs it first), published in the pool header for
+/// workers. A creation that fails is tried again, at most once per [`CREATE_RETRY`], by
+/// the next payload that needs the heap.
 pub(crate) struct SpillSource {
     bytes: usize,
-    /// The heap, or why there is none (`spill_heap(0)`, or its creation failed: kept for
-    /// the messages of the payloads that needed it).
-    heap: std::sync::OnceLock<Result<SpillHeap, String>>,
+    /// The heap, once created.
+    heap: std::sync::OnceLock<SpillHeap>,
+    /// When the last creation failed and why (kept for the messages of the payloads that
+    /// needed it); `None` while no creation has failed since the last success. Held while
+    /// creating, so concurrent callers wait for one attempt.
+    failed: std::sync::Mutex<Option<(Instant, String)>>,
 }
+
+/// How long after a failed creation of the heap the next one is tried (a payload that
+/// needs it within that time fails with the failure's reason, without a new attempt).
+const CREATE_RETRY: Duration = Duration::from_secs(1);
 
 impl SpillSource {
     /// A source that will create a heap of `bytes` (0: never).
     pub(crate) fn new(bytes: usize) -> Self {
-        Self { bytes, heap: std::sync::OnceLock::new() }
+        Self { bytes, heap: std::sync::OnceLock::new(), failed: std::sync::Mutex::new(None) }
     }
 
     /// Bytes of the heap this pool creates (0: none).
@@ -278,14 +307,14 @@ impl SpillSource {
 
     /// The heap if it was created already (never creates it).
     pub(crate) fn existing(&self) -> Option<&SpillHeap> {
-        self.heap.get().and_then(|h| h.as_ref().ok())
+        self.heap.get()
     }
 
     /// Why [`get`](Self::get) gave `None`, for a message: no heap was configured, or
     /// creating it failed (with the error).
     pub(crate) fn why_none(&self) -> String {
-        match self.heap.get() {
-            Some(Err(e)) => e.clone(),
+        match &*self.failed.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((_, e)) if self.bytes != 0 => e.clone(),
             _ => "the pool has no spill heap".into(),
         }
     }
@@ -297,28 +326,49 @@ impl SpillSource {
 
     /// The heap, creating and publishing it on first use (other callers wait for that).
     ///
-    /// A heap that cannot be created (memory or `/dev/shm` short, an address-space limit
-    /// below its maximum) is not tried again: one note on stderr says why, and every
-    /// payload that needed it fails with that reason (before 2026-12-07 they said "the
-    /// pool has no spill heap", as though `spill_heap(0)` had been asked for: user29).
+    /// A heap that cannot be created (descriptors, memory or `/dev/shm` short, an
+    /// address-space limit below its maximum) is tried again by the next payload that
+    /// needs it [`CREATE_RETRY`] or more later: one note on stderr says why (per streak of
+    /// failures), and every payload that needed it meanwhile fails with that reason (before
+    /// 2026-12-07 they said "the pool has no spill heap", as though `spill_heap(0)` had been
+    /// asked for: user29). Before review30 a failure was kept for the pool's life: a
+    /// moment without a free descriptor at the first large payload made every later one
+    /// fail.
     pub(crate) fn get(&self, header: &PoolHeader) -> Option<&SpillHeap> {
-        self.heap
-            .get_or_init(|| {
-                let h = match self.bytes {
-                    0 => Err("the pool has no spill heap".into()),
-                    n => SpillHeap::create(n).map_err(|e| creation_failed(n, &e)),
-                };
-                if let Err(e) = &h {
-                    if self.bytes != 0 {
-                        eprintln!("zeroproc: {e}");
-                    }
+        if let Some(h) = self.heap.get() {
+            return Some(h);
+        }
+        if self.bytes == 0 {
+            header.publish_heap(None);
+            return None;
+        }
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = self.heap.get() {
+            return Some(h); // made while this thread waited for the lock
+        }
+        if failed.as_ref().is_some_and(|(at, _)| at.elapsed() < CREATE_RETRY) {
+            header.publish_heap_failed();
+            return None;
+        }
+        match SpillHeap::create(self.bytes) {
+            Ok(h) => {
+                let h = self.heap.get_or_init(|| h);
+                header.publish_heap(Some(&h.id()));
+                if failed.take().is_some() {
+                    eprintln!("zeroproc: the pool's spill heap was created at a later try");
                 }
-                let id = h.as_ref().ok().map(|h| h.id());
-                header.publish_heap(id.as_deref());
-                h
-            })
-            .as_ref()
-            .ok()
+                Some(h)
+            }
+            Err(e) => {
+                let e = creation_failed(self.bytes, &e);
+                if failed.is_none() {
+                    eprintln!("zeroproc: {e}");
+                }
+                *failed = Some((Instant::now(), e));
+                header.publish_heap_failed();
+                None
+            }
+        }
     }
 }
 
@@ -326,7 +376,8 @@ impl SpillSource {
 fn creation_failed(max: usize, e: &str) -> String {
     format!(
         "the pool's spill heap (for payloads too large for a ring record; up to {max} bytes, mapped \
-         whole) could not be created: {e}{} — PoolBuilder::spill_heap sets its size",
+         whole) could not be created: {e}{} — PoolBuilder::spill_heap sets its size; tried \
+         again when a payload needs it, at most once a second",
         address_space_note()
     )
 }

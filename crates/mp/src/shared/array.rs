@@ -97,6 +97,8 @@ impl<T: Pod> SharedArray<T> {
     }
 
     fn create(len: usize, max_chunks: usize, data: Option<&[T]>) -> Result<Self, SharedError> {
+        // The memory of arrays dropped while in use, before this one takes more.
+        super::deferred::retry();
         let geo = Geometry::plan::<T>(KIND_ARRAY, len, max_chunks)?;
         let reused = recycle::take(&geo).and_then(|map| {
             // A failed populate (out of memory): that segment is dropped, a fresh one tried.
@@ -296,8 +298,9 @@ impl<T: Pod> Drop for SharedArray<T> {
             return;
         }
         // Kept for the next array of this shape (`recycle.rs`), or dropped for good.
-        if !recycle::keep(&self.map) {
-            self.map.discard();
+        // With a reader or writer still at work its memory is freed once it is done.
+        if !recycle::keep(&self.map) && !self.map.discard() {
+            super::deferred::defer(self.map.clone());
         }
     }
 }

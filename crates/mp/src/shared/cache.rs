@@ -65,6 +65,47 @@ pub fn evict_unused() -> usize {
     CACHE.evict_unused()
 }
 
+/// Frees the elements' memory of arrays this process dropped while another process (or a
+/// thread of this one) still wrote a chunk or read them, if that is done now; returns how
+/// many still wait. A pool's supervisor calls it every tick, a pool worker before a job
+/// after an idle spell, and array creation does; without it such an array's memory stayed allocated until every process that had
+/// mapped it dropped its mapping (a pool worker: before its next job).
+///
+/// ```
+/// assert_eq!(zeroproc_mp::shared::cache::free_pending(), 0);
+/// ```
+pub fn free_pending() -> usize {
+    super::deferred::retry()
+}
+
+/// Segments this process marked dropped (arrays it owned), ever: see [`drops`].
+static DROPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts a segment this process just marked dropped.
+pub(crate) fn note_drop() {
+    // Release: after the segment's `dropped` store; pairs with the Acquire in `drops`, so
+    // whoever reads the new count (and hands it on with Release/Acquire) sees that store.
+    DROPS.fetch_add(1, std::sync::atomic::Ordering::Release);
+}
+
+/// How many arrays this process has dropped (as their owner), ever: a pool's supervisor
+/// publishes it, and its workers sweep their caches when it changes, so that the
+/// descriptors and mappings of arrays the controller dropped go before a worker's next
+/// job even when it never idles (review30: a job queued behind a long one, after its
+/// 700 arrays were dropped, could open 317 files under `ulimit -n` 1024).
+///
+/// ```
+/// use zeroproc_mp::shared::{cache, SharedArray};
+/// cache::set_reuse_limit(0);
+/// let before = cache::drops();
+/// drop(SharedArray::<u8>::zeroed(10).unwrap());
+/// assert_eq!(cache::drops(), before + 1);
+/// ```
+pub fn drops() -> u64 {
+    // Acquire: pairs with the Release in `note_drop`.
+    DROPS.load(std::sync::atomic::Ordering::Acquire)
+}
+
 /// Array segments currently mapped through the cache in this process (owned ones
 /// included).
 ///

@@ -177,13 +177,25 @@ impl Mapping {
     /// the split closed (no live chunk writer) and the owner write mode entered (no reader
     /// lease; `readers.rs`). The generation was bumped first (`recycle::keep`, or before the
     /// segment was kept), so a later reader or chunk writer is refused (`Dropped`) and never
-    /// sees the zeroes. With a live reader or writer the pages stay until the last mapping
-    /// goes, as before.
-    pub(crate) fn discard(&self) {
+    /// sees the zeroes. With a live reader or writer the pages stay until it is done: the
+    /// owner tries again (`deferred.rs`).
+    /// True if the pages were freed; false if a reader or writer was live (the caller
+    /// tries again later: `deferred.rs`).
+    pub(crate) fn discard(&self) -> bool {
+        let freed = self.free_elements();
+        self.mark_dropped();
+        freed
+    }
+
+    /// Frees the elements' pages if nobody can be reading or writing them (the owner
+    /// holds the segment alone: see [`discard`](Self::discard)); true if it did. Only
+    /// for a segment whose generation was bumped (no new reader or writer can start).
+    pub(crate) fn free_elements(&self) -> bool {
         if self.abandon().is_ok() && self.begin_owner_write().is_ok() {
             self.remove_elements();
+            return true;
         }
-        self.mark_dropped();
+        false
     }
 
     /// Frees the pages wholly inside the elements (the header and claim table stay: other
@@ -212,6 +224,7 @@ impl Mapping {
     pub(crate) fn mark_dropped(&self) {
         // Release: pairs with the Acquire in the cache sweep of other processes.
         self.header().dropped.store(1, std::sync::atomic::Ordering::Release);
+        super::cache::note_drop();
     }
 
     /// Validates an attached segment's header against the mapping.

@@ -63,6 +63,7 @@ mod band;
 pub mod cache;
 mod cell;
 mod chunk;
+mod deferred;
 mod error;
 mod handle;
 mod header;

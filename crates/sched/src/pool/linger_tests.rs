@@ -124,3 +124,48 @@ fn a_worker_in_its_exit_is_waited_for_not_abandoned() {
     );
     assert_eq!(pool.submit(echo, 2).result(), Ok(2), "the successor serves");
 }
+
+/// Starts a thread that sleeps for ever; returns its thread id.
+fn sleeping_thread(_: ()) -> i64 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // SAFETY: gettid takes no arguments and has no memory effects.
+        tx.send(unsafe { libc::syscall(libc::SYS_gettid) }).unwrap();
+        hang(())
+    });
+    rx.recv().unwrap()
+}
+
+/// A worker one of whose threads the kernel holds in a call (frozen by a cgroup-v1
+/// freezer, as a hung NFS or FUSE read holds it: state `D`, a SIGKILL waits) is abandoned
+/// at `EXIT_GRACE + REAP_LIMIT` as before, though its main thread is a zombie in its exit:
+/// it is stuck, not freeing memory. `terminate` took the whole 60 s `EXITING_LIMIT`, then
+/// blamed "the kernel has not finished freeing its memory" (review30). Needs root and a
+/// v1 freezer hierarchy (`/sys/fs/cgroup/freezer`).
+#[test]
+fn a_worker_with_a_thread_held_by_the_kernel_is_abandoned_not_waited_for() {
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer");
+    if !freezer.is_dir() {
+        eprintln!("no cgroup-v1 freezer here: skipped");
+        return;
+    }
+    let fz = freezer.join(format!("zeroproc-linger-{}", std::process::id()));
+    std::fs::create_dir(&fz).expect("a freezer cgroup (root needed)");
+    let pool = Pool::builder().workers(1).build().expect("pool");
+    let tid = pool.submit(sleeping_thread, ()).result().unwrap();
+    let pid = pool.stats().workers[0].pid;
+    std::fs::write(fz.join("tasks"), tid.to_string()).unwrap();
+    std::fs::write(fz.join("freezer.state"), "FROZEN").unwrap();
+    let task = format!("/proc/{pid}/task/{tid}/stat");
+    wait_for("the thread to be frozen", || {
+        std::fs::read_to_string(&task)
+            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|r| r.1.starts_with('D')))
+    });
+    let t = Instant::now();
+    pool.terminate();
+    let took = t.elapsed();
+    std::fs::write(fz.join("freezer.state"), "THAWED").unwrap();
+    wait_for("the thawed worker to go", || std::fs::metadata(&task).is_err());
+    let _ = std::fs::remove_dir(&fz);
+    assert!(took < Duration::from_secs(30), "terminate waited {took:?} for a stuck worker");
+}

@@ -67,18 +67,42 @@ pub(crate) fn runs_main(pid: u32) -> bool {
     any
 }
 
-/// Whether process `pid` is in its exit (the kernel's `PF_EXITING` on its main thread, in
-/// the flags of `/proc/PID/stat`): it has left user code, and the kernel is tearing it down
-/// — which for a process that mapped a large shared array (freeing or unmapping GiBs of
-/// pages) takes seconds — or it is a zombie. A process stuck in a system call
-/// (uninterruptible sleep) with a SIGKILL pending is not, until the call returns.
+/// `PF_EXITING` of `include/linux/sched.h`: the task has begun its exit.
+const PF_EXITING: u64 = 0x4;
+
+/// Whether process `pid` is in its exit: the kernel tearing it down — which for a process
+/// that mapped a large shared array (freeing or unmapping GiBs of pages) takes seconds — or
+/// a zombie. Its main thread has `PF_EXITING` (in the flags of `/proc/PID/stat`), and no
+/// thread is held in a kernel call it has not begun to exit from (state `D` without
+/// `PF_EXITING`: a hung NFS or FUSE read, a freezer; a SIGKILL waits for the call to end):
+/// such a process is stuck, not exiting, though its main thread may have exited already
+/// (review30: a worker whose second thread was held was waited for 60 s, "the kernel has
+/// not finished freeing its memory"). A process stuck in a system call on its main thread
+/// is not exiting either, until the call returns.
 pub(crate) fn exiting(pid: u32) -> bool {
-    /// `PF_EXITING` of `include/linux/sched.h`.
-    const PF_EXITING: u64 = 0x4;
-    // flags is field 9 of proc(5); 0 here is field 3, the state.
-    let flags = fields(&format!("/proc/{pid}/stat"))
-        .and_then(|f| f.get(6).and_then(|v| v.parse::<u64>().ok()));
-    flags.is_some_and(|f| f & PF_EXITING != 0)
+    let Some(leader) = task_state(&format!("/proc/{pid}/stat")) else { return false };
+    let threads: Vec<(u8, u64)> = match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(tasks) => tasks
+            .flatten()
+            .filter_map(|t| task_state(&t.path().join("stat").to_string_lossy()))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    in_exit(leader, &threads)
+}
+
+/// [`exiting`] from the (state letter, flags) of the main thread and of every thread.
+fn in_exit(leader: (u8, u64), threads: &[(u8, u64)]) -> bool {
+    let held = |&(state, flags): &(u8, u64)| state == b'D' && flags & PF_EXITING == 0;
+    leader.1 & PF_EXITING != 0 && !threads.iter().any(held)
+}
+
+/// The state letter and flags of a task's `stat` file (flags: field 9 of proc(5); 0 in
+/// [`fields`] is field 3, the state).
+fn task_state(path: &str) -> Option<(u8, u64)> {
+    let f = fields(path)?;
+    let state = *f.first()?.as_bytes().first()?;
+    Some((state, f.get(6)?.parse().ok()?))
 }
 
 /// The fields of a `stat` file after `pid (comm)` (comm may hold anything, so the split
@@ -137,6 +161,20 @@ mod tests {
         }
         child.wait().unwrap();
         assert!(!exiting(child.id()), "reaped: gone");
+    }
+
+    /// A process whose main thread is in its exit while another thread sits in a kernel
+    /// call it has not begun to exit from (`D` without `PF_EXITING`) is stuck, not
+    /// exiting; threads in their exit, or asleep (a SIGKILL ends them at once), do not
+    /// count against it.
+    #[test]
+    fn a_thread_held_in_the_kernel_is_not_an_exit() {
+        let zombie = (b'Z', PF_EXITING | 0x400000);
+        assert!(in_exit(zombie, &[zombie]));
+        assert!(in_exit(zombie, &[zombie, (b'D', PF_EXITING), (b'R', PF_EXITING)]));
+        assert!(in_exit(zombie, &[zombie, (b'S', 0x400040)]));
+        assert!(!in_exit(zombie, &[zombie, (b'D', 0x400040)]), "a held thread");
+        assert!(!in_exit((b'D', 0x400040), &[(b'D', 0x400040)]), "not exiting at all");
     }
 
     #[test]

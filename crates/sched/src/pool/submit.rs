@@ -480,8 +480,13 @@ impl Overflow for JobSpill<'_> {
         if self.in_flight > 0 && self.in_flight + counted > cap as u64 / 2 {
             return Err(Attempt::HeapFull);
         }
+        // A heap that could not be made is a resource short, as a heap too small is (it
+        // said `Decode`, "job data invalid: ...", review30).
         let Some(heap) = self.shared.spill.get(self.shared.header()) else {
-            return Err(Attempt::Encode(self.shared.spill.why_none()));
+            let why = self.shared.spill.why_none();
+            return Err(Attempt::TooLarge(format!(
+                "the arguments need {need} bytes, more than a job record holds, and {why}"
+            )));
         };
         let block = ToHeap(heap).spill(args, need).map_err(|e| match e {
             SpillFailed::HeapFull(_) => Attempt::HeapFull,

@@ -77,6 +77,9 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
             break;
         }
         trim.tick(&shared);
+        // Arrays dropped while a job still wrote or read them: their memory once it is done.
+        zeroproc_mp::shared::cache::free_pending();
+        publish_drops(&shared);
     }
     shared.poll_deferred();
     // Every worker is gone: a job still in the backlog (every slot was retired as the
@@ -87,6 +90,19 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
         let after = core.take_after();
         drop(core);
         shared.defer_after(after);
+    }
+}
+
+/// Publishes how many arrays this process has dropped, for the workers' cache sweeps
+/// (`PoolHeader::array_drops`).
+fn publish_drops(shared: &Shared) {
+    let drops = zeroproc_mp::shared::cache::drops();
+    let header = shared.header();
+    // Relaxed: only this thread stores it.
+    if header.array_drops.load(Ordering::Relaxed) != drops {
+        // Release: pairs with the workers' Acquire load (serve.rs); `drops` was read with
+        // Acquire after the segments' `dropped` stores.
+        header.array_drops.store(drops, Ordering::Release);
     }
 }
 

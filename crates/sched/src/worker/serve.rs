@@ -23,6 +23,8 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
     let mut done_here = 0u64;
     let mut mark = monotonic_ns(); // start of the current idle or busy period
     let mut idle = true;
+    // The controller's count of dropped arrays when this worker last swept its caches.
+    let mut swept_drops = 0u64;
     loop {
         // The clock is read only when the worker goes idle or wakes up (and for jobs with
         // a time-out): back-to-back jobs cost no clock reads (two per job were 20 % of a
@@ -40,6 +42,14 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             Err(RecvError::Corrupt(c)) => ring_corrupt(state::CORRUPT_SUBMISSION, &c),
             Err(_) => std::process::exit(0), // controller gone
         };
+        // The controller dropped arrays since the last look: their descriptors and mappings
+        // go now, even for a worker that never idles (a job queued behind a long one).
+        // Acquire: pairs with the supervisor's Release store (`publish_drops`).
+        let drops = header.array_drops.load(Ordering::Acquire);
+        if drops != swept_drops {
+            swept_drops = drops;
+            sweep_caches();
+        }
         if idle {
             let now = monotonic_ns();
             st.idle += now - mark;
@@ -125,6 +135,8 @@ const SWEEP_AFTER_IDLE_NS: u64 = 1_000_000;
 #[cold]
 fn sweep_caches() {
     zeroproc_mp::shared::cache::evict_unused();
+    // Arrays a job made and dropped while another process still used them.
+    zeroproc_mp::shared::cache::free_pending();
     zeroproc_mp::channel::cache::evict_unused();
 }
 
