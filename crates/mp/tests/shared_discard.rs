@@ -10,7 +10,7 @@
 //! A descriptor of the segment (a `dup` of the owner's) stands for the other process's
 //! mapping here: both keep the file alive, and its allocated blocks are what is measured.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::Mutex;
 use zeroproc_mp::shared::cache;
 use zeroproc_mp::SharedArray;
@@ -21,24 +21,15 @@ static LIMIT: Mutex<()> = Mutex::new(());
 
 const MIB: u64 = 1 << 20;
 
-/// A descriptor of the array's segment, as another process mapping it would hold.
+/// A descriptor of the array's segment, standing for a process mapping it.
 fn dup_of(a: &SharedArray<u64>) -> OwnedFd {
     let SegmentId::Memfd { fd, .. } = a.segment_id() else { panic!("not a memfd") };
-    // SAFETY: dup(2) of a descriptor this process holds; the new one is ours alone.
-    let d = unsafe { libc::dup(*fd) };
-    assert!(d >= 0, "dup failed");
-    // SAFETY: `d` is a fresh descriptor owned by nobody else.
-    unsafe { OwnedFd::from_raw_fd(d) }
+    zeroproc_testkit::fd::dup(*fd)
 }
 
 /// Bytes of memory the segment's file holds.
 fn allocated(fd: &OwnedFd) -> u64 {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fstat writes into `st`, a properly sized out-parameter.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid descriptor and out pointer.
-    assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
-    st.st_blocks as u64 * 512
+    zeroproc_testkit::fd::allocated(fd)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! a job. Before (review30): a 128 MiB array dropped under a 1.5 s chunk job stayed in
 //! RAM (`Shmem` +152 MiB) for as long as the pool got no further job — 2 s and more.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 use zeroproc_mp::shared::ChunkMut;
 use zeroproc_mp::SharedArray;
@@ -28,20 +28,12 @@ fn hold((chunk, dir, ms): (ChunkMut<u64>, String, u64)) -> bool {
 /// A descriptor of the array's segment, standing for a process mapping it.
 fn dup_of(a: &SharedArray<u64>) -> OwnedFd {
     let SegmentId::Memfd { fd, .. } = a.segment_id() else { panic!("not a memfd") };
-    // SAFETY: dup(2) of a descriptor this process holds; the new one is ours alone.
-    let d = unsafe { libc::dup(*fd) };
-    assert!(d >= 0, "dup failed");
-    // SAFETY: `d` is a fresh descriptor owned by nobody else.
-    unsafe { OwnedFd::from_raw_fd(d) }
+    zeroproc_testkit::fd::dup(*fd)
 }
 
 /// Bytes of memory the segment's file holds.
 fn allocated(fd: &OwnedFd) -> u64 {
-    // SAFETY: fstat writes into `st`, a properly sized out-parameter.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid descriptor and out pointer.
-    assert_eq!(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) }, 0);
-    st.st_blocks as u64 * 512
+    zeroproc_testkit::fd::allocated(fd)
 }
 
 #[test]

@@ -21,10 +21,10 @@ fn sum(h: ArrayHandle<u32>) -> u64 {
     h.read().unwrap().iter().map(|&v| u64::from(v)).sum()
 }
 
-#[test]
-fn a_worker_closes_the_arrays_dropped_by_their_owner() {
-    // No dropped array is kept for reuse (kept ones stay mapped in the workers, by design:
-    // the next array of their shape reuses the mapping).
+/// A pool of one worker that has read 64 live arrays (none kept for reuse once dropped:
+/// kept ones stay mapped in the workers, by design), its descriptor count before them, and
+/// the arrays.
+fn a_worker_that_read_64_arrays() -> (Pool, u64, Vec<SharedArray<u32>>) {
     zeroproc_mp::shared::cache::set_reuse_limit(0);
     let pool = Pool::builder().workers(1).build().expect("pool");
     let before = pool.submit(open_fds, ()).result().unwrap();
@@ -33,6 +33,12 @@ fn a_worker_closes_the_arrays_dropped_by_their_owner() {
     let sums: Vec<u64> =
         pool.map(sum, arrays.iter().map(|a| a.handle())).map(Result::unwrap).collect();
     assert_eq!(sums[63], 63 * 16);
+    (pool, before, arrays)
+}
+
+#[test]
+fn a_worker_closes_the_arrays_dropped_by_their_owner() {
+    let (pool, before, arrays) = a_worker_that_read_64_arrays();
     let holding = pool.submit(open_fds, ()).result().unwrap();
     assert!(holding >= before + 64, "the worker maps the live arrays: {before} → {holding}");
     drop(arrays);
@@ -108,14 +114,7 @@ fn wait_for_file(path: String) -> bool {
 /// behind it opened 317 files and failed "Too many open files" under `ulimit -n` 1024).
 #[test]
 fn a_busy_worker_closes_the_arrays_dropped_while_it_worked() {
-    zeroproc_mp::shared::cache::set_reuse_limit(0);
-    let pool = Pool::builder().workers(1).build().expect("pool");
-    let before = pool.submit(open_fds, ()).result().unwrap();
-    let arrays: Vec<SharedArray<u32>> =
-        (0..64).map(|i| SharedArray::from_slice(&[i; 16]).unwrap()).collect();
-    let sums: Vec<u64> =
-        pool.map(sum, arrays.iter().map(|a| a.handle())).map(Result::unwrap).collect();
-    assert_eq!(sums[63], 63 * 16);
+    let (pool, before, arrays) = a_worker_that_read_64_arrays();
     let gate = std::env::temp_dir().join(format!("zp-busy-sweep-{}", std::process::id()));
     let _ = std::fs::remove_file(&gate);
     let long = pool.submit(wait_for_file, gate.to_string_lossy().into_owned());

@@ -18,6 +18,8 @@
 //!
 //! The child's exit code is 0 when the role returns, 101 when it panics (libtest's code).
 
+pub mod fd;
+
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
