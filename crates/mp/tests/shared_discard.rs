@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use zeroproc_mp::shared::cache;
 use zeroproc_mp::SharedArray;
 use zeroproc_shm::SegmentId;
+use zeroproc_testkit::fd::allocated; // bytes of memory the segment's file holds
 
 /// The reuse limit is per process; the tests of this file set it in turn.
 static LIMIT: Mutex<()> = Mutex::new(());
@@ -25,11 +26,6 @@ const MIB: u64 = 1 << 20;
 fn dup_of(a: &SharedArray<u64>) -> OwnedFd {
     let SegmentId::Memfd { fd, .. } = a.segment_id() else { panic!("not a memfd") };
     zeroproc_testkit::fd::dup(*fd)
-}
-
-/// Bytes of memory the segment's file holds.
-fn allocated(fd: &OwnedFd) -> u64 {
-    zeroproc_testkit::fd::allocated(fd)
 }
 
 #[test]

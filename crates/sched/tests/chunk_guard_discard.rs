@@ -11,6 +11,7 @@ use zeroproc_mp::shared::ChunkMut;
 use zeroproc_mp::SharedArray;
 use zeroproc_sched::Pool;
 use zeroproc_shm::SegmentId;
+use zeroproc_testkit::fd::allocated; // bytes of memory the segment's file holds
 
 zeroproc_sched::test_worker!();
 
@@ -29,11 +30,6 @@ fn hold((chunk, dir, ms): (ChunkMut<u64>, String, u64)) -> bool {
 fn dup_of(a: &SharedArray<u64>) -> OwnedFd {
     let SegmentId::Memfd { fd, .. } = a.segment_id() else { panic!("not a memfd") };
     zeroproc_testkit::fd::dup(*fd)
-}
-
-/// Bytes of memory the segment's file holds.
-fn allocated(fd: &OwnedFd) -> u64 {
-    zeroproc_testkit::fd::allocated(fd)
 }
 
 #[test]
