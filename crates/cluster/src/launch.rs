@@ -152,12 +152,33 @@ pub fn finish() {
     for r in 1..net.size() {
         net.send(r, crate::wire::TAG_CMD, crate::wire::command(crate::wire::op::STOP, &[]));
     }
-    c.receive_until_stopped(STOP_WAIT);
+    let silent = c.receive_until_stopped(crate::shared::node_wait(STOP_WAIT));
+    if !silent.is_empty() {
+        abort_for_silent_agents(&c, &silent);
+    }
     let Some(mut net) = c.net.take() else { return };
     net.flush();
     drop(net);
     drop(c.universe.take()); // MPI_Finalize
 }
+
+/// Some agents did not answer `STOP` (frozen by SIGSTOP, hung, their host unreachable):
+/// `MPI_Finalize` would wait for them for ever (Open MPI's finalize synchronizes every
+/// rank; before (cluster30), rank 0 hung there after the message below). Ends the whole
+/// run instead, naming them: `MPI_Abort` makes mpirun kill every rank and exit non-zero.
+fn abort_for_silent_agents(c: &Controller, silent: &[usize]) -> ! {
+    let wait = crate::shared::node_wait(STOP_WAIT);
+    eprintln!(
+        "zeroproc-cluster: node agents (ranks) {silent:?} did not confirm STOP within {wait:?} \
+         (frozen, hung or unreachable); MPI cannot be finalized without them, so the run is \
+         aborted (MPI_Abort, exit code {SILENT_AGENTS_EXIT})"
+    );
+    let net = c.net.as_ref().expect("checked by the caller");
+    mpi::topology::Communicator::abort(net.world(), SILENT_AGENTS_EXIT)
+}
+
+/// The exit code a run aborted for silent agents ends with.
+const SILENT_AGENTS_EXIT: i32 = 75;
 
 /// How long [`finish`] waits for the agents' last messages.
 const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);

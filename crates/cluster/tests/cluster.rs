@@ -38,6 +38,7 @@ fn main() {
         "mismatch" => return mismatch(),
         "panic" => main_panics(),
         "agent-dies" => agent_dies(),
+        "agent-frozen" => return agent_frozen_at_exit(),
         "leaked" => return leaked_pool(std::env::args().nth(2).expect("dir"), false),
         "leaked-exit" => return leaked_pool(std::env::args().nth(2).expect("dir"), true),
         "idle" => return idle(),
@@ -48,7 +49,15 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 38] = [
+    let checks: [Check; 40] = [
+        (
+            "terminate_resolves_the_jobs_of_a_silent_node",
+            terminate_resolves_the_jobs_of_a_silent_node,
+        ),
+        (
+            "a_late_answer_is_not_taken_for_the_next_question",
+            a_late_answer_is_not_taken_for_the_next_question,
+        ),
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -976,6 +985,18 @@ fn agent_dies() {
     panic!("rank 0 was not aborted after its agent died: {r:?}");
 }
 
+/// Every node agent frozen for good (SIGSTOP) when `main` returns: the run must end with
+/// an abort naming them, not hang in `MPI_Finalize` (it did, cluster30: rank 0 waited
+/// there for ever after "agents [1, 2] did not confirm STOP"). `.ci/cluster.sh` expects
+/// the abort.
+fn agent_frozen_at_exit() {
+    let pool = pool();
+    let agents = agents_of(&pool);
+    drop(pool);
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_secs(2)));
+    signal_all(&agents, libc::SIGSTOP);
+}
+
 /// A pool with nothing to do for `ZEROPROC_IDLE_SECS` seconds (default 3), for measuring
 /// the CPU time idle node agents use (`.ci/cluster.sh` samples /proc).
 fn idle() {
@@ -1331,6 +1352,114 @@ fn agent_copies((lo, hi): (u64, u64)) -> (usize, u32) {
         })
         .count();
     (n, rank())
+}
+
+/// Creates `mark`, then waits until the file `gate` exists (at most 60 s).
+fn mark_then_gate((mark, gate): (String, String)) {
+    std::fs::write(&mark, b"").expect("marker");
+    let until = Instant::now() + Duration::from_secs(60);
+    while !std::path::Path::new(&gate).exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Sends `sig` to every process in `pids`.
+fn signal_all(pids: &BTreeSet<u32>, sig: i32) {
+    for &p in pids {
+        // SAFETY: kill has no memory preconditions; the pids are this run's node agents.
+        assert_eq!(unsafe { libc::kill(p as i32, sig) }, 0, "kill({p}, {sig})");
+    }
+}
+
+/// The pids of `pool`'s node agents (the parents of their workers).
+fn agents_of(pool: &ClusterPool) -> BTreeSet<u32> {
+    let mut agents = BTreeSet::new();
+    while agents.len() < pool.nodes().len() {
+        let fs: Vec<_> = (0..8).map(|i| pool.submit(agent_pid, i)).collect();
+        agents.extend(fs.into_iter().map(|f| f.result().unwrap().0));
+    }
+    agents
+}
+
+/// `terminate` while every node is frozen (SIGSTOP past the wait for their answers): when
+/// it returns every future is done (`Cancelled`, as `terminate` promises), none waits for
+/// ever; resumed, the nodes kill those jobs and serve the next pool. Before (cluster30),
+/// `terminate` returned with the silent nodes' futures pending, and `result()` on them
+/// never returned.
+fn terminate_resolves_the_jobs_of_a_silent_node(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let agents = agents_of(&pool);
+    let fs: Vec<_> = (0..6).map(|_| pool.submit(sleep_ms, 600_000)).collect();
+    std::thread::sleep(Duration::from_millis(200)); // every job is on its node
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(300)));
+    signal_all(&agents, libc::SIGSTOP);
+    pool.terminate();
+    signal_all(&agents, libc::SIGCONT);
+    zeroproc_cluster::set_answer_wait(None);
+    for f in fs {
+        assert!(f.done(), "terminate returned with a silent node's future pending");
+        assert_eq!(f.result(), Err(JobError::Cancelled));
+    }
+    drop(pool);
+    let next = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let ranks: BTreeSet<u32> =
+        next.map(where_am_i, 0..40).map(|r| r.unwrap().1).collect::<BTreeSet<_>>();
+    assert_eq!(ranks.len(), next.nodes().len(), "the resumed nodes serve: {ranks:?}");
+}
+
+/// A node that answers a question (`stats`, `running`) after rank 0 stopped waiting (the
+/// agents frozen with SIGSTOP past the answer wait, then resumed): its late answer must not
+/// be taken for the next question's. Before (cluster30), the next `node_stats` took the
+/// late reply as well as the new ones (rank 1 listed twice, or rank 2 missing) and the next
+/// `running()` took the late "queued" answer for a job that had started.
+fn a_late_answer_is_not_taken_for_the_next_question(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let ranks: Vec<usize> = pool.nodes().iter().map(|n| n.0).collect();
+    let agents = agents_of(&pool);
+    let dir = std::env::temp_dir();
+    let name = |what: &str| {
+        dir.join(format!("zeroproc-late-{what}-{}", std::process::id()))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (gate1, gate2, mark, unused) = (name("gate1"), name("gate2"), name("mark"), name("unused"));
+    // One blocked job per worker, then `x`, queued behind one of them.
+    let hold: Vec<_> = ranks
+        .iter()
+        .map(|_| pool.submit(gate_then_mark, (gate1.clone(), unused.clone())))
+        .collect();
+    let x = pool.submit(mark_then_gate, (mark.clone(), gate2.clone()));
+    std::thread::sleep(Duration::from_millis(200)); // everything is on its node
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(300)));
+    signal_all(&agents, libc::SIGSTOP);
+    let frozen = pool.node_stats();
+    let was_running = x.running();
+    signal_all(&agents, libc::SIGCONT);
+    assert!(frozen.is_empty(), "frozen nodes answered: {:?}", frozen.len());
+    assert!(!was_running, "a frozen node answered that x runs");
+    std::thread::sleep(Duration::from_millis(300)); // the late answers arrive
+    std::fs::write(&gate1, b"").unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while !std::path::Path::new(&mark).exists() {
+        assert!(Instant::now() < until, "x never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(x.running(), "x runs (it made its mark), but running() took a late answer");
+    let after: Vec<usize> = pool.node_stats().iter().map(|s| s.0).collect();
+    zeroproc_cluster::set_answer_wait(None);
+    assert_eq!(after, ranks, "each node's statistics once, its current ones");
+    std::fs::write(&gate2, b"").unwrap();
+    assert_eq!(x.result(), Ok(()));
+    hold.into_iter().for_each(|f| assert_eq!(f.result(), Ok(())));
+    for f in [gate1, gate2, mark, unused] {
+        let _ = std::fs::remove_file(f);
+    }
 }
 
 /// The node agent running this job (its worker's parent), and the rank.
