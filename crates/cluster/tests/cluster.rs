@@ -49,7 +49,12 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 40] = [
+    let checks: [Check; 42] = [
+        ("a_build_names_the_nodes_that_do_not_answer", a_build_names_the_nodes_that_do_not_answer),
+        (
+            "cancel_and_terminate_return_while_a_node_is_silent",
+            cancel_and_terminate_return_while_a_node_is_silent,
+        ),
         (
             "terminate_resolves_the_jobs_of_a_silent_node",
             terminate_resolves_the_jobs_of_a_silent_node,
@@ -1379,6 +1384,73 @@ fn agents_of(pool: &ClusterPool) -> BTreeSet<u32> {
         agents.extend(fs.into_iter().map(|f| f.result().unwrap().0));
     }
     agents
+}
+
+/// `build` while the nodes are frozen (SIGSTOP past the wait for their answers) fails
+/// naming them, not rank 0 (before, cluster30: "rank 0: node agents did not answer within
+/// 120 s"); resumed, they serve the next pool.
+fn a_build_names_the_nodes_that_do_not_answer(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let agents = agents_of(&pool);
+    drop(pool);
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(500)));
+    signal_all(&agents, libc::SIGSTOP);
+    let r = ClusterPool::builder().workers_per_node(1).build();
+    signal_all(&agents, libc::SIGCONT);
+    zeroproc_cluster::set_answer_wait(None);
+    match r {
+        Err(ClusterError::Node { rank: 1, message }) => {
+            assert!(
+                message.contains("ranks [1, 2]") && message.contains("did not answer"),
+                "{message}"
+            )
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("frozen nodes built a pool"),
+    }
+    let next = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    assert_eq!(next.submit(square, 4).result(), Ok(16));
+}
+
+/// Runs `f` on a thread; panics naming `what` if it has not returned within 20 s.
+fn returns<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("{what} hangs"))
+}
+
+/// `cancel()` and `terminate()` of a job whose node is frozen (SIGSTOP past the answer
+/// wait): they return (Python's never block); `terminate()`'s future is then done
+/// (`Cancelled`, as it promises), `cancel()` says false (the job's fate is unknown). Before
+/// (cluster30) both waited for the node's answer for ever, and so did dropping a
+/// `cancel_on_drop` future.
+fn cancel_and_terminate_return_while_a_node_is_silent(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let agents = agents_of(&pool);
+    let fs: Vec<_> = (0..6).map(|_| pool.submit(sleep_ms, 600_000)).collect();
+    let dropped = pool.submit(sleep_ms, 600_000).cancel_on_drop();
+    std::thread::sleep(Duration::from_millis(200)); // every job is on its node
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(300)));
+    signal_all(&agents, libc::SIGSTOP);
+    let fs = Arc::new(fs);
+    let f2 = fs.clone();
+    let cancelled = returns("cancel()", move || f2[0].cancel());
+    let f2 = fs.clone();
+    let terminated = returns("terminate()", move || f2[1].terminate());
+    returns("dropping a cancel_on_drop future", move || drop(dropped));
+    signal_all(&agents, libc::SIGCONT);
+    zeroproc_cluster::set_answer_wait(None);
+    assert!(!cancelled, "cancel() promised a job whose node did not answer");
+    assert!(terminated && fs[1].done(), "terminate() left its future pending");
+    assert_eq!(fs[1].exception_kind(), Some(zeroproc_sched::JobErrorKind::Cancelled));
+    pool.terminate();
+    assert!(fs.iter().all(|f| f.done()));
 }
 
 /// `terminate` while every node is frozen (SIGSTOP past the wait for their answers): when

@@ -32,8 +32,8 @@ mod query;
 mod waiting;
 
 pub(crate) use progress::waiting_for;
-pub(crate) use query::node_wait;
 pub use query::set_answer_wait;
+pub(crate) use query::{node_wait, ANSWER_WAIT};
 
 use crate::launch;
 use crate::outbox::Outbox;

@@ -9,11 +9,11 @@ use crate::launch;
 use crate::wire::{op, STAT_WORDS};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use zeroproc_sched::{PoolStats, WorkerStats};
+use zeroproc_sched::{JobError, Never, PoolStats, WorkerStats};
 
 /// How long a question waits for a node's answer by default (a node that died aborts the
 /// run; one that does not answer in this time — frozen, or its host swapping — is left out).
-const ANSWER_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const ANSWER_WAIT: Duration = Duration::from_secs(30);
 
 /// The answer wait in force, in ns (0: [`ANSWER_WAIT`]). Relaxed: a plain setting, read
 /// when a question is asked; nothing else is published through it.
@@ -141,6 +141,47 @@ impl Shared {
             out.push((rank, decode_stats(&bytes, self.created.elapsed())));
         }
         out
+    }
+}
+
+impl Shared {
+    /// Says on stderr that the node holding job `token` did not answer `what` in time,
+    /// and what follows.
+    pub(crate) fn report_silent(&self, token: u64, what: &str, so: &str) {
+        let rank = {
+            let st = self.lock();
+            st.owed.get(&token).and_then(|o| o.target).map(|t| match st.targets[t].via {
+                Via::Agent(r) => r,
+                Via::Local(_) => 0,
+            })
+        };
+        if let Some(r) = rank {
+            eprintln!(
+                "zeroproc-cluster: rank {r} did not answer the {what} of job {token:#x} within \
+                 {:?}; {so}",
+                answer_wait()
+            );
+        }
+    }
+
+    /// Fails job `token` with `e` if it is still owed (its node did not answer), waking
+    /// its waiters and running its callbacks; an outcome that arrives later is dropped.
+    pub(crate) fn fail_owed(&self, token: u64, e: JobError<Never>) {
+        let mut st = self.lock();
+        st.queue.remove(token);
+        st.stealing.remove(&token);
+        st.cancel_asked.remove(&token);
+        if let Some(mut o) = st.owed.remove(&token) {
+            st.unkeep(&mut o);
+            if let Some(t) = o.target {
+                st.targets[t].in_flight -= 1;
+            }
+            if o.dest.complete(o.index, Err(e)) {
+                st.after.push(o.dest);
+            }
+        }
+        self.unlock(st);
+        self.poke();
     }
 }
 
