@@ -84,7 +84,7 @@ pub fn init() {
     crate::ship::prepare_node();
     let Some((universe, threading)) = mpi::initialize_with_threading(mpi::Threading::Multiple)
     else {
-        return; // already initialized by the program itself: not ours to manage
+        mpi_came_first();
     };
     if threading != mpi::Threading::Multiple {
         eprintln!(
@@ -112,6 +112,25 @@ pub fn init() {
     }
     // SAFETY: `at_exit` is an `extern "C" fn()` that stays valid for the process's life.
     unsafe { libc::atexit(at_exit) };
+}
+
+/// MPI was initialized before `init` (by the program, or a library it called first).
+/// Under a launcher that can never work: every worker process starts by running `main`
+/// again, so each would initialize MPI as one more process of the job, and every rank would
+/// run `main` with no node agents. Before (cluster30), `init` returned as if nothing were
+/// wrong: each rank built local pools, their workers' `MPI_Init` failed and Open MPI hung
+/// the run. Ends the run now, saying what to change.
+#[cold]
+fn mpi_came_first() -> ! {
+    eprintln!(
+        "zeroproc-cluster: zeroproc::init() was called after MPI was initialized (by the \
+         program or a library it called first). Worker processes start by running main \
+         again, so they would initialize MPI too: make zeroproc::init() (or \
+         #[zeroproc::main]) the first line of main, before anything initializes MPI \
+         (zeroproc initializes it, with MPI_THREAD_MULTIPLE). Aborting the run."
+    );
+    let world = mpi::topology::SimpleCommunicator::world();
+    mpi::topology::Communicator::abort(&world, 2)
 }
 
 extern "C" fn at_exit() {

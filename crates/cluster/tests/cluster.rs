@@ -31,6 +31,11 @@ fn square(x: u64) -> u64 {
 type Check = (&'static str, fn(bool));
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("mpi-first") {
+        // A program that initializes MPI itself before zeroproc: `init` must end the run
+        // naming the fix (before, cluster30, it returned, and the run hung).
+        std::mem::forget(mpi::initialize());
+    }
     zeroproc_cluster::init();
     let _finish = zeroproc_cluster::MainGuard::new();
     let mode = std::env::args().nth(1).unwrap_or_default();
@@ -39,6 +44,10 @@ fn main() {
         "panic" => main_panics(),
         "agent-dies" => agent_dies(),
         "agent-frozen" => return agent_frozen_at_exit(),
+        "mpi-first" => {
+            let pool = pool();
+            panic!("built {:?} after MPI was initialized first", pool.nodes());
+        }
         "leaked" => return leaked_pool(std::env::args().nth(2).expect("dir"), false),
         "leaked-exit" => return leaked_pool(std::env::args().nth(2).expect("dir"), true),
         "idle" => return idle(),
