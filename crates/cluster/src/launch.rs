@@ -187,13 +187,25 @@ pub fn finish() {
 /// run instead, naming them: `MPI_Abort` makes mpirun kill every rank and exit non-zero.
 fn abort_for_silent_agents(c: &Controller, silent: &[usize]) -> ! {
     let wait = crate::shared::node_wait(STOP_WAIT);
-    eprintln!(
-        "zeroproc-cluster: node agents (ranks) {silent:?} did not confirm STOP within {wait:?} \
-         (frozen, hung or unreachable); MPI cannot be finalized without them, so the run is \
-         aborted (MPI_Abort, exit code {SILENT_AGENTS_EXIT})"
+    let why = format!(
+        "did not confirm STOP within {wait:?} (frozen, hung or unreachable); MPI cannot be \
+         finalized without them"
     );
-    let net = c.net.as_ref().expect("checked by the caller");
-    mpi::topology::Communicator::abort(net.world(), SILENT_AGENTS_EXIT)
+    abort_naming(c, silent, &why)
+}
+
+/// Ends the run (`MPI_Abort`, exit code [`SILENT_AGENTS_EXIT`]) because the node agents
+/// `silent` do not answer; `why` completes "node agents (ranks) [..] ".
+pub(crate) fn abort_naming(c: &Controller, silent: &[usize], why: &str) -> ! {
+    eprintln!(
+        "zeroproc-cluster: node agents (ranks) {silent:?} {why}, so the run is aborted \
+         (MPI_Abort, exit code {SILENT_AGENTS_EXIT})"
+    );
+    match c.net.as_ref() {
+        Some(net) => mpi::topology::Communicator::abort(net.world(), SILENT_AGENTS_EXIT),
+        // MPI is finalized (not reached: callers check `live`): nothing to abort.
+        None => std::process::exit(SILENT_AGENTS_EXIT),
+    }
 }
 
 /// The exit code a run aborted for silent agents ends with.

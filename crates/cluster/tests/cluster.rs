@@ -44,6 +44,8 @@ fn main() {
         "panic" => main_panics(),
         "agent-dies" => agent_dies(),
         "agent-frozen" => return agent_frozen_at_exit(),
+        "agent-frozen-open" => return agent_frozen_under_an_open_pool(false),
+        "agent-frozen-drop" => return agent_frozen_under_an_open_pool(true),
         "mpi-first" => {
             let pool = pool();
             panic!("built {:?} after MPI was initialized first", pool.nodes());
@@ -1010,6 +1012,26 @@ fn agent_frozen_at_exit() {
     drop(pool);
     zeroproc_cluster::set_answer_wait(Some(Duration::from_secs(2)));
     signal_all(&agents, libc::SIGSTOP);
+}
+
+/// Every node agent frozen for good while a pool still open at exit (leaked here), or one
+/// being dropped (`drop`), has jobs on them: the exit or the drop, which wait for such jobs
+/// as Python's do, must end with an abort naming the nodes, not wait for ever (both did,
+/// cluster30, as mpi4py.futures' exit does).
+fn agent_frozen_under_an_open_pool(drop_it: bool) {
+    let pool = pool();
+    let agents = agents_of(&pool);
+    assert!(!agents.is_empty(), "the agent-frozen-open mode needs node agents (mpirun -n 3)");
+    let fs: Vec<_> = (0..4).map(|_| pool.submit(sleep_ms, 600_000)).collect();
+    std::thread::sleep(Duration::from_millis(200)); // every job is on its node
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_secs(1)));
+    signal_all(&agents, libc::SIGSTOP);
+    std::mem::forget(fs);
+    if drop_it {
+        drop(pool);
+        panic!("the drop returned with the nodes frozen");
+    }
+    std::mem::forget(pool);
 }
 
 /// A pool with nothing to do for `ZEROPROC_IDLE_SECS` seconds (default 3), for measuring

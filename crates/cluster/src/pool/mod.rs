@@ -208,6 +208,11 @@ impl ClusterPool {
             return self.shared.owed() == 0;
         }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if deadline.is_none() {
+            // Waits as Python's `shutdown(wait=True)`, but a node that owes jobs and stops
+            // answering (frozen, hung) aborts the run naming it, as a dead one does.
+            live::wait_or_abort(&self.shared, "being shut down");
+        }
         if !self.shared.wait_until(deadline, || self.shared.owed() == 0) {
             self.terminate();
             return false;

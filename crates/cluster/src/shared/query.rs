@@ -164,6 +164,30 @@ impl Shared {
         }
     }
 
+    /// The node agents that owe jobs of this pool and do not answer a `STATS` question
+    /// within the answer wait (a live agent answers one at once, however long its jobs).
+    pub(crate) fn silent_owing_ranks(&self) -> Vec<usize> {
+        let owing: Vec<usize> = {
+            let st = self.lock();
+            let mut ranks = Vec::new();
+            for t in st.owed.values().filter_map(|o| o.target) {
+                if let Via::Agent(r) = st.targets[t].via {
+                    if !ranks.contains(&r) {
+                        ranks.push(r);
+                    }
+                }
+            }
+            ranks
+        };
+        if owing.is_empty() || !launch::live() {
+            return Vec::new();
+        }
+        let answered: Vec<usize> = self.node_stats().into_iter().map(|s| s.0).collect();
+        let mut silent: Vec<usize> = owing.into_iter().filter(|r| !answered.contains(r)).collect();
+        silent.sort_unstable();
+        silent
+    }
+
     /// Fails job `token` with `e` if it is still owed (its node did not answer), waking
     /// its waiters and running its callbacks; an outcome that arrives later is dropped.
     pub(crate) fn fail_owed(&self, token: u64, e: JobError<Never>) {
