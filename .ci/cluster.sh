@@ -61,6 +61,13 @@ echo "--- main panics: the agents are stopped, mpirun ends"
 expect_abort panic "main panics on purpose"
 echo "--- a node agent dies: Open MPI 4.1 aborts the run and names the rank"
 expect_abort agent-dies "rank 1 .* exited on signal 9"
+echo "--- every node agent frozen (SIGSTOP) at exit: the run is aborted naming them, no hang in MPI_Finalize"
+expect_abort agent-frozen "ranks) \[1, 2\] did not confirm STOP"
+echo "--- ... and with a pool still open at exit holding jobs there: aborted naming them, no endless wait"
+expect_abort agent-frozen-open "ranks) \[1, 2\] hold unfinished jobs"
+expect_abort agent-frozen-drop "ranks) \[1, 2\] hold unfinished jobs of a cluster pool being shut down"
+echo "--- MPI initialized by the program before zeroproc::init(): the run ends naming the fix"
+expect_abort mpi-first "zeroproc::init() was called after MPI was initialized"
 
 echo "--- clustercrate/: the cluster as a user's crate sees it (public API only), 3 ranks"
 # Same target dir: the crates it shares with the workspace are built once.

@@ -229,10 +229,18 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
                 true
             }
             Some(false) => false,
+            // Sent to its node: its answer (the outcome `Cancelled`, or a refusal) is
+            // awaited for at most the answer wait (30 s). A node that does not answer
+            // (frozen, unreachable) leaves the job's fate unknown: false, as for a job
+            // that may run (before, cluster30: this waited for ever).
             None => {
-                self.shared.wait_until(None, || {
+                let until = Instant::now() + crate::shared::node_wait(crate::shared::ANSWER_WAIT);
+                let answered = self.shared.wait_until(Some(until), || {
                     self.slot.is_done() || self.shared.take_refusal(self.token)
                 });
+                if !answered {
+                    self.shared.report_silent(self.token, "cancel", "cancel() says false");
+                }
                 self.cancelled()
             }
         }
@@ -248,7 +256,15 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         // Done when this returns (a job revoked or killed in rank 0's own pool reports
         // through its outbox; one on a node answers over MPI).
         if self.shared.request_cancel(self.token, true) != Some(false) {
-            self.shared.wait_until(None, || self.slot.is_done());
+            // A node that does not answer within the answer wait (frozen, unreachable):
+            // the future fails `Cancelled` here, as `terminate` promises (the node kills
+            // the job if it ever reads the command); before (cluster30) this, and the drop
+            // of a `cancel_on_drop` future, waited for ever.
+            let until = Instant::now() + crate::shared::node_wait(crate::shared::ANSWER_WAIT);
+            if !self.shared.wait_until(Some(until), || self.slot.is_done()) {
+                self.shared.report_silent(self.token, "terminate", "its future fails Cancelled");
+                self.shared.fail_owed(self.token, JobError::Cancelled);
+            }
         }
         true
     }

@@ -84,7 +84,7 @@ pub fn init() {
     crate::ship::prepare_node();
     let Some((universe, threading)) = mpi::initialize_with_threading(mpi::Threading::Multiple)
     else {
-        return; // already initialized by the program itself: not ours to manage
+        mpi_came_first();
     };
     if threading != mpi::Threading::Multiple {
         eprintln!(
@@ -112,6 +112,25 @@ pub fn init() {
     }
     // SAFETY: `at_exit` is an `extern "C" fn()` that stays valid for the process's life.
     unsafe { libc::atexit(at_exit) };
+}
+
+/// MPI was initialized before `init` (by the program, or a library it called first).
+/// Under a launcher that can never work: every worker process starts by running `main`
+/// again, so each would initialize MPI as one more process of the job, and every rank would
+/// run `main` with no node agents. Before (cluster30), `init` returned as if nothing were
+/// wrong: each rank built local pools, their workers' `MPI_Init` failed and Open MPI hung
+/// the run. Ends the run now, saying what to change.
+#[cold]
+fn mpi_came_first() -> ! {
+    eprintln!(
+        "zeroproc-cluster: zeroproc::init() was called after MPI was initialized (by the \
+         program or a library it called first). Worker processes start by running main \
+         again, so they would initialize MPI too: make zeroproc::init() (or \
+         #[zeroproc::main]) the first line of main, before anything initializes MPI \
+         (zeroproc initializes it, with MPI_THREAD_MULTIPLE). Aborting the run."
+    );
+    let world = mpi::topology::SimpleCommunicator::world();
+    mpi::topology::Communicator::abort(&world, 2)
 }
 
 extern "C" fn at_exit() {
@@ -152,12 +171,45 @@ pub fn finish() {
     for r in 1..net.size() {
         net.send(r, crate::wire::TAG_CMD, crate::wire::command(crate::wire::op::STOP, &[]));
     }
-    c.receive_until_stopped(STOP_WAIT);
+    let silent = c.receive_until_stopped(crate::shared::node_wait(STOP_WAIT));
+    if !silent.is_empty() {
+        abort_for_silent_agents(&c, &silent);
+    }
     let Some(mut net) = c.net.take() else { return };
     net.flush();
     drop(net);
     drop(c.universe.take()); // MPI_Finalize
 }
+
+/// Some agents did not answer `STOP` (frozen by SIGSTOP, hung, their host unreachable):
+/// `MPI_Finalize` would wait for them for ever (Open MPI's finalize synchronizes every
+/// rank; before (cluster30), rank 0 hung there after the message below). Ends the whole
+/// run instead, naming them: `MPI_Abort` makes mpirun kill every rank and exit non-zero.
+fn abort_for_silent_agents(c: &Controller, silent: &[usize]) -> ! {
+    let wait = crate::shared::node_wait(STOP_WAIT);
+    let why = format!(
+        "did not confirm STOP within {wait:?} (frozen, hung or unreachable); MPI cannot be \
+         finalized without them"
+    );
+    abort_naming(c, silent, &why)
+}
+
+/// Ends the run (`MPI_Abort`, exit code [`SILENT_AGENTS_EXIT`]) because the node agents
+/// `silent` do not answer; `why` completes "node agents (ranks) [..] ".
+pub(crate) fn abort_naming(c: &Controller, silent: &[usize], why: &str) -> ! {
+    eprintln!(
+        "zeroproc-cluster: node agents (ranks) {silent:?} {why}, so the run is aborted \
+         (MPI_Abort, exit code {SILENT_AGENTS_EXIT})"
+    );
+    match c.net.as_ref() {
+        Some(net) => mpi::topology::Communicator::abort(net.world(), SILENT_AGENTS_EXIT),
+        // MPI is finalized (not reached: callers check `live`): nothing to abort.
+        None => std::process::exit(SILENT_AGENTS_EXIT),
+    }
+}
+
+/// The exit code a run aborted for silent agents ends with.
+const SILENT_AGENTS_EXIT: i32 = 75;
 
 /// How long [`finish`] waits for the agents' last messages.
 const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -70,6 +70,9 @@ pub use map::ClusterMap;
 #[cfg(feature = "mpi")]
 pub use pool::{ClusterBuilder, ClusterError, ClusterPool};
 #[cfg(feature = "mpi")]
+#[doc(hidden)]
+pub use shared::set_answer_wait;
+#[cfg(feature = "mpi")]
 pub use ship::{array_cache_limit, arrays_shipped, set_array_cache_limit, DEFAULT_ARRAY_CACHE};
 pub use zeroproc_sched::ReturnWhen;
 #[cfg(feature = "mpi")]

@@ -84,8 +84,9 @@ impl Controller {
     /// (the `STOP` reply) or `wait` passes, parking what arrives for the open pools (their
     /// futures get the outcomes that came; the rest fail with `Shutdown`). An agent's
     /// sends complete only once they are received, and it finalizes MPI after they have.
-    pub(crate) fn receive_until_stopped(&mut self, wait: std::time::Duration) {
-        let Some(net) = self.net.as_mut() else { return };
+    /// Returns the ranks that did not answer in time.
+    pub(crate) fn receive_until_stopped(&mut self, wait: std::time::Duration) -> Vec<usize> {
+        let Some(net) = self.net.as_mut() else { return Vec::new() };
         let routes = &mut self.routes;
         let mut stopped = vec![false; net.size()];
         stopped[0] = true;
@@ -96,8 +97,6 @@ impl Controller {
             let Some(m) = net.try_receive() else {
                 net.reap();
                 if std::time::Instant::now() > until {
-                    let left: Vec<usize> = (0..stopped.len()).filter(|&r| !stopped[r]).collect();
-                    eprintln!("zeroproc-cluster: agents {left:?} did not confirm STOP in {wait:?}");
                     break;
                 }
                 idle.pause();
@@ -114,6 +113,7 @@ impl Controller {
             }
         }
         wake.iter().filter_map(Weak::upgrade).for_each(|s| s.poke());
+        (0..stopped.len()).filter(|&r| !stopped[r]).collect()
     }
 }
 

@@ -68,11 +68,13 @@ pub mod op {
     pub const NOT_CANCELLED: u8 = 7;
     /// Reply: an error message (UTF-8).
     pub const ERROR: u8 = 8;
-    /// Is the job with token u64 running? Reply `RUNNING`: token u64, running u8.
+    /// Is the job with token u64 running? Arguments: token u64, question u64. Reply
+    /// `RUNNING`: question u64, token u64, running u8. The question's number lets rank 0
+    /// drop an answer that came after its asker stopped waiting (`shared/query.rs`).
     pub const RUNNING: u8 = 9;
-    /// The node pool `pool u64`'s worker statistics. Reply `STATS`: per worker
-    /// [`STAT_WORDS`](super::STAT_WORDS) u64 (pid, jobs done, busy ns, idle ns, bytes in,
-    /// bytes out, queued, respawns, moved away).
+    /// The node pool `pool u64`'s worker statistics. Arguments: pool u64, question u64.
+    /// Reply `STATS`: question u64, then per worker [`STAT_WORDS`](super::STAT_WORDS) u64
+    /// (pid, jobs done, busy ns, idle ns, bytes in, bytes out, queued, respawns, moved away).
     pub const STATS: u8 = 10;
 }
 

@@ -31,6 +31,11 @@ fn square(x: u64) -> u64 {
 type Check = (&'static str, fn(bool));
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("mpi-first") {
+        // A program that initializes MPI itself before zeroproc: `init` must end the run
+        // naming the fix (before, cluster30, it returned, and the run hung).
+        std::mem::forget(mpi::initialize());
+    }
     zeroproc_cluster::init();
     let _finish = zeroproc_cluster::MainGuard::new();
     let mode = std::env::args().nth(1).unwrap_or_default();
@@ -38,6 +43,13 @@ fn main() {
         "mismatch" => return mismatch(),
         "panic" => main_panics(),
         "agent-dies" => agent_dies(),
+        "agent-frozen" => return agent_frozen_at_exit(),
+        "agent-frozen-open" => return agent_frozen_under_an_open_pool(false),
+        "agent-frozen-drop" => return agent_frozen_under_an_open_pool(true),
+        "mpi-first" => {
+            let pool = pool();
+            panic!("built {:?} after MPI was initialized first", pool.nodes());
+        }
         "leaked" => return leaked_pool(std::env::args().nth(2).expect("dir"), false),
         "leaked-exit" => return leaked_pool(std::env::args().nth(2).expect("dir"), true),
         "idle" => return idle(),
@@ -48,7 +60,20 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 38] = [
+    let checks: [Check; 42] = [
+        ("a_build_names_the_nodes_that_do_not_answer", a_build_names_the_nodes_that_do_not_answer),
+        (
+            "cancel_and_terminate_return_while_a_node_is_silent",
+            cancel_and_terminate_return_while_a_node_is_silent,
+        ),
+        (
+            "terminate_resolves_the_jobs_of_a_silent_node",
+            terminate_resolves_the_jobs_of_a_silent_node,
+        ),
+        (
+            "a_late_answer_is_not_taken_for_the_next_question",
+            a_late_answer_is_not_taken_for_the_next_question,
+        ),
         ("a_failed_node_copy_is_shipped_again", a_failed_node_copy_is_shipped_again),
         ("data_that_looks_like_a_handle_is_data", data_that_looks_like_a_handle_is_data),
         ("read_only_arrays_are_shipped", read_only_arrays_are_shipped),
@@ -976,6 +1001,39 @@ fn agent_dies() {
     panic!("rank 0 was not aborted after its agent died: {r:?}");
 }
 
+/// Every node agent frozen for good (SIGSTOP) when `main` returns: the run must end with
+/// an abort naming them, not hang in `MPI_Finalize` (it did, cluster30: rank 0 waited
+/// there for ever after "agents [1, 2] did not confirm STOP"). `.ci/cluster.sh` expects
+/// the abort.
+fn agent_frozen_at_exit() {
+    let pool = pool();
+    let agents = agents_of(&pool);
+    assert!(!agents.is_empty(), "the agent-frozen mode needs node agents (mpirun -n 3)");
+    drop(pool);
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_secs(2)));
+    signal_all(&agents, libc::SIGSTOP);
+}
+
+/// Every node agent frozen for good while a pool still open at exit (leaked here), or one
+/// being dropped (`drop`), has jobs on them: the exit or the drop, which wait for such jobs
+/// as Python's do, must end with an abort naming the nodes, not wait for ever (both did,
+/// cluster30, as mpi4py.futures' exit does).
+fn agent_frozen_under_an_open_pool(drop_it: bool) {
+    let pool = pool();
+    let agents = agents_of(&pool);
+    assert!(!agents.is_empty(), "the agent-frozen-open mode needs node agents (mpirun -n 3)");
+    let fs: Vec<_> = (0..4).map(|_| pool.submit(sleep_ms, 600_000)).collect();
+    std::thread::sleep(Duration::from_millis(200)); // every job is on its node
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_secs(1)));
+    signal_all(&agents, libc::SIGSTOP);
+    std::mem::forget(fs);
+    if drop_it {
+        drop(pool);
+        panic!("the drop returned with the nodes frozen");
+    }
+    std::mem::forget(pool);
+}
+
 /// A pool with nothing to do for `ZEROPROC_IDLE_SECS` seconds (default 3), for measuring
 /// the CPU time idle node agents use (`.ci/cluster.sh` samples /proc).
 fn idle() {
@@ -1331,6 +1389,197 @@ fn agent_copies((lo, hi): (u64, u64)) -> (usize, u32) {
         })
         .count();
     (n, rank())
+}
+
+/// Creates `mark`, then waits until the file `gate` exists (at most 60 s).
+fn mark_then_gate((mark, gate): (String, String)) {
+    std::fs::write(&mark, b"").expect("marker");
+    let until = Instant::now() + Duration::from_secs(60);
+    while !std::path::Path::new(&gate).exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Sends `sig` to every process in `pids`.
+fn signal_all(pids: &BTreeSet<u32>, sig: i32) {
+    for &p in pids {
+        // SAFETY: kill has no memory preconditions; the pids are this run's node agents.
+        assert_eq!(unsafe { libc::kill(p as i32, sig) }, 0, "kill({p}, {sig})");
+    }
+}
+
+/// The pids of `pool`'s node agents (the parents of their workers); empty without agents
+/// (`mpirun -n 1`: the jobs run on rank 0's own pool, whose workers' parent is this process).
+fn agents_of(pool: &ClusterPool) -> BTreeSet<u32> {
+    let mut agents = BTreeSet::new();
+    if pool.nodes().iter().any(|n| n.0 == 0) {
+        return agents;
+    }
+    while agents.len() < pool.nodes().len() {
+        let fs: Vec<_> = (0..8).map(|i| pool.submit(agent_pid, i)).collect();
+        agents.extend(fs.into_iter().map(|f| f.result().unwrap().0));
+    }
+    agents
+}
+
+/// `build` while the nodes are frozen (SIGSTOP past the wait for their answers) fails
+/// naming them, not rank 0 (before, cluster30: "rank 0: node agents did not answer within
+/// 120 s"); resumed, they serve the next pool.
+fn a_build_names_the_nodes_that_do_not_answer(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let agents = agents_of(&pool);
+    if agents.is_empty() {
+        return; // no node agents (`mpirun -n 1`)
+    }
+    drop(pool);
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(500)));
+    signal_all(&agents, libc::SIGSTOP);
+    let r = ClusterPool::builder().workers_per_node(1).build();
+    signal_all(&agents, libc::SIGCONT);
+    zeroproc_cluster::set_answer_wait(None);
+    match r {
+        Err(ClusterError::Node { rank: 1, message }) => {
+            assert!(
+                message.contains("ranks [1, 2]") && message.contains("did not answer"),
+                "{message}"
+            )
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("frozen nodes built a pool"),
+    }
+    let next = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    assert_eq!(next.submit(square, 4).result(), Ok(16));
+}
+
+/// Runs `f` on a thread; panics naming `what` if it has not returned within 20 s.
+fn returns<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("{what} hangs"))
+}
+
+/// `cancel()` and `terminate()` of a job whose node is frozen (SIGSTOP past the answer
+/// wait): they return (Python's never block); `terminate()`'s future is then done
+/// (`Cancelled`, as it promises), `cancel()` says false (the job's fate is unknown). Before
+/// (cluster30) both waited for the node's answer for ever, and so did dropping a
+/// `cancel_on_drop` future.
+fn cancel_and_terminate_return_while_a_node_is_silent(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let agents = agents_of(&pool);
+    if agents.is_empty() {
+        return; // no node agents (`mpirun -n 1`)
+    }
+    let fs: Vec<_> = (0..6).map(|_| pool.submit(sleep_ms, 600_000)).collect();
+    let dropped = pool.submit(sleep_ms, 600_000).cancel_on_drop();
+    std::thread::sleep(Duration::from_millis(200)); // every job is on its node
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(300)));
+    signal_all(&agents, libc::SIGSTOP);
+    let fs = Arc::new(fs);
+    let f2 = fs.clone();
+    let cancelled = returns("cancel()", move || f2[0].cancel());
+    let f2 = fs.clone();
+    let terminated = returns("terminate()", move || f2[1].terminate());
+    returns("dropping a cancel_on_drop future", move || drop(dropped));
+    signal_all(&agents, libc::SIGCONT);
+    zeroproc_cluster::set_answer_wait(None);
+    assert!(!cancelled, "cancel() promised a job whose node did not answer");
+    assert!(terminated && fs[1].done(), "terminate() left its future pending");
+    assert_eq!(fs[1].exception_kind(), Some(zeroproc_sched::JobErrorKind::Cancelled));
+    pool.terminate();
+    assert!(fs.iter().all(|f| f.done()));
+}
+
+/// `terminate` while every node is frozen (SIGSTOP past the wait for their answers): when
+/// it returns every future is done (`Cancelled`, as `terminate` promises), none waits for
+/// ever; resumed, the nodes kill those jobs and serve the next pool. Before (cluster30),
+/// `terminate` returned with the silent nodes' futures pending, and `result()` on them
+/// never returned.
+fn terminate_resolves_the_jobs_of_a_silent_node(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let agents = agents_of(&pool);
+    if agents.is_empty() {
+        return; // no node agents (`mpirun -n 1`)
+    }
+    let fs: Vec<_> = (0..6).map(|_| pool.submit(sleep_ms, 600_000)).collect();
+    std::thread::sleep(Duration::from_millis(200)); // every job is on its node
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(300)));
+    signal_all(&agents, libc::SIGSTOP);
+    pool.terminate();
+    signal_all(&agents, libc::SIGCONT);
+    zeroproc_cluster::set_answer_wait(None);
+    for f in fs {
+        assert!(f.done(), "terminate returned with a silent node's future pending");
+        assert_eq!(f.result(), Err(JobError::Cancelled));
+    }
+    drop(pool);
+    let next = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let ranks: BTreeSet<u32> =
+        next.map(where_am_i, 0..40).map(|r| r.unwrap().1).collect::<BTreeSet<_>>();
+    assert_eq!(ranks.len(), next.nodes().len(), "the resumed nodes serve: {ranks:?}");
+}
+
+/// A node that answers a question (`stats`, `running`) after rank 0 stopped waiting (the
+/// agents frozen with SIGSTOP past the answer wait, then resumed): its late answer must not
+/// be taken for the next question's. Before (cluster30), the next `node_stats` took the
+/// late reply as well as the new ones (rank 1 listed twice, or rank 2 missing) and the next
+/// `running()` took the late "queued" answer for a job that had started.
+fn a_late_answer_is_not_taken_for_the_next_question(launched: bool) {
+    if !launched {
+        return;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let ranks: Vec<usize> = pool.nodes().iter().map(|n| n.0).collect();
+    let agents = agents_of(&pool);
+    if agents.is_empty() {
+        return; // no node agents (`mpirun -n 1`)
+    }
+    let dir = std::env::temp_dir();
+    let name = |what: &str| {
+        dir.join(format!("zeroproc-late-{what}-{}", std::process::id()))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (gate1, gate2, mark, unused) = (name("gate1"), name("gate2"), name("mark"), name("unused"));
+    // One blocked job per worker, then `x`, queued behind one of them.
+    let hold: Vec<_> = ranks
+        .iter()
+        .map(|_| pool.submit(gate_then_mark, (gate1.clone(), unused.clone())))
+        .collect();
+    let x = pool.submit(mark_then_gate, (mark.clone(), gate2.clone()));
+    std::thread::sleep(Duration::from_millis(200)); // everything is on its node
+    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(300)));
+    signal_all(&agents, libc::SIGSTOP);
+    let frozen = pool.node_stats();
+    let was_running = x.running();
+    signal_all(&agents, libc::SIGCONT);
+    assert!(frozen.is_empty(), "frozen nodes answered: {:?}", frozen.len());
+    assert!(!was_running, "a frozen node answered that x runs");
+    std::thread::sleep(Duration::from_millis(300)); // the late answers arrive
+    std::fs::write(&gate1, b"").unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while !std::path::Path::new(&mark).exists() {
+        assert!(Instant::now() < until, "x never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(x.running(), "x runs (it made its mark), but running() took a late answer");
+    let after: Vec<usize> = pool.node_stats().iter().map(|s| s.0).collect();
+    zeroproc_cluster::set_answer_wait(None);
+    assert_eq!(after, ranks, "each node's statistics once, its current ones");
+    std::fs::write(&gate2, b"").unwrap();
+    assert_eq!(x.result(), Ok(()));
+    hold.into_iter().for_each(|f| assert_eq!(f.result(), Ok(())));
+    for f in [gate1, gate2, mark, unused] {
+        let _ = std::fs::remove_file(f);
+    }
 }
 
 /// The node agent running this job (its worker's parent), and the rank.

@@ -153,13 +153,15 @@ impl Agent {
             }
             op::RUNNING => {
                 let running = self.pools.get(&pool_of(word)).is_some_and(|p| p.running(word));
-                let mut r = word.to_le_bytes().to_vec();
+                let mut r = question(rest);
+                r.extend_from_slice(&word.to_le_bytes());
                 r.push(u8::from(running));
                 self.reply(op::RUNNING, pool_of(word), &r);
             }
             op::STATS => {
-                let s = self.pools.get(&word).map(NodePool::stats).unwrap_or_default();
-                self.reply(op::STATS, word, &s);
+                let mut r = question(rest);
+                r.extend(self.pools.get(&word).map(NodePool::stats).unwrap_or_default());
+                self.reply(op::STATS, word, &r);
             }
             op::SHUTDOWN | op::TERMINATE => {
                 // The reply carries the pool's last statistics (`stats()` after shutdown).
@@ -204,4 +206,10 @@ impl Agent {
             Err(m) => self.reply(op::ERROR, pool, m.as_bytes()),
         }
     }
+}
+
+/// The question number (the first u64 after the command's first word) that an answer to
+/// `RUNNING` or `STATS` starts with.
+fn question(rest: &[u8]) -> Vec<u8> {
+    rest.get(..8).unwrap_or(&[0; 8]).to_vec()
 }

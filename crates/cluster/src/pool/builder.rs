@@ -480,7 +480,8 @@ fn start_agents(
     }
     send_all(op::BUILD, &args, &mut (1..size));
     let (mut built, mut failed) = (Vec::new(), None);
-    let until = Instant::now() + BUILD_WAIT;
+    let wait = crate::shared::node_wait(BUILD_WAIT);
+    let until = Instant::now() + wait;
     let mut idle = Idle::default();
     let mut msgs = Vec::new();
     while built.len() < size - 1 && failed.is_none() {
@@ -513,9 +514,16 @@ fn start_agents(
         if got {
             idle.active();
         } else if Instant::now() > until {
+            // Named by the silent ranks (before, cluster30: "rank 0: node agents did not
+            // answer within 120 s", as if rank 0 had failed).
+            let silent: Vec<usize> =
+                (1..size).filter(|r| !built.iter().any(|b: &(usize, _, _)| b.0 == *r)).collect();
             failed = Some(ClusterError::Node {
-                rank: 0,
-                message: "node agents did not answer within 120 s".into(),
+                rank: silent[0],
+                message: format!(
+                    "node agents (ranks {silent:?}) did not answer the pool's build within \
+                     {wait:?} (frozen, hung or unreachable)"
+                ),
             });
         } else {
             idle.pause();

@@ -11,6 +11,7 @@
 use crate::shared::Shared;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 
 struct Entry {
     shared: Weak<Shared>,
@@ -46,7 +47,33 @@ pub(crate) fn finish_live_cluster_pools() {
         // Release: pairs with the Acquire in `submit` (as `ClusterPool::close`).
         shared.closed.store(true, Ordering::Release);
         if !std::thread::panicking() {
-            shared.wait_until(None, || shared.owed() == 0);
+            wait_or_abort(&shared, "still open at exit");
+        }
+    }
+}
+
+/// Waits until none of the pool's jobs is owed. Every answer wait (30 s) without that, the
+/// nodes owing jobs are asked a question: if one does not answer (frozen, hung,
+/// unreachable) its jobs can never finish, and the run is aborted naming it, as Open MPI
+/// aborts it when a node agent dies — before (cluster30) the exit and a pool's shutdown
+/// waited for ever, as mpi4py.futures' do with a frozen worker. `state` says what the pool
+/// is doing, for the message.
+pub(crate) fn wait_or_abort(shared: &Shared, state: &str) {
+    loop {
+        let wait = crate::shared::node_wait(crate::shared::ANSWER_WAIT);
+        if shared.wait_until(Some(Instant::now() + wait), || shared.owed() == 0) {
+            return;
+        }
+        let silent = shared.silent_owing_ranks();
+        if silent.is_empty() {
+            continue; // the nodes answer: their jobs are long, not lost
+        }
+        if let Some(c) = crate::launch::controller() {
+            let why = format!(
+                "hold unfinished jobs of a cluster pool {state} and did not answer within \
+                 {wait:?} (frozen, hung or unreachable); those jobs cannot finish"
+            );
+            crate::launch::abort_naming(&c, &silent, &why);
         }
     }
 }

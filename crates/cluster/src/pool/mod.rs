@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{self, Header};
 use zeroproc_sched::{JobError, Message, Never, PoolStats, Shutdown};
 
+/// How long ending a pool (shutdown's or terminate's last step) waits for the agents'
+/// answers; a node that does not answer by then (frozen, unreachable) is left behind, and
+/// after `terminate` its unfinished jobs fail with `Cancelled` (`fail_unanswered`).
+const END_WAIT: Duration = Duration::from_secs(60);
+
 mod builder;
 mod live;
 mod submit;
@@ -203,6 +208,11 @@ impl ClusterPool {
             return self.shared.owed() == 0;
         }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if deadline.is_none() {
+            // Waits as Python's `shutdown(wait=True)`, but a node that owes jobs and stops
+            // answering (frozen, hung) aborts the run naming it, as a dead one does.
+            live::wait_or_abort(&self.shared, "being shut down");
+        }
         if !self.shared.wait_until(deadline, || self.shared.owed() == 0) {
             self.terminate();
             return false;
@@ -223,6 +233,25 @@ impl ClusterPool {
         self.end(op::TERMINATE);
         self.shared
             .wait_until(Some(Instant::now() + Duration::from_secs(5)), || self.shared.owed() == 0);
+        self.fail_unanswered();
+    }
+
+    /// After `terminate`: jobs a node still owes (it did not answer the terminate: frozen,
+    /// or its host unreachable) fail with `Cancelled`, as `terminate` promises, so no future
+    /// waits for ever; the node kills them if it ever reads the terminate. Before
+    /// (cluster30), with a node frozen by SIGSTOP, `terminate` returned with its futures
+    /// pending and `result()` on them never returned.
+    fn fail_unanswered(&self) {
+        let mut st = self.shared.lock();
+        let (n, ranks) = self.shared.fail_agents_jobs(&mut st, JobError::Cancelled);
+        self.shared.unlock(st); // their callbacks
+        if n > 0 {
+            eprintln!(
+                "zeroproc-cluster: ranks {ranks:?} did not answer the pool's terminate; their \
+                 {n} unfinished jobs fail with Cancelled"
+            );
+            self.shared.poke(); // wake the threads waiting on them
+        }
     }
 
     fn close(&self) {
@@ -260,7 +289,7 @@ impl ClusterPool {
             }
             let mut answered = 0;
             let mut idle = Idle::default();
-            let until = Instant::now() + Duration::from_secs(60);
+            let until = Instant::now() + crate::shared::node_wait(END_WAIT);
             while answered < agents.len() && Instant::now() < until {
                 self.shared.progress();
                 let replies = self.shared.take_replies(op::SHUTDOWN);

@@ -32,6 +32,8 @@ mod query;
 mod waiting;
 
 pub(crate) use progress::waiting_for;
+pub use query::set_answer_wait;
+pub(crate) use query::{node_wait, ANSWER_WAIT};
 
 use crate::launch;
 use crate::outbox::Outbox;
@@ -123,6 +125,9 @@ pub(crate) struct State {
     refused: HashSet<u64>,
     /// Replies to commands: (rank, opcode, arguments).
     replies: Vec<(usize, u8, Vec<u8>)>,
+    /// Questions (`RUNNING`, `STATS`) whose askers still wait, by number: a reply to any
+    /// other question came after its asker gave up and is dropped (`query.rs`).
+    asked: HashSet<u64>,
     after: Vec<Arc<dyn Dest>>,
     /// Jobs being taken back from a busy node (`rebalance`).
     stealing: HashSet<u64>,
@@ -221,6 +226,7 @@ impl Shared {
                 next_token: (id << wire::POOL_SHIFT) | 1,
                 refused: HashSet::new(),
                 replies: Vec::new(),
+                asked: HashSet::new(),
                 after: Vec::new(),
                 stealing: HashSet::new(),
                 cancel_asked: HashSet::new(),
@@ -716,23 +722,47 @@ impl Shared {
         }
     }
 
-    /// Takes the first reply with opcode `code` whose arguments `pick` accepts.
-    pub(crate) fn take_reply_where(
-        &self,
-        code: u8,
-        pick: impl Fn(&Vec<u8>) -> bool,
-    ) -> Option<Vec<u8>> {
-        let mut st = self.lock();
-        let i = st.replies.iter().position(|r| r.1 == code && pick(&r.2))?;
-        Some(st.replies.remove(i).2)
-    }
-
     /// Takes the replies with opcode `code` received so far: (rank, arguments).
     pub(crate) fn take_replies(&self, code: u8) -> Vec<(usize, Vec<u8>)> {
         let mut st = self.lock();
         let (mine, rest) = std::mem::take(&mut st.replies).into_iter().partition(|r| r.1 == code);
         st.replies = rest;
         mine.into_iter().map(|(rank, _, args): (usize, u8, Vec<u8>)| (rank, args)).collect()
+    }
+
+    /// Opens question `q` (its answers will be kept until [`close_question`](Self::close_question)).
+    pub(crate) fn open_question(&self, q: u64) {
+        self.lock().asked.insert(q);
+    }
+
+    /// Closes question `q`: answers to it that arrive later are dropped.
+    pub(crate) fn close_question(&self, q: u64) {
+        self.lock().asked.remove(&q);
+    }
+
+    /// Takes the answers with opcode `code` to question `q` received so far, as (rank,
+    /// arguments after the question number), and drops those to closed questions (their
+    /// askers gave up waiting: a node that answered late). Answers to other open questions
+    /// stay for their askers.
+    pub(crate) fn take_answers(&self, code: u8, q: u64) -> Vec<(usize, Vec<u8>)> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let mut mine = Vec::new();
+        let number = |a: &[u8]| a.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8")));
+        st.replies.retain_mut(|(rank, op, args)| {
+            if *op != code {
+                return true;
+            }
+            match number(args) {
+                Some(n) if n == q => {
+                    mine.push((*rank, args.split_off(8)));
+                    false
+                }
+                Some(n) => st.asked.contains(&n),
+                None => false,
+            }
+        });
+        mine
     }
 
     /// Jobs owed (queued here or in flight on a target).

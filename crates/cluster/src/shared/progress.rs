@@ -9,7 +9,7 @@ use rkyv::util::AlignedVec;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use zeroproc_sched::JobError;
+use zeroproc_sched::{JobError, Never};
 
 thread_local! {
     /// The `Shared` (by address) whose progress thread this is, if any.
@@ -181,7 +181,7 @@ impl Shared {
         }
         if finished {
             // After the outcomes that arrived before the end: those jobs have their results.
-            n += self.fail_agents_jobs(st);
+            n += self.fail_agents_jobs(st, JobError::Shutdown).0;
         }
         if n > 0 && !(st.queue.is_empty() && st.local_queue.is_empty()) {
             self.drain_queue(st);
@@ -246,10 +246,17 @@ impl Shared {
         n
     }
 
-    /// The cluster was finished (`launch::finish`: MPI is gone) under this pool: every job
-    /// owed by a node agent, or waiting for one, fails with `Shutdown` (none will answer).
+    /// Fails with `e` every job owed by a node agent, or waiting for one, and returns the
+    /// ranks of the agents that owed some. For when none will answer: the cluster was
+    /// finished under this pool (`launch::finish`: MPI is gone; `Shutdown`), or `terminate`
+    /// got no answer from a node (`Cancelled`). An outcome that arrives later is dropped
+    /// (its token is no longer owed: `resolve`). Returns (jobs failed, ranks).
     #[cold]
-    fn fail_agents_jobs(&self, st: &mut State) -> usize {
+    pub(crate) fn fail_agents_jobs(
+        &self,
+        st: &mut State,
+        e: JobError<Never>,
+    ) -> (usize, Vec<usize>) {
         let agent = |k: u64, t: Option<usize>, st: &State| match t {
             Some(t) => matches!(st.targets[t].via, Via::Agent(_)),
             None => !st.local_queue.contains(k),
@@ -259,17 +266,24 @@ impl Shared {
         st.queue.clear();
         st.stealing.clear();
         st.cancel_asked.clear();
+        let mut ranks = Vec::new();
         for t in &tokens {
             let mut o = st.owed.remove(t).expect("listed");
             st.unkeep(&mut o);
             if let Some(i) = o.target {
                 st.targets[i].in_flight -= 1;
+                if let Via::Agent(r) = st.targets[i].via {
+                    if !ranks.contains(&r) {
+                        ranks.push(r);
+                    }
+                }
             }
-            if o.dest.complete(o.index, Err(JobError::Shutdown)) {
+            if o.dest.complete(o.index, Err(e.clone())) {
                 st.after.push(o.dest);
             }
         }
-        tokens.len()
+        ranks.sort_unstable();
+        (tokens.len(), ranks)
     }
 
     /// Wakes the threads sleeping on this pool's outcomes, if any, to poll (messages for
