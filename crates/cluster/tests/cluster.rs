@@ -1010,8 +1010,7 @@ fn agent_frozen_at_exit() {
     let agents = agents_of(&pool);
     assert!(!agents.is_empty(), "the agent-frozen mode needs node agents (mpirun -n 3)");
     drop(pool);
-    zeroproc_cluster::set_answer_wait(Some(Duration::from_secs(2)));
-    signal_all(&agents, libc::SIGSTOP);
+    freeze(&agents, Duration::from_secs(2));
 }
 
 /// Every node agent frozen for good while a pool still open at exit (leaked here), or one
@@ -1024,8 +1023,7 @@ fn agent_frozen_under_an_open_pool(drop_it: bool) {
     assert!(!agents.is_empty(), "the agent-frozen-open mode needs node agents (mpirun -n 3)");
     let fs: Vec<_> = (0..4).map(|_| pool.submit(sleep_ms, 600_000)).collect();
     std::thread::sleep(Duration::from_millis(200)); // every job is on its node
-    zeroproc_cluster::set_answer_wait(Some(Duration::from_secs(1)));
-    signal_all(&agents, libc::SIGSTOP);
+    freeze(&agents, Duration::from_secs(1));
     std::mem::forget(fs);
     if drop_it {
         drop(pool);
@@ -1408,6 +1406,29 @@ fn signal_all(pids: &BTreeSet<u32>, sig: i32) {
     }
 }
 
+/// A pool of one worker per node and its node agents' pids; `None` without node agents
+/// (not launched, or `mpirun -n 1`).
+fn pool_and_agents(launched: bool) -> Option<(ClusterPool, BTreeSet<u32>)> {
+    if !launched {
+        return None;
+    }
+    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let agents = agents_of(&pool);
+    (!agents.is_empty()).then_some((pool, agents))
+}
+
+/// Stops the node agents (SIGSTOP), rank 0 waiting `answer_wait` for their answers.
+fn freeze(agents: &BTreeSet<u32>, answer_wait: Duration) {
+    zeroproc_cluster::set_answer_wait(Some(answer_wait));
+    signal_all(agents, libc::SIGSTOP);
+}
+
+/// Resumes the node agents (SIGCONT) and the default answer wait.
+fn thaw(agents: &BTreeSet<u32>) {
+    signal_all(agents, libc::SIGCONT);
+    zeroproc_cluster::set_answer_wait(None);
+}
+
 /// The pids of `pool`'s node agents (the parents of their workers); empty without agents
 /// (`mpirun -n 1`: the jobs run on rank 0's own pool, whose workers' parent is this process).
 fn agents_of(pool: &ClusterPool) -> BTreeSet<u32> {
@@ -1426,20 +1447,11 @@ fn agents_of(pool: &ClusterPool) -> BTreeSet<u32> {
 /// naming them, not rank 0 (before, cluster30: "rank 0: node agents did not answer within
 /// 120 s"); resumed, they serve the next pool.
 fn a_build_names_the_nodes_that_do_not_answer(launched: bool) {
-    if !launched {
-        return;
-    }
-    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
-    let agents = agents_of(&pool);
-    if agents.is_empty() {
-        return; // no node agents (`mpirun -n 1`)
-    }
+    let Some((pool, agents)) = pool_and_agents(launched) else { return };
     drop(pool);
-    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(500)));
-    signal_all(&agents, libc::SIGSTOP);
+    freeze(&agents, Duration::from_millis(500));
     let r = ClusterPool::builder().workers_per_node(1).build();
-    signal_all(&agents, libc::SIGCONT);
-    zeroproc_cluster::set_answer_wait(None);
+    thaw(&agents);
     match r {
         Err(ClusterError::Node { rank: 1, message }) => {
             assert!(
@@ -1467,27 +1479,18 @@ fn returns<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static
 /// (cluster30) both waited for the node's answer for ever, and so did dropping a
 /// `cancel_on_drop` future.
 fn cancel_and_terminate_return_while_a_node_is_silent(launched: bool) {
-    if !launched {
-        return;
-    }
-    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
-    let agents = agents_of(&pool);
-    if agents.is_empty() {
-        return; // no node agents (`mpirun -n 1`)
-    }
+    let Some((pool, agents)) = pool_and_agents(launched) else { return };
     let fs: Vec<_> = (0..6).map(|_| pool.submit(sleep_ms, 600_000)).collect();
     let dropped = pool.submit(sleep_ms, 600_000).cancel_on_drop();
     std::thread::sleep(Duration::from_millis(200)); // every job is on its node
-    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(300)));
-    signal_all(&agents, libc::SIGSTOP);
+    freeze(&agents, Duration::from_millis(300));
     let fs = Arc::new(fs);
     let f2 = fs.clone();
     let cancelled = returns("cancel()", move || f2[0].cancel());
     let f2 = fs.clone();
     let terminated = returns("terminate()", move || f2[1].terminate());
     returns("dropping a cancel_on_drop future", move || drop(dropped));
-    signal_all(&agents, libc::SIGCONT);
-    zeroproc_cluster::set_answer_wait(None);
+    thaw(&agents);
     assert!(!cancelled, "cancel() promised a job whose node did not answer");
     assert!(terminated && fs[1].done(), "terminate() left its future pending");
     assert_eq!(fs[1].exception_kind(), Some(zeroproc_sched::JobErrorKind::Cancelled));
@@ -1501,21 +1504,12 @@ fn cancel_and_terminate_return_while_a_node_is_silent(launched: bool) {
 /// `terminate` returned with the silent nodes' futures pending, and `result()` on them
 /// never returned.
 fn terminate_resolves_the_jobs_of_a_silent_node(launched: bool) {
-    if !launched {
-        return;
-    }
-    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
-    let agents = agents_of(&pool);
-    if agents.is_empty() {
-        return; // no node agents (`mpirun -n 1`)
-    }
+    let Some((pool, agents)) = pool_and_agents(launched) else { return };
     let fs: Vec<_> = (0..6).map(|_| pool.submit(sleep_ms, 600_000)).collect();
     std::thread::sleep(Duration::from_millis(200)); // every job is on its node
-    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(300)));
-    signal_all(&agents, libc::SIGSTOP);
+    freeze(&agents, Duration::from_millis(300));
     pool.terminate();
-    signal_all(&agents, libc::SIGCONT);
-    zeroproc_cluster::set_answer_wait(None);
+    thaw(&agents);
     for f in fs {
         assert!(f.done(), "terminate returned with a silent node's future pending");
         assert_eq!(f.result(), Err(JobError::Cancelled));
@@ -1533,15 +1527,8 @@ fn terminate_resolves_the_jobs_of_a_silent_node(launched: bool) {
 /// late reply as well as the new ones (rank 1 listed twice, or rank 2 missing) and the next
 /// `running()` took the late "queued" answer for a job that had started.
 fn a_late_answer_is_not_taken_for_the_next_question(launched: bool) {
-    if !launched {
-        return;
-    }
-    let pool = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    let Some((pool, agents)) = pool_and_agents(launched) else { return };
     let ranks: Vec<usize> = pool.nodes().iter().map(|n| n.0).collect();
-    let agents = agents_of(&pool);
-    if agents.is_empty() {
-        return; // no node agents (`mpirun -n 1`)
-    }
     let dir = std::env::temp_dir();
     let name = |what: &str| {
         dir.join(format!("zeroproc-late-{what}-{}", std::process::id()))
@@ -1556,8 +1543,7 @@ fn a_late_answer_is_not_taken_for_the_next_question(launched: bool) {
         .collect();
     let x = pool.submit(mark_then_gate, (mark.clone(), gate2.clone()));
     std::thread::sleep(Duration::from_millis(200)); // everything is on its node
-    zeroproc_cluster::set_answer_wait(Some(Duration::from_millis(300)));
-    signal_all(&agents, libc::SIGSTOP);
+    freeze(&agents, Duration::from_millis(300));
     let frozen = pool.node_stats();
     let was_running = x.running();
     signal_all(&agents, libc::SIGCONT);
