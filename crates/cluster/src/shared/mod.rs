@@ -170,6 +170,41 @@ impl State {
         }
         r
     }
+
+    /// Fails owed job `token` with `e` (its destination is completed after the lock, from
+    /// `after`); an outcome that arrives later is dropped (the token is no longer owed:
+    /// `resolve`). Returns the rank of the node agent it was sent to, if any; `None` also
+    /// when it is not owed.
+    fn fail_owed(&mut self, token: u64, e: JobError<Never>) -> Option<usize> {
+        let mut o = self.owed.remove(&token)?;
+        self.unkeep(&mut o);
+        let rank = o.target.and_then(|i| {
+            self.targets[i].in_flight -= 1;
+            match self.targets[i].via {
+                Via::Agent(r) => Some(r),
+                Via::Local(_) => None,
+            }
+        });
+        if o.dest.complete(o.index, Err(e)) {
+            self.after.push(o.dest);
+        }
+        rank
+    }
+
+    /// The ranks of the node agents that owe jobs, in order.
+    fn owing_agents(&self) -> Vec<usize> {
+        let mut ranks: Vec<usize> = self
+            .owed
+            .values()
+            .filter_map(|o| match self.targets[o.target?].via {
+                Via::Agent(r) => Some(r),
+                Via::Local(_) => None,
+            })
+            .collect();
+        ranks.sort_unstable();
+        ranks.dedup();
+        ranks
+    }
 }
 
 pub(crate) struct Shared {

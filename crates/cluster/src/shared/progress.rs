@@ -266,23 +266,10 @@ impl Shared {
         st.queue.clear();
         st.stealing.clear();
         st.cancel_asked.clear();
-        let mut ranks = Vec::new();
-        for t in &tokens {
-            let mut o = st.owed.remove(t).expect("listed");
-            st.unkeep(&mut o);
-            if let Some(i) = o.target {
-                st.targets[i].in_flight -= 1;
-                if let Via::Agent(r) = st.targets[i].via {
-                    if !ranks.contains(&r) {
-                        ranks.push(r);
-                    }
-                }
-            }
-            if o.dest.complete(o.index, Err(e.clone())) {
-                st.after.push(o.dest);
-            }
-        }
+        let mut ranks: Vec<usize> =
+            tokens.iter().filter_map(|&t| st.fail_owed(t, e.clone())).collect();
         ranks.sort_unstable();
+        ranks.dedup();
         (tokens.len(), ranks)
     }
 

@@ -167,18 +167,7 @@ impl Shared {
     /// The node agents that owe jobs of this pool and do not answer a `STATS` question
     /// within the answer wait (a live agent answers one at once, however long its jobs).
     pub(crate) fn silent_owing_ranks(&self) -> Vec<usize> {
-        let owing: Vec<usize> = {
-            let st = self.lock();
-            let mut ranks = Vec::new();
-            for t in st.owed.values().filter_map(|o| o.target) {
-                if let Via::Agent(r) = st.targets[t].via {
-                    if !ranks.contains(&r) {
-                        ranks.push(r);
-                    }
-                }
-            }
-            ranks
-        };
+        let owing = self.lock().owing_agents();
         if owing.is_empty() || !launch::live() {
             return Vec::new();
         }
@@ -195,15 +184,7 @@ impl Shared {
         st.queue.remove(token);
         st.stealing.remove(&token);
         st.cancel_asked.remove(&token);
-        if let Some(mut o) = st.owed.remove(&token) {
-            st.unkeep(&mut o);
-            if let Some(t) = o.target {
-                st.targets[t].in_flight -= 1;
-            }
-            if o.dest.complete(o.index, Err(e)) {
-                st.after.push(o.dest);
-            }
-        }
+        st.fail_owed(token, e);
         self.unlock(st);
         self.poke();
     }
