@@ -577,7 +577,8 @@ fn create_segment(n: usize, cap: usize) -> Result<(Arc<Segment>, SegmentMap), Bu
         ))
     })?;
     let seg = SegmentBuilder::new(POOL_LAYOUT, map.data_len())
-        .populate(false) // in `start_supervisor`, while the workers start
+        // Pages allocated where first touched, not here (see `start_supervisor`).
+        .reserve_later()
         .create_with(|seg| {
             let p = seg.data().cast::<PoolHeader>();
             // SAFETY: the data region is fresh, zeroed, 256-byte aligned and large
@@ -624,11 +625,13 @@ fn start_supervisor(shared: &Arc<Shared>, launch: Launch) -> Result<JoinHandle<(
         .spawn(move || supervisor::run(s2, launch, tx))
         .map_err(BuildError::Spawn)?;
     *shared.supervisor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle.thread().clone());
-    // While the supervisor spawns the workers (an exec takes milliseconds), map the
-    // segment's pages here instead of before the spawns (0.5 ms of the start) or on the
-    // first jobs (a fault per ring page on the first lap: W1's p99). Not supported
-    // (kernel < 5.14): they fault in on first use.
-    let _ = shared.seg.populate();
+    // The pool segment's pages are not allocated nor mapped ahead (`reserve_later`): each
+    // comes where a job first touches it. Allocating its 1.3 MiB took 0.36 ms before the
+    // first spawn, and mapping it (`MADV_POPULATE_WRITE`) 0.45 ms more — done here while
+    // the supervisor spawned, it held the address space's lock that the supervisor's own
+    // start and each spawn wait for; done later on two CPUs, it delayed the first result
+    // as much. Start → first result 4.1–4.5 → 1.7–1.9 ms; the price is a page fault every
+    // 64 tiny jobs in a ring's first lap (docs/performance.md, "Pool start").
     match rx.recv() {
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => {

@@ -182,13 +182,18 @@ pub(crate) fn fs_available(dir: &Path) -> u64 {
     st.f_bavail as u64 * st.f_frsize as u64
 }
 
-/// Sizes the file and reserves every page now, so running out of space is an error here
-/// and never a SIGBUS on first touch.
-pub(crate) fn reserve(fd: &OwnedFd, len: u64) -> Result<(), CreateError> {
+/// Sets the file's size to `len` bytes (no page allocated).
+pub(crate) fn size(fd: &OwnedFd, len: u64) -> Result<(), CreateError> {
     // SAFETY: `fd` is a valid descriptor we own.
     if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
         return Err(CreateError::Io("ftruncate", last_err()));
     }
+    Ok(())
+}
+
+/// Allocates the file's first `len` bytes now (tmpfs pages, zeroed), so running out of
+/// space is an error here and never a SIGBUS on first touch.
+pub(crate) fn allocate(fd: &OwnedFd, len: u64) -> Result<(), CreateError> {
     // SAFETY: `fd` is a valid descriptor; mode 0 allocates the range (tmpfs supports it).
     let r = unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, len as libc::off_t) };
     if r != 0 {
