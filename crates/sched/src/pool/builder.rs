@@ -277,7 +277,10 @@ impl PoolBuilder {
     /// Bytes of each worker's submission and completion ring (a power of two, default
     /// 256 KiB). A job's arguments or a result larger than about half of it does not fit
     /// a ring record and goes through the [`spill_heap`](Self::spill_heap) instead (slower:
-    /// one more copy); raise this when many jobs carry tens of KiB each.
+    /// one more copy); raise this when many jobs carry tens of KiB each. A ring's memory is
+    /// allocated page by page as records first reach it, not at `build()`: a large capacity
+    /// costs address space until jobs use it (two workers with 64 MiB rings build in ~2 ms
+    /// and hold no ring memory yet).
     ///
     /// ```
     /// zeroproc_sched::init();
