@@ -280,7 +280,7 @@ impl PoolBuilder {
     /// one more copy); raise this when many jobs carry tens of KiB each. A ring's memory is
     /// allocated page by page as records first reach it, not at `build()`: a large capacity
     /// costs address space until jobs use it (two workers with 64 MiB rings build in ~2 ms
-    /// and hold no ring memory yet). The price is a page fault (a few µs) every ~64 tiny
+    /// and hold no ring memory yet). The price is a page fault (a few µs) every ~80 tiny
     /// jobs in each ring's first lap: a program that needs its p99 from the first job on
     /// runs a lap of warm-up jobs (about 5,000 tiny ones per worker at the default size).
     ///
