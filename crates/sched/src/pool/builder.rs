@@ -636,7 +636,7 @@ fn start_supervisor(shared: &Arc<Shared>, launch: Launch) -> Result<JoinHandle<(
     // the supervisor spawned, it held the address space's lock that the supervisor's own
     // start and each spawn wait for; done later on two CPUs, it delayed the first result
     // as much. Start → first result 4.1–4.5 → 1.7–1.9 ms; the price is a page fault every
-    // 64 tiny jobs in a ring's first lap (docs/performance.md, "Pool start").
+    // ~80 tiny jobs in a ring's first lap (docs/performance.md, "Pool start").
     match rx.recv() {
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => {
