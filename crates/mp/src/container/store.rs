@@ -66,6 +66,9 @@ impl Store {
         let mut failed = None;
         let seg = SegmentBuilder::new(layout(id.kind), data_len)
             .max_data_len(max_data_len)
+            // Heap pages come as entries reach them (creating a dict took 80 µs, most of
+            // it allocating and mapping its first 64 KiB of heap).
+            .reserve_later()
             .create_with(|s| {
                 if let Err(e) = init(s, id, heap_off, heap_len, heap_max) {
                     failed = Some(e);

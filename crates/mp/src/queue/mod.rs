@@ -194,10 +194,11 @@ impl<T: Message> QueueBuilder<T> {
         };
         let mut ring = None;
         let map = Mapping::create(&plan, |seg, geo| {
-            // SAFETY: the segment is fresh and its id not handed out yet; the region at
-            // `ring_off[0]` was sized for this ring and nothing else uses it.
+            // SAFETY: the segment is fresh (zero: `Mapping::create` wrote only its header
+            // before) and its id not handed out yet; the region at `ring_off[0]` was sized
+            // for this ring and nothing else uses it.
             let r = unsafe {
-                mpmc::Ring::create_in(
+                mpmc::Ring::create_in_zeroed(
                     seg.clone(),
                     Offset::new(geo.ring_off[0]),
                     capacity,

@@ -26,18 +26,23 @@ fn geometry(capacity: usize, slot_size: usize) -> Result<Geometry, CreateError> 
     })
 }
 
-/// Writes a fresh ring of geometry `geo` at `base` and publishes it.
+/// Writes a fresh ring of geometry `geo` at `base` and publishes it. `zeroed`: the slots'
+/// bytes are known to be zero (fresh memory), which is what an EMPTY slot is: they are not
+/// written, and their pages are not touched until values reach them.
 ///
 /// # Safety
 /// `base` is valid for writes of `geo.region_size()` bytes, aligned to [`REGION_ALIGN`],
-/// and nothing else (in any process) accesses those bytes until this returns.
-unsafe fn init_region(base: *mut u8, geo: Geometry) {
+/// nothing else (in any process) accesses those bytes until this returns, and if `zeroed`
+/// every byte past the control block is zero.
+unsafe fn init_region(base: *mut u8, geo: Geometry, zeroed: bool) {
     // SAFETY: in bounds and aligned for `Control` (contract); nobody else reads it yet.
     unsafe { base.cast::<Control>().write(Control::new(geo)) };
-    for i in 0..geo.capacity {
+    for i in (0..geo.capacity).filter(|_| !zeroed) {
         // SAFETY: slot `i` lies at CONTROL_SIZE + i * stride, inside the region, 64-byte
         // aligned (CONTROL_SIZE and stride are multiples of 64, base of 128).
-        unsafe { base.add(CONTROL_SIZE + i * geo.stride).cast::<SlotCtl>().write(SlotCtl::new(i)) };
+        unsafe {
+            base.add(CONTROL_SIZE + i * geo.stride).cast::<SlotCtl>().write(SlotCtl::empty())
+        };
     }
     // SAFETY: initialised just above.
     unsafe { &*base.cast::<Control>() }.publish();
@@ -91,11 +96,14 @@ impl Ring {
         let geo = geometry(capacity, slot_size)?;
         let offset = HEADER_SIZE;
         let seg = SegmentBuilder::new(SEGMENT_LAYOUT, geo.region_size())
+            // Slot pages come as values reach them (creating a 1 MiB ring wrote and
+            // faulted in every slot).
+            .reserve_later()
             .create_with(|seg| {
                 // SAFETY: the data region starts at HEADER_SIZE (256-aligned), holds at
-                // least region_size bytes, and nobody can attach before `create_with`
-                // marks the segment ready.
-                unsafe { init_region(seg.data(), geo) }
+                // least region_size bytes, is fresh (zero), and nobody can attach before
+                // `create_with` marks the segment ready.
+                unsafe { init_region(seg.data(), geo, true) }
             })
             .map_err(CreateError::Segment)?;
         // SAFETY: initialised just above at `offset`, inside the mapping, 256-aligned.
@@ -130,6 +138,53 @@ impl Ring {
         capacity: usize,
         slot_size: usize,
     ) -> Result<Ring, CreateError> {
+        // SAFETY: the caller's contract; not known zeroed, so every slot is written.
+        unsafe { Self::create_at(seg, offset, capacity, slot_size, false) }
+    }
+
+    /// [`create_in`](Self::create_in) for bytes known to be zero (a segment just created,
+    /// never written there): the slots are not written, so a ring's pages are faulted in
+    /// only as values reach them — creating a 1 MiB queue no longer touches 1 MiB.
+    ///
+    /// # Safety
+    /// As `create_in`, and every one of those bytes is zero.
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::Arc;
+    /// use zeroproc_ring::mpmc::Ring;
+    /// use zeroproc_shm::{Layout, Offset, SegmentBuilder, HEADER_SIZE};
+    /// let need = Ring::required_size(1024, 1008).unwrap();
+    /// let seg = SegmentBuilder::new(Layout::new("fresh-ring", 1), need).reserve_later();
+    /// let seg = Arc::new(seg.create().unwrap());
+    /// // SAFETY: nothing else uses this segment, and it is fresh: zero.
+    /// let ring =
+    ///     unsafe { Ring::create_in_zeroed(seg, Offset::new(HEADER_SIZE as u64), 1024, 1008) };
+    /// let ring = ring.unwrap();
+    /// ring.try_push(b"hi").unwrap();
+    /// assert_eq!(ring.try_pop().unwrap(), b"hi");
+    /// ```
+    pub unsafe fn create_in_zeroed(
+        seg: Arc<Segment>,
+        offset: Offset<u8>,
+        capacity: usize,
+        slot_size: usize,
+    ) -> Result<Ring, CreateError> {
+        // SAFETY: the caller's contract, zero bytes included.
+        unsafe { Self::create_at(seg, offset, capacity, slot_size, true) }
+    }
+
+    /// `create_in` and `create_in_zeroed`.
+    ///
+    /// # Safety
+    /// As `create_in`; if `zeroed`, every one of those bytes is zero.
+    unsafe fn create_at(
+        seg: Arc<Segment>,
+        offset: Offset<u8>,
+        capacity: usize,
+        slot_size: usize,
+        zeroed: bool,
+    ) -> Result<Ring, CreateError> {
         let geo = geometry(capacity, slot_size)?;
         let off = offset.get();
         if off % REGION_ALIGN as u64 != 0 || off < HEADER_SIZE as u64 {
@@ -141,8 +196,8 @@ impl Ring {
             available: (seg.len() as u64).saturating_sub(off),
         })?;
         // SAFETY: `resolve` checked the bounds; the alignment is checked above (segment
-        // bases are page aligned); exclusivity is the caller's contract.
-        unsafe { init_region(base.as_ptr(), geo) };
+        // bases are page aligned); exclusivity and zero bytes are the caller's contract.
+        unsafe { init_region(base.as_ptr(), geo, zeroed) };
         // SAFETY: initialised just above, inside the mapping, aligned.
         Ok(unsafe { handle(seg, off, geo) })
     }

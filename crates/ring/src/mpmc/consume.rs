@@ -2,7 +2,7 @@
 //! (→ EMPTY of the next lap), tombstones, dead producers, corrupted slots, and `Closed`.
 
 use super::error::{CorruptError, TryPopError};
-use super::layout::SlotCtl;
+use super::layout::Slot;
 use super::protocol::{model_sc_fence, slot_addr, Core, PopClaim};
 use super::recovery::{claimant_is_dead, my_pid};
 use super::storage::Storage;
@@ -29,16 +29,13 @@ impl<S: Storage> Core<S> {
         loop {
             let slot = self.s.slot(pos);
             // Acquire: pairs with the Release store / AcqRel CAS that wrote this word.
-            let w = slot.state.load(Ordering::Acquire);
+            let w = slot.load(Ordering::Acquire);
             match classify(w, pos, self.cap) {
                 View::Here(State::Full, DATA) => {
                     // Acquire: pairs with the producer's Release store of FULL: payload and
                     // len are visible. Failure: the word is re-loaded with Acquire.
                     let mine = pack(pos, State::Reading, me);
-                    if slot
-                        .state
-                        .compare_exchange(w, mine, Ordering::Acquire, Ordering::Relaxed)
-                        .is_err()
+                    if slot.compare_exchange(w, mine, Ordering::Acquire, Ordering::Relaxed).is_err()
                     {
                         continue;
                     }
@@ -46,7 +43,7 @@ impl<S: Storage> Core<S> {
                         self.advance(&c.head, pos);
                     }
                     // Relaxed: ordered by the Acquire claim above.
-                    let len = slot.len.load(Ordering::Relaxed);
+                    let len = slot.len().load(Ordering::Relaxed);
                     if len > self.slot_size as u64 {
                         return Err(self.corrupt_len(pos, len));
                     }
@@ -56,11 +53,7 @@ impl<S: Storage> Core<S> {
                     // AcqRel: Acquire pairs with the Release that wrote the tombstone;
                     // Release pairs with the Acquire claim of the producer of pos + cap.
                     let free = pack(pos + self.cap, State::Empty, 0);
-                    if slot
-                        .state
-                        .compare_exchange(w, free, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok()
-                    {
+                    if slot.compare_exchange(w, free, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
                         // Relaxed: a statistics counter.
                         c.stats.tombstones_skipped.fetch_add(1, Ordering::Relaxed);
                         pos = self.advance(&c.head, pos);
@@ -89,7 +82,7 @@ impl<S: Storage> Core<S> {
                     };
                 }
                 View::Here(State::Writing, pid) => {
-                    if claimant_is_dead(slot_addr(slot), w, pid) {
+                    if claimant_is_dead(slot_addr(slot.ctl()), w, pid) {
                         self.tombstone_dead_writer(slot, w, pos);
                         continue;
                     }
@@ -127,7 +120,7 @@ impl<S: Storage> Core<S> {
     /// `Some(true)` if it is closed and the slot still holds the same unclaimed word (so no
     /// producer will publish there), `Some(false)` if the slot changed meanwhile.
     #[inline]
-    fn closed_and_unclaimed(&self, slot: &SlotCtl, w: u64) -> Option<bool> {
+    fn closed_and_unclaimed(&self, slot: Slot<'_>, w: u64) -> Option<bool> {
         // SeqCst: the consumer's half of the close protocol's Dekker pair (see
         // `closed_after_claim`): if we see `closed`, a producer that has not yet claimed
         // this slot will see it too after claiming, and abort.
@@ -136,13 +129,13 @@ impl<S: Storage> Core<S> {
         }
         model_sc_fence();
         // SeqCst: second access of the Dekker pair.
-        Some(slot.state.load(Ordering::SeqCst) == w)
+        Some(slot.load(Ordering::SeqCst) == w)
     }
 
     /// The producer of `pos` died holding its claim: turn the slot into a tombstone.
     #[cold]
     #[inline(never)]
-    fn tombstone_dead_writer(&self, slot: &SlotCtl, w: u64, pos: u64) {
+    fn tombstone_dead_writer(&self, slot: Slot<'_>, w: u64, pos: u64) {
         // AcqRel: Release pairs with the AcqRel CAS of the consumer that skips the
         // tombstone; the dead writer's partial writes are ordered before by its death,
         // which `is_alive` observed. Only the exact stuck word is replaced.
@@ -156,7 +149,7 @@ impl<S: Storage> Core<S> {
             unsafe { self.s.with_payload(pos, self.slot_size, <[u8]>::to_vec) }
         });
         let tomb = pack(pos, State::Full, TOMBSTONE);
-        if slot.state.compare_exchange(w, tomb, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if slot.compare_exchange(w, tomb, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             // Relaxed: a statistics counter.
             self.control().stats.dead_writers.fetch_add(1, Ordering::Relaxed);
             if let (Some(hook), Some(record)) = (&self.lost, record) {
@@ -170,10 +163,10 @@ impl<S: Storage> Core<S> {
     /// the invalid word, so a valid state written meanwhile is never overwritten.
     #[cold]
     #[inline(never)]
-    fn reset_corrupt(&self, slot: &SlotCtl, w: u64, pos: u64) -> Option<CorruptError> {
+    fn reset_corrupt(&self, slot: Slot<'_>, w: u64, pos: u64) -> Option<CorruptError> {
         let free = pack(pos + self.cap, State::Empty, 0);
         // AcqRel: Release pairs with the Acquire claim of the producer of pos + cap.
-        if slot.state.compare_exchange(w, free, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+        if slot.compare_exchange(w, free, Ordering::AcqRel, Ordering::Relaxed).is_err() {
             return None;
         }
         let c = self.control();
@@ -181,7 +174,8 @@ impl<S: Storage> Core<S> {
         // Relaxed: a statistics counter.
         c.stats.corrupt_slots.fetch_add(1, Ordering::Relaxed);
         c.not_full.notify_one();
-        Some(CorruptError::State { index: self.index(pos), word: w })
+        // The word as it is in memory (what a dump of the segment shows), not as read.
+        Some(CorruptError::State { index: self.index(pos), word: slot.in_memory(w) })
     }
 
     /// We claimed a record whose length is impossible: release it unread and report.
@@ -201,7 +195,7 @@ impl<S: Storage> Core<S> {
         // Release: pairs with the Acquire claim CAS of the producer of pos + cap: our
         // payload reads happen-before its writes. A plain store: only the claimant (alive)
         // or a recoverer (only once the claimant is dead) changes a READING word.
-        self.s.slot(pos).state.store(pack(pos + self.cap, State::Empty, 0), Ordering::Release);
+        self.s.slot(pos).store(pack(pos + self.cap, State::Empty, 0), Ordering::Release);
         c.not_full.notify_one();
     }
 

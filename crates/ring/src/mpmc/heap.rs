@@ -3,7 +3,7 @@
 //! cannot live in zeroed memory), and payloads in cells that loom tracks, so a payload
 //! access not ordered by the slot protocol is reported as a data race.
 
-use super::layout::{Control, Geometry, SlotCtl};
+use super::layout::{Control, Geometry, Slot, SlotCtl};
 use super::storage::Storage;
 
 #[cfg(loom)]
@@ -78,7 +78,7 @@ impl HeapStorage {
         control.publish();
         HeapStorage {
             control,
-            slots: (0..geo.capacity).map(SlotCtl::new).collect(),
+            slots: (0..geo.capacity).map(|_| SlotCtl::empty()).collect(),
             payloads: (0..geo.capacity).map(|_| Payload::new(geo.slot_size)).collect(),
             geo,
             mask: geo.capacity as u64 - 1,
@@ -95,8 +95,8 @@ impl Storage for HeapStorage {
         self.geo
     }
 
-    fn slot(&self, pos: u64) -> &SlotCtl {
-        &self.slots[(pos & self.mask) as usize]
+    fn slot(&self, pos: u64) -> Slot<'_> {
+        Slot::new(&self.slots[(pos & self.mask) as usize], pos & self.mask)
     }
 
     unsafe fn with_payload_mut<R>(

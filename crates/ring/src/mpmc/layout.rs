@@ -8,8 +8,12 @@
 //!
 //! Every field of shared memory that another process may write is an atomic; the payload
 //! bytes are plain memory whose exclusive use is arbitrated by the slot's state word.
+//!
+//! A slot's state word is stored with the slot's index taken off its position (`Slot`):
+//! all-zero is EMPTY for the slot's first position, so zeroed memory (a fresh segment) is
+//! a ready ring and creating one writes no slot — nor faults in their pages.
 
-use super::word::{pack, State};
+use super::word::shift_seq;
 use crossbeam_utils::CachePadded;
 use zeroproc_shm::atomic::{AtomicU32, AtomicU64, Ordering};
 use zeroproc_shm::wait::EventCount;
@@ -17,7 +21,7 @@ use zeroproc_shm::wait::EventCount;
 /// `b"ZP-MPMC\0"` as a little-endian `u64`: stored last by the creator.
 pub(crate) const RING_MAGIC: u64 = u64::from_le_bytes(*b"ZP-MPMC\0");
 /// Version of this layout and protocol; bump on any change to either.
-pub const RING_VERSION: u32 = 1;
+pub const RING_VERSION: u32 = 2;
 /// Bytes before the first payload byte of a slot (the [`SlotCtl`]).
 pub(crate) const SLOT_CTL_SIZE: usize = 16;
 /// Slots start on this boundary and their stride is a multiple of it.
@@ -129,12 +133,79 @@ pub(crate) struct SlotCtl {
 const _: () = assert!(std::mem::size_of::<SlotCtl>() == SLOT_CTL_SIZE);
 
 impl SlotCtl {
-    /// Slot `index` in its initial state: position `index`, EMPTY.
-    pub(crate) fn new(index: usize) -> Self {
-        SlotCtl {
-            state: AtomicU64::new(pack(index as u64, State::Empty, 0)),
-            len: AtomicU64::new(0),
-        }
+    /// A slot in its initial state, EMPTY for its first position: all zero.
+    pub(crate) fn empty() -> Self {
+        SlotCtl { state: AtomicU64::new(0), len: AtomicU64::new(0) }
+    }
+}
+
+/// The slot of one position, through which its state word is read and written: the word
+/// holds `seq − index` (mod 2^40) where the protocol (`word.rs`) speaks of `seq`, so the
+/// protocol's words are the same as before and a zero word reads as EMPTY for position
+/// `index`. The shift is a bijection applied to both sides of every load, store and CAS,
+/// so it changes no ordering and no outcome.
+#[derive(Clone, Copy)]
+pub(crate) struct Slot<'a> {
+    ctl: &'a SlotCtl,
+    index: u64,
+}
+
+impl<'a> Slot<'a> {
+    /// The slot `ctl`, which is slot number `index` of its ring.
+    #[inline]
+    pub(crate) fn new(ctl: &'a SlotCtl, index: u64) -> Self {
+        Slot { ctl, index }
+    }
+
+    /// How state word `w` is stored in this slot's memory.
+    #[inline]
+    pub(crate) fn in_memory(self, w: u64) -> u64 {
+        shift_seq(w, self.index.wrapping_neg())
+    }
+
+    #[inline]
+    fn read(self, stored: u64) -> u64 {
+        shift_seq(stored, self.index)
+    }
+
+    /// The state word.
+    #[inline]
+    pub(crate) fn load(self, order: Ordering) -> u64 {
+        self.read(self.ctl.state.load(order))
+    }
+
+    /// Stores state word `w`.
+    #[inline]
+    pub(crate) fn store(self, w: u64, order: Ordering) {
+        self.ctl.state.store(self.in_memory(w), order)
+    }
+
+    /// Compare-and-exchange of the state word, as `AtomicU64::compare_exchange`.
+    #[inline]
+    pub(crate) fn compare_exchange(
+        self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64> {
+        self.ctl
+            .state
+            .compare_exchange(self.in_memory(current), self.in_memory(new), success, failure)
+            .map(|w| self.read(w))
+            .map_err(|w| self.read(w))
+    }
+
+    /// The length word.
+    #[inline]
+    pub(crate) fn len(self) -> &'a AtomicU64 {
+        &self.ctl.len
+    }
+
+    /// The slot's control words themselves (its address, for the stuck watch and tools).
+    #[inline]
+    pub(crate) fn ctl(self) -> &'a SlotCtl {
+        self.ctl
     }
 }
 

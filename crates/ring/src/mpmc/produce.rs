@@ -2,7 +2,7 @@
 //! (→ FULL), abort (→ tombstone), and releasing slots of dead consumers.
 
 use super::error::TryPushError;
-use super::layout::SlotCtl;
+use super::layout::Slot;
 use super::protocol::{model_sc_fence, slot_addr, Core, PushClaim, PushFail};
 use super::recovery::{claimant_is_dead, my_pid};
 use super::storage::Storage;
@@ -44,7 +44,7 @@ impl<S: Storage> Core<S> {
         loop {
             let slot = self.s.slot(pos);
             // Acquire: pairs with the Release store / AcqRel CAS that wrote this word.
-            let w = slot.state.load(Ordering::Acquire);
+            let w = slot.load(Ordering::Acquire);
             match classify(w, pos, self.cap) {
                 View::Here(State::Empty, _) => {
                     // SeqCst: Acquire half pairs with the Release that made the slot EMPTY
@@ -52,10 +52,7 @@ impl<S: Storage> Core<S> {
                     // the close protocol (`closed_after_claim`). Failure: the word is
                     // re-loaded with Acquire.
                     let mine = pack(pos, State::Writing, me);
-                    if slot
-                        .state
-                        .compare_exchange(w, mine, Ordering::SeqCst, Ordering::Relaxed)
-                        .is_err()
+                    if slot.compare_exchange(w, mine, Ordering::SeqCst, Ordering::Relaxed).is_err()
                     {
                         continue;
                     }
@@ -79,7 +76,7 @@ impl<S: Storage> Core<S> {
                         pos = t;
                         continue;
                     }
-                    if st == State::Reading && claimant_is_dead(slot_addr(slot), w, pid) {
+                    if st == State::Reading && claimant_is_dead(slot_addr(slot.ctl()), w, pid) {
                         self.release_dead_reader(slot, w, pos);
                         continue;
                     }
@@ -131,11 +128,11 @@ impl<S: Storage> Core<S> {
         std::mem::forget(guard);
         let slot = self.s.slot(pos);
         // Relaxed: published by the Release store of FULL below.
-        slot.len.store(len as u64, Ordering::Relaxed);
+        slot.len().store(len as u64, Ordering::Relaxed);
         // Release: pairs with the Acquire claim CAS of the consumer of `pos`; the payload
         // and `len` are visible to it. A plain store: only the claimant (alive) or a
         // recoverer (only once the claimant is dead) changes a WRITING word.
-        slot.state.store(pack(pos, State::Full, DATA), Ordering::Release);
+        slot.store(pack(pos, State::Full, DATA), Ordering::Release);
         self.control().not_empty.notify_one();
         r
     }
@@ -144,7 +141,7 @@ impl<S: Storage> Core<S> {
     #[cold]
     fn abort_push(&self, pos: u64) {
         // Release: pairs with the AcqRel CAS of the consumer that skips the tombstone.
-        self.s.slot(pos).state.store(pack(pos, State::Full, TOMBSTONE), Ordering::Release);
+        self.s.slot(pos).store(pack(pos, State::Full, TOMBSTONE), Ordering::Release);
         // Consumers may sleep waiting for this very slot.
         self.control().not_empty.notify_all();
     }
@@ -153,7 +150,7 @@ impl<S: Storage> Core<S> {
     /// release it as that consumer would have (its record is lost).
     #[cold]
     #[inline(never)]
-    fn release_dead_reader(&self, slot: &SlotCtl, w: u64, pos: u64) {
+    fn release_dead_reader(&self, slot: Slot<'_>, w: u64, pos: u64) {
         // AcqRel: Release pairs with the Acquire claim of the producer of `pos` (ours,
         // next); the dead reader's accesses are ordered before by its death, which
         // `is_alive` observed. Only the exact stuck word is replaced.
@@ -163,13 +160,13 @@ impl<S: Storage> Core<S> {
         let record = self.lost.as_ref().map(|_| {
             // Relaxed: written before the FULL store the dead reader's claim acquired, and
             // not changed since (the slot stayed READING).
-            let len = (slot.len.load(Ordering::Relaxed) as usize).min(self.slot_size);
+            let len = (slot.len().load(Ordering::Relaxed) as usize).min(self.slot_size);
             // SAFETY: the slot is READING by a dead process, so no producer writes it
             // until the word changes; `len <= slot_size`.
             unsafe { self.s.with_payload(pos, len, <[u8]>::to_vec) }
         });
         let free = pack(pos, State::Empty, 0);
-        if slot.state.compare_exchange(w, free, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if slot.compare_exchange(w, free, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             // Relaxed: a statistics counter.
             self.control().stats.dead_readers.fetch_add(1, Ordering::Relaxed);
             self.control().not_full.notify_all();

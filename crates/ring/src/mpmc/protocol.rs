@@ -234,7 +234,7 @@ mod tests {
         let r = ring(2, 16);
         r.try_push([1]).unwrap();
         // Forge a consumer that died holding position 0 (and never advanced head).
-        r.storage().slot(0).state.store(pack(0, State::Reading, dead), Ordering::Relaxed);
+        r.storage().slot(0).store(pack(0, State::Reading, dead), Ordering::Relaxed);
         // Consumers pass over it; the ring is empty for them.
         assert_eq!(pop(&r), Err(TryPopError::Empty));
         // Producers fill position 1, then recover slot 0 for position 2 (after the watch).
@@ -252,8 +252,8 @@ mod tests {
         assert_eq!(pop(&r).unwrap(), vec![3]);
         // Forge a producer that died mid-write at position 3.
         let s1 = r.storage().slot(3);
-        assert_eq!(s1.state.load(Ordering::Relaxed), pack(3, State::Empty, 0));
-        s1.state.store(pack(3, State::Writing, dead), Ordering::Relaxed);
+        assert_eq!(s1.load(Ordering::Relaxed), pack(3, State::Empty, 0));
+        s1.store(pack(3, State::Writing, dead), Ordering::Relaxed);
         r.control().tail.store(4, Ordering::Relaxed);
         r.try_push([4]).unwrap(); // position 4 (slot 0)
         let t0 = std::time::Instant::now();

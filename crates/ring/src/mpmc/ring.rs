@@ -215,7 +215,7 @@ impl Ring {
     pub fn slot_word_offsets(&self, index: usize) -> (u64, u64) {
         let slot = self.core.storage().slot(index as u64);
         let base = self.segment().base() as u64;
-        let state = &slot.state as *const _ as u64 - base;
+        let state = &slot.ctl().state as *const _ as u64 - base;
         (state, state + 8)
     }
 

@@ -6,7 +6,7 @@
 //! whose payloads are loom-tracked cells, so loom also checks that payload accesses are
 //! ordered by the state words.
 
-use super::layout::{Control, Geometry, SlotCtl};
+use super::layout::{Control, Geometry, Slot};
 
 /// Storage for one ring. `pos` arguments are ring positions; implementations reduce them
 /// modulo the capacity, so every index is in bounds by construction.
@@ -15,8 +15,8 @@ pub(crate) trait Storage {
     fn control(&self) -> &Control;
     /// The validated geometry (a process-local copy: never re-read from shared memory).
     fn geometry(&self) -> Geometry;
-    /// The control words of the slot of position `pos`.
-    fn slot(&self, pos: u64) -> &SlotCtl;
+    /// The slot of position `pos`.
+    fn slot(&self, pos: u64) -> Slot<'_>;
     /// Runs `f` on the first `len` payload bytes of the slot of `pos`, mutably.
     ///
     /// # Safety
@@ -37,7 +37,7 @@ pub(crate) use shm::ShmStorage;
 
 #[cfg(not(loom))]
 mod shm {
-    use super::super::layout::SLOT_CTL_SIZE;
+    use super::super::layout::{SlotCtl, SLOT_CTL_SIZE};
     use super::*;
     use std::ptr::NonNull;
     use std::sync::Arc;
@@ -108,10 +108,11 @@ mod shm {
         }
 
         #[inline]
-        fn slot(&self, pos: u64) -> &SlotCtl {
+        fn slot(&self, pos: u64) -> Slot<'_> {
             // SAFETY: `slot_ptr` is in bounds and 64-byte aligned (slots start on a 64-byte
             // boundary and the stride is a multiple of 64); the slot was initialised.
-            unsafe { &*self.slot_ptr(pos).cast::<SlotCtl>() }
+            let ctl = unsafe { &*self.slot_ptr(pos).cast::<SlotCtl>() };
+            Slot::new(ctl, pos & self.mask)
         }
 
         #[inline]

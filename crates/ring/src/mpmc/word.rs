@@ -70,6 +70,14 @@ pub(crate) const fn aux(w: u64) -> u32 {
     (w & AUX_MASK) as u32
 }
 
+/// `w` with `delta` added to its position (mod 2^40); state and `aux` unchanged. A slot
+/// stores its words with the slot's index taken off the position (`layout::Slot`).
+#[inline]
+pub(crate) const fn shift_seq(w: u64, delta: u64) -> u64 {
+    let low = w & ((1 << SEQ_SHIFT) - 1);
+    ((seq(w).wrapping_add(delta) & SEQ_MASK) << SEQ_SHIFT) | low
+}
+
 /// `seq - pos` as a signed number of positions in the 40-bit ring (range ±2^39).
 #[inline]
 pub(crate) const fn lap_diff(seq: u64, pos: u64) -> i64 {

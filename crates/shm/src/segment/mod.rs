@@ -208,7 +208,7 @@ impl Segment {
         let pid = crate::process::current_pid();
         let (fd, id, unlink) = match &b.backing {
             Backing::Memfd => {
-                let avail = os::mem_available();
+                let avail = os::mem_available_for(total);
                 if total > avail {
                     return Err(CreateError::NoSpace { requested: total, available: avail });
                 }
