@@ -349,8 +349,8 @@ fn signal_cause(signal: i32) -> &'static str {
              pool, or by the job itself)"
         }
         libc::SIGTERM => {
-            ", SIGTERM: stopped from outside the pool — a `kill`, or a service manager \
-             (systemd) stopping every process of the program"
+            ", SIGTERM: usually stopped from outside the pool — a `kill`, or a service \
+             manager (systemd) stopping every process of the program — or by the job itself"
         }
         libc::SIGSEGV => ", SIGSEGV: invalid memory access in the job (unsafe code or FFI)",
         libc::SIGBUS => ", SIGBUS: bad memory access in the job (e.g. a truncated mapped file)",
@@ -377,7 +377,9 @@ fn signal_cause(signal: i32) -> &'static str {
         // decide: `worker::start`), so it dies of one only once its job or initializer
         // restored the default action; a death before that is started again, not reported.
         libc::SIGINT => {
-            ", SIGINT: the job (or the initializer) had restored SIGINT's default action — a              started worker ignores SIGINT, leaving Ctrl-C to the controller — and then              raised it, or a Ctrl-C or `kill -INT` reached the worker"
+            ", SIGINT: the job (or the initializer) had restored SIGINT's default action — a \
+             started worker ignores SIGINT, leaving Ctrl-C to the controller — and then \
+             raised it, or a Ctrl-C or `kill -INT` reached the worker"
         }
         libc::SIGQUIT => ", SIGQUIT: sent from outside the pool (Ctrl-\\, or `kill -QUIT`)",
         libc::SIGALRM => ", SIGALRM: an alarm() or timer set by the job expired unhandled",
@@ -650,6 +652,21 @@ impl<A> std::error::Error for SubmitTimeoutError<A> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every signal's text reads as one sentence (before api31 SIGINT's carried two runs of
+    /// 14 spaces: a literal broken over lines without a `\`), and SIGTERM's does not rule
+    /// out the job itself (a job's `raise(SIGTERM)` was reported as "stopped from outside
+    /// the pool").
+    #[test]
+    fn signal_texts_read_without_runs_of_spaces() {
+        for signal in 1..=64 {
+            let e = JobError::<Never>::WorkerDied { signal: Some(signal), exit_code: None };
+            let m = e.to_string();
+            assert!(!m.contains("  ") && !m.contains('\n'), "signal {signal}: {m:?}");
+        }
+        let term = JobError::<Never>::WorkerDied { signal: Some(libc::SIGTERM), exit_code: None };
+        assert!(term.to_string().contains("the job itself"), "{term}");
+    }
 
     /// `JobErrorKind::ALL` lists every kind once (the match fails to compile when a kind is
     /// added: add it to `ALL` too).
