@@ -769,7 +769,8 @@ fn a_panicking_waker_does_not_stop_the_pool(_: bool) {
     assert_eq!(f.result(), Ok(50));
 }
 
-/// A job that builds a pool: refused (a worker cannot have workers), by the error of the
+/// A job that builds a cluster pool: refused (workers never touch MPI; a local `Pool` may
+/// be built there, as in CPython's executor), by the error of the
 /// rank whose worker tried, with the reason.
 fn build_in_a_job(_: u64) -> (String, u32) {
     let e = ClusterPool::new().map(|_| ()).expect_err("a pool built inside a worker");

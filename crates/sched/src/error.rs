@@ -400,9 +400,11 @@ fn signal_cause(signal: i32) -> &'static str {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// Called from a job or initializer, or from the body of a daemon `Process`: pools
-    /// cannot be created inside a pool worker or a daemon process child (a non-daemon
-    /// `Process` child may build them, as in Python).
+    /// Called from the body of a daemon `Process`: pools cannot be created inside a
+    /// daemon process child, as in Python ("daemonic processes are not allowed to have
+    /// children"). The controller, a job or initializer of a pool (as in CPython's
+    /// `ProcessPoolExecutor`, whose workers are not daemonic) and a non-daemon `Process`
+    /// child may build them. (Before api31 jobs and initializers were refused too.)
     InsideWorker,
     /// Bad configuration.
     Config(String),
@@ -455,10 +457,9 @@ impl fmt::Display for BuildError {
             ),
             BuildError::InsideWorker => write!(
                 f,
-                "pools cannot be created inside a worker (a job or an initializer called \
-                 Pool::build) or a daemon Process child (as in Python: daemonic processes \
-                 are not allowed to have children); build it in the controller, or in a \
-                 non-daemon Process child"
+                "pools cannot be created inside a daemon Process child (its body called \
+                 Pool::build; as in Python: daemonic processes are not allowed to have \
+                 children); build it in the controller, a job, or a non-daemon Process child"
             ),
             BuildError::Config(s) => write!(f, "bad pool configuration: {s}"),
             BuildError::Segment(e) => write!(f, "pool segment: {e}"),
