@@ -170,7 +170,17 @@ impl JobError<Never> {
 }
 
 impl<E> JobError<E> {
-    /// The variant, without its data.
+    /// The variant, without its data: to count failures by kind, or compare without the
+    /// message (Python's `type(e)`).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::JobErrorKind;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let e = pool.submit(|_: ()| -> u32 { panic!("no") }, ()).result().unwrap_err();
+    /// assert_eq!(e.kind(), JobErrorKind::Panicked);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn kind(&self) -> JobErrorKind {
         match self {
             JobError::Panicked { .. } => JobErrorKind::Panicked,

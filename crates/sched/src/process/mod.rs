@@ -135,6 +135,12 @@ pub enum Exit {
 
 impl Exit {
     /// Python's `exitcode`: the code, or minus the signal number.
+    ///
+    /// ```
+    /// use zeroproc_sched::Exit;
+    /// assert_eq!(Exit::Code(3).python_code(), 3);
+    /// assert_eq!(Exit::Signal(9).python_code(), -9); // p.kill(): Python's exitcode -9
+    /// ```
     pub fn python_code(self) -> i32 {
         match self {
             Exit::Code(c) => c,
