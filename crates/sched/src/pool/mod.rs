@@ -626,35 +626,54 @@ impl Pool {
 }
 
 /// [`Pool::join_supervisor`], for a pool known by its parts (see [`live`]).
+///
+/// Several threads may shut a pool down at once: the handle's mutex is held only to look
+/// at the handle (and to join a supervisor already finished), never for the wait, so a
+/// `wait(false)` or a bounded shutdown returns on its own terms while another thread waits
+/// without a bound (before api31 the first waiter held it for its whole wait:
+/// `tests/shutdown_threads.rs`). Whoever finds the supervisor finished joins it; the
+/// others then find no handle: it was joined.
 fn join_supervisor(
     shared: &core::Shared,
     supervisor: &Mutex<Option<JoinHandle<()>>>,
     deadline: Option<Instant>,
 ) -> bool {
-    let mut g = supervisor.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(h) = g.take() else { return true };
     if shared.forked() {
         // A forked child's copy of the handle names a thread of the parent: joining it
         // panicked ("threads should not terminate unexpectedly"), aborting a child that
         // was already unwinding. There is nothing of the child's to wait for.
-        std::mem::forget(h);
+        let mut g = supervisor.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::forget(g.take());
         return true;
     }
     shared.wake_supervisor();
-    while deadline.is_some_and(|d| Instant::now() < d) && !h.is_finished() {
-        shared.poll();
-        std::thread::sleep(Duration::from_millis(1));
+    // Only an unbounded wait says what it waits for when it lasts (`waiting`).
+    let mut long = deadline.is_none().then(waiting::LongWait::new);
+    loop {
+        {
+            let mut g = supervisor.lock().unwrap_or_else(|e| e.into_inner());
+            match g.as_ref() {
+                None => return true,
+                Some(h) if h.is_finished() => {
+                    let h = g.take().expect("looked at above");
+                    let _ = h.join(); // finished: returns at once
+                    shared.callbacks.close();
+                    return true;
+                }
+                Some(_) => {}
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        match long.as_mut() {
+            Some(long) => long.look(shared),
+            None => {
+                shared.poll();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
-    if deadline.is_some() && !h.is_finished() {
-        *g = Some(h);
-        return false;
-    }
-    if deadline.is_none() {
-        waiting::note_if_long(shared, &h);
-    }
-    let _ = h.join();
-    shared.callbacks.close();
-    true
 }
 
 impl Pool {
