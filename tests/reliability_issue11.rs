@@ -399,13 +399,14 @@ fn build_inside_a_job(_: u64) -> (String, String) {
     (pool.unwrap_or_default(), process.unwrap_or_default())
 }
 
+/// A job may build a pool and start a process, as in CPython's `ProcessPoolExecutor`,
+/// whose workers are not daemonic (issue 11.5 checked the refusal's message; api31 found
+/// the refusal itself differed from CPython: `crates/sched/tests/process.rs`).
 #[test]
-fn pools_inside_a_job_are_refused_with_the_reason() {
+fn pools_inside_a_job_are_built() {
     let p = Pool::builder().workers(1).build().unwrap();
     let (pool, process) = p.submit(build_inside_a_job, 0).result().unwrap();
-    for m in [&pool, &process] {
-        assert!(m.contains("inside a worker") && !m.contains("init()"), "error: {m:?}");
-    }
+    assert_eq!((pool.as_str(), process.as_str()), ("", ""));
 }
 
 fn via_loader() {

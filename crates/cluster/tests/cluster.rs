@@ -60,7 +60,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 42] = [
+    let checks: [Check; 43] = [
         ("a_build_names_the_nodes_that_do_not_answer", a_build_names_the_nodes_that_do_not_answer),
         (
             "cancel_and_terminate_return_while_a_node_is_silent",
@@ -133,6 +133,7 @@ fn main() {
             a_blocking_callback_does_not_hold_another_wait,
         ),
         ("a_pool_built_in_a_job_names_its_rank", a_pool_built_in_a_job_names_its_rank),
+        ("a_local_pool_built_in_a_job_runs", a_local_pool_built_in_a_job_runs),
         (
             "a_future_used_in_its_own_callback_does_not_hang",
             a_future_used_in_its_own_callback_does_not_hang,
@@ -769,7 +770,8 @@ fn a_panicking_waker_does_not_stop_the_pool(_: bool) {
     assert_eq!(f.result(), Ok(50));
 }
 
-/// A job that builds a pool: refused (a worker cannot have workers), by the error of the
+/// A job that builds a cluster pool: refused (workers never touch MPI; a local `Pool` may
+/// be built there, as in CPython's executor), by the error of the
 /// rank whose worker tried, with the reason.
 fn build_in_a_job(_: u64) -> (String, u32) {
     let e = ClusterPool::new().map(|_| ()).expect_err("a pool built inside a worker");
@@ -784,6 +786,24 @@ fn a_pool_built_in_a_job_names_its_rank(_: bool) {
         let (msg, r) = f.result().unwrap();
         assert!(msg.starts_with(&format!("rank {r}: ")), "ran on rank {r}: {msg}");
         assert!(msg.contains("inside a worker"), "{msg}");
+    }
+}
+
+/// A job that builds a local pool of its own on the node that runs it (as in CPython's
+/// executor, whose workers are not daemonic; api31): its workers start from the node's
+/// executable as the node's own workers do, and never touch MPI.
+fn map_in_a_local_pool(n: u64) -> (u64, u32) {
+    let inner = zeroproc_sched::Pool::builder().workers(1).build().expect("a local pool in a job");
+    let sum = inner.map(|x: u64| x * 2, 0..n).map(Result::unwrap).sum();
+    (sum, rank())
+}
+
+fn a_local_pool_built_in_a_job_runs(_: bool) {
+    let pool = pool();
+    let fs: Vec<_> = (0..4).map(|_| pool.submit(map_in_a_local_pool, 100)).collect();
+    for f in fs {
+        let (sum, r) = f.result().unwrap();
+        assert_eq!(sum, 9900, "on rank {r}");
     }
 }
 

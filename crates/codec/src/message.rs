@@ -32,6 +32,16 @@ use rkyv::{rancor, Archive, Deserialize, Portable};
 /// assert_message::<Point>();
 /// ```
 ///
+/// The same inside a tuple, a `Vec`, an `Option` or a `Result` (a job's arguments as a
+/// tuple, a fallible job's error type): "`(String, Point)` cannot be sent to a worker …",
+/// not rkyv's `Point: Serialize<Strategy<Serializer<…>>>` (before api31):
+///
+/// ```compile_fail
+/// struct Point { x: f64, y: f64 }
+/// fn assert_message<T: zeroproc_codec::Message>() {}
+/// assert_message::<(String, Point)>();
+/// ```
+///
 /// A reference is never a `Message` (the other process cannot read this one's memory), so
 /// `&str`, `&[T]` and `&Vec<T>` arguments or results are refused the same way: send the
 /// owned value (`String`, `Vec<T>`), or for large read-only data a handle (a pool's
@@ -46,9 +56,10 @@ use rkyv::{rancor, Archive, Deserialize, Portable};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be sent to a worker or another process: it is not encodable",
     label = "not encodable",
-    note = "if `{Self}` is your own type, put `#[zeroproc::data]` on its definition (it \
-            derives rkyv's Archive, Serialize and Deserialize with zeroproc's rkyv); every field \
-            must be encodable too",
+    note = "if `{Self}` is your own type, or holds one (a tuple's element, a `Vec`'s or \
+            `Option`'s item, a `Result`'s value or error), put `#[zeroproc::data]` on that \
+            type's definition (it derives rkyv's Archive, Serialize and Deserialize with \
+            zeroproc's rkyv); every field must be encodable too",
     note = "a type of std or of another crate that rkyv does not encode (`PathBuf`, `OsString`, \
             `Instant`, `File`, ...) goes as a value that is: a `String` (`path.to_str()`, \
             `os.into_string()`), its bytes (`OsStr::as_bytes` into a `Vec<u8>`), a number",
@@ -70,6 +81,13 @@ pub trait Message:
 {
 }
 
+// `do_not_recommend`: without it, a tuple, `Vec`, `Option` or `Result` around a type that
+// is not encodable (`pool.submit(f, (name, point))`: Python's `*args` as a tuple) matched
+// rkyv's impl for the container and rustc reported its unmet leaf, "the trait bound
+// `Point: Serialize<Strategy<Serializer<SlotWriter<'b>, ..>>>` is not satisfied", without
+// this trait's message or the `#[zeroproc::data]` hint (api31). With it the error is
+// reported at `Message`, with the notes above.
+#[diagnostic::do_not_recommend]
 impl<T> Message for T where
     T: Encode
         + Archive<

@@ -170,7 +170,17 @@ impl JobError<Never> {
 }
 
 impl<E> JobError<E> {
-    /// The variant, without its data.
+    /// The variant, without its data: to count failures by kind, or compare without the
+    /// message (Python's `type(e)`).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::JobErrorKind;
+    /// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+    /// let e = pool.submit(|_: ()| -> u32 { panic!("no") }, ()).result().unwrap_err();
+    /// assert_eq!(e.kind(), JobErrorKind::Panicked);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn kind(&self) -> JobErrorKind {
         match self {
             JobError::Panicked { .. } => JobErrorKind::Panicked,
@@ -349,8 +359,8 @@ fn signal_cause(signal: i32) -> &'static str {
              pool, or by the job itself)"
         }
         libc::SIGTERM => {
-            ", SIGTERM: stopped from outside the pool — a `kill`, or a service manager \
-             (systemd) stopping every process of the program"
+            ", SIGTERM: usually stopped from outside the pool — a `kill`, or a service \
+             manager (systemd) stopping every process of the program — or by the job itself"
         }
         libc::SIGSEGV => ", SIGSEGV: invalid memory access in the job (unsafe code or FFI)",
         libc::SIGBUS => ", SIGBUS: bad memory access in the job (e.g. a truncated mapped file)",
@@ -377,7 +387,9 @@ fn signal_cause(signal: i32) -> &'static str {
         // decide: `worker::start`), so it dies of one only once its job or initializer
         // restored the default action; a death before that is started again, not reported.
         libc::SIGINT => {
-            ", SIGINT: the job (or the initializer) had restored SIGINT's default action — a              started worker ignores SIGINT, leaving Ctrl-C to the controller — and then              raised it, or a Ctrl-C or `kill -INT` reached the worker"
+            ", SIGINT: the job (or the initializer) had restored SIGINT's default action — a \
+             started worker ignores SIGINT, leaving Ctrl-C to the controller — and then \
+             raised it, or a Ctrl-C or `kill -INT` reached the worker"
         }
         libc::SIGQUIT => ", SIGQUIT: sent from outside the pool (Ctrl-\\, or `kill -QUIT`)",
         libc::SIGALRM => ", SIGALRM: an alarm() or timer set by the job expired unhandled",
@@ -398,9 +410,11 @@ fn signal_cause(signal: i32) -> &'static str {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// Called from a job or initializer, or from the body of a daemon `Process`: pools
-    /// cannot be created inside a pool worker or a daemon process child (a non-daemon
-    /// `Process` child may build them, as in Python).
+    /// Called from the body of a daemon `Process`: pools cannot be created inside a
+    /// daemon process child, as in Python ("daemonic processes are not allowed to have
+    /// children"). The controller, a job or initializer of a pool (as in CPython's
+    /// `ProcessPoolExecutor`, whose workers are not daemonic) and a non-daemon `Process`
+    /// child may build them. (Before api31 jobs and initializers were refused too.)
     InsideWorker,
     /// Bad configuration.
     Config(String),
@@ -453,10 +467,9 @@ impl fmt::Display for BuildError {
             ),
             BuildError::InsideWorker => write!(
                 f,
-                "pools cannot be created inside a worker (a job or an initializer called \
-                 Pool::build) or a daemon Process child (as in Python: daemonic processes \
-                 are not allowed to have children); build it in the controller, or in a \
-                 non-daemon Process child"
+                "pools cannot be created inside a daemon Process child (its body called \
+                 Pool::build; as in Python: daemonic processes are not allowed to have \
+                 children); build it in the controller, a job, or a non-daemon Process child"
             ),
             BuildError::Config(s) => write!(f, "bad pool configuration: {s}"),
             BuildError::Segment(e) => write!(f, "pool segment: {e}"),
@@ -650,6 +663,21 @@ impl<A> std::error::Error for SubmitTimeoutError<A> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every signal's text reads as one sentence (before api31 SIGINT's carried two runs of
+    /// 14 spaces: a literal broken over lines without a `\`), and SIGTERM's does not rule
+    /// out the job itself (a job's `raise(SIGTERM)` was reported as "stopped from outside
+    /// the pool").
+    #[test]
+    fn signal_texts_read_without_runs_of_spaces() {
+        for signal in 1..=64 {
+            let e = JobError::<Never>::WorkerDied { signal: Some(signal), exit_code: None };
+            let m = e.to_string();
+            assert!(!m.contains("  ") && !m.contains('\n'), "signal {signal}: {m:?}");
+        }
+        let term = JobError::<Never>::WorkerDied { signal: Some(libc::SIGTERM), exit_code: None };
+        assert!(term.to_string().contains("the job itself"), "{term}");
+    }
 
     /// `JobErrorKind::ALL` lists every kind once (the match fails to compile when a kind is
     /// added: add it to `ALL` too).

@@ -204,11 +204,35 @@ static ENTERED: AtomicBool = AtomicBool::new(false);
 /// children are started from the same executable, as the controller's are).
 static MAY_HAVE_CHILDREN: AtomicBool = AtomicBool::new(false);
 
-/// Called by a non-daemon `Process` child before its body runs (see
-/// [`MAY_HAVE_CHILDREN`]).
+/// Called by a non-daemon `Process` child before its body runs, and by a pool worker
+/// before its start (see [`MAY_HAVE_CHILDREN`]). A pool worker may have children as
+/// CPython's `ProcessPoolExecutor` workers may (they are not daemonic: a job there can
+/// run an executor or a `Process` of its own; `multiprocessing.Pool`'s daemonic workers
+/// cannot). What a job starts is this executable started again, as the controller's
+/// workers are; a pool's workers die with the thread that started them
+/// (`PR_SET_PDEATHSIG`), so a nested pool's workers go with a worker that is killed.
 pub(crate) fn allow_children() {
     // Relaxed: read on this thread or on threads the body starts later (spawn orders it).
     MAY_HAVE_CHILDREN.store(true, Ordering::Relaxed);
+}
+
+/// Set by a pool worker before its start: this process serves a pool (a job or an
+/// initializer is calling).
+static POOL_WORKER: AtomicBool = AtomicBool::new(false);
+
+/// Marks this process as a pool worker (see [`in_pool_worker`]).
+pub(crate) fn mark_pool_worker() {
+    // Relaxed: read on this thread or on threads a job starts later (spawn orders it).
+    POOL_WORKER.store(true, Ordering::Relaxed);
+}
+
+/// True in a pool worker: in a job or an initializer. A local `Pool` may be built there
+/// (as in CPython's `ProcessPoolExecutor`); a cluster pool may not (its workers never
+/// touch MPI), and `zeroproc-cluster` asks this to refuse it naming the cause.
+#[doc(hidden)]
+pub fn in_pool_worker() -> bool {
+    // Relaxed: see `mark_pool_worker`.
+    POOL_WORKER.load(Ordering::Relaxed)
 }
 
 /// Reads and removes a marker variable, so that programs this process starts (a job or a
@@ -228,8 +252,8 @@ fn take_env(name: &str) -> Option<std::ffi::OsString> {
 pub(crate) enum Started {
     /// An ordinary process.
     No,
-    /// A worker or daemon `Process` child whose `init` ran: a job or body is calling.
-    /// (A non-daemon `Process` child counts as `No`: it may have children.)
+    /// A daemon `Process` child whose `init` ran: its body is calling. (A pool worker
+    /// and a non-daemon `Process` child count as `No`: they may have children.)
     Entered,
     /// Started as one, but `main` did not call `init` first (it re-runs the program).
     WithoutInit,

@@ -68,7 +68,7 @@ pub use fntable::FN_TABLE_SLOTS;
 pub use future::JobFuture;
 pub use job::Message;
 pub use jobfn::{BandKernel, BandWithKernel, ChunkKernel, InitFn, JobFn, ZipKernel};
-pub use launch::{init, WORKER_ARGS, WORKER_ENV, WORKER_EXE_ENV};
+pub use launch::{in_pool_worker, init, WORKER_ARGS, WORKER_ENV, WORKER_EXE_ENV};
 pub use pool::raw;
 pub use pool::{
     registry_dir, running_pools, shutdown_live_pools, ForEachChunkError, Map, ObserveError, Pool,

@@ -39,6 +39,27 @@ pub enum ReturnWhen {
 
 /// What [`wait`] and [`as_completed`] wait on: a pool's [`JobFuture`], or a cluster's
 /// future (`zeroproc::cluster`), so one `wait` serves both.
+///
+/// They take the futures themselves, not references: Python's `as_completed(fs)` leaves
+/// `fs` as it was, here the futures move in and come back one by one (or split into done
+/// and not done), each ready for its `result()`. Passing `&futs` is refused with a message
+/// saying so (before api31 rustc's own suggestion there was `&as_completed(&futs)`):
+///
+/// ```compile_fail,E0277
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+/// let futs = vec![pool.submit(|x: u64| x, 1)];
+/// // error[E0277]: `&JobFuture<u64>` is not a future `wait` or `as_completed` can take
+/// for f in zeroproc_sched::as_completed(&futs) {}
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a future `wait` or `as_completed` can take",
+    label = "a `JobFuture` (or a cluster's future) is needed here, by value",
+    note = "`wait` and `as_completed` take the futures themselves, not references \
+            (`as_completed(futs)`, not `as_completed(&futs)`): they hand each one back (as \
+            done or not done), ready for its `result()`; to keep a future's input, key it \
+            by `f.id()`"
+)]
 pub trait Waitable {
     /// The outcome is in.
     fn is_done(&self) -> bool;

@@ -492,3 +492,75 @@ fn a_daemon_child_is_refused_a_pool_with_the_reason() {
     assert!(m.starts_with("error ") && m.contains("daemon") && m.contains("non-daemon"), "{m}");
     std::fs::remove_file(path).unwrap();
 }
+
+/// CPython's `ProcessPoolExecutor` workers are not daemonic: a job there may run an
+/// executor and start processes of its own (measured, CPython 3.11.7:
+/// `current_process().daemon` is `False` in a job, and a `ProcessPoolExecutor(1)` built in
+/// the job returned its result). Before api31 a job's `Pool::build` and `Process::start`
+/// were refused with `InsideWorker`, "as in Python" — true of `multiprocessing.Pool` only.
+#[test]
+fn a_job_builds_a_pool_and_starts_processes_as_in_cpythons_executor() {
+    let path = tmp("nested-job");
+    let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+    let r = pool
+        .submit(nested, path.to_str().unwrap().to_owned())
+        .result_timeout(Duration::from_secs(60));
+    assert_eq!(r.ok(), Some(Ok(())));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "pool 385 process Code(7)");
+    std::fs::remove_file(path).unwrap();
+}
+
+/// An initializer may build a pool too (kept for the worker's jobs, as a module-level
+/// executor in a Python worker would be).
+#[test]
+fn an_initializer_builds_a_pool_for_its_workers_jobs() {
+    static INNER: std::sync::OnceLock<zeroproc_sched::Pool> = std::sync::OnceLock::new();
+    fn init() {
+        let _ = INNER.set(zeroproc_sched::Pool::builder().workers(1).build().unwrap());
+    }
+    fn use_inner(x: u64) -> u64 {
+        INNER.get().expect("built by the initializer").submit(square, x).result().unwrap()
+    }
+    let pool = zeroproc_sched::Pool::builder().workers(1).initializer(init).build().unwrap();
+    assert_eq!(pool.submit(use_inner, 12).result(), Ok(144));
+}
+
+/// The workers of a pool built in a job die with the job's worker: a terminated job leaves
+/// no process of its nested pool running.
+#[test]
+fn a_terminated_job_takes_its_nested_pools_workers_with_it() {
+    fn inner_pid_then_hang(path: String) {
+        let inner = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+        let f = inner.submit(
+            |path: String| {
+                std::fs::write(path, std::process::id().to_string()).unwrap();
+                std::thread::sleep(Duration::from_secs(600));
+            },
+            path,
+        );
+        let _ = f.result();
+    }
+    let path = tmp("nested-terminated");
+    let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+    let f = pool.submit(inner_pid_then_hang, path.to_str().unwrap().to_owned());
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    let pid: i32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&path).ok().and_then(|s| s.parse().ok()) {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < end, "the nested job never started");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(f.terminate());
+    // Gone, or a zombie waiting for a reaper (its parent was the killed worker).
+    let gone = || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s.rsplit(") ").next().is_some_and(|rest| rest.starts_with('Z')),
+    };
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !gone() {
+        assert!(std::time::Instant::now() < end, "the nested pool's worker {pid} outlived its job");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::remove_file(path).unwrap();
+}

@@ -99,19 +99,28 @@ const EXECUTOR: &[Case] = &[
         debug: &["WorkerExited"],
     },
     Case {
-        what: "a Pool built inside a job",
-        python: "(allowed in a non-daemon Process)",
+        what: "a Pool built inside a daemon Process",
+        python: "AssertionError: daemonic processes are not allowed to have children \
+                 (a ProcessPoolExecutor job may build one: its workers are not daemonic)",
         trigger: || {
-            let pool = one_worker()?;
-            let inner = pool
-                .submit(|_: ()| Pool::builder().workers(1).build().err().map(|e| e.to_string()), ())
-                .result();
-            match inner {
-                Ok(Some(msg)) => Ok((msg, "(Display only: the error came from a worker)".into())),
-                other => Err(format!("the inner build did not fail: {other:?}")),
+            let q = setup(Queue::<String>::new(4))?;
+            let mut d = Process::new(
+                |q: zeroproc::QueueHandle<String>| {
+                    let e = Pool::builder().workers(1).build().err().map(|e| e.to_string());
+                    q.attach().unwrap().put(e.unwrap_or_default()).unwrap();
+                },
+                q.handle(),
+            )
+            .daemon(true);
+            setup(d.start())?;
+            let msg = setup(q.get_timeout(Duration::from_secs(60)))?;
+            setup(d.join())?;
+            match msg.is_empty() {
+                false => Ok((msg, "(Display only: the error came from a child)".into())),
+                true => Err("the inner build did not fail".into()),
             }
         },
-        display: &["inside a worker", "controller"],
+        display: &["daemon", "non-daemon", "controller"],
         debug: &[],
     },
     Case {

@@ -24,20 +24,28 @@ const PROCESS: &[Case] = &[
         debug: &["NotStarted"],
     },
     Case {
-        what: "a Process started inside a job",
-        python:
-            "(allowed; daemonic processes: 'daemonic processes are not allowed to have children')",
+        what: "a Process started inside a daemon Process",
+        python: "AssertionError: daemonic processes are not allowed to have children \
+                 (a ProcessPoolExecutor job may start one: its workers are not daemonic)",
         trigger: || {
-            let pool = one_worker()?;
-            let inner = pool
-                .submit(|_: ()| Process::spawn(|_: ()| {}, ()).err().map(|e| e.to_string()), ())
-                .result();
-            match inner {
-                Ok(Some(msg)) => Ok((msg, String::new())),
-                other => Err(format!("the inner spawn did not fail: {other:?}")),
+            let q = setup(Queue::<String>::new(4))?;
+            let mut d = Process::new(
+                |q: zeroproc::QueueHandle<String>| {
+                    let e = Process::spawn(|_: ()| {}, ()).err().map(|e| e.to_string());
+                    q.attach().unwrap().put(e.unwrap_or_default()).unwrap();
+                },
+                q.handle(),
+            )
+            .daemon(true);
+            setup(d.start())?;
+            let msg = setup(q.get_timeout(Duration::from_secs(60)))?;
+            setup(d.join())?;
+            match msg.is_empty() {
+                false => Ok((msg, String::new())),
+                true => Err("the inner spawn did not fail".into()),
             }
         },
-        display: &["inside a worker", "controller"],
+        display: &["daemon", "non-daemon", "controller"],
         debug: &[],
     },
 ];

@@ -277,6 +277,17 @@ impl ClusterBuilder {
     /// cluster pools may be open at once: each agent then keeps one node pool per cluster
     /// pool (each with its workers, as several `Pool`s on one machine would).
     pub fn build(self) -> Result<ClusterPool, ClusterError> {
+        if zeroproc_sched::in_pool_worker() {
+            // A job may build a local `Pool` (as in CPython's `ProcessPoolExecutor`), not
+            // a cluster pool: a worker never touches MPI, and rank 0 owns the nodes.
+            return Err(ClusterError::Node {
+                rank: launch::own_rank(),
+                message: "a ClusterPool cannot be built inside a worker (a job or an \
+                          initializer called ClusterPool::build): workers never touch MPI; \
+                          build it on rank 0, or a local zeroproc::Pool in the job"
+                    .into(),
+            });
+        }
         let id = crate::shared::next_pool_id();
         if let Some(mut c) = launch::controller() {
             c.open_route(id);

@@ -89,7 +89,19 @@ impl Pool {
         PoolBuilder::default()
     }
 
-    /// A pool with the defaults.
+    /// A pool with the defaults: Python's `ProcessPoolExecutor()` — one worker per
+    /// available core (`available_parallelism`, which respects the process's CPU affinity
+    /// and cgroup quota), each pinned to its core. Dropping it is leaving Python's `with`
+    /// block: queued and running jobs finish first.
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::new()?; // with ProcessPoolExecutor() as pool:
+    /// let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// assert_eq!(pool.workers(), n);
+    /// assert_eq!(pool.submit(|x: u64| x * x, 9).result(), Ok(81));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn new() -> Result<Pool, crate::BuildError> {
         PoolBuilder::default().build()
     }
@@ -558,7 +570,21 @@ impl Pool {
     /// waits for running jobs however long they run; [`shutdown_with`](Self::shutdown_with)
     /// bounds the wait, returns at once, or cancels what has not started. Queued jobs of a
     /// worker that stops taking jobs (frozen, dead) move to the others; a worker that does
-    /// not exit once nothing is left is killed. Idempotent; `Drop` calls it.
+    /// not exit once nothing is left is killed. Idempotent; `Drop` calls it. Later
+    /// submissions fail with [`JobError::Shutdown`] (Python raises `RuntimeError` there).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{JobError, Pool};
+    /// let pool = Pool::builder().workers(1).build()?;
+    /// let nap = |ms: u64| { std::thread::sleep(std::time::Duration::from_millis(ms)); ms };
+    /// let (a, b) = (pool.submit(nap, 50), pool.submit(nap, 10)); // b waits behind a
+    /// pool.shutdown(); // returns once both ran and the worker exited
+    /// assert!(a.done() && b.done());
+    /// assert_eq!((a.result(), b.result()), (Ok(50), Ok(10)));
+    /// assert_eq!(pool.submit(nap, 1).result(), Err(JobError::Shutdown));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn shutdown(&self) {
         self.shutdown_with(Shutdown::new());
     }
@@ -600,41 +626,73 @@ impl Pool {
 }
 
 /// [`Pool::join_supervisor`], for a pool known by its parts (see [`live`]).
+///
+/// Several threads may shut a pool down at once: the handle's mutex is held only to look
+/// at the handle (and to join a supervisor already finished), never for the wait, so a
+/// `wait(false)` or a bounded shutdown returns on its own terms while another thread waits
+/// without a bound (before api31 the first waiter held it for its whole wait:
+/// `tests/shutdown_threads.rs`). Whoever finds the supervisor finished joins it; the
+/// others then find no handle: it was joined.
 fn join_supervisor(
     shared: &core::Shared,
     supervisor: &Mutex<Option<JoinHandle<()>>>,
     deadline: Option<Instant>,
 ) -> bool {
-    let mut g = supervisor.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(h) = g.take() else { return true };
     if shared.forked() {
         // A forked child's copy of the handle names a thread of the parent: joining it
         // panicked ("threads should not terminate unexpectedly"), aborting a child that
         // was already unwinding. There is nothing of the child's to wait for.
-        std::mem::forget(h);
+        let mut g = supervisor.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::forget(g.take());
         return true;
     }
     shared.wake_supervisor();
-    while deadline.is_some_and(|d| Instant::now() < d) && !h.is_finished() {
-        shared.poll();
-        std::thread::sleep(Duration::from_millis(1));
+    // Only an unbounded wait says what it waits for when it lasts (`waiting`).
+    let mut long = deadline.is_none().then(waiting::LongWait::new);
+    loop {
+        {
+            let mut g = supervisor.lock().unwrap_or_else(|e| e.into_inner());
+            match g.as_ref() {
+                None => return true,
+                Some(h) if h.is_finished() => {
+                    let h = g.take().expect("looked at above");
+                    let _ = h.join(); // finished: returns at once
+                    shared.callbacks.close();
+                    return true;
+                }
+                Some(_) => {}
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        match long.as_mut() {
+            Some(long) => long.look(shared),
+            None => {
+                shared.poll();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
-    if deadline.is_some() && !h.is_finished() {
-        *g = Some(h);
-        return false;
-    }
-    if deadline.is_none() {
-        waiting::note_if_long(shared, &h);
-    }
-    let _ = h.join();
-    shared.callbacks.close();
-    true
 }
 
 impl Pool {
     /// Stops now (Python's `multiprocessing.Pool.terminate`): queued jobs are cancelled,
     /// running jobs are killed with their workers (their futures fail with
-    /// [`JobError::Cancelled`]), and every worker has exited when this returns.
+    /// [`JobError::Cancelled`]), and every worker has exited when this returns. Later
+    /// submissions fail with [`JobError::Shutdown`].
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_sched::{JobError, Pool};
+    /// let pool = Pool::builder().workers(1).build()?;
+    /// let stuck = pool.submit(|_: ()| -> u32 { loop { std::thread::park() } }, ());
+    /// let queued = pool.submit(|x: u32| x, 1);
+    /// pool.terminate(); // no wait for `stuck`: its worker is killed
+    /// assert_eq!(stuck.result(), Err(JobError::Cancelled));
+    /// assert_eq!(queued.result(), Err(JobError::Cancelled));
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn terminate(&self) {
         // Cancel the queue, then SIGKILL every worker (a stopped or spinning one too): the
         // supervisor reaps them, fails the running jobs with `Cancelled`, and exits.

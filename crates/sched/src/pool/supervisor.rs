@@ -272,7 +272,36 @@ fn exited_in(
                 "the worker was killed (SIGKILL: the OOM killer, or another process) while \
                  its initializer ran"
             }
-            _ => "the worker died of a signal while its initializer ran (a crash in it)",
+            // The variant keeps no signal field: the common ones are named here.
+            Some(libc::SIGABRT) => {
+                "the worker died of SIGABRT while its initializer ran (an abort: a failed \
+                 allocation, a panic that could not unwind, std::process::abort, a stack \
+                 overflow; the worker's stderr says which)"
+            }
+            Some(libc::SIGSEGV) => {
+                "the worker died of SIGSEGV while its initializer ran (invalid memory access \
+                 in it: unsafe code or FFI)"
+            }
+            Some(libc::SIGBUS) => {
+                "the worker died of SIGBUS while its initializer ran (bad memory access in \
+                 it, e.g. a truncated mapped file)"
+            }
+            Some(libc::SIGFPE) => {
+                "the worker died of SIGFPE while its initializer ran (an arithmetic fault in it)"
+            }
+            Some(libc::SIGILL) => {
+                "the worker died of SIGILL while its initializer ran (an illegal instruction \
+                 in it)"
+            }
+            Some(libc::SIGTERM) => {
+                "the worker was stopped by SIGTERM while its initializer ran (a `kill`, a \
+                 service manager, or the initializer itself)"
+            }
+            _ => {
+                "the worker died of a signal while its initializer ran (not SIGABRT, \
+                 SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTERM nor SIGKILL: one it raised or \
+                 was sent, unhandled)"
+            }
         },
         None => match signal {
             Some(libc::SIGKILL) => {
@@ -859,6 +888,26 @@ mod tests {
     /// worker starts) ends the build after the handshake's 10 s with this error, which
     /// names the signal; it was `HandshakeTimeout`, "is `init()` the first thing `main`
     /// does?" (review25 measured 80 restarts in 88 ms with SIGINT to every new child).
+    /// An initializer that crashes fails the build naming the signal and what it usually
+    /// means (api31: "died of a signal while its initializer ran (a crash in it)" named
+    /// none, so an abort from a failed allocation read as a segfault would).
+    #[test]
+    fn an_initializer_killed_by_a_signal_names_it() {
+        for (sig, name) in [
+            (libc::SIGABRT, "SIGABRT"),
+            (libc::SIGSEGV, "SIGSEGV"),
+            (libc::SIGBUS, "SIGBUS"),
+            (libc::SIGFPE, "SIGFPE"),
+            (libc::SIGILL, "SIGILL"),
+            (libc::SIGTERM, "SIGTERM"),
+        ] {
+            let msg = exited_in(0, None, Some(sig), true, false).to_string();
+            assert!(msg.contains(name) && msg.contains("initializer"), "{msg}");
+        }
+        let msg = exited_in(0, None, Some(libc::SIGUSR1), true, false).to_string();
+        assert!(msg.contains("signal") && msg.contains("initializer"), "{msg}");
+    }
+
     #[test]
     fn a_worker_killed_by_ctrl_c_at_every_start_is_named() {
         let msg = exited_in(1, None, Some(libc::SIGINT), false, false).to_string();

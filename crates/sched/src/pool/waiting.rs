@@ -12,7 +12,6 @@
 
 use super::core::Shared;
 use super::{probe, stats};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a shutdown waits before it says what it waits for.
@@ -24,19 +23,31 @@ const LOOK_EVERY: Duration = Duration::from_millis(10);
 /// How often, after [`NOTE_AFTER`], the wait probes the busy workers' states.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 
-/// Waits for `supervisor` to end; once [`NOTE_AFTER`] has passed, writes the note when a
-/// worker holding jobs is halted (once). The caller joins it afterwards.
-pub(crate) fn note_if_long(shared: &Shared, supervisor: &JoinHandle<()>) {
-    let start = Instant::now();
-    let mut next_probe = start + NOTE_AFTER;
-    while !supervisor.is_finished() {
-        if Instant::now() >= next_probe {
+/// An unbounded wait for the supervisor to end: [`look`](Self::look) sleeps a little and,
+/// once [`NOTE_AFTER`] has passed, writes the note when a worker holding jobs is halted
+/// (once). The caller looks at the supervisor between calls and joins it.
+pub(crate) struct LongWait {
+    start: Instant,
+    next_probe: Instant,
+    noted: bool,
+}
+
+impl LongWait {
+    /// A wait starting now.
+    pub(crate) fn new() -> Self {
+        let start = Instant::now();
+        LongWait { start, next_probe: start + NOTE_AFTER, noted: false }
+    }
+
+    /// One step of the wait: the note if it is due, then a sleep of [`LOOK_EVERY`].
+    pub(crate) fn look(&mut self, shared: &Shared) {
+        if !self.noted && Instant::now() >= self.next_probe {
             let busy = busy_workers(shared);
             if busy.iter().any(|&(_, _, _, state)| halted(state)) {
-                eprintln!("{}", note(start.elapsed(), &busy));
-                return;
+                eprintln!("{}", note(self.start.elapsed(), &busy));
+                self.noted = true;
             }
-            next_probe = Instant::now() + PROBE_EVERY;
+            self.next_probe = Instant::now() + PROBE_EVERY;
         }
         std::thread::sleep(LOOK_EVERY);
     }

@@ -135,6 +135,12 @@ pub enum Exit {
 
 impl Exit {
     /// Python's `exitcode`: the code, or minus the signal number.
+    ///
+    /// ```
+    /// use zeroproc_sched::Exit;
+    /// assert_eq!(Exit::Code(3).python_code(), 3);
+    /// assert_eq!(Exit::Signal(9).python_code(), -9); // p.kill(): Python's exitcode -9
+    /// ```
     pub fn python_code(self) -> i32 {
         match self {
             Exit::Code(c) => c,
@@ -169,9 +175,10 @@ pub enum ProcessError {
     Segment(zeroproc_shm::CreateError),
     /// The process could not be started or waited for.
     Io(std::io::Error),
-    /// Called from a job or initializer, or from the body of a daemon `Process`:
-    /// processes cannot be started inside a pool worker or a daemon process child (a
-    /// non-daemon `Process` child may start them, as in Python).
+    /// Called from the body of a daemon `Process`: processes cannot be started inside a
+    /// daemon process child, as in Python. The controller, a job or initializer of a pool
+    /// (as in CPython's `ProcessPoolExecutor`) and a non-daemon `Process` child may start
+    /// them. (Before api31 jobs and initializers were refused too.)
     InsideWorker,
     /// The child exited before its body ran (e.g. `main` did not call `init()` first).
     NotRun {
@@ -202,10 +209,10 @@ impl std::fmt::Display for ProcessError {
             }
             ProcessError::InsideWorker => write!(
                 f,
-                "processes cannot be started inside a worker (a job or an initializer \
-                 called Process::start) or a daemon Process child (as in Python: daemonic \
-                 processes are not allowed to have children); start it in the controller, \
-                 or in a non-daemon Process child"
+                "processes cannot be started inside a daemon Process child (its body \
+                 called Process::start; as in Python: daemonic processes are not allowed to \
+                 have children); start it in the controller, a job, or a non-daemon Process \
+                 child"
             ),
         }
     }
@@ -393,8 +400,9 @@ impl Process {
     /// outlive their handle, and the program waits for them when it exits (`main`
     /// returning, `std::process::exit`, a test binary's end), as Python joins its
     /// non-daemon children at exit. A parent killed by a signal does not wait: its
-    /// non-daemon children run on. As in Python, a non-daemon child may build pools and
-    /// start processes of its own; in a daemon child both fail with `InsideWorker`.
+    /// non-daemon children run on. As in Python, a non-daemon child (and a pool's job, as
+    /// in CPython's `ProcessPoolExecutor`) may build pools and start processes of its
+    /// own; in a daemon child both fail with `InsideWorker`.
     ///
     /// ```
     /// zeroproc_sched::init();

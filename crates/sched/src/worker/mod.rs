@@ -21,6 +21,10 @@ use zeroproc_shm::Segment;
 
 /// The worker's life: [`start::start`], then [`serve::serve`]. Never returns.
 pub(crate) fn run(spec: &Spec) -> ! {
+    // Jobs and initializers may build pools and start processes, as in CPython's
+    // `ProcessPoolExecutor`, whose workers are not daemonic (`launch::allow_children`).
+    crate::launch::mark_pool_worker();
+    crate::launch::allow_children();
     let attached = start::start(spec);
     serve::serve(spec, attached)
 }
