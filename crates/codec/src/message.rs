@@ -34,7 +34,7 @@ use rkyv::{rancor, Archive, Deserialize, Portable};
 ///
 /// The same inside a tuple, a `Vec`, an `Option` or a `Result` (a job's arguments as a
 /// tuple, a fallible job's error type): "`(String, Point)` cannot be sent to a worker …",
-/// not rkyv's `Point: Serialize<Strategy<Serializer<…>>>` (before api31):
+/// not rkyv's `Point: Serialize<Strategy<Serializer<…>>>`:
 ///
 /// ```compile_fail
 /// struct Point { x: f64, y: f64 }

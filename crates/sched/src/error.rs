@@ -414,7 +414,7 @@ pub enum BuildError {
     /// daemon process child, as in Python ("daemonic processes are not allowed to have
     /// children"). The controller, a job or initializer of a pool (as in CPython's
     /// `ProcessPoolExecutor`, whose workers are not daemonic) and a non-daemon `Process`
-    /// child may build them. (Before api31 jobs and initializers were refused too.)
+    /// child may build them.
     InsideWorker,
     /// Bad configuration.
     Config(String),

@@ -43,7 +43,7 @@ pub enum ReturnWhen {
 /// They take the futures themselves, not references: Python's `as_completed(fs)` leaves
 /// `fs` as it was, here the futures move in and come back one by one (or split into done
 /// and not done), each ready for its `result()`. Passing `&futs` is refused with a message
-/// saying so (before api31 rustc's own suggestion there was `&as_completed(&futs)`):
+/// saying so (rustc's own suggestion would be `&as_completed(&futs)`):
 ///
 /// ```compile_fail,E0277
 /// zeroproc_sched::init();

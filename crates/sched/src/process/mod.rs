@@ -178,7 +178,7 @@ pub enum ProcessError {
     /// Called from the body of a daemon `Process`: processes cannot be started inside a
     /// daemon process child, as in Python. The controller, a job or initializer of a pool
     /// (as in CPython's `ProcessPoolExecutor`) and a non-daemon `Process` child may start
-    /// them. (Before api31 jobs and initializers were refused too.)
+    /// them.
     InsideWorker,
     /// The child exited before its body ran (e.g. `main` did not call `init()` first).
     NotRun {
