@@ -1,0 +1,77 @@
+//! `Condition::notify(n)` wakes at most `n` of the registered waiters, as Python's
+//! `Condition.notify(n)` does; `notify(0)` wakes none.
+//!
+//! Found by mpsem31: five processes in `wait_timeout(3 s)`, then `notify(2)` under the
+//! lock — all five returned "notified" (CPython 3.11: two `True`, three `False` after 3 s);
+//! `notify(0)` also woke all five (CPython: none). The sleepers' one-second re-check
+//! took any change of the notify counter since they registered for their own notify.
+//! Threads share the mechanism with processes, so threads keep this test fast.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use zeroproc_shm::sync::{Condition, Lock};
+
+/// Longer than the sleepers' one-second re-check, so a waiter that takes another's
+/// notify is caught.
+const WAIT: Duration = Duration::from_millis(2500);
+
+/// Starts `waiters` threads in `wait_timeout(WAIT)`, calls `notify` once all of them
+/// registered (each counts itself under the lock before waiting), and returns how many
+/// were told they were notified.
+fn notified_of(waiters: u32, notify: impl FnOnce(&Condition)) -> u32 {
+    let (lock, cond, registered) = (Lock::new(), Condition::new(), AtomicU32::new(0));
+    let notified = AtomicU32::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..waiters {
+            s.spawn(|| {
+                let g = lock.lock().unwrap();
+                registered.fetch_add(1, Ordering::Relaxed);
+                let (g, woken) = cond.wait_timeout(g, WAIT).unwrap();
+                if woken {
+                    notified.fetch_add(1, Ordering::Relaxed);
+                }
+                drop(g);
+            });
+        }
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let g = lock.lock().unwrap();
+            // Under the lock: every counted waiter has registered with the condition.
+            if registered.load(Ordering::Relaxed) == waiters {
+                notify(&cond);
+                drop(g);
+                break;
+            }
+            drop(g);
+            assert!(Instant::now() < until, "the waiters did not start within 30 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    notified.load(Ordering::Relaxed)
+}
+
+#[test]
+fn notify_n_wakes_at_most_n_registered_waiters() {
+    assert_eq!(notified_of(5, |c| c.notify(2)), 2);
+}
+
+#[test]
+fn notify_zero_wakes_nobody() {
+    assert_eq!(notified_of(3, |c| c.notify(0)), 0);
+}
+
+#[test]
+fn notify_one_twice_wakes_two() {
+    assert_eq!(
+        notified_of(4, |c| {
+            c.notify_one();
+            c.notify_one();
+        }),
+        2
+    );
+}
+
+#[test]
+fn notify_all_wakes_every_registered_waiter() {
+    assert_eq!(notified_of(5, |c| c.notify_all()), 5);
+}
