@@ -39,6 +39,11 @@ const DAEMON_ENV: &str = "ZEROPROC_PROCESS_DAEMON";
 /// In a `Process` child: its name (the environment variable is removed at start).
 static CURRENT_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// In a `Process` child: its identity, Python's `_identity` joined with `:` (`"2"` for the
+/// program's second process, `"2:1"` for that one's first): the default names of the
+/// processes it creates extend it, as Python's do.
+static CURRENT_IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 const LAYOUT: Layout = Layout::new("zeroproc-process", 3).with_type::<ProcessBlock>();
 
 /// Longest panic message carried back (longer ones are cut).
@@ -228,6 +233,8 @@ impl std::error::Error for ProcessError {}
 /// ```
 pub struct Process {
     name: String,
+    /// `N` in the program, `<parent's identity>:N` in a child (see [`CURRENT_IDENTITY`]).
+    identity: String,
     fn_id: u32,
     /// The archived arguments, or why they could not be archived (told by `start`).
     args: Option<Result<Vec<u8>, String>>,
@@ -349,11 +356,16 @@ impl Process {
     fn with<A: Message>(fn_id: u32, args: &A) -> Process {
         // Relaxed: a name counter.
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let identity = match CURRENT_IDENTITY.get() {
+            Some(me) => format!("{me}:{n}"),
+            None => n.to_string(),
+        };
         // The shared values archived in `args` stay alive as long as this handle, or the
         // child if the handle is dropped while it runs.
         let (args, pins) = pin::capture(|| crate::job::encode_owned(args).map(|b| b.to_vec()));
         Process {
-            name: format!("Process-{n}"),
+            name: format!("Process-{identity}"),
+            identity,
             fn_id,
             args: Some(args),
             daemon: false,
@@ -364,7 +376,10 @@ impl Process {
         }
     }
 
-    /// Sets the name (default `Process-N`), builder style, before
+    /// Sets the name (default `Process-N`, N counting the processes this program created;
+    /// in a `Process` child `Process-<its identity>:N`, as Python names them:
+    /// `Process-2:1` is the first process created by the program's second), builder
+    /// style, before
     /// [`start`](Self::start); read it with [`get_name`](Self::get_name) here, and with
     /// [`current_name`](Self::current_name) in the child.
     ///
@@ -483,11 +498,12 @@ impl Process {
             })
             .map_err(ProcessError::Segment)?;
         let spec = format!(
-            "{}|{}|{:x}|{}",
+            "{}|{}|{:x}|{}|{}",
             seg.id(),
             self.fn_id,
             crate::fnid::fingerprint(),
             std::process::id(),
+            self.identity,
         );
         let mut cmd = Command::new("/proc/self/exe");
         if let Some(a0) = std::env::args_os().next() {
