@@ -260,7 +260,8 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         self.store.lock().map_clear()
     }
 
-    /// A snapshot of every entry (taken under the lock, in table order).
+    /// A snapshot of every entry (taken under the lock, in table order — not insertion
+    /// order as Python's dict: sort it where the order matters).
     ///
     /// ```
     /// # use zeroproc_mp::container::SharedDict;
