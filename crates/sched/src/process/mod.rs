@@ -240,8 +240,6 @@ pub struct Process {
     args: Option<Result<Vec<u8>, String>>,
     daemon: bool,
     seg: Option<Segment>,
-    /// Shared values named by the arguments (`share/pin.rs`).
-    pins: Pins,
     pid: Option<u32>,
     /// The child until reaped, and how it ended: behind a lock so that `is_alive` and
     /// `exit_code` take `&self`, as Python's do (the `&mut self` methods use `get_mut`).
@@ -252,6 +250,10 @@ pub struct Process {
 struct Reap {
     child: Option<Child>,
     exit: Option<Exit>,
+    /// Shared values named by the arguments (`share/pin.rs`), kept for the child until it
+    /// has ended, then released (Python's `Process` drops its arguments at `start`; ours
+    /// must keep them until the child has attached them, and cannot know when it has).
+    pins: Pins,
 }
 
 impl Reap {
@@ -267,9 +269,11 @@ impl Reap {
     }
 
     /// Records how the reaped child ended; exit no longer waits for it (`orphans::track`:
-    /// its pid may now be reused).
+    /// its pid may now be reused), and the shared values of its arguments are no longer
+    /// kept for it (a dict its creator dropped is freed now, not with this handle).
     fn ended(&mut self, st: std::process::ExitStatus, lost: impl FnOnce() -> Exit) {
         self.exit = Some(to_exit(st, lost));
+        self.pins = Pins::NONE;
         if let Some(c) = &self.child {
             orphans::untrack(c.id());
         }
@@ -370,9 +374,8 @@ impl Process {
             args: Some(args),
             daemon: false,
             seg: None,
-            pins,
             pid: None,
-            reap: Mutex::new(Reap::default()),
+            reap: Mutex::new(Reap { pins, ..Reap::default() }),
         }
     }
 
@@ -749,7 +752,7 @@ impl Drop for Process {
             let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
             if let Some(child) = reap.child.take() {
                 let pid = child.id();
-                let pins = std::mem::take(&mut self.pins);
+                let pins = std::mem::take(&mut reap.pins);
                 orphans::adopt(child, orphans::Kept { _seg: self.seg.take(), _pins: pins });
                 // From here on `join_adopted` waits for it (the adoption list holds it).
                 orphans::untrack(pid);
