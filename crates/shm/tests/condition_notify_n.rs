@@ -75,3 +75,41 @@ fn notify_one_twice_wakes_two() {
 fn notify_all_wakes_every_registered_waiter() {
     assert_eq!(notified_of(5, |c| c.notify_all()), 5);
 }
+
+/// A waiter that registers after a notify cannot take the wake-up that notify granted to
+/// a sleeper registered before it: the sleeper returns notified, the late waiter sleeps
+/// on. (With anonymous wake-ups a looping waiter could take them all, and a sleeper
+/// registered before a `notify_all` slept on: a lost wake-up.) Deterministic: the
+/// notifier holds the lock across the late registration, so the sleeper cannot run its
+/// take before the late waiter has had every chance at it.
+#[test]
+fn a_waiter_registered_after_a_notify_cannot_take_its_wake_up() {
+    let (lock, cond) = (Lock::new(), Condition::new());
+    let (registered, early_notified) = (AtomicU32::new(0), AtomicU32::new(0));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let g = lock.lock().unwrap();
+            registered.store(1, Ordering::Relaxed);
+            let (g, woken) = cond.wait_timeout(g, Duration::from_secs(30)).unwrap();
+            early_notified.store(u32::from(woken) + 1, Ordering::Relaxed);
+            drop(g);
+        });
+        let until = Instant::now() + Duration::from_secs(30);
+        let g = loop {
+            let g = lock.lock().unwrap();
+            if registered.load(Ordering::Relaxed) == 1 {
+                break g;
+            }
+            drop(g);
+            assert!(Instant::now() < until, "the early waiter did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        cond.notify(1);
+        // The late waiter, under the same lock (the early one cannot re-acquire it yet):
+        // it must not be told it was notified.
+        let (g, late_woken) = cond.wait_timeout(g, Duration::from_millis(1500)).unwrap();
+        assert!(!late_woken, "the late waiter took the early waiter's wake-up");
+        drop(g);
+    });
+    assert_eq!(early_notified.load(Ordering::Relaxed), 2, "the early waiter was not notified");
+}

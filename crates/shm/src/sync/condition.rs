@@ -13,22 +13,23 @@ use std::time::{Duration, Instant};
 /// until shared state changes. Works between processes and threads.
 ///
 /// Two words: a sequence counter (the futex word) bumped by every notify that wakes
-/// someone, and a word counting the waiters and the wake-ups granted to them, so that
-/// `notify(n)` lets at most `n` of the waiters registered before it return notified (as
-/// Python's; the others sleep on to their deadline) and a notify with nobody waiting
-/// costs no syscall. The waiters woken are not necessarily the oldest: one that starts
-/// waiting after a notify may take its wake-up before the sleeper it woke does (that
-/// sleeper then sleeps on). All-zero bytes are a valid `Condition`. Use one `Condition`
-/// with one `Lock` (nothing checks this across processes).
+/// someone, and a word counting the waiters and the wake-ups granted to them
+/// (`grants.rs`), so that `notify(n)` lets at most `n` of the waiters registered before
+/// it return notified (as Python's; the others sleep on to their deadline), `notify_all`
+/// wakes every one of them, a waiter that starts waiting after a notify cannot take that
+/// notify's wake-up, and a notify with nobody waiting costs no syscall. Which `n` of the
+/// earlier waiters are woken is not fixed (Python wakes the oldest). All-zero bytes are a
+/// valid `Condition`. Use one `Condition` with one `Lock` (nothing checks this across
+/// processes); at most 1,048,575 waiters at once.
 ///
 /// The guard is passed by value and handed back, as with `std::sync::Condvar`; if the lock
 /// has to be recovered from a dead holder while re-acquiring, the guard comes back wrapped
 /// in [`OwnerDied`]. Wake-ups may be spurious: prefer [`wait_for`](Self::wait_for).
 ///
 /// **Death:** a waiter that dies is harmless: it stays counted, so a later `notify` may
-/// grant it a wake-up, which the next waiter to come takes at once (a spurious wake-up)
-/// — until then the other sleepers are woken as usual; one killed just after a notify
-/// woke it leaves that wake-up to a live sleeper, which finds it within a second. A process that dies holding the lock
+/// grant it a wake-up, which the next waiter that may take it takes (a spurious wake-up);
+/// one killed just after a notify woke it leaves that wake-up to a live sleeper, which
+/// finds it within a second. A process that dies holding the lock
 /// is handled by the lock's robustness. A notifier that dies before notifying leaves
 /// waiters waiting (use the timed forms).
 ///
@@ -264,47 +265,47 @@ impl Condition {
         deadline: Option<Instant>,
     ) -> LockResult<Timed<'a>> {
         // Under the lock: a notifier that changes the state under it afterwards counts us.
-        grants::register(&self.state);
+        let key = grants::register(&self.state);
         let lock = guard.lock;
         drop(guard);
-        let notified = self.sleep(deadline);
+        let notified = self.sleep(key, deadline);
         match lock.lock() {
             Ok(g) => Ok((g, notified)),
             Err(died) => Err(died.map(|g| (g, notified))),
         }
     }
 
-    /// A registered waiter's sleep: until it takes a granted wake-up (true) or `deadline`
-    /// passes (false; it unregisters, or takes a grant that came just in time). Each round
-    /// reads `seq` *before* looking for a grant: a grant made after that look is followed
-    /// by a `seq` bump (one SeqCst order with the grant word), so the futex call finds the
-    /// word changed or is queued before the notifier's wake. The kernel compares `seq`'s
-    /// low half only: should exactly a multiple of 2^32 bumps pass while the waiter is
-    /// descheduled before its futex call, it sleeps, and finds its grant after
-    /// [`RECHECK`](time::RECHECK). A woken waiter that finds no grant (another waiter took
-    /// it) sleeps again.
-    fn sleep(&self, deadline: Option<Instant>) -> bool {
+    /// A registered waiter's sleep (`key`: its registration epoch, `grants.rs`): until it
+    /// takes a granted wake-up (true) or `deadline` passes (false; it unregisters, or takes
+    /// a wake-up that came just in time). Each round reads `seq` *before* looking for a
+    /// wake-up it may take: a grant made after that look is followed by a `seq` bump (one
+    /// SeqCst order with the grant word), so the futex call finds the word changed or is
+    /// queued before the notifier's wake. The kernel compares `seq`'s low half only:
+    /// should exactly a multiple of 2^32 bumps pass while the waiter is descheduled before
+    /// its futex call, it sleeps, and finds its wake-up after [`RECHECK`](time::RECHECK).
+    /// A woken waiter that finds none it may take (another waiter took it) sleeps again.
+    fn sleep(&self, key: u32, deadline: Option<Instant>) -> bool {
         // SeqCst: see above.
-        let key = self.seq.load(Ordering::SeqCst);
-        if grants::take(&self.state) {
+        let seen = self.seq.load(Ordering::SeqCst);
+        if grants::take(&self.state, key) {
             return true;
         }
-        self.sleep_on(key, deadline)
+        self.sleep_on(key, seen, deadline)
     }
 
-    /// [`sleep`](Self::sleep)'s rounds after its first look: sleep on `key`, then read
-    /// `seq` again and look for a grant.
-    fn sleep_on(&self, mut key: u64, deadline: Option<Instant>) -> bool {
+    /// [`sleep`](Self::sleep)'s rounds after its first look: sleep while `seq` is `seen`,
+    /// then read `seq` again and look for a wake-up.
+    fn sleep_on(&self, key: u32, mut seen: u64, deadline: Option<Instant>) -> bool {
         loop {
             let end = time::recheck_end(deadline);
             // SAFETY: the low half of our own `seq`: aligned, mapped while `self` lives.
-            let r = unsafe { futex::wait_raw(futex::low_half(&self.seq), key as u32, Some(end)) };
+            let r = unsafe { futex::wait_raw(futex::low_half(&self.seq), seen as u32, Some(end)) };
             if r == WaitOutcome::Timeout && time::expired(deadline) {
-                return grants::leave(&self.state);
+                return grants::leave(&self.state, key);
             }
             // SeqCst: see `sleep`.
-            key = self.seq.load(Ordering::SeqCst);
-            if grants::take(&self.state) {
+            seen = self.seq.load(Ordering::SeqCst);
+            if grants::take(&self.state, key) {
                 return true;
             }
         }
@@ -384,13 +385,13 @@ mod tests {
         let cond = Condition::new();
         // Registration (`wait_until`'s first step, under the lock), then `sleep`'s first
         // look: no grant yet.
-        grants::register(&cond.state);
-        let key = cond.seq.load(Ordering::SeqCst);
-        assert!(!grants::take(&cond.state));
+        let key = grants::register(&cond.state);
+        let seen = cond.seq.load(Ordering::SeqCst);
+        assert!(!grants::take(&cond.state, key));
         // What a grant for it and 2^32 notifies in all leave.
         assert_eq!(grants::grant(&cond.state, 1), 1);
         cond.seq.fetch_add(1 << 32, Ordering::SeqCst);
-        assert!(cond.sleep_on(key, Some(Instant::now() + Duration::from_secs(20))));
+        assert!(cond.sleep_on(key, seen, Some(Instant::now() + Duration::from_secs(20))));
         assert_eq!(grants::waiting(&cond.state), 0);
     }
 }
