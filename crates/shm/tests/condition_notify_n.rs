@@ -113,3 +113,45 @@ fn a_waiter_registered_after_a_notify_cannot_take_its_wake_up() {
     });
     assert_eq!(early_notified.load(Ordering::Relaxed), 2, "the early waiter was not notified");
 }
+
+/// A bounded buffer on two conditions with `notify_one` only (every wake-up counts):
+/// 3 producers and 3 consumers move 60,000 items; a lost wake-up would leave a thread
+/// waiting out its 20 s time-out, which fails the test.
+#[test]
+fn a_bounded_buffer_with_notify_one_loses_no_wake_up() {
+    const ITEMS: u32 = 20_000;
+    let lock = Lock::new();
+    let (not_empty, not_full) = (Condition::new(), Condition::new());
+    let (len, taken) = (AtomicU32::new(0), AtomicU32::new(0));
+    let limit = Duration::from_secs(20);
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..ITEMS {
+                    let g = lock.lock().unwrap();
+                    let (g, ok) = not_full
+                        .wait_for_timeout(g, limit, || len.load(Ordering::Relaxed) < 4)
+                        .unwrap();
+                    assert!(ok, "a producer waited {limit:?}: a lost wake-up");
+                    len.fetch_add(1, Ordering::Relaxed);
+                    not_empty.notify_one();
+                    drop(g);
+                }
+            });
+            s.spawn(|| {
+                for _ in 0..ITEMS {
+                    let g = lock.lock().unwrap();
+                    let (g, ok) = not_empty
+                        .wait_for_timeout(g, limit, || len.load(Ordering::Relaxed) > 0)
+                        .unwrap();
+                    assert!(ok, "a consumer waited {limit:?}: a lost wake-up");
+                    len.fetch_sub(1, Ordering::Relaxed);
+                    taken.fetch_add(1, Ordering::Relaxed);
+                    not_full.notify_one();
+                    drop(g);
+                }
+            });
+        }
+    });
+    assert_eq!(taken.load(Ordering::Relaxed), 3 * ITEMS);
+}
