@@ -91,7 +91,9 @@ pub(super) fn grant(word: &AtomicU64, n: u32) -> u32 {
     // SeqCst: as in `register`.
     let mut s = word.load(Ordering::SeqCst);
     loop {
-        let g = n.min(waiters(s) - pool(s));
+        // Saturating: the invariant keeps `pool ≤ waiters`, but a waiter leaving across the
+        // epoch horizon (module docs) could break it by one.
+        let g = n.min(waiters(s).saturating_sub(pool(s)));
         if g == 0 {
             return 0;
         }
