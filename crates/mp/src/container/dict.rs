@@ -171,7 +171,19 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         r.map_err(|e| InsertError::new((key, value), e))
     }
 
-    /// A copy of the value under `key`.
+    /// A copy of the value under `key`. Changing the copy changes nothing in the dict (as
+    /// Python's `d['a'].append(1)` on a manager dict changes a copy); change a value in
+    /// place with [`update`](Self::update).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<String, Vec<u32>>::new().unwrap();
+    /// d.insert("a".into(), vec![1]).unwrap();
+    /// d.get(&"a".into()).unwrap().unwrap().push(2); // a copy: the dict keeps [1]
+    /// assert_eq!(d.get(&"a".into()).unwrap(), Some(vec![1]));
+    /// d.update(&"a".into(), |v| v.as_mut().unwrap().push(2)).unwrap(); // in place
+    /// assert_eq!(d.get(&"a".into()).unwrap(), Some(vec![1, 2]));
+    /// ```
     pub fn get(&self, key: &K) -> Result<Option<V>, ContainerError> {
         self.get_with_bytes(key, decode::<V>)?.transpose()
     }
@@ -260,7 +272,8 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         self.store.lock().map_clear()
     }
 
-    /// A snapshot of every entry (taken under the lock, in table order).
+    /// A snapshot of every entry (taken under the lock, in table order — not insertion
+    /// order as Python's dict: sort it where the order matters).
     ///
     /// ```
     /// # use zeroproc_mp::container::SharedDict;

@@ -139,20 +139,32 @@ impl<T: Message> SharedList<T> {
         r.map_err(|e| InsertError::new(value, e))
     }
 
-    /// Appends every value (each one its own atomic push, under one lock hold); on a
-    /// failure the value that failed comes back and the rest of `values` is not consumed.
+    /// Appends every value (Python's `extend`): each one its own atomic push, all under
+    /// one lock hold, so they land together. `values` is read (and each value encoded)
+    /// before the lock is taken, as Python's proxy reads the whole iterable before the
+    /// call: an iterator may read this list, or take its time, without holding up other
+    /// processes. On a failure (the list at its maximum size, or a value that cannot be
+    /// encoded: then nothing is appended) the value that failed comes back in the error,
+    /// the values before it stay appended and the ones after it are dropped.
     ///
     /// ```
     /// # use zeroproc_mp::container::SharedList;
-    /// let l = SharedList::<u8>::new().unwrap();
+    /// let l = SharedList::<usize>::new().unwrap();
     /// l.extend([1, 2, 3]).unwrap();
-    /// assert_eq!(l.len().unwrap(), 3);
+    /// l.extend((0..2).map(|i| l.len().unwrap() + i)).unwrap(); // reads the list: fine
+    /// assert_eq!(l.to_vec().unwrap(), [1, 2, 3, 3, 4]);
     /// ```
     pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<(), InsertError<T>> {
-        let l = self.store.lock();
+        let mut encoded = Vec::new();
         for v in values {
-            let r = encode(&v).map_err(ContainerError::Serialize).and_then(|vb| l.seq_push(&vb));
-            r.map_err(|e| InsertError::new(v, e))?;
+            match encode(&v) {
+                Ok(b) => encoded.push((v, b)),
+                Err(e) => return Err(InsertError::new(v, ContainerError::Serialize(e))),
+            }
+        }
+        let l = self.store.lock();
+        for (v, b) in encoded {
+            l.seq_push(&b).map_err(|e| InsertError::new(v, e))?;
         }
         Ok(())
     }

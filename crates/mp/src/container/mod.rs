@@ -62,6 +62,24 @@ pub use handle::{
 pub use list::SharedList;
 pub use namespace::Namespace;
 
+/// Unmaps the containers (dicts, lists, namespaces) this process attached whose creator
+/// has dropped them and that nothing here still uses, freeing their memory once no
+/// process maps them; returns how many were unmapped. Done on every attach and when a
+/// container created here is dropped; a pool worker does it before its next job after an
+/// idle spell. Call it in a long-lived process that attached containers and attaches no
+/// more.
+///
+/// ```
+/// use zeroproc_mp::container::{evict_unused, SharedDict};
+/// let d = SharedDict::<u8, u8>::new().unwrap();
+/// drop(d.handle().attach().unwrap());
+/// drop(d); // its attachment here is unmapped with it
+/// assert_eq!(evict_unused(), 0);
+/// ```
+pub fn evict_unused() -> usize {
+    cache::evict_unused()
+}
+
 /// The least shared memory a container has: a smaller initial size is rounded up to it
 /// (and every size up to whole 4 KiB pages); a `max_bytes` below it is refused with
 /// [`ContainerError::Capacity`] (it was silently raised to it).

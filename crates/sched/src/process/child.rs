@@ -1,30 +1,33 @@
 //! The child's side of a [`Process`](super::Process): parse the spec, arm the parent-death
 //! watch of a daemon, attach the argument segment, run the body, and report how it ended.
 
+use super::CURRENT_IDENTITY;
 use super::{outcome, Process, ProcessBlock, ARGS_AT, CURRENT_NAME, DAEMON_ENV, LAYOUT};
 use super::{MESSAGE_MAX, PROCESS_ENV};
 use crate::worker::exit;
 use std::sync::atomic::Ordering;
 use zeroproc_shm::{Segment, SegmentId};
 
-/// What the parent put in [`PROCESS_ENV`]: `segment|fn_id|fingerprint|parent` (the
-/// name is in the segment, after the arguments).
+/// What the parent put in [`PROCESS_ENV`]: `segment|fn_id|fingerprint|parent|identity`
+/// (the name is in the segment, after the arguments; the identity is digits and `:`).
 struct ChildSpec {
     segment: SegmentId,
     fn_id: u32,
     fingerprint: u64,
     parent: u32,
+    identity: String,
 }
 
 impl ChildSpec {
     fn parse(raw: &std::ffi::OsStr) -> Option<ChildSpec> {
         let f: Vec<&str> = raw.to_str()?.split('|').collect();
-        let [seg, fn_id, fp, parent] = f[..] else { return None };
+        let [seg, fn_id, fp, parent, identity] = f[..] else { return None };
         Some(ChildSpec {
             segment: seg.parse().ok()?,
             fn_id: fn_id.parse().ok()?,
             fingerprint: u64::from_str_radix(fp, 16).ok()?,
             parent: parent.parse().ok()?,
+            identity: identity.to_owned(),
         })
     }
 }
@@ -65,6 +68,7 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
     // SAFETY: as above, for the name that follows the arguments.
     let name = unsafe { std::slice::from_raw_parts(seg.data().add(ARGS_AT + len), name_len) };
     let _ = CURRENT_NAME.set(String::from_utf8_lossy(name).into_owned());
+    let _ = CURRENT_IDENTITY.set(spec.identity);
     let fn_id = spec.fn_id;
     // Relaxed: as for `args_len`.
     if b.fn_id.load(Ordering::Relaxed) != fn_id {

@@ -39,6 +39,11 @@ const DAEMON_ENV: &str = "ZEROPROC_PROCESS_DAEMON";
 /// In a `Process` child: its name (the environment variable is removed at start).
 static CURRENT_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// In a `Process` child: its identity, Python's `_identity` joined with `:` (`"2"` for the
+/// program's second process, `"2:1"` for that one's first): the default names of the
+/// processes it creates extend it, as Python's do.
+static CURRENT_IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 const LAYOUT: Layout = Layout::new("zeroproc-process", 3).with_type::<ProcessBlock>();
 
 /// Longest panic message carried back (longer ones are cut).
@@ -235,13 +240,13 @@ impl std::error::Error for ProcessError {}
 /// ```
 pub struct Process {
     name: String,
+    /// `N` in the program, `<parent's identity>:N` in a child (see [`CURRENT_IDENTITY`]).
+    identity: String,
     fn_id: u32,
     /// The archived arguments, or why they could not be archived (told by `start`).
     args: Option<Result<Vec<u8>, String>>,
     daemon: bool,
     seg: Option<Segment>,
-    /// Shared values named by the arguments (`share/pin.rs`).
-    pins: Pins,
     pid: Option<u32>,
     /// The child until reaped, and how it ended: behind a lock so that `is_alive` and
     /// `exit_code` take `&self`, as Python's do (the `&mut self` methods use `get_mut`).
@@ -252,6 +257,10 @@ pub struct Process {
 struct Reap {
     child: Option<Child>,
     exit: Option<Exit>,
+    /// Shared values named by the arguments (`share/pin.rs`), kept for the child until it
+    /// has ended, then released (Python's `Process` drops its arguments at `start`; ours
+    /// must keep them until the child has attached them, and cannot know when it has).
+    pins: Pins,
 }
 
 impl Reap {
@@ -267,9 +276,11 @@ impl Reap {
     }
 
     /// Records how the reaped child ended; exit no longer waits for it (`orphans::track`:
-    /// its pid may now be reused).
+    /// its pid may now be reused), and the shared values of its arguments are no longer
+    /// kept for it (a dict its creator dropped is freed now, not with this handle).
     fn ended(&mut self, st: std::process::ExitStatus, lost: impl FnOnce() -> Exit) {
         self.exit = Some(to_exit(st, lost));
+        self.pins = Pins::NONE;
         if let Some(c) = &self.child {
             orphans::untrack(c.id());
         }
@@ -356,22 +367,29 @@ impl Process {
     fn with<A: Message>(fn_id: u32, args: &A) -> Process {
         // Relaxed: a name counter.
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let identity = match CURRENT_IDENTITY.get() {
+            Some(me) => format!("{me}:{n}"),
+            None => n.to_string(),
+        };
         // The shared values archived in `args` stay alive as long as this handle, or the
         // child if the handle is dropped while it runs.
         let (args, pins) = pin::capture(|| crate::job::encode_owned(args).map(|b| b.to_vec()));
         Process {
-            name: format!("Process-{n}"),
+            name: format!("Process-{identity}"),
+            identity,
             fn_id,
             args: Some(args),
             daemon: false,
             seg: None,
-            pins,
             pid: None,
-            reap: Mutex::new(Reap::default()),
+            reap: Mutex::new(Reap { pins, ..Reap::default() }),
         }
     }
 
-    /// Sets the name (default `Process-N`), builder style, before
+    /// Sets the name (default `Process-N`, N counting the processes this program created;
+    /// in a `Process` child `Process-<its identity>:N`, as Python names them:
+    /// `Process-2:1` is the first process created by the program's second), builder
+    /// style, before
     /// [`start`](Self::start); read it with [`get_name`](Self::get_name) here, and with
     /// [`current_name`](Self::current_name) in the child.
     ///
@@ -491,11 +509,12 @@ impl Process {
             })
             .map_err(ProcessError::Segment)?;
         let spec = format!(
-            "{}|{}|{:x}|{}",
+            "{}|{}|{:x}|{}|{}",
             seg.id(),
             self.fn_id,
             crate::fnid::fingerprint(),
             std::process::id(),
+            self.identity,
         );
         let mut cmd = Command::new("/proc/self/exe");
         if let Some(a0) = std::env::args_os().next() {
@@ -741,7 +760,7 @@ impl Drop for Process {
             let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
             if let Some(child) = reap.child.take() {
                 let pid = child.id();
-                let pins = std::mem::take(&mut self.pins);
+                let pins = std::mem::take(&mut reap.pins);
                 orphans::adopt(child, orphans::Kept { _seg: self.seg.take(), _pins: pins });
                 // From here on `join_adopted` waits for it (the adoption list holds it).
                 orphans::untrack(pid);

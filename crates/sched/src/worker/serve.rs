@@ -125,7 +125,7 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
 /// A worker idle this long sweeps its caches of attached segments before its next job.
 const SWEEP_AFTER_IDLE_NS: u64 = 1_000_000;
 
-/// Unmaps and closes the arrays and channels this worker attached whose owners have
+/// Unmaps and closes the arrays, channels and containers this worker attached whose owners have
 /// dropped them (and that no guard still uses). An attach sweeps too, but a worker whose
 /// jobs attach nothing more kept every dropped array's descriptor and mapping: after
 /// reading 1,017 arrays, all dropped, its jobs failed to open files under `ulimit -n`
@@ -138,6 +138,9 @@ fn sweep_caches() {
     // Arrays a job made and dropped while another process still used them.
     zeroproc_mp::shared::cache::free_pending();
     zeroproc_mp::channel::cache::evict_unused();
+    // Dicts, lists and namespaces too: before mpsem31 a dropped 200 MiB dict a job had
+    // read stayed in memory until a job attached another container.
+    zeroproc_mp::container::evict_unused();
 }
 
 /// Runs one claimed job (`rec`, id `job_id`) and commits its completion; returns the

@@ -1,9 +1,10 @@
 //! `Condition`: a condition variable used with a [`Lock`](super::Lock).
 
 use super::error::{LockResult, OwnerDied};
+use super::grants;
 use super::lock::LockGuard;
 use super::time;
-use crate::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::atomic::{AtomicU64, Ordering};
 use crate::futex::{self, WaitOutcome};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -11,17 +12,24 @@ use std::time::{Duration, Instant};
 /// A condition variable (Python's `Condition`) for waiting, under a [`Lock`](super::Lock),
 /// until shared state changes. Works between processes and threads.
 ///
-/// Two words: a sequence counter (the futex word) bumped by every notify, and a count of
-/// waiters so that a notify with nobody waiting costs no syscall. All-zero bytes are a
+/// Two words: a sequence counter (the futex word) bumped by every notify that wakes
+/// someone, and a word counting the waiters and the wake-ups granted to them
+/// (`grants.rs`), so that `notify(n)` lets at most `n` of the waiters registered before
+/// it return notified (as Python's; the others sleep on to their deadline), `notify_all`
+/// wakes every one of them, a waiter that starts waiting after a notify cannot take that
+/// notify's wake-up, and a notify with nobody waiting costs no syscall. Which `n` of the
+/// earlier waiters are woken is not fixed (Python wakes the oldest). All-zero bytes are a
 /// valid `Condition`. Use one `Condition` with one `Lock` (nothing checks this across
-/// processes).
+/// processes); at most 1,048,575 waiters at once.
 ///
 /// The guard is passed by value and handed back, as with `std::sync::Condvar`; if the lock
 /// has to be recovered from a dead holder while re-acquiring, the guard comes back wrapped
 /// in [`OwnerDied`]. Wake-ups may be spurious: prefer [`wait_for`](Self::wait_for).
 ///
-/// **Death:** a waiter that dies is harmless (the waiter count stays one too high, which
-/// only costs later notifiers a futile wake syscall). A process that dies holding the lock
+/// **Death:** a waiter that dies is harmless: it stays counted, so a later `notify` may
+/// grant it a wake-up, which the next waiter that may take it takes (a spurious wake-up);
+/// one killed just after a notify woke it leaves that wake-up to a live sleeper, which
+/// finds it within a second. A process that dies holding the lock
 /// is handled by the lock's robustness. A notifier that dies before notifying leaves
 /// waiters waiting (use the timed forms).
 ///
@@ -45,11 +53,13 @@ use std::time::{Duration, Instant};
 /// ```
 #[repr(C)]
 pub struct Condition {
-    /// Bumped by every notify; waiters sleep on its low half. 64 bits, so that no number
-    /// of notifies made while a waiter is descheduled brings it back to the waiter's key.
+    /// Bumped by every notify that grants a wake-up; waiters sleep on its low half. 64
+    /// bits, so that no number of notifies made while a waiter is descheduled brings it
+    /// back to the waiter's key.
     seq: AtomicU64,
-    /// Waiters between registering (under the lock) and returning from the futex.
-    waiters: AtomicU32,
+    /// Waiters (registered under the lock, not yet returned) and wake-ups granted to them
+    /// and not yet taken (`grants.rs`).
+    state: AtomicU64,
 }
 
 impl Default for Condition {
@@ -70,7 +80,7 @@ impl Condition {
     /// c.notify_all(); // nobody waits: no syscall
     /// ```
     pub const fn new() -> Self {
-        Self { seq: AtomicU64::new(0), waiters: AtomicU32::new(0) }
+        Self { seq: AtomicU64::new(0), state: AtomicU64::new(0) }
     }
 
     /// Releases the lock, sleeps until notified (or spuriously woken), re-acquires the lock.
@@ -203,8 +213,11 @@ impl Condition {
         self.wait_for_until(guard, Some(deadline), pred)
     }
 
-    /// Wakes up to `n` waiters. Call it after changing the state under the lock (holding
-    /// the lock while notifying is allowed but not required).
+    /// Wakes up to `n` waiters (Python's `notify(n)`: at most `n` of the waiters
+    /// registered before this call return notified; `notify(0)` wakes none). Call it after
+    /// changing the state under the lock (holding the lock while notifying is allowed but
+    /// not required; a waiter registers under the lock, so one registering meanwhile may
+    /// be missed without it).
     ///
     /// # Example
     /// ```
@@ -213,15 +226,13 @@ impl Condition {
     /// ```
     #[inline]
     pub fn notify(&self, n: u32) {
-        // Relaxed: a waiter that must see this bump read `seq` under the lock before
-        // releasing it, and our caller changed the state under the same lock afterwards;
-        // that lock hand-over orders the waiter's read before this RMW, so by coherence
-        // the RMW writes a value the waiter's futex comparison will not match.
-        self.seq.fetch_add(1, Ordering::Relaxed);
-        // Relaxed: the same lock hand-over orders each relevant waiter's increment (made
-        // under the lock) before this load.
-        if n != 0 && self.waiters.load(Ordering::Relaxed) != 0 {
-            wake(&self.seq, n);
+        let granted = grants::grant(&self.state, n);
+        if granted != 0 {
+            // SeqCst: after the grant in the one total order (see `sleep`): a waiter that
+            // missed the grant read its key before this bump, so its futex call finds the
+            // word changed or is woken below.
+            self.seq.fetch_add(1, Ordering::SeqCst);
+            wake(&self.seq, granted);
         }
     }
 
@@ -253,41 +264,49 @@ impl Condition {
         guard: LockGuard<'a>,
         deadline: Option<Instant>,
     ) -> LockResult<Timed<'a>> {
-        // Both under the lock. Relaxed: see `notify` (the lock orders them for notifiers).
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        // Relaxed: as above.
-        let key = self.seq.load(Ordering::Relaxed);
+        // Under the lock: a notifier that changes the state under it afterwards counts us.
+        let key = grants::register(&self.state);
         let lock = guard.lock;
         drop(guard);
         let notified = self.sleep(key, deadline);
-        // Relaxed: a counter; a stale high value only costs a notifier a futile syscall.
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
         match lock.lock() {
             Ok(g) => Ok((g, notified)),
             Err(died) => Err(died.map(|g| (g, notified))),
         }
     }
 
-    /// A registered waiter's sleep: until `seq` is no longer `key` (true) or `deadline`
-    /// passes (false). The kernel compares `seq`'s low half only: should exactly a multiple
-    /// of 2^32 notifies pass while the waiter is descheduled before its futex call, it
-    /// sleeps, and finds them after [`RECHECK`](time::RECHECK) by comparing all 64 bits.
-    fn sleep(&self, key: u64, deadline: Option<Instant>) -> bool {
+    /// A registered waiter's sleep (`key`: its registration epoch, `grants.rs`): until it
+    /// takes a granted wake-up (true) or `deadline` passes (false; it unregisters, or takes
+    /// a wake-up that came just in time). Each round reads `seq` *before* looking for a
+    /// wake-up it may take: a grant made after that look is followed by a `seq` bump (one
+    /// SeqCst order with the grant word), so the futex call finds the word changed or is
+    /// queued before the notifier's wake. The kernel compares `seq`'s low half only:
+    /// should exactly a multiple of 2^32 bumps pass while the waiter is descheduled before
+    /// its futex call, it sleeps, and finds its wake-up after [`RECHECK`](time::RECHECK).
+    /// A woken waiter that finds none it may take (another waiter took it) sleeps again.
+    fn sleep(&self, key: u32, deadline: Option<Instant>) -> bool {
+        // SeqCst: see above.
+        let seen = self.seq.load(Ordering::SeqCst);
+        if grants::take(&self.state, key) {
+            return true;
+        }
+        self.sleep_on(key, seen, deadline)
+    }
+
+    /// [`sleep`](Self::sleep)'s rounds after its first look: sleep while `seq` is `seen`,
+    /// then read `seq` again and look for a wake-up.
+    fn sleep_on(&self, key: u32, mut seen: u64, deadline: Option<Instant>) -> bool {
         loop {
             let end = time::recheck_end(deadline);
             // SAFETY: the low half of our own `seq`: aligned, mapped while `self` lives.
-            match unsafe { futex::wait_raw(futex::low_half(&self.seq), key as u32, Some(end)) } {
-                WaitOutcome::Interrupted => continue,
-                WaitOutcome::Woken | WaitOutcome::ValueChanged => return true,
-                WaitOutcome::Timeout => {
-                    // Relaxed: a look at the counter; the lock orders what the caller reads.
-                    if self.seq.load(Ordering::Relaxed) != key {
-                        return true;
-                    }
-                    if time::expired(deadline) {
-                        return false;
-                    }
-                }
+            let r = unsafe { futex::wait_raw(futex::low_half(&self.seq), seen as u32, Some(end)) };
+            if r == WaitOutcome::Timeout && time::expired(deadline) {
+                return grants::leave(&self.state, key);
+            }
+            // SeqCst: see `sleep`.
+            seen = self.seq.load(Ordering::SeqCst);
+            if grants::take(&self.state, key) {
+                return true;
             }
         }
     }
@@ -326,7 +345,7 @@ fn wake(word: &AtomicU64, n: u32) {
 impl fmt::Debug for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Relaxed: a snapshot for printing.
-        f.debug_struct("Condition").field("waiters", &self.waiters.load(Ordering::Relaxed)).finish()
+        f.debug_struct("Condition").field("waiters", &grants::waiting(&self.state)).finish()
     }
 }
 
@@ -364,12 +383,15 @@ mod tests {
     #[test]
     fn a_waiter_stalled_across_2_pow_32_notifies_is_woken() {
         let cond = Condition::new();
-        // Registration (`wait_until`'s first steps, under the lock).
-        cond.waiters.fetch_add(1, Ordering::Relaxed);
-        let key = cond.seq.load(Ordering::Relaxed);
-        // What 2^32 notifies leave.
-        cond.seq.fetch_add(1 << 32, Ordering::Relaxed);
-        assert!(cond.sleep(key, Some(Instant::now() + Duration::from_secs(20))));
-        cond.waiters.fetch_sub(1, Ordering::Relaxed);
+        // Registration (`wait_until`'s first step, under the lock), then `sleep`'s first
+        // look: no grant yet.
+        let key = grants::register(&cond.state);
+        let seen = cond.seq.load(Ordering::SeqCst);
+        assert!(!grants::take(&cond.state, key));
+        // What a grant for it and 2^32 notifies in all leave.
+        assert_eq!(grants::grant(&cond.state, 1), 1);
+        cond.seq.fetch_add(1 << 32, Ordering::SeqCst);
+        assert!(cond.sleep_on(key, seen, Some(Instant::now() + Duration::from_secs(20))));
+        assert_eq!(grants::waiting(&cond.state), 0);
     }
 }

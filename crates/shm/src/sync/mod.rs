@@ -49,6 +49,7 @@ mod bounded;
 mod condition;
 mod error;
 mod event;
+mod grants;
 mod lock;
 mod owner;
 mod rlock;

@@ -1,0 +1,184 @@
+//! The waiter/grant word of a [`Condition`](super::Condition): who waits, how many of them
+//! a notify has granted a wake-up that none has taken yet, and which grant came last.
+//!
+//! ```text
+//! bits  0..20  pool:    wake-ups granted and not yet taken (≤ waiters)
+//! bits 20..40  waiters: registered (under the lock) and not yet returned
+//! bits 40..64  epoch:   +1 (wrapping) by every notify that grants a wake-up
+//! ```
+//!
+//! A waiter registers with the epoch of that moment (its *key*). `notify(n)` grants
+//! `min(n, waiters - pool)` and advances the epoch in the same CAS, so the waiters it
+//! counted are exactly those registered before it. A waiter may take a wake-up from the
+//! pool only once the epoch differs from its key — a grant came after it registered — so
+//! one that registers after a notify cannot take that notify's wake-up from a sleeper it
+//! was meant for (it waits for the next grant). Taking also unregisters, in the same CAS.
+//! At most `n` waiters registered before `notify(n)` return notified (Python's rule); a
+//! `notify_all` wakes every one of them. A waiter whose deadline passes unregisters, or
+//! takes a wake-up still there if it may (notified just in time).
+//!
+//! Invariant: `pool ≤ waiters − (waiters registered since the last grant)`, since a grant
+//! covers only waiters registered before it and every registration adds one waiter; so a
+//! notify with `n ≥ 1` always grants when a waiter registered since the last grant waits.
+//! A dead waiter stays counted: a wake-up granted to it is left in the pool, where the
+//! next eligible waiter takes it (a spurious wake-up).
+//!
+//! Horizon: the epoch has 24 bits. A waiter that sleeps across exactly a multiple of 2^24
+//! grants, with the epoch stopping on its key, waits for the next grant.
+//!
+//! Every change is a SeqCst RMW on this one word; the pairing with the condition's `seq`
+//! futex word is written in `condition.rs` (`sleep`).
+
+use crate::atomic::{AtomicU64, Ordering};
+
+const POOL_BITS: u32 = 20;
+const WAITER_SHIFT: u32 = POOL_BITS;
+const EPOCH_SHIFT: u32 = 40;
+const FIELD_MASK: u64 = (1 << POOL_BITS) - 1;
+const EPOCH_MASK: u64 = (1 << 24) - 1;
+const ONE_WAITER: u64 = 1 << WAITER_SHIFT;
+
+/// The most waiters one condition counts (20 bits).
+pub(super) const MAX_WAITERS: u32 = FIELD_MASK as u32;
+
+#[inline]
+fn pool(s: u64) -> u32 {
+    (s & FIELD_MASK) as u32
+}
+
+#[inline]
+fn waiters(s: u64) -> u32 {
+    ((s >> WAITER_SHIFT) & FIELD_MASK) as u32
+}
+
+/// The epoch of `s`: what a waiter keeps as its key.
+#[inline]
+fn epoch(s: u64) -> u32 {
+    ((s >> EPOCH_SHIFT) & EPOCH_MASK) as u32
+}
+
+/// `s` with one more epoch (wrapping within its 24 bits) and `g` more in the pool.
+#[inline]
+fn granted(s: u64, g: u32) -> u64 {
+    let next_epoch = ((u64::from(epoch(s)) + 1) & EPOCH_MASK) << EPOCH_SHIFT;
+    ((s & !(EPOCH_MASK << EPOCH_SHIFT)) + u64::from(g)) | next_epoch
+}
+
+/// Counts a new waiter (under the condition's lock, before it is released); returns its
+/// key.
+///
+/// # Panics
+/// With [`MAX_WAITERS`] waiting already.
+#[inline]
+pub(super) fn register(word: &AtomicU64) -> u32 {
+    // SeqCst: one total order with the grants and takes on this word and the `seq` bumps
+    // (see `Condition::sleep`); the CAS re-validates what this load saw.
+    let mut s = word.load(Ordering::SeqCst);
+    loop {
+        assert!(waiters(s) < MAX_WAITERS, "more than {MAX_WAITERS} waiters on one Condition");
+        // SeqCst: as above (the failure load re-reads the word for the retry).
+        match word.compare_exchange_weak(s, s + ONE_WAITER, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return epoch(s),
+            Err(seen) => s = seen,
+        }
+    }
+}
+
+/// Grants up to `n` wake-ups to the waiters registered so far that have none; returns
+/// how many (0: nothing changed).
+#[inline]
+pub(super) fn grant(word: &AtomicU64, n: u32) -> u32 {
+    // SeqCst: as in `register`.
+    let mut s = word.load(Ordering::SeqCst);
+    loop {
+        // Saturating: the invariant keeps `pool ≤ waiters`, but a waiter leaving across the
+        // epoch horizon (module docs) could break it by one.
+        let g = n.min(waiters(s).saturating_sub(pool(s)));
+        if g == 0 {
+            return 0;
+        }
+        // SeqCst: as in `register`.
+        match word.compare_exchange_weak(s, granted(s, g), Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return g,
+            Err(seen) => s = seen,
+        }
+    }
+}
+
+/// Takes a granted wake-up if one is there and a grant came after the caller registered
+/// with `key`, unregistering it in the same CAS; false otherwise.
+#[inline]
+pub(super) fn take(word: &AtomicU64, key: u32) -> bool {
+    // SeqCst: as in `register`.
+    let mut s = word.load(Ordering::SeqCst);
+    loop {
+        if pool(s) == 0 || epoch(s) == key {
+            return false;
+        }
+        // SeqCst: as in `register`.
+        match word.compare_exchange_weak(s, s - ONE_WAITER - 1, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => return true,
+            Err(seen) => s = seen,
+        }
+    }
+}
+
+/// A waiter whose deadline passed: unregisters it, taking a wake-up if it may (see
+/// [`take`]; then it was notified just in time: true).
+#[inline]
+pub(super) fn leave(word: &AtomicU64, key: u32) -> bool {
+    // SeqCst: as in `register`.
+    let mut s = word.load(Ordering::SeqCst);
+    loop {
+        let took = pool(s) != 0 && epoch(s) != key;
+        let next = s - ONE_WAITER - u64::from(took);
+        // SeqCst: as in `register`.
+        match word.compare_exchange_weak(s, next, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return took,
+            Err(seen) => s = seen,
+        }
+    }
+}
+
+/// The number of registered waiters (a snapshot, for `Debug`).
+pub(super) fn waiting(word: &AtomicU64) -> u32 {
+    // Relaxed: a snapshot for printing.
+    waiters(word.load(Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_go_to_the_waiters_registered_before_them() {
+        let w = AtomicU64::new(0);
+        assert_eq!(grant(&w, 3), 0); // nobody waits
+        let keys: Vec<u32> = (0..3).map(|_| register(&w)).collect();
+        assert_eq!(grant(&w, 2), 2);
+        let late = register(&w);
+        assert!(!take(&w, late), "registered after the grant");
+        assert!(take(&w, keys[0]) && take(&w, keys[1]));
+        assert!(!take(&w, keys[2]), "the pool is empty");
+        assert_eq!(grant(&w, u32::MAX), 2); // the third early waiter and the late one
+        assert!(take(&w, late));
+        assert!(leave(&w, keys[2])); // its grant, taken at the deadline
+        assert_eq!(w.load(Ordering::Relaxed) & !(EPOCH_MASK << EPOCH_SHIFT), 0);
+    }
+
+    #[test]
+    fn a_waiter_leaving_without_a_grant_unregisters() {
+        let w = AtomicU64::new(0);
+        let k = register(&w);
+        assert!(!leave(&w, k));
+        assert_eq!(grant(&w, 1), 0);
+    }
+
+    #[test]
+    fn the_epoch_wraps_within_its_bits() {
+        let s = (EPOCH_MASK << EPOCH_SHIFT) | (3 * ONE_WAITER) | 1;
+        let t = granted(s, 2);
+        assert_eq!((epoch(t), waiters(t), pool(t)), (0, 3, 3));
+    }
+}
