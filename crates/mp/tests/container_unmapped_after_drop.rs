@@ -6,17 +6,8 @@
 //! both dropped: `Shmem` stayed 224 MiB higher, with a descriptor open, until the process
 //! happened to attach some other container.
 
-use std::collections::BTreeSet;
 use zeroproc_mp::{Namespace, SharedDict, SharedList};
-
-/// The inodes of the memfd segments mapped in this process.
-fn memfd_inodes() -> BTreeSet<String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    maps.lines()
-        .filter(|l| l.contains("/memfd:"))
-        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_owned))
-        .collect()
-}
+use zeroproc_testkit::maps::memfd_inodes;
 
 /// The memfd segments `make` creates that are still mapped once it returns (it creates
 /// a container, attaches its handle, and drops both).

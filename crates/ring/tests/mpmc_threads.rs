@@ -416,14 +416,9 @@ fn descriptors_round_trip_and_reject_garbage() {
     assert!(seen.insert(text), "descriptor is printable");
 }
 
-/// Bytes of memory a segment's file holds (`st_blocks` is in 512-byte units).
+/// Bytes of memory a segment's file holds.
 fn allocated(seg: &Segment) -> u64 {
-    use std::os::fd::AsRawFd;
-    // SAFETY: an all-integer C struct; fstat fills it.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid descriptor and a valid out-pointer.
-    assert_eq!(unsafe { libc::fstat(seg.fd().as_raw_fd(), &mut st) }, 0);
-    st.st_blocks as u64 * 512
+    zeroproc_testkit::fd::allocated(seg.fd())
 }
 
 #[test]

@@ -10,17 +10,9 @@ use std::time::Duration;
 use zeroproc_mp::container::DictHandle;
 use zeroproc_mp::SharedDict;
 use zeroproc_sched::Pool;
+use zeroproc_testkit::maps::memfd_inodes;
 
 zeroproc_sched::test_worker!();
-
-/// The inodes of the memfd segments mapped in this process.
-fn memfd_inodes() -> BTreeSet<String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    maps.lines()
-        .filter(|l| l.contains("/memfd:"))
-        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_owned))
-        .collect()
-}
 
 fn read(d: DictHandle<u32, Vec<u8>>) -> u64 {
     d.attach().unwrap().get_with(&1, |v| v.len() as u64).unwrap().unwrap()

@@ -1,6 +1,6 @@
 //! Descriptors in tests: a segment's memory as another process mapping it would see it.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// A duplicate of `fd` (a segment's descriptor, say), standing for a process that maps
 /// the segment: the file stays alive while it is open.
@@ -12,8 +12,10 @@ pub fn dup(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(d) }
 }
 
-/// Bytes of memory the file behind `fd` holds (its allocated blocks).
-pub fn allocated(fd: &OwnedFd) -> u64 {
+/// Bytes of memory the file behind `fd` holds (its allocated blocks): a segment's own
+/// descriptor (`seg.fd()`) or a duplicate of it.
+pub fn allocated(fd: impl AsFd) -> u64 {
+    let fd = fd.as_fd();
     // SAFETY: fstat writes into `st`, a properly sized out-parameter.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: a valid descriptor and out pointer.

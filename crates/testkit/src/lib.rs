@@ -19,6 +19,7 @@
 //! The child's exit code is 0 when the role returns, 101 when it panics (libtest's code).
 
 pub mod fd;
+pub mod maps;
 
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};

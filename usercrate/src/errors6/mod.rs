@@ -51,6 +51,20 @@ fn setup<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
     r.map_err(|e| format!("set-up failed: {e}"))
 }
 
+/// What `body`, run in a daemon `Process` child, put on its queue: the `Display` of the
+/// error it met ("" when its call succeeded), or why the child could not report.
+fn error_in_daemon_child<F>(body: F) -> Result<String, String>
+where
+    F: zeroproc::JobFn<zeroproc::QueueHandle<String>, ()>,
+{
+    let q = setup(Queue::<String>::new(4))?;
+    let mut d = Process::new(body, q.handle()).daemon(true);
+    setup(d.start())?;
+    let msg = setup(q.get_timeout(Duration::from_secs(60)))?;
+    setup(d.join())?;
+    Ok(msg)
+}
+
 /// Runs every case of `table`; each failing one is a line of the outcome's reason.
 fn check(table: &[Case]) -> Outcome {
     let mut bad = Vec::new();

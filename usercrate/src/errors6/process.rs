@@ -28,18 +28,10 @@ const PROCESS: &[Case] = &[
         python: "AssertionError: daemonic processes are not allowed to have children \
                  (a ProcessPoolExecutor job may start one: its workers are not daemonic)",
         trigger: || {
-            let q = setup(Queue::<String>::new(4))?;
-            let mut d = Process::new(
-                |q: zeroproc::QueueHandle<String>| {
-                    let e = Process::spawn(|_: ()| {}, ()).err().map(|e| e.to_string());
-                    q.attach().unwrap().put(e.unwrap_or_default()).unwrap();
-                },
-                q.handle(),
-            )
-            .daemon(true);
-            setup(d.start())?;
-            let msg = setup(q.get_timeout(Duration::from_secs(60)))?;
-            setup(d.join())?;
+            let msg = error_in_daemon_child(|q: zeroproc::QueueHandle<String>| {
+                let e = Process::spawn(|_: ()| {}, ()).err().map(|e| e.to_string());
+                q.attach().unwrap().put(e.unwrap_or_default()).unwrap();
+            })?;
             match msg.is_empty() {
                 false => Ok((msg, String::new())),
                 true => Err("the inner spawn did not fail".into()),

@@ -528,15 +528,10 @@ impl Drop for Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
 
-    /// Bytes of memory the segment's file holds now (`st_blocks` is in 512-byte units).
+    /// Bytes of memory the segment's file holds now.
     fn allocated(seg: &Segment) -> u64 {
-        // SAFETY: an all-integer C struct; fstat fills it.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid descriptor and a valid out-pointer.
-        assert_eq!(unsafe { libc::fstat(seg.fd().as_raw_fd(), &mut st) }, 0);
-        st.st_blocks as u64 * 512
+        zeroproc_testkit::fd::allocated(seg.fd())
     }
 
     #[test]

@@ -1,0 +1,13 @@
+//! What this process maps, from `/proc/self/maps`.
+
+use std::collections::BTreeSet;
+
+/// The inodes of the memfd segments mapped in this process (one per segment, whatever
+/// the number of its mappings): a segment gone from here is unmapped.
+pub fn memfd_inodes() -> BTreeSet<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .filter(|l| l.contains("/memfd:"))
+        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_owned))
+        .collect()
+}
