@@ -377,7 +377,9 @@ fn signal_cause(signal: i32) -> &'static str {
         // decide: `worker::start`), so it dies of one only once its job or initializer
         // restored the default action; a death before that is started again, not reported.
         libc::SIGINT => {
-            ", SIGINT: the job (or the initializer) had restored SIGINT's default action — a              started worker ignores SIGINT, leaving Ctrl-C to the controller — and then              raised it, or a Ctrl-C or `kill -INT` reached the worker"
+            ", SIGINT: the job (or the initializer) had restored SIGINT's default action — a \
+             started worker ignores SIGINT, leaving Ctrl-C to the controller — and then \
+             raised it, or a Ctrl-C or `kill -INT` reached the worker"
         }
         libc::SIGQUIT => ", SIGQUIT: sent from outside the pool (Ctrl-\\, or `kill -QUIT`)",
         libc::SIGALRM => ", SIGALRM: an alarm() or timer set by the job expired unhandled",
@@ -694,6 +696,17 @@ mod tests {
             let e = JobError::<Never>::WorkerDied { signal: Some(sig), exit_code: None };
             let text = e.to_string();
             assert!(text.contains(&format!("signal {sig}")) && text.contains(name), "{text}");
+        }
+    }
+
+    /// Every signal's message is one line without runs of spaces (a literal continued
+    /// without `\` printed SIGINT's with two runs of 14: num31).
+    #[test]
+    fn signal_messages_have_no_runs_of_spaces() {
+        for sig in 1..=libc::SIGRTMAX() {
+            let e = JobError::<Never>::WorkerDied { signal: Some(sig), exit_code: None };
+            let text = e.to_string();
+            assert!(!text.contains("  ") && !text.contains('\n'), "{text:?}");
         }
     }
 

@@ -41,11 +41,14 @@ impl fmt::Display for CreateError {
 /// which plays no part by default (hpc29).
 pub(crate) fn room(available: u64) -> String {
     if available == 0 {
-        "the kernel refused to reserve its pages: out of RAM, or of the memory cgroup's or          the segment directory's room"
+        "the kernel refused to reserve its pages: out of RAM, or of the memory cgroup's or \
+         the segment directory's room"
             .to_string()
     } else {
         format!(
-            "{available} bytes available: the RAM the kernel reports available, less under              this process's memory cgroup limit, or the free space of the segment's              directory for a named segment"
+            "{available} bytes available: the RAM the kernel reports available, less under \
+             this process's memory cgroup limit, or the free space of the segment's \
+             directory for a named segment"
         )
     }
 }
@@ -198,5 +201,16 @@ mod tests {
         assert!(m.contains("RAM") && m.contains("cgroup"), "{m}");
         let m = CreateError::NoSpace { requested: 4 << 30, available: 0 }.to_string();
         assert!(m.contains("refused") && !m.contains("0 bytes available"), "{m}");
+    }
+
+    /// The messages are one sentence each, without the runs of spaces a string literal
+    /// continued without `\` leaves (it printed "less under              this process's
+    /// memory cgroup limit": num31).
+    #[test]
+    fn no_space_messages_have_no_runs_of_spaces() {
+        for available in [0, 1 << 30] {
+            let m = CreateError::NoSpace { requested: 4 << 30, available }.to_string();
+            assert!(!m.contains("  ") && !m.contains('\n'), "{m:?}");
+        }
     }
 }
