@@ -153,6 +153,13 @@ impl fmt::Display for SharedError {
                 "{pending} chunks are not finished in the current split: wait for them \
                  (wait_chunks) or abandon_chunks() before reading or splitting again"
             ),
+            // The caller's own guard (a `handle.read()` still alive): "process N" read
+            // as some other program's (num31).
+            ReadersActive { pid } if *pid == std::process::id() => write!(
+                f,
+                "this process (pid {pid}) is reading the array: a ReadGuard from \
+                 `handle.read()` is still alive here: drop the guard before the array is written"
+            ),
             ReadersActive { pid } => write!(
                 f,
                 "process {pid} is reading the array (holds a read guard): it must drop the \
