@@ -175,7 +175,12 @@ impl fmt::Display for SharedError {
                 "the array's owner (process {pid}) was killed or exited while it held the \
                  array's write guard: the array will never be readable again"
             ),
-            NoReaderSlot => write!(f, "all reader slots are taken"),
+            NoReaderSlot => write!(
+                f,
+                "all {} reader slots of the array are taken: that many live processes hold \
+                 a read guard of it at once",
+                super::header::READER_SLOTS
+            ),
             ChunkBusy { pid } => write!(f, "chunk is being written by process {pid}"),
             ChunkDone => write!(f, "chunk already written"),
             ChunkStale => write!(f, "chunk handle belongs to an earlier split"),
