@@ -15,7 +15,9 @@ pub(crate) const VERSION: u32 = 5;
 /// `Pool::new()`, or an oversubscribed one) reading one input in a zip kernel failed 16
 /// chunks with `NoReaderSlot` (num31). 8 KiB per array; a reader takes the first free
 /// slot from a start spread by pid (`readers.rs`), the owner scans them all when it
-/// splits or writes (1,024 loads, a few µs, against the tens of µs a split costs).
+/// splits or writes. Measured (5 alternated runs each, 2 vCPUs, load 3.7–6.6, p50s):
+/// creating a fresh 100-element array 22.3 → 26.9 µs (two more pages to map), an
+/// in-place call of 16 chunks 27.0 → 27.7 µs (runs spread 25–28), `read()` 0.12 → 0.11 µs.
 pub(crate) const READER_SLOTS: usize = 1024;
 /// Segment layout of every shared array and vector.
 pub(crate) const LAYOUT: Layout =
