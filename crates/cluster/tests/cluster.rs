@@ -1384,8 +1384,9 @@ fn the_node_array_cache_is_bounded(launched: bool) {
     read_everywhere(&pool, &arrays[0].handle(), 4 * nodes, Ok(0.0));
     assert_eq!(arrays_shipped() - s0, 5 * nodes, "evicted, shipped again");
     // The evicted copies are gone from the agents (their memfds closed), two are left.
-    // A copy's memfd: the elements, the headers and the 4096-entry claim table (32 KiB).
-    let sizes = (8 * len as u64 + (32 << 10), 8 * len as u64 + (40 << 10));
+    // A copy's memfd: the elements, the headers (8.7 KiB: the array header holds 1,024
+    // reader slots since num31) and the 4096-entry claim table (32 KiB).
+    let sizes = (8 * len as u64 + (32 << 10), 8 * len as u64 + (48 << 10));
     let held: Vec<(usize, u32)> =
         pool.map(agent_copies, vec![sizes; 8 * nodes as usize]).map(Result::unwrap).collect();
     assert!(held.iter().all(|&(n, _)| n == 2), "copies per agent: {held:?}");
@@ -1717,7 +1718,8 @@ fn a_large_array_is_shipped_once(launched: bool) {
     drop(pool);
     let pool = self::pool();
     let size = 8 * (8u64 << 20);
-    let sizes = vec![(size + (32 << 10), size + (40 << 10)); 4 * nodes.max(1) as usize];
+    // The copy's memfd: elements, headers (8.7 KiB) and claim table (32 KiB).
+    let sizes = vec![(size + (32 << 10), size + (48 << 10)); 4 * nodes.max(1) as usize];
     let held: Vec<(usize, u32)> = pool.map(agent_copies, sizes).map(Result::unwrap).collect();
     // (Without a launcher the workers' parent is this process, which holds the array.)
     assert!(!launched || held.iter().all(|&(n, _)| n == 0), "copies left on the agents: {held:?}");

@@ -389,3 +389,20 @@ fn a_claim_table_of_zero_chunks_allows_the_whole_array() {
     assert_eq!(a.as_slice().unwrap()[99], 7);
     assert!(matches!(a.chunks_mut(10), Err(SharedError::TooManyChunks { chunks: 10, max: 1 })));
 }
+
+/// A read guard the caller itself still holds is named as its own, not as "process N"
+/// (num31: `for_each_chunk_mut` refused with "process 28431 is reading the array", the
+/// caller's own pid, with a `handle.read()` guard alive a few lines up).
+#[test]
+fn a_read_guard_of_the_callers_own_is_named_so() {
+    let mut a = SharedArray::<f64>::zeroed(10).unwrap();
+    let h = a.handle();
+    let r = h.read().unwrap();
+    let m = a.chunks_mut(5).map(|_| ()).unwrap_err().to_string();
+    assert!(m.contains("this process") && m.contains(&std::process::id().to_string()), "{m}");
+    assert!(m.contains("ReadGuard"), "the guard to drop is not named: {m}");
+    let m = a.write().map(|_| ()).unwrap_err().to_string();
+    assert!(m.contains("this process"), "{m}");
+    drop(r);
+    a.write().unwrap();
+}

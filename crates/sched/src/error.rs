@@ -664,8 +664,8 @@ impl<A> std::error::Error for SubmitTimeoutError<A> {}
 mod tests {
     use super::*;
 
-    /// Every signal's text reads as one sentence (before api31 SIGINT's carried two runs of
-    /// 14 spaces: a literal broken over lines without a `\`), and SIGTERM's does not rule
+    /// Every signal's text reads as one sentence (SIGINT's carried two runs of 14 spaces: a
+    /// literal broken over lines without a `\`; found by api31 and num31), and SIGTERM's does not rule
     /// out the job itself (a job's `raise(SIGTERM)` was reported as "stopped from outside
     /// the pool").
     #[test]

@@ -92,6 +92,21 @@ impl<F, R> InitFn<R> for F where F: Fn() -> R + Copy + Send + 'static {}
 /// // error[E0277]: `{closure}` cannot be a chunk kernel: ... captures nothing
 /// pool.for_each_chunk_mut(&mut y, 4, move |c: &mut [f64], _| c.fill(scale[0])).unwrap();
 /// ```
+///
+/// A closure capturing only `Copy` values (a run-time `alpha`) meets this bound and is
+/// refused by `cargo build` (not `cargo check`), with a message naming the ways a
+/// run-time parameter reaches a kernel (the example on `Pool::for_each_chunk_mut`):
+///
+/// ```compile_fail,E0080
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+/// let mut y = zeroproc_mp::SharedArray::<f64>::zeroed(8).unwrap();
+/// let alpha = std::env::args().count() as f64;
+/// // error[E0080]: evaluation panicked: this in-place kernel captures variables (a
+/// // run-time parameter such as `alpha` or `dt`?): ...
+/// pool.for_each_chunk_mut(&mut y, 4, move |c: &mut [f64], _| c.iter_mut().for_each(|v| *v *= alpha))
+///     .unwrap();
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a chunk kernel: it must be a fn item or a closure that \
                captures nothing, taking `(&mut [{T}], Range<usize>)`",

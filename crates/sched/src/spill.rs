@@ -66,10 +66,12 @@ impl SpillHeap {
                 (heap_state::READY, Some(id)) => {
                     let id = id.parse().map_err(|e| format!("spill heap id {id:?}: {e:?}"))?;
                     let seg = Segment::attach(&id, HEAP_LAYOUT).map_err(|e| {
-                        format!(
-                            "this worker could not attach the pool's spill heap: {e}{}",
-                            address_space_note()
-                        )
+                        // An `AddressSpace` error names the limit itself.
+                        let note = match e {
+                            zeroproc_shm::AttachError::AddressSpace(_) => String::new(),
+                            _ => address_space_note(),
+                        };
+                        format!("this worker could not attach the pool's spill heap: {e}{note}")
                     })?;
                     let h = SpillHeap { seg: Arc::new(seg) };
                     h.heap()?;
@@ -374,11 +376,12 @@ impl SpillSource {
 
 /// The message for a spill heap of up to `max` bytes that could not be created (`e`).
 fn creation_failed(max: usize, e: &str) -> String {
+    // A segment refused by the limit says so itself (`CreateError::AddressSpace`).
+    let note = if e.contains("RLIMIT_AS") { String::new() } else { address_space_note() };
     format!(
         "the pool's spill heap (for payloads too large for a ring record; up to {max} bytes, mapped \
-         whole) could not be created: {e}{} — PoolBuilder::spill_heap sets its size; tried \
-         again when a payload needs it, at most once a second",
-        address_space_note()
+         whole) could not be created: {e}{note} — PoolBuilder::spill_heap sets its size; tried \
+         again when a payload needs it, at most once a second"
     )
 }
 

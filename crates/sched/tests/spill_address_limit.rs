@@ -41,6 +41,7 @@ fn payloads_spill_under_an_address_space_limit() {
     let e = pool.submit(result_of, 1 << 20).result().expect_err("the heap cannot be mapped");
     assert!(matches!(e, JobError::TooLarge { .. }), "{e:?}");
     assert!(e.to_string().contains("RLIMIT_AS 512 MiB"), "the cause is not named: {e}");
+    assert_eq!(e.to_string().matches("RLIMIT_AS").count(), 1, "named twice: {e}");
     drop(pool);
     // ... and with a heap that fits under it, they spill.
     let pool = Pool::builder()
@@ -71,6 +72,7 @@ fn payloads_spill_under_an_address_space_limit() {
     let e = pool.submit(len_of, vec![2u8; 1 << 20]).result().expect_err("no heap");
     let m = e.to_string();
     assert!(m.contains("could not be created") && m.contains("RLIMIT_AS 976 MiB"), "{m}");
+    assert_eq!(m.matches("RLIMIT_AS").count(), 1, "named twice: {m}");
     let e = pool.submit(result_of, 1 << 20).result().expect_err("no heap");
     assert!(e.to_string().contains("could not create it"), "{e}");
 }

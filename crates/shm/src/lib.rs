@@ -48,6 +48,7 @@ pub mod sync;
 pub use offset::{Offset, OffsetError};
 #[cfg(not(loom))]
 pub use segment::{
-    sweep_stale, AttachError, Backing, CreateError, GrowError, Header, Layout, ParseSegmentIdError,
-    Segment, SegmentBuilder, SegmentId, SegmentView, HEADER_SIZE, HEADER_VERSION, MAGIC,
+    sweep_stale, AddressSpace, AttachError, Backing, CreateError, GrowError, Header, Layout,
+    ParseSegmentIdError, Segment, SegmentBuilder, SegmentId, SegmentView, HEADER_SIZE,
+    HEADER_VERSION, MAGIC,
 };

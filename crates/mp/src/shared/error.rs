@@ -153,6 +153,13 @@ impl fmt::Display for SharedError {
                 "{pending} chunks are not finished in the current split: wait for them \
                  (wait_chunks) or abandon_chunks() before reading or splitting again"
             ),
+            // The caller's own guard (a `handle.read()` still alive): "process N" read
+            // as some other program's (num31).
+            ReadersActive { pid } if *pid == std::process::id() => write!(
+                f,
+                "this process (pid {pid}) is reading the array: a ReadGuard from \
+                 `handle.read()` is still alive here: drop the guard before the array is written"
+            ),
             ReadersActive { pid } => write!(
                 f,
                 "process {pid} is reading the array (holds a read guard): it must drop the \
@@ -168,7 +175,12 @@ impl fmt::Display for SharedError {
                 "the array's owner (process {pid}) was killed or exited while it held the \
                  array's write guard: the array will never be readable again"
             ),
-            NoReaderSlot => write!(f, "all reader slots are taken"),
+            NoReaderSlot => write!(
+                f,
+                "all {} reader slots of the array are taken: that many live processes hold \
+                 a read guard of it at once",
+                super::header::READER_SLOTS
+            ),
             ChunkBusy { pid } => write!(f, "chunk is being written by process {pid}"),
             ChunkDone => write!(f, "chunk already written"),
             ChunkStale => write!(f, "chunk handle belongs to an earlier split"),

@@ -11,33 +11,37 @@
 //! (SeqCst loads). With all four SeqCst, at least one side sees the other: a reader never
 //! reads while a writer writes (see `README.md`).
 
-use super::header::ArrayHeader;
+use super::header::{ArrayHeader, READER_SLOTS};
 use super::SharedError;
 use crate::proc_word::{alive, count_of, me, owner_of, pid_of, word, COUNT_MAX};
 use std::sync::atomic::Ordering::SeqCst;
 
 /// Takes a lease for this process; returns its slot.
+///
+/// The search starts at a slot spread by pid (the readers of a wide pool do not all scan
+/// and contend on the first slots) and takes the first slot that is this process's own
+/// with room in its count (threads of one process share it) or free. A process may so
+/// hold several slots (a full count, or a free slot met before its own): each lease is
+/// released at the slot it was taken at, and the owner's scans count them all.
 pub(crate) fn acquire(h: &ArrayHeader) -> Result<usize, SharedError> {
     let me = me();
+    let start = pid_of(me) as usize % READER_SLOTS;
     for round in 0..2 {
-        // Our own slot first (threads of one process share it; a full one: another).
-        for (i, s) in h.readers.iter().enumerate() {
+        for i in (start..READER_SLOTS).chain(0..start) {
+            let s = &h.readers[i];
             // SeqCst: see the module docs.
             let v = s.load(SeqCst);
+            let next =
+                if owner_of(v) == me && count_of(v) != 0 && u64::from(count_of(v)) < COUNT_MAX {
+                    v + 1
+                } else if count_of(v) == 0 {
+                    // A slot with count 0 is free, whatever it shows.
+                    word(me, 1)
+                } else {
+                    continue;
+                };
             // SeqCst (both): the announcement the owner's scan must see.
-            if owner_of(v) == me
-                && count_of(v) != 0
-                && u64::from(count_of(v)) < COUNT_MAX
-                && s.compare_exchange(v, v + 1, SeqCst, SeqCst).is_ok()
-            {
-                return Ok(i);
-            }
-        }
-        for (i, s) in h.readers.iter().enumerate() {
-            // SeqCst: see the module docs.
-            let v = s.load(SeqCst);
-            // SeqCst (both): as above. A slot with count 0 is free, whatever it shows.
-            if count_of(v) == 0 && s.compare_exchange(v, word(me, 1), SeqCst, SeqCst).is_ok() {
+            if s.compare_exchange(v, next, SeqCst, SeqCst).is_ok() {
                 return Ok(i);
             }
         }
@@ -109,12 +113,31 @@ mod tests {
     fn a_dead_readers_lease_is_not_continued_under_its_reused_pid() {
         let h = Box::new(ArrayHeader::new(KIND_ARRAY, 8, 8, 0, 1, 1, 0, 0));
         let dead = crate::proc_word::word_of(current_pid(), current_start_time() + 1, 1);
-        h.readers[0].store(dead, SeqCst);
+        let first = current_pid() as usize % READER_SLOTS; // where acquire looks first
+        h.readers[first].store(dead, SeqCst);
         let slot = acquire(&h).unwrap();
-        assert_ne!(slot, 0, "the dead reader's lease was continued");
+        assert_ne!(slot, first, "the dead reader's lease was continued");
         assert_eq!(live_reader(&h), Some(current_pid()), "this process's own lease");
         release(&h, slot);
         assert_eq!(live_reader(&h), None, "the dead lease still counts");
-        assert_eq!(h.readers[0].load(SeqCst), 0, "the dead lease is cleared");
+        assert_eq!(h.readers[first].load(SeqCst), 0, "the dead lease is cleared");
+    }
+
+    /// Every slot can be leased at once, and the next lease is refused (by a live
+    /// process's leases: none is reclaimed).
+    #[test]
+    fn every_slot_is_used_before_no_reader_slot() {
+        let h = Box::new(ArrayHeader::new(KIND_ARRAY, 8, 8, 0, 1, 1, 0, 0));
+        let me = crate::proc_word::me();
+        for s in h.readers.iter() {
+            s.store(crate::proc_word::word(me, COUNT_MAX), SeqCst); // full counts
+        }
+        let last = (current_pid() as usize + READER_SLOTS - 1) % READER_SLOTS;
+        h.readers[last].store(0, SeqCst);
+        assert_eq!(acquire(&h).unwrap(), last, "the one free slot is found");
+        h.readers[last].store(crate::proc_word::word(me, COUNT_MAX), SeqCst);
+        let e = acquire(&h).unwrap_err();
+        assert!(matches!(e, SharedError::NoReaderSlot), "{e:?}");
+        assert!(e.to_string().contains(&format!("all {READER_SLOTS} reader slots")), "{e}");
     }
 }

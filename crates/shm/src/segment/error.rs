@@ -1,5 +1,6 @@
 //! Errors of segment creation and attachment.
 
+use super::AddressSpace;
 use std::fmt;
 use std::io;
 
@@ -17,6 +18,9 @@ pub enum CreateError {
     },
     /// The requested size is below the header size or overflows.
     BadSize(u64),
+    /// The segment's mapping does not fit under this process's address-space limit
+    /// (`RLIMIT_AS`, `ulimit -v`); found before any page is reserved.
+    AddressSpace(AddressSpace),
     /// A system call failed.
     Io(&'static str, io::Error),
 }
@@ -30,6 +34,7 @@ impl fmt::Display for CreateError {
                 room(*available)
             ),
             CreateError::BadSize(n) => write!(f, "invalid segment size {n}"),
+            CreateError::AddressSpace(a) => write!(f, "{a}"),
             CreateError::Io(what, e) => write!(f, "{what} failed: {e}{}", fd_hint(e)),
         }
     }
@@ -104,6 +109,9 @@ pub enum AttachError {
     NotFound(io::Error),
     /// Opening or mapping failed for another reason.
     Io(&'static str, io::Error),
+    /// The mapping does not fit under this process's address-space limit (`RLIMIT_AS`,
+    /// `ulimit -v`: a worker's, say, lowered by its pool's initializer).
+    AddressSpace(AddressSpace),
     /// Smaller than a header, or shorter than its header claims.
     Truncated {
         /// Length the header requires.
@@ -152,6 +160,7 @@ impl fmt::Display for AttachError {
                  every process given its handle has attached it)"
             ),
             AttachError::Io(what, e) => write!(f, "{what} failed: {e}{}", fd_hint(e)),
+            AttachError::AddressSpace(a) => write!(f, "{a}"),
             AttachError::Truncated { expected, actual } => {
                 write!(f, "segment truncated: {actual} bytes, header requires {expected}")
             }
@@ -203,9 +212,9 @@ mod tests {
         assert!(m.contains("refused") && !m.contains("0 bytes available"), "{m}");
     }
 
-    /// The two texts are one sentence each: before api31 a string broken over source lines
+    /// The two texts are one sentence each: a string literal continued over source lines
     /// without a `\` kept the next line's indentation, and users read "or of the memory
-    /// cgroup's or          the segment directory's room".
+    /// cgroup's or          the segment directory's room" (found by api31 and num31).
     #[test]
     fn no_space_reads_without_runs_of_spaces() {
         for available in [0, 1 << 30] {

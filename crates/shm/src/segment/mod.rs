@@ -22,6 +22,7 @@
 //! much of it is backed. Nobody remaps; bytes past `committed_len` are never touched
 //! (a structure in the segment, like a growable heap, keeps its own extent below it).
 
+mod addr;
 mod error;
 mod grow;
 pub(crate) use grow::grow_file;
@@ -32,6 +33,7 @@ mod os;
 mod reuse;
 mod view;
 
+pub use addr::AddressSpace;
 pub use error::{AttachError, CreateError};
 pub use grow::GrowError;
 pub use header::{Header, HEADER_SIZE, HEADER_VERSION, MAGIC};
@@ -235,14 +237,22 @@ impl Segment {
             }
             e
         };
+        // Before any page is reserved: a mapping past RLIMIT_AS would fail after (addr.rs).
+        if let Some(a) = addr::refused(map_len) {
+            return Err(cleanup(CreateError::AddressSpace(a)));
+        }
         os::size(&fd, total).map_err(cleanup)?;
         if b.reserve || unlink.is_some() {
             os::allocate(&fd, total).map_err(cleanup)?;
         }
         // A growable segment is mapped whole but only its reserved part is pre-faulted
         // (past the end of the file a fault is a SIGBUS, so MAP_POPULATE must not go there).
-        let base = os::map(&fd, map_len as usize, b.populate && map_len == total)
-            .map_err(|e| cleanup(CreateError::Io("mmap", e)))?;
+        let base = os::map(&fd, map_len as usize, b.populate && map_len == total).map_err(|e| {
+            cleanup(match addr::explain(map_len, &e) {
+                Some(a) => CreateError::AddressSpace(a),
+                None => CreateError::Io("mmap", e),
+            })
+        })?;
         if b.populate && map_len > total {
             // Best effort, like MAP_POPULATE: on kernels before 5.14 pages fault in later.
             let _ = os::populate_write(base, total as usize);
@@ -286,7 +296,7 @@ impl Segment {
 
     fn attach_fd(fd: OwnedFd, id: SegmentId, layout: Layout) -> Result<Segment, AttachError> {
         let actual = check_file(&fd).map_err(|e| reuse::explain(&id, e, false))?;
-        let base = os::map(&fd, actual as usize, false).map_err(|e| AttachError::Io("mmap", e))?;
+        let base = os::map(&fd, actual as usize, false).map_err(|e| map_failed(actual, e))?;
         let mut seg = Segment {
             base: NonNull::new(base).expect("mmap never returns null on success"),
             len: actual as usize,
@@ -299,8 +309,8 @@ impl Segment {
         let map_len = seg.header().total_len;
         if map_len > actual {
             // A growable segment: map its maximum (checked ≥ the file) instead.
-            let whole = os::map(&seg.fd, map_len as usize, false)
-                .map_err(|e| AttachError::Io("mmap", e))?;
+            let whole =
+                os::map(&seg.fd, map_len as usize, false).map_err(|e| map_failed(map_len, e))?;
             // SAFETY: `base`/`len` are exactly the first mapping, which nothing borrows yet.
             unsafe { libc::munmap(seg.base.as_ptr().cast(), seg.len) };
             seg.base = NonNull::new(whole).expect("mmap never returns null on success");
@@ -481,6 +491,15 @@ fn check_header_fields(
         return Err(AttachError::NotReady);
     }
     Ok(())
+}
+
+/// Why attaching's mapping of `len` bytes failed with `e`: the address-space limit when
+/// that is the cause (addr.rs), else the system's error.
+fn map_failed(len: u64, e: std::io::Error) -> AttachError {
+    match addr::explain(len, &e) {
+        Some(a) => AttachError::AddressSpace(a),
+        None => AttachError::Io("mmap", e),
+    }
 }
 
 /// The path through which `id` is opened.

@@ -53,7 +53,7 @@ impl SegmentView {
         let fd = open_with(&id_path(id), libc::O_RDONLY)?;
         let actual = check_file(&fd).map_err(|e| super::reuse::explain(id, e, false))?;
         let base = os::map_prot(&fd, actual as usize, false, libc::PROT_READ)
-            .map_err(|e| AttachError::Io("mmap", e))?;
+            .map_err(|e| super::map_failed(actual, e))?;
         let view = SegmentView {
             base: NonNull::new(base).expect("mmap never returns null on success"),
             len: actual as usize,

@@ -26,6 +26,28 @@ use crate::job::Message;
 use zeroproc_mp::shared::{ChunkMut, Pod, SharedError};
 use zeroproc_mp::SharedArray;
 
+/// Refuses, when the call is instantiated, a kernel that carries data: a `move` closure
+/// capturing only `Copy` values (`move |c, _| c.iter_mut().for_each(|v| *v *= alpha)`)
+/// meets every bound of the kernel traits (`jobfn.rs`: "zero-sized" is no bound on stable
+/// Rust). Without this, the job's own assertion (`job::conjure`) said "pass the data as
+/// the job's argument or as shared state (Pool::share)", neither of which an in-place
+/// call has (num31): this names the ways a run-time parameter reaches a kernel.
+pub(crate) const fn kernel_carries_nothing<K>() {
+    if std::mem::size_of::<K>() != 0 {
+        panic!("{}", CAPTURING_KERNEL);
+    }
+}
+
+/// The compile-time message for an in-place kernel that captures variables.
+pub(crate) const CAPTURING_KERNEL: &str = "this in-place kernel captures variables (a \
+    run-time parameter such as `alpha` or `dt`?): a worker calls the kernel by its type and \
+    gets none of its bytes, so it must be a fn item or a closure that captures nothing. A \
+    parameter known at compile time can be a `const`; one known at run time goes in a job's \
+    argument: split the array with `y.chunks_mut(len)` and `pool.map` a fn over \
+    `(chunk, alpha)` pairs (the example 'a kernel with run-time parameters' on \
+    Pool::for_each_chunk_mut), or put it in the read-only input of \
+    `for_each_row_band_mut_with`, which each kernel gets whole";
+
 impl Pool {
     /// Runs `kernel` on every chunk of `chunk_len` elements of `y` (the last may be
     /// shorter), one job per chunk on the workers, writing `y` in place. Returns once every
@@ -51,6 +73,44 @@ impl Pool {
     /// assert_eq!(y.as_slice()?[999], 1999.0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// **A kernel with run-time parameters.** A kernel captures nothing (a worker gets it
+    /// by its type, not its bytes), so `move |c, _| c.iter_mut().for_each(|v| *v *= alpha)`
+    /// does not compile. A parameter known at run time (rayon's captured `alpha`, numpy's
+    /// `partial(f, alpha)`) goes in each job's argument: split the array by hand and
+    /// `map` the chunks — what this call does underneath, with the parameter added:
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_mp::shared::{ArrayHandle, ChunkMut};
+    /// use zeroproc_mp::SharedArray;
+    ///
+    /// /// y[r] += alpha * x[r] over this job's chunk r of y.
+    /// fn axpy((y, x, alpha): (ChunkMut<f64>, ArrayHandle<f64>, f64)) {
+    ///     let x = x.read().unwrap();
+    ///     let mut y = y.write().unwrap();
+    ///     let r = y.range();
+    ///     for (y, x) in y.iter_mut().zip(&x[r]) {
+    ///         *y += alpha * x;
+    ///     }
+    /// }
+    ///
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let x = SharedArray::from_slice(&[2.0; 1000])?;
+    /// let mut y = SharedArray::<f64>::zeroed(1000)?;
+    /// let alpha = 0.25 * std::env::args().count() as f64; // known only at run time
+    /// let jobs = y.chunks_mut(128)?.into_iter().map(|c| (c, x.handle(), alpha));
+    /// let failed = pool.map(axpy, jobs).filter(Result::is_err).count();
+    /// if failed > 0 {
+    ///     y.abandon_chunks()?; // a chunk whose worker died stays claimed: give it up
+    /// }
+    /// assert!(y.as_slice()?.iter().all(|&v| v == 2.0 * alpha));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Or, for a grid, put the parameters in the read-only input of
+    /// [`for_each_row_band_mut_with`](Self::for_each_row_band_mut_with), which every
+    /// kernel gets whole.
     pub fn for_each_chunk_mut<T, K>(
         &self,
         y: &mut SharedArray<T>,
@@ -63,6 +123,7 @@ impl Pool {
         (ChunkMut<T>, u64): Message,
     {
         let _ = kernel;
+        const { kernel_carries_nothing::<K>() };
         self.run_chunks(y, chunk_len, jobs::chunk::<T, K>, |c, len| (c, len))
     }
 
@@ -101,6 +162,7 @@ impl Pool {
         (ChunkMut<T>, zeroproc_mp::shared::ArrayHandle<U>, u64): Message,
     {
         let _ = kernel;
+        const { kernel_carries_nothing::<K>() };
         if x.len() != y.len() {
             return Err(ForEachChunkError::LenMismatch { output: y.len(), input: x.len() });
         }
@@ -155,6 +217,7 @@ impl Pool {
         (ChunkMut<T>, u64, u64): Message,
     {
         let _ = kernel;
+        const { kernel_carries_nothing::<K>() };
         let chunk_len = band_chunk_len(y.len(), cols, band_rows)?;
         self.run_chunks(y, chunk_len, jobs::band::<T, K>, |c, len| (c, cols as u64, len))
     }
@@ -209,6 +272,7 @@ impl Pool {
         (ChunkMut<T>, zeroproc_mp::shared::ArrayHandle<U>, u64, u64): Message,
     {
         let _ = kernel;
+        const { kernel_carries_nothing::<K>() };
         let chunk_len = band_chunk_len(y.len(), cols, band_rows)?;
         // Every job would fail to read it: say so once, before any runs.
         x.as_slice().map_err(ForEachChunkError::Input)?;
@@ -307,4 +371,18 @@ fn band_chunk_len(len: usize, cols: usize, band_rows: usize) -> Result<usize, Fo
     }
     // A band taller than the grid is the whole grid (as a chunk longer than the array).
     Ok(band_rows.min(len / cols).max(1) * cols)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The compile-time refusal of a kernel capturing a run-time parameter names the ways
+    /// such a parameter reaches a kernel (a job's argument said `Pool::share`, which an
+    /// in-place call cannot take: num31).
+    #[test]
+    fn capturing_kernel_message_names_the_recipes() {
+        let m = super::CAPTURING_KERNEL;
+        assert!(m.contains("chunks_mut") && m.contains("pool.map"), "{m}");
+        assert!(m.contains("for_each_row_band_mut_with") && m.contains("`const`"), "{m}");
+        assert!(!m.contains("Pool::share") && !m.contains("  "), "{m}");
+    }
 }
