@@ -49,6 +49,10 @@ fn job(x: u64) -> u64 {
     x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7
 }
 
+/// A sample: jobs done, time, controller RSS, workers' RSS (KiB), Shmem (KiB), files in
+/// `/dev/shm`.
+type Row = (u64, std::time::Duration, u64, Vec<u64>, u64, usize);
+
 #[test]
 fn soak_rss_and_shared_memory_stay_flat() {
     let _alone = measuring();
@@ -58,7 +62,7 @@ fn soak_rss_and_shared_memory_stay_flat() {
     let p = Pool::builder().workers(2).build().unwrap();
     let me = std::process::id();
     let t0 = Instant::now();
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     let mut done = 0u64;
     let mut check = 0u64;
     while done < total {
@@ -91,11 +95,23 @@ fn soak_rss_and_shared_memory_stay_flat() {
     // nothing grows by more than 8 MiB (a leak of even one byte per job would be 37 MiB
     // over the last three quarters at the default count). Shared memory is the machine's and others may use it: the margin is
     // larger there, and only growth that keeps rising would show a leak.
+    // A process's RSS also moves with its allocator's state (freed memory kept or trimmed):
+    // the controller's went 10.9 → 18.2 → 16.8 → 23.2 MiB in a CI run on a loaded host, up
+    // and down. A leak raises the floor: the last quarter's lowest sample is compared with
+    // the second quarter's highest (a byte per job would lift it by ~25 MiB).
     let warm = &rows[rows.len() / 4];
     let last = rows.last().unwrap();
-    assert!(last.2 <= warm.2 + 8 * 1024, "controller RSS grew: {} → {} KiB", warm.2, last.2);
-    for (a, b) in warm.3.iter().zip(&last.3) {
-        assert!(*b <= a + 8 * 1024, "worker RSS grew: {a} → {b} KiB");
+    let (second, fourth) = (&rows[rows.len() / 4..rows.len() / 2], &rows[rows.len() * 3 / 4..]);
+    let peak = |rss: &dyn Fn(&Row) -> u64| second.iter().map(rss).max().unwrap();
+    let floor = |rss: &dyn Fn(&Row) -> u64| fourth.iter().map(rss).min().unwrap();
+    let (hi, lo) = (peak(&|r| r.2), floor(&|r| r.2));
+    assert!(lo <= hi + 8 * 1024, "controller RSS grew: {hi} KiB at most early, {lo} at least late");
+    for w in 0..last.3.len() {
+        let (hi, lo) = (peak(&|r| r.3[w]), floor(&|r| r.3[w]));
+        assert!(
+            lo <= hi + 8 * 1024,
+            "worker {w} RSS grew: {hi} KiB at most early, {lo} at least late"
+        );
     }
     assert!(last.5 <= warm.5, "zeroproc files appeared in /dev/shm");
     let respawns: u64 = p.stats().workers.iter().map(|w| w.respawns).sum();
