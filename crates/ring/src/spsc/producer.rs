@@ -54,7 +54,16 @@ struct ProdState {
     corrupt: Option<CorruptError>,
     /// Position of the last record staged or committed (see `Producer::last_position`).
     last: u64,
+    /// Ring position up to which this producer has faulted the buffer's pages in ahead of
+    /// its writes (`prefault`); stops at `prefault_limit`, one lap past the claim.
+    prefault_end: u64,
+    prefault_limit: u64,
 }
+
+/// Bytes faulted in at once ahead of the producer on its first lap: 16 pages.
+const PREFAULT_STEP: u64 = 64 << 10;
+/// The span of ring positions left to fault in as written at a claim (a 4 KiB page).
+const FIRST_PAGE: u64 = 4096;
 
 /// Where a reserved record goes.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +100,27 @@ impl ProdState {
         if self.tail + need - self.head_cache > v.capacity() {
             self.refresh_head(v, need)?;
         }
+        if self.tail + need > self.prefault_end && self.prefault_end < self.prefault_limit {
+            self.prefault(v, self.tail + need);
+        }
         Ok(Placement { pad, start: self.tail + pad, len: len as u32 })
+    }
+
+    /// Faults in the buffer's pages ahead of the writes, 64 KiB at a time, until `end` is
+    /// covered, on the producer's first lap only. A ring's pages are allocated where first
+    /// touched (the pool segment, a queue's segment: `reserve_later`), and one write fault
+    /// per 4 KiB page cost its record a few µs — every ~80th tiny job of a fresh pool (W1
+    /// p99 6.8 µs over 20,000 round trips instead of 1.3): one `MADV_POPULATE_WRITE` per 16
+    /// pages makes that one slower record per 16 pages. Best effort: where it is not
+    /// supported (kernels before 5.14) the pages fault in as written.
+    #[cold]
+    fn prefault(&mut self, v: &RingView, end: u64) {
+        while self.prefault_end < end.min(self.prefault_limit) {
+            let off = v.offset(self.prefault_end);
+            let len = PREFAULT_STEP.min(v.capacity() - off);
+            v.populate(off, len);
+            self.prefault_end += len;
+        }
     }
 
     /// Stores the commit word of a header staged at `pos`, or holds it back in `pending`
@@ -182,6 +211,10 @@ impl Producer {
             peer_dead: false,
             corrupt: None,
             last: tail,
+            // The first page faults in with the first record, as before: faulting in 64 KiB
+            // there would delay a fresh pool's first job (and its first result).
+            prefault_end: (tail | (FIRST_PAGE - 1)) + 1,
+            prefault_limit: tail + view.capacity(),
         };
         Ok(Self { view, st, strategy: WaitStrategy::default() })
     }

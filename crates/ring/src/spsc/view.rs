@@ -151,6 +151,28 @@ impl RingView {
         pos & (self.cap - 1)
     }
 
+    /// Faults in the pages holding buffer bytes `[off, off + len)` (`off + len` at most the
+    /// capacity), allocating those no process has touched yet: `MADV_POPULATE_WRITE`,
+    /// rounded out to whole pages. Best effort (an error, e.g. before Linux 5.14, leaves
+    /// the pages to fault in as written); no byte changes. A no-op under loom.
+    pub(crate) fn populate(&self, off: u64, len: u64) {
+        #[cfg(not(loom))]
+        {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+            let start = self.data.as_ptr() as usize + off as usize;
+            let lo = start & !(page - 1);
+            let hi = (start + len as usize).next_multiple_of(page);
+            // SAFETY: the buffer bytes are mapped memory (a segment's or the heap's, kept by
+            // `self.keep`), and mappings are whole pages, so the pages holding them are
+            // mapped too; populating changes no byte (of the buffer or of a neighbour on
+            // the same page) and claims nothing.
+            unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_POPULATE_WRITE) };
+        }
+        #[cfg(loom)]
+        let _ = (off, len);
+    }
+
     /// Pointer to the buffer byte of ring position `pos` (always inside the buffer).
     #[inline]
     pub(crate) fn at(&self, pos: u64) -> *mut u8 {
