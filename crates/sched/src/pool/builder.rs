@@ -280,9 +280,10 @@ impl PoolBuilder {
     /// one more copy); raise this when many jobs carry tens of KiB each. A ring's memory is
     /// allocated page by page as records first reach it, not at `build()`: a large capacity
     /// costs address space until jobs use it (two workers with 64 MiB rings build in ~2 ms
-    /// and hold no ring memory yet). The price is a page fault (a few µs) every ~80 tiny
-    /// jobs in each ring's first lap: a program that needs its p99 from the first job on
-    /// runs a lap of warm-up jobs (about 5,000 tiny ones per worker at the default size).
+    /// and hold no ring memory yet). On each ring's first lap its writer faults the pages in
+    /// 64 KiB ahead of its records, so one job in ~1,000 pays a few µs more there; a
+    /// program that needs its p99 from the first job on runs a lap of warm-up jobs (about
+    /// 5,000 tiny ones per worker at the default size).
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -635,8 +636,8 @@ fn start_supervisor(shared: &Arc<Shared>, launch: Launch) -> Result<JoinHandle<(
     // first spawn, and mapping it (`MADV_POPULATE_WRITE`) 0.45 ms more — done here while
     // the supervisor spawned, it held the address space's lock that the supervisor's own
     // start and each spawn wait for; done later on two CPUs, it delayed the first result
-    // as much. Start → first result 4.1–4.5 → 1.7–1.9 ms; the price is a page fault every
-    // ~80 tiny jobs in a ring's first lap (docs/performance.md, "Pool start").
+    // as much. Start → first result 4.1–4.5 → 1.7–1.9 ms; the rings' writers fault their
+    // pages in 64 KiB ahead on the first lap (docs/performance.md, "Pool start").
     match rx.recv() {
         Ok(Ok(())) => Ok(handle),
         Ok(Err(e)) => {
