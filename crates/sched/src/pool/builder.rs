@@ -281,7 +281,7 @@ impl PoolBuilder {
     /// allocated page by page as records first reach it, not at `build()`: a large capacity
     /// costs address space until jobs use it (two workers with 64 MiB rings build in ~2 ms
     /// and hold no ring memory yet). On each ring's first lap its writer faults the pages in
-    /// 64 KiB ahead of its records, so one job in ~1,000 pays a few µs more there; a
+    /// 64 KiB ahead of its records, so one job in several hundred pays a few µs more; a
     /// program that needs its p99 from the first job on runs a lap of warm-up jobs (about
     /// 5,000 tiny ones per worker at the default size).
     ///
