@@ -72,3 +72,61 @@ fn a_segment_past_the_cgroup_limit_is_no_space() {
         out.status
     );
 }
+
+const BURST_CHILD: &str = "ZEROPROC_TEST_CGROUP_BURST_CHILD";
+
+/// Segments created one after another, each small next to the room left (under a
+/// sixteenth of it) but together past the cgroup's limit, end with `NoSpace` — not with
+/// the cgroup's OOM killer's SIGKILL in the middle of one's `fallocate`. A reading of the
+/// available memory reused for 100 ms must count the segments created since it was taken.
+#[test]
+fn segments_created_in_a_burst_past_the_cgroup_limit_are_no_space() {
+    if let Ok(procs) = std::env::var(BURST_CHILD) {
+        std::fs::write(&procs, std::process::id().to_string()).expect("join the cgroup");
+        let mut kept = Vec::new();
+        for i in 0..64 {
+            // 3 MiB each (every page allocated at creation): 192 MiB in all, under 64 MiB.
+            match Segment::create(L, 3 << 20) {
+                Ok(s) => kept.push(s),
+                Err(CreateError::NoSpace { requested, available }) => {
+                    println!("CHILD NoSpace at {i}: requested={requested} available={available}");
+                    return;
+                }
+                Err(e) => {
+                    println!("CHILD other error at {i}: {e}");
+                    return;
+                }
+            }
+        }
+        println!("CHILD created all");
+        return;
+    }
+    let Some((mine, limit_file)) = own_memory_cgroup() else {
+        eprintln!("no memory cgroup found: skipped");
+        return;
+    };
+    let dir = mine.join(format!("zeroproc-test-burst-{}", std::process::id()));
+    if std::fs::create_dir(&dir).is_err()
+        || std::fs::write(dir.join(limit_file), (64u64 << 20).to_string()).is_err()
+    {
+        let _ = std::fs::remove_dir(&dir);
+        eprintln!("cannot create a limited memory cgroup under {mine:?}: skipped");
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "segments_created_in_a_burst_past_the_cgroup_limit_are_no_space",
+            "--nocapture",
+        ])
+        .env(BURST_CHILD, dir.join("cgroup.procs"))
+        .output()
+        .expect("run the child");
+    let _ = std::fs::remove_dir(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CHILD NoSpace"),
+        "child under a 64 MiB cgroup creating 3 MiB segments in a burst: {:?}\n{stdout}",
+        out.status
+    );
+}

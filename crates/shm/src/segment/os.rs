@@ -77,29 +77,36 @@ pub(crate) fn cpath(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).expect("no NUL in path")
 }
 
-/// Bytes of RAM this process can still get for memfd pages: what the kernel reports as
-/// available, or less under a memory cgroup's limit (a Slurm job, a container), whose
-/// pages are charged to the cgroup — past its limit `fallocate` does not fail, the
-/// cgroup's OOM killer kills the process instead.
 /// Memory available for a new segment of `request` bytes: [`mem_available`], or a reading
 /// of it at most 100 ms old while the request is under a sixteenth of that reading.
 /// Creating a small segment (a queue, a dict) spent ~30 µs of its ~75 µs reading
 /// `/proc/meminfo` and the cgroup's `memory.stat`; a large one always reads afresh.
+///
+/// The reading kept is lowered by each request it answers: segments created one after
+/// another within the 100 ms are counted against it, as a fresh reading would count the
+/// pages they allocated. Without that, a burst of small segments under a memory cgroup
+/// passed this check together past the limit, and the cgroup's OOM killer ended the
+/// process in a `fallocate` instead of a `NoSpace` (a segment reserved later is counted
+/// too: the reading can only be low, and a request too large for it reads afresh).
 pub(crate) fn mem_available_for(request: u64) -> u64 {
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
     static LAST: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((at, avail)) = *last {
-        if at.elapsed() < Duration::from_millis(100) && request < avail / 16 {
-            return avail;
+    let (at, avail) = match *last {
+        Some((at, avail)) if at.elapsed() < Duration::from_millis(100) && request < avail / 16 => {
+            (at, avail)
         }
-    }
-    let avail = mem_available();
-    *last = Some((Instant::now(), avail));
+        _ => (Instant::now(), mem_available()),
+    };
+    *last = Some((at, avail.saturating_sub(request)));
     avail
 }
 
+/// Bytes of RAM this process can still get for memfd pages: what the kernel reports as
+/// available, or less under a memory cgroup's limit (a Slurm job, a container), whose
+/// pages are charged to the cgroup — past its limit `fallocate` does not fail, the
+/// cgroup's OOM killer kills the process instead.
 pub(crate) fn mem_available() -> u64 {
     let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let host = s
