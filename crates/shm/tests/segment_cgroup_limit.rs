@@ -130,3 +130,67 @@ fn segments_created_in_a_burst_past_the_cgroup_limit_are_no_space() {
         out.status
     );
 }
+
+const LATER_CHILD: &str = "ZEROPROC_TEST_CGROUP_LATER_CHILD";
+
+/// Large segments created with `reserve_later` (a pool's with big rings: 4 rings of 8 MiB
+/// are a 32 MiB segment) under a 64 MiB cgroup: the one that does not fit next to those
+/// already created is `NoSpace`, as with the default — not a SIGKILL from the cgroup's OOM
+/// killer later, when the jobs first touch pages no check counted.
+#[test]
+fn large_segments_reserved_later_past_the_cgroup_limit_are_no_space() {
+    if let Ok(procs) = std::env::var(LATER_CHILD) {
+        std::fs::write(&procs, std::process::id().to_string()).expect("join the cgroup");
+        let mut kept = Vec::new();
+        for i in 0..8 {
+            match zeroproc_shm::SegmentBuilder::new(L, 24 << 20).reserve_later().create() {
+                Ok(s) => kept.push(s),
+                Err(CreateError::NoSpace { requested, available }) => {
+                    println!("CHILD NoSpace at {i}: requested={requested} available={available}");
+                    break;
+                }
+                Err(e) => {
+                    println!("CHILD other error at {i}: {e}");
+                    break;
+                }
+            }
+        }
+        // Every page of those created touched, as their users would in time.
+        for s in &kept {
+            for at in (0..s.data_len()).step_by(4096) {
+                // SAFETY: inside the data region, which nothing else uses.
+                unsafe { s.data().add(at).write(1) };
+            }
+        }
+        println!("CHILD touched {} segments", kept.len());
+        return;
+    }
+    let Some((mine, limit_file)) = own_memory_cgroup() else {
+        eprintln!("no memory cgroup found: skipped");
+        return;
+    };
+    let dir = mine.join(format!("zeroproc-test-later-{}", std::process::id()));
+    if std::fs::create_dir(&dir).is_err()
+        || std::fs::write(dir.join(limit_file), (64u64 << 20).to_string()).is_err()
+    {
+        let _ = std::fs::remove_dir(&dir);
+        eprintln!("cannot create a limited memory cgroup under {mine:?}: skipped");
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "large_segments_reserved_later_past_the_cgroup_limit_are_no_space",
+            "--nocapture",
+        ])
+        .env(LATER_CHILD, dir.join("cgroup.procs"))
+        .output()
+        .expect("run the child");
+    let _ = std::fs::remove_dir(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CHILD NoSpace"),
+        "child under a 64 MiB cgroup creating 24 MiB segments reserved later: {:?}\n{stdout}",
+        out.status
+    );
+}

@@ -127,8 +127,12 @@ impl SegmentBuilder {
     /// to allocate and 0.45 ms more to map here). The available memory is still checked
     /// against the whole size ([`CreateError::NoSpace`]); a touch that finds no memory
     /// later meets what any allocation would (reclaim, the OOM killer) — a memfd has no
-    /// size limit of its own, so never a SIGBUS. A [`Backing::Named`] segment ignores
-    /// this: a full tmpfs would be a SIGBUS on first touch. Implies `populate(false)`.
+    /// size limit of its own, so never a SIGBUS. A segment over a sixteenth of the memory
+    /// available is allocated at creation all the same: pages left to fault in are not
+    /// counted by the next creation's check, so large segments created one after another
+    /// would each pass it (under a memory cgroup: a SIGKILL later instead of `NoSpace`).
+    /// A [`Backing::Named`] segment ignores this: a full tmpfs would be a SIGBUS on first
+    /// touch. Implies `populate(false)`.
     ///
     /// ```
     /// use zeroproc_shm::{Layout, SegmentBuilder};
@@ -208,12 +212,21 @@ impl Segment {
         let map_len = pages(b.max_data_len.max(b.data_len))?;
         let token = os::random_u64();
         let pid = crate::process::current_pid();
+        // Whether every page is allocated now (`reserve_later` honoured only for a memfd
+        // segment small next to the memory left, see below).
+        let mut allocate = true;
         let (fd, id, unlink) = match &b.backing {
             Backing::Memfd => {
                 let avail = os::mem_available_for(total);
                 if total > avail {
                     return Err(CreateError::NoSpace { requested: total, available: avail });
                 }
+                // A segment left to fault in is not counted by the next creation's check:
+                // large ones (a pool's with 8 MiB rings is 32 MiB) created one after
+                // another each passed it, and under a memory cgroup the jobs touching
+                // their pages later met the OOM killer's SIGKILL instead of a NoSpace at
+                // creation. Over a sixteenth of the room left, the pages are allocated now.
+                allocate = b.reserve || total > avail / 16;
                 let fd = os::memfd(&format!("zeroproc-{pid}"))?;
                 let id = SegmentId::Memfd { pid, fd: fd.as_raw_fd(), token };
                 (fd, id, None)
@@ -242,7 +255,7 @@ impl Segment {
             return Err(cleanup(CreateError::AddressSpace(a)));
         }
         os::size(&fd, total).map_err(cleanup)?;
-        if b.reserve || unlink.is_some() {
+        if allocate {
             os::allocate(&fd, total).map_err(cleanup)?;
         }
         // A growable segment is mapped whole but only its reserved part is pre-faulted
