@@ -583,6 +583,45 @@ mod tests {
         assert_eq!(allocated(&eager), eager.committed_len() as u64);
     }
 
+    /// A child forked while another thread was reading the available memory (the reading
+    /// kept for 100 ms is behind a lock) creates segments: it must not wait for a lock
+    /// whose holder does not exist in it (as "A pool built in the child afterwards is the
+    /// child's own and works", `zeroproc-sched`'s `fork.rs`).
+    #[test]
+    fn a_child_forked_during_a_memory_reading_can_read_it() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static STOP: AtomicBool = AtomicBool::new(false);
+        // Large requests read afresh every time: the lock is held most of the time.
+        let reader = std::thread::spawn(|| {
+            while !STOP.load(Ordering::Relaxed) {
+                let _ = os::mem_available_for(u64::MAX / 2);
+            }
+        });
+        let mut hung = 0;
+        for _ in 0..20 {
+            // SAFETY: the child calls only the function under test, then `_exit`.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                // SAFETY: plain calls in the child; `alarm` ends a hung child with SIGALRM.
+                unsafe {
+                    libc::alarm(5);
+                    let _ = os::mem_available_for(1);
+                    libc::_exit(0);
+                }
+            }
+            let mut status = 0;
+            // SAFETY: our own child; a valid out-pointer.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+                hung += 1;
+            }
+        }
+        STOP.store(true, Ordering::Relaxed);
+        reader.join().unwrap();
+        assert_eq!(hung, 0, "children stuck on the memory reading's lock (of 20)");
+    }
+
     #[test]
     fn a_named_segment_is_reserved_whatever_the_builder_says() {
         let seg = SegmentBuilder::new(Layout::new("reserve-named", 1), 1 << 20)
