@@ -280,7 +280,11 @@ impl PoolBuilder {
     /// one more copy); raise this when many jobs carry tens of KiB each. A ring's memory is
     /// allocated page by page as records first reach it, not at `build()`: a large capacity
     /// costs address space until jobs use it (two workers with 64 MiB rings build in ~2 ms
-    /// and hold no ring memory yet). On each ring's first lap its writer faults the pages in
+    /// and hold no ring memory yet) — unless the pool's segment (2 × workers × this, plus
+    /// a little) is over a sixteenth of the memory available (the machine's, or the room
+    /// under a memory cgroup's limit): then it is allocated at `build()`, so that pools
+    /// that do not fit together are a `NoSpace` there rather than an OOM kill when jobs
+    /// reach the pages. On each ring's first lap its writer faults the pages in
     /// 64 KiB ahead of its records, so one job in several hundred pays a few µs more; a
     /// program that needs its p99 from the first job on runs a lap of warm-up jobs (about
     /// 5,000 tiny ones per worker at the default size).
