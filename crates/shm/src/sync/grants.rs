@@ -24,7 +24,9 @@
 //! next eligible waiter takes it (a spurious wake-up).
 //!
 //! Horizon: the epoch has 24 bits. A waiter that sleeps across exactly a multiple of 2^24
-//! grants, with the epoch stopping on its key, waits for the next grant.
+//! grants, with the epoch stopping on its key, waits for the next grant; should its
+//! deadline pass first, it leaves and its grant goes with it (`leave`), so the pool never
+//! counts more grants than waiters.
 //!
 //! Every change is a SeqCst RMW on this one word; the pairing with the condition's `seq`
 //! futex word is written in `condition.rs` (`sleep`).
@@ -91,8 +93,8 @@ pub(super) fn grant(word: &AtomicU64, n: u32) -> u32 {
     // SeqCst: as in `register`.
     let mut s = word.load(Ordering::SeqCst);
     loop {
-        // Saturating: the invariant keeps `pool ≤ waiters`, but a waiter leaving across the
-        // epoch horizon (module docs) could break it by one.
+        // Saturating: `pool ≤ waiters` holds (`leave` keeps it across the epoch horizon);
+        // kept so that a word damaged from outside cannot make this wrap.
         let g = n.min(waiters(s).saturating_sub(pool(s)));
         if g == 0 {
             return 0;
@@ -132,7 +134,14 @@ pub(super) fn leave(word: &AtomicU64, key: u32) -> bool {
     let mut s = word.load(Ordering::SeqCst);
     loop {
         let took = pool(s) != 0 && epoch(s) != key;
-        let next = s - ONE_WAITER - u64::from(took);
+        let mut next = s - ONE_WAITER - u64::from(took);
+        // Only across the epoch horizon can a waiter leave without taking while every
+        // waiter holds a grant (the pool would exceed the waiters by one): that grant was
+        // the leaver's and goes with it. Left in the pool, it was counted against every
+        // later waiter, so a lone waiter was never granted one again (a lost wake-up).
+        if pool(next) > waiters(next) {
+            next -= 1;
+        }
         // SeqCst: as in `register`.
         match word.compare_exchange_weak(s, next, Ordering::SeqCst, Ordering::SeqCst) {
             Ok(_) => return took,
@@ -173,6 +182,28 @@ mod tests {
         let k = register(&w);
         assert!(!leave(&w, k));
         assert_eq!(grant(&w, 1), 0);
+    }
+
+    /// A waiter with a grant waiting for it sleeps across exactly 2^24 grants (the epoch
+    /// back on its key), then its deadline passes: it leaves without the grant. Before, the
+    /// grant stayed in the pool with nobody to take it, and every later notify while one
+    /// waiter waited granted nothing (pool = waiters): that waiter slept for ever.
+    #[test]
+    fn a_waiter_leaving_across_the_epoch_horizon_takes_its_grant_away() {
+        let w = AtomicU64::new(0);
+        let sleeper = register(&w);
+        assert_eq!(grant(&w, 1), 1);
+        for _ in 0..EPOCH_MASK {
+            let other = register(&w);
+            assert_eq!(grant(&w, 1), 1);
+            assert!(take(&w, other));
+        }
+        assert_eq!(epoch(w.load(Ordering::Relaxed)), sleeper, "the epoch is back on its key");
+        assert!(!leave(&w, sleeper), "it cannot tell its grant from an older one");
+        let lone = register(&w);
+        assert_eq!(grant(&w, 1), 1, "a notify grants the lone waiter a wake-up");
+        assert!(take(&w, lone));
+        assert_eq!(w.load(Ordering::Relaxed) & !(EPOCH_MASK << EPOCH_SHIFT), 0);
     }
 
     #[test]
