@@ -255,6 +255,54 @@ pub(crate) const fn round_up(n: usize, a: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// The stored form of a slot's word, for slot indices up to the largest capacity and
+    /// positions on both sides of the 40-bit wrap: a bijection (every word reads back as
+    /// written, through stores and CAS), zero memory is EMPTY for the slot's first
+    /// position, and the protocol classifies what it reads as it would the plain word.
+    #[test]
+    fn slot_words_are_stored_relative_to_the_index_at_every_index_and_wrap() {
+        use super::super::word::{classify, pack, State, View, SEQ_MASK, TOMBSTONE};
+        let cap = MAX_CAPACITY as u64;
+        let indices = [0u64, 1, 2, 63, 1 << 20, (1 << 31) + 5, cap - 2, cap - 1];
+        let laps = [0u64, 1, 255, (SEQ_MASK >> 32) - 1, SEQ_MASK >> 32];
+        for &index in &indices {
+            let ctl = SlotCtl::empty();
+            let slot = Slot::new(&ctl, index);
+            let zero = slot.load(Ordering::Relaxed);
+            assert_eq!(zero, pack(index, State::Empty, 0), "zero memory at index {index}");
+            assert_eq!(classify(zero, index, cap), View::Here(State::Empty, 0));
+            for &lap in &laps {
+                // Position `index + lap * cap` (mod 2^40): the slot's lap-th use.
+                let pos = index.wrapping_add(lap.wrapping_mul(cap));
+                for (st, aux) in [
+                    (State::Empty, 0),
+                    (State::Writing, 4_194_303),
+                    (State::Full, TOMBSTONE),
+                    (State::Reading, 7),
+                ] {
+                    let w = pack(pos, st, aux);
+                    slot.store(w, Ordering::Relaxed);
+                    assert_eq!(slot.load(Ordering::Relaxed), w, "index {index} lap {lap}");
+                    assert_eq!(
+                        classify(slot.load(Ordering::Relaxed), pos, cap),
+                        View::Here(st, aux)
+                    );
+                    let next = pack(pos.wrapping_add(cap), State::Empty, 0);
+                    assert_eq!(
+                        slot.compare_exchange(w, next, Ordering::Relaxed, Ordering::Relaxed),
+                        Ok(w)
+                    );
+                    assert_eq!(classify(slot.load(Ordering::Relaxed), pos, cap), View::Ahead);
+                    assert_eq!(
+                        slot.compare_exchange(w, next, Ordering::Relaxed, Ordering::Relaxed),
+                        Err(next),
+                        "a failed CAS reports the word as the protocol wrote it"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn geometry_rounds_and_validates() {
         let g = Geometry::new(8, 50).unwrap();
