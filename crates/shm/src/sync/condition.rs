@@ -27,7 +27,11 @@ use std::time::{Duration, Instant};
 /// in [`OwnerDied`]. Wake-ups may be spurious: prefer [`wait_for`](Self::wait_for).
 ///
 /// **Death:** a waiter that dies is harmless: it stays counted, so a later `notify` may
-/// grant it a wake-up, which the next waiter that may take it takes (a spurious wake-up);
+/// grant it a wake-up, which the next waiter that may take it takes (a spurious wake-up,
+/// reported as notified). It stays counted for the condition's life: every `notify_all`
+/// grants each dead waiter a wake-up again (measured: 3 waiters SIGKILLed in `wait`, then
+/// after each `notify_all`, 4 of 5 live waiters returned notified from one `notify(1)`;
+/// CPython: 1), and 1,048,575 deaths fill the waiter count (`wait` then panics);
 /// one killed just after a notify woke it leaves that wake-up to a live sleeper, which
 /// finds it within a second. A process that dies holding the lock
 /// is handled by the lock's robustness. A notifier that dies before notifying leaves
