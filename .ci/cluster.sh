@@ -49,8 +49,19 @@ echo "--- finish while the nodes send large results: no rank hangs in MPI_Finali
 for _ in 1 2 3; do timeout 120 "${MPIRUN[@]}" -n 3 "$bin" finish-busy; done
 
 expect_abort() { # mode, text the output must hold
-  local rc=0 out
+  local rc=0 out tries=1
   out=$(timeout 120 "${MPIRUN[@]}" -n 3 "$bin" "$1" 2>&1) || rc=$?
+  # With SIGSTOPped ranks, Open MPI 4.1's mpirun sometimes fails its own help message after
+  # rank 0's MPI_Abort ("ORTE_ERROR_LOG: Data unpack would read past end of buffer in
+  # show_help.c") and then hangs or crashes (measured 2026-12-07: 1 hang and 2 SIGSEGVs of
+  # mpirun in 40 runs of agent-frozen; docs/cluster.md). Only after our abort message:
+  # run it again, at most twice; a hang before the message is still a failure.
+  while [ "$tries" -lt 3 ] && { [ "$rc" = 124 ] || [ "$rc" = 139 ]; } \
+      && echo "$out" | grep -q "$2" && echo "$out" | grep -q "show_help.c"; do
+    echo "mode $1: mpirun ended $rc after the abort message (Open MPI show_help failure); again"
+    tries=$((tries + 1)); rc=0
+    out=$(timeout 120 "${MPIRUN[@]}" -n 3 "$bin" "$1" 2>&1) || rc=$?
+  done
   if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
     echo "$out" | tail -n 20; echo "FAIL: mode $1 exited $rc (expected an abort, not success or a hang)"; exit 1
   fi
