@@ -54,7 +54,7 @@ expect_abort() { # mode, text the output must hold
   # With SIGSTOPped ranks, Open MPI 4.1's mpirun sometimes fails its own help message after
   # rank 0's MPI_Abort ("ORTE_ERROR_LOG: Data unpack would read past end of buffer in
   # show_help.c") and then hangs or crashes (measured 2026-12-07: 1 hang and 2 SIGSEGVs of
-  # mpirun in 40 runs of agent-frozen; docs/cluster.md). Only after our abort message:
+  # mpirun in 25 runs of agent-frozen; docs/cluster.md). Only after our abort message:
   # run it again, at most twice; a hang before the message is still a failure.
   while [ "$tries" -lt 3 ] && { [ "$rc" = 124 ] || [ "$rc" = 139 ]; } \
       && echo "$out" | grep -q "$2" && echo "$out" | grep -q "show_help.c"; do
