@@ -33,6 +33,32 @@ fn own_memory_cgroup() -> Option<(PathBuf, &'static str)> {
     None
 }
 
+/// Runs this test binary's test `test` again in a child placed in a new memory cgroup of
+/// 64 MiB (`env` names the cgroup's `cgroup.procs` for the child to join), and returns
+/// the child's exit status and output; `None` (skipped, said on stderr) where no such
+/// cgroup can be made.
+fn in_a_64_mib_cgroup(test: &str, env: &str) -> Option<(std::process::ExitStatus, String)> {
+    let Some((mine, limit_file)) = own_memory_cgroup() else {
+        eprintln!("no memory cgroup found: skipped");
+        return None;
+    };
+    let dir = mine.join(format!("zeroproc-test-{test}-{}", std::process::id()));
+    if std::fs::create_dir(&dir).is_err()
+        || std::fs::write(dir.join(limit_file), (64u64 << 20).to_string()).is_err()
+    {
+        let _ = std::fs::remove_dir(&dir);
+        eprintln!("cannot create a limited memory cgroup under {mine:?}: skipped");
+        return None;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture"])
+        .env(env, dir.join("cgroup.procs"))
+        .output()
+        .expect("run the child");
+    let _ = std::fs::remove_dir(&dir);
+    Some((out.status, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
 #[test]
 fn a_segment_past_the_cgroup_limit_is_no_space() {
     if let Ok(procs) = std::env::var(CHILD) {
@@ -47,29 +73,15 @@ fn a_segment_past_the_cgroup_limit_is_no_space() {
         }
         return;
     }
-    let Some((mine, limit_file)) = own_memory_cgroup() else {
-        eprintln!("no memory cgroup found: skipped");
+    let Some((status, stdout)) =
+        in_a_64_mib_cgroup("a_segment_past_the_cgroup_limit_is_no_space", CHILD)
+    else {
         return;
     };
-    let dir = mine.join(format!("zeroproc-test-{}", std::process::id()));
-    if std::fs::create_dir(&dir).is_err()
-        || std::fs::write(dir.join(limit_file), (64u64 << 20).to_string()).is_err()
-    {
-        let _ = std::fs::remove_dir(&dir);
-        eprintln!("cannot create a limited memory cgroup under {mine:?}: skipped");
-        return;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "a_segment_past_the_cgroup_limit_is_no_space", "--nocapture"])
-        .env(CHILD, dir.join("cgroup.procs"))
-        .output()
-        .expect("run the child");
-    let _ = std::fs::remove_dir(&dir);
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("CHILD NoSpace"),
+        status.success() && stdout.contains("CHILD NoSpace"),
         "child under a 64 MiB cgroup creating 256 MiB: {:?}\n{stdout}",
-        out.status
+        status
     );
 }
 
@@ -101,33 +113,16 @@ fn segments_created_in_a_burst_past_the_cgroup_limit_are_no_space() {
         println!("CHILD created all");
         return;
     }
-    let Some((mine, limit_file)) = own_memory_cgroup() else {
-        eprintln!("no memory cgroup found: skipped");
+    let Some((status, stdout)) = in_a_64_mib_cgroup(
+        "segments_created_in_a_burst_past_the_cgroup_limit_are_no_space",
+        BURST_CHILD,
+    ) else {
         return;
     };
-    let dir = mine.join(format!("zeroproc-test-burst-{}", std::process::id()));
-    if std::fs::create_dir(&dir).is_err()
-        || std::fs::write(dir.join(limit_file), (64u64 << 20).to_string()).is_err()
-    {
-        let _ = std::fs::remove_dir(&dir);
-        eprintln!("cannot create a limited memory cgroup under {mine:?}: skipped");
-        return;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "segments_created_in_a_burst_past_the_cgroup_limit_are_no_space",
-            "--nocapture",
-        ])
-        .env(BURST_CHILD, dir.join("cgroup.procs"))
-        .output()
-        .expect("run the child");
-    let _ = std::fs::remove_dir(&dir);
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("CHILD NoSpace"),
+        status.success() && stdout.contains("CHILD NoSpace"),
         "child under a 64 MiB cgroup creating 3 MiB segments in a burst: {:?}\n{stdout}",
-        out.status
+        status
     );
 }
 
@@ -165,32 +160,15 @@ fn large_segments_reserved_later_past_the_cgroup_limit_are_no_space() {
         println!("CHILD touched {} segments", kept.len());
         return;
     }
-    let Some((mine, limit_file)) = own_memory_cgroup() else {
-        eprintln!("no memory cgroup found: skipped");
+    let Some((status, stdout)) = in_a_64_mib_cgroup(
+        "large_segments_reserved_later_past_the_cgroup_limit_are_no_space",
+        LATER_CHILD,
+    ) else {
         return;
     };
-    let dir = mine.join(format!("zeroproc-test-later-{}", std::process::id()));
-    if std::fs::create_dir(&dir).is_err()
-        || std::fs::write(dir.join(limit_file), (64u64 << 20).to_string()).is_err()
-    {
-        let _ = std::fs::remove_dir(&dir);
-        eprintln!("cannot create a limited memory cgroup under {mine:?}: skipped");
-        return;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "large_segments_reserved_later_past_the_cgroup_limit_are_no_space",
-            "--nocapture",
-        ])
-        .env(LATER_CHILD, dir.join("cgroup.procs"))
-        .output()
-        .expect("run the child");
-    let _ = std::fs::remove_dir(&dir);
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("CHILD NoSpace"),
+        status.success() && stdout.contains("CHILD NoSpace"),
         "child under a 64 MiB cgroup creating 24 MiB segments reserved later: {:?}\n{stdout}",
-        out.status
+        status
     );
 }
