@@ -60,7 +60,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 43] = [
+    let checks: [Check; 44] = [
         ("a_build_names_the_nodes_that_do_not_answer", a_build_names_the_nodes_that_do_not_answer),
         (
             "cancel_and_terminate_return_while_a_node_is_silent",
@@ -69,6 +69,10 @@ fn main() {
         (
             "terminate_resolves_the_jobs_of_a_silent_node",
             terminate_resolves_the_jobs_of_a_silent_node,
+        ),
+        (
+            "a_timed_shutdown_keeps_its_time_while_nodes_are_frozen",
+            a_timed_shutdown_keeps_its_time_while_nodes_are_frozen,
         ),
         (
             "a_late_answer_is_not_taken_for_the_next_question",
@@ -1540,6 +1544,34 @@ fn terminate_resolves_the_jobs_of_a_silent_node(launched: bool) {
     let ranks: BTreeSet<u32> =
         next.map(where_am_i, 0..40).map(|r| r.unwrap().1).collect::<BTreeSet<_>>();
     assert_eq!(ranks.len(), next.nodes().len(), "the resumed nodes serve: {ranks:?}");
+}
+
+/// `shutdown_with(cancel_futures(true).timeout(1 s))` while every node is frozen (SIGSTOP,
+/// the default answer waits — no test hook): it returns within about its time-out + 2 s,
+/// false, with every future done (`Cancelled`); resumed, the nodes serve the next pool.
+/// Before, it took the cancels' 30 s, then 1 s, then the terminate's 60 s and 5 s: 96 s.
+fn a_timed_shutdown_keeps_its_time_while_nodes_are_frozen(launched: bool) {
+    let Some((pool, agents)) = pool_and_agents(launched) else { return };
+    let fs: Vec<_> = (0..6).map(|_| pool.submit(sleep_ms, 600_000)).collect();
+    std::thread::sleep(Duration::from_millis(200)); // every job is on its node
+    zeroproc_cluster::set_answer_wait(None);
+    signal_all(&agents, libc::SIGSTOP);
+    let t = Instant::now();
+    let how = Shutdown::new().cancel_futures(true).timeout(Duration::from_secs(1));
+    let (finished, pool) =
+        returns("shutdown_with(timeout(1 s))", move || (pool.shutdown_with(how), pool));
+    let took = t.elapsed();
+    signal_all(&agents, libc::SIGCONT);
+    assert!(!finished, "a timed shutdown said its frozen nodes' jobs finished");
+    // Generous for a loaded host; the defect took 96 s (and `returns` gives up at 20 s).
+    assert!(took < Duration::from_secs(15), "a timed shutdown of 1 s took {took:?}");
+    for f in fs {
+        assert!(f.done(), "a timed shutdown returned with a frozen node's future pending");
+        assert_eq!(f.result(), Err(JobError::Cancelled));
+    }
+    drop(pool);
+    let next = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    assert_eq!(next.submit(square, 5).result(), Ok(25));
 }
 
 /// A node that answers a question (`stats`, `running`) after rank 0 stopped waiting (the

@@ -18,6 +18,11 @@ use zeroproc_sched::{JobError, Message, Never, PoolStats, Shutdown};
 /// after `terminate` its unfinished jobs fail with `Cancelled` (`fail_unanswered`).
 const END_WAIT: Duration = Duration::from_secs(60);
 
+/// How long a timed shutdown (`shutdown_with(..timeout(d))`), its time-out passed, waits
+/// for the nodes' answers to its terminate (a live agent answers in milliseconds). The
+/// caller gave a time budget: before, a frozen node held it for `d` + 60 s + 5 s.
+const TIMED_END_WAIT: Duration = Duration::from_secs(2);
+
 mod builder;
 mod live;
 mod submit;
@@ -183,8 +188,14 @@ impl ClusterPool {
     /// them), `cancel_futures(true)` cancels every job that has not started (on rank 0 and
     /// on the nodes), `timeout(d)` terminates what still runs after `d` (those futures fail
     /// with [`JobError::Cancelled`]). True if everything finished in time. Idempotent.
+    ///
+    /// With `timeout(d)` it returns within about `d` + 2 s even while a node is frozen or
+    /// unreachable: once `d` has passed it waits at most 2 s for the nodes' answers to its
+    /// terminate, then fails the jobs of a node that did not answer with `Cancelled`
+    /// (named on stderr; the node kills them if it ever resumes).
     pub fn shutdown_with(&self, how: Shutdown) -> bool {
         let (wait, cancel_futures, timeout) = zeroproc_sched::raw::shutdown_options(&how);
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         self.close();
         if cancel_futures {
             let tokens = {
@@ -202,37 +213,44 @@ impl ClusterPool {
                     asked.push(t);
                 }
             }
-            self.shared.await_cancels(&asked);
+            self.shared.await_cancels(&asked, deadline);
         }
         if !wait {
             return self.shared.owed() == 0;
         }
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         if deadline.is_none() {
             // Waits as Python's `shutdown(wait=True)`, but a node that owes jobs and stops
             // answering (frozen, hung) aborts the run naming it, as a dead one does.
             live::wait_or_abort(&self.shared, "being shut down");
         }
         if !self.shared.wait_until(deadline, || self.shared.owed() == 0) {
-            self.terminate();
+            self.terminate_within(TIMED_END_WAIT);
             return false;
         }
-        self.end(op::SHUTDOWN);
+        self.end(op::SHUTDOWN, END_WAIT);
         true
     }
 
     /// Stops now: queued jobs are cancelled, running jobs are killed with their workers on
     /// every node (their futures fail with [`JobError::Cancelled`]), and the node pools are
-    /// gone when this returns.
+    /// gone when this returns — but for a node that does not answer within 60 s (frozen,
+    /// unreachable), whose unfinished jobs then fail with `Cancelled`.
     pub fn terminate(&self) {
+        self.terminate_within(END_WAIT);
+    }
+
+    /// [`terminate`](Self::terminate), waiting at most `wait` in all for the nodes'
+    /// answers and the outcomes they send (those at most 5 s after the answers).
+    fn terminate_within(&self, wait: Duration) {
+        let until = Instant::now() + wait;
         self.close();
         let mut st = self.shared.lock();
         st.terminating = true; // a job being moved between nodes is cancelled, not moved
         self.shared.cancel_queue(&mut st);
         self.shared.unlock(st); // callbacks of the cancelled jobs
-        self.end(op::TERMINATE);
-        self.shared
-            .wait_until(Some(Instant::now() + Duration::from_secs(5)), || self.shared.owed() == 0);
+        self.end(op::TERMINATE, wait);
+        let outcomes = (Instant::now() + Duration::from_secs(5)).min(until);
+        self.shared.wait_until(Some(outcomes), || self.shared.owed() == 0);
         self.fail_unanswered();
     }
 
@@ -260,8 +278,9 @@ impl ClusterPool {
     }
 
     /// Takes the node pools down (`code`: SHUTDOWN or TERMINATE) and waits for every
-    /// agent's answer; then stops the progress thread. Once.
-    fn end(&self, code: u8) {
+    /// agent's answer, at most `wait` (or the test hook's answer wait); then stops the
+    /// progress thread. Once.
+    fn end(&self, code: u8, wait: Duration) {
         // AcqRel: `end` runs once, whichever of shutdown/terminate/drop gets here first.
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
@@ -289,7 +308,7 @@ impl ClusterPool {
             }
             let mut answered = 0;
             let mut idle = Idle::default();
-            let until = Instant::now() + crate::shared::node_wait(END_WAIT);
+            let until = Instant::now() + crate::shared::node_wait(END_WAIT).min(wait);
             while answered < agents.len() && Instant::now() < until {
                 self.shared.progress();
                 let replies = self.shared.take_replies(op::SHUTDOWN);

@@ -719,20 +719,22 @@ impl Shared {
         }
         self.bump();
         let tokens: Vec<u64> = commands.iter().map(|c| c.1).collect();
-        self.await_cancels(&tokens);
+        self.await_cancels(&tokens, None);
     }
 
     /// Waits until every node asked to cancel `tokens` has answered (the job's outcome, or
     /// a refusal: it runs), so a job said to be cancelled cannot start afterwards — as
     /// Python's `cancel()` is final when it returns (before, a map's drop returned with
     /// its cancels still on their way, and jobs a worker freed just then ran). A round
-    /// trip; bounded (an agent that never answers is a dead run: MPI aborts it).
-    pub(crate) fn await_cancels(&self, tokens: &[u64]) {
+    /// trip; bounded by the answer wait (a frozen agent, `query::ANSWER_WAIT`) and by
+    /// `deadline` (a timed shutdown's).
+    pub(crate) fn await_cancels(&self, tokens: &[u64], deadline: Option<std::time::Instant>) {
         if tokens.is_empty() {
             return;
         }
         let answered = |st: &State, t: &u64| !st.owed.contains_key(t) || st.refused.contains(t);
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let until = std::time::Instant::now() + node_wait(ANSWER_WAIT);
+        let deadline = deadline.map_or(until, |d| d.min(until));
         self.wait_until(Some(deadline), || {
             let st = self.lock();
             tokens.iter().all(|t| answered(&st, t))
