@@ -321,9 +321,7 @@ impl<R: Send + 'static, E: Send + 'static> ClusterFuture<R, E> {
         self.shared.wait_until(None, || self.slot.is_done());
         let g = lock(&self.slot.value);
         match g.as_ref() {
-            Some(v) => {
-                let _ = catch_unwind(AssertUnwindSafe(|| f(v)));
-            }
+            Some(v) => zeroproc_sched::raw::run_callback(f, v),
             // Silently never running `f` could leave its receiver waiting for ever.
             None => taken(),
         }

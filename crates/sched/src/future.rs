@@ -83,11 +83,36 @@ pub fn run_callbacks<V>(v: Option<&V>, callbacks: &Mutex<Vec<DoneCallback<V>>>) 
         if let Some(v) = v {
             for cb in cbs {
                 // A panicking callback is contained: the others still run.
-                crate::job::contain(|| cb(v));
+                run_callback(cb, v);
             }
         }
     }
 }
+
+/// Runs one done-callback on `v`, contained: its panic reaches neither the caller nor the
+/// future's other callbacks. The panic hook has printed the panic (thread, place,
+/// message); this says on standard error whose it was and that it was caught, as Python
+/// logs "exception calling callback for <Future …>" and goes on (before, nothing said the
+/// panic was a callback's, nor that the program went on). Public through
+/// [`raw`](crate::raw), for zeroproc-cluster.
+///
+/// ```
+/// use zeroproc_sched::raw::run_callback;
+/// let mut seen = 0;
+/// run_callback(|v: &u32| seen = *v, &7);
+/// assert_eq!(seen, 7);
+/// run_callback(|_: &u32| panic!("a callback's own bug"), &7); // contained, named on stderr
+/// ```
+pub fn run_callback<V>(cb: impl FnOnce(&V), v: &V) {
+    if crate::job::contain(|| cb(v)).is_none() {
+        eprintln!("{CALLBACK_PANICKED}");
+    }
+}
+
+/// What [`run_callback`] says after a callback's panic.
+pub const CALLBACK_PANICKED: &str = "zeroproc: the panic above was raised by a future's \
+    done-callback (add_done_callback) and caught there: the future's outcome and its other \
+    callbacks are not affected (as Python logs \"exception calling callback\" and goes on)";
 
 thread_local! {
     /// The future (its `Inner`'s address) whose callbacks this thread is running, if any.
@@ -281,7 +306,7 @@ impl<R: Send + 'static, E: Send + 'static> Complete for Inner<R, E> {
                 if let Some(v) = v {
                     for cb in cbs {
                         // A panicking callback is contained: the others still run.
-                        crate::job::contain(|| cb(v));
+                        run_callback(cb, v);
                     }
                 }
             }
@@ -578,7 +603,7 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         }
         // Contained like a callback of a pending future: its panic does not reach the
         // caller.
-        let ran = inner.read(|v| v.map(|v| crate::job::contain(|| f(v))));
+        let ran = inner.read(|v| v.map(|v| run_callback(f, v)));
         if ran.is_none() {
             taken(); // silently never running `f` could leave its receiver waiting for ever
         }

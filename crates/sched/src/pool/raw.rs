@@ -25,7 +25,7 @@ use zeroproc_codec::spill;
 use zeroproc_ring::spsc::TryReserveError;
 
 pub use super::builder::check_limits;
-pub use crate::future::run_callbacks;
+pub use crate::future::{run_callback, run_callbacks, CALLBACK_PANICKED};
 pub use crate::job::contain;
 
 /// The function id of a plain job `f(args) -> R` (what [`Pool::submit`] sends).
