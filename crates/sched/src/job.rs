@@ -38,6 +38,9 @@ pub(crate) mod kind {
     pub const JOB: u32 = 0;
     /// Stop after the jobs before this record.
     pub const STOP: u32 = 1;
+    /// No job: wakes an idle worker to sweep its caches, because the controller dropped
+    /// shared objects (`PoolHeader::array_drops` moved before this record was committed).
+    pub const SWEEP: u32 = 2;
 }
 
 /// A value of the zero-sized type `F` (a non-capturing closure or a fn item).

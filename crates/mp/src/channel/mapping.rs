@@ -343,6 +343,8 @@ impl Drop for Mapping {
             // Release: pairs with the Acquire load in `cache::sweep` (a hint that other
             // processes may unmap their unused copies; no data is handed over).
             self.header().owner_dropped.0.store(1, Ordering::Release);
+            // Counted, after that store: pool workers sweep when the count moves.
+            crate::shared::cache::note_drop();
             cache::forget_owner(self.seg.id());
         }
     }

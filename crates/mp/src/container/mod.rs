@@ -65,9 +65,9 @@ pub use namespace::Namespace;
 /// Unmaps the containers (dicts, lists, namespaces) this process attached whose creator
 /// has dropped them and that nothing here still uses, freeing their memory once no
 /// process maps them; returns how many were unmapped. Done on every attach and when a
-/// container created here is dropped; a pool worker does it before its next job after an
-/// idle spell. Call it in a long-lived process that attached containers and attaches no
-/// more.
+/// container created here is dropped; a pool worker does it when its controller drops a
+/// shared object (an idle one is woken for it). Call it in a long-lived process that
+/// attached containers and attaches no more (one that is not a pool's worker).
 ///
 /// ```
 /// use zeroproc_mp::container::{evict_unused, SharedDict};

@@ -267,6 +267,8 @@ impl Drop for Store {
         if self.owner {
             // Release: pairs with the Acquire in the cache's sweep.
             self.header().dropped.store(1, Release);
+            // Counted, after that store: pool workers sweep when the count moves.
+            crate::shared::cache::note_drop();
             // This process's own attachments of it, already dropped, are unmapped now
             // rather than at the next attach. (The cache holds attached stores only,
             // never an owner: no re-entry into its lock from here.)

@@ -78,7 +78,8 @@ pub fn free_pending() -> usize {
     super::deferred::retry()
 }
 
-/// Segments this process marked dropped (arrays it owned), ever: see [`drops`].
+/// Segments this process marked dropped (arrays, containers and channels it created),
+/// ever: see [`drops`].
 static DROPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Counts a segment this process just marked dropped.
@@ -88,11 +89,14 @@ pub(crate) fn note_drop() {
     DROPS.fetch_add(1, std::sync::atomic::Ordering::Release);
 }
 
-/// How many arrays this process has dropped (as their owner), ever: a pool's supervisor
-/// publishes it, and its workers sweep their caches when it changes, so that the
-/// descriptors and mappings of arrays the controller dropped go before a worker's next
-/// job even when it never idles (review30: a job queued behind a long one, after its
-/// 700 arrays were dropped, could open 317 files under `ulimit -n` 1024).
+/// How many shared objects — arrays, containers (dict, list, namespace) and channels
+/// (queues, pipes) — this process has dropped as their creator, ever: a pool's
+/// supervisor publishes it, and its workers sweep their caches when it changes, so that
+/// the descriptors and mappings of objects the controller dropped go before a worker's
+/// next job even when it never idles (review30: a job queued behind a long one, after its
+/// 700 arrays were dropped, could open 317 files under `ulimit -n` 1024), and at once in
+/// an idle worker, which the supervisor wakes for it (mpsem31: an idle pool kept a
+/// dropped 200 MiB dict's memory until its next job).
 ///
 /// ```
 /// use zeroproc_mp::shared::{cache, SharedArray};

@@ -220,6 +220,23 @@ impl Core {
         }
     }
 
+    /// Queues a SWEEP record on every idle worker (no job in flight): the controller
+    /// dropped shared objects, and a worker sweeps its caches only when a record reaches
+    /// it — an idle pool kept a dropped 200 MiB dict mapped, its memory in use, until its
+    /// next job (mpsem31). A busy worker sees the new count at its next job. A full ring
+    /// (a worker that is not reading) gets none: it is not idle.
+    pub(crate) fn place_sweeps(&mut self) {
+        for slot in self.slots.iter_mut() {
+            if slot.load > 0 || slot.stopping || slot.broken {
+                continue;
+            }
+            if let Ok(mut r) = slot.tx.try_reserve(0) {
+                r.set_kind(kind::SWEEP);
+                r.commit();
+            }
+        }
+    }
+
     /// Cancels queued job `id` if no worker has claimed it (or it waits in the backlog,
     /// `backlog.rs`): its future fails with `Cancelled` and a spilled argument block is
     /// freed. True if it was cancelled.

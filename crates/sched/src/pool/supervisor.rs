@@ -93,16 +93,18 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
     }
 }
 
-/// Publishes how many arrays this process has dropped, for the workers' cache sweeps
-/// (`PoolHeader::array_drops`).
+/// Publishes how many shared objects (arrays, containers, channels) this process has
+/// dropped, for the workers' cache sweeps (`PoolHeader::array_drops`), and wakes the idle
+/// workers to sweep now.
 fn publish_drops(shared: &Shared) {
     let drops = zeroproc_mp::shared::cache::drops();
     let header = shared.header();
     // Relaxed: only this thread stores it.
     if header.array_drops.load(Ordering::Relaxed) != drops {
         // Release: pairs with the workers' Acquire load (serve.rs); `drops` was read with
-        // Acquire after the segments' `dropped` stores.
+        // Acquire after the segments' `dropped` stores. Before the SWEEP records' commits.
         header.array_drops.store(drops, Ordering::Release);
+        shared.lock().place_sweeps();
     }
 }
 

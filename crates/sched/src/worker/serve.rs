@@ -50,6 +50,12 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             swept_drops = drops;
             sweep_caches();
         }
+        if rec.kind() == kind::SWEEP {
+            // Only the wake-up for the sweep above (the supervisor stored the new count
+            // before committing this record): no job, and the worker stays idle.
+            rec.defer_release();
+            continue;
+        }
         if idle {
             let now = monotonic_ns();
             st.idle += now - mark;
