@@ -141,3 +141,64 @@ where
         conjure::<K>()(p, &x, band)
     })
 }
+
+/// [`chunk`] with the call's parameter `p` (decoded once for the job), which every kernel
+/// call gets by reference.
+pub(super) fn chunk_args<T, P, K>((c, len, p): (ChunkMut<T>, u64, P)) -> Outcome
+where
+    T: Pod,
+    K: Fn(&mut [T], Range<usize>, &P) + Copy + 'static,
+{
+    let mut g = c.write().map_err(Failed::setup)?;
+    let start = g.range().start;
+    run_parts(&mut g, start, len, |part, r| conjure::<K>()(part, r, &p))
+}
+
+/// [`zip`] with the call's parameter `p`.
+pub(super) fn zip_args<T, U, P, K>((c, x, len, p): (ChunkMut<T>, ArrayHandle<U>, u64, P)) -> Outcome
+where
+    T: Pod,
+    U: Pod,
+    K: Fn(&mut [T], &[U], &P) + Copy + 'static,
+{
+    let x = x.read().map_err(Failed::setup)?;
+    let mut g = c.write().map_err(Failed::setup)?;
+    if x.get(g.range()).is_none() {
+        g.unclaim(); // not DONE: nothing was computed
+        return Err(Failed::setup("the input is shorter than the output"));
+    }
+    let start = g.range().start;
+    run_parts(&mut g, start, len, |part, r| conjure::<K>()(part, &x[r], &p))
+}
+
+/// [`band`] with the call's parameter `p`.
+pub(super) fn band_args<T, P, K>((c, cols, len, p): (ChunkMut<T>, u64, u64, P)) -> Outcome
+where
+    T: Pod,
+    K: Fn(&mut [T], RowBand, &P) + Copy + 'static,
+{
+    let mut g = claim_rows(&c, cols)?;
+    let (start, grid_len) = (g.range().start, c.array().len());
+    run_parts(&mut g, start, len, |part, r| {
+        let band = RowBand::of_elements(r, cols as usize, grid_len).expect("whole rows");
+        conjure::<K>()(part, band, &p)
+    })
+}
+
+/// [`band_with`] with the call's parameter `p`.
+pub(super) fn band_with_args<T, U, P, K>(
+    (c, x, cols, len, p): (ChunkMut<T>, ArrayHandle<U>, u64, u64, P),
+) -> Outcome
+where
+    T: Pod,
+    U: Pod,
+    K: Fn(&mut [T], &[U], RowBand, &P) + Copy + 'static,
+{
+    let x = x.read().map_err(Failed::setup)?;
+    let mut g = claim_rows(&c, cols)?;
+    let (start, grid_len) = (g.range().start, c.array().len());
+    run_parts(&mut g, start, len, |part, r| {
+        let band = RowBand::of_elements(r, cols as usize, grid_len).expect("whole rows");
+        conjure::<K>()(part, &x, band, &p)
+    })
+}
