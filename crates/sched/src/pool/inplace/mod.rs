@@ -8,12 +8,18 @@
 //! | [`Pool::for_each_chunk_mut_with`] | `(&mut [T], &[U])`: the chunk and the same range of a read-only input |
 //! | [`Pool::for_each_row_band_mut`] | `(&mut [T], RowBand)`: whole rows of a `rows × cols` grid |
 //! | [`Pool::for_each_row_band_mut_with`] | `(&mut [T], &[U], RowBand)`: whole rows, and the whole read-only input (stencils) |
+//! | [`Pool::in_place`]`(&mut y)` [`.args(p)`](crate::InPlace::args) [`.time_limit(d)`](crate::InPlace::time_limit) then one of the same four, e.g. [`.for_each_chunk_mut(len, k)`](crate::InPlace::for_each_chunk_mut) | the same, and `&P` last: `(&mut [T], Range<usize>, &P)` … (`args.rs`) |
 //!
 //! Kernels are fn items or non-capturing closures, like every job (a capturing one is a
 //! compile error, whose message says so: [`ChunkKernel`](crate::ChunkKernel),
 //! [`ZipKernel`](crate::ZipKernel), [`BandKernel`](crate::BandKernel),
-//! [`BandWithKernel`](crate::BandWithKernel)): a worker is
-//! another process, it gets the kernel by its type.
+//! [`BandWithKernel`](crate::BandWithKernel), and for kernels with a parameter
+//! [`ChunkArgsKernel`](crate::ChunkArgsKernel) & co.): a worker is another process, it
+//! gets the kernel by its type. A run-time parameter (rayon's captured `alpha`) is passed
+//! with [`InPlace::args`](crate::InPlace::args) and reaches every kernel call as `&P`; a
+//! time limit for the whole call ([`InPlace::time_limit`](crate::InPlace::time_limit))
+//! stops the chunks still running when it passes (their workers are killed and replaced)
+//! and returns [`ForEachChunkError::TimeLimit`].
 
 mod args;
 mod error;
