@@ -237,3 +237,35 @@ fn a_time_limit_that_does_not_strike_changes_nothing() {
     let v = y.as_slice().unwrap();
     assert!(v.iter().enumerate().all(|(i, &y)| y == 2.0 * i as f64 + 1.0));
 }
+
+/// Counts up in the first element of its chunk for ever (a volatile write each time, so
+/// the stores are not merged).
+fn count_for_ever(y: &mut [u64], _: Range<usize>, _: &()) {
+    let p = y.as_mut_ptr();
+    let mut n = 0u64;
+    loop {
+        n = n.wrapping_add(1);
+        // SAFETY: `p` is the chunk's first element, which this job holds for writing.
+        unsafe { std::ptr::write_volatile(p, n) };
+    }
+}
+
+#[test]
+fn nothing_writes_the_array_after_the_call_returns() {
+    // The pool is kept alive while `y` is watched: its drop would stop any worker.
+    let (_pool, y, e) = within(Duration::from_secs(60), || {
+        let pool = pool();
+        let mut y = SharedArray::<u64>::zeroed(4 * 1024).unwrap();
+        let e = pool
+            .in_place(&mut y)
+            .time_limit(Duration::from_millis(300))
+            .for_each_chunk_mut(1024, count_for_ever)
+            .unwrap_err();
+        (pool, y, e)
+    });
+    assert!(matches!(e, ForEachChunkError::TimeLimit { failed: 2..=4, .. }), "{e}");
+    let before = y.as_slice().unwrap().to_vec();
+    assert!(before.iter().any(|&v| v > 0), "the kernels ran");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(y.as_slice().unwrap(), &before[..], "a killed kernel still wrote");
+}
