@@ -269,3 +269,30 @@ fn nothing_writes_the_array_after_the_call_returns() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(y.as_slice().unwrap(), &before[..], "a killed kernel still wrote");
 }
+
+#[test]
+fn a_zero_time_limit_stops_at_once_and_leaves_whole_chunks() {
+    let (pool, y, r) = within(Duration::from_secs(60), || {
+        let pool = pool();
+        let mut y = SharedArray::from_slice(&[1u32; 64 * 1024]).unwrap();
+        let r = pool
+            .in_place(&mut y)
+            .args(5u32)
+            .time_limit(Duration::ZERO)
+            .for_each_chunk_mut(1024, |c, _, k| c.fill(*k));
+        (pool, y, r)
+    });
+    // The chunks a worker had claimed before the stop finished or were stopped (then
+    // written in part); the rest never ran. `Ok` only if every chunk finished.
+    let v = y.as_slice().unwrap();
+    match r {
+        Ok(()) => assert!(v.iter().all(|&v| v == 5)),
+        Err(ForEachChunkError::TimeLimit { failed, .. }) => {
+            assert!(v.iter().all(|&v| v == 1 || v == 5));
+            let untouched = v.chunks(1024).filter(|c| c.iter().all(|&v| v == 1)).count();
+            assert!((1..=64).contains(&failed) && untouched <= failed, "{failed}, {untouched}");
+        }
+        Err(e) => panic!("{e}"),
+    }
+    assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+}

@@ -103,7 +103,8 @@ impl<'a, T: Pod, P: Message + Clone> InPlace<'a, T, P> {
         InPlace { pool: self.pool, y: self.y, args, limit: self.limit }
     }
 
-    /// A time limit for the whole call, counted from its start: the chunks still running
+    /// A time limit for the whole call, counted from its start (once `y` is split and
+    /// the first chunk is about to be placed): the chunks still running
     /// when it passes are stopped the way
     /// [`submit_with_time_limit`](Pool::submit_with_time_limit) stops a job (each one's
     /// worker is killed and replaced), the chunks not started are not run, and the call
