@@ -296,3 +296,54 @@ fn a_zero_time_limit_stops_at_once_and_leaves_whole_chunks() {
     }
     assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
 }
+
+fn spin_chunk(_: &mut [f64], _: Range<usize>, _: &u8) {
+    loop {
+        std::hint::spin_loop();
+    }
+}
+
+fn spin_zip(_: &mut [f64], _: &[f64], _: &u8) {
+    loop {
+        std::hint::spin_loop();
+    }
+}
+
+fn spin_band(_: &mut [f64], _: RowBand, _: &u8) {
+    loop {
+        std::hint::spin_loop();
+    }
+}
+
+fn spin_band_with(_: &mut [f64], _: &[f64], _: RowBand, _: &u8) {
+    loop {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn each_of_the_four_shapes_keeps_its_time_limit() {
+    let results = within(Duration::from_secs(120), || {
+        let p = pool();
+        let x = SharedArray::<f64>::zeroed(64).unwrap();
+        let mut y = SharedArray::<f64>::zeroed(64).unwrap();
+        let d = Duration::from_millis(200);
+        let r = [
+            p.in_place(&mut y).args(1u8).time_limit(d).for_each_chunk_mut(16, spin_chunk),
+            p.in_place(&mut y).args(1u8).time_limit(d).for_each_chunk_mut_with(&x, 16, spin_zip),
+            p.in_place(&mut y).args(1u8).time_limit(d).for_each_row_band_mut(8, 2, spin_band),
+            p.in_place(&mut y).args(1u8).time_limit(d).for_each_row_band_mut_with(
+                &x,
+                8,
+                2,
+                spin_band_with,
+            ),
+        ];
+        let readable = y.as_slice().is_ok();
+        (r, readable)
+    });
+    for (shape, r) in results.0.iter().enumerate() {
+        assert!(matches!(r, Err(ForEachChunkError::TimeLimit { failed: 4, .. })), "{shape}: {r:?}");
+    }
+    assert!(results.1, "the array reads after the limits");
+}

@@ -41,7 +41,8 @@ use zeroproc_mp::SharedArray;
 /// Rust). Without this, the job's own assertion (`job::conjure`) said "pass the data as
 /// the job's argument or as shared state (Pool::share)", neither of which an in-place
 /// call has (num31): this names the way a run-time parameter reaches a kernel
-/// (`Pool::in_place(..).args(..)`, `args.rs`).
+/// (`Pool::in_place(..).args(..)`, `args.rs`). The in-place jobs make their kernel with
+/// `jobs::kernel`, not `conjure`, so this is the only error a build prints (kparam32).
 pub(crate) const fn kernel_carries_nothing<K>() {
     if std::mem::size_of::<K>() != 0 {
         panic!("{}", CAPTURING_KERNEL);
