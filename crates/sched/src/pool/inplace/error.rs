@@ -7,12 +7,14 @@ use std::time::Duration;
 use zeroproc_mp::shared::SharedError;
 
 /// Why [`Pool::for_each_chunk_mut`](crate::Pool::for_each_chunk_mut) (or its `_with` and
-/// row-band forms) failed.
+/// row-band forms, or the same calls on [`Pool::in_place`](crate::Pool::in_place)) failed.
 ///
 /// `Split`, `Input`, `LenMismatch` and `Shape` are found before any job is submitted:
 /// nothing ran.
 /// `Chunk` is returned after **every** chunk finished or failed: the chunks that did not
-/// fail hold their results.
+/// fail hold their results. `TimeLimit` (a call with
+/// [`time_limit`](crate::InPlace::time_limit)) is returned once every chunk finished, was
+/// stopped or was given up unstarted, and no process writes the array.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ForEachChunkError {
