@@ -259,11 +259,12 @@ pub use zeroproc_sched::init;
 #[allow(deprecated)]
 pub use zeroproc_sched::SubmitError;
 pub use zeroproc_sched::{
-    as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BandKernel,
-    BandWithKernel, BuildError, ChunkKernel, Exit, ForEachChunkError, InitFn, JobError,
-    JobErrorKind, JobFn, JobFuture, Map, Message, Never, Pool, PoolBuilder, PoolStats, Process,
-    ProcessError, ReturnWhen, Run, ShareError, SharedValue, Shutdown, Split, SubmitTimeoutError,
-    TrySubmitError, WaitStrategy, Waitable, WorkerStats, ZipKernel,
+    as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BandArgsKernel,
+    BandKernel, BandWithArgsKernel, BandWithKernel, BuildError, ChunkArgsKernel, ChunkKernel, Exit,
+    ForEachChunkError, InPlace, InitFn, JobError, JobErrorKind, JobFn, JobFuture, Map, Message,
+    Never, Pool, PoolBuilder, PoolStats, Process, ProcessError, ReturnWhen, Run, ShareError,
+    SharedValue, Shutdown, Split, SubmitTimeoutError, TrySubmitError, WaitStrategy, Waitable,
+    WorkerStats, ZipArgsKernel, ZipKernel,
 };
 
 /// Shared containers ([`SharedDict`], [`SharedList`], [`Namespace`]): errors and handles.

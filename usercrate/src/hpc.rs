@@ -893,3 +893,73 @@ pub fn hpc_terminate_and_process_writers() -> Outcome {
         format!("process-written chunks: {v:?}")
     })
 }
+
+/// daxpy with `alpha` from the command line or the environment, as a rayon user writes it.
+fn daxpy(y: &mut [f64], x: &[f64], alpha: &f64) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}
+
+/// A time step's parameters, known at run time.
+#[zeroproc::data]
+#[derive(Clone, Debug)]
+struct Decay {
+    rate: f64,
+    dt: f64,
+}
+
+fn decay(y: &mut [f64], _: Range<usize>, d: &Decay) {
+    y.iter_mut().for_each(|v| *v -= d.rate * d.dt * *v);
+}
+
+fn hang_in_chunk_1(y: &mut [u8], r: Range<usize>, v: &u8) {
+    y.fill(*v);
+    if r.start == 10 {
+        loop {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Run-time parameters reach in-place kernels (`pool.in_place(&mut y).args(p)`: rayon's
+/// captured `alpha`, Python's `partial`), bit for bit against the sequential loop; a call
+/// time limit stops a kernel that never ends, the array reads, the pool goes on.
+pub fn hpc_run_time_parameters_and_call_time_limit() -> Outcome {
+    let pool = pool2()?;
+    let n = 50_001;
+    let x0: Vec<f64> = (0..n).map(|i| (i as f64).sin()).collect();
+    let y0: Vec<f64> = (0..n).map(|i| (i as f64 * 0.5).cos()).collect();
+    let alpha: f64 = std::env::var("ALPHA").map_or(-1.75, |a| a.parse().unwrap_or(-1.75));
+    let mut want = y0.clone();
+    daxpy(&mut want, &x0, &alpha);
+    let x = SharedArray::from_slice(&x0).map_err(s)?;
+    let mut y = SharedArray::from_slice(&y0).map_err(s)?;
+    pool.in_place(&mut y).args(alpha).for_each_chunk_mut_with(&x, 4096, daxpy).map_err(s)?;
+    let same = y.as_slice().map_err(s)?.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+    ensure(same, || "daxpy differs from the sequential loop".into())?;
+
+    let d = Decay { rate: 0.5, dt: 0.1 };
+    pool.in_place(&mut y).args(d.clone()).for_each_chunk_mut(1000, decay).map_err(s)?;
+    want.iter_mut().for_each(|v| *v -= d.rate * d.dt * *v);
+    ensure(y.as_slice().map_err(s)? == &want[..], || "decay differs".into())?;
+
+    let mut z = SharedArray::<u8>::zeroed(60).map_err(s)?;
+    let t0 = std::time::Instant::now();
+    let r = pool
+        .in_place(&mut z)
+        .args(3u8)
+        .time_limit(Duration::from_millis(300))
+        .for_each_chunk_mut(10, hang_in_chunk_1);
+    let took = t0.elapsed();
+    match &r {
+        Err(ForEachChunkError::TimeLimit { failed: 1.., .. }) => {}
+        other => return Err(format!("time limit: {other:?}")),
+    }
+    note(format!("the call returned {took:?} after its start (limit 300 ms): {}", r.unwrap_err()));
+    ensure(took < Duration::from_secs(30), || format!("took {took:?}"))?;
+    let v = z.as_slice().map_err(s)?.to_vec();
+    ensure(v[10..20].iter().all(|&b| b == 3), || format!("the stopped chunk: {v:?}"))?;
+    ensure(v.iter().all(|&b| b == 0 || b == 3), || format!("after the limit: {v:?}"))?;
+    ensure(pool.submit(|a: u8| a + 1, 1).result() == Ok(2), || "pool after the limit".into())
+}

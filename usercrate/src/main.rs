@@ -130,6 +130,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     hpc_array_made_in_a_job_and_grouped_bands,
     hpc_arrays_past_memory_are_errors,
     hpc_terminate_and_process_writers,
+    hpc_run_time_parameters_and_call_time_limit,
     errors6_executor,
     errors6_channels,
     errors6_sync,

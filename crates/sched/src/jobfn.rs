@@ -94,8 +94,9 @@ impl<F, R> InitFn<R> for F where F: Fn() -> R + Copy + Send + 'static {}
 /// ```
 ///
 /// A closure capturing only `Copy` values (a run-time `alpha`) meets this bound and is
-/// refused by `cargo build` (not `cargo check`), with a message naming the ways a
-/// run-time parameter reaches a kernel (the example on `Pool::for_each_chunk_mut`):
+/// refused by `cargo build` (not `cargo check`), with a message naming the way a
+/// run-time parameter reaches a kernel (`pool.in_place(&mut y).args(alpha)`: the example
+/// on `Pool::for_each_chunk_mut`):
 ///
 /// ```compile_fail,E0080
 /// zeroproc_sched::init();
@@ -111,9 +112,9 @@ impl<F, R> InitFn<R> for F where F: Fn() -> R + Copy + Send + 'static {}
     message = "`{Self}` cannot be a chunk kernel: it must be a fn item or a closure that \
                captures nothing, taking `(&mut [{T}], Range<usize>)`",
     label = "captures variables (or does not take `(&mut [{T}], Range<usize>)`)",
-    note = "a worker calls the kernel by its type and gets no bytes of it: put read-only \
-            input in a `SharedArray` and use `for_each_chunk_mut_with`, or submit jobs \
-            over `chunks_mut()` with the data in the job's argument"
+    note = "a worker calls the kernel by its type and gets no bytes of it: pass a run-time \
+            parameter with `pool.in_place(&mut y).args(p)` (its kernel gets `&p`), and \
+            read-only input in a `SharedArray` with `for_each_chunk_mut_with`"
 )]
 pub trait ChunkKernel<T>: Fn(&mut [T], std::ops::Range<usize>) + Copy + Send + 'static {}
 
@@ -130,8 +131,8 @@ impl<T, K> ChunkKernel<T> for K where K: Fn(&mut [T], std::ops::Range<usize>) + 
                captures nothing, taking `(&mut [{T}], &[{U}])`",
     label = "captures variables (or does not take `(&mut [{T}], &[{U}])`)",
     note = "a worker calls the kernel by its type and gets no bytes of it: what it reads \
-            must be in the input `SharedArray` (or another one whose handle is reachable \
-            from the job), not in a captured variable"
+            must be in the input `SharedArray`, or in a run-time parameter passed with \
+            `pool.in_place(&mut y).args(p)` (its kernel gets `&p`), not in a captured variable"
 )]
 pub trait ZipKernel<T, U>: Fn(&mut [T], &[U]) + Copy + Send + 'static {}
 
@@ -146,9 +147,9 @@ impl<T, U, K> ZipKernel<T, U> for K where K: Fn(&mut [T], &[U]) + Copy + Send + 
     message = "`{Self}` cannot be a row-band kernel: it must be a fn item or a closure that \
                captures nothing, taking `(&mut [{T}], RowBand)`",
     label = "captures variables (or does not take `(&mut [{T}], RowBand)`)",
-    note = "a worker calls the kernel by its type and gets no bytes of it: put what it \
-            reads in a `SharedArray` and use `for_each_row_band_mut_with`, whose kernel \
-            gets that whole array too"
+    note = "a worker calls the kernel by its type and gets no bytes of it: pass a run-time \
+            parameter with `pool.in_place(&mut y).args(p)` (its kernel gets `&p`), and \
+            what it reads in a `SharedArray` with `for_each_row_band_mut_with`"
 )]
 pub trait BandKernel<T>:
     Fn(&mut [T], zeroproc_mp::shared::RowBand) + Copy + Send + 'static
@@ -185,7 +186,8 @@ impl<T, K> BandKernel<T> for K where
                captures nothing, taking `(&mut [{T}], &[{U}], RowBand)`",
     label = "captures variables (or does not take `(&mut [{T}], &[{U}], RowBand)`)",
     note = "a worker calls the kernel by its type and gets no bytes of it: what it reads \
-            must be in the input `SharedArray`, not in a captured variable"
+            must be in the input `SharedArray`, or in a run-time parameter passed with \
+            `pool.in_place(&mut y).args(p)` (its kernel gets `&p`), not in a captured variable"
 )]
 pub trait BandWithKernel<T, U>:
     Fn(&mut [T], &[U], zeroproc_mp::shared::RowBand) + Copy + Send + 'static

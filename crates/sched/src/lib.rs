@@ -50,6 +50,7 @@ mod future;
 mod future_state;
 mod job;
 mod jobfn;
+mod kernelfn;
 mod launch;
 mod pool;
 mod process;
@@ -68,12 +69,13 @@ pub use fntable::FN_TABLE_SLOTS;
 pub use future::JobFuture;
 pub use job::Message;
 pub use jobfn::{BandKernel, BandWithKernel, ChunkKernel, InitFn, JobFn, ZipKernel};
+pub use kernelfn::{BandArgsKernel, BandWithArgsKernel, ChunkArgsKernel, ZipArgsKernel};
 pub use launch::{in_pool_worker, init, WORKER_ARGS, WORKER_ENV, WORKER_EXE_ENV};
 pub use pool::raw;
 pub use pool::{
-    registry_dir, running_pools, shutdown_live_pools, ForEachChunkError, Map, ObserveError, Pool,
-    PoolBuilder, PoolEntry, PoolObserver, PoolSnapshot, PoolStats, Shutdown, WorkerSnapshot,
-    WorkerStats,
+    registry_dir, running_pools, shutdown_live_pools, ForEachChunkError, InPlace, Map,
+    ObserveError, Pool, PoolBuilder, PoolEntry, PoolObserver, PoolSnapshot, PoolStats, Shutdown,
+    WorkerSnapshot, WorkerStats,
 };
 pub use process::{join_adopted, Exit, Process, ProcessError, Run, PROCESS_ENV};
 pub use share::{AccessError, ShareError, SharedValue};

@@ -284,6 +284,11 @@ pub struct Map<'p, F, I, A, R> {
     ordered: bool,
     deadline: Option<Instant>,
     timeout: Option<Duration>,
+    /// The time-out is a time limit ([`time_limit`](Self::time_limit)): at it, the chunks
+    /// in flight are stopped and the map goes on to yield their outcomes.
+    limit: bool,
+    /// The time limit struck.
+    struck: bool,
     sink: Option<Arc<Sink<R>>>,
     /// Chunks taken from the sink, not yet yielded (in yield order).
     ready: VecDeque<(u64, ChunkOutcome<R>)>,
@@ -327,6 +332,8 @@ where
             ordered,
             deadline: None,
             timeout: None,
+            limit: false,
+            struck: false,
             sink: None,
             ready: VecDeque::new(),
             in_flight: 0,
@@ -459,6 +466,25 @@ where
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
+    }
+
+    /// A time limit for the whole map (the in-place calls' `time_limit`): once `d` has
+    /// passed since the first `next`, no more chunks are placed, the ones no worker has
+    /// started are cancelled (`Err(Cancelled)`), and the workers running the others are
+    /// killed and replaced (`Err(TimeLimit)`, once each is reaped: nothing of the map runs
+    /// after that). Unlike [`timeout`](Self::timeout) the iterator goes on, yielding every
+    /// placed chunk's outcome; a chunk whose placement the limit cut short yields
+    /// `Err(TimeLimit)`. [`limit_struck`](Self::limit_struck) says whether it struck.
+    pub(crate) fn time_limit(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self.limit = true;
+        self
+    }
+
+    /// Whether the [`time_limit`](Self::time_limit) struck: the items not yielded were
+    /// never placed.
+    pub(crate) fn limit_struck(&self) -> bool {
+        self.struck
     }
 
     /// The map's sink, made at the first `next` (the time-out's clock starts then).
@@ -787,6 +813,23 @@ impl<F, I, A, R> Map<'_, F, I, A, R> {
     /// Gives up the chunks in flight (the iterator was dropped or timed out): cancels
     /// those no worker has claimed; with `cancel_on_drop`, kills the workers of the rest.
     fn abandon(&mut self) {
+        let kill = self.pool.shared.cancel_on_drop.then_some(JobError::Cancelled);
+        self.stop_in_flight(kill);
+    }
+
+    /// The [`time_limit`](Map::time_limit) struck: no more chunks are placed and those in
+    /// flight are stopped (their outcomes arrive as each is cancelled, or its worker
+    /// reaped); the wait for them has no deadline.
+    fn strike(&mut self) {
+        self.struck = true;
+        self.exhausted = true;
+        self.deadline = None;
+        self.stop_in_flight(Some(JobError::TimeLimit));
+    }
+
+    /// Cancels the chunks in flight that no worker has claimed; kills the workers of the
+    /// rest, their jobs failing with `kill`, if it is given.
+    fn stop_in_flight(&mut self, kill: Option<JobError<Never>>) {
         let Some(sink) = self.sink.as_ref() else { return };
         if self.in_flight == self.ready.len() {
             return; // everything submitted has completed
@@ -806,10 +849,10 @@ impl<F, I, A, R> Map<'_, F, I, A, R> {
         let after = core.take_after();
         drop(core);
         shared.run_after(after);
-        if shared.cancel_on_drop {
+        if let Some(e) = kill {
             // An aimed kill: a job that finished meanwhile is left alone (`kill_running`).
             running.into_iter().for_each(|id| {
-                shared.kill_running(id, JobError::Cancelled);
+                shared.kill_running(id, e.clone());
             });
         }
     }
@@ -919,6 +962,17 @@ where
             return None;
         }
         match self.take() {
+            // The time limit: stop what is in flight, then yield its outcomes.
+            None if self.limit => {
+                self.strike();
+                self.next_item()
+            }
+            Some((n, Err(JobError::Timeout))) if self.limit => {
+                self.strike();
+                self.errors = n - 1;
+                self.error = Some(JobError::TimeLimit);
+                Some(Err(JobError::TimeLimit))
+            }
             // (A chunk's `Timeout` is one whose placement the time-out cut short.)
             None | Some((_, Err(JobError::Timeout))) => {
                 // Timed out: give up what is in flight (Python's `map` cancels its pending

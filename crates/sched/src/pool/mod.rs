@@ -33,7 +33,7 @@ mod trim_race_tests;
 mod waiting;
 
 pub use builder::PoolBuilder;
-pub use inplace::ForEachChunkError;
+pub use inplace::{ForEachChunkError, InPlace};
 pub use live::shutdown_live_pools;
 pub use map::Map;
 pub use observe::{ObserveError, PoolObserver, PoolSnapshot, WorkerSnapshot};

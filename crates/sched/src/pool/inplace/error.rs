@@ -3,15 +3,18 @@
 use crate::error::JobError;
 use std::fmt;
 use std::ops::Range;
+use std::time::Duration;
 use zeroproc_mp::shared::SharedError;
 
 /// Why [`Pool::for_each_chunk_mut`](crate::Pool::for_each_chunk_mut) (or its `_with` and
-/// row-band forms) failed.
+/// row-band forms, or the same calls on [`Pool::in_place`](crate::Pool::in_place)) failed.
 ///
 /// `Split`, `Input`, `LenMismatch` and `Shape` are found before any job is submitted:
 /// nothing ran.
 /// `Chunk` is returned after **every** chunk finished or failed: the chunks that did not
-/// fail hold their results.
+/// fail hold their results. `TimeLimit` (a call with
+/// [`time_limit`](crate::InPlace::time_limit)) is returned once every chunk finished, was
+/// stopped or was given up unstarted, and no process writes the array.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ForEachChunkError {
@@ -58,6 +61,27 @@ pub enum ForEachChunkError {
         /// How many chunks failed in all (of `chunk_len` elements, as asked).
         failed: usize,
     },
+    /// The call's [`time_limit`](crate::InPlace::time_limit) passed before every chunk
+    /// finished. The chunks still running then were stopped the way
+    /// [`submit_with_time_limit`](crate::Pool::submit_with_time_limit) stops a job (their
+    /// workers were killed and replaced), the ones not started were never run, and the
+    /// call returned only once every worker that ran a chunk had finished it or been
+    /// reaped: nothing writes the array after the call returns. The array is then
+    /// readable and can be split again; its elements hold
+    /// - the chunks that finished: their results;
+    /// - the chunks that were running: whatever their kernel wrote before the kill (part
+    ///   of the chunk, in the kernel's own order);
+    /// - the chunks never started: their values from before the call.
+    ///
+    /// The error does not say which chunks are which: run the call again from the inputs
+    /// (an in-place update `y += …` is not idempotent: keep a copy of `y` to start over).
+    TimeLimit {
+        /// The call's time limit.
+        limit: Duration,
+        /// How many chunks (of `chunk_len` elements, as asked) did not finish: stopped,
+        /// never started, or failed otherwise (a kernel's panic) before the limit.
+        failed: usize,
+    },
 }
 
 impl fmt::Display for ForEachChunkError {
@@ -82,6 +106,13 @@ impl fmt::Display for ForEachChunkError {
                 f,
                 "chunk {index} (elements {}..{}) failed: {error}; {failed} chunk(s) failed",
                 range.start, range.end
+            ),
+            ForEachChunkError::TimeLimit { limit, failed } => write!(
+                f,
+                "the in-place call ran past its time limit of {limit:?}: {failed} chunk(s) did \
+                 not finish (the running ones were stopped, their workers killed and \
+                 restarted); the array holds the finished chunks' results and partial or \
+                 old values elsewhere"
             ),
         }
     }

@@ -1,10 +1,26 @@
 //! The worker side of the in-place calls: one job per chunk, the kernel `K` (a fn item or
 //! non-capturing closure, zero-sized) conjured from its type.
 
-use crate::job::conjure;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use zeroproc_mp::shared::{ArrayHandle, ChunkGuard, ChunkMut, Pod, RowBand};
+
+/// The kernel `K` (a fn item or a closure that captures nothing), made from its type.
+///
+/// Not `job::conjure`: the in-place call that submits the job already refused, at compile
+/// time, a `K` that carries data (`kernel_carries_nothing`, whose message names `.args`).
+/// `conjure`'s own compile-time assertion made `cargo build` print a second error beside
+/// it, saying to pass the data "as the job's argument or as shared state (Pool::share)",
+/// which an in-place kernel cannot take (kparam32). Checked here again at run time, on a
+/// constant, which the compiler removes.
+#[inline(always)]
+fn kernel<K: Copy>() -> K {
+    assert!(std::mem::size_of::<K>() == 0, "{}", super::CAPTURING_KERNEL);
+    // SAFETY: `K` is zero-sized (asserted just above) and `Copy` (no drop glue, no
+    // invariant held in bytes): it has exactly one value, which the submitter held, and
+    // zero bytes of it to initialise.
+    unsafe { std::mem::zeroed() }
+}
 
 /// What a chunk job returns: `Err` when the arrays could not be attached or the chunk
 /// claimed (part 0, not a panic), or when the kernel panicked on some of the claimed
@@ -76,7 +92,7 @@ where
 {
     let mut g = c.write().map_err(Failed::setup)?;
     let start = g.range().start;
-    run_parts(&mut g, start, len, |p, r| conjure::<K>()(p, r))
+    run_parts(&mut g, start, len, |p, r| kernel::<K>()(p, r))
 }
 
 /// Claims chunk `c` and runs `K` on each `len`-element part and the same range of the
@@ -94,7 +110,7 @@ where
         return Err(Failed::setup("the input is shorter than the output"));
     }
     let start = g.range().start;
-    run_parts(&mut g, start, len, |p, r| conjure::<K>()(p, &x[r]))
+    run_parts(&mut g, start, len, |p, r| kernel::<K>()(p, &x[r]))
 }
 
 /// Claims chunk `c` of a grid `cols` wide and runs `K` on each band of `len` elements
@@ -108,7 +124,7 @@ where
     let (start, grid_len) = (g.range().start, c.array().len());
     run_parts(&mut g, start, len, |p, r| {
         let band = RowBand::of_elements(r, cols as usize, grid_len).expect("whole rows");
-        conjure::<K>()(p, band)
+        kernel::<K>()(p, band)
     })
 }
 
@@ -138,6 +154,67 @@ where
     let (start, grid_len) = (g.range().start, c.array().len());
     run_parts(&mut g, start, len, |p, r| {
         let band = RowBand::of_elements(r, cols as usize, grid_len).expect("whole rows");
-        conjure::<K>()(p, &x, band)
+        kernel::<K>()(p, &x, band)
+    })
+}
+
+/// [`chunk`] with the call's parameter `p` (decoded once for the job), which every kernel
+/// call gets by reference.
+pub(super) fn chunk_args<T, P, K>((c, len, p): (ChunkMut<T>, u64, P)) -> Outcome
+where
+    T: Pod,
+    K: Fn(&mut [T], Range<usize>, &P) + Copy + 'static,
+{
+    let mut g = c.write().map_err(Failed::setup)?;
+    let start = g.range().start;
+    run_parts(&mut g, start, len, |part, r| kernel::<K>()(part, r, &p))
+}
+
+/// [`zip`] with the call's parameter `p`.
+pub(super) fn zip_args<T, U, P, K>((c, x, len, p): (ChunkMut<T>, ArrayHandle<U>, u64, P)) -> Outcome
+where
+    T: Pod,
+    U: Pod,
+    K: Fn(&mut [T], &[U], &P) + Copy + 'static,
+{
+    let x = x.read().map_err(Failed::setup)?;
+    let mut g = c.write().map_err(Failed::setup)?;
+    if x.get(g.range()).is_none() {
+        g.unclaim(); // not DONE: nothing was computed
+        return Err(Failed::setup("the input is shorter than the output"));
+    }
+    let start = g.range().start;
+    run_parts(&mut g, start, len, |part, r| kernel::<K>()(part, &x[r], &p))
+}
+
+/// [`band`] with the call's parameter `p`.
+pub(super) fn band_args<T, P, K>((c, cols, len, p): (ChunkMut<T>, u64, u64, P)) -> Outcome
+where
+    T: Pod,
+    K: Fn(&mut [T], RowBand, &P) + Copy + 'static,
+{
+    let mut g = claim_rows(&c, cols)?;
+    let (start, grid_len) = (g.range().start, c.array().len());
+    run_parts(&mut g, start, len, |part, r| {
+        let band = RowBand::of_elements(r, cols as usize, grid_len).expect("whole rows");
+        kernel::<K>()(part, band, &p)
+    })
+}
+
+/// [`band_with`] with the call's parameter `p`.
+pub(super) fn band_with_args<T, U, P, K>(
+    (c, x, cols, len, p): (ChunkMut<T>, ArrayHandle<U>, u64, u64, P),
+) -> Outcome
+where
+    T: Pod,
+    U: Pod,
+    K: Fn(&mut [T], &[U], RowBand, &P) + Copy + 'static,
+{
+    let x = x.read().map_err(Failed::setup)?;
+    let mut g = claim_rows(&c, cols)?;
+    let (start, grid_len) = (g.range().start, c.array().len());
+    run_parts(&mut g, start, len, |part, r| {
+        let band = RowBand::of_elements(r, cols as usize, grid_len).expect("whole rows");
+        kernel::<K>()(part, &x, band, &p)
     })
 }

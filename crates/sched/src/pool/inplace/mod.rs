@@ -8,21 +8,30 @@
 //! | [`Pool::for_each_chunk_mut_with`] | `(&mut [T], &[U])`: the chunk and the same range of a read-only input |
 //! | [`Pool::for_each_row_band_mut`] | `(&mut [T], RowBand)`: whole rows of a `rows × cols` grid |
 //! | [`Pool::for_each_row_band_mut_with`] | `(&mut [T], &[U], RowBand)`: whole rows, and the whole read-only input (stencils) |
+//! | [`Pool::in_place`]`(&mut y)` [`.args(p)`](crate::InPlace::args) [`.time_limit(d)`](crate::InPlace::time_limit) then one of the same four, e.g. [`.for_each_chunk_mut(len, k)`](crate::InPlace::for_each_chunk_mut) | the same, and `&P` last: `(&mut [T], Range<usize>, &P)` … (`args.rs`) |
 //!
 //! Kernels are fn items or non-capturing closures, like every job (a capturing one is a
 //! compile error, whose message says so: [`ChunkKernel`](crate::ChunkKernel),
 //! [`ZipKernel`](crate::ZipKernel), [`BandKernel`](crate::BandKernel),
-//! [`BandWithKernel`](crate::BandWithKernel)): a worker is
-//! another process, it gets the kernel by its type.
+//! [`BandWithKernel`](crate::BandWithKernel), and for kernels with a parameter
+//! [`ChunkArgsKernel`](crate::ChunkArgsKernel) & co.): a worker is another process, it
+//! gets the kernel by its type. A run-time parameter (rayon's captured `alpha`) is passed
+//! with [`InPlace::args`](crate::InPlace::args) and reaches every kernel call as `&P`; a
+//! time limit for the whole call ([`InPlace::time_limit`](crate::InPlace::time_limit))
+//! stops the chunks still running when it passes (their workers are killed and replaced)
+//! and returns [`ForEachChunkError::TimeLimit`].
 
+mod args;
 mod error;
 mod jobs;
 
+pub use args::InPlace;
 pub use error::ForEachChunkError;
 
 use super::Pool;
 use crate::error::JobError;
 use crate::job::Message;
+use std::time::Duration;
 use zeroproc_mp::shared::{ChunkMut, Pod, SharedError};
 use zeroproc_mp::SharedArray;
 
@@ -31,7 +40,9 @@ use zeroproc_mp::SharedArray;
 /// meets every bound of the kernel traits (`jobfn.rs`: "zero-sized" is no bound on stable
 /// Rust). Without this, the job's own assertion (`job::conjure`) said "pass the data as
 /// the job's argument or as shared state (Pool::share)", neither of which an in-place
-/// call has (num31): this names the ways a run-time parameter reaches a kernel.
+/// call has (num31): this names the way a run-time parameter reaches a kernel
+/// (`Pool::in_place(..).args(..)`, `args.rs`). The in-place jobs make their kernel with
+/// `jobs::kernel`, not `conjure`, so this is the only error a build prints (kparam32).
 pub(crate) const fn kernel_carries_nothing<K>() {
     if std::mem::size_of::<K>() != 0 {
         panic!("{}", CAPTURING_KERNEL);
@@ -41,12 +52,11 @@ pub(crate) const fn kernel_carries_nothing<K>() {
 /// The compile-time message for an in-place kernel that captures variables.
 pub(crate) const CAPTURING_KERNEL: &str = "this in-place kernel captures variables (a \
     run-time parameter such as `alpha` or `dt`?): a worker calls the kernel by its type and \
-    gets none of its bytes, so it must be a fn item or a closure that captures nothing. A \
-    parameter known at compile time can be a `const`; one known at run time goes in a job's \
-    argument: split the array with `y.chunks_mut(len)` and `pool.map` a fn over \
-    `(chunk, alpha)` pairs (the example 'a kernel with run-time parameters' on \
-    Pool::for_each_chunk_mut), or put it in the read-only input of \
-    `for_each_row_band_mut_with`, which each kernel gets whole";
+    gets none of its bytes, so it must be a fn item or a closure that captures nothing. Pass \
+    a run-time parameter with `args`, and each kernel call gets it by reference: \
+    `pool.in_place(&mut y).args(alpha).for_each_chunk_mut(len, |c, r, alpha: &f64| ..)` \
+    (several: a tuple or a struct; the `_with` and row-band forms too: see Pool::in_place). \
+    A parameter known at compile time can be a `const`";
 
 impl Pool {
     /// Runs `kernel` on every chunk of `chunk_len` elements of `y` (the last may be
@@ -76,41 +86,23 @@ impl Pool {
     ///
     /// **A kernel with run-time parameters.** A kernel captures nothing (a worker gets it
     /// by its type, not its bytes), so `move |c, _| c.iter_mut().for_each(|v| *v *= alpha)`
-    /// does not compile. A parameter known at run time (rayon's captured `alpha`, numpy's
-    /// `partial(f, alpha)`) goes in each job's argument: split the array by hand and
-    /// `map` the chunks — what this call does underneath, with the parameter added:
+    /// does not compile. A parameter known at run time (rayon's captured `alpha`, Python's
+    /// `functools.partial(f, alpha)`) is passed with [`Pool::in_place`]`(&mut y).args(alpha)`,
+    /// and every kernel call gets it by reference:
     ///
     /// ```
     /// zeroproc_sched::init();
-    /// use zeroproc_mp::shared::{ArrayHandle, ChunkMut};
     /// use zeroproc_mp::SharedArray;
     ///
-    /// /// y[r] += alpha * x[r] over this job's chunk r of y.
-    /// fn axpy((y, x, alpha): (ChunkMut<f64>, ArrayHandle<f64>, f64)) {
-    ///     let x = x.read().unwrap();
-    ///     let mut y = y.write().unwrap();
-    ///     let r = y.range();
-    ///     for (y, x) in y.iter_mut().zip(&x[r]) {
-    ///         *y += alpha * x;
-    ///     }
-    /// }
-    ///
     /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
-    /// let x = SharedArray::from_slice(&[2.0; 1000])?;
-    /// let mut y = SharedArray::<f64>::zeroed(1000)?;
+    /// let mut y = SharedArray::from_slice(&[2.0; 1000])?;
     /// let alpha = 0.25 * std::env::args().count() as f64; // known only at run time
-    /// let jobs = y.chunks_mut(128)?.into_iter().map(|c| (c, x.handle(), alpha));
-    /// let failed = pool.map(axpy, jobs).filter(Result::is_err).count();
-    /// if failed > 0 {
-    ///     y.abandon_chunks()?; // a chunk whose worker died stays claimed: give it up
-    /// }
+    /// pool.in_place(&mut y)
+    ///     .args(alpha)
+    ///     .for_each_chunk_mut(128, |c, _, alpha| c.iter_mut().for_each(|v| *v *= alpha))?;
     /// assert!(y.as_slice()?.iter().all(|&v| v == 2.0 * alpha));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    ///
-    /// Or, for a grid, put the parameters in the read-only input of
-    /// [`for_each_row_band_mut_with`](Self::for_each_row_band_mut_with), which every
-    /// kernel gets whole.
     pub fn for_each_chunk_mut<T, K>(
         &self,
         y: &mut SharedArray<T>,
@@ -124,7 +116,7 @@ impl Pool {
     {
         let _ = kernel;
         const { kernel_carries_nothing::<K>() };
-        self.run_chunks(y, chunk_len, jobs::chunk::<T, K>, |c, len| (c, len))
+        self.run_chunks(y, chunk_len, None, jobs::chunk::<T, K>, |c, len| (c, len))
     }
 
     /// Like [`for_each_chunk_mut`](Self::for_each_chunk_mut), with a read-only input `x`
@@ -163,13 +155,8 @@ impl Pool {
     {
         let _ = kernel;
         const { kernel_carries_nothing::<K>() };
-        if x.len() != y.len() {
-            return Err(ForEachChunkError::LenMismatch { output: y.len(), input: x.len() });
-        }
-        // Every job would fail to read it: say so once, before any runs.
-        x.as_slice().map_err(ForEachChunkError::Input)?;
-        let h = x.handle();
-        self.run_chunks(y, chunk_len, jobs::zip::<T, U, K>, |c, len| (c, h.clone(), len))
+        let h = input_of(y.len(), x, true)?;
+        self.run_chunks(y, chunk_len, None, jobs::zip::<T, U, K>, |c, len| (c, h.clone(), len))
     }
 
     /// Runs `kernel` on bands of `band_rows` whole rows of the row-major grid `y` of
@@ -179,9 +166,11 @@ impl Pool {
     /// the grid's width (`cols`) and height (`grid_rows`) — what rayon's closure would
     /// capture to find the grid's edges or scale coordinates.
     ///
-    /// Nothing else reaches the kernel: a kernel that needs parameters or other data uses
-    /// constants, or [`for_each_row_band_mut_with`](Self::for_each_row_band_mut_with) with
-    /// them in the input array.
+    /// Nothing else reaches the kernel: a kernel that needs run-time parameters gets them
+    /// through [`in_place`](Self::in_place)`(&mut y).args(p)`'s
+    /// [`for_each_row_band_mut`](crate::InPlace::for_each_row_band_mut), other data
+    /// through [`for_each_row_band_mut_with`](Self::for_each_row_band_mut_with)'s input
+    /// array.
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -219,7 +208,7 @@ impl Pool {
         let _ = kernel;
         const { kernel_carries_nothing::<K>() };
         let chunk_len = band_chunk_len(y.len(), cols, band_rows)?;
-        self.run_chunks(y, chunk_len, jobs::band::<T, K>, |c, len| (c, cols as u64, len))
+        self.run_chunks(y, chunk_len, None, jobs::band::<T, K>, |c, len| (c, cols as u64, len))
     }
 
     /// Like [`for_each_row_band_mut`](Self::for_each_row_band_mut), with a read-only input
@@ -274,10 +263,8 @@ impl Pool {
         let _ = kernel;
         const { kernel_carries_nothing::<K>() };
         let chunk_len = band_chunk_len(y.len(), cols, band_rows)?;
-        // Every job would fail to read it: say so once, before any runs.
-        x.as_slice().map_err(ForEachChunkError::Input)?;
-        let h = x.handle();
-        self.run_chunks(y, chunk_len, jobs::band_with::<T, U, K>, |c, len| {
+        let h = input_of(y.len(), x, false)?;
+        self.run_chunks(y, chunk_len, None, jobs::band_with::<T, U, K>, |c, len| {
             (c, h.clone(), cols as u64, len)
         })
     }
@@ -286,11 +273,14 @@ impl Pool {
     /// and the caller's chunk length), and waits for all. More chunks than the array has
     /// claim words (4,096 by default) are grouped: each claimed chunk holds `group`
     /// consecutive chunks of the caller's, which its job runs one after the other (rayon's
-    /// `par_chunks_mut(7)` works on any array; so does this).
+    /// `par_chunks_mut(7)` works on any array; so does this). With a time `limit`, the
+    /// map stops what is in flight when it passes (`Map::time_limit`) and yields the
+    /// outcomes once each chunk is cancelled or its worker reaped.
     fn run_chunks<T, A, F>(
         &self,
         y: &mut SharedArray<T>,
         chunk_len: usize,
+        limit: Option<Duration>,
         job: F,
         arg: impl Fn(ChunkMut<T>, u64) -> A,
     ) -> Result<(), ForEachChunkError>
@@ -320,7 +310,11 @@ impl Pool {
         let (mut first, mut failed) = (None, 0);
         let claimed = chunks.len();
         let mut seen = 0;
-        for (i, r) in self.map(job, chunks.into_iter().map(|c| arg(c, len))).enumerate() {
+        let mut map = self.map(job, chunks.into_iter().map(|c| arg(c, len)));
+        if let Some(d) = limit {
+            map = map.time_limit(d);
+        }
+        for (i, r) in map.by_ref().enumerate() {
             seen = i + 1;
             let (part, parts, error) = match r {
                 Ok(Ok(())) => continue,
@@ -346,13 +340,21 @@ impl Pool {
             };
             first.get_or_insert((i * group + part, parts, error));
         }
-        // A map whose pool was shut down ends after the chunks it had read (`map.rs`):
-        // the claimed chunks it never yielded did not run.
+        // A map whose pool was shut down, or whose time limit struck, ends after the
+        // chunks it had placed (`map.rs`): the claimed chunks it never yielded did not run.
         for i in seen..claimed {
             failed += in_group(i);
             first.get_or_insert((i * group, in_group(i), JobError::Shutdown));
         }
+        let struck = map.limit_struck();
+        drop(map);
         let Some((index, parts, error)) = first else { return Ok(()) };
+        if let (true, Some(limit)) = (struck, limit) {
+            // Every chunk resolved: the killed ones' workers were reaped, so their claims
+            // are a dead process's, which `abandon_chunks` gives up.
+            let _ = y.abandon_chunks();
+            return Err(ForEachChunkError::TimeLimit { limit, failed });
+        }
         // Close the failed chunks (unclaimed, or held by a dead worker) so the array is
         // readable again; a live holder cannot be left after every job resolved, but if
         // one is, the split stays open for the caller.
@@ -361,6 +363,21 @@ impl Pool {
         let range = start..start.saturating_add(chunk_len.saturating_mul(parts)).min(y.len());
         Err(ForEachChunkError::Chunk { index, range, error, failed })
     }
+}
+
+/// The handle of the read-only input `x` of an output of `len` elements (of the same
+/// length if `same_len`), checked readable: every job would fail to read it, so the call
+/// says so once, before any runs.
+fn input_of<U: Pod>(
+    len: usize,
+    x: &SharedArray<U>,
+    same_len: bool,
+) -> Result<zeroproc_mp::shared::ArrayHandle<U>, ForEachChunkError> {
+    if same_len && x.len() != len {
+        return Err(ForEachChunkError::LenMismatch { output: len, input: x.len() });
+    }
+    x.as_slice().map_err(ForEachChunkError::Input)?;
+    Ok(x.handle())
 }
 
 /// The elements of a band of `band_rows` rows of a `len`-element grid `cols` wide, or
@@ -375,14 +392,15 @@ fn band_chunk_len(len: usize, cols: usize, band_rows: usize) -> Result<usize, Fo
 
 #[cfg(test)]
 mod tests {
-    /// The compile-time refusal of a kernel capturing a run-time parameter names the ways
-    /// such a parameter reaches a kernel (a job's argument said `Pool::share`, which an
+    /// The compile-time refusal of a kernel capturing a run-time parameter names the way
+    /// such a parameter reaches a kernel: `in_place(..).args(..)` (before kparam32 it named
+    /// a by-hand split over `pool.map`; a job's argument said `Pool::share`, which an
     /// in-place call cannot take: num31).
     #[test]
     fn capturing_kernel_message_names_the_recipes() {
         let m = super::CAPTURING_KERNEL;
-        assert!(m.contains("chunks_mut") && m.contains("pool.map"), "{m}");
-        assert!(m.contains("for_each_row_band_mut_with") && m.contains("`const`"), "{m}");
+        assert!(m.contains("pool.in_place(&mut y).args(alpha)"), "{m}");
+        assert!(m.contains("alpha: &f64") && m.contains("`const`"), "{m}");
         assert!(!m.contains("Pool::share") && !m.contains("  "), "{m}");
     }
 }
