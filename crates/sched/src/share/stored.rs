@@ -111,7 +111,8 @@ impl Stored {
 /// Per fork generation ([`ForkLocal`]): a child forked while another thread attached a
 /// value waited for ever on its first one.
 #[allow(clippy::type_complexity)]
-static CACHE: ForkLocal<Mutex<Vec<(String, Arc<Stored>)>>> = ForkLocal::new(|| Mutex::new(Vec::new()));
+static CACHE: ForkLocal<Mutex<Vec<(String, Arc<Stored>)>>> =
+    ForkLocal::new(|| Mutex::new(Vec::new()));
 
 /// This process's mapping of the stored value `id`, attached on first use.
 pub(crate) fn attach(id: &str) -> Result<Arc<Stored>, String> {

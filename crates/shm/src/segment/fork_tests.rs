@@ -32,7 +32,8 @@ fn exited_0(status: i32) -> bool {
 }
 
 fn named() -> SegmentBuilder {
-    SegmentBuilder::new(Layout::new("fork-named", 1), 4096).backing(Backing::Named("/dev/shm".into()))
+    SegmentBuilder::new(Layout::new("fork-named", 1), 4096)
+        .backing(Backing::Named("/dev/shm".into()))
 }
 
 fn path_of(seg: &Segment) -> String {
@@ -56,7 +57,7 @@ fn a_child_forked_while_a_named_segment_is_registered_creates_one_and_exits() {
             let Ok(seg) = named().create() else { return false };
             let path = path_of(&seg);
             std::mem::forget(seg); // left to the exit handler
-            // SAFETY: runs the process's exit handlers, ours among them, then ends it.
+                                   // SAFETY: runs the process's exit handlers, ours among them, then ends it.
             unsafe { libc::exit(if std::path::Path::new(&path).exists() { 0 } else { 1 }) }
         },
     );

@@ -2,12 +2,12 @@
 //! mapping, random tokens, and cleanup of named segments left by dead creators.
 
 use super::CreateError;
+use crate::fork::ForkLocal;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Mutex;
-use crate::fork::ForkLocal;
 
 pub(crate) fn last_err() -> io::Error {
     io::Error::last_os_error()
