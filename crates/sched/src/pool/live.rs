@@ -30,6 +30,12 @@ fn live() -> std::sync::MutexGuard<'static, Vec<Entry>> {
     LIVE.get().lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Test hook: holds the list while the returned guard lives.
+#[cfg(test)]
+pub(crate) fn hold() -> impl Sized {
+    live()
+}
+
 /// Records a pool just built (and forgets the dropped ones).
 pub(crate) fn register(shared: &Arc<Shared>, supervisor: &Supervisor) {
     let mut l = live();
