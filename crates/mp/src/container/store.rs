@@ -294,6 +294,18 @@ pub(crate) struct Locked<'s> {
     _guard: LockGuard<'s>,
 }
 
+impl Locked<'_> {
+    /// `Err(ForkedUnderLock)` unless this process holds the lock: checked before an update
+    /// writes what its closure changed. A child forked inside the closure (its copy of the
+    /// guard is its parent's) wrote the container while the parent held the lock.
+    pub(crate) fn still_held(&self) -> Result<(), ContainerError> {
+        match self.store.header().lock.owner() {
+            Some(p) if p == zeroproc_shm::process::current_pid() => Ok(()),
+            holder => Err(ContainerError::ForkedUnderLock { holder: holder.unwrap_or(0) }),
+        }
+    }
+}
+
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
         // `try_with`: a guard dropped while the thread's locals are torn down.
