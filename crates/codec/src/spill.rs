@@ -342,15 +342,14 @@ pub(crate) fn read_body(body: &[u8]) -> Result<SpilledBlock, &'static str> {
 }
 
 /// A process-unique, never-zero claim nonce: a per-process random key mixed with a counter.
+///
+/// The key is made again in a forked child (`zeroproc_shm::fork::ForkLocal`, hashing the
+/// child's pid): the child's copy of the parent's key and counter gave it the very nonces
+/// its parent went on to give, so blocks of the two spilled to one heap could carry the
+/// same nonce.
 fn next_nonce() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static KEY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let key = *KEY.get_or_init(|| {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        h.finish()
-    });
+    let key = nonce_key();
     // Relaxed: only uniqueness matters, not ordering.
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     // splitmix64 of (key + n): distinct for distinct n, unpredictable across processes.
@@ -359,6 +358,18 @@ fn next_nonce() -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     // Never 0, never with OWNER_BIT (an owner token is never taken for a nonce).
     ((z ^ (z >> 31)) & !OWNER_BIT).max(1)
+}
+
+/// This process's nonce key (see [`next_nonce`]).
+fn nonce_key() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use zeroproc_shm::fork::ForkLocal;
+    static KEY: ForkLocal<std::sync::OnceLock<u64>> = ForkLocal::new(std::sync::OnceLock::new);
+    *KEY.get().get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    })
 }
 
 /// Why [`send_any`] failed. Nothing is leaked: a spilled block whose record could not be
@@ -458,5 +469,32 @@ pub fn send_any_with<T: Encode>(
         Err(send::SendError::Serialize(e)) => {
             Err(SpillSendError::Encode(EncodeError::Serialize(e)))
         }
+    }
+}
+
+#[cfg(test)]
+mod fork_tests {
+    /// A forked child's nonce key differs from its parent's: before, both went on from the
+    /// same key and counter, and the child's next nonce was the parent's next one.
+    #[test]
+    fn a_forked_childs_nonces_are_not_its_parents() {
+        let parent = super::nonce_key(); // made before the fork
+        let mut fds = [0; 2];
+        // SAFETY: a valid out-array of two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let status = zeroproc_testkit::fork_run(|| {
+            let n = super::nonce_key().to_le_bytes();
+            // SAFETY: writes 8 bytes from a live buffer to our pipe's write end.
+            unsafe { libc::write(fds[1], n.as_ptr().cast(), 8) };
+        });
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{status:#x}");
+        let mut buf = [0u8; 8];
+        // SAFETY: reads 8 bytes into a live buffer from our pipe's read end.
+        assert_eq!(unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), 8) }, 8);
+        // SAFETY: our own descriptors, closed once.
+        unsafe { libc::close(fds[0]) };
+        // SAFETY: as above.
+        unsafe { libc::close(fds[1]) };
+        assert_ne!(u64::from_le_bytes(buf), parent, "the child's nonce key is its parent's");
     }
 }

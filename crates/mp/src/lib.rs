@@ -51,6 +51,9 @@ pub mod segment_refs;
 pub mod shared;
 mod trim;
 
+#[cfg(test)]
+mod fork_tests;
+
 pub use container::{Namespace, SharedDict, SharedList};
 pub use pipe::{pipe, pipe_oneway, Connection, PipeReceiver, PipeSender};
 pub use queue::{JoinableQueue, Queue};

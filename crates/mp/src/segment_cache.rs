@@ -9,7 +9,8 @@
 //! new attach and by `evict_unused`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use zeroproc_shm::fork::ForkLocal;
 use zeroproc_shm::SegmentId;
 
 /// What a cache holds: one process's mapping of an object's segment.
@@ -31,18 +32,24 @@ enum Entry<M> {
 type Table<M> = HashMap<u64, (SegmentId, Entry<M>)>;
 
 /// See the module docs. One `static` per kind of object.
+///
+/// The table is per fork generation ([`ForkLocal`]): a child forked while another thread
+/// held it (creating, attaching or dropping any queue, pipe, array or container) waited
+/// for ever on its first such operation. The child's fresh table does not know its
+/// parent's objects: a handle it attaches is mapped again, and the parent's mappings it
+/// inherited stay mapped until it exits.
 pub(crate) struct SegmentCache<M> {
-    table: LazyLock<Mutex<Table<M>>>,
+    table: ForkLocal<Mutex<Table<M>>>,
 }
 
 impl<M: Cached> SegmentCache<M> {
     pub(crate) const fn new() -> Self {
-        Self { table: LazyLock::new(|| Mutex::new(HashMap::new())) }
+        Self { table: ForkLocal::new(|| Mutex::new(HashMap::new())) }
     }
 
     fn table(&self) -> MutexGuard<'_, Table<M>> {
         // A panic while holding the lock cannot leave the map half-updated (single calls).
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        self.table.get().lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The mapping of segment `id`: the cached one, or a new one made by `attach` (and
@@ -91,6 +98,12 @@ impl<M: Cached> SegmentCache<M> {
     /// uses, and dead weak entries; returns how many.
     pub(crate) fn evict_unused(&self) -> usize {
         sweep(&mut self.table())
+    }
+
+    /// Test hook: holds the table's lock while the returned guard lives.
+    #[cfg(test)]
+    pub(crate) fn hold(&self) -> impl Sized + '_ {
+        self.table()
     }
 
     /// Segments currently known to the cache in this process.

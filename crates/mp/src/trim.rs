@@ -30,6 +30,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
+use zeroproc_shm::fork::ForkLocal;
 
 /// How long a heap must have been quiet before its large free blocks' pages are released.
 pub(crate) const QUIET: Duration = Duration::from_millis(500);
@@ -60,7 +61,9 @@ struct Entry {
     settled: bool,
 }
 
-static HEAPS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+/// The heaps to look at; per fork generation (`zeroproc_shm::fork`): the trim thread holds
+/// the list while it looks, and a child forked then waited for ever on its first heap.
+static HEAPS: ForkLocal<Mutex<Vec<Entry>>> = ForkLocal::new(|| Mutex::new(Vec::new()));
 /// The pid of the process whose trim thread runs (0: none). A pid rather than a flag: a
 /// child forked while the thread ran (`fork` in a job) has no thread, and starts its own.
 static RUNNING: AtomicU32 = AtomicU32::new(0);
@@ -68,7 +71,14 @@ static RUNNING: AtomicU32 = AtomicU32::new(0);
 static WAKES: AtomicU64 = AtomicU64::new(0);
 
 fn heaps() -> MutexGuard<'static, Vec<Entry>> {
-    HEAPS.lock().unwrap_or_else(PoisonError::into_inner)
+    HEAPS.get().lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Test hook: holds the list of heaps while the returned guard lives (as the trim thread
+/// does while it looks).
+#[cfg(test)]
+pub(crate) fn hold() -> impl Sized {
+    heaps()
 }
 
 /// Adds a heap this process has mapped (once; dropped targets are forgotten).

@@ -457,3 +457,54 @@ fn a_forked_childs_copies_of_pipe_ends_do_not_close_the_parents() {
     tx2.send(3).expect("an unused end of the parent's was closed by the child");
     assert_eq!(rx2.recv_timeout(Duration::from_secs(10)).unwrap(), 3);
 }
+
+/// A child forked after its parent used both ends of a pipe, using its copies of them while
+/// the parent goes on with its own: the child's send and receive are refused with `InUse`
+/// naming the parent, and the parent's messages are intact. Before, the child's copies
+/// were a second writer and a second reader on each SPSC ring: its receive took the
+/// parent's queued message (the parent waited for it in vain), its send put 99 where the
+/// parent's next message went, all without an error. Python documents such use of one end
+/// from two processes as corrupting its data; an end not used before the fork still serves
+/// whichever process uses it first (the test above, and `a_forked_child_uses_an_end_its_parent_never_used`).
+#[test]
+fn a_forked_childs_use_of_its_parents_ends_is_refused() {
+    let (mut tx, mut rx) = pipe_oneway::<u64>().unwrap();
+    tx.send(1).unwrap();
+    assert_eq!(rx.recv().unwrap(), 1); // both sides claimed by this process
+    tx.send(2).unwrap(); // queued for the parent
+    let parent = std::process::id();
+    let status = zeroproc_testkit::fork_run(|| {
+        // SAFETY: alarm has no preconditions; a hung child dies of SIGALRM.
+        unsafe { libc::alarm(10) };
+        let sent = tx.send(99);
+        let got = rx.try_recv();
+        let send_refused = matches!(sent, Err(SendError::InUse(99, p)) if p == parent);
+        let recv_refused = matches!(got, Err(TryRecvError::InUse { pid }) if pid == parent);
+        let code = i32::from(!send_refused) | i32::from(!recv_refused) << 1;
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(code) };
+    });
+    assert!(libc::WIFEXITED(status), "child status {status:#x}");
+    assert_eq!(libc::WEXITSTATUS(status), 0, "1: the child's send went through, 2: its receive");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 2, "the parent's message");
+    tx.send(3).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 3);
+    assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)), "nothing of the child's");
+}
+
+/// Python's idiom: make a pipe, fork, the child sends on an end its parent never used,
+/// the parent receives.
+#[test]
+fn a_forked_child_uses_an_end_its_parent_never_used() {
+    let (mut tx, mut rx) = pipe_oneway::<u64>().unwrap();
+    let status = zeroproc_testkit::fork_run(|| {
+        // SAFETY: alarm has no preconditions; a hung child dies of SIGALRM.
+        unsafe { libc::alarm(10) };
+        let ok = tx.send(5).is_ok() && tx.send(6).is_ok();
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(i32::from(!ok)) };
+    });
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child: {status:#x}");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 5);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 6);
+}

@@ -527,3 +527,90 @@ fn a_forked_childs_copy_of_a_ref_does_not_free_the_parents_value() {
     drop(r);
     assert_eq!(q.heap_stats().unwrap().in_use_blocks(), 0);
 }
+
+/// A child forked while its parent uses a queue uses its copy of the parent's `Queue` at
+/// the same time: it is one more producer and consumer of the MPMC ring (claims carry the
+/// child's own pid, refreshed at the fork), as a Python child's copy of a
+/// `multiprocessing.Queue` is. Every value, small or spilled to the heap, arrives exactly
+/// once and each producer's in order.
+#[test]
+fn a_forked_child_shares_its_parents_queue() {
+    const N: u64 = 2_000;
+    let q = Queue::<Vec<u64>>::new(16).unwrap();
+    let back = Queue::<u64>::new(4096).unwrap();
+    let go = Queue::<u64>::new(2).unwrap();
+    // Every 7th value spills (160 KB).
+    fn value(tag: u64, i: u64) -> Vec<u64> {
+        vec![tag << 32 | i; if i % 7 == 0 { 20_000 } else { 1 }]
+    }
+    fn uniform(v: &[u64]) -> bool {
+        v.iter().all(|&x| x == v[0])
+    }
+    // SAFETY: the child uses the queues (shared memory; no lock of the parent's threads:
+    // the parent has none running here) and ends with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        // SAFETY: alarm has no preconditions; a hung child dies of SIGALRM.
+        unsafe { libc::alarm(60) };
+        let mut code = 0;
+        // Produce N values while the parent produces N too...
+        for i in 0..N {
+            if q.put(value(1, i)).is_err() {
+                code = 1;
+            }
+        }
+        // ...then take N of the 2N values the parent puts next, beside the parent.
+        if go.get().is_err() {
+            code = 3;
+        }
+        for _ in 0..N {
+            match q.get() {
+                Ok(v) if uniform(&v) => back.put(v[0]).unwrap(),
+                _ => code = 2,
+            }
+        }
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(code) };
+    }
+    // Phase 1: both produce N, the parent takes all 2N.
+    let (mut next, mut got) = ([0u64; 2], 0);
+    let producer = {
+        let q = q.clone();
+        thread::spawn(move || (0..N).for_each(|i| q.put(value(0, i)).unwrap()))
+    };
+    while got < 2 * N {
+        let v = q.get_timeout(Duration::from_secs(30)).expect("phase 1 value");
+        assert!(uniform(&v), "a damaged value");
+        let (tag, i) = ((v[0] >> 32) as usize, v[0] & 0xFFFF_FFFF);
+        assert_eq!(i, next[tag], "producer {tag}'s values out of order or lost");
+        assert_eq!(v.len(), if i % 7 == 0 { 20_000 } else { 1 });
+        next[tag] += 1;
+        got += 1;
+    }
+    producer.join().unwrap();
+    // Phase 2: the parent puts 2N; it and the child each take N.
+    go.put(1).unwrap();
+    let producer = {
+        let q = q.clone();
+        thread::spawn(move || (0..2 * N).for_each(|i| q.put(value(2, i)).unwrap()))
+    };
+    let mut seen = vec![0u8; 2 * N as usize];
+    for _ in 0..N {
+        let v = q.get_timeout(Duration::from_secs(30)).expect("phase 2 value");
+        assert!(uniform(&v));
+        seen[(v[0] & 0xFFFF_FFFF) as usize] += 1;
+    }
+    producer.join().unwrap();
+    let mut status = 0;
+    // SAFETY: our own child; a valid out-pointer (its alarm bounds the wait).
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child status {status:#x} (14 = SIGALRM: it hung)");
+    assert_eq!(libc::WEXITSTATUS(status), 0, "1: a put failed in the child, 2: a get, 3: go");
+    for _ in 0..N {
+        let x = back.get_timeout(Duration::from_secs(10)).expect("the child's values");
+        seen[(x & 0xFFFF_FFFF) as usize] += 1;
+    }
+    assert!(seen.iter().all(|&c| c == 1), "a value lost or taken twice");
+    assert!(q.is_empty() && back.is_empty());
+}

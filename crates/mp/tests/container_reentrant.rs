@@ -76,3 +76,81 @@ fn closures_over_two_different_containers_nest() {
     a.update(&1, |v| *v = Some(v.unwrap() + 1)).unwrap();
     assert_eq!(a.get(&1).unwrap(), Some(4));
 }
+
+/// A child forked inside an `update` closure (the parent holds the dict's lock) reads the
+/// dict: it waits for its parent's lock like any other process, and reads what the parent
+/// committed. Before, its copy of this thread's "held" list made it panic saying it held
+/// the lock itself and would wait for itself — the wrong process named.
+#[test]
+fn a_child_forked_inside_an_update_waits_for_its_parents_lock() {
+    let d = zeroproc_mp::SharedDict::<u32, u32>::new().unwrap();
+    d.insert(1, 10).unwrap();
+    let pid = d
+        .update(&1, |v| {
+            *v = Some(11);
+            // SAFETY: the child reads the dict (shared memory, the dict's robust lock) and
+            // ends with `_exit` inside the closure; the parent only records the pid.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork");
+            if pid == 0 {
+                // SAFETY: alarm has no preconditions; a hung child dies of SIGALRM.
+                unsafe { libc::alarm(10) };
+                let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| d.get(&1)));
+                let code = match got {
+                    Ok(Ok(Some(11))) => 0,
+                    Ok(_) => 1,
+                    Err(_) => 2, // panicked
+                };
+                // SAFETY: ends the child at once, inside the closure.
+                unsafe { libc::_exit(code) };
+            }
+            pid
+        })
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: our own child; its alarm bounds the wait.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child status {status:#x} (14 = SIGALRM: it hung)");
+    assert_eq!(libc::WEXITSTATUS(status), 0, "1: wrong value, 2: it panicked (re-entry)");
+}
+
+/// A child forked inside an `update` closure that returns from it (instead of ending
+/// there): the update fails with `ForkedUnderLock` naming the parent and writes nothing.
+/// Before, the child wrote the container while its parent held the lock (its copy of the
+/// guard is the parent's), and its `update` returned `Ok`.
+#[test]
+fn a_child_returning_from_an_update_closure_writes_nothing() {
+    let d = zeroproc_mp::SharedDict::<u32, u32>::new().unwrap();
+    d.insert(1, 10).unwrap();
+    let parent = std::process::id();
+    let r = d.update(&1, |v| {
+        // SAFETY: the child returns from this closure into `update` (the case under test),
+        // then ends with `_exit` below; the parent waits for it here, holding the lock.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            // SAFETY: alarm has no preconditions; a hung child dies of SIGALRM.
+            unsafe { libc::alarm(10) };
+            *v = Some(99);
+            return Some(pid);
+        }
+        let mut status = 0;
+        // SAFETY: our own child; its alarm bounds the wait.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "the child's update was written (exit 1)");
+        *v = Some(11);
+        None
+    });
+    if std::process::id() != parent {
+        let refused = matches!(
+            r,
+            Err(zeroproc_mp::container::ContainerError::ForkedUnderLock { holder })
+                if holder == parent
+        );
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(i32::from(!refused)) };
+    }
+    assert_eq!(r.unwrap(), None);
+    assert_eq!(d.get(&1).unwrap(), Some(11));
+}

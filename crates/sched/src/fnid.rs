@@ -74,8 +74,11 @@ pub fn fingerprint() -> u64 {
 
 /// The GNU build-id of the main executable, else a hash of `/proc/self/exe`'s bytes.
 fn build_identity() -> &'static [u8] {
-    static ID: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
+    // Per fork generation: a child forked while another thread computed it (hashing the
+    // executable can take a while) waited for ever at its first pool.
+    static ID: zeroproc_shm::fork::ForkLocal<std::sync::OnceLock<Vec<u8>>> =
+        zeroproc_shm::fork::ForkLocal::new(std::sync::OnceLock::new);
+    ID.get().get_or_init(|| {
         build_id::of_main_program().unwrap_or_else(|| {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             std::fs::read("/proc/self/exe").unwrap_or_default().hash(&mut h);

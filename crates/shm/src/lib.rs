@@ -6,6 +6,7 @@
 //!   unguessable name) and attach, with a [`Header`] (magic, version, [`Layout`] hash,
 //!   token, owner) checked on attach. Space is reserved up front; nothing is left behind.
 //! * [`extent`]: a shared length that only grows (growable segments and heaps).
+//! * [`fork`]: process-global state that a forked child starts afresh.
 //! * [`Offset`]: relative offsets, resolved with bounds and alignment checks.
 //! * [`heap`]: a shared heap any attached process can allocate from and free to.
 //! * [`futex`]: wait/wake on a shared `AtomicU32` with deadlines.
@@ -31,6 +32,7 @@
 
 pub mod atomic;
 pub mod extent;
+pub mod fork;
 pub mod futex;
 pub mod process;
 pub mod wait;

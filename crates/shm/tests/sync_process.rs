@@ -486,3 +486,48 @@ fn a_process_given_a_dead_holders_pid_takes_the_lock_over() {
     }
     panic!("pid {holder} was never given to a new child");
 }
+
+/// A child forked while its parent holds a `Lock` and an `RLock` (depth 2) drops its
+/// copies of the guards (it returns from the scope holding them) and unlocks explicitly:
+/// the locks stay the parent's, at the same depth, and other processes still cannot take
+/// them. Before, the child's drop released the parent's lock (and set the shared `RLock`
+/// depth to 0) while the parent was still in its critical section. Python's `Lock` (no
+/// owner) is released by such a child's `release()`: a documented difference.
+#[test]
+fn a_forked_childs_copy_of_a_held_guard_leaves_the_parents_lock_held() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let g = s.lock.lock().unwrap();
+    let r1 = s.rlock.lock().unwrap();
+    let r2 = s.rlock.lock().unwrap();
+    // SAFETY: the child only drops its copies of the guards, tries the locks (shared memory,
+    // no blocking) and ends with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork");
+    if pid == 0 {
+        drop(r2);
+        r1.unlock();
+        g.unlock();
+        let lock_held = matches!(s.lock.try_lock(), Err(TryLockError::WouldBlock));
+        let rlock_held = matches!(s.rlock.try_lock(), Err(TryLockError::WouldBlock));
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(i32::from(!lock_held) | i32::from(!rlock_held) << 1) };
+    }
+    let st = reap(pid as u32);
+    assert!(libc::WIFEXITED(st), "child status {st:#x}");
+    assert_eq!(libc::WEXITSTATUS(st), 0, "1: the Lock was free in the child, 2: the RLock");
+    assert_eq!(s.lock.owner(), Some(std::process::id()), "the parent still holds the Lock");
+    assert_eq!(s.rlock.depth(), 2, "the parent's RLock depth");
+    let other = fork_child(|| {
+        let held = matches!(s.lock.try_lock(), Err(TryLockError::WouldBlock))
+            && matches!(s.rlock.try_lock(), Err(TryLockError::WouldBlock));
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(i32::from(!held)) };
+    });
+    let st = reap(other);
+    assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "another process took a lock");
+    drop(r2);
+    drop(r1);
+    drop(g);
+    assert!(!s.lock.is_locked() && !s.rlock.is_locked(), "the parent's drops release them");
+}

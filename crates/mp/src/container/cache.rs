@@ -16,6 +16,12 @@ use zeroproc_shm::SegmentId;
 
 static CACHE: SegmentCache<Store> = SegmentCache::new();
 
+/// Test hook: holds this cache's lock while the returned guard lives.
+#[cfg(test)]
+pub(crate) fn hold() -> impl Sized {
+    CACHE.hold()
+}
+
 impl Cached for Store {
     fn segment_id(&self) -> &SegmentId {
         Store::segment_id(self)

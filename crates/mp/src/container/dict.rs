@@ -252,6 +252,7 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         let mut cur = l.map_get(hash, &kb)?.map(|b| decode::<V>(b.value)).transpose()?;
         let had = cur.is_some();
         let r = f(&mut cur);
+        l.still_held()?;
         let vb = cur.as_ref().map(encode).transpose().map_err(ContainerError::Serialize)?;
         l.map_store(hash, 0, &kb, had, vb.as_deref())?;
         Ok(r)

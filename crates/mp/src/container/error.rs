@@ -54,6 +54,12 @@ pub enum ContainerError {
     /// The container's shared state is damaged (an offset out of bounds, a table of an
     /// impossible size): the operation was refused instead of trusting it.
     Corrupt(&'static str),
+    /// This process is a copy forked inside a closure that ran under the container's lock
+    /// (`update`): the lock is its parent's, so the closure's change is not written.
+    ForkedUnderLock {
+        /// The process holding the lock (the parent).
+        holder: u32,
+    },
 }
 
 impl fmt::Display for ContainerError {
@@ -86,6 +92,12 @@ impl fmt::Display for ContainerError {
             Serialize(e) => write!(f, "serializing: {e}"),
             Decode(e) => write!(f, "stored value invalid: {e}"),
             Corrupt(why) => write!(f, "container state damaged: {why}"),
+            ForkedUnderLock { holder } => write!(
+                f,
+                "this process was forked inside an update closure, under the container's \
+                 lock, which its parent {holder} holds: the change is not written (end the \
+                 child with _exit inside the closure, or fork outside it)"
+            ),
         }
     }
 }

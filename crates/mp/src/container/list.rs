@@ -291,6 +291,7 @@ impl<T: Message> SharedList<T> {
         let b = l.seq_get(index)?.ok_or(ContainerError::IndexOutOfRange { index, len })?;
         let mut v = decode::<T>(b.value)?;
         let r = f(&mut v);
+        l.still_held()?;
         let vb = encode(&v).map_err(ContainerError::Serialize)?;
         l.seq_set(index, &vb, |_| Ok(()))?;
         Ok(r)

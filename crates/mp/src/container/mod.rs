@@ -41,6 +41,8 @@
 
 mod blob;
 mod cache;
+#[cfg(test)]
+pub(crate) use cache::hold as hold_cache;
 mod dict;
 mod error;
 mod handle;

@@ -186,6 +186,7 @@ impl Namespace {
         };
         let had = cur.is_some();
         let r = f(&mut cur);
+        l.still_held()?;
         let vb = cur.as_ref().map(encode).transpose().map_err(ContainerError::Serialize)?;
         l.map_store(hash, type_hash::<T>(), k, had, vb.as_deref())?;
         Ok(r)

@@ -185,7 +185,12 @@ impl Store {
     pub(crate) fn lock(&self) -> Locked<'_> {
         let token = self.seg.id().token();
         // `try_with`: a container used from another thread-local's destructor is not tracked.
-        if HELD.try_with(|h| h.borrow().contains(&token)).unwrap_or(false) {
+        // The owner check: a child forked inside such a closure inherits this thread's
+        // `HELD`, but the lock is its parent's, which it waits for as any process does
+        // (it was told it held the lock itself and would wait for itself).
+        if HELD.try_with(|h| h.borrow().contains(&token)).unwrap_or(false)
+            && self.header().lock.owner() == Some(zeroproc_shm::process::current_pid())
+        {
             panic!(
                 "a shared container was used from inside a closure running under its own \
                  lock (update, get_with or for_each of the same dict, list or namespace): \
@@ -289,6 +294,18 @@ pub(crate) struct Locked<'s> {
     /// The store's segment token, in [`HELD`] while this lives.
     token: u64,
     _guard: LockGuard<'s>,
+}
+
+impl Locked<'_> {
+    /// `Err(ForkedUnderLock)` unless this process holds the lock: checked before an update
+    /// writes what its closure changed. A child forked inside the closure (its copy of the
+    /// guard is its parent's) wrote the container while the parent held the lock.
+    pub(crate) fn still_held(&self) -> Result<(), ContainerError> {
+        match self.store.header().lock.owner() {
+            Some(p) if p == zeroproc_shm::process::current_pid() => Ok(()),
+            holder => Err(ContainerError::ForkedUnderLock { holder: holder.unwrap_or(0) }),
+        }
+    }
 }
 
 impl Drop for Locked<'_> {

@@ -163,6 +163,8 @@ pub(crate) struct RxHalf<T> {
     pub(crate) handed_out: std::cell::Cell<bool>,
     /// The process this half was made in: a forked child's copy closes nothing on drop.
     made_by: u32,
+    /// The process that claimed the consumer (meaningful while `cons` is `Some`).
+    claimed_by: u32,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -177,16 +179,26 @@ impl<T> RxHalf<T> {
             strategy: WaitStrategy::default(),
             handed_out: std::cell::Cell::new(false),
             made_by: zeroproc_shm::process::current_pid(),
+            claimed_by: 0,
             _t: PhantomData,
         }
     }
 
     /// Claims the consumer side now (attach does, so errors show up there).
+    ///
+    /// A consumer claimed by another process is refused, as `TxHalf::claim` explains (two
+    /// readers of one SPSC ring: a message received twice, or never).
     pub(crate) fn claim(&mut self) -> Result<(), RingError> {
-        if self.cons.is_none() {
+        let me = zeroproc_shm::process::current_pid();
+        if self.cons.is_some() {
+            if self.claimed_by != me {
+                return Err(RingError::Claimed { pid: self.claimed_by });
+            }
+        } else {
             self.cons = Some(self.ring.consumer()?.with_wait_strategy(self.strategy));
+            self.claimed_by = me;
             // Relaxed: a liveness hint for senders waiting for heap space (pipe/send.rs).
-            let pid = zeroproc_shm::process::current_pid();
+            let pid = me;
             self.map.header().sides.0[2 * self.index + 1].store(pid, Ordering::Relaxed);
         }
         Ok(())
@@ -202,9 +214,7 @@ impl<T> RxHalf<T> {
     /// Claims the consumer if needed and splits `self` into the parts a receive uses
     /// (disjoint borrows: a record borrows only the consumer).
     fn parts(&mut self) -> Result<Parts<'_>, RecvTimeoutError> {
-        if self.cons.is_none() {
-            self.claim().map_err(claim_fail)?;
-        }
+        self.claim().map_err(claim_fail)?;
         let RxHalf { map, cons, stash, .. } = self;
         Ok(Parts { map, cons: cons.as_mut().expect("claimed above"), stash })
     }

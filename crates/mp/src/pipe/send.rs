@@ -79,6 +79,8 @@ pub(crate) struct TxHalf<T> {
     pub(crate) handed_out: std::cell::Cell<bool>,
     /// The process this half was made in: a forked child's copy closes nothing on drop.
     made_by: u32,
+    /// The process that claimed the producer (meaningful while `prod` is `Some`).
+    claimed_by: u32,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -92,14 +94,25 @@ impl<T> TxHalf<T> {
             strategy: WaitStrategy::default(),
             handed_out: std::cell::Cell::new(false),
             made_by: current_pid(),
+            claimed_by: 0,
             _t: PhantomData,
         }
     }
 
     /// Claims the producer side now (attach does, so errors show up there).
+    ///
+    /// A producer claimed by another process is refused (`Claimed` with that process's
+    /// pid): this is a forked child's copy of its parent's end, whose ring the parent
+    /// still writes. Used, the copy wrote its own messages over the parent's (two writers
+    /// on one SPSC ring): lost and repeated messages, with no error.
     pub(crate) fn claim(&mut self) -> Result<(), RingError> {
-        if self.prod.is_none() {
+        if self.prod.is_some() {
+            if self.claimed_by != current_pid() {
+                return Err(RingError::Claimed { pid: self.claimed_by });
+            }
+        } else {
             self.prod = Some(self.ring.producer()?.with_wait_strategy(self.strategy));
+            self.claimed_by = current_pid();
             // Relaxed: a liveness hint for senders waiting for heap space, nothing more.
             self.map.header().sides.0[2 * self.index].store(current_pid(), Ordering::Relaxed);
         }

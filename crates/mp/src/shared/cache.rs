@@ -17,6 +17,12 @@ use zeroproc_shm::{Segment, SegmentId};
 
 static CACHE: SegmentCache<Mapping> = SegmentCache::new();
 
+/// Test hook: holds this cache's lock while the returned guard lives.
+#[cfg(test)]
+pub(crate) fn hold() -> impl Sized {
+    CACHE.hold()
+}
+
 impl Cached for Mapping {
     fn segment_id(&self) -> &SegmentId {
         self.id()

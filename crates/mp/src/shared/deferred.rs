@@ -16,10 +16,13 @@
 use super::mapping::Mapping;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use zeroproc_shm::fork::ForkLocal;
 use zeroproc_shm::process::current_pid;
 
-/// Segments whose elements are still to be freed.
-static PENDING: Mutex<Vec<Arc<Mapping>>> = Mutex::new(Vec::new());
+/// Segments whose elements are still to be freed; per fork generation
+/// (`zeroproc_shm::fork`): a child forked while another thread held the list starts with
+/// an empty one (its parent's segments are its parent's to free).
+static PENDING: ForkLocal<Mutex<Vec<Arc<Mapping>>>> = ForkLocal::new(|| Mutex::new(Vec::new()));
 
 /// Whether [`PENDING`] may hold a segment (a hint, so that [`retry`] costs one load while
 /// it does not).
@@ -27,7 +30,7 @@ static ANY: AtomicBool = AtomicBool::new(false);
 
 /// Keeps `map`, dropped by its owner while in use, until [`retry`] frees its elements.
 pub(crate) fn defer(map: Arc<Mapping>) {
-    let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = PENDING.get().lock().unwrap_or_else(|e| e.into_inner());
     p.push(map);
     // Relaxed: stored under the lock; a retry that misses it runs again at the next call.
     ANY.store(true, Ordering::Relaxed);
@@ -40,7 +43,7 @@ pub(crate) fn retry() -> usize {
     if !ANY.load(Ordering::Relaxed) {
         return 0;
     }
-    let Ok(mut p) = PENDING.try_lock() else { return 1 };
+    let Ok(mut p) = PENDING.get().try_lock() else { return 1 };
     let me = u64::from(current_pid());
     p.retain(|m| m.header().owner_pid == me && !m.free_elements());
     // Relaxed: as in `defer`.

@@ -59,6 +59,7 @@
 use super::mapping::{Geometry, Mapping};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, TryLockError};
+use zeroproc_shm::fork::ForkLocal;
 use zeroproc_shm::process::current_pid;
 
 /// Most segments kept at once.
@@ -70,12 +71,13 @@ pub const DEFAULT_LIMIT: usize = 1 << 30;
 /// under it before a segment is kept, so no segment is kept beyond a limit once it is set.
 static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_LIMIT);
 
-/// Kept segments, oldest first.
-static KEPT: Mutex<Vec<Arc<Mapping>>> = Mutex::new(Vec::new());
+/// Kept segments, oldest first; per fork generation (`zeroproc_shm::fork`): a child forked
+/// while another thread held the list starts with an empty one instead of waiting on it.
+static KEPT: ForkLocal<Mutex<Vec<Arc<Mapping>>>> = ForkLocal::new(|| Mutex::new(Vec::new()));
 
 fn kept() -> MutexGuard<'static, Vec<Arc<Mapping>>> {
     // A panic while holding the lock cannot leave the vector half-updated (single calls).
-    KEPT.lock().unwrap_or_else(|p| p.into_inner())
+    KEPT.get().lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn bytes(m: &Mapping) -> usize {
@@ -147,7 +149,7 @@ pub(crate) fn keep(map: &Arc<Mapping>) -> bool {
 /// keeps it mapped). A SIGKILLed process leaves them as it leaves its live arrays
 /// (README, Death).
 extern "C" fn release_at_exit() {
-    let maps = match KEPT.try_lock() {
+    let maps = match KEPT.get().try_lock() {
         Ok(mut k) => std::mem::take(&mut *k),
         Err(TryLockError::Poisoned(p)) => std::mem::take(&mut *p.into_inner()),
         // Another thread holds the table while this one exits: leave it (as a SIGKILL).

@@ -9,6 +9,7 @@
 use super::core::Shared;
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
+use zeroproc_shm::fork::ForkLocal;
 
 /// A pool's supervisor thread until it is joined.
 pub(crate) type Supervisor = Arc<Mutex<Option<JoinHandle<()>>>>;
@@ -20,10 +21,19 @@ struct Entry {
     supervisor: Weak<Mutex<Option<JoinHandle<()>>>>,
 }
 
-static LIVE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+/// Per fork generation ([`ForkLocal`]): a forked child's copies of its parent's pools are
+/// inert (`fork.rs`), and one forked while another thread built a pool (the list was
+/// locked) waited for ever at its own first pool.
+static LIVE: ForkLocal<Mutex<Vec<Entry>>> = ForkLocal::new(|| Mutex::new(Vec::new()));
 
 fn live() -> std::sync::MutexGuard<'static, Vec<Entry>> {
-    LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    LIVE.get().lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Test hook: holds the list while the returned guard lives.
+#[cfg(test)]
+pub(crate) fn hold() -> impl Sized {
+    live()
 }
 
 /// Records a pool just built (and forgets the dropped ones).

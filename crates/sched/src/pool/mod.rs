@@ -9,6 +9,8 @@ mod claim_damage_tests;
 pub(crate) mod core;
 mod damage;
 mod events;
+#[cfg(test)]
+mod fork_live_tests;
 mod inplace;
 #[cfg(test)]
 mod kill_window_tests;

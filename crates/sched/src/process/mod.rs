@@ -16,6 +16,7 @@
 //! when a signal killed the process.
 
 mod child;
+mod inherited;
 mod orphans;
 mod spawner;
 
@@ -185,6 +186,12 @@ pub enum ProcessError {
     /// (as in CPython's `ProcessPoolExecutor`) and a non-daemon `Process` child may start
     /// them.
     InsideWorker,
+    /// `join` on a handle inherited through `fork()`: the process is the child of the
+    /// process that started it, not of this one (Python: "can only join a child process").
+    Inherited {
+        /// The process whose child it is.
+        parent: u32,
+    },
     /// The child exited before its body ran (e.g. `main` did not call `init()` first).
     NotRun {
         /// The child's exit code.
@@ -203,6 +210,12 @@ impl std::fmt::Display for ProcessError {
                  the body again)"
             ),
             ProcessError::NotStarted => write!(f, "process not started: call start() first"),
+            ProcessError::Inherited { parent } => write!(
+                f,
+                "this Process handle was inherited through fork(): the process is a child \
+                 of process {parent}, which alone can join it (as in Python: can only join \
+                 a child process); is_alive, exit_code, terminate and kill still work"
+            ),
             ProcessError::Encode(e) => write!(f, "process arguments not encodable: {e}"),
             ProcessError::Segment(e) => write!(f, "process segment: {e}"),
             ProcessError::Io(e) => write!(f, "process: {e}"),
@@ -248,6 +261,9 @@ pub struct Process {
     daemon: bool,
     seg: Option<Segment>,
     pid: Option<u32>,
+    /// The process that started it (0 before `start`); any other process holds a copy
+    /// inherited through `fork()` (`inherited.rs`).
+    parent: u32,
     /// The child until reaped, and how it ended: behind a lock so that `is_alive` and
     /// `exit_code` take `&self`, as Python's do (the `&mut self` methods use `get_mut`).
     reap: Mutex<Reap>,
@@ -382,6 +398,7 @@ impl Process {
             daemon: false,
             seg: None,
             pid: None,
+            parent: 0,
             reap: Mutex::new(Reap { pins, ..Reap::default() }),
         }
     }
@@ -536,8 +553,15 @@ impl Process {
         orphans::track(child.id(), self.daemon);
         self.seg = Some(seg);
         self.pid = Some(child.id());
+        self.parent = zeroproc_shm::process::current_pid();
         self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child = Some(child);
         Ok(())
+    }
+
+    /// The child's pid if this handle is a copy inherited through `fork()` (`inherited.rs`).
+    #[inline]
+    fn copied_pid(&self) -> Option<u32> {
+        self.pid.filter(|_| inherited::is_copy(self.parent))
     }
 
     /// The child's pid once started.
@@ -561,6 +585,9 @@ impl Process {
     }
 
     fn poll_exit(&self) -> Option<Exit> {
+        if let Some(pid) = self.copied_pid() {
+            return (!inherited::runs(pid)).then(|| lost_exit(self.seg.as_ref()));
+        }
         let lost = || lost_exit(self.seg.as_ref());
         self.reap.lock().unwrap_or_else(|e| e.into_inner()).poll(lost)
     }
@@ -636,6 +663,9 @@ impl Process {
     /// `join` (`None`) and its bounded forms: an exit before the body started is an
     /// error naming why, not an exit code the body never chose.
     fn join_until(&mut self, deadline: Option<Instant>) -> Result<Option<Exit>, ProcessError> {
+        if self.copied_pid().is_some() {
+            return Err(ProcessError::Inherited { parent: self.parent });
+        }
         let exit = self.reap_until(deadline)?;
         match exit {
             Some(Exit::Code(c)) if !self.body_started() => {
@@ -710,6 +740,9 @@ impl Process {
     }
 
     fn signal(&self, sig: i32) {
+        if let Some(pid) = self.copied_pid() {
+            return inherited::signal(pid, sig);
+        }
         // Under the lock: the child is not reaped meanwhile, so its pid is not reused.
         let lost = || lost_exit(self.seg.as_ref());
         let mut reap = self.reap.lock().unwrap_or_else(|e| e.into_inner());
@@ -746,6 +779,10 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // A forked copy: the child and what is kept for it are the parent's.
+        if self.copied_pid().is_some() {
+            return;
+        }
         if self.daemon && self.poll_exit().is_none() {
             self.kill();
             if let Some(c) = self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child.as_mut() {

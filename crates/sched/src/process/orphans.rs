@@ -9,6 +9,7 @@ use crate::share::pin::Pins;
 use std::process::Child;
 use std::sync::Mutex;
 use std::time::Duration;
+use zeroproc_shm::fork::ForkLocal;
 use zeroproc_shm::Segment;
 
 /// What an adopted child may still need from its parent: its argument segment (not
@@ -25,13 +26,18 @@ struct Orphans {
     reaper: bool,
 }
 
-static ORPHANS: Mutex<Orphans> = Mutex::new(Orphans { list: Vec::new(), reaper: false });
+///
+/// Per fork generation ([`ForkLocal`]): a forked child's are its own (its parent's children
+/// are not its to reap, and its copy of the reaper flag named a thread it does not have),
+/// and one forked while another thread held the list waited for ever at its first adoption.
+static ORPHANS: ForkLocal<Mutex<Orphans>> =
+    ForkLocal::new(|| Mutex::new(Orphans { list: Vec::new(), reaper: false }));
 
 /// How often the reaper looks for ended children.
 const REAP_EVERY: Duration = Duration::from_millis(20);
 
 fn lock() -> std::sync::MutexGuard<'static, Orphans> {
-    ORPHANS.lock().unwrap_or_else(|e| e.into_inner())
+    ORPHANS.get().lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Drops the entries whose child has ended (reaping it; its segment goes with it).
@@ -108,10 +114,14 @@ pub fn join_adopted() {
 /// the program itself ended (so a child waiting for its end never ended).
 /// A pid leaves the list when its handle reaps the child (join, `is_alive`, …: the pid may
 /// be reused from then on) or is dropped (the child is adopted, or killed if a daemon).
-static LIVE: Mutex<Vec<(u32, bool)>> = Mutex::new(Vec::new());
+///
+/// Per fork generation ([`ForkLocal`]): a child forked while another thread started or
+/// joined a `Process` (the list was locked) hung for ever in its `exit`, whose handler
+/// walks this list, and its copy listed its parent's children, not its own.
+static LIVE: ForkLocal<Mutex<Vec<(u32, bool)>>> = ForkLocal::new(|| Mutex::new(Vec::new()));
 
 fn live() -> std::sync::MutexGuard<'static, Vec<(u32, bool)>> {
-    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+    LIVE.get().lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A child `pid` was started: at `exit` the process kills it first if it is a `daemon`,
@@ -227,4 +237,39 @@ fn join_at_exit() {
         // only between waits, so a thread still adopting at that moment does not block it.
         unsafe { libc::atexit(at_exit) };
     });
+}
+
+#[cfg(test)]
+mod fork_tests {
+    use super::*;
+
+    /// A child forked while another thread held the list of started children (starting or
+    /// joining a `Process`) exits through `exit`, whose handler walks that list. Before the
+    /// list was per fork generation, the child hung in its `exit` (ended by its 10 s alarm).
+    #[test]
+    fn a_child_forked_while_the_children_list_is_held_can_exit() {
+        join_at_exit(); // the exit handler, as the first `Process` start registers it
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _g = live();
+            held_tx.send(()).unwrap();
+            let _ = go_rx.recv();
+        });
+        held_rx.recv().unwrap();
+        let status = zeroproc_testkit::fork_run(|| {
+            // SAFETY: alarm has no preconditions; then `exit` runs the exit handlers, ours
+            // among them, and ends the child.
+            unsafe {
+                libc::alarm(10);
+                libc::exit(0);
+            }
+        });
+        go_tx.send(()).unwrap();
+        holder.join().unwrap();
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child status {status:#x} (14 = SIGALRM: it hung)"
+        );
+    }
 }

@@ -10,13 +10,16 @@
 use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::sync::OnceLock;
+use zeroproc_shm::fork::ForkLocal;
 
 /// A spawn request: the command and where to send the child back.
 type Request = (Command, mpsc::SyncSender<std::io::Result<Child>>);
 
 /// The spawner thread's inbox; `None` if the thread could not be created (then the
-/// caller's thread spawns, as before).
-static SPAWNER: OnceLock<Option<mpsc::Sender<Request>>> = OnceLock::new();
+/// caller's thread spawns, as before). Per fork generation ([`ForkLocal`]): a forked child
+/// has no spawner thread, and its copy of the inbox led to its parent's: a `Process` it
+/// started from a thread other than its main one waited for ever for the answer.
+static SPAWNER: ForkLocal<OnceLock<Option<mpsc::Sender<Request>>>> = ForkLocal::new(OnceLock::new);
 
 /// Spawns `cmd` on a thread that ends only with the process: on the calling thread if it
 /// is the main thread (which lives as long as the process), else on a `zeroproc-spawner`
@@ -27,7 +30,7 @@ pub(super) fn spawn_for_life(mut cmd: Command) -> std::io::Result<Child> {
     if on_main {
         return cmd.spawn();
     }
-    let inbox = SPAWNER.get_or_init(|| {
+    let inbox = SPAWNER.get().get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Request>();
         std::thread::Builder::new()
             .name("zeroproc-spawner".into())

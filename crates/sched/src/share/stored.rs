@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use zeroproc_shm::fork::ForkLocal;
 use zeroproc_shm::{CreateError, Layout, Segment, SegmentBuilder, SegmentId};
 
 /// At the start of the data region.
@@ -107,11 +108,15 @@ impl Stored {
 
 /// The mappings of this process, by segment id text. An entry lives until its owner has
 /// released it and no handle of this process holds it (swept when another is attached).
-static CACHE: Mutex<Vec<(String, Arc<Stored>)>> = Mutex::new(Vec::new());
+/// Per fork generation ([`ForkLocal`]): a child forked while another thread attached a
+/// value waited for ever on its first one.
+#[allow(clippy::type_complexity)]
+static CACHE: ForkLocal<Mutex<Vec<(String, Arc<Stored>)>>> =
+    ForkLocal::new(|| Mutex::new(Vec::new()));
 
 /// This process's mapping of the stored value `id`, attached on first use.
 pub(crate) fn attach(id: &str) -> Result<Arc<Stored>, String> {
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cache = CACHE.get().lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, s)) = cache.iter().find(|(k, _)| k == id) {
         return Ok(s.clone());
     }
@@ -125,5 +130,40 @@ pub(crate) fn attach(id: &str) -> Result<Arc<Stored>, String> {
 /// How many stored values this process has mapped (for tests).
 #[cfg(test)]
 pub(crate) fn cached() -> usize {
-    CACHE.lock().unwrap_or_else(|e| e.into_inner()).len()
+    CACHE.get().lock().unwrap_or_else(|e| e.into_inner()).len()
+}
+
+#[cfg(test)]
+mod fork_tests {
+    use super::*;
+
+    /// A child forked while another thread attached a stored value (the cache was locked)
+    /// attaches one, as a job forked by a worker that receives a shared value does. Before
+    /// the cache was per fork generation it waited for ever (ended by its 10 s alarm).
+    #[test]
+    fn a_child_forked_while_the_stored_cache_is_held_attaches_values() {
+        let s = Stored::create(&[0u8; 16], 7).unwrap();
+        let id = s.seg.id().to_string();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _g = CACHE.get().lock().unwrap();
+            held_tx.send(()).unwrap();
+            let _ = go_rx.recv();
+        });
+        held_rx.recv().unwrap();
+        let status = zeroproc_testkit::fork_run(|| {
+            // SAFETY: alarm has no preconditions; a hung child dies of SIGALRM.
+            unsafe { libc::alarm(10) };
+            let ok = attach(&id).is_ok_and(|a| a.type_hash == 7);
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        });
+        go_tx.send(()).unwrap();
+        holder.join().unwrap();
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child status {status:#x} (14 = SIGALRM: it hung)"
+        );
+    }
 }

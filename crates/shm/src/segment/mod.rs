@@ -33,6 +33,9 @@ mod os;
 mod reuse;
 mod view;
 
+#[cfg(test)]
+mod fork_tests;
+
 pub use addr::AddressSpace;
 pub use error::{AttachError, CreateError};
 pub use grow::GrowError;
@@ -552,7 +555,13 @@ impl Drop for Segment {
         // reference derived from it outlives `self` (they borrow `self`).
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
         if let Some(p) = self.unlink_on_drop.take() {
-            os::unlink_named(&p);
+            // Only in the creating process: a forked child's copy of the segment dropped
+            // (the child returned from the scope holding it) unlinked the file from under
+            // its parent. An explicit `unlink` in the child still unlinks.
+            let name = p.file_name().and_then(|n| n.to_str());
+            if name.and_then(os::creator_of) == Some(crate::process::current_pid()) {
+                os::unlink_named(&p);
+            }
         }
     }
 }

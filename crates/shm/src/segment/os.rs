@@ -2,6 +2,7 @@
 //! mapping, random tokens, and cleanup of named segments left by dead creators.
 
 use super::CreateError;
+use crate::fork::ForkLocal;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -135,10 +136,13 @@ pub(crate) fn mem_available() -> u64 {
 /// Which levels have a limit is found once per process (a segment creation must stay
 /// cheap: reading every level's files each time tripled its cost); a limit set later on
 /// a level that had none then is not seen. Each call reads the limited levels' usage.
+/// Found again in a forked child ([`ForkLocal`]): one forked while another thread was
+/// finding them waited for ever on its first segment.
 fn cgroup_available() -> Option<u64> {
-    static LIMITED: std::sync::OnceLock<Vec<CgroupLevel>> = std::sync::OnceLock::new();
+    static LIMITED: ForkLocal<std::sync::OnceLock<Vec<CgroupLevel>>> =
+        ForkLocal::new(std::sync::OnceLock::new);
     let mut best: Option<u64> = None;
-    for level in LIMITED.get_or_init(limited_cgroup_levels) {
+    for level in LIMITED.get().get_or_init(limited_cgroup_levels) {
         let read = |name: &str| std::fs::read_to_string(level.dir.join(name)).ok();
         let num = |v: Option<String>| v.and_then(|v| v.trim().parse::<u64>().ok());
         let Some(limit) = num(read(level.files[0])) else { continue };
@@ -280,10 +284,14 @@ pub(crate) fn populate_write(p: *mut u8, len: usize) -> io::Result<()> {
 
 // ---- named segments: unlink at exit, sweep after dead creators ----
 
-static NAMED: Mutex<Vec<CString>> = Mutex::new(Vec::new());
+/// The named segments this process created and has not unlinked. Per fork generation
+/// ([`ForkLocal`]): a child forked while another thread registered one got the list locked
+/// for ever (its first named segment, and its `exit`, hung), and a child that exited
+/// normally unlinked its parent's segments from under it.
+pub(super) static NAMED: ForkLocal<Mutex<Vec<CString>>> = ForkLocal::new(|| Mutex::new(Vec::new()));
 
 extern "C" fn unlink_all_at_exit() {
-    if let Ok(mut v) = NAMED.lock() {
+    if let Ok(mut v) = NAMED.get().lock() {
         for p in v.drain(..) {
             // SAFETY: `p` is a valid C string.
             unsafe { libc::unlink(p.as_ptr()) };
@@ -298,13 +306,13 @@ pub(crate) fn register_named(path: &Path) {
         // SAFETY: registers a plain extern "C" fn with no captured state.
         unsafe { libc::atexit(unlink_all_at_exit) };
     });
-    NAMED.lock().unwrap_or_else(|e| e.into_inner()).push(cpath(path));
+    NAMED.get().lock().unwrap_or_else(|e| e.into_inner()).push(cpath(path));
 }
 
 /// Unlinks a named segment now and forgets it.
 pub(crate) fn unlink_named(path: &Path) {
     let c = cpath(path);
-    let mut v = NAMED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut v = NAMED.get().lock().unwrap_or_else(|e| e.into_inner());
     v.retain(|p| p != &c);
     // SAFETY: `c` is a valid C string.
     unsafe { libc::unlink(c.as_ptr()) };
@@ -312,6 +320,12 @@ pub(crate) fn unlink_named(path: &Path) {
 
 /// File-name prefix of named segments: `zeroproc-<creator pid>-<random>`.
 pub(crate) const NAME_PREFIX: &str = "zeroproc-";
+
+/// The creator's pid in a named segment's file name (`zeroproc-<pid>-<random>`).
+pub(crate) fn creator_of(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix(NAME_PREFIX)?;
+    rest.split('-').next()?.parse::<u32>().ok()
+}
 
 /// Removes `zeroproc-<pid>-*` files in `dir` whose creator pid no longer exists: what a
 /// SIGKILLed creator could not clean up itself. Returns how many were removed.
@@ -321,10 +335,7 @@ pub fn sweep_stale(dir: &Path) -> usize {
     for e in rd.flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(rest) = name.strip_prefix(NAME_PREFIX) else { continue };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
+        let Some(pid) = creator_of(name) else { continue };
         if !crate::process::is_alive(pid) && std::fs::remove_file(e.path()).is_ok() {
             n += 1;
         }

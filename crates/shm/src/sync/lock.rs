@@ -350,9 +350,22 @@ impl Lock {
         }
     }
 
-    /// Releases the lock held by this process.
+    /// Releases the lock held by this process; does nothing if another process holds it.
+    ///
+    /// That other process is the parent of a child forked while it held the lock, dropping
+    /// its copy of the parent's guard (it returned from the scope holding it): the lock is
+    /// owned by a process, and that process still holds it. Before, the drop released it
+    /// under the parent's feet, letting a third process into the section the parent was
+    /// still in. **Differs** from CPython, whose `multiprocessing.Lock` has no owner: a
+    /// forked child's `release()` (or the end of its `with` block) releases the parent's
+    /// lock (measured, 3.11); see docs/python-mapping.md.
     #[inline]
     pub(super) fn release(&self) {
+        // Only the owner can change the word's owner part (others set WAITERS at most, or
+        // take over a dead owner's, and we are alive), so a check before the swap holds.
+        if self.owner_word() != owner::my_owner() {
+            return;
+        }
         // Release: pairs with the Acquire CAS of the next owner in `acquire`/`try_acquire`.
         let prev = self.word.swap(0, Ordering::Release);
         debug_assert_eq!(low(prev) & PID_MASK, owner::my_pid(), "released a lock we do not own");

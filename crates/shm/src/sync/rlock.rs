@@ -218,6 +218,11 @@ impl RLock {
 
     #[inline]
     fn exit(&self) {
+        // A forked child's copy of its parent's guard (see `Lock::release`): the lock, and
+        // its shared depth, are the parent's.
+        if !self.held_by_me() {
+            return;
+        }
         // Relaxed: only the owning thread touches `count`.
         let c = self.count.load(Ordering::Relaxed);
         debug_assert!(c > 0, "RLock released more often than acquired");
