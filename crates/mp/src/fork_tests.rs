@@ -3,34 +3,11 @@
 //! itself, or by SIGALRM after 10 s: a hang is a failure.
 
 use crate::{Queue, SharedArray, SharedDict};
-use std::sync::mpsc;
-
-/// Runs `child` in a process forked while another thread holds what `hold` returns;
-/// returns the child's wait status.
-fn fork_while_held<G: 'static>(hold: fn() -> G, child: impl FnOnce() -> bool) -> i32 {
-    let (held_tx, held_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let _g = hold();
-        held_tx.send(()).unwrap();
-        let _ = go_rx.recv();
-    });
-    held_rx.recv().unwrap();
-    let status = zeroproc_testkit::fork_run(|| {
-        // SAFETY: alarm has no preconditions; a hung child dies of SIGALRM.
-        unsafe { libc::alarm(10) };
-        let ok = child();
-        // SAFETY: ends the child at once.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    });
-    go_tx.send(()).unwrap();
-    holder.join().unwrap();
-    status
-}
+use zeroproc_testkit::fork_while_held;
 
 fn assert_exited_0(status: i32, what: &str) {
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        zeroproc_testkit::exited_0(status),
         "{what}: child status {status:#x} (14 = SIGALRM: it hung)"
     );
 }

@@ -6,7 +6,6 @@
 //!
 //! The case runs this binary again on one hidden test and reads its standard error.
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,13 +47,7 @@ fn inner_callbacks_panic() {
 
 #[test]
 fn a_panicking_callback_is_named_on_stderr() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "inner_callbacks_panic", "-q", "--nocapture"])
-        .env(INNER_ENV, "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let out = zeroproc_testkit::rerun_test("inner_callbacks_panic", INNER_ENV);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "the inner test passes: {err}");
     assert!(err.contains("inner: done"), "{err}");

@@ -7,7 +7,6 @@
 //!
 //! The case runs this binary again on one hidden test and reads its standard error.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use zeroproc_sched::Pool;
 
@@ -48,13 +47,7 @@ fn inner_shutdown_waits_for_a_stopped_worker() {
 
 #[test]
 fn a_shutdown_waiting_for_a_stopped_worker_says_so() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "inner_shutdown_waits_for_a_stopped_worker", "-q", "--nocapture"])
-        .env(INNER_ENV, "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let out = zeroproc_testkit::rerun_test("inner_shutdown_waits_for_a_stopped_worker", INNER_ENV);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "the inner test passes: {err}");
     let pid = err

@@ -240,3 +240,48 @@ pub fn fork_run(child: impl FnOnce()) -> i32 {
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
     status
 }
+
+/// Runs `child` in a process forked (by [`fork_run`]) while another thread holds what
+/// `hold` returns — the thread takes it, then the fork happens, then the thread lets it
+/// go — and returns the child's wait status. The child ends with `_exit(0)` if `child`
+/// says true (`_exit(1)` if false), or by SIGALRM after 10 s: a hang is a failure (status
+/// 14, [`exited_0`] false). For state a forked child must not inherit locked.
+pub fn fork_while_held<G: 'static>(hold: fn() -> G, child: impl FnOnce() -> bool) -> i32 {
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _g = hold();
+        held_tx.send(()).unwrap();
+        let _ = go_rx.recv();
+    });
+    held_rx.recv().unwrap();
+    let status = fork_run(|| {
+        // SAFETY: alarm has no preconditions; a hung child dies of SIGALRM.
+        unsafe { libc::alarm(10) };
+        let ok = child();
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    });
+    go_tx.send(()).unwrap();
+    holder.join().unwrap();
+    status
+}
+
+/// Whether a wait status says the process exited with code 0.
+pub fn exited_0(status: i32) -> bool {
+    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+}
+
+/// Runs test `name` of the running test binary again, alone (`--exact`, `--nocapture`),
+/// in a child process with the environment variable `marker` set (the inner test returns
+/// at once without it), and returns its output: standard error piped, standard output
+/// discarded. For a behaviour seen only on standard error or at a process's end.
+pub fn rerun_test(name: &str, marker: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "-q", "--nocapture"])
+        .env(marker, "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}

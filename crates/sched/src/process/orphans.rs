@@ -249,26 +249,11 @@ mod fork_tests {
     #[test]
     fn a_child_forked_while_the_children_list_is_held_can_exit() {
         join_at_exit(); // the exit handler, as the first `Process` start registers it
-        let (held_tx, held_rx) = std::sync::mpsc::channel();
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let holder = std::thread::spawn(move || {
-            let _g = live();
-            held_tx.send(()).unwrap();
-            let _ = go_rx.recv();
-        });
-        held_rx.recv().unwrap();
-        let status = zeroproc_testkit::fork_run(|| {
-            // SAFETY: alarm has no preconditions; then `exit` runs the exit handlers, ours
-            // among them, and ends the child.
-            unsafe {
-                libc::alarm(10);
-                libc::exit(0);
-            }
-        });
-        go_tx.send(()).unwrap();
-        holder.join().unwrap();
+                        // `exit` runs the exit handlers, ours among them, and ends the child.
+                        // SAFETY: exit has no preconditions.
+        let status = zeroproc_testkit::fork_while_held(live, || unsafe { libc::exit(0) });
         assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            zeroproc_testkit::exited_0(status),
             "child status {status:#x} (14 = SIGALRM: it hung)"
         );
     }

@@ -1,35 +1,7 @@
 //! Named segments in a child forked by `libc::fork` (see `crate::fork`).
 
 use super::*;
-use std::sync::mpsc;
-
-/// Runs `child` in a process forked while another thread holds what `hold` returns (the
-/// thread takes it, then the fork happens, then the thread lets go); returns the child's
-/// wait status. The child ends itself, or by SIGALRM after 10 s: a hang is a failure.
-fn fork_while_held<G: 'static>(hold: fn() -> G, child: impl FnOnce() -> bool) -> i32 {
-    let (held_tx, held_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let _g = hold();
-        held_tx.send(()).unwrap();
-        let _ = go_rx.recv();
-    });
-    held_rx.recv().unwrap();
-    let status = zeroproc_testkit::fork_run(|| {
-        // SAFETY: alarm has no preconditions; a hung child dies of SIGALRM.
-        unsafe { libc::alarm(10) };
-        let ok = child();
-        // SAFETY: ends the child at once.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    });
-    go_tx.send(()).unwrap();
-    holder.join().unwrap();
-    status
-}
-
-fn exited_0(status: i32) -> bool {
-    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
-}
+use zeroproc_testkit::{exited_0, fork_while_held};
 
 fn named() -> SegmentBuilder {
     SegmentBuilder::new(Layout::new("fork-named", 1), 4096)

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use zeroproc_mp::shared::{ArrayHandle, ChunkGuard, ChunkMut, Pod, RowBand};
+use zeroproc_mp::shared::{ArrayHandle, ChunkGuard, ChunkMut, Pod, ReadGuard, RowBand};
 
 /// The kernel `K` (a fn item or a closure that captures nothing), made from its type.
 ///
@@ -95,6 +95,21 @@ where
     run_parts(&mut g, start, len, |p, r| kernel::<K>()(p, r))
 }
 
+/// Reads the input `x` and claims chunk `c` of the output; an input shorter than the
+/// chunk's range gives the claim back (not DONE: nothing was computed).
+fn read_and_claim<T: Pod, U: Pod>(
+    x: &ArrayHandle<U>,
+    c: &ChunkMut<T>,
+) -> Result<(ReadGuard<U>, ChunkGuard<T>), Failed> {
+    let x = x.read().map_err(Failed::setup)?;
+    let g = c.write().map_err(Failed::setup)?;
+    if x.get(g.range()).is_none() {
+        g.unclaim();
+        return Err(Failed::setup("the input is shorter than the output"));
+    }
+    Ok((x, g))
+}
+
 /// Claims chunk `c` and runs `K` on each `len`-element part and the same range of the
 /// input `x`.
 pub(super) fn zip<T, U, K>((c, x, len): (ChunkMut<T>, ArrayHandle<U>, u64)) -> Outcome
@@ -103,12 +118,7 @@ where
     U: Pod,
     K: Fn(&mut [T], &[U]) + Copy + 'static,
 {
-    let x = x.read().map_err(Failed::setup)?;
-    let mut g = c.write().map_err(Failed::setup)?;
-    if x.get(g.range()).is_none() {
-        g.unclaim(); // not DONE: nothing was computed
-        return Err(Failed::setup("the input is shorter than the output"));
-    }
+    let (x, mut g) = read_and_claim(&x, &c)?;
     let start = g.range().start;
     run_parts(&mut g, start, len, |p, r| kernel::<K>()(p, &x[r]))
 }
@@ -177,12 +187,7 @@ where
     U: Pod,
     K: Fn(&mut [T], &[U], &P) + Copy + 'static,
 {
-    let x = x.read().map_err(Failed::setup)?;
-    let mut g = c.write().map_err(Failed::setup)?;
-    if x.get(g.range()).is_none() {
-        g.unclaim(); // not DONE: nothing was computed
-        return Err(Failed::setup("the input is shorter than the output"));
-    }
+    let (x, mut g) = read_and_claim(&x, &c)?;
     let start = g.range().start;
     run_parts(&mut g, start, len, |part, r| kernel::<K>()(part, &x[r], &p))
 }
