@@ -1,6 +1,8 @@
 //! Giving a burst's spill memory back: once no job has been in flight for [`QUIET`], the
 //! supervisor releases the pages of the spill heap's large free blocks
-//! (`Heap::release_free_pages`), once per quiet period. Without it a pool that once
+//! (`Heap::release_free_pages`) and of the room past its bump pointer that its first
+//! length and its growths reserved (`Heap::release_tail_pages`), once per quiet period,
+//! holding the pool's lock. Without it a pool that once
 //! carried a 300 MiB argument kept 300 MiB of shared memory resident until it was dropped
 //! (the heap grows on demand and never shrinks; its blocks are reused, not unmapped).
 
@@ -28,13 +30,13 @@ impl SpillTrim {
     pub(crate) fn tick(&mut self, shared: &Shared) {
         let Some(heap) = shared.spill.existing() else { return };
         // Busy if jobs are owed, or if the lock is taken (a submitter or drainer is at
-        // work): checked again at the next tick.
-        let busy = shared.core.try_lock().map_or(true, |c| c.owed() > 0);
-        if busy {
+        // work): checked again at the next tick. The lock is kept for the release (below).
+        let core = shared.core.try_lock().ok().filter(|c| c.owed() == 0);
+        let Some(_core) = core else {
             self.quiet_since = None;
             self.done = false;
             return;
-        }
+        };
         let since = *self.quiet_since.get_or_insert_with(Instant::now);
         if self.done || since.elapsed() < QUIET {
             return;
@@ -47,6 +49,11 @@ impl SpillTrim {
             // before the second.
             shared.spill_trims.fetch_add(1, Ordering::SeqCst);
             h.release_free_pages(MIN_BLOCK);
+            // SAFETY: no process carves from the heap meanwhile: every argument is placed
+            // under the pool's lock, which `_core` holds, and no job is in flight
+            // (`owed() == 0` under that lock), so no worker is writing a result; a job
+            // placed after the lock is released carves afterwards.
+            unsafe { h.release_tail_pages() };
             shared.spill_trims.fetch_add(1, Ordering::SeqCst);
         }
     }
