@@ -100,7 +100,11 @@ fn a_controller_without_stdio_keeps_its_segments_off_descriptors_0_to_2() {
         std::process::exit(0);
     }
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "a_controller_without_stdio_keeps_its_segments_off_descriptors_0_to_2", "--nocapture"])
+        .args([
+            "--exact",
+            "a_controller_without_stdio_keeps_its_segments_off_descriptors_0_to_2",
+            "--nocapture",
+        ])
         .env(CHILD, "1")
         .status()
         .unwrap();
