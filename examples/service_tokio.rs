@@ -39,6 +39,19 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst); // async-signal-safe: one atomic store
 }
 
+/// Run in each worker before its first job (`PoolBuilder::initializer`): a service manager
+/// stopping the service (systemd's default `KillMode=control-group`, `kill -TERM -PGID`)
+/// sends SIGTERM to every process of it, workers included, whose running jobs would fail
+/// with `WorkerDied { signal: Some(15) }`. With a do-nothing handler they finish while the
+/// service shuts down; `terminate`, time limits and the service's own death still end the
+/// workers (SIGKILL). A handler rather than `SIG_IGN`: programs a job executes get the
+/// default action back.
+fn leave_sigterm_to_the_service() {
+    extern "C" fn nothing(_: libc::c_int) {}
+    // SAFETY: installs a handler that does nothing (async-signal-safe).
+    unsafe { libc::signal(libc::SIGTERM, nothing as *const () as libc::sighandler_t) };
+}
+
 /// A request as the service answers it: an HTTP-like status and a body.
 async fn serve(pool: &Pool, n: u64) -> (u16, String) {
     // The job's own limit: past 200 ms its worker is killed and replaced (`TimeLimit`).
@@ -66,7 +79,8 @@ fn main() {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
     }
-    let pool = Arc::new(Pool::builder().cancel_on_drop(true).build().expect("pool"));
+    let pool = Pool::builder().cancel_on_drop(true).initializer(leave_sigterm_to_the_service);
+    let pool = Arc::new(pool.build().expect("pool"));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_time().build().unwrap();
     rt.block_on(async {
         // 64 clients at once, 40 requests each.
