@@ -79,15 +79,21 @@ impl Heap<'_> {
 
     /// Releases the memory pages of the room no block was carved from yet — between the
     /// bump pointer and the region's end (`madvise(MADV_REMOVE)`, as
-    /// [`release_free_pages`](Self::release_free_pages) does for free blocks) — and returns
-    /// how many bytes were released. That room is reserved when the heap is made or grows
-    /// (`fallocate`: a growable heap's whole first length, then each growth), so without
-    /// this a heap keeps its first length (and the untouched part of every growth) in the
-    /// system's shared memory (`Shmem` in `/proc/meminfo`, charged to a memory cgroup) for
-    /// its life, though no process maps those pages and no RSS shows them. A later carve
-    /// into released room gets zeroed pages, faulted in as it writes them (from the
-    /// system's memory for a memfd-backed heap; a heap in a size-limited tmpfs file could
-    /// meet SIGBUS there, as after `release_free_pages`).
+    /// [`release_free_pages`](Self::release_free_pages) does for free blocks) — at most
+    /// `max` bytes of it per call, from `end` (a region offset; the region's length for
+    /// the first call) down. Returns where the next call continues (`Some(end)`), or
+    /// `None` once it reached the bump pointer. In steps, so a caller that must hold off
+    /// allocations meanwhile holds them off a bounded time (MADV_REMOVE takes about
+    /// 0.2 ms per MiB of pages in memory, 2026-12-07).
+    ///
+    /// That room is reserved when the heap is made or grows (`fallocate`: a growable
+    /// heap's whole first length, then each growth), so without this a heap keeps its
+    /// first length (and the untouched part of every growth) in the system's shared memory
+    /// (`Shmem` in `/proc/meminfo`, charged to a memory cgroup) for its life, though no
+    /// process maps those pages and no RSS shows them. A later carve into released room
+    /// gets zeroed pages, faulted in as it writes them (from the system's memory for a
+    /// memfd-backed heap; a heap in a size-limited tmpfs file could meet SIGBUS there, as
+    /// after `release_free_pages`).
     ///
     /// # Safety
     ///
@@ -103,41 +109,45 @@ impl Heap<'_> {
     /// let seg = Segment::create(Layout::new("doc-heap-tail", 1), 8 << 20).unwrap();
     /// let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 8 << 20).unwrap();
     /// let small = heap.alloc(100, 16).unwrap();
-    /// // SAFETY: no other thread or process uses this heap.
-    /// assert!(unsafe { heap.release_tail_pages() } >= (8 << 20) - 8192);
+    /// let mut end = Some(heap.region_len());
+    /// let mut steps = 0;
+    /// while let Some(e) = end {
+    ///     // SAFETY: no other thread or process uses this heap.
+    ///     end = unsafe { heap.release_tail_pages(e, 1 << 20) };
+    ///     steps += 1;
+    /// }
+    /// assert_eq!(steps, 8); // 1 MiB at a time
     /// let big = heap.alloc(4 << 20, 16).unwrap(); // carved from the released room
     /// heap.free(big).unwrap();
     /// heap.free(small).unwrap();
     /// # heap.check().unwrap();
     /// ```
-    pub unsafe fn release_tail_pages(&self) -> u64 {
+    pub unsafe fn release_tail_pages(&self, end: u64, max: u64) -> Option<u64> {
         // Acquire: the carves before this call reached the caller through its own
         // synchronisation (the pool drained their jobs' completions), so this load sees
         // the bump past every block carved; none moves it during the call (the caller's
         // guarantee). `region_len` reads the length with Acquire, pairing with a grow's
         // Release publish: the range below it is reserved.
         let bump = self.header().bump.load(Acquire);
-        let len = self.region_len();
-        let lo = (self.region_off + bump).next_multiple_of(PAGE);
-        let hi = (self.region_off + len) / PAGE * PAGE;
+        // Whole pages, in segment offsets: the region starts `region_off` into a
+        // page-aligned mapping. Each step ends where the last began (page-aligned).
+        let floor = (self.region_off + bump).next_multiple_of(PAGE);
+        let hi = (self.region_off + end.min(self.region_len())) / PAGE * PAGE;
+        let lo = hi.saturating_sub(max.next_multiple_of(PAGE).max(PAGE)).max(floor);
         if hi <= lo {
-            return 0;
+            return None;
         }
-        let len = (hi - lo) as usize;
-        // SAFETY: `region_off + bump <= lo < hi <= region_off + len`, inside the region of
-        // this process's mapping of the segment (the region's length `len` is backed, read
-        // with Acquire above); no block lies at or past the bump pointer, and the caller
-        // guarantees none is carved there during the call, so nothing of anyone's points
-        // into the range. MADV_REMOVE only drops the backing pages (later reads see zeroes).
-        let rc = unsafe {
+        // SAFETY: `region_off + bump <= floor <= lo < hi <= region_off + region_len()`
+        // (the length read with Acquire above: backed), so the range lies inside the
+        // region of this process's mapping of the segment. No block lies at or past the
+        // bump pointer, and the caller guarantees none is carved there during the call, so
+        // nothing of anyone's points into the range. MADV_REMOVE only drops the backing
+        // pages (later reads see zeroes); pages it could not drop stay as they were.
+        unsafe {
             let p = self.region.as_ptr().add((lo - self.region_off) as usize);
-            libc::madvise(p.cast(), len, libc::MADV_REMOVE)
-        };
-        if rc == 0 {
-            len as u64
-        } else {
-            0
+            libc::madvise(p.cast(), (hi - lo) as usize, libc::MADV_REMOVE);
         }
+        (lo > floor).then_some(lo - self.region_off)
     }
 
     /// A number that changes whenever a block of at least `min_block` bytes is allocated,
