@@ -49,6 +49,15 @@ const STALL: Duration = Duration::from_micros(50);
 /// stuck), short enough that a job behind a hung one waits about a millisecond.
 const LONG_JOB: Duration = Duration::from_millis(1);
 
+/// How long the queue of a worker that retires (`max_jobs_per_worker` reached) waits for
+/// its replacement before it moves like a stuck worker's. A replacement starts in a few
+/// milliseconds (tens on a loaded host: with 20 ms, queues still moved in some rounds at a
+/// load average of 3 on 2 vCPUs); moving the queue at once sent its jobs to the ends of the
+/// other workers' queues — with `max_jobs_per_worker(1)` every queued job moved at every retirement, and
+/// of 200 jobs submitted at once one was overtaken by 143–173 later ones (svc32 round;
+/// `tests/retire_order.rs`). A slow start (a long initializer) still moves the queue.
+const RESTART_GRACE: Duration = Duration::from_millis(100);
+
 /// Off a worker in one job, jobs move to a worker that holds jobs of its own only once
 /// that job has run this long. A worker can lose its CPU in the middle of a short job for
 /// a few time slices (tens of ms under load): emptying its queue into a busy worker then
@@ -272,6 +281,9 @@ impl Core {
         if !self.suspect(v, now, thorough) {
             return false;
         }
+        if self.awaits_replacement(shared, v, now) {
+            return false;
+        }
         let s = &self.slots[v];
         if s.child.is_none() || s.stuck {
             return true; // dead and reaped (being restarted), or judged already
@@ -303,6 +315,23 @@ impl Core {
         };
         self.slots[v].stuck = verdict;
         verdict
+    }
+
+    /// Whether worker `v` is being replaced after retiring (`max_jobs_per_worker`) since
+    /// less than [`RESTART_GRACE`]: its queue waits for the replacement. Notes when the
+    /// retirement was first seen, and forgets it once a worker of the slot is ready.
+    fn awaits_replacement(&mut self, shared: &Shared, v: usize, now: Instant) -> bool {
+        let s = &mut self.slots[v];
+        // Acquire: pairs with the worker's Release stores of READY and RETIRING.
+        let word = shared.control(v).state.load(Ordering::Acquire);
+        if s.child.is_some() && word == state::READY {
+            s.retiring_since = None;
+            return false;
+        }
+        if s.child.is_some() && word == state::RETIRING && s.retiring_since.is_none() {
+            s.retiring_since = Some(now);
+        }
+        s.retiring_since.is_some_and(|t| now.saturating_duration_since(t) < RESTART_GRACE)
     }
 
     /// Moves stuck worker `v`'s unstarted jobs, oldest first, to the ends of the rings of

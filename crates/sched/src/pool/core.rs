@@ -188,6 +188,10 @@ pub(crate) struct Slot {
     pub respawns: u64,
     /// Jobs moved off this worker to other ones (`balance.rs`).
     pub moved_away: u64,
+    /// When a look of `balance.rs` first saw this worker retiring (`max_jobs_per_worker`
+    /// reached): its queue waits a short grace for the replacement instead of moving.
+    /// Cleared once a worker of the slot is ready again.
+    pub retiring_since: Option<Instant>,
     /// Consecutive incarnations that died before their handshake.
     pub failed_starts: u32,
     /// Given up on (repeated start failures, or a ring found corrupt): no jobs are
@@ -228,6 +232,7 @@ impl Slot {
             asked_exit: None,
             respawns: 0,
             moved_away: 0,
+            retiring_since: None,
             failed_starts: 0,
             broken: false,
             retired: None,

@@ -592,6 +592,10 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     // A retiring worker had started (and served its quota), whether it exited or was
     // killed lingering in `exit`.
     let started = word == state::READY || word == state::RETIRING;
+    if word == state::RETIRING && slot.retiring_since.is_none() {
+        // Its queue waits a moment for the replacement (`balance.rs`, RESTART_GRACE).
+        slot.retiring_since = Some(Instant::now());
+    }
     slot.failed_starts = match (started, killed) {
         (true, _) => 0,
         (false, true) => slot.failed_starts,

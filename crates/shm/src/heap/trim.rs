@@ -77,6 +77,79 @@ impl Heap<'_> {
         released
     }
 
+    /// Releases the memory pages of the room no block was carved from yet — between the
+    /// bump pointer and the region's end (`madvise(MADV_REMOVE)`, as
+    /// [`release_free_pages`](Self::release_free_pages) does for free blocks) — at most
+    /// `max` bytes of it per call, from `end` (a region offset; the region's length for
+    /// the first call) down. Returns where the next call continues (`Some(end)`), or
+    /// `None` once it reached the bump pointer. In steps, so a caller that must hold off
+    /// allocations meanwhile holds them off a bounded time (MADV_REMOVE takes about
+    /// 0.2 ms per MiB of pages in memory, 2026-12-07).
+    ///
+    /// That room is reserved when the heap is made or grows (`fallocate`: a growable
+    /// heap's whole first length, then each growth), so without this a heap keeps its
+    /// first length (and the untouched part of every growth) in the system's shared memory
+    /// (`Shmem` in `/proc/meminfo`, charged to a memory cgroup) for its life, though no
+    /// process maps those pages and no RSS shows them. A later carve into released room
+    /// gets zeroed pages, faulted in as it writes them (from the system's memory for a
+    /// memfd-backed heap; a heap in a size-limited tmpfs file could meet SIGBUS there, as
+    /// after `release_free_pages`).
+    ///
+    /// # Safety
+    ///
+    /// No process may carve a block from this heap while the call runs (an allocation that
+    /// finds its free list empty carves): a block carved meanwhile could lose what its
+    /// owner wrote into it before the pages went. The pool's supervisor calls it holding
+    /// the pool's lock, under which every argument is placed, with no job in flight (so no
+    /// worker writes a result).
+    ///
+    /// ```
+    /// # use zeroproc_shm::heap::Heap;
+    /// # use zeroproc_shm::{Layout, Offset, Segment, HEADER_SIZE};
+    /// let seg = Segment::create(Layout::new("doc-heap-tail", 1), 8 << 20).unwrap();
+    /// let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 8 << 20).unwrap();
+    /// let small = heap.alloc(100, 16).unwrap();
+    /// let mut end = Some(heap.region_len());
+    /// let mut steps = 0;
+    /// while let Some(e) = end {
+    ///     // SAFETY: no other thread or process uses this heap.
+    ///     end = unsafe { heap.release_tail_pages(e, 1 << 20) };
+    ///     steps += 1;
+    /// }
+    /// assert_eq!(steps, 8); // 1 MiB at a time
+    /// let big = heap.alloc(4 << 20, 16).unwrap(); // carved from the released room
+    /// heap.free(big).unwrap();
+    /// heap.free(small).unwrap();
+    /// # heap.check().unwrap();
+    /// ```
+    pub unsafe fn release_tail_pages(&self, end: u64, max: u64) -> Option<u64> {
+        // Acquire: the carves before this call reached the caller through its own
+        // synchronisation (the pool drained their jobs' completions), so this load sees
+        // the bump past every block carved; none moves it during the call (the caller's
+        // guarantee). `region_len` reads the length with Acquire, pairing with a grow's
+        // Release publish: the range below it is reserved.
+        let bump = self.header().bump.load(Acquire);
+        // Whole pages, in segment offsets: the region starts `region_off` into a
+        // page-aligned mapping. Each step ends where the last began (page-aligned).
+        let floor = (self.region_off + bump).next_multiple_of(PAGE);
+        let hi = (self.region_off + end.min(self.region_len())) / PAGE * PAGE;
+        let lo = hi.saturating_sub(max.next_multiple_of(PAGE).max(PAGE)).max(floor);
+        if hi <= lo {
+            return None;
+        }
+        // SAFETY: `region_off + bump <= floor <= lo < hi <= region_off + region_len()`
+        // (the length read with Acquire above: backed), so the range lies inside the
+        // region of this process's mapping of the segment. No block lies at or past the
+        // bump pointer, and the caller guarantees none is carved there during the call, so
+        // nothing of anyone's points into the range. MADV_REMOVE only drops the backing
+        // pages (later reads see zeroes); pages it could not drop stay as they were.
+        unsafe {
+            let p = self.region.as_ptr().add((lo - self.region_off) as usize);
+            libc::madvise(p.cast(), (hi - lo) as usize, libc::MADV_REMOVE);
+        }
+        (lo > floor).then_some(lo - self.region_off)
+    }
+
     /// A number that changes whenever a block of at least `min_block` bytes is allocated,
     /// freed or carved (any process), and stays the same while none is: the free-list
     /// heads of those classes (their tags move with every push and pop) and their carve

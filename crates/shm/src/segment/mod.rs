@@ -546,7 +546,8 @@ fn open_with(path: &Path, mode: libc::c_int) -> Result<OwnedFd, AttachError> {
         });
     }
     // SAFETY: freshly returned descriptor, owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    os::above_stdio(fd).map_err(|e| AttachError::Io("fcntl(F_DUPFD_CLOEXEC)", e))
 }
 
 impl Drop for Segment {

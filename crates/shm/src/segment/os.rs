@@ -48,6 +48,7 @@ pub(crate) fn memfd(name: &str) -> Result<OwnedFd, CreateError> {
     }
     // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = above_stdio(fd).map_err(|e| CreateError::Io("fcntl(F_DUPFD_CLOEXEC)", e))?;
     // A memfd is created 0777; make it 0600 like every other segment (attach checks it).
     // SAFETY: `fd` is a valid descriptor we own.
     if unsafe { libc::fchmod(fd.as_raw_fd(), 0o600) } != 0 {
@@ -70,7 +71,35 @@ pub(crate) fn open_excl(path: &Path) -> Result<OwnedFd, CreateError> {
         return Err(CreateError::Io("open(O_CREAT|O_EXCL)", last_err()));
     }
     // SAFETY: freshly returned descriptor, owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    above_stdio(fd).map_err(|e| CreateError::Io("fcntl(F_DUPFD_CLOEXEC)", e))
+}
+
+/// The lowest descriptor a segment may have: above stdin, stdout and stderr.
+pub(crate) const FIRST_SEGMENT_FD: libc::c_int = 3;
+
+/// `fd`, moved above the standard descriptors if it is one of 0, 1, 2.
+///
+/// A process that closed its stdout or stderr (a job tidying up, a daemon that closes
+/// them instead of pointing them at `/dev/null`) gets that number back from its next
+/// `open`: a segment there would take every `println!`/`eprintln!` — and a panic's
+/// message — as a write into its file at offset 0, over its header (found by svc32: a job
+/// closed fds 1 and 2, its worker then attached the spill heap as fd 1, and the next job's
+/// `println!` wrote over the heap's header: every later large payload of every worker
+/// failed with "spill heap: Foreign { magic: .. }" for the pool's life). The standard
+/// number is left closed, as the process had it.
+pub(crate) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() >= FIRST_SEGMENT_FD {
+        return Ok(fd);
+    }
+    // SAFETY: `fd` is a valid descriptor we own; F_DUPFD_CLOEXEC returns a new one (the
+    // lowest free at or above 3, close-on-exec like the original) or -1.
+    let moved = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, FIRST_SEGMENT_FD) };
+    if moved < 0 {
+        return Err(last_err());
+    }
+    // SAFETY: freshly returned descriptor, owned by nobody else. `fd` is closed on return.
+    Ok(unsafe { OwnedFd::from_raw_fd(moved) })
 }
 
 pub(crate) fn cpath(path: &Path) -> CString {
