@@ -105,7 +105,13 @@ pub fn run_callbacks<V>(v: Option<&V>, callbacks: &Mutex<Vec<DoneCallback<V>>>) 
 /// ```
 pub fn run_callback<V>(cb: impl FnOnce(&V), v: &V) {
     if crate::job::contain(|| cb(v)).is_none() {
-        eprintln!("{CALLBACK_PANICKED}");
+        // Not `eprintln!`: it panics when standard error is a broken pipe (the program
+        // piped into `head`), and that panic, outside the containment, unwound through
+        // the callback thread (the future was never marked done: `result()` waited for
+        // ever) or out of `add_done_callback` (`tests/callback_panic_named.rs`). The
+        // panic hook ignores such errors too.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "{CALLBACK_PANICKED}");
     }
 }
 
