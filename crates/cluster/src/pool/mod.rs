@@ -213,7 +213,12 @@ impl ClusterPool {
                     asked.push(t);
                 }
             }
-            self.shared.await_cancels(&asked, deadline);
+            // The time-out bounds a shutdown that waits (what the cancels leave pending
+            // is terminated after it). One that does not wait ignores it for the jobs, so
+            // it must not cut this wait either: the cancels would not be final when it
+            // returns (Python's `shutdown(wait=False, cancel_futures=True)` returns with
+            // them cancelled; `a_shutdown_without_wait_cancels_before_returning`).
+            self.shared.await_cancels(&asked, deadline.filter(|_| wait));
         }
         if !wait {
             return self.shared.owed() == 0;
