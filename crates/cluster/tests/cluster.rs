@@ -60,7 +60,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 45] = [
+    let checks: [Check; 46] = [
         ("a_build_names_the_nodes_that_do_not_answer", a_build_names_the_nodes_that_do_not_answer),
         (
             "cancel_and_terminate_return_while_a_node_is_silent",
@@ -73,6 +73,10 @@ fn main() {
         (
             "a_timed_shutdown_keeps_its_time_while_nodes_are_frozen",
             a_timed_shutdown_keeps_its_time_while_nodes_are_frozen,
+        ),
+        (
+            "a_timed_shutdown_keeps_its_time_when_frozen_nodes_owe_nothing",
+            a_timed_shutdown_keeps_its_time_when_frozen_nodes_owe_nothing,
         ),
         (
             "a_shutdown_without_wait_cancels_before_returning",
@@ -1576,6 +1580,33 @@ fn a_timed_shutdown_keeps_its_time_while_nodes_are_frozen(launched: bool) {
     drop(pool);
     let next = ClusterPool::builder().workers_per_node(1).build().unwrap();
     assert_eq!(next.submit(square, 5).result(), Ok(25));
+}
+
+/// `shutdown_with(timeout(1 s))` while every node is frozen (SIGSTOP, the default answer
+/// waits) but owes no job: it returns within about its time-out + 2 s too, true (every job
+/// finished), as its documentation promises; resumed, the nodes serve the next pool.
+/// Before, the jobs being done, it waited the full 60 s for the nodes' answers to the
+/// pools' end (`end(SHUTDOWN, END_WAIT)`), whatever the time-out (measured: 60.0 s).
+fn a_timed_shutdown_keeps_its_time_when_frozen_nodes_owe_nothing(launched: bool) {
+    let Some((pool, agents)) = pool_and_agents(launched) else { return };
+    assert_eq!(pool.map(square, 0..8).map(Result::unwrap).sum::<u64>(), 140);
+    zeroproc_cluster::set_answer_wait(None);
+    signal_all(&agents, libc::SIGSTOP);
+    let t = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let how = Shutdown::new().timeout(Duration::from_secs(1));
+        let _ = tx.send((pool.shutdown_with(how), t.elapsed()));
+        pool
+    });
+    // Generous for a loaded host; the defect took 60 s.
+    let r = rx.recv_timeout(Duration::from_secs(20));
+    signal_all(&agents, libc::SIGCONT);
+    let (finished, took) = r.expect("shutdown_with(timeout(1 s)) took over 20 s");
+    assert!(finished, "every job had finished, yet the timed shutdown said not");
+    assert!(took < Duration::from_secs(15), "a timed shutdown of 1 s took {took:?}");
+    let next = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    assert_eq!(next.submit(square, 6).result(), Ok(36));
 }
 
 /// `shutdown_with(cancel_futures(true).timeout(d).wait(false))` (a `wait(false)` after the

@@ -232,7 +232,14 @@ impl ClusterPool {
             self.terminate_within(TIMED_END_WAIT);
             return false;
         }
-        self.end(op::SHUTDOWN, END_WAIT);
+        // A time-out bounds the end of the node pools too: with every job done, a frozen
+        // node held a `timeout(1 s)` shutdown for the full 60 s
+        // (`a_timed_shutdown_keeps_its_time_when_frozen_nodes_owe_nothing`). Such a node
+        // ends its pool when it reads the command, if it ever resumes.
+        let wait = deadline.map_or(END_WAIT, |d| {
+            (d.saturating_duration_since(Instant::now()) + TIMED_END_WAIT).min(END_WAIT)
+        });
+        self.end(op::SHUTDOWN, wait);
         true
     }
 
