@@ -146,3 +146,22 @@ fn a_panicking_callback_with_stderr_gone_is_still_contained() {
     assert!(out.contains("inner: done"), "the inner test did not finish ({status}): {out}");
     assert_eq!(status.code(), Some(0), "{out}");
 }
+
+/// Under a test harness that captures output (`cargo test` without `--nocapture`), the
+/// line naming the panic is captured with the test's output, as the panic hook's message
+/// is (both shown only if the test fails): written past the capture, it interleaved with
+/// the harness's report of passing tests.
+#[test]
+fn the_line_naming_the_panic_is_captured_with_the_test_output() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "inner_callbacks_panic", "-q"])
+        .env(INNER_ENV, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "the inner test passes: {o} {e}");
+    assert!(!e.contains("first callback's bug"), "the panic hook's message was not captured: {e}");
+    assert!(!e.contains(CALLBACK_PANICKED), "the line naming the panic escaped the capture: {e}");
+}
