@@ -192,7 +192,10 @@ impl ClusterPool {
     /// With `timeout(d)` it returns within about `d` + 2 s even while a node is frozen or
     /// unreachable: once `d` has passed it waits at most 2 s for the nodes' answers to its
     /// terminate, then fails the jobs of a node that did not answer with `Cancelled`
-    /// (named on stderr; the node kills them if it ever resumes).
+    /// (named on stderr; the node kills them if it ever resumes). Every job done in time,
+    /// it waits for the end of the node pools at most until `d` + 2 s (a silent node ends
+    /// its pool when it resumes). With `wait(false)` the time-out is ignored, and the
+    /// cancels of `cancel_futures(true)` are final when it returns, as without one.
     pub fn shutdown_with(&self, how: Shutdown) -> bool {
         let (wait, cancel_futures, timeout) = zeroproc_sched::raw::shutdown_options(&how);
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
