@@ -60,7 +60,7 @@ fn main() {
     }
     let launched = zeroproc_cluster::under_launcher();
     let t0 = Instant::now();
-    let checks: [Check; 44] = [
+    let checks: [Check; 46] = [
         ("a_build_names_the_nodes_that_do_not_answer", a_build_names_the_nodes_that_do_not_answer),
         (
             "cancel_and_terminate_return_while_a_node_is_silent",
@@ -73,6 +73,14 @@ fn main() {
         (
             "a_timed_shutdown_keeps_its_time_while_nodes_are_frozen",
             a_timed_shutdown_keeps_its_time_while_nodes_are_frozen,
+        ),
+        (
+            "a_timed_shutdown_keeps_its_time_when_frozen_nodes_owe_nothing",
+            a_timed_shutdown_keeps_its_time_when_frozen_nodes_owe_nothing,
+        ),
+        (
+            "a_shutdown_without_wait_cancels_before_returning",
+            a_shutdown_without_wait_cancels_before_returning,
         ),
         (
             "a_late_answer_is_not_taken_for_the_next_question",
@@ -1572,6 +1580,53 @@ fn a_timed_shutdown_keeps_its_time_while_nodes_are_frozen(launched: bool) {
     drop(pool);
     let next = ClusterPool::builder().workers_per_node(1).build().unwrap();
     assert_eq!(next.submit(square, 5).result(), Ok(25));
+}
+
+/// `shutdown_with(timeout(1 s))` while every node is frozen (SIGSTOP, the default answer
+/// waits) but owes no job: it returns within about its time-out + 2 s too, true (every job
+/// finished), as its documentation promises; resumed, the nodes serve the next pool.
+/// Before, the jobs being done, it waited the full 60 s for the nodes' answers to the
+/// pools' end (`end(SHUTDOWN, END_WAIT)`), whatever the time-out (measured: 60.0 s).
+fn a_timed_shutdown_keeps_its_time_when_frozen_nodes_owe_nothing(launched: bool) {
+    let Some((pool, agents)) = pool_and_agents(launched) else { return };
+    assert_eq!(pool.map(square, 0..8).map(Result::unwrap).sum::<u64>(), 140);
+    zeroproc_cluster::set_answer_wait(None);
+    signal_all(&agents, libc::SIGSTOP);
+    let t = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let how = Shutdown::new().timeout(Duration::from_secs(1));
+        let _ = tx.send((pool.shutdown_with(how), t.elapsed()));
+        pool
+    });
+    // Generous for a loaded host; the defect took 60 s.
+    let r = rx.recv_timeout(Duration::from_secs(20));
+    signal_all(&agents, libc::SIGCONT);
+    let (finished, took) = r.expect("shutdown_with(timeout(1 s)) took over 20 s");
+    assert!(finished, "every job had finished, yet the timed shutdown said not");
+    assert!(took < Duration::from_secs(15), "a timed shutdown of 1 s took {took:?}");
+    let next = ClusterPool::builder().workers_per_node(1).build().unwrap();
+    assert_eq!(next.submit(square, 6).result(), Ok(36));
+}
+
+/// `shutdown_with(cancel_futures(true).timeout(d).wait(false))` (a `wait(false)` after the
+/// `timeout`, which it overrides: nothing is waited for) cancels as Python's
+/// `shutdown(wait=False, cancel_futures=True)` does: every future it cancels is cancelled
+/// when it returns — the jobs the nodes hold included, as without the time-out. Before,
+/// the time-out (meant for the jobs) also cut the wait for the nodes' answers to the
+/// cancels: with `d` = 0 it returned with those futures pending (cancelled a moment later).
+fn a_shutdown_without_wait_cancels_before_returning(launched: bool) {
+    let Some((pool, _agents)) = pool_and_agents(launched) else { return };
+    let fs: Vec<_> = (0..40).map(|_| pool.submit(sleep_ms, 300)).collect();
+    std::thread::sleep(Duration::from_millis(200)); // the nodes hold their windows
+    let how = Shutdown::new().cancel_futures(true).timeout(Duration::ZERO).wait(false);
+    assert!(!pool.shutdown_with(how), "running jobs were left to finish");
+    let at_return: Vec<bool> = fs.iter().map(|f| f.cancelled()).collect();
+    drop(pool); // waits for the rest
+    let in_the_end: Vec<bool> = fs.iter().map(|f| f.cancelled()).collect();
+    let late: Vec<usize> = (0..fs.len()).filter(|&i| in_the_end[i] && !at_return[i]).collect();
+    assert!(late.is_empty(), "futures cancelled only after shutdown_with returned: {late:?}");
+    assert!(in_the_end.iter().any(|&c| c), "nothing was cancelled");
 }
 
 /// A node that answers a question (`stats`, `running`) after rank 0 stopped waiting (the

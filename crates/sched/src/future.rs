@@ -105,7 +105,12 @@ pub fn run_callbacks<V>(v: Option<&V>, callbacks: &Mutex<Vec<DoneCallback<V>>>) 
 /// ```
 pub fn run_callback<V>(cb: impl FnOnce(&V), v: &V) {
     if crate::job::contain(|| cb(v)).is_none() {
-        eprintln!("{CALLBACK_PANICKED}");
+        // Contained too: `eprintln!` panics when standard error is a broken pipe (the
+        // program piped into `head`), and that panic unwound through the callback thread
+        // (the future was never marked done: `result()` waited for ever) or out of
+        // `add_done_callback`. Still `eprintln!`, not a write to `io::stderr()`: a test
+        // harness captures it with the panic hook's message (`tests/callback_panic_named.rs`).
+        crate::job::contain(|| eprintln!("{CALLBACK_PANICKED}"));
     }
 }
 

@@ -60,3 +60,101 @@ fn a_panicking_callback_is_named_on_stderr() {
     }
     assert_eq!(err.matches(CALLBACK_PANICKED).count(), 2, "{err}");
 }
+
+/// Set in the binary run again with its standard error a pipe nobody reads.
+const DEAF_ENV: &str = "ZP_CALLBACK_PANIC_DEAF";
+
+#[test]
+fn inner_callbacks_panic_with_stderr_gone() {
+    if std::env::var_os(DEAF_ENV).is_none() {
+        return;
+    }
+    use std::io::Write;
+    let pool = Pool::builder().workers(1).build().unwrap();
+    // Pending: the callbacks run on the pool's callback thread.
+    let f = pool.submit(nap, 200);
+    f.add_done_callback(|_| panic!("first callback's bug"));
+    if !f.wait_timeout(Duration::from_secs(20)) {
+        // (Standard error is gone: the parent reads this.)
+        println!("inner: the pending future was not done 20 s after its panicking callback");
+        std::process::exit(3);
+    }
+    // Done: the callback runs at once in this thread, contained.
+    f.add_done_callback(|_| panic!("second callback's bug"));
+    assert_eq!(f.result(), Ok(200), "the outcome is not affected");
+    // And the callback thread still serves the pool's next future.
+    let g = pool.submit(nap, 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    g.add_done_callback(move |r| tx.send(r.clone()).unwrap());
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)), Ok(Ok(1)), "the next callback ran");
+    writeln!(std::io::stdout(), "inner: done").unwrap();
+}
+
+/// Naming the panic must not panic itself: with standard error a broken pipe (the program
+/// piped into `head`, its reader gone) `eprintln!` panics ("failed printing to stderr"),
+/// and that panic, outside the containment, unwound through the callback thread — the
+/// future was never marked done and `result()` waited for ever — and out of an
+/// `add_done_callback` on a done future into the caller.
+#[test]
+fn a_panicking_callback_with_stderr_gone_is_still_contained() {
+    let (mut child, read_end) = {
+        let mut fds = [0; 2];
+        // Close-on-exec: a read end inherited by the child would keep the pipe readable.
+        // SAFETY: pipe2(2) into a local array of two ints.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both fds were just created by pipe(2) and are owned here alone.
+        let (r, w) = unsafe {
+            use std::os::fd::FromRawFd;
+            (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1]))
+        };
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "inner_callbacks_panic_with_stderr_gone", "-q", "--nocapture"])
+            .env(DEAF_ENV, "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(w))
+            .spawn()
+            .unwrap();
+        (child, r)
+    };
+    drop(read_end); // the child's writes to stderr now fail with EPIPE
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child hung 60 s after a callback's panic with stderr gone");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = reader.join().unwrap();
+    assert!(out.contains("inner: done"), "the inner test did not finish ({status}): {out}");
+    assert_eq!(status.code(), Some(0), "{out}");
+}
+
+/// Under a test harness that captures output (`cargo test` without `--nocapture`), the
+/// line naming the panic is captured with the test's output, as the panic hook's message
+/// is (both shown only if the test fails): written past the capture, it interleaved with
+/// the harness's report of passing tests.
+#[test]
+fn the_line_naming_the_panic_is_captured_with_the_test_output() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "inner_callbacks_panic", "-q"])
+        .env(INNER_ENV, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "the inner test passes: {o} {e}");
+    assert!(!e.contains("first callback's bug"), "the panic hook's message was not captured: {e}");
+    assert!(!e.contains(CALLBACK_PANICKED), "the line naming the panic escaped the capture: {e}");
+}

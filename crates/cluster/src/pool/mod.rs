@@ -192,7 +192,10 @@ impl ClusterPool {
     /// With `timeout(d)` it returns within about `d` + 2 s even while a node is frozen or
     /// unreachable: once `d` has passed it waits at most 2 s for the nodes' answers to its
     /// terminate, then fails the jobs of a node that did not answer with `Cancelled`
-    /// (named on stderr; the node kills them if it ever resumes).
+    /// (named on stderr; the node kills them if it ever resumes). Every job done in time,
+    /// it waits for the end of the node pools at most until `d` + 2 s (a silent node ends
+    /// its pool when it resumes). With `wait(false)` the time-out is ignored, and the
+    /// cancels of `cancel_futures(true)` are final when it returns, as without one.
     pub fn shutdown_with(&self, how: Shutdown) -> bool {
         let (wait, cancel_futures, timeout) = zeroproc_sched::raw::shutdown_options(&how);
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
@@ -213,7 +216,12 @@ impl ClusterPool {
                     asked.push(t);
                 }
             }
-            self.shared.await_cancels(&asked, deadline);
+            // The time-out bounds a shutdown that waits (what the cancels leave pending
+            // is terminated after it). One that does not wait ignores it for the jobs, so
+            // it must not cut this wait either: the cancels would not be final when it
+            // returns (Python's `shutdown(wait=False, cancel_futures=True)` returns with
+            // them cancelled; `a_shutdown_without_wait_cancels_before_returning`).
+            self.shared.await_cancels(&asked, deadline.filter(|_| wait));
         }
         if !wait {
             return self.shared.owed() == 0;
@@ -227,7 +235,14 @@ impl ClusterPool {
             self.terminate_within(TIMED_END_WAIT);
             return false;
         }
-        self.end(op::SHUTDOWN, END_WAIT);
+        // A time-out bounds the end of the node pools too: with every job done, a frozen
+        // node held a `timeout(1 s)` shutdown for the full 60 s
+        // (`a_timed_shutdown_keeps_its_time_when_frozen_nodes_owe_nothing`). Such a node
+        // ends its pool when it reads the command, if it ever resumes.
+        let wait = deadline.map_or(END_WAIT, |d| {
+            (d.saturating_duration_since(Instant::now()) + TIMED_END_WAIT).min(END_WAIT)
+        });
+        self.end(op::SHUTDOWN, wait);
         true
     }
 
