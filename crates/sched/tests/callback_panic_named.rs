@@ -6,6 +6,7 @@
 //!
 //! The case runs this binary again on one hidden test and reads its standard error.
 
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
