@@ -131,7 +131,7 @@ impl Routes {
 }
 
 fn no_pool(m: &Received) {
-    eprintln!(
+    zeroproc_sched::note!(
         "zeroproc-cluster: a message (tag {}, {} bytes) from rank {} names no pool",
         m.tag,
         m.bytes.len(),

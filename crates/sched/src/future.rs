@@ -105,12 +105,12 @@ pub fn run_callbacks<V>(v: Option<&V>, callbacks: &Mutex<Vec<DoneCallback<V>>>) 
 /// ```
 pub fn run_callback<V>(cb: impl FnOnce(&V), v: &V) {
     if crate::job::contain(|| cb(v)).is_none() {
-        // Contained too: `eprintln!` panics when standard error is a broken pipe (the
-        // program piped into `head`), and that panic unwound through the callback thread
+        // `note!`, not `eprintln!`: that panics when standard error is a broken pipe (the
+        // program piped into `head`), and the panic unwound through the callback thread
         // (the future was never marked done: `result()` waited for ever) or out of
-        // `add_done_callback`. Still `eprintln!`, not a write to `io::stderr()`: a test
-        // harness captures it with the panic hook's message (`tests/callback_panic_named.rs`).
-        crate::job::contain(|| eprintln!("{CALLBACK_PANICKED}"));
+        // `add_done_callback`. Nor a write to `io::stderr()`: a test harness captures
+        // `note!` with the panic hook's message (`tests/callback_panic_named.rs`).
+        crate::note!("{CALLBACK_PANICKED}");
     }
 }
 

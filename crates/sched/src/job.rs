@@ -126,6 +126,29 @@ pub fn contain<T>(f: impl FnOnce() -> T) -> Option<T> {
     None
 }
 
+/// Writes a line to standard error as `eprintln!` does (captured by the test harness like
+/// it), but a write that fails — standard error closed, or a broken pipe (`prog 2>&1 |
+/// head` after `head` exits) — is dropped instead of panicking the thread: the
+/// supervisor, the callback thread and the cluster's progress thread must not die of a
+/// note (review32). Used through [`note!`](crate::note). (Public through
+/// [`raw`](crate::raw), for zeroproc-cluster.)
+///
+/// ```
+/// zeroproc_sched::raw::say(format_args!("a note: {}", 42));
+/// ```
+pub fn say(args: std::fmt::Arguments<'_>) {
+    contain(|| eprintln!("{args}"));
+}
+
+/// `eprintln!` that never panics: [`say`](crate::raw::say).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! note {
+    ($($t:tt)*) => {
+        $crate::raw::say(::std::format_args!($($t)*))
+    };
+}
+
 /// Decodes a `T` and calls its [`Run::run`](crate::Run::run) (a `Process` body).
 pub(crate) fn call_run<T: crate::Run>(ctx: &mut JobCtx<'_>) {
     let Some(obj) = read_args::<T>(ctx) else { return };

@@ -7,6 +7,7 @@
 //!
 //! The case runs this binary again on one hidden test and reads its standard error.
 
+use std::io::Write;
 use std::time::Duration;
 use zeroproc_sched::Pool;
 
@@ -42,7 +43,8 @@ fn inner_shutdown_waits_for_a_stopped_worker() {
     });
     pool.shutdown();
     assert_eq!(f.result(), Ok(3000), "the job finishes once its worker resumes");
-    eprintln!("inner: worker pid {pid}");
+    // Not `eprintln!`: it panics when standard error is a broken pipe (the test below).
+    let _ = writeln!(std::io::stderr(), "inner: worker pid {pid}");
 }
 
 #[test]
@@ -60,4 +62,36 @@ fn a_shutdown_waiting_for_a_stopped_worker_says_so() {
         .unwrap_or_else(|| panic!("no note in {err}"));
     assert!(note.contains(&format!("worker 0 (pid {pid}, 1 job, stopped")), "{note}");
     assert!(note.contains("SIGCONT") && note.contains("terminate()"), "{note}");
+}
+
+/// The same with standard error a broken pipe (`prog 2>&1 | head`, `head` gone): the
+/// note's write fails, and the shutdown must go on waiting and return. Before (found by
+/// review32), `eprintln!` panicked there: `shutdown()` (or the pool's drop, perhaps during
+/// an unwind: an abort) panicked out after 5 s — the inner test exited 101. The notes of
+/// the supervisor and callback threads and of the cluster's progress thread go through
+/// the same `note!` (a panic there killed the thread).
+#[test]
+fn a_shutdown_note_into_a_broken_pipe_does_not_stop_the_pool() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "inner_shutdown_waits_for_a_stopped_worker", "-q", "--nocapture"])
+        .env(INNER_ENV, "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the program hung after its shutdown note met a broken pipe");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "the inner test passes: {status:?}");
 }

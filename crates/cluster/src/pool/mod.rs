@@ -279,7 +279,7 @@ impl ClusterPool {
         let (n, ranks) = self.shared.fail_agents_jobs(&mut st, JobError::Cancelled);
         self.shared.unlock(st); // their callbacks
         if n > 0 {
-            eprintln!(
+            zeroproc_sched::note!(
                 "zeroproc-cluster: ranks {ranks:?} did not answer the pool's terminate; their \
                  {n} unfinished jobs fail with Cancelled"
             );

@@ -173,9 +173,10 @@ impl Shared {
                     }
                     n += 1; // someone waits for this: wake the waiters
                 }
-                _ => eprintln!(
+                _ => zeroproc_sched::note!(
                     "zeroproc-cluster: unexpected message tag {} from rank {}",
-                    m.tag, m.from
+                    m.tag,
+                    m.from
                 ),
             }
         }

@@ -78,7 +78,7 @@ impl Shared {
         });
         self.close_question(q);
         if answer.is_none() && launch::live() {
-            eprintln!(
+            zeroproc_sched::note!(
                 "zeroproc-cluster: rank {rank} did not answer whether job {token:#x} runs \
                  within {:?}; running() says false",
                 answer_wait()
@@ -130,7 +130,7 @@ impl Shared {
         if live && launch::live() && got.len() < agents.len() {
             let silent: Vec<usize> =
                 agents.iter().copied().filter(|r| !got.iter().any(|g| g.0 == *r)).collect();
-            eprintln!(
+            zeroproc_sched::note!(
                 "zeroproc-cluster: ranks {silent:?} did not answer stats within {:?}; their \
                  workers are left out",
                 answer_wait()
@@ -156,7 +156,7 @@ impl Shared {
             })
         };
         if let Some(r) = rank {
-            eprintln!(
+            zeroproc_sched::note!(
                 "zeroproc-cluster: rank {r} did not answer the {what} of job {token:#x} within \
                  {:?}; {so}",
                 answer_wait()

@@ -33,7 +33,7 @@ impl Core {
         // The newest id placed on `v` (one was: it holds jobs).
         let (newest, words) = self.newest_id(v);
         let repaired = claims.repair_newer(words, newest);
-        eprintln!(
+        crate::note!(
             "zeroproc: worker {v}: {repaired} claim word(s) in the pool segment named job ids \
              never placed (a stray write into shared memory?); repaired, and {} job(s) \
              whose records the worker skipped fail",

@@ -27,6 +27,7 @@ use zeroproc_ring::spsc::TryReserveError;
 pub use super::builder::check_limits;
 pub use crate::future::{run_callback, run_callbacks, CALLBACK_PANICKED};
 pub use crate::job::contain;
+pub use crate::job::say;
 
 /// The function id of a plain job `f(args) -> R` (what [`Pool::submit`] sends).
 pub fn fn_id<F, A, R>(_f: F) -> u32

@@ -170,7 +170,7 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
             if attached {
                 // In the initializer: no time limit (see HANDSHAKE_TIMEOUT).
                 if t0.elapsed() > HANDSHAKE_TIMEOUT && !std::mem::replace(&mut noted[w], true) {
-                    eprintln!(
+                    crate::note!(
                         "zeroproc: pool start: the initializer has been running for {} s in \
                          worker {w} (pid {}); Pool::build waits for it to return",
                         HANDSHAKE_TIMEOUT.as_secs(),
@@ -726,7 +726,7 @@ fn stop_lingering(shared: &Shared, core: &mut Core) -> bool {
             } else {
                 "uninterruptible sleep?"
             };
-            eprintln!(
+            crate::note!(
                 "zeroproc: worker {} did not exit {:?} after SIGKILL ({why}); \
                  no longer waiting for it",
                 c.id(),
@@ -791,7 +791,7 @@ fn retry_spawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: us
     }
     respawn(shared, slot, spec, w);
     if slot.child.is_some() {
-        eprintln!(
+        crate::note!(
             "zeroproc: worker slot {w} has a process again (pid {}): it serves again",
             slot.pid
         );
@@ -823,7 +823,7 @@ fn respawn(shared: &Shared, slot: &mut super::core::Slot, spec: &Spec, w: usize)
             // The process was never made: say why once per streak (the jobs that fail
             // meanwhile say `NoWorkers` or move to other workers; nothing else would).
             if slot.spawn_error.is_none() {
-                eprintln!(
+                crate::note!(
                     "zeroproc: could not start a process for worker slot {w}: {e} (tried \
                      again; after {MAX_FAILED_STARTS} failures in a row the slot is retired \
                      and tried again every {SPAWN_RETRY:?})"

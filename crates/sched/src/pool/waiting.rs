@@ -44,7 +44,7 @@ impl LongWait {
         if !self.noted && Instant::now() >= self.next_probe {
             let busy = busy_workers(shared);
             if busy.iter().any(|&(_, _, _, state)| halted(state)) {
-                eprintln!("{}", note(self.start.elapsed(), &busy));
+                crate::note!("{}", note(self.start.elapsed(), &busy));
                 self.noted = true;
             }
             self.next_probe = Instant::now() + PROBE_EVERY;
