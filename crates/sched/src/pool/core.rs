@@ -188,6 +188,8 @@ pub(crate) struct Slot {
     pub respawns: u64,
     /// Jobs moved off this worker to other ones (`balance.rs`).
     pub moved_away: u64,
+    /// When a SWEEP record was last queued for this worker (`Core::place_sweeps`).
+    pub swept: Option<Instant>,
     /// When a look of `balance.rs` first saw this worker retiring (`max_jobs_per_worker`
     /// reached): its queue waits a short grace for the replacement instead of moving.
     /// Cleared once a worker of the slot is ready again.
@@ -232,6 +234,7 @@ impl Slot {
             asked_exit: None,
             respawns: 0,
             moved_away: 0,
+            swept: None,
             retiring_since: None,
             failed_starts: 0,
             broken: false,

@@ -199,6 +199,9 @@ impl Shared {
     }
 }
 
+/// Least time between two SWEEP records for one worker (`Core::place_sweeps`).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl Core {
     /// One attempt at queuing STOP on every slot that has none yet.
     pub(crate) fn place_stops(&mut self) {
@@ -223,18 +226,30 @@ impl Core {
     /// Queues a SWEEP record on every idle worker (no job in flight): the controller
     /// dropped shared objects, and a worker sweeps its caches only when a record reaches
     /// it — an idle pool kept a dropped 200 MiB dict mapped, its memory in use, until its
-    /// next job (mpsem31). A busy worker sees the new count at its next job. A full ring
-    /// (a worker that is not reading) gets none: it is not idle.
-    pub(crate) fn place_sweeps(&mut self) {
+    /// next job (mpsem31). A busy worker sees the new count at its next job. At most one
+    /// per worker per [`SWEEP_EVERY`]: a program dropping arrays in a loop next to a
+    /// stopped (SIGSTOP) idle worker would otherwise fill its ring with one per tick
+    /// (review32: a 256 KiB ring in about 80 s; then placement skips that ring, as any
+    /// full one). True if an idle worker was left out for that reason: the caller tries
+    /// again at its next tick.
+    pub(crate) fn place_sweeps(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let mut owed = false;
         for slot in self.slots.iter_mut() {
             if slot.load > 0 || slot.stopping || slot.broken {
+                continue;
+            }
+            if slot.swept.is_some_and(|t| now.duration_since(t) < SWEEP_EVERY) {
+                owed = true;
                 continue;
             }
             if let Ok(mut r) = slot.tx.try_reserve(0) {
                 r.set_kind(kind::SWEEP);
                 r.commit();
+                slot.swept = Some(now);
             }
         }
+        owed
     }
 
     /// Cancels queued job `id` if no worker has claimed it (or it waits in the backlog,

@@ -68,6 +68,7 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
     }
     let mut trim = super::trim::SpillTrim::default();
     let mut paused = Paused::default();
+    let mut sweeps_owed = false;
     loop {
         let slept = Instant::now();
         let busy = wait_tick(&shared);
@@ -79,7 +80,7 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
         trim.tick(&shared);
         // Arrays dropped while a job still wrote or read them: their memory once it is done.
         zeroproc_mp::shared::cache::free_pending();
-        publish_drops(&shared);
+        sweeps_owed = publish_drops(&shared, sweeps_owed);
     }
     shared.poll_deferred();
     // Every worker is gone: a job still in the backlog (every slot was retired as the
@@ -95,17 +96,19 @@ pub(crate) fn run(shared: Arc<Shared>, launch: Launch, started: Sender<Result<()
 
 /// Publishes how many shared objects (arrays, containers, channels) this process has
 /// dropped, for the workers' cache sweeps (`PoolHeader::array_drops`), and wakes the idle
-/// workers to sweep now.
-fn publish_drops(shared: &Shared) {
+/// workers to sweep now. `owed`: an idle worker was left out at the last tick (swept too
+/// recently, `Core::place_sweeps`); returns whether one still is.
+fn publish_drops(shared: &Shared, owed: bool) -> bool {
     let drops = zeroproc_mp::shared::cache::drops();
     let header = shared.header();
     // Relaxed: only this thread stores it.
-    if header.array_drops.load(Ordering::Relaxed) != drops {
+    let moved = header.array_drops.load(Ordering::Relaxed) != drops;
+    if moved {
         // Release: pairs with the workers' Acquire load (serve.rs); `drops` was read with
         // Acquire after the segments' `dropped` stores. Before the SWEEP records' commits.
         header.array_drops.store(drops, Ordering::Release);
-        shared.lock().place_sweeps();
     }
+    (moved || owed) && shared.lock().place_sweeps()
 }
 
 /// Starts every worker and waits for their handshakes; registers the pool (see
