@@ -68,7 +68,11 @@ pub fn init() {
         name_after_the_program();
         on_a_main_sized_stack(move || crate::process::child_main(&raw));
     }
-    let Some(raw) = take_env(WORKER_ENV) else { return };
+    let Some(raw) = take_env(WORKER_ENV) else {
+        // An ordinary process: pools it never drops finish their jobs at `exit`.
+        crate::pool::shutdown_at_exit();
+        return;
+    };
     name_after_the_program();
     let spec = raw.to_str().and_then(Spec::parse);
     match spec {

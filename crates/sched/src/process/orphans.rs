@@ -215,6 +215,10 @@ fn join_at_exit() {
     extern "C" fn at_exit() {
         // A panic must not unwind into libc's `exit`.
         let _ = std::panic::catch_unwind(|| {
+            // Pools never dropped first (their own hook may run after this one: `atexit`
+            // runs the last registered first), as Python shuts its executors down before
+            // it joins its children (`pool/live.rs`).
+            crate::pool::shutdown_live_pools();
             end_held_daemons();
             join_adopted();
             join_held();
