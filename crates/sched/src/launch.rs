@@ -9,6 +9,7 @@
 //! | a bench with criterion | `zeroproc::criterion_main!(benches);` instead of criterion's |
 //! | a bench with divan | `fn main() { zeroproc::init(); divan::main(); }` |
 //! | an integration test or a crate's unit tests (libtest, also run by `cargo nextest`) | `zeroproc::test_worker!();` once per test binary, at the top level or in any module (`mod tests`): a hidden `#[test]` the worker is started on |
+//! | a libtest `#[bench]` (nightly, a `benches/` file with the default harness) | `zeroproc::test_worker!();` once per bench file, as for tests |
 //! | a doctest | `zeroproc::init();` as the first line of the example |
 //!
 //! Workers are started with the arguments `__zeroproc_worker --nocapture -q

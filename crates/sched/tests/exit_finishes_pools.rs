@@ -75,6 +75,33 @@ fn inner_leaves_long_jobs_on_the_static_pool() {
     }
 }
 
+/// A job: starts a `Process` that writes `path` after `ms` milliseconds, drops its handle
+/// (fire and forget) and returns.
+fn start_a_child((path, ms): (String, u64)) {
+    drop(zeroproc_sched::Process::spawn(write_late, (path, ms)).unwrap());
+}
+
+#[test]
+fn inner_leaves_a_jobs_child_running_on_the_static_pool() {
+    if inner() {
+        let dir = std::env::var(DIR_ENV).unwrap();
+        for i in 0..4 {
+            POOL.submit(start_a_child, (format!("{dir}/{i}"), 600)).result().unwrap();
+        }
+    }
+}
+
+#[test]
+fn inner_leaves_a_jobs_child_running_on_its_own_pool() {
+    if inner() {
+        let dir = std::env::var(DIR_ENV).unwrap();
+        let pool = Pool::builder().workers(2).build().unwrap();
+        for i in 0..4 {
+            pool.submit(start_a_child, (format!("{dir}/{i}"), 600)).result().unwrap();
+        }
+    }
+}
+
 /// What a run of test `name` of this binary left: its exit code, how many of the 4 files
 /// its jobs wrote by then, and its standard error.
 struct Run {
@@ -149,4 +176,23 @@ fn a_long_wait_at_exit_names_the_pool_and_the_way_out() {
     assert_eq!(r.written, 4, "jobs of the static pool were lost at exit");
     assert!(r.stderr.contains("never dropped"), "no note at exit: {:?}", r.stderr);
     assert!(r.stderr.contains("terminate()"), "the note names no way out: {:?}", r.stderr);
+}
+
+/// A `Process` a job started and left running (its handle dropped) is joined by its worker
+/// when the pool shuts down, as Python's worker joins its non-daemon children at its exit
+/// (and `shutdown(wait=True)` joins the worker): nothing of the test outlives the binary.
+/// Before (harness32), the worker was SIGKILLed 200 ms after its STOP, in the middle of
+/// that join, and the child ran on alone after the binary had exited (ppid 1), holding
+/// its output (a nextest leak; `cargo test | tee` waited for it): 0 of 4 files written
+/// when the binary exited.
+#[test]
+fn a_shutdown_joins_the_children_its_jobs_left_running() {
+    for name in [
+        "inner_leaves_a_jobs_child_running_on_its_own_pool",
+        "inner_leaves_a_jobs_child_running_on_the_static_pool",
+    ] {
+        let r = run_inner(name);
+        assert_eq!(r.code, Some(0), "{name}: {}", r.stderr);
+        assert_eq!(r.written, 4, "{name}: a job's child ran on after the binary exited");
+    }
 }
