@@ -11,7 +11,7 @@
 //! tests share a `static POOL`), `std::process::exit`, and libtest's `exit(101)` after a
 //! failed test. Before (harness32), those lost the jobs, the `Process` children the jobs
 //! had started, and left the pool's registry entry behind
-//! (`crates/sched/tests/exit_finishes_pools.rs`).
+//! (`crates/sched/tests/exit_without_main.rs`).
 //!
 //! At `exit` the hook runs on the exiting thread while the others still run (the pools'
 //! supervisors among them); the `Process` children are joined after it

@@ -128,7 +128,7 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
 /// (`state::JOINING`), so that the supervisor waits for it rather than SIGKILLing the
 /// worker 200 ms after its STOP — in the middle of that join, which left a job's child
 /// running alone after the program had exited (harness32;
-/// `tests/exit_finishes_pools.rs`). Python's worker joins its non-daemon children at its
+/// `tests/exit_without_main.rs`). Python's worker joins its non-daemon children at its
 /// exit, and `shutdown(wait=True)` joins the worker. What `exit` runs after this (handlers
 /// a job registered) still has the 200 ms grace.
 fn finish_before_exit(ctl: &WorkerControl) {
