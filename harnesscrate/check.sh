@@ -11,7 +11,7 @@ bins='/deps/(zeroproc_harnesscrate|per_test_pool|static_pool|panics|leftovers|ha
 
 no_leftovers() {
   # Killed processes are gone at once; workers whose controller died, within milliseconds; a test binary waits for its
-  # dropped Process children (tests/leftovers.rs, 3 s) before it exits.
+  # dropped Process children and its never-dropped pools' jobs (tests/leftovers.rs, 3 s) before it exits.
   for _ in $(seq 20); do
     pgrep -f -- "$bins" > /dev/null || return 0
     sleep 0.1
