@@ -45,7 +45,10 @@ pub const WORKER_ARGS: [&str; 4] = ["__zeroproc_worker", "--nocapture", "-q", "-
 const STDOUT_ENV: &str = "ZEROPROC_STDOUT_ON_STDIN";
 
 /// Turns this process into a worker if it was started as one, and never returns in that
-/// case; returns at once (a few nanoseconds: one environment lookup) otherwise.
+/// case; returns at once (a few nanoseconds: one environment lookup) otherwise, having
+/// made `exit` shut down the pools the program never drops (a `static` one), their jobs
+/// finishing first, as Python waits at exit for its executors' pending work
+/// ([`shutdown_live_pools`](crate::shutdown_live_pools)).
 ///
 /// Call it as the **first line of `main`**, before anything else runs (threads, argument
 /// parsing, I/O): a worker must not run the program's own work.
