@@ -196,3 +196,34 @@ fn a_shutdown_joins_the_children_its_jobs_left_running() {
         assert_eq!(r.written, 4, "{name}: a job's child ran on after the binary exited");
     }
 }
+
+/// A job's child that sleeps `ms`.
+fn start_a_sleeper(ms: u64) -> u32 {
+    let p =
+        zeroproc_sched::Process::spawn(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), ms)
+            .unwrap();
+    p.pid().unwrap_or(0)
+}
+
+/// Guard of the join above: a worker stopped (SIGSTOP) while it joins the children its
+/// jobs left still gets the exit grace and is killed, so the drop of its pool returns
+/// instead of waiting for a worker that cannot run (and for the 30 s child).
+#[test]
+fn a_worker_stopped_while_it_joins_does_not_hold_the_shutdown() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let child = pool.submit(start_a_sleeper, 30_000).result().unwrap();
+    let worker = pool.stats().workers[0].pid;
+    let t0 = std::time::Instant::now();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300)); // the worker is joining by then
+                                                        // SAFETY: kill(2) of our pool's worker, alive until the pool's drop reaps it.
+        unsafe { libc::kill(worker as i32, libc::SIGSTOP) };
+    });
+    drop(pool);
+    let took = t0.elapsed();
+    stopper.join().unwrap();
+    // SAFETY: kill(2) of the job's child, which outlived its killed worker; a pid reused
+    // meanwhile is not likely within this test's second.
+    unsafe { libc::kill(child as i32, libc::SIGKILL) };
+    assert!(took < Duration::from_secs(10), "the drop took {took:?}");
+}
