@@ -7,11 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-../target}"
-bins='/deps/(zeroproc_harnesscrate|per_test_pool|static_pool|panics|leftovers|hang|forgot_test_worker|crit|custom|div|forgot_crit|forgot_custom|forgot_div)-[0-9a-f]{16}( |$)'
+bins='/(deps|examples)/(zeroproc_harnesscrate|panic_abort|per_test_pool|static_pool|panics|leftovers|hang|forgot_test_worker|crit|custom|div|forgot_crit|forgot_custom|forgot_div)(-[0-9a-f]{16})?( |$)'
 
 no_leftovers() {
   # Killed processes are gone at once; workers whose controller died, within milliseconds; a test binary waits for its
-  # dropped Process children (tests/leftovers.rs, 3 s) before it exits.
+  # dropped Process children and its never-dropped pools' jobs (tests/leftovers.rs, 3 s) before it exits.
   for _ in $(seq 20); do
     pgrep -f -- "$bins" > /dev/null || return 0
     sleep 0.1
@@ -63,4 +63,8 @@ for b in forgot_crit forgot_custom forgot_div; do
   grep -oE "ok $b: .*" "$out" | cut -c1-100 | grep . || { echo "FAILED: $b"; cat "$out"; exit 1; }
 done
 no_leftovers "the forgotten-setup benches"
+
+step "panic = \"abort\": a job's panic message reaches stderr (examples/panic_abort.rs)"
+timeout 600 cargo run -q --profile panic-abort --example panic_abort
+no_leftovers "the panic = abort example"
 echo "harnesscrate: ok"

@@ -390,7 +390,9 @@ mod readme_doctests {}
 
 /// A pool in a `static` is never dropped: when `main` returns, `#[zeroproc::main]` shuts it
 /// down, waiting for the jobs submitted to it and never waited for, as Python waits at exit
-/// for a module-level executor's pending work (they were lost: found by the user4 review).
+/// for a module-level executor's pending work (they were lost: found by the user4 review);
+/// with `init()` alone, and at the end of a test binary or a bench, an `atexit` hook does
+/// the same (`crates/sched/tests/exit_without_main.rs`).
 /// The program runs itself as a child that submits and returns at once; the parent checks
 /// that every job wrote its file.
 ///

@@ -9,6 +9,7 @@
 //! | a bench with criterion | `zeroproc::criterion_main!(benches);` instead of criterion's |
 //! | a bench with divan | `fn main() { zeroproc::init(); divan::main(); }` |
 //! | an integration test or a crate's unit tests (libtest, also run by `cargo nextest`) | `zeroproc::test_worker!();` once per test binary, at the top level or in any module (`mod tests`): a hidden `#[test]` the worker is started on |
+//! | a libtest `#[bench]` (nightly, a `benches/` file with the default harness) | `zeroproc::test_worker!();` once per bench file, as for tests |
 //! | a doctest | `zeroproc::init();` as the first line of the example |
 //!
 //! Workers are started with the arguments `__zeroproc_worker --nocapture -q
@@ -44,7 +45,10 @@ pub const WORKER_ARGS: [&str; 4] = ["__zeroproc_worker", "--nocapture", "-q", "-
 const STDOUT_ENV: &str = "ZEROPROC_STDOUT_ON_STDIN";
 
 /// Turns this process into a worker if it was started as one, and never returns in that
-/// case; returns at once (a few nanoseconds: one environment lookup) otherwise.
+/// case; returns at once (a few nanoseconds: one environment lookup) otherwise, having
+/// made `exit` shut down the pools the program never drops (a `static` one), their jobs
+/// finishing first, as Python waits at exit for its executors' pending work
+/// ([`shutdown_live_pools`](crate::shutdown_live_pools)).
 ///
 /// Call it as the **first line of `main`**, before anything else runs (threads, argument
 /// parsing, I/O): a worker must not run the program's own work.
@@ -68,7 +72,11 @@ pub fn init() {
         name_after_the_program();
         on_a_main_sized_stack(move || crate::process::child_main(&raw));
     }
-    let Some(raw) = take_env(WORKER_ENV) else { return };
+    let Some(raw) = take_env(WORKER_ENV) else {
+        // An ordinary process: pools it never drops finish their jobs at `exit`.
+        crate::pool::shutdown_at_exit();
+        return;
+    };
     name_after_the_program();
     let spec = raw.to_str().and_then(Spec::parse);
     match spec {

@@ -36,6 +36,7 @@ mod waiting;
 
 pub use builder::PoolBuilder;
 pub use inplace::{ForEachChunkError, InPlace};
+pub(crate) use live::shutdown_at_exit;
 pub use live::shutdown_live_pools;
 pub use map::Map;
 pub use observe::{ObserveError, PoolObserver, PoolSnapshot, WorkerSnapshot};
@@ -640,6 +641,23 @@ fn join_supervisor(
     supervisor: &Mutex<Option<JoinHandle<()>>>,
     deadline: Option<Instant>,
 ) -> bool {
+    // Only an unbounded wait says what it waits for when it lasts (`waiting`).
+    join_supervisor_noting(
+        shared,
+        supervisor,
+        deadline,
+        deadline.is_none().then(waiting::LongWait::new),
+    )
+}
+
+/// [`join_supervisor`] whose wait, if `long` is given, says what it waits for when it
+/// lasts (`waiting`).
+fn join_supervisor_noting(
+    shared: &core::Shared,
+    supervisor: &Mutex<Option<JoinHandle<()>>>,
+    deadline: Option<Instant>,
+    mut long: Option<waiting::LongWait>,
+) -> bool {
     if shared.forked() {
         // A forked child's copy of the handle names a thread of the parent: joining it
         // panicked ("threads should not terminate unexpectedly"), aborting a child that
@@ -649,8 +667,6 @@ fn join_supervisor(
         return true;
     }
     shared.wake_supervisor();
-    // Only an unbounded wait says what it waits for when it lasts (`waiting`).
-    let mut long = deadline.is_none().then(waiting::LongWait::new);
     loop {
         {
             let mut g = supervisor.lock().unwrap_or_else(|e| e.into_inner());

@@ -716,6 +716,11 @@ fn stop_lingering(shared: &Shared, core: &mut Core) -> bool {
     for w in 0..core.slots.len() {
         let slot = &mut core.slots[w];
         let (Some(t), Some(c)) = (slot.asked_exit, slot.child.as_mut()) else { continue };
+        if slot.stopping && slot.kill.is_none() && joining(shared, w, c.id()) {
+            // Its grace starts once it has joined what its jobs left (`state::JOINING`).
+            slot.asked_exit = Some(Instant::now());
+            continue;
+        }
         let waited = t.elapsed();
         // In its exit (freeing a big array's pages takes seconds): it will be reaped. It
         // was abandoned at REAP_LIMIT, with a message blaming an uninterruptible sleep, at
@@ -749,6 +754,15 @@ fn stop_lingering(shared: &Shared, core: &mut Core) -> bool {
         }
     }
     abandoned
+}
+
+/// Whether worker `w` (process `pid`), asked to stop, is joining the children and pools
+/// its jobs left (`state::JOINING`) and not stopped (SIGSTOP, a debugger): a stopped one
+/// gets the grace as before, so a shutdown never hangs on a frozen worker.
+fn joining(shared: &Shared, w: usize, pid: u32) -> bool {
+    // Acquire: pairs with the worker's Release stores (`serve::finish_before_exit`).
+    shared.control(w).state.load(Ordering::Acquire) == state::JOINING
+        && !super::probe::sample(pid).is_some_and(|s| matches!(s.state, b'T' | b't'))
 }
 
 /// Worker `w` was killed and abandoned unreaped: as in [`on_death`], what it completed is

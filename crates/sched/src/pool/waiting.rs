@@ -9,6 +9,12 @@
 //! and scheduler state, and the two ways out; then it goes on waiting (the job is the
 //! user's: a stopped worker resumes on SIGCONT, and its job finishes). A job that merely
 //! runs long gets no note, as in Python.
+//!
+//! **At the program's end** (`shutdown_live_pools`: a pool never dropped, shut down when
+//! `main` returns or at `exit`) the note is written after [`NOTE_AFTER`] whatever the
+//! workers' state: the program has finished its own work, and one that does not end — a
+//! test binary that printed its result, a bench that printed its figures — must say what
+//! it waits for, as it does for the `Process` children it joins there.
 
 use super::core::Shared;
 use super::{probe, stats};
@@ -30,20 +36,30 @@ pub(crate) struct LongWait {
     start: Instant,
     next_probe: Instant,
     noted: bool,
+    /// The program is ending (see the module docs): note any worker holding jobs.
+    at_exit: bool,
 }
 
 impl LongWait {
     /// A wait starting now.
     pub(crate) fn new() -> Self {
         let start = Instant::now();
-        LongWait { start, next_probe: start + NOTE_AFTER, noted: false }
+        LongWait { start, next_probe: start + NOTE_AFTER, noted: false, at_exit: false }
+    }
+
+    /// A wait starting now at the program's end (see the module docs).
+    pub(crate) fn at_exit() -> Self {
+        LongWait { at_exit: true, ..Self::new() }
     }
 
     /// One step of the wait: the note if it is due, then a sleep of [`LOOK_EVERY`].
     pub(crate) fn look(&mut self, shared: &Shared) {
         if !self.noted && Instant::now() >= self.next_probe {
             let busy = busy_workers(shared);
-            if busy.iter().any(|&(_, _, _, state)| halted(state)) {
+            if self.at_exit && !busy.is_empty() {
+                crate::note!("{}", exit_note(self.start.elapsed(), &busy));
+                self.noted = true;
+            } else if busy.iter().any(|&(_, _, _, state)| halted(state)) {
                 crate::note!("{}", note(self.start.elapsed(), &busy));
                 self.noted = true;
             }
@@ -69,9 +85,8 @@ fn halted(state: u8) -> bool {
     matches!(state, b'T' | b't')
 }
 
-/// The note: which workers still hold jobs and what state they are in.
-#[cold]
-fn note(waited: Duration, busy: &[(usize, u32, usize, u8)]) -> String {
+/// Each busy worker in words: index, pid, jobs held and state.
+fn whom(busy: &[(usize, u32, usize, u8)]) -> String {
     let whom: Vec<String> = busy
         .iter()
         .map(|&(index, pid, jobs, state)| {
@@ -79,12 +94,33 @@ fn note(waited: Duration, busy: &[(usize, u32, usize, u8)]) -> String {
             format!("worker {index} (pid {pid}, {jobs} job{s}, {})", describe(state))
         })
         .collect();
+    whom.join(", ")
+}
+
+/// The note: which workers still hold jobs and what state they are in.
+#[cold]
+fn note(waited: Duration, busy: &[(usize, u32, usize, u8)]) -> String {
     format!(
         "zeroproc: pool shutdown has waited {} s for {}: it waits for running jobs \
          however long they run, as Python's does (`pool.terminate()` stops them; \
          `pool.shutdown_with(Shutdown::new().timeout(d))` bounds the wait)",
         waited.as_secs(),
-        whom.join(", ")
+        whom(busy)
+    )
+}
+
+/// The note at the program's end (see the module docs).
+#[cold]
+fn exit_note(waited: Duration, busy: &[(usize, u32, usize, u8)]) -> String {
+    format!(
+        "zeroproc: the program is ending and has waited {} s for the jobs of a pool never \
+         dropped (a `static`, a leaked pool, or one held by a thread still running): {}. \
+         Its queued and running jobs finish before the program exits, as Python waits at \
+         exit for its executors' pending work; to not wait, `pool.terminate()` (or \
+         `pool.shutdown_with(Shutdown::new().timeout(d))`) before the end, or give the jobs \
+         a time limit (`submit_with_time_limit`)",
+        waited.as_secs(),
+        whom(busy)
     )
 }
 
@@ -103,7 +139,7 @@ fn describe(state: u8) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{describe, halted};
+    use super::{describe, exit_note, halted};
 
     #[test]
     fn a_stop_names_the_way_out() {
@@ -111,5 +147,12 @@ mod tests {
         assert_eq!(describe(b'R'), "running");
         assert!(halted(b'T') && halted(b't'));
         assert!(!halted(b'R') && !halted(b'S') && !halted(b'D'), "a long job gets no note");
+    }
+
+    #[test]
+    fn the_note_at_exit_names_the_workers_and_the_ways_out() {
+        let n = exit_note(std::time::Duration::from_secs(5), &[(1, 42, 3, b'R')]);
+        assert!(n.contains("worker 1 (pid 42, 3 jobs, running)"), "{n}");
+        assert!(n.contains("never dropped") && n.contains("terminate()"), "{n}");
     }
 }

@@ -24,6 +24,7 @@ use crate::job::{self, Message};
 use crate::reap;
 use crate::share::pin::{self, Pins};
 pub(crate) use child::child_main;
+pub(crate) use orphans::finish_children;
 pub use orphans::join_adopted;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};

@@ -143,6 +143,15 @@ fn is_tracked(pid: u32) -> bool {
     live().iter().any(|&(p, _)| p == pid)
 }
 
+/// What a process does with its children at `exit` (Python's `_exit_function`): kills the
+/// held daemons, then waits for the adopted and the held non-daemon children. Also called
+/// by a pool worker asked to stop, before its `exit` (`worker/serve.rs`).
+pub(crate) fn finish_children() {
+    end_held_daemons();
+    join_adopted();
+    join_held();
+}
+
 /// Kills (at `exit`) the held daemon children still running, as Python terminates its
 /// daemonic children at exit before joining the others (SIGKILL: how a daemon dies with
 /// its handle here). Under the list's lock, and only a child not yet ended, so the pid is
@@ -225,9 +234,11 @@ fn join_at_exit() {
     extern "C" fn at_exit() {
         // A panic must not unwind into libc's `exit`.
         let _ = std::panic::catch_unwind(|| {
-            end_held_daemons();
-            join_adopted();
-            join_held();
+            // Pools never dropped first (their own hook may run after this one: `atexit`
+            // runs the last registered first), as Python shuts its executors down before
+            // it joins its children (`pool/live.rs`).
+            crate::pool::shutdown_live_pools();
+            finish_children();
         });
     }
     static ONCE: std::sync::Once = std::sync::Once::new();

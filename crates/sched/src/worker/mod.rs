@@ -169,8 +169,29 @@ pub(crate) fn quiet_panics() {
             Some(l) => format!("{msg} (at {}:{}:{})", l.file(), l.line(), l.column()),
             None => msg,
         };
+        if let Some(note) = abort_note(&text, cfg!(panic = "unwind")) {
+            eprintln!("{note}");
+        }
         PANIC.with(|p| *p.borrow_mut() = Some(text));
     }));
+}
+
+/// What the worker says on stderr about a job's panic `text` that will not unwind (the
+/// program is built with `panic = "abort"`: `can_unwind` false): the process aborts right
+/// after the hook, so the message never reaches the job's future, which fails with
+/// `WorkerDied` (SIGABRT) saying "the worker's stderr says which". Before (harness32) the
+/// hook kept the message for the future and nothing was written: the cause was lost
+/// (`harnesscrate/examples/panic_abort.rs`). A panic that unwinds is reported to its
+/// future only (`None`).
+fn abort_note(text: &str, can_unwind: bool) -> Option<String> {
+    (!can_unwind).then(|| {
+        format!(
+            "zeroproc worker {}: a job panicked: {text}; the program is built with \
+             panic = \"abort\", so the panic cannot be caught: the worker aborts and the job \
+             fails with WorkerDied (SIGABRT)",
+            std::process::id()
+        )
+    })
 }
 
 fn payload_str(p: &(dyn std::any::Any + Send)) -> String {
@@ -219,4 +240,16 @@ pub(crate) fn locate(seg: &Segment, w: usize) -> Option<(&PoolHeader, &WorkerCon
     // SAFETY: as above.
     let ctl: &WorkerControl = unsafe { cp.as_ref() };
     Some((header, ctl, map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::abort_note;
+
+    #[test]
+    fn a_panic_that_cannot_unwind_is_written_with_its_cause() {
+        let n = abort_note("boom (at src/x.rs:1:2)", false).expect("a note");
+        assert!(n.contains("boom (at src/x.rs:1:2)") && n.contains("panic = \"abort\""), "{n}");
+        assert_eq!(abort_note("boom", true), None, "an unwinding panic goes to its future only");
+    }
 }

@@ -69,6 +69,7 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
         if rec.kind() == kind::STOP {
             st.flush(ctl);
             ctl.busy_since.set(0);
+            finish_before_exit(ctl);
             std::process::exit(0);
         }
         let job_id = rec.tag();
@@ -126,6 +127,22 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             std::process::exit(0);
         }
     }
+}
+
+/// At a shutdown's STOP: what `exit` would do with the pools and `Process` children the
+/// jobs left (the hooks of `pool/live.rs` and `process/orphans.rs`), done first and said
+/// (`state::JOINING`), so that the supervisor waits for it rather than SIGKILLing the
+/// worker 200 ms after its STOP — in the middle of that join, which left a job's child
+/// running alone after the program had exited (harness32;
+/// `tests/exit_without_main.rs`). Python's worker joins its non-daemon children at its
+/// exit, and `shutdown(wait=True)` joins the worker. What `exit` runs after this (handlers
+/// a job registered) still has the 200 ms grace.
+fn finish_before_exit(ctl: &WorkerControl) {
+    // Release (both): pairs with the supervisor's Acquire load (`stop_lingering`).
+    ctl.state.store(state::JOINING, Ordering::Release);
+    crate::pool::shutdown_live_pools();
+    crate::process::finish_children();
+    ctl.state.store(state::READY, Ordering::Release);
 }
 
 /// A worker idle this long sweeps its caches of attached segments before its next job.
