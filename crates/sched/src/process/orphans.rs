@@ -88,7 +88,7 @@ pub fn join_adopted() {
                     std::thread::sleep(REAP_EVERY);
                 }
                 if matches!(c.try_wait(), Ok(None)) {
-                    eprintln!(
+                    crate::note!(
                         "zeroproc: waiting for Process child {} to end: its handle was \
                          dropped while it ran, and a non-daemon child is joined when the \
                          program exits, as in Python (`.daemon(true)` makes it die with its \
@@ -180,7 +180,7 @@ fn join_held() {
         while is_tracked(pid) && !has_ended(pid) {
             if !noted && std::time::Instant::now() >= end {
                 noted = true;
-                eprintln!(
+                crate::note!(
                     "zeroproc: waiting for Process child {pid} to end: a non-daemon child \
                      is joined when the program exits, as in Python, also while its handle \
                      is still held (`.daemon(true)` makes it die with the program; or \
