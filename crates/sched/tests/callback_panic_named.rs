@@ -124,18 +124,8 @@ fn a_panicking_callback_with_stderr_gone_is_still_contained() {
         let _ = std::io::Read::read_to_string(&mut out, &mut s);
         s
     });
-    let until = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if std::time::Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the child hung 60 s after a callback's panic with stderr gone");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let what = "the child after a callback's panic with stderr gone";
+    let status = zeroproc_testkit::wait_or_kill(&mut child, Duration::from_secs(60), what);
     let out = reader.join().unwrap();
     assert!(out.contains("inner: done"), "the inner test did not finish ({status}): {out}");
     assert_eq!(status.code(), Some(0), "{out}");

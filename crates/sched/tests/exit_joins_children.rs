@@ -114,21 +114,9 @@ fn run_inner(name: &str) -> (Option<i32>, Option<String>) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // A binary that does not end is a failure, not a hung test run.
-    let end = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if std::time::Instant::now() > end {
-            // SAFETY: kill(2) of the binary's process group is not needed: its children
-            // are daemons or die with it; the binary itself is our child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-            let _ = child.wait();
-            panic!("{name}: the binary did not exit within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // A binary that does not end is a failure, not a hung test run. (Its children are
+    // daemons or die with it; the binary itself is our child.)
+    let status = zeroproc_testkit::wait_or_kill(&mut child, Duration::from_secs(20), name);
     let wrote = std::fs::read_to_string(&path).ok();
     let _ = std::fs::remove_file(&path);
     (status.code(), wrote)

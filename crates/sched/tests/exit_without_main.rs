@@ -123,20 +123,8 @@ fn run_inner(name: &str) -> Run {
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    // A binary that does not end is a failure, not a hung test run.
-    let end = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if std::time::Instant::now() > end {
-            // SAFETY: kill(2) of our own child; its workers die with it.
-            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-            let _ = child.wait();
-            panic!("{name}: the binary did not exit within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // A binary that does not end is a failure, not a hung test run (its workers die with it).
+    let status = zeroproc_testkit::wait_or_kill(&mut child, Duration::from_secs(30), name);
     let written = (0..4).filter(|i| dir.join(i.to_string()).exists()).count();
     let stderr = std::fs::read_to_string(&err).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);

@@ -81,17 +81,7 @@ fn a_shutdown_note_into_a_broken_pipe_does_not_stop_the_pool() {
         .stderr(writer)
         .spawn()
         .unwrap();
-    let until = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if std::time::Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the program hung after its shutdown note met a broken pipe");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let what = "the program whose shutdown note met a broken pipe";
+    let status = zeroproc_testkit::wait_or_kill(&mut child, Duration::from_secs(60), what);
     assert_eq!(status.code(), Some(0), "the inner test passes: {status:?}");
 }

@@ -285,3 +285,24 @@ pub fn rerun_test(name: &str, marker: &str) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// Waits for `child` to exit; kills it (SIGKILL) and panics saying `what` if it has not
+/// within `within`: a program that does not end is a failure, not a hung test run.
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let until = std::time::Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {within:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
