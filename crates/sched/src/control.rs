@@ -37,11 +37,12 @@ pub(crate) mod state {
     /// destructors) that can block for ever. Counts as a started worker, not a failed
     /// start.
     pub const RETIRING: u32 = 6;
-    /// The worker read its STOP (a shutdown) and, before its `exit`, shuts down the pools
-    /// its jobs built and never dropped and waits for the `Process` children they started
-    /// and left running, as Python's worker joins its non-daemon children at its exit:
-    /// the supervisor's exit grace starts only once it leaves this state (back to
-    /// `READY`), unless it is stopped (SIGSTOP), which the grace runs out on as before.
+    /// The worker read its STOP (a shutdown), or reached `max_jobs_per_worker`, and, before
+    /// its `exit`, shuts down the pools its jobs built and never dropped and waits for the
+    /// `Process` children they started and left running, as Python's worker joins its
+    /// non-daemon children at its exit: the supervisor's exit grace starts only once it
+    /// leaves this state (back to `READY` after a STOP, on to `RETIRING` when retiring),
+    /// unless it is stopped (SIGSTOP), which the grace runs out on as before.
     pub const JOINING: u32 = 7;
 }
 

@@ -215,3 +215,52 @@ fn a_worker_stopped_while_it_joins_does_not_hold_the_shutdown() {
     unsafe { libc::kill(child as i32, libc::SIGKILL) };
     assert!(took < Duration::from_secs(10), "the drop took {took:?}");
 }
+
+/// The same join when a worker retires (`max_jobs_per_worker`) rather than being asked to
+/// stop: Python's worker that reached `max_tasks_per_child` joins its non-daemon children
+/// at its exit, and the executor joins that worker, so `shutdown(wait=True)` returns after
+/// them. Before (review32b), the retiring worker went straight to `exit`, whose join of the
+/// job's child the supervisor cut short with SIGKILL 200 ms later: the child ran on alone
+/// (ppid 1) and the pool's drop returned while it still ran (its file not yet written).
+#[test]
+fn a_retiring_worker_joins_the_children_its_jobs_left_running() {
+    let dir = std::env::temp_dir().join(format!("zp-exit-pools-{}-retire", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    let file = dir.join("0");
+    let path = file.to_string_lossy().into_owned();
+    let written = zeroproc_testkit::within(Duration::from_secs(60), move || {
+        let pool = Pool::builder().workers(1).max_jobs_per_worker(1).build().unwrap();
+        pool.submit(start_a_child, (path, 1_000)).result().unwrap();
+        // The worker retires after that job; its successor runs this one.
+        assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+        drop(pool);
+        file.exists()
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(written, "the pool's drop returned while its retired worker's child still ran");
+}
+
+/// A job's child that sleeps `ms`, and the worker that started it.
+fn start_a_sleeper_here(ms: u64) -> (u32, u32) {
+    (std::process::id(), start_a_sleeper(ms))
+}
+
+/// A retiring worker killed from outside while it joins its job's child (SIGTERM, not
+/// SIGKILL) is a worker that had started: its slot gets a successor however often it
+/// happens. Counted as a failed start, three in a row gave the slot up ("3 failed starts
+/// in a row") and the next job failed with no worker to run it.
+#[test]
+fn a_retiring_worker_killed_while_it_joins_is_not_a_failed_start() {
+    zeroproc_testkit::within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(1).max_jobs_per_worker(1).build().unwrap();
+        for _ in 0..4 {
+            let (worker, child) = pool.submit(start_a_sleeper_here, 30_000).result().unwrap();
+            // The worker retires after that job and joins the child (30 s) meanwhile.
+            std::thread::sleep(Duration::from_millis(300));
+            zeroproc_testkit::signal(worker, libc::SIGTERM);
+            zeroproc_testkit::signal(child, libc::SIGKILL);
+        }
+        assert_eq!(pool.submit(|x: u32| x + 1, 1).result(), Ok(2));
+    });
+}

@@ -322,13 +322,16 @@ impl Core {
     /// retirement was first seen, and forgets it once a worker of the slot is ready.
     fn awaits_replacement(&mut self, shared: &Shared, v: usize, now: Instant) -> bool {
         let s = &mut self.slots[v];
-        // Acquire: pairs with the worker's Release stores of READY and RETIRING.
+        // Acquire: pairs with the worker's Release stores of READY, JOINING and RETIRING.
         let word = shared.control(v).state.load(Ordering::Acquire);
         if s.child.is_some() && word == state::READY {
             s.retiring_since = None;
             return false;
         }
-        if s.child.is_some() && word == state::RETIRING && s.retiring_since.is_none() {
+        // JOINING: a retiring worker joins what its jobs left before it says RETIRING
+        // (`serve.rs`); the grace covers that join too, and a long one moves the queue.
+        let retiring = word == state::RETIRING || word == state::JOINING;
+        if s.child.is_some() && retiring && s.retiring_since.is_none() {
             s.retiring_since = Some(now);
         }
         s.retiring_since.is_some_and(|t| now.saturating_duration_since(t) < RESTART_GRACE)

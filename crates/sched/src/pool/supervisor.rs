@@ -593,8 +593,9 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
         _ => false,
     };
     // A retiring worker had started (and served its quota), whether it exited or was
-    // killed lingering in `exit`.
-    let started = word == state::READY || word == state::RETIRING;
+    // killed lingering in `exit`; so had one joining what its jobs left (JOINING, at a
+    // STOP or a retirement: only a worker that ran jobs gets there).
+    let started = matches!(word, state::READY | state::RETIRING | state::JOINING);
     if word == state::RETIRING && slot.retiring_since.is_none() {
         // Its queue waits a moment for the replacement (`balance.rs`, RESTART_GRACE).
         slot.retiring_since = Some(Instant::now());

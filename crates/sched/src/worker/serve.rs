@@ -117,6 +117,13 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             ctl.busy_since.set(0);
             // Give the consumed records back first: a submitter may be waiting for room.
             rx.release();
+            // The pools and `Process` children the jobs left are joined first, as at a STOP
+            // (Python's worker that reached `max_tasks_per_child` joins its non-daemon
+            // children at its exit, and the executor joins it). Before (review32b), `exit`
+            // joined them within the 200 ms grace RETIRING starts: the SIGKILL cut the join
+            // short and a job's child ran on alone. While JOINING the supervisor neither
+            // kills it nor waits for it with the queued jobs (not READY: they move).
+            join_what_jobs_left(ctl);
             // Say so before `exit`, which runs whatever a job registered (`atexit`, static
             // destructors) and may never return: the supervisor kills a retiring worker
             // that lingers, as one asked to stop. Release: pairs with its Acquire load
@@ -138,11 +145,19 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
 /// exit, and `shutdown(wait=True)` joins the worker. What `exit` runs after this (handlers
 /// a job registered) still has the 200 ms grace.
 fn finish_before_exit(ctl: &WorkerControl) {
-    // Release (both): pairs with the supervisor's Acquire load (`stop_lingering`).
+    join_what_jobs_left(ctl);
+    // Release: pairs with the supervisor's Acquire load (`stop_lingering`).
+    ctl.state.store(state::READY, Ordering::Release);
+}
+
+/// Says JOINING, then shuts down the pools and joins the `Process` children the jobs left
+/// (the callers store the next state: READY at a STOP, RETIRING at a retirement).
+fn join_what_jobs_left(ctl: &WorkerControl) {
+    // Release: pairs with the supervisor's Acquire loads (`stop_lingering`,
+    // `note_retiring`, `check_stuck`): it is neither READY nor RETIRING meanwhile.
     ctl.state.store(state::JOINING, Ordering::Release);
     crate::pool::shutdown_live_pools();
     crate::process::finish_children();
-    ctl.state.store(state::READY, Ordering::Release);
 }
 
 /// A worker idle this long sweeps its caches of attached segments before its next job.
