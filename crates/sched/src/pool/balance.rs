@@ -331,10 +331,14 @@ impl Core {
         // JOINING: a retiring worker joins what its jobs left before it says RETIRING
         // (`serve.rs`); the grace covers that join too, and a long one moves the queue.
         let retiring = word == state::RETIRING || word == state::JOINING;
-        if s.child.is_some() && retiring && s.retiring_since.is_none() {
-            s.retiring_since = Some(now);
+        // Keyed by the incarnation: a time noted at an earlier retirement of the slot, not
+        // cleared because no look found that replacement READY, must not end this one's
+        // grace at once (every retirement after the slot's first moved its queue: the
+        // `retire_order` test failed 3 of 3 on main, review32b).
+        if s.child.is_some() && retiring && s.retiring_since.is_none_or(|(p, _)| p != s.pid) {
+            s.retiring_since = Some((s.pid, now));
         }
-        s.retiring_since.is_some_and(|t| now.saturating_duration_since(t) < RESTART_GRACE)
+        s.retiring_since.is_some_and(|(_, t)| now.saturating_duration_since(t) < RESTART_GRACE)
     }
 
     /// Moves stuck worker `v`'s unstarted jobs, oldest first, to the ends of the rings of

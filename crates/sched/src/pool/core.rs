@@ -192,8 +192,9 @@ pub(crate) struct Slot {
     pub swept: Option<Instant>,
     /// When a look of `balance.rs` first saw this worker retiring (`max_jobs_per_worker`
     /// reached): its queue waits a short grace for the replacement instead of moving.
-    /// Cleared once a worker of the slot is ready again.
-    pub retiring_since: Option<Instant>,
+    /// Cleared once a worker of the slot is ready again; with the retiring incarnation's
+    /// pid, so that a time left from an earlier retirement is not taken for this one's.
+    pub retiring_since: Option<(u32, Instant)>,
     /// Consecutive incarnations that died before their handshake.
     pub failed_starts: u32,
     /// Given up on (repeated start failures, or a ring found corrupt): no jobs are

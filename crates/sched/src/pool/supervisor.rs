@@ -596,9 +596,9 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     // killed lingering in `exit`; so had one joining what its jobs left (JOINING, at a
     // STOP or a retirement: only a worker that ran jobs gets there).
     let started = matches!(word, state::READY | state::RETIRING | state::JOINING);
-    if word == state::RETIRING && slot.retiring_since.is_none() {
+    if word == state::RETIRING && slot.retiring_since.is_none_or(|(p, _)| p != pid) {
         // Its queue waits a moment for the replacement (`balance.rs`, RESTART_GRACE).
-        slot.retiring_since = Some(Instant::now());
+        slot.retiring_since = Some((pid, Instant::now()));
     }
     slot.failed_starts = match (started, killed) {
         (true, _) => 0,
