@@ -144,25 +144,11 @@ mod fork_tests {
     fn a_child_forked_while_the_stored_cache_is_held_attaches_values() {
         let s = Stored::create(&[0u8; 16], 7).unwrap();
         let id = s.seg.id().to_string();
-        let (held_tx, held_rx) = std::sync::mpsc::channel();
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let holder = std::thread::spawn(move || {
-            let _g = CACHE.get().lock().unwrap();
-            held_tx.send(()).unwrap();
-            let _ = go_rx.recv();
-        });
-        held_rx.recv().unwrap();
-        let status = zeroproc_testkit::fork_run(|| {
-            // SAFETY: alarm has no preconditions; a hung child dies of SIGALRM.
-            unsafe { libc::alarm(10) };
-            let ok = attach(&id).is_ok_and(|a| a.type_hash == 7);
-            // SAFETY: ends the child at once.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-        });
-        go_tx.send(()).unwrap();
-        holder.join().unwrap();
+        let hold = || CACHE.get().lock().unwrap();
+        let status =
+            zeroproc_testkit::fork_while_held(hold, || attach(&id).is_ok_and(|a| a.type_hash == 7));
         assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            zeroproc_testkit::exited_0(status),
             "child status {status:#x} (14 = SIGALRM: it hung)"
         );
     }
