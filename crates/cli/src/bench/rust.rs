@@ -204,6 +204,8 @@ pub fn run(sel: &Selection, sizes: &Sizes) -> Result<(Outcome, Option<(Mandel, u
             threads::w2_crossbeam(sizes.w2_unbatched, 1024)
         })?;
         o.put(cb, "W2", "jobs_per_s", r);
+        // The thread design a user would write instead of either `map`: compared with both.
+        o.put(cb, "W2", "map_items_per_s", r);
     }
 
     if want(zp, "W3") {
