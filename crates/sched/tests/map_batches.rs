@@ -181,3 +181,47 @@ fn a_long_item_among_tiny_ones_delays_only_its_batch() {
         assert!(late < 2_000, "{late} items came back after the long one");
     });
 }
+
+/// Marks the run of every 100th item (99, 199, …) with a file; the others are tiny.
+fn mark_hundreds((dir, x): (String, u64)) -> u64 {
+    if x % 100 == 99 {
+        std::fs::write(std::path::Path::new(&dir).join(format!("ran-{x}")), b"").unwrap();
+    }
+    x
+}
+
+/// A stream (no `size_hint`) whose items 1000, 1100, …, 1900 each wait for the effect of
+/// the job of the item before (999, 1099, …), among tiny items: batches are filled only
+/// from items the input promises (`size_hint`), so a stream's items run one job each and
+/// each is placed before the next read. Before, a stream was read 64 items at a time to fill a batch: the item
+/// waited unplaced in the batch being read, and the read gave up (here after 1 s; a
+/// crawler whose jobs feed its own channel hung).
+#[test]
+fn a_stream_is_not_read_ahead_to_fill_a_batch() {
+    within(Duration::from_secs(120), || {
+        let dir = std::env::temp_dir().join(format!("zp-batches-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.to_string_lossy().into_owned();
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let missed = std::rc::Rc::new(std::cell::Cell::new(0));
+        let m = missed.clone();
+        let gone = dir.clone();
+        let mut k = 0u64;
+        let items = std::iter::from_fn(move || {
+            if k >= 1000 && k % 100 == 0 {
+                let ran = dir.join(format!("ran-{}", k - 1));
+                let t0 = std::time::Instant::now();
+                while !ran.exists() && t0.elapsed() < Duration::from_secs(1) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                m.set(m.get() + u32::from(!ran.exists()));
+            }
+            k += 1;
+            (k <= 2000).then(|| (d.clone(), k - 1))
+        });
+        let n = pool.map(mark_hundreds, items).map(Result::unwrap).count();
+        let _ = std::fs::remove_dir_all(gone);
+        assert_eq!(n, 2000);
+        assert_eq!(missed.get(), 0, "reads that waited in vain for a job read with them");
+    });
+}

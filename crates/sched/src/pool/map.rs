@@ -641,7 +641,7 @@ where
             } else if sure > 0 {
                 // Read before any is placed: the `k`th chunk gets sequence `next_seq + k`.
                 let chunks: Vec<Vec<A>> =
-                    (0..sure as u64).map_while(|k| self.read_chunk(k)).collect();
+                    (0..sure as u64).map_while(|k| self.read_chunk(k, self.chunk)).collect();
                 placed += chunks.len();
                 self.place_all(sink, fn_id, chunks);
             }
@@ -652,7 +652,16 @@ where
                 } else if self.single() {
                     self.items.next().map(|item| self.place_one(sink, fn_id, item, k + 1 == n))
                 } else {
-                    self.read_chunk(0).map(|chunk| self.place_one(sink, fn_id, chunk, k + 1 == n))
+                    // An automatic batch takes only items the input promises: read ahead to
+                    // fill it, a stream whose next item waits for a job's effect (a crawler
+                    // feeding its own channel) would hold that job unplaced in the batch
+                    // being read, and hang.
+                    let len = match self.auto {
+                        true => self.items.size_hint().0.clamp(1, self.chunk),
+                        false => self.chunk,
+                    };
+                    self.read_chunk(0, len)
+                        .map(|chunk| self.place_one(sink, fn_id, chunk, k + 1 == n))
                 };
                 if job.is_none() {
                     self.exhausted = true;
@@ -691,15 +700,15 @@ where
         }
     }
 
-    /// Reads the next chunk of `chunk` items (the last one may be shorter); `None` (and
+    /// Reads the next chunk of `len` items (the last one may be shorter); `None` (and
     /// `exhausted`) when no item is left. `ahead`: chunks read before it and not placed
     /// yet (its sequence number is `next_seq + ahead`, kept for a short chunk).
-    fn read_chunk(&mut self, ahead: u64) -> Option<Vec<A>> {
-        let v: Vec<A> = self.items.by_ref().take(self.chunk).collect();
+    fn read_chunk(&mut self, ahead: u64, len: usize) -> Option<Vec<A>> {
+        let v: Vec<A> = self.items.by_ref().take(len).collect();
         if self.auto && !v.is_empty() {
             self.sizes.insert(self.next_seq + ahead, v.len());
         }
-        if v.len() < self.chunk {
+        if v.len() < len {
             self.exhausted = true;
             if v.is_empty() {
                 return None;
