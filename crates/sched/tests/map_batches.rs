@@ -225,3 +225,59 @@ fn a_stream_is_not_read_ahead_to_fill_a_batch() {
         assert_eq!(missed.get(), 0, "reads that waited in vain for a job read with them");
     });
 }
+
+/// Item 500,000 waits until the file `gate` exists; the others are tiny.
+fn gated_first((gate, x): (String, u64)) -> u64 {
+    if x == 500_000 {
+        while !std::path::Path::new(&gate).exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    x
+}
+
+/// Behind a slow oldest item an ordered map holds the finished results after it; with
+/// automatic batches that bound (16,384 per worker) counts items, not batches. Counted in
+/// batches, it held 64 times as many results (here the 1,500,000 items after item 500,000
+/// were read and run while it waited; now about 32,768).
+#[test]
+fn results_held_behind_a_slow_oldest_item_are_bounded_by_items() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    within(Duration::from_secs(120), || {
+        let gate = std::env::temp_dir().join(format!("zp-batches-gate-{}", std::process::id()));
+        let g = gate.to_string_lossy().into_owned();
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let n = 2_000_000u64;
+        let read = AtomicU64::new(0);
+        let held = std::thread::scope(|s| {
+            let opener = s.spawn(|| {
+                // Open the gate once the map has stopped reading items for a while.
+                let mut last = (0, std::time::Instant::now());
+                loop {
+                    std::thread::sleep(Duration::from_millis(50));
+                    let now = read.load(Ordering::Relaxed);
+                    if now != last.0 {
+                        last = (now, std::time::Instant::now());
+                    } else if last.1.elapsed() > Duration::from_millis(500) {
+                        break;
+                    }
+                }
+                std::fs::write(&gate, b"").unwrap();
+                last.0
+            });
+            let items = (0..n).map(|x| {
+                read.fetch_add(1, Ordering::Relaxed);
+                (g.clone(), x)
+            });
+            let mut got = 0;
+            for r in pool.map(gated_first, items) {
+                assert_eq!(r, Ok(got));
+                got += 1;
+            }
+            assert_eq!(got, n);
+            opener.join().unwrap()
+        });
+        let _ = std::fs::remove_file(&gate);
+        assert!(held < 700_000, "{} items read while item 500,000 waited", held - 500_000);
+    });
+}

@@ -601,7 +601,16 @@ where
         if busy > self.window / 2 {
             return;
         }
-        let held = if self.max_window == 0 { self.window } else { self.max_held };
+        if self.auto {
+            self.chunk = self.batch_len();
+        }
+        // Automatic batches are held by items: batches of 64 would hold 64 times the
+        // results of single jobs behind a slow oldest one.
+        let held = match (self.max_window, self.auto) {
+            (0, _) => self.window,
+            (_, true) => self.max_held / self.chunk,
+            (_, false) => self.max_held,
+        };
         let want = (self.window - busy).min(held.saturating_sub(self.in_flight));
         if want == 0 {
             return;
@@ -609,7 +618,6 @@ where
         // One reference count per refill (each placed job takes one more).
         let sink = &self.sink.clone().expect("made by `next_item`");
         let fn_id = if self.auto {
-            self.chunk = self.batch_len();
             crate::fnid::id_of(job::call_batch::<F, A, R>)
         } else if self.chunk == 1 {
             crate::fnid::id_of(job::call::<F, A, R>)
