@@ -281,3 +281,34 @@ fn results_held_behind_a_slow_oldest_item_are_bounded_by_items() {
         assert!(held < 700_000, "{} items read while item 500,000 waited", held - 500_000);
     });
 }
+
+/// Aborts its worker for one item in 200.
+fn aborts_now_and_then(x: u64) -> u64 {
+    if x % 200 == 150 {
+        std::process::abort();
+    }
+    x
+}
+
+/// A function that kills its worker now and then: after the first death in a batch the
+/// map runs one job per item, so each later death fails only its own item (as without
+/// batches). Before, every death failed a whole batch: 1 item in 200 aborting failed
+/// about a third of the items.
+#[test]
+fn after_a_death_in_a_batch_the_map_stops_batching() {
+    within(Duration::from_secs(300), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let n = 40_000u64;
+        let mut failed = 0u64;
+        for (i, r) in pool.map(aborts_now_and_then, 0..n).enumerate() {
+            match r {
+                Ok(x) => assert_eq!(x, i as u64),
+                Err(JobError::WorkerDied { signal: Some(6), .. }) => failed += 1,
+                Err(e) => panic!("item {i}: {e:?}"),
+            }
+        }
+        let crashers = n / 200;
+        // The crashers, and the batches in flight when the first death was seen.
+        assert!(failed < crashers + 2_000, "{failed} items failed for {crashers} crashers");
+    });
+}
