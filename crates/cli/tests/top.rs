@@ -33,7 +33,8 @@ fn registry_snapshot_and_removal() {
     let pool = Pool::builder().workers(2).name(name.clone()).build().expect("pool");
     assert_eq!(pool.name(), name);
     let jobs = 60u64;
-    let sum: u64 = pool.map(|x: u64| x + 1, 0..jobs).map(Result::unwrap).sum();
+    // One job per item (`chunk_size(1)`: tiny items are batched by default).
+    let sum: u64 = pool.map(|x: u64| x + 1, 0..jobs).chunk_size(1).map(Result::unwrap).sum();
     assert_eq!(sum, jobs * (jobs + 1) / 2);
 
     // Listed, with the right pid, worker count and segment.

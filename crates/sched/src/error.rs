@@ -90,7 +90,9 @@ pub enum JobError<E = Never> {
         message: String,
     },
     /// The worker process died while running the job (segfault, abort, SIGKILL, exit).
-    /// It has been respawned; only this job failed.
+    /// It has been respawned; only this job failed (in a [`map`](crate::Pool::map) of
+    /// tiny items, its automatic batch: the items batched with the one that died fail
+    /// with it, at most 64).
     WorkerDied {
         /// The signal that killed it, if any.
         signal: Option<i32>,

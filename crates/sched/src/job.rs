@@ -193,6 +193,94 @@ where
     }
 }
 
+/// What a [`call_batch`] job returns: the nanoseconds its items took in all, then either
+/// every item's result, or — when any item panicked — each item's result or panic message.
+pub(crate) type BatchOut<R> = (u64, Result<Vec<R>, Vec<Result<R, String>>>);
+
+/// Calls `F` on each item of one of `map`'s automatic batches (`pool/map.rs`, "Automatic
+/// batches"): as [`call_chunk`], but each item runs under its own `catch_unwind`, so a
+/// panic fails only its item, as with one job per item, and the batch's running time is
+/// returned for the map's choice of the next batch's size. A spilled batch is
+/// deserialized whole first, as in `call_chunk` (a worker killed mid-batch must not hold
+/// its heap block).
+pub(crate) fn call_batch<F, A, R>(ctx: &mut JobCtx<'_>)
+where
+    F: Fn(A) -> R + Copy + 'static,
+    A: Message,
+    R: Message,
+{
+    let input = ctx.input;
+    let t0 = std::time::Instant::now();
+    let mut out = Batch::<R>::default();
+    if envelope::is_spilled(input) {
+        let Some(items) = read_args::<Vec<A>>(ctx) else { return };
+        items.into_iter().for_each(|a| out.run(conjure::<F>(), a));
+        return finish(ctx, Ok(out.end(t0)));
+    }
+    // A user `Deserialize` may panic: caught like the job's own panics (the whole batch
+    // fails then, as a chunk does).
+    let run = || {
+        crate::spill::with_archived::<Vec<A>, _>(input, None, |items| {
+            out.reserve(items.len());
+            for a in items.iter() {
+                let a = rkyv::deserialize::<A, rkyv::rancor::Error>(a)
+                    .map_err(|e| format!("deserialize: {e}"))?;
+                out.run(conjure::<F>(), a);
+            }
+            Ok::<_, String>(())
+        })
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(Ok(()))) => finish(ctx, Ok(out.end(t0))),
+        Ok(Ok(Err(e)) | Err(e)) => ctx.complete_msg(status::BAD_ARGS, &e),
+        Err(p) => finish::<BatchOut<R>>(ctx, Err(p)),
+    }
+}
+
+/// The results of a batch so far: plain while no item has panicked.
+enum Batch<R> {
+    Plain(Vec<R>),
+    Mixed(Vec<Result<R, String>>),
+}
+
+impl<R> Default for Batch<R> {
+    fn default() -> Self {
+        Batch::Plain(Vec::new())
+    }
+}
+
+impl<R> Batch<R> {
+    fn reserve(&mut self, n: usize) {
+        if let Batch::Plain(v) = self {
+            v.reserve_exact(n);
+        }
+    }
+
+    /// Runs one item under its own `catch_unwind`.
+    #[inline]
+    fn run<A>(&mut self, f: impl Fn(A) -> R, a: A) {
+        let r = catch_unwind(AssertUnwindSafe(move || f(a))).map_err(crate::worker::panic_message);
+        match (&mut *self, r) {
+            (Batch::Plain(v), Ok(r)) => v.push(r),
+            (Batch::Mixed(v), r) => v.push(r),
+            (Batch::Plain(v), Err(m)) => {
+                let mut all: Vec<Result<R, String>> =
+                    std::mem::take(v).into_iter().map(Ok).collect();
+                all.push(Err(m));
+                *self = Batch::Mixed(all);
+            }
+        }
+    }
+
+    fn end(self, t0: std::time::Instant) -> BatchOut<R> {
+        let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        match self {
+            Batch::Plain(v) => (ns, Ok(v)),
+            Batch::Mixed(v) => (ns, Err(v)),
+        }
+    }
+}
+
 /// Runs the initializer `F` (no arguments, no result).
 pub(crate) fn call_init<F, R>(ctx: &mut JobCtx<'_>)
 where

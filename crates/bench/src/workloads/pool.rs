@@ -92,12 +92,12 @@ fn w1_rounds(p: &Pool, samples: usize) -> Result<Histogram<u64>, String> {
 pub fn w2(items: u64) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     let p = pool(2, WaitStrategy::default())?;
-    for chunk in [1usize, 1000, 10_000] {
+    for chunk in [None, Some(1usize), Some(1000), Some(10_000)] {
         let per_s = w2_rate(&p, items, chunk)?;
-        let mode = if chunk == 1 {
-            "2 workers, unbatched (1 job per item)".to_string()
-        } else {
-            format!("2 workers, chunk_size {chunk}")
+        let mode = match chunk {
+            None => "2 workers, default (automatic batches)".to_string(),
+            Some(1) => "2 workers, unbatched (chunk_size 1: 1 job per item)".to_string(),
+            Some(chunk) => format!("2 workers, chunk_size {chunk}"),
         };
         rows.push(Row::Throughput {
             name: "W2 pool.map(x → 2x)".into(),
@@ -121,13 +121,19 @@ pub fn default_pool(workers: usize) -> Result<Pool, String> {
     pool(workers, WaitStrategy::default())
 }
 
-/// W2 on pool `p`: `p.map(x → 2x, 0..items).chunk_size(chunk)`, results summed and
-/// checked. Returns items per second.
-pub fn w2_rate(p: &Pool, items: u64, chunk: usize) -> Result<f64, String> {
+/// W2 on pool `p`: `p.map(x → 2x, 0..items).chunk_size(chunk)` (no `chunk_size` for
+/// `None`: the default, automatic batches), results summed and checked. Returns items per
+/// second.
+pub fn w2_rate(p: &Pool, items: u64, chunk: Option<usize>) -> Result<f64, String> {
     let expect: u64 = (0..items).map(|x| 2 * x).sum();
     let t = Instant::now();
     let mut sum = 0u64;
-    for r in p.map(|x: u64| 2 * x, 0..items).chunk_size(chunk) {
+    let map = p.map(|x: u64| 2 * x, 0..items);
+    let map = match chunk {
+        Some(c) => map.chunk_size(c),
+        None => map,
+    };
+    for r in map {
         sum += r.map_err(|e| e.to_string())?;
     }
     let secs = t.elapsed().as_secs_f64();

@@ -180,14 +180,15 @@ pub fn run(sel: &Selection, sizes: &Sizes) -> Result<(Outcome, Option<(Mandel, u
     }
 
     if want(zp, "W2") {
-        let (u, s, c) = fresh("W2 zeroproc pool.map(x → 2x) and submit, 2 workers", || {
+        let (m, u, s, c) = fresh("W2 zeroproc pool.map(x → 2x) and submit, 2 workers", || {
             let p = pool::default_pool(2)?;
-            let u = pool::w2_rate(&p, sizes.w2_unbatched, 1)?;
+            let m = pool::w2_rate(&p, sizes.w2_unbatched, None)?;
+            let u = pool::w2_rate(&p, sizes.w2_unbatched, Some(1))?;
             let s = pool::w2_submit_rate(&p, sizes.w2_unbatched, 256)?;
-            let c = pool::w2_rate(&p, sizes.w2_chunked, sizes.chunk)?;
-            Ok((u, s, c))
+            let c = pool::w2_rate(&p, sizes.w2_chunked, Some(sizes.chunk))?;
+            Ok((m, u, s, c))
         })?;
-        let (u, s, c) = (u, s, c);
+        o.put(zp, "W2", "map_items_per_s", m);
         o.put(zp, "W2", "jobs_per_s", u);
         o.put(zp, "W2", "submit_jobs_per_s", s);
         o.put(zp, "W2", "chunked_items_per_s", c);
@@ -203,6 +204,8 @@ pub fn run(sel: &Selection, sizes: &Sizes) -> Result<(Outcome, Option<(Mandel, u
             threads::w2_crossbeam(sizes.w2_unbatched, 1024)
         })?;
         o.put(cb, "W2", "jobs_per_s", r);
+        // The thread design a user would write instead of either `map`: compared with both.
+        o.put(cb, "W2", "map_items_per_s", r);
     }
 
     if want(zp, "W3") {

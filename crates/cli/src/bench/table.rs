@@ -5,9 +5,10 @@
 use super::record::{lower_is_better, Record, SYSTEMS, WORKLOADS};
 
 /// Metric order within a workload (others follow in the order met).
-const METRICS: [&str; 32] = [
+const METRICS: [&str; 33] = [
     "p50_us",
     "p99_us",
+    "map_items_per_s",
     "jobs_per_s",
     "submit_jobs_per_s",
     "chunked_items_per_s",

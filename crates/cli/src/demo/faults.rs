@@ -55,7 +55,7 @@ pub fn run(pool: &Pool) -> Result<(), String> {
     }
     let respawns: u64 = pool.stats().workers.iter().map(|w| w.respawns).sum::<u64>() - before;
     println!(
-        "   then {n} more jobs on the same pool   → all correct; {respawns} workers respawned, \
+        "   then a map of {n} items, same pool   → all correct; {respawns} workers respawned, \
          no broken pool"
     );
     Ok(())

@@ -559,7 +559,8 @@ impl PoolBuilder {
         let window = (self.window != 0).then_some(self.window);
         let supervisor = Arc::new(std::sync::Mutex::new(Some(handle)));
         super::live::register(&shared, &supervisor);
-        Ok(Pool { shared, supervisor, window, job_time_limit: self.job_time_limit, name })
+        let batching = window.is_none() && self.job_time_limit.is_none() && self.max_jobs.is_none();
+        Ok(Pool { shared, supervisor, window, batching, job_time_limit: self.job_time_limit, name })
     }
 }
 

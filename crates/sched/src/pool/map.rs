@@ -33,12 +33,33 @@ const MAX_HELD_PER_WORKER: usize = 16 * 1024;
 /// stream): results then go back to the caller before more items are read.
 const SLOW_INPUT: Duration = Duration::from_millis(1);
 
+/// Longest time per item for which `map` batches items automatically ("Automatic
+/// batches" below): past it, the per-job cost (~0.1–0.3 µs) is a few per cent at most.
+const BATCH_BELOW_NS: f64 = 2_000.0;
+
+/// About how long an automatic batch runs: its items' measured time.
+const BATCH_TIME_NS: f64 = 16_000.0;
+
+/// Items in an automatic batch at most: the items a worker's death fails with the one
+/// that killed it.
+const MAX_BATCH: usize = 64;
+
 /// A finished chunk: its result(s), or the error of the job that held it.
 enum Chunk<R> {
     /// `chunk_size(1)`: the job's single result (no `Vec` per item).
     One(R),
     /// A chunk's results in item order.
     Many(Vec<R>),
+    /// An automatic batch's outcome (`job::call_batch`).
+    Batch(job::BatchOut<R>),
+}
+
+/// How a sink decodes a successful job's result.
+#[derive(Clone, Copy)]
+enum Decode {
+    One,
+    Many,
+    Batch,
 }
 
 type ChunkOutcome<R> = Result<Chunk<R>, JobError<Never>>;
@@ -76,7 +97,9 @@ struct Sink<R> {
     /// Completions stored (a change counter for the waiting iterator). Written only
     /// under the pool lock.
     stored: AtomicU64,
-    decode_one: bool,
+    /// A job of this map lost its worker (automatic batches stop: `Map::unbatch`).
+    died: std::sync::atomic::AtomicBool,
+    decode: Decode,
     ordered: bool,
 }
 
@@ -148,8 +171,11 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
         heap: Option<&SpillHeap>,
     ) -> bool {
         let v = match st {
-            status::OK if self.decode_one => decode_owned::<R>(bytes, heap).map(Chunk::One),
-            status::OK => decode_owned::<Vec<R>>(bytes, heap).map(Chunk::Many),
+            status::OK => match self.decode {
+                Decode::One => decode_owned::<R>(bytes, heap).map(Chunk::One),
+                Decode::Many => decode_owned::<Vec<R>>(bytes, heap).map(Chunk::Many),
+                Decode::Batch => decode_owned::<job::BatchOut<R>>(bytes, heap).map(Chunk::Batch),
+            },
             status::PANICKED => {
                 let message = String::from_utf8_lossy(bytes).into_owned();
                 self.store(locked, seq, Err(JobError::Panicked { message }));
@@ -171,6 +197,10 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
     }
 
     fn fail(&self, locked: &mut Locked<'_>, seq: u64, e: JobError<Never>) -> bool {
+        if matches!(e, JobError::WorkerDied { .. } | JobError::StackOverflow) {
+            // Relaxed: a hint read at the map's next refill; a late look batches once more.
+            self.died.store(true, Ordering::Relaxed);
+        }
         self.store(locked, seq, Err(e));
         false
     }
@@ -274,7 +304,18 @@ fn place<'s, T: Message>(
 pub struct Map<'p, F, I, A, R> {
     pool: &'p Pool,
     items: I,
+    /// Items per chunk: as set by [`chunk_size`](Self::chunk_size), or the size of the
+    /// next automatic batch.
     chunk: usize,
+    /// Items are batched automatically (no `chunk_size` or `window` set, and the pool has
+    /// no job time limit or `max_jobs_per_worker`): "Automatic batches" below.
+    auto: bool,
+    /// The items' measured running time (ns per item, recent batches weigh most).
+    item_ns: Option<f64>,
+    /// Items in each automatic batch in flight, by sequence number.
+    sizes: std::collections::HashMap<u64, usize>,
+    /// The rest of a finished automatic batch in which an item panicked.
+    mixed: std::vec::IntoIter<Result<R, String>>,
     window: usize,
     /// The window grows (up to this) while workers go idle; 0 = fixed window.
     max_window: usize,
@@ -322,6 +363,10 @@ where
             pool,
             items,
             chunk: 1,
+            auto: pool.batching,
+            item_ns: None,
+            sizes: std::collections::HashMap::new(),
+            mixed: Vec::new().into_iter(),
             window: pool.window.unwrap_or(2 * pool.workers()),
             max_window: if pool.window.is_some() {
                 0
@@ -369,10 +414,14 @@ where
         self
     }
 
-    /// Items per job (Python's `chunksize`; default 1). Larger chunks amortise the per-job
-    /// cost for tiny functions: with jobs of a few microseconds, chunks of 100–1000 items
-    /// are the difference between the pool's per-job overhead and the work itself. Output
-    /// is still one entry per item; a chunk that fails yields its error once per item.
+    /// Items per job (Python's `chunksize`). Without it, tiny items are batched
+    /// automatically (up to 64, [`Pool::map`](super::Pool::map)) and others run one job
+    /// each; a set `chunk_size` is kept as set (`chunk_size(1)`: one job per item).
+    /// Larger chunks amortise the per-job cost for tiny functions: with jobs of a few
+    /// microseconds, chunks of 100–1000 items are the difference between the pool's
+    /// per-job overhead and the work itself. Output is still one entry per item; a chunk
+    /// that fails yields its error once per item, and a panic fails its whole chunk, as in
+    /// Python (an automatic batch fails only the item that panicked).
     /// **Differs:** `chunk_size(0)` is taken as 1, where Python's `map(chunksize=0)` raises
     /// `ValueError` (a setter has no error to return, and a chunk of one item is what a
     /// caller computing `len / n` with a large `n` means).
@@ -389,6 +438,7 @@ where
     /// ```
     pub fn chunk_size(mut self, n: usize) -> Self {
         self.chunk = n.max(1);
+        self.auto = false;
         self
     }
 
@@ -435,6 +485,7 @@ where
     /// ```
     pub fn window(mut self, jobs: usize) -> Self {
         self.window = jobs.max(1);
+        self.auto = false;
         self.max_window = 0;
         self
     }
@@ -476,6 +527,7 @@ where
     /// placed chunk's outcome; a chunk whose placement the limit cut short yields
     /// `Err(TimeLimit)`. [`limit_struck`](Self::limit_struck) says whether it struck.
     pub(crate) fn time_limit(mut self, d: Duration) -> Self {
+        self.auto = false;
         self.timeout = Some(d);
         self.limit = true;
         self
@@ -489,7 +541,11 @@ where
 
     /// The map's sink, made at the first `next` (the time-out's clock starts then).
     fn sink(&mut self) -> &Arc<Sink<R>> {
-        let chunk = self.chunk;
+        let decode = match (self.auto, self.chunk) {
+            (true, _) => Decode::Batch,
+            (false, 1) => Decode::One,
+            (false, _) => Decode::Many,
+        };
         self.sink.get_or_insert_with(|| {
             if let Some(t) = self.timeout {
                 self.deadline = zeroproc_shm::wait::deadline_after(t);
@@ -507,7 +563,8 @@ where
                     },
                 ),
                 stored: AtomicU64::new(0),
-                decode_one: chunk == 1,
+                died: std::sync::atomic::AtomicBool::new(false),
+                decode,
                 ordered: self.ordered,
             })
         })
@@ -551,14 +608,29 @@ where
         if busy > self.window / 2 {
             return;
         }
-        let held = if self.max_window == 0 { self.window } else { self.max_held };
+        if self.auto {
+            // Relaxed: see `Sink::fail`.
+            if self.sink.as_ref().is_some_and(|k| k.died.load(Ordering::Relaxed)) {
+                self.unbatch();
+            }
+            self.chunk = self.batch_len();
+        }
+        // Automatic batches are held by items: batches of 64 would hold 64 times the
+        // results of single jobs behind a slow oldest one.
+        let held = match (self.max_window, self.auto) {
+            (0, _) => self.window,
+            (_, true) => self.max_held / self.chunk,
+            (_, false) => self.max_held,
+        };
         let want = (self.window - busy).min(held.saturating_sub(self.in_flight));
         if want == 0 {
             return;
         }
         // One reference count per refill (each placed job takes one more).
         let sink = &self.sink.clone().expect("made by `next_item`");
-        let fn_id = if self.chunk == 1 {
+        let fn_id = if self.auto {
+            crate::fnid::id_of(job::call_batch::<F, A, R>)
+        } else if self.chunk == 1 {
             crate::fnid::id_of(job::call::<F, A, R>)
         } else {
             crate::fnid::id_of(job::call_chunk::<F, A, R>)
@@ -580,7 +652,7 @@ where
             // ever. (Placing each under a lock of its own costs ~35 ns an item: 15 % of a
             // tiny-job map over a filled channel.)
             let sure = (self.items.size_hint().0 / self.chunk).min(n);
-            if sure > 0 && self.chunk == 1 {
+            if sure > 0 && self.single() {
                 let items: Vec<A> = self.items.by_ref().take(sure).collect();
                 self.exhausted = items.len() < sure; // a wrong `size_hint`
                 placed += items.len();
@@ -588,7 +660,7 @@ where
             } else if sure > 0 {
                 // Read before any is placed: the `k`th chunk gets sequence `next_seq + k`.
                 let chunks: Vec<Vec<A>> =
-                    (0..sure as u64).map_while(|k| self.read_chunk(k)).collect();
+                    (0..sure as u64).map_while(|k| self.read_chunk(k, self.chunk)).collect();
                 placed += chunks.len();
                 self.place_all(sink, fn_id, chunks);
             }
@@ -596,10 +668,19 @@ where
             for k in sure..n {
                 let job = if self.exhausted {
                     None
-                } else if self.chunk == 1 {
+                } else if self.single() {
                     self.items.next().map(|item| self.place_one(sink, fn_id, item, k + 1 == n))
                 } else {
-                    self.read_chunk(0).map(|chunk| self.place_one(sink, fn_id, chunk, k + 1 == n))
+                    // An automatic batch takes only items the input promises: read ahead to
+                    // fill it, a stream whose next item waits for a job's effect (a crawler
+                    // feeding its own channel) would hold that job unplaced in the batch
+                    // being read, and hang.
+                    let len = match self.auto {
+                        true => self.items.size_hint().0.clamp(1, self.chunk),
+                        false => self.chunk,
+                    };
+                    self.read_chunk(0, len)
+                        .map(|chunk| self.place_one(sink, fn_id, chunk, k + 1 == n))
                 };
                 if job.is_none() {
                     self.exhausted = true;
@@ -638,12 +719,15 @@ where
         }
     }
 
-    /// Reads the next chunk of `chunk` items (the last one may be shorter); `None` (and
+    /// Reads the next chunk of `len` items (the last one may be shorter); `None` (and
     /// `exhausted`) when no item is left. `ahead`: chunks read before it and not placed
     /// yet (its sequence number is `next_seq + ahead`, kept for a short chunk).
-    fn read_chunk(&mut self, ahead: u64) -> Option<Vec<A>> {
-        let v: Vec<A> = self.items.by_ref().take(self.chunk).collect();
-        if v.len() < self.chunk {
+    fn read_chunk(&mut self, ahead: u64, len: usize) -> Option<Vec<A>> {
+        let v: Vec<A> = self.items.by_ref().take(len).collect();
+        if self.auto && !v.is_empty() {
+            self.sizes.insert(self.next_seq + ahead, v.len());
+        }
+        if v.len() < len {
             self.exhausted = true;
             if v.is_empty() {
                 return None;
@@ -742,8 +826,64 @@ where
         self.next_seq += 1;
     }
 
+    /// One job per item, its argument the item itself (not a `Vec`).
+    #[inline]
+    fn single(&self) -> bool {
+        !self.auto && self.chunk == 1
+    }
+
+    // Automatic batches. Python's `Executor.map` sends one job per item unless given a
+    // `chunksize`; `multiprocessing.Pool.map` picks a chunk size itself, and joblib sizes
+    // its batches by their measured time. Here a map with neither `chunk_size` nor
+    // `window` set (on a pool without a job time limit or `max_jobs_per_worker`, whose
+    // unit is the job) runs each item as a job of its own while items take 2 µs or more
+    // (or are not measured yet: the first ones), and batches them once they are
+    // measured faster: a batch runs about 16 µs of items, at most 64 items
+    // (`job::call_batch`, which times its items and catches each item's panic apart).
+    // What a batch changes for its items: a panic still fails only its own item; a
+    // worker's *death* (abort, segfault, SIGKILL) fails the other items of its batch too;
+    // a batch is one job for balancing, cancelling and `stats()`. (Measured gain:
+    // docs/performance.md, "Automatic batches".)
+
+    /// A job of the map lost its worker (`Sink::fail` saw it, at the drain that reaped
+    /// the worker): the rest of the map runs one job per item, so that a function that
+    /// kills its worker now and then fails only those items (before: one item in 200
+    /// aborting failed 11,007 of 40,000 items, a batch each; `map_batches.rs`). The
+    /// batches already placed run as they are.
+    #[cold]
+    fn unbatch(&mut self) {
+        self.item_ns = Some(f64::INFINITY);
+    }
+
+    /// Items in the next automatic batch, from the items' measured time (1 for ever after
+    /// [`unbatch`](Self::unbatch)).
+    #[inline]
+    fn batch_len(&self) -> usize {
+        match self.item_ns {
+            Some(ns) if ns < BATCH_BELOW_NS => {
+                ((BATCH_TIME_NS / ns.max(1.0)) as usize).clamp(2, MAX_BATCH)
+            }
+            _ => 1,
+        }
+    }
+
+    /// A batch of `n` items ran for `ns` in all.
+    fn measured(&mut self, ns: u64, n: usize) {
+        if self.item_ns == Some(f64::INFINITY) {
+            return; // unbatched for good
+        }
+        let x = ns as f64 / n.max(1) as f64;
+        self.item_ns = Some(match self.item_ns {
+            None => x,
+            Some(old) => 0.5 * old + 0.5 * x,
+        });
+    }
+
     /// Items in chunk `seq`: `chunk`, except for a shorter last chunk.
-    fn items_in(&self, seq: u64) -> usize {
+    fn items_in(&mut self, seq: u64) -> usize {
+        if self.auto {
+            return self.sizes.remove(&seq).unwrap_or(1);
+        }
         match self.tail {
             Some((s, n)) if s == seq => n,
             _ => self.chunk,
@@ -952,6 +1092,9 @@ where
         if let Some(r) = self.out.next() {
             return Some(Ok(r));
         }
+        if let Some(r) = self.mixed.next() {
+            return Some(r.map_err(|message| JobError::Panicked { message }));
+        }
         if self.errors > 0 {
             self.errors -= 1;
             return self.error.clone().map(Err);
@@ -985,6 +1128,14 @@ where
             Some((_, Ok(Chunk::One(r)))) => Some(Ok(r)),
             Some((_, Ok(Chunk::Many(v)))) => {
                 self.out = v.into_iter();
+                self.next_item()
+            }
+            Some((n, Ok(Chunk::Batch((ns, items))))) => {
+                self.measured(ns, n);
+                match items {
+                    Ok(v) => self.out = v.into_iter(),
+                    Err(v) => self.mixed = v.into_iter(),
+                }
                 self.next_item()
             }
             Some((n, Err(e))) => {

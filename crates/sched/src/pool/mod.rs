@@ -76,6 +76,9 @@ pub struct Pool {
     /// `Pool` that keeps this `Arc` alive.
     supervisor: live::Supervisor,
     pub(crate) window: Option<usize>,
+    /// `map` may batch tiny items (`map.rs`, "Automatic batches"): no pool-wide window,
+    /// job time limit or `max_jobs_per_worker`.
+    pub(crate) batching: bool,
     job_time_limit: Option<Duration>,
     name: String,
 }
@@ -460,6 +463,20 @@ impl Pool {
     /// Applies `f` to every item of `items`, lazily, keeping a bounded number of jobs in
     /// flight; yields `Ok(result)` or the job's error **in input order**. See [`Map`] for
     /// `chunk_size`, `window`, `timeout` and `progress`.
+    ///
+    /// **Tiny items are batched automatically** (as `multiprocessing.Pool.map` picks a
+    /// chunk size and joblib sizes its batches): once items are measured below 2 µs each,
+    /// up to 64 travel in one job (about 16 µs of work), so a map of tiny items runs at
+    /// chunked speed instead of paying the per-job cost per item. Each item keeps its own
+    /// result and its own panic (`Err(Panicked)` for that item only); what a batch shares
+    /// is a worker's *death*: an item that aborts, segfaults or exits fails the other
+    /// items of its batch with the same `WorkerDied`. Batches take only items the input
+    /// promises by its `size_hint` (a range, a `Vec`): a stream's (a channel, `filter`)
+    /// run one job each, so that a read that waits for a job's effect never holds that
+    /// job back. Slower items run one job each, as do all items when [`chunk_size`](Map::chunk_size) or [`window`](Map::window) is
+    /// set (`chunk_size(1)`: one job per item, always) or the pool has a
+    /// [`job_time_limit`](crate::PoolBuilder::job_time_limit) or
+    /// [`max_jobs_per_worker`](crate::PoolBuilder::max_jobs_per_worker).
     ///
     /// The items are owned values (each is sent to a worker): to map over a `Vec` you keep,
     /// pass `v.iter().copied()` or `v.iter().cloned()` — `&v` yields references, which is

@@ -1,0 +1,314 @@
+//! `map`'s automatic batches (`pool/map.rs`, "Automatic batches"): a map with neither
+//! `chunk_size` nor `window` set batches items measured below 2 µs (up to 64 a job), each
+//! item keeping its own result and its own panic; slow items, an explicit `chunk_size(1)`
+//! or `window`, and pools with a job time limit or `max_jobs_per_worker` keep one job per
+//! item. Real worker processes; no assertion on speed.
+
+use std::time::Duration;
+use zeroproc_sched::{JobError, Pool};
+use zeroproc_testkit::within;
+
+zeroproc_sched::test_worker!();
+
+const N: u64 = 200_000;
+
+fn double(x: u64) -> u64 {
+    2 * x
+}
+
+fn jobs_done(pool: &Pool) -> u64 {
+    pool.stats().jobs_done()
+}
+
+#[test]
+fn tiny_items_are_batched_in_order_with_one_result_each() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let v: Vec<u64> = pool.map(double, 0..N).map(Result::unwrap).collect();
+        assert_eq!(v, (0..N).map(double).collect::<Vec<_>>());
+        // Far fewer jobs than items (before: one job per item, N jobs).
+        let jobs = jobs_done(&pool);
+        assert!(jobs < N / 8, "{jobs} jobs for {N} tiny items");
+    });
+}
+
+#[test]
+fn a_panic_in_a_batch_fails_only_its_own_item() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let f = |x: u64| if x % 50_000 == 49_999 { panic!("bad item {x}") } else { x + 1 };
+        let out: Vec<_> = pool.map(f, 0..N).collect();
+        assert_eq!(out.len(), N as usize);
+        for (i, r) in out.iter().enumerate() {
+            let i = i as u64;
+            if i % 50_000 == 49_999 {
+                match r {
+                    Err(JobError::Panicked { message }) => {
+                        assert!(message.contains(&format!("bad item {i}")), "{message}")
+                    }
+                    other => panic!("item {i}: {other:?}"),
+                }
+            } else {
+                assert_eq!(r, &Ok(i + 1), "item {i}");
+            }
+        }
+        assert!(jobs_done(&pool) < N / 8, "batched");
+    });
+}
+
+#[test]
+fn a_panic_in_a_batch_fails_only_its_own_item_unordered() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let f = |x: u64| if x == 123_457 { panic!("bad item {x}") } else { x };
+        let mut ok: Vec<u64> = Vec::new();
+        let mut failed = Vec::new();
+        for r in pool.map_unordered(f, 0..N) {
+            match r {
+                Ok(x) => ok.push(x),
+                Err(e) => failed.push(e),
+            }
+        }
+        ok.sort_unstable();
+        assert_eq!(ok, (0..N).filter(|&x| x != 123_457).collect::<Vec<_>>());
+        assert_eq!(failed.len(), 1);
+        assert!(
+            matches!(&failed[0], JobError::Panicked { message } if message.contains("bad item 123457"))
+        );
+    });
+}
+
+#[test]
+fn a_death_in_a_batch_fails_at_most_that_batch_and_the_pool_goes_on() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let f = |x: u64| {
+            if x == 150_000 {
+                std::process::abort();
+            }
+            x
+        };
+        let out: Vec<_> = pool.map(f, 0..N).collect();
+        assert_eq!(out.len(), N as usize);
+        let mut died = Vec::new();
+        for (i, r) in out.iter().enumerate() {
+            match r {
+                Ok(x) => assert_eq!(*x, i as u64),
+                Err(JobError::WorkerDied { signal: Some(6), .. }) => died.push(i as u64),
+                Err(e) => panic!("item {i}: {e:?}"),
+            }
+        }
+        // The item that aborted and at most the 63 others of its batch, consecutive.
+        assert!(died.contains(&150_000), "{died:?}");
+        assert!(died.len() <= 64, "{} items failed", died.len());
+        assert_eq!(died.last().unwrap() - died[0] + 1, died.len() as u64, "{died:?}");
+        assert_eq!(pool.submit(double, 4).result(), Ok(8));
+    });
+}
+
+#[test]
+fn an_explicit_chunk_size_of_one_keeps_one_job_per_item() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let n = 20_000;
+        let s: u64 = pool.map(double, 0..n).chunk_size(1).map(Result::unwrap).sum();
+        assert_eq!(s, (0..n).map(double).sum::<u64>());
+        assert_eq!(jobs_done(&pool), n);
+    });
+}
+
+#[test]
+fn a_set_window_keeps_one_job_per_item() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let n = 20_000;
+        let s: u64 = pool.map(double, 0..n).window(64).map(Result::unwrap).sum();
+        assert_eq!(s, (0..n).map(double).sum::<u64>());
+        assert_eq!(jobs_done(&pool), n);
+    });
+}
+
+#[test]
+fn pools_with_per_job_limits_keep_one_job_per_item() {
+    within(Duration::from_secs(120), || {
+        let n = 20_000;
+        let limited = Pool::builder().workers(2).job_time_limit(Duration::from_secs(60));
+        let retiring = Pool::builder().workers(2).max_jobs_per_worker(1_000_000);
+        for b in [limited, retiring] {
+            let pool = b.build().unwrap();
+            let s: u64 = pool.map(double, 0..n).map(Result::unwrap).sum();
+            assert_eq!(s, (0..n).map(double).sum::<u64>());
+            assert_eq!(jobs_done(&pool), n);
+        }
+    });
+}
+
+#[test]
+fn slow_items_are_not_batched() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let nap = |x: u64| {
+            std::thread::sleep(Duration::from_micros(200));
+            x
+        };
+        let v: Vec<u64> = pool.map(nap, 0..400).map(Result::unwrap).collect();
+        assert_eq!(v, (0..400).collect::<Vec<_>>());
+        assert_eq!(jobs_done(&pool), 400);
+    });
+}
+
+#[test]
+fn a_long_item_among_tiny_ones_delays_only_its_batch() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let f = |x: u64| {
+            if x == 100_000 {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            x
+        };
+        // Unordered: while the long item runs, the other worker goes on with the rest.
+        let (mut late, mut n, mut seen_long) = (0, 0, false);
+        for r in pool.map_unordered(f, 0..N) {
+            let x = r.unwrap();
+            n += 1;
+            late += u64::from(seen_long);
+            seen_long |= x == 100_000;
+        }
+        assert_eq!(n, N);
+        // Held by the long item: the rest of its batch (at most 63) and whatever was
+        // queued behind it on its worker and not yet moved (moves: docs/python-mapping.md).
+        assert!(late < 2_000, "{late} items came back after the long one");
+    });
+}
+
+/// Marks the run of every 100th item (99, 199, …) with a file; the others are tiny.
+fn mark_hundreds((dir, x): (String, u64)) -> u64 {
+    if x % 100 == 99 {
+        std::fs::write(std::path::Path::new(&dir).join(format!("ran-{x}")), b"").unwrap();
+    }
+    x
+}
+
+/// A stream (no `size_hint`) whose items 1000, 1100, …, 1900 each wait for the effect of
+/// the job of the item before (999, 1099, …), among tiny items: batches are filled only
+/// from items the input promises (`size_hint`), so a stream's items run one job each and
+/// each is placed before the next read. Before, a stream was read 64 items at a time to fill a batch: the item
+/// waited unplaced in the batch being read, and the read gave up (here after 1 s; a
+/// crawler whose jobs feed its own channel hung).
+#[test]
+fn a_stream_is_not_read_ahead_to_fill_a_batch() {
+    within(Duration::from_secs(120), || {
+        let dir = std::env::temp_dir().join(format!("zp-batches-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.to_string_lossy().into_owned();
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let missed = std::rc::Rc::new(std::cell::Cell::new(0));
+        let m = missed.clone();
+        let gone = dir.clone();
+        let mut k = 0u64;
+        let items = std::iter::from_fn(move || {
+            if k >= 1000 && k % 100 == 0 {
+                let ran = dir.join(format!("ran-{}", k - 1));
+                let t0 = std::time::Instant::now();
+                while !ran.exists() && t0.elapsed() < Duration::from_secs(1) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                m.set(m.get() + u32::from(!ran.exists()));
+            }
+            k += 1;
+            (k <= 2000).then(|| (d.clone(), k - 1))
+        });
+        let n = pool.map(mark_hundreds, items).map(Result::unwrap).count();
+        let _ = std::fs::remove_dir_all(gone);
+        assert_eq!(n, 2000);
+        assert_eq!(missed.get(), 0, "reads that waited in vain for a job read with them");
+    });
+}
+
+/// Item 500,000 waits until the file `gate` exists; the others are tiny.
+fn gated_first((gate, x): (String, u64)) -> u64 {
+    if x == 500_000 {
+        while !std::path::Path::new(&gate).exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    x
+}
+
+/// Behind a slow oldest item an ordered map holds the finished results after it; with
+/// automatic batches that bound (16,384 per worker) counts items, not batches. Counted in
+/// batches, it held 64 times as many results (here the 1,500,000 items after item 500,000
+/// were read and run while it waited; now about 32,768).
+#[test]
+fn results_held_behind_a_slow_oldest_item_are_bounded_by_items() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    within(Duration::from_secs(120), || {
+        let gate = std::env::temp_dir().join(format!("zp-batches-gate-{}", std::process::id()));
+        let g = gate.to_string_lossy().into_owned();
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let n = 2_000_000u64;
+        let read = AtomicU64::new(0);
+        let held = std::thread::scope(|s| {
+            let opener = s.spawn(|| {
+                // Open the gate once the map has stopped reading items for a while.
+                let mut last = (0, std::time::Instant::now());
+                loop {
+                    std::thread::sleep(Duration::from_millis(50));
+                    let now = read.load(Ordering::Relaxed);
+                    if now != last.0 {
+                        last = (now, std::time::Instant::now());
+                    } else if last.1.elapsed() > Duration::from_millis(500) {
+                        break;
+                    }
+                }
+                std::fs::write(&gate, b"").unwrap();
+                last.0
+            });
+            let items = (0..n).map(|x| {
+                read.fetch_add(1, Ordering::Relaxed);
+                (g.clone(), x)
+            });
+            let mut got = 0;
+            for r in pool.map(gated_first, items) {
+                assert_eq!(r, Ok(got));
+                got += 1;
+            }
+            assert_eq!(got, n);
+            opener.join().unwrap()
+        });
+        let _ = std::fs::remove_file(&gate);
+        assert!(held < 700_000, "{} items read while item 500,000 waited", held - 500_000);
+    });
+}
+
+/// Aborts its worker for one item in 200.
+fn aborts_now_and_then(x: u64) -> u64 {
+    if x % 200 == 150 {
+        std::process::abort();
+    }
+    x
+}
+
+/// A function that kills its worker now and then: after the first death in a batch the
+/// map runs one job per item, so each later death fails only its own item (as without
+/// batches). Before, every death failed a whole batch: 1 item in 200 aborting failed
+/// about a third of the items.
+#[test]
+fn after_a_death_in_a_batch_the_map_stops_batching() {
+    within(Duration::from_secs(300), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let n = 40_000u64;
+        let mut failed = 0u64;
+        for (i, r) in pool.map(aborts_now_and_then, 0..n).enumerate() {
+            match r {
+                Ok(x) => assert_eq!(x, i as u64),
+                Err(JobError::WorkerDied { signal: Some(6), .. }) => failed += 1,
+                Err(e) => panic!("item {i}: {e:?}"),
+            }
+        }
+        let crashers = n / 200;
+        // The crashers, and the batches in flight when the first death was seen.
+        assert!(failed < crashers + 2_000, "{failed} items failed for {crashers} crashers");
+    });
+}
