@@ -133,11 +133,21 @@ pub fn contain<T>(f: impl FnOnce() -> T) -> Option<T> {
 /// note (review32). Used through [`note!`](crate::note). (Public through
 /// [`raw`](crate::raw), for zeroproc-cluster.)
 ///
+/// The line, newline included, is formatted first and written in one piece: standard
+/// error is unbuffered, and `eprintln!` with arguments writes each piece with its own
+/// `write`, so the notes of processes sharing a terminal (eight `Process` children
+/// panicking at once, the workers of a pool started without `init()`) came out
+/// interleaved, and a worker killed between two pieces left half a note (before docs33;
+/// `tests/stderr_notes_whole.rs`).
+///
 /// ```
 /// zeroproc_sched::raw::say(format_args!("a note: {}", 42));
 /// ```
 pub fn say(args: std::fmt::Arguments<'_>) {
-    contain(|| eprintln!("{args}"));
+    let line = format!("{args}\n");
+    // One argument and no literal piece: a single `write_all` of `line` (also when a
+    // test harness captures it).
+    contain(|| eprint!("{line}"));
 }
 
 /// `eprintln!` that never panics: [`say`](crate::raw::say).
