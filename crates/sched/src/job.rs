@@ -49,9 +49,14 @@ pub(crate) fn conjure<F: Copy>() -> F {
     const {
         assert!(
             std::mem::size_of::<F>() == 0,
-            "this job function carries data (a closure that captures variables, or a fn \
-             pointer): only fn items and closures that capture nothing can be sent to a \
-             worker; pass the data as the job's argument or as shared state (Pool::share)"
+            "this job or Process function carries data (a closure that captures \
+             variables, or a fn pointer): only fn items and closures that capture nothing \
+             can be sent to a worker or another process. A captured value goes in the \
+             argument (`pool.submit(f, (x, k))`; in a map, each item a tuple: \
+             `pool.map(f, xs.map(|x| (x, k)))`; `Process::spawn(f, (x, k))`; \
+             `.initializer_with(f, k)`) or is shared once (`pool.share(&value)`); for a fn \
+             pointer, pass the fn item itself (`pool.submit(double, x)`), or one fn that \
+             picks by a tag in its argument"
         )
     };
     // SAFETY: `F` is zero-sized (asserted at compile time) and `Copy` (no drop glue, no
