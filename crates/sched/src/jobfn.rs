@@ -59,6 +59,18 @@
 /// let _ = pool.map(move |x: u64| x * k, 0..10u64).count();
 /// ```
 ///
+/// A job takes exactly one argument: Python's `submit(fn, a, b)` is `submit(f, (a, b))`
+/// with `f` taking the tuple, and `submit(os.getpid)` is `submit(|_: ()| getpid(), ())`.
+/// A `fn` of two arguments (or of none) gets rustc's own "function is expected to take 1
+/// argument" (E0593), which this trait's message cannot replace:
+///
+/// ```compile_fail,E0593
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+/// fn add(a: u64, b: u64) -> u64 { a + b }
+/// let _ = pool.submit(add, (1, 2)); // write `|(a, b): (u64, u64)| add(a, b)`
+/// ```
+///
 /// What works: the value travels with each item.
 ///
 /// ```
