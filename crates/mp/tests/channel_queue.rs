@@ -55,7 +55,9 @@ fn new_defaults_and_rounding() {
 /// unbounded here nor what to pass (docs33).
 #[test]
 fn a_zero_capacity_error_says_queues_are_bounded_and_what_to_pass() {
-    for e in [Queue::<u64>::new(0).unwrap_err(), zeroproc_mp::JoinableQueue::<u64>::new(0).unwrap_err()] {
+    for e in
+        [Queue::<u64>::new(0).unwrap_err(), zeroproc_mp::JoinableQueue::<u64>::new(0).unwrap_err()]
+    {
         let msg = e.to_string();
         assert!(msg.contains("always bounded"), "{msg}");
         assert!(msg.contains("maxsize=0"), "{msg}");

@@ -71,7 +71,9 @@ fn a_childs_panic_note_is_one_write() {
         assert!(
             n.starts_with("zeroproc process \"Process-")
                 && n.contains("panicked: child ")
-                && n.ends_with("failed on purpose (at crates/sched/tests/stderr_notes_whole.rs:50:5)\n"),
+                && n.ends_with(
+                    "failed on purpose (at crates/sched/tests/stderr_notes_whole.rs:50:5)\n"
+                ),
             "{n:?}"
         );
     }

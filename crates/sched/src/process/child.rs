@@ -124,6 +124,9 @@ fn report(b: &ProcessBlock, status: Option<(u32, String)>) -> ! {
     b.message_len.store(n as u32, Ordering::Relaxed);
     // Release: pairs with the parent's Acquire load.
     b.outcome.store(code, Ordering::Release);
-    crate::note!("zeroproc process {:?} panicked: {msg}", Process::current_name().unwrap_or_default());
+    crate::note!(
+        "zeroproc process {:?} panicked: {msg}",
+        Process::current_name().unwrap_or_default()
+    );
     std::process::exit(1)
 }
