@@ -246,10 +246,20 @@ pub use zeroproc_macros::data;
 /// }
 /// ```
 pub use zeroproc_macros::main;
+/// *(Re-exported from `zeroproc_mp`: in a program that depends on `zeroproc`, write
+/// `zeroproc::` where the examples below say `zeroproc_mp::`.)*
 pub use zeroproc_mp::container::{DictHandle, ListHandle, NamespaceHandle};
+/// *(Re-exported from `zeroproc_mp`: in a program that depends on `zeroproc`, write
+/// `zeroproc::` where the examples below say `zeroproc_mp::`.)*
 pub use zeroproc_mp::pipe::{ConnectionHandle, ReceiverHandle, SenderHandle};
+/// *(Re-exported from `zeroproc_mp`: in a program that depends on `zeroproc`, write
+/// `zeroproc::` where the examples below say `zeroproc_mp::`.)*
 pub use zeroproc_mp::queue::{JoinableQueueHandle, QueueHandle};
+/// *(Re-exported from `zeroproc_mp`: in a program that depends on `zeroproc`, write
+/// `zeroproc::` where the examples below say `zeroproc_mp::`.)*
 pub use zeroproc_mp::shared::{ArrayHandle, CellHandle, ChunkGuard, ChunkMut, VecHandle};
+/// *(Re-exported from `zeroproc_mp`: in a program that depends on `zeroproc`, write
+/// `zeroproc::` where the examples below say `zeroproc_mp::`.)*
 pub use zeroproc_mp::{
     pipe_oneway, Connection, JoinableQueue, Namespace, PipeReceiver, PipeSender, Queue,
     SharedArray, SharedCell, SharedDict, SharedList, SharedVec,
@@ -258,6 +268,10 @@ pub use zeroproc_mp::{
 pub use zeroproc_sched::init;
 #[allow(deprecated)]
 pub use zeroproc_sched::SubmitError;
+/// *(Re-exported from `zeroproc_sched`: the examples below name that crate, as they are
+/// run there; in a program that depends on `zeroproc`, write `zeroproc::` where they say
+/// `zeroproc_sched::` — `zeroproc_sched::Pool` is `zeroproc::Pool`, `zeroproc_sched::init()`
+/// is `zeroproc::init()` — and `#[zeroproc::data]` where they derive rkyv's traits.)*
 pub use zeroproc_sched::{
     as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BandArgsKernel,
     BandKernel, BandWithArgsKernel, BandWithKernel, BuildError, ChunkArgsKernel, ChunkKernel, Exit,
@@ -351,6 +365,8 @@ pub mod __private {
 /// `RLock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`), robust
 /// against a holder that dies. See each type for its docs and examples.
 pub use zeroproc_shm::sync;
+/// *(Re-exported from `zeroproc_shm`: in a program that depends on `zeroproc`, write
+/// `zeroproc::sync::` where the examples below say `zeroproc_shm::sync::`.)*
 pub use zeroproc_shm::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 
 /// The layers underneath, for code that builds its own protocols: shared-memory
