@@ -231,6 +231,20 @@ pub use zeroproc_cluster::init;
 /// assert_eq!(depth, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A field of a type rkyv does not encode (`PathBuf`, `OsString`, `Instant`, `File`, a
+/// type of another crate without rkyv support) fails the build with ``the trait bound
+/// `PathBuf: Archive` is not satisfied``, once per derived trait, pointing at the
+/// attribute rather than at the field, with a "see issue #48214" help that is not the
+/// cause (measured, docs33: 5 such errors for one `PathBuf` field). Change that field's
+/// type: `PathBuf` → `String` (`path.to_str()`), `OsString` → `Vec<u8>`
+/// (`OsStr::as_bytes`), `Instant` → a `Duration` or `u64` nanoseconds since a start both
+/// processes know.
+///
+/// ```compile_fail,E0277
+/// #[zeroproc::data]
+/// struct Job { path: std::path::PathBuf } // error[E0277]: `PathBuf: Archive` ...
+/// ```
 pub use zeroproc_macros::data;
 /// `init()` as the first statement of `main`, plus a guard that joins non-daemon
 /// [`Process`] children whose handles were dropped (as Python does at exit; those whose
@@ -246,10 +260,20 @@ pub use zeroproc_macros::data;
 /// }
 /// ```
 pub use zeroproc_macros::main;
+/// *(Re-exported from `zeroproc_mp`: in a program that depends on `zeroproc`, write
+/// `zeroproc::` where the examples below say `zeroproc_mp::`.)*
 pub use zeroproc_mp::container::{DictHandle, ListHandle, NamespaceHandle};
+/// *(Re-exported from `zeroproc_mp`: in a program that depends on `zeroproc`, write
+/// `zeroproc::` where the examples below say `zeroproc_mp::`.)*
 pub use zeroproc_mp::pipe::{ConnectionHandle, ReceiverHandle, SenderHandle};
+/// *(Re-exported from `zeroproc_mp`: in a program that depends on `zeroproc`, write
+/// `zeroproc::` where the examples below say `zeroproc_mp::`.)*
 pub use zeroproc_mp::queue::{JoinableQueueHandle, QueueHandle};
+/// *(Re-exported from `zeroproc_mp`: in a program that depends on `zeroproc`, write
+/// `zeroproc::` where the examples below say `zeroproc_mp::`.)*
 pub use zeroproc_mp::shared::{ArrayHandle, CellHandle, ChunkGuard, ChunkMut, VecHandle};
+/// *(Re-exported from `zeroproc_mp`: in a program that depends on `zeroproc`, write
+/// `zeroproc::` where the examples below say `zeroproc_mp::`.)*
 pub use zeroproc_mp::{
     pipe_oneway, Connection, JoinableQueue, Namespace, PipeReceiver, PipeSender, Queue,
     SharedArray, SharedCell, SharedDict, SharedList, SharedVec,
@@ -258,6 +282,10 @@ pub use zeroproc_mp::{
 pub use zeroproc_sched::init;
 #[allow(deprecated)]
 pub use zeroproc_sched::SubmitError;
+/// *(Re-exported from `zeroproc_sched`: the examples below name that crate, as they are
+/// run there; in a program that depends on `zeroproc`, write `zeroproc::` where they say
+/// `zeroproc_sched::` — `zeroproc_sched::Pool` is `zeroproc::Pool`, `zeroproc_sched::init()`
+/// is `zeroproc::init()` — and `#[zeroproc::data]` where they derive rkyv's traits.)*
 pub use zeroproc_sched::{
     as_completed, criterion_main, test_worker, wait, AccessError, AsCompleted, BandArgsKernel,
     BandKernel, BandWithArgsKernel, BandWithKernel, BuildError, ChunkArgsKernel, ChunkKernel, Exit,
@@ -351,6 +379,8 @@ pub mod __private {
 /// `RLock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier`), robust
 /// against a holder that dies. See each type for its docs and examples.
 pub use zeroproc_shm::sync;
+/// *(Re-exported from `zeroproc_shm`: in a program that depends on `zeroproc`, write
+/// `zeroproc::sync::` where the examples below say `zeroproc_shm::sync::`.)*
 pub use zeroproc_shm::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 
 /// The layers underneath, for code that builds its own protocols: shared-memory

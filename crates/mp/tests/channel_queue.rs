@@ -50,6 +50,21 @@ fn new_defaults_and_rounding() {
     assert!(format!("{q:?}").contains("Queue"));
 }
 
+/// `Queue::new(0)` is what a Python user writes for `Queue()` (`maxsize=0`: unbounded).
+/// The error said "queue capacity must be in 1..=2^32", with no word on why 0 is not
+/// unbounded here nor what to pass (docs33).
+#[test]
+fn a_zero_capacity_error_says_queues_are_bounded_and_what_to_pass() {
+    for e in
+        [Queue::<u64>::new(0).unwrap_err(), zeroproc_mp::JoinableQueue::<u64>::new(0).unwrap_err()]
+    {
+        let msg = e.to_string();
+        assert!(msg.contains("always bounded"), "{msg}");
+        assert!(msg.contains("maxsize=0"), "{msg}");
+        assert!(msg.contains("Queue::new(1024)"), "{msg}");
+    }
+}
+
 #[test]
 fn put_get_round_trip_in_order() {
     let q = Queue::<Job>::new(64).unwrap();

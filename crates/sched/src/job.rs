@@ -49,9 +49,14 @@ pub(crate) fn conjure<F: Copy>() -> F {
     const {
         assert!(
             std::mem::size_of::<F>() == 0,
-            "this job function carries data (a closure that captures variables, or a fn \
-             pointer): only fn items and closures that capture nothing can be sent to a \
-             worker; pass the data as the job's argument or as shared state (Pool::share)"
+            "this job or Process function carries data (a closure that captures \
+             variables, or a fn pointer): only fn items and closures that capture nothing \
+             can be sent to a worker or another process. A captured value goes in the \
+             argument (`pool.submit(f, (x, k))`; in a map, each item a tuple: \
+             `pool.map(f, xs.map(|x| (x, k)))`; `Process::spawn(f, (x, k))`; \
+             `.initializer_with(f, k)`) or is shared once (`pool.share(&value)`); for a fn \
+             pointer, pass the fn item itself (`pool.submit(double, x)`), or one fn that \
+             picks by a tag in its argument"
         )
     };
     // SAFETY: `F` is zero-sized (asserted at compile time) and `Copy` (no drop glue, no
@@ -133,11 +138,21 @@ pub fn contain<T>(f: impl FnOnce() -> T) -> Option<T> {
 /// note (review32). Used through [`note!`](crate::note). (Public through
 /// [`raw`](crate::raw), for zeroproc-cluster.)
 ///
+/// The line, newline included, is formatted first and written in one piece: standard
+/// error is unbuffered, and `eprintln!` with arguments writes each piece with its own
+/// `write`, so the notes of processes sharing a terminal (eight `Process` children
+/// panicking at once, the workers of a pool started without `init()`) came out
+/// interleaved, and a worker killed between two pieces left half a note (before docs33;
+/// `tests/stderr_notes_whole.rs`).
+///
 /// ```
 /// zeroproc_sched::raw::say(format_args!("a note: {}", 42));
 /// ```
 pub fn say(args: std::fmt::Arguments<'_>) {
-    contain(|| eprintln!("{args}"));
+    let line = format!("{args}\n");
+    // One argument and no literal piece: a single `write_all` of `line` (also when a
+    // test harness captures it).
+    contain(|| eprint!("{line}"));
 }
 
 /// `eprintln!` that never panics: [`say`](crate::raw::say).

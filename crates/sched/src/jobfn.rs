@@ -40,16 +40,56 @@
 /// zeroproc_sched::init();
 /// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
 /// let table = vec![1u64, 2, 3];
-/// // error[E0277]: `{closure}` cannot be sent to a worker: a job function must be a fn
-/// // item or a closure that captures nothing
+/// // error[E0277]: `{closure}` cannot be sent to a worker or another process: a job or
+/// // `Process` function must be a fn item or a closure that captures nothing
 /// let _ = pool.submit(move |i: usize| table[i], 1);
 /// ```
+///
+/// A closure capturing only `Copy` values (rayon's captured `k`) and a `fn` pointer (a
+/// function chosen at run time) meet this bound, and are refused by `cargo build` (not
+/// `cargo check`) with a message saying what to write instead: the value in the argument
+/// (in a map, each item a tuple), the fn item itself:
+///
+/// ```compile_fail,E0080
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+/// let k = std::env::args().count() as u64;
+/// // error[E0080]: evaluation panicked: this job or Process function carries data ...
+/// // in a map, each item a tuple: `pool.map(f, xs.map(|x| (x, k)))` ...
+/// let _ = pool.map(move |x: u64| x * k, 0..10u64).count();
+/// ```
+///
+/// A job takes exactly one argument: Python's `submit(fn, a, b)` is `submit(f, (a, b))`
+/// with `f` taking the tuple, and `submit(os.getpid)` is `submit(|_: ()| getpid(), ())`.
+/// A `fn` of two arguments (or of none) gets rustc's own "function is expected to take 1
+/// argument" (E0593), which this trait's message cannot replace:
+///
+/// ```compile_fail,E0593
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build().unwrap();
+/// fn add(a: u64, b: u64) -> u64 { a + b }
+/// let _ = pool.submit(add, (1, 2)); // write `|(a, b): (u64, u64)| add(a, b)`
+/// ```
+///
+/// What works: the value travels with each item.
+///
+/// ```
+/// zeroproc_sched::init();
+/// let pool = zeroproc_sched::Pool::builder().workers(1).build()?;
+/// let k = std::env::args().count() as u64;
+/// let xs = 0..10u64;
+/// let s: u64 = pool.map(|(x, k): (u64, u64)| x * k, xs.map(|x| (x, k))).map(Result::unwrap).sum();
+/// assert_eq!(s, 45 * k);
+/// # Ok::<(), zeroproc_sched::BuildError>(())
+/// ```
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be sent to a worker: a job function must be a fn item or a \
-               closure that captures nothing",
+    message = "`{Self}` cannot be sent to a worker or another process: a job or `Process` \
+               function must be a fn item or a closure that captures nothing",
     label = "captures variables (or is not `Fn({A}) -> {R} + Send`)",
-    note = "a worker calls the function by its type and gets no bytes of it: pass the data \
-            as the job's argument (`pool.submit(f, (data, x))`) or share it once \
+    note = "a worker or child process calls the function by its type and gets no bytes of \
+            it: pass the data as the argument (`pool.submit(f, (data, x))`, \
+            `Process::spawn(f, (data, x))`; in a map, items that carry it: \
+            `pool.map(f, xs.map(|x| (x, data.clone())))`) or share it once \
             (`pool.share(&value)` → a `SharedValue<T>` handle passed as an argument)"
 )]
 pub trait JobFn<A, R>: Fn(A) -> R + Copy + Send + 'static {}

@@ -86,7 +86,7 @@ pub fn init() {
             crate::worker::escaped(p.err().unwrap_or_else(|| Box::new("worker returned")))
         }),
         None => {
-            eprintln!("zeroproc: malformed {WORKER_ENV}={raw:?}");
+            crate::note!("zeroproc: malformed {WORKER_ENV}={raw:?}");
             std::process::exit(crate::worker::exit::BAD_SPEC)
         }
     }
@@ -293,7 +293,7 @@ pub(crate) fn started() -> Started {
 /// program's own work, or by starting workers of its own.
 #[cold]
 pub(crate) fn without_init(what: &str) -> ! {
-    eprintln!(
+    crate::note!(
         "zeroproc: process {} was started as a worker but reached {what} without \
          zeroproc::init(): make `zeroproc::init();` the first line of main (or use \
          #[zeroproc::main]; under libtest, zeroproc::test_worker!(); in a doctest, \

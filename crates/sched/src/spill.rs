@@ -357,14 +357,14 @@ impl SpillSource {
                 let h = self.heap.get_or_init(|| h);
                 header.publish_heap(Some(&h.id()));
                 if failed.take().is_some() {
-                    eprintln!("zeroproc: the pool's spill heap was created at a later try");
+                    crate::note!("zeroproc: the pool's spill heap was created at a later try");
                 }
                 Some(h)
             }
             Err(e) => {
                 let e = creation_failed(self.bytes, &e);
                 if failed.is_none() {
-                    eprintln!("zeroproc: {e}");
+                    crate::note!("zeroproc: {e}");
                 }
                 *failed = Some((Instant::now(), e));
                 header.publish_heap_failed();

@@ -174,7 +174,15 @@ impl<T: Message> QueueBuilder<T> {
     }
 
     pub(crate) fn build_kind(self, kind: u32) -> Result<Queue<T>, ChannelError> {
-        if self.capacity == 0 || self.capacity > mpmc::MAX_CAPACITY {
+        if self.capacity == 0 {
+            // Python's `Queue()` / `maxsize=0` is unbounded; a Python user writes `new(0)`.
+            return Err(ChannelError::Config(
+                "queue capacity 0: a zeroproc queue is always bounded (Python's unbounded \
+                 `Queue()` / `maxsize=0` has no equivalent); give the most values it holds, \
+                 1..=2^32, e.g. `Queue::new(1024)`: `put` waits while it is full",
+            ));
+        }
+        if self.capacity > mpmc::MAX_CAPACITY {
             return Err(ChannelError::Config("queue capacity must be in 1..=2^32"));
         }
         let capacity = self.capacity.next_power_of_two();

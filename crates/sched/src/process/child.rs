@@ -35,7 +35,7 @@ impl ChildSpec {
 /// Runs the body of the `Process` this program was started for. Never returns.
 pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
     let Some(spec) = ChildSpec::parse(raw) else {
-        eprintln!("zeroproc: malformed {PROCESS_ENV}");
+        crate::note!("zeroproc: malformed {PROCESS_ENV}");
         std::process::exit(exit::BAD_SPEC)
     };
     let daemon = std::env::var_os(DAEMON_ENV).is_some();
@@ -72,7 +72,7 @@ pub(crate) fn child_main(raw: &std::ffi::OsStr) -> ! {
     let fn_id = spec.fn_id;
     // Relaxed: as for `args_len`.
     if b.fn_id.load(Ordering::Relaxed) != fn_id {
-        eprintln!("zeroproc: function id {fn_id:#x} is not the one this process was made for");
+        crate::note!("zeroproc: function id {fn_id:#x} is not the one this process was made for");
         std::process::exit(exit::BAD_SPEC);
     }
     // Release: pairs with the parent's Acquire in `body_started`.
@@ -124,6 +124,9 @@ fn report(b: &ProcessBlock, status: Option<(u32, String)>) -> ! {
     b.message_len.store(n as u32, Ordering::Relaxed);
     // Release: pairs with the parent's Acquire load.
     b.outcome.store(code, Ordering::Release);
-    eprintln!("zeroproc process {:?} panicked: {msg}", Process::current_name().unwrap_or_default());
+    crate::note!(
+        "zeroproc process {:?} panicked: {msg}",
+        Process::current_name().unwrap_or_default()
+    );
     std::process::exit(1)
 }

@@ -565,7 +565,20 @@ impl Process {
         self.pid.filter(|_| inherited::is_copy(self.parent))
     }
 
-    /// The child's pid once started.
+    /// The child's pid once started (Python's `p.pid`: `None` before `start`, kept after
+    /// the child ended).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let mut p = zeroproc_sched::Process::new(|_: ()| {}, ());
+    /// assert_eq!(p.pid(), None); // not started
+    /// p.start()?;
+    /// let pid = p.pid().unwrap();
+    /// assert_ne!(pid, std::process::id());
+    /// p.join()?;
+    /// assert_eq!(p.pid(), Some(pid));
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn pid(&self) -> Option<u32> {
         self.pid
     }

@@ -103,7 +103,7 @@ pub(crate) fn leave_if_forked() {
 
 #[cold]
 fn leave_forked() -> ! {
-    eprintln!(
+    crate::note!(
         "zeroproc: process {} (forked by a job in a worker) returned from the job; it exits \
          without answering — only the worker answers a job",
         std::process::id()
@@ -118,7 +118,7 @@ fn leave_forked() -> ! {
 pub(crate) fn escaped(p: Box<dyn std::any::Any + Send>) -> ! {
     let msg = payload_str(&*p);
     std::mem::forget(p);
-    eprintln!("zeroproc worker {}: a panic escaped the worker: {msg}", std::process::id());
+    crate::note!("zeroproc worker {}: a panic escaped the worker: {msg}", std::process::id());
     std::process::exit(exit::ESCAPED)
 }
 
@@ -130,7 +130,7 @@ static CONTROL: std::sync::OnceLock<&'static WorkerControl> = std::sync::OnceLoc
 #[cold]
 pub(crate) fn ring_corrupt(st: u32, e: &dyn std::fmt::Display) -> ! {
     let which = if st == state::CORRUPT_SUBMISSION { "submission" } else { "completion" };
-    eprintln!("zeroproc worker {}: {which} ring corrupt ({e}); exiting", std::process::id());
+    crate::note!("zeroproc worker {}: {which} ring corrupt ({e}); exiting", std::process::id());
     if let Some(ctl) = CONTROL.get() {
         // Release: pairs with the supervisor's Acquire load of the state after the exit.
         ctl.state.store(st, Ordering::Release);
@@ -170,7 +170,7 @@ pub(crate) fn quiet_panics() {
             None => msg,
         };
         if let Some(note) = abort_note(&text, cfg!(panic = "unwind")) {
-            eprintln!("{note}");
+            crate::note!("{note}");
         }
         PANIC.with(|p| *p.borrow_mut() = Some(text));
     }));

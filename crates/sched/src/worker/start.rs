@@ -114,7 +114,7 @@ pub(super) fn start(spec: &Spec) -> Attached {
 fn run_initializer(spec: &Spec, header: &PoolHeader, ctl: &WorkerControl, init: u32) {
     if !Validated::new().contains(&header.fns, init) {
         // Registered by `PoolBuilder::build` before any worker starts.
-        eprintln!(
+        crate::note!(
             "zeroproc worker {}: initializer id {init:#x} not in the pool's table",
             spec.index
         );
@@ -126,7 +126,7 @@ fn run_initializer(spec: &Spec, header: &PoolHeader, ctl: &WorkerControl, init: 
         Some(id) => match crate::share::Stored::attach(id) {
             Ok(s) => Some(s),
             Err(e) => {
-                eprintln!("zeroproc worker {}: initializer arguments: {e}", spec.index);
+                crate::note!("zeroproc worker {}: initializer arguments: {e}", spec.index);
                 std::process::exit(exit::ATTACH);
             }
         },
@@ -138,7 +138,7 @@ fn run_initializer(spec: &Spec, header: &PoolHeader, ctl: &WorkerControl, init: 
     t(&mut ctx);
     if let Some((st, msg)) = ctx.local_status() {
         if st != status::OK {
-            eprintln!("zeroproc worker {}: initializer panicked: {msg}", spec.index);
+            crate::note!("zeroproc worker {}: initializer panicked: {msg}", spec.index);
             header.record_init_failure(&msg);
             // Release: pairs with the Acquire poll of the starting controller.
             ctl.state.store(state::INIT_FAILED, Ordering::Release);
