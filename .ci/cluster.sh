@@ -45,6 +45,9 @@ echo "--- a build mismatch names the ranks"
 timeout 120 "${MPIRUN[@]}" -n 1 "$bin" mismatch : \
   -n 2 -x ZEROPROC_CLUSTER_FINGERPRINT_SALT=other "$bin" mismatch
 
+echo "--- finish under open pools with rank 0 alone (mpirun -n 1): they take no new job"
+timeout 120 "${MPIRUN[@]}" -n 1 "$bin" finish-live
+
 echo "--- finish while the nodes send large results: no rank hangs in MPI_Finalize"
 for _ in 1 2 3; do timeout 120 "${MPIRUN[@]}" -n 3 "$bin" finish-busy; done
 

@@ -27,7 +27,7 @@ mod builder;
 mod live;
 mod submit;
 
-pub(crate) use live::finish_live_cluster_pools;
+pub(crate) use live::{close_live_cluster_pools, finish_live_cluster_pools};
 
 pub use builder::{ClusterBuilder, ClusterError};
 
