@@ -887,7 +887,11 @@ fn large_payloads_go_through_the_spill_heaps(_: bool) {
     // Larger than a node's spill heap (64 MiB): refused at submission, the payload never sent.
     let t = Instant::now();
     match pool.submit(|v: Vec<u8>| v.len(), vec![1u8; 80 << 20]).result() {
-        Err(JobError::TooLarge { message }) => assert!(message.contains("at most"), "{message}"),
+        // Naming the fix, as `Pool`'s message does (before, clu33, only the limit).
+        Err(JobError::TooLarge { message }) => assert!(
+            message.contains("at most") && message.contains("ClusterBuilder::spill_heap"),
+            "{message}"
+        ),
         other => panic!("{other:?}"),
     }
     assert!(t.elapsed() < Duration::from_secs(30));
