@@ -164,8 +164,17 @@ fn gather_fingerprints(net: &Net) -> Vec<u64> {
 /// Ends the cluster on rank 0: stops every node agent (their pools are terminated) and
 /// finalizes MPI. Called by [`MainGuard`] (which `#[zeroproc::main]` puts in `main`) and by
 /// an `atexit` handler; later calls do nothing. A [`ClusterPool`](crate::ClusterPool) still
-/// alive afterwards fails new jobs with `Shutdown`.
+/// alive afterwards fails new jobs with `Shutdown` — wherever they would have run, rank 0's
+/// own workers included (under `mpirun -n 1`, all of them); the jobs it held on the nodes
+/// fail with `Shutdown`, those in rank 0's own pool finish. Without a launcher there is no
+/// cluster to end: it does nothing, and pools serve on.
 pub fn finish() {
+    if !live() {
+        return;
+    }
+    // Before taking the controller: a pool's `submit` may hold it (sending), and closing
+    // is one atomic store per pool.
+    crate::pool::close_live_cluster_pools();
     let Some(mut c) = controller() else { return };
     let Some(net) = c.net.as_mut() else { return };
     for r in 1..net.size() {

@@ -52,6 +52,24 @@ pub(crate) fn finish_live_cluster_pools() {
     }
 }
 
+/// Closes every cluster pool of this process that was not dropped, without waiting for
+/// anything: their later `submit`s, `map`s and `try_submit`s fail with
+/// [`JobError::Shutdown`](zeroproc_sched::JobError::Shutdown), as after `shutdown`. Called
+/// by [`finish`](crate::finish) before it stops the agents: a pool whose nodes are gone
+/// must not take new jobs. Before (clu33), it went on taking them, and where each ran
+/// decided its fate: a job placed on rank 0's own pool (`local_workers`, or the whole pool
+/// under `mpirun -n 1`) ran, one placed on a stopped node failed with `Shutdown` (a map of
+/// 6 jobs after `finish`, `-n 3`, one rank-0 worker: 1 ran, 5 failed). The pools stay
+/// registered: the end of `main` still waits for the jobs they hold.
+pub(crate) fn close_live_cluster_pools() {
+    for e in live().iter() {
+        if let Some(shared) = e.shared.upgrade() {
+            // Release: pairs with the Acquire in `submit` (as `ClusterPool::close`).
+            shared.closed.store(true, Ordering::Release);
+        }
+    }
+}
+
 /// Waits until none of the pool's jobs is owed. Every answer wait (30 s) without that, the
 /// nodes owing jobs are asked a question: if one does not answer (frozen, hung,
 /// unreachable) its jobs can never finish, and the run is aborted naming it, as Open MPI

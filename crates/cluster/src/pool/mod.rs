@@ -27,7 +27,7 @@ mod builder;
 mod live;
 mod submit;
 
-pub(crate) use live::finish_live_cluster_pools;
+pub(crate) use live::{close_live_cluster_pools, finish_live_cluster_pools};
 
 pub use builder::{ClusterBuilder, ClusterError};
 
@@ -405,7 +405,9 @@ pub(crate) fn encode_record<A: Message>(
         Err(SendError::Overflow(u)) => Err(JobError::TooLarge {
             message: format!(
                 "the arguments need at least {} bytes; a cluster job record is at most {max} \
-                 bytes (what every node's spill heap holds)",
+                 bytes (what every node's spill heap holds); give the pool a larger \
+                 ClusterBuilder::spill_heap, or pass the data in a SharedArray (its handle \
+                 is a few bytes; the array is shipped to each node once)",
                 u.need
             ),
         }),
