@@ -492,9 +492,20 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
         // cancellable (its result must not be reported as cancelled).
         core.drain_all(shared);
         let cancelled = !self.inner.state.is_stored() && core.cancel(shared, self.job());
-        let after_hooks = core.take_after();
+        let mut after_hooks = core.take_after();
         drop(core);
+        // This future's own hook runs here, callbacks included, as Python's `cancel` sets
+        // the state and invokes the callbacks before it returns: handed to the callback
+        // thread with the others', `cancelled()` and `done()` said false after a true
+        // `cancel()` (clu33; `tests/cancel_with_callback.rs`). Other futures completed by
+        // the drain above keep theirs on the callback thread.
+        let me = Arc::as_ptr(&self.inner) as *const ();
+        let own = after_hooks.iter().position(|a| Arc::as_ptr(a) as *const () == me);
+        let own = own.map(|i| after_hooks.swap_remove(i));
         shared.run_after(after_hooks);
+        if let Some(a) = own {
+            a.after();
+        }
         shared.notify_waiters();
         cancelled
     }

@@ -1,0 +1,41 @@
+//! `cancel()` of a queued job whose future has a done-callback: as in Python, once
+//! `cancel()` has returned true the future is done and cancelled, and its callbacks have
+//! run (Python's `Future.cancel` sets the state and invokes the callbacks before it
+//! returns). Before, the callbacks and the done state were handed to the pool's callback
+//! thread: `cancel()` said true, then `cancelled()` and `done()` said false (clu33).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use zeroproc_sched::{JobError, Pool};
+
+zeroproc_sched::test_worker!();
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn a_cancelled_future_with_a_callback_is_cancelled_when_cancel_returns() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let busy = pool.submit(nap, 500);
+    while !busy.running() {
+        std::thread::yield_now();
+    }
+    for round in 0..20 {
+        let queued = pool.submit(nap, 1);
+        let ran = Arc::new(AtomicU32::new(0));
+        let r = ran.clone();
+        queued.add_done_callback(move |outcome| {
+            assert!(matches!(outcome, Err(JobError::Cancelled)), "{outcome:?}");
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(queued.cancel(), "round {round}: a queued job is cancellable");
+        assert!(queued.done(), "round {round}: done once cancel() returned true");
+        assert!(queued.cancelled(), "round {round}: cancelled once cancel() returned true");
+        assert_eq!(ran.load(Ordering::SeqCst), 1, "round {round}: callback ran in cancel()");
+        assert_eq!(queued.result(), Err(JobError::Cancelled));
+    }
+    assert_eq!(busy.result(), Ok(500));
+}
