@@ -39,3 +39,32 @@ fn a_cancelled_future_with_a_callback_is_cancelled_when_cancel_returns() {
     }
     assert_eq!(busy.result(), Ok(500));
 }
+
+/// `shutdown_with(cancel_futures(true).wait(false))`: the queued futures it cancelled are
+/// cancelled, and their callbacks have run, once it returns (Python's `shutdown` cancels
+/// them in the calling thread).
+#[test]
+fn futures_cancelled_by_shutdown_are_cancelled_when_it_returns() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let busy = pool.submit(nap, 300);
+    while !busy.running() {
+        std::thread::yield_now();
+    }
+    let ran = Arc::new(AtomicU32::new(0));
+    let queued: Vec<_> = (0..10)
+        .map(|_| {
+            let f = pool.submit(nap, 1);
+            let r = ran.clone();
+            f.add_done_callback(move |_| {
+                r.fetch_add(1, Ordering::SeqCst);
+            });
+            f
+        })
+        .collect();
+    pool.shutdown_with(zeroproc_sched::Shutdown::new().cancel_futures(true).wait(false));
+    for (i, f) in queued.iter().enumerate() {
+        assert!(f.cancelled(), "future {i} not cancelled when shutdown returned");
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 10, "callbacks run when shutdown returned");
+    assert_eq!(busy.result(), Ok(300));
+}

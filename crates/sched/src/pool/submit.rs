@@ -172,7 +172,17 @@ impl Shared {
         let mut core = self.lock();
         let after = self.close_locked(&mut core, cancel);
         drop(core);
-        self.run_after(after);
+        if cancel {
+            // The cancelled futures complete here, callbacks included, as Python's
+            // `shutdown(cancel_futures=True)` cancels each in the calling thread: handed to
+            // the callback thread, they were not yet `cancelled()` when `shutdown_with`
+            // returned (`tests/cancel_with_callback.rs`). Only user threads close with
+            // `cancel` (`shutdown_with`, `terminate`, the exit-time shutdown), never the
+            // supervisor.
+            after.into_iter().for_each(|a| a.after());
+        } else {
+            self.run_after(after);
+        }
         // Relaxed: a change counter for waiters (see `completed`).
         self.completed.fetch_add(1, Ordering::Relaxed);
         self.notify_waiters();
