@@ -1,0 +1,435 @@
+//! A first-in first-out queue of sleepers for a condition variable: `notify(n)` wakes the
+//! `n` oldest of the sleepers that queued before it (Python's `Condition` order), and a
+//! sleeper that died in the queue neither keeps a wake-up nor stays queued once a notify
+//! reaches it. The protocol is written out in `README.md` in this folder ("FIFO queue").
+//!
+//! ```text
+//! slot (AtomicU64, one per queued sleeper; 0 = free)
+//!   bits  0..2   state: WAITING 1, GRANTED 2
+//!   bits  2..24  the sleeper's pid (Linux pids are < 2^22)
+//!   bits 24..48  ticket: the queue's registration counter when it queued (wrapping)
+//!   bits 48..64  low 16 bits of the sleeper's start time (0: unknown), so that a dead
+//!                sleeper whose pid was given to another process is still seen as dead
+//! ```
+//!
+//! A sleeper sleeps on its own slot's low half (state, pid, ticket's low byte): a grant
+//! changes the state bits there, so the kernel's comparison or the waker's `FUTEX_WAKE`
+//! catches it, and a wake-up reaches exactly the sleeper it was granted to.
+
+use crate::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::futex::{self, WaitOutcome};
+use crate::process;
+use std::time::Instant;
+
+/// Slots of a queue: at most this many sleepers queue in order at once; more sleep on
+/// the overflow word (see [`FifoQueue::enqueue`]).
+pub const FIFO_SLOTS: usize = 64;
+
+const WAITING: u64 = 1;
+const GRANTED: u64 = 2;
+const STATE_MASK: u64 = 3;
+const PID_SHIFT: u32 = 2;
+const PID_MASK: u64 = (1 << 22) - 1;
+const TICKET_SHIFT: u32 = 24;
+const TICKET_MASK: u32 = (1 << 24) - 1;
+const STAMP_SHIFT: u32 = 48;
+
+/// Spins a notifier waits for a woken-but-not-asleep sleeper to take its grant before it
+/// probes the sleeper's liveness.
+const TAKE_SPINS: u32 = 200;
+
+/// One overflow sleeper in [`FifoQueue::spill`]'s high half.
+const ONE_SPILLED: u64 = 1 << 32;
+
+/// A first-in first-out queue of sleepers (one per wait), living in shared memory: all
+/// atomics, all-zero bytes an empty queue. Used by `sync::Condition`.
+#[repr(C)]
+pub struct FifoQueue {
+    /// The queued sleepers (see the module docs); 0 = free.
+    slots: [AtomicU64; FIFO_SLOTS],
+    /// The next ticket (only its low 24 bits are kept in a slot).
+    tail: AtomicU32,
+    /// An upper bound of the slots in use: raised before a slot is claimed, lowered after
+    /// it is freed, so 0 means that no sleeper is queued (a notify's fast path).
+    used: AtomicU32,
+    /// Overflow: low half a sequence bumped by every notify while overflow sleepers sleep
+    /// (their futex word), high half how many of them sleep.
+    spill: AtomicU64,
+}
+
+/// A sleeper's place: its slot and the word it wrote there, or an overflow sleep.
+#[derive(Debug, Clone, Copy)]
+pub enum FifoEntry {
+    /// Queued in order in slot `0` with word `1`.
+    Queued(usize, u64),
+    /// Every slot was taken: woken by any notify (the spill sequence it saw).
+    Spilled(u32),
+}
+
+impl Default for FifoQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FifoQueue {
+    /// An empty queue (all-zero bytes).
+    ///
+    /// # Example
+    /// ```
+    /// let q = zeroproc_shm::wait::FifoQueue::new();
+    /// assert_eq!(q.notify(1), 0); // nobody queued
+    /// ```
+    pub const fn new() -> Self {
+        Self {
+            slots: [const { AtomicU64::new(0) }; FIFO_SLOTS],
+            tail: AtomicU32::new(0),
+            used: AtomicU32::new(0),
+            spill: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues the caller, under the lock that orders waits (so tickets follow the order of
+    /// the `wait` calls). With every slot held by a live sleeper, the caller sleeps on the
+    /// overflow word instead (no order; woken by any notify).
+    pub fn enqueue(&self) -> FifoEntry {
+        // SeqCst: the queue's one total order (README, "FIFO queue": orderings).
+        let ticket = self.tail.fetch_add(1, Ordering::SeqCst) & TICKET_MASK;
+        let mine = WAITING
+            | u64::from(process::current_pid()) << PID_SHIFT
+            | u64::from(ticket) << TICKET_SHIFT
+            | u64::from(my_stamp()) << STAMP_SHIFT;
+        // SeqCst: as above; raised before the claim so that `used == 0` means empty.
+        self.used.fetch_add(1, Ordering::SeqCst);
+        // Free slots first; only with none free, the liveness of their holders (syscalls).
+        for probe in [false, true] {
+            for i in 0..FIFO_SLOTS {
+                if self.claim(i, mine, probe) {
+                    return FifoEntry::Queued(i, mine);
+                }
+            }
+        }
+        // SeqCst: as above (the claim failed: no slot of ours to count).
+        self.used.fetch_sub(1, Ordering::SeqCst);
+        // SeqCst: counted and the sequence read in one RMW: a notify's bump after it sees
+        // the count and wakes; one before it is not ours (it came before this wait).
+        let s = self.spill.fetch_add(ONE_SPILLED, Ordering::SeqCst);
+        FifoEntry::Spilled(s as u32)
+    }
+
+    /// Claims slot `i` if it is free, or (with `probe`) held by a dead sleeper (freed
+    /// first).
+    fn claim(&self, i: usize, mine: u64, probe: bool) -> bool {
+        // SeqCst: as in `enqueue`.
+        let w = self.slots[i].load(Ordering::SeqCst);
+        if w != 0 && !(probe && is_gone(w) && self.free(i, w)) {
+            return false;
+        }
+        // SeqCst: as in `enqueue`; a failed CAS (another claimer won) moves on.
+        self.slots[i].compare_exchange(0, mine, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
+    /// Frees slot `i` if it still holds `w`; true if this call freed it.
+    fn free(&self, i: usize, w: u64) -> bool {
+        // SeqCst: as in `enqueue`; exactly one CAS from `w` wins, so `used` is lowered
+        // once per claim.
+        let won = self.slots[i].compare_exchange(w, 0, Ordering::SeqCst, Ordering::SeqCst);
+        if won.is_ok() {
+            // SeqCst: as in `enqueue`; lowered after the slot is free.
+            self.used.fetch_sub(1, Ordering::SeqCst);
+        }
+        won.is_ok()
+    }
+
+    /// Sleeps until the entry is granted a wake-up (true; its slot is freed) or
+    /// `deadline` passes (false; it leaves the queue, unless a grant came just in time:
+    /// true). Wakes every `recheck` slice to pass on wake-ups granted to dead sleepers
+    /// ([`rescue`](Self::rescue)); `recheck(deadline)` gives the slice's end.
+    pub fn sleep(
+        &self,
+        entry: FifoEntry,
+        deadline: Option<Instant>,
+        recheck: impl Fn(Option<Instant>) -> Option<Instant>,
+    ) -> bool {
+        match entry {
+            FifoEntry::Queued(i, mine) => self.sleep_queued(i, mine, deadline, recheck),
+            FifoEntry::Spilled(seen) => self.sleep_spilled(seen, deadline, recheck),
+        }
+    }
+
+    fn sleep_queued(
+        &self,
+        i: usize,
+        mine: u64,
+        deadline: Option<Instant>,
+        recheck: impl Fn(Option<Instant>) -> Option<Instant>,
+    ) -> bool {
+        let slot = &self.slots[i];
+        loop {
+            // SeqCst: as in `enqueue`.
+            let w = slot.load(Ordering::SeqCst);
+            if w != mine {
+                // Granted (or, should a liveness probe ever misjudge us, freed: taken as a
+                // spurious wake-up rather than a sleep on a slot that is not ours).
+                self.free(i, granted(mine));
+                return true;
+            }
+            let r = futex::wait_low(slot, mine as u32, recheck(deadline));
+            if r != WaitOutcome::Timeout {
+                continue;
+            }
+            if expired(deadline) {
+                // Leave: a grant that came first wins (notified just in time).
+                return !self.free(i, mine);
+            }
+            self.rescue();
+        }
+    }
+
+    fn sleep_spilled(
+        &self,
+        seen: u32,
+        deadline: Option<Instant>,
+        recheck: impl Fn(Option<Instant>) -> Option<Instant>,
+    ) -> bool {
+        let notified = loop {
+            // SeqCst: as in `enqueue`.
+            if self.spill.load(Ordering::SeqCst) as u32 != seen {
+                break true;
+            }
+            let r = futex::wait_low(&self.spill, seen, recheck(deadline));
+            if r == WaitOutcome::Timeout && expired(deadline) {
+                // SeqCst: as in `enqueue`.
+                break self.spill.load(Ordering::SeqCst) as u32 != seen;
+            }
+        };
+        // SeqCst: as in `enqueue`.
+        self.spill.fetch_sub(ONE_SPILLED, Ordering::SeqCst);
+        notified
+    }
+
+    /// Grants wake-ups to the `n` oldest sleepers queued before this call (all of them
+    /// for `u32::MAX`), waking each; returns how many were granted to live sleepers. A
+    /// sleeper found dead when its grant woke nobody is dequeued and the grant goes to the
+    /// next. Overflow sleepers (if any) are all woken when `n > 0`.
+    pub fn notify(&self, n: u32) -> u32 {
+        if n == 0 {
+            return 0;
+        }
+        let granted = self.grant_oldest(n);
+        // SeqCst: as in `enqueue`: a spilled sleeper's count and its sequence are one word.
+        if self.spill.load(Ordering::SeqCst) >= ONE_SPILLED {
+            self.bump_spill();
+        }
+        granted
+    }
+
+    /// The queued part of [`notify`](Self::notify).
+    fn grant_oldest(&self, n: u32) -> u32 {
+        // SeqCst: as in `enqueue`; a registration under the caller's lock is seen here.
+        if self.used.load(Ordering::SeqCst) == 0 {
+            return 0;
+        }
+        // SeqCst: tickets below this were handed out before the notify.
+        let tail = self.tail.load(Ordering::SeqCst) & TICKET_MASK;
+        let mut seen = self.snapshot(tail);
+        let mut granted = 0;
+        while granted < n {
+            let Some((i, w)) = take_oldest(&mut seen) else { break };
+            if self.grant(i, w) {
+                granted += 1;
+            }
+        }
+        granted
+    }
+
+    /// The waiting sleepers queued before `tail`: `(age, slot, word)`, age 0 = no entry.
+    fn snapshot(&self, tail: u32) -> [(u32, usize, u64); FIFO_SLOTS] {
+        let mut seen = [(0, 0, 0); FIFO_SLOTS];
+        for (i, slot) in self.slots.iter().enumerate() {
+            // SeqCst: as in `enqueue`.
+            let w = slot.load(Ordering::SeqCst);
+            if w & STATE_MASK == WAITING {
+                let age = tail.wrapping_sub(ticket(w)) & TICKET_MASK;
+                // Queued after `tail` was read: its age wraps past half the range.
+                if age != 0 && age <= TICKET_MASK / 2 {
+                    seen[i] = (age, i, w);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Grants slot `i`'s sleeper (word `w`) its wake-up and wakes it; false if it left
+    /// meanwhile, another notify granted it, or it was found dead (then dequeued).
+    fn grant(&self, i: usize, w: u64) -> bool {
+        // SeqCst: as in `enqueue`. The sleeper's futex word changes here.
+        let ok = self.slots[i].compare_exchange(w, granted(w), Ordering::SeqCst, Ordering::SeqCst);
+        if ok.is_err() {
+            return false;
+        }
+        if futex::wake_low(&self.slots[i], 1) != 0 || self.taken_soon(i, w) || !is_gone(w) {
+            return true;
+        }
+        // Nobody was asleep there and its process is gone: the grant goes to the next.
+        self.free(i, granted(w));
+        false
+    }
+
+    /// Whether the sleeper of slot `i` takes its grant (`w` granted) within a short spin:
+    /// a live one that was between its look and its futex call when woken does at once,
+    /// and then no liveness probe (syscalls) is needed.
+    fn taken_soon(&self, i: usize, w: u64) -> bool {
+        if cfg!(loom) {
+            return false;
+        }
+        let me = u64::from(process::current_pid()) << PID_SHIFT | u64::from(my_stamp()) << STAMP_SHIFT;
+        if w & (PID_MASK << PID_SHIFT | 0xFFFF << STAMP_SHIFT) == me {
+            return true; // a thread of this process: alive
+        }
+        for _ in 0..TAKE_SPINS {
+            // Relaxed: only whether the word moved on; nothing is read through it.
+            if self.slots[i].load(Ordering::Relaxed) != granted(w) {
+                return true;
+            }
+            crate::atomic::spin_hint();
+        }
+        false
+    }
+
+    /// Passes on wake-ups granted to sleepers that died before taking them (killed just
+    /// after the grant woke them): frees each such slot and grants the oldest sleeper
+    /// queued now one wake-up in its place. Run by sleepers every recheck slice.
+    pub fn rescue(&self) {
+        for (i, slot) in self.slots.iter().enumerate() {
+            // SeqCst: as in `enqueue`.
+            let w = slot.load(Ordering::SeqCst);
+            if w & STATE_MASK == GRANTED && is_gone(w) && self.free(i, w) {
+                self.grant_oldest(1);
+            }
+        }
+    }
+
+    /// Sleepers queued (slots in use, dead ones not yet found included) and overflow
+    /// sleepers: a snapshot, for `Debug`.
+    pub fn queued(&self) -> u32 {
+        // Relaxed: a snapshot for printing.
+        let spilled = (self.spill.load(Ordering::Relaxed) / ONE_SPILLED) as u32;
+        // Relaxed: as above.
+        let used = self.slots.iter().filter(|s| s.load(Ordering::Relaxed) != 0).count();
+        used as u32 + spilled
+    }
+
+    #[cold]
+    fn bump_spill(&self) {
+        // SeqCst: as in `enqueue`; the low half wraps within itself.
+        let mut s = self.spill.load(Ordering::SeqCst);
+        loop {
+            let next = (s & !u64::from(u32::MAX)) | u64::from((s as u32).wrapping_add(1));
+            // SeqCst: as above.
+            match self.spill.compare_exchange_weak(s, next, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        futex::wake_low(&self.spill, u32::MAX);
+    }
+}
+
+/// Whether `deadline` has passed. The loom model has no clock: its timed futex wait is an
+/// immediate time-out, so there every time-out ends the wait.
+fn expired(deadline: Option<Instant>) -> bool {
+    cfg!(loom) || deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// Removes and returns the oldest entry of a snapshot (the largest age).
+fn take_oldest(seen: &mut [(u32, usize, u64); FIFO_SLOTS]) -> Option<(usize, u64)> {
+    let best = seen.iter_mut().filter(|e| e.0 != 0).max_by_key(|e| e.0)?;
+    best.0 = 0;
+    Some((best.1, best.2))
+}
+
+#[inline]
+fn granted(w: u64) -> u64 {
+    (w & !STATE_MASK) | GRANTED
+}
+
+#[inline]
+fn ticket(w: u64) -> u32 {
+    (w >> TICKET_SHIFT) as u32 & TICKET_MASK
+}
+
+/// The low 16 bits of this process's start time (0: unknown).
+fn my_stamp() -> u16 {
+    process::current_start_time() as u16
+}
+
+/// Whether the sleeper of slot word `w` has exited (its pid free or a zombie, or now
+/// another process's: a different start time where both are known).
+#[cold]
+fn is_gone(w: u64) -> bool {
+    let pid = ((w >> PID_SHIFT) & PID_MASK) as u32;
+    let stamp = (w >> STAMP_SHIFT) as u16;
+    if !process::is_running(pid, 0, true) {
+        return true;
+    }
+    #[cfg(not(loom))]
+    if stamp != 0 {
+        let now = if pid == process::current_pid() {
+            Some(process::current_start_time())
+        } else {
+            process::start_time(pid)
+        };
+        return now.is_some_and(|s| s as u16 != stamp);
+    }
+    let _ = stamp;
+    false
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at_once(_: Option<Instant>) -> Option<Instant> {
+        Some(Instant::now())
+    }
+
+    #[test]
+    fn notify_grants_the_oldest_first() {
+        let q = FifoQueue::new();
+        let e: Vec<_> = (0..4).map(|_| q.enqueue()).collect();
+        assert_eq!(q.notify(2), 2);
+        let now = Some(Instant::now());
+        let woke: Vec<bool> = e.iter().map(|&e| q.sleep(e, now, at_once)).collect();
+        assert_eq!(woke, [true, true, false, false]);
+        assert_eq!(q.queued(), 0);
+    }
+
+    #[test]
+    fn a_dead_sleepers_slot_is_skipped_and_freed() {
+        let q = FifoQueue::new();
+        // An earlier process with our pid (another start time): gone.
+        let pid = u64::from(crate::process::current_pid()) << PID_SHIFT;
+        let dead = WAITING | pid | u64::from(my_stamp() ^ 1) << STAMP_SHIFT;
+        q.used.fetch_add(1, Ordering::SeqCst);
+        q.slots[5].store(dead, Ordering::SeqCst);
+        q.tail.store(1, Ordering::SeqCst);
+        let live = q.enqueue();
+        assert_eq!(q.notify(1), 1);
+        assert_eq!(q.slots[5].load(Ordering::SeqCst), 0, "the dead entry was dequeued");
+        assert!(q.sleep(live, Some(Instant::now() + Duration::from_secs(5)), at_once));
+        assert_eq!(q.queued(), 0);
+    }
+
+    #[test]
+    fn sleepers_past_the_slots_spill_and_wake_at_any_notify() {
+        let q = FifoQueue::new();
+        let e: Vec<_> = (0..FIFO_SLOTS + 1).map(|_| q.enqueue()).collect();
+        assert!(matches!(e[FIFO_SLOTS], FifoEntry::Spilled(_)));
+        assert_eq!(q.notify(1), 1);
+        assert!(q.sleep(e[FIFO_SLOTS], Some(Instant::now()), at_once));
+        assert!(q.sleep(e[0], Some(Instant::now()), at_once));
+        assert!(!q.sleep(e[1], Some(Instant::now()), at_once));
+    }
+}
