@@ -36,7 +36,7 @@ const STAMP_SHIFT: u32 = 48;
 
 /// Spins a notifier waits for a woken-but-not-asleep sleeper to take its grant before it
 /// probes the sleeper's liveness.
-const TAKE_SPINS: u32 = 200;
+const TAKE_SPINS: u32 = 100;
 
 /// One overflow sleeper in [`FifoQueue::spill`]'s high half.
 const ONE_SPILLED: u64 = 1 << 32;
@@ -80,9 +80,21 @@ impl FifoQueue {
     /// let q = zeroproc_shm::wait::FifoQueue::new();
     /// assert_eq!(q.notify(1), 0); // nobody queued
     /// ```
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
         Self {
             slots: [const { AtomicU64::new(0) }; FIFO_SLOTS],
+            tail: AtomicU32::new(0),
+            used: AtomicU32::new(0),
+            spill: AtomicU64::new(0),
+        }
+    }
+
+    /// An empty queue (loom's atomics are not `const`).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| AtomicU64::new(0)),
             tail: AtomicU32::new(0),
             used: AtomicU32::new(0),
             spill: AtomicU64::new(0),
@@ -179,8 +191,13 @@ impl FifoQueue {
                 continue;
             }
             if expired(deadline) {
-                // Leave: a grant that came first wins (notified just in time).
-                return !self.free(i, mine);
+                // Leave; a grant that came first wins (notified just in time), and its
+                // slot is freed from the granted word.
+                if self.free(i, mine) {
+                    return false;
+                }
+                self.free(i, granted(mine));
+                return true;
             }
             self.rescue();
         }
@@ -230,7 +247,7 @@ impl FifoQueue {
         if self.used.load(Ordering::SeqCst) == 0 {
             return 0;
         }
-        // SeqCst: tickets below this were handed out before the notify.
+        // SeqCst: the ages of the queued tickets are counted from here.
         let tail = self.tail.load(Ordering::SeqCst) & TICKET_MASK;
         let mut seen = self.snapshot(tail);
         let mut granted = 0;
@@ -243,18 +260,17 @@ impl FifoQueue {
         granted
     }
 
-    /// The waiting sleepers queued before `tail`: `(age, slot, word)`, age 0 = no entry.
-    fn snapshot(&self, tail: u32) -> [(u32, usize, u64); FIFO_SLOTS] {
-        let mut seen = [(0, 0, 0); FIFO_SLOTS];
+    /// The waiting sleepers: `(age, slot, word)` with age `None` for no entry. The age is
+    /// `tail` minus the ticket as a signed 24-bit number: one queued after `tail` was read
+    /// (a `wait` racing a notify made without the lock) is negative, the youngest.
+    fn snapshot(&self, tail: u32) -> [(Option<i32>, usize, u64); FIFO_SLOTS] {
+        let mut seen = [(None, 0, 0); FIFO_SLOTS];
         for (i, slot) in self.slots.iter().enumerate() {
             // SeqCst: as in `enqueue`.
             let w = slot.load(Ordering::SeqCst);
             if w & STATE_MASK == WAITING {
                 let age = tail.wrapping_sub(ticket(w)) & TICKET_MASK;
-                // Queued after `tail` was read: its age wraps past half the range.
-                if age != 0 && age <= TICKET_MASK / 2 {
-                    seen[i] = (age, i, w);
-                }
+                seen[i] = (Some(((age << 8) as i32) >> 8), i, w);
             }
         }
         seen
@@ -343,9 +359,9 @@ fn expired(deadline: Option<Instant>) -> bool {
 }
 
 /// Removes and returns the oldest entry of a snapshot (the largest age).
-fn take_oldest(seen: &mut [(u32, usize, u64); FIFO_SLOTS]) -> Option<(usize, u64)> {
-    let best = seen.iter_mut().filter(|e| e.0 != 0).max_by_key(|e| e.0)?;
-    best.0 = 0;
+fn take_oldest(seen: &mut [(Option<i32>, usize, u64); FIFO_SLOTS]) -> Option<(usize, u64)> {
+    let best = seen.iter_mut().filter(|e| e.0.is_some()).max_by_key(|e| e.0)?;
+    best.0 = None;
     Some((best.1, best.2))
 }
 
@@ -420,6 +436,23 @@ mod tests {
         assert_eq!(q.slots[5].load(Ordering::SeqCst), 0, "the dead entry was dequeued");
         assert!(q.sleep(live, Some(Instant::now() + Duration::from_secs(5)), at_once));
         assert_eq!(q.queued(), 0);
+    }
+
+    /// A sleeper that waited while 2^23 other waits were queued: its age wraps to
+    /// negative (taken for a racing newcomer). It is still granted, last in order. (A first
+    /// version left such entries out of every notify: a waiter with no deadline on a busy
+    /// condition would have slept for ever.)
+    #[test]
+    fn an_ancient_sleeper_is_still_notified() {
+        let q = FifoQueue::new();
+        let old = q.enqueue();
+        q.tail.fetch_add((1 << 23) + 5, Ordering::SeqCst);
+        let young = q.enqueue();
+        assert_eq!(q.notify(1), 1);
+        let now = Some(Instant::now());
+        assert!(q.sleep(young, now, at_once), "the wrapped one looks younger");
+        assert_eq!(q.notify(1), 1, "the ancient sleeper is granted");
+        assert!(q.sleep(old, now, at_once));
     }
 
     #[test]
