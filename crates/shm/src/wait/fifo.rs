@@ -299,7 +299,8 @@ impl FifoQueue {
         if cfg!(loom) {
             return false;
         }
-        let me = u64::from(process::current_pid()) << PID_SHIFT | u64::from(my_stamp()) << STAMP_SHIFT;
+        let me =
+            u64::from(process::current_pid()) << PID_SHIFT | u64::from(my_stamp()) << STAMP_SHIFT;
         if w & (PID_MASK << PID_SHIFT | 0xFFFF << STAMP_SHIFT) == me {
             return true; // a thread of this process: alive
         }
