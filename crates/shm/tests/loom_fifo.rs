@@ -131,3 +131,40 @@ fn a_dead_waiter_keeps_no_wake_up() {
         assert_eq!(c.q.queued(), 0, "the dead waiter's slot was freed");
     });
 }
+
+/// A waiter granted a wake-up dies before taking it; a waiter queued after that grant
+/// is not given it by `rescue` (it could not have been woken by that notify: it would
+/// return notified with nobody having notified it), and the next `notify(1)` wakes it.
+#[test]
+fn a_dead_waiters_grant_does_not_go_to_a_later_waiter() {
+    model(|| {
+        let c = cv();
+        let c1 = c.clone();
+        let dead = thread::spawn(move || {
+            set_current(2);
+            let mut g = c1.lock.lock().unwrap();
+            *g += 1;
+            let _e = c1.q.enqueue();
+            drop(g);
+            // Dies after the grant (the notifier's liveness probe saw it alive).
+            while *c1.lock.lock().unwrap() < 100 {
+                thread::yield_now();
+            }
+            mark_dead(2);
+        });
+        until_queued(&c, 1);
+        assert_eq!(c.q.notify(1), 1);
+        *c.lock.lock().unwrap() = 100;
+        dead.join().unwrap();
+        let c2 = c.clone();
+        let late = thread::spawn(move || {
+            set_current(3);
+            wait(&c2, None)
+        });
+        until_queued(&c, 101);
+        c.q.rescue();
+        assert_eq!(c.q.notify(1), 1, "the late waiter was woken by the rescue");
+        assert!(late.join().unwrap());
+        assert_eq!(c.q.queued(), 0);
+    });
+}

@@ -436,6 +436,65 @@ fn notify_passes_over_a_killed_oldest_waiter_to_the_next() {
     kids.into_iter().for_each(assert_success);
 }
 
+/// Resumes (SIGCONT) a stopped child when dropped, so that a failing test leaves no
+/// stopped process behind (it would hold the test harness's output pipe open).
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        tk::signal(self.0, libc::SIGCONT);
+    }
+}
+
+/// The oldest waiter SIGSTOPped: `notify(1)` wakes the next (a running waiter), as
+/// CPython 3.11's `multiprocessing.Condition` does (measured: its stopped sleeper leaves
+/// the semaphore's queue; the second of three waiters returned notified at once); the
+/// stopped one, resumed, waits on in its place and the next `notify(1)` wakes it. Before
+/// this (cond33's first FIFO queue) the stopped waiter kept the wake-up until resumed.
+#[test]
+fn notify_passes_over_a_stopped_waiter_while_a_running_one_waits() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let kids = queue_children(&seg, 3, Duration::from_millis(50));
+    let stopped = Resume(kids[0].id());
+    tk::stop(stopped.0);
+    {
+        let _g = s.lock.lock().unwrap();
+        s.cond.notify(1);
+    }
+    let end = Instant::now() + Duration::from_secs(5);
+    while s.arrivals.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let woke = s.payload.load(Ordering::SeqCst);
+    drop(stopped);
+    assert_eq!(woke, 0b010, "notify(1) went to the stopped waiter");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.payload.load(Ordering::SeqCst), 0b010, "the resumed waiter returned notified");
+    assert_eq!(notify_and_collect(s, 1, 2), 0b011, "the resumed waiter is not first in line");
+    assert_eq!(notify_and_collect(s, 1, 3), 0b111);
+    kids.into_iter().for_each(assert_success);
+}
+
+/// A stopped waiter is the only one: `notify(1)` still gives it the wake-up, which it
+/// takes when resumed (nobody else could).
+#[test]
+fn a_stopped_lone_waiter_keeps_its_wake_up() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let kids = queue_children(&seg, 1, Duration::ZERO);
+    let stopped = Resume(kids[0].id());
+    tk::stop(stopped.0);
+    {
+        let _g = s.lock.lock().unwrap();
+        s.cond.notify(1);
+    }
+    drop(stopped);
+    await_flag(&s.arrivals, 1);
+    assert_eq!(s.payload.load(Ordering::SeqCst), 0b1);
+    kids.into_iter().for_each(assert_success);
+}
+
 /// Waiters SIGKILLed in `wait` stop counting: after a `notify_all` (which reached them),
 /// four live waiters and one `notify(1)` give one notified waiter, as in Python. Before,
 /// each dead waiter stayed counted for the condition's life, `notify_all` granted it a

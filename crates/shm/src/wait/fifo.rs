@@ -181,23 +181,25 @@ impl FifoQueue {
             // SeqCst: as in `enqueue`.
             let w = slot.load(Ordering::SeqCst);
             if w != mine {
-                // Granted (or, should a liveness probe ever misjudge us, freed: taken as a
-                // spurious wake-up rather than a sleep on a slot that is not ours).
-                self.free(i, granted(mine));
-                return true;
+                // Granted: taken once its slot is freed from that word (a notifier may take
+                // a grant back from a stopped sleeper, CAS G→W: then look again). A free
+                // slot (should a liveness probe ever misjudge us) is a spurious wake-up.
+                if w == 0 || self.free(i, w) {
+                    return true;
+                }
+                continue;
             }
             let r = futex::wait_low(slot, mine as u32, recheck(deadline));
             if r != WaitOutcome::Timeout {
                 continue;
             }
             if expired(deadline) {
-                // Leave; a grant that came first wins (notified just in time), and its
-                // slot is freed from the granted word.
+                // Leave, unless a grant came first (then the next look takes it: notified
+                // just in time).
                 if self.free(i, mine) {
                     return false;
                 }
-                self.free(i, granted(mine));
-                return true;
+                continue;
             }
             self.rescue();
         }
@@ -249,11 +251,33 @@ impl FifoQueue {
         }
         // SeqCst: the ages of the queued tickets are counted from here.
         let tail = self.tail.load(Ordering::SeqCst) & TICKET_MASK;
+        self.grant_before(n, tail, false)
+    }
+
+    /// Grants up to `n` of the waiting sleepers, oldest first (ages counted from `tail`;
+    /// with `only_older`, only those queued before `tail`). A stopped sleeper (SIGSTOP, a
+    /// debugger) whose grant woke nobody is passed over while a running one can take the
+    /// wake-up, and granted last if there are fewer than `n` of those.
+    fn grant_before(&self, n: u32, tail: u32, only_older: bool) -> u32 {
         let mut seen = self.snapshot(tail);
-        let mut granted = 0;
+        let mut stopped = [(0, 0); FIFO_SLOTS];
+        let (mut granted, mut passed) = (0, 0);
         while granted < n {
-            let Some((i, w)) = take_oldest(&mut seen) else { break };
-            if self.grant(i, w) {
+            let Some((age, i, w)) = take_oldest(&mut seen) else { break };
+            if only_older && age <= 0 {
+                break;
+            }
+            match self.grant(i, w, tail, true) {
+                Grant::Taken => granted += 1,
+                Grant::Missed => {}
+                Grant::Stopped => {
+                    stopped[passed] = (i, w);
+                    passed += 1;
+                }
+            }
+        }
+        for &(i, w) in &stopped[..passed] {
+            if granted < n && self.grant(i, w, tail, false) == Grant::Taken {
                 granted += 1;
             }
         }
@@ -276,37 +300,51 @@ impl FifoQueue {
         seen
     }
 
-    /// Grants slot `i`'s sleeper (word `w`) its wake-up and wakes it; false if it left
-    /// meanwhile, another notify granted it, or it was found dead (then dequeued).
-    fn grant(&self, i: usize, w: u64) -> bool {
+    /// Grants slot `i`'s sleeper (word `w`) its wake-up, stamped with the notify's `tail`,
+    /// and wakes it. `Missed` if it left meanwhile, another notify granted it, or it was
+    /// found dead (then dequeued); `Stopped` (with `pass_stopped`) if its wake woke nobody
+    /// because its process is stopped: the grant is taken back (CAS G→W), unless it took
+    /// it meanwhile (`Taken`).
+    fn grant(&self, i: usize, w: u64, tail: u32, pass_stopped: bool) -> Grant {
+        let g = granted_at(w, tail);
         // SeqCst: as in `enqueue`. The sleeper's futex word changes here.
-        let ok = self.slots[i].compare_exchange(w, granted(w), Ordering::SeqCst, Ordering::SeqCst);
-        if ok.is_err() {
-            return false;
+        if self.slots[i].compare_exchange(w, g, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            return Grant::Missed;
         }
-        if futex::wake_low(&self.slots[i], 1) != 0 || self.taken_soon(i, w) || !is_gone(w) {
-            return true;
+        if futex::wake_low(&self.slots[i], 1) != 0 || self.taken_soon(i, g) {
+            return Grant::Taken;
         }
-        // Nobody was asleep there and its process is gone: the grant goes to the next.
-        self.free(i, granted(w));
-        false
+        if is_gone(w) {
+            // Nobody was asleep there and its process is gone: the grant goes to the next.
+            self.free(i, g);
+            return Grant::Missed;
+        }
+        // SeqCst: as in `enqueue`; fails if the sleeper took the grant meanwhile.
+        let back = pass_stopped
+            && is_stopped(w)
+            && self.slots[i].compare_exchange(g, w, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+        if back {
+            Grant::Stopped
+        } else {
+            Grant::Taken
+        }
     }
 
     /// Whether the sleeper of slot `i` takes its grant (`w` granted) within a short spin:
     /// a live one that was between its look and its futex call when woken does at once,
     /// and then no liveness probe (syscalls) is needed.
-    fn taken_soon(&self, i: usize, w: u64) -> bool {
+    fn taken_soon(&self, i: usize, g: u64) -> bool {
         if cfg!(loom) {
             return false;
         }
         let me =
             u64::from(process::current_pid()) << PID_SHIFT | u64::from(my_stamp()) << STAMP_SHIFT;
-        if w & (PID_MASK << PID_SHIFT | 0xFFFF << STAMP_SHIFT) == me {
+        if g & (PID_MASK << PID_SHIFT | 0xFFFF << STAMP_SHIFT) == me {
             return true; // a thread of this process: alive
         }
         for _ in 0..TAKE_SPINS {
             // Relaxed: only whether the word moved on; nothing is read through it.
-            if self.slots[i].load(Ordering::Relaxed) != granted(w) {
+            if self.slots[i].load(Ordering::Relaxed) != g {
                 return true;
             }
             crate::atomic::spin_hint();
@@ -315,14 +353,15 @@ impl FifoQueue {
     }
 
     /// Passes on wake-ups granted to sleepers that died before taking them (killed just
-    /// after the grant woke them): frees each such slot and grants the oldest sleeper
-    /// queued now one wake-up in its place. Run by sleepers every recheck slice.
+    /// after the grant woke them): frees each such slot and grants one wake-up in its place
+    /// to the oldest sleeper queued before that grant, if any (a sleeper queued after it
+    /// could not have been woken by it). Run by sleepers every recheck slice.
     pub fn rescue(&self) {
         for (i, slot) in self.slots.iter().enumerate() {
             // SeqCst: as in `enqueue`.
-            let w = slot.load(Ordering::SeqCst);
-            if w & STATE_MASK == GRANTED && is_gone(w) && self.free(i, w) {
-                self.grant_oldest(1);
+            let g = slot.load(Ordering::SeqCst);
+            if g & STATE_MASK == GRANTED && is_gone(g) && self.free(i, g) {
+                self.grant_before(1, ticket(g), true);
             }
         }
     }
@@ -359,16 +398,38 @@ fn expired(deadline: Option<Instant>) -> bool {
     cfg!(loom) || deadline.is_some_and(|d| Instant::now() >= d)
 }
 
-/// Removes and returns the oldest entry of a snapshot (the largest age).
-fn take_oldest(seen: &mut [(Option<i32>, usize, u64); FIFO_SLOTS]) -> Option<(usize, u64)> {
-    let best = seen.iter_mut().filter(|e| e.0.is_some()).max_by_key(|e| e.0)?;
-    best.0 = None;
-    Some((best.1, best.2))
+/// What [`FifoQueue::grant`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grant {
+    /// Granted to a live sleeper.
+    Taken,
+    /// Nobody to grant there (left, granted by another notify, or dead and dequeued).
+    Missed,
+    /// Its sleeper is stopped: the grant was taken back.
+    Stopped,
 }
 
+/// Removes and returns the oldest entry of a snapshot (the largest age): `(age, slot,
+/// word)`.
+fn take_oldest(seen: &mut [(Option<i32>, usize, u64); FIFO_SLOTS]) -> Option<(i32, usize, u64)> {
+    let best = seen.iter_mut().filter(|e| e.0.is_some()).max_by_key(|e| e.0)?;
+    let age = best.0.take()?;
+    Some((age, best.1, best.2))
+}
+
+/// The waiting word `w` granted by a notify that read `tail`: the ticket field then holds
+/// that `tail` (a dead sleeper's grant is passed on only to sleepers queued before it).
 #[inline]
-fn granted(w: u64) -> u64 {
-    (w & !STATE_MASK) | GRANTED
+fn granted_at(w: u64, tail: u32) -> u64 {
+    let keep = !(STATE_MASK | u64::from(TICKET_MASK) << TICKET_SHIFT);
+    (w & keep) | GRANTED | u64::from(tail & TICKET_MASK) << TICKET_SHIFT
+}
+
+/// Whether the sleeper of `w` is stopped (SIGSTOP, job control, a debugger): alive, but
+/// not running until someone resumes it.
+#[cold]
+fn is_stopped(w: u64) -> bool {
+    process::is_halted(((w >> PID_SHIFT) & PID_MASK) as u32)
 }
 
 #[inline]
