@@ -16,6 +16,7 @@
 //! changes the state bits there, so the kernel's comparison or the waker's `FUTEX_WAKE`
 //! catches it, and a wake-up reaches exactly the sleeper it was granted to.
 
+use super::pool::GrantPool;
 use crate::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::futex::{self, WaitOutcome};
 use crate::process;
@@ -38,9 +39,6 @@ const STAMP_SHIFT: u32 = 48;
 /// probes the sleeper's liveness.
 const TAKE_SPINS: u32 = 100;
 
-/// One overflow sleeper in [`FifoQueue::spill`]'s high half.
-const ONE_SPILLED: u64 = 1 << 32;
-
 /// A first-in first-out queue of sleepers (one per wait), living in shared memory: all
 /// atomics, all-zero bytes an empty queue. Used by `sync::Condition`.
 #[repr(C)]
@@ -52,9 +50,8 @@ pub struct FifoQueue {
     /// An upper bound of the slots in use: raised before a slot is claimed, lowered after
     /// it is freed, so 0 means that no sleeper is queued (a notify's fast path).
     used: AtomicU32,
-    /// Overflow: low half a sequence bumped by every notify while overflow sleepers sleep
-    /// (their futex word), high half how many of them sleep.
-    spill: AtomicU64,
+    /// Overflow: the waiters that found every slot taken, unordered (`pool.rs`).
+    spill: GrantPool,
 }
 
 /// A sleeper's place: its slot and the word it wrote there, or an overflow sleep.
@@ -62,7 +59,7 @@ pub struct FifoQueue {
 pub enum FifoEntry {
     /// Queued in order in slot `0` with word `1`.
     Queued(usize, u64),
-    /// Every slot was taken: woken by any notify (the spill sequence it saw).
+    /// Every slot was taken: an overflow waiter (its key in the grant pool).
     Spilled(u32),
 }
 
@@ -86,7 +83,7 @@ impl FifoQueue {
             slots: [const { AtomicU64::new(0) }; FIFO_SLOTS],
             tail: AtomicU32::new(0),
             used: AtomicU32::new(0),
-            spill: AtomicU64::new(0),
+            spill: GrantPool::new(),
         }
     }
 
@@ -97,7 +94,7 @@ impl FifoQueue {
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
             tail: AtomicU32::new(0),
             used: AtomicU32::new(0),
-            spill: AtomicU64::new(0),
+            spill: GrantPool::new(),
         }
     }
 
@@ -123,10 +120,7 @@ impl FifoQueue {
         }
         // SeqCst: as above (the claim failed: no slot of ours to count).
         self.used.fetch_sub(1, Ordering::SeqCst);
-        // SeqCst: counted and the sequence read in one RMW: a notify's bump after it sees
-        // the count and wakes; one before it is not ours (it came before this wait).
-        let s = self.spill.fetch_add(ONE_SPILLED, Ordering::SeqCst);
-        FifoEntry::Spilled(s as u32)
+        FifoEntry::Spilled(self.spill.register())
     }
 
     /// Claims slot `i` if it is free, or (with `probe`) held by a dead sleeper (freed
@@ -165,7 +159,7 @@ impl FifoQueue {
     ) -> bool {
         match entry {
             FifoEntry::Queued(i, mine) => self.sleep_queued(i, mine, deadline, recheck),
-            FifoEntry::Spilled(seen) => self.sleep_spilled(seen, deadline, recheck),
+            FifoEntry::Spilled(key) => self.spill.sleep(key, deadline, recheck),
         }
     }
 
@@ -205,28 +199,6 @@ impl FifoQueue {
         }
     }
 
-    fn sleep_spilled(
-        &self,
-        seen: u32,
-        deadline: Option<Instant>,
-        recheck: impl Fn(Option<Instant>) -> Option<Instant>,
-    ) -> bool {
-        let notified = loop {
-            // SeqCst: as in `enqueue`.
-            if self.spill.load(Ordering::SeqCst) as u32 != seen {
-                break true;
-            }
-            let r = futex::wait_low(&self.spill, seen, recheck(deadline));
-            if r == WaitOutcome::Timeout && expired(deadline) {
-                // SeqCst: as in `enqueue`.
-                break self.spill.load(Ordering::SeqCst) as u32 != seen;
-            }
-        };
-        // SeqCst: as in `enqueue`.
-        self.spill.fetch_sub(ONE_SPILLED, Ordering::SeqCst);
-        notified
-    }
-
     /// Grants wake-ups to the `n` oldest sleepers queued before this call (all of them
     /// for `u32::MAX`), waking each; returns how many were granted to live sleepers. A
     /// sleeper found dead when its grant woke nobody is dequeued and the grant goes to the
@@ -236,11 +208,10 @@ impl FifoQueue {
             return 0;
         }
         let granted = self.grant_oldest(n);
-        // SeqCst: as in `enqueue`: a spilled sleeper's count and its sequence are one word.
-        if self.spill.load(Ordering::SeqCst) >= ONE_SPILLED {
-            self.bump_spill();
+        if granted == n {
+            return granted;
         }
-        granted
+        granted + self.spill.notify(n - granted)
     }
 
     /// The queued part of [`notify`](Self::notify).
@@ -369,32 +340,16 @@ impl FifoQueue {
     /// Sleepers queued (slots in use, dead ones not yet found included) and overflow
     /// sleepers: a snapshot, for `Debug`.
     pub fn queued(&self) -> u32 {
+        let spilled = self.spill.waiting();
         // Relaxed: a snapshot for printing.
-        let spilled = (self.spill.load(Ordering::Relaxed) / ONE_SPILLED) as u32;
-        // Relaxed: as above.
         let used = self.slots.iter().filter(|s| s.load(Ordering::Relaxed) != 0).count();
         used as u32 + spilled
-    }
-
-    #[cold]
-    fn bump_spill(&self) {
-        // SeqCst: as in `enqueue`; the low half wraps within itself.
-        let mut s = self.spill.load(Ordering::SeqCst);
-        loop {
-            let next = (s & !u64::from(u32::MAX)) | u64::from((s as u32).wrapping_add(1));
-            // SeqCst: as above.
-            match self.spill.compare_exchange_weak(s, next, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => break,
-                Err(now) => s = now,
-            }
-        }
-        futex::wake_low(&self.spill, u32::MAX);
     }
 }
 
 /// Whether `deadline` has passed. The loom model has no clock: its timed futex wait is an
 /// immediate time-out, so there every time-out ends the wait.
-fn expired(deadline: Option<Instant>) -> bool {
+pub(super) fn expired(deadline: Option<Instant>) -> bool {
     cfg!(loom) || deadline.is_some_and(|d| Instant::now() >= d)
 }
 
@@ -518,13 +473,14 @@ mod tests {
     }
 
     #[test]
-    fn sleepers_past_the_slots_spill_and_wake_at_any_notify() {
+    fn sleepers_past_the_slots_spill_and_are_granted_after_them() {
         let q = FifoQueue::new();
-        let e: Vec<_> = (0..FIFO_SLOTS + 1).map(|_| q.enqueue()).collect();
+        let e: Vec<_> = (0..FIFO_SLOTS + 2).map(|_| q.enqueue()).collect();
         assert!(matches!(e[FIFO_SLOTS], FifoEntry::Spilled(_)));
-        assert_eq!(q.notify(1), 1);
-        assert!(q.sleep(e[FIFO_SLOTS], Some(Instant::now()), at_once));
-        assert!(q.sleep(e[0], Some(Instant::now()), at_once));
-        assert!(!q.sleep(e[1], Some(Instant::now()), at_once));
+        assert_eq!(q.notify(FIFO_SLOTS as u32 + 1), FIFO_SLOTS as u32 + 1);
+        let now = Some(Instant::now());
+        let woke = e.iter().filter(|&&e| q.sleep(e, now, at_once)).count();
+        assert_eq!(woke, FIFO_SLOTS + 1, "one of the two overflow waiters, not both");
+        assert_eq!(q.queued(), 0);
     }
 }

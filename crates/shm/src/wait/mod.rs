@@ -8,6 +8,7 @@
 mod block;
 mod eventcount;
 mod fifo;
+mod pool;
 mod strategy;
 
 pub use block::{block_on, deadline_after, in_sleep_phase, BlockError, Poll, MAX_SLEEP_SLICE};
