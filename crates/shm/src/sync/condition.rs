@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 /// oldest of the waiters registered before it, as Python's (the others sleep on to their
 /// deadline), `notify_all` wakes every one of them, a waiter that starts waiting after a
 /// notify cannot take that notify's wake-up, and a notify with nobody waiting costs no
-/// syscall. All-zero bytes are a valid `Condition` (528 bytes). Use one `Condition` with
-/// one `Lock` (nothing checks this across processes). **Differs:** past 64 waiters at
-/// once, the extra ones wait unordered and return (as notified) at any notify that wakes
-/// someone — spurious wake-ups, which `wait_for` absorbs.
+/// syscall. A waiter whose process is stopped (SIGSTOP, a debugger) is passed over while
+/// a running one can take the wake-up, and keeps its place (CPython's
+/// `multiprocessing.Condition` passes it over too). All-zero bytes are a valid `Condition`
+/// (536 bytes). Use one `Condition` with one `Lock` (nothing checks this across
+/// processes). **Differs:** past 64 waiters at once, the extra ones wait unordered, after
+/// the queued ones (still at most `n` notified in all); at most 1,048,575 of those.
 ///
 /// The guard is passed by value and handed back, as with `std::sync::Condvar`; if the lock
 /// has to be recovered from a dead holder while re-acquiring, the guard comes back wrapped
@@ -27,12 +29,12 @@ use std::time::{Duration, Instant};
 /// **Death:** a waiter that dies in `wait` is harmless: the first notify that reaches it
 /// in the queue finds it dead (its wake woke nobody and its process is gone), dequeues it
 /// and wakes the next waiter instead, at once; until then it holds its place (and shows in
-/// `Debug`'s count), and a `wait` that finds all 64 places taken dequeues the dead ones.
-/// One killed just after a notify woke it, before it took its wake-up, leaves that wake-up
-/// to the oldest waiter queued then, which a live sleeper passes on within a second
-/// (sleepers look every second). A process that dies holding the lock is handled by the
-/// lock's robustness. A notifier that dies before notifying leaves waiters waiting (use
-/// the timed forms).
+/// `Debug`'s count). One killed after a notify granted it a wake-up, before it took it,
+/// holds its place until a live sleeper's one-second look passes that wake-up to the
+/// oldest waiter queued before that notify (if any). A `wait` that finds all 64 places
+/// taken dequeues the dead. A process that dies holding the lock is handled by the lock's
+/// robustness. A notifier that dies before notifying leaves waiters waiting (use the timed
+/// forms).
 ///
 /// # Example
 /// ```

@@ -22,8 +22,8 @@ use crate::futex::{self, WaitOutcome};
 use crate::process;
 use std::time::Instant;
 
-/// Slots of a queue: at most this many sleepers queue in order at once; more sleep on
-/// the overflow word (see [`FifoQueue::enqueue`]).
+/// Slots of a queue: at most this many sleepers queue in order at once; more wait in the
+/// overflow pool (see [`FifoQueue::enqueue`]).
 pub const FIFO_SLOTS: usize = 64;
 
 const WAITING: u64 = 1;
@@ -40,7 +40,7 @@ const STAMP_SHIFT: u32 = 48;
 const TAKE_SPINS: u32 = 100;
 
 /// A first-in first-out queue of sleepers (one per wait), living in shared memory: all
-/// atomics, all-zero bytes an empty queue. Used by `sync::Condition`.
+/// atomics, all-zero bytes an empty queue (536 bytes). Used by `sync::Condition`.
 #[repr(C)]
 pub struct FifoQueue {
     /// The queued sleepers (see the module docs); 0 = free.
@@ -99,8 +99,8 @@ impl FifoQueue {
     }
 
     /// Queues the caller, under the lock that orders waits (so tickets follow the order of
-    /// the `wait` calls). With every slot held by a live sleeper, the caller sleeps on the
-    /// overflow word instead (no order; woken by any notify).
+    /// the `wait` calls). With every slot held by a live sleeper, the caller waits in the
+    /// overflow pool instead (unordered, after the queued ones; `pool.rs`).
     pub fn enqueue(&self) -> FifoEntry {
         // SeqCst: the queue's one total order (README, "FIFO queue": orderings).
         let ticket = self.tail.fetch_add(1, Ordering::SeqCst) & TICKET_MASK;
@@ -202,7 +202,8 @@ impl FifoQueue {
     /// Grants wake-ups to the `n` oldest sleepers queued before this call (all of them
     /// for `u32::MAX`), waking each; returns how many were granted to live sleepers. A
     /// sleeper found dead when its grant woke nobody is dequeued and the grant goes to the
-    /// next. Overflow sleepers (if any) are all woken when `n > 0`.
+    /// next; one whose process is stopped is passed over while a running one can take it.
+    /// What the slots did not take of `n` goes to the overflow pool.
     pub fn notify(&self, n: u32) -> u32 {
         if n == 0 {
             return 0;
@@ -426,6 +427,11 @@ mod tests {
 
     fn at_once(_: Option<Instant>) -> Option<Instant> {
         Some(Instant::now())
+    }
+
+    #[test]
+    fn the_queue_is_536_bytes() {
+        assert_eq!(std::mem::size_of::<FifoQueue>(), 536);
     }
 
     #[test]
