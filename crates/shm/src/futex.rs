@@ -207,3 +207,54 @@ mod tests {
         assert_eq!(wait(&w, 0, Some(start)), WaitOutcome::Timeout);
     }
 }
+
+/// [`wait`] on the low 32 bits of a 64-bit atomic (the half a sleeper's expected value
+/// is compared with; see [`low_half`]).
+#[cfg(not(loom))]
+pub(crate) fn wait_low(
+    word: &crate::atomic::AtomicU64,
+    expected: u32,
+    deadline: Option<Instant>,
+) -> WaitOutcome {
+    // SAFETY: the low half of a live `&AtomicU64`: 4-aligned, mapped for the whole call.
+    unsafe { wait_raw(low_half(word), expected, deadline) }
+}
+
+/// [`wake`] for sleepers on the low half of a 64-bit atomic ([`wait_low`]).
+#[cfg(not(loom))]
+pub(crate) fn wake_low(word: &crate::atomic::AtomicU64, n: u32) -> usize {
+    wake_raw(low_half(word), n)
+}
+
+/// Loom model of [`wait_low`]: as [`wait`], comparing the word's low 32 bits.
+#[cfg(loom)]
+pub(crate) fn wait_low(
+    word: &crate::atomic::AtomicU64,
+    expected: u32,
+    deadline: Option<Instant>,
+) -> WaitOutcome {
+    use crate::atomic::Ordering;
+    let mut g = model::GEN.lock().unwrap();
+    if word.load(Ordering::SeqCst) as u32 != expected {
+        return WaitOutcome::ValueChanged;
+    }
+    if deadline.is_some() {
+        return WaitOutcome::Timeout;
+    }
+    let gen = *g;
+    while *g == gen {
+        g = model::CV.wait(g).unwrap();
+    }
+    WaitOutcome::Woken
+}
+
+/// Loom model of [`wake_low`]: wakes every modelled waiter and reports none woken, so
+/// that callers take their "nobody was asleep there" path (a liveness probe) in every
+/// execution: the model has no way to tell a dead sleeper from an absent one.
+#[cfg(loom)]
+pub(crate) fn wake_low(_word: &crate::atomic::AtomicU64, _n: u32) -> usize {
+    let mut g = model::GEN.lock().unwrap();
+    *g += 1;
+    model::CV.notify_all();
+    0
+}

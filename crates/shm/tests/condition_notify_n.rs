@@ -55,6 +55,15 @@ fn notify_n_wakes_at_most_n_registered_waiters() {
     assert_eq!(notified_of(5, |c| c.notify(2)), 2);
 }
 
+/// Past the 64 ordered places, the extra waiters wait unordered, and still at most `n`
+/// return notified (cond33's first FIFO queue woke every overflow waiter at any notify:
+/// 70 waiters, `notify(1)`: 7 notified).
+#[test]
+fn notify_n_wakes_at_most_n_of_more_waiters_than_ordered_places() {
+    assert_eq!(notified_of(70, |c| c.notify(3)), 3);
+    assert_eq!(notified_of(70, |c| c.notify(66)), 66);
+}
+
 #[test]
 fn notify_zero_wakes_nobody() {
     assert_eq!(notified_of(3, |c| c.notify(0)), 0);

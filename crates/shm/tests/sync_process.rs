@@ -188,6 +188,17 @@ fn zp_child() {
                 assert!(ok, "never notified");
                 drop(g);
             }
+            "cond_order" => {
+                let g = s.lock.lock().unwrap();
+                // Under the lock: this child's place in the order of the `wait` calls.
+                let k = s.flag.fetch_add(1, Ordering::Release);
+                let (g, ok) = s.cond.wait_timeout(g, Duration::from_secs(20)).unwrap();
+                if ok {
+                    s.payload.fetch_or(1 << k, Ordering::SeqCst);
+                    s.arrivals.fetch_add(1, Ordering::SeqCst);
+                }
+                drop(g);
+            }
             "barrier" => {
                 for round in 0..n as u32 {
                     s.arrivals.fetch_add(1, Ordering::Relaxed);
@@ -360,6 +371,159 @@ fn killed_condition_waiters_swallow_no_notification() {
         }
         assert_success(live);
     }
+}
+
+/// Spawns `n` "cond_order" children one after another, each queued in `wait` before the
+/// next starts, `gap` apart.
+fn queue_children(seg: &Segment, n: u32, gap: Duration) -> Vec<Child> {
+    let s = shared(seg);
+    let base = s.flag.load(Ordering::Acquire);
+    (0..n)
+        .map(|k| {
+            let c = spawn("cond_order", seg, 0);
+            await_flag(&s.flag, base + k + 1);
+            // Once we hold the lock the child is in `wait` (it released the lock there).
+            drop(s.lock.lock().unwrap());
+            std::thread::sleep(gap);
+            c
+        })
+        .collect()
+}
+
+/// Notifies `n` under the lock, then waits until `to` children in all returned notified
+/// and a little longer (an extra wake-up would show); returns the bits of the notified.
+fn notify_and_collect(s: &Shared, n: u32, to: u32) -> u64 {
+    {
+        let _g = s.lock.lock().unwrap();
+        s.cond.notify(n);
+    }
+    await_flag(&s.arrivals, to);
+    std::thread::sleep(Duration::from_millis(300));
+    s.payload.load(Ordering::SeqCst)
+}
+
+/// `notify(1)` wakes the oldest waiter, as Python's `Condition` (a deque of waiters in
+/// the order of their `wait` calls). Before, the wake-up went to whichever sleeper the
+/// kernel woke first, and sleepers re-queue in the kernel at their one-second re-check: the
+/// first of three waiters queued 400 ms apart, notified 1.2 s after it began to wait, was
+/// passed over for the second (cond33).
+#[test]
+fn notify_wakes_the_waiters_in_the_order_of_their_wait_calls() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let kids = queue_children(&seg, 3, Duration::from_millis(400));
+    assert_eq!(notify_and_collect(s, 1, 1), 0b001, "notify(1) woke another than the oldest");
+    assert_eq!(notify_and_collect(s, 1, 2), 0b011, "the second notify(1): not the next");
+    assert_eq!(notify_and_collect(s, 1, 3), 0b111);
+    kids.into_iter().for_each(assert_success);
+}
+
+/// The oldest waiter SIGKILLed in `wait`: `notify(1)` wakes the next in order at once
+/// (the dead one takes no wake-up and leaves the queue).
+#[test]
+fn notify_passes_over_a_killed_oldest_waiter_to_the_next() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let mut kids = queue_children(&seg, 3, Duration::from_millis(50));
+    let mut dead = kids.remove(0);
+    tk::sigkill(&dead);
+    dead.wait().unwrap();
+    let t = Instant::now();
+    assert_eq!(notify_and_collect(s, 1, 1), 0b010, "not the oldest live waiter");
+    let ms = t.elapsed().as_millis();
+    assert!(ms < 5_000, "the next waiter was woken after {ms} ms");
+    assert_eq!(notify_and_collect(s, 1, 2), 0b110);
+    kids.into_iter().for_each(assert_success);
+}
+
+/// Resumes (SIGCONT) a stopped child when dropped, so that a failing test leaves no
+/// stopped process behind (it would hold the test harness's output pipe open).
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        tk::signal(self.0, libc::SIGCONT);
+    }
+}
+
+/// The oldest waiter SIGSTOPped: `notify(1)` wakes the next (a running waiter), as
+/// CPython 3.11's `multiprocessing.Condition` does (measured: its stopped sleeper leaves
+/// the semaphore's queue; the second of three waiters returned notified at once); the
+/// stopped one, resumed, waits on in its place and the next `notify(1)` wakes it. Before
+/// this (cond33's first FIFO queue) the stopped waiter kept the wake-up until resumed.
+#[test]
+fn notify_passes_over_a_stopped_waiter_while_a_running_one_waits() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let kids = queue_children(&seg, 3, Duration::from_millis(50));
+    let stopped = Resume(kids[0].id());
+    tk::stop(stopped.0);
+    {
+        let _g = s.lock.lock().unwrap();
+        s.cond.notify(1);
+    }
+    // Generous: under `nice` on a loaded machine a woken child may wait seconds for a CPU.
+    let end = Instant::now() + Duration::from_secs(30);
+    while s.arrivals.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let woke = s.payload.load(Ordering::SeqCst);
+    drop(stopped);
+    assert_eq!(woke, 0b010, "notify(1) went to the stopped waiter");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.payload.load(Ordering::SeqCst), 0b010, "the resumed waiter returned notified");
+    assert_eq!(notify_and_collect(s, 1, 2), 0b011, "the resumed waiter is not first in line");
+    assert_eq!(notify_and_collect(s, 1, 3), 0b111);
+    kids.into_iter().for_each(assert_success);
+}
+
+/// A stopped waiter is the only one: `notify(1)` still gives it the wake-up, which it
+/// takes when resumed (nobody else could).
+#[test]
+fn a_stopped_lone_waiter_keeps_its_wake_up() {
+    let seg = create(0);
+    let s = shared(&seg);
+    let kids = queue_children(&seg, 1, Duration::ZERO);
+    let stopped = Resume(kids[0].id());
+    tk::stop(stopped.0);
+    {
+        let _g = s.lock.lock().unwrap();
+        s.cond.notify(1);
+    }
+    drop(stopped);
+    await_flag(&s.arrivals, 1);
+    assert_eq!(s.payload.load(Ordering::SeqCst), 0b1);
+    kids.into_iter().for_each(assert_success);
+}
+
+/// Waiters SIGKILLed in `wait` stop counting: after a `notify_all` (which reached them),
+/// four live waiters and one `notify(1)` give one notified waiter, as in Python. Before,
+/// each dead waiter stayed counted for the condition's life, `notify_all` granted it a
+/// wake-up again, and those grants went to the live waiters: four of four returned
+/// notified from the one `notify(1)` (mp30's measurement; cond33).
+#[test]
+fn killed_waiters_stop_counting_once_a_notify_reaches_them() {
+    let seg = create(0);
+    let s = shared(&seg);
+    for mut c in queue_children(&seg, 3, Duration::ZERO) {
+        tk::sigkill(&c);
+        c.wait().unwrap();
+    }
+    {
+        let _g = s.lock.lock().unwrap();
+        s.cond.notify_all();
+    }
+    assert!(format!("{:?}", s.cond).contains("waiters: 0"), "{:?}", s.cond);
+    let kids = queue_children(&seg, 4, Duration::ZERO);
+    assert_eq!(notify_and_collect(s, 1, 1).count_ones(), 1);
+    // Relaxed: the children have reported through `await_flag` (Acquire) already.
+    std::thread::sleep(Duration::from_millis(1200)); // past a sleeper's re-check
+    assert_eq!(s.arrivals.load(Ordering::SeqCst), 1, "more than one waiter was notified");
+    {
+        let _g = s.lock.lock().unwrap();
+        s.cond.notify_all();
+    }
+    kids.into_iter().for_each(assert_success);
 }
 
 /// `release(1)` wakes one sleeper; SIGKILLed at once, it dies before taking the permit

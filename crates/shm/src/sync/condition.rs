@@ -1,41 +1,40 @@
 //! `Condition`: a condition variable used with a [`Lock`](super::Lock).
 
 use super::error::{LockResult, OwnerDied};
-use super::grants;
 use super::lock::LockGuard;
 use super::time;
-use crate::atomic::{AtomicU64, Ordering};
-use crate::futex::{self, WaitOutcome};
+use crate::wait::FifoQueue;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 /// A condition variable (Python's `Condition`) for waiting, under a [`Lock`](super::Lock),
 /// until shared state changes. Works between processes and threads.
 ///
-/// Two words: a sequence counter (the futex word) bumped by every notify that wakes
-/// someone, and a word counting the waiters and the wake-ups granted to them
-/// (`grants.rs`), so that `notify(n)` lets at most `n` of the waiters registered before
-/// it return notified (as Python's; the others sleep on to their deadline), `notify_all`
-/// wakes every one of them, a waiter that starts waiting after a notify cannot take that
-/// notify's wake-up, and a notify with nobody waiting costs no syscall. Which `n` of the
-/// earlier waiters are woken is not fixed (Python wakes the oldest). All-zero bytes are a
-/// valid `Condition`. Use one `Condition` with one `Lock` (nothing checks this across
-/// processes); at most 1,048,575 waiters at once.
+/// A queue of waiters in the order of their `wait` calls (`crate::wait::FifoQueue`: a
+/// slot per waiter, each sleeping on its own word), so that `notify(n)` wakes the `n`
+/// oldest of the waiters registered before it, as Python's (the others sleep on to their
+/// deadline), `notify_all` wakes every one of them, a waiter that starts waiting after a
+/// notify cannot take that notify's wake-up, and a notify with nobody waiting costs no
+/// syscall. A waiter whose process is stopped (SIGSTOP, a debugger) is passed over while
+/// a running one can take the wake-up, and keeps its place (CPython's
+/// `multiprocessing.Condition` passes it over too). All-zero bytes are a valid `Condition`
+/// (536 bytes). Use one `Condition` with one `Lock` (nothing checks this across
+/// processes). **Differs:** past 64 waiters at once, the extra ones wait unordered, after
+/// the queued ones (still at most `n` notified in all); at most 1,048,575 of those.
 ///
 /// The guard is passed by value and handed back, as with `std::sync::Condvar`; if the lock
 /// has to be recovered from a dead holder while re-acquiring, the guard comes back wrapped
 /// in [`OwnerDied`]. Wake-ups may be spurious: prefer [`wait_for`](Self::wait_for).
 ///
-/// **Death:** a waiter that dies is harmless: it stays counted, so a later `notify` may
-/// grant it a wake-up, which the next waiter that may take it takes (a spurious wake-up,
-/// reported as notified). It stays counted for the condition's life: every `notify_all`
-/// grants each dead waiter a wake-up again (measured: 3 waiters SIGKILLed in `wait`, then
-/// after each `notify_all`, 4 of 5 live waiters returned notified from one `notify(1)`;
-/// CPython: 1), and 1,048,575 deaths fill the waiter count (`wait` then panics);
-/// one killed just after a notify woke it leaves that wake-up to a live sleeper, which
-/// finds it within a second. A process that dies holding the lock
-/// is handled by the lock's robustness. A notifier that dies before notifying leaves
-/// waiters waiting (use the timed forms).
+/// **Death:** a waiter that dies in `wait` is harmless: the first notify that reaches it
+/// in the queue finds it dead (its wake woke nobody and its process is gone), dequeues it
+/// and wakes the next waiter instead, at once; until then it holds its place (and shows in
+/// `Debug`'s count). One killed after a notify granted it a wake-up, before it took it,
+/// holds its place until a live sleeper's one-second look passes that wake-up to the
+/// oldest waiter queued before that notify (if any). A `wait` that finds all 64 places
+/// taken dequeues the dead. A process that dies holding the lock is handled by the lock's
+/// robustness. A notifier that dies before notifying leaves waiters waiting (use the timed
+/// forms).
 ///
 /// # Example
 /// ```
@@ -57,13 +56,8 @@ use std::time::{Duration, Instant};
 /// ```
 #[repr(C)]
 pub struct Condition {
-    /// Bumped by every notify that grants a wake-up; waiters sleep on its low half. 64
-    /// bits, so that no number of notifies made while a waiter is descheduled brings it
-    /// back to the waiter's key.
-    seq: AtomicU64,
-    /// Waiters (registered under the lock, not yet returned) and wake-ups granted to them
-    /// and not yet taken (`grants.rs`).
-    state: AtomicU64,
+    /// The waiters, in the order of their `wait` calls (`crate::wait::FifoQueue`).
+    queue: FifoQueue,
 }
 
 impl Default for Condition {
@@ -84,7 +78,7 @@ impl Condition {
     /// c.notify_all(); // nobody waits: no syscall
     /// ```
     pub const fn new() -> Self {
-        Self { seq: AtomicU64::new(0), state: AtomicU64::new(0) }
+        Self { queue: FifoQueue::new() }
     }
 
     /// Releases the lock, sleeps until notified (or spuriously woken), re-acquires the lock.
@@ -217,8 +211,9 @@ impl Condition {
         self.wait_for_until(guard, Some(deadline), pred)
     }
 
-    /// Wakes up to `n` waiters (Python's `notify(n)`: at most `n` of the waiters
-    /// registered before this call return notified; `notify(0)` wakes none). Call it after
+    /// Wakes up to `n` waiters (Python's `notify(n)`: the `n` oldest of the waiters
+    /// registered before this call, in the order of their `wait` calls, return notified;
+    /// `notify(0)` wakes none). Call it after
     /// changing the state under the lock (holding the lock while notifying is allowed but
     /// not required; a waiter registers under the lock, so one registering meanwhile may
     /// be missed without it).
@@ -230,14 +225,7 @@ impl Condition {
     /// ```
     #[inline]
     pub fn notify(&self, n: u32) {
-        let granted = grants::grant(&self.state, n);
-        if granted != 0 {
-            // SeqCst: after the grant in the one total order (see `sleep`): a waiter that
-            // missed the grant read its key before this bump, so its futex call finds the
-            // word changed or is woken below.
-            self.seq.fetch_add(1, Ordering::SeqCst);
-            wake(&self.seq, granted);
-        }
+        self.queue.notify(n);
     }
 
     /// Wakes one waiter (`notify(1)`).
@@ -268,50 +256,15 @@ impl Condition {
         guard: LockGuard<'a>,
         deadline: Option<Instant>,
     ) -> LockResult<Timed<'a>> {
-        // Under the lock: a notifier that changes the state under it afterwards counts us.
-        let key = grants::register(&self.state);
+        // Under the lock: queued in the order of the `wait` calls, and counted by every
+        // notify made under the lock after it.
+        let entry = self.queue.enqueue();
         let lock = guard.lock;
         drop(guard);
-        let notified = self.sleep(key, deadline);
+        let notified = self.queue.sleep(entry, deadline, |d| Some(time::recheck_end(d)));
         match lock.lock() {
             Ok(g) => Ok((g, notified)),
             Err(died) => Err(died.map(|g| (g, notified))),
-        }
-    }
-
-    /// A registered waiter's sleep (`key`: its registration epoch, `grants.rs`): until it
-    /// takes a granted wake-up (true) or `deadline` passes (false; it unregisters, or takes
-    /// a wake-up that came just in time). Each round reads `seq` *before* looking for a
-    /// wake-up it may take: a grant made after that look is followed by a `seq` bump (one
-    /// SeqCst order with the grant word), so the futex call finds the word changed or is
-    /// queued before the notifier's wake. The kernel compares `seq`'s low half only:
-    /// should exactly a multiple of 2^32 bumps pass while the waiter is descheduled before
-    /// its futex call, it sleeps, and finds its wake-up after [`RECHECK`](time::RECHECK).
-    /// A woken waiter that finds none it may take (another waiter took it) sleeps again.
-    fn sleep(&self, key: u32, deadline: Option<Instant>) -> bool {
-        // SeqCst: see above.
-        let seen = self.seq.load(Ordering::SeqCst);
-        if grants::take(&self.state, key) {
-            return true;
-        }
-        self.sleep_on(key, seen, deadline)
-    }
-
-    /// [`sleep`](Self::sleep)'s rounds after its first look: sleep while `seq` is `seen`,
-    /// then read `seq` again and look for a wake-up.
-    fn sleep_on(&self, key: u32, mut seen: u64, deadline: Option<Instant>) -> bool {
-        loop {
-            let end = time::recheck_end(deadline);
-            // SAFETY: the low half of our own `seq`: aligned, mapped while `self` lives.
-            let r = unsafe { futex::wait_raw(futex::low_half(&self.seq), seen as u32, Some(end)) };
-            if r == WaitOutcome::Timeout && time::expired(deadline) {
-                return grants::leave(&self.state, key);
-            }
-            // SeqCst: see `sleep`.
-            seen = self.seq.load(Ordering::SeqCst);
-            if grants::take(&self.state, key) {
-                return true;
-            }
         }
     }
 
@@ -341,15 +294,10 @@ impl Condition {
     }
 }
 
-#[cold]
-fn wake(word: &AtomicU64, n: u32) {
-    futex::wake_raw(futex::low_half(word), n);
-}
-
 impl fmt::Debug for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Relaxed: a snapshot for printing.
-        f.debug_struct("Condition").field("waiters", &grants::waiting(&self.state)).finish()
+        f.debug_struct("Condition").field("waiters", &self.queue.queued()).finish()
     }
 }
 
@@ -378,24 +326,5 @@ mod tests {
             drop(g);
         });
         assert!(!lock.is_locked());
-    }
-
-    /// A waiter descheduled between its registration and its futex call while exactly
-    /// 2^32 notifies passed: with the 32-bit `seq` the kernel found the waiter's key
-    /// again, and the waiter slept to its deadline (for ever without one), told it was not
-    /// notified.
-    #[test]
-    fn a_waiter_stalled_across_2_pow_32_notifies_is_woken() {
-        let cond = Condition::new();
-        // Registration (`wait_until`'s first step, under the lock), then `sleep`'s first
-        // look: no grant yet.
-        let key = grants::register(&cond.state);
-        let seen = cond.seq.load(Ordering::SeqCst);
-        assert!(!grants::take(&cond.state, key));
-        // What a grant for it and 2^32 notifies in all leave.
-        assert_eq!(grants::grant(&cond.state, 1), 1);
-        cond.seq.fetch_add(1 << 32, Ordering::SeqCst);
-        assert!(cond.sleep_on(key, seen, Some(Instant::now() + Duration::from_secs(20))));
-        assert_eq!(grants::waiting(&cond.state), 0);
     }
 }

@@ -49,7 +49,6 @@ mod bounded;
 mod condition;
 mod error;
 mod event;
-mod grants;
 mod lock;
 mod owner;
 mod rlock;

@@ -1,5 +1,10 @@
-//! The waiter/grant word of a [`Condition`](super::Condition): who waits, how many of them
-//! a notify has granted a wake-up that none has taken yet, and which grant came last.
+//! The overflow of a [`FifoQueue`](super::FifoQueue): waiters that found all its slots
+//! taken wait here, unordered, and `notify(n)` grants what the slots did not take of its
+//! `n` to them — so that at most `n` waiters return notified whatever their number.
+//! This was `sync::Condition`'s whole protocol from mpsem31 to cond33 (`grants.rs`).
+//!
+//! Two words: `seq`, +1 on every notify that grants a wake-up (its low 32 bits are the
+//! futex word), and the grant word:
 //!
 //! ```text
 //! bits  0..20  pool:    wake-ups granted and not yet taken (≤ waiters)
@@ -7,31 +12,36 @@
 //! bits 40..64  epoch:   +1 (wrapping) by every notify that grants a wake-up
 //! ```
 //!
-//! A waiter registers with the epoch of that moment (its *key*). `notify(n)` grants
+//! A waiter registers with the epoch of that moment (its *key*). `grant(n)` grants
 //! `min(n, waiters - pool)` and advances the epoch in the same CAS, so the waiters it
 //! counted are exactly those registered before it. A waiter may take a wake-up from the
 //! pool only once the epoch differs from its key — a grant came after it registered — so
 //! one that registers after a notify cannot take that notify's wake-up from a sleeper it
 //! was meant for (it waits for the next grant). Taking also unregisters, in the same CAS.
-//! At most `n` waiters registered before `notify(n)` return notified (Python's rule); a
-//! `notify_all` wakes every one of them. A waiter whose deadline passes unregisters, or
-//! takes a wake-up still there if it may (notified just in time).
+//! A waiter whose deadline passes unregisters, or takes a wake-up still there if it may
+//! (notified just in time).
 //!
 //! Invariant: `pool ≤ waiters − (waiters registered since the last grant)`, since a grant
 //! covers only waiters registered before it and every registration adds one waiter; so a
 //! notify with `n ≥ 1` always grants when a waiter registered since the last grant waits.
-//! A dead waiter stays counted: a wake-up granted to it is left in the pool, where the
-//! next eligible waiter takes it (a spurious wake-up).
+//! A dead waiter stays counted here (no slot to tell who it was): a wake-up granted to it
+//! is left in the pool, where the next eligible waiter takes it (a spurious wake-up).
 //!
 //! Horizon: the epoch has 24 bits. A waiter that sleeps across exactly a multiple of 2^24
 //! grants, with the epoch stopping on its key, waits for the next grant; should its
 //! deadline pass first, it leaves and its grant goes with it (`leave`), so the pool never
 //! counts more grants than waiters.
 //!
-//! Every change is a SeqCst RMW on this one word; the pairing with the condition's `seq`
-//! futex word is written in `condition.rs` (`sleep`).
+//! Orderings: every access to both words is SeqCst, one total order. A waiter's round is
+//! `load seq` then `take`; a notifier's is `grant` then `seq += 1` then wake. If the take
+//! misses the grant, it precedes the grant, so the `seq` read before it precedes the bump:
+//! the futex call finds the word changed, or the waiter is queued before the wake. The
+//! kernel compares 32 bits of `seq`: a waiter stalled across exactly a multiple of 2^32
+//! bumps finds its grant at its next recheck (1 s).
 
 use crate::atomic::{AtomicU64, Ordering};
+use crate::futex::{self, WaitOutcome};
+use std::time::Instant;
 
 const POOL_BITS: u32 = 20;
 const WAITER_SHIFT: u32 = POOL_BITS;
@@ -41,7 +51,7 @@ const EPOCH_MASK: u64 = (1 << 24) - 1;
 const ONE_WAITER: u64 = 1 << WAITER_SHIFT;
 
 /// The most waiters one condition counts (20 bits).
-pub(super) const MAX_WAITERS: u32 = FIELD_MASK as u32;
+const MAX_WAITERS: u32 = FIELD_MASK as u32;
 
 #[inline]
 fn pool(s: u64) -> u32 {
@@ -72,12 +82,15 @@ fn granted(s: u64, g: u32) -> u64 {
 /// # Panics
 /// With [`MAX_WAITERS`] waiting already.
 #[inline]
-pub(super) fn register(word: &AtomicU64) -> u32 {
+fn register(word: &AtomicU64) -> u32 {
     // SeqCst: one total order with the grants and takes on this word and the `seq` bumps
     // (see `Condition::sleep`); the CAS re-validates what this load saw.
     let mut s = word.load(Ordering::SeqCst);
     loop {
-        assert!(waiters(s) < MAX_WAITERS, "more than {MAX_WAITERS} waiters on one Condition");
+        assert!(
+            waiters(s) < MAX_WAITERS,
+            "more than {MAX_WAITERS} overflow waiters on one Condition"
+        );
         // SeqCst: as above (the failure load re-reads the word for the retry).
         match word.compare_exchange_weak(s, s + ONE_WAITER, Ordering::SeqCst, Ordering::SeqCst) {
             Ok(_) => return epoch(s),
@@ -89,7 +102,7 @@ pub(super) fn register(word: &AtomicU64) -> u32 {
 /// Grants up to `n` wake-ups to the waiters registered so far that have none; returns
 /// how many (0: nothing changed).
 #[inline]
-pub(super) fn grant(word: &AtomicU64, n: u32) -> u32 {
+fn grant(word: &AtomicU64, n: u32) -> u32 {
     // SeqCst: as in `register`.
     let mut s = word.load(Ordering::SeqCst);
     loop {
@@ -110,7 +123,7 @@ pub(super) fn grant(word: &AtomicU64, n: u32) -> u32 {
 /// Takes a granted wake-up if one is there and a grant came after the caller registered
 /// with `key`, unregistering it in the same CAS; false otherwise.
 #[inline]
-pub(super) fn take(word: &AtomicU64, key: u32) -> bool {
+fn take(word: &AtomicU64, key: u32) -> bool {
     // SeqCst: as in `register`.
     let mut s = word.load(Ordering::SeqCst);
     loop {
@@ -129,7 +142,7 @@ pub(super) fn take(word: &AtomicU64, key: u32) -> bool {
 /// A waiter whose deadline passed: unregisters it, taking a wake-up if it may (see
 /// [`take`]; then it was notified just in time: true).
 #[inline]
-pub(super) fn leave(word: &AtomicU64, key: u32) -> bool {
+fn leave(word: &AtomicU64, key: u32) -> bool {
     // SeqCst: as in `register`.
     let mut s = word.load(Ordering::SeqCst);
     loop {
@@ -151,12 +164,82 @@ pub(super) fn leave(word: &AtomicU64, key: u32) -> bool {
 }
 
 /// The number of registered waiters (a snapshot, for `Debug`).
-pub(super) fn waiting(word: &AtomicU64) -> u32 {
+fn waiting(word: &AtomicU64) -> u32 {
     // Relaxed: a snapshot for printing.
     waiters(word.load(Ordering::Relaxed))
 }
 
-#[cfg(test)]
+/// The overflow waiters of a [`FifoQueue`](super::FifoQueue) (see the module docs).
+#[repr(C)]
+pub(super) struct GrantPool {
+    /// Bumped by every notify that grants a wake-up; waiters sleep on its low half.
+    seq: AtomicU64,
+    /// Waiters, wake-ups granted to them and not yet taken, and the grant epoch.
+    state: AtomicU64,
+}
+
+impl GrantPool {
+    #[cfg(not(loom))]
+    pub(super) const fn new() -> Self {
+        Self { seq: AtomicU64::new(0), state: AtomicU64::new(0) }
+    }
+
+    #[cfg(loom)]
+    pub(super) fn new() -> Self {
+        Self { seq: AtomicU64::new(0), state: AtomicU64::new(0) }
+    }
+
+    /// Counts a new waiter (under the condition's lock); returns its key.
+    pub(super) fn register(&self) -> u32 {
+        register(&self.state)
+    }
+
+    /// Grants up to `n` wake-ups to the waiters registered so far and wakes as many;
+    /// returns how many.
+    pub(super) fn notify(&self, n: u32) -> u32 {
+        if n == 0 {
+            return 0;
+        }
+        let g = grant(&self.state, n);
+        if g > 0 {
+            // SeqCst: after the grant (see the module docs): a waiter whose take missed it
+            // read `seq` before this bump, so its futex call finds the word changed or is
+            // woken below.
+            self.seq.fetch_add(1, Ordering::SeqCst);
+            futex::wake_low(&self.seq, g);
+        }
+        g
+    }
+
+    /// A registered waiter's sleep (`key` from [`register`](Self::register)): until it
+    /// takes a granted wake-up (true) or `deadline` passes (false; it unregisters, or takes
+    /// a wake-up that came just in time). `recheck(deadline)` is each sleep's end.
+    pub(super) fn sleep(
+        &self,
+        key: u32,
+        deadline: Option<Instant>,
+        recheck: impl Fn(Option<Instant>) -> Option<Instant>,
+    ) -> bool {
+        loop {
+            // SeqCst: see the module docs (read before the look).
+            let seen = self.seq.load(Ordering::SeqCst);
+            if take(&self.state, key) {
+                return true;
+            }
+            let r = futex::wait_low(&self.seq, seen as u32, recheck(deadline));
+            if r == WaitOutcome::Timeout && super::fifo::expired(deadline) {
+                return leave(&self.state, key);
+            }
+        }
+    }
+
+    /// Waiters counted (a snapshot, for `Debug`).
+    pub(super) fn waiting(&self) -> u32 {
+        waiting(&self.state)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
