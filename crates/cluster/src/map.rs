@@ -7,10 +7,40 @@ use crate::pool::Record;
 use crate::shared::Dest;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use zeroproc_sched::raw::BatchOut;
 use zeroproc_sched::{JobError, JobFn, Message, Never};
 
-type Chunk<R> = Result<Vec<R>, JobError<Never>>;
+/// A job's items' outcomes: all results, or (an automatic batch in which an item
+/// panicked) each item's own.
+enum Done<R> {
+    Items(Vec<R>),
+    Mixed(Vec<Result<R, JobError<Never>>>),
+}
+
+type Chunk<R> = Result<Done<R>, JobError<Never>>;
+
+/// How a map's sink decodes a job's result.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// One item per job: `R`.
+    One,
+    /// `chunk_size(n)`: `Vec<R>`.
+    Chunk,
+    /// Automatic batches (as `Pool::map`): `raw::BatchOut<R>`, timed.
+    Batch,
+}
+
+/// Longest time per item for which the map batches items automatically (`Pool::map`'s
+/// "Automatic batches", `zeroproc-sched/src/pool/map.rs`: the same rule).
+const BATCH_BELOW_NS: f64 = 2_000.0;
+
+/// About how long an automatic batch runs.
+const BATCH_TIME_NS: f64 = 16_000.0;
+
+/// Items in an automatic batch at most.
+const MAX_BATCH: usize = 64;
 
 /// A job read from the items: how many items it holds, and its encoded record.
 type Encoded = (usize, Result<Record, JobError<Never>>);
@@ -20,25 +50,54 @@ type Encoded = (usize, Result<Record, JobError<Never>>);
 const SLOW_INPUT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The outcomes of one map's jobs, by job index.
+/// (job index, outcome, the items' running time in ns: automatic batches only).
+type Finished<R> = (u64, Chunk<R>, u64);
+
 struct MapSink<R> {
-    done: Mutex<Vec<(u64, Chunk<R>)>>,
-    chunked: bool,
+    done: Mutex<Vec<Finished<R>>>,
+    mode: Mode,
+    /// A job of this map lost its worker: automatic batches stop (`ClusterMap::unbatch`).
+    died: AtomicBool,
+}
+
+impl<R> MapSink<R> {
+    fn new(mode: Mode) -> Self {
+        MapSink { done: Mutex::new(Vec::new()), mode, died: AtomicBool::new(false) }
+    }
 }
 
 impl<R: Message + Send + 'static> Dest for MapSink<R> {
     fn complete(&self, index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool {
-        let v = match outcome {
-            Ok(env) if self.chunked => decode::<Vec<R>>(env),
-            Ok(env) => decode::<R>(env).map(|r| vec![r]),
-            Err(e) => Err(e),
+        let mut ns = 0;
+        let v = match (outcome, self.mode) {
+            (Ok(env), Mode::Chunk) => decode::<Vec<R>>(env).map(Done::Items),
+            (Ok(env), Mode::One) => decode::<R>(env).map(|r| Done::Items(vec![r])),
+            (Ok(env), Mode::Batch) => decode::<BatchOut<R>>(env).map(|(t, items)| {
+                ns = t;
+                match items {
+                    Ok(v) => Done::Items(v),
+                    Err(v) => Done::Mixed(
+                        v.into_iter()
+                            .map(|r| r.map_err(|message| JobError::Panicked { message }))
+                            .collect(),
+                    ),
+                }
+            }),
+            (Err(e), _) => {
+                if matches!(e, JobError::WorkerDied { .. } | JobError::StackOverflow) {
+                    // Relaxed: a hint read at the map's next refill.
+                    self.died.store(true, Ordering::Relaxed);
+                }
+                Err(e)
+            }
         };
-        self.done.lock().unwrap_or_else(|e| e.into_inner()).push((index, v));
+        self.done.lock().unwrap_or_else(|e| e.into_inner()).push((index, v, ns));
         false
     }
 }
 
 impl<R> MapSink<R> {
-    fn take(&self) -> Vec<(u64, Chunk<R>)> {
+    fn take(&self) -> Vec<Finished<R>> {
         std::mem::take(&mut *self.done.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -57,7 +116,14 @@ pub struct ClusterMap<'p, F, I, A, R> {
     items: I,
     exhausted: bool,
     ordered: bool,
+    /// Items per job: as set by `chunk_size`, or the next automatic batch's size.
     chunk: usize,
+    /// Items are batched automatically (no `chunk_size` or `window` set; the pool allows
+    /// it: `ClusterPool::batching`), as `Pool::map` does.
+    auto: bool,
+    /// The items' measured running time (ns per item, recent batches weigh most;
+    /// infinite once a job lost its worker: no more batches).
+    item_ns: Option<f64>,
     window: usize,
     /// `window` was set by the caller (else it follows the pool's windows).
     fixed_window: bool,
@@ -128,9 +194,11 @@ where
             exhausted: false,
             ordered,
             chunk: 1,
+            auto: pool.batching,
+            item_ns: None,
             window: window.max(2),
             fixed_window: false,
-            sink: Arc::new(MapSink { done: Mutex::new(Vec::new()), chunked: false }),
+            sink: Arc::new(MapSink::new(if pool.batching { Mode::Batch } else { Mode::One })),
             next_index: 0,
             next_yield: 0,
             in_flight: 0,
@@ -146,11 +214,14 @@ where
         }
     }
 
-    /// Items per job (default 1). Set before the first item is taken.
+    /// Items per job, as `Map::chunk_size` (without it, tiny items are batched
+    /// automatically, as `Pool::map` does; `chunk_size(1)`: one job per item). Set before
+    /// the first item is taken.
     pub fn chunk_size(mut self, n: usize) -> Self {
         assert!(!self.started, "chunk_size is set before iterating");
         self.chunk = n.max(1);
-        self.sink = Arc::new(MapSink { done: Mutex::new(Vec::new()), chunked: self.chunk > 1 });
+        self.auto = false;
+        self.sink = Arc::new(MapSink::new(if self.chunk > 1 { Mode::Chunk } else { Mode::One }));
         self
     }
 
@@ -159,6 +230,11 @@ where
     pub fn window(mut self, jobs: usize) -> Self {
         self.window = jobs.max(1);
         self.fixed_window = true;
+        if self.auto && !self.started {
+            // A set window counts jobs of one item, as `Map::window`.
+            self.auto = false;
+            self.sink = Arc::new(MapSink::new(Mode::One));
+        }
         self
     }
 
@@ -224,6 +300,13 @@ where
         if !self.fixed_window {
             self.window = self.window.max(2 * self.pool.shared.total_window());
         }
+        if self.auto {
+            // Relaxed: see `MapSink::complete`.
+            if self.sink.died.load(Ordering::Relaxed) {
+                self.item_ns = Some(f64::INFINITY);
+            }
+            self.chunk = self.batch_len();
+        }
         let mut reading = std::time::Duration::ZERO;
         let mut batch = 1;
         while !self.exhausted && self.in_flight < self.window {
@@ -249,7 +332,15 @@ where
                 if self.exhausted {
                     break;
                 }
-                let Some(job) = self.read_job() else {
+                // An automatic batch takes only items the input promises (as `Map`): read
+                // ahead to fill it, a stream whose next item waits for a job's effect
+                // would hold that job unsent.
+                let len = if self.auto {
+                    self.items.size_hint().0.clamp(1, self.chunk)
+                } else {
+                    self.chunk
+                };
+                let Some(job) = self.read_job(len) else {
                     self.exhausted = true;
                     break;
                 };
@@ -276,20 +367,45 @@ where
     fn read_jobs(&mut self, n: usize) -> Vec<Encoded> {
         let mut jobs = Vec::with_capacity(n);
         while jobs.len() < n {
-            let Some(job) = self.read_job() else { break };
+            let Some(job) = self.read_job(self.chunk) else { break };
             jobs.push(job);
         }
         jobs
     }
 
-    /// Reads and encodes the next job's items, if any are left.
+    /// Items in the next automatic batch, from the items' measured time (`Map`'s rule).
+    fn batch_len(&self) -> usize {
+        match self.item_ns {
+            Some(ns) if ns < BATCH_BELOW_NS => {
+                ((BATCH_TIME_NS / ns.max(1.0)) as usize).clamp(2, MAX_BATCH)
+            }
+            _ => 1,
+        }
+    }
+
+    /// A batch of `n` items ran for `ns` in all.
+    fn measured(&mut self, ns: u64, n: usize) {
+        if self.item_ns == Some(f64::INFINITY) {
+            return; // a job lost its worker: no more batches
+        }
+        let x = ns as f64 / n.max(1) as f64;
+        self.item_ns = Some(self.item_ns.map_or(x, |old| 0.5 * old + 0.5 * x));
+    }
+
+    /// Reads and encodes the next job's items (`len` of them at most), if any are left.
     #[inline]
-    fn read_job(&mut self) -> Option<Encoded> {
-        Some(if self.chunk == 1 {
+    fn read_job(&mut self, len: usize) -> Option<Encoded> {
+        Some(if self.auto {
+            let c: Vec<A> = self.items.by_ref().take(len).collect();
+            if c.is_empty() {
+                return None;
+            }
+            (c.len(), self.pool.record(zeroproc_sched::raw::batch_fn_id::<F, A, R>(conjure()), &c))
+        } else if self.chunk == 1 {
             let a = self.items.next()?;
             (1, self.pool.record(zeroproc_sched::raw::fn_id::<F, A, R>(conjure()), &a))
         } else {
-            let c: Vec<A> = self.items.by_ref().take(self.chunk).collect();
+            let c: Vec<A> = self.items.by_ref().take(len).collect();
             if c.is_empty() {
                 return None;
             }
@@ -347,7 +463,8 @@ where
     fn expand(&mut self, index: u64, c: Chunk<R>) {
         let len = self.lens.remove(&index).unwrap_or(1);
         match c {
-            Ok(v) => self.ready.extend(v.into_iter().map(Ok)),
+            Ok(Done::Items(v)) => self.ready.extend(v.into_iter().map(Ok)),
+            Ok(Done::Mixed(v)) => self.ready.extend(v),
             Err(e) => self.ready.extend((0..len).map(|_| Err(e.clone()))),
         }
     }
@@ -416,8 +533,12 @@ where
                 return Some(r);
             }
             self.refill();
-            for (index, c) in self.sink.take() {
+            for (index, c, ns) in self.sink.take() {
                 self.in_flight -= 1;
+                if ns > 0 {
+                    let n = self.lens.get(&index).copied().unwrap_or(1);
+                    self.measured(ns, n);
+                }
                 if self.ordered {
                     self.reorder.insert(index, c);
                 } else {

@@ -78,7 +78,7 @@ fn main() {
     // (rank 0's own pool runs everything), as without a launcher.
     let launched = zeroproc_cluster::under_launcher() && !agents().is_empty();
     let t0 = Instant::now();
-    let checks: [Check; 46] = [
+    let checks: [Check; 47] = [
         ("a_build_names_the_nodes_that_do_not_answer", a_build_names_the_nodes_that_do_not_answer),
         (
             "cancel_and_terminate_return_while_a_node_is_silent",
@@ -111,6 +111,10 @@ fn main() {
         ("a_large_array_is_shipped_once", a_large_array_is_shipped_once),
         ("jobs_spread_over_every_node", jobs_spread_over_every_node),
         ("map_orders_chunks_and_unordered", map_orders_chunks_and_unordered),
+        (
+            "tiny_items_are_batched_each_keeping_its_panic",
+            tiny_items_are_batched_each_keeping_its_panic,
+        ),
         (
             "a_killed_worker_on_a_node_fails_only_its_job",
             a_killed_worker_on_a_node_fails_only_its_job,
@@ -240,6 +244,39 @@ fn map_orders_chunks_and_unordered(_: bool) {
     assert_eq!(s, ["aa", "bcbc"]);
 }
 
+/// Panics for every 10,000th item.
+fn picky(x: u64) -> u64 {
+    if x % 10_000 == 9_999 {
+        panic!("no {x}");
+    }
+    x + 1
+}
+
+/// As `Pool::map`, a cluster map batches items measured tiny (up to 64 a job), each item
+/// keeping its own result and panic; `chunk_size(1)` keeps one job per item. Before, one
+/// job per item: 200,000 jobs.
+fn tiny_items_are_batched_each_keeping_its_panic(_: bool) {
+    let pool = pool();
+    let jobs = |p: &ClusterPool| p.stats().workers.iter().map(|w| w.jobs_done).sum::<u64>();
+    let before = jobs(&pool);
+    let n = 200_000u64;
+    for (x, r) in pool.map(picky, 0..n).enumerate() {
+        let x = x as u64;
+        match r {
+            Err(JobError::Panicked { message }) if x % 10_000 == 9_999 => {
+                assert!(message.contains(&format!("no {x}")), "{message}")
+            }
+            r => assert_eq!(r, Ok(x + 1), "item {x}"),
+        }
+    }
+    let batched = jobs(&pool) - before;
+    assert!(batched < n / 8, "{batched} jobs for {n} tiny items");
+    let before = jobs(&pool);
+    let s: u64 = pool.map(square, 0..2000u64).chunk_size(1).map(Result::unwrap).sum();
+    assert_eq!(s, (0..2000u64).map(square).sum::<u64>());
+    assert_eq!(jobs(&pool) - before, 2000);
+}
+
 /// Item 13's worker SIGKILLs itself when it runs on a node agent (rank ≠ 0).
 fn die_on_13(x: u64) -> u64 {
     if x == 13 && rank() != 0 {
@@ -251,7 +288,8 @@ fn die_on_13(x: u64) -> u64 {
 
 fn a_killed_worker_on_a_node_fails_only_its_job(launched: bool) {
     let pool = pool();
-    let out: Vec<_> = pool.map(die_on_13, 0..200u64).collect();
+    // One job per item: an automatic batch would fail with the item that died.
+    let out: Vec<_> = pool.map(die_on_13, 0..200u64).chunk_size(1).collect();
     for (x, r) in out.iter().enumerate() {
         if x == 13 && launched {
             assert_eq!(
@@ -546,7 +584,9 @@ fn stats_after_shutdown_keep_the_last_counts(_: bool) {
     for terminate in [false, true] {
         let pool = pool();
         let workers = pool.workers();
-        assert_eq!(pool.map(square, 0..500u64).filter(Result::is_ok).count(), 500);
+        // One job per item (tiny items are batched by default).
+        let ok = pool.map(square, 0..500u64).chunk_size(1).filter(Result::is_ok).count();
+        assert_eq!(ok, 500);
         if terminate {
             pool.terminate();
         } else {
@@ -2367,9 +2407,10 @@ fn the_rest_of_the_pool_api(launched: bool) {
     assert!(
         matches!(f.exception(), Some(JobError::Panicked { message }) if message.contains("job 7"))
     );
-    // stats(): every worker of every node, jobs counted.
+    // stats(): every worker of every node, jobs counted (one job per item: tiny items are
+    // batched by default).
     let fresh = ClusterPool::builder().workers_per_node(1).build().unwrap();
-    let sum: u64 = fresh.map(square, 0..200u64).progress().map(Result::unwrap).sum();
+    let sum: u64 = fresh.map(square, 0..200u64).chunk_size(1).progress().map(Result::unwrap).sum();
     assert_eq!(sum, (0..200u64).map(square).sum::<u64>());
     let stats = fresh.stats();
     assert_eq!(stats.workers.len(), fresh.workers(), "{stats}");

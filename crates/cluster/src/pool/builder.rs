@@ -416,12 +416,16 @@ impl ClusterBuilder {
                 })?
         };
         super::live::register(&shared, &stop);
+        let batching = self.job_time_limit.is_none()
+            && self.max_jobs_per_worker.is_none()
+            && self.spill_heap != Some(0);
         Ok(ClusterPool {
             init_arrays,
             shared,
             stop,
             progress: Mutex::new(Some(progress)),
             max_record,
+            batching,
             ended: AtomicBool::new(false),
             questions: Mutex::new(()),
             name,

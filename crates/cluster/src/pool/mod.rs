@@ -84,6 +84,9 @@ pub struct ClusterPool {
     progress: Mutex<Option<JoinHandle<()>>>,
     /// The largest job record every target takes.
     pub(crate) max_record: usize,
+    /// `map` may batch tiny items (as `Pool::map`): no job time limit, no
+    /// `max_jobs_per_worker`, and the nodes have spill heaps.
+    pub(crate) batching: bool,
     ended: AtomicBool,
     /// Held while `stats` waits for the nodes' answers.
     questions: Mutex<()>,

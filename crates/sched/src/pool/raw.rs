@@ -50,6 +50,22 @@ where
     crate::fnid::id_of(job::call_chunk::<F, A, R>)
 }
 
+/// The function id of an automatic batch job (what [`Pool::map`] sends without a chunk
+/// size once items are measured tiny): `Vec<A>` in, [`BatchOut<R>`] out, `f` applied to
+/// each item under its own `catch_unwind`, the items' running time measured.
+pub fn batch_fn_id<F, A, R>(_f: F) -> u32
+where
+    F: JobFn<A, R>,
+    A: Message,
+    R: Message + Send + 'static,
+{
+    crate::fnid::id_of(job::call_batch::<F, A, R>)
+}
+
+/// What a [`batch_fn_id`] job returns: the nanoseconds its items took in all, then every
+/// item's result, or — when any item panicked — each item's result or panic message.
+pub type BatchOut<R> = crate::job::BatchOut<R>;
+
 /// How a forwarded job ended.
 #[derive(Debug)]
 pub enum RawOutcome<'a> {
