@@ -90,6 +90,7 @@ const SCENARIOS: &[Scenario] = scenarios![
     wait_return_when_and_timeouts,
     as_completed_timeout_after_some,
     map_timeout_and_failure_in_the_middle,
+    default_map_of_tiny_items_keeps_per_item_outcomes,
     shutdown_without_wait_cancelling_futures,
     max_tasks_per_child,
     pool_from_many_threads,

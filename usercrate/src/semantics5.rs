@@ -1121,3 +1121,61 @@ pub fn panicking_update_leaves_containers_usable() -> Outcome {
     let r = l.update(3, |v| *v += 1);
     ensure(r.is_err(), || format!("update of a missing index: {r:?}"))
 }
+
+fn tiny_or_panic(x: u64) -> u64 {
+    if x % 25_000 == 24_999 {
+        panic!("bad item {x}");
+    }
+    x * 3
+}
+
+fn tiny_or_abort(x: u64) -> u64 {
+    if x == 60_000 {
+        std::process::abort();
+    }
+    x
+}
+
+/// The default `map` over tiny items (batched automatically since 2026-12-07): one
+/// outcome per item in input order, a panic fails only its item (Python's
+/// `executor.map`'s own item), and an abort fails at most the 64 items of its batch
+/// while every other item comes back (CPython's executor: `BrokenProcessPool` for every
+/// item after it).
+pub fn default_map_of_tiny_items_keeps_per_item_outcomes() -> Outcome {
+    let pool = Pool::new().map_err(err)?;
+    let n = 100_000u64;
+    for (i, r) in pool.map(tiny_or_panic, 0..n).enumerate() {
+        let i = i as u64;
+        match r {
+            Ok(v) => ensure(v == i * 3, || format!("item {i}: {v}"))?,
+            Err(JobError::Panicked { message }) => ensure(
+                i % 25_000 == 24_999 && message.contains(&format!("bad item {i}")),
+                || format!("item {i} panicked: {message}"),
+            )?,
+            Err(e) => return Err(format!("item {i}: {e}")),
+        }
+    }
+    let mut seen = vec![false; n as usize];
+    for r in pool.map_unordered(tiny_or_panic, 0..n) {
+        match r {
+            Ok(v) => seen[(v / 3) as usize] = true,
+            Err(JobError::Panicked { .. }) => {}
+            Err(e) => return Err(format!("unordered: {e}")),
+        }
+    }
+    let missing = (0..n).filter(|&x| x % 25_000 != 24_999 && !seen[x as usize]).count();
+    ensure(missing == 0, || format!("{missing} results missing from map_unordered"))?;
+    let (mut died, mut first) = (0, None);
+    for (i, r) in pool.map(tiny_or_abort, 0..n).enumerate() {
+        match r {
+            Ok(v) => ensure(v == i as u64, || format!("item {i}: {v}"))?,
+            Err(JobError::WorkerDied { .. }) => {
+                died += 1;
+                first.get_or_insert(i);
+            }
+            Err(e) => return Err(format!("item {i}: {e}")),
+        }
+    }
+    ensure((1..=64).contains(&died), || format!("{died} items failed for one abort"))?;
+    ensure(first <= Some(60_000), || format!("first failure at {first:?}"))
+}
