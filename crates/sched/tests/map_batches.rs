@@ -312,3 +312,31 @@ fn after_a_death_in_a_batch_the_map_stops_batching() {
         assert!(failed < crashers + 2_000, "{failed} items failed for {crashers} crashers");
     });
 }
+
+/// A 20 KiB result from a tiny item: one fits a completion record (the default ring's
+/// ~128 KiB), a batch of 64 does not.
+fn twenty_kib(x: u64) -> Vec<u8> {
+    let mut v = vec![0u8; 20 << 10];
+    v[0] = x as u8;
+    v
+}
+
+/// Checks that every item of `map(twenty_kib, 0..n)` on `pool` is `Ok` and in order.
+fn all_twenty_kib_ok(pool: &Pool, n: u64) {
+    for (i, r) in pool.map(twenty_kib, 0..n).enumerate() {
+        let v = r.unwrap_or_else(|e| panic!("item {i}: {e}"));
+        assert_eq!((v.len(), v[0]), (20 << 10, i as u8), "item {i}");
+    }
+}
+
+/// A pool without a spill heap carries only what fits a ring record: batched, results
+/// that each fit one failed together (before: 19,811 of 20,000 items `TooLarge`, "the
+/// result needs 143376 bytes, more than a completion record holds", checked failing).
+#[test]
+fn a_pool_without_a_spill_heap_keeps_one_job_per_item() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).spill_heap(0).build().unwrap();
+        all_twenty_kib_ok(&pool, 20_000);
+        assert_eq!(jobs_done(&pool), 20_000);
+    });
+}

@@ -308,7 +308,8 @@ pub struct Map<'p, F, I, A, R> {
     /// next automatic batch.
     chunk: usize,
     /// Items are batched automatically (no `chunk_size` or `window` set, and the pool has
-    /// no job time limit or `max_jobs_per_worker`): "Automatic batches" below.
+    /// no job time limit or `max_jobs_per_worker` and has a spill heap): "Automatic
+    /// batches" below.
     auto: bool,
     /// The items' measured running time (ns per item, recent batches weigh most).
     item_ns: Option<f64>,
