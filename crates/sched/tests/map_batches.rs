@@ -340,3 +340,15 @@ fn a_pool_without_a_spill_heap_keeps_one_job_per_item() {
         assert_eq!(jobs_done(&pool), 20_000);
     });
 }
+
+/// A batch stays within a ring record when its items each fit one: under a 1 MiB spill
+/// heap, batches of 20 KiB results were larger than the whole heap (before: 19,236 of
+/// 20,000 items `TooLarge`, "shared heap out of memory: 1147024 bytes ...", checked
+/// failing); now they travel a few per record.
+#[test]
+fn batches_of_items_that_fit_a_ring_record_fit_one() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).spill_heap(1 << 20).build().unwrap();
+        all_twenty_kib_ok(&pool, 20_000);
+    });
+}

@@ -13,6 +13,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zeroproc_codec::envelope;
 
 #[cfg(test)]
 #[path = "map_sink_tests.rs"]
@@ -50,8 +51,9 @@ enum Chunk<R> {
     One(R),
     /// A chunk's results in item order.
     Many(Vec<R>),
-    /// An automatic batch's outcome (`job::call_batch`).
-    Batch(job::BatchOut<R>),
+    /// An automatic batch's outcome (`job::call_batch`) and its result's record bytes
+    /// (`job::SPILLED` when it went through the spill heap).
+    Batch(job::BatchOut<R>, u64),
 }
 
 /// How a sink decodes a successful job's result.
@@ -174,7 +176,13 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
             status::OK => match self.decode {
                 Decode::One => decode_owned::<R>(bytes, heap).map(Chunk::One),
                 Decode::Many => decode_owned::<Vec<R>>(bytes, heap).map(Chunk::Many),
-                Decode::Batch => decode_owned::<job::BatchOut<R>>(bytes, heap).map(Chunk::Batch),
+                Decode::Batch => {
+                    let size = match envelope::is_spilled(bytes) {
+                        true => job::SPILLED,
+                        false => bytes.len() as u64,
+                    };
+                    decode_owned::<job::BatchOut<R>>(bytes, heap).map(|b| Chunk::Batch(b, size))
+                }
             },
             status::PANICKED => {
                 let message = String::from_utf8_lossy(bytes).into_owned();
@@ -313,6 +321,12 @@ pub struct Map<'p, F, I, A, R> {
     auto: bool,
     /// The items' measured running time (ns per item, recent batches weigh most).
     item_ns: Option<f64>,
+    /// The bytes per item of the largest of a batch's argument and result records (a
+    /// larger measure counts at once, a smaller one halves it; 0: none measured yet).
+    item_bytes: u64,
+    /// Bytes an automatic batch's records stay under: half of a ring record, so that
+    /// items that each fit one travel batched in one too (0 until the sink is made).
+    batch_bytes: u64,
     /// Items in each automatic batch in flight, by sequence number.
     sizes: std::collections::HashMap<u64, usize>,
     /// The rest of a finished automatic batch in which an item panicked.
@@ -366,6 +380,8 @@ where
             chunk: 1,
             auto: pool.batching,
             item_ns: None,
+            item_bytes: 0,
+            batch_bytes: 0,
             sizes: std::collections::HashMap::new(),
             mixed: Vec::new().into_iter(),
             window: pool.window.unwrap_or(2 * pool.workers()),
@@ -547,6 +563,11 @@ where
             (false, 1) => Decode::One,
             (false, _) => Decode::Many,
         };
+        if self.auto && self.sink.is_none() {
+            let core = self.pool.shared.lock();
+            let record = core.slots.iter().map(|s| s.tx.max_payload()).min().unwrap_or(0);
+            self.batch_bytes = record as u64 / 2;
+        }
         self.sink.get_or_insert_with(|| {
             if let Some(t) = self.timeout {
                 self.deadline = zeroproc_shm::wait::deadline_after(t);
@@ -857,15 +878,31 @@ where
     }
 
     /// Items in the next automatic batch, from the items' measured time (1 for ever after
-    /// [`unbatch`](Self::unbatch)).
+    /// [`unbatch`](Self::unbatch)) and bytes: a batch stays within
+    /// [`batch_bytes`](Self::batch_bytes), so that items that each fit a ring record do
+    /// not go through the spill heap batched, or fail there when a batch is larger than
+    /// the whole heap (before review33: 20 KiB results under a 1 MiB heap).
     #[inline]
     fn batch_len(&self) -> usize {
-        match self.item_ns {
+        let by_time = match self.item_ns {
             Some(ns) if ns < BATCH_BELOW_NS => {
                 ((BATCH_TIME_NS / ns.max(1.0)) as usize).clamp(2, MAX_BATCH)
             }
-            _ => 1,
-        }
+            _ => return 1,
+        };
+        let by_bytes = self.batch_bytes / self.item_bytes.max(1);
+        by_time.min(usize::try_from(by_bytes).unwrap_or(usize::MAX)).max(1)
+    }
+
+    /// A batch of `n` items had argument and result records of `arg` and `res` bytes
+    /// (`job::SPILLED`: larger than a ring record).
+    fn measured_bytes(&mut self, arg: u64, res: u64, n: usize) {
+        let record = 2 * self.batch_bytes;
+        let per_item = |b: u64| match b {
+            job::SPILLED => (record / n.max(1) as u64).saturating_add(1),
+            b => b.div_ceil(n.max(1) as u64),
+        };
+        self.item_bytes = per_item(arg).max(per_item(res)).max(self.item_bytes / 2);
     }
 
     /// A batch of `n` items ran for `ns` in all.
@@ -1131,8 +1168,9 @@ where
                 self.out = v.into_iter();
                 self.next_item()
             }
-            Some((n, Ok(Chunk::Batch((ns, items))))) => {
+            Some((n, Ok(Chunk::Batch((ns, arg, items), res)))) => {
                 self.measured(ns, n);
+                self.measured_bytes(arg, res, n);
                 match items {
                     Ok(v) => self.out = v.into_iter(),
                     Err(v) => self.mixed = v.into_iter(),
