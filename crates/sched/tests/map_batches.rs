@@ -352,3 +352,25 @@ fn batches_of_items_that_fit_a_ring_record_fit_one() {
         all_twenty_kib_ok(&pool, 20_000);
     });
 }
+
+/// `window(n)` or `chunk_size(n)` set between two `next` calls (the map's jobs were
+/// automatic batches until then): every result decodes as its own job's kind. Before, the
+/// later results were decoded as batches ("invalid archive": 99,992 of 100,000 items
+/// `Decode` errors with `window(8)`, checked failing).
+#[test]
+fn a_window_or_chunk_size_set_during_the_map_keeps_every_result() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let n = 100_000;
+        let want: Vec<u64> = (0..n).map(double).collect();
+        for (k, set) in [(1, 0), (1, 1), (50_000, 0), (50_000, 4)] {
+            let mut m = pool.map(double, 0..n);
+            let mut got: Vec<u64> = m.by_ref().take(k).map(Result::unwrap).collect();
+            let m = if set == 0 { m.window(8) } else { m.chunk_size(set) };
+            for (i, r) in m.enumerate() {
+                got.push(r.unwrap_or_else(|e| panic!("{k}, {set}: item {}: {e}", k + i)));
+            }
+            assert_eq!(got, want, "{k}, {set}");
+        }
+    });
+}

@@ -57,7 +57,7 @@ enum Chunk<R> {
 }
 
 /// How a sink decodes a successful job's result.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Decode {
     One,
     Many,
@@ -88,6 +88,19 @@ struct SinkInner<R> {
     /// The map is gone: references given back are dropped (kept, they would keep the
     /// sink alive for ever: each is a reference to the sink from inside it).
     closed: bool,
+    /// How results decode, by sequence number: (first sequence number, decode), in
+    /// ascending order; a `chunk_size` or `window` set between `next` calls adds one
+    /// ([`Map::kind_set`]).
+    decodes: Vec<(u64, Decode)>,
+}
+
+impl<R> SinkInner<R> {
+    /// How the result of chunk `seq` decodes.
+    #[inline]
+    fn decode_of(&self, seq: u64) -> Decode {
+        let mut d = self.decodes.iter().rev();
+        d.find(|&&(from, _)| from <= seq).map_or(Decode::One, |&(_, d)| d)
+    }
 }
 
 /// Completed chunks, by sequence number, until the iterator takes them. A deque indexed
@@ -101,7 +114,6 @@ struct Sink<R> {
     stored: AtomicU64,
     /// A job of this map lost its worker (automatic batches stop: `Map::unbatch`).
     died: std::sync::atomic::AtomicBool,
-    decode: Decode,
     ordered: bool,
 }
 
@@ -173,7 +185,7 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
         heap: Option<&SpillHeap>,
     ) -> bool {
         let v = match st {
-            status::OK => match self.decode {
+            status::OK => match self.inner.get(locked).decode_of(seq) {
                 Decode::One => decode_owned::<R>(bytes, heap).map(Chunk::One),
                 Decode::Many => decode_owned::<Vec<R>>(bytes, heap).map(Chunk::Many),
                 Decode::Batch => {
@@ -456,6 +468,7 @@ where
     pub fn chunk_size(mut self, n: usize) -> Self {
         self.chunk = n.max(1);
         self.auto = false;
+        self.kind_set();
         self
     }
 
@@ -502,7 +515,7 @@ where
     /// ```
     pub fn window(mut self, jobs: usize) -> Self {
         self.window = jobs.max(1);
-        self.auto = false;
+        self.no_batches();
         self.max_window = 0;
         self
     }
@@ -544,7 +557,7 @@ where
     /// placed chunk's outcome; a chunk whose placement the limit cut short yields
     /// `Err(TimeLimit)`. [`limit_struck`](Self::limit_struck) says whether it struck.
     pub(crate) fn time_limit(mut self, d: Duration) -> Self {
-        self.auto = false;
+        self.no_batches();
         self.timeout = Some(d);
         self.limit = true;
         self
@@ -556,13 +569,42 @@ where
         self.struck
     }
 
-    /// The map's sink, made at the first `next` (the time-out's clock starts then).
-    fn sink(&mut self) -> &Arc<Sink<R>> {
-        let decode = match (self.auto, self.chunk) {
+    /// Ends automatic batches: one job per item from now on.
+    fn no_batches(&mut self) {
+        if self.auto {
+            self.auto = false;
+            self.chunk = 1;
+            self.kind_set();
+        }
+    }
+
+    /// How the results of the chunks placed now decode.
+    fn decode(&self) -> Decode {
+        match (self.auto, self.chunk) {
             (true, _) => Decode::Batch,
             (false, 1) => Decode::One,
             (false, _) => Decode::Many,
-        };
+        }
+    }
+
+    /// A setter may have changed the kind of the jobs placed from now on (after the first
+    /// `next`): their results decode as that kind, those in flight as theirs. (Before
+    /// review33, `.window(8)` or `.chunk_size(1)` between two `next` calls decoded the
+    /// later results as the first kind: 99,992 of 100,000 items `Decode` errors.)
+    fn kind_set(&mut self) {
+        let Some(sink) = self.sink.as_ref() else { return };
+        let d = self.decode();
+        let mut core = self.pool.shared.lock();
+        let mut locked = core.key.token();
+        let g = sink.inner.get(&mut locked);
+        if g.decodes.last().map(|&(_, old)| old) != Some(d) {
+            g.decodes.push((self.next_seq, d));
+        }
+    }
+
+    /// The map's sink, made at the first `next` (the time-out's clock starts then).
+    fn sink(&mut self) -> &Arc<Sink<R>> {
+        let decode = self.decode();
         if self.auto && self.sink.is_none() {
             let core = self.pool.shared.lock();
             let record = core.slots.iter().map(|s| s.tx.max_payload()).min().unwrap_or(0);
@@ -582,11 +624,11 @@ where
                         arrived: VecDeque::new(),
                         spares: Vec::new(),
                         closed: false,
+                        decodes: vec![(0, decode)],
                     },
                 ),
                 stored: AtomicU64::new(0),
                 died: std::sync::atomic::AtomicBool::new(false),
-                decode,
                 ordered: self.ordered,
             })
         })
@@ -917,10 +959,11 @@ where
         });
     }
 
-    /// Items in chunk `seq`: `chunk`, except for a shorter last chunk.
+    /// Items in chunk `seq`: its automatic batch's, or `chunk`, except for a shorter last
+    /// chunk.
     fn items_in(&mut self, seq: u64) -> usize {
-        if self.auto {
-            return self.sizes.remove(&seq).unwrap_or(1);
+        if let Some(n) = self.sizes.remove(&seq) {
+            return n;
         }
         match self.tail {
             Some((s, n)) if s == seq => n,
