@@ -470,7 +470,10 @@ impl Pool {
     /// chunked speed instead of paying the per-job cost per item. Each item keeps its own
     /// result and its own panic (`Err(Panicked)` for that item only); what a batch shares
     /// is a worker's *death*: an item that aborts, segfaults or exits fails the other
-    /// items of its batch with the same `WorkerDied`. Batches take only items the input
+    /// items of its batch with the same `WorkerDied` (a stack overflow: `StackOverflow`),
+    /// and its slowest item's time: the items batched with one that turns out slow wait
+    /// for it (up to 63, in either order; [`chunk_size(1)`](Map::chunk_size) where each
+    /// item's latency matters). Batches take only items the input
     /// promises by its `size_hint` (a range, a `Vec`): a stream's (a channel, `filter`)
     /// run one job each, so that a read that waits for a job's effect never holds that
     /// job back. Slower items run one job each, as do all items when [`chunk_size`](Map::chunk_size) or [`window`](Map::window) is
