@@ -374,3 +374,35 @@ fn a_window_or_chunk_size_set_during_the_map_keeps_every_result() {
         }
     });
 }
+
+/// Item 12 panics (with `chunk_size(4)`, it fails items 12..16 together).
+fn panics_at_12(x: u64) -> u64 {
+    if x == 12 {
+        panic!("bad item {x}");
+    }
+    x
+}
+
+/// A `chunk_size` changed between `next` calls: a chunk placed before keeps its own
+/// size, so a failed one still yields one error per item. Before, its size was taken as
+/// the new one: chunks of 4 failing counted as 1, and the output lost 3 entries.
+#[test]
+fn a_chunk_placed_before_a_new_chunk_size_keeps_its_size() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let n = 1_000;
+        let mut m = pool.map(panics_at_12, 0..n).chunk_size(4);
+        let mut out: Vec<_> = m.by_ref().take(10).collect();
+        out.extend(m.chunk_size(1));
+        assert_eq!(out.len(), n as usize);
+        for (i, r) in out.iter().enumerate() {
+            match r {
+                Ok(x) => assert_eq!(*x, i as u64),
+                Err(JobError::Panicked { message }) if (12..16).contains(&i) => {
+                    assert!(message.contains("bad item 12"), "{message}")
+                }
+                Err(e) => panic!("item {i}: {e:?}"),
+            }
+        }
+    });
+}

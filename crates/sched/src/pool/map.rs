@@ -370,6 +370,9 @@ pub struct Map<'p, F, I, A, R> {
     out: std::vec::IntoIter<R>,
     /// The last chunk, when it holds fewer than `chunk` items: (seq, items).
     tail: Option<(u64, usize)>,
+    /// Sizes of the chunks placed before a `chunk_size` set between `next` calls:
+    /// (first sequence number after them, their size), in ascending order.
+    eras: Vec<(u64, usize)>,
     errors: usize,
     error: Option<JobError<Never>>,
     exhausted: bool,
@@ -416,6 +419,7 @@ where
             next_seq: 0,
             out: Vec::new().into_iter(),
             tail: None,
+            eras: Vec::new(),
             errors: 0,
             error: None,
             exhausted: false,
@@ -466,6 +470,10 @@ where
     /// # Ok::<(), zeroproc_sched::BuildError>(())
     /// ```
     pub fn chunk_size(mut self, n: usize) -> Self {
+        if self.sink.is_some() && !self.auto && self.chunk != n.max(1) {
+            // Placed chunks keep their size (automatic batches are in `sizes`).
+            self.eras.push((self.next_seq, self.chunk));
+        }
         self.chunk = n.max(1);
         self.auto = false;
         self.kind_set();
@@ -959,15 +967,15 @@ where
         });
     }
 
-    /// Items in chunk `seq`: its automatic batch's, or `chunk`, except for a shorter last
-    /// chunk.
+    /// Items in chunk `seq`: its automatic batch's, its era's (placed before a new
+    /// `chunk_size`), or `chunk`, except for a shorter last chunk.
     fn items_in(&mut self, seq: u64) -> usize {
         if let Some(n) = self.sizes.remove(&seq) {
             return n;
         }
         match self.tail {
             Some((s, n)) if s == seq => n,
-            _ => self.chunk,
+            _ => self.eras.iter().find(|&&(end, _)| seq < end).map_or(self.chunk, |&(_, n)| n),
         }
     }
 
