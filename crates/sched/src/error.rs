@@ -101,7 +101,10 @@ pub enum JobError<E = Never> {
     },
     /// The job overflowed its stack (deep or unbounded recursion): Python's
     /// `RecursionError`. Rust cannot unwind from it, so the worker died (Rust's message is
-    /// on its stderr) and was respawned; only this job failed. Jobs run on the worker's
+    /// on its stderr) and was respawned; only this job failed (in a
+    /// [`map`](crate::Pool::map) of tiny items, its automatic batch, as for
+    /// [`WorkerDied`](Self::WorkerDied): the items batched with the one that overflowed get
+    /// this error too). Jobs run on the worker's
     /// main thread, whose stack limit is the process's (`ulimit -s`, 8 MiB by default).
     StackOverflow,
     /// The job ran longer than its time limit

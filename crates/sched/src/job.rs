@@ -208,9 +208,13 @@ where
     }
 }
 
-/// What a [`call_batch`] job returns: the nanoseconds its items took in all, then either
+/// What a [`call_batch`] job returns: the nanoseconds its items took in all, the bytes of
+/// its arguments' record ([`SPILLED`] when they went through the spill heap), then either
 /// every item's result, or — when any item panicked — each item's result or panic message.
-pub(crate) type BatchOut<R> = (u64, Result<Vec<R>, Vec<Result<R, String>>>);
+pub(crate) type BatchOut<R> = (u64, u64, Result<Vec<R>, Vec<Result<R, String>>>);
+
+/// [`BatchOut`]'s argument bytes of a batch whose arguments did not fit a ring record.
+pub(crate) const SPILLED: u64 = u64::MAX;
 
 /// Calls `F` on each item of one of `map`'s automatic batches (`pool/map.rs`, "Automatic
 /// batches"): as [`call_chunk`], but each item runs under its own `catch_unwind`, so a
@@ -230,7 +234,7 @@ where
     if envelope::is_spilled(input) {
         let Some(items) = read_args::<Vec<A>>(ctx) else { return };
         items.into_iter().for_each(|a| out.run(conjure::<F>(), a));
-        return finish(ctx, Ok(out.end(t0)));
+        return finish(ctx, Ok(out.end(t0, SPILLED)));
     }
     // A user `Deserialize` may panic: caught like the job's own panics (the whole batch
     // fails then, as a chunk does).
@@ -246,7 +250,7 @@ where
         })
     };
     match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok(Ok(()))) => finish(ctx, Ok(out.end(t0))),
+        Ok(Ok(Ok(()))) => finish(ctx, Ok(out.end(t0, input.len() as u64))),
         Ok(Ok(Err(e)) | Err(e)) => ctx.complete_msg(status::BAD_ARGS, &e),
         Err(p) => finish::<BatchOut<R>>(ctx, Err(p)),
     }
@@ -287,11 +291,11 @@ impl<R> Batch<R> {
         }
     }
 
-    fn end(self, t0: std::time::Instant) -> BatchOut<R> {
+    fn end(self, t0: std::time::Instant, arg_bytes: u64) -> BatchOut<R> {
         let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
         match self {
-            Batch::Plain(v) => (ns, Ok(v)),
-            Batch::Mixed(v) => (ns, Err(v)),
+            Batch::Plain(v) => (ns, arg_bytes, Ok(v)),
+            Batch::Mixed(v) => (ns, arg_bytes, Err(v)),
         }
     }
 }

@@ -312,3 +312,97 @@ fn after_a_death_in_a_batch_the_map_stops_batching() {
         assert!(failed < crashers + 2_000, "{failed} items failed for {crashers} crashers");
     });
 }
+
+/// A 20 KiB result from a tiny item: one fits a completion record (the default ring's
+/// ~128 KiB), a batch of 64 does not.
+fn twenty_kib(x: u64) -> Vec<u8> {
+    let mut v = vec![0u8; 20 << 10];
+    v[0] = x as u8;
+    v
+}
+
+/// Checks that every item of `map(twenty_kib, 0..n)` on `pool` is `Ok` and in order.
+fn all_twenty_kib_ok(pool: &Pool, n: u64) {
+    for (i, r) in pool.map(twenty_kib, 0..n).enumerate() {
+        let v = r.unwrap_or_else(|e| panic!("item {i}: {e}"));
+        assert_eq!((v.len(), v[0]), (20 << 10, i as u8), "item {i}");
+    }
+}
+
+/// A pool without a spill heap carries only what fits a ring record: batched, results
+/// that each fit one failed together (before: 19,811 of 20,000 items `TooLarge`, "the
+/// result needs 143376 bytes, more than a completion record holds", checked failing).
+#[test]
+fn a_pool_without_a_spill_heap_keeps_one_job_per_item() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).spill_heap(0).build().unwrap();
+        all_twenty_kib_ok(&pool, 20_000);
+        assert_eq!(jobs_done(&pool), 20_000);
+    });
+}
+
+/// A batch stays within a ring record when its items each fit one: under a 1 MiB spill
+/// heap, batches of 20 KiB results were larger than the whole heap (before: 19,236 of
+/// 20,000 items `TooLarge`, "shared heap out of memory: 1147024 bytes ...", checked
+/// failing); now they travel a few per record.
+#[test]
+fn batches_of_items_that_fit_a_ring_record_fit_one() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).spill_heap(1 << 20).build().unwrap();
+        all_twenty_kib_ok(&pool, 20_000);
+    });
+}
+
+/// `window(n)` or `chunk_size(n)` set between two `next` calls (the map's jobs were
+/// automatic batches until then): every result decodes as its own job's kind. Before, the
+/// later results were decoded as batches ("invalid archive": 99,992 of 100,000 items
+/// `Decode` errors with `window(8)`, checked failing).
+#[test]
+fn a_window_or_chunk_size_set_during_the_map_keeps_every_result() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let n = 100_000;
+        let want: Vec<u64> = (0..n).map(double).collect();
+        for (k, set) in [(1, 0), (1, 1), (50_000, 0), (50_000, 4)] {
+            let mut m = pool.map(double, 0..n);
+            let mut got: Vec<u64> = m.by_ref().take(k).map(Result::unwrap).collect();
+            let m = if set == 0 { m.window(8) } else { m.chunk_size(set) };
+            for (i, r) in m.enumerate() {
+                got.push(r.unwrap_or_else(|e| panic!("{k}, {set}: item {}: {e}", k + i)));
+            }
+            assert_eq!(got, want, "{k}, {set}");
+        }
+    });
+}
+
+/// Item 12 panics (with `chunk_size(4)`, it fails items 12..16 together).
+fn panics_at_12(x: u64) -> u64 {
+    if x == 12 {
+        panic!("bad item {x}");
+    }
+    x
+}
+
+/// A `chunk_size` changed between `next` calls: a chunk placed before keeps its own
+/// size, so a failed one still yields one error per item. Before, its size was taken as
+/// the new one: chunks of 4 failing counted as 1, and the output lost 3 entries.
+#[test]
+fn a_chunk_placed_before_a_new_chunk_size_keeps_its_size() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let n = 1_000;
+        let mut m = pool.map(panics_at_12, 0..n).chunk_size(4);
+        let mut out: Vec<_> = m.by_ref().take(10).collect();
+        out.extend(m.chunk_size(1));
+        assert_eq!(out.len(), n as usize);
+        for (i, r) in out.iter().enumerate() {
+            match r {
+                Ok(x) => assert_eq!(*x, i as u64),
+                Err(JobError::Panicked { message }) if (12..16).contains(&i) => {
+                    assert!(message.contains("bad item 12"), "{message}")
+                }
+                Err(e) => panic!("item {i}: {e:?}"),
+            }
+        }
+    });
+}

@@ -380,3 +380,26 @@ fn after_shutdown_every_chunk_is_counted_failed() {
         assert!(y.as_slice().unwrap().iter().all(|&v| v == 0.0));
     }
 }
+
+fn abort_at_element_5_000(y: &mut [f64], r: Range<usize>) {
+    if r.contains(&5_000) {
+        std::process::abort();
+    }
+    index_times_3(y, r);
+}
+
+/// Tiny chunks, one of which dies: the error names that chunk and only it fails, as with
+/// one job per chunk. `map`'s automatic batches (pack33) put up to 64 tiny chunks in one
+/// job: the error named another chunk of the batch, all of which failed (measured:
+/// chunk 485, elements 4,850..4,860, 31 chunks failed; checked failing before the fix).
+#[test]
+fn a_death_in_one_of_many_tiny_chunks_names_that_chunk() {
+    let p = pool();
+    let mut y = SharedArray::from_slice(&[0.0f64; 10_000]).unwrap();
+    match p.for_each_chunk_mut(&mut y, 10, abort_at_element_5_000).unwrap_err() {
+        ForEachChunkError::Chunk { index, range, failed, .. } => {
+            assert_eq!((index, range, failed), (500, 5_000..5_010, 1));
+        }
+        e => panic!("{e:?}"),
+    }
+}

@@ -559,7 +559,11 @@ impl PoolBuilder {
         let window = (self.window != 0).then_some(self.window);
         let supervisor = Arc::new(std::sync::Mutex::new(Some(handle)));
         super::live::register(&shared, &supervisor);
-        let batching = window.is_none() && self.job_time_limit.is_none() && self.max_jobs.is_none();
+        // Not without a spill heap: a batch of items that each fit a ring record may not
+        // (20 KiB results, 64 a batch: `TooLarge` for every batch; map_batches.rs).
+        let heap = self.spill_heap.unwrap_or_else(default_spill_heap) != 0;
+        let batching =
+            window.is_none() && self.job_time_limit.is_none() && self.max_jobs.is_none() && heap;
         Ok(Pool { shared, supervisor, window, batching, job_time_limit: self.job_time_limit, name })
     }
 }

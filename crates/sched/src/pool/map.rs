@@ -13,6 +13,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zeroproc_codec::envelope;
 
 #[cfg(test)]
 #[path = "map_sink_tests.rs"]
@@ -50,12 +51,13 @@ enum Chunk<R> {
     One(R),
     /// A chunk's results in item order.
     Many(Vec<R>),
-    /// An automatic batch's outcome (`job::call_batch`).
-    Batch(job::BatchOut<R>),
+    /// An automatic batch's outcome (`job::call_batch`) and its result's record bytes
+    /// (`job::SPILLED` when it went through the spill heap).
+    Batch(job::BatchOut<R>, u64),
 }
 
 /// How a sink decodes a successful job's result.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Decode {
     One,
     Many,
@@ -86,6 +88,19 @@ struct SinkInner<R> {
     /// The map is gone: references given back are dropped (kept, they would keep the
     /// sink alive for ever: each is a reference to the sink from inside it).
     closed: bool,
+    /// How results decode, by sequence number: (first sequence number, decode), in
+    /// ascending order; a `chunk_size` or `window` set between `next` calls adds one
+    /// ([`Map::kind_set`]).
+    decodes: Vec<(u64, Decode)>,
+}
+
+impl<R> SinkInner<R> {
+    /// How the result of chunk `seq` decodes.
+    #[inline]
+    fn decode_of(&self, seq: u64) -> Decode {
+        let mut d = self.decodes.iter().rev();
+        d.find(|&&(from, _)| from <= seq).map_or(Decode::One, |&(_, d)| d)
+    }
 }
 
 /// Completed chunks, by sequence number, until the iterator takes them. A deque indexed
@@ -99,7 +114,6 @@ struct Sink<R> {
     stored: AtomicU64,
     /// A job of this map lost its worker (automatic batches stop: `Map::unbatch`).
     died: std::sync::atomic::AtomicBool,
-    decode: Decode,
     ordered: bool,
 }
 
@@ -171,10 +185,16 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
         heap: Option<&SpillHeap>,
     ) -> bool {
         let v = match st {
-            status::OK => match self.decode {
+            status::OK => match self.inner.get(locked).decode_of(seq) {
                 Decode::One => decode_owned::<R>(bytes, heap).map(Chunk::One),
                 Decode::Many => decode_owned::<Vec<R>>(bytes, heap).map(Chunk::Many),
-                Decode::Batch => decode_owned::<job::BatchOut<R>>(bytes, heap).map(Chunk::Batch),
+                Decode::Batch => {
+                    let size = match envelope::is_spilled(bytes) {
+                        true => job::SPILLED,
+                        false => bytes.len() as u64,
+                    };
+                    decode_owned::<job::BatchOut<R>>(bytes, heap).map(|b| Chunk::Batch(b, size))
+                }
             },
             status::PANICKED => {
                 let message = String::from_utf8_lossy(bytes).into_owned();
@@ -308,10 +328,17 @@ pub struct Map<'p, F, I, A, R> {
     /// next automatic batch.
     chunk: usize,
     /// Items are batched automatically (no `chunk_size` or `window` set, and the pool has
-    /// no job time limit or `max_jobs_per_worker`): "Automatic batches" below.
+    /// no job time limit or `max_jobs_per_worker` and has a spill heap): "Automatic
+    /// batches" below.
     auto: bool,
     /// The items' measured running time (ns per item, recent batches weigh most).
     item_ns: Option<f64>,
+    /// The bytes per item of the largest of a batch's argument and result records (a
+    /// larger measure counts at once, a smaller one halves it; 0: none measured yet).
+    item_bytes: u64,
+    /// Bytes an automatic batch's records stay under: half of a ring record, so that
+    /// items that each fit one travel batched in one too (0 until the sink is made).
+    batch_bytes: u64,
     /// Items in each automatic batch in flight, by sequence number.
     sizes: std::collections::HashMap<u64, usize>,
     /// The rest of a finished automatic batch in which an item panicked.
@@ -343,6 +370,9 @@ pub struct Map<'p, F, I, A, R> {
     out: std::vec::IntoIter<R>,
     /// The last chunk, when it holds fewer than `chunk` items: (seq, items).
     tail: Option<(u64, usize)>,
+    /// Sizes of the chunks placed before a `chunk_size` set between `next` calls:
+    /// (first sequence number after them, their size), in ascending order.
+    eras: Vec<(u64, usize)>,
     errors: usize,
     error: Option<JobError<Never>>,
     exhausted: bool,
@@ -365,6 +395,8 @@ where
             chunk: 1,
             auto: pool.batching,
             item_ns: None,
+            item_bytes: 0,
+            batch_bytes: 0,
             sizes: std::collections::HashMap::new(),
             mixed: Vec::new().into_iter(),
             window: pool.window.unwrap_or(2 * pool.workers()),
@@ -387,6 +419,7 @@ where
             next_seq: 0,
             out: Vec::new().into_iter(),
             tail: None,
+            eras: Vec::new(),
             errors: 0,
             error: None,
             exhausted: false,
@@ -437,8 +470,13 @@ where
     /// # Ok::<(), zeroproc_sched::BuildError>(())
     /// ```
     pub fn chunk_size(mut self, n: usize) -> Self {
+        if self.sink.is_some() && !self.auto && self.chunk != n.max(1) {
+            // Placed chunks keep their size (automatic batches are in `sizes`).
+            self.eras.push((self.next_seq, self.chunk));
+        }
         self.chunk = n.max(1);
         self.auto = false;
+        self.kind_set();
         self
     }
 
@@ -485,7 +523,7 @@ where
     /// ```
     pub fn window(mut self, jobs: usize) -> Self {
         self.window = jobs.max(1);
-        self.auto = false;
+        self.no_batches();
         self.max_window = 0;
         self
     }
@@ -527,7 +565,7 @@ where
     /// placed chunk's outcome; a chunk whose placement the limit cut short yields
     /// `Err(TimeLimit)`. [`limit_struck`](Self::limit_struck) says whether it struck.
     pub(crate) fn time_limit(mut self, d: Duration) -> Self {
-        self.auto = false;
+        self.no_batches();
         self.timeout = Some(d);
         self.limit = true;
         self
@@ -539,13 +577,47 @@ where
         self.struck
     }
 
-    /// The map's sink, made at the first `next` (the time-out's clock starts then).
-    fn sink(&mut self) -> &Arc<Sink<R>> {
-        let decode = match (self.auto, self.chunk) {
+    /// Ends automatic batches: one job per item from now on.
+    fn no_batches(&mut self) {
+        if self.auto {
+            self.auto = false;
+            self.chunk = 1;
+            self.kind_set();
+        }
+    }
+
+    /// How the results of the chunks placed now decode.
+    fn decode(&self) -> Decode {
+        match (self.auto, self.chunk) {
             (true, _) => Decode::Batch,
             (false, 1) => Decode::One,
             (false, _) => Decode::Many,
-        };
+        }
+    }
+
+    /// A setter may have changed the kind of the jobs placed from now on (after the first
+    /// `next`): their results decode as that kind, those in flight as theirs. (Before
+    /// review33, `.window(8)` or `.chunk_size(1)` between two `next` calls decoded the
+    /// later results as the first kind: 99,992 of 100,000 items `Decode` errors.)
+    fn kind_set(&mut self) {
+        let Some(sink) = self.sink.as_ref() else { return };
+        let d = self.decode();
+        let mut core = self.pool.shared.lock();
+        let mut locked = core.key.token();
+        let g = sink.inner.get(&mut locked);
+        if g.decodes.last().map(|&(_, old)| old) != Some(d) {
+            g.decodes.push((self.next_seq, d));
+        }
+    }
+
+    /// The map's sink, made at the first `next` (the time-out's clock starts then).
+    fn sink(&mut self) -> &Arc<Sink<R>> {
+        let decode = self.decode();
+        if self.auto && self.sink.is_none() {
+            let core = self.pool.shared.lock();
+            let record = core.slots.iter().map(|s| s.tx.max_payload()).min().unwrap_or(0);
+            self.batch_bytes = record as u64 / 2;
+        }
         self.sink.get_or_insert_with(|| {
             if let Some(t) = self.timeout {
                 self.deadline = zeroproc_shm::wait::deadline_after(t);
@@ -560,11 +632,11 @@ where
                         arrived: VecDeque::new(),
                         spares: Vec::new(),
                         closed: false,
+                        decodes: vec![(0, decode)],
                     },
                 ),
                 stored: AtomicU64::new(0),
                 died: std::sync::atomic::AtomicBool::new(false),
-                decode,
                 ordered: self.ordered,
             })
         })
@@ -856,15 +928,31 @@ where
     }
 
     /// Items in the next automatic batch, from the items' measured time (1 for ever after
-    /// [`unbatch`](Self::unbatch)).
+    /// [`unbatch`](Self::unbatch)) and bytes: a batch stays within
+    /// [`batch_bytes`](Self::batch_bytes), so that items that each fit a ring record do
+    /// not go through the spill heap batched, or fail there when a batch is larger than
+    /// the whole heap (before review33: 20 KiB results under a 1 MiB heap).
     #[inline]
     fn batch_len(&self) -> usize {
-        match self.item_ns {
+        let by_time = match self.item_ns {
             Some(ns) if ns < BATCH_BELOW_NS => {
                 ((BATCH_TIME_NS / ns.max(1.0)) as usize).clamp(2, MAX_BATCH)
             }
-            _ => 1,
-        }
+            _ => return 1,
+        };
+        let by_bytes = self.batch_bytes / self.item_bytes.max(1);
+        by_time.min(usize::try_from(by_bytes).unwrap_or(usize::MAX)).max(1)
+    }
+
+    /// A batch of `n` items had argument and result records of `arg` and `res` bytes
+    /// (`job::SPILLED`: larger than a ring record).
+    fn measured_bytes(&mut self, arg: u64, res: u64, n: usize) {
+        let record = 2 * self.batch_bytes;
+        let per_item = |b: u64| match b {
+            job::SPILLED => (record / n.max(1) as u64).saturating_add(1),
+            b => b.div_ceil(n.max(1) as u64),
+        };
+        self.item_bytes = per_item(arg).max(per_item(res)).max(self.item_bytes / 2);
     }
 
     /// A batch of `n` items ran for `ns` in all.
@@ -879,14 +967,15 @@ where
         });
     }
 
-    /// Items in chunk `seq`: `chunk`, except for a shorter last chunk.
+    /// Items in chunk `seq`: its automatic batch's, its era's (placed before a new
+    /// `chunk_size`), or `chunk`, except for a shorter last chunk.
     fn items_in(&mut self, seq: u64) -> usize {
-        if self.auto {
-            return self.sizes.remove(&seq).unwrap_or(1);
+        if let Some(n) = self.sizes.remove(&seq) {
+            return n;
         }
         match self.tail {
             Some((s, n)) if s == seq => n,
-            _ => self.chunk,
+            _ => self.eras.iter().find(|&&(end, _)| seq < end).map_or(self.chunk, |&(_, n)| n),
         }
     }
 
@@ -1130,8 +1219,9 @@ where
                 self.out = v.into_iter();
                 self.next_item()
             }
-            Some((n, Ok(Chunk::Batch((ns, items))))) => {
+            Some((n, Ok(Chunk::Batch((ns, arg, items), res)))) => {
                 self.measured(ns, n);
+                self.measured_bytes(arg, res, n);
                 match items {
                     Ok(v) => self.out = v.into_iter(),
                     Err(v) => self.mixed = v.into_iter(),

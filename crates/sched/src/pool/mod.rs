@@ -77,7 +77,7 @@ pub struct Pool {
     supervisor: live::Supervisor,
     pub(crate) window: Option<usize>,
     /// `map` may batch tiny items (`map.rs`, "Automatic batches"): no pool-wide window,
-    /// job time limit or `max_jobs_per_worker`.
+    /// job time limit or `max_jobs_per_worker`, and a spill heap.
     pub(crate) batching: bool,
     job_time_limit: Option<Duration>,
     name: String,
@@ -470,13 +470,18 @@ impl Pool {
     /// chunked speed instead of paying the per-job cost per item. Each item keeps its own
     /// result and its own panic (`Err(Panicked)` for that item only); what a batch shares
     /// is a worker's *death*: an item that aborts, segfaults or exits fails the other
-    /// items of its batch with the same `WorkerDied`. Batches take only items the input
+    /// items of its batch with the same `WorkerDied` (a stack overflow: `StackOverflow`),
+    /// and its slowest item's time: the items batched with one that turns out slow wait
+    /// for it (up to 63, in either order; [`chunk_size(1)`](Map::chunk_size) where each
+    /// item's latency matters). Batches take only items the input
     /// promises by its `size_hint` (a range, a `Vec`): a stream's (a channel, `filter`)
     /// run one job each, so that a read that waits for a job's effect never holds that
     /// job back. Slower items run one job each, as do all items when [`chunk_size`](Map::chunk_size) or [`window`](Map::window) is
     /// set (`chunk_size(1)`: one job per item, always) or the pool has a
-    /// [`job_time_limit`](crate::PoolBuilder::job_time_limit) or
-    /// [`max_jobs_per_worker`](crate::PoolBuilder::max_jobs_per_worker).
+    /// [`job_time_limit`](crate::PoolBuilder::job_time_limit),
+    /// [`max_jobs_per_worker`](crate::PoolBuilder::max_jobs_per_worker) or no spill heap
+    /// ([`spill_heap(0)`](crate::PoolBuilder::spill_heap): a batch of items that each fit
+    /// a ring record may not).
     ///
     /// The items are owned values (each is sent to a worker): to map over a `Vec` you keep,
     /// pass `v.iter().copied()` or `v.iter().cloned()` — `&v` yields references, which is

@@ -310,7 +310,11 @@ impl Pool {
         let (mut first, mut failed) = (None, 0);
         let claimed = chunks.len();
         let mut seen = 0;
-        let mut map = self.map(job, chunks.into_iter().map(|c| arg(c, len)));
+        // One job per claimed chunk (`chunk_size(1)`), never `map`'s automatic batches:
+        // the claimed chunk is the unit that fails (`ForEachChunkError::Chunk`). Batched,
+        // a death failed up to 64 tiny chunks and the error named the batch's first, not
+        // the one that died (pool_inplace.rs, `a_death_in_one_of_many_tiny_chunks_..`).
+        let mut map = self.map(job, chunks.into_iter().map(|c| arg(c, len))).chunk_size(1);
         if let Some(d) = limit {
             map = map.time_limit(d);
         }
