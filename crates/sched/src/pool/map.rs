@@ -45,6 +45,9 @@ const BATCH_TIME_NS: f64 = 16_000.0;
 /// that killed it.
 const MAX_BATCH: usize = 64;
 
+/// Automatic batches in flight per worker at most ("Automatic batches" below).
+const BATCHES_PER_WORKER: usize = 8;
+
 /// A finished chunk: its result(s), or the error of the job that held it.
 enum Chunk<R> {
     /// `chunk_size(1)`: the job's single result (no `Vec` per item).
@@ -687,14 +690,26 @@ where
             }
             self.chunk = self.batch_len();
         }
+        // Automatic batches in flight are bounded apart: a few per worker (each about
+        // [`BATCH_TIME_NS`] of work) keep it busy, and the bound is what a worker's death
+        // can take with it — the batches placed before the death is seen run as they are
+        // (with the window's up to 1,024 jobs a worker, a function aborting on 1 item in
+        // 200 failed up to 5,870 of 40,000 items; `map_batches.rs`).
+        let window = match self.auto && self.chunk > 1 {
+            true => self.window.min(BATCHES_PER_WORKER * self.pool.workers()),
+            false => self.window,
+        };
+        if busy > window / 2 {
+            return;
+        }
         // Automatic batches are held by items: batches of 64 would hold 64 times the
         // results of single jobs behind a slow oldest one.
         let held = match (self.max_window, self.auto) {
-            (0, _) => self.window,
+            (0, _) => window,
             (_, true) => self.max_held / self.chunk,
             (_, false) => self.max_held,
         };
-        let want = (self.window - busy).min(held.saturating_sub(self.in_flight));
+        let want = (window - busy).min(held.saturating_sub(self.in_flight));
         if want == 0 {
             return;
         }
