@@ -50,8 +50,9 @@ type Encoded = (usize, Result<Record, JobError<Never>>);
 const SLOW_INPUT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The outcomes of one map's jobs, by job index.
-/// (job index, outcome, the items' running time in ns: automatic batches only).
-type Finished<R> = (u64, Chunk<R>, u64);
+/// (job index, outcome, the items' running time in ns and the result's bytes: automatic
+/// batches only).
+type Finished<R> = (u64, Chunk<R>, u64, u64);
 
 struct MapSink<R> {
     done: Mutex<Vec<Finished<R>>>,
@@ -68,12 +69,12 @@ impl<R> MapSink<R> {
 
 impl<R: Message + Send + 'static> Dest for MapSink<R> {
     fn complete(&self, index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool {
-        let mut ns = 0;
+        let (mut ns, mut bytes) = (0, 0);
         let v = match (outcome, self.mode) {
             (Ok(env), Mode::Chunk) => decode::<Vec<R>>(env).map(Done::Items),
             (Ok(env), Mode::One) => decode::<R>(env).map(|r| Done::Items(vec![r])),
-            (Ok(env), Mode::Batch) => decode::<BatchOut<R>>(env).map(|(t, items)| {
-                ns = t;
+            (Ok(env), Mode::Batch) => decode::<BatchOut<R>>(env).map(|(t, _, items)| {
+                (ns, bytes) = (t, env.len() as u64);
                 match items {
                     Ok(v) => Done::Items(v),
                     Err(v) => Done::Mixed(
@@ -91,7 +92,7 @@ impl<R: Message + Send + 'static> Dest for MapSink<R> {
                 Err(e)
             }
         };
-        self.done.lock().unwrap_or_else(|e| e.into_inner()).push((index, v, ns));
+        self.done.lock().unwrap_or_else(|e| e.into_inner()).push((index, v, ns, bytes));
         false
     }
 }
@@ -124,6 +125,12 @@ pub struct ClusterMap<'p, F, I, A, R> {
     /// The items' measured running time (ns per item, recent batches weigh most;
     /// infinite once a job lost its worker: no more batches).
     item_ns: Option<f64>,
+    /// Bytes per item of the batches' argument and result records (a larger measure
+    /// counts at once, a smaller one halves it), and the bytes a batch's records stay
+    /// under: half of the largest record every target takes, so that items that each fit
+    /// a record travel batched in one too (`Map`'s rule, review33).
+    item_bytes: u64,
+    batch_bytes: u64,
     window: usize,
     /// `window` was set by the caller (else it follows the pool's windows).
     fixed_window: bool,
@@ -196,6 +203,8 @@ where
             chunk: 1,
             auto: pool.batching,
             item_ns: None,
+            item_bytes: 0,
+            batch_bytes: (pool.max_record / 2) as u64,
             window: window.max(2),
             fixed_window: false,
             sink: Arc::new(MapSink::new(if pool.batching { Mode::Batch } else { Mode::One })),
@@ -373,14 +382,23 @@ where
         jobs
     }
 
-    /// Items in the next automatic batch, from the items' measured time (`Map`'s rule).
+    /// Items in the next automatic batch, from the items' measured time and bytes
+    /// (`Map`'s rule).
     fn batch_len(&self) -> usize {
-        match self.item_ns {
+        let by_time = match self.item_ns {
             Some(ns) if ns < BATCH_BELOW_NS => {
                 ((BATCH_TIME_NS / ns.max(1.0)) as usize).clamp(2, MAX_BATCH)
             }
-            _ => 1,
-        }
+            _ => return 1,
+        };
+        let by_bytes = self.batch_bytes / self.item_bytes.max(1);
+        by_time.min(usize::try_from(by_bytes).unwrap_or(usize::MAX)).max(1)
+    }
+
+    /// A batch of `n` items had a record (argument or result) of `bytes`.
+    fn measured_bytes(&mut self, bytes: u64, n: usize) {
+        let per_item = bytes.div_ceil(n.max(1) as u64);
+        self.item_bytes = per_item.max(self.item_bytes / 2);
     }
 
     /// A batch of `n` items ran for `ns` in all.
@@ -400,7 +418,11 @@ where
             if c.is_empty() {
                 return None;
             }
-            (c.len(), self.pool.record(zeroproc_sched::raw::batch_fn_id::<F, A, R>(conjure()), &c))
+            let rec = self.pool.record(zeroproc_sched::raw::batch_fn_id::<F, A, R>(conjure()), &c);
+            if let Ok(r) = &rec {
+                self.measured_bytes(r.bytes.len() as u64, c.len());
+            }
+            (c.len(), rec)
         } else if self.chunk == 1 {
             let a = self.items.next()?;
             (1, self.pool.record(zeroproc_sched::raw::fn_id::<F, A, R>(conjure()), &a))
@@ -533,11 +555,12 @@ where
                 return Some(r);
             }
             self.refill();
-            for (index, c, ns) in self.sink.take() {
+            for (index, c, ns, bytes) in self.sink.take() {
                 self.in_flight -= 1;
                 if ns > 0 {
                     let n = self.lens.get(&index).copied().unwrap_or(1);
                     self.measured(ns, n);
+                    self.measured_bytes(bytes, n);
                 }
                 if self.ordered {
                     self.reorder.insert(index, c);

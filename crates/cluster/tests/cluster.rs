@@ -78,7 +78,7 @@ fn main() {
     // (rank 0's own pool runs everything), as without a launcher.
     let launched = zeroproc_cluster::under_launcher() && !agents().is_empty();
     let t0 = Instant::now();
-    let checks: [Check; 47] = [
+    let checks: [Check; 48] = [
         ("a_build_names_the_nodes_that_do_not_answer", a_build_names_the_nodes_that_do_not_answer),
         (
             "cancel_and_terminate_return_while_a_node_is_silent",
@@ -115,6 +115,7 @@ fn main() {
             "tiny_items_are_batched_each_keeping_its_panic",
             tiny_items_are_batched_each_keeping_its_panic,
         ),
+        ("batches_of_items_that_fit_a_record_fit_one", batches_of_items_that_fit_a_record_fit_one),
         (
             "a_killed_worker_on_a_node_fails_only_its_job",
             a_killed_worker_on_a_node_fails_only_its_job,
@@ -275,6 +276,25 @@ fn tiny_items_are_batched_each_keeping_its_panic(_: bool) {
     let s: u64 = pool.map(square, 0..2000u64).chunk_size(1).map(Result::unwrap).sum();
     assert_eq!(s, (0..2000u64).map(square).sum::<u64>());
     assert_eq!(jobs(&pool) - before, 2000);
+}
+
+/// 20 KiB of result per item.
+fn twenty_kib(x: u64) -> Vec<u8> {
+    vec![x as u8; 20 << 10]
+}
+
+/// An automatic batch stays within half a record every target takes (as `Map`'s): items
+/// whose results each fit a record are not batched past one, so a small spill heap never
+/// sees a batch larger than itself. Batched 64 a job, 20 KiB results were 1.3 MB a batch:
+/// `TooLarge` under a 1 MiB heap.
+fn batches_of_items_that_fit_a_record_fit_one(_: bool) {
+    let pool = ClusterPool::builder().workers_per_node(2).spill_heap(1 << 20).build().unwrap();
+    for (x, r) in pool.map(twenty_kib, 0..5_000u64).enumerate() {
+        match r {
+            Ok(v) => assert!(v.len() == 20 << 10 && v[0] == x as u8, "item {x}"),
+            Err(e) => panic!("item {x}: {e}"),
+        }
+    }
 }
 
 /// Item 13's worker SIGKILLs itself when it runs on a node agent (rank ≠ 0).

@@ -62,8 +62,10 @@ where
     crate::fnid::id_of(job::call_batch::<F, A, R>)
 }
 
-/// What a [`batch_fn_id`] job returns: the nanoseconds its items took in all, then every
-/// item's result, or — when any item panicked — each item's result or panic message.
+/// What a [`batch_fn_id`] job returns: the nanoseconds its items took in all, the bytes of
+/// its arguments' record as the worker read it (`u64::MAX`: through the spill heap), then
+/// every item's result, or — when any item panicked — each item's result or panic
+/// message.
 pub type BatchOut<R> = crate::job::BatchOut<R>;
 
 /// How a forwarded job ended.
