@@ -32,16 +32,6 @@ enum Mode {
     Batch,
 }
 
-/// Longest time per item for which the map batches items automatically (`Pool::map`'s
-/// "Automatic batches", `zeroproc-sched/src/pool/map.rs`: the same rule).
-const BATCH_BELOW_NS: f64 = 2_000.0;
-
-/// About how long an automatic batch runs.
-const BATCH_TIME_NS: f64 = 16_000.0;
-
-/// Items in an automatic batch at most.
-const MAX_BATCH: usize = 64;
-
 /// A job read from the items: how many items it holds, and its encoded record.
 type Encoded = (usize, Result<Record, JobError<Never>>);
 
@@ -385,14 +375,7 @@ where
     /// Items in the next automatic batch, from the items' measured time and bytes
     /// (`Map`'s rule).
     fn batch_len(&self) -> usize {
-        let by_time = match self.item_ns {
-            Some(ns) if ns < BATCH_BELOW_NS => {
-                ((BATCH_TIME_NS / ns.max(1.0)) as usize).clamp(2, MAX_BATCH)
-            }
-            _ => return 1,
-        };
-        let by_bytes = self.batch_bytes / self.item_bytes.max(1);
-        by_time.min(usize::try_from(by_bytes).unwrap_or(usize::MAX)).max(1)
+        zeroproc_sched::raw::batch_len(self.item_ns, self.item_bytes, self.batch_bytes)
     }
 
     /// A batch of `n` items had a record (argument or result) of `bytes`.

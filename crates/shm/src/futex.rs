@@ -139,10 +139,29 @@ pub(crate) fn wake_raw(addr: *const u32, n: u32) -> usize {
 
 #[cfg(loom)]
 mod model {
+    use super::{Instant, WaitOutcome};
     use loom::sync::{Condvar, Mutex};
     loom::lazy_static! {
         pub(super) static ref GEN: Mutex<u64> = Mutex::new(0);
         pub(super) static ref CV: Condvar = Condvar::new();
+    }
+
+    /// A modelled `FUTEX_WAIT`: `unchanged` (read under the model's lock, as the kernel
+    /// compares under its bucket lock) says whether the word still holds the expected
+    /// value; a deadline is an immediate time-out.
+    pub(super) fn wait(unchanged: impl FnOnce() -> bool, deadline: Option<Instant>) -> WaitOutcome {
+        let mut g = GEN.lock().unwrap();
+        if !unchanged() {
+            return WaitOutcome::ValueChanged;
+        }
+        if deadline.is_some() {
+            return WaitOutcome::Timeout;
+        }
+        let gen = *g;
+        while *g == gen {
+            g = CV.wait(g).unwrap();
+        }
+        WaitOutcome::Woken
     }
 }
 
@@ -150,18 +169,7 @@ mod model {
 #[cfg(loom)]
 pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> WaitOutcome {
     use crate::atomic::Ordering;
-    let mut g = model::GEN.lock().unwrap();
-    if word.load(Ordering::SeqCst) != expected {
-        return WaitOutcome::ValueChanged;
-    }
-    if deadline.is_some() {
-        return WaitOutcome::Timeout;
-    }
-    let gen = *g;
-    while *g == gen {
-        g = model::CV.wait(g).unwrap();
-    }
-    WaitOutcome::Woken
+    model::wait(|| word.load(Ordering::SeqCst) == expected, deadline)
 }
 
 /// Loom model of `FUTEX_WAKE`: wakes every modelled waiter (a superset of the real call).
@@ -234,18 +242,7 @@ pub(crate) fn wait_low(
     deadline: Option<Instant>,
 ) -> WaitOutcome {
     use crate::atomic::Ordering;
-    let mut g = model::GEN.lock().unwrap();
-    if word.load(Ordering::SeqCst) as u32 != expected {
-        return WaitOutcome::ValueChanged;
-    }
-    if deadline.is_some() {
-        return WaitOutcome::Timeout;
-    }
-    let gen = *g;
-    while *g == gen {
-        g = model::CV.wait(g).unwrap();
-    }
-    WaitOutcome::Woken
+    model::wait(|| word.load(Ordering::SeqCst) as u32 == expected, deadline)
 }
 
 /// Loom model of [`wake_low`]: wakes every modelled waiter and reports none woken, so

@@ -48,6 +48,29 @@ const MAX_BATCH: usize = 64;
 /// Automatic batches in flight per worker at most ("Automatic batches" below).
 const BATCHES_PER_WORKER: usize = 8;
 
+/// Items in an automatic batch ("Automatic batches" below): from the items' measured
+/// time (ns per item; `None`, or [`BATCH_BELOW_NS`] and more: 1, one job per item) and
+/// bytes (per item, against the `batch_bytes` a batch's records stay under). Also
+/// zeroproc-cluster's rule (`raw::batch_len`).
+///
+/// ```
+/// use zeroproc_sched::raw::batch_len;
+/// assert_eq!(batch_len(None, 0, 1 << 16), 1); // not measured yet: one job per item
+/// assert_eq!(batch_len(Some(5_000.0), 8, 1 << 16), 1); // 5 µs items: one job each
+/// assert_eq!(batch_len(Some(10.0), 8, 1 << 16), 64); // tiny items: 64 a batch
+/// assert_eq!(batch_len(Some(10.0), 8 << 10, 1 << 16), 8); // within the bytes
+/// ```
+pub fn batch_len(item_ns: Option<f64>, item_bytes: u64, batch_bytes: u64) -> usize {
+    let by_time = match item_ns {
+        Some(ns) if ns < BATCH_BELOW_NS => {
+            ((BATCH_TIME_NS / ns.max(1.0)) as usize).clamp(2, MAX_BATCH)
+        }
+        _ => return 1,
+    };
+    let by_bytes = batch_bytes / item_bytes.max(1);
+    by_time.min(usize::try_from(by_bytes).unwrap_or(usize::MAX)).max(1)
+}
+
 /// A finished chunk: its result(s), or the error of the job that held it.
 enum Chunk<R> {
     /// `chunk_size(1)`: the job's single result (no `Vec` per item).
@@ -949,14 +972,7 @@ where
     /// the whole heap (before review33: 20 KiB results under a 1 MiB heap).
     #[inline]
     fn batch_len(&self) -> usize {
-        let by_time = match self.item_ns {
-            Some(ns) if ns < BATCH_BELOW_NS => {
-                ((BATCH_TIME_NS / ns.max(1.0)) as usize).clamp(2, MAX_BATCH)
-            }
-            _ => return 1,
-        };
-        let by_bytes = self.batch_bytes / self.item_bytes.max(1);
-        by_time.min(usize::try_from(by_bytes).unwrap_or(usize::MAX)).max(1)
+        batch_len(self.item_ns, self.item_bytes, self.batch_bytes)
     }
 
     /// A batch of `n` items had argument and result records of `arg` and `res` bytes

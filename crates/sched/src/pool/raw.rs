@@ -25,6 +25,7 @@ use zeroproc_codec::spill;
 use zeroproc_ring::spsc::TryReserveError;
 
 pub use super::builder::check_limits;
+pub use super::map::batch_len;
 pub use crate::future::{run_callback, run_callbacks, CALLBACK_PANICKED};
 pub use crate::job::contain;
 pub use crate::job::say;
