@@ -1148,10 +1148,11 @@ pub fn default_map_of_tiny_items_keeps_per_item_outcomes() -> Outcome {
         let i = i as u64;
         match r {
             Ok(v) => ensure(v == i * 3, || format!("item {i}: {v}"))?,
-            Err(JobError::Panicked { message }) => ensure(
-                i % 25_000 == 24_999 && message.contains(&format!("bad item {i}")),
-                || format!("item {i} panicked: {message}"),
-            )?,
+            Err(JobError::Panicked { message }) => {
+                ensure(i % 25_000 == 24_999 && message.contains(&format!("bad item {i}")), || {
+                    format!("item {i} panicked: {message}")
+                })?
+            }
             Err(e) => return Err(format!("item {i}: {e}")),
         }
     }
