@@ -68,3 +68,38 @@ fn futures_cancelled_by_shutdown_are_cancelled_when_it_returns() {
     assert_eq!(ran.load(Ordering::SeqCst), 10, "callbacks run when shutdown returned");
     assert_eq!(busy.result(), Ok(300));
 }
+
+fn hang(_: u64) -> u64 {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// A callback of a cancelled future that blocks (here on a hung job's result) does not
+/// hold a bounded shutdown past its time-out, nor `terminate`: with a time-out set, and
+/// for `terminate`, the cancelled futures' callbacks run on the pool's callback thread.
+#[test]
+fn a_blocking_callback_does_not_hold_a_bounded_shutdown_or_terminate() {
+    for bounded in [true, false] {
+        let pool = Arc::new(Pool::builder().workers(1).build().unwrap());
+        let hung = Arc::new(pool.submit(hang, 0));
+        while !hung.running() {
+            std::thread::yield_now();
+        }
+        let queued = pool.submit(nap, 1);
+        let h = hung.clone();
+        queued.add_done_callback(move |_| {
+            h.wait_timeout(Duration::from_secs(60));
+        });
+        let t = std::time::Instant::now();
+        if bounded {
+            let how = zeroproc_sched::Shutdown::new().cancel_futures(true);
+            assert!(!pool.shutdown_with(how.timeout(Duration::from_millis(300))));
+        } else {
+            pool.terminate();
+        }
+        let took = t.elapsed();
+        assert!(took < Duration::from_secs(30), "bounded {bounded}: returned after {took:?}");
+        assert_eq!(queued.result(), Err(JobError::Cancelled));
+    }
+}

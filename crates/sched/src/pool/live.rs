@@ -77,7 +77,7 @@ pub fn shutdown_live_pools() {
             shared.close(true);
             shared.kill_all();
         } else {
-            shared.shutdown(false);
+            shared.shutdown(false, false);
         }
         let long = Some(super::waiting::LongWait::at_exit());
         super::join_supervisor_noting(&shared, &sup, None, long);

@@ -631,7 +631,10 @@ impl Pool {
     /// # Ok::<(), zeroproc_sched::BuildError>(())
     /// ```
     pub fn shutdown_with(&self, how: Shutdown) -> bool {
-        self.shared.shutdown(how.cancel_futures);
+        // The futures it cancels complete here, callbacks included, as in Python — unless
+        // a time-out is set: a callback that blocks must not hold it past its bound
+        // (Python's `shutdown` has none); `terminate` does not wait for callbacks either.
+        self.shared.shutdown(how.cancel_futures, how.cancel_futures && how.timeout.is_none());
         if !how.wait {
             return self.join_supervisor(Some(Instant::now()));
         }

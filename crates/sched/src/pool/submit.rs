@@ -153,8 +153,11 @@ impl Shared {
     /// Closes the pool: no more submissions; once no job is left the supervisor queues a
     /// STOP record for every worker (and kills one that does not exit). With `cancel`,
     /// queued jobs that have not started are cancelled.
-    pub(crate) fn shutdown(&self, cancel: bool) {
-        self.close(cancel);
+    /// With `here`, the futures it cancels complete in this thread (their callbacks run
+    /// here) before it returns, as Python's `shutdown(cancel_futures=True)` cancels each
+    /// in the calling thread.
+    pub(crate) fn shutdown(&self, cancel: bool, here: bool) {
+        self.close_with(cancel, here);
         self.wake_supervisor();
     }
 
@@ -163,6 +166,13 @@ impl Shared {
     /// Completions already in the rings are drained first: those jobs finished and keep
     /// their results.
     pub(crate) fn close(&self, cancel: bool) {
+        self.close_with(cancel, false);
+    }
+
+    /// [`close`](Self::close); with `here`, the futures completed by it (those it
+    /// cancelled, and those whose completions it drained) complete in this thread, their
+    /// callbacks included, before it returns (else on the callback thread).
+    fn close_with(&self, cancel: bool, here: bool) {
         // Release: pairs with the Acquire loads before placing a job (`try_dispatch`,
         // `batch`, and `place` under the pool lock).
         self.closed.store(true, Ordering::Release);
@@ -172,13 +182,9 @@ impl Shared {
         let mut core = self.lock();
         let after = self.close_locked(&mut core, cancel);
         drop(core);
-        if cancel {
-            // The cancelled futures complete here, callbacks included, as Python's
-            // `shutdown(cancel_futures=True)` cancels each in the calling thread: handed to
-            // the callback thread, they were not yet `cancelled()` when `shutdown_with`
-            // returned (`tests/cancel_with_callback.rs`). Only user threads close with
-            // `cancel` (`shutdown_with`, `terminate`, the exit-time shutdown), never the
-            // supervisor.
+        if here {
+            // Handed to the callback thread, cancelled futures were not yet `cancelled()`
+            // when `shutdown_with` returned (`tests/cancel_with_callback.rs`).
             after.into_iter().for_each(|a| a.after());
         } else {
             self.run_after(after);
