@@ -53,6 +53,7 @@ mod trim;
 
 pub use check::{ClassStats, HeapStats};
 pub use error::{AllocError, CheckError, FreeError, HeapError};
+pub use merge::lost_merge_bytes;
 
 use crate::offset::{Offset, OffsetError};
 use crate::segment::Segment;
