@@ -145,7 +145,9 @@ impl ClusterPool {
     /// ```
     /// zeroproc_cluster::init();
     /// let pool = zeroproc_cluster::ClusterPool::builder().build()?;
-    /// pool.map(|x: u64| x + 1, 0..100).for_each(drop);
+    /// // One job per item (`chunk_size(1)`): a default map batches tiny items, and a batch
+    /// // is one job here.
+    /// pool.map(|x: u64| x + 1, 0..100).chunk_size(1).for_each(drop);
     /// assert_eq!(pool.stats().jobs_done(), 100);
     /// # Ok::<(), zeroproc_cluster::ClusterError>(())
     /// ```
