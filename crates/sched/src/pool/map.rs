@@ -49,7 +49,7 @@ const MAX_BATCH: usize = 64;
 const BATCHES_PER_WORKER: usize = 8;
 
 /// Items in an automatic batch ("Automatic batches" below): from the items' measured
-/// time (ns per item; `None`, or [`BATCH_BELOW_NS`] and more: 1, one job per item) and
+/// time (ns per item; `None`, or 2 µs and more: 1, one job per item) and
 /// bytes (per item, against the `batch_bytes` a batch's records stay under). Also
 /// zeroproc-cluster's rule (`raw::batch_len`).
 ///
