@@ -115,11 +115,14 @@ pub struct ClusterMap<'p, F, I, A, R> {
     /// The items' measured running time (ns per item, recent batches weigh most;
     /// infinite once a job lost its worker: no more batches).
     item_ns: Option<f64>,
-    /// Bytes per item of the batches' argument and result records (a larger measure
-    /// counts at once, a smaller one halves it), and the bytes a batch's records stay
-    /// under: half of the largest record every target takes, so that items that each fit
-    /// a record travel batched in one too (`Map`'s rule, review33).
-    item_bytes: u64,
+    /// Bytes per item of the batches' argument records and of their result records,
+    /// each measured apart (a larger measure counts at once, a smaller one halves it; one
+    /// shared measure let each small argument record halve a large result's measure
+    /// while no result came back, and batches outgrew the spill heap), and the bytes a
+    /// batch's records stay under: half of the largest record every target takes, so that
+    /// items that each fit a record travel batched in one too (`Map`'s rule, review33).
+    arg_bytes: u64,
+    res_bytes: u64,
     batch_bytes: u64,
     window: usize,
     /// `window` was set by the caller (else it follows the pool's windows).
@@ -193,7 +196,8 @@ where
             chunk: 1,
             auto: pool.batching,
             item_ns: None,
-            item_bytes: 0,
+            arg_bytes: 0,
+            res_bytes: 0,
             batch_bytes: (pool.max_record / 2) as u64,
             window: window.max(2),
             fixed_window: false,
@@ -375,13 +379,14 @@ where
     /// Items in the next automatic batch, from the items' measured time and bytes
     /// (`Map`'s rule).
     fn batch_len(&self) -> usize {
-        zeroproc_sched::raw::batch_len(self.item_ns, self.item_bytes, self.batch_bytes)
+        let item_bytes = self.arg_bytes.max(self.res_bytes);
+        zeroproc_sched::raw::batch_len(self.item_ns, item_bytes, self.batch_bytes)
     }
 
-    /// A batch of `n` items had a record (argument or result) of `bytes`.
-    fn measured_bytes(&mut self, bytes: u64, n: usize) {
-        let per_item = bytes.div_ceil(n.max(1) as u64);
-        self.item_bytes = per_item.max(self.item_bytes / 2);
+    /// A batch of `n` items had a record (an argument's or a result's) of `bytes`: the
+    /// new measure of `per_item` (`arg_bytes` or `res_bytes`).
+    fn measured_bytes(per_item: &mut u64, bytes: u64, n: usize) {
+        *per_item = bytes.div_ceil(n.max(1) as u64).max(*per_item / 2);
     }
 
     /// A batch of `n` items ran for `ns` in all.
@@ -403,7 +408,7 @@ where
             }
             let rec = self.pool.record(zeroproc_sched::raw::batch_fn_id::<F, A, R>(conjure()), &c);
             if let Ok(r) = &rec {
-                self.measured_bytes(r.bytes.len() as u64, c.len());
+                Self::measured_bytes(&mut self.arg_bytes, r.bytes.len() as u64, c.len());
             }
             (c.len(), rec)
         } else if self.chunk == 1 {
@@ -543,7 +548,7 @@ where
                 if ns > 0 {
                     let n = self.lens.get(&index).copied().unwrap_or(1);
                     self.measured(ns, n);
-                    self.measured_bytes(bytes, n);
+                    Self::measured_bytes(&mut self.res_bytes, bytes, n);
                 }
                 if self.ordered {
                     self.reorder.insert(index, c);
