@@ -9,7 +9,7 @@
 //! `cargo test --release -p zeroproc-sched --test capturing_kernel_message -- --ignored`.
 
 use std::path::Path;
-use std::process::Command;
+use zeroproc_testkit::tiny_crate::TinyCrate;
 
 /// The tiny crate's `main`: each in-place call with a closure capturing `alpha`.
 const MAIN: &str = r#"
@@ -27,35 +27,23 @@ fn main() {
 }
 "#;
 
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
 #[test]
 #[ignore = "runs cargo on a tiny crate (minutes the first time); run with --ignored"]
 fn a_capturing_kernel_gets_one_error_naming_args() {
     let sched = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("capturing-kernel");
-    let manifest = format!(
-        "[package]\nname = \"capturing-kernel\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
-         publish = false\n\n[dependencies]\nzeroproc-sched = {{ path = {:?} }}\n\
-         zeroproc-mp = {{ path = {:?} }}\n\n[workspace]\n",
-        sched,
-        sched.join("../mp"),
-    );
-    write(&dir.join("Cargo.toml"), &manifest);
-    write(&dir.join("src/main.rs"), MAIN);
-    // The workspace's lock file: the same dependency versions, no registry look-up.
-    std::fs::copy(sched.join("../../Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-    let out = Command::new(env!("CARGO"))
-        .args(["build", "--offline", "--quiet", "--message-format=short"])
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the build succeeded:\n{stderr}");
+    let deps = [
+        format!("zeroproc-sched = {{ path = {:?} }}", sched),
+        format!("zeroproc-mp = {{ path = {:?} }}", sched.join("../mp")),
+    ];
+    let krate = TinyCrate {
+        name: "capturing-kernel",
+        dependencies: &deps,
+        files: &[("src/main.rs", MAIN)],
+    };
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let lock = sched.join("../../Cargo.lock");
+    let (ok, stderr) = krate.build(env!("CARGO"), tmp, &lock, &["--message-format=short"]);
+    assert!(!ok, "the build succeeded:\n{stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error[")).collect();
     // One per call, both the in-place message.
     assert_eq!(errors.len(), 2, "{stderr}");

@@ -15,7 +15,7 @@
 //! `cargo test --release -p zeroproc-sched --test job_fn_messages -- --ignored`.
 
 use std::path::Path;
-use std::process::Command;
+use zeroproc_testkit::tiny_crate::TinyCrate;
 
 /// A `Process` body capturing a `String` (fails type checking: `JobFn` is not met).
 const PROCESS: &str = r#"
@@ -42,34 +42,17 @@ fn main() {
 }
 "#;
 
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
 #[test]
 #[ignore = "runs cargo on a tiny crate (minutes the first time); run with --ignored"]
 fn unsendable_job_functions_get_messages_naming_the_call_at_hand() {
     let sched = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("job-fn-messages");
-    let manifest = format!(
-        "[package]\nname = \"job-fn-messages\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
-         publish = false\n\n[dependencies]\nzeroproc-sched = {{ path = {:?} }}\n\n[workspace]\n",
-        sched,
-    );
-    write(&dir.join("Cargo.toml"), &manifest);
-    write(&dir.join("src/bin/process.rs"), PROCESS);
-    write(&dir.join("src/bin/carries.rs"), CARRIES);
-    // The workspace's lock file: the same dependency versions, no registry look-up.
-    std::fs::copy(sched.join("../../Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-    let out = Command::new(env!("CARGO"))
-        .args(["build", "--offline", "--quiet", "--keep-going", "--bins"])
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "the build succeeded:\n{stderr}");
+    let deps = [format!("zeroproc-sched = {{ path = {:?} }}", sched)];
+    let files = [("src/bin/process.rs", PROCESS), ("src/bin/carries.rs", CARRIES)];
+    let krate = TinyCrate { name: "job-fn-messages", dependencies: &deps, files: &files };
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let lock = sched.join("../../Cargo.lock");
+    let (ok, stderr) = krate.build(env!("CARGO"), tmp, &lock, &["--keep-going", "--bins"]);
+    assert!(!ok, "the build succeeded:\n{stderr}");
 
     // The `Process` body: the message and its remedy name the `Process` call.
     let e0277: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error[E0277]")).collect();

@@ -20,6 +20,7 @@
 
 pub mod fd;
 pub mod maps;
+pub mod tiny_crate;
 
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
