@@ -5,7 +5,7 @@ set -u
 cd "$(dirname "$0")"
 cargo build --release -q || exit 1
 bin="${CARGO_TARGET_DIR:-target}/release"
-for p in futures_diff mp_diff misuse_diff; do
+for p in futures_diff mp_diff misuse_diff pipe_eof_diff; do
     echo "=== $p (< python   > zeroproc)"
     timeout 120 python3 "$p.py" > "/tmp/$p.py.out" 2>/dev/null
     timeout 120 "$bin/$p" > "/tmp/$p.rs.out" 2>/dev/null
