@@ -110,6 +110,32 @@ pub fn capture<T>(archive: impl FnOnce() -> T) -> (T, Vec<Kept>) {
     (r, kept)
 }
 
+/// Tells what `kept` holds that the process `pid` was started with those handles in its
+/// arguments: the pipe ends among them are reserved for it (`spsc::Ring::reserve_producer`),
+/// so that the other end sees the end gone if `pid` dies before attaching it (Python: the
+/// child's copy of the connection closes with the child; the parent's `recv` raises
+/// `EOFError`). Call it once the child is started; ends already attached are left alone.
+///
+/// ```
+/// use zeroproc_mp::pipe::RecvTimeoutError;
+/// let (tx, mut rx) = zeroproc_mp::pipe_oneway::<u32>().unwrap();
+/// let h = tx.handle(); // in a child's arguments
+/// let (_bytes, kept) =
+///     zeroproc_mp::pin::capture(|| rkyv::to_bytes::<rkyv::rancor::Error>(&h).unwrap());
+/// drop((tx, h));
+/// let dead = u32::MAX >> 2; // a child that died before attaching (no such pid)
+/// zeroproc_mp::pin::hand_over(&kept, dead);
+/// let t = std::time::Duration::from_secs(5);
+/// assert_eq!(rx.recv_timeout(t), Err(RecvTimeoutError::Disconnected));
+/// ```
+pub fn hand_over(kept: &[Kept], pid: u32) {
+    for k in kept {
+        if let Some(end) = k.downcast_ref::<crate::pipe::EndPin>() {
+            end.reserve_for(pid);
+        }
+    }
+}
+
 /// Whether a [`capture`] could find anything to keep (a handle carrying a reference is
 /// alive in this process).
 #[inline]

@@ -40,6 +40,50 @@ pub(crate) fn rings_drained(map: &Mapping) -> bool {
     rings.map(|(i, _)| ring(map, i)).all(|r| r.is_ok_and(|r| r.is_empty()))
 }
 
+/// Which side of a ring a pipe end holds.
+#[derive(Clone, Copy)]
+pub(crate) enum Side {
+    Producer,
+    Consumer,
+}
+
+/// What a pipe end's handle keeps for a job or process given it (`crate::pin`): the
+/// mapping (so the child can attach the end after its creator dropped it), and which ring
+/// sides the end is, so that [`crate::pin::hand_over`] can reserve them for the child.
+pub(crate) struct EndPin {
+    map: Arc<Mapping>,
+    sides: [Option<(usize, Side)>; 2],
+}
+
+impl EndPin {
+    /// Duplex end `end`: it produces into ring `end` and consumes ring `1 - end` (as
+    /// `ConnectionHandle::attach` claims them).
+    fn connection(map: &Arc<Mapping>, end: u8) -> EndPin {
+        let (tx, rx) = if end == 0 { (0, 1) } else { (1, 0) };
+        EndPin { map: map.clone(), sides: [Some((tx, Side::Producer)), Some((rx, Side::Consumer))] }
+    }
+
+    /// One side of one ring (a one-way pipe's sender or receiver).
+    fn one(map: &Arc<Mapping>, ring: usize, side: Side) -> EndPin {
+        EndPin { map: map.clone(), sides: [Some((ring, side)), None] }
+    }
+
+    /// Reserves the end's sides for process `pid`, the child it was handed to (sides
+    /// already claimed or closed are left alone: `spsc::Ring::reserve_producer`). The
+    /// other end's waits then take that child's death for the end's, as they take a
+    /// holder's: a child that dies before it attached is seen gone.
+    pub(crate) fn reserve_for(&self, pid: u32) {
+        for (i, side) in self.sides.iter().flatten() {
+            if let Ok(r) = ring(&self.map, *i) {
+                match side {
+                    Side::Producer => r.reserve_producer(pid),
+                    Side::Consumer => r.reserve_consumer(pid),
+                };
+            }
+        }
+    }
+}
+
 /// One end of a duplex [`pipe`](fn@crate::pipe), for another process (rkyv-archivable: a job
 /// or `Process` argument). [`attach`](Self::attach) there claims the end; the creating
 /// process must keep its pipe ends alive until then and must not use this end itself.
@@ -76,7 +120,7 @@ impl<T: Message> ConnectionHandle<T> {
             segment: map.id().to_string(),
             end,
             type_hash: type_hash::<T>(),
-            keep: Keep::new(map.clone()),
+            keep: Keep::new(Arc::new(EndPin::connection(map, end))),
             _t: PhantomData,
         }
     }
@@ -143,7 +187,7 @@ impl<T: Message> SenderHandle<T> {
         SenderHandle {
             segment: map.id().to_string(),
             type_hash: type_hash::<T>(),
-            keep: Keep::new(map.clone()),
+            keep: Keep::new(Arc::new(EndPin::one(map, 0, Side::Producer))),
             _t: PhantomData,
         }
     }
@@ -190,7 +234,7 @@ impl<T: Message> ReceiverHandle<T> {
         ReceiverHandle {
             segment: map.id().to_string(),
             type_hash: type_hash::<T>(),
-            keep: Keep::new(map.clone()),
+            keep: Keep::new(Arc::new(EndPin::one(map, 0, Side::Consumer))),
             _t: PhantomData,
         }
     }

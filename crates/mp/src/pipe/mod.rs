@@ -15,6 +15,7 @@ pub use crate::channel::{ChannelError, CorruptError, Ref};
 pub use connection::{Connection, PipeReceiver, PipeSender};
 pub use error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError};
 pub use error::{TryRecvError, TrySendError};
+pub(crate) use handle::EndPin;
 pub use handle::{ArchivedConnectionHandle, ArchivedReceiverHandle, ArchivedSenderHandle};
 pub use handle::{ConnectionHandle, ReceiverHandle, SenderHandle};
 

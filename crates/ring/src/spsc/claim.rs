@@ -4,12 +4,32 @@
 //! succeeds when the word is 0 (never claimed) or holds the pid of a process that no longer
 //! exists (it was killed without closing: the new holder takes over where it stopped).
 //! A side that was closed (its handle dropped) can not be claimed again.
+//!
+//! A side handed to a child process before anyone claimed it may be *reserved* for that
+//! child ([`reserve`]): the word then holds the child's pid with [`RESERVED`] set. A
+//! reservation only names whom the other side waits for: anyone may claim over it (the
+//! child, or whoever it passed the handle on to), and the peer watch judges the reserved
+//! pid as it judges a holder's, so a child that dies before it attached the side is seen
+//! gone instead of "not attached yet" for ever (Python: the child's end of a pipe closes
+//! with the child, and the parent's `recv` raises `EOFError`).
 
 use super::error::RingError;
 use zeroproc_shm::atomic::{AtomicU32, Ordering};
 use zeroproc_shm::process;
 
-/// Claims `word` for the calling process, unless `closed` is set or a live process holds it.
+/// Set in a claim word beside the pid of the process a side is reserved for ([`reserve`]);
+/// pids stay below 2^22 on Linux (`pid_max`), so the bit never belongs to one.
+pub(crate) const RESERVED: u32 = 1 << 31;
+
+/// The pid a claim word names: its holder's, or the one it is reserved for (0: none).
+#[inline]
+#[cfg_attr(loom, allow(dead_code))] // read by the peer watch, which loom models leave out
+pub(crate) fn named_pid(word: u32) -> u32 {
+    word & !RESERVED
+}
+
+/// Claims `word` for the calling process, unless `closed` is set or a live process holds it
+/// (a reservation does not hold it: it is claimed over).
 pub(crate) fn claim(word: &AtomicU32, closed: &AtomicU32) -> Result<(), RingError> {
     let me = process::current_pid();
     loop {
@@ -20,7 +40,8 @@ pub(crate) fn claim(word: &AtomicU32, closed: &AtomicU32) -> Result<(), RingErro
         // Acquire: pairs with the AcqRel CAS of a previous claimant, so what it published
         // (its final index stores are Release anyway) is visible to a taker-over.
         let cur = word.load(Ordering::Acquire);
-        if cur == me || (cur != 0 && process::is_alive(cur)) {
+        let held = cur != 0 && cur & RESERVED == 0;
+        if held && (cur == me || process::is_alive(cur)) {
             return Err(RingError::Claimed { pid: cur });
         }
         // AcqRel: Acquire as above; Release so a later taker-over sees our claim ordered
@@ -29,6 +50,22 @@ pub(crate) fn claim(word: &AtomicU32, closed: &AtomicU32) -> Result<(), RingErro
             return Ok(());
         }
     }
+}
+
+/// Reserves the side of `word` for process `pid` (see the module docs): only a side never
+/// claimed nor closed is; true if this call reserved it.
+pub(crate) fn reserve(word: &AtomicU32, closed: &AtomicU32, pid: u32) -> bool {
+    if pid == 0 || pid & RESERVED != 0 {
+        return false;
+    }
+    // Acquire: pairs with the Release store of the flag in a holder's drop.
+    if closed.load(Ordering::Acquire) != 0 {
+        return false;
+    }
+    // Release: the reservation is a hint read Relaxed by the peer watch and claimed over
+    // by `claim`'s AcqRel CAS; it publishes nothing else. Only 0 (never claimed) is
+    // replaced, so a holder that claimed first (the child, quick to attach) keeps it.
+    word.compare_exchange(0, pid | RESERVED, Ordering::Release, Ordering::Relaxed).is_ok()
 }
 
 /// Rate-limits the liveness check of the peer in a blocking poll: `kill(pid, 0)` is a
@@ -56,7 +93,8 @@ impl PeerWatch {
     }
 
     /// Called on every pending poll; true when the peer (pid in `word`) is known dead.
-    /// A word of 0 means the peer has not attached yet: not dead.
+    /// A word of 0 means the peer has not attached yet: not dead. A reserved word names
+    /// the process expected to attach (`reserve`): judged as a holder.
     ///
     /// While spinning, polls are tens of ns apart: only every 64th looks (and the look
     /// reads the clock; a syscall at most every `CHECK_EVERY`). In `block_on`'s sleep
@@ -89,7 +127,7 @@ impl PeerWatch {
             }
             // Relaxed: only the pid's value matters; a takeover racing with this check is
             // judged by the next check.
-            let pid = word.load(Ordering::Relaxed);
+            let pid = named_pid(word.load(Ordering::Relaxed));
             pid != 0 && !process::is_alive(pid)
         }
         #[cfg(loom)]

@@ -51,6 +51,41 @@ impl Ring {
         Consumer::claim(self.view.clone())
     }
 
+    /// Reserves the producer side for process `pid`, the one expected to claim it (a child
+    /// given this side's handle): until someone claims the side, a consumer waiting on it
+    /// takes `pid`'s death for the producer's. Anyone may still claim it. Only a side never
+    /// claimed nor closed is reserved; true if this call did.
+    ///
+    /// ```
+    /// use zeroproc_ring::spsc::{Ring, RecvTimeoutError};
+    /// let ring = Ring::in_heap(256).unwrap();
+    /// let mut rx = ring.consumer().unwrap();
+    /// let dead = u32::MAX >> 2; // above pid_max: no such process
+    /// assert!(ring.reserve_producer(dead));
+    /// let t = std::time::Duration::from_secs(5);
+    /// assert!(matches!(rx.recv_timeout(t), Err(RecvTimeoutError::Disconnected)));
+    /// let _tx = ring.producer().unwrap(); // claimed over the reservation
+    /// assert!(!ring.reserve_producer(std::process::id())); // claimed: not reserved again
+    /// ```
+    pub fn reserve_producer(&self, pid: u32) -> bool {
+        let m = &self.view.header().meta;
+        super::claim::reserve(&m.producer_pid, &m.producer_closed, pid)
+    }
+
+    /// Reserves the consumer side for process `pid`, as
+    /// [`reserve_producer`](Self::reserve_producer) does the producer's: a producer waiting
+    /// for room takes `pid`'s death for the consumer's.
+    ///
+    /// ```
+    /// let ring = zeroproc_ring::spsc::Ring::in_heap(256).unwrap();
+    /// assert!(ring.reserve_consumer(std::process::id()));
+    /// let _rx = ring.consumer().unwrap(); // the reserved process claims it
+    /// ```
+    pub fn reserve_consumer(&self, pid: u32) -> bool {
+        let m = &self.view.header().meta;
+        super::claim::reserve(&m.consumer_pid, &m.consumer_closed, pid)
+    }
+
     /// True once the consumer closed its side (dropped its [`Consumer`]): nothing sent
     /// now would be read.
     ///

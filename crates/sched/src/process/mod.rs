@@ -550,6 +550,9 @@ impl Process {
             cmd.spawn()
         }
         .map_err(ProcessError::Io)?;
+        // The pipe ends in the arguments are the child's to attach: reserved for it, their
+        // other ends see it gone if it dies first (Python: the child's copies close with it).
+        self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).pins.hand_over(child.id());
         // Python terminates its daemonic children at exit and joins the others, held or not.
         orphans::track(child.id(), self.daemon);
         self.seg = Some(seg);

@@ -78,6 +78,15 @@ pub(crate) enum Pins {
 impl Pins {
     /// Nothing pinned.
     pub(crate) const NONE: Pins = Pins::None;
+
+    /// Tells the channels kept here that process `pid` was started with them in its
+    /// arguments (`zeroproc_mp::pin::hand_over`: pipe ends are reserved for it, so their
+    /// other ends see it die if it never attaches them).
+    pub(crate) fn hand_over(&self, pid: u32) {
+        if let Pins::Channels(_, kept) = self {
+            zeroproc_mp::pin::hand_over(kept, pid);
+        }
+    }
 }
 
 /// Ends a capture, also on unwinding (a panicking `Serialize` must not leave it on).
