@@ -216,13 +216,74 @@ pub(crate) type BatchOut<R> = (u64, u64, Result<Vec<R>, Vec<Result<R, String>>>)
 /// [`BatchOut`]'s argument bytes of a batch whose arguments did not fit a ring record.
 pub(crate) const SPILLED: u64 = u64::MAX;
 
+/// What a [`call_batch_budget`] job returns: the batch's [`BatchOut`] for the items it
+/// ran (a prefix of the batch), then the items it did not start, handed back because the
+/// batch ran past [`BATCH_BUDGET`]: an envelope of their `Vec<A>` ([`encode_owned`];
+/// empty when it ran them all). Encoded apart so that the map's sink, which decodes
+/// results on whichever thread drains the completions, holds no `A` (not `Send`).
+pub(crate) type BatchBack<R> = (BatchOut<R>, Vec<u8>);
+
+/// How long an automatic batch of `Pool::map` runs before it hands its unstarted items
+/// back (`pool/map.rs`, "Automatic batches"): batches are sized to run ~16 µs, so a batch
+/// past this holds items much slower than measured.
+pub(crate) const BATCH_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The batch's clock is read after every this many items (a clock read is ~20 ns, a tiny
+/// item ~10 ns).
+const BUDGET_EVERY: usize = 8;
+
 /// Calls `F` on each item of one of `map`'s automatic batches (`pool/map.rs`, "Automatic
 /// batches"): as [`call_chunk`], but each item runs under its own `catch_unwind`, so a
 /// panic fails only its item, as with one job per item, and the batch's running time is
 /// returned for the map's choice of the next batch's size. A spilled batch is
 /// deserialized whole first, as in `call_chunk` (a worker killed mid-batch must not hold
-/// its heap block).
+/// its heap block). Runs every item (zeroproc-cluster's batches: no time budget).
 pub(crate) fn call_batch<F, A, R>(ctx: &mut JobCtx<'_>)
+where
+    F: Fn(A) -> R + Copy + 'static,
+    A: Message,
+    R: Message,
+{
+    match run_batch::<F, A, R>(ctx, None) {
+        Some(Ok((out, _))) => finish(ctx, Ok(out)),
+        Some(Err(p)) => finish::<BatchOut<R>>(ctx, Err(p)),
+        None => {}
+    }
+}
+
+/// [`call_batch`] with a time budget (`Pool::map`'s batches): once the batch has run for
+/// [`BATCH_BUDGET`] (looked at every [`BUDGET_EVERY`] items), the items not started are
+/// handed back, deserialized, in the result ([`BatchBack`]); the map places them again.
+/// An item that started is never handed back: it runs exactly once.
+pub(crate) fn call_batch_budget<F, A, R>(ctx: &mut JobCtx<'_>)
+where
+    F: Fn(A) -> R + Copy + 'static,
+    A: Message,
+    R: Message,
+{
+    let (out, rest) = match run_batch::<F, A, R>(ctx, Some(BATCH_BUDGET)) {
+        Some(Ok(back)) => back,
+        Some(Err(p)) => return finish::<BatchBack<R>>(ctx, Err(p)),
+        None => return,
+    };
+    if rest.is_empty() {
+        return finish::<BatchBack<R>>(ctx, Ok((out, Vec::new())));
+    }
+    // The items' `Serialize` is user code: caught like the job's own panics.
+    match catch_unwind(AssertUnwindSafe(|| encode_owned(&rest))) {
+        Ok(Ok(bytes)) => finish::<BatchBack<R>>(ctx, Ok((out, bytes.into_vec()))),
+        Ok(Err(e)) => ctx.complete_msg(status::BAD_RESULT, &e),
+        Err(p) => finish::<BatchBack<R>>(ctx, Err(p)),
+    }
+}
+
+/// Runs a batch's items until the end or, with a `budget`, until it has run past it:
+/// the outcome and the items not started, or the panic of a user `Deserialize`; `None`
+/// when the job was completed already (its arguments failed).
+fn run_batch<F, A, R>(
+    ctx: &mut JobCtx<'_>,
+    budget: Option<std::time::Duration>,
+) -> Option<std::thread::Result<(BatchOut<R>, Vec<A>)>>
 where
     F: Fn(A) -> R + Copy + 'static,
     A: Message,
@@ -230,29 +291,46 @@ where
 {
     let input = ctx.input;
     let t0 = std::time::Instant::now();
+    let past = |i: usize| {
+        budget.is_some_and(|b| (i + 1) % BUDGET_EVERY == 0 && t0.elapsed() >= b)
+    };
     let mut out = Batch::<R>::default();
     if envelope::is_spilled(input) {
-        let Some(items) = read_args::<Vec<A>>(ctx) else { return };
-        items.into_iter().for_each(|a| out.run(conjure::<F>(), a));
-        return finish(ctx, Ok(out.end(t0, SPILLED)));
+        let items = read_args::<Vec<A>>(ctx)?;
+        let mut items = items.into_iter();
+        for (i, a) in items.by_ref().enumerate() {
+            out.run(conjure::<F>(), a);
+            if past(i) {
+                break;
+            }
+        }
+        return Some(Ok((out.end(t0, SPILLED), items.collect())));
     }
     // A user `Deserialize` may panic: caught like the job's own panics (the whole batch
     // fails then, as a chunk does).
     let run = || {
         crate::spill::with_archived::<Vec<A>, _>(input, None, |items| {
             out.reserve(items.len());
-            for a in items.iter() {
-                let a = rkyv::deserialize::<A, rkyv::rancor::Error>(a)
-                    .map_err(|e| format!("deserialize: {e}"))?;
-                out.run(conjure::<F>(), a);
+            let de = |a| {
+                rkyv::deserialize::<A, rkyv::rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
+            };
+            for (i, a) in items.iter().enumerate() {
+                out.run(conjure::<F>(), de(a)?);
+                if past(i) {
+                    let rest = items[i + 1..].iter().map(de).collect::<Result<Vec<A>, _>>();
+                    return rest;
+                }
             }
-            Ok::<_, String>(())
+            Ok::<_, String>(Vec::new())
         })
     };
     match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok(Ok(()))) => finish(ctx, Ok(out.end(t0, input.len() as u64))),
-        Ok(Ok(Err(e)) | Err(e)) => ctx.complete_msg(status::BAD_ARGS, &e),
-        Err(p) => finish::<BatchOut<R>>(ctx, Err(p)),
+        Ok(Ok(Ok(rest))) => Some(Ok((out.end(t0, input.len() as u64), rest))),
+        Ok(Ok(Err(e)) | Err(e)) => {
+            ctx.complete_msg(status::BAD_ARGS, &e);
+            None
+        }
+        Err(p) => Some(Err(p)),
     }
 }
 

@@ -77,9 +77,10 @@ enum Chunk<R> {
     One(R),
     /// A chunk's results in item order.
     Many(Vec<R>),
-    /// An automatic batch's outcome (`job::call_batch`) and its result's record bytes
-    /// (`job::SPILLED` when it went through the spill heap).
-    Batch(job::BatchOut<R>, u64),
+    /// An automatic batch's outcome and the items it handed back unstarted
+    /// (`job::call_batch_budget`), and its result's record bytes (`job::SPILLED` when it
+    /// went through the spill heap).
+    Batch(job::BatchBack<R>, u64),
 }
 
 /// How a sink decodes a successful job's result.
@@ -180,9 +181,12 @@ impl<R: Message + Send + 'static> Sink<R> {
     fn take_ready(&self, locked: &mut Locked<'_>, out: &mut VecDeque<(u64, ChunkOutcome<R>)>) {
         let g = self.inner.get(locked);
         if self.ordered {
-            while let Some(Slot::Ready(..)) = g.slots.front() {
-                let Some(Slot::Ready(v)) = g.slots.pop_front() else { unreachable!() };
-                out.push_back((g.base, v));
+            // A `Taken` chunk is a handed-back batch's re-placed part, taken out of turn
+            // (`take_seq`).
+            while let Some(Slot::Ready(..) | Slot::Taken) = g.slots.front() {
+                if let Some(Slot::Ready(v)) = g.slots.pop_front() {
+                    out.push_back((g.base, v));
+                }
                 g.base += 1;
             }
             return;
@@ -197,6 +201,23 @@ impl<R: Message + Send + 'static> Sink<R> {
         while matches!(g.slots.front(), Some(Slot::Taken)) {
             g.slots.pop_front();
             g.base += 1;
+        }
+    }
+}
+
+impl<R> Sink<R> {
+    /// Takes chunk `seq` out of turn if it is done (an ordered map's re-placed items of a
+    /// handed-back batch, `Map::detour`): its slot is left `Taken`.
+    #[cold]
+    fn take_seq(&self, locked: &mut Locked<'_>, seq: u64) -> Option<ChunkOutcome<R>> {
+        let g = self.inner.get(locked);
+        let slot = g.slots.get_mut(usize::try_from(seq.checked_sub(g.base)?).ok()?)?;
+        match std::mem::replace(slot, Slot::Taken) {
+            Slot::Ready(v) => Some(v),
+            other => {
+                *slot = other;
+                None
+            }
         }
     }
 }
@@ -219,7 +240,8 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
                         true => job::SPILLED,
                         false => bytes.len() as u64,
                     };
-                    decode_owned::<job::BatchOut<R>>(bytes, heap).map(|b| Chunk::Batch(b, size))
+                    decode_owned::<job::BatchBack<R>>(bytes, heap)
+                        .map(|b| Chunk::Batch(b, size))
                 }
             },
             status::PANICKED => {
@@ -384,8 +406,11 @@ pub struct Map<'p, F, I, A, R> {
     /// The time limit struck.
     struck: bool,
     sink: Option<Arc<Sink<R>>>,
-    /// Chunks taken from the sink, not yet yielded (in yield order).
+    /// Chunks taken from the sink, not yet yielded (in yield order, after `detour`).
     ready: VecDeque<(u64, ChunkOutcome<R>)>,
+    /// An ordered map's chunks to yield next, before `ready`'s: the re-placed items of
+    /// a batch that handed them back (sequence numbers after every chunk placed before).
+    detour: VecDeque<u64>,
     /// Chunks submitted and not yet taken.
     in_flight: usize,
     /// `top_up` calls, to space out its looks for idle workers.
@@ -439,6 +464,7 @@ where
             struck: false,
             sink: None,
             ready: VecDeque::new(),
+            detour: VecDeque::new(),
             in_flight: 0,
             looks: 0,
             waited: Duration::ZERO,
@@ -626,8 +652,12 @@ where
     /// review33, `.window(8)` or `.chunk_size(1)` between two `next` calls decoded the
     /// later results as the first kind: 99,992 of 100,000 items `Decode` errors.)
     fn kind_set(&mut self) {
+        self.decode_from(self.decode());
+    }
+
+    /// The chunks placed from now on decode as `d`.
+    fn decode_from(&mut self, d: Decode) {
         let Some(sink) = self.sink.as_ref() else { return };
-        let d = self.decode();
         let mut core = self.pool.shared.lock();
         let mut locked = core.key.token();
         let g = sink.inner.get(&mut locked);
@@ -739,7 +769,7 @@ where
         // One reference count per refill (each placed job takes one more).
         let sink = &self.sink.clone().expect("made by `next_item`");
         let fn_id = if self.auto {
-            crate::fnid::id_of(job::call_batch::<F, A, R>)
+            crate::fnid::id_of(job::call_batch_budget::<F, A, R>)
         } else if self.chunk == 1 {
             crate::fnid::id_of(job::call::<F, A, R>)
         } else {
@@ -998,6 +1028,53 @@ where
         });
     }
 
+    /// Places again the items a batch handed back unstarted, as automatic batches sized
+    /// by the measure its run just gave (one item each, when they ran slow); an ordered
+    /// map yields them next (`detour`), before the chunks placed after that batch.
+    #[cold]
+    fn place_again(&mut self, back: &[u8], n: usize) {
+        let sink = self.sink.clone().expect("made by `next_item`");
+        // The envelope as the worker encoded it, copied to an aligned buffer to decode.
+        let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(back.len());
+        aligned.extend_from_slice(back);
+        let back = match decode_owned::<Vec<A>>(&aligned, None) {
+            Ok(v) if v.len() == n => v,
+            Ok(v) => return self.lost_back(format!("{} of {n} items handed back", v.len()), n),
+            Err(message) => return self.lost_back(message, n),
+        };
+        let kind = self.decode();
+        if kind != Decode::Batch {
+            self.decode_from(Decode::Batch); // a `chunk_size` was set since
+        }
+        let len = self.batch_len();
+        let mut items = back.into_iter().peekable();
+        let mut chunks = Vec::new();
+        while items.peek().is_some() {
+            let chunk: Vec<A> = items.by_ref().take(len).collect();
+            self.sizes.insert(self.next_seq + chunks.len() as u64, chunk.len());
+            chunks.push(chunk);
+        }
+        let first = self.next_seq;
+        let fn_id = crate::fnid::id_of(job::call_batch_budget::<F, A, R>);
+        self.place_all(&sink, fn_id, chunks);
+        if self.ordered {
+            // Before the rest of the detour: a detour's chunk may hand items back too.
+            (first..self.next_seq).rev().for_each(|seq| self.detour.push_front(seq));
+        }
+        if kind != Decode::Batch {
+            self.decode_from(kind);
+        }
+    }
+
+    /// The `n` items a batch handed back cannot be read back: each yields a `Decode`
+    /// error, at their place (after the batch's results).
+    #[cold]
+    fn lost_back(&mut self, message: String, n: usize) {
+        let e = JobError::Decode { message: format!("a batch's items handed back: {message}") };
+        self.errors += n;
+        self.error = Some(e);
+    }
+
     /// Items in chunk `seq`: its automatic batch's, its era's (placed before a new
     /// `chunk_size`), or `chunk`, except for a shorter last chunk.
     fn items_in(&mut self, seq: u64) -> usize {
@@ -1013,9 +1090,8 @@ where
     /// Takes the next finished chunk (the oldest one when ordered), waiting for it.
     fn take(&mut self) -> Option<(usize, ChunkOutcome<R>)> {
         loop {
-            if let Some((seq, r)) = self.ready.pop_front() {
-                self.in_flight -= 1;
-                return Some((self.items_in(seq), r));
+            if let Some(got) = self.take_now() {
+                return Some(got);
             }
             // Borrowed, not cloned: a reference count per result was 2 atomic
             // read-modify-writes per job (`perf`, 2026-12-06).
@@ -1023,8 +1099,8 @@ where
             // Acquire: pairs with the Release increment in `Sink::store`.
             let seen = sink.stored.load(Ordering::Acquire);
             take_ready(self.pool, sink, &mut self.ready);
-            if !self.ready.is_empty() {
-                continue;
+            if let Some(got) = self.take_now() {
+                return Some(got);
             }
             // The oldest chunk is not done (ordered): keep idle workers fed past it.
             if self.feed_past_head() {
@@ -1040,6 +1116,33 @@ where
                 return None;
             }
         }
+    }
+
+    /// The next chunk to yield, if it is done and taken from the sink already (a detour's,
+    /// looked for in the sink too): its items and outcome.
+    #[inline]
+    fn take_now(&mut self) -> Option<(usize, ChunkOutcome<R>)> {
+        let (seq, r) = match self.detour.front() {
+            None => self.ready.pop_front()?,
+            Some(&d) => {
+                let r = self.take_detour(d)?;
+                self.detour.pop_front();
+                (d, r)
+            }
+        };
+        self.in_flight -= 1;
+        Some((self.items_in(seq), r))
+    }
+
+    /// Chunk `d` of the detour if it is done: from `ready` (the ordered prefix reached
+    /// it), else out of turn from the sink.
+    #[cold]
+    fn take_detour(&mut self, d: u64) -> Option<ChunkOutcome<R>> {
+        if let Some(i) = self.ready.iter().position(|&(s, _)| s == d) {
+            return self.ready.remove(i).map(|(_, r)| r);
+        }
+        let sink = self.sink.as_deref()?;
+        sink.take_seq(&mut self.pool.shared.lock().key.token(), d)
     }
 }
 
@@ -1250,12 +1353,20 @@ where
                 self.out = v.into_iter();
                 self.next_item()
             }
-            Some((n, Ok(Chunk::Batch((ns, arg, items), res)))) => {
-                self.measured(ns, n);
+            Some((n, Ok(Chunk::Batch(((ns, arg, items), back), res)))) => {
+                let ran = match &items {
+                    Ok(v) => v.len(),
+                    Err(v) => v.len(),
+                };
+                // Timed over the items it ran (a handed-back batch measures them slow).
+                self.measured(ns, ran);
                 self.measured_bytes(arg, res, n);
                 match items {
                     Ok(v) => self.out = v.into_iter(),
                     Err(v) => self.mixed = v.into_iter(),
+                }
+                if ran < n {
+                    self.place_again(&back, n - ran);
                 }
                 self.next_item()
             }
