@@ -216,21 +216,13 @@ pub(crate) type BatchOut<R> = (u64, u64, Result<Vec<R>, Vec<Result<R, String>>>)
 /// [`BatchOut`]'s argument bytes of a batch whose arguments did not fit a ring record.
 pub(crate) const SPILLED: u64 = u64::MAX;
 
-/// What a [`call_batch_budget`] job returns: the batch's [`BatchOut`] for the items it
-/// ran (a prefix of the batch), then the items it did not start, handed back because the
-/// batch ran past [`BATCH_BUDGET`]: an envelope of their `Vec<A>` ([`encode_owned`];
-/// empty when it ran them all). Encoded apart so that the map's sink, which decodes
-/// results on whichever thread drains the completions, holds no `A` (not `Send`).
+/// What a [`call_batch_handback`] job returns: the batch's [`BatchOut`] for the items it
+/// ran (a prefix of the batch), then the items it did not start, handed back at the
+/// supervisor's request (`WorkerControl::hand_back`): an envelope of their `Vec<A>`
+/// ([`encode_owned`]; empty when it ran them all). Encoded apart so that the map's sink,
+/// which decodes results on whichever thread drains the completions, holds no `A` (not
+/// `Send`).
 pub(crate) type BatchBack<R> = (BatchOut<R>, Vec<u8>);
-
-/// How long an automatic batch of `Pool::map` runs before it hands its unstarted items
-/// back (`pool/map.rs`, "Automatic batches"): batches are sized to run ~16 µs, so a batch
-/// past this holds items much slower than measured.
-pub(crate) const BATCH_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// The batch's clock is read after every this many items (a clock read is ~20 ns, a tiny
-/// item ~10 ns).
-const BUDGET_EVERY: usize = 8;
 
 /// Calls `F` on each item of one of `map`'s automatic batches (`pool/map.rs`, "Automatic
 /// batches"): as [`call_chunk`], but each item runs under its own `catch_unwind`, so a
@@ -244,24 +236,25 @@ where
     A: Message,
     R: Message,
 {
-    match run_batch::<F, A, R>(ctx, None) {
+    match run_batch::<F, A, R>(ctx, false) {
         Some(Ok((out, _))) => finish(ctx, Ok(out)),
         Some(Err(p)) => finish::<BatchOut<R>>(ctx, Err(p)),
         None => {}
     }
 }
 
-/// [`call_batch`] with a time budget (`Pool::map`'s batches): once the batch has run for
-/// [`BATCH_BUDGET`] (looked at every [`BUDGET_EVERY`] items), the items not started are
-/// handed back, deserialized, in the result ([`BatchBack`]); the map places them again.
-/// An item that started is never handed back: it runs exactly once.
-pub(crate) fn call_batch_budget<F, A, R>(ctx: &mut JobCtx<'_>)
+/// [`call_batch`] that hands back (`Pool::map`'s batches): once the supervisor asks for it
+/// (the batch has run a tick, 5 ms: `WorkerControl::hand_back`, looked at before each
+/// item, one load), the items not started are handed back, deserialized and encoded
+/// again, in the result ([`BatchBack`]); the map places them again. An item that started
+/// is never handed back: it runs once.
+pub(crate) fn call_batch_handback<F, A, R>(ctx: &mut JobCtx<'_>)
 where
     F: Fn(A) -> R + Copy + 'static,
     A: Message,
     R: Message,
 {
-    let (out, rest) = match run_batch::<F, A, R>(ctx, Some(BATCH_BUDGET)) {
+    let (out, rest) = match run_batch::<F, A, R>(ctx, true) {
         Some(Ok(back)) => back,
         Some(Err(p)) => return finish::<BatchBack<R>>(ctx, Err(p)),
         None => return,
@@ -277,12 +270,12 @@ where
     }
 }
 
-/// Runs a batch's items until the end or, with a `budget`, until it has run past it:
-/// the outcome and the items not started, or the panic of a user `Deserialize`; `None`
-/// when the job was completed already (its arguments failed).
+/// Runs a batch's items until the end or, if it may `hand_back`, until the supervisor
+/// asks for the rest: the outcome and the items not started, or the panic of a user
+/// `Deserialize`; `None` when the job was completed already (its arguments failed).
 fn run_batch<F, A, R>(
     ctx: &mut JobCtx<'_>,
-    budget: Option<std::time::Duration>,
+    hand_back: bool,
 ) -> Option<std::thread::Result<(BatchOut<R>, Vec<A>)>>
 where
     F: Fn(A) -> R + Copy + 'static,
@@ -291,16 +284,17 @@ where
 {
     let input = ctx.input;
     let t0 = std::time::Instant::now();
-    let past = |i: usize| {
-        budget.is_some_and(|b| (i + 1) % BUDGET_EVERY == 0 && t0.elapsed() >= b)
-    };
+    let asked = ctx.hand_back_asked();
+    // After item `i` of `n`: items are left and the supervisor asks for them.
+    let past = |i: usize, n: usize| hand_back && i + 1 < n && asked();
     let mut out = Batch::<R>::default();
     if envelope::is_spilled(input) {
         let items = read_args::<Vec<A>>(ctx)?;
+        let n = items.len();
         let mut items = items.into_iter();
         for (i, a) in items.by_ref().enumerate() {
             out.run(conjure::<F>(), a);
-            if past(i) {
+            if past(i, n) {
                 break;
             }
         }
@@ -316,7 +310,7 @@ where
             };
             for (i, a) in items.iter().enumerate() {
                 out.run(conjure::<F>(), de(a)?);
-                if past(i) {
+                if past(i, items.len()) {
                     let rest = items[i + 1..].iter().map(de).collect::<Result<Vec<A>, _>>();
                     return rest;
                 }

@@ -175,6 +175,8 @@ pub(crate) struct Slot {
     /// time (`supervisor::Paused`) when it first saw it: pauses after that are not the
     /// job's running time.
     pub limit_seen: (u64, u64),
+    /// The job seen running on this slot at the supervisor's last tick (`nudge_long_job`).
+    pub long_seen: u64,
     /// The core the worker is pinned to, if any.
     pub core: Option<usize>,
     pub child: Option<Child>,
@@ -228,6 +230,7 @@ impl Slot {
             running: (0, Instant::now()),
             pace: super::pace::Pace::new(Instant::now()),
             limit_seen: (0, 0),
+            long_seen: 0,
             core,
             child: None,
             pid: 0,

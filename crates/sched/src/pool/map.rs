@@ -78,7 +78,7 @@ enum Chunk<R> {
     /// A chunk's results in item order.
     Many(Vec<R>),
     /// An automatic batch's outcome and the items it handed back unstarted
-    /// (`job::call_batch_budget`), and its result's record bytes (`job::SPILLED` when it
+    /// (`job::call_batch_handback`), and its result's record bytes (`job::SPILLED` when it
     /// went through the spill heap).
     Batch(job::BatchBack<R>, u64),
 }
@@ -769,7 +769,7 @@ where
         // One reference count per refill (each placed job takes one more).
         let sink = &self.sink.clone().expect("made by `next_item`");
         let fn_id = if self.auto {
-            crate::fnid::id_of(job::call_batch_budget::<F, A, R>)
+            crate::fnid::id_of(job::call_batch_handback::<F, A, R>)
         } else if self.chunk == 1 {
             crate::fnid::id_of(job::call::<F, A, R>)
         } else {
@@ -984,6 +984,30 @@ where
     // worker's *death* (abort, segfault, SIGKILL) fails the other items of its batch too;
     // a batch is one job for balancing, cancelling and `stats()`. (Measured gain:
     // docs/performance.md, "Automatic batches".)
+    //
+    // Handback (`job::call_batch_handback`): items measured tiny may stop being tiny (a
+    // burst of 1–50 ms items after many tiny ones lands in batches of 64 sized for the
+    // tiny ones: one worker ran them all while the other idled). The supervisor asks a job
+    // it finds running at two ticks in a row (it has run 5 ms or more, hundreds of times
+    // a batch's intended 16 µs) to hand back (`WorkerControl::hand_back`, a word in the
+    // worker's control block); a batch looks at that word before each item (one load:
+    // reading a clock every 8 items instead cost 22 % of a tiny-item map's rate, every 16
+    // items 10 %, and ran up to 16 slow items before looking), stops, and hands the items
+    // it has not started back in its result. The map places them again as new batches
+    // sized by the measure that batch gives (its time over the items it ran: slow items
+    // go one a job), and an ordered map yields them right after that batch's results
+    // (`detour`), before the chunks placed after it. An item that started is never handed
+    // back (at most once: the batch alone decides, the word is only a request). How they
+    // come back: the worker deserializes them from the batch's record and encodes them
+    // again into its result, because nothing else holds them — the controller moved them
+    // into the ring record (keeping a copy of every batch would cost the hot path what
+    // the handback is for), and the record is the worker's until the batch completes.
+    // They travel as an envelope of bytes (`job::BatchBack`), decoded on the map's
+    // thread: the sink decodes results on whichever thread drains completions, and items
+    // need not be `Send`. What it does not do: a single slow item still holds the
+    // batch-mates that ran before it, and those after it come back once it ends (the
+    // worker is inside the item; only the controller could take the unstarted ones
+    // meanwhile, which needs a claim protocol on a shared word: not built).
 
     /// A job of the map lost its worker (`Sink::fail` saw it, at the drain that reaped
     /// the worker): the rest of the map runs one job per item, so that a function that
@@ -1055,7 +1079,7 @@ where
             chunks.push(chunk);
         }
         let first = self.next_seq;
-        let fn_id = crate::fnid::id_of(job::call_batch_budget::<F, A, R>);
+        let fn_id = crate::fnid::id_of(job::call_batch_handback::<F, A, R>);
         self.place_all(&sink, fn_id, chunks);
         if self.ordered {
             // Before the rest of the detour: a detour's chunk may hand items back too.
@@ -1359,7 +1383,9 @@ where
                     Err(v) => v.len(),
                 };
                 // Timed over the items it ran (a handed-back batch measures them slow).
-                self.measured(ns, ran);
+                if ran > 0 {
+                    self.measured(ns, ran);
+                }
                 self.measured_bytes(arg, res, n);
                 match items {
                     Ok(v) => self.out = v.into_iter(),

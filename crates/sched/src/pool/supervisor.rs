@@ -488,6 +488,7 @@ fn check(shared: &Shared, launch: &Launch, paused_ns: u64) -> bool {
         keep_served(shared, &mut core, &launch.specs[w], w, closed);
         note_retiring(shared, &mut core, w);
         enforce_timeout(shared, &mut core, w, paused_ns);
+        nudge_long_job(shared, &mut core, w);
     }
     // Jobs left on retired slots, then backlogged jobs go first (room made since the
     // last drain), and a closed pool with a backlog is not done: `shutdown(wait)` runs
@@ -675,6 +676,21 @@ fn note_retiring(shared: &Shared, core: &mut Core, w: usize) {
     if shared.control(w).state.load(Ordering::Acquire) == state::RETIRING {
         slot.asked_exit = Some(Instant::now());
     }
+}
+
+/// Asks the job worker `w` runs to hand back its unstarted items
+/// (`WorkerControl::hand_back`) once it was running at the last tick too: it has run at
+/// least a tick (5 ms), hundreds of times what an automatic batch of `Pool::map` is sized
+/// to run (~16 µs; `pool/map.rs`, "Automatic batches"). Only such batches heed it.
+fn nudge_long_job(shared: &Shared, core: &mut Core, w: usize) {
+    let ctl = shared.control(w);
+    let cur = ctl.current();
+    let slot = &mut core.slots[w];
+    if cur != 0 && cur == slot.long_seen {
+        // Relaxed: a hint (see `WorkerControl::hand_back`).
+        ctl.hand_back.store(cur, Ordering::Relaxed);
+    }
+    slot.long_seen = cur;
 }
 
 /// Kills worker `w` if its job ran past its time-out; `paused_ns`: the supervisor's

@@ -20,6 +20,9 @@ pub(crate) struct JobCtx<'a> {
     pub(super) sink: Sink<'a>,
     pub(super) job_id: u64,
     pub(super) spill: Option<&'a mut WorkerSpill>,
+    /// The worker's [`WorkerControl::hand_back`](crate::control::WorkerControl) word (a
+    /// pool worker's jobs only).
+    pub(super) hand_back: Option<&'a std::sync::atomic::AtomicU64>,
 }
 
 pub(super) enum Sink<'a> {
@@ -32,7 +35,16 @@ pub(super) enum Sink<'a> {
 impl<'a> JobCtx<'a> {
     /// A context whose completion is only recorded (initializers, `Process` bodies).
     pub(crate) fn local(input: &'a [u8]) -> Self {
-        JobCtx { input, sink: Sink::Local { status: None }, job_id: 0, spill: None }
+        JobCtx { input, sink: Sink::Local { status: None }, job_id: 0, spill: None, hand_back: None }
+    }
+
+    /// Whether the supervisor asks this job to hand back what it has not started
+    /// (`WorkerControl::hand_back`): a test to make before each item, kept apart from
+    /// the context's borrow. Never true outside a pool worker.
+    pub(crate) fn hand_back_asked(&self) -> impl Fn() -> bool + Copy + 'a {
+        let (word, id) = (self.hand_back, self.job_id);
+        // Relaxed: a hint (see `WorkerControl::hand_back`).
+        move || word.is_some_and(|w| w.load(std::sync::atomic::Ordering::Relaxed) == id)
     }
 
     /// The recorded completion of a [`local`](Self::local) context: `None` if nothing

@@ -91,7 +91,7 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             rec.defer_release();
             continue;
         }
-        st.bytes_out += run_job(&rec, head, job_id, &mut tx, &mut spill, &mut fns, header) as u64;
+        st.bytes_out += run_job(&rec, head, job_id, &mut tx, &mut spill, &mut fns, header, ctl) as u64;
         // A copy forked by the job that got here without answering leaves too.
         super::leave_if_forked();
         // After the completion was committed: `current` cleared, and no further job is
@@ -193,9 +193,15 @@ fn run_job(
     spill: &mut WorkerSpill,
     fns: &mut Validated,
     header: &PoolHeader,
+    ctl: &WorkerControl,
 ) -> usize {
-    let mut ctx =
-        JobCtx { input: rec, sink: Sink::Ring { out: tx, bytes: 0 }, job_id, spill: Some(spill) };
+    let mut ctx = JobCtx {
+        input: rec,
+        sink: Sink::Ring { out: tx, bytes: 0 },
+        job_id,
+        spill: Some(spill),
+        hand_back: Some(&ctl.hand_back),
+    };
     // A record we cannot run is answered (the controller fails its future); a spilled
     // argument block nobody will read is freed.
     let answer_only = |ctx: &mut JobCtx<'_>, st: u32, msg: &str| {
