@@ -306,7 +306,8 @@ where
         crate::spill::with_archived::<Vec<A>, _>(input, None, |items| {
             out.reserve(items.len());
             let de = |a| {
-                rkyv::deserialize::<A, rkyv::rancor::Error>(a).map_err(|e| format!("deserialize: {e}"))
+                rkyv::deserialize::<A, rkyv::rancor::Error>(a)
+                    .map_err(|e| format!("deserialize: {e}"))
             };
             for (i, a) in items.iter().enumerate() {
                 out.run(conjure::<F>(), de(a)?);

@@ -446,3 +446,66 @@ fn slow_burst_spreads_over_both_workers() {
         }
     });
 }
+
+/// Marks item `x` as run in a directory of the test process (the workers' parent), and
+/// panics if it ran before: an item handed back must never have started.
+fn run_once(x: u64) {
+    let dir = format!("/tmp/zp-map-batches-once-{}", std::os::unix::process::parent_id());
+    let _ = std::fs::create_dir_all(&dir);
+    let path = format!("{dir}/{x}");
+    let first = std::fs::OpenOptions::new().write(true).create_new(true).open(path).is_ok();
+    assert!(first, "item {x} ran twice");
+}
+
+/// Items 5,000–5,199 take 1 ms (handed back by the batches sized for the tiny ones around
+/// them), item 5,100 panics.
+fn slow_stretch(x: u64) -> u64 {
+    if (5_000..5_200).contains(&x) {
+        run_once(x);
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(x != 5_100, "bad item {x}");
+    }
+    x + 1
+}
+
+/// Items handed back by batches past the supervisor's tick come back once each, with their
+/// own results and their own panic, in order for `map` (the handed-back part is yielded
+/// before the chunks placed after its batch) and all of them for `map_unordered`; none of
+/// them runs twice (`run_once`).
+#[test]
+fn handed_back_items_keep_order_results_and_run_once() {
+    within(Duration::from_secs(120), || {
+        let dir = format!("/tmp/zp-map-batches-once-{}", std::process::id());
+        let pool = Pool::builder().workers(2).build().unwrap();
+        for ordered in [true, false] {
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut out: Vec<(u64, Result<u64, JobError>)> = Vec::new();
+            let items = 0..10_000u64;
+            match ordered {
+                true => out
+                    .extend(pool.map(slow_stretch, items).enumerate().map(|(i, r)| (i as u64, r))),
+                false => {
+                    let f = |x: u64| (x, slow_stretch(x));
+                    for r in pool.map_unordered(f, items) {
+                        match r {
+                            Ok((x, y)) => out.push((x, Ok(y))),
+                            Err(e) => out.push((5_100, Err(e))),
+                        }
+                    }
+                    out.sort_by_key(|&(x, _)| x);
+                }
+            }
+            assert_eq!(out.len(), 10_000, "ordered {ordered}");
+            for (i, (x, r)) in out.iter().enumerate() {
+                assert_eq!(*x, i as u64, "ordered {ordered}");
+                match r {
+                    Err(JobError::Panicked { message }) if *x == 5_100 => {
+                        assert!(message.contains("bad item 5100"), "{message}")
+                    }
+                    r => assert_eq!(r, &Ok(x + 1), "ordered {ordered}, item {x}"),
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}

@@ -240,8 +240,7 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
                         true => job::SPILLED,
                         false => bytes.len() as u64,
                     };
-                    decode_owned::<job::BatchBack<R>>(bytes, heap)
-                        .map(|b| Chunk::Batch(b, size))
+                    decode_owned::<job::BatchBack<R>>(bytes, heap).map(|b| Chunk::Batch(b, size))
                 }
             },
             status::PANICKED => {

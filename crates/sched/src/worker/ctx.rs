@@ -35,7 +35,13 @@ pub(super) enum Sink<'a> {
 impl<'a> JobCtx<'a> {
     /// A context whose completion is only recorded (initializers, `Process` bodies).
     pub(crate) fn local(input: &'a [u8]) -> Self {
-        JobCtx { input, sink: Sink::Local { status: None }, job_id: 0, spill: None, hand_back: None }
+        JobCtx {
+            input,
+            sink: Sink::Local { status: None },
+            job_id: 0,
+            spill: None,
+            hand_back: None,
+        }
     }
 
     /// Whether the supervisor asks this job to hand back what it has not started

@@ -91,7 +91,8 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             rec.defer_release();
             continue;
         }
-        st.bytes_out += run_job(&rec, head, job_id, &mut tx, &mut spill, &mut fns, header, ctl) as u64;
+        st.bytes_out +=
+            run_job(&rec, head, job_id, &mut tx, &mut spill, &mut fns, header, ctl) as u64;
         // A copy forked by the job that got here without answering leaves too.
         super::leave_if_forked();
         // After the completion was committed: `current` cleared, and no further job is
