@@ -473,7 +473,11 @@ impl Pool {
     /// items of its batch with the same `WorkerDied` (a stack overflow: `StackOverflow`),
     /// and its slowest item's time: the items batched with one that turns out slow wait
     /// for it (up to 63, in either order; [`chunk_size(1)`](Map::chunk_size) where each
-    /// item's latency matters). Batches take only items the input
+    /// item's latency matters). A batch still running at two ticks of the pool's
+    /// supervisor (5 ms or more) hands back the items it has not started, before its next
+    /// item: they are placed again (one job each once measured slow, so a burst of slow
+    /// items after tiny ones spreads over the workers) and keep their place in the output;
+    /// an item that started is never run again. Batches take only items the input
     /// promises by its `size_hint` (a range, a `Vec`): a stream's (a channel, `filter`)
     /// run one job each, so that a read that waits for a job's effect never holds that
     /// job back. Slower items run one job each, as do all items when [`chunk_size`](Map::chunk_size) or [`window`](Map::window) is

@@ -184,8 +184,10 @@ fn sweep_caches() {
 
 /// Runs one claimed job (`rec`, id `job_id`) and commits its completion; returns the
 /// completion record's payload bytes. A record it cannot run is answered with an error
-/// status (the controller fails its future).
+/// status (the controller fails its future). `ctl`: the worker's block, whose
+/// `hand_back` word the job may read.
 #[inline]
+#[allow(clippy::too_many_arguments)] // the serving loop's state, passed apart to borrow apart
 fn run_job(
     rec: &[u8],
     head: Option<envelope::Header>,
