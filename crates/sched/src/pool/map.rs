@@ -1057,10 +1057,7 @@ where
     #[cold]
     fn place_again(&mut self, back: &[u8], n: usize) {
         let sink = self.sink.clone().expect("made by `next_item`");
-        // The envelope as the worker encoded it, copied to an aligned buffer to decode.
-        let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(back.len());
-        aligned.extend_from_slice(back);
-        let back = match decode_owned::<Vec<A>>(&aligned, None) {
+        let back = match super::raw::decode_handed_back::<A>(back) {
             Ok(v) if v.len() == n => v,
             Ok(v) => return self.lost_back(format!("{} of {n} items handed back", v.len()), n),
             Err(message) => return self.lost_back(message, n),
