@@ -252,6 +252,17 @@ pub struct WorkerControl {
     /// request seen late or for a finished job (ids are never reused) changes nothing
     /// else. Written by the supervisor only.
     pub hand_back: AtomicU64,
+    /// The automatic batch (job id) whose progress `batch_done` counts, and the items of
+    /// it that have run (`job::call_batch_handback`: `batch_done` stored 0 then
+    /// `batch_of` at its start, `batch_done` after each item). Read only by the
+    /// supervisor after the worker died (`on_death`): the items after the one it died
+    /// in never started, and the map places them again. No ordering needed (Relaxed
+    /// everywhere): the reader runs once the writer is dead and reaped, all its stores
+    /// done, and a worker that dies between the two start stores leaves `batch_of`
+    /// naming an older job, so nothing is re-placed.
+    pub batch_of: AtomicU64,
+    /// See `batch_of`.
+    pub batch_done: AtomicU64,
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,
 }

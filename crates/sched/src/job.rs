@@ -284,9 +284,18 @@ where
 {
     let input = ctx.input;
     let t0 = std::time::Instant::now();
-    let asked = ctx.hand_back_asked();
-    // After item `i` of `n`: items are left and the supervisor asks for them.
-    let past = |i: usize, n: usize| hand_back && i + 1 < n && asked();
+    let (asked, progress) = (ctx.hand_back_asked(), ctx.batch_progress());
+    if hand_back {
+        progress(0);
+    }
+    // After item `i` of `n` (its progress published): items are left and the supervisor
+    // asks for them.
+    let past = |i: usize, n: usize| {
+        hand_back && {
+            progress(i + 1);
+            i + 1 < n && asked()
+        }
+    };
     let mut out = Batch::<R>::default();
     if envelope::is_spilled(input) {
         let items = read_args::<Vec<A>>(ctx)?;

@@ -509,3 +509,76 @@ fn handed_back_items_keep_order_results_and_run_once() {
         let _ = std::fs::remove_dir_all(&dir);
     });
 }
+
+/// Items 150,000 and 170,000 abort their worker.
+fn abort_at_two(x: u64) -> u64 {
+    if x == 150_000 || x == 170_000 {
+        std::process::abort();
+    }
+    x
+}
+
+/// A worker's death in a batch fails the item it died in and the items of its batch
+/// that ran before it (their results died with it); the items after it never started:
+/// the supervisor reads the dead worker's progress (`WorkerControl::batch_of`) and the map
+/// places them again, so they succeed, in order. Before: every item of the batch failed
+/// with the same `WorkerDied`, the ones after the dying one included. Two deaths, so that
+/// a dying item last in its batch does not pass by luck; `map` and `map_unordered`.
+#[test]
+fn a_death_in_a_batch_spares_the_items_after_it() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        for ordered in [true, false] {
+            let mut out: Vec<(u64, Result<u64, JobError>)> = match ordered {
+                true => {
+                    pool.map(abort_at_two, 0..N).enumerate().map(|(i, r)| (i as u64, r)).collect()
+                }
+                false => Vec::new(),
+            };
+            if !ordered {
+                // Unordered: which item failed is unknown, so results say their item and
+                // the failures are counted.
+                let f = |x: u64| (x, abort_at_two(x));
+                let mut failed = 0;
+                for r in pool.map_unordered(f, 0..N) {
+                    match r {
+                        Ok((x, y)) => out.push((x, Ok(y))),
+                        Err(_) => failed += 1,
+                    }
+                }
+                out.sort_by_key(|&(x, _)| x);
+                let ok: Vec<u64> = out.iter().map(|&(x, _)| x).collect();
+                for bad in [150_000, 170_000] {
+                    assert!(!ok.contains(&bad), "unordered: item {bad} came back");
+                    // Everything after the dying item, up to the next multiple of 64 and
+                    // more, came back.
+                    assert!(
+                        (bad + 1..bad + 65).all(|x| ok.binary_search(&x).is_ok()),
+                        "unordered: after {bad}"
+                    );
+                }
+                assert_eq!(ok.len() + failed, N as usize, "unordered");
+                continue;
+            }
+            assert_eq!(out.len(), N as usize);
+            let mut died = Vec::new();
+            for (i, r) in &out {
+                match r {
+                    Ok(x) => assert_eq!(x, i),
+                    Err(JobError::WorkerDied { signal: Some(6), .. }) => died.push(*i),
+                    Err(e) => panic!("item {i}: {e:?}"),
+                }
+            }
+            for bad in [150_000, 170_000] {
+                let mine: Vec<u64> =
+                    died.iter().copied().filter(|&x| x <= bad && x + 64 > bad).collect();
+                assert_eq!(mine.last(), Some(&bad), "the failures end at the dying item: {died:?}");
+                assert_eq!(mine.last().unwrap() - mine[0] + 1, mine.len() as u64, "{died:?}");
+                let after = (bad + 1..bad + 65).filter(|&x| out[x as usize].1.is_err()).count();
+                assert_eq!(after, 0, "items after {bad} failed: {died:?}");
+            }
+            assert!(died.len() <= 128, "{died:?}");
+        }
+        assert_eq!(pool.submit(double, 4).result(), Ok(8));
+    });
+}

@@ -56,6 +56,10 @@ pub(crate) trait Complete: Send + Sync {
     /// Told which worker and job id it was given to (under the pool lock, before the
     /// job can complete).
     fn assign(&self, _worker: usize, _id: u64) {}
+    /// Job `seq`'s worker died after running `done` of its items (an automatic batch of
+    /// `map`: `WorkerControl::batch_of`); told just before the job fails (under the pool
+    /// lock). The default ignores it.
+    fn died_after(&self, _locked: &mut Locked<'_>, _seq: u64, _done: u64) {}
 }
 
 /// A job in flight: placed in a worker's submission ring, not yet resolved.

@@ -119,6 +119,9 @@ struct SinkInner<R> {
     /// ascending order; a `chunk_size` or `window` set between `next` calls adds one
     /// ([`Map::kind_set`]).
     decodes: Vec<(u64, Decode)>,
+    /// Automatic batches whose worker died, and the items each had run
+    /// (`Complete::died_after`), until the map takes their failure (`Map::died_in`).
+    died_after: Vec<(u64, u64)>,
 }
 
 impl<R> SinkInner<R> {
@@ -272,6 +275,10 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
         false
     }
 
+    fn died_after(&self, locked: &mut Locked<'_>, seq: u64, done: u64) {
+        self.inner.get(locked).died_after.push((seq, done));
+    }
+
     fn give_back(self: Arc<Self>, locked: &mut Locked<'_>) {
         // SAFETY: the pointee lives while any `Arc` of it does; `self` is one, and is either
         // moved into the sink's own list (which lives inside the pointee) or dropped after
@@ -386,8 +393,11 @@ pub struct Map<'p, F, I, A, R> {
     /// Bytes an automatic batch's records stay under: half of a ring record, so that
     /// items that each fit one travel batched in one too (0 until the sink is made).
     batch_bytes: u64,
-    /// Items in each automatic batch in flight, by sequence number.
-    sizes: std::collections::HashMap<u64, usize>,
+    /// The items of each automatic batch in flight, by sequence number, kept after
+    /// placing (where they were dropped before: the same cost, later): the batch's size,
+    /// and the items a worker's death in it never started, placed again
+    /// ([`died_in`](Self::died_in)).
+    kept: std::collections::HashMap<u64, Vec<A>>,
     /// The rest of a finished automatic batch in which an item panicked.
     mixed: std::vec::IntoIter<Result<R, String>>,
     window: usize,
@@ -447,7 +457,7 @@ where
             item_ns: None,
             item_bytes: 0,
             batch_bytes: 0,
-            sizes: std::collections::HashMap::new(),
+            kept: std::collections::HashMap::new(),
             mixed: Vec::new().into_iter(),
             window: pool.window.unwrap_or(2 * pool.workers()),
             max_window: if pool.window.is_some() {
@@ -522,7 +532,7 @@ where
     /// ```
     pub fn chunk_size(mut self, n: usize) -> Self {
         if self.sink.is_some() && !self.auto && self.chunk != n.max(1) {
-            // Placed chunks keep their size (automatic batches are in `sizes`).
+            // Placed chunks keep their size (automatic batches are in `kept`).
             self.eras.push((self.next_seq, self.chunk));
         }
         self.chunk = n.max(1);
@@ -688,6 +698,7 @@ where
                         spares: Vec::new(),
                         closed: false,
                         decodes: vec![(0, decode)],
+                        died_after: Vec::new(),
                     },
                 ),
                 stored: AtomicU64::new(0),
@@ -795,20 +806,23 @@ where
                 let items: Vec<A> = self.items.by_ref().take(sure).collect();
                 self.exhausted = items.len() < sure; // a wrong `size_hint`
                 placed += items.len();
-                self.place_all(sink, fn_id, items);
+                self.place_all(sink, fn_id, items, Self::forget);
             } else if sure > 0 {
                 // Read before any is placed: the `k`th chunk gets sequence `next_seq + k`.
                 let chunks: Vec<Vec<A>> =
                     (0..sure as u64).map_while(|k| self.read_chunk(k, self.chunk)).collect();
                 placed += chunks.len();
-                self.place_all(sink, fn_id, chunks);
+                self.place_all(sink, fn_id, chunks, Self::keep_auto);
             }
             let mut staged = false;
             for k in sure..n {
                 let job = if self.exhausted {
                     None
                 } else if self.single() {
-                    self.items.next().map(|item| self.place_one(sink, fn_id, item, k + 1 == n))
+                    let last = k + 1 == n;
+                    self.items
+                        .next()
+                        .map(|item| self.place_one(sink, fn_id, item, last, Self::forget))
                 } else {
                     // An automatic batch takes only items the input promises: read ahead to
                     // fill it, a stream whose next item waits for a job's effect (a crawler
@@ -818,8 +832,9 @@ where
                         true => self.items.size_hint().0.clamp(1, self.chunk),
                         false => self.chunk,
                     };
-                    self.read_chunk(0, len)
-                        .map(|chunk| self.place_one(sink, fn_id, chunk, k + 1 == n))
+                    self.read_chunk(0, len).map(|chunk| {
+                        self.place_one(sink, fn_id, chunk, k + 1 == n, Self::keep_auto)
+                    })
                 };
                 if job.is_none() {
                     self.exhausted = true;
@@ -863,9 +878,6 @@ where
     /// yet (its sequence number is `next_seq + ahead`, kept for a short chunk).
     fn read_chunk(&mut self, ahead: u64, len: usize) -> Option<Vec<A>> {
         let v: Vec<A> = self.items.by_ref().take(len).collect();
-        if self.auto && !v.is_empty() {
-            self.sizes.insert(self.next_seq + ahead, v.len());
-        }
         if v.len() < len {
             self.exhausted = true;
             if v.is_empty() {
@@ -892,9 +904,18 @@ where
     /// Places `job` under a batch of its own, leaving it staged unless `publish` (see
     /// [`Batch::keep_staged`]).
     #[inline]
-    fn place_one<T: Message>(&mut self, sink: &Arc<Sink<R>>, fn_id: u32, job: T, publish: bool) {
+    fn place_one<T: Message>(
+        &mut self,
+        sink: &Arc<Sink<R>>,
+        fn_id: u32,
+        job: T,
+        publish: bool,
+        keep: fn(&mut Self, u64, T),
+    ) {
         let mut batch = self.pool.shared.batch().ok();
+        let seq = self.next_seq;
         self.place_in(&mut batch, sink, fn_id, &job);
+        keep(self, seq, job);
         if let Some(b) = batch {
             if !publish {
                 b.keep_staged();
@@ -902,12 +923,38 @@ where
         }
     }
 
-    /// Places `jobs` under one batch, published at its end.
-    fn place_all<T: Message>(&mut self, sink: &Arc<Sink<R>>, fn_id: u32, jobs: Vec<T>) {
+    /// Places `jobs` under one batch, published at its end; `keep` is given each placed
+    /// job and its sequence number.
+    fn place_all<T: Message>(
+        &mut self,
+        sink: &Arc<Sink<R>>,
+        fn_id: u32,
+        jobs: Vec<T>,
+        keep: fn(&mut Self, u64, T),
+    ) {
         let mut batch = self.pool.shared.batch().ok();
         for job in jobs {
+            let seq = self.next_seq;
             self.place_in(&mut batch, sink, fn_id, &job);
+            keep(self, seq, job);
         }
+    }
+
+    /// A placed job's argument, not kept.
+    #[inline]
+    fn forget<T>(&mut self, _seq: u64, _job: T) {}
+
+    /// A placed chunk's items, kept if it is an automatic batch.
+    #[inline]
+    fn keep_auto(&mut self, seq: u64, chunk: Vec<A>) {
+        if self.auto {
+            self.kept.insert(seq, chunk);
+        }
+    }
+
+    /// A placed automatic batch's items, kept.
+    fn keep_batch(&mut self, seq: u64, chunk: Vec<A>) {
+        self.kept.insert(seq, chunk);
     }
 
     /// Places `job` through `batch`, taking the next sequence number. A job that cannot
@@ -980,7 +1027,13 @@ where
     // measured faster: a batch runs about 16 µs of items, at most 64 items
     // (`job::call_batch`, which times its items and catches each item's panic apart).
     // What a batch changes for its items: a panic still fails only its own item; a
-    // worker's *death* (abort, segfault, SIGKILL) fails the other items of its batch too;
+    // worker's *death* (abort, segfault, SIGKILL) fails the items of its batch that ran
+    // before the one it died in (their results died with it); those after it never
+    // started and are placed again (`died_in`: the worker publishes the items it has run,
+    // `WorkerControl::batch_of`/`batch_done`, one store per item, which the supervisor
+    // reads once it has reaped it and hands the sink, `Complete::died_after`, before the
+    // batch fails; the map kept the batch's items, `kept`, instead of dropping them at
+    // placement);
     // a batch is one job for balancing, cancelling and `stats()`. (Measured gain:
     // docs/performance.md, "Automatic batches".)
     //
@@ -998,12 +1051,13 @@ where
     // (`detour`), before the chunks placed after it. An item that started is never handed
     // back (at most once: the batch alone decides, the word is only a request). How they
     // come back: the worker deserializes them from the batch's record and encodes them
-    // again into its result, because nothing else holds them — the controller moved them
-    // into the ring record (keeping a copy of every batch would cost the hot path what
-    // the handback is for), and the record is the worker's until the batch completes.
-    // They travel as an envelope of bytes (`job::BatchBack`), decoded on the map's
+    // again into its result (`job::BatchBack`, an envelope of bytes decoded on the map's
     // thread: the sink decodes results on whichever thread drains completions, and items
-    // need not be `Send`. What it does not do: a single slow item still holds the
+    // need not be `Send`). Decided first, when the map dropped a batch's items once
+    // placed; the cluster's map, which shares the worker side, still keeps no copy (its
+    // records are encoded for a node, not a ring). This map now keeps its batches' items
+    // (`kept`, for deaths) and could take the unstarted ones from there; it reads them
+    // from the result like the cluster's: one path, and a handback is rare. What it does not do: a single slow item still holds the
     // batch-mates that ran before it, and those after it come back once it ends (the
     // worker is inside the item; only the controller could take the unstarted ones
     // meanwhile, which needs a claim protocol on a shared word: not built).
@@ -1056,12 +1110,17 @@ where
     /// map yields them next (`detour`), before the chunks placed after that batch.
     #[cold]
     fn place_again(&mut self, back: &[u8], n: usize) {
+        match super::raw::decode_handed_back::<A>(back) {
+            Ok(v) if v.len() == n => self.place_items(v),
+            Ok(v) => self.lost_back(format!("{} of {n} items handed back", v.len()), n),
+            Err(message) => self.lost_back(message, n),
+        }
+    }
+
+    /// Places `items` (of a batch that handed them back, or died before them) again, as
+    /// automatic batches sized by the latest measure; an ordered map yields them next.
+    fn place_items(&mut self, back: Vec<A>) {
         let sink = self.sink.clone().expect("made by `next_item`");
-        let back = match super::raw::decode_handed_back::<A>(back) {
-            Ok(v) if v.len() == n => v,
-            Ok(v) => return self.lost_back(format!("{} of {n} items handed back", v.len()), n),
-            Err(message) => return self.lost_back(message, n),
-        };
         let kind = self.decode();
         if kind != Decode::Batch {
             self.decode_from(Decode::Batch); // a `chunk_size` was set since
@@ -1070,13 +1129,11 @@ where
         let mut items = back.into_iter().peekable();
         let mut chunks = Vec::new();
         while items.peek().is_some() {
-            let chunk: Vec<A> = items.by_ref().take(len).collect();
-            self.sizes.insert(self.next_seq + chunks.len() as u64, chunk.len());
-            chunks.push(chunk);
+            chunks.push(items.by_ref().take(len).collect::<Vec<A>>());
         }
         let first = self.next_seq;
         let fn_id = crate::fnid::id_of(job::call_batch_handback::<F, A, R>);
-        self.place_all(&sink, fn_id, chunks);
+        self.place_all(&sink, fn_id, chunks, Self::keep_batch);
         if self.ordered {
             // Before the rest of the detour: a detour's chunk may hand items back too.
             (first..self.next_seq).rev().for_each(|seq| self.detour.push_front(seq));
@@ -1084,6 +1141,31 @@ where
         if kind != Decode::Batch {
             self.decode_from(kind);
         }
+    }
+
+    /// Automatic batch `seq` (its `kept` items, `n` of them) lost its worker: the items
+    /// after the one it died in never started (the worker's progress, told to the sink
+    /// by the supervisor: `Sink::died_after`) and are placed again; returns the items that
+    /// fail (those that ran, and the one it died in: their results died with it).
+    #[cold]
+    fn died_in(&mut self, seq: u64, kept: Option<Vec<A>>, n: usize) -> usize {
+        let (Some(mut items), Some(sink)) = (kept, self.sink.as_ref()) else { return n };
+        let done = {
+            let mut core = self.pool.shared.lock();
+            let mut locked = core.key.token();
+            let g = sink.inner.get(&mut locked);
+            let i = g.died_after.iter().position(|&(s, _)| s == seq);
+            i.map(|i| g.died_after.swap_remove(i).1)
+        };
+        let Some(failed) = done.map(|d| usize::try_from(d).unwrap_or(n).saturating_add(1)) else {
+            return n;
+        };
+        if failed >= n {
+            return n;
+        }
+        let rest = items.split_off(failed);
+        self.place_items(rest);
+        failed
     }
 
     /// The `n` items a batch handed back cannot be read back: each yields a `Decode`
@@ -1097,10 +1179,7 @@ where
 
     /// Items in chunk `seq`: its automatic batch's, its era's (placed before a new
     /// `chunk_size`), or `chunk`, except for a shorter last chunk.
-    fn items_in(&mut self, seq: u64) -> usize {
-        if let Some(n) = self.sizes.remove(&seq) {
-            return n;
-        }
+    fn items_in(&self, seq: u64) -> usize {
         match self.tail {
             Some((s, n)) if s == seq => n,
             _ => self.eras.iter().find(|&&(end, _)| seq < end).map_or(self.chunk, |&(_, n)| n),
@@ -1108,7 +1187,7 @@ where
     }
 
     /// Takes the next finished chunk (the oldest one when ordered), waiting for it.
-    fn take(&mut self) -> Option<(usize, ChunkOutcome<R>)> {
+    fn take(&mut self) -> Option<(u64, ChunkOutcome<R>)> {
         loop {
             if let Some(got) = self.take_now() {
                 return Some(got);
@@ -1141,7 +1220,7 @@ where
     /// The next chunk to yield, if it is done and taken from the sink already (a detour's,
     /// looked for in the sink too): its items and outcome.
     #[inline]
-    fn take_now(&mut self) -> Option<(usize, ChunkOutcome<R>)> {
+    fn take_now(&mut self) -> Option<(u64, ChunkOutcome<R>)> {
         let (seq, r) = match self.detour.front() {
             None => self.ready.pop_front()?,
             Some(&d) => {
@@ -1151,7 +1230,7 @@ where
             }
         };
         self.in_flight -= 1;
-        Some((self.items_in(seq), r))
+        Some((seq, r))
     }
 
     /// Chunk `d` of the detour if it is done: from `ready` (the ordered prefix reached
@@ -1347,7 +1426,17 @@ where
         if self.in_flight == 0 {
             return None;
         }
-        match self.take() {
+        let taken = self.take().map(|(seq, r)| {
+            let kept = self.kept.remove(&seq);
+            let n = kept.as_ref().map_or_else(|| self.items_in(seq), Vec::len);
+            (n, r, seq, kept)
+        });
+        match taken.map(|(n, r, seq, kept)| match r {
+            Err(e @ (JobError::WorkerDied { .. } | JobError::StackOverflow)) => {
+                (self.died_in(seq, kept, n), Err(e))
+            }
+            r => (n, r),
+        }) {
             // The time limit: stop what is in flight, then yield its outcomes.
             None if self.limit => {
                 self.strike();

@@ -469,9 +469,10 @@ impl Pool {
     /// up to 64 travel in one job (about 16 µs of work), so a map of tiny items runs at
     /// chunked speed instead of paying the per-job cost per item. Each item keeps its own
     /// result and its own panic (`Err(Panicked)` for that item only); what a batch shares
-    /// is a worker's *death*: an item that aborts, segfaults or exits fails the other
-    /// items of its batch with the same `WorkerDied` (a stack overflow: `StackOverflow`),
-    /// and its slowest item's time: the items batched with one that turns out slow wait
+    /// is a worker's *death*: an item that aborts, segfaults or exits fails the items of
+    /// its batch that ran before it with the same `WorkerDied` (a stack overflow:
+    /// `StackOverflow`; their results died with the worker), while the items after it,
+    /// never started, are placed again and succeed; and its slowest item's time: the items batched with one that turns out slow wait
     /// for it (up to 63, in either order; [`chunk_size(1)`](Map::chunk_size) where each
     /// item's latency matters). A batch still running at two ticks of the pool's
     /// supervisor (5 ms or more) hands back the items it has not started, before its next

@@ -574,6 +574,7 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
         Some((id, e)) if id == cur || id == 0 => e,
         _ => died.clone(),
     };
+    died_in_batch(core, ctl, cur);
     // Claimed by the dead worker and not answered: the job that died with it (claim.rs).
     core.fail_held(w, |id| claims.state(id) == Claim::Running, &|| e.clone());
     let slot = &mut core.slots[w];
@@ -609,6 +610,20 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     if slot.failed_starts >= MAX_FAILED_STARTS {
         give_up(shared, core, w, died);
     }
+}
+
+/// The dead worker's job `cur`, if it was an automatic batch, ran the items its progress
+/// words count: its destination is told before the job fails (a map places the items
+/// after the one it died in again).
+fn died_in_batch(core: &mut Core, ctl: &crate::control::WorkerControl, cur: u64) {
+    // Relaxed (both): the worker is dead and reaped, its stores all done (see
+    // `WorkerControl::batch_of`).
+    if cur == 0 || ctl.batch_of.load(Ordering::Relaxed) != cur {
+        return;
+    }
+    let done = ctl.batch_done.load(Ordering::Relaxed);
+    let Some((dest, seq)) = core.jobs.get(cur).map(|o| (o.dest.clone(), o.seq)) else { return };
+    dest.died_after(&mut core.key.token(), seq, done);
 }
 
 /// Slot `w` will not be respawned: its unstarted jobs move to the other workers (those
@@ -686,8 +701,9 @@ fn nudge_long_job(shared: &Shared, core: &mut Core, w: usize) {
     let ctl = shared.control(w);
     let cur = ctl.current();
     let slot = &mut core.slots[w];
-    if cur != 0 && cur == slot.long_seen {
-        // Relaxed: a hint (see `WorkerControl::hand_back`).
+    // Relaxed (both): a hint (see `WorkerControl::hand_back`); stored once per job, not
+    // at every tick (the word shares the worker's own cache lines).
+    if cur != 0 && cur == slot.long_seen && ctl.hand_back.load(Ordering::Relaxed) != cur {
         ctl.hand_back.store(cur, Ordering::Relaxed);
     }
     slot.long_seen = cur;

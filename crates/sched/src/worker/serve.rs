@@ -203,7 +203,7 @@ fn run_job(
         sink: Sink::Ring { out: tx, bytes: 0 },
         job_id,
         spill: Some(spill),
-        hand_back: Some(&ctl.hand_back),
+        ctl: Some(ctl),
     };
     // A record we cannot run is answered (the controller fails its future); a spilled
     // argument block nobody will read is freed.
