@@ -21,6 +21,10 @@ enum Done<R> {
 
 type Chunk<R> = Result<Done<R>, JobError<Never>>;
 
+/// A finished job's outcome and the envelope of the items it handed back unstarted
+/// (automatic batches; empty otherwise).
+type Outcome<R> = (Chunk<R>, Vec<u8>);
+
 /// How a map's sink decodes a job's result.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -132,7 +136,7 @@ pub struct ClusterMap<'p, F, I, A, R> {
     next_yield: u64,
     in_flight: usize,
     lens: HashMap<u64, usize>,
-    reorder: BTreeMap<u64, (Chunk<R>, Vec<u8>)>,
+    reorder: BTreeMap<u64, Outcome<R>>,
     /// An ordered map's jobs to yield next, before `next_yield`'s: the re-placed items of
     /// a batch that handed them back (`place_again`); `detoured` holds them until
     /// `next_yield` passes them.
@@ -522,7 +526,7 @@ where
 
     /// Moves job `index`'s outcome into `ready`, one entry per item, and places again
     /// the items it handed back (`back`).
-    fn expand(&mut self, index: u64, (c, back): (Chunk<R>, Vec<u8>)) {
+    fn expand(&mut self, index: u64, (c, back): Outcome<R>) {
         let len = self.lens.remove(&index).unwrap_or(1);
         let ran = match c {
             Ok(Done::Items(v)) => {
@@ -547,7 +551,7 @@ where
 
     /// The next job an ordered map yields, if it is done: the detour's first, else
     /// `next_yield`'s (skipping those yielded by the detour already).
-    fn next_in_order(&mut self) -> Option<(u64, (Chunk<R>, Vec<u8>))> {
+    fn next_in_order(&mut self) -> Option<(u64, Outcome<R>)> {
         if let Some(&d) = self.detour.front() {
             let c = self.reorder.remove(&d)?;
             self.detour.pop_front();

@@ -574,7 +574,9 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
         Some((id, e)) if id == cur || id == 0 => e,
         _ => died.clone(),
     };
-    died_in_batch(core, ctl, cur);
+    if matches!(e, JobError::WorkerDied { .. } | JobError::StackOverflow) {
+        died_in_batch(core, ctl, cur);
+    }
     // Claimed by the dead worker and not answered: the job that died with it (claim.rs).
     core.fail_held(w, |id| claims.state(id) == Claim::Running, &|| e.clone());
     let slot = &mut core.slots[w];
