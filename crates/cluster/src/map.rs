@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use zeroproc_sched::raw::BatchOut;
+use zeroproc_sched::raw::BatchBack;
 use zeroproc_sched::{JobError, JobFn, Message, Never};
 
 /// A job's items' outcomes: all results, or (an automatic batch in which an item
@@ -21,6 +21,10 @@ enum Done<R> {
 
 type Chunk<R> = Result<Done<R>, JobError<Never>>;
 
+/// A finished job's outcome and the envelope of the items it handed back unstarted
+/// (automatic batches; empty otherwise).
+type Outcome<R> = (Chunk<R>, Vec<u8>);
+
 /// How a map's sink decodes a job's result.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -28,7 +32,7 @@ enum Mode {
     One,
     /// `chunk_size(n)`: `Vec<R>`.
     Chunk,
-    /// Automatic batches (as `Pool::map`): `raw::BatchOut<R>`, timed.
+    /// Automatic batches (as `Pool::map`): `raw::BatchBack<R>`, timed, handing back.
     Batch,
 }
 
@@ -40,9 +44,9 @@ type Encoded = (usize, Result<Record, JobError<Never>>);
 const SLOW_INPUT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The outcomes of one map's jobs, by job index.
-/// (job index, outcome, the items' running time in ns and the result's bytes: automatic
-/// batches only).
-type Finished<R> = (u64, Chunk<R>, u64, u64);
+/// (job index, outcome, the items' running time in ns, the result's bytes and the
+/// envelope of the items handed back unstarted: automatic batches only).
+type Finished<R> = (u64, Chunk<R>, u64, u64, Vec<u8>);
 
 struct MapSink<R> {
     done: Mutex<Vec<Finished<R>>>,
@@ -59,12 +63,12 @@ impl<R> MapSink<R> {
 
 impl<R: Message + Send + 'static> Dest for MapSink<R> {
     fn complete(&self, index: u64, outcome: Result<&[u8], JobError<Never>>) -> bool {
-        let (mut ns, mut bytes) = (0, 0);
+        let (mut ns, mut bytes, mut back) = (0, 0, Vec::new());
         let v = match (outcome, self.mode) {
             (Ok(env), Mode::Chunk) => decode::<Vec<R>>(env).map(Done::Items),
             (Ok(env), Mode::One) => decode::<R>(env).map(|r| Done::Items(vec![r])),
-            (Ok(env), Mode::Batch) => decode::<BatchOut<R>>(env).map(|(t, _, items)| {
-                (ns, bytes) = (t, env.len() as u64);
+            (Ok(env), Mode::Batch) => decode::<BatchBack<R>>(env).map(|((t, _, items), b)| {
+                (ns, bytes, back) = (t, env.len() as u64, b);
                 match items {
                     Ok(v) => Done::Items(v),
                     Err(v) => Done::Mixed(
@@ -82,7 +86,7 @@ impl<R: Message + Send + 'static> Dest for MapSink<R> {
                 Err(e)
             }
         };
-        self.done.lock().unwrap_or_else(|e| e.into_inner()).push((index, v, ns, bytes));
+        self.done.lock().unwrap_or_else(|e| e.into_inner()).push((index, v, ns, bytes, back));
         false
     }
 }
@@ -132,7 +136,12 @@ pub struct ClusterMap<'p, F, I, A, R> {
     next_yield: u64,
     in_flight: usize,
     lens: HashMap<u64, usize>,
-    reorder: BTreeMap<u64, Chunk<R>>,
+    reorder: BTreeMap<u64, Outcome<R>>,
+    /// An ordered map's jobs to yield next, before `next_yield`'s: the re-placed items of
+    /// a batch that handed them back (`place_again`); `detoured` holds them until
+    /// `next_yield` passes them.
+    detour: VecDeque<u64>,
+    detoured: std::collections::HashSet<u64>,
     ready: VecDeque<Result<R, JobError<Never>>>,
     started: bool,
     /// `timeout(d)`: the wait's budget, and its deadline once the first item is taken.
@@ -207,6 +216,8 @@ where
             in_flight: 0,
             lens: HashMap::new(),
             reorder: BTreeMap::new(),
+            detour: VecDeque::new(),
+            detoured: std::collections::HashSet::new(),
             ready: VecDeque::new(),
             started: false,
             timeout: None,
@@ -406,11 +417,7 @@ where
             if c.is_empty() {
                 return None;
             }
-            let rec = self.pool.record(zeroproc_sched::raw::batch_fn_id::<F, A, R>(conjure()), &c);
-            if let Ok(r) = &rec {
-                Self::measured_bytes(&mut self.arg_bytes, r.bytes.len() as u64, c.len());
-            }
-            (c.len(), rec)
+            return Some(self.batch_record(c));
         } else if self.chunk == 1 {
             let a = self.items.next()?;
             (1, self.pool.record(zeroproc_sched::raw::fn_id::<F, A, R>(conjure()), &a))
@@ -421,6 +428,53 @@ where
             }
             (c.len(), self.pool.record(zeroproc_sched::raw::chunk_fn_id::<F, A, R>(conjure()), &c))
         })
+    }
+
+    /// An automatic batch's job: (its items, its record).
+    fn batch_record(&mut self, c: Vec<A>) -> Encoded {
+        let id = zeroproc_sched::raw::batch_handback_fn_id::<F, A, R>(conjure());
+        let rec = self.pool.record(id, &c);
+        if let Ok(r) = &rec {
+            Self::measured_bytes(&mut self.arg_bytes, r.bytes.len() as u64, c.len());
+        }
+        (c.len(), rec)
+    }
+
+    /// Places again the `n` items a batch handed back unstarted (`back`: their envelope),
+    /// as batches sized by the measure that batch gave (`Map::place_again`'s rule); an
+    /// ordered map yields them next. Items that cannot be read back fail there, each
+    /// with the `Decode` error.
+    #[cold]
+    fn place_again(&mut self, back: &[u8], n: usize) {
+        let items = match zeroproc_sched::raw::decode_handed_back::<A>(back) {
+            Ok(v) if v.len() == n => v,
+            Ok(v) => return self.lost_back(format!("{} of {n} items handed back", v.len()), n),
+            Err(message) => return self.lost_back(message, n),
+        };
+        let len = self.batch_len();
+        let first = self.next_index;
+        let mut items = items.into_iter().peekable();
+        let mut jobs = Vec::new();
+        while items.peek().is_some() {
+            let c: Vec<A> = items.by_ref().take(len).collect();
+            jobs.push(self.batch_record(c));
+        }
+        self.send(jobs, true);
+        if self.ordered {
+            // Before the rest of the detour: a detour's batch may hand items back too.
+            (first..self.next_index).rev().for_each(|i| {
+                self.detour.push_front(i);
+                self.detoured.insert(i);
+            });
+        }
+    }
+
+    /// The `n` items a batch handed back cannot be read back: each yields a `Decode`
+    /// error (after that batch's results).
+    #[cold]
+    fn lost_back(&mut self, message: String, n: usize) {
+        let message = format!("a batch's items handed back: {message}");
+        self.ready.extend((0..n).map(|_| Err(JobError::Decode { message: message.clone() })));
     }
 
     /// Places `jobs` under one lock and, if `flush`, sends the nodes' staged batches
@@ -470,13 +524,45 @@ where
         shared.unlock(st);
     }
 
-    fn expand(&mut self, index: u64, c: Chunk<R>) {
+    /// Moves job `index`'s outcome into `ready`, one entry per item, and places again
+    /// the items it handed back (`back`).
+    fn expand(&mut self, index: u64, (c, back): Outcome<R>) {
         let len = self.lens.remove(&index).unwrap_or(1);
-        match c {
-            Ok(Done::Items(v)) => self.ready.extend(v.into_iter().map(Ok)),
-            Ok(Done::Mixed(v)) => self.ready.extend(v),
-            Err(e) => self.ready.extend((0..len).map(|_| Err(e.clone()))),
+        let ran = match c {
+            Ok(Done::Items(v)) => {
+                let ran = v.len();
+                self.ready.extend(v.into_iter().map(Ok));
+                ran
+            }
+            Ok(Done::Mixed(v)) => {
+                let ran = v.len();
+                self.ready.extend(v);
+                ran
+            }
+            Err(e) => {
+                self.ready.extend((0..len).map(|_| Err(e.clone())));
+                len
+            }
+        };
+        if ran < len {
+            self.place_again(&back, len - ran);
         }
+    }
+
+    /// The next job an ordered map yields, if it is done: the detour's first, else
+    /// `next_yield`'s (skipping those yielded by the detour already).
+    fn next_in_order(&mut self) -> Option<(u64, Outcome<R>)> {
+        if let Some(&d) = self.detour.front() {
+            let c = self.reorder.remove(&d)?;
+            self.detour.pop_front();
+            return Some((d, c));
+        }
+        while self.detoured.remove(&self.next_yield) {
+            self.next_yield += 1;
+        }
+        let c = self.reorder.remove(&self.next_yield)?;
+        self.next_yield += 1;
+        Some((self.next_yield - 1, c))
     }
 }
 
@@ -543,22 +629,28 @@ where
                 return Some(r);
             }
             self.refill();
-            for (index, c, ns, bytes) in self.sink.take() {
+            for (index, c, ns, bytes, back) in self.sink.take() {
                 self.in_flight -= 1;
                 if ns > 0 {
                     let n = self.lens.get(&index).copied().unwrap_or(1);
-                    self.measured(ns, n);
+                    // Timed over the items it ran (a handed-back batch measures them slow).
+                    let ran = match &c {
+                        Ok(Done::Items(v)) => v.len(),
+                        Ok(Done::Mixed(v)) => v.len(),
+                        Err(_) => n,
+                    };
+                    if ran > 0 {
+                        self.measured(ns, ran);
+                    }
                     Self::measured_bytes(&mut self.res_bytes, bytes, n);
                 }
                 if self.ordered {
-                    self.reorder.insert(index, c);
+                    self.reorder.insert(index, (c, back));
                 } else {
-                    self.expand(index, c);
+                    self.expand(index, (c, back));
                 }
             }
-            while let Some(c) = self.reorder.remove(&self.next_yield) {
-                let i = self.next_yield;
-                self.next_yield += 1;
+            while let Some((i, c)) = self.next_in_order() {
                 self.expand(i, c);
             }
             if !self.ready.is_empty() {

@@ -78,7 +78,7 @@ fn main() {
     // (rank 0's own pool runs everything), as without a launcher.
     let launched = zeroproc_cluster::under_launcher() && !agents().is_empty();
     let t0 = Instant::now();
-    let checks: [Check; 48] = [
+    let checks: [Check; 49] = [
         ("a_build_names_the_nodes_that_do_not_answer", a_build_names_the_nodes_that_do_not_answer),
         (
             "cancel_and_terminate_return_while_a_node_is_silent",
@@ -115,6 +115,7 @@ fn main() {
             "tiny_items_are_batched_each_keeping_its_panic",
             tiny_items_are_batched_each_keeping_its_panic,
         ),
+        ("a_slow_burst_is_handed_back_and_spread", a_slow_burst_is_handed_back_and_spread),
         ("batches_of_items_that_fit_a_record_fit_one", batches_of_items_that_fit_a_record_fit_one),
         (
             "a_killed_worker_on_a_node_fails_only_its_job",
@@ -276,6 +277,34 @@ fn tiny_items_are_batched_each_keeping_its_panic(_: bool) {
     let s: u64 = pool.map(square, 0..2000u64).chunk_size(1).map(Result::unwrap).sum();
     assert_eq!(s, (0..2000u64).map(square).sum::<u64>());
     assert_eq!(jobs(&pool) - before, 2000);
+}
+
+/// Items 20,000 and on sleep 10 ms: where each ran (pid).
+fn tiny_then_slow(x: u64) -> (u64, u32) {
+    if x >= 20_000 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (x, std::process::id())
+}
+
+/// As `Pool::map`'s (`map_batches.rs`, `slow_burst_spreads_over_both_workers`): a burst of
+/// slow items after tiny ones lands in batches sized for the tiny ones; a batch its
+/// node's supervisor finds running at two ticks hands its unstarted items back and the map
+/// places them again, one a job, in order. Before: a batch ran the whole burst on one
+/// worker while the others idled.
+fn a_slow_burst_is_handed_back_and_spread(_: bool) {
+    let pool = pool();
+    for round in 0..5 {
+        let out: Vec<(u64, u32)> =
+            pool.map(tiny_then_slow, 0..20_048u64).map(Result::unwrap).collect();
+        assert!(out.iter().enumerate().all(|(i, &(x, _))| x == i as u64), "in order");
+        let mut by_pid = std::collections::HashMap::<u32, u64>::new();
+        for &(_, pid) in &out[20_000..] {
+            *by_pid.entry(pid).or_default() += 1;
+        }
+        let most = by_pid.values().copied().max().unwrap_or(0);
+        assert!(most <= 32, "round {round}: the 48 slow items by worker {by_pid:?}");
+    }
 }
 
 /// 20 KiB of result per item.

@@ -244,6 +244,25 @@ pub struct WorkerControl {
     /// The job this worker's stack overflowed in (0: none), stored by its fault handler
     /// just before the runtime aborts it (`worker/overflow.rs`); reset at start.
     pub overflowed: AtomicU64,
+    /// The supervisor asks the job with this id to hand back what it has not started
+    /// (0: none): stored once a job has been `current` at two supervisor ticks in a row,
+    /// read by an automatic batch of `Pool::map` before each of its items
+    /// (`job::call_batch_handback`), ignored by every other job. A hint that orders
+    /// nothing (every access `Relaxed`): the batch alone decides which items it ran, and a
+    /// request seen late or for a finished job (ids are never reused) changes nothing
+    /// else. Written by the supervisor only.
+    pub hand_back: AtomicU64,
+    /// The automatic batch (job id) whose progress `batch_done` counts, and the items of
+    /// it that have run (`job::call_batch_handback`: `batch_done` stored 0 then
+    /// `batch_of` at its start, `batch_done` after each item). Read only by the
+    /// supervisor after the worker died (`on_death`): the items after the one it died
+    /// in never started, and the map places them again. No ordering needed (Relaxed
+    /// everywhere): the reader runs once the writer is dead and reaped, all its stores
+    /// done, and a worker that dies between the two start stores leaves `batch_of`
+    /// naming an older job, so nothing is re-placed.
+    pub batch_of: AtomicU64,
+    /// See `batch_of`.
+    pub batch_done: AtomicU64,
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,
 }

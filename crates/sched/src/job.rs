@@ -216,13 +216,67 @@ pub(crate) type BatchOut<R> = (u64, u64, Result<Vec<R>, Vec<Result<R, String>>>)
 /// [`BatchOut`]'s argument bytes of a batch whose arguments did not fit a ring record.
 pub(crate) const SPILLED: u64 = u64::MAX;
 
+/// What a [`call_batch_handback`] job returns: the batch's [`BatchOut`] for the items it
+/// ran (a prefix of the batch), then the items it did not start, handed back at the
+/// supervisor's request (`WorkerControl::hand_back`): an envelope of their `Vec<A>`
+/// ([`encode_owned`]; empty when it ran them all). Encoded apart so that the map's sink,
+/// which decodes results on whichever thread drains the completions, holds no `A` (not
+/// `Send`).
+pub(crate) type BatchBack<R> = (BatchOut<R>, Vec<u8>);
+
 /// Calls `F` on each item of one of `map`'s automatic batches (`pool/map.rs`, "Automatic
 /// batches"): as [`call_chunk`], but each item runs under its own `catch_unwind`, so a
 /// panic fails only its item, as with one job per item, and the batch's running time is
 /// returned for the map's choice of the next batch's size. A spilled batch is
 /// deserialized whole first, as in `call_chunk` (a worker killed mid-batch must not hold
-/// its heap block).
+/// its heap block). Runs every item (zeroproc-cluster's batches: no time budget).
 pub(crate) fn call_batch<F, A, R>(ctx: &mut JobCtx<'_>)
+where
+    F: Fn(A) -> R + Copy + 'static,
+    A: Message,
+    R: Message,
+{
+    match run_batch::<F, A, R>(ctx, false) {
+        Some(Ok((out, _))) => finish(ctx, Ok(out)),
+        Some(Err(p)) => finish::<BatchOut<R>>(ctx, Err(p)),
+        None => {}
+    }
+}
+
+/// [`call_batch`] that hands back (`Pool::map`'s batches): once the supervisor asks for it
+/// (the batch has run a tick, 5 ms: `WorkerControl::hand_back`, looked at before each
+/// item, one load), the items not started are handed back, deserialized and encoded
+/// again, in the result ([`BatchBack`]); the map places them again. An item that started
+/// is never handed back: it runs once.
+pub(crate) fn call_batch_handback<F, A, R>(ctx: &mut JobCtx<'_>)
+where
+    F: Fn(A) -> R + Copy + 'static,
+    A: Message,
+    R: Message,
+{
+    let (out, rest) = match run_batch::<F, A, R>(ctx, true) {
+        Some(Ok(back)) => back,
+        Some(Err(p)) => return finish::<BatchBack<R>>(ctx, Err(p)),
+        None => return,
+    };
+    if rest.is_empty() {
+        return finish::<BatchBack<R>>(ctx, Ok((out, Vec::new())));
+    }
+    // The items' `Serialize` is user code: caught like the job's own panics.
+    match catch_unwind(AssertUnwindSafe(|| encode_owned(&rest))) {
+        Ok(Ok(bytes)) => finish::<BatchBack<R>>(ctx, Ok((out, bytes.into_vec()))),
+        Ok(Err(e)) => ctx.complete_msg(status::BAD_RESULT, &e),
+        Err(p) => finish::<BatchBack<R>>(ctx, Err(p)),
+    }
+}
+
+/// Runs a batch's items until the end or, if it may `hand_back`, until the supervisor
+/// asks for the rest: the outcome and the items not started, or the panic of a user
+/// `Deserialize`; `None` when the job was completed already (its arguments failed).
+fn run_batch<F, A, R>(
+    ctx: &mut JobCtx<'_>,
+    hand_back: bool,
+) -> Option<std::thread::Result<(BatchOut<R>, Vec<A>)>>
 where
     F: Fn(A) -> R + Copy + 'static,
     A: Message,
@@ -230,29 +284,57 @@ where
 {
     let input = ctx.input;
     let t0 = std::time::Instant::now();
+    let (asked, progress) = (ctx.hand_back_asked(), ctx.batch_progress());
+    if hand_back {
+        progress(0);
+    }
+    // After item `i` of `n` (its progress published): items are left and the supervisor
+    // asks for them.
+    let past = |i: usize, n: usize| {
+        hand_back && {
+            progress(i + 1);
+            i + 1 < n && asked()
+        }
+    };
     let mut out = Batch::<R>::default();
     if envelope::is_spilled(input) {
-        let Some(items) = read_args::<Vec<A>>(ctx) else { return };
-        items.into_iter().for_each(|a| out.run(conjure::<F>(), a));
-        return finish(ctx, Ok(out.end(t0, SPILLED)));
+        let items = read_args::<Vec<A>>(ctx)?;
+        let n = items.len();
+        let mut items = items.into_iter();
+        for (i, a) in items.by_ref().enumerate() {
+            out.run(conjure::<F>(), a);
+            if past(i, n) {
+                break;
+            }
+        }
+        return Some(Ok((out.end(t0, SPILLED), items.collect())));
     }
     // A user `Deserialize` may panic: caught like the job's own panics (the whole batch
     // fails then, as a chunk does).
     let run = || {
         crate::spill::with_archived::<Vec<A>, _>(input, None, |items| {
             out.reserve(items.len());
-            for a in items.iter() {
-                let a = rkyv::deserialize::<A, rkyv::rancor::Error>(a)
-                    .map_err(|e| format!("deserialize: {e}"))?;
-                out.run(conjure::<F>(), a);
+            let de = |a| {
+                rkyv::deserialize::<A, rkyv::rancor::Error>(a)
+                    .map_err(|e| format!("deserialize: {e}"))
+            };
+            for (i, a) in items.iter().enumerate() {
+                out.run(conjure::<F>(), de(a)?);
+                if past(i, items.len()) {
+                    let rest = items[i + 1..].iter().map(de).collect::<Result<Vec<A>, _>>();
+                    return rest;
+                }
             }
-            Ok::<_, String>(())
+            Ok::<_, String>(Vec::new())
         })
     };
     match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok(Ok(()))) => finish(ctx, Ok(out.end(t0, input.len() as u64))),
-        Ok(Ok(Err(e)) | Err(e)) => ctx.complete_msg(status::BAD_ARGS, &e),
-        Err(p) => finish::<BatchOut<R>>(ctx, Err(p)),
+        Ok(Ok(Ok(rest))) => Some(Ok((out.end(t0, input.len() as u64), rest))),
+        Ok(Ok(Err(e)) | Err(e)) => {
+            ctx.complete_msg(status::BAD_ARGS, &e);
+            None
+        }
+        Err(p) => Some(Err(p)),
     }
 }
 

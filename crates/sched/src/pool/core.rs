@@ -56,6 +56,10 @@ pub(crate) trait Complete: Send + Sync {
     /// Told which worker and job id it was given to (under the pool lock, before the
     /// job can complete).
     fn assign(&self, _worker: usize, _id: u64) {}
+    /// Job `seq`'s worker died after running `done` of its items (an automatic batch of
+    /// `map`: `WorkerControl::batch_of`); told just before the job fails (under the pool
+    /// lock). The default ignores it.
+    fn died_after(&self, _locked: &mut Locked<'_>, _seq: u64, _done: u64) {}
 }
 
 /// A job in flight: placed in a worker's submission ring, not yet resolved.
@@ -175,6 +179,8 @@ pub(crate) struct Slot {
     /// time (`supervisor::Paused`) when it first saw it: pauses after that are not the
     /// job's running time.
     pub limit_seen: (u64, u64),
+    /// The job seen running on this slot at the supervisor's last tick (`nudge_long_job`).
+    pub long_seen: u64,
     /// The core the worker is pinned to, if any.
     pub core: Option<usize>,
     pub child: Option<Child>,
@@ -228,6 +234,7 @@ impl Slot {
             running: (0, Instant::now()),
             pace: super::pace::Pace::new(Instant::now()),
             limit_seen: (0, 0),
+            long_seen: 0,
             core,
             child: None,
             pid: 0,

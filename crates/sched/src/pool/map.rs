@@ -77,9 +77,10 @@ enum Chunk<R> {
     One(R),
     /// A chunk's results in item order.
     Many(Vec<R>),
-    /// An automatic batch's outcome (`job::call_batch`) and its result's record bytes
-    /// (`job::SPILLED` when it went through the spill heap).
-    Batch(job::BatchOut<R>, u64),
+    /// An automatic batch's outcome and the items it handed back unstarted
+    /// (`job::call_batch_handback`), and its result's record bytes (`job::SPILLED` when it
+    /// went through the spill heap).
+    Batch(job::BatchBack<R>, u64),
 }
 
 /// How a sink decodes a successful job's result.
@@ -118,6 +119,9 @@ struct SinkInner<R> {
     /// ascending order; a `chunk_size` or `window` set between `next` calls adds one
     /// ([`Map::kind_set`]).
     decodes: Vec<(u64, Decode)>,
+    /// Automatic batches whose worker died, and the items each had run
+    /// (`Complete::died_after`), until the map takes their failure (`Map::died_in`).
+    died_after: Vec<(u64, u64)>,
 }
 
 impl<R> SinkInner<R> {
@@ -180,9 +184,12 @@ impl<R: Message + Send + 'static> Sink<R> {
     fn take_ready(&self, locked: &mut Locked<'_>, out: &mut VecDeque<(u64, ChunkOutcome<R>)>) {
         let g = self.inner.get(locked);
         if self.ordered {
-            while let Some(Slot::Ready(..)) = g.slots.front() {
-                let Some(Slot::Ready(v)) = g.slots.pop_front() else { unreachable!() };
-                out.push_back((g.base, v));
+            // A `Taken` chunk is a handed-back batch's re-placed part, taken out of turn
+            // (`take_seq`).
+            while let Some(Slot::Ready(..) | Slot::Taken) = g.slots.front() {
+                if let Some(Slot::Ready(v)) = g.slots.pop_front() {
+                    out.push_back((g.base, v));
+                }
                 g.base += 1;
             }
             return;
@@ -197,6 +204,23 @@ impl<R: Message + Send + 'static> Sink<R> {
         while matches!(g.slots.front(), Some(Slot::Taken)) {
             g.slots.pop_front();
             g.base += 1;
+        }
+    }
+}
+
+impl<R> Sink<R> {
+    /// Takes chunk `seq` out of turn if it is done (an ordered map's re-placed items of a
+    /// handed-back batch, `Map::detour`): its slot is left `Taken`.
+    #[cold]
+    fn take_seq(&self, locked: &mut Locked<'_>, seq: u64) -> Option<ChunkOutcome<R>> {
+        let g = self.inner.get(locked);
+        let slot = g.slots.get_mut(usize::try_from(seq.checked_sub(g.base)?).ok()?)?;
+        match std::mem::replace(slot, Slot::Taken) {
+            Slot::Ready(v) => Some(v),
+            other => {
+                *slot = other;
+                None
+            }
         }
     }
 }
@@ -219,7 +243,7 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
                         true => job::SPILLED,
                         false => bytes.len() as u64,
                     };
-                    decode_owned::<job::BatchOut<R>>(bytes, heap).map(|b| Chunk::Batch(b, size))
+                    decode_owned::<job::BatchBack<R>>(bytes, heap).map(|b| Chunk::Batch(b, size))
                 }
             },
             status::PANICKED => {
@@ -249,6 +273,10 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
         }
         self.store(locked, seq, Err(e));
         false
+    }
+
+    fn died_after(&self, locked: &mut Locked<'_>, seq: u64, done: u64) {
+        self.inner.get(locked).died_after.push((seq, done));
     }
 
     fn give_back(self: Arc<Self>, locked: &mut Locked<'_>) {
@@ -365,8 +393,11 @@ pub struct Map<'p, F, I, A, R> {
     /// Bytes an automatic batch's records stay under: half of a ring record, so that
     /// items that each fit one travel batched in one too (0 until the sink is made).
     batch_bytes: u64,
-    /// Items in each automatic batch in flight, by sequence number.
-    sizes: std::collections::HashMap<u64, usize>,
+    /// The items of each automatic batch in flight, by sequence number, kept after
+    /// placing (where they were dropped before: the same cost, later): the batch's size,
+    /// and the items a worker's death in it never started, placed again
+    /// ([`died_in`](Self::died_in)).
+    kept: std::collections::HashMap<u64, Vec<A>>,
     /// The rest of a finished automatic batch in which an item panicked.
     mixed: std::vec::IntoIter<Result<R, String>>,
     window: usize,
@@ -384,8 +415,11 @@ pub struct Map<'p, F, I, A, R> {
     /// The time limit struck.
     struck: bool,
     sink: Option<Arc<Sink<R>>>,
-    /// Chunks taken from the sink, not yet yielded (in yield order).
+    /// Chunks taken from the sink, not yet yielded (in yield order, after `detour`).
     ready: VecDeque<(u64, ChunkOutcome<R>)>,
+    /// An ordered map's chunks to yield next, before `ready`'s: the re-placed items of
+    /// a batch that handed them back (sequence numbers after every chunk placed before).
+    detour: VecDeque<u64>,
     /// Chunks submitted and not yet taken.
     in_flight: usize,
     /// `top_up` calls, to space out its looks for idle workers.
@@ -423,7 +457,7 @@ where
             item_ns: None,
             item_bytes: 0,
             batch_bytes: 0,
-            sizes: std::collections::HashMap::new(),
+            kept: std::collections::HashMap::new(),
             mixed: Vec::new().into_iter(),
             window: pool.window.unwrap_or(2 * pool.workers()),
             max_window: if pool.window.is_some() {
@@ -439,6 +473,7 @@ where
             struck: false,
             sink: None,
             ready: VecDeque::new(),
+            detour: VecDeque::new(),
             in_flight: 0,
             looks: 0,
             waited: Duration::ZERO,
@@ -497,7 +532,7 @@ where
     /// ```
     pub fn chunk_size(mut self, n: usize) -> Self {
         if self.sink.is_some() && !self.auto && self.chunk != n.max(1) {
-            // Placed chunks keep their size (automatic batches are in `sizes`).
+            // Placed chunks keep their size (automatic batches are in `kept`).
             self.eras.push((self.next_seq, self.chunk));
         }
         self.chunk = n.max(1);
@@ -626,8 +661,12 @@ where
     /// review33, `.window(8)` or `.chunk_size(1)` between two `next` calls decoded the
     /// later results as the first kind: 99,992 of 100,000 items `Decode` errors.)
     fn kind_set(&mut self) {
+        self.decode_from(self.decode());
+    }
+
+    /// The chunks placed from now on decode as `d`.
+    fn decode_from(&mut self, d: Decode) {
         let Some(sink) = self.sink.as_ref() else { return };
-        let d = self.decode();
         let mut core = self.pool.shared.lock();
         let mut locked = core.key.token();
         let g = sink.inner.get(&mut locked);
@@ -659,6 +698,7 @@ where
                         spares: Vec::new(),
                         closed: false,
                         decodes: vec![(0, decode)],
+                        died_after: Vec::new(),
                     },
                 ),
                 stored: AtomicU64::new(0),
@@ -739,7 +779,7 @@ where
         // One reference count per refill (each placed job takes one more).
         let sink = &self.sink.clone().expect("made by `next_item`");
         let fn_id = if self.auto {
-            crate::fnid::id_of(job::call_batch::<F, A, R>)
+            crate::fnid::id_of(job::call_batch_handback::<F, A, R>)
         } else if self.chunk == 1 {
             crate::fnid::id_of(job::call::<F, A, R>)
         } else {
@@ -766,20 +806,23 @@ where
                 let items: Vec<A> = self.items.by_ref().take(sure).collect();
                 self.exhausted = items.len() < sure; // a wrong `size_hint`
                 placed += items.len();
-                self.place_all(sink, fn_id, items);
+                self.place_all(sink, fn_id, items, Self::forget);
             } else if sure > 0 {
                 // Read before any is placed: the `k`th chunk gets sequence `next_seq + k`.
                 let chunks: Vec<Vec<A>> =
                     (0..sure as u64).map_while(|k| self.read_chunk(k, self.chunk)).collect();
                 placed += chunks.len();
-                self.place_all(sink, fn_id, chunks);
+                self.place_all(sink, fn_id, chunks, Self::keep_auto);
             }
             let mut staged = false;
             for k in sure..n {
                 let job = if self.exhausted {
                     None
                 } else if self.single() {
-                    self.items.next().map(|item| self.place_one(sink, fn_id, item, k + 1 == n))
+                    let last = k + 1 == n;
+                    self.items
+                        .next()
+                        .map(|item| self.place_one(sink, fn_id, item, last, Self::forget))
                 } else {
                     // An automatic batch takes only items the input promises: read ahead to
                     // fill it, a stream whose next item waits for a job's effect (a crawler
@@ -789,8 +832,9 @@ where
                         true => self.items.size_hint().0.clamp(1, self.chunk),
                         false => self.chunk,
                     };
-                    self.read_chunk(0, len)
-                        .map(|chunk| self.place_one(sink, fn_id, chunk, k + 1 == n))
+                    self.read_chunk(0, len).map(|chunk| {
+                        self.place_one(sink, fn_id, chunk, k + 1 == n, Self::keep_auto)
+                    })
                 };
                 if job.is_none() {
                     self.exhausted = true;
@@ -834,9 +878,6 @@ where
     /// yet (its sequence number is `next_seq + ahead`, kept for a short chunk).
     fn read_chunk(&mut self, ahead: u64, len: usize) -> Option<Vec<A>> {
         let v: Vec<A> = self.items.by_ref().take(len).collect();
-        if self.auto && !v.is_empty() {
-            self.sizes.insert(self.next_seq + ahead, v.len());
-        }
         if v.len() < len {
             self.exhausted = true;
             if v.is_empty() {
@@ -863,9 +904,18 @@ where
     /// Places `job` under a batch of its own, leaving it staged unless `publish` (see
     /// [`Batch::keep_staged`]).
     #[inline]
-    fn place_one<T: Message>(&mut self, sink: &Arc<Sink<R>>, fn_id: u32, job: T, publish: bool) {
+    fn place_one<T: Message>(
+        &mut self,
+        sink: &Arc<Sink<R>>,
+        fn_id: u32,
+        job: T,
+        publish: bool,
+        keep: fn(&mut Self, u64, T),
+    ) {
         let mut batch = self.pool.shared.batch().ok();
+        let seq = self.next_seq;
         self.place_in(&mut batch, sink, fn_id, &job);
+        keep(self, seq, job);
         if let Some(b) = batch {
             if !publish {
                 b.keep_staged();
@@ -873,12 +923,38 @@ where
         }
     }
 
-    /// Places `jobs` under one batch, published at its end.
-    fn place_all<T: Message>(&mut self, sink: &Arc<Sink<R>>, fn_id: u32, jobs: Vec<T>) {
+    /// Places `jobs` under one batch, published at its end; `keep` is given each placed
+    /// job and its sequence number.
+    fn place_all<T: Message>(
+        &mut self,
+        sink: &Arc<Sink<R>>,
+        fn_id: u32,
+        jobs: Vec<T>,
+        keep: fn(&mut Self, u64, T),
+    ) {
         let mut batch = self.pool.shared.batch().ok();
         for job in jobs {
+            let seq = self.next_seq;
             self.place_in(&mut batch, sink, fn_id, &job);
+            keep(self, seq, job);
         }
+    }
+
+    /// A placed job's argument, not kept.
+    #[inline]
+    fn forget<T>(&mut self, _seq: u64, _job: T) {}
+
+    /// A placed chunk's items, kept if it is an automatic batch.
+    #[inline]
+    fn keep_auto(&mut self, seq: u64, chunk: Vec<A>) {
+        if self.auto {
+            self.kept.insert(seq, chunk);
+        }
+    }
+
+    /// A placed automatic batch's items, kept.
+    fn keep_batch(&mut self, seq: u64, chunk: Vec<A>) {
+        self.kept.insert(seq, chunk);
     }
 
     /// Places `job` through `batch`, taking the next sequence number. A job that cannot
@@ -951,9 +1027,40 @@ where
     // measured faster: a batch runs about 16 µs of items, at most 64 items
     // (`job::call_batch`, which times its items and catches each item's panic apart).
     // What a batch changes for its items: a panic still fails only its own item; a
-    // worker's *death* (abort, segfault, SIGKILL) fails the other items of its batch too;
+    // worker's *death* (abort, segfault, SIGKILL) fails the items of its batch that ran
+    // before the one it died in (their results died with it); those after it never
+    // started and are placed again (`died_in`: the worker publishes the items it has run,
+    // `WorkerControl::batch_of`/`batch_done`, one store per item, which the supervisor
+    // reads once it has reaped it and hands the sink, `Complete::died_after`, before the
+    // batch fails; the map kept the batch's items, `kept`, instead of dropping them at
+    // placement);
     // a batch is one job for balancing, cancelling and `stats()`. (Measured gain:
     // docs/performance.md, "Automatic batches".)
+    //
+    // Handback (`job::call_batch_handback`): items measured tiny may stop being tiny (a
+    // burst of 1–50 ms items after many tiny ones lands in batches of 64 sized for the
+    // tiny ones: one worker ran them all while the other idled). The supervisor asks a job
+    // it finds running at two ticks in a row (it has run 5 ms or more, hundreds of times
+    // a batch's intended 16 µs) to hand back (`WorkerControl::hand_back`, a word in the
+    // worker's control block); a batch looks at that word before each item (one load:
+    // reading a clock every 8 items instead cost 22 % of a tiny-item map's rate, every 16
+    // items 10 %, and ran up to 16 slow items before looking), stops, and hands the items
+    // it has not started back in its result. The map places them again as new batches
+    // sized by the measure that batch gives (its time over the items it ran: slow items
+    // go one a job), and an ordered map yields them right after that batch's results
+    // (`detour`), before the chunks placed after it. An item that started is never handed
+    // back (at most once: the batch alone decides, the word is only a request). How they
+    // come back: the worker deserializes them from the batch's record and encodes them
+    // again into its result (`job::BatchBack`, an envelope of bytes decoded on the map's
+    // thread: the sink decodes results on whichever thread drains completions, and items
+    // need not be `Send`). Decided first, when the map dropped a batch's items once
+    // placed; the cluster's map, which shares the worker side, still keeps no copy (its
+    // records are encoded for a node, not a ring). This map now keeps its batches' items
+    // (`kept`, for deaths) and could take the unstarted ones from there; it reads them
+    // from the result like the cluster's: one path, and a handback is rare. What it does not do: a single slow item still holds the
+    // batch-mates that ran before it, and those after it come back once it ends (the
+    // worker is inside the item; only the controller could take the unstarted ones
+    // meanwhile, which needs a claim protocol on a shared word: not built).
 
     /// A job of the map lost its worker (`Sink::fail` saw it, at the drain that reaped
     /// the worker): the rest of the map runs one job per item, so that a function that
@@ -998,12 +1105,81 @@ where
         });
     }
 
-    /// Items in chunk `seq`: its automatic batch's, its era's (placed before a new
-    /// `chunk_size`), or `chunk`, except for a shorter last chunk.
-    fn items_in(&mut self, seq: u64) -> usize {
-        if let Some(n) = self.sizes.remove(&seq) {
+    /// Places again the items a batch handed back unstarted, as automatic batches sized
+    /// by the measure its run just gave (one item each, when they ran slow); an ordered
+    /// map yields them next (`detour`), before the chunks placed after that batch.
+    #[cold]
+    fn place_again(&mut self, back: &[u8], n: usize) {
+        match super::raw::decode_handed_back::<A>(back) {
+            Ok(v) if v.len() == n => self.place_items(v),
+            Ok(v) => self.lost_back(format!("{} of {n} items handed back", v.len()), n),
+            Err(message) => self.lost_back(message, n),
+        }
+    }
+
+    /// Places `items` (of a batch that handed them back, or died before them) again, as
+    /// automatic batches sized by the latest measure; an ordered map yields them next.
+    fn place_items(&mut self, back: Vec<A>) {
+        let sink = self.sink.clone().expect("made by `next_item`");
+        let kind = self.decode();
+        if kind != Decode::Batch {
+            self.decode_from(Decode::Batch); // a `chunk_size` was set since
+        }
+        let len = self.batch_len();
+        let mut items = back.into_iter().peekable();
+        let mut chunks = Vec::new();
+        while items.peek().is_some() {
+            chunks.push(items.by_ref().take(len).collect::<Vec<A>>());
+        }
+        let first = self.next_seq;
+        let fn_id = crate::fnid::id_of(job::call_batch_handback::<F, A, R>);
+        self.place_all(&sink, fn_id, chunks, Self::keep_batch);
+        if self.ordered {
+            // Before the rest of the detour: a detour's chunk may hand items back too.
+            (first..self.next_seq).rev().for_each(|seq| self.detour.push_front(seq));
+        }
+        if kind != Decode::Batch {
+            self.decode_from(kind);
+        }
+    }
+
+    /// Automatic batch `seq` (its `kept` items, `n` of them) lost its worker: the items
+    /// after the one it died in never started (the worker's progress, told to the sink
+    /// by the supervisor: `Sink::died_after`) and are placed again; returns the items that
+    /// fail (those that ran, and the one it died in: their results died with it).
+    #[cold]
+    fn died_in(&mut self, seq: u64, kept: Option<Vec<A>>, n: usize) -> usize {
+        let (Some(mut items), Some(sink)) = (kept, self.sink.as_ref()) else { return n };
+        let done = {
+            let mut core = self.pool.shared.lock();
+            let mut locked = core.key.token();
+            let g = sink.inner.get(&mut locked);
+            let i = g.died_after.iter().position(|&(s, _)| s == seq);
+            i.map(|i| g.died_after.swap_remove(i).1)
+        };
+        let Some(failed) = done.map(|d| usize::try_from(d).unwrap_or(n).saturating_add(1)) else {
+            return n;
+        };
+        if failed >= n {
             return n;
         }
+        let rest = items.split_off(failed);
+        self.place_items(rest);
+        failed
+    }
+
+    /// The `n` items a batch handed back cannot be read back: each yields a `Decode`
+    /// error, at their place (after the batch's results).
+    #[cold]
+    fn lost_back(&mut self, message: String, n: usize) {
+        let e = JobError::Decode { message: format!("a batch's items handed back: {message}") };
+        self.errors += n;
+        self.error = Some(e);
+    }
+
+    /// Items in chunk `seq`: its automatic batch's, its era's (placed before a new
+    /// `chunk_size`), or `chunk`, except for a shorter last chunk.
+    fn items_in(&self, seq: u64) -> usize {
         match self.tail {
             Some((s, n)) if s == seq => n,
             _ => self.eras.iter().find(|&&(end, _)| seq < end).map_or(self.chunk, |&(_, n)| n),
@@ -1011,11 +1187,10 @@ where
     }
 
     /// Takes the next finished chunk (the oldest one when ordered), waiting for it.
-    fn take(&mut self) -> Option<(usize, ChunkOutcome<R>)> {
+    fn take(&mut self) -> Option<(u64, ChunkOutcome<R>)> {
         loop {
-            if let Some((seq, r)) = self.ready.pop_front() {
-                self.in_flight -= 1;
-                return Some((self.items_in(seq), r));
+            if let Some(got) = self.take_now() {
+                return Some(got);
             }
             // Borrowed, not cloned: a reference count per result was 2 atomic
             // read-modify-writes per job (`perf`, 2026-12-06).
@@ -1023,8 +1198,8 @@ where
             // Acquire: pairs with the Release increment in `Sink::store`.
             let seen = sink.stored.load(Ordering::Acquire);
             take_ready(self.pool, sink, &mut self.ready);
-            if !self.ready.is_empty() {
-                continue;
+            if let Some(got) = self.take_now() {
+                return Some(got);
             }
             // The oldest chunk is not done (ordered): keep idle workers fed past it.
             if self.feed_past_head() {
@@ -1040,6 +1215,33 @@ where
                 return None;
             }
         }
+    }
+
+    /// The next chunk to yield, if it is done and taken from the sink already (a detour's,
+    /// looked for in the sink too): its items and outcome.
+    #[inline]
+    fn take_now(&mut self) -> Option<(u64, ChunkOutcome<R>)> {
+        let (seq, r) = match self.detour.front() {
+            None => self.ready.pop_front()?,
+            Some(&d) => {
+                let r = self.take_detour(d)?;
+                self.detour.pop_front();
+                (d, r)
+            }
+        };
+        self.in_flight -= 1;
+        Some((seq, r))
+    }
+
+    /// Chunk `d` of the detour if it is done: from `ready` (the ordered prefix reached
+    /// it), else out of turn from the sink.
+    #[cold]
+    fn take_detour(&mut self, d: u64) -> Option<ChunkOutcome<R>> {
+        if let Some(i) = self.ready.iter().position(|&(s, _)| s == d) {
+            return self.ready.remove(i).map(|(_, r)| r);
+        }
+        let sink = self.sink.as_deref()?;
+        sink.take_seq(&mut self.pool.shared.lock().key.token(), d)
     }
 }
 
@@ -1224,7 +1426,17 @@ where
         if self.in_flight == 0 {
             return None;
         }
-        match self.take() {
+        let taken = self.take().map(|(seq, r)| {
+            let kept = self.kept.remove(&seq);
+            let n = kept.as_ref().map_or_else(|| self.items_in(seq), Vec::len);
+            (n, r, seq, kept)
+        });
+        match taken.map(|(n, r, seq, kept)| match r {
+            Err(e @ (JobError::WorkerDied { .. } | JobError::StackOverflow)) => {
+                (self.died_in(seq, kept, n), Err(e))
+            }
+            r => (n, r),
+        }) {
             // The time limit: stop what is in flight, then yield its outcomes.
             None if self.limit => {
                 self.strike();
@@ -1250,12 +1462,22 @@ where
                 self.out = v.into_iter();
                 self.next_item()
             }
-            Some((n, Ok(Chunk::Batch((ns, arg, items), res)))) => {
-                self.measured(ns, n);
+            Some((n, Ok(Chunk::Batch(((ns, arg, items), back), res)))) => {
+                let ran = match &items {
+                    Ok(v) => v.len(),
+                    Err(v) => v.len(),
+                };
+                // Timed over the items it ran (a handed-back batch measures them slow).
+                if ran > 0 {
+                    self.measured(ns, ran);
+                }
                 self.measured_bytes(arg, res, n);
                 match items {
                     Ok(v) => self.out = v.into_iter(),
                     Err(v) => self.mixed = v.into_iter(),
+                }
+                if ran < n {
+                    self.place_again(&back, n - ran);
                 }
                 self.next_item()
             }

@@ -469,11 +469,16 @@ impl Pool {
     /// up to 64 travel in one job (about 16 µs of work), so a map of tiny items runs at
     /// chunked speed instead of paying the per-job cost per item. Each item keeps its own
     /// result and its own panic (`Err(Panicked)` for that item only); what a batch shares
-    /// is a worker's *death*: an item that aborts, segfaults or exits fails the other
-    /// items of its batch with the same `WorkerDied` (a stack overflow: `StackOverflow`),
-    /// and its slowest item's time: the items batched with one that turns out slow wait
+    /// is a worker's *death*: an item that aborts, segfaults or exits fails the items of
+    /// its batch that ran before it with the same `WorkerDied` (a stack overflow:
+    /// `StackOverflow`; their results died with the worker), while the items after it,
+    /// never started, are placed again and succeed; and its slowest item's time: the items batched with one that turns out slow wait
     /// for it (up to 63, in either order; [`chunk_size(1)`](Map::chunk_size) where each
-    /// item's latency matters). Batches take only items the input
+    /// item's latency matters). A batch still running at two ticks of the pool's
+    /// supervisor (5 ms or more) hands back the items it has not started, before its next
+    /// item: they are placed again (one job each once measured slow, so a burst of slow
+    /// items after tiny ones spreads over the workers) and keep their place in the output;
+    /// an item that started is never run again. Batches take only items the input
     /// promises by its `size_hint` (a range, a `Vec`): a stream's (a channel, `filter`)
     /// run one job each, so that a read that waits for a job's effect never holds that
     /// job back. Slower items run one job each, as do all items when [`chunk_size`](Map::chunk_size) or [`window`](Map::window) is

@@ -63,6 +63,31 @@ where
     crate::fnid::id_of(job::call_batch::<F, A, R>)
 }
 
+/// The function id of an automatic batch job that hands back (what [`Pool::map`] sends):
+/// as [`batch_fn_id`]'s, but once the pool's supervisor finds it running at two ticks in a
+/// row (5 ms or more) it stops before its next item and returns, with the results of the
+/// items it ran, the items it did not start ([`BatchBack`]), for the map to place again.
+pub fn batch_handback_fn_id<F, A, R>(_f: F) -> u32
+where
+    F: JobFn<A, R>,
+    A: Message,
+    R: Message + Send + 'static,
+{
+    crate::fnid::id_of(job::call_batch_handback::<F, A, R>)
+}
+
+/// What a [`batch_handback_fn_id`] job returns: its [`BatchOut`] over the items it ran (a
+/// prefix of the batch), then the items it did not start as an envelope of their
+/// `Vec<A>` (empty when it ran them all), to decode with [`decode_handed_back`].
+pub type BatchBack<R> = crate::job::BatchBack<R>;
+
+/// The items of a [`BatchBack`]'s envelope (copied to an aligned buffer first).
+pub fn decode_handed_back<A: Message>(bytes: &[u8]) -> Result<Vec<A>, String> {
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+    aligned.extend_from_slice(bytes);
+    crate::spill::decode_owned::<Vec<A>>(&aligned, None)
+}
+
 /// What a [`batch_fn_id`] job returns: the nanoseconds its items took in all, the bytes of
 /// its arguments' record as the worker read it (`u64::MAX`: through the spill heap), then
 /// every item's result, or — when any item panicked — each item's result or panic

@@ -488,6 +488,7 @@ fn check(shared: &Shared, launch: &Launch, paused_ns: u64) -> bool {
         keep_served(shared, &mut core, &launch.specs[w], w, closed);
         note_retiring(shared, &mut core, w);
         enforce_timeout(shared, &mut core, w, paused_ns);
+        nudge_long_job(shared, &mut core, w);
     }
     // Jobs left on retired slots, then backlogged jobs go first (room made since the
     // last drain), and a closed pool with a backlog is not done: `shutdown(wait)` runs
@@ -573,6 +574,9 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
         Some((id, e)) if id == cur || id == 0 => e,
         _ => died.clone(),
     };
+    if matches!(e, JobError::WorkerDied { .. } | JobError::StackOverflow) {
+        died_in_batch(core, ctl, cur);
+    }
     // Claimed by the dead worker and not answered: the job that died with it (claim.rs).
     core.fail_held(w, |id| claims.state(id) == Claim::Running, &|| e.clone());
     let slot = &mut core.slots[w];
@@ -608,6 +612,20 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     if slot.failed_starts >= MAX_FAILED_STARTS {
         give_up(shared, core, w, died);
     }
+}
+
+/// The dead worker's job `cur`, if it was an automatic batch, ran the items its progress
+/// words count: its destination is told before the job fails (a map places the items
+/// after the one it died in again).
+fn died_in_batch(core: &mut Core, ctl: &crate::control::WorkerControl, cur: u64) {
+    // Relaxed (both): the worker is dead and reaped, its stores all done (see
+    // `WorkerControl::batch_of`).
+    if cur == 0 || ctl.batch_of.load(Ordering::Relaxed) != cur {
+        return;
+    }
+    let done = ctl.batch_done.load(Ordering::Relaxed);
+    let Some((dest, seq)) = core.jobs.get(cur).map(|o| (o.dest.clone(), o.seq)) else { return };
+    dest.died_after(&mut core.key.token(), seq, done);
 }
 
 /// Slot `w` will not be respawned: its unstarted jobs move to the other workers (those
@@ -675,6 +693,22 @@ fn note_retiring(shared: &Shared, core: &mut Core, w: usize) {
     if shared.control(w).state.load(Ordering::Acquire) == state::RETIRING {
         slot.asked_exit = Some(Instant::now());
     }
+}
+
+/// Asks the job worker `w` runs to hand back its unstarted items
+/// (`WorkerControl::hand_back`) once it was running at the last tick too: it has run at
+/// least a tick (5 ms), hundreds of times what an automatic batch of `Pool::map` is sized
+/// to run (~16 µs; `pool/map.rs`, "Automatic batches"). Only such batches heed it.
+fn nudge_long_job(shared: &Shared, core: &mut Core, w: usize) {
+    let ctl = shared.control(w);
+    let cur = ctl.current();
+    let slot = &mut core.slots[w];
+    // Relaxed (both): a hint (see `WorkerControl::hand_back`); stored once per job, not
+    // at every tick (the word shares the worker's own cache lines).
+    if cur != 0 && cur == slot.long_seen && ctl.hand_back.load(Ordering::Relaxed) != cur {
+        ctl.hand_back.store(cur, Ordering::Relaxed);
+    }
+    slot.long_seen = cur;
 }
 
 /// Kills worker `w` if its job ran past its time-out; `paused_ns`: the supervisor's

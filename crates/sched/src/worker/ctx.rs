@@ -20,6 +20,9 @@ pub(crate) struct JobCtx<'a> {
     pub(super) sink: Sink<'a>,
     pub(super) job_id: u64,
     pub(super) spill: Option<&'a mut WorkerSpill>,
+    /// The worker's control block (a pool worker's jobs only): its `hand_back`,
+    /// `batch_of` and `batch_done` words.
+    pub(super) ctl: Option<&'a crate::control::WorkerControl>,
 }
 
 pub(super) enum Sink<'a> {
@@ -32,7 +35,33 @@ pub(super) enum Sink<'a> {
 impl<'a> JobCtx<'a> {
     /// A context whose completion is only recorded (initializers, `Process` bodies).
     pub(crate) fn local(input: &'a [u8]) -> Self {
-        JobCtx { input, sink: Sink::Local { status: None }, job_id: 0, spill: None }
+        JobCtx { input, sink: Sink::Local { status: None }, job_id: 0, spill: None, ctl: None }
+    }
+
+    /// Whether the supervisor asks this job to hand back what it has not started
+    /// (`WorkerControl::hand_back`): a test to make before each item, kept apart from
+    /// the context's borrow. Never true outside a pool worker.
+    pub(crate) fn hand_back_asked(&self) -> impl Fn() -> bool + Copy + 'a {
+        let (ctl, id) = (self.ctl, self.job_id);
+        // Relaxed: a hint (see `WorkerControl::hand_back`).
+        move || ctl.is_some_and(|c| c.hand_back.load(std::sync::atomic::Ordering::Relaxed) == id)
+    }
+
+    /// Publishes a batch's progress for the supervisor to read after a death
+    /// (`WorkerControl::batch_of`): a function called with the items run so far, from 0
+    /// at the start. Never stores outside a pool worker.
+    pub(crate) fn batch_progress(&self) -> impl Fn(usize) + Copy + 'a {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (ctl, id) = (self.ctl, self.job_id);
+        move |done| {
+            if let Some(c) = ctl {
+                // Relaxed (all): read after the worker's death only (see `batch_of`).
+                c.batch_done.store(done as u64, Relaxed);
+                if done == 0 {
+                    c.batch_of.store(id, Relaxed);
+                }
+            }
+        }
     }
 
     /// The recorded completion of a [`local`](Self::local) context: `None` if nothing

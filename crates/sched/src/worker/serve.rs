@@ -91,7 +91,8 @@ pub(super) fn serve(spec: &Spec, w: Attached) -> ! {
             rec.defer_release();
             continue;
         }
-        st.bytes_out += run_job(&rec, head, job_id, &mut tx, &mut spill, &mut fns, header) as u64;
+        st.bytes_out +=
+            run_job(&rec, head, job_id, &mut tx, &mut spill, &mut fns, header, ctl) as u64;
         // A copy forked by the job that got here without answering leaves too.
         super::leave_if_forked();
         // After the completion was committed: `current` cleared, and no further job is
@@ -183,8 +184,10 @@ fn sweep_caches() {
 
 /// Runs one claimed job (`rec`, id `job_id`) and commits its completion; returns the
 /// completion record's payload bytes. A record it cannot run is answered with an error
-/// status (the controller fails its future).
+/// status (the controller fails its future). `ctl`: the worker's block, whose
+/// `hand_back` word the job may read.
 #[inline]
+#[allow(clippy::too_many_arguments)] // the serving loop's state, passed apart to borrow apart
 fn run_job(
     rec: &[u8],
     head: Option<envelope::Header>,
@@ -193,9 +196,15 @@ fn run_job(
     spill: &mut WorkerSpill,
     fns: &mut Validated,
     header: &PoolHeader,
+    ctl: &WorkerControl,
 ) -> usize {
-    let mut ctx =
-        JobCtx { input: rec, sink: Sink::Ring { out: tx, bytes: 0 }, job_id, spill: Some(spill) };
+    let mut ctx = JobCtx {
+        input: rec,
+        sink: Sink::Ring { out: tx, bytes: 0 },
+        job_id,
+        spill: Some(spill),
+        ctl: Some(ctl),
+    };
     // A record we cannot run is answered (the controller fails its future); a spilled
     // argument block nobody will read is freed.
     let answer_only = |ctx: &mut JobCtx<'_>, st: u32, msg: &str| {
