@@ -582,3 +582,38 @@ fn a_death_in_a_batch_spares_the_items_after_it() {
         assert_eq!(pool.submit(double, 4).result(), Ok(8));
     });
 }
+
+/// Items `TINY..` of [`shared_items_handed_back_still_reach_their_value`] take 10 ms;
+/// only they read the shared table (so a worker maps it first for one of them).
+fn read_shared((table, x): (zeroproc_sched::SharedValue<Vec<u64>>, u64)) -> u64 {
+    if x < TINY {
+        return x;
+    }
+    std::thread::sleep(Duration::from_millis(10));
+    let t = table.get().unwrap_or_else(|e| panic!("item {x}: {e}"));
+    t[(x % 16) as usize].to_native()
+}
+
+/// Items holding a [`SharedValue`](zeroproc_sched::SharedValue) (the caller's own handle
+/// dropped: the items' clones keep the value, as a job's arguments do) reach it also when
+/// their batch hands them back and the map places them again. Before: the handed-back
+/// items were read back from the worker's result, handles that own nothing, so once the
+/// batches holding the original items were taken the value was released and the
+/// re-placed items failed to reach it.
+#[test]
+fn shared_items_handed_back_still_reach_their_value() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        for round in 0..3 {
+            let table = pool.share(&(0..16u64).map(|x| x * 3).collect::<Vec<_>>()).unwrap();
+            let items: Vec<_> = (0..TINY + BURST).map(|x| (table.clone(), x)).collect();
+            drop(table);
+            let out: Vec<Result<u64, JobError>> = pool.map(read_shared, items).collect();
+            assert_eq!(out.len(), (TINY + BURST) as usize);
+            for (x, r) in out.iter().enumerate() {
+                let want = if (x as u64) < TINY { x as u64 } else { (x as u64 % 16) * 3 };
+                assert_eq!(r, &Ok(want), "round {round}, item {x}");
+            }
+        }
+    });
+}

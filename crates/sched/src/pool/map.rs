@@ -1105,11 +1105,20 @@ where
         });
     }
 
-    /// Places again the items a batch handed back unstarted, as automatic batches sized
-    /// by the measure its run just gave (one item each, when they ran slow); an ordered
-    /// map yields them next (`detour`), before the chunks placed after that batch.
+    /// Places again the items a batch of `n` handed back unstarted (those after the `ran`
+    /// it ran), as automatic batches sized by the measure its run just gave (one item
+    /// each, when they ran slow); an ordered map yields them next (`detour`), before the
+    /// chunks placed after that batch. The items are the batch's own, `kept` at placing:
+    /// those read back from the worker's result (`back`, used only without them) are
+    /// copies that own nothing — a `SharedValue` in them did not keep its value (released
+    /// once the batch was taken: the re-placed items failed "not reachable"), a channel
+    /// end was not pinned for its job.
     #[cold]
-    fn place_again(&mut self, back: &[u8], n: usize) {
+    fn place_again(&mut self, kept: Option<Vec<A>>, back: &[u8], ran: usize, n: usize) {
+        if let Some(mut items) = kept.filter(|k| k.len() == n) {
+            return self.place_items(items.split_off(ran));
+        }
+        let n = n - ran;
         match super::raw::decode_handed_back::<A>(back) {
             Ok(v) if v.len() == n => self.place_items(v),
             Ok(v) => self.lost_back(format!("{} of {n} items handed back", v.len()), n),
@@ -1433,23 +1442,23 @@ where
         });
         match taken.map(|(n, r, seq, kept)| match r {
             Err(e @ (JobError::WorkerDied { .. } | JobError::StackOverflow)) => {
-                (self.died_in(seq, kept, n), Err(e))
+                (self.died_in(seq, kept, n), Err(e), None)
             }
-            r => (n, r),
+            r => (n, r, kept),
         }) {
             // The time limit: stop what is in flight, then yield its outcomes.
             None if self.limit => {
                 self.strike();
                 self.next_item()
             }
-            Some((n, Err(JobError::Timeout))) if self.limit => {
+            Some((n, Err(JobError::Timeout), _)) if self.limit => {
                 self.strike();
                 self.errors = n - 1;
                 self.error = Some(JobError::TimeLimit);
                 Some(Err(JobError::TimeLimit))
             }
             // (A chunk's `Timeout` is one whose placement the time-out cut short.)
-            None | Some((_, Err(JobError::Timeout))) => {
+            None | Some((_, Err(JobError::Timeout), _)) => {
                 // Timed out: give up what is in flight (Python's `map` cancels its pending
                 // futures as its `TimeoutError` leaves the iterator), report once, end.
                 self.abandon();
@@ -1457,12 +1466,12 @@ where
                 self.in_flight = 0;
                 Some(Err(JobError::Timeout))
             }
-            Some((_, Ok(Chunk::One(r)))) => Some(Ok(r)),
-            Some((_, Ok(Chunk::Many(v)))) => {
+            Some((_, Ok(Chunk::One(r)), _)) => Some(Ok(r)),
+            Some((_, Ok(Chunk::Many(v)), _)) => {
                 self.out = v.into_iter();
                 self.next_item()
             }
-            Some((n, Ok(Chunk::Batch(((ns, arg, items), back), res)))) => {
+            Some((n, Ok(Chunk::Batch(((ns, arg, items), back), res)), kept)) => {
                 let ran = match &items {
                     Ok(v) => v.len(),
                     Err(v) => v.len(),
@@ -1477,11 +1486,11 @@ where
                     Err(v) => self.mixed = v.into_iter(),
                 }
                 if ran < n {
-                    self.place_again(&back, n - ran);
+                    self.place_again(kept, &back, ran, n);
                 }
                 self.next_item()
             }
-            Some((n, Err(e))) => {
+            Some((n, Err(e), _)) => {
                 self.errors = n - 1;
                 self.error = Some(e.clone());
                 Some(Err(e))
