@@ -617,3 +617,69 @@ fn shared_items_handed_back_still_reach_their_value() {
         }
     });
 }
+
+/// Where [`forks_in_its_batch`] marks its items: named after the test process, the parent
+/// of the worker that first calls it (a copy forked by an item keeps the worker's name).
+fn fork_marks() -> &'static str {
+    static DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| format!("/tmp/zp-map-batches-fork-{}", std::os::unix::process::parent_id()))
+}
+
+/// Items 5,000, 5,017 and 5,033 fork, the copy returning from the item as the worker does
+/// (the worker waits for it); items 5,001–5,063 mark that they ran (a second run leaves a
+/// `twice-` mark).
+fn forks_in_its_batch(x: u64) -> u64 {
+    let dir = fork_marks();
+    if (5_001..5_064).contains(&x) {
+        let first = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(format!("{dir}/{x}"))
+            .is_ok();
+        if !first {
+            let _ = std::fs::write(format!("{dir}/twice-{x}"), b"");
+        }
+    }
+    if [5_000, 5_017, 5_033].contains(&x) {
+        // SAFETY: fork in a single-threaded worker; the parent only waits for the copy.
+        let pid = unsafe { libc::fork() };
+        if pid > 0 {
+            // SAFETY: waits for the copy just forked; a null status pointer is allowed.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        }
+    }
+    x
+}
+
+/// A copy of the worker forked by an item, returning from it, leaves before the batch's
+/// (or chunk's) next item: only the worker runs them. Before, the copy went on with the
+/// rest of the batch and only left at its end (items 5,001–5,003 ran twice, in each
+/// process; checked failing), for automatic batches and `chunk_size` chunks alike.
+#[test]
+fn a_copy_forked_by_an_item_runs_no_more_of_its_batch() {
+    within(Duration::from_secs(120), || {
+        let dir = format!("/tmp/zp-map-batches-fork-{}", std::process::id());
+        let pool = Pool::builder().workers(2).build().unwrap();
+        for chunk in [None, Some(64)] {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let m = pool.map(forks_in_its_batch, 0..10_000);
+            let m = match chunk {
+                Some(n) => m.chunk_size(n),
+                None => m,
+            };
+            for (i, r) in m.enumerate() {
+                assert_eq!(r, Ok(i as u64), "chunk {chunk:?}");
+            }
+            let mut marks: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            marks.sort();
+            let twice: Vec<&String> = marks.iter().filter(|m| m.starts_with("twice")).collect();
+            assert!(twice.is_empty(), "chunk {chunk:?}: ran twice: {twice:?}");
+            assert_eq!(marks.len(), 63, "chunk {chunk:?}: {marks:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
