@@ -1056,8 +1056,11 @@ where
     // need not be `Send`). Decided first, when the map dropped a batch's items once
     // placed; the cluster's map, which shares the worker side, still keeps no copy (its
     // records are encoded for a node, not a ring). This map now keeps its batches' items
-    // (`kept`, for deaths) and could take the unstarted ones from there; it reads them
-    // from the result like the cluster's: one path, and a handback is rare. What it does not do: a single slow item still holds the
+    // (`kept`, for deaths) and places the unstarted ones again from there (`place_again`):
+    // the copies read back from the result own nothing, so a `SharedValue` (or a
+    // channel's handle) in them did not keep its value for the job placed again (review35:
+    // "not reachable"). The result's copy is read only without them. What it does not do:
+    // a single slow item still holds the
     // batch-mates that ran before it, and those after it come back once it ends (the
     // worker is inside the item; only the controller could take the unstarted ones
     // meanwhile, which needs a claim protocol on a shared word: not built).
