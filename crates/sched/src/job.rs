@@ -186,7 +186,7 @@ where
     let f = conjure::<F>();
     if envelope::is_spilled(input) {
         let Some(items) = read_args::<Vec<A>>(ctx) else { return };
-        let run = move || items.into_iter().map(f).collect::<Vec<R>>();
+        let run = move || items.into_iter().map(|a| after_item(f(a))).collect::<Vec<R>>();
         return finish(ctx, catch_unwind(AssertUnwindSafe(run)));
     }
     // A user `Deserialize` may panic: caught like the job's own panics.
@@ -196,7 +196,7 @@ where
             for a in items.iter() {
                 let a = rkyv::deserialize::<A, rkyv::rancor::Error>(a)
                     .map_err(|e| format!("deserialize: {e}"))?;
-                out.push(f(a));
+                out.push(after_item(f(a)));
             }
             Ok::<_, String>(out)
         })
@@ -206,6 +206,16 @@ where
         Ok(Ok(Err(e)) | Err(e)) => ctx.complete_msg(status::BAD_ARGS, &e),
         Err(p) => finish::<Vec<R>>(ctx, Err(p)),
     }
+}
+
+/// After each item of a chunk: a copy of the worker forked by the item, returning from
+/// it, leaves there (`worker::leave_if_forked`, one load) instead of running the chunk's
+/// next items, which the worker runs too (before: run twice, once in each process; only
+/// the job's end looked). Passes the item's result through.
+#[inline]
+fn after_item<R>(r: R) -> R {
+    crate::worker::leave_if_forked();
+    r
 }
 
 /// What a [`call_batch`] job returns: the nanoseconds its items took in all, the bytes of
@@ -361,6 +371,7 @@ impl<R> Batch<R> {
     #[inline]
     fn run<A>(&mut self, f: impl Fn(A) -> R, a: A) {
         let r = catch_unwind(AssertUnwindSafe(move || f(a))).map_err(crate::worker::panic_message);
+        crate::worker::leave_if_forked();
         match (&mut *self, r) {
             (Batch::Plain(v), Ok(r)) => v.push(r),
             (Batch::Mixed(v), r) => v.push(r),

@@ -582,3 +582,104 @@ fn a_death_in_a_batch_spares_the_items_after_it() {
         assert_eq!(pool.submit(double, 4).result(), Ok(8));
     });
 }
+
+/// Items `TINY..` of [`shared_items_handed_back_still_reach_their_value`] take 10 ms;
+/// only they read the shared table (so a worker maps it first for one of them).
+fn read_shared((table, x): (zeroproc_sched::SharedValue<Vec<u64>>, u64)) -> u64 {
+    if x < TINY {
+        return x;
+    }
+    std::thread::sleep(Duration::from_millis(10));
+    let t = table.get().unwrap_or_else(|e| panic!("item {x}: {e}"));
+    t[(x % 16) as usize].to_native()
+}
+
+/// Items holding a [`SharedValue`](zeroproc_sched::SharedValue) (the caller's own handle
+/// dropped: the items' clones keep the value, as a job's arguments do) reach it also when
+/// their batch hands them back and the map places them again. Before: the handed-back
+/// items were read back from the worker's result, handles that own nothing, so once the
+/// batches holding the original items were taken the value was released and the
+/// re-placed items failed to reach it.
+#[test]
+fn shared_items_handed_back_still_reach_their_value() {
+    within(Duration::from_secs(120), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        for round in 0..3 {
+            let table = pool.share(&(0..16u64).map(|x| x * 3).collect::<Vec<_>>()).unwrap();
+            let items: Vec<_> = (0..TINY + BURST).map(|x| (table.clone(), x)).collect();
+            drop(table);
+            let out: Vec<Result<u64, JobError>> = pool.map(read_shared, items).collect();
+            assert_eq!(out.len(), (TINY + BURST) as usize);
+            for (x, r) in out.iter().enumerate() {
+                let want = if (x as u64) < TINY { x as u64 } else { (x as u64 % 16) * 3 };
+                assert_eq!(r, &Ok(want), "round {round}, item {x}");
+            }
+        }
+    });
+}
+
+/// Where [`forks_in_its_batch`] marks its items: named after the test process, the parent
+/// of the worker that first calls it (a copy forked by an item keeps the worker's name).
+fn fork_marks() -> &'static str {
+    static DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| format!("/tmp/zp-map-batches-fork-{}", std::os::unix::process::parent_id()))
+}
+
+/// Items 5,000, 5,017 and 5,033 fork, the copy returning from the item as the worker does
+/// (the worker waits for it); items 5,001–5,063 mark that they ran (a second run leaves a
+/// `twice-` mark).
+fn forks_in_its_batch(x: u64) -> u64 {
+    let dir = fork_marks();
+    if (5_001..5_064).contains(&x) {
+        let first = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(format!("{dir}/{x}"))
+            .is_ok();
+        if !first {
+            let _ = std::fs::write(format!("{dir}/twice-{x}"), b"");
+        }
+    }
+    if [5_000, 5_017, 5_033].contains(&x) {
+        // SAFETY: fork in a single-threaded worker; the parent only waits for the copy.
+        let pid = unsafe { libc::fork() };
+        if pid > 0 {
+            // SAFETY: waits for the copy just forked; a null status pointer is allowed.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        }
+    }
+    x
+}
+
+/// A copy of the worker forked by an item, returning from it, leaves before the batch's
+/// (or chunk's) next item: only the worker runs them. Before, the copy went on with the
+/// rest of the batch and only left at its end (items 5,001–5,003 ran twice, in each
+/// process; checked failing), for automatic batches and `chunk_size` chunks alike.
+#[test]
+fn a_copy_forked_by_an_item_runs_no_more_of_its_batch() {
+    within(Duration::from_secs(120), || {
+        let dir = format!("/tmp/zp-map-batches-fork-{}", std::process::id());
+        let pool = Pool::builder().workers(2).build().unwrap();
+        for chunk in [None, Some(64)] {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let m = pool.map(forks_in_its_batch, 0..10_000);
+            let m = match chunk {
+                Some(n) => m.chunk_size(n),
+                None => m,
+            };
+            for (i, r) in m.enumerate() {
+                assert_eq!(r, Ok(i as u64), "chunk {chunk:?}");
+            }
+            let mut marks: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            marks.sort();
+            let twice: Vec<&String> = marks.iter().filter(|m| m.starts_with("twice")).collect();
+            assert!(twice.is_empty(), "chunk {chunk:?}: ran twice: {twice:?}");
+            assert_eq!(marks.len(), 63, "chunk {chunk:?}: {marks:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}

@@ -1056,8 +1056,11 @@ where
     // need not be `Send`). Decided first, when the map dropped a batch's items once
     // placed; the cluster's map, which shares the worker side, still keeps no copy (its
     // records are encoded for a node, not a ring). This map now keeps its batches' items
-    // (`kept`, for deaths) and could take the unstarted ones from there; it reads them
-    // from the result like the cluster's: one path, and a handback is rare. What it does not do: a single slow item still holds the
+    // (`kept`, for deaths) and places the unstarted ones again from there (`place_again`):
+    // the copies read back from the result own nothing, so a `SharedValue` (or a
+    // channel's handle) in them did not keep its value for the job placed again (review35:
+    // "not reachable"). The result's copy is read only without them. What it does not do:
+    // a single slow item still holds the
     // batch-mates that ran before it, and those after it come back once it ends (the
     // worker is inside the item; only the controller could take the unstarted ones
     // meanwhile, which needs a claim protocol on a shared word: not built).
@@ -1105,11 +1108,20 @@ where
         });
     }
 
-    /// Places again the items a batch handed back unstarted, as automatic batches sized
-    /// by the measure its run just gave (one item each, when they ran slow); an ordered
-    /// map yields them next (`detour`), before the chunks placed after that batch.
+    /// Places again the items a batch of `n` handed back unstarted (those after the `ran`
+    /// it ran), as automatic batches sized by the measure its run just gave (one item
+    /// each, when they ran slow); an ordered map yields them next (`detour`), before the
+    /// chunks placed after that batch. The items are the batch's own, `kept` at placing:
+    /// those read back from the worker's result (`back`, used only without them) are
+    /// copies that own nothing — a `SharedValue` in them did not keep its value (released
+    /// once the batch was taken: the re-placed items failed "not reachable"), a channel
+    /// end was not pinned for its job.
     #[cold]
-    fn place_again(&mut self, back: &[u8], n: usize) {
+    fn place_again(&mut self, kept: Option<Vec<A>>, back: &[u8], ran: usize, n: usize) {
+        if let Some(mut items) = kept.filter(|k| k.len() == n) {
+            return self.place_items(items.split_off(ran));
+        }
+        let n = n - ran;
         match super::raw::decode_handed_back::<A>(back) {
             Ok(v) if v.len() == n => self.place_items(v),
             Ok(v) => self.lost_back(format!("{} of {n} items handed back", v.len()), n),
@@ -1433,23 +1445,23 @@ where
         });
         match taken.map(|(n, r, seq, kept)| match r {
             Err(e @ (JobError::WorkerDied { .. } | JobError::StackOverflow)) => {
-                (self.died_in(seq, kept, n), Err(e))
+                (self.died_in(seq, kept, n), Err(e), None)
             }
-            r => (n, r),
+            r => (n, r, kept),
         }) {
             // The time limit: stop what is in flight, then yield its outcomes.
             None if self.limit => {
                 self.strike();
                 self.next_item()
             }
-            Some((n, Err(JobError::Timeout))) if self.limit => {
+            Some((n, Err(JobError::Timeout), _)) if self.limit => {
                 self.strike();
                 self.errors = n - 1;
                 self.error = Some(JobError::TimeLimit);
                 Some(Err(JobError::TimeLimit))
             }
             // (A chunk's `Timeout` is one whose placement the time-out cut short.)
-            None | Some((_, Err(JobError::Timeout))) => {
+            None | Some((_, Err(JobError::Timeout), _)) => {
                 // Timed out: give up what is in flight (Python's `map` cancels its pending
                 // futures as its `TimeoutError` leaves the iterator), report once, end.
                 self.abandon();
@@ -1457,12 +1469,12 @@ where
                 self.in_flight = 0;
                 Some(Err(JobError::Timeout))
             }
-            Some((_, Ok(Chunk::One(r)))) => Some(Ok(r)),
-            Some((_, Ok(Chunk::Many(v)))) => {
+            Some((_, Ok(Chunk::One(r)), _)) => Some(Ok(r)),
+            Some((_, Ok(Chunk::Many(v)), _)) => {
                 self.out = v.into_iter();
                 self.next_item()
             }
-            Some((n, Ok(Chunk::Batch(((ns, arg, items), back), res)))) => {
+            Some((n, Ok(Chunk::Batch(((ns, arg, items), back), res)), kept)) => {
                 let ran = match &items {
                     Ok(v) => v.len(),
                     Err(v) => v.len(),
@@ -1477,11 +1489,11 @@ where
                     Err(v) => self.mixed = v.into_iter(),
                 }
                 if ran < n {
-                    self.place_again(&back, n - ran);
+                    self.place_again(kept, &back, ran, n);
                 }
                 self.next_item()
             }
-            Some((n, Err(e))) => {
+            Some((n, Err(e), _)) => {
                 self.errors = n - 1;
                 self.error = Some(e.clone());
                 Some(Err(e))
