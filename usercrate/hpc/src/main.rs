@@ -596,6 +596,8 @@ fn main() {
         ("kernel_exits", probes::kernel_exits),
         ("huge_chunk_and_all_panic", probes::huge_chunk_and_all_panic),
         ("update_while_read", probes::update_while_read),
+        ("over_aligned", probes::over_aligned),
+        ("zero_sized_elements", probes::zero_sized_elements),
     ];
     let (mut ok, mut bad) = (0, 0);
     let current = std::sync::Arc::new(std::sync::Mutex::new(("", Instant::now())));

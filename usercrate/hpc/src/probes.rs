@@ -3,7 +3,7 @@
 use crate::{check_written, loops_in_chunk_2, R};
 use std::ops::Range;
 use std::time::{Duration, Instant};
-use zeroproc::shared::{ArrayHandle, RowBand};
+use zeroproc::shared::{bytemuck, ArrayHandle, RowBand};
 use zeroproc::{ForEachChunkError, JobError, Pool, SharedArray};
 
 fn pool() -> Pool {
@@ -262,4 +262,55 @@ pub fn update_while_read() -> R {
         return Err(format!("reader saw {s}: written under its read guard"));
     }
     Ok(())
+}
+
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[bytemuck(crate = "zeroproc::shared::bytemuck")]
+pub struct Line {
+    v: [f64; 8],
+}
+
+/// Over-aligned elements (a cache line, u128): the data must be aligned in every process.
+pub fn over_aligned() -> R {
+    let p = pool();
+    let init: Vec<Line> = (0..1001).map(|i| Line { v: [i as f64; 8] }).collect();
+    let mut y = SharedArray::from_slice(&init).map_err(|e| e.to_string())?;
+    let s = y.as_slice().map_err(|e| e.to_string())?;
+    if !(s.as_ptr() as usize).is_multiple_of(64) {
+        return Err(format!("owner's slice at {:p} not 64-aligned", s.as_ptr()));
+    }
+    p.for_each_chunk_mut(&mut y, 7, |c: &mut [Line], _: Range<usize>| {
+        assert!((c.as_ptr() as usize).is_multiple_of(64), "chunk misaligned");
+        c.iter_mut().for_each(|l| l.v[3] += 1.0);
+    })
+    .map_err(|e| e.to_string())?;
+    let got = y.as_slice().unwrap();
+    for (i, l) in got.iter().enumerate() {
+        if l.v[3] != i as f64 + 1.0 || l.v[2] != i as f64 {
+            return Err(format!("line {i}: {:?}", l.v));
+        }
+    }
+    let mut w = SharedArray::<u128>::zeroed(333).map_err(|e| e.to_string())?;
+    p.for_each_chunk_mut(&mut w, 10, |c: &mut [u128], r: Range<usize>| {
+        assert!(
+            (c.as_ptr() as usize).is_multiple_of(std::mem::align_of::<u128>()),
+            "u128 chunk misaligned"
+        );
+        c.iter_mut().zip(r).for_each(|(v, i)| *v = (i as u128) << 70);
+    })
+    .map_err(|e| e.to_string())?;
+    if w.as_slice().unwrap().iter().enumerate().any(|(i, &v)| v != (i as u128) << 70) {
+        return Err("u128".into());
+    }
+    Ok(())
+}
+
+/// Zero-sized elements (`[f64; 0]`): refused at creation, by name.
+pub fn zero_sized_elements() -> R {
+    match SharedArray::<[f64; 0]>::zeroed(10) {
+        Err(e) if e.to_string().contains("zero-sized") => Ok(()),
+        Err(e) => Err(format!("refused for another cause: {e}")),
+        Ok(a) => Err(format!("a zero-sized array of {} was made", a.len())),
+    }
 }
