@@ -598,6 +598,7 @@ fn main() {
         ("update_while_read", probes::update_while_read),
         ("over_aligned", probes::over_aligned),
         ("zero_sized_elements", probes::zero_sized_elements),
+        ("input_dropped_mid_call", probes::input_dropped_mid_call),
     ];
     let (mut ok, mut bad) = (0, 0);
     let current = std::sync::Arc::new(std::sync::Mutex::new(("", Instant::now())));

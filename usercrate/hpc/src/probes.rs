@@ -314,3 +314,41 @@ pub fn zero_sized_elements() -> R {
         Ok(a) => Err(format!("a zero-sized array of {} was made", a.len())),
     }
 }
+
+fn slow_copy(y: &mut [f64], r: Range<usize>, x: &ArrayHandle<f64>) {
+    let x = x.read().unwrap_or_else(|e| panic!("input: {e}"));
+    y.copy_from_slice(&x[r]);
+    std::thread::sleep(Duration::from_millis(50));
+}
+
+/// The input of an in-place call (a handle in `args`) is dropped by another thread
+/// mid-call: the chunks after the drop fail naming it, the call returns.
+pub fn input_dropped_mid_call() -> R {
+    let p = pool();
+    let x = SharedArray::from_slice(&vec![3.0f64; 2000]).map_err(|e| e.to_string())?;
+    let h = x.handle();
+    let mut y = SharedArray::<f64>::zeroed(2000).map_err(|e| e.to_string())?;
+    let dropper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(120));
+        drop(x);
+    });
+    let r = p.in_place(&mut y).args(h).for_each_chunk_mut(100, slow_copy);
+    dropper.join().unwrap();
+    println!(
+        "   input dropped mid-call: {}",
+        r.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into())
+    );
+    let e = r.err().ok_or("every chunk ran though the input was dropped at 120 ms of ~500")?;
+    match &e {
+        ForEachChunkError::Chunk { error: JobError::Panicked { message }, index, .. }
+            if message.contains("dropped") && *index > 0 =>
+        {
+            let s = y.as_slice().map_err(|e| e.to_string())?;
+            if s[..100].iter().any(|&v| v != 3.0) {
+                return Err("chunk 0 not written".into());
+            }
+            Ok(())
+        }
+        _ => Err(format!("{e:?}")),
+    }
+}
