@@ -86,11 +86,18 @@ impl<T: Pod> SharedArray<T> {
         Self::create(len, max_chunks, None)
     }
 
-    /// An array holding a copy of `data`.
+    /// An array holding a copy of `data`. From a `Vec` (numpy's `np.array(v)` into shared
+    /// memory): `from_slice(&v)`; back to a `Vec`: `as_slice()?.to_vec()` (a copy; the
+    /// array itself lives in its segment, so there is no `into_vec`).
     ///
     /// ```
     /// let a = zeroproc_mp::shared::SharedArray::from_slice(&[1u16, 2, 3]).unwrap();
     /// assert_eq!(a.as_slice().unwrap(), &[1, 2, 3]);
+    ///
+    /// let v: Vec<f64> = (0..5).map(f64::from).collect();
+    /// let b = zeroproc_mp::SharedArray::from_slice(&v).unwrap();
+    /// let back: Vec<f64> = b.as_slice().unwrap().to_vec();
+    /// assert_eq!(back, v);
     /// ```
     pub fn from_slice(data: &[T]) -> Result<Self, SharedError> {
         Self::create(data.len(), data.len().min(DEFAULT_MAX_CHUNKS), Some(data))

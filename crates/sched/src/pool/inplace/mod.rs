@@ -103,6 +103,46 @@ impl Pool {
     /// assert!(y.as_slice()?.iter().all(|&v| v == 2.0 * alpha));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// **Reductions** (numpy's `x.sum()`, `x.max()`, `x @ y`; rayon's
+    /// `par_chunks(n).map(..).sum()`): an in-place call writes an array and returns
+    /// nothing, so a reduction maps a job over ranges of the array instead. Each job reads
+    /// the arrays through their handles (`&[T]` in place, no copy) and returns its partial
+    /// result; the controller merges the partials in the order of the ranges (`map` keeps
+    /// it), so a float sum is the same from run to run — equal to a sequential sum done
+    /// range by range, not always bit-equal to one over the whole array, whose additions
+    /// are grouped otherwise:
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_mp::{shared::ArrayHandle, SharedArray};
+    ///
+    /// /// (sum, max, dot product) over elements lo..hi of x (and y).
+    /// fn partial((x, y, lo, hi): (ArrayHandle<f64>, ArrayHandle<f64>, u64, u64)) -> (f64, f64, f64) {
+    ///     let (x, y) = (x.read().unwrap(), y.read().unwrap());
+    ///     let (x, y) = (&x[lo as usize..hi as usize], &y[lo as usize..hi as usize]);
+    ///     let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    ///     (x.iter().sum(), max, x.iter().zip(y).map(|(a, b)| a * b).sum())
+    /// }
+    ///
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let n = 100_003; // not a multiple of the range length
+    /// let x = SharedArray::from_slice(&(0..n).map(|i| (i % 10) as f64 * 0.1).collect::<Vec<_>>())?;
+    /// let y = SharedArray::from_slice(&vec![2.0; n])?;
+    /// let len = 10_000;
+    /// let ranges = (0..n).step_by(len).map(|lo| (lo as u64, (lo + len).min(n) as u64));
+    /// let jobs = ranges.clone().map(|(lo, hi)| (x.handle(), y.handle(), lo, hi));
+    /// let (mut sum, mut max, mut dot) = (0.0, f64::NEG_INFINITY, 0.0);
+    /// for r in pool.map(partial, jobs) {
+    ///     let (s, m, d) = r?;
+    ///     (sum, max, dot) = (sum + s, max.max(m), dot + d);
+    /// }
+    /// // The same reduction, sequentially, range by range: bit for bit.
+    /// let xs = x.as_slice()?;
+    /// let seq: f64 = ranges.map(|(lo, hi)| xs[lo as usize..hi as usize].iter().sum::<f64>()).sum();
+    /// assert_eq!((sum, max, dot), (seq, 0.9, 2.0 * seq));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn for_each_chunk_mut<T, K>(
         &self,
         y: &mut SharedArray<T>,
@@ -244,6 +284,16 @@ impl Pool {
     ///     std::mem::swap(&mut a, &mut b);
     /// }
     /// assert!(a.as_slice()?[cols + 2] > 25.0); // heat came down into row 1
+    ///
+    /// // To check it, run the same kernel sequentially over the whole grid: `RowBand` is
+    /// // `#[non_exhaustive]`, made with `RowBand::of_elements(range, cols, grid_len)`.
+    /// let whole = RowBand::of_elements(0..rows * cols, cols, rows * cols).unwrap();
+    /// let (mut s0, mut s1) = (init, vec![0.0; rows * cols]);
+    /// for _ in 0..5 {
+    ///     jacobi(&mut s1, &s0, whole.clone());
+    ///     std::mem::swap(&mut s0, &mut s1);
+    /// }
+    /// assert_eq!(a.as_slice()?, &s0[..]); // the same operations: bit for bit
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn for_each_row_band_mut_with<T, U, K>(
