@@ -15,9 +15,9 @@ fn main() {
     std::thread::sleep(Duration::from_millis(100));
     pool.shutdown_with(Shutdown::new().wait(true).cancel_futures(true));
     let py = |b: bool| if b { "True" } else { "False" };
-    println!(
-        "cancelled: [{}]",
-        fs.iter().map(|f| py(f.cancelled())).collect::<Vec<_>>().join(", ")
-    );
+    // CPython varies for fs[2] and fs[3] (py/): printed are those that do not.
+    for i in [0, 1, 4] {
+        println!("fs[{i}] cancelled: {}", py(fs[i].cancelled()));
+    }
     println!("first result: {}", fs.into_iter().next().unwrap().result().unwrap());
 }
