@@ -595,6 +595,39 @@ impl<R: Send + 'static, E: Send + 'static> JobFuture<R, E> {
     /// assert_eq!(f.result(), Ok(144)); // the outcome is still in the future
     /// # Ok::<(), zeroproc_sched::BuildError>(())
     /// ```
+    ///
+    /// A callback that submits more work — Python's callback calling `ex.submit` on the
+    /// executor it closes over — holds the pool in an `Arc` (`Pool` is `Send + Sync`).
+    /// Here each job's callback submits the next one until a limit; the last `Arc` may be
+    /// dropped inside a callback (the pool then shuts down on the callback thread):
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use std::sync::{mpsc, Arc};
+    /// use zeroproc_sched::{JobFuture, Pool};
+    ///
+    /// fn double(n: u64) -> u64 {
+    ///     n * 2
+    /// }
+    /// fn then_next(pool: Arc<Pool>, f: &JobFuture<u64>, seen: mpsc::Sender<u64>) {
+    ///     f.add_done_callback(move |outcome| {
+    ///         let v = *outcome.as_ref().unwrap();
+    ///         seen.send(v).unwrap();
+    ///         if v < 1000 {
+    ///             let next = pool.submit(double, v); // dropping `next` leaves the job running
+    ///             then_next(pool, &next, seen);
+    ///         }
+    ///     });
+    /// }
+    ///
+    /// let pool = Arc::new(Pool::builder().workers(2).build()?);
+    /// let (tx, rx) = mpsc::channel();
+    /// then_next(pool.clone(), &pool.submit(double, 1), tx);
+    /// drop(pool); // the callbacks hold the pool while the chain runs
+    /// let seen: Vec<u64> = rx.iter().collect(); // ends when the last callback drops `tx`
+    /// assert_eq!(seen, [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&Result<R, JobError<E>>) + Send + 'static) {
         let inner = &self.inner;
         if in_own_callbacks(Arc::as_ptr(inner) as usize) {

@@ -448,6 +448,39 @@ impl Process {
     /// drop(p); // a daemon is killed with its handle (this one would never end)
     /// # Ok::<(), zeroproc_sched::ProcessError>(())
     /// ```
+    ///
+    /// **Differs from Python:** its daemon runs until the program exits whether or not the
+    /// `Process` object is kept, so worker pools there are often started as
+    /// `Process(target=worker, args=(q,), daemon=True).start()`. Here the handle is what
+    /// stops a daemon (Rust's owned-resource rule, as tokio's `Command::kill_on_drop`):
+    /// written as a temporary, `Process::new(worker, q.handle()).daemon(true).start()?;`
+    /// kills the worker at the end of that statement, before its body ran (a note on
+    /// standard error says so), and a `JoinableQueue::join` waiting for its work waits for
+    /// ever. Keep the handles while the workers should run:
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// use zeroproc_mp::queue::{JoinableQueue, JoinableQueueHandle};
+    /// use zeroproc_sched::Process;
+    ///
+    /// fn worker(q: JoinableQueueHandle<u64>) {
+    ///     let q = q.attach().unwrap();
+    ///     while let Ok(_task) = q.get() {
+    ///         q.task_done().unwrap();
+    ///     }
+    /// }
+    ///
+    /// let q = JoinableQueue::<u64>::new(16).unwrap();
+    /// let mut workers: Vec<Process> =
+    ///     (0..2).map(|_| Process::new(worker, q.handle()).daemon(true)).collect();
+    /// for w in workers.iter_mut() {
+    ///     w.start()?;
+    /// }
+    /// (0..10).for_each(|t| q.put(t).unwrap());
+    /// q.join(); // both workers are alive: their handles are held
+    /// drop(workers); // Python: the program's exit terminates its daemons
+    /// # Ok::<(), zeroproc_sched::ProcessError>(())
+    /// ```
     pub fn daemon(mut self, on: bool) -> Self {
         self.daemon = on;
         self
@@ -801,6 +834,9 @@ impl Drop for Process {
             return;
         }
         if self.daemon && self.poll_exit().is_none() {
+            if !self.body_started() {
+                note_daemon_dropped_unstarted(self.pid, &self.name);
+            }
             self.kill();
             if let Some(c) = self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child.as_mut() {
                 let _ = c.wait();
@@ -821,6 +857,21 @@ impl Drop for Process {
             }
         }
     }
+}
+
+/// A running daemon's handle was dropped before its body started: almost always Python's
+/// `Process(target=f, daemon=True).start()` ported as a temporary, which kills the child
+/// at the end of its statement (a `JoinableQueue::join` waiting for its work then waits
+/// for ever, silently: newuser36). A drop once the body runs is a deliberate stop: quiet.
+#[cold]
+fn note_daemon_dropped_unstarted(pid: Option<u32>, name: &str) {
+    crate::note!(
+        "zeroproc: daemon Process {name} (pid {}) dropped before its body ran: it is killed \
+         now, as a daemon dies with its handle (Python's daemon runs until the program \
+         exits whether or not its object is kept); keep the `Process` (e.g. in a \
+         Vec<Process>) for as long as the child should run",
+        pid.map_or_else(|| "?".to_string(), |p| p.to_string())
+    );
 }
 
 /// Why a child that exited with `code` never ran its body.
