@@ -376,15 +376,20 @@ pub fn process_life_cycle() -> Outcome {
     ensure(e == Exit::Code(0), || {
         format!("current_name in the child: {e:?} {:?}", p.panic_message())
     })?;
-    // A daemon: killed with its handle.
-    let mut d = Process::new(|_: ()| std::thread::sleep(Duration::from_secs(30)), ()).daemon(true);
+    // A daemon whose handle is dropped runs on, as Python's (the program's exit kills it);
+    // `terminate` stops one earlier (Python: `exitcode` -15).
+    let mut d =
+        Process::new(|_: ()| std::thread::sleep(Duration::from_millis(300)), ()).daemon(true);
     d.start().map_err(err)?;
     let pid = d.pid().ok_or("daemon pid")? as libc::pid_t;
     drop(d);
-    // SAFETY: kill with signal 0 only checks whether `pid` exists (it was our child, now
-    // reaped or about to be).
-    let gone = poll_until(Duration::from_secs(5), || unsafe { libc::kill(pid, 0) } != 0);
-    ensure(gone, || "a daemon outlived its dropped handle".into())
+    // SAFETY: kill with signal 0 only checks whether `pid` exists (our child, adopted).
+    ensure(unsafe { libc::kill(pid, 0) } == 0, || "a dropped daemon was killed".into())?;
+    let mut d = Process::new(|_: ()| std::thread::sleep(Duration::from_secs(30)), ()).daemon(true);
+    d.start().map_err(err)?;
+    d.terminate();
+    let e = d.join().map_err(err)?;
+    ensure(e == Exit::Signal(libc::SIGTERM), || format!("terminated daemon: {e:?}"))
 }
 
 /// `qsize`/`empty`/`full`, `put_nowait` on a full queue (Python: `queue.Full`), `close`

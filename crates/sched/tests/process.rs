@@ -181,16 +181,31 @@ fn any_name_reaches_the_child_as_in_python() {
     }
 }
 
+/// A dropped daemon runs on (Python: until the program exits, which the exit tests in
+/// `daemon_dropped.rs` check); before newuser36 the drop killed it.
 #[test]
-fn a_daemon_process_is_killed_with_its_handle() {
-    let p =
-        Process::new(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 30_000).daemon(true);
-    let mut p = p;
+fn a_dropped_daemon_runs_on_and_kill_stops_one() {
+    let path = std::env::temp_dir().join(format!("zp-daemon-runs-on-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let write_later = |p: String| {
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(p, "ran").unwrap();
+    };
+    let mut p = Process::new(write_later, path.to_str().unwrap().to_owned()).daemon(true);
     p.start().unwrap();
-    let pid = p.pid().unwrap();
     drop(p);
-    // SAFETY: kill(pid, 0) only probes; the child was reaped by the drop.
-    assert_ne!(unsafe { libc::kill(pid as i32, 0) }, 0, "daemon child still alive");
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(std::time::Instant::now() < until, "the dropped daemon never ran its body");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_file(&path);
+    // Stopping one earlier: `kill` (the handle held).
+    let mut p =
+        Process::new(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 30_000).daemon(true);
+    p.start().unwrap();
+    p.kill();
+    assert_eq!(p.join().unwrap(), zeroproc_sched::Exit::Signal(9));
 }
 
 #[test]

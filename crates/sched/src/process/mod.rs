@@ -429,34 +429,21 @@ impl Process {
 
     /// Daemon processes die with the process that started them (`PR_SET_PDEATHSIG`, armed
     /// against a thread that lives as long as that process: a daemon started by a thread
-    /// that then ends runs on, as in Python) and are killed when their `Process` is
-    /// dropped, or at `exit` (before the other children are joined, as Python terminates
-    /// its daemonic children first) if their handle is still held; others (the default, as
-    /// in Python)
-    /// outlive their handle, and the program waits for them when it exits (`main`
-    /// returning, `std::process::exit`, a test binary's end), as Python joins its
+    /// that then ends runs on, as in Python) and are killed when it exits, before its other
+    /// children are joined, as Python terminates its daemonic children first — whether
+    /// their `Process` is still held or was dropped, as in Python, where a daemon runs
+    /// until the program exits whether or not its object is kept. Others (the default, as
+    /// in Python) outlive their handle too, and the program waits for them when it exits
+    /// (`main` returning, `std::process::exit`, a test binary's end), as Python joins its
     /// non-daemon children at exit. A parent killed by a signal does not wait: its
     /// non-daemon children run on. As in Python, a non-daemon child (and a pool's job, as
     /// in CPython's `ProcessPoolExecutor`) may build pools and start processes of its
-    /// own; in a daemon child both fail with `InsideWorker`.
+    /// own; in a daemon child both fail with `InsideWorker`. To stop a daemon earlier,
+    /// [`terminate`](Self::terminate) or [`kill`](Self::kill) it.
     ///
-    /// ```
-    /// zeroproc_sched::init();
-    /// use zeroproc_sched::{Exit, Process};
-    /// let mut p = Process::new(|_: ()| loop { std::thread::park() }, ()).daemon(true);
-    /// p.start()?;
-    /// drop(p); // a daemon is killed with its handle (this one would never end)
-    /// # Ok::<(), zeroproc_sched::ProcessError>(())
-    /// ```
-    ///
-    /// **Differs from Python:** its daemon runs until the program exits whether or not the
-    /// `Process` object is kept, so worker pools there are often started as
-    /// `Process(target=worker, args=(q,), daemon=True).start()`. Here the handle is what
-    /// stops a daemon (Rust's owned-resource rule, as tokio's `Command::kill_on_drop`):
-    /// written as a temporary, `Process::new(worker, q.handle()).daemon(true).start()?;`
-    /// kills the worker at the end of that statement, before its body ran (a note on
-    /// standard error says so), and a `JoinableQueue::join` waiting for its work waits for
-    /// ever. Keep the handles while the workers should run:
+    /// Python's worker-pool idiom, `Process(target=worker, args=(q,), daemon=True).start()`
+    /// keeping no object, is the same here written as a temporary (before newuser36 the
+    /// dropped handle killed the worker before it ran, and `join()` waited for ever):
     ///
     /// ```
     /// zeroproc_sched::init();
@@ -471,14 +458,12 @@ impl Process {
     /// }
     ///
     /// let q = JoinableQueue::<u64>::new(16).unwrap();
-    /// let mut workers: Vec<Process> =
-    ///     (0..2).map(|_| Process::new(worker, q.handle()).daemon(true)).collect();
-    /// for w in workers.iter_mut() {
-    ///     w.start()?;
+    /// for _ in 0..2 {
+    ///     Process::new(worker, q.handle()).daemon(true).start()?;
     /// }
     /// (0..10).for_each(|t| q.put(t).unwrap());
-    /// q.join(); // both workers are alive: their handles are held
-    /// drop(workers); // Python: the program's exit terminates its daemons
+    /// q.join(); // both workers run on without their handles
+    /// // The program's exit kills them, as Python's terminates its daemons.
     /// # Ok::<(), zeroproc_sched::ProcessError>(())
     /// ```
     pub fn daemon(mut self, on: bool) -> Self {
@@ -833,45 +818,22 @@ impl Drop for Process {
         if self.copied_pid().is_some() {
             return;
         }
-        if self.daemon && self.poll_exit().is_none() {
-            if !self.body_started() {
-                note_daemon_dropped_unstarted(self.pid, &self.name);
-            }
-            self.kill();
-            if let Some(c) = self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).child.as_mut() {
-                let _ = c.wait();
-                orphans::untrack(c.id());
-            }
-            return;
-        }
-        // A non-daemon child runs on, as in Python: it keeps its argument segment (it may
-        // not have attached it yet) and is reaped when it ends (`orphans.rs`).
+        // A running child runs on, as in Python: it keeps its argument segment (it may not
+        // have attached it yet) and is reaped when it ends (`orphans.rs`); at the program's
+        // exit a daemon is killed, any other child waited for.
         if self.poll_exit().is_none() {
+            let daemon = self.daemon;
             let reap = self.reap.get_mut().unwrap_or_else(|e| e.into_inner());
             if let Some(child) = reap.child.take() {
                 let pid = child.id();
                 let pins = std::mem::take(&mut reap.pins);
-                orphans::adopt(child, orphans::Kept { _seg: self.seg.take(), _pins: pins });
-                // From here on `join_adopted` waits for it (the adoption list holds it).
+                let kept = orphans::Kept { _seg: self.seg.take(), _pins: pins };
+                orphans::adopt(child, kept, daemon);
+                // From here on the adoption list holds it (`join_adopted`, the exit).
                 orphans::untrack(pid);
             }
         }
     }
-}
-
-/// A running daemon's handle was dropped before its body started: almost always Python's
-/// `Process(target=f, daemon=True).start()` ported as a temporary, which kills the child
-/// at the end of its statement (a `JoinableQueue::join` waiting for its work then waits
-/// for ever, silently: newuser36). A drop once the body runs is a deliberate stop: quiet.
-#[cold]
-fn note_daemon_dropped_unstarted(pid: Option<u32>, name: &str) {
-    crate::note!(
-        "zeroproc: daemon Process {name} (pid {}) dropped before its body ran: it is killed \
-         now, as a daemon dies with its handle (Python's daemon runs until the program \
-         exits whether or not its object is kept); keep the `Process` (e.g. in a \
-         Vec<Process>) for as long as the child should run",
-        pid.map_or_else(|| "?".to_string(), |p| p.to_string())
-    );
 }
 
 /// Why a child that exited with `code` never ran its body.

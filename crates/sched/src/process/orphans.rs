@@ -1,9 +1,10 @@
 //! Children whose [`Process`](super::Process) handle was dropped while they ran (Python's
-//! fire-and-forget `Process(target=f).start()`): adopted here with their argument segment,
-//! which the child may not have attached yet (dropping it with the handle made the child
-//! exit before its body ran), and reaped once they end (they stayed zombies until the
-//! parent exited). Python keeps such children in `multiprocessing`'s `_children` and reaps
-//! them the same way.
+//! fire-and-forget `Process(target=f).start()`, daemon or not): adopted here with their
+//! argument segment, which the child may not have attached yet (dropping it with the
+//! handle made the child exit before its body ran), and reaped once they end (they stayed
+//! zombies until the parent exited). Python keeps such children in `multiprocessing`'s
+//! `_children` and reaps them the same way; at exit it terminates the daemonic ones and
+//! joins the others ([`finish_children`]).
 
 use crate::share::pin::Pins;
 use std::process::Child;
@@ -19,9 +20,16 @@ pub(super) struct Kept {
     pub _pins: Pins,
 }
 
+/// An adopted child: killed at `exit` if a `daemon`, else waited for.
+struct Adopted {
+    child: Child,
+    kept: Kept,
+    daemon: bool,
+}
+
 struct Orphans {
     /// Each running child and what it may still need.
-    list: Vec<(Child, Kept)>,
+    list: Vec<Adopted>,
     /// A reaper thread is running (it clears this and ends when the list is empty).
     reaper: bool,
 }
@@ -42,16 +50,16 @@ fn lock() -> std::sync::MutexGuard<'static, Orphans> {
 
 /// Drops the entries whose child has ended (reaping it; its segment goes with it).
 fn sweep(o: &mut Orphans) {
-    o.list.retain_mut(|(c, _)| matches!(c.try_wait(), Ok(None)));
+    o.list.retain_mut(|a| matches!(a.child.try_wait(), Ok(None)));
 }
 
-/// Keeps `child` (still running) and what it may need until it ends, then reaps it; the
-/// process waits for it at `exit` (see [`join_at_exit`]).
-pub(super) fn adopt(child: Child, kept: Kept) {
+/// Keeps `child` (still running) and what it may need until it ends, then reaps it; at
+/// `exit` the process kills it if it is a `daemon`, else waits for it (see [`join_at_exit`]).
+pub(super) fn adopt(child: Child, kept: Kept, daemon: bool) {
     join_at_exit();
     let mut o = lock();
     sweep(&mut o);
-    o.list.push((child, kept));
+    o.list.push(Adopted { child, kept, daemon });
     if o.reaper {
         return;
     }
@@ -68,9 +76,10 @@ pub(super) fn adopt(child: Child, kept: Kept) {
     o.reaper = spawned.is_ok();
 }
 
-/// Waits until every adopted child has ended (Python joins its non-daemon children when
-/// the program exits; `#[zeroproc::main]` calls this when `main` returns, and every
-/// process that adopted a child calls it at `exit`).
+/// Waits until every adopted non-daemon child has ended (Python joins its non-daemon
+/// children when the program exits; `#[zeroproc::main]` calls this when `main` returns,
+/// and every process that adopted a child calls it at `exit`). Adopted daemons are not
+/// waited for: `exit` kills them first, as Python terminates its daemonic children.
 ///
 /// A child still running after 5 s gets a note on standard error naming it,
 /// so that a program (or a test binary) that does not end says what it waits for.
@@ -79,10 +88,10 @@ pub fn join_adopted() {
         let next = {
             let mut o = lock();
             sweep(&mut o);
-            o.list.pop()
+            o.list.iter().position(|a| !a.daemon).map(|i| o.list.swap_remove(i))
         };
         match next {
-            Some((mut c, kept)) => {
+            Some(Adopted { child: mut c, kept, .. }) => {
                 let end = std::time::Instant::now() + NOTE_AFTER;
                 while matches!(c.try_wait(), Ok(None)) && std::time::Instant::now() < end {
                     std::thread::sleep(REAP_EVERY);
@@ -91,8 +100,8 @@ pub fn join_adopted() {
                     crate::note!(
                         "zeroproc: waiting for Process child {} to end: its handle was \
                          dropped while it ran, and a non-daemon child is joined when the \
-                         program exits, as in Python (`.daemon(true)` makes it die with its \
-                         handle; or keep the handle and `terminate()` it)",
+                         program exits, as in Python (`.daemon(true)` makes the program's \
+                         exit kill it instead; or keep the handle and `terminate()` it)",
                         c.id()
                     );
                 }
@@ -148,6 +157,7 @@ fn is_tracked(pid: u32) -> bool {
 /// by a pool worker asked to stop, before its `exit` (`worker/serve.rs`).
 pub(crate) fn finish_children() {
     end_held_daemons();
+    end_adopted_daemons();
     join_adopted();
     join_held();
 }
@@ -167,6 +177,26 @@ fn end_held_daemons() {
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
     }
+}
+
+/// Kills (at `exit`) the adopted daemon children still running, and reaps them: a daemon
+/// whose handle was dropped runs until then, as Python's daemon whose object the program
+/// did not keep (`Process(target=f, daemon=True).start()`); before (newuser36) it was
+/// killed with its handle, so that idiom written as a Rust temporary killed its consumers
+/// before they ran and the program's `JoinableQueue::join` waited for ever.
+fn end_adopted_daemons() {
+    let mut o = lock();
+    sweep(&mut o);
+    o.list.retain_mut(|a| {
+        if !a.daemon {
+            return true;
+        }
+        // `Child::kill` signals the child only while this handle has not reaped it: the
+        // pid is still this process's child.
+        let _ = a.child.kill();
+        let _ = a.child.wait();
+        false
+    });
 }
 
 /// Waits (at `exit`) until every child in [`LIVE`] has ended, without reaping it: its

@@ -16,14 +16,9 @@ fn main() {
     let (tasks, results) =
         (JoinableQueue::<u64>::new(64).unwrap(), Queue::<(u64, u64)>::new(64).unwrap());
     // Python: `Process(target=worker, args=(tasks, results), daemon=True).start()` without
-    // keeping the object. Here a daemon dies with its handle: written that way (a temporary
-    // `Process`), each worker was killed at the end of its statement and `join()` below
-    // waited for ever. Keep the handles for as long as the workers should run.
-    let mut workers: Vec<Process> = (0..3)
-        .map(|_| Process::new(worker, (tasks.handle(), results.handle())).daemon(true))
-        .collect();
-    for w in workers.iter_mut() {
-        w.start().unwrap();
+    // keeping the object: the same here (the program's exit kills the daemons).
+    for _ in 0..3 {
+        Process::new(worker, (tasks.handle(), results.handle())).daemon(true).start().unwrap();
     }
     for n in 1..=20 {
         tasks.put(n * 1000).unwrap();
