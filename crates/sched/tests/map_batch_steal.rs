@@ -176,10 +176,13 @@ fn four_slow(x: u64) -> Out {
 /// Four 200 ms items among 20,000 tiny ones on 2 workers, in six maps (ordered and
 /// not): the tiny items after each in its batch run on the other worker while it runs.
 /// Seen by the item right after each: it started after the slow one ended only if it was
-/// not in its batch (the slow item last of its batch, or not batched, and the next job
-/// queued behind it, which the balancer may leave there: `balance.rs`). Counted over the
-/// 24 slow items: before the steal 10, 13 and 11 of 24 in three runs, after it 0, 3, 1
-/// (2026-12-07, 2 vCPUs).
+/// not in its batch (the slow item last of its batch, or not batched — a steal from a
+/// worker that lost its CPU for a tick measures the items slow for a while — and the
+/// next job queued behind it, which the balancer may leave there: `balance.rs`), or if
+/// the taken items were placed back on the slow item's worker (the other one looked
+/// busy: on 2 shared vCPUs it can lose its CPU at the same time). Counted over the 24
+/// slow items: before the steal 10, 13 and 11 of 24 in three runs, after it 0–3 in
+/// each of 13 runs (2026-12-07).
 #[test]
 fn batch_mates_after_a_slow_item_run_while_it_runs() {
     within(Duration::from_secs(120), || {
