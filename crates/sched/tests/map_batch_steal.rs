@@ -182,7 +182,7 @@ fn four_slow(x: u64) -> Out {
 /// the taken items were placed back on the slow item's worker (the other one looked
 /// busy: on 2 shared vCPUs it can lose its CPU at the same time). Counted over the 24
 /// slow items: before the steal 10, 13 and 11 of 24 in three runs, after it 0–3 in
-/// each of 13 runs (2026-12-07).
+/// each of 11 runs (2026-12-07).
 #[test]
 fn batch_mates_after_a_slow_item_run_while_it_runs() {
     within(Duration::from_secs(120), || {
