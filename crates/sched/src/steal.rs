@@ -43,6 +43,19 @@
 //! was taken (the item ended meanwhile) finds the batch gone and is dropped: the result's
 //! handback placed those items.
 //!
+//! **States of an item** of a batch of n: unclaimed → run by the worker (claimed, no
+//! request seen) | handed back in the batch's result (claimed or not, with a request
+//! seen: the map places it again when it takes the result) | taken (at or after c0 of
+//! a steal, c0 < n: the map places it again when its thread takes the steal,
+//! `Map::take_stolen`, cutting the batch's kept items at c0). A steal of the last
+//! item's claim (c0 = n: the slow item is the batch's last) takes nothing: the map
+//! drops it. The map reconciles in either order: a steal taken before the result cuts
+//! the kept items, so the result (which covers at most c0 items) places again at most
+//! item c0 - 1; a steal taken after the result finds the batch gone (the result's
+//! handback placed the items). A worker that dies after a steal leaves its claims: the
+//! items it claimed fail, those between its claims and c0 are placed again, those from
+//! c0 were placed by the steal (`Map::died_in` over the cut kept items).
+//!
 //! **Why item 0 is never stolen**: the worker does not look before item 0 (a batch whose
 //! spilled arguments take a tick to read would otherwise hand everything back, again and
 //! again), so the thief needs c0 ≥ 1 — the worker's next claim then looks.
