@@ -12,6 +12,9 @@
 //! the thief (Linux's membarrier(2): "transform the compiler barrier into a memory
 //! barrier"); `steal::claim_item` is a SeqCst fence under loom for that reason.
 //!
+//! Both models fail without the thief's fence (a barrier that does nothing: checked,
+//! steal36), so they do exercise the handshake.
+//!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test -p zeroproc-ring --release --test loom_steal`
 #![cfg(loom)]
 
