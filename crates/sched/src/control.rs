@@ -246,23 +246,28 @@ pub struct WorkerControl {
     pub overflowed: AtomicU64,
     /// The supervisor asks the job with this id to hand back what it has not started
     /// (0: none): stored once a job has been `current` at two supervisor ticks in a row,
-    /// read by an automatic batch of `Pool::map` before each of its items
-    /// (`job::call_batch_handback`), ignored by every other job. A hint that orders
-    /// nothing (every access `Relaxed`): the batch alone decides which items it ran, and a
-    /// request seen late or for a finished job (ids are never reused) changes nothing
-    /// else. Written by the supervisor only.
+    /// read by an automatic batch of `Pool::map` at its claim of each item after the
+    /// first (`steal::claim_item`), ignored by every other job. Relaxed everywhere: for a
+    /// plain request it is a hint (the batch alone decides which items it ran, and a
+    /// request seen late or for a finished job — ids are never reused — changes nothing
+    /// else); for a steal, the supervisor's membarrier orders it against `batch_claim`
+    /// (the handshake in `steal.rs`). Written by the supervisor only.
     pub hand_back: AtomicU64,
-    /// The automatic batch (job id) whose progress `batch_done` counts, and the items of
-    /// it that have run (`job::call_batch_handback`: `batch_done` stored 0 then
-    /// `batch_of` at its start, `batch_done` after each item). Read only by the
-    /// supervisor after the worker died (`on_death`): the items after the one it died
-    /// in never started, and the map places them again. No ordering needed (Relaxed
-    /// everywhere): the reader runs once the writer is dead and reaped, all its stores
-    /// done, and a worker that dies between the two start stores leaves `batch_of`
-    /// naming an older job, so nothing is re-placed.
-    pub batch_of: AtomicU64,
-    /// See `batch_of`.
-    pub batch_done: AtomicU64,
+    /// The automatic batch this worker runs and the items of it claimed
+    /// (`steal::claim_value`: job id << 16 | count): stored at the batch's start (count
+    /// 0) and before each item, just before that item's look at `hand_back`. Read by the
+    /// supervisor around its membarrier to take the items after the one running
+    /// (`steal.rs`), and after the worker died (`on_death`): the items after the claimed
+    /// ones never started, and the map places them again. Relaxed everywhere (the
+    /// handshake's order comes from the membarrier; after a death the writer is reaped,
+    /// all its stores done). Written by the worker only.
+    pub batch_claim: AtomicU64,
+    /// 1 if this incarnation registered for the supervisor's membarrier
+    /// (`steal::register`, stored at its start before `READY` and before any `current`):
+    /// only then are a batch's items taken from it while it runs (`steal.rs`). Relaxed:
+    /// read by the supervisor after an Acquire load of `current` that saw this
+    /// incarnation's job. Written by the worker only.
+    pub fenced: AtomicU64,
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,
 }

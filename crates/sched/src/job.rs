@@ -255,9 +255,10 @@ where
 
 /// [`call_batch`] that hands back (`Pool::map`'s batches): once the supervisor asks for it
 /// (the batch has run a tick, 5 ms: `WorkerControl::hand_back`, looked at before each
-/// item, one load), the items not started are handed back, deserialized and encoded
-/// again, in the result ([`BatchBack`]); the map places them again. An item that started
-/// is never handed back: it runs once.
+/// item after the first, one load), the items not started are handed back, deserialized
+/// and encoded again, in the result ([`BatchBack`]); the map places them again, unless
+/// the supervisor took them while an item ran (`steal.rs`: the map placed them then). An
+/// item that started is never handed back: it runs once.
 pub(crate) fn call_batch_handback<F, A, R>(ctx: &mut JobCtx<'_>)
 where
     F: Fn(A) -> R + Copy + 'static,
@@ -281,8 +282,10 @@ where
 }
 
 /// Runs a batch's items until the end or, if it may `hand_back`, until the supervisor
-/// asks for the rest: the outcome and the items not started, or the panic of a user
-/// `Deserialize`; `None` when the job was completed already (its arguments failed).
+/// asks for the rest or takes it (`steal.rs`: each item is claimed, one store, and the
+/// request looked at, one load, before it runs): the outcome and the items not started,
+/// or the panic of a user `Deserialize`; `None` when the job was completed already (its
+/// arguments failed).
 fn run_batch<F, A, R>(
     ctx: &mut JobCtx<'_>,
     hand_back: bool,
@@ -294,46 +297,38 @@ where
 {
     let input = ctx.input;
     let t0 = std::time::Instant::now();
-    let (asked, progress) = (ctx.hand_back_asked(), ctx.batch_progress());
-    if hand_back {
-        progress(0);
-    }
-    // After item `i` of `n` (its progress published): items are left and the supervisor
-    // asks for them.
-    let past = |i: usize, n: usize| {
-        hand_back && {
-            progress(i + 1);
-            i + 1 < n && asked()
-        }
-    };
     let mut out = Batch::<R>::default();
     if envelope::is_spilled(input) {
         let items = read_args::<Vec<A>>(ctx)?;
-        let n = items.len();
+        let claims = claims(ctx, hand_back, items.len());
         let mut items = items.into_iter();
+        let mut rest = Vec::new();
         for (i, a) in items.by_ref().enumerate() {
-            out.run(conjure::<F>(), a);
-            if past(i, n) {
+            if claims.item(i) {
+                rest.push(a);
                 break;
             }
+            out.run(conjure::<F>(), a);
         }
-        return Some(Ok((out.end(t0, SPILLED), items.collect())));
+        rest.extend(items);
+        return Some(Ok((out.end(t0, SPILLED), rest)));
     }
+    let me: &JobCtx<'_> = ctx;
     // A user `Deserialize` may panic: caught like the job's own panics (the whole batch
     // fails then, as a chunk does).
     let run = || {
         crate::spill::with_archived::<Vec<A>, _>(input, None, |items| {
+            let claims = claims(me, hand_back, items.len());
             out.reserve(items.len());
             let de = |a| {
                 rkyv::deserialize::<A, rkyv::rancor::Error>(a)
                     .map_err(|e| format!("deserialize: {e}"))
             };
             for (i, a) in items.iter().enumerate() {
-                out.run(conjure::<F>(), de(a)?);
-                if past(i, items.len()) {
-                    let rest = items[i + 1..].iter().map(de).collect::<Result<Vec<A>, _>>();
-                    return rest;
+                if claims.item(i) {
+                    return items[i..].iter().map(de).collect::<Result<Vec<A>, _>>();
                 }
+                out.run(conjure::<F>(), de(a)?);
             }
             Ok::<_, String>(Vec::new())
         })
@@ -345,6 +340,16 @@ where
             None
         }
         Err(p) => Some(Err(p)),
+    }
+}
+
+/// The claims of a batch of `n` items: published if it may hand back (`Pool::map`'s),
+/// none for zeroproc-cluster's batches, which run every item.
+#[inline]
+fn claims<'a>(ctx: &JobCtx<'a>, hand_back: bool, n: usize) -> crate::worker::Claims<'a> {
+    match hand_back {
+        true => ctx.batch_claims(n),
+        false => crate::worker::Claims::NONE,
     }
 }
 

@@ -57,6 +57,7 @@ mod process;
 mod reap;
 mod share;
 mod spill;
+mod steal;
 mod taken;
 mod wait;
 mod worker;

@@ -56,10 +56,16 @@ pub(crate) trait Complete: Send + Sync {
     /// Told which worker and job id it was given to (under the pool lock, before the
     /// job can complete).
     fn assign(&self, _worker: usize, _id: u64) {}
-    /// Job `seq`'s worker died after running `done` of its items (an automatic batch of
-    /// `map`: `WorkerControl::batch_of`); told just before the job fails (under the pool
+    /// Job `seq`'s worker died after claiming `done` of its items (an automatic batch of
+    /// `map`: `WorkerControl::batch_claim`); told just before the job fails (under the pool
     /// lock). The default ignores it.
     fn died_after(&self, _locked: &mut Locked<'_>, _seq: u64, _done: u64) {}
+    /// Job `seq` (an automatic batch of `map`) will never run its items from `at` on: the
+    /// supervisor took them while an item ran (`steal.rs`); the map places them again.
+    /// Told under the pool lock, while the job runs or after its result was drained
+    /// (then the result's handback placed them: the map drops this). The default ignores
+    /// it.
+    fn stolen(&self, _locked: &mut Locked<'_>, _seq: u64, _at: u64) {}
 }
 
 /// A job in flight: placed in a worker's submission ring, not yet resolved.
@@ -181,6 +187,9 @@ pub(crate) struct Slot {
     pub limit_seen: (u64, u64),
     /// The job seen running on this slot at the supervisor's last tick (`nudge_long_job`).
     pub long_seen: u64,
+    /// The long job whose batch the supervisor asked to hand back and tried to steal
+    /// from, decisively (`steal::Steal`, not `NotYet`): not tried again.
+    pub stole_tried: u64,
     /// The core the worker is pinned to, if any.
     pub core: Option<usize>,
     pub child: Option<Child>,
@@ -235,6 +244,7 @@ impl Slot {
             pace: super::pace::Pace::new(Instant::now()),
             limit_seen: (0, 0),
             long_seen: 0,
+            stole_tried: 0,
             core,
             child: None,
             pid: 0,

@@ -122,6 +122,9 @@ struct SinkInner<R> {
     /// Automatic batches whose worker died, and the items each had run
     /// (`Complete::died_after`), until the map takes their failure (`Map::died_in`).
     died_after: Vec<(u64, u64)>,
+    /// Automatic batches whose items from the second number on the supervisor took while
+    /// an item ran (`Complete::stolen`), until the map places them (`Map::take_stolen`).
+    stolen: Vec<(u64, u64)>,
 }
 
 impl<R> SinkInner<R> {
@@ -144,6 +147,9 @@ struct Sink<R> {
     stored: AtomicU64,
     /// A job of this map lost its worker (automatic batches stop: `Map::unbatch`).
     died: std::sync::atomic::AtomicBool,
+    /// Steals stored in `stolen` (a change counter, as `stored`). Written only under the
+    /// pool lock.
+    steals: AtomicU64,
     ordered: bool,
 }
 
@@ -277,6 +283,12 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
 
     fn died_after(&self, locked: &mut Locked<'_>, seq: u64, done: u64) {
         self.inner.get(locked).died_after.push((seq, done));
+    }
+
+    fn stolen(&self, locked: &mut Locked<'_>, seq: u64, at: u64) {
+        self.inner.get(locked).stolen.push((seq, at));
+        // Release: pairs with the Acquire loads in `Map::take` (as `stored`).
+        self.steals.store(self.steals.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
     fn give_back(self: Arc<Self>, locked: &mut Locked<'_>) {
@@ -422,6 +434,12 @@ pub struct Map<'p, F, I, A, R> {
     detour: VecDeque<u64>,
     /// Chunks submitted and not yet taken.
     in_flight: usize,
+    /// The sink's `steals` last taken (`take_stolen`).
+    steals_seen: u64,
+    /// Automatic batches the supervisor took items from while they ran, until their
+    /// result is taken: where (the items kept for them end there) and, for an ordered
+    /// map, the chunks those items were placed again as, yielded right after the batch.
+    stolen_from: std::collections::HashMap<u64, (usize, Vec<u64>)>,
     /// `top_up` calls, to space out its looks for idle workers.
     looks: u32,
     /// Time this refill waited for ring room (not reading the input).
@@ -475,6 +493,8 @@ where
             ready: VecDeque::new(),
             detour: VecDeque::new(),
             in_flight: 0,
+            steals_seen: 0,
+            stolen_from: std::collections::HashMap::new(),
             looks: 0,
             waited: Duration::ZERO,
             next_seq: 0,
@@ -699,10 +719,12 @@ where
                         closed: false,
                         decodes: vec![(0, decode)],
                         died_after: Vec::new(),
+                        stolen: Vec::new(),
                     },
                 ),
                 stored: AtomicU64::new(0),
                 died: std::sync::atomic::AtomicBool::new(false),
+                steals: AtomicU64::new(0),
                 ordered: self.ordered,
             })
         })
@@ -1030,7 +1052,7 @@ where
     // worker's *death* (abort, segfault, SIGKILL) fails the items of its batch that ran
     // before the one it died in (their results died with it); those after it never
     // started and are placed again (`died_in`: the worker publishes the items it has run,
-    // `WorkerControl::batch_of`/`batch_done`, one store per item, which the supervisor
+    // `WorkerControl::batch_claim`, one store per item, which the supervisor
     // reads once it has reaped it and hands the sink, `Complete::died_after`, before the
     // batch fails; the map kept the batch's items, `kept`, instead of dropping them at
     // placement);
@@ -1059,11 +1081,18 @@ where
     // (`kept`, for deaths) and places the unstarted ones again from there (`place_again`):
     // the copies read back from the result own nothing, so a `SharedValue` (or a
     // channel's handle) in them did not keep its value for the job placed again (review35:
-    // "not reachable"). The result's copy is read only without them. What it does not do:
-    // a single slow item still holds the
-    // batch-mates that ran before it, and those after it come back once it ends (the
-    // worker is inside the item; only the controller could take the unstarted ones
-    // meanwhile, which needs a claim protocol on a shared word: not built).
+    // "not reachable"). The result's copy is read only without them.
+    //
+    // Steal (`steal.rs`): a handback waits for the item running to end, so one slow item
+    // held the items after it in its batch. When the supervisor asks, it also takes them
+    // at once if it can prove the worker will not start them (a membarrier handshake on
+    // the worker's claim word): it tells the sink (`Complete::stolen`), which wakes the
+    // map's thread; `take_stolen` cuts the batch's `kept` items there and places the rest
+    // again (an ordered map yields them right after the batch: `stolen_from`). The batch's
+    // result then covers at most the items kept (it stopped at the first taken item or the
+    // one before it, which its result hands back as usual); a steal told after the
+    // result was taken is dropped (that result handed the same items back). What remains:
+    // the batch-mates that ran before the slow item come back with it.
 
     /// A job of the map lost its worker (`Sink::fail` saw it, at the drain that reaped
     /// the worker): the rest of the map runs one job per item, so that a function that
@@ -1119,11 +1148,11 @@ where
     #[cold]
     fn place_again(&mut self, kept: Option<Vec<A>>, back: &[u8], ran: usize, n: usize) {
         if let Some(mut items) = kept.filter(|k| k.len() == n) {
-            return self.place_items(items.split_off(ran));
+            return self.place_items_next(items.split_off(ran));
         }
         let n = n - ran;
         match super::raw::decode_handed_back::<A>(back) {
-            Ok(v) if v.len() == n => self.place_items(v),
+            Ok(v) if v.len() == n => self.place_items_next(v),
             Ok(v) => self.lost_back(format!("{} of {n} items handed back", v.len()), n),
             Err(message) => self.lost_back(message, n),
         }
@@ -1131,7 +1160,22 @@ where
 
     /// Places `items` (of a batch that handed them back, or died before them) again, as
     /// automatic batches sized by the latest measure; an ordered map yields them next.
-    fn place_items(&mut self, back: Vec<A>) {
+    fn place_items_next(&mut self, back: Vec<A>) {
+        let seqs = self.place_items(back);
+        self.detour_next(seqs);
+    }
+
+    /// An ordered map yields chunks `seqs` next, before the rest of the detour (a
+    /// detour's chunk may hand items back too) and the chunks placed before them.
+    fn detour_next(&mut self, seqs: std::ops::Range<u64>) {
+        if self.ordered {
+            seqs.rev().for_each(|seq| self.detour.push_front(seq));
+        }
+    }
+
+    /// Places `items` again as automatic batches sized by the latest measure: their
+    /// sequence numbers.
+    fn place_items(&mut self, back: Vec<A>) -> std::ops::Range<u64> {
         let sink = self.sink.clone().expect("made by `next_item`");
         let kind = self.decode();
         if kind != Decode::Batch {
@@ -1146,19 +1190,43 @@ where
         let first = self.next_seq;
         let fn_id = crate::fnid::id_of(job::call_batch_handback::<F, A, R>);
         self.place_all(&sink, fn_id, chunks, Self::keep_batch);
-        if self.ordered {
-            // Before the rest of the detour: a detour's chunk may hand items back too.
-            (first..self.next_seq).rev().for_each(|seq| self.detour.push_front(seq));
-        }
         if kind != Decode::Batch {
             self.decode_from(kind);
+        }
+        first..self.next_seq
+    }
+
+    /// Places the items the supervisor took from running batches (`steal.rs`, told to
+    /// the sink by `Complete::stolen`): the batch keeps the items before the one taken
+    /// first, and the rest are placed now; an ordered map yields them right after the
+    /// batch (`stolen_from`). A steal of a batch whose result was taken already is
+    /// dropped: that result handed the same items back, placed then (`place_again`).
+    #[cold]
+    fn take_stolen(&mut self, now: u64) {
+        self.steals_seen = now;
+        let Some(sink) = self.sink.as_ref() else { return };
+        if self.struck {
+            return; // nothing is placed after a time limit: the batches fail whole
+        }
+        let list = {
+            let mut core = self.pool.shared.lock();
+            std::mem::take(&mut sink.inner.get(&mut core.key.token()).stolen)
+        };
+        for (seq, at) in list {
+            let at = usize::try_from(at).unwrap_or(usize::MAX);
+            let Some(items) = self.kept.get_mut(&seq).filter(|k| at < k.len()) else { continue };
+            let rest = items.split_off(at);
+            let seqs = self.place_items(rest);
+            let later = if self.ordered { seqs.collect() } else { Vec::new() };
+            self.stolen_from.insert(seq, (at, later));
         }
     }
 
     /// Automatic batch `seq` (its `kept` items, `n` of them) lost its worker: the items
-    /// after the one it died in never started (the worker's progress, told to the sink
-    /// by the supervisor: `Sink::died_after`) and are placed again; returns the items that
-    /// fail (those that ran, and the one it died in: their results died with it).
+    /// after the ones it claimed never started (the worker's claims, told to the sink by
+    /// the supervisor: `Sink::died_after`) and are placed again; returns the items that
+    /// fail (those that ran, and the one it died in: their results died with it; at least
+    /// one, the first, also when it died before claiming it).
     #[cold]
     fn died_in(&mut self, seq: u64, kept: Option<Vec<A>>, n: usize) -> usize {
         let (Some(mut items), Some(sink)) = (kept, self.sink.as_ref()) else { return n };
@@ -1169,15 +1237,31 @@ where
             let i = g.died_after.iter().position(|&(s, _)| s == seq);
             i.map(|i| g.died_after.swap_remove(i).1)
         };
-        let Some(failed) = done.map(|d| usize::try_from(d).unwrap_or(n).saturating_add(1)) else {
+        let Some(failed) = done.map(|d| usize::try_from(d).unwrap_or(n).max(1)) else {
             return n;
         };
         if failed >= n {
             return n;
         }
         let rest = items.split_off(failed);
-        self.place_items(rest);
+        self.place_items_next(rest);
         failed
+    }
+
+    /// Batch `seq` (its `n` kept items) is taken: if the supervisor took items from it,
+    /// an ordered map yields them next (after those this batch's own result or death
+    /// places again, before the rest of the detour), and its result covers at most the
+    /// kept items (`steal.rs`: the worker stopped at the first taken item, or the one
+    /// before it).
+    #[cold]
+    fn stolen_yield_next(&mut self, seq: u64, r: &ChunkOutcome<R>, n: usize) {
+        let Some((at, later)) = self.stolen_from.remove(&seq) else { return };
+        debug_assert_eq!(at, n, "a stolen batch keeps the items before the steal");
+        if let Ok(Chunk::Batch(((_, _, items), _), _)) = r {
+            let ran = items.as_ref().map_or_else(Vec::len, Vec::len);
+            debug_assert!(ran <= at && ran + 1 >= at, "batch {seq}: ran {ran}, taken from {at}");
+        }
+        self.detour_next(later.first().copied().unwrap_or(0)..later.last().map_or(0, |l| l + 1));
     }
 
     /// The `n` items a batch handed back cannot be read back: each yields a `Decode`
@@ -1207,6 +1291,12 @@ where
             // Borrowed, not cloned: a reference count per result was 2 atomic
             // read-modify-writes per job (`perf`, 2026-12-06).
             let sink = self.sink.as_deref().expect("made by `next_item`");
+            // Acquire: pairs with the Release increment in `Sink::stolen`.
+            let steals = sink.steals.load(Ordering::Acquire);
+            if steals != self.steals_seen {
+                self.take_stolen(steals);
+                continue;
+            }
             // Acquire: pairs with the Release increment in `Sink::store`.
             let seen = sink.stored.load(Ordering::Acquire);
             take_ready(self.pool, sink, &mut self.ready);
@@ -1219,10 +1309,11 @@ where
             }
             let sink = self.sink.as_deref().expect("made by `next_item`");
             // Acquire: as above (the change is then re-checked under the sink's lock).
-            let ok = self
-                .pool
-                .shared
-                .wait_until(self.deadline, || sink.stored.load(Ordering::Acquire) != seen);
+            // Woken by a steal too (the supervisor notifies after `Complete::stolen`).
+            let ok = self.pool.shared.wait_until(self.deadline, || {
+                sink.stored.load(Ordering::Acquire) != seen
+                    || sink.steals.load(Ordering::Acquire) != steals
+            });
             if !ok {
                 return None;
             }
@@ -1441,6 +1532,9 @@ where
         let taken = self.take().map(|(seq, r)| {
             let kept = self.kept.remove(&seq);
             let n = kept.as_ref().map_or_else(|| self.items_in(seq), Vec::len);
+            if !self.stolen_from.is_empty() {
+                self.stolen_yield_next(seq, &r, n);
+            }
             (n, r, seq, kept)
         });
         match taken.map(|(n, r, seq, kept)| match r {

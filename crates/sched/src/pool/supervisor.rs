@@ -10,6 +10,7 @@ use crate::claim::Claim;
 use crate::control::{monotonic_ns, state};
 use crate::error::{BuildError, JobError};
 use crate::launch::{self, Spec};
+use crate::steal::Steal;
 use crate::worker::exit;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::Ordering;
@@ -479,7 +480,7 @@ fn check(shared: &Shared, launch: &Launch, paused_ns: u64) -> bool {
     let mut core = shared.lock();
     // Jobs a map left staged while it reads its input (`Batch::keep_staged`).
     core.publish_staged();
-    let mut died = false;
+    let (mut died, mut stole) = (false, false);
     for w in 0..core.slots.len() {
         if let Some(st) = reap(&mut core, w) {
             died = true;
@@ -488,7 +489,7 @@ fn check(shared: &Shared, launch: &Launch, paused_ns: u64) -> bool {
         keep_served(shared, &mut core, &launch.specs[w], w, closed);
         note_retiring(shared, &mut core, w);
         enforce_timeout(shared, &mut core, w, paused_ns);
-        nudge_long_job(shared, &mut core, w);
+        stole |= nudge_long_job(shared, &mut core, w);
     }
     // Jobs left on retired slots, then backlogged jobs go first (room made since the
     // last drain), and a closed pool with a backlog is not done: `shutdown(wait)` runs
@@ -509,9 +510,9 @@ fn check(shared: &Shared, launch: &Launch, paused_ns: u64) -> bool {
     let after = core.take_after();
     drop(core);
     shared.defer_after(after);
-    if died {
-        // Jobs were failed (or completed by the final drain): wake waiting threads and
-        // submitters waiting for room.
+    if died || stole {
+        // Jobs were failed (or completed by the final drain), or a map has items to place
+        // again (`nudge_long_job`): wake waiting threads and submitters waiting for room.
         // Relaxed: a change counter (see `Shared::completed`).
         shared.completed.fetch_add(1, Ordering::Relaxed);
         shared.notify_waiters();
@@ -614,18 +615,16 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
     }
 }
 
-/// The dead worker's job `cur`, if it was an automatic batch, ran the items its progress
-/// words count: its destination is told before the job fails (a map places the items
-/// after the one it died in again).
+/// The dead worker's job `cur`, if it was an automatic batch, claimed the items its claim
+/// word counts (the last one is the one it died in): its destination is told before the
+/// job fails (a map places the items after them again).
 fn died_in_batch(core: &mut Core, ctl: &crate::control::WorkerControl, cur: u64) {
-    // Relaxed (both): the worker is dead and reaped, its stores all done (see
-    // `WorkerControl::batch_of`).
-    if cur == 0 || ctl.batch_of.load(Ordering::Relaxed) != cur {
-        return;
-    }
-    let done = ctl.batch_done.load(Ordering::Relaxed);
+    // Relaxed: the worker is dead and reaped, its stores all done (see
+    // `WorkerControl::batch_claim`).
+    let word = ctl.batch_claim.load(Ordering::Relaxed);
+    let Some(claimed) = crate::steal::claimed_of(word, cur) else { return };
     let Some((dest, seq)) = core.jobs.get(cur).map(|o| (o.dest.clone(), o.seq)) else { return };
-    dest.died_after(&mut core.key.token(), seq, done);
+    dest.died_after(&mut core.key.token(), seq, claimed);
 }
 
 /// Slot `w` will not be respawned: its unstarted jobs move to the other workers (those
@@ -698,17 +697,37 @@ fn note_retiring(shared: &Shared, core: &mut Core, w: usize) {
 /// Asks the job worker `w` runs to hand back its unstarted items
 /// (`WorkerControl::hand_back`) once it was running at the last tick too: it has run at
 /// least a tick (5 ms), hundreds of times what an automatic batch of `Pool::map` is sized
-/// to run (~16 µs; `pool/map.rs`, "Automatic batches"). Only such batches heed it.
-fn nudge_long_job(shared: &Shared, core: &mut Core, w: usize) {
+/// to run (~16 µs; `pool/map.rs`, "Automatic batches"). Only such batches heed it. If
+/// the job is such a batch, the items after the one it runs are taken from it now
+/// (`steal.rs`, one membarrier) and its map told to place them again; true then (the
+/// map's thread may be waiting: wake it).
+fn nudge_long_job(shared: &Shared, core: &mut Core, w: usize) -> bool {
     let ctl = shared.control(w);
     let cur = ctl.current();
     let slot = &mut core.slots[w];
-    // Relaxed (both): a hint (see `WorkerControl::hand_back`); stored once per job, not
-    // at every tick (the word shares the worker's own cache lines).
-    if cur != 0 && cur == slot.long_seen && ctl.hand_back.load(Ordering::Relaxed) != cur {
-        ctl.hand_back.store(cur, Ordering::Relaxed);
-    }
+    let long = cur != 0 && cur == slot.long_seen;
     slot.long_seen = cur;
+    if !long || slot.stole_tried == cur {
+        return false;
+    }
+    // Relaxed: this incarnation's value, ordered by the Acquire load of `current` above
+    // (see `WorkerControl::fenced`).
+    let fenced = ctl.fenced.load(Ordering::Relaxed) == 1;
+    let barrier = || fenced && crate::steal::global();
+    let at = match crate::steal::steal_words(&ctl.batch_claim, &ctl.hand_back, cur, barrier) {
+        Steal::NotYet => return false,
+        Steal::Asked => {
+            slot.stole_tried = cur;
+            return false;
+        }
+        Steal::Took(at) => at,
+    };
+    slot.stole_tried = cur;
+    let Some((dest, seq)) = core.jobs.get(cur).map(|o| (o.dest.clone(), o.seq)) else {
+        return false;
+    };
+    dest.stolen(&mut core.key.token(), seq, at);
+    true
 }
 
 /// Kills worker `w` if its job ran past its time-out; `paused_ns`: the supervisor's

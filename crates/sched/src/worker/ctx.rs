@@ -20,9 +20,31 @@ pub(crate) struct JobCtx<'a> {
     pub(super) sink: Sink<'a>,
     pub(super) job_id: u64,
     pub(super) spill: Option<&'a mut WorkerSpill>,
-    /// The worker's control block (a pool worker's jobs only): its `hand_back`,
-    /// `batch_of` and `batch_done` words.
+    /// The worker's control block (a pool worker's jobs only): its `hand_back` and
+    /// `batch_claim` words.
     pub(super) ctl: Option<&'a crate::control::WorkerControl>,
+}
+
+/// A batch's claims of its items ([`JobCtx::batch_claims`]): the worker's control block,
+/// the claim word's value for 0 items, the job id.
+#[derive(Clone, Copy)]
+pub(crate) struct Claims<'a>(Option<(&'a crate::control::WorkerControl, u64, u64)>);
+
+impl Claims<'_> {
+    /// No claims: never stops.
+    pub(crate) const NONE: Self = Claims(None);
+
+    /// Before item `i`: claims it; true if the batch must stop there instead (the
+    /// supervisor asked for the rest, or took it: `steal.rs`). One store and one load.
+    #[inline(always)]
+    pub(crate) fn item(self, i: usize) -> bool {
+        match self.0 {
+            Some((c, base, id)) => {
+                crate::steal::claim_item(&c.batch_claim, &c.hand_back, base, id, i)
+            }
+            None => false,
+        }
+    }
 }
 
 pub(super) enum Sink<'a> {
@@ -38,32 +60,22 @@ impl<'a> JobCtx<'a> {
         JobCtx { input, sink: Sink::Local { status: None }, job_id: 0, spill: None, ctl: None }
     }
 
-    /// Whether the supervisor asks this job to hand back what it has not started
-    /// (`WorkerControl::hand_back`): a test to make before each item, kept apart from
-    /// the context's borrow. Never true outside a pool worker.
-    pub(crate) fn hand_back_asked(&self) -> impl Fn() -> bool + Copy + 'a {
-        let (ctl, id) = (self.ctl, self.job_id);
-        // Relaxed: a hint (see `WorkerControl::hand_back`).
-        move || ctl.is_some_and(|c| c.hand_back.load(std::sync::atomic::Ordering::Relaxed) == id)
-    }
-
-    /// Publishes a batch's progress for the supervisor to read after a death
-    /// (`WorkerControl::batch_of`): a function called with the items run so far, from 0
-    /// at the start. Never stores outside a pool worker.
-    pub(crate) fn batch_progress(&self) -> impl Fn(usize) + Copy + 'a {
-        use std::sync::atomic::Ordering::Relaxed;
-        let (ctl, id) = (self.ctl, self.job_id);
-        move |done| {
-            if let Some(c) = ctl {
-                // Relaxed (all): read after the worker's death only (see `batch_of`).
-                c.batch_done.store(done as u64, Relaxed);
-                if done == 0 {
-                    c.batch_of.store(id, Relaxed);
-                }
+    /// The claims of a batch of `n` items (`steal.rs`): [`Claims::item`] before each
+    /// item says whether to stop there. Publishes the batch's start (0 items claimed)
+    /// now. Outside a pool worker, or for a batch too large to count, claims nothing and
+    /// never stops.
+    pub(crate) fn batch_claims(&self, n: usize) -> Claims<'a> {
+        let base =
+            crate::steal::claim_value(self.job_id, 0).filter(|_| n <= crate::steal::MAX_ITEMS);
+        match (self.ctl, base) {
+            (Some(ctl), Some(base)) => {
+                // Relaxed: see `WorkerControl::batch_claim`.
+                ctl.batch_claim.store(base, std::sync::atomic::Ordering::Relaxed);
+                Claims(Some((ctl, base, self.job_id)))
             }
+            _ => Claims(None),
         }
     }
-
     /// The recorded completion of a [`local`](Self::local) context: `None` if nothing
     /// completed, else (status, message).
     pub(crate) fn local_status(self) -> Option<(u32, String)> {

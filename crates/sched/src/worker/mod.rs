@@ -7,8 +7,8 @@ pub(crate) mod overflow;
 mod serve;
 mod start;
 
-pub(crate) use ctx::JobCtx;
 use ctx::Sink;
+pub(crate) use ctx::{Claims, JobCtx};
 pub(crate) use start::STARTING_NAME;
 
 use crate::control::{self, state, PoolHeader, SegmentMap, WorkerControl};
