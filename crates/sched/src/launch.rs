@@ -460,7 +460,17 @@ pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
 /// alone: "process: Too many open files (os error 24)").
 #[cold]
 pub(crate) fn spawn_error(program: &str, e: std::io::Error) -> std::io::Error {
-    let hint = e.raw_os_error().map_or_else(String::new, spawn_hint);
+    let mut hint = e.raw_os_error().map_or_else(String::new, spawn_hint);
+    if e.raw_os_error() == Some(libc::ENOENT)
+        && program.starts_with("/proc/")
+        && !std::path::Path::new("/proc/self").exists()
+    {
+        hint = " (/proc is not mounted here — a chroot, a sandbox or a mount namespace \
+                without it: workers and processes are this executable started again \
+                through /proc/self/exe; mount it, `mount -t proc proc /proc`, or give \
+                the sandbox /proc, bubblewrap's `--proc /proc`)"
+            .to_string();
+    }
     std::io::Error::new(e.kind(), format!("executing {program}: {e}{hint}"))
 }
 
