@@ -55,6 +55,7 @@ check fsize-16k "Pool::new: pool segment: .*RLIMIT_FSIZE" bash -c "ulimit -f 16;
 check fsize-100m-array "SharedArray 100 MiB: .*RLIMIT_FSIZE" bash -c "ulimit -f 100000; exec $P shm"
 check fsize-4m-queue "RESULT bigqueue: FAILED put 8 MiB: .*could not grow.*|RLIMIT_FSIZE" \
     bash -c "ulimit -f 4096; exec $P bigqueue"
+check fsize-4m-dict "RESULT bigdict: FAILED insert 8 MiB: .*cannot grow.*RLIMIT_FSIZE" bash -c "ulimit -f 4096; exec $P bigdict"
 
 # 2. Affinity masks and a CPU quota.
 check taskset-1 "default_workers=1 worker_masks=\{\[1\]\} workers4_masks=\[\[1\]\]" taskset -c 1 "$P" affinity

@@ -88,6 +88,14 @@ fn bigqueue() -> R {
     Ok(format!("got {} bytes", v.len()))
 }
 
+/// A `SharedDict` that must grow for an 8 MiB value.
+fn bigdict() -> R {
+    let d = SharedDict::<u64, Vec<u8>>::new().map_err(e("SharedDict::new"))?;
+    d.insert(1, vec![1u8; 8 << 20]).map_err(|err| format!("insert 8 MiB: {err}"))?;
+    let n = d.get(&1).map_err(e("get"))?.map_or(0, |v| v.len());
+    Ok(format!("got {n} bytes"))
+}
+
 fn e<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
     move |err| format!("{what}: {err}")
 }
@@ -344,6 +352,7 @@ fn main() {
         "pools10" => pools10(),
         "print" => print(),
         "bigqueue" => bigqueue(),
+        "bigdict" => bigdict(),
         other => Err(format!("no scenario {other:?}")),
     };
     match r {
