@@ -55,6 +55,8 @@ check fsize-16k "Pool::new: pool segment: .*RLIMIT_FSIZE" bash -c "ulimit -f 16;
 check fsize-100m-array "SharedArray 100 MiB: .*RLIMIT_FSIZE" bash -c "ulimit -f 100000; exec $P shm"
 check fsize-4m-queue "RESULT bigqueue: FAILED put 8 MiB: .*could not grow.*|RLIMIT_FSIZE" \
     bash -c "ulimit -f 4096; exec $P bigqueue"
+check fsize-100m-results "RESULT bigresults: FAILED 64 MiB result: too large to carry: the result: the pool's spill heap could not grow: .*RLIMIT_FSIZE" \
+    bash -c "ulimit -f 100000; exec $P bigresults"
 check fsize-4m-dict "RESULT bigdict: FAILED insert 8 MiB: .*cannot grow.*RLIMIT_FSIZE" bash -c "ulimit -f 4096; exec $P bigdict"
 
 # 2. Affinity masks and a CPU quota.

@@ -200,6 +200,12 @@ impl ToHeap<'_> {
                     SpillFailed::TooLarge(too_large(&e.to_string(), block_size, &h))
                 }
             }
+            // The system refused the memory (short of it, or the file-size limit
+            // `RLIMIT_FSIZE`: the heap is a file): a resource limit, named in the message
+            // (before env36 `Other`, which a result reported as "job data invalid").
+            spill::SpillError::Heap(AllocError::GrowFailed { .. }) => {
+                SpillFailed::TooLarge(format!("the pool's spill heap could not grow: {e}"))
+            }
             e => SpillFailed::Other(e.to_string()),
         })
     }

@@ -96,6 +96,21 @@ fn bigdict() -> R {
     Ok(format!("got {n} bytes"))
 }
 
+fn huge(i: u64) -> Vec<u8> {
+    vec![(i % 251) as u8; 64 << 20]
+}
+
+/// Results of 64 MiB, all kept: the spill heap grows (in the workers).
+fn bigresults() -> R {
+    let pool = Pool::new().map_err(e("Pool::new"))?;
+    let futs: Vec<_> = (0..6u64).map(|i| pool.submit(huge, i)).collect();
+    let mut lens = Vec::new();
+    for f in futs {
+        lens.push(f.result().map_err(e("64 MiB result"))?.len());
+    }
+    Ok(format!("{} results of 64 MiB", lens.len()))
+}
+
 fn e<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
     move |err| format!("{what}: {err}")
 }
@@ -353,6 +368,7 @@ fn main() {
         "print" => print(),
         "bigqueue" => bigqueue(),
         "bigdict" => bigdict(),
+        "bigresults" => bigresults(),
         other => Err(format!("no scenario {other:?}")),
     };
     match r {
