@@ -53,6 +53,8 @@ check shm-readonly "RESULT shm: ok" unshare -m sh -c "mount -t tmpfs -o ro tmpfs
 # RLIMIT_FSIZE: shared memory is a file. Before env36: killed by SIGXFSZ (exit 153), or hung.
 check fsize-16k "Pool::new: pool segment: .*RLIMIT_FSIZE" bash -c "ulimit -f 16; exec $P basic"
 check fsize-100m-array "SharedArray 100 MiB: .*RLIMIT_FSIZE" bash -c "ulimit -f 100000; exec $P shm"
+# Under 64 MiB the spill heap starts smaller: the map of 1 MiB results spills (env36).
+check fsize-20m-spill "RESULT shm: FAILED SharedArray 100 MiB: .*RLIMIT_FSIZE" bash -c "ulimit -f 20000; exec $P shm"
 check fsize-4m-queue "RESULT bigqueue: FAILED put 8 MiB: .*could not grow.*|RLIMIT_FSIZE" \
     bash -c "ulimit -f 4096; exec $P bigqueue"
 check fsize-100m-results "RESULT bigresults: FAILED 64 MiB result: too large to carry: the result: the pool's spill heap could not grow: .*RLIMIT_FSIZE" \
