@@ -452,18 +452,33 @@ pub(crate) fn spawn(spec: &Spec, _map: &SegmentMap) -> std::io::Result<Child> {
     // shared mappings cost 2–8 ms per worker here. The worker sets its own
     // PR_SET_PDEATHSIG first thing (`worker::run`) and then checks that its parent is
     // still the controller, which closes the window between exec and prctl.
-    cmd.spawn().map_err(|e| {
-        let hint = e.raw_os_error().map_or("", spawn_hint);
-        let what = format!("executing {}: {e}{hint}", program.to_string_lossy());
-        std::io::Error::new(e.kind(), what)
-    })
+    cmd.spawn().map_err(|e| spawn_error(&program.to_string_lossy(), e))
+}
+
+/// A failed spawn of `program`, its `errno` explained ([`spawn_hint`]): for the pool's
+/// workers and for `Process` children alike (before env36 a `Process` gave the OS's text
+/// alone: "process: Too many open files (os error 24)").
+#[cold]
+pub(crate) fn spawn_error(program: &str, e: std::io::Error) -> std::io::Error {
+    let mut hint = e.raw_os_error().map_or_else(String::new, spawn_hint);
+    if e.raw_os_error() == Some(libc::ENOENT)
+        && program.starts_with("/proc/")
+        && !std::path::Path::new("/proc/self").exists()
+    {
+        hint = " (/proc is not mounted here — a chroot, a sandbox or a mount namespace \
+                without it: workers and processes are this executable started again \
+                through /proc/self/exe; mount it, `mount -t proc proc /proc`, or give \
+                the sandbox /proc, bubblewrap's `--proc /proc`)"
+            .to_string();
+    }
+    std::io::Error::new(e.kind(), format!("executing {program}: {e}{hint}"))
 }
 
 /// What a failed spawn's `errno` usually means here, for its message (the OS's own text,
 /// "Resource temporarily unavailable", does not say that a process limit was reached:
 /// review30, a pids cgroup filled).
-fn spawn_hint(errno: i32) -> &'static str {
-    match errno {
+fn spawn_hint(errno: i32) -> String {
+    let hint = match errno {
         libc::EAGAIN => {
             " (a process limit is reached: RLIMIT_NPROC, `ulimit -u`, or the cgroup's \
              `pids.max`; processes or threads a job left behind count)"
@@ -473,9 +488,34 @@ fn spawn_hint(errno: i32) -> &'static str {
              128 KiB, or all of them over the limit)"
         }
         libc::ENOMEM => " (not enough memory to create a process)",
-        libc::EMFILE | libc::ENFILE => " (no file descriptor free to start a process)",
+        libc::EMFILE => return fd_limit_hint(),
+        libc::ENFILE => " (the system-wide open-file limit is reached: fs.file-max)",
         _ => "",
-    }
+    };
+    hint.to_string()
+}
+
+/// EMFILE: this process's descriptor limit, with its values and the remedy (before env36
+/// "no file descriptor free to start a process", which named no limit: a user under
+/// `prlimit --nofile=8:8` could not tell which limit, or what held the descriptors).
+fn fd_limit_hint() -> String {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid resource and a properly sized out pointer.
+    let limits = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        let show = |v: libc::rlim_t| match v {
+            libc::RLIM_INFINITY => "unlimited".to_string(),
+            v => v.to_string(),
+        };
+        format!("soft limit {}, hard limit {}", show(lim.rlim_cur), show(lim.rlim_max))
+    } else {
+        "limit unknown".to_string()
+    };
+    format!(
+        " (this process's descriptor limit is reached: {limits}; starting a process takes \
+         a few descriptors for a moment, and every live shared array, queue, pipe, \
+         container and pool holds one — raise the soft limit, `ulimit -n` or \
+         setrlimit(RLIMIT_NOFILE), or drop objects no longer used)"
+    )
 }
 
 /// Expands to the hidden `#[test]` a libtest harness needs so that workers can be started

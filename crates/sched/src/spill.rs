@@ -28,6 +28,23 @@ pub const HEAP_LAYOUT: Layout = Layout::new("zeroproc-spill-heap", 1);
 /// demand up to that limit (`PoolBuilder::spill_heap`).
 const FIRST_LEN: usize = 64 << 20;
 
+/// The heap's first size under the pool's limit `max` and the file-size limit `fsize`
+/// (`RLIMIT_FSIZE`: the heap is a file): [`FIRST_LEN`], or less — whole MiB that fit
+/// under `fsize` with the header — so that the heap can be made there and payloads that
+/// fit it spill (before env36 a limit under 64 MiB refused the heap, and every payload
+/// larger than a ring record with it). Under 1 MiB of room it is left as is: the creation
+/// then fails naming the limit.
+fn first_len(max: usize, fsize: Option<u64>) -> usize {
+    let first = max.min(FIRST_LEN);
+    let room = fsize.map_or(u64::MAX, |l| l.saturating_sub(2 * HEADER_SIZE as u64));
+    let room = usize::try_from(room & !((1 << 20) - 1)).unwrap_or(usize::MAX);
+    if room >= 1 << 20 {
+        first.min(room)
+    } else {
+        first
+    }
+}
+
 /// How long a process waits for the supervisor to finish creating the heap.
 const CREATE_WAIT: Duration = Duration::from_secs(30);
 
@@ -41,7 +58,7 @@ impl SpillHeap {
     /// Creates a heap in a new memfd segment (space reserved, not pre-faulted): of
     /// [`FIRST_LEN`] bytes, or `max` if smaller, growing on demand up to `max`.
     pub(crate) fn create(max: usize) -> Result<SpillHeap, String> {
-        let first = max.min(FIRST_LEN);
+        let first = first_len(max, zeroproc_shm::file_size_limit());
         let seg = SegmentBuilder::new(HEAP_LAYOUT, first)
             .max_data_len(max)
             .populate(false)
@@ -199,6 +216,12 @@ impl ToHeap<'_> {
                 } else {
                     SpillFailed::TooLarge(too_large(&e.to_string(), block_size, &h))
                 }
+            }
+            // The system refused the memory (short of it, or the file-size limit
+            // `RLIMIT_FSIZE`: the heap is a file): a resource limit, named in the message
+            // (before env36 `Other`, which a result reported as "job data invalid").
+            spill::SpillError::Heap(AllocError::GrowFailed { .. }) => {
+                SpillFailed::TooLarge(format!("the pool's spill heap could not grow: {e}"))
             }
             e => SpillFailed::Other(e.to_string()),
         })
@@ -528,6 +551,16 @@ pub(crate) fn reclaim_held_words(offset: &AtomicU64, nonce: &AtomicU64, h: &Heap
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_first_heap_keeps_under_the_file_size_limit() {
+        use super::{first_len, FIRST_LEN};
+        assert_eq!(first_len(1 << 30, None), FIRST_LEN);
+        assert_eq!(first_len(1 << 20, None), 1 << 20, "the pool's limit");
+        assert_eq!(first_len(1 << 30, Some(20 << 20)), 19 << 20, "whole MiB with the header");
+        assert_eq!(first_len(1 << 30, Some(1 << 30)), FIRST_LEN);
+        assert_eq!(first_len(1 << 30, Some(4096)), FIRST_LEN, "no room: fails, named");
+    }
+
     use super::*;
     use zeroproc_shm::{Layout, Segment};
 

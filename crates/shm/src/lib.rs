@@ -50,7 +50,7 @@ pub mod sync;
 pub use offset::{Offset, OffsetError};
 #[cfg(not(loom))]
 pub use segment::{
-    sweep_stale, AddressSpace, AttachError, Backing, CreateError, GrowError, Header, Layout,
-    ParseSegmentIdError, Segment, SegmentBuilder, SegmentId, SegmentView, HEADER_SIZE,
-    HEADER_VERSION, MAGIC,
+    file_size_limit, sweep_stale, AddressSpace, AttachError, Backing, CreateError, GrowError,
+    Header, Layout, ParseSegmentIdError, Segment, SegmentBuilder, SegmentId, SegmentView,
+    HEADER_SIZE, HEADER_VERSION, MAGIC,
 };

@@ -22,6 +22,13 @@
 //! duplex pipe's other sender between its allocation and its publish; each of those
 //! frees (which starts the spell over) within `STUCK_AFTER` unless it is stopped there.
 //!
+//! **A heap that cannot grow.** A heap below its maximum whose growth the system refuses
+//! (memory short, or this process's file-size limit `RLIMIT_FSIZE`: the heap is a file)
+//! counts as one at its maximum for that rule: with nothing in flight it would wait for
+//! ever, as the system may never give the memory (before env36 it did: an 8 MiB `put`
+//! under `ulimit -f 4096` slept for ever). The spill then fails with `TooLarge` and
+//! writes one note on standard error naming the refusal, which `TooLarge` cannot carry.
+//!
 //! **A stopped merge-lock holder.** A process stopped (SIGSTOP, a debugger) in the middle
 //! of a merge pass holds the heap's merge lock and the free blocks it took until it
 //! resumes; the heap then gives up on the merge at once (`zeroproc-shm` `merge.rs`) and
@@ -32,6 +39,7 @@ use crate::channel::holds;
 use crate::channel::mapping::Mapping;
 use crate::channel::message::Wait;
 use rkyv::rancor;
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::Encode;
@@ -42,6 +50,7 @@ use zeroproc_shm::heap::{AllocError, Heap};
 use zeroproc_shm::process::is_halted;
 use zeroproc_shm::wait::WaitStrategy;
 use zeroproc_shm::wait::{block_on, BlockError, Poll};
+use zeroproc_shm::GrowError;
 
 /// How long a blocking spill finds no room, at every attempt, with nothing in flight that
 /// could make any (see the module docs) before it gives up with `TooLarge`. Attempts come
@@ -98,10 +107,12 @@ pub(crate) fn spill_waiting<T: Encode>(
     }
     // A full heap may be holding blocks of queue consumers that were killed holding
     // them: reclaim those (`holds.rs`) and try again before reporting or waiting.
-    let mut attempt = || match attempt(heap, &content, &mut track) {
+    // The last attempt's refused growth, if it was refused (module docs).
+    let refused: Cell<Option<GrowError>> = Cell::new(None);
+    let mut attempt = || match attempt(heap, &content, &mut track, &refused) {
         Poll::Pending if holds::sweep(map, heap) > 0 => {
             map.heap_freed();
-            attempt(heap, &content, &mut track)
+            attempt(heap, &content, &mut track, &refused)
         }
         r => r,
     };
@@ -119,7 +130,10 @@ pub(crate) fn spill_waiting<T: Encode>(
                     return Poll::Failed(SpillFail::Closed);
                 }
                 match attempt() {
-                    Poll::Pending => watch.pending(map, heap, &mut drained, what),
+                    Poll::Pending => {
+                        let r = refused.take();
+                        watch.pending(map, heap, &mut drained, what, r.as_ref())
+                    }
                     r => r,
                 }
             })
@@ -144,12 +158,15 @@ struct Watch {
 impl Watch {
     /// After an attempt found no room: `TooLarge` once nothing has been in flight for
     /// [`STUCK_AFTER`], else go on waiting (writing the note about a stopped merger once).
+    /// `refused`: the heap's growth was refused at that attempt (it counts as at its
+    /// maximum, and a `TooLarge` for it is explained on standard error).
     fn pending(
         &mut self,
         map: &Mapping,
         heap: &Heap<'_>,
         drained: &mut impl FnMut() -> bool,
         what: &str,
+        refused: Option<&GrowError>,
     ) -> Poll<SpilledBlock, SpillFail> {
         let merger = heap.merge_holder();
         if let Some(pid) = merger {
@@ -160,7 +177,7 @@ impl Watch {
         }
         // Relaxed: a change counter (see `Mapping::heap_freed`).
         let frees = map.header().heap_space.0.frees.load(Ordering::Relaxed);
-        let at_max = heap.region_len() >= heap.max_region_len();
+        let at_max = heap.region_len() >= heap.max_region_len() || refused.is_some();
         let busy = !at_max || merger.is_some() || !drained() || holds::any_live(map);
         // A block freed since the idle spell began was in flight, seen or not (a reader
         // between its ring claim and its registration, a producer that won the room
@@ -173,11 +190,25 @@ impl Watch {
         }
         let (since, _) = *self.idle_since.get_or_insert_with(|| (Instant::now(), frees));
         if since.elapsed() >= STUCK_AFTER {
+            if let Some(e) = refused {
+                eprintln!("{}", grow_refused_note(what, heap, e));
+            }
             Poll::Failed(SpillFail::TooLarge)
         } else {
             Poll::Pending
         }
     }
+}
+
+/// The note a spill writes when it fails because its heap could not grow.
+#[cold]
+fn grow_refused_note(what: &str, heap: &Heap<'_>, e: &GrowError) -> String {
+    format!(
+        "zeroproc: {what} fails with TooLarge: the channel's spill heap ({} of at most {} \
+         bytes) could not grow to hold the value, and nothing queued could free a block: {e}",
+        heap.region_len(),
+        heap.max_region_len()
+    )
 }
 
 /// The note a spill writes when it has waited long for a stopped merge-lock holder.
@@ -197,6 +228,7 @@ fn attempt<T: Encode>(
     heap: &Heap<'_>,
     content: &Content<'_, T>,
     track: &mut impl FnMut(Record<'_>),
+    refused: &Cell<Option<GrowError>>,
 ) -> Poll<SpilledBlock, SpillFail> {
     let r = match content {
         Content::Value { value, first } => spill_recorded(heap, *value, *first, &mut *track),
@@ -215,11 +247,13 @@ fn attempt<T: Encode>(
         // Out of memory now (the heap grew as far as it could: to its maximum, or the
         // system refused more memory), or a damaged free-list block that the heap took out
         // of circulation: wait for a consumer to free a block and try again.
-        Err(SpillError::Heap(
-            AllocError::OutOfMemory { .. }
-            | AllocError::GrowFailed { .. }
-            | AllocError::Corrupt { .. },
-        )) => Poll::Pending,
+        Err(SpillError::Heap(AllocError::GrowFailed { error, .. })) => {
+            refused.set(Some(error));
+            Poll::Pending
+        }
+        Err(SpillError::Heap(AllocError::OutOfMemory { .. } | AllocError::Corrupt { .. })) => {
+            Poll::Pending
+        }
         Err(SpillError::Heap(AllocError::BadAlign { .. })) => Poll::Failed(SpillFail::TooLarge),
         Err(SpillError::Serialize(e)) => Poll::Failed(SpillFail::Serialize(e)),
     }

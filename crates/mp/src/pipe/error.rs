@@ -31,7 +31,7 @@ payload_error! {
         /// The receiving end was closed (dropped) or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// The value can fit neither a ring record nor the spill heap.
-        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value)",
+        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
         /// This end's sending side is held by another live process (the handle was
         /// attached there).
         InUse(T, pid: u32) => "this end is in use by another attachment of it — in another process, or a second one in this process (an end serves one attachment at a time: give each process its own pipe, or use a Queue); the holder's pid",
@@ -58,7 +58,7 @@ payload_error! {
         /// The receiving end was closed or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// See [`TrySendError::TooLarge`].
-        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value)",
+        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
         /// See [`TrySendError::InUse`].
         InUse(T, pid: u32) => "this end is in use by another attachment of it — in another process, or a second one in this process (an end serves one attachment at a time: give each process its own pipe, or use a Queue); the holder's pid",
         /// The value could not be serialized.
@@ -92,7 +92,7 @@ payload_error! {
         /// The receiving end was closed or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// See [`TrySendError::TooLarge`].
-        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value)",
+        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
         /// See [`TrySendError::InUse`].
         InUse(T, pid: u32) => "this end is in use by another attachment of it — in another process, or a second one in this process (an end serves one attachment at a time: give each process its own pipe, or use a Queue); the holder's pid",
         /// The value could not be serialized.

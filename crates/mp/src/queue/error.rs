@@ -31,7 +31,7 @@ payload_error! {
         /// maximum, nothing queued or held by a live process could free a block, and the
         /// heap's free space, merged, has no run large enough (blocks leaked by killed
         /// processes split it); waiting would never end.
-        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value)",
+        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }
@@ -52,7 +52,7 @@ payload_error! {
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// See [`TryPutError::TooLarge`].
-        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value)",
+        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }
@@ -79,7 +79,7 @@ payload_error! {
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// See [`TryPutError::TooLarge`].
-        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value)",
+        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }

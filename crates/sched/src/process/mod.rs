@@ -567,7 +567,7 @@ impl Process {
         } else {
             cmd.spawn()
         }
-        .map_err(ProcessError::Io)?;
+        .map_err(|e| ProcessError::Io(crate::launch::spawn_error("/proc/self/exe", e)))?;
         // The pipe ends in the arguments are the child's to attach: reserved for it, their
         // other ends see it gone if it dies first (Python: the child's copies close with it).
         self.reap.get_mut().unwrap_or_else(|e| e.into_inner()).pins.hand_over(child.id());

@@ -35,7 +35,7 @@ impl fmt::Display for CreateError {
             ),
             CreateError::BadSize(n) => write!(f, "invalid segment size {n}"),
             CreateError::AddressSpace(a) => write!(f, "{a}"),
-            CreateError::Io(what, e) => write!(f, "{what} failed: {e}{}", fd_hint(e)),
+            CreateError::Io(what, e) => write!(f, "{what} failed: {e}{}", hint(e)),
         }
     }
 }
@@ -61,8 +61,20 @@ pub(crate) fn room(available: u64) -> String {
 /// For a descriptor limit reached (EMFILE, ENFILE): what holds the descriptors and the
 /// limit to raise. Before, 1,018 arrays made in a loop under the usual `ulimit -n` of
 /// 1024 failed with "pwrite failed: Too many open files" and nothing more (hpc29).
-fn fd_hint(e: &io::Error) -> String {
+/// For a file-size limit (EFBIG, found by `os::check_file_size`): that limit and its
+/// value (env36).
+pub(crate) fn hint(e: &io::Error) -> String {
     match e.raw_os_error() {
+        Some(libc::EFBIG) => {
+            let limit = super::os::file_size_limit()
+                .map_or_else(|| "unlimited now".to_string(), |l| format!("{l} bytes"));
+            format!(
+                " (the segment is larger than this process's file-size limit, RLIMIT_FSIZE \
+                 (`ulimit -f`): {limit}; shared memory is a file and counts against it — \
+                 raise the soft limit (`ulimit -f unlimited`; under Slurm it comes from the \
+                 submitting shell: `--propagate=NONE`))"
+            )
+        }
         Some(libc::EMFILE) => {
             // SAFETY: getrlimit writes into `lim`, a properly sized out-parameter.
             let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
@@ -159,7 +171,7 @@ impl fmt::Display for AttachError {
                  exited (keep a queue, pipe, array or container alive in its creator until \
                  every process given its handle has attached it)"
             ),
-            AttachError::Io(what, e) => write!(f, "{what} failed: {e}{}", fd_hint(e)),
+            AttachError::Io(what, e) => write!(f, "{what} failed: {e}{}", hint(e)),
             AttachError::AddressSpace(a) => write!(f, "{a}"),
             AttachError::Truncated { expected, actual } => {
                 write!(f, "segment truncated: {actual} bytes, header requires {expected}")

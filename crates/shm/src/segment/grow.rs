@@ -47,11 +47,10 @@ impl fmt::Display for GrowError {
                 "not enough memory to grow the shared segment by {requested} bytes ({})",
                 super::error::room(*available)
             ),
-            GrowError::Io { errno } => write!(
-                f,
-                "growing the segment failed: fallocate: {}",
-                std::io::Error::from_raw_os_error(*errno)
-            ),
+            GrowError::Io { errno } => {
+                let e = std::io::Error::from_raw_os_error(*errno);
+                write!(f, "growing the segment failed: fallocate: {e}{}", super::error::hint(&e))
+            }
         }
     }
 }
@@ -91,6 +90,9 @@ pub(crate) unsafe fn grow_file(fd: RawFd, h: &Header, total_len: u64) -> Result<
         return Err(GrowError::BeyondMaximum { requested: total_len, max: h.total_len });
     }
     let more = total_len - cur;
+    if let Err(e) = os::check_file_size(total_len) {
+        return Err(GrowError::Io { errno: e.raw_os_error().unwrap_or(libc::EFBIG) });
+    }
     let available = os::mem_available();
     if more > available {
         return Err(GrowError::NoSpace { requested: more, available });

@@ -26,6 +26,21 @@ mod addr;
 mod error;
 mod grow;
 pub(crate) use grow::grow_file;
+
+/// This process's file-size limit in bytes (`RLIMIT_FSIZE`, `ulimit -f`), `None` when
+/// unlimited. A segment is a file: one larger than the limit cannot be made or grown
+/// ([`CreateError::Io`] / [`GrowError::Io`] with `EFBIG`, naming the limit), so a
+/// structure that picks its own first size keeps under it.
+///
+/// ```
+/// // Under `ulimit -f 1024` (KiB) this is `Some(1048576)`; with no limit, `None`.
+/// if let Some(limit) = zeroproc_shm::file_size_limit() {
+///     println!("no segment of more than {limit} bytes");
+/// }
+/// ```
+pub fn file_size_limit() -> Option<u64> {
+    os::file_size_limit()
+}
 mod header;
 mod id;
 mod layout;

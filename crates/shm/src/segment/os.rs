@@ -251,8 +251,28 @@ pub(crate) fn fs_available(dir: &Path) -> u64 {
     st.f_bavail as u64 * st.f_frsize as u64
 }
 
+/// This process's file-size limit (`RLIMIT_FSIZE`, `ulimit -f`), if any.
+pub(crate) fn file_size_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid resource and a properly sized out pointer.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) } == 0;
+    (got && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// `EFBIG` for a file of `len` bytes past [`file_size_limit`], found before the call
+/// that would extend it: past the limit `ftruncate` and `fallocate` raise SIGXFSZ, whose
+/// default action kills the process (CPython ignores SIGXFSZ at start-up, so its
+/// `SharedMemory` gets `OSError: File too large`; a library leaves the signal alone).
+pub(crate) fn check_file_size(len: u64) -> io::Result<()> {
+    match file_size_limit() {
+        Some(limit) if len > limit => Err(io::Error::from_raw_os_error(libc::EFBIG)),
+        _ => Ok(()),
+    }
+}
+
 /// Sets the file's size to `len` bytes (no page allocated).
 pub(crate) fn size(fd: &OwnedFd, len: u64) -> Result<(), CreateError> {
+    check_file_size(len).map_err(|e| CreateError::Io("ftruncate", e))?;
     // SAFETY: `fd` is a valid descriptor we own.
     if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
         return Err(CreateError::Io("ftruncate", last_err()));
@@ -263,6 +283,7 @@ pub(crate) fn size(fd: &OwnedFd, len: u64) -> Result<(), CreateError> {
 /// Allocates the file's first `len` bytes now (tmpfs pages, zeroed), so running out of
 /// space is an error here and never a SIGBUS on first touch.
 pub(crate) fn allocate(fd: &OwnedFd, len: u64) -> Result<(), CreateError> {
+    check_file_size(len).map_err(|e| CreateError::Io("fallocate", e))?;
     // SAFETY: `fd` is a valid descriptor; mode 0 allocates the range (tmpfs supports it).
     let r = unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, len as libc::off_t) };
     if r != 0 {
