@@ -477,3 +477,28 @@ fn a_job_time_limit_in_the_slow_item() {
         }
     });
 }
+
+/// Items 5,000–5,599 that are multiples of 7 take 6 ms, the rest are tiny: batches sized
+/// on the tiny ones hold about nine slow items each, so their items are taken again and
+/// again, and the taken ones, placed again as batches, are taken from in turn (an
+/// ordered map's detour inside a detour).
+fn dense(x: u64) -> u64 {
+    let i = count(x);
+    if (5_000..5_600).contains(&i) && i % 7 == 0 {
+        std::thread::sleep(Duration::from_millis(6));
+    }
+    i
+}
+
+/// Steals of steals: each item once, in order for `map`.
+#[test]
+fn dense_slow_items_are_taken_again_and_again() {
+    within(Duration::from_secs(300), || {
+        for (workers, rounds) in [(2, 150..154), (3, 154..158)] {
+            let pool = Pool::builder().workers(workers).oversubscribe(true).build().unwrap();
+            for round in rounds {
+                run_all(&pool, dense, round, round % 2 == 0);
+            }
+        }
+    });
+}
