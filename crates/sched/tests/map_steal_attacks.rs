@@ -502,3 +502,25 @@ fn dense_slow_items_are_taken_again_and_again() {
         }
     });
 }
+
+/// The controller stopped (SIGSTOP of the test process by a shell, 100 ms, five times)
+/// while its workers run on: the supervisor pauses anywhere in a steal, between its
+/// store of the request, its membarrier and its second look; each item runs once, in
+/// order for `map`.
+#[test]
+fn the_controller_stopped_mid_steal() {
+    within(Duration::from_secs(300), || {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        for round in 160..164 {
+            let script = format!(
+                "for i in 1 2 3 4 5; do sleep 0.0$((i * 3)); kill -STOP {me}; sleep 0.1; \
+                 kill -CONT {me}; done",
+                me = std::process::id()
+            );
+            let mut sh = std::process::Command::new("sh").args(["-c", &script]).spawn().unwrap();
+            run_all(&pool, dense, round, round % 2 == 0);
+            run_all(&pool, racing, round + 10, round % 2 == 1);
+            sh.wait().unwrap();
+        }
+    });
+}
