@@ -93,8 +93,12 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// A pool job: drops a daemon, returns once it runs (a worker retiring right after the
+/// job would kill it before, as Python's retiring worker terminates its daemons); the
+/// worker's pid.
 fn job_drops_daemon(dir: String) -> u32 {
     drop_daemon(&dir, 0, false);
+    assert_eq!(wait_pids(&dir, 1, Duration::from_secs(10)).len(), 1);
     std::process::id()
 }
 
