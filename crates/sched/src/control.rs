@@ -262,12 +262,11 @@ pub struct WorkerControl {
     /// handshake's order comes from the membarrier; after a death the writer is reaped,
     /// all its stores done). Written by the worker only.
     pub batch_claim: AtomicU64,
-    /// 1 once this incarnation registered for the supervisor's membarrier: 0 stored at
-    /// its start before `READY` (a predecessor's 1 cleared), 1 by the thread that
-    /// registers (`steal::register_soon`, off the start path: it takes ~12 ms) with
-    /// Release, read by the supervisor with Acquire after an Acquire load of `current`
-    /// that saw this incarnation's job. Only at 1 are a batch's items taken from it
-    /// while it runs (`steal.rs`). Written by the worker only.
+    /// 1 if this incarnation registered for the supervisor's membarrier
+    /// (`steal::register`, stored at its start before `READY` and before any `current`):
+    /// only then are a batch's items taken from it while it runs (`steal.rs`). Relaxed:
+    /// read by the supervisor after an Acquire load of `current` that saw this
+    /// incarnation's job. Written by the worker only.
     pub fenced: AtomicU64,
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,

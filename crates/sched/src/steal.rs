@@ -60,10 +60,9 @@
 //! spilled arguments take a tick to read would otherwise hand everything back, again and
 //! again), so the thief needs c0 ≥ 1 — the worker's next claim then looks.
 //!
-//! Only a worker that registered (`MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`, by a thread
-//! it starts at its start: [`register_soon`]) is stolen from (`WorkerControl::fenced`):
-//! an unregistered worker gets no barrier, and a kernel without the command leaves
-//! today's handback.
+//! Only a worker that registered (`MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`, at its
+//! start: [`register`]) is stolen from (`WorkerControl::fenced`): an unregistered
+//! worker gets no barrier, and a kernel without the command leaves today's handback.
 //! Modelled with loom in `crates/ring/tests/loom_steal.rs` (the membarrier as a SeqCst
 //! fence on both sides, which is what it gives: a fence in the thief and one in the
 //! worker between the thief's store and load).
@@ -176,27 +175,8 @@ mod membarrier {
 
     /// Worker, at its start: registers this process for the thief's barriers; false if
     /// the kernel (or a seccomp filter) refuses — then nothing is stolen from it.
-    fn register() -> bool {
+    pub(crate) fn register() -> bool {
         call(REGISTER_GLOBAL_EXPEDITED)
-    }
-
-    /// Worker, at its start: registers in a thread of its own, which then stores 1 in
-    /// `fenced` (`WorkerControl::fenced`). In a process with more than one thread (a
-    /// test binary's worker always has two) the registration waits for the kernel to
-    /// sync every CPU's state: 12 ms on average, 20 ms at most, where a single-threaded
-    /// process takes 0.01 ms (Linux 6.18, measured by review36, 2026-12-07). Made on the
-    /// start path, it held every worker start, respawn and retirement that long (a map
-    /// under `max_jobs_per_worker(7)`, which replaces a worker every 7 jobs and never
-    /// steals, took 3× as long). No thread, or a refusal: `fenced` stays 0 and nothing
-    /// is stolen from this worker (the handback of before).
-    pub(crate) fn register_soon(fenced: &'static super::AtomicU64) {
-        let _ = std::thread::Builder::new().name("zeroproc-fence".into()).spawn(move || {
-            if register() {
-                // Release: the registration is done before a thief that reads 1 (Acquire,
-                // `nudge_long_job`) makes its membarrier.
-                fenced.store(1, super::Ordering::Release);
-            }
-        });
     }
 
     /// Thief: a full memory barrier on every CPU running a registered process (~6 µs);
@@ -207,4 +187,4 @@ mod membarrier {
 }
 
 #[cfg(not(loom))]
-pub(crate) use membarrier::{global, register_soon};
+pub(crate) use membarrier::{global, register};
