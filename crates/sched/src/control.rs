@@ -262,11 +262,11 @@ pub struct WorkerControl {
     /// handshake's order comes from the membarrier; after a death the writer is reaped,
     /// all its stores done). Written by the worker only.
     pub batch_claim: AtomicU64,
-    /// 1 if this incarnation registered for the supervisor's membarrier
-    /// (`steal::register`, stored at its start before `READY` and before any `current`):
-    /// only then are a batch's items taken from it while it runs (`steal.rs`). Relaxed:
-    /// read by the supervisor after an Acquire load of `current` that saw this
-    /// incarnation's job. Written by the worker only.
+    /// 1 if this incarnation registered for the supervisor's membarrier, 2 if the kernel
+    /// refused, 0 before its first automatic batch (`steal::ensure_registered`; 0 stored
+    /// at its start before `READY`): only at 1 are a batch's items taken from it while
+    /// it runs (`steal.rs`). The 1 is a Release store after the registration, read with
+    /// Acquire by the supervisor before its barrier. Written by the worker only.
     pub fenced: AtomicU64,
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,

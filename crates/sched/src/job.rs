@@ -296,6 +296,10 @@ where
     R: Message,
 {
     let input = ctx.input;
+    if hand_back {
+        // Before the batch's clock: a registration may take a grace period (steal.rs).
+        ctx.ensure_fenced();
+    }
     let t0 = std::time::Instant::now();
     let mut out = Batch::<R>::default();
     if envelope::is_spilled(input) {

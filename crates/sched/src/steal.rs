@@ -61,7 +61,7 @@
 //! again), so the thief needs c0 ≥ 1 — the worker's next claim then looks.
 //!
 //! Only a worker that registered (`MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`, at its
-//! start: [`register`]) is stolen from (`WorkerControl::fenced`): an unregistered
+//! first batch: [`ensure_registered`]) is stolen from (`WorkerControl::fenced`): an unregistered
 //! worker gets no barrier, and a kernel without the command leaves today's handback.
 //! Modelled with loom in `crates/ring/tests/loom_steal.rs` (the membarrier as a SeqCst
 //! fence on both sides, which is what it gives: a fence in the thief and one in the
@@ -173,7 +173,7 @@ mod membarrier {
         }
     }
 
-    /// Worker, at its start: registers this process for the thief's barriers; false if
+    /// Worker (at its first batch: `ensure_registered`): registers this process for the thief's barriers; false if
     /// the kernel (or a seccomp filter) refuses — then nothing is stolen from it.
     pub(crate) fn register() -> bool {
         call(REGISTER_GLOBAL_EXPEDITED)
@@ -187,4 +187,29 @@ mod membarrier {
 }
 
 #[cfg(not(loom))]
-pub(crate) use membarrier::{global, register};
+pub(crate) use membarrier::global;
+
+/// Worker, before a batch that may be stolen from: registers this process for the
+/// thief's barriers the first time (`WorkerControl::fenced`: 0 at the worker's start, 1
+/// once registered, 2 if refused — then nothing is stolen from it). At the first batch,
+/// not at the worker's start (review36): the registration of a process with more than
+/// one thread waits for an RCU grace period (~12 ms here, up to 20; 0.01 ms with one
+/// thread), and a worker in a test binary runs on libtest's thread — every start,
+/// respawn and retirement waited for it, also in pools that never batch.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn ensure_registered(fenced: &AtomicU64) {
+    // Relaxed: written only by this worker (0 at its start, before `READY`).
+    if fenced.load(Ordering::Relaxed) == 0 {
+        register_now(fenced);
+    }
+}
+
+#[cfg(not(loom))]
+#[cold]
+fn register_now(fenced: &AtomicU64) {
+    let v = if membarrier::register() { 1 } else { 2 };
+    // Release: pairs with the supervisor's Acquire load before its `global()`, so that
+    // a thief that sees 1 issues its barrier after the registration took effect.
+    fenced.store(v, Ordering::Release);
+}

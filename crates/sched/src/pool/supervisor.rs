@@ -710,9 +710,9 @@ fn nudge_long_job(shared: &Shared, core: &mut Core, w: usize) -> bool {
     if !long || slot.stole_tried == cur {
         return false;
     }
-    // Relaxed: this incarnation's value, ordered by the Acquire load of `current` above
-    // (see `WorkerControl::fenced`).
-    let fenced = ctl.fenced.load(Ordering::Relaxed) == 1;
+    // Acquire: pairs with the worker's Release store of 1 after its registration (a
+    // stale 0 or 2 only forgoes the steal; see `WorkerControl::fenced`).
+    let fenced = ctl.fenced.load(Ordering::Acquire) == 1;
     let barrier = || fenced && crate::steal::global();
     let at = match crate::steal::steal_words(&ctl.batch_claim, &ctl.hand_back, cur, barrier) {
         Steal::NotYet => return false,

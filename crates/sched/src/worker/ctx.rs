@@ -55,6 +55,15 @@ pub(super) enum Sink<'a> {
 }
 
 impl<'a> JobCtx<'a> {
+    /// Before an automatic batch that may be stolen from: registers this worker for the
+    /// supervisor's membarrier the first time (`steal::ensure_registered`).
+    #[inline]
+    pub(crate) fn ensure_fenced(&self) {
+        if let Some(c) = self.ctl {
+            crate::steal::ensure_registered(&c.fenced);
+        }
+    }
+
     /// A context whose completion is only recorded (initializers, `Process` bodies).
     pub(crate) fn local(input: &'a [u8]) -> Self {
         JobCtx { input, sink: Sink::Local { status: None }, job_id: 0, spill: None, ctl: None }

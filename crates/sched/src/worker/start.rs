@@ -92,9 +92,9 @@ pub(super) fn start(spec: &Spec) -> Attached {
     super::watch_forks();
     // Relaxed: published by the Release store of `state` below.
     ctl.overflowed.store(0, Ordering::Relaxed);
-    // Relaxed: read by the supervisor after an Acquire load of `current` naming one of
-    // this incarnation's jobs (stored after this), see `WorkerControl::fenced`.
-    ctl.fenced.store(u64::from(crate::steal::register()), Ordering::Relaxed);
+    // Relaxed: published by the Release store of `state` below; not registered yet (its
+    // first batch registers: `steal::ensure_registered`).
+    ctl.fenced.store(0, Ordering::Relaxed);
     super::overflow::watch(ctl);
     // A worker does not keep the segments of arrays its jobs drop (a pool of N workers
     // would hold up to N × 1 GiB of memory no one sees); an initializer may turn it on.
