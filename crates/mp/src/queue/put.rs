@@ -24,12 +24,14 @@ use zeroproc_codec::send::{self, Draft, Overflow, Records, SendError, SPILLED_RE
 use zeroproc_codec::spill::{Record, SpilledBlock};
 use zeroproc_ring::mpmc::{PushTimeoutError, TryPushError};
 use zeroproc_shm::wait::deadline_after;
+use zeroproc_shm::GrowError;
 
 /// Why a put failed, before the value is attached to the error.
 pub(crate) enum PutFail {
     Timeout,
     Closed,
     TooLarge,
+    Grow(GrowError),
     Serialize(rancor::Error),
 }
 
@@ -39,6 +41,7 @@ impl PutFail {
             PutFail::Timeout => PutTimeoutError::Timeout(value),
             PutFail::Closed => PutTimeoutError::Closed(value),
             PutFail::TooLarge => PutTimeoutError::TooLarge(value),
+            PutFail::Grow(e) => PutTimeoutError::Grow(value, e),
             PutFail::Serialize(e) => PutTimeoutError::Serialize(value, e),
         }
     }
@@ -271,6 +274,7 @@ impl<T> Overflow for QueueSpill<'_, '_, T> {
                 SpillFail::Timeout => PutFail::Timeout,
                 SpillFail::Closed => PutFail::Closed,
                 SpillFail::TooLarge => PutFail::TooLarge,
+                SpillFail::Grow(e) => PutFail::Grow(e),
                 SpillFail::Serialize(e) => PutFail::Serialize(e),
             },
         )
