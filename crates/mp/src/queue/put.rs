@@ -74,14 +74,19 @@ impl<T: Message> Queue<T> {
         self.put_wait(value, Wait::Never).map_err(TryPutError::from)
     }
 
-    /// Like [`put`](Self::put), giving up after `timeout` (the value comes back in
-    /// `Timeout`).
+    /// Like [`put`](Self::put), giving up after `timeout`: Python's `q.put(x, timeout=t)`,
+    /// whose `queue.Full` is [`PutTimeoutError::Timeout`] — with the value handed back
+    /// (Python's caller still holds `x`; here it moved in, so it comes back in the error).
     ///
     /// ```
     /// use std::time::Duration;
-    /// let q = zeroproc_mp::Queue::<u8>::new(1).unwrap();
-    /// q.put_timeout(1, Duration::from_millis(5)).unwrap();
-    /// assert_eq!(q.put_timeout(2, Duration::from_millis(1)).unwrap_err().into_inner(), 2);
+    /// use zeroproc_mp::queue::PutTimeoutError;
+    /// let q = zeroproc_mp::Queue::<String>::new(1).unwrap();
+    /// q.put_timeout("first".into(), Duration::from_millis(5)).unwrap();
+    /// match q.put_timeout("second".into(), Duration::from_millis(1)) {
+    ///     Err(PutTimeoutError::Timeout(v)) => assert_eq!(v, "second"), // Python: queue.Full
+    ///     other => panic!("{other:?}"),
+    /// }
     /// ```
     pub fn put_timeout(&self, value: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
         self.put_wait(value, Wait::Until(deadline_after(timeout)))
