@@ -25,7 +25,7 @@ fn py_bool(b: bool) -> &'static str {
     }
 }
 
-fn err_name<E: std::fmt::Debug>(e: &JobError<E>) -> String {
+fn err_name<E: std::fmt::Display>(e: &JobError<E>) -> String {
     match e {
         JobError::Panicked { message } => format!("Panicked {message}"),
         other => format!("{other}"),

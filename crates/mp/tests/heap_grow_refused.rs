@@ -78,3 +78,74 @@ fn a_send_the_heap_cannot_grow_for_fails() {
     }
     check("a_send_the_heap_cannot_grow_for_fails");
 }
+
+/// For the `try_` operations: the heap's refused growth is the cause, named in the error
+/// (which hands the value back), not `Full` — a caller told "full" retries for ever. Before
+/// errs37 both said `Full` ("queue is full", "pipe is full").
+fn check_try(test: &str) {
+    let (ended, stdout, stderr) = in_a_child(test);
+    assert!(ended, "still waiting after 30 s: {stdout}");
+    assert!(stdout.contains("CHILD refused"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("could not grow"), "the error names another cause: {stdout}");
+    assert!(stdout.contains("RLIMIT_FSIZE"), "the error does not name the limit: {stdout}");
+    assert!(!stdout.contains("is full"), "reported as full: {stdout}");
+    assert!(stdout.contains(&format!("handed back {}", 8 << 20)), "{stdout}");
+}
+
+#[test]
+fn a_try_put_the_heap_cannot_grow_for_names_the_refusal() {
+    if std::env::var_os(CHILD).is_some() {
+        lower_the_limit();
+        let q = Queue::<Vec<u8>>::new(4).unwrap();
+        match q.try_put(vec![1u8; 8 << 20]) {
+            Err(e) => {
+                println!("CHILD refused: {e} / {e:?}");
+                println!("handed back {}", e.into_inner().len());
+            }
+            Ok(()) => println!("CHILD put"),
+        }
+        return;
+    }
+    check_try("a_try_put_the_heap_cannot_grow_for_names_the_refusal");
+}
+
+#[test]
+fn a_try_send_the_heap_cannot_grow_for_names_the_refusal() {
+    if std::env::var_os(CHILD).is_some() {
+        lower_the_limit();
+        let (mut a, _b) = pipe::pipe::<Vec<u8>>().unwrap();
+        match a.try_send(vec![1u8; 8 << 20]) {
+            Err(e) => {
+                println!("CHILD refused: {e} / {e:?}");
+                println!("handed back {}", e.into_inner().len());
+            }
+            Ok(()) => println!("CHILD sent"),
+        }
+        return;
+    }
+    check_try("a_try_send_the_heap_cannot_grow_for_names_the_refusal");
+}
+
+/// A put whose heap cannot grow while another value is queued waits (a reader may free
+/// its block) — and says why at once, once, rather than only when it gives up. Before
+/// errs37 it waited silently: here, 2 s and a `Timeout` with nothing on stderr.
+#[test]
+fn a_put_waiting_on_a_refused_growth_says_so_while_it_waits() {
+    if std::env::var_os(CHILD).is_some() {
+        lower_the_limit();
+        let q = Queue::<Vec<u8>>::new(4).unwrap();
+        q.put(vec![2u8; 256 << 10]).unwrap(); // spilled, and left queued: in flight
+        match q.put_timeout(vec![1u8; 8 << 20], Duration::from_secs(2)) {
+            Err(e) => println!("CHILD refused: {e}"),
+            Ok(()) => println!("CHILD put"),
+        }
+        return;
+    }
+    let test = "a_put_waiting_on_a_refused_growth_says_so_while_it_waits";
+    let (ended, stdout, stderr) = in_a_child(test);
+    assert!(ended, "still waiting after 30 s: {stdout}");
+    assert!(stdout.contains("CHILD refused: timed out"), "{stdout}\n{stderr}");
+    let notes = stderr.matches("could not grow").count();
+    assert_eq!(notes, 1, "a note naming the refusal, once: {stderr}");
+    assert!(stderr.contains("RLIMIT_FSIZE"), "the cause is not named: {stderr}");
+}

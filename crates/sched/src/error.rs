@@ -139,7 +139,9 @@ pub enum JobError<E = Never> {
         /// What was wrong.
         message: String,
     },
-    /// The job returned `Err(e)`.
+    /// The job returned `Err(e)`. `Display` prints `job failed: ` and `e`'s own `Display`
+    /// (Python's `str(exc)`: `job failed: -1 < 0`, not `"-1 < 0"`; until errs37 it was
+    /// `e`'s `Debug`).
     Job(E),
     /// The pool has no worker slot left to run it: every slot was retired (one of its
     /// rings was found corrupt, or its worker failed to start repeatedly). A slot retired
@@ -290,7 +292,7 @@ impl JobErrorKind {
     ];
 }
 
-impl<E: fmt::Debug> fmt::Display for JobError<E> {
+impl<E: fmt::Display> fmt::Display for JobError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JobError::Panicked { message } => write!(f, "job panicked: {message}"),
@@ -330,7 +332,7 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
                 write!(f, "{message}")
             }
             JobError::Decode { message } => write!(f, "job data invalid: {message}"),
-            JobError::Job(e) => write!(f, "job failed: {e:?}"),
+            JobError::Job(e) => write!(f, "job failed: {e}"),
             JobError::NoWorkers => {
                 write!(f, "no worker left to run the job: {NO_WORKERS_WHY}")
             }
@@ -340,7 +342,13 @@ impl<E: fmt::Debug> fmt::Display for JobError<E> {
     }
 }
 
-impl<E: fmt::Debug> std::error::Error for JobError<E> {}
+/// `Error` for any job error type that has `Debug` and `Display` (`String` included, which
+/// is not an `Error` itself). [`source`](std::error::Error::source) is `None`, also for
+/// [`Job(e)`](JobError::Job): `e`'s message is already in the `Display` ("job failed: {e}"),
+/// and an error reported both ways prints it twice in a chain (`anyhow`'s `{:#}`: "job
+/// failed: x: x"); a `source` of `e` would also need `E: Error + 'static`, taking `Error`
+/// away from `JobError<String>`. To reach `e` itself, match `JobError::Job(e)`.
+impl<E: fmt::Debug + fmt::Display> std::error::Error for JobError<E> {}
 
 /// Why a pool has no worker: the two ways a slot is retired, so the message names the
 /// likely cause (it said only "every worker slot was retired": a new user whose
@@ -774,6 +782,22 @@ mod tests {
     fn the_former_name_is_an_alias() {
         let e: SubmitError<u8> = SubmitTimeoutError::Timeout(1);
         assert_eq!(e, SubmitTimeoutError::Timeout(1));
+    }
+
+    /// The job's own error prints with its `Display`, as Python's `str(exc)` prints the
+    /// exception's message: `job failed: -1 < 0`. Before errs37 it was its `Debug`
+    /// (`job failed: "-1 < 0"`, quotes and escapes; an `io::Error` as `Os { code: 2, .. }`).
+    #[test]
+    fn a_job_error_prints_with_its_display() {
+        let e = JobError::Job("-1 < 0".to_string());
+        assert_eq!(e.to_string(), "job failed: -1 < 0");
+        let io = std::io::Error::from_raw_os_error(libc::ENOENT);
+        let e = JobError::Job(io);
+        assert!(e.to_string().starts_with("job failed: No such file"), "{e}");
+        // `Error` for any `Debug + Display` job error, `String` included; its message is
+        // in the `Display`, so it is not also the `source` (it would print twice).
+        let boxed: Box<dyn std::error::Error> = Box::new(JobError::Job("bad".to_string()));
+        assert!(boxed.source().is_none());
     }
 
     #[test]

@@ -26,8 +26,15 @@
 //! (memory short, or this process's file-size limit `RLIMIT_FSIZE`: the heap is a file)
 //! counts as one at its maximum for that rule: with nothing in flight it would wait for
 //! ever, as the system may never give the memory (before env36 it did: an 8 MiB `put`
-//! under `ulimit -f 4096` slept for ever). The spill then fails with `TooLarge` and
-//! writes one note on standard error naming the refusal, which `TooLarge` cannot carry.
+//! under `ulimit -f 4096` slept for ever). The spill then fails with
+//! [`SpillFail::Grow`], carrying the system's refusal (the operations' `Grow` errors;
+//! until errs37 `TooLarge`, the cause on standard error only). A `try_` operation fails
+//! so at the first refusal (it did say `Full`: a caller told "full" retries for ever;
+//! Python's `put_nowait` raises `MemoryError` rather than `Full` when memory is short).
+//! A waiting spill that sees a refusal while something is in flight goes on waiting (a
+//! reader may free a block), and writes one note on standard error naming the refusal
+//! the first time this process sees one on this channel, so the cause shows while it
+//! waits (before errs37 it waited without a word until it gave up or timed out).
 //!
 //! **A stopped merge-lock holder.** A process stopped (SIGSTOP, a debugger) in the middle
 //! of a merge pass holds the heap's merge lock and the free blocks it took until it
@@ -69,6 +76,9 @@ pub(crate) enum SpillFail {
     Closed,
     /// The value can never fit this heap (or there is no heap).
     TooLarge,
+    /// The heap could not grow to hold the value: the system refused (module docs), and a
+    /// `try_` operation asked, or nothing in flight could free a block.
+    Grow(GrowError),
     /// The value could not be serialized.
     Serialize(rancor::Error),
 }
@@ -119,7 +129,7 @@ pub(crate) fn spill_waiting<T: Encode>(
     match wait {
         Wait::Never => match attempt() {
             Poll::Ready(b) => Ok(b),
-            Poll::Pending => Err(SpillFail::Timeout),
+            Poll::Pending => Err(refused.take().map_or(SpillFail::Timeout, SpillFail::Grow)),
             Poll::Failed(f) => Err(f),
         },
         Wait::Until(deadline) => {
@@ -132,7 +142,7 @@ pub(crate) fn spill_waiting<T: Encode>(
                 match attempt() {
                     Poll::Pending => {
                         let r = refused.take();
-                        watch.pending(map, heap, &mut drained, what, r.as_ref())
+                        watch.pending(map, heap, &mut drained, what, r)
                     }
                     r => r,
                 }
@@ -156,18 +166,25 @@ struct Watch {
 }
 
 impl Watch {
-    /// After an attempt found no room: `TooLarge` once nothing has been in flight for
-    /// [`STUCK_AFTER`], else go on waiting (writing the note about a stopped merger once).
-    /// `refused`: the heap's growth was refused at that attempt (it counts as at its
-    /// maximum, and a `TooLarge` for it is explained on standard error).
+    /// After an attempt found no room: `TooLarge` (`Grow` if the heap's growth was
+    /// refused) once nothing has been in flight for [`STUCK_AFTER`], else go on waiting
+    /// (writing the note about a stopped merger once). `refused`: the heap's growth was
+    /// refused at that attempt (it counts as at its maximum; the first refusal this
+    /// process sees on the channel is written on standard error at once).
     fn pending(
         &mut self,
         map: &Mapping,
         heap: &Heap<'_>,
         drained: &mut impl FnMut() -> bool,
         what: &str,
-        refused: Option<&GrowError>,
+        refused: Option<GrowError>,
     ) -> Poll<SpilledBlock, SpillFail> {
+        if let Some(e) = &refused {
+            // Relaxed: a once-flag for a note, ordering nothing else.
+            if !map.grow_noted.swap(true, Ordering::Relaxed) {
+                eprintln!("{}", grow_refused_note(what, heap, e));
+            }
+        }
         let merger = heap.merge_holder();
         if let Some(pid) = merger {
             if !self.noted && self.start.elapsed() >= NOTE_AFTER && is_halted(pid) {
@@ -190,22 +207,21 @@ impl Watch {
         }
         let (since, _) = *self.idle_since.get_or_insert_with(|| (Instant::now(), frees));
         if since.elapsed() >= STUCK_AFTER {
-            if let Some(e) = refused {
-                eprintln!("{}", grow_refused_note(what, heap, e));
-            }
-            Poll::Failed(SpillFail::TooLarge)
+            Poll::Failed(refused.map_or(SpillFail::TooLarge, SpillFail::Grow))
         } else {
             Poll::Pending
         }
     }
 }
 
-/// The note a spill writes when it fails because its heap could not grow.
+/// The note a waiting spill writes when its heap's growth is refused (the first time in
+/// this process on this channel): it goes on waiting for a reader to free a block.
 #[cold]
 fn grow_refused_note(what: &str, heap: &Heap<'_>, e: &GrowError) -> String {
     format!(
-        "zeroproc: {what} fails with TooLarge: the channel's spill heap ({} of at most {} \
-         bytes) could not grow to hold the value, and nothing queued could free a block: {e}",
+        "zeroproc: {what} waits: the channel's spill heap ({} of at most {} bytes) could \
+         not grow to hold the value: {e}. It waits for a reader to free a block, and fails \
+         with a `Grow` error if nothing queued or held could free one",
         heap.region_len(),
         heap.max_region_len()
     )

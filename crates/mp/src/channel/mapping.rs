@@ -6,7 +6,7 @@ use crate::channel::header::{ChannelHeader, HeapSpace, Line, Meta, Tasks, LAYOUT
 use crate::channel::header::{KIND_DUPLEX, KIND_JOINABLE, KIND_ONEWAY, KIND_QUEUE};
 use crate::channel::holds::{Hold, Holds};
 use crate::channel::{cache, ChannelError};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use zeroproc_shm::heap::Heap;
 use zeroproc_shm::wait::EventCount;
@@ -71,6 +71,9 @@ pub(crate) struct Mapping {
     /// When this process last swept this channel's holds table (`holds::sweep`'s rate
     /// limit, per channel: one channel's sweeps must not postpone another's).
     pub(crate) last_sweep: AtomicU64,
+    /// A waiting spill in this process has written the note that the heap's growth was
+    /// refused (`heap_wait.rs`: once per channel and process, not once per value).
+    pub(crate) grow_noted: AtomicBool,
 }
 
 impl std::fmt::Debug for Mapping {
@@ -183,6 +186,7 @@ impl Mapping {
             owner: true,
             activity: AtomicU64::new(0),
             last_sweep: AtomicU64::new(0),
+            grow_noted: AtomicBool::new(false),
         });
         cache::register_owner(&m);
         m.register_trim();
@@ -248,6 +252,7 @@ impl Mapping {
             owner: false,
             activity: AtomicU64::new(0),
             last_sweep: AtomicU64::new(0),
+            grow_noted: AtomicBool::new(false),
         })
     }
 

@@ -131,7 +131,21 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         self.store.stats()
     }
 
-    /// A handle another process (or a job) can attach.
+    /// A handle another process (or a job) can attach: Python's
+    /// `Process(target=f, args=(d,))` passes the proxy; here the handle is the argument
+    /// (`Process::spawn(f, d.handle())`, `pool.submit(f, d.handle())`), and `f` attaches it.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::{DictHandle, SharedDict};
+    /// // The child's (or job's) side: attach, then use it as the creator does.
+    /// fn count(h: DictHandle<String, u64>) {
+    ///     let d = h.attach().unwrap();
+    ///     d.update(&"seen".into(), |v| *v = Some(v.unwrap_or(0) + 1)).unwrap();
+    /// }
+    /// let d = SharedDict::<String, u64>::new().unwrap();
+    /// count(d.handle()); // in a real program: Process::spawn(count, d.handle())
+    /// assert_eq!(d.get(&"seen".into()).unwrap(), Some(1));
+    /// ```
     pub fn handle(&self) -> DictHandle<K, V> {
         DictHandle {
             segment: self.store.segment_id().to_string(),
@@ -215,12 +229,29 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         Ok(l.map_get(hash_key(&kb), &kb)?.map(|b| f(b.value)))
     }
 
-    /// Whether `key` has a value.
+    /// Whether `key` has a value: Python's `key in d`.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<String, u32>::new().unwrap();
+    /// d.insert("ada".into(), 1).unwrap();
+    /// assert!(d.contains_key(&"ada".into()).unwrap());
+    /// assert!(!d.contains_key(&"bob".into()).unwrap());
+    /// ```
     pub fn contains_key(&self, key: &K) -> Result<bool, ContainerError> {
         Ok(self.get_with_bytes(key, |_| ())?.is_some())
     }
 
-    /// Removes the value under `key`, returning it.
+    /// Removes the value under `key`, returning it: Python's `d.pop(key, None)` (`None` if
+    /// there was none; `del d[key]` is `remove` with the result ignored).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<u32, String>::new().unwrap();
+    /// d.insert(7, "seven".into()).unwrap();
+    /// assert_eq!(d.remove(&7).unwrap(), Some("seven".into()));
+    /// assert_eq!(d.remove(&7).unwrap(), None);
+    /// ```
     pub fn remove(&self, key: &K) -> Result<Option<V>, ContainerError> {
         let kb = encode(key).map_err(ContainerError::Serialize)?;
         let l = self.store.lock();
@@ -258,7 +289,19 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         Ok(r)
     }
 
-    /// Number of entries.
+    /// Number of entries: Python's `len(d)`. (A `Result`: the dict is in shared memory,
+    /// and its lock is robust — `?` it like any other operation.)
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<u8, u8>::new().unwrap();
+    /// assert!(d.is_empty().unwrap());
+    /// d.insert(1, 1).unwrap();
+    /// d.insert(2, 4).unwrap();
+    /// assert_eq!(d.len().unwrap(), 2);
+    /// d.clear().unwrap(); // Python's d.clear()
+    /// assert_eq!(d.len().unwrap(), 0);
+    /// ```
     pub fn len(&self) -> Result<usize, ContainerError> {
         Ok(self.store.lock().map_len())
     }
@@ -295,7 +338,19 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         Ok(out)
     }
 
-    /// A snapshot of the keys.
+    /// A snapshot of the keys: Python's `list(d.keys())`, in table order (sort them for
+    /// a stable order). [`values`](Self::values) is the same for the values.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<String, u32>::new().unwrap();
+    /// d.insert("b".into(), 2).unwrap();
+    /// d.insert("a".into(), 1).unwrap();
+    /// let mut keys = d.keys().unwrap();
+    /// keys.sort();
+    /// assert_eq!(keys, ["a", "b"]);
+    /// assert_eq!(d.values().unwrap().iter().sum::<u32>(), 3);
+    /// ```
     pub fn keys(&self) -> Result<Vec<K>, ContainerError> {
         let l = self.store.lock();
         let mut out = Vec::with_capacity(l.map_len());
@@ -311,7 +366,22 @@ impl<K: Message, V: Message> SharedDict<K, V> {
         Ok(out)
     }
 
-    /// Iterates over a snapshot of the entries (see [`items`](Self::items)).
+    /// Iterates over a snapshot of the entries (see [`items`](Self::items)): Python's
+    /// `for k, v in d.items()`. Other processes' later changes are not seen by the loop,
+    /// and the dict is not locked while it runs.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedDict;
+    /// let d = SharedDict::<String, u64>::new().unwrap();
+    /// d.insert("x".into(), 2).unwrap();
+    /// d.insert("y".into(), 3).unwrap();
+    /// let mut total = 0;
+    /// for (k, v) in d.iter().unwrap() {
+    ///     assert!(k == "x" || k == "y");
+    ///     total += v;
+    /// }
+    /// assert_eq!(total, 5);
+    /// ```
     pub fn iter(&self) -> Result<std::vec::IntoIter<(K, V)>, ContainerError> {
         Ok(self.items()?.into_iter())
     }

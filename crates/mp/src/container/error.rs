@@ -7,7 +7,21 @@ use std::fmt;
 use zeroproc_codec::envelope::DecodeError;
 use zeroproc_shm::{AttachError, CreateError, GrowError, ParseSegmentIdError};
 
-/// A container operation failed.
+/// A container operation failed. Python's `IndexError` is
+/// [`IndexOutOfRange`](Self::IndexOutOfRange); a missing key is not an error (`get` gives
+/// `None`, as `d.get(k)`); a wrongly typed `Namespace` field is
+/// [`TypeMismatch`](Self::TypeMismatch).
+///
+/// ```
+/// use zeroproc_mp::container::{ContainerError, SharedList};
+/// let l = SharedList::<u32>::new().unwrap();
+/// l.push(1).unwrap();
+/// match l.remove(5) {
+///     Err(ContainerError::IndexOutOfRange { index: 5, len: 1 }) => {} // Python: IndexError
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(l.get(5).unwrap(), None); // reading past the end is `None`, not an error
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ContainerError {

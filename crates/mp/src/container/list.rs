@@ -103,7 +103,18 @@ impl<T: Message> SharedList<T> {
         self.store.stats()
     }
 
-    /// A handle another process (or a job) can attach.
+    /// A handle another process (or a job) can attach: Python passes the list proxy in
+    /// `args=(l,)`; here the handle is the argument (`Process::spawn(f, l.handle())`).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::{ListHandle, SharedList};
+    /// fn report(h: ListHandle<String>) {
+    ///     h.attach().unwrap().push("done".into()).unwrap();
+    /// }
+    /// let l = SharedList::<String>::new().unwrap();
+    /// report(l.handle()); // in a real program: Process::spawn(report, l.handle())
+    /// assert_eq!(l.to_vec().unwrap(), ["done"]);
+    /// ```
     pub fn handle(&self) -> ListHandle<T> {
         ListHandle {
             segment: self.store.segment_id().to_string(),
@@ -297,7 +308,17 @@ impl<T: Message> SharedList<T> {
         Ok(r)
     }
 
-    /// Number of values.
+    /// Number of values: Python's `len(l)` (a `Result`, as every operation on shared
+    /// memory behind a robust lock).
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<u32>::new().unwrap();
+    /// l.extend([1, 2, 3]).unwrap();
+    /// assert_eq!(l.len().unwrap(), 3);
+    /// l.clear().unwrap(); // Python's l.clear() / del l[:]
+    /// assert!(l.is_empty().unwrap());
+    /// ```
     pub fn len(&self) -> Result<usize, ContainerError> {
         self.store.lock().seq_len()
     }
@@ -359,7 +380,20 @@ impl<T: Message> SharedList<T> {
         Ok(out)
     }
 
-    /// Iterates over a snapshot of the values (see [`to_vec`](Self::to_vec)).
+    /// Iterates over a snapshot of the values (see [`to_vec`](Self::to_vec)): Python's
+    /// `for x in l`. The list is not locked while the loop runs, and other processes'
+    /// later changes are not seen by it.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::SharedList;
+    /// let l = SharedList::<String>::new().unwrap();
+    /// l.extend(["a".to_string(), "bb".to_string()]).unwrap();
+    /// let mut chars = 0;
+    /// for s in l.iter().unwrap() {
+    ///     chars += s.len();
+    /// }
+    /// assert_eq!(chars, 3);
+    /// ```
     pub fn iter(&self) -> Result<std::vec::IntoIter<T>, ContainerError> {
         Ok(self.to_vec()?.into_iter())
     }

@@ -144,7 +144,16 @@ impl Namespace {
         }
     }
 
-    /// Calls `f` on the field's archived value (zero-copy, under the lock).
+    /// Calls `f` on the field's archived value (zero-copy, under the lock): to read part
+    /// of a large value without copying all of it out. `f` must not use the namespace.
+    ///
+    /// ```
+    /// # use zeroproc_mp::container::Namespace;
+    /// let ns = Namespace::new().unwrap();
+    /// ns.set("weights", vec![0.5f64; 1000]).unwrap();
+    /// let n = ns.get_with::<Vec<f64>, _>("weights", |w| w.len()).unwrap();
+    /// assert_eq!(n, Some(1000));
+    /// ```
     pub fn get_with<T: Message, R>(
         &self,
         name: &str,

@@ -86,7 +86,7 @@ macro_rules! recv_methods {
             self.$rx.recv_wait(Wait::Never).map_err(TryRecvError::from)
         }
 
-        #[doc = concat!("[`recv`](Self::recv), giving up after `timeout`.\n\n```\n", $setup, "\nassert!(rx.recv_timeout(std::time::Duration::from_millis(1)).is_err());\n# drop(tx);\n```")]
+        #[doc = concat!("[`recv`](Self::recv), giving up after `timeout`. Python's `Connection` has no receive time-out: it is `if conn.poll(t): conn.recv()`, here one call; `Timeout` is the `poll` that said false, `Disconnected` Python's `EOFError`.\n\n```\n", $setup, "\nuse std::time::Duration;\nuse zeroproc_mp::pipe::RecvTimeoutError;\ntx.send(3).unwrap();\nassert_eq!(rx.recv_timeout(Duration::from_millis(100)), Ok(3));\nassert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));\ndrop(tx); // the sender is gone: Python's EOFError\nassert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Disconnected));\n```")]
         pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
             self.$rx.recv_wait(Wait::Until(deadline_after(timeout)))
         }

@@ -6,6 +6,7 @@ use crate::channel::error::CorruptError;
 use rkyv::rancor;
 use std::fmt;
 use zeroproc_ring::payload_error;
+use zeroproc_shm::GrowError;
 
 payload_error! {
     /// Why [`try_send`](crate::Connection::try_send) did not send; the value is handed
@@ -31,7 +32,14 @@ payload_error! {
         /// The receiving end was closed (dropped) or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// The value can fit neither a ring record nor the spill heap.
-        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
+        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value)",
+        /// The value is larger than a ring record and the pipe's spill heap could not grow
+        /// to hold it: the system refused the memory (memory short, or this process's
+        /// file-size limit `RLIMIT_FSIZE` — the heap is a file); the error says which.
+        /// Python's `MemoryError`. `try_send` reports it at once; a waiting send waits for
+        /// the reader to free a block (a note on standard error names the refusal at once)
+        /// and reports it once nothing in the pipe or held could free one for a second.
+        Grow(T, error: GrowError) => "the pipe's spill heap could not grow to hold the value (the system refused the memory)",
         /// This end's sending side is held by another live process (the handle was
         /// attached there).
         InUse(T, pid: u32) => "this end is in use by another attachment of it — in another process, or a second one in this process (an end serves one attachment at a time: give each process its own pipe, or use a Queue); the holder's pid",
@@ -58,7 +66,9 @@ payload_error! {
         /// The receiving end was closed or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// See [`TrySendError::TooLarge`].
-        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
+        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value)",
+        /// See [`TrySendError::Grow`].
+        Grow(T, error: GrowError) => "the pipe's spill heap could not grow to hold the value (the system refused the memory)",
         /// See [`TrySendError::InUse`].
         InUse(T, pid: u32) => "this end is in use by another attachment of it — in another process, or a second one in this process (an end serves one attachment at a time: give each process its own pipe, or use a Queue); the holder's pid",
         /// The value could not be serialized.
@@ -92,7 +102,9 @@ payload_error! {
         /// The receiving end was closed or its process died.
         Disconnected(T) => "the receiving end is gone",
         /// See [`TrySendError::TooLarge`].
-        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
+        TooLarge(T) => "value too large for the pipe: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing in the pipe or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (PipeBuilder::max_heap_size sets the maximum: leave room beyond the largest value)",
+        /// See [`TrySendError::Grow`].
+        Grow(T, error: GrowError) => "the pipe's spill heap could not grow to hold the value (the system refused the memory)",
         /// See [`TrySendError::InUse`].
         InUse(T, pid: u32) => "this end is in use by another attachment of it — in another process, or a second one in this process (an end serves one attachment at a time: give each process its own pipe, or use a Queue); the holder's pid",
         /// The value could not be serialized.
@@ -108,6 +120,7 @@ impl<T> From<SendTimeoutError<T>> for TrySendError<T> {
             SendTimeoutError::Timeout(t) => TrySendError::Full(t),
             SendTimeoutError::Disconnected(t) => TrySendError::Disconnected(t),
             SendTimeoutError::TooLarge(t) => TrySendError::TooLarge(t),
+            SendTimeoutError::Grow(t, e) => TrySendError::Grow(t, e),
             SendTimeoutError::InUse(t, p) => TrySendError::InUse(t, p),
             SendTimeoutError::Serialize(t, e) => TrySendError::Serialize(t, e),
             SendTimeoutError::Corrupt(t, c) => TrySendError::Corrupt(t, c),
@@ -121,6 +134,7 @@ impl<T> From<SendTimeoutError<T>> for SendError<T> {
             SendTimeoutError::Timeout(_) => unreachable!("a send without deadline never times out"),
             SendTimeoutError::Disconnected(t) => SendError::Disconnected(t),
             SendTimeoutError::TooLarge(t) => SendError::TooLarge(t),
+            SendTimeoutError::Grow(t, e) => SendError::Grow(t, e),
             SendTimeoutError::InUse(t, p) => SendError::InUse(t, p),
             SendTimeoutError::Serialize(t, e) => SendError::Serialize(t, e),
             SendTimeoutError::Corrupt(t, c) => SendError::Corrupt(t, c),

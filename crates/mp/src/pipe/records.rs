@@ -153,6 +153,7 @@ impl<G: FnMut() -> bool> Overflow for PipeSpill<'_, G> {
             SpillFail::Timeout => SendFail::Timeout,
             SpillFail::Closed => SendFail::Disconnected,
             SpillFail::TooLarge => SendFail::TooLarge,
+            SpillFail::Grow(e) => SendFail::Grow(e),
             SpillFail::Serialize(e) => SendFail::Serialize(e),
         })
     }

@@ -20,6 +20,7 @@ use zeroproc_codec::spill::{write_spilled_envelope, SpilledBlock, SPILL_BODY_LEN
 use zeroproc_ring::spsc::{self, Producer, RingError};
 use zeroproc_shm::process::{current_pid, is_alive};
 use zeroproc_shm::wait::WaitStrategy;
+use zeroproc_shm::GrowError;
 
 /// Record kind of an envelope (inline or spilled) sent with `send`.
 pub(crate) const KIND_VALUE: u32 = 1;
@@ -34,6 +35,7 @@ pub(crate) enum SendFail {
     Timeout,
     Disconnected,
     TooLarge,
+    Grow(GrowError),
     InUse(u32),
     Serialize(rancor::Error),
     Corrupt(CorruptError),
@@ -45,6 +47,7 @@ impl SendFail {
             SendFail::Timeout => SendTimeoutError::Timeout(v),
             SendFail::Disconnected => SendTimeoutError::Disconnected(v),
             SendFail::TooLarge => SendTimeoutError::TooLarge(v),
+            SendFail::Grow(e) => SendTimeoutError::Grow(v, e),
             SendFail::InUse(p) => SendTimeoutError::InUse(v, p),
             SendFail::Serialize(e) => SendTimeoutError::Serialize(v, e),
             SendFail::Corrupt(c) => SendTimeoutError::Corrupt(v, c),
@@ -185,6 +188,7 @@ impl<T> TxHalf<T> {
                 SpillFail::Timeout => SendFail::Timeout,
                 SpillFail::Closed => SendFail::Disconnected,
                 SpillFail::TooLarge => SendFail::TooLarge,
+                SpillFail::Grow(e) => SendFail::Grow(e),
                 SpillFail::Serialize(e) => SendFail::Serialize(e),
             }
         })

@@ -5,6 +5,7 @@ use crate::channel::error::CorruptError;
 use rkyv::rancor;
 use std::fmt;
 use zeroproc_ring::payload_error;
+use zeroproc_shm::GrowError;
 
 payload_error! {
     /// Why [`try_put`](crate::Queue::try_put) did not put; the value is handed back.
@@ -31,7 +32,14 @@ payload_error! {
         /// maximum, nothing queued or held by a live process could free a block, and the
         /// heap's free space, merged, has no run large enough (blocks leaked by killed
         /// processes split it); waiting would never end.
-        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
+        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value)",
+        /// The value is larger than a slot and the queue's spill heap could not grow to
+        /// hold it: the system refused the memory (memory short, or this process's
+        /// file-size limit `RLIMIT_FSIZE` — the heap is a file); the error says which.
+        /// Python's `MemoryError`. `try_put` reports it at once; a waiting put waits for a
+        /// reader to free a block (a note on standard error names the refusal at once) and
+        /// reports it once nothing queued or held could free one for a second.
+        Grow(T, error: GrowError) => "the queue's spill heap could not grow to hold the value (the system refused the memory)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }
@@ -52,7 +60,9 @@ payload_error! {
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// See [`TryPutError::TooLarge`].
-        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
+        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value)",
+        /// See [`TryPutError::Grow`].
+        Grow(T, error: GrowError) => "the queue's spill heap could not grow to hold the value (the system refused the memory)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }
@@ -79,7 +89,9 @@ payload_error! {
         /// The queue was closed.
         Closed(T) => "queue is closed",
         /// See [`TryPutError::TooLarge`].
-        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value); or, with nothing queued, the heap could not grow to hold it (memory short, or the file-size limit RLIMIT_FSIZE: a note on standard error says which)",
+        TooLarge(T) => "value too large for the queue: no block of its spill heap will hold it — it is larger than the heap at its maximum size, or the heap is at its maximum, nothing queued or held could free a block, and its free space is split by blocks leaked by killed processes or by fragmentation (Queue::builder(n).max_heap_size sets the maximum: leave room beyond the largest value)",
+        /// See [`TryPutError::Grow`].
+        Grow(T, error: GrowError) => "the queue's spill heap could not grow to hold the value (the system refused the memory)",
         /// The value could not be serialized.
         Serialize(T, error: rancor::Error) => "serialization failed",
     }
@@ -92,6 +104,7 @@ impl<T> From<PutTimeoutError<T>> for TryPutError<T> {
             PutTimeoutError::Timeout(t) => TryPutError::Full(t),
             PutTimeoutError::Closed(t) => TryPutError::Closed(t),
             PutTimeoutError::TooLarge(t) => TryPutError::TooLarge(t),
+            PutTimeoutError::Grow(t, e) => TryPutError::Grow(t, e),
             PutTimeoutError::Serialize(t, e) => TryPutError::Serialize(t, e),
         }
     }
@@ -103,6 +116,7 @@ impl<T> From<PutTimeoutError<T>> for PutError<T> {
             PutTimeoutError::Timeout(_) => unreachable!("a put without deadline never times out"),
             PutTimeoutError::Closed(t) => PutError::Closed(t),
             PutTimeoutError::TooLarge(t) => PutError::TooLarge(t),
+            PutTimeoutError::Grow(t, e) => PutError::Grow(t, e),
             PutTimeoutError::Serialize(t, e) => PutError::Serialize(t, e),
         }
     }

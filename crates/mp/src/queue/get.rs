@@ -55,12 +55,27 @@ impl<T: Message> Queue<T> {
         self.get_wait(Wait::Never).map_err(TryGetError::from)
     }
 
-    /// Like [`get`](Self::get), giving up after `timeout`.
+    /// Like [`get`](Self::get), giving up after `timeout`: Python's `q.get(timeout=t)`,
+    /// whose `queue.Empty` is [`GetTimeoutError::Timeout`](crate::queue::GetTimeoutError).
+    /// `Closed` says no value will ever come (closed and drained), which Python's queue
+    /// cannot say: a consumer loop ends on it rather than on a sentinel value.
     ///
     /// ```
     /// use std::time::Duration;
-    /// let q = zeroproc_mp::Queue::<u8>::new(2).unwrap();
-    /// assert!(q.get_timeout(Duration::from_millis(1)).is_err());
+    /// use zeroproc_mp::queue::GetTimeoutError;
+    /// let q = zeroproc_mp::Queue::<u32>::new(4).unwrap();
+    /// q.put(7).unwrap();
+    /// q.close(); // the producer is done
+    /// let mut got = Vec::new();
+    /// loop {
+    ///     match q.get_timeout(Duration::from_millis(100)) {
+    ///         Ok(v) => got.push(v),
+    ///         Err(GetTimeoutError::Timeout) => continue, // Python: except queue.Empty
+    ///         Err(GetTimeoutError::Closed) => break,     // nothing more will come
+    ///         Err(e) => panic!("{e}"),                   // a damaged value was dropped
+    ///     }
+    /// }
+    /// assert_eq!(got, [7]);
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
         self.get_wait(Wait::Until(deadline_after(timeout)))

@@ -24,12 +24,14 @@ use zeroproc_codec::send::{self, Draft, Overflow, Records, SendError, SPILLED_RE
 use zeroproc_codec::spill::{Record, SpilledBlock};
 use zeroproc_ring::mpmc::{PushTimeoutError, TryPushError};
 use zeroproc_shm::wait::deadline_after;
+use zeroproc_shm::GrowError;
 
 /// Why a put failed, before the value is attached to the error.
 pub(crate) enum PutFail {
     Timeout,
     Closed,
     TooLarge,
+    Grow(GrowError),
     Serialize(rancor::Error),
 }
 
@@ -39,6 +41,7 @@ impl PutFail {
             PutFail::Timeout => PutTimeoutError::Timeout(value),
             PutFail::Closed => PutTimeoutError::Closed(value),
             PutFail::TooLarge => PutTimeoutError::TooLarge(value),
+            PutFail::Grow(e) => PutTimeoutError::Grow(value, e),
             PutFail::Serialize(e) => PutTimeoutError::Serialize(value, e),
         }
     }
@@ -71,14 +74,19 @@ impl<T: Message> Queue<T> {
         self.put_wait(value, Wait::Never).map_err(TryPutError::from)
     }
 
-    /// Like [`put`](Self::put), giving up after `timeout` (the value comes back in
-    /// `Timeout`).
+    /// Like [`put`](Self::put), giving up after `timeout`: Python's `q.put(x, timeout=t)`,
+    /// whose `queue.Full` is [`PutTimeoutError::Timeout`] — with the value handed back
+    /// (Python's caller still holds `x`; here it moved in, so it comes back in the error).
     ///
     /// ```
     /// use std::time::Duration;
-    /// let q = zeroproc_mp::Queue::<u8>::new(1).unwrap();
-    /// q.put_timeout(1, Duration::from_millis(5)).unwrap();
-    /// assert_eq!(q.put_timeout(2, Duration::from_millis(1)).unwrap_err().into_inner(), 2);
+    /// use zeroproc_mp::queue::PutTimeoutError;
+    /// let q = zeroproc_mp::Queue::<String>::new(1).unwrap();
+    /// q.put_timeout("first".into(), Duration::from_millis(5)).unwrap();
+    /// match q.put_timeout("second".into(), Duration::from_millis(1)) {
+    ///     Err(PutTimeoutError::Timeout(v)) => assert_eq!(v, "second"), // Python: queue.Full
+    ///     other => panic!("{other:?}"),
+    /// }
     /// ```
     pub fn put_timeout(&self, value: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
         self.put_wait(value, Wait::Until(deadline_after(timeout)))
@@ -271,6 +279,7 @@ impl<T> Overflow for QueueSpill<'_, '_, T> {
                 SpillFail::Timeout => PutFail::Timeout,
                 SpillFail::Closed => PutFail::Closed,
                 SpillFail::TooLarge => PutFail::TooLarge,
+                SpillFail::Grow(e) => PutFail::Grow(e),
                 SpillFail::Serialize(e) => PutFail::Serialize(e),
             },
         )

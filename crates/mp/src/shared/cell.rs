@@ -115,7 +115,18 @@ pub struct SharedCell<T: ProcessShared> {
 }
 
 impl<T: ProcessShared> SharedCell<T> {
-    /// Moves `value` into a new memfd segment.
+    /// Moves `value` into a new memfd segment. Python's `Value('Q', 0)` is a cell of an
+    /// atomic (`v.value += 1` under `v.get_lock()` is one `fetch_add`); its `Lock()`,
+    /// `Event()`, ... are cells of the [`sync`](zeroproc_shm::sync) types.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use zeroproc_mp::shared::SharedCell;
+    /// let done = SharedCell::new(AtomicU64::new(0)).unwrap();
+    /// let in_child = done.handle().attach().unwrap(); // a Process or job does this
+    /// in_child.fetch_add(1, Ordering::Relaxed);
+    /// assert_eq!(done.load(Ordering::Relaxed), 1); // the same memory
+    /// ```
     pub fn new(value: T) -> Result<Self, SharedError> {
         let mut value = Some(value);
         let seg = SegmentBuilder::new(layout::<T>(), std::mem::size_of::<T>().max(1))

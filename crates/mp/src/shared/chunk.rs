@@ -92,6 +92,19 @@ impl<T: Pod> ChunkMut<T> {
     ///
     /// Dropping the guard marks the chunk DONE — unless the thread is panicking, which
     /// frees it for another attempt (as does [`ChunkGuard::unclaim`]).
+    ///
+    /// ```
+    /// use zeroproc_mp::shared::SharedError;
+    /// let mut a = zeroproc_mp::SharedArray::<f32>::zeroed(8).unwrap();
+    /// let chunks = a.chunks_mut(4).unwrap(); // one per job: `pool.map(kernel, chunks)`
+    /// {
+    ///     let mut part = chunks[1].write().unwrap(); // in the job: its 4 elements
+    ///     part.fill(1.5);
+    ///     assert!(matches!(chunks[1].write(), Err(SharedError::ChunkBusy { .. })));
+    /// } // dropped: done
+    /// assert!(matches!(chunks[1].write(), Err(SharedError::ChunkDone)));
+    /// # drop(chunks); a.abandon_chunks().unwrap();
+    /// ```
     pub fn write(&self) -> Result<ChunkGuard<T>, SharedError> {
         let map = self.array.mapping()?;
         let idx = self.index as usize;

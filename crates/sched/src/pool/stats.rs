@@ -44,7 +44,18 @@ pub struct PoolStats {
 }
 
 impl PoolStats {
-    /// Jobs completed by all workers.
+    /// Jobs completed by all workers (each worker's count is in
+    /// [`workers`](Self::workers); `println!("{stats}")` prints the table).
+    ///
+    /// ```
+    /// zeroproc_sched::init();
+    /// let pool = zeroproc_sched::Pool::builder().workers(2).build()?;
+    /// let n = pool.map(|x: u64| x + 1, 0..10u64).chunk_size(1).count();
+    /// let stats = pool.stats();
+    /// assert_eq!((n, stats.jobs_done()), (10, 10));
+    /// assert_eq!(stats.workers.iter().map(|w| w.respawns).sum::<u64>(), 0);
+    /// # Ok::<(), zeroproc_sched::BuildError>(())
+    /// ```
     pub fn jobs_done(&self) -> u64 {
         self.workers.iter().map(|w| w.jobs_done).sum()
     }

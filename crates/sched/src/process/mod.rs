@@ -471,12 +471,15 @@ impl Process {
         self
     }
 
-    /// The process's name (set with [`name`](Self::name)).
+    /// The process's name (set with [`name`](Self::name)): Python's `p.name`. See
+    /// [`name`](Self::name) for an example.
     pub fn get_name(&self) -> &str {
         &self.name
     }
 
-    /// In a process started by [`Process`]: its name. `None` elsewhere.
+    /// In a process started by [`Process`]: its name (Python's
+    /// `current_process().name`). `None` elsewhere (Python says `MainProcess`). See
+    /// [`name`](Self::name) for an example.
     pub fn current_name() -> Option<String> {
         CURRENT_NAME.get().cloned()
     }

@@ -327,12 +327,19 @@ impl<T> JoinableQueue<T> {
         let _ = self.join_wait(None);
     }
 
-    /// [`join`](Self::join), giving up after `timeout`.
+    /// [`join`](Self::join), giving up after `timeout` (Python's `JoinableQueue.join()`
+    /// has none: a consumer that died before its `task_done` makes it wait for ever; here
+    /// the caller can look at [`unfinished_tasks`](Self::unfinished_tasks) and decide).
     ///
     /// ```
     /// use std::time::Duration;
     /// let q = zeroproc_mp::JoinableQueue::<u8>::new(2).unwrap();
-    /// assert!(q.join_timeout(Duration::from_millis(1)).is_ok());
+    /// q.put(1).unwrap();
+    /// let _job = q.get().unwrap(); // taken, but task_done not called yet
+    /// assert!(q.join_timeout(Duration::from_millis(10)).is_err());
+    /// assert_eq!(q.unfinished_tasks(), 1);
+    /// q.task_done().unwrap();
+    /// assert!(q.join_timeout(Duration::from_millis(10)).is_ok());
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinTimeoutError> {
         self.join_wait(deadline_after(timeout))

@@ -15,6 +15,28 @@ use zeroproc_mp::shared::SharedError;
 /// fail hold their results. `TimeLimit` (a call with
 /// [`time_limit`](crate::InPlace::time_limit)) is returned once every chunk finished, was
 /// stopped or was given up unstarted, and no process writes the array.
+///
+/// A kernel that raises on one chunk (Python: the exception of one task of a `Pool.map`
+/// over slices) fails that chunk alone; the others are written:
+///
+/// ```
+/// zeroproc_sched::init();
+/// use zeroproc_sched::{ForEachChunkError, JobError, Pool};
+/// fn halve(y: &mut [f64], r: std::ops::Range<usize>) {
+///     assert!(!r.contains(&50), "bad rows {r:?}");
+///     y.iter_mut().for_each(|v| *v /= 2.0);
+/// }
+/// let pool = Pool::builder().workers(2).build()?;
+/// let mut y = zeroproc_mp::SharedArray::from_slice(&[8.0; 100])?;
+/// match pool.for_each_chunk_mut(&mut y, 25, halve) {
+///     Err(ForEachChunkError::Chunk { index: 2, range, error: JobError::Panicked { .. }, failed: 1 }) => {
+///         assert_eq!(range, 50..75)
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(y.as_slice()?[0], 4.0); // the other chunks ran
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ForEachChunkError {
