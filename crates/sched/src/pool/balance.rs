@@ -29,8 +29,9 @@
 //! throughput (measured, docs/performance.md).
 //!
 //! When: whenever a thread waiting on the pool polls it (every [`POLLS_PER_LOOK`]th
-//! poll, and only while some worker holds queued jobs), and at every supervisor tick
-//! (5 ms), which also looks at workers holding a single unstarted job.
+//! poll, and only while some worker holds queued jobs), at every supervisor tick (5 ms),
+//! which also looks at workers holding a single unstarted job, and at the drain that
+//! sees a stuck worker finish a job (`balance_now`).
 
 use super::core::{Core, Owed, Shared, Slot};
 use super::events;
