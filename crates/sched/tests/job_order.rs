@@ -217,3 +217,56 @@ fn behind_a_slow_worker_with_nobody_waiting(name: &str, slow_us: u64, bound: usi
     eprintln!("the slow worker ran {on_slow} of 512 jobs\n{}", pool.stats());
     assert!(on_slow <= bound, "the slow worker ran {on_slow} of 512 jobs (256 queued on it)");
 }
+
+/// What each job of the burst sleeps, in ms, in the order given.
+const BURST: [u64; 8] = [800, 10, 10, 400, 10, 10, 10, 200];
+
+/// Leaves a start mark, then sleeps job `x`'s time of [`BURST`]; returns the jobs whose
+/// marks were there when it started (those that started before it), as a bit set.
+fn burst_job((dir, x): (String, u64)) -> u64 {
+    let dir = Path::new(&dir);
+    let before = (0..BURST.len() as u64)
+        .filter(|k| dir.join(format!("s{k}")).exists())
+        .fold(0u64, |m, k| m | 1 << k);
+    std::fs::write(dir.join(format!("s{x}")), b"").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(BURST[x as usize]));
+    before
+}
+
+/// A small burst on a fresh pool of 2 (docs/python-mapping.md, the executor's shared
+/// call queue): jobs of 800, 10, 10, 400, 10, 10, 10 and 200 ms given at once. They are
+/// placed alternately, three 10 ms ones behind the 800 ms one; once it has run 50 ms they
+/// move to the other worker, busy in the 400 ms job. Before, they went to the end of its
+/// queue, behind the 200 ms job given after them: it started first (3 of 3 runs), where
+/// Python's single call queue starts every 10 ms job before it. Now a moved job goes
+/// before the newer jobs queued there (`balance.rs`, `Core::newer_on`): they start after the
+/// 400 ms job, before the 200 ms one (CPython: before the 400 ms one too).
+#[test]
+fn a_burst_s_short_jobs_start_before_a_newer_long_one() {
+    let _alone = alone();
+    for round in 0..3 {
+        let pool = Pool::builder().workers(2).build().unwrap();
+        let d = scratch(&format!("burst-{round}"));
+        let s = d.to_string_lossy().into_owned();
+        let t0 = std::time::Instant::now();
+        let fs: Vec<_> =
+            (0..BURST.len() as u64).map(|x| pool.submit(burst_job, (s.clone(), x))).collect();
+        let ids: Vec<u64> = fs.iter().map(|f| f.id()).collect();
+        let mut before = [0u64; BURST.len()];
+        let mut seen = Vec::new();
+        for f in zeroproc_sched::as_completed(fs) {
+            let x = ids.iter().position(|&i| i == f.id()).unwrap();
+            before[x] = f.result().unwrap();
+            seen.push(format!("{}@{}", BURST[x], t0.elapsed().as_millis()));
+        }
+        let _ = std::fs::remove_dir_all(&d);
+        eprintln!("burst round {round}: {}", seen.join(", "));
+        // Job 7 (200 ms) started after every 10 ms job given before it: 1, 2, 4, 5, 6.
+        let short: u64 = [1, 2, 4, 5, 6].iter().map(|k| 1 << k).sum();
+        assert_eq!(
+            before[7] & short,
+            short,
+            "round {round}: the 200 ms job started first: {seen:?}"
+        );
+    }
+}

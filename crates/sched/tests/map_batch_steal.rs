@@ -173,32 +173,52 @@ fn four_slow(x: u64) -> Out {
     item(x, |i| SLOWS.contains(&i), 200_000, End::Returns)
 }
 
+/// Whether, when slow item `s` ended, the other worker had been in another slow item
+/// until less than [`FREE_BEFORE`] earlier (or still was): then no worker was free to
+/// take the items queued behind `s` (the other worker reaches the next slow item, 4,000
+/// tiny items on, well within 200 ms).
+fn other_worker_busy(out: &[(u64, Result<Out, JobError>)], s: u64) -> bool {
+    let Ok((_, pid, end)) = out[s as usize].1 else { return false };
+    SLOWS.iter().any(|&o| match out[o as usize].1 {
+        Ok((_, p, e)) => p != pid && e + FREE_BEFORE >= end && e.saturating_sub(200_000_000) <= end,
+        Err(_) => false,
+    })
+}
+
+/// How long the other worker must have been free before a slow item ended for the items
+/// queued behind it to be expected to have moved there (a look waits for a CPU too).
+const FREE_BEFORE: u64 = 20_000_000;
+
 /// Four 200 ms items among 20,000 tiny ones on 2 workers, in six maps (ordered and
-/// not): the tiny items after each in its batch run on the other worker while it runs.
-/// Seen by the item right after each: it started after the slow one ended only if it was
-/// not in its batch (the slow item last of its batch, or not batched — a steal from a
-/// worker that lost its CPU for a tick measures the items slow for a while — and the
-/// next job queued behind it, which the balancer may leave there: `balance.rs`), or if
-/// the taken items were placed back on the slow item's worker (the other one looked
-/// busy: on 2 shared vCPUs it can lose its CPU at the same time). Counted over the 24
-/// slow items: before the steal 10, 13 and 11 of 24 in three runs, after it 0–3 in
-/// each of 11 runs (2026-12-07).
+/// not): the items after each start while it runs, on the other worker, unless that
+/// worker was in a slow item itself (`other_worker_busy`). Seen by the item right after
+/// each: before the steal it started after the slow one ended for 10, 13 and 11 of 24
+/// slow items in three runs, after it for 0–3 in each of 11 runs. Every such case seen
+/// since (balance37, 2026-12-07: 6 runs at a3384ce, 3 cases; 5 runs with the look at a
+/// worker's free moment, 6 cases) was one where the other worker was in a slow item too:
+/// in a map, it reaches the next slow item, 4,000 tiny items on, within the 200 ms, and
+/// the items behind both wait for the first to end, as from Python's call queue. So 0
+/// is allowed while the other worker was free (before: up to 5 of 24, any cause).
 #[test]
 fn batch_mates_after_a_slow_item_run_while_it_runs() {
     within(Duration::from_secs(120), || {
         let pool = Pool::builder().workers(2).build().unwrap();
-        let mut late = Vec::new();
+        let (mut late, mut excused) = (Vec::new(), Vec::new());
         for round in 0..6 {
             let ordered = round % 2 == 0;
             let out = run(&pool, four_slow, round, ordered, |_| false);
             for s in SLOWS {
                 if next_late(&out, s) {
-                    late.push((round, s, late_after(&out, s).len()));
+                    let l = (round, s, late_after(&out, s).len());
+                    match other_worker_busy(&out, s) {
+                        true => excused.push(l),
+                        false => late.push(l),
+                    }
                 }
             }
         }
-        eprintln!("late after slow items (round, item, items late): {late:?}");
-        assert!(late.len() <= 5, "items held by slow ones: {late:?}");
+        eprintln!("late after slow items (round, item, items late): {late:?}; with the other worker in a slow item: {excused:?}");
+        assert!(late.is_empty(), "items held by slow ones while a worker was free: {late:?}");
     });
 }
 

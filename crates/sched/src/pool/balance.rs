@@ -9,8 +9,9 @@
 //! `probe.rs`) or dead — the controller
 //! revokes its unstarted jobs, oldest first (at most [`MOVE_MAX`] per look; one CAS each:
 //! a job the worker claimed in the meantime stays), and copies their records, unchanged
-//! but for the new job id, to the ends of the rings of the workers that are not stuck and
-//! would start them soonest (off a worker that is in a job, only to a worker whose queue
+//! but for the new job id, to the rings of the workers that are not stuck and would start
+//! them soonest — before the few newer jobs queued there ([`REORDER_MAX`]; those are
+//! placed again behind them), else at the end (off a worker that is in a job, only to a worker whose queue
 //! would take less than half the time that job has run so far: `Core::unload`). New jobs
 //! go to a stuck worker only when the others are full (`Core::pick`). The victim skips
 //! the revoked originals when it reaches them.
@@ -28,8 +29,9 @@
 //! throughput (measured, docs/performance.md).
 //!
 //! When: whenever a thread waiting on the pool polls it (every [`POLLS_PER_LOOK`]th
-//! poll, and only while some worker holds queued jobs), and at every supervisor tick
-//! (5 ms), which also looks at workers holding a single unstarted job.
+//! poll, and only while some worker holds queued jobs), at every supervisor tick (5 ms),
+//! which also looks at workers holding a single unstarted job, and at the drain that
+//! sees a stuck worker finish a job (`balance_now`).
 
 use super::core::{Core, Owed, Shared, Slot};
 use super::events;
@@ -81,6 +83,10 @@ const SHARE_QUEUE: Duration = Duration::from_millis(1);
 /// Most jobs moved off one worker per look (a copy and a CAS each, on the controller).
 const MOVE_MAX: usize = 64;
 
+/// Most jobs of a target worker placed again behind the older jobs moved to it
+/// (`Core::newer_on`); a target holding more newer jobs gets the moved ones at its end.
+const REORDER_MAX: usize = 16;
+
 /// A waiting thread polls every ~0.1 µs: it looks only every this many polls.
 const POLLS_PER_LOOK: u32 = 32;
 
@@ -99,6 +105,21 @@ impl Core {
             }
         }
         self.balance_slow(shared, thorough);
+    }
+
+    /// Looks now, at a worker's free moment: one that was judged stuck finished a job
+    /// (`Core::drain`), and the jobs queued behind a stuck worker may go to it before it
+    /// takes the newer ones of its own queue (`newer_on`). Waiting for the next look (the
+    /// 32nd poll of a waiting thread, or the supervisor's tick, 2.5–5 ms) missed that
+    /// moment: in a burst of 800, 10, 10, 400, 10, 10, 10 and 200 ms jobs on 2 workers,
+    /// the 10 ms jobs behind the 800 ms one ran after the 200 ms job in 4 of 8 runs on a
+    /// loaded host (`tests/job_order.rs`); and of two slow items of a `map` running at
+    /// once, the items taken from one waited for it (`tests/map_batch_steal.rs`).
+    #[cold]
+    pub(crate) fn balance_now(&mut self, shared: &Shared) {
+        if self.slots.iter().any(|s| s.load >= 2) {
+            self.balance_slow(shared, false);
+        }
     }
 
     #[cold]
@@ -341,8 +362,9 @@ impl Core {
         s.retiring_since.is_some_and(|(_, t)| now.saturating_duration_since(t) < RESTART_GRACE)
     }
 
-    /// Moves stuck worker `v`'s unstarted jobs, oldest first, to the ends of the rings of
-    /// the workers that are not stuck and would start them soonest (`Slot::queue_time`:
+    /// Moves stuck worker `v`'s unstarted jobs, oldest first, to the rings of the workers
+    /// that are not stuck and would start them soonest (before a few newer jobs there:
+    /// `newer_on`) (`Slot::queue_time`:
     /// the jobs a worker holds at its recent time per job), at most [`MOVE_MAX`] per look
     /// and about as many to each such worker.
     ///
@@ -399,8 +421,9 @@ impl Core {
     }
 
     /// Moves up to `max` jobs from the front of `queue` (unstarted jobs of worker `v`,
-    /// oldest first) to the end of worker `to`'s ring while it would start them within
-    /// the gain `why` allows (`Slot::queue_time`). Returns how many jobs of `queue` it
+    /// oldest first) to worker `to`'s ring while it would start them within the gain
+    /// `why` allows (its queue's time at its pace, but for the newer jobs that go behind
+    /// them: `newer_on`). Returns how many jobs of `queue` it
     /// dealt with (moved, or found claimed or resolved meanwhile); `None`: `to`'s ring
     /// filled up.
     fn move_to(
@@ -416,9 +439,18 @@ impl Core {
             Why::InJob(e) if self.slots[to].load == 0 || e >= BUSY_TARGET_AFTER => e / 2,
             Why::InJob(_) => return Some(0),
         };
+        let newer = self.newer_on(shared, to, &queue[..max.min(queue.len())]);
+        // Ahead of newer jobs, a moved job is not overtaken there: no margin (below, the
+        // burst's 10 ms jobs waited 206 ms at `to`'s pace against a 200 ms margin).
+        let gain = match why {
+            Why::InJob(e) if !newer.is_empty() => e,
+            _ => gain,
+        };
         let (mut seen, mut moved, mut full) = (0, 0, false);
         for &id in queue.iter().take(max) {
-            if self.slots[to].queue_time() >= gain {
+            // What runs on `to` before a moved job: its queue but the newer jobs.
+            let t = &self.slots[to];
+            if t.pace.for_jobs(t.load.saturating_sub(newer.len())) >= gain {
                 break;
             }
             match self.relocate(shared, id, to) {
@@ -434,8 +466,44 @@ impl Core {
         if moved != 0 {
             self.slots[v].moved_away += moved;
             events::moved(v, to, moved, why.reason());
+            // Behind the moved jobs, in their order (a job claimed meanwhile stays; no
+            // room: the rest stay ahead, as before).
+            for id in newer {
+                if let Move::NoRoom = self.relocate(shared, id, to) {
+                    break;
+                }
+            }
         }
         (!full).then_some(seen)
+    }
+
+    /// The unstarted jobs of worker `to` given after the oldest of `moving` (jobs about
+    /// to move to it), in its queue's order, if there are at most [`REORDER_MAX`]: the
+    /// moved jobs go before them (`move_to` places them again behind), as from Python's
+    /// single call queue. More: none (the moved jobs go to the end).
+    ///
+    /// *Decision (balance37):* moved jobs went to the end of a busy worker's queue, behind
+    /// the newer jobs there: a burst on a fresh pool of 2 (800, 10, 10, 400, 10, 10, 10,
+    /// 200 ms) ran the three 10 ms jobs queued behind the 800 ms one after the 200 ms job
+    /// given after them (`tests/job_order.rs`). Placing moved jobs before *every* newer
+    /// job (until 2026-12-06) shuffled whole queues of 256 between the workers on a mixed
+    /// workload (~260 jobs placed again per move) and its short jobs were overtaken more;
+    /// a few are placed again here, never a queue.
+    fn newer_on(&self, shared: &Shared, to: usize, moving: &[u64]) -> Vec<u64> {
+        let order = |id: u64| self.jobs.get(id).map(|o| o.order);
+        let Some(oldest) = moving.iter().filter_map(|&id| order(id)).min() else {
+            return Vec::new();
+        };
+        let running = shared.control(to).current();
+        let newer: Vec<u64> = self
+            .held(to)
+            .into_iter()
+            .filter(|&id| id != running && order(id).is_some_and(|o| o > oldest))
+            .collect();
+        if newer.len() > REORDER_MAX {
+            return Vec::new();
+        }
+        newer
     }
 
     /// Whether worker `w` (other than `not`) can take moved jobs: live, ready, not stuck.
@@ -486,7 +554,7 @@ impl Core {
         slots[from].load -= 1;
         let pos = slots[to].tx.last_position();
         o.dest.assign(to, new);
-        self.track(Owed { id: new, worker: to, pos, ..o });
+        self.track_moved(Owed { id: new, worker: to, pos, ..o });
         Move::Moved
     }
 }

@@ -83,6 +83,9 @@ pub(crate) struct Owed {
     pub spill: u64,
     /// Shared values its arguments name, kept alive until it is no longer in flight.
     pub _pins: crate::share::pin::Pins,
+    /// When it was placed, among all the pool's jobs (`Core::track` numbers it; a move
+    /// keeps it): moved jobs take their place among the target's by it (`balance.rs`).
+    pub order: u64,
 }
 
 /// Jobs in flight, by claim slot (`claim::slot_of(id)`): found by id in O(1) when a
@@ -294,6 +297,11 @@ pub(crate) struct Core {
     /// supervisor wakes by then.
     pub look_again: Option<Instant>,
     pub rr: usize,
+    /// The `Owed::order` of the next job placed.
+    placed: u64,
+    /// A worker judged stuck (`balance.rs`) finished a job: the next drain looks at the
+    /// workers at once (`drain_all`), not at its 32nd poll or the supervisor's tick.
+    pub freed: bool,
     /// The functions registered in the pool's shared function table.
     pub fns: Registry,
     /// Jobs a blocking `submit` accepted while the pool had no room (`backlog.rs`).
@@ -381,6 +389,8 @@ impl Shared {
                 backlog: Default::default(),
                 look_again: None,
                 rr: 0,
+                placed: 0,
+                freed: false,
                 fns: Registry::new(),
                 after: Vec::new(),
                 key: CoreKey::new(),
@@ -673,7 +683,11 @@ impl Core {
         if !self.backlog.is_empty() {
             self.place_backlog(shared);
         }
-        self.balance(shared, false);
+        if std::mem::take(&mut self.freed) {
+            self.balance_now(shared);
+        } else {
+            self.balance(shared, false);
+        }
         n
     }
 
@@ -682,7 +696,7 @@ impl Core {
     /// resolved (a corrupt ring resolves the slot's jobs with an error: see
     /// [`retire`](Self::retire)).
     pub(crate) fn drain(&mut self, w: usize, shared: &Shared) -> usize {
-        let Core { slots, after, jobs, regions, seqs, key, .. } = self;
+        let Core { slots, after, jobs, regions, seqs, key, freed, .. } = self;
         let mut locked = key.token();
         let Slot { rx, load, kill, .. } = &mut slots[w];
         let spilled = zeroproc_codec::envelope::is_spilled;
@@ -737,6 +751,7 @@ impl Core {
         if resolved != 0 {
             let slot = &mut slots[w];
             slot.events += resolved as u64;
+            *freed |= slot.stuck;
             slot.stuck = false;
             // Completions mostly come in placement order: keep the held range short.
             let next = seqs[w];
@@ -903,9 +918,17 @@ impl Core {
         }
     }
 
-    /// Records job `o` as placed on its worker.
+    /// Records job `o`, new, as placed on its worker (numbered in placement order).
     #[inline]
-    pub(crate) fn track(&mut self, o: Owed) {
+    pub(crate) fn track(&mut self, mut o: Owed) {
+        o.order = self.placed;
+        self.placed += 1;
+        self.track_moved(o);
+    }
+
+    /// Records job `o` as placed on its worker, keeping its `order` (a move).
+    #[inline]
+    pub(crate) fn track_moved(&mut self, o: Owed) {
         let slot = &mut self.slots[o.worker];
         if slot.load == 0 {
             slot.events += 1; // busy from now: a new period for the stall clock

@@ -609,6 +609,7 @@ fn place_record(
             pos,
             spill: counted,
             _pins: Pins::NONE,
+            order: 0, // numbered by `track`
         });
         return Ok(());
     }

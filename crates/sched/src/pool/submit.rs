@@ -428,7 +428,17 @@ pub(crate) fn place_in<A: Encode>(
                 let pos = slot.tx.last_position();
                 let dest = dest.take().expect("a job is placed once");
                 dest.assign(w, id);
-                core.track(Owed { id, seq, dest, timeout_ns, worker: w, pos, spill, _pins: pins });
+                core.track(Owed {
+                    id,
+                    seq,
+                    dest,
+                    timeout_ns,
+                    worker: w,
+                    pos,
+                    spill,
+                    _pins: pins,
+                    order: 0,
+                });
                 return Ok((w, id));
             }
             Err(Attempt::Full) => continue,
