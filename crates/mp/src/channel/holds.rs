@@ -70,7 +70,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{Header, HEADER_LEN};
-use zeroproc_codec::spill::{claim_word, owner_token, Record, SpilledBlock, SPILL_BODY_LEN};
+use zeroproc_codec::spill::{owner_token, Record, Recorder, SpilledBlock, SPILL_BODY_LEN};
 use zeroproc_shm::heap::Heap;
 use zeroproc_shm::Offset;
 
@@ -136,6 +136,50 @@ impl Registered<'_> {
 }
 
 impl<'m> Registered<'m> {
+    /// The entry's offset word, for the heap to name the block in as it hands it out
+    /// (`Heap::alloc_noted`) and to clear as it takes it back (`Heap::free_noted`).
+    pub(crate) fn note(&self) -> Option<&'m AtomicU64> {
+        self.entry.map(|e| &e.offset)
+    }
+
+    /// Frees the claimed block `g` holds and then the entry: the heap clears the entry's
+    /// offset right after the CAS that ends our ownership and before the block goes back
+    /// to its list (`Heap::free_noted`), so a kill anywhere in between leaves the block
+    /// named for a sweeper (before 2026-12-07 the entry was cleared first and a kill in
+    /// the free's checks leaked the block). Without an entry: a plain free.
+    pub(crate) fn free_claimed<T: rkyv::Archive>(
+        &mut self,
+        g: zeroproc_codec::payload::SpillGuard<'_, T>,
+    ) {
+        match self.note() {
+            Some(note) => {
+                let heap = g.heap();
+                let _ = heap.free_noted(g.into_block().offset, note);
+                self.clear();
+            }
+            None => {
+                self.clear(); // (no entry: nothing to clear)
+                drop(g);
+            }
+        }
+    }
+
+    /// Frees a block this producer allocated and never published (its reference could not
+    /// be sent), then the entry: the heap clears the entry's offset right after its CAS
+    /// (`Heap::free_noted`), so a kill in the free's checks leaves the block named for a
+    /// sweeper. Without an entry: a plain free.
+    pub(crate) fn free_unpublished(&mut self, heap: &Heap<'_>, block: SpilledBlock) {
+        match self.note() {
+            Some(note) => {
+                let _ = heap.free_noted(block.offset, note);
+            }
+            None => {
+                let _ = block.free(heap);
+            }
+        }
+        self.clear();
+    }
+
     /// For a producer's `spill_recorded`: keeps this entry in step with the block it holds
     /// (see the module docs: an intent before the allocation, the offset as the first
     /// thing after it, the nonce once stamped, cleared before a too-small block's free).
@@ -163,6 +207,23 @@ impl<'m> Registered<'m> {
             }
             Record::Released => self.clear(),
         }
+    }
+}
+
+/// A producer's holds-table registration as the [`Recorder`] of its spill: each record
+/// goes to [`Registered::record`], and the heap names the block in the entry's offset
+/// word ([`Registered::note`]) from the CAS that takes it.
+pub(crate) struct Recording<'a, 'm> {
+    pub(crate) held: &'a std::cell::RefCell<Registered<'m>>,
+    pub(crate) map: &'m Mapping,
+}
+
+impl Recorder for Recording<'_, '_> {
+    fn record(&mut self, r: Record<'_>) {
+        self.held.borrow_mut().record(self.map, r);
+    }
+    fn note(&self) -> Option<&AtomicU64> {
+        self.held.borrow().note()
     }
 }
 
@@ -407,7 +468,7 @@ fn reclaim(
     dead: u32,
     claimed: bool,
 ) -> bool {
-    let Some(word) = claim_word(heap, offset) else { return false };
+    let Some(word) = noted_claim_word(heap, offset) else { return false };
     if claimed {
         // Acquire: pairs with the dead holder's AcqRel claim CAS (nonce → 0), ordered
         // before its CLAIMED mark; the entry proves it had not freed the block, so nobody
@@ -429,8 +490,36 @@ fn reclaim(
             return false;
         }
     }
-    entry.clear(); // before the free, as every holder does (a later drop does nothing)
-    heap.free(offset).is_ok()
+    reclaim_named(heap, entry, offset)
+}
+
+/// Frees `offset`, named by `entry` (taken over from a dead holder; its claim word ours
+/// or 0), then clears the entry: the heap clears the entry's offset after its CAS and
+/// before the push, so a sweeper killed anywhere here leaves the block named by an entry
+/// under its own (dead) pid, its token in the claim word, and the next sweeper finishes.
+fn reclaim_named(heap: &Heap<'_>, entry: &mut Registered<'_>, offset: Offset<u8>) -> bool {
+    let Some(note) = entry.note() else { return false };
+    // SAFETY: the entry named `offset` when its holder died (an entry names a block only
+    // while it is out of every list: holders clear it, or the heap clears the offset,
+    // before a block goes back); we took the entry over by CAS, and won the claim word:
+    // nobody else acts on this block. ALLOC, or FREE in no list (the holder died inside
+    // `alloc_noted` or `free_noted`).
+    let freed = unsafe { heap.reclaim_noted(offset, note) }.is_ok();
+    entry.clear();
+    freed
+}
+
+/// The claim word of the block at `offset` named by a dead holder's entry: a live block,
+/// or one its holder's `free_noted` had marked FREE but not yet put back in a list (its
+/// payload untouched since).
+fn noted_claim_word<'h>(heap: &Heap<'h>, offset: Offset<u8>) -> Option<&'h AtomicU64> {
+    if heap.noted_size(offset).ok()? < zeroproc_codec::spill::BLOCK_PREFIX {
+        return None;
+    }
+    let p = heap.ptr_len(offset, 8).ok()?;
+    // SAFETY: the 16-byte aligned start of a block of at least 16 bytes (checked above)
+    // in a mapping that lives for 'h; claim words are only ever accessed atomically.
+    Some(unsafe { &*p.as_ptr().cast::<AtomicU64>() })
 }
 
 /// Frees the block a producer died holding between its allocation and its stamp
@@ -439,13 +528,14 @@ fn reclaim(
 /// plain entry of ours first, so that a sweeper that takes over after our death frees it
 /// by that token.
 fn reclaim_allocated(heap: &Heap<'_>, entry: &mut Registered<'_>, offset: Offset<u8>) -> bool {
-    let (Some(word), Some(e)) = (claim_word(heap, offset), entry.entry) else { return false };
+    let (Some(word), Some(e)) = (noted_claim_word(heap, offset), entry.entry) else {
+        return false;
+    };
     // Release: the token before the entry leaves ALLOCATING (below).
     word.store(my_token(), Ordering::Release);
     // Release: pairs with a later sweeper's Acquire load of `pid`.
     e.pid.store(u64::from(zeroproc_shm::process::current_pid()), Ordering::Release);
-    entry.clear(); // before the free, as every holder does
-    heap.free(offset).is_ok()
+    reclaim_named(heap, entry, offset)
 }
 
 #[cfg(test)]
