@@ -59,3 +59,23 @@ fn a_consumer_killed_inside_the_heap_s_free_leaks_nothing() {
         q.put(big(i)).unwrap();
     }
 }
+
+#[test]
+fn a_producer_killed_inside_the_lost_record_hook_s_free_leaks_nothing() {
+    let q = Queue::<Vec<u64>>::builder(4).max_heap_size(2 << 20).build().unwrap();
+    q.put(big(1)).unwrap();
+    // A consumer dies holding the slot (READING) before it registered the block.
+    zeroproc_testkit::fork_run(|| std::mem::forget(q.ring.try_pop_guard().unwrap()));
+    // A producer laps onto the dead reader's slot: the ring releases it and hands the
+    // record to the queue's hook, which frees the block; the producer dies in that free,
+    // right after the heap's CAS (its first free: the values it puts are inline).
+    dies_at(Failpoint::Freed, || {
+        for i in 0..4u64 {
+            let _ = q.put_timeout(vec![i], std::time::Duration::from_secs(5));
+            let _ = q.get_timeout(std::time::Duration::from_secs(5));
+        }
+    });
+    assert_eq!(q.ring_stats().dead_readers, 1);
+    assert_eq!(in_use(&q), 0, "the block the dead producer's hook was freeing leaked");
+    q.map.heap().unwrap().check().unwrap();
+}

@@ -133,15 +133,15 @@ impl Heap<'_> {
         let (idx, got) = match self.carve_or_grow(class) {
             Ok(Some(idx)) => (idx, class),
             // At the maximum: a free larger block split, else free neighbours merged.
-            Ok(None) => match self.pop_larger(class)? {
+            Ok(None) => match self.pop_larger(class, note)? {
                 Some(got) => got,
-                None => self.merge_for(class).ok_or_else(|| oom(units(class)))?,
+                None => self.merge_for(class, note).ok_or_else(|| oom(units(class)))?,
             },
             // The system refused more memory: a free larger block or merged free
             // neighbours still serve.
-            Err(e) => match self.pop_larger(class)? {
+            Err(e) => match self.pop_larger(class, note)? {
                 Some(got) => got,
-                None => self.merge_for(class).ok_or(e)?,
+                None => self.merge_for(class, note).ok_or(e)?,
             },
         };
         if let Some(n) = note {
@@ -324,10 +324,14 @@ impl Heap<'_> {
 
     /// Pops the first available block of a class larger than `class` and splits it down
     /// to `class` (the rest goes back to the free lists as smaller blocks).
-    fn pop_larger(&self, class: u32) -> Result<Option<(u64, u32)>, AllocError> {
+    fn pop_larger(
+        &self,
+        class: u32,
+        note: Option<&AtomicU64>,
+    ) -> Result<Option<(u64, u32)>, AllocError> {
         for c in class + 1..self.num_classes {
             if let Some(idx) = self.pop(c)? {
-                return Ok(Some((idx, self.split(idx, c, class))));
+                return Ok(Some((idx, self.split(idx, c, class, note))));
             }
         }
         Ok(None)
