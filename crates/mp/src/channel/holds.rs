@@ -80,8 +80,11 @@
 //! `send_bytes` sender between its allocation and its registration; a pipe receiver
 //! killed between its claim and its registration (or between a stashed record's release
 //! and its registration); a sweeper killed between its takeover CAS and its claim-word
-//! CAS, or a lost-record hook killed between its claim and the free; and any block while
-//! the table is full ([`HOLDS`] holders at once: the extra ones are not registered). The
+//! CAS (a claimed consumer's block: the claim word keeps the first holder's token, which
+//! the next sweeper does not know; the word is found before the takeover, so only the two
+//! CASes apart); and any block while the table is full ([`HOLDS`] holders at once: the
+//! extra ones are not registered; a lost-record hook then claims and frees unregistered).
+//! The lost-record hook holds its block as a consumer does ([`reclaim_lost`]). The
 //! first two cannot be closed without a second CAS on the heap's fast path: a block
 //! leaves a free list only through a CAS of the list's head, and the note is another
 //! word (the heap's README, "Noted blocks"). Pid reuse only delays a reclaim (the pid
