@@ -88,27 +88,54 @@ fn killed_producers_and_consumers_of_spilled_values_leak_nothing() {
         dup += u64::from(!seen.insert(v[0]));
     }
     // As many large values as the queue has slots: the heap got every block back (a fresh
-    // 2 MiB heap holds 5 of them). One block of slack for a kill inside the heap's `alloc`
-    // before the block is named in the producer's intent, or between a holder clearing its
-    // entry and the heap's free (`crates/mp/src/channel/holds.rs`, "What can still leak";
-    // measured: 1 block in 9,600 kills). Before the lost-record hook and the intent/owner
-    // token protocol, 2 blocks leaked in this window under load.
+    // 2 MiB heap holds 5 of them). No slack: the heap names each block in the holder's
+    // entry from the CAS that takes it to the CAS that gives it back (`alloc_noted`,
+    // `free_noted`; `crates/mp/src/channel/holds.rs`), and the lost-record hook holds its
+    // block in the table. Known to fail still: windows not found yet leak one or two
+    // blocks in about 1 of 17 to 80 runs of 100 rounds on 2 shared vCPUs (2026-12-07,
+    // spill37; `crates/mp/src/channel/README.md`); before, one block leaked in 1 of 24
+    // runs of 100 rounds, and 2 once in CI.
     let fit =
         (0..4).take_while(|i| q.put_timeout(value(*i), Duration::from_secs(5)).is_ok()).count();
     // The exact count: drained, the heap must hold no block in use (`heap_stats` first
-    // reclaims what dead holders left); the slack above allows one.
+    // reclaims what dead holders left).
     while q.try_get().is_ok() {}
-    let leaked = q.heap_stats().unwrap().in_use_blocks();
+    let stats = q.heap_stats().unwrap();
+    let leaked = stats.in_use_blocks();
+    // Which classes hold the leaked blocks (a diagnosis of a failure).
+    let where_: Vec<_> =
+        stats.classes.iter().filter(|c| c.in_use > 0).map(|c| (c.block_size, c.in_use)).collect();
+    // A diagnosis, not part of the verdict: small (inline) values round every slot, so a
+    // producer meets any slot still held READING by a killed consumer and the ring's
+    // recovery hands its record to the queue's hook, which frees the block. Blocks in use
+    // before this and not after were held by such slots, not leaked by the heap.
+    let dead_readers = q.ring_stats().dead_readers;
+    for _ in 0..8 {
+        let _ = q.put_timeout(vec![0], Duration::from_millis(200));
+        let _ = q.try_get();
+    }
+    let after_lap = q.heap_stats().unwrap().in_use_blocks();
+    let released = q.ring_stats().dead_readers - dead_readers;
     println!(
         "RELIABILITY spill_kills rounds={rounds} kills={kills} values={} torn={torn} \
          duplicated={dup} consumer_errors={errors} large_values_fitting_after={fit}/4 \
-         blocks_leaked={leaked} secs={:.1}",
+         blocks_leaked={leaked} in_use_after_a_lap_of_small_values={after_lap} \
+         dead_readers_released_by_it={released} secs={:.1}",
         seen.len(),
         t.elapsed().as_secs_f64()
     );
     assert_eq!((torn, dup, errors), (0, 0, 0));
-    assert_eq!(fit, 4, "the killed processes' heap blocks leaked");
-    assert!(leaked <= 1, "{leaked} blocks leaked");
+    assert_eq!(
+        fit, 4,
+        "the killed processes' heap blocks leaked: {leaked} in use after the drain \
+         ((block size, count): {where_:?}; after a lap of small values {after_lap})"
+    );
+    assert_eq!(
+        leaked, 0,
+        "{leaked} blocks leaked ((block size, count): {where_:?}; unaccounted bytes {}; \
+         after a lap of small values {after_lap})",
+        stats.unaccounted
+    );
 }
 
 /// xorshift64*: the delays of `killed_at_random_points_the_heap_returns_to_its_baseline`.
@@ -125,9 +152,7 @@ fn killed_at_random_points_the_heap_returns_to_its_baseline() {
     // (0-8 ms after spawning: startup, mid-serialization, waiting for room, mid-validation,
     // holding a `Ref`...), round after round; then the queue is drained and the heap must
     // hold no block in use (`heap_stats` first reclaims what dead holders left, as a full
-    // heap's put does). Slack of one block for the windows `holds.rs` lists as still
-    // leaking (about 1 block per 10,000 kills measured, so a run leaks 2 only if
-    // something regressed).
+    // heap's put does).
     let q = Queue::<Vec<u64>>::builder(4).max_heap_size(2 << 20).build().unwrap();
     let out = Queue::<(u64, bool)>::new(4096).unwrap();
     let seed = std::time::SystemTime::now()
@@ -161,7 +186,7 @@ fn killed_at_random_points_the_heap_returns_to_its_baseline() {
         s.bump - s.overhead
     );
     assert_eq!((torn, errors), (0, 0));
-    assert!(s.in_use_blocks() <= 1, "seed {seed}: {} blocks leaked", s.in_use_blocks());
+    assert_eq!(s.in_use_blocks(), 0, "seed {seed}: {} blocks leaked", s.in_use_blocks());
     // The heap serves a fresh heap's load again: every large value it can hold fits.
     for i in 0..4 {
         q.put_timeout(value(i), Duration::from_secs(5)).unwrap();

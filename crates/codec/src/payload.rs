@@ -36,10 +36,15 @@ pub struct SpillGuard<'h, T: Archive> {
     block: SpilledBlock,
 }
 
-impl<T: Archive> SpillGuard<'_, T> {
+impl<'h, T: Archive> SpillGuard<'h, T> {
     /// The heap block holding the archive.
     pub fn block(&self) -> SpilledBlock {
         self.block
+    }
+
+    /// The heap the block is in.
+    pub fn heap(&self) -> Heap<'h> {
+        self.heap
     }
 
     /// Hands the block over without freeing it: the caller now owns it (and must

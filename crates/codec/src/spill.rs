@@ -218,7 +218,60 @@ pub fn spill_recorded<T: Encode>(
     heap: &Heap<'_>,
     value: &T,
     first: usize,
-    mut track: impl FnMut(Record<'_>),
+    track: impl FnMut(Record<'_>),
+) -> Result<SpilledBlock, SpillError> {
+    spill_noted(heap, value, first, &mut Unnoted(track))
+}
+
+/// Who follows a spill's blocks ([`spill_noted`]): told every [`Record`], and possibly
+/// owning a word in shared memory (e.g. an entry of a table of holders) in which the heap
+/// itself names each block as it hands it out and clears as it takes it back
+/// (`Heap::alloc_noted`, `Heap::free_noted`): a holder killed at any instruction between
+/// is then left named there, for a survivor to take the block back.
+pub trait Recorder {
+    /// Told each step, as [`spill_recorded`]'s closure.
+    fn record(&mut self, r: Record<'_>);
+    /// The word the heap names the block in, read after each [`Record::Allocating`]
+    /// (None: no note; the block is named only by [`Record::Allocated`]).
+    fn note(&self) -> Option<&AtomicU64>;
+}
+
+/// A [`Recorder`] without a note: a closure told every [`Record`].
+pub struct Unnoted<F>(pub F);
+
+impl<F: FnMut(Record<'_>)> Recorder for Unnoted<F> {
+    fn record(&mut self, r: Record<'_>) {
+        (self.0)(r)
+    }
+    fn note(&self) -> Option<&AtomicU64> {
+        None
+    }
+}
+
+/// [`spill_recorded`] whose blocks the heap names in `track`'s [note](Recorder::note)
+/// from the CAS that takes each one to the CAS that gives a too-small one back.
+///
+/// ```
+/// # use zeroproc_shm::{heap::Heap, Layout, Offset, Segment, HEADER_SIZE};
+/// # let seg = Segment::create(Layout::new("doc-spill-noted", 1), 4 << 20).unwrap();
+/// # let heap = Heap::init_in(&seg, Offset::new(HEADER_SIZE as u64), 4 << 20).unwrap();
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use zeroproc_codec::spill::{spill_noted, Record, Recorder};
+/// struct Note(AtomicU64); // in shared memory, in real use
+/// impl Recorder for Note {
+///     fn record(&mut self, _: Record<'_>) {}
+///     fn note(&self) -> Option<&AtomicU64> { Some(&self.0) }
+/// }
+/// let mut n = Note(AtomicU64::new(0));
+/// let b = spill_noted(&heap, &vec![1u8; 1000], 16, &mut n).unwrap();
+/// assert_eq!(n.0.load(Ordering::Relaxed), b.offset.get()); // the first block was freed
+/// heap.free_noted(b.offset, &n.0).unwrap();
+/// ```
+pub fn spill_noted<T: Encode, R: Recorder + ?Sized>(
+    heap: &Heap<'_>,
+    value: &T,
+    first: usize,
+    track: &mut R,
 ) -> Result<SpilledBlock, SpillError> {
     let mut size = first.max(16);
     loop {
@@ -229,15 +282,19 @@ pub fn spill_recorded<T: Encode>(
                 block_size: 0,
                 carve_remaining: 0,
             }))?;
-        track(Record::Allocating);
-        let offset = match heap.alloc(alloc, 16) {
+        track.record(Record::Allocating);
+        let got = match track.note() {
+            Some(note) => heap.alloc_noted(alloc, 16, note),
+            None => heap.alloc(alloc, 16),
+        };
+        let offset = match got {
             Ok(o) => o,
             Err(e) => {
-                track(Record::Released);
+                track.record(Record::Released);
                 return Err(SpillError::Heap(e));
             }
         };
-        track(Record::Allocated(offset));
+        track.record(Record::Allocated(offset));
         // The whole block is ours: use all of it (size classes round up).
         let usable = heap.usable_size(offset).unwrap_or(alloc);
         let p = heap.ptr_len(offset, usable).expect("a block just allocated lies in the heap");
@@ -253,7 +310,7 @@ pub fn spill_recorded<T: Encode>(
         // store below publishes the archive); this only lets a supervisor reclaim it
         // after this process died holding it (`track`).
         claim.store(nonce, Ordering::Relaxed);
-        track(Record::Stamped(&SpilledBlock { offset, len: 0, nonce }));
+        track.record(Record::Stamped(&SpilledBlock { offset, len: 0, nonce }));
         let (overflowed, need) = (std::cell::Cell::new(false), std::cell::Cell::new(0));
         let r = rkyv::api::high::to_bytes_in::<_, rancor::Error>(
             value,
@@ -268,8 +325,19 @@ pub fn spill_recorded<T: Encode>(
                 return Ok(SpilledBlock { offset, len: w.pos(), nonce });
             }
             Err(e) => {
-                track(Record::Released); // before the free: never a record of a block not ours
-                let _ = heap.free(offset);
+                match track.note() {
+                    // The heap clears the note between its CAS and the block's return to
+                    // its list; then the record ends.
+                    Some(note) => {
+                        let _ = heap.free_noted(offset, note);
+                        track.record(Record::Released);
+                    }
+                    None => {
+                        // Before the free: never a record of a block not ours.
+                        track.record(Record::Released);
+                        let _ = heap.free(offset);
+                    }
+                }
                 if !overflowed.get() {
                     return Err(SpillError::Serialize(e));
                 }

@@ -51,7 +51,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::Encode;
 use zeroproc_codec::spill::{
-    spill_bytes, spill_recorded, Record, SpillError, SpilledBlock, BLOCK_PREFIX,
+    spill_bytes, spill_noted, Recorder, SpillError, SpilledBlock, BLOCK_PREFIX,
 };
 use zeroproc_shm::heap::{AllocError, Heap};
 use zeroproc_shm::process::is_halted;
@@ -102,7 +102,7 @@ pub(crate) fn spill_waiting<T: Encode>(
     content: Content<'_, T>,
     wait: Wait,
     mut closed: impl FnMut() -> bool,
-    mut track: impl FnMut(Record<'_>),
+    mut track: impl Recorder,
     mut drained: impl FnMut() -> bool,
     what: &str,
 ) -> Result<SpilledBlock, SpillFail> {
@@ -243,11 +243,11 @@ fn stopped_merger_note(what: &str, waited: Duration, pid: u32) -> String {
 fn attempt<T: Encode>(
     heap: &Heap<'_>,
     content: &Content<'_, T>,
-    track: &mut impl FnMut(Record<'_>),
+    track: &mut impl Recorder,
     refused: &Cell<Option<GrowError>>,
 ) -> Poll<SpilledBlock, SpillFail> {
     let r = match content {
-        Content::Value { value, first } => spill_recorded(heap, *value, *first, &mut *track),
+        Content::Value { value, first } => spill_noted(heap, *value, *first, track),
         Content::Bytes(b) => spill_bytes(heap, b),
     };
     match r {

@@ -1,8 +1,8 @@
 //! The holds table: which process holds which spilled heap block of a channel, so that a
 //! block whose holder was killed goes back to the heap instead of leaking for the life of
 //! the channel. Holders: a queue consumer inside `get` or `get_with` or with a `Ref` alive,
-//! a pipe receiver likewise, and a queue producer from just before it allocates a block
-//! until it publishes it.
+//! a pipe receiver likewise, and a queue producer or a pipe sender from just before it
+//! allocates a block until it publishes it.
 //!
 //! # States of an entry, and what a sweeper does with a dead holder's
 //!
@@ -10,26 +10,35 @@
 //! finds the heap full **sweeps**: for each entry whose pid is dead (`process::is_alive`:
 //! a zombie counts as dead) it takes the entry over (CAS of `pid` to its own, keeping the
 //! state bits: one sweeper wins, and a sweeper killed meanwhile leaves the entry to the
-//! next), then acts by state, clearing the entry before any free:
+//! next), then acts by state; the heap clears the entry's offset inside each free (after
+//! its CAS, before the push: an entry names a block only while it is out of every list),
+//! and the entry is cleared after:
 //!
 //! | state (`pid` bits) | meaning | sweeper |
 //! |---|---|---|
 //! | `0` | free | — |
 //! | `FILLING` | being registered; words not trustworthy | clears it (the holder had no block yet, except a pipe receiver: see below) |
 //! | `ALLOCATING`, offset 0 | a producer's intent: it is about to allocate | clears it |
-//! | `ALLOCATING`, offset O | the heap returned O to the producer; claim word not stamped | O is the dead producer's, never published: stamps our owner token in it, turns the entry into a plain one of ours (so a sweeper after our death frees it by that token), clears, frees |
-//! | plain (O, nonce) | a producer's stamped unpublished block, or a queue consumer's block, before or after its claim | CAS of the claim word from the nonce (unpublished, or not yet claimed) or from the dead holder's owner token (claimed by it) to our own token; then clears and frees. Any other word: not the dead holder's (left alone) |
+//! | `ALLOCATING`, offset O | the heap took O for the producer (its header ALLOC, or still FREE if it died right after the pop CAS); claim word not stamped | O is the dead producer's, never published: stamps our owner token in it, turns the entry into a plain one of ours (so a sweeper after our death frees it by that token), frees it (`reclaim_noted`), clears |
+//! | plain (O, nonce) | a producer's stamped unpublished block, or a queue consumer's block, before or after its claim, or either of them inside `free_noted` (header FREE, in no list) | CAS of the claim word from the nonce (unpublished, or not yet claimed) or from the dead holder's owner token (claimed by it) to our own token; then frees (`reclaim_noted`: ALLOC or FREE) and clears. Any other word: not the dead holder's (left alone) |
+//! | plain (offset 0) | the heap's free cleared the offset: the block is going back, or back | clears it |
 //! | `CLAIMED` (O) | a pipe receiver's claimed block (claim word 0) | frees it if its claim word is 0 |
 //!
-//! * A **producer** (`queue/put.rs`, via `spill_recorded`) registers an intent
-//!   (`ALLOCATING`, offset 0) before every allocation; stores the offset as the first
-//!   thing after the heap returned the block; stores the nonce and leaves `ALLOCATING`
-//!   once the claim word holds it; clears the entry before freeing a block that was too
-//!   small (and when the heap had none, so no entry is held while waiting for room). It
-//!   clears the entry inside the slot copy, after the record is complete in the slot and
-//!   before it is published: if it dies between, the ring's recovery tombstones the slot
-//!   and hands the record to the queue's lost-record hook ([`reclaim_lost`]), which claims
-//!   the block by its nonce and frees it.
+//! * A **producer** (`queue/put.rs`, and a pipe sender's `pipe/records.rs`, via
+//!   `spill_noted` and [`Recording`]) registers an intent (`ALLOCATING`, offset 0) before
+//!   every allocation; the **heap** stores the offset in the entry right after the CAS
+//!   that takes the block (`Heap::alloc_noted`: the entry's offset word is the heap's
+//!   *note*); it stores the nonce and leaves `ALLOCATING` once the claim word holds it;
+//!   a block that was too small, or whose reference could not be sent, is freed with
+//!   `Heap::free_noted` (the heap clears the offset after its CAS, before the push) and
+//!   then the entry cleared; when the heap had no block the entry is cleared, so none is
+//!   held while waiting for room. A queue producer clears the entry inside the slot copy,
+//!   after the record is complete in the slot and before it is published: if it dies
+//!   between, the ring's recovery tombstones the slot and hands the record to the queue's
+//!   lost-record hook ([`reclaim_lost`]), which claims the block by its nonce and frees
+//!   it. A pipe sender clears it just before the record's commit (an SPSC record never
+//!   committed is not recovered: a kill between the two stores leaks the block); a raw
+//!   `send_bytes` block is registered only once its bytes are in (`pipe/send.rs`).
 //! * A **queue consumer** (`queue/get.rs`) registers `(pid, offset, nonce)` from the
 //!   envelope before claiming the block, claims it with its **owner token**
 //!   (`spill::owner_token`: CAS nonce → token, so the block itself names its holder from
@@ -37,7 +46,11 @@
 //!   before freeing the block. Killed after popping the ring slot and before registering,
 //!   the ring's recovery releases the slot and hands the record to the lost-record hook,
 //!   which claims the block by its nonce (failing harmlessly if a registered consumer or a
-//!   sweeper got there first: one claimant of a nonce wins).
+//!   sweeper got there first: one claimant of a nonce wins). It frees the block with
+//!   `Heap::free_noted` ([`Registered::free_claimed`]) and clears the entry after: a kill
+//!   between the heap's CAS and its clear of the offset leaves the block named (FREE, in
+//!   no list; its claim word still our token), and a sweeper pushes it
+//!   (`Heap::reclaim_noted`).
 //! * A **pipe receiver** registers (marked `CLAIMED`) just after its claim: a pipe record
 //!   is released only after the claim, and a receiver that attaches the end again reads
 //!   it again, so the block must stay unclaimed and unfreed until then. A record it takes
@@ -52,25 +65,39 @@
 //! was put there by that holder. A block named by a damaged record is never freed: its
 //! nonce does not match.
 //!
+//! A sweeper frees through the heap too (`reclaim_named`: `Heap::reclaim_noted` with the
+//! entry it took over as the note, then the clear): killed between, it leaves the block
+//! named by an entry under its own dead pid, its token in the claim word, for the next.
+//!
 //! # What can still leak
 //!
-//! A process killed inside the heap's `alloc` after it took the block and before the
-//! offset is stored in the intent (a few dozen instructions: the heap's ALLOC store and
-//! return), or between clearing its entry and the heap's free CAS (the free's checks);
-//! a pipe receiver killed between its claim and its registration (or between a stashed
-//! record's release and its registration); a pipe sender's block;
-//! a sweeper or a lost-record hook killed while reclaiming (a second fault); and any block
-//! while the table is full ([`HOLDS`] holders at once: the extra ones are not registered).
-//! Closing the first two would need the heap to record a block's owner in the same atomic
-//! step that hands it out (the free lists' CAS is on the list head, not the block). Pid
-//! reuse only delays a reclaim (the pid looks alive).
+//! A process killed at the one store after the heap's pop CAS (the note's; before
+//! 2026-12-07 this window ran to the offset's store after `alloc` returned: the ALLOC
+//! store, the return, the caller's code), or from the heap's clear of the note in a
+//! free to the push's CAS (a load and a store; before, from the entry's clear through the
+//! free's checks); on the heap's slow paths (carve, split, merge) from its CAS to the
+//! header write; a pipe sender between its entry's clear and the record's commit, or a
+//! `send_bytes` sender between its allocation and its registration; a pipe receiver
+//! killed between its claim and its registration (or between a stashed record's release
+//! and its registration); a sweeper killed between its takeover CAS and its claim-word
+//! CAS (a claimed consumer's block: the claim word keeps the first holder's token, which
+//! the next sweeper does not know; the word is found before the takeover, so only the two
+//! CASes apart); and any block while the table is full ([`HOLDS`] holders at once: the
+//! extra ones are not registered; a lost-record hook then claims and frees unregistered).
+//! The lost-record hook holds its block as a consumer does ([`reclaim_lost`]). The
+//! first two cannot be closed without a second CAS on the heap's fast path: a block
+//! leaves a free list only through a CAS of the list's head, and the note is another
+//! word (the heap's README, "Noted blocks"). Pid reuse only delays a reclaim (the pid
+//! looks alive).
 
 use crate::channel::mapping::Mapping;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::{Header, HEADER_LEN};
-use zeroproc_codec::spill::{claim_word, owner_token, Record, SpilledBlock, SPILL_BODY_LEN};
+use zeroproc_codec::spill::{
+    claim_word, owner_token, Record, Recorder, SpilledBlock, SPILL_BODY_LEN,
+};
 use zeroproc_shm::heap::Heap;
 use zeroproc_shm::Offset;
 
@@ -136,6 +163,50 @@ impl Registered<'_> {
 }
 
 impl<'m> Registered<'m> {
+    /// The entry's offset word, for the heap to name the block in as it hands it out
+    /// (`Heap::alloc_noted`) and to clear as it takes it back (`Heap::free_noted`).
+    pub(crate) fn note(&self) -> Option<&'m AtomicU64> {
+        self.entry.map(|e| &e.offset)
+    }
+
+    /// Frees the claimed block `g` holds and then the entry: the heap clears the entry's
+    /// offset right after the CAS that ends our ownership and before the block goes back
+    /// to its list (`Heap::free_noted`), so a kill anywhere in between leaves the block
+    /// named for a sweeper (before 2026-12-07 the entry was cleared first and a kill in
+    /// the free's checks leaked the block). Without an entry: a plain free.
+    pub(crate) fn free_claimed<T: rkyv::Archive>(
+        &mut self,
+        g: zeroproc_codec::payload::SpillGuard<'_, T>,
+    ) {
+        match self.note() {
+            Some(note) => {
+                let heap = g.heap();
+                let _ = heap.free_noted(g.into_block().offset, note);
+                self.clear();
+            }
+            None => {
+                self.clear(); // (no entry: nothing to clear)
+                drop(g);
+            }
+        }
+    }
+
+    /// Frees a block this producer allocated and never published (its reference could not
+    /// be sent), then the entry: the heap clears the entry's offset right after its CAS
+    /// (`Heap::free_noted`), so a kill in the free's checks leaves the block named for a
+    /// sweeper. Without an entry: a plain free.
+    pub(crate) fn free_unpublished(&mut self, heap: &Heap<'_>, block: SpilledBlock) {
+        match self.note() {
+            Some(note) => {
+                let _ = heap.free_noted(block.offset, note);
+            }
+            None => {
+                let _ = block.free(heap);
+            }
+        }
+        self.clear();
+    }
+
     /// For a producer's `spill_recorded`: keeps this entry in step with the block it holds
     /// (see the module docs: an intent before the allocation, the offset as the first
     /// thing after it, the nonce once stamped, cleared before a too-small block's free).
@@ -163,6 +234,23 @@ impl<'m> Registered<'m> {
             }
             Record::Released => self.clear(),
         }
+    }
+}
+
+/// A producer's holds-table registration as the [`Recorder`] of its spill: each record
+/// goes to [`Registered::record`], and the heap names the block in the entry's offset
+/// word ([`Registered::note`]) from the CAS that takes it.
+pub(crate) struct Recording<'a, 'm> {
+    pub(crate) held: &'a std::cell::RefCell<Registered<'m>>,
+    pub(crate) map: &'m Mapping,
+}
+
+impl Recorder for Recording<'_, '_> {
+    fn record(&mut self, r: Record<'_>) {
+        self.held.borrow_mut().record(self.map, r);
+    }
+    fn note(&self) -> Option<&AtomicU64> {
+        self.held.borrow().note()
     }
 }
 
@@ -284,11 +372,25 @@ pub(crate) fn spilled_block(bytes: &[u8]) -> Option<SpilledBlock> {
 /// died holding it after the copy. Claims the block by the record's nonce and frees it;
 /// false (nothing touched) for an inline or partial record, or a block already claimed
 /// (its holder registered it: the sweep's business) or reclaimed by a sweeper.
+///
+/// The hook holds the block as a queue consumer does: registered before its claim, claimed
+/// with its owner token, freed with `Heap::free_noted`, so that a recoverer killed inside
+/// the hook leaves the block to a sweeper (before 2026-12-07 it claimed to 0 and freed
+/// unregistered: a kill between the two leaked the block).
 pub(crate) fn reclaim_lost(map: &Mapping, record: &[u8]) -> bool {
-    match (map.heap(), block_of(record)) {
-        (Some(heap), Some(block)) => zeroproc_codec::payload::reclaim(heap, &block),
-        _ => false,
-    }
+    let (Some(heap), Some(block)) = (map.heap(), block_of(record)) else { return false };
+    let mut reg = register_block(map, &block);
+    let Some(note) = reg.note() else {
+        // The table is full: claim and free unregistered.
+        return zeroproc_codec::payload::reclaim(heap, &block);
+    };
+    let Some(word) = claim_word(heap, block.offset) else { return false };
+    // AcqRel: as a consumer's claim (`payload::claim`): one claimant of the nonce wins (a
+    // consumer that registered and claimed the block, or a sweeper, makes this fail).
+    let mine = word.compare_exchange(block.nonce, my_token(), Ordering::AcqRel, Ordering::Relaxed);
+    let freed = mine.is_ok() && heap.free_noted(block.offset, note).is_ok();
+    reg.clear(); // after the heap's CAS and its clear of the offset
+    freed
 }
 
 /// Records that this producer is about to allocate a block (an empty registration when
@@ -363,6 +465,12 @@ pub(crate) fn sweep_now(map: &Mapping, heap: &Heap<'_>) -> usize {
             continue;
         }
         let (offset, nonce) = (e.offset.load(Ordering::Relaxed), e.nonce.load(Ordering::Relaxed));
+        let offset = Offset::new(offset);
+        // The block's claim word, found (validated against the heap: a few dozen
+        // instructions) before the takeover: a sweeper killed between its takeover and its
+        // CAS of the claim word leaves a claimed consumer's block under its own dead pid,
+        // whose token is not in the word (leaked), so that gap is kept to the two CASes.
+        let word = if p & FILLING == 0 { noted_claim_word(heap, offset) } else { None };
         // The entry becomes ours (keeping its CLAIMED / ALLOCATING mark) rather than free:
         // if we are killed while reclaiming, the next sweeper finds it under our dead pid
         // and carries on. AcqRel: one sweeper takes a dead holder's entry.
@@ -377,11 +485,11 @@ pub(crate) fn sweep_now(map: &Mapping, heap: &Heap<'_>) -> usize {
             // pipe receiver's claimed block leaks (a window of a few instructions).
             continue;
         }
-        let offset = Offset::new(offset);
+        let Some(word) = word else { continue };
         let done = if p & ALLOCATING != 0 {
-            offset.get() != 0 && reclaim_allocated(heap, &mut entry, offset)
+            reclaim_allocated(heap, &mut entry, word, offset)
         } else {
-            reclaim(heap, &mut entry, offset, nonce, pid, kept != 0)
+            reclaim(heap, &mut entry, word, (offset, nonce), pid, kept != 0)
         };
         if done {
             freed += 1;
@@ -402,12 +510,11 @@ pub(crate) fn sweep_now(map: &Mapping, heap: &Heap<'_>) -> usize {
 fn reclaim(
     heap: &Heap<'_>,
     entry: &mut Registered<'_>,
-    offset: Offset<u8>,
-    nonce: u64,
+    word: &AtomicU64,
+    (offset, nonce): (Offset<u8>, u64),
     dead: u32,
     claimed: bool,
 ) -> bool {
-    let Some(word) = claim_word(heap, offset) else { return false };
     if claimed {
         // Acquire: pairs with the dead holder's AcqRel claim CAS (nonce → 0), ordered
         // before its CLAIMED mark; the entry proves it had not freed the block, so nobody
@@ -429,8 +536,36 @@ fn reclaim(
             return false;
         }
     }
-    entry.clear(); // before the free, as every holder does (a later drop does nothing)
-    heap.free(offset).is_ok()
+    reclaim_named(heap, entry, offset)
+}
+
+/// Frees `offset`, named by `entry` (taken over from a dead holder; its claim word ours
+/// or 0), then clears the entry: the heap clears the entry's offset after its CAS and
+/// before the push, so a sweeper killed anywhere here leaves the block named by an entry
+/// under its own (dead) pid, its token in the claim word, and the next sweeper finishes.
+fn reclaim_named(heap: &Heap<'_>, entry: &mut Registered<'_>, offset: Offset<u8>) -> bool {
+    let Some(note) = entry.note() else { return false };
+    // SAFETY: the entry named `offset` when its holder died (an entry names a block only
+    // while it is out of every list: holders clear it, or the heap clears the offset,
+    // before a block goes back); we took the entry over by CAS, and won the claim word:
+    // nobody else acts on this block. ALLOC, or FREE in no list (the holder died inside
+    // `alloc_noted` or `free_noted`).
+    let freed = unsafe { heap.reclaim_noted(offset, note) }.is_ok();
+    entry.clear();
+    freed
+}
+
+/// The claim word of the block at `offset` named by a dead holder's entry: a live block,
+/// or one its holder's `free_noted` had marked FREE but not yet put back in a list (its
+/// payload untouched since).
+fn noted_claim_word<'h>(heap: &Heap<'h>, offset: Offset<u8>) -> Option<&'h AtomicU64> {
+    if heap.noted_size(offset).ok()? < zeroproc_codec::spill::BLOCK_PREFIX {
+        return None;
+    }
+    let p = heap.ptr_len(offset, 8).ok()?;
+    // SAFETY: the 16-byte aligned start of a block of at least 16 bytes (checked above)
+    // in a mapping that lives for 'h; claim words are only ever accessed atomically.
+    Some(unsafe { &*p.as_ptr().cast::<AtomicU64>() })
 }
 
 /// Frees the block a producer died holding between its allocation and its stamp
@@ -438,14 +573,18 @@ fn reclaim(
 /// published, whatever its claim word holds. Stamped with our token and turned into a
 /// plain entry of ours first, so that a sweeper that takes over after our death frees it
 /// by that token.
-fn reclaim_allocated(heap: &Heap<'_>, entry: &mut Registered<'_>, offset: Offset<u8>) -> bool {
-    let (Some(word), Some(e)) = (claim_word(heap, offset), entry.entry) else { return false };
+fn reclaim_allocated(
+    heap: &Heap<'_>,
+    entry: &mut Registered<'_>,
+    word: &AtomicU64,
+    offset: Offset<u8>,
+) -> bool {
+    let Some(e) = entry.entry else { return false };
     // Release: the token before the entry leaves ALLOCATING (below).
     word.store(my_token(), Ordering::Release);
     // Release: pairs with a later sweeper's Acquire load of `pid`.
     e.pid.store(u64::from(zeroproc_shm::process::current_pid()), Ordering::Release);
-    entry.clear(); // before the free, as every holder does
-    heap.free(offset).is_ok()
+    reclaim_named(heap, entry, offset)
 }
 
 #[cfg(test)]

@@ -62,8 +62,9 @@ struct HeapHold<'a, T: Archive> {
 
 impl<T: Archive> Drop for HeapHold<'_, T> {
     fn drop(&mut self) {
-        self.reg.clear();
-        drop(self.guard.take());
+        if let Some(g) = self.guard.take() {
+            self.reg.free_claimed(g); // the entry is cleared after the heap's CAS
+        }
         self.map.heap_freed();
     }
 }

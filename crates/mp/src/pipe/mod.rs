@@ -5,6 +5,8 @@
 mod connection;
 mod error;
 mod handle;
+#[cfg(test)]
+mod kill_tests;
 mod records;
 mod recv;
 mod send;

@@ -6,11 +6,13 @@
 
 use crate::channel::error::CorruptError;
 use crate::channel::heap_wait::{spill_waiting, Content, SpillFail};
+use crate::channel::holds::{self, Registered};
 use crate::channel::mapping::Mapping;
 use crate::channel::message::{with_scratch, Message, Wait, HEADER};
 use crate::pipe::error::SendTimeoutError;
 use crate::pipe::records::{reserve, PipeRecords, PipeSpill};
 use rkyv::rancor;
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -182,7 +184,7 @@ impl<T> TxHalf<T> {
         let consumer = &map.header().sides.0[2 * *index + 1];
         let gone = || receiver_gone(ring, consumer);
         let drained = || crate::pipe::handle::rings_drained(map);
-        let track = |_: zeroproc_codec::spill::Record<'_>| {};
+        let track = zeroproc_codec::spill::Unnoted(|_: zeroproc_codec::spill::Record<'_>| {});
         spill_waiting(map, content, wait, gone, track, drained, "a send on a pipe").map_err(|e| {
             match e {
                 SpillFail::Timeout => SendFail::Timeout,
@@ -201,20 +203,29 @@ impl<T> TxHalf<T> {
         kind: u32,
         wait: Wait,
     ) -> Result<(), SendFail> {
-        let p = self.prod.as_mut().expect("claimed before spilling");
+        let TxHalf { map, prod, .. } = self;
+        let map: &Mapping = map;
+        // Held in the holds table while the reference waits for room in the ring (its
+        // claim word holds the nonce: a sweeper takes it back by it if we are killed);
+        // cleared just before the commit. (From the allocation to here it is not: raw
+        // bytes are copied in by `spill_bytes`, which names the block nowhere.)
+        let mut reg = holds::register_block(map, &block);
+        let p = prod.as_mut().expect("claimed before spilling");
         match reserve(p, HEADER_LEN + SPILL_BODY_LEN, wait) {
             Ok(mut r) => {
                 let n = write_spilled_envelope(&mut r, HEADER, &block);
                 r.truncate(n);
                 r.set_kind(kind);
+                reg.clear();
                 r.commit();
                 Ok(())
             }
             Err(e) => {
-                if let Some(heap) = self.map.heap() {
-                    let _ = block.free(heap);
+                match map.heap() {
+                    Some(heap) => reg.free_unpublished(heap, block),
+                    None => reg.clear(),
                 }
-                self.map.heap_freed();
+                map.heap_freed();
                 Err(e)
             }
         }
@@ -240,9 +251,14 @@ impl<T: Message> TxHalf<T> {
         let prod = prod.as_mut().expect("claimed above");
         let consumer = &map.header().sides.0[2 * *index + 1];
         let gone = || receiver_gone(ring, consumer);
-        let mut spill = PipeSpill { map, wait, gone };
+        let map: &Mapping = map;
+        // The spilled block this send holds, in the holds table until just before its
+        // record is committed, so that a sender killed meanwhile (e.g. waiting for room in
+        // the ring) does not leak it (`holds.rs`).
+        let held = RefCell::new(Registered::none());
+        let mut spill = PipeSpill { map, wait, gone, held: &held };
         with_scratch(|scratch| {
-            let mut records = PipeRecords { prod, scratch, wait, kind: KIND_VALUE };
+            let mut records = PipeRecords { prod, scratch, wait, kind: KIND_VALUE, held: &held };
             match send::send(&mut records, &mut spill, HEADER, value) {
                 Ok(_) => Ok(()),
                 Err(SendError::Records(f) | SendError::Overflow(f)) => Err(f),

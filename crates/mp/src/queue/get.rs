@@ -211,8 +211,7 @@ impl<T: Message> Queue<T> {
             Taken::Inline(t) => Ok(t),
             Taken::Spilled(g, mut reg) => {
                 let r = deserialize::<T>(&g);
-                reg.clear();
-                drop(g);
+                reg.free_claimed(g);
                 self.map.heap_freed();
                 r.map_err(|e| corrupt(DecodeError::Invalid(e)))
             }
@@ -269,8 +268,7 @@ impl<T: Message> Queue<T> {
                 // A panic in `f` unwinds through `reg` first (declared after `g`, dropped
                 // before it): the entry is cleared before the block is freed.
                 let r = f.take().expect("not called inline")(&g);
-                reg.clear();
-                drop(g);
+                reg.free_claimed(g);
                 self.map.heap_freed();
                 Ok(r)
             }

@@ -7,6 +7,8 @@ mod get;
 mod handle;
 pub mod joinable;
 #[cfg(test)]
+mod kill_tests;
+#[cfg(test)]
 mod lost_tests;
 mod put;
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! when it is claimed (a claim cannot be given back except as a tombstone).
 
 use crate::channel::heap_wait::{first_block, spill_waiting, Content, SpillFail};
-use crate::channel::holds::Registered;
+use crate::channel::holds::{self, Registered};
 use crate::channel::mapping::Mapping;
 use crate::channel::message::{with_scratch, Message, Wait, HEADER};
 use crate::queue::error::{PutError, PutTimeoutError, TryPutError};
@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use zeroproc_codec::envelope::Encode;
 use zeroproc_codec::send::{self, Draft, Overflow, Records, SendError, SPILLED_RECORD_LEN};
-use zeroproc_codec::spill::{Record, SpilledBlock};
+use zeroproc_codec::spill::SpilledBlock;
 use zeroproc_ring::mpmc::{PushTimeoutError, TryPushError};
 use zeroproc_shm::wait::deadline_after;
 use zeroproc_shm::GrowError;
@@ -271,7 +271,7 @@ impl<T> Overflow for QueueSpill<'_, '_, T> {
         let (map, held) = (self.map, self.held);
         // Registered as an intent before each allocation, naming the block from the first
         // instruction after it; cleared before a too-small block is freed (`holds.rs`).
-        let track = |r: Record<'_>| held.borrow_mut().record(map, r);
+        let track = holds::Recording { held, map };
         let drained = || q.ring.is_empty();
         let what = "a put on a queue";
         spill_waiting(map, content, self.wait, || q.ring.is_closed(), track, drained, what).map_err(
@@ -286,11 +286,12 @@ impl<T> Overflow for QueueSpill<'_, '_, T> {
     }
 
     fn give_back(&mut self, block: SpilledBlock) {
-        // The block is still ours: nobody has seen the reference. Out of the holds table
-        // before it is freed.
-        self.held.borrow_mut().clear();
-        if let Some(heap) = self.queue.map.heap() {
-            let _ = block.free(heap);
+        // The block is still ours: nobody has seen the reference. The heap clears the
+        // entry's offset right after its CAS (a kill in the free's checks leaves the block
+        // named for a sweeper), then the entry goes.
+        match self.queue.map.heap() {
+            Some(heap) => self.held.borrow_mut().free_unpublished(heap, block),
+            None => self.held.borrow_mut().clear(),
         }
         self.queue.map.heap_freed();
     }

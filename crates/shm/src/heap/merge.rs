@@ -51,7 +51,7 @@ use super::Heap;
 use crate::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::process::is_halted;
 use crate::process::{current_pid, is_alive};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Units this process's merges left unusable (`cut_free`: a window one unit longer than
@@ -133,16 +133,16 @@ impl Heap<'_> {
     /// a block of that class (or, when a single unit would be left over, of the class one
     /// unit larger), marked ALLOC and owned by the caller, or `None` when no run of free
     /// neighbours is long enough.
-    pub(crate) fn merge_for(&self, class: u32) -> Option<(u64, u32)> {
+    pub(crate) fn merge_for(&self, class: u32, note: Option<&AtomicU64>) -> Option<(u64, u32)> {
         // A halted holder: no pass now (see the module docs).
         let _lock = self.merge_lock(owner_word())?;
         // The pass that held the lock while we waited may have handed back what we need.
-        if let Ok(Some(idx)) = self.pop(class) {
+        if let Ok(Some(idx)) = self.pop_noted(class, note) {
             return Some((idx, class));
         }
         for c in class + 1..self.num_classes {
             if let Ok(Some(idx)) = self.pop(c) {
-                return Some((idx, self.split(idx, c, class)));
+                return Some((idx, self.split(idx, c, class, note)));
             }
         }
         // Fewer free bytes than the block: no run can be long enough, so spare the heap a
@@ -156,7 +156,7 @@ impl Heap<'_> {
         if self.free_bytes_estimate().saturating_add(growable) < units(class) * UNIT {
             return None;
         }
-        self.merge_pass(class)
+        self.merge_pass(class, note)
     }
 
     /// Takes the merge lock for this thread (as [`merge_lock`](Self::merge_lock)): for
@@ -271,7 +271,7 @@ impl Heap<'_> {
     }
 
     /// The pass itself, with the merge lock held and the stash empty.
-    fn merge_pass(&self, class: u32) -> Option<(u64, u32)> {
+    fn merge_pass(&self, class: u32, note: Option<&AtomicU64>) -> Option<(u64, u32)> {
         let need = units(class);
         // Grow to the maximum first: a growable heap refuses to grow for a block that does
         // not fit after the bump pointer, yet the free blocks carved last and the room past
@@ -328,6 +328,7 @@ impl Heap<'_> {
         // Relaxed: ours; handed to others through the caller's synchronisation, as a pop.
         b.link.store(0, Relaxed);
         b.word.store(block::word(self.salt, s, block::ALLOC, class), Relaxed);
+        self.note(note, s);
         self.slot(class).carved.fetch_add(1, Relaxed);
         self.cut_free(s + units(class), e);
         Some((s, class))
@@ -380,9 +381,10 @@ impl Heap<'_> {
     ///
     /// Returns the class the caller's block has: `from` itself (nothing split) when the
     /// rest would be a single unit, which no block can hold.
-    pub(crate) fn split(&self, idx: u64, from: u32, to: u32) -> u32 {
+    pub(crate) fn split(&self, idx: u64, from: u32, to: u32, note: Option<&AtomicU64>) -> u32 {
         debug_assert!(to < from);
         if units(from) - units(to) == 1 {
+            self.note(note, idx);
             return from;
         }
         // Relaxed (counters, headers): the block is ours; the pieces are published by the
@@ -391,9 +393,21 @@ impl Heap<'_> {
         let b = self.block(idx);
         b.link.store(0, Relaxed);
         b.word.store(block::word(self.salt, idx, block::ALLOC, to), Relaxed);
+        // Named once its header is the request's: a kill while the rest is cut leaks only
+        // the pieces not yet pushed (unaccounted bytes), not the block.
+        self.note(note, idx);
         self.slot(to).carved.fetch_add(1, Relaxed);
         self.cut_free(idx + units(to), idx + units(from));
         to
+    }
+
+    /// Names the block whose header is at `idx` in `note` (its payload offset), if given.
+    #[inline]
+    pub(crate) fn note(&self, note: Option<&AtomicU64>, idx: u64) {
+        if let Some(n) = note {
+            // Relaxed: as in `pop_noted`.
+            n.store(self.region_off + (idx + 1) * UNIT, Relaxed);
+        }
     }
 
     /// Cuts the units `at..end` (owned by the caller, no valid header inside but at `at`

@@ -42,7 +42,11 @@ mod block;
 mod check;
 mod class;
 mod error;
+#[doc(hidden)]
+pub mod failpoint;
 mod grow;
+#[cfg(all(test, feature = "fault-injection"))]
+mod kill_tests;
 mod layout;
 mod merge;
 mod setup;

@@ -11,7 +11,9 @@
 
 use super::block::{self, ALLOC, FREE};
 use super::class::{block_bytes, UNIT};
+use super::failpoint::{self, Failpoint};
 use super::{AllocError, Heap};
+use crate::atomic::AtomicU64;
 use crate::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::extent;
 
@@ -68,7 +70,21 @@ impl Heap<'_> {
     }
 
     /// Pops a block of class `c` and marks it ALLOC; `Ok(None)` when the list is empty.
+    #[inline]
     pub(crate) fn pop(&self, c: u32) -> Result<Option<u64>, AllocError> {
+        self.pop_noted(c, None)
+    }
+
+    /// [`pop`](Self::pop), storing the block's payload offset in `note` (if given) as the
+    /// first thing after the CAS that took it, before its header says ALLOC: from there on
+    /// a process that dies holding the block leaves it named (`alloc_noted`, the README's
+    /// "Noted blocks").
+    #[inline]
+    pub(crate) fn pop_noted(
+        &self,
+        c: u32,
+        note: Option<&AtomicU64>,
+    ) -> Result<Option<u64>, AllocError> {
         let slot = self.slot(c);
         // Acquire: pairs with the Release CAS in `push` that made this block the head, so
         // its `link` (read next) is the one written before that push.
@@ -82,11 +98,23 @@ impl Heap<'_> {
                     continue;
                 }
             };
+            // The offset is worked out before the CAS: between the CAS and the note's
+            // store there is nothing but the store (the window a kill still leaks in).
+            let payload = self.region_off + ((head & self.idx_mask()) + 1) * UNIT;
             match self.pop_commit(c, head, next) {
-                Ok(idx) => break idx,
+                Ok(idx) => {
+                    if let Some(n) = note {
+                        // Relaxed: read by a reclaimer only after this process died (it
+                        // learns that by a system call that observes the exit, after
+                        // every store of ours), as for the holds table's other words.
+                        n.store(payload, Relaxed);
+                    }
+                    break idx;
+                }
                 Err(now) => head = now,
             }
         };
+        failpoint::hit(Failpoint::Popped);
         let b = self.block(idx);
         // Relaxed: this word was written before the push we synchronised with.
         if b.word.load(Relaxed) != block::word(self.salt, idx, FREE, c) {
