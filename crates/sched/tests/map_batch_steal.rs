@@ -26,47 +26,18 @@ fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// The run counters of round `round` (one `u32` per item, in a file named after the test
-/// process, the workers' parent), mapped once per process and round. Each test has
-/// rounds of its own (they run at once, in one process).
-fn counters(parent: u32, round: u64) -> &'static [AtomicU32] {
-    use std::sync::Mutex;
-    static MAPS: Mutex<Vec<(u32, u64, usize)>> = Mutex::new(Vec::new());
-    let mut maps = MAPS.lock().unwrap();
-    let at = match maps.iter().find(|m| m.0 == parent && m.1 == round) {
-        Some(m) => m.2,
-        None => {
-            let f = std::fs::OpenOptions::new().read(true).write(true).open(path(parent, round));
-            let f = f.unwrap();
-            // SAFETY: a shared mapping of the whole file (N u32s), never unmapped.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    N as usize * 4,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED,
-                    std::os::fd::AsRawFd::as_raw_fd(&f),
-                    0,
-                )
-            };
-            assert_ne!(p, libc::MAP_FAILED);
-            maps.push((parent, round, p as usize));
-            p as usize
-        }
-    };
-    // SAFETY: the mapping lives for ever; u32s are AtomicU32s in memory.
-    unsafe { std::slice::from_raw_parts(at as *const AtomicU32, N as usize) }
-}
+/// Tag of this file's counter files (`zeroproc_testkit::counters`).
+const TAG: &str = "steal";
 
-fn path(parent: u32, round: u64) -> String {
-    format!("/tmp/zp-steal-{parent}-{round}")
+/// The run counters of round `round` of the test process `parent` (the workers' parent):
+/// one per item.
+fn counters(parent: u32, round: u64) -> &'static [AtomicU32] {
+    zeroproc_testkit::counters::open(TAG, parent, round, N as usize)
 }
 
 /// A fresh file of counters for `round`, in the test process.
 fn fresh(round: u64) {
-    let p = path(std::process::id(), round);
-    let f = std::fs::File::create(&p).unwrap();
-    f.set_len(N * 4).unwrap();
+    zeroproc_testkit::counters::create(TAG, round, N as usize);
 }
 
 /// How a slow item ends.
@@ -145,7 +116,7 @@ fn run<F: zeroproc_sched::JobFn<u64, Out>>(
         .enumerate()
         .filter(|&(_, c)| c != 1)
         .collect();
-    let _ = std::fs::remove_file(path(std::process::id(), round));
+    zeroproc_testkit::counters::remove(TAG, round);
     assert!(odd.is_empty(), "ordered {ordered}: items not run once: {odd:?}");
     out
 }
@@ -315,7 +286,7 @@ fn a_death_in_the_slow_item_after_a_steal_fails_only_its_batch_before_it() {
                 .filter(|&x| runs[x].load(Ordering::Relaxed) == 0 && out[x].is_ok())
                 .collect();
             assert!(never.is_empty(), "round {round}: never ran: {never:?}");
-            let _ = std::fs::remove_file(path(std::process::id(), round));
+            zeroproc_testkit::counters::remove(TAG, round);
         }
         assert_eq!(pool.map(|x: u64| x + 1, [1u64]).next(), Some(Ok(2)));
     });
@@ -363,6 +334,6 @@ fn tail_of_one_slow_item() {
             "tail: last other item started at {:.1} ms, {after} started after 900 ms, makespan {span:.0} ms",
             (last - t0) as f64 / 1e6
         );
-        let _ = std::fs::remove_file(path(std::process::id(), round));
+        zeroproc_testkit::counters::remove(TAG, round);
     }
 }

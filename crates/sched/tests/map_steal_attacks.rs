@@ -18,46 +18,18 @@ const N: u64 = 12_000;
 /// The item made slow in most tests.
 const SLOW: u64 = 6_000;
 
-/// The run counters of round `round`, in a file named after the test process (the
-/// workers' parent), mapped once per process and round.
+/// Tag of this file's counter files (`zeroproc_testkit::counters`).
+const TAG: &str = "steal-attack";
+
+/// The run counters of round `round` of the test process `parent` (the workers' parent):
+/// one per item, then the pid of the worker in the slow item (tests that signal it).
 fn counters(parent: u32, round: u64) -> &'static [AtomicU32] {
-    use std::sync::Mutex;
-    static MAPS: Mutex<Vec<(u32, u64, usize)>> = Mutex::new(Vec::new());
-    let mut maps = MAPS.lock().unwrap();
-    let at = match maps.iter().find(|m| m.0 == parent && m.1 == round) {
-        Some(m) => m.2,
-        None => {
-            let f = std::fs::OpenOptions::new().read(true).write(true).open(path(parent, round));
-            let f = f.unwrap();
-            // SAFETY: a shared mapping of the whole file (N + 1 u32s), never unmapped.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    (N as usize + 1) * 4,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED,
-                    std::os::fd::AsRawFd::as_raw_fd(&f),
-                    0,
-                )
-            };
-            assert_ne!(p, libc::MAP_FAILED);
-            maps.push((parent, round, p as usize));
-            p as usize
-        }
-    };
-    // SAFETY: the mapping lives for ever; u32s are AtomicU32s in memory.
-    unsafe { std::slice::from_raw_parts(at as *const AtomicU32, N as usize + 1) }
+    zeroproc_testkit::counters::open(TAG, parent, round, N as usize + 1)
 }
 
-fn path(parent: u32, round: u64) -> String {
-    format!("/tmp/zp-steal-attack-{parent}-{round}")
-}
-
-/// A fresh file of counters for `round`, in the test process (the last word: the pid of
-/// the worker in the slow item, for tests that signal it).
+/// A fresh file of counters for `round`, in the test process.
 fn fresh(round: u64) {
-    let f = std::fs::File::create(path(std::process::id(), round)).unwrap();
-    f.set_len((N + 1) * 4).unwrap();
+    zeroproc_testkit::counters::create(TAG, round, N as usize + 1);
 }
 
 /// Counts item `arg` (`round << 32 | i`) in the worker; returns `i`.
@@ -89,7 +61,7 @@ fn wait_pid(round: u64) -> i32 {
 fn runs(round: u64) -> Vec<u32> {
     let c = counters(std::process::id(), round);
     let v = c[..N as usize].iter().map(|c| c.load(Ordering::Relaxed)).collect();
-    let _ = std::fs::remove_file(path(std::process::id(), round));
+    zeroproc_testkit::counters::remove(TAG, round);
     v
 }
 

@@ -18,6 +18,7 @@
 //!
 //! The child's exit code is 0 when the role returns, 101 when it panics (libtest's code).
 
+pub mod counters;
 pub mod fd;
 pub mod maps;
 pub mod tiny_crate;
