@@ -1,0 +1,68 @@
+//! Scenario 4: workers retiring. `max_jobs_per_worker(5)` recycles a worker every five
+//! jobs and `job_time_limit(50 ms)` kills the 2 % of jobs that overrun it; 64 in flight.
+
+use crate::service::Rng;
+use crate::tally::Tally;
+use std::time::{Duration, Instant};
+use zeroproc::{as_completed, JobError, JobFuture, Pool};
+
+/// Sleeps `ms` and says which process ran it: its pid and the time of its first job (a
+/// pid alone is reused: 45,000 workers in 8 minutes pass `pid_max`, 32,768 here).
+fn nap(ms: u32) -> (u32, u64) {
+    static BORN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let born = *BORN.get_or_init(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            as u64
+    });
+    std::thread::sleep(Duration::from_millis(ms as u64));
+    (std::process::id(), born)
+}
+
+pub fn run(secs: u64) -> Tally {
+    let t = Tally::default();
+    let pool = Pool::builder()
+        .max_jobs_per_worker(5)
+        .job_time_limit(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut rng = Rng(0xdead_beef_cafe_f00d);
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut pids = std::collections::HashMap::<(u32, u64), u32>::new();
+    while Instant::now() < end {
+        let mut futs: Vec<(JobFuture<(u32, u64)>, u32)> = Vec::new();
+        for _ in 0..64 {
+            let ms = if rng.next() % 50 == 0 { 1000 } else { (rng.next() % 3) as u32 };
+            futs.push((pool.submit(nap, ms), ms));
+        }
+        let want: std::collections::HashMap<u64, u32> =
+            futs.iter().map(|(f, ms)| (f.id(), *ms)).collect();
+        let mut it =
+            as_completed(futs.into_iter().map(|(f, _)| f)).timeout(Duration::from_secs(60));
+        for f in it.by_ref() {
+            let ms = want[&f.id()];
+            match (ms, f.result()) {
+                (1000, Err(JobError::TimeLimit)) => t.add("time limit"),
+                // Wall-clock: a 0-2 ms job whose process got no CPU for 50 ms (nice 19 on
+                // a loaded machine) is killed too, as Python's wall-clock time-outs do.
+                (_, Err(JobError::TimeLimit)) => t.add("time limit on a 0-2 ms job (starved?)"),
+                (m, Ok(pid)) if m < 1000 => {
+                    t.add("ok");
+                    *pids.entry(pid).or_insert(0) += 1;
+                }
+                (m, r) => t.anomaly(&format!("{m} ms job"), format!("{r:?}")),
+            }
+        }
+        if it.timed_out() {
+            t.anomaly("HANG", "as_completed 60 s");
+        }
+    }
+    let over = pids.values().filter(|&&n| n > 5).count();
+    if over > 0 {
+        t.anomaly("max_jobs_per_worker", format!("{over} processes ran more than 5 jobs"));
+    }
+    t.add(&format!("distinct worker processes {}", pids.len()));
+    let st = pool.stats();
+    println!("{st}");
+    t.add(&format!("respawns {}", st.workers.iter().map(|w| w.respawns).sum::<u64>()));
+    t
+}
