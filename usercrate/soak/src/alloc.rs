@@ -9,17 +9,39 @@ const SIZES: usize = 4097;
 pub struct Counting;
 
 static LIVE: [AtomicI64; SIZES] = [const { AtomicI64::new(0) }; SIZES];
+/// Bytes live in all allocations (Rust's: glibc's own, and other C code's, are not seen).
+static TOTAL_BYTES: AtomicI64 = AtomicI64::new(0);
 /// Bytes live in allocations of 4 KiB or more (the last size class).
 static LARGE_BYTES: AtomicI64 = AtomicI64::new(0);
 
+/// `SOAK_ALLOC_TRACE=1` (read at start): every allocation of 4 KiB or more prints its
+/// size and a backtrace on stderr, to tell what the large class holds.
+pub static TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+thread_local! {
+    static IN_TRACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn trace(size: usize) {
+    if !TRACE.load(Ordering::Relaxed) || IN_TRACE.with(|f| f.replace(true)) {
+        return;
+    }
+    let bt = std::backtrace::Backtrace::force_capture();
+    eprintln!("ALLOC {size} B\n{bt}");
+    IN_TRACE.with(|f| f.set(false));
+}
+
 fn slot(size: usize) -> &'static AtomicI64 {
+    TOTAL_BYTES.fetch_add(size as i64, Ordering::Relaxed);
     if size >= SIZES - 1 {
         LARGE_BYTES.fetch_add(size as i64, Ordering::Relaxed);
+        trace(size);
     }
     &LIVE[size.min(SIZES - 1)]
 }
 
 fn unslot(size: usize) -> &'static AtomicI64 {
+    TOTAL_BYTES.fetch_sub(size as i64, Ordering::Relaxed);
     if size >= SIZES - 1 {
         LARGE_BYTES.fetch_sub(size as i64, Ordering::Relaxed);
     }
@@ -45,6 +67,11 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: the caller's contract is the system allocator's.
         unsafe { System.realloc(p, l, new) }
     }
+}
+
+/// Bytes live in Rust allocations now.
+pub fn live_bytes() -> i64 {
+    TOTAL_BYTES.load(Ordering::Relaxed)
 }
 
 /// Live allocations per size now.

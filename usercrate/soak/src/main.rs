@@ -22,6 +22,9 @@ fn main() {
     let name = args.get(1).map(String::as_str).unwrap_or("service");
     let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(60);
     let every = Duration::from_secs(args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3));
+    if std::env::var_os("SOAK_ALLOC_TRACE").is_some() {
+        alloc::TRACE.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let sampler = sample::Sampler::start(every);
     // SOAK_ALLOC_SIZES=1: which allocation sizes grew between 30 s in and the end.
     let sizes = std::env::var_os("SOAK_ALLOC_SIZES").map(|_| {

@@ -170,7 +170,7 @@ fn one(t: &Tally, o: &Objs, counted: &AtomicU64, rng: &mut Rng, only: Option<u64
         }
         5 => {
             // Killed mid-update (or holding the lock, after its updates).
-            let hold = us % 2 == 0;
+            let hold = us.is_multiple_of(2);
             let Some(mut p) = spawn(t, updater, (d.clone(), l.clone(), 200, hold)) else { return };
             kill_after(
                 t,
@@ -202,7 +202,7 @@ fn one(t: &Tally, o: &Objs, counted: &AtomicU64, rng: &mut Rng, only: Option<u64
             ee.clear();
             let Some(mut p) = spawn(t, waiter, e.clone()) else { return };
             std::thread::sleep(Duration::from_micros(us));
-            if us % 3 == 0 {
+            if us.is_multiple_of(3) {
                 kill_after(t, &mut p, 0, "event: killed waiting");
             } else {
                 ee.set();
@@ -222,7 +222,7 @@ fn one(t: &Tally, o: &Objs, counted: &AtomicU64, rng: &mut Rng, only: Option<u64
             if !ok {
                 t.anomaly("pipe echo", "wrong or missing reply");
             }
-            if us % 2 == 0 {
+            if us.is_multiple_of(2) {
                 kill_after(t, &mut p, us, "pipe: killed mid-recv");
             } else {
                 drop(a);

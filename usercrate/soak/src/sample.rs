@@ -7,14 +7,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// One reading (`shmem`: the part of the RSS that is shared memory, the pool's and
-/// objects' segments). Children are every process whose parent is this one: pool workers and
-/// `Process` children alike.
+/// objects' segments; `heap`: glibc's `mallinfo2` in-use bytes, `rust_heap`: the bytes
+/// live in Rust allocations, counted by `alloc::Counting`). Children are every process
+/// whose parent is this one: pool workers and `Process` children alike.
 #[derive(Clone, Debug, Default)]
 pub struct Sample {
     pub t: f64,
     pub rss_kb: u64,
     pub shmem_kb: u64,
     pub heap_kb: u64,
+    pub rust_heap_kb: u64,
     pub fds: u64,
     pub threads: u64,
     pub memfd_maps: u64,
@@ -30,11 +32,12 @@ pub struct Sample {
     pub child_memfd_max: u64,
 }
 
-pub const COLUMNS: [&str; 17] = [
+pub const COLUMNS: [&str; 18] = [
     "t_s",
     "rss_kb",
     "shmem_kb",
     "heap_kb",
+    "rust_heap_kb",
     "fds",
     "threads",
     "memfd_maps",
@@ -51,12 +54,13 @@ pub const COLUMNS: [&str; 17] = [
 ];
 
 impl Sample {
-    pub fn values(&self) -> [f64; 17] {
+    pub fn values(&self) -> [f64; 18] {
         [
             self.t,
             self.rss_kb as f64,
             self.shmem_kb as f64,
             self.heap_kb as f64,
+            self.rust_heap_kb as f64,
             self.fds as f64,
             self.threads as f64,
             self.memfd_maps as f64,
@@ -160,6 +164,7 @@ pub fn take(start: Instant) -> Sample {
         rss_kb: status_field("self", "VmRSS:"),
         shmem_kb: status_field("self", "RssShmem:"),
         heap_kb: heap_kb(),
+        rust_heap_kb: crate::alloc::live_bytes().max(0) as u64 / 1024,
         fds: count_dir("/proc/self/fd"),
         threads: status_field("self", "Threads:"),
         memfd_maps: memfd_maps("self"),
@@ -194,7 +199,8 @@ pub struct Sampler {
 impl Sampler {
     pub fn start(every: Duration) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let samples = Arc::new(Mutex::new(Vec::new()));
+        // Room for 8,192 samples up front: a growing vector would show in the heap figures.
+        let samples = Arc::new(Mutex::new(Vec::with_capacity(8192)));
         let (st, sa) = (stop.clone(), samples.clone());
         println!("csv,{}", COLUMNS.join(","));
         let thread = std::thread::spawn(move || {

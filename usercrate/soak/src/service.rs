@@ -172,7 +172,7 @@ pub fn run(secs: u64) -> Tally {
         while Instant::now() < end {
             round += 1;
             pending.extend(refill(&pool, &mut rng, &mut kinds, &tx));
-            if round % 2 == 0 {
+            if round.is_multiple_of(2) {
                 // wait(FIRST_COMPLETED) style.
                 let (done, rest) = wait(
                     std::mem::take(&mut pending),
