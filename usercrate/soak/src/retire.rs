@@ -4,17 +4,28 @@
 use crate::service::Rng;
 use crate::tally::Tally;
 use std::time::{Duration, Instant};
-use zeroproc::{as_completed, JobError, JobFuture, Pool};
+use zeroproc::{as_completed, DictHandle, JobError, JobFuture, Pool, SharedDict};
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+}
 
 /// Sleeps `ms` and says which process ran it: its pid and the time of its first job (a
-/// pid alone is reused: 45,000 workers in 8 minutes pass `pid_max`, 32,768 here).
-fn nap(ms: u32) -> (u32, u64) {
+/// pid alone is reused: 45,000 workers in 8 minutes pass `pid_max`, 32,768 here). With
+/// `SOAK_RETIRE_STAMPS=1` a short job also writes when its body started and ended into
+/// the dict, so a `TimeLimit` on it tells a body that overran (no end: the worker was
+/// not scheduled in time) from one killed after its body returned.
+fn nap((ms, key, stamps): (u32, u64, Option<DictHandle<u64, (u64, u64)>>)) -> (u32, u64) {
     static BORN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let born = *BORN.get_or_init(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-            as u64
-    });
+    let born = *BORN.get_or_init(now_ns);
+    let d = stamps.map(|h| h.attach().unwrap());
+    if let Some(d) = &d {
+        d.insert(key, (now_ns(), 0)).unwrap();
+    }
     std::thread::sleep(Duration::from_millis(ms as u64));
+    if let Some(d) = &d {
+        d.update(&key, |v| *v = v.map(|(s, _)| (s, now_ns()))).unwrap();
+    }
     (std::process::id(), born)
 }
 
@@ -33,13 +44,21 @@ pub fn run(secs: u64) -> Tally {
     let pool = b.build().unwrap();
     let mut rng = Rng(0xdead_beef_cafe_f00d);
     let end = Instant::now() + Duration::from_secs(secs);
+    let stamps = std::env::var_os("SOAK_RETIRE_STAMPS")
+        .map(|_| SharedDict::<u64, (u64, u64)>::new().unwrap());
+    let mut key = 0u64;
     let mut pids = std::collections::HashMap::<(u32, u64), u32>::new();
     let mut gone = 0;
     while Instant::now() < end {
         let mut futs: Vec<(JobFuture<(u32, u64)>, u32)> = Vec::new();
+        let mut keys = std::collections::HashMap::new();
         for _ in 0..64 {
             let ms = if rng.next().is_multiple_of(50) { 1000 } else { (rng.next() % 3) as u32 };
-            futs.push((pool.submit(nap, ms), ms));
+            key += 1;
+            let h = stamps.as_ref().filter(|_| ms < 1000).map(|d| d.handle());
+            let f = pool.submit(nap, (ms, key, h));
+            keys.insert(f.id(), key);
+            futs.push((f, ms));
         }
         let want: std::collections::HashMap<u64, u32> =
             futs.iter().map(|(f, ms)| (f.id(), *ms)).collect();
@@ -47,11 +66,29 @@ pub fn run(secs: u64) -> Tally {
             as_completed(futs.into_iter().map(|(f, _)| f)).timeout(Duration::from_secs(60));
         for f in it.by_ref() {
             let ms = want[&f.id()];
+            let k = keys[&f.id()];
             match (ms, f.result()) {
                 (1000, Err(JobError::TimeLimit)) => t.add("time limit"),
                 // Wall-clock: a 0-2 ms job whose process got no CPU for 50 ms (nice 19 on
                 // a loaded machine) is killed too, as Python's wall-clock time-outs do.
-                (_, Err(JobError::TimeLimit)) => t.add("time limit on a 0-2 ms job (starved?)"),
+                (_, Err(JobError::TimeLimit)) => {
+                    t.add("time limit on a 0-2 ms job (starved?)");
+                    if let Some(d) = &stamps {
+                        let st = d.get(&k).unwrap();
+                        let what = match st {
+                            None => "body never started".to_string(),
+                            Some((_, 0)) => "body did not end (no CPU in time?)".to_string(),
+                            Some((a, b)) => {
+                                format!("body ended after {} us, killed after", (b - a) / 1000)
+                            }
+                        };
+                        println!("short job TimeLimit: {what}");
+                        t.add(&format!(
+                            "short job TimeLimit: {}",
+                            what.split(" after").next().unwrap()
+                        ));
+                    }
+                }
                 (m, Ok(pid)) if m < 1000 => {
                     t.add("ok");
                     *pids.entry(pid).or_insert(0) += 1;
@@ -61,6 +98,9 @@ pub fn run(secs: u64) -> Tally {
         }
         if it.timed_out() {
             t.anomaly("HANG", "as_completed 60 s");
+        }
+        if let Some(d) = &stamps {
+            d.clear().unwrap();
         }
         // A process lives 5 jobs: one not seen for 30 s is gone (keeps the map small).
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
