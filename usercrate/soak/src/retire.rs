@@ -4,7 +4,14 @@
 use crate::service::Rng;
 use crate::tally::Tally;
 use std::time::{Duration, Instant};
-use zeroproc::{as_completed, DictHandle, JobError, JobFuture, Pool, SharedDict};
+use zeroproc::{
+    as_completed, DictHandle, JobError, JobFuture, Pool, Queue, QueueHandle, SharedDict,
+};
+
+/// Where short jobs write when their body started and ended (ns since the epoch).
+/// And a queue where they put (key, time) as soon as their sleep ends (lock-free: tells
+/// a sleep that overran from a dict operation that waited).
+type Stamps = (DictHandle<u64, (u64, u64)>, QueueHandle<(u64, u64)>);
 
 fn now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
@@ -15,15 +22,16 @@ fn now_ns() -> u64 {
 /// `SOAK_RETIRE_STAMPS=1` a short job also writes when its body started and ended into
 /// the dict, so a `TimeLimit` on it tells a body that overran (no end: the worker was
 /// not scheduled in time) from one killed after its body returned.
-fn nap((ms, key, stamps): (u32, u64, Option<DictHandle<u64, (u64, u64)>>)) -> (u32, u64) {
+fn nap((ms, key, stamps): (u32, u64, Option<Stamps>)) -> (u32, u64) {
     static BORN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let born = *BORN.get_or_init(now_ns);
-    let d = stamps.map(|h| h.attach().unwrap());
-    if let Some(d) = &d {
+    let d = stamps.map(|(h, q)| (h.attach().unwrap(), q.attach().unwrap()));
+    if let Some((d, _)) = &d {
         d.insert(key, (now_ns(), 0)).unwrap();
     }
     std::thread::sleep(Duration::from_millis(ms as u64));
-    if let Some(d) = &d {
+    if let Some((d, q)) = &d {
+        let _ = q.try_put((key, now_ns()));
         d.update(&key, |v| *v = v.map(|(s, _)| (s, now_ns()))).unwrap();
     }
     (std::process::id(), born)
@@ -44,9 +52,11 @@ pub fn run(secs: u64) -> Tally {
     let pool = b.build().unwrap();
     let mut rng = Rng(0xdead_beef_cafe_f00d);
     let end = Instant::now() + Duration::from_secs(secs);
-    let stamps = std::env::var_os("SOAK_RETIRE_STAMPS")
-        .map(|_| SharedDict::<u64, (u64, u64)>::new().unwrap());
+    let stamps = std::env::var_os("SOAK_RETIRE_STAMPS").map(|_| {
+        (SharedDict::<u64, (u64, u64)>::new().unwrap(), Queue::<(u64, u64)>::new(4096).unwrap())
+    });
     let mut key = 0u64;
+    let mut slept = std::collections::HashMap::<u64, u64>::new();
     let mut pids = std::collections::HashMap::<(u32, u64), u32>::new();
     let mut gone = 0;
     while Instant::now() < end {
@@ -55,7 +65,7 @@ pub fn run(secs: u64) -> Tally {
         for _ in 0..64 {
             let ms = if rng.next().is_multiple_of(50) { 1000 } else { (rng.next() % 3) as u32 };
             key += 1;
-            let h = stamps.as_ref().filter(|_| ms < 1000).map(|d| d.handle());
+            let h = stamps.as_ref().filter(|_| ms < 1000).map(|(d, q)| (d.handle(), q.handle()));
             let f = pool.submit(nap, (ms, key, h));
             keys.insert(f.id(), key);
             futs.push((f, ms));
@@ -73,11 +83,20 @@ pub fn run(secs: u64) -> Tally {
                 // a loaded machine) is killed too, as Python's wall-clock time-outs do.
                 (_, Err(JobError::TimeLimit)) => {
                     t.add("time limit on a 0-2 ms job (starved?)");
-                    if let Some(d) = &stamps {
+                    if let Some((d, q)) = &stamps {
+                        while let Ok((k2, at)) = q.try_get() {
+                            slept.insert(k2, at);
+                        }
                         let st = d.get(&k).unwrap();
                         let what = match st {
                             None => "body never started".to_string(),
-                            Some((_, 0)) => "body did not end (no CPU in time?)".to_string(),
+                            Some((a, 0)) => match slept.get(&k) {
+                                Some(at) => format!(
+                                    "sleep ended after {} us, then the dict update did not end",
+                                    (at - a) / 1000
+                                ),
+                                None => "sleep did not end (no CPU in time?)".to_string(),
+                            },
                             Some((a, b)) => {
                                 format!("body ended after {} us, killed after", (b - a) / 1000)
                             }
@@ -99,8 +118,10 @@ pub fn run(secs: u64) -> Tally {
         if it.timed_out() {
             t.anomaly("HANG", "as_completed 60 s");
         }
-        if let Some(d) = &stamps {
+        if let Some((d, q)) = &stamps {
             d.clear().unwrap();
+            while q.try_get().is_ok() {}
+            slept.clear();
         }
         // A process lives 5 jobs: one not seen for 30 s is gone (keeps the map small).
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
