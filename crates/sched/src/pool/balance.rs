@@ -446,11 +446,31 @@ impl Core {
             Why::InJob(e) if !newer.is_empty() => e,
             _ => gain,
         };
+        let mut newer = newer.into_iter().peekable();
         let (mut seen, mut moved, mut full) = (0, 0, false);
         for &id in queue.iter().take(max) {
             // What runs on `to` before a moved job: its queue but the newer jobs.
             let t = &self.slots[to];
             if t.pace.for_jobs(t.load.saturating_sub(newer.len())) >= gain {
+                break;
+            }
+            // The newer jobs of `to` given before this one stay before it: kept where they
+            // are while nothing has moved, else placed again now (review37: they went
+            // behind every moved job, so jobs given after them overtook them).
+            let o = self.jobs.get(id).map(|o| o.order);
+            while let Some(&n) = newer.peek() {
+                if self.jobs.get(n).map(|j| j.order) >= o {
+                    break;
+                }
+                newer.next();
+                if moved != 0 {
+                    if let Move::NoRoom = self.relocate(shared, n, to) {
+                        full = true;
+                        break;
+                    }
+                }
+            }
+            if full {
                 break;
             }
             match self.relocate(shared, id, to) {
@@ -495,7 +515,7 @@ impl Core {
             return Vec::new();
         };
         let running = shared.control(to).current();
-        let newer: Vec<u64> = self
+        let mut newer: Vec<u64> = self
             .held(to)
             .into_iter()
             .filter(|&id| id != running && order(id).is_some_and(|o| o > oldest))
@@ -503,6 +523,8 @@ impl Core {
         if newer.len() > REORDER_MAX {
             return Vec::new();
         }
+        // In the order they were given (`move_to` merges the moved jobs in by it).
+        newer.sort_by_key(|&id| order(id));
         newer
     }
 
