@@ -10,8 +10,9 @@
 //! revokes its unstarted jobs, oldest first (at most [`MOVE_MAX`] per look; one CAS each:
 //! a job the worker claimed in the meantime stays), and copies their records, unchanged
 //! but for the new job id, to the rings of the workers that are not stuck and would start
-//! them soonest — before the few newer jobs queued there ([`REORDER_MAX`]; those are
-//! placed again behind them), else at the end (off a worker that is in a job, only to a worker whose queue
+//! them soonest — among the few newer jobs queued there by the order they were given
+//! ([`REORDER_MAX`]; those given after the oldest moved one are placed again, merged with
+//! the moved ones: review37), else at the end (off a worker that is in a job, only to a worker whose queue
 //! would take less than half the time that job has run so far: `Core::unload`). New jobs
 //! go to a stuck worker only when the others are full (`Core::pick`). The victim skips
 //! the revoked originals when it reaches them.
