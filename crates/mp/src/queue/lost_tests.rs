@@ -60,3 +60,33 @@ fn a_producer_dead_between_its_copy_and_its_publish_leaks_nothing() {
     assert_eq!(q.ring_stats().dead_writers, 1);
     assert_eq!(in_use(&q), 0, "the dead producer's block leaked");
 }
+
+#[test]
+fn a_drain_loop_of_try_get_passes_a_producer_dead_mid_write() {
+    // reliability_spill_kills (spill37's report: twice in ~120 runs, "0 of 4 large values
+    // fit" on a heap found whole afterwards): the last round's killed producer left the
+    // head slot WRITING with values published behind it; `while q.try_get().is_ok()`
+    // stopped at its first call (the ring's stuck watch was not yet due: Empty), so the
+    // ring stayed full, and the next puts waited for a consumer that never came. The next
+    // drain, seconds later, found the watch due and took everything: the heap was whole.
+    let q = Queue::<Vec<u64>>::builder(4).max_heap_size(2 << 20).build().unwrap();
+    let heap = q.map.heap().unwrap();
+    let block = spill(heap, &big(0), 0).unwrap();
+    in_child(|| {
+        let r = q.ring.try_push_with(q.slot_size(), |buf| {
+            write_spilled_envelope(buf, Header::new(0, 0), &block);
+            // SAFETY: ends the child at once, holding the slot WRITING.
+            unsafe { libc::_exit(0) };
+        });
+        assert!(r.is_ok());
+    });
+    for i in 1..4 {
+        q.put_timeout(big(i), Duration::from_secs(5)).unwrap();
+    }
+    let drained: Vec<u64> = std::iter::from_fn(|| q.try_get().ok()).map(|v| v[0]).collect();
+    assert_eq!(drained, [1, 2, 3], "try_get said Empty with values queued");
+    assert_eq!(q.ring_stats().dead_writers, 1);
+    assert_eq!(in_use(&q), 0, "the dead producer's block leaked");
+    let fit = (0..4).take_while(|&i| q.put_timeout(big(i), Duration::from_millis(300)).is_ok());
+    assert_eq!(fit.count(), 4);
+}

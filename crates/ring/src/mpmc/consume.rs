@@ -4,7 +4,7 @@
 use super::error::{CorruptError, TryPopError};
 use super::layout::Slot;
 use super::protocol::{model_sc_fence, slot_addr, Core, PopClaim};
-use super::recovery::{claimant_is_dead, my_pid};
+use super::recovery::{claimant_is_dead, claimant_is_dead_now, my_pid};
 use super::storage::Storage;
 use super::word::{classify, pack, State, View, DATA, TOMBSTONE};
 use zeroproc_shm::atomic::Ordering;
@@ -15,6 +15,43 @@ impl<S: Storage> Core<S> {
     #[inline]
     pub(crate) fn claim_pop(&self) -> Result<PopClaim, TryPopError> {
         self.claim_pop_inner(true)
+    }
+
+    /// [`claim_pop`](Self::claim_pop) for a `try_` operation: before reporting Empty it
+    /// looks once whether the head slot's writer is dead, and passes it (a tombstone, the
+    /// record to the lost-record hook) instead of waiting for the stuck watch, which only
+    /// an operation that looks again can see come due (`claimant_is_dead_now`).
+    #[inline]
+    pub(crate) fn try_claim_pop(&self) -> Result<PopClaim, TryPopError> {
+        match self.claim_pop() {
+            // Under loom the watch is always due: `claim_*` made this very check.
+            Err(TryPopError::Empty) if !cfg!(loom) => self.claim_pop_past_dead_writers(),
+            r => r,
+        }
+    }
+
+    /// The slow half of [`try_claim_pop`](Self::try_claim_pop): while the head slot is
+    /// WRITING by a dead producer, tombstones it and claims again. Each round replaces a
+    /// stuck word or returns, so it ends within a lap.
+    #[cold]
+    #[inline(never)]
+    fn claim_pop_past_dead_writers(&self) -> Result<PopClaim, TryPopError> {
+        loop {
+            // Acquire (both): as in `claim_pop_inner`.
+            let pos = self.control().head.load(Ordering::Acquire);
+            let slot = self.s.slot(pos);
+            let w = slot.load(Ordering::Acquire);
+            match classify(w, pos, self.cap) {
+                View::Here(State::Writing, pid) if claimant_is_dead_now(pid) => {
+                    self.tombstone_dead_writer(slot, w, pos);
+                }
+                _ => return Err(TryPopError::Empty),
+            }
+            match self.claim_pop() {
+                Err(TryPopError::Empty) => {}
+                r => return r,
+            }
+        }
     }
 
     /// [`claim_pop`](Self::claim_pop); `advance_hint = false` only in the loom models, to
@@ -218,7 +255,7 @@ impl<S: Storage> Core<S> {
     /// Pops the oldest record, handing its bytes to `f`.
     #[inline]
     pub(crate) fn try_pop_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, TryPopError> {
-        let c = self.claim_pop()?;
+        let c = self.try_claim_pop()?;
         // SAFETY: `c` is a fresh claim of this ring.
         Ok(unsafe { self.complete_pop(c, f) })
     }

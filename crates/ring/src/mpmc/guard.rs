@@ -81,7 +81,7 @@ impl Ring {
     #[inline]
     pub fn try_pop_guard(&self) -> Result<PopGuard<'_>, TryPopError> {
         let core = self.core();
-        let c = core.claim_pop()?;
+        let c = core.try_claim_pop()?;
         // SAFETY: a fresh claim of this ring.
         Ok(unsafe { PopGuard::new(core, c) })
     }

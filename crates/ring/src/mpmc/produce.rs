@@ -4,7 +4,7 @@
 use super::error::TryPushError;
 use super::layout::Slot;
 use super::protocol::{model_sc_fence, slot_addr, Core, PushClaim, PushFail};
-use super::recovery::{claimant_is_dead, my_pid};
+use super::recovery::{claimant_is_dead, claimant_is_dead_now, my_pid};
 use super::storage::Storage;
 use super::word::{classify, pack, State, View, DATA, TOMBSTONE};
 use zeroproc_shm::atomic::Ordering;
@@ -24,6 +24,43 @@ impl<S: Storage> Core<S> {
     #[inline]
     pub(crate) fn claim_push(&self) -> Result<PushClaim, PushFail> {
         self.claim_push_inner(true)
+    }
+
+    /// [`claim_push`](Self::claim_push) for a `try_` operation: before reporting Full it
+    /// looks once whether the slot it needs is held by a dead consumer, and releases it
+    /// (the record to the lost-record hook) instead of waiting for the stuck watch
+    /// (`claimant_is_dead_now`; the mirror of `try_claim_pop`).
+    #[inline]
+    pub(crate) fn try_claim_push(&self) -> Result<PushClaim, PushFail> {
+        match self.claim_push() {
+            // Under loom the watch is always due: `claim_*` made this very check.
+            Err(PushFail::Full) if !cfg!(loom) => self.claim_push_past_dead_readers(),
+            r => r,
+        }
+    }
+
+    /// The slow half of [`try_claim_push`](Self::try_claim_push): while the slot of the
+    /// next position is READING (previous lap) by a dead consumer, releases it and claims
+    /// again. Each round replaces a stuck word or returns, so it ends within a lap.
+    #[cold]
+    #[inline(never)]
+    fn claim_push_past_dead_readers(&self) -> Result<PushClaim, PushFail> {
+        loop {
+            // Acquire (both): as in `claim_push_inner`.
+            let pos = self.control().tail.load(Ordering::Acquire);
+            let slot = self.s.slot(pos);
+            let w = slot.load(Ordering::Acquire);
+            match classify(w, pos, self.cap) {
+                View::Behind(State::Reading, pid) if claimant_is_dead_now(pid) => {
+                    self.release_dead_reader(slot, w, pos);
+                }
+                _ => return Err(PushFail::Full),
+            }
+            match self.claim_push() {
+                Err(PushFail::Full) => {}
+                r => return r,
+            }
+        }
     }
 
     /// [`claim_push`](Self::claim_push); `advance_hint = false` only in the loom models,
@@ -183,7 +220,7 @@ impl<S: Storage> Core<S> {
         if len > self.slot_size {
             return Err(TryPushError::TooLarge(item));
         }
-        match self.claim_push() {
+        match self.try_claim_push() {
             Ok(c) => {
                 // SAFETY: `c` is a fresh claim of this ring.
                 unsafe { self.complete_push(c, len, |b| b.copy_from_slice(item.as_ref())) };
@@ -204,7 +241,7 @@ impl<S: Storage> Core<S> {
         if len > self.slot_size {
             return Err(TryPushError::TooLarge(f));
         }
-        match self.claim_push() {
+        match self.try_claim_push() {
             Ok(c) => {
                 // SAFETY: `c` is a fresh claim of this ring.
                 unsafe { self.complete_push(c, len, f) };

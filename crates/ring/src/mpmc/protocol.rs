@@ -270,6 +270,43 @@ mod tests {
     }
 
     #[test]
+    fn a_try_pop_passes_a_dead_writer_at_its_first_look() {
+        // A producer that died mid-write at the head, two records published behind it: a
+        // single `try_pop` (Python's `get_nowait`, a drain loop's first call) must take the
+        // first of them. It said Empty until the stuck watch (50 us, per thread) came due,
+        // so `while let Ok(v) = q.try_get()` stopped with every value still queued, and a
+        // put into that full ring then waited with no consumer left (review37: the
+        // reliability_spill_kills "0 of 4 large values fit" on a whole heap).
+        let dead = 4_000_000; // above pid_max: is_alive() says no
+        let r = ring(4, 16);
+        r.storage().slot(0).store(pack(0, State::Writing, dead), Ordering::Relaxed);
+        r.control().tail.store(1, Ordering::Relaxed);
+        r.try_push([1]).unwrap();
+        r.try_push([2]).unwrap();
+        assert_eq!(pop(&r), Ok(vec![1]), "the dead writer's slot hid the records behind it");
+        assert_eq!(pop(&r), Ok(vec![2]));
+        assert_eq!(pop(&r), Err(TryPopError::Empty));
+        assert_eq!(r.stats().dead_writers, 1);
+    }
+
+    #[test]
+    fn a_try_push_passes_a_dead_reader_at_its_first_look() {
+        // The mirror: a consumer that died holding the only unread slot of a full ring; a
+        // single `try_push` (Python's `put_nowait`) must reuse it rather than say Full.
+        let dead = 4_000_000;
+        let r = ring(2, 16);
+        r.try_push([1]).unwrap();
+        r.try_push([2]).unwrap();
+        assert_eq!(pop(&r), Ok(vec![1]));
+        // The consumer of position 1 claimed it and died (head already advanced).
+        r.storage().slot(1).store(pack(1, State::Reading, dead), Ordering::Relaxed);
+        r.control().head.store(2, Ordering::Relaxed);
+        r.try_push([3]).unwrap(); // position 2: slot 0, released by the pop above
+        assert_eq!(r.try_push([4]), Ok(()), "the dead reader's slot was reported Full");
+        assert_eq!(r.stats().dead_readers, 1);
+    }
+
+    #[test]
     fn close_refuses_producers_and_drains() {
         let r = ring(4, 16);
         r.try_push([1]).unwrap();

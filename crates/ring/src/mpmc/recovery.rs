@@ -67,6 +67,19 @@ pub(crate) fn claimant_is_dead(addr: usize, word: u64, pid: u32) -> bool {
     pid != my_pid() && watch::due(addr, word) && !process::is_alive(pid)
 }
 
+/// [`claimant_is_dead`] without the watch, for a `try_` operation about to report Empty
+/// or Full because of this claim: it has no later look at the slot in which the watch
+/// could come due, so a dead claimant hid every record behind it from a drain loop of
+/// `try_pop` (and a reusable slot from `try_push`) until some operation waited (review37).
+/// The one system call is on that failing path only; the waiting operations keep the
+/// watch. Safe as the watched check is: only a dead claimant is recovered, by a CAS of
+/// its exact word (under loom the watch is always due, so this is what the models check).
+#[cold]
+#[inline(never)]
+pub(crate) fn claimant_is_dead_now(pid: u32) -> bool {
+    pid != my_pid() && !process::is_alive(pid)
+}
+
 /// The pid this process claims slots with.
 #[inline]
 pub(crate) fn my_pid() -> u32 {

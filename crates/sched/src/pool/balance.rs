@@ -10,8 +10,9 @@
 //! revokes its unstarted jobs, oldest first (at most [`MOVE_MAX`] per look; one CAS each:
 //! a job the worker claimed in the meantime stays), and copies their records, unchanged
 //! but for the new job id, to the rings of the workers that are not stuck and would start
-//! them soonest — before the few newer jobs queued there ([`REORDER_MAX`]; those are
-//! placed again behind them), else at the end (off a worker that is in a job, only to a worker whose queue
+//! them soonest — among the few newer jobs queued there by the order they were given
+//! ([`REORDER_MAX`]; those given after the oldest moved one are placed again, merged with
+//! the moved ones: review37), else at the end (off a worker that is in a job, only to a worker whose queue
 //! would take less than half the time that job has run so far: `Core::unload`). New jobs
 //! go to a stuck worker only when the others are full (`Core::pick`). The victim skips
 //! the revoked originals when it reaches them.
@@ -446,11 +447,31 @@ impl Core {
             Why::InJob(e) if !newer.is_empty() => e,
             _ => gain,
         };
+        let mut newer = newer.into_iter().peekable();
         let (mut seen, mut moved, mut full) = (0, 0, false);
         for &id in queue.iter().take(max) {
             // What runs on `to` before a moved job: its queue but the newer jobs.
             let t = &self.slots[to];
             if t.pace.for_jobs(t.load.saturating_sub(newer.len())) >= gain {
+                break;
+            }
+            // The newer jobs of `to` given before this one stay before it: kept where they
+            // are while nothing has moved, else placed again now (review37: they went
+            // behind every moved job, so jobs given after them overtook them).
+            let o = self.jobs.get(id).map(|o| o.order);
+            while let Some(&n) = newer.peek() {
+                if self.jobs.get(n).map(|j| j.order) >= o {
+                    break;
+                }
+                newer.next();
+                if moved != 0 {
+                    if let Move::NoRoom = self.relocate(shared, n, to) {
+                        full = true;
+                        break;
+                    }
+                }
+            }
+            if full {
                 break;
             }
             match self.relocate(shared, id, to) {
@@ -495,7 +516,7 @@ impl Core {
             return Vec::new();
         };
         let running = shared.control(to).current();
-        let newer: Vec<u64> = self
+        let mut newer: Vec<u64> = self
             .held(to)
             .into_iter()
             .filter(|&id| id != running && order(id).is_some_and(|o| o > oldest))
@@ -503,6 +524,8 @@ impl Core {
         if newer.len() > REORDER_MAX {
             return Vec::new();
         }
+        // In the order they were given (`move_to` merges the moved jobs in by it).
+        newer.sort_by_key(|&id| order(id));
         newer
     }
 
