@@ -243,6 +243,16 @@ pub fn fork_run(child: impl FnOnce()) -> i32 {
     status
 }
 
+/// Runs `child` in a process forked by [`fork_run`] and asserts that it died of SIGKILL
+/// (a test's kill point reached: `at` names it in the failure message).
+pub fn fork_dies_of_sigkill(at: impl std::fmt::Debug, child: impl FnOnce()) {
+    let status = fork_run(child);
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
+        "the child did not die at {at:?} (status {status:#x})"
+    );
+}
+
 /// Runs `child` in a process forked (by [`fork_run`]) while another thread holds what
 /// `hold` returns — the thread takes it, then the fork happens, then the thread lets it
 /// go — and returns the child's wait status. The child ends with `_exit(0)` if `child`
