@@ -1,6 +1,6 @@
 //! Test-only kill points inside `alloc` and `free` (feature `fault-injection`, off in
-//! normal builds: then [`hit`] is an empty inline function). A test sets a point with
-//! [`arm`] in a forked child; the child SIGKILLs itself when it reaches it, so that a
+//! normal builds: then `hit` is an empty inline function). A test sets a point with
+//! `arm` in a forked child; the child SIGKILLs itself when it reaches it, so that a
 //! crash at exactly that instruction of the heap protocol can be replayed (`tests.rs`,
 //! `zeroproc-mp`'s `queue/kill_tests.rs`).
 
