@@ -103,7 +103,7 @@ fn exit_93() {
 /// though nothing panicked (a panic is told apart by the worker's state word).
 #[test]
 fn an_initializer_calling_exit_93_is_not_called_a_panic() {
-    let e = Pool::builder().workers(1).initializer(exit_93).build().err().expect("built");
+    let Err(e) = Pool::builder().workers(1).initializer(exit_93).build() else { panic!("built") };
     let msg = e.to_string();
     assert!(matches!(e, zeroproc_sched::BuildError::WorkerExited { .. }), "{e:?}");
     assert!(msg.contains("called exit") && !msg.contains("panicked"), "{msg}");
