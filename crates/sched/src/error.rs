@@ -301,8 +301,14 @@ impl<E: fmt::Display> fmt::Display for JobError<E> {
             }
             JobError::WorkerDied { exit_code: Some(c), .. } => {
                 match crate::worker::exit::meaning(*c) {
-                    // A replacement that failed to start: the job may never have run.
-                    Some(m) => write!(f, "worker died (exit code {c}: zeroproc's code for {m})"),
+                    // A replacement that failed to start: the job may never have run. A
+                    // job may exit with the same number itself (exec38: a job's `exit(93)`
+                    // read only as a failed initializer, in a pool without one).
+                    Some(m) => write!(
+                        f,
+                        "worker died (exit code {c}: zeroproc's code for {m}; or the job, or \
+                         code it called, ended the process with exit({c}))"
+                    ),
                     None => write!(
                         f,
                         "worker died running the job (exit code {c}: the job, code it \

@@ -139,3 +139,17 @@ fn a_replacement_whose_initializer_exits_is_named() {
     let msg = e.to_string();
     assert!(msg.contains("initializer"), "{msg}");
 }
+
+/// A job that calls `exit(93)` itself: its error read only "zeroproc's code for a worker
+/// whose initializer failed (a replacement worker: the job did not run ...)" (exec38) —
+/// the job ran, and there was no initializer. The message now gives the job's own exit as
+/// the other way to that code.
+#[test]
+fn a_job_exiting_with_zeroprocs_code_is_named_too() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let e = pool.submit(|_: u64| -> u64 { std::process::exit(93) }, 0).result().unwrap_err();
+    assert!(matches!(e, JobError::WorkerDied { exit_code: Some(93), .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("the job") && msg.contains("exit(93)"), "{msg}");
+    assert_eq!(pool.submit(|x: u64| x + 1, 1).result(), Ok(2));
+}
