@@ -406,6 +406,8 @@ pub fn job_exits_with_internal_codes(r: &mut Report) {
         for _ in 0..4 {
             let f = pool.submit(|c: u64| -> u64 { std::process::exit(c as i32) }, code).result();
             r.check(&format!("exit({code})"), matches!(f, Err(JobError::WorkerDied { exit_code: Some(c), signal: None }) if c as u64 == code), &f);
+            let m = f.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+            r.check(&format!("exit({code}) message names the job"), m.contains("the job"), &m);
         }
         let g = pool.submit(nap, 1).result_timeout(Duration::from_secs(10));
         r.check(&format!("after exit({code})"), matches!(g, Ok(Ok(1))), g.map_err(|_| "timeout"));

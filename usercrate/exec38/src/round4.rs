@@ -127,6 +127,8 @@ pub fn scenarios() -> Vec<(&'static str, fn(&mut Report))> {
         ("terminate_during_wait", terminate_during_wait),
         ("cancel_races_moves", cancel_races_moves),
         ("cancel_futures_races_moves", cancel_futures_races_moves),
+        ("outside_kills_and_stats", outside_kills_and_stats),
+        ("map_timeout_cancels_unstarted", map_timeout_cancels_unstarted),
     ]
 }
 
@@ -335,5 +337,84 @@ pub fn cancel_futures_races_moves(r: &mut Report) {
             &bad,
         );
     }
+    let _ = std::fs::remove_file("/tmp/exec38-ran.txt");
+}
+
+/// Workers killed from outside (SIGKILL idle and mid-job); init() called again in a job;
+/// stats() hammered from another thread during a map.
+pub fn outside_kills_and_stats(r: &mut Report) {
+    let pool = Arc::new(Pool::builder().workers(2).build().unwrap());
+    let pids: Vec<u32> = pool.stats().workers.iter().map(|w| w.pid).collect();
+    // SAFETY: kill our own pool's worker.
+    unsafe { libc::kill(pids[0] as i32, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(50));
+    let after: Vec<_> = (0..10).map(|i| pool.submit(|x: u64| x, i)).map(|f| f.result()).collect();
+    r.check("idle kill: jobs fine", after.iter().all(|x| x.is_ok()), &after);
+    let f = pool.submit(
+        |_: u64| {
+            std::fs::write("/tmp/exec38-victim", std::process::id().to_string()).unwrap();
+            nap(3000)
+        },
+        0,
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let busy: Vec<i32> = std::fs::read_to_string("/tmp/exec38-victim")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .into_iter()
+        .collect();
+    let _ = std::fs::remove_file("/tmp/exec38-victim");
+    if let Some(p) = busy.first() {
+        // SAFETY: as above.
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    let fr = f.result();
+    let m = fr.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+    r.check(
+        "mid-job kill: WorkerDied 9",
+        matches!(fr, Err(JobError::WorkerDied { signal: Some(9), .. })),
+        (&fr, &busy),
+    );
+    r.check("message names SIGKILL", m.contains("SIGKILL"), &m);
+    let g = pool.submit(
+        |_: u64| {
+            zeroproc::init();
+            3u64
+        },
+        0,
+    );
+    r.check("init() in a job", g.result() == Ok(3), ());
+    let p2 = pool.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let h = std::thread::spawn(move || {
+        let mut n = 0;
+        while !s2.load(Ordering::Relaxed) {
+            let _ = p2.stats();
+            n += 1;
+        }
+        n
+    });
+    let s: u64 = pool.map(|x: u64| x, 0..200_000u64).map(|x| x.unwrap()).sum();
+    stop.store(true, Ordering::Relaxed);
+    let n = h.join().unwrap();
+    r.check("map with stats hammered", s == 199_999 * 100_000, (s, n));
+}
+
+/// After a map's time-out, the items no worker had started never run (Python cancels
+/// them); running ones finish.
+pub fn map_timeout_cancels_unstarted(r: &mut Report) {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let _ = std::fs::remove_file("/tmp/exec38-ran.txt");
+    let items: Vec<(u64, u64)> = (0..12).map(|i| (i, 300)).collect();
+    let got: Vec<_> = pool.map(record, items).timeout(Duration::from_millis(450)).collect();
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let ran = std::fs::read_to_string("/tmp/exec38-ran.txt").unwrap_or_default();
+    let n = ran.lines().count();
+    r.check("yielded 2 then Timeout", got.len() == 3 && got[2] == Err(JobError::Timeout), &got);
+    r.check("at most 4 ran", n <= 4, (n, &ran));
+    drop(pool);
+    r.check("drop quick", t.elapsed() < Duration::from_millis(2500), ms(t.elapsed()));
     let _ = std::fs::remove_file("/tmp/exec38-ran.txt");
 }
