@@ -297,17 +297,23 @@ impl<E: fmt::Display> fmt::Display for JobError<E> {
         match self {
             JobError::Panicked { message } => write!(f, "job panicked: {message}"),
             JobError::WorkerDied { signal: Some(s), .. } => {
-                write!(f, "worker died running the job (signal {s}{})", signal_cause(*s))
+                write!(f, "worker died running the job (signal {s}{}{IN_INIT})", signal_cause(*s))
             }
             JobError::WorkerDied { exit_code: Some(c), .. } => {
                 match crate::worker::exit::meaning(*c) {
-                    // A replacement that failed to start: the job may never have run.
-                    Some(m) => write!(f, "worker died (exit code {c}: zeroproc's code for {m})"),
+                    // A replacement that failed to start: the job may never have run. A
+                    // job may exit with the same number itself (exec38: a job's `exit(93)`
+                    // read only as a failed initializer, in a pool without one).
+                    Some(m) => write!(
+                        f,
+                        "worker died (exit code {c}: zeroproc's code for {m}; or the job, or \
+                         code it called, ended the process with exit({c}))"
+                    ),
                     None => write!(
                         f,
                         "worker died running the job (exit code {c}: the job, code it \
                          called, or a thread an earlier job left running ended the process, \
-                         e.g. std::process::exit)"
+                         e.g. std::process::exit{IN_INIT})"
                     ),
                 }
             }
@@ -364,6 +370,14 @@ const NO_WORKERS_WHY: &str = "every worker slot was retired — its worker faile
 
 /// What a signal that killed a worker usually means, for messages: its name, and its
 /// usual cause when it has one.
+/// The other way a `WorkerDied` comes about, said after its cause: a replacement worker
+/// (after a crash or `max_jobs_per_worker`) that died in the pool's initializer fails the
+/// job it was to run once its slot is given up (3 failed starts), with that death's signal
+/// or exit code. A panicking initializer exits with its own code (93, named as such); one
+/// that called `exit(5)` or aborted was reported as the job's own doing (exec38).
+const IN_INIT: &str = "; or, in a replacement worker, the pool's initializer did so and \
+                       the job never ran";
+
 fn signal_cause(signal: i32) -> &'static str {
     match signal {
         // Who sent it is not known (a job can kill its own process): the usual senders.

@@ -93,3 +93,63 @@ fn jobs_queued_on_a_retired_slot_run_on_the_healthy_worker() {
     assert!(failed.len() <= 3, "{} failed: {:?}", failed.len(), &failed[..failed.len().min(3)]);
     assert_eq!(pool.submit(|x: u64| x + 1, 1).result(), Ok(2));
 }
+
+fn exit_93() {
+    std::process::exit(93)
+}
+
+/// An initializer that calls `exit(93)` — zeroproc's code for a panicking one — is named
+/// as an initializer that called `exit`: the build said "initializer panicked" (exec38),
+/// though nothing panicked (a panic is told apart by the worker's state word).
+#[test]
+fn an_initializer_calling_exit_93_is_not_called_a_panic() {
+    let Err(e) = Pool::builder().workers(1).initializer(exit_93).build() else { panic!("built") };
+    let msg = e.to_string();
+    assert!(matches!(e, zeroproc_sched::BuildError::WorkerExited { .. }), "{e:?}");
+    assert!(msg.contains("called exit") && !msg.contains("panicked"), "{msg}");
+}
+
+fn exit_if_marked(marker: String) {
+    if std::path::Path::new(&marker).exists() {
+        std::process::exit(5);
+    }
+}
+
+/// A replacement worker whose initializer calls `exit(5)` (not a panic): once its slot is
+/// given up, the job it was to run fails with that exit code, and the message names the
+/// initializer. It read "worker died running the job (exit code 5: the job, code it
+/// called, or a thread an earlier job left running ended the process ...)" — the job never
+/// ran (exec38).
+#[test]
+fn a_replacement_whose_initializer_exits_is_named() {
+    let marker = std::env::temp_dir().join(format!("zp-init-exit-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let pool = Pool::builder()
+        .workers(1)
+        .initializer_with(exit_if_marked, marker.to_string_lossy().into_owned())
+        .max_jobs_per_worker(1)
+        .build()
+        .unwrap();
+    assert_eq!(pool.submit(|x: u64| x + 1, 1).result(), Ok(2));
+    std::fs::write(&marker, b"x").unwrap();
+    let next = pool.submit(|x: u64| x + 1, 1).result_timeout(Duration::from_secs(60));
+    let _ = std::fs::remove_file(&marker);
+    let e = next.expect("hung").expect_err("ran on a worker whose initializer exits");
+    assert!(matches!(e, JobError::WorkerDied { exit_code: Some(5), .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("initializer"), "{msg}");
+}
+
+/// A job that calls `exit(93)` itself: its error read only "zeroproc's code for a worker
+/// whose initializer failed (a replacement worker: the job did not run ...)" (exec38) —
+/// the job ran, and there was no initializer. The message now gives the job's own exit as
+/// the other way to that code.
+#[test]
+fn a_job_exiting_with_zeroprocs_code_is_named_too() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let e = pool.submit(|_: u64| -> u64 { std::process::exit(93) }, 0).result().unwrap_err();
+    assert!(matches!(e, JobError::WorkerDied { exit_code: Some(93), .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("the job") && msg.contains("exit(93)"), "{msg}");
+    assert_eq!(pool.submit(|x: u64| x + 1, 1).result(), Ok(2));
+}

@@ -158,6 +158,13 @@ fn start_all(shared: &Shared, launch: &Launch) -> Result<Option<Registration>, B
                 core.slots[w].child = None;
                 // Relaxed: the worker has exited; its stores are all done.
                 let attached = shared.control(w).pid.load(Ordering::Relaxed) != 0;
+                // Acquire: pairs with the worker's Release store of INIT_FAILED, which it
+                // makes before `exit(INIT)`; read again here, as the worker may have
+                // stored it and exited after the look at the top of this loop.
+                if shared.control(w).state.load(Ordering::Acquire) == state::INIT_FAILED {
+                    let message = shared.header().init_failure();
+                    return Err(BuildError::Initializer { message });
+                }
                 if !interrupted_at_start(st.signal(), attached) {
                     return Err(exited(w, st.code(), st.signal(), attached));
                 }
@@ -269,8 +276,13 @@ fn exited_in(
 ) -> BuildError {
     let reason = match exit_code {
         // Exit codes of its own (below) are reported as such; any other end after the
-        // attach is the initializer's doing (or a kill while it ran).
-        Some(c) if attached && !(exit::BAD_SPEC..=exit::NO_INIT).contains(&c) => {
+        // attach is the initializer's doing (or a kill while it ran). `INIT` is its own
+        // only with the state INIT_FAILED, which the caller turned into
+        // `BuildError::Initializer`: without it, the initializer called `exit(93)` (it
+        // read "initializer panicked": exec38).
+        Some(c)
+            if attached && (c == exit::INIT || !(exit::BAD_SPEC..=exit::NO_INIT).contains(&c)) =>
+        {
             "the initializer ended the worker process (it called exit)"
         }
         None if attached => match signal {
@@ -983,6 +995,15 @@ mod tests {
         }
         let msg = exited_in(0, None, Some(libc::SIGUSR1), true, false).to_string();
         assert!(msg.contains("signal") && msg.contains("initializer"), "{msg}");
+    }
+
+    /// An initializer that calls `exit(93)` (zeroproc's code for a panicking one) was
+    /// reported as "initializer panicked" (exec38): a panic is `BuildError::Initializer`,
+    /// told by the worker's state word, so an attached worker's exit 93 is an `exit`.
+    #[test]
+    fn an_initializer_exiting_with_zeroprocs_code_is_not_called_a_panic() {
+        let msg = exited_in(0, Some(exit::INIT), None, true, false).to_string();
+        assert!(msg.contains("called exit") && !msg.contains("panicked"), "{msg}");
     }
 
     #[test]
