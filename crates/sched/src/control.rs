@@ -47,7 +47,7 @@ pub(crate) mod state {
 }
 
 /// Layout identity checked when a worker attaches the pool segment.
-pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 8)
+pub const POOL_LAYOUT: Layout = Layout::new("zeroproc-pool", 9)
     .with_type::<PoolHeader>()
     .with_type::<ClaimTable>()
     .with_type::<FnTable>()
@@ -270,6 +270,10 @@ pub struct WorkerControl {
     pub fenced: AtomicU64,
     /// What the controller publishes for observers (its own cache line).
     pub observed: Observed,
+    /// The results of the finished items of the automatic batch this worker runs, for the
+    /// supervisor to deliver if the worker dies in it (`partial.rs`). Written by the
+    /// worker only; read by the supervisor once the worker is reaped.
+    pub partial: crate::partial::Partial,
 }
 
 /// What [`WorkerControl::start_job`] decided about a job record.

@@ -305,6 +305,7 @@ where
     if envelope::is_spilled(input) {
         let items = read_args::<Vec<A>>(ctx)?;
         let claims = claims(ctx, hand_back, items.len());
+        let mut keep = keeper(ctx, hand_back);
         let mut items = items.into_iter();
         let mut rest = Vec::new();
         for (i, a) in items.by_ref().enumerate() {
@@ -312,7 +313,7 @@ where
                 rest.push(a);
                 break;
             }
-            out.run(conjure::<F>(), a);
+            out.run(conjure::<F>(), a, &mut keep);
         }
         rest.extend(items);
         return Some(Ok((out.end(t0, SPILLED), rest)));
@@ -323,6 +324,7 @@ where
     let run = || {
         crate::spill::with_archived::<Vec<A>, _>(input, None, |items| {
             let claims = claims(me, hand_back, items.len());
+            let mut keep = keeper(me, hand_back);
             out.reserve(items.len());
             let de = |a| {
                 rkyv::deserialize::<A, rkyv::rancor::Error>(a)
@@ -332,7 +334,7 @@ where
                 if claims.item(i) {
                     return items[i..].iter().map(de).collect::<Result<Vec<A>, _>>();
                 }
-                out.run(conjure::<F>(), de(a)?);
+                out.run(conjure::<F>(), de(a)?, &mut keep);
             }
             Ok::<_, String>(Vec::new())
         })
@@ -357,6 +359,16 @@ fn claims<'a>(ctx: &JobCtx<'a>, hand_back: bool, n: usize) -> crate::worker::Cla
     }
 }
 
+/// Where a batch keeps its finished items' results for a death in it (`partial.rs`):
+/// `Pool::map`'s batches (those that hand back), not zeroproc-cluster's.
+#[inline]
+fn keeper<'a>(ctx: &JobCtx<'a>, hand_back: bool) -> crate::partial::Keeper<'a> {
+    match hand_back {
+        true => ctx.batch_keeper(),
+        false => crate::partial::Keeper::NONE,
+    }
+}
+
 /// The results of a batch so far: plain while no item has panicked.
 enum Batch<R> {
     Plain(Vec<R>),
@@ -376,15 +388,23 @@ impl<R> Batch<R> {
         }
     }
 
-    /// Runs one item under its own `catch_unwind`.
+    /// Runs one item under its own `catch_unwind`; `keep` gets its result (`partial.rs`:
+    /// a plain batch's, up to the first panic).
     #[inline]
-    fn run<A>(&mut self, f: impl Fn(A) -> R, a: A) {
+    fn run<A>(&mut self, f: impl Fn(A) -> R, a: A, keep: &mut crate::partial::Keeper<'_>)
+    where
+        R: Message,
+    {
         let r = catch_unwind(AssertUnwindSafe(move || f(a))).map_err(crate::worker::panic_message);
         crate::worker::leave_if_forked();
         match (&mut *self, r) {
-            (Batch::Plain(v), Ok(r)) => v.push(r),
+            (Batch::Plain(v), Ok(r)) => {
+                keep.kept(&r);
+                v.push(r)
+            }
             (Batch::Mixed(v), r) => v.push(r),
             (Batch::Plain(v), Err(m)) => {
+                keep.stop();
                 let mut all: Vec<Result<R, String>> =
                     std::mem::take(v).into_iter().map(Ok).collect();
                 all.push(Err(m));

@@ -52,6 +52,7 @@ mod job;
 mod jobfn;
 mod kernelfn;
 mod launch;
+mod partial;
 mod pool;
 mod process;
 mod reap;

@@ -255,9 +255,10 @@ fn slow_aborts(x: u64) -> Out {
     item(x, |i| i == SLOW, 100_000, End::Aborts)
 }
 
-/// The worker dies in the slow item after its batch-mates were taken: the slow item and
-/// the items of its batch before it fail (their results died with it, `WorkerDied`),
-/// the taken ones run once, elsewhere, and succeed; the pool goes on.
+/// The worker dies in the slow item after its batch-mates were taken: the slow item fails
+/// (`WorkerDied`; items of its batch before it, if any, keep their results since part38:
+/// `map_batch_death.rs`), the taken ones run once, elsewhere, and succeed; the pool goes
+/// on.
 #[test]
 fn a_death_in_the_slow_item_after_a_steal_fails_only_its_batch_before_it() {
     within(Duration::from_secs(120), || {

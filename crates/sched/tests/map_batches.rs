@@ -518,8 +518,8 @@ fn abort_at_two(x: u64) -> u64 {
     x
 }
 
-/// A worker's death in a batch fails the item it died in and the items of its batch
-/// that ran before it (their results died with it); the items after it never started:
+/// A worker's death in a batch fails the item it died in (the items of its batch that
+/// finished before it keep their results: `map_batch_death.rs`); the items after it never started:
 /// the supervisor reads the dead worker's progress (`WorkerControl::batch_claim`) and the map
 /// places them again, so they succeed, in order. Before: every item of the batch failed
 /// with the same `WorkerDied`, the ones after the dying one included. Two deaths, so that

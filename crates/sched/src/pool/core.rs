@@ -57,9 +57,10 @@ pub(crate) trait Complete: Send + Sync {
     /// job can complete).
     fn assign(&self, _worker: usize, _id: u64) {}
     /// Job `seq`'s worker died after claiming `done` of its items (an automatic batch of
-    /// `map`: `WorkerControl::batch_claim`); told just before the job fails (under the pool
-    /// lock). The default ignores it.
-    fn died_after(&self, _locked: &mut Locked<'_>, _seq: u64, _done: u64) {}
+    /// `map`: `WorkerControl::batch_claim`), the first `kept.len()` of which had finished:
+    /// their results' envelopes (`partial.rs`); told just before the job fails (under the
+    /// pool lock). The default ignores it.
+    fn died_after(&self, _locked: &mut Locked<'_>, _seq: u64, _done: u64, _kept: Vec<Vec<u8>>) {}
     /// Job `seq` (an automatic batch of `map`) will never run its items from `at` on: the
     /// supervisor took them while an item ran (`steal.rs`); the map places them again.
     /// Told under the pool lock, while the job runs or after its result was drained

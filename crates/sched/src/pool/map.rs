@@ -119,9 +119,10 @@ struct SinkInner<R> {
     /// ascending order; a `chunk_size` or `window` set between `next` calls adds one
     /// ([`Map::kind_set`]).
     decodes: Vec<(u64, Decode)>,
-    /// Automatic batches whose worker died, and the items each had run
-    /// (`Complete::died_after`), until the map takes their failure (`Map::died_in`).
-    died_after: Vec<(u64, u64)>,
+    /// Automatic batches whose worker died, the items each had claimed and the results'
+    /// envelopes of those it finished (`Complete::died_after`, `partial.rs`), until the
+    /// map takes their failure (`Map::died_in`).
+    died_after: Vec<(u64, u64, Vec<Vec<u8>>)>,
     /// Automatic batches whose items from the second number on the supervisor took while
     /// an item ran (`Complete::stolen`), until the map places them (`Map::take_stolen`).
     stolen: Vec<(u64, u64)>,
@@ -281,8 +282,8 @@ impl<R: Message + Send + 'static> Complete for Sink<R> {
         false
     }
 
-    fn died_after(&self, locked: &mut Locked<'_>, seq: u64, done: u64) {
-        self.inner.get(locked).died_after.push((seq, done));
+    fn died_after(&self, locked: &mut Locked<'_>, seq: u64, done: u64, kept: Vec<Vec<u8>>) {
+        self.inner.get(locked).died_after.push((seq, done, kept));
     }
 
     fn stolen(&self, locked: &mut Locked<'_>, seq: u64, at: u64) {
@@ -1049,13 +1050,14 @@ where
     // measured faster: a batch runs about 16 µs of items, at most 64 items
     // (`job::call_batch`, which times its items and catches each item's panic apart).
     // What a batch changes for its items: a panic still fails only its own item; a
-    // worker's *death* (abort, segfault, SIGKILL) fails the items of its batch that ran
-    // before the one it died in (their results died with it); those after it never
-    // started and are placed again (`died_in`: the worker publishes the items it has run,
-    // `WorkerControl::batch_claim`, one store per item, which the supervisor
-    // reads once it has reaped it and hands the sink, `Complete::died_after`, before the
-    // batch fails; the map kept the batch's items, `kept`, instead of dropping them at
-    // placement);
+    // worker's *death* (abort, segfault, SIGKILL) fails only the item it died in: the
+    // items of its batch that finished before it yield the results the worker kept in its
+    // partial-results area (`partial.rs`); those after it never started and are placed
+    // again (`died_in`: the worker publishes the items it has claimed,
+    // `WorkerControl::batch_claim`, one store per item, and the finished items' results,
+    // `WorkerControl::partial`, which the supervisor reads once it has reaped it and
+    // hands the sink, `Complete::died_after`, before the batch fails; the map kept the
+    // batch's items, `kept`, instead of dropping them at placement);
     // a batch is one job for balancing, cancelling and `stats()`. (Measured gain:
     // docs/performance.md, "Automatic batches".)
     //
@@ -1223,28 +1225,32 @@ where
     }
 
     /// Automatic batch `seq` (its `kept` items, `n` of them) lost its worker: the items
-    /// after the ones it claimed never started (the worker's claims, told to the sink by
-    /// the supervisor: `Sink::died_after`) and are placed again; returns the items that
-    /// fail (those that ran, and the one it died in: their results died with it; at least
-    /// one, the first, also when it died before claiming it).
+    /// it finished before the one it died in yield their results, which the worker kept
+    /// in its partial-results area (`partial.rs`; queued in `out`); the items after the
+    /// ones it claimed never started (the worker's claims, told to the sink by the
+    /// supervisor: `Sink::died_after`) and are placed again; returns the items that fail:
+    /// the one it died in (at least the first, also when it died before claiming it;
+    /// none if it died between two items), and those it ran but did not keep (a result
+    /// too large for the area, or after a panicked item).
     #[cold]
     fn died_in(&mut self, seq: u64, kept: Option<Vec<A>>, n: usize) -> usize {
         let (Some(mut items), Some(sink)) = (kept, self.sink.as_ref()) else { return n };
-        let done = {
+        let told = {
             let mut core = self.pool.shared.lock();
             let mut locked = core.key.token();
             let g = sink.inner.get(&mut locked);
-            let i = g.died_after.iter().position(|&(s, _)| s == seq);
-            i.map(|i| g.died_after.swap_remove(i).1)
+            let i = g.died_after.iter().position(|&(s, _, _)| s == seq);
+            i.map(|i| g.died_after.swap_remove(i))
         };
-        let Some(failed) = done.map(|d| usize::try_from(d).unwrap_or(n).max(1)) else {
-            return n;
-        };
-        if failed >= n {
-            return n;
+        let Some((_, done, results)) = told else { return n };
+        let claimed = usize::try_from(done).unwrap_or(n).clamp(1, n);
+        let ok = finished_results::<R>(results, claimed);
+        let failed = claimed - ok.len();
+        self.out = ok.into_iter();
+        if claimed < n {
+            let rest = items.split_off(claimed);
+            self.place_items_next(rest);
         }
-        let rest = items.split_off(failed);
-        self.place_items_next(rest);
         failed
     }
 
@@ -1587,11 +1593,30 @@ where
                 }
                 self.next_item()
             }
+            // (`n` errors after the results in `out`: a batch's death delivers the items it
+            // finished first, `died_in`.)
             Some((n, Err(e), _)) => {
-                self.errors = n - 1;
-                self.error = Some(e.clone());
-                Some(Err(e))
+                self.errors = n;
+                self.error = Some(e);
+                self.next_item()
             }
         }
     }
+}
+
+/// The results a dead batch's worker kept (`partial.rs`, their envelopes in order), at
+/// most `claimed`: those before the first that does not decode.
+#[cold]
+fn finished_results<R: Message>(kept: Vec<Vec<u8>>, claimed: usize) -> Vec<R> {
+    let mut buf = rkyv::util::AlignedVec::<16>::new();
+    let mut out = Vec::with_capacity(kept.len().min(claimed));
+    for bytes in kept.into_iter().take(claimed) {
+        buf.clear();
+        buf.extend_from_slice(&bytes);
+        match crate::spill::decode_owned::<R>(&buf, None) {
+            Ok(r) => out.push(r),
+            Err(_) => break,
+        }
+    }
+    out
 }

@@ -628,15 +628,18 @@ fn on_death(shared: &Shared, core: &mut Core, w: usize, st: std::process::ExitSt
 }
 
 /// The dead worker's job `cur`, if it was an automatic batch, claimed the items its claim
-/// word counts (the last one is the one it died in): its destination is told before the
-/// job fails (a map places the items after them again).
+/// word counts (the last one is the one it died in) and finished those its partial-results
+/// area holds (`partial.rs`): its destination is told before the job fails (a map
+/// delivers the finished items' results and places the items after the claimed ones
+/// again).
 fn died_in_batch(core: &mut Core, ctl: &crate::control::WorkerControl, cur: u64) {
     // Relaxed: the worker is dead and reaped, its stores all done (see
     // `WorkerControl::batch_claim`).
     let word = ctl.batch_claim.load(Ordering::Relaxed);
     let Some(claimed) = crate::steal::claimed_of(word, cur) else { return };
     let Some((dest, seq)) = core.jobs.get(cur).map(|o| (o.dest.clone(), o.seq)) else { return };
-    dest.died_after(&mut core.key.token(), seq, claimed);
+    let kept = ctl.partial.read(cur);
+    dest.died_after(&mut core.key.token(), seq, claimed, kept);
 }
 
 /// Slot `w` will not be respawned: its unstarted jobs move to the other workers (those

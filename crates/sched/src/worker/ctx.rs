@@ -85,6 +85,16 @@ impl<'a> JobCtx<'a> {
             _ => Claims(None),
         }
     }
+    /// The writer of a batch's finished items into this worker's partial-results area
+    /// (`partial.rs`): publishes the batch's start (none kept) now. Outside a pool worker
+    /// keeps nothing.
+    pub(crate) fn batch_keeper(&self) -> crate::partial::Keeper<'a> {
+        match (self.ctl, crate::steal::claim_value(self.job_id, 0)) {
+            (Some(ctl), Some(base)) => ctl.partial.start(base),
+            _ => crate::partial::Keeper::NONE,
+        }
+    }
+
     /// The recorded completion of a [`local`](Self::local) context: `None` if nothing
     /// completed, else (status, message).
     pub(crate) fn local_status(self) -> Option<(u32, String)> {
