@@ -39,7 +39,7 @@
 //! (`Core::briefly_in_a_job`) — judged stuck 1 ms into a 10 ms job, it would otherwise
 //! take nothing until that job ends, and then it starts its next one at once (the burst of
 //! `tests/job_order.rs`: 10 ms jobs behind an 800 ms one ran after a 200 ms job given
-//! after them, 3 of 30 rounds beside a build, take38). The look at a stuck worker's free
+//! after them, 6 of 90 rounds beside a build, take38). The look at a stuck worker's free
 //! moment counts the job it just finished in its pace (`Pace::sample`'s `fresh`), not the
 //! pace of the long job it left.
 

@@ -59,7 +59,7 @@ impl Pace {
     /// one: the pace counts the open busy period but not the open job, so a worker that
     /// has just left a long job looks as slow as that job until its end is counted (a
     /// worker that left a 400 ms job, with one of 10 ms done before it, was taken at
-    /// 484 ms per job at the look its end called for, a sample having been taken 0.9 ms
+    /// 484 ms per job at the look its end called for, a sample having been taken 0.3 ms
     /// before: the jobs behind a longer one did not move to it, take38).
     pub(crate) fn sample(&mut self, done: u64, busy: Duration, now: Instant, fresh: bool) {
         let span = now.saturating_duration_since(self.mark.2);
