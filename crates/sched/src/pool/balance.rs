@@ -33,6 +33,15 @@
 //! poll, and only while some worker holds queued jobs), at every supervisor tick (5 ms),
 //! which also looks at workers holding a single unstarted job, and at the drain that
 //! sees a stuck worker finish a job (`balance_now`).
+//!
+//! A target is not stuck, with one exception: jobs leaving a worker that has been in one
+//! job for `e` may go to a worker judged stuck in a job it started less than `e / 2` ago
+//! (`Core::briefly_in_a_job`) — judged stuck 1 ms into a 10 ms job, it would otherwise
+//! take nothing until that job ends, and then it starts its next one at once (the burst of
+//! `tests/job_order.rs`: 10 ms jobs behind an 800 ms one ran after a 200 ms job given
+//! after them, 6 of 90 rounds beside a build, take38). The look at a stuck worker's free
+//! moment counts the job it just finished in its pace (`Pace::sample`'s `fresh`), not the
+//! pace of the long job it left.
 
 use super::core::{Core, Owed, Shared, Slot};
 use super::events;
@@ -105,7 +114,7 @@ impl Core {
                 return;
             }
         }
-        self.balance_slow(shared, thorough);
+        self.balance_slow(shared, thorough, false);
     }
 
     /// Looks now, at a worker's free moment: one that was judged stuck finished a job
@@ -119,12 +128,15 @@ impl Core {
     #[cold]
     pub(crate) fn balance_now(&mut self, shared: &Shared) {
         if self.slots.iter().any(|s| s.load >= 2) {
-            self.balance_slow(shared, false);
+            self.balance_slow(shared, false, true);
         }
     }
 
+    /// `fresh` (`balance_now`): the paces count the jobs finished since the last sample
+    /// however recent it is (`Pace::sample`), so that the worker that was judged stuck is
+    /// not taken at the pace of the long job it has just left, as if still in it.
     #[cold]
-    fn balance_slow(&mut self, shared: &Shared, thorough: bool) {
+    fn balance_slow(&mut self, shared: &Shared, thorough: bool, fresh: bool) {
         let now = Instant::now();
         let now_ns = crate::control::monotonic_ns();
         for (w, s) in self.slots.iter_mut().enumerate() {
@@ -142,7 +154,7 @@ impl Core {
             let since = c.busy_since.get();
             let open = if since != 0 { now_ns.saturating_sub(since) } else { 0 };
             let busy = Duration::from_nanos(c.busy_ns.get().saturating_add(open));
-            s.pace.sample(done, busy, now);
+            s.pace.sample(done, busy, now, fresh);
             let token = s.events.wrapping_add(done);
             if token != s.seen.0 {
                 s.seen = (token, now);
@@ -210,7 +222,8 @@ impl Core {
         let s = &self.slots[v];
         s.load >= 2
             && s.pace.measured_for_jobs(s.load - 1).is_some_and(|t| t >= SHARE_QUEUE)
-            && (0..self.slots.len()).any(|w| self.slots[w].load == 0 && self.can_take(shared, w, v))
+            && (0..self.slots.len())
+                .any(|w| self.slots[w].load == 0 && self.can_take(shared, w, v, None))
     }
 
     /// Moves the older part of overloaded worker `v`'s queue to the workers that hold no
@@ -240,7 +253,7 @@ impl Core {
         let running = shared.control(v).current();
         let queue: Vec<u64> = self.held(v).into_iter().filter(|&id| id != running).collect();
         let idle: Vec<usize> = (0..self.slots.len())
-            .filter(|&w| self.slots[w].load == 0 && self.can_take(shared, w, v))
+            .filter(|&w| self.slots[w].load == 0 && self.can_take(shared, w, v, None))
             .collect();
         let source = self.slots[v].pace.for_jobs(1);
         let paces: Vec<Duration> =
@@ -400,7 +413,11 @@ impl Core {
             true => Why::InJob(now.saturating_duration_since(s.running.1)),
             false => Why::NotRunning,
         };
-        let takers = (0..self.slots.len()).filter(|&w| self.can_take(shared, w, v)).count();
+        let run = match why {
+            Why::InJob(e) => Some((now, e)),
+            _ => None,
+        };
+        let takers = (0..self.slots.len()).filter(|&w| self.can_take(shared, w, v, run)).count();
         if takers == 0 {
             return;
         }
@@ -409,7 +426,7 @@ impl Core {
         let queue: Vec<u64> = self.held(v).into_iter().filter(|&id| id != running).collect();
         let mut next = 0;
         while next < MOVE_MAX.min(queue.len()) {
-            let Some(to) = self.target(shared, v) else { break };
+            let Some(to) = self.target(shared, v, run) else { break };
             let want = share.min(MOVE_MAX - next);
             match self.move_to(shared, (v, &queue[next..]), want, to, why) {
                 Some(0) | None => break,
@@ -529,12 +546,20 @@ impl Core {
         newer
     }
 
-    /// Whether worker `w` (other than `not`) can take moved jobs: live, ready, not stuck.
-    fn can_take(&self, shared: &Shared, w: usize, not: usize) -> bool {
+    /// Whether worker `w` (other than `not`) can take moved jobs: live, ready, not stuck —
+    /// or, for jobs leaving a worker in one job that has run `e` as of `now` (`run`), stuck
+    /// in a job it started less than `e / 2` ago ([`Core::briefly_in_a_job`]).
+    fn can_take(
+        &self,
+        shared: &Shared,
+        w: usize,
+        not: usize,
+        run: Option<(Instant, Duration)>,
+    ) -> bool {
         let s = &self.slots[w];
         w != not
             && s.open()
-            && !s.stuck
+            && (!s.stuck || run.is_some_and(|(now, e)| self.briefly_in_a_job(shared, w, now, e)))
             && s.child.is_some()
             && s.kill.is_none()
             && s.asked_exit.is_none()
@@ -542,10 +567,31 @@ impl Core {
             && shared.control(w).state.load(Ordering::Acquire) == state::READY
     }
 
-    /// The worker other than `not` that can take moved jobs and would start one soonest.
-    fn target(&self, shared: &Shared, not: usize) -> Option<usize> {
+    /// Whether worker `w`, judged stuck, is in a job it was first seen running less than
+    /// `e / 2` before `now`: a job that has run `e` is taken to need about as long again
+    /// (`unload`), so jobs queued behind it would start sooner behind this one, which the
+    /// pace check of `move_to` then weighs. A worker judged stuck in a job of over 1 ms
+    /// (`LONG_JOB`) stays stuck until it finishes one, and it starts its next job at once:
+    /// in the burst of `tests/job_order.rs` (800, 10, 10, 400, 10, 10, 10, 200 ms on 2
+    /// workers), a look 1 ms into the 10 ms job that followed the 400 ms one found that
+    /// worker stuck, the 10 ms jobs queued behind the 800 ms one stayed there, and they ran
+    /// after the 200 ms job given after them (take38; the CI failure of 2026-12-07).
+    fn briefly_in_a_job(&self, shared: &Shared, w: usize, now: Instant, e: Duration) -> bool {
+        let s = &self.slots[w];
+        let cur = shared.control(w).current();
+        cur != 0 && s.running.0 == cur && now.saturating_duration_since(s.running.1) < e / 2
+    }
+
+    /// The worker other than `not` that can take moved jobs and would start one soonest
+    /// (`run`: as for `can_take`).
+    fn target(
+        &self,
+        shared: &Shared,
+        not: usize,
+        run: Option<(Instant, Duration)>,
+    ) -> Option<usize> {
         (0..self.slots.len())
-            .filter(|&w| self.can_take(shared, w, not))
+            .filter(|&w| self.can_take(shared, w, not, run))
             .min_by_key(|&w| (self.slots[w].queue_time(), self.slots[w].load))
     }
 

@@ -54,13 +54,19 @@ impl Pace {
     }
 
     /// Takes a sample: the worker has finished `done` jobs and been busy (running or
-    /// looking for jobs, not waiting for them) for `busy` in all.
-    pub(crate) fn sample(&mut self, done: u64, busy: Duration, now: Instant) {
+    /// looking for jobs, not waiting for them) for `busy` in all. Samples closer than
+    /// [`WINDOW`] are skipped, unless `fresh` and the worker finished a job since the last
+    /// one: the pace counts the open busy period but not the open job, so a worker that
+    /// has just left a long job looks as slow as that job until its end is counted (a
+    /// worker that left a 400 ms job, with one of 10 ms done before it, was taken at
+    /// 484 ms per job at the look its end called for, a sample having been taken 0.3 ms
+    /// before: the jobs behind a longer one did not move to it, take38).
+    pub(crate) fn sample(&mut self, done: u64, busy: Duration, now: Instant, fresh: bool) {
         let span = now.saturating_duration_since(self.mark.2);
-        if span < WINDOW {
+        let n = done.wrapping_sub(self.mark.0);
+        if span < WINDOW && !(fresh && n != 0) {
             return;
         }
-        let n = done.wrapping_sub(self.mark.0);
         // The busy time is read from two words the worker stores separately: a reading
         // can count one busy period twice, and the next one less (never below the mark).
         let worked = busy.saturating_sub(self.mark.1).min(span);
@@ -108,7 +114,7 @@ mod tests {
         let t = Instant::now();
         let mut p = Pace::new(t);
         assert_eq!(p.for_jobs(1), UNKNOWN);
-        p.sample(1_000, busy(2), ms(t, 2));
+        p.sample(1_000, busy(2), ms(t, 2), false);
         assert!(close(p.for_jobs(1), Duration::from_micros(2)), "{:?}", p.for_jobs(1));
         assert!(close(p.for_jobs(500), Duration::from_millis(1)));
     }
@@ -117,8 +123,30 @@ mod tests {
     fn samples_closer_than_the_window_are_ignored() {
         let t = Instant::now();
         let mut p = Pace::new(t);
-        p.sample(10, Duration::from_micros(100), t + Duration::from_micros(100));
+        p.sample(10, Duration::from_micros(100), t + Duration::from_micros(100), false);
         assert_eq!(p.for_jobs(1), UNKNOWN);
+    }
+
+    /// The look a worker's leaving a long job calls for counts that job's end, however
+    /// recent the last sample (`fresh`); other looks wait for the window.
+    #[test]
+    fn a_fresh_sample_counts_a_job_finished_within_the_window() {
+        let t = Instant::now();
+        let mut p = Pace::new(t);
+        p.sample(1, busy(10), ms(t, 10), false); // a 10 ms job
+        p.sample(1, busy(409), ms(t, 409), false); // 399 ms into a 400 ms job
+                                                   // It ends 0.5 ms after that sample.
+        let (end, at) = (Duration::from_micros(409_500), t + Duration::from_micros(409_500));
+        let mut stale = p;
+        stale.sample(2, end, at, false);
+        assert!(stale.for_jobs(1) > Duration::from_millis(400), "{:?}", stale.for_jobs(1));
+        p.sample(2, end, at, true);
+        let per_job = p.for_jobs(1);
+        assert!(per_job < Duration::from_millis(250), "{per_job:?}"); // ~231 ms: decayed means
+                                                                      // Nothing finished since: the window holds.
+        let before = p.for_jobs(1);
+        p.sample(2, busy(410), ms(t, 410), true);
+        assert_eq!(p.for_jobs(1), before);
     }
 
     #[test]
@@ -127,12 +155,12 @@ mod tests {
         // 0.5 ms per job, not the 10 µs of the last burst.
         let t = Instant::now();
         let mut p = Pace::new(t);
-        p.sample(100, busy(1), ms(t, 1));
+        p.sample(100, busy(1), ms(t, 1), false);
         for k in 1..=100 {
-            p.sample(100, busy(1 + k), ms(t, 1 + k)); // in the long job
+            p.sample(100, busy(1 + k), ms(t, 1 + k), false); // in the long job
         }
-        p.sample(101, busy(102), ms(t, 102));
-        p.sample(201, busy(103), ms(t, 103));
+        p.sample(101, busy(102), ms(t, 102), false);
+        p.sample(201, busy(103), ms(t, 103), false);
         let per_job = p.for_jobs(1);
         assert!(per_job > Duration::from_micros(400) && per_job < Duration::from_micros(600));
     }
@@ -141,10 +169,10 @@ mod tests {
     fn idle_time_is_not_counted_and_old_work_fades() {
         let t = Instant::now();
         let mut p = Pace::new(t);
-        p.sample(10, busy(10), ms(t, 10)); // 1 ms per job
-        p.sample(10, busy(10), ms(t, 5_000)); // idle
+        p.sample(10, busy(10), ms(t, 10), false); // 1 ms per job
+        p.sample(10, busy(10), ms(t, 5_000), false); // idle
         assert!(close(p.for_jobs(1), Duration::from_millis(1)));
-        p.sample(1_010, busy(20), ms(t, 5_010)); // then 10 µs per job
+        p.sample(1_010, busy(20), ms(t, 5_010), false); // then 10 µs per job
         assert!(p.for_jobs(1) < Duration::from_micros(11), "{:?}", p.for_jobs(1));
     }
 
@@ -158,7 +186,7 @@ mod tests {
         let mut worked = Duration::ZERO;
         for k in 1..=20 {
             worked += Duration::from_micros(500); // 10 jobs of 50 µs, then idle
-            p.sample(10 * k, worked, ms(t, 5 * k));
+            p.sample(10 * k, worked, ms(t, 5 * k), false);
         }
         assert!(close(p.for_jobs(1), Duration::from_micros(50)), "{:?}", p.for_jobs(1));
     }
