@@ -15,7 +15,8 @@ getref_holder_killed pipe_sender_killed_mid_big joinable_consumer_killed_in_get
 list_iter_while_mutating timeouts_edges many_getters_close joinable_many_consumers
 many_lockers many_event_waiters closures_panic zst_and_units
 kill_right_after_start timeouts_not_early no_zombies lock_kills_exclusion barrier_kills
-cond_kills joinable_producer_killed big_process_args proc_watchdog_port"
+cond_kills joinable_producer_killed big_process_args proc_watchdog_port
+namespace_corners wait_for_deadline_kept timeouts_under_contention"
 [ $# -gt 0 ] && ALL="$*"
 fail=0
 leftovers() { sleep 0.3; pgrep -f "$BIN" | grep -v "^$$\$" || true; }
