@@ -210,7 +210,31 @@ thread_local! {
     static NO_YIELD_UNTIL: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
 }
 
-/// `sched_yield`, unless a recent yield of this thread was long.
+#[cfg(not(loom))]
+thread_local! {
+    /// The process this thread's waits are for, when it is one process (a pool worker's
+    /// controller): `0` if none. See [`set_yield_peer`].
+    static YIELD_PEER: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Names process `pid` as the one this thread's waits are for (a pool worker waits for
+/// its controller); `0` clears it. After a yield that kept the thread off its CPU for
+/// long, the thread keeps yielding if that process is the one that ran: see
+/// [`yield_cpu`]. A no-op under loom.
+///
+/// ```
+/// zeroproc_shm::wait::set_yield_peer(std::os::unix::process::parent_id());
+/// zeroproc_shm::wait::set_yield_peer(0);
+/// ```
+pub fn set_yield_peer(pid: u32) {
+    #[cfg(not(loom))]
+    YIELD_PEER.with(|p| p.set(pid));
+    #[cfg(loom)]
+    let _ = pid;
+}
+
+/// `sched_yield`, unless a recent yield of this thread was long and went to another
+/// program.
 ///
 /// A yield hands the CPU to our peer when the pool oversubscribes the machine itself (a
 /// controller and 2 workers on 2 vCPUs: tiny-job `map` 2× and `submit` 3× faster than
@@ -222,16 +246,130 @@ thread_local! {
 /// latter: this thread then spins without yielding (and sleeps once the spin budget is
 /// spent) for [`NO_YIELD_FOR`], and tries again. Measured, idle and next to busy loops:
 /// docs/performance.md, "Spinning next to a CPU-bound program".
+///
+/// Unless the one that ran is the peer this thread waits for ([`set_yield_peer`]): a
+/// controller busy placing a chunked `map`'s items runs a whole slice too, and a worker
+/// on its CPU that stopped yielding then spun against it, taking half the CPU the map's
+/// producer needed (chunks of 10,000 items: 168–176 → 99–109 M items/s; docs/performance.md,
+/// "The spin phase and a busy controller"). So with a peer named, a long yield does not
+/// stop the yields at once: the next yield is watched — the peer's run time read before
+/// and after it (`/proc/PID/schedstat`) — and the yields stop for [`NO_YIELD_FOR`] only if
+/// a long watched yield did not go mostly to the peer on this CPU ([`peer_took`]). The
+/// reads (~10 µs each) come only after a yield of a millisecond or more.
 #[cfg(not(loom))]
 #[inline]
 fn yield_cpu(now: Instant) {
     if NO_YIELD_UNTIL.with(|u| u.get().is_some_and(|until| now < until)) {
         return;
     }
+    let watched = match WATCH_NEXT.with(|w| w.replace(false)) {
+        true => peer_run_time(),
+        false => None,
+    };
     std::thread::yield_now();
     let back = Instant::now();
-    if back.duration_since(now) >= LONG_YIELD {
+    let took = back.duration_since(now);
+    if took < LONG_YIELD {
+        return;
+    }
+    let peer = YIELD_PEER.with(|p| p.get()) != 0;
+    let to_peer = match watched {
+        Some(before) => peer_took(before, took),
+        None => peer, // not watched: watch the next one before deciding
+    };
+    if to_peer {
+        WATCH_NEXT.with(|w| w.set(true));
+    } else {
         NO_YIELD_UNTIL.with(|u| u.set(Some(back + NO_YIELD_FOR)));
+    }
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    /// Whether this thread's next yield is watched (the last one was long, and the peer
+    /// may have taken it).
+    static WATCH_NEXT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The yield peer's run time in ns (`/proc/PID/schedstat`, first field), if a peer is named.
+#[cfg(not(loom))]
+#[cold]
+fn peer_run_time() -> Option<u64> {
+    let pid = YIELD_PEER.with(|p| p.get());
+    if pid == 0 {
+        return None;
+    }
+    let s = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    s.split_ascii_whitespace().next()?.parse().ok()
+}
+
+/// Whether the yield peer ran at least half of a `took`-long yield, and last ran on this
+/// thread's CPU (it ran on the other CPU all along while a program took this one: not ours).
+#[cfg(not(loom))]
+#[cold]
+fn peer_took(before: u64, took: Duration) -> bool {
+    let pid = YIELD_PEER.with(|p| p.get());
+    let Some(after) = peer_run_time() else { return false };
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else { return false };
+    let ran = Duration::from_nanos(after.saturating_sub(before));
+    ran >= took / 2 && u32::try_from(cpu).is_ok_and(|cpu| last_cpu(&stat) == Some(cpu))
+}
+
+/// The CPU a process last ran on (`processor`, field 39 of proc(5)), from its
+/// `/proc/PID/stat`: `pid (comm) state …`, where `comm` may hold anything; the state follows
+/// the last `)` and the CPU is the 37th field after it.
+#[cfg(not(loom))]
+fn last_cpu(stat: &[u8]) -> Option<u32> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    rest.split_ascii_whitespace().nth(36)?.parse().ok()
+}
+
+#[cfg(all(test, not(loom)))]
+mod peer_tests {
+    use super::{last_cpu, peer_run_time, set_yield_peer};
+
+    /// A `/proc/PID/stat` line: `comm` with spaces and a `)`, then fields 3–52 (field 39,
+    /// the CPU, is 7).
+    fn stat() -> Vec<u8> {
+        let mut f: Vec<String> = (3..=52).map(|i| i.to_string()).collect();
+        f[0] = "S".into();
+        f[39 - 3] = "7".into();
+        format!("4242 (a b) c) {}\n", f.join(" ")).into_bytes()
+    }
+
+    #[test]
+    fn the_cpu_a_process_last_ran_on() {
+        assert_eq!(last_cpu(&stat()), Some(7));
+        assert_eq!(last_cpu(b"4242 (x) R 1 2"), None);
+        assert_eq!(last_cpu(b"garbage"), None);
+    }
+
+    #[test]
+    fn this_thread_s_own_stat_names_a_cpu() {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        let stat = std::fs::read(format!("/proc/self/task/{tid}/stat")).unwrap();
+        assert!(last_cpu(&stat).is_some());
+    }
+
+    #[test]
+    fn a_peer_s_run_time_grows_while_it_runs() {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        set_yield_peer(tid); // /proc/TID reads a thread of this process
+        let before = peer_run_time().expect("named");
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_millis(20) {
+            std::hint::spin_loop();
+        }
+        // The kernel updates a running task's time at ticks and switches: a yield first.
+        std::thread::yield_now();
+        assert!(peer_run_time().expect("named") > before);
+        set_yield_peer(0);
+        assert_eq!(peer_run_time(), None);
     }
 }
 
