@@ -249,72 +249,45 @@ pub fn set_yield_peer(pid: u32) {
 ///
 /// Unless the one that ran is the peer this thread waits for ([`set_yield_peer`]): a
 /// controller busy placing a chunked `map`'s items runs a whole slice too, and a worker
-/// on its CPU that stopped yielding then spun against it, taking half the CPU the map's
-/// producer needed (chunks of 10,000 items: 168–176 → 99–109 M items/s; docs/performance.md,
-/// "The spin phase and a busy controller"). So with a peer named, a long yield does not
-/// stop the yields at once: the next yield is watched — the peer's run time read before
-/// and after it (`/proc/PID/schedstat`) — and the yields stop for [`NO_YIELD_FOR`] only if
-/// a long watched yield did not go mostly to the peer on this CPU ([`peer_took`]). The
-/// reads (~10 µs each) come only after a yield of a millisecond or more.
+/// on its CPU that stopped yielding then spun against it, taking the CPU the map's
+/// producer needed (a chunked `map` on an idle host: 110–113 → 175–205 M items/s;
+/// docs/performance.md, "The spin phase and a busy controller"). After a long yield the
+/// peer is taken to have had the CPU when it is runnable and last ran on this CPU
+/// ([`peer_ran_here`]: one read of `/proc/PID/stat`, ~10 µs, only after a yield of a
+/// millisecond or more).
 #[cfg(not(loom))]
 #[inline]
 fn yield_cpu(now: Instant) {
     if NO_YIELD_UNTIL.with(|u| u.get().is_some_and(|until| now < until)) {
         return;
     }
-    let watched = match WATCH_NEXT.with(|w| w.replace(false)) {
-        true => peer_run_time(),
-        false => None,
-    };
     std::thread::yield_now();
     let back = Instant::now();
-    let took = back.duration_since(now);
-    if took < LONG_YIELD {
-        return;
-    }
-    let peer = YIELD_PEER.with(|p| p.get()) != 0;
-    let to_peer = match watched {
-        Some(before) => peer_took(before, took),
-        None => peer, // not watched: watch the next one before deciding
-    };
-    if to_peer {
-        WATCH_NEXT.with(|w| w.set(true));
-    } else {
+    if back.duration_since(now) >= LONG_YIELD && !peer_ran_here() {
         NO_YIELD_UNTIL.with(|u| u.set(Some(back + NO_YIELD_FOR)));
     }
 }
 
-#[cfg(not(loom))]
-thread_local! {
-    /// Whether this thread's next yield is watched (the last one was long, and the peer
-    /// may have taken it).
-    static WATCH_NEXT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// The yield peer's run time in ns (`/proc/PID/schedstat`, first field), if a peer is named.
+/// Whether this thread's yield peer ([`set_yield_peer`]) is runnable (`R`) and last ran on
+/// the CPU this thread runs on: then a long yield gave it the CPU, not another program
+/// (a peer that ran on the other CPU meanwhile, or sleeps, did not take this one).
 #[cfg(not(loom))]
 #[cold]
-fn peer_run_time() -> Option<u64> {
+fn peer_ran_here() -> bool {
     let pid = YIELD_PEER.with(|p| p.get());
     if pid == 0 {
-        return None;
+        return false;
     }
-    let s = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
-    s.split_ascii_whitespace().next()?.parse().ok()
-}
-
-/// Whether the yield peer ran at least half of a `took`-long yield, and last ran on this
-/// thread's CPU (it ran on the other CPU all along while a program took this one: not ours).
-#[cfg(not(loom))]
-#[cold]
-fn peer_took(before: u64, took: Duration) -> bool {
-    let pid = YIELD_PEER.with(|p| p.get());
-    let Some(after) = peer_run_time() else { return false };
     // SAFETY: sched_getcpu has no preconditions.
     let cpu = unsafe { libc::sched_getcpu() };
     let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else { return false };
-    let ran = Duration::from_nanos(after.saturating_sub(before));
-    ran >= took / 2 && u32::try_from(cpu).is_ok_and(|cpu| last_cpu(&stat) == Some(cpu))
+    runnable(&stat) && u32::try_from(cpu).is_ok_and(|cpu| last_cpu(&stat) == Some(cpu))
+}
+
+/// Whether a `/proc/PID/stat` names a runnable process: its state (after the last `)`) is `R`.
+#[cfg(not(loom))]
+fn runnable(stat: &[u8]) -> bool {
+    stat.iter().rposition(|&b| b == b')').and_then(|c| stat.get(c + 2)) == Some(&b'R')
 }
 
 /// The CPU a process last ran on (`processor`, field 39 of proc(5)), from its
@@ -329,7 +302,7 @@ fn last_cpu(stat: &[u8]) -> Option<u32> {
 
 #[cfg(all(test, not(loom)))]
 mod peer_tests {
-    use super::{last_cpu, peer_run_time, set_yield_peer};
+    use super::{last_cpu, runnable};
 
     /// A `/proc/PID/stat` line: `comm` with spaces and a `)`, then fields 3–52 (field 39,
     /// the CPU, is 7).
@@ -356,20 +329,14 @@ mod peer_tests {
     }
 
     #[test]
-    fn a_peer_s_run_time_grows_while_it_runs() {
-        // SAFETY: gettid has no preconditions.
-        let tid = unsafe { libc::gettid() } as u32;
-        set_yield_peer(tid); // /proc/TID reads a thread of this process
-        let before = peer_run_time().expect("named");
-        let t = std::time::Instant::now();
-        while t.elapsed() < std::time::Duration::from_millis(20) {
-            std::hint::spin_loop();
-        }
-        // The kernel updates a running task's time at ticks and switches: a yield first.
-        std::thread::yield_now();
-        assert!(peer_run_time().expect("named") > before);
-        set_yield_peer(0);
-        assert_eq!(peer_run_time(), None);
+    fn runnable_reads_the_state_after_the_last_paren() {
+        let mut line = stat();
+        assert!(!runnable(&line));
+        let at = line.iter().rposition(|&b| b == b')').unwrap() + 2;
+        line[at] = b'R';
+        assert!(runnable(&line));
+        assert!(!runnable(b"1 (R) S 1"));
+        assert!(!runnable(b"garbage"));
     }
 }
 
