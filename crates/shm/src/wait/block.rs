@@ -220,7 +220,7 @@ thread_local! {
 /// Names process `pid` as the one this thread's waits are for (a pool worker waits for
 /// its controller); `0` clears it. After a yield that kept the thread off its CPU for
 /// long, the thread keeps yielding if that process is the one that ran: see
-/// [`yield_cpu`]. A no-op under loom.
+/// the spin phase of [`block_on`]. A no-op under loom.
 ///
 /// ```
 /// zeroproc_shm::wait::set_yield_peer(std::os::unix::process::parent_id());
