@@ -83,6 +83,9 @@ pub(super) fn start(spec: &Spec) -> Attached {
     // Never dropped: their destructors mark the rings closed, and a successor could not
     // attach. The worker always leaves with `process::exit`, even after an unwind.
     let rx = ManuallyDrop::new(rx.with_wait_strategy(spec.strategy));
+    // A worker waits for its controller: a long yield that went to the controller (busy
+    // placing a map's items on this CPU) is not a sign of another CPU-bound program.
+    zeroproc_shm::wait::set_yield_peer(spec.parent);
     let mut tx = ManuallyDrop::new(tx);
     tx.set_wait_strategy(spec.strategy);
     // Relaxed: published by the Release store of `state` below.

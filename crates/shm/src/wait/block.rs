@@ -210,7 +210,31 @@ thread_local! {
     static NO_YIELD_UNTIL: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
 }
 
-/// `sched_yield`, unless a recent yield of this thread was long.
+#[cfg(not(loom))]
+thread_local! {
+    /// The process this thread's waits are for, when it is one process (a pool worker's
+    /// controller): `0` if none. See [`set_yield_peer`].
+    static YIELD_PEER: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Names process `pid` as the one this thread's waits are for (a pool worker waits for
+/// its controller); `0` clears it. After a yield that kept the thread off its CPU for
+/// long, the thread keeps yielding if that process is the one that ran: see
+/// the spin phase of [`block_on`]. A no-op under loom.
+///
+/// ```
+/// zeroproc_shm::wait::set_yield_peer(std::os::unix::process::parent_id());
+/// zeroproc_shm::wait::set_yield_peer(0);
+/// ```
+pub fn set_yield_peer(pid: u32) {
+    #[cfg(not(loom))]
+    YIELD_PEER.with(|p| p.set(pid));
+    #[cfg(loom)]
+    let _ = pid;
+}
+
+/// `sched_yield`, unless a recent yield of this thread was long and went to another
+/// program.
 ///
 /// A yield hands the CPU to our peer when the pool oversubscribes the machine itself (a
 /// controller and 2 workers on 2 vCPUs: tiny-job `map` 2× and `submit` 3× faster than
@@ -222,6 +246,15 @@ thread_local! {
 /// latter: this thread then spins without yielding (and sleeps once the spin budget is
 /// spent) for [`NO_YIELD_FOR`], and tries again. Measured, idle and next to busy loops:
 /// docs/performance.md, "Spinning next to a CPU-bound program".
+///
+/// Unless the one that ran is the peer this thread waits for ([`set_yield_peer`]): a
+/// controller busy placing a chunked `map`'s items runs a whole slice too, and a worker
+/// on its CPU that stopped yielding then spun against it, taking the CPU the map's
+/// producer needed (a chunked `map` on an idle host: 110–113 → 175–205 M items/s;
+/// docs/performance.md, "The spin phase and a busy controller"). After a long yield the
+/// peer is taken to have had the CPU when it is runnable and last ran on this CPU
+/// ([`peer_ran_here`]: one read of `/proc/PID/stat`, ~10 µs, only after a yield of a
+/// millisecond or more).
 #[cfg(not(loom))]
 #[inline]
 fn yield_cpu(now: Instant) {
@@ -230,8 +263,80 @@ fn yield_cpu(now: Instant) {
     }
     std::thread::yield_now();
     let back = Instant::now();
-    if back.duration_since(now) >= LONG_YIELD {
+    if back.duration_since(now) >= LONG_YIELD && !peer_ran_here() {
         NO_YIELD_UNTIL.with(|u| u.set(Some(back + NO_YIELD_FOR)));
+    }
+}
+
+/// Whether this thread's yield peer ([`set_yield_peer`]) is runnable (`R`) and last ran on
+/// the CPU this thread runs on: then a long yield gave it the CPU, not another program
+/// (a peer that ran on the other CPU meanwhile, or sleeps, did not take this one).
+#[cfg(not(loom))]
+#[cold]
+fn peer_ran_here() -> bool {
+    let pid = YIELD_PEER.with(|p| p.get());
+    if pid == 0 {
+        return false;
+    }
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else { return false };
+    runnable(&stat) && u32::try_from(cpu).is_ok_and(|cpu| last_cpu(&stat) == Some(cpu))
+}
+
+/// Whether a `/proc/PID/stat` names a runnable process: its state (after the last `)`) is `R`.
+#[cfg(not(loom))]
+fn runnable(stat: &[u8]) -> bool {
+    stat.iter().rposition(|&b| b == b')').and_then(|c| stat.get(c + 2)) == Some(&b'R')
+}
+
+/// The CPU a process last ran on (`processor`, field 39 of proc(5)), from its
+/// `/proc/PID/stat`: `pid (comm) state …`, where `comm` may hold anything; the state follows
+/// the last `)` and the CPU is the 37th field after it.
+#[cfg(not(loom))]
+fn last_cpu(stat: &[u8]) -> Option<u32> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    rest.split_ascii_whitespace().nth(36)?.parse().ok()
+}
+
+#[cfg(all(test, not(loom)))]
+mod peer_tests {
+    use super::{last_cpu, runnable};
+
+    /// A `/proc/PID/stat` line: `comm` with spaces and a `)`, then fields 3–52 (field 39,
+    /// the CPU, is 7).
+    fn stat() -> Vec<u8> {
+        let mut f: Vec<String> = (3..=52).map(|i| i.to_string()).collect();
+        f[0] = "S".into();
+        f[39 - 3] = "7".into();
+        format!("4242 (a b) c) {}\n", f.join(" ")).into_bytes()
+    }
+
+    #[test]
+    fn the_cpu_a_process_last_ran_on() {
+        assert_eq!(last_cpu(&stat()), Some(7));
+        assert_eq!(last_cpu(b"4242 (x) R 1 2"), None);
+        assert_eq!(last_cpu(b"garbage"), None);
+    }
+
+    #[test]
+    fn this_thread_s_own_stat_names_a_cpu() {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        let stat = std::fs::read(format!("/proc/self/task/{tid}/stat")).unwrap();
+        assert!(last_cpu(&stat).is_some());
+    }
+
+    #[test]
+    fn runnable_reads_the_state_after_the_last_paren() {
+        let mut line = stat();
+        assert!(!runnable(&line));
+        let at = line.iter().rposition(|&b| b == b')').unwrap() + 2;
+        line[at] = b'R';
+        assert!(runnable(&line));
+        assert!(!runnable(b"1 (R) S 1"));
+        assert!(!runnable(b"garbage"));
     }
 }
 

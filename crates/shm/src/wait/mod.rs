@@ -11,7 +11,9 @@ mod fifo;
 mod pool;
 mod strategy;
 
-pub use block::{block_on, deadline_after, in_sleep_phase, BlockError, Poll, MAX_SLEEP_SLICE};
+pub use block::{
+    block_on, deadline_after, in_sleep_phase, set_yield_peer, BlockError, Poll, MAX_SLEEP_SLICE,
+};
 pub use eventcount::{EventCount, WaitKey};
 pub use fifo::{FifoEntry, FifoQueue, FIFO_SLOTS};
 pub use strategy::WaitStrategy;
